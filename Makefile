@@ -1,0 +1,53 @@
+# Two commands: `make run` (set up, then run the workflow) and `make test` (set up, then test).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CORES ?= 2
+CONFIG ?=
+SNAKEMAKE_ARGS ?=
+CONFIG_ARG := $(if $(CONFIG),--configfile $(CONFIG),)
+
+.PHONY: setup run test test-fast lint report clean lock
+
+setup: $(STAMP)
+
+# The environment is rebuilt whenever the lock file or the package metadata change.
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+## run: the whole workflow (default: the synthetic cohort); CONFIG=my.yaml merges over config.yaml
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) $(CONFIG_ARG) $(SNAKEMAKE_ARGS)
+	@echo "Report: results/report.html   Effects: results/effects.csv"
+
+## report: Snakemake's own report of the last run, as a zip
+report: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) $(CONFIG_ARG) --report results/snakemake-report.zip
+
+## test: lint, then every test (the workflow tests included)
+test: $(STAMP) lint
+	$(BIN)/pytest -n $(CORES) --dist loadgroup
+
+## test-fast: the unit tests only
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/snakemake --lint --cores 1
+
+## lock: re-resolve the dependency closure from pyproject.toml into requirements.lock
+lock:
+	rm -rf /tmp/alliance-lock && $(PYTHON) -m venv /tmp/alliance-lock
+	/tmp/alliance-lock/bin/pip install --quiet ".[dev]" setuptools
+	{ head -n 2 requirements.lock; /tmp/alliance-lock/bin/pip freeze --all --exclude-editable \
+	  | grep -v -E '^(pip|alliance)==' | sort -f; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+clean:
+	rm -rf results/* .snakemake

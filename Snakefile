@@ -1,0 +1,37 @@
+# Therapeutic alliance and adherence, dropout and satisfaction.
+# Thin entry point: configuration, validation, rule includes and the default target.
+# All logic lives in the `alliance` package (workflow/alliance/); see README.md.
+
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+# ---- Configuration ---------------------------------------------------------------------------
+
+configfile: Path(workflow.basedir) / "config.yaml"
+
+
+validate(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+
+
+# ---- Rules -----------------------------------------------------------------------------------
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/scores.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/report.smk"
+
+
+# ---- Targets ---------------------------------------------------------------------------------
+
+
+rule all:
+    default_target: True
+    input:
+        "results/effects.csv",
+        "results/report.html",

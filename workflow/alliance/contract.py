@@ -1,0 +1,350 @@
+"""The data contract: the three input tables, their validation, and the identifying-data guard.
+
+Column definitions live here once (data/README.md documents them for users). Validation collects every
+problem in one pass and raises a single `ValidationError` that names file, column, rows and fix.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from alliance.instruments import Instrument
+
+DISCIPLINES = ("psychotherapy", "physiotherapy", "osteopathy", "nutrition", "other")
+TABLES = ("patients", "sessions", "outcomes")
+KEY = "patient_id"
+MAX_LISTED_ROWS = 5
+
+# Column -> kind; "id" and "text" are strings, "bool" accepts 1/0, true/false, yes/no.
+PATIENT_COLUMNS = {
+    "patient_id": "id",
+    "therapist_id": "id",
+    "site": "text",
+    "discipline": "text",
+    "age_band": "text",
+    "gender": "text",
+    "baseline_severity": "number",
+    "sessions_planned": "integer",
+}
+SESSION_COLUMNS = {
+    "patient_id": "id",
+    "session": "integer",
+    "attended": "bool",
+    "home_practice": "number",
+    "symptom": "number",
+}
+OUTCOME_COLUMNS = {"patient_id": "id", "dropout": "bool", "satisfaction": "number"}
+REQUIRED = {
+    "patients": ("patient_id", "therapist_id", "sessions_planned"),
+    "sessions": ("patient_id", "session", "attended"),
+    "outcomes": ("patient_id", "dropout"),
+}
+TRUE_WORDS = {"1", "1.0", "true", "t", "yes", "y"}
+FALSE_WORDS = {"0", "0.0", "false", "f", "no", "n"}
+
+# Identifying data: column names (after lower-casing and joining words with "_") and cell contents.
+IDENTIFIER_NAMES = {
+    "a name": r"(^|_)(first_?name|last_?name|given_?name|family_?name|full_?name|sur_?name|"
+    r"fore_?name|maiden_?name|name|names|nombre|apellidos?|nom|cognoms?)($|_)",
+    "an e-mail address": r"(^|_)(e_?mail|mail|correo)($|_)",
+    "a phone number": r"(^|_)(phone|telephone|tel|mobile|cell|telefono|movil)($|_)",
+    "an address or postcode": r"(^|_)(address|street|direccion|domicilio|post_?code|postal_?code|"
+    r"zip|zip_?code|codigo_postal)($|_)",
+    "a date of birth": r"(^|_)(dob|birth|birth_?date|date_of_birth|birthday|fecha_(de_)?nacimiento|"
+    r"nacimiento)($|_)",
+    "a national identity number": r"(^|_)(nhs|nhs_?number|ssn|social_security|dni|nie|nif|passport|"
+    r"national_?id|insurance_?number|nss|tarjeta_sanitaria|cip)($|_)",
+    "free-text notes": r"(^|_)(notes?|comments?|free_?text|observaciones|notas)($|_)",
+}
+IDENTIFIER_CONTENT = {
+    "an e-mail address": r"[^@\s]+@[^@\s]+\.[a-zA-Z]{2,}",
+    "an exact date": r"^\s*(\d{4}-\d{2}-\d{2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{4})([ T].*)?$",
+    "a national identity number": r"^\s*([XYZxyz]?\d{7,8}[A-Za-z]|\d{3}[ -]\d{3}[ -]\d{4})\s*$",
+    "a phone number": r"^\s*(\+\d{1,3}[\s-]?)?\(?0?\d{2,4}\)?([\s-]\d{2,4}){2,4}\s*$",
+}
+
+
+@dataclass
+class Problem:
+    """One validation problem: where it is, what is wrong, and how to fix it."""
+
+    file: str
+    column: str
+    message: str
+    fix: str
+    rows: list[int] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    n_rows: int = 0
+
+    def format(self) -> str:
+        """Human-readable lines for the console and the log."""
+        text = f"- {self.file}, column '{self.column}': {self.message}"
+        if self.n_rows:
+            listed = ", ".join(
+                f"{row}" + (f" ({KEY} {key})" if key else "")
+                for row, key in zip(self.rows, self.keys, strict=True)
+            )
+            more = f" and {self.n_rows - len(self.rows)} more" if self.n_rows > len(self.rows) else ""
+            text += f"\n    rows {listed}{more} (data rows, counting from 1 below the header)"
+        return text + f"\n    fix: {self.fix}"
+
+
+class ValidationError(Exception):
+    """The input tables break the data contract; nothing downstream may be written."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        """All problems, one block each."""
+        head = (
+            f"Input validation failed with {len(self.problems)} problem(s); nothing was written. "
+            "See data/README.md for the data contract."
+        )
+        return "\n".join([head, *(p.format() for p in self.problems)])
+
+
+@dataclass
+class Validated:
+    """The three typed tables and a summary of what validation saw."""
+
+    patients: pd.DataFrame
+    sessions: pd.DataFrame
+    outcomes: pd.DataFrame
+    summary: dict
+
+
+def contract_columns(
+    table: str, alliance: Instrument, satisfaction: Instrument
+) -> dict[str, str]:
+    """Contract columns of a table with their kinds, item columns included."""
+    if table == "patients":
+        return dict(PATIENT_COLUMNS)
+    if table == "sessions":
+        return SESSION_COLUMNS | {c: "number" for c in alliance.item_columns}
+    return OUTCOME_COLUMNS | {c: "number" for c in satisfaction.item_columns}
+
+
+def _normalise_name(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", str(name).strip().lower()).strip("_")
+
+
+def find_identifiers(df: pd.DataFrame, id_columns: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """Columns that look identifying, by name or by content, as (column, kind). Values are never returned."""
+    found = []
+    for column in df.columns:
+        name = _normalise_name(column)
+        kind = next(
+            (k for k, pattern in IDENTIFIER_NAMES.items() if re.search(pattern, name)), None
+        )
+        if kind is None and (df[column].dtype == object or pd.api.types.is_string_dtype(df[column])):
+            values = df[column].dropna().astype(str)
+            for content_kind, pattern in IDENTIFIER_CONTENT.items():
+                if content_kind == "a phone number" and column in id_columns:
+                    continue
+                if values.str.contains(pattern, regex=True).any():
+                    kind = content_kind
+                    break
+        if kind is not None:
+            found.append((str(column), kind))
+    return found
+
+
+def _rows(mask: pd.Series, df: pd.DataFrame) -> tuple[list[int], list[str], int]:
+    index = np.flatnonzero(mask.to_numpy())
+    listed = index[:MAX_LISTED_ROWS]
+    keys = (
+        [str(df[KEY].iloc[i]) if pd.notna(df[KEY].iloc[i]) else "" for i in listed]
+        if KEY in df.columns
+        else [""] * len(listed)
+    )
+    return [int(i) + 1 for i in listed], keys, len(index)
+
+
+def _parse_bool(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Booleans from 1/0, true/false, yes/no (any case); returns the parsed values and a bad-value mask."""
+    text = values.astype("string").str.strip().str.lower()
+    parsed = pd.Series(pd.NA, index=values.index, dtype="boolean")
+    parsed[text.isin(TRUE_WORDS).fillna(False)] = True
+    parsed[text.isin(FALSE_WORDS).fillna(False)] = False
+    bad = values.notna() & parsed.isna()
+    return parsed, bad
+
+
+def _coerce(
+    df: pd.DataFrame, columns: dict[str, str], file: str, problems: list[Problem]
+) -> pd.DataFrame:
+    """Type the contract columns; values that cannot be typed become problems."""
+    out = pd.DataFrame(index=df.index)
+    for column, kind in columns.items():
+        if column not in df.columns:
+            out[column] = pd.Series(np.nan if kind in ("number", "integer") else pd.NA,
+                                    index=df.index, dtype=_dtype(kind))
+            continue
+        raw = df[column]
+        if kind in ("id", "text"):
+            text = raw.astype("string").str.strip()
+            out[column] = text.mask(text == "")
+            continue
+        if kind == "bool":
+            parsed, bad = _parse_bool(raw)
+            what = "values that are not booleans"
+            fix = "use 1/0, true/false or yes/no"
+        else:
+            parsed = pd.to_numeric(raw.astype("string").str.strip(), errors="coerce")
+            bad = raw.notna() & parsed.isna() & (raw.astype("string").str.strip() != "")
+            what = "values that are not numbers"
+            fix = "use plain numbers with a decimal point; leave a cell empty when it is missing"
+        if bad.any():
+            rows, keys, n = _rows(bad, df)
+            examples = ", ".join(repr(v) for v in raw[bad].astype(str).unique()[:3])
+            problems.append(Problem(file, column, f"{n} {what} (e.g. {examples})", fix, rows, keys, n))
+        out[column] = parsed.astype(_dtype(kind)) if kind != "integer" else parsed.astype(float)
+    return out
+
+
+def _dtype(kind: str) -> str:
+    return {"id": "string", "text": "string", "bool": "boolean"}.get(kind, "float64")
+
+
+def _schema(table: str, alliance: Instrument, satisfaction: Instrument) -> pa.DataFrameSchema:
+    whole = pa.Check(lambda s: (s % 1 == 0) | s.isna(), name="whole_number")
+    columns = {
+        "patients": {
+            "patient_id": pa.Column("string", nullable=False, unique=True),
+            "therapist_id": pa.Column("string", nullable=False),
+            "discipline": pa.Column("string", pa.Check.isin(DISCIPLINES), nullable=True),
+            "sessions_planned": pa.Column(float, [pa.Check.ge(1), whole], nullable=False),
+        },
+        "sessions": {
+            "patient_id": pa.Column("string", nullable=False),
+            "session": pa.Column(float, [pa.Check.ge(1), whole], nullable=False),
+            "attended": pa.Column("boolean", nullable=False),
+            "home_practice": pa.Column(float, pa.Check.in_range(0, 1), nullable=True),
+            **_item_columns(alliance, whole),
+        },
+        "outcomes": {
+            "patient_id": pa.Column("string", nullable=False, unique=True),
+            "dropout": pa.Column("boolean", nullable=False),
+            "satisfaction": pa.Column(
+                float, pa.Check.in_range(*satisfaction.score_range), nullable=True
+            ),
+            **_item_columns(satisfaction, whole),
+        },
+    }[table]
+    unique = ["patient_id", "session"] if table == "sessions" else None
+    return pa.DataFrameSchema(columns, unique=unique, strict=False)
+
+
+def _item_columns(instrument: Instrument, whole: pa.Check) -> dict[str, pa.Column]:
+    check = pa.Check.in_range(instrument.minimum, instrument.maximum)
+    return {c: pa.Column(float, [check, whole], nullable=True) for c in instrument.item_columns}
+
+
+FIXES = {
+    "not_nullable": "fill in every row; this column is required",
+    "field_uniqueness": "each value may appear once; remove or merge the duplicate rows",
+    "multiple_fields_uniqueness": "each (patient_id, session) pair may appear once; remove duplicates",
+    "isin": f"use one of: {', '.join(DISCIPLINES)}",
+    "greater_than_or_equal_to": "values must be at least 1",
+    "in_range": "values must lie in the instrument's range (coded by option value)",
+    "whole_number": "use whole numbers (item answers and counts cannot have decimals)",
+}
+
+
+def _check_schema(
+    df: pd.DataFrame, schema: pa.DataFrameSchema, file: str, problems: list[Problem]
+) -> None:
+    try:
+        schema.validate(df, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        cases = err.failure_cases
+        cases = cases[cases["index"].notna()] if cases["index"].notna().any() else cases
+        for (column, check), group in cases.groupby(["column", "check"], sort=True, dropna=False):
+            name = str(check).split("(")[0]
+            mask = pd.Series(df.index.isin(group["index"].dropna().astype(int)), index=df.index)
+            rows, keys, n = _rows(mask, df)
+            values = ", ".join(repr(v) for v in group["failure_case"].astype(str).unique()[:3])
+            message = f"{n or len(group)} row(s) fail check {check}" + (
+                f" (e.g. {values})" if name not in ("not_nullable",) else " (empty cells)"
+            )
+            problems.append(
+                Problem(file, str(column), message, FIXES.get(name, "correct the values"),
+                        rows, keys, n)
+            )
+
+
+def validate_tables(
+    raw: dict[str, pd.DataFrame],
+    files: dict[str, str],
+    alliance: Instrument,
+    satisfaction: Instrument,
+) -> Validated:
+    """Check the three raw tables against the contract and return them typed.
+
+    Every problem in every table is collected before a single `ValidationError` is raised. Columns
+    outside the contract are dropped (and listed in the summary); identifying columns are refused.
+    """
+    problems: list[Problem] = []
+    typed: dict[str, pd.DataFrame] = {}
+    summary: dict = {"tables": {}}
+    for table in TABLES:
+        df, file = raw[table], files[table]
+        columns = contract_columns(table, alliance, satisfaction)
+        for column, kind in find_identifiers(df, id_columns=("patient_id", "therapist_id")):
+            problems.append(Problem(
+                file, column, f"looks like {kind}; identifying data are refused",
+                "remove the column from the export (pseudonymous codes only), "
+                "or rename it if it holds no identifying data",
+            ))
+        for column in REQUIRED[table]:
+            if column not in df.columns:
+                problems.append(Problem(
+                    file, column, "required column is missing",
+                    f"add the column; {table} needs {', '.join(REQUIRED[table])}",
+                ))
+        if any(p.file == file and p.message.startswith("required") for p in problems):
+            continue
+        typed[table] = _coerce(df, columns, file, problems)
+        _check_schema(typed[table], _schema(table, alliance, satisfaction), file, problems)
+        summary["tables"][table] = {
+            "file": file,
+            "rows": len(df),
+            "ignored_columns": sorted(str(c) for c in df.columns if c not in columns),
+            "absent_optional_columns": sorted(c for c in columns if c not in df.columns),
+        }
+    if "patients" in typed:
+        known = set(typed["patients"]["patient_id"].dropna())
+        for table in ("sessions", "outcomes"):
+            if table in typed:
+                unknown = typed[table]["patient_id"].notna() & ~typed[table]["patient_id"].isin(known)
+                if unknown.any():
+                    rows, keys, n = _rows(unknown, typed[table])
+                    problems.append(Problem(
+                        files[table], "patient_id", f"{n} row(s) name a patient not in {files['patients']}",
+                        "add the patient to the patients table or remove these rows", rows, keys, n,
+                    ))
+    if problems:
+        raise ValidationError(problems)
+    for table in TABLES:
+        for column, kind in contract_columns(table, alliance, satisfaction).items():
+            if kind == "integer":
+                typed[table][column] = typed[table][column].astype("int64")
+    patients = typed["patients"]
+    no_outcome = ~patients["patient_id"].isin(typed["outcomes"]["patient_id"])
+    summary["patients_without_outcome"] = int(no_outcome.sum())
+    summary["patients_without_sessions"] = int(
+        (~patients["patient_id"].isin(typed["sessions"]["patient_id"])).sum()
+    )
+    return Validated(
+        typed["patients"].reset_index(drop=True),
+        typed["sessions"].sort_values(["patient_id", "session"], kind="stable").reset_index(drop=True),
+        typed["outcomes"].reset_index(drop=True),
+        summary,
+    )

@@ -1,0 +1,155 @@
+"""Instrument registry: questionnaire definitions (YAML) and their scoring.
+
+A definition holds item numbers and keys only, never item wording. Shipped definitions live beside this
+file (`<key>.yaml`); a user's own instrument is a YAML file of the same format given by path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+SCORE_RULES = ("mean", "sum")
+TOTAL_RULES = ("mean_of_subscales", "sum_of_subscales")
+
+
+class InstrumentError(ValueError):
+    """An instrument definition that is missing or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """A questionnaire: items, response range, reverse keys, subscales and scoring rules."""
+
+    key: str
+    name: str
+    citation: str
+    n_items: int
+    minimum: float
+    maximum: float
+    reverse_keyed: tuple[int, ...]
+    subscales: dict[str, tuple[int, ...]]
+    score: str
+    total: str
+    max_missing_per_subscale: int
+
+    @property
+    def item_columns(self) -> list[str]:
+        """Column names of the items in the data, `<key>_<nn>`."""
+        return [self.item_column(i) for i in range(1, self.n_items + 1)]
+
+    def item_column(self, item: int) -> str:
+        """Column name of item number `item`."""
+        return f"{self.key}_{item:02d}"
+
+    @property
+    def score_range(self) -> tuple[float, float]:
+        """Smallest and largest possible total score."""
+        lows, highs = [], []
+        for members in self.subscales.values():
+            factor = len(members) if self.score == "sum" else 1
+            lows.append(self.minimum * factor)
+            highs.append(self.maximum * factor)
+        if self.total == "mean_of_subscales":
+            return float(np.mean(lows)), float(np.mean(highs))
+        return float(sum(lows)), float(sum(highs))
+
+
+def shipped_instruments() -> list[str]:
+    """Keys of the instruments shipped with the package."""
+    folder = resources.files(__package__)
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_instrument(key_or_path: str | Path) -> Instrument:
+    """Load a shipped instrument by key, or a user's definition from a YAML path."""
+    text_path = str(key_or_path)
+    if text_path in shipped_instruments():
+        source = resources.files(__package__).joinpath(f"{text_path}.yaml")
+        spec = yaml.safe_load(source.read_text())
+        origin = f"shipped instrument '{text_path}'"
+    elif text_path.endswith((".yaml", ".yml")) and Path(text_path).exists():
+        spec = yaml.safe_load(Path(text_path).read_text())
+        origin = text_path
+    else:
+        raise InstrumentError(
+            f"unknown instrument '{text_path}': use one of {', '.join(shipped_instruments())} "
+            "or the path of an instrument YAML file (format: workflow/alliance/instruments/README.md)."
+        )
+    return _parse(spec, origin)
+
+
+def _parse(spec: dict, origin: str) -> Instrument:
+    try:
+        n_items = int(spec["items"])
+        subscales = {str(k): tuple(int(i) for i in v) for k, v in spec["subscales"].items()}
+        instrument = Instrument(
+            key=str(spec["key"]),
+            name=str(spec.get("name", spec["key"])),
+            citation=str(spec.get("citation", "")),
+            n_items=n_items,
+            minimum=float(spec["response"]["min"]),
+            maximum=float(spec["response"]["max"]),
+            reverse_keyed=tuple(int(i) for i in spec.get("reverse_keyed") or ()),
+            subscales=subscales,
+            score=str(spec["score"]),
+            total=str(spec["total"]),
+            max_missing_per_subscale=int(spec["prorate"]["max_missing_per_subscale"]),
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise InstrumentError(f"{origin}: missing or malformed field ({err!r})") from err
+    items = [i for members in subscales.values() for i in members]
+    problems = []
+    if sorted(set(items)) != list(range(1, n_items + 1)):
+        problems.append(f"subscales must cover items 1..{n_items} (they cover {sorted(set(items))})")
+    if len(items) != len(set(items)):
+        problems.append("an item belongs to more than one subscale")
+    if not set(instrument.reverse_keyed) <= set(range(1, n_items + 1)):
+        problems.append("reverse_keyed names an item that does not exist")
+    if instrument.score not in SCORE_RULES:
+        problems.append(f"score must be one of {SCORE_RULES}")
+    if instrument.total not in TOTAL_RULES:
+        problems.append(f"total must be one of {TOTAL_RULES}")
+    if instrument.minimum >= instrument.maximum:
+        problems.append("response min must be below max")
+    if problems:
+        raise InstrumentError(f"{origin}: " + "; ".join(problems))
+    return instrument
+
+
+def score_items(items: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
+    """Score item responses row by row.
+
+    Reverse-keyed items become (min + max) - x. A subscale is the mean (or sum) of its items; when at
+    most `max_missing_per_subscale` items are missing it is prorated from the answered ones (a sum as
+    their mean times the number of items), otherwise it is missing. The total combines the subscales
+    and is missing when any subscale is. Returns one column per subscale, `total`, `n_answered` and
+    `prorated` (True when any subscale was prorated).
+    """
+    values = items[instrument.item_columns].to_numpy(dtype=float, na_value=np.nan)
+    for item in instrument.reverse_keyed:
+        values[:, item - 1] = instrument.minimum + instrument.maximum - values[:, item - 1]
+    answered = ~np.isnan(values)
+    out: dict[str, np.ndarray] = {}
+    prorated = np.zeros(len(items), dtype=bool)
+    for name, members in instrument.subscales.items():
+        cols = [i - 1 for i in members]
+        n_answered = answered[:, cols].sum(axis=1)
+        ok = (len(cols) - n_answered <= instrument.max_missing_per_subscale) & (n_answered > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.nansum(values[:, cols], axis=1) / n_answered
+        mean[~ok] = np.nan
+        out[name] = mean * len(cols) if instrument.score == "sum" else mean
+        prorated |= ok & (n_answered < len(cols))
+    stacked = np.column_stack(list(out.values()))
+    total = stacked.mean(axis=1) if instrument.total == "mean_of_subscales" else stacked.sum(axis=1)
+    result = pd.DataFrame(out, index=items.index)
+    result["total"] = total
+    result["n_answered"] = answered.sum(axis=1)
+    result["prorated"] = prorated & ~np.isnan(total)
+    return result

@@ -1,0 +1,107 @@
+"""Reading and writing tables: formats chosen by extension, outputs written atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+READERS = (".csv", ".tsv", ".parquet", ".xlsx")
+
+
+class InputError(Exception):
+    """An input file that cannot be read; the message names the file and the fix."""
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a contract table by extension; text formats are read as strings (typing is validation's job)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in READERS:
+        raise InputError(
+            f"{path}: unsupported file type '{suffix}'. Use one of {', '.join(READERS)}."
+        )
+    if not path.exists():
+        raise InputError(f"{path}: file not found. Check the data.* paths in your config.")
+    try:
+        if suffix in (".csv", ".tsv"):
+            return pd.read_csv(
+                path,
+                sep="," if suffix == ".csv" else "\t",
+                dtype=str,
+                keep_default_na=False,
+                na_values=["", "NA", "N/A", "NaN", "nan", "NULL", "null", "."],
+                encoding="utf-8-sig",
+            )
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_excel(path, sheet_name=0, dtype=object)
+    except (UnicodeDecodeError, ValueError, OSError, pd.errors.ParserError) as err:
+        raise InputError(
+            f"{path}: could not be read as {suffix[1:]} ({type(err).__name__}: {err}). "
+            "Save it as UTF-8 with a header row."
+        ) from err
+
+
+def _atomic(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Write to a temporary file beside `path`, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
+    """Write a table as Parquet (no index), atomically."""
+    _atomic(path, lambda p: df.to_parquet(p, index=False))
+
+
+def write_csv(df: pd.DataFrame, path: str | Path) -> None:
+    """Write a table as CSV with a fixed float format, atomically (byte-identical across runs)."""
+    _atomic(path, lambda p: df.to_csv(p, index=False, float_format="%.10g", lineterminator="\n"))
+
+
+def write_json(obj: Any, path: str | Path) -> None:
+    """Write JSON with sorted keys, atomically."""
+
+    def dump(p: Path) -> None:
+        p.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+    _atomic(path, dump)
+
+
+def write_text(text: str, path: str | Path) -> None:
+    """Write a text file atomically."""
+    _atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file."""
+    return json.loads(Path(path).read_text())
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def sha256_file(path: str | Path) -> str:
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

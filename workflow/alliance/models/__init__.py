@@ -1,0 +1,25 @@
+"""Models of the analysis plan, one module per outcome family; each returns a `ModelResult`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+
+from alliance.models.adherence import fit_attendance
+from alliance.models.common import ModelResult
+from alliance.models.dropout import fit_dropout
+from alliance.models.satisfaction import fit_satisfaction
+
+FAMILIES: dict[str, Callable[[pd.DataFrame, list[str]], ModelResult]] = {
+    "adherence": fit_attendance,
+    "dropout": fit_dropout,
+    "satisfaction": fit_satisfaction,
+}
+
+
+def fit_family(family: str, features: pd.DataFrame, covariates: list[str]) -> ModelResult:
+    """Fit every model of one outcome family."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown model family '{family}'; expected one of {', '.join(FAMILIES)}")
+    return FAMILIES[family](features, covariates)

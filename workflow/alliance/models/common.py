@@ -1,0 +1,120 @@
+"""What every model shares: the analysis sample, covariates, z-scoring and the result record."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+
+@dataclass
+class Design:
+    """An analysis sample and formula, with the flow of exclusions and notes for the report."""
+
+    outcome: str
+    predictor: str
+    data: pd.DataFrame
+    formula: str
+    covariates: list[str]
+    flow: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ModelResult:
+    """A fitted model reduced to what the report needs: effect rows, flow, notes and a text summary."""
+
+    family: str
+    effects: list[dict]
+    flow: list[dict]
+    notes: list[str]
+    summary: str
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (the text summary is written separately)."""
+        return {"family": self.family, "effects": self.effects, "flow": self.flow,
+                "notes": self.notes, "extra": self.extra}
+
+
+def resolve_covariates(features: pd.DataFrame, covariates: list[str]) -> tuple[list[str], list[str]]:
+    """Covariates usable in the data; absent or constant ones are dropped with a note."""
+    used, notes = [], []
+    for name in covariates:
+        if name not in features.columns or features[name].isna().all():
+            notes.append(f"Covariate '{name}' is absent from the data and was dropped.")
+        elif features[name].dropna().nunique() < 2:
+            notes.append(f"Covariate '{name}' has a single value and was dropped.")
+        else:
+            used.append(name)
+    return used, notes
+
+
+def covariate_terms(features: pd.DataFrame, covariates: list[str]) -> str:
+    """Formula terms: numeric covariates enter linearly, others as categories."""
+    terms = []
+    for name in covariates:
+        numeric = pd.api.types.is_numeric_dtype(features[name])
+        terms.append(f'Q("{name}")' if numeric else f'C(Q("{name}"))')
+    return "".join(f" + {t}" for t in terms)
+
+
+def build_design(
+    features: pd.DataFrame,
+    *,
+    outcome: str,
+    predictor: str,
+    response: str,
+    covariates: list[str],
+    exclusions: list[tuple[str, Callable[[pd.DataFrame], pd.Series]]],
+) -> Design:
+    """Apply exclusions in order (recording the flow), z-score the predictor, and write the formula.
+
+    `exclusions` are (reason, mask of rows to exclude) pairs. Patients missing a used covariate are
+    excluded last (complete cases). The predictor and the numeric covariates are z-scored within the
+    analysis sample (ddof = 1); categorical covariates enter as treatment contrasts.
+    """
+    used, notes = resolve_covariates(features, covariates)
+    data = features
+    flow = [{"step": "patients in the cohort", "n": len(data)}]
+    steps = [*exclusions]
+    if used:
+        steps.append(("missing a covariate value", lambda d: d[used].isna().any(axis=1)))
+    for reason, mask in steps:
+        excluded = mask(data).fillna(True).astype(bool)
+        flow.append({"step": f"excluded: {reason}", "n": int(excluded.sum())})
+        data = data[~excluded]
+    data = data.copy()
+    used, more_notes = resolve_covariates(data, used)
+    notes += more_notes
+    flow.append({"step": "analysed", "n": len(data)})
+    z = f"{predictor}_z"
+    data[z] = standardise(data[predictor])
+    for name in used:
+        if pd.api.types.is_numeric_dtype(data[name]):
+            data[name] = standardise(data[name])
+    formula = f"{response} ~ {z}" + covariate_terms(data, used)
+    return Design(outcome, predictor, data, formula, used, flow, notes)
+
+
+def standardise(values: pd.Series) -> pd.Series:
+    """z-scores with the sample SD (ddof = 1)."""
+    return (values - values.mean()) / values.std(ddof=1)
+
+
+@contextmanager
+def captured_warnings(notes: list[str]) -> Iterator[None]:
+    """Record the fitting warnings (convergence, boundary) as notes instead of printing them."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for message in dict.fromkeys(str(w.message).splitlines()[0] for w in caught):
+        notes.append(f"Estimation warning: {message}")
+
+
+def therapist_groups(data: pd.DataFrame) -> pd.Series:
+    """Integer cluster codes for the therapists of the analysis sample."""
+    return pd.Series(pd.factorize(data["therapist_id"], sort=True)[0], index=data.index)

@@ -1,0 +1,80 @@
+"""Effect sizes: per-SD estimates, their conversion to r, and the rows of `results/effects.csv`.
+
+Conversions (documented in ANALYSIS_PLAN.md):
+- `points` (linear models): the standardised slope, r = b / SD(outcome), b per SD of alliance.
+- `log_odds` (logistic models): d = b * sqrt(3) / pi (Chinn 2000; Hasselblad & Hedges 1995), the
+  standardised slope on the latent logistic scale; because the predictor is continuous (per SD) the
+  latent correlation is r = d / sqrt(d^2 + 1) (McKelvey & Zavoina 1975). A binary predictor would use
+  r = d / sqrt(d^2 + 4) (Borenstein et al. 2009), which is how the dropout benchmark d = .55 is converted.
+CIs of r are the CI bounds converted the same way (the conversions are monotone).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+EFFECT_COLUMNS = [
+    "outcome", "model", "predictor", "scale", "estimate", "std_error", "ci_low", "ci_high",
+    "p_value", "r", "r_ci_low", "r_ci_high", "n_obs", "n_patients", "n_therapists", "analysis",
+]
+SCALES = ("log_odds", "log_hazard", "points")
+
+# Meta-analytic benchmarks as correlations (sign: positive = better alliance, better outcome).
+BENCHMARKS = {
+    "alliance_outcome": {"r": 0.278, "ci_low": 0.256, "ci_high": 0.299,
+                         "source": "Fluckiger, Del Re, Wampold & Horvath (2018), 295 studies"},
+    "alliance_dropout": {"d": 0.55, "source": "Sharf, Primavera & Diener (2010), 11 studies"},
+}
+
+
+def log_odds_to_d(b: float) -> float:
+    """Log-odds to a standardised difference on the latent logistic scale (Chinn 2000)."""
+    return b * math.sqrt(3) / math.pi
+
+
+def d_to_r(d: float, a: float = 1.0) -> float:
+    """d to r: a = 1 for a per-SD (continuous) predictor, a = 4 for two equal groups."""
+    return d / math.sqrt(d * d + a)
+
+
+def to_r(value: float, scale: str, outcome_sd: float | None = None) -> float:
+    """Convert one per-SD effect on `scale` to a correlation."""
+    if not np.isfinite(value):
+        return float("nan")
+    if scale == "points":
+        if not outcome_sd:
+            raise ValueError("a points effect needs the outcome SD to convert to r")
+        return value / outcome_sd
+    if scale in ("log_odds", "log_hazard"):
+        return d_to_r(log_odds_to_d(value))
+    raise ValueError(f"unknown scale '{scale}', expected one of {SCALES}")
+
+
+def dropout_benchmark_r() -> float:
+    """Sharf et al.'s d = .55 (completers vs dropouts) as r, signed for dropout (negative)."""
+    return -d_to_r(BENCHMARKS["alliance_dropout"]["d"], a=4.0)
+
+
+def effect_row(
+    *, outcome: str, model: str, predictor: str, scale: str, estimate: float, std_error: float,
+    ci_low: float, ci_high: float, p_value: float, n_obs: int, n_patients: int, n_therapists: int,
+    analysis: str, outcome_sd: float | None = None,
+) -> dict:
+    """One row of the effects table, with r and its CI."""
+    return {
+        "outcome": outcome, "model": model, "predictor": predictor, "scale": scale,
+        "estimate": float(estimate), "std_error": float(std_error), "ci_low": float(ci_low),
+        "ci_high": float(ci_high), "p_value": float(p_value),
+        "r": to_r(estimate, scale, outcome_sd), "r_ci_low": to_r(ci_low, scale, outcome_sd),
+        "r_ci_high": to_r(ci_high, scale, outcome_sd), "n_obs": int(n_obs),
+        "n_patients": int(n_patients), "n_therapists": int(n_therapists), "analysis": analysis,
+    }
+
+
+def effects_table(results: list[dict]) -> pd.DataFrame:
+    """The rows of every model result, in the documented column order."""
+    rows = [row for result in results for row in result["effects"]]
+    return pd.DataFrame(rows, columns=EFFECT_COLUMNS)

@@ -1,0 +1,71 @@
+"""Satisfaction: CSQ-8 total on mean alliance, therapists as a random intercept (ANALYSIS_PLAN.md, H3)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import statsmodels.formula.api as smf
+
+from alliance.models.common import Design, ModelResult, build_design, captured_warnings
+from alliance.models.effects import effect_row
+
+MODEL = "lmm_therapist_intercept"
+LMM_OPTIMISERS = ("lbfgs", "powell", "nm")
+
+
+def satisfaction_design(features: pd.DataFrame, covariates: list[str]) -> Design:
+    """Patients with a satisfaction score and at least one scored alliance session."""
+    return build_design(
+        features,
+        outcome="satisfaction",
+        predictor="alliance_mean",
+        response="satisfaction",
+        covariates=covariates,
+        exclusions=[
+            ("no satisfaction score", lambda d: d["satisfaction"].isna()),
+            ("no scored alliance session", lambda d: d["alliance_mean"].isna()),
+        ],
+    )
+
+
+def fit_satisfaction_lmm(design: Design):
+    """Linear mixed model by REML with a random intercept per therapist.
+
+    Optimisers are tried in a fixed order (L-BFGS, Powell, Nelder-Mead) until one converges: L-BFGS
+    can fail with a singular matrix when the therapist variance is near zero.
+    """
+    model = smf.mixedlm(design.formula, design.data, groups=design.data["therapist_id"])
+    fit = None
+    for method in LMM_OPTIMISERS:
+        try:
+            fit = model.fit(reml=True, method=method)
+        except np.linalg.LinAlgError:
+            design.notes.append(f"The {method} optimiser failed (singular matrix); trying the next.")
+            continue
+        if fit.converged:
+            break
+    if fit is None:
+        raise RuntimeError("the satisfaction mixed model could not be fitted by any optimiser")
+    return fit
+
+
+def fit_satisfaction(features: pd.DataFrame, covariates: list[str]) -> ModelResult:
+    """The primary satisfaction model, reduced to its effect row."""
+    design = satisfaction_design(features, covariates)
+    with captured_warnings(design.notes):
+        fit = fit_satisfaction_lmm(design)
+    if not fit.converged:
+        design.notes.append("The mixed model did not converge; treat its estimates with caution.")
+    term = f"{design.predictor}_z"
+    low, high = fit.conf_int().loc[term]
+    row = effect_row(
+        outcome="satisfaction", model=MODEL, predictor=design.predictor, scale="points",
+        estimate=fit.params[term], std_error=fit.bse[term], ci_low=low, ci_high=high,
+        p_value=fit.pvalues[term], n_obs=len(design.data), n_patients=len(design.data),
+        n_therapists=design.data["therapist_id"].nunique(), analysis="primary",
+        outcome_sd=float(design.data["satisfaction"].std(ddof=1)),
+    )
+    therapist_var = float(np.asarray(fit.cov_re)[0, 0])
+    return ModelResult("satisfaction", [row], design.flow, design.notes, str(fit.summary()),
+                       {"formula": design.formula, "covariates": design.covariates,
+                        "therapist_variance": therapist_var, "residual_variance": float(fit.scale)})

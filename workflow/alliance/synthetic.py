@@ -1,0 +1,224 @@
+"""A synthetic multidisciplinary cohort with known alliance effects, and its truth.
+
+The cohort follows the data contract (data/README.md). Alliance is latent on the 1-5 item scale:
+therapist and patient levels, dimension-specific deviations (bond, goal, task), growth over log(session),
+session noise and ruptures that are repaired by half at each following session. WAI-SR answers are the
+latent value plus item noise, rounded and clipped to 1-5, which gives the ceiling and negative skew of
+real data. Outcomes depend on the *observed* alliance scores, with the configured effects per SD:
+attendance after the early window and dropout on early alliance, the CSQ-8 total on mean alliance.
+
+`truth.json` gives, for each primary estimand, the generating coefficient and the estimand itself: the
+same model fitted to a population `truth_multiplier` times the cohort drawn from the same generator
+(this absorbs what the generating coefficient cannot: CSQ-8 rounding and ceiling, and therapist effects
+averaged over in the marginal logistic models).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import statsmodels.formula.api as smf
+from scipy.special import expit, logit
+
+from alliance.features import patient_features
+from alliance.instruments import load_instrument
+from alliance.models.adherence import attendance_design, fit_attendance_glm
+from alliance.models.dropout import dropout_design, fit_dropout_glm
+from alliance.models.satisfaction import satisfaction_design
+from alliance.scores import score_patients, score_sessions
+
+DIMENSIONS = ("task", "bond", "goal")
+AGE_BANDS = ("18-29", "30-44", "45-59", "60-74", "75+")
+AGE_WEIGHTS = (0.2, 0.3, 0.28, 0.17, 0.05)
+SEVERITY_MEAN, SEVERITY_SD = 20.0, 6.0
+
+
+def _z(values: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Standardise observed scores; patients without one get the fallback (already standardised)."""
+    ok = ~np.isnan(values)
+    z = (values - values[ok].mean()) / values[ok].std(ddof=1)
+    return np.where(ok, z, fallback)
+
+
+def _session_means(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per-patient mean of the scored sessions selected by `mask` (NaN where none)."""
+    use = mask & ~np.isnan(scores)
+    total = np.where(use, scores, 0.0).sum(axis=1)
+    count = use.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan)
+
+
+def generate_cohort(
+    cfg: dict, early_window: int, rng: np.random.Generator, scale: int = 1
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Draw the patients, sessions and outcomes tables; `scale` multiplies patients and therapists."""
+    wai, csq = load_instrument("wai_sr"), load_instrument("csq8")
+    al, miss, out, eff = cfg["alliance"], cfg["missing"], cfg["outcomes"], cfg["effects"]
+    lo, hi = cfg["sessions_planned"]
+    if lo < early_window + 2:
+        raise ValueError(
+            f"synthetic.sessions_planned starts at {lo}; it must be at least early_window + 2 = "
+            f"{early_window + 2} so that dropout after the early window is possible"
+        )
+    n, n_t = cfg["n_patients"] * scale, cfg["n_therapists"] * scale
+
+    # Therapists, sites and patients.
+    names = list(cfg["disciplines"])
+    shares = np.array([cfg["disciplines"][k] for k in names], dtype=float)
+    t_discipline = rng.choice(names, size=n_t, p=shares / shares.sum())
+    t_site = rng.integers(0, cfg["n_sites"], size=n_t)
+    therapist = np.sort(rng.integers(0, n_t, size=n))
+    planned = rng.integers(lo, hi + 1, size=n)
+    severity = np.round(rng.normal(SEVERITY_MEAN, SEVERITY_SD, size=n), 1)
+    sev_z = (severity - SEVERITY_MEAN) / SEVERITY_SD
+    patients = pd.DataFrame({
+        "patient_id": [f"P{i + 1:05d}" for i in range(n)],
+        "therapist_id": [f"T{t + 1:03d}" for t in therapist],
+        "site": [f"S{s + 1}" for s in t_site[therapist]],
+        "discipline": t_discipline[therapist],
+        "age_band": rng.choice(AGE_BANDS, size=n, p=AGE_WEIGHTS),
+        "gender": rng.choice(["female", "male", "other"], size=n, p=[0.56, 0.42, 0.02]),
+        "baseline_severity": severity,
+        "sessions_planned": planned,
+    })
+
+    # Latent alliance on a patients x sessions grid, one layer per dimension.
+    t_idx = np.arange(1, hi + 1)
+    u = rng.normal(0, np.sqrt(al["therapist_share"]) * al["patient_sd"], size=n_t)[therapist]
+    v = rng.normal(0, np.sqrt(1 - al["therapist_share"]) * al["patient_sd"], size=n)
+    general_z = (u + v) / al["patient_sd"] if al["patient_sd"] > 0 else np.zeros(n)
+    growth = rng.normal(al["growth"], al["growth_sd"], size=n)
+    noise = rng.normal(0, al["session_sd"], size=(n, hi))
+    shocks = (rng.random((n, hi)) < al["rupture_rate"]) & (t_idx >= 2)
+    rupture = np.zeros((n, hi))
+    for t in range(1, hi):
+        rupture[:, t] = 0.5 * rupture[:, t - 1] + al["rupture_size"] * shocks[:, t]
+    general = al["mean"] + (u + v)[:, None] + growth[:, None] * np.log(t_idx) + noise - rupture
+    latent = {d: general + rng.normal(0, al["dimension_sd"], size=n)[:, None] for d in DIMENSIONS}
+
+    # Who ends treatment when: early dropouts first; later dropouts depend on early alliance.
+    early_drop = rng.random(n) < out["dropout_early"]
+    last = np.where(early_drop, rng.integers(1, early_window + 1, size=n), planned)
+    tau = rng.normal(0, out["therapist_sd"], size=n_t)[therapist]
+    tau_satisfaction = rng.normal(0, out["satisfaction_therapist_sd"], size=n_t)[therapist]
+    in_window = t_idx <= early_window
+    p_early = expit(logit(out["attendance_base"]) + 0.3 * general_z + out["severity_log_odds"] * sev_z)
+    attended = rng.random((n, hi)) < p_early[:, None]
+
+    # Questionnaires of attended sessions; item answers are rounded latent values with missing items.
+    completed = attended & (rng.random((n, hi)) >= miss["questionnaire"])
+    answers = np.full((n, hi, wai.n_items), np.nan)
+    for name, members in wai.subscales.items():
+        for item in members:
+            raw = np.clip(np.round(latent[name] + rng.normal(0, al["item_sd"], size=(n, hi))), 1, 5)
+            keep = completed & (rng.random((n, hi)) >= miss["item"])
+            answers[:, :, item - 1] = np.where(keep, raw, np.nan)
+    flat = pd.DataFrame(answers.reshape(n * hi, wai.n_items), columns=wai.item_columns)
+    flat["attended"] = True
+    observed = score_sessions(
+        flat.assign(patient_id="", session=0), wai)["alliance_total"].to_numpy().reshape(n, hi)
+
+    early_z = _z(_session_means(observed, in_window[None, :] & (t_idx[None, :] <= last[:, None])),
+                 general_z)
+    p_drop = expit(logit(out["dropout_base"]) + eff["dropout_log_odds_per_sd"] * early_z
+                   - out["severity_log_odds"] * sev_z - tau)
+    late_drop = ~early_drop & (rng.random(n) < p_drop)
+    drop_at = early_window + 1 + np.floor(rng.random(n) * (planned - early_window - 1)).astype(int)
+    last = np.where(late_drop, drop_at, last)
+    p_late = expit(logit(out["attendance_base"]) + eff["attendance_log_odds_per_sd"] * early_z
+                   + out["severity_log_odds"] * sev_z + tau)
+    attended = np.where(in_window, attended, rng.random((n, hi)) < p_late[:, None])
+    scheduled = t_idx[None, :] <= last[:, None]
+    dropout = early_drop | late_drop
+
+    # Home practice (from session 2): a beta share whose mean follows the current alliance.
+    hp_mean = expit(0.4 + 1.0 * (general - al["mean"]))
+    home = np.round(rng.beta(hp_mean * 8, (1 - hp_mean) * 8), 2)
+    home = np.where(attended & (t_idx >= 2), home, np.nan)
+
+    rows = np.nonzero(scheduled)
+    sessions = pd.DataFrame({
+        "patient_id": patients["patient_id"].to_numpy()[rows[0]],
+        "session": t_idx[rows[1]],
+        "attended": attended[rows].astype(int),
+    })
+    for j, column in enumerate(wai.item_columns):
+        values = np.where(attended & completed, answers[:, :, j], np.nan)[rows]
+        sessions[column] = pd.array(values, dtype="Int64")
+    sessions["home_practice"] = home[rows]
+
+    # Satisfaction at the end of treatment, from the observed mean alliance.
+    mean_z = _z(_session_means(np.where(attended & scheduled, observed, np.nan), scheduled),
+                general_z)
+    latent_total = (out["satisfaction_mean"] + eff["satisfaction_points_per_sd"] * mean_z
+                    + tau_satisfaction - 0.5 * sev_z + rng.normal(0, out["satisfaction_sd"], size=n))
+    items = np.clip(np.round(latent_total[:, None] / csq.n_items
+                             + rng.normal(0, 0.35, size=(n, csq.n_items))), 1, 4)
+    missing_rate = np.where(dropout, miss["satisfaction_dropout"], miss["satisfaction_completer"])
+    returned = rng.random(n) >= missing_rate
+    items[~returned] = np.nan
+    items[rng.random(items.shape) < miss["item"]] = np.nan
+    outcomes = pd.DataFrame({"patient_id": patients["patient_id"], "dropout": dropout.astype(int)})
+    for j, column in enumerate(csq.item_columns):
+        outcomes[column] = pd.array(items[:, j], dtype="Int64")
+    return patients, sessions, outcomes
+
+
+def _features(patients, sessions, outcomes, early_window) -> pd.DataFrame:
+    """The pipeline's own scoring and features, applied to generated tables."""
+    typed = sessions.assign(attended=sessions["attended"].astype(bool))
+    session_scores = score_sessions(typed, load_instrument("wai_sr"))
+    patient_scores = score_patients(outcomes, load_instrument("csq8"))
+    return patient_features(patients, session_scores, patient_scores,
+                            outcomes.assign(dropout=outcomes["dropout"].astype(bool)), early_window)
+
+
+def true_effects(cfg: dict, early_window: int, covariates: list[str]) -> list[dict]:
+    """Estimands of the primary models, fitted to a large population from the same generator."""
+    rng = np.random.default_rng([cfg["seed"], 1])
+    population = generate_cohort(cfg, early_window, rng, scale=cfg["truth_multiplier"])
+    features = _features(*population, early_window)
+    eff = cfg["effects"]
+    attendance = fit_attendance_glm(attendance_design(features, covariates), cluster=False)
+    dropout = fit_dropout_glm(dropout_design(features, covariates), cluster=False)
+    design = satisfaction_design(features, covariates)
+    satisfaction = smf.ols(design.formula, design.data).fit()
+    rows = []
+    for outcome, predictor, scale, generating, fit in (
+        ("attendance", "alliance_early", "log_odds", eff["attendance_log_odds_per_sd"], attendance),
+        ("dropout", "alliance_early", "log_odds", eff["dropout_log_odds_per_sd"], dropout),
+        ("satisfaction", "alliance_mean", "points", eff["satisfaction_points_per_sd"], satisfaction),
+    ):
+        term = f"{predictor}_z"
+        rows.append({
+            "outcome": outcome, "predictor": predictor, "scale": scale, "generating": generating,
+            "estimand": float(fit.params[term]), "estimand_se": float(fit.bse[term]),
+        })
+    return rows
+
+
+def synthesize(
+    cfg: dict, early_window: int, covariates: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """The default cohort and its truth (deterministic in `cfg['seed']`)."""
+    rng = np.random.default_rng(cfg["seed"])
+    patients, sessions, outcomes = generate_cohort(cfg, early_window, rng)
+    truth = {
+        "description": (
+            "True effects of the synthetic cohort. 'generating' is the coefficient used to draw the "
+            "outcomes; 'estimand' is the primary model's estimate in a population "
+            f"{cfg['truth_multiplier']} times the cohort from the same generator (its 'estimand_se' "
+            "is the Monte Carlo error), and is what the cohort's estimates should recover."
+        ),
+        "seed": cfg["seed"],
+        "n_patients": cfg["n_patients"],
+        "n_therapists": cfg["n_therapists"],
+        "population_patients": cfg["n_patients"] * cfg["truth_multiplier"],
+        "early_window": early_window,
+        "covariates": list(covariates),
+        "therapist_share_of_alliance_variance": cfg["alliance"]["therapist_share"],
+        "dropout_rate": float(outcomes["dropout"].mean()),
+        "effects": true_effects(cfg, early_window, covariates),
+    }
+    return patients, sessions, outcomes, truth

@@ -1,0 +1,59 @@
+# Report: figures (PNG and SVG) and the self-contained HTML report.
+
+FIGURES = ["alliance_trajectories", "subscale_distributions", "forest_plot"]
+
+
+rule figures:
+    input:
+        session_scores="results/scores/session_scores.parquet",
+        features="results/features/patients.parquet",
+        effects="results/effects.csv",
+    output:
+        png=[
+            report(
+                f"results/figures/{name}.png",
+                caption=f"../report/{name}.rst",
+                category="Figures",
+                labels={"figure": name.replace("_", " ")},
+            )
+            for name in FIGURES
+        ],
+        svg=[f"results/figures/{name}.svg" for name in FIGURES],
+    params:
+        alliance=config["instruments"]["alliance"],
+        min_cell_size=config["privacy"]["min_cell_size"],
+    log:
+        "results/logs/figures.log",
+    benchmark:
+        "results/benchmarks/figures.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/figures.py"
+
+
+rule report:
+    input:
+        validation="results/validated/validation_summary.json",
+        scoring="results/scores/scoring_summary.json",
+        session_scores="results/scores/session_scores.parquet",
+        features="results/features/patients.parquet",
+        models=expand("results/models/{family}/result.json", family=MODEL_FAMILIES),
+        effects="results/effects.csv",
+        figures=expand("results/figures/{name}.png", name=FIGURES),
+    output:
+        report(
+            "results/report.html",
+            caption="../report/report.rst",
+            category="Report",
+            labels={"document": "HTML report"},
+        ),
+    params:
+        config=config,
+        min_cell_size=config["privacy"]["min_cell_size"],
+    log:
+        "results/logs/report.log",
+    conda:
+        ENV
+    script:
+        "../scripts/report.py"

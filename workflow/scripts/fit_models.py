@@ -1,0 +1,17 @@
+"""Fit the models of one outcome family and write its result (effect rows, flow, notes)."""
+
+import pandas as pd
+
+from alliance.io import write_json, write_text
+from alliance.models import fit_family
+from alliance.runlog import start_log
+
+log = start_log(snakemake.log[0])
+result = fit_family(
+    snakemake.wildcards.family,
+    pd.read_parquet(snakemake.input[0]),
+    list(snakemake.params.covariates),
+)
+write_json(result.to_dict(), snakemake.output.result)
+write_text(result.summary, snakemake.output.summary)
+log.info("%s: %s", result.family, result.effects)

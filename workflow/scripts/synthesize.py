@@ -1,0 +1,16 @@
+"""Write the synthetic cohort (three contract tables) and its truth."""
+
+from alliance.io import write_csv, write_json
+from alliance.runlog import start_log
+from alliance.synthetic import synthesize
+
+log = start_log(snakemake.log[0])
+patients, sessions, outcomes, truth = synthesize(
+    snakemake.params.synthetic, snakemake.params.early_window, snakemake.params.covariates
+)
+write_csv(patients, snakemake.output.patients)
+write_csv(sessions, snakemake.output.sessions)
+write_csv(outcomes, snakemake.output.outcomes)
+write_json(truth, snakemake.output.truth)
+log.info("%d patients, %d sessions, dropout rate %.3f", len(patients), len(sessions),
+         truth["dropout_rate"])
