@@ -63,9 +63,9 @@ IDENTIFIER_NAMES = {
 }
 IDENTIFIER_CONTENT = {
     "an e-mail address": r"[^@\s]+@[^@\s]+\.[a-zA-Z]{2,}",
-    "an exact date": r"^\s*(\d{4}-\d{2}-\d{2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{4})([ T].*)?$",
-    "a national identity number": r"^\s*([XYZxyz]?\d{7,8}[A-Za-z]|\d{3}[ -]\d{3}[ -]\d{4})\s*$",
-    "a phone number": r"^\s*(\+\d{1,3}[\s-]?)?\(?0?\d{2,4}\)?([\s-]\d{2,4}){2,4}\s*$",
+    "an exact date": r"^\s*(?:\d{4}-\d{2}-\d{2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{4})(?:[ T].*)?$",
+    "a national identity number": r"^\s*(?:[XYZxyz]?\d{7,8}[A-Za-z]|\d{3}[ -]\d{3}[ -]\d{4})\s*$",
+    "a phone number": r"^\s*(?:\+\d{1,3}[\s-]?)?\(?0?\d{2,4}\)?(?:[\s-]\d{2,4}){2,4}\s*$",
 }
 
 
@@ -178,9 +178,10 @@ def _parse_bool(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def _coerce(
-    df: pd.DataFrame, columns: dict[str, str], file: str, problems: list[Problem]
+    df: pd.DataFrame, columns: dict[str, str], file: str, problems: list[Problem],
+    reported: set[tuple[str, int]],
 ) -> pd.DataFrame:
-    """Type the contract columns; values that cannot be typed become problems."""
+    """Type the contract columns; values that cannot be typed become problems (and `reported` cells)."""
     out = pd.DataFrame(index=df.index)
     for column, kind in columns.items():
         if column not in df.columns:
@@ -205,6 +206,7 @@ def _coerce(
             rows, keys, n = _rows(bad, df)
             examples = ", ".join(repr(v) for v in raw[bad].astype(str).unique()[:3])
             problems.append(Problem(file, column, f"{n} {what} (e.g. {examples})", fix, rows, keys, n))
+            reported.update((column, int(i)) for i in np.flatnonzero(bad.to_numpy()))
         out[column] = parsed.astype(_dtype(kind)) if kind != "integer" else parsed.astype(float)
     return out
 
@@ -259,13 +261,18 @@ FIXES = {
 
 
 def _check_schema(
-    df: pd.DataFrame, schema: pa.DataFrameSchema, file: str, problems: list[Problem]
+    df: pd.DataFrame, schema: pa.DataFrameSchema, file: str, problems: list[Problem],
+    reported: set[tuple[str, int]],
 ) -> None:
+    """Range, set, uniqueness and completeness checks; cells already reported as untypeable are skipped."""
     try:
         schema.validate(df, lazy=True)
     except pa.errors.SchemaErrors as err:
         cases = err.failure_cases
         cases = cases[cases["index"].notna()] if cases["index"].notna().any() else cases
+        cells = zip(cases["column"].astype(str), cases["index"].fillna(-1).astype(int), strict=True)
+        seen = [cell in reported for cell in cells]
+        cases = cases[~np.array(seen, dtype=bool)]
         for (column, check), group in cases.groupby(["column", "check"], sort=True, dropna=False):
             name = str(check).split("(")[0]
             mask = pd.Series(df.index.isin(group["index"].dropna().astype(int)), index=df.index)
@@ -311,8 +318,9 @@ def validate_tables(
                 ))
         if any(p.file == file and p.message.startswith("required") for p in problems):
             continue
-        typed[table] = _coerce(df, columns, file, problems)
-        _check_schema(typed[table], _schema(table, alliance, satisfaction), file, problems)
+        reported: set[tuple[str, int]] = set()
+        typed[table] = _coerce(df, columns, file, problems, reported)
+        _check_schema(typed[table], _schema(table, alliance, satisfaction), file, problems, reported)
         summary["tables"][table] = {
             "file": file,
             "rows": len(df),

@@ -106,20 +106,20 @@ def generate_cohort(
     p_early = expit(logit(out["attendance_base"]) + 0.3 * general_z + out["severity_log_odds"] * sev_z)
     attended = rng.random((n, hi)) < p_early[:, None]
 
-    # Questionnaires of attended sessions; item answers are rounded latent values with missing items.
-    completed = attended & (rng.random((n, hi)) >= miss["questionnaire"])
+    # Questionnaires (answered at attended sessions only): rounded latent values with missing items.
+    completes = rng.random((n, hi)) >= miss["questionnaire"]
     answers = np.full((n, hi, wai.n_items), np.nan)
     for name, members in wai.subscales.items():
         for item in members:
             raw = np.clip(np.round(latent[name] + rng.normal(0, al["item_sd"], size=(n, hi))), 1, 5)
-            keep = completed & (rng.random((n, hi)) >= miss["item"])
+            keep = completes & (rng.random((n, hi)) >= miss["item"])
             answers[:, :, item - 1] = np.where(keep, raw, np.nan)
     flat = pd.DataFrame(answers.reshape(n * hi, wai.n_items), columns=wai.item_columns)
-    flat["attended"] = True
     observed = score_sessions(
-        flat.assign(patient_id="", session=0), wai)["alliance_total"].to_numpy().reshape(n, hi)
+        flat.assign(patient_id="", session=0, attended=True), wai
+    )["alliance_total"].to_numpy().reshape(n, hi)
 
-    early_z = _z(_session_means(observed, in_window[None, :] & (t_idx[None, :] <= last[:, None])),
+    early_z = _z(_session_means(observed, attended & in_window & (t_idx[None, :] <= last[:, None])),
                  general_z)
     p_drop = expit(logit(out["dropout_base"]) + eff["dropout_log_odds_per_sd"] * early_z
                    - out["severity_log_odds"] * sev_z - tau)
@@ -144,13 +144,12 @@ def generate_cohort(
         "attended": attended[rows].astype(int),
     })
     for j, column in enumerate(wai.item_columns):
-        values = np.where(attended & completed, answers[:, :, j], np.nan)[rows]
+        values = np.where(attended, answers[:, :, j], np.nan)[rows]
         sessions[column] = pd.array(values, dtype="Int64")
     sessions["home_practice"] = home[rows]
 
     # Satisfaction at the end of treatment, from the observed mean alliance.
-    mean_z = _z(_session_means(np.where(attended & scheduled, observed, np.nan), scheduled),
-                general_z)
+    mean_z = _z(_session_means(observed, attended & scheduled), general_z)
     latent_total = (out["satisfaction_mean"] + eff["satisfaction_points_per_sd"] * mean_z
                     + tau_satisfaction - 0.5 * sev_z + rng.normal(0, out["satisfaction_sd"], size=n))
     items = np.clip(np.round(latent_total[:, None] / csq.n_items

@@ -1,0 +1,160 @@
+"""The data contract: typing, every validation failure, and the identifying-data guard."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from alliance.contract import ValidationError, find_identifiers, validate_tables
+from alliance.io import InputError, read_table
+
+FILES = {"patients": "patients.csv", "sessions": "sessions.csv", "outcomes": "outcomes.csv"}
+
+
+def tables(wai_sr, csq8) -> dict[str, pd.DataFrame]:
+    """Three small valid tables, all as strings as the CSV reader returns them."""
+    patients = pd.DataFrame({
+        "patient_id": ["P1", "P2", "P3"], "therapist_id": ["T1", "T1", "T2"],
+        "discipline": ["physiotherapy", "psychotherapy", None], "baseline_severity": ["20.5", "", "18"],
+        "sessions_planned": ["6", "8", "10"],
+    })
+    sessions = pd.DataFrame({
+        "patient_id": ["P1", "P1", "P2", "P3"], "session": ["1", "2", "1", "1"],
+        "attended": ["yes", "No", "1", "TRUE"],
+    })
+    for column in wai_sr.item_columns:
+        sessions[column] = ["4", None, "5", "3"]
+    outcomes = pd.DataFrame({"patient_id": ["P1", "P2", "P3"], "dropout": ["0", "false", "yes"]})
+    for column in csq8.item_columns:
+        outcomes[column] = ["4", "3", None]
+    return {"patients": patients, "sessions": sessions, "outcomes": outcomes}
+
+
+def fail(raw, wai_sr, csq8) -> ValidationError:
+    with pytest.raises(ValidationError) as caught:
+        validate_tables(raw, FILES, wai_sr, csq8)
+    return caught.value
+
+
+def test_valid_tables_are_typed(wai_sr, csq8):
+    validated = validate_tables(tables(wai_sr, csq8), FILES, wai_sr, csq8)
+    sessions = validated.sessions
+    assert sessions["attended"].tolist() == [True, False, True, True]
+    assert sessions["session"].dtype == "int64"
+    assert sessions["wai_sr_01"].tolist()[0] == 4.0
+    assert validated.outcomes["dropout"].tolist() == [False, False, True]
+    assert validated.patients["baseline_severity"].isna().tolist() == [False, True, False]
+    assert "site" in validated.patients  # absent optional columns exist, empty
+    assert validated.summary["tables"]["patients"]["absent_optional_columns"] == [
+        "age_band", "gender", "site"]
+
+
+def test_columns_outside_the_contract_are_dropped_and_listed(wai_sr, csq8):
+    raw = tables(wai_sr, csq8)
+    raw["patients"]["referral_route"] = ["gp", "self", "gp"]
+    validated = validate_tables(raw, FILES, wai_sr, csq8)
+    assert "referral_route" not in validated.patients
+    assert validated.summary["tables"]["patients"]["ignored_columns"] == ["referral_route"]
+
+
+def test_out_of_range_item_names_file_column_rows_and_keys(wai_sr, csq8):
+    raw = tables(wai_sr, csq8)
+    raw["sessions"].loc[2, "wai_sr_07"] = "6"
+    error = fail(raw, wai_sr, csq8)
+    (problem,) = error.problems
+    assert (problem.file, problem.column, problem.rows, problem.keys) == (
+        "sessions.csv", "wai_sr_07", [3], ["P2"])
+    text = str(error)
+    assert "sessions.csv" in text and "wai_sr_07" in text and "row" in text and "fix:" in text
+
+
+def test_non_numeric_and_decimal_items(wai_sr, csq8):
+    raw = tables(wai_sr, csq8)
+    raw["sessions"].loc[0, "wai_sr_02"] = "often"
+    raw["sessions"].loc[3, "wai_sr_03"] = "2.5"
+    columns = {p.column: p for p in fail(raw, wai_sr, csq8).problems}
+    assert "not numbers" in columns["wai_sr_02"].message and columns["wai_sr_02"].rows == [1]
+    assert "whole_number" in columns["wai_sr_03"].message and columns["wai_sr_03"].keys == ["P3"]
+
+
+def test_missing_required_column(wai_sr, csq8):
+    raw = tables(wai_sr, csq8)
+    raw["patients"] = raw["patients"].drop(columns="therapist_id")
+    (problem,) = fail(raw, wai_sr, csq8).problems
+    assert problem.column == "therapist_id" and "required column is missing" in problem.message
+
+
+def test_duplicate_keys(wai_sr, csq8):
+    raw = tables(wai_sr, csq8)
+    raw["sessions"].loc[1, "session"] = "1"
+    raw["patients"].loc[2, "patient_id"] = "P2"
+    raw["outcomes"].loc[2, "patient_id"] = "P2"
+    problems = fail(raw, wai_sr, csq8).problems
+    files = sorted((p.file, p.column) for p in problems if "uniqueness" in p.message)
+    assert ("patients.csv", "patient_id") in files
+    assert ("outcomes.csv", "patient_id") in files
+    assert any(p.file == "sessions.csv" and "uniqueness" in p.message for p in problems)
+
+
+def test_unknown_patient_and_bad_boolean_are_reported_together(wai_sr, csq8):
+    raw = tables(wai_sr, csq8)
+    raw["sessions"].loc[3, "patient_id"] = "P9"
+    raw["outcomes"].loc[0, "dropout"] = "maybe"
+    error = fail(raw, wai_sr, csq8)
+    assert len(error.problems) == 2  # every problem in one pass
+    unknown = next(p for p in error.problems if "not in" in p.message)
+    assert (unknown.file, unknown.rows, unknown.keys) == ("sessions.csv", [4], ["P9"])
+    boolean = next(p for p in error.problems if p.column == "dropout")
+    assert "not booleans" in boolean.message and "'maybe'" in boolean.message
+
+
+def test_missing_required_value_and_bad_discipline(wai_sr, csq8):
+    raw = tables(wai_sr, csq8)
+    raw["sessions"].loc[0, "attended"] = None
+    raw["patients"].loc[0, "discipline"] = "chiropractic"
+    columns = {p.column for p in fail(raw, wai_sr, csq8).problems}
+    assert columns == {"attended", "discipline"}
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "kind"),
+    [
+        ("email", ["qwerty1", "qwerty2", ""], "e-mail"),
+        ("Nombre", ["Ana Lopez", "Joan Puig", ""], "name"),
+        ("Date of birth", ["1980-02-03", "", ""], "date of birth"),
+        ("contact", ["ana@example.org", "", ""], "e-mail"),
+        ("ref", ["12345678Z", "", ""], "national identity"),
+        ("visit", ["2024-03-01", "", ""], "exact date"),
+        ("mobile", ["", "", ""], "phone"),
+        ("extra", ["+34 612 345 678", "", ""], "phone"),
+    ],
+)
+def test_identifying_columns_are_refused_without_echoing_values(wai_sr, csq8, column, values, kind):
+    raw = tables(wai_sr, csq8)
+    raw["patients"][column] = values
+    error = fail(raw, wai_sr, csq8)
+    (problem,) = error.problems
+    assert problem.column == column and kind in problem.message
+    for value in values:
+        if value:
+            assert value not in str(error)
+
+
+def test_pseudonymous_codes_are_not_identifiers():
+    df = pd.DataFrame({"patient_id": ["100234567", "P-0001"], "age_band": ["18-29", "30-44"],
+                       "site": ["north", "south"]})
+    assert find_identifiers(df, id_columns=("patient_id",)) == []
+
+
+def test_read_table_formats(tmp_path, wai_sr, csq8):
+    raw = tables(wai_sr, csq8)["patients"]
+    raw.to_csv(tmp_path / "p.tsv", sep="\t", index=False)
+    raw.to_parquet(tmp_path / "p.parquet", index=False)
+    raw.to_excel(tmp_path / "p.xlsx", index=False)
+    for name in ("p.tsv", "p.parquet", "p.xlsx"):
+        table = read_table(tmp_path / name)
+        assert table["patient_id"].tolist() == ["P1", "P2", "P3"], name
+    with pytest.raises(InputError, match="unsupported file type"):
+        read_table(tmp_path / "p.json")
+    with pytest.raises(InputError, match="file not found"):
+        read_table(tmp_path / "missing.csv")

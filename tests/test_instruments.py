@@ -1,0 +1,129 @@
+"""Instrument definitions and scoring, against hand-computed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from alliance.instruments import InstrumentError, load_instrument, score_items, shipped_instruments
+
+
+def rows(instrument, answers: list[list[float | None]]) -> pd.DataFrame:
+    return pd.DataFrame(answers, columns=instrument.item_columns, dtype=float)
+
+
+def test_wai_sr_item_map_is_hatcher_and_gillaspy(wai_sr):
+    assert wai_sr.subscales == {"task": (1, 2, 10, 12), "bond": (3, 5, 7, 9), "goal": (4, 6, 8, 11)}
+    assert wai_sr.reverse_keyed == ()
+    assert (wai_sr.minimum, wai_sr.maximum) == (1, 5)
+    assert wai_sr.score_range == (1, 5)  # not the 12-84 range of the 7-point form
+    # A map seen in public code (1-4 goal, 5-8 task, 9-12 bond) is wrong:
+    assert wai_sr.subscales["goal"] != (1, 2, 3, 4)
+    assert wai_sr.item_columns[0] == "wai_sr_01" and wai_sr.item_columns[-1] == "wai_sr_12"
+
+
+def test_wai_sr_hand_computed(wai_sr):
+    # items:    1  2  3  4  5  6  7  8  9 10 11 12
+    answers = [[5, 4, 3, 2, 3, 2, 3, 2, 3, 4, 2, 5]]
+    scored = score_items(rows(wai_sr, answers), wai_sr).iloc[0]
+    assert scored["task"] == pytest.approx((5 + 4 + 4 + 5) / 4)  # items 1, 2, 10, 12
+    assert scored["bond"] == pytest.approx(3.0)  # items 3, 5, 7, 9
+    assert scored["goal"] == pytest.approx(2.0)  # items 4, 6, 8, 11
+    assert scored["total"] == pytest.approx((4.5 + 3 + 2) / 3)
+    assert scored["n_answered"] == 12 and not scored["prorated"]
+
+
+def test_wai_sr_prorating(wai_sr):
+    one_missing = [5, 4, None, 2, 3, 2, 3, 2, 3, 4, 2, 5]  # item 3 (bond) missing
+    two_missing = [5, 4, None, 2, None, 2, 3, 2, 3, 4, 2, 5]  # items 3 and 5 (bond) missing
+    empty = [None] * 12
+    scored = score_items(rows(wai_sr, [one_missing, two_missing, empty]), wai_sr)
+    assert scored.loc[0, "bond"] == pytest.approx(3.0)  # mean of items 5, 7, 9
+    assert bool(scored.loc[0, "prorated"])
+    assert np.isnan(scored.loc[1, "bond"]) and np.isnan(scored.loc[1, "total"])
+    assert scored.loc[1, "task"] == pytest.approx(4.5)  # other subscales still scored
+    assert not scored.loc[1, "prorated"]  # no total, so nothing counted as prorated
+    assert scored.loc[2, ["task", "bond", "goal", "total"]].isna().all()
+    assert scored.loc[2, "n_answered"] == 0
+
+
+def test_csq8_sum_and_prorating(csq8):
+    full = [4, 3, 4, 3, 4, 3, 4, 3]
+    one_missing = [4, 3, 4, None, 4, 3, 4, 3]
+    two_missing = [4, None, 4, None, 4, 3, 4, 3]
+    scored = score_items(rows(csq8, [full, one_missing, two_missing]), csq8)
+    assert scored.loc[0, "total"] == 28
+    assert scored.loc[1, "total"] == pytest.approx((4 + 3 + 4 + 4 + 3 + 4 + 3) / 7 * 8)
+    assert bool(scored.loc[1, "prorated"])
+    assert np.isnan(scored.loc[2, "total"])
+    assert csq8.score_range == (8, 32)
+
+
+def test_user_instrument_with_reverse_key(tmp_path):
+    """The worked example of workflow/alliance/instruments/README.md."""
+    spec = {
+        "key": "my_alliance", "items": 6, "response": {"min": 1, "max": 7}, "reverse_keyed": [5],
+        "subscales": {"bond": [1, 3, 5], "task": [2, 4, 6]}, "score": "mean",
+        "total": "mean_of_subscales", "prorate": {"max_missing_per_subscale": 1},
+    }
+    path = tmp_path / "my_alliance.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    instrument = load_instrument(str(path))
+    scored = score_items(rows(instrument, [[7, 6, 7, None, 1, 5]]), instrument).iloc[0]
+    assert scored["bond"] == pytest.approx(7.0)
+    assert scored["task"] == pytest.approx(5.5)
+    assert scored["total"] == pytest.approx(6.25)
+    assert bool(scored["prorated"])
+
+
+def test_haq_ii_style_reverse_keys(tmp_path):
+    """HAq-II: 19 items 1-6, items 4, 8, 11, 16, 19 reversed as 7 - x."""
+    spec = {
+        "key": "haq", "items": 19, "response": {"min": 1, "max": 6},
+        "reverse_keyed": [4, 8, 11, 16, 19], "subscales": {"alliance": list(range(1, 20))},
+        "score": "mean", "total": "mean_of_subscales", "prorate": {"max_missing_per_subscale": 0},
+    }
+    path = tmp_path / "haq.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    instrument = load_instrument(str(path))
+    answers = [6.0] * 19
+    for item in (4, 8, 11, 16, 19):
+        answers[item - 1] = 1.0  # a consistently positive respondent
+    assert score_items(rows(instrument, [answers]), instrument).loc[0, "total"] == pytest.approx(6.0)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"subscales": {"a": [1, 2, 3], "b": [3, 4, 5, 6]}}, "more than one subscale"),
+        ({"subscales": {"a": [1, 2], "b": [4, 5, 6]}}, "must cover items"),
+        ({"reverse_keyed": [9]}, "does not exist"),
+        ({"score": "median"}, "score must be one of"),
+        ({"response": {"min": 5, "max": 1}}, "min must be below max"),
+    ],
+)
+def test_malformed_instrument_is_refused(tmp_path, change, message):
+    spec = {
+        "key": "x", "items": 6, "response": {"min": 1, "max": 7}, "reverse_keyed": [],
+        "subscales": {"a": [1, 2, 3], "b": [4, 5, 6]}, "score": "mean",
+        "total": "mean_of_subscales", "prorate": {"max_missing_per_subscale": 1},
+    } | change
+    path = tmp_path / "x.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(InstrumentError, match=message):
+        load_instrument(str(path))
+
+
+def test_unknown_instrument_names_the_choices():
+    with pytest.raises(InstrumentError, match="wai_sr"):
+        load_instrument("wai_x")
+    assert {"wai_sr", "csq8"} <= set(shipped_instruments())
+
+
+def test_no_item_wording_is_shipped(root):
+    """Only item numbers and keys: no definition holds an item text field."""
+    for path in (root / "workflow/alliance/instruments").glob("*.yaml"):
+        spec = yaml.safe_load(path.read_text())
+        assert not {"wording", "text", "item_text", "stems"} & set(spec), path

@@ -1,0 +1,82 @@
+"""The primary models: analysis samples, covariates, and recovery of known effects."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alliance.contract import validate_tables
+from alliance.features import patient_features
+from alliance.models import FAMILIES, fit_family
+from alliance.models.adherence import attendance_design
+from alliance.models.dropout import dropout_design
+from alliance.scores import score_patients, score_sessions
+from alliance.synthetic import synthesize
+
+COVARIATES = ["baseline_severity", "discipline"]
+
+
+def pipeline_features(tables, wai_sr, csq8, early_window=3) -> pd.DataFrame:
+    """validate -> score -> features, as the workflow does, without Snakemake."""
+    patients, sessions, outcomes = tables
+    raw = {"patients": patients, "sessions": sessions, "outcomes": outcomes}
+    v = validate_tables(raw, {k: f"{k}.csv" for k in raw}, wai_sr, csq8)
+    return patient_features(v.patients, score_sessions(v.sessions, wai_sr),
+                            score_patients(v.outcomes, csq8), v.outcomes, early_window)
+
+
+@pytest.fixture(scope="module")
+def large_cohort(default_config, wai_sr, csq8):
+    cfg = default_config["synthetic"] | {"n_patients": 3000, "n_therapists": 120,
+                                         "truth_multiplier": 10, "seed": 11}
+    *tables, truth = synthesize(cfg, 3, COVARIATES)
+    return pipeline_features(tables, wai_sr, csq8), truth
+
+
+def test_primary_estimates_recover_the_truth(large_cohort):
+    features, truth = large_cohort
+    estimands = {e["outcome"]: e["estimand"] for e in truth["effects"]}
+    for family in FAMILIES:
+        (row,) = fit_family(family, features, COVARIATES).effects
+        assert np.isfinite([row["estimate"], row["std_error"], row["r"]]).all()
+        assert abs(row["estimate"] - estimands[row["outcome"]]) < 3 * row["std_error"], row
+        assert row["ci_low"] < row["estimate"] < row["ci_high"]
+        assert row["analysis"] == "primary"
+
+
+def test_flow_counts_every_exclusion(large_cohort):
+    features, _ = large_cohort
+    design = dropout_design(features, COVARIATES)
+    steps = {step["step"]: step["n"] for step in design.flow}
+    assert steps["patients in the cohort"] == len(features)
+    ended = int(features["ended_in_window"].sum())
+    assert steps["excluded: treatment ended within the early window"] == ended
+    excluded = sum(n for s, n in steps.items() if s.startswith("excluded"))
+    assert steps["analysed"] == len(features) - excluded == len(design.data)
+    assert design.data["alliance_early_z"].mean() == pytest.approx(0, abs=1e-12)
+    assert design.data["alliance_early_z"].std() == pytest.approx(1)
+
+
+def test_absent_and_constant_covariates_are_dropped_with_a_note(large_cohort):
+    features, _ = large_cohort
+    features = features.assign(gender="female")
+    result = fit_family("adherence", features, ["baseline_severity", "not_a_column", "gender"])
+    assert any("'not_a_column' is absent" in note for note in result.notes)
+    assert any("'gender' has a single value" in note for note in result.notes)
+    assert result.extra["covariates"] == ["baseline_severity"]
+
+
+def test_missing_covariate_values_are_excluded_and_counted(large_cohort):
+    features, _ = large_cohort
+    features = features.copy()
+    features.loc[features.index[:25], "baseline_severity"] = np.nan
+    design = attendance_design(features, COVARIATES)
+    counted = next(s["n"] for s in design.flow if s["step"] == "excluded: missing a covariate value")
+    assert 0 < counted <= 25
+    assert design.data["baseline_severity"].notna().all()
+
+
+def test_unknown_family_is_refused(large_cohort):
+    with pytest.raises(ValueError, match="unknown model family"):
+        fit_family("symptoms", large_cohort[0], COVARIATES)

@@ -1,0 +1,126 @@
+"""The whole Snakemake workflow, run in temporary folders on small cohorts."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from alliance.synthetic import synthesize
+
+pytestmark = pytest.mark.slow
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+TABLES = ("patients", "sessions", "outcomes")
+
+
+def run_workflow(root: Path, work: Path, config: dict, *extra: str) -> subprocess.CompletedProcess:
+    (work / "test_config.yaml").write_text(yaml.safe_dump(config))
+    return subprocess.run(
+        [str(SNAKEMAKE), "--snakefile", str(root / "Snakefile"), "--directory", str(work),
+         "--cores", "2", "--configfile", str(work / "test_config.yaml"), *extra],
+        capture_output=True, text=True, timeout=900,
+    )
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def assert_recovers_truth(effects: pd.DataFrame, truth: dict) -> None:
+    primary = effects[effects["analysis"] == "primary"].set_index("outcome")
+    assert list(primary.index) == ["attendance", "dropout", "satisfaction"]
+    assert list(primary["predictor"]) == ["alliance_early", "alliance_early", "alliance_mean"]
+    numbers = primary.select_dtypes("number").to_numpy(dtype=float)
+    assert np.isfinite(numbers).all()
+    for true in truth["effects"]:
+        row = primary.loc[true["outcome"]]
+        assert row["scale"] == true["scale"]
+        assert abs(row["estimate"] - true["estimand"]) < 3 * row["std_error"], (true, row.to_dict())
+
+
+SMALL = {"synthetic": {"n_patients": 600, "n_therapists": 40, "truth_multiplier": 10, "seed": 5}}
+
+
+@pytest.fixture(scope="module")
+def default_run(root, tmp_path_factory):
+    work = tmp_path_factory.mktemp("default_run")
+    done = run_workflow(root, work, SMALL)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return work
+
+
+def test_run_writes_effects_report_and_figures(default_run):
+    effects = pd.read_csv(default_run / "results/effects.csv")
+    truth = yaml.safe_load((default_run / "data/synthetic/truth.json").read_text())
+    assert_recovers_truth(effects, truth)
+    report = (default_run / "results/report.html").read_text()
+    assert "<html" in report and "data:image/png;base64" in report
+    for name in ("alliance_trajectories", "subscale_distributions", "forest_plot"):
+        for ext in ("png", "svg"):
+            assert (default_run / f"results/figures/{name}.{ext}").stat().st_size > 1000
+    for step in ("validate", "score", "features", "fit_models_dropout", "report"):
+        assert (default_run / f"results/logs/{step}.log").exists()
+
+
+def test_rerun_is_byte_identical(root, default_run):
+    outputs = sorted(p for p in (default_run / "results").rglob("*")
+                     if p.is_file() and p.suffix in (".csv", ".parquet", ".json", ".html", ".png", ".svg"))
+    before = {p: digest(p) for p in outputs}
+    done = run_workflow(root, default_run, SMALL, "--forceall")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert {p: digest(p) for p in outputs} == before
+
+
+def test_another_cohort_in_other_formats(root, default_config, tmp_path):
+    cfg = default_config["synthetic"] | {"n_patients": 500, "n_therapists": 36, "seed": 99,
+                                         "truth_multiplier": 10}
+    patients, sessions, outcomes, truth = synthesize(cfg, 3, ["baseline_severity", "discipline"])
+    data = tmp_path / "clinic_export"
+    data.mkdir()
+    sessions["attended"] = sessions["attended"].map({1: "yes", 0: "no"})
+    sessions["room"] = "A"  # outside the contract: ignored
+    patients.to_parquet(data / "patients.parquet", index=False)
+    sessions.to_csv(data / "sessions.tsv", sep="\t", index=False)
+    outcomes.to_excel(data / "outcomes.xlsx", index=False)
+    config = {"data": {"patients": str(data / "patients.parquet"),
+                       "sessions": str(data / "sessions.tsv"),
+                       "outcomes": str(data / "outcomes.xlsx")}}
+    work = tmp_path / "work"
+    work.mkdir()
+    done = run_workflow(root, work, config, "results/effects.csv")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not (work / "data/synthetic").exists()  # nothing synthesised for a user's data
+    assert_recovers_truth(pd.read_csv(work / "results/effects.csv"), truth)
+    summary = yaml.safe_load((work / "results/validated/validation_summary.json").read_text())
+    assert summary["tables"]["sessions"]["ignored_columns"] == ["room"]
+
+
+def test_bad_input_stops_with_a_clear_message_and_writes_nothing(root, default_config, tmp_path):
+    cfg = default_config["synthetic"] | {"n_patients": 60, "n_therapists": 6, "truth_multiplier": 1}
+    patients, sessions, outcomes, _ = synthesize(cfg, 3, ["baseline_severity"])
+    sessions = sessions.astype({"wai_sr_05": "float"})
+    sessions.loc[4, "wai_sr_05"] = 7
+    patients["contact_email"] = "someone@example.org"
+    for name, table in zip(TABLES, (patients, sessions, outcomes), strict=True):
+        table.to_csv(tmp_path / f"{name}.csv", index=False)
+    config = {"data": {name: str(tmp_path / f"{name}.csv") for name in TABLES}}
+    work = tmp_path / "work"
+    work.mkdir()
+    done = run_workflow(root, work, config)
+    assert done.returncode != 0
+    message = done.stderr
+    assert "Input validation failed" in message
+    assert "sessions.csv" in message and "wai_sr_05" in message
+    assert f"rows 5 (patient_id {sessions.loc[4, 'patient_id']})" in message
+    assert "contact_email" in message and "e-mail" in message
+    assert "someone@example.org" not in message
+    assert "someone@example.org" not in (work / "results/logs/validate.log").read_text()
+    assert not (work / "results/effects.csv").exists()
+    assert not (work / "results/report.html").exists()
+    assert not list((work / "results").glob("validated/*.parquet"))
