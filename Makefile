@@ -9,7 +9,7 @@ CONFIG ?=
 SNAKEMAKE_ARGS ?=
 CONFIG_ARG := $(if $(CONFIG),--configfile $(CONFIG),)
 
-.PHONY: setup run test test-fast lint report clean lock
+.PHONY: setup run test test-fast lint report bench clean lock
 
 setup: $(STAMP)
 
@@ -31,11 +31,15 @@ report: $(STAMP)
 
 ## test: lint, then every test (the workflow tests included)
 test: $(STAMP) lint
-	$(BIN)/pytest -n $(CORES) --dist loadgroup
+	$(BIN)/pytest -n $(CORES) --dist loadfile
 
 ## test-fast: the unit tests only
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow"
+
+## bench: the workflow on cohorts of 400 and 4000 patients; numbers in results/bench/bench.csv
+bench: $(STAMP)
+	$(BIN)/python -m alliance.bench --cores $(CORES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -45,6 +45,14 @@ def test_primary_estimates_recover_the_truth(large_cohort):
         assert row["analysis"] == "primary"
 
 
+def test_satisfaction_model_finds_the_therapist_variance(large_cohort):
+    """Generated with a therapist SD of 0.8 points (variance 0.64, less after CSQ-8 rounding)."""
+    result = fit_family("satisfaction", large_cohort[0], COVARIATES)
+    assert 0.1 < result.extra["therapist_variance"] < 1.5
+    assert 8 < result.extra["residual_variance"] < 20
+    assert not any("did not converge" in note for note in result.notes)
+
+
 def test_flow_counts_every_exclusion(large_cohort):
     features, _ = large_cohort
     design = dropout_design(features, COVARIATES)

@@ -22,8 +22,9 @@ TABLES = ("patients", "sessions", "outcomes")
 def run_workflow(root: Path, work: Path, config: dict, *extra: str) -> subprocess.CompletedProcess:
     (work / "test_config.yaml").write_text(yaml.safe_dump(config))
     return subprocess.run(
-        [str(SNAKEMAKE), "--snakefile", str(root / "Snakefile"), "--directory", str(work),
-         "--cores", "2", "--configfile", str(work / "test_config.yaml"), *extra],
+        # Targets and flags first: --configfile takes every word after it.
+        [str(SNAKEMAKE), *extra, "--snakefile", str(root / "Snakefile"), "--directory", str(work),
+         "--cores", "2", "--configfile", str(work / "test_config.yaml")],
         capture_output=True, text=True, timeout=900,
     )
 
@@ -124,3 +125,11 @@ def test_bad_input_stops_with_a_clear_message_and_writes_nothing(root, default_c
     assert not (work / "results/effects.csv").exists()
     assert not (work / "results/report.html").exists()
     assert not list((work / "results").glob("validated/*.parquet"))
+
+
+def test_notebooks_run_on_the_results(root, default_run):
+    for notebook in sorted((root / "notebooks").glob("*.py")):
+        done = subprocess.run([sys.executable, str(notebook)], cwd=default_run, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, f"{notebook.name}: {done.stderr[-2000:]}"
+        assert "patients" in done.stdout

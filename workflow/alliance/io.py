@@ -49,14 +49,17 @@ def read_table(path: str | Path) -> pd.DataFrame:
         ) from err
 
 
-def _atomic(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Write to a temporary file beside `path`, then rename it into place."""
+def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Call `write` on a temporary file beside `path`, then rename it into place (permissions per umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -65,12 +68,12 @@ def _atomic(path: str | Path, write: Callable[[Path], None]) -> None:
 
 def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
     """Write a table as Parquet (no index), atomically."""
-    _atomic(path, lambda p: df.to_parquet(p, index=False))
+    write_atomic(path, lambda p: df.to_parquet(p, index=False))
 
 
 def write_csv(df: pd.DataFrame, path: str | Path) -> None:
     """Write a table as CSV with a fixed float format, atomically (byte-identical across runs)."""
-    _atomic(path, lambda p: df.to_csv(p, index=False, float_format="%.10g", lineterminator="\n"))
+    write_atomic(path, lambda p: df.to_csv(p, index=False, float_format="%.10g", lineterminator="\n"))
 
 
 def write_json(obj: Any, path: str | Path) -> None:
@@ -79,12 +82,12 @@ def write_json(obj: Any, path: str | Path) -> None:
     def dump(p: Path) -> None:
         p.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 
-    _atomic(path, dump)
+    write_atomic(path, dump)
 
 
 def write_text(text: str, path: str | Path) -> None:
     """Write a text file atomically."""
-    _atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
+    write_atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
 def read_json(path: str | Path) -> Any:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 from alliance.instruments import Instrument, score_items
 
 ALLIANCE_PREFIX = "alliance_"
+TOTAL = f"{ALLIANCE_PREFIX}total"
 
 
 def score_sessions(sessions: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
@@ -78,3 +81,38 @@ def scoring_summary(
             "missing": int(patient_scores["satisfaction"].isna().sum()),
         },
     }
+
+
+def scored_sessions(session_scores: pd.DataFrame) -> pd.DataFrame:
+    """Attended sessions with an alliance total."""
+    return session_scores[session_scores["attended"].astype(bool) & session_scores[TOTAL].notna()]
+
+
+def score_bounds(instrument: Instrument) -> dict[str, tuple[float, float]]:
+    """Possible range of each alliance score column (subscales, then the total)."""
+    bounds = {}
+    for name, members in instrument.subscales.items():
+        factor = len(members) if instrument.score == "sum" else 1
+        bounds[f"{ALLIANCE_PREFIX}{name}"] = (instrument.minimum * factor, instrument.maximum * factor)
+    bounds[TOTAL] = instrument.score_range
+    return bounds
+
+
+def score_descriptives(session_scores: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
+    """Per score column, over scored sessions: n, mean, SD, share at the scale maximum, skew.
+
+    Skew is the adjusted Fisher-Pearson coefficient (scipy `skew(bias=False)`); NaN when n < 3.
+    """
+    scored = scored_sessions(session_scores)
+    rows = []
+    for column, (_, high) in score_bounds(instrument).items():
+        values = scored[column].dropna().to_numpy(dtype=float)
+        rows.append({
+            "score": column,
+            "n": len(values),
+            "mean": float(values.mean()) if len(values) else float("nan"),
+            "sd": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
+            "ceiling_share": float(np.isclose(values, high).mean()) if len(values) else float("nan"),
+            "skew": float(stats.skew(values, bias=False)) if len(values) > 2 else float("nan"),
+        })
+    return pd.DataFrame(rows).set_index("score")

@@ -40,6 +40,15 @@ def _z(values: np.ndarray, fallback: np.ndarray) -> np.ndarray:
     return np.where(ok, z, fallback)
 
 
+def _allocate(shares: np.ndarray, total: int) -> np.ndarray:
+    """Whole counts proportional to `shares` that sum to `total` (largest remainder)."""
+    exact = shares / shares.sum() * total
+    counts = np.floor(exact).astype(int)
+    order = np.argsort(-(exact - counts), kind="stable")
+    counts[order[: total - counts.sum()]] += 1
+    return counts
+
+
 def _session_means(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Per-patient mean of the scored sessions selected by `mask` (NaN where none)."""
     use = mask & ~np.isnan(scores)
@@ -66,7 +75,7 @@ def generate_cohort(
     # Therapists, sites and patients.
     names = list(cfg["disciplines"])
     shares = np.array([cfg["disciplines"][k] for k in names], dtype=float)
-    t_discipline = rng.choice(names, size=n_t, p=shares / shares.sum())
+    t_discipline = rng.permutation(np.repeat(names, _allocate(shares, n_t)))
     t_site = rng.integers(0, cfg["n_sites"], size=n_t)
     therapist = np.sort(rng.integers(0, n_t, size=n))
     planned = rng.integers(lo, hi + 1, size=n)

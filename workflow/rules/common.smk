@@ -1,8 +1,13 @@
 # Shared values and input functions (named get_*).
 
+import os
+
+from alliance.figures import FIGURES
+
 ENV = "../../environment.yml"
 MODEL_FAMILIES = ["adherence", "dropout", "satisfaction"]
 TABLES = ["patients", "sessions", "outcomes"]
+SYNTHETIC = "data/synthetic"
 
 
 def get_table(table):
@@ -13,3 +18,9 @@ def get_table(table):
 def get_tables(wildcards):
     """The three contract tables, as configured."""
     return {table: get_table(table) for table in TABLES}
+
+
+def get_truth(wildcards):
+    """The synthetic cohort's truth.json, when the configured data are the synthetic cohort."""
+    synthetic = os.path.normpath(get_table("patients")) == os.path.normpath(f"{SYNTHETIC}/patients.csv")
+    return {"truth": f"{SYNTHETIC}/truth.json"} if synthetic else {}

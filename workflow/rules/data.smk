@@ -3,10 +3,10 @@
 
 rule synthesize:
     output:
-        patients="data/synthetic/patients.csv",
-        sessions="data/synthetic/sessions.csv",
-        outcomes="data/synthetic/outcomes.csv",
-        truth="data/synthetic/truth.json",
+        patients=f"{SYNTHETIC}/patients.csv",
+        sessions=f"{SYNTHETIC}/sessions.csv",
+        outcomes=f"{SYNTHETIC}/outcomes.csv",
+        truth=f"{SYNTHETIC}/truth.json",
     params:
         synthetic=config["synthetic"],
         early_window=config["features"]["early_window"],

@@ -1,7 +1,5 @@
 # Report: figures (PNG and SVG) and the self-contained HTML report.
 
-FIGURES = ["alliance_trajectories", "subscale_distributions", "forest_plot"]
-
 
 rule figures:
     input:
@@ -34,6 +32,7 @@ rule figures:
 
 rule report:
     input:
+        unpack(get_truth),
         validation="results/validated/validation_summary.json",
         scoring="results/scores/scoring_summary.json",
         session_scores="results/scores/session_scores.parquet",

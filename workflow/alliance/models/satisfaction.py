@@ -10,7 +10,7 @@ from alliance.models.common import Design, ModelResult, build_design, captured_w
 from alliance.models.effects import effect_row
 
 MODEL = "lmm_therapist_intercept"
-LMM_OPTIMISERS = ("lbfgs", "powell", "nm")
+LMM_OPTIMISERS = ("bfgs", "powell", "nm")
 
 
 def satisfaction_design(features: pd.DataFrame, covariates: list[str]) -> Design:
@@ -31,31 +31,35 @@ def satisfaction_design(features: pd.DataFrame, covariates: list[str]) -> Design
 def fit_satisfaction_lmm(design: Design):
     """Linear mixed model by REML with a random intercept per therapist.
 
-    Optimisers are tried in a fixed order (L-BFGS, Powell, Nelder-Mead) until one converges: L-BFGS
-    can fail with a singular matrix when the therapist variance is near zero.
+    Optimisers are tried in a fixed order (BFGS, Powell, Nelder-Mead) until one converges to a finite
+    likelihood (statsmodels' L-BFGS can stop at a zero variance with an infinite likelihood, so it is
+    not used). Only the warnings of the fit that is kept become notes.
     """
     model = smf.mixedlm(design.formula, design.data, groups=design.data["therapist_id"])
-    fit = None
+    fit, notes = None, []
     for method in LMM_OPTIMISERS:
+        notes = []
         try:
-            fit = model.fit(reml=True, method=method)
+            with captured_warnings(notes):
+                fit = model.fit(reml=True, method=method)
         except np.linalg.LinAlgError:
-            design.notes.append(f"The {method} optimiser failed (singular matrix); trying the next.")
+            design.notes.append(f"The {method} optimiser failed (singular matrix).")
             continue
-        if fit.converged:
+        if fit.converged and np.isfinite(fit.llf):
             break
+        design.notes.append(f"The {method} optimiser did not converge.")
     if fit is None:
         raise RuntimeError("the satisfaction mixed model could not be fitted by any optimiser")
+    design.notes.extend(notes)
+    if not (fit.converged and np.isfinite(fit.llf)):
+        design.notes.append("The mixed model did not converge; treat its estimates with caution.")
     return fit
 
 
 def fit_satisfaction(features: pd.DataFrame, covariates: list[str]) -> ModelResult:
     """The primary satisfaction model, reduced to its effect row."""
     design = satisfaction_design(features, covariates)
-    with captured_warnings(design.notes):
-        fit = fit_satisfaction_lmm(design)
-    if not fit.converged:
-        design.notes.append("The mixed model did not converge; treat its estimates with caution.")
+    fit = fit_satisfaction_lmm(design)
     term = f"{design.predictor}_z"
     low, high = fit.conf_int().loc[term]
     row = effect_row(

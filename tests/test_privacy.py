@@ -1,0 +1,58 @@
+"""Small-cell suppression: hand-worked cases."""
+
+import pandas as pd
+import pytest
+
+from alliance.privacy import SECONDARY, is_reportable, suppress_counts
+
+
+def test_primary_suppression_and_zero():
+    counts = pd.Series([0, 3, 12, 25], index=["a", "b", "c", "d"], name="n")
+    shown = suppress_counts(counts, min_cell_size=10, total_shown=False)
+    assert shown.tolist() == ["0", "<10", "12", "25"]
+    assert shown.index.tolist() == ["a", "b", "c", "d"]
+    assert shown.name == "n"
+
+
+def test_secondary_suppression_hides_next_smallest_cell():
+    # 3 is hidden; with the total (52) shown it would follow from 52 - 12 - 25 - 12, so the smallest
+    # other non-zero cell is hidden too; of the two 12s the first by position.
+    counts = pd.Series([25, 12, 3, 12, 0])
+    shown = suppress_counts(counts, min_cell_size=10)
+    assert shown.tolist() == ["25", SECONDARY, "<10", "12", "0"]
+
+
+def test_no_secondary_suppression_without_a_total_or_with_two_hidden_cells():
+    assert suppress_counts(pd.Series([25, 12, 3]), 10, total_shown=False).tolist() == ["25", "12", "<10"]
+    assert suppress_counts(pd.Series([25, 12, 3, 4]), 10).tolist() == ["25", "12", "<10", "<10"]
+
+
+def test_secondary_suppression_needs_a_non_zero_cell():
+    assert suppress_counts(pd.Series([0, 3]), 10).tolist() == ["0", "<10"]
+
+
+def test_min_cell_size_one_suppresses_nothing():
+    counts = pd.Series([0, 1, 2, 50])
+    assert suppress_counts(counts, 1).tolist() == ["0", "1", "2", "50"]
+
+
+def test_boundary_count_is_shown():
+    assert suppress_counts(pd.Series([10, 9]), 10, total_shown=False).tolist() == ["10", "<10"]
+
+
+def test_nullable_integers_are_accepted():
+    counts = pd.Series([4, 20, 30], dtype="Int64")
+    assert suppress_counts(counts, 5).tolist() == ["<5", SECONDARY, "30"]
+
+
+@pytest.mark.parametrize("bad", [[1, -1], [1.5, 2], [1, None]])
+def test_invalid_counts_are_rejected(bad):
+    with pytest.raises(ValueError, match="non-negative integers"):
+        suppress_counts(pd.Series(bad, dtype=float), 5)
+
+
+def test_is_reportable():
+    assert is_reportable(10, 10)
+    assert not is_reportable(9, 10)
+    assert is_reportable(1, 1)
+    assert not is_reportable(0, 1)

@@ -1,0 +1,37 @@
+"""Disclosure control for the report: small-cell suppression of counts.
+
+Rule: a count of 1 to k - 1 patients (k = `privacy.min_cell_size`) is shown as "<k"; zero is shown. When
+the table's total is shown and exactly one cell was suppressed, the next smallest non-zero cell is also
+suppressed (secondary suppression, shown as `SECONDARY`) so the hidden count cannot be recovered by
+subtracting the others from the total.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SECONDARY = "suppressed"
+
+
+def is_reportable(n: int, min_cell_size: int) -> bool:
+    """Whether a count (or a statistic resting on `n` patients) may be shown: n >= min_cell_size."""
+    return n >= min_cell_size
+
+
+def suppress_counts(counts: pd.Series, min_cell_size: int, total_shown: bool = True) -> pd.Series:
+    """Counts as display strings with primary and, when `total_shown`, secondary suppression.
+
+    Ties for the secondary cell are broken by position (the first smallest cell is suppressed).
+    """
+    values = counts.to_numpy(dtype=float, na_value=np.nan)
+    if np.isnan(values).any() or (values < 0).any() or (values % 1 != 0).any():
+        raise ValueError("counts must be non-negative integers without missing values")
+    values = values.astype(int)
+    primary = (values > 0) & ~np.array([is_reportable(v, min_cell_size) for v in values], dtype=bool)
+    secondary = np.zeros(len(values), dtype=bool)
+    candidates = np.flatnonzero((values > 0) & ~primary)
+    if total_shown and primary.sum() == 1 and len(candidates):
+        secondary[candidates[np.argmin(values[candidates])]] = True
+    shown = np.where(primary, f"<{min_cell_size}", np.where(secondary, SECONDARY, values.astype(str)))
+    return pd.Series(shown, index=counts.index, name=counts.name, dtype=object)

@@ -1,0 +1,352 @@
+"""The self-contained HTML report: one file, figures embedded, no timestamps (byte-identical re-runs).
+
+`build_report` turns the pipeline's outputs (summaries, tables, model results, effect rows, figure PNGs)
+into display-ready values (formatted here, in Python) and renders `templates/report.html` (jinja2,
+autoescaped). Nothing is estimated here: numbers come from the effect rows and the summaries.
+"""
+
+from __future__ import annotations
+
+import base64
+import platform
+import subprocess
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+
+import jinja2
+import numpy as np
+import pandas as pd
+import yaml
+
+from alliance.figures import FIGURES
+from alliance.instruments import load_instrument
+from alliance.models import adherence, dropout, satisfaction
+from alliance.models.effects import BENCHMARKS, dropout_benchmark_r
+from alliance.privacy import SECONDARY, suppress_counts
+from alliance.report.format import (
+    count_with_share,
+    format_ci,
+    format_count,
+    format_number,
+    format_p,
+    format_percent,
+    format_unit,
+    p_text,
+)
+from alliance.scores import ALLIANCE_PREFIX, TOTAL, score_descriptives
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+PACKAGES = ("snakemake", "pandas", "numpy", "scipy", "statsmodels", "pandera", "matplotlib", "seaborn",
+            "pyarrow", "jinja2", "alliance")
+HYPOTHESES = {"adherence": "H1", "dropout": "H2", "satisfaction": "H3"}
+ANALYSIS_PLAN = "../ANALYSIS_PLAN.md"  # relative to results/report.html
+OUTCOME_WORDS = {
+    "attendance": "attendance at the sessions scheduled after the early window",
+    "dropout": "dropout after the early window",
+    "satisfaction": "satisfaction at the end of treatment",
+}
+PREDICTOR_WORDS = {
+    "alliance_early": "early alliance (mean total over scored sessions 1 to {early_window})",
+    "alliance_mean": "mean alliance over all scored sessions",
+}
+SCALE_WORDS = {"log_odds": "log-odds", "log_hazard": "log-hazard", "points": "points"}
+MODEL_WORDS = {
+    adherence.MODEL: "binomial GLM (logit) of sessions attended out of sessions scheduled after the "
+                     "early window, with therapist-cluster-robust standard errors",
+    dropout.MODEL: "logistic GLM of dropout after the early window, with therapist-cluster-robust "
+                   "standard errors",
+    satisfaction.MODEL: "linear mixed model with a random intercept per therapist",
+}
+FIGURE_CAPTIONS = {
+    "alliance_trajectories": "Mean alliance total (95% CI) by session and discipline, over attended, "
+                             "scored sessions. Points resting on fewer than {k} patients are not shown.",
+    "subscale_distributions": "Distributions of the alliance subscales and total over scored sessions, "
+                              "with the share at the scale maximum (ceiling) and the skew.",
+    "forest_plot": "Alliance effects as correlations (95% CI). Band: alliance-outcome benchmark r = "
+                   "{r} {ci} ({source}). Diamond: dropout benchmark d = {d} as r = {dropout_r} "
+                   "({dropout_source}).",
+}
+
+
+# ---- Inputs ------------------------------------------------------------------------------------
+
+
+def git_commit(root: Path = REPO_ROOT) -> str:
+    """`git rev-parse HEAD` of the repository, "unknown" when it cannot be read."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                              check=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip() or "unknown"
+
+
+def package_version(name: str) -> str:
+    """Installed version of a distribution, "not installed" when absent."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def provenance(config: dict, validation: dict) -> dict:
+    """Versions, Python, git commit, seed and input hashes: everything needed to re-run the report."""
+    return {
+        "versions": {name: package_version(name) for name in PACKAGES},
+        "python": platform.python_version(),
+        "commit": git_commit(),
+        "seed": config["synthetic"]["seed"],
+        "inputs": {table: dict(info) for table, info in sorted(validation["inputs"].items())},
+    }
+
+
+def embed_png(path: str | Path) -> str:
+    """A PNG file as a data URI."""
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+# ---- Sections ----------------------------------------------------------------------------------
+
+
+def _words(table: dict[str, str], key: str, **values: object) -> str:
+    return table.get(key, key.replace("_", " ")).format(**values)
+
+
+def effect_summary(row: pd.Series, early_window: int) -> str:
+    """One primary effect row in words: estimate per SD, 95% CI, p, r, and the sample."""
+    predictor = _words(PREDICTOR_WORDS, row["predictor"], early_window=early_window)
+    sentence = (
+        f"Per SD of {predictor}, the estimate for {_words(OUTCOME_WORDS, row['outcome'])} was "
+        f"{format_number(row['estimate'])} {SCALE_WORDS.get(row['scale'], row['scale'])} "
+        f"(95% CI {format_number(row['ci_low'])} to {format_number(row['ci_high'])}, "
+        f"{p_text(row['p_value'])})"
+    )
+    if row["scale"] == "log_odds":
+        sentence += f", an odds ratio of {format_number(np.exp(row['estimate']))}"
+    r_ci = format_ci(row["r_ci_low"], row["r_ci_high"], unit=True)
+    sentence += (
+        f"; as a correlation, r = {format_unit(row['r'])} {r_ci}"
+        f" ({format_count(row['n_obs'])} observations of {format_count(row['n_patients'])} patients and "
+        f"{format_count(row['n_therapists'])} therapists)."
+    )
+    if row["ci_low"] > 0 or row["ci_high"] < 0:
+        more = "more" if row["estimate"] > 0 else "less"
+        sentence += f" A better alliance went with {more} {row['outcome']}; the CI excludes zero."
+    else:
+        sentence += " The CI includes zero."
+    return sentence
+
+
+def apa_row(row: pd.Series, early_window: int) -> dict:
+    """One effect row formatted for an APA-style table."""
+    return {
+        "analysis": row["analysis"],
+        "predictor": _words(PREDICTOR_WORDS, row["predictor"], early_window=early_window),
+        "scale": SCALE_WORDS.get(row["scale"], row["scale"]),
+        "estimate": format_number(row["estimate"]),
+        "se": format_number(row["std_error"]),
+        "ci": format_ci(row["ci_low"], row["ci_high"]),
+        "p": format_p(row["p_value"]),
+        "r": f"{format_unit(row['r'])} {format_ci(row['r_ci_low'], row['r_ci_high'], unit=True)}",
+        "n_obs": format_count(row["n_obs"]),
+        "n_patients": format_count(row["n_patients"]),
+        "n_therapists": format_count(row["n_therapists"]),
+    }
+
+
+def benchmark_sentence(row: pd.Series) -> str:
+    """Compare an effect's r (and CI) with the alliance-outcome benchmark, and dropout with its own."""
+    bench = BENCHMARKS["alliance_outcome"]
+    r, low, high = row["r"], row["r_ci_low"], row["r_ci_high"]
+    is_dropout = row["outcome"] == "dropout"
+    if is_dropout:  # better alliance, less dropout: compare the size of the association
+        r, low, high = -r, -high, -low
+    if high < bench["ci_low"]:
+        verdict = "smaller than"
+    elif low > bench["ci_high"]:
+        verdict = "larger than"
+    else:
+        verdict = "compatible with"
+    size = "|r|" if is_dropout else "r"
+    sentence = (
+        f"{row['outcome'].capitalize()} ({row['analysis']}): {size} = {format_unit(r)} "
+        f"{format_ci(low, high, unit=True)}, {verdict} the alliance-outcome benchmark r = "
+        f"{format_unit(bench['r'], 3)} {format_ci(bench['ci_low'], bench['ci_high'], 3, unit=True)}."
+    )
+    if is_dropout:
+        target = dropout_benchmark_r()
+        inside = row["r_ci_low"] <= target <= row["r_ci_high"]
+        sentence += (
+            f" Its CI {'includes' if inside else 'excludes'} the dropout benchmark d = "
+            f"{format_number(BENCHMARKS['alliance_dropout']['d'])} (r = {format_unit(target, 3)})."
+        )
+    return sentence
+
+
+def cohort_section(
+    session_scores: pd.DataFrame, features: pd.DataFrame, model_results: list[dict], scoring: dict,
+    min_cell_size: int,
+) -> dict:
+    """Cohort flow, per-model exclusions, missing data and suppressed counts by discipline and site."""
+    n_patients = len(features)
+    attended = int(session_scores["attended"].sum())
+    dropout_known = features["dropout"].notna()
+    overview = [
+        ("Patients", format_count(n_patients)),
+        ("Therapists", format_count(features["therapist_id"].nunique())),
+        ("Sites", format_count(features["site"].nunique())),
+        ("Sessions scheduled", format_count(len(session_scores))),
+        ("Sessions attended", count_with_share(attended, len(session_scores))),
+        ("Dropouts (of patients with a recorded outcome)",
+         count_with_share(int(features.loc[dropout_known, "dropout"].astype(bool).sum()),
+                          int(dropout_known.sum()))),
+        ("Dropout not recorded", format_count(int((~dropout_known).sum()))),
+    ]
+    groups = []
+    for column, title in (("discipline", "Patients by discipline"), ("site", "Patients by site")):
+        counts = features[column].astype("string").fillna("(missing)").value_counts().sort_index()
+        shown = suppress_counts(counts, min_cell_size, total_shown=True)
+        groups.append({"title": title, "rows": list(zip(shown.index, shown, strict=True)),
+                       "total": format_count(n_patients)})
+    flows = [{"family": result["family"], "hypothesis": HYPOTHESES.get(result["family"], ""),
+              "steps": [(step["step"], format_count(step["n"])) for step in result["flow"]]}
+             for result in model_results]
+    sessions, patients = scoring["alliance"], scoring["satisfaction"]
+    missing = [
+        ("Attended sessions with an alliance questionnaire",
+         count_with_share(sessions["sessions_with_answers"], sessions["sessions_attended"])),
+        ("Attended sessions scored",
+         count_with_share(sessions["sessions_scored"], sessions["sessions_attended"])),
+        ("Scored sessions prorated (items missing)",
+         count_with_share(sessions["sessions_prorated"], sessions["sessions_scored"])),
+        ("Questionnaires unscorable (too many items missing)", format_count(sessions["sessions_unscorable"])),
+        ("Answers on missed sessions (ignored)",
+         format_count(sessions["answers_on_missed_sessions_ignored"])),
+        ("Satisfaction scored from items",
+         count_with_share(patients["scored_from_items"], patients["patients"])),
+        ("Satisfaction pre-scored", format_count(patients["pre_scored"])),
+        ("Satisfaction prorated", format_count(patients["prorated"])),
+        ("Satisfaction missing", count_with_share(patients["missing"], patients["patients"])),
+    ]
+    return {"overview": overview, "groups": groups, "flows": flows, "missing": missing,
+            "rule": f"Counts of 1 to {min_cell_size - 1} patients are shown as \"<{min_cell_size}\"; when a "
+                    "single count of a table is suppressed, the next smallest count is also hidden "
+                    f"(\"{SECONDARY}\") so that it cannot be recovered from the total. Whole-cohort "
+                    "flow counts are not suppressed."}
+
+
+def alliance_section(session_scores: pd.DataFrame, scoring: dict, config: dict) -> dict:
+    """Instrument, item keys per subscale and descriptives per subscale over scored sessions."""
+    instrument = load_instrument(config["instruments"]["alliance"])
+    described = score_descriptives(session_scores, instrument)
+    rows = [{"score": score.removeprefix(ALLIANCE_PREFIX), "n": format_count(d["n"]),
+             "mean": format_number(d["mean"]), "sd": format_number(d["sd"]),
+             "ceiling": format_percent(d["ceiling_share"]), "skew": format_number(d["skew"])}
+            for score, d in described.iterrows()]
+    ceiling = described["ceiling_share"]
+    return {
+        "name": scoring["alliance"]["name"], "citation": scoring["alliance"]["citation"],
+        "subscales": [(name, ", ".join(str(i) for i in items))
+                      for name, items in scoring["alliance"]["subscales"].items()],
+        "range": f"{format_number(instrument.minimum, 0)} to {format_number(instrument.maximum, 0)}",
+        "descriptives": rows,
+        "ceiling_text": f"{format_percent(ceiling.drop(TOTAL).min())} to "
+                        f"{format_percent(ceiling.drop(TOTAL).max())} of scored sessions on a subscale "
+                        f"and {format_percent(ceiling[TOTAL])} on the total",
+    }
+
+
+def analysis_sections(model_results: list[dict], effects: pd.DataFrame, early_window: int) -> list[dict]:
+    """One section per model family: model, formula, covariates, notes and its APA table."""
+    sections = []
+    for result in model_results:
+        family = result["family"]
+        outcomes = list(dict.fromkeys(row["outcome"] for row in result["effects"]))
+        rows = effects[effects["outcome"].isin(outcomes)]
+        models = list(dict.fromkeys(rows["model"]))
+        sections.append({
+            "id": f"analysis-{family}",
+            "family": family,
+            "hypothesis": HYPOTHESES.get(family, ""),
+            "outcome": "; ".join(_words(OUTCOME_WORDS, o) for o in outcomes),
+            "models": [(m, _words(MODEL_WORDS, m)) for m in models],
+            "formula": result["extra"].get("formula", "not recorded"),
+            "covariates": ", ".join(result["extra"].get("covariates", [])) or "none",
+            "notes": result["notes"],
+            "rows": [apa_row(row, early_window) for _, row in rows.iterrows()],
+        })
+    return sections
+
+
+def truth_rows(truth: dict, effects: pd.DataFrame) -> list[dict]:
+    """Each true effect of the synthetic cohort beside the primary estimate."""
+    rows = []
+    for true in truth["effects"]:
+        match = effects[(effects["outcome"] == true["outcome"]) & (effects["predictor"] == true["predictor"])
+                        & (effects["analysis"] == "primary")]
+        if match.empty:
+            continue
+        row = match.iloc[0]
+        rows.append({
+            "outcome": true["outcome"], "scale": SCALE_WORDS.get(true["scale"], true["scale"]),
+            "generating": format_number(true["generating"], 3),
+            "estimand": f"{format_number(true['estimand'], 3)} ({format_number(true['estimand_se'], 3)})",
+            "estimate": f"{format_number(row['estimate'], 3)} ({format_number(row['std_error'], 3)})",
+            "difference": format_number(row["estimate"] - true["estimand"], 3),
+            "in_se": format_number((row["estimate"] - true["estimand"]) / row["std_error"]),
+            "covered": "yes" if row["ci_low"] <= true["estimand"] <= row["ci_high"] else "no",
+        })
+    return rows
+
+
+def figure_captions(min_cell_size: int) -> dict[str, str]:
+    """Caption of each figure, with the suppression threshold and the benchmarks filled in."""
+    outcome, drop = BENCHMARKS["alliance_outcome"], BENCHMARKS["alliance_dropout"]
+    values = {
+        "k": min_cell_size, "r": format_unit(outcome["r"], 3), "source": outcome["source"],
+        "ci": format_ci(outcome["ci_low"], outcome["ci_high"], 3, unit=True),
+        "d": format_number(drop["d"]), "dropout_r": format_unit(dropout_benchmark_r(), 3),
+        "dropout_source": drop["source"],
+    }
+    return {name: text.format(**values) for name, text in FIGURE_CAPTIONS.items()}
+
+
+def build_report(
+    *, config: dict, validation: dict, scoring: dict, session_scores: pd.DataFrame, features: pd.DataFrame,
+    model_results: list[dict], effects: pd.DataFrame, figure_paths: Sequence[str | Path],
+    truth: dict | None = None, min_cell_size: int,
+) -> str:
+    """The report as one self-contained HTML string (figures as data URIs, no timestamps)."""
+    figures = {Path(path).stem: embed_png(path) for path in figure_paths}
+    missing = [name for name in FIGURES if name not in figures]
+    if missing:
+        raise ValueError(f"figure PNGs missing for: {', '.join(missing)}")
+    captions = figure_captions(min_cell_size)
+    early_window = config["features"]["early_window"]
+    primary = effects[effects["analysis"] == "primary"]
+    family_of = {row["outcome"]: result["family"] for result in model_results for row in result["effects"]}
+    context = {
+        "summary": [{"hypothesis": HYPOTHESES.get(family_of.get(row["outcome"], ""), ""),
+                     "outcome": row["outcome"], "text": effect_summary(row, early_window)}
+                    for _, row in primary.iterrows()],
+        "cohort": cohort_section(session_scores, features, model_results, scoring, min_cell_size),
+        "alliance": alliance_section(session_scores, scoring, config),
+        "analyses": analysis_sections(model_results, effects, early_window),
+        "benchmarks": [benchmark_sentence(row) for _, row in effects.iterrows()],
+        "truth": truth_rows(truth, effects) if truth else None,
+        "n_therapists": format_count(features["therapist_id"].nunique()),
+        "figures": {name: {"src": figures[name], "caption": captions[name]} for name in FIGURES},
+        "plan": ANALYSIS_PLAN,
+        "provenance": provenance(config, validation),
+        "config_yaml": yaml.safe_dump(config, sort_keys=True, allow_unicode=True),
+        "min_cell_size": min_cell_size,
+    }
+    return _environment().get_template("report.html").render(**context)
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("alliance.report", "templates"), autoescape=True,
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+    )

@@ -1,0 +1,21 @@
+"""Draw the report's figures and write each as PNG and SVG."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from alliance.figures import make_figures, save_figure
+from alliance.instruments import load_instrument
+from alliance.runlog import start_log
+
+log = start_log(snakemake.log[0])
+figures = make_figures(
+    pd.read_parquet(snakemake.input.session_scores),
+    pd.read_parquet(snakemake.input.features),
+    pd.read_csv(snakemake.input.effects),
+    load_instrument(snakemake.params.alliance),
+    snakemake.params.min_cell_size,
+)
+for png, svg in zip(snakemake.output.png, snakemake.output.svg, strict=True):
+    save_figure(figures[Path(png).stem], png, svg)
+log.info("figures: %s", ", ".join(figures))

@@ -1,0 +1,25 @@
+"""Build the self-contained HTML report."""
+
+import pandas as pd
+
+from alliance.io import read_json, write_text
+from alliance.report import build_report
+from alliance.runlog import start_log
+
+log = start_log(snakemake.log[0])
+config = snakemake.params.config
+truth = read_json(snakemake.input.truth) if hasattr(snakemake.input, "truth") else None
+html = build_report(
+    config=config,
+    validation=read_json(snakemake.input.validation),
+    scoring=read_json(snakemake.input.scoring),
+    session_scores=pd.read_parquet(snakemake.input.session_scores),
+    features=pd.read_parquet(snakemake.input.features),
+    model_results=[read_json(path) for path in snakemake.input.models],
+    effects=pd.read_csv(snakemake.input.effects),
+    figure_paths=list(snakemake.input.figures),
+    truth=truth,
+    min_cell_size=snakemake.params.min_cell_size,
+)
+write_text(html, snakemake.output[0])
+log.info("report: %d characters, truth %s", len(html), "included" if truth else "not available")
