@@ -140,6 +140,14 @@ def test_identifying_columns_are_refused_without_echoing_values(wai_sr, csq8, co
             assert value not in str(error)
 
 
+def test_date_typed_columns_are_refused(wai_sr, csq8):
+    raw = tables(wai_sr, csq8)
+    raw["outcomes"]["ended"] = pd.to_datetime(["2024-01-02", "2024-02-03", "2024-03-04"])
+    (problem,) = fail(raw, wai_sr, csq8).problems
+    assert (problem.file, problem.column) == ("outcomes.csv", "ended")
+    assert "exact date" in problem.message
+
+
 def test_pseudonymous_codes_are_not_identifiers():
     df = pd.DataFrame({"patient_id": ["100234567", "P-0001"], "age_band": ["18-29", "30-44"],
                        "site": ["north", "south"]})

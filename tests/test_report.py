@@ -110,7 +110,9 @@ def inputs(tmp_path):
         "privacy": {"min_cell_size": 5},
         "synthetic": {"seed": 123},
     }
-    validation = {"inputs": {"patients": {"path": "p.csv", "sha256": "ab" * 32}}}
+    validation = {"inputs": {"patients": {"path": "p.csv", "sha256": "ab" * 32}},
+                  "tables": {"patients": {"file": "/secure/p.csv", "rows": 40, "ignored_columns": ["room"],
+                                          "absent_optional_columns": []}}}
     scoring = {
         "alliance": {"name": "WAI-SR", "citation": "Hatcher & Gillaspy (2006)",
                      "subscales": {"task": [1, 2, 10, 12], "bond": [3, 5, 7, 9], "goal": [4, 6, 8, 11]},
@@ -198,3 +200,9 @@ def test_git_commit_outside_a_repository(tmp_path):
     assert git_commit(tmp_path) == "unknown"
 
 
+
+
+def test_report_lists_ignored_columns_by_file_name_only(inputs):
+    html = build_report(**inputs)
+    assert "room" in html and "p.csv" in html
+    assert "/secure/" not in html.split('id="provenance"')[0]  # full paths only in provenance

@@ -8,6 +8,7 @@ import pytest
 from scipy.stats import skew
 
 from alliance.contract import validate_tables
+from alliance.io import ConfigError
 from alliance.synthetic import generate_cohort, synthesize
 
 COVARIATES = ["baseline_severity", "discipline"]
@@ -70,5 +71,5 @@ def test_truth_estimands_are_close_to_the_generating_effects(synthetic_cfg):
 
 
 def test_planned_sessions_must_leave_room_after_the_window(synthetic_cfg):
-    with pytest.raises(ValueError, match="early_window"):
+    with pytest.raises(ConfigError, match="early_window"):
         generate_cohort(synthetic_cfg | {"sessions_planned": [4, 10]}, 3, np.random.default_rng(1))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -94,9 +95,11 @@ def test_another_cohort_in_other_formats(root, default_config, tmp_path):
                        "outcomes": str(data / "outcomes.xlsx")}}
     work = tmp_path / "work"
     work.mkdir()
-    done = run_workflow(root, work, config, "results/effects.csv")
+    done = run_workflow(root, work, config)
     assert done.returncode == 0, done.stderr[-3000:]
     assert not (work / "data/synthetic").exists()  # nothing synthesised for a user's data
+    report = (work / "results/report.html").read_text()
+    assert 'id="truth"' not in report  # no truth table for a user's data
     assert_recovers_truth(pd.read_csv(work / "results/effects.csv"), truth)
     summary = yaml.safe_load((work / "results/validated/validation_summary.json").read_text())
     assert summary["tables"]["sessions"]["ignored_columns"] == ["room"]
@@ -133,3 +136,29 @@ def test_notebooks_run_on_the_results(root, default_run):
                               text=True, timeout=300)
         assert done.returncode == 0, f"{notebook.name}: {done.stderr[-2000:]}"
         assert "patients" in done.stdout
+
+
+def test_snakemake_report_has_every_figure_and_table(root, default_run):
+    target = default_run / "results/snakemake-report.zip"
+    done = run_workflow(root, default_run, SMALL, "--report", str(target))
+    assert done.returncode == 0, done.stderr[-3000:]
+    with zipfile.ZipFile(target) as archive:
+        names = "\n".join(archive.namelist())
+    for name in ("effects.csv", "report.html", "alliance_trajectories.png", "forest_plot.png",
+                 "subscale_distributions.png"):
+        assert name in names
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"synthetic": {"sessions_planned": [3, 10]}}, "synthetic.sessions_planned starts at 3"),
+        ({"privacy": {"min_cell_size": 0}}, "min_cell_size"),
+        ({"models": {"covariate": ["discipline"]}}, "covariate"),
+    ],
+)
+def test_bad_config_stops_with_a_clear_message(root, tmp_path, config, message):
+    done = run_workflow(root, tmp_path, config)
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert not (tmp_path / "results/effects.csv").exists()

@@ -143,6 +143,8 @@ def find_identifiers(df: pd.DataFrame, id_columns: tuple[str, ...] = ()) -> list
         kind = next(
             (k for k, pattern in IDENTIFIER_NAMES.items() if re.search(pattern, name)), None
         )
+        if kind is None and pd.api.types.is_datetime64_any_dtype(df[column]):
+            kind = "an exact date"
         if kind is None and (df[column].dtype == object or pd.api.types.is_string_dtype(df[column])):
             values = df[column].dropna().astype(str)
             for content_kind, pattern in IDENTIFIER_CONTENT.items():

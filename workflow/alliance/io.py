@@ -19,6 +19,10 @@ class InputError(Exception):
     """An input file that cannot be read; the message names the file and the fix."""
 
 
+class ConfigError(ValueError):
+    """A configuration value that cannot work; the message names the key and the fix."""
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read a contract table by extension; text formats are read as strings (typing is validation's job)."""
     path = Path(path)

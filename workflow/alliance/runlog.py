@@ -9,9 +9,9 @@ from contextlib import contextmanager
 
 from alliance.contract import ValidationError
 from alliance.instruments import InstrumentError
-from alliance.io import InputError
+from alliance.io import ConfigError, InputError
 
-USER_ERRORS = (ValidationError, InputError, InstrumentError)
+USER_ERRORS = (ValidationError, InputError, InstrumentError, ConfigError)
 
 
 def start_log(path: str) -> logging.Logger:

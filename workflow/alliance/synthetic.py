@@ -22,6 +22,7 @@ from scipy.special import expit, logit
 
 from alliance.features import patient_features
 from alliance.instruments import load_instrument
+from alliance.io import ConfigError
 from alliance.models.adherence import attendance_design, fit_attendance_glm
 from alliance.models.dropout import dropout_design, fit_dropout_glm
 from alliance.models.satisfaction import satisfaction_design
@@ -66,7 +67,7 @@ def generate_cohort(
     al, miss, out, eff = cfg["alliance"], cfg["missing"], cfg["outcomes"], cfg["effects"]
     lo, hi = cfg["sessions_planned"]
     if lo < early_window + 2:
-        raise ValueError(
+        raise ConfigError(
             f"synthetic.sessions_planned starts at {lo}; it must be at least early_window + 2 = "
             f"{early_window + 2} so that dropout after the early window is possible"
         )

@@ -52,6 +52,8 @@ rule report:
         min_cell_size=config["privacy"]["min_cell_size"],
     log:
         "results/logs/report.log",
+    benchmark:
+        "results/benchmarks/report.tsv"
     conda:
         ENV
     script:

@@ -236,6 +236,14 @@ def cohort_section(
                     "flow counts are not suppressed."}
 
 
+def input_tables(validation: dict) -> list[dict]:
+    """Each input table: file name, rows, columns ignored (outside the contract) and optional ones absent."""
+    return [{"table": table, "file": Path(info["file"]).name, "rows": format_count(info["rows"]),
+             "ignored": ", ".join(info["ignored_columns"]) or "none",
+             "absent": ", ".join(info["absent_optional_columns"]) or "none"}
+            for table, info in validation["tables"].items()]
+
+
 def alliance_section(session_scores: pd.DataFrame, scoring: dict, config: dict) -> dict:
     """Instrument, item keys per subscale and descriptives per subscale over scored sessions."""
     instrument = load_instrument(config["instruments"]["alliance"])
@@ -331,6 +339,7 @@ def build_report(
                      "outcome": row["outcome"], "text": effect_summary(row, early_window)}
                     for _, row in primary.iterrows()],
         "cohort": cohort_section(session_scores, features, model_results, scoring, min_cell_size),
+        "tables": input_tables(validation),
         "alliance": alliance_section(session_scores, scoring, config),
         "analyses": analysis_sections(model_results, effects, early_window),
         "benchmarks": [benchmark_sentence(row) for _, row in effects.iterrows()],
