@@ -23,8 +23,9 @@ from scipy.special import expit, logit
 from alliance.features import patient_features
 from alliance.instruments import load_instrument
 from alliance.io import ConfigError
-from alliance.models.adherence import attendance_design, fit_attendance_glm
-from alliance.models.dropout import dropout_design, fit_dropout_glm
+from alliance.models.adherence import attendance_design
+from alliance.models.common import fit_logit_glm
+from alliance.models.dropout import dropout_design
 from alliance.models.satisfaction import satisfaction_design
 from alliance.scores import score_patients, score_sessions
 
@@ -189,8 +190,8 @@ def true_effects(cfg: dict, early_window: int, covariates: list[str]) -> list[di
     population = generate_cohort(cfg, early_window, rng, scale=cfg["truth_multiplier"])
     features = _features(*population, early_window)
     eff = cfg["effects"]
-    attendance = fit_attendance_glm(attendance_design(features, covariates), cluster=False)
-    dropout = fit_dropout_glm(dropout_design(features, covariates), cluster=False)
+    attendance = fit_logit_glm(attendance_design(features, covariates), cluster=False)
+    dropout = fit_logit_glm(dropout_design(features, covariates), cluster=False)
     design = satisfaction_design(features, covariates)
     satisfaction = smf.ols(design.formula, design.data).fit()
     rows = []

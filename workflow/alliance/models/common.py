@@ -8,6 +8,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pandas as pd
+import statsmodels.api as sm
+import statsmodels.formula.api as smf
+
+from alliance.models.effects import effect_row
 
 
 @dataclass
@@ -118,3 +122,26 @@ def captured_warnings(notes: list[str]) -> Iterator[None]:
 def therapist_groups(data: pd.DataFrame) -> pd.Series:
     """Integer cluster codes for the therapists of the analysis sample."""
     return pd.Series(pd.factorize(data["therapist_id"], sort=True)[0], index=data.index)
+
+
+def fit_logit_glm(design: Design, cluster: bool = True):
+    """Binomial GLM (logit) of the design; cluster-robust SEs by therapist unless `cluster` is False."""
+    model = smf.glm(design.formula, design.data, family=sm.families.Binomial())
+    if not cluster:
+        return model.fit()
+    return model.fit(cov_type="cluster", cov_kwds={"groups": therapist_groups(design.data)})
+
+
+def predictor_effect(
+    fit, design: Design, *, model: str, scale: str, n_obs: int, analysis: str = "primary",
+    outcome_sd: float | None = None,
+) -> dict:
+    """The effect row of the design's z-scored alliance predictor in a fitted statsmodels model."""
+    term = f"{design.predictor}_z"
+    low, high = fit.conf_int().loc[term]
+    return effect_row(
+        outcome=design.outcome, model=model, predictor=design.predictor, scale=scale,
+        estimate=fit.params[term], std_error=fit.bse[term], ci_low=low, ci_high=high,
+        p_value=fit.pvalues[term], n_obs=n_obs, n_patients=len(design.data),
+        n_therapists=design.data["therapist_id"].nunique(), analysis=analysis, outcome_sd=outcome_sd,
+    )

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import pandas as pd
-import statsmodels.api as sm
-import statsmodels.formula.api as smf
 
 from alliance.models.common import (
     Design,
     ModelResult,
     build_design,
     captured_warnings,
-    therapist_groups,
+    fit_logit_glm,
+    predictor_effect,
 )
-from alliance.models.effects import effect_row
 
 MODEL = "logistic_glm_cluster_therapist"
 
@@ -36,28 +34,12 @@ def dropout_design(features: pd.DataFrame, covariates: list[str]) -> Design:
     return design
 
 
-def fit_dropout_glm(design: Design, cluster: bool = True):
-    """Logistic regression of dropout; cluster-robust SEs by therapist."""
-    model = smf.glm(design.formula, design.data, family=sm.families.Binomial())
-    if not cluster:
-        return model.fit()
-    return model.fit(cov_type="cluster", cov_kwds={"groups": therapist_groups(design.data)})
-
-
 def fit_dropout(features: pd.DataFrame, covariates: list[str]) -> ModelResult:
-    """The primary dropout model, reduced to its effect row."""
+    """Logistic regression of dropout on early alliance, clustered by therapist."""
     design = dropout_design(features, covariates)
     with captured_warnings(design.notes):
-        fit = fit_dropout_glm(design)
-    term = f"{design.predictor}_z"
-    low, high = fit.conf_int().loc[term]
-    row = effect_row(
-        outcome="dropout", model=MODEL, predictor=design.predictor, scale="log_odds",
-        estimate=fit.params[term], std_error=fit.bse[term], ci_low=low, ci_high=high,
-        p_value=fit.pvalues[term], n_obs=len(design.data), n_patients=len(design.data),
-        n_therapists=design.data["therapist_id"].nunique(), analysis="primary",
-    )
-    rate = float(design.data["dropout_event"].mean())
+        fit = fit_logit_glm(design)
+    row = predictor_effect(fit, design, model=MODEL, scale="log_odds", n_obs=len(design.data))
     return ModelResult("dropout", [row], design.flow, design.notes, str(fit.summary()),
                        {"formula": design.formula, "covariates": design.covariates,
-                        "dropout_rate": rate})
+                        "dropout_rate": float(design.data["dropout_event"].mean())})

@@ -6,8 +6,13 @@ import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 
-from alliance.models.common import Design, ModelResult, build_design, captured_warnings
-from alliance.models.effects import effect_row
+from alliance.models.common import (
+    Design,
+    ModelResult,
+    build_design,
+    captured_warnings,
+    predictor_effect,
+)
 
 MODEL = "lmm_therapist_intercept"
 LMM_OPTIMISERS = ("bfgs", "powell", "nm")
@@ -60,15 +65,8 @@ def fit_satisfaction(features: pd.DataFrame, covariates: list[str]) -> ModelResu
     """The primary satisfaction model, reduced to its effect row."""
     design = satisfaction_design(features, covariates)
     fit = fit_satisfaction_lmm(design)
-    term = f"{design.predictor}_z"
-    low, high = fit.conf_int().loc[term]
-    row = effect_row(
-        outcome="satisfaction", model=MODEL, predictor=design.predictor, scale="points",
-        estimate=fit.params[term], std_error=fit.bse[term], ci_low=low, ci_high=high,
-        p_value=fit.pvalues[term], n_obs=len(design.data), n_patients=len(design.data),
-        n_therapists=design.data["therapist_id"].nunique(), analysis="primary",
-        outcome_sd=float(design.data["satisfaction"].std(ddof=1)),
-    )
+    row = predictor_effect(fit, design, model=MODEL, scale="points", n_obs=len(design.data),
+                           outcome_sd=float(design.data["satisfaction"].std(ddof=1)))
     therapist_var = float(np.asarray(fit.cov_re)[0, 0])
     return ModelResult("satisfaction", [row], design.flow, design.notes, str(fit.summary()),
                        {"formula": design.formula, "covariates": design.covariates,
