@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alliance.features import patient_features
+from alliance.features import patient_features, session_features
 from alliance.scores import score_patients, score_sessions
 
 
@@ -71,3 +71,102 @@ def test_prescored_satisfaction_fills_patients_without_items(csq8):
     assert scored["satisfaction"].tolist()[:2] == [32.0, 20.0]  # items win where present
     assert scored["satisfaction_source"].tolist()[:2] == ["items", "pre-scored"]
     assert pd.isna(scored["satisfaction"].iloc[2])
+
+
+def test_last_alliance_slope_and_therapist_split(features):
+    f = features.set_index("patient_id")
+    assert f.loc["A", "alliance_last"] == 5.0 and f.loc["B", "alliance_last"] == 2.0
+    # A: sessions 1, 2, 4, 6 with totals 3, 4, 5, 5; centred sums Sxy = 5.75, Sxx = 14.75
+    assert f.loc["A", "alliance_slope"] == pytest.approx(5.75 / 14.75)
+    assert f.loc["A", "alliance_slope"] == pytest.approx(np.polyfit([1, 2, 4, 6], [3, 4, 5, 5], 1)[0])
+    assert f[["alliance_slope"]].loc[["B", "C"]].isna().all().all()  # one scored session each
+    # T1 treats A (mean 4.25) and B (mean 2.0); T2 only C (4.5): the mean includes the patient itself
+    assert f.loc["A", "alliance_therapist_mean"] == pytest.approx(3.125)
+    assert f.loc["B", "alliance_therapist_mean"] == pytest.approx(3.125)
+    assert f.loc["A", "alliance_patient_dev"] == pytest.approx(1.125)
+    assert f.loc["B", "alliance_patient_dev"] == pytest.approx(-1.125)
+    assert f.loc["C", "alliance_therapist_mean"] == 4.5 and f.loc["C", "alliance_patient_dev"] == 0
+
+
+def test_unscored_patients_do_not_enter_the_therapist_mean():
+    patients = pd.DataFrame({"patient_id": ["A", "B"], "therapist_id": ["T1", "T1"]})
+    scores = session_scores([("A", 1, True, 4.0), ("A", 2, True, 3.0), ("B", 1, False, None)])
+    outcomes = pd.DataFrame({"patient_id": ["A", "B"], "dropout": [False, True]})
+    satisfaction = pd.DataFrame({"patient_id": ["A", "B"], "satisfaction": [30.0, None]})
+    f = patient_features(patients, scores, satisfaction, outcomes, early_window=3).set_index("patient_id")
+    assert f.loc["A", "alliance_slope"] == pytest.approx(-1.0)
+    assert f.loc["A", "alliance_therapist_mean"] == pytest.approx(3.5)
+    assert f.loc["A", "alliance_patient_dev"] == pytest.approx(0.0)
+    assert np.isnan(f.loc["B", "alliance_patient_dev"]) and np.isnan(f.loc["B", "alliance_last"])
+
+
+def test_session_features_by_hand():
+    patients = pd.DataFrame({"patient_id": ["A", "B"], "therapist_id": ["T1", "T2"]})
+    scores = session_scores([
+        ("B", 4, True, 3.0), ("B", 3, True, None), ("B", 2, False, 5.0), ("B", 1, True, 2.0),
+        ("A", 1, True, 3.0), ("A", 2, True, 4.0), ("A", 3, False, None), ("A", 4, True, 5.0),
+        ("A", 5, False, None), ("A", 6, True, 5.0),
+    ])  # B2: a total on a missed session is not a scored session; B3 attended but unscored
+    f = session_features(scores, patients, early_window=3)
+    assert f[["patient_id", "session"]].values.tolist() == [
+        ["A", 1], ["A", 2], ["A", 3], ["A", 4], ["A", 5], ["A", 6], ["B", 1], ["B", 2], ["B", 3], ["B", 4]]
+    assert f["therapist_id"].tolist() == ["T1"] * 6 + ["T2"] * 4
+    nan = np.nan
+    assert np.allclose(f["alliance_between"], [4.25] * 6 + [2.5] * 4)
+    assert np.allclose(f["alliance_within"], [-1.25, -0.25, nan, 0.75, nan, 0.75, -0.5, nan, nan, 0.5],
+                       equal_nan=True)
+    assert np.allclose(f["alliance_prev"], [nan, 3, 4, 4, 5, 5, nan, 2, 2, 2], equal_nan=True)
+    assert np.allclose(f["alliance_prev_within"],
+                       [nan, -1.25, -0.25, -0.25, 0.75, 0.75, nan, -0.5, -0.5, -0.5], equal_nan=True)
+    assert f["sessions_since_prev"].tolist() == [pd.NA, 1, 1, 2, 1, 2, pd.NA, 1, 2, 3]
+    assert f["attended_next"].tolist() == [True, False, True, False, True, pd.NA,
+                                           False, True, True, pd.NA]
+    assert f["after_window"].tolist() == [False] * 3 + [True] * 3 + [False] * 3 + [True]
+    assert list(f.columns[:9]) == ["patient_id", "therapist_id", "session", "attended", "alliance_total",
+                                   "alliance_task", "alliance_bond", "alliance_goal", "alliance_between"]
+
+
+def draw(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Attendance (80%) and totals (missed sessions and 15% of attended ones unscored)."""
+    attended = rng.random(n) < 0.8
+    return attended, np.where(attended & (rng.random(n) > 0.15), rng.uniform(1, 5, n), np.nan)
+
+
+def random_sessions(rng: np.random.Generator, n_patients: int = 8) -> pd.DataFrame:
+    """Patients with 1-10 scheduled sessions."""
+    counts = rng.integers(1, 11, size=n_patients)
+    attended, total = draw(rng, counts.sum())
+    return pd.DataFrame({"patient_id": np.repeat([f"P{i}" for i in range(n_patients)], counts),
+                         "session": np.concatenate([np.arange(1, k + 1) for k in counts]),
+                         "attended": attended, "alliance_total": total})
+
+
+def previous_by_brute_force(df: pd.DataFrame) -> list[float]:
+    """The total at the last earlier attended, scored session, row by row (the test's own oracle)."""
+    prev = []
+    for _, row in df.iterrows():
+        earlier = df[(df["patient_id"] == row["patient_id"]) & (df["session"] < row["session"])
+                     & df["attended"] & df["alliance_total"].notna()]
+        prev.append(earlier.sort_values("session")["alliance_total"].iloc[-1] if len(earlier) else np.nan)
+    return prev
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_previous_alliance_never_looks_ahead(seed):
+    rng = np.random.default_rng(seed)
+    base = random_sessions(rng)
+    patients = pd.DataFrame({"patient_id": base["patient_id"].unique(), "therapist_id": "T"})
+    before = session_features(base, patients, early_window=3)
+    assert np.allclose(before["alliance_prev"], previous_by_brute_force(base), equal_nan=True)
+    # Redraw attendance and scores from a random cut on (the cut session included), per patient.
+    last = base.groupby("patient_id")["session"].transform("max")
+    cut = np.ceil(base["patient_id"].map(dict(zip(patients["patient_id"], rng.random(len(patients)),
+                                                  strict=True))) * last)
+    changed = base.copy()
+    redrawn = (changed["session"] >= cut).to_numpy()
+    changed.loc[redrawn, "attended"], changed.loc[redrawn, "alliance_total"] = draw(rng, redrawn.sum())
+    after = session_features(changed, patients, early_window=3)
+    assert not after["alliance_total"].equals(before["alliance_total"])
+    kept = (before["session"] <= cut).to_numpy()
+    for column in ("alliance_prev", "sessions_since_prev"):
+        assert before.loc[kept, column].astype(float).equals(after.loc[kept, column].astype(float)), column

@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from alliance.instruments import InstrumentError, load_instrument, score_items, shipped_instruments
+from alliance.instruments import (
+    InstrumentError,
+    load_configured,
+    load_instrument,
+    score_items,
+    shipped_instruments,
+)
 
 
 def rows(instrument, answers: list[list[float | None]]) -> pd.DataFrame:
@@ -127,3 +133,62 @@ def test_no_item_wording_is_shipped(root):
     for path in (root / "workflow/alliance/instruments").glob("*.yaml"):
         spec = yaml.safe_load(path.read_text())
         assert not {"wording", "text", "item_text", "stems"} & set(spec), path
+
+
+def test_srs_decimals_and_the_cut_off_edge():
+    srs = load_instrument("srs")
+    assert (srs.n_items, srs.score_range, srs.integer) == (4, (0, 40), False)
+    answers = [[9.1, 8.9, 9.0, 9.0],   # exactly 36: not a concern by default
+               [9.0, 9.0, 9.0, 8.9],   # 35.9: a concern
+               [10.0, 10.0, 10.0, None],  # prorated: 40
+               [None] * 4]
+    scored = score_items(rows(srs, answers), srs)
+    assert scored["total"].tolist()[:3] == pytest.approx([36.0, 35.9, 40.0])
+    assert scored["concern"].tolist()[:3] == [False, True, False]
+    assert pd.isna(scored["concern"].iloc[3])
+    inclusive = load_instrument("srs", cutoff={"inclusive": True})
+    assert score_items(rows(inclusive, answers), inclusive)["concern"].tolist()[:2] == [True, True]
+    stricter = load_instrument("srs", cutoff={"value": 38})
+    assert score_items(rows(stricter, answers), stricter)["concern"].tolist()[2] is False
+
+
+def test_shipped_haq_ii_reverses_the_negative_items():
+    haq = load_instrument("haq_ii")
+    assert haq.reverse_keyed == (4, 8, 11, 16, 19) and (haq.minimum, haq.maximum) == (1, 6)
+    answers = [5.0] * 19
+    for item in haq.reverse_keyed:
+        answers[item - 1] = 2.0  # 7 - 2 = 5
+    scored = score_items(rows(haq, [answers]), haq).iloc[0]
+    assert scored["total"] == pytest.approx(5.0)
+    answers[0] = answers[1] = None  # two missing of 19 are prorated
+    assert score_items(rows(haq, [answers]), haq).loc[0, "total"] == pytest.approx(5.0)
+
+
+def test_wai_s_asks_for_the_users_key(tmp_path, root):
+    with pytest.raises(InstrumentError, match="fill in `subscales` and `reverse_keyed`"):
+        load_instrument("wai_s")
+    spec = yaml.safe_load((root / "workflow/alliance/instruments/wai_s.yaml").read_text())
+    del spec["requires_user_key"]
+    spec |= {"subscales": {"bond": [3, 5, 7, 9], "goal": [2, 4, 8, 12], "task": [1, 6, 10, 11]},
+             "reverse_keyed": [4, 10]}
+    path = tmp_path / "wai_s_mine.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    wai_s = load_instrument(str(path))
+    answers = [[7, 6, 7, 2, 7, 6, 7, 6, 7, 1, 6, 6]]
+    scored = score_items(rows(wai_s, answers), wai_s).iloc[0]
+    assert scored["goal"] == pytest.approx((6 + 6 + 6 + 6) / 4)  # item 4 reversed: 8 - 2
+    assert scored["task"] == pytest.approx((7 + 6 + 7 + 6) / 4)  # item 10 reversed: 8 - 1
+    assert wai_s.score_range == (1, 7)
+
+
+def test_configured_instruments_need_distinct_keys(tmp_path, root):
+    own = yaml.safe_load((root / "workflow/alliance/instruments/wai_sr.yaml").read_text())
+    path = tmp_path / "same_key.yaml"
+    path.write_text(yaml.safe_dump(own))
+    settings = {"alliance": "wai_sr", "satisfaction": "csq8", "alliance_therapist": str(path)}
+    with pytest.raises(InstrumentError, match="key of its own"):
+        load_configured(settings)
+    path.write_text(yaml.safe_dump(own | {"key": "wai_sr_t"}))
+    loaded = load_configured(settings)
+    assert loaded["therapist"].item_columns[0] == "wai_sr_t_01"
+    assert load_configured(settings | {"alliance_therapist": ""})["therapist"] is None

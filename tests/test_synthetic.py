@@ -31,7 +31,7 @@ def test_truth_is_deterministic(synthetic_cfg):
 
 
 def test_cohort_meets_the_contract(synthetic_cfg, wai_sr, csq8):
-    patients, sessions, outcomes = generate_cohort(synthetic_cfg, 3, np.random.default_rng(1))
+    patients, sessions, outcomes, _ = generate_cohort(synthetic_cfg, 3, np.random.default_rng(1))
     raw = {"patients": patients, "sessions": sessions, "outcomes": outcomes}
     files = {name: f"{name}.csv" for name in raw}
     validated = validate_tables(raw, files, wai_sr, csq8)
@@ -44,7 +44,7 @@ def test_cohort_meets_the_contract(synthetic_cfg, wai_sr, csq8):
 
 def test_cohort_looks_like_clinical_data(default_config, wai_sr):
     cfg = default_config["synthetic"] | {"n_patients": 2000, "n_therapists": 80}
-    _, sessions, outcomes = generate_cohort(cfg, 3, np.random.default_rng(3))
+    _, sessions, outcomes, ruptures = generate_cohort(cfg, 3, np.random.default_rng(3))
     answers = sessions[wai_sr.item_columns].to_numpy(dtype=float, na_value=np.nan).ravel()
     answers = answers[~np.isnan(answers)]
     assert set(np.unique(answers)) <= {1, 2, 3, 4, 5}
@@ -54,6 +54,9 @@ def test_cohort_looks_like_clinical_data(default_config, wai_sr):
     attended = sessions["attended"] == 1
     assert sessions.loc[~attended, wai_sr.item_columns].isna().all().all()
     assert 0.005 < sessions.loc[attended, wai_sr.item_columns].isna().mean().mean() < 0.15
+    planted = ruptures.merge(sessions, on=["patient_id", "session"])
+    assert len(planted) == len(ruptures) and (planted["attended"] == 1).all()
+    assert (planted["session"] >= 2).all()
     csq_missing = outcomes.filter(like="csq8_").isna().all(axis=1)
     assert csq_missing[outcomes["dropout"] == 1].mean() > csq_missing[outcomes["dropout"] == 0].mean()
 

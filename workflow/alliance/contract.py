@@ -14,6 +14,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from alliance.instruments import Instrument
+from alliance.scores import prescored_columns
 
 DISCIPLINES = ("psychotherapy", "physiotherapy", "osteopathy", "nutrition", "other")
 TABLES = ("patients", "sessions", "outcomes")
@@ -121,14 +122,16 @@ class Validated:
 
 
 def contract_columns(
-    table: str, alliance: Instrument, satisfaction: Instrument
+    table: str, alliance: Instrument, satisfaction: Instrument, therapist: Instrument | None = None
 ) -> dict[str, str]:
-    """Contract columns of a table with their kinds, item columns included."""
+    """Contract columns of a table with their kinds: item columns and pre-scored alliance included."""
     if table == "patients":
         return dict(PATIENT_COLUMNS)
     if table == "sessions":
-        return SESSION_COLUMNS | {c: "number" for c in alliance.item_columns}
-    return OUTCOME_COLUMNS | {c: "number" for c in satisfaction.item_columns}
+        items = alliance.item_columns + (therapist.item_columns if therapist else [])
+        return SESSION_COLUMNS | dict.fromkeys(items + prescored_columns(alliance), "number")
+    return OUTCOME_COLUMNS | dict.fromkeys(satisfaction.item_columns, "number")
+
 
 
 def _normalise_name(name: str) -> str:
@@ -217,7 +220,9 @@ def _dtype(kind: str) -> str:
     return {"id": "string", "text": "string", "bool": "boolean"}.get(kind, "float64")
 
 
-def _schema(table: str, alliance: Instrument, satisfaction: Instrument) -> pa.DataFrameSchema:
+def _schema(
+    table: str, alliance: Instrument, satisfaction: Instrument, therapist: Instrument | None
+) -> pa.DataFrameSchema:
     whole = pa.Check(lambda s: (s % 1 == 0) | s.isna(), name="whole_number")
     columns = {
         "patients": {
@@ -232,6 +237,10 @@ def _schema(table: str, alliance: Instrument, satisfaction: Instrument) -> pa.Da
             "attended": pa.Column("boolean", nullable=False),
             "home_practice": pa.Column(float, pa.Check.in_range(0, 1), nullable=True),
             **_item_columns(alliance, whole),
+            **(_item_columns(therapist, whole) if therapist else {}),
+            **{f"alliance_{name}": pa.Column(float, pa.Check.in_range(*alliance.subscale_range(name)),
+                                             nullable=True) for name in alliance.subscales},
+            "alliance_total": pa.Column(float, pa.Check.in_range(*alliance.score_range), nullable=True),
         },
         "outcomes": {
             "patient_id": pa.Column("string", nullable=False, unique=True),
@@ -247,8 +256,10 @@ def _schema(table: str, alliance: Instrument, satisfaction: Instrument) -> pa.Da
 
 
 def _item_columns(instrument: Instrument, whole: pa.Check) -> dict[str, pa.Column]:
-    check = pa.Check.in_range(instrument.minimum, instrument.maximum)
-    return {c: pa.Column(float, [check, whole], nullable=True) for c in instrument.item_columns}
+    checks = [pa.Check.in_range(instrument.minimum, instrument.maximum)]
+    if instrument.integer:
+        checks.append(whole)
+    return {c: pa.Column(float, checks, nullable=True) for c in instrument.item_columns}
 
 
 FIXES = {
@@ -294,18 +305,20 @@ def validate_tables(
     files: dict[str, str],
     alliance: Instrument,
     satisfaction: Instrument,
+    therapist: Instrument | None = None,
 ) -> Validated:
     """Check the three raw tables against the contract and return them typed.
 
     Every problem in every table is collected before a single `ValidationError` is raised. Columns
     outside the contract are dropped (and listed in the summary); identifying columns are refused.
+    `therapist` is an optional therapist-rated alliance instrument whose items are also in `sessions`.
     """
     problems: list[Problem] = []
     typed: dict[str, pd.DataFrame] = {}
     summary: dict = {"tables": {}}
     for table in TABLES:
         df, file = raw[table], files[table]
-        columns = contract_columns(table, alliance, satisfaction)
+        columns = contract_columns(table, alliance, satisfaction, therapist)
         for column, kind in find_identifiers(df, id_columns=("patient_id", "therapist_id")):
             problems.append(Problem(
                 file, column, f"looks like {kind}; identifying data are refused",
@@ -322,7 +335,8 @@ def validate_tables(
             continue
         reported: set[tuple[str, int]] = set()
         typed[table] = _coerce(df, columns, file, problems, reported)
-        _check_schema(typed[table], _schema(table, alliance, satisfaction), file, problems, reported)
+        _check_schema(typed[table], _schema(table, alliance, satisfaction, therapist), file, problems,
+                      reported)
         summary["tables"][table] = {
             "file": file,
             "rows": len(df),
@@ -343,7 +357,7 @@ def validate_tables(
     if problems:
         raise ValidationError(problems)
     for table in TABLES:
-        for column, kind in contract_columns(table, alliance, satisfaction).items():
+        for column, kind in contract_columns(table, alliance, satisfaction, therapist).items():
             if kind == "integer":
                 typed[table][column] = typed[table][column].astype("int64")
     patients = typed["patients"]

@@ -9,22 +9,68 @@ from scipy import stats
 from alliance.instruments import Instrument, score_items
 
 ALLIANCE_PREFIX = "alliance_"
+THERAPIST_PREFIX = "therapist_alliance_"
 TOTAL = f"{ALLIANCE_PREFIX}total"
 
 
-def score_sessions(sessions: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
-    """Alliance scores per session: `alliance_<subscale>`, `alliance_total`, answered count, prorated flag.
+SCORE_META = ("total", "n_answered", "prorated", "source", "concern")
 
-    Only attended sessions are scored; answers recorded for a missed session are ignored.
+
+def subscale_columns(session_scores: pd.DataFrame, prefix: str = ALLIANCE_PREFIX) -> list[str]:
+    """The subscale score columns of a scored table (`alliance_bond`, ...), in table order."""
+    meta = {f"{prefix}{name}" for name in SCORE_META}
+    return [c for c in session_scores.columns
+            if c.startswith(prefix) and c not in meta]
+
+
+def prescored_columns(instrument: Instrument, prefix: str = ALLIANCE_PREFIX) -> list[str]:
+    """Columns of pre-scored data: `<prefix><subscale>` for each subscale, then `<prefix>total`."""
+    return [f"{prefix}{name}" for name in instrument.subscales] + [f"{prefix}total"]
+
+
+def score_sessions(
+    sessions: pd.DataFrame, instrument: Instrument, therapist: Instrument | None = None
+) -> pd.DataFrame:
+    """Alliance scores per session: `alliance_<subscale>`, `alliance_total`, answered count, prorated flag,
+    `alliance_source` (`items` or `pre-scored`) and `alliance_concern` for an instrument with a cut-off.
+
+    Sessions with no item answered take the pre-scored columns (`alliance_bond`, ..., `alliance_total`)
+    where the data have them. A therapist-rated instrument is scored the same way into
+    `therapist_alliance_*` columns. Only attended sessions are scored; answers recorded for a missed
+    session are ignored.
     """
-    scored = score_items(sessions, instrument).add_prefix(ALLIANCE_PREFIX)
-    missed = ~sessions["attended"].fillna(False).to_numpy(dtype=bool)
-    value_columns = [c for c in scored.columns if c not in (
-        f"{ALLIANCE_PREFIX}n_answered", f"{ALLIANCE_PREFIX}prorated")]
-    scored.loc[missed, value_columns] = float("nan")
-    scored.loc[missed, f"{ALLIANCE_PREFIX}prorated"] = False
     keys = sessions[["patient_id", "session", "attended"]].astype({"attended": bool})
-    return pd.concat([keys, scored], axis=1)
+    parts = [keys, _score_rater(sessions, instrument, ALLIANCE_PREFIX, keys["attended"])]
+    if therapist is not None:
+        parts.append(_score_rater(sessions, therapist, THERAPIST_PREFIX, keys["attended"]))
+    return pd.concat(parts, axis=1)
+
+
+def _score_rater(
+    sessions: pd.DataFrame, instrument: Instrument, prefix: str, attended: pd.Series
+) -> pd.DataFrame:
+    scored = score_items(sessions, instrument)
+    values = [*instrument.subscales, "total"]
+    prescored = [c for c in prescored_columns(instrument, prefix) if c in sessions.columns]
+    use_prescored = (scored["n_answered"] == 0) & (
+        sessions[prescored].notna().any(axis=1) if prescored else False)
+    for column in prescored:
+        name = column.removeprefix(prefix)
+        scored[name] = scored[name].where(~use_prescored, sessions[column])
+    if instrument.cutoff is not None:
+        scored["concern"] = scored["concern"].where(
+            ~use_prescored, pd.array(instrument.cutoff.flags(scored["total"].to_numpy()), dtype="boolean"))
+    source = pd.Series(pd.NA, index=sessions.index, dtype="string")
+    source[scored["total"].notna()] = "items"
+    source[use_prescored & scored["total"].notna()] = "pre-scored"
+    scored["source"] = source
+    missed = ~attended.to_numpy(dtype=bool)
+    scored.loc[missed, values] = float("nan")
+    scored.loc[missed, "prorated"] = False
+    scored.loc[missed, "source"] = pd.NA
+    if "concern" in scored:
+        scored.loc[missed, "concern"] = pd.NA
+    return scored.add_prefix(prefix)
 
 
 def score_patients(outcomes: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
@@ -50,26 +96,12 @@ def score_patients(outcomes: pd.DataFrame, instrument: Instrument) -> pd.DataFra
 
 
 def scoring_summary(
-    session_scores: pd.DataFrame, patient_scores: pd.DataFrame, alliance: Instrument,
-    satisfaction: Instrument,
+    session_scores: pd.DataFrame, patient_scores: pd.DataFrame, instruments: dict[str, Instrument | None]
 ) -> dict:
-    """Counts for the report: scored, prorated and unscorable questionnaires."""
-    attended = session_scores["attended"]
-    answered = session_scores[f"{ALLIANCE_PREFIX}n_answered"] > 0
-    scored = session_scores[f"{ALLIANCE_PREFIX}total"].notna()
-    return {
-        "alliance": {
-            "instrument": alliance.key,
-            "name": alliance.name,
-            "citation": alliance.citation,
-            "subscales": {k: list(v) for k, v in alliance.subscales.items()},
-            "sessions_attended": int(attended.sum()),
-            "sessions_with_answers": int((answered & attended).sum()),
-            "sessions_scored": int(scored.sum()),
-            "sessions_prorated": int(session_scores[f"{ALLIANCE_PREFIX}prorated"].sum()),
-            "sessions_unscorable": int((answered & attended & ~scored).sum()),
-            "answers_on_missed_sessions_ignored": int((answered & ~attended).sum()),
-        },
+    """Counts for the report: scored, pre-scored, prorated and unscorable questionnaires, per rater."""
+    satisfaction = instruments["satisfaction"]
+    summary = {
+        "alliance": _rater_summary(session_scores, instruments["alliance"], ALLIANCE_PREFIX),
         "satisfaction": {
             "instrument": satisfaction.key,
             "name": satisfaction.name,
@@ -81,6 +113,35 @@ def scoring_summary(
             "missing": int(patient_scores["satisfaction"].isna().sum()),
         },
     }
+    if instruments.get("therapist") is not None:
+        summary["therapist_alliance"] = _rater_summary(
+            session_scores, instruments["therapist"], THERAPIST_PREFIX)
+    return summary
+
+
+def _rater_summary(session_scores: pd.DataFrame, instrument: Instrument, prefix: str) -> dict:
+    attended = session_scores["attended"]
+    answered = session_scores[f"{prefix}n_answered"] > 0
+    scored = session_scores[f"{prefix}total"].notna()
+    source = session_scores[f"{prefix}source"]
+    summary = {
+        "instrument": instrument.key,
+        "name": instrument.name,
+        "citation": instrument.citation,
+        "subscales": {k: list(v) for k, v in instrument.subscales.items()},
+        "item_level": bool((answered & attended).any()),
+        "sessions_attended": int(attended.sum()),
+        "sessions_with_answers": int((answered & attended).sum()),
+        "sessions_scored": int(scored.sum()),
+        "sessions_pre_scored": int((source == "pre-scored").sum()),
+        "sessions_prorated": int(session_scores[f"{prefix}prorated"].sum()),
+        "sessions_unscorable": int((answered & attended & ~scored).sum()),
+        "answers_on_missed_sessions_ignored": int((answered & ~attended).sum()),
+    }
+    if instrument.cutoff is not None:
+        summary["cutoff"] = {"value": instrument.cutoff.value, "inclusive": instrument.cutoff.inclusive,
+                             "sessions_flagged": int(session_scores[f"{prefix}concern"].sum())}
+    return summary
 
 
 def scored_sessions(session_scores: pd.DataFrame) -> pd.DataFrame:
@@ -90,10 +151,7 @@ def scored_sessions(session_scores: pd.DataFrame) -> pd.DataFrame:
 
 def score_bounds(instrument: Instrument) -> dict[str, tuple[float, float]]:
     """Possible range of each alliance score column (subscales, then the total)."""
-    bounds = {}
-    for name, members in instrument.subscales.items():
-        factor = len(members) if instrument.score == "sum" else 1
-        bounds[f"{ALLIANCE_PREFIX}{name}"] = (instrument.minimum * factor, instrument.maximum * factor)
+    bounds = {f"{ALLIANCE_PREFIX}{name}": instrument.subscale_range(name) for name in instrument.subscales}
     bounds[TOTAL] = instrument.score_range
     return bounds
 

@@ -62,8 +62,11 @@ def _session_means(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def generate_cohort(
     cfg: dict, early_window: int, rng: np.random.Generator, scale: int = 1
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Draw the patients, sessions and outcomes tables; `scale` multiplies patients and therapists."""
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Draw the patients, sessions and outcomes tables; `scale` multiplies patients and therapists.
+
+    The fourth table lists the planted ruptures (patient_id, session) at attended sessions.
+    """
     wai, csq = load_instrument("wai_sr"), load_instrument("csq8")
     al, miss, out, eff = cfg["alliance"], cfg["missing"], cfg["outcomes"], cfg["effects"]
     lo, hi = cfg["sessions_planned"]
@@ -172,7 +175,10 @@ def generate_cohort(
     outcomes = pd.DataFrame({"patient_id": patients["patient_id"], "dropout": dropout.astype(int)})
     for j, column in enumerate(csq.item_columns):
         outcomes[column] = pd.array(items[:, j], dtype="Int64")
-    return patients, sessions, outcomes
+    planted = np.nonzero(shocks & scheduled & attended)
+    ruptures = pd.DataFrame({"patient_id": patients["patient_id"].to_numpy()[planted[0]],
+                             "session": t_idx[planted[1]]})
+    return patients, sessions, outcomes, ruptures
 
 
 def _features(patients, sessions, outcomes, early_window) -> pd.DataFrame:
@@ -188,7 +194,7 @@ def true_effects(cfg: dict, early_window: int, covariates: list[str]) -> list[di
     """Estimands of the primary models, fitted to a large population from the same generator."""
     rng = np.random.default_rng([cfg["seed"], 1])
     population = generate_cohort(cfg, early_window, rng, scale=cfg["truth_multiplier"])
-    features = _features(*population, early_window)
+    features = _features(*population[:3], early_window)
     eff = cfg["effects"]
     attendance = fit_logit_glm(attendance_design(features, covariates), cluster=False)
     dropout = fit_logit_glm(dropout_design(features, covariates), cluster=False)
@@ -213,7 +219,7 @@ def synthesize(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
     """The default cohort and its truth (deterministic in `cfg['seed']`)."""
     rng = np.random.default_rng(cfg["seed"])
-    patients, sessions, outcomes = generate_cohort(cfg, early_window, rng)
+    patients, sessions, outcomes, ruptures = generate_cohort(cfg, early_window, rng)
     truth = {
         "description": (
             "True effects of the synthetic cohort. 'generating' is the coefficient used to draw the "
@@ -230,5 +236,10 @@ def synthesize(
         "therapist_share_of_alliance_variance": cfg["alliance"]["therapist_share"],
         "dropout_rate": float(outcomes["dropout"].mean()),
         "effects": true_effects(cfg, early_window, covariates),
+        "planted_ruptures": {
+            "size": cfg["alliance"]["rupture_size"],
+            "patients_with_rupture": int(ruptures["patient_id"].nunique()),
+            "sessions": ruptures.to_dict(orient="records"),
+        },
     }
     return patients, sessions, outcomes, truth

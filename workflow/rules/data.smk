@@ -30,8 +30,7 @@ rule validate:
         outcomes="results/validated/outcomes.parquet",
         summary="results/validated/validation_summary.json",
     params:
-        alliance=config["instruments"]["alliance"],
-        satisfaction=config["instruments"]["satisfaction"],
+        instruments=config["instruments"],
     log:
         "results/logs/validate.log",
     benchmark:

@@ -18,7 +18,7 @@ rule figures:
         ],
         svg=[f"results/figures/{name}.svg" for name in FIGURES],
     params:
-        alliance=config["instruments"]["alliance"],
+        instruments=config["instruments"],
         min_cell_size=config["privacy"]["min_cell_size"],
     log:
         "results/logs/figures.log",

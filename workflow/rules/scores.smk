@@ -10,8 +10,7 @@ rule score:
         patients="results/scores/patient_scores.parquet",
         summary="results/scores/scoring_summary.json",
     params:
-        alliance=config["instruments"]["alliance"],
-        satisfaction=config["instruments"]["satisfaction"],
+        instruments=config["instruments"],
     log:
         "results/logs/score.log",
     benchmark:

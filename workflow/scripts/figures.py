@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 
 from alliance.figures import make_figures, save_figure
-from alliance.instruments import load_instrument
+from alliance.instruments import load_configured
 from alliance.runlog import start_log
 
 log = start_log(snakemake.log[0])
@@ -13,7 +13,7 @@ figures = make_figures(
     pd.read_parquet(snakemake.input.session_scores),
     pd.read_parquet(snakemake.input.features),
     pd.read_csv(snakemake.input.effects),
-    load_instrument(snakemake.params.alliance),
+    load_configured(snakemake.params.instruments)["alliance"],
     snakemake.params.min_cell_size,
 )
 for png, svg in zip(snakemake.output.png, snakemake.output.svg, strict=True):

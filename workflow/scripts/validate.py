@@ -1,17 +1,17 @@
 """Validate the three contract tables and write them typed, as Parquet."""
 
 from alliance.contract import TABLES, validate_tables
-from alliance.instruments import load_instrument
+from alliance.instruments import load_configured
 from alliance.io import read_table, sha256_file, write_json, write_parquet
 from alliance.runlog import start_log, user_errors_to_console
 
 log = start_log(snakemake.log[0])
 with user_errors_to_console(log):
     files = {table: str(snakemake.input[table]) for table in TABLES}
-    alliance = load_instrument(snakemake.params.alliance)
-    satisfaction = load_instrument(snakemake.params.satisfaction)
+    instruments = load_configured(snakemake.params.instruments)
     validated = validate_tables(
-        {table: read_table(path) for table, path in files.items()}, files, alliance, satisfaction
+        {table: read_table(path) for table, path in files.items()}, files,
+        instruments["alliance"], instruments["satisfaction"], instruments["therapist"],
     )
 summary = validated.summary | {
     "inputs": {table: {"path": path, "sha256": sha256_file(path)} for table, path in files.items()}

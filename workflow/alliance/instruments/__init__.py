@@ -6,7 +6,7 @@ file (`<key>.yaml`); a user's own instrument is a YAML file of the same format g
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -20,6 +20,19 @@ TOTAL_RULES = ("mean_of_subscales", "sum_of_subscales")
 
 class InstrumentError(ValueError):
     """An instrument definition that is missing or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Cutoff:
+    """A clinical cut-off on the total: a total below `value` (or at it, when `inclusive`) is flagged."""
+
+    value: float
+    inclusive: bool = False
+
+    def flags(self, total: np.ndarray) -> np.ndarray:
+        """True where the total is a concern; False where it is not; missing totals are not flagged."""
+        rounded = np.round(total, 6)  # decimal item marks: 9.1 + 8.9 + 9 + 9 is exactly 36 here
+        return (rounded <= self.value) if self.inclusive else (rounded < self.value)
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,8 @@ class Instrument:
     score: str
     total: str
     max_missing_per_subscale: int
+    integer: bool = True
+    cutoff: Cutoff | None = None
 
     @property
     def item_columns(self) -> list[str]:
@@ -47,14 +62,15 @@ class Instrument:
         """Column name of item number `item`."""
         return f"{self.key}_{item:02d}"
 
+    def subscale_range(self, name: str) -> tuple[float, float]:
+        """Smallest and largest possible score of one subscale."""
+        factor = len(self.subscales[name]) if self.score == "sum" else 1
+        return self.minimum * factor, self.maximum * factor
+
     @property
     def score_range(self) -> tuple[float, float]:
         """Smallest and largest possible total score."""
-        lows, highs = [], []
-        for members in self.subscales.values():
-            factor = len(members) if self.score == "sum" else 1
-            lows.append(self.minimum * factor)
-            highs.append(self.maximum * factor)
+        lows, highs = zip(*(self.subscale_range(name) for name in self.subscales), strict=True)
         if self.total == "mean_of_subscales":
             return float(np.mean(lows)), float(np.mean(highs))
         return float(sum(lows)), float(sum(highs))
@@ -66,8 +82,11 @@ def shipped_instruments() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def load_instrument(key_or_path: str | Path) -> Instrument:
-    """Load a shipped instrument by key, or a user's definition from a YAML path."""
+def load_instrument(key_or_path: str | Path, cutoff: dict | None = None) -> Instrument:
+    """Load a shipped instrument by key, or a user's definition from a YAML path.
+
+    `cutoff` ({value, inclusive}) overrides the instrument's cut-off (e.g. the SRS concern rule).
+    """
     text_path = str(key_or_path)
     if text_path in shipped_instruments():
         source = resources.files(__package__).joinpath(f"{text_path}.yaml")
@@ -81,7 +100,41 @@ def load_instrument(key_or_path: str | Path) -> Instrument:
             f"unknown instrument '{text_path}': use one of {', '.join(shipped_instruments())} "
             "or the path of an instrument YAML file (format: workflow/alliance/instruments/README.md)."
         )
-    return _parse(spec, origin)
+    if spec.get("requires_user_key"):
+        raise InstrumentError(
+            f"{origin}: its subscale map and reverse keys differ between published versions, so none is "
+            f"shipped. Copy workflow/alliance/instruments/{spec.get('key')}.yaml, fill in `subscales` and "
+            "`reverse_keyed` from the version you used, delete `requires_user_key`, and give the copy's "
+            "path in instruments.alliance."
+        )
+    instrument = _parse(spec, origin)
+    if cutoff:
+        base = instrument.cutoff or Cutoff(value=float(cutoff["value"]))
+        instrument = replace(instrument, cutoff=Cutoff(
+            value=float(cutoff.get("value", base.value)),
+            inclusive=bool(cutoff.get("inclusive", base.inclusive)),
+        ))
+    return instrument
+
+
+def load_configured(settings: dict) -> dict[str, Instrument | None]:
+    """The instruments named in the config's `instruments` block: alliance, satisfaction, therapist.
+
+    The therapist-rated alliance instrument (optional) needs a key of its own, because item columns are
+    named after the key.
+    """
+    alliance = load_instrument(settings["alliance"], cutoff=settings.get("alliance_cutoff"))
+    therapist = None
+    if settings.get("alliance_therapist"):
+        therapist = load_instrument(settings["alliance_therapist"], cutoff=settings.get("alliance_cutoff"))
+        if therapist.key == alliance.key:
+            raise InstrumentError(
+                f"instruments.alliance_therapist uses the key '{therapist.key}' of the patient-rated "
+                "instrument; give it a key of its own (e.g. a copy of the definition with key "
+                f"'{therapist.key}_t') so that its item columns can be told apart"
+            )
+    return {"alliance": alliance, "satisfaction": load_instrument(settings["satisfaction"]),
+            "therapist": therapist}
 
 
 def _parse(spec: dict, origin: str) -> Instrument:
@@ -100,6 +153,9 @@ def _parse(spec: dict, origin: str) -> Instrument:
             score=str(spec["score"]),
             total=str(spec["total"]),
             max_missing_per_subscale=int(spec["prorate"]["max_missing_per_subscale"]),
+            integer=bool(spec["response"].get("integer", True)),
+            cutoff=Cutoff(float(spec["cutoff"]["value"]), bool(spec["cutoff"].get("inclusive", False)))
+            if spec.get("cutoff") else None,
         )
     except (KeyError, TypeError, ValueError) as err:
         raise InstrumentError(f"{origin}: missing or malformed field ({err!r})") from err
@@ -128,8 +184,8 @@ def score_items(items: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
     Reverse-keyed items become (min + max) - x. A subscale is the mean (or sum) of its items; when at
     most `max_missing_per_subscale` items are missing it is prorated from the answered ones (a sum as
     their mean times the number of items), otherwise it is missing. The total combines the subscales
-    and is missing when any subscale is. Returns one column per subscale, `total`, `n_answered` and
-    `prorated` (True when any subscale was prorated).
+    and is missing when any subscale is. Returns one column per subscale, `total`, `n_answered`,
+    `prorated` (True when any subscale was prorated) and, for an instrument with a cut-off, `concern`.
     """
     values = items[instrument.item_columns].to_numpy(dtype=float, na_value=np.nan)
     for item in instrument.reverse_keyed:
@@ -152,4 +208,7 @@ def score_items(items: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
     result["total"] = total
     result["n_answered"] = answered.sum(axis=1)
     result["prorated"] = prorated & ~np.isnan(total)
+    if instrument.cutoff is not None:
+        result["concern"] = pd.array(instrument.cutoff.flags(total), dtype="boolean")
+        result.loc[np.isnan(total), "concern"] = pd.NA
     return result
