@@ -192,3 +192,12 @@ def test_configured_instruments_need_distinct_keys(tmp_path, root):
     loaded = load_configured(settings)
     assert loaded["therapist"].item_columns[0] == "wai_sr_t_01"
     assert load_configured(settings | {"alliance_therapist": ""})["therapist"] is None
+
+
+def test_cut_off_settings_from_the_config():
+    settings = {"alliance": "srs", "satisfaction": "csq8", "cutoff_value": None, "cutoff_inclusive": True}
+    assert load_configured(settings)["alliance"].cutoff.inclusive
+    assert load_configured(settings | {"cutoff_inclusive": None})["alliance"].cutoff.value == 36
+    with pytest.raises(InstrumentError, match="has no cut-off"):
+        load_configured(settings | {"alliance": "wai_sr"})
+    assert load_configured(settings | {"alliance": "wai_sr", "cutoff_value": 4.0})["alliance"].cutoff.value == 4

@@ -109,6 +109,8 @@ def load_instrument(key_or_path: str | Path, cutoff: dict | None = None) -> Inst
         )
     instrument = _parse(spec, origin)
     if cutoff:
+        if instrument.cutoff is None and "value" not in cutoff:
+            raise InstrumentError(f"{origin} has no cut-off; set instruments.cutoff_value to define one")
         base = instrument.cutoff or Cutoff(value=float(cutoff["value"]))
         instrument = replace(instrument, cutoff=Cutoff(
             value=float(cutoff.get("value", base.value)),
@@ -123,10 +125,12 @@ def load_configured(settings: dict) -> dict[str, Instrument | None]:
     The therapist-rated alliance instrument (optional) needs a key of its own, because item columns are
     named after the key.
     """
-    alliance = load_instrument(settings["alliance"], cutoff=settings.get("alliance_cutoff"))
+    cutoff = {name: settings[f"cutoff_{name}"] for name in ("value", "inclusive")
+              if settings.get(f"cutoff_{name}") is not None} or None
+    alliance = load_instrument(settings["alliance"], cutoff=cutoff)
     therapist = None
     if settings.get("alliance_therapist"):
-        therapist = load_instrument(settings["alliance_therapist"], cutoff=settings.get("alliance_cutoff"))
+        therapist = load_instrument(settings["alliance_therapist"], cutoff=cutoff)
         if therapist.key == alliance.key:
             raise InstrumentError(
                 f"instruments.alliance_therapist uses the key '{therapist.key}' of the patient-rated "
