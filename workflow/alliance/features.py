@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from alliance.ruptures import detect_ruptures, pattern_shares, rupture_patterns
 from alliance.scores import TOTAL, subscale_columns
 
 PATIENT_KEEP = ["patient_id", "therapist_id", "site", "discipline", "age_band", "gender",
@@ -125,3 +126,36 @@ def session_features(
         attended_next=s["attended"].astype("boolean").groupby(by).shift(-1),
         after_window=s["session"] > early_window,
     )
+
+
+def build_features(
+    patients: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    session_scores: pd.DataFrame,
+    patient_scores: pd.DataFrame,
+    early_window: int,
+    rupture_settings: dict,
+    total_alpha: float | None,
+) -> dict[str, pd.DataFrame]:
+    """Every feature table of the workflow: patients (with their rupture pattern), sessions, ruptures
+    and rupture-pattern shares.
+
+    Ruptures use `rupture_settings` (criterion, c, repair_window, reliability); a reliable-change criterion
+    without a configured reliability uses `total_alpha`, the alpha of the total in this sample.
+    """
+    reliability = rupture_settings.get("reliability")
+    ruptures = detect_ruptures(
+        session_scores, criterion=rupture_settings["criterion"], c=rupture_settings["c"],
+        reliability=total_alpha if reliability is None else reliability,
+        repair_window=rupture_settings["repair_window"],
+    )
+    patterns = rupture_patterns(ruptures, patients["patient_id"])
+    features = patient_features(patients, session_scores, patient_scores, outcomes, early_window)
+    features = features.merge(patterns, on="patient_id", how="left").rename(
+        columns={"pattern": "rupture_pattern"})
+    return {
+        "patients": features,
+        "sessions": session_features(session_scores, patients, early_window),
+        "ruptures": ruptures,
+        "rupture_shares": pattern_shares(patterns),
+    }

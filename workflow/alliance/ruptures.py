@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from alliance.io import ConfigError
 from alliance.scores import TOTAL
 
 CRITERIA = ("sd", "reliable_change")
@@ -41,17 +42,17 @@ def _threshold(
 
 def _validate(criterion: str, c: float, reliability: float | None, repair_window: int) -> None:
     if criterion not in CRITERIA:
-        raise ValueError(f"rupture criterion must be one of {CRITERIA}, not {criterion!r}")
+        raise ConfigError(f"ruptures.criterion must be one of {CRITERIA}, not {criterion!r}")
     if not c > 0:
-        raise ValueError(f"rupture criterion c must be > 0, not {c}")
+        raise ConfigError(f"ruptures.c must be > 0, not {c}")
     if repair_window < 1:
-        raise ValueError(f"repair_window must be >= 1 scored session, not {repair_window}")
+        raise ConfigError(f"ruptures.repair_window must be >= 1 scored session, not {repair_window}")
     if criterion == "reliable_change":
         if reliability is None:
-            raise ValueError("the reliable_change criterion needs `reliability` (e.g. the instrument's "
-                             "alpha in this sample); it is not set")
+            raise ConfigError("the reliable_change criterion needs ruptures.reliability (e.g. the "
+                              "instrument's alpha in this sample); it is not set")
         if not 0 <= reliability < 1:
-            raise ValueError(f"reliability must lie in [0, 1), not {reliability}")
+            raise ConfigError(f"reliability must lie in [0, 1), not {reliability}")
 
 
 def detect_ruptures(

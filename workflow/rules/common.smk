@@ -3,6 +3,7 @@
 import os
 
 from alliance.figures import FIGURES
+from alliance.measurement import PSYCHOMETRIC_TABLES
 
 ENV = "../../environment.yml"
 MODEL_FAMILIES = ["adherence", "dropout", "satisfaction"]

@@ -21,16 +21,44 @@ rule score:
         "../scripts/score.py"
 
 
+rule psychometrics:
+    input:
+        patients="results/validated/patients.parquet",
+        sessions="results/validated/sessions.parquet",
+        session_scores="results/scores/session_scores.parquet",
+    output:
+        **{
+            table: f"results/psychometrics/{table}.csv"
+            for table in PSYCHOMETRIC_TABLES
+        },
+    params:
+        instruments=config["instruments"],
+        settings=config["psychometrics"],
+    log:
+        "results/logs/psychometrics.log",
+    benchmark:
+        "results/benchmarks/psychometrics.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/psychometrics.py"
+
+
 rule features:
     input:
         patients="results/validated/patients.parquet",
         outcomes="results/validated/outcomes.parquet",
         session_scores="results/scores/session_scores.parquet",
         patient_scores="results/scores/patient_scores.parquet",
+        reliability="results/psychometrics/reliability.csv",
     output:
-        "results/features/patients.parquet",
+        patients="results/features/patients.parquet",
+        sessions="results/features/sessions.parquet",
+        ruptures="results/features/ruptures.parquet",
+        rupture_shares="results/features/rupture_shares.csv",
     params:
         early_window=config["features"]["early_window"],
+        ruptures=config["ruptures"],
     log:
         "results/logs/features.log",
     benchmark:

@@ -1,18 +1,24 @@
-"""Build one row of alliance features and outcomes per patient."""
+"""Build the patient and session features, ruptures and rupture-pattern shares."""
 
 import pandas as pd
 
-from alliance.features import patient_features
-from alliance.io import write_parquet
-from alliance.runlog import start_log
+from alliance.features import build_features
+from alliance.io import write_csv, write_parquet
+from alliance.measurement import total_alpha
+from alliance.runlog import start_log, user_errors_to_console
 
 log = start_log(snakemake.log[0])
-features = patient_features(
-    pd.read_parquet(snakemake.input.patients),
-    pd.read_parquet(snakemake.input.session_scores),
-    pd.read_parquet(snakemake.input.patient_scores),
-    pd.read_parquet(snakemake.input.outcomes),
-    snakemake.params.early_window,
-)
-write_parquet(features, snakemake.output[0])
-log.info("%d patients", len(features))
+with user_errors_to_console(log):
+    tables = build_features(
+        pd.read_parquet(snakemake.input.patients),
+        pd.read_parquet(snakemake.input.outcomes),
+        pd.read_parquet(snakemake.input.session_scores),
+        pd.read_parquet(snakemake.input.patient_scores),
+        snakemake.params.early_window,
+        snakemake.params.ruptures,
+        total_alpha(pd.read_csv(snakemake.input.reliability)),
+    )
+for name in ("patients", "sessions", "ruptures"):
+    write_parquet(tables[name], snakemake.output[name])
+write_csv(tables["rupture_shares"], snakemake.output.rupture_shares)
+log.info("%d patients, %d sessions", len(tables["patients"]), len(tables["sessions"]))

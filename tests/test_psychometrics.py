@@ -1,0 +1,329 @@
+"""Psychometrics: published reference values, hand-computed cases and recovery of known structures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pingouin
+import pytest
+import yaml
+from semopy.examples import holzinger39
+
+from alliance.instruments import load_instrument
+from alliance.psychometrics import (
+    cfa_compare,
+    cronbach_alpha,
+    fit_cfa,
+    item_statistics,
+    keyed_items,
+    rater_agreement,
+    reliability_by_sessions,
+    scale_reliability,
+    session_icc,
+    spearman_brown,
+    therapist_icc,
+)
+
+HS_MODEL = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
+
+
+def instrument_from_yaml(tmp_path, **spec):
+    """An instrument written to a YAML file and loaded like a user's definition."""
+    spec = {"key": "demo", "score": "mean", "total": "mean_of_subscales", "reverse_keyed": [],
+            "prorate": {"max_missing_per_subscale": 1}} | spec
+    path = tmp_path / f"{spec['key']}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return load_instrument(str(path))
+
+
+@pytest.fixture
+def small(tmp_path):
+    """Five items 1-5: subscale a = items 1, 2; subscale b = items 3, 4, 5 with item 5 reversed."""
+    return instrument_from_yaml(tmp_path, items=5, response={"min": 1, "max": 5}, reverse_keyed=[5],
+                                subscales={"a": [1, 2], "b": [3, 4, 5]})
+
+
+def three_factor_items(instrument, n=1500, loading=0.7, factor_r=0.6, seed=11) -> pd.DataFrame:
+    """Continuous items: one factor per subscale, correlated factor_r, standardized loadings `loading`."""
+    rng = np.random.default_rng(seed)
+    k = len(instrument.subscales)
+    corr = np.full((k, k), factor_r) + (1 - factor_r) * np.eye(k)
+    factors = rng.multivariate_normal(np.zeros(k), corr, size=n)
+    items = pd.DataFrame(index=range(n), columns=instrument.item_columns, dtype=float)
+    for f, members in enumerate(instrument.subscales.values()):
+        for item in members:
+            noise = rng.normal(0, np.sqrt(1 - loading**2), n)
+            items[instrument.item_column(item)] = 3 + loading * factors[:, f] + noise
+    return items
+
+
+# Keys and alpha --------------------------------------------------------------------------------------
+
+
+def test_keyed_items_reverses_haq_ii_style_items(tmp_path):
+    """HAq-II: 19 items 1-6, items 4, 8, 11, 16, 19 reversed as 7 - x."""
+    haq = instrument_from_yaml(tmp_path, key="haq", items=19, response={"min": 1, "max": 6},
+                               reverse_keyed=[4, 8, 11, 16, 19], subscales={"alliance": list(range(1, 20))})
+    answers = pd.DataFrame([[1] * 19, [6] * 19, list(range(1, 7)) * 3 + [None]], columns=haq.item_columns,
+                           dtype="Int64")
+    keyed = keyed_items(answers.assign(patient_id="P1"), haq)
+    reversed_columns = [haq.item_column(i) for i in (4, 8, 11, 16, 19)]
+    assert list(keyed.columns) == haq.item_columns  # other columns are left out
+    assert (keyed.loc[0, reversed_columns] == 6).all() and (keyed.loc[1, reversed_columns] == 1).all()
+    assert (keyed.loc[0].drop(reversed_columns) == 1).all()
+    assert keyed.loc[2, "haq_04"] == 7 - 4 and keyed.loc[2, "haq_08"] == 7 - 2
+    assert keyed.loc[2, "haq_03"] == 3 and np.isnan(keyed.loc[2, "haq_19"])
+
+
+def test_cronbach_alpha_matches_pingouin_documentation():
+    data = pingouin.read_dataset("cronbach_wide_missing")
+    assert cronbach_alpha(data, nan_policy="pairwise")[0] == pytest.approx(0.732660835, abs=1e-9)
+    assert cronbach_alpha(data, nan_policy="listwise")[0] == pytest.approx(0.80169, abs=1e-5)
+
+
+def test_cronbach_alpha_hand_computed():
+    data = pd.DataFrame({"i1": [1.0, 2, 3, 4], "i2": [2.0, 2, 4, 5], "i3": [2.0, 3, 3, 5]})
+    k = data.shape[1]
+    item_variances = sum(np.var(data[c], ddof=1) for c in data)
+    expected = k / (k - 1) * (1 - item_variances / np.var(data.sum(axis=1), ddof=1))
+    # by hand: item variances 5/3, 2.25, 1.5833; variance of the sum (5, 7, 10, 14) = 46 / 3
+    assert expected == pytest.approx(1.5 * (1 - 5.5 / (46 / 3)))
+    assert cronbach_alpha(data)[0] == pytest.approx(expected, abs=1e-12)
+
+
+# Scales and items ------------------------------------------------------------------------------------
+
+
+def test_scale_reliability_listwise_per_scale(small):
+    rng = np.random.default_rng(3)
+    answers = np.clip(np.round(3 + rng.normal(0, 1, (60, 1)) + rng.normal(0, 0.8, (60, 5))), 1, 5)
+    answers[:, 4] = 6 - answers[:, 4]  # item 5 is worded in reverse
+    items = pd.DataFrame(answers, columns=small.item_columns)
+    items.iloc[:5, 0] = np.nan  # item 1 (subscale a) missing in 5 rows
+    items.iloc[:2, 4] = np.nan  # item 5 (subscale b) missing in 2 of them
+    table = scale_reliability(items, small).set_index("scale")
+    assert list(table.index) == ["a", "b", "total"]
+    assert table["n"].tolist() == [55, 58, 55]
+    assert table["n_items"].tolist() == [2, 3, 5]
+    keyed = items.assign(demo_05=6 - items["demo_05"])
+    b = keyed[["demo_03", "demo_04", "demo_05"]].dropna()
+    assert table.loc["b", "alpha"] == pytest.approx(cronbach_alpha(b)[0])
+    assert np.isnan(table.loc["a", "omega"]) and not table.loc["a", "omega_converged"]
+    score = b.mean(axis=1)
+    assert table.loc["b", "floor_share"] == pytest.approx((score == 1).mean())
+    assert table.loc["b", "ceiling_share"] == pytest.approx((score == 5).mean())
+    assert table.loc["b", "skew"] == pytest.approx(float(pd.Series(score).skew()))  # same estimator
+
+
+def test_scale_floor_and_ceiling_hand_computed(small):
+    items = pd.DataFrame([[5, 5, 5, 5, 1], [5, 5, 5, 4, 1], [1, 1, 1, 1, 5], [1, 2, 3, 3, 3]],
+                         columns=small.item_columns, dtype=float)
+    table = scale_reliability(items, small).set_index("scale")
+    # keyed item 5: 5, 5, 1, 3; scale b scores 5, 4.667, 1, 3; scale a scores 5, 5, 1, 1.5
+    assert table.loc["b", ["floor_share", "ceiling_share"]].tolist() == [0.25, 0.25]
+    assert table.loc["a", ["floor_share", "ceiling_share"]].tolist() == [0.25, 0.5]
+    assert np.isnan(table.loc["total", "omega"])  # 4 rows for 5 items: no CFA
+
+
+def test_item_statistics_hand_computed(small):
+    items = pd.DataFrame([[1, 2, 5, 4, 1], [2, 2, 4, 4, 2], [3, 4, 2, 3, 4], [5, 5, 1, None, 5],
+                          [4, 5, 3, 2, 3]], columns=small.item_columns, dtype=float)
+    stats = item_statistics(items, small).set_index("item")
+    assert stats["subscale"].tolist() == ["a", "a", "b", "b", "b"]
+    assert stats["n"].tolist() == [5, 5, 5, 4, 5]
+    # item 5 is reported keyed (6 - x): 5, 4, 2, 1, 3
+    assert stats.loc["demo_05", "mean"] == pytest.approx(3.0)
+    assert stats.loc["demo_05", "sd"] == pytest.approx(np.sqrt(2.5))
+    assert stats.loc["demo_05", "floor_share"] == pytest.approx(0.2)
+    assert stats.loc["demo_01", "ceiling_share"] == pytest.approx(0.2)
+    # a two-item subscale: the rest score is the other item
+    assert stats.loc["demo_01", "corrected_r_subscale"] == pytest.approx(
+        np.corrcoef([1, 2, 3, 5, 4], [2, 2, 4, 5, 5])[0, 1])
+    # item 3 against the mean of items 4 and keyed 5, on the 4 rows where item 4 is answered
+    rest = (np.array([4, 4, 3, 2]) + np.array([5, 4, 2, 3])) / 2
+    assert stats.loc["demo_03", "corrected_r_subscale"] == pytest.approx(
+        np.corrcoef([5, 4, 2, 3], rest)[0, 1])
+    total_rest = np.array([[1, 2, 4, 5], [2, 2, 4, 4], [3, 4, 3, 2], [4, 5, 2, 3]]).mean(axis=1)
+    assert stats.loc["demo_03", "corrected_r_total"] == pytest.approx(
+        np.corrcoef([5, 4, 2, 3], total_rest)[0, 1])
+
+
+def test_item_statistics_recover_corrected_item_total_correlations(wai_sr):
+    stats = item_statistics(three_factor_items(wai_sr), wai_sr).set_index("item")
+    assert list(stats.index) == wai_sr.item_columns
+    assert stats.loc[["wai_sr_01", "wai_sr_03", "wai_sr_04"], "subscale"].tolist() == ["task", "bond", "goal"]
+    # population correlations of the generating model: 1 on the diagonal, .49 within, .294 across factors
+    factor_of = {i: f for f, members in enumerate(wai_sr.subscales.values()) for i in members}
+    labels = np.array([factor_of[i] for i in range(1, 13)])
+    corr = np.where(labels[:, None] == labels[None, :], 0.49, 0.49 * 0.6)
+    np.fill_diagonal(corr, 1.0)
+
+    def rest_r(i: int, others: np.ndarray) -> float:
+        return corr[i, others].sum() / np.sqrt(corr[np.ix_(others, others)].sum())
+
+    for i, column in enumerate(wai_sr.item_columns):
+        own = np.flatnonzero((labels == labels[i]) & (np.arange(12) != i))
+        assert stats.loc[column, "corrected_r_subscale"] == pytest.approx(rest_r(i, own), abs=0.04)
+        assert stats.loc[column, "corrected_r_total"] == pytest.approx(
+            rest_r(i, np.delete(np.arange(12), i)), abs=0.04)
+    assert (stats["n"] == 1500).all() and (stats["mean"] - 3).abs().max() < 0.1
+
+
+# Factor analysis -------------------------------------------------------------------------------------
+
+
+def test_cfa_matches_lavaan_on_holzinger_swineford():
+    """lavaan's cfa() tutorial example (ML, n = 301), to the precision lavaan prints."""
+    fit = fit_cfa(holzinger39.get_data(), HS_MODEL)
+    assert fit["converged"] and fit["n"] == 301 and fit["dof"] == 24
+    assert round(fit["chi2"], 3) == 85.306  # semopy's chi2 is n * F_ML, like lavaan's (not n - 1)
+    assert round(fit["cfi"], 3) == 0.931
+    assert round(fit["tli"], 3) == 0.896
+    assert round(fit["rmsea"], 3) == 0.092
+    assert round(fit["srmr"], 3) == 0.065
+    assert round(fit["baseline_chi2"], 3) == 918.852 and fit["baseline_dof"] == 36
+    assert round(fit["loglik"], 3) == -3737.745
+    assert round(fit["aic"], 3) == 7517.490
+    assert round(fit["bic"], 3) == 7595.339
+    est = fit["estimates"]
+    loadings = est[est["op"] == "~"].set_index("lval")["Est. Std"]
+    lavaan_std_all = [0.772, 0.424, 0.581, 0.852, 0.855, 0.838, 0.570, 0.723, 0.665]
+    assert loadings[[f"x{i}" for i in range(1, 10)]].to_numpy() == pytest.approx(lavaan_std_all, abs=0.002)
+
+
+def test_fit_cfa_keeps_semopy_messages_as_notes(capfd):
+    rows = [[5, 5, 5, 5, 1], [5, 5, 5, 4, 1], [1, 1, 1, 1, 5], [1, 2, 3, 3, 3]]
+    data = pd.DataFrame(rows, columns=["a", "b", "c", "d", "e"], dtype=float)
+    fit = fit_cfa(data, "f =~ a + b + c + d + e")
+    assert any("not PD" in note for note in fit["notes"])  # 4 rows, 5 items: semopy used a near-PD matrix
+    assert capfd.readouterr().err == ""
+
+
+def test_cfa_compare_recovers_three_correlated_factors(wai_sr):
+    items = three_factor_items(wai_sr)
+    fits, params = cfa_compare(items, wai_sr)
+    fits = fits.set_index("model")
+    correlated, one = fits.loc["correlated_factors"], fits.loc["one_factor"]
+    assert fits["converged"].all() and (fits["n"] == 1500).all()
+    assert correlated["dof"] == 51 and one["dof"] == 54
+    assert correlated["cfi"] > 0.95 and correlated["rmsea"] < 0.06
+    assert one["chi2"] > correlated["chi2"] and one["cfi"] < correlated["cfi"]
+    assert one["aic"] > correlated["aic"] and one["srmr"] > correlated["srmr"]
+    mine = params[params["model"] == "correlated_factors"]
+    loads = mine[mine["kind"] == "loading"]
+    assert len(loads) == 12 and set(loads["factor"]) == {"task", "bond", "goal"}
+    assert loads.set_index("item").loc["wai_sr_03", "factor"] == "bond"
+    assert np.abs(loads["std_loading"] - 0.7).max() < 0.05
+    correlations = mine[mine["kind"] == "factor_correlation"]
+    assert len(correlations) == 3 and np.abs(correlations["std_loading"] - 0.6).max() < 0.05
+    assert (params.loc[params["model"] == "one_factor", "factor"] == "general").all()
+
+
+def test_omega_recovers_known_reliability(wai_sr):
+    table = scale_reliability(three_factor_items(wai_sr), wai_sr).set_index("scale")
+    theory = (4 * 0.7) ** 2 / ((4 * 0.7) ** 2 + 4 * (1 - 0.49))
+    assert table.loc[["task", "bond", "goal"], "omega"].to_numpy() == pytest.approx([theory] * 3, abs=0.03)
+    assert table["omega_converged"].all()
+    # equal loadings: alpha estimates the same reliability
+    assert table.loc[["task", "bond", "goal"], "alpha"].to_numpy() == pytest.approx([theory] * 3, abs=0.03)
+    assert (table["alpha_ci_low"] < table["alpha"]).all() and (table["alpha"] < table["alpha_ci_high"]).all()
+
+
+def test_cfa_compare_skips_correlated_model_without_two_subscales(tmp_path):
+    single = instrument_from_yaml(tmp_path, items=5, response={"min": 1, "max": 5},
+                                  subscales={"a": [1, 2, 3, 4], "b": [5]})
+    rng = np.random.default_rng(5)
+    common = rng.normal(size=(400, 1))
+    items = pd.DataFrame(3 + 0.7 * common + rng.normal(0, 0.7, (400, 5)), columns=single.item_columns)
+    fits, params = cfa_compare(items, single)
+    assert fits["model"].tolist() == ["one_factor"]
+    notes = " ".join(fits.attrs["notes"])
+    assert "'b' has fewer than 2 items" in notes and "correlated-factors model is skipped" in notes
+    assert len(params) == 5 and (params["kind"] == "loading").all()
+
+
+# Intraclass correlations -----------------------------------------------------------------------------
+
+
+def clustered(icc: float, n_groups: int, per_group: int, seed: int, group="therapist_id") -> pd.DataFrame:
+    """Values with a known ICC: a normal group intercept plus normal noise (total variance 1)."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(n_groups), per_group)
+    values = 4 + rng.normal(0, np.sqrt(icc), n_groups)[groups] + rng.normal(0, np.sqrt(1 - icc), len(groups))
+    return pd.DataFrame({group: [f"G{g:03d}" for g in groups], "value": values})
+
+
+@pytest.mark.parametrize("true_icc", [0.10, 0.30])
+def test_therapist_icc_recovers_known_value(true_icc):
+    data = clustered(true_icc, n_groups=60, per_group=15, seed=int(true_icc * 100))
+    data.loc[0, "value"] = np.nan  # dropped
+    result = therapist_icc(data, n_boot=100, seed=1)
+    assert result["converged"] and result["n_boot"] == 100
+    assert result["n_patients"] == 899 and result["n_therapists"] == 60
+    assert abs(result["icc"] - true_icc) < 0.06
+    assert result["ci_low"] < true_icc < result["ci_high"]
+    assert result["icc"] == pytest.approx(
+        result["therapist_variance"] / (result["therapist_variance"] + result["residual_variance"]))
+
+
+def test_therapist_icc_bootstrap_is_reproducible():
+    data = clustered(0.2, n_groups=30, per_group=10, seed=7)
+    first, again = therapist_icc(data, n_boot=30, seed=4), therapist_icc(data, n_boot=30, seed=4)
+    other = therapist_icc(data, n_boot=30, seed=5)
+    assert (first["ci_low"], first["ci_high"]) == (again["ci_low"], again["ci_high"])
+    assert (first["ci_low"], first["ci_high"]) != (other["ci_low"], other["ci_high"])
+    assert first["icc"] == other["icc"]
+
+
+def test_session_icc_equals_anova_estimate_when_balanced():
+    """With balanced groups, REML equals the one-way ANOVA estimator (when MSB > MSW)."""
+    values = np.array([[3.0, 3.5, 4.0], [4.5, 4.0, 5.0], [2.0, 2.5, 2.0], [3.5, 4.5, 4.0]])
+    n, k = values.shape
+    msb = k * ((values.mean(axis=1) - values.mean()) ** 2).sum() / (n - 1)
+    msw = ((values - values.mean(axis=1, keepdims=True)) ** 2).sum() / (n * (k - 1))
+    expected = (msb - msw) / (msb + (k - 1) * msw)
+    sessions = pd.DataFrame({"patient_id": np.repeat(["A", "B", "C", "D"], k), "value": values.ravel()})
+    result = session_icc(sessions)
+    assert result["converged"] and result["n_sessions"] == 12 and result["n_patients"] == 4
+    assert result["icc"] == pytest.approx(expected, abs=1e-4)
+    assert result["residual_variance"] == pytest.approx(msw, rel=1e-3)
+    assert result["patient_variance"] == pytest.approx((msb - msw) / k, rel=1e-3)
+
+
+def test_reliability_by_sessions_is_spearman_brown_of_session_icc():
+    sessions = clustered(0.45, n_groups=300, per_group=8, seed=2, group="patient_id")
+    sessions.loc[:9, "value"] = np.nan
+    table = reliability_by_sessions(sessions, max_sessions=6)
+    single = table.attrs["session_icc"]
+    assert single["n_sessions"] == 2390 and abs(single["icc"] - 0.45) < 0.05
+    assert table["sessions"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert table.loc[0, "reliability"] == pytest.approx(single["icc"])
+    m, r = 4, single["icc"]
+    assert table.loc[3, "reliability"] == pytest.approx(m * r / (1 + (m - 1) * r))
+    assert table["reliability"].is_monotonic_increasing
+
+
+def test_spearman_brown_by_hand():
+    assert spearman_brown(0.5, 1) == 0.5
+    assert spearman_brown(0.5, 3) == pytest.approx(0.75)  # 1.5 / 2
+    assert spearman_brown(0.77, 4) == pytest.approx(3.08 / 3.31)  # >= .90 from four sessions
+
+
+# Agreement -------------------------------------------------------------------------------------------
+
+
+def test_rater_agreement_by_hand():
+    patient = pd.Series([30.0, 32, 35, 28, 36, 33], index=list("abcdef"))
+    therapist = pd.Series([34.0, 27, 31, 33, 28, np.nan], index=list("edcbaf"))  # f: incomplete pair
+    result = rater_agreement(patient, therapist)
+    # pairs a-e: patient 30 32 35 28 36, therapist 28 33 31 27 34; differences 2 -1 4 1 2
+    assert result["n"] == 5
+    r = 34.4 / np.sqrt(44.8 * 37.2)  # cross-products and sums of squares about the means
+    assert result["pearson_r"] == pytest.approx(r)
+    half = 1.959964 / np.sqrt(5 - 3)
+    assert result["r_ci_low"] == pytest.approx(np.tanh(np.arctanh(r) - half), abs=1e-6)
+    assert result["r_ci_high"] == pytest.approx(np.tanh(np.arctanh(r) + half), abs=1e-6)
+    assert result["mean_difference"] == pytest.approx(1.6)
+    assert result["sd_difference"] == pytest.approx(np.sqrt(13.2 / 4))
+    assert result["loa_low"] == pytest.approx(1.6 - 1.96 * np.sqrt(3.3))
+    assert result["loa_high"] == pytest.approx(1.6 + 1.96 * np.sqrt(3.3))

@@ -1,0 +1,420 @@
+"""Psychometrics of the alliance measure: reliability, item statistics, factor structure, therapist and
+session intraclass correlations, and agreement between patient and therapist ratings.
+
+Pure functions on DataFrames. Item data are the instrument's item columns as answered; the functions
+that take an `Instrument` apply its reverse keys themselves (`keyed_items`).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+import pingouin
+import semopy
+import statsmodels.api as sm
+from scipy import stats
+
+from alliance.instruments import Instrument
+from alliance.models.satisfaction import LMM_OPTIMISERS
+
+TOTAL = "total"
+ONE_FACTOR = "general"
+FIT_COLUMNS = ("n", "chi2", "dof", "p_value", "cfi", "tli", "rmsea", "srmr", "aic", "bic", "converged")
+
+
+# Items and scales ------------------------------------------------------------------------------------
+
+
+def keyed_items(items: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
+    """The instrument's item columns as floats, reverse-keyed items recoded as min + max - x."""
+    values = items[instrument.item_columns].to_numpy(dtype=float, na_value=np.nan)
+    keyed = pd.DataFrame(values, index=items.index, columns=instrument.item_columns)
+    for item in instrument.reverse_keyed:
+        column = instrument.item_column(item)
+        keyed[column] = instrument.minimum + instrument.maximum - keyed[column]
+    return keyed
+
+
+def _subscale_columns(instrument: Instrument) -> dict[str, list[str]]:
+    """Item columns of each subscale."""
+    return {name: [instrument.item_column(i) for i in members]
+            for name, members in instrument.subscales.items()}
+
+
+def _scale_columns(instrument: Instrument) -> dict[str, list[str]]:
+    """Item columns of each subscale, then of the total (all items)."""
+    return _subscale_columns(instrument) | {TOTAL: instrument.item_columns}
+
+
+def _distribution(values: np.ndarray, low: float, high: float) -> dict:
+    """Shares of values at the response minimum and maximum, and skew (scipy, bias=False)."""
+    if len(values) == 0:
+        return {"floor_share": np.nan, "ceiling_share": np.nan, "skew": np.nan}
+    varies = len(values) > 2 and np.ptp(values) > 0
+    return {
+        "floor_share": float(np.isclose(values, low).mean()),
+        "ceiling_share": float(np.isclose(values, high).mean()),
+        "skew": float(stats.skew(values, bias=False)) if varies else np.nan,
+    }
+
+
+# Reliability -----------------------------------------------------------------------------------------
+
+
+def cronbach_alpha(
+    items: pd.DataFrame, nan_policy: str = "listwise", ci: float = 0.95
+) -> tuple[float, tuple[float, float]]:
+    """Cronbach's alpha and its F-based CI (pingouin, CI rounded to 3 decimals by pingouin).
+
+    `nan_policy` is "listwise" (complete rows) or "pairwise" (each covariance on its available pairs).
+    pingouin takes the CI's degrees of freedom from all rows, also under listwise deletion; pass
+    complete rows for a CI on the rows actually used.
+    """
+    alpha, bounds = pingouin.cronbach_alpha(items, nan_policy=nan_policy, ci=ci)
+    return float(alpha), (float(bounds[0]), float(bounds[1]))
+
+
+def omega_total(items: pd.DataFrame) -> dict:
+    """McDonald's omega total from a one-factor CFA (semopy, ML) of the complete rows of `items`.
+
+    omega = (sum l)^2 / ((sum l)^2 + sum(1 - l^2)) with l the standardized loadings. Returns omega,
+    converged and semopy's notes; omega is NaN (not fitted) under 3 items or with no more rows than items.
+    """
+    complete = items.dropna()
+    if complete.shape[1] < 3 or len(complete) <= complete.shape[1]:
+        return {"omega": np.nan, "converged": False, "notes": []}
+    fit = fit_cfa(complete, _description({ONE_FACTOR: list(complete.columns)}))
+    loadings = _std_parameters(fit["estimates"], {ONE_FACTOR})
+    lam = loadings.loc[loadings["kind"] == "loading", "std_loading"].to_numpy()
+    common = lam.sum() ** 2
+    return {"omega": float(common / (common + (1 - lam**2).sum())), "converged": fit["converged"],
+            "notes": fit["notes"]}
+
+
+def scale_reliability(items: pd.DataFrame, instrument: Instrument, ci: float = 0.95) -> pd.DataFrame:
+    """Reliability and score distribution of each subscale and the total, listwise per scale.
+
+    Columns: scale, n (complete rows on the scale's items), n_items, alpha with alpha_ci_low/high
+    (pingouin, on the complete rows), omega and omega_converged (`omega_total`; NaN and False when not
+    fitted), floor_share, ceiling_share and skew of the scale score (the mean of its items).
+    `attrs["notes"]` holds semopy's messages per scale.
+    """
+    keyed = keyed_items(items, instrument)
+    rows, notes = [], []
+    for scale, columns in _scale_columns(instrument).items():
+        complete = keyed[columns].dropna()
+        alpha, (low, high) = (cronbach_alpha(complete, ci=ci) if len(columns) > 1 and len(complete) > 1
+                              else (np.nan, (np.nan, np.nan)))
+        omega = omega_total(complete)
+        notes += [f"{scale}: {note}" for note in omega["notes"]]
+        rows.append({
+            "scale": scale, "n": len(complete), "n_items": len(columns), "alpha": alpha,
+            "alpha_ci_low": low, "alpha_ci_high": high, "omega": omega["omega"],
+            "omega_converged": omega["converged"],
+            **_distribution(complete.mean(axis=1).to_numpy(), instrument.minimum, instrument.maximum),
+        })
+    table = pd.DataFrame(rows)
+    table.attrs["notes"] = notes
+    return table
+
+
+# Items -----------------------------------------------------------------------------------------------
+
+
+def _rest_correlation(item: pd.Series, others: pd.DataFrame) -> float:
+    """Pearson r of an item with the mean of other items (rows with all of them), pairwise-complete."""
+    if others.shape[1] == 0:
+        return np.nan
+    return float(item.corr(others.mean(axis=1, skipna=False)))
+
+
+def item_statistics(items: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
+    """Descriptives and corrected item-total correlations per item (in item order), on the keyed items.
+
+    Columns: item, subscale, n (answered), mean, sd, floor_share, ceiling_share, skew,
+    corrected_r_subscale (the item against the mean of the other items of its subscale) and
+    corrected_r_total (against the mean of all other items). A rest score needs all of its items;
+    each correlation uses the rows where item and rest score are both present.
+    """
+    keyed = keyed_items(items, instrument)
+    subscale_of = {column: (name, columns) for name, columns in _subscale_columns(instrument).items()
+                   for column in columns}
+    rows = []
+    for column in instrument.item_columns:
+        subscale, columns = subscale_of[column]
+        values = keyed[column].dropna().to_numpy()
+        rows.append({
+            "item": column, "subscale": subscale, "n": len(values),
+            "mean": float(values.mean()) if len(values) else np.nan,
+            "sd": float(values.std(ddof=1)) if len(values) > 1 else np.nan,
+            **_distribution(values, instrument.minimum, instrument.maximum),
+            "corrected_r_subscale": _rest_correlation(
+                keyed[column], keyed[[c for c in columns if c != column]]),
+            "corrected_r_total": _rest_correlation(keyed[column], keyed.drop(columns=column)),
+        })
+    return pd.DataFrame(rows)
+
+
+# Confirmatory factor analysis ------------------------------------------------------------------------
+
+
+def _description(factors: dict[str, list[str]]) -> str:
+    """semopy/lavaan syntax: one `factor =~ item + item` line per factor."""
+    return "\n".join(f"{factor} =~ {' + '.join(columns)}" for factor, columns in factors.items())
+
+
+def _correlation(cov: np.ndarray) -> np.ndarray:
+    sd = np.sqrt(np.diag(cov))
+    return cov / np.outer(sd, sd)
+
+
+def srmr(sample_cov: np.ndarray, implied_cov: np.ndarray) -> float:
+    """Root mean square of sample minus implied correlations over the lower triangle with diagonal."""
+    residual = _correlation(sample_cov) - _correlation(implied_cov)
+    return float(np.sqrt(np.mean(residual[np.tril_indices_from(residual)] ** 2)))
+
+
+def ml_fit_statistics(sample_cov: np.ndarray, implied_cov: np.ndarray, n: int, n_params: int) -> dict:
+    """ML fit statistics of a covariance structure, with lavaan's definitions (default ML, no meanstructure).
+
+    `sample_cov` has divisor n. chi2 = n * F_ML; the baseline is the independence model; CFI is bounded
+    to [0, 1]; RMSEA = sqrt(max(chi2 - dof, 0) / (dof * n)); AIC and BIC count the `n_params` free
+    parameters and use the normal log-likelihood with saturated means. p_value, CFI, TLI and RMSEA are
+    NaN for a saturated model (dof = 0).
+    """
+    p = sample_cov.shape[0]
+    logdet_sample = np.linalg.slogdet(sample_cov)[1]
+    logdet_implied = np.linalg.slogdet(implied_cov)[1]
+    trace = float(np.trace(np.linalg.solve(implied_cov, sample_cov)))
+    chi2 = n * (logdet_implied + trace - logdet_sample - p)
+    dof = p * (p + 1) // 2 - n_params
+    base_chi2 = n * (np.log(np.diag(sample_cov)).sum() - logdet_sample)
+    base_dof = p * (p - 1) // 2
+    loglik = -n / 2 * (p * np.log(2 * np.pi) + logdet_implied + trace)
+    out = {"n": n, "chi2": float(chi2), "dof": dof, "p_value": np.nan, "cfi": np.nan, "tli": np.nan,
+           "rmsea": np.nan, "srmr": srmr(sample_cov, implied_cov),
+           "aic": float(-2 * loglik + 2 * n_params), "bic": float(-2 * loglik + n_params * np.log(n)),
+           "loglik": float(loglik), "baseline_chi2": float(base_chi2), "baseline_dof": base_dof}
+    if dof > 0:
+        excess = max(chi2 - dof, 0.0)
+        base_excess = max(excess, base_chi2 - base_dof)
+        out |= {
+            "p_value": float(stats.chi2.sf(chi2, dof)),
+            "cfi": float(1 - excess / base_excess) if base_excess > 0 else 1.0,
+            "tli": float((base_chi2 / base_dof - chi2 / dof) / (base_chi2 / base_dof - 1)),
+            "rmsea": float(np.sqrt(excess / (dof * n))),
+        }
+    return out
+
+
+@contextmanager
+def _semopy_messages(notes: list[str]) -> Iterator[None]:
+    """Keep what semopy logs to the root logger (e.g. a non-PD sample covariance) as notes, and its
+    Python warnings out of the output."""
+
+    def keep(record: logging.LogRecord) -> bool:
+        notes.append(record.getMessage())
+        return False
+
+    root = logging.getLogger()
+    root.addFilter(keep)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.removeFilter(keep)
+
+
+def fit_cfa(data: pd.DataFrame, description: str) -> dict:
+    """Fit a CFA (lavaan-style `description`) with semopy's ML on the complete rows of its items.
+
+    Returns the statistics of `ml_fit_statistics` computed from semopy's sample covariance (divisor n;
+    semopy replaces a non-PD one by a near-PD matrix and says so in the notes) and implied covariance,
+    `converged` (semopy's solver success), `notes` (semopy's log messages) and `estimates`, semopy's
+    parameter table with standardized estimates (column "Est. Std").
+    """
+    model = semopy.Model(description)
+    complete = data[model.vars["observed"]].dropna()
+    notes: list[str] = []
+    with _semopy_messages(notes):
+        result = model.fit(complete)
+        estimates = model.inspect(std_est=True)
+    fit = ml_fit_statistics(model.mx_cov, model.calc_sigma()[0], len(complete), len(model.param_vals))
+    return fit | {"converged": bool(result.success), "notes": notes, "estimates": estimates}
+
+
+def _std_parameters(estimates: pd.DataFrame, factors: set[str]) -> pd.DataFrame:
+    """Standardized loadings and factor correlations from a semopy parameter table."""
+    loads = estimates[(estimates["op"] == "~") & estimates["rval"].isin(factors)]
+    between = estimates[(estimates["op"] == "~~") & estimates["lval"].isin(factors)
+                        & estimates["rval"].isin(factors) & (estimates["lval"] != estimates["rval"])]
+    return pd.concat([
+        pd.DataFrame({"kind": "loading", "factor": loads["rval"], "item": loads["lval"],
+                      "std_loading": loads["Est. Std"]}),
+        pd.DataFrame({"kind": "factor_correlation", "factor": between["lval"], "item": between["rval"],
+                      "std_loading": between["Est. Std"]}),
+    ], ignore_index=True).astype({"std_loading": float})
+
+
+def cfa_compare(items: pd.DataFrame, instrument: Instrument) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One factor over all items against correlated subscale factors, on rows complete on all items.
+
+    The correlated model has one factor per subscale of at least 2 items (it is skipped under 2 such
+    subscales). First frame: one row per model with FIT_COLUMNS (see `ml_fit_statistics`); its
+    `attrs["notes"]` lists what was skipped and semopy's messages. Second frame: model, kind ("loading" or
+    "factor_correlation"), factor, item (the other factor for a correlation) and std_loading (the
+    standardized loading, or the factor correlation).
+    """
+    complete = keyed_items(items, instrument).dropna()
+    scales = _subscale_columns(instrument)
+    factors = {name: columns for name, columns in scales.items() if len(columns) >= 2}
+    notes = [f"Subscale '{name}' has fewer than 2 items and is not a factor of the correlated model."
+             for name in scales.keys() - factors.keys()]
+    models = {"one_factor": {ONE_FACTOR: instrument.item_columns}}
+    if len(factors) >= 2:
+        models["correlated_factors"] = factors
+    else:
+        notes.append("Fewer than 2 subscales with 2 or more items: the correlated-factors model is skipped.")
+    fit_rows, parameters = [], []
+    for name, model_factors in models.items():
+        fit = fit_cfa(complete, _description(model_factors))
+        notes += [f"{name}: {note}" for note in fit["notes"]]
+        fit_rows.append({"model": name} | {key: fit[key] for key in FIT_COLUMNS})
+        parameters.append(_std_parameters(fit["estimates"], set(model_factors)).assign(model=name))
+    fits = pd.DataFrame(fit_rows)
+    fits.attrs["notes"] = notes
+    loadings = pd.concat(parameters, ignore_index=True)
+    return fits, loadings[["model", "kind", "factor", "item", "std_loading"]]
+
+
+# Intraclass correlations -----------------------------------------------------------------------------
+
+
+def _fit_null_lmm(values: np.ndarray, groups: np.ndarray, start=None) -> dict:
+    """REML random-intercept model without predictors: intercept, variances, convergence.
+
+    Optimisers are tried in LMM_OPTIMISERS order until one converges with a finite log-likelihood
+    (statsmodels' L-BFGS can stop at a zero variance with an infinite likelihood). `start` is a
+    MixedLMParams to start from. Variances are NaN when no optimiser returned a fit.
+    """
+    model = sm.MixedLM(values, np.ones((len(values), 1)), groups=groups)
+    fit = None
+    for method in LMM_OPTIMISERS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                fit = model.fit(reml=True, method=method, start_params=start)
+            except (np.linalg.LinAlgError, ValueError):
+                continue
+        if fit.converged and np.isfinite(fit.llf):
+            break
+    if fit is None:
+        return {"intercept": np.nan, "group_variance": np.nan, "residual_variance": np.nan,
+                "converged": False, "params": None}
+    return {"intercept": float(fit.fe_params[0]), "group_variance": float(np.asarray(fit.cov_re)[0, 0]),
+            "residual_variance": float(fit.scale), "converged": bool(fit.converged and np.isfinite(fit.llf)),
+            "params": fit.params_object}
+
+
+def _icc(null: dict) -> float:
+    return null["group_variance"] / (null["group_variance"] + null["residual_variance"])
+
+
+def _bootstrap_icc(null: dict, groups: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """ICCs refitted to data simulated from a fitted null model (non-converged refits are dropped)."""
+    rng = np.random.default_rng(seed)
+    codes, labels = pd.factorize(groups)
+    start = null["params"] if null["group_variance"] > 0 else None
+    iccs = []
+    for _ in range(n_boot):
+        values = (null["intercept"]
+                  + rng.normal(0, np.sqrt(null["group_variance"]), len(labels))[codes]
+                  + rng.normal(0, np.sqrt(null["residual_variance"]), len(codes)))
+        refit = _fit_null_lmm(values, codes, start)
+        if refit["converged"]:
+            iccs.append(_icc(refit))
+    return np.array(iccs)
+
+
+def therapist_icc(patient_means: pd.DataFrame, n_boot: int = 200, seed: int = 0, ci: float = 0.95) -> dict:
+    """ICC(1) of patients' mean alliance within therapists, with a parametric bootstrap percentile CI.
+
+    `patient_means` has therapist_id and value (incomplete rows are dropped). The null model is a REML
+    random intercept per therapist; bootstrap samples are drawn from it with
+    `numpy.random.default_rng(seed)` and refitted. Returns icc, ci_low, ci_high, therapist_variance,
+    residual_variance, n_patients, n_therapists, n_boot (converged refits used for the CI; none, and
+    a NaN CI, when the main fit did not converge) and converged (of the main fit).
+    """
+    data = patient_means.dropna(subset=["therapist_id", "value"])
+    groups = data["therapist_id"].to_numpy()
+    null = _fit_null_lmm(data["value"].to_numpy(dtype=float), groups)
+    boot = _bootstrap_icc(null, groups, n_boot, seed) if null["converged"] else np.array([])
+    low, high = np.quantile(boot, [(1 - ci) / 2, (1 + ci) / 2]) if len(boot) else (np.nan, np.nan)
+    return {
+        "icc": _icc(null), "ci_low": float(low), "ci_high": float(high),
+        "therapist_variance": null["group_variance"], "residual_variance": null["residual_variance"],
+        "n_patients": len(data), "n_therapists": int(data["therapist_id"].nunique()),
+        "n_boot": len(boot), "converged": null["converged"],
+    }
+
+
+def session_icc(session_scores: pd.DataFrame) -> dict:
+    """Single-session reliability of a patient's alliance level: the patient ICC of session values.
+
+    `session_scores` has patient_id and value (incomplete rows dropped); REML null model with a random
+    intercept per patient. Returns icc, patient_variance, residual_variance, n_sessions, n_patients
+    and converged.
+    """
+    data = session_scores.dropna(subset=["patient_id", "value"])
+    null = _fit_null_lmm(data["value"].to_numpy(dtype=float), data["patient_id"].to_numpy())
+    return {
+        "icc": _icc(null), "patient_variance": null["group_variance"],
+        "residual_variance": null["residual_variance"], "n_sessions": len(data),
+        "n_patients": int(data["patient_id"].nunique()), "converged": null["converged"],
+    }
+
+
+def spearman_brown(reliability: float, m: float | np.ndarray) -> float | np.ndarray:
+    """Reliability of the mean of m parallel measurements: m r / (1 + (m - 1) r)."""
+    return m * reliability / (1 + (m - 1) * reliability)
+
+
+def reliability_by_sessions(session_scores: pd.DataFrame, max_sessions: int = 10) -> pd.DataFrame:
+    """Reliability of a patient's mean alliance over m = 1..max_sessions sessions (Spearman-Brown).
+
+    Columns: sessions, reliability. `attrs["session_icc"]` holds the `session_icc` result.
+    """
+    single = session_icc(session_scores)
+    sessions = np.arange(1, max_sessions + 1)
+    table = pd.DataFrame({"sessions": sessions, "reliability": spearman_brown(single["icc"], sessions)})
+    table.attrs["session_icc"] = single
+    return table
+
+
+# Agreement -------------------------------------------------------------------------------------------
+
+
+def rater_agreement(patient_rated: pd.Series, therapist_rated: pd.Series) -> dict:
+    """Agreement of paired patient and therapist ratings (aligned on the index, incomplete pairs dropped).
+
+    Returns n, pearson_r with r_ci_low/r_ci_high (95%, Fisher z; NaN for n < 4), mean_difference and
+    sd_difference (patient minus therapist, ddof = 1) and the Bland-Altman (1986) limits of agreement
+    loa_low/loa_high = mean difference -/+ 1.96 SD.
+    """
+    pairs = pd.concat({"patient": patient_rated, "therapist": therapist_rated}, axis=1).dropna()
+    n = len(pairs)
+    r = float(pairs["patient"].corr(pairs["therapist"]))
+    half = stats.norm.ppf(0.975) / np.sqrt(n - 3) if n > 3 else np.nan
+    difference = pairs["patient"] - pairs["therapist"]
+    mean, sd = float(difference.mean()), float(difference.std(ddof=1))
+    return {
+        "n": n, "pearson_r": r, "r_ci_low": float(np.tanh(np.arctanh(r) - half)),
+        "r_ci_high": float(np.tanh(np.arctanh(r) + half)), "mean_difference": mean,
+        "sd_difference": sd, "loa_low": mean - 1.96 * sd, "loa_high": mean + 1.96 * sd,
+    }

@@ -1,0 +1,20 @@
+"""Psychometrics of the alliance scores in this sample: one CSV per table."""
+
+import pandas as pd
+
+from alliance.instruments import load_configured
+from alliance.io import write_csv
+from alliance.measurement import PSYCHOMETRIC_TABLES, measurement_tables
+from alliance.runlog import start_log
+
+log = start_log(snakemake.log[0])
+tables = measurement_tables(
+    pd.read_parquet(snakemake.input.patients),
+    pd.read_parquet(snakemake.input.sessions),
+    pd.read_parquet(snakemake.input.session_scores),
+    load_configured(snakemake.params.instruments),
+    snakemake.params.settings,
+)
+for name in PSYCHOMETRIC_TABLES:
+    write_csv(tables[name], snakemake.output[name])
+log.info("psychometrics: %s", {name: len(table) for name, table in tables.items()})
