@@ -200,4 +200,5 @@ def test_cut_off_settings_from_the_config():
     assert load_configured(settings | {"cutoff_inclusive": None})["alliance"].cutoff.value == 36
     with pytest.raises(InstrumentError, match="has no cut-off"):
         load_configured(settings | {"alliance": "wai_sr"})
-    assert load_configured(settings | {"alliance": "wai_sr", "cutoff_value": 4.0})["alliance"].cutoff.value == 4
+    own = load_configured(settings | {"alliance": "wai_sr", "cutoff_value": 4.0})["alliance"]
+    assert own.cutoff.value == 4

@@ -98,7 +98,7 @@ def test_reliable_change_criterion_by_hand():
     ({"criterion": "2sd"}, "criterion must be one of"),
     ({"c": 0}, "c must be > 0"),
     ({"repair_window": 0}, "repair_window must be >= 1"),
-    ({"criterion": "reliable_change"}, "needs `reliability`"),
+    ({"criterion": "reliable_change"}, "needs ruptures.reliability"),
     ({"criterion": "reliable_change", "reliability": 1.0}, r"reliability must lie in \[0, 1\)"),
 ])
 def test_invalid_settings_are_refused(kwargs, message):

@@ -66,8 +66,16 @@ def test_run_writes_effects_report_and_figures(default_run):
     for name in ("alliance_trajectories", "subscale_distributions", "forest_plot"):
         for ext in ("png", "svg"):
             assert (default_run / f"results/figures/{name}.{ext}").stat().st_size > 1000
-    for step in ("validate", "score", "features", "fit_models_dropout", "report"):
+    for step in ("validate", "score", "psychometrics", "features", "fit_models_dropout", "report"):
         assert (default_run / f"results/logs/{step}.log").exists()
+    reliability = pd.read_csv(default_run / "results/psychometrics/reliability.csv").set_index("scale")
+    assert reliability.loc["total", "alpha"] > 0.8
+    fit = pd.read_csv(default_run / "results/psychometrics/cfa_fit.csv").set_index("model")
+    assert fit.loc["correlated_factors", "cfi"] > fit.loc["one_factor", "cfi"]
+    shares = pd.read_csv(default_run / "results/features/rupture_shares.csv")
+    assert shares["n"].sum() == 600
+    patients = pd.read_parquet(default_run / "results/features/patients.parquet")
+    assert set(patients["rupture_pattern"]) <= set(shares["pattern"])
 
 
 def test_rerun_is_byte_identical(root, default_run):
@@ -155,6 +163,7 @@ def test_snakemake_report_has_every_figure_and_table(root, default_run):
         ({"synthetic": {"sessions_planned": [3, 10]}}, "synthetic.sessions_planned starts at 3"),
         ({"privacy": {"min_cell_size": 0}}, "min_cell_size"),
         ({"models": {"covariate": ["discipline"]}}, "covariate"),
+        ({"ruptures": {"criterion": "2sd"}}, "criterion"),
     ],
 )
 def test_bad_config_stops_with_a_clear_message(root, tmp_path, config, message):

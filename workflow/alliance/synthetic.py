@@ -65,7 +65,8 @@ def generate_cohort(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Draw the patients, sessions and outcomes tables; `scale` multiplies patients and therapists.
 
-    The fourth table lists the planted ruptures (patient_id, session) at attended sessions.
+    The fourth table lists the planted ruptures (patient_id, session) at scheduled sessions; one at a
+    missed session shows at the next attended one.
     """
     wai, csq = load_instrument("wai_sr"), load_instrument("csq8")
     al, miss, out, eff = cfg["alliance"], cfg["missing"], cfg["outcomes"], cfg["effects"]
@@ -175,7 +176,7 @@ def generate_cohort(
     outcomes = pd.DataFrame({"patient_id": patients["patient_id"], "dropout": dropout.astype(int)})
     for j, column in enumerate(csq.item_columns):
         outcomes[column] = pd.array(items[:, j], dtype="Int64")
-    planted = np.nonzero(shocks & scheduled & attended)
+    planted = np.nonzero(shocks & scheduled)
     ruptures = pd.DataFrame({"patient_id": patients["patient_id"].to_numpy()[planted[0]],
                              "session": t_idx[planted[1]]})
     return patients, sessions, outcomes, ruptures
