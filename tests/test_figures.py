@@ -6,21 +6,28 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.container import ErrorbarContainer
+from matplotlib.container import BarContainer, ErrorbarContainer
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from alliance.figures import (
-    FIGURES,
     HIST_BINS,
     alliance_trajectories,
+    factor_loadings,
     forest_plot,
+    item_distributions,
     make_figures,
     mean_ci,
+    reliability_by_sessions,
+    rupture_trajectories,
     save_figure,
     subscale_distributions,
     trajectory_points,
 )
+from alliance.instruments import Instrument
+from alliance.io import read_tables
 from alliance.models.effects import dropout_benchmark_r
+from alliance.outputs import FIGURES
 from alliance.scores import score_descriptives
 
 
@@ -158,7 +165,185 @@ def test_save_figure_closes_a_pyplot_figure(tmp_path):
     assert not plt.fignum_exists(fig.number)
 
 
-def test_make_figures_keys(sessions, features, effects, wai_sr):
-    figures = make_figures(sessions, features, effects, wai_sr, min_cell_size=3)
+TOY = Instrument(key="toy", name="Toy scale", citation="", n_items=3, minimum=1, maximum=3,
+                 reverse_keyed=(2,), subscales={"a": (1, 2), "b": (3,)}, score="mean",
+                 total="mean_of_subscales", max_missing_per_subscale=0)
+
+
+def figure_text(fig) -> str:
+    """Every text of a figure (titles, labels, annotations, legends), joined."""
+    return " | ".join(t.get_text() for t in fig.findobj(Text) if t.get_text())
+
+
+def bar_widths(ax) -> list[float]:
+    return [round(p.get_width(), 6) for c in ax.containers if isinstance(c, BarContainer) for p in c]
+
+
+@pytest.fixture
+def distribution():
+    return pd.DataFrame({"item": ["toy_01", "toy_01", "toy_02", "toy_02", "toy_03"],
+                         "value": [1, 3, 1, 2, 2], "n": [1, 4, 2, 2, 3],
+                         "share": [0.2, 0.8, 0.5, 0.5, 1.0]})
+
+
+@pytest.fixture
+def item_stats():
+    # ceiling after reverse keying: toy_02 answered 1 by half the patients
+    return pd.DataFrame({"item": ["toy_01", "toy_02", "toy_03"], "subscale": ["a", "a", "b"],
+                         "ceiling_share": [0.8, 0.5, 0.0]})
+
+
+@pytest.fixture
+def parameters():
+    rows = [("correlated_factors", "loading", "a", "toy_01", 0.7),
+            ("correlated_factors", "loading", "a", "toy_02", 0.6),
+            ("correlated_factors", "loading", "b", "toy_03", 0.9),
+            ("correlated_factors", "factor_correlation", "a", "b", 0.5),
+            ("one_factor", "loading", "general", "toy_01", 0.65),
+            ("one_factor", "loading", "general", "toy_02", 0.55),
+            ("one_factor", "loading", "general", "toy_03", 0.4)]
+    return pd.DataFrame(rows, columns=["model", "kind", "factor", "item", "std_loading"])
+
+
+@pytest.fixture
+def by_sessions():
+    return pd.DataFrame({"sessions": [1, 2, 3], "reliability": [0.6, 0.75, 0.818], "session_icc": 0.6})
+
+
+@pytest.fixture
+def ruptures():
+    def rows(patient, totals, rupture_at=(), repair=None):
+        return [{"patient_id": patient, "session": s, "alliance_total": t, "rupture": s in rupture_at,
+                 "repaired": s in rupture_at and repair is not None,
+                 "repair_session": repair if s in rupture_at else None}
+                for s, t in enumerate(totals, start=1)]
+    table = pd.DataFrame(rows("R1", [4, 4.5, 3, 4.6], rupture_at=(3,), repair=4)
+                         + rows("R2", [4, 4.2, 3, 3.1], rupture_at=(3,))
+                         + rows("N3", [4, 4.1, 4.2]) + rows("N1", [3, 3.1, 3.2]) + rows("N2", [2, 2, 2]))
+    return table.astype({"patient_id": "string", "repair_session": "Int64"})
+
+
+@pytest.fixture
+def patterns():
+    return pd.DataFrame({"patient_id": ["N1", "N2", "N3", "R1", "R2", "X1"],
+                         "rupture_pattern": ["no_rupture"] * 3 + ["rupture_with_repair",
+                                             "rupture_without_repair", "not_classifiable"]})
+
+
+def test_item_distributions_stacked_shares_by_subscale(distribution, item_stats):
+    fig = item_distributions(distribution, item_stats, TOY)
+    panels = [ax for ax in fig.axes if ax.get_title(loc="left")]
+    assert [ax.get_title(loc="left") for ax in panels] == ["a", "b"]
+    first, second = panels
+    # one bar series per answer value 1, 2, 3; items in order within each
+    assert bar_widths(first) == [0.2, 0.5, 0.0, 0.5, 0.8, 0.0]
+    assert bar_widths(second) == [0.0, 1.0, 0.0]
+    assert [t.get_text() for t in first.get_yticklabels()] == ["toy_01", "toy_02 (R)"]
+    assert [t.get_text() for t in first.texts] == ["80%", "50%", "at max."]
+    assert [t.get_text() for t in second.texts] == ["0%"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize("empty", ["distribution", "both"])
+def test_item_distributions_without_item_data(empty, item_stats):
+    no_rows = pd.DataFrame(columns=["item", "value", "n", "share"])
+    fig = (item_distributions(no_rows, item_stats, TOY) if empty == "distribution"
+           else item_distributions(pd.DataFrame(), pd.DataFrame(), TOY))
+    assert isinstance(fig, Figure)
+    assert "were not available" in figure_text(fig)
+    assert not any(ax.axison for ax in fig.axes)
+
+
+def test_factor_loadings_two_models_and_factor_correlations(parameters):
+    fig = factor_loadings(parameters)
+    (ax,) = fig.axes
+    correlated, one = [c for c in ax.containers if isinstance(c, BarContainer)]
+    assert [round(p.get_width(), 6) for p in correlated] == [0.7, 0.6, 0.9]
+    assert [round(p.get_width(), 6) for p in one] == [0.65, 0.55, 0.4]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["toy_01 (a)", "toy_02 (a)", "toy_03 (b)"]
+    assert "Factor correlations: a-b .50" in ax.get_title()
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["correlated factors", "one factor"]
+
+
+def test_factor_loadings_one_factor_only_and_empty(parameters):
+    fig = factor_loadings(parameters[parameters["model"] == "one_factor"])
+    (ax,) = fig.axes
+    assert bar_widths(ax) == [0.65, 0.55, 0.4]
+    assert ax.get_title() == ""
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["toy_01", "toy_02", "toy_03"]
+    for empty in (pd.DataFrame(), parameters[parameters["kind"] == "factor_correlation"]):
+        assert "No factor model was fitted" in figure_text(factor_loadings(empty))
+
+
+def test_reliability_by_sessions_curve_and_guides(by_sessions):
+    fig = reliability_by_sessions(by_sessions)
+    (ax,) = fig.axes
+    curve, *guides = ax.get_lines()
+    assert list(curve.get_xdata()) == [1, 2, 3]
+    assert list(curve.get_ydata()) == [0.6, 0.75, 0.818]
+    assert sorted(line.get_ydata()[0] for line in guides) == [0.8, 0.9]
+    assert [t.get_text() for t in ax.texts] == [" .80", " .90"]
+    assert ax.get_ylim() == pytest.approx((0.5, 1.0))
+
+
+def test_reliability_by_sessions_not_estimated(by_sessions):
+    fig = reliability_by_sessions(by_sessions.assign(reliability=np.nan))
+    assert "could not be estimated" in figure_text(fig)
+
+
+def test_rupture_trajectories_first_patients_of_each_pattern(ruptures, patterns):
+    fig = rupture_trajectories(ruptures, patterns, synthetic=True)
+    shown = [ax for ax in fig.axes if ax.axison]
+    assert [ax.get_title() for ax in shown] == ["R1: rupture with repair", "R2: rupture without repair",
+                                                "N1: no rupture", "N2: no rupture"]
+    r1, r2, n1, _ = shown
+    trajectory, rupture, repair = r1.get_lines()
+    assert list(trajectory.get_xdata()) == [1, 2, 3, 4]
+    assert list(rupture.get_xdata()) == [3] and list(rupture.get_ydata()) == [3]
+    assert list(repair.get_xdata()) == [4] and list(repair.get_ydata()) == [4.6]
+    assert rupture.get_marker() != repair.get_marker()
+    assert [len(line.get_xdata()) for line in r2.get_lines()] == [4, 1, 0]
+    assert [len(line.get_xdata()) for line in n1.get_lines()] == [3, 0, 0]
+    assert "N3" not in figure_text(fig) and "X1" not in figure_text(fig)
+
+
+def test_rupture_trajectories_not_for_real_data(ruptures, patterns):
+    fig = rupture_trajectories(ruptures, patterns, synthetic=False)
+    assert "not shown for real data" in figure_text(fig)
+    assert not any(ax.get_lines() for ax in fig.axes)
+    assert not any(pid in figure_text(fig) for pid in patterns["patient_id"])
+
+
+def test_rupture_trajectories_without_classified_patients(ruptures, patterns):
+    fig = rupture_trajectories(ruptures, patterns.assign(rupture_pattern="not_classifiable"), synthetic=True)
+    assert "could be classified" in figure_text(fig)
+
+
+def test_read_tables_empty_files(tmp_path):
+    (tmp_path / "agreement.csv").write_text("\n")
+    (tmp_path / "notes.csv").write_text("note\n")
+    (tmp_path / "icc.csv").write_text("icc,n\n0.1,4\n")
+    tables = read_tables(sorted(tmp_path.iterdir()))
+    assert sorted(tables) == ["agreement", "icc", "notes"]
+    assert tables["agreement"].empty and list(tables["agreement"].columns) == []
+    assert tables["notes"].empty and list(tables["notes"].columns) == ["note"]
+    assert tables["icc"].to_dict("records") == [{"icc": 0.1, "n": 4}]
+
+
+def test_new_figures_are_byte_identical(tmp_path, distribution, item_stats, ruptures, patterns):
+    draws = {"items": lambda: item_distributions(distribution, item_stats, TOY),
+             "trajectories": lambda: rupture_trajectories(ruptures, patterns, synthetic=True)}
+    for name, draw in draws.items():
+        for run in ("a", "b"):
+            save_figure(draw(), tmp_path / f"{name}{run}.png", tmp_path / f"{name}{run}.svg")
+        for ext in ("png", "svg"):
+            assert (tmp_path / f"{name}a.{ext}").read_bytes() == (tmp_path / f"{name}b.{ext}").read_bytes()
+
+
+def test_make_figures_keys(sessions, features, effects, wai_sr, parameters, by_sessions, ruptures):
+    psychometrics = {"item_distribution": pd.DataFrame(), "item_statistics": pd.DataFrame(),
+                     "cfa_parameters": parameters, "reliability_by_sessions": by_sessions}
+    figures = make_figures(sessions, features.assign(rupture_pattern="no_rupture"), effects, wai_sr,
+                           min_cell_size=3, psychometrics=psychometrics, ruptures=ruptures, synthetic=False)
     assert tuple(figures) == FIGURES
     assert all(isinstance(fig, Figure) for fig in figures.values())

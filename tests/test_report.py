@@ -5,7 +5,8 @@ import re
 import pandas as pd
 import pytest
 
-from alliance.figures import FIGURES, new_figure, save_figure
+from alliance.figures import new_figure, save_figure
+from alliance.outputs import FIGURES
 from alliance.report import build_report, git_commit, provenance
 from alliance.report.format import (
     format_ci,
@@ -17,8 +18,9 @@ from alliance.report.format import (
     p_text,
 )
 
-SECTION_IDS = ["contents", "summary", "cohort-flow", "alliance-scores", "analyses", "analysis-adherence",
-               "analysis-dropout", "analysis-satisfaction", "benchmarks", "limitations", "provenance"]
+SECTION_IDS = ["contents", "summary", "cohort-flow", "alliance-scores", "measurement", "analyses",
+               "analysis-adherence", "analysis-dropout", "analysis-satisfaction", "benchmarks", "limitations",
+               "provenance"]
 
 
 def test_format_p_apa():
@@ -95,6 +97,51 @@ def model_results():
     return results
 
 
+def psychometrics():
+    """Small results/psychometrics tables as the psychometrics rule writes them (WAI-SR, 12 items)."""
+    items = [f"wai_sr_{i:02d}" for i in range(1, 13)]
+    subscale = {1: "task", 2: "task", 10: "task", 12: "task", 3: "bond", 5: "bond", 7: "bond", 9: "bond",
+                4: "goal", 6: "goal", 8: "goal", 11: "goal"}
+    loadings = [("one_factor", "loading", "general", item, 0.7) for item in items] + [
+        ("correlated_factors", "loading", subscale[i], items[i - 1], 0.8) for i in range(1, 13)] + [
+        ("correlated_factors", "factor_correlation", "goal", "bond", 0.81)]
+    return {
+        "reliability": pd.DataFrame({
+            "scale": ["task", "bond", "goal", "total"], "n": [18, 19, 19, 17], "n_items": [4, 4, 4, 12],
+            "alpha": [0.8499, 0.846, 0.871, 0.9253], "alpha_ci_low": [0.823, 0.82, 0.848, 0.913],
+            "alpha_ci_high": [0.873, 0.87, 0.89, 0.936], "omega": [0.85, 0.846, 0.871, 0.9253],
+            "omega_converged": [True, True, True, False], "floor_share": [0.0] * 4,
+            "ceiling_share": [0.0638, 0.0722, 0.085, 0.0169], "skew": [-0.33, -0.39, -0.37, -0.32]}),
+        "item_statistics": pd.DataFrame({
+            "item": items, "subscale": [subscale[i] for i in range(1, 13)], "n": 19, "mean": 3.88,
+            "sd": 0.779, "floor_share": 0.0, "ceiling_share": 0.2117, "skew": -0.28,
+            "corrected_r_subscale": 0.6705, "corrected_r_total": 0.6478}),
+        "item_distribution": pd.DataFrame({"item": items, "value": 5, "n": 19, "share": 1.0}),
+        "cfa_fit": pd.DataFrame({
+            "model": ["one_factor", "correlated_factors"], "n": [17, 17], "chi2": [296.226, 61.7299],
+            "dof": [54, 51], "p_value": [3.9e-35, 0.144], "cfi": [0.8968, 0.9954], "tli": [0.8739, 0.9941],
+            "rmsea": [0.1123, 0.0243], "srmr": [0.0577, 0.0245], "aic": [8296.4, 8067.9],
+            "bic": [8389.4, 8172.6], "converged": [True, True]}),
+        "cfa_parameters": pd.DataFrame(loadings, columns=["model", "kind", "factor", "item", "std_loading"]),
+        "therapist_icc": pd.DataFrame([{
+            "icc": 0.05998, "ci_low": 0.0045, "ci_high": 0.1372, "therapist_variance": 0.017,
+            "residual_variance": 0.266, "n_patients": 20, "n_therapists": 4, "n_boot": 200,
+            "converged": True}]),
+        "reliability_by_sessions": pd.DataFrame({
+            "sessions": [1, 2, 3, 4], "reliability": [0.7085, 0.8294, 0.8794, 0.9067],
+            "session_icc": 0.7085}),
+        "agreement": pd.DataFrame(),
+        "notes": pd.DataFrame({"note": ["total: a note from semopy"]}),
+    }
+
+
+RUPTURE_SHARES = pd.DataFrame({
+    "pattern": ["no_rupture", "rupture_without_repair", "rupture_with_repair", "not_classifiable"],
+    "n": [9, 5, 5, 1], "share": [9 / 19, 5 / 19, 5 / 19, float("nan")],
+    "larsson_2018": [0.745, 0.107, 0.147, float("nan")],
+})
+
+
 @pytest.fixture
 def inputs(tmp_path):
     figure_paths = []
@@ -107,6 +154,7 @@ def inputs(tmp_path):
         "data": {"patients": "data/synthetic/patients.csv"},
         "instruments": {"alliance": "wai_sr", "satisfaction": "csq8"},
         "features": {"early_window": 3},
+        "ruptures": {"criterion": "sd", "c": 2.0, "repair_window": 3, "reliability": None},
         "privacy": {"min_cell_size": 5},
         "synthetic": {"seed": 123},
     }
@@ -114,7 +162,7 @@ def inputs(tmp_path):
                   "tables": {"patients": {"file": "/secure/p.csv", "rows": 40, "ignored_columns": ["room"],
                                           "absent_optional_columns": []}}}
     scoring = {
-        "alliance": {"name": "WAI-SR", "citation": "Hatcher & Gillaspy (2006)",
+        "alliance": {"name": "WAI-SR", "citation": "Hatcher & Gillaspy (2006)", "item_level": True,
                      "subscales": {"task": [1, 2, 10, 12], "bond": [3, 5, 7, 9], "goal": [4, 6, 8, 11]},
                      "sessions_attended": 56, "sessions_with_answers": 56, "sessions_scored": 56,
                      "sessions_prorated": 3, "sessions_unscorable": 0,
@@ -124,8 +172,8 @@ def inputs(tmp_path):
     }
     return {"config": config, "validation": validation, "scoring": scoring,
             "session_scores": sessions_table(), "features": features_table(),
-            "model_results": model_results(), "effects": EFFECTS, "figure_paths": figure_paths,
-            "min_cell_size": 5}
+            "model_results": model_results(), "effects": EFFECTS, "psychometrics": psychometrics(),
+            "rupture_shares": RUPTURE_SHARES.copy(), "figure_paths": figure_paths, "min_cell_size": 5}
 
 
 TRUTH = {"effects": [
@@ -150,7 +198,9 @@ def test_report_is_self_contained(inputs):
     html = build_report(**inputs)
     assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", html)
     assert not re.search(r"<(?:script|link)\b", html)
-    assert html.count('src="data:image/png;base64,') == len(FIGURES)
+    # every figure but the example trajectories, which are drawn for the synthetic cohort only
+    assert html.count('src="data:image/png;base64,') == len(FIGURES) - 1
+    assert build_report(**inputs, truth=TRUTH).count('src="data:image/png;base64,') == len(FIGURES)
 
 
 def test_report_suppresses_small_counts(inputs):
@@ -181,9 +231,88 @@ def test_report_truth_table(inputs):
     assert '<td class="num">1.20</td>' in html  # (0.36 - 0.30) / 0.05 SEs
 
 
+def measurement(html: str) -> str:
+    return html.split('<section id="measurement">')[1].split("</section>")[0]
+
+
+def test_report_measurement_section(inputs):
+    html = build_report(**inputs)
+    assert html.index('id="alliance-scores"') < html.index('id="measurement"') < html.index('id="analyses"')
+    assert '<a href="#measurement">Measurement</a>' in html
+    section = measurement(html)
+    assert "first scored questionnaire" in section
+    assert '<td class="num">.85 [.82, .87]</td><td class="num">.85</td>' in section  # alpha [CI], omega
+    assert '<td class="num">.93 (not converged)</td>' in section
+    assert "<td>wai_sr_12</td><td>task</td>" in section and '<td class="num">.65</td>' in section
+    assert ('<td>One factor</td><td class="num">17</td><td class="num">296.23</td><td class="num">54</td>'
+            in section)
+    assert '<td class="num">.995</td>' in section and "<td>CFI, RMSEA, SRMR</td>" in section
+    assert "Hu &amp;\nBentler, 1999" in section and "guides, not rules" in section
+    assert "Therapist ICC of the patients&#39; mean alliance: .06 (95% CI .00 to .14" in section
+    assert "share of alliance variance" in section and "Baldwin, Wampold and Imel (2007)" in section
+    assert "reliability of .71" in section and ".80 with 2 sessions and .90 with 4 sessions" in section
+    assert "at least c = 2.0 SDs" in section and "within the next 3 scored sessions" in section
+    assert "depend heavily on the criterion" in section
+    for share in ("74.5%", "10.7%", "14.7%"):
+        assert share in section
+    assert "total: a note from semopy" in section
+    assert "agreement" not in section.lower()  # no therapist ratings
+    assert "not shown for real data" in section
+    for name in ("item_distributions", "factor_loadings", "reliability_by_sessions"):
+        assert f'id="figure-{name}"' in section
+    assert 'id="figure-rupture_trajectories"' not in section
+    assert 'id="figure-rupture_trajectories"' in measurement(build_report(**inputs, truth=TRUTH))
+
+
+def test_report_measurement_not_possible_for_prescored_alliance(inputs):
+    inputs["scoring"]["alliance"]["item_level"] = False
+    empty = ("reliability", "item_statistics", "item_distribution", "cfa_fit", "cfa_parameters")
+    inputs["psychometrics"] |= {name: pd.DataFrame() for name in empty}
+    html = build_report(**inputs)
+    section = measurement(html)
+    assert "Item-level psychometrics (reliability, item statistics, factor structure and answer " \
+           "distributions) were not possible" in section
+    assert "<caption>Reliability" not in section and "<caption>Item statistics" not in section
+    assert 'id="figure-item_distributions"' not in html and 'id="figure-factor_loadings"' not in html
+    assert "Therapist ICC" in section and "reliability of .71" in section
+
+
+def test_report_measurement_decimal_answers(inputs):
+    inputs["psychometrics"]["item_distribution"] = pd.DataFrame(columns=["item", "value", "n", "share"])
+    section = measurement(build_report(**inputs))
+    assert "whole-number answers only" in section
+    assert 'id="figure-item_distributions"' not in section and 'id="figure-factor_loadings"' in section
+
+
+def test_report_measurement_suppresses_small_pattern_counts(inputs):
+    inputs["rupture_shares"]["n"] = [12, 6, 3, 1]  # 1 and 3 below 5; shares would reveal them
+    section = measurement(build_report(**inputs))
+    assert '<td>Rupture with repair</td><td class="num">&lt;5</td><td class="num">not shown</td>' in section
+    assert '<td>Not classifiable</td><td class="num">&lt;5</td>' in section
+    assert '<td>No rupture</td><td class="num">12</td><td class="num">not shown</td>' in section
+    assert "would reveal a suppressed count" in section
+    inputs["rupture_shares"]["n"] = [12, 7, 9, 3]  # one small count: the next smallest is hidden too
+    section = measurement(build_report(**inputs))
+    assert '<td>Not classifiable</td><td class="num">&lt;5</td>' in section
+    assert '<td>Rupture without repair</td><td class="num">suppressed</td>' in section
+
+
+def test_report_measurement_agreement_and_reliable_change(inputs):
+    inputs["psychometrics"]["agreement"] = pd.DataFrame([{
+        "n": 50, "pearson_r": 0.85, "r_ci_low": 0.75, "r_ci_high": 0.91, "mean_difference": 1.02,
+        "sd_difference": 0.3, "loa_low": 0.432, "loa_high": 1.608}])
+    inputs["config"]["ruptures"] = {"criterion": "reliable_change", "c": 2.0, "repair_window": 2,
+                                    "reliability": None}
+    section = measurement(build_report(**inputs))
+    assert '<td class="num">.85 [.75, .91]</td>' in section
+    assert '<td class="num">1.02 (0.30)</td>' in section and '<td class="num">[0.43, 1.61]</td>' in section
+    assert "r = .93 (the alpha of the total in this sample)" in section
+    assert "within the next 2 scored sessions" in section
+
+
 def test_report_needs_every_figure(inputs):
     inputs["figure_paths"] = inputs["figure_paths"][:2]
-    with pytest.raises(ValueError, match="forest_plot"):
+    with pytest.raises(ValueError, match="forest_plot, item_distributions"):
         build_report(**inputs)
 
 

@@ -5,7 +5,8 @@ Figures are built on `matplotlib.figure.Figure` with an Agg canvas (no pyplot st
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import textwrap
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import PercentFormatter
 from scipy import stats
 
 from alliance.instruments import Instrument
@@ -23,10 +26,13 @@ from alliance.io import write_atomic
 from alliance.models.effects import BENCHMARKS, dropout_benchmark_r
 from alliance.scores import ALLIANCE_PREFIX, TOTAL, score_bounds, score_descriptives, scored_sessions
 
-FIGURES = ("alliance_trajectories", "subscale_distributions", "forest_plot")
 SVG_HASHSALT = "alliance-report"
 PNG_DPI = 200
 HIST_BINS = 17  # bins centred on 17 equally spaced values from the scale minimum to its maximum
+RELIABILITY_GUIDES = (0.80, 0.90)
+EXAMPLE_PATTERNS = ("rupture_with_repair", "rupture_without_repair", "no_rupture")
+EXAMPLES_PER_PATTERN = 2
+MODEL_LABELS = {"correlated_factors": "correlated factors", "one_factor": "one factor"}
 
 
 def style_rc() -> dict:
@@ -56,6 +62,23 @@ def new_figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def message_figure(title: str, message: str) -> Figure:
+    """A figure that says in words why there is nothing to draw."""
+    with figure_style():
+        fig = new_figure(8, 2.5)
+        ax = fig.add_subplot()
+        ax.set_axis_off()
+        ax.set_title(title)
+        ax.text(0.5, 0.5, textwrap.fill(message, 80), transform=ax.transAxes, ha="center", va="center",
+                color="0.3")
+    return fig
+
+
+def _unit(value: float) -> str:
+    """A value bounded by 1 with two decimals and no leading zero (.78, -.12)."""
+    return f"{value:.2f}".replace("0.", ".", 1)
 
 
 def mean_ci(values: np.ndarray | pd.Series, level: float = 0.95) -> tuple[float, float, float]:
@@ -184,6 +207,170 @@ def forest_plot(effects: pd.DataFrame) -> Figure:
     return fig
 
 
+def item_distributions(
+    distribution: pd.DataFrame, item_stats: pd.DataFrame, instrument: Instrument
+) -> Figure:
+    """Share of each answer per item (stacked bars, answers as given), one panel per subscale.
+
+    `distribution` is results/psychometrics/item_distribution.csv, `item_stats` item_statistics.csv (item
+    order, subscale and the ceiling share of the keyed item, written beside each bar). Reverse-keyed items
+    are marked (R). Says so in a figure when either table is empty (pre-scored data, decimal answers).
+    """
+    title = "Answers per item"
+    if distribution.empty or item_stats.empty:
+        return message_figure(title, "Item-level answer distributions were not available: the data hold "
+                                     "pre-scored alliance, or the answers are not whole numbers.")
+    values = list(range(int(instrument.minimum), int(instrument.maximum) + 1))
+    shares = (distribution.assign(value=distribution["value"].astype(int))
+              .pivot(index="item", columns="value", values="share")
+              .reindex(index=item_stats["item"], columns=values).fillna(0.0))
+    reverse = {instrument.item_column(i) for i in instrument.reverse_keyed}
+    groups = list(item_stats.groupby("subscale", sort=False))
+    colours = sns.color_palette("crest", len(values))
+    with figure_style():
+        fig = new_figure(8, 1.2 + 0.32 * len(item_stats) + 0.45 * len(groups))
+        axes = fig.subplots(len(groups), 1, sharex=True, squeeze=False,
+                            height_ratios=[len(rows) for _, rows in groups]).ravel()
+        for ax, (subscale, rows) in zip(axes, groups, strict=True):
+            y = np.arange(len(rows))[::-1]
+            left = np.zeros(len(rows))
+            for value, colour in zip(values, colours, strict=True):
+                width = shares.loc[rows["item"], value].to_numpy()
+                ax.barh(y, width, left=left, height=0.75, color=colour, edgecolor="white", linewidth=0.5,
+                        label=str(value))
+                left += width
+            for position, row in zip(y, rows.itertuples(), strict=True):
+                ax.text(1.02, position, f"{row.ceiling_share:.0%}", va="center", ha="left",
+                        fontsize="small", transform=ax.get_yaxis_transform())
+            ax.set_yticks(y, [f"{item} (R)" if item in reverse else item for item in rows["item"]])
+            ax.set_title(subscale, loc="left", fontsize="medium")
+            ax.grid(axis="y", visible=False)
+        axes[0].text(1.02, 1.02, "at max.", transform=axes[0].transAxes, ha="left", va="bottom",
+                     fontsize="small", color="0.35")
+        axes[-1].set_xlim(0, 1)
+        axes[-1].xaxis.set_major_formatter(PercentFormatter(1.0))
+        axes[-1].set_xlabel("Share of answers" + ("; (R) reverse-keyed: bars as answered, at max. after "
+                                                  "reverse keying" if reverse else ""))
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=len(values) + 1,
+                   title="Answer (as given)", title_fontsize="small")
+        fig.suptitle(f"{title}: {instrument.name}", fontsize=12, fontweight="bold")
+    return fig
+
+
+def factor_loadings(parameters: pd.DataFrame) -> Figure:
+    """Standardized loadings per item, correlated-factors model beside the one-factor model.
+
+    `parameters` is results/psychometrics/cfa_parameters.csv; the correlated model's factor correlations
+    go in the title. Items are grouped by their correlated factor when that model was fitted. Says so in
+    a figure when there are no loadings.
+    """
+    title = "Standardized factor loadings"
+    loadings = parameters[parameters["kind"] == "loading"] if len(parameters) else parameters
+    if loadings.empty:
+        return message_figure(title, "No factor model was fitted: item-level data were not available.")
+    models = [model for model in MODEL_LABELS if model in set(loadings["model"])]
+    by_model = {model: loadings[loadings["model"] == model].set_index("item") for model in models}
+    items = by_model[models[0]].index.tolist()
+    factor_of = by_model[models[0]]["factor"]
+    correlations = parameters[(parameters["kind"] == "factor_correlation")
+                              & (parameters["model"] == "correlated_factors")]
+    values = loadings["std_loading"]
+    height = 0.8 / len(models)
+    y = np.arange(len(items))[::-1]
+    with figure_style():
+        fig = new_figure(8, 1.8 + 0.36 * len(items))
+        ax = fig.add_subplot()
+        colours = sns.color_palette("colorblind")
+        for i, model in enumerate(models):
+            positions = y + height * ((len(models) - 1) / 2 - i)
+            loads = by_model[model]["std_loading"].reindex(items).to_numpy()
+            bars = ax.barh(positions, loads, height=height * 0.9, color=colours[i], label=MODEL_LABELS[model])
+            ax.bar_label(bars, labels=[_unit(v) for v in loads], padding=2, fontsize="x-small")
+        labels = [f"{item} ({factor_of[item]})" if len(models) > 1 else item for item in items]
+        ax.set_yticks(y, labels)
+        ax.grid(axis="y", visible=False)
+        ax.axvline(0, color="0.2", linewidth=1)
+        ax.set_xlim(min(0.0, values.min() - 0.1), max(1.0, values.max() + 0.1))
+        ax.set_xlabel("Standardized loading")
+        fig.legend(loc="outside lower center", ncols=len(models))
+        fig.suptitle(title, fontsize=12, fontweight="bold")
+        if len(correlations):
+            pairs = ", ".join(f"{row.factor}-{row.item} {_unit(row.std_loading)}"
+                              for row in correlations.itertuples())
+            ax.set_title(textwrap.fill(f"Factor correlations: {pairs}", 90), fontsize="small",
+                         fontweight="normal")
+    return fig
+
+
+def reliability_by_sessions(table: pd.DataFrame) -> Figure:
+    """Reliability of a patient's mean alliance against the number of sessions averaged (Spearman-Brown),
+    with reference lines at .80 and .90; `table` is results/psychometrics/reliability_by_sessions.csv."""
+    title = "Reliability of a patient's mean alliance"
+    if table.empty or table["reliability"].isna().all():
+        return message_figure(title, "The single-session reliability could not be estimated.")
+    lowest = min(float(table["reliability"].min()), RELIABILITY_GUIDES[0])
+    with figure_style():
+        fig = new_figure(8, 4.5)
+        ax = fig.add_subplot()
+        colours = sns.color_palette("colorblind")
+        ax.plot(table["sessions"], table["reliability"], marker="o", color=colours[0])
+        for level, style in zip(RELIABILITY_GUIDES, ("--", ":"), strict=True):
+            ax.axhline(level, color="0.3", linestyle=style, linewidth=1)
+            ax.text(1.0, level, f" {_unit(level)}", transform=ax.get_yaxis_transform(), va="center",
+                    ha="left", fontsize="small", color="0.3")
+        ax.set_xticks(table["sessions"])
+        ax.set_ylim(max(0.0, lowest - 0.1), 1.0)
+        ax.set(xlabel="Sessions averaged", ylabel="Reliability (Spearman-Brown)", title=title)
+    return fig
+
+
+def rupture_trajectories(ruptures: pd.DataFrame, features: pd.DataFrame, synthetic: bool) -> Figure:
+    """Example trajectories (alliance total by scored session) with ruptures and repairs marked.
+
+    The first `EXAMPLES_PER_PATTERN` patients by id of each pattern in `EXAMPLE_PATTERNS` (`features`
+    has patient_id and rupture_pattern; `ruptures` is results/features/ruptures.parquet). Individual
+    data: drawn only when `synthetic`, a figure saying so otherwise.
+    """
+    title = "Example alliance trajectories with ruptures and repairs"
+    if not synthetic:
+        return message_figure(title, "Individual trajectories are not shown for real data (privacy); they "
+                                     "are drawn for the synthetic cohort only.")
+    chosen = {pattern: sorted(features.loc[features["rupture_pattern"] == pattern, "patient_id"])
+              [:EXAMPLES_PER_PATTERN] for pattern in EXAMPLE_PATTERNS}
+    if not any(chosen.values()):
+        return message_figure(title, "No patient's trajectory could be classified.")
+    colours = sns.color_palette("colorblind")
+    with figure_style():
+        fig = new_figure(8, 1.2 + 2.4 * len(EXAMPLE_PATTERNS))
+        axes = fig.subplots(len(EXAMPLE_PATTERNS), EXAMPLES_PER_PATTERN, sharey=True, squeeze=False)
+        for row, pattern in zip(axes, EXAMPLE_PATTERNS, strict=True):
+            for column, ax in enumerate(row):
+                if column >= len(chosen[pattern]):
+                    ax.set_axis_off()
+                    continue
+                patient = chosen[pattern][column]
+                rows = ruptures[ruptures["patient_id"] == patient].set_index("session")
+                ax.plot(rows.index, rows[TOTAL], marker="o", markersize=3, color="0.45", linewidth=1.2)
+                ruptured = rows[rows["rupture"].astype(bool)]
+                ax.plot(ruptured.index, ruptured[TOTAL], linestyle="none", marker="v", markersize=9,
+                        color=colours[3])
+                repairs = ruptured["repair_session"].dropna().astype(int).unique()
+                ax.plot(repairs, rows.loc[repairs, TOTAL], linestyle="none", marker="^", markersize=9,
+                        color=colours[2])
+                ax.set_title(f"{patient}: {pattern.replace('_', ' ')}", fontsize="small")
+                ax.set_xlabel("Session")
+            row[0].set_ylabel("Alliance total")
+        handles = [Line2D([], [], color="0.45", marker="o", markersize=3, label="scored session"),
+                   Line2D([], [], color=colours[3], marker="v", markersize=9, linestyle="none",
+                          label="rupture"),
+                   Line2D([], [], color=colours[2], marker="^", markersize=9, linestyle="none",
+                          label="repair (back to the pre-rupture level)")]
+        fig.legend(handles=handles, loc="outside lower center", ncols=3)
+        fig.suptitle(f"{title} (synthetic cohort)", fontsize=12, fontweight="bold")
+    return fig
+
+
 def save_figure(fig: Figure, png_path: str | Path, svg_path: str | Path) -> None:
     """Write PNG (200 dpi) and SVG with byte-identical content across runs, atomically; close `fig`."""
     try:
@@ -197,11 +384,19 @@ def save_figure(fig: Figure, png_path: str | Path, svg_path: str | Path) -> None
 
 def make_figures(
     session_scores: pd.DataFrame, features: pd.DataFrame, effects: pd.DataFrame, instrument: Instrument,
-    min_cell_size: int,
+    min_cell_size: int, psychometrics: Mapping[str, pd.DataFrame], ruptures: pd.DataFrame, synthetic: bool,
 ) -> dict[str, Figure]:
-    """Every figure of the report, keyed by its name in `FIGURES`."""
+    """Every figure of the report, keyed by its name in `FIGURES`.
+
+    `psychometrics` holds the tables of results/psychometrics/ keyed by name (`read_tables`).
+    """
     return {
         "alliance_trajectories": alliance_trajectories(session_scores, features, min_cell_size),
         "subscale_distributions": subscale_distributions(session_scores, instrument),
         "forest_plot": forest_plot(effects),
+        "item_distributions": item_distributions(
+            psychometrics["item_distribution"], psychometrics["item_statistics"], instrument),
+        "factor_loadings": factor_loadings(psychometrics["cfa_parameters"]),
+        "reliability_by_sessions": reliability_by_sessions(psychometrics["reliability_by_sessions"]),
+        "rupture_trajectories": rupture_trajectories(ruptures, features, synthetic),
     }

@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,17 @@ def write_json(obj: Any, path: str | Path) -> None:
 def write_text(text: str, path: str | Path) -> None:
     """Write a text file atomically."""
     write_atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def read_tables(paths: Iterable[str | Path]) -> dict[str, pd.DataFrame]:
+    """CSV outputs keyed by file stem; a file without columns (an empty table) reads as an empty frame."""
+    tables = {}
+    for path in paths:
+        try:
+            tables[Path(path).stem] = pd.read_csv(path)
+        except pd.errors.EmptyDataError:
+            tables[Path(path).stem] = pd.DataFrame()
+    return tables
 
 
 def read_json(path: str | Path) -> Any:

@@ -20,8 +20,19 @@ from alliance.psychometrics import (
 )
 from alliance.scores import ALLIANCE_PREFIX, THERAPIST_PREFIX, TOTAL
 
-PSYCHOMETRIC_TABLES = ("reliability", "item_statistics", "item_distribution", "cfa_fit", "cfa_parameters",
-                       "therapist_icc", "reliability_by_sessions", "agreement", "notes")
+# Columns of each table, so that a table with no rows still says what it would hold.
+COLUMNS = {
+    "reliability": ["scale", "n", "n_items", "alpha", "alpha_ci_low", "alpha_ci_high", "omega",
+                    "omega_converged", "floor_share", "ceiling_share", "skew"],
+    "item_statistics": ["item", "subscale", "n", "mean", "sd", "floor_share", "ceiling_share", "skew",
+                        "corrected_r_subscale", "corrected_r_total"],
+    "item_distribution": ["item", "value", "n", "share"],
+    "cfa_fit": ["model", "n", "chi2", "dof", "p_value", "cfi", "tli", "rmsea", "srmr", "aic", "bic",
+                "converged"],
+    "cfa_parameters": ["model", "kind", "factor", "item", "std_loading"],
+    "agreement": ["n", "pearson_r", "r_ci_low", "r_ci_high", "mean_difference", "sd_difference",
+                  "loa_low", "loa_high"],
+}
 
 
 def first_questionnaires(sessions: pd.DataFrame, session_scores: pd.DataFrame) -> pd.DataFrame:
@@ -61,13 +72,14 @@ def measurement_tables(
         reliability = scale_reliability(first, alliance)
         fit, parameters = cfa_compare(first, alliance)
         items = item_statistics(first, alliance)
-        distribution = item_distribution(first, alliance) if alliance.integer else pd.DataFrame(
-            columns=["item", "value", "n", "share"])
+        distribution = (item_distribution(first, alliance) if alliance.integer
+                        else _empty("item_distribution"))
         notes += reliability.attrs.get("notes", []) + fit.attrs.get("notes", [])
     else:
         notes.append("Item-level psychometrics were not possible: the data hold pre-scored alliance "
                      "(or too few questionnaires answered by item).")
-        reliability, fit, parameters, items, distribution = (pd.DataFrame() for _ in range(5))
+        reliability, fit, parameters, items, distribution = (_empty(name) for name in (
+            "reliability", "cfa_fit", "cfa_parameters", "item_statistics", "item_distribution"))
     scored = session_scores[session_scores["attended"] & session_scores[TOTAL].notna()]
     values = scored[["patient_id", TOTAL]].rename(columns={TOTAL: "value"})
     means = values.groupby("patient_id", as_index=False)["value"].mean().merge(
@@ -79,10 +91,14 @@ def measurement_tables(
     therapist_total = f"{THERAPIST_PREFIX}total"
     agreement = pd.DataFrame([rater_agreement(scored[TOTAL], scored[therapist_total])]) if (
         instruments.get("therapist") is not None and scored[therapist_total].notna().sum() > 2
-    ) else pd.DataFrame()
+    ) else _empty("agreement")
     return {
         "reliability": reliability, "item_statistics": items, "item_distribution": distribution,
         "cfa_fit": fit, "cfa_parameters": parameters, "therapist_icc": pd.DataFrame([icc]),
         "reliability_by_sessions": by_sessions, "agreement": agreement,
         "notes": pd.DataFrame({"note": notes}),
     }
+
+
+def _empty(table: str) -> pd.DataFrame:
+    return pd.DataFrame(columns=COLUMNS[table])

@@ -2,8 +2,7 @@
 
 import os
 
-from alliance.figures import FIGURES
-from alliance.measurement import PSYCHOMETRIC_TABLES
+from alliance.outputs import FIGURES, PSYCHOMETRIC_TABLES
 
 ENV = "../../environment.yml"
 MODEL_FAMILIES = ["adherence", "dropout", "satisfaction"]

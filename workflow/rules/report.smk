@@ -6,6 +6,10 @@ rule figures:
         session_scores="results/scores/session_scores.parquet",
         features="results/features/patients.parquet",
         effects="results/effects.csv",
+        psychometrics=expand(
+            "results/psychometrics/{table}.csv", table=PSYCHOMETRIC_TABLES
+        ),
+        ruptures="results/features/ruptures.parquet",
     output:
         png=[
             report(
@@ -20,6 +24,7 @@ rule figures:
     params:
         instruments=config["instruments"],
         min_cell_size=config["privacy"]["min_cell_size"],
+        synthetic=lambda wildcards: bool(get_truth(wildcards)),
     log:
         "results/logs/figures.log",
     benchmark:
@@ -39,6 +44,10 @@ rule report:
         features="results/features/patients.parquet",
         models=expand("results/models/{family}/result.json", family=MODEL_FAMILIES),
         effects="results/effects.csv",
+        psychometrics=expand(
+            "results/psychometrics/{table}.csv", table=PSYCHOMETRIC_TABLES
+        ),
+        rupture_shares="results/features/rupture_shares.csv",
         figures=expand("results/figures/{name}.png", name=FIGURES),
     output:
         report(

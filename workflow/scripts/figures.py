@@ -6,6 +6,7 @@ import pandas as pd
 
 from alliance.figures import make_figures, save_figure
 from alliance.instruments import load_configured
+from alliance.io import read_tables
 from alliance.runlog import start_log
 
 log = start_log(snakemake.log[0])
@@ -15,6 +16,9 @@ figures = make_figures(
     pd.read_csv(snakemake.input.effects),
     load_configured(snakemake.params.instruments)["alliance"],
     snakemake.params.min_cell_size,
+    read_tables(snakemake.input.psychometrics),
+    pd.read_parquet(snakemake.input.ruptures),
+    snakemake.params.synthetic,
 )
 for png, svg in zip(snakemake.output.png, snakemake.output.svg, strict=True):
     save_figure(figures[Path(png).stem], png, svg)

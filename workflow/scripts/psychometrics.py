@@ -4,7 +4,8 @@ import pandas as pd
 
 from alliance.instruments import load_configured
 from alliance.io import write_csv
-from alliance.measurement import PSYCHOMETRIC_TABLES, measurement_tables
+from alliance.measurement import measurement_tables
+from alliance.outputs import PSYCHOMETRIC_TABLES
 from alliance.runlog import start_log
 
 log = start_log(snakemake.log[0])

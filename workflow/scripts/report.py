@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from alliance.io import read_json, write_text
+from alliance.io import read_json, read_tables, write_text
 from alliance.report import build_report
 from alliance.runlog import start_log
 
@@ -17,6 +17,8 @@ html = build_report(
     features=pd.read_parquet(snakemake.input.features),
     model_results=[read_json(path) for path in snakemake.input.models],
     effects=pd.read_csv(snakemake.input.effects),
+    psychometrics=read_tables(snakemake.input.psychometrics),
+    rupture_shares=pd.read_csv(snakemake.input.rupture_shares),
     figure_paths=list(snakemake.input.figures),
     truth=truth,
     min_cell_size=snakemake.params.min_cell_size,

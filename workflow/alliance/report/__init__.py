@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import platform
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from alliance.figures import FIGURES
+from alliance.figures import EXAMPLES_PER_PATTERN
 from alliance.instruments import load_instrument
 from alliance.models import adherence, dropout, satisfaction
 from alliance.models.effects import BENCHMARKS, dropout_benchmark_r
+from alliance.outputs import FIGURES
 from alliance.privacy import SECONDARY, suppress_counts
 from alliance.report.format import (
     count_with_share,
@@ -34,6 +35,7 @@ from alliance.report.format import (
     format_unit,
     p_text,
 )
+from alliance.report.measurement import measurement_section
 from alliance.scores import ALLIANCE_PREFIX, TOTAL, score_descriptives
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -66,6 +68,19 @@ FIGURE_CAPTIONS = {
     "forest_plot": "Alliance effects as correlations (95% CI). Band: alliance-outcome benchmark r = "
                    "{r} {ci} ({source}). Diamond: dropout benchmark d = {d} as r = {dropout_r} "
                    "({dropout_source}).",
+    "item_distributions": "Share of each answer per item (as answered), by subscale, on each patient's "
+                          "first scored questionnaire; beside each bar, the share at the scale maximum "
+                          "(after reverse keying; reverse-keyed items marked R).",
+    "factor_loadings": "Standardized loadings of the correlated-factors model (when fitted) beside the "
+                       "one-factor model (ML confirmatory factor analysis of each patient's first "
+                       "questionnaire complete on all items); factor correlations above the plot.",
+    "reliability_by_sessions": "Reliability of a patient's mean alliance total against the number of "
+                               "sessions averaged (Spearman-Brown from the single-session patient ICC); "
+                               "reference lines at .80 and .90.",
+    "rupture_trajectories": "Alliance total by scored session for example patients of the synthetic cohort "
+                            "(the first {examples} by id of each rupture pattern). Triangles down: "
+                            "ruptures; triangles up: the session where the total returned to its "
+                            "pre-rupture level (repair).",
 }
 
 
@@ -315,17 +330,22 @@ def figure_captions(min_cell_size: int) -> dict[str, str]:
         "k": min_cell_size, "r": format_unit(outcome["r"], 3), "source": outcome["source"],
         "ci": format_ci(outcome["ci_low"], outcome["ci_high"], 3, unit=True),
         "d": format_number(drop["d"]), "dropout_r": format_unit(dropout_benchmark_r(), 3),
-        "dropout_source": drop["source"],
+        "dropout_source": drop["source"], "examples": EXAMPLES_PER_PATTERN,
     }
     return {name: text.format(**values) for name, text in FIGURE_CAPTIONS.items()}
 
 
 def build_report(
     *, config: dict, validation: dict, scoring: dict, session_scores: pd.DataFrame, features: pd.DataFrame,
-    model_results: list[dict], effects: pd.DataFrame, figure_paths: Sequence[str | Path],
-    truth: dict | None = None, min_cell_size: int,
+    model_results: list[dict], effects: pd.DataFrame, psychometrics: Mapping[str, pd.DataFrame],
+    rupture_shares: pd.DataFrame, figure_paths: Sequence[str | Path], truth: dict | None = None,
+    min_cell_size: int,
 ) -> str:
-    """The report as one self-contained HTML string (figures as data URIs, no timestamps)."""
+    """The report as one self-contained HTML string (figures as data URIs, no timestamps).
+
+    `psychometrics` holds the tables of results/psychometrics/ keyed by name; example trajectories are
+    shown only with `truth` (the synthetic cohort).
+    """
     figures = {Path(path).stem: embed_png(path) for path in figure_paths}
     missing = [name for name in FIGURES if name not in figures]
     if missing:
@@ -341,6 +361,8 @@ def build_report(
         "cohort": cohort_section(session_scores, features, model_results, scoring, min_cell_size),
         "tables": input_tables(validation),
         "alliance": alliance_section(session_scores, scoring, config),
+        "measurement": measurement_section(psychometrics, rupture_shares, scoring, config, min_cell_size,
+                                           synthetic=truth is not None),
         "analyses": analysis_sections(model_results, effects, early_window),
         "benchmarks": [benchmark_sentence(row) for _, row in effects.iterrows()],
         "truth": truth_rows(truth, effects) if truth else None,

@@ -1,0 +1,186 @@
+"""The report's Measurement section: psychometrics of the alliance instrument and ruptures, formatted.
+
+Everything comes from results/psychometrics/*.csv and results/features/rupture_shares.csv; nothing is
+estimated here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from alliance.figures import RELIABILITY_GUIDES
+from alliance.instruments import load_instrument
+from alliance.measurement import total_alpha
+from alliance.privacy import suppress_counts
+from alliance.report.format import format_ci, format_count, format_number, format_percent, format_unit
+
+MODEL_NAMES = {"one_factor": "One factor", "correlated_factors": "Correlated factors"}
+PATTERN_NAMES = {"no_rupture": "No rupture", "rupture_without_repair": "Rupture without repair",
+                 "rupture_with_repair": "Rupture with repair", "not_classifiable": "Not classifiable"}
+# Conventional guides for good fit (Hu & Bentler 1999): column, label, bound, higher is better.
+FIT_GUIDES = (("cfi", "CFI", 0.95, True), ("rmsea", "RMSEA", 0.06, False), ("srmr", "SRMR", 0.08, False))
+NOT_POSSIBLE = ("Item-level psychometrics (reliability, item statistics, factor structure and answer "
+                "distributions) were not possible: the alliance data are pre-scored (scores, not item "
+                "answers), or too few questionnaires were answered by item.")
+
+
+def reliability_rows(reliability: pd.DataFrame) -> list[dict]:
+    """Alpha [95% CI], omega, floor, ceiling and skew per scale, formatted."""
+    return [{
+        "scale": row["scale"], "n": format_count(row["n"]), "n_items": format_count(row["n_items"]),
+        "alpha": f"{format_unit(row['alpha'])} "
+                 f"{format_ci(row['alpha_ci_low'], row['alpha_ci_high'], unit=True)}",
+        "omega": format_unit(row["omega"]) + (
+            " (not converged)" if np.isfinite(row["omega"]) and not row["omega_converged"] else ""),
+        "floor": format_percent(row["floor_share"]), "ceiling": format_percent(row["ceiling_share"]),
+        "skew": format_number(row["skew"]),
+    } for _, row in reliability.iterrows()]
+
+
+def item_rows(items: pd.DataFrame, reverse: set[str]) -> list[dict]:
+    """Mean, SD, ceiling and corrected item-rest correlations per item; reverse-keyed items marked (R)."""
+    return [{
+        "item": f"{row['item']} (R)" if row["item"] in reverse else row["item"], "subscale": row["subscale"],
+        "n": format_count(row["n"]), "mean": format_number(row["mean"]), "sd": format_number(row["sd"]),
+        "ceiling": format_percent(row["ceiling_share"]),
+        "r_subscale": format_unit(row["corrected_r_subscale"]),
+        "r_total": format_unit(row["corrected_r_total"]),
+    } for _, row in items.iterrows()]
+
+
+def fit_rows(fit: pd.DataFrame) -> list[dict]:
+    """Fit statistics per CFA model, with the conventional guides each model meets."""
+    rows = []
+    for _, row in fit.iterrows():
+        met = [label for column, label, bound, higher in FIT_GUIDES
+               if (row[column] >= bound if higher else row[column] <= bound)]
+        rows.append({
+            "model": MODEL_NAMES.get(row["model"], row["model"]), "n": format_count(row["n"]),
+            "chi2": format_number(row["chi2"]), "df": format_count(row["dof"]),
+            "cfi": format_unit(row["cfi"], 3), "tli": format_unit(row["tli"], 3),
+            "rmsea": format_unit(row["rmsea"], 3), "srmr": format_unit(row["srmr"], 3),
+            "converged": "yes" if row["converged"] else "no", "meets": ", ".join(met) or "none",
+        })
+    return rows
+
+
+def icc_text(icc: pd.DataFrame) -> str:
+    """The therapist ICC of patients' mean alliance in words, beside the outcome benchmark."""
+    row = icc.iloc[0]
+    if not np.isfinite(row["icc"]):
+        return "The therapist ICC of the patients' mean alliance could not be estimated."
+    return (
+        f"Therapist ICC of the patients' mean alliance: {format_unit(row['icc'])} "
+        f"(95% CI {format_unit(row['ci_low'])} to {format_unit(row['ci_high'])}; parametric bootstrap, "
+        f"{format_count(row['n_boot'])} draws; {format_count(row['n_patients'])} patients of "
+        f"{format_count(row['n_therapists'])} therapists). This is the share of alliance variance that lies "
+        f"between therapists, {format_percent(row['icc'])} here; it is not the therapist share of outcome "
+        "variance, which Baldwin, Wampold and Imel (2007) put at about 5%."
+    )
+
+
+def sessions_text(by_sessions: pd.DataFrame) -> str:
+    """Single-session reliability and the sessions a patient's mean needs to reach each guide."""
+    single = by_sessions["session_icc"].iloc[0] if len(by_sessions) else np.nan
+    if not np.isfinite(single):
+        return "The single-session reliability of the alliance total could not be estimated."
+    reached = []
+    for level in RELIABILITY_GUIDES:
+        enough = by_sessions.loc[by_sessions["reliability"] >= level, "sessions"]
+        reached.append(f"{format_unit(level)} with {format_count(enough.min())} sessions" if len(enough)
+                       else f"{format_unit(level)} not within {format_count(len(by_sessions))} sessions")
+    return (
+        f"A single session's alliance total has a reliability of {format_unit(single)} as a measure of the "
+        "patient's alliance level (the patient ICC of scored session totals, every scored session). By the "
+        f"Spearman-Brown formula, the reliability of a patient's mean reaches {' and '.join(reached)}."
+    )
+
+
+def agreement_rows(agreement: pd.DataFrame) -> list[tuple[str, str]]:
+    """Patient-therapist agreement (label, value); empty without therapist ratings."""
+    if agreement.empty:
+        return []
+    row = agreement.iloc[0]
+    return [
+        ("Sessions rated by both", format_count(row["n"])),
+        ("Pearson r [95% CI]",
+         f"{format_unit(row['pearson_r'])} {format_ci(row['r_ci_low'], row['r_ci_high'], unit=True)}"),
+        ("Mean difference, patient minus therapist (SD)",
+         f"{format_number(row['mean_difference'])} ({format_number(row['sd_difference'])})"),
+        ("95% limits of agreement (Bland & Altman 1986)", format_ci(row["loa_low"], row["loa_high"])),
+    ]
+
+
+def criterion_text(settings: dict, reliability: pd.DataFrame) -> str:
+    """The configured rupture criterion, its settings and the repair rule in words."""
+    if settings["criterion"] == "sd":
+        rule = (f"a drop of the alliance total from one scored session to the next of at least c = "
+                f"{format_number(settings['c'], 1)} SDs of the patient's own scored totals (criterion "
+                "\"sd\"; Stiles et al. 2004 used c = 2); patients with fewer than 3 scored sessions are not "
+                "classifiable")
+    else:
+        configured = settings.get("reliability")
+        value, source = ((configured, "configured") if configured is not None
+                         else (total_alpha(reliability), "the alpha of the total in this sample"))
+        rule = ("a drop of the alliance total from one scored session to the next of at least 1.96 SE of the "
+                "difference (criterion \"reliable_change\", Jacobson & Truax 1991), SE = SD x sqrt(2(1 - r)) "
+                f"with the SD of all scored totals and r = {format_unit(value)} ({source})")
+    return (f"A rupture is {rule}. It is repaired when the total returns to at least its pre-rupture value "
+            f"within the next {settings['repair_window']} scored sessions.")
+
+
+def rupture_rows(shares: pd.DataFrame, min_cell_size: int) -> tuple[list[dict], bool]:
+    """Patients per pattern (suppressed), share of classifiable patients and Larsson et al. (2018).
+
+    Shares are shown only when no count is suppressed: they would reveal a hidden count. Returns the rows
+    and whether the shares are shown.
+    """
+    counts = shares.set_index("pattern")["n"]
+    shown = suppress_counts(counts, min_cell_size, total_shown=True)
+    share_shown = bool((shown == counts.astype(str)).all())
+    rows = [{"pattern": PATTERN_NAMES.get(row["pattern"], row["pattern"]), "n": shown[row["pattern"]],
+             "share": "" if not np.isfinite(row["share"]) else
+             format_percent(row["share"]) if share_shown else "not shown",
+             "larsson": format_percent(row["larsson_2018"]) if np.isfinite(row["larsson_2018"]) else ""}
+            for _, row in shares.iterrows()]
+    return rows, share_shown
+
+
+def measurement_section(
+    psychometrics: Mapping[str, pd.DataFrame], rupture_shares: pd.DataFrame, scoring: dict, config: dict,
+    min_cell_size: int, synthetic: bool,
+) -> dict:
+    """Display-ready values of the Measurement section; `synthetic` shows the example trajectories."""
+    reliability = psychometrics["reliability"]
+    item_level = bool(scoring["alliance"]["item_level"]) and not reliability.empty
+    distributions = item_level and not psychometrics["item_distribution"].empty
+    instrument = load_instrument(config["instruments"]["alliance"])
+    reverse = {instrument.item_column(i) for i in instrument.reverse_keyed}
+    notes = psychometrics["notes"]
+    rows, share_shown = rupture_rows(rupture_shares, min_cell_size)
+    figures = ((["item_distributions"] if distributions else []) + (["factor_loadings"] if item_level else [])
+               + ["reliability_by_sessions"] + (["rupture_trajectories"] if synthetic else []))
+    return {
+        "item_level": item_level,
+        "not_possible": NOT_POSSIBLE,
+        "no_distributions": None if distributions or not item_level else (
+            f"Answer distributions per item are drawn for whole-number answers only; the "
+            f"{instrument.name} has decimal answers."),
+        "reliability": reliability_rows(reliability) if item_level else [],
+        "item_rows": item_rows(psychometrics["item_statistics"], reverse) if item_level else [],
+        "reverse": bool(reverse) and item_level,
+        "fit": fit_rows(psychometrics["cfa_fit"]) if item_level else [],
+        "icc": icc_text(psychometrics["therapist_icc"]),
+        "sessions": sessions_text(psychometrics["reliability_by_sessions"]),
+        "agreement": agreement_rows(psychometrics["agreement"]),
+        "criterion": criterion_text(config["ruptures"], reliability),
+        "patterns": rows,
+        "patients": format_count(rupture_shares["n"].sum()),
+        "share_shown": share_shown,
+        "notes": list(notes["note"]) if "note" in notes else [],
+        "figures": figures,
+        "trajectories_hidden": not synthetic,
+    }
