@@ -89,7 +89,7 @@ def omega_total(items: pd.DataFrame) -> dict:
     if complete.shape[1] < 3 or len(complete) <= complete.shape[1]:
         return {"omega": np.nan, "converged": False, "notes": []}
     fit = fit_cfa(complete, _description({ONE_FACTOR: list(complete.columns)}))
-    loadings = _std_parameters(fit["estimates"], {ONE_FACTOR})
+    loadings = _std_parameters(fit["estimates"], {ONE_FACTOR: list(items.columns)})
     lam = loadings.loc[loadings["kind"] == "loading", "std_loading"].to_numpy()
     common = lam.sum() ** 2
     return {"omega": float(common / (common + (1 - lam**2).sum())), "converged": fit["converged"],
@@ -249,17 +249,29 @@ def fit_cfa(data: pd.DataFrame, description: str) -> dict:
     return fit | {"converged": bool(result.success), "notes": notes, "estimates": estimates}
 
 
-def _std_parameters(estimates: pd.DataFrame, factors: set[str]) -> pd.DataFrame:
-    """Standardized loadings and factor correlations from a semopy parameter table."""
-    loads = estimates[(estimates["op"] == "~") & estimates["rval"].isin(factors)]
-    between = estimates[(estimates["op"] == "~~") & estimates["lval"].isin(factors)
-                        & estimates["rval"].isin(factors) & (estimates["lval"] != estimates["rval"])]
+def _std_parameters(estimates: pd.DataFrame, factors: dict[str, list[str]]) -> pd.DataFrame:
+    """Standardized loadings and factor correlations from a semopy parameter table, in model order.
+
+    semopy orders latent variables by set iteration (which varies between processes), so rows and the
+    two factors of a correlation are put in the order of `factors` (factor -> items) for stable output.
+    """
+    rank = {name: i for i, name in enumerate(factors)}
+    item_rank = {item: i for items in factors.values() for i, item in enumerate(items)}
+    loads = estimates[(estimates["op"] == "~") & estimates["rval"].isin(rank)]
+    between = estimates[(estimates["op"] == "~~") & estimates["lval"].isin(rank)
+                        & estimates["rval"].isin(rank) & (estimates["lval"] != estimates["rval"])]
+    first = np.where(between["lval"].map(rank) <= between["rval"].map(rank), between["lval"], between["rval"])
+    second = np.where(first == between["lval"], between["rval"], between["lval"])
+    loadings = pd.DataFrame({"kind": "loading", "factor": loads["rval"], "item": loads["lval"],
+                             "std_loading": loads["Est. Std"]})
+    correlations = pd.DataFrame({"kind": "factor_correlation", "factor": first, "item": second,
+                                 "std_loading": between["Est. Std"].to_numpy()})
+    loadings = loadings.assign(order=loadings["item"].map(item_rank))
+    correlations = correlations.assign(order=correlations["item"].map(rank))
     return pd.concat([
-        pd.DataFrame({"kind": "loading", "factor": loads["rval"], "item": loads["lval"],
-                      "std_loading": loads["Est. Std"]}),
-        pd.DataFrame({"kind": "factor_correlation", "factor": between["lval"], "item": between["rval"],
-                      "std_loading": between["Est. Std"]}),
-    ], ignore_index=True).astype({"std_loading": float})
+        frame.assign(rank=frame["factor"].map(rank)).sort_values(["rank", "order"], kind="stable")
+        for frame in (loadings, correlations)
+    ], ignore_index=True).drop(columns=["rank", "order"]).astype({"std_loading": float})
 
 
 def cfa_compare(items: pd.DataFrame, instrument: Instrument) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -275,7 +287,7 @@ def cfa_compare(items: pd.DataFrame, instrument: Instrument) -> tuple[pd.DataFra
     scales = _subscale_columns(instrument)
     factors = {name: columns for name, columns in scales.items() if len(columns) >= 2}
     notes = [f"Subscale '{name}' has fewer than 2 items and is not a factor of the correlated model."
-             for name in scales.keys() - factors.keys()]
+             for name in scales if name not in factors]
     models = {"one_factor": {ONE_FACTOR: instrument.item_columns}}
     if len(factors) >= 2:
         models["correlated_factors"] = factors
@@ -286,7 +298,7 @@ def cfa_compare(items: pd.DataFrame, instrument: Instrument) -> tuple[pd.DataFra
         fit = fit_cfa(complete, _description(model_factors))
         notes += [f"{name}: {note}" for note in fit["notes"]]
         fit_rows.append({"model": name} | {key: fit[key] for key in FIT_COLUMNS})
-        parameters.append(_std_parameters(fit["estimates"], set(model_factors)).assign(model=name))
+        parameters.append(_std_parameters(fit["estimates"], model_factors).assign(model=name))
     fits = pd.DataFrame(fit_rows)
     fits.attrs["notes"] = notes
     loadings = pd.concat(parameters, ignore_index=True)
