@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from alliance.contract import validate_tables
-from alliance.features import patient_features
+from alliance.features import build_features, patient_features
 from alliance.models import FAMILIES, fit_family
 from alliance.models.adherence import attendance_design
 from alliance.models.dropout import dropout_design
@@ -83,6 +83,22 @@ def test_missing_covariate_values_are_excluded_and_counted(large_cohort):
     counted = next(s["n"] for s in design.flow if s["step"] == "excluded: missing a covariate value")
     assert 0 < counted <= 25
     assert design.data["baseline_severity"].notna().all()
+
+
+def test_rupture_pattern_can_enter_a_model_as_a_covariate(default_config, wai_sr, csq8):
+    cfg = default_config["synthetic"] | {"n_patients": 600, "n_therapists": 30, "truth_multiplier": 1}
+    patients, sessions, outcomes, _ = synthesize(cfg, 3, COVARIATES)
+    raw = {"patients": patients, "sessions": sessions, "outcomes": outcomes}
+    v = validate_tables(raw, {k: f"{k}.csv" for k in raw}, wai_sr, csq8)
+    tables = build_features(v.patients, v.outcomes, score_sessions(v.sessions, wai_sr),
+                            score_patients(v.outcomes, csq8), 3,
+                            {"criterion": "sd", "c": 2.0, "repair_window": 3, "reliability": None}, None)
+    features = tables["patients"]
+    assert features["rupture_pattern"].notna().all()
+    result = fit_family("dropout", features, ["baseline_severity", "rupture_pattern"])
+    assert result.extra["covariates"] == ["baseline_severity", "rupture_pattern"]
+    assert 'C(Q("rupture_pattern"))' in result.extra["formula"]
+    assert np.isfinite(result.effects[0]["estimate"])
 
 
 def test_unknown_family_is_refused(large_cohort):

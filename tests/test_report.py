@@ -249,7 +249,7 @@ def test_report_measurement_section(inputs):
     assert '<td class="num">.995</td>' in section and "<td>CFI, RMSEA, SRMR</td>" in section
     assert "Hu &amp;\nBentler, 1999" in section and "guides, not rules" in section
     assert "Therapist ICC of the patients&#39; mean alliance: .06 (95% CI .00 to .14" in section
-    assert "share of alliance variance" in section and "Baldwin, Wampold and Imel (2007)" in section
+    assert "share of alliance variance" in section and "Baldwin, Wampold &amp; Imel 2007" in section
     assert "reliability of .71" in section and ".80 with 2 sessions and .90 with 4 sessions" in section
     assert "at least c = 2.0 SDs" in section and "within the next 3 scored sessions" in section
     assert "depend heavily on the criterion" in section

@@ -56,6 +56,8 @@ def fit_satisfaction_lmm(design: Design):
     if fit is None:
         raise RuntimeError("the satisfaction mixed model could not be fitted by any optimiser")
     design.notes.extend(notes)
+    if method != LMM_OPTIMISERS[0]:
+        design.notes.append(f"The estimates are from the {method} optimiser.")
     if not (fit.converged and np.isfinite(fit.llf)):
         design.notes.append("The mixed model did not converge; treat its estimates with caution.")
     return fit

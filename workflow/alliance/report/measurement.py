@@ -78,7 +78,8 @@ def icc_text(icc: pd.DataFrame) -> str:
         f"{format_count(row['n_boot'])} draws; {format_count(row['n_patients'])} patients of "
         f"{format_count(row['n_therapists'])} therapists). This is the share of alliance variance that lies "
         f"between therapists, {format_percent(row['icc'])} here; it is not the therapist share of outcome "
-        "variance, which Baldwin, Wampold and Imel (2007) put at about 5%."
+        "variance (commonly put at about 5%). Therapists' differences in alliance, not patients', predict "
+        "outcome (Baldwin, Wampold & Imel 2007)."
     )
 
 
