@@ -28,7 +28,7 @@ def measured(default_config):
     cfg = default_config["synthetic"] | {"n_patients": 1200, "n_therapists": 60, "seed": 4}
     v = validated(generate_cohort(cfg, 3, np.random.default_rng(cfg["seed"])))
     scores = score_sessions(v.sessions, INSTRUMENTS["alliance"])
-    return v, scores, measurement_tables(v.patients, v.sessions, scores, INSTRUMENTS, SETTINGS)
+    return v, scores, measurement_tables(v.patients, v.sessions, v.outcomes, scores, INSTRUMENTS, SETTINGS)
 
 
 def test_one_questionnaire_per_patient(measured):
@@ -42,8 +42,11 @@ def test_one_questionnaire_per_patient(measured):
 
 def test_known_structure_is_recovered(measured):
     _, _, tables = measured
-    reliability = tables["reliability"].set_index("scale")
+    alliance = tables["reliability"][tables["reliability"]["role"] == "alliance"]
+    reliability = alliance.set_index("scale")
     assert list(reliability.index) == ["task", "bond", "goal", "total"]
+    satisfaction = tables["reliability"][tables["reliability"]["role"] == "satisfaction"].iloc[0]
+    assert satisfaction["instrument"] == "csq8" and satisfaction["n_items"] == 8
     assert (reliability["alpha"] > 0.75).all() and reliability.loc["total", "alpha"] > 0.88
     assert total_alpha(tables["reliability"]) == pytest.approx(reliability.loc["total", "alpha"])
     fit = tables["cfa_fit"].set_index("model")
@@ -70,10 +73,10 @@ def test_variance_components(measured):
 def test_prescored_data_have_no_item_level_psychometrics(measured):
     v, scores, _ = measured
     no_items = scores.assign(alliance_n_answered=0)
-    tables = measurement_tables(v.patients, v.sessions, no_items, INSTRUMENTS, SETTINGS)
-    assert tables["reliability"].empty and tables["cfa_fit"].empty
+    tables = measurement_tables(v.patients, v.sessions, v.outcomes, no_items, INSTRUMENTS, SETTINGS)
+    assert set(tables["reliability"]["role"]) == {"satisfaction"} and tables["cfa_fit"].empty
     assert "not possible" in tables["notes"]["note"].iloc[0]
-    assert total_alpha(pd.DataFrame({"scale": [], "alpha": []})) is None
+    assert total_alpha(tables["reliability"]) is None  # only the satisfaction instrument has items
     assert not tables["therapist_icc"].empty  # variance components need only the totals
 
 

@@ -217,6 +217,7 @@ def item_distributions(
     are marked (R). Says so in a figure when either table is empty (pre-scored data, decimal answers).
     """
     title = "Answers per item"
+    item_stats = item_stats[item_stats["role"] == "alliance"] if "role" in item_stats else item_stats
     if distribution.empty or item_stats.empty:
         return message_figure(title, "Item-level answer distributions were not available: the data hold "
                                      "pre-scored alliance, or the answers are not whole numbers.")

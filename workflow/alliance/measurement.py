@@ -22,10 +22,10 @@ from alliance.scores import ALLIANCE_PREFIX, THERAPIST_PREFIX, TOTAL
 
 # Columns of each table, so that a table with no rows still says what it would hold.
 COLUMNS = {
-    "reliability": ["scale", "n", "n_items", "alpha", "alpha_ci_low", "alpha_ci_high", "omega",
-                    "omega_converged", "floor_share", "ceiling_share", "skew"],
-    "item_statistics": ["item", "subscale", "n", "mean", "sd", "floor_share", "ceiling_share", "skew",
-                        "corrected_r_subscale", "corrected_r_total"],
+    "reliability": ["role", "instrument", "scale", "n", "n_items", "alpha", "alpha_ci_low",
+                    "alpha_ci_high", "omega", "omega_converged", "floor_share", "ceiling_share", "skew"],
+    "item_statistics": ["role", "instrument", "item", "subscale", "n", "mean", "sd", "floor_share",
+                        "ceiling_share", "skew", "corrected_r_subscale", "corrected_r_total"],
     "item_distribution": ["item", "value", "n", "share"],
     "cfa_fit": ["model", "n", "chi2", "dof", "p_value", "cfi", "tli", "rmsea", "srmr", "aic", "bic",
                 "converged"],
@@ -35,12 +35,46 @@ COLUMNS = {
 }
 
 
-def first_questionnaires(sessions: pd.DataFrame, session_scores: pd.DataFrame) -> pd.DataFrame:
-    """Each patient's first attended session with a scored alliance questionnaire answered by item."""
-    used = session_scores["attended"] & session_scores[TOTAL].notna() & (
-        session_scores[f"{ALLIANCE_PREFIX}n_answered"] > 0)
+def first_questionnaires(
+    sessions: pd.DataFrame, session_scores: pd.DataFrame, prefix: str = ALLIANCE_PREFIX
+) -> pd.DataFrame:
+    """Each patient's first attended session with a scored questionnaire (of the rater `prefix`) answered
+    by item."""
+    used = session_scores["attended"] & session_scores[f"{prefix}total"].notna() & (
+        session_scores[f"{prefix}n_answered"] > 0)
     rows = sessions[used.to_numpy()].sort_values(["patient_id", "session"], kind="stable")
     return rows.drop_duplicates("patient_id", keep="first").reset_index(drop=True)
+
+
+def instrument_tables(
+    sessions: pd.DataFrame, outcomes: pd.DataFrame, session_scores: pd.DataFrame,
+    instruments: dict[str, Instrument | None],
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Reliability and item statistics of every configured instrument, one questionnaire per patient.
+
+    Rows carry `role` (alliance, therapist_alliance, satisfaction) and `instrument` (its key). A role
+    without enough item-level answers is left out with a note.
+    """
+    satisfaction = instruments["satisfaction"]
+    answered = outcomes[satisfaction.item_columns].notna().any(axis=1)
+    samples = {"alliance": first_questionnaires(sessions, session_scores),
+               "satisfaction": outcomes[answered]}
+    if instruments.get("therapist") is not None:
+        samples["therapist_alliance"] = first_questionnaires(sessions, session_scores, THERAPIST_PREFIX)
+    reliability, items, notes = [], [], []
+    for role, sample in samples.items():
+        instrument = instruments["therapist" if role == "therapist_alliance" else role]
+        if len(sample) <= instrument.n_items:
+            notes.append(f"Item-level psychometrics of the {role.replace('_', ' ')} measure "
+                         f"({instrument.key}) were not possible: the data hold pre-scored scores, or too "
+                         "few questionnaires were answered by item.")
+            continue
+        labels = {"role": role, "instrument": instrument.key}
+        table = scale_reliability(sample, instrument)
+        notes += table.attrs.get("notes", [])
+        reliability.append(table.assign(**labels))
+        items.append(item_statistics(sample, instrument).assign(**labels))
+    return (_frame(reliability, "reliability"), _frame(items, "item_statistics"), notes)
 
 
 def item_distribution(items: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
@@ -53,41 +87,41 @@ def item_distribution(items: pd.DataFrame, instrument: Instrument) -> pd.DataFra
 
 def total_alpha(reliability: pd.DataFrame) -> float | None:
     """Cronbach's alpha of the total in this sample, None when item-level data were not available."""
-    total = reliability.loc[reliability["scale"] == "total", "alpha"]
+    total = reliability.loc[(reliability["role"] == "alliance") & (reliability["scale"] == "total"), "alpha"]
     return float(total.iloc[0]) if len(total) and pd.notna(total.iloc[0]) else None
 
 
 def measurement_tables(
     patients: pd.DataFrame,
     sessions: pd.DataFrame,
+    outcomes: pd.DataFrame,
     session_scores: pd.DataFrame,
     instruments: dict[str, Instrument | None],
     settings: dict,
 ) -> dict[str, pd.DataFrame]:
-    """Every table of `results/psychometrics/`, keyed by the names in `PSYCHOMETRIC_TABLES`."""
+    """Every table of `results/psychometrics/`, keyed by the names in `PSYCHOMETRIC_TABLES`.
+
+    The factor analysis and answer distributions concern the alliance instrument; reliability and item
+    statistics cover every configured instrument (alliance, therapist-rated alliance, satisfaction).
+    """
     alliance = instruments["alliance"]
+    reliability, items, notes = instrument_tables(sessions, outcomes, session_scores, instruments)
     first = first_questionnaires(sessions, session_scores)
-    notes = []
-    if len(first) > len(alliance.item_columns):
-        reliability = scale_reliability(first, alliance)
+    if (reliability["role"] == "alliance").any():
         fit, parameters = cfa_compare(first, alliance)
-        items = item_statistics(first, alliance)
         distribution = (item_distribution(first, alliance) if alliance.integer
                         else _empty("item_distribution"))
-        notes += reliability.attrs.get("notes", []) + fit.attrs.get("notes", [])
+        notes += fit.attrs.get("notes", [])
     else:
-        notes.append("Item-level psychometrics were not possible: the data hold pre-scored alliance "
-                     "(or too few questionnaires answered by item).")
-        reliability, fit, parameters, items, distribution = (_empty(name) for name in (
-            "reliability", "cfa_fit", "cfa_parameters", "item_statistics", "item_distribution"))
+        fit, parameters, distribution = (_empty(name) for name in (
+            "cfa_fit", "cfa_parameters", "item_distribution"))
     scored = session_scores[session_scores["attended"] & session_scores[TOTAL].notna()]
     values = scored[["patient_id", TOTAL]].rename(columns={TOTAL: "value"})
     means = values.groupby("patient_id", as_index=False)["value"].mean().merge(
         patients[["patient_id", "therapist_id"]], on="patient_id")
     icc = therapist_icc(means, n_boot=settings["bootstrap"], seed=settings["seed"])
     by_sessions = reliability_by_sessions(values, max_sessions=settings["max_sessions"])
-    session_icc = by_sessions.attrs["session_icc"]
-    by_sessions["session_icc"] = session_icc["icc"]
+    by_sessions["session_icc"] = by_sessions.attrs["session_icc"]["icc"]
     therapist_total = f"{THERAPIST_PREFIX}total"
     agreement = pd.DataFrame([rater_agreement(scored[TOTAL], scored[therapist_total])]) if (
         instruments.get("therapist") is not None and scored[therapist_total].notna().sum() > 2
@@ -98,6 +132,11 @@ def measurement_tables(
         "reliability_by_sessions": by_sessions, "agreement": agreement,
         "notes": pd.DataFrame({"note": notes}),
     }
+
+
+def _frame(tables: list[pd.DataFrame], name: str) -> pd.DataFrame:
+    """Stack per-instrument tables in the documented column order (empty with those columns if none)."""
+    return pd.concat(tables, ignore_index=True)[COLUMNS[name]] if tables else _empty(name)
 
 
 def _empty(table: str) -> pd.DataFrame:

@@ -25,6 +25,7 @@ rule psychometrics:
     input:
         patients="results/validated/patients.parquet",
         sessions="results/validated/sessions.parquet",
+        outcomes="results/validated/outcomes.parquet",
         session_scores="results/scores/session_scores.parquet",
     output:
         **{

@@ -12,6 +12,7 @@ log = start_log(snakemake.log[0])
 tables = measurement_tables(
     pd.read_parquet(snakemake.input.patients),
     pd.read_parquet(snakemake.input.sessions),
+    pd.read_parquet(snakemake.input.outcomes),
     pd.read_parquet(snakemake.input.session_scores),
     load_configured(snakemake.params.instruments),
     snakemake.params.settings,

@@ -27,10 +27,19 @@ NOT_POSSIBLE = ("Item-level psychometrics (reliability, item statistics, factor 
                 "answers), or too few questionnaires were answered by item.")
 
 
+ROLES = {"alliance": "alliance", "therapist_alliance": "therapist-rated alliance",
+         "satisfaction": "satisfaction"}
+
+
+def _instrument(row: pd.Series) -> str:
+    return f"{ROLES.get(row['role'], row['role'])} ({row['instrument']})"
+
+
 def reliability_rows(reliability: pd.DataFrame) -> list[dict]:
-    """Alpha [95% CI], omega, floor, ceiling and skew per scale, formatted."""
+    """Alpha [95% CI], omega, floor, ceiling and skew per instrument and scale, formatted."""
     return [{
-        "scale": row["scale"], "n": format_count(row["n"]), "n_items": format_count(row["n_items"]),
+        "instrument": _instrument(row), "scale": row["scale"], "n": format_count(row["n"]),
+        "n_items": format_count(row["n_items"]),
         "alpha": f"{format_unit(row['alpha'])} "
                  f"{format_ci(row['alpha_ci_low'], row['alpha_ci_high'], unit=True)}",
         "omega": format_unit(row["omega"]) + (
@@ -43,6 +52,7 @@ def reliability_rows(reliability: pd.DataFrame) -> list[dict]:
 def item_rows(items: pd.DataFrame, reverse: set[str]) -> list[dict]:
     """Mean, SD, ceiling and corrected item-rest correlations per item; reverse-keyed items marked (R)."""
     return [{
+        "instrument": _instrument(row),
         "item": f"{row['item']} (R)" if row["item"] in reverse else row["item"], "subscale": row["subscale"],
         "n": format_count(row["n"]), "mean": format_number(row["mean"]), "sd": format_number(row["sd"]),
         "ceiling": format_percent(row["ceiling_share"]),
@@ -156,7 +166,7 @@ def measurement_section(
 ) -> dict:
     """Display-ready values of the Measurement section; `synthetic` shows the example trajectories."""
     reliability = psychometrics["reliability"]
-    item_level = bool(scoring["alliance"]["item_level"]) and not reliability.empty
+    item_level = bool(scoring["alliance"]["item_level"]) and (reliability["role"] == "alliance").any()
     distributions = item_level and not psychometrics["item_distribution"].empty
     instrument = load_instrument(config["instruments"]["alliance"])
     reverse = {instrument.item_column(i) for i in instrument.reverse_keyed}
@@ -170,8 +180,8 @@ def measurement_section(
         "no_distributions": None if distributions or not item_level else (
             f"Answer distributions per item are drawn for whole-number answers only; the "
             f"{instrument.name} has decimal answers."),
-        "reliability": reliability_rows(reliability) if item_level else [],
-        "item_rows": item_rows(psychometrics["item_statistics"], reverse) if item_level else [],
+        "reliability": reliability_rows(reliability),
+        "item_rows": item_rows(psychometrics["item_statistics"], reverse),
         "reverse": bool(reverse) and item_level,
         "fit": fit_rows(psychometrics["cfa_fit"]) if item_level else [],
         "icc": icc_text(psychometrics["therapist_icc"]),
