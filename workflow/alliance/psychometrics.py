@@ -47,8 +47,9 @@ def _subscale_columns(instrument: Instrument) -> dict[str, list[str]]:
 
 
 def _scale_columns(instrument: Instrument) -> dict[str, list[str]]:
-    """Item columns of each subscale, then of the total (all items)."""
-    return _subscale_columns(instrument) | {TOTAL: instrument.item_columns}
+    """Item columns of each subscale, then of the total (all items); a single scale is the total only."""
+    subscales = _subscale_columns(instrument) if len(instrument.subscales) > 1 else {}
+    return subscales | {TOTAL: instrument.item_columns}
 
 
 def _distribution(values: np.ndarray, low: float, high: float) -> dict:
