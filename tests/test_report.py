@@ -107,13 +107,15 @@ def psychometrics():
         ("correlated_factors", "factor_correlation", "goal", "bond", 0.81)]
     return {
         "reliability": pd.DataFrame({
-            "role": "alliance", "instrument": "wai_sr", "scale": ["task", "bond", "goal", "total"], "n": [18, 19, 19, 17], "n_items": [4, 4, 4, 12],
+            "role": "alliance", "instrument": "wai_sr", "scale": ["task", "bond", "goal", "total"],
+            "n": [18, 19, 19, 17], "n_items": [4, 4, 4, 12],
             "alpha": [0.8499, 0.846, 0.871, 0.9253], "alpha_ci_low": [0.823, 0.82, 0.848, 0.913],
             "alpha_ci_high": [0.873, 0.87, 0.89, 0.936], "omega": [0.85, 0.846, 0.871, 0.9253],
             "omega_converged": [True, True, True, False], "floor_share": [0.0] * 4,
             "ceiling_share": [0.0638, 0.0722, 0.085, 0.0169], "skew": [-0.33, -0.39, -0.37, -0.32]}),
         "item_statistics": pd.DataFrame({
-            "role": "alliance", "instrument": "wai_sr", "item": items, "subscale": [subscale[i] for i in range(1, 13)], "n": 19, "mean": 3.88,
+            "role": "alliance", "instrument": "wai_sr", "item": items,
+            "subscale": [subscale[i] for i in range(1, 13)], "n": 19, "mean": 3.88,
             "sd": 0.779, "floor_share": 0.0, "ceiling_share": 0.2117, "skew": -0.28,
             "corrected_r_subscale": 0.6705, "corrected_r_total": 0.6478}),
         "item_distribution": pd.DataFrame({"item": items, "value": 5, "n": 19, "share": 1.0}),
