@@ -99,6 +99,12 @@ def test_rupture_pattern_can_enter_a_model_as_a_covariate(default_config, wai_sr
     assert result.extra["covariates"] == ["baseline_severity", "rupture_pattern"]
     assert 'C(Q("rupture_pattern"))' in result.extra["formula"]
     assert np.isfinite(result.effects[0]["estimate"])
+    # With the session features the dropout family adds the time-varying models (secondary).
+    result = fit_family("dropout", features, COVARIATES, tables["sessions"])
+    assert [row["analysis"] for row in result.effects] == ["primary", "secondary", "secondary"]
+    for row in result.effects[1:]:
+        assert row["predictor"] == "alliance_prev" and row["ci_high"] < 0  # better alliance, less dropout
+        assert row["n_obs"] > row["n_patients"] > 500
 
 
 def test_unknown_family_is_refused(large_cohort):

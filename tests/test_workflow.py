@@ -203,7 +203,7 @@ def test_srs_cohort_with_a_concern_cut_off(root, default_config, tmp_path, wai_s
     assert summary["alliance"]["cutoff"] == {"value": 36.0, "inclusive": True,
                                              "sessions_flagged": int(scored["alliance_concern"].sum())}
     effects = pd.read_csv(work / "results/effects.csv")
-    assert len(effects) == 3 and np.isfinite(effects["estimate"]).all()
+    assert (effects["analysis"] == "primary").sum() == 3 and np.isfinite(effects["estimate"]).all()
 
 
 def test_prescored_alliance_with_a_therapist_rater(root, default_config, tmp_path, wai_sr):

@@ -3,7 +3,8 @@
 
 rule fit_models:
     input:
-        "results/features/patients.parquet",
+        patients="results/features/patients.parquet",
+        sessions="results/features/sessions.parquet",
     output:
         result="results/models/{family}/result.json",
         summary="results/models/{family}/summary.txt",

@@ -9,8 +9,9 @@ from alliance.runlog import start_log
 log = start_log(snakemake.log[0])
 result = fit_family(
     snakemake.wildcards.family,
-    pd.read_parquet(snakemake.input[0]),
+    pd.read_parquet(snakemake.input.patients),
     list(snakemake.params.covariates),
+    pd.read_parquet(snakemake.input.sessions),
 )
 write_json(result.to_dict(), snakemake.output.result)
 write_text(result.summary, snakemake.output.summary)

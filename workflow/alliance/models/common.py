@@ -142,6 +142,6 @@ def predictor_effect(
     return effect_row(
         outcome=design.outcome, model=model, predictor=design.predictor, scale=scale,
         estimate=fit.params[term], std_error=fit.bse[term], ci_low=low, ci_high=high,
-        p_value=fit.pvalues[term], n_obs=n_obs, n_patients=len(design.data),
+        p_value=fit.pvalues[term], n_obs=n_obs, n_patients=design.data["patient_id"].nunique(),
         n_therapists=design.data["therapist_id"].nunique(), analysis=analysis, outcome_sd=outcome_sd,
     )

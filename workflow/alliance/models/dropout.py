@@ -12,6 +12,7 @@ from alliance.models.common import (
     fit_logit_glm,
     predictor_effect,
 )
+from alliance.models.survival import fit_cox_time_varying, fit_discrete_hazard, session_risk_design
 
 MODEL = "logistic_glm_cluster_therapist"
 
@@ -34,12 +35,22 @@ def dropout_design(features: pd.DataFrame, covariates: list[str]) -> Design:
     return design
 
 
-def fit_dropout(features: pd.DataFrame, covariates: list[str]) -> ModelResult:
-    """Logistic regression of dropout on early alliance, clustered by therapist."""
+def fit_dropout(
+    features: pd.DataFrame, covariates: list[str], sessions: pd.DataFrame | None = None
+) -> ModelResult:
+    """Logistic regression of dropout on early alliance, clustered by therapist (primary); with the
+    session features, also the discrete-time hazard and the time-varying Cox model (secondary)."""
     design = dropout_design(features, covariates)
     with captured_warnings(design.notes):
         fit = fit_logit_glm(design)
-    row = predictor_effect(fit, design, model=MODEL, scale="log_odds", n_obs=len(design.data))
-    return ModelResult("dropout", [row], design.flow, design.notes, str(fit.summary()),
-                       {"formula": design.formula, "covariates": design.covariates,
-                        "dropout_rate": float(design.data["dropout_event"].mean())})
+    rows = [predictor_effect(fit, design, model=MODEL, scale="log_odds", n_obs=len(design.data))]
+    extra = {"formula": design.formula, "covariates": design.covariates,
+             "dropout_rate": float(design.data["dropout_event"].mean())}
+    flow, notes = design.flow, design.notes
+    if sessions is not None:
+        risk = session_risk_design(features, sessions, covariates)
+        rows += [fit_discrete_hazard(risk), fit_cox_time_varying(risk)]
+        flow = flow + risk.flow
+        notes = notes + risk.notes
+        extra["session_formula"] = risk.formula
+    return ModelResult("dropout", rows, flow, notes, str(fit.summary()), extra)

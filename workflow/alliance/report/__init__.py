@@ -21,7 +21,7 @@ import yaml
 
 from alliance.figures import EXAMPLES_PER_PATTERN
 from alliance.instruments import load_instrument
-from alliance.models import adherence, dropout, satisfaction
+from alliance.models import adherence, dropout, satisfaction, survival
 from alliance.models.effects import BENCHMARKS, dropout_benchmark_r
 from alliance.outputs import FIGURES
 from alliance.privacy import SECONDARY, suppress_counts
@@ -51,6 +51,7 @@ OUTCOME_WORDS = {
 PREDICTOR_WORDS = {
     "alliance_early": "early alliance (mean total over scored sessions 1 to {early_window})",
     "alliance_mean": "mean alliance over all scored sessions",
+    "alliance_prev": "alliance at the previous scored session (time-varying)",
 }
 SCALE_WORDS = {"log_odds": "log-odds", "log_hazard": "log-hazard", "points": "points"}
 MODEL_WORDS = {
@@ -59,6 +60,11 @@ MODEL_WORDS = {
     dropout.MODEL: "logistic GLM of dropout after the early window, with therapist-cluster-robust "
                    "standard errors",
     satisfaction.MODEL: "linear mixed model with a random intercept per therapist",
+    survival.DISCRETE_MODEL: "discrete-time hazard (logistic, one row per session at risk, baseline hazard "
+                             "per session) on the alliance of the previous scored session, with "
+                             "therapist-cluster-robust standard errors",
+    survival.COX_MODEL: "Cox model with time-varying alliance of the previous scored session in (start, "
+                        "stop] form, with therapist-cluster-robust standard errors",
 }
 FIGURE_CAPTIONS = {
     "alliance_trajectories": "Mean alliance total (95% CI) by session and discipline, over attended, "

@@ -1,0 +1,112 @@
+"""Dropout over sessions with time-varying alliance (ANALYSIS_PLAN.md, H2a and H2b; secondary).
+
+Counting-process data: one row per scheduled session t of a patient, the interval (t - 1, t], with the
+event "dropped out after session t" on the patient's last scheduled session when the outcome is dropout.
+The predictor is `alliance_prev`, the total at the most recent scored session *before* t, so only
+alliance measured before an interval predicts the event in it (no look-ahead); sessions before a
+patient's first scored session are not at risk in these models (left truncation).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from lifelines import CoxPHFitter
+from scipy.stats import norm
+
+from alliance.models.common import (
+    Design,
+    captured_warnings,
+    covariate_terms,
+    fit_logit_glm,
+    predictor_effect,
+    resolve_covariates,
+    standardise,
+    therapist_groups,
+)
+
+DISCRETE_MODEL = "discrete_time_hazard_cluster_therapist"
+COX_MODEL = "cox_time_varying_cluster_therapist"
+MAX_SESSION_BAND = 12  # baseline hazard: one category per session, sessions 12+ pooled
+Z95 = norm.ppf(0.975)
+
+
+def session_risk_design(
+    features: pd.DataFrame, sessions: pd.DataFrame, covariates: list[str]
+) -> Design:
+    """One row per session at risk with a previous alliance score; the flow counts patients and rows."""
+    used, notes = resolve_covariates(features, covariates)
+    patients = features[["patient_id", "therapist_id", "dropout", "last_session", *used]]
+    rows = sessions[["patient_id", "session", "alliance_prev"]].merge(
+        patients, on="patient_id", how="inner")
+    flow = [{"step": "sessions of patients with an outcome", "n": len(rows)}]
+    steps = [("no outcome recorded", rows["dropout"].isna()),
+             ("no earlier scored session (alliance_prev missing)", rows["alliance_prev"].isna())]
+    if used:
+        steps.append(("missing a covariate value", rows[used].isna().any(axis=1)))
+    keep = pd.Series(True, index=rows.index)
+    for reason, mask in steps:
+        flow.append({"step": f"excluded sessions: {reason}", "n": int((mask & keep).sum())})
+        keep &= ~mask
+    data = rows[keep].copy()
+    flow.append({"step": "sessions at risk analysed", "n": len(data)})
+    flow.append({"step": "patients analysed", "n": int(data["patient_id"].nunique())})
+    data["event"] = (data["dropout"].astype(bool) & (data["session"] == data["last_session"])).astype(int)
+    data["start"], data["stop"] = data["session"] - 1, data["session"]
+    data["session_band"] = np.minimum(data["session"], MAX_SESSION_BAND)
+    data["alliance_prev_z"] = standardise(data["alliance_prev"])
+    for name in used:
+        if pd.api.types.is_numeric_dtype(data[name]):
+            data[name] = standardise(data[name])
+    formula = "event ~ alliance_prev_z" + covariate_terms(data, used)
+    return Design("dropout", "alliance_prev", data, formula, used, flow, notes)
+
+
+def fit_discrete_hazard(design: Design) -> dict:
+    """Logistic discrete-time hazard with a baseline hazard per session band, clustered by therapist."""
+    hazard = Design(design.outcome, design.predictor, design.data,
+                    design.formula.replace("event ~ ", "event ~ C(session_band) + "), design.covariates,
+                    design.flow, design.notes)
+    with captured_warnings(design.notes):
+        fit = fit_logit_glm(hazard)
+    return predictor_effect(fit, design, model=DISCRETE_MODEL, scale="log_odds",
+                            n_obs=len(design.data), analysis="secondary")
+
+
+def cox_frame(design: Design) -> pd.DataFrame:
+    """The numeric frame lifelines fits: interval, event, therapist cluster, predictor and covariates
+    (categorical ones as treatment dummies against their first level in sorted order)."""
+    data = design.data
+    frame = pd.DataFrame({"start": data["start"], "stop": data["stop"], "event": data["event"],
+                          "cluster": therapist_groups(data), "alliance_prev_z": data["alliance_prev_z"]})
+    for name in design.covariates:
+        if pd.api.types.is_numeric_dtype(data[name]):
+            frame[name] = data[name]
+        else:
+            levels = sorted(data[name].dropna().unique())
+            for level in levels[1:]:
+                frame[f"{name}[{level}]"] = (data[name] == level).astype(float)
+    return frame
+
+
+def fit_cox_time_varying(design: Design) -> dict:
+    """Cox model in (start, stop] form: lifelines with delayed entry (the risk set of each session holds
+    the patients at risk then), Efron ties, robust (sandwich) SEs clustered by therapist."""
+    with captured_warnings(design.notes):
+        fit = CoxPHFitter().fit(cox_frame(design), duration_col="stop", event_col="event",
+                                entry_col="start", cluster_col="cluster")
+    summary = fit.summary
+    table = _Fit(summary["coef"], summary["se(coef)"], summary["p"])
+    return predictor_effect(table, design, model=COX_MODEL, scale="log_hazard", n_obs=len(design.data),
+                            analysis="secondary")
+
+
+class _Fit:
+    """Named parameters of a lifelines fit, in the shape `predictor_effect` reads."""
+
+    def __init__(self, params: pd.Series, bse: pd.Series, pvalues: pd.Series):
+        self.params, self.bse, self.pvalues = params, bse, pvalues
+
+    def conf_int(self) -> pd.DataFrame:
+        """Wald 95% intervals."""
+        return pd.DataFrame({0: self.params - Z95 * self.bse, 1: self.params + Z95 * self.bse})
