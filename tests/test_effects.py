@@ -13,6 +13,7 @@ from alliance.models.effects import (
     effect_row,
     effects_table,
     log_odds_to_d,
+    model_label,
     to_r,
 )
 
@@ -41,3 +42,8 @@ def test_effect_row_converts_the_ci_bounds():
     assert row["r_ci_low"] < row["r"] < row["r_ci_high"] < 0
     table = effects_table([{"effects": [row]}])
     assert list(table.columns) == EFFECT_COLUMNS
+
+
+def test_model_label():
+    assert model_label("discrete_time_hazard_cluster_therapist") == "discrete time hazard"
+    assert model_label("lmm_therapist_intercept") == "lmm therapist intercept"

@@ -63,6 +63,8 @@ def effects():
     return pd.DataFrame({
         "outcome": ["attendance", "dropout", "satisfaction"],
         "predictor": ["alliance_early", "alliance_early", "alliance_mean"],
+        "model": ["binomial_glm_cluster_therapist", "logistic_glm_cluster_therapist",
+                  "lmm_therapist_intercept"],
         "analysis": ["primary"] * 3,
         "r": [0.2, -0.25, 0.35], "r_ci_low": [0.15, -0.4, 0.25], "r_ci_high": [0.25, -0.1, 0.45],
     })
@@ -137,8 +139,9 @@ def test_forest_plot_rows_benchmarks_and_zero_line(effects):
     containers = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
     assert len(containers) == len(effects)
     labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert labels == ["attendance ~ alliance_early (primary)", "dropout ~ alliance_early (primary)",
-                      "satisfaction ~ alliance_mean (primary)"]
+    assert labels == ["attendance ~ alliance_early\n(primary; binomial glm)",
+                      "dropout ~ alliance_early\n(primary; logistic glm)",
+                      "satisfaction ~ alliance_mean\n(primary; lmm therapist intercept)"]
     xs = [tuple(np.asarray(line.get_xdata(), dtype=float)) for line in ax.get_lines()]
     assert (0.0, 0.0) in xs
     assert (0.278, 0.278) in xs

@@ -23,7 +23,7 @@ from scipy import stats
 
 from alliance.instruments import Instrument
 from alliance.io import write_atomic
-from alliance.models.effects import BENCHMARKS, dropout_benchmark_r
+from alliance.models.effects import BENCHMARKS, dropout_benchmark_r, model_label
 from alliance.scores import ALLIANCE_PREFIX, TOTAL, score_bounds, score_descriptives, scored_sessions
 
 SVG_HASHSALT = "alliance-report"
@@ -176,7 +176,8 @@ def forest_plot(effects: pd.DataFrame) -> Figure:
     """Each effect row as r with its 95% CI, beside the meta-analytic benchmarks."""
     outcome_benchmark = BENCHMARKS["alliance_outcome"]
     dropout_benchmark = BENCHMARKS["alliance_dropout"]
-    labels = [f"{row.outcome} ~ {row.predictor} ({row.analysis})" for row in effects.itertuples()]
+    labels = [f"{row.outcome} ~ {row.predictor}\n({row.analysis}; {model_label(row.model)})"
+              for row in effects.itertuples()]
     positions = np.arange(len(effects))[::-1]
     with figure_style():
         fig = new_figure(8, 2.2 + 0.55 * len(effects))

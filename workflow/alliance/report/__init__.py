@@ -22,7 +22,7 @@ import yaml
 from alliance.figures import EXAMPLES_PER_PATTERN
 from alliance.instruments import load_instrument
 from alliance.models import adherence, dropout, satisfaction, survival
-from alliance.models.effects import BENCHMARKS, dropout_benchmark_r
+from alliance.models.effects import BENCHMARKS, dropout_benchmark_r, model_label
 from alliance.outputs import FIGURES
 from alliance.privacy import SECONDARY, suppress_counts
 from alliance.report.format import (
@@ -191,7 +191,8 @@ def benchmark_sentence(row: pd.Series) -> str:
         verdict = "compatible with"
     size = "|r|" if is_dropout else "r"
     sentence = (
-        f"{row['outcome'].capitalize()} ({row['analysis']}): {size} = {format_unit(r)} "
+        f"{row['outcome'].capitalize()} ({row['analysis']}, {model_label(row['model'])}): {size} = "
+        f"{format_unit(r)} "
         f"{format_ci(low, high, unit=True)}, {verdict} the alliance-outcome benchmark r = "
         f"{format_unit(bench['r'], 3)} {format_ci(bench['ci_low'], bench['ci_high'], 3, unit=True)}."
     )
