@@ -16,6 +16,7 @@ from alliance.figures import (
     factor_loadings,
     forest_plot,
     item_distributions,
+    kaplan_meier,
     make_figures,
     mean_ci,
     reliability_by_sessions,
@@ -346,7 +347,30 @@ def test_new_figures_are_byte_identical(tmp_path, distribution, item_stats, rupt
 def test_make_figures_keys(sessions, features, effects, wai_sr, parameters, by_sessions, ruptures):
     psychometrics = {"item_distribution": pd.DataFrame(), "item_statistics": pd.DataFrame(),
                      "cfa_parameters": parameters, "reliability_by_sessions": by_sessions}
+    dropout = {"extra": {"kaplan_meier": KM_CURVES.to_dict(orient="records"), "logrank": LOGRANK}}
     figures = make_figures(sessions, features.assign(rupture_pattern="no_rupture"), effects, wai_sr,
-                           min_cell_size=3, psychometrics=psychometrics, ruptures=ruptures, synthetic=False)
+                           min_cell_size=3, psychometrics=psychometrics, ruptures=ruptures, synthetic=False,
+                           dropout=dropout)
     assert tuple(figures) == FIGURES
     assert all(isinstance(fig, Figure) for fig in figures.values())
+
+
+KM_CURVES = pd.DataFrame({
+    "tertile": ["low"] * 3 + ["middle"] * 3 + ["high"] * 3,
+    "sessions_after_window": [0, 1, 2] * 3,
+    "at_risk": [12, 12, 4, 12, 12, 11, 12, 12, 12],
+    "survival": [1, 0.9, 0.8, 1, 0.95, 0.9, 1, 1, 0.97],
+    "ci_low": [1, 0.8, 0.6, 1, 0.85, 0.8, 1, 1, 0.9],
+    "ci_high": [1, 0.95, 0.9, 1, 0.99, 0.95, 1, 1, 0.99],
+})
+LOGRANK = {"statistic": 5.2, "df": 2, "p_value": 0.074, "n_patients": 36, "events": 4}
+
+
+def test_kaplan_meier_curves_stop_below_the_minimum_at_risk():
+    fig = kaplan_meier(KM_CURVES, LOGRANK, min_cell_size=10)
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["low tertile", "middle tertile", "high tertile"]
+    assert [len(line.get_xdata()) for line in lines] == [2, 3, 3]  # low: 4 at risk at session 2
+    assert "log-rank chi2(2) = 5.20" in " ".join(t.get_text() for t in fig.axes[0].texts)
+    empty = kaplan_meier(KM_CURVES, LOGRANK, min_cell_size=50)
+    assert "Too few patients" in " ".join(t.get_text() for t in empty.texts + empty.axes[0].texts)

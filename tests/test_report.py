@@ -94,6 +94,8 @@ def model_results():
             "notes": ["Covariate 'x' has a single value and was dropped."] if family == "dropout" else [],
             "extra": {"formula": f"y ~ {row['predictor']}_z", "covariates": ["baseline_severity"]},
         })
+    results[1]["extra"] |= {"kaplan_meier": [], "logrank": {"statistic": 12.05, "df": 2, "p_value": 0.0024,
+                                                           "n_patients": 18, "events": 4}}
     return results
 
 
@@ -338,3 +340,9 @@ def test_report_lists_ignored_columns_by_file_name_only(inputs):
     html = build_report(**inputs)
     assert "room" in html and "p.csv" in html
     assert "/secure/" not in html.split('id="provenance"')[0]  # full paths only in provenance
+
+
+def test_report_dropout_section_has_the_log_rank_test_and_curves(inputs):
+    section = build_report(**inputs).split('id="analysis-dropout"')[1].split("</section>")[0]
+    assert "log-rank chi2(2) = 12.05, p = .002" in section
+    assert 'id="figure-kaplan_meier"' in section

@@ -8,7 +8,7 @@ import pytest
 from lifelines.datasets import load_rossi
 
 from alliance.models.common import Design
-from alliance.models.survival import fit_cox_time_varying, session_risk_design
+from alliance.models.survival import fit_cox_time_varying, kaplan_meier_by_tertile, session_risk_design
 
 ROSSI_COVARIATES = ["fin", "age", "race", "wexp", "mar", "paro", "prio"]
 
@@ -54,3 +54,21 @@ def test_rows_at_risk_and_the_event_at_the_last_session():
     assert steps["excluded sessions: no earlier scored session (alliance_prev missing)"] == 4
     assert steps["patients analysed"] == 2
     assert design.formula == 'event ~ alliance_prev_z + Q("baseline_severity")'
+
+
+def test_kaplan_meier_landmark_and_log_rank():
+    """Six patients past the window: time is the number of sessions after it; tertiles by early alliance."""
+    features = pd.DataFrame({
+        "patient_id": list("ABCDEFG"), "ended_in_window": [False] * 6 + [True],
+        "alliance_early": [2.0, 2.5, 3.5, 3.6, 4.5, 4.8, 1.0],
+        "scheduled_after_window": [2, 4, 5, 5, 6, 6, 0],
+        "dropout": [True, True, False, True, False, False, True],
+    })
+    curves, logrank = kaplan_meier_by_tertile(features)
+    low = curves[curves["tertile"] == "low"].set_index("sessions_after_window")["survival"]
+    assert low.loc[2] == pytest.approx(0.5) and low.loc[4] == pytest.approx(0.0)  # 1 of 2, then 0 of 1
+    middle = curves[curves["tertile"] == "middle"].set_index("sessions_after_window")["survival"]
+    assert middle.loc[5] == pytest.approx(0.5)  # tied times: one event among two at risk
+    assert (curves[curves["tertile"] == "high"]["survival"] == 1).all()
+    assert logrank["n_patients"] == 6 and logrank["events"] == 3 and logrank["df"] == 2
+    assert 0 < logrank["p_value"] < 1

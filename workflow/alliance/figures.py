@@ -384,13 +384,40 @@ def save_figure(fig: Figure, png_path: str | Path, svg_path: str | Path) -> None
         plt.close(fig)
 
 
+def kaplan_meier(curves: pd.DataFrame, logrank: dict, min_cell_size: int) -> Figure:
+    """Retention after the early window by tertile of early alliance (Kaplan-Meier, 95% CI), with the
+    log-rank test; each curve stops where fewer than `min_cell_size` patients remain at risk."""
+    title = "Retention after the early window by early alliance"
+    shown = curves[curves["at_risk"] >= min_cell_size]
+    if shown.empty:
+        return message_figure(title, "Too few patients at risk to draw retention curves.")
+    with figure_style():
+        fig = new_figure(8, 5)
+        ax = fig.add_subplot()
+        colours = sns.color_palette("colorblind")
+        for i, (tertile, curve) in enumerate(shown.groupby("tertile", sort=False)):
+            ax.step(curve["sessions_after_window"], curve["survival"], where="post", color=colours[i],
+                    label=f"{tertile} tertile")
+            ax.fill_between(curve["sessions_after_window"], curve["ci_low"], curve["ci_high"], step="post",
+                            color=colours[i], alpha=0.15, linewidth=0)
+        ax.set(xlabel="Sessions after the early window", ylabel="Still in treatment (Kaplan-Meier)",
+               ylim=(0, 1.02), title=title)
+        ax.text(0.02, 0.04, f"log-rank chi2({logrank['df']}) = {logrank['statistic']:.2f}, "
+                f"p = {logrank['p_value']:.3g}; curves end below {min_cell_size} patients at risk",
+                transform=ax.transAxes, fontsize="small", color="0.3")
+        ax.legend(title="Early alliance", loc="lower right", bbox_to_anchor=(1.0, 0.1))
+    return fig
+
+
 def make_figures(
     session_scores: pd.DataFrame, features: pd.DataFrame, effects: pd.DataFrame, instrument: Instrument,
     min_cell_size: int, psychometrics: Mapping[str, pd.DataFrame], ruptures: pd.DataFrame, synthetic: bool,
+    dropout: dict,
 ) -> dict[str, Figure]:
     """Every figure of the report, keyed by its name in `FIGURES`.
 
-    `psychometrics` holds the tables of results/psychometrics/ keyed by name (`read_tables`).
+    `psychometrics` holds the tables of results/psychometrics/ keyed by name (`read_tables`); `dropout`
+    is the dropout family's result (its Kaplan-Meier curves and log-rank test).
     """
     return {
         "alliance_trajectories": alliance_trajectories(session_scores, features, min_cell_size),
@@ -401,4 +428,6 @@ def make_figures(
         "factor_loadings": factor_loadings(psychometrics["cfa_parameters"]),
         "reliability_by_sessions": reliability_by_sessions(psychometrics["reliability_by_sessions"]),
         "rupture_trajectories": rupture_trajectories(ruptures, features, synthetic),
+        "kaplan_meier": kaplan_meier(pd.DataFrame(dropout["extra"]["kaplan_meier"]),
+                                     dropout["extra"]["logrank"], min_cell_size),
     }

@@ -3,6 +3,7 @@
 
 rule figures:
     input:
+        dropout="results/models/dropout/result.json",
         session_scores="results/scores/session_scores.parquet",
         features="results/features/patients.parquet",
         effects="results/effects.csv",

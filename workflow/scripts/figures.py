@@ -6,7 +6,7 @@ import pandas as pd
 
 from alliance.figures import make_figures, save_figure
 from alliance.instruments import load_configured
-from alliance.io import read_tables
+from alliance.io import read_json, read_tables
 from alliance.runlog import start_log
 
 log = start_log(snakemake.log[0])
@@ -19,6 +19,7 @@ figures = make_figures(
     read_tables(snakemake.input.psychometrics),
     pd.read_parquet(snakemake.input.ruptures),
     snakemake.params.synthetic,
+    read_json(snakemake.input.dropout),
 )
 for png, svg in zip(snakemake.output.png, snakemake.output.svg, strict=True):
     save_figure(figures[Path(png).stem], png, svg)

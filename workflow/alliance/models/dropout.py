@@ -12,7 +12,12 @@ from alliance.models.common import (
     fit_logit_glm,
     predictor_effect,
 )
-from alliance.models.survival import fit_cox_time_varying, fit_discrete_hazard, session_risk_design
+from alliance.models.survival import (
+    fit_cox_time_varying,
+    fit_discrete_hazard,
+    kaplan_meier_by_tertile,
+    session_risk_design,
+)
 
 MODEL = "logistic_glm_cluster_therapist"
 
@@ -44,8 +49,10 @@ def fit_dropout(
     with captured_warnings(design.notes):
         fit = fit_logit_glm(design)
     rows = [predictor_effect(fit, design, model=MODEL, scale="log_odds", n_obs=len(design.data))]
+    curves, logrank = kaplan_meier_by_tertile(features)
     extra = {"formula": design.formula, "covariates": design.covariates,
-             "dropout_rate": float(design.data["dropout_event"].mean())}
+             "dropout_rate": float(design.data["dropout_event"].mean()),
+             "kaplan_meier": curves.to_dict(orient="records"), "logrank": logrank}
     flow, notes = design.flow, design.notes
     if sessions is not None:
         risk = session_risk_design(features, sessions, covariates)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from lifelines import CoxPHFitter
+from lifelines import CoxPHFitter, KaplanMeierFitter
+from lifelines.statistics import multivariate_logrank_test
 from scipy.stats import norm
 
 from alliance.models.common import (
@@ -71,6 +72,36 @@ def fit_discrete_hazard(design: Design) -> dict:
         fit = fit_logit_glm(hazard)
     return predictor_effect(fit, design, model=DISCRETE_MODEL, scale="log_odds",
                             n_obs=len(design.data), analysis="secondary")
+
+
+TERTILES = ("low", "middle", "high")
+
+
+def kaplan_meier_by_tertile(features: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Retention after the early window by tertile of early alliance (a landmark analysis).
+
+    Patients whose treatment went past the early window and who have an early alliance score are
+    followed from the window's end (time 0) to their last scheduled session; dropout is the event, the
+    end of treatment otherwise censors. Returns the Kaplan-Meier curves (tertile, sessions after the
+    window, at risk, survival with its 95% CI) and a log-rank test across the tertiles.
+    """
+    data = features[~features["ended_in_window"] & features["alliance_early"].notna()
+                    & features["dropout"].notna()].copy()
+    data["time"] = data["scheduled_after_window"]
+    data["tertile"] = pd.qcut(data["alliance_early"].rank(method="first"), 3, labels=list(TERTILES))
+    curves = []
+    for tertile, group in data.groupby("tertile", observed=True, sort=True):
+        fit = KaplanMeierFitter().fit(group["time"], group["dropout"].astype(bool))
+        table = fit.survival_function_.join(fit.confidence_interval_).join(
+            fit.event_table[["at_risk"]])
+        table.columns = ["survival", "ci_low", "ci_high", "at_risk"]
+        curves.append(table.rename_axis("sessions_after_window").reset_index().assign(tertile=tertile))
+    test = multivariate_logrank_test(data["time"], data["tertile"].astype(str), data["dropout"].astype(bool))
+    curves = pd.concat(curves, ignore_index=True)[
+        ["tertile", "sessions_after_window", "at_risk", "survival", "ci_low", "ci_high"]]
+    return curves, {"statistic": float(test.test_statistic), "df": int(test.degrees_of_freedom),
+                    "p_value": float(test.p_value), "n_patients": len(data),
+                    "events": int(data["dropout"].astype(bool).sum())}
 
 
 def cox_frame(design: Design) -> pd.DataFrame:

@@ -87,6 +87,9 @@ FIGURE_CAPTIONS = {
                             "(the first {examples} by id of each rupture pattern). Triangles down: "
                             "ruptures; triangles up: the session where the total returned to its "
                             "pre-rupture level (repair).",
+    "kaplan_meier": "Retention after the early window by tertile of early alliance (Kaplan-Meier with 95% "
+                    "CIs, landmark at the end of the early window); curves stop where fewer than {k} "
+                    "patients remain at risk.",
 }
 
 
@@ -287,6 +290,14 @@ def alliance_section(session_scores: pd.DataFrame, scoring: dict, config: dict) 
     }
 
 
+def logrank_sentence(logrank: dict) -> str:
+    """The log-rank test across early-alliance tertiles, in words."""
+    return (f"Retention after the early window differed across tertiles of early alliance: log-rank "
+            f"chi2({logrank['df']}) = {format_number(logrank['statistic'])}, {p_text(logrank['p_value'])} "
+            f"({format_count(logrank['n_patients'])} patients, {format_count(logrank['events'])} dropouts). "
+            "Exploratory; the curves are descriptive.")
+
+
 def analysis_sections(model_results: list[dict], effects: pd.DataFrame, early_window: int) -> list[dict]:
     """One section per model family: model, formula, covariates, notes and its APA table."""
     sections = []
@@ -305,6 +316,8 @@ def analysis_sections(model_results: list[dict], effects: pd.DataFrame, early_wi
             "covariates": ", ".join(result["extra"].get("covariates", [])) or "none",
             "notes": result["notes"],
             "rows": [apa_row(row, early_window) for _, row in rows.iterrows()],
+            "figures": ["kaplan_meier"] if "kaplan_meier" in result["extra"] else [],
+            "tests": [logrank_sentence(result["extra"]["logrank"])] if "logrank" in result["extra"] else [],
         })
     return sections
 
