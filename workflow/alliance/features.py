@@ -5,15 +5,10 @@ from __future__ import annotations
 import pandas as pd
 
 from alliance.ruptures import detect_ruptures, pattern_shares, rupture_patterns
-from alliance.scores import TOTAL, subscale_columns
+from alliance.scores import TOTAL, is_scored, subscale_columns
 
 PATIENT_KEEP = ["patient_id", "therapist_id", "site", "discipline", "age_band", "gender",
                 "baseline_severity", "sessions_planned"]
-
-
-def _scored(session_scores: pd.DataFrame) -> pd.Series:
-    """Mask of the scored sessions: attended, with an alliance total."""
-    return session_scores["attended"].astype(bool) & session_scores[TOTAL].notna()
 
 
 def _slopes(scored: pd.DataFrame) -> pd.Series:
@@ -53,7 +48,7 @@ def patient_features(
     - `dropout` and `satisfaction` from the outcomes.
     """
     s = session_scores
-    scored = s[s[TOTAL].notna()].sort_values(["patient_id", "session"], kind="stable")
+    scored = s[is_scored(s)].sort_values(["patient_id", "session"], kind="stable")
     early = scored[scored["session"] <= early_window].groupby("patient_id")[TOTAL]
     subscales = subscale_columns(scored)
     means = scored.groupby("patient_id")[[TOTAL, *subscales]].mean()
@@ -108,7 +103,7 @@ def session_features(
     """
     s = session_scores.sort_values(["patient_id", "session"], kind="stable").reset_index(drop=True)
     by = s["patient_id"]
-    scored = _scored(s)
+    scored = is_scored(s)
     value = s[TOTAL].where(scored)
     prev = value.groupby(by).ffill().groupby(by).shift(1)
     prev_session = s["session"].where(scored).groupby(by).ffill().groupby(by).shift(1)

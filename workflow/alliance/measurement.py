@@ -18,7 +18,7 @@ from alliance.psychometrics import (
     scale_reliability,
     therapist_icc,
 )
-from alliance.scores import ALLIANCE_PREFIX, THERAPIST_PREFIX, TOTAL
+from alliance.scores import ALLIANCE_PREFIX, THERAPIST_PREFIX, TOTAL, is_scored, scored_sessions
 
 # Columns of each table, so that a table with no rows still says what it would hold.
 COLUMNS = {
@@ -40,8 +40,7 @@ def first_questionnaires(
 ) -> pd.DataFrame:
     """Each patient's first attended session with a scored questionnaire (of the rater `prefix`) answered
     by item."""
-    used = session_scores["attended"] & session_scores[f"{prefix}total"].notna() & (
-        session_scores[f"{prefix}n_answered"] > 0)
+    used = is_scored(session_scores, prefix) & (session_scores[f"{prefix}n_answered"] > 0)
     rows = sessions[used.to_numpy()].sort_values(["patient_id", "session"], kind="stable")
     return rows.drop_duplicates("patient_id", keep="first").reset_index(drop=True)
 
@@ -115,7 +114,7 @@ def measurement_tables(
     else:
         fit, parameters, distribution = (_empty(name) for name in (
             "cfa_fit", "cfa_parameters", "item_distribution"))
-    scored = session_scores[session_scores["attended"] & session_scores[TOTAL].notna()]
+    scored = scored_sessions(session_scores)
     values = scored[["patient_id", TOTAL]].rename(columns={TOTAL: "value"})
     means = values.groupby("patient_id", as_index=False)["value"].mean().merge(
         patients[["patient_id", "therapist_id"]], on="patient_id")

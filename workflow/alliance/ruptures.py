@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from alliance.io import ConfigError
-from alliance.scores import TOTAL
+from alliance.scores import TOTAL, is_scored
 
 CRITERIA = ("sd", "reliable_change")
 PATTERNS = ("no_rupture", "rupture_without_repair", "rupture_with_repair", "not_classifiable")
@@ -71,7 +71,7 @@ def detect_ruptures(
     criterion, `reliability` only by "reliable_change".
     """
     _validate(criterion, c, reliability, repair_window)
-    keep = session_scores["attended"].astype(bool) & session_scores[TOTAL].notna()
+    keep = is_scored(session_scores)
     s = (session_scores.loc[keep, ["patient_id", "session", TOTAL]]
          .sort_values(["patient_id", "session"], kind="stable").reset_index(drop=True))
     by = s["patient_id"]

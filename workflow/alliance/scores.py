@@ -144,9 +144,14 @@ def _rater_summary(session_scores: pd.DataFrame, instrument: Instrument, prefix:
     return summary
 
 
+def is_scored(session_scores: pd.DataFrame, prefix: str = ALLIANCE_PREFIX) -> pd.Series:
+    """Mask of the scored sessions: attended, with a total from the rater `prefix`."""
+    return session_scores["attended"].astype(bool) & session_scores[f"{prefix}total"].notna()
+
+
 def scored_sessions(session_scores: pd.DataFrame) -> pd.DataFrame:
     """Attended sessions with an alliance total."""
-    return session_scores[session_scores["attended"].astype(bool) & session_scores[TOTAL].notna()]
+    return session_scores[is_scored(session_scores)]
 
 
 def score_bounds(instrument: Instrument) -> dict[str, tuple[float, float]]:
