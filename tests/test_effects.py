@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from alliance.models.effects import (
@@ -12,8 +14,10 @@ from alliance.models.effects import (
     dropout_benchmark_r,
     effect_row,
     effects_table,
+    groups_a,
     log_odds_to_d,
     model_label,
+    multiplicity_table,
     to_r,
 )
 
@@ -47,3 +51,27 @@ def test_effect_row_converts_the_ci_bounds():
 def test_model_label():
     assert model_label("discrete_time_hazard_cluster_therapist") == "discrete time hazard"
     assert model_label("lmm_therapist_intercept") == "lmm therapist intercept"
+
+
+def test_multiplicity_adjusts_within_each_family_only():
+    rows = [
+        {"outcome": "a", "model": "m", "predictor": "x", "analysis": "primary", "p_value": 0.04},
+        {"outcome": "b", "model": "m", "predictor": "x", "analysis": "secondary", "p_value": 0.01},
+        {"outcome": "c", "model": "m", "predictor": "x", "analysis": "secondary", "p_value": 0.04},
+        {"outcome": "d", "model": "m", "predictor": "x", "analysis": "secondary", "p_value": 0.03},
+        {"outcome": "e", "model": "m", "predictor": "x", "analysis": "exploratory", "p_value": 0.02},
+        {"outcome": "f", "model": "m", "predictor": "x", "analysis": "exploratory", "p_value": float("nan")},
+    ]
+    table = multiplicity_table(pd.DataFrame(rows, columns=EFFECT_COLUMNS))
+    # Benjamini-Hochberg by hand for (.01, .04, .03): sorted .01, .03, .04 -> .03, .04, .04.
+    assert table["q_value"].tolist()[:4] == pytest.approx([0.04, 0.03, 0.04, 0.04])
+    assert table["family_size"].tolist() == [1, 3, 3, 3, 1, 0]
+    assert table["q_value"].iloc[4] == pytest.approx(0.02)  # a family of one is unchanged
+    assert np.isnan(table["q_value"].iloc[5])
+
+
+def test_binary_predictor_uses_the_group_sizes():
+    assert groups_a(50, 50) == 4
+    assert groups_a(20, 80) == pytest.approx(100**2 / 1600)
+    d = 0.7 * math.sqrt(3) / math.pi
+    assert to_r(0.7, "log_odds", a=groups_a(20, 80)) == pytest.approx(d / math.sqrt(d * d + 6.25))

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from alliance.figures import new_figure, save_figure
+from alliance.models.effects import multiplicity_table
 from alliance.outputs import FIGURES
 from alliance.report import build_report, git_commit, provenance
 from alliance.report.format import (
@@ -346,3 +347,29 @@ def test_report_dropout_section_has_the_log_rank_test_and_curves(inputs):
     section = build_report(**inputs).split('id="analysis-dropout"')[1].split("</section>")[0]
     assert "log-rank chi2(2) = 12.05, p = .002" in section
     assert 'id="figure-kaplan_meier"' in section
+
+
+def test_report_shows_q_values_level_tests_and_hides_small_groups(inputs):
+    results = model_results()
+    extra_rows = [
+        {**EFFECTS.iloc[0].to_dict(), "predictor": "alliance_early_patient", "analysis": "secondary",
+         "p_value": 0.02},
+        {**EFFECTS.iloc[0].to_dict(), "predictor": "alliance_early [nutrition]", "analysis": "exploratory",
+         "n_patients": 3, "estimate": 0.777},
+    ]
+    results[0]["effects"] += extra_rows
+    results[0]["extra"]["level_tests"] = {
+        "therapist_vs_patient": {"statistic": 0.38, "df": 1, "p_value": 0.536}}
+    effects = pd.concat([EFFECTS, pd.DataFrame(extra_rows)], ignore_index=True)
+    multiplicity = multiplicity_table(effects)
+    html = build_report(**inputs | {"model_results": results, "effects": effects,
+                                    "multiplicity": multiplicity})
+    section = html[html.index('id="analysis-adherence"'):html.index('id="analysis-dropout"')]
+    assert "patient&#39;s deviation from the therapist mean of early alliance" in section
+    # a secondary family of one: q = p = .020
+    assert '<td class="num">.020</td><td class="num">.020</td>' in section
+    assert "0.78" not in section and "suppressed (&lt;5 patients)" in section
+    assert "chi2(1) = 0.38, p = .536" in section
+    # the parts of an effect are not compared with the benchmarks
+    benchmarks = html[html.index('id="benchmarks"'):]
+    assert benchmarks.count("compatible with") + benchmarks.count("than the alliance") == 3

@@ -23,7 +23,7 @@ from scipy import stats
 
 from alliance.instruments import Instrument
 from alliance.io import write_atomic
-from alliance.models.effects import BENCHMARKS, dropout_benchmark_r, model_label
+from alliance.models.effects import BENCHMARKS, benchmark_comparable, dropout_benchmark_r, model_label
 from alliance.scores import ALLIANCE_PREFIX, TOTAL, score_bounds, score_descriptives, scored_sessions
 
 SVG_HASHSALT = "alliance-report"
@@ -422,7 +422,7 @@ def make_figures(
     return {
         "alliance_trajectories": alliance_trajectories(session_scores, features, min_cell_size),
         "subscale_distributions": subscale_distributions(session_scores, instrument),
-        "forest_plot": forest_plot(effects),
+        "forest_plot": forest_plot(benchmark_comparable(effects)),
         "item_distributions": item_distributions(
             psychometrics["item_distribution"], psychometrics["item_statistics"], instrument),
         "factor_loadings": factor_loadings(psychometrics["cfa_parameters"]),

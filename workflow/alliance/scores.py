@@ -26,6 +26,7 @@ def subscale_columns(session_scores: pd.DataFrame, prefix: str = ALLIANCE_PREFIX
 def prescored_columns(instrument: Instrument, prefix: str = ALLIANCE_PREFIX) -> list[str]:
     """Columns of pre-scored data: `<prefix><subscale>` for each subscale, then `<prefix>total`."""
     return [f"{prefix}{name}" for name in instrument.subscales] + [f"{prefix}total"]
+SESSION_MEASURES = ("home_practice", "symptoms")  # optional session columns the features use
 
 
 def score_sessions(
@@ -37,9 +38,11 @@ def score_sessions(
     Sessions with no item answered take the pre-scored columns (`alliance_bond`, ..., `alliance_total`)
     where the data have them. A therapist-rated instrument is scored the same way into
     `therapist_alliance_*` columns. Only attended sessions are scored; answers recorded for a missed
-    session are ignored.
+    session are ignored. Other session-level measures (`SESSION_MEASURES`) present in the data are
+    carried through unchanged.
     """
-    keys = sessions[["patient_id", "session", "attended"]].astype({"attended": bool})
+    measures = [c for c in SESSION_MEASURES if c in sessions.columns]
+    keys = sessions[["patient_id", "session", "attended", *measures]].astype({"attended": bool})
     parts = [keys, _score_rater(sessions, instrument, ALLIANCE_PREFIX, keys["attended"])]
     if therapist is not None:
         parts.append(_score_rater(sessions, therapist, THERAPIST_PREFIX, keys["attended"]))

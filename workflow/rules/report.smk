@@ -7,6 +7,7 @@ rule figures:
         session_scores="results/scores/session_scores.parquet",
         features="results/features/patients.parquet",
         effects="results/effects.csv",
+        multiplicity="results/models/multiplicity.csv",
         psychometrics=expand(
             "results/psychometrics/{table}.csv", table=PSYCHOMETRIC_TABLES
         ),
@@ -45,6 +46,7 @@ rule report:
         features="results/features/patients.parquet",
         models=expand("results/models/{family}/result.json", family=MODEL_FAMILIES),
         effects="results/effects.csv",
+        multiplicity="results/models/multiplicity.csv",
         psychometrics=expand(
             "results/psychometrics/{table}.csv", table=PSYCHOMETRIC_TABLES
         ),

@@ -1,10 +1,11 @@
-"""Collect the effect rows of every model family into results/effects.csv."""
+"""Collect the effect rows of every model family into results/effects.csv, with the FDR table."""
 
 from alliance.io import read_json, write_csv
-from alliance.models.effects import effects_table
+from alliance.models.effects import effects_table, multiplicity_table
 from alliance.runlog import start_log
 
 log = start_log(snakemake.log[0])
 table = effects_table([read_json(path) for path in snakemake.input])
-write_csv(table, snakemake.output[0])
+write_csv(table, snakemake.output.effects)
+write_csv(multiplicity_table(table), snakemake.output.multiplicity)
 log.info("%d effect rows", len(table))

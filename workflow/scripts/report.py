@@ -17,6 +17,7 @@ html = build_report(
     features=pd.read_parquet(snakemake.input.features),
     model_results=[read_json(path) for path in snakemake.input.models],
     effects=pd.read_csv(snakemake.input.effects),
+    multiplicity=pd.read_csv(snakemake.input.multiplicity),
     psychometrics=read_tables(snakemake.input.psychometrics),
     rupture_shares=pd.read_csv(snakemake.input.rupture_shares),
     figure_paths=list(snakemake.input.figures),

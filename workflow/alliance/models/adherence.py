@@ -1,8 +1,13 @@
-"""Adherence: attendance after the early window on early alliance (ANALYSIS_PLAN.md, H1)."""
+"""Adherence (ANALYSIS_PLAN.md, H1): attendance after the early window on early alliance (primary), its
+GEE check (sensitivity), attendance session by session and home practice on lagged within- and
+between-patient alliance (secondary)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import statsmodels.api as sm
+import statsmodels.formula.api as smf
 
 from alliance.models.common import (
     Design,
@@ -10,10 +15,16 @@ from alliance.models.common import (
     build_design,
     captured_warnings,
     fit_logit_glm,
+    labelled,
+    level_designs,
     predictor_effect,
+    session_design,
 )
 
 MODEL = "binomial_glm_cluster_therapist"
+GEE_MODEL = "gee_exchangeable_therapist"
+SESSION_MODEL = "session_logit_cluster_therapist"
+HOME_MODEL = "lmm_therapist_patient_intercepts"
 
 
 def attendance_design(features: pd.DataFrame, covariates: list[str]) -> Design:
@@ -31,12 +42,92 @@ def attendance_design(features: pd.DataFrame, covariates: list[str]) -> Design:
     )
 
 
-def fit_attendance(features: pd.DataFrame, covariates: list[str]) -> ModelResult:
-    """Binomial GLM (logit) of sessions attended out of scheduled after the window, clustered by therapist."""
+def fit_attendance_gee(design: Design) -> tuple[dict, float]:
+    """The primary model as a GEE on one row per scheduled session after the window, exchangeable
+    correlation within therapist (robust SEs). Returns the effect row and the working correlation."""
+    data = design.data.loc[design.data.index.repeat(design.data["scheduled_after_window"])].copy()
+    data["attended"] = (data.groupby(level=0).cumcount() < data["attended_after_window"]).astype(float)
+    data = data.sort_values("therapist_id", kind="stable")
+    formula = design.formula.replace("attended_after_window + missed_after_window", "attended")
+    model = smf.gee(formula, groups="therapist_id", data=data, family=sm.families.Binomial(),
+                    cov_struct=sm.cov_struct.Exchangeable())
+    with captured_warnings(design.notes):
+        fit = model.fit()
+    row = predictor_effect(fit, design, model=GEE_MODEL, scale="log_odds", n_obs=len(data),
+                           analysis="sensitivity")
+    return row, float(fit.model.cov_struct.dep_params)
+
+
+def attendance_session_design(features: pd.DataFrame, sessions: pd.DataFrame,
+                              covariates: list[str]) -> Design:
+    """Every scheduled session after the first scored one: attended or not, on the alliance at the last
+    scored session before it (within and between patients)."""
+    rows = sessions.assign(attended_now=sessions["attended"].astype(float))
+    return session_design(features, rows, outcome="session attendance", response="attended_now",
+                          covariates=covariates)
+
+
+def fit_session_attendance(design: Design) -> list[dict]:
+    """Logistic regression with a baseline per session, cluster-robust SEs by therapist; two rows."""
+    with captured_warnings(design.notes):
+        fit = fit_logit_glm(design)
+    return [predictor_effect(fit, d, model=SESSION_MODEL, scale="log_odds", n_obs=len(design.data),
+                             analysis="secondary") for d in level_designs(design)]
+
+
+def home_practice_design(features: pd.DataFrame, sessions: pd.DataFrame,
+                         covariates: list[str]) -> Design:
+    """Attended sessions with a home-practice score (share 0-1 done since the last session)."""
+    return session_design(features, sessions, outcome="home practice", response="home_practice",
+                          covariates=covariates)
+
+
+def fit_home_practice(design: Design) -> tuple[list[dict], dict]:
+    """Linear mixed model (REML) with random intercepts for therapists and for patients within
+    therapists; two rows (within, between) on the 0-1 share, and the variance components."""
+    data = design.data.sort_values(["therapist_id", "patient_id", "session"], kind="stable")
+    design.data = data
+    model = smf.mixedlm(design.formula, data, groups=data["therapist_id"], re_formula="1",
+                        vc_formula={"patient": "0 + C(patient_id)"})
+    with captured_warnings(design.notes):
+        fit = model.fit(reml=True, method="lbfgs")
+    if not (fit.converged and np.isfinite(fit.llf)):
+        design.notes.append("The home-practice mixed model did not converge; treat its estimates with "
+                            "caution.")
+    sd = float(data["home_practice"].std(ddof=1))
+    rows = [predictor_effect(fit, d, model=HOME_MODEL, scale="points", n_obs=len(data),
+                             analysis="secondary", outcome_sd=sd) for d in level_designs(design)]
+    components = {"therapist": float(np.asarray(fit.cov_re)[0, 0]),
+                  "patient": float(fit.vcomp[0]), "residual": float(fit.scale)}
+    return rows, components
+
+
+def fit_attendance(
+    features: pd.DataFrame, covariates: list[str], sessions: pd.DataFrame | None = None
+) -> ModelResult:
+    """Binomial GLM (logit) of sessions attended out of scheduled after the window, clustered by therapist
+    (primary) with its GEE check; with the session features, the session-level models too."""
     design = attendance_design(features, covariates)
     with captured_warnings(design.notes):
         fit = fit_logit_glm(design)
-    row = predictor_effect(fit, design, model=MODEL, scale="log_odds",
-                           n_obs=int(design.data["scheduled_after_window"].sum()))
-    return ModelResult("adherence", [row], design.flow, design.notes, str(fit.summary()),
-                       {"formula": design.formula, "covariates": design.covariates})
+    rows = [predictor_effect(fit, design, model=MODEL, scale="log_odds",
+                             n_obs=int(design.data["scheduled_after_window"].sum()))]
+    gee_row, correlation = fit_attendance_gee(design)
+    rows.append(gee_row)
+    flow, notes = design.flow, design.notes
+    extra = {"formula": design.formula, "covariates": design.covariates,
+             "therapist_correlation": correlation}
+    if sessions is not None:
+        attendance = attendance_session_design(features, sessions, covariates)
+        rows += fit_session_attendance(attendance)
+        flow, notes = flow + attendance.flow, notes + labelled(attendance.notes, "Session attendance")
+        extra["session_formula"] = attendance.formula
+        if "home_practice" in sessions and sessions["home_practice"].notna().any():
+            home = home_practice_design(features, sessions, covariates)
+            home_rows, components = fit_home_practice(home)
+            rows += home_rows
+            flow, notes = flow + home.flow, notes + labelled(home.notes, "Home practice")
+            extra |= {"home_practice_formula": home.formula, "home_practice_variance": components}
+        else:
+            notes = [*notes, "The data have no home-practice scores; that model was not fitted."]
+    return ModelResult("adherence", rows, flow, notes, str(fit.summary()), extra)

@@ -13,6 +13,8 @@ import statsmodels.formula.api as smf
 
 from alliance.models.effects import effect_row
 
+MAX_SESSION_BAND = 12  # baseline by session: one category per session, sessions 12+ pooled
+
 
 @dataclass
 class Design:
@@ -104,6 +106,62 @@ def build_design(
     return Design(outcome, predictor, data, formula, used, flow, notes)
 
 
+def session_design(
+    features: pd.DataFrame,
+    sessions: pd.DataFrame,
+    *,
+    outcome: str,
+    response: str,
+    covariates: list[str],
+    extra_terms: str = "",
+) -> Design:
+    """Session rows with a previous alliance score, alliance split into within- and between-patient parts.
+
+    The predictors are `alliance_prev_within` (the previous scored total minus the patient's mean total)
+    and `alliance_between` (the patient's mean total; person-mean centring, Falkenstrom et al. 2017). Each
+    is per SD of its own level: the within part per SD of the within deviations over the analysed rows, the
+    between part per SD of the patients' means (one value per patient). Rows missing the response, the
+    previous alliance or a covariate are excluded (counted in the flow). The design's predictor is
+    `alliance_prev_within`; the formula has both parts, `C(session_band)` and `extra_terms`.
+    """
+    used, notes = resolve_covariates(features, covariates)
+    columns = [c for c in dict.fromkeys(["patient_id", "therapist_id", *used]) if c in features]
+    rows = sessions.drop(columns=["therapist_id"], errors="ignore").merge(
+        features[columns], on="patient_id", how="inner")
+    flow = [{"step": f"{outcome}: sessions of the cohort", "n": len(rows)}]
+    steps = [(f"no {outcome} recorded", rows[response].isna()),
+             ("no earlier scored session (alliance_prev missing)", rows["alliance_prev"].isna())]
+    if used:
+        steps.append(("missing a covariate value", rows[used].isna().any(axis=1)))
+    keep = pd.Series(True, index=rows.index)
+    for reason, mask in steps:
+        flow.append({"step": f"{outcome}: excluded sessions: {reason}", "n": int((mask & keep).sum())})
+        keep &= ~mask
+    data = rows[keep].copy()
+    flow.append({"step": f"{outcome}: sessions analysed", "n": len(data)})
+    flow.append({"step": f"{outcome}: patients analysed", "n": int(data["patient_id"].nunique())})
+    data[response] = data[response].astype(float)
+    data["session_band"] = data["session"].clip(upper=MAX_SESSION_BAND)
+    data["alliance_prev_within_z"] = data["alliance_prev_within"] / data["alliance_prev_within"].std(ddof=1)
+    person = data.drop_duplicates("patient_id")["alliance_between"]
+    data["alliance_between_z"] = (data["alliance_between"] - person.mean()) / person.std(ddof=1)
+    for name in used:
+        if pd.api.types.is_numeric_dtype(data[name]):
+            values = data.drop_duplicates("patient_id")[name]
+            data[name] = (data[name] - values.mean()) / values.std(ddof=1)
+    formula = (f"{response} ~ alliance_prev_within_z + alliance_between_z + C(session_band)"
+               + covariate_terms(data, used) + extra_terms)
+    return Design(outcome, "alliance_prev_within", data, formula, used, flow, notes)
+
+
+def level_designs(design: Design) -> tuple[Design, Design]:
+    """The same design viewed through each of its two alliance predictors (within, between), so that
+    `predictor_effect` can read both terms of one fit."""
+    between = Design(design.outcome, "alliance_between", design.data, design.formula, design.covariates,
+                     design.flow, design.notes)
+    return design, between
+
+
 def standardise(values: pd.Series) -> pd.Series:
     """z-scores with the sample SD (ddof = 1)."""
     return (values - values.mean()) / values.std(ddof=1)
@@ -117,6 +175,11 @@ def captured_warnings(notes: list[str]) -> Iterator[None]:
         yield
     for message in dict.fromkeys(str(w.message).splitlines()[0] for w in caught):
         notes.append(f"Estimation warning: {message}")
+
+
+def labelled(notes: list[str], label: str) -> list[str]:
+    """Notes prefixed with the model they come from, for a family that fits several."""
+    return [f"{label}: {note}" for note in notes]
 
 
 def therapist_groups(data: pd.DataFrame) -> pd.Series:

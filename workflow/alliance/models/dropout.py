@@ -15,6 +15,7 @@ from alliance.models.common import (
 from alliance.models.survival import (
     fit_cox_time_varying,
     fit_discrete_hazard,
+    fit_rupture_hazard,
     kaplan_meier_by_tertile,
     session_risk_design,
 )
@@ -57,6 +58,9 @@ def fit_dropout(
     if sessions is not None:
         risk = session_risk_design(features, sessions, covariates)
         rows += [fit_discrete_hazard(risk), fit_cox_time_varying(risk)]
+        rupture = fit_rupture_hazard(risk)
+        if rupture is not None:
+            rows.append(rupture)
         flow = flow + risk.flow
         notes = notes + risk.notes
         extra["session_formula"] = risk.formula

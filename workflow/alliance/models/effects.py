@@ -6,6 +6,9 @@ Conversions (documented in ANALYSIS_PLAN.md):
   standardised slope on the latent logistic scale; because the predictor is continuous (per SD) the
   latent correlation is r = d / sqrt(d^2 + 1) (McKelvey & Zavoina 1975). A binary predictor would use
   r = d / sqrt(d^2 + 4) (Borenstein et al. 2009), which is how the dropout benchmark d = .55 is converted.
+  For a binary predictor (e.g. a rupture before the session) the coefficient is a log odds ratio
+  between two groups, so r = d / sqrt(d^2 + a) with a = (n1 + n0)^2 / (n1 * n0) (Borenstein et al.
+  2009, eq. 7.7), a = 4 for equal groups.
 CIs of r are the CI bounds converted the same way (the conversions are monotone).
 """
 
@@ -15,6 +18,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from statsmodels.stats.multitest import multipletests
 
 EFFECT_COLUMNS = [
     "outcome", "model", "predictor", "scale", "estimate", "std_error", "ci_low", "ci_high",
@@ -40,8 +44,14 @@ def d_to_r(d: float, a: float = 1.0) -> float:
     return d / math.sqrt(d * d + a)
 
 
-def to_r(value: float, scale: str, outcome_sd: float | None = None) -> float:
-    """Convert one per-SD effect on `scale` to a correlation."""
+def groups_a(n1: int, n0: int) -> float:
+    """The `a` of d-to-r for two groups of sizes n1 and n0 (4 when equal)."""
+    return (n1 + n0) ** 2 / (n1 * n0)
+
+
+def to_r(value: float, scale: str, outcome_sd: float | None = None, a: float = 1.0) -> float:
+    """Convert one effect on `scale` to a correlation (per SD of a continuous predictor; for a binary
+    one pass `a` from `groups_a`)."""
     if not np.isfinite(value):
         return float("nan")
     if scale == "points":
@@ -49,7 +59,7 @@ def to_r(value: float, scale: str, outcome_sd: float | None = None) -> float:
             raise ValueError("a points effect needs the outcome SD to convert to r")
         return value / outcome_sd
     if scale in ("log_odds", "log_hazard"):
-        return d_to_r(log_odds_to_d(value))
+        return d_to_r(log_odds_to_d(value), a)
     raise ValueError(f"unknown scale '{scale}', expected one of {SCALES}")
 
 
@@ -61,15 +71,15 @@ def dropout_benchmark_r() -> float:
 def effect_row(
     *, outcome: str, model: str, predictor: str, scale: str, estimate: float, std_error: float,
     ci_low: float, ci_high: float, p_value: float, n_obs: int, n_patients: int, n_therapists: int,
-    analysis: str, outcome_sd: float | None = None,
+    analysis: str, outcome_sd: float | None = None, r_a: float = 1.0,
 ) -> dict:
-    """One row of the effects table, with r and its CI."""
+    """One row of the effects table, with r and its CI (`r_a`: see `to_r`)."""
     return {
         "outcome": outcome, "model": model, "predictor": predictor, "scale": scale,
         "estimate": float(estimate), "std_error": float(std_error), "ci_low": float(ci_low),
         "ci_high": float(ci_high), "p_value": float(p_value),
-        "r": to_r(estimate, scale, outcome_sd), "r_ci_low": to_r(ci_low, scale, outcome_sd),
-        "r_ci_high": to_r(ci_high, scale, outcome_sd), "n_obs": int(n_obs),
+        "r": to_r(estimate, scale, outcome_sd, r_a), "r_ci_low": to_r(ci_low, scale, outcome_sd, r_a),
+        "r_ci_high": to_r(ci_high, scale, outcome_sd, r_a), "n_obs": int(n_obs),
         "n_patients": int(n_patients), "n_therapists": int(n_therapists), "analysis": analysis,
     }
 
@@ -83,3 +93,37 @@ def effects_table(results: list[dict]) -> pd.DataFrame:
     """The rows of every model result, in the documented column order."""
     rows = [row for result in results for row in result["effects"]]
     return pd.DataFrame(rows, columns=EFFECT_COLUMNS)
+
+
+ADJUSTED_FAMILIES = ("secondary", "exploratory")
+MULTIPLICITY_COLUMNS = ["outcome", "model", "predictor", "analysis", "p_value", "q_value", "family_size"]
+
+
+def multiplicity_table(effects: pd.DataFrame) -> pd.DataFrame:
+    """Benjamini-Hochberg false-discovery-rate q-values within the secondary and within the exploratory
+    effects (Benjamini & Hochberg 1995; statsmodels' `fdr_bh`). Primary effects (one pre-specified test
+    per outcome) and sensitivity analyses (re-estimates of a primary effect) are listed unadjusted, with
+    q = p and a family size of 1. Rows without a p-value keep q missing and do not count.
+    """
+    table = effects[MULTIPLICITY_COLUMNS[:5]].copy()
+    table["q_value"] = table["p_value"].astype(float)
+    table["family_size"] = 1
+    for family in ADJUSTED_FAMILIES:
+        rows = table.index[(table["analysis"] == family) & table["p_value"].notna()]
+        if len(rows):
+            table.loc[rows, "q_value"] = multipletests(table.loc[rows, "p_value"], method="fdr_bh")[1]
+            table.loc[rows, "family_size"] = len(rows)
+    table.loc[table["p_value"].isna(), "family_size"] = 0
+    return table[MULTIPLICITY_COLUMNS]
+
+
+def benchmark_comparable(effects: pd.DataFrame) -> pd.DataFrame:
+    """The rows set beside the benchmarks (forest plot, benchmark sentences): primary and secondary
+    effects of a continuous alliance predictor per SD, without the therapist/patient split parts and
+    the per-discipline slopes (parts of an effect, not effects of their own)."""
+    predictor = effects["predictor"].astype(str)
+    keep = (effects["analysis"].isin(["primary", "secondary"])
+            & ~predictor.str.contains("[", regex=False)
+            & ~predictor.str.endswith(("_therapist", "_patient"))
+            & (predictor != "rupture_before"))
+    return effects[keep]

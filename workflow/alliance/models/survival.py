@@ -16,6 +16,7 @@ from lifelines.statistics import multivariate_logrank_test
 from scipy.stats import norm
 
 from alliance.models.common import (
+    MAX_SESSION_BAND,
     Design,
     captured_warnings,
     covariate_terms,
@@ -25,10 +26,11 @@ from alliance.models.common import (
     standardise,
     therapist_groups,
 )
+from alliance.models.effects import effect_row, groups_a
 
 DISCRETE_MODEL = "discrete_time_hazard_cluster_therapist"
 COX_MODEL = "cox_time_varying_cluster_therapist"
-MAX_SESSION_BAND = 12  # baseline hazard: one category per session, sessions 12+ pooled
+RUPTURE_MODEL = "rupture_hazard_cluster_therapist"
 Z95 = norm.ppf(0.975)
 
 
@@ -38,8 +40,9 @@ def session_risk_design(
     """One row per session at risk with a previous alliance score; the flow counts patients and rows."""
     used, notes = resolve_covariates(features, covariates)
     patients = features[["patient_id", "therapist_id", "dropout", "last_session", *used]]
-    rows = sessions[["patient_id", "session", "alliance_prev"]].merge(
-        patients, on="patient_id", how="inner")
+    keep_columns = ["patient_id", "session", "alliance_prev",
+                    *(["ruptures_before"] if "ruptures_before" in sessions else [])]
+    rows = sessions[keep_columns].merge(patients, on="patient_id", how="inner")
     flow = [{"step": "sessions of patients with an outcome", "n": len(rows)}]
     steps = [("no outcome recorded", rows["dropout"].isna()),
              ("no earlier scored session (alliance_prev missing)", rows["alliance_prev"].isna())]
@@ -61,6 +64,31 @@ def session_risk_design(
             data[name] = standardise(data[name])
     formula = "event ~ alliance_prev_z" + covariate_terms(data, used)
     return Design("dropout", "alliance_prev", data, formula, used, flow, notes)
+
+
+def fit_rupture_hazard(design: Design) -> dict | None:
+    """Exploratory: the discrete-time hazard with `rupture_before` (a rupture detected at a scored
+    session before this one) beside the previous alliance; None without rupture data."""
+    if "ruptures_before" not in design.data:
+        return None
+    data = design.data.assign(rupture_before=(design.data["ruptures_before"] > 0).astype(float))
+    exposed = int(data["rupture_before"].sum())
+    if exposed == 0 or exposed == len(data):
+        design.notes.append("Rupture hazard model: no variation in rupture_before, not fitted.")
+        return None
+    hazard = Design(design.outcome, "rupture_before", data,
+                    design.formula.replace("event ~ ", "event ~ C(session_band) + rupture_before + "),
+                    design.covariates, design.flow, design.notes)
+    with captured_warnings(design.notes):
+        fit = fit_logit_glm(hazard)
+    term = "rupture_before"
+    low, high = fit.conf_int().loc[term]
+    return effect_row(
+        outcome="dropout", model=RUPTURE_MODEL, predictor=term, scale="log_odds",
+        estimate=fit.params[term], std_error=fit.bse[term], ci_low=low, ci_high=high,
+        p_value=fit.pvalues[term], n_obs=len(data), n_patients=data["patient_id"].nunique(),
+        n_therapists=data["therapist_id"].nunique(), analysis="exploratory",
+        r_a=groups_a(exposed, len(data) - exposed))
 
 
 def fit_discrete_hazard(design: Design) -> dict:

@@ -22,9 +22,15 @@ import yaml
 from alliance.figures import EXAMPLES_PER_PATTERN
 from alliance.instruments import load_instrument
 from alliance.models import adherence, dropout, satisfaction, survival
-from alliance.models.effects import BENCHMARKS, dropout_benchmark_r, model_label
+from alliance.models.effects import (
+    ADJUSTED_FAMILIES,
+    BENCHMARKS,
+    benchmark_comparable,
+    dropout_benchmark_r,
+    model_label,
+)
 from alliance.outputs import FIGURES
-from alliance.privacy import SECONDARY, suppress_counts
+from alliance.privacy import SECONDARY, is_reportable, suppress_counts
 from alliance.report.format import (
     count_with_share,
     format_ci,
@@ -41,18 +47,25 @@ from alliance.scores import ALLIANCE_PREFIX, TOTAL, score_descriptives
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PACKAGES = ("snakemake", "pandas", "numpy", "scipy", "statsmodels", "pandera", "matplotlib", "seaborn",
             "pyarrow", "jinja2", "alliance")
-HYPOTHESES = {"adherence": "H1", "dropout": "H2", "satisfaction": "H3"}
+HYPOTHESES = {"adherence": "H1", "dropout": "H2", "satisfaction": "H3", "symptoms": "H4"}
 ANALYSIS_PLAN = "../ANALYSIS_PLAN.md"  # relative to results/report.html
 OUTCOME_WORDS = {
     "attendance": "attendance at the sessions scheduled after the early window",
     "dropout": "dropout after the early window",
     "satisfaction": "satisfaction at the end of treatment",
+    "session attendance": "attendance at each scheduled session",
+    "home practice": "share of home practice done since the last session",
 }
 PREDICTOR_WORDS = {
     "alliance_early": "early alliance (mean total over scored sessions 1 to {early_window})",
     "alliance_mean": "mean alliance over all scored sessions",
     "alliance_prev": "alliance at the previous scored session (time-varying)",
+    "alliance_prev_within": "within-patient alliance: previous scored session minus the patient's mean",
+    "alliance_between": "between-patient alliance: the patient's mean",
+    "rupture_before": "a rupture detected before the session (yes vs no)",
 }
+LEVEL_WORDS = {"_therapist": "therapist mean of {}", "_patient": "patient's deviation from the therapist "
+                                                                 "mean of {}"}
 SCALE_WORDS = {"log_odds": "log-odds", "log_hazard": "log-hazard", "points": "points"}
 MODEL_WORDS = {
     adherence.MODEL: "binomial GLM (logit) of sessions attended out of sessions scheduled after the "
@@ -65,6 +78,18 @@ MODEL_WORDS = {
                              "therapist-cluster-robust standard errors",
     survival.COX_MODEL: "Cox model with time-varying alliance of the previous scored session in (start, "
                         "stop] form, with therapist-cluster-robust standard errors",
+    survival.RUPTURE_MODEL: "discrete-time hazard with a rupture before the session beside the previous "
+                            "alliance, with therapist-cluster-robust standard errors",
+    adherence.GEE_MODEL: "GEE (logit) on the sessions scheduled after the early window, exchangeable "
+                         "correlation within therapist, robust standard errors (check of the primary model)",
+    adherence.SESSION_MODEL: "logistic GLM of attending each session, baseline per session, with "
+                             "therapist-cluster-robust standard errors",
+    adherence.HOME_MODEL: "linear mixed model with random intercepts for therapists and patients within "
+                          "therapists",
+}
+LEVEL_TEST_WORDS = {
+    "therapist_vs_patient": "therapist-level and patient-level alliance slopes are equal (Wald)",
+    "equal_slopes_by_discipline": "alliance slopes are equal across disciplines (Wald)",
 }
 FIGURE_CAPTIONS = {
     "alliance_trajectories": "Mean alliance total (95% CI) by session and discipline, over attended, "
@@ -137,9 +162,21 @@ def _words(table: dict[str, str], key: str, **values: object) -> str:
     return table.get(key, key.replace("_", " ")).format(**values)
 
 
+def predictor_words(predictor: str, early_window: int) -> str:
+    """A predictor in words, including its therapist/patient parts and per-discipline slopes."""
+    base, _, level = predictor.partition(" [")
+    if level:
+        return f"{predictor_words(base, early_window)}, {level.rstrip(']')} only"
+    for suffix, words in LEVEL_WORDS.items():
+        stem = base.removesuffix(suffix)
+        if stem != base and stem in PREDICTOR_WORDS:
+            return words.format(_words(PREDICTOR_WORDS, stem, early_window=early_window))
+    return _words(PREDICTOR_WORDS, base, early_window=early_window)
+
+
 def effect_summary(row: pd.Series, early_window: int) -> str:
     """One primary effect row in words: estimate per SD, 95% CI, p, r, and the sample."""
-    predictor = _words(PREDICTOR_WORDS, row["predictor"], early_window=early_window)
+    predictor = predictor_words(row["predictor"], early_window)
     sentence = (
         f"Per SD of {predictor}, the estimate for {_words(OUTCOME_WORDS, row['outcome'])} was "
         f"{format_number(row['estimate'])} {SCALE_WORDS.get(row['scale'], row['scale'])} "
@@ -162,16 +199,24 @@ def effect_summary(row: pd.Series, early_window: int) -> str:
     return sentence
 
 
-def apa_row(row: pd.Series, early_window: int) -> dict:
-    """One effect row formatted for an APA-style table."""
+def apa_row(row: pd.Series, early_window: int, min_cell_size: int, q_value: float = float("nan")) -> dict:
+    """One effect row formatted for an APA-style table; an effect resting on fewer than `min_cell_size`
+    patients (a per-discipline slope) shows no numbers."""
+    if not is_reportable(int(row["n_patients"]), min_cell_size):
+        hidden = f"suppressed (<{min_cell_size} patients)"
+        return {"analysis": row["analysis"], "predictor": predictor_words(row["predictor"], early_window),
+                "scale": SCALE_WORDS.get(row["scale"], row["scale"]), "estimate": hidden, "se": "",
+                "ci": "", "p": "", "q": "", "r": "", "n_obs": "", "n_patients": f"<{min_cell_size}",
+                "n_therapists": ""}
     return {
         "analysis": row["analysis"],
-        "predictor": _words(PREDICTOR_WORDS, row["predictor"], early_window=early_window),
+        "predictor": predictor_words(row["predictor"], early_window),
         "scale": SCALE_WORDS.get(row["scale"], row["scale"]),
         "estimate": format_number(row["estimate"]),
         "se": format_number(row["std_error"]),
         "ci": format_ci(row["ci_low"], row["ci_high"]),
         "p": format_p(row["p_value"]),
+        "q": format_p(q_value) if row["analysis"] in ADJUSTED_FAMILIES else "",
         "r": f"{format_unit(row['r'])} {format_ci(row['r_ci_low'], row['r_ci_high'], unit=True)}",
         "n_obs": format_count(row["n_obs"]),
         "n_patients": format_count(row["n_patients"]),
@@ -298,8 +343,38 @@ def logrank_sentence(logrank: dict) -> str:
             "Exploratory; the curves are descriptive.")
 
 
-def analysis_sections(model_results: list[dict], effects: pd.DataFrame, early_window: int) -> list[dict]:
-    """One section per model family: model, formula, covariates, notes and its APA table."""
+def level_sentences(extra: dict) -> list[str]:
+    """The Wald tests of the levels and moderation models, and the therapist variance components."""
+    sentences = [
+        f"Test that the {LEVEL_TEST_WORDS.get(name, name.replace('_', ' '))}: chi2({test['df']}) = "
+        f"{format_number(test['statistic'])}, {p_text(test['p_value'])}."
+        for name, test in extra.get("level_tests", {}).items()]
+    if "therapist_variance" in extra:
+        total = extra["therapist_variance"] + extra["residual_variance"]
+        sentences.append(f"Therapist random-intercept variance {format_number(extra['therapist_variance'])} "
+                         f"(residual {format_number(extra['residual_variance'])}; therapists account for "
+                         f"{format_percent(extra['therapist_variance'] / total)} of the variance).")
+    if "therapist_correlation" in extra:
+        sentences.append("Exchangeable working correlation of attendance within therapist (GEE): "
+                         f"{format_number(extra['therapist_correlation'], 3)}.")
+    if "home_practice_variance" in extra:
+        parts = extra["home_practice_variance"]
+        sentences.append("Home practice variance components: therapist "
+                         f"{format_number(parts['therapist'], 4)}, patient "
+                         f"{format_number(parts['patient'], 4)}, residual "
+                         f"{format_number(parts['residual'], 4)}.")
+    return sentences
+
+
+def analysis_sections(
+    model_results: list[dict], effects: pd.DataFrame, early_window: int, min_cell_size: int,
+    multiplicity: pd.DataFrame | None = None,
+) -> list[dict]:
+    """One section per model family: model, formula, covariates, notes, its APA table (with FDR q-values
+    from `multiplicity` where given) and its tests."""
+    keys = ["outcome", "model", "predictor", "analysis"]
+    q_values = ({} if multiplicity is None else
+                {tuple(row[k] for k in keys): row["q_value"] for _, row in multiplicity.iterrows()})
     sections = []
     for result in model_results:
         family = result["family"]
@@ -312,12 +387,16 @@ def analysis_sections(model_results: list[dict], effects: pd.DataFrame, early_wi
             "hypothesis": HYPOTHESES.get(family, ""),
             "outcome": "; ".join(_words(OUTCOME_WORDS, o) for o in outcomes),
             "models": [(m, _words(MODEL_WORDS, m)) for m in models],
-            "formula": result["extra"].get("formula", "not recorded"),
+            "formulas": [value for key, value in result["extra"].items() if key.endswith("formula")]
+                        or ["not recorded"],
             "covariates": ", ".join(result["extra"].get("covariates", [])) or "none",
             "notes": result["notes"],
-            "rows": [apa_row(row, early_window) for _, row in rows.iterrows()],
+            "rows": [apa_row(row, early_window, min_cell_size,
+                             q_values.get(tuple(row[k] for k in keys), float("nan")))
+                     for _, row in rows.iterrows()],
             "figures": ["kaplan_meier"] if "kaplan_meier" in result["extra"] else [],
-            "tests": [logrank_sentence(result["extra"]["logrank"])] if "logrank" in result["extra"] else [],
+            "tests": ([logrank_sentence(result["extra"]["logrank"])] if "logrank" in result["extra"] else [])
+                     + level_sentences(result["extra"]),
         })
     return sections
 
@@ -359,7 +438,7 @@ def build_report(
     *, config: dict, validation: dict, scoring: dict, session_scores: pd.DataFrame, features: pd.DataFrame,
     model_results: list[dict], effects: pd.DataFrame, psychometrics: Mapping[str, pd.DataFrame],
     rupture_shares: pd.DataFrame, figure_paths: Sequence[str | Path], truth: dict | None = None,
-    min_cell_size: int,
+    min_cell_size: int, multiplicity: pd.DataFrame | None = None,
 ) -> str:
     """The report as one self-contained HTML string (figures as data URIs, no timestamps).
 
@@ -383,8 +462,8 @@ def build_report(
         "alliance": alliance_section(session_scores, scoring, config),
         "measurement": measurement_section(psychometrics, rupture_shares, scoring, config, min_cell_size,
                                            synthetic=truth is not None),
-        "analyses": analysis_sections(model_results, effects, early_window),
-        "benchmarks": [benchmark_sentence(row) for _, row in effects.iterrows()],
+        "analyses": analysis_sections(model_results, effects, early_window, min_cell_size, multiplicity),
+        "benchmarks": [benchmark_sentence(row) for _, row in benchmark_comparable(effects).iterrows()],
         "truth": truth_rows(truth, effects) if truth else None,
         "n_therapists": format_count(features["therapist_id"].nunique()),
         "figures": {name: {"src": figures[name], "caption": captions[name]} for name in FIGURES},

@@ -1,0 +1,123 @@
+"""Session-level adherence models, the therapist/patient split and moderation by discipline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import expit
+
+from alliance.contract import validate_tables
+from alliance.features import build_features
+from alliance.models import fit_family
+from alliance.models.common import Design, fit_logit_glm, session_design
+from alliance.models.levels import moderation_design, split_design
+from alliance.scores import score_patients, score_sessions
+from alliance.synthetic import synthesize
+
+COVARIATES = ["baseline_severity", "discipline"]
+RUPTURES = {"criterion": "sd", "c": 2.0, "repair_window": 3, "reliability": None}
+
+
+@pytest.fixture(scope="module")
+def cohort(default_config, wai_sr, csq8):
+    cfg = default_config["synthetic"] | {"n_patients": 800, "n_therapists": 40, "truth_multiplier": 1,
+                                         "seed": 5}
+    patients, sessions, outcomes, _ = synthesize(cfg, 3, COVARIATES)
+    raw = {"patients": patients, "sessions": sessions, "outcomes": outcomes}
+    v = validate_tables(raw, {k: f"{k}.csv" for k in raw}, wai_sr, csq8)
+    return build_features(v.patients, v.outcomes, score_sessions(v.sessions, wai_sr),
+                          score_patients(v.outcomes, csq8), 3, RUPTURES, None)
+
+
+def test_session_design_splits_alliance_by_hand():
+    features = pd.DataFrame({"patient_id": ["a", "b"], "therapist_id": ["t", "t"]})
+    sessions = pd.DataFrame({
+        "patient_id": ["a", "a", "a", "b", "b", "b"], "session": [1, 2, 3, 1, 2, 3],
+        "y": [1, 0, 1, 1, np.nan, 0],
+        "alliance_prev": [np.nan, 3.0, 4.0, np.nan, 2.0, 2.0],
+        "alliance_between": [3.5, 3.5, 3.5, 2.0, 2.0, 2.0],
+    })
+    sessions["alliance_prev_within"] = sessions["alliance_prev"] - sessions["alliance_between"]
+    design = session_design(features, sessions, outcome="y", response="y", covariates=[])
+    steps = {s["step"]: s["n"] for s in design.flow}
+    assert steps["y: excluded sessions: no y recorded"] == 1
+    assert steps["y: excluded sessions: no earlier scored session (alliance_prev missing)"] == 2
+    assert steps["y: sessions analysed"] == 3 and steps["y: patients analysed"] == 2
+    # within deviations -0.5, 0.5, 0 (SD 0.5); person means 3.5 and 2 (mean 2.75, SD 1.0607).
+    assert design.data["alliance_prev_within_z"].tolist() == pytest.approx([-1, 1, 0])
+    between_sd = np.std([3.5, 2.0], ddof=1)
+    assert design.data["alliance_between_z"].tolist() == pytest.approx(
+        [0.75 / between_sd, 0.75 / between_sd, -0.75 / between_sd])
+    assert "alliance_prev_within_z + alliance_between_z + C(session_band)" in design.formula
+
+
+def test_split_parts_are_on_the_scale_of_the_predictor():
+    data = pd.DataFrame({"patient_id": list("abcd"), "therapist_id": ["t1", "t1", "t2", "t2"],
+                         "x": [1.0, 3.0, 4.0, 6.0], "y": [0, 1, 0, 1]})
+    design = Design("y", "x", data, "y ~ x_z", [])
+    therapist, patient = split_design(design)
+    sd = np.std([1.0, 3.0, 4.0, 6.0], ddof=1)
+    # Therapist means 2 and 5 around the grand mean 3.5; deviations -1, 1, -1, 1.
+    assert therapist.data["x_therapist_z"].tolist() == pytest.approx(np.array([-1.5, -1.5, 1.5, 1.5]) / sd)
+    assert patient.data["x_patient_z"].tolist() == pytest.approx(np.array([-1, 1, -1, 1]) / sd)
+    assert therapist.formula == "y ~ x_therapist_z + x_patient_z"
+    assert (therapist.predictor, patient.predictor) == ("x_therapist", "x_patient")
+
+
+def test_moderation_recovers_slopes_that_differ_by_discipline():
+    rng = np.random.default_rng(3)
+    n = 6000
+    discipline = rng.choice(["nutrition", "psychotherapy"], size=n)
+    x = rng.normal(size=n)
+    slope = np.where(discipline == "nutrition", 0.2, 0.8)
+    data = pd.DataFrame({"patient_id": np.arange(n), "therapist_id": rng.integers(0, 60, size=n),
+                         "discipline": discipline, "x_z": x,
+                         "y": (rng.random(n) < expit(-1 + slope * x)).astype(float)})
+    design = moderation_design(Design("y", "x", data, "y ~ x_z", []))
+    assert design.formula == 'y ~ C(Q("discipline")):x_z + C(Q("discipline"))'
+    fit = fit_logit_glm(design)
+    slopes = fit.params.filter(like=":x_z")
+    assert slopes.to_numpy() == pytest.approx([0.2, 0.8], abs=0.1)
+    one = data.assign(discipline="nutrition")
+    assert moderation_design(Design("y", "x", one, "y ~ x_z", [])) is None
+
+
+def test_ruptures_before_counts_only_earlier_sessions(cohort):
+    sessions, ruptures = cohort["sessions"], cohort["ruptures"]
+    patient = ruptures.loc[ruptures["rupture"], "patient_id"].iloc[0]
+    at = ruptures.loc[ruptures["rupture"] & (ruptures["patient_id"] == patient), "session"].min()
+    rows = sessions[sessions["patient_id"] == patient].set_index("session")["ruptures_before"]
+    assert (rows.loc[:at] == 0).all()  # not at the rupture's own session
+    assert rows.loc[at + 1] >= 1
+
+
+def test_adherence_family_adds_the_session_level_models(cohort):
+    result = fit_family("adherence", cohort["patients"], COVARIATES, cohort["sessions"])
+    rows = pd.DataFrame(result.effects).set_index(["model", "predictor"])
+    primary = rows.loc[("binomial_glm_cluster_therapist", "alliance_early")]
+    gee = rows.loc[("gee_exchangeable_therapist", "alliance_early")]
+    assert primary["analysis"] == "primary" and gee["analysis"] == "sensitivity"
+    assert gee["estimate"] == pytest.approx(primary["estimate"], abs=0.05)
+    assert abs(result.extra["therapist_correlation"]) < 0.1
+    # Attendance was generated from early alliance (a patient-level trait): a between-patient effect.
+    between = rows.loc[("session_logit_cluster_therapist", "alliance_between")]
+    within = rows.loc[("session_logit_cluster_therapist", "alliance_prev_within")]
+    assert between["ci_low"] > 0 and abs(within["estimate"]) < between["estimate"]
+    # Home practice follows the current latent alliance: positive between patients.
+    home = rows.loc[("lmm_therapist_patient_intercepts", "alliance_between")]
+    assert home["ci_low"] > 0 and home["scale"] == "points"
+    assert set(result.extra["home_practice_variance"]) == {"therapist", "patient", "residual"}
+    # The split and the moderation rows of the primary model.
+    assert {"alliance_early_therapist", "alliance_early_patient"} <= set(
+        rows.xs("binomial_glm_cluster_therapist").index)
+    moderated = [p for p in rows.index.get_level_values("predictor") if p.startswith("alliance_early [")]
+    assert len(moderated) == 4
+    assert set(result.extra["level_tests"]) == {"therapist_vs_patient", "equal_slopes_by_discipline"}
+
+
+def test_no_home_practice_column_is_a_note(cohort):
+    sessions = cohort["sessions"].drop(columns=["home_practice"])
+    result = fit_family("adherence", cohort["patients"], COVARIATES, sessions)
+    assert any("no home-practice scores" in note for note in result.notes)
+    assert "lmm_therapist_patient_intercepts" not in {row["model"] for row in result.effects}
