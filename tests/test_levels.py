@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import statsmodels
 from scipy.special import expit
 
 from alliance.contract import validate_tables
 from alliance.features import build_features
 from alliance.models import fit_family
-from alliance.models.common import Design, fit_logit_glm, session_design
+from alliance.models.common import Design, fit_logit_glm, fit_nested_lmm, session_design
 from alliance.models.levels import moderation_design, split_design
 from alliance.scores import score_patients, score_sessions
 from alliance.synthetic import synthesize
@@ -121,3 +124,17 @@ def test_no_home_practice_column_is_a_note(cohort):
     result = fit_family("adherence", cohort["patients"], COVARIATES, sessions)
     assert any("no home-practice scores" in note for note in result.notes)
     assert "lmm_therapist_patient_intercepts" not in {row["model"] for row in result.effects}
+
+
+def test_nested_mixed_model_reproduces_lme4_pastes():
+    """lme4's Pastes data, lmer(strength ~ 1 + (1 | batch/cask)) by REML (Bates 2010, lme4 book ch. 2):
+    variances sample:batch 8.434, batch 1.657, residual 0.678; intercept 60.0533 (SE 0.6769)."""
+    path = Path(statsmodels.__file__).parent / "regression" / "tests" / "results" / "pastes.csv"
+    notes: list[str] = []
+    fit, components = fit_nested_lmm("strength ~ 1", pd.read_csv(path), "batch", "sample", notes)
+    assert components["sample"] == pytest.approx(8.434, abs=5e-4)
+    assert components["batch"] == pytest.approx(1.657, abs=1e-3)
+    assert components["residual"] == pytest.approx(0.678, abs=5e-4)
+    assert fit.params["Intercept"] == pytest.approx(60.0533, abs=1e-4)
+    assert fit.bse["Intercept"] == pytest.approx(0.6769, abs=1e-4)
+    assert notes == []

@@ -4,7 +4,6 @@ between-patient alliance (secondary)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
@@ -15,6 +14,7 @@ from alliance.models.common import (
     build_design,
     captured_warnings,
     fit_logit_glm,
+    fit_nested_lmm,
     labelled,
     level_designs,
     predictor_effect,
@@ -85,21 +85,13 @@ def home_practice_design(features: pd.DataFrame, sessions: pd.DataFrame,
 def fit_home_practice(design: Design) -> tuple[list[dict], dict]:
     """Linear mixed model (REML) with random intercepts for therapists and for patients within
     therapists; two rows (within, between) on the 0-1 share, and the variance components."""
-    data = design.data.sort_values(["therapist_id", "patient_id", "session"], kind="stable")
-    design.data = data
-    model = smf.mixedlm(design.formula, data, groups=data["therapist_id"], re_formula="1",
-                        vc_formula={"patient": "0 + C(patient_id)"})
-    with captured_warnings(design.notes):
-        fit = model.fit(reml=True, method="lbfgs")
-    if not (fit.converged and np.isfinite(fit.llf)):
-        design.notes.append("The home-practice mixed model did not converge; treat its estimates with "
-                            "caution.")
-    sd = float(data["home_practice"].std(ddof=1))
-    rows = [predictor_effect(fit, d, model=HOME_MODEL, scale="points", n_obs=len(data),
+    fit, components = fit_nested_lmm(design.formula, design.data, "therapist_id", "patient_id",
+                                     design.notes)
+    sd = float(design.data["home_practice"].std(ddof=1))
+    rows = [predictor_effect(fit, d, model=HOME_MODEL, scale="points", n_obs=len(design.data),
                              analysis="secondary", outcome_sd=sd) for d in level_designs(design)]
-    components = {"therapist": float(np.asarray(fit.cov_re)[0, 0]),
-                  "patient": float(fit.vcomp[0]), "residual": float(fit.scale)}
-    return rows, components
+    return rows, {"therapist": components["therapist_id"], "patient": components["patient_id"],
+                  "residual": components["residual"]}
 
 
 def fit_attendance(
