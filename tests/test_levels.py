@@ -138,3 +138,16 @@ def test_nested_mixed_model_reproduces_lme4_pastes():
     assert fit.params["Intercept"] == pytest.approx(60.0533, abs=1e-4)
     assert fit.bse["Intercept"] == pytest.approx(0.6769, abs=1e-4)
     assert notes == []
+
+
+def test_models_that_cannot_be_fitted_are_noted_not_raised(cohort):
+    """No dropout at all: every dropout model fails; the family still returns, with the reasons."""
+    features = cohort["patients"].assign(dropout=pd.array([False] * len(cohort["patients"]),
+                                                          dtype="boolean"))
+    result = fit_family("dropout", features, COVARIATES, cohort["sessions"])
+    assert result.effects == []
+    assert any(n.startswith("Primary model: not fitted (ValueError: the dropout outcome takes a single")
+               for n in result.notes)
+    assert any(n.startswith("Time-varying Cox model: not fitted (ConvergenceError") for n in result.notes)
+    assert any(n.startswith("Moderation by discipline: model: not fitted") for n in result.notes)
+    assert result.summary == "The primary model was not fitted."

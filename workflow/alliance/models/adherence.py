@@ -11,6 +11,7 @@ import statsmodels.formula.api as smf
 from alliance.models.common import (
     Design,
     ModelResult,
+    attempt,
     build_design,
     captured_warnings,
     fit_logit_glm,
@@ -98,28 +99,34 @@ def fit_attendance(
     features: pd.DataFrame, covariates: list[str], sessions: pd.DataFrame | None = None
 ) -> ModelResult:
     """Binomial GLM (logit) of sessions attended out of scheduled after the window, clustered by therapist
-    (primary) with its GEE check; with the session features, the session-level models too."""
+    (primary) with its GEE check; with the session features, the session-level models too. A model that
+    cannot be fitted is left out with a note saying why."""
     design = attendance_design(features, covariates)
-    with captured_warnings(design.notes):
-        fit = fit_logit_glm(design)
-    rows = [predictor_effect(fit, design, model=MODEL, scale="log_odds",
-                             n_obs=int(design.data["scheduled_after_window"].sum()))]
-    gee_row, correlation = fit_attendance_gee(design)
-    rows.append(gee_row)
-    flow, notes = design.flow, design.notes
-    extra = {"formula": design.formula, "covariates": design.covariates,
-             "therapist_correlation": correlation}
+    notes = design.notes
+    with captured_warnings(notes):
+        fit = attempt("Primary model", notes, fit_logit_glm, design)
+    rows = [] if fit is None else [predictor_effect(
+        fit, design, model=MODEL, scale="log_odds", n_obs=int(design.data["scheduled_after_window"].sum()))]
+    extra = {"formula": design.formula, "covariates": design.covariates}
+    gee = attempt("GEE check", notes, fit_attendance_gee, design)
+    if gee is not None:
+        rows.append(gee[0])
+        extra["therapist_correlation"] = gee[1]
+    flow = design.flow
     if sessions is not None:
         attendance = attendance_session_design(features, sessions, covariates)
-        rows += fit_session_attendance(attendance)
+        rows += attempt("Session attendance", attendance.notes, fit_session_attendance, attendance) or []
         flow, notes = flow + attendance.flow, notes + labelled(attendance.notes, "Session attendance")
         extra["session_formula"] = attendance.formula
         if "home_practice" in sessions and sessions["home_practice"].notna().any():
             home = home_practice_design(features, sessions, covariates)
-            home_rows, components = fit_home_practice(home)
-            rows += home_rows
+            fitted = attempt("Home practice", home.notes, fit_home_practice, home)
+            if fitted is not None:
+                rows += fitted[0]
+                extra["home_practice_variance"] = fitted[1]
             flow, notes = flow + home.flow, notes + labelled(home.notes, "Home practice")
-            extra |= {"home_practice_formula": home.formula, "home_practice_variance": components}
+            extra["home_practice_formula"] = home.formula
         else:
             notes = [*notes, "The data have no home-practice scores; that model was not fitted."]
-    return ModelResult("adherence", rows, flow, notes, str(fit.summary()), extra)
+    summary = "The primary model was not fitted." if fit is None else str(fit.summary())
+    return ModelResult("adherence", rows, flow, notes, summary, extra)

@@ -6,14 +6,17 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
+from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
 from alliance.models.effects import effect_row
 
+T = TypeVar("T")
 MAX_SESSION_BAND = 12  # baseline by session: one category per session, sessions 12+ pooled
 
 
@@ -197,6 +200,20 @@ def fit_nested_lmm(formula: str, data: pd.DataFrame, outer: str, inner: str, not
     return fit, components
 
 
+FIT_ERRORS = (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError, PerfectSeparationError)
+
+
+def attempt(label: str, notes: list[str], fit: Callable[..., T], *args, **kwargs) -> T | None:
+    """Run one model fit; a numerical failure becomes the note "<label>: not fitted (<reason>)" and None,
+    so that the other models (and the report) still come out."""
+    try:
+        return fit(*args, **kwargs)
+    except FIT_ERRORS as error:
+        reason = str(error).splitlines()[0] if str(error) else "no message"
+        notes.append(f"{label}: not fitted ({type(error).__name__}: {reason})")
+        return None
+
+
 def labelled(notes: list[str], label: str) -> list[str]:
     """Notes prefixed with the model they come from, for a family that fits several."""
     return [f"{label}: {note}" for note in notes]
@@ -210,6 +227,8 @@ def therapist_groups(data: pd.DataFrame) -> pd.Series:
 def fit_logit_glm(design: Design, cluster: bool = True):
     """Binomial GLM (logit) of the design; cluster-robust SEs by therapist unless `cluster` is False."""
     model = smf.glm(design.formula, design.data, family=sm.families.Binomial())
+    if np.ptp(model.endog) == 0:
+        raise ValueError(f"the {design.outcome} outcome takes a single value in the analysis sample")
     if not cluster:
         return model.fit()
     return model.fit(cov_type="cluster", cov_kwds={"groups": therapist_groups(design.data)})

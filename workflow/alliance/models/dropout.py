@@ -7,6 +7,7 @@ import pandas as pd
 from alliance.models.common import (
     Design,
     ModelResult,
+    attempt,
     build_design,
     captured_warnings,
     fit_logit_glm,
@@ -45,23 +46,29 @@ def fit_dropout(
     features: pd.DataFrame, covariates: list[str], sessions: pd.DataFrame | None = None
 ) -> ModelResult:
     """Logistic regression of dropout on early alliance, clustered by therapist (primary); with the
-    session features, also the discrete-time hazard and the time-varying Cox model (secondary)."""
+    session features, also the discrete-time hazard and the time-varying Cox model (secondary) and the
+    rupture hazard (exploratory). A model that cannot be fitted is left out with a note saying why."""
     design = dropout_design(features, covariates)
-    with captured_warnings(design.notes):
-        fit = fit_logit_glm(design)
-    rows = [predictor_effect(fit, design, model=MODEL, scale="log_odds", n_obs=len(design.data))]
-    curves, logrank = kaplan_meier_by_tertile(features)
+    notes = design.notes
+    with captured_warnings(notes):
+        fit = attempt("Primary model", notes, fit_logit_glm, design)
+    rows = [] if fit is None else [
+        predictor_effect(fit, design, model=MODEL, scale="log_odds", n_obs=len(design.data))]
     extra = {"formula": design.formula, "covariates": design.covariates,
-             "dropout_rate": float(design.data["dropout_event"].mean()),
-             "kaplan_meier": curves.to_dict(orient="records"), "logrank": logrank}
-    flow, notes = design.flow, design.notes
+             "dropout_rate": float(design.data["dropout_event"].mean())}
+    km = attempt("Kaplan-Meier by tertile", notes, kaplan_meier_by_tertile, features)
+    if km is not None:
+        extra |= {"kaplan_meier": km[0].to_dict(orient="records"), "logrank": km[1]}
+    flow = design.flow
     if sessions is not None:
         risk = session_risk_design(features, sessions, covariates)
-        rows += [fit_discrete_hazard(risk), fit_cox_time_varying(risk)]
-        rupture = fit_rupture_hazard(risk)
-        if rupture is not None:
-            rows.append(rupture)
-        flow = flow + risk.flow
-        notes = notes + risk.notes
+        for label, fitter in (("Discrete-time hazard", fit_discrete_hazard),
+                              ("Time-varying Cox model", fit_cox_time_varying),
+                              ("Rupture hazard", fit_rupture_hazard)):
+            row = attempt(label, risk.notes, fitter, risk)
+            if row is not None:
+                rows.append(row)
+        flow, notes = flow + risk.flow, notes + risk.notes
         extra["session_formula"] = risk.formula
-    return ModelResult("dropout", rows, flow, notes, str(fit.summary()), extra)
+    summary = "The primary model was not fitted." if fit is None else str(fit.summary())
+    return ModelResult("dropout", rows, flow, notes, summary, extra)

@@ -19,7 +19,14 @@ import numpy as np
 import pandas as pd
 
 from alliance.models.adherence import attendance_design
-from alliance.models.common import Design, captured_warnings, fit_logit_glm, labelled, predictor_effect
+from alliance.models.common import (
+    Design,
+    attempt,
+    captured_warnings,
+    fit_logit_glm,
+    labelled,
+    predictor_effect,
+)
 from alliance.models.dropout import dropout_design
 from alliance.models.effects import effect_row
 from alliance.models.satisfaction import fit_satisfaction_lmm, satisfaction_design
@@ -92,17 +99,15 @@ def level_effects(family: str, features: pd.DataFrame, covariates: list[str]) ->
     rows, tests = [], {}
     therapist, patient = split_design(spec.design(features, covariates))
     split_notes: list[str] = []
-    try:
-        with captured_warnings(split_notes):
-            fit = spec.fit(therapist)
+    with captured_warnings(split_notes):
+        fit = attempt("model", split_notes, spec.fit, therapist)
+    if fit is not None:
         data = therapist.data
         rows += [predictor_effect(fit, view, model=spec.model, scale=spec.scale, n_obs=spec.n_obs(data),
                                   analysis="secondary", outcome_sd=spec.outcome_sd(data))
                  for view in (therapist, patient)]
         tests["therapist_vs_patient"] = _equal_slopes_test(
             fit, [f"{therapist.predictor}_z", f"{patient.predictor}_z"])
-    except (ValueError, np.linalg.LinAlgError, RuntimeError) as error:
-        split_notes.append(f"not fitted: {error}")
     notes = labelled(therapist.notes + split_notes, "Therapist/patient split")
     design = spec.design(features, covariates)
     moderated = moderation_design(design)
@@ -110,12 +115,10 @@ def level_effects(family: str, features: pd.DataFrame, covariates: list[str]) ->
     if moderated is None:
         return rows, tests, [*notes, f"{label}: fewer than two disciplines, not fitted."]
     moderation_notes: list[str] = []
-    try:
-        with captured_warnings(moderation_notes):
-            fit = spec.fit(moderated)
-    except (ValueError, np.linalg.LinAlgError, RuntimeError) as error:
-        return rows, tests, notes + labelled([*moderated.notes, *moderation_notes,
-                                              f"not fitted: {error}"], label)
+    with captured_warnings(moderation_notes):
+        fit = attempt("model", moderation_notes, spec.fit, moderated)
+    if fit is None:
+        return rows, tests, notes + labelled([*moderated.notes, *moderation_notes], label)
     terms = []
     ci = fit.conf_int()
     for level in sorted(moderated.data[MODERATOR].unique()):
