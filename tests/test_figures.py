@@ -18,11 +18,13 @@ from alliance.figures import (
     item_distributions,
     kaplan_meier,
     make_figures,
+    marginal_effects,
     mean_ci,
     reliability_by_sessions,
     rupture_trajectories,
     save_figure,
     subscale_distributions,
+    therapist_caterpillar,
     trajectory_points,
 )
 from alliance.instruments import Instrument
@@ -347,10 +349,11 @@ def test_new_figures_are_byte_identical(tmp_path, distribution, item_stats, rupt
 def test_make_figures_keys(sessions, features, effects, wai_sr, parameters, by_sessions, ruptures):
     psychometrics = {"item_distribution": pd.DataFrame(), "item_statistics": pd.DataFrame(),
                      "cfa_parameters": parameters, "reliability_by_sessions": by_sessions}
-    dropout = {"extra": {"kaplan_meier": KM_CURVES.to_dict(orient="records"), "logrank": LOGRANK}}
-    figures = make_figures(sessions, features.assign(rupture_pattern="no_rupture"), effects, wai_sr,
-                           min_cell_size=3, psychometrics=psychometrics, ruptures=ruptures, synthetic=False,
-                           dropout=dropout)
+    models = {"dropout": {"extra": {"kaplan_meier": KM_CURVES.to_dict(orient="records"), "logrank": LOGRANK}}}
+    features = features.assign(rupture_pattern="no_rupture", therapist_id="T1",
+                               alliance_mean=[3.0, 4.0, 5.0, 2.0, 2.5])
+    figures = make_figures(sessions, features, effects, wai_sr, min_cell_size=3,
+                           psychometrics=psychometrics, ruptures=ruptures, synthetic=False, models=models)
     assert tuple(figures) == FIGURES
     assert all(isinstance(fig, Figure) for fig in figures.values())
 
@@ -374,3 +377,31 @@ def test_kaplan_meier_curves_stop_below_the_minimum_at_risk():
     assert "log-rank chi2(2) = 5.20" in " ".join(t.get_text() for t in fig.axes[0].texts)
     empty = kaplan_meier(KM_CURVES, LOGRANK, min_cell_size=50)
     assert "Too few patients" in " ".join(t.get_text() for t in empty.texts + empty.axes[0].texts)
+
+
+def test_therapist_caterpillar_hides_small_therapists():
+    features = pd.DataFrame({"therapist_id": ["T1"] * 4 + ["T2"] * 4 + ["T3"] * 2,
+                             "alliance_mean": [3.0, 3.5, 4.0, 4.5, 2.0, 2.5, 3.0, 3.5, 5.0, 5.0]})
+    fig = therapist_caterpillar(features, min_cell_size=3)
+    ax = fig.axes[0]
+    (points,) = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    assert sorted(points.get_xdata()) == [2.75, 3.75]  # T3 (2 patients) is not drawn
+    assert "2 therapists with at least 3 patients shown; 1 with fewer are not shown." in [
+        t.get_text() for t in ax.texts]
+    assert ax.get_yticks().size == 0  # therapists are not named
+    assert "nothing is shown" in therapist_caterpillar(features, min_cell_size=5).axes[0].texts[0].get_text()
+
+
+def test_marginal_effects_one_panel_per_model():
+    grid = pd.DataFrame({"outcome": "dropout", "predictor": "alliance_early", "alliance": [3.0, 4.0],
+                         "alliance_z": [-1.0, 1.0], "prediction": [0.3, 0.1], "ci_low": [0.2, 0.05],
+                         "ci_high": [0.4, 0.2], "scale": "probability", "reference": "none"})
+    models = {"dropout": {"extra": {"marginal": grid.to_dict(orient="records")}},
+              "satisfaction": {"extra": {"marginal": grid.assign(outcome="satisfaction", scale="points")
+                                         .to_dict(orient="records")}},
+              "symptoms": {"extra": {}}}
+    fig = marginal_effects(models)
+    assert len(fig.axes) == 2
+    assert list(fig.axes[0].get_lines()[0].get_ydata()) == [0.3, 0.1]
+    assert [ax.get_title() for ax in fig.axes] == ["Dropout", "Satisfaction"]
+    assert len(marginal_effects({}).axes) == 1  # a message figure

@@ -14,7 +14,8 @@ from alliance.contract import validate_tables
 from alliance.features import build_features
 from alliance.models import fit_family
 from alliance.models.common import Design, fit_logit_glm, fit_nested_lmm, session_design
-from alliance.models.levels import moderation_design, split_design
+from alliance.models.levels import PRIMARY, moderation_design, split_design
+from alliance.models.marginal import GRID_POINTS, marginal_predictions, reference_grid
 from alliance.scores import score_patients, score_sessions
 from alliance.synthetic import synthesize
 
@@ -151,3 +152,27 @@ def test_models_that_cannot_be_fitted_are_noted_not_raised(cohort):
     assert any(n.startswith("Time-varying Cox model: not fitted (ConvergenceError") for n in result.notes)
     assert any(n.startswith("Moderation by discipline: model: not fitted") for n in result.notes)
     assert result.summary == "The primary model was not fitted."
+
+
+@pytest.mark.parametrize("family", ["adherence", "dropout", "satisfaction"])
+def test_marginal_predictions_match_statsmodels(cohort, family):
+    spec = PRIMARY[family]
+    design = spec.design(cohort["patients"], COVARIATES)
+    fit = spec.fit(design)
+    table = marginal_predictions(family, cohort["patients"], COVARIATES, [])
+    grid, reference = reference_grid(design)
+    assert len(table) == GRID_POINTS and "discipline = psychotherapy" in reference
+    assert table["alliance_z"].iloc[[0, -1]].tolist() == [-2.0, 2.0]
+    x = design.data[design.predictor]
+    assert table["alliance"].iloc[-1] == pytest.approx(x.mean() + 2 * x.std())
+    if family == "satisfaction":
+        expected = fit.predict(grid)  # fixed-effects prediction
+        assert table["prediction"].to_numpy() == pytest.approx(np.asarray(expected))
+    else:
+        frame = fit.get_prediction(grid).summary_frame()
+        assert table["prediction"].to_numpy() == pytest.approx(frame["mean"].to_numpy())
+        assert table["ci_low"].to_numpy() == pytest.approx(frame["mean_ci_lower"].to_numpy())
+        assert table["ci_high"].to_numpy() == pytest.approx(frame["mean_ci_upper"].to_numpy())
+    assert (table["ci_low"] <= table["prediction"]).all() and (table["prediction"] <= table["ci_high"]).all()
+    slope = np.sign(table["prediction"].iloc[-1] - table["prediction"].iloc[0])
+    assert slope == (-1 if family == "dropout" else 1)

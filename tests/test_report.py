@@ -20,7 +20,7 @@ from alliance.report.format import (
 )
 
 SECTION_IDS = ["contents", "summary", "cohort-flow", "alliance-scores", "measurement", "analyses",
-               "analysis-adherence", "analysis-dropout", "analysis-satisfaction", "benchmarks", "limitations",
+               "analysis-adherence", "analysis-dropout", "analysis-satisfaction", "predictions", "benchmarks", "limitations",
                "provenance"]
 
 

@@ -204,7 +204,7 @@ def forest_plot(effects: pd.DataFrame) -> Figure:
         ax.set_yticks(positions, labels)
         ax.set_ylim(-0.7, len(effects) - 0.3)
         ax.set(xlabel="r (95% CI)", title="Alliance effects as correlations")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=1, fontsize="small")
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=1, fontsize="small")
     return fig
 
 
@@ -409,16 +409,86 @@ def kaplan_meier(curves: pd.DataFrame, logrank: dict, min_cell_size: int) -> Fig
     return fig
 
 
+MARGINAL_LABELS = {
+    "attendance": "Predicted chance of attending\na session after the early window",
+    "dropout": "Predicted chance of dropout\nafter the early window",
+    "satisfaction": "Predicted satisfaction (points)",
+}
+PREDICTOR_LABELS = {"alliance_early": "Early alliance (mean total, first sessions)",
+                    "alliance_mean": "Mean alliance total"}
+
+
+def marginal_effects(models: Mapping[str, dict]) -> Figure:
+    """Predicted outcome (95% CI) across alliance from -2 to +2 SD, one panel per primary model
+    (`ModelResult.extra["marginal"]`, covariates at their reference values)."""
+    tables = [pd.DataFrame(result["extra"]["marginal"]) for result in models.values()
+              if result.get("extra", {}).get("marginal")]
+    title = "Predicted outcomes across the alliance range"
+    if not tables:
+        return message_figure(title, "No primary model could be fitted.")
+    with figure_style():
+        fig = new_figure(4.2 * len(tables), 4.2)
+        axes = fig.subplots(1, len(tables), squeeze=False)[0]
+        colour = sns.color_palette("colorblind")[0]
+        for ax, table in zip(axes, tables, strict=True):
+            outcome, predictor = table["outcome"].iloc[0], table["predictor"].iloc[0]
+            ax.plot(table["alliance"], table["prediction"], color=colour)
+            ax.fill_between(table["alliance"], table["ci_low"], table["ci_high"], color=colour, alpha=0.2,
+                            linewidth=0)
+            if table["scale"].iloc[0] == "probability":
+                ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+            ax.set(xlabel=PREDICTOR_LABELS.get(predictor, predictor.replace("_", " ")),
+                   ylabel=MARGINAL_LABELS.get(outcome, outcome), title=outcome.capitalize())
+        fig.suptitle(f"{title} (-2 to +2 SD; covariates at reference values)", fontsize=12,
+                     fontweight="bold")
+    return fig
+
+
+def therapist_caterpillar(features: pd.DataFrame, min_cell_size: int) -> Figure:
+    """Each therapist's mean of their patients' mean alliance (95% CI), ranked, for therapists with at
+    least `min_cell_size` patients with a score; therapists are not named (rank only)."""
+    scored = features.dropna(subset=["alliance_mean"])
+    title = "Alliance by therapist"
+    stats = [(*mean_ci(group["alliance_mean"]), len(group))
+             for _, group in scored.groupby("therapist_id", sort=True)]
+    table = pd.DataFrame(stats, columns=["mean", "ci_low", "ci_high", "n"])
+    shown = table[table["n"] >= min_cell_size].sort_values("mean", kind="stable").reset_index(drop=True)
+    hidden = len(table) - len(shown)
+    if shown.empty:
+        return message_figure(title, f"No therapist has at least {min_cell_size} patients with an alliance "
+                                     "score; nothing is shown.")
+    with figure_style():
+        fig = new_figure(8, 2.0 + 0.16 * len(shown))
+        ax = fig.add_subplot()
+        colour = sns.color_palette("colorblind")[0]
+        ranks = np.arange(1, len(shown) + 1)
+        mean, low, high = (shown[c].to_numpy() for c in ("mean", "ci_low", "ci_high"))
+        ax.errorbar(mean, ranks, xerr=[mean - low, high - mean],
+                    fmt="o", color=colour, markersize=4, capsize=2, linewidth=1)
+        ax.axvline(scored["alliance_mean"].mean(), color="0.3", linestyle="--", linewidth=1,
+                   label="mean of all patients")
+        ax.set(xlabel="Therapist mean of patients' mean alliance (95% CI)", ylabel="Therapist (ranked)",
+               title=title)
+        ax.set_yticks([])
+        ax.legend(loc="lower right")
+        ax.annotate(f"{len(shown)} therapists with at least {min_cell_size} patients shown; {hidden} with "
+                    "fewer are not shown.", xy=(0, 0), xycoords="axes fraction", xytext=(0, -42),
+                    textcoords="offset points", fontsize="small", color="0.35", va="top")
+    return fig
+
+
 def make_figures(
     session_scores: pd.DataFrame, features: pd.DataFrame, effects: pd.DataFrame, instrument: Instrument,
     min_cell_size: int, psychometrics: Mapping[str, pd.DataFrame], ruptures: pd.DataFrame, synthetic: bool,
-    dropout: dict,
+    models: Mapping[str, dict],
 ) -> dict[str, Figure]:
     """Every figure of the report, keyed by its name in `FIGURES`.
 
-    `psychometrics` holds the tables of results/psychometrics/ keyed by name (`read_tables`); `dropout`
-    is the dropout family's result (its Kaplan-Meier curves and log-rank test).
+    `psychometrics` holds the tables of results/psychometrics/ keyed by name (`read_tables`); `models`
+    the model results by family (the dropout family's Kaplan-Meier curves, every primary model's
+    predictions).
     """
+    dropout = models.get("dropout", {}).get("extra", {})
     return {
         "alliance_trajectories": alliance_trajectories(session_scores, features, min_cell_size),
         "subscale_distributions": subscale_distributions(session_scores, instrument),
@@ -428,6 +498,66 @@ def make_figures(
         "factor_loadings": factor_loadings(psychometrics["cfa_parameters"]),
         "reliability_by_sessions": reliability_by_sessions(psychometrics["reliability_by_sessions"]),
         "rupture_trajectories": rupture_trajectories(ruptures, features, synthetic),
-        "kaplan_meier": kaplan_meier(pd.DataFrame(dropout["extra"]["kaplan_meier"]),
-                                     dropout["extra"]["logrank"], min_cell_size),
+        "kaplan_meier": (kaplan_meier(pd.DataFrame(dropout["kaplan_meier"]), dropout["logrank"],
+                                      min_cell_size)
+                         if "logrank" in dropout else
+                         message_figure("Retention by early alliance", "The Kaplan-Meier curves could not be "
+                                        "estimated; the report says why.")),
+        "marginal_effects": marginal_effects(models),
+        "therapist_caterpillar": therapist_caterpillar(features, min_cell_size),
     }
+
+
+def power_curve(performance: pd.DataFrame, target_power: float = 0.8,
+                analyses: tuple[str, ...] = ("primary",)) -> Figure:
+    """Simulated power (share of 95% CIs excluding 0, with 95% Monte Carlo intervals) against the number
+    of patients, one panel per effect of `analyses`, one line per effect scale and number of therapists;
+    `performance` is results/simulation/performance.csv. In a null condition (effect scale 0) the line is
+    the type-I error rate."""
+    title = "Power by cohort size (simulation)"
+    data = performance[performance["analysis"].isin(analyses) & performance["power"].notna()]
+    if data.empty:
+        return message_figure(title, "No effect of the analyses shown has a simulated power.")
+    effects = data[["outcome", "model", "predictor"]].drop_duplicates()
+    scales = sorted(data["effect_scale"].unique())
+    therapists = sorted(data["therapists"].unique())
+    styles = ("-", "--", ":", "-.")
+    ncols = min(3, len(effects))
+    nrows = -(-len(effects) // ncols)
+    with figure_style():
+        fig = new_figure(4.2 * ncols, 3.6 * nrows + 1.0)
+        colours = sns.color_palette("colorblind", n_colors=max(len(scales), 3))
+        axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
+        for ax, effect in zip(axes.flat, effects.itertuples(index=False), strict=False):
+            rows = data[(data["outcome"] == effect.outcome) & (data["model"] == effect.model)
+                        & (data["predictor"] == effect.predictor)]
+            for (scale, n_t), line in rows.groupby(["effect_scale", "therapists"], sort=True):
+                line = line.sort_values("patients")
+                ax.errorbar(line["patients"], line["power"], yerr=1.96 * line["power_mcse"],
+                            color=colours[scales.index(scale)], linestyle=styles[therapists.index(n_t) % 4],
+                            marker="o", markersize=5, capsize=3)
+            ax.axhline(target_power, color="0.3", linestyle="--", linewidth=1)
+            if 0 in scales:
+                ax.axhline(0.05, color="0.3", linestyle=":", linewidth=1)
+            ax.set_xticks(sorted(rows["patients"].unique()))
+            ax.set_ylim(0, 1.02)
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+            ax.set_title(f"{effect.outcome} ~ {effect.predictor}\n({model_label(effect.model)})",
+                         fontsize="medium")
+            ax.set(xlabel="Patients", ylabel="Power (CI excludes 0)")
+        for ax in axes.flat[len(effects):]:
+            ax.set_axis_off()
+        handles = [Line2D([], [], color=colours[i], marker="o",
+                          label=f"effect x {scale:g}" + (" (null: type-I error)" if scale == 0 else ""))
+                   for i, scale in enumerate(scales)]
+        if len(therapists) > 1:
+            handles += [Line2D([], [], color="0.3", linestyle=styles[i % 4], label=f"{n_t} therapists")
+                        for i, n_t in enumerate(therapists)]
+        handles.append(Line2D([], [], color="0.3", linestyle="--", label=f"target {target_power:.0%}"))
+        if 0 in scales:
+            handles.append(Line2D([], [], color="0.3", linestyle=":", label="5% (nominal type-I error)"))
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(4, len(handles)))
+        reps = int(data["n_reps"].max())
+        label = f"{therapists[0]} therapists, " if len(therapists) == 1 else ""
+        fig.suptitle(f"{title}: {label}{reps} replications per condition", fontsize=12, fontweight="bold")
+    return fig

@@ -3,11 +3,10 @@
 
 rule figures:
     input:
-        dropout="results/models/dropout/result.json",
+        models=expand("results/models/{family}/result.json", family=MODEL_FAMILIES),
         session_scores="results/scores/session_scores.parquet",
         features="results/features/patients.parquet",
         effects="results/effects.csv",
-        multiplicity="results/models/multiplicity.csv",
         psychometrics=expand(
             "results/psychometrics/{table}.csv", table=PSYCHOMETRIC_TABLES
         ),

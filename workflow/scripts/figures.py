@@ -19,7 +19,7 @@ figures = make_figures(
     read_tables(snakemake.input.psychometrics),
     pd.read_parquet(snakemake.input.ruptures),
     snakemake.params.synthetic,
-    read_json(snakemake.input.dropout),
+    {result["family"]: result for result in map(read_json, snakemake.input.models)},
 )
 for png, svg in zip(snakemake.output.png, snakemake.output.svg, strict=True):
     save_figure(figures[Path(png).stem], png, svg)

@@ -112,6 +112,12 @@ FIGURE_CAPTIONS = {
                             "(the first {examples} by id of each rupture pattern). Triangles down: "
                             "ruptures; triangles up: the session where the total returned to its "
                             "pre-rupture level (repair).",
+    "marginal_effects": "Predicted outcome of each primary model (95% CI) across alliance from -2 to +2 SD, "
+                        "with numeric covariates at their mean and categorical ones at their most frequent "
+                        "level (therapist random effects at zero for the mixed model).",
+    "therapist_caterpillar": "Each therapist's mean of their patients' mean alliance (95% CI), ranked and "
+                             "not named; therapists with fewer than {k} patients with a score are not "
+                             "shown.",
     "kaplan_meier": "Retention after the early window by tertile of early alliance (Kaplan-Meier with 95% "
                     "CIs, landmark at the end of the early window); curves stop where fewer than {k} "
                     "patients remain at risk.",
