@@ -1,5 +1,6 @@
 """The HTML report: sections, self-containment, suppression, APA numbers, determinism; its helpers."""
 
+import base64
 import re
 
 import pandas as pd
@@ -9,6 +10,7 @@ from alliance.figures import new_figure, save_figure
 from alliance.models.effects import multiplicity_table
 from alliance.outputs import FIGURES
 from alliance.report import build_report, git_commit, provenance
+from alliance.report.downloads import table_csv
 from alliance.report.format import (
     format_ci,
     format_count,
@@ -20,8 +22,8 @@ from alliance.report.format import (
 )
 
 SECTION_IDS = ["contents", "summary", "cohort-flow", "alliance-scores", "measurement", "analyses",
-               "analysis-adherence", "analysis-dropout", "analysis-satisfaction", "predictions", "benchmarks", "limitations",
-               "provenance"]
+               "analysis-adherence", "analysis-dropout", "analysis-satisfaction", "predictions", "benchmarks",
+               "limitations", "provenance"]
 
 
 def test_format_p_apa():
@@ -373,3 +375,24 @@ def test_report_shows_q_values_level_tests_and_hides_small_groups(inputs):
     # the parts of an effect are not compared with the benchmarks
     benchmarks = html[html.index('id="benchmarks"'):]
     assert benchmarks.count("compatible with") + benchmarks.count("than the alliance") == 3
+
+
+def test_every_table_can_be_downloaded_as_csv(inputs):
+    html = build_report(**inputs)
+    tables = html.count("<table")
+    links = re.findall(r'<a download="([^"]+)" href="data:text/csv;charset=utf-8;base64,([^"]+)"', html)
+    assert tables > 5 and len(links) == tables
+    names = [name for name, _ in links]
+    assert len(set(names)) == len(names)
+    # the cohort table as shown: suppressed counts stay suppressed in the CSV
+    texts = [base64.b64decode(data).decode() for _, data in links]
+    cohort = next(t for t in texts if "nutrition" in t)
+    assert "nutrition,<5" in cohort and "osteopathy,suppressed" in cohort
+
+
+def test_table_csv_reads_header_body_and_caption():
+    text, caption = table_csv("<table><caption>Flow  of\n patients</caption><thead><tr><th>Step</th>"
+                              "<th>n</th></tr></thead><tbody><tr><td>a, b</td><td class='num'>1,234</td>"
+                              "</tr><tr><td>&lt;5 &amp; c</td><td><em>x</em> y</td></tr></tbody></table>")
+    assert caption == "Flow of patients"
+    assert text == 'Step,n\n"a, b","1,234"\n<5 & c,x y\n'

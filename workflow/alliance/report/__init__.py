@@ -31,6 +31,7 @@ from alliance.models.effects import (
 )
 from alliance.outputs import FIGURES
 from alliance.privacy import SECONDARY, is_reportable, suppress_counts
+from alliance.report.downloads import add_csv_downloads
 from alliance.report.format import (
     count_with_share,
     format_ci,
@@ -478,7 +479,7 @@ def build_report(
         "config_yaml": yaml.safe_dump(config, sort_keys=True, allow_unicode=True),
         "min_cell_size": min_cell_size,
     }
-    return _environment().get_template("report.html").render(**context)
+    return add_csv_downloads(_environment().get_template("report.html").render(**context))
 
 
 def _environment() -> jinja2.Environment:
