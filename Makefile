@@ -9,7 +9,7 @@ CONFIG ?=
 SNAKEMAKE_ARGS ?=
 CONFIG_ARG := $(if $(CONFIG),--configfile $(CONFIG),)
 
-.PHONY: setup run test test-fast lint report bench clean lock
+.PHONY: setup run test test-fast lint report reproduce bench clean lock
 
 setup: $(STAMP)
 
@@ -28,6 +28,10 @@ run: $(STAMP)
 ## report: Snakemake's own report of the last run, as a zip
 report: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) $(CONFIG_ARG) --report results/snakemake-report.zip
+
+## reproduce: re-run from a clean results/ and check every output is byte-identical to the last run
+reproduce: $(STAMP)
+	$(BIN)/python -m alliance.reproduce --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG),)
 
 ## test: lint, then every test (the workflow tests included)
 test: $(STAMP) lint

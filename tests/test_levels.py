@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from scipy.special import expit
 from alliance.contract import validate_tables
 from alliance.features import build_features
 from alliance.models import fit_family
-from alliance.models.common import Design, fit_logit_glm, fit_nested_lmm, session_design
+from alliance.models.common import Design, fit_logit_glm, fit_nested_lmm, session_design, summary_text
 from alliance.models.levels import PRIMARY, moderation_design, split_design
 from alliance.models.marginal import GRID_POINTS, marginal_predictions, reference_grid
 from alliance.scores import score_patients, score_sessions
@@ -176,3 +177,11 @@ def test_marginal_predictions_match_statsmodels(cohort, family):
     assert (table["ci_low"] <= table["prediction"]).all() and (table["prediction"] <= table["ci_high"]).all()
     slope = np.sign(table["prediction"].iloc[-1] - table["prediction"].iloc[0])
     assert slope == (-1 if family == "dropout" else 1)
+
+
+def test_summary_text_has_no_date_or_time(cohort):
+    spec = PRIMARY["dropout"]
+    text = summary_text(spec.fit(spec.design(cohort["patients"], COVARIATES)))
+    assert "Date:" in text and "Time:" in text
+    assert not re.search(r"\d{2}:\d{2}:\d{2}|\w{3}, \d{2} \w{3} \d{4}", text)
+    assert len({len(line) for line in text.splitlines()[2:8]}) == 1  # the table stays aligned

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 import zipfile
@@ -234,3 +235,23 @@ def test_prescored_alliance_with_a_therapist_rater(root, default_config, tmp_pat
     assert agreement["mean_difference"] == pytest.approx(1.0, abs=0.1)
     assert agreement["pearson_r"] > 0.8
     assert "not possible" in (work / "results/report.html").read_text()
+
+
+def test_manifest_and_reproduce(root, default_run):
+    manifest = json.loads((default_run / "results/manifest.json").read_text())
+    outputs = manifest["outputs"]
+    expected = {"effects.csv", "report.html", "figures/forest_plot.png", "models/multiplicity.csv"}
+    assert expected <= set(outputs)
+    assert not any(path.startswith(("logs/", "benchmarks/")) for path in outputs)
+    assert outputs["effects.csv"]["sha256"] == digest(default_run / "results/effects.csv")
+    assert set(manifest["inputs"]) == {"patients", "sessions", "outcomes", "truth"}
+    assert manifest["config"]["synthetic"]["seed"] == 5
+    assert manifest["environment"]["packages"]["statsmodels"]
+    done = subprocess.run(
+        [sys.executable, "-m", "alliance.reproduce", "--directory", str(default_run), "--snakefile",
+         str(root / "Snakefile"), "--cores", "2", "--configfile", str(default_run / "test_config.yaml")],
+        capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    (line,) = done.stdout.splitlines()
+    assert line.startswith(f"Reproduced: all {len(outputs)} outputs byte-identical (")
+    assert not (default_run / "results.previous").exists()

@@ -69,3 +69,23 @@ rule report:
         ENV
     script:
         "../scripts/report.py"
+
+
+rule manifest:
+    input:
+        "results/report.html",
+        "results/effects.csv",
+        "results/models/multiplicity.csv",
+        expand("results/figures/{name}.svg", name=FIGURES),
+    output:
+        "results/manifest.json",
+    params:
+        results="results",
+        inputs=lambda wildcards: get_tables(wildcards) | get_truth(wildcards),
+        config=config,
+    log:
+        "results/logs/manifest.log",
+    conda:
+        ENV
+    script:
+        "../scripts/manifest.py"

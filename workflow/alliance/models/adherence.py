@@ -20,6 +20,7 @@ from alliance.models.common import (
     level_designs,
     predictor_effect,
     session_design,
+    summary_text,
 )
 
 MODEL = "binomial_glm_cluster_therapist"
@@ -128,5 +129,5 @@ def fit_attendance(
             extra["home_practice_formula"] = home.formula
         else:
             notes = [*notes, "The data have no home-practice scores; that model was not fitted."]
-    summary = "The primary model was not fitted." if fit is None else str(fit.summary())
+    summary = "The primary model was not fitted." if fit is None else summary_text(fit)
     return ModelResult("adherence", rows, flow, notes, summary, extra)

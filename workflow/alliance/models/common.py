@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -212,6 +213,14 @@ def attempt(label: str, notes: list[str], fit: Callable[..., T], *args, **kwargs
         reason = str(error).splitlines()[0] if str(error) else "no message"
         notes.append(f"{label}: not fitted ({type(error).__name__}: {reason})")
         return None
+
+
+STAMPS = re.compile(r"(?<=Date:)\s+\w{3}, \d{2} \w{3} \d{4}|(?<=Time:)\s+\d{2}:\d{2}:\d{2}")
+
+
+def summary_text(fit) -> str:
+    """statsmodels' text summary without the date and time it was printed (so reruns are identical)."""
+    return STAMPS.sub(lambda match: " -".rjust(len(match.group(0))), str(fit.summary()))
 
 
 def labelled(notes: list[str], label: str) -> list[str]:

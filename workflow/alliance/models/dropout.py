@@ -12,6 +12,7 @@ from alliance.models.common import (
     captured_warnings,
     fit_logit_glm,
     predictor_effect,
+    summary_text,
 )
 from alliance.models.survival import (
     fit_cox_time_varying,
@@ -70,5 +71,5 @@ def fit_dropout(
                 rows.append(row)
         flow, notes = flow + risk.flow, notes + risk.notes
         extra["session_formula"] = risk.formula
-    summary = "The primary model was not fitted." if fit is None else str(fit.summary())
+    summary = "The primary model was not fitted." if fit is None else summary_text(fit)
     return ModelResult("dropout", rows, flow, notes, summary, extra)
