@@ -9,7 +9,7 @@ CONFIG ?=
 SNAKEMAKE_ARGS ?=
 CONFIG_ARG := $(if $(CONFIG),--configfile $(CONFIG),)
 
-.PHONY: setup run test test-fast lint report reproduce bench clean lock
+.PHONY: setup browser run test test-fast lint report reproduce bench clean lock
 
 setup: $(STAMP)
 
@@ -19,6 +19,14 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+## browser: headless Chromium for the report test, from the distribution's packages where missing
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "Installing Chromium (the report is checked in a headless browser)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	    --no-install-recommends chromium fonts-dejavu-core >/dev/null; }
 
 ## run: the whole workflow (default: the synthetic cohort); CONFIG=my.yaml merges over config.yaml
 run: $(STAMP)
@@ -34,7 +42,7 @@ reproduce: $(STAMP)
 	$(BIN)/python -m alliance.reproduce --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG),)
 
 ## test: lint, then every test (the workflow tests included)
-test: $(STAMP) lint
+test: $(STAMP) browser lint
 	$(BIN)/pytest -n $(CORES) --dist loadfile
 
 ## test-fast: the unit tests only

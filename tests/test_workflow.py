@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from alliance.browser import check_page
+from alliance.outputs import FIGURES
 from alliance.synthetic import synthesize
 
 pytestmark = pytest.mark.slow
@@ -255,3 +257,10 @@ def test_manifest_and_reproduce(root, default_run):
     (line,) = done.stdout.splitlines()
     assert line.startswith(f"Reproduced: all {len(outputs)} outputs byte-identical (")
     assert not (default_run / "results.previous").exists()
+
+
+def test_report_renders_in_chromium(default_run, tmp_path):
+    result = check_page(default_run / "results/report.html", tmp_path / "report.png")
+    assert result.console == [] and result.broken == 0
+    assert result.images == len(FIGURES)  # every figure, the synthetic-only example trajectories included
+    assert (tmp_path / "report.png").stat().st_size > 50_000

@@ -1,0 +1,79 @@
+"""Open the report in headless Chromium: screenshot, console messages and broken images.
+
+The report has no script of its own. To count broken images, a copy gets a small checking script that
+writes the counts into the page title after loading; Chromium prints the DOM (`--dump-dom`) and its
+console messages (`--enable-logging=stderr`). Any console message fails the check: a page without
+scripts should print none. Chromium comes from the distribution's packages (`make browser`).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--hide-scrollbars")
+CHECK = """<script>
+window.addEventListener("load", () => {
+  const broken = Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length;
+  document.title = "images:" + document.images.length + ";broken:" + broken;
+});
+</script>"""
+COUNTS = re.compile(r"<title>images:(\d+);broken:(\d+)</title>")
+CONSOLE = re.compile(r":CONSOLE[:(]\d+\)?\] (.*)")
+
+
+@dataclass
+class BrowserCheck:
+    """What Chromium saw: images, broken ones, console messages, and the screenshot's path."""
+
+    images: int
+    broken: int
+    console: list[str]
+    screenshot: Path
+
+    @property
+    def ok(self) -> bool:
+        return self.images > 0 and self.broken == 0 and not self.console
+
+
+def chromium() -> str:
+    """The Chromium executable; a clear error when it is not installed."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    raise FileNotFoundError("Chromium is not installed; run `make browser` (Debian/Ubuntu: apt-get install "
+                            "chromium)")
+
+
+def _run(args: list[str], profile: Path, timeout: int) -> subprocess.CompletedProcess:
+    return subprocess.run([chromium(), *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def check_page(html: Path, screenshot: Path, width: int = 1280, height: int = 12000,
+               timeout: int = 120) -> BrowserCheck:
+    """Render `html` (a self-contained page), save a full-height screenshot and count what went wrong."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        page = html.read_text(encoding="utf-8")
+        probe = tmp_path / "probe.html"
+        probe.write_text(page.replace("</body>", f"{CHECK}\n</body>", 1), encoding="utf-8")
+        dumped = _run(["--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000", "--dump-dom",
+                       probe.as_uri()], tmp_path / "profile-dom", timeout)
+        counts = COUNTS.search(dumped.stdout)
+        if counts is None:
+            raise RuntimeError(f"Chromium did not render {html}: {dumped.stderr[-1000:]}")
+        console = [m.group(1) for m in CONSOLE.finditer(dumped.stderr)]
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        shot = _run([f"--window-size={width},{height}", f"--screenshot={screenshot.resolve()}",
+                     html.resolve().as_uri()], tmp_path / "profile-shot", timeout)
+        if not screenshot.exists():
+            raise RuntimeError(f"Chromium wrote no screenshot of {html}: {shot.stderr[-1000:]}")
+    return BrowserCheck(int(counts.group(1)), int(counts.group(2)), console, screenshot)
