@@ -9,7 +9,7 @@ CONFIG ?=
 SNAKEMAKE_ARGS ?=
 CONFIG_ARG := $(if $(CONFIG),--configfile $(CONFIG),)
 
-.PHONY: setup browser run test test-fast lint report reproduce bench clean lock
+.PHONY: setup browser run test test-fast lint report reproduce notebooks bench clean lock
 
 setup: $(STAMP)
 
@@ -40,6 +40,10 @@ report: $(STAMP)
 ## reproduce: re-run from a clean results/ and check every output is byte-identical to the last run
 reproduce: $(STAMP)
 	$(BIN)/python -m alliance.reproduce --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG),)
+
+## notebooks: pair every notebooks/*.py with a Jupyter .ipynb (jupytext; the .py files are the source)
+notebooks: $(STAMP)
+	$(BIN)/jupytext --quiet --sync notebooks/*.py
 
 ## test: lint, then every test (the workflow tests included)
 test: $(STAMP) browser lint

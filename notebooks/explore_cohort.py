@@ -1,39 +1,36 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 # ---
 
 # %% [markdown]
 # # Exploring the cohort
-# Starts where the pipeline stopped: reads `results/` (run `make run` first) through the `alliance`
-# package. Set `ALLIANCE_RESULTS` to read another run's results folder.
+# Starts where the pipeline stopped: reads a finished run (`make run` first) through the `alliance`
+# package. Set `ALLIANCE_RESULTS` to read another run's results folder. Counts below the run's minimum
+# cell size are suppressed here as in the report.
 
 # %%
-import os
-from pathlib import Path
-
-import pandas as pd
-
 from alliance.models.effects import BENCHMARKS
 from alliance.privacy import suppress_counts
+from alliance.results import load_results
 
-RESULTS = Path(os.environ.get("ALLIANCE_RESULTS", "results"))
-MIN_CELL_SIZE = 10
-features = pd.read_parquet(RESULTS / "features/patients.parquet")
-sessions = pd.read_parquet(RESULTS / "scores/session_scores.parquet")
-effects = pd.read_csv(RESULTS / "effects.csv")
+run = load_results()
+features, sessions, effects = run.features, run.session_scores, run.effects
 print(f"{len(features)} patients, {features['therapist_id'].nunique()} therapists, "
-      f"{len(sessions)} scheduled sessions")
+      f"{len(sessions)} scheduled sessions; minimum cell size {run.min_cell_size}")
 
 # %% [markdown]
-# Patients per discipline (counts under the minimum cell size are suppressed).
+# Patients per discipline and per age band.
 
 # %%
-print(suppress_counts(features["discipline"].value_counts().sort_index(), MIN_CELL_SIZE))
+for column in ("discipline", "age_band"):
+    print(suppress_counts(features[column].value_counts().sort_index(), run.min_cell_size).to_string(), "\n")
 
 # %% [markdown]
 # Early alliance among patients who dropped out and who completed (treatment past the early window).
@@ -43,9 +40,18 @@ past_window = features[~features["ended_in_window"]]
 print(past_window.groupby("dropout")["alliance_early"].describe().round(2))
 
 # %% [markdown]
-# The primary effects as correlations beside the meta-analytic benchmark.
+# Alliance at the ceiling: share of scored sessions at the scale maximum, per subscale.
+
+# %%
+scored = sessions[sessions["alliance_total"].notna()]
+for column in ("alliance_task", "alliance_bond", "alliance_goal", "alliance_total"):
+    print(f"{column:15s} at 5: {(scored[column] == 5).mean():.1%}")
+
+# %% [markdown]
+# Every effect of the run as a correlation beside the meta-analytic benchmark.
 
 # %%
 benchmark = BENCHMARKS["alliance_outcome"]
 print(f"Benchmark r = {benchmark['r']:.3f} [{benchmark['ci_low']:.3f}, {benchmark['ci_high']:.3f}]")
-print(effects[["outcome", "predictor", "estimate", "r", "r_ci_low", "r_ci_high"]].round(3))
+print(effects[["analysis", "outcome", "predictor", "estimate", "r", "r_ci_low", "r_ci_high"]]
+      .round(3).to_string())
