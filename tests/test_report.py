@@ -9,7 +9,7 @@ import pytest
 from alliance.figures import new_figure, save_figure
 from alliance.models.effects import multiplicity_table
 from alliance.outputs import FIGURES
-from alliance.report import build_report, git_commit, provenance
+from alliance.report import build_report, flow_steps, git_commit, provenance, shown_count
 from alliance.report.downloads import table_csv
 from alliance.report.format import (
     format_ci,
@@ -396,3 +396,13 @@ def test_table_csv_reads_header_body_and_caption():
                               "</tr><tr><td>&lt;5 &amp; c</td><td><em>x</em> y</td></tr></tbody></table>")
     assert caption == "Flow of patients"
     assert text == 'Step,n\n"a, b","1,234"\n<5 & c,x y\n'
+
+
+def test_flow_and_missing_data_counts_are_suppressed():
+    flow = [{"step": "patients in the cohort", "n": 400}, {"step": "excluded: a", "n": 24},
+            {"step": "excluded: b", "n": 6}, {"step": "excluded: c", "n": 0}, {"step": "analysed", "n": 370},
+            {"step": "home practice: excluded sessions: d", "n": 3}]
+    assert flow_steps(flow, 10) == [
+        ("patients in the cohort", "400"), ("excluded: a", "suppressed"), ("excluded: b", "<10"),
+        ("excluded: c", "0"), ("analysed", "370"), ("home practice: excluded sessions: d", "<10")]
+    assert shown_count(7, 10, of=400) == "<10" and shown_count(12, 10, of=400) == "12 (3.0%)"

@@ -261,6 +261,28 @@ def benchmark_sentence(row: pd.Series) -> str:
     return sentence
 
 
+def shown_count(n: int, min_cell_size: int, of: int | None = None) -> str:
+    """A count (with its share of `of`) for the report, or "<k" when it is 1 to k - 1."""
+    if 0 < n < min_cell_size:
+        return f"<{min_cell_size}"
+    return count_with_share(n, of) if of is not None else format_count(n)
+
+
+def flow_steps(flow: list[dict], min_cell_size: int) -> list[tuple[str, str]]:
+    """A family's flow with small counts suppressed: the exclusion counts of each model as one table (with
+    secondary suppression, since they sum to its cohort minus its analysed), the other steps one by one."""
+    groups: dict[str, list[int]] = {}  # one table per model of the flow: the text before "excluded"
+    for i, step in enumerate(flow):
+        if "excluded" in step["step"]:
+            groups.setdefault(step["step"].split("excluded")[0], []).append(i)
+    shown = {}
+    for rows in groups.values():
+        hidden = suppress_counts(pd.Series([flow[i]["n"] for i in rows], dtype="int64"), min_cell_size)
+        shown |= dict(zip(rows, hidden, strict=True))
+    return [(step["step"], shown.get(i, shown_count(step["n"], min_cell_size)))
+            for i, step in enumerate(flow)]
+
+
 def cohort_section(
     session_scores: pd.DataFrame, features: pd.DataFrame, model_results: list[dict], scoring: dict,
     min_cell_size: int,
@@ -276,9 +298,9 @@ def cohort_section(
         ("Sessions scheduled", format_count(len(session_scores))),
         ("Sessions attended", count_with_share(attended, len(session_scores))),
         ("Dropouts (of patients with a recorded outcome)",
-         count_with_share(int(features.loc[dropout_known, "dropout"].astype(bool).sum()),
-                          int(dropout_known.sum()))),
-        ("Dropout not recorded", format_count(int((~dropout_known).sum()))),
+         shown_count(int(features.loc[dropout_known, "dropout"].astype(bool).sum()), min_cell_size,
+                     int(dropout_known.sum()))),
+        ("Dropout not recorded", shown_count(int((~dropout_known).sum()), min_cell_size)),
     ]
     groups = []
     for column, title in (("discipline", "Patients by discipline"), ("site", "Patients by site")):
@@ -287,30 +309,29 @@ def cohort_section(
         groups.append({"title": title, "rows": list(zip(shown.index, shown, strict=True)),
                        "total": format_count(n_patients)})
     flows = [{"family": result["family"], "hypothesis": HYPOTHESES.get(result["family"], ""),
-              "steps": [(step["step"], format_count(step["n"])) for step in result["flow"]]}
+              "steps": flow_steps(result["flow"], min_cell_size)}
              for result in model_results]
     sessions, patients = scoring["alliance"], scoring["satisfaction"]
-    missing = [
-        ("Attended sessions with an alliance questionnaire",
-         count_with_share(sessions["sessions_with_answers"], sessions["sessions_attended"])),
-        ("Attended sessions scored",
-         count_with_share(sessions["sessions_scored"], sessions["sessions_attended"])),
-        ("Scored sessions prorated (items missing)",
-         count_with_share(sessions["sessions_prorated"], sessions["sessions_scored"])),
-        ("Questionnaires unscorable (too many items missing)", format_count(sessions["sessions_unscorable"])),
-        ("Answers on missed sessions (ignored)",
-         format_count(sessions["answers_on_missed_sessions_ignored"])),
-        ("Satisfaction scored from items",
-         count_with_share(patients["scored_from_items"], patients["patients"])),
-        ("Satisfaction pre-scored", format_count(patients["pre_scored"])),
-        ("Satisfaction prorated", format_count(patients["prorated"])),
-        ("Satisfaction missing", count_with_share(patients["missing"], patients["patients"])),
+    counts = [
+        ("Attended sessions with an alliance questionnaire", sessions["sessions_with_answers"],
+         sessions["sessions_attended"]),
+        ("Attended sessions scored", sessions["sessions_scored"], sessions["sessions_attended"]),
+        ("Scored sessions prorated (items missing)", sessions["sessions_prorated"],
+         sessions["sessions_scored"]),
+        ("Questionnaires unscorable (too many items missing)", sessions["sessions_unscorable"], None),
+        ("Answers on missed sessions (ignored)", sessions["answers_on_missed_sessions_ignored"], None),
+        ("Satisfaction scored from items", patients["scored_from_items"], patients["patients"]),
+        ("Satisfaction pre-scored", patients["pre_scored"], None),
+        ("Satisfaction prorated", patients["prorated"], None),
+        ("Satisfaction missing", patients["missing"], patients["patients"]),
     ]
+    missing = [(label, shown_count(n, min_cell_size, of)) for label, n, of in counts]
     return {"overview": overview, "groups": groups, "flows": flows, "missing": missing,
             "rule": f"Counts of 1 to {min_cell_size - 1} patients are shown as \"<{min_cell_size}\"; when a "
                     "single count of a table is suppressed, the next smallest count is also hidden "
-                    f"(\"{SECONDARY}\") so that it cannot be recovered from the total. Whole-cohort "
-                    "flow counts are not suppressed."}
+                    f"(\"{SECONDARY}\") so that it cannot be recovered from the total. The same rule "
+                    "applies to the exclusion counts of each model's flow (which sum to the cohort minus "
+                    "the analysed) and to every other count of patients or sessions in this report."}
 
 
 def input_tables(validation: dict) -> list[dict]:
