@@ -21,7 +21,7 @@ from alliance.report.format import (
     p_text,
 )
 
-SECTION_IDS = ["contents", "summary", "cohort-flow", "alliance-scores", "measurement", "analyses",
+SECTION_IDS = ["contents", "summary", "methods", "cohort-flow", "alliance-scores", "measurement", "analyses",
                "analysis-adherence", "analysis-dropout", "analysis-satisfaction", "predictions", "benchmarks",
                "limitations", "provenance"]
 
@@ -163,6 +163,7 @@ def inputs(tmp_path):
         "features": {"early_window": 3},
         "ruptures": {"criterion": "sd", "c": 2.0, "repair_window": 3, "reliability": None},
         "privacy": {"min_cell_size": 5},
+        "models": {"covariates": ["baseline_severity", "discipline"]},
         "synthetic": {"seed": 123},
     }
     validation = {"inputs": {"patients": {"path": "p.csv", "sha256": "ab" * 32}},
@@ -406,3 +407,14 @@ def test_flow_and_missing_data_counts_are_suppressed():
         ("patients in the cohort", "400"), ("excluded: a", "suppressed"), ("excluded: b", "<10"),
         ("excluded: c", "0"), ("analysed", "370"), ("home practice: excluded sessions: d", "<10")]
     assert shown_count(7, 10, of=400) == "<10" and shown_count(12, 10, of=400) == "12 (3.0%)"
+
+
+def test_methods_describe_instruments_models_and_software(inputs):
+    html = build_report(**inputs)
+    methods = html[html.index('id="methods"'):html.index('id="cohort-flow"')]
+    assert "Working Alliance Inventory" in methods and "task: items 1, 2, 10, 12" in methods
+    assert "Client Satisfaction Questionnaire" in methods
+    assert "scored sessions 1 to 3" in methods and "2 within-patient SDs" in methods
+    assert "Primary: attendance (binomial glm); dropout (logistic glm); satisfaction" in methods
+    assert "baseline_severity, discipline" in methods and "fewer than 5 patients" in methods
+    assert "statsmodels " in methods and "lifelines " in methods

@@ -43,11 +43,12 @@ from alliance.report.format import (
     p_text,
 )
 from alliance.report.measurement import measurement_section
+from alliance.report.methods import methods_section
 from alliance.scores import ALLIANCE_PREFIX, TOTAL, score_descriptives
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-PACKAGES = ("snakemake", "pandas", "numpy", "scipy", "statsmodels", "pandera", "matplotlib", "seaborn",
-            "pyarrow", "jinja2", "alliance")
+PACKAGES = ("snakemake", "pandas", "numpy", "scipy", "statsmodels", "lifelines", "pingouin", "semopy",
+            "pandera", "matplotlib", "seaborn", "pyarrow", "jinja2", "alliance")
 HYPOTHESES = {"adherence": "H1", "dropout": "H2", "satisfaction": "H3", "symptoms": "H4"}
 ANALYSIS_PLAN = "../ANALYSIS_PLAN.md"  # relative to results/report.html
 OUTCOME_WORDS = {
@@ -478,6 +479,7 @@ def build_report(
     if missing:
         raise ValueError(f"figure PNGs missing for: {', '.join(missing)}")
     captions = figure_captions(min_cell_size)
+    provenance_info = provenance(config, validation)
     early_window = config["features"]["early_window"]
     primary = effects[effects["analysis"] == "primary"]
     family_of = {row["outcome"]: result["family"] for result in model_results for row in result["effects"]}
@@ -490,13 +492,14 @@ def build_report(
         "alliance": alliance_section(session_scores, scoring, config),
         "measurement": measurement_section(psychometrics, rupture_shares, scoring, config, min_cell_size,
                                            synthetic=truth is not None),
+        "methods": methods_section(config, model_results, provenance_info["versions"]),
         "analyses": analysis_sections(model_results, effects, early_window, min_cell_size, multiplicity),
         "benchmarks": [benchmark_sentence(row) for _, row in benchmark_comparable(effects).iterrows()],
         "truth": truth_rows(truth, effects) if truth else None,
         "n_therapists": format_count(features["therapist_id"].nunique()),
         "figures": {name: {"src": figures[name], "caption": captions[name]} for name in FIGURES},
         "plan": ANALYSIS_PLAN,
-        "provenance": provenance(config, validation),
+        "provenance": provenance_info,
         "config_yaml": yaml.safe_dump(config, sort_keys=True, allow_unicode=True),
         "min_cell_size": min_cell_size,
     }
