@@ -80,7 +80,7 @@ rule manifest:
     output:
         "results/manifest.json",
     params:
-        results="results",
+        results=lambda wildcards, output: os.path.dirname(output[0]),
         inputs=lambda wildcards: get_tables(wildcards) | get_truth(wildcards),
         config=config,
     log:

@@ -29,7 +29,12 @@ rule psychometrics:
         session_scores="results/scores/session_scores.parquet",
     output:
         **{
-            table: f"results/psychometrics/{table}.csv"
+            table: report(
+                f"results/psychometrics/{table}.csv",
+                caption=f"../report/psychometrics_{table}.rst",
+                category="Psychometrics",
+                labels={"table": table.replace("_", " ")},
+            )
             for table in PSYCHOMETRIC_TABLES
         },
     params:
@@ -56,7 +61,12 @@ rule features:
         patients="results/features/patients.parquet",
         sessions="results/features/sessions.parquet",
         ruptures="results/features/ruptures.parquet",
-        rupture_shares="results/features/rupture_shares.csv",
+        rupture_shares=report(
+            "results/features/rupture_shares.csv",
+            caption="../report/rupture_shares.rst",
+            category="Measurement",
+            labels={"table": "rupture patterns"},
+        ),
     params:
         early_window=config["features"]["early_window"],
         ruptures=config["ruptures"],
