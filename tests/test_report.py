@@ -9,7 +9,14 @@ import pytest
 from alliance.figures import new_figure, save_figure
 from alliance.models.effects import multiplicity_table
 from alliance.outputs import FIGURES
-from alliance.report import build_report, flow_steps, git_commit, provenance, shown_count
+from alliance.report import (
+    build_report,
+    flow_steps,
+    git_commit,
+    provenance,
+    sensitivity_notes,
+    shown_count,
+)
 from alliance.report.downloads import table_csv
 from alliance.report.format import (
     format_ci,
@@ -418,3 +425,23 @@ def test_methods_describe_instruments_models_and_software(inputs):
     assert "Primary: attendance (binomial glm); dropout (logistic glm); satisfaction" in methods
     assert "baseline_severity, discipline" in methods and "fewer than 5 patients" in methods
     assert "statsmodels " in methods and "lifelines " in methods
+
+
+def test_sensitivity_section_and_ceiling_sentence(inputs):
+    table = pd.concat([EFFECTS.assign(variant="complete cases (primary)"),
+                       EFFECTS.assign(variant="early window k = 2", analysis="sensitivity", n_patients=3)])
+    results = model_results()
+    results[2]["extra"]["ceiling"] = {"share_at_maximum": 0.2, "maximum": 32.0, "ceiling_effect": True}
+    result_json = {"notes": ["Other early windows do not change satisfaction."],
+                   "failures": [{"variant": "bootstrap", "outcome": "dropout", "reason": "singular"}],
+                   "multiple_imputation": {"imputed": ["satisfaction"],
+                                           "pooled": {"satisfaction": {"m": 20, "lambda": 0.16}}}}
+    html = build_report(**inputs | {"model_results": results, "sensitivity": table,
+                                    "sensitivity_notes": sensitivity_notes(result_json)})
+    section = html[html.index('<section id="sensitivity">'):html.index('<section id="predictions">')]
+    assert section.count("complete cases (primary)") == 3
+    assert section.count("suppressed (&lt;5 patients)") == 3  # k = 2 rows rest on 3 patients
+    assert "Not fitted: bootstrap / dropout: singular" in section
+    assert "fraction of missing information 0.16" in section
+    assert "20.0% of the analysed patients are at the maximum total (32); a ceiling effect" in html
+    assert 'id="sensitivity"' not in build_report(**inputs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from alliance.ruptures import detect_ruptures, pattern_shares, rupture_patterns
-from alliance.scores import TOTAL, is_scored, subscale_columns
+from alliance.scores import SESSION_MEASURES, TOTAL, is_scored, subscale_columns
 
 PATIENT_KEEP = ["patient_id", "therapist_id", "site", "discipline", "age_band", "gender",
                 "baseline_severity", "sessions_planned"]
@@ -23,6 +23,85 @@ def _slopes(scored: pd.DataFrame) -> pd.Series:
     dy = y - y.groupby(by).transform("mean")
     sxx = (dx * dx).groupby(by).sum()
     return (dx * dy).groupby(by).sum() / sxx.where(sxx > 0)
+
+
+SYMPTOMS = "symptoms"
+
+
+def has_symptoms(table: pd.DataFrame) -> bool:
+    """The table has a `symptoms` column with at least one score."""
+    return SYMPTOMS in table.columns and bool(table[SYMPTOMS].notna().any())
+
+
+def _symptom_scores(s: pd.DataFrame) -> pd.Series:
+    """Symptom scores of attended sessions (a score recorded at a missed session does not count)."""
+    return pd.to_numeric(s[SYMPTOMS], errors="coerce").astype(float).where(s["attended"].astype(bool))
+
+
+def symptom_patient_features(session_scores: pd.DataFrame, early_window: int) -> pd.DataFrame:
+    """Per patient (index `patient_id`), over the attended sessions with a symptom score (higher = worse):
+
+    - `symptoms_first`, `symptoms_first_session`: the first score and its session number;
+    - `symptoms_last`, `symptoms_last_session`: the last score and its session number;
+    - `symptoms_n`: the number of scores;
+    - `symptoms_last_after_window`: the last score lies after the early window (session > early_window),
+      so a change to it is measured beyond the early alliance;
+    - `symptom_change` = `symptoms_last` - `symptoms_first` (negative = improvement; NaN with fewer than
+      two scores).
+    """
+    s = session_scores.sort_values(["patient_id", "session"], kind="stable")
+    y = _symptom_scores(s)
+    rows = s.loc[y.notna(), ["patient_id", "session"]].assign(symptoms=y[y.notna()])
+    by = rows.groupby("patient_id")
+    out = pd.DataFrame({
+        "symptoms_first": by["symptoms"].first(),
+        "symptoms_first_session": by["session"].first(),
+        "symptoms_last": by["symptoms"].last(),
+        "symptoms_last_session": by["session"].last(),
+        "symptoms_n": by.size(),
+    })
+    out["symptoms_last_after_window"] = (out["symptoms_last_session"] > early_window).astype("boolean")
+    out["symptom_change"] = (out["symptoms_last"] - out["symptoms_first"]).where(out["symptoms_n"] >= 2)
+    return out
+
+
+def symptom_session_features(s: pd.DataFrame) -> pd.DataFrame:
+    """Symptom columns for session rows `s` (sorted by patient_id and session, with `attended`, the
+    alliance total and `symptoms`), in the same order:
+
+    - `symptoms`: the score at this session (attended sessions only);
+    - `symptoms_prev`: the most recent *earlier* score, carried forward over sessions without one (the
+      lagged value; missing up to the first score); `symptom_change_prev` = `symptoms` - `symptoms_prev`
+      (negative = improvement since the previous score);
+    - `symptoms_next`: the score at the *next attended* session (missed sessions skipped; missing when
+      that session has no score or there is none); `symptoms_next_gap`: sessions from this one to that
+      next attended session;
+    - `alliance_next`: the alliance total at that same next attended session (missing when unscored);
+    - `symptoms_first`, `alliance_first`: the patient's first symptom score and first scored alliance
+      total (initial conditions of the dynamic models). They are known only from that session on: the
+      models use them on rows at or after it, never earlier.
+
+    `symptoms_next` and `alliance_next` are outcomes, never predictors; the lagged and current values
+    never use a later session.
+    """
+    by = s["patient_id"]
+    attended = s["attended"].astype(bool)
+    y = _symptom_scores(s)
+    alliance = s[TOTAL].where(is_scored(s))
+    next_session = s["session"].where(attended).groupby(by).shift(-1).groupby(by).bfill()
+    at = pd.MultiIndex.from_arrays([by, s["session"]])
+    to = pd.MultiIndex.from_arrays([by, next_session])
+    prev = y.groupby(by).ffill().groupby(by).shift(1)
+    return pd.DataFrame({
+        "symptoms": y,
+        "symptoms_prev": prev,
+        "symptom_change_prev": y - prev,
+        "symptoms_next": pd.Series(y.to_numpy(), index=at).reindex(to).to_numpy(),
+        "symptoms_next_gap": (next_session - s["session"]).astype("Int64"),
+        "alliance_next": pd.Series(alliance.to_numpy(), index=at).reindex(to).to_numpy(),
+        "symptoms_first": y.groupby(by).transform("first"),
+        "alliance_first": alliance.groupby(by).transform("first"),
+    }, index=s.index)
 
 
 def patient_features(
@@ -45,7 +124,9 @@ def patient_features(
     - `sessions_scheduled`, `sessions_attended`, `last_session`;
     - `scheduled_after_window`, `attended_after_window`, `missed_after_window`;
     - `ended_in_window`: the last scheduled session lies within the early window;
-    - `dropout` and `satisfaction` from the outcomes.
+    - `dropout` and `satisfaction` from the outcomes;
+    - with symptom scores in the data (`has_symptoms`), the columns of `symptom_patient_features`
+      (absent otherwise).
     """
     s = session_scores
     scored = s[is_scored(s)].sort_values(["patient_id", "session"], kind="stable")
@@ -78,6 +159,10 @@ def patient_features(
     out = out.merge(outcomes[["patient_id", "dropout"]], on="patient_id", how="left")
     out = out.merge(patient_scores[["patient_id", "satisfaction"]], on="patient_id", how="left")
     out["dropout"] = out["dropout"].astype("boolean")
+    if has_symptoms(s):
+        out = out.merge(symptom_patient_features(s, early_window), left_on="patient_id", right_index=True,
+                        how="left")
+        out["symptoms_n"] = out["symptoms_n"].fillna(0).astype("int64")
     return out.sort_values("patient_id", kind="stable").reset_index(drop=True)
 
 
@@ -86,7 +171,8 @@ def session_features(
 ) -> pd.DataFrame:
     """One row per scheduled session, sorted by patient_id and session.
 
-    Keys, `therapist_id`, `attended`, the total and subscales, and:
+    Keys, `therapist_id`, `attended`, the total and subscales, the session measures present in the data
+    (`home_practice`, `symptoms`), and:
 
     - `alliance_between`: the patient's mean total over all scored sessions (person mean);
     - `alliance_within`: total - person mean at scored sessions (person-mean centring; Wang & Maxwell
@@ -100,6 +186,9 @@ def session_features(
 
     The person mean uses the whole treatment, so `alliance_between`, `alliance_within` and
     `alliance_prev_within` are not free of look-ahead; only `alliance_prev` and `sessions_since_prev` are.
+
+    With symptom scores in the data (`has_symptoms`), the columns of `symptom_session_features` follow
+    (`symptoms` then counts at attended sessions only); without, none of them is added.
     """
     s = session_scores.sort_values(["patient_id", "session"], kind="stable").reset_index(drop=True)
     by = s["patient_id"]
@@ -110,9 +199,10 @@ def session_features(
     between = value.groupby(by).transform("mean")
     out = s[["patient_id", "session"]].merge(
         patients[["patient_id", "therapist_id"]], on="patient_id", how="left")
-    return out[["patient_id", "therapist_id", "session"]].assign(
+    table = out[["patient_id", "therapist_id", "session"]].assign(
         attended=s["attended"].astype(bool),
         **{c: s[c] for c in [TOTAL, *subscale_columns(s)]},
+        **{c: s[c] for c in SESSION_MEASURES if c in s.columns},
         alliance_between=between,
         alliance_within=value - between,
         alliance_prev=prev,
@@ -121,6 +211,9 @@ def session_features(
         attended_next=s["attended"].astype("boolean").groupby(by).shift(-1),
         after_window=s["session"] > early_window,
     )
+    if has_symptoms(s):
+        table = table.drop(columns=[SYMPTOMS], errors="ignore").join(symptom_session_features(s))
+    return table
 
 
 def build_features(
@@ -132,8 +225,9 @@ def build_features(
     rupture_settings: dict,
     total_alpha: float | None,
 ) -> dict[str, pd.DataFrame]:
-    """Every feature table of the workflow: patients (with their rupture pattern), sessions, ruptures
-    and rupture-pattern shares.
+    """Every feature table of the workflow: patients (with their rupture pattern), sessions (with
+    `ruptures_before`, the ruptures detected at scored sessions before this one), ruptures and
+    rupture-pattern shares.
 
     Ruptures use `rupture_settings` (criterion, c, repair_window, reliability); a reliable-change criterion
     without a configured reliability uses `total_alpha`, the alpha of the total in this sample.
@@ -148,9 +242,14 @@ def build_features(
     features = patient_features(patients, session_scores, patient_scores, outcomes, early_window)
     features = features.merge(patterns, on="patient_id", how="left").rename(
         columns={"pattern": "rupture_pattern"})
+    sessions = session_features(session_scores, patients, early_window)
+    flagged = sessions[["patient_id", "session"]].merge(
+        ruptures[["patient_id", "session", "rupture"]], on=["patient_id", "session"], how="left")
+    hit = flagged["rupture"].astype("boolean").fillna(False).astype(int)
+    sessions["ruptures_before"] = (hit.groupby(flagged["patient_id"]).cumsum() - hit).to_numpy()
     return {
         "patients": features,
-        "sessions": session_features(session_scores, patients, early_window),
+        "sessions": sessions,
         "ruptures": ruptures,
         "rupture_shares": pattern_shares(patterns),
     }

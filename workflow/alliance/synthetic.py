@@ -7,10 +7,22 @@ latent value plus item noise, rounded and clipped to 1-5, which gives the ceilin
 real data. Outcomes depend on the *observed* alliance scores, with the configured effects per SD:
 attendance after the early window and dropout on early alliance, the CSQ-8 total on mean alliance.
 
-`truth.json` gives, for each primary estimand, the generating coefficient and the estimand itself: the
-same model fitted to a population `truth_multiplier` times the cohort drawn from the same generator
-(this absorbs what the generating coefficient cannot: CSQ-8 rounding and ceiling, and therapist effects
-averaged over in the marginal logistic models).
+Symptoms (optional, `synthetic.symptoms`; higher = worse) start from baseline severity and move each
+session a share `rate` of the way towards the patient's end level, baseline severity minus an
+improvement that grows with the patient's alliance level (`improvement_points_per_sd`, per SD of the
+latent alliance level) and varies between therapists and patients; alliance at a session above the
+patient's own mean (the person mean of the observed totals, per SD of these deviations) shifts the next
+session's score by `within_points_per_sd`. The score is a whole number >= 0 recorded at attended sessions.
+There is no reverse path (symptom change does not feed back into alliance): it would change the alliance
+draws of every existing column, so the reverse model's generating effect is zero. Every symptom number
+comes from a separate stream (the caller's generator jumped ahead, never advanced), so all other columns
+are byte-identical with and without symptoms.
+
+`truth.json` gives, for each primary estimand (and each symptom estimand, ANALYSIS_PLAN.md H4), the
+model, the generating coefficient and the estimand itself: the same model fitted to a population
+`truth_multiplier` times the cohort drawn from the same generator (this absorbs what the generating
+coefficient cannot: CSQ-8 rounding and ceiling, and therapist effects averaged over in the marginal
+logistic models).
 """
 
 from __future__ import annotations
@@ -20,13 +32,17 @@ import pandas as pd
 import statsmodels.formula.api as smf
 from scipy.special import expit, logit
 
-from alliance.features import patient_features
+from alliance.features import patient_features, session_features
 from alliance.instruments import load_instrument
 from alliance.io import ConfigError
+from alliance.models.adherence import MODEL as ATTENDANCE_MODEL
 from alliance.models.adherence import attendance_design
 from alliance.models.common import fit_logit_glm
+from alliance.models.dropout import MODEL as DROPOUT_MODEL
 from alliance.models.dropout import dropout_design
+from alliance.models.satisfaction import MODEL as SATISFACTION_MODEL
 from alliance.models.satisfaction import satisfaction_design
+from alliance.models.symptoms import symptom_estimands
 from alliance.scores import score_patients, score_sessions
 
 DIMENSIONS = ("task", "bond", "goal")
@@ -60,14 +76,55 @@ def _session_means(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return np.where(count > 0, total / count, np.nan)
 
 
+def _symptom_stream(rng: np.random.Generator) -> np.random.Generator:
+    """A generator independent of `rng` that leaves `rng` untouched: a jumped copy of its bit generator
+    (2^127 draws ahead), or a spawned child for bit generators that cannot jump."""
+    try:
+        return np.random.Generator(rng.bit_generator.jumped())
+    except (AttributeError, NotImplementedError):
+        return rng.spawn(1)[0]
+
+
+def draw_symptoms(
+    sym: dict, severity: np.ndarray, alliance_level: np.ndarray, therapist: np.ndarray, n_t: int,
+    observed: np.ndarray, scored: np.ndarray, recorded: np.ndarray, rng: np.random.Generator,
+) -> np.ndarray:
+    """Symptom scores on the patients x sessions grid, NaN where not recorded (see the module docstring).
+
+    `alliance_level` is the standardised latent alliance level of each patient, `observed` the observed
+    alliance totals, `scored` the grid cells whose total counts (attended, scheduled, scored) and
+    `recorded` the cells where a score may be recorded (attended and scheduled). All draws come from `rng`.
+    """
+    n, hi = observed.shape
+    person_mean = _session_means(observed, scored)
+    within = np.where(scored & ~np.isnan(observed), observed - person_mean[:, None], np.nan)
+    spread = np.nanstd(within, ddof=1) if np.isfinite(within).sum() > 1 else 0.0
+    within_z = np.nan_to_num(within / spread) if spread > 0 else np.zeros((n, hi))
+    therapist_effect = rng.normal(0, sym["therapist_sd"], size=n_t)[therapist]
+    improvement = (rng.normal(sym["improvement_mean"], sym["improvement_sd"], size=n) + therapist_effect
+                   + sym["improvement_points_per_sd"] * alliance_level)
+    end_level = severity - improvement
+    noise = rng.normal(0, sym["session_sd"], size=(n, hi))
+    score = np.empty((n, hi))
+    score[:, 0] = np.clip(np.round(severity + rng.normal(0, sym["start_sd"], size=n)), 0, None)
+    for t in range(1, hi):
+        step = (sym["rate"] * (end_level - score[:, t - 1])
+                + sym["within_points_per_sd"] * within_z[:, t - 1] + noise[:, t])
+        score[:, t] = np.clip(np.round(score[:, t - 1] + step), 0, None)
+    kept = recorded & (rng.random((n, hi)) >= sym["missing"])
+    return np.where(kept, score, np.nan)
+
+
 def generate_cohort(
     cfg: dict, early_window: int, rng: np.random.Generator, scale: int = 1
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Draw the patients, sessions and outcomes tables; `scale` multiplies patients and therapists.
 
     The fourth table lists the planted ruptures (patient_id, session) at scheduled sessions; one at a
-    missed session shows at the next attended one.
+    missed session shows at the next attended one. With `cfg['symptoms']['enabled']` the sessions table
+    has a `symptoms` column, drawn from a separate stream so that every other column is unchanged.
     """
+    symptom_rng = _symptom_stream(rng)
     wai, csq = load_instrument("wai_sr"), load_instrument("csq8")
     al, miss, out, eff = cfg["alliance"], cfg["missing"], cfg["outcomes"], cfg["effects"]
     lo, hi = cfg["sessions_planned"]
@@ -152,6 +209,12 @@ def generate_cohort(
     home = np.round(rng.beta(hp_mean * 8, (1 - hp_mean) * 8), 2)
     home = np.where(attended & (t_idx >= 2), home, np.nan)
 
+    sym = cfg.get("symptoms", {})
+    if sym.get("enabled", False):
+        scored = attended & scheduled & ~np.isnan(observed)
+        symptoms = draw_symptoms(sym, severity, general_z, therapist, n_t, observed, scored,
+                                 attended & scheduled, symptom_rng)
+
     rows = np.nonzero(scheduled)
     sessions = pd.DataFrame({
         "patient_id": patients["patient_id"].to_numpy()[rows[0]],
@@ -162,6 +225,8 @@ def generate_cohort(
         values = np.where(attended, answers[:, :, j], np.nan)[rows]
         sessions[column] = pd.array(values, dtype="Int64")
     sessions["home_practice"] = home[rows]
+    if sym.get("enabled", False):
+        sessions["symptoms"] = pd.array(symptoms[rows], dtype="Int64")
 
     # Satisfaction at the end of treatment, from the observed mean alliance.
     mean_z = _z(_session_means(observed, attended & scheduled), general_z)
@@ -182,36 +247,67 @@ def generate_cohort(
     return patients, sessions, outcomes, ruptures
 
 
-def _features(patients, sessions, outcomes, early_window) -> pd.DataFrame:
-    """The pipeline's own scoring and features, applied to generated tables."""
+def _features(patients, sessions, outcomes, early_window, with_sessions=False):
+    """The pipeline's own scoring and features, applied to generated tables (patient features, and with
+    `with_sessions` also the session features)."""
     typed = sessions.assign(attended=sessions["attended"].astype(bool))
     session_scores = score_sessions(typed, load_instrument("wai_sr"))
     patient_scores = score_patients(outcomes, load_instrument("csq8"))
-    return patient_features(patients, session_scores, patient_scores,
-                            outcomes.assign(dropout=outcomes["dropout"].astype(bool)), early_window)
+    features = patient_features(patients, session_scores, patient_scores,
+                                outcomes.assign(dropout=outcomes["dropout"].astype(bool)), early_window)
+    if with_sessions:
+        return features, session_features(session_scores, patients, early_window)
+    return features
+
+
+def _symptom_generating(sym: dict) -> dict[tuple[str, str], float]:
+    """The generating value behind each symptom estimand, keyed by (outcome, predictor).
+
+    Improvement: per SD of the *latent* alliance level, on the end level (the estimand, per SD of
+    observed early alliance from the first to the last score, is smaller). Next symptoms, within: exact.
+    Next symptoms, between: the per-session pull of the end-level effect, -rate * improvement (a guide:
+    the predictor is the observed person mean). Reverse direction: none is generated (zero).
+    """
+    return {
+        ("symptom_improvement", "alliance_early"): sym["improvement_points_per_sd"],
+        ("symptoms_next", "alliance_within"): sym["within_points_per_sd"],
+        ("symptoms_next", "alliance_between"): -sym["rate"] * sym["improvement_points_per_sd"],
+        ("alliance_next", "symptom_improvement_within"): 0.0,
+        ("alliance_next", "symptom_improvement_between"): 0.0,
+    }
 
 
 def true_effects(cfg: dict, early_window: int, covariates: list[str]) -> list[dict]:
-    """Estimands of the primary models, fitted to a large population from the same generator."""
+    """Estimands of the primary models (and, with symptoms, of the symptom models), fitted to a large
+    population from the same generator. Each row: outcome, model, predictor, scale, generating,
+    estimand, estimand_se."""
     rng = np.random.default_rng([cfg["seed"], 1])
     population = generate_cohort(cfg, early_window, rng, scale=cfg["truth_multiplier"])
-    features = _features(*population[:3], early_window)
+    features, sessions = _features(*population[:3], early_window, with_sessions=True)
     eff = cfg["effects"]
     attendance = fit_logit_glm(attendance_design(features, covariates), cluster=False)
     dropout = fit_logit_glm(dropout_design(features, covariates), cluster=False)
     design = satisfaction_design(features, covariates)
     satisfaction = smf.ols(design.formula, design.data).fit()
     rows = []
-    for outcome, predictor, scale, generating, fit in (
-        ("attendance", "alliance_early", "log_odds", eff["attendance_log_odds_per_sd"], attendance),
-        ("dropout", "alliance_early", "log_odds", eff["dropout_log_odds_per_sd"], dropout),
-        ("satisfaction", "alliance_mean", "points", eff["satisfaction_points_per_sd"], satisfaction),
+    for outcome, model, predictor, scale, generating, fit in (
+        ("attendance", ATTENDANCE_MODEL, "alliance_early", "log_odds", eff["attendance_log_odds_per_sd"],
+         attendance),
+        ("dropout", DROPOUT_MODEL, "alliance_early", "log_odds", eff["dropout_log_odds_per_sd"], dropout),
+        ("satisfaction", SATISFACTION_MODEL, "alliance_mean", "points", eff["satisfaction_points_per_sd"],
+         satisfaction),
     ):
         term = f"{predictor}_z"
         rows.append({
-            "outcome": outcome, "predictor": predictor, "scale": scale, "generating": generating,
-            "estimand": float(fit.params[term]), "estimand_se": float(fit.bse[term]),
+            "outcome": outcome, "model": model, "predictor": predictor, "scale": scale,
+            "generating": generating, "estimand": float(fit.params[term]),
+            "estimand_se": float(fit.bse[term]),
         })
+    sym = cfg.get("symptoms", {})
+    if sym.get("enabled", False):
+        generating = _symptom_generating(sym)
+        for row in symptom_estimands(features, sessions, covariates):
+            rows.append({**row, "generating": generating[(row["outcome"], row["predictor"])]})
     return rows
 
 
@@ -224,7 +320,7 @@ def synthesize(
     truth = {
         "description": (
             "True effects of the synthetic cohort. 'generating' is the coefficient used to draw the "
-            "outcomes; 'estimand' is the primary model's estimate in a population "
+            "outcomes; 'estimand' is the estimate of the row's model in a population "
             f"{cfg['truth_multiplier']} times the cohort from the same generator (its 'estimand_se' "
             "is the Monte Carlo error), and is what the cohort's estimates should recover."
         ),

@@ -5,7 +5,7 @@ import os
 from alliance.outputs import FIGURES, PSYCHOMETRIC_TABLES
 
 ENV = "../../environment.yml"
-MODEL_FAMILIES = ["adherence", "dropout", "satisfaction"]
+MODEL_FAMILIES = ["adherence", "dropout", "satisfaction", "symptoms"]
 TABLES = ["patients", "sessions", "outcomes"]
 SYNTHETIC = "data/synthetic"
 
@@ -22,5 +22,7 @@ def get_tables(wildcards):
 
 def get_truth(wildcards):
     """The synthetic cohort's truth.json, when the configured data are the synthetic cohort."""
-    synthetic = os.path.normpath(get_table("patients")) == os.path.normpath(f"{SYNTHETIC}/patients.csv")
+    synthetic = os.path.normpath(get_table("patients")) == os.path.normpath(
+        f"{SYNTHETIC}/patients.csv"
+    ) and not config["data"].get("redcap", {}).get("file")
     return {"truth": f"{SYNTHETIC}/truth.json"} if synthetic else {}

@@ -12,6 +12,7 @@ rule fit_models:
         family="|".join(MODEL_FAMILIES),
     params:
         covariates=config["models"]["covariates"],
+        instruments=config["instruments"],
     log:
         "results/logs/fit_models_{family}.log",
     benchmark:
@@ -26,11 +27,17 @@ rule effects:
     input:
         expand("results/models/{family}/result.json", family=MODEL_FAMILIES),
     output:
-        report(
+        effects=report(
             "results/effects.csv",
             caption="../report/effects.rst",
             category="Effects",
             labels={"table": "alliance effects"},
+        ),
+        multiplicity=report(
+            "results/models/multiplicity.csv",
+            caption="../report/multiplicity.rst",
+            category="Effects",
+            labels={"table": "false discovery rate"},
         ),
     log:
         "results/logs/effects.log",
@@ -38,3 +45,28 @@ rule effects:
         ENV
     script:
         "../scripts/effects.py"
+
+
+rule sensitivity:
+    input:
+        features="results/features/patients.parquet",
+        patients="results/validated/patients.parquet",
+        outcomes="results/validated/outcomes.parquet",
+        session_scores="results/scores/session_scores.parquet",
+        patient_scores="results/scores/patient_scores.parquet",
+    output:
+        table="results/models/sensitivity/sensitivity.csv",
+        result="results/models/sensitivity/result.json",
+    params:
+        covariates=config["models"]["covariates"],
+        early_window=config["features"]["early_window"],
+        instruments=config["instruments"],
+        settings=config["sensitivity"],
+    log:
+        "results/logs/sensitivity.log",
+    benchmark:
+        "results/benchmarks/sensitivity.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/sensitivity.py"

@@ -46,6 +46,8 @@ rule report:
         models=expand("results/models/{family}/result.json", family=MODEL_FAMILIES),
         effects="results/effects.csv",
         multiplicity="results/models/multiplicity.csv",
+        sensitivity="results/models/sensitivity/sensitivity.csv",
+        sensitivity_result="results/models/sensitivity/result.json",
         psychometrics=expand(
             "results/psychometrics/{table}.csv", table=PSYCHOMETRIC_TABLES
         ),
@@ -76,6 +78,7 @@ rule manifest:
         "results/report.html",
         "results/effects.csv",
         "results/models/multiplicity.csv",
+        "results/models/sensitivity/sensitivity.csv",
         expand("results/figures/{name}.svg", name=FIGURES),
     output:
         "results/manifest.json",

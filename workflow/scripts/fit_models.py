@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+from alliance.instruments import load_configured
 from alliance.io import write_json, write_text
 from alliance.models import fit_family
 from alliance.runlog import start_log
@@ -12,6 +13,7 @@ result = fit_family(
     pd.read_parquet(snakemake.input.patients),
     list(snakemake.params.covariates),
     pd.read_parquet(snakemake.input.sessions),
+    load_configured(snakemake.params.instruments)["satisfaction"].score_range,
 )
 write_json(result.to_dict(), snakemake.output.result)
 write_text(result.summary, snakemake.output.summary)

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from alliance.io import read_json, read_tables, write_text
-from alliance.report import build_report
+from alliance.report import build_report, sensitivity_notes
 from alliance.runlog import start_log
 
 log = start_log(snakemake.log[0])
@@ -18,6 +18,8 @@ html = build_report(
     model_results=[read_json(path) for path in snakemake.input.models],
     effects=pd.read_csv(snakemake.input.effects),
     multiplicity=pd.read_csv(snakemake.input.multiplicity),
+    sensitivity=pd.read_csv(snakemake.input.sensitivity),
+    sensitivity_notes=sensitivity_notes(read_json(snakemake.input.sensitivity_result)),
     psychometrics=read_tables(snakemake.input.psychometrics),
     rupture_shares=pd.read_csv(snakemake.input.rupture_shares),
     figure_paths=list(snakemake.input.figures),

@@ -238,9 +238,14 @@ def fit_logit_glm(design: Design, cluster: bool = True):
     model = smf.glm(design.formula, design.data, family=sm.families.Binomial())
     if np.ptp(model.endog) == 0:
         raise ValueError(f"the {design.outcome} outcome takes a single value in the analysis sample")
-    if not cluster:
-        return model.fit()
-    return model.fit(cov_type="cluster", cov_kwds={"groups": therapist_groups(design.data)})
+    if cluster:
+        fit = model.fit(cov_type="cluster", cov_kwds={"groups": therapist_groups(design.data)})
+    else:
+        fit = model.fit()
+    if not fit.converged:
+        design.notes.append(f"The logistic model of {design.outcome} did not converge (IRLS); treat its "
+                            "estimates with caution.")
+    return fit
 
 
 def predictor_effect(

@@ -1,21 +1,30 @@
-"""Satisfaction: CSQ-8 total on mean alliance, therapists as a random intercept (ANALYSIS_PLAN.md, H3)."""
+"""Satisfaction: CSQ-8 total on mean alliance, therapists as a random intercept (ANALYSIS_PLAN.md, H3),
+with the ceiling check and the proportional-odds model that respects the ceiling (sensitivity)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
+from statsmodels.miscmodels.ordinal_model import OrderedModel
 
+from alliance.instruments import load_instrument
 from alliance.models.common import (
     Design,
     ModelResult,
     build_design,
     captured_warnings,
+    labelled,
     predictor_effect,
+    therapist_groups,
 )
 
 MODEL = "lmm_therapist_intercept"
+ORDINAL_MODEL = "ordinal_logit_cluster_therapist"
 LMM_OPTIMISERS = ("bfgs", "powell", "nm")
+DEFAULT_INSTRUMENT = "csq8"  # the default of instruments.satisfaction (workflow/schemas/config.schema.yaml)
+CEILING_SHARE = 0.15  # floor/ceiling effect: more than 15% at the extreme score (Terwee et al. 2007)
+ORDINAL_MAXITER = 2000
 
 
 def satisfaction_design(features: pd.DataFrame, covariates: list[str]) -> Design:
@@ -33,7 +42,34 @@ def satisfaction_design(features: pd.DataFrame, covariates: list[str]) -> Design
     )
 
 
-def fit_satisfaction_lmm(design: Design):
+def fit_lmm(model, notes: list[str], optimisers: tuple[str, ...] = LMM_OPTIMISERS, start_params=None):
+    """Fit a statsmodels MixedLM by REML, trying `optimisers` in order until one converges to a finite
+    likelihood. Returns (fit, optimiser); the notes of failed optimisers and the warnings of the kept fit
+    are appended to `notes`. Raises RuntimeError when no optimiser returns a fit."""
+    kept, kept_method, kept_notes = None, None, []
+    for method in optimisers:
+        attempt: list[str] = []
+        try:
+            with captured_warnings(attempt):
+                fit = model.fit(reml=True, method=method, start_params=start_params)
+        except np.linalg.LinAlgError:
+            notes.append(f"The {method} optimiser failed (singular matrix).")
+            continue
+        kept, kept_method, kept_notes = fit, method, attempt
+        if fit.converged and np.isfinite(fit.llf):
+            break
+        notes.append(f"The {method} optimiser did not converge.")
+    if kept is None:
+        raise RuntimeError("the mixed model could not be fitted by any optimiser")
+    notes.extend(kept_notes)
+    if kept_method != optimisers[0]:
+        notes.append(f"The estimates are from the {kept_method} optimiser.")
+    if not (kept.converged and np.isfinite(kept.llf)):
+        notes.append("The mixed model did not converge; treat its estimates with caution.")
+    return kept, kept_method
+
+
+def fit_satisfaction_lmm(design: Design, optimisers: tuple[str, ...] = LMM_OPTIMISERS):
     """Linear mixed model by REML with a random intercept per therapist.
 
     Optimisers are tried in a fixed order (BFGS, Powell, Nelder-Mead) until one converges to a finite
@@ -41,35 +77,124 @@ def fit_satisfaction_lmm(design: Design):
     not used). Only the warnings of the fit that is kept become notes.
     """
     model = smf.mixedlm(design.formula, design.data, groups=design.data["therapist_id"])
-    fit, notes = None, []
-    for method in LMM_OPTIMISERS:
-        notes = []
-        try:
-            with captured_warnings(notes):
-                fit = model.fit(reml=True, method=method)
-        except np.linalg.LinAlgError:
-            design.notes.append(f"The {method} optimiser failed (singular matrix).")
-            continue
-        if fit.converged and np.isfinite(fit.llf):
-            break
-        design.notes.append(f"The {method} optimiser did not converge.")
-    if fit is None:
-        raise RuntimeError("the satisfaction mixed model could not be fitted by any optimiser")
-    design.notes.extend(notes)
-    if method != LMM_OPTIMISERS[0]:
-        design.notes.append(f"The estimates are from the {method} optimiser.")
-    if not (fit.converged and np.isfinite(fit.llf)):
-        design.notes.append("The mixed model did not converge; treat its estimates with caution.")
+    return fit_lmm(model, design.notes, optimisers)[0]
+
+
+def satisfaction_score_range(score_range: tuple[float, float] | None = None) -> tuple[float, float]:
+    """The instrument's smallest and largest possible total; by default those of the default
+    satisfaction instrument (CSQ-8: 8-32), read from its shipped definition."""
+    if score_range is not None:
+        return float(score_range[0]), float(score_range[1])
+    return load_instrument(DEFAULT_INSTRUMENT).score_range
+
+
+def ceiling_check(values: pd.Series, score_range: tuple[float, float]) -> dict:
+    """Shares of the (non-missing) scores at the instrument's maximum and minimum.
+
+    A share above `CEILING_SHARE` (15%) is a ceiling (floor) effect (Terwee et al. 2007). Scores outside
+    `score_range` mean the range is not the data's instrument: the shares are then None (as with no
+    scores).
+    """
+    low, high = score_range
+    observed = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
+    n = len(observed)
+    outside = int(((observed < low - 1e-9) | (observed > high + 1e-9)).sum())
+    out = {"minimum": low, "maximum": high, "n": n, "n_at_maximum": 0, "share_at_maximum": None,
+           "n_at_minimum": 0, "share_at_minimum": None, "ceiling_effect": False,
+           "floor_effect": False, "outside_range": outside}
+    if n == 0 or out["outside_range"]:
+        return out
+    at_max = int(np.isclose(observed, high, rtol=0, atol=1e-6).sum())
+    at_min = int(np.isclose(observed, low, rtol=0, atol=1e-6).sum())
+    out.update(n_at_maximum=at_max, share_at_maximum=at_max / n, n_at_minimum=at_min,
+               share_at_minimum=at_min / n, ceiling_effect=at_max / n > CEILING_SHARE,
+               floor_effect=at_min / n > CEILING_SHARE)
+    return out
+
+
+def ceiling_notes(check: dict) -> list[str]:
+    """Readable notes on a `ceiling_check` result."""
+    if check["outside_range"]:
+        return [f"{check['outside_range']} satisfaction scores lie outside {check['minimum']:g}-"
+                f"{check['maximum']:g}: the satisfaction instrument's range was not given, so the ceiling "
+                "was not checked."]
+    if check["n"] == 0:
+        return []
+    notes = [f"{check['share_at_maximum']:.1%} of the analysed patients ({check['n_at_maximum']} of "
+             f"{check['n']}) are at the maximum satisfaction score ({check['maximum']:g})."]
+    if check["ceiling_effect"]:
+        notes.append(f"That is a ceiling effect (more than {CEILING_SHARE:.0%}; Terwee et al. 2007): the "
+                     "proportional-odds model (sensitivity) does not assume equal spacing at the top.")
+    if check["floor_effect"]:
+        notes.append(f"{check['share_at_minimum']:.1%} are at the minimum ({check['minimum']:g}): a floor "
+                     "effect.")
+    return notes
+
+
+def fit_ordered_logit(formula: str, data: pd.DataFrame, groups: pd.Series | None = None):
+    """Proportional-odds (cumulative logit) model with statsmodels' OrderedModel, by BFGS.
+
+    The response in `formula` must be an ordered pandas Categorical; no intercept is estimated (the
+    thresholds take its place). With `groups`, standard errors are cluster-robust (sandwich) by group.
+    Raises RuntimeError when the optimiser does not converge.
+    """
+    model = OrderedModel.from_formula(formula, data, distr="logit")
+    kwargs = {} if groups is None else {"cov_type": "cluster", "cov_kwds": {"groups": np.asarray(groups)}}
+    fit = model.fit(method="bfgs", maxiter=ORDINAL_MAXITER, disp=False, **kwargs)
+    if not fit.mle_retvals.get("converged", False):
+        raise RuntimeError("the proportional-odds model did not converge")
     return fit
 
 
-def fit_satisfaction(features: pd.DataFrame, covariates: list[str]) -> ModelResult:
-    """The primary satisfaction model, reduced to its effect row."""
+def fit_satisfaction_ordinal(design: Design) -> tuple[dict, list[str]]:
+    """The satisfaction design as a proportional-odds model (sensitivity): the effect row, per SD of mean
+    alliance on the log-odds scale of a higher total, clustered by therapist, and notes.
+
+    Each observed total is a category, so the pile-up at the maximum needs no distributional assumption;
+    prorated (non-integer) totals are rounded to the nearest point first.
+    """
+    data = design.data.copy()
+    total = data[design.outcome]
+    rounded = np.rint(total)
+    notes = []
+    n_rounded = int((~np.isclose(total, rounded)).sum())
+    if n_rounded:
+        notes.append(f"{n_rounded} prorated totals were rounded to the nearest point.")
+    levels = np.sort(rounded.unique())
+    if len(levels) < 3:
+        raise ValueError(f"only {len(levels)} distinct satisfaction totals; an ordinal model needs 3")
+    data["satisfaction_level"] = pd.Categorical(rounded, categories=levels, ordered=True)
+    formula = "satisfaction_level ~" + design.formula.split("~", 1)[1]
+    with captured_warnings(notes):
+        fit = fit_ordered_logit(formula, data, groups=therapist_groups(data))
+    row = predictor_effect(fit, design, model=ORDINAL_MODEL, scale="log_odds", n_obs=len(data),
+                           analysis="sensitivity")
+    return row, notes
+
+
+def fit_satisfaction(
+    features: pd.DataFrame, covariates: list[str], score_range: tuple[float, float] | None = None
+) -> ModelResult:
+    """The primary satisfaction model (mixed model) and its proportional-odds sensitivity model.
+
+    `score_range` is the satisfaction instrument's (minimum, maximum) total (`Instrument.score_range`);
+    by default the CSQ-8's. The share of analysed patients at the maximum is in `extra["ceiling"]`.
+    """
     design = satisfaction_design(features, covariates)
     fit = fit_satisfaction_lmm(design)
-    row = predictor_effect(fit, design, model=MODEL, scale="points", n_obs=len(design.data),
-                           outcome_sd=float(design.data["satisfaction"].std(ddof=1)))
+    rows = [predictor_effect(fit, design, model=MODEL, scale="points", n_obs=len(design.data),
+                             outcome_sd=float(design.data["satisfaction"].std(ddof=1)))]
+    check = ceiling_check(design.data["satisfaction"], satisfaction_score_range(score_range))
+    check["instrument"] = "given" if score_range is not None else DEFAULT_INSTRUMENT
+    notes = [*design.notes, *ceiling_notes(check)]
+    try:
+        ordinal, ordinal_notes = fit_satisfaction_ordinal(design)
+        rows.append(ordinal)
+    except (ValueError, RuntimeError, np.linalg.LinAlgError) as error:
+        ordinal_notes = [f"not fitted: {error}"]
+    notes += labelled(ordinal_notes, "Proportional-odds model")
     therapist_var = float(np.asarray(fit.cov_re)[0, 0])
-    return ModelResult("satisfaction", [row], design.flow, design.notes, str(fit.summary()),
+    return ModelResult("satisfaction", rows, design.flow, notes, str(fit.summary()),
                        {"formula": design.formula, "covariates": design.covariates,
-                        "therapist_variance": therapist_var, "residual_variance": float(fit.scale)})
+                        "therapist_variance": therapist_var, "residual_variance": float(fit.scale),
+                        "ceiling": check})

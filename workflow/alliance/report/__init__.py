@@ -21,7 +21,7 @@ import yaml
 
 from alliance.figures import EXAMPLES_PER_PATTERN
 from alliance.instruments import load_instrument
-from alliance.models import adherence, dropout, satisfaction, survival
+from alliance.models import adherence, dropout, satisfaction, survival, symptoms
 from alliance.models.effects import (
     ADJUSTED_FAMILIES,
     BENCHMARKS,
@@ -57,6 +57,9 @@ OUTCOME_WORDS = {
     "satisfaction": "satisfaction at the end of treatment",
     "session attendance": "attendance at each scheduled session",
     "home practice": "share of home practice done since the last session",
+    "symptom_improvement": "symptom improvement from the first to the last session (first - last)",
+    "symptoms_next": "symptoms at the next attended session",
+    "alliance_next": "alliance at the next attended session",
 }
 PREDICTOR_WORDS = {
     "alliance_early": "early alliance (mean total over scored sessions 1 to {early_window})",
@@ -65,6 +68,9 @@ PREDICTOR_WORDS = {
     "alliance_prev_within": "within-patient alliance: previous scored session minus the patient's mean",
     "alliance_between": "between-patient alliance: the patient's mean",
     "rupture_before": "a rupture detected before the session (yes vs no)",
+    "alliance_within": "within-patient alliance: this session minus the patient's mean",
+    "symptom_improvement_within": "within-patient symptom improvement since the previous session",
+    "symptom_improvement_between": "between-patient symptom improvement (the patient's mean)",
 }
 LEVEL_WORDS = {"_therapist": "therapist mean of {}", "_patient": "patient's deviation from the therapist "
                                                                  "mean of {}"}
@@ -88,6 +94,10 @@ MODEL_WORDS = {
                              "therapist-cluster-robust standard errors",
     adherence.HOME_MODEL: "linear mixed model with random intercepts for therapists and patients within "
                           "therapists",
+    symptoms.DYNAMIC_MODEL: "dynamic model with a patient random intercept and the first score and mean "
+                            "alliance as regressors (Wooldridge 2005), the lagged outcome uncentred, "
+                            "therapist-cluster-robust standard errors; r is a partial standardised slope, "
+                            "not comparable with the bivariate benchmark",
 }
 LEVEL_TEST_WORDS = {
     "therapist_vs_patient": "therapist-level and patient-level alliance slopes are equal (Wald)",
@@ -395,6 +405,47 @@ def level_sentences(extra: dict) -> list[str]:
     return sentences
 
 
+def ceiling_sentence(ceiling: dict) -> str:
+    """The satisfaction ceiling check in words."""
+    if ceiling.get("share_at_maximum") is None:
+        return "The ceiling of the satisfaction total could not be checked (values outside its range)."
+    verdict = "a ceiling effect" if ceiling["ceiling_effect"] else "no ceiling effect"
+    return (f"Ceiling check: {format_percent(ceiling['share_at_maximum'])} of the analysed patients are at "
+            f"the maximum total ({ceiling['maximum']:g}); {verdict} by the 15% rule (Terwee et al. 2007). "
+            "The proportional-odds model (sensitivity) respects the ceiling.")
+
+
+def family_sentences(extra: dict) -> list[str]:
+    """The tests and checks of one family in words: log-rank, ceiling, levels and variance components."""
+    sentences = [logrank_sentence(extra["logrank"])] if "logrank" in extra else []
+    if "ceiling" in extra:
+        sentences.append(ceiling_sentence(extra["ceiling"]))
+    return sentences + level_sentences(extra)
+
+
+def sensitivity_notes(result: dict) -> list[str]:
+    """The sensitivity rule's notes, failures (with reasons), imputation summary and fitting notes."""
+    notes = list(result.get("notes", []))
+    notes += [f"Not fitted: {f['variant']} / {f['outcome']}: {f['reason']}"
+              for f in result.get("failures", [])]
+    imputation = result.get("multiple_imputation", {})
+    imputed = ", ".join(imputation.get("imputed", []))
+    for outcome, pooled in imputation.get("pooled", {}).items():
+        notes.append(f"Multiple imputation ({outcome}): m = {pooled['m']}, fraction of missing information "
+                     f"{format_number(pooled['lambda'])}; imputed: {imputed}.")
+    notes += [f"{label}: {note}" for label, items in result.get("fit_notes", {}).items() for note in items]
+    return notes
+
+
+def sensitivity_rows(table: pd.DataFrame, min_cell_size: int) -> list[dict]:
+    """The sensitivity table: each primary effect under each variant, formatted (small samples hidden)."""
+    rows = []
+    for _, row in table.iterrows():
+        formatted = apa_row(row, early_window=0, min_cell_size=min_cell_size)
+        rows.append({"outcome": row["outcome"], "variant": row["variant"], **formatted})
+    return rows
+
+
 def analysis_sections(
     model_results: list[dict], effects: pd.DataFrame, early_window: int, min_cell_size: int,
     multiplicity: pd.DataFrame | None = None,
@@ -424,8 +475,7 @@ def analysis_sections(
                              q_values.get(tuple(row[k] for k in keys), float("nan")))
                      for _, row in rows.iterrows()],
             "figures": ["kaplan_meier"] if "kaplan_meier" in result["extra"] else [],
-            "tests": ([logrank_sentence(result["extra"]["logrank"])] if "logrank" in result["extra"] else [])
-                     + level_sentences(result["extra"]),
+            "tests": family_sentences(result["extra"]),
         })
     return sections
 
@@ -467,7 +517,8 @@ def build_report(
     *, config: dict, validation: dict, scoring: dict, session_scores: pd.DataFrame, features: pd.DataFrame,
     model_results: list[dict], effects: pd.DataFrame, psychometrics: Mapping[str, pd.DataFrame],
     rupture_shares: pd.DataFrame, figure_paths: Sequence[str | Path], truth: dict | None = None,
-    min_cell_size: int, multiplicity: pd.DataFrame | None = None,
+    min_cell_size: int, multiplicity: pd.DataFrame | None = None, sensitivity: pd.DataFrame | None = None,
+    sensitivity_notes: Sequence[str] = (),
 ) -> str:
     """The report as one self-contained HTML string (figures as data URIs, no timestamps).
 
@@ -494,6 +545,8 @@ def build_report(
                                            synthetic=truth is not None),
         "methods": methods_section(config, model_results, provenance_info["versions"]),
         "analyses": analysis_sections(model_results, effects, early_window, min_cell_size, multiplicity),
+        "sensitivity": (None if sensitivity is None else {
+            "rows": sensitivity_rows(sensitivity, min_cell_size), "notes": list(sensitivity_notes)}),
         "benchmarks": [benchmark_sentence(row) for _, row in benchmark_comparable(effects).iterrows()],
         "truth": truth_rows(truth, effects) if truth else None,
         "n_therapists": format_count(features["therapist_id"].nunique()),

@@ -1,0 +1,332 @@
+"""Symptoms (ANALYSIS_PLAN.md, H4): alliance and symptom change, where the data have symptom scores.
+
+Symptom scores run higher = worse (data/README.md). Three models, each per SD of alliance:
+
+- H4 (secondary), patient level: improvement from the first to the last symptom score (first - last, so
+  a positive r means better alliance, more improvement, beside the benchmark r = .278) on early
+  alliance, adjusting for the first score and the covariates; linear mixed model with a random intercept
+  per therapist (as H3).
+- H4a (secondary), session level: the score at session t + 1 on the alliance at session t, split into
+  within- and between-patient parts (person-mean centring; Falkenstrom et al. 2017; Wang & Maxwell
+  2015), controlling the score at t.
+- H4b (exploratory), the reverse direction (Zilcha-Mano et al. 2015): the alliance at session t + 1 on
+  the symptom improvement from the previous score to session t (within and between patients),
+  controlling the alliance at t.
+
+Rows of the session-level models are attended sessions t whose next scheduled session t + 1 was also
+attended. With a lagged outcome, a patient-level effect biases fixed-effects (Nickell 1981; Hamaker &
+Grasman 2015) and naive random-effects estimates alike. The models are dynamic random-intercept models
+with the initial-condition solution of Wooldridge (2005): the lagged outcome is *not* person-centred, and the
+patient's first score and mean alliance (Mundlak 1978) enter as regressors, so that the patient
+intercept left over is independent of the regressors. Estimation: REML with a random intercept per
+patient (statsmodels MixedLM); inference: the same GLS estimate written as OLS on quasi-demeaned data
+(y - theta_i * mean_i(y), theta_i = 1 - sqrt(s2_e / (s2_e + T_i s2_u))), with cluster-robust SEs by
+therapist.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import patsy
+import statsmodels.api as sm
+import statsmodels.formula.api as smf
+
+from alliance.models.common import (
+    Design,
+    ModelResult,
+    build_design,
+    captured_warnings,
+    covariate_terms,
+    resolve_covariates,
+    summary_text,
+    therapist_groups,
+)
+from alliance.models.effects import effect_row
+from alliance.models.satisfaction import fit_satisfaction_lmm
+
+FAMILY = "symptoms"
+PATIENT_MODEL = "lmm_therapist_intercept"
+DYNAMIC_MODEL = "dynamic_patient_intercept_cluster_therapist"
+NO_DATA_NOTE = "The data have no symptom scores; the symptom models were not fitted."
+MAX_SESSION_BAND = 12  # one baseline category per session, sessions 12 and later pooled
+FIT_ERRORS = (ValueError, KeyError, np.linalg.LinAlgError, RuntimeError, patsy.PatsyError)
+# Powell first: on these models BFGS often stops short at a near-zero patient variance.
+DYNAMIC_OPTIMISERS = ("powell", "nm", "bfgs")
+
+
+def has_symptom_features(features: pd.DataFrame) -> bool:
+    """The patient features carry symptom scores (features.symptom_patient_features ran)."""
+    return "symptoms_first" in features.columns and bool(features["symptoms_first"].notna().any())
+
+
+def improvement_design(features: pd.DataFrame, covariates: list[str]) -> Design:
+    """Patients with an early alliance and at least two symptom scores, the last after the early window.
+
+    Response `symptom_improvement` = `symptoms_first` - `symptoms_last` (positive = improvement); the first
+    score enters as a covariate (z-scored like the others), so the estimate is the baseline-adjusted change.
+    """
+    data = features.assign(symptom_improvement=features["symptoms_first"] - features["symptoms_last"])
+    return build_design(
+        data,
+        outcome="symptom_improvement",
+        predictor="alliance_early",
+        response="symptom_improvement",
+        covariates=["symptoms_first", *[c for c in covariates if c != "symptoms_first"]],
+        exclusions=[
+            ("no scored alliance in the early window", lambda d: d["alliance_early"].isna()),
+            ("fewer than two symptom scores", lambda d: d["symptoms_n"] < 2),
+            ("last symptom score within the early window", lambda d: ~d["symptoms_last_after_window"]),
+        ],
+    )
+
+
+def dynamic_design(
+    features: pd.DataFrame,
+    sessions: pd.DataFrame,
+    covariates: list[str],
+    *,
+    outcome: str,
+    response: str,
+    within: str,
+    between: str,
+    controls: list[str],
+    steps: list[tuple[str, str]],
+) -> Design:
+    """Session rows for a dynamic model of `response` on a within-patient predictor and its patient mean.
+
+    `steps` are (reason, column): rows missing the column are excluded in that order; after the first
+    step also rows whose next scheduled session was not attended (the outcome is measured at session
+    t + 1 only); last, rows missing a covariate (all counted in the flow). `within` and `between` must
+    already be split (within = value - patient mean). The within part is scaled per SD of the within
+    deviations over the analysed rows (0 stays the patient's own mean), the between part per SD of the
+    patients' means (one value per patient), numeric covariates per SD over patients. The formula adds
+    `controls` (unscaled, in their own points) and `C(session_band)`.
+    """
+    used, notes = resolve_covariates(features, covariates)
+    columns = [c for c in dict.fromkeys(["patient_id", "therapist_id", *used]) if c in features]
+    rows = sessions.drop(columns=["therapist_id"], errors="ignore").merge(
+        features[columns], on="patient_id", how="inner")
+    flow = [{"step": f"{outcome}: sessions of the cohort", "n": len(rows)}]
+    checks = [(reason, rows[column].isna()) for reason, column in steps]
+    checks.insert(1, ("next session (t + 1) not attended", rows["symptoms_next_gap"].ne(1).fillna(True)))
+    if used:
+        checks.append(("missing a covariate value", rows[used].isna().any(axis=1)))
+    keep = pd.Series(True, index=rows.index)
+    for reason, mask in checks:
+        flow.append({"step": f"{outcome}: excluded sessions: {reason}", "n": int((mask & keep).sum())})
+        keep &= ~mask
+    data = rows[keep].copy()
+    flow.append({"step": f"{outcome}: sessions analysed", "n": len(data)})
+    flow.append({"step": f"{outcome}: patients analysed", "n": int(data["patient_id"].nunique())})
+    data[response] = data[response].astype(float)
+    data["session_band"] = data["session"].clip(upper=MAX_SESSION_BAND)
+    data[f"{within}_z"] = data[within] / data[within].std(ddof=1)
+    person = data.drop_duplicates("patient_id")
+    data[f"{between}_z"] = (data[between] - person[between].mean()) / person[between].std(ddof=1)
+    for name in used:
+        if pd.api.types.is_numeric_dtype(data[name]):
+            data[name] = (data[name] - person[name].mean()) / person[name].std(ddof=1)
+    formula = (f"{response} ~ {within}_z + {between}_z + " + " + ".join(controls) + " + C(session_band)"
+               + covariate_terms(data, used))
+    return Design(outcome, within, data, formula, used, flow, notes)
+
+
+def forward_design(features: pd.DataFrame, sessions: pd.DataFrame, covariates: list[str]) -> Design:
+    """H4a: the next attended session's score on the alliance at this session (within, between),
+    controlling the current score and the patient's first score."""
+    return dynamic_design(
+        features, sessions, covariates, outcome="symptoms_next", response="symptoms_next",
+        within="alliance_within", between="alliance_between", controls=["symptoms", "symptoms_first"],
+        steps=[("no symptom score at the session", "symptoms"),
+               ("no scored alliance at the session", "alliance_within"),
+               ("no symptom score at session t + 1", "symptoms_next")],
+    )
+
+
+def reverse_design(features: pd.DataFrame, sessions: pd.DataFrame, covariates: list[str]) -> Design:
+    """H4b: the alliance at the next attended session on the symptom improvement from the previous score
+    to this session (within, between), controlling the current alliance, the first alliance and the
+    previous score."""
+    rows = sessions.assign(symptom_improvement=-sessions["symptom_change_prev"])
+    ok = (rows[["symptom_improvement", "alliance_within", "alliance_next"]].notna().all(axis=1)
+          & rows["symptoms_next_gap"].eq(1).fillna(False))  # the rows analysed (but for covariates)
+    mean = rows["symptom_improvement"].where(ok).groupby(rows["patient_id"]).transform("mean")
+    rows["symptom_improvement_between"] = mean
+    rows["symptom_improvement_within"] = rows["symptom_improvement"] - mean
+    return dynamic_design(
+        features, rows, covariates, outcome="alliance_next", response="alliance_next",
+        within="symptom_improvement_within", between="symptom_improvement_between",
+        controls=["alliance_total", "alliance_first", "symptoms_prev"],
+        steps=[("no symptom improvement (no score at the session or before)", "symptom_improvement"),
+               ("no scored alliance at the session", "alliance_within"),
+               ("no scored alliance at session t + 1", "alliance_next")],
+    )
+
+
+def fit_patient_intercept_lmm(design: Design, data: pd.DataFrame | None = None):
+    """REML with a random intercept per patient, on `data` (default: the design's rows); optimisers are
+    tried in a fixed order (Powell, Nelder-Mead, BFGS) until one converges to a finite likelihood."""
+    data = design.data if data is None else data
+    model = smf.mixedlm(design.formula, data, groups=data["patient_id"])
+    fit, notes = None, []
+    for method in DYNAMIC_OPTIMISERS:
+        notes = []
+        try:
+            with captured_warnings(notes):
+                fit = model.fit(reml=True, method=method)
+        except np.linalg.LinAlgError:
+            design.notes.append(f"The {method} optimiser failed (singular matrix).")
+            continue
+        if fit.converged and np.isfinite(fit.llf):
+            break
+        design.notes.append(f"The {method} optimiser did not converge.")
+    if fit is None:
+        raise RuntimeError("the mixed model could not be fitted by any optimiser")
+    design.notes.extend(notes)
+    if method != DYNAMIC_OPTIMISERS[0]:
+        design.notes.append(f"The estimates are from the {method} optimiser.")
+    if not (fit.converged and np.isfinite(fit.llf)):
+        design.notes.append("The mixed model did not converge; treat its estimates with caution.")
+    return fit
+
+
+def quasi_demeaned_ols(design: Design, patient_var: float, residual_var: float, cluster: bool = True):
+    """The random-intercept GLS estimate as OLS on quasi-demeaned rows, cluster-robust by therapist.
+
+    With variance components s2_u (patient) and s2_e (residual) and T_i rows of patient i, every column
+    of the design (intercept included) becomes x - theta_i * mean_i(x), theta_i = 1 - sqrt(s2_e / (s2_e
+    + T_i s2_u)); OLS on the result is GLS under the random-intercept covariance, so its estimates are
+    those of the mixed model at the same variance components.
+    """
+    y, x = patsy.dmatrices(design.formula, design.data, return_type="dataframe")
+    codes = pd.factorize(design.data.loc[y.index, "patient_id"])[0]
+    size = np.bincount(codes).astype(float)
+    theta = (1 - np.sqrt(residual_var / (residual_var + size * max(patient_var, 0.0))))[codes]
+
+    def quasi_demeaned(frame: pd.DataFrame) -> pd.DataFrame:
+        values = frame.to_numpy(dtype=float)
+        means = np.column_stack([np.bincount(codes, weights=col) for col in values.T]) / size[:, None]
+        return pd.DataFrame(values - theta[:, None] * means[codes], index=frame.index,
+                            columns=frame.columns)
+
+    model = sm.OLS(quasi_demeaned(y).iloc[:, 0], quasi_demeaned(x))
+    if not cluster:
+        return model.fit()
+    return model.fit(cov_type="cluster",
+                     cov_kwds={"groups": therapist_groups(design.data.loc[y.index])})
+
+
+def fit_dynamic(design: Design, variance_patients: int | None = None) -> tuple[object, dict]:
+    """The dynamic random-intercept model: REML variance components, then the GLS estimate with
+    therapist-clustered SEs. Returns the clustered fit and a record of the mixed model.
+
+    `variance_patients` estimates the variance components on the rows of that many patients only (the
+    first by patient_id; used for the large truth population, where MixedLM is slow); the GLS estimate
+    always uses every row.
+    """
+    data = design.data
+    if variance_patients is not None:
+        first = np.sort(data["patient_id"].unique())[:variance_patients]
+        data = data[data["patient_id"].isin(first)]
+    mixed = fit_patient_intercept_lmm(design, data)
+    patient_var = float(np.asarray(mixed.cov_re)[0, 0])
+    fit = quasi_demeaned_ols(design, patient_var, float(mixed.scale))
+    record = {"formula": design.formula, "covariates": design.covariates,
+              "patient_variance": patient_var, "residual_variance": float(mixed.scale),
+              "model_based_se": {k: float(v) for k, v in mixed.bse_fe.items()},
+              "lagged_coefficients": {k: float(fit.params[k]) for k in fit.params.index
+                                      if k in ("symptoms", "symptoms_first", "alliance_total",
+                                               "alliance_first", "symptoms_prev")}}
+    return fit, record
+
+
+def _row(fit, design: Design, predictor: str, model: str, analysis: str, outcome_sd: float) -> dict:
+    term = f"{predictor}_z"
+    low, high = fit.conf_int().loc[term]
+    return effect_row(
+        outcome=design.outcome, model=model, predictor=predictor, scale="points",
+        estimate=fit.params[term], std_error=fit.bse[term], ci_low=low, ci_high=high,
+        p_value=fit.pvalues[term], n_obs=len(design.data),
+        n_patients=design.data["patient_id"].nunique(),
+        n_therapists=design.data["therapist_id"].nunique(), analysis=analysis, outcome_sd=outcome_sd,
+    )
+
+
+def _dynamic_rows(design: Design, analysis: str, between: str) -> tuple[list[dict], dict, str]:
+    fit, record = fit_dynamic(design)
+    sd = float(design.data[design.outcome].std(ddof=1))
+    rows = [_row(fit, design, p, DYNAMIC_MODEL, analysis, sd) for p in (design.predictor, between)]
+    return rows, record, summary_text(fit)
+
+
+def fit_symptoms(
+    features: pd.DataFrame, covariates: list[str], sessions: pd.DataFrame | None = None
+) -> ModelResult:
+    """H4, H4a and H4b (see the module docstring). Without symptom scores: no rows and a note; without
+    session features: the patient-level model only. A model that fails is reported in the notes."""
+    if not has_symptom_features(features):
+        return ModelResult(FAMILY, [], [], [NO_DATA_NOTE], NO_DATA_NOTE, {"fitted": []})
+    effects, flow, notes, summaries, extra = [], [], [], [], {"fitted": []}
+    design = improvement_design(features, covariates)
+    try:
+        fit = fit_satisfaction_lmm(design)
+        effects.append(_row(fit, design, "alliance_early", PATIENT_MODEL, "secondary",
+                            float(design.data["symptom_improvement"].std(ddof=1))))
+        summaries.append(summary_text(fit))
+        extra["improvement"] = {"formula": design.formula, "covariates": design.covariates,
+                                "therapist_variance": float(np.asarray(fit.cov_re)[0, 0]),
+                                "residual_variance": float(fit.scale)}
+        extra["fitted"].append("improvement")
+    except FIT_ERRORS as err:  # a failed model is reported, never fatal
+        notes.append(f"Symptom improvement (H4): the model failed ({err}).")
+    flow += design.flow
+    notes += [f"Symptom improvement (H4): {n}" for n in design.notes]
+    if sessions is None or "symptoms_next" not in sessions.columns:
+        notes.append("No session features with symptom scores; the session-level symptom models "
+                     "(H4a, H4b) were not fitted.")
+    else:
+        for name, label, make, analysis, between in (
+            ("forward", "Next symptoms (H4a)", forward_design, "secondary", "alliance_between"),
+            ("reverse", "Next alliance (H4b)", reverse_design, "exploratory",
+             "symptom_improvement_between"),
+        ):
+            design = make(features, sessions, covariates)
+            try:
+                rows, record, summary = _dynamic_rows(design, analysis, between)
+                effects += rows
+                summaries.append(summary)
+                extra[name] = record
+                extra["fitted"].append(name)
+            except FIT_ERRORS as err:  # a failed model is reported, never fatal
+                notes.append(f"{label}: the model failed ({err}).")
+            flow += design.flow
+            notes += [f"{label}: {n}" for n in design.notes]
+    return ModelResult(FAMILY, effects, flow, notes, "\n\n".join(summaries), extra)
+
+
+def symptom_estimands(
+    features: pd.DataFrame, sessions: pd.DataFrame, covariates: list[str], variance_patients: int = 500
+) -> list[dict]:
+    """The symptom estimands of a (large) population: each model of `fit_symptoms` fitted to it, as rows
+    with outcome, model, predictor, scale, estimand and estimand_se.
+
+    The patient-level model is fitted by OLS (its fixed effect is the same population parameter as the
+    mixed model's; as for H3), the dynamic models as in the analysis but with their variance components
+    from the first `variance_patients` patients (MixedLM is slow on a whole population).
+    """
+    design = improvement_design(features, covariates)
+    fit = smf.ols(design.formula, design.data).fit()
+    rows = [{"outcome": design.outcome, "model": PATIENT_MODEL, "predictor": "alliance_early",
+             "scale": "points", "estimand": float(fit.params["alliance_early_z"]),
+             "estimand_se": float(fit.bse["alliance_early_z"])}]
+    for make, between in ((forward_design, "alliance_between"),
+                          (reverse_design, "symptom_improvement_between")):
+        design = make(features, sessions, covariates)
+        fit, _ = fit_dynamic(design, variance_patients=variance_patients)
+        for predictor in (design.predictor, between):
+            term = f"{predictor}_z"
+            rows.append({"outcome": design.outcome, "model": DYNAMIC_MODEL, "predictor": predictor,
+                         "scale": "points", "estimand": float(fit.params[term]),
+                         "estimand_se": float(fit.bse[term])})
+    return rows
