@@ -92,3 +92,19 @@ rule manifest:
         ENV
     script:
         "../scripts/manifest.py"
+
+
+rule therapist_feedback:
+    input:
+        features="results/features/patients.parquet",
+        session_scores="results/scores/session_scores.parquet",
+    output:
+        directory("results/feedback"),
+    params:
+        min_cell_size=config["privacy"]["min_cell_size"],
+    log:
+        "results/logs/therapist_feedback.log",
+    conda:
+        ENV
+    script:
+        "../scripts/feedback.py"

@@ -1,0 +1,55 @@
+"""Per-therapist feedback pages: who gets a page, the numbers on it, nothing identifying."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from alliance.feedback import feedback_pages, rates, session_means
+
+
+def cohort():
+    patterns = (["no_rupture"] * 3 + ["rupture_with_repair", "rupture_without_repair", "not_classifiable"])
+    patients = pd.DataFrame({
+        "patient_id": [f"P{i:02d}" for i in range(8)],
+        "therapist_id": ["TA"] * 6 + ["TB"] * 2,
+        "alliance_mean": [3.0, 3.5, 4.0, 4.5, 4.0, 5.0, 2.0, 2.0],
+        "rupture_pattern": patterns + ["no_rupture"] * 2,
+        "dropout": pd.array([True, False, False, False, None, True, False, False], dtype="boolean"),
+    })
+    sessions = pd.DataFrame({
+        "patient_id": [p for p in patients["patient_id"] for _ in range(2)],
+        "session": [1, 4] * 8, "attended": True,
+        "alliance_total": [3.0, 3.0, 3.5, 3.5, 4.0, 4.0, 4.5, 4.5, 4.0, 4.0, 5.0, 5.0, 2.0, 2.0, 2.0, 2.0],
+    })
+    return patients, sessions
+
+
+def test_rates_by_hand():
+    patients, _ = cohort()
+    own = rates(patients[patients["therapist_id"] == "TA"])
+    assert own["alliance_mean"] == pytest.approx(4.0)
+    assert own["rupture_rate"] == pytest.approx(2 / 5)  # the not-classifiable patient does not count
+    assert own["repair_rate"] == pytest.approx(1 / 5)
+    assert own["dropout_rate"] == pytest.approx(2 / 5)  # one outcome missing
+
+
+def test_session_means_use_bands_and_the_minimum():
+    _, sessions = cohort()
+    means = session_means(sessions, min_cell_size=6)
+    assert means["session"].tolist() == [2.0, 5.0]  # bands 1-3 and 4-6, at their middle
+    assert means["mean"].iloc[0] == pytest.approx(sessions["alliance_total"].iloc[::2].mean())
+    assert session_means(sessions, min_cell_size=9).empty
+
+
+def test_pages_only_for_therapists_at_or_above_the_minimum(tmp_path):
+    patients, sessions = cohort()
+    index = feedback_pages(patients, sessions, min_cell_size=5, out_dir=tmp_path)
+    assert index.to_dict(orient="records") == [
+        {"therapist_id": "TA", "patients": "6", "page": "therapist_TA.html"},
+        {"therapist_id": "TB", "patients": "<5", "page": ""}]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index.csv", "therapist_TA.html"]
+    page = (tmp_path / "therapist_TA.html").read_text()
+    assert "Your 6 patients beside the clinic's 8" in page
+    assert "40.0%" in page and "data:image/png;base64," in page
+    assert not any(f"P{i:02d}" in page for i in range(8))  # no patient is named

@@ -1,0 +1,125 @@
+"""Per-therapist feedback (optional target, `feedback.therapists: true`): one self-contained page per
+therapist with their patients' alliance by session against the clinic, rupture and dropout rates.
+
+Pages are pseudonymous (the therapist code of the data, no patient is named) and follow the disclosure
+rule: a therapist with fewer than `min_cell_size` patients gets no page, and a session's mean is drawn
+only when it rests on at least `min_cell_size` patients (of the therapist, or of the clinic).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from alliance.figures import PNG_DPI, figure_style, mean_ci, new_figure
+from alliance.io import write_csv, write_text
+from alliance.report.format import format_number, format_percent
+from alliance.scores import TOTAL, scored_sessions
+
+INDEX_COLUMNS = ["therapist_id", "patients", "page"]
+
+
+BAND = 3  # sessions per band of the trajectory: 1-3, 4-6, ...
+
+
+def session_means(scored: pd.DataFrame, min_cell_size: int) -> pd.DataFrame:
+    """Mean alliance total (95% CI) per band of `BAND` sessions, over patients (each patient's mean within
+    the band), where at least `min_cell_size` patients were scored in the band. `session` is the band's
+    middle session."""
+    band = (scored["session"] - 1) // BAND
+    per_patient = scored.assign(band=band).groupby(["band", "patient_id"])[TOTAL].mean().reset_index()
+    rows = []
+    for band_index, group in per_patient.groupby("band", sort=True):
+        if len(group) >= min_cell_size:
+            mean, low, high = mean_ci(group[TOTAL])
+            rows.append({"session": band_index * BAND + (BAND + 1) / 2, "mean": mean, "ci_low": low,
+                         "ci_high": high})
+    return pd.DataFrame(rows, columns=["session", "mean", "ci_low", "ci_high"]).astype(float)
+
+
+def rates(patients: pd.DataFrame) -> dict[str, float]:
+    """Rupture rate (any rupture among classifiable patients), dropout rate and mean alliance."""
+    classifiable = patients[patients["rupture_pattern"].isin(
+        ["no_rupture", "rupture_without_repair", "rupture_with_repair"])]
+    known = patients["dropout"].dropna().astype(bool)
+    return {
+        "alliance_mean": float(patients["alliance_mean"].mean()),
+        "rupture_rate": float((classifiable["rupture_pattern"] != "no_rupture").mean())
+        if len(classifiable) else float("nan"),
+        "repair_rate": float((classifiable["rupture_pattern"] == "rupture_with_repair").mean())
+        if len(classifiable) else float("nan"),
+        "dropout_rate": float(known.mean()) if len(known) else float("nan"),
+    }
+
+
+def trajectory_figure(therapist: pd.DataFrame, clinic: pd.DataFrame, label: str) -> Figure:
+    """The therapist's mean alliance by session against the clinic's."""
+    with figure_style():
+        fig = new_figure(7, 3.8)
+        ax = fig.add_subplot()
+        colours = sns.color_palette("colorblind")
+        for table, name, colour, marker in ((clinic, "clinic", colours[7], "s"),
+                                            (therapist, label, colours[0], "o")):
+            ax.plot(table["session"], table["mean"], marker=marker, color=colour, label=name)
+            ax.fill_between(table["session"], table["ci_low"], table["ci_high"], color=colour, alpha=0.15,
+                            linewidth=0)
+        ax.set(xlabel=f"Session (bands of {BAND})", ylabel="Alliance total (mean, 95% CI)",
+               title="Alliance over treatment")
+        if therapist.empty:
+            ax.annotate("Too few of your patients per band to draw your line.", xy=(0.02, 0.95),
+                        xycoords="axes fraction", va="top", fontsize="small", color="0.35")
+        ax.legend(loc="lower right")
+    return fig
+
+
+def _png(fig: Figure) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=PNG_DPI, metadata={"Software": None})
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _file_name(therapist_id: str) -> str:
+    return "therapist_" + re.sub(r"[^A-Za-z0-9_-]+", "_", str(therapist_id)) + ".html"
+
+
+def feedback_pages(features: pd.DataFrame, session_scores: pd.DataFrame, min_cell_size: int,
+                   out_dir: str | Path) -> pd.DataFrame:
+    """Write one page per therapist with at least `min_cell_size` patients into `out_dir`; return the
+    index (therapist, patients, page or empty when no page was written)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scored = scored_sessions(session_scores).merge(features[["patient_id", "therapist_id"]], on="patient_id")
+    clinic_traj = session_means(scored, min_cell_size)
+    clinic = rates(features)
+    template = jinja2.Environment(loader=jinja2.PackageLoader("alliance.report", "templates"),
+                                  autoescape=True).get_template("feedback.html")
+    index = []
+    for therapist_id, patients in features.groupby("therapist_id", sort=True):
+        if len(patients) < min_cell_size:
+            index.append({"therapist_id": therapist_id, "patients": f"<{min_cell_size}", "page": ""})
+            continue
+        own = rates(patients)
+        figure = trajectory_figure(session_means(scored[scored["therapist_id"] == therapist_id],
+                                                 min_cell_size), clinic_traj, f"therapist {therapist_id}")
+        rows = [(label, fmt(own[key]), fmt(clinic[key])) for label, key, fmt in (
+            ("Mean alliance of your patients (mean over their scored sessions)", "alliance_mean",
+             format_number),
+            ("Patients with at least one alliance rupture", "rupture_rate", format_percent),
+            ("Patients whose rupture was repaired", "repair_rate", format_percent),
+            ("Patients who dropped out", "dropout_rate", format_percent),
+        )]
+        name = _file_name(therapist_id)
+        write_text(template.render(therapist=therapist_id, patients=len(patients), rows=rows,
+                                   figure=_png(figure), min_cell_size=min_cell_size, band=BAND,
+                                   clinic_patients=len(features)), out_dir / name)
+        index.append({"therapist_id": therapist_id, "patients": str(len(patients)), "page": name})
+    table = pd.DataFrame(index, columns=INDEX_COLUMNS)
+    write_csv(table, out_dir / "index.csv")
+    return table

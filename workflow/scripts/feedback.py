@@ -1,0 +1,13 @@
+"""Write the per-therapist feedback pages (optional target)."""
+
+import pandas as pd
+
+from alliance.feedback import feedback_pages
+from alliance.runlog import start_log
+
+log = start_log(snakemake.log[0])
+index = feedback_pages(pd.read_parquet(snakemake.input.features),
+                       pd.read_parquet(snakemake.input.session_scores),
+                       snakemake.params.min_cell_size, snakemake.output[0])
+log.info("%d therapist pages; %d therapists below the minimum cell size", (index["page"] != "").sum(),
+         (index["page"] == "").sum())
