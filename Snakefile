@@ -25,6 +25,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/scores.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/simulation.smk"
 
 
 # ---- Targets ---------------------------------------------------------------------------------
@@ -35,3 +36,6 @@ rule all:
     input:
         "results/effects.csv",
         "results/report.html",
+        "results/manifest.json",
+        # optional: per-therapist feedback pages (config feedback.therapists)
+        ["results/feedback"] if config["feedback"]["therapists"] else [],

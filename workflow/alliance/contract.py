@@ -6,13 +6,15 @@ problem in one pass and raises a single `ValidationError` that names file, colum
 
 from __future__ import annotations
 
-import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from alliance.identifiers import examples as quoted_examples
+from alliance.identifiers import find_identifiers
 from alliance.instruments import Instrument
 from alliance.scores import prescored_columns
 
@@ -37,7 +39,7 @@ SESSION_COLUMNS = {
     "session": "integer",
     "attended": "bool",
     "home_practice": "number",
-    "symptom": "number",
+    "symptoms": "number",  # optional symptom score at the session, higher = worse
 }
 OUTCOME_COLUMNS = {"patient_id": "id", "dropout": "bool", "satisfaction": "number"}
 REQUIRED = {
@@ -45,29 +47,11 @@ REQUIRED = {
     "sessions": ("patient_id", "session", "attended"),
     "outcomes": ("patient_id", "dropout"),
 }
-TRUE_WORDS = {"1", "1.0", "true", "t", "yes", "y"}
-FALSE_WORDS = {"0", "0.0", "false", "f", "no", "n"}
+# English, Spanish and Catalan (compared in lower case, Unicode NFC); REDCap labels checked/unchecked.
+TRUE_WORDS = {"1", "1.0", "true", "t", "yes", "y", "sí", "si", "s", "verdadero", "v", "cert", "checked"}
+FALSE_WORDS = {"0", "0.0", "false", "f", "no", "n", "falso", "fals", "unchecked"}
 
-# Identifying data: column names (after lower-casing and joining words with "_") and cell contents.
-IDENTIFIER_NAMES = {
-    "a name": r"(^|_)(first_?name|last_?name|given_?name|family_?name|full_?name|sur_?name|"
-    r"fore_?name|maiden_?name|name|names|nombre|apellidos?|nom|cognoms?)($|_)",
-    "an e-mail address": r"(^|_)(e_?mail|mail|correo)($|_)",
-    "a phone number": r"(^|_)(phone|telephone|tel|mobile|cell|telefono|movil)($|_)",
-    "an address or postcode": r"(^|_)(address|street|direccion|domicilio|post_?code|postal_?code|"
-    r"zip|zip_?code|codigo_postal)($|_)",
-    "a date of birth": r"(^|_)(dob|birth|birth_?date|date_of_birth|birthday|fecha_(de_)?nacimiento|"
-    r"nacimiento)($|_)",
-    "a national identity number": r"(^|_)(nhs|nhs_?number|ssn|social_security|dni|nie|nif|passport|"
-    r"national_?id|insurance_?number|nss|tarjeta_sanitaria|cip)($|_)",
-    "free-text notes": r"(^|_)(notes?|comments?|free_?text|observaciones|notas)($|_)",
-}
-IDENTIFIER_CONTENT = {
-    "an e-mail address": r"[^@\s]+@[^@\s]+\.[a-zA-Z]{2,}",
-    "an exact date": r"^\s*(?:\d{4}-\d{2}-\d{2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{4})(?:[ T].*)?$",
-    "a national identity number": r"^\s*(?:[XYZxyz]?\d{7,8}[A-Za-z]|\d{3}[ -]\d{3}[ -]\d{4})\s*$",
-    "a phone number": r"^\s*(?:\+\d{1,3}[\s-]?)?\(?0?\d{2,4}\)?(?:[\s-]\d{2,4}){2,4}\s*$",
-}
+# Identifying data: names and contents are checked by alliance.identifiers (re-exported here).
 
 
 @dataclass
@@ -134,33 +118,6 @@ def contract_columns(
 
 
 
-def _normalise_name(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", str(name).strip().lower()).strip("_")
-
-
-def find_identifiers(df: pd.DataFrame, id_columns: tuple[str, ...] = ()) -> list[tuple[str, str]]:
-    """Columns that look identifying, by name or by content, as (column, kind). Values are never returned."""
-    found = []
-    for column in df.columns:
-        name = _normalise_name(column)
-        kind = next(
-            (k for k, pattern in IDENTIFIER_NAMES.items() if re.search(pattern, name)), None
-        )
-        if kind is None and pd.api.types.is_datetime64_any_dtype(df[column]):
-            kind = "an exact date"
-        if kind is None and (df[column].dtype == object or pd.api.types.is_string_dtype(df[column])):
-            values = df[column].dropna().astype(str)
-            for content_kind, pattern in IDENTIFIER_CONTENT.items():
-                if content_kind == "a phone number" and column in id_columns:
-                    continue
-                if values.str.contains(pattern, regex=True).any():
-                    kind = content_kind
-                    break
-        if kind is not None:
-            found.append((str(column), kind))
-    return found
-
-
 def _rows(mask: pd.Series, df: pd.DataFrame) -> tuple[list[int], list[str], int]:
     index = np.flatnonzero(mask.to_numpy())
     listed = index[:MAX_LISTED_ROWS]
@@ -174,7 +131,7 @@ def _rows(mask: pd.Series, df: pd.DataFrame) -> tuple[list[int], list[str], int]
 
 def _parse_bool(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Booleans from 1/0, true/false, yes/no (any case); returns the parsed values and a bad-value mask."""
-    text = values.astype("string").str.strip().str.lower()
+    text = values.astype("string").str.strip().str.lower().str.normalize("NFC")
     parsed = pd.Series(pd.NA, index=values.index, dtype="boolean")
     parsed[text.isin(TRUE_WORDS).fillna(False)] = True
     parsed[text.isin(FALSE_WORDS).fillna(False)] = False
@@ -209,7 +166,7 @@ def _coerce(
             fix = "use plain numbers with a decimal point; leave a cell empty when it is missing"
         if bad.any():
             rows, keys, n = _rows(bad, df)
-            examples = ", ".join(repr(v) for v in raw[bad].astype(str).unique()[:3])
+            examples = quoted_examples(raw[bad].astype(str).unique())
             problems.append(Problem(file, column, f"{n} {what} (e.g. {examples})", fix, rows, keys, n))
             reported.update((column, int(i)) for i in np.flatnonzero(bad.to_numpy()))
         out[column] = parsed.astype(_dtype(kind)) if kind != "integer" else parsed.astype(float)
@@ -224,6 +181,7 @@ def _schema(
     table: str, alliance: Instrument, satisfaction: Instrument, therapist: Instrument | None
 ) -> pa.DataFrameSchema:
     whole = pa.Check(lambda s: (s % 1 == 0) | s.isna(), name="whole_number")
+    finite = pa.Check(lambda s: np.isfinite(s) | s.isna(), name="finite")
     columns = {
         "patients": {
             "patient_id": pa.Column("string", nullable=False, unique=True),
@@ -236,6 +194,7 @@ def _schema(
             "session": pa.Column(float, [pa.Check.ge(1), whole], nullable=False),
             "attended": pa.Column("boolean", nullable=False),
             "home_practice": pa.Column(float, pa.Check.in_range(0, 1), nullable=True),
+            "symptoms": pa.Column(float, finite, nullable=True),
             **_item_columns(alliance, whole),
             **(_item_columns(therapist, whole) if therapist else {}),
             **{f"alliance_{name}": pa.Column(float, pa.Check.in_range(*alliance.subscale_range(name)),
@@ -270,6 +229,7 @@ FIXES = {
     "greater_than_or_equal_to": "values must be at least 1",
     "in_range": "values must lie in the instrument's range (coded by option value)",
     "whole_number": "use whole numbers (item answers and counts cannot have decimals)",
+    "finite": "use finite numbers (no inf or -inf); leave a cell empty when it is missing",
 }
 
 
@@ -290,7 +250,7 @@ def _check_schema(
             name = str(check).split("(")[0]
             mask = pd.Series(df.index.isin(group["index"].dropna().astype(int)), index=df.index)
             rows, keys, n = _rows(mask, df)
-            values = ", ".join(repr(v) for v in group["failure_case"].astype(str).unique()[:3])
+            values = quoted_examples(group["failure_case"].astype(str).unique())
             message = f"{n or len(group)} row(s) fail check {check}" + (
                 f" (e.g. {values})" if name not in ("not_nullable",) else " (empty cells)"
             )
@@ -306,25 +266,36 @@ def validate_tables(
     alliance: Instrument,
     satisfaction: Instrument,
     therapist: Instrument | None = None,
+    allow_columns: Mapping[str, Collection[str]] | None = None,
 ) -> Validated:
     """Check the three raw tables against the contract and return them typed.
 
     Every problem in every table is collected before a single `ValidationError` is raised. Columns
-    outside the contract are dropped (and listed in the summary); identifying columns are refused.
+    outside the contract are dropped (and listed in the summary); identifying columns are refused unless
+    `allow_columns` (table -> column names, the config's `privacy.allow_columns`) lists them.
     `therapist` is an optional therapist-rated alliance instrument whose items are also in `sessions`.
     """
     problems: list[Problem] = []
     typed: dict[str, pd.DataFrame] = {}
     summary: dict = {"tables": {}}
+    keys_hidden: set[str] = set()  # files whose patient_id looks identifying: rows are listed without it
     for table in TABLES:
-        df, file = raw[table], files[table]
+        df, file = raw[table].reset_index(drop=True), files[table]
         columns = contract_columns(table, alliance, satisfaction, therapist)
-        for column, kind in find_identifiers(df, id_columns=("patient_id", "therapist_id")):
+        allowed = (allow_columns or {}).get(table, ())
+        for column, kind in find_identifiers(df, id_columns=("patient_id", "therapist_id"),
+                                             allowed=allowed):
+            keys_hidden.update([file] if column == KEY else [])
             problems.append(Problem(
                 file, column, f"looks like {kind}; identifying data are refused",
-                "remove the column from the export (pseudonymous codes only), "
-                "or rename it if it holds no identifying data",
+                "remove the column from the export (pseudonymous codes only), rename it if it holds no "
+                "identifying data, or list it in privacy.allow_columns with a reason",
             ))
+        duplicated = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+        if duplicated:
+            problems.extend(Problem(file, column, "the column name appears more than once",
+                                    "give every column a distinct name") for column in duplicated)
+            continue
         for column in REQUIRED[table]:
             if column not in df.columns:
                 problems.append(Problem(
@@ -354,6 +325,9 @@ def validate_tables(
                         files[table], "patient_id", f"{n} row(s) name a patient not in {files['patients']}",
                         "add the patient to the patients table or remove these rows", rows, keys, n,
                     ))
+    for problem in problems:
+        if problem.file in keys_hidden:
+            problem.keys = [""] * len(problem.rows)
     if problems:
         raise ValidationError(problems)
     for table in TABLES:

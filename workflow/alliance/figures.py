@@ -533,7 +533,10 @@ def power_curve(performance: pd.DataFrame, target_power: float = 0.8,
                         & (data["predictor"] == effect.predictor)]
             for (scale, n_t), line in rows.groupby(["effect_scale", "therapists"], sort=True):
                 line = line.sort_values("patients")
-                ax.errorbar(line["patients"], line["power"], yerr=1.96 * line["power_mcse"],
+                half = 1.96 * line["power_mcse"]
+                yerr = [line["power"] - (line["power"] - half).clip(lower=0),
+                        (line["power"] + half).clip(upper=1) - line["power"]]
+                ax.errorbar(line["patients"], line["power"], yerr=yerr,
                             color=colours[scales.index(scale)], linestyle=styles[therapists.index(n_t) % 4],
                             marker="o", markersize=5, capsize=3)
             ax.axhline(target_power, color="0.3", linestyle="--", linewidth=1)

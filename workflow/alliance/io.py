@@ -12,11 +12,20 @@ from typing import Any
 
 import pandas as pd
 
-READERS = (".csv", ".tsv", ".parquet", ".xlsx")
+READERS = (".csv", ".tsv", ".tab", ".txt", ".parquet", ".xlsx", ".xlsm")
 
 
 class InputError(Exception):
-    """An input file that cannot be read; the message names the file and the fix."""
+    """An input file that cannot be read; the message names the file and the fix.
+
+    `file`, `column`, `fix` and `rows` (data rows, from 1 below the header) say where, for the validation
+    report; the message never quotes a value that looks identifying.
+    """
+
+    def __init__(self, message: str, *, file: str = "", column: str = "", fix: str = "",
+                 rows: list[int] | None = None):
+        self.file, self.column, self.fix, self.rows = file, column, fix, list(rows or [])
+        super().__init__(message)
 
 
 class ConfigError(ValueError):
@@ -24,33 +33,11 @@ class ConfigError(ValueError):
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a contract table by extension; text formats are read as strings (typing is validation's job)."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in READERS:
-        raise InputError(
-            f"{path}: unsupported file type '{suffix}'. Use one of {', '.join(READERS)}."
-        )
-    if not path.exists():
-        raise InputError(f"{path}: file not found. Check the data.* paths in your config.")
-    try:
-        if suffix in (".csv", ".tsv"):
-            return pd.read_csv(
-                path,
-                sep="," if suffix == ".csv" else "\t",
-                dtype=str,
-                keep_default_na=False,
-                na_values=["", "NA", "N/A", "NaN", "nan", "NULL", "null", "."],
-                encoding="utf-8-sig",
-            )
-        if suffix == ".parquet":
-            return pd.read_parquet(path)
-        return pd.read_excel(path, sheet_name=0, dtype=object)
-    except (UnicodeDecodeError, ValueError, OSError, pd.errors.ParserError) as err:
-        raise InputError(
-            f"{path}: could not be read as {suffix[1:]} ({type(err).__name__}: {err}). "
-            "Save it as UTF-8 with a header row."
-        ) from err
+    """Read a contract table with the default reader settings (format by extension, delimiter, encoding and
+    decimal comma detected); every column is text, typing is validation's job. See `alliance.readers`."""
+    from alliance.readers import ReadOptions, read_export
+
+    return read_export(path, options=ReadOptions()).frame
 
 
 def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:

@@ -35,3 +35,39 @@ def suppress_counts(counts: pd.Series, min_cell_size: int, total_shown: bool = T
         secondary[candidates[np.argmin(values[candidates])]] = True
     shown = np.where(primary, f"<{min_cell_size}", np.where(secondary, SECONDARY, values.astype(str)))
     return pd.Series(shown, index=counts.index, name=counts.name, dtype=object)
+
+
+QUASI_IDENTIFIERS = ("site", "discipline", "age_band", "gender")
+MISSING_GROUP = "(missing)"
+
+
+def rare_combinations(
+    patients: pd.DataFrame, k: int, quasi_identifiers: tuple[str, ...] = QUASI_IDENTIFIERS,
+) -> pd.DataFrame:
+    """Combinations of the quasi-identifiers shared by fewer than `k` patients (k-anonymity check).
+
+    Only quasi-identifiers present with at least one value are used; a missing value is a group of its
+    own. One row per rare combination with its count `n`, sorted by the combination.
+    """
+    columns = [c for c in quasi_identifiers if c in patients.columns and patients[c].notna().any()]
+    if not columns or patients.empty:
+        return pd.DataFrame(columns=[*columns, "n"])
+    groups = patients[columns].astype("string").fillna(MISSING_GROUP)
+    counts = groups.value_counts(sort=False).rename("n").reset_index()
+    rare = counts[counts["n"] < k]
+    return rare.sort_values(columns, kind="stable").reset_index(drop=True)
+
+
+def k_anonymity(
+    patients: pd.DataFrame, k: int, quasi_identifiers: tuple[str, ...] = QUASI_IDENTIFIERS,
+) -> dict:
+    """Summary of the k-anonymity check: columns used, k, combinations, rare ones and patients in them.
+
+    The rare combinations themselves are not returned: listing them would point at the patients.
+    """
+    columns = [c for c in quasi_identifiers if c in patients.columns and patients[c].notna().any()]
+    rare = rare_combinations(patients, k, quasi_identifiers)
+    combinations = (int(patients[columns].astype("string").fillna(MISSING_GROUP).value_counts().size)
+                    if columns and not patients.empty else 0)
+    return {"k": int(k), "columns": columns, "combinations": combinations,
+            "rare_combinations": len(rare), "patients_in_rare": int(rare["n"].sum()) if len(rare) else 0}

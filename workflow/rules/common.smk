@@ -16,8 +16,9 @@ def get_table(table):
 
 
 def get_tables(wildcards):
-    """The three contract tables, as configured."""
-    return {table: get_table(table) for table in TABLES}
+    """The input files, as configured: the REDCap export (data.redcap.file) or the three tables."""
+    redcap = config["data"].get("redcap", {}).get("file")
+    return {"redcap": redcap} if redcap else {table: get_table(table) for table in TABLES}
 
 
 def get_truth(wildcards):

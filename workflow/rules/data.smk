@@ -21,6 +21,9 @@ rule synthesize:
         "../scripts/synthesize.py"
 
 
+# Reads the tables as configured (data.*: formats, encodings, column map, REDCap). The validation report is
+# written by the script on success and on failure; it is deliberately not an output, so that Snakemake does
+# not delete it when invalid data make the job fail (no table is written then).
 rule validate:
     input:
         unpack(get_tables),
@@ -31,6 +34,9 @@ rule validate:
         summary="results/validated/validation_summary.json",
     params:
         instruments=config["instruments"],
+        data=config["data"],
+        privacy=config["privacy"],
+        report="results/validated/validation_report.html",
     log:
         "results/logs/validate.log",
     benchmark:

@@ -1,22 +1,31 @@
-"""Validate the three contract tables and write them typed, as Parquet."""
+"""Validate the three contract tables: write them typed (Parquet) with a summary, and a validation report.
 
-from alliance.contract import TABLES, validate_tables
+The report (results/validated/validation_report.html) is written whether validation passes or fails; it is
+not a declared output, so Snakemake keeps it when the job fails. On failure no table is written and the job
+exits with status 1 after listing every problem on the console.
+"""
+
+import sys
+
+from alliance.contract import TABLES
 from alliance.instruments import load_configured
-from alliance.io import read_table, sha256_file, write_json, write_parquet
+from alliance.io import write_json, write_parquet, write_text
+from alliance.report.validation import console_summary, render_validation_report, run_validation
 from alliance.runlog import start_log, user_errors_to_console
 
 log = start_log(snakemake.log[0])
+report = snakemake.params.report
 with user_errors_to_console(log):
-    files = {table: str(snakemake.input[table]) for table in TABLES}
     instruments = load_configured(snakemake.params.instruments)
-    validated = validate_tables(
-        {table: read_table(path) for table, path in files.items()}, files,
-        instruments["alliance"], instruments["satisfaction"], instruments["therapist"],
-    )
-summary = validated.summary | {
-    "inputs": {table: {"path": path, "sha256": sha256_file(path)} for table, path in files.items()}
-}
+    outcome = run_validation(snakemake.params.data, snakemake.params.privacy, instruments)
+write_text(render_validation_report(outcome), report)
+message = console_summary(outcome, report)
+if not outcome.passed:
+    log.error("%s", message)
+    print(f"\n{message}\n", file=sys.stderr)
+    sys.exit(1)
 for table in TABLES:
-    write_parquet(getattr(validated, table), snakemake.output[table])
-write_json(summary, snakemake.output.summary)
-log.info("validated: %s", {t: summary["tables"][t]["rows"] for t in TABLES})
+    write_parquet(getattr(outcome.validated, table), snakemake.output[table])
+write_json(outcome.summary(), snakemake.output.summary)
+log.info("%s", message)
+print(message, file=sys.stderr)

@@ -25,13 +25,14 @@ SESSION_LEVEL = {"adherence", "dropout", "symptoms"}  # families that also fit s
 
 def fit_family(
     family: str, features: pd.DataFrame, covariates: list[str], sessions: pd.DataFrame | None = None,
-    satisfaction_range: tuple[float, float] | None = None,
+    satisfaction_range: tuple[float, float] | None = None, levels: bool = True,
 ) -> ModelResult:
     """Fit every model of one outcome family; `sessions` (session features) enables session-level models;
     `satisfaction_range` (the satisfaction instrument's score range) is used by its ceiling check.
 
-    Families with a primary model also get its therapist/patient split, moderation by discipline and
-    predictions across the alliance range.
+    With `levels` (the workflow), families with a primary model also get its therapist/patient split,
+    moderation by discipline and predictions across the alliance range (the simulation study leaves
+    these refits out).
     """
     if family not in FAMILIES:
         raise ValueError(f"unknown model family '{family}'; expected one of {', '.join(FAMILIES)}")
@@ -42,7 +43,7 @@ def fit_family(
     result = attempt(f"The {family} models", notes, FAMILIES[family], *args)
     if result is None:  # last resort: the family's own fitting code did not catch the failure
         return ModelResult(family, [], [], notes, "Not fitted.", {})
-    if family in PRIMARY:
+    if levels and family in PRIMARY:
         rows, tests, notes = level_effects(family, features, covariates)
         result.effects += rows
         result.notes += notes

@@ -1,0 +1,114 @@
+"""Integrity of whole runs: a run killed mid-way and restarted gives the same bytes as an uninterrupted one;
+a run on invalid data writes no table, leaves its inputs untouched and writes no identifier anywhere."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from alliance.synthetic import synthesize
+
+pytestmark = pytest.mark.slow
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+TABLES = ("patients", "sessions", "outcomes")
+SMALL = {"synthetic": {"n_patients": 300, "n_therapists": 24, "truth_multiplier": 3, "seed": 17},
+         "psychometrics": {"bootstrap": 20}}
+COMPARED = (".csv", ".parquet", ".json", ".html", ".png", ".svg")
+
+
+def command(root: Path, work: Path, *extra: str) -> list[str]:
+    # Targets and flags first: --configfile takes every word after it.
+    return [str(SNAKEMAKE), *extra, "--snakefile", str(root / "Snakefile"), "--directory", str(work),
+            "--cores", "2", "--configfile", str(work / "test_config.yaml")]
+
+
+def run(root: Path, work: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(command(root, work, *extra), capture_output=True, text=True, timeout=900)
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.suffix in COMPARED and not p.name.startswith(".")}
+
+
+def test_a_run_killed_mid_way_and_restarted_gives_identical_results(root, tmp_path):
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    for work in (whole, killed):
+        work.mkdir()
+        (work / "test_config.yaml").write_text(yaml.safe_dump(SMALL))
+    done = run(root, whole)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    # Kill the whole process group (Snakemake and its jobs) once the first scores are written.
+    process = subprocess.Popen(command(root, killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    marker = killed / "results/scores/session_scores.parquet"
+    deadline = time.monotonic() + 600
+    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert process.poll() is None, "the run ended before it could be killed"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    assert not (killed / "results/report.html").exists()
+    for table in killed.glob("results/**/*.parquet"):  # what is there is whole (atomic writes)
+        pd.read_parquet(table)
+
+    unlocked = run(root, killed, "--unlock")
+    assert unlocked.returncode == 0, unlocked.stderr[-3000:]
+    restarted = run(root, killed, "--rerun-incomplete")
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    assert digests(killed / "results") == digests(whole / "results")
+    assert digests(killed / "data") == digests(whole / "data")
+
+
+PLANTED = {"nombre": "Montserrat Puig Ferrer", "correo": "m.puig@example.cat", "dni": "45678912S",
+           "telefono": "+34 612 345 678"}
+
+
+def test_invalid_data_write_no_table_change_no_input_and_leak_no_identifier(root, default_config, tmp_path):
+    cfg = default_config["synthetic"] | {"n_patients": 60, "n_therapists": 6, "truth_multiplier": 1}
+    patients, sessions, outcomes, _ = synthesize(cfg, 3, ["baseline_severity"])
+    patients["referral"] = "GP"
+    patients.loc[7, "referral"] = PLANTED["nombre"]  # one name hidden in an ordinary column
+    patients["contacto"] = ""
+    patients.loc[3, "contacto"] = PLANTED["correo"]
+    patients["ref"] = ""
+    patients.loc[5, "ref"] = PLANTED["dni"]
+    outcomes["extra"] = ""
+    outcomes.loc[2, "extra"] = PLANTED["telefono"]
+    sessions = sessions.astype({"wai_sr_05": "float"})
+    sessions.loc[4, "wai_sr_05"] = 9  # and an ordinary error
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for name, table in zip(TABLES, (patients, sessions, outcomes), strict=True):
+        table.to_csv(inputs / f"{name}.csv", index=False, sep=";")
+    before = digests(inputs)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "test_config.yaml").write_text(yaml.safe_dump(
+        {"data": {name: str(inputs / f"{name}.csv") for name in TABLES}}))
+    done = run(root, work)
+    assert done.returncode != 0
+    assert digests(inputs) == before  # inputs are never modified
+    validated = work / "results/validated"
+    assert sorted(p.name for p in validated.iterdir()) == ["validation_report.html"]
+    report = (validated / "validation_report.html").read_text()
+    assert "Failed with 5 problem(s)" in report
+    for column in ("referral", "contacto", "ref", "extra", "wai_sr_05"):
+        assert column in report and column in done.stderr
+    assert not (work / "results/effects.csv").exists()
+    leaked = [(str(path), value) for path in work.rglob("*") if path.is_file()
+              for value in PLANTED.values() if value.encode() in path.read_bytes()]
+    assert leaked == []
+    for value in PLANTED.values():
+        assert value not in done.stdout and value not in done.stderr

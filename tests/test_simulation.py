@@ -1,0 +1,332 @@
+"""The simulation study: conditions, seeds, performance by hand, recovery, and the workflow target."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from alliance import simulation as sim
+from alliance.io import read_table, write_csv
+from alliance.synthetic import generate_cohort
+
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+
+
+# ---- Conditions and seeds ------------------------------------------------------------------------
+
+
+def test_condition_grid_is_sorted_deduplicated_and_readable():
+    grid = sim.condition_grid({"patients": [400, 200, 400], "therapists": [32],
+                               "effect_scale": [1, 0.5, 0, 0.25]})
+    assert list(grid.columns) == ["condition", "patients", "therapists", "effect_scale"]
+    assert list(grid["condition"]) == [
+        "n200_t32_e0.0", "n200_t32_e0.25", "n200_t32_e0.5", "n200_t32_e1.0",
+        "n400_t32_e0.0", "n400_t32_e0.25", "n400_t32_e0.5", "n400_t32_e1.0"]
+    assert grid.loc[7].to_dict() == {"condition": "n400_t32_e1.0", "patients": 400, "therapists": 32,
+                                     "effect_scale": 1.0}
+    assert sim.condition_id(1000, 8, 1.5) == "n1000_t8_e1.5"
+    assert [sim.format_scale(v) for v in (2, 0.1, 1e-5)] == ["2.0", "0.1", "0.00001"]
+    with pytest.raises(ValueError, match="at least one value"):
+        sim.condition_grid({"patients": [], "therapists": [32], "effect_scale": [1.0]})
+
+
+def test_seeds_are_stable_distinct_and_independent_of_python_hash():
+    digest = hashlib.sha256(b"n400_t32_e1.0").digest()
+    assert sim.stable_hash("n400_t32_e1.0") == int.from_bytes(digest[:8], "big") == 17943037227363286093
+    draw = lambda seq: int(np.random.default_rng(seq).integers(0, 2**31))  # noqa: E731
+    assert draw(sim.replication_seed(20261127, "n400_t32_e1.0", 1)) == 1035208297
+    assert draw(sim.truth_seed(20261127, "n400_t32_e1.0")) == 562462599
+    states = {(c, r): tuple(sim.replication_seed(1, c, r).generate_state(4))
+              for c in ("n200_t32_e1.0", "n400_t32_e1.0") for r in (1, 2)}
+    states["truth"] = tuple(sim.truth_seed(1, "n200_t32_e1.0").generate_state(4))
+    assert len(set(states.values())) == 5
+    again = sim.replication_seed(1, "n200_t32_e1.0", 2)
+    assert tuple(again.generate_state(4)) == states[("n200_t32_e1.0", 2)]
+    code = "from alliance.simulation import stable_hash; print(stable_hash('n400_t32_e1.0'))"
+    for hash_seed in ("1", "2"):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**os.environ, "PYTHONHASHSEED": hash_seed})
+        assert out.stdout.strip() == "17943037227363286093"
+
+
+def test_condition_synthetic_scales_every_alliance_effect(default_config):
+    synthetic = default_config["synthetic"] | {"symptoms": {"enabled": True, "rate": 0.15,
+                                                            "within_points_per_sd": -1.0}}
+    cfg = sim.condition_synthetic(synthetic, {"patients": 250, "therapists": 20, "effect_scale": 0.5})
+    assert (cfg["n_patients"], cfg["n_therapists"]) == (250, 20)
+    assert cfg["effects"] == {"attendance_log_odds_per_sd": 0.15, "dropout_log_odds_per_sd": -0.275,
+                              "satisfaction_points_per_sd": 0.75}
+    assert cfg["symptoms"] == {"enabled": True, "rate": 0.15, "within_points_per_sd": -0.5}
+    assert cfg["alliance"] == synthetic["alliance"] and cfg["outcomes"] == synthetic["outcomes"]
+    assert synthetic["effects"]["dropout_log_odds_per_sd"] == -0.55  # the input is not changed
+    null = sim.condition_synthetic(synthetic, {"patients": 250, "therapists": 20, "effect_scale": 0})
+    assert set(null["effects"].values()) == {0.0}
+    assert sim.generating_effect("dropout", "alliance_early", "log_odds", cfg["effects"]) == -0.275
+    assert np.isnan(sim.generating_effect("dropout", "alliance_prev", "log_hazard", cfg["effects"]))
+
+
+def test_fit_status_reads_convergence_notes():
+    assert sim.fit_status([]) == "ok"
+    assert sim.fit_status(["The bfgs optimiser did not converge.",
+                           "The estimates are from the powell optimiser.",
+                           "Estimation warning: The MLE may be on the boundary of the parameter space."]
+                          ) == "ok"
+    assert sim.fit_status(["Home practice: The home-practice mixed model did not converge; treat its "
+                           "estimates with caution."]) == "nonconverged"
+    assert sim.fit_status(["Estimation warning: Newton-Raphson failed to converge sufficiently."]) == (
+        "nonconverged")
+    assert sim.fit_status(["Estimation warning: Perfect separation or prediction detected"]) == "nonconverged"
+
+
+# ---- Performance by hand -------------------------------------------------------------------------
+
+
+def _rep(condition, replication, estimate, se, low, high, status="ok", outcome="dropout"):
+    return {"condition": condition, "replication": replication, "family": "dropout", "outcome": outcome,
+            "model": "logistic", "predictor": "alliance_early", "analysis": "primary", "scale": "log_odds",
+            "estimate": estimate, "std_error": se, "ci_low": low, "ci_high": high, "status": status}
+
+
+def _truth(condition, patients, effect_scale, estimate, status="ok"):
+    return {"condition": condition, "patients": patients, "therapists": 10, "effect_scale": effect_scale,
+            "family": "dropout", "outcome": "dropout", "model": "logistic", "predictor": "alliance_early",
+            "analysis": "primary", "scale": "log_odds", "estimate": estimate, "std_error": 0.01,
+            "generating": 0.25 * effect_scale, "status": status}
+
+
+def hand_made() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Condition A: estimand 0.2, four usable replications (one non-converged) and one whose family
+    failed. Condition B: a null condition whose truth failed."""
+    reps = pd.DataFrame([
+        _rep("A", 1, 0.1, 0.1, -0.1, 0.3),
+        _rep("A", 2, 0.3, 0.2, 0.1, 0.5, status="nonconverged"),
+        _rep("A", 3, 0.2, 0.1, 0.0, 0.4),
+        _rep("A", 4, 0.4, 0.2, 0.25, 0.55),
+        _rep("A", 5, np.nan, np.nan, np.nan, np.nan, status="failed", outcome=np.nan),
+        _rep("B", 1, 0.0, 0.1, -0.2, 0.2),
+        _rep("B", 2, 0.3, 0.1, 0.1, 0.5),
+    ])
+    truth = pd.DataFrame([_truth("A", 100, 1.0, 0.2), _truth("B", 100, 0.0, np.nan, status="failed")])
+    return reps, truth
+
+
+def test_summarise_by_hand():
+    reps, truth = hand_made()
+    perf = sim.summarise(reps, truth)
+    assert list(perf.columns) == sim.PERFORMANCE_COLUMNS
+    a = perf.set_index("condition").loc["A"]
+    assert (a["n_reps"], a["n_failed"], a["n_nonconverged"], a["n_used"]) == (5, 1, 1, 4)
+    assert (a["estimand"], a["generating"], a["truth_status"]) == (0.2, 0.25, "ok")
+    sd = np.sqrt((0.15**2 + 0.05**2 + 0.05**2 + 0.15**2) / 3)  # 0.12910
+    rmse = np.sqrt((0.01 + 0.01 + 0 + 0.04) / 4)  # errors -0.1, 0.1, 0, 0.2
+    expected = {
+        "mean_estimate": 0.25, "bias": 0.05, "bias_mcse": sd / 2, "relative_bias": 0.25,
+        "relative_bias_mcse": sd / 2 / 0.2, "empirical_sd": sd, "empirical_sd_mcse": sd / np.sqrt(6),
+        "mean_se": 0.15, "se_ratio": 0.15 / sd, "rmse": rmse,
+        # MCSE of the MSE: sqrt(sum((e^2 - MSE)^2) / (n (n - 1))), then the delta method for its root.
+        "rmse_mcse": np.sqrt((0.005**2 * 2 + 0.015**2 + 0.025**2) / 12) / (2 * rmse),
+        # Covered: [-.1, .3], [.1, .5], [0, .4]; not [.25, .55]. Excluding 0: the 2nd and 4th only
+        # (a bound at exactly 0 does not exclude it).
+        "coverage": 0.75, "coverage_mcse": np.sqrt(0.75 * 0.25 / 4),
+        "power": 0.5, "power_mcse": 0.25,
+    }
+    for name, value in expected.items():
+        assert a[name] == pytest.approx(value, rel=1e-12), name
+    assert sd == pytest.approx(0.1290994, abs=1e-7)
+    b = perf.set_index("condition").loc["B"]
+    assert b["truth_status"] == "failed" and np.isnan(b["estimand"]) and np.isnan(b["coverage"])
+    assert np.isnan(b["bias"]) and np.isnan(b["relative_bias"])
+    assert (b["n_used"], b["n_failed"], b["power"]) == (2, 0, 0.5)  # the type-I error of a null condition
+    assert b["mean_estimate"] == pytest.approx(0.15)
+
+
+def test_relative_bias_is_empty_in_a_null_condition():
+    reps = pd.DataFrame([_rep("N", 1, 0.1, 0.1, -0.1, 0.3), _rep("N", 2, -0.1, 0.1, -0.3, 0.1)])
+    truth = pd.DataFrame([_truth("N", 100, 0.0, 0.02)])
+    row = sim.summarise(reps, truth).iloc[0]
+    assert row["bias"] == pytest.approx(-0.02) and np.isnan(row["relative_bias"])
+    assert (row["coverage"], row["power"]) == (1.0, 0.0)
+
+
+def test_sample_size_finds_the_smallest_condition_or_says_none_does():
+    rows = []
+    for patients, power_a, power_b in ((100, 0.50, 0.10), (200, 0.85, 0.20), (400, 0.95, 0.30)):
+        for predictor, power in (("a", power_a), ("b", power_b)):
+            rows.append({"condition": f"n{patients}", "patients": patients, "therapists": 10,
+                         "effect_scale": 1.0, "family": "f", "outcome": "o", "model": "m",
+                         "predictor": predictor, "analysis": "primary", "scale": "points",
+                         "power": power, "power_mcse": 0.01})
+    rows.append(rows[0] | {"condition": "null", "effect_scale": 0.0, "power": 0.9})
+    table = sim.sample_size(pd.DataFrame(rows), target_power=0.8)
+    assert list(table.columns) == sim.SAMPLE_SIZE_COLUMNS
+    assert len(table) == 2  # the null condition is not a planning question
+    a, b = table.iloc[0], table.iloc[1]
+    assert (a["predictor"], a["reached"], a["condition"], a["patients"], a["therapists"], a["power"]) == (
+        "a", True, "n200", 200, 10, 0.85)
+    assert (b["reached"], b["condition"], b["best_condition"], b["best_power"]) == (False, "", "n400", 0.30)
+    assert pd.isna(b["patients"]) and "No condition of the grid reaches 80% power" in b["note"]
+
+
+# ---- One cohort analysed as the workflow does ----------------------------------------------------
+
+
+@pytest.fixture
+def small_cohort(synthetic_cfg):
+    cfg = synthetic_cfg | {"n_patients": 120, "n_therapists": 12}
+    return generate_cohort(cfg, 3, np.random.default_rng(3))[:3]
+
+
+def test_features_in_memory_equal_the_workflow_files(small_cohort, default_config, tmp_path):
+    """The workflow writes the cohort as CSV and validates what it reads back; the simulation validates
+    the generated tables directly. Both give the same features."""
+    settings = {"early_window": 3, "ruptures": default_config["ruptures"]}
+    direct = sim.cohort_features(*small_cohort, **settings)
+    read = []
+    for name, table in zip(("patients", "sessions", "outcomes"), small_cohort, strict=True):
+        write_csv(table, tmp_path / f"{name}.csv")
+        read.append(read_table(tmp_path / f"{name}.csv"))
+    via_files = sim.cohort_features(*read, **settings)
+    for name in ("patients", "sessions"):
+        pd.testing.assert_frame_equal(direct[name], via_files[name])
+
+
+def test_a_failing_model_is_recorded_not_dropped(small_cohort, default_config, monkeypatch):
+    real = sim.fit_family
+
+    def fit_family(family, *args):
+        if family == "satisfaction":
+            raise RuntimeError("no optimiser converged")
+        return real(family, *args)
+
+    monkeypatch.setattr(sim, "fit_family", fit_family)
+    table = sim.analyse_cohort(*small_cohort, early_window=3, covariates=["baseline_severity"],
+                               ruptures=default_config["ruptures"])
+    failed = table[table["family"] == "satisfaction"]
+    assert len(failed) == 1 and failed.iloc[0]["status"] == "failed"
+    assert failed.iloc[0]["error"] == "RuntimeError: no optimiser converged"
+    assert pd.isna(failed.iloc[0]["outcome"])
+    others = table[table["family"] != "satisfaction"]
+    assert set(others["family"]) == {"adherence", "dropout"}
+    assert np.isfinite(others["estimate"].astype(float)).all()
+    assert set(others["status"]) <= {"ok", "nonconverged"}
+
+
+def test_replication_is_deterministic_and_has_its_columns(default_config):
+    condition = {"condition": "n100_t10_e1.0", "patients": 100, "therapists": 10, "effect_scale": 1.0}
+    kwargs = {"seed": 7, "early_window": 3, "covariates": ["baseline_severity", "discipline"],
+              "ruptures": default_config["ruptures"]}
+    first = sim.run_replication(default_config["synthetic"], condition, 2, **kwargs)
+    again = sim.run_replication(default_config["synthetic"], condition, 2, **kwargs)
+    other = sim.run_replication(default_config["synthetic"], condition, 3, **kwargs)
+    assert list(first.columns) == sim.REPLICATION_COLUMNS
+    pd.testing.assert_frame_equal(first, again)
+    assert not first["estimate"].equals(other["estimate"])
+    assert set(first["condition"]) == {"n100_t10_e1.0"} and set(first["replication"]) == {2}
+    primary = first[first["analysis"] == "primary"].set_index("outcome")
+    assert list(primary.index) == ["attendance", "dropout", "satisfaction"]
+    assert (primary["n_patients"] <= 100).all()
+
+
+@pytest.mark.slow
+def test_recovery_mean_estimate_near_the_estimand(default_config):
+    """A few replications at a small size: each primary mean estimate lies within 3 Monte Carlo SEs
+    (of the mean and of the estimand) of the estimand, and the estimand near its generating value."""
+    condition = {"condition": "n300_t24_e1.0", "patients": 300, "therapists": 24, "effect_scale": 1.0}
+    kwargs = {"seed": 11, "early_window": 3, "covariates": ["baseline_severity", "discipline"],
+              "ruptures": default_config["ruptures"]}
+    reps = pd.concat([sim.run_replication(default_config["synthetic"], condition, r, **kwargs)
+                      for r in range(1, 7)], ignore_index=True)
+    truth = sim.condition_truth(default_config["synthetic"], condition, truth_multiplier=5, **kwargs)
+    perf = sim.summarise(reps, truth)
+    primary = perf[perf["analysis"] == "primary"].set_index("outcome")
+    assert list(primary.index) == ["attendance", "dropout", "satisfaction"]
+    assert (primary["n_failed"] == 0).all() and (primary["n_used"] == 6).all()
+    tolerance = 3 * np.sqrt(primary["bias_mcse"] ** 2 + primary["estimand_se"] ** 2)
+    assert (primary["bias"].abs() < tolerance).all(), primary[["estimand", "mean_estimate", "bias_mcse"]]
+    # The estimand is the same model in a large population: near the generating coefficient.
+    assert ((primary["estimand"] - primary["generating"]).abs() < 0.35 * primary["generating"].abs()).all()
+    assert (primary["se_ratio"] > 0.4).all() and (primary["se_ratio"] < 2.5).all()
+
+
+# ---- The workflow target -------------------------------------------------------------------------
+
+
+TINY = {
+    "simulation": {"replications": 2, "seed": 5, "patients": [80, 120], "therapists": [8],
+                   "effect_scale": [1.0], "truth_multiplier": 3, "target_power": 0.8},
+    "synthetic": {"n_patients": 120, "n_therapists": 12, "truth_multiplier": 2, "seed": 5},
+    "psychometrics": {"bootstrap": 20},
+}
+OUTPUTS = ("performance.csv", "sample_size.csv", "power_curve.png", "power_curve.svg")
+
+
+def run_snakemake(root: Path, work: Path, *targets: str) -> subprocess.CompletedProcess:
+    (work / "test_config.yaml").write_text(yaml.safe_dump(TINY))
+    return subprocess.run(
+        [str(SNAKEMAKE), *targets, "--snakefile", str(root / "Snakefile"), "--directory", str(work),
+         "--cores", "2", "--configfile", str(work / "test_config.yaml")],
+        capture_output=True, text=True, timeout=900,
+    )
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_simulation_target(root, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for work in (first, second):
+        work.mkdir()
+        done = run_snakemake(root, work, "simulation")
+        assert done.returncode == 0, done.stderr[-3000:]
+    out = first / "results/simulation"
+    for name in OUTPUTS:
+        assert (out / name).stat().st_size > 500, name
+    assert len(list((out / "replications").rglob("*.csv"))) == 4
+    assert sorted(p.stem for p in (out / "truth").glob("*.csv")) == ["n120_t8_e1.0", "n80_t8_e1.0"]
+    assert not (first / "results/effects.csv").exists()  # the default target is not run
+    # Same config, another directory: byte-identical tables, figures and replications.
+    assert digests(out) == digests(second / "results/simulation")
+
+    perf = pd.read_csv(out / "performance.csv")
+    assert list(perf.columns) == sim.PERFORMANCE_COLUMNS
+    assert list(perf["condition"].unique()) == ["n80_t8_e1.0", "n120_t8_e1.0"]
+    assert (perf["n_reps"] == 2).all() and (perf["n_used"] + perf["n_failed"] == 2).all()
+    primary = perf[perf["analysis"] == "primary"].set_index(["patients", "outcome"])
+    assert {"attendance", "dropout", "satisfaction"} <= set(primary.index.get_level_values("outcome"))
+    assert (primary["truth_status"] != "failed").all() and primary["estimand"].notna().all()
+    usable = primary[primary["n_used"] == 2]
+    assert usable[["mean_estimate", "bias", "empirical_sd", "mean_se", "rmse"]].notna().all().all()
+    assert primary["coverage"].dropna().isin([0, 0.5, 1]).all()
+    assert primary["power"].dropna().isin([0, 0.5, 1]).all()
+    assert np.sign(primary.xs("satisfaction", level="outcome")["estimand"]).tolist() == [1, 1]
+    assert (primary["generating"].dropna().abs() > 0).all()
+    sizes = pd.read_csv(out / "sample_size.csv")
+    assert list(sizes.columns) == sim.SAMPLE_SIZE_COLUMNS and (sizes["effect_scale"] == 1).all()
+    assert sizes["note"].notna().all()
+
+    # A replication is analysed exactly as the workflow analyses a cohort: the workflow's own effects
+    # of the synthetic cohort equal the simulation's analysis of the same three tables.
+    done = run_snakemake(root, first, "results/effects.csv")
+    assert done.returncode == 0, done.stderr[-3000:]
+    workflow = pd.read_csv(first / "results/effects.csv")
+    tables = [read_table(first / f"data/synthetic/{name}.csv")
+              for name in ("patients", "sessions", "outcomes")]
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    ours = sim.analyse_cohort(*tables, early_window=config["features"]["early_window"],
+                              covariates=config["models"]["covariates"], ruptures=config["ruptures"])
+    keys = ["outcome", "model", "predictor"]
+    merged = workflow.merge(ours, on=keys, suffixes=("", "_simulation"), validate="one_to_one")
+    assert len(merged) == len(workflow) == len(ours)
+    for column in ("estimate", "std_error", "ci_low", "ci_high"):
+        np.testing.assert_allclose(merged[column], merged[f"{column}_simulation"], rtol=1e-8, atol=1e-12)

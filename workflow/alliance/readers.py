@@ -1,0 +1,706 @@
+"""Readers for real-world exports: CSV/TSV in any common dialect, Excel sheets, Parquet and REDCap.
+
+Every reader returns the table as *text* (one Python `str` per cell, `None` when empty), with a header row
+whose names are stripped of spaces; typing is the job of `alliance.contract`. What was detected (format,
+encoding, delimiter, decimal comma, sheet) is returned in `ReadResult.info` so that the validation summary
+can say it. Settings come from the config's `data:` block (`ReadOptions.from_config`):
+
+- `encoding`: `auto` (UTF-8, a byte-order mark stripped; UTF-16 when it starts with its byte-order mark;
+  else Windows-1252 when the file uses its extra characters, else Latin-1) or any Python codec name;
+- `delimiter`: `auto` (the one of `,` `;` tab `|` that splits the header into most columns and the rows
+  consistently; an Excel `sep=;` first line is honoured) or one of them;
+- `decimal`: `auto` (a column whose every value is a whole number or a number with a decimal comma is
+  converted to a decimal point), `.` (never convert) or `,` (every `1.234,5` / `3,5` value is converted);
+- `boolean_x`: `true` reads `x` as true and an empty cell as false in the boolean columns (`attended`,
+  `dropout`), as in tick-box exports;
+- `sheets`: Excel sheet per table, by name or 0-based position (default: the first sheet);
+- `columns`: the column map, clinic name -> contract name, `all:` for every table and one map per table
+  (`patients:`, `sessions:`, `outcomes:`), applied right after reading; names match exactly or, failing
+  that, ignoring case, accents and repeated spaces;
+- `values`: a value map per contract column, value in the export -> contract value (e.g.
+  `discipline: {Psicoterapia: psychotherapy}`), applied after the column map, matched like column names;
+- `redcap`: a REDCap long export (one row per record and event) turned into the three tables
+  (`read_redcap`; data/README.md documents the mapping).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from alliance.contract import OUTCOME_COLUMNS, PATIENT_COLUMNS, REQUIRED, SESSION_COLUMNS, TABLES
+from alliance.identifiers import redact_text
+from alliance.io import READERS, ConfigError, InputError
+
+TEXT_FORMATS = (".csv", ".tsv", ".tab", ".txt")
+EXCEL_FORMATS = (".xlsx", ".xlsm")
+DELIMITERS = {",": ",", ";": ";", "\t": "\t", "tab": "\t", "|": "|"}
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+NA_VALUES = frozenset({"", "na", "n/a", "nan", "null", ".", "#n/a"})
+BOOL_COLUMNS = {
+    "patients": [c for c, k in PATIENT_COLUMNS.items() if k == "bool"],
+    "sessions": [c for c, k in SESSION_COLUMNS.items() if k == "bool"],
+    "outcomes": [c for c, k in OUTCOME_COLUMNS.items() if k == "bool"],
+}
+X_TRUE = frozenset({"x", "✓", "✔"})
+AUTO_DECIMAL = re.compile(r"^[+-]?\d+(?:,\d+)?$")
+COMMA_DECIMAL = re.compile(r"^[+-]?(?:\d{1,3}(?:\.\d{3})+|\d*),\d+$")
+SNIFF_CHARS = 65536
+SNIFF_ROWS = 200
+MAX_LISTED_ROWS = 5
+REDCAP_EVENT = "redcap_event_name"
+REDCAP_REPEAT_INSTRUMENT = "redcap_repeat_instrument"
+REDCAP_REPEAT_INSTANCE = "redcap_repeat_instance"
+REDCAP_SYSTEM = (REDCAP_EVENT, REDCAP_REPEAT_INSTRUMENT, REDCAP_REPEAT_INSTANCE)
+
+
+@dataclass(frozen=True)
+class RedcapOptions:
+    """How a REDCap long export becomes the three tables (config `data.redcap`)."""
+
+    file: str = ""
+    record_id: str = "record_id"
+    patients_events: tuple[str, ...] = ()
+    outcomes_events: tuple[str, ...] = ()
+    session_events: str = ""
+    session_instrument: str = ""
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """Reader settings (config `data:`); defaults detect everything that can be detected safely."""
+
+    encoding: str = "auto"
+    delimiter: str = "auto"
+    decimal: str = "auto"
+    boolean_x: bool = False
+    sheets: Mapping[str, str | int] = field(default_factory=dict)
+    columns: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    redcap: RedcapOptions = field(default_factory=RedcapOptions)
+
+    @classmethod
+    def from_config(cls, data: Mapping) -> ReadOptions:
+        """Options from the config's `data` block; impossible values raise `ConfigError`."""
+        encoding = str(data.get("encoding", "auto") or "auto")
+        if encoding != "auto":
+            try:
+                codecs.lookup(encoding)
+            except LookupError as err:
+                raise ConfigError(f"data.encoding: unknown encoding '{encoding}'. Use auto, utf-8, "
+                                  "latin-1 or windows-1252.") from err
+        delimiter = str(data.get("delimiter", "auto"))
+        if delimiter != "auto" and delimiter not in DELIMITERS:
+            raise ConfigError(f"data.delimiter: '{delimiter}' is not one of auto, ',', ';', tab, '|'.")
+        decimal = str(data.get("decimal", "auto"))
+        if decimal not in ("auto", ".", ","):
+            raise ConfigError(f"data.decimal: '{decimal}' is not one of auto, '.', ','.")
+        columns = data.get("columns") or {}
+        for scope, mapping in columns.items():
+            if scope not in ("all", *TABLES) or not isinstance(mapping, Mapping):
+                raise ConfigError(f"data.columns.{scope}: use all, patients, sessions or outcomes, each "
+                                  "a map from the name in your export to the contract name.")
+            for source, target in mapping.items():
+                if not isinstance(target, str) or not target.strip():
+                    raise ConfigError(f"data.columns.{scope}: '{source}' must map to a column name.")
+        values = data.get("values") or {}
+        for column, mapping in values.items():
+            if not isinstance(mapping, Mapping):
+                raise ConfigError(f"data.values.{column}: a map from the value in your export to the "
+                                  "contract value.")
+        sheets = data.get("sheets") or {}
+        for table in sheets:
+            if table not in TABLES:
+                raise ConfigError(f"data.sheets.{table}: use patients, sessions or outcomes.")
+        redcap = dict(data.get("redcap") or {})
+        for key in ("patients_events", "outcomes_events"):
+            redcap[key] = tuple(str(e) for e in redcap.get(key) or ())
+        unknown = set(redcap) - set(RedcapOptions.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"data.redcap: unknown key(s) {', '.join(sorted(unknown))}.")
+        if redcap.get("session_events"):
+            try:
+                re.compile(redcap["session_events"])
+            except re.error as err:
+                raise ConfigError(f"data.redcap.session_events: not a regular expression ({err}).") from err
+        return cls(encoding=encoding, delimiter=delimiter, decimal=decimal,
+                   boolean_x=bool(data.get("boolean_x", False)), sheets=dict(sheets),
+                   columns={k: dict(v) for k, v in columns.items()},
+                   values={str(k): {str(a): str(b) for a, b in v.items()} for k, v in values.items()},
+                   redcap=RedcapOptions(**{k: v for k, v in redcap.items() if v is not None}))
+
+
+@dataclass
+class ReadResult:
+    """A table as text, what the reader detected (`info`), and each row's data row in the file."""
+
+    frame: pd.DataFrame
+    info: dict
+    source_rows: list[int]
+
+
+@dataclass
+class Inputs:
+    """The three tables as read (or the errors that prevented reading them)."""
+
+    raw: dict[str, pd.DataFrame]
+    files: dict[str, str]
+    paths: dict[str, str]
+    results: dict[str, ReadResult]
+    errors: list[InputError]
+
+
+# ---- Low-level: bytes to text, text to rows ------------------------------------------------------------
+
+def decode(raw: bytes, setting: str = "auto", file: str = "") -> tuple[str, str]:
+    """Text of a file and the name of the encoding used (see the module docstring for `auto`)."""
+    if setting == "auto":
+        if raw.startswith(codecs.BOM_UTF8):
+            return _decode(raw[len(codecs.BOM_UTF8):], "utf-8", file), "utf-8 with byte-order mark"
+        if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return _decode(raw, "utf-16", file), "utf-16"
+        try:
+            return raw.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            pass
+        if any(0x80 <= b <= 0x9F for b in raw):
+            try:
+                return raw.decode("cp1252"), "windows-1252 (detected: not valid UTF-8)"
+            except UnicodeDecodeError:
+                pass
+        return raw.decode("latin-1"), "latin-1 (detected: not valid UTF-8)"
+    text = _decode(raw, setting, file)
+    return text.removeprefix("\ufeff"), codecs.lookup(setting).name
+
+
+def _decode(raw: bytes, encoding: str, file: str) -> str:
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as err:
+        raise InputError(
+            f"{file}: not valid {encoding} text (at byte {err.start + 1}). Set data.encoding to auto, "
+            "or to the encoding the file was saved in (utf-8, latin-1, windows-1252).",
+            file=file, fix="set data.encoding (auto detects UTF-8, UTF-16 with BOM and Latin-1)",
+        ) from err
+
+
+def sniff_delimiter(text: str, default: str = ",") -> str:
+    """The delimiter among `,` `;` tab `|` that splits the header into the most columns with rows of the
+    same width (at least 90% of the sampled rows); `default` for a one-column file."""
+    sample = text[:SNIFF_CHARS]
+    truncated = len(text) > SNIFF_CHARS
+    best, best_score = default, None
+    for delimiter in (",", ";", "\t", "|"):
+        try:
+            rows = [r for r in islice(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter),
+                                      SNIFF_ROWS) if any(c.strip() for c in r)]
+        except csv.Error:
+            continue
+        if truncated and len(rows) > 2:
+            rows = rows[:-1]
+        if not rows or len(rows[0]) < 2:
+            continue
+        width, body = len(rows[0]), rows[1:]
+        consistent = sum(len(r) == width or (len(r) > width and not any(c.strip() for c in r[width:]))
+                         for r in body) / len(body) if body else 1.0
+        score = (consistent >= 0.9, width, consistent)
+        if best_score is None or score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _cell(value: object) -> str | None:
+    text = str(value).strip()
+    return None if text.lower() in NA_VALUES else text
+
+
+def _clean(values: pd.Series) -> pd.Series:
+    """Cells as stripped text, `None` for an empty cell or a missing-value word (`NA_VALUES`)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)  # each distinct value cleaned once
+    cleaned = np.array([_cell(u) for u in uniques] + [None], dtype=object)
+    return pd.Series(cleaned[codes], index=values.index, dtype=object)
+
+
+def _parse(text: str, delimiter: str, file: str) -> pd.DataFrame:
+    """Every record of a delimited text as a frame of text (columns 0..n-1, ragged rows padded).
+
+    pandas' C parser reads well-formed files fast; a file it refuses (rows wider than the first) is read
+    again with the csv module so that the rows at fault can be named.
+    """
+    if "\x00" in text:
+        raise InputError(
+            f"{file}: the text contains NUL characters (a binary file, or UTF-16 without a byte-order "
+            "mark). Save it as CSV in UTF-8.", file=file, column="(whole file)",
+            fix="save the export as CSV (UTF-8)")
+    try:
+        return pd.read_csv(io.StringIO(text), sep=delimiter, header=None, dtype=str, na_filter=False,
+                           skip_blank_lines=False, engine="c", quotechar='"', doublequote=True)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except (pd.errors.ParserError, ValueError, OverflowError, csv.Error):
+        pass
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    try:
+        rows = list(reader)
+    except csv.Error as err:
+        raise InputError(
+            f"{file}: not readable as delimited text near line {reader.line_num} ({redact_text(str(err))}). "
+            "Check the quotes and the delimiter (data.delimiter).",
+            file=file, column="(whole file)", fix="check the quotes and data.delimiter") from err
+    return pd.DataFrame(rows, dtype=object)
+
+
+def _split_header(records: pd.DataFrame, file: str) -> tuple[list, pd.DataFrame]:
+    """The first record with a non-empty cell is the header; the records after it are the data rows."""
+    if records.empty:
+        raise InputError(f"{file}: the file has no header row.", file=file, column="(whole file)",
+                         fix="export the table with a header row")
+    cleaned = pd.DataFrame({i: _clean(records.iloc[:, i]) for i in range(records.shape[1])})
+    filled = np.flatnonzero(cleaned.notna().any(axis=1).to_numpy())
+    if not len(filled):
+        raise InputError(f"{file}: the file has no header row.", file=file, column="(whole file)",
+                         fix="export the table with a header row")
+    first = int(filled[0])
+    header = ["" if v is None else v for v in cleaned.iloc[first].tolist()]
+    while header and header[-1] == "":  # the header ends at its last name (rows are padded to the widest)
+        header.pop()
+    return header, cleaned.iloc[first + 1:].reset_index(drop=True)
+
+
+# ---- Building a text table -------------------------------------------------------------------------------
+
+def _build(header: list, body: pd.DataFrame, file: str) -> tuple[pd.DataFrame, list[int]]:
+    """A text frame from a header and the data rows (cleaned text): empty rows dropped, short rows
+    padded, unnamed empty columns dropped; over-long rows and duplicate names are input errors."""
+    names = [str(h).replace("\ufeff", "").strip() if h is not None else "" for h in header]
+    width, wide = len(names), body.shape[1]
+    if wide > width:
+        extra = body.iloc[:, width:].notna().any(axis=1).to_numpy()
+        too_long = [int(i) + 1 for i in np.flatnonzero(extra)]
+        if too_long:
+            listed = ", ".join(str(r) for r in too_long[:MAX_LISTED_ROWS])
+            more = f" and {len(too_long) - MAX_LISTED_ROWS} more" if len(too_long) > MAX_LISTED_ROWS else ""
+            raise InputError(
+                f"{file}: {len(too_long)} row(s) have more cells than the header has columns ({width}): "
+                f"rows {listed}{more} (data rows, counting from 1 below the header). Check the delimiter "
+                "(data.delimiter), quotes around text with delimiters in it, and decimal commas.",
+                file=file, column="(whole file)", rows=too_long[:MAX_LISTED_ROWS],
+                fix="quote cells that contain the delimiter, or set data.delimiter")
+    frame = pd.DataFrame({i: (body.iloc[:, i] if i < wide else pd.Series(None, index=body.index,
+                                                                         dtype=object))
+                          for i in range(width)}, index=body.index, dtype=object)
+    present = frame.notna().any(axis=1).to_numpy() if width else np.zeros(len(frame), dtype=bool)
+    source = [int(i) + 1 for i in np.flatnonzero(present)]
+    frame = frame[present]
+    keep, final = [], []
+    for i, name in enumerate(names):
+        if name == "" and frame[i].isna().all():
+            continue
+        keep.append(i)
+        final.append(name or f"unnamed_{i + 1}")
+    frame = frame[keep]
+    frame.columns = final
+    duplicated = sorted({n for n in final if final.count(n) > 1})
+    if duplicated:
+        raise InputError(
+            f"{file}: column name(s) {', '.join(repr(d) for d in duplicated)} appear more than once. "
+            "Give every column a distinct name (or map one of them with data.columns).",
+            file=file, column=", ".join(duplicated), fix="give every column a distinct name")
+    if not final:
+        raise InputError(f"{file}: no header row. The first row must name the columns.", file=file,
+                         column="(whole file)", fix="add a header row")
+    return frame.reset_index(drop=True), source
+
+
+def _read_text(path: Path, options: ReadOptions, file: str) -> tuple[list, pd.DataFrame, dict]:
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise InputError(f"{file}: the file is empty.", file=file, column="(whole file)",
+                         fix="export the table with a header row")
+    text, encoding = decode(raw, options.encoding, file)
+    first_line = text.split("\n", 1)[0].strip().strip('"')
+    if re.fullmatch(r"sep=.", first_line):  # Excel's delimiter hint line
+        delimiter = first_line[-1]
+        text = text.split("\n", 1)[1] if "\n" in text else ""
+        detected = "from the file's sep= line"
+    elif options.delimiter != "auto":
+        delimiter, detected = DELIMITERS[options.delimiter], "set in data.delimiter"
+    else:
+        default = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+        delimiter, detected = sniff_delimiter(text, default), "detected"
+    header, body = _split_header(_parse(text, delimiter, file), file)
+    info = {"format": "text", "encoding": encoding,
+            "delimiter": f"{DELIMITER_NAMES.get(delimiter, repr(delimiter))} ({detected})"}
+    return header, body, info
+
+
+def _cell_text(value: object) -> str | None:
+    """One Excel or Parquet cell as text: whole floats without '.0', dates as ISO, booleans as words."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, float | np.floating):
+        if np.isnan(value):
+            return None
+        number = float(value)
+        return str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, pd.Timestamp | dt.datetime):
+        stamp = pd.Timestamp(value)
+        return stamp.date().isoformat() if stamp == stamp.normalize() else stamp.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, np.datetime64):
+        return None if np.isnat(value) else str(pd.Timestamp(value).date())
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def _read_excel(path: Path, sheet: str | int | None, file: str) -> tuple[list, pd.DataFrame, dict]:
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        names = workbook.sheetnames
+        if sheet is None:
+            name = names[0]
+        elif isinstance(sheet, int) and not isinstance(sheet, bool):
+            if not 0 <= sheet < len(names):
+                raise InputError(f"{file}: there is no sheet number {sheet} (0-based); the workbook has "
+                                 f"{len(names)}: {', '.join(names)}.", file=file,
+                                 fix="set data.sheets to a sheet name or a position from 0")
+            name = names[sheet]
+        else:
+            matches = [n for n in names if n == str(sheet)] or [
+                n for n in names if _key(n) == _key(str(sheet))]
+            if not matches:
+                raise InputError(f"{file}: no sheet named '{sheet}'; the workbook has: {', '.join(names)}.",
+                                 file=file, column="(whole file)",
+                                 fix="set data.sheets to one of the workbook's sheet names")
+            name = matches[0]
+        rows = [[_cell_text(v) for v in row] for row in workbook[name].iter_rows(values_only=True)]
+    finally:
+        workbook.close()
+    if not any(c is not None and str(c).strip() for row in rows for c in row):
+        raise InputError(f"{file}: sheet '{name}' is empty.", file=file, column="(whole file)",
+                         fix="choose the sheet with the table in data.sheets")
+    header, body = _split_header(pd.DataFrame(rows, dtype=object), file)
+    return header, body, {"format": "excel", "sheet": name}
+
+
+def _read_parquet(path: Path) -> tuple[list, pd.DataFrame, dict]:
+    df = pd.read_parquet(path)
+    body = pd.DataFrame({i: _clean(pd.Series([_cell_text(v) for v in df.iloc[:, i].astype(object).tolist()],
+                                             dtype=object)) for i in range(df.shape[1])},
+                        index=range(len(df)))
+    return [str(c) for c in df.columns], body, {"format": "parquet"}
+
+
+def convert_decimal_comma(frame: pd.DataFrame, setting: str = "auto") -> tuple[pd.DataFrame, list[str]]:
+    """Decimal commas to points: `auto` converts a column whose every value is a whole number or uses a
+    decimal comma (at least one), `,` converts every `3,5` or `1.234,5` value, `.` converts nothing.
+    Returns the frame and the converted columns."""
+    if setting == ".":
+        return frame, []
+    converted = []
+    out = frame.copy()
+    for i, name in enumerate(frame.columns):
+        codes, uniques = pd.factorize(frame.iloc[:, i], use_na_sentinel=True)
+        text = [str(u) for u in uniques]
+        if setting == "auto":
+            if not (any("," in v for v in text) and all(AUTO_DECIMAL.match(v) for v in text)):
+                continue
+            change = ["," in v for v in text]
+        else:
+            change = [bool(COMMA_DECIMAL.match(v)) for v in text]
+            if not any(change):
+                continue
+        fixed = [v.replace(".", "").replace(",", ".") if c else v for v, c in zip(text, change, strict=True)]
+        out.iloc[:, i] = np.array([*fixed, None], dtype=object)[codes]
+        converted.append(str(name))
+    return out, converted
+
+
+# ---- Column map and booleans -----------------------------------------------------------------------------
+
+def _key(name: str) -> str:
+    text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"\s+", " ", text).strip().casefold()
+
+
+def apply_column_map(
+    frame: pd.DataFrame, table: str, columns: Mapping[str, Mapping[str, str]], file: str = "",
+) -> tuple[pd.DataFrame, dict[str, str], list[str]]:
+    """Rename the export's columns to contract names (`all` map, then the table's own map).
+
+    Returns the frame, {new name: name in the file} and the table's own map entries not found in the file.
+    Two columns that would end up with the same name are an input error.
+    """
+    mapping = dict(columns.get("all") or {}) | dict(columns.get(table) or {})
+    if not mapping:
+        return frame, {}, []
+    present = [str(c) for c in frame.columns]
+    by_key: dict[str, list[str]] = {}
+    for name in present:
+        by_key.setdefault(_key(name), []).append(name)
+    renames: dict[str, str] = {}
+    for source, target in mapping.items():
+        if str(source) in present:
+            found = str(source)
+        else:
+            candidates = by_key.get(_key(source), [])
+            if len(candidates) != 1:
+                continue
+            found = candidates[0]
+        if found != target:
+            renames[found] = str(target)
+    unmatched = [str(s) for s in (columns.get(table) or {})
+                 if str(s) not in present and len(by_key.get(_key(s), [])) != 1]
+    final = [renames.get(c, c) for c in present]
+    clashes = sorted({n for n in final if final.count(n) > 1})
+    if clashes:
+        raise InputError(
+            f"{file}: after data.columns renames, the name(s) {', '.join(repr(c) for c in clashes)} "
+            "would be given to more than one column. Map only one column to each contract name.",
+            file=file, column=", ".join(clashes), fix="change data.columns so each name is used once")
+    return frame.rename(columns=renames), {new: old for old, new in renames.items()}, unmatched
+
+
+def recode_values(
+    frame: pd.DataFrame, values: Mapping[str, Mapping[str, str]],
+) -> tuple[pd.DataFrame, list[str]]:
+    """Replace export values by contract values in the mapped columns (exact match, else ignoring case,
+    accents and repeated spaces). Returns the frame and the columns recoded."""
+    out, recoded = frame, []
+    for column, mapping in values.items():
+        if column not in frame.columns or not mapping:
+            continue
+        lookup = {_key(a): b for a, b in mapping.items()}
+        text = frame[column]
+        new = text.map(lambda v, m=mapping, k=lookup: v if v is None else m.get(v, k.get(_key(v), v)))
+        if out is frame:
+            out = frame.copy()
+        out[column] = new.astype(object)
+        recoded.append(column)
+    return out, recoded
+
+
+def tick_box_booleans(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+    """`x` (or a tick) as true and an empty cell as false in the table's boolean contract columns."""
+    out = frame.copy()
+    for column in BOOL_COLUMNS.get(table, []):
+        if column in out.columns:
+            text = out[column].astype("string").str.strip().str.lower()
+            out[column] = np.where(text.isna(), "false",
+                                   np.where(text.isin(X_TRUE).fillna(False), "true", out[column]))
+            out[column] = out[column].astype(object)
+    return out
+
+
+# ---- Public readers --------------------------------------------------------------------------------------
+
+def read_export(
+    path: str | Path, table: str | None = None, options: ReadOptions | None = None,
+) -> ReadResult:
+    """Read one export as text: format by extension, then (with `table`) the column map and tick boxes.
+
+    Raises `InputError` (never a parser's own exception) when the file cannot be read.
+    """
+    options = options or ReadOptions()
+    path = Path(path)
+    file = str(path)
+    suffix = path.suffix.lower()
+    if suffix not in READERS:
+        raise InputError(f"{file}: unsupported file type '{suffix}'. Use one of {', '.join(READERS)}.",
+                         file=file, column="(whole file)",
+                         fix=f"save the table as {', '.join(READERS)}")
+    if not path.is_file():
+        raise InputError(f"{file}: file not found. Check the data.* paths in your config.", file=file,
+                         column="(whole file)", fix="check the data.* paths in your config")
+    try:
+        if suffix in TEXT_FORMATS:
+            header, rows, info = _read_text(path, options, file)
+        elif suffix == ".parquet":
+            header, rows, info = _read_parquet(path)
+        else:
+            header, rows, info = _read_excel(path, options.sheets.get(table) if table else None, file)
+        frame, source = _build(header, rows, file)
+    except InputError:
+        raise
+    except Exception as err:  # whatever a format library raises on a malformed file
+        kind = suffix.lstrip(".")
+        raise InputError(
+            f"{file}: could not be read as {kind} ({type(err).__name__}: {redact_text(str(err))[:300]}). "
+            "Re-export the table (CSV in UTF-8 with a header row is the safest).",
+            file=file, column="(whole file)", fix="re-export the table with a header row") from err
+    frame, converted = convert_decimal_comma(frame, options.decimal)
+    info |= {"path": file, "rows": len(frame), "columns": len(frame.columns),
+             "decimal_comma_columns": converted}
+    if table is not None:
+        frame, renamed, unmatched = apply_column_map(frame, table, options.columns, file)
+        frame, recoded = recode_values(frame, options.values)
+        if options.boolean_x:
+            frame = tick_box_booleans(frame, table)
+        info |= {"renamed": renamed, "unmatched_column_map": unmatched, "recoded_columns": recoded}
+    return ReadResult(frame, info, source)
+
+
+def read_redcap(path: str | Path, options: ReadOptions) -> dict[str, ReadResult]:
+    """The three contract tables from a REDCap long export (one row per record and event).
+
+    - patients: the non-repeating rows of `patients_events` (when empty: every non-repeating row that is
+      not a session row), one per record (the first non-empty value of each field; two different values
+      for a record are an input error);
+    - outcomes: the same with `outcomes_events`;
+    - sessions: the rows of the repeating instrument `session_instrument` (session = repeat instance), or
+      the non-repeating rows whose event name matches the regular expression `session_events` (session =
+      its first group, e.g. `session_(\\d+)_arm_1`); a field mapped to `session` takes precedence;
+    - `record_id` becomes `patient_id`; REDCap's event and repeat columns and the `<form>_complete`
+      status columns are dropped, and so is every other field that is empty in all of a table's rows.
+    """
+    settings = options.redcap
+    whole = read_export(path, None, replace(options, columns={}))
+    df, file = whole.frame, str(path)
+    rid = settings.record_id
+    if rid not in df.columns:
+        raise InputError(f"{file}: no column '{rid}' (the record ID). Set data.redcap.record_id to the "
+                         "name of your project's record ID field.", file=file, column=rid,
+                         fix="set data.redcap.record_id")
+    missing_id = df[rid].isna()
+    if missing_id.any():
+        rows = [whole.source_rows[i] for i in np.flatnonzero(missing_id.to_numpy())[:MAX_LISTED_ROWS]]
+        raise InputError(f"{file}: {int(missing_id.sum())} row(s) have no {rid}.", file=file, column=rid,
+                         rows=rows, fix=f"every row of a REDCap export needs its {rid}")
+    events = df[REDCAP_EVENT] if REDCAP_EVENT in df.columns else None
+    repeat = df[REDCAP_REPEAT_INSTRUMENT] if REDCAP_REPEAT_INSTRUMENT in df.columns else None
+    if events is None and (settings.patients_events or settings.outcomes_events or settings.session_events):
+        raise InputError(f"{file}: no {REDCAP_EVENT} column, so data.redcap.*_events cannot be used "
+                         "(a classic project: leave them empty and set data.redcap.session_instrument).",
+                         file=file, column=REDCAP_EVENT, fix="set data.redcap.session_instrument")
+    plain = repeat.isna() if repeat is not None else pd.Series(True, index=df.index)
+    known_events = sorted(events.dropna().unique()) if events is not None else []
+
+    number: pd.Series | None = None
+    masks: dict[str, pd.Series] = {}
+    if settings.session_instrument:
+        if repeat is None or REDCAP_REPEAT_INSTANCE not in df.columns:
+            raise InputError(f"{file}: no {REDCAP_REPEAT_INSTRUMENT}/{REDCAP_REPEAT_INSTANCE} columns, so "
+                             "data.redcap.session_instrument cannot be used.", file=file,
+                             column=REDCAP_REPEAT_INSTRUMENT, fix="export the repeating instruments too")
+        mask = repeat == settings.session_instrument
+        if settings.session_events:
+            mask &= events.fillna("").str.fullmatch(settings.session_events)
+        masks["sessions"] = mask.fillna(False).astype(bool)
+        number = df[REDCAP_REPEAT_INSTANCE]
+    elif settings.session_events:
+        pattern = re.compile(settings.session_events)
+        masks["sessions"] = plain & events.fillna("").str.fullmatch(pattern).astype(bool)
+        if pattern.groups:
+            number = events.fillna("").str.extract(pattern, expand=False)
+            number = number.iloc[:, 0] if isinstance(number, pd.DataFrame) else number
+    else:
+        raise InputError(f"{file}: set data.redcap.session_events (event names of the sessions) or "
+                         "data.redcap.session_instrument (a repeating instrument) to find the sessions.",
+                         file=file, column=REDCAP_EVENT, fix="set data.redcap.session_events")
+    for table, names in (("patients", settings.patients_events), ("outcomes", settings.outcomes_events)):
+        masks[table] = plain & (events.isin(names) if names else ~masks["sessions"])
+    results = {}
+    for table in TABLES:
+        mask = masks[table].to_numpy(dtype=bool)
+        part = df[mask].reset_index(drop=True)
+        source = [whole.source_rows[i] for i in np.flatnonzero(mask)]
+        if part.empty:
+            shown = ", ".join(known_events[:10]) or "none"
+            raise InputError(f"{file}: no rows for the {table} table with the data.redcap settings (events "
+                             f"in the file: {shown}).", file=file, column=REDCAP_EVENT,
+                             fix=f"set data.redcap to select the {table} rows")
+        drop = [c for c in part.columns if c in REDCAP_SYSTEM or str(c).endswith("_complete")]
+        part = part.drop(columns=drop)
+        if table == "sessions" and number is not None:
+            part.insert(1, "__session__", number[mask].reset_index(drop=True))
+        elif table != "sessions":
+            part, source = _collapse(part, source, rid, file, table)
+        keep = {rid, "__session__", *REQUIRED[table]} | set((options.columns.get(table) or {}).values())
+        part = part[[c for c in part.columns if c in keep or part[c].notna().any()]]
+        part, renamed, unmatched = apply_column_map(part, table, options.columns, file)
+        if "patient_id" not in part.columns and rid in part.columns:
+            part = part.rename(columns={rid: "patient_id"})
+            renamed["patient_id"] = rid
+        if "__session__" in part.columns:
+            if "session" in part.columns:
+                part = part.drop(columns="__session__")
+            else:
+                part = part.rename(columns={"__session__": "session"})
+        part, recoded = recode_values(part, options.values)
+        if options.boolean_x:
+            part = tick_box_booleans(part, table)
+        info = {**{k: v for k, v in whole.info.items() if k not in ("rows", "columns")},
+                "format": f"REDCap long export ({whole.info['format']})", "rows": len(part),
+                "columns": len(part.columns), "renamed": renamed, "unmatched_column_map": unmatched,
+                "recoded_columns": recoded,
+                "redcap_rows": int(mask.sum())}
+        results[table] = ReadResult(part, info, source)
+    return results
+
+
+def _collapse(part: pd.DataFrame, source: list[int], rid: str, file: str,
+              table: str) -> tuple[pd.DataFrame, list[int]]:
+    """One row per record: the first non-empty value of each field; conflicting values are an error."""
+    if not part[rid].duplicated().any():
+        return part, source
+    grouped = part.groupby(rid, sort=False)
+    conflicts = grouped.nunique(dropna=True) > 1
+    if conflicts.to_numpy().any():
+        columns = [str(c) for c in conflicts.columns[conflicts.any()]]
+        records = [str(r) for r in conflicts.index[conflicts.any(axis=1)][:MAX_LISTED_ROWS]]
+        raise InputError(
+            f"{file}: for the {table} table, record(s) {', '.join(records)} have different values of "
+            f"{', '.join(columns)} in different events. Restrict data.redcap.{table}_events to the event "
+            "that holds them.", file=file, column=", ".join(columns),
+            fix=f"set data.redcap.{table}_events")
+    first = grouped.first().reset_index()
+    positions = part.reset_index(drop=True).groupby(rid, sort=False).head(1).index
+    first = first[list(part.columns)]
+    return first.astype(object).where(first.notna(), None), [source[i] for i in positions]
+
+
+def load_inputs(data: Mapping) -> Inputs:
+    """Read the three tables as configured (`data:` block): each file, or the REDCap export.
+
+    Errors are collected (one per unreadable file), not raised, so that one pass reports them all.
+    """
+    options = ReadOptions.from_config(data)
+    raw, files, paths, results, errors = {}, {}, {}, {}, []
+    if options.redcap.file:
+        path = options.redcap.file
+        for table in TABLES:
+            files[table], paths[table] = f"{path} [{table}]", path
+        try:
+            results = read_redcap(path, options)
+        except InputError as err:
+            errors.append(err)
+    else:
+        configured = {table: str(data[table]) for table in TABLES}
+        for table, path in configured.items():
+            shared = list(configured.values()).count(path) > 1  # one workbook, three sheets
+            files[table], paths[table] = (f"{path} [{table}]" if shared else path), path
+            try:
+                results[table] = read_export(path, table, options)
+            except InputError as err:
+                errors.append(err)
+    raw = {table: result.frame for table, result in results.items()}
+    return Inputs(raw, files, paths, results, errors)

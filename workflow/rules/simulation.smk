@@ -1,0 +1,138 @@
+# Simulation study of the estimators and power (ANALYSIS_PLAN.md, section 9): `snakemake simulation`.
+# One job per replication (group "simulation" bundles them on a cluster), one truth job per condition,
+# then the performance and sample-size tables and the power curve. Not part of `rule all`.
+
+from alliance.simulation import condition_grid
+
+SIMULATION = config["simulation"]
+SIMULATION_GRID = condition_grid(SIMULATION)
+SIMULATION_CONDITIONS = {row["condition"]: row for row in SIMULATION_GRID.to_dict("records")}
+SIMULATION_REPLICATIONS = range(1, SIMULATION["replications"] + 1)
+SIMULATION_DIR = "results/simulation"
+# The grid row (condition, patients, therapists, effect_scale) of a job's condition.
+SIMULATION_CONDITION = lambda wildcards: SIMULATION_CONDITIONS[wildcards.condition]
+
+
+rule simulation_replication:
+    output:
+        f"{SIMULATION_DIR}/replications/{{condition}}/{{rep}}.csv",
+    wildcard_constraints:
+        condition="|".join(SIMULATION_CONDITIONS),
+        rep=r"\d+",
+    params:
+        condition=SIMULATION_CONDITION,
+        synthetic=config["synthetic"],
+        seed=SIMULATION["seed"],
+        early_window=config["features"]["early_window"],
+        covariates=config["models"]["covariates"],
+        ruptures=config["ruptures"],
+    group:
+        "simulation"
+    resources:
+        mem_mb=lambda wildcards: 600 + SIMULATION_CONDITION(wildcards)["patients"],
+        runtime=lambda wildcards: 5 + SIMULATION_CONDITION(wildcards)["patients"] // 200,
+    log:
+        "results/logs/simulation/replications/{condition}/{rep}.log",
+    benchmark:
+        "results/benchmarks/simulation/replications/{condition}/{rep}.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/simulation_replication.py"
+
+
+rule simulation_truth:
+    output:
+        f"{SIMULATION_DIR}/truth/{{condition}}.csv",
+    wildcard_constraints:
+        condition="|".join(SIMULATION_CONDITIONS),
+    params:
+        condition=SIMULATION_CONDITION,
+        synthetic=config["synthetic"],
+        seed=SIMULATION["seed"],
+        truth_multiplier=SIMULATION["truth_multiplier"],
+        early_window=config["features"]["early_window"],
+        covariates=config["models"]["covariates"],
+        ruptures=config["ruptures"],
+    resources:
+        mem_mb=lambda wildcards: 1000
+        + SIMULATION_CONDITION(wildcards)["patients"] * SIMULATION["truth_multiplier"] // 10,
+        runtime=lambda wildcards: 10
+        + SIMULATION_CONDITION(wildcards)["patients"] * SIMULATION["truth_multiplier"] // 500,
+    log:
+        "results/logs/simulation/truth/{condition}.log",
+    benchmark:
+        "results/benchmarks/simulation/truth/{condition}.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/simulation_truth.py"
+
+
+rule simulation_summary:
+    input:
+        truth=expand(f"{SIMULATION_DIR}/truth/{{condition}}.csv", condition=SIMULATION_CONDITIONS),
+        replications=expand(
+            f"{SIMULATION_DIR}/replications/{{condition}}/{{rep}}.csv",
+            condition=SIMULATION_CONDITIONS,
+            rep=SIMULATION_REPLICATIONS,
+        ),
+    output:
+        performance=report(
+            f"{SIMULATION_DIR}/performance.csv",
+            caption="../report/simulation_performance.rst",
+            category="Simulation",
+            labels={"table": "performance"},
+        ),
+        sample_size=report(
+            f"{SIMULATION_DIR}/sample_size.csv",
+            caption="../report/simulation_sample_size.rst",
+            category="Simulation",
+            labels={"table": "sample size"},
+        ),
+    params:
+        target_power=SIMULATION["target_power"],
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    log:
+        "results/logs/simulation/summary.log",
+    benchmark:
+        "results/benchmarks/simulation/summary.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/simulation_summary.py"
+
+
+rule simulation_power_curve:
+    input:
+        f"{SIMULATION_DIR}/performance.csv",
+    output:
+        png=report(
+            f"{SIMULATION_DIR}/power_curve.png",
+            caption="../report/simulation_power_curve.rst",
+            category="Simulation",
+            labels={"figure": "power curve"},
+        ),
+        svg=f"{SIMULATION_DIR}/power_curve.svg",
+    params:
+        target_power=SIMULATION["target_power"],
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    log:
+        "results/logs/simulation/power_curve.log",
+    conda:
+        ENV
+    script:
+        "../scripts/simulation_power_curve.py"
+
+
+rule simulation:
+    input:
+        f"{SIMULATION_DIR}/performance.csv",
+        f"{SIMULATION_DIR}/sample_size.csv",
+        f"{SIMULATION_DIR}/power_curve.png",
+        f"{SIMULATION_DIR}/power_curve.svg",
+    localrule: True

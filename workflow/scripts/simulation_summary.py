@@ -1,0 +1,19 @@
+"""Performance of the estimators per condition and effect, and the sample size for the target power."""
+
+import pandas as pd
+
+from alliance.io import write_csv
+from alliance.runlog import start_log
+from alliance.simulation import sample_size, summarise
+
+log = start_log(snakemake.log[0])
+truth = pd.concat([pd.read_csv(path, keep_default_na=False, na_values=[""])
+                   for path in snakemake.input.truth], ignore_index=True)
+replications = pd.concat([pd.read_csv(path, keep_default_na=False, na_values=[""])
+                          for path in snakemake.input.replications], ignore_index=True)
+performance = summarise(replications, truth)
+sizes = sample_size(performance, snakemake.params.target_power)
+write_csv(performance, snakemake.output.performance)
+write_csv(sizes, snakemake.output.sample_size)
+log.info("%d replication rows, %d failed; %d performance rows", len(replications),
+         int((replications["status"] == "failed").sum()), len(performance))
