@@ -445,3 +445,13 @@ def test_sensitivity_section_and_ceiling_sentence(inputs):
     assert "fraction of missing information 0.16" in section
     assert "20.0% of the analysed patients are at the maximum total (32); a ceiling effect" in html
     assert 'id="sensitivity"' not in build_report(**inputs)
+
+
+def test_data_warnings_show_the_suppressed_message(inputs):
+    validation = inputs["validation"] | {"warnings": [
+        {"kind": "no_scored_session", "message": "3 patient(s) have no scored alliance session",
+         "report_message": "<5 patient(s) have no scored alliance session", "rows": [7, 9, 11]}]}
+    html = build_report(**inputs | {"validation": validation})
+    assert "&lt;5 patient(s) have no scored alliance session" in html
+    assert "3 patient(s)" not in html
+    assert "nothing to warn about" in build_report(**inputs)

@@ -540,6 +540,7 @@ def build_report(
                     for _, row in primary.iterrows()],
         "cohort": cohort_section(session_scores, features, model_results, scoring, min_cell_size),
         "tables": input_tables(validation),
+        "data_warnings": [w["report_message"] for w in validation.get("warnings", [])],
         "alliance": alliance_section(session_scores, scoring, config),
         "measurement": measurement_section(psychometrics, rupture_shares, scoring, config, min_cell_size,
                                            synthetic=truth is not None),
