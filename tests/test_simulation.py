@@ -73,17 +73,20 @@ def test_condition_synthetic_scales_every_alliance_effect(default_config):
     assert np.isnan(sim.generating_effect("dropout", "alliance_prev", "log_hazard", cfg["effects"]))
 
 
-def test_fit_status_reads_convergence_notes():
-    assert sim.fit_status([]) == "ok"
-    assert sim.fit_status(["The bfgs optimiser did not converge.",
-                           "The estimates are from the powell optimiser.",
-                           "Estimation warning: The MLE may be on the boundary of the parameter space."]
-                          ) == "ok"
-    assert sim.fit_status(["Home practice: The home-practice mixed model did not converge; treat its "
-                           "estimates with caution."]) == "nonconverged"
-    assert sim.fit_status(["Estimation warning: Newton-Raphson failed to converge sufficiently."]) == (
-        "nonconverged")
-    assert sim.fit_status(["Estimation warning: Perfect separation or prediction detected"]) == "nonconverged"
+def test_row_status_reads_convergence_notes():
+    outcomes = {"attendance", "home practice"}
+    benign = ["The bfgs optimiser did not converge.", "The estimates are from the powell optimiser.",
+              "Estimation warning: The MLE may be on the boundary of the parameter space."]
+    assert sim.row_status([], "attendance", outcomes) == "ok"
+    assert sim.row_status(benign, "attendance", outcomes) == "ok"
+    labelled = ["Home practice: The home-practice mixed model did not converge; treat its estimates with "
+                "caution."]
+    assert sim.row_status(labelled, "home practice", outcomes) == "nonconverged"
+    assert sim.row_status(labelled, "attendance", outcomes) == "ok"  # another outcome's model
+    for note in ("Estimation warning: Newton-Raphson failed to converge sufficiently.",
+                 "Therapist/patient split: Estimation warning: Perfect separation or prediction detected",
+                 "The mixed model did not converge; treat its estimates with caution."):
+        assert sim.row_status([note], "attendance", outcomes) == "nonconverged", note  # may concern any row
 
 
 # ---- Performance by hand -------------------------------------------------------------------------
@@ -175,6 +178,24 @@ def test_sample_size_finds_the_smallest_condition_or_says_none_does():
     assert pd.isna(b["patients"]) and "No condition of the grid reaches 80% power" in b["note"]
 
 
+def test_power_curve_draws_one_panel_per_primary_effect():
+    from alliance.figures import power_curve
+
+    rows = [{"condition": f"n{n}_e{e}", "patients": n, "therapists": 32, "effect_scale": e,
+             "outcome": outcome, "model": "m", "predictor": "x", "analysis": analysis,
+             "power": power, "power_mcse": 0.02, "n_reps": 100}
+            for outcome, analysis in (("attendance", "primary"), ("dropout", "primary"),
+                                      ("session", "secondary"))
+            for n, e, power in ((200, 0.0, 0.05), (400, 0.0, 0.04), (200, 1.0, 0.6), (400, 1.0, 0.9))]
+    fig = power_curve(pd.DataFrame(rows), target_power=0.8)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title().split("\n")[0] for ax in panels] == ["attendance ~ x", "dropout ~ x"]
+    assert len(panels[0].lines) >= 4  # two effect scales, the target and the 5% guide
+    assert "100 replications" in fig._suptitle.get_text()
+    empty = power_curve(pd.DataFrame(rows).assign(analysis="secondary"))
+    assert "No effect" in empty.axes[0].texts[0].get_text()
+
+
 # ---- One cohort analysed as the workflow does ----------------------------------------------------
 
 
@@ -201,10 +222,10 @@ def test_features_in_memory_equal_the_workflow_files(small_cohort, default_confi
 def test_a_failing_model_is_recorded_not_dropped(small_cohort, default_config, monkeypatch):
     real = sim.fit_family
 
-    def fit_family(family, *args):
+    def fit_family(family, *args, **kwargs):
         if family == "satisfaction":
             raise RuntimeError("no optimiser converged")
-        return real(family, *args)
+        return real(family, *args, **kwargs)
 
     monkeypatch.setattr(sim, "fit_family", fit_family)
     table = sim.analyse_cohort(*small_cohort, early_window=3, covariates=["baseline_severity"],
@@ -214,7 +235,7 @@ def test_a_failing_model_is_recorded_not_dropped(small_cohort, default_config, m
     assert failed.iloc[0]["error"] == "RuntimeError: no optimiser converged"
     assert pd.isna(failed.iloc[0]["outcome"])
     others = table[table["family"] != "satisfaction"]
-    assert set(others["family"]) == {"adherence", "dropout"}
+    assert set(others["family"]) == set(sim.FAMILIES) - {"satisfaction"}
     assert np.isfinite(others["estimate"].astype(float)).all()
     assert set(others["status"]) <= {"ok", "nonconverged"}
 

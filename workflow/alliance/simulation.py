@@ -15,23 +15,24 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import itertools
 import re
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
+from alliance.conditions import CONDITION_COLUMNS
+from alliance.conditions import condition_grid as condition_grid  # re-exported for callers
+from alliance.conditions import condition_id as condition_id
+from alliance.conditions import format_scale as format_scale
 from alliance.contract import validate_tables
 from alliance.features import build_features
 from alliance.instruments import load_instrument
-from alliance.measurement import instrument_tables, total_alpha
 from alliance.models import FAMILIES, fit_family
 from alliance.models.effects import EFFECT_COLUMNS
 from alliance.scores import score_patients, score_sessions
 from alliance.synthetic import generate_cohort
 
-CONDITION_COLUMNS = ["condition", "patients", "therapists", "effect_scale"]
 EFFECT_KEY = ["family", "outcome", "model", "predictor"]
 STATUS_COLUMNS = ["status", "n_notes", "notes", "error"]
 REPLICATION_COLUMNS = ["condition", "replication", "family", *EFFECT_COLUMNS, *STATUS_COLUMNS]
@@ -53,9 +54,8 @@ GENERATING = {
     ("dropout", "alliance_early", "log_odds"): "dropout_log_odds_per_sd",
     ("satisfaction", "alliance_mean", "points"): "satisfaction_points_per_sd",
 }
-# A family's fit is non-converged when a captured estimation warning of a kept fit reports a failure to
-# converge or perfect separation, or a model's own note says its final fit did not converge. (Notes
-# belong to the family, not to an effect row, so the flag applies to every row of the family.)
+# A convergence problem: a captured estimation warning of a kept fit that reports a failure to converge
+# or perfect separation, or a model's own note that its final fit did not converge.
 NONCONVERGENCE = re.compile(
     r"Estimation warning: .*(failed to converge|did not converge|perfect separation)"
     r"|did not converge; treat", re.IGNORECASE,
@@ -65,29 +65,6 @@ EFFECT_SUFFIX = "_per_sd"  # the generator's alliance effects, multiplied by a c
 
 
 # ---- Conditions and seeds ------------------------------------------------------------------------
-
-
-def format_scale(value: float) -> str:
-    """An effect scale as written in condition ids: 1 -> '1.0', 0.5 -> '0.5', 0.25 -> '0.25'."""
-    return np.format_float_positional(float(value), trim="0")
-
-
-def condition_id(patients: int, therapists: int, effect_scale: float) -> str:
-    """A readable id of one condition, e.g. `n400_t32_e1.0`."""
-    return f"n{int(patients)}_t{int(therapists)}_e{format_scale(effect_scale)}"
-
-
-def condition_grid(settings: Mapping) -> pd.DataFrame:
-    """Every (patients, therapists, effect scale) condition of the `simulation` config block, sorted by
-    patients, therapists and effect scale (duplicates removed); columns `CONDITION_COLUMNS`."""
-    grid = sorted(set(itertools.product(
-        (int(n) for n in settings["patients"]), (int(t) for t in settings["therapists"]),
-        (float(e) for e in settings["effect_scale"]))))
-    if not grid:
-        raise ValueError("simulation.patients, .therapists and .effect_scale each need at least one value")
-    table = pd.DataFrame(grid, columns=CONDITION_COLUMNS[1:])
-    table.insert(0, "condition", [condition_id(*row) for row in grid])
-    return table
 
 
 def stable_hash(text: str) -> int:
@@ -131,9 +108,20 @@ def generating_effect(outcome: str, predictor: str, scale: str, effects: Mapping
 # ---- One cohort analysed as the workflow does ----------------------------------------------------
 
 
-def fit_status(notes: list[str]) -> str:
-    """`nonconverged` when a note reports a convergence problem (`NONCONVERGENCE`), else `ok`."""
-    return "nonconverged" if any(NONCONVERGENCE.search(note) for note in notes) else "ok"
+def row_status(notes: list[str], outcome: str, outcomes: set[str]) -> str:
+    """`nonconverged` when a convergence note (`NONCONVERGENCE`) of the family concerns the row of
+    `outcome`, else `ok`. A note labelled with an outcome of the family ("Home practice: ..." for
+    `home practice`) concerns that outcome's rows only; any other note (unlabelled, or labelled with a
+    model such as "Therapist/patient split: ...") may concern every row of the family. `outcomes` are
+    the outcomes of the family's rows."""
+    known = {name.lower() for name in outcomes}
+    for note in notes:
+        if not NONCONVERGENCE.search(note):
+            continue
+        label = note.split(": ", 1)[0].strip().lower() if ": " in note else ""
+        if label not in known or label == outcome.lower():
+            return "nonconverged"
+    return "ok"
 
 
 def cohort_features(
@@ -150,6 +138,9 @@ def cohort_features(
     patient_scores = score_patients(validated.outcomes, csq)
     alpha = None
     if ruptures["criterion"] == "reliable_change" and ruptures.get("reliability") is None:
+        # imported here: the psychometrics stack (semopy, pingouin) costs seconds per replication job
+        from alliance.measurement import instrument_tables, total_alpha
+
         reliability, _, _ = instrument_tables(
             validated.sessions, validated.outcomes, session_scores,
             {"alliance": wai, "satisfaction": csq, "therapist": None})
@@ -169,14 +160,17 @@ def analyse_cohort(
     rows = []
     for family in FAMILIES:
         try:
-            result = fit_family(family, features["patients"], list(covariates), features["sessions"])
+            result = fit_family(family, features["patients"], list(covariates), features["sessions"],
+                                levels=False)
         except Exception as err:  # a model that fails is recorded, never dropped
             rows.append({"family": family, "status": "failed", "n_notes": 0, "notes": "",
                          "error": f"{type(err).__name__}: {err}"})
             continue
-        meta = {"family": family, "status": fit_status(result.notes), "n_notes": len(result.notes),
-                "notes": " | ".join(result.notes), "error": ""}
-        rows += [{**meta, **effect} for effect in result.effects]
+        meta = {"family": family, "n_notes": len(result.notes), "notes": " | ".join(result.notes),
+                "error": ""}
+        outcomes = {effect["outcome"] for effect in result.effects}
+        rows += [{**meta, **effect, "status": row_status(result.notes, effect["outcome"], outcomes)}
+                 for effect in result.effects]
         if not result.effects:
             reasons = [note for note in result.notes if "not fitted" in note]
             rows.append({**meta, "status": "failed",
@@ -281,7 +275,8 @@ def summarise(replications: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     Rows follow the truth's conditions and effect rows (then any effect seen only in replications, for
     a family whose truth failed). `n_reps` counts the condition's replications; `n_failed` those without
     a usable estimate of this effect (the family raised, returned no such row, or a non-finite estimate
-    or SE); `n_nonconverged` the usable ones with a convergence warning, which are included. Relative
+    or SE); `n_nonconverged` the usable ones with a convergence note (`row_status`), which are
+    included. Relative
     bias is left empty in null conditions (effect scale 0).
     """
     conditions = truth.drop_duplicates("condition").set_index("condition")[CONDITION_COLUMNS[1:]]

@@ -2,7 +2,7 @@
 # One job per replication (group "simulation" bundles them on a cluster), one truth job per condition,
 # then the performance and sample-size tables and the power curve. Not part of `rule all`.
 
-from alliance.simulation import condition_grid
+from alliance.conditions import condition_grid
 
 SIMULATION = config["simulation"]
 SIMULATION_GRID = condition_grid(SIMULATION)
@@ -29,8 +29,9 @@ rule simulation_replication:
     group:
         "simulation"
     resources:
-        mem_mb=lambda wildcards: 600 + SIMULATION_CONDITION(wildcards)["patients"],
-        runtime=lambda wildcards: 5 + SIMULATION_CONDITION(wildcards)["patients"] // 200,
+        mem_mb=lambda wildcards, attempt: (600 + SIMULATION_CONDITION(wildcards)["patients"]) * attempt,
+        runtime=lambda wildcards, attempt: (5 + SIMULATION_CONDITION(wildcards)["patients"] // 200)
+        * attempt,
     log:
         "results/logs/simulation/replications/{condition}/{rep}.log",
     benchmark:
@@ -55,10 +56,14 @@ rule simulation_truth:
         covariates=config["models"]["covariates"],
         ruptures=config["ruptures"],
     resources:
-        mem_mb=lambda wildcards: 1000
-        + SIMULATION_CONDITION(wildcards)["patients"] * SIMULATION["truth_multiplier"] // 10,
-        runtime=lambda wildcards: 10
-        + SIMULATION_CONDITION(wildcards)["patients"] * SIMULATION["truth_multiplier"] // 500,
+        mem_mb=lambda wildcards, attempt: (
+            1000 + SIMULATION_CONDITION(wildcards)["patients"] * SIMULATION["truth_multiplier"] // 10
+        )
+        * attempt,
+        runtime=lambda wildcards, attempt: (
+            10 + SIMULATION_CONDITION(wildcards)["patients"] * SIMULATION["truth_multiplier"] // 500
+        )
+        * attempt,
     log:
         "results/logs/simulation/truth/{condition}.log",
     benchmark:
@@ -93,8 +98,8 @@ rule simulation_summary:
     params:
         target_power=SIMULATION["target_power"],
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=scaled_mem_mb(1000, 20),
+        runtime=scaled_runtime(5, 0.2),
     log:
         "results/logs/simulation/summary.log",
     benchmark:
@@ -119,8 +124,8 @@ rule simulation_power_curve:
     params:
         target_power=SIMULATION["target_power"],
     resources:
-        mem_mb=1000,
-        runtime=5,
+        mem_mb=scaled_mem_mb(1000),
+        runtime=scaled_runtime(5),
     log:
         "results/logs/simulation/power_curve.log",
     conda:

@@ -1,0 +1,142 @@
+"""The workflow on other cohorts, formats and instruments, and on bad inputs and configs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from workflow_runs import (
+    TABLES,
+    assert_recovers_truth,
+    run_workflow,
+    synthetic_tables,
+)
+
+from alliance.synthetic import synthesize
+
+pytestmark = pytest.mark.slow
+
+
+def test_another_cohort_in_other_formats(root, default_config, tmp_path):
+    cfg = default_config["synthetic"] | {"n_patients": 500, "n_therapists": 36, "seed": 99,
+                                         "truth_multiplier": 10}
+    patients, sessions, outcomes, truth = synthesize(cfg, 3, ["baseline_severity", "discipline"])
+    data = tmp_path / "clinic_export"
+    data.mkdir()
+    sessions["attended"] = sessions["attended"].map({1: "yes", 0: "no"})
+    sessions["room"] = "A"  # outside the contract: ignored
+    patients.to_parquet(data / "patients.parquet", index=False)
+    sessions.to_csv(data / "sessions.tsv", sep="\t", index=False)
+    outcomes.to_excel(data / "outcomes.xlsx", index=False)
+    config = {"data": {"patients": str(data / "patients.parquet"),
+                       "sessions": str(data / "sessions.tsv"),
+                       "outcomes": str(data / "outcomes.xlsx")}}
+    work = tmp_path / "work"
+    work.mkdir()
+    done = run_workflow(root, work, config)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not (work / "data/synthetic").exists()  # nothing synthesised for a user's data
+    report = (work / "results/report.html").read_text()
+    assert 'id="truth"' not in report  # no truth table for a user's data
+    assert_recovers_truth(pd.read_csv(work / "results/effects.csv"), truth)
+    summary = yaml.safe_load((work / "results/validated/validation_summary.json").read_text())
+    assert summary["tables"]["sessions"]["ignored_columns"] == ["room"]
+
+
+def test_bad_input_stops_with_a_clear_message_and_writes_nothing(root, default_config, tmp_path):
+    cfg = default_config["synthetic"] | {"n_patients": 60, "n_therapists": 6, "truth_multiplier": 1}
+    patients, sessions, outcomes, _ = synthesize(cfg, 3, ["baseline_severity"])
+    sessions = sessions.astype({"wai_sr_05": "float"})
+    sessions.loc[4, "wai_sr_05"] = 7
+    patients["contact_email"] = "someone@example.org"
+    for name, table in zip(TABLES, (patients, sessions, outcomes), strict=True):
+        table.to_csv(tmp_path / f"{name}.csv", index=False)
+    config = {"data": {name: str(tmp_path / f"{name}.csv") for name in TABLES}}
+    work = tmp_path / "work"
+    work.mkdir()
+    done = run_workflow(root, work, config)
+    assert done.returncode != 0
+    message = done.stderr
+    assert "Input validation failed" in message
+    assert "sessions.csv" in message and "wai_sr_05" in message
+    assert f"rows 5 (patient_id {sessions.loc[4, 'patient_id']})" in message
+    assert "contact_email" in message and "e-mail" in message
+    assert "someone@example.org" not in message
+    assert "someone@example.org" not in (work / "results/logs/validate.log").read_text()
+    assert not (work / "results/effects.csv").exists()
+    assert not (work / "results/report.html").exists()
+    assert not list((work / "results").glob("validated/*.parquet"))
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"synthetic": {"sessions_planned": [3, 10]}}, "synthetic.sessions_planned starts at 3"),
+        ({"privacy": {"min_cell_size": 0}}, "min_cell_size"),
+        ({"models": {"covariate": ["discipline"]}}, "covariate"),
+        ({"ruptures": {"criterion": "2sd"}}, "criterion"),
+    ],
+)
+def test_bad_config_stops_with_a_clear_message(root, tmp_path, config, message):
+    done = run_workflow(root, tmp_path, config)
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert not (tmp_path / "results/effects.csv").exists()
+
+
+def test_srs_cohort_with_a_concern_cut_off(root, default_config, tmp_path, wai_sr):
+    """The SRS (decimal items 0-10) as the alliance instrument, 36 itself flagged."""
+    patients, sessions, outcomes = synthetic_tables(default_config, seed=21)
+    wai = sessions[wai_sr.item_columns].astype(float)
+    for i, members in enumerate(([1, 2], [3, 5], [4, 6], [7, 8, 9]), start=1):
+        columns = [wai_sr.item_column(m) for m in members]
+        sessions[f"srs_{i:02d}"] = (wai[columns].mean(axis=1) * 2).round(1)
+    sessions = sessions.drop(columns=wai_sr.item_columns)
+    for name, table in zip(TABLES, (patients, sessions, outcomes), strict=True):
+        table.to_csv(tmp_path / f"{name}.csv", index=False)
+    config = {"data": {name: str(tmp_path / f"{name}.csv") for name in TABLES},
+              "instruments": {"alliance": "srs", "cutoff_inclusive": True}}
+    work = tmp_path / "work"
+    work.mkdir()
+    done = run_workflow(root, work, config)
+    assert done.returncode == 0, done.stderr[-3000:]
+    scores = pd.read_parquet(work / "results/scores/session_scores.parquet")
+    scored = scores[scores["alliance_total"].notna()]
+    assert scored["alliance_total"].between(0, 40).all()
+    assert (scored["alliance_concern"] == (scored["alliance_total"].round(6) <= 36)).all()
+    summary = yaml.safe_load((work / "results/scores/scoring_summary.json").read_text())
+    assert summary["alliance"]["cutoff"] == {"value": 36.0, "inclusive": True,
+                                             "sessions_flagged": int(scored["alliance_concern"].sum())}
+    effects = pd.read_csv(work / "results/effects.csv")
+    assert (effects["analysis"] == "primary").sum() == 3 and np.isfinite(effects["estimate"]).all()
+
+
+def test_prescored_alliance_with_a_therapist_rater(root, default_config, tmp_path, wai_sr):
+    patients, sessions, outcomes = synthetic_tables(default_config, seed=22)
+    spec = yaml.safe_load((root / "workflow/alliance/instruments/wai_sr.yaml").read_text())
+    (tmp_path / "wai_sr_t.yaml").write_text(yaml.safe_dump(spec | {"key": "wai_sr_t"}))
+    items = sessions[wai_sr.item_columns].astype(float)
+    for item in range(1, 13):  # therapists rate one point lower, within the scale
+        sessions[f"wai_sr_t_{item:02d}"] = (items[wai_sr.item_column(item)] - 1).clip(1, 5)
+    for name, members in wai_sr.subscales.items():
+        sessions[f"alliance_{name}"] = items[[wai_sr.item_column(m) for m in members]].mean(axis=1)
+    sessions["alliance_total"] = sessions[[f"alliance_{n}" for n in wai_sr.subscales]].mean(axis=1)
+    sessions = sessions.drop(columns=wai_sr.item_columns)
+    for name, table in zip(TABLES, (patients, sessions, outcomes), strict=True):
+        table.to_csv(tmp_path / f"{name}.csv", index=False)
+    config = {"data": {name: str(tmp_path / f"{name}.csv") for name in TABLES},
+              "instruments": {"alliance_therapist": str(tmp_path / "wai_sr_t.yaml")}}
+    work = tmp_path / "work"
+    work.mkdir()
+    done = run_workflow(root, work, config)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = yaml.safe_load((work / "results/scores/scoring_summary.json").read_text())
+    assert not summary["alliance"]["item_level"] and summary["alliance"]["sessions_pre_scored"] > 1000
+    assert summary["therapist_alliance"]["item_level"]
+    notes = pd.read_csv(work / "results/psychometrics/notes.csv")
+    assert notes["note"].str.contains("not possible").any()
+    agreement = pd.read_csv(work / "results/psychometrics/agreement.csv").iloc[0]
+    assert agreement["mean_difference"] == pytest.approx(1.0, abs=0.1)
+    assert agreement["pearson_r"] > 0.8
+    assert "not possible" in (work / "results/report.html").read_text()

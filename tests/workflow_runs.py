@@ -1,0 +1,58 @@
+"""Running the whole workflow from tests: in a temporary folder, on a small cohort, with light settings."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from alliance.synthetic import synthesize
+
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+TABLES = ("patients", "sessions", "outcomes")
+
+
+# Fewer bootstrap draws and imputations than the defaults: the tests check the plumbing and the values
+# of the primary models, not the precision of these CIs (a test may override them).
+LIGHT = {"psychometrics": {"bootstrap": 20}, "sensitivity": {"bootstrap": 30, "imputations": 3}}
+
+
+def run_workflow(root: Path, work: Path, config: dict, *extra: str) -> subprocess.CompletedProcess:
+    (work / "test_config.yaml").write_text(yaml.safe_dump(LIGHT | config))
+    return subprocess.run(
+        # Targets and flags first: --configfile takes every word after it.
+        [str(SNAKEMAKE), *extra, "--snakefile", str(root / "Snakefile"), "--directory", str(work),
+         "--cores", "2", "--configfile", str(work / "test_config.yaml")],
+        capture_output=True, text=True, timeout=900,
+    )
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def assert_recovers_truth(effects: pd.DataFrame, truth: dict) -> None:
+    primary = effects[effects["analysis"] == "primary"].set_index("outcome")
+    assert list(primary.index) == ["attendance", "dropout", "satisfaction"]
+    assert list(primary["predictor"]) == ["alliance_early", "alliance_early", "alliance_mean"]
+    numbers = primary.select_dtypes("number").to_numpy(dtype=float)
+    assert np.isfinite(numbers).all()
+    for true in truth["effects"]:
+        if true["outcome"] not in primary.index:  # the truth also holds secondary (symptom) estimands
+            continue
+        row = primary.loc[true["outcome"]]
+        assert row["scale"] == true["scale"]
+        assert abs(row["estimate"] - true["estimand"]) < 3 * row["std_error"], (true, row.to_dict())
+
+
+SMALL = {"synthetic": {"n_patients": 600, "n_therapists": 40, "truth_multiplier": 10, "seed": 5}}
+
+
+def synthetic_tables(default_config, **changes) -> tuple:
+    cfg = default_config["synthetic"] | {"n_patients": 300, "n_therapists": 24, "truth_multiplier": 1}
+    return synthesize(cfg | changes, 3, ["baseline_severity", "discipline"])[:3]
