@@ -9,7 +9,7 @@ CONFIG ?=
 SNAKEMAKE_ARGS ?=
 CONFIG_ARG := $(if $(CONFIG),--configfile $(CONFIG),)
 
-.PHONY: setup browser run test test-fast lint report reproduce notebooks bench clean lock
+.PHONY: setup browser run test test-fast test-slurm lint report reproduce notebooks bench clean lock
 
 setup: $(STAMP)
 
@@ -53,6 +53,12 @@ test: $(STAMP) browser lint
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow"
 
+## test-slurm: the simulation study on a real one-node SLURM cluster on this machine, byte-identical to a
+## local run (installs SLURM and munge with apt-get where missing, as root or with sudo; about 5 minutes on
+## 2 cores, hard timeout 20 minutes; not part of `make test`). See README, "Running at scale".
+test-slurm: $(STAMP)
+	bash tests/slurm/run.sh
+
 ## bench: the workflow on cohorts of 400 and 4000 patients; numbers in results/bench/bench.csv
 bench: $(STAMP)
 	$(BIN)/python -m alliance.bench --cores $(CORES)
@@ -64,7 +70,7 @@ lint: $(STAMP)
 ## lock: re-resolve the dependency closure from pyproject.toml into requirements.lock
 lock:
 	rm -rf /tmp/alliance-lock && $(PYTHON) -m venv /tmp/alliance-lock
-	/tmp/alliance-lock/bin/pip install --quiet ".[dev]" setuptools
+	/tmp/alliance-lock/bin/pip install --quiet ".[dev,slurm]" setuptools
 	{ head -n 2 requirements.lock; /tmp/alliance-lock/bin/pip freeze --all --exclude-editable \
 	  | grep -v -E '^(pip|alliance)==' | sort -f; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock

@@ -185,3 +185,14 @@ def test_summary_text_has_no_date_or_time(cohort):
     assert "Date:" in text and "Time:" in text
     assert not re.search(r"\d{2}:\d{2}:\d{2}|\w{3}, \d{2} \w{3} \d{4}", text)
     assert len({len(line) for line in text.splitlines()[2:8]}) == 1  # the table stays aligned
+
+
+def test_moderation_needs_several_therapists_per_discipline(cohort):
+    features = cohort["patients"].copy()
+    lone = features["therapist_id"].iloc[0]
+    features.loc[features["therapist_id"] == lone, "discipline"] = "other"
+    result = fit_family("dropout", features, COVARIATES)
+    assert any("Moderation by discipline: not fitted (a discipline has fewer than 3 therapists" in note
+               for note in result.notes)
+    assert not any("[" in row["predictor"] for row in result.effects)
+    assert result.effects[0]["analysis"] == "primary"

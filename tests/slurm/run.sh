@@ -23,12 +23,21 @@ set -Eeuo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TIMEOUT=${SLURM_TEST_TIMEOUT:-1200}
 
-# Re-run this script under a hard timeout; timeout signals the whole process group (daemons included).
+# Re-run this script under a hard timeout. At the limit (or on Ctrl-C, passed on) timeout sends TERM to the
+# script's process group -- the script and Snakemake, not the daemons, which run in sessions of their own --
+# and the script cleans up (within about 90 s); only then would KILL follow.
 if [[ -z ${ALLIANCE_SLURM_TEST_UNDER_TIMEOUT:-} ]]; then
     export ALLIANCE_SLURM_TEST_UNDER_TIMEOUT=1
+    timeout --kill-after=150 "$TIMEOUT" bash "${BASH_SOURCE[0]}" "$@" &
+    timeout_pid=$!
+    trap 'kill -TERM "$timeout_pid" 2>/dev/null' INT TERM HUP
     status=0
-    timeout --kill-after=60 "$TIMEOUT" bash "${BASH_SOURCE[0]}" "$@" || status=$?
-    if [[ $status -eq 124 || $status -eq 137 ]]; then
+    wait "$timeout_pid" || status=$?
+    while kill -0 "$timeout_pid" 2>/dev/null; do  # a signal interrupted `wait`: wait for the cleanup
+        status=0
+        wait "$timeout_pid" || status=$?
+    done
+    if ((status == 124 || status == 137)); then
         echo "test-slurm: FAILED: stopped by the hard timeout of ${TIMEOUT} s" >&2
     fi
     exit "$status"
@@ -41,7 +50,8 @@ SNAKEMAKE=${SNAKEMAKE:-$REPO/.venv/bin/snakemake}
 CONF=/etc/slurm/slurm.conf
 RUN=$(mktemp -d /tmp/alliance-slurm-test.XXXXXX)
 chmod 755 "$RUN"
-PIDS=()            # daemons this script started, in start order
+PIDS=()            # daemons this script started, in start order ("pid:name")
+SNAKEMAKE_PID=""   # the Snakemake run under way
 CONF_BACKUP=""     # a configuration that was in place before (restored on exit)
 CONF_WRITTEN=0
 ETC_SLURM_CREATED=0
@@ -50,10 +60,10 @@ OK=0
 say() { printf '[test-slurm %4ds] %s\n' "$((SECONDS - START))" "$*"; }
 fail() { say "FAILED: $*" >&2; exit 1; }
 
-stop_pid() {  # stop_pid PID NAME: TERM, wait up to 15 s, then KILL
-    local pid=$1 name=$2 i
+stop_pid() {  # stop_pid PID NAME [SECONDS]: TERM, wait up to SECONDS (15), then KILL
+    local pid=$1 name=$2 seconds=${3:-15} i
     $SUDO kill -TERM "$pid" 2>/dev/null || return 0
-    for i in $(seq 1 30); do
+    for i in $(seq 1 $((2 * seconds))); do
         $SUDO kill -0 "$pid" 2>/dev/null || { say "stopped $name (pid $pid)"; return 0; }
         sleep 0.5
     done
@@ -62,16 +72,25 @@ stop_pid() {  # stop_pid PID NAME: TERM, wait up to 15 s, then KILL
 }
 
 cleanup() {
-    local status=$? i entry
-    trap - EXIT INT TERM HUP
+    local status=$? i entry pid
+    trap - EXIT
+    trap '' INT TERM HUP  # timeout signals twice (the script, then its group): finish the cleanup
     set +e
+    if [[ -n $SNAKEMAKE_PID ]]; then  # interrupted during a run: Snakemake cancels its cluster jobs on TERM
+        stop_pid "$SNAKEMAKE_PID" snakemake 20
+    fi
     if ((${#PIDS[@]})); then
-        # Jobs still on our cluster (an interrupted run) would outlive slurmd: cancel them first.
+        # Jobs still on our cluster would outlive slurmd: cancel them, then end what is left of their
+        # processes by the PIDs slurmd reports.
         if squeue -h -o %i 2>/dev/null | grep -q .; then
             say "cancelling the cluster's remaining jobs"
             $SUDO scancel --full $(squeue -h -o %i) 2>/dev/null
-            for i in $(seq 1 20); do squeue -h -o %i 2>/dev/null | grep -q . || break; sleep 0.5; done
+            for i in $(seq 1 20); do squeue -h -t running,pending,completing -o %i 2>/dev/null | grep -q . ||
+                break; sleep 0.5; done
         fi
+        for pid in $(scontrol listpids 2>/dev/null | awk 'NR > 1 && $1 ~ /^[0-9]+$/ {print $1}'); do
+            $SUDO kill -KILL "$pid" 2>/dev/null && say "killed job process $pid"
+        done
         for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
             entry=${PIDS[i]}
             stop_pid "${entry%%:*}" "${entry#*:}"
@@ -158,7 +177,7 @@ else
     dd if=/dev/urandom of="$RUN/munge/munge.key" bs=1024 count=1 status=none
     chmod 400 "$RUN/munge/munge.key"
     [[ -n $SUDO ]] && $SUDO chown -R root:root "$RUN/munge"
-    $SUDO munged --foreground --key-file="$RUN/munge/munge.key" --socket="$RUN/munge/munge.socket" \
+    setsid $SUDO munged --foreground --key-file="$RUN/munge/munge.key" --socket="$RUN/munge/munge.socket" \
         --pid-file="$RUN/munge/munged.pid" --seed-file="$RUN/munge/munged.seed" \
         --log-file="$RUN/log/munged.log" >"$RUN/log/munged.out" 2>&1 &
     PIDS+=("$!:munged")
@@ -214,9 +233,9 @@ PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF
     say "wrote $CONF: node $NODE with $CPUS CPUs and $MEM_MB MB"
 
-    $SUDO slurmctld -D -i >"$RUN/log/slurmctld.out" 2>&1 &
+    setsid $SUDO slurmctld -D -i >"$RUN/log/slurmctld.out" 2>&1 &
     PIDS+=("$!:slurmctld")
-    $SUDO slurmd -D >"$RUN/log/slurmd.out" 2>&1 &
+    setsid $SUDO slurmd -D >"$RUN/log/slurmd.out" 2>&1 &
     PIDS+=("$!:slurmd")
     state=""
     for i in $(seq 1 120); do
@@ -239,12 +258,22 @@ simulation:
   truth_multiplier: 5
 EOF
 mkdir -p "$RUN/slurm" "$RUN/local"
+
+run_snakemake() {  # run_snakemake LOG ARG...: in the background, so that a TERM is handled at once
+    local log=$1 status=0
+    shift
+    "$SNAKEMAKE" "$@" >"$log" 2>&1 &
+    SNAKEMAKE_PID=$!
+    wait "$SNAKEMAKE_PID" || status=$?
+    SNAKEMAKE_PID=""
+    return "$status"
+}
 cd "$REPO"   # profiles/default is found here as the workflow profile, as for a user
 
 say "running the study through --profile profiles/slurm"
 t0=$SECONDS
-"$SNAKEMAKE" simulation --snakefile "$REPO/Snakefile" --directory "$RUN/slurm" \
-    --configfile "$RUN/simulation.yaml" --profile "$REPO/profiles/slurm" >"$RUN/slurm.log" 2>&1 ||
+run_snakemake "$RUN/slurm.log" simulation --snakefile "$REPO/Snakefile" --directory "$RUN/slurm" \
+    --configfile "$RUN/simulation.yaml" --profile "$REPO/profiles/slurm" ||
     { tail -n 40 "$RUN/slurm.log"; show_logs; fail "the SLURM run failed (log: $RUN/slurm.log)"; }
 SLURM_SECONDS=$((SECONDS - t0))
 grep -q 'Using profile.*profiles/slurm' "$RUN/slurm.log" || fail "the SLURM run did not use profiles/slurm"
@@ -256,8 +285,8 @@ say "SLURM run: ${SLURM_SECONDS} s, 12 rule jobs in ${SUBMITTED} cluster jobs"
 
 say "running the same study locally through --profile profiles/default"
 t0=$SECONDS
-"$SNAKEMAKE" simulation --snakefile "$REPO/Snakefile" --directory "$RUN/local" \
-    --configfile "$RUN/simulation.yaml" --profile "$REPO/profiles/default" >"$RUN/local.log" 2>&1 ||
+run_snakemake "$RUN/local.log" simulation --snakefile "$REPO/Snakefile" --directory "$RUN/local" \
+    --configfile "$RUN/simulation.yaml" --profile "$REPO/profiles/default" ||
     { tail -n 40 "$RUN/local.log"; fail "the local run failed (log: $RUN/local.log)"; }
 LOCAL_SECONDS=$((SECONDS - t0))
 say "local run: ${LOCAL_SECONDS} s"

@@ -27,3 +27,30 @@ def get_truth(wildcards):
         f"{SYNTHETIC}/patients.csv"
     ) and not config["data"].get("redcap", {}).get("file")
     return {"truth": f"{SYNTHETIC}/truth.json"} if synthetic else {}
+
+
+# ---- Resources -------------------------------------------------------------------------------
+# Every rule declares the portable resources `mem_mb` (MB) and `runtime` (minutes), which cluster executors
+# turn into requests (profiles/slurm): a base plus a share per MB of the job's input files, times the retry
+# attempt, so that a job killed for memory or time asks for more when `--retries` re-submits it.
+
+# The synthetic generator's size, for `synthesize` (it has no input files); its truth population dominates.
+SYNTHETIC_POPULATION = config["synthetic"]["n_patients"] * config["synthetic"]["truth_multiplier"]
+
+
+def scaled_mem_mb(base_mb, per_input_mb=0.0):
+    """A rule's `mem_mb`: base_mb plus per_input_mb per MB of input, times the attempt."""
+
+    def mem_mb(wildcards, input, attempt):
+        return int((base_mb + per_input_mb * input.size_mb) * attempt)
+
+    return mem_mb
+
+
+def scaled_runtime(base_min, per_input_mb=0.0):
+    """A rule's `runtime` in minutes: base_min plus per_input_mb per MB of input, times the attempt."""
+
+    def runtime(wildcards, input, attempt):
+        return int((base_min + per_input_mb * input.size_mb) * attempt)
+
+    return runtime

@@ -11,6 +11,9 @@ rule synthesize:
         synthetic=config["synthetic"],
         early_window=config["features"]["early_window"],
         covariates=config["models"]["covariates"],
+    resources:
+        mem_mb=lambda wildcards, attempt: (500 + SYNTHETIC_POPULATION // 100) * attempt,
+        runtime=lambda wildcards, attempt: (5 + SYNTHETIC_POPULATION // 200_000) * attempt,
     log:
         "results/logs/synthesize.log",
     benchmark:
@@ -37,6 +40,9 @@ rule validate:
         data=config["data"],
         privacy=config["privacy"],
         report="results/validated/validation_report.html",
+    resources:
+        mem_mb=scaled_mem_mb(1000, 50),
+        runtime=scaled_runtime(5, 0.2),
     log:
         "results/logs/validate.log",
     benchmark:

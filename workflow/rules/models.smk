@@ -13,6 +13,9 @@ rule fit_models:
     params:
         covariates=config["models"]["covariates"],
         instruments=config["instruments"],
+    resources:
+        mem_mb=scaled_mem_mb(1000, 150),
+        runtime=scaled_runtime(10, 2),
     log:
         "results/logs/fit_models_{family}.log",
     benchmark:
@@ -39,6 +42,9 @@ rule effects:
             category="Effects",
             labels={"table": "false discovery rate"},
         ),
+    resources:
+        mem_mb=scaled_mem_mb(1000, 10),
+        runtime=scaled_runtime(5),
     log:
         "results/logs/effects.log",
     conda:
@@ -62,6 +68,9 @@ rule sensitivity:
         early_window=config["features"]["early_window"],
         instruments=config["instruments"],
         settings=config["sensitivity"],
+    resources:
+        mem_mb=scaled_mem_mb(1000, 150),
+        runtime=scaled_runtime(15, 3),
     log:
         "results/logs/sensitivity.log",
     benchmark:

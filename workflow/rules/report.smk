@@ -26,6 +26,9 @@ rule figures:
         instruments=config["instruments"],
         min_cell_size=config["privacy"]["min_cell_size"],
         synthetic=lambda wildcards: bool(get_truth(wildcards)),
+    resources:
+        mem_mb=scaled_mem_mb(1000, 100),
+        runtime=scaled_runtime(10, 1),
     log:
         "results/logs/figures.log",
     benchmark:
@@ -63,6 +66,9 @@ rule report:
     params:
         config=config,
         min_cell_size=config["privacy"]["min_cell_size"],
+    resources:
+        mem_mb=scaled_mem_mb(1000, 50),
+        runtime=scaled_runtime(5, 0.5),
     log:
         "results/logs/report.log",
     benchmark:
@@ -86,6 +92,9 @@ rule manifest:
         results=lambda wildcards, output: os.path.dirname(output[0]),
         inputs=lambda wildcards: get_tables(wildcards) | get_truth(wildcards),
         config=config,
+    resources:
+        mem_mb=scaled_mem_mb(500, 5),
+        runtime=scaled_runtime(5, 0.1),
     log:
         "results/logs/manifest.log",
     conda:
@@ -102,6 +111,9 @@ rule therapist_feedback:
         directory("results/feedback"),
     params:
         min_cell_size=config["privacy"]["min_cell_size"],
+    resources:
+        mem_mb=scaled_mem_mb(1000, 100),
+        runtime=scaled_runtime(10, 1),
     log:
         "results/logs/therapist_feedback.log",
     conda:

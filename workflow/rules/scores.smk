@@ -11,6 +11,9 @@ rule score:
         summary="results/scores/scoring_summary.json",
     params:
         instruments=config["instruments"],
+    resources:
+        mem_mb=scaled_mem_mb(1000, 100),
+        runtime=scaled_runtime(5, 0.5),
     log:
         "results/logs/score.log",
     benchmark:
@@ -40,6 +43,9 @@ rule psychometrics:
     params:
         instruments=config["instruments"],
         settings=config["psychometrics"],
+    resources:
+        mem_mb=scaled_mem_mb(1000, 150),
+        runtime=scaled_runtime(10, 2),
     log:
         "results/logs/psychometrics.log",
     benchmark:
@@ -70,6 +76,9 @@ rule features:
     params:
         early_window=config["features"]["early_window"],
         ruptures=config["ruptures"],
+    resources:
+        mem_mb=scaled_mem_mb(1000, 100),
+        runtime=scaled_runtime(5, 0.5),
     log:
         "results/logs/features.log",
     benchmark:

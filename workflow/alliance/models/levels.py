@@ -33,6 +33,7 @@ from alliance.models.satisfaction import fit_satisfaction_lmm, satisfaction_desi
 
 MODERATOR = "discipline"
 MODERATOR_TERM = f'C(Q("{MODERATOR}"))'
+MIN_THERAPISTS = 3  # per discipline, for a per-discipline slope with therapist-clustered SEs
 
 
 @dataclass(frozen=True)
@@ -106,14 +107,22 @@ def level_effects(family: str, features: pd.DataFrame, covariates: list[str]) ->
         rows += [predictor_effect(fit, view, model=spec.model, scale=spec.scale, n_obs=spec.n_obs(data),
                                   analysis="secondary", outcome_sd=spec.outcome_sd(data))
                  for view in (therapist, patient)]
-        tests["therapist_vs_patient"] = _equal_slopes_test(
-            fit, [f"{therapist.predictor}_z", f"{patient.predictor}_z"])
+        with captured_warnings(split_notes):
+            test = attempt("Wald test", split_notes, _equal_slopes_test, fit,
+                           [f"{therapist.predictor}_z", f"{patient.predictor}_z"])
+        if test is not None:
+            tests["therapist_vs_patient"] = test
     notes = labelled(therapist.notes + split_notes, "Therapist/patient split")
     design = spec.design(features, covariates)
     moderated = moderation_design(design)
     label = f"Moderation by {MODERATOR}"
     if moderated is None:
         return rows, tests, [*notes, f"{label}: fewer than two disciplines, not fitted."]
+    per_discipline = moderated.data.groupby(MODERATOR)["therapist_id"].nunique()
+    if per_discipline.min() < MIN_THERAPISTS:
+        return rows, tests, [*notes, f"{label}: not fitted (a discipline has fewer than {MIN_THERAPISTS} "
+                                     "therapists; its slope's cluster-robust SE would rest on too few "
+                                     "clusters)."]
     moderation_notes: list[str] = []
     with captured_warnings(moderation_notes):
         fit = attempt("model", moderation_notes, spec.fit, moderated)
@@ -132,5 +141,8 @@ def level_effects(family: str, features: pd.DataFrame, covariates: list[str]) ->
             n_obs=spec.n_obs(group), n_patients=group["patient_id"].nunique(),
             n_therapists=group["therapist_id"].nunique(), analysis="exploratory",
             outcome_sd=spec.outcome_sd(moderated.data)))
-    tests[f"equal_slopes_by_{MODERATOR}"] = _equal_slopes_test(fit, terms)
+    with captured_warnings(moderation_notes):
+        test = attempt("Wald test", moderation_notes, _equal_slopes_test, fit, terms)
+    if test is not None:
+        tests[f"equal_slopes_by_{MODERATOR}"] = test
     return rows, tests, notes + labelled(moderated.notes + moderation_notes, label)
