@@ -16,8 +16,9 @@
 #      controller already answers, the study runs on that cluster and nothing is started or stopped.
 #
 # Environment: SLURM_TEST_TIMEOUT (seconds), SLURM_TEST_KEEP=1 (keep the temporary directory),
-# SNAKEMAKE (the snakemake to run; default .venv/bin/snakemake), ALLIANCE_SLURM_PARTITION / _ACCOUNT (read
-# by profiles/slurm, for an existing cluster).
+# SNAKEMAKE (the snakemake to run; default .venv/bin/snakemake); for an existing multi-node cluster,
+# SLURM_TEST_TMPDIR (a directory the nodes share, instead of /tmp) and ALLIANCE_SLURM_PARTITION / _ACCOUNT
+# (read by profiles/slurm).
 set -Eeuo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -48,7 +49,7 @@ SUDO=""
 [[ $(id -u) -eq 0 ]] || SUDO=sudo
 SNAKEMAKE=${SNAKEMAKE:-$REPO/.venv/bin/snakemake}
 CONF=/etc/slurm/slurm.conf
-RUN=$(mktemp -d /tmp/alliance-slurm-test.XXXXXX)
+RUN=$(mktemp -d "${SLURM_TEST_TMPDIR:-/tmp}/alliance-slurm-test.XXXXXX")
 chmod 755 "$RUN"
 PIDS=()            # daemons this script started, in start order ("pid:name")
 SNAKEMAKE_PID=""   # the Snakemake run under way
