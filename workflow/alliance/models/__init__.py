@@ -48,6 +48,6 @@ def fit_family(
         result.effects += rows
         result.notes += notes
         result.extra["level_tests"] = tests
-        result.extra["marginal"] = marginal_predictions(family, features, covariates, result.notes).to_dict(
-            orient="records")
+        result.extra["marginal"] = marginal_predictions(
+            family, features, covariates, result.notes, result.primary_fit).to_dict(orient="records")
     return result

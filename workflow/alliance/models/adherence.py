@@ -130,4 +130,4 @@ def fit_attendance(
         else:
             notes = [*notes, "The data have no home-practice scores; that model was not fitted."]
     summary = "The primary model was not fitted." if fit is None else summary_text(fit)
-    return ModelResult("adherence", rows, flow, notes, summary, extra)
+    return ModelResult("adherence", rows, flow, notes, summary, extra, primary_fit=fit)

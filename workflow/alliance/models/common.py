@@ -44,6 +44,7 @@ class ModelResult:
     notes: list[str]
     summary: str
     extra: dict = field(default_factory=dict)
+    primary_fit: object = field(default=None, repr=False)  # the fitted primary model (not serialised)
 
     def to_dict(self) -> dict:
         """JSON-ready form (the text summary is written separately)."""

@@ -72,4 +72,4 @@ def fit_dropout(
         flow, notes = flow + risk.flow, notes + risk.notes
         extra["session_formula"] = risk.formula
     summary = "The primary model was not fitted." if fit is None else summary_text(fit)
-    return ModelResult("dropout", rows, flow, notes, summary, extra)
+    return ModelResult("dropout", rows, flow, notes, summary, extra, primary_fit=fit)

@@ -54,12 +54,14 @@ def _linear_prediction(fit, grid: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]
 
 
 def marginal_predictions(family: str, features: pd.DataFrame, covariates: list[str],
-                         notes: list[str]) -> pd.DataFrame:
-    """Predictions of one primary model across alliance; empty (with a note) if it cannot be fitted."""
+                         notes: list[str], fit=None) -> pd.DataFrame:
+    """Predictions of one primary model across alliance, from its `fit` (refitted when not given); empty
+    (with a note) if it cannot be fitted."""
     spec = PRIMARY[family]
     design = spec.design(features, covariates)
-    with captured_warnings([]):  # the primary model's warnings are already reported with its effect
-        fit = attempt(f"Predictions of the {family} model", notes, spec.fit, design)
+    if fit is None:
+        with captured_warnings([]):  # the primary model's warnings are already reported with its effect
+            fit = attempt(f"Predictions of the {family} model", notes, spec.fit, design)
     if fit is None:
         return pd.DataFrame(columns=MARGINAL_COLUMNS)
     grid, reference = reference_grid(design)

@@ -197,4 +197,4 @@ def fit_satisfaction(
     return ModelResult("satisfaction", rows, design.flow, notes, str(fit.summary()),
                        {"formula": design.formula, "covariates": design.covariates,
                         "therapist_variance": therapist_var, "residual_variance": float(fit.scale),
-                        "ceiling": check})
+                        "ceiling": check}, primary_fit=fit)
