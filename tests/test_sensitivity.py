@@ -106,7 +106,6 @@ def test_ceiling_check_hand_case():
 # The proportional-odds model ---------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not UCLA.exists(), reason="statsmodels' test data are not installed")
 def test_ordered_logit_reproduces_r_polr_on_the_ucla_example():
     """UCLA ologit example (apply ~ pared + public + gpa), R MASS::polr values shipped with statsmodels."""
     data = pd.read_csv(UCLA)

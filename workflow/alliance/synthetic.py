@@ -77,12 +77,9 @@ def _session_means(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def _symptom_stream(rng: np.random.Generator) -> np.random.Generator:
-    """A generator independent of `rng` that leaves `rng` untouched: a jumped copy of its bit generator
-    (2^127 draws ahead), or a spawned child for bit generators that cannot jump."""
-    try:
-        return np.random.Generator(rng.bit_generator.jumped())
-    except (AttributeError, NotImplementedError):
-        return rng.spawn(1)[0]
+    """A generator independent of `rng` that leaves `rng` untouched: a jumped copy of its PCG64 bit
+    generator (2^127 draws ahead)."""
+    return np.random.Generator(rng.bit_generator.jumped())
 
 
 def draw_symptoms(

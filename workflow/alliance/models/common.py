@@ -112,6 +112,25 @@ def build_design(
     return Design(outcome, predictor, data, formula, used, flow, notes)
 
 
+def session_flow(
+    rows: pd.DataFrame, steps: list[tuple[str, pd.Series]], covariates: list[str], *, first: str,
+    prefix: str = "", analysed: str = "sessions analysed",
+) -> tuple[pd.DataFrame, list[dict]]:
+    """Session rows after the exclusions `steps` (reason, mask) in order, then complete cases on the
+    `covariates`; the flow counts the rows first, each exclusion, and the sessions and patients analysed."""
+    if covariates:
+        steps = [*steps, ("missing a covariate value", rows[covariates].isna().any(axis=1))]
+    flow = [{"step": first, "n": len(rows)}]
+    keep = pd.Series(True, index=rows.index)
+    for reason, mask in steps:
+        flow.append({"step": f"{prefix}excluded sessions: {reason}", "n": int((mask & keep).sum())})
+        keep &= ~mask
+    data = rows[keep].copy()
+    flow.append({"step": f"{prefix}{analysed}", "n": len(data)})
+    flow.append({"step": f"{prefix}patients analysed", "n": int(data["patient_id"].nunique())})
+    return data, flow
+
+
 def session_design(
     features: pd.DataFrame,
     sessions: pd.DataFrame,
@@ -134,18 +153,10 @@ def session_design(
     columns = [c for c in dict.fromkeys(["patient_id", "therapist_id", *used]) if c in features]
     rows = sessions.drop(columns=["therapist_id"], errors="ignore").merge(
         features[columns], on="patient_id", how="inner")
-    flow = [{"step": f"{outcome}: sessions of the cohort", "n": len(rows)}]
     steps = [(f"no {outcome} recorded", rows[response].isna()),
              ("no earlier scored session (alliance_prev missing)", rows["alliance_prev"].isna())]
-    if used:
-        steps.append(("missing a covariate value", rows[used].isna().any(axis=1)))
-    keep = pd.Series(True, index=rows.index)
-    for reason, mask in steps:
-        flow.append({"step": f"{outcome}: excluded sessions: {reason}", "n": int((mask & keep).sum())})
-        keep &= ~mask
-    data = rows[keep].copy()
-    flow.append({"step": f"{outcome}: sessions analysed", "n": len(data)})
-    flow.append({"step": f"{outcome}: patients analysed", "n": int(data["patient_id"].nunique())})
+    data, flow = session_flow(rows, steps, used, first=f"{outcome}: sessions of the cohort",
+                              prefix=f"{outcome}: ")
     data[response] = data[response].astype(float)
     data["session_band"] = data["session"].clip(upper=MAX_SESSION_BAND)
     data["alliance_prev_within_z"] = data["alliance_prev_within"] / data["alliance_prev_within"].std(ddof=1)

@@ -23,6 +23,7 @@ from alliance.models.common import (
     fit_logit_glm,
     predictor_effect,
     resolve_covariates,
+    session_flow,
     standardise,
     therapist_groups,
 )
@@ -43,18 +44,10 @@ def session_risk_design(
     keep_columns = ["patient_id", "session", "alliance_prev",
                     *(["ruptures_before"] if "ruptures_before" in sessions else [])]
     rows = sessions[keep_columns].merge(patients, on="patient_id", how="inner")
-    flow = [{"step": "sessions of patients with an outcome", "n": len(rows)}]
     steps = [("no outcome recorded", rows["dropout"].isna()),
              ("no earlier scored session (alliance_prev missing)", rows["alliance_prev"].isna())]
-    if used:
-        steps.append(("missing a covariate value", rows[used].isna().any(axis=1)))
-    keep = pd.Series(True, index=rows.index)
-    for reason, mask in steps:
-        flow.append({"step": f"excluded sessions: {reason}", "n": int((mask & keep).sum())})
-        keep &= ~mask
-    data = rows[keep].copy()
-    flow.append({"step": "sessions at risk analysed", "n": len(data)})
-    flow.append({"step": "patients analysed", "n": int(data["patient_id"].nunique())})
+    data, flow = session_flow(rows, steps, used, first="sessions of patients with an outcome",
+                              analysed="sessions at risk analysed")
     data["event"] = (data["dropout"].astype(bool) & (data["session"] == data["last_session"])).astype(int)
     data["start"], data["stop"] = data["session"] - 1, data["session"]
     data["session_band"] = np.minimum(data["session"], MAX_SESSION_BAND)

@@ -39,6 +39,7 @@ from alliance.models.common import (
     captured_warnings,
     covariate_terms,
     resolve_covariates,
+    session_flow,
     summary_text,
     therapist_groups,
 )
@@ -107,18 +108,10 @@ def dynamic_design(
     columns = [c for c in dict.fromkeys(["patient_id", "therapist_id", *used]) if c in features]
     rows = sessions.drop(columns=["therapist_id"], errors="ignore").merge(
         features[columns], on="patient_id", how="inner")
-    flow = [{"step": f"{outcome}: sessions of the cohort", "n": len(rows)}]
     checks = [(reason, rows[column].isna()) for reason, column in steps]
     checks.insert(1, ("next session (t + 1) not attended", rows["symptoms_next_gap"].ne(1).fillna(True)))
-    if used:
-        checks.append(("missing a covariate value", rows[used].isna().any(axis=1)))
-    keep = pd.Series(True, index=rows.index)
-    for reason, mask in checks:
-        flow.append({"step": f"{outcome}: excluded sessions: {reason}", "n": int((mask & keep).sum())})
-        keep &= ~mask
-    data = rows[keep].copy()
-    flow.append({"step": f"{outcome}: sessions analysed", "n": len(data)})
-    flow.append({"step": f"{outcome}: patients analysed", "n": int(data["patient_id"].nunique())})
+    data, flow = session_flow(rows, checks, used, first=f"{outcome}: sessions of the cohort",
+                              prefix=f"{outcome}: ")
     data[response] = data[response].astype(float)
     data["session_band"] = data["session"].clip(upper=MAX_SESSION_BAND)
     data[f"{within}_z"] = data[within] / data[within].std(ddof=1)
