@@ -8,20 +8,10 @@ import sys
 
 import pytest
 from workflow_runs import (
-    SMALL,
     digest,
-    run_workflow,
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def default_run(root, tmp_path_factory):
-    work = tmp_path_factory.mktemp("default_run")
-    done = run_workflow(root, work, SMALL)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return work
 
 
 def test_manifest_and_reproduce(root, default_run):

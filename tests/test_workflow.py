@@ -22,14 +22,6 @@ from alliance.outputs import FIGURES
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def default_run(root, tmp_path_factory):
-    work = tmp_path_factory.mktemp("default_run")
-    done = run_workflow(root, work, SMALL)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return work
-
-
 def test_run_writes_effects_report_and_figures(default_run):
     effects = pd.read_csv(default_run / "results/effects.csv")
     truth = yaml.safe_load((default_run / "data/synthetic/truth.json").read_text())
