@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= 2
+SIZES ?= 1000 10000 100000
 CONFIG ?=
 SNAKEMAKE_ARGS ?=
 CONFIG_ARG := $(if $(CONFIG),--configfile $(CONFIG),)
@@ -59,9 +60,11 @@ test-fast: $(STAMP)
 test-slurm: $(STAMP)
 	bash tests/slurm/run.sh
 
-## bench: the workflow on cohorts of 400 and 4000 patients; numbers in results/bench/bench.csv
+## bench: the whole workflow on cohorts of 1k, 10k and 100k patients (about 8 minutes on 2 cores);
+## per-rule time and memory in results/bench/bench.csv, summary and targets in results/bench/bench.md.
+## Other sizes: make bench SIZES="1000 50000"
 bench: $(STAMP)
-	$(BIN)/python -m alliance.bench --cores $(CORES)
+	$(BIN)/python -m alliance.bench --cores $(CORES) --sizes $(SIZES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -15,6 +15,7 @@ from alliance.figures import (
     alliance_trajectories,
     factor_loadings,
     forest_plot,
+    grouped_mean_ci,
     item_distributions,
     kaplan_meier,
     make_figures,
@@ -405,3 +406,14 @@ def test_marginal_effects_one_panel_per_model():
     assert list(fig.axes[0].get_lines()[0].get_ydata()) == [0.3, 0.1]
     assert [ax.get_title() for ax in fig.axes] == ["Dropout", "Satisfaction"]
     assert len(marginal_effects({}).axes) == 1  # a message figure
+
+
+def test_grouped_mean_ci_equals_mean_ci_per_group():
+    values = pd.Series([1.0, 2.0, 4.0, 3.0, np.nan, 5.0, 6.0])
+    keys = pd.Series(["b", "b", "b", "a", "a", "c", "c"])
+    table = grouped_mean_ci(values, keys)
+    assert list(table.index) == ["a", "b", "c"] and table["n"].tolist() == [1, 3, 2]
+    for key, row in table.iterrows():
+        expected = mean_ci(values[keys == key])
+        assert [row["mean"], row["ci_low"], row["ci_high"]] == pytest.approx(list(expected), nan_ok=True)
+    assert np.isnan(table.loc["a", "ci_low"])  # one value: no interval

@@ -9,7 +9,7 @@ import yaml
 
 from alliance.contract import validate_tables
 from alliance.instruments import load_configured, load_instrument
-from alliance.scores import score_patients, score_sessions, scoring_summary, subscale_columns
+from alliance.scores import patient_codes, score_patients, score_sessions, scoring_summary, subscale_columns
 
 
 def test_prescored_alliance_is_used_where_items_are_absent(wai_sr):
@@ -81,3 +81,12 @@ def test_srs_concern_flags_in_session_scores():
     scored = score_sessions(sessions, srs)
     assert scored["alliance_total"].tolist() == pytest.approx([36.0, 35.9])
     assert scored["alliance_concern"].tolist() == [False, True]
+
+
+def test_patient_codes_group_like_the_ids():
+    ids = pd.Series(["P2", "P1", "P2", "P3"], index=[10, 11, 12, 13], name="patient_id")
+    codes, uniques = patient_codes(ids)
+    assert codes.tolist() == [0, 1, 0, 2] and list(codes.index) == [10, 11, 12, 13]
+    assert list(uniques) == ["P2", "P1", "P3"] and uniques.name == "patient_id"
+    with pytest.raises(ValueError, match="missing"):
+        patient_codes(pd.Series(["P1", None]))

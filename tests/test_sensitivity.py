@@ -89,6 +89,11 @@ def test_independent_columns_drop_an_absent_category_and_the_redundant_indicator
     x = np.column_stack([np.ones(4), [0.1, -0.2, 0.3, 0.4], [1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 0, 0]])
     # Columns 2 and 3 add up to the intercept (the reference category is absent); column 4 is empty.
     assert independent_columns(x, first=(0, 1)).tolist() == [True, True, True, False, False]
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=(500, 2))
+    x = np.column_stack([np.ones(500), z, 2 * z[:, 0] - 3, z[:, 1] + 1e-4 * rng.normal(size=500)])
+    # An exact combination (column 3) goes; a nearly collinear column that is not exact stays.
+    assert independent_columns(x).tolist() == [True, True, True, False, True]
 
 
 def test_ceiling_check_hand_case():

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import skew
 
+from alliance.conditions import truth_scale
 from alliance.contract import validate_tables
 from alliance.io import ConfigError
 from alliance.synthetic import generate_cohort, synthesize
@@ -76,3 +77,16 @@ def test_truth_estimands_are_close_to_the_generating_effects(synthetic_cfg):
 def test_planned_sessions_must_leave_room_after_the_window(synthetic_cfg):
     with pytest.raises(ConfigError, match="early_window"):
         generate_cohort(synthetic_cfg | {"sessions_planned": [4, 10]}, 3, np.random.default_rng(1))
+
+
+@pytest.mark.parametrize(("n_patients", "multiplier", "cap", "scale"),
+                         [(400, 50, 200_000, 50), (10_000, 50, 200_000, 20), (100_000, 50, 200_000, 2),
+                          (300_000, 50, 200_000, 1), (150_000, 50, 200_000, 1)])
+def test_truth_population_is_capped_but_never_below_the_cohort(n_patients, multiplier, cap, scale):
+    assert truth_scale(n_patients, multiplier, cap) == scale
+
+
+def test_truth_records_the_capped_population(synthetic_cfg):
+    truth = synthesize(synthetic_cfg | {"truth_multiplier": 10, "truth_max_patients": 600}, 3, COVARIATES)[3]
+    assert truth["population_patients"] == 600  # 200 patients, 3 times rather than 10
+    assert "3 times the cohort" in truth["description"]

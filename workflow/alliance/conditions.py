@@ -1,4 +1,5 @@
-"""The conditions of the simulation study: a light module, imported when the Snakefile is parsed."""
+"""The conditions of the simulation study and the size of the truth population: a light module, imported
+when the Snakefile is parsed."""
 
 from __future__ import annotations
 
@@ -32,3 +33,10 @@ def condition_grid(settings: Mapping) -> pd.DataFrame:
     table = pd.DataFrame(grid, columns=CONDITION_COLUMNS[1:])
     table.insert(0, "condition", [condition_id(*row) for row in grid])
     return table
+
+
+def truth_scale(n_patients: int, multiplier: int, max_patients: int) -> int:
+    """How many times the cohort the truth population is: `multiplier`, lowered so that the population has
+    at most `max_patients` patients (a registry-sized cohort needs no population 50 times its size: its
+    own estimates are precise), never below 1."""
+    return max(1, min(int(multiplier), int(max_patients) // max(int(n_patients), 1)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from alliance.ruptures import detect_ruptures, pattern_shares, rupture_patterns
-from alliance.scores import SESSION_MEASURES, TOTAL, is_scored, subscale_columns
+from alliance.scores import SESSION_MEASURES, TOTAL, is_scored, patient_codes, subscale_columns
 
 PATIENT_KEEP = ["patient_id", "therapist_id", "site", "discipline", "age_band", "gender",
                 "baseline_severity", "sessions_planned"]
@@ -16,13 +16,14 @@ def _slopes(scored: pd.DataFrame) -> pd.Series:
 
     NaN with fewer than two scored sessions (no spread in the session numbers).
     """
-    by = scored["patient_id"]
+    by, ids = patient_codes(scored["patient_id"])
     x = scored["session"].astype(float)
     y = scored[TOTAL]
     dx = x - x.groupby(by).transform("mean")
     dy = y - y.groupby(by).transform("mean")
     sxx = (dx * dx).groupby(by).sum()
-    return (dx * dy).groupby(by).sum() / sxx.where(sxx > 0)
+    slopes = (dx * dy).groupby(by).sum() / sxx.where(sxx > 0)
+    return slopes.set_axis(ids[slopes.index])
 
 
 SYMPTOMS = "symptoms"
@@ -84,7 +85,7 @@ def symptom_session_features(s: pd.DataFrame) -> pd.DataFrame:
     `symptoms_next` and `alliance_next` are outcomes, never predictors; the lagged and current values
     never use a later session.
     """
-    by = s["patient_id"]
+    by, _ = patient_codes(s["patient_id"])
     attended = s["attended"].astype(bool)
     y = _symptom_scores(s)
     alliance = s[TOTAL].where(is_scored(s))
@@ -191,7 +192,7 @@ def session_features(
     (`symptoms` then counts at attended sessions only); without, none of them is added.
     """
     s = session_scores.sort_values(["patient_id", "session"], kind="stable").reset_index(drop=True)
-    by = s["patient_id"]
+    by, _ = patient_codes(s["patient_id"])
     scored = is_scored(s)
     value = s[TOTAL].where(scored)
     prev = value.groupby(by).ffill().groupby(by).shift(1)
@@ -246,7 +247,8 @@ def build_features(
     flagged = sessions[["patient_id", "session"]].merge(
         ruptures[["patient_id", "session", "rupture"]], on=["patient_id", "session"], how="left")
     hit = flagged["rupture"].astype("boolean").fillna(False).astype(int)
-    sessions["ruptures_before"] = (hit.groupby(flagged["patient_id"]).cumsum() - hit).to_numpy()
+    before = hit.groupby(patient_codes(flagged["patient_id"])[0]).cumsum() - hit
+    sessions["ruptures_before"] = before.to_numpy()
     return {
         "patients": features,
         "sessions": sessions,

@@ -95,6 +95,18 @@ def mean_ci(values: np.ndarray | pd.Series, level: float = 0.95) -> tuple[float,
     return mean, float(mean - half), float(mean + half)
 
 
+def grouped_mean_ci(values: pd.Series, keys, level: float = 0.95) -> pd.DataFrame:
+    """`mean_ci` of `values` per group of `keys` (anything `Series.groupby` takes), vectorised over groups:
+    columns mean, ci_low, ci_high and n (non-missing values), one row per group in sorted order."""
+    table = values.groupby(keys, sort=True).agg(["mean", "std", "count"])
+    n = table["count"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        half = stats.t.ppf(0.5 + level / 2, n - 1) * table["std"].to_numpy() / np.sqrt(n)
+    half = np.where(n >= 2, half, np.nan)
+    return pd.DataFrame({"mean": table["mean"], "ci_low": table["mean"] - half,
+                         "ci_high": table["mean"] + half, "n": table["count"]}, index=table.index)
+
+
 def trajectory_points(
     session_scores: pd.DataFrame, features: pd.DataFrame, min_cell_size: int
 ) -> pd.DataFrame:
@@ -105,15 +117,11 @@ def trajectory_points(
     """
     scored = scored_sessions(session_scores).merge(
         features[["patient_id", "discipline"]], on="patient_id", how="inner")
-    rows = []
-    for (discipline, session), group in scored.groupby(["discipline", "session"], sort=True):
-        n_patients = group["patient_id"].nunique()
-        if n_patients < min_cell_size:
-            continue
-        mean, low, high = mean_ci(group[TOTAL])
-        rows.append({"discipline": discipline, "session": session, "n_patients": n_patients,
-                     "mean": mean, "ci_low": low, "ci_high": high})
-    return pd.DataFrame(rows, columns=["discipline", "session", "n_patients", "mean", "ci_low", "ci_high"])
+    keys = [scored["discipline"], scored["session"]]
+    points = grouped_mean_ci(scored[TOTAL], keys).join(
+        scored.groupby(keys, sort=True)["patient_id"].nunique().rename("n_patients"))
+    points = points[points["n_patients"] >= min_cell_size].reset_index()
+    return points[["discipline", "session", "n_patients", "mean", "ci_low", "ci_high"]]
 
 
 def alliance_trajectories(session_scores: pd.DataFrame, features: pd.DataFrame, min_cell_size: int) -> Figure:
@@ -444,27 +452,30 @@ def marginal_effects(models: Mapping[str, dict]) -> Figure:
     return fig
 
 
+CATERPILLAR_ROWS = 60  # therapists drawn one row each; more share a figure of this height
+
+
 def therapist_caterpillar(features: pd.DataFrame, min_cell_size: int) -> Figure:
     """Each therapist's mean of their patients' mean alliance (95% CI), ranked, for therapists with at
     least `min_cell_size` patients with a score; therapists are not named (rank only)."""
     scored = features.dropna(subset=["alliance_mean"])
     title = "Alliance by therapist"
-    stats = [(*mean_ci(group["alliance_mean"]), len(group))
-             for _, group in scored.groupby("therapist_id", sort=True)]
-    table = pd.DataFrame(stats, columns=["mean", "ci_low", "ci_high", "n"])
+    table = grouped_mean_ci(scored["alliance_mean"], scored["therapist_id"]).reset_index(drop=True)
     shown = table[table["n"] >= min_cell_size].sort_values("mean", kind="stable").reset_index(drop=True)
     hidden = len(table) - len(shown)
     if shown.empty:
         return message_figure(title, f"No therapist has at least {min_cell_size} patients with an alliance "
                                      "score; nothing is shown.")
     with figure_style():
-        fig = new_figure(8, 2.0 + 0.16 * len(shown))
+        dense = len(shown) > CATERPILLAR_ROWS  # a registry: a band of points, not one row each
+        fig = new_figure(8, 2.0 + 0.16 * min(len(shown), CATERPILLAR_ROWS))
         ax = fig.add_subplot()
         colour = sns.color_palette("colorblind")[0]
         ranks = np.arange(1, len(shown) + 1)
         mean, low, high = (shown[c].to_numpy() for c in ("mean", "ci_low", "ci_high"))
-        ax.errorbar(mean, ranks, xerr=[mean - low, high - mean],
-                    fmt="o", color=colour, markersize=4, capsize=2, linewidth=1)
+        ax.errorbar(mean, ranks, xerr=[mean - low, high - mean], fmt="o", color=colour,
+                    markersize=1.5 if dense else 4, capsize=0 if dense else 2,
+                    linewidth=0.3 if dense else 1)
         ax.axvline(scored["alliance_mean"].mean(), color="0.3", linestyle="--", linewidth=1,
                    label="mean of all patients")
         ax.set(xlabel="Therapist mean of patients' mean alliance (95% CI)", ylabel="Therapist (ranked)",

@@ -16,11 +16,10 @@ import numpy as np
 import pandas as pd
 import pingouin
 import semopy
-import statsmodels.api as sm
 from scipy import stats
 
 from alliance.instruments import Instrument
-from alliance.models.satisfaction import LMM_OPTIMISERS
+from alliance.mixed import random_intercept_reml
 
 TOTAL = "total"
 ONE_FACTOR = "general"
@@ -309,30 +308,24 @@ def cfa_compare(items: pd.DataFrame, instrument: Instrument) -> tuple[pd.DataFra
 # Intraclass correlations -----------------------------------------------------------------------------
 
 
-def _fit_null_lmm(values: np.ndarray, groups: np.ndarray, start=None) -> dict:
+def _fit_null_lmm(values: np.ndarray, groups: np.ndarray) -> dict:
     """REML random-intercept model without predictors: intercept, variances, convergence.
 
-    Optimisers are tried in LMM_OPTIMISERS order until one converges with a finite log-likelihood
-    (statsmodels' L-BFGS can stop at a zero variance with an infinite likelihood). `start` is a
-    MixedLMParams to start from. Variances are NaN when no optimiser returned a fit.
+    Fitted by `random_intercept_reml` on group sufficient statistics (statsmodels' MixedLM loops over
+    groups and is far too slow for tens of thousands of patients). A group variance of exactly zero is
+    a valid estimate (the REML optimum on the boundary). Variances are NaN and `converged` False when
+    they are not estimable (a single value, or all values equal); `converged` is also False when the
+    residual variance is practically zero. Empty input raises ValueError.
     """
-    model = sm.MixedLM(values, np.ones((len(values), 1)), groups=groups)
-    fit = None
-    for method in LMM_OPTIMISERS:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                fit = model.fit(reml=True, method=method, start_params=start)
-            except (np.linalg.LinAlgError, ValueError):
-                continue
-        if fit.converged and np.isfinite(fit.llf):
-            break
-    if fit is None:
+    try:
+        fit = random_intercept_reml(values, np.ones((len(values), 1)), groups)
+    except ValueError:
+        if len(values) == 0:
+            raise
         return {"intercept": np.nan, "group_variance": np.nan, "residual_variance": np.nan,
-                "converged": False, "params": None}
-    return {"intercept": float(fit.fe_params[0]), "group_variance": float(np.asarray(fit.cov_re)[0, 0]),
-            "residual_variance": float(fit.scale), "converged": bool(fit.converged and np.isfinite(fit.llf)),
-            "params": fit.params_object}
+                "converged": False}
+    return {"intercept": float(fit.params[0]), "group_variance": fit.group_variance,
+            "residual_variance": fit.residual_variance, "converged": fit.converged}
 
 
 def _icc(null: dict) -> float:
@@ -343,13 +336,12 @@ def _bootstrap_icc(null: dict, groups: np.ndarray, n_boot: int, seed: int) -> np
     """ICCs refitted to data simulated from a fitted null model (non-converged refits are dropped)."""
     rng = np.random.default_rng(seed)
     codes, labels = pd.factorize(groups)
-    start = null["params"] if null["group_variance"] > 0 else None
     iccs = []
     for _ in range(n_boot):
         values = (null["intercept"]
                   + rng.normal(0, np.sqrt(null["group_variance"]), len(labels))[codes]
                   + rng.normal(0, np.sqrt(null["residual_variance"]), len(codes)))
-        refit = _fit_null_lmm(values, codes, start)
+        refit = _fit_null_lmm(values, codes)
         if refit["converged"]:
             iccs.append(_icc(refit))
     return np.array(iccs)
@@ -359,10 +351,10 @@ def therapist_icc(patient_means: pd.DataFrame, n_boot: int = 200, seed: int = 0,
     """ICC(1) of patients' mean alliance within therapists, with a parametric bootstrap percentile CI.
 
     `patient_means` has therapist_id and value (incomplete rows are dropped). The null model is a REML
-    random intercept per therapist; bootstrap samples are drawn from it with
-    `numpy.random.default_rng(seed)` and refitted. Returns icc, ci_low, ci_high, therapist_variance,
-    residual_variance, n_patients, n_therapists, n_boot (converged refits used for the CI; none, and
-    a NaN CI, when the main fit did not converge) and converged (of the main fit).
+    random intercept per therapist (`alliance.mixed.random_intercept_reml`); bootstrap samples are drawn
+    from it with `numpy.random.default_rng(seed)` and refitted. Returns icc, ci_low, ci_high,
+    therapist_variance, residual_variance, n_patients, n_therapists, n_boot (converged refits used for
+    the CI; none, and a NaN CI, when the main fit did not converge) and converged (of the main fit).
     """
     data = patient_means.dropna(subset=["therapist_id", "value"])
     groups = data["therapist_id"].to_numpy()
@@ -381,8 +373,8 @@ def session_icc(session_scores: pd.DataFrame) -> dict:
     """Single-session reliability of a patient's alliance level: the patient ICC of session values.
 
     `session_scores` has patient_id and value (incomplete rows dropped); REML null model with a random
-    intercept per patient. Returns icc, patient_variance, residual_variance, n_sessions, n_patients
-    and converged.
+    intercept per patient (`alliance.mixed.random_intercept_reml`, fast on a million sessions). Returns
+    icc, patient_variance, residual_variance, n_sessions, n_patients and converged.
     """
     data = session_scores.dropna(subset=["patient_id", "value"])
     null = _fit_null_lmm(data["value"].to_numpy(dtype=float), data["patient_id"].to_numpy())

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from alliance.io import ConfigError
-from alliance.scores import TOTAL, is_scored
+from alliance.scores import TOTAL, is_scored, patient_codes
 
 CRITERIA = ("sd", "reliable_change")
 PATTERNS = ("no_rupture", "rupture_without_repair", "rupture_with_repair", "not_classifiable")
@@ -74,7 +74,7 @@ def detect_ruptures(
     keep = is_scored(session_scores)
     s = (session_scores.loc[keep, ["patient_id", "session", TOTAL]]
          .sort_values(["patient_id", "session"], kind="stable").reset_index(drop=True))
-    by = s["patient_id"]
+    by, _ = patient_codes(s["patient_id"])
     totals = s[TOTAL].astype(float)
     before = totals.groupby(by).shift(1)
     drop = before - totals

@@ -147,6 +147,16 @@ def _rater_summary(session_scores: pd.DataFrame, instrument: Instrument, prefix:
     return summary
 
 
+def patient_codes(ids: pd.Series) -> tuple[pd.Series, pd.Index]:
+    """Integer codes of the patient IDs (same index, first seen = 0) and the IDs of the codes: grouping
+    session rows by the codes is grouping by patient, without hashing a million ID strings at every
+    groupby. IDs must be complete."""
+    codes, uniques = pd.factorize(ids)
+    if (codes < 0).any():
+        raise ValueError("patient IDs are missing; validation should have refused these rows")
+    return pd.Series(codes, index=ids.index), pd.Index(uniques, name=ids.name)
+
+
 def is_scored(session_scores: pd.DataFrame, prefix: str = ALLIANCE_PREFIX) -> pd.Series:
     """Mask of the scored sessions: attended, with a total from the rater `prefix`."""
     return session_scores["attended"].astype(bool) & session_scores[f"{prefix}total"].notna()

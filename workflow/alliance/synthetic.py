@@ -20,7 +20,8 @@ are byte-identical with and without symptoms.
 
 `truth.json` gives, for each primary estimand (and each symptom estimand, ANALYSIS_PLAN.md H4), the
 model, the generating coefficient and the estimand itself: the same model fitted to a population
-`truth_multiplier` times the cohort drawn from the same generator (this absorbs what the generating
+`truth_multiplier` times the cohort (at most `truth_max_patients` patients) drawn from the same
+generator (this absorbs what the generating
 coefficient cannot: CSQ-8 rounding and ceiling, and therapist effects averaged over in the marginal
 logistic models).
 """
@@ -32,6 +33,7 @@ import pandas as pd
 import statsmodels.formula.api as smf
 from scipy.special import expit, logit
 
+from alliance.conditions import truth_scale
 from alliance.features import patient_features, session_features
 from alliance.instruments import load_instrument
 from alliance.io import ConfigError
@@ -274,12 +276,17 @@ def _symptom_generating(sym: dict) -> dict[tuple[str, str], float]:
     }
 
 
+def population_scale(cfg: dict) -> int:
+    """The truth population's multiple of the cohort (`truth_multiplier`, capped at `truth_max_patients`)."""
+    return truth_scale(cfg["n_patients"], cfg["truth_multiplier"], cfg["truth_max_patients"])
+
+
 def true_effects(cfg: dict, early_window: int, covariates: list[str]) -> list[dict]:
     """Estimands of the primary models (and, with symptoms, of the symptom models), fitted to a large
     population from the same generator. Each row: outcome, model, predictor, scale, generating,
     estimand, estimand_se."""
     rng = np.random.default_rng([cfg["seed"], 1])
-    population = generate_cohort(cfg, early_window, rng, scale=cfg["truth_multiplier"])
+    population = generate_cohort(cfg, early_window, rng, scale=population_scale(cfg))
     features, sessions = _features(*population[:3], early_window, with_sessions=True)
     eff = cfg["effects"]
     attendance = fit_logit_glm(attendance_design(features, covariates), cluster=False)
@@ -318,13 +325,13 @@ def synthesize(
         "description": (
             "True effects of the synthetic cohort. 'generating' is the coefficient used to draw the "
             "outcomes; 'estimand' is the estimate of the row's model in a population "
-            f"{cfg['truth_multiplier']} times the cohort from the same generator (its 'estimand_se' "
+            f"{population_scale(cfg)} times the cohort from the same generator (its 'estimand_se' "
             "is the Monte Carlo error), and is what the cohort's estimates should recover."
         ),
         "seed": cfg["seed"],
         "n_patients": cfg["n_patients"],
         "n_therapists": cfg["n_therapists"],
-        "population_patients": cfg["n_patients"] * cfg["truth_multiplier"],
+        "population_patients": cfg["n_patients"] * population_scale(cfg),
         "early_window": early_window,
         "covariates": list(covariates),
         "therapist_share_of_alliance_variance": cfg["alliance"]["therapist_share"],

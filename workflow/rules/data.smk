@@ -12,8 +12,8 @@ rule synthesize:
         early_window=config["features"]["early_window"],
         covariates=config["models"]["covariates"],
     resources:
-        mem_mb=lambda wildcards, attempt: (500 + SYNTHETIC_POPULATION // 100) * attempt,
-        runtime=lambda wildcards, attempt: (5 + SYNTHETIC_POPULATION // 200_000) * attempt,
+        mem_mb=lambda wildcards, attempt: (500 + SYNTHETIC_PATIENTS * 12 // 1000) * attempt,
+        runtime=lambda wildcards, attempt: (5 + SYNTHETIC_PATIENTS // 100_000) * attempt,
     log:
         "results/logs/synthesize.log",
     benchmark:

@@ -15,18 +15,18 @@ from alliance.models.common import (
     build_design,
     captured_warnings,
     fit_logit_glm,
-    fit_nested_lmm,
     labelled,
     level_designs,
     predictor_effect,
     session_design,
     summary_text,
 )
+from alliance.models.random_intercept import fit_random_intercept
 
 MODEL = "binomial_glm_cluster_therapist"
 GEE_MODEL = "gee_exchangeable_therapist"
 SESSION_MODEL = "session_logit_cluster_therapist"
-HOME_MODEL = "lmm_therapist_patient_intercepts"
+HOME_MODEL = "lmm_patient_intercept_cluster_therapist"
 
 
 def attendance_design(features: pd.DataFrame, covariates: list[str]) -> Design:
@@ -85,15 +85,14 @@ def home_practice_design(features: pd.DataFrame, sessions: pd.DataFrame,
 
 
 def fit_home_practice(design: Design) -> tuple[list[dict], dict]:
-    """Linear mixed model (REML) with random intercepts for therapists and for patients within
-    therapists; two rows (within, between) on the 0-1 share, and the variance components."""
-    fit, components = fit_nested_lmm(design.formula, design.data, "therapist_id", "patient_id",
-                                     design.notes)
+    """Linear mixed model (REML) with a random intercept per patient, the fixed effects by GLS with
+    therapist-clustered SEs; two rows (within, between) on the 0-1 share, and the variance components."""
+    with captured_warnings(design.notes):
+        fit = fit_random_intercept(design.formula, design.data, "patient_id", cluster="therapist_id")
     sd = float(design.data["home_practice"].std(ddof=1))
     rows = [predictor_effect(fit, d, model=HOME_MODEL, scale="points", n_obs=len(design.data),
                              analysis="secondary", outcome_sd=sd) for d in level_designs(design)]
-    return rows, {"therapist": components["therapist_id"], "patient": components["patient_id"],
-                  "residual": components["residual"]}
+    return rows, {"patient": float(fit.reml.group_variance), "residual": float(fit.reml.residual_variance)}
 
 
 def fit_attendance(

@@ -194,25 +194,6 @@ def captured_warnings(notes: list[str]) -> Iterator[None]:
         notes.append(f"Estimation warning: {message}")
 
 
-def fit_nested_lmm(formula: str, data: pd.DataFrame, outer: str, inner: str, notes: list[str]):
-    """Linear mixed model by REML with random intercepts for `outer` groups and for `inner` groups within
-    them (statsmodels MixedLM, the inner level as a variance component; lme4: `(1 | outer/inner)`).
-
-    Returns the fit and its variance components {outer, inner, residual}. Estimation warnings, and
-    non-convergence, become notes.
-    """
-    data = data.sort_values([outer, inner], kind="stable")
-    model = smf.mixedlm(formula, data, groups=data[outer], re_formula="1",
-                        vc_formula={inner: f"0 + C({inner})"})
-    with captured_warnings(notes):
-        fit = model.fit(reml=True, method="lbfgs")
-    if not (fit.converged and np.isfinite(fit.llf)):
-        notes.append("The mixed model did not converge; treat its estimates with caution.")
-    components = {outer: float(np.asarray(fit.cov_re)[0, 0]), inner: float(fit.vcomp[0]),
-                  "residual": float(fit.scale)}
-    return fit, components
-
-
 FIT_ERRORS = (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError, PerfectSeparationError)
 
 

@@ -17,6 +17,7 @@ from scipy.stats import norm
 
 from alliance.models.common import Design, attempt, captured_warnings
 from alliance.models.levels import PRIMARY
+from alliance.models.random_intercept import RandomInterceptResult
 
 GRID_SD = 2.0
 GRID_POINTS = 41
@@ -44,7 +45,9 @@ def reference_grid(design: Design, points: int = GRID_POINTS) -> tuple[pd.DataFr
 
 def _linear_prediction(fit, grid: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Linear predictor and its SE on the grid (fixed effects only)."""
-    design_info = fit.model.data.model_spec  # statsmodels 0.15: the patsy DesignInfo of the formula
+    # The patsy DesignInfo of the formula (statsmodels 0.15 keeps it as model.data.model_spec).
+    design_info = (fit.design_info if isinstance(fit, RandomInterceptResult)
+                   else fit.model.data.model_spec)
     (exog,) = build_design_matrices([design_info], grid, return_type="dataframe")
     names = list(exog.columns)
     params = fit.params[names].to_numpy()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
 from statsmodels.miscmodels.ordinal_model import OrderedModel
 
 from alliance.instruments import load_instrument
@@ -18,10 +17,10 @@ from alliance.models.common import (
     predictor_effect,
     therapist_groups,
 )
+from alliance.models.random_intercept import RandomInterceptResult, fit_random_intercept
 
 MODEL = "lmm_therapist_intercept"
 ORDINAL_MODEL = "ordinal_logit_cluster_therapist"
-LMM_OPTIMISERS = ("bfgs", "powell", "nm")
 DEFAULT_INSTRUMENT = "csq8"  # the default of instruments.satisfaction (workflow/schemas/config.schema.yaml)
 CEILING_SHARE = 0.15  # floor/ceiling effect: more than 15% at the extreme score (Terwee et al. 2007)
 ORDINAL_MAXITER = 2000
@@ -42,42 +41,15 @@ def satisfaction_design(features: pd.DataFrame, covariates: list[str]) -> Design
     )
 
 
-def fit_lmm(model, notes: list[str], optimisers: tuple[str, ...] = LMM_OPTIMISERS, start_params=None):
-    """Fit a statsmodels MixedLM by REML, trying `optimisers` in order until one converges to a finite
-    likelihood. Returns (fit, optimiser); the notes of failed optimisers and the warnings of the kept fit
-    are appended to `notes`. Raises RuntimeError when no optimiser returns a fit."""
-    kept, kept_method, kept_notes = None, None, []
-    for method in optimisers:
-        attempt: list[str] = []
-        try:
-            with captured_warnings(attempt):
-                fit = model.fit(reml=True, method=method, start_params=start_params)
-        except np.linalg.LinAlgError:
-            notes.append(f"The {method} optimiser failed (singular matrix).")
-            continue
-        kept, kept_method, kept_notes = fit, method, attempt
-        if fit.converged and np.isfinite(fit.llf):
-            break
-        notes.append(f"The {method} optimiser did not converge.")
-    if kept is None:
-        raise RuntimeError("the mixed model could not be fitted by any optimiser")
-    notes.extend(kept_notes)
-    if kept_method != optimisers[0]:
-        notes.append(f"The estimates are from the {kept_method} optimiser.")
-    if not (kept.converged and np.isfinite(kept.llf)):
-        notes.append("The mixed model did not converge; treat its estimates with caution.")
-    return kept, kept_method
-
-
-def fit_satisfaction_lmm(design: Design, optimisers: tuple[str, ...] = LMM_OPTIMISERS):
-    """Linear mixed model by REML with a random intercept per therapist.
-
-    Optimisers are tried in a fixed order (BFGS, Powell, Nelder-Mead) until one converges to a finite
-    likelihood (statsmodels' L-BFGS can stop at a zero variance with an infinite likelihood, so it is
-    not used). Only the warnings of the fit that is kept become notes.
-    """
-    model = smf.mixedlm(design.formula, design.data, groups=design.data["therapist_id"])
-    return fit_lmm(model, design.notes, optimisers)[0]
+def fit_satisfaction_lmm(design: Design) -> RandomInterceptResult:
+    """Linear mixed model by REML with a random intercept per therapist, model-based SEs
+    (`alliance.models.random_intercept`: statsmodels MixedLM's estimates, vectorised over therapists).
+    A zero therapist variance (the REML estimate on the boundary) becomes a note."""
+    with captured_warnings(design.notes):
+        fit = fit_random_intercept(design.formula, design.data, "therapist_id")
+    if fit.reml.group_variance == 0:
+        design.notes.append("The therapist variance is estimated as 0 (the model reduces to OLS).")
+    return fit
 
 
 def satisfaction_score_range(score_range: tuple[float, float] | None = None) -> tuple[float, float]:
@@ -194,7 +166,7 @@ def fit_satisfaction(
         ordinal_notes = [f"not fitted: {error}"]
     notes += labelled(ordinal_notes, "Proportional-odds model")
     therapist_var = float(np.asarray(fit.cov_re)[0, 0])
-    return ModelResult("satisfaction", rows, design.flow, notes, str(fit.summary()),
+    return ModelResult("satisfaction", rows, design.flow, notes, fit.summary(),
                        {"formula": design.formula, "covariates": design.covariates,
                         "therapist_variance": therapist_var, "residual_variance": float(fit.scale),
                         "ceiling": check}, primary_fit=fit)

@@ -11,10 +11,10 @@ row of NaN estimates with the reason in `failures`; nothing here raises for a fa
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -22,9 +22,9 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.imputation.mice import MICEData
-from statsmodels.regression.mixed_linear_model import MixedLMParams
 
 from alliance.features import patient_features
+from alliance.mixed import random_intercept_reml
 from alliance.models.common import (
     Design,
     captured_warnings,
@@ -37,7 +37,6 @@ from alliance.models.levels import PRIMARY
 from alliance.models.satisfaction import (
     ORDINAL_MODEL,
     ceiling_check,
-    fit_lmm,
     fit_satisfaction_lmm,
     fit_satisfaction_ordinal,
     satisfaction_score_range,
@@ -49,9 +48,7 @@ WINDOW_PREDICTOR = "alliance_early"  # the feature that depends on the early win
 MICE_BURN_IN = 10  # chained-equation cycles before the first kept imputation (statsmodels MICE default)
 MICE_SKIP = 3  # cycles between kept imputations (statsmodels MICE's n_skip default)
 AUXILIARIES = ("alliance_mean", "alliance_early", "dropout", "attendance_rate", "sessions_scheduled")
-# Mixed-model refits (variants, bootstrap) try the derivative-free optimisers first: BFGS often stops short
-# at a small therapist variance, and every optimiser that converges reaches the same REML maximum.
-REFIT_OPTIMISERS = ("powell", "nm", "bfgs")
+GC_EVERY = 10  # bootstrap refits between garbage collections (a registry's refits hold ~100 MB each)
 MIN_BOOTSTRAP_SUCCESS = 0.9  # below this share of converged refits, the bootstrap CI is not reported
 # What a failed variant may raise (FitFailure is a RuntimeError); anything else is a bug and propagates.
 FAILURES = (ValueError, RuntimeError, np.linalg.LinAlgError, KeyError, ZeroDivisionError)
@@ -119,17 +116,13 @@ def window_features(features: pd.DataFrame, tables: dict[str, pd.DataFrame], win
 def fit_primary(family: str, features: pd.DataFrame, covariates: list[str],
                 analysis: str = "sensitivity") -> tuple[dict, Design, object]:
     """Refit one primary model to `features`: its effect row, design and fit. Raises (see `FAILURES`,
-    `FitFailure`) when the model cannot be fitted or did not converge. The primary analysis uses the
-    primary fit itself; sensitivity refits of a mixed model try `REFIT_OPTIMISERS` in order."""
+    `FitFailure`) when the model cannot be fitted or did not converge."""
     spec = PRIMARY[family]
     design = spec.design(features, covariates)
     if len(design.data) < 3:
         raise ValueError(f"{len(design.data)} patients in the analysis sample")
-    fitter = spec.fit
-    if analysis != "primary" and fitter is fit_satisfaction_lmm:
-        fitter = partial(fit_satisfaction_lmm, optimisers=REFIT_OPTIMISERS)
     with captured_warnings(design.notes):
-        fit = fitter(design)
+        fit = spec.fit(design)
     _check_converged(fit, f"{design.predictor}_z")
     row = predictor_effect(fit, design, model=spec.model, scale=spec.scale, analysis=analysis,
                            n_obs=spec.n_obs(design.data), outcome_sd=spec.outcome_sd(design.data))
@@ -179,7 +172,7 @@ def imputation_frame(features: pd.DataFrame, covariates: list[str]) -> tuple[pd.
 
 
 def impute_features(features: pd.DataFrame, covariates: list[str], m: int, seed: int
-                    ) -> tuple[list[pd.DataFrame], list[str], list[str]]:
+                    ) -> tuple[Sequence[pd.DataFrame], list[str], list[str]]:
     """m completed copies of `features` by chained equations (statsmodels `MICEData`: a linear model of
     each incomplete variable on all others, predictive mean matching, parameters drawn from their
     approximate posterior). `MICE_BURN_IN` cycles are run first and `MICE_SKIP` between kept imputations.
@@ -193,44 +186,60 @@ def impute_features(features: pd.DataFrame, covariates: list[str], m: int, seed:
     if len(imputer.data) != len(frame):
         raise ValueError("the imputation model has patients without any value")
     imputer.update_all(MICE_BURN_IN)
-    copies = []
+    draws = []
     for _ in range(m):
         imputer.update_all(MICE_SKIP + 1)
-        completed = features.copy()
-        for name in targets:
-            values = imputer.data[names[name]].to_numpy()
-            completed[name] = features[name].where(features[name].notna(), pd.Series(values, features.index))
-        copies.append(completed)
-    return copies, targets, list(frame.columns)
+        draws.append({name: imputer.data[names[name]].to_numpy(copy=True) for name in targets})
+    return ImputedCopies(features, draws), targets, list(frame.columns)
 
 
-def pooled_row(family: str, copies: list[pd.DataFrame], covariates: list[str]) -> tuple[dict, dict]:
+class ImputedCopies(Sequence):
+    """The completed copies of `features`, made one at a time when read: only the imputed columns of each
+    copy are stored (m whole copies of a registry's features would take gigabytes)."""
+
+    def __init__(self, features: pd.DataFrame, draws: list[dict[str, np.ndarray]]):
+        self.features, self.draws = features, draws
+
+    def __len__(self) -> int:
+        return len(self.draws)
+
+    def __getitem__(self, index: int) -> pd.DataFrame:
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        observed = self.features
+        return observed.assign(**{
+            name: observed[name].where(observed[name].notna(), pd.Series(values, observed.index))
+            for name, values in self.draws[index].items()})
+
+
+def pooled_row(family: str, copies: Sequence[pd.DataFrame], covariates: list[str]) -> tuple[dict, dict]:
     """One primary model fitted to every imputed copy and pooled by Rubin's rules; the row (t-based CI
     and p) and the pooling details (with the distinct notes of the fits). Copies whose fit fails are left
     out (and counted)."""
-    fits, failed = [], []
-    for completed in copies:
+    spec = PRIMARY[family]
+    rows, notes, sds, failed = [], set(), [], []
+    for completed in copies:  # only each fit's row, notes and outcome SD are kept (not its data)
         try:
-            fits.append(fit_primary(family, completed, covariates))
+            row, design, _ = fit_primary(family, completed, covariates)
         except FAILURES as error:
             failed.append(str(error))
-    if len(fits) < 2:
-        raise FitFailure(f"only {len(fits)} of {len(copies)} imputed data sets could be fitted"
+            continue
+        rows.append(row)
+        notes.update(design.notes)
+        sds.append(spec.outcome_sd(design.data))
+    if len(rows) < 2:
+        raise FitFailure(f"only {len(rows)} of {len(copies)} imputed data sets could be fitted"
                          + (f" ({failed[0]})" if failed else ""))
-    rows = [row for row, _, _ in fits]
-    notes = sorted({note for _, design, _ in fits for note in design.notes})
     pooled = rubin_pool([r["estimate"] for r in rows], [r["std_error"] ** 2 for r in rows])
-    spec, design = PRIMARY[family], fits[0][1]
-    sds = [spec.outcome_sd(d.data) for _, d, _ in fits]
     outcome_sd = None if sds[0] is None else float(np.mean(sds))
     row = effect_row(
-        outcome=design.outcome, model=spec.model, predictor=design.predictor, scale=spec.scale,
+        outcome=rows[0]["outcome"], model=spec.model, predictor=rows[0]["predictor"], scale=spec.scale,
         estimate=pooled["estimate"], std_error=pooled["std_error"], ci_low=pooled["ci_low"],
         ci_high=pooled["ci_high"], p_value=pooled["p_value"], n_obs=rows[0]["n_obs"],
         n_patients=rows[0]["n_patients"], n_therapists=rows[0]["n_therapists"], analysis="sensitivity",
         outcome_sd=outcome_sd)
     details = {k: pooled[k] for k in ("m", "df", "within", "between", "riv", "lambda")}
-    return row, details | {"failed_imputations": len(failed), "notes": notes}
+    return row, details | {"failed_imputations": len(failed), "notes": sorted(notes)}
 
 
 # Cluster bootstrap ------------------------------------------------------------------------------------
@@ -238,14 +247,11 @@ def pooled_row(family: str, copies: list[pd.DataFrame], covariates: list[str]) -
 
 def _matrices(spec, design: Design) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Response and design matrices of a design, built by statsmodels' formula machinery."""
-    if spec.fit is fit_satisfaction_lmm:
-        model = smf.mixedlm(design.formula, design.data, groups=design.data["therapist_id"])
-    else:
-        model = smf.glm(design.formula, design.data, family=sm.families.Binomial())
+    model = smf.glm(design.formula, design.data, family=sm.families.Binomial())
     return np.asarray(model.endog, dtype=float), np.asarray(model.exog, dtype=float), list(model.exog_names)
 
 
-def _bootstrap_fitter(spec, fit) -> Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+def _bootstrap_fitter(spec) -> Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
     """A function (y, X, groups, kept columns) -> fixed-effect coefficients, for the kind of primary fit
     (binomial GLM or random-intercept mixed model) that `spec` uses."""
     if spec.fit is fit_logit_glm:
@@ -256,31 +262,33 @@ def _bootstrap_fitter(spec, fit) -> Callable[[np.ndarray, np.ndarray, np.ndarray
             return np.asarray(result.params)
         return glm
     if spec.fit is fit_satisfaction_lmm:
-        fe, cov_re = np.asarray(fit.fe_params), fit.params_object.cov_re
-
         def lmm(y, x, groups, keep):
-            start = MixedLMParams.from_components(fe[keep], cov_re=cov_re)
-            result, _ = fit_lmm(sm.MixedLM(y, x, groups=groups), [], REFIT_OPTIMISERS, start)
-            if not (result.converged and np.isfinite(result.llf)):
+            result = random_intercept_reml(y, x, groups)
+            if not result.converged:
                 raise FitFailure("the model did not converge")
-            return np.asarray(result.fe_params)
+            return np.asarray(result.params)
         return lmm
     raise ValueError(f"no bootstrap fitter for the primary fit '{spec.fit.__name__}'")
 
 
-def independent_columns(x: np.ndarray, first: Sequence[int] = (0,)) -> np.ndarray:
+def independent_columns(x: np.ndarray, first: Sequence[int] = (0,), tol: float = 1e-10) -> np.ndarray:
     """Mask of columns kept greedily while each adds to the rank: the columns in `first`, then the others
     in order. Drops the indicator of a category absent from a resample, and one indicator when the
-    reference category is absent (the others then add up to the intercept)."""
+    reference category is absent (the others then add up to the intercept).
+
+    A column adds to the rank when its squared residual on the kept columns is above `tol` times its
+    squared norm; computed on the cross-product matrix X'X, so one pass over the rows."""
+    gram = x.T @ x
     keep = np.zeros(x.shape[1], dtype=bool)
-    rank = 0
     for j in [*first, *(j for j in range(x.shape[1]) if j not in first)]:
-        keep[j] = True
-        new_rank = np.linalg.matrix_rank(x[:, keep])
-        if new_rank > rank:
-            rank = new_rank
-        else:
-            keep[j] = False
+        if gram[j, j] <= 0:
+            continue
+        kept = np.flatnonzero(keep)
+        explained = 0.0
+        if len(kept):
+            coef = np.linalg.lstsq(gram[np.ix_(kept, kept)], gram[kept, j], rcond=None)[0]
+            explained = float(gram[j, kept] @ coef)
+        keep[j] = gram[j, j] - explained > tol * gram[j, j]
     return keep
 
 
@@ -292,20 +300,20 @@ def cluster_bootstrap(family: str, features: pd.DataFrame, covariates: list[str]
     often it repeats) and the model is refitted to their patients. Each refit's coefficient is rescaled to
     per SD of the predictor in that resample (coefficient x SD of the sample's z-scores: the estimate is
     per SD, and the SD varies between resamples); covariate columns that add nothing to the rank of a
-    resample's design (a discipline not drawn) are dropped. The design matrices are built once; mixed
-    models start at the primary estimates. Returns the primary row, the estimates, the number of failed
-    refits, the fitting warnings and the seconds taken.
+    resample's design (a discipline not drawn) are dropped. The design matrices are built once. Returns
+    the primary row, the estimates, the number of failed refits, the fitting warnings and the seconds
+    taken.
     """
     spec = PRIMARY[family]
-    row, design, fit = fit_primary(family, features, covariates, analysis="primary")
+    row, design, _ = fit_primary(family, features, covariates, analysis="primary")
     y, x, names = _matrices(spec, design)
     column = names.index(f"{design.predictor}_z")
-    fitter = _bootstrap_fitter(spec, fit)
+    fitter = _bootstrap_fitter(spec)
     codes, _ = pd.factorize(design.data["therapist_id"], sort=True)
     members = [np.flatnonzero(codes == g) for g in range(codes.max() + 1)]
     rng = np.random.default_rng(seed)
     start, estimates, failed, notes = time.perf_counter(), [], 0, []
-    for _ in range(draws):
+    for draw in range(draws):
         drawn = rng.integers(0, len(members), len(members))
         rows = np.concatenate([members[g] for g in drawn])
         groups = np.repeat(np.arange(len(drawn)), [len(members[g]) for g in drawn])
@@ -314,6 +322,8 @@ def cluster_bootstrap(family: str, features: pd.DataFrame, covariates: list[str]
         if not keep[column]:  # one patient's alliance repeated: no slope to estimate
             failed += 1
             continue
+        if draw % GC_EVERY == 0:  # statsmodels results are reference cycles: free them as we go
+            gc.collect()
         try:
             with captured_warnings(notes):
                 params = fitter(y[rows], xb[:, keep], groups, keep)
@@ -447,7 +457,7 @@ def _imputation_rows(run: _Run, m: int, seed: int) -> None:
     pooled: dict[str, dict] = {}
     run.details["multiple_imputation"] = {"m": m, "seed": seed, "burn_in": MICE_BURN_IN, "skip": MICE_SKIP,
                                           "imputed": imputed, "imputation_model": variables, "pooled": pooled}
-    if copies == []:
+    if copies is not None and not copies:
         run.notes.append("Multiple imputation: no missing satisfaction or covariate values; the rows repeat "
                          "the complete-case estimates.")
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from lifelines import CoxPHFitter, KaplanMeierFitter
+import statsmodels.api as sm
+from lifelines import KaplanMeierFitter
 from lifelines.statistics import multivariate_logrank_test
 from scipy.stats import norm
 
@@ -126,7 +127,7 @@ def kaplan_meier_by_tertile(features: pd.DataFrame) -> tuple[pd.DataFrame, dict]
 
 
 def cox_frame(design: Design) -> pd.DataFrame:
-    """The numeric frame lifelines fits: interval, event, therapist cluster, predictor and covariates
+    """The numeric frame of the Cox fit: interval, event, therapist cluster, predictor and covariates
     (categorical ones as treatment dummies against their first level in sorted order)."""
     data = design.data
     frame = pd.DataFrame({"start": data["start"], "stop": data["stop"], "event": data["event"],
@@ -141,14 +142,42 @@ def cox_frame(design: Design) -> pd.DataFrame:
     return frame
 
 
+def cluster_robust_cox_cov(model: sm.PHReg, params: np.ndarray, clusters: pd.Series) -> np.ndarray:
+    """Sandwich covariance H^-1 (sum_g U_g U_g') H^-1 of a PHReg fit, U_g the summed score residuals of
+    cluster g (statsmodels' `robust_covariance`, with rows that are at risk at no event time counted as
+    zero, where statsmodels returns NaN, and the per-cluster sums vectorised)."""
+    residuals = np.nan_to_num(model.score_residuals(params))
+    codes = pd.factorize(clusters)[0]
+    scores = np.column_stack([np.bincount(codes, weights=column) for column in residuals.T])
+    bread = np.linalg.inv(model.hessian(params))
+    return bread @ (scores.T @ scores) @ bread
+
+
 def fit_cox_time_varying(design: Design) -> dict:
-    """Cox model in (start, stop] form: lifelines with delayed entry (the risk set of each session holds
-    the patients at risk then), Efron ties, robust (sandwich) SEs clustered by therapist."""
+    """Cox model in (start, stop] form with Efron ties and robust (sandwich) SEs clustered by therapist
+    (statsmodels PHReg, which scales to a million rows).
+
+    Each row is an interval whose risk set is every row covering the same time: rows with delayed entry
+    enter at `start` (exclusive), as in lifelines' `entry_col`. With one-session intervals (the session
+    designs), that is the rows with the same `stop`, so the rows are fitted as strata by `stop` with no
+    entry, which is the same partial likelihood and avoids statsmodels' entry bookkeeping.
+    """
+    frame = cox_frame(design)
+    if not frame["event"].any():
+        raise ValueError(f"no {design.outcome} event in the analysis sample")
+    covariates = frame.drop(columns=["start", "stop", "event", "cluster"])
+    one_session = bool(((frame["stop"] - frame["start"]) == 1).all())
+    risk_sets = {"strata": frame["stop"].to_numpy()} if one_session else {}
+    if not one_session and (frame["start"] > 0).any():
+        raise ValueError("intervals longer than one session with delayed entry are not supported")
     with captured_warnings(design.notes):
-        fit = CoxPHFitter().fit(cox_frame(design), duration_col="stop", event_col="event",
-                                entry_col="start", cluster_col="cluster")
-    summary = fit.summary
-    table = _Fit(summary["coef"], summary["se(coef)"], summary["p"])
+        model = sm.PHReg(frame["stop"].to_numpy(dtype=float), covariates, status=frame["event"].to_numpy(),
+                         ties="efron", **risk_sets)
+        fit = model.fit()
+    cov = cluster_robust_cox_cov(model, fit.params, frame["cluster"])
+    params = pd.Series(fit.params, index=covariates.columns)
+    bse = pd.Series(np.sqrt(np.diag(cov)), index=covariates.columns)
+    table = _Fit(params, bse, pd.Series(2 * norm.sf(np.abs(params / bse)), index=covariates.columns))
     return predictor_effect(table, design, model=COX_MODEL, scale="log_hazard", n_obs=len(design.data),
                             analysis="secondary")
 

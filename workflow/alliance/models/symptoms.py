@@ -19,9 +19,9 @@ Grasman 2015) and naive random-effects estimates alike. The models are dynamic r
 with the initial-condition solution of Wooldridge (2005): the lagged outcome is *not* person-centred, and the
 patient's first score and mean alliance (Mundlak 1978) enter as regressors, so that the patient
 intercept left over is independent of the regressors. Estimation: REML with a random intercept per
-patient (statsmodels MixedLM); inference: the same GLS estimate written as OLS on quasi-demeaned data
-(y - theta_i * mean_i(y), theta_i = 1 - sqrt(s2_e / (s2_e + T_i s2_u))), with cluster-robust SEs by
-therapist.
+patient (`alliance.models.random_intercept`); inference: the GLS estimate written as OLS on
+quasi-demeaned data (y - theta_i * mean_i(y), theta_i = 1 - sqrt(s2_e / (s2_e + T_i s2_u))), with
+cluster-robust SEs by therapist.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import patsy
-import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
 from alliance.models.common import (
@@ -41,9 +40,9 @@ from alliance.models.common import (
     resolve_covariates,
     session_flow,
     summary_text,
-    therapist_groups,
 )
 from alliance.models.effects import effect_row
+from alliance.models.random_intercept import RandomInterceptResult, fit_random_intercept
 from alliance.models.satisfaction import fit_satisfaction_lmm
 
 FAMILY = "symptoms"
@@ -52,8 +51,6 @@ DYNAMIC_MODEL = "dynamic_patient_intercept_cluster_therapist"
 NO_DATA_NOTE = "The data have no symptom scores; the symptom models were not fitted."
 MAX_SESSION_BAND = 12  # one baseline category per session, sessions 12 and later pooled
 FIT_ERRORS = (ValueError, KeyError, np.linalg.LinAlgError, RuntimeError, patsy.PatsyError)
-# Powell first: on these models BFGS often stops short at a near-zero patient variance.
-DYNAMIC_OPTIMISERS = ("powell", "nm", "bfgs")
 
 
 def has_symptom_features(features: pd.DataFrame) -> bool:
@@ -157,80 +154,20 @@ def reverse_design(features: pd.DataFrame, sessions: pd.DataFrame, covariates: l
     )
 
 
-def fit_patient_intercept_lmm(design: Design, data: pd.DataFrame | None = None):
-    """REML with a random intercept per patient, on `data` (default: the design's rows); optimisers are
-    tried in a fixed order (Powell, Nelder-Mead, BFGS) until one converges to a finite likelihood."""
-    data = design.data if data is None else data
-    model = smf.mixedlm(design.formula, data, groups=data["patient_id"])
-    fit, notes = None, []
-    for method in DYNAMIC_OPTIMISERS:
-        notes = []
-        try:
-            with captured_warnings(notes):
-                fit = model.fit(reml=True, method=method)
-        except np.linalg.LinAlgError:
-            design.notes.append(f"The {method} optimiser failed (singular matrix).")
-            continue
-        if fit.converged and np.isfinite(fit.llf):
-            break
-        design.notes.append(f"The {method} optimiser did not converge.")
-    if fit is None:
-        raise RuntimeError("the mixed model could not be fitted by any optimiser")
-    design.notes.extend(notes)
-    if method != DYNAMIC_OPTIMISERS[0]:
-        design.notes.append(f"The estimates are from the {method} optimiser.")
-    if not (fit.converged and np.isfinite(fit.llf)):
-        design.notes.append("The mixed model did not converge; treat its estimates with caution.")
-    return fit
+LAGGED_TERMS = ("symptoms", "symptoms_first", "alliance_total", "alliance_first", "symptoms_prev")
 
 
-def quasi_demeaned_ols(design: Design, patient_var: float, residual_var: float, cluster: bool = True):
-    """The random-intercept GLS estimate as OLS on quasi-demeaned rows, cluster-robust by therapist.
-
-    With variance components s2_u (patient) and s2_e (residual) and T_i rows of patient i, every column
-    of the design (intercept included) becomes x - theta_i * mean_i(x), theta_i = 1 - sqrt(s2_e / (s2_e
-    + T_i s2_u)); OLS on the result is GLS under the random-intercept covariance, so its estimates are
-    those of the mixed model at the same variance components.
-    """
-    y, x = patsy.dmatrices(design.formula, design.data, return_type="dataframe")
-    codes = pd.factorize(design.data.loc[y.index, "patient_id"])[0]
-    size = np.bincount(codes).astype(float)
-    theta = (1 - np.sqrt(residual_var / (residual_var + size * max(patient_var, 0.0))))[codes]
-
-    def quasi_demeaned(frame: pd.DataFrame) -> pd.DataFrame:
-        values = frame.to_numpy(dtype=float)
-        means = np.column_stack([np.bincount(codes, weights=col) for col in values.T]) / size[:, None]
-        return pd.DataFrame(values - theta[:, None] * means[codes], index=frame.index,
-                            columns=frame.columns)
-
-    model = sm.OLS(quasi_demeaned(y).iloc[:, 0], quasi_demeaned(x))
-    if not cluster:
-        return model.fit()
-    return model.fit(cov_type="cluster",
-                     cov_kwds={"groups": therapist_groups(design.data.loc[y.index])})
-
-
-def fit_dynamic(design: Design, variance_patients: int | None = None) -> tuple[object, dict]:
-    """The dynamic random-intercept model: REML variance components, then the GLS estimate with
-    therapist-clustered SEs. Returns the clustered fit and a record of the mixed model.
-
-    `variance_patients` estimates the variance components on the rows of that many patients only (the
-    first by patient_id; used for the large truth population, where MixedLM is slow); the GLS estimate
-    always uses every row.
-    """
-    data = design.data
-    if variance_patients is not None:
-        first = np.sort(data["patient_id"].unique())[:variance_patients]
-        data = data[data["patient_id"].isin(first)]
-    mixed = fit_patient_intercept_lmm(design, data)
-    patient_var = float(np.asarray(mixed.cov_re)[0, 0])
-    fit = quasi_demeaned_ols(design, patient_var, float(mixed.scale))
+def fit_dynamic(design: Design) -> tuple[RandomInterceptResult, dict]:
+    """The dynamic random-intercept model: REML with a random intercept per patient, the fixed effects by
+    GLS with therapist-clustered SEs (`alliance.models.random_intercept`). Returns the fit and a record of
+    its variance components and lagged coefficients."""
+    with captured_warnings(design.notes):
+        fit = fit_random_intercept(design.formula, design.data, "patient_id", cluster="therapist_id")
     record = {"formula": design.formula, "covariates": design.covariates,
-              "patient_variance": patient_var, "residual_variance": float(mixed.scale),
-              "model_based_se": {k: float(v) for k, v in mixed.bse_fe.items()},
+              "patient_variance": float(fit.reml.group_variance),
+              "residual_variance": float(fit.reml.residual_variance),
               "lagged_coefficients": {k: float(fit.params[k]) for k in fit.params.index
-                                      if k in ("symptoms", "symptoms_first", "alliance_total",
-                                               "alliance_first", "symptoms_prev")}}
+                                      if k in LAGGED_TERMS}}
     return fit, record
 
 
@@ -298,15 +235,12 @@ def fit_symptoms(
     return ModelResult(FAMILY, effects, flow, notes, "\n\n".join(summaries), extra)
 
 
-def symptom_estimands(
-    features: pd.DataFrame, sessions: pd.DataFrame, covariates: list[str], variance_patients: int = 500
-) -> list[dict]:
+def symptom_estimands(features: pd.DataFrame, sessions: pd.DataFrame, covariates: list[str]) -> list[dict]:
     """The symptom estimands of a (large) population: each model of `fit_symptoms` fitted to it, as rows
     with outcome, model, predictor, scale, estimand and estimand_se.
 
     The patient-level model is fitted by OLS (its fixed effect is the same population parameter as the
-    mixed model's; as for H3), the dynamic models as in the analysis but with their variance components
-    from the first `variance_patients` patients (MixedLM is slow on a whole population).
+    mixed model's; as for H3), the dynamic models as in the analysis.
     """
     design = improvement_design(features, covariates)
     fit = smf.ols(design.formula, design.data).fit()
@@ -316,7 +250,7 @@ def symptom_estimands(
     for make, between in ((forward_design, "alliance_between"),
                           (reverse_design, "symptom_improvement_between")):
         design = make(features, sessions, covariates)
-        fit, _ = fit_dynamic(design, variance_patients=variance_patients)
+        fit, _ = fit_dynamic(design)
         for predictor in (design.predictor, between):
             term = f"{predictor}_z"
             rows.append({"outcome": design.outcome, "model": DYNAMIC_MODEL, "predictor": predictor,

@@ -92,8 +92,8 @@ MODEL_WORDS = {
                          "correlation within therapist, robust standard errors (check of the primary model)",
     adherence.SESSION_MODEL: "logistic GLM of attending each session, baseline per session, with "
                              "therapist-cluster-robust standard errors",
-    adherence.HOME_MODEL: "linear mixed model with random intercepts for therapists and patients within "
-                          "therapists",
+    adherence.HOME_MODEL: "linear mixed model with a random intercept per patient, with "
+                          "therapist-cluster-robust standard errors",
     symptoms.DYNAMIC_MODEL: "dynamic model with a patient random intercept and the first score and mean "
                             "alliance as regressors (Wooldridge 2005), the lagged outcome uncentred, "
                             "therapist-cluster-robust standard errors; r is a partial standardised slope, "
@@ -398,8 +398,7 @@ def level_sentences(extra: dict) -> list[str]:
                          f"{format_number(extra['therapist_correlation'], 3)}.")
     if "home_practice_variance" in extra:
         parts = extra["home_practice_variance"]
-        sentences.append("Home practice variance components: therapist "
-                         f"{format_number(parts['therapist'], 4)}, patient "
+        sentences.append("Home practice variance components: patient "
                          f"{format_number(parts['patient'], 4)}, residual "
                          f"{format_number(parts['residual'], 4)}.")
     return sentences
