@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pandas as pd
 
 from alliance.bench import COLUMNS, collect, markdown, targets
+from alliance.runlog import PEAK_MEMORY
 
 
 def table() -> pd.DataFrame:
@@ -34,9 +38,24 @@ def test_markdown_has_the_targets_and_one_column_per_size():
     assert "s @ 100,000" in text and "MB @ 1,000" in text
 
 
-def test_collect_reads_snakemake_benchmark_files(tmp_path):
+def test_collect_reads_benchmark_files_and_logged_peaks(tmp_path):
     header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
-    (tmp_path / "score.tsv").write_text(header + "3.63\t0:00:03\t854.43\t1\t1\t1\t0\t0\t90\t3.1\n")
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "logs").mkdir()
+    row = "3.63\t0:00:03\t854.43\t1\t1\t1\t0\t0\t90\t3\n"
+    for rule in ("score", "validate"):
+        (tmp_path / "benchmarks" / f"{rule}.tsv").write_text(header + row)
+    (tmp_path / "logs" / "score.log").write_text(f"INFO alliance: done\nINFO alliance: {PEAK_MEMORY} 1210\n")
     rows = collect(tmp_path)
     assert rows.to_dict(orient="records") == [
-        {"rule": "score", "seconds": 3.63, "max_rss_mb": 854.43}]
+        {"rule": "score", "seconds": 3.63, "max_rss_mb": 1210.0},  # the kernel's peak, from the log
+        {"rule": "validate", "seconds": 3.63, "max_rss_mb": 854.43}]  # no logged peak: Snakemake's
+
+
+def test_jobs_log_their_peak_memory(tmp_path):
+    log = tmp_path / "job.log"
+    script = (f"from alliance.runlog import start_log; start_log({str(log)!r}); "
+              "x = bytearray(200 * 1024 * 1024)")
+    subprocess.run([sys.executable, "-c", script], check=True)
+    (line,) = [line for line in log.read_text().splitlines() if PEAK_MEMORY in line]
+    assert float(line.split(PEAK_MEMORY)[1]) > 200

@@ -2,8 +2,8 @@
 
 Run with `make bench` (sizes with `make bench SIZES="1000 50000"`). For each size the workflow runs from
 scratch in a scratch folder (`results/bench/n<size>/`, removed afterwards unless `--keep`) with one
-therapist per 12 patients. Writes `results/bench/bench.csv` (one row per rule and size: wall
-seconds and peak resident memory from Snakemake's `benchmark:` files, plus an `end_to_end` row) and
+therapist per 12 patients. Writes `results/bench/bench.csv` (one row per rule and size: wall seconds
+from Snakemake's `benchmark:` files and the peak resident memory each job logs, plus an `end_to_end` row) and
 `bench.md` (the machine, the tables and the targets of the scale issue: the largest cohort end to end
 in 10 minutes, no rule above 4 GB, and time growing at most 12-fold from n to 10 n patients).
 """
@@ -24,6 +24,7 @@ import pandas as pd
 import yaml
 
 from alliance.io import write_csv, write_text
+from alliance.runlog import PEAK_MEMORY
 
 COLUMNS = ["n_patients", "n_therapists", "n_sessions", "rule", "seconds", "max_rss_mb"]
 PATIENTS_PER_THERAPIST = 12
@@ -32,15 +33,19 @@ TARGET_RSS_MB = 4096  # every rule
 TARGET_GROWTH = 12  # end-to-end time at 10 n over time at n
 
 
-def collect(benchmark_dir: Path) -> pd.DataFrame:
-    """Per-rule wall time (s) and peak resident memory (MB) from Snakemake benchmark files (one file per
-    job; simulation jobs are not part of the main run). Their `cpu_time` is left out: it is sampled, and
-    misses most of a job of half a minute."""
+def collect(results: Path) -> pd.DataFrame:
+    """Per-rule wall time (s) from Snakemake's benchmark files (`results/benchmarks/`, one per job) and
+    peak resident memory (MB): the kernel's peak that each job logs at exit (`results/logs/`), or where a
+    job logged none, Snakemake's sampled `max_rss` (sampling can miss a short peak; its `cpu_time` is left
+    out for the same reason)."""
     rows = []
-    for path in sorted(benchmark_dir.glob("*.tsv")):
+    for path in sorted((results / "benchmarks").glob("*.tsv")):
         table = pd.read_csv(path, sep="\t")
+        log = results / "logs" / f"{path.stem}.log"
+        peaks = [float(line.split(PEAK_MEMORY)[1]) for line in
+                 (log.read_text().splitlines() if log.exists() else []) if PEAK_MEMORY in line]
         rows.append({"rule": path.stem, "seconds": float(table["s"].iloc[0]),
-                     "max_rss_mb": float(table["max_rss"].iloc[0])})
+                     "max_rss_mb": max(peaks, default=float(table["max_rss"].iloc[0]))})
     return pd.DataFrame(rows, columns=["rule", "seconds", "max_rss_mb"])
 
 
@@ -58,7 +63,7 @@ def run_size(root: Path, work: Path, n_patients: int, cores: int) -> pd.DataFram
                     "--configfile", str(work / "config.yaml")], check=True)
     wall = time.perf_counter() - start
     sessions = len(pd.read_parquet(work / "results/validated/sessions.parquet", columns=["session"]))
-    table = collect(work / "results/benchmarks")
+    table = collect(work / "results")
     peak = float(table["max_rss_mb"].max())
     table.loc[len(table)] = {"rule": "end_to_end", "seconds": wall, "max_rss_mb": peak}
     return table.assign(n_patients=n_patients, n_therapists=n_therapists, n_sessions=sessions)[COLUMNS]

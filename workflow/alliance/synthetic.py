@@ -288,6 +288,7 @@ def true_effects(cfg: dict, early_window: int, covariates: list[str]) -> list[di
     rng = np.random.default_rng([cfg["seed"], 1])
     population = generate_cohort(cfg, early_window, rng, scale=population_scale(cfg))
     features, sessions = _features(*population[:3], early_window, with_sessions=True)
+    del population  # the raw tables of up to `truth_max_patients` patients: their memory serves the fits
     eff = cfg["effects"]
     attendance = fit_logit_glm(attendance_design(features, covariates), cluster=False)
     dropout = fit_logit_glm(dropout_design(features, covariates), cluster=False)

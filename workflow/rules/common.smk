@@ -36,7 +36,7 @@ def get_truth(wildcards):
 # attempt, so that a job killed for memory or time asks for more when `--retries` re-submits it.
 
 # The synthetic generator's size, for `synthesize` (it has no input files): the cohort and its truth
-# population (measured: 3.3 GB and 65 s for 100,000 patients and a population of 200,000).
+# population (both 100,000 patients at a cohort of 100,000: about 2.5 GB and 60 s).
 SYNTHETIC_PATIENTS = config["synthetic"]["n_patients"] * (
     1
     + truth_scale(
