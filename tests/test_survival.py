@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 from lifelines import CoxPHFitter
 from lifelines.datasets import load_rossi
 
-from alliance.models.common import Design
+from alliance.models.common import Design, fit_binary_logit, fit_logit_glm
 from alliance.models.survival import (
     cox_frame,
     fit_cox_time_varying,
@@ -123,3 +125,14 @@ def test_cox_sandwich_matches_lifelines_without_ties(cluster_size):
                                   cluster_col="cluster")
     assert row["estimate"] == pytest.approx(reference.params_["alliance_prev_z"], abs=1e-6)
     assert row["std_error"] == pytest.approx(reference.standard_errors_["alliance_prev_z"], rel=1e-4)
+
+
+def test_binary_logit_equals_the_binomial_glm():
+    """Newton's Logit (session-level designs) gives the GLM's estimates and clustered SEs."""
+    design = replace(session_intervals(n_patients=600), formula="event ~ alliance_prev_z + baseline_severity")
+    logit, glm = fit_binary_logit(design), fit_logit_glm(design)
+    assert logit.params.to_numpy() == pytest.approx(glm.params.to_numpy(), abs=1e-8)
+    assert logit.bse.to_numpy() == pytest.approx(glm.bse.to_numpy(), rel=1e-6)
+    assert logit.params["alliance_prev_z"] < 0  # the hazard falls with x
+    with pytest.raises(ValueError, match="single value"):
+        fit_binary_logit(replace(design, data=design.data.assign(event=0)))

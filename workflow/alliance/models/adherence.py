@@ -14,6 +14,7 @@ from alliance.models.common import (
     attempt,
     build_design,
     captured_warnings,
+    fit_binary_logit,
     fit_logit_glm,
     labelled,
     level_designs,
@@ -72,7 +73,7 @@ def attendance_session_design(features: pd.DataFrame, sessions: pd.DataFrame,
 def fit_session_attendance(design: Design) -> list[dict]:
     """Logistic regression with a baseline per session, cluster-robust SEs by therapist; two rows."""
     with captured_warnings(design.notes):
-        fit = fit_logit_glm(design)
+        fit = fit_binary_logit(design)
     return [predictor_effect(fit, d, model=SESSION_MODEL, scale="log_odds", n_obs=len(design.data),
                              analysis="secondary") for d in level_designs(design)]
 

@@ -21,7 +21,7 @@ from alliance.models.common import (
     Design,
     captured_warnings,
     covariate_terms,
-    fit_logit_glm,
+    fit_binary_logit,
     predictor_effect,
     resolve_covariates,
     session_flow,
@@ -74,7 +74,7 @@ def fit_rupture_hazard(design: Design) -> dict | None:
                     design.formula.replace("event ~ ", "event ~ C(session_band) + rupture_before + "),
                     design.covariates, design.flow, design.notes)
     with captured_warnings(design.notes):
-        fit = fit_logit_glm(hazard)
+        fit = fit_binary_logit(hazard)
     term = "rupture_before"
     low, high = fit.conf_int().loc[term]
     return effect_row(
@@ -91,7 +91,7 @@ def fit_discrete_hazard(design: Design) -> dict:
                     design.formula.replace("event ~ ", "event ~ C(session_band) + "), design.covariates,
                     design.flow, design.notes)
     with captured_warnings(design.notes):
-        fit = fit_logit_glm(hazard)
+        fit = fit_binary_logit(hazard)
     return predictor_effect(fit, design, model=DISCRETE_MODEL, scale="log_odds",
                             n_obs=len(design.data), analysis="secondary")
 
