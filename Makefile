@@ -60,7 +60,7 @@ test-fast: $(STAMP)
 test-slurm: $(STAMP)
 	bash tests/slurm/run.sh
 
-## bench: the whole workflow on cohorts of 1k, 10k and 100k patients (about 6.5 minutes on 2 cores);
+## bench: the whole workflow on cohorts of 1k, 10k and 100k patients (about 5.5 minutes on 2 cores);
 ## per-rule time and memory in results/bench/bench.csv, summary and targets in results/bench/bench.md.
 ## Other sizes: make bench SIZES="1000 50000"
 bench: $(STAMP)
