@@ -309,7 +309,7 @@ def cfa_compare(items: pd.DataFrame, instrument: Instrument) -> tuple[pd.DataFra
 
 
 def _fit_null_lmm(values: np.ndarray, groups: np.ndarray) -> dict:
-    """REML random-intercept model without predictors: intercept, variances, convergence.
+    """REML random-intercept model without predictors: intercept, variances, ICC, convergence.
 
     Fitted by `random_intercept_reml` on group sufficient statistics (statsmodels' MixedLM loops over
     groups and is far too slow for tens of thousands of patients). A group variance of exactly zero is
@@ -323,13 +323,9 @@ def _fit_null_lmm(values: np.ndarray, groups: np.ndarray) -> dict:
         if len(values) == 0:
             raise
         return {"intercept": np.nan, "group_variance": np.nan, "residual_variance": np.nan,
-                "converged": False}
+                "icc": np.nan, "converged": False}
     return {"intercept": float(fit.params[0]), "group_variance": fit.group_variance,
-            "residual_variance": fit.residual_variance, "converged": fit.converged}
-
-
-def _icc(null: dict) -> float:
-    return null["group_variance"] / (null["group_variance"] + null["residual_variance"])
+            "residual_variance": fit.residual_variance, "icc": fit.icc, "converged": fit.converged}
 
 
 def _bootstrap_icc(null: dict, groups: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
@@ -343,7 +339,7 @@ def _bootstrap_icc(null: dict, groups: np.ndarray, n_boot: int, seed: int) -> np
                   + rng.normal(0, np.sqrt(null["residual_variance"]), len(codes)))
         refit = _fit_null_lmm(values, codes)
         if refit["converged"]:
-            iccs.append(_icc(refit))
+            iccs.append(refit["icc"])
     return np.array(iccs)
 
 
@@ -362,7 +358,7 @@ def therapist_icc(patient_means: pd.DataFrame, n_boot: int = 200, seed: int = 0,
     boot = _bootstrap_icc(null, groups, n_boot, seed) if null["converged"] else np.array([])
     low, high = np.quantile(boot, [(1 - ci) / 2, (1 + ci) / 2]) if len(boot) else (np.nan, np.nan)
     return {
-        "icc": _icc(null), "ci_low": float(low), "ci_high": float(high),
+        "icc": null["icc"], "ci_low": float(low), "ci_high": float(high),
         "therapist_variance": null["group_variance"], "residual_variance": null["residual_variance"],
         "n_patients": len(data), "n_therapists": int(data["therapist_id"].nunique()),
         "n_boot": len(boot), "converged": null["converged"],
@@ -379,7 +375,7 @@ def session_icc(session_scores: pd.DataFrame) -> dict:
     data = session_scores.dropna(subset=["patient_id", "value"])
     null = _fit_null_lmm(data["value"].to_numpy(dtype=float), data["patient_id"].to_numpy())
     return {
-        "icc": _icc(null), "patient_variance": null["group_variance"],
+        "icc": null["icc"], "patient_variance": null["group_variance"],
         "residual_variance": null["residual_variance"], "n_sessions": len(data),
         "n_patients": int(data["patient_id"].nunique()), "converged": null["converged"],
     }

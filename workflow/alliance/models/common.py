@@ -226,11 +226,16 @@ def therapist_groups(data: pd.DataFrame) -> pd.Series:
     return pd.Series(pd.factorize(data["therapist_id"], sort=True)[0], index=data.index)
 
 
+def _require_variation(model, design: Design) -> None:
+    """A logistic model needs both outcomes in its sample; say which outcome has only one."""
+    if np.ptp(model.endog) == 0:
+        raise ValueError(f"the {design.outcome} outcome takes a single value in the analysis sample")
+
+
 def fit_logit_glm(design: Design, cluster: bool = True):
     """Binomial GLM (logit) of the design; cluster-robust SEs by therapist unless `cluster` is False."""
     model = smf.glm(design.formula, design.data, family=sm.families.Binomial())
-    if np.ptp(model.endog) == 0:
-        raise ValueError(f"the {design.outcome} outcome takes a single value in the analysis sample")
+    _require_variation(model, design)
     if cluster:
         fit = model.fit(cov_type="cluster", cov_kwds={"groups": therapist_groups(design.data)})
     else:
@@ -246,8 +251,7 @@ def fit_binary_logit(design: Design):
     therapist: the estimates and SEs of `fit_logit_glm`, for the session-level designs of a registry (a
     million rows), where GLM's IRLS holds about a dozen copies of the design (1.5 GB against 0.25 GB)."""
     model = smf.logit(design.formula, design.data)
-    if np.ptp(model.endog) == 0:
-        raise ValueError(f"the {design.outcome} outcome takes a single value in the analysis sample")
+    _require_variation(model, design)
     fit = model.fit(method="newton", maxiter=100, disp=False, cov_type="cluster",
                     cov_kwds={"groups": therapist_groups(design.data)})
     if not fit.mle_retvals["converged"]:

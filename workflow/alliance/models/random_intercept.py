@@ -39,7 +39,6 @@ class RandomInterceptResult:
         self.scale = float(reml.residual_variance)
         self.llf = float(reml.llf)
         self.converged = bool(reml.converged)
-        self.fe_params = ols.params
 
     def __getattr__(self, name: str):
         if name in DELEGATED:
