@@ -83,3 +83,16 @@ def test_transformed_row_statistics_are_not_offered(data):
 def _matrices(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     model = smf.ols(FORMULA, data)
     return model.endog, model.exog
+
+
+def test_a_zero_group_variance_is_noted():
+    """Groups with identical means: REML puts the group variance at 0 and says so."""
+    rng = np.random.default_rng(3)
+    group = np.repeat(np.arange(40), 5)
+    noise = pd.Series(rng.normal(size=len(group)))
+    frame = pd.DataFrame({"group": group, "y": 2 + noise - noise.groupby(group).transform("mean")})
+    notes: list[str] = []
+    fit = fit_random_intercept("y ~ 1", frame, "group", notes=notes)
+    assert fit.cov_re[0, 0] == 0 and fit.converged
+    assert notes == ["The group variance is estimated as 0 (the model reduces to OLS)."]
+    assert fit_random_intercept("y ~ 1", frame, "group").cov_re[0, 0] == 0  # no notes list: none kept

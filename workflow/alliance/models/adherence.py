@@ -89,7 +89,8 @@ def fit_home_practice(design: Design) -> tuple[list[dict], dict]:
     """Linear mixed model (REML) with a random intercept per patient, the fixed effects by GLS with
     therapist-clustered SEs; two rows (within, between) on the 0-1 share, and the variance components."""
     with captured_warnings(design.notes):
-        fit = fit_random_intercept(design.formula, design.data, "patient_id", cluster="therapist_id")
+        fit = fit_random_intercept(design.formula, design.data, "patient_id", cluster="therapist_id",
+                                   notes=design.notes)
     sd = float(design.data["home_practice"].std(ddof=1))
     rows = [predictor_effect(fit, d, model=HOME_MODEL, scale="points", n_obs=len(design.data),
                              analysis="secondary", outcome_sd=sd) for d in level_designs(design)]

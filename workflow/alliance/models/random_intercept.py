@@ -81,10 +81,11 @@ class RandomInterceptResult:
         return 0 if self.cluster is None else int(self.ols.cov_kwds["groups"].max() + 1)
 
 
-def fit_random_intercept(formula: str, data: pd.DataFrame, group: str,
-                         cluster: str | None = None) -> RandomInterceptResult:
+def fit_random_intercept(formula: str, data: pd.DataFrame, group: str, cluster: str | None = None,
+                         notes: list[str] | None = None) -> RandomInterceptResult:
     """REML fit of `formula` with a random intercept per `group`; SEs model-based, or clustered by the
-    column `cluster`. Rows with a missing value in a model column are dropped (as patsy does)."""
+    column `cluster`. Rows with a missing value in a model column are dropped (as patsy does). A group
+    variance on the boundary (0) and a search that did not converge become `notes`."""
     y, x = patsy.dmatrices(formula, data, return_type="dataframe", NA_action="drop")
     rows = data.loc[y.index]
     codes = pd.factorize(rows[group], sort=True)[0]
@@ -97,4 +98,10 @@ def fit_random_intercept(formula: str, data: pd.DataFrame, group: str,
     else:
         ols = model.fit(cov_type="cluster", use_t=False,
                         cov_kwds={"groups": pd.factorize(rows[cluster], sort=True)[0]})
+    if notes is not None:
+        if reml.group_variance == 0:
+            notes.append(f"The {group} variance is estimated as 0 (the model reduces to OLS).")
+        if not reml.converged:
+            notes.append("The REML search did not converge (the residual variance is practically 0); "
+                         "treat the estimates with caution.")
     return RandomInterceptResult(ols, reml, formula, (y, x), codes, group, cluster)

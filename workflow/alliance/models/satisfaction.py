@@ -43,13 +43,9 @@ def satisfaction_design(features: pd.DataFrame, covariates: list[str]) -> Design
 
 def fit_satisfaction_lmm(design: Design) -> RandomInterceptResult:
     """Linear mixed model by REML with a random intercept per therapist, model-based SEs
-    (`alliance.models.random_intercept`: statsmodels MixedLM's estimates, vectorised over therapists).
-    A zero therapist variance (the REML estimate on the boundary) becomes a note."""
+    (`alliance.models.random_intercept`: statsmodels MixedLM's estimates, vectorised over therapists)."""
     with captured_warnings(design.notes):
-        fit = fit_random_intercept(design.formula, design.data, "therapist_id")
-    if fit.reml.group_variance == 0:
-        design.notes.append("The therapist variance is estimated as 0 (the model reduces to OLS).")
-    return fit
+        return fit_random_intercept(design.formula, design.data, "therapist_id", notes=design.notes)
 
 
 def satisfaction_score_range(score_range: tuple[float, float] | None = None) -> tuple[float, float]:

@@ -162,7 +162,8 @@ def fit_dynamic(design: Design) -> tuple[RandomInterceptResult, dict]:
     GLS with therapist-clustered SEs (`alliance.models.random_intercept`). Returns the fit and a record of
     its variance components and lagged coefficients."""
     with captured_warnings(design.notes):
-        fit = fit_random_intercept(design.formula, design.data, "patient_id", cluster="therapist_id")
+        fit = fit_random_intercept(design.formula, design.data, "patient_id", cluster="therapist_id",
+                                   notes=design.notes)
     record = {"formula": design.formula, "covariates": design.covariates,
               "patient_variance": float(fit.reml.group_variance),
               "residual_variance": float(fit.reml.residual_variance),
