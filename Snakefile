@@ -4,7 +4,9 @@
 
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
+
+from alliance.configuration import check_config_or_exit
 
 min_version("9.0")
 
@@ -14,7 +16,8 @@ min_version("9.0")
 configfile: Path(workflow.basedir) / "config.yaml"
 
 
-validate(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+# One line per problem (key, value given, what is expected) and exit status 1; defaults filled in.
+check_config_or_exit(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 
 
 # ---- Rules -----------------------------------------------------------------------------------

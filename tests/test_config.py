@@ -1,9 +1,21 @@
-"""The config schema: parseable, every key described with a default, and the default config valid."""
+"""The config schema (every key described with a default, the default config valid) and the messages of
+`alliance.configuration` for a config that fails it."""
 
 from __future__ import annotations
 
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
 import jsonschema
+import pytest
 import yaml
+from snakemake.utils import validate as snakemake_validate
+
+from alliance.configuration import check_config
+from alliance.io import ConfigError
+from alliance.readers import ReadOptions
 
 
 def walk(schema: dict, path: str = "config"):
@@ -32,3 +44,112 @@ def test_default_config_is_valid(root):
         assert "min_cell_size" in err.json_path
     else:
         raise AssertionError("min_cell_size 0 was accepted")
+
+
+# ---- alliance.configuration: every problem on one line, defaults filled as snakemake's validate does ----
+
+SCHEMA = "workflow/schemas/config.schema.yaml"
+
+
+def problems(root, default_config, **changes) -> list[str]:
+    """The problem lines of the default config with `changes` merged into its blocks."""
+    config = copy.deepcopy(default_config)
+    for block, values in changes.items():
+        config[block] = config[block] | values if isinstance(values, dict) else values
+    with pytest.raises(ConfigError) as caught:
+        check_config(config, root / SCHEMA)
+    header, *lines = str(caught.value).splitlines()
+    assert header.startswith(f"Invalid config ({len(lines)} problem")
+    return [line.strip() for line in lines]
+
+
+def test_misspelt_key_gets_the_known_keys_and_a_suggestion(root, default_config):
+    assert problems(root, default_config, models={"covariate": ["discipline"]}) == [
+        "models.covariate: unknown key (given ['discipline']); known keys here: covariates, min_clusters; "
+        "did you mean covariates? e.g. covariates: [baseline_severity, discipline]"]
+
+
+def test_wrong_type(root, default_config):
+    assert problems(root, default_config, features={"early_window": "three"}) == [
+        "features.early_window: given 'three'; expected an integer >= 1; e.g. early_window: 3"]
+
+
+def test_value_outside_the_enum(root, default_config):
+    assert problems(root, default_config, ruptures={"criterion": "2sd"}) == [
+        "ruptures.criterion: given '2sd'; expected one of sd, reliable_change; did you mean sd? "
+        "e.g. criterion: sd"]
+    assert problems(root, default_config, data={"delimiter": ":"}) == [
+        "data.delimiter: given ':'; expected one of auto, \",\", \";\", \"\\t\", tab, \"|\"; "
+        "e.g. delimiter: auto"]
+
+
+def test_number_below_the_minimum(root, default_config):
+    assert problems(root, default_config, privacy={"min_cell_size": 0}) == [
+        "privacy.min_cell_size: given 0; expected an integer >= 1; e.g. min_cell_size: 10"]
+
+
+def test_every_problem_is_listed_once(root, default_config):
+    assert problems(root, default_config, ruptures={"reliability": 1.0},
+                    privacy={"allow_columns": [{"table": "patients", "column": "ref"}]}) == [
+        "ruptures.reliability: given 1.0; expected a number >= 0 and < 1, or null",
+        "privacy.allow_columns[0].reason: missing; expected a non-empty string",
+    ]
+
+
+def test_the_message_is_short_and_has_no_schema(root, default_config):
+    with pytest.raises(ConfigError) as caught:
+        check_config(copy.deepcopy(default_config) | {"modles": {}}, root / SCHEMA)
+    message = str(caught.value)
+    assert "modles: unknown key (given {}); known keys here: data, instruments," in message
+    assert "did you mean models?" in message
+    assert "properties" not in message and len(message.splitlines()) == 2
+
+
+def test_defaults_are_filled_as_snakemake_validate_fills_them(root, default_config):
+    for config in (default_config, {}, {"data": {"columns": {"Código paciente": "patient_id"}}}):
+        ours, theirs = copy.deepcopy(config), copy.deepcopy(config)
+        snakemake_validate(theirs, str(root / SCHEMA))
+        assert check_config(ours, root / SCHEMA) is ours
+        assert ours == theirs
+    assert ours["models"] == {"covariates": ["baseline_severity", "discipline"], "min_clusters": 20}
+    assert ours["data"]["columns"]["all"] == {}
+
+
+def test_a_flat_column_map_is_the_map_of_every_table(root, default_config):
+    names = {"Código paciente": "patient_id", "Terapeuta": "therapist_id"}
+    flat, scoped = copy.deepcopy(default_config), copy.deepcopy(default_config)
+    flat["data"]["columns"] = default_config["data"]["columns"] | names  # as merged over config.yaml
+    scoped["data"]["columns"] = {"all": names}
+    check_config(flat, root / SCHEMA)
+    check_config(scoped, root / SCHEMA)
+    assert ReadOptions.from_config(flat["data"]) == ReadOptions.from_config(scoped["data"])
+    assert ReadOptions.from_config({"columns": names}).columns == {"all": names}
+
+
+def test_a_column_map_cannot_mix_the_two_forms():
+    with pytest.raises(ConfigError) as caught:
+        ReadOptions.from_config({"columns": {"Código paciente": "patient_id",
+                                             "patients": {"Terapeuta": "therapist_id"}, "sessions": {}}})
+    assert str(caught.value) == (
+        "data.columns: given both names ('Código paciente') and per-table maps (patients); expected one "
+        "form: move the names under all: (every table) or under patients:/sessions:/outcomes:.")
+
+
+def test_a_misspelt_table_in_the_column_map(root, default_config):
+    assert problems(root, default_config, data={"columns": {"patient": {"Terapeuta": "therapist_id"}}}) == [
+        "data.columns.patient: given {'Terapeuta': 'therapist_id'}; expected a string; "
+        "did you mean patients?"]
+
+
+def test_snakemake_prints_only_the_problem(root, tmp_path):
+    (tmp_path / "bad.yaml").write_text("models:\n  covariate: [discipline]\n")
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "snakemake"), "--snakefile", str(root / "Snakefile"),
+         "--directory", str(tmp_path), "-n", "--configfile", str(tmp_path / "bad.yaml")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 1
+    line = "  models.covariate: unknown key (given ['discipline']); known keys here: covariates, min_clusters"
+    assert line in done.stderr
+    assert '"properties"' not in done.stderr and "$schema" not in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) < 15

@@ -296,6 +296,9 @@ def test_reliability_by_sessions_curve_and_guides(by_sessions):
 def test_reliability_by_sessions_not_estimated(by_sessions):
     fig = reliability_by_sessions(by_sessions.assign(reliability=np.nan))
     assert "could not be estimated" in figure_text(fig)
+    why = "one session per patient: the patient variance cannot be told apart"
+    fig = reliability_by_sessions(by_sessions.assign(reliability=np.nan, session_icc=np.nan, reason=why))
+    assert why in figure_text(fig).replace("\n", " ") and "nan" not in figure_text(fig)
 
 
 def test_rupture_trajectories_first_patients_of_each_pattern(ruptures, patterns):
@@ -406,6 +409,43 @@ def test_marginal_effects_one_panel_per_model():
     assert list(fig.axes[0].get_lines()[0].get_ydata()) == [0.3, 0.1]
     assert [ax.get_title() for ax in fig.axes] == ["Dropout", "Satisfaction"]
     assert len(marginal_effects({}).axes) == 1  # a message figure
+
+
+def test_figures_without_anything_to_draw_say_why(sessions, features, effects, wai_sr):
+    assert "nothing is shown" in figure_text(alliance_trajectories(sessions, features, min_cell_size=4))
+    unscored = sessions.assign(attended=False)
+    assert "No attended session has an alliance score" in figure_text(subscale_distributions(unscored,
+                                                                                              wai_sr))
+    assert "No alliance effect could be estimated" in figure_text(forest_plot(effects.iloc[:0]))
+
+
+def test_subscale_distributions_skew_not_estimable_with_two_sessions(sessions, wai_sr):
+    text = figure_text(subscale_distributions(sessions.iloc[:2], wai_sr))
+    assert "skew: not estimable" in text and "nan" not in text.lower()
+
+
+def test_model_figures_give_the_models_reasons():
+    statuses = [{"key": "H2", "status": "not_estimable", "reason": "no patient dropped out", "flags": ""},
+                {"key": "H2c", "status": "not_estimable", "reason": "no patient dropped out after the "
+                                                                     "early window", "flags": ""}]
+    models = {"dropout": {"extra": {}, "statuses": statuses},
+              "adherence": {"extra": {}, "statuses": [{"key": "H1", "status": "not_estimable",
+                                                       "reason": "attendance takes a single value"}]}}
+    text = figure_text(marginal_effects(models)).replace("\n", " ")
+    assert "No primary model could be fitted (adherence: attendance takes a single value; dropout: no " \
+           "patient dropped out)." in text
+    figures = make_figures(pd.DataFrame(columns=["patient_id", "session", "attended", "alliance_total"]),
+                           pd.DataFrame(columns=["patient_id", "discipline", "therapist_id", "alliance_mean",
+                                                 "rupture_pattern"]),
+                           pd.DataFrame(columns=["outcome", "predictor", "model", "analysis", "r", "r_ci_low",
+                                                 "r_ci_high"]),
+                           TOY, 5, {"item_distribution": pd.DataFrame(), "item_statistics": pd.DataFrame(),
+                                    "cfa_parameters": pd.DataFrame(),
+                                    "reliability_by_sessions": pd.DataFrame()},
+                           pd.DataFrame(), False, models)
+    assert "could not be estimated: no patient dropped out after the early window." in figure_text(
+        figures["kaplan_meier"]).replace("\n", " ")
+    assert all("nan" not in figure_text(fig).lower() for fig in figures.values())
 
 
 def test_grouped_mean_ci_equals_mean_ci_per_group():

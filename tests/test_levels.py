@@ -83,8 +83,8 @@ def test_moderation_recovers_slopes_that_differ_by_discipline():
     fit = fit_logit_glm(design)
     slopes = fit.params.filter(like=":x_z")
     assert slopes.to_numpy() == pytest.approx([0.2, 0.8], abs=0.1)
-    one = data.assign(discipline="nutrition")
-    assert moderation_design(Design("y", "x", one, "y ~ x_z", [])) is None
+    one = data.assign(discipline="nutrition")  # one discipline: the design is left as it is (refused later)
+    assert moderation_design(Design("y", "x", one, "y ~ x_z", [])).formula == "y ~ x_z"
 
 
 def test_ruptures_before_counts_only_earlier_sessions(cohort):
@@ -123,21 +123,29 @@ def test_adherence_family_adds_the_session_level_models(cohort):
 def test_no_home_practice_column_is_a_note(cohort):
     sessions = cohort["sessions"].drop(columns=["home_practice"])
     result = fit_family("adherence", cohort["patients"], COVARIATES, sessions)
-    assert any("no home-practice scores" in note for note in result.notes)
+    status = {s["key"]: s for s in result.statuses}
+    assert (status["H1b"]["status"], status["H1b"]["reason"]) == ("not_estimable",
+                                                                  "no home-practice scores in the data")
     assert "lmm_patient_intercept_cluster_therapist" not in {row["model"] for row in result.effects}
 
 
-def test_models_that_cannot_be_fitted_are_noted_not_raised(cohort):
-    """No dropout at all: every dropout model fails; the family still returns, with the reasons."""
+def test_models_that_cannot_be_fitted_have_a_status_and_a_reason(cohort):
+    """No dropout at all: no dropout model has an estimate; each says why in words (no library text),
+    the checks of the primary model are refused, and the family still returns."""
     features = cohort["patients"].assign(dropout=pd.array([False] * len(cohort["patients"]),
                                                           dtype="boolean"))
-    result = fit_family("dropout", features, COVARIATES, cohort["sessions"])
+    result = fit_family("dropout", features, COVARIATES, cohort["sessions"], early_window=3)
     assert result.effects == []
-    assert any(n.startswith("Primary model: not fitted (ValueError: the dropout outcome takes a single")
-               for n in result.notes)
-    assert "Time-varying Cox model: not fitted (ValueError: no dropout event in the analysis sample)" in (
-        result.notes)
-    assert any(n.startswith("Moderation by discipline: model: not fitted") for n in result.notes)
+    status = {s["key"]: (s["status"], s["reason"]) for s in result.statuses}
+    assert status == {
+        "H2": ("not_estimable", "no patient dropped out after the early window"),
+        "H2c": ("not_estimable", "no patient dropped out after the early window"),
+        "H2a": ("not_estimable", "no patient dropped out"),
+        "H2b": ("not_estimable", "no patient dropped out"),
+        "H2d": ("not_estimable", "no patient dropped out"),
+        "H2-split": ("refused", "the primary model was not fitted"),
+        "H2-moderation": ("refused", "the primary model was not fitted"),
+    }
     assert result.summary == "The primary model was not fitted."
 
 
@@ -146,7 +154,7 @@ def test_marginal_predictions_match_statsmodels(cohort, family):
     spec = PRIMARY[family]
     design = spec.design(cohort["patients"], COVARIATES)
     fit = spec.fit(design)
-    table = marginal_predictions(family, cohort["patients"], COVARIATES, [])
+    table = marginal_predictions(family, cohort["patients"], COVARIATES, fit)
     grid, reference = reference_grid(design)
     assert len(table) == GRID_POINTS and "discipline = psychotherapy" in reference
     assert table["alliance_z"].iloc[[0, -1]].tolist() == [-2.0, 2.0]
@@ -178,7 +186,9 @@ def test_moderation_needs_several_therapists_per_discipline(cohort):
     lone = features["therapist_id"].iloc[0]
     features.loc[features["therapist_id"] == lone, "discipline"] = "other"
     result = fit_family("dropout", features, COVARIATES)
-    assert any("Moderation by discipline: not fitted (a discipline has fewer than 3 therapists" in note
-               for note in result.notes)
+    moderation = next(s for s in result.statuses if s["key"] == "H2-moderation")
+    assert moderation["status"] == "refused"
+    assert moderation["reason"] == ("other has 1 therapist (fewer than 3): its slope's cluster-robust SE "
+                                    "would rest on too few clusters")
     assert not any("[" in row["predictor"] for row in result.effects)
     assert result.effects[0]["analysis"] == "primary"

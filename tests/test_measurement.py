@@ -63,6 +63,7 @@ def test_variance_components(measured):
     icc = tables["therapist_icc"].iloc[0]
     # Generated: 10% of the latent between-patient variance; session noise dilutes observed means.
     assert 0.02 < icc["icc"] < 0.15 and icc["ci_low"] < icc["icc"] < icc["ci_high"]
+    assert icc["status"] == "fitted" and icc["reason"] == ""
     by_sessions = tables["reliability_by_sessions"]
     assert by_sessions["reliability"].is_monotonic_increasing
     assert 0.5 < by_sessions["reliability"].iloc[0] < 0.9
@@ -74,7 +75,10 @@ def test_prescored_data_have_no_item_level_psychometrics(measured):
     no_items = scores.assign(alliance_n_answered=0)
     tables = measurement_tables(v.patients, v.sessions, v.outcomes, no_items, INSTRUMENTS, SETTINGS)
     assert set(tables["reliability"]["role"]) == {"satisfaction"} and tables["cfa_fit"].empty
-    assert "not possible" in tables["notes"]["note"].iloc[0]
+    notes = tables["notes"]
+    assert list(notes.columns) == ["topic", "note"] and notes["topic"].iloc[0] == "alliance"
+    assert notes["note"].iloc[0] == ("Item-level psychometrics of the alliance measure (wai_sr) were not "
+                                     "possible: no questionnaire was answered by item.")
     assert total_alpha(tables["reliability"]) is None  # only the satisfaction instrument has items
     assert not tables["therapist_icc"].empty  # variance components need only the totals
 

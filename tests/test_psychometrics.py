@@ -9,8 +9,10 @@ import pytest
 import yaml
 from semopy.examples import holzinger39
 
+from alliance.errors import BOUNDARY, FITTED, NOT_ESTIMABLE
 from alliance.instruments import load_instrument
 from alliance.psychometrics import (
+    FIT_COLUMNS,
     cfa_compare,
     cronbach_alpha,
     fit_cfa,
@@ -122,7 +124,9 @@ def test_scale_floor_and_ceiling_hand_computed(small):
     # keyed item 5: 5, 5, 1, 3; scale b scores 5, 4.667, 1, 3; scale a scores 5, 5, 1, 1.5
     assert table.loc["b", ["floor_share", "ceiling_share"]].tolist() == [0.25, 0.25]
     assert table.loc["a", ["floor_share", "ceiling_share"]].tolist() == [0.25, 0.5]
-    assert np.isnan(table.loc["total", "omega"])  # 4 rows for 5 items: no CFA
+    assert np.isnan(table.loc["total", "omega"])  # 4 rows for 5 items: no CFA, and a note says why
+    assert "Omega of 'total' was not estimated: it needs more questionnaires complete on its items than " \
+           "its 10 free parameters." in table.attrs["notes"]
 
 
 def test_item_statistics_hand_computed(small):
@@ -191,12 +195,38 @@ def test_cfa_matches_lavaan_on_holzinger_swineford():
     assert loadings[[f"x{i}" for i in range(1, 10)]].to_numpy() == pytest.approx(lavaan_std_all, abs=0.002)
 
 
-def test_fit_cfa_keeps_semopy_messages_as_notes(capfd):
+def test_fit_cfa_keeps_semopy_messages_as_notes_in_words(capfd):
     rows = [[5, 5, 5, 5, 1], [5, 5, 5, 4, 1], [1, 1, 1, 1, 5], [1, 2, 3, 3, 3]]
     data = pd.DataFrame(rows, columns=["a", "b", "c", "d", "e"], dtype=float)
     fit = fit_cfa(data, "f =~ a + b + c + d + e")
-    assert any("not PD" in note for note in fit["notes"])  # 4 rows, 5 items: semopy used a near-PD matrix
+    # 4 rows, 5 items: semopy used a near-PD matrix and says so in its own words, which are translated
+    assert any("not positive definite" in note and "nearest" in note for note in fit["notes"])
+    assert not any("PD." in note or "semopy" in note for note in fit["notes"])
     assert capfd.readouterr().err == ""
+
+
+def test_cfa_compare_needs_more_questionnaires_than_parameters(wai_sr):
+    fits, params = cfa_compare(three_factor_items(wai_sr, n=24), wai_sr)
+    assert fits.empty and list(fits.columns) == ["model", *FIT_COLUMNS] and params.empty
+    notes = fits.attrs["notes"]
+    assert "The one-factor model was not fitted: it needs more questionnaires complete on its items than " \
+           "its 24 free parameters." in notes
+    assert any("correlated-factors model was not fitted" in note and "27 free parameters" in note
+               for note in notes)
+    fits, _ = cfa_compare(three_factor_items(wai_sr, n=25), wai_sr)  # 25 > 24: the one-factor model only
+    assert fits["model"].tolist() == ["one_factor"]
+
+
+def test_cfa_and_omega_refuse_an_item_without_variance(wai_sr):
+    items = three_factor_items(wai_sr, n=200).assign(wai_sr_03=5.0)
+    fits, _ = cfa_compare(items, wai_sr)
+    assert fits.empty
+    constant = "wai_sr_03 had the same answer in every complete questionnaire"
+    assert any(constant in note for note in fits.attrs["notes"])
+    table = scale_reliability(items, wai_sr).set_index("scale")
+    assert np.isnan(table.loc["bond", "omega"]) and np.isfinite(table.loc["task", "omega"])
+    assert "Omega of 'bond' was not estimated: wai_sr_03 had the same answer in every complete " \
+           "questionnaire." in table.attrs["notes"]
 
 
 def test_cfa_compare_recovers_three_correlated_factors(wai_sr):
@@ -266,6 +296,40 @@ def test_therapist_icc_recovers_known_value(true_icc):
         result["therapist_variance"] / (result["therapist_variance"] + result["residual_variance"]))
 
 
+def test_therapist_icc_not_estimable_says_why():
+    one_each = clustered(0.2, n_groups=40, per_group=1, seed=3)
+    two = clustered(0.2, n_groups=2, per_group=30, seed=3)
+    single = clustered(0.2, n_groups=1, per_group=30, seed=3)
+    equal = clustered(0.2, n_groups=5, per_group=4, seed=3).assign(value=4.0)
+    empty = one_each.iloc[:0]
+    reasons = {"one patient per therapist: the therapist variance cannot be told apart": one_each,
+               "2 therapists: a variance between therapists needs at least 3": two,
+               "a single therapist: there is no variance between therapists": single,
+               "all 20 values are equal": equal, "there are no patients with an alliance score": empty}
+    for reason, data in reasons.items():
+        result = therapist_icc(data, n_boot=10, seed=1)
+        assert result["status"] == NOT_ESTIMABLE and result["reason"].startswith(reason)
+        values = [result[k] for k in ("icc", "ci_low", "ci_high", "therapist_variance", "residual_variance")]
+        assert np.isnan(values).all() and result["n_boot"] == 0 and not result["converged"]
+    assert therapist_icc(two, n_boot=10)["n_therapists"] == 2
+
+
+def test_therapist_icc_at_the_boundary_says_so():
+    rng = np.random.default_rng(0)
+    groups = np.repeat([f"T{i}" for i in range(6)], 10)
+    values = rng.normal(0, 1, 60)
+    values -= pd.Series(values).groupby(groups).transform("mean").to_numpy()  # equal therapist means
+    result = therapist_icc(pd.DataFrame({"therapist_id": groups, "value": values + 4}), n_boot=20, seed=1)
+    assert result["status"] == BOUNDARY and result["icc"] == 0 and result["therapist_variance"] == 0
+    assert "estimated at 0, the boundary of its range" in result["reason"]
+    assert result["ci_low"] == 0 and result["ci_high"] > 0 and result["n_boot"] == 20
+
+
+def test_fitted_icc_has_status_and_no_reason():
+    result = therapist_icc(clustered(0.3, n_groups=20, per_group=10, seed=5), n_boot=10, seed=1)
+    assert result["status"] == FITTED and result["reason"] == ""
+
+
 def test_therapist_icc_bootstrap_is_reproducible():
     data = clustered(0.2, n_groups=30, per_group=10, seed=7)
     first, again = therapist_icc(data, n_boot=30, seed=4), therapist_icc(data, n_boot=30, seed=4)
@@ -301,6 +365,18 @@ def test_reliability_by_sessions_is_spearman_brown_of_session_icc():
     m, r = 4, single["icc"]
     assert table.loc[3, "reliability"] == pytest.approx(m * r / (1 + (m - 1) * r))
     assert table["reliability"].is_monotonic_increasing
+
+
+def test_reliability_by_sessions_not_estimable_with_one_session_per_patient():
+    sessions = clustered(0.45, n_groups=50, per_group=1, seed=2, group="patient_id")
+    table = reliability_by_sessions(sessions, max_sessions=4)
+    assert table["reliability"].isna().all() and table["session_icc"].isna().all()
+    assert (table["status"] == NOT_ESTIMABLE).all()
+    assert table["reason"].iloc[0] == ("one session per patient: the patient variance cannot be told apart "
+                                       "from the variance between sessions")
+    fitted = reliability_by_sessions(clustered(0.45, n_groups=50, per_group=3, seed=2, group="patient_id"))
+    assert (fitted["status"] == FITTED).all() and (fitted["reason"] == "").all()
+    assert fitted["session_icc"].iloc[0] == pytest.approx(fitted.attrs["session_icc"]["icc"])
 
 
 def test_spearman_brown_by_hand():

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
+from scipy import stats
 
+from alliance.models.common import Design
 from alliance.models.random_intercept import fit_random_intercept
 
 FORMULA = "y ~ x + C(site) + z"
@@ -85,14 +87,39 @@ def _matrices(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return model.endog, model.exog
 
 
-def test_a_zero_group_variance_is_noted():
-    """Groups with identical means: REML puts the group variance at 0 and says so."""
+def test_a_zero_group_variance_is_the_boundary_status():
+    """Groups with identical means: REML puts the group variance at 0, and the design says so."""
     rng = np.random.default_rng(3)
     group = np.repeat(np.arange(40), 5)
     noise = pd.Series(rng.normal(size=len(group)))
-    frame = pd.DataFrame({"group": group, "y": 2 + noise - noise.groupby(group).transform("mean")})
-    notes: list[str] = []
-    fit = fit_random_intercept("y ~ 1", frame, "group", notes=notes)
+    frame = pd.DataFrame({"group": group, "y": 2 + noise - noise.groupby(group).transform("mean"),
+                          "x": rng.normal(size=len(group)), "therapist_id": group, "patient_id": group})
+    design = Design("y", "x", frame, "y ~ x", [])
+    fit = fit_random_intercept("y ~ x", frame, "group", design=design)
     assert fit.cov_re[0, 0] == 0 and fit.converged
-    assert notes == ["The group variance is estimated as 0 (the model reduces to OLS)."]
-    assert fit_random_intercept("y ~ 1", frame, "group").cov_re[0, 0] == 0  # no notes list: none kept
+    assert design.status == "boundary"
+    assert design.reason == ("the group variance is estimated as 0 (its boundary): the model reduces to "
+                             "ordinary least squares")
+    assert fit_random_intercept("y ~ 1", frame, "group").cov_re[0, 0] == 0  # no design: no status kept
+
+
+def test_one_row_per_group_is_flagged_and_few_groups_use_t():
+    """One patient per therapist: the therapist variance is not identified (a flag, OLS); 6 therapists
+    (fewer than min_clusters) with model-based SEs: t(5) intervals, and the CI is exactly t(5)'s."""
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"therapist_id": np.arange(30), "patient_id": np.arange(30),
+                          "x": rng.normal(size=30)})
+    frame["y"] = 1 + 0.5 * frame["x"] + rng.normal(size=30)
+    design = Design("y", "x", frame, "y ~ x", [])
+    fit = fit_random_intercept("y ~ x", frame, "therapist_id", design=design)
+    assert design.status == "fitted"
+    assert design.flags == ["One patient per therapist: the therapist variance is not identified; the "
+                            "model is ordinary least squares."]
+    ols = sm.OLS(frame["y"], sm.add_constant(frame["x"])).fit()
+    assert np.allclose(fit.params.to_numpy(), ols.params.to_numpy())
+    few = frame.assign(therapist_id=np.arange(30) % 6)
+    design = Design("y", "x", few, "y ~ x", [])
+    fit = fit_random_intercept("y ~ x", few, "therapist_id", design=design)
+    assert design.flags[-1] == "Few clusters: 6 therapists (fewer than 20); t(5) intervals and p-values."
+    _, high = fit.conf_int().loc["x"]
+    assert np.isclose(high - fit.params["x"], stats.t.ppf(0.975, 5) * fit.bse["x"])

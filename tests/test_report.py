@@ -8,6 +8,7 @@ import pytest
 
 from alliance.figures import new_figure, save_figure
 from alliance.models.effects import multiplicity_table
+from alliance.models.plan import PLANNED
 from alliance.outputs import FIGURES
 from alliance.report import (
     build_report,
@@ -95,6 +96,8 @@ EFFECTS = pd.DataFrame({
 
 
 def model_results():
+    """Three families' results, each with the status of its planned models: the primary fitted, the
+    others not estimable (as with data that hold only the primary outcomes)."""
     results = []
     for family, row in zip(["adherence", "dropout", "satisfaction"], EFFECTS.to_dict("records"), strict=True):
         results.append({
@@ -103,7 +106,14 @@ def model_results():
                      {"step": "analysed", "n": 18}],
             "notes": ["Covariate 'x' has a single value and was dropped."] if family == "dropout" else [],
             "extra": {"formula": f"y ~ {row['predictor']}_z", "covariates": ["baseline_severity"]},
+            "statuses": [{"key": p.key, "status": "fitted" if p.analysis == "primary" else "not_estimable",
+                          "reason": "" if p.analysis == "primary" else "no such data in this test",
+                          "flags": ""} for p in PLANNED if p.family == family],
         })
+    results.append({"family": "symptoms", "effects": [], "flow": [], "notes": [], "extra": {},
+                    "statuses": [{"key": p.key, "status": "not_estimable",
+                                  "reason": "no symptom scores in the data", "flags": ""}
+                                 for p in PLANNED if p.family == "symptoms"]})
     results[1]["extra"] |= {"kaplan_meier": [], "logrank": {"statistic": 12.05, "df": 2, "p_value": 0.0024,
                                                            "n_patients": 18, "events": 4}}
     return results

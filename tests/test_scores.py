@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +11,14 @@ import yaml
 
 from alliance.contract import validate_tables
 from alliance.instruments import load_configured, load_instrument
-from alliance.scores import patient_codes, score_patients, score_sessions, scoring_summary, subscale_columns
+from alliance.scores import (
+    patient_codes,
+    score_descriptives,
+    score_patients,
+    score_sessions,
+    scoring_summary,
+    subscale_columns,
+)
 
 
 def test_prescored_alliance_is_used_where_items_are_absent(wai_sr):
@@ -90,3 +99,14 @@ def test_patient_codes_group_like_the_ids():
     assert list(uniques) == ["P2", "P1", "P3"] and uniques.name == "patient_id"
     with pytest.raises(ValueError, match="missing"):
         patient_codes(pd.Series(["P1", None]))
+
+
+def test_score_descriptives_skew_needs_spread(wai_sr):
+    sessions = pd.DataFrame({"patient_id": list("ABCD"), "session": 1, "attended": True})
+    for column in wai_sr.item_columns:
+        sessions[column] = 4.0  # every session answers 4 everywhere: the same total
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scipy warns of precision loss on identical values
+        described = score_descriptives(score_sessions(sessions, wai_sr), wai_sr)
+    assert described["n"].eq(4).all() and described["sd"].eq(0).all()
+    assert described["skew"].isna().all() and described["ceiling_share"].eq(0).all()

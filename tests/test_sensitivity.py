@@ -1,5 +1,6 @@
-"""Sensitivity analyses: Rubin's rules, winsorizing, the therapist bootstrap, multiple imputation, failed
-variants, and the satisfaction ceiling and proportional-odds model."""
+"""Sensitivity analyses: Rubin's rules, winsorizing, the therapist bootstrap (its refit reproduces each
+primary fit; separated refits), multiple imputation, variants not computed (listed, never NaN rows), and
+the satisfaction ceiling and proportional-odds model."""
 
 from __future__ import annotations
 
@@ -13,18 +14,27 @@ import statsmodels
 from scipy import stats
 from test_models import COVARIATES, pipeline_features
 
+from alliance import errors
 from alliance.contract import validate_tables
+from alliance.errors import NotEstimable
 from alliance.models import fit_family
+from alliance.models import sensitivity as sensitivity_module
+from alliance.models.dropout import dropout_design
 from alliance.models.effects import EFFECT_COLUMNS
-from alliance.models.satisfaction import ceiling_check, fit_ordered_logit, fit_satisfaction
+from alliance.models.satisfaction import ORDINAL_MODEL, ceiling_check, fit_ordered_logit, fit_satisfaction
 from alliance.models.sensitivity import (
+    ORDINAL_VARIANT,
     PRIMARY_VARIANT,
+    SEPARATED,
+    bootstrap_counts,
     bootstrap_row,
     cluster_bootstrap,
     fit_primary,
     impute_features,
     independent_columns,
     pooled_row,
+    refit,
+    resampling,
     rubin_pool,
     sensitivity_analyses,
     window_features,
@@ -35,6 +45,14 @@ from alliance.synthetic import synthesize
 
 UCLA = Path(statsmodels.__file__).parent / "miscmodels/tests/results/ologit_ucla.csv"
 SETTINGS = {"imputations": 5, "seed": 7, "windows": [2, 3, 4], "winsor_percentiles": [5, 95], "bootstrap": 30}
+FAILURE_KEYS = ["variant", "outcome", "model", "status", "reason"]
+
+
+def assert_finite(table: pd.DataFrame) -> None:
+    """Every numeric cell of a sensitivity table is a finite number (no NaN rows of failed variants)."""
+    numeric = table[[c for c in EFFECT_COLUMNS if c not in ("outcome", "model", "predictor", "scale",
+                                                             "analysis")]]
+    assert np.isfinite(numeric.to_numpy(dtype=float)).all()
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +140,8 @@ def test_ordered_logit_reproduces_r_polr_on_the_ucla_example():
     assert fit.bse[terms].to_numpy() == pytest.approx([0.2658, 0.2979, 0.2606], rel=5e-3)
     thresholds = fit.model.transform_threshold_params(fit.params.to_numpy())[1:-1]
     assert thresholds == pytest.approx([2.203915, 4.299363], abs=2e-3)
-    clustered = fit_ordered_logit("apply ~ pared + public + gpa", data, groups=np.arange(400) // 10)
+    options = {"cov_type": "cluster", "cov_kwds": {"groups": np.arange(400) // 10}}
+    clustered = fit_ordered_logit("apply ~ pared + public + gpa", data, options=options)
     assert clustered.params[terms].to_numpy() == pytest.approx(fit.params[terms].to_numpy(), abs=1e-8)
     assert clustered.cov_type == "cluster"
     assert not np.allclose(clustered.bse[terms], fit.bse[terms])
@@ -156,13 +175,64 @@ def test_cluster_bootstrap_is_deterministic_and_brackets_the_estimate(cohort, fa
     other = cluster_bootstrap(family, features, COVARIATES, 5, [4, 1])
     assert np.array_equal(first["estimates"], again["estimates"])
     assert not np.array_equal(first["estimates"][:5], other["estimates"])
-    assert first["failed"] == 0
+    assert bootstrap_counts(first) == {"draws": 40, "used": 40, "failed": 0, "separated": 0, "reasons": {}}
     row, primary = bootstrap_row(first), first["row"]
     assert row == bootstrap_row(again)
     assert row["estimate"] == primary["estimate"]  # the point estimate stays the original fit's
     assert row["ci_low"] < row["estimate"] < row["ci_high"]
     # The bootstrap SD and the cluster-robust SE measure the same uncertainty.
     assert 0.5 < row["std_error"] / primary["std_error"] < 2
+
+
+@pytest.mark.parametrize("family", ["adherence", "dropout", "satisfaction"])
+def test_the_identity_resample_reproduces_the_primary_estimate(cohort, family):
+    """Every therapist once, in order: the bootstrap's refit is the primary estimator itself (the binomial
+    GLM with each patient's trials, the logistic GLM, the random-intercept REML), to 1e-8."""
+    features, _ = cohort
+    boot = resampling(family, features, COVARIATES)
+    assert refit(boot, np.arange(len(boot.members))) == pytest.approx(boot.row["estimate"], rel=0, abs=1e-8)
+    if family == "adherence":  # the response is successes and failures, with unequal trials
+        assert boot.y.shape[1] == 2 and np.ptp(boot.y.sum(axis=1)) > 0
+
+
+def few_dropouts(features: pd.DataFrame) -> pd.DataFrame:
+    """The cohort with one dropout per therapist, except that in each of the two smallest disciplines
+    only one therapist has one: resamples that draw only its other therapist are separated."""
+    first = dropout_design(features, COVARIATES).data.groupby("therapist_id").head(1)
+    small = first["discipline"].isin(first["discipline"].value_counts().index[-2:])
+    events = first[~small].index.union(first[small].groupby("discipline").head(1).index)
+    reset = features.assign(dropout=features["dropout"].where(features["dropout"].isna(), False))
+    reset.loc[events, "dropout"] = True
+    return reset
+
+
+def test_separated_refits_are_counted_and_left_out_of_every_bootstrap_statistic(cohort, monkeypatch):
+    features = few_dropouts(cohort[0])
+    result = cluster_bootstrap("dropout", features, COVARIATES, 40, 1)
+    counts = bootstrap_counts(result)
+    assert counts["separated"] > 0 and counts["reasons"] == {SEPARATED: counts["separated"]}
+    assert counts["used"] + counts["failed"] == 40 and counts["failed"] == counts["separated"]
+    # The same draws by hand: the estimates kept are exactly those of the refits that succeeded.
+    boot, rng, used = resampling("dropout", features, COVARIATES), np.random.default_rng(1), []
+    for _ in range(40):
+        drawn = rng.integers(0, len(boot.members), len(boot.members))
+        try:
+            used.append(refit(boot, drawn))
+        except NotEstimable as error:
+            assert (error.status, error.reason) == (errors.SEPARATION, SEPARATED)
+    assert np.array_equal(result["estimates"], used) and len(used) == counts["used"]
+    # Under 90% used: no row, and why in words.
+    with pytest.raises(NotEstimable) as refused:
+        bootstrap_row(result)
+    assert refused.value.status == errors.SEPARATION
+    assert refused.value.reason == (f"only {counts['used']} of 40 therapist resamples could be refitted "
+                                    f"({counts['separated']} separated)")
+    monkeypatch.setattr(sensitivity_module, "MIN_BOOTSTRAP_SUCCESS", 0.3)
+    row = bootstrap_row(result)
+    se = np.std(used, ddof=1)
+    assert row["std_error"] == pytest.approx(se, rel=1e-12)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(tuple(np.percentile(used, [2.5, 97.5])))
+    assert row["p_value"] == pytest.approx(2 * stats.norm.sf(abs(row["estimate"]) / se))
 
 
 # Multiple imputation -----------------------------------------------------------------------------------
@@ -196,6 +266,14 @@ def test_multiple_imputation_recovers_what_complete_cases_lose(default_config, w
     assert pooled["ci_low"] < full < pooled["ci_high"]
     assert pooled["n_patients"] > complete["n_patients"]
     assert 0 < info["lambda"] < 1 and info["failed_imputations"] == 0
+
+
+def test_imputation_needs_enough_observed_values_for_its_model(cohort):
+    features, _ = cohort
+    scarce = features.assign(satisfaction=features["satisfaction"].where(features.index < 4))
+    with pytest.raises(NotEstimable, match=r"^satisfaction is observed for \d patients, too few for its "
+                                           r"imputation model \(\d+ terms\)$"):
+        impute_features(scarce, COVARIATES, 2, seed=1)
 
 
 def test_imputation_copies_are_reproducible(cohort):
@@ -254,22 +332,57 @@ def test_sensitivity_table_on_a_cohort(cohort):
     assert rows.loc[("attendance", "early window k = 2"), "n_obs"] != primary_n
     assert (rows.loc[("satisfaction", "multiple imputation (m = 5)"), "n_patients"]
             > rows.loc[("satisfaction", PRIMARY_VARIANT), "n_patients"])
-    assert table["estimate"].notna().all()
+    assert_finite(table)
+    assert set(summary["bootstrap"]) == {"attendance", "dropout", "satisfaction"}
+    assert all(b["draws"] == 30 and b["used"] + b["failed"] == 30 for b in summary["bootstrap"].values())
     assert summary["ceiling"]["maximum"] == 32
     assert set(summary["winsorized"]) == {"attendance", "dropout", "satisfaction"}
     assert seconds["imputation"] > 0
 
 
-def test_a_model_that_cannot_be_fitted_becomes_nan_rows_with_reasons(cohort):
+def failures_of(summary: dict, outcome: str) -> dict[str, dict]:
+    """The failures of one outcome by variant, after checking the shape of every failure."""
+    assert all(list(f) == FAILURE_KEYS and f["status"] in errors.STATUSES and f["reason"]
+               for f in summary["failures"])
+    return {f["variant"]: f for f in summary["failures"] if f["outcome"] == outcome}
+
+
+def test_a_model_that_cannot_be_fitted_is_listed_and_not_tabled(cohort):
     features, tables = cohort
-    features = features.assign(satisfaction=np.nan)
-    table, summary, _ = sensitivity_analyses(features, COVARIATES, SETTINGS | {"windows": []},
-                                             early_window=3, tables=tables)
-    failed = table[table["outcome"] == "satisfaction"]
-    assert len(failed) == 5 and failed["estimate"].isna().all() and failed["r"].isna().all()
-    assert set(failed["analysis"]) == {"sensitivity"} and set(failed["predictor"]) == {"alliance_mean"}
-    reasons = {f["variant"]: f["reason"] for f in summary["failures"] if f["outcome"] == "satisfaction"}
-    assert set(reasons) == set(failed["variant"])
-    assert "0 patients in the analysis sample" in reasons[PRIMARY_VARIANT]
-    assert table.loc[table["outcome"] != "satisfaction", "estimate"].notna().all()
+    table, summary, _ = sensitivity_analyses(features.assign(satisfaction=np.nan), COVARIATES,
+                                             SETTINGS | {"windows": []}, early_window=3, tables=tables)
+    assert "satisfaction" not in set(table["outcome"]) and len(table) == 8  # 2 outcomes x 4 variants
+    assert_finite(table)
+    failed = failures_of(summary, "satisfaction")
+    assert list(failed) == [PRIMARY_VARIANT, "multiple imputation (m = 5)",
+                            "winsorized alliance (5th/95th percentiles)", "cluster bootstrap (B = 30)",
+                            ORDINAL_VARIANT]
+    primary = failed.pop(PRIMARY_VARIANT)
+    assert primary["status"] == errors.NOT_ESTIMABLE and "satisfaction" in primary["reason"]
+    assert {f["status"] for f in failed.values()} == {errors.REFUSED}
+    refused = f"the primary model was not fitted: {primary['reason']}"
+    assert {f["reason"] for f in failed.values()} == {refused}
+    assert failed[ORDINAL_VARIANT]["model"] == ORDINAL_MODEL
+    assert "satisfaction" not in summary["bootstrap"]
+    json.dumps(summary, allow_nan=False)
+
+
+def test_no_dropout_refuses_every_dropout_variant(cohort):
+    features, tables = cohort
+    never = features.assign(dropout=pd.array([False] * len(features), dtype="boolean"))
+    table, summary, _ = sensitivity_analyses(never, COVARIATES, SETTINGS | {"windows": [2], "bootstrap": 20},
+                                             early_window=3, tables=tables, score_range=(8, 32))
+    assert "dropout" not in set(table["outcome"]) and {"attendance", "satisfaction"} <= set(table["outcome"])
+    assert_finite(table)
+    failed = failures_of(summary, "dropout")
+    assert list(failed) == [PRIMARY_VARIANT, "multiple imputation (m = 5)", "early window k = 2",
+                            "winsorized alliance (5th/95th percentiles)", "cluster bootstrap (B = 20)"]
+    reason = "no patient dropped out after the early window"
+    assert (failed[PRIMARY_VARIANT]["status"], failed[PRIMARY_VARIANT]["reason"]) == (errors.NOT_ESTIMABLE,
+                                                                                      reason)
+    for variant, failure in failed.items():
+        if variant != PRIMARY_VARIANT:
+            assert failure["status"] == errors.REFUSED
+            assert failure["reason"] == f"the primary model was not fitted: {reason}"
+    assert [f["outcome"] for f in summary["failures"]] == ["dropout"] * 5
     json.dumps(summary, allow_nan=False)

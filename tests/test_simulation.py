@@ -73,22 +73,6 @@ def test_condition_synthetic_scales_every_alliance_effect(default_config):
     assert np.isnan(sim.generating_effect("dropout", "alliance_prev", "log_hazard", cfg["effects"]))
 
 
-def test_row_status_reads_convergence_notes():
-    outcomes = {"attendance", "home practice"}
-    benign = ["The bfgs optimiser did not converge.", "The estimates are from the powell optimiser.",
-              "Estimation warning: The MLE may be on the boundary of the parameter space."]
-    assert sim.row_status([], "attendance", outcomes) == "ok"
-    assert sim.row_status(benign, "attendance", outcomes) == "ok"
-    labelled = ["Home practice: The home-practice mixed model did not converge; treat its estimates with "
-                "caution."]
-    assert sim.row_status(labelled, "home practice", outcomes) == "nonconverged"
-    assert sim.row_status(labelled, "attendance", outcomes) == "ok"  # another outcome's model
-    for note in ("Estimation warning: Newton-Raphson failed to converge sufficiently.",
-                 "Therapist/patient split: Estimation warning: Perfect separation or prediction detected",
-                 "The mixed model did not converge; treat its estimates with caution."):
-        assert sim.row_status([note], "attendance", outcomes) == "nonconverged", note  # may concern any row
-
-
 # ---- Performance by hand -------------------------------------------------------------------------
 
 
@@ -106,14 +90,16 @@ def _truth(condition, patients, effect_scale, estimate, status="ok"):
 
 
 def hand_made() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Condition A: estimand 0.2, four usable replications (one non-converged) and one whose family
-    failed. Condition B: a null condition whose truth failed."""
+    """Condition A: estimand 0.2, four usable replications, one whose model did not converge (its row
+    has its status and no estimate) and one with no row for the effect. Condition B: a null condition
+    whose truth failed."""
     reps = pd.DataFrame([
         _rep("A", 1, 0.1, 0.1, -0.1, 0.3),
-        _rep("A", 2, 0.3, 0.2, 0.1, 0.5, status="nonconverged"),
+        _rep("A", 2, 0.3, 0.2, 0.1, 0.5),
         _rep("A", 3, 0.2, 0.1, 0.0, 0.4),
         _rep("A", 4, 0.4, 0.2, 0.25, 0.55),
-        _rep("A", 5, np.nan, np.nan, np.nan, np.nan, status="failed", outcome=np.nan),
+        _rep("A", 5, np.nan, np.nan, np.nan, np.nan, status="not_estimable", outcome=np.nan),
+        _rep("A", 6, np.nan, np.nan, np.nan, np.nan, status="not_converged"),
         _rep("B", 1, 0.0, 0.1, -0.2, 0.2),
         _rep("B", 2, 0.3, 0.1, 0.1, 0.5),
     ])
@@ -126,7 +112,7 @@ def test_summarise_by_hand():
     perf = sim.summarise(reps, truth)
     assert list(perf.columns) == sim.PERFORMANCE_COLUMNS
     a = perf.set_index("condition").loc["A"]
-    assert (a["n_reps"], a["n_failed"], a["n_nonconverged"], a["n_used"]) == (5, 1, 1, 4)
+    assert (a["n_reps"], a["n_failed"], a["n_nonconverged"], a["n_used"]) == (6, 2, 1, 4)
     assert (a["estimand"], a["generating"], a["truth_status"]) == (0.2, 0.25, "ok")
     sd = np.sqrt((0.15**2 + 0.05**2 + 0.05**2 + 0.15**2) / 3)  # 0.12910
     rmse = np.sqrt((0.01 + 0.01 + 0 + 0.04) / 4)  # errors -0.1, 0.1, 0, 0.2
@@ -219,25 +205,47 @@ def test_features_in_memory_equal_the_workflow_files(small_cohort, default_confi
         pd.testing.assert_frame_equal(direct[name], via_files[name])
 
 
-def test_a_failing_model_is_recorded_not_dropped(small_cohort, default_config, monkeypatch):
-    real = sim.fit_family
+def test_a_model_that_cannot_be_fitted_is_recorded_with_its_status(small_cohort, default_config):
+    """No patient dropped out: the dropout models have no estimate; each of their predictors gets a row
+    with the fit's own status and reason (not parsed from notes), and the other families are unchanged."""
+    patients, sessions, outcomes = small_cohort
+    table = sim.analyse_cohort(patients, sessions, outcomes.assign(dropout=0), early_window=3,
+                               covariates=["baseline_severity"], ruptures=default_config["ruptures"])
+    dropout = table[table["family"] == "dropout"].set_index("model")
+    assert dropout.loc["logistic_glm_cluster_therapist", "status"] == "not_estimable"
+    assert dropout.loc["logistic_glm_cluster_therapist", "error"] == ("no patient dropped out after the "
+                                                                       "early window")
+    assert dropout.loc["logistic_glm_cluster_therapist", "predictor"] == "alliance_early"
+    assert np.isnan(dropout["estimate"].astype(float)).all()
+    others = table[table["family"] != "dropout"]
+    assert set(others["family"]) == set(sim.FAMILIES) - {"dropout"}
+    ok = others[others["status"] == "ok"]
+    assert np.isfinite(ok[["estimate", "std_error"]].astype(float)).all().all()
+    assert {"attendance", "satisfaction"} <= set(ok["outcome"])
 
-    def fit_family(family, *args, **kwargs):
-        if family == "satisfaction":
-            raise RuntimeError("no optimiser converged")
-        return real(family, *args, **kwargs)
 
-    monkeypatch.setattr(sim, "fit_family", fit_family)
+def test_a_fit_that_does_not_converge_counts_as_nonconverged(small_cohort, default_config, monkeypatch):
+    """A fit that raises `not_converged` is counted by `summarise` in n_nonconverged and n_failed."""
+    from alliance.errors import NOT_CONVERGED, NotEstimable
+    from alliance.models import satisfaction
+
+    def no_convergence(design):
+        raise NotEstimable("the REML search did not converge", NOT_CONVERGED)
+
+    monkeypatch.setattr(satisfaction, "fit_satisfaction_lmm", no_convergence)
+    monkeypatch.setitem(sim.FAMILIES, "satisfaction", satisfaction.fit_satisfaction)
     table = sim.analyse_cohort(*small_cohort, early_window=3, covariates=["baseline_severity"],
                                ruptures=default_config["ruptures"])
-    failed = table[table["family"] == "satisfaction"]
-    assert len(failed) == 1 and failed.iloc[0]["status"] == "failed"
-    assert failed.iloc[0]["error"] == "RuntimeError: no optimiser converged"
-    assert pd.isna(failed.iloc[0]["outcome"])
-    others = table[table["family"] != "satisfaction"]
-    assert set(others["family"]) == set(sim.FAMILIES) - {"satisfaction"}
-    assert np.isfinite(others["estimate"].astype(float)).all()
-    assert set(others["status"]) <= {"ok", "nonconverged"}
+    row = table[(table["outcome"] == "satisfaction") & (table["analysis"] == "primary")].iloc[0]
+    assert (row["status"], row["error"]) == ("not_converged", "the REML search did not converge")
+    reps = table.assign(condition="A", replication=1)
+    truth = pd.DataFrame([{**row[["family", "outcome", "model", "predictor", "analysis"]].to_dict(),
+                           "condition": "A", "patients": 100, "therapists": 10, "effect_scale": 1.0,
+                           "scale": "points", "estimate": 1.5, "std_error": 0.01, "generating": 1.5,
+                           "status": "ok"}])
+    perf = sim.summarise(reps, truth)
+    primary = perf[(perf["outcome"] == "satisfaction") & (perf["analysis"] == "primary")].iloc[0]
+    assert (primary["n_failed"], primary["n_nonconverged"], primary["n_used"]) == (1, 1, 0)
 
 
 def test_replication_is_deterministic_and_has_its_columns(default_config):

@@ -10,6 +10,7 @@ import pytest
 from lifelines import CoxPHFitter
 from lifelines.datasets import load_rossi
 
+from alliance.errors import NotEstimable
 from alliance.models.common import Design, fit_binary_logit, fit_logit_glm
 from alliance.models.survival import (
     cox_frame,
@@ -134,5 +135,5 @@ def test_binary_logit_equals_the_binomial_glm():
     assert logit.params.to_numpy() == pytest.approx(glm.params.to_numpy(), abs=1e-8)
     assert logit.bse.to_numpy() == pytest.approx(glm.bse.to_numpy(), rel=1e-6)
     assert logit.params["alliance_prev_z"] < 0  # the hazard falls with x
-    with pytest.raises(ValueError, match="single value"):
+    with pytest.raises(NotEstimable, match="takes a single value"):
         fit_binary_logit(replace(design, data=design.data.assign(event=0)))

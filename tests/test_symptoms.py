@@ -112,8 +112,10 @@ def test_no_symptoms_no_rows_and_a_note():
     sessions = session_features(session_scores(rows), PATIENTS, early_window=3)
     for result in (fit_symptoms(features, COVARIATES, sessions), fit_family("symptoms", features, COVARIATES),
                    fit_family("symptoms", features, COVARIATES, sessions)):
-        assert result.family == "symptoms"
-        assert result.effects == [] and result.notes == [NO_DATA_NOTE]
+        assert result.family == "symptoms" and result.summary == NO_DATA_NOTE
+        assert result.effects == [] and result.notes == []
+        assert {(s["key"], s["status"], s["reason"]) for s in result.statuses} == {
+            (key, "not_estimable", "no symptom scores in the data") for key in ("H4", "H4a", "H4b")}
         table = effects_table([result.to_dict()])
         assert list(table.columns) == EFFECT_COLUMNS and table.empty
 
@@ -253,15 +255,19 @@ def test_clustered_fit_reproduces_statsmodels_mixed_model(small_cohort):
     assert fit.bse["alliance_within_z"] != pytest.approx(mixed.bse_fe["alliance_within_z"], rel=1e-3)
 
 
-def test_a_failing_model_is_a_note_not_a_crash(small_cohort):
+def test_a_model_without_data_has_a_status_not_a_crash(small_cohort):
     features, sessions = small_cohort
     result = fit_symptoms(features, COVARIATES, sessions.assign(symptoms_next=nan))
     assert result.extra["fitted"] == ["improvement", "reverse"]
-    assert any(n.startswith("Next symptoms (H4a): the model failed") for n in result.notes)
+    status = {s["key"]: (s["status"], s["reason"]) for s in result.statuses}
+    assert status["H4a"] == ("not_estimable",
+                             "no session is followed by a symptom score at the next session")
+    assert status["H4"][0] == status["H4b"][0] == "fitted"
     assert [r["outcome"] for r in result.effects] == ["symptom_improvement", "alliance_next", "alliance_next"]
     alone = fit_symptoms(features, COVARIATES)  # no session features: the patient-level model only
     assert [r["outcome"] for r in alone.effects] == ["symptom_improvement"]
-    assert any("H4a, H4b" in n for n in alone.notes)
+    assert {s["key"]: s["reason"] for s in alone.statuses if s["status"] != "fitted"} == {
+        "H4a": "no session features with symptom scores", "H4b": "no session features with symptom scores"}
 
 
 @pytest.fixture(scope="module")

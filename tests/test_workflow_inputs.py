@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -54,7 +57,11 @@ def test_bad_input_stops_with_a_clear_message_and_writes_nothing(root, default_c
         table.to_csv(tmp_path / f"{name}.csv", index=False)
     config = {"data": {name: str(tmp_path / f"{name}.csv") for name in TABLES}}
     work = tmp_path / "work"
-    work.mkdir()
+    previous = {"effects.csv": "outcome,estimate\nattendance,0.3\n", "report.html": "<html>earlier</html>"}
+    for name, text in previous.items():  # an earlier successful run's outputs, a day old
+        (work / "results" / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / "results" / name).write_text(text)
+        os.utime(work / "results" / name, (time.time() - 86400,) * 2)
     done = run_workflow(root, work, config)
     assert done.returncode != 0
     message = done.stderr
@@ -67,6 +74,11 @@ def test_bad_input_stops_with_a_clear_message_and_writes_nothing(root, default_c
     assert not (work / "results/effects.csv").exists()
     assert not (work / "results/report.html").exists()
     assert not list((work / "results").glob("validated/*.parquet"))
+    for name, text in previous.items():
+        assert (work / "results/stale" / name).read_text() == text
+    assert "earlier run" in (work / "results/stale/README.txt").read_text()
+    assert ("the outputs of the previous run were moved to results/stale/ so that they cannot be mistaken "
+            "for this run's: effects.csv, report.html.") in " ".join(message.split())
 
 
 @pytest.mark.parametrize(
@@ -86,8 +98,12 @@ def test_bad_config_stops_with_a_clear_message(root, tmp_path, config, message):
 
 
 def test_srs_cohort_with_a_concern_cut_off(root, default_config, tmp_path, wai_sr):
-    """The SRS (decimal items 0-10) as the alliance instrument, 36 itself flagged."""
+    """The SRS (decimal items 0-10) as the alliance instrument, 36 itself flagged; a degenerate trial as
+    well: two arms as the only clusters and no satisfaction measure at all (issue 12)."""
     patients, sessions, outcomes = synthetic_tables(default_config, seed=21)
+    arms = {t: f"arm_{i % 2 + 1}" for i, t in enumerate(sorted(patients["therapist_id"].unique()))}
+    patients["therapist_id"] = patients["therapist_id"].map(arms)
+    outcomes = outcomes[["patient_id", "dropout"]]
     wai = sessions[wai_sr.item_columns].astype(float)
     for i, members in enumerate(([1, 2], [3, 5], [4, 6], [7, 8, 9]), start=1):
         columns = [wai_sr.item_column(m) for m in members]
@@ -109,11 +125,24 @@ def test_srs_cohort_with_a_concern_cut_off(root, default_config, tmp_path, wai_s
     assert summary["alliance"]["cutoff"] == {"value": 36.0, "inclusive": True,
                                              "sessions_flagged": int(scored["alliance_concern"].sum())}
     effects = pd.read_csv(work / "results/effects.csv")
-    assert (effects["analysis"] == "primary").sum() == 3 and np.isfinite(effects["estimate"]).all()
+    assert list(effects.loc[effects["analysis"] == "primary", "outcome"]) == ["attendance", "dropout"]
+    assert np.isfinite(effects.select_dtypes("number").to_numpy(dtype=float)).all()
+    status = pd.read_csv(work / "results/models/status.csv", keep_default_na=False).set_index("key")
+    assert (status.loc["H3", "status"], status.loc["H3", "reason"]) == (
+        "not_estimable", "no satisfaction measure in the data")
+    assert status.loc["H1", "flags"] == ("Few clusters: 2 therapists (fewer than 20); therapist-cluster-"
+                                         "robust standard errors with t(1) intervals and p-values.")
+    unreported = status[~status["status"].isin(["fitted", "boundary"])]
+    assert (unreported["reason"].str.len() > 10).all()
+    report = (work / "results/report.html").read_text()
+    assert "No estimate (not estimable): No satisfaction measure in the data." in report
+    assert "Traceback" not in done.stderr and "Traceback" not in report
 
 
 def test_prescored_alliance_with_a_therapist_rater(root, default_config, tmp_path, wai_sr):
+    """Pre-scored alliance with a therapist-rated form, in a clinic where nobody dropped out (issue 12)."""
     patients, sessions, outcomes = synthetic_tables(default_config, seed=22)
+    outcomes["dropout"] = 0
     spec = yaml.safe_load((root / "workflow/alliance/instruments/wai_sr.yaml").read_text())
     (tmp_path / "wai_sr_t.yaml").write_text(yaml.safe_dump(spec | {"key": "wai_sr_t"}))
     items = sessions[wai_sr.item_columns].astype(float)
@@ -136,6 +165,17 @@ def test_prescored_alliance_with_a_therapist_rater(root, default_config, tmp_pat
     assert summary["therapist_alliance"]["item_level"]
     notes = pd.read_csv(work / "results/psychometrics/notes.csv")
     assert notes["note"].str.contains("not possible").any()
+    status = pd.read_csv(work / "results/models/status.csv", keep_default_na=False).set_index("key")
+    for key in ("H2", "H2c"):
+        assert (status.loc[key, "status"], status.loc[key, "reason"]) == (
+            "not_estimable", "no patient dropped out after the early window")
+    assert (status.loc["H2: cluster bootstrap (B = 30)", "status"] == "refused")
+    effects = pd.read_csv(work / "results/effects.csv")
+    assert "dropout" not in set(effects["outcome"]) and np.isfinite(effects["estimate"]).all()
+    sensitivity = pd.read_csv(work / "results/models/sensitivity/sensitivity.csv")
+    assert "dropout" not in set(sensitivity["outcome"])
+    report = (work / "results/report.html").read_text()
+    assert "No estimate (not estimable): No patient dropped out after the early window." in report
     agreement = pd.read_csv(work / "results/psychometrics/agreement.csv").iloc[0]
     assert agreement["mean_difference"] == pytest.approx(1.0, abs=0.1)
     assert agreement["pearson_r"] > 0.8

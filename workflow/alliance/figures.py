@@ -24,6 +24,7 @@ from scipy import stats
 from alliance.instruments import Instrument
 from alliance.io import write_atomic
 from alliance.models.effects import BENCHMARKS, benchmark_comparable, dropout_benchmark_r, model_label
+from alliance.models.levels import HYPOTHESIS
 from alliance.scores import ALLIANCE_PREFIX, TOTAL, score_bounds, score_descriptives, scored_sessions
 
 SVG_HASHSALT = "alliance-report"
@@ -33,6 +34,7 @@ RELIABILITY_GUIDES = (0.80, 0.90)
 EXAMPLE_PATTERNS = ("rupture_with_repair", "rupture_without_repair", "no_rupture")
 EXAMPLES_PER_PATTERN = 2
 MODEL_LABELS = {"correlated_factors": "correlated factors", "one_factor": "one factor"}
+KAPLAN_MEIER = "H2c"  # the key of the Kaplan-Meier analysis in the plan (alliance.models.plan)
 
 
 def style_rc() -> dict:
@@ -127,6 +129,10 @@ def trajectory_points(
 def alliance_trajectories(session_scores: pd.DataFrame, features: pd.DataFrame, min_cell_size: int) -> Figure:
     """Mean alliance total (95% CI) by session, one line per discipline; small cells left out (gaps)."""
     points = trajectory_points(session_scores, features, min_cell_size)
+    if points.empty:
+        return message_figure("Alliance over the course of treatment", (
+            f"No session of any discipline has at least {min_cell_size} patients with a scored alliance; "
+            "nothing is shown."))
     sessions = np.sort(session_scores["session"].unique())
     disciplines = sorted(points["discipline"].unique())
     with figure_style():
@@ -146,16 +152,17 @@ def alliance_trajectories(session_scores: pd.DataFrame, features: pd.DataFrame, 
         ax.annotate(f"Points resting on fewer than {min_cell_size} patients are not shown.",
                     xy=(0, 0), xycoords="axes fraction", xytext=(0, -42), textcoords="offset points",
                     fontsize="small", color="0.35", va="top")
-        if disciplines:
-            ax.legend(title="Discipline", loc="lower right")
+        ax.legend(title="Discipline", loc="lower right")
     return fig
 
 
 def subscale_distributions(session_scores: pd.DataFrame, instrument: Instrument) -> Figure:
     """Histogram per subscale and of the total over scored sessions, with ceiling share and skew."""
+    scored = scored_sessions(session_scores)
+    if scored.empty:
+        return message_figure(instrument.name, "No attended session has an alliance score.")
     bounds = score_bounds(instrument)
     described = score_descriptives(session_scores, instrument)
-    scored = scored_sessions(session_scores)
     ncols = 2
     nrows = -(-len(bounds) // ncols)
     with figure_style():
@@ -170,7 +177,8 @@ def subscale_distributions(session_scores: pd.DataFrame, instrument: Instrument)
                          ax=ax, color=sns.color_palette("colorblind")[0], edgecolor="white")
             ax.axvline(high, color="0.3", linestyle=":", linewidth=1)
             row = described.loc[column]
-            ax.text(0.03, 0.95, f"at maximum: {row['ceiling_share']:.1%}\nskew: {row['skew']:.2f}",
+            skew = f"{row['skew']:.2f}" if np.isfinite(row["skew"]) else "not estimable"
+            ax.text(0.03, 0.95, f"at maximum: {row['ceiling_share']:.1%}\nskew: {skew}",
                     transform=ax.transAxes, va="top", ha="left", fontsize="small",
                     bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.8"})
             ax.set(xlim=(edges[0], edges[-1]), xlabel=column.removeprefix(ALLIANCE_PREFIX),
@@ -182,6 +190,9 @@ def subscale_distributions(session_scores: pd.DataFrame, instrument: Instrument)
 
 def forest_plot(effects: pd.DataFrame) -> Figure:
     """Each effect row as r with its 95% CI, beside the meta-analytic benchmarks."""
+    if effects.empty:
+        return message_figure("Alliance effects as correlations", "No alliance effect could be estimated "
+                                                                 "in these data; the report says why.")
     outcome_benchmark = BENCHMARKS["alliance_outcome"]
     dropout_benchmark = BENCHMARKS["alliance_dropout"]
     labels = [f"{row.outcome} ~ {row.predictor}\n({row.analysis}; {model_label(row.model)})"
@@ -229,7 +240,8 @@ def item_distributions(
     item_stats = item_stats[item_stats["role"] == "alliance"] if "role" in item_stats else item_stats
     if distribution.empty or item_stats.empty:
         return message_figure(title, "Item-level answer distributions were not available: the data hold "
-                                     "pre-scored alliance, or the answers are not whole numbers.")
+                                     "pre-scored alliance, too few questionnaires answered by item, or "
+                                     "answers that are not whole numbers; the report says which.")
     values = list(range(int(instrument.minimum), int(instrument.maximum) + 1))
     shares = (distribution.assign(value=distribution["value"].astype(int))
               .pivot(index="item", columns="value", values="share")
@@ -278,7 +290,7 @@ def factor_loadings(parameters: pd.DataFrame) -> Figure:
     title = "Standardized factor loadings"
     loadings = parameters[parameters["kind"] == "loading"] if len(parameters) else parameters
     if loadings.empty:
-        return message_figure(title, "No factor model was fitted: item-level data were not available.")
+        return message_figure(title, "No factor model was fitted in these data; the report says why.")
     models = [model for model in MODEL_LABELS if model in set(loadings["model"])]
     by_model = {model: loadings[loadings["model"] == model].set_index("item") for model in models}
     items = by_model[models[0]].index.tolist()
@@ -318,7 +330,9 @@ def reliability_by_sessions(table: pd.DataFrame) -> Figure:
     with reference lines at .80 and .90; `table` is results/psychometrics/reliability_by_sessions.csv."""
     title = "Reliability of a patient's mean alliance"
     if table.empty or table["reliability"].isna().all():
-        return message_figure(title, "The single-session reliability could not be estimated.")
+        reasons = [reason for reason in table.get("reason", []) if isinstance(reason, str) and reason]
+        return message_figure(title, "The single-session reliability could not be estimated"
+                                     + (f": {reasons[0]}." if reasons else "."))
     lowest = min(float(table["reliability"].min()), RELIABILITY_GUIDES[0])
     with figure_style():
         fig = new_figure(8, 4.5)
@@ -426,6 +440,13 @@ PREDICTOR_LABELS = {"alliance_early": "Early alliance (mean total, first session
                     "alliance_mean": "Mean alliance total"}
 
 
+def status_reason(result: Mapping, key: str) -> str:
+    """The reason recorded with the status of the planned model `key` in a family's model result ("" when
+    the result records none)."""
+    return next((status["reason"] for status in result.get("statuses", [])
+                 if status["key"] == key and status.get("reason")), "")
+
+
 def marginal_effects(models: Mapping[str, dict]) -> Figure:
     """Predicted outcome (95% CI) across alliance from -2 to +2 SD, one panel per primary model
     (`ModelResult.extra["marginal"]`, covariates at their reference values)."""
@@ -433,7 +454,10 @@ def marginal_effects(models: Mapping[str, dict]) -> Figure:
               if result.get("extra", {}).get("marginal")]
     title = "Predicted outcomes across the alliance range"
     if not tables:
-        return message_figure(title, "No primary model could be fitted.")
+        reasons = [f"{family}: {reason}" for family, key in HYPOTHESIS.items()
+                   if (reason := status_reason(models.get(family, {}), key))]
+        return message_figure(title, "No primary model could be fitted" + (
+            f" ({'; '.join(reasons)})." if reasons else "."))
     with figure_style():
         fig = new_figure(4.2 * len(tables), 4.2)
         axes = fig.subplots(1, len(tables), squeeze=False)[0]
@@ -500,6 +524,7 @@ def make_figures(
     predictions).
     """
     dropout = models.get("dropout", {}).get("extra", {})
+    km_reason = status_reason(models.get("dropout", {}), KAPLAN_MEIER)
     return {
         "alliance_trajectories": alliance_trajectories(session_scores, features, min_cell_size),
         "subscale_distributions": subscale_distributions(session_scores, instrument),
@@ -513,7 +538,7 @@ def make_figures(
                                       min_cell_size)
                          if "logrank" in dropout else
                          message_figure("Retention by early alliance", "The Kaplan-Meier curves could not be "
-                                        "estimated; the report says why.")),
+                                        "estimated" + (f": {km_reason}." if km_reason else "."))),
         "marginal_effects": marginal_effects(models),
         "therapist_caterpillar": therapist_caterpillar(features, min_cell_size),
     }

@@ -3,7 +3,8 @@ configuration and the software environment, and the comparison of two manifests 
 
 Outputs are the files under `results/` except what is expected to differ between identical runs or is
 not an output of the default target: logs and benchmark timings, the benchmark and simulation targets,
-Snakemake's own report zip, READMEs and the manifest itself.
+Snakemake's own report zip, an earlier run's outputs set aside by a failed run (`stale/`), READMEs and
+the manifest itself.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from alliance.io import sha256_file
 
-EXCLUDED_DIRS = ("logs", "benchmarks", "bench", "simulation", "reproduce")
+EXCLUDED_DIRS = ("logs", "benchmarks", "bench", "simulation", "reproduce", "stale")
 EXCLUDED_FILES = ("manifest.json", "snakemake-report.zip", "README.md")
 KINDS = {".csv": "table", ".parquet": "table", ".json": "table", ".txt": "table", ".png": "figure",
          ".svg": "figure", ".html": "report"}

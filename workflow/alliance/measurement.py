@@ -32,7 +32,9 @@ COLUMNS = {
     "cfa_parameters": ["model", "kind", "factor", "item", "std_loading"],
     "agreement": ["n", "pearson_r", "r_ci_low", "r_ci_high", "mean_difference", "sd_difference",
                   "loa_low", "loa_high"],
+    "notes": ["topic", "note"],
 }
+FACTOR_ANALYSIS = "factor_analysis"  # topic of the factor analysis's notes (the others: a role)
 
 
 def first_questionnaires(
@@ -45,32 +47,46 @@ def first_questionnaires(
     return rows.drop_duplicates("patient_id", keep="first").reset_index(drop=True)
 
 
+def _no_items_reason(answered: int, n_items: int, prescored: bool) -> str:
+    """Why item-level psychometrics of a measure are not possible with `answered` questionnaires answered
+    by item (one per patient), in words without the count."""
+    if answered:
+        return (f"too few patients answered it by item (item-level analyses need more patients than its "
+                f"{n_items} items)")
+    return ("the data hold pre-scored totals, not item answers" if prescored
+            else "no questionnaire was answered by item")
+
+
 def instrument_tables(
     sessions: pd.DataFrame, outcomes: pd.DataFrame, session_scores: pd.DataFrame,
     instruments: dict[str, Instrument | None],
-) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
     """Reliability and item statistics of every configured instrument, one questionnaire per patient.
 
     Rows carry `role` (alliance, therapist_alliance, satisfaction) and `instrument` (its key). A role
-    without enough item-level answers is left out with a note.
+    without more questionnaires answered by item than the instrument has items is left out with a note
+    saying why; notes are {topic: role, note}.
     """
     satisfaction = instruments["satisfaction"]
     answered = outcomes[satisfaction.item_columns].notna().any(axis=1)
     samples = {"alliance": first_questionnaires(sessions, session_scores),
                "satisfaction": outcomes[answered]}
+    prescored = {"alliance": (session_scores[f"{ALLIANCE_PREFIX}source"] == "pre-scored").any(),
+                 "satisfaction": "satisfaction" in outcomes and outcomes["satisfaction"].notna().any()}
     if instruments.get("therapist") is not None:
         samples["therapist_alliance"] = first_questionnaires(sessions, session_scores, THERAPIST_PREFIX)
+        prescored["therapist_alliance"] = (session_scores[f"{THERAPIST_PREFIX}source"] == "pre-scored").any()
     reliability, items, notes = [], [], []
     for role, sample in samples.items():
         instrument = instruments["therapist" if role == "therapist_alliance" else role]
         if len(sample) <= instrument.n_items:
-            notes.append(f"Item-level psychometrics of the {role.replace('_', ' ')} measure "
-                         f"({instrument.key}) were not possible: the data hold pre-scored scores, or too "
-                         "few questionnaires were answered by item.")
+            reason = _no_items_reason(len(sample), instrument.n_items, bool(prescored[role]))
+            notes.append({"topic": role, "note": f"Item-level psychometrics of the {role.replace('_', ' ')} "
+                                                 f"measure ({instrument.key}) were not possible: {reason}."})
             continue
         labels = {"role": role, "instrument": instrument.key}
         table = scale_reliability(sample, instrument)
-        notes += table.attrs.get("notes", [])
+        notes += [{"topic": role, "note": note} for note in table.attrs.get("notes", [])]
         reliability.append(table.assign(**labels))
         items.append(item_statistics(sample, instrument).assign(**labels))
     return (_frame(reliability, "reliability"), _frame(items, "item_statistics"), notes)
@@ -110,7 +126,7 @@ def measurement_tables(
         fit, parameters = cfa_compare(first, alliance)
         distribution = (item_distribution(first, alliance) if alliance.integer
                         else _empty("item_distribution"))
-        notes += fit.attrs.get("notes", [])
+        notes += [{"topic": FACTOR_ANALYSIS, "note": note} for note in fit.attrs.get("notes", [])]
     else:
         fit, parameters, distribution = (_empty(name) for name in (
             "cfa_fit", "cfa_parameters", "item_distribution"))
@@ -120,7 +136,6 @@ def measurement_tables(
         patients[["patient_id", "therapist_id"]], on="patient_id")
     icc = therapist_icc(means, n_boot=settings["bootstrap"], seed=settings["seed"])
     by_sessions = reliability_by_sessions(values, max_sessions=settings["max_sessions"])
-    by_sessions["session_icc"] = by_sessions.attrs["session_icc"]["icc"]
     therapist_total = f"{THERAPIST_PREFIX}total"
     agreement = pd.DataFrame([rater_agreement(scored[TOTAL], scored[therapist_total])]) if (
         instruments.get("therapist") is not None and scored[therapist_total].notna().sum() > 2
@@ -129,7 +144,7 @@ def measurement_tables(
         "reliability": reliability, "item_statistics": items, "item_distribution": distribution,
         "cfa_fit": fit, "cfa_parameters": parameters, "therapist_icc": pd.DataFrame([icc]),
         "reliability_by_sessions": by_sessions, "agreement": agreement,
-        "notes": pd.DataFrame({"note": notes}),
+        "notes": pd.DataFrame(notes, columns=COLUMNS["notes"]),
     }
 
 

@@ -18,6 +18,7 @@ import pingouin
 import semopy
 from scipy import stats
 
+from alliance.errors import BOUNDARY, FITTED, NOT_CONVERGED, NOT_ESTIMABLE
 from alliance.instruments import Instrument
 from alliance.mixed import random_intercept_reml
 
@@ -83,17 +84,21 @@ def omega_total(items: pd.DataFrame) -> dict:
     """McDonald's omega total from a one-factor CFA (semopy, ML) of the complete rows of `items`.
 
     omega = (sum l)^2 / ((sum l)^2 + sum(1 - l^2)) with l the standardized loadings. Returns omega,
-    converged and semopy's notes; omega is NaN (not fitted) under 3 items or with no more rows than items.
+    converged, the fit's notes (`fit_cfa`) and the reason in words when omega is NaN (not fitted: under 3
+    items, or what `cfa_obstacle` finds), else "".
     """
     complete = items.dropna()
-    if complete.shape[1] < 3 or len(complete) <= complete.shape[1]:
-        return {"omega": np.nan, "converged": False, "notes": []}
-    fit = fit_cfa(complete, _description({ONE_FACTOR: list(complete.columns)}))
+    factors = {ONE_FACTOR: list(complete.columns)}
+    reason = ("fewer than 3 items: a one-factor model of them is not identified" if complete.shape[1] < 3
+              else cfa_obstacle(complete, factors))
+    if reason:
+        return {"omega": np.nan, "converged": False, "notes": [], "reason": reason}
+    fit = fit_cfa(complete, _description(factors))
     loadings = _std_parameters(fit["estimates"], {ONE_FACTOR: list(items.columns)})
     lam = loadings.loc[loadings["kind"] == "loading", "std_loading"].to_numpy()
     common = lam.sum() ** 2
     return {"omega": float(common / (common + (1 - lam**2).sum())), "converged": fit["converged"],
-            "notes": fit["notes"]}
+            "notes": fit["notes"], "reason": ""}
 
 
 def scale_reliability(items: pd.DataFrame, instrument: Instrument, ci: float = 0.95) -> pd.DataFrame:
@@ -102,7 +107,8 @@ def scale_reliability(items: pd.DataFrame, instrument: Instrument, ci: float = 0
     Columns: scale, n (complete rows on the scale's items), n_items, alpha with alpha_ci_low/high
     (pingouin, on the complete rows), omega and omega_converged (`omega_total`; NaN and False when not
     fitted), floor_share, ceiling_share and skew of the scale score (the mean of its items).
-    `attrs["notes"]` holds semopy's messages per scale.
+    `attrs["notes"]` holds, per scale, why omega was not fitted (scales of 3 or more items) and the notes
+    of its fit.
     """
     keyed = keyed_items(items, instrument)
     rows, notes = [], []
@@ -111,7 +117,9 @@ def scale_reliability(items: pd.DataFrame, instrument: Instrument, ci: float = 0
         alpha, (low, high) = (cronbach_alpha(complete, ci=ci) if len(columns) > 1 and len(complete) > 1
                               else (np.nan, (np.nan, np.nan)))
         omega = omega_total(complete)
-        notes += [f"{scale}: {note}" for note in omega["notes"]]
+        notes += [f"Omega of '{scale}': {note}." for note in omega["notes"]]
+        if omega["reason"] and len(columns) >= 3:
+            notes.append(f"Omega of '{scale}' was not estimated: {omega['reason']}.")
         rows.append({
             "scale": scale, "n": len(complete), "n_items": len(columns), "alpha": alpha,
             "alpha_ci_low": low, "alpha_ci_high": high, "omega": omega["omega"],
@@ -212,6 +220,27 @@ def ml_fit_statistics(sample_cov: np.ndarray, implied_cov: np.ndarray, n: int, n
     return out
 
 
+# What semopy logs during a fit, in words: a fragment of its message -> the note.
+SEMOPY_WORDS = (
+    ("Sample covariance matrix is not PD",
+     "the items' sample covariance matrix is not positive definite (too few questionnaires, or items that "
+     "move together exactly); the fit used the nearest positive-definite matrix"),
+    ("converge", "the estimation did not converge"),
+    ("Fisher Information Matrix is not PD",
+     "the model is not identified in these data (its information matrix is singular)"),
+)
+log = logging.getLogger(__name__)
+
+
+def _worded(message: str) -> str:
+    """A semopy log message as a note in words; one not in `SEMOPY_WORDS` goes to the log."""
+    for fragment, note in SEMOPY_WORDS:
+        if fragment in message:
+            return note
+    log.warning("semopy: %s", message)
+    return "the factor-analysis software reported a problem with this fit (its message is in the log)"
+
+
 @contextmanager
 def _semopy_messages(notes: list[str]) -> Iterator[None]:
     """Keep what semopy logs to the root logger (e.g. a non-PD sample covariance) as notes, and its
@@ -236,16 +265,17 @@ def fit_cfa(data: pd.DataFrame, description: str) -> dict:
 
     Returns the statistics of `ml_fit_statistics` computed from semopy's sample covariance (divisor n;
     semopy replaces a non-PD one by a near-PD matrix and says so in the notes) and implied covariance,
-    `converged` (semopy's solver success), `notes` (semopy's log messages) and `estimates`, semopy's
-    parameter table with standardized estimates (column "Est. Std").
+    `converged` (semopy's solver success), `notes` (semopy's log messages in words, `_worded`) and
+    `estimates`, semopy's parameter table with standardized estimates (column "Est. Std").
     """
     model = semopy.Model(description)
     complete = data[model.vars["observed"]].dropna()
-    notes: list[str] = []
-    with _semopy_messages(notes):
+    messages: list[str] = []
+    with _semopy_messages(messages):
         result = model.fit(complete)
         estimates = model.inspect(std_est=True)
     fit = ml_fit_statistics(model.mx_cov, model.calc_sigma()[0], len(complete), len(model.param_vals))
+    notes = list(dict.fromkeys(_worded(message) for message in messages))
     return fit | {"converged": bool(result.success), "notes": notes, "estimates": estimates}
 
 
@@ -274,14 +304,37 @@ def _std_parameters(estimates: pd.DataFrame, factors: dict[str, list[str]]) -> p
     ], ignore_index=True).drop(columns=["rank", "order"]).astype({"std_loading": float})
 
 
+def free_parameters(factors: dict[str, list[str]]) -> int:
+    """Free parameters of a CFA as semopy identifies it (each factor's first loading fixed at 1): loadings,
+    error variances, factor variances and covariances, 2p + k(k - 1)/2 for p items and k factors."""
+    p, k = sum(len(columns) for columns in factors.values()), len(factors)
+    return 2 * p + k * (k - 1) // 2
+
+
+def cfa_obstacle(complete: pd.DataFrame, factors: dict[str, list[str]]) -> str:
+    """Why a CFA of `factors` cannot be fitted to these complete rows, in words ("" when it can): it needs
+    more rows than free parameters and items that vary."""
+    columns = [column for members in factors.values() for column in members]
+    n, q = len(complete), free_parameters(factors)
+    if n <= q:
+        return f"it needs more questionnaires complete on its items than its {q} free parameters"
+    constant = [column for column in columns if complete[column].nunique() < 2]
+    if constant:
+        return f"{', '.join(constant)} had the same answer in every complete questionnaire"
+    return ""
+
+
+CFA_LABELS = {"one_factor": "one-factor", "correlated_factors": "correlated-factors"}
+
+
 def cfa_compare(items: pd.DataFrame, instrument: Instrument) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One factor over all items against correlated subscale factors, on rows complete on all items.
 
     The correlated model has one factor per subscale of at least 2 items (it is skipped under 2 such
-    subscales). First frame: one row per model with FIT_COLUMNS (see `ml_fit_statistics`); its
-    `attrs["notes"]` lists what was skipped and semopy's messages. Second frame: model, kind ("loading" or
-    "factor_correlation"), factor, item (the other factor for a correlation) and std_loading (the
-    standardized loading, or the factor correlation).
+    subscales); a model that `cfa_obstacle` refuses is skipped. First frame: one row per fitted model
+    with FIT_COLUMNS (see `ml_fit_statistics`); its `attrs["notes"]` says what was skipped and why, and
+    what each fit noted. Second frame: model, kind ("loading" or "factor_correlation"), factor, item (the
+    other factor for a correlation) and std_loading (the standardized loading, or the factor correlation).
     """
     complete = keyed_items(items, instrument).dropna()
     scales = _subscale_columns(instrument)
@@ -295,41 +348,80 @@ def cfa_compare(items: pd.DataFrame, instrument: Instrument) -> tuple[pd.DataFra
         notes.append("Fewer than 2 subscales with 2 or more items: the correlated-factors model is skipped.")
     fit_rows, parameters = [], []
     for name, model_factors in models.items():
+        reason = cfa_obstacle(complete, model_factors)
+        if reason:
+            notes.append(f"The {CFA_LABELS[name]} model was not fitted: {reason}.")
+            continue
         fit = fit_cfa(complete, _description(model_factors))
-        notes += [f"{name}: {note}" for note in fit["notes"]]
+        notes += [f"The {CFA_LABELS[name]} model: {note}." for note in fit["notes"]]
         fit_rows.append({"model": name} | {key: fit[key] for key in FIT_COLUMNS})
         parameters.append(_std_parameters(fit["estimates"], model_factors).assign(model=name))
-    fits = pd.DataFrame(fit_rows)
+    fits = pd.DataFrame(fit_rows, columns=["model", *FIT_COLUMNS])
     fits.attrs["notes"] = notes
-    loadings = pd.concat(parameters, ignore_index=True)
-    return fits, loadings[["model", "kind", "factor", "item", "std_loading"]]
+    columns = ["model", "kind", "factor", "item", "std_loading"]
+    loadings = pd.concat(parameters, ignore_index=True)[columns] if parameters else pd.DataFrame(
+        columns=columns)
+    return fits, loadings
 
 
 # Intraclass correlations -----------------------------------------------------------------------------
 
+MIN_THERAPISTS = 3  # fewer: a variance between therapists rests on a single difference (or none)
 
-def _fit_null_lmm(values: np.ndarray, groups: np.ndarray) -> dict:
-    """REML random-intercept model without predictors: intercept, variances, ICC, convergence.
+
+def _null_fit(values: np.ndarray, groups: np.ndarray, level: str, unit: str, min_groups: int = 2) -> dict:
+    """REML random-intercept model without predictors: intercept, variances, ICC, convergence, status
+    (`FITTED`, `BOUNDARY` for a group variance estimated at 0, `NOT_ESTIMABLE`, `NOT_CONVERGED`) and the
+    reason in words (empty when fitted). `level` names a group ("therapist"), `unit` a value in it
+    ("patient").
 
     Fitted by `random_intercept_reml` on group sufficient statistics (statsmodels' MixedLM loops over
-    groups and is far too slow for tens of thousands of patients). A group variance of exactly zero is
-    a valid estimate (the REML optimum on the boundary). Variances are NaN and `converged` False when
-    they are not estimable (a single value, or all values equal); `converged` is also False when the
-    residual variance is practically zero. Empty input raises ValueError.
+    groups and is far too slow for tens of thousands of patients). The variances are estimated only with
+    at least `min_groups` groups, a group with two or more values and values that differ; otherwise they
+    are NaN with the reason. A group variance of exactly zero is a valid estimate, at the boundary of its
+    range.
     """
-    try:
-        fit = random_intercept_reml(values, np.ones((len(values), 1)), groups)
-    except ValueError:
-        if len(values) == 0:
-            raise
-        return {"intercept": np.nan, "group_variance": np.nan, "residual_variance": np.nan,
-                "icc": np.nan, "converged": False}
-    return {"intercept": float(fit.params[0]), "group_variance": fit.group_variance,
-            "residual_variance": fit.residual_variance, "icc": fit.icc, "converged": fit.converged}
+    reason = _unidentified(values, groups, level, unit, min_groups)
+    out = {"intercept": np.nan, "group_variance": np.nan, "residual_variance": np.nan, "icc": np.nan,
+           "converged": False, "status": NOT_ESTIMABLE, "reason": reason}
+    if out["reason"]:
+        return out
+    fit = random_intercept_reml(values, np.ones((len(values), 1)), groups)
+    out |= {"converged": fit.converged, "status": FITTED, "reason": ""}
+    if not fit.converged:
+        return out | {"status": NOT_CONVERGED, "reason": (
+            f"the REML fit did not converge: {unit}s of the same {level} hardly differ (the variance "
+            f"within {level}s is practically zero)")}
+    out |= {"intercept": float(fit.params[0]), "group_variance": fit.group_variance,
+            "residual_variance": fit.residual_variance, "icc": fit.icc}
+    if fit.group_variance == 0:
+        out |= {"status": BOUNDARY, "reason": (
+            f"the {level} variance was estimated at 0, the boundary of its range: {level}s differ no more "
+            f"than their {unit}s would by chance")}
+    return out
+
+
+def _unidentified(values: np.ndarray, groups: np.ndarray, level: str, unit: str, min_groups: int) -> str:
+    """Why the variances of a random-intercept model cannot be estimated in these data ("" if they can)."""
+    sizes = pd.Series(groups).value_counts()
+    if len(values) == 0:
+        return f"there are no {unit}s with an alliance score"
+    if len(sizes) == 1:
+        return f"a single {level}: there is no variance between {level}s"
+    if sizes.max() == 1:
+        return (f"one {unit} per {level}: the {level} variance cannot be told apart from the variance "
+                f"between {unit}s")
+    if len(sizes) < min_groups:
+        return (f"{len(sizes)} {level}s: a variance between {level}s needs at least {min_groups} (with two "
+                "it rests on a single difference)")
+    if np.ptp(values) == 0:
+        return f"all {len(values)} values are equal: there is no variance to divide"
+    return ""
 
 
 def _bootstrap_icc(null: dict, groups: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    """ICCs refitted to data simulated from a fitted null model (non-converged refits are dropped)."""
+    """ICCs refitted to data simulated from a fitted null model (an estimate at the boundary, 0, counts;
+    refits that did not converge are dropped)."""
     rng = np.random.default_rng(seed)
     codes, labels = pd.factorize(groups)
     iccs = []
@@ -337,9 +429,9 @@ def _bootstrap_icc(null: dict, groups: np.ndarray, n_boot: int, seed: int) -> np
         values = (null["intercept"]
                   + rng.normal(0, np.sqrt(null["group_variance"]), len(labels))[codes]
                   + rng.normal(0, np.sqrt(null["residual_variance"]), len(codes)))
-        refit = _fit_null_lmm(values, codes)
-        if refit["converged"]:
-            iccs.append(refit["icc"])
+        refit = random_intercept_reml(values, np.ones((len(values), 1)), codes)
+        if refit.converged:
+            iccs.append(refit.icc)
     return np.array(iccs)
 
 
@@ -350,18 +442,25 @@ def therapist_icc(patient_means: pd.DataFrame, n_boot: int = 200, seed: int = 0,
     random intercept per therapist (`alliance.mixed.random_intercept_reml`); bootstrap samples are drawn
     from it with `numpy.random.default_rng(seed)` and refitted. Returns icc, ci_low, ci_high,
     therapist_variance, residual_variance, n_patients, n_therapists, n_boot (converged refits used for
-    the CI; none, and a NaN CI, when the main fit did not converge) and converged (of the main fit).
+    the CI), converged (of the main fit), status and reason (see `_null_fit`). The ICC is not estimable
+    with fewer than `MIN_THERAPISTS` therapists or one patient per therapist; then it, its CI and the
+    variances are NaN and the reason says why. A CI without refits is NaN and the reason says so.
     """
     data = patient_means.dropna(subset=["therapist_id", "value"])
     groups = data["therapist_id"].to_numpy()
-    null = _fit_null_lmm(data["value"].to_numpy(dtype=float), groups)
-    boot = _bootstrap_icc(null, groups, n_boot, seed) if null["converged"] else np.array([])
+    n_therapists = int(data["therapist_id"].nunique())
+    null = _null_fit(data["value"].to_numpy(dtype=float), groups, "therapist", "patient", MIN_THERAPISTS)
+    fitted = null["status"] in (FITTED, BOUNDARY)
+    boot = _bootstrap_icc(null, groups, n_boot, seed) if fitted else np.array([])
     low, high = np.quantile(boot, [(1 - ci) / 2, (1 + ci) / 2]) if len(boot) else (np.nan, np.nan)
+    reason = null["reason"]
+    if fitted and not len(boot):
+        reason = "; ".join(filter(None, [reason, f"no CI: none of the {n_boot} bootstrap refits converged"]))
     return {
         "icc": null["icc"], "ci_low": float(low), "ci_high": float(high),
         "therapist_variance": null["group_variance"], "residual_variance": null["residual_variance"],
-        "n_patients": len(data), "n_therapists": int(data["therapist_id"].nunique()),
-        "n_boot": len(boot), "converged": null["converged"],
+        "n_patients": len(data), "n_therapists": n_therapists, "n_boot": len(boot),
+        "converged": null["converged"], "status": null["status"], "reason": reason,
     }
 
 
@@ -370,14 +469,16 @@ def session_icc(session_scores: pd.DataFrame) -> dict:
 
     `session_scores` has patient_id and value (incomplete rows dropped); REML null model with a random
     intercept per patient (`alliance.mixed.random_intercept_reml`, fast on a million sessions). Returns
-    icc, patient_variance, residual_variance, n_sessions, n_patients and converged.
+    icc, patient_variance, residual_variance, n_sessions, n_patients, converged, status and reason (see
+    `_null_fit`; not estimable when every patient has one scored session).
     """
     data = session_scores.dropna(subset=["patient_id", "value"])
-    null = _fit_null_lmm(data["value"].to_numpy(dtype=float), data["patient_id"].to_numpy())
+    null = _null_fit(data["value"].to_numpy(dtype=float), data["patient_id"].to_numpy(), "patient", "session")
     return {
         "icc": null["icc"], "patient_variance": null["group_variance"],
         "residual_variance": null["residual_variance"], "n_sessions": len(data),
         "n_patients": int(data["patient_id"].nunique()), "converged": null["converged"],
+        "status": null["status"], "reason": null["reason"],
     }
 
 
@@ -389,11 +490,14 @@ def spearman_brown(reliability: float, m: float | np.ndarray) -> float | np.ndar
 def reliability_by_sessions(session_scores: pd.DataFrame, max_sessions: int = 10) -> pd.DataFrame:
     """Reliability of a patient's mean alliance over m = 1..max_sessions sessions (Spearman-Brown).
 
-    Columns: sessions, reliability. `attrs["session_icc"]` holds the `session_icc` result.
+    Columns: sessions, reliability, session_icc, status and reason of the `session_icc` (reliability NaN
+    when it is not estimable). `attrs["session_icc"]` holds the `session_icc` result.
     """
     single = session_icc(session_scores)
     sessions = np.arange(1, max_sessions + 1)
-    table = pd.DataFrame({"sessions": sessions, "reliability": spearman_brown(single["icc"], sessions)})
+    table = pd.DataFrame({"sessions": sessions, "reliability": spearman_brown(single["icc"], sessions),
+                          "session_icc": single["icc"], "status": single["status"],
+                          "reason": single["reason"]})
     table.attrs["session_icc"] = single
     return table
 

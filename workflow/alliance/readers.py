@@ -106,11 +106,22 @@ class ReadOptions:
         decimal = str(data.get("decimal", "auto"))
         if decimal not in ("auto", ".", ","):
             raise ConfigError(f"data.decimal: '{decimal}' is not one of auto, '.', ','.")
-        columns = data.get("columns") or {}
+        columns = dict(data.get("columns") or {})
+        scopes = ("all", *TABLES)
+        flat = {k: v for k, v in columns.items() if k not in scopes and isinstance(v, str)}
+        if flat:  # the flat form {name in the export: contract name} is the map of every table
+            scoped = [k for k in scopes if columns.get(k)]
+            if scoped:
+                raise ConfigError(
+                    f"data.columns: given both names ({', '.join(map(repr, flat))}) and per-table maps "
+                    f"({', '.join(scoped)}); expected one form: move the names under all: (every table) "
+                    "or under patients:/sessions:/outcomes:.")
+            columns = {k: v for k, v in columns.items() if k not in flat} | {"all": flat}
         for scope, mapping in columns.items():
-            if scope not in ("all", *TABLES) or not isinstance(mapping, Mapping):
+            if scope not in scopes or not isinstance(mapping, Mapping):
                 raise ConfigError(f"data.columns.{scope}: use all, patients, sessions or outcomes, each "
-                                  "a map from the name in your export to the contract name.")
+                                  "a map from the name in your export to the contract name, or a flat map "
+                                  "of names for every table.")
             for source, target in mapping.items():
                 if not isinstance(target, str) or not target.strip():
                     raise ConfigError(f"data.columns.{scope}: '{source}' must map to a column name.")

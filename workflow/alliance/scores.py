@@ -177,7 +177,8 @@ def score_bounds(instrument: Instrument) -> dict[str, tuple[float, float]]:
 def score_descriptives(session_scores: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
     """Per score column, over scored sessions: n, mean, SD, share at the scale maximum, skew.
 
-    Skew is the adjusted Fisher-Pearson coefficient (scipy `skew(bias=False)`); NaN when n < 3.
+    Skew is the adjusted Fisher-Pearson coefficient (scipy `skew(bias=False)`); NaN when n < 3 or every
+    value is the same.
     """
     scored = scored_sessions(session_scores)
     rows = []
@@ -189,6 +190,7 @@ def score_descriptives(session_scores: pd.DataFrame, instrument: Instrument) -> 
             "mean": float(values.mean()) if len(values) else float("nan"),
             "sd": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
             "ceiling_share": float(np.isclose(values, high).mean()) if len(values) else float("nan"),
-            "skew": float(stats.skew(values, bias=False)) if len(values) > 2 else float("nan"),
+            "skew": (float(stats.skew(values, bias=False)) if len(values) > 2 and np.ptp(values) > 0
+                     else float("nan")),
         })
     return pd.DataFrame(rows).set_index("score")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -26,10 +25,12 @@ from alliance.conditions import condition_grid as condition_grid  # re-exported 
 from alliance.conditions import condition_id as condition_id
 from alliance.conditions import format_scale as format_scale
 from alliance.contract import validate_tables
+from alliance.errors import REPORTED
 from alliance.features import build_features
 from alliance.instruments import load_instrument
 from alliance.models import FAMILIES, fit_family
 from alliance.models.effects import EFFECT_COLUMNS
+from alliance.models.plan import BY_KEY
 from alliance.scores import score_patients, score_sessions
 from alliance.synthetic import generate_cohort
 
@@ -54,12 +55,6 @@ GENERATING = {
     ("dropout", "alliance_early", "log_odds"): "dropout_log_odds_per_sd",
     ("satisfaction", "alliance_mean", "points"): "satisfaction_points_per_sd",
 }
-# A convergence problem: a captured estimation warning of a kept fit that reports a failure to converge
-# or perfect separation, or a model's own note that its final fit did not converge.
-NONCONVERGENCE = re.compile(
-    r"Estimation warning: .*(failed to converge|did not converge|perfect separation)"
-    r"|did not converge; treat", re.IGNORECASE,
-)
 REPLICATION_STREAM, TRUTH_STREAM = 0, 1
 EFFECT_SUFFIX = "_per_sd"  # the generator's alliance effects, multiplied by a condition's effect scale
 
@@ -108,22 +103,6 @@ def generating_effect(outcome: str, predictor: str, scale: str, effects: Mapping
 # ---- One cohort analysed as the workflow does ----------------------------------------------------
 
 
-def row_status(notes: list[str], outcome: str, outcomes: set[str]) -> str:
-    """`nonconverged` when a convergence note (`NONCONVERGENCE`) of the family concerns the row of
-    `outcome`, else `ok`. A note labelled with an outcome of the family ("Home practice: ..." for
-    `home practice`) concerns that outcome's rows only; any other note (unlabelled, or labelled with a
-    model such as "Therapist/patient split: ...") may concern every row of the family. `outcomes` are
-    the outcomes of the family's rows."""
-    known = {name.lower() for name in outcomes}
-    for note in notes:
-        if not NONCONVERGENCE.search(note):
-            continue
-        label = note.split(": ", 1)[0].strip().lower() if ": " in note else ""
-        if label not in known or label == outcome.lower():
-            return "nonconverged"
-    return "ok"
-
-
 def cohort_features(
     patients: pd.DataFrame, sessions: pd.DataFrame, outcomes: pd.DataFrame, *, early_window: int,
     ruptures: Mapping,
@@ -149,38 +128,33 @@ def cohort_features(
                           early_window, dict(ruptures), alpha)
 
 
+NONCONVERGED = ("not_converged", "separation")  # statuses counted as convergence failures
+
+
 def analyse_cohort(
     patients: pd.DataFrame, sessions: pd.DataFrame, outcomes: pd.DataFrame, *, early_window: int,
     covariates: list[str], ruptures: Mapping,
 ) -> pd.DataFrame:
-    """Every model family fitted to one cohort: the effect rows with `family`, `status` (ok,
-    nonconverged; a family that raised or returned no row gives one `failed` row with the `error`), and
-    the family's notes. A model that a family could not fit simply has no row (its note says why)."""
+    """Every model family fitted to one cohort: the effect rows of the fitted models with `family` and
+    status `ok`, and for each planned model without estimates one row per predictor it would have had,
+    with its status (`not_converged`, `separation`, `not_estimable`, ...) and reason in `error`; the
+    family's notes beside. The status is the fit's own (`ModelResult.statuses`), never read from text."""
     features = cohort_features(patients, sessions, outcomes, early_window=early_window, ruptures=ruptures)
     rows = []
     for family in FAMILIES:
-        try:
-            result = fit_family(family, features["patients"], list(covariates), features["sessions"],
-                                levels=False)
-        except Exception as err:  # a model that fails is recorded, never dropped
-            rows.append({"family": family, "status": "failed", "n_notes": 0, "notes": "",
-                         "error": f"{type(err).__name__}: {err}"})
-            continue
+        result = fit_family(family, features["patients"], list(covariates), features["sessions"],
+                            levels=False, early_window=early_window)
         meta = {"family": family, "n_notes": len(result.notes), "notes": " | ".join(result.notes),
                 "error": ""}
-        outcomes = {effect["outcome"] for effect in result.effects}
-        rows += [{**meta, **effect, "status": row_status(result.notes, effect["outcome"], outcomes)}
-                 for effect in result.effects]
-        if not result.effects:
-            reasons = [note for note in result.notes if "not fitted" in note]
-            rows.append({**meta, "status": "failed",
-                         "error": reasons[0] if reasons else "the family returned no effect row"})
-    table = pd.DataFrame(rows, columns=["family", *EFFECT_COLUMNS, *STATUS_COLUMNS])
-    unusable = (table["status"] != "failed") & ~np.isfinite(
-        table[["estimate", "std_error"]].astype(float)).all(axis=1)
-    table.loc[unusable, "status"] = "failed"
-    table.loc[unusable, "error"] = "non-finite estimate or standard error"
-    return table
+        rows += [{**meta, **effect, "status": "ok"} for effect in result.effects]
+        for status in result.statuses:
+            if status["status"] in REPORTED:
+                continue
+            planned = BY_KEY[status["key"]]
+            rows += [{**meta, "outcome": planned.outcome, "model": planned.model, "predictor": predictor,
+                      "analysis": planned.analysis, "status": status["status"], "error": status["reason"]}
+                     for predictor in planned.predictors]
+    return pd.DataFrame(rows, columns=["family", *EFFECT_COLUMNS, *STATUS_COLUMNS])
 
 
 def run_replication(
@@ -274,9 +248,8 @@ def summarise(replications: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
 
     Rows follow the truth's conditions and effect rows (then any effect seen only in replications, for
     a family whose truth failed). `n_reps` counts the condition's replications; `n_failed` those without
-    a usable estimate of this effect (the family raised, returned no such row, or a non-finite estimate
-    or SE); `n_nonconverged` the usable ones with a convergence note (`row_status`), which are
-    included. Relative
+    an estimate of this effect (its model's status was not fitted, or no row came back);
+    `n_nonconverged` the part of those whose fit did not converge or separated. Relative
     bias is left empty in null conditions (effect scale 0).
     """
     conditions = truth.drop_duplicates("condition").set_index("condition")[CONDITION_COLUMNS[1:]]
@@ -293,7 +266,7 @@ def summarise(replications: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     for key in keys.itertuples(index=False, name=None):
         condition = conditions.loc[key[0]]
         group = groups.get(key, reps.iloc[:0])
-        usable = group[group["status"] != "failed"]
+        usable = group[group["status"] == "ok"]
         true = truth_rows.loc[key] if key in truth_rows.index else None
         source = true if true is not None else group.iloc[0]
         estimand = float(true["estimate"]) if true is not None and true["status"] != "failed" else np.nan
@@ -309,7 +282,7 @@ def summarise(replications: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
             "estimand_se": float(true["std_error"]) if true is not None else np.nan,
             "truth_status": true["status"] if true is not None else "missing",
             "n_reps": total, "n_failed": total - len(usable),
-            "n_nonconverged": int((usable["status"] == "nonconverged").sum()), "n_used": len(usable),
+            "n_nonconverged": int(group["status"].isin(NONCONVERGED).sum()), "n_used": len(usable),
             **measures,
         })
     return pd.DataFrame(rows, columns=PERFORMANCE_COLUMNS)

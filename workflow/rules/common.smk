@@ -1,14 +1,30 @@
 # Shared values and input functions (named get_*).
 
 import os
+import sys
+import time
+from pathlib import Path
 
 from alliance.conditions import truth_scale
 from alliance.outputs import FIGURES, PSYCHOMETRIC_TABLES
+from alliance.stale import set_aside_stale_outputs
 
 ENV = "../../environment.yml"
 MODEL_FAMILIES = ["adherence", "dropout", "satisfaction", "symptoms"]
 TABLES = ["patients", "sessions", "outcomes"]
 SYNTHETIC = "data/synthetic"
+
+
+# When a run stops early (invalid data, a crash), the final outputs it did not rewrite are an earlier run's:
+# they are moved to results/stale/ and the console says so. Files older than the start of this run are
+# the earlier run's (Snakemake deletes a job's old outputs when the job starts).
+RUN_STARTED = time.time()
+
+
+onerror:
+    message = set_aside_stale_outputs(Path("results"), RUN_STARTED, log)
+    if message:
+        print(f"\n{message}\n", file=sys.stderr)
 
 
 def get_table(table):

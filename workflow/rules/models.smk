@@ -13,6 +13,8 @@ rule fit_models:
     params:
         covariates=config["models"]["covariates"],
         instruments=config["instruments"],
+        early_window=config["features"]["early_window"],
+        min_clusters=config["models"]["min_clusters"],
     resources:
         mem_mb=scaled_mem_mb(1000, 150),
         runtime=scaled_runtime(10, 2),
@@ -24,33 +26,6 @@ rule fit_models:
         ENV
     script:
         "../scripts/fit_models.py"
-
-
-rule effects:
-    input:
-        expand("results/models/{family}/result.json", family=MODEL_FAMILIES),
-    output:
-        effects=report(
-            "results/effects.csv",
-            caption="../report/effects.rst",
-            category="Effects",
-            labels={"table": "alliance effects"},
-        ),
-        multiplicity=report(
-            "results/models/multiplicity.csv",
-            caption="../report/multiplicity.rst",
-            category="Effects",
-            labels={"table": "false discovery rate"},
-        ),
-    resources:
-        mem_mb=scaled_mem_mb(1000, 10),
-        runtime=scaled_runtime(5),
-    log:
-        "results/logs/effects.log",
-    conda:
-        ENV
-    script:
-        "../scripts/effects.py"
 
 
 rule sensitivity:
@@ -79,3 +54,53 @@ rule sensitivity:
         ENV
     script:
         "../scripts/sensitivity.py"
+
+
+rule effects:
+    input:
+        models=expand("results/models/{family}/result.json", family=MODEL_FAMILIES),
+    output:
+        effects=report(
+            "results/effects.csv",
+            caption="../report/effects.rst",
+            category="Effects",
+            labels={"table": "alliance effects"},
+        ),
+        multiplicity=report(
+            "results/models/multiplicity.csv",
+            caption="../report/multiplicity.rst",
+            category="Effects",
+            labels={"table": "false discovery rate"},
+        ),
+    resources:
+        mem_mb=scaled_mem_mb(1000, 10),
+        runtime=scaled_runtime(5),
+    log:
+        "results/logs/effects.log",
+    conda:
+        ENV
+    script:
+        "../scripts/effects.py"
+
+
+rule model_status:
+    input:
+        models=expand("results/models/{family}/result.json", family=MODEL_FAMILIES),
+        sensitivity=rules.sensitivity.output.table,
+        sensitivity_result=rules.sensitivity.output.result,
+    output:
+        status=report(
+            "results/models/status.csv",
+            caption="../report/model_status.rst",
+            category="Effects",
+            labels={"table": "model status"},
+        ),
+    resources:
+        mem_mb=scaled_mem_mb(500),
+        runtime=scaled_runtime(5),
+    log:
+        "results/logs/model_status.log",
+    conda:
+        ENV
+    script:
+        "../scripts/model_status.py"

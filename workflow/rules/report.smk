@@ -49,6 +49,7 @@ rule report:
         models=expand("results/models/{family}/result.json", family=MODEL_FAMILIES),
         effects="results/effects.csv",
         multiplicity="results/models/multiplicity.csv",
+        status=rules.model_status.output.status,
         sensitivity="results/models/sensitivity/sensitivity.csv",
         sensitivity_result="results/models/sensitivity/result.json",
         psychometrics=expand(
@@ -84,6 +85,7 @@ rule manifest:
         "results/report.html",
         "results/effects.csv",
         "results/models/multiplicity.csv",
+        rules.model_status.output.status,
         "results/models/sensitivity/sensitivity.csv",
         expand("results/figures/{name}.svg", name=FIGURES),
     output:

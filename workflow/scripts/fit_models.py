@@ -14,6 +14,8 @@ result = fit_family(
     list(snakemake.params.covariates),
     pd.read_parquet(snakemake.input.sessions),
     load_configured(snakemake.params.instruments)["satisfaction"].score_range,
+    early_window=snakemake.params.early_window,
+    min_clusters=snakemake.params.min_clusters,
 )
 write_json(result.to_dict(), snakemake.output.result)
 write_text(result.summary, snakemake.output.summary)

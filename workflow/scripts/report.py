@@ -18,6 +18,7 @@ html = build_report(
     model_results=[read_json(path) for path in snakemake.input.models],
     effects=pd.read_csv(snakemake.input.effects),
     multiplicity=pd.read_csv(snakemake.input.multiplicity),
+    status=pd.read_csv(snakemake.input.status, keep_default_na=False),
     sensitivity=pd.read_csv(snakemake.input.sensitivity),
     sensitivity_notes=sensitivity_notes(read_json(snakemake.input.sensitivity_result)),
     psychometrics=read_tables(snakemake.input.psychometrics),

@@ -17,11 +17,12 @@ table, summary, seconds = sensitivity_analyses(
     early_window=snakemake.params.early_window,
     tables=tables,
     score_range=load_configured(snakemake.params.instruments)["satisfaction"].score_range,
+    min_clusters=snakemake.config["models"]["min_clusters"],
 )
 write_csv(table, snakemake.output.table)
 write_json(summary, snakemake.output.result)
 for failure in summary["failures"]:
-    log.warning("not fitted: %(variant)s / %(outcome)s: %(reason)s", failure)
+    log.warning("not computed (%(status)s): %(variant)s / %(outcome)s: %(reason)s", failure)
 for name, value in seconds.items():
     log.info("%s: %.2f s", name, value)
 log.info("%d rows", len(table))

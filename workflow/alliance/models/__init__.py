@@ -7,9 +7,9 @@ from collections.abc import Callable
 import pandas as pd
 
 from alliance.models.adherence import fit_attendance
-from alliance.models.common import ModelResult, attempt
+from alliance.models.common import MIN_CLUSTERS, ModelResult, refuse
 from alliance.models.dropout import fit_dropout
-from alliance.models.levels import PRIMARY, level_effects
+from alliance.models.levels import HYPOTHESIS, PRIMARY, level_effects
 from alliance.models.marginal import marginal_predictions
 from alliance.models.satisfaction import fit_satisfaction
 from alliance.models.symptoms import fit_symptoms
@@ -26,28 +26,38 @@ SESSION_LEVEL = {"adherence", "dropout", "symptoms"}  # families that also fit s
 def fit_family(
     family: str, features: pd.DataFrame, covariates: list[str], sessions: pd.DataFrame | None = None,
     satisfaction_range: tuple[float, float] | None = None, levels: bool = True,
+    early_window: int | None = None, min_clusters: int = MIN_CLUSTERS,
 ) -> ModelResult:
     """Fit every model of one outcome family; `sessions` (session features) enables session-level models;
     `satisfaction_range` (the satisfaction instrument's score range) is used by its ceiling check.
+    `early_window` (for the reasons in words) and `min_clusters` (the few-cluster threshold) travel with
+    the features as `attrs` to every design built from them.
 
     With `levels` (the workflow), families with a primary model also get its therapist/patient split,
     moderation by discipline and predictions across the alliance range (the simulation study leaves
-    these refits out).
+    these refits out); when the primary model was not fitted these are refused.
     """
     if family not in FAMILIES:
         raise ValueError(f"unknown model family '{family}'; expected one of {', '.join(FAMILIES)}")
-    notes: list[str] = []
+    features = features.copy(deep=False)
+    features.attrs |= {"min_clusters": int(min_clusters)}
+    if early_window is not None:
+        features.attrs["early_window"] = int(early_window)
     args = (features, covariates, sessions) if family in SESSION_LEVEL else (features, covariates)
     if family == "satisfaction":
         args = (*args, satisfaction_range)
-    result = attempt(f"The {family} models", notes, FAMILIES[family], *args)
-    if result is None:  # last resort: the family's own fitting code did not catch the failure
-        return ModelResult(family, [], [], notes, "Not fitted.", {})
+    result = FAMILIES[family](*args)
     if levels and family in PRIMARY:
-        rows, tests, notes = level_effects(family, features, covariates)
+        key = HYPOTHESIS[family]
+        if result.primary_fit is None:
+            refuse(result.statuses, [f"{key}-split", f"{key}-moderation"], "the primary model was not fitted")
+            result.extra["marginal"] = []
+            return result
+        rows, tests, notes, statuses = level_effects(family, features, covariates)
         result.effects += rows
         result.notes += notes
+        result.statuses += statuses
         result.extra["level_tests"] = tests
         result.extra["marginal"] = marginal_predictions(
-            family, features, covariates, result.notes, result.primary_fit).to_dict(orient="records")
+            family, features, covariates, result.primary_fit).to_dict(orient="records")
     return result

@@ -4,21 +4,26 @@ between-patient alliance (secondary)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
+from alliance.errors import NOT_ESTIMABLE, NotEstimable
 from alliance.models.common import (
     Design,
     ModelResult,
-    attempt,
     build_design,
     captured_warnings,
+    check_sample,
+    cluster_inference,
     fit_binary_logit,
     fit_logit_glm,
     labelled,
     level_designs,
     predictor_effect,
+    refuse,
+    run_planned,
     session_design,
     summary_text,
 )
@@ -30,9 +35,17 @@ SESSION_MODEL = "session_logit_cluster_therapist"
 HOME_MODEL = "lmm_patient_intercept_cluster_therapist"
 
 
+ATTENDANCE_WORDS = {1: "attendance takes a single value: every scheduled session after the early window "
+                         "was attended",
+                    0: "attendance takes a single value: no session scheduled after the early window was "
+                       "attended"}
+SESSION_ATTENDANCE_WORDS = {1: "attendance takes a single value: every scheduled session was attended",
+                            0: "attendance takes a single value: no scheduled session was attended"}
+
+
 def attendance_design(features: pd.DataFrame, covariates: list[str]) -> Design:
     """Patients with sessions scheduled after the early window and an early alliance score."""
-    return build_design(
+    design = build_design(
         features,
         outcome="attendance",
         predictor="alliance_early",
@@ -43,6 +56,8 @@ def attendance_design(features: pd.DataFrame, covariates: list[str]) -> Design:
             ("no scored alliance in the early window", lambda d: d["alliance_early"].isna()),
         ],
     )
+    design.single_value_words = ATTENDANCE_WORDS
+    return design
 
 
 def fit_attendance_gee(design: Design) -> tuple[dict, float]:
@@ -51,11 +66,17 @@ def fit_attendance_gee(design: Design) -> tuple[dict, float]:
     data = design.data.loc[design.data.index.repeat(design.data["scheduled_after_window"])].copy()
     data["attended"] = (data.groupby(level=0).cumcount() < data["attended_after_window"]).astype(float)
     data = data.sort_values("therapist_id", kind="stable")
+    if data["therapist_id"].nunique() < 2:
+        raise NotEstimable("one therapist: the GEE's working correlation within therapist is not "
+                           "identified")
     formula = design.formula.replace("attended_after_window + missed_after_window", "attended")
     model = smf.gee(formula, groups="therapist_id", data=data, family=sm.families.Binomial(),
                     cov_struct=sm.cov_struct.Exchangeable())
     with captured_warnings(design.notes):
         fit = model.fit()
+    if not np.isfinite(fit.bse).all() or not np.isfinite(float(fit.model.cov_struct.dep_params)):
+        raise NotEstimable("the GEE's robust covariance is not finite (the therapists' sessions do not "
+                           "identify it)")
     row = predictor_effect(fit, design, model=GEE_MODEL, scale="log_odds", n_obs=len(data),
                            analysis="sensitivity")
     return row, float(fit.model.cov_struct.dep_params)
@@ -66,8 +87,10 @@ def attendance_session_design(features: pd.DataFrame, sessions: pd.DataFrame,
     """Every scheduled session after the first scored one: attended or not, on the alliance at the last
     scored session before it (within and between patients)."""
     rows = sessions.assign(attended_now=sessions["attended"].astype(float))
-    return session_design(features, rows, outcome="session attendance", response="attended_now",
-                          covariates=covariates)
+    design = session_design(features, rows, outcome="session attendance", response="attended_now",
+                            covariates=covariates)
+    design.single_value_words = SESSION_ATTENDANCE_WORDS
+    return design
 
 
 def fit_session_attendance(design: Design) -> list[dict]:
@@ -88,9 +111,10 @@ def home_practice_design(features: pd.DataFrame, sessions: pd.DataFrame,
 def fit_home_practice(design: Design) -> tuple[list[dict], dict]:
     """Linear mixed model (REML) with a random intercept per patient, the fixed effects by GLS with
     therapist-clustered SEs; two rows (within, between) on the 0-1 share, and the variance components."""
+    check_sample(design)
     with captured_warnings(design.notes):
         fit = fit_random_intercept(design.formula, design.data, "patient_id", cluster="therapist_id",
-                                   notes=design.notes)
+                                   design=design, inference=cluster_inference(design))
     sd = float(design.data["home_practice"].std(ddof=1))
     rows = [predictor_effect(fit, d, model=HOME_MODEL, scale="points", n_obs=len(design.data),
                              analysis="secondary", outcome_sd=sd) for d in level_designs(design)]
@@ -101,34 +125,40 @@ def fit_attendance(
     features: pd.DataFrame, covariates: list[str], sessions: pd.DataFrame | None = None
 ) -> ModelResult:
     """Binomial GLM (logit) of sessions attended out of scheduled after the window, clustered by therapist
-    (primary) with its GEE check; with the session features, the session-level models too. A model that
-    cannot be fitted is left out with a note saying why."""
+    (primary) with its GEE check; with the session features, the session-level models too. Each planned
+    model gets a status (`ModelResult.statuses`); one that cannot be fitted says why."""
+    statuses: list[dict] = []
     design = attendance_design(features, covariates)
     notes = design.notes
     with captured_warnings(notes):
-        fit = attempt("Primary model", notes, fit_logit_glm, design)
+        fit = run_planned(statuses, "H1", design, fit_logit_glm, design)
     rows = [] if fit is None else [predictor_effect(
         fit, design, model=MODEL, scale="log_odds", n_obs=int(design.data["scheduled_after_window"].sum()))]
     extra = {"formula": design.formula, "covariates": design.covariates}
-    gee = attempt("GEE check", notes, fit_attendance_gee, design)
-    if gee is not None:
-        rows.append(gee[0])
-        extra["therapist_correlation"] = gee[1]
+    if fit is None:
+        refuse(statuses, ["H1-gee"], "the primary model was not fitted")
+    else:
+        gee = run_planned(statuses, "H1-gee", None, fit_attendance_gee, design)
+        if gee is not None:
+            rows.append(gee[0])
+            extra["therapist_correlation"] = gee[1]
     flow = design.flow
-    if sessions is not None:
+    if sessions is None:
+        refuse(statuses, ["H1a", "H1b"], "no session features were given")
+    else:
         attendance = attendance_session_design(features, sessions, covariates)
-        rows += attempt("Session attendance", attendance.notes, fit_session_attendance, attendance) or []
+        rows += run_planned(statuses, "H1a", attendance, fit_session_attendance, attendance) or []
         flow, notes = flow + attendance.flow, notes + labelled(attendance.notes, "Session attendance")
         extra["session_formula"] = attendance.formula
         if "home_practice" in sessions and sessions["home_practice"].notna().any():
             home = home_practice_design(features, sessions, covariates)
-            fitted = attempt("Home practice", home.notes, fit_home_practice, home)
+            fitted = run_planned(statuses, "H1b", home, fit_home_practice, home)
             if fitted is not None:
                 rows += fitted[0]
                 extra["home_practice_variance"] = fitted[1]
             flow, notes = flow + home.flow, notes + labelled(home.notes, "Home practice")
             extra["home_practice_formula"] = home.formula
         else:
-            notes = [*notes, "The data have no home-practice scores; that model was not fitted."]
+            refuse(statuses, ["H1b"], "no home-practice scores in the data", NOT_ESTIMABLE)
     summary = "The primary model was not fitted." if fit is None else summary_text(fit)
-    return ModelResult("adherence", rows, flow, notes, summary, extra, primary_fit=fit)
+    return ModelResult("adherence", rows, flow, notes, summary, extra, primary_fit=fit, statuses=statuses)

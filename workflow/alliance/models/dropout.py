@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 
+from alliance.errors import FITTED
 from alliance.models.common import (
     Design,
     ModelResult,
-    attempt,
     build_design,
     captured_warnings,
     fit_logit_glm,
     predictor_effect,
+    refuse,
+    run_planned,
     summary_text,
 )
 from alliance.models.survival import (
@@ -23,6 +27,9 @@ from alliance.models.survival import (
 )
 
 MODEL = "logistic_glm_cluster_therapist"
+DROPOUT_WORDS = {0: "no patient dropped out after the early window",
+                 1: "every analysed patient dropped out after the early window"}
+SESSION_KEYS = {"H2a": fit_discrete_hazard, "H2b": fit_cox_time_varying, "H2d": fit_rupture_hazard}
 
 
 def dropout_design(features: pd.DataFrame, covariates: list[str]) -> Design:
@@ -40,6 +47,7 @@ def dropout_design(features: pd.DataFrame, covariates: list[str]) -> Design:
         ],
     )
     design.data["dropout_event"] = design.data["dropout"].astype(int)
+    design.single_value_words = DROPOUT_WORDS
     return design
 
 
@@ -48,28 +56,31 @@ def fit_dropout(
 ) -> ModelResult:
     """Logistic regression of dropout on early alliance, clustered by therapist (primary); with the
     session features, also the discrete-time hazard and the time-varying Cox model (secondary) and the
-    rupture hazard (exploratory). A model that cannot be fitted is left out with a note saying why."""
+    rupture hazard (exploratory). Each planned model gets a status; one that cannot be fitted says why."""
+    statuses: list[dict] = []
     design = dropout_design(features, covariates)
     notes = design.notes
     with captured_warnings(notes):
-        fit = attempt("Primary model", notes, fit_logit_glm, design)
+        fit = run_planned(statuses, "H2", design, fit_logit_glm, design)
     rows = [] if fit is None else [
         predictor_effect(fit, design, model=MODEL, scale="log_odds", n_obs=len(design.data))]
-    extra = {"formula": design.formula, "covariates": design.covariates,
-             "dropout_rate": float(design.data["dropout_event"].mean())}
-    km = attempt("Kaplan-Meier by tertile", notes, kaplan_meier_by_tertile, features)
+    extra = {"formula": design.formula, "covariates": design.covariates}
+    if len(design.data):
+        extra["dropout_rate"] = float(design.data["dropout_event"].mean())
+    km = run_planned(statuses, "H2c", None, kaplan_meier_by_tertile, features)
     if km is not None:
         extra |= {"kaplan_meier": km[0].to_dict(orient="records"), "logrank": km[1]}
     flow = design.flow
-    if sessions is not None:
+    if sessions is None:
+        refuse(statuses, list(SESSION_KEYS), "no session features were given")
+    else:
         risk = session_risk_design(features, sessions, covariates)
-        for label, fitter in (("Discrete-time hazard", fit_discrete_hazard),
-                              ("Time-varying Cox model", fit_cox_time_varying),
-                              ("Rupture hazard", fit_rupture_hazard)):
-            row = attempt(label, risk.notes, fitter, risk)
+        for key, fitter in SESSION_KEYS.items():
+            view = replace(risk, flags=[], status=FITTED, reason="")
+            row = run_planned(statuses, key, view, fitter, view)
             if row is not None:
                 rows.append(row)
         flow, notes = flow + risk.flow, notes + risk.notes
         extra["session_formula"] = risk.formula
     summary = "The primary model was not fitted." if fit is None else summary_text(fit)
-    return ModelResult("dropout", rows, flow, notes, summary, extra, primary_fit=fit)
+    return ModelResult("dropout", rows, flow, notes, summary, extra, primary_fit=fit, statuses=statuses)

@@ -18,14 +18,16 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 
+from alliance.errors import REFUSED, NotEstimable
 from alliance.models.adherence import attendance_design
 from alliance.models.common import (
     Design,
-    attempt,
     captured_warnings,
     fit_logit_glm,
     labelled,
+    plural,
     predictor_effect,
+    run_planned,
 )
 from alliance.models.dropout import dropout_design
 from alliance.models.effects import effect_row
@@ -72,15 +74,16 @@ def split_design(design: Design) -> tuple[Design, Design]:
     return replace(split, predictor=f"{x}_therapist"), replace(split, predictor=f"{x}_patient")
 
 
-def moderation_design(design: Design) -> Design | None:
-    """The design with one alliance slope per discipline; None when fewer than two disciplines."""
+def moderation_design(design: Design) -> Design:
+    """The design with one alliance slope per discipline (unchanged when fewer than two disciplines:
+    `_fit_moderation` then refuses it)."""
     if MODERATOR not in design.data or design.data[MODERATOR].nunique() < 2:
-        return None
+        return design
     x = design.predictor
     formula = design.formula.replace(f"{x}_z", f"{MODERATOR_TERM}:{x}_z")
     if f"+ {MODERATOR_TERM}" not in formula:
         formula += f" + {MODERATOR_TERM}"
-    return replace(design, formula=formula)
+    return replace(design, formula=formula, notes=[], flags=[])
 
 
 def _equal_slopes_test(fit, terms: list[str]) -> dict:
@@ -89,60 +92,81 @@ def _equal_slopes_test(fit, terms: list[str]) -> dict:
     restrictions = np.zeros((len(terms) - 1, len(names)))
     for i, (a, b) in enumerate(pairwise(terms)):
         restrictions[i, names.index(a)], restrictions[i, names.index(b)] = 1.0, -1.0
-    test = fit.wald_test(restrictions, scalar=True)
+    test = fit.wald_test(restrictions, scalar=True, use_f=False)
     return {"statistic": float(test.statistic), "df": len(terms) - 1, "p_value": float(test.pvalue)}
 
 
-def level_effects(family: str, features: pd.DataFrame, covariates: list[str]) -> tuple[list[dict], dict,
-                                                                                      list[str]]:
-    """Split and moderation rows of one primary model, their tests, and notes (failures included)."""
+HYPOTHESIS = {"adherence": "H1", "dropout": "H2", "satisfaction": "H3"}
+
+
+def level_effects(family: str, features: pd.DataFrame, covariates: list[str]
+                  ) -> tuple[list[dict], dict, list[str], list[dict]]:
+    """Split and moderation rows of one primary model, their tests, notes and statuses (keys
+    "<H>-split" and "<H>-moderation")."""
     spec = PRIMARY[family]
-    rows, tests = [], {}
+    key = HYPOTHESIS[family]
+    rows, tests, statuses = [], {}, []
     therapist, patient = split_design(spec.design(features, covariates))
+    therapist = replace(therapist, notes=[], flags=[])
     split_notes: list[str] = []
     with captured_warnings(split_notes):
-        fit = attempt("model", split_notes, spec.fit, therapist)
+        fit = run_planned(statuses, f"{key}-split", therapist, _fit_split, spec, therapist)
     if fit is not None:
         data = therapist.data
         rows += [predictor_effect(fit, view, model=spec.model, scale=spec.scale, n_obs=spec.n_obs(data),
                                   analysis="secondary", outcome_sd=spec.outcome_sd(data))
                  for view in (therapist, patient)]
-        with captured_warnings(split_notes):
-            test = attempt("Wald test", split_notes, _equal_slopes_test, fit,
-                           [f"{therapist.predictor}_z", f"{patient.predictor}_z"])
-        if test is not None:
-            tests["therapist_vs_patient"] = test
+        tests["therapist_vs_patient"] = _equal_slopes_test(
+            fit, [f"{therapist.predictor}_z", f"{patient.predictor}_z"])
     notes = labelled(therapist.notes + split_notes, "Therapist/patient split")
-    design = spec.design(features, covariates)
-    moderated = moderation_design(design)
+    moderated = moderation_design(spec.design(features, covariates))
     label = f"Moderation by {MODERATOR}"
-    if moderated is None:
-        return rows, tests, [*notes, f"{label}: fewer than two disciplines, not fitted."]
-    per_discipline = moderated.data.groupby(MODERATOR)["therapist_id"].nunique()
-    if per_discipline.min() < MIN_THERAPISTS:
-        return rows, tests, [*notes, f"{label}: not fitted (a discipline has fewer than {MIN_THERAPISTS} "
-                                     "therapists; its slope's cluster-robust SE would rest on too few "
-                                     "clusters)."]
     moderation_notes: list[str] = []
     with captured_warnings(moderation_notes):
-        fit = attempt("model", moderation_notes, spec.fit, moderated)
+        fit = run_planned(statuses, f"{key}-moderation", moderated, _fit_moderation, spec, moderated)
     if fit is None:
-        return rows, tests, notes + labelled([*moderated.notes, *moderation_notes], label)
+        return rows, tests, notes + labelled([*moderated.notes, *moderation_notes], label), statuses
     terms = []
     ci = fit.conf_int()
     for level in sorted(moderated.data[MODERATOR].unique()):
-        term = f"{MODERATOR_TERM}[{level}]:{design.predictor}_z"
+        term = f"{MODERATOR_TERM}[{level}]:{moderated.predictor}_z"
         terms.append(term)
         group = moderated.data[moderated.data[MODERATOR] == level]
         rows.append(effect_row(
-            outcome=design.outcome, model=spec.model, predictor=f"{design.predictor} [{level}]",
+            outcome=moderated.outcome, model=spec.model, predictor=f"{moderated.predictor} [{level}]",
             scale=spec.scale, estimate=fit.params[term], std_error=fit.bse[term],
             ci_low=ci.loc[term, 0], ci_high=ci.loc[term, 1], p_value=fit.pvalues[term],
             n_obs=spec.n_obs(group), n_patients=group["patient_id"].nunique(),
             n_therapists=group["therapist_id"].nunique(), analysis="exploratory",
             outcome_sd=spec.outcome_sd(moderated.data)))
-    with captured_warnings(moderation_notes):
-        test = attempt("Wald test", moderation_notes, _equal_slopes_test, fit, terms)
-    if test is not None:
-        tests[f"equal_slopes_by_{MODERATOR}"] = test
-    return rows, tests, notes + labelled(moderated.notes + moderation_notes, label)
+    tests[f"equal_slopes_by_{MODERATOR}"] = _equal_slopes_test(fit, terms)
+    return rows, tests, notes + labelled(moderated.notes + moderation_notes, label), statuses
+
+
+def _fit_split(spec: Primary, design: Design):
+    """The primary fit of the split design; NotEstimable when one therapist (no therapist-level
+    contrast) or when the therapist means take one value."""
+    n_therapists = design.data["therapist_id"].nunique()
+    if n_therapists < 2:
+        raise NotEstimable(f"{n_therapists} {plural('therapist', n_therapists)} in the analysis sample: "
+                           "no therapist-level contrast")
+    if (design.data.groupby("therapist_id").size() == 1).all():
+        raise NotEstimable("one patient per therapist: the patient's deviation from the therapist mean is "
+                           "always 0")
+    return spec.fit(design)
+
+
+def _fit_moderation(spec: Primary, design: Design):
+    """The primary fit with one alliance slope per discipline, when each discipline has enough
+    therapists."""
+    disciplines = design.data[MODERATOR].nunique() if MODERATOR in design.data else 0
+    if disciplines < 2:
+        raise NotEstimable(f"{disciplines} {plural('discipline', disciplines)} in the analysis sample: "
+                           "nothing to compare", REFUSED)
+    per_discipline = design.data.groupby(MODERATOR)["therapist_id"].nunique()
+    if per_discipline.min() < MIN_THERAPISTS:
+        raise NotEstimable(f"{per_discipline.idxmin()} has {per_discipline.min()} "
+                           f"{plural('therapist', int(per_discipline.min()))} (fewer than "
+                           f"{MIN_THERAPISTS}): its slope's cluster-robust SE would rest on too few "
+                           "clusters", REFUSED)
+    return spec.fit(design)

@@ -15,7 +15,7 @@ import pandas as pd
 from patsy import build_design_matrices
 from scipy.stats import norm
 
-from alliance.models.common import Design, attempt, captured_warnings
+from alliance.models.common import Design
 from alliance.models.levels import PRIMARY
 from alliance.models.random_intercept import RandomInterceptResult
 
@@ -56,17 +56,10 @@ def _linear_prediction(fit, grid: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]
     return x @ params, np.sqrt(np.einsum("ij,jk,ik->i", x, cov, x))
 
 
-def marginal_predictions(family: str, features: pd.DataFrame, covariates: list[str],
-                         notes: list[str], fit=None) -> pd.DataFrame:
-    """Predictions of one primary model across alliance, from its `fit` (refitted when not given); empty
-    (with a note) if it cannot be fitted."""
+def marginal_predictions(family: str, features: pd.DataFrame, covariates: list[str], fit) -> pd.DataFrame:
+    """Predictions of one primary model across alliance, from its `fit`."""
     spec = PRIMARY[family]
     design = spec.design(features, covariates)
-    if fit is None:
-        with captured_warnings([]):  # the primary model's warnings are already reported with its effect
-            fit = attempt(f"Predictions of the {family} model", notes, spec.fit, design)
-    if fit is None:
-        return pd.DataFrame(columns=MARGINAL_COLUMNS)
     grid, reference = reference_grid(design)
     eta, se = _linear_prediction(fit, grid)
     z = norm.ppf(0.975)

@@ -16,7 +16,9 @@ import pandas as pd
 import patsy
 import statsmodels.api as sm
 
+from alliance.errors import BOUNDARY, NOT_CONVERGED, NotEstimable
 from alliance.mixed import random_intercept_reml
+from alliance.models.common import Design, analysis_setting, check_estimates, check_identified
 
 # Attributes read from the OLS fit on the quasi-demeaned rows; the others (residuals, R-squared, ...)
 # would describe the transformed rows, not the model, so they are not offered.
@@ -76,32 +78,80 @@ class RandomInterceptResult:
         return "\n".join(lines)
 
     @property
+    def variance_identified(self) -> bool:
+        """Whether some group has two rows, so that the group variance is identified."""
+        return int(np.bincount(self._codes).max()) >= 2
+
+    @property
     def n_clusters(self) -> int:
         """Number of clusters of the robust SEs (0 for model-based SEs)."""
         return 0 if self.cluster is None else int(self.ols.cov_kwds["groups"].max() + 1)
 
 
+GROUP_WORDS = {"therapist_id": ("therapist", "patient"), "patient_id": ("patient", "session")}
+
+
 def fit_random_intercept(formula: str, data: pd.DataFrame, group: str, cluster: str | None = None,
-                         notes: list[str] | None = None) -> RandomInterceptResult:
+                         design: Design | None = None, inference: dict | None = None
+                         ) -> RandomInterceptResult:
     """REML fit of `formula` with a random intercept per `group`; SEs model-based, or clustered by the
-    column `cluster`. Rows with a missing value in a model column are dropped (as patsy does). A group
-    variance on the boundary (0) and a search that did not converge become `notes`."""
+    column `cluster`. Rows with a missing value in a model column are dropped (as patsy does).
+
+    `design` (when given) receives the status: BOUNDARY when the group variance is estimated as 0 though
+    groups have several rows, and a flag when no group has two rows (the variance is then not
+    identified and the model is ordinary least squares); a REML search that does not converge, or
+    collinear predictors, raise NotEstimable. `inference` (from `cluster_inference`, for clustered SEs)
+    carries the few-cluster t reference; for model-based SEs with a `design`, fewer than `min_clusters`
+    groups give t(G - 1) intervals (flagged).
+    """
     y, x = patsy.dmatrices(formula, data, return_type="dataframe", NA_action="drop")
     rows = data.loc[y.index]
+    if design is not None:
+        check_identified(x.to_numpy(), list(x.columns), design)
     codes = pd.factorize(rows[group], sort=True)[0]
     reml = random_intercept_reml(y.iloc[:, 0].to_numpy(), x.to_numpy(), codes)
+    if design is not None:
+        _record_variance(reml, codes, group, design)
     y_star, x_star = reml.quasi_demeaned(y.iloc[:, 0].to_numpy(), x.to_numpy(), codes)
     model = sm.OLS(pd.Series(y_star, index=y.index, name=y.columns[0]),
                    pd.DataFrame(x_star, index=x.index, columns=x.columns))
-    if cluster is None:
+    use_t = bool((inference or {}).get("use_t", False))
+    if cluster is None or (inference is not None and "cov_type" not in inference):
         ols = model.fit(use_t=False)
+        if design is not None and cluster is None:
+            _few_groups(ols, reml, group, design)
     else:
-        ols = model.fit(cov_type="cluster", use_t=False,
+        ols = model.fit(cov_type="cluster", use_t=use_t,
                         cov_kwds={"groups": pd.factorize(rows[cluster], sort=True)[0]})
-    if notes is not None:
-        if reml.group_variance == 0:
-            notes.append(f"The {group} variance is estimated as 0 (the model reduces to OLS).")
-        if not reml.converged:
-            notes.append("The REML search did not converge (the residual variance is practically 0); "
-                         "treat the estimates with caution.")
-    return RandomInterceptResult(ols, reml, formula, (y, x), codes, group, cluster)
+    clustered = cluster if ols.cov_type == "cluster" else None
+    result = RandomInterceptResult(ols, reml, formula, (y, x), codes, group, clustered)
+    if design is not None:
+        check_estimates(result, design)
+    return result
+
+
+def _record_variance(reml, codes: np.ndarray, group: str, design: Design) -> None:
+    """The status of the group variance on `design`: not converged (raises), not identified (flag) or at
+    its boundary (BOUNDARY)."""
+    level, unit = GROUP_WORDS.get(group, (group, "row"))
+    if not reml.converged:
+        raise NotEstimable(f"the REML search for the {level} variance did not converge (the residual "
+                           "variance is practically 0)", NOT_CONVERGED)
+    if np.bincount(codes).max() < 2:
+        design.flags.append(f"One {unit} per {level}: the {level} variance is not identified; the model "
+                            "is ordinary least squares.")
+    elif reml.group_variance == 0:
+        design.mark(BOUNDARY, f"the {level} variance is estimated as 0 (its boundary): the model reduces "
+                              "to ordinary least squares")
+
+
+def _few_groups(ols, reml, group: str, design: Design) -> None:
+    """Model-based SEs of a model with few groups: Student's t on G - 1 degrees of freedom (flagged)."""
+    minimum = int(analysis_setting(design.data, "min_clusters"))
+    level, _ = GROUP_WORDS.get(group, (group, "row"))
+    if 2 <= reml.n_groups < minimum:
+        inner = ols._results  # statsmodels reads the reference distribution from the unwrapped results
+        inner.use_t = True
+        inner.df_resid_inference = reml.n_groups - 1
+        design.flags.append(f"Few clusters: {reml.n_groups} {level}s (fewer than {minimum}); t("
+                            f"{reml.n_groups - 1}) intervals and p-values.")

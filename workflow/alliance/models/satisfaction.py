@@ -3,19 +3,27 @@ with the ceiling check and the proportional-odds model that respects the ceiling
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 from statsmodels.miscmodels.ordinal_model import OrderedModel
 
+from alliance.errors import FITTED, NOT_CONVERGED, NotEstimable
 from alliance.instruments import load_instrument
 from alliance.models.common import (
     Design,
     ModelResult,
     build_design,
     captured_warnings,
+    check_estimates,
+    check_sample,
+    cluster_inference,
     labelled,
+    plural,
     predictor_effect,
-    therapist_groups,
+    refuse,
+    run_planned,
 )
 from alliance.models.random_intercept import RandomInterceptResult, fit_random_intercept
 
@@ -28,6 +36,8 @@ ORDINAL_MAXITER = 2000
 
 def satisfaction_design(features: pd.DataFrame, covariates: list[str]) -> Design:
     """Patients with a satisfaction score and at least one scored alliance session."""
+    if "satisfaction" not in features or features["satisfaction"].isna().all():
+        features = features.assign(satisfaction=np.nan)
     return build_design(
         features,
         outcome="satisfaction",
@@ -41,11 +51,27 @@ def satisfaction_design(features: pd.DataFrame, covariates: list[str]) -> Design
     )
 
 
+NO_MEASURE = "no satisfaction measure in the data"
+
+
 def fit_satisfaction_lmm(design: Design) -> RandomInterceptResult:
     """Linear mixed model by REML with a random intercept per therapist, model-based SEs
-    (`alliance.models.random_intercept`: statsmodels MixedLM's estimates, vectorised over therapists)."""
+    (`alliance.models.random_intercept`: statsmodels MixedLM's estimates, vectorised over therapists).
+    Raises NotEstimable when the data cannot support it (no measure, one value, collinear predictors)."""
+    if design.outcome == "satisfaction" and design.data.empty and _no_measure(design):
+        raise NotEstimable(NO_MEASURE)
+    check_sample(design)
+    response = design.data[design.formula.split("~")[0].strip()]
+    if response.nunique() < 2:
+        raise NotEstimable(f"{design.outcome.replace('_', ' ')} takes a single value: every analysed "
+                           f"patient has {response.iloc[0]:g}")
     with captured_warnings(design.notes):
-        return fit_random_intercept(design.formula, design.data, "therapist_id", notes=design.notes)
+        return fit_random_intercept(design.formula, design.data, "therapist_id", design=design)
+
+
+def _no_measure(design: Design) -> bool:
+    """Whether the first exclusion of the flow removed every patient (the outcome is absent)."""
+    return len(design.flow) > 1 and design.flow[1]["n"] == design.flow[0]["n"] > 0
 
 
 def satisfaction_score_range(score_range: tuple[float, float] | None = None) -> tuple[float, float]:
@@ -99,18 +125,18 @@ def ceiling_notes(check: dict) -> list[str]:
     return notes
 
 
-def fit_ordered_logit(formula: str, data: pd.DataFrame, groups: pd.Series | None = None):
+def fit_ordered_logit(formula: str, data: pd.DataFrame, options: dict | None = None):
     """Proportional-odds (cumulative logit) model with statsmodels' OrderedModel, by BFGS.
 
     The response in `formula` must be an ordered pandas Categorical; no intercept is estimated (the
-    thresholds take its place). With `groups`, standard errors are cluster-robust (sandwich) by group.
-    Raises RuntimeError when the optimiser does not converge.
+    thresholds take its place). `options` are the fit's covariance options (e.g. `cluster_inference`'s).
+    Raises NotEstimable (not converged) when the optimiser does not converge.
     """
     model = OrderedModel.from_formula(formula, data, distr="logit")
-    kwargs = {} if groups is None else {"cov_type": "cluster", "cov_kwds": {"groups": np.asarray(groups)}}
-    fit = model.fit(method="bfgs", maxiter=ORDINAL_MAXITER, disp=False, **kwargs)
+    fit = model.fit(method="bfgs", maxiter=ORDINAL_MAXITER, disp=False, **(options or {}))
     if not fit.mle_retvals.get("converged", False):
-        raise RuntimeError("the proportional-odds model did not converge")
+        raise NotEstimable(f"the proportional-odds model did not converge ({ORDINAL_MAXITER} BFGS "
+                           "iterations)", NOT_CONVERGED)
     return fit
 
 
@@ -130,11 +156,13 @@ def fit_satisfaction_ordinal(design: Design) -> tuple[dict, list[str]]:
         notes.append(f"{n_rounded} prorated totals were rounded to the nearest point.")
     levels = np.sort(rounded.unique())
     if len(levels) < 3:
-        raise ValueError(f"only {len(levels)} distinct satisfaction totals; an ordinal model needs 3")
+        raise NotEstimable(f"only {len(levels)} distinct satisfaction {plural('total', len(levels))}; a "
+                           "proportional-odds model needs at least 3")
     data["satisfaction_level"] = pd.Categorical(rounded, categories=levels, ordered=True)
     formula = "satisfaction_level ~" + design.formula.split("~", 1)[1]
     with captured_warnings(notes):
-        fit = fit_ordered_logit(formula, data, groups=therapist_groups(data))
+        fit = fit_ordered_logit(formula, data, options=cluster_inference(design))
+    check_estimates(fit, design)
     row = predictor_effect(fit, design, model=ORDINAL_MODEL, scale="log_odds", n_obs=len(data),
                            analysis="sensitivity")
     return row, notes
@@ -148,21 +176,31 @@ def fit_satisfaction(
     `score_range` is the satisfaction instrument's (minimum, maximum) total (`Instrument.score_range`);
     by default the CSQ-8's. The share of analysed patients at the maximum is in `extra["ceiling"]`.
     """
+    statuses: list[dict] = []
     design = satisfaction_design(features, covariates)
-    fit = fit_satisfaction_lmm(design)
+    fit = run_planned(statuses, "H3", design, fit_satisfaction_lmm, design)
+    extra = {"formula": design.formula, "covariates": design.covariates}
+    if fit is None:
+        refuse(statuses, ["H3-ordinal"], "the primary model was not fitted")
+        return ModelResult("satisfaction", [], design.flow, design.notes, "The primary model was not fitted.",
+                           extra, statuses=statuses)
     rows = [predictor_effect(fit, design, model=MODEL, scale="points", n_obs=len(design.data),
                              outcome_sd=float(design.data["satisfaction"].std(ddof=1)))]
     check = ceiling_check(design.data["satisfaction"], satisfaction_score_range(score_range))
     check["instrument"] = "given" if score_range is not None else DEFAULT_INSTRUMENT
     notes = [*design.notes, *ceiling_notes(check)]
-    try:
-        ordinal, ordinal_notes = fit_satisfaction_ordinal(design)
-        rows.append(ordinal)
-    except (ValueError, RuntimeError, np.linalg.LinAlgError) as error:
-        ordinal_notes = [f"not fitted: {error}"]
-    notes += labelled(ordinal_notes, "Proportional-odds model")
-    therapist_var = float(np.asarray(fit.cov_re)[0, 0])
-    return ModelResult("satisfaction", rows, design.flow, notes, fit.summary(),
-                       {"formula": design.formula, "covariates": design.covariates,
-                        "therapist_variance": therapist_var, "residual_variance": float(fit.scale),
-                        "ceiling": check}, primary_fit=fit)
+    ordinal_design = replace(design, status=FITTED, reason="", flags=[])
+    ordinal = run_planned(statuses, "H3-ordinal", ordinal_design, fit_satisfaction_ordinal, ordinal_design)
+    if ordinal is not None:
+        rows.append(ordinal[0])
+        notes += labelled(ordinal[1], "Proportional-odds model")
+    extra |= variance_components(fit, design, "therapist") | {"ceiling": check}
+    return ModelResult("satisfaction", rows, design.flow, notes, fit.summary(), extra, primary_fit=fit,
+                       statuses=statuses)
+
+
+def variance_components(fit: RandomInterceptResult, design: Design, level: str) -> dict:
+    """The group and residual variances of a random-intercept fit; the group variance is None when it is
+    not identified (no group with two rows: see `fit_random_intercept`)."""
+    return {f"{level}_variance": float(fit.reml.group_variance) if fit.variance_identified else None,
+            "residual_variance": float(fit.reml.residual_variance)}

@@ -5,32 +5,38 @@ Each primary model (`alliance.models.levels.PRIMARY`: its design, fit and effect
 - with the early alliance averaged over other windows (k = 2, 4, ...),
 - with the alliance predictor winsorized at two percentiles of the analysis sample,
 and its effect is given a therapist (cluster) bootstrap percentile CI. Satisfaction also gets the
-proportional-odds model that respects the instrument's ceiling. A variant that cannot be fitted becomes a
-row of NaN estimates with the reason in `failures`; nothing here raises for a failed fit.
+proportional-odds model that respects the instrument's ceiling. The table holds estimates only: a variant
+that was not computed (its primary model not fitted, or the variant itself not estimable) is listed in
+`failures` with its status (`alliance.errors`) and the reason in words; only `NotEstimable` is caught, so
+anything else (a bug) propagates.
 """
 
 from __future__ import annotations
 
 import gc
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import patsy
 import statsmodels.api as sm
-import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.imputation.mice import MICEData
 
+from alliance.errors import NOT_CONVERGED, NOT_ESTIMABLE, REFUSED, SEPARATION, NotEstimable
 from alliance.features import patient_features
 from alliance.mixed import random_intercept_reml
 from alliance.models.common import (
+    MIN_CLUSTERS,
     Design,
     captured_warnings,
     fit_logit_glm,
     predictor_effect,
     resolve_covariates,
+    separated,
 )
 from alliance.models.effects import EFFECT_COLUMNS, effect_row
 from alliance.models.levels import PRIMARY
@@ -49,13 +55,13 @@ MICE_BURN_IN = 10  # chained-equation cycles before the first kept imputation (s
 MICE_SKIP = 3  # cycles between kept imputations (statsmodels MICE's n_skip default)
 AUXILIARIES = ("alliance_mean", "alliance_early", "dropout", "attendance_rate", "sessions_scheduled")
 GC_EVERY = 10  # bootstrap refits between garbage collections (a registry's refits hold ~100 MB each)
-MIN_BOOTSTRAP_SUCCESS = 0.9  # below this share of converged refits, the bootstrap CI is not reported
-# What a failed variant may raise (FitFailure is a RuntimeError); anything else is a bug and propagates.
-FAILURES = (ValueError, RuntimeError, np.linalg.LinAlgError, KeyError, ZeroDivisionError)
-
-
-class FitFailure(RuntimeError):
-    """A fit that returned but cannot be reported (not converged, non-finite estimate)."""
+MIN_BOOTSTRAP_SUCCESS = 0.9  # below this share of successful refits, the bootstrap row is not reported
+# Why a bootstrap refit is not used (its NotEstimable reason, worded to follow a count).
+SINGLE_ALLIANCE = "with a single alliance value"
+SINGLE_OUTCOME = "with a single outcome value"
+TOO_FEW = "with no more patients than model terms"
+SEPARATED = "separated"
+NOT_CONVERGED_REFIT = "not converged"
 
 
 # Building blocks --------------------------------------------------------------------------------------
@@ -96,47 +102,41 @@ def winsorize(values: pd.Series, lower: float, upper: float) -> tuple[pd.Series,
     return values.clip(low, high), float(low), float(high)
 
 
-def failed_row(outcome: str, model: str, predictor: str, scale: str) -> dict:
-    """An effect row of NaN estimates and counts, for a sensitivity variant that could not be fitted."""
-    row = dict.fromkeys(EFFECT_COLUMNS, float("nan"))
-    return row | {"outcome": outcome, "model": model, "predictor": predictor, "scale": scale,
-                  "analysis": "sensitivity"}
-
-
 def window_features(features: pd.DataFrame, tables: dict[str, pd.DataFrame], window: int) -> pd.DataFrame:
     """The patient features recomputed with another early window (`alliance.features.patient_features`
     on the validated patients and outcomes and the session and patient scores); columns that do not come
-    from `patient_features` (e.g. the rupture pattern) are carried over from `features`."""
+    from `patient_features` (e.g. the rupture pattern) are carried over from `features`, and so are its
+    analysis settings (`attrs`) but the early window, which becomes `window`."""
     recomputed = patient_features(tables["patients"], tables["session_scores"], tables["patient_scores"],
                                   tables["outcomes"], window)
     carried = [c for c in features.columns if c not in recomputed.columns]
-    return recomputed.merge(features[["patient_id", *carried]], on="patient_id", how="left")
+    shifted = recomputed.merge(features[["patient_id", *carried]], on="patient_id", how="left")
+    shifted.attrs = features.attrs | {"early_window": window}
+    return shifted
 
 
 def fit_primary(family: str, features: pd.DataFrame, covariates: list[str],
                 analysis: str = "sensitivity") -> tuple[dict, Design, object]:
-    """Refit one primary model to `features`: its effect row, design and fit. Raises (see `FAILURES`,
-    `FitFailure`) when the model cannot be fitted or did not converge."""
+    """Refit one primary model to `features`: its effect row, design and fit. Raises `NotEstimable` when
+    the data cannot support the model or it did not converge."""
     spec = PRIMARY[family]
     design = spec.design(features, covariates)
-    if len(design.data) < 3:
-        raise ValueError(f"{len(design.data)} patients in the analysis sample")
     with captured_warnings(design.notes):
         fit = spec.fit(design)
-    _check_converged(fit, f"{design.predictor}_z")
+    _check_finite(fit, f"{design.predictor}_z")
     row = predictor_effect(fit, design, model=spec.model, scale=spec.scale, analysis=analysis,
                            n_obs=spec.n_obs(design.data), outcome_sd=spec.outcome_sd(design.data))
     return row, design, fit
 
 
-def _check_converged(fit, term: str) -> None:
-    if not getattr(fit, "converged", True):
-        raise FitFailure("the model did not converge")
+def _check_finite(fit, term: str) -> None:
+    """NotEstimable when a fit (converged: the primary fits raise otherwise) has a non-finite
+    log-likelihood, estimate or standard error."""
     llf = getattr(fit, "llf", 0.0)
     if llf is not None and not np.isfinite(llf):
-        raise FitFailure("the log-likelihood is not finite")
+        raise NotEstimable("the log-likelihood is not finite")
     if not np.isfinite([fit.params[term], fit.bse[term]]).all():
-        raise FitFailure("the estimate or its standard error is not finite (singular fit)")
+        raise NotEstimable("the estimate or its standard error is not finite (singular fit)")
 
 
 # Multiple imputation ----------------------------------------------------------------------------------
@@ -177,20 +177,34 @@ def impute_features(features: pd.DataFrame, covariates: list[str], m: int, seed:
     each incomplete variable on all others, predictive mean matching, parameters drawn from their
     approximate posterior). `MICE_BURN_IN` cycles are run first and `MICE_SKIP` between kept imputations.
     Returns the copies, the imputed columns and the variables of the imputation model; no copies when
-    nothing is missing."""
+    nothing is missing. Raises `NotEstimable` when the chained equations cannot run (`_check_imputable`)."""
     frame, targets = imputation_frame(features, covariates)
     if not targets:
         return [], [], list(frame.columns)
+    _check_imputable(frame)
     names = {c: f"v{i}" for i, c in enumerate(frame.columns)}  # formula-safe names
     imputer = MICEData(frame.rename(columns=names).reset_index(drop=True), rng=np.random.default_rng(seed))
-    if len(imputer.data) != len(frame):
-        raise ValueError("the imputation model has patients without any value")
     imputer.update_all(MICE_BURN_IN)
     draws = []
     for _ in range(m):
         imputer.update_all(MICE_SKIP + 1)
         draws.append({name: imputer.data[names[name]].to_numpy(copy=True) for name in targets})
     return ImputedCopies(features, draws), targets, list(frame.columns)
+
+
+def _check_imputable(frame: pd.DataFrame) -> None:
+    """Raise `NotEstimable` when a patient has no value in any variable of the imputation model (MICEData
+    would drop the row) or an incomplete variable is observed for no more patients than its imputation
+    model has terms (the other variables and an intercept: no residual variance to draw from)."""
+    empty = int(frame.isna().all(axis=1).sum())
+    if empty:
+        raise NotEstimable(f"{empty} patients have no value in any variable of the imputation model")
+    terms = frame.shape[1]
+    for name in frame.columns[frame.isna().any()]:
+        observed = int(frame[name].notna().sum())
+        if observed <= terms:
+            raise NotEstimable(f"{name} is observed for {observed} patients, too few for its imputation "
+                               f"model ({terms} terms)")
 
 
 class ImputedCopies(Sequence):
@@ -214,22 +228,24 @@ class ImputedCopies(Sequence):
 
 def pooled_row(family: str, copies: Sequence[pd.DataFrame], covariates: list[str]) -> tuple[dict, dict]:
     """One primary model fitted to every imputed copy and pooled by Rubin's rules; the row (t-based CI
-    and p) and the pooling details (with the distinct notes of the fits). Copies whose fit fails are left
-    out (and counted)."""
+    and p) and the pooling details (with the distinct notes of the fits). Copies whose model is not
+    estimable are left out (and counted); fewer than two fitted copies raise `NotEstimable` with the
+    first failure's status and reason."""
     spec = PRIMARY[family]
     rows, notes, sds, failed = [], set(), [], []
     for completed in copies:  # only each fit's row, notes and outcome SD are kept (not its data)
         try:
             row, design, _ = fit_primary(family, completed, covariates)
-        except FAILURES as error:
-            failed.append(str(error))
+        except NotEstimable as error:
+            failed.append(error)
             continue
         rows.append(row)
         notes.update(design.notes)
         sds.append(spec.outcome_sd(design.data))
     if len(rows) < 2:
-        raise FitFailure(f"only {len(rows)} of {len(copies)} imputed data sets could be fitted"
-                         + (f" ({failed[0]})" if failed else ""))
+        first = failed[0]  # at least m - 1 >= 1 copies failed
+        raise NotEstimable(f"only {len(rows)} of {len(copies)} imputed data sets could be fitted "
+                           f"({first.reason})", first.status)
     pooled = rubin_pool([r["estimate"] for r in rows], [r["std_error"] ** 2 for r in rows])
     outcome_sd = None if sds[0] is None else float(np.mean(sds))
     row = effect_row(
@@ -245,30 +261,70 @@ def pooled_row(family: str, copies: Sequence[pd.DataFrame], covariates: list[str
 # Cluster bootstrap ------------------------------------------------------------------------------------
 
 
-def _matrices(spec, design: Design) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Response and design matrices of a design, built by statsmodels' formula machinery."""
-    model = smf.glm(design.formula, design.data, family=sm.families.Binomial())
-    return np.asarray(model.endog, dtype=float), np.asarray(model.exog, dtype=float), list(model.exog_names)
+@dataclass(frozen=True, eq=False)
+class Resampling:
+    """What every refit of one primary model's therapist bootstrap shares, built once from the primary
+    fit: its effect row and outcome SD, the response (one column, or the successes and failures of a
+    binomial response), the design matrix and its alliance column, the rows of each therapist, and whether
+    the model is a binomial GLM (else the random-intercept mixed model)."""
+
+    row: dict
+    outcome_sd: float | None
+    y: np.ndarray
+    x: np.ndarray
+    column: int
+    members: list[np.ndarray]
+    logistic: bool
 
 
-def _bootstrap_fitter(spec) -> Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
-    """A function (y, X, groups, kept columns) -> fixed-effect coefficients, for the kind of primary fit
-    (binomial GLM or random-intercept mixed model) that `spec` uses."""
-    if spec.fit is fit_logit_glm:
-        def glm(y, x, groups, keep):
-            result = sm.GLM(y, x, family=sm.families.Binomial()).fit()
-            if not result.converged:
-                raise FitFailure("the model did not converge")
-            return np.asarray(result.params)
-        return glm
-    if spec.fit is fit_satisfaction_lmm:
-        def lmm(y, x, groups, keep):
-            result = random_intercept_reml(y, x, groups)
-            if not result.converged:
-                raise FitFailure("the model did not converge")
-            return np.asarray(result.params)
-        return lmm
-    raise ValueError(f"no bootstrap fitter for the primary fit '{spec.fit.__name__}'")
+def resampling(family: str, features: pd.DataFrame, covariates: list[str]) -> Resampling:
+    """Fit the primary model of `family` and build its `Resampling` (the matrices by patsy from the
+    design's formula, as the primary fit builds them). Raises `NotEstimable` as `fit_primary` does."""
+    spec = PRIMARY[family]
+    if spec.fit not in (fit_logit_glm, fit_satisfaction_lmm):
+        raise ValueError(f"no bootstrap refit for the primary fit '{spec.fit.__name__}'")
+    row, design, _ = fit_primary(family, features, covariates, analysis="primary")
+    y, x = patsy.dmatrices(design.formula, design.data, NA_action="raise", return_type="dataframe")
+    response = y.to_numpy(dtype=float)
+    codes, _ = pd.factorize(design.data["therapist_id"], sort=True)
+    return Resampling(
+        row=row, outcome_sd=spec.outcome_sd(design.data),
+        y=response[:, 0] if response.shape[1] == 1 else response, x=x.to_numpy(dtype=float),
+        column=list(x.columns).index(f"{design.predictor}_z"),
+        members=[np.flatnonzero(codes == g) for g in range(codes.max() + 1)],
+        logistic=spec.fit is fit_logit_glm)
+
+
+def refit(boot: Resampling, drawn: np.ndarray) -> float:
+    """The effect in one resample: the patients of the therapists `drawn` (indices into `boot.members`;
+    each draw a cluster of its own, however often it repeats) refitted by the primary estimator (binomial
+    GLM with its trials, or random-intercept REML), per SD of the alliance column in the resample.
+    Columns that add nothing to the resample's rank are dropped (`independent_columns`).
+
+    Raises `NotEstimable` with one of the reasons `SINGLE_ALLIANCE`, `SEPARATED` (a fitted probability
+    within `alliance.models.common.SEPARATION_TOLERANCE` of 0 or 1), `TOO_FEW`, `SINGLE_OUTCOME` or
+    `NOT_CONVERGED_REFIT`.
+    """
+    rows = np.concatenate([boot.members[g] for g in drawn])
+    y, x = boot.y[rows], boot.x[rows]
+    keep = independent_columns(x, first=(0, boot.column))
+    if not keep[boot.column]:  # one patient's alliance repeated: no slope to estimate
+        raise NotEstimable(SINGLE_ALLIANCE)
+    x = x[:, keep]
+    if boot.logistic:
+        result = sm.GLM(y, x, family=sm.families.Binomial()).fit()
+        if separated(result.mu):
+            raise NotEstimable(SEPARATED, SEPARATION)
+    else:
+        if len(y) <= x.shape[1]:
+            raise NotEstimable(TOO_FEW)
+        if np.ptp(y) == 0:
+            raise NotEstimable(SINGLE_OUTCOME)
+        groups = np.repeat(np.arange(len(drawn)), [len(boot.members[g]) for g in drawn])
+        result = random_intercept_reml(y, x, groups)
+    if not result.converged:
+        raise NotEstimable(NOT_CONVERGED_REFIT, NOT_CONVERGED)
+    return float(result.params[int(keep[:boot.column].sum())] * boot.x[rows, boot.column].std(ddof=1))
 
 
 def independent_columns(x: np.ndarray, first: Sequence[int] = (0,), tol: float = 1e-10) -> np.ndarray:
@@ -294,56 +350,50 @@ def independent_columns(x: np.ndarray, first: Sequence[int] = (0,), tol: float =
 
 def cluster_bootstrap(family: str, features: pd.DataFrame, covariates: list[str], draws: int,
                       seed: int | Sequence[int]) -> dict:
-    """Therapist (cluster) bootstrap of one primary effect.
+    """Therapist (cluster) bootstrap of one primary effect: `draws` resamples of the analysis sample's
+    therapists with replacement, each refitted by `refit`.
 
-    Therapists of the analysis sample are drawn with replacement (each draw a cluster of its own, however
-    often it repeats) and the model is refitted to their patients. Each refit's coefficient is rescaled to
-    per SD of the predictor in that resample (coefficient x SD of the sample's z-scores: the estimate is
-    per SD, and the SD varies between resamples); covariate columns that add nothing to the rank of a
-    resample's design (a discipline not drawn) are dropped. The design matrices are built once. Returns
-    the primary row, the estimates, the number of failed refits, the fitting warnings and the seconds
-    taken.
+    Returns the primary row and outcome SD, the estimates of the refits used, the refits not used counted
+    by (status, reason), the number of draws, the fitting warnings and the seconds taken.
     """
-    spec = PRIMARY[family]
-    row, design, _ = fit_primary(family, features, covariates, analysis="primary")
-    y, x, names = _matrices(spec, design)
-    column = names.index(f"{design.predictor}_z")
-    fitter = _bootstrap_fitter(spec)
-    codes, _ = pd.factorize(design.data["therapist_id"], sort=True)
-    members = [np.flatnonzero(codes == g) for g in range(codes.max() + 1)]
+    boot = resampling(family, features, covariates)
+    n = len(boot.members)
     rng = np.random.default_rng(seed)
-    start, estimates, failed, notes = time.perf_counter(), [], 0, []
+    start, estimates, failures, notes = time.perf_counter(), [], Counter(), []
     for draw in range(draws):
-        drawn = rng.integers(0, len(members), len(members))
-        rows = np.concatenate([members[g] for g in drawn])
-        groups = np.repeat(np.arange(len(drawn)), [len(members[g]) for g in drawn])
-        xb = x[rows]
-        keep = independent_columns(xb, first=(0, column))
-        if not keep[column]:  # one patient's alliance repeated: no slope to estimate
-            failed += 1
-            continue
+        drawn = rng.integers(0, n, n)
         if draw % GC_EVERY == 0:  # statsmodels results are reference cycles: free them as we go
             gc.collect()
         try:
             with captured_warnings(notes):
-                params = fitter(y[rows], xb[:, keep], groups, keep)
-        except FAILURES:
-            failed += 1
-            continue
-        position = int(keep[:column].sum())
-        estimates.append(params[position] * xb[:, column].std(ddof=1))
-    return {"row": row, "outcome_sd": spec.outcome_sd(design.data), "estimates": np.asarray(estimates),
-            "failed": failed, "draws": draws, "seconds": time.perf_counter() - start,
+                estimates.append(refit(boot, drawn))
+        except NotEstimable as error:
+            failures[error.status, error.reason] += 1
+    return {"row": boot.row, "outcome_sd": boot.outcome_sd, "estimates": np.asarray(estimates),
+            "failures": failures, "draws": draws, "seconds": time.perf_counter() - start,
             "warnings": sorted(set(notes))}
+
+
+def bootstrap_counts(boot: dict) -> dict:
+    """The refits of a `cluster_bootstrap`: draws, used, failed (not used), separated (among the failed)
+    and the failed by reason (most frequent first)."""
+    failures = boot["failures"]
+    return {"draws": boot["draws"], "used": len(boot["estimates"]), "failed": sum(failures.values()),
+            "separated": failures[SEPARATION, SEPARATED],
+            "reasons": {reason: count for (_, reason), count in failures.most_common()}}
 
 
 def bootstrap_row(boot: dict) -> dict:
     """The primary estimate with the bootstrap's percentile 95% CI, SD (as standard error) and a normal
-    p-value from that SD."""
-    row, estimates = boot["row"], boot["estimates"]
-    success = len(estimates) / boot["draws"]
-    if len(estimates) < 2 or success < MIN_BOOTSTRAP_SUCCESS:
-        raise FitFailure(f"only {len(estimates)} of {boot['draws']} bootstrap refits converged")
+    p-value from that SD, all from the refits used. Raises `NotEstimable` (the status of the most frequent
+    failure) when fewer than two or fewer than `MIN_BOOTSTRAP_SUCCESS` of the draws were used."""
+    row, estimates, counts = boot["row"], boot["estimates"], bootstrap_counts(boot)
+    if len(estimates) < 2 or len(estimates) / boot["draws"] < MIN_BOOTSTRAP_SUCCESS:
+        failures = boot["failures"].most_common()
+        status = failures[0][0][0] if failures else NOT_ESTIMABLE
+        detail = ", ".join(f"{count} {reason}" for (_, reason), count in failures)
+        raise NotEstimable(f"only {counts['used']} of {counts['draws']} therapist resamples could be "
+                           "refitted" + (f" ({detail})" if detail else ""), status)
     low, high = np.percentile(estimates, [2.5, 97.5])
     se = float(estimates.std(ddof=1))
     return effect_row(
@@ -363,9 +413,9 @@ class _Run:
 
     features: pd.DataFrame
     covariates: list[str]
-    labels: dict[str, tuple[str, str, str, str]] = field(default_factory=dict)  # outcome, predictor, model,
-    primary: dict[str, dict] = field(default_factory=dict)                       # scale; primary rows,
-    primary_errors: dict[str, str] = field(default_factory=dict)                 # or why they failed
+    labels: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # outcome, predictor, model
+    primary: dict[str, dict] = field(default_factory=dict)  # the fitted primary rows,
+    primary_errors: dict[str, NotEstimable] = field(default_factory=dict)  # or why they were not fitted
     primary_notes: dict[str, list[str]] = field(default_factory=dict)
     rows: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -375,25 +425,32 @@ class _Run:
     fit_notes: dict[str, list[str]] = field(default_factory=dict)
 
     def attempt(self, variant: str, family: str, compute: Callable[[], tuple[dict, list[str]]],
-                model: str | None = None, scale: str | None = None) -> None:
-        """Add the row `compute` returns (with its fitting notes), or a failed row and the reason when it
-        raises a fitting error."""
-        outcome, predictor, primary_model, primary_scale = self.labels[family]
+                model: str | None = None) -> None:
+        """Add the row `compute` returns (with its fitting notes); or a failure (variant, outcome, model,
+        status, reason): `refused` without computing when the primary model of `family` was not fitted,
+        else the status and reason of the `NotEstimable` that `compute` raises."""
+        outcome, _, primary_model = self.labels[family]
+        failure = {"variant": variant, "outcome": outcome, "model": model or primary_model}
         begin = time.perf_counter()
         try:
+            if variant != PRIMARY_VARIANT and family in self.primary_errors:
+                raise NotEstimable(f"the primary model was not fitted: {self.primary_errors[family].reason}",
+                                   REFUSED)
             row, notes = compute()
-        except FAILURES as error:
-            row, notes = failed_row(outcome, model or primary_model, predictor, scale or primary_scale), []
-            self.failures.append({"variant": variant, "outcome": outcome, "reason": str(error)})
-        self.seconds[f"{variant} / {outcome}"] = time.perf_counter() - begin
+        except NotEstimable as error:
+            self.failures.append(failure | {"status": error.status, "reason": error.reason})
+            return
+        finally:
+            self.seconds[f"{variant} / {outcome}"] = time.perf_counter() - begin
         if notes:
             self.fit_notes[f"{variant} / {outcome}"] = list(dict.fromkeys(notes))
         self.rows.append(row | {"variant": variant})
 
     def known(self, family: str) -> tuple[dict, list[str]]:
-        """The primary row of `family` (a copy) and its notes; FitFailure when the primary model failed."""
-        if family not in self.primary:
-            raise FitFailure(self.primary_errors.get(family, "the primary model could not be fitted"))
+        """The primary row of `family` (a copy) and its notes; raises the primary's `NotEstimable` when it
+        was not fitted."""
+        if family in self.primary_errors:
+            raise self.primary_errors[family]
         return dict(self.primary[family]), self.primary_notes[family]
 
 
@@ -405,15 +462,20 @@ def sensitivity_analyses(
     early_window: int,
     tables: dict[str, pd.DataFrame] | None = None,
     score_range: tuple[float, float] | None = None,
+    min_clusters: int = MIN_CLUSTERS,
 ) -> tuple[pd.DataFrame, dict, dict]:
     """Every sensitivity variant of the three primary effects.
 
     `settings` is the config's `sensitivity` block (imputations, seed, windows, winsor_percentiles,
     bootstrap). `tables` (patients, outcomes, session_scores, patient_scores) enables the other early
-    windows; `score_range` is the satisfaction instrument's (minimum, maximum) total. Returns the table
-    (the effect columns and `variant`), a JSON-ready summary (settings, notes, failures, details per
-    variant) and the seconds per variant (kept apart so that the summary is reproducible).
+    windows; `score_range` is the satisfaction instrument's (minimum, maximum) total; `early_window` and
+    `min_clusters` travel with the features as `attrs`, as in `alliance.models.fit_family` (so the
+    reference rows are the primary rows). Returns the table (the effect columns and `variant`; rows of
+    computed variants only), a JSON-ready summary (settings, notes, `failures`: the variants not computed,
+    details per variant) and the seconds per variant (kept apart so that the summary is reproducible).
     """
+    features = features.copy(deep=False)
+    features.attrs |= {"early_window": int(early_window), "min_clusters": int(min_clusters)}
     run = _Run(features, covariates)
     _primary_rows(run)
     _imputation_rows(run, int(settings["imputations"]), int(settings["seed"]))
@@ -424,8 +486,9 @@ def sensitivity_analyses(
     order = {run.labels[f][0]: i for i, f in enumerate(PRIMARY)}
     table = pd.DataFrame(run.rows, columns=[*EFFECT_COLUMNS, "variant"])
     table = table.sort_values("outcome", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+    failures = sorted(run.failures, key=lambda f: order[f["outcome"]])  # stable: variants stay in order
     summary = {"settings": {**settings, "early_window": early_window, "covariates": covariates},
-               "notes": run.notes, "failures": run.failures, "fit_notes": run.fit_notes, **run.details}
+               "notes": run.notes, "failures": failures, "fit_notes": run.fit_notes, **run.details}
     return table, _finite(summary), run.seconds
 
 
@@ -434,12 +497,12 @@ def _primary_rows(run: _Run) -> None:
     for family, spec in PRIMARY.items():
         try:
             design = spec.design(run.features, run.covariates)
-            run.labels[family] = (design.outcome, design.predictor, spec.model, spec.scale)
+            run.labels[family] = (design.outcome, design.predictor, spec.model)
             row, design, _ = fit_primary(family, run.features, run.covariates, analysis="primary")
             run.primary[family], run.primary_notes[family] = row, design.notes
-        except FAILURES as error:
-            run.labels.setdefault(family, (family, "", spec.model, spec.scale))
-            run.primary_errors[family] = str(error)
+        except NotEstimable as error:
+            run.labels.setdefault(family, (family, "", spec.model))  # no design: the family names it
+            run.primary_errors[family] = error
         run.attempt(PRIMARY_VARIANT, family, lambda f=family: run.known(f))
 
 
@@ -448,11 +511,12 @@ def _imputation_rows(run: _Run, m: int, seed: int) -> None:
     its complete-case row."""
     variant = f"multiple imputation (m = {m})"
     begin = time.perf_counter()
+    failed = None
     try:
         copies, imputed, variables = impute_features(run.features, run.covariates, m, seed)
-    except FAILURES as error:
+    except NotEstimable as error:
         copies, imputed, variables = None, [], []
-        run.notes.append(f"Multiple imputation failed: {error}")
+        failed = NotEstimable(f"the imputation model could not be run: {error.reason}", error.status)
     run.seconds["imputation"] = time.perf_counter() - begin
     pooled: dict[str, dict] = {}
     run.details["multiple_imputation"] = {"m": m, "seed": seed, "burn_in": MICE_BURN_IN, "skip": MICE_SKIP,
@@ -464,8 +528,8 @@ def _imputation_rows(run: _Run, m: int, seed: int) -> None:
     unchanged = []
 
     def fit(family: str) -> tuple[dict, list[str]]:
-        if copies is None:
-            raise FitFailure("the imputation model could not be run")
+        if failed is not None:
+            raise failed
         if not copies or _same_sample(family, run.features, copies[0], run.covariates):
             unchanged.append(run.labels[family][0])
             row, _ = run.known(family)
@@ -493,13 +557,10 @@ def _window_rows(run: _Run, windows: list[int], early_window: int, tables: dict 
         if k == early_window:
             run.notes.append(f"Early window k = {k} is the primary window; not repeated.")
             continue
-        try:
-            shifted, reason = window_features(run.features, tables, k), ""
-        except FAILURES as error:
-            shifted, reason = None, f"the features could not be recomputed: {error}"
+        shifted = window_features(run.features, tables, k)
         for family in affected:
             run.attempt(f"early window k = {k}", family,
-                        lambda f=family, s=shifted, r=reason: _refit(f, s, run.covariates, r))
+                        lambda f=family, s=shifted: _refit(f, s, run.covariates))
     unaffected = sorted(run.labels[f][0] for f in PRIMARY if f not in affected)
     if windows and unaffected:
         run.notes.append(f"Other early windows do not change {', '.join(unaffected)} (no early-alliance "
@@ -527,14 +588,15 @@ def _winsor_rows(run: _Run, lower: float, upper: float) -> None:
 
 
 def _bootstrap_rows(run: _Run, draws: int, seed: int) -> None:
-    """Percentile CIs from the therapist bootstrap (one random stream per model: [seed, index])."""
+    """Percentile CIs from the therapist bootstrap (one random stream per model: [seed, index]); the
+    refits per outcome (`bootstrap_counts`) in the details, also when too few succeeded for a row."""
     variant = f"cluster bootstrap (B = {draws})"
     info: dict[str, dict] = {}
     run.details["bootstrap"] = info
 
     def fit(family: str, index: int) -> tuple[dict, list[str]]:
         result = cluster_bootstrap(family, run.features, run.covariates, draws, [seed, index])
-        info[result["row"]["outcome"]] = {"draws": draws, "failed": result["failed"]}
+        info[result["row"]["outcome"]] = bootstrap_counts(result)
         return bootstrap_row(result), result["warnings"]
 
     for index, family in enumerate(PRIMARY):
@@ -551,8 +613,7 @@ def _ordinal_rows(run: _Run, score_range: tuple[float, float] | None) -> None:
 
     for family in PRIMARY:
         if run.labels[family][0] == "satisfaction":
-            run.attempt(ORDINAL_VARIANT, family, lambda f=family: fit(f), model=ORDINAL_MODEL,
-                        scale="log_odds")
+            run.attempt(ORDINAL_VARIANT, family, lambda f=family: fit(f), model=ORDINAL_MODEL)
     run.notes.append("No censored (Tobit) model: statsmodels has none and no other maintained library in "
                      "the pinned environment provides one.")
 
@@ -574,9 +635,7 @@ def _same_sample(family: str, features: pd.DataFrame, completed: pd.DataFrame, c
     return len(spec.design(features, covariates).data) == len(spec.design(completed, covariates).data)
 
 
-def _refit(family: str, features: pd.DataFrame | None, covariates: list[str], reason: str = ""
-           ) -> tuple[dict, list[str]]:
-    if features is None:
-        raise FitFailure(reason)
+def _refit(family: str, features: pd.DataFrame, covariates: list[str]) -> tuple[dict, list[str]]:
+    """The effect row and notes of the primary model of `family` refitted to `features`."""
     row, design, _ = fit_primary(family, features, covariates)
     return row, design.notes

@@ -9,22 +9,32 @@ patient's first scored session are not at risk in these models (left truncation)
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from lifelines import KaplanMeierFitter
 from lifelines.statistics import multivariate_logrank_test
 from scipy.stats import norm
+from scipy.stats import t as student_t
 
+from alliance.errors import SEPARATION, NotEstimable
 from alliance.models.common import (
     MAX_SESSION_BAND,
     Design,
     captured_warnings,
+    check_estimates,
+    check_identified,
+    check_sample,
+    cluster_inference,
     covariate_terms,
     fit_binary_logit,
+    plural,
     predictor_effect,
     resolve_covariates,
     session_flow,
+    single_value_reason,
     standardise,
     therapist_groups,
 )
@@ -34,6 +44,8 @@ DISCRETE_MODEL = "discrete_time_hazard_cluster_therapist"
 COX_MODEL = "cox_time_varying_cluster_therapist"
 RUPTURE_MODEL = "rupture_hazard_cluster_therapist"
 Z95 = norm.ppf(0.975)
+MONOTONE_LIKELIHOOD = 15.0  # |log-hazard ratio| per SD or per category beyond which the likelihood is flat
+HAZARD_WORDS = {0: "no patient dropped out", 1: "every session at risk ended in dropout"}
 
 
 def session_risk_design(
@@ -51,28 +63,50 @@ def session_risk_design(
                               analysed="sessions at risk analysed")
     data["event"] = (data["dropout"].astype(bool) & (data["session"] == data["last_session"])).astype(int)
     data["start"], data["stop"] = data["session"] - 1, data["session"]
-    data["session_band"] = np.minimum(data["session"], MAX_SESSION_BAND)
+    data["session_band"] = event_bands(np.minimum(data["session"], MAX_SESSION_BAND), data["event"])
     data["alliance_prev_z"] = standardise(data["alliance_prev"])
     for name in used:
         if pd.api.types.is_numeric_dtype(data[name]):
             data[name] = standardise(data[name])
     formula = "event ~ alliance_prev_z" + covariate_terms(data, used)
-    return Design("dropout", "alliance_prev", data, formula, used, flow, notes)
+    return Design("dropout", "alliance_prev", data, formula, used, flow, notes, unit="session",
+                  single_value_words=HAZARD_WORDS)
 
 
-def fit_rupture_hazard(design: Design) -> dict | None:
+def event_bands(bands: pd.Series, event: pd.Series) -> pd.Series:
+    """The baseline-hazard bands of the discrete-time models, each pooled with the band before it until it
+    holds a dropout (the first ones with the next band): a band without events would have a log-hazard
+    of minus infinity, which no maximum-likelihood fit reaches (the model would not converge)."""
+    events = event.groupby(bands).sum().sort_index()
+    mapping: dict = {}
+    current, leading = None, []
+    for band, count in events.items():
+        if count > 0:
+            current = band
+            mapping |= dict.fromkeys(leading, band)
+            leading = []
+        if current is None:
+            leading.append(band)
+        else:
+            mapping[band] = current
+    mapping |= dict.fromkeys(leading, events.index.min() if len(events) else 0)
+    return bands.map(mapping)
+
+
+def fit_rupture_hazard(design: Design) -> dict:
     """Exploratory: the discrete-time hazard with `rupture_before` (a rupture detected at a scored
-    session before this one) beside the previous alliance; None without rupture data."""
+    session before this one) beside the previous alliance. Raises NotEstimable without rupture data or
+    when every (or no) session at risk follows a rupture."""
     if "ruptures_before" not in design.data:
-        return None
+        raise NotEstimable("no rupture data (ruptures are detected on scored sessions)")
     data = design.data.assign(rupture_before=(design.data["ruptures_before"] > 0).astype(float))
     exposed = int(data["rupture_before"].sum())
-    if exposed == 0 or exposed == len(data):
-        design.notes.append("Rupture hazard model: no variation in rupture_before, not fitted.")
-        return None
-    hazard = Design(design.outcome, "rupture_before", data,
-                    design.formula.replace("event ~ ", "event ~ C(session_band) + rupture_before + "),
-                    design.covariates, design.flow, design.notes)
+    if exposed == 0 and len(data):
+        raise NotEstimable("no rupture was detected before any session at risk")
+    if exposed == len(data) and len(data):
+        raise NotEstimable("every session at risk follows a rupture: no comparison group")
+    formula = design.formula.replace("event ~ ", "event ~ C(session_band) + rupture_before + ")
+    hazard = replace(design, predictor="rupture_before", data=data, formula=formula)
     with captured_warnings(design.notes):
         fit = fit_binary_logit(hazard)
     term = "rupture_before"
@@ -87,9 +121,7 @@ def fit_rupture_hazard(design: Design) -> dict | None:
 
 def fit_discrete_hazard(design: Design) -> dict:
     """Logistic discrete-time hazard with a baseline hazard per session band, clustered by therapist."""
-    hazard = Design(design.outcome, design.predictor, design.data,
-                    design.formula.replace("event ~ ", "event ~ C(session_band) + "), design.covariates,
-                    design.flow, design.notes)
+    hazard = replace(design, formula=design.formula.replace("event ~ ", "event ~ C(session_band) + "))
     with captured_warnings(design.notes):
         fit = fit_binary_logit(hazard)
     return predictor_effect(fit, design, model=DISCRETE_MODEL, scale="log_odds",
@@ -107,8 +139,13 @@ def kaplan_meier_by_tertile(features: pd.DataFrame) -> tuple[pd.DataFrame, dict]
     end of treatment otherwise censors. Returns the Kaplan-Meier curves (tertile, sessions after the
     window, at risk, survival with its 95% CI) and a log-rank test across the tertiles.
     """
-    data = features[~features["ended_in_window"] & features["alliance_early"].notna()
+    data = features[~features["ended_in_window"].astype(bool) & features["alliance_early"].notna()
                     & features["dropout"].notna()].copy()
+    if len(data) < len(TERTILES):
+        raise NotEstimable(f"{len(data)} {plural('patient', len(data))} with an early alliance score "
+                           "continued past the early window; tertiles need at least 3")
+    if not data["dropout"].astype(bool).any():
+        raise NotEstimable("no patient dropped out after the early window")
     data["time"] = data["scheduled_after_window"]
     data["tertile"] = pd.qcut(data["alliance_early"].rank(method="first"), 3, labels=list(TERTILES))
     curves = []
@@ -162,10 +199,12 @@ def fit_cox_time_varying(design: Design) -> dict:
     designs), that is the rows with the same `stop`, so the rows are fitted as strata by `stop` with no
     entry, which is the same partial likelihood and avoids statsmodels' entry bookkeeping.
     """
+    check_sample(design)
     frame = cox_frame(design)
     if not frame["event"].any():
-        raise ValueError(f"no {design.outcome} event in the analysis sample")
+        raise NotEstimable(single_value_reason(design, 0))
     covariates = frame.drop(columns=["start", "stop", "event", "cluster"])
+    check_identified(covariates.to_numpy(dtype=float), list(covariates.columns), design)
     one_session = bool(((frame["stop"] - frame["start"]) == 1).all())
     risk_sets = {"strata": frame["stop"].to_numpy()} if one_session else {}
     if not one_session and (frame["start"] > 0).any():
@@ -174,20 +213,33 @@ def fit_cox_time_varying(design: Design) -> dict:
         model = sm.PHReg(frame["stop"].to_numpy(dtype=float), covariates, status=frame["event"].to_numpy(),
                          ties="efron", **risk_sets)
         fit = model.fit()
-    cov = cluster_robust_cox_cov(model, fit.params, frame["cluster"])
+    if not np.isfinite(fit.params).all() or np.abs(fit.params).max() > MONOTONE_LIKELIHOOD:
+        raise NotEstimable("monotone likelihood: the Cox coefficients grow without bound (the dropout "
+                           "events are separated by the predictors)", SEPARATION)
+    options = cluster_inference(design)
+    if options:
+        cov = cluster_robust_cox_cov(model, fit.params, frame["cluster"])
+    else:
+        cov = np.asarray(fit.cov_params())
+    df = int(frame["cluster"].max()) if options.get("use_t") else None
     params = pd.Series(fit.params, index=covariates.columns)
     bse = pd.Series(np.sqrt(np.diag(cov)), index=covariates.columns)
-    table = _Fit(params, bse, pd.Series(2 * norm.sf(np.abs(params / bse)), index=covariates.columns))
+    table = _Fit(params, bse, df)
+    check_estimates(table, design)
     return predictor_effect(table, design, model=COX_MODEL, scale="log_hazard", n_obs=len(design.data),
                             analysis="secondary")
 
 
 class _Fit:
-    """Named parameters of a lifelines fit, in the shape `predictor_effect` reads."""
+    """Named parameters and SEs of a Cox fit, in the shape `predictor_effect` reads: Wald tests and 95%
+    intervals on the normal scale, or on Student's t with `df` degrees of freedom (few clusters)."""
 
-    def __init__(self, params: pd.Series, bse: pd.Series, pvalues: pd.Series):
-        self.params, self.bse, self.pvalues = params, bse, pvalues
+    def __init__(self, params: pd.Series, bse: pd.Series, df: int | None = None):
+        self.params, self.bse = params, bse
+        self.reference = norm if df is None else student_t(df)
+        self.pvalues = 2 * pd.Series(self.reference.sf(np.abs(params / bse)), index=params.index)
 
     def conf_int(self) -> pd.DataFrame:
         """Wald 95% intervals."""
-        return pd.DataFrame({0: self.params - Z95 * self.bse, 1: self.params + Z95 * self.bse})
+        crit = self.reference.ppf(0.975)
+        return pd.DataFrame({0: self.params - crit * self.bse, 1: self.params + crit * self.bse})

@@ -26,31 +26,34 @@ cluster-robust SEs by therapist.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
-import patsy
 import statsmodels.formula.api as smf
 
+from alliance.errors import NOT_ESTIMABLE
 from alliance.models.common import (
     Design,
     ModelResult,
     build_design,
     captured_warnings,
+    check_sample,
+    cluster_inference,
     covariate_terms,
+    refuse,
     resolve_covariates,
+    run_planned,
     session_flow,
     summary_text,
 )
 from alliance.models.effects import effect_row
 from alliance.models.random_intercept import RandomInterceptResult, fit_random_intercept
-from alliance.models.satisfaction import fit_satisfaction_lmm
+from alliance.models.satisfaction import fit_satisfaction_lmm, variance_components
 
 FAMILY = "symptoms"
 PATIENT_MODEL = "lmm_therapist_intercept"
 DYNAMIC_MODEL = "dynamic_patient_intercept_cluster_therapist"
+NO_DATA = "no symptom scores in the data"
 NO_DATA_NOTE = "The data have no symptom scores; the symptom models were not fitted."
 MAX_SESSION_BAND = 12  # one baseline category per session, sessions 12 and later pooled
-FIT_ERRORS = (ValueError, KeyError, np.linalg.LinAlgError, RuntimeError, patsy.PatsyError)
 
 
 def has_symptom_features(features: pd.DataFrame) -> bool:
@@ -119,7 +122,7 @@ def dynamic_design(
             data[name] = (data[name] - person[name].mean()) / person[name].std(ddof=1)
     formula = (f"{response} ~ {within}_z + {between}_z + " + " + ".join(controls) + " + C(session_band)"
                + covariate_terms(data, used))
-    return Design(outcome, within, data, formula, used, flow, notes)
+    return Design(outcome, within, data, formula, used, flow, notes, unit="session")
 
 
 def forward_design(features: pd.DataFrame, sessions: pd.DataFrame, covariates: list[str]) -> Design:
@@ -161,12 +164,12 @@ def fit_dynamic(design: Design) -> tuple[RandomInterceptResult, dict]:
     """The dynamic random-intercept model: REML with a random intercept per patient, the fixed effects by
     GLS with therapist-clustered SEs (`alliance.models.random_intercept`). Returns the fit and a record of
     its variance components and lagged coefficients."""
+    check_sample(design)
     with captured_warnings(design.notes):
         fit = fit_random_intercept(design.formula, design.data, "patient_id", cluster="therapist_id",
-                                   notes=design.notes)
+                                   design=design, inference=cluster_inference(design))
     record = {"formula": design.formula, "covariates": design.covariates,
-              "patient_variance": float(fit.reml.group_variance),
-              "residual_variance": float(fit.reml.residual_variance),
+              **variance_components(fit, design, "patient"),
               "lagged_coefficients": {k: float(fit.params[k]) for k in fit.params.index
                                       if k in LAGGED_TERMS}}
     return fit, record
@@ -194,46 +197,43 @@ def _dynamic_rows(design: Design, analysis: str, between: str) -> tuple[list[dic
 def fit_symptoms(
     features: pd.DataFrame, covariates: list[str], sessions: pd.DataFrame | None = None
 ) -> ModelResult:
-    """H4, H4a and H4b (see the module docstring). Without symptom scores: no rows and a note; without
-    session features: the patient-level model only. A model that fails is reported in the notes."""
+    """H4, H4a and H4b (see the module docstring), each with a status. Without symptom scores: no rows,
+    and the three are not estimable; without session features: the patient-level model only."""
+    statuses: list[dict] = []
     if not has_symptom_features(features):
-        return ModelResult(FAMILY, [], [], [NO_DATA_NOTE], NO_DATA_NOTE, {"fitted": []})
+        refuse(statuses, ["H4", "H4a", "H4b"], NO_DATA, NOT_ESTIMABLE)
+        return ModelResult(FAMILY, [], [], [], NO_DATA_NOTE, {"fitted": []}, statuses=statuses)
     effects, flow, notes, summaries, extra = [], [], [], [], {"fitted": []}
     design = improvement_design(features, covariates)
-    try:
-        fit = fit_satisfaction_lmm(design)
+    fit = run_planned(statuses, "H4", design, fit_satisfaction_lmm, design)
+    if fit is not None:
         effects.append(_row(fit, design, "alliance_early", PATIENT_MODEL, "secondary",
                             float(design.data["symptom_improvement"].std(ddof=1))))
         summaries.append(summary_text(fit))
         extra["improvement"] = {"formula": design.formula, "covariates": design.covariates,
-                                "therapist_variance": float(np.asarray(fit.cov_re)[0, 0]),
-                                "residual_variance": float(fit.scale)}
+                                **variance_components(fit, design, "therapist")}
         extra["fitted"].append("improvement")
-    except FIT_ERRORS as err:  # a failed model is reported, never fatal
-        notes.append(f"Symptom improvement (H4): the model failed ({err}).")
     flow += design.flow
     notes += [f"Symptom improvement (H4): {n}" for n in design.notes]
     if sessions is None or "symptoms_next" not in sessions.columns:
-        notes.append("No session features with symptom scores; the session-level symptom models "
-                     "(H4a, H4b) were not fitted.")
+        refuse(statuses, ["H4a", "H4b"], "no session features with symptom scores", NOT_ESTIMABLE)
     else:
-        for name, label, make, analysis, between in (
-            ("forward", "Next symptoms (H4a)", forward_design, "secondary", "alliance_between"),
-            ("reverse", "Next alliance (H4b)", reverse_design, "exploratory",
+        for name, key, label, make, analysis, between in (
+            ("forward", "H4a", "Next symptoms (H4a)", forward_design, "secondary", "alliance_between"),
+            ("reverse", "H4b", "Next alliance (H4b)", reverse_design, "exploratory",
              "symptom_improvement_between"),
         ):
             design = make(features, sessions, covariates)
-            try:
-                rows, record, summary = _dynamic_rows(design, analysis, between)
+            fitted = run_planned(statuses, key, design, _dynamic_rows, design, analysis, between)
+            if fitted is not None:
+                rows, record, summary = fitted
                 effects += rows
                 summaries.append(summary)
                 extra[name] = record
                 extra["fitted"].append(name)
-            except FIT_ERRORS as err:  # a failed model is reported, never fatal
-                notes.append(f"{label}: the model failed ({err}).")
             flow += design.flow
             notes += [f"{label}: {n}" for n in design.notes]
-    return ModelResult(FAMILY, effects, flow, notes, "\n\n".join(summaries), extra)
+    return ModelResult(FAMILY, effects, flow, notes, "\n\n".join(summaries), extra, statuses=statuses)
 
 
 def symptom_estimands(features: pd.DataFrame, sessions: pd.DataFrame, covariates: list[str]) -> list[dict]:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from alliance.errors import REPORTED
 from alliance.figures import EXAMPLES_PER_PATTERN
 from alliance.instruments import load_instrument
 from alliance.models import adherence, dropout, satisfaction, survival, symptoms
@@ -29,6 +30,8 @@ from alliance.models.effects import (
     dropout_benchmark_r,
     model_label,
 )
+from alliance.models.plan import BY_KEY, PRIMARY_KEYS, effect_status, status_table
+from alliance.models.satisfaction import CEILING_SHARE
 from alliance.outputs import FIGURES
 from alliance.privacy import SECONDARY, is_reportable, suppress_counts
 from alliance.report.downloads import add_csv_downloads
@@ -217,16 +220,18 @@ def effect_summary(row: pd.Series, early_window: int) -> str:
     return sentence
 
 
-def apa_row(row: pd.Series, early_window: int, min_cell_size: int, q_value: float = float("nan")) -> dict:
-    """One effect row formatted for an APA-style table; an effect resting on fewer than `min_cell_size`
-    patients (a per-discipline slope) shows no numbers."""
+def apa_row(row: pd.Series, early_window: int, min_cell_size: int, q_value: float = float("nan"),
+            mark: str = "") -> dict:
+    """One effect row formatted for an APA-style table (`mark`: the footnote marks of its model's status
+    and flags); an effect resting on fewer than `min_cell_size` patients (a per-discipline slope) shows no
+    numbers."""
     if not is_reportable(int(row["n_patients"]), min_cell_size):
         hidden = f"suppressed (<{min_cell_size} patients)"
         return {"analysis": row["analysis"], "predictor": predictor_words(row["predictor"], early_window),
                 "scale": SCALE_WORDS.get(row["scale"], row["scale"]), "estimate": hidden, "se": "",
                 "ci": "", "p": "", "q": "", "r": "", "n_obs": "", "n_patients": f"<{min_cell_size}",
-                "n_therapists": ""}
-    return {
+                "n_therapists": "", "mark": mark}
+    return {"mark": mark,
         "analysis": row["analysis"],
         "predictor": predictor_words(row["predictor"], early_window),
         "scale": SCALE_WORDS.get(row["scale"], row["scale"]),
@@ -242,8 +247,9 @@ def apa_row(row: pd.Series, early_window: int, min_cell_size: int, q_value: floa
     }
 
 
-def benchmark_sentence(row: pd.Series) -> str:
-    """Compare an effect's r (and CI) with the alliance-outcome benchmark, and dropout with its own."""
+def benchmark_sentence(row: pd.Series, early_window: int) -> str:
+    """Compare an effect's r (and CI) with the alliance-outcome benchmark, and dropout with its own; the
+    sentence names the model and the predictor (its within- or between-patient part)."""
     bench = BENCHMARKS["alliance_outcome"]
     r, low, high = row["r"], row["r_ci_low"], row["r_ci_high"]
     is_dropout = row["outcome"] == "dropout"
@@ -257,7 +263,8 @@ def benchmark_sentence(row: pd.Series) -> str:
         verdict = "compatible with"
     size = "|r|" if is_dropout else "r"
     sentence = (
-        f"{row['outcome'].capitalize()} ({row['analysis']}, {model_label(row['model'])}): {size} = "
+        f"{row['outcome'].capitalize()} ({row['analysis']}, {model_label(row['model'])}, "
+        f"{predictor_words(row['predictor'], early_window)}): {size} = "
         f"{format_unit(r)} "
         f"{format_ci(low, high, unit=True)}, {verdict} the alliance-outcome benchmark r = "
         f"{format_unit(bench['r'], 3)} {format_ci(bench['ci_low'], bench['ci_high'], 3, unit=True)}."
@@ -270,6 +277,11 @@ def benchmark_sentence(row: pd.Series) -> str:
             f"{format_number(BENCHMARKS['alliance_dropout']['d'])} (r = {format_unit(target, 3)})."
         )
     return sentence
+
+
+def counted(n: int, noun: str) -> str:
+    """A count with its noun in the right number: "1 therapist", "12 therapists"."""
+    return f"{format_count(n)} {noun if n == 1 else noun + 's'}"
 
 
 def shown_count(n: int, min_cell_size: int, of: int | None = None) -> str:
@@ -363,6 +375,7 @@ def alliance_section(session_scores: pd.DataFrame, scoring: dict, config: dict) 
             for score, d in described.iterrows()]
     ceiling = described["ceiling_share"]
     return {
+        "ceiling_effect": bool((ceiling > CEILING_SHARE).any()),
         "name": scoring["alliance"]["name"], "citation": scoring["alliance"]["citation"],
         "subscales": [(name, ", ".join(str(i) for i in items))
                       for name, items in scoring["alliance"]["subscales"].items()],
@@ -388,11 +401,14 @@ def level_sentences(extra: dict) -> list[str]:
         f"Test that the {LEVEL_TEST_WORDS.get(name, name.replace('_', ' '))}: chi2({test['df']}) = "
         f"{format_number(test['statistic'])}, {p_text(test['p_value'])}."
         for name, test in extra.get("level_tests", {}).items()]
-    if "therapist_variance" in extra:
+    if extra.get("therapist_variance") is not None:
         total = extra["therapist_variance"] + extra["residual_variance"]
         sentences.append(f"Therapist random-intercept variance {format_number(extra['therapist_variance'])} "
                          f"(residual {format_number(extra['residual_variance'])}; therapists account for "
                          f"{format_percent(extra['therapist_variance'] / total)} of the variance).")
+    elif "therapist_variance" in extra:
+        sentences.append("Therapist random-intercept variance: not estimable (no therapist has two analysed "
+                         "patients).")
     if "therapist_correlation" in extra:
         sentences.append("Exchangeable working correlation of attendance within therapist (GEE): "
                          f"{format_number(extra['therapist_correlation'], 3)}.")
@@ -445,34 +461,106 @@ def sensitivity_rows(table: pd.DataFrame, min_cell_size: int) -> list[dict]:
     return rows
 
 
+STATUS_WORDS = {"fitted": "fitted", "boundary": "fitted (variance at its boundary)",
+                "not_estimable": "not estimable", "not_converged": "did not converge",
+                "separation": "separation", "refused": "not run"}
+
+
+def status_rows(status: pd.DataFrame) -> list[dict]:
+    """The status table of every planned model and sensitivity analysis, in words."""
+    return [{"hypothesis": row["hypothesis"], "title": row["title"], "analysis": row["analysis"],
+             "status": STATUS_WORDS[row["status"]],
+             "reason": " ".join(part for part in (_sentence(row["reason"]), _text(row["flags"])) if part)}
+            for _, row in status.iterrows()]
+
+
+def _text(value: object) -> str:
+    """A text cell of a table read from CSV (missing = empty)."""
+    return "" if pd.isna(value) else str(value)
+
+
+def _sentence(value: object) -> str:
+    """A reason as a sentence: capitalised, with a full stop."""
+    text = _text(value)
+    return f"{text[0].upper()}{text[1:]}." if text else ""
+
+
+def primary_summary(status: pd.DataFrame, effects: pd.DataFrame, early_window: int) -> list[dict]:
+    """One paragraph per planned primary effect, estimated or not: its effect in words with any flag, or
+    why it has no estimate."""
+    summary = []
+    for key in PRIMARY_KEYS:
+        planned, row = BY_KEY[key], status.set_index("key").loc[key]
+        if row["status"] in REPORTED:
+            effect = effects[(effects["analysis"] == "primary") & (effects["outcome"] == planned.outcome)
+                             & (effects["model"] == planned.model)].iloc[0]
+            caveats = [_sentence(row["reason"]) if row["status"] == "boundary" else "", _text(row["flags"])]
+            text = " ".join(part for part in (effect_summary(effect, early_window), *caveats) if part)
+        else:
+            text = f"No estimate ({STATUS_WORDS[row['status']]}): {_sentence(row['reason'])}"
+        summary.append({"hypothesis": planned.hypothesis, "outcome": planned.outcome, "text": text})
+    return summary
+
+
+def _formulas(extra: dict) -> list[str]:
+    """The formulas a family recorded, its own and those of its sub-models (e.g. H4, H4a, H4b)."""
+    found = [value for key, value in extra.items() if key.endswith("formula")]
+    found += [value["formula"] for value in extra.values() if isinstance(value, dict) and "formula" in value]
+    return found
+
+
+def _covariates(extra: dict) -> list[str]:
+    """The covariates a family used (its own record, or its first sub-model's)."""
+    if "covariates" in extra:
+        return list(extra["covariates"])
+    return next((list(value["covariates"]) for value in extra.values()
+                 if isinstance(value, dict) and "covariates" in value), [])
+
+
 def analysis_sections(
     model_results: list[dict], effects: pd.DataFrame, early_window: int, min_cell_size: int,
-    multiplicity: pd.DataFrame | None = None,
+    multiplicity: pd.DataFrame | None = None, status: pd.DataFrame | None = None,
 ) -> list[dict]:
     """One section per model family: model, formula, covariates, notes, its APA table (with FDR q-values
-    from `multiplicity` where given) and its tests."""
+    from `multiplicity` where given, and footnote marks for each row's status and flags), the planned
+    models it could not estimate with their reasons, and its tests."""
+    status = status_table(model_results) if status is None else status
     keys = ["outcome", "model", "predictor", "analysis"]
     q_values = ({} if multiplicity is None else
                 {tuple(row[k] for k in keys): row["q_value"] for _, row in multiplicity.iterrows()})
     sections = []
     for result in model_results:
         family = result["family"]
-        outcomes = list(dict.fromkeys(row["outcome"] for row in result["effects"]))
+        planned = status[status["family"] == family]
+        outcomes = list(dict.fromkeys(planned["outcome"]))
         rows = effects[effects["outcome"].isin(outcomes)]
         models = list(dict.fromkeys(rows["model"]))
+        footnotes: dict[str, str] = {}
+        formatted = []
+        for _, row in rows.iterrows():
+            marks = ""
+            model_status = effect_status(status, row)
+            if model_status is not None:
+                caveats = [_sentence(model_status["reason"]) if model_status["status"] == "boundary" else "",
+                           _text(model_status["flags"])]
+                for caveat in filter(None, caveats):
+                    marks += footnotes.setdefault(caveat, "abcdefghijklmnopqrstuvwxyz"[len(footnotes)])
+            formatted.append(apa_row(row, early_window, min_cell_size,
+                                     q_values.get(tuple(row[k] for k in keys), float("nan")), marks))
+        missing = planned[planned["key"].isin(BY_KEY) & ~planned["status"].isin(REPORTED)]
         sections.append({
             "id": f"analysis-{family}",
             "family": family,
             "hypothesis": HYPOTHESES.get(family, ""),
             "outcome": "; ".join(_words(OUTCOME_WORDS, o) for o in outcomes),
             "models": [(m, _words(MODEL_WORDS, m)) for m in models],
-            "formulas": [value for key, value in result["extra"].items() if key.endswith("formula")]
-                        or ["not recorded"],
-            "covariates": ", ".join(result["extra"].get("covariates", [])) or "none",
+            "formulas": _formulas(result["extra"]) or ["none fitted"],
+            "covariates": ", ".join(_covariates(result["extra"])) or "none",
             "notes": result["notes"],
-            "rows": [apa_row(row, early_window, min_cell_size,
-                             q_values.get(tuple(row[k] for k in keys), float("nan")))
-                     for _, row in rows.iterrows()],
+            "rows": formatted,
+            "footnotes": [(mark, text) for text, mark in footnotes.items()],
+            "not_estimated": [f"{row['hypothesis']} ({row['title']}): {STATUS_WORDS[row['status']]}. "
+                              f"{_sentence(row['reason'])}" for _, row in missing.iterrows()],
             "figures": ["kaplan_meier"] if "kaplan_meier" in result["extra"] else [],
             "tests": family_sentences(result["extra"]),
         })
@@ -517,7 +605,7 @@ def build_report(
     model_results: list[dict], effects: pd.DataFrame, psychometrics: Mapping[str, pd.DataFrame],
     rupture_shares: pd.DataFrame, figure_paths: Sequence[str | Path], truth: dict | None = None,
     min_cell_size: int, multiplicity: pd.DataFrame | None = None, sensitivity: pd.DataFrame | None = None,
-    sensitivity_notes: Sequence[str] = (),
+    sensitivity_notes: Sequence[str] = (), status: pd.DataFrame | None = None,
 ) -> str:
     """The report as one self-contained HTML string (figures as data URIs, no timestamps).
 
@@ -531,12 +619,10 @@ def build_report(
     captions = figure_captions(min_cell_size)
     provenance_info = provenance(config, validation)
     early_window = config["features"]["early_window"]
-    primary = effects[effects["analysis"] == "primary"]
-    family_of = {row["outcome"]: result["family"] for result in model_results for row in result["effects"]}
+    status = status_table(model_results) if status is None else status
     context = {
-        "summary": [{"hypothesis": HYPOTHESES.get(family_of.get(row["outcome"], ""), ""),
-                     "outcome": row["outcome"], "text": effect_summary(row, early_window)}
-                    for _, row in primary.iterrows()],
+        "summary": primary_summary(status, effects, early_window),
+        "status": status_rows(status),
         "cohort": cohort_section(session_scores, features, model_results, scoring, min_cell_size),
         "tables": input_tables(validation),
         "data_warnings": [w["report_message"] for w in validation.get("warnings", [])],
@@ -544,12 +630,14 @@ def build_report(
         "measurement": measurement_section(psychometrics, rupture_shares, scoring, config, min_cell_size,
                                            synthetic=truth is not None),
         "methods": methods_section(config, model_results, provenance_info["versions"]),
-        "analyses": analysis_sections(model_results, effects, early_window, min_cell_size, multiplicity),
+        "analyses": analysis_sections(model_results, effects, early_window, min_cell_size, multiplicity,
+                                      status),
         "sensitivity": (None if sensitivity is None else {
             "rows": sensitivity_rows(sensitivity, min_cell_size), "notes": list(sensitivity_notes)}),
-        "benchmarks": [benchmark_sentence(row) for _, row in benchmark_comparable(effects).iterrows()],
+        "benchmarks": [benchmark_sentence(row, early_window)
+                       for _, row in benchmark_comparable(effects).iterrows()],
         "truth": truth_rows(truth, effects) if truth else None,
-        "n_therapists": format_count(features["therapist_id"].nunique()),
+        "n_therapists": counted(features["therapist_id"].nunique(), "therapist"),
         "figures": {name: {"src": figures[name], "caption": captions[name]} for name in FIGURES},
         "plan": ANALYSIS_PLAN,
         "provenance": provenance_info,

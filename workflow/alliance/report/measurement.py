@@ -11,10 +11,11 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from alliance.errors import NOT_ESTIMABLE
 from alliance.figures import RELIABILITY_GUIDES
 from alliance.instruments import load_instrument
 from alliance.measurement import total_alpha
-from alliance.privacy import suppress_counts
+from alliance.privacy import is_reportable, suppress_counts
 from alliance.report.format import format_ci, format_count, format_number, format_percent, format_unit
 
 MODEL_NAMES = {"one_factor": "One factor", "correlated_factors": "Correlated factors"}
@@ -35,13 +36,34 @@ def _instrument(row: pd.Series) -> str:
     return f"{ROLES.get(row['role'], row['role'])} ({row['instrument']})"
 
 
-def reliability_rows(reliability: pd.DataFrame) -> list[dict]:
+def _count(n: float, min_cell_size: int) -> str:
+    """A count of patients (or of their questionnaires), "<k" when below the minimum cell size."""
+    return format_count(n) if n == 0 or is_reportable(n, min_cell_size) else f"<{min_cell_size}"
+
+
+def _reason(row: pd.Series) -> str:
+    """The row's `reason` in words ("" when it has none; tables read from CSV hold NaN then)."""
+    reason = row.get("reason")
+    return reason if isinstance(reason, str) else ""
+
+
+def _sentence(text: str) -> str:
+    """`text` as a further sentence (" Text."), or "" without text."""
+    return f" {text[0].upper()}{text[1:]}." if text else ""
+
+
+def _with_ci(value: float, low: float, high: float) -> str:
+    """A value bounded by 1 with its CI; the CI left out when missing."""
+    ci = f" {format_ci(low, high, unit=True)}" if np.isfinite(low) and np.isfinite(high) else ""
+    return format_unit(value) + ci if np.isfinite(value) else "NA"
+
+
+def reliability_rows(reliability: pd.DataFrame, min_cell_size: int) -> list[dict]:
     """Alpha [95% CI], omega, floor, ceiling and skew per instrument and scale, formatted."""
     return [{
-        "instrument": _instrument(row), "scale": row["scale"], "n": format_count(row["n"]),
+        "instrument": _instrument(row), "scale": row["scale"], "n": _count(row["n"], min_cell_size),
         "n_items": format_count(row["n_items"]),
-        "alpha": f"{format_unit(row['alpha'])} "
-                 f"{format_ci(row['alpha_ci_low'], row['alpha_ci_high'], unit=True)}",
+        "alpha": _with_ci(row["alpha"], row["alpha_ci_low"], row["alpha_ci_high"]),
         "omega": format_unit(row["omega"]) + (
             " (not converged)" if np.isfinite(row["omega"]) and not row["omega_converged"] else ""),
         "floor": format_percent(row["floor_share"]), "ceiling": format_percent(row["ceiling_share"]),
@@ -49,26 +71,27 @@ def reliability_rows(reliability: pd.DataFrame) -> list[dict]:
     } for _, row in reliability.iterrows()]
 
 
-def item_rows(items: pd.DataFrame, reverse: set[str]) -> list[dict]:
+def item_rows(items: pd.DataFrame, reverse: set[str], min_cell_size: int) -> list[dict]:
     """Mean, SD, ceiling and corrected item-rest correlations per item; reverse-keyed items marked (R)."""
     return [{
         "instrument": _instrument(row),
         "item": f"{row['item']} (R)" if row["item"] in reverse else row["item"], "subscale": row["subscale"],
-        "n": format_count(row["n"]), "mean": format_number(row["mean"]), "sd": format_number(row["sd"]),
+        "n": _count(row["n"], min_cell_size), "mean": format_number(row["mean"]),
+        "sd": format_number(row["sd"]),
         "ceiling": format_percent(row["ceiling_share"]),
         "r_subscale": format_unit(row["corrected_r_subscale"]),
         "r_total": format_unit(row["corrected_r_total"]),
     } for _, row in items.iterrows()]
 
 
-def fit_rows(fit: pd.DataFrame) -> list[dict]:
+def fit_rows(fit: pd.DataFrame, min_cell_size: int) -> list[dict]:
     """Fit statistics per CFA model, with the conventional guides each model meets."""
     rows = []
     for _, row in fit.iterrows():
         met = [label for column, label, bound, higher in FIT_GUIDES
                if (row[column] >= bound if higher else row[column] <= bound)]
         rows.append({
-            "model": MODEL_NAMES.get(row["model"], row["model"]), "n": format_count(row["n"]),
+            "model": MODEL_NAMES.get(row["model"], row["model"]), "n": _count(row["n"], min_cell_size),
             "chi2": format_number(row["chi2"]), "df": format_count(row["dof"]),
             "cfi": format_unit(row["cfi"], 3), "tli": format_unit(row["tli"], 3),
             "rmsea": format_unit(row["rmsea"], 3), "srmr": format_unit(row["srmr"], 3),
@@ -77,27 +100,35 @@ def fit_rows(fit: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def icc_text(icc: pd.DataFrame) -> str:
-    """The therapist ICC of patients' mean alliance in words, beside the outcome benchmark."""
+def icc_text(icc: pd.DataFrame, min_cell_size: int) -> str:
+    """The therapist ICC of patients' mean alliance in words, beside the outcome benchmark; when it is not
+    estimable (or was estimated at the boundary, or without a CI) the table's reason says why."""
     row = icc.iloc[0]
+    reason = _reason(row)
     if not np.isfinite(row["icc"]):
-        return "The therapist ICC of the patients' mean alliance could not be estimated."
+        verb = "is not estimable" if row.get("status") == NOT_ESTIMABLE else "could not be estimated"
+        return f"The therapist ICC of the patients' mean alliance {verb}" + (
+            f": {reason}." if reason else ".")
+    ci = (f"95% CI {format_unit(row['ci_low'])} to {format_unit(row['ci_high'])}; parametric bootstrap, "
+          f"{format_count(row['n_boot'])} draws; " if np.isfinite(row["ci_low"]) else "")
     return (
         f"Therapist ICC of the patients' mean alliance: {format_unit(row['icc'])} "
-        f"(95% CI {format_unit(row['ci_low'])} to {format_unit(row['ci_high'])}; parametric bootstrap, "
-        f"{format_count(row['n_boot'])} draws; {format_count(row['n_patients'])} patients of "
+        f"({ci}{_count(row['n_patients'], min_cell_size)} patients of "
         f"{format_count(row['n_therapists'])} therapists). This is the share of alliance variance that lies "
         f"between therapists, {format_percent(row['icc'])} here; it is not the therapist share of outcome "
         "variance (commonly put at about 5%). Therapists' differences in alliance, not patients', predict "
-        "outcome (Baldwin, Wampold & Imel 2007)."
+        "outcome (Baldwin, Wampold & Imel 2007)." + _sentence(reason)
     )
 
 
 def sessions_text(by_sessions: pd.DataFrame) -> str:
-    """Single-session reliability and the sessions a patient's mean needs to reach each guide."""
+    """Single-session reliability and the sessions a patient's mean needs to reach each guide; the table's
+    reason when it is not estimable or was estimated at the boundary."""
     single = by_sessions["session_icc"].iloc[0] if len(by_sessions) else np.nan
+    reason = _reason(by_sessions.iloc[0]) if len(by_sessions) else ""
     if not np.isfinite(single):
-        return "The single-session reliability of the alliance total could not be estimated."
+        return "The single-session reliability of the alliance total could not be estimated" + (
+            f": {reason}." if reason else ".")
     reached = []
     for level in RELIABILITY_GUIDES:
         enough = by_sessions.loc[by_sessions["reliability"] >= level, "sessions"]
@@ -107,6 +138,7 @@ def sessions_text(by_sessions: pd.DataFrame) -> str:
         f"A single session's alliance total has a reliability of {format_unit(single)} as a measure of the "
         "patient's alliance level (the patient ICC of scored session totals, every scored session). By the "
         f"Spearman-Brown formula, the reliability of a patient's mean reaches {' and '.join(reached)}."
+        + _sentence(reason)
     )
 
 
@@ -171,27 +203,31 @@ def measurement_section(
     instrument = load_instrument(config["instruments"]["alliance"])
     reverse = {instrument.item_column(i) for i in instrument.reverse_keyed}
     notes = psychometrics["notes"]
+    # Why item-level analyses of the alliance were not possible: its note (tables of older runs: none).
+    why = notes.loc[notes["topic"] == "alliance", "note"] if "topic" in notes else pd.Series(dtype=str)
+    not_possible = why.iloc[0] if len(why) and not item_level else NOT_POSSIBLE
+    shown_notes = [note for note in notes.get("note", []) if note != not_possible]
     rows, share_shown = rupture_rows(rupture_shares, min_cell_size)
     figures = ((["item_distributions"] if distributions else []) + (["factor_loadings"] if item_level else [])
                + ["reliability_by_sessions"] + (["rupture_trajectories"] if synthetic else []))
     return {
         "item_level": item_level,
-        "not_possible": NOT_POSSIBLE,
+        "not_possible": not_possible,
         "no_distributions": None if distributions or not item_level else (
             f"Answer distributions per item are drawn for whole-number answers only; the "
             f"{instrument.name} has decimal answers."),
-        "reliability": reliability_rows(reliability),
-        "item_rows": item_rows(psychometrics["item_statistics"], reverse),
+        "reliability": reliability_rows(reliability, min_cell_size),
+        "item_rows": item_rows(psychometrics["item_statistics"], reverse, min_cell_size),
         "reverse": bool(reverse) and item_level,
-        "fit": fit_rows(psychometrics["cfa_fit"]) if item_level else [],
-        "icc": icc_text(psychometrics["therapist_icc"]),
+        "fit": fit_rows(psychometrics["cfa_fit"], min_cell_size) if item_level else [],
+        "icc": icc_text(psychometrics["therapist_icc"], min_cell_size),
         "sessions": sessions_text(psychometrics["reliability_by_sessions"]),
         "agreement": agreement_rows(psychometrics["agreement"]),
         "criterion": criterion_text(config["ruptures"], reliability),
         "patterns": rows,
         "patients": format_count(rupture_shares["n"].sum()),
         "share_shown": share_shown,
-        "notes": list(notes["note"]) if "note" in notes else [],
+        "notes": shown_notes,
         "figures": figures,
         "trajectories_hidden": not synthetic,
     }

@@ -1,0 +1,172 @@
+"""Valid but degenerate cohorts (tests/degenerate.py) through validate, score, psychometrics and features:
+no stage raises, nothing the data cannot identify is given as a number, every gap says why in words, and
+the report's Measurement section and the figures render without NaN or a library's message."""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from degenerate import COHORTS, Stages, run_stages, variant
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from matplotlib.text import Text
+
+from alliance.errors import BOUNDARY, FITTED, NOT_CONVERGED, NOT_ESTIMABLE
+from alliance.figures import make_figures
+from alliance.instruments import load_configured
+from alliance.models.effects import EFFECT_COLUMNS
+from alliance.outputs import FIGURES, PSYCHOMETRIC_TABLES
+from alliance.report.measurement import measurement_section
+
+NAN = re.compile(r"\bnan\b", re.IGNORECASE)
+SOME = ["all", "none", "drawn"]  # attendance and dropout of the random clinics
+LIBRARY_TEXT = re.compile(r"Traceback|Error|Exception|semopy|SolverResult|not PD|Moore-Penrose|LinAlg")
+
+
+@pytest.fixture(scope="module")
+def staged(default_config, tmp_path_factory) -> dict[str, Stages]:
+    """Every cohort of COHORTS through the stages, once per module (lazily, by name)."""
+
+    class Lazy(dict):
+        def __missing__(self, name: str) -> Stages:
+            self[name] = run_stages(COHORTS[name](default_config), default_config,
+                                    tmp_path_factory.mktemp(name))
+            return self[name]
+
+    return Lazy()
+
+
+def section(stages: Stages) -> dict:
+    return measurement_section(stages.psychometrics, stages.rupture_shares, stages.scoring, stages.config,
+                               stages.config["privacy"]["min_cell_size"], synthetic=False)
+
+
+def assert_honest(stages: Stages) -> None:
+    """What every run must satisfy, whatever the cohort."""
+    tables = stages.psychometrics
+    assert sorted(tables) == sorted(PSYCHOMETRIC_TABLES)
+    icc = tables["therapist_icc"].iloc[0]
+    assert icc["status"] in (FITTED, BOUNDARY, NOT_ESTIMABLE, NOT_CONVERGED)
+    if icc["status"] in (NOT_ESTIMABLE, NOT_CONVERGED):
+        assert np.isnan(icc[["icc", "ci_low", "ci_high", "therapist_variance"]].astype(float)).all()
+    if not np.isfinite(icc["icc"]) or icc["status"] == BOUNDARY:
+        assert isinstance(icc["reason"], str) and icc["reason"]
+    by_sessions = tables["reliability_by_sessions"]
+    if by_sessions["reliability"].isna().all():
+        assert isinstance(by_sessions["reason"].iloc[0], str) and by_sessions["reason"].iloc[0]
+    words = [*tables["notes"]["note"], *tables["therapist_icc"]["reason"].dropna(),
+             *by_sessions["reason"].dropna()]
+    assert not [text for text in words if LIBRARY_TEXT.search(text) or NAN.search(text)]
+    patients = stages.validated.patients["patient_id"]
+    assert sorted(stages.features["patient_id"]) == sorted(patients)
+    assert stages.rupture_shares["n"].sum() == len(patients)
+    text = json.dumps(section(stages), default=str)
+    assert not NAN.search(text) and not LIBRARY_TEXT.search(text)
+    assert ".00 to .00" not in text and "[.00, .00]" not in text
+
+
+@pytest.mark.parametrize("name", list(COHORTS))
+def test_stages_run_and_stay_honest(staged, name):
+    assert_honest(staged[name])
+
+
+# The cohorts whose figures take other paths (few patients, one line, single sessions, a 7-point form).
+FIGURE_COHORTS = ["twelve_patients", "prescored_7_point_one_session", "one_patient_per_therapist",
+                  "one_discipline_one_site", "monthly_contacts", "patients_without_sessions"]
+
+
+@pytest.mark.parametrize("name", FIGURE_COHORTS)
+def test_figures_draw_without_models(staged, name):
+    """The figures stage on these features with model results that have no rows at all."""
+    stages = staged[name]
+    figures = make_figures(stages.session_scores, stages.features, pd.DataFrame(columns=EFFECT_COLUMNS),
+                           load_configured(stages.config["instruments"])["alliance"],
+                           stages.config["privacy"]["min_cell_size"], stages.psychometrics, stages.ruptures,
+                           False, {})
+    assert tuple(figures) == FIGURES
+    for figure in figures.values():
+        text = " | ".join(t.get_text() for t in figure.findobj(Text))
+        assert not NAN.search(text) and not LIBRARY_TEXT.search(text)
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("one_patient_per_therapist", "one patient per therapist: the therapist variance cannot be told apart "
+                                  "from the variance between patients"),
+    ("two_therapists", "2 therapists: a variance between therapists needs at least 3"),
+    ("two_arms_as_clusters", "2 therapists: a variance between therapists needs at least 3"),
+])
+def test_therapist_icc_not_estimable_with_the_reason(staged, name, reason):
+    icc = staged[name].psychometrics["therapist_icc"].iloc[0]
+    assert icc["status"] == NOT_ESTIMABLE and icc["reason"].startswith(reason)
+    assert np.isnan(icc[["icc", "ci_low", "ci_high"]].astype(float)).all() and icc["n_boot"] == 0
+    text = section(staged[name])["icc"]
+    assert text.startswith(f"The therapist ICC of the patients' mean alliance is not estimable: {reason}")
+    assert not re.search(r"\b0 \[0, 0\]|\.00 to \.00|0%", text)
+
+
+def test_prescored_seven_point_form_with_one_session_per_patient(staged):
+    stages = staged["prescored_7_point_one_session"]
+    assert not stages.scoring["alliance"]["item_level"]
+    assert stages.features["alliance_mean"].dropna().between(1, 7).all()
+    assert stages.features["alliance_mean"].dropna().gt(5).any()  # on the 7-point scale, not 1-5
+    by_sessions = stages.psychometrics["reliability_by_sessions"]
+    assert by_sessions["reliability"].isna().all() and (by_sessions["status"] == NOT_ESTIMABLE).all()
+    measured = section(stages)
+    assert measured["sessions"] == (
+        "The single-session reliability of the alliance total could not be estimated: one session per "
+        "patient: the patient variance cannot be told apart from the variance between sessions.")
+    assert measured["not_possible"].endswith("(wai_s7) were not possible: the data hold pre-scored totals, "
+                                             "not item answers.")
+    assert not measured["fit"] and not measured["item_level"]
+
+
+def test_small_clinic_says_why_item_analyses_are_missing(staged):
+    stages = staged["twelve_patients"]
+    assert stages.psychometrics["cfa_fit"].empty
+    measured = section(stages)
+    assert "too few patients answered it by item (item-level analyses need more patients than its 12 " \
+           "items)" in measured["not_possible"]
+    assert any("Omega of 'total' was not estimated" in note for note in measured["notes"])
+    assert measured["icc"].startswith("Therapist ICC of the patients' mean alliance:")  # 3 therapists of 4
+
+
+def test_no_satisfaction_measure(staged):
+    stages = staged["no_satisfaction"]
+    assert stages.features["satisfaction"].isna().all()
+    assert ("Item-level psychometrics of the satisfaction measure (csq8) were not possible: no "
+            "questionnaire was answered by item.") in section(stages)["notes"]
+
+
+def test_patients_without_sessions_keep_their_rows(staged):
+    stages = staged["patients_without_sessions"]
+    assert stages.validation_summary["patients_without_sessions"] == 10
+    assert (stages.features["sessions_scheduled"] == 0).sum() == 10
+    assert stages.psychometrics["therapist_icc"].iloc[0]["n_patients"] <= 110
+
+
+def test_no_early_alliance_no_dropout_and_all_attended(staged):
+    assert staged["no_early_alliance"].features["alliance_early"].isna().all()
+    assert staged["no_early_alliance"].features["alliance_mean"].notna().any()
+    assert not staged["no_dropout"].features["dropout"].any()
+    attended = staged["all_attended"].features
+    assert (attended["sessions_attended"] == attended["sessions_scheduled"]).all()
+
+
+@settings(max_examples=12, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(therapists=st.integers(1, 4), per_therapist=st.integers(1, 3), missing=st.floats(0, 1),
+       attendance=st.sampled_from(SOME), dropout=st.sampled_from(SOME), seed=st.integers(0, 2**16))
+def test_random_degenerate_clinics_never_raise(default_config, therapists, per_therapist, missing, attendance,
+                                               dropout, seed):
+    cohort = variant(default_config, therapists, per_therapist, missing, attendance, dropout, seed)
+    with tempfile.TemporaryDirectory() as work:
+        stages = run_stages(cohort, default_config, Path(work))
+    assert_honest(stages)
+    icc = stages.psychometrics["therapist_icc"].iloc[0]
+    if therapists < 3 or per_therapist == 1:
+        assert icc["status"] == NOT_ESTIMABLE

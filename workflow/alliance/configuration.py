@@ -1,0 +1,200 @@
+"""The workflow's configuration: checked against its JSON schema, defaults filled, problems in words.
+
+`check_config` fills the schema's defaults exactly as `snakemake.utils.validate(config, schema)` does (the
+recipe of the jsonschema FAQ: a property's default is set before the property is validated), but reports
+every problem at once, one line each: the dotted key, what was given, what is expected, a did-you-mean
+suggestion when a name is close, and an example, instead of the first problem and the whole schema.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import re
+import reprlib
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import ValidationError, validators
+from jsonschema.protocols import Validator
+
+from alliance.io import ConfigError
+
+TYPES = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
+         "object": "a map (key: value)", "array": "a list", "null": "null"}
+BOUNDS = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
+SHORT = reprlib.Repr()
+SHORT.maxstring = SHORT.maxother = 40
+SHORT.maxlist = SHORT.maxdict = 4
+SHORT.maxlevel = 2
+
+
+def check_config(config: dict, schema_path: str | Path) -> dict:
+    """Check `config` against the schema at `schema_path`, fill in the schema's defaults (in place, as
+    snakemake's `validate` does, so that `workflow.config` sees them) and return `config`.
+
+    Every problem raises one `ConfigError` with one line per problem (see `describe_error`).
+    """
+    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    problems: dict[str, str] = {}
+    for error in _validator(schema).iter_errors(config):
+        # First problem per key: a missing required key is then also its default, failing again.
+        problems.setdefault(dotted(error.absolute_path), describe_error(error, schema))
+    if problems:
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        raise ConfigError("\n".join([f"Invalid config ({count}; every key, with its description and "
+                                     f"default, is in {schema_path}):",
+                                     *(f"  {line}" for line in problems.values())]))
+    return config
+
+
+def check_config_or_exit(config: dict, schema_path: str | Path) -> dict:
+    """`check_config` for the Snakefile: problems go to stderr (no traceback) and the run exits with 1."""
+    try:
+        return check_config(config, schema_path)
+    except ConfigError as err:
+        print(f"\n{err}\n", file=sys.stderr)
+        sys.exit(1)
+
+
+def describe_error(error: ValidationError, schema: Mapping) -> str:
+    """One line: `key.path: given <value>; expected <what>; did you mean <name>? e.g. <key>: <example>`."""
+    path = list(error.absolute_path)
+    key = path[-1] if path else None
+    parent = _subschema(schema, path[:-1])
+    known = list(parent.get("properties", {}))
+    if error.validator == "additionalProperties":
+        line = f"unknown key (given {SHORT.repr(error.instance)}); known keys here: {', '.join(known)}"
+        node: Mapping = {}
+    elif error.validator == "required":
+        node = parent["properties"][key]
+        line = f"missing; expected {expected(node)}"
+    else:
+        node = error.schema
+        line = f"given {SHORT.repr(error.instance)}; expected {expected(node) or error.message}"
+    guess = None
+    if error.validator == "enum" and isinstance(error.instance, str):
+        guess = _closest(error.instance, [v for v in node["enum"] if isinstance(v, str)])
+    elif isinstance(key, str) and key not in known:
+        guess = _closest(key, known)
+        if guess:
+            key, node = guess, parent["properties"][guess]
+    if guess:
+        line += f"; did you mean {guess}?"
+    example = _example(node)
+    if example is not None:
+        label = f"{key}: " if isinstance(key, str) else ""
+        line += f"{' ' if guess else '; '}e.g. {label}{_yaml(example)}"
+    return f"{dotted(path)}: {line}"
+
+
+def expected(schema: Mapping) -> str:
+    """What a schema accepts, in words (e.g. "an integer >= 1", "one of sd, reliable_change")."""
+    if "enum" in schema:
+        return "one of " + ", ".join(
+            json.dumps(v) if isinstance(v, str) and not re.fullmatch(r"\w+", v) else _yaml(v)
+            for v in schema["enum"])
+    types = schema.get("type", [])
+    words = []
+    for kind in [types] if isinstance(types, str) else types:
+        text = TYPES[kind]
+        if kind in ("integer", "number"):
+            bounds = " and ".join(f"{op} {schema[k]}" for k, op in BOUNDS.items() if k in schema)
+            text = f"{text} {bounds}" if bounds else text
+        elif kind == "string":
+            if schema.get("minLength") == 1:
+                text = "a non-empty string"
+            if "pattern" in schema:
+                text += f" matching {schema['pattern']}"
+        elif kind == "array":
+            low, high = schema.get("minItems"), schema.get("maxItems")
+            if low is not None and low == high:
+                text += f" of {low} items"
+            elif low is not None:
+                text += f" of at least {low} item{'s' if low > 1 else ''}"
+            if isinstance(schema.get("items"), Mapping):
+                text += f", each {expected(schema['items'])}"
+        elif kind == "object" and isinstance(schema.get("additionalProperties"), Mapping):
+            text += f", each value {expected(schema['additionalProperties'])}"
+        words.append(text)
+    return (", or " if any(" and " in w or "," in w for w in words) else " or ").join(words)
+
+
+def dotted(path: Sequence[str | int]) -> str:
+    """A key path as written in the messages: `data.columns.all`, `privacy.allow_columns[0].reason`."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text or "(the whole config)"
+
+
+def _validator(schema: Mapping) -> Validator:
+    """The validator of the schema's draft, extended to fill defaults and to report a missing or unknown
+    key at the key's own path."""
+    base = validators.validator_for(schema)
+    check_properties = base.VALIDATORS["properties"]
+    check_additional = base.VALIDATORS["additionalProperties"]
+
+    def properties(validator, properties, instance, schema) -> Iterator[ValidationError]:
+        if validator.is_type(instance, "object"):
+            for name, sub in properties.items():
+                if "default" in sub:
+                    instance.setdefault(name, copy.deepcopy(sub["default"]))
+        yield from check_properties(validator, properties, instance, schema)
+
+    def additional(validator, allowed, instance, schema) -> Iterator[ValidationError]:
+        if allowed is not False or not validator.is_type(instance, "object"):
+            yield from check_additional(validator, allowed, instance, schema)
+            return
+        patterns = schema.get("patternProperties", {})
+        for name in instance:
+            if name not in schema.get("properties", {}) and not any(re.search(p, name) for p in patterns):
+                yield ValidationError(f"unknown key {name!r}", path=[name], instance=instance[name])
+
+    def required(validator, required, instance, schema) -> Iterator[ValidationError]:
+        if validator.is_type(instance, "object"):
+            for name in required:
+                if name not in instance:
+                    yield ValidationError(f"{name!r} is missing", path=[name])
+
+    extended = validators.extend(
+        base, {"properties": properties, "additionalProperties": additional, "required": required})
+    return extended(schema)
+
+
+def _subschema(schema: Mapping, path: Sequence[str | int]) -> Mapping:
+    """The part of the schema that describes the value at `path` ({} where it describes none)."""
+    for part in path:
+        if isinstance(part, int):
+            schema = schema.get("items", {})
+        elif part in schema.get("properties", {}):
+            schema = schema["properties"][part]
+        else:
+            extra = schema.get("additionalProperties")
+            schema = extra if isinstance(extra, Mapping) else {}
+    return schema
+
+
+def _closest(name: str, names: Sequence[str]) -> str | None:
+    """The one of `names` closest to a misspelt `name`, if any is close (difflib's ratio >= 0.6)."""
+    return next(iter(difflib.get_close_matches(name, names, n=1)), None)
+
+
+def _example(schema: Mapping) -> Any:
+    """An example value from the schema: its default (unless empty), first example or first enum value."""
+    if "default" in schema and schema["default"] not in ({}, [], ""):
+        return schema["default"]
+    for key in ("examples", "enum"):
+        if schema.get(key):
+            return schema[key][0]
+    return None
+
+
+def _yaml(value: Any) -> str:
+    """A value as it would be written in the YAML config, on one line."""
+    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=sys.maxsize)
+    return text.strip().removesuffix("\n...")
