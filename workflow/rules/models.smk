@@ -43,6 +43,7 @@ rule sensitivity:
         early_window=config["features"]["early_window"],
         instruments=config["instruments"],
         settings=config["sensitivity"],
+        min_clusters=config["models"]["min_clusters"],
     resources:
         mem_mb=scaled_mem_mb(1000, 150),
         runtime=scaled_runtime(15, 3),

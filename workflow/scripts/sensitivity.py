@@ -17,7 +17,7 @@ table, summary, seconds = sensitivity_analyses(
     early_window=snakemake.params.early_window,
     tables=tables,
     score_range=load_configured(snakemake.params.instruments)["satisfaction"].score_range,
-    min_clusters=snakemake.config["models"]["min_clusters"],
+    min_clusters=snakemake.params.min_clusters,
 )
 write_csv(table, snakemake.output.table)
 write_json(summary, snakemake.output.result)

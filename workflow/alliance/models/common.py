@@ -199,6 +199,8 @@ def session_design(
              ("no earlier scored session (alliance_prev missing)", rows["alliance_prev"].isna())]
     data, flow = session_flow(rows, steps, used, first=f"{outcome}: sessions of the cohort",
                               prefix=f"{outcome}: ")
+    used, dropped = resolve_covariates(data, used)  # one value left in the analysed rows: dropped
+    notes += dropped
     data[response] = data[response].astype(float)
     data["session_band"] = data["session"].clip(upper=MAX_SESSION_BAND)
     data["alliance_prev_within_z"] = data["alliance_prev_within"] / data["alliance_prev_within"].std(ddof=1)
@@ -312,6 +314,8 @@ def check_sample(design: Design) -> None:
     if design.data.empty:
         raise NotEstimable(empty_reason(design))
     n = len(design.data)
+    if design.data["patient_id"].nunique() < 2:
+        raise NotEstimable(f"only one patient in the {outcome_name(design)} analysis sample")
     for raw in dict.fromkeys([design.predictor, *re.findall(r"(\w+)_z\b", design.formula)]):
         column = raw if raw in design.data else f"{raw}_z"
         if column not in design.data:
@@ -321,8 +325,13 @@ def check_sample(design: Design) -> None:
             which = "no value" if values.empty else "a single value"
             if column == raw and not values.empty:
                 which += f" ({values.iloc[0]:.4g})"
-            raise NotEstimable(f"{predictor_name(raw)} takes {which} in the {design.outcome} analysis "
-                               f"sample ({n} {plural(design.unit, n)})")
+            raise NotEstimable(f"{predictor_name(raw)} takes {which} in the {outcome_name(design)} "
+                               f"analysis sample ({n} {plural(design.unit, n)})")
+
+
+def outcome_name(design: Design) -> str:
+    """A design's outcome in words (`symptom_improvement` -> `symptom improvement`)."""
+    return design.outcome.replace("_", " ")
 
 
 def plural(word: str, n: int) -> str:
@@ -430,7 +439,8 @@ def separation_reason(design: Design, endog: np.ndarray) -> str:
     if len(endog) != len(data):
         return generic
     y = pd.Series(np.asarray(endog, dtype=float), index=data.index)
-    x = data[design.predictor].astype(float)
+    column = design.predictor if design.predictor in data else f"{design.predictor}_z"
+    x = data[column].astype(float)
     events, others = x[y > 0], x[y < 1]
     name = predictor_name(design.predictor)
     if len(events) and len(others):
@@ -513,7 +523,10 @@ def fit_binary_logit(design: Design):
     model = smf.logit(design.formula, design.data)
     _check_binary(np.asarray(model.endog), design)
     check_identified(np.asarray(model.exog), model.exog_names, design)
-    fit = model.fit(method="newton", maxiter=100, disp=False)
+    try:
+        fit = model.fit(method="newton", maxiter=100, disp=False)
+    except np.linalg.LinAlgError:  # Newton's Hessian turns singular as fitted probabilities reach 0 or 1
+        raise NotEstimable(separation_reason(design, model.endog), SEPARATION) from None
     if separated(fit.predict()):  # before convergence: a separated fit often stops at the iteration limit
         raise NotEstimable(separation_reason(design, model.endog), SEPARATION)
     if not fit.mle_retvals["converged"]:

@@ -11,10 +11,13 @@ same estimates but loops over groups in Python, which does not scale to 100,000 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import patsy
 import statsmodels.api as sm
+from statsmodels.tools.sm_exceptions import ValueWarning
 
 from alliance.errors import BOUNDARY, NOT_CONVERGED, NotEstimable
 from alliance.mixed import random_intercept_reml
@@ -72,10 +75,19 @@ class RandomInterceptResult:
             f"Observations: {self.reml.n_obs}; groups ({self.group}): {self.reml.n_groups}",
             f"{self.group} variance: {self.reml.group_variance:.6g}; residual variance: "
             f"{self.reml.residual_variance:.6g}; REML log-likelihood: {self.reml.llf:.6g}",
-            f"Standard errors: {errors}; intervals and p-values on the normal scale",
-            str(self.ols.summary().tables[1]),
+            f"Standard errors: {errors}; intervals and p-values on the "
+            f"{'t' if self.ols.use_t else 'normal'} scale",
+            self._coefficients(),
         ]
         return "\n".join(lines)
+
+    def _coefficients(self) -> str:
+        """statsmodels' coefficient table of the fixed effects. Its summary also computes an overall F
+        test of the transformed rows, which is not reported (and warns when a few-cluster covariance has
+        less than full rank), so that warning is not shown."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ValueWarning)
+            return str(self.ols.summary().tables[1])
 
     @property
     def variance_identified(self) -> bool:

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+import patsy
 from statsmodels.miscmodels.ordinal_model import OrderedModel
 
 from alliance.errors import FITTED, NOT_CONVERGED, NotEstimable
@@ -160,6 +161,11 @@ def fit_satisfaction_ordinal(design: Design) -> tuple[dict, list[str]]:
                            "proportional-odds model needs at least 3")
     data["satisfaction_level"] = pd.Categorical(rounded, categories=levels, ordered=True)
     formula = "satisfaction_level ~" + design.formula.split("~", 1)[1]
+    slopes = patsy.dmatrix(design.formula.split("~", 1)[1], data).shape[1] - 1  # no intercept
+    parameters = slopes + len(levels) - 1
+    if len(data) <= parameters:
+        raise NotEstimable(f"only {len(data)} patients for the {parameters} parameters of the proportional-"
+                           f"odds model ({len(levels)} distinct satisfaction totals)")
     with captured_warnings(notes):
         fit = fit_ordered_logit(formula, data, options=cluster_inference(design))
     check_estimates(fit, design)

@@ -60,6 +60,8 @@ MIN_BOOTSTRAP_SUCCESS = 0.9  # below this share of successful refits, the bootst
 SINGLE_ALLIANCE = "with a single alliance value"
 SINGLE_OUTCOME = "with a single outcome value"
 TOO_FEW = "with no more patients than model terms"
+EXACT = "fitted exactly (no residual variation)"
+EXACT_FIT = 1e-12  # residual sum of squares, relative to the total, below which a refit is an exact fit
 SEPARATED = "separated"
 NOT_CONVERGED_REFIT = "not converged"
 
@@ -302,7 +304,7 @@ def refit(boot: Resampling, drawn: np.ndarray) -> float:
     Columns that add nothing to the resample's rank are dropped (`independent_columns`).
 
     Raises `NotEstimable` with one of the reasons `SINGLE_ALLIANCE`, `SEPARATED` (a fitted probability
-    within `alliance.models.common.SEPARATION_TOLERANCE` of 0 or 1), `TOO_FEW`, `SINGLE_OUTCOME` or
+    within `alliance.models.common.SEPARATION_TOLERANCE` of 0 or 1), `TOO_FEW`, `SINGLE_OUTCOME`, `EXACT` or
     `NOT_CONVERGED_REFIT`.
     """
     rows = np.concatenate([boot.members[g] for g in drawn])
@@ -316,10 +318,13 @@ def refit(boot: Resampling, drawn: np.ndarray) -> float:
         if separated(result.mu):
             raise NotEstimable(SEPARATED, SEPARATION)
     else:
-        if len(y) <= x.shape[1]:
+        if len(np.unique(rows)) <= x.shape[1]:  # distinct patients: a therapist drawn twice adds none
             raise NotEstimable(TOO_FEW)
         if np.ptp(y) == 0:
             raise NotEstimable(SINGLE_OUTCOME)
+        residual = y - x @ np.linalg.lstsq(x, y, rcond=None)[0]
+        if residual @ residual <= EXACT_FIT * ((y - y.mean()) @ (y - y.mean())):
+            raise NotEstimable(EXACT)
         groups = np.repeat(np.arange(len(drawn)), [len(boot.members[g]) for g in drawn])
         result = random_intercept_reml(y, x, groups)
     if not result.converged:
@@ -512,12 +517,15 @@ def _imputation_rows(run: _Run, m: int, seed: int) -> None:
     variant = f"multiple imputation (m = {m})"
     begin = time.perf_counter()
     failed = None
+    imputation_notes: list[str] = []
     try:
-        copies, imputed, variables = impute_features(run.features, run.covariates, m, seed)
+        with captured_warnings(imputation_notes):
+            copies, imputed, variables = impute_features(run.features, run.covariates, m, seed)
     except NotEstimable as error:
         copies, imputed, variables = None, [], []
         failed = NotEstimable(f"the imputation model could not be run: {error.reason}", error.status)
     run.seconds["imputation"] = time.perf_counter() - begin
+    run.notes += [f"Multiple imputation: {note}" for note in imputation_notes]
     pooled: dict[str, dict] = {}
     run.details["multiple_imputation"] = {"m": m, "seed": seed, "burn_in": MICE_BURN_IN, "skip": MICE_SKIP,
                                           "imputed": imputed, "imputation_model": variables, "pooled": pooled}

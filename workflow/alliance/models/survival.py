@@ -61,6 +61,8 @@ def session_risk_design(
              ("no earlier scored session (alliance_prev missing)", rows["alliance_prev"].isna())]
     data, flow = session_flow(rows, steps, used, first="sessions of patients with an outcome",
                               analysed="sessions at risk analysed")
+    used, dropped = resolve_covariates(data, used)  # one value left in the analysed rows: dropped
+    notes += dropped
     data["event"] = (data["dropout"].astype(bool) & (data["session"] == data["last_session"])).astype(int)
     data["start"], data["stop"] = data["session"] - 1, data["session"]
     data["session_band"] = event_bands(np.minimum(data["session"], MAX_SESSION_BAND), data["event"])
@@ -209,10 +211,19 @@ def fit_cox_time_varying(design: Design) -> dict:
     risk_sets = {"strata": frame["stop"].to_numpy()} if one_session else {}
     if not one_session and (frame["start"] > 0).any():
         raise ValueError("intervals longer than one session with delayed entry are not supported")
+    shared = frame.groupby("stop")["event"].transform("size") > 1
+    if not (frame["event"].astype(bool) & shared).any():
+        raise NotEstimable("no dropout happened while another patient was at risk at the same session: the "
+                           "Cox partial likelihood carries no information")
     with captured_warnings(design.notes):
         model = sm.PHReg(frame["stop"].to_numpy(dtype=float), covariates, status=frame["event"].to_numpy(),
                          ties="efron", **risk_sets)
-        fit = model.fit()
+        try:
+            fit = model.fit()
+        except np.linalg.LinAlgError:  # statsmodels inverts the information matrix inside `fit`
+            raise NotEstimable("the Cox partial likelihood carries no information on some predictor (its "
+                               "information matrix is singular: within the risk sets of the dropouts a "
+                               "predictor does not vary)") from None
     if not np.isfinite(fit.params).all() or np.abs(fit.params).max() > MONOTONE_LIKELIHOOD:
         raise NotEstimable("monotone likelihood: the Cox coefficients grow without bound (the dropout "
                            "events are separated by the predictors)", SEPARATION)

@@ -112,6 +112,8 @@ def dynamic_design(
     checks.insert(1, ("next session (t + 1) not attended", rows["symptoms_next_gap"].ne(1).fillna(True)))
     data, flow = session_flow(rows, checks, used, first=f"{outcome}: sessions of the cohort",
                               prefix=f"{outcome}: ")
+    used, dropped = resolve_covariates(data, used)  # one value left in the analysed rows: dropped
+    notes += dropped
     data[response] = data[response].astype(float)
     data["session_band"] = data["session"].clip(upper=MAX_SESSION_BAND)
     data[f"{within}_z"] = data[within] / data[within].std(ddof=1)

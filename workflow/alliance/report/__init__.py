@@ -209,8 +209,8 @@ def effect_summary(row: pd.Series, early_window: int) -> str:
     r_ci = format_ci(row["r_ci_low"], row["r_ci_high"], unit=True)
     sentence += (
         f"; as a correlation, r = {format_unit(row['r'])} {r_ci}"
-        f" ({format_count(row['n_obs'])} observations of {format_count(row['n_patients'])} patients and "
-        f"{format_count(row['n_therapists'])} therapists)."
+        f" ({counted(row['n_obs'], 'observation')} of {counted(row['n_patients'], 'patient')} and "
+        f"{counted(row['n_therapists'], 'therapist')})."
     )
     if row["ci_low"] > 0 or row["ci_high"] < 0:
         more = "more" if row["estimate"] > 0 else "less"
@@ -391,7 +391,7 @@ def logrank_sentence(logrank: dict) -> str:
     """The log-rank test across early-alliance tertiles, in words."""
     return (f"Retention after the early window differed across tertiles of early alliance: log-rank "
             f"chi2({logrank['df']}) = {format_number(logrank['statistic'])}, {p_text(logrank['p_value'])} "
-            f"({format_count(logrank['n_patients'])} patients, {format_count(logrank['events'])} dropouts). "
+            f"({counted(logrank['n_patients'], 'patient')}, {counted(logrank['events'], 'dropout')}). "
             "Exploratory; the curves are descriptive.")
 
 

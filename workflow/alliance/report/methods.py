@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from alliance.instruments import Instrument, load_configured
+from alliance.models.common import MIN_CLUSTERS
 from alliance.models.effects import BENCHMARKS, model_label
 from alliance.report.format import format_count
 
@@ -67,7 +68,11 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
         {"heading": "Models",
          "text": "Every model is described in ANALYSIS_PLAN.md with its estimand, formula, clustering and "
                  f"missing-data rule. Covariates: {covariates} (numeric ones z-scored). Standard errors are "
-                 "clustered by therapist or therapists enter as a random intercept. " + " ".join(models)},
+                 "clustered by therapist or therapists enter as a random intercept; with fewer than "
+                 f"{config['models'].get('min_clusters', MIN_CLUSTERS)} therapists, intervals and p-values "
+                 "use Student's t on (therapists - 1) degrees of freedom, and each such result is flagged. "
+                 "A model the data cannot support is not estimated and its reason is given (Models of the "
+                 "analysis plan). " + " ".join(models)},
         {"heading": "Missing data and multiplicity",
          "text": "Each model uses complete cases after the exclusions counted in its flow (multiple "
                  "imputation is a sensitivity analysis). Primary hypotheses are tested at the two-sided 5% "
