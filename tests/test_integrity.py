@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 TABLES = ("patients", "sessions", "outcomes")
 SMALL = {"synthetic": {"n_patients": 300, "n_therapists": 24, "truth_multiplier": 3, "seed": 17},
-         "psychometrics": {"bootstrap": 20}}
+         "psychometrics": {"bootstrap": 20}, "sensitivity": {"bootstrap": 30, "imputations": 3}}
 COMPARED = (".csv", ".parquet", ".json", ".html", ".png", ".svg")
 
 

@@ -229,8 +229,9 @@ def test_column_map_that_gives_two_columns_one_name_is_an_input_error():
 
 @pytest.mark.parametrize(
     "data",
-    [{"columns": {"Paciente": "patient_id"}}, {"columns": {"patients": {"a": ""}}}, {"delimiter": ":"},
-     {"decimal": ";"}, {"sheets": {"visits": 0}}, {"redcap": {"event": "x"}},
+    [{"columns": {"Paciente": "patient_id", "patients": {"a": "b"}}},  # a flat map mixed with a scope
+     {"columns": {"patients": {"a": ""}}}, {"delimiter": ":"}, {"decimal": ";"}, {"sheets": {"visits": 0}},
+     {"redcap": {"event": "x"}},
      {"redcap": {"session_events": "("}}, {"values": {"discipline": "psychotherapy"}}],
 )
 def test_impossible_reader_settings_are_config_errors(data):

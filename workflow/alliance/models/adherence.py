@@ -9,10 +9,11 @@ import pandas as pd
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
-from alliance.errors import NOT_ESTIMABLE, NotEstimable
+from alliance.errors import NOT_ESTIMABLE, REFUSED, NotEstimable
 from alliance.models.common import (
     Design,
     ModelResult,
+    analysis_setting,
     build_design,
     captured_warnings,
     check_sample,
@@ -21,6 +22,7 @@ from alliance.models.common import (
     fit_logit_glm,
     labelled,
     level_designs,
+    plural,
     predictor_effect,
     refuse,
     run_planned,
@@ -66,9 +68,11 @@ def fit_attendance_gee(design: Design) -> tuple[dict, float]:
     data = design.data.loc[design.data.index.repeat(design.data["scheduled_after_window"])].copy()
     data["attended"] = (data.groupby(level=0).cumcount() < data["attended_after_window"]).astype(float)
     data = data.sort_values("therapist_id", kind="stable")
-    if data["therapist_id"].nunique() < 2:
-        raise NotEstimable("one therapist: the GEE's working correlation within therapist is not "
-                           "identified")
+    n_therapists = data["therapist_id"].nunique()
+    minimum = int(analysis_setting(design.data, "min_clusters"))
+    if n_therapists < minimum:
+        raise NotEstimable(f"{n_therapists} {plural('therapist', n_therapists)} (fewer than {minimum}): the "
+                           "GEE's robust standard error would rest on too few clusters", REFUSED)
     formula = design.formula.replace("attended_after_window + missed_after_window", "attended")
     model = smf.gee(formula, groups="therapist_id", data=data, family=sm.families.Binomial(),
                     cov_struct=sm.cov_struct.Exchangeable())

@@ -147,9 +147,10 @@ def _fit_split(spec: Primary, design: Design):
     """The primary fit of the split design; NotEstimable when one therapist (no therapist-level
     contrast) or when the therapist means take one value."""
     n_therapists = design.data["therapist_id"].nunique()
-    if n_therapists < 2:
-        raise NotEstimable(f"{n_therapists} {plural('therapist', n_therapists)} in the analysis sample: "
-                           "no therapist-level contrast")
+    if n_therapists < MIN_THERAPISTS:
+        raise NotEstimable(f"{n_therapists} {plural('therapist', n_therapists)} in the analysis sample: the "
+                           "therapist-level slope would rest on as many therapist means as it has "
+                           "parameters (at least 3 therapists are needed)")
     if (design.data.groupby("therapist_id").size() == 1).all():
         raise NotEstimable("one patient per therapist: the patient's deviation from the therapist mean is "
                            "always 0")

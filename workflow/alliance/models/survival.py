@@ -209,12 +209,12 @@ def fit_cox_time_varying(design: Design) -> dict:
     check_identified(covariates.to_numpy(dtype=float), list(covariates.columns), design)
     one_session = bool(((frame["stop"] - frame["start"]) == 1).all())
     risk_sets = {"strata": frame["stop"].to_numpy()} if one_session else {}
-    if not one_session and (frame["start"] > 0).any():
-        raise ValueError("intervals longer than one session with delayed entry are not supported")
     shared = frame.groupby("stop")["event"].transform("size") > 1
-    if not (frame["event"].astype(bool) & shared).any():
+    if one_session and not (frame["event"].astype(bool) & shared).any():
         raise NotEstimable("no dropout happened while another patient was at risk at the same session: the "
                            "Cox partial likelihood carries no information")
+    if not one_session and (frame["start"] > 0).any():
+        raise ValueError("intervals longer than one session with delayed entry are not supported")
     with captured_warnings(design.notes):
         model = sm.PHReg(frame["stop"].to_numpy(dtype=float), covariates, status=frame["event"].to_numpy(),
                          ties="efron", **risk_sets)

@@ -425,9 +425,12 @@ def ceiling_sentence(ceiling: dict) -> str:
     if ceiling.get("share_at_maximum") is None:
         return "The ceiling of the satisfaction total could not be checked (values outside its range)."
     verdict = "a ceiling effect" if ceiling["ceiling_effect"] else "no ceiling effect"
-    return (f"Ceiling check: {format_percent(ceiling['share_at_maximum'])} of the analysed patients are at "
-            f"the maximum total ({ceiling['maximum']:g}); {verdict} by the 15% rule (Terwee et al. 2007). "
-            "The proportional-odds model (sensitivity) respects the ceiling.")
+    sentence = (f"Ceiling check: {format_percent(ceiling['share_at_maximum'])} of the analysed patients are "
+                f"at the maximum total ({ceiling['maximum']:g}); {verdict} by the 15% rule (Terwee et al. "
+                "2007).")
+    if ceiling["ceiling_effect"]:
+        sentence += " The proportional-odds model (sensitivity) does not assume equal spacing at the top."
+    return sentence
 
 
 def family_sentences(extra: dict) -> list[str]:

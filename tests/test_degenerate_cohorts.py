@@ -1,14 +1,17 @@
-"""Valid but degenerate cohorts (tests/degenerate.py) through validate, score, psychometrics and features:
-no stage raises, nothing the data cannot identify is given as a number, every gap says why in words, and
-the report's Measurement section and the figures render without NaN or a library's message."""
+"""Valid but degenerate cohorts (tests/degenerate.py) through every stage (issue 12): validate, score,
+psychometrics and features, then the models, the status table, the sensitivity analyses and the report.
+No stage raises, nothing the data cannot identify is given as a number, every gap says why in words, and
+the report renders without NaN or a library's message."""
 
 from __future__ import annotations
 
 import json
 import re
 import tempfile
+from html import unescape
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,9 +24,11 @@ from alliance.errors import BOUNDARY, FITTED, NOT_CONVERGED, NOT_ESTIMABLE, REPO
 from alliance.figures import make_figures
 from alliance.instruments import load_configured
 from alliance.models import FAMILIES, fit_family
-from alliance.models.effects import EFFECT_COLUMNS, effects_table
-from alliance.models.plan import status_table
+from alliance.models.effects import EFFECT_COLUMNS, effects_table, multiplicity_table
+from alliance.models.plan import BY_KEY, status_table
+from alliance.models.sensitivity import sensitivity_analyses
 from alliance.outputs import FIGURES, PSYCHOMETRIC_TABLES
+from alliance.report import build_report, sensitivity_notes
 from alliance.report.measurement import measurement_section
 
 NAN = re.compile(r"\bnan\b", re.IGNORECASE)
@@ -182,3 +187,134 @@ def test_random_degenerate_clinics_never_raise(default_config, therapists, per_t
     assert (unreported["reason"].str.len() > 10).all(), unreported
     effects = effects_table(results)
     assert np.isfinite(effects.select_dtypes("number").to_numpy(dtype=float)).all()
+
+
+# ---- The models, the status table and the report (issue 12) --------------------------------------
+# Each staged cohort then goes through every model family, the sensitivity analyses, the figures and the
+# report, as the workflow's scripts call them: every planned model has a status, every model without an
+# estimate a reason in words, no library error text and no number for what is not estimable.
+
+LIGHT_SENSITIVITY = {"imputations": 2, "bootstrap": 10, "windows": [2]}
+REPORT_LIBRARY_TEXT = re.compile(r"Error\b|Traceback|Exception|Warning:|\bnan\b|\bNaN\b|\binf\b|LinAlg|"
+                          r"Singular matrix|Perfect separation|not fitted \(")
+
+
+def run_everything(stages: Stages) -> dict:
+    """The models, status table, sensitivity analyses, figures and report of one staged cohort."""
+    workdir = stages.results
+    config = stages.config
+    instruments = load_configured(config["instruments"])
+    covariates = config["models"]["covariates"]
+    results = [fit_family(family, stages.features, covariates, stages.sessions,
+                          instruments["satisfaction"].score_range,
+                          early_window=config["features"]["early_window"],
+                          min_clusters=config["models"]["min_clusters"]).to_dict()
+               for family in FAMILIES]
+    effects = effects_table(results)
+    effects = pd.read_csv(pd.io.common.StringIO(effects.to_csv(index=False)))  # as the report reads it
+    tables = {"patients": stages.validated.patients, "outcomes": stages.validated.outcomes,
+              "session_scores": stages.session_scores, "patient_scores": stages.patient_scores}
+    sensitivity, summary, _ = sensitivity_analyses(
+        stages.features, covariates, config["sensitivity"] | LIGHT_SENSITIVITY,
+        early_window=config["features"]["early_window"], tables=tables,
+        score_range=instruments["satisfaction"].score_range, min_clusters=config["models"]["min_clusters"])
+    status = status_table(results, sensitivity, summary)
+    # The figures are drawn (and checked on these cohorts in test_degenerate_stages.py) but not saved:
+    # the report only embeds their PNGs, so one small PNG stands for each.
+    figures = make_figures(stages.session_scores, stages.features, effects, instruments["alliance"],
+                           config["privacy"]["min_cell_size"], stages.psychometrics, stages.ruptures, False,
+                           {result["family"]: result for result in results})
+    placeholder = workdir / "figure.png"
+    next(iter(figures.values())).savefig(placeholder, dpi=5)
+    plt.close("all")
+    paths = [placeholder.with_name(f"{name}.png") for name in figures]
+    for path in paths:
+        path.write_bytes(placeholder.read_bytes())
+    html = build_report(
+        config=config, validation=stages.validation_summary, scoring=stages.scoring,
+        session_scores=stages.session_scores, features=stages.features, model_results=results,
+        effects=effects, multiplicity=multiplicity_table(effects), sensitivity=sensitivity,
+        sensitivity_notes=sensitivity_notes(summary), psychometrics=stages.psychometrics,
+        rupture_shares=stages.rupture_shares, figure_paths=paths, truth=None,
+        min_cell_size=config["privacy"]["min_cell_size"], status=status)
+    return {"results": results, "effects": effects, "status": status, "sensitivity": sensitivity,
+            "summary": summary, "html": html}
+
+
+@pytest.fixture(scope="module")
+def runs(staged) -> dict[str, dict]:
+    """Every cohort's models, status, sensitivity analyses and report (after its stages), once per module."""
+
+    class Lazy(dict):
+        def __missing__(self, name: str) -> dict:
+            self[name] = run_everything(staged[name])
+            return self[name]
+
+    return Lazy()
+
+
+def visible_text(html: str) -> str:
+    """The report's text without its embedded images, CSV downloads and configuration dump."""
+    html = re.sub(r'(src|href)="data:[^"]*"', "", html)
+    html = re.sub(r"<pre[^>]*>.*?</pre>", "", html, flags=re.S)
+    return unescape(re.sub(r"<[^>]+>", " ", html))
+
+
+@pytest.mark.parametrize("name", list(COHORTS))
+def test_every_degenerate_cohort_gets_a_complete_honest_report(runs, name):
+    run = runs[name]
+    status = run["status"]
+    assert set(BY_KEY) <= set(status["key"])  # every planned model has a status
+    unreported = status[~status["status"].isin(["fitted", "boundary"])]
+    assert (unreported["reason"].str.len() > 10).all(), unreported
+    for frame in (run["effects"], run["sensitivity"]):  # estimates only, all finite
+        numbers = frame.select_dtypes("number").to_numpy(dtype=float)
+        assert np.isfinite(numbers).all(), name
+    fitted = status[status["status"].isin(["fitted", "boundary"])]
+    for _, row in run["effects"].iterrows():  # an effect row only for a model with a reported status
+        match = fitted[(fitted["outcome"] == row["outcome"]) & (fitted["model"] == row["model"])]
+        assert not match.empty, (name, row.to_dict())
+    text = visible_text(run["html"])
+    found = REPORT_LIBRARY_TEXT.search(text)
+    assert not found, (name, found and text[max(0, found.start() - 300):][:600])
+    for _, row in unreported.iterrows():  # each missing result is in the report with its reason
+        assert row["reason"][1:] in text, (name, row["key"], row["reason"])
+    html = run["html"]
+    summary = visible_text(html[html.index('<section id="summary">'):html.index('<section id="methods">')])
+    for key in ("H1", "H2", "H3"):  # every primary effect is in the summary, estimated or not
+        assert f"{key} (" in summary
+
+
+EXPECTED = {  # cohort: (planned model, status, reason or flag it must state)
+    "no_satisfaction": [("H3", "not_estimable", "no satisfaction measure in the data"),
+                        ("H3-ordinal", "refused", "the primary model was not fitted")],
+    "no_dropout": [("H2", "not_estimable", "no patient dropped out after the early window"),
+                   ("H2a", "not_estimable", "no patient dropped out"),
+                   ("H2-split", "refused", "the primary model was not fitted")],
+    "all_attended": [("H1", "not_estimable", "attendance takes a single value: every scheduled session "
+                                             "after the early window was attended"),
+                     ("H1a", "not_estimable", "attendance takes a single value: every scheduled session "
+                                              "was attended")],
+    "no_early_alliance": [("H1", "not_estimable",
+                           "no patient has a scored alliance in the early window (sessions 1-3)"),
+                          ("H2", "not_estimable",
+                           "no patient has a scored alliance in the early window (sessions 1-3)")],
+    "one_patient_per_therapist": [("H3", "fitted", "One patient per therapist: the therapist variance is not "
+                                                   "identified; the model is ordinary least squares."),
+                                  ("H1-split", "not_estimable", "one patient per therapist")],
+    "two_therapists": [("H1", "fitted", "Few clusters: 2 therapists (fewer than 20)"),
+                       ("H2", "fitted", "t(1) intervals"),
+                       ("H1-gee", "refused", "2 therapists (fewer than 20): the GEE's robust standard error "
+                                             "would rest on too few clusters"),
+                       ("H1-split", "not_estimable", "2 therapists in the analysis sample")],
+    "two_arms_as_clusters": [("H1", "fitted", "Few clusters: 2 therapists (fewer than 20)")],
+}
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_the_status_names_the_data_cause(runs, name):
+    status = runs[name]["status"].set_index("key")
+    for key, expected_status, words in EXPECTED[name]:
+        row = status.loc[key]
+        assert row["status"] == expected_status, (key, row.to_dict())
+        assert words in f"{row['reason']} {row['flags']}", (key, row.to_dict())
