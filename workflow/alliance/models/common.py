@@ -501,15 +501,16 @@ def fit_logit_glm(design: Design, cluster: bool = True):
     model = smf.glm(design.formula, design.data, family=sm.families.Binomial())
     _check_binary(np.asarray(model.endog), design)
     check_identified(np.asarray(model.exog), model.exog_names, design)
-    fit = model.fit()
+    options = cluster_inference(design) if cluster else {}
+    try:
+        fit = model.fit(**options)
+    except np.linalg.LinAlgError:  # statsmodels' sandwich inverts a Hessian made singular by separation
+        raise NotEstimable(separation_reason(design, model.endog), SEPARATION) from None
     if separated(fit.mu):  # before convergence: a separated fit often stops at the iteration limit
         raise NotEstimable(separation_reason(design, model.endog), SEPARATION)
     if not fit.converged:
         raise NotEstimable(f"the logistic model of {design.outcome} did not converge (IRLS, "
                            f"{fit.fit_history['iteration']} iterations)", NOT_CONVERGED)
-    options = cluster_inference(design) if cluster else {}
-    # The sandwich once the estimate is known to exist (statsmodels computes it inside `fit`).
-    fit = model.fit(start_params=fit.params, **options) if options else fit
     check_estimates(fit, design)
     return fit
 
@@ -524,18 +525,14 @@ def fit_binary_logit(design: Design):
     _check_binary(np.asarray(model.endog), design)
     check_identified(np.asarray(model.exog), model.exog_names, design)
     try:
-        fit = model.fit(method="newton", maxiter=100, disp=False)
-    except np.linalg.LinAlgError:  # Newton's Hessian turns singular as fitted probabilities reach 0 or 1
+        fit = model.fit(method="newton", maxiter=100, disp=False, **cluster_inference(design))
+    except np.linalg.LinAlgError:  # Newton's Hessian (or the sandwich's) turns singular under separation
         raise NotEstimable(separation_reason(design, model.endog), SEPARATION) from None
     if separated(fit.predict()):  # before convergence: a separated fit often stops at the iteration limit
         raise NotEstimable(separation_reason(design, model.endog), SEPARATION)
     if not fit.mle_retvals["converged"]:
         raise NotEstimable(f"the logistic model of {design.outcome} did not converge (Newton, 100 "
                            "iterations)", NOT_CONVERGED)
-    options = cluster_inference(design)
-    # The sandwich once the estimate is known to exist (statsmodels computes it inside `fit`).
-    if options:
-        fit = model.fit(start_params=fit.params, method="newton", maxiter=100, disp=False, **options)
     check_estimates(fit, design)
     return fit
 
