@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from alliance.errors import REPORTED
 from alliance.models import adherence, dropout, satisfaction, survival, symptoms
 
 STATUS_COLUMNS = ["key", "hypothesis", "family", "analysis", "outcome", "model", "title", "status", "reason",
@@ -123,14 +122,9 @@ def status_table(results: list[dict], sensitivity: pd.DataFrame | None = None,
 
 
 def effect_status(status: pd.DataFrame, row: pd.Series | dict) -> pd.Series | None:
-    """The planned model an effect row comes from (same outcome, model and analysis), or None (e.g. the
-    exploratory per-discipline rows share their moderation model's status through `predictor`)."""
-    analysis = row["analysis"]
+    """The status row of the planned model an effect row comes from (same outcome, model and analysis:
+    the per-discipline rows are their moderation model's), or None when no planned model matches."""
     match = status[(status["outcome"] == row["outcome"]) & (status["model"] == row["model"])
-                   & (status["analysis"] == analysis)]
+                   & (status["analysis"] == row["analysis"])]
     return None if match.empty else match.iloc[0]
 
-
-def reported(status: pd.DataFrame) -> pd.DataFrame:
-    """The planned models whose estimates are reported (fitted or at a boundary)."""
-    return status[status["status"].isin(REPORTED)]
