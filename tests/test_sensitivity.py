@@ -19,6 +19,7 @@ from alliance.contract import validate_tables
 from alliance.errors import NotEstimable
 from alliance.models import fit_family
 from alliance.models import sensitivity as sensitivity_module
+from alliance.models.common import independent_columns
 from alliance.models.dropout import dropout_design
 from alliance.models.effects import EFFECT_COLUMNS
 from alliance.models.satisfaction import ORDINAL_MODEL, ceiling_check, fit_ordered_logit, fit_satisfaction
@@ -31,7 +32,6 @@ from alliance.models.sensitivity import (
     cluster_bootstrap,
     fit_primary,
     impute_features,
-    independent_columns,
     pooled_row,
     refit,
     resampling,

@@ -56,7 +56,7 @@ class ModelResult:
     summary: str
     extra: dict = field(default_factory=dict)
     primary_fit: object = field(default=None, repr=False)  # the fitted primary model (not serialised)
-    statuses: list[dict] = field(default_factory=list)  # one per planned model (`record_status`)
+    statuses: list[dict] = field(default_factory=list)  # one per planned model (`run_planned`)
 
     def to_dict(self) -> dict:
         """JSON-ready form (the text summary is written separately)."""
@@ -354,31 +354,32 @@ def check_identified(exog: np.ndarray, names: Sequence[str], design: Design) -> 
     if n <= k:
         raise NotEstimable(f"only {n} {plural(design.unit, n)} in the {design.outcome} analysis sample for "
                            f"{k} model parameters")
-    redundant = redundant_columns(exog)
-    if redundant:
+    redundant = np.flatnonzero(~independent_columns(exog, first=()))
+    if len(redundant):
         terms = ", ".join(term_words(names[i]) for i in redundant)
         raise NotEstimable(f"the predictors of the {design.outcome} model are collinear in its analysis "
                            f"sample: {terms} adds nothing beyond the other terms")
 
 
-def redundant_columns(exog: np.ndarray, tol: float = 1e-10) -> list[int]:
-    """Columns that add nothing to the rank of the columns before them (greedy, on the cross-product
-    matrix X'X by Cholesky-like sweeping, so one pass over the rows)."""
-    gram = exog.T @ exog
-    kept: list[int] = []
-    redundant = []
-    for j in range(gram.shape[0]):
-        if kept:
-            sub = gram[np.ix_(kept, kept)]
-            cross = gram[kept, j]
-            residual = gram[j, j] - cross @ np.linalg.solve(sub, cross)
-        else:
-            residual = gram[j, j]
-        if residual > tol * max(gram[j, j], 1e-300):
-            kept.append(j)
-        else:
-            redundant.append(j)
-    return redundant
+def independent_columns(x: np.ndarray, first: Sequence[int] = (0,), tol: float = 1e-10) -> np.ndarray:
+    """Mask of columns kept greedily while each adds to the rank: the columns in `first`, then the others
+    in order. Drops the indicator of a category absent from a resample, and one indicator when the
+    reference category is absent (the others then add up to the intercept).
+
+    A column adds to the rank when its squared residual on the kept columns is above `tol` times its
+    squared norm; computed on the cross-product matrix X'X, so one pass over the rows."""
+    gram = x.T @ x
+    keep = np.zeros(x.shape[1], dtype=bool)
+    for j in [*first, *(j for j in range(x.shape[1]) if j not in first)]:
+        if gram[j, j] <= 0:
+            continue
+        kept = np.flatnonzero(keep)
+        explained = 0.0
+        if len(kept):
+            coef = np.linalg.lstsq(gram[np.ix_(kept, kept)], gram[kept, j], rcond=None)[0]
+            explained = float(gram[j, kept] @ coef)
+        keep[j] = gram[j, j] - explained > tol * gram[j, j]
+    return keep
 
 
 def term_words(name: str) -> str:
@@ -499,20 +500,8 @@ def fit_logit_glm(design: Design, cluster: bool = True):
     or no convergence."""
     check_sample(design)
     model = smf.glm(design.formula, design.data, family=sm.families.Binomial())
-    _check_binary(np.asarray(model.endog), design)
-    check_identified(np.asarray(model.exog), model.exog_names, design)
     options = cluster_inference(design) if cluster else {}
-    try:
-        fit = model.fit(**options)
-    except np.linalg.LinAlgError:  # statsmodels' sandwich inverts a Hessian made singular by separation
-        raise NotEstimable(separation_reason(design, model.endog), SEPARATION) from None
-    if separated(fit.mu):  # before convergence: a separated fit often stops at the iteration limit
-        raise NotEstimable(separation_reason(design, model.endog), SEPARATION)
-    if not fit.converged:
-        raise NotEstimable(f"the logistic model of {design.outcome} did not converge (IRLS, "
-                           f"{fit.fit_history['iteration']} iterations)", NOT_CONVERGED)
-    check_estimates(fit, design)
-    return fit
+    return _checked_logistic(design, model, "IRLS", lambda: model.fit(**options))
 
 
 def fit_binary_logit(design: Design):
@@ -522,19 +511,28 @@ def fit_binary_logit(design: Design):
     the design (1.5 GB against 0.25 GB). Raises NotEstimable as `fit_logit_glm` does."""
     check_sample(design)
     model = smf.logit(design.formula, design.data)
+    return _checked_logistic(design, model, "Newton, 100 iterations", lambda: model.fit(
+        method="newton", maxiter=100, disp=False, **cluster_inference(design)))
+
+
+def _checked_logistic(design: Design, model, method: str, fit: Callable[[], object]):
+    """The checks every logistic fit shares, around `fit()` (a GLM or Logit result): one
+    outcome value and collinear predictors before; separation (a singular Hessian on the way, or fitted
+    probabilities at 0 or 1; before convergence, since a separated fit often stops at the iteration
+    limit), non-convergence by `method` and a usable alliance SE after. Raises NotEstimable."""
     _check_binary(np.asarray(model.endog), design)
     check_identified(np.asarray(model.exog), model.exog_names, design)
     try:
-        fit = model.fit(method="newton", maxiter=100, disp=False, **cluster_inference(design))
-    except np.linalg.LinAlgError:  # Newton's Hessian (or the sandwich's) turns singular under separation
+        result = fit()
+    except np.linalg.LinAlgError:  # Newton's or the sandwich's Hessian turns singular under separation
         raise NotEstimable(separation_reason(design, model.endog), SEPARATION) from None
-    if separated(fit.predict()):  # before convergence: a separated fit often stops at the iteration limit
+    if separated(result.predict()):
         raise NotEstimable(separation_reason(design, model.endog), SEPARATION)
-    if not fit.mle_retvals["converged"]:
-        raise NotEstimable(f"the logistic model of {design.outcome} did not converge (Newton, 100 "
-                           "iterations)", NOT_CONVERGED)
-    check_estimates(fit, design)
-    return fit
+    if not result.converged:
+        raise NotEstimable(f"the logistic model of {design.outcome} did not converge ({method})",
+                           NOT_CONVERGED)
+    check_estimates(result, design)
+    return result
 
 
 def predictor_effect(

@@ -92,12 +92,17 @@ class RandomInterceptResult:
     @property
     def variance_identified(self) -> bool:
         """Whether some group has two rows, so that the group variance is identified."""
-        return int(np.bincount(self._codes).max()) >= 2
+        return variance_identified(self._codes)
 
     @property
     def n_clusters(self) -> int:
         """Number of clusters of the robust SEs (0 for model-based SEs)."""
         return 0 if self.cluster is None else int(self.ols.cov_kwds["groups"].max() + 1)
+
+
+def variance_identified(codes: np.ndarray) -> bool:
+    """Whether some group (integer codes) has two rows, so that a group variance is identified."""
+    return int(np.bincount(codes).max()) >= 2
 
 
 GROUP_WORDS = {"therapist_id": ("therapist", "patient"), "patient_id": ("patient", "session")}
@@ -149,7 +154,7 @@ def _record_variance(reml, codes: np.ndarray, group: str, design: Design) -> Non
     if not reml.converged:
         raise NotEstimable(f"the REML search for the {level} variance did not converge (the residual "
                            "variance is practically 0)", NOT_CONVERGED)
-    if np.bincount(codes).max() < 2:
+    if not variance_identified(codes):
         design.flags.append(f"One {unit} per {level}: the {level} variance is not identified; the model "
                             "is ordinary least squares.")
     elif reml.group_variance == 0:

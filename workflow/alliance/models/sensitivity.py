@@ -34,6 +34,7 @@ from alliance.models.common import (
     Design,
     captured_warnings,
     fit_logit_glm,
+    independent_columns,
     predictor_effect,
     resolve_covariates,
     separated,
@@ -330,27 +331,6 @@ def refit(boot: Resampling, drawn: np.ndarray) -> float:
     if not result.converged:
         raise NotEstimable(NOT_CONVERGED_REFIT, NOT_CONVERGED)
     return float(result.params[int(keep[:boot.column].sum())] * boot.x[rows, boot.column].std(ddof=1))
-
-
-def independent_columns(x: np.ndarray, first: Sequence[int] = (0,), tol: float = 1e-10) -> np.ndarray:
-    """Mask of columns kept greedily while each adds to the rank: the columns in `first`, then the others
-    in order. Drops the indicator of a category absent from a resample, and one indicator when the
-    reference category is absent (the others then add up to the intercept).
-
-    A column adds to the rank when its squared residual on the kept columns is above `tol` times its
-    squared norm; computed on the cross-product matrix X'X, so one pass over the rows."""
-    gram = x.T @ x
-    keep = np.zeros(x.shape[1], dtype=bool)
-    for j in [*first, *(j for j in range(x.shape[1]) if j not in first)]:
-        if gram[j, j] <= 0:
-            continue
-        kept = np.flatnonzero(keep)
-        explained = 0.0
-        if len(kept):
-            coef = np.linalg.lstsq(gram[np.ix_(kept, kept)], gram[kept, j], rcond=None)[0]
-            explained = float(gram[j, kept] @ coef)
-        keep[j] = gram[j, j] - explained > tol * gram[j, j]
-    return keep
 
 
 def cluster_bootstrap(family: str, features: pd.DataFrame, covariates: list[str], draws: int,
