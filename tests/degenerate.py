@@ -14,8 +14,10 @@ numbered sessions over the same course: the early window then covers k months in
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -296,3 +298,10 @@ def run_stages(cohort: Cohort, default_config: dict, workdir: Path) -> Stages:
         ruptures=pd.read_parquet(results / "features" / "ruptures.parquet"),
         rupture_shares=pd.read_csv(results / "features" / "rupture_shares.csv"), results=results,
     )
+
+
+def visible_text(html: str) -> str:
+    """The report's text without its embedded images, CSV downloads and configuration dump."""
+    html = re.sub(r'(src|href)="data:[^"]*"', "", html)
+    html = re.sub(r"<pre[^>]*>.*?</pre>", "", html, flags=re.S)
+    return unescape(re.sub(r"<[^>]+>", " ", html))

@@ -76,8 +76,8 @@ def test_wrong_type(root, default_config):
 
 def test_value_outside_the_enum(root, default_config):
     assert problems(root, default_config, ruptures={"criterion": "2sd"}) == [
-        "ruptures.criterion: given '2sd'; expected one of sd, reliable_change; did you mean sd? "
-        "e.g. criterion: sd"]
+        "ruptures.criterion: given '2sd'; expected one of prior_diff, sd, reliable_change; did you mean sd? "
+        "e.g. criterion: prior_diff"]
     assert problems(root, default_config, data={"delimiter": ":"}) == [
         "data.delimiter: given ':'; expected one of auto, \",\", \";\", \"\\t\", tab, \"|\"; "
         "e.g. delimiter: auto"]
@@ -111,7 +111,7 @@ def test_defaults_are_filled_as_snakemake_validate_fills_them(root, default_conf
         snakemake_validate(theirs, str(root / SCHEMA))
         assert check_config(ours, root / SCHEMA) is ours
         assert ours == theirs
-    assert ours["models"] == {"covariates": ["baseline_severity", "discipline"], "min_clusters": 20}
+    assert ours["models"] == {"covariates": ["baseline_severity", "discipline"], "min_clusters": 50}
     assert ours["data"]["columns"]["all"] == {}
 
 

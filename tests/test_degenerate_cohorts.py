@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from html import unescape
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from degenerate import COHORTS, Stages, run_stages, variant
+from degenerate import COHORTS, Stages, run_stages, variant, visible_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from matplotlib.text import Text
@@ -253,13 +252,6 @@ def runs(staged) -> dict[str, dict]:
     return Lazy()
 
 
-def visible_text(html: str) -> str:
-    """The report's text without its embedded images, CSV downloads and configuration dump."""
-    html = re.sub(r'(src|href)="data:[^"]*"', "", html)
-    html = re.sub(r"<pre[^>]*>.*?</pre>", "", html, flags=re.S)
-    return unescape(re.sub(r"<[^>]+>", " ", html))
-
-
 @pytest.mark.parametrize("name", list(COHORTS))
 def test_every_degenerate_cohort_gets_a_complete_honest_report(runs, name):
     run = runs[name]
@@ -302,12 +294,12 @@ EXPECTED = {  # cohort: (planned model, status, reason or flag it must state)
     "one_patient_per_therapist": [("H3", "fitted", "One patient per therapist: the therapist variance is not "
                                                    "identified; the model is ordinary least squares."),
                                   ("H1-split", "not_estimable", "one patient per therapist")],
-    "two_therapists": [("H1", "fitted", "Few clusters: 2 therapists (fewer than 20)"),
+    "two_therapists": [("H1", "fitted", "Few clusters: 2 therapists (fewer than 50)"),
                        ("H2", "fitted", "t(1) intervals"),
-                       ("H1-gee", "refused", "2 therapists (fewer than 20): the GEE's robust standard error "
+                       ("H1-gee", "refused", "2 therapists (fewer than 10): the GEE's robust standard error "
                                              "would rest on too few clusters"),
                        ("H1-split", "not_estimable", "2 therapists in the analysis sample")],
-    "two_arms_as_clusters": [("H1", "fitted", "Few clusters: 2 therapists (fewer than 20)")],
+    "two_arms_as_clusters": [("H1", "fitted", "Few clusters: 2 therapists (fewer than 50)")],
 }
 
 

@@ -11,7 +11,6 @@ import pytest
 from alliance.models.effects import (
     EFFECT_COLUMNS,
     d_to_r,
-    dropout_benchmark_r,
     effect_row,
     effects_table,
     groups_a,
@@ -29,8 +28,13 @@ def test_log_odds_to_d_is_chinn():
 
 def test_d_to_r_for_groups_and_for_a_continuous_predictor():
     assert d_to_r(0.55, a=4) == pytest.approx(0.55 / math.sqrt(0.3025 + 4))  # .2651
-    assert dropout_benchmark_r() == pytest.approx(-0.265156, abs=1e-6)  # .55 / sqrt(4.3025)
     assert to_r(1.0, "log_odds") == pytest.approx(0.551329 / math.sqrt(0.551329**2 + 1), rel=1e-5)
+
+
+def test_log_hazard_uses_the_extreme_value_variance():
+    # Cox: latent extreme-value error of variance pi^2 / 6, so d = b sqrt(6) / pi = 0.779697 b
+    assert to_r(1.0, "log_hazard") == pytest.approx(0.779697 / math.sqrt(0.779697**2 + 1), rel=1e-5)
+    assert to_r(1.0, "log_hazard") != pytest.approx(to_r(1.0, "log_odds"))
 
 
 def test_points_use_the_outcome_sd():

@@ -119,6 +119,8 @@ def test_session_features_by_hand():
     assert np.allclose(f["alliance_prev_within"],
                        [nan, -1.25, -0.25, -0.25, 0.75, 0.75, nan, -0.5, -0.5, -0.5], equal_nan=True)
     assert f["sessions_since_prev"].tolist() == [pd.NA, 1, 1, 2, 1, 2, pd.NA, 1, 2, 3]
+    # the mean of the scored totals before the session (A: 3, 4, -, 5, -, 5; B: 2, -, -, 3)
+    assert np.allclose(f["alliance_running_mean"], [nan, 3, 3.5, 3.5, 4, 4, nan, 2, 2, 2], equal_nan=True)
     assert f["attended_next"].tolist() == [True, False, True, False, True, pd.NA,
                                            False, True, True, pd.NA]
     assert f["after_window"].tolist() == [False] * 3 + [True] * 3 + [False] * 3 + [True]
@@ -168,5 +170,5 @@ def test_previous_alliance_never_looks_ahead(seed):
     after = session_features(changed, patients, early_window=3)
     assert not after["alliance_total"].equals(before["alliance_total"])
     kept = (before["session"] <= cut).to_numpy()
-    for column in ("alliance_prev", "sessions_since_prev"):
+    for column in ("alliance_prev", "alliance_running_mean", "sessions_since_prev"):
         assert before.loc[kept, column].astype(float).equals(after.loc[kept, column].astype(float)), column

@@ -103,12 +103,14 @@ def test_rupture_pattern_can_enter_a_model_as_a_covariate(default_config, wai_sr
     # With the session features the dropout family adds the time-varying models (secondary).
     result = fit_family("dropout", features, COVARIATES, tables["sessions"])
     models = [(row["model"], row["analysis"]) for row in result.effects]
-    assert models[:4] == [("logistic_glm_cluster_therapist", "primary"),
+    assert models[:8] == [("logistic_glm_cluster_therapist", "primary"),
                           ("discrete_time_hazard_cluster_therapist", "secondary"),
+                          *[("discrete_time_hazard_split_cluster_therapist", "secondary")] * 2,
                           ("cox_time_varying_cluster_therapist", "secondary"),
+                          *[("cox_time_varying_split_cluster_therapist", "secondary")] * 2,
                           ("rupture_hazard_cluster_therapist", "exploratory")]
-    for row in result.effects[1:3]:
-        assert row["predictor"] == "alliance_prev" and row["ci_high"] < 0  # better alliance, less dropout
+    for row in result.effects[1:7]:  # better alliance, less dropout (between patients at least)
+        assert row["predictor"] == "alliance_prev_deviation" or row["ci_high"] < 0
         assert row["n_obs"] > row["n_patients"] > 500
 
 

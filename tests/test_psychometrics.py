@@ -11,6 +11,7 @@ from semopy.examples import holzinger39
 
 from alliance.errors import BOUNDARY, FITTED, NOT_ESTIMABLE
 from alliance.instruments import load_instrument
+from alliance.measurement import COLUMNS
 from alliance.psychometrics import (
     FIT_COLUMNS,
     cfa_compare,
@@ -388,18 +389,178 @@ def test_spearman_brown_by_hand():
 # Agreement -------------------------------------------------------------------------------------------
 
 
-def test_rater_agreement_by_hand():
-    patient = pd.Series([30.0, 32, 35, 28, 36, 33], index=list("abcdef"))
-    therapist = pd.Series([34.0, 27, 31, 33, 28, np.nan], index=list("edcbaf"))  # f: incomplete pair
-    result = rater_agreement(patient, therapist)
+# Bland & Altman (2007), Table 1: cardiac output (l/min) by radionuclide ventriculography (RV) and
+# impedance cardiography (IC), 12 subjects, 60 pairs taken together (data of Bowling et al. 1993; also
+# Bland & Altman 1999, Table 4, and R's MethComp `cardiac`).
+CARDIAC_OUTPUT = {  # subject: (RV, IC)
+    1: ([7.83, 7.42, 7.89, 7.12, 7.88], [6.57, 5.62, 6.90, 6.57, 6.35]),
+    2: ([6.16, 7.26, 6.71, 6.54], [4.06, 4.29, 4.26, 4.09]),
+    3: ([4.75, 5.24, 4.86, 4.78, 6.05, 5.42], [4.71, 5.50, 5.08, 5.02, 6.01, 5.67]),
+    4: ([4.21, 3.61, 3.72, 3.87, 3.92], [4.14, 4.20, 4.61, 4.68, 5.04]),
+    5: ([3.13, 2.98, 2.85, 3.17, 3.09, 3.12], [3.03, 2.86, 2.77, 2.46, 2.32, 2.43]),
+    6: ([5.92, 6.42, 5.92, 6.27], [5.90, 5.81, 5.70, 5.76]),
+    7: ([7.13, 6.62, 6.58, 6.93], [5.09, 4.63, 4.61, 5.09]),
+    8: ([4.54, 4.81, 5.11, 5.29, 5.39, 5.57], [4.72, 4.61, 4.36, 4.20, 4.36, 4.20]),
+    9: ([4.48, 4.92, 3.97], [3.17, 3.12, 2.96]),
+    10: ([4.22, 4.65, 4.74, 4.44, 4.50], [4.35, 4.62, 3.16, 3.53, 3.53]),
+    11: ([6.78, 6.07, 6.52, 6.42, 6.41, 5.76], [7.20, 6.09, 7.00, 7.10, 7.40, 6.80]),
+    12: ([5.06, 4.72, 4.90, 4.80, 4.90, 5.10], [4.50, 4.20, 3.80, 3.80, 4.20, 4.50]),
+}
+
+
+def ratings(patient_id, patient, therapist) -> pd.DataFrame:
+    return pd.DataFrame({"patient_id": patient_id, "patient": patient, "therapist": therapist})
+
+
+def cardiac_output() -> pd.DataFrame:
+    """Bland & Altman's (2007) pairs with RV as the "patient" and IC as the "therapist" rating (RV - IC)."""
+    return pd.concat([ratings(subject, rv, ic) for subject, (rv, ic) in CARDIAC_OUTPUT.items()],
+                     ignore_index=True)
+
+
+def test_rater_agreement_columns_are_the_documented_ones():
+    result = rater_agreement(cardiac_output())
+    assert list(result) == COLUMNS["agreement"]
+
+
+def test_repeated_measures_r_published_bakdash_marusich():
+    # Bakdash & Marusich (2017), pH and PaCO2 of 8 subjects (47 pairs), as bundled with pingouin:
+    # r_rm = -0.507, df = 38, 95% CI [-0.71, -0.23].
+    data = pingouin.read_dataset("rm_corr")
+    result = rater_agreement(ratings(data["Subject"], data["pH"], data["PacO2"]))
+    assert result["rm_r"] == pytest.approx(-0.507, abs=5e-4)
+    assert result["rm_df"] == 38 and result["rm_n_patients"] == 8
+    assert (result["rm_ci_low"], result["rm_ci_high"]) == pytest.approx((-0.71, -0.23), abs=5e-3)
+    # R's rmcorr (>= 0.5.4, Fisher z on df + 2; its test snapshot on these data): -0.7067146 to -0.2318631
+    assert (result["rm_ci_low"], result["rm_ci_high"]) == pytest.approx((-0.7067146, -0.2318631), abs=1e-7)
+    assert (result["rm_status"], result["rm_reason"]) == (FITTED, "")
+    reference = pingouin.rm_corr(data, x="pH", y="PacO2", subject="Subject").iloc[0]
+    assert result["rm_r"] == pytest.approx(reference["r"], rel=1e-12)
+
+
+def test_repeated_measures_r_matches_pingouin_with_single_pairs_and_missing_ratings():
+    rng = np.random.default_rng(11)
+    sizes = np.r_[rng.integers(2, 9, 30), np.ones(6, dtype=int)]  # 6 patients with one pair
+    ids = np.repeat([f"P{i:02d}" for i in range(len(sizes))], sizes)
+    level = rng.normal(0, 1, len(sizes))[np.searchsorted(np.unique(ids), ids)]
+    patient = level + rng.normal(0, 1, len(ids))
+    data = ratings(ids, patient, level + 0.4 * patient + rng.normal(0, 1, len(ids)))
+    data.loc[[0, 1], "therapist"] = np.nan  # P00 loses two pairs
+    result = rater_agreement(data)
+    complete = data.dropna()
+    reference = pingouin.rm_corr(complete, x="patient", y="therapist", subject="patient_id").iloc[0]
+    assert result["rm_r"] == pytest.approx(reference["r"], rel=1e-10)
+    assert result["rm_df"] == reference["dof"]  # patients with one pair add one pair and one intercept
+    assert result["rm_n_patients"] == (complete["patient_id"].value_counts() >= 2).sum()
+    assert result["n_pairs"] == len(complete) and result["n_patients"] == complete["patient_id"].nunique()
+
+
+def test_limits_of_agreement_published_bland_altman_2007():
+    # Bland & Altman (2007), true value varies (their section 5, Tables 2-3): one-way ANOVA of RV - IC on
+    # subject, residual MS 0.170714026, subject MS 4.2090856, divisor (60^2 - sum m_i^2) / (11 * 60) =
+    # 4.9818182, total variance 0.98133606, SD 0.99062408, mean 0.6021667, limits -1.3394565 to 2.5437899.
+    # (Values as reproduced by Huizinga's Bland-Altman-Analysis demo for MATLAB and by other implementations'
+    # test suites.) The published variances agree with exact arithmetic to about 7 significant digits.
+    data = cardiac_output()
+    difference = data["patient"] - data["therapist"]
+    assert difference.std() == pytest.approx(0.9610571, abs=5e-8)  # the paper's SD ignoring subjects
+    result = rater_agreement(data)
+    assert result["n_pairs"] == 60 and result["n_patients"] == 12
+    assert result["mean_difference"] == pytest.approx(0.6021667, abs=5e-8)
+    assert result["sd_within"] ** 2 == pytest.approx(0.170714026, rel=1e-6)
+    assert result["sd_between"] ** 2 == pytest.approx((4.2090856 - 0.170714026) / 4.9818182, rel=1e-6)
+    assert result["sd_difference"] ** 2 == pytest.approx(0.98133606, rel=1e-6)
+    assert result["sd_difference"] == pytest.approx(0.99062408, rel=1e-6)
+    assert (result["loa_low"], result["loa_high"]) == pytest.approx((-1.3394565, 2.5437899), abs=1e-7)
+    assert (result["loa_status"], result["loa_reason"]) == (FITTED, "")
+
+
+def test_agreement_separates_between_and_within_patient_correlation():
+    # Planted: patients' true levels (patient-, therapist-rated) correlate rho_b = .8, session deviations
+    # rho_w = .2, all variances 1, 8 sessions each, patients rate 0.5 higher. Then
+    # - patient-level r of the means = (rho_b + rho_w / 8) / (1 + 1 / 8) = .825 / 1.125 = .7333;
+    # - r_rm = rho_w = .2 (a pooled r of all sessions would be (.8 + .2) / 2 = .5);
+    # - differences: between-patient variance 2 (1 - .8) = .4, within 2 (1 - .2) = 1.6, total 2;
+    #   limits 0.5 -/+ 1.96 sqrt(2).
+    rng = np.random.default_rng(2017)
+    n_patients, sessions = 2000, 8
+    levels = rng.multivariate_normal([4.0, 3.5], [[1, 0.8], [0.8, 1]], n_patients)
+    noise = rng.multivariate_normal([0, 0], [[1, 0.2], [0.2, 1]], n_patients * sessions)
+    ids = np.repeat(np.arange(n_patients), sessions)
+    result = rater_agreement(ratings(ids, levels[ids, 0] + noise[:, 0], levels[ids, 1] + noise[:, 1]))
+    assert result["patient_level_r"] == pytest.approx(0.825 / 1.125, abs=0.04)
+    assert result["patient_level_ci_low"] < 0.825 / 1.125 < result["patient_level_ci_high"]
+    assert result["rm_r"] == pytest.approx(0.2, abs=0.03)
+    assert result["rm_ci_low"] < 0.2 < result["rm_ci_high"]
+    assert result["rm_df"] == n_patients * sessions - n_patients - 1
+    assert result["mean_difference"] == pytest.approx(0.5, abs=0.07)
+    assert result["sd_between"] ** 2 == pytest.approx(0.4, abs=0.08)
+    assert result["sd_within"] ** 2 == pytest.approx(1.6, abs=0.07)
+    assert result["loa_high"] - result["loa_low"] == pytest.approx(2 * 1.96 * np.sqrt(2), abs=0.2)
+    assert {result[f"{part}_status"] for part in ("patient_level", "rm", "loa")} == {FITTED}
+
+
+def test_agreement_of_one_patient():
+    result = rater_agreement(ratings("A", [30.0, 32, 35, 28], [28.0, 33, 31, 27]))
+    assert result["n_pairs"] == 4 and result["n_patients"] == 1 and result["rm_n_patients"] == 1
+    for part in ("patient_level", "rm", "loa"):
+        assert result[f"{part}_status"] == NOT_ESTIMABLE
+    assert np.isnan([result["patient_level_r"], result["rm_r"], result["rm_df"], result["loa_low"],
+                     result["sd_between"]]).all()
+    assert result["patient_level_reason"].startswith("fewer than 4 patients have sessions rated by both")
+    assert result["rm_reason"].startswith("fewer than 3 patients have two or more sessions rated by both")
+    assert result["loa_reason"] == ("fewer than 2 patients have sessions rated by both: the between-patient "
+                                    "variance of the differences cannot be estimated")
+    # differences 2 -1 4 1, mean 1.5; squares about it .25 6.25 6.25 .25 = 13, over 4 - 1 df
+    assert result["mean_difference"] == pytest.approx(1.5)
+    assert result["sd_within"] == pytest.approx(np.sqrt(13 / 3))
+
+
+def test_agreement_with_one_pair_per_patient_by_hand():
+    patient = pd.Series([30.0, 32, 35, 28, 36, 33])
+    therapist = pd.Series([28.0, 33, 31, 27, 34, np.nan])  # f: incomplete pair, dropped
+    result = rater_agreement(ratings(list("abcdef"), patient, therapist))
     # pairs a-e: patient 30 32 35 28 36, therapist 28 33 31 27 34; differences 2 -1 4 1 2
-    assert result["n"] == 5
+    assert result["n_pairs"] == 5 and result["n_patients"] == 5
     r = 34.4 / np.sqrt(44.8 * 37.2)  # cross-products and sums of squares about the means
-    assert result["pearson_r"] == pytest.approx(r)
     half = 1.959964 / np.sqrt(5 - 3)
-    assert result["r_ci_low"] == pytest.approx(np.tanh(np.arctanh(r) - half), abs=1e-6)
-    assert result["r_ci_high"] == pytest.approx(np.tanh(np.arctanh(r) + half), abs=1e-6)
+    assert result["patient_level_r"] == pytest.approx(r)
+    assert result["patient_level_ci_low"] == pytest.approx(np.tanh(np.arctanh(r) - half), abs=1e-6)
+    assert result["patient_level_ci_high"] == pytest.approx(np.tanh(np.arctanh(r) + half), abs=1e-6)
+    assert (result["rm_status"], result["rm_n_patients"]) == (NOT_ESTIMABLE, 0) and np.isnan(result["rm_r"])
+    # One difference per patient: the SD of the differences, sqrt(13.2 / 4), is the total SD.
     assert result["mean_difference"] == pytest.approx(1.6)
     assert result["sd_difference"] == pytest.approx(np.sqrt(13.2 / 4))
-    assert result["loa_low"] == pytest.approx(1.6 - 1.96 * np.sqrt(3.3))
-    assert result["loa_high"] == pytest.approx(1.6 + 1.96 * np.sqrt(3.3))
+    assert (result["loa_low"], result["loa_high"]) == pytest.approx(
+        (1.6 - 1.96 * np.sqrt(3.3), 1.6 + 1.96 * np.sqrt(3.3)))
+    assert np.isnan(result["sd_between"]) and np.isnan(result["sd_within"])
+    assert result["loa_status"] == FITTED and result["loa_reason"].startswith("every patient has one session")
+
+
+def test_agreement_between_patient_variance_at_its_boundary_by_hand():
+    # Differences: A 0 and 2, B 1 and 1. Patient means 1 and 1: MS_between = 0; MS_within =
+    # (1 + 1 + 0 + 0) / (4 - 2) = 1; s_b^2 = (0 - 1) / lambda < 0 -> 0; total variance 1.
+    result = rater_agreement(ratings(list("AABB"), [3.0, 5, 4, 4], [3.0, 3, 3, 3]))
+    assert result["mean_difference"] == 1 and result["sd_within"] == 1 and result["sd_between"] == 0
+    assert (result["loa_low"], result["loa_high"]) == pytest.approx((1 - 1.96, 1 + 1.96))
+    assert result["loa_status"] == BOUNDARY and "estimated at 0" in result["loa_reason"]
+
+
+def test_agreement_of_identical_ratings():
+    values = [3.0, 3.5, 4.0, 2.5, 3.0, 4.5, 4.0, 4.25, 5.0, 1.5, 2.0, 2.0]
+    result = rater_agreement(ratings(np.repeat(list("ABCD"), 3), values, values))
+    assert result["mean_difference"] == 0 and result["sd_difference"] == 0
+    assert (result["loa_low"], result["loa_high"]) == (0, 0) and result["loa_status"] == BOUNDARY
+    assert (result["patient_level_r"], result["patient_level_ci_low"], result["patient_level_ci_high"]) \
+        == pytest.approx((1, 1, 1))
+    assert (result["rm_r"], result["rm_ci_low"], result["rm_ci_high"]) == pytest.approx((1, 1, 1))
+    assert result["rm_df"] == 12 - 4 - 1
+
+
+def test_repeated_measures_r_needs_ratings_that_vary_within_patients():
+    therapist = np.repeat([3.0, 4.0, 3.5, 4.5], 3)  # each patient's therapist gives one rating throughout
+    result = rater_agreement(ratings(np.repeat(list("ABCD"), 3), np.arange(12.0), therapist))
+    assert result["rm_status"] == NOT_ESTIMABLE and np.isnan(result["rm_r"])
+    assert result["rm_reason"] == ("the therapist-rated totals do not vary within any patient: the "
+                                   "within-patient correlation is undefined")
+    assert result["patient_level_status"] == FITTED

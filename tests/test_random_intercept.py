@@ -110,7 +110,8 @@ def test_one_row_per_group_is_flagged_and_few_groups_use_t():
     frame = pd.DataFrame({"therapist_id": np.arange(30), "patient_id": np.arange(30),
                           "x": rng.normal(size=30)})
     frame["y"] = 1 + 0.5 * frame["x"] + rng.normal(size=30)
-    design = Design("y", "x", frame, "y ~ x", [])
+    design = Design("y", "x", frame.copy(), "y ~ x", [])
+    design.data.attrs["min_clusters"] = 20  # 30 therapists are not few here
     fit = fit_random_intercept("y ~ x", frame, "therapist_id", design=design)
     assert design.status == "fitted"
     assert design.flags == ["One patient per therapist: the therapist variance is not identified; the "
@@ -120,6 +121,6 @@ def test_one_row_per_group_is_flagged_and_few_groups_use_t():
     few = frame.assign(therapist_id=np.arange(30) % 6)
     design = Design("y", "x", few, "y ~ x", [])
     fit = fit_random_intercept("y ~ x", few, "therapist_id", design=design)
-    assert design.flags[-1] == "Few clusters: 6 therapists (fewer than 20); t(5) intervals and p-values."
+    assert design.flags[-1] == "Few clusters: 6 therapists (fewer than 50); t(5) intervals and p-values."
     _, high = fit.conf_int().loc["x"]
     assert np.isclose(high - fit.params["x"], stats.t.ppf(0.975, 5) * fit.bse["x"])

@@ -5,6 +5,7 @@ import re
 
 import pandas as pd
 import pytest
+from degenerate import visible_text
 
 from alliance.figures import new_figure, save_figure
 from alliance.models.effects import multiplicity_table
@@ -115,8 +116,16 @@ def model_results():
                                   "reason": "no symptom scores in the data", "flags": ""}
                                  for p in PLANNED if p.family == "symptoms"]})
     results[1]["extra"] |= {"kaplan_meier": [], "logrank": {"statistic": 12.05, "df": 2, "p_value": 0.0024,
-                                                           "n_patients": 18, "events": 4}}
+                                                           "n_patients": 18, "events": 4},
+                            "benchmark": DROPOUT_BENCHMARK}
     return results
+
+
+DROPOUT_BENCHMARK = {  # as alliance.models.benchmarks.dropout_comparison writes it
+    "benchmark": "alliance_dropout", "metric": "d, early alliance of completers minus dropouts (pooled SD)",
+    "estimate": 0.62, "ci_low": 0.21, "ci_high": 1.03, "n": 18, "benchmark_value": 0.55,
+    "benchmark_ci_low": float("nan"), "benchmark_ci_high": float("nan"), "verdict": "compatible with",
+    "source": "Sharf, Primavera & Diener (2010), 11 studies"}
 
 
 def psychometrics():
@@ -325,13 +334,20 @@ def test_report_measurement_suppresses_small_pattern_counts(inputs):
 
 def test_report_measurement_agreement_and_reliable_change(inputs):
     inputs["psychometrics"]["agreement"] = pd.DataFrame([{
-        "n": 50, "pearson_r": 0.85, "r_ci_low": 0.75, "r_ci_high": 0.91, "mean_difference": 1.02,
-        "sd_difference": 0.3, "loa_low": 0.432, "loa_high": 1.608}])
+        "n_pairs": 50, "n_patients": 12, "patient_level_r": 0.85, "patient_level_ci_low": 0.75,
+        "patient_level_ci_high": 0.91, "patient_level_status": "fitted", "patient_level_reason": "",
+        "rm_r": 0.4, "rm_ci_low": 0.1, "rm_ci_high": 0.63, "rm_df": 37, "rm_n_patients": 12,
+        "rm_status": "fitted", "rm_reason": "", "mean_difference": 1.02, "sd_between": 0.2,
+        "sd_within": 0.224, "sd_difference": 0.3, "loa_low": 0.432, "loa_high": 1.608, "loa_status": "fitted",
+        "loa_reason": ""}])
     inputs["config"]["ruptures"] = {"criterion": "reliable_change", "c": 2.0, "repair_window": 2,
                                     "reliability": None}
     section = measurement(build_report(**inputs))
     assert '<td class="num">.85 [.75, .91]</td>' in section
-    assert '<td class="num">1.02 (0.30)</td>' in section and '<td class="num">[0.43, 1.61]</td>' in section
+    assert ('<td class="num">.40 [.10, .63], df = 37 (12 patients with 2+ sessions rated by both)</td>'
+            in section)
+    assert ('<td class="num">[0.43, 1.61] (SD of a difference 0.30; between patients 0.20, within 0.22)</td>'
+            in section)
     assert "r = .93 (the alpha of the total in this sample)" in section
     assert "within the next 2 scored sessions" in section
 
@@ -390,9 +406,17 @@ def test_report_shows_q_values_level_tests_and_hides_small_groups(inputs):
     assert '<td class="num">.020</td><td class="num">.020</td>' in section
     assert "0.78" not in section and "suppressed (&lt;5 patients)" in section
     assert "chi2(1) = 0.38, p = .536" in section
-    # the parts of an effect are not compared with the benchmarks
-    benchmarks = html[html.index('id="benchmarks"'):]
-    assert benchmarks.count("compatible with") + benchmarks.count("than the alliance") == 3
+    # only a statistic in the benchmark's own metric gets a verdict; the effect rows get none
+    benchmarks = visible_text(html[html.index('id="benchmarks"'):html.index("</section>",
+                                                                            html.index('id="benchmarks"'))])
+    assert ("D, early alliance of completers minus dropouts (pooled SD): 0.62 [0.21, 1.03] (18 patients), "
+            "compatible with the benchmark 0.55 (Sharf, Primavera & Diener (2010), 11 studies).") \
+        in benchmarks
+    assert benchmarks.count("compatible with") == 1 and "None is the metric of a benchmark" in benchmarks
+    results[1]["extra"].pop("benchmark")
+    html = build_report(**inputs | {"model_results": results, "effects": effects,
+                                    "multiplicity": multiplicity})
+    assert "Neither benchmark&#39;s metric could be computed" in html
 
 
 def test_every_table_can_be_downloaded_as_csv(inputs):

@@ -20,6 +20,7 @@ from alliance.models.survival import (
 )
 
 ROSSI_COVARIATES = ["fin", "age", "race", "wexp", "mar", "paro", "prio"]
+FIXED_SCALE = {"alliance_prev": 0.0}  # the predictor is taken as given: no sample SD scales it
 
 
 def rossi_design(predictor: str) -> Design:
@@ -29,13 +30,13 @@ def rossi_design(predictor: str) -> Design:
         start=0, stop=rossi["week"], event=rossi["arrest"], patient_id=range(len(rossi)),
         therapist_id=[f"T{i}" for i in range(len(rossi))])
     covariates = [c for c in ROSSI_COVARIATES if c != predictor]
-    return Design("arrest", "alliance_prev", data, "", covariates)
+    return Design("arrest", "alliance_prev", data, "", covariates, scale_variance=FIXED_SCALE)
 
 
 @pytest.mark.parametrize(("predictor", "coefficient"), [("fin", -0.3794), ("prio", 0.0915)])
 def test_cox_fit_reproduces_the_rossi_analysis(predictor, coefficient):
     """lifelines' documented Cox model of week/arrest on all covariates (matches the published R run)."""
-    row = fit_cox_time_varying(rossi_design(predictor))
+    (row,) = fit_cox_time_varying(rossi_design(predictor))
     assert row["estimate"] == pytest.approx(coefficient, abs=5e-5)
     assert row["scale"] == "log_hazard" and row["n_patients"] == 432
 
@@ -45,6 +46,7 @@ def sessions_and_patients():
         "patient_id": ["A"] * 4 + ["B"] * 3 + ["C"] * 2,
         "session": [1, 2, 3, 4, 1, 2, 3, 1, 2],
         "alliance_prev": [np.nan, 4.0, 3.5, 3.0, np.nan, 4.5, 4.5, np.nan, np.nan],
+        "alliance_running_mean": [np.nan, 4.0, 3.75, 3.5, np.nan, 4.5, 4.5, np.nan, np.nan],
     })
     patients = pd.DataFrame({"patient_id": ["A", "B", "C"], "therapist_id": ["T1", "T1", "T2"],
                              "dropout": [True, False, True], "last_session": [4, 3, 2],
@@ -56,11 +58,15 @@ def test_rows_at_risk_and_the_event_at_the_last_session():
     sessions, patients = sessions_and_patients()
     design = session_risk_design(patients, sessions, ["baseline_severity"])
     data = design.data.set_index(["patient_id", "session"])
-    assert list(data.index) == [("A", 2), ("A", 3), ("A", 4), ("B", 2), ("B", 3)]  # C never scored
-    assert data["event"].tolist() == [0, 0, 1, 0, 0]  # B completed treatment
+    # C never scored; B completed treatment, so B's last session is not at risk (no dropout can follow)
+    assert list(data.index) == [("A", 2), ("A", 3), ("A", 4), ("B", 2)]
+    assert data["event"].tolist() == [0, 0, 1, 0]
     assert (data["stop"] - data["start"] == 1).all()
     steps = {step["step"]: step["n"] for step in design.flow}
+    assert steps["excluded sessions: a completer's last scheduled session (no dropout can follow)"] == 1
     assert steps["excluded sessions: no earlier scored session (alliance_prev missing)"] == 4
+    # the split without look-ahead: A's previous total minus its mean over the scored sessions so far
+    assert data["alliance_prev_deviation"].tolist()[:3] == [0.0, -0.25, -0.5]
     assert steps["patients analysed"] == 2
     assert design.formula == 'event ~ alliance_prev_z + Q("baseline_severity")'
 
@@ -96,14 +102,14 @@ def session_intervals(n_patients: int = 300, seed: int = 3) -> Design:
     data = pd.DataFrame({"patient_id": patient, "therapist_id": patient // 5, "start": session - 1,
                          "stop": session, "event": event, "alliance_prev_z": x,
                          "baseline_severity": rng.normal(size=len(patient))})
-    return Design("dropout", "alliance_prev", data, "", ["baseline_severity"])
+    return Design("dropout", "alliance_prev", data, "", ["baseline_severity"], scale_variance=FIXED_SCALE)
 
 
 def test_cox_on_session_intervals_equals_lifelines_counting_process_estimate():
     """Strata by session (statsmodels) = lifelines' delayed-entry fit of the same rows: same Efron estimate.
     (lifelines' robust SEs ignore delayed entry in the risk sets, so they are no reference here.)"""
     design = session_intervals()
-    row = fit_cox_time_varying(design)
+    (row,) = fit_cox_time_varying(design)
     reference = CoxPHFitter().fit(cox_frame(design), duration_col="stop", event_col="event",
                                   entry_col="start", cluster_col="cluster")
     assert row["estimate"] == pytest.approx(reference.params_["alliance_prev_z"], abs=1e-6)
@@ -120,12 +126,15 @@ def test_cox_sandwich_matches_lifelines_without_ties(cluster_size):
     data = pd.DataFrame({"patient_id": range(n), "therapist_id": np.arange(n) // cluster_size,
                          "start": 0.0, "stop": time, "event": (rng.random(n) < 0.7).astype(int),
                          "alliance_prev_z": x, "severity": z})
-    row = fit_cox_time_varying(Design("dropout", "alliance_prev", data, "", ["severity"]))
-    frame = cox_frame(Design("dropout", "alliance_prev", data, "", ["severity"]))
+    design = Design("dropout", "alliance_prev", data, "", ["severity"], scale_variance=FIXED_SCALE)
+    (row,) = fit_cox_time_varying(design)
+    frame = cox_frame(design)
     reference = CoxPHFitter().fit(frame.drop(columns="start"), duration_col="stop", event_col="event",
                                   cluster_col="cluster")
     assert row["estimate"] == pytest.approx(reference.params_["alliance_prev_z"], abs=1e-6)
-    assert row["std_error"] == pytest.approx(reference.standard_errors_["alliance_prev_z"], rel=1e-4)
+    g = n // cluster_size  # the pipeline's sandwich carries the CR1 factor G / (G - 1), lifelines' not
+    assert row["std_error"] == pytest.approx(reference.standard_errors_["alliance_prev_z"]
+                                             * np.sqrt(g / (g - 1)), rel=1e-4)
 
 
 def test_binary_logit_equals_the_binomial_glm():

@@ -182,11 +182,15 @@ def session_features(
       across missed or unscored sessions; missing up to the first scored session. It never uses the
       current or a later session, so it may predict what happens at the current session;
     - `alliance_prev_within` = `alliance_prev` - `alliance_between`, `sessions_since_prev`;
+    - `alliance_running_mean`: the mean total over the scored sessions *before* this one (the person mean
+      so far, available where `alliance_prev` is; for the dropout hazard, whose series the event cuts
+      short, a person mean that does not look ahead);
     - `attended_next`: the next scheduled session was attended (missing at the last one);
     - `after_window`: the session lies after the early window (session > early_window).
 
     The person mean uses the whole treatment, so `alliance_between`, `alliance_within` and
-    `alliance_prev_within` are not free of look-ahead; only `alliance_prev` and `sessions_since_prev` are.
+    `alliance_prev_within` are not free of look-ahead; `alliance_prev`, `alliance_running_mean` and
+    `sessions_since_prev` are.
 
     With symptom scores in the data (`has_symptoms`), the columns of `symptom_session_features` follow
     (`symptoms` then counts at attended sessions only); without, none of them is added.
@@ -198,6 +202,8 @@ def session_features(
     prev = value.groupby(by).ffill().groupby(by).shift(1)
     prev_session = s["session"].where(scored).groupby(by).ffill().groupby(by).shift(1)
     between = value.groupby(by).transform("mean")
+    so_far = (value.fillna(0).groupby(by).cumsum() / scored.groupby(by).cumsum()).where(scored)
+    running = so_far.groupby(by).ffill().groupby(by).shift(1)
     out = s[["patient_id", "session"]].merge(
         patients[["patient_id", "therapist_id"]], on="patient_id", how="left")
     table = out[["patient_id", "therapist_id", "session"]].assign(
@@ -208,6 +214,7 @@ def session_features(
         alliance_within=value - between,
         alliance_prev=prev,
         alliance_prev_within=prev - between,
+        alliance_running_mean=running,
         sessions_since_prev=(s["session"] - prev_session).astype("Int64"),
         attended_next=s["attended"].astype("boolean").groupby(by).shift(-1),
         after_window=s["session"] > early_window,

@@ -23,7 +23,7 @@ from scipy import stats
 
 from alliance.instruments import Instrument
 from alliance.io import write_atomic
-from alliance.models.effects import BENCHMARKS, benchmark_comparable, dropout_benchmark_r, model_label
+from alliance.models.effects import BENCHMARKS, benchmark_comparable, model_label
 from alliance.models.levels import HYPOTHESIS
 from alliance.scores import ALLIANCE_PREFIX, TOTAL, score_bounds, score_descriptives, scored_sessions
 
@@ -189,12 +189,12 @@ def subscale_distributions(session_scores: pd.DataFrame, instrument: Instrument)
 
 
 def forest_plot(effects: pd.DataFrame) -> Figure:
-    """Each effect row as r with its 95% CI, beside the meta-analytic benchmarks."""
+    """Each effect row as r with its 95% CI, beside the alliance-outcome benchmark's band for orientation
+    (the rows are not in its metric: `alliance.models.benchmarks` makes the like-for-like comparisons)."""
     if effects.empty:
         return message_figure("Alliance effects as correlations", "No alliance effect could be estimated "
                                                                  "in these data; the report says why.")
     outcome_benchmark = BENCHMARKS["alliance_outcome"]
-    dropout_benchmark = BENCHMARKS["alliance_dropout"]
     labels = [f"{row.outcome} ~ {row.predictor}\n({row.analysis}; {model_label(row.model)})"
               for row in effects.itertuples()]
     positions = np.arange(len(effects))[::-1]
@@ -213,13 +213,6 @@ def forest_plot(effects: pd.DataFrame) -> Figure:
             ax.errorbar(row.r, y, xerr=[[row.r - row.r_ci_low], [row.r_ci_high - row.r]], fmt="o",
                         color=colours[0], capsize=4, markersize=7,
                         label="estimate (95% CI)" if y == positions[0] else None)
-        dropout_rows = positions[(effects["outcome"] == "dropout").to_numpy()]
-        if len(dropout_rows):
-            ax.plot(np.full(len(dropout_rows), dropout_benchmark_r()), dropout_rows, linestyle="none",
-                    marker="D", markersize=8, markerfacecolor="white", markeredgecolor=colours[3],
-                    markeredgewidth=1.8,
-                    label=f"dropout benchmark d = {dropout_benchmark['d']:.2f} as r = "
-                          f"{dropout_benchmark_r():.3f}\n({dropout_benchmark['source']})")
         ax.set_yticks(positions, labels)
         ax.set_ylim(-0.7, len(effects) - 0.3)
         ax.set(xlabel="r (95% CI)", title="Alliance effects as correlations")

@@ -30,8 +30,10 @@ COLUMNS = {
     "cfa_fit": ["model", "n", "chi2", "dof", "p_value", "cfi", "tli", "rmsea", "srmr", "aic", "bic",
                 "converged"],
     "cfa_parameters": ["model", "kind", "factor", "item", "std_loading"],
-    "agreement": ["n", "pearson_r", "r_ci_low", "r_ci_high", "mean_difference", "sd_difference",
-                  "loa_low", "loa_high"],
+    "agreement": ["n_pairs", "n_patients", "patient_level_r", "patient_level_ci_low", "patient_level_ci_high",
+                  "patient_level_status", "patient_level_reason", "rm_r", "rm_ci_low", "rm_ci_high", "rm_df",
+                  "rm_n_patients", "rm_status", "rm_reason", "mean_difference", "sd_between", "sd_within",
+                  "sd_difference", "loa_low", "loa_high", "loa_status", "loa_reason"],
     "notes": ["topic", "note"],
 }
 FACTOR_ANALYSIS = "factor_analysis"  # topic of the factor analysis's notes (the others: a role)
@@ -137,9 +139,11 @@ def measurement_tables(
     icc = therapist_icc(means, n_boot=settings["bootstrap"], seed=settings["seed"])
     by_sessions = reliability_by_sessions(values, max_sessions=settings["max_sessions"])
     therapist_total = f"{THERAPIST_PREFIX}total"
-    agreement = pd.DataFrame([rater_agreement(scored[TOTAL], scored[therapist_total])]) if (
-        instruments.get("therapist") is not None and scored[therapist_total].notna().sum() > 2
-    ) else _empty("agreement")
+    agreement = _empty("agreement")
+    if instruments.get("therapist") is not None and scored[therapist_total].notna().sum() > 2:
+        ratings = scored[["patient_id", TOTAL, therapist_total]].rename(
+            columns={TOTAL: "patient", therapist_total: "therapist"})
+        agreement = pd.DataFrame([rater_agreement(ratings)], columns=COLUMNS["agreement"])
     return {
         "reliability": reliability, "item_statistics": items, "item_distribution": distribution,
         "cfa_fit": fit, "cfa_parameters": parameters, "therapist_icc": pd.DataFrame([icc]),

@@ -143,7 +143,7 @@ def analyse_cohort(
     rows = []
     for family in FAMILIES:
         result = fit_family(family, features["patients"], list(covariates), features["sessions"],
-                            levels=False, early_window=early_window)
+                            early_window=early_window)
         meta = {"family": family, "n_notes": len(result.notes), "notes": " | ".join(result.notes),
                 "error": ""}
         rows += [{**meta, **effect, "status": "ok"} for effect in result.effects]

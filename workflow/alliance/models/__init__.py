@@ -33,9 +33,9 @@ def fit_family(
     `early_window` (for the reasons in words) and `min_clusters` (the few-cluster threshold) travel with
     the features as `attrs` to every design built from them.
 
-    With `levels` (the workflow), families with a primary model also get its therapist/patient split,
-    moderation by discipline and predictions across the alliance range (the simulation study leaves
-    these refits out); when the primary model was not fitted these are refused.
+    With `levels` (the workflow and the simulation study), families with a primary model also get its
+    therapist/patient split, moderation by discipline and predictions across the alliance range; when
+    the primary model was not fitted these are refused.
     """
     if family not in FAMILIES:
         raise ValueError(f"unknown model family '{family}'; expected one of {', '.join(FAMILIES)}")

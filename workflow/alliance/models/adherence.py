@@ -4,22 +4,26 @@ between-patient alliance (secondary)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
-from alliance.errors import NOT_ESTIMABLE, REFUSED, NotEstimable
+from alliance.errors import FITTED, NOT_ESTIMABLE, REFUSED, NotEstimable
 from alliance.models.common import (
+    MANCL_DEROUEN,
     Design,
     ModelResult,
-    analysis_setting,
     build_design,
     captured_warnings,
     check_sample,
     cluster_inference,
+    few_clusters,
     fit_binary_logit,
     fit_logit_glm,
+    flag_few_clusters,
     labelled,
     level_designs,
     plural,
@@ -62,22 +66,32 @@ def attendance_design(features: pd.DataFrame, covariates: list[str]) -> Design:
     return design
 
 
+GEE_MIN_CLUSTERS = 10  # fewest clusters of Mancl & DeRouen's (2001) simulations of the bias-reduced sandwich
+
+
 def fit_attendance_gee(design: Design) -> tuple[dict, float]:
     """The primary model as a GEE on one row per scheduled session after the window, exchangeable
-    correlation within therapist (robust SEs). Returns the effect row and the working correlation."""
+    correlation within therapist (robust SEs; with fewer than `min_clusters` therapists the bias-reduced
+    sandwich of Mancl & DeRouen 2001 with t(G - 1), flagged). Refused below `GEE_MIN_CLUSTERS`
+    therapists. Returns the effect row and the working correlation."""
     data = design.data.loc[design.data.index.repeat(design.data["scheduled_after_window"])].copy()
     data["attended"] = (data.groupby(level=0).cumcount() < data["attended_after_window"]).astype(float)
     data = data.sort_values("therapist_id", kind="stable")
     n_therapists = data["therapist_id"].nunique()
-    minimum = int(analysis_setting(design.data, "min_clusters"))
-    if n_therapists < minimum:
-        raise NotEstimable(f"{n_therapists} {plural('therapist', n_therapists)} (fewer than {minimum}): the "
-                           "GEE's robust standard error would rest on too few clusters", REFUSED)
+    if n_therapists < GEE_MIN_CLUSTERS:
+        raise NotEstimable(f"{n_therapists} {plural('therapist', n_therapists)} (fewer than "
+                           f"{GEE_MIN_CLUSTERS}): the GEE's robust standard error would rest on too few "
+                           "clusters", REFUSED)
+    design.df = None
+    cov_type = "robust"
+    if few_clusters(design):
+        design.df, cov_type = n_therapists - 1, "bias_reduced"
+        flag_few_clusters(design, MANCL_DEROUEN)
     formula = design.formula.replace("attended_after_window + missed_after_window", "attended")
     model = smf.gee(formula, groups="therapist_id", data=data, family=sm.families.Binomial(),
                     cov_struct=sm.cov_struct.Exchangeable())
     with captured_warnings(design.notes):
-        fit = model.fit()
+        fit = model.fit(cov_type=cov_type)
     if not np.isfinite(fit.bse).all() or not np.isfinite(float(fit.model.cov_struct.dep_params)):
         raise NotEstimable("the GEE's robust covariance is not finite (the therapists' sessions do not "
                            "identify it)")
@@ -142,7 +156,8 @@ def fit_attendance(
     if fit is None:
         refuse(statuses, ["H1-gee"], "the primary model was not fitted")
     else:
-        gee = run_planned(statuses, "H1-gee", None, fit_attendance_gee, design)
+        check = replace(design, flags=[], status=FITTED, reason="")
+        gee = run_planned(statuses, "H1-gee", check, fit_attendance_gee, check)
         if gee is not None:
             rows.append(gee[0])
             extra["therapist_correlation"] = gee[1]

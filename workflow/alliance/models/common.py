@@ -6,13 +6,14 @@ import re
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
+from scipy import stats
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
 from alliance.errors import FITTED, NOT_CONVERGED, REFUSED, SEPARATION, STATUSES, NotEstimable
@@ -38,6 +39,10 @@ class Design:
     status: str = FITTED  # set by the fit: FITTED or BOUNDARY (a failed fit raises NotEstimable instead)
     reason: str = ""  # why the status is not plainly FITTED (a variance at its boundary, ...)
     flags: list[str] = field(default_factory=list)  # how inference departs from the plan's usual path
+    # Var(s) / s^2 of the sample SD that makes each z-scored alliance column per SD (`sd_relative_variance`),
+    # by predictor; `predictor_effect` adds it to the SE of the per-SD effect (the delta method)
+    scale_variance: dict[str, float] = field(default_factory=dict)
+    df: int | None = None  # Student's t degrees of freedom of the fit's Wald tests (None: normal theory)
 
     def mark(self, status: str, reason: str) -> None:
         """Record a status with estimates (BOUNDARY) and its reason, keeping the first reason given."""
@@ -147,11 +152,12 @@ def build_design(
     flow.append({"step": "analysed", "n": len(data)})
     z = f"{predictor}_z"
     data[z] = standardise(data[predictor])
+    design_scale = {predictor: sd_relative_variance(data[predictor], data)}
     for name in used:
         if pd.api.types.is_numeric_dtype(data[name]):
             data[name] = standardise(data[name])
     formula = f"{response} ~ {z}" + covariate_terms(data, used)
-    return Design(outcome, predictor, data, formula, used, flow, notes)
+    return Design(outcome, predictor, data, formula, used, flow, notes, scale_variance=design_scale)
 
 
 def session_flow(
@@ -203,29 +209,60 @@ def session_design(
     notes += dropped
     data[response] = data[response].astype(float)
     data["session_band"] = data["session"].clip(upper=MAX_SESSION_BAND)
+    # person-mean centring on the analysed rows: each patient's within deviations sum to 0 over them
+    person_mean = data.groupby("patient_id")["alliance_prev"].transform("mean")
+    data["alliance_between"] = person_mean
+    data["alliance_prev_within"] = data["alliance_prev"] - person_mean
     data["alliance_prev_within_z"] = data["alliance_prev_within"] / data["alliance_prev_within"].std(ddof=1)
-    person = data.drop_duplicates("patient_id")["alliance_between"]
-    data["alliance_between_z"] = (data["alliance_between"] - person.mean()) / person.std(ddof=1)
+    person = data.drop_duplicates("patient_id")
+    data["alliance_between_z"] = ((data["alliance_between"] - person["alliance_between"].mean())
+                                  / person["alliance_between"].std(ddof=1))
+    scale = {"alliance_prev_within": sd_relative_variance(data["alliance_prev_within"], data),
+             "alliance_between": sd_relative_variance(person["alliance_between"], person)}
     for name in used:
         if pd.api.types.is_numeric_dtype(data[name]):
             values = data.drop_duplicates("patient_id")[name]
             data[name] = (data[name] - values.mean()) / values.std(ddof=1)
     formula = (f"{response} ~ alliance_prev_within_z + alliance_between_z + C(session_band)"
                + covariate_terms(data, used) + extra_terms)
-    return Design(outcome, "alliance_prev_within", data, formula, used, flow, notes)
+    return Design(outcome, "alliance_prev_within", data, formula, used, flow, notes, scale_variance=scale)
 
 
 def level_designs(design: Design) -> tuple[Design, Design]:
     """The same design viewed through each of its two alliance predictors (within, between), so that
     `predictor_effect` can read both terms of one fit."""
-    between = Design(design.outcome, "alliance_between", design.data, design.formula, design.covariates,
-                     design.flow, design.notes)
-    return design, between
+    return design, replace(design, predictor="alliance_between")
 
 
 def standardise(values: pd.Series) -> pd.Series:
     """z-scores with the sample SD (ddof = 1)."""
     return (values - values.mean()) / values.std(ddof=1)
+
+
+def sd_relative_variance(values: pd.Series, rows: pd.DataFrame) -> float:
+    """Var(s) / s^2 of the sample SD s of `values` (aligned with `rows`, which give `therapist_id` and
+    `patient_id`), by the delta method: Var(s) = Var(s^2) / (4 s^2), with Var(s^2) the variance of the mean
+    squared deviation clustered by therapist (by patient when there is one therapist), G / (G - 1) scaled.
+
+    An effect per SD is b_raw * s; its variance is s^2 Var(b_raw) + b_raw^2 Var(s) (Var(b_raw) and Var(s)
+    taken as uncorrelated), so SE^2 = SE_z^2 + b_z^2 * Var(s) / s^2 (`per_sd_wald`). The squared deviations
+    carry the kurtosis of `values` (no normality assumed; Casella & Berger 2002, section 5.5, and
+    Bonett 2006 for the SD's variance), the clusters their dependence.
+    """
+    x = values.to_numpy(dtype=float)
+    n = len(x)
+    if n < 2:
+        return 0.0
+    squared = (x - x.mean()) ** 2
+    s2 = squared.sum() / (n - 1)
+    if s2 <= 0:
+        return 0.0
+    level = "therapist_id" if rows["therapist_id"].nunique() > 1 else "patient_id"
+    codes = pd.factorize(rows[level])[0]
+    sums = np.bincount(codes, weights=squared - squared.mean())
+    g = len(sums)
+    var_mean = float(sums @ sums) / n**2 * (g / (g - 1) if g > 1 else 1.0)
+    return var_mean * (n / (n - 1)) ** 2 / (4 * s2**2)
 
 
 @contextmanager
@@ -241,12 +278,14 @@ def captured_warnings(notes: list[str]) -> Iterator[None]:
 
 
 STATUS_WARNINGS = (PerfectSeparationWarning, ConvergenceWarning)
-MIN_CLUSTERS = 20  # default of models.min_clusters (workflow/schemas/config.schema.yaml)
+MIN_CLUSTERS = 50  # default of models.min_clusters (workflow/schemas/config.schema.yaml)
 PREDICTOR_NAMES = {
     "alliance_early": "early alliance", "alliance_mean": "mean alliance",
     "alliance_prev": "the alliance of the previous scored session",
     "alliance_prev_within": "within-patient alliance", "alliance_between": "between-patient alliance",
     "alliance_within": "within-patient alliance", "rupture_before": "a rupture before the session",
+    "alliance_prev_deviation": "within-patient alliance (deviation from the running mean)",
+    "alliance_running_mean": "between-patient alliance (running mean)",
     "symptom_improvement_within": "within-patient symptom improvement",
     "symptom_improvement_between": "between-patient symptom improvement",
 }
@@ -404,24 +443,78 @@ def check_estimates(fit, design: Design) -> None:
 
 
 def cluster_inference(design: Design) -> dict:
-    """The fit options for therapist-clustered inference, with the plan's few-cluster fallback flagged
-    on the design (ANALYSIS_PLAN.md section 5, "Few clusters"): from `min_clusters` therapists the usual
-    cluster-robust sandwich with normal-theory intervals; from 2 to `min_clusters` - 1 the same sandwich
-    with Student's t on G - 1 degrees of freedom (Cameron & Miller 2015, section VI); with one therapist,
+    """The fit options for therapist-clustered inference, with the plan's few-cluster path flagged on the
+    design (ANALYSIS_PLAN.md section 5, "Few clusters"): from `min_clusters` therapists the usual
+    cluster-robust sandwich (CR1) with normal-theory intervals; from 2 to `min_clusters` - 1 Student's t
+    on G - 1 degrees of freedom (Cameron & Miller 2015, section VI; `design.df`), the covariance then
+    replaced by the fit with a small-sample corrected one (`few_clusters`); with one therapist,
     model-based standard errors (there is no therapist level to account for)."""
-    groups = therapist_groups(design.data)
-    n_clusters = int(groups.max()) + 1 if len(groups) else 0
-    minimum = int(analysis_setting(design.data, "min_clusters"))
+    n_clusters = n_therapists(design.data)
+    design.df = None
     if n_clusters < 2:
         design.flags.append("One therapist: model-based standard errors (no therapist level to cluster "
                             "on; the results describe this therapist's patients).")
         return {}
-    if n_clusters < minimum:
-        design.flags.append(f"Few clusters: {n_clusters} therapists (fewer than {minimum}); therapist-"
-                            f"cluster-robust standard errors with t({n_clusters - 1}) intervals and "
-                            "p-values.")
-        return {"cov_type": "cluster", "cov_kwds": {"groups": groups}, "use_t": True}
-    return {"cov_type": "cluster", "cov_kwds": {"groups": groups}}
+    options = {"cov_type": "cluster", "cov_kwds": {"groups": therapist_groups(design.data)}}
+    if few_clusters(design):
+        design.df = n_clusters - 1
+        return options | {"use_t": True}
+    return options
+
+
+def n_therapists(data: pd.DataFrame) -> int:
+    """The number of therapists in an analysis sample."""
+    return int(data["therapist_id"].nunique())
+
+
+def few_clusters(design: Design) -> bool:
+    """Whether the design has 2 to `min_clusters` - 1 therapists: cluster-robust inference then uses a
+    small-sample corrected covariance and t(G - 1)."""
+    return 2 <= n_therapists(design.data) < int(analysis_setting(design.data, "min_clusters"))
+
+
+def flag_few_clusters(design: Design, method: str) -> None:
+    """Flag the few-cluster path on the design: G therapists, `method` (the corrected covariance), t(G-1)."""
+    g, minimum = n_therapists(design.data), int(analysis_setting(design.data, "min_clusters"))
+    design.flags.append(f"Few clusters: {g} therapists (fewer than {minimum}); {method}, with t({g - 1}) "
+                        "intervals and p-values.")
+
+
+def use_covariance(fit, cov: np.ndarray, df: int | None) -> None:
+    """Give a fitted statsmodels result another covariance of its estimates (and Student's t on `df`
+    degrees of freedom when not None), so that its `bse`, `conf_int`, `pvalues` and `wald_test` all use
+    it. statsmodels reads the covariance from `cov_params_default` and caches what derives from it."""
+    inner = getattr(fit, "_results", fit)
+    inner.cov_params_default = np.asarray(cov, dtype=float)
+    inner._cache = {}
+    if df is not None:
+        inner.use_t = True
+        inner.df_resid_inference = df
+
+
+MANCL_DEROUEN = "bias-reduced (Mancl-DeRouen) cluster-robust standard errors"
+
+
+def bias_reduced_logistic(result, model, design: Design) -> None:
+    """Replace a logistic fit's cluster-robust covariance by the bias-reduced sandwich of Mancl & DeRouen
+    (2001) from statsmodels GEE (independence working correlation, `cov_type="bias_reduced"`; at
+    independence the GEE estimates are the logistic ones, started there), with t(G - 1) (flagged).
+    A binomial response of successes and failures is expanded to one 0/1 row per trial (the same
+    likelihood), so that the correction sees each therapist's trials."""
+    endog, exog = np.asarray(model.endog, dtype=float), np.asarray(model.exog, dtype=float)
+    groups = therapist_groups(design.data).to_numpy()
+    trials = np.rint(np.asarray(getattr(model, "n_trials", 1), dtype=float)).astype(int)
+    if (trials != 1).any():  # a GLM's binomial response of successes and failures
+        successes = np.rint(endog * trials).astype(int)
+        index = np.repeat(np.arange(len(trials)), trials)
+        endog = (np.arange(len(index)) - np.repeat(np.cumsum(trials) - trials, trials)
+                 < np.repeat(successes, trials)).astype(float)
+        exog, groups = exog[index], groups[index]
+    gee = sm.GEE(endog, exog, groups=groups, family=sm.families.Binomial(),
+                 cov_struct=sm.cov_struct.Independence())
+    corrected = gee.fit(start_params=np.asarray(result.params), cov_type="bias_reduced")
+    use_covariance(result, corrected.cov_params(), n_therapists(design.data) - 1)
+    flag_few_clusters(design, MANCL_DEROUEN)
 
 
 def _check_binary(endog: np.ndarray, design: Design) -> None:
@@ -531,20 +624,42 @@ def _checked_logistic(design: Design, model, method: str, fit: Callable[[], obje
     if not result.converged:
         raise NotEstimable(f"the logistic model of {design.outcome} did not converge ({method})",
                            NOT_CONVERGED)
+    if design.df is not None:
+        bias_reduced_logistic(result, model, design)
     check_estimates(result, design)
     return result
 
 
+def wald_reference(fit):
+    """The reference distribution of a statsmodels fit's Wald intervals: Student's t on its inference
+    degrees of freedom when it uses t (few clusters), else the standard normal."""
+    if not getattr(fit, "use_t", False):
+        return stats.norm
+    return stats.t(getattr(fit, "df_resid_inference", None) or fit.df_resid)
+
+
+def per_sd_wald(fit, term: str, relative_variance: float, df: int | None) -> dict:
+    """Estimate, SE, 95% CI and p of a per-SD coefficient `term` of a fit, with the sampling variance of
+    the SD that scales it (delta method: SE^2 = SE_z^2 + b^2 Var(s) / s^2; `sd_relative_variance`);
+    Wald intervals and tests on Student's t with `df` degrees of freedom, or the normal when None."""
+    estimate = float(fit.params[term])
+    se = float(np.sqrt(float(fit.bse[term]) ** 2 + estimate**2 * relative_variance))
+    reference = stats.norm if df is None else stats.t(df)
+    crit = float(reference.ppf(0.975))
+    return {"estimate": estimate, "std_error": se, "ci_low": estimate - crit * se,
+            "ci_high": estimate + crit * se, "p_value": float(2 * reference.sf(abs(estimate) / se))}
+
+
 def predictor_effect(
     fit, design: Design, *, model: str, scale: str, n_obs: int, analysis: str = "primary",
-    outcome_sd: float | None = None,
+    outcome_sd: float | None = None, predictor: str | None = None,
 ) -> dict:
-    """The effect row of the design's z-scored alliance predictor in a fitted statsmodels model."""
-    term = f"{design.predictor}_z"
-    low, high = fit.conf_int().loc[term]
+    """The effect row of a z-scored alliance predictor (the design's, or `predictor`) in a fitted model,
+    per SD of the predictor with the SD's own sampling variance in its SE (`per_sd_wald`)."""
+    predictor = predictor or design.predictor
+    wald = per_sd_wald(fit, f"{predictor}_z", design.scale_variance[predictor], design.df)
     return effect_row(
-        outcome=design.outcome, model=model, predictor=design.predictor, scale=scale,
-        estimate=fit.params[term], std_error=fit.bse[term], ci_low=low, ci_high=high,
-        p_value=fit.pvalues[term], n_obs=n_obs, n_patients=design.data["patient_id"].nunique(),
-        n_therapists=design.data["therapist_id"].nunique(), analysis=analysis, outcome_sd=outcome_sd,
+        outcome=design.outcome, model=model, predictor=predictor, scale=scale, **wald, n_obs=n_obs,
+        n_patients=design.data["patient_id"].nunique(), n_therapists=n_therapists(design.data),
+        analysis=analysis, outcome_sd=outcome_sd,
     )

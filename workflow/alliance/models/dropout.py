@@ -7,6 +7,7 @@ from dataclasses import replace
 import pandas as pd
 
 from alliance.errors import FITTED
+from alliance.models.benchmarks import dropout_comparison
 from alliance.models.common import (
     Design,
     ModelResult,
@@ -24,12 +25,16 @@ from alliance.models.survival import (
     fit_rupture_hazard,
     kaplan_meier_by_tertile,
     session_risk_design,
+    split_risk_design,
 )
 
 MODEL = "logistic_glm_cluster_therapist"
 DROPOUT_WORDS = {0: "no patient dropped out after the early window",
                  1: "every analysed patient dropped out after the early window"}
-SESSION_KEYS = {"H2a": fit_discrete_hazard, "H2b": fit_cox_time_varying, "H2d": fit_rupture_hazard}
+# The session-level models: key -> (fit, whether the alliance is split into within and between parts)
+SESSION_KEYS = {"H2a": (fit_discrete_hazard, False), "H2a-split": (fit_discrete_hazard, True),
+                "H2b": (fit_cox_time_varying, False), "H2b-split": (fit_cox_time_varying, True),
+                "H2d": (fit_rupture_hazard, False)}
 
 
 def dropout_design(features: pd.DataFrame, covariates: list[str]) -> Design:
@@ -67,6 +72,8 @@ def fit_dropout(
     extra = {"formula": design.formula, "covariates": design.covariates}
     if len(design.data):
         extra["dropout_rate"] = float(design.data["dropout_event"].mean())
+    if fit is not None:
+        extra["benchmark"] = dropout_comparison(design)
     km = run_planned(statuses, "H2c", None, kaplan_meier_by_tertile, features)
     if km is not None:
         extra |= {"kaplan_meier": km[0].to_dict(orient="records"), "logrank": km[1]}
@@ -75,11 +82,11 @@ def fit_dropout(
         refuse(statuses, list(SESSION_KEYS), "no session features were given")
     else:
         risk = session_risk_design(features, sessions, covariates)
-        for key, fitter in SESSION_KEYS.items():
-            view = replace(risk, flags=[], status=FITTED, reason="")
-            row = run_planned(statuses, key, view, fitter, view)
-            if row is not None:
-                rows.append(row)
+        for key, (fitter, split) in SESSION_KEYS.items():
+            view = replace(split_risk_design(risk) if split else risk, flags=[], status=FITTED, reason="")
+            fitted = run_planned(statuses, key, view, fitter, view)
+            if fitted is not None:
+                rows += fitted
         flow, notes = flow + risk.flow, notes + risk.notes
         extra["session_formula"] = risk.formula
     summary = "The primary model was not fitted." if fit is None else summary_text(fit)

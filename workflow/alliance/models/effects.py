@@ -9,7 +9,12 @@ Conversions (documented in ANALYSIS_PLAN.md):
   For a binary predictor (e.g. a rupture before the session) the coefficient is a log odds ratio
   between two groups, so r = d / sqrt(d^2 + a) with a = (n1 + n0)^2 / (n1 * n0) (Borenstein et al.
   2009, eq. 7.7), a = 4 for equal groups.
-CIs of r are the CI bounds converted the same way (the conversions are monotone).
+- `log_hazard` (Cox models): the proportional-hazards model is a linear model for log time with an
+  extreme-value (Gumbel) error of variance pi^2 / 6 (Kalbfleisch & Prentice 2002, section 2.3), so
+  d = b * sqrt(6) / pi and r = d / sqrt(d^2 + 1) as for the logistic models.
+CIs of r are the CI bounds converted the same way (the conversions are monotone). None of these r is the
+metric of a meta-analytic benchmark: `alliance.models.benchmarks` computes those comparisons in their own
+metrics.
 """
 
 from __future__ import annotations
@@ -39,6 +44,11 @@ def log_odds_to_d(b: float) -> float:
     return b * math.sqrt(3) / math.pi
 
 
+def log_hazard_to_d(b: float) -> float:
+    """Log-hazard to a standardised difference on the latent extreme-value scale (variance pi^2 / 6)."""
+    return b * math.sqrt(6) / math.pi
+
+
 def d_to_r(d: float, a: float = 1.0) -> float:
     """d to r: a = 1 for a per-SD (continuous) predictor, a = 4 for two equal groups."""
     return d / math.sqrt(d * d + a)
@@ -58,14 +68,11 @@ def to_r(value: float, scale: str, outcome_sd: float | None = None, a: float = 1
         if not outcome_sd:
             raise ValueError("a points effect needs the outcome SD to convert to r")
         return value / outcome_sd
-    if scale in ("log_odds", "log_hazard"):
+    if scale == "log_odds":
         return d_to_r(log_odds_to_d(value), a)
+    if scale == "log_hazard":
+        return d_to_r(log_hazard_to_d(value), a)
     raise ValueError(f"unknown scale '{scale}', expected one of {SCALES}")
-
-
-def dropout_benchmark_r() -> float:
-    """Sharf et al.'s d = .55 (completers vs dropouts) as r, signed for dropout (negative)."""
-    return -d_to_r(BENCHMARKS["alliance_dropout"]["d"], a=4.0)
 
 
 def effect_row(
@@ -118,9 +125,10 @@ def multiplicity_table(effects: pd.DataFrame) -> pd.DataFrame:
 
 
 def benchmark_comparable(effects: pd.DataFrame) -> pd.DataFrame:
-    """The rows set beside the benchmarks (forest plot, benchmark sentences): primary and secondary
-    effects of a continuous alliance predictor per SD, without the therapist/patient split parts and
-    the per-discipline slopes (parts of an effect, not effects of their own)."""
+    """The rows of the forest plot: primary and secondary effects of a continuous alliance predictor per
+    SD, without the therapist/patient split parts and the per-discipline slopes (parts of an effect, not
+    effects of their own). Their r are drawn beside the alliance-outcome band for orientation only: the
+    like-for-like comparisons are `alliance.models.benchmarks`'."""
     predictor = effects["predictor"].astype(str)
     keep = (effects["analysis"].isin(["primary", "secondary"])
             & ~predictor.str.contains("[", regex=False)

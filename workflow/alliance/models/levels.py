@@ -1,10 +1,10 @@
 """Therapist and patient levels of the primary alliance effects, and moderation by discipline
 (ANALYSIS_PLAN.md, section 5, "Levels and moderation").
 
-- Split (secondary; Baldwin, Wampold & Imel 2007): the primary predictor X is replaced by the mean of X
-  over the therapist's analysed patients and the patient's deviation from it. Both are per SD of X itself
-  (not of each part), so the two coefficients are on one scale and their difference is the contextual
-  effect; a Wald test of equality is kept in `extra`.
+- Split (secondary; Baldwin, Wampold & Imel 2007): the primary predictor X is replaced by the therapist's
+  mean of X, shrunken for its unreliability (`split_design`), and the patient's deviation from it. Both are
+  per SD of X itself (not of each part), so the two coefficients are on one scale and their difference is
+  the contextual effect; a Wald test of equality is kept in `extra`.
 - Moderation (exploratory): one alliance slope per discipline (`C(discipline):X_z` with the discipline
   main effects), with the Wald test that all slopes are equal.
 """
@@ -19,14 +19,17 @@ import numpy as np
 import pandas as pd
 
 from alliance.errors import REFUSED, NotEstimable
+from alliance.mixed import random_intercept_reml
 from alliance.models.adherence import attendance_design
 from alliance.models.common import (
     Design,
     captured_warnings,
     fit_logit_glm,
     labelled,
+    per_sd_wald,
     plural,
     predictor_effect,
+    predictor_name,
     run_planned,
 )
 from alliance.models.dropout import dropout_design
@@ -60,18 +63,40 @@ PRIMARY = {
 }
 
 
-def split_design(design: Design) -> tuple[Design, Design]:
-    """The design with X_z replaced by its therapist-mean and patient-deviation parts (per SD of X);
-    returned as two views, one per part, for `predictor_effect`."""
+def split_design(design: Design) -> Design:
+    """The design with X_z replaced by a therapist part and a patient part, both per SD of X (the SD's
+    sampling variance carried as X's; `per_sd_wald`): the therapist part is the empirical Bayes
+    (reliability-shrunken) therapist mean of X, the patient part X minus it.
+
+    The observed mean of a therapist's ~12 patients measures the therapist's latent mean with a
+    reliability of about .6, which attenuates the therapist-level slope and biases the contextual test
+    toward 0 (Luedtke et al. 2008). Replacing it by its expectation given the therapist's patients,
+    mu + lambda_j (mean_j - mu) with lambda_j = tau^2 / (tau^2 + sigma^2 / n_j) from a REML random-intercept
+    model of X (`alliance.mixed`), is regression calibration (Carroll et al. 2006, ch. 4; for group means
+    Croon & van Veldhoven 2007, Grilli & Rampichini 2011): y regressed on X - m_j and m_j gives the
+    patient-level and therapist-level slopes without that attenuation (exactly so for a linear model
+    and normal X, approximately for the logistic ones). `attrs["therapist_reliability"]` is the mean
+    lambda_j; a therapist variance of X estimated as 0 leaves no therapist-level contrast (`_fit_split`
+    refuses it)."""
     x = design.predictor
     data = design.data.copy()
     sd = data[x].std(ddof=1)
-    therapist_mean = data.groupby("therapist_id")[x].transform("mean")
+    codes = pd.factorize(data["therapist_id"], sort=True)[0]
+    values = data[x].to_numpy(dtype=float)
+    reml = random_intercept_reml(values, np.ones((len(values), 1)), codes)
+    counts = np.bincount(codes).astype(float)
+    shrink = counts * reml.variance_ratio / (1 + counts * reml.variance_ratio)
+    means = np.bincount(codes, weights=values) / counts
+    centre = float(reml.params[0])
+    therapist_mean = (centre + shrink * (means - centre))[codes]
     data[f"{x}_therapist_z"] = (therapist_mean - data[x].mean()) / sd
     data[f"{x}_patient_z"] = (data[x] - therapist_mean) / sd
+    data.attrs = design.data.attrs | {"therapist_reliability": float(shrink.mean()),
+                                      "therapist_variance": float(reml.group_variance)}
     formula = design.formula.replace(f"{x}_z", f"{x}_therapist_z + {x}_patient_z")
-    split = replace(design, data=data, formula=formula)
-    return replace(split, predictor=f"{x}_therapist"), replace(split, predictor=f"{x}_patient")
+    rv = design.scale_variance[x]
+    return replace(design, predictor=f"{x}_therapist", data=data, formula=formula,
+                   scale_variance={f"{x}_therapist": rv, f"{x}_patient": rv})
 
 
 def moderation_design(design: Design) -> Design:
@@ -106,19 +131,19 @@ def level_effects(family: str, features: pd.DataFrame, covariates: list[str]
     spec = PRIMARY[family]
     key = HYPOTHESIS[family]
     rows, tests, statuses = [], {}, []
-    therapist, patient = split_design(spec.design(features, covariates))
-    therapist = replace(therapist, notes=[], flags=[])
+    split = replace(split_design(spec.design(features, covariates)), notes=[], flags=[])
     split_notes: list[str] = []
     with captured_warnings(split_notes):
-        fit = run_planned(statuses, f"{key}-split", therapist, _fit_split, spec, therapist)
+        fit = run_planned(statuses, f"{key}-split", split, _fit_split, spec, split)
+    parts = [split.predictor, split.predictor.replace("_therapist", "_patient")]
     if fit is not None:
-        data = therapist.data
-        rows += [predictor_effect(fit, view, model=spec.model, scale=spec.scale, n_obs=spec.n_obs(data),
-                                  analysis="secondary", outcome_sd=spec.outcome_sd(data))
-                 for view in (therapist, patient)]
-        tests["therapist_vs_patient"] = _equal_slopes_test(
-            fit, [f"{therapist.predictor}_z", f"{patient.predictor}_z"])
-    notes = labelled(therapist.notes + split_notes, "Therapist/patient split")
+        data = split.data
+        rows += [predictor_effect(fit, split, model=spec.model, scale=spec.scale, n_obs=spec.n_obs(data),
+                                  analysis="secondary", outcome_sd=spec.outcome_sd(data), predictor=part)
+                 for part in parts]
+        tests["therapist_vs_patient"] = _equal_slopes_test(fit, [f"{part}_z" for part in parts]) | {
+            "therapist_reliability": data.attrs["therapist_reliability"]}
+    notes = labelled(split.notes + split_notes, "Therapist/patient split")
     moderated = moderation_design(spec.design(features, covariates))
     label = f"Moderation by {MODERATOR}"
     moderation_notes: list[str] = []
@@ -127,16 +152,14 @@ def level_effects(family: str, features: pd.DataFrame, covariates: list[str]
     if fit is None:
         return rows, tests, notes + labelled([*moderated.notes, *moderation_notes], label), statuses
     terms = []
-    ci = fit.conf_int()
     for level in sorted(moderated.data[MODERATOR].unique()):
         term = f"{MODERATOR_TERM}[{level}]:{moderated.predictor}_z"
         terms.append(term)
         group = moderated.data[moderated.data[MODERATOR] == level]
+        wald = per_sd_wald(fit, term, moderated.scale_variance[moderated.predictor], moderated.df)
         rows.append(effect_row(
             outcome=moderated.outcome, model=spec.model, predictor=f"{moderated.predictor} [{level}]",
-            scale=spec.scale, estimate=fit.params[term], std_error=fit.bse[term],
-            ci_low=ci.loc[term, 0], ci_high=ci.loc[term, 1], p_value=fit.pvalues[term],
-            n_obs=spec.n_obs(group), n_patients=group["patient_id"].nunique(),
+            scale=spec.scale, **wald, n_obs=spec.n_obs(group), n_patients=group["patient_id"].nunique(),
             n_therapists=group["therapist_id"].nunique(), analysis="exploratory",
             outcome_sd=spec.outcome_sd(moderated.data)))
     tests[f"equal_slopes_by_{MODERATOR}"] = _equal_slopes_test(fit, terms)
@@ -154,6 +177,10 @@ def _fit_split(spec: Primary, design: Design):
     if (design.data.groupby("therapist_id").size() == 1).all():
         raise NotEstimable("one patient per therapist: the patient's deviation from the therapist mean is "
                            "always 0")
+    if design.data.attrs["therapist_variance"] == 0:
+        name = predictor_name(design.predictor.removesuffix("_therapist"))
+        raise NotEstimable(f"the therapist means of {name} do not vary beyond chance (its therapist "
+                           "variance is estimated as 0): no therapist-level contrast")
     return spec.fit(design)
 
 

@@ -3,9 +3,10 @@ plots): predictions at alliance values from -2 to +2 SD, with numeric covariates
 z-scoring) and categorical ones at their most frequent level, on the outcome's scale (probability of
 attending a session, probability of dropout, satisfaction points) with 95% CIs.
 
-For the GLMs the CI is the Wald interval on the link scale (cluster-robust covariance) mapped through
-the inverse link; for the mixed model it is the fixed-effects prediction with the Wald interval from the
-fixed-effects covariance (random effects at zero: a typical therapist).
+For the GLMs the CI is the Wald interval on the link scale (cluster-robust covariance, on t(G - 1) with
+few therapists as the fit's own intervals) mapped through the inverse link; for the mixed model it is
+the fixed-effects prediction with the Wald interval from the fixed-effects covariance (random effects
+at zero: a typical therapist).
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from patsy import build_design_matrices
-from scipy.stats import norm
 
-from alliance.models.common import Design
+from alliance.models.common import Design, wald_reference
 from alliance.models.levels import PRIMARY
 from alliance.models.random_intercept import RandomInterceptResult
 
@@ -62,7 +62,7 @@ def marginal_predictions(family: str, features: pd.DataFrame, covariates: list[s
     design = spec.design(features, covariates)
     grid, reference = reference_grid(design)
     eta, se = _linear_prediction(fit, grid)
-    z = norm.ppf(0.975)
+    z = wald_reference(fit).ppf(0.975)
     low, high = eta - z * se, eta + z * se
     if PREDICTION_SCALES[family] == "probability":
         eta, low, high = (1 / (1 + np.exp(-v)) for v in (eta, low, high))

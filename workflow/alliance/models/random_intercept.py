@@ -21,12 +21,19 @@ from statsmodels.tools.sm_exceptions import ValueWarning
 
 from alliance.errors import BOUNDARY, NOT_CONVERGED, NotEstimable
 from alliance.mixed import random_intercept_reml
-from alliance.models.common import Design, analysis_setting, check_estimates, check_identified
+from alliance.models.common import (
+    Design,
+    analysis_setting,
+    check_estimates,
+    check_identified,
+    flag_few_clusters,
+    use_covariance,
+)
 
 # Attributes read from the OLS fit on the quasi-demeaned rows; the others (residuals, R-squared, ...)
 # would describe the transformed rows, not the model, so they are not offered.
 DELEGATED = frozenset({"params", "bse", "pvalues", "tvalues", "conf_int", "cov_params", "wald_test",
-                       "t_test", "nobs", "df_model", "df_resid"})
+                       "t_test", "nobs", "df_model", "df_resid", "use_t", "df_resid_inference"})
 
 
 class RandomInterceptResult:
@@ -138,8 +145,11 @@ def fit_random_intercept(formula: str, data: pd.DataFrame, group: str, cluster: 
         if design is not None and cluster is None:
             _few_groups(ols, reml, group, design)
     else:
-        ols = model.fit(cov_type="cluster", use_t=use_t,
-                        cov_kwds={"groups": pd.factorize(rows[cluster], sort=True)[0]})
+        clusters = pd.factorize(rows[cluster], sort=True)[0]
+        ols = model.fit(cov_type="cluster", use_t=use_t, cov_kwds={"groups": clusters})
+        if use_t and design is not None:
+            use_covariance(ols, cr3_covariance(x_star, y_star, clusters), design.df)
+            flag_few_clusters(design, CR3)
     clustered = cluster if ols.cov_type == "cluster" else None
     result = RandomInterceptResult(ols, reml, formula, (y, x), codes, group, clustered)
     if design is not None:
@@ -162,13 +172,36 @@ def _record_variance(reml, codes: np.ndarray, group: str, design: Design) -> Non
                               "to ordinary least squares")
 
 
+CR3 = "jackknife (CR3) therapist-cluster-robust standard errors"
+
+
+def cr3_covariance(x: np.ndarray, y: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+    """The jackknife (CR3) cluster-robust covariance of least squares, (G - 1) / G sum_g (b_-g - b)
+    (b_-g - b)', b_-g the estimate without cluster g, each from the cross-products less the cluster's
+    (exact, no refit; MacKinnon, Nielsen & Webb 2023, "Cluster-robust inference: a guide to empirical
+    practice", J Econometrics 232:272-299, eq. 21; Bell & McCaffrey 2002). statsmodels has no CR2/CR3 for
+    OLS; this is tested against its definition by explicit leave-one-cluster-out refits. A coefficient
+    that a cluster's removal leaves unidentified takes the minimum-norm solution."""
+    xtx, xty = x.T @ x, x.T @ y
+    full = np.linalg.solve(xtx, xty)
+    groups = np.unique(clusters)
+    deltas = np.empty((len(groups), x.shape[1]))
+    for i, g in enumerate(groups):
+        rows = clusters == g
+        xg, yg = x[rows], y[rows]
+        deltas[i] = np.linalg.lstsq(xtx - xg.T @ xg, xty - xg.T @ yg, rcond=None)[0] - full
+    return (len(groups) - 1) / len(groups) * deltas.T @ deltas
+
+
 def _few_groups(ols, reml, group: str, design: Design) -> None:
     """Model-based SEs of a model with few groups: Student's t on G - 1 degrees of freedom (flagged)."""
     minimum = int(analysis_setting(design.data, "min_clusters"))
     level, _ = GROUP_WORDS.get(group, (group, "row"))
+    design.df = None
     if 2 <= reml.n_groups < minimum:
+        design.df = reml.n_groups - 1
         inner = ols._results  # statsmodels reads the reference distribution from the unwrapped results
         inner.use_t = True
-        inner.df_resid_inference = reml.n_groups - 1
+        inner.df_resid_inference = design.df
         design.flags.append(f"Few clusters: {reml.n_groups} {level}s (fewer than {minimum}); t("
                             f"{reml.n_groups - 1}) intervals and p-values.")

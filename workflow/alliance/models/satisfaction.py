@@ -20,6 +20,7 @@ from alliance.models.common import (
     check_estimates,
     check_sample,
     cluster_inference,
+    flag_few_clusters,
     labelled,
     plural,
     predictor_effect,
@@ -168,6 +169,9 @@ def fit_satisfaction_ordinal(design: Design) -> tuple[dict, list[str]]:
                            f"odds model ({len(levels)} distinct satisfaction totals)")
     with captured_warnings(notes):
         fit = fit_ordered_logit(formula, data, options=cluster_inference(design))
+    if design.df is not None:  # statsmodels has no small-sample corrected sandwich for OrderedModel
+        flag_few_clusters(design, "therapist-cluster-robust standard errors (CR1; no small-sample "
+                                  "correction is available for the proportional-odds model)")
     check_estimates(fit, design)
     row = predictor_effect(fit, design, model=ORDINAL_MODEL, scale="log_odds", n_obs=len(data),
                            analysis="sensitivity")

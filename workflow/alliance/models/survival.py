@@ -16,8 +16,6 @@ import pandas as pd
 import statsmodels.api as sm
 from lifelines import KaplanMeierFitter
 from lifelines.statistics import multivariate_logrank_test
-from scipy.stats import norm
-from scipy.stats import t as student_t
 
 from alliance.errors import SEPARATION, NotEstimable
 from alliance.models.common import (
@@ -30,9 +28,11 @@ from alliance.models.common import (
     cluster_inference,
     covariate_terms,
     fit_binary_logit,
+    flag_few_clusters,
     plural,
     predictor_effect,
     resolve_covariates,
+    sd_relative_variance,
     session_flow,
     single_value_reason,
     standardise,
@@ -42,8 +42,9 @@ from alliance.models.effects import effect_row, groups_a
 
 DISCRETE_MODEL = "discrete_time_hazard_cluster_therapist"
 COX_MODEL = "cox_time_varying_cluster_therapist"
+DISCRETE_SPLIT_MODEL = "discrete_time_hazard_split_cluster_therapist"
+COX_SPLIT_MODEL = "cox_time_varying_split_cluster_therapist"
 RUPTURE_MODEL = "rupture_hazard_cluster_therapist"
-Z95 = norm.ppf(0.975)
 MONOTONE_LIKELIHOOD = 15.0  # |log-hazard ratio| per SD or per category beyond which the likelihood is flat
 HAZARD_WORDS = {0: "no patient dropped out", 1: "every session at risk ended in dropout"}
 
@@ -51,13 +52,22 @@ HAZARD_WORDS = {0: "no patient dropped out", 1: "every session at risk ended in 
 def session_risk_design(
     features: pd.DataFrame, sessions: pd.DataFrame, covariates: list[str]
 ) -> Design:
-    """One row per session at risk with a previous alliance score; the flow counts patients and rows."""
+    """One row per session at risk with a previous alliance score; the flow counts patients and rows.
+
+    A completer's last scheduled session is not at risk: treatment ends there as planned, so no dropout
+    can follow it. Besides the undivided `alliance_prev`, the rows carry its split without look-ahead:
+    `alliance_running_mean` (the mean of the patient's scored totals so far, up to the previous scored
+    session; between patients) and `alliance_prev_deviation` = `alliance_prev` - that mean (within).
+    Each alliance column is z-scored over the analysed rows."""
     used, notes = resolve_covariates(features, covariates)
     patients = features[["patient_id", "therapist_id", "dropout", "last_session", *used]]
-    keep_columns = ["patient_id", "session", "alliance_prev",
+    keep_columns = ["patient_id", "session", "alliance_prev", "alliance_running_mean",
                     *(["ruptures_before"] if "ruptures_before" in sessions else [])]
     rows = sessions[keep_columns].merge(patients, on="patient_id", how="inner")
+    completed = rows["dropout"].astype("boolean").eq(False).fillna(False) & (
+        rows["session"] == rows["last_session"])
     steps = [("no outcome recorded", rows["dropout"].isna()),
+             ("a completer's last scheduled session (no dropout can follow)", completed),
              ("no earlier scored session (alliance_prev missing)", rows["alliance_prev"].isna())]
     data, flow = session_flow(rows, steps, used, first="sessions of patients with an outcome",
                               analysed="sessions at risk analysed")
@@ -66,13 +76,27 @@ def session_risk_design(
     data["event"] = (data["dropout"].astype(bool) & (data["session"] == data["last_session"])).astype(int)
     data["start"], data["stop"] = data["session"] - 1, data["session"]
     data["session_band"] = event_bands(np.minimum(data["session"], MAX_SESSION_BAND), data["event"])
-    data["alliance_prev_z"] = standardise(data["alliance_prev"])
+    data["alliance_prev_deviation"] = data["alliance_prev"] - data["alliance_running_mean"]
+    scale = {}
+    for name in ("alliance_prev", *SPLIT_PARTS):
+        data[f"{name}_z"] = standardise(data[name])
+        scale[name] = sd_relative_variance(data[name], data)
     for name in used:
         if pd.api.types.is_numeric_dtype(data[name]):
             data[name] = standardise(data[name])
     formula = "event ~ alliance_prev_z" + covariate_terms(data, used)
     return Design("dropout", "alliance_prev", data, formula, used, flow, notes, unit="session",
-                  single_value_words=HAZARD_WORDS)
+                  single_value_words=HAZARD_WORDS, scale_variance=scale)
+
+
+SPLIT_PARTS = ("alliance_prev_deviation", "alliance_running_mean")  # within, between (no look-ahead)
+
+
+def split_risk_design(design: Design) -> Design:
+    """The risk design with the previous alliance split into its deviation from the running person mean
+    and that mean (`SPLIT_PARTS`), for the split hazard models."""
+    terms = " + ".join(f"{name}_z" for name in SPLIT_PARTS)
+    return replace(design, predictor=SPLIT_PARTS[0], formula=design.formula.replace("alliance_prev_z", terms))
 
 
 def event_bands(bands: pd.Series, event: pd.Series) -> pd.Series:
@@ -95,7 +119,7 @@ def event_bands(bands: pd.Series, event: pd.Series) -> pd.Series:
     return bands.map(mapping)
 
 
-def fit_rupture_hazard(design: Design) -> dict:
+def fit_rupture_hazard(design: Design) -> list[dict]:
     """Exploratory: the discrete-time hazard with `rupture_before` (a rupture detected at a scored
     session before this one) beside the previous alliance. Raises NotEstimable without rupture data or
     when every (or no) session at risk follows a rupture."""
@@ -113,21 +137,29 @@ def fit_rupture_hazard(design: Design) -> dict:
         fit = fit_binary_logit(hazard)
     term = "rupture_before"
     low, high = fit.conf_int().loc[term]
-    return effect_row(
+    return [effect_row(
         outcome="dropout", model=RUPTURE_MODEL, predictor=term, scale="log_odds",
         estimate=fit.params[term], std_error=fit.bse[term], ci_low=low, ci_high=high,
         p_value=fit.pvalues[term], n_obs=len(data), n_patients=data["patient_id"].nunique(),
         n_therapists=data["therapist_id"].nunique(), analysis="exploratory",
-        r_a=groups_a(exposed, len(data) - exposed))
+        r_a=groups_a(exposed, len(data) - exposed))]
 
 
-def fit_discrete_hazard(design: Design) -> dict:
-    """Logistic discrete-time hazard with a baseline hazard per session band, clustered by therapist."""
+def hazard_predictors(design: Design) -> tuple[str, ...]:
+    """The alliance predictors of a risk design: the undivided previous total, or its split parts."""
+    return SPLIT_PARTS if design.predictor == SPLIT_PARTS[0] else (design.predictor,)
+
+
+def fit_discrete_hazard(design: Design) -> list[dict]:
+    """Logistic discrete-time hazard with a baseline hazard per session band, clustered by therapist; a
+    row per alliance predictor (the undivided previous total, or its within and between parts)."""
     hazard = replace(design, formula=design.formula.replace("event ~ ", "event ~ C(session_band) + "))
     with captured_warnings(design.notes):
         fit = fit_binary_logit(hazard)
-    return predictor_effect(fit, design, model=DISCRETE_MODEL, scale="log_odds",
-                            n_obs=len(design.data), analysis="secondary")
+    design.df = hazard.df
+    model = DISCRETE_MODEL if len(hazard_predictors(design)) == 1 else DISCRETE_SPLIT_MODEL
+    return [predictor_effect(fit, hazard, model=model, scale="log_odds", n_obs=len(design.data),
+                             analysis="secondary", predictor=name) for name in hazard_predictors(design)]
 
 
 TERTILES = ("low", "middle", "high")
@@ -166,11 +198,13 @@ def kaplan_meier_by_tertile(features: pd.DataFrame) -> tuple[pd.DataFrame, dict]
 
 
 def cox_frame(design: Design) -> pd.DataFrame:
-    """The numeric frame of the Cox fit: interval, event, therapist cluster, predictor and covariates
-    (categorical ones as treatment dummies against their first level in sorted order)."""
+    """The numeric frame of the Cox fit: interval, event, therapist cluster, alliance predictors and
+    covariates (categorical ones as treatment dummies against their first level in sorted order)."""
     data = design.data
     frame = pd.DataFrame({"start": data["start"], "stop": data["stop"], "event": data["event"],
-                          "cluster": therapist_groups(data), "alliance_prev_z": data["alliance_prev_z"]})
+                          "cluster": therapist_groups(data)})
+    for name in hazard_predictors(design):
+        frame[f"{name}_z"] = data[f"{name}_z"]
     for name in design.covariates:
         if pd.api.types.is_numeric_dtype(data[name]):
             frame[name] = data[name]
@@ -183,23 +217,76 @@ def cox_frame(design: Design) -> pd.DataFrame:
 
 def cluster_robust_cox_cov(model: sm.PHReg, params: np.ndarray, clusters: pd.Series) -> np.ndarray:
     """Sandwich covariance H^-1 (sum_g U_g U_g') H^-1 of a PHReg fit, U_g the summed score residuals of
-    cluster g (statsmodels' `robust_covariance`, with rows that are at risk at no event time counted as
-    zero, where statsmodels returns NaN, and the per-cluster sums vectorised)."""
-    residuals = np.nan_to_num(model.score_residuals(params))
+    cluster g: Efron score residuals for Efron ties (`efron_score_residuals`; statsmodels'
+    `score_residuals` uses Breslow increments whatever the ties, 0.7-3.4% too small robust SEs against R
+    on the bladder data), statsmodels' for Breslow (rows at risk at no event time counted as zero, where
+    statsmodels returns NaN). Unscaled, as R's `coxph(..., cluster = )` robust variance
+    (tests/test_cox_reference.py reproduces R's published SEs with tied times, strata and clusters);
+    `fit_cox_time_varying` multiplies it by G / (G - 1)."""
+    if model.ties == "efron":
+        residuals = efron_score_residuals(model, params)
+    else:
+        residuals = np.nan_to_num(model.score_residuals(params))
     codes = pd.factorize(clusters)[0]
     scores = np.column_stack([np.bincount(codes, weights=column) for column in residuals.T])
     bread = np.linalg.inv(model.hessian(params))
     return bread @ (scores.T @ scores) @ bread
 
 
-def fit_cox_time_varying(design: Design) -> dict:
-    """Cox model in (start, stop] form with Efron ties and robust (sandwich) SEs clustered by therapist
-    (statsmodels PHReg, which scales to a million rows).
+def efron_score_residuals(model: sm.PHReg, params: np.ndarray) -> np.ndarray:
+    """Score residuals of the Efron partial likelihood of a PHReg model (right-censored rows, strata; no
+    delayed entry), one row per observation, as R's `residuals(coxph, "score")`: at an event time with d
+    tied events, step k = 0..d-1 of Efron's approximation removes k/d of each tied row's risk score, and
+    each tied row gets 1/d of x - mean_k (Therneau & Grambsch 2000, section 3.3; Efron 1977). The sums
+    over k are taken in closed form, so each event time costs one pass over its risk set. They sum to
+    the Efron score."""
+    if model.entry is not None and np.any(model.entry != 0):
+        raise ValueError("Efron score residuals with delayed entry are not implemented")
+    x, time, status = np.asarray(model.exog, dtype=float), np.asarray(model.endog), np.asarray(model.status)
+    residuals = np.zeros_like(x)
+    for rows in model.surv.stratum_rows:
+        xs, ts, events = x[rows], time[rows], status[rows] == 1
+        linear = xs @ params
+        risk = np.exp(linear - linear.max())
+        out = np.zeros_like(xs)
+        for moment in np.unique(ts[events]):
+            at_risk, tied = ts >= moment, (ts == moment) & events
+            d = int(tied.sum())
+            s0, s1 = risk[at_risk].sum(), risk[at_risk] @ xs[at_risk]
+            d0, d1 = risk[tied].sum(), risk[tied] @ xs[tied]
+            share = np.arange(d) / d
+            denominator = s0 - share * d0
+            means = (s1[None, :] - share[:, None] * d1[None, :]) / denominator[:, None]
+            a, b = (1 / denominator).sum(), (means / denominator[:, None]).sum(axis=0)
+            kept = (1 - share) / denominator  # the share of a tied row's risk left at each step
+            c, e = kept.sum(), (kept[:, None] * means).sum(axis=0)
+            others = at_risk & ~tied
+            out[others] -= risk[others, None] * (xs[others] * a - b)
+            out[tied] += xs[tied] - means.mean(axis=0) - risk[tied, None] * (xs[tied] * c - e)
+        residuals[rows] = out
+    return residuals
+
+
+def _cox_model(frame: pd.DataFrame, covariates: pd.DataFrame, strata: bool) -> sm.PHReg:
+    """statsmodels PHReg with Efron ties on (a subset of) the Cox frame, strata by `stop` if `strata`."""
+    risk_sets = {"strata": frame["stop"].to_numpy()} if strata else {}
+    return sm.PHReg(frame["stop"].to_numpy(dtype=float), covariates, status=frame["event"].to_numpy(),
+                    ties="efron", **risk_sets)
+
+
+def fit_cox_time_varying(design: Design) -> list[dict]:
+    """Cox model in (start, stop] form with Efron ties, clustered by therapist (statsmodels PHReg, which
+    scales to a million rows); a row per alliance predictor (undivided, or within and between).
 
     Each row is an interval whose risk set is every row covering the same time: rows with delayed entry
     enter at `start` (exclusive), as in lifelines' `entry_col`. With one-session intervals (the session
     designs), that is the rows with the same `stop`, so the rows are fitted as strata by `stop` with no
     entry, which is the same partial likelihood and avoids statsmodels' entry bookkeeping.
+    Standard errors: the cluster-robust sandwich times G / (G - 1) (the CR1 factor); with few therapists
+    (`few_clusters`) with t(G - 1) intervals and tests (flagged). A therapist jackknife was measured at 13 s
+    per cohort of 400 patients (a PHReg refit per therapist and model), four times the rest of the
+    analysis, so the simulation study could not carry it; ANALYSIS_PLAN.md section 5 gives the coverage
+    of the sandwich with t(G - 1) instead.
     """
     check_sample(design)
     frame = cox_frame(design)
@@ -208,7 +295,6 @@ def fit_cox_time_varying(design: Design) -> dict:
     covariates = frame.drop(columns=["start", "stop", "event", "cluster"])
     check_identified(covariates.to_numpy(dtype=float), list(covariates.columns), design)
     one_session = bool(((frame["stop"] - frame["start"]) == 1).all())
-    risk_sets = {"strata": frame["stop"].to_numpy()} if one_session else {}
     shared = frame.groupby("stop")["event"].transform("size") > 1
     if one_session and not (frame["event"].astype(bool) & shared).any():
         raise NotEstimable("no dropout happened while another patient was at risk at the same session: the "
@@ -216,8 +302,7 @@ def fit_cox_time_varying(design: Design) -> dict:
     if not one_session and (frame["start"] > 0).any():
         raise ValueError("intervals longer than one session with delayed entry are not supported")
     with captured_warnings(design.notes):
-        model = sm.PHReg(frame["stop"].to_numpy(dtype=float), covariates, status=frame["event"].to_numpy(),
-                         ties="efron", **risk_sets)
+        model = _cox_model(frame, covariates, one_session)
         try:
             fit = model.fit()
         except np.linalg.LinAlgError:  # statsmodels inverts the information matrix inside `fit`
@@ -228,29 +313,24 @@ def fit_cox_time_varying(design: Design) -> dict:
         raise NotEstimable("monotone likelihood: the Cox coefficients grow without bound (the dropout "
                            "events are separated by the predictors)", SEPARATION)
     options = cluster_inference(design)
-    if options:
-        cov = cluster_robust_cox_cov(model, fit.params, frame["cluster"])
-    else:
+    if not options:
         cov = np.asarray(fit.cov_params())
-    df = int(frame["cluster"].max()) if options.get("use_t") else None
-    params = pd.Series(fit.params, index=covariates.columns)
-    bse = pd.Series(np.sqrt(np.diag(cov)), index=covariates.columns)
-    table = _Fit(params, bse, df)
+    else:
+        g = int(frame["cluster"].max()) + 1
+        cov = cluster_robust_cox_cov(model, fit.params, frame["cluster"]) * g / (g - 1)
+        if design.df is not None:
+            flag_few_clusters(design, "therapist-cluster-robust standard errors (CR1)")
+    table = WaldTable(pd.Series(fit.params, index=covariates.columns),
+                      pd.Series(np.sqrt(np.diag(cov)), index=covariates.columns))
     check_estimates(table, design)
-    return predictor_effect(table, design, model=COX_MODEL, scale="log_hazard", n_obs=len(design.data),
-                            analysis="secondary")
+    model_name = COX_MODEL if len(hazard_predictors(design)) == 1 else COX_SPLIT_MODEL
+    return [predictor_effect(table, design, model=model_name, scale="log_hazard", n_obs=len(design.data),
+                             analysis="secondary", predictor=name) for name in hazard_predictors(design)]
 
 
-class _Fit:
-    """Named parameters and SEs of a Cox fit, in the shape `predictor_effect` reads: Wald tests and 95%
-    intervals on the normal scale, or on Student's t with `df` degrees of freedom (few clusters)."""
+class WaldTable:
+    """Named estimates and SEs of a Cox fit, in the shape `check_estimates` and `predictor_effect` read
+    (intervals and tests are `per_sd_wald`'s, on the design's reference distribution)."""
 
-    def __init__(self, params: pd.Series, bse: pd.Series, df: int | None = None):
+    def __init__(self, params: pd.Series, bse: pd.Series):
         self.params, self.bse = params, bse
-        self.reference = norm if df is None else student_t(df)
-        self.pvalues = 2 * pd.Series(self.reference.sf(np.abs(params / bse)), index=params.index)
-
-    def conf_int(self) -> pd.DataFrame:
-        """Wald 95% intervals."""
-        crit = self.reference.ppf(0.975)
-        return pd.DataFrame({0: self.params - crit * self.bse, 1: self.params + crit * self.bse})

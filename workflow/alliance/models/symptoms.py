@@ -30,6 +30,7 @@ import pandas as pd
 import statsmodels.formula.api as smf
 
 from alliance.errors import NOT_ESTIMABLE
+from alliance.models.benchmarks import outcome_comparison
 from alliance.models.common import (
     Design,
     ModelResult,
@@ -38,13 +39,14 @@ from alliance.models.common import (
     check_sample,
     cluster_inference,
     covariate_terms,
+    predictor_effect,
     refuse,
     resolve_covariates,
     run_planned,
+    sd_relative_variance,
     session_flow,
     summary_text,
 )
-from alliance.models.effects import effect_row
 from alliance.models.random_intercept import RandomInterceptResult, fit_random_intercept
 from alliance.models.satisfaction import fit_satisfaction_lmm, variance_components
 
@@ -124,7 +126,9 @@ def dynamic_design(
             data[name] = (data[name] - person[name].mean()) / person[name].std(ddof=1)
     formula = (f"{response} ~ {within}_z + {between}_z + " + " + ".join(controls) + " + C(session_band)"
                + covariate_terms(data, used))
-    return Design(outcome, within, data, formula, used, flow, notes, unit="session")
+    scale = {within: sd_relative_variance(data[within], data),
+             between: sd_relative_variance(person[between], person)}
+    return Design(outcome, within, data, formula, used, flow, notes, unit="session", scale_variance=scale)
 
 
 def forward_design(features: pd.DataFrame, sessions: pd.DataFrame, covariates: list[str]) -> Design:
@@ -178,15 +182,8 @@ def fit_dynamic(design: Design) -> tuple[RandomInterceptResult, dict]:
 
 
 def _row(fit, design: Design, predictor: str, model: str, analysis: str, outcome_sd: float) -> dict:
-    term = f"{predictor}_z"
-    low, high = fit.conf_int().loc[term]
-    return effect_row(
-        outcome=design.outcome, model=model, predictor=predictor, scale="points",
-        estimate=fit.params[term], std_error=fit.bse[term], ci_low=low, ci_high=high,
-        p_value=fit.pvalues[term], n_obs=len(design.data),
-        n_patients=design.data["patient_id"].nunique(),
-        n_therapists=design.data["therapist_id"].nunique(), analysis=analysis, outcome_sd=outcome_sd,
-    )
+    return predictor_effect(fit, design, model=model, scale="points", n_obs=len(design.data),
+                            analysis=analysis, outcome_sd=outcome_sd, predictor=predictor)
 
 
 def _dynamic_rows(design: Design, analysis: str, between: str) -> tuple[list[dict], dict, str]:
@@ -215,6 +212,7 @@ def fit_symptoms(
         extra["improvement"] = {"formula": design.formula, "covariates": design.covariates,
                                 **variance_components(fit, design, "therapist")}
         extra["fitted"].append("improvement")
+        extra["benchmark"] = outcome_comparison(design)
     flow += design.flow
     notes += [f"Symptom improvement (H4): {n}" for n in design.notes]
     if sessions is None or "symptoms_next" not in sessions.columns:

@@ -26,9 +26,6 @@ from alliance.models import adherence, dropout, satisfaction, survival, symptoms
 from alliance.models.effects import (
     ADJUSTED_FAMILIES,
     BENCHMARKS,
-    benchmark_comparable,
-    dropout_benchmark_r,
-    model_label,
 )
 from alliance.models.plan import BY_KEY, PRIMARY_KEYS, effect_status, status_table
 from alliance.models.satisfaction import CEILING_SHARE
@@ -70,6 +67,9 @@ PREDICTOR_WORDS = {
     "alliance_prev": "alliance at the previous scored session (time-varying)",
     "alliance_prev_within": "within-patient alliance: previous scored session minus the patient's mean",
     "alliance_between": "between-patient alliance: the patient's mean",
+    "alliance_prev_deviation": "within-patient alliance: previous scored session minus the patient's mean "
+                               "so far",
+    "alliance_running_mean": "between-patient alliance: the patient's mean over the scored sessions so far",
     "rupture_before": "a rupture detected before the session (yes vs no)",
     "alliance_within": "within-patient alliance: this session minus the patient's mean",
     "symptom_improvement_within": "within-patient symptom improvement since the previous session",
@@ -89,6 +89,10 @@ MODEL_WORDS = {
                              "therapist-cluster-robust standard errors",
     survival.COX_MODEL: "Cox model with time-varying alliance of the previous scored session in (start, "
                         "stop] form, with therapist-cluster-robust standard errors",
+    survival.DISCRETE_SPLIT_MODEL: "discrete-time hazard as above with the previous alliance split into "
+                                   "the patient's running mean and the deviation from it (no look-ahead)",
+    survival.COX_SPLIT_MODEL: "Cox model as above with the previous alliance split into the patient's "
+                              "running mean and the deviation from it (no look-ahead)",
     survival.RUPTURE_MODEL: "discrete-time hazard with a rupture before the session beside the previous "
                             "alliance, with therapist-cluster-robust standard errors",
     adherence.GEE_MODEL: "GEE (logit) on the sessions scheduled after the early window, exchangeable "
@@ -112,8 +116,8 @@ FIGURE_CAPTIONS = {
     "subscale_distributions": "Distributions of the alliance subscales and total over scored sessions, "
                               "with the share at the scale maximum (ceiling) and the skew.",
     "forest_plot": "Alliance effects as correlations (95% CI). Band: alliance-outcome benchmark r = "
-                   "{r} {ci} ({source}). Diamond: dropout benchmark d = {d} as r = {dropout_r} "
-                   "({dropout_source}).",
+                   "{r} {ci} ({source}), for orientation only: these r are adjusted, partial or latent "
+                   "correlations, not the benchmark's metric (the comparisons below are).",
     "item_distributions": "Share of each answer per item (as answered), by subscale, on each patient's "
                           "first scored questionnaire; beside each bar, the share at the scale maximum "
                           "(after reverse keying; reverse-keyed items marked R).",
@@ -247,36 +251,32 @@ def apa_row(row: pd.Series, early_window: int, min_cell_size: int, q_value: floa
     }
 
 
-def benchmark_sentence(row: pd.Series, early_window: int) -> str:
-    """Compare an effect's r (and CI) with the alliance-outcome benchmark, and dropout with its own; the
-    sentence names the model and the predictor (its within- or between-patient part)."""
-    bench = BENCHMARKS["alliance_outcome"]
-    r, low, high = row["r"], row["r_ci_low"], row["r_ci_high"]
-    is_dropout = row["outcome"] == "dropout"
-    if is_dropout:  # better alliance, less dropout: compare the size of the association
-        r, low, high = -r, -high, -low
-    if high < bench["ci_low"]:
-        verdict = "smaller than"
-    elif low > bench["ci_high"]:
-        verdict = "larger than"
-    else:
-        verdict = "compatible with"
-    size = "|r|" if is_dropout else "r"
-    sentence = (
-        f"{row['outcome'].capitalize()} ({row['analysis']}, {model_label(row['model'])}, "
-        f"{predictor_words(row['predictor'], early_window)}): {size} = "
-        f"{format_unit(r)} "
-        f"{format_ci(low, high, unit=True)}, {verdict} the alliance-outcome benchmark r = "
-        f"{format_unit(bench['r'], 3)} {format_ci(bench['ci_low'], bench['ci_high'], 3, unit=True)}."
-    )
-    if is_dropout:
-        target = dropout_benchmark_r()
-        inside = row["r_ci_low"] <= target <= row["r_ci_high"]
-        sentence += (
-            f" Its CI {'includes' if inside else 'excludes'} the dropout benchmark d = "
-            f"{format_number(BENCHMARKS['alliance_dropout']['d'])} (r = {format_unit(target, 3)})."
-        )
-    return sentence
+def benchmark_sentences(model_results: list[dict]) -> list[str]:
+    """The like-for-like benchmark comparisons of the model families (`alliance.models.benchmarks`), one
+    sentence each with its verdict, and why the effect rows get none."""
+    sentences = []
+    for result in model_results:
+        row = result["extra"].get("benchmark")
+        if row is None:
+            continue
+        bench = (format_unit(row["benchmark_value"], 3) if row["benchmark"] == "alliance_outcome"
+                 else format_number(row["benchmark_value"]))
+        if np.isfinite(row["benchmark_ci_low"]):
+            bench += " " + format_ci(row["benchmark_ci_low"], row["benchmark_ci_high"], 3, unit=True)
+        value = format_unit if row["benchmark"] == "alliance_outcome" else format_number
+        unit = row["benchmark"] == "alliance_outcome"
+        sentences.append(
+            f"{row['metric'][0].upper()}{row['metric'][1:]}: {value(row['estimate'])} "
+            f"{format_ci(row['ci_low'], row['ci_high'], unit=unit)} ({counted(row['n'], 'patient')}), "
+            f"{row['verdict']} the benchmark {bench} ({row['source']}).")
+    if not sentences:
+        sentences.append("Neither benchmark's metric could be computed in these data (it needs the "
+                         "fitted primary dropout model or the symptom-improvement model).")
+    sentences.append("The effects in the figure are per SD of alliance and adjusted: partial standardised "
+                     "slopes, latent correlations of logistic models and of Cox models. None is the metric "
+                     "of a benchmark, so they are shown beside the alliance-outcome band without a verdict "
+                     "(ANALYSIS_PLAN.md section 6).")
+    return sentences
 
 
 def counted(n: int, noun: str) -> str:
@@ -400,6 +400,9 @@ def level_sentences(extra: dict) -> list[str]:
     sentences = [
         f"Test that the {LEVEL_TEST_WORDS.get(name, name.replace('_', ' '))}: chi2({test['df']}) = "
         f"{format_number(test['statistic'])}, {p_text(test['p_value'])}."
+        + (f" The therapist means are shrunken for their reliability (mean "
+           f"{format_unit(test['therapist_reliability'])}), so the therapist-level slope is not attenuated."
+           if "therapist_reliability" in test else "")
         for name, test in extra.get("level_tests", {}).items()]
     if extra.get("therapist_variance") is not None:
         total = extra["therapist_variance"] + extra["residual_variance"]
@@ -593,12 +596,11 @@ def truth_rows(truth: dict, effects: pd.DataFrame) -> list[dict]:
 
 def figure_captions(min_cell_size: int) -> dict[str, str]:
     """Caption of each figure, with the suppression threshold and the benchmarks filled in."""
-    outcome, drop = BENCHMARKS["alliance_outcome"], BENCHMARKS["alliance_dropout"]
+    outcome = BENCHMARKS["alliance_outcome"]
     values = {
         "k": min_cell_size, "r": format_unit(outcome["r"], 3), "source": outcome["source"],
         "ci": format_ci(outcome["ci_low"], outcome["ci_high"], 3, unit=True),
-        "d": format_number(drop["d"]), "dropout_r": format_unit(dropout_benchmark_r(), 3),
-        "dropout_source": drop["source"], "examples": EXAMPLES_PER_PATTERN,
+        "examples": EXAMPLES_PER_PATTERN,
     }
     return {name: text.format(**values) for name, text in FIGURE_CAPTIONS.items()}
 
@@ -637,8 +639,7 @@ def build_report(
                                       status),
         "sensitivity": (None if sensitivity is None else {
             "rows": sensitivity_rows(sensitivity, min_cell_size), "notes": list(sensitivity_notes)}),
-        "benchmarks": [benchmark_sentence(row, early_window)
-                       for _, row in benchmark_comparable(effects).iterrows()],
+        "benchmarks": benchmark_sentences(model_results),
         "truth": truth_rows(truth, effects) if truth else None,
         "n_therapists": counted(features["therapist_id"].nunique(), "therapist"),
         "figures": {name: {"src": figures[name], "caption": captions[name]} for name in FIGURES},

@@ -11,12 +11,13 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from alliance.errors import NOT_ESTIMABLE
+from alliance.errors import NOT_ESTIMABLE, REPORTED
 from alliance.figures import RELIABILITY_GUIDES
 from alliance.instruments import load_instrument
 from alliance.measurement import total_alpha
 from alliance.privacy import is_reportable, suppress_counts
 from alliance.report.format import format_ci, format_count, format_number, format_percent, format_unit
+from alliance.ruptures import MIN_PRIOR_DIFFERENCES
 
 MODEL_NAMES = {"one_factor": "One factor", "correlated_factors": "Correlated factors"}
 PATTERN_NAMES = {"no_rupture": "No rupture", "rupture_without_repair": "Rupture without repair",
@@ -142,24 +143,48 @@ def sessions_text(by_sessions: pd.DataFrame) -> str:
     )
 
 
-def agreement_rows(agreement: pd.DataFrame) -> list[tuple[str, str]]:
-    """Patient-therapist agreement (label, value); empty without therapist ratings."""
+def agreement_rows(agreement: pd.DataFrame, min_cell_size: int) -> list[tuple[str, str]]:
+    """Patient-therapist agreement (label, value): pairs and patients, the patient-level r, the within-patient
+    repeated-measures r, the mean difference and the repeated-measures limits of agreement; a part that is
+    not estimable says why, one with a reason gives it. Empty without therapist ratings."""
     if agreement.empty:
         return []
     row = agreement.iloc[0]
+
+    def shown(part: str, value: str) -> str:
+        reason = row[f"{part}_reason"] if isinstance(row[f"{part}_reason"], str) else ""  # NaN from CSV
+        if row[f"{part}_status"] not in REPORTED:
+            return f"not estimable: {reason}"
+        return f"{value}; {reason}" if reason else value
+
+    rm = (f"{_with_ci(row['rm_r'], row['rm_ci_low'], row['rm_ci_high'])}, df = {format_count(row['rm_df'])} "
+          f"({_count(row['rm_n_patients'], min_cell_size)} patients with 2+ sessions rated by both)"
+          if np.isfinite(row["rm_df"]) else "")
+    components = (f"; between patients {format_number(row['sd_between'])}, within "
+                  f"{format_number(row['sd_within'])}" if np.isfinite(row["sd_between"]) else "")
     return [
-        ("Sessions rated by both", format_count(row["n"])),
-        ("Pearson r [95% CI]",
-         f"{format_unit(row['pearson_r'])} {format_ci(row['r_ci_low'], row['r_ci_high'], unit=True)}"),
-        ("Mean difference, patient minus therapist (SD)",
-         f"{format_number(row['mean_difference'])} ({format_number(row['sd_difference'])})"),
-        ("95% limits of agreement (Bland & Altman 1986)", format_ci(row["loa_low"], row["loa_high"])),
+        ("Sessions rated by both (patients)",
+         f"{format_count(row['n_pairs'])} ({_count(row['n_patients'], min_cell_size)})"),
+        ("Patient level: r of patients' mean ratings [95% CI]", shown("patient_level", _with_ci(
+            row["patient_level_r"], row["patient_level_ci_low"], row["patient_level_ci_high"]))),
+        ("Within patients: repeated-measures r [95% CI] (Bakdash & Marusich 2017)", shown("rm", rm)),
+        ("Mean difference, patient minus therapist", format_number(row["mean_difference"])),
+        ("95% limits of agreement for repeated measures (Bland & Altman 2007)", shown("loa", (
+            f"{format_ci(row['loa_low'], row['loa_high'])} (SD of a difference "
+            f"{format_number(row['sd_difference'])}{components})"))),
     ]
 
 
 def criterion_text(settings: dict, reliability: pd.DataFrame) -> str:
     """The configured rupture criterion, its settings and the repair rule in words."""
-    if settings["criterion"] == "sd":
+    if settings["criterion"] == "prior_diff":
+        rule = (f"a drop of the alliance total from one scored session to the next of at least c = "
+                f"{format_number(settings['c'], 1)} times the larger of two SDs of session-to-session "
+                "differences: the patient's own earlier differences (from "
+                f"{MIN_PRIOR_DIFFERENCES} of them) and the other patients' differences around their mean "
+                "(criterion \"prior_diff\", after Gumz et al. 2012); only earlier sessions enter, so a "
+                "session's rupture never depends on later ones")
+    elif settings["criterion"] == "sd":
         rule = (f"a drop of the alliance total from one scored session to the next of at least c = "
                 f"{format_number(settings['c'], 1)} SDs of the patient's own scored totals (criterion "
                 "\"sd\"; Stiles et al. 2004 used c = 2); patients with fewer than 3 scored sessions are not "
@@ -222,7 +247,7 @@ def measurement_section(
         "fit": fit_rows(psychometrics["cfa_fit"], min_cell_size) if item_level else [],
         "icc": icc_text(psychometrics["therapist_icc"], min_cell_size),
         "sessions": sessions_text(psychometrics["reliability_by_sessions"]),
-        "agreement": agreement_rows(psychometrics["agreement"]),
+        "agreement": agreement_rows(psychometrics["agreement"], min_cell_size),
         "criterion": criterion_text(config["ruptures"], reliability),
         "patterns": rows,
         "patients": format_count(rupture_shares["n"].sum()),

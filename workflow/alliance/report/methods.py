@@ -52,7 +52,9 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
     covariates = ", ".join(config["models"]["covariates"]) or "none"
     benchmark = BENCHMARKS["alliance_outcome"]
     software = ", ".join(f"{name} {version}" for name, version in versions.items())
-    threshold = "within-patient SDs" if ruptures["criterion"] == "sd" else "x SE_diff"
+    threshold = {"sd": "within-patient SDs", "reliable_change": "x SE_diff",
+                 "prior_diff": "x the larger SD of the patient's earlier and the other patients' "
+                               "session-to-session differences"}[ruptures["criterion"]]
     criterion = ruptures["criterion"].replace("_", " ")
     dropout = BENCHMARKS["alliance_dropout"]
     return [
@@ -69,8 +71,10 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
          "text": "Every model is described in ANALYSIS_PLAN.md with its estimand, formula, clustering and "
                  f"missing-data rule. Covariates: {covariates} (numeric ones z-scored). Standard errors are "
                  "clustered by therapist or therapists enter as a random intercept; with fewer than "
-                 f"{config['models'].get('min_clusters', MIN_CLUSTERS)} therapists, intervals and p-values "
-                 "use Student's t on (therapists - 1) degrees of freedom, and each such result is flagged. "
+                 f"{config['models'].get('min_clusters', MIN_CLUSTERS)} therapists, clustered standard "
+                 "errors are small-sample corrected (bias-reduced for logistic models, jackknife for linear "
+                 "ones) and intervals and p-values use Student's t on (therapists - 1) degrees of freedom; "
+                 "each such result is flagged. "
                  "A model the data cannot support is not estimated and its reason is given (Models of the "
                  "analysis plan). " + " ".join(models)},
         {"heading": "Missing data and multiplicity",
@@ -79,10 +83,15 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
                  "level; p-values of the secondary and of the exploratory effects are adjusted by the "
                  "Benjamini-Hochberg false-discovery rate within each family (q)."},
         {"heading": "Effect sizes",
-         "text": "Effects are per SD of alliance with 95% CIs and converted to r (points: the standardised "
-                 "slope; log-odds and log-hazard: via d = b sqrt(3) / pi), beside the alliance-outcome "
-                 f"benchmark r = {benchmark['r']:.3f} ({benchmark['source']}) and the dropout benchmark "
-                 f"d = {dropout['d']:.2f} ({dropout['source']})."},
+         "text": "Effects are per SD of alliance with 95% CIs whose standard errors include the sampling "
+                 "variance of that SD (delta method), and converted to r (points: the standardised slope; "
+                 "log-odds: via d = b sqrt(3) / pi; log-hazard: via d = b sqrt(6) / pi). These r are not "
+                 "the benchmarks' metrics; the benchmarks are compared with statistics in their own metric: "
+                 "the alliance-outcome benchmark "
+                 f"r = {benchmark['r']:.3f} ({benchmark['source']}) with the bivariate r of early alliance "
+                 "and symptom improvement, the dropout benchmark "
+                 f"d = {dropout['d']:.2f} ({dropout['source']}) with the standardised difference in early "
+                 "alliance between completers and dropouts."},
         {"heading": "Disclosure control",
          "text": f"Counts and per-group statistics resting on fewer than "
                  f"{format_count(config['privacy']['min_cell_size'])} patients are suppressed, with "
