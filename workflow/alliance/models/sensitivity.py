@@ -1,7 +1,8 @@
 """Sensitivity analyses of the three primary effects (ANALYSIS_PLAN.md, section 7).
 
 Each primary model (`alliance.models.levels.PRIMARY`: its design, fit and effect-row settings) is refitted
-- to multiply imputed data (chained equations, statsmodels `MICEData`; pooled by Rubin's rules),
+- to multiply imputed data (chained equations on statsmodels `MICEData` with the therapists' means as
+  predictors; pooled by Rubin's rules with Barnard-Rubin degrees of freedom),
 - with the early alliance averaged over other windows (k = 2, 4, ...),
 - with the alliance predictor winsorized at two percentiles of the analysis sample,
 and its effect is given a therapist (cluster) bootstrap percentile CI. Satisfaction also gets the
@@ -14,6 +15,7 @@ anything else (a bug) propagates.
 from __future__ import annotations
 
 import gc
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -55,6 +57,7 @@ WINDOW_PREDICTOR = "alliance_early"  # the feature that depends on the early win
 MICE_BURN_IN = 10  # chained-equation cycles before the first kept imputation (statsmodels MICE default)
 MICE_SKIP = 3  # cycles between kept imputations (statsmodels MICE's n_skip default)
 AUXILIARIES = ("alliance_mean", "alliance_early", "dropout", "attendance_rate", "sessions_scheduled")
+THERAPIST_MEAN = "{} (mean of the therapist's other patients)"  # its column in the imputation model
 GC_EVERY = 10  # bootstrap refits between garbage collections (a registry's refits hold ~100 MB each)
 MIN_BOOTSTRAP_SUCCESS = 0.9  # below this share of successful refits, the bootstrap row is not reported
 # Why a bootstrap refit is not used (its NotEstimable reason, worded to follow a count).
@@ -70,30 +73,56 @@ NOT_CONVERGED_REFIT = "not converged"
 # Building blocks --------------------------------------------------------------------------------------
 
 
-def rubin_pool(estimates: Sequence[float], variances: Sequence[float], alpha: float = 0.05) -> dict:
-    """Pool one parameter over m imputations by Rubin's rules (Rubin 1987).
+def rubin_pool(estimates: Sequence[float], variances: Sequence[float], nu_com: float,
+               alpha: float = 0.05) -> dict:
+    """Pool one parameter over m imputations by Rubin's rules with Barnard-Rubin degrees of freedom.
 
-    Q = mean estimate; W = mean within-imputation variance; B = between-imputation variance (ddof 1);
-    T = W + (1 + 1/m) B; df = (m - 1) (1 + 1/r)^2 with r = (1 + 1/m) B / W (infinite when B = 0);
-    CI and p from Student's t on df. `lambda` = (1 + 1/m) B / T, the fraction of the variance due to
-    missing data.
+    Parameters
+    ----------
+    estimates, variances
+        Each imputed data set's estimate and its squared standard error (m >= 2, variances > 0).
+    nu_com
+        Degrees of freedom of the complete-data analysis (`math.inf` for a large-sample one;
+        `complete_data_df` for the primary models).
+    alpha
+        1 - the CI's coverage.
+
+    Returns
+    -------
+    dict
+        ``estimate`` (Q, the mean estimate), ``std_error`` (sqrt T), ``ci_low``, ``ci_high`` and
+        ``p_value`` from Student's t on ``df``; ``within`` (W, the mean variance), ``between`` (B, ddof 1),
+        ``riv`` = (1 + 1/m) B / W, ``lambda`` = (1 + 1/m) B / T with T = W + (1 + 1/m) B, ``df_complete``
+        (nu_com) and ``m``. ``df`` = 1 / (1/nu_old + 1/nu_obs) with nu_old = (m - 1) / lambda^2 (Rubin
+        1987; infinite when B = 0) and nu_obs = (nu_com + 1) / (nu_com + 3) nu_com (1 - lambda): at most
+        nu_com, and nu_old when nu_com is infinite.
+
+    References
+    ----------
+    Rubin DB (1987). Multiple Imputation for Nonresponse in Surveys. Wiley.
+    Barnard J, Rubin DB (1999). Small-sample degrees of freedom with multiple imputation. Biometrika 86,
+    948-955. van Buuren S (2018). Flexible Imputation of Missing Data, 2nd ed., section 2.3.6.
     """
     q = np.asarray(estimates, dtype=float)
     u = np.asarray(variances, dtype=float)
     m = len(q)
     if m < 2 or len(u) != m:
         raise ValueError("Rubin's rules need at least two imputations, each with an estimate and a variance")
+    if not (u > 0).all() or not nu_com > 0:
+        raise ValueError("the variances and the complete-data degrees of freedom must be positive")
     within, between = float(u.mean()), float(q.var(ddof=1))
     total = within + (1 + 1 / m) * between
-    riv = (1 + 1 / m) * between / within
-    df = float("inf") if riv == 0 else (m - 1) * (1 + 1 / riv) ** 2
-    se = float(np.sqrt(total))
+    share = (1 + 1 / m) * between / total  # lambda
+    inverse_obs = 0.0 if math.isinf(nu_com) else (nu_com + 3) / ((nu_com + 1) * nu_com * (1 - share))
+    inverse = share**2 / (m - 1) + inverse_obs  # 1/nu_old + 1/nu_obs
+    df = math.inf if inverse == 0 else 1 / inverse
+    se = math.sqrt(total)
     estimate = float(q.mean())
-    crit = stats.t.ppf(1 - alpha / 2, df)
+    crit = float(stats.t.ppf(1 - alpha / 2, df))
     return {"estimate": estimate, "std_error": se, "ci_low": estimate - crit * se,
             "ci_high": estimate + crit * se, "p_value": float(2 * stats.t.sf(abs(estimate) / se, df)),
-            "df": df, "within": within, "between": between, "riv": riv,
-            "lambda": (1 + 1 / m) * between / total, "m": m}
+            "df": df, "within": within, "between": between, "riv": (1 + 1 / m) * between / within,
+            "lambda": share, "df_complete": float(nu_com), "m": m}
 
 
 def winsorize(values: pd.Series, lower: float, upper: float) -> tuple[pd.Series, float, float]:
@@ -152,6 +181,7 @@ def imputation_frame(features: pd.DataFrame, covariates: list[str]) -> tuple[pd.
     values, restored to their observed state afterwards): both alliance features, dropout (0/1), the
     share of scheduled sessions attended, the number scheduled, and indicator columns of categorical
     covariates (complete cases on those: they are not imputed). Constant and empty columns are left out.
+    The therapist means of these columns are added by `TherapistMeansMICEData`.
     """
     used, _ = resolve_covariates(features, covariates)
     numeric = [c for c in used if pd.api.types.is_numeric_dtype(features[c])]
@@ -174,35 +204,131 @@ def imputation_frame(features: pd.DataFrame, covariates: list[str]) -> tuple[pd.
     return frame[keep], targets
 
 
+def within_therapist(frame: pd.DataFrame, therapists: pd.Series) -> list[str]:
+    """The columns of `frame` whose observed values differ between two patients of some therapist (the
+    others, e.g. a discipline indicator, are therapist-level: their own therapist mean)."""
+    spread = frame.groupby(therapists.to_numpy()).nunique(dropna=True).max()
+    return [c for c in frame.columns if spread[c] > 1]
+
+
+class TherapistMeansMICEData(MICEData):
+    """statsmodels `MICEData` whose chained equations condition on the patient's therapist.
+
+    Each variable in `clustered` gets a column `THERAPIST_MEAN`: its mean over the other patients of the
+    patient's therapist (the overall mean for a therapist's only patient), a predictor of every other
+    variable's imputation model ("manifest cluster means": Enders, Mistler & Keller 2016; Lüdtke,
+    Robitzsch & Grund 2017). The means are of the current completed values and are recomputed whenever
+    their variable has been re-imputed, so that an update conditions on the current values of the
+    therapist's other patients, on which the full conditional of a random-intercept model depends
+    through their mean (Resche-Rigon & White 2018); the patient's own value is left out so that it does
+    not predict itself. Means rather than therapist indicators: a registry's thousands of therapists
+    would put thousands of columns in every model, and indicators overstate the between-therapist
+    variance when therapists have few patients (Andridge 2011). Missing values are drawn from the
+    Bayesian normal linear model (`impute`) on an intercept and all other columns; the design matrices
+    are built with numpy rather than MICEData's formulas (the same columns, without patsy's cost at
+    every update).
+
+    Parameters
+    ----------
+    data
+        The variables (`imputation_frame`).
+    therapists
+        Each row's therapist.
+    clustered
+        The variables that get a therapist mean (`within_therapist`).
+    rng
+        The random stream of the chains.
+    """
+
+    def __init__(self, data: pd.DataFrame, therapists: pd.Series, clustered: list[str],
+                 rng: np.random.Generator):
+        self.clustered = clustered
+        self.codes = pd.factorize(therapists.to_numpy())[0]
+        self.others = np.bincount(self.codes)[self.codes] - 1  # the therapist's other patients
+        means = dict.fromkeys((THERAPIST_MEAN.format(name) for name in clustered), 0.0)
+        super().__init__(data.reset_index(drop=True).assign(**means), rng=rng)
+        for name in clustered:
+            self._refresh(name)
+
+    def update(self, vname: str) -> None:
+        """Re-impute `vname` (MICEData's update), then recompute its therapist mean."""
+        super().update(vname)
+        if vname in self.clustered:
+            self._refresh(vname)
+
+    def impute(self, vname: str) -> None:
+        """Draw the missing values of `vname` from the Bayesian normal linear model (Rubin 1987, p. 167;
+        van Buuren 2018, Algorithm 3.1): sigma^2 = RSS / chi^2(n_obs - k), coefficients from
+        N(b, sigma^2 (X'X)^-1) (MICEData's draw from N(b, s^2 (X'X)^-1) with its deviation from b scaled
+        by sigma / s), values from N(X b*, sigma^2). Not MICEData's predictive mean matching: it copies
+        observed donors with the nearest predictions, and where few patients are observed (low alliance,
+        dropouts) those lie toward the middle, which drops part of the therapist signal of the
+        prediction."""
+        fit = self.results[vname]
+        scale = fit.ssr / self.rng.chisquare(fit.df_resid)
+        params = fit.params + (self.params[vname] - fit.params) * np.sqrt(scale / fit.scale)
+        exog = self._exog(vname)[self.ix_miss[vname]]
+        self._store_changes(vname, exog @ params + self.rng.normal(0, np.sqrt(scale), len(exog)))
+
+    def get_fitting_data(self, vname: str) -> tuple[np.ndarray, np.ndarray, dict, dict]:
+        """The observed values of `vname`, their rows of its design matrix, and no init or fit keywords
+        (MICEData's contract)."""
+        rows = self.ix_obs[vname]
+        return self.data[vname].to_numpy()[rows], self._exog(vname)[rows], {}, {}
+
+    def _exog(self, vname: str) -> np.ndarray:
+        """An intercept and every other column, in order (the columns of MICEData's default formula)."""
+        others = self.data.drop(columns=vname).to_numpy(dtype=float)
+        return np.column_stack([np.ones(len(others)), others])
+
+    def _refresh(self, name: str) -> None:
+        """Recompute the therapist mean of `name` from its current values."""
+        values = self.data[name].to_numpy(dtype=float)
+        totals = np.bincount(self.codes, weights=values)[self.codes] - values
+        self.data[THERAPIST_MEAN.format(name)] = np.divide(
+            totals, self.others, out=np.full_like(values, values.mean()), where=self.others > 0)
+
+
 def impute_features(features: pd.DataFrame, covariates: list[str], m: int, seed: int
                     ) -> tuple[Sequence[pd.DataFrame], list[str], list[str]]:
-    """m completed copies of `features` by chained equations (statsmodels `MICEData`: a linear model of
-    each incomplete variable on all others, predictive mean matching, parameters drawn from their
-    approximate posterior). `MICE_BURN_IN` cycles are run first and `MICE_SKIP` between kept imputations.
-    Returns the copies, the imputed columns and the variables of the imputation model; no copies when
-    nothing is missing. Raises `NotEstimable` when the chained equations cannot run (`_check_imputable`)."""
+    """m completed copies of `features` by chained equations that keep the therapist level
+    (`TherapistMeansMICEData`). `MICE_BURN_IN` cycles are run first and `MICE_SKIP` between kept
+    imputations.
+
+    Returns
+    -------
+    copies, imputed, variables
+        The completed copies (none when nothing is missing), the imputed columns, and the variables of
+        the imputation model with their therapist means.
+
+    Raises
+    ------
+    NotEstimable
+        When the chained equations cannot run (`_check_imputable`).
+    """
     frame, targets = imputation_frame(features, covariates)
+    clustered = within_therapist(frame, features["therapist_id"])
+    variables = [*frame.columns, *(THERAPIST_MEAN.format(name) for name in clustered)]
     if not targets:
-        return [], [], list(frame.columns)
-    _check_imputable(frame)
-    names = {c: f"v{i}" for i, c in enumerate(frame.columns)}  # formula-safe names
-    imputer = MICEData(frame.rename(columns=names).reset_index(drop=True), rng=np.random.default_rng(seed))
+        return [], [], variables
+    _check_imputable(frame, len(variables))
+    imputer = TherapistMeansMICEData(frame, features["therapist_id"], clustered, np.random.default_rng(seed))
     imputer.update_all(MICE_BURN_IN)
     draws = []
     for _ in range(m):
         imputer.update_all(MICE_SKIP + 1)
-        draws.append({name: imputer.data[names[name]].to_numpy(copy=True) for name in targets})
-    return ImputedCopies(features, draws), targets, list(frame.columns)
+        draws.append({name: imputer.data[name].to_numpy(copy=True) for name in targets})
+    return ImputedCopies(features, draws), targets, variables
 
 
-def _check_imputable(frame: pd.DataFrame) -> None:
+def _check_imputable(frame: pd.DataFrame, terms: int) -> None:
     """Raise `NotEstimable` when a patient has no value in any variable of the imputation model (MICEData
     would drop the row) or an incomplete variable is observed for no more patients than its imputation
-    model has terms (the other variables and an intercept: no residual variance to draw from)."""
+    model has `terms` (the other variables, the therapist means and an intercept: no residual variance
+    to draw from)."""
     empty = int(frame.isna().all(axis=1).sum())
     if empty:
         raise NotEstimable(f"{empty} patients have no value in any variable of the imputation model")
-    terms = frame.shape[1]
     for name in frame.columns[frame.isna().any()]:
         observed = int(frame[name].notna().sum())
         if observed <= terms:
@@ -229,27 +355,38 @@ class ImputedCopies(Sequence):
             for name, values in self.draws[index].items()})
 
 
+def complete_data_df(design: Design, fit) -> float:
+    """Barnard and Rubin's complete-data degrees of freedom nu_com of a primary fit: G - 1 with G >= 2
+    therapists in the analysis sample (the therapist-clustered covariance and the therapist random
+    intercept rest on G clusters: the reference of few-cluster inference, Cameron & Miller 2015,
+    section VI.C), otherwise (one therapist, model-based errors) the residual df n - k."""
+    therapists = design.data["therapist_id"].nunique()
+    return float(therapists - 1) if therapists >= 2 else float(fit.df_resid)
+
+
 def pooled_row(family: str, copies: Sequence[pd.DataFrame], covariates: list[str]) -> tuple[dict, dict]:
-    """One primary model fitted to every imputed copy and pooled by Rubin's rules; the row (t-based CI
-    and p) and the pooling details (with the distinct notes of the fits). Copies whose model is not
+    """One primary model fitted to every imputed copy and pooled by Rubin's rules (Barnard-Rubin df with
+    `complete_data_df`, the same in every copy: each fills the same patients); the row (t-based CI and
+    p) and the pooling details (with the distinct notes of the fits). Copies whose model is not
     estimable are left out (and counted); fewer than two fitted copies raise `NotEstimable` with the
     first failure's status and reason."""
     spec = PRIMARY[family]
-    rows, notes, sds, failed = [], set(), [], []
-    for completed in copies:  # only each fit's row, notes and outcome SD are kept (not its data)
+    rows, notes, sds, dfs, failed = [], set(), [], [], []
+    for completed in copies:  # only each fit's row, notes, outcome SD and df are kept (not its data)
         try:
-            row, design, _ = fit_primary(family, completed, covariates)
+            row, design, fit = fit_primary(family, completed, covariates)
         except NotEstimable as error:
             failed.append(error)
             continue
         rows.append(row)
         notes.update(design.notes)
         sds.append(spec.outcome_sd(design.data))
+        dfs.append(complete_data_df(design, fit))
     if len(rows) < 2:
         first = failed[0]  # at least m - 1 >= 1 copies failed
         raise NotEstimable(f"only {len(rows)} of {len(copies)} imputed data sets could be fitted "
                            f"({first.reason})", first.status)
-    pooled = rubin_pool([r["estimate"] for r in rows], [r["std_error"] ** 2 for r in rows])
+    pooled = rubin_pool([r["estimate"] for r in rows], [r["std_error"] ** 2 for r in rows], dfs[0])
     outcome_sd = None if sds[0] is None else float(np.mean(sds))
     row = effect_row(
         outcome=rows[0]["outcome"], model=spec.model, predictor=rows[0]["predictor"], scale=spec.scale,
@@ -257,7 +394,7 @@ def pooled_row(family: str, copies: Sequence[pd.DataFrame], covariates: list[str
         ci_high=pooled["ci_high"], p_value=pooled["p_value"], n_obs=rows[0]["n_obs"],
         n_patients=rows[0]["n_patients"], n_therapists=rows[0]["n_therapists"], analysis="sensitivity",
         outcome_sd=outcome_sd)
-    details = {k: pooled[k] for k in ("m", "df", "within", "between", "riv", "lambda")}
+    details = {k: pooled[k] for k in ("m", "df", "df_complete", "within", "between", "riv", "lambda")}
     return row, details | {"failed_imputations": len(failed), "notes": sorted(notes)}
 
 
@@ -492,8 +629,8 @@ def _primary_rows(run: _Run) -> None:
 
 
 def _imputation_rows(run: _Run, m: int, seed: int) -> None:
-    """Rubin-pooled refits to m imputed copies; a model whose sample imputation does not change repeats
-    its complete-case row."""
+    """Refits to m imputed copies pooled by Rubin's rules (`pooled_row`); a model whose sample imputation
+    does not change repeats its complete-case row."""
     variant = f"multiple imputation (m = {m})"
     begin = time.perf_counter()
     failed = None
