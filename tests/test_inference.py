@@ -14,11 +14,12 @@ from alliance.models.benchmarks import clustered_correlation, dropout_comparison
 from alliance.models.common import (
     Design,
     build_design,
+    cluster_inference,
     fit_logit_glm,
     predictor_effect,
     sd_relative_variance,
 )
-from alliance.models.random_intercept import cr3_covariance
+from alliance.models.random_intercept import cr3_covariance, fit_random_intercept
 
 
 def test_sd_relative_variance_is_the_normal_theory_value_for_independent_normal_data():
@@ -151,3 +152,23 @@ def test_dropout_comparison_by_hand():
     assert row["estimate"] == pytest.approx(2.5 / np.sqrt(2.5 / 3))
     assert row["ci_low"] < row["estimate"] < row["ci_high"] and row["n"] == 5
     assert row["benchmark_value"] == 0.55 and row["verdict"] in ("compatible with", "larger than")
+
+
+def test_a_patient_intercept_model_with_few_therapists_uses_cr3_and_t():
+    """The home-practice shape (patient intercept, SEs clustered by therapist), 10 therapists: the fixed
+    effects' covariance is the CR3 jackknife of the GLS rows, intervals on t(9), flagged."""
+    rng = np.random.default_rng(4)
+    patients = np.repeat(np.arange(60), 5)
+    therapists = patients // 6
+    x = rng.normal(size=60)[patients] + rng.normal(size=300)
+    y = 0.3 * x + rng.normal(size=60)[patients] + rng.normal(size=10)[therapists] + rng.normal(size=300)
+    data = pd.DataFrame({"patient_id": patients, "therapist_id": therapists, "x_z": x, "y": y})
+    design = Design("y", "x", data, "y ~ x_z", [], scale_variance={"x": 0.0})
+    fit = fit_random_intercept("y ~ x_z", data, "patient_id", cluster="therapist_id", design=design,
+                               inference=cluster_inference(design))
+    y_star, x_star = fit.reml.quasi_demeaned(y, np.column_stack([np.ones(300), x]), patients)
+    expected = np.sqrt(np.diag(cr3_covariance(x_star, y_star, therapists)))
+    np.testing.assert_allclose(fit.bse.to_numpy(), expected, rtol=1e-10)
+    assert design.df == 9 and "jackknife (CR3)" in design.flags[-1]
+    high = fit.conf_int().loc["x_z", 1]
+    assert high - fit.params["x_z"] == pytest.approx(stats.t.ppf(0.975, 9) * fit.bse["x_z"])

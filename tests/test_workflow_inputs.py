@@ -130,8 +130,9 @@ def test_srs_cohort_with_a_concern_cut_off(root, default_config, tmp_path, wai_s
     status = pd.read_csv(work / "results/models/status.csv", keep_default_na=False).set_index("key")
     assert (status.loc["H3", "status"], status.loc["H3", "reason"]) == (
         "not_estimable", "no satisfaction measure in the data")
-    assert status.loc["H1", "flags"] == ("Few clusters: 2 therapists (fewer than 20); therapist-cluster-"
-                                         "robust standard errors with t(1) intervals and p-values.")
+    assert status.loc["H1", "flags"] == ("Few clusters: 2 therapists (fewer than 50); bias-reduced "
+                                         "(Mancl-DeRouen) cluster-robust standard errors, with t(1) "
+                                         "intervals and p-values.")
     unreported = status[~status["status"].isin(["fitted", "boundary"])]
     assert (unreported["reason"].str.len() > 10).all()
     report = (work / "results/report.html").read_text()
@@ -178,5 +179,7 @@ def test_prescored_alliance_with_a_therapist_rater(root, default_config, tmp_pat
     assert "No estimate (not estimable): No patient dropped out after the early window." in report
     agreement = pd.read_csv(work / "results/psychometrics/agreement.csv").iloc[0]
     assert agreement["mean_difference"] == pytest.approx(1.0, abs=0.1)
-    assert agreement["pearson_r"] > 0.8
+    assert agreement["patient_level_r"] > 0.8 and agreement["patient_level_status"] == "fitted"
+    assert agreement["rm_r"] > 0.5 and agreement["rm_status"] == "fitted"
+    assert agreement["loa_low"] < 1.0 < agreement["loa_high"]
     assert "not possible" in (work / "results/report.html").read_text()

@@ -190,8 +190,9 @@ def session_design(
 ) -> Design:
     """Session rows with a previous alliance score, alliance split into within- and between-patient parts.
 
-    The predictors are `alliance_prev_within` (the previous scored total minus the patient's mean total)
-    and `alliance_between` (the patient's mean total; person-mean centring, Falkenstrom et al. 2017). Each
+    The predictors are `alliance_prev_within` (the previous scored total minus its mean over the patient's
+    analysed rows) and `alliance_between` (that mean; person-mean centring, Falkenstrom et al. 2017), so
+    each patient's within deviations sum to 0 over the rows that enter the model. Each
     is per SD of its own level: the within part per SD of the within deviations over the analysed rows, the
     between part per SD of the patients' means (one value per patient). Rows missing the response, the
     previous alliance or a covariate are excluded (counted in the flow). The design's predictor is
