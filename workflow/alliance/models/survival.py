@@ -156,7 +156,6 @@ def fit_discrete_hazard(design: Design) -> list[dict]:
     hazard = replace(design, formula=design.formula.replace("event ~ ", "event ~ C(session_band) + "))
     with captured_warnings(design.notes):
         fit = fit_binary_logit(hazard)
-    design.df = hazard.df
     model = DISCRETE_MODEL if len(hazard_predictors(design)) == 1 else DISCRETE_SPLIT_MODEL
     return [predictor_effect(fit, hazard, model=model, scale="log_odds", n_obs=len(design.data),
                              analysis="secondary", predictor=name) for name in hazard_predictors(design)]
