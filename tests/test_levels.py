@@ -12,10 +12,11 @@ from scipy import stats
 from scipy.special import expit
 
 from alliance.contract import validate_tables
+from alliance.errors import NotEstimable
 from alliance.features import build_features
 from alliance.models import fit_family
 from alliance.models.common import Design, fit_logit_glm, session_design, summary_text
-from alliance.models.levels import PRIMARY, moderation_design, split_design
+from alliance.models.levels import PRIMARY, Primary, _fit_split, moderation_design, split_design
 from alliance.models.marginal import GRID_POINTS, marginal_predictions, reference_grid
 from alliance.scores import score_patients, score_sessions
 from alliance.synthetic import synthesize
@@ -70,6 +71,11 @@ def test_split_parts_are_on_the_scale_of_the_predictor():
     assert split.data["x_therapist_z"].tolist() == pytest.approx((shrunk - 3.5) / sd)
     assert split.data["x_patient_z"].tolist() == pytest.approx((np.array([1.0, 3.0, 4.0, 6.0]) - shrunk) / sd)
     assert split.data.attrs["therapist_reliability"] == pytest.approx(7 / 9)
+    # The F test of the therapist means: mean squares 2 x 1.5^2 x 2 / 1 = 9 between, 2 within; F(1, 2) =
+    # t(2)^2 with t = sqrt(4.5), whose two-sided p is 1 - t / sqrt(t^2 + 2).
+    assert split.data.attrs["therapist_f"] == pytest.approx(4.5)
+    assert split.data.attrs["therapist_f_df"] == (1, 2)
+    assert split.data.attrs["therapist_f_p"] == pytest.approx(1 - np.sqrt(4.5 / 6.5))
     assert split.formula == "y ~ x_therapist_z + x_patient_z"
     assert split.predictor == "x_therapist"
     assert split.scale_variance == {"x_therapist": 0.01, "x_patient": 0.01}  # both per SD of x
@@ -98,6 +104,25 @@ def test_split_recovers_a_planted_therapist_level_slope():
     mcse = np.std(shrunk, ddof=1) / np.sqrt(len(shrunk))
     assert abs(np.mean(shrunk) - 0.8) < 2 * mcse
     assert np.mean(observed) < 0.65  # the attenuated slope the shrinkage removes
+
+
+def test_split_is_refused_when_the_therapist_means_do_not_differ_beyond_chance():
+    """The same 12 values under each of 8 therapists: equal therapist means, F(7, 88) = 0, p = 1; shifted
+    by half a point per therapist they differ and the split is fitted."""
+    values = np.random.default_rng(2).normal(size=12)
+    spec = Primary(design=None, fit=lambda design: "fitted", model="m", scale="points", n_obs=len,
+                   outcome_sd=lambda data: None)
+
+    def split(x):
+        data = pd.DataFrame({"patient_id": np.arange(96), "therapist_id": np.repeat(np.arange(8), 12),
+                             "x": x, "y": 0.0})
+        return split_design(Design("y", "x", data, "y ~ x_z", [], scale_variance={"x": 0.0}))
+
+    with pytest.raises(NotEstimable, match=re.escape(
+            "the therapist means of x do not vary beyond chance (F(7, 88) = 0.00, p = 1.000): they are "
+            "too unreliable to identify a therapist-level slope")):
+        _fit_split(spec, split(np.tile(values, 8)))
+    assert _fit_split(spec, split(np.tile(values, 8) + np.repeat(np.arange(8), 12) / 2)) == "fitted"
 
 
 def test_moderation_recovers_slopes_that_differ_by_discipline():

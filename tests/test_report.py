@@ -395,7 +395,8 @@ def test_report_shows_q_values_level_tests_and_hides_small_groups(inputs):
     ]
     results[0]["effects"] += extra_rows
     results[0]["extra"]["level_tests"] = {
-        "therapist_vs_patient": {"statistic": 0.38, "df": 1, "p_value": 0.536}}
+        "therapist_vs_patient": {"statistic": 0.38, "df": 1, "p_value": 0.536, "therapist_reliability": 0.48,
+                                 "therapist_f": 2.0412, "therapist_f_df": [31, 368], "therapist_f_p": 0.0012}}
     effects = pd.concat([EFFECTS, pd.DataFrame(extra_rows)], ignore_index=True)
     multiplicity = multiplicity_table(effects)
     html = build_report(**inputs | {"model_results": results, "effects": effects,
@@ -405,7 +406,8 @@ def test_report_shows_q_values_level_tests_and_hides_small_groups(inputs):
     # a secondary family of one: q = p = .020
     assert '<td class="num">.020</td><td class="num">.020</td>' in section
     assert "0.78" not in section and "suppressed (&lt;5 patients)" in section
-    assert "chi2(1) = 0.38, p = .536" in section
+    assert ("chi2(1) = 0.38, p = .536. The therapist means differ beyond chance (F(31, 368) = 2.04, "
+            "p = .001) and are shrunken for their reliability (mean .48)") in visible_text(section)
     # only a statistic in the benchmark's own metric gets a verdict; the effect rows get none
     benchmarks = visible_text(html[html.index('id="benchmarks"'):html.index("</section>",
                                                                             html.index('id="benchmarks"'))])

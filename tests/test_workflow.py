@@ -1,11 +1,15 @@
-"""The whole Snakemake workflow on the default (small) cohort: outputs, the manifest and a byte-identical
-re-run (`make reproduce`), notebooks, reports."""
+"""The whole Snakemake workflow on the default (small) cohort: outputs, a run killed mid-way and restarted,
+the manifest and a byte-identical re-run (`make reproduce`), notebooks, reports."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 
 import pandas as pd
@@ -13,6 +17,7 @@ import pytest
 import yaml
 from workflow_runs import (
     SMALL,
+    SNAKEMAKE,
     assert_recovers_truth,
     digest,
     run_workflow,
@@ -44,6 +49,44 @@ def test_run_writes_effects_report_and_figures(default_run):
     assert shares["n"].sum() == 600
     patients = pd.read_parquet(default_run / "results/features/patients.parquet")
     assert set(patients["rupture_pattern"]) <= set(shares["pattern"])
+
+
+COMPARED = (".csv", ".parquet", ".json", ".html", ".png", ".svg")
+
+
+def digests(folder):
+    return {str(p.relative_to(folder)): digest(p) for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.suffix in COMPARED and not p.name.startswith(".")}
+
+
+def test_a_run_killed_mid_way_and_restarted_gives_identical_results(root, default_run, tmp_path):
+    """The default run's outputs are set aside, the workflow is started again from an empty results/ and
+    its whole process group killed once the first scores are written; after `--unlock` and
+    `--rerun-incomplete` every table, figure and the report equal the uninterrupted run's."""
+    results = default_run / "results"
+    whole = digests(results)
+    kept = tmp_path / "results.whole"
+    shutil.move(results, kept)
+    command = [str(SNAKEMAKE), "--snakefile", str(root / "Snakefile"), "--directory", str(default_run),
+               "--cores", "2", "--configfile", str(default_run / "test_config.yaml")]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    marker = results / "scores/session_scores.parquet"
+    deadline = time.monotonic() + 600
+    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert process.poll() is None, "the run ended before it could be killed"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    assert not (results / "report.html").exists()
+    for table in results.glob("**/*.parquet"):  # what is there is whole (atomic writes)
+        pd.read_parquet(table)
+    for extra in (["--unlock"], ["--rerun-incomplete"]):
+        done = subprocess.run([str(SNAKEMAKE), *extra, *command[1:]], capture_output=True, text=True,
+                              timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+    assert digests(results) == whole
+    shutil.rmtree(kept)
 
 
 def test_manifest_and_make_reproduce_rerun_byte_identical(root, default_run):

@@ -20,6 +20,7 @@ from itertools import pairwise
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from alliance.errors import REFUSED, NotEstimable
 from alliance.mixed import random_intercept_reml
@@ -43,6 +44,7 @@ from alliance.models.satisfaction import fit_satisfaction_lmm, satisfaction_desi
 MODERATOR = "discipline"
 MODERATOR_TERM = f'C(Q("{MODERATOR}"))'
 MIN_THERAPISTS = 3  # per discipline, for a per-discipline slope with therapist-clustered SEs
+SPLIT_ALPHA = 0.05  # the therapist means of X must differ beyond chance (F test) for a therapist-level slope
 
 
 @dataclass(frozen=True)
@@ -96,11 +98,26 @@ def split_design(design: Design) -> Design:
     data[f"{x}_therapist_z"] = (therapist_mean - data[x].mean()) / sd
     data[f"{x}_patient_z"] = (data[x] - therapist_mean) / sd
     data.attrs = design.data.attrs | {"therapist_reliability": float(shrink.mean()),
-                                      "therapist_variance": float(reml.group_variance)}
+                                      "therapist_variance": float(reml.group_variance),
+                                      **therapist_means_test(values, codes)}
     formula = design.formula.replace(f"{x}_z", f"{x}_therapist_z + {x}_patient_z")
     rv = design.scale_variance[x]
     return replace(design, predictor=f"{x}_therapist", data=data, formula=formula,
                    scale_variance={f"{x}_therapist": rv, f"{x}_patient": rv})
+
+
+def therapist_means_test(values: np.ndarray, codes: np.ndarray) -> dict:
+    """One-way ANOVA F test that the therapist means of `values` are equal (scipy's `f_oneway`): F, its
+    degrees of freedom (G - 1, N - G) and p; nan with one therapist, one patient per therapist or one
+    value (cases refused before the split is fitted). 1 - 1/F estimates the reliability of the therapist
+    means (ICC(2); Bliese 2000), so p < .05 is a 95% confidence bound of that reliability above 0."""
+    order = np.argsort(codes, kind="stable")
+    groups = np.split(values[order], np.cumsum(np.bincount(codes))[:-1])
+    df = (len(groups) - 1, len(values) - len(groups))
+    if min(df) < 1 or np.ptp(values) == 0:
+        return {"therapist_f": float("nan"), "therapist_f_df": df, "therapist_f_p": float("nan")}
+    test = stats.f_oneway(*groups)
+    return {"therapist_f": float(test.statistic), "therapist_f_df": df, "therapist_f_p": float(test.pvalue)}
 
 
 def moderation_design(design: Design) -> Design:
@@ -146,7 +163,9 @@ def level_effects(family: str, features: pd.DataFrame, covariates: list[str]
                                   analysis="secondary", outcome_sd=spec.outcome_sd(data), predictor=part)
                  for part in parts]
         tests["therapist_vs_patient"] = _equal_slopes_test(fit, [f"{part}_z" for part in parts]) | {
-            "therapist_reliability": data.attrs["therapist_reliability"]}
+            "therapist_reliability": data.attrs["therapist_reliability"],
+            "therapist_f": data.attrs["therapist_f"], "therapist_f_df": list(data.attrs["therapist_f_df"]),
+            "therapist_f_p": data.attrs["therapist_f_p"]}
     notes = labelled(split.notes + split_notes, "Therapist/patient split")
     moderated = moderation_design(spec.design(features, covariates))
     label = f"Moderation by {MODERATOR}"
@@ -175,7 +194,8 @@ def level_effects(family: str, features: pd.DataFrame, covariates: list[str]
 
 def _fit_split(spec: Primary, design: Design):
     """The primary fit of the split design; NotEstimable with fewer than 3 therapists, one patient per
-    therapist, or a therapist variance of the predictor estimated as 0 (no therapist-level contrast)."""
+    therapist, therapist means of the predictor that do not differ beyond chance (F test at
+    `SPLIT_ALPHA`; ANALYSIS_PLAN.md section 5) or a therapist variance estimated as 0."""
     count = n_therapists(design.data)
     if count < MIN_THERAPISTS:
         raise NotEstimable(f"{count} {plural('therapist', count)} in the analysis sample: the "
@@ -184,8 +204,14 @@ def _fit_split(spec: Primary, design: Design):
     if (design.data.groupby("therapist_id").size() == 1).all():
         raise NotEstimable("one patient per therapist: the patient's deviation from the therapist mean is "
                            "always 0")
-    if design.data.attrs["therapist_variance"] == 0:
-        name = predictor_name(design.predictor.removesuffix("_therapist"))
+    attrs = design.data.attrs
+    name = predictor_name(design.predictor.removesuffix("_therapist"))
+    if attrs["therapist_f_p"] >= SPLIT_ALPHA:
+        df, p = attrs["therapist_f_df"], f"{attrs['therapist_f_p']:.3f}".removeprefix("0")
+        raise NotEstimable(f"the therapist means of {name} do not vary beyond chance (F({df[0]}, {df[1]}) = "
+                           f"{attrs['therapist_f']:.2f}, p = {p}): they are too unreliable to identify a "
+                           "therapist-level slope")
+    if attrs["therapist_variance"] == 0:
         raise NotEstimable(f"the therapist means of {name} do not vary beyond chance (its therapist "
                            "variance is estimated as 0): no therapist-level contrast")
     return spec.fit(design)

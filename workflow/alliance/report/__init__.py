@@ -397,13 +397,19 @@ def logrank_sentence(logrank: dict) -> str:
 
 def level_sentences(extra: dict) -> list[str]:
     """The Wald tests of the levels and moderation models, and the therapist variance components."""
-    sentences = [
-        f"Test that the {LEVEL_TEST_WORDS.get(name, name.replace('_', ' '))}: chi2({test['df']}) = "
-        f"{format_number(test['statistic'])}, {p_text(test['p_value'])}."
-        + (f" The therapist means are shrunken for their reliability (mean "
-           f"{format_unit(test['therapist_reliability'])}), so the therapist-level slope is not attenuated."
-           if "therapist_reliability" in test else "")
-        for name, test in extra.get("level_tests", {}).items()]
+    sentences = []
+    for name, test in extra.get("level_tests", {}).items():
+        words = LEVEL_TEST_WORDS.get(name, name.replace("_", " "))
+        sentence = (f"Test that the {words}: chi2({test['df']}) = {format_number(test['statistic'])}, "
+                    f"{p_text(test['p_value'])}.")
+        if "therapist_reliability" in test:
+            between, within = test["therapist_f_df"]
+            sentence += (f" The therapist means differ beyond chance (F({between}, {within}) = "
+                         f"{format_number(test['therapist_f'])}, {p_text(test['therapist_f_p'])}) and are "
+                         "shrunken for their reliability (mean "
+                         f"{format_unit(test['therapist_reliability'])}), so the therapist-level slope is "
+                         "not attenuated.")
+        sentences.append(sentence)
     if extra.get("therapist_variance") is not None:
         total = extra["therapist_variance"] + extra["residual_variance"]
         sentences.append(f"Therapist random-intercept variance {format_number(extra['therapist_variance'])} "
