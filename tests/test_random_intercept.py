@@ -9,8 +9,8 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from scipy import stats
 
-from alliance.models.common import Design
-from alliance.models.random_intercept import fit_random_intercept
+from alliance.models.common import Design, cluster_inference
+from alliance.models.random_intercept import cr3_covariance, fit_random_intercept
 
 FORMULA = "y ~ x + C(site) + z"
 
@@ -105,7 +105,8 @@ def test_a_zero_group_variance_is_the_boundary_status():
 
 def test_one_row_per_group_is_flagged_and_few_groups_use_t():
     """One patient per therapist: the therapist variance is not identified (a flag, OLS); 6 therapists
-    (fewer than min_clusters) with model-based SEs: t(5) intervals, and the CI is exactly t(5)'s."""
+    (fewer than min_clusters) with therapist-clustered SEs: the jackknife (CR3) covariance of the
+    quasi-demeaned rows and t(5) intervals, exactly t(5)'s."""
     rng = np.random.default_rng(4)
     frame = pd.DataFrame({"therapist_id": np.arange(30), "patient_id": np.arange(30),
                           "x": rng.normal(size=30)})
@@ -120,7 +121,13 @@ def test_one_row_per_group_is_flagged_and_few_groups_use_t():
     assert np.allclose(fit.params.to_numpy(), ols.params.to_numpy())
     few = frame.assign(therapist_id=np.arange(30) % 6)
     design = Design("y", "x", few, "y ~ x", [])
-    fit = fit_random_intercept("y ~ x", few, "therapist_id", design=design)
-    assert design.flags[-1] == "Few clusters: 6 therapists (fewer than 50); t(5) intervals and p-values."
+    fit = fit_random_intercept("y ~ x", few, "therapist_id", cluster="therapist_id", design=design,
+                               inference=cluster_inference(design))
+    assert design.flags[-1] == ("Few clusters: 6 therapists (fewer than 50); jackknife (CR3) therapist-"
+                                "cluster-robust standard errors, with t(5) intervals and p-values.")
+    y_star, x_star = fit.reml.quasi_demeaned(few["y"].to_numpy(), sm.add_constant(few["x"]).to_numpy(),
+                                             few["therapist_id"].to_numpy())
+    cr3 = cr3_covariance(x_star, y_star, few["therapist_id"].to_numpy())
+    assert np.allclose(fit.bse.to_numpy(), np.sqrt(np.diag(cr3)))
     _, high = fit.conf_int().loc["x"]
     assert np.isclose(high - fit.params["x"], stats.t.ppf(0.975, 5) * fit.bse["x"])

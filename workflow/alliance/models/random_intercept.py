@@ -23,7 +23,6 @@ from alliance.errors import BOUNDARY, NOT_CONVERGED, NotEstimable
 from alliance.mixed import random_intercept_reml
 from alliance.models.common import (
     Design,
-    analysis_setting,
     check_estimates,
     check_identified,
     flag_few_clusters,
@@ -33,7 +32,7 @@ from alliance.models.common import (
 # Attributes read from the OLS fit on the quasi-demeaned rows; the others (residuals, R-squared, ...)
 # would describe the transformed rows, not the model, so they are not offered.
 DELEGATED = frozenset({"params", "bse", "pvalues", "tvalues", "conf_int", "cov_params", "wald_test",
-                       "t_test", "nobs", "df_model", "df_resid", "use_t", "df_resid_inference"})
+                       "t_test", "nobs", "df_model", "df_resid", "use_t", "df_resid_inference", "cov_type"})
 
 
 class RandomInterceptResult:
@@ -125,8 +124,8 @@ def fit_random_intercept(formula: str, data: pd.DataFrame, group: str, cluster: 
     groups have several rows, and a flag when no group has two rows (the variance is then not
     identified and the model is ordinary least squares); a REML search that does not converge, or
     collinear predictors, raise NotEstimable. `inference` (from `cluster_inference`, for clustered SEs)
-    carries the few-cluster t reference; for model-based SEs with a `design`, fewer than `min_clusters`
-    groups give t(G - 1) intervals (flagged).
+    carries the few-cluster t reference: below `min_clusters` clusters the covariance is the jackknife
+    (CR3), flagged on `design`; without a `cov_type` (one cluster) the SEs are model-based.
     """
     y, x = patsy.dmatrices(formula, data, return_type="dataframe", NA_action="drop")
     rows = data.loc[y.index]
@@ -142,8 +141,6 @@ def fit_random_intercept(formula: str, data: pd.DataFrame, group: str, cluster: 
     use_t = bool((inference or {}).get("use_t", False))
     if cluster is None or (inference is not None and "cov_type" not in inference):
         ols = model.fit(use_t=False)
-        if design is not None and cluster is None:
-            _few_groups(ols, reml, group, design)
     else:
         clusters = pd.factorize(rows[cluster], sort=True)[0]
         ols = model.fit(cov_type="cluster", use_t=use_t, cov_kwds={"groups": clusters})
@@ -191,17 +188,3 @@ def cr3_covariance(x: np.ndarray, y: np.ndarray, clusters: np.ndarray) -> np.nda
         xg, yg = x[rows], y[rows]
         deltas[i] = np.linalg.lstsq(xtx - xg.T @ xg, xty - xg.T @ yg, rcond=None)[0] - full
     return (len(groups) - 1) / len(groups) * deltas.T @ deltas
-
-
-def _few_groups(ols, reml, group: str, design: Design) -> None:
-    """Model-based SEs of a model with few groups: Student's t on G - 1 degrees of freedom (flagged)."""
-    minimum = int(analysis_setting(design.data, "min_clusters"))
-    level, _ = GROUP_WORDS.get(group, (group, "row"))
-    design.df = None
-    if 2 <= reml.n_groups < minimum:
-        design.df = reml.n_groups - 1
-        inner = ols._results  # statsmodels reads the reference distribution from the unwrapped results
-        inner.use_t = True
-        inner.df_resid_inference = design.df
-        design.flags.append(f"Few clusters: {reml.n_groups} {level}s (fewer than {minimum}); t("
-                            f"{reml.n_groups - 1}) intervals and p-values.")
