@@ -70,7 +70,8 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
         {"heading": "Models",
          "text": "Every model is described in ANALYSIS_PLAN.md with its estimand, formula, clustering and "
                  f"missing-data rule. Covariates: {covariates} (numeric ones z-scored). Standard errors are "
-                 "clustered by therapist or therapists enter as a random intercept; with fewer than "
+                 "clustered by therapist (the linear mixed models also have a therapist or patient random "
+                 "intercept); with fewer than "
                  f"{config['models'].get('min_clusters', MIN_CLUSTERS)} therapists, clustered standard "
                  "errors are small-sample corrected (bias-reduced for logistic models, jackknife for linear "
                  "ones) and intervals and p-values use Student's t on (therapists - 1) degrees of freedom; "
