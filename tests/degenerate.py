@@ -284,9 +284,10 @@ def run_stages(cohort: Cohort, default_config: dict, workdir: Path) -> Stages:
         write_csv(tables[name], path)
     psychometrics = read_tables(paths)
 
+    alpha = total_alpha(pd.read_csv(results / "psychometrics" / "reliability.csv"))
     features = build_features(patients, outcomes, session_scores, patient_scores,
-                              config["features"]["early_window"], config["ruptures"],
-                              total_alpha(pd.read_csv(results / "psychometrics" / "reliability.csv")))
+                              early_window=config["features"]["early_window"],
+                              rupture_settings=config["ruptures"], total_alpha=alpha)
     for name in ("patients", "sessions", "ruptures"):
         write_parquet(features[name], results / "features" / f"{name}.parquet")
     write_csv(features["rupture_shares"], results / "features" / "rupture_shares.csv")

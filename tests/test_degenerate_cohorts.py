@@ -92,9 +92,10 @@ def test_figures_draw_without_models(staged, name):
     """The figures stage on these features with model results that have no rows at all."""
     stages = staged[name]
     figures = make_figures(stages.session_scores, stages.features, pd.DataFrame(columns=EFFECT_COLUMNS),
-                           load_configured(stages.config["instruments"])["alliance"],
-                           stages.config["privacy"]["min_cell_size"], stages.psychometrics, stages.ruptures,
-                           False, {})
+                           instrument=load_configured(stages.config["instruments"])["alliance"],
+                           min_cell_size=stages.config["privacy"]["min_cell_size"],
+                           psychometrics=stages.psychometrics, ruptures=stages.ruptures, synthetic=False,
+                           models={})
     assert tuple(figures) == FIGURES
     for figure in figures.values():
         text = " | ".join(t.get_text() for t in figure.findobj(Text))
@@ -179,8 +180,8 @@ def test_random_degenerate_clinics_never_raise(default_config, therapists, per_t
         assert icc["status"] == NOT_ESTIMABLE
     # The models too: every planned model ends with a status, a reason in words when it has no estimate,
     # and finite numbers where it has one (any other exception is a bug and fails the test).
-    results = [fit_family(family, stages.features, ["baseline_severity", "discipline"], stages.sessions,
-                          early_window=3).to_dict() for family in FAMILIES]
+    results = [fit_family(family, stages.features, ["baseline_severity", "discipline"],
+                          sessions=stages.sessions, early_window=3).to_dict() for family in FAMILIES]
     status = status_table(results)
     unreported = status[~status["status"].isin(REPORTED)]
     assert (unreported["reason"].str.len() > 10).all(), unreported
@@ -204,8 +205,8 @@ def run_everything(stages: Stages) -> dict:
     config = stages.config
     instruments = load_configured(config["instruments"])
     covariates = config["models"]["covariates"]
-    results = [fit_family(family, stages.features, covariates, stages.sessions,
-                          instruments["satisfaction"].score_range,
+    results = [fit_family(family, stages.features, covariates, sessions=stages.sessions,
+                          satisfaction_range=instruments["satisfaction"].score_range,
                           early_window=config["features"]["early_window"],
                           min_clusters=config["models"]["min_clusters"]).to_dict()
                for family in FAMILIES]
@@ -220,9 +221,11 @@ def run_everything(stages: Stages) -> dict:
     status = status_table(results, sensitivity, summary)
     # The figures are drawn (and checked on these cohorts in test_degenerate_stages.py) but not saved:
     # the report only embeds their PNGs, so one small PNG stands for each.
-    figures = make_figures(stages.session_scores, stages.features, effects, instruments["alliance"],
-                           config["privacy"]["min_cell_size"], stages.psychometrics, stages.ruptures, False,
-                           {result["family"]: result for result in results})
+    figures = make_figures(stages.session_scores, stages.features, effects,
+                           instrument=instruments["alliance"],
+                           min_cell_size=config["privacy"]["min_cell_size"],
+                           psychometrics=stages.psychometrics, ruptures=stages.ruptures, synthetic=False,
+                           models={result["family"]: result for result in results})
     placeholder = workdir / "figure.png"
     next(iter(figures.values())).savefig(placeholder, dpi=5)
     plt.close("all")

@@ -356,7 +356,7 @@ def test_make_figures_keys(sessions, features, effects, wai_sr, parameters, by_s
     models = {"dropout": {"extra": {"kaplan_meier": KM_CURVES.to_dict(orient="records"), "logrank": LOGRANK}}}
     features = features.assign(rupture_pattern="no_rupture", therapist_id="T1",
                                alliance_mean=[3.0, 4.0, 5.0, 2.0, 2.5])
-    figures = make_figures(sessions, features, effects, wai_sr, min_cell_size=3,
+    figures = make_figures(sessions, features, effects, instrument=wai_sr, min_cell_size=3,
                            psychometrics=psychometrics, ruptures=ruptures, synthetic=False, models=models)
     assert tuple(figures) == FIGURES
     assert all(isinstance(fig, Figure) for fig in figures.values())
@@ -439,10 +439,12 @@ def test_model_figures_give_the_models_reasons():
                                                  "rupture_pattern"]),
                            pd.DataFrame(columns=["outcome", "predictor", "model", "analysis", "r", "r_ci_low",
                                                  "r_ci_high"]),
-                           TOY, 5, {"item_distribution": pd.DataFrame(), "item_statistics": pd.DataFrame(),
-                                    "cfa_parameters": pd.DataFrame(),
-                                    "reliability_by_sessions": pd.DataFrame()},
-                           pd.DataFrame(), False, models)
+                           instrument=TOY, min_cell_size=5,
+                           psychometrics={"item_distribution": pd.DataFrame(),
+                                          "item_statistics": pd.DataFrame(),
+                                          "cfa_parameters": pd.DataFrame(),
+                                          "reliability_by_sessions": pd.DataFrame()},
+                           ruptures=pd.DataFrame(), synthetic=False, models=models)
     assert "could not be estimated: no patient dropped out after the early window." in figure_text(
         figures["kaplan_meier"]).replace("\n", " ")
     assert all("nan" not in figure_text(fig).lower() for fig in figures.values())

@@ -33,7 +33,8 @@ def cohort(default_config, wai_sr, csq8):
     raw = {"patients": patients, "sessions": sessions, "outcomes": outcomes}
     v = validate_tables(raw, {k: f"{k}.csv" for k in raw}, wai_sr, csq8)
     return build_features(v.patients, v.outcomes, score_sessions(v.sessions, wai_sr),
-                          score_patients(v.outcomes, csq8), 3, RUPTURES, None)
+                          score_patients(v.outcomes, csq8), early_window=3, rupture_settings=RUPTURES,
+                          total_alpha=None)
 
 
 def test_session_design_splits_alliance_by_hand():
@@ -153,7 +154,7 @@ def test_ruptures_before_counts_only_earlier_sessions(cohort):
 
 
 def test_adherence_family_adds_the_session_level_models(cohort):
-    result = fit_family("adherence", cohort["patients"], COVARIATES, cohort["sessions"])
+    result = fit_family("adherence", cohort["patients"], COVARIATES, sessions=cohort["sessions"])
     rows = pd.DataFrame(result.effects).set_index(["model", "predictor"])
     primary = rows.loc[("binomial_glm_cluster_therapist", "alliance_early")]
     gee = rows.loc[("gee_exchangeable_therapist", "alliance_early")]
@@ -179,7 +180,7 @@ def test_adherence_family_adds_the_session_level_models(cohort):
 
 def test_no_home_practice_column_is_a_note(cohort):
     sessions = cohort["sessions"].drop(columns=["home_practice"])
-    result = fit_family("adherence", cohort["patients"], COVARIATES, sessions)
+    result = fit_family("adherence", cohort["patients"], COVARIATES, sessions=sessions)
     status = {s["key"]: s for s in result.statuses}
     assert (status["H1b"]["status"], status["H1b"]["reason"]) == ("not_estimable",
                                                                   "no home-practice scores in the data")
@@ -191,7 +192,7 @@ def test_models_that_cannot_be_fitted_have_a_status_and_a_reason(cohort):
     the checks of the primary model are refused, and the family still returns."""
     features = cohort["patients"].assign(dropout=pd.array([False] * len(cohort["patients"]),
                                                           dtype="boolean"))
-    result = fit_family("dropout", features, COVARIATES, cohort["sessions"], early_window=3)
+    result = fit_family("dropout", features, COVARIATES, sessions=cohort["sessions"], early_window=3)
     assert result.effects == []
     status = {s["key"]: (s["status"], s["reason"]) for s in result.statuses}
     assert status == {

@@ -92,8 +92,10 @@ def test_rupture_pattern_can_enter_a_model_as_a_covariate(default_config, wai_sr
     raw = {"patients": patients, "sessions": sessions, "outcomes": outcomes}
     v = validate_tables(raw, {k: f"{k}.csv" for k in raw}, wai_sr, csq8)
     tables = build_features(v.patients, v.outcomes, score_sessions(v.sessions, wai_sr),
-                            score_patients(v.outcomes, csq8), 3,
-                            {"criterion": "sd", "c": 2.0, "repair_window": 3, "reliability": None}, None)
+                            score_patients(v.outcomes, csq8), early_window=3,
+                            rupture_settings={"criterion": "sd", "c": 2.0, "repair_window": 3,
+                                              "reliability": None},
+                            total_alpha=None)
     features = tables["patients"]
     assert features["rupture_pattern"].notna().all()
     result = fit_family("dropout", features, ["baseline_severity", "rupture_pattern"])
@@ -101,7 +103,7 @@ def test_rupture_pattern_can_enter_a_model_as_a_covariate(default_config, wai_sr
     assert 'C(Q("rupture_pattern"))' in result.extra["formula"]
     assert np.isfinite(result.effects[0]["estimate"])
     # With the session features the dropout family adds the time-varying models (secondary).
-    result = fit_family("dropout", features, COVARIATES, tables["sessions"])
+    result = fit_family("dropout", features, COVARIATES, sessions=tables["sessions"])
     models = [(row["model"], row["analysis"]) for row in result.effects]
     assert models[:8] == [("logistic_glm_cluster_therapist", "primary"),
                           ("discrete_time_hazard_cluster_therapist", "secondary"),

@@ -236,7 +236,7 @@ def test_a_fit_that_does_not_converge_counts_as_nonconverged(small_cohort, defau
     def no_convergence(design):
         raise NotEstimable("the REML search did not converge", NOT_CONVERGED)
 
-    monkeypatch.setattr(satisfaction, "fit_satisfaction_lmm", no_convergence)
+    monkeypatch.setattr(satisfaction, "fit_therapist_intercept_lmm", no_convergence)
     monkeypatch.setitem(sim.FAMILIES, "satisfaction", satisfaction.fit_satisfaction)
     table = sim.analyse_cohort(*small_cohort, early_window=3, covariates=["baseline_severity"],
                                ruptures=default_config["ruptures"])

@@ -111,7 +111,7 @@ def test_no_symptoms_no_rows_and_a_note():
     features = patient_features(PATIENTS, session_scores(rows), SATISFACTION, OUTCOMES, 3)
     sessions = session_features(session_scores(rows), PATIENTS, early_window=3)
     for result in (fit_symptoms(features, COVARIATES, sessions), fit_family("symptoms", features, COVARIATES),
-                   fit_family("symptoms", features, COVARIATES, sessions)):
+                   fit_family("symptoms", features, COVARIATES, sessions=sessions)):
         assert result.family == "symptoms" and result.summary == NO_DATA_NOTE
         assert result.effects == [] and result.notes == []
         assert {(s["key"], s["status"], s["reason"]) for s in result.statuses} == {

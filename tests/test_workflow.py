@@ -15,6 +15,7 @@ import zipfile
 import pandas as pd
 import pytest
 import yaml
+from browser import check_page
 from workflow_runs import (
     SMALL,
     SNAKEMAKE,
@@ -23,7 +24,6 @@ from workflow_runs import (
     run_workflow,
 )
 
-from alliance.browser import check_page
 from alliance.outputs import FIGURES
 
 pytestmark = pytest.mark.slow

@@ -229,6 +229,7 @@ def build_features(
     outcomes: pd.DataFrame,
     session_scores: pd.DataFrame,
     patient_scores: pd.DataFrame,
+    *,
     early_window: int,
     rupture_settings: dict,
     total_alpha: float | None,

@@ -506,7 +506,7 @@ def therapist_caterpillar(features: pd.DataFrame, min_cell_size: int) -> Figure:
 
 
 def make_figures(
-    session_scores: pd.DataFrame, features: pd.DataFrame, effects: pd.DataFrame, instrument: Instrument,
+    session_scores: pd.DataFrame, features: pd.DataFrame, effects: pd.DataFrame, *, instrument: Instrument,
     min_cell_size: int, psychometrics: Mapping[str, pd.DataFrame], ruptures: pd.DataFrame, synthetic: bool,
     models: Mapping[str, dict],
 ) -> dict[str, Figure]:

@@ -125,7 +125,7 @@ def cohort_features(
             {"alliance": wai, "satisfaction": csq, "therapist": None})
         alpha = total_alpha(reliability)
     return build_features(validated.patients, validated.outcomes, session_scores, patient_scores,
-                          early_window, dict(ruptures), alpha)
+                          early_window=early_window, rupture_settings=dict(ruptures), total_alpha=alpha)
 
 
 NONCONVERGED = ("not_converged", "separation")  # statuses counted as convergence failures
@@ -142,7 +142,7 @@ def analyse_cohort(
     features = cohort_features(patients, sessions, outcomes, early_window=early_window, ruptures=ruptures)
     rows = []
     for family in FAMILIES:
-        result = fit_family(family, features["patients"], list(covariates), features["sessions"],
+        result = fit_family(family, features["patients"], list(covariates), sessions=features["sessions"],
                             early_window=early_window)
         meta = {"family": family, "n_notes": len(result.notes), "notes": " | ".join(result.notes),
                 "error": ""}

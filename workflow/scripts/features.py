@@ -14,9 +14,9 @@ with user_errors_to_console(log):
         pd.read_parquet(snakemake.input.outcomes),
         pd.read_parquet(snakemake.input.session_scores),
         pd.read_parquet(snakemake.input.patient_scores),
-        snakemake.params.early_window,
-        snakemake.params.ruptures,
-        total_alpha(pd.read_csv(snakemake.input.reliability)),
+        early_window=snakemake.params.early_window,
+        rupture_settings=snakemake.params.ruptures,
+        total_alpha=total_alpha(pd.read_csv(snakemake.input.reliability)),
     )
 for name in ("patients", "sessions", "ruptures"):
     write_parquet(tables[name], snakemake.output[name])

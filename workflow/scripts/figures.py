@@ -14,12 +14,12 @@ figures = make_figures(
     pd.read_parquet(snakemake.input.session_scores),
     pd.read_parquet(snakemake.input.features),
     pd.read_csv(snakemake.input.effects),
-    load_configured(snakemake.params.instruments)["alliance"],
-    snakemake.params.min_cell_size,
-    read_tables(snakemake.input.psychometrics),
-    pd.read_parquet(snakemake.input.ruptures),
-    snakemake.params.synthetic,
-    {result["family"]: result for result in map(read_json, snakemake.input.models)},
+    instrument=load_configured(snakemake.params.instruments)["alliance"],
+    min_cell_size=snakemake.params.min_cell_size,
+    psychometrics=read_tables(snakemake.input.psychometrics),
+    ruptures=pd.read_parquet(snakemake.input.ruptures),
+    synthetic=snakemake.params.synthetic,
+    models={result["family"]: result for result in map(read_json, snakemake.input.models)},
 )
 for png, svg in zip(snakemake.output.png, snakemake.output.svg, strict=True):
     save_figure(figures[Path(png).stem], png, svg)

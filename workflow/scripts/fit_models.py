@@ -12,8 +12,8 @@ result = fit_family(
     snakemake.wildcards.family,
     pd.read_parquet(snakemake.input.patients),
     list(snakemake.params.covariates),
-    pd.read_parquet(snakemake.input.sessions),
-    load_configured(snakemake.params.instruments)["satisfaction"].score_range,
+    sessions=pd.read_parquet(snakemake.input.sessions),
+    satisfaction_range=load_configured(snakemake.params.instruments)["satisfaction"].score_range,
     early_window=snakemake.params.early_window,
     min_clusters=snakemake.params.min_clusters,
 )

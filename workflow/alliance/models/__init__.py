@@ -24,7 +24,7 @@ SESSION_LEVEL = {"adherence", "dropout", "symptoms"}  # families that also fit s
 
 
 def fit_family(
-    family: str, features: pd.DataFrame, covariates: list[str], sessions: pd.DataFrame | None = None,
+    family: str, features: pd.DataFrame, covariates: list[str], *, sessions: pd.DataFrame | None = None,
     satisfaction_range: tuple[float, float] | None = None, levels: bool = True,
     early_window: int | None = None, min_clusters: int = MIN_CLUSTERS,
 ) -> ModelResult:

@@ -39,7 +39,7 @@ from alliance.models.common import (
 )
 from alliance.models.dropout import dropout_design
 from alliance.models.effects import effect_row
-from alliance.models.satisfaction import fit_satisfaction_lmm, satisfaction_design
+from alliance.models.satisfaction import fit_therapist_intercept_lmm, satisfaction_design
 
 MODERATOR = "discipline"
 MODERATOR_TERM = f'C(Q("{MODERATOR}"))'
@@ -64,8 +64,8 @@ PRIMARY = {
                          lambda d: int(d["scheduled_after_window"].sum()), lambda d: None),
     "dropout": Primary(dropout_design, fit_logit_glm, "logistic_glm_cluster_therapist", "log_odds",
                        len, lambda d: None),
-    "satisfaction": Primary(satisfaction_design, fit_satisfaction_lmm, "lmm_therapist_intercept", "points",
-                            len, lambda d: float(d["satisfaction"].std(ddof=1))),
+    "satisfaction": Primary(satisfaction_design, fit_therapist_intercept_lmm, "lmm_therapist_intercept",
+                            "points", len, lambda d: float(d["satisfaction"].std(ddof=1))),
 }
 
 

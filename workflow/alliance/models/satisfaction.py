@@ -57,8 +57,9 @@ def satisfaction_design(features: pd.DataFrame, covariates: list[str]) -> Design
 NO_MEASURE = "no satisfaction measure in the data"
 
 
-def fit_satisfaction_lmm(design: Design) -> RandomInterceptResult:
-    """Linear mixed model by REML with a random intercept per therapist (`alliance.models.random_intercept`:
+def fit_therapist_intercept_lmm(design: Design) -> RandomInterceptResult:
+    """The design's patient-level outcome (satisfaction for H3, symptom improvement for H4) in a linear
+    mixed model by REML with a random intercept per therapist (`alliance.models.random_intercept`:
     statsmodels MixedLM's estimates, vectorised over therapists), SEs clustered by therapist (CR3 with
     t(G - 1) below `min_clusters` therapists; `cluster_inference`). The sandwich does not assume equal
     residual variances, which a ceiling (the CSQ-8's) breaks: the residual variance falls as alliance rises,
@@ -202,7 +203,7 @@ def fit_satisfaction(
     """
     statuses: list[dict] = []
     design = satisfaction_design(features, covariates)
-    fit = run_planned(statuses, "H3", design, fit_satisfaction_lmm, design)
+    fit = run_planned(statuses, "H3", design, fit_therapist_intercept_lmm, design)
     extra = {"formula": design.formula, "covariates": design.covariates}
     if fit is None:
         refuse(statuses, ["H3-ordinal"], "the primary model was not fitted")

@@ -46,8 +46,8 @@ from alliance.models.levels import PRIMARY
 from alliance.models.satisfaction import (
     ORDINAL_MODEL,
     ceiling_check,
-    fit_satisfaction_lmm,
     fit_satisfaction_ordinal,
+    fit_therapist_intercept_lmm,
     satisfaction_score_range,
 )
 
@@ -421,7 +421,7 @@ def resampling(family: str, features: pd.DataFrame, covariates: list[str]) -> Re
     """Fit the primary model of `family` and build its `Resampling` (the matrices by patsy from the
     design's formula, as the primary fit builds them). Raises `NotEstimable` as `fit_primary` does."""
     spec = PRIMARY[family]
-    if spec.fit not in (fit_logit_glm, fit_satisfaction_lmm):
+    if spec.fit not in (fit_logit_glm, fit_therapist_intercept_lmm):
         raise ValueError(f"no bootstrap refit for the primary fit '{spec.fit.__name__}'")
     row, design, _ = fit_primary(family, features, covariates, analysis="primary")
     y, x = patsy.dmatrices(design.formula, design.data, NA_action="raise", return_type="dataframe")

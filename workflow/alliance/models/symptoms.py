@@ -48,7 +48,7 @@ from alliance.models.common import (
     summary_text,
 )
 from alliance.models.random_intercept import RandomInterceptResult, fit_random_intercept
-from alliance.models.satisfaction import fit_satisfaction_lmm, variance_components
+from alliance.models.satisfaction import fit_therapist_intercept_lmm, variance_components
 
 FAMILY = "symptoms"
 PATIENT_MODEL = "lmm_therapist_intercept"
@@ -204,7 +204,7 @@ def fit_symptoms(
         return ModelResult(FAMILY, [], [], [], NO_DATA_NOTE, {"fitted": []}, statuses=statuses)
     effects, flow, notes, summaries, extra = [], [], [], [], {"fitted": []}
     design = improvement_design(features, covariates)
-    fit = run_planned(statuses, "H4", design, fit_satisfaction_lmm, design)
+    fit = run_planned(statuses, "H4", design, fit_therapist_intercept_lmm, design)
     if fit is not None:
         effects.append(_row(fit, design, "alliance_early", PATIENT_MODEL, "secondary",
                             float(design.data["symptom_improvement"].std(ddof=1))))
