@@ -56,7 +56,7 @@ test-fast: $(STAMP)
 
 ## test-slurm: the simulation study on a real one-node SLURM cluster on this machine, byte-identical to a
 ## local run (installs SLURM and munge with apt-get where missing, as root or with sudo; 3-5 minutes on
-## 2 cores, hard timeout 20 minutes; not part of `make test`). See README, "Running at scale".
+## 2 cores, hard timeout 20 minutes; not part of `make test`). See docs/running-at-scale.md.
 test-slurm: $(STAMP)
 	bash tests/slurm/run.sh
 
