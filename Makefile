@@ -40,7 +40,7 @@ report: $(STAMP)
 
 ## reproduce: re-run from a clean results/ and check every output is byte-identical to the last run
 reproduce: $(STAMP)
-	$(BIN)/python -m alliance.reproduce --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG),)
+	$(BIN)/python -m alliance.runtime.reproduce --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG),)
 
 ## notebooks: pair every notebooks/*.py with a Jupyter .ipynb (jupytext; the .py files are the source)
 notebooks: $(STAMP)
@@ -64,7 +64,7 @@ test-slurm: $(STAMP)
 ## per-rule time and memory in results/bench/bench.csv, summary and targets in results/bench/bench.md.
 ## Other sizes: make bench SIZES="1000 50000"
 bench: $(STAMP)
-	$(BIN)/python -m alliance.bench --cores $(CORES) --sizes $(SIZES)
+	$(BIN)/python -m alliance.runtime.bench --cores $(CORES) --sizes $(SIZES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

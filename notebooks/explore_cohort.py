@@ -18,7 +18,7 @@
 # %%
 from alliance.models.effects import BENCHMARKS
 from alliance.privacy import suppress_counts
-from alliance.results import load_results
+from alliance.runtime.results import load_results
 
 run = load_results()
 features, sessions, effects = run.features, run.session_scores, run.effects

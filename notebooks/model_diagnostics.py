@@ -27,7 +27,7 @@ from scipy import stats
 from alliance.models.common import fit_logit_glm
 from alliance.models.levels import PRIMARY
 from alliance.models.survival import session_risk_design
-from alliance.results import load_results
+from alliance.runtime.results import load_results
 
 run = load_results()
 covariates = run.covariates

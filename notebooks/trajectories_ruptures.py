@@ -20,7 +20,7 @@ import pandas as pd
 
 from alliance.figures import alliance_trajectories, trajectory_points
 from alliance.privacy import suppress_counts
-from alliance.results import load_results
+from alliance.runtime.results import load_results
 from alliance.ruptures import LARSSON_2018, detect_ruptures, pattern_shares, rupture_patterns
 
 run = load_results()

@@ -7,8 +7,8 @@ import sys
 
 import pandas as pd
 
-from alliance.bench import COLUMNS, collect, markdown, targets
-from alliance.runlog import PEAK_MEMORY
+from alliance.runtime.bench import COLUMNS, collect, markdown, targets
+from alliance.runtime.runlog import PEAK_MEMORY
 
 
 def table() -> pd.DataFrame:
@@ -54,7 +54,7 @@ def test_collect_reads_benchmark_files_and_logged_peaks(tmp_path):
 
 def test_jobs_log_their_peak_memory(tmp_path):
     log = tmp_path / "job.log"
-    script = (f"from alliance.runlog import start_log; start_log({str(log)!r}); "
+    script = (f"from alliance.runtime.runlog import start_log; start_log({str(log)!r}); "
               "x = bytearray(200 * 1024 * 1024)")
     subprocess.run([sys.executable, "-c", script], check=True)
     (line,) = [line for line in log.read_text().splitlines() if PEAK_MEMORY in line]

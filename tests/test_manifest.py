@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 
-from alliance.manifest import build_manifest, compare_manifests, output_files, verdict
+from alliance.runtime.manifest import build_manifest, compare_manifests, output_files, verdict
 
 
 def make_results(tmp_path):

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from alliance.io import InputError
-from alliance.results import load_results
+from alliance.runtime.results import load_results
 
 NOTEBOOKS = ("explore_cohort", "trajectories_ruptures", "model_diagnostics")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from alliance.manifest import output_files
-from alliance.stale import set_aside_stale_outputs
+from alliance.runtime.manifest import output_files
+from alliance.runtime.stale import set_aside_stale_outputs
 
 STARTED = 1_700_000_000.0
 OLD, NEW = STARTED - 3600, STARTED + 5

@@ -103,7 +103,7 @@ def test_manifest_and_make_reproduce_rerun_byte_identical(root, default_run):
     assert manifest["config"]["synthetic"]["seed"] == 5
     assert manifest["environment"]["packages"]["statsmodels"]
     done = subprocess.run(
-        [sys.executable, "-m", "alliance.reproduce", "--directory", str(default_run), "--snakefile",
+        [sys.executable, "-m", "alliance.runtime.reproduce", "--directory", str(default_run), "--snakefile",
          str(root / "Snakefile"), "--cores", "2", "--configfile", str(default_run / "test_config.yaml")],
         capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]

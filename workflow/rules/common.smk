@@ -7,7 +7,7 @@ from pathlib import Path
 
 from alliance.conditions import truth_scale
 from alliance.outputs import FIGURES, PSYCHOMETRIC_TABLES
-from alliance.stale import set_aside_stale_outputs
+from alliance.runtime.stale import set_aside_stale_outputs
 
 ENV = "../../environment.yml"
 MODEL_FAMILIES = ["adherence", "dropout", "satisfaction", "symptoms"]

@@ -2,7 +2,7 @@
 
 from alliance.io import read_json, write_csv
 from alliance.models.effects import effects_table, multiplicity_table
-from alliance.runlog import start_log
+from alliance.runtime.runlog import start_log
 
 log = start_log(snakemake.log[0])
 table = effects_table([read_json(path) for path in snakemake.input.models])

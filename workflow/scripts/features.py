@@ -5,7 +5,7 @@ import pandas as pd
 from alliance.features import build_features
 from alliance.io import write_csv, write_parquet
 from alliance.measurement import total_alpha
-from alliance.runlog import start_log, user_errors_to_console
+from alliance.runtime.runlog import start_log, user_errors_to_console
 
 log = start_log(snakemake.log[0])
 with user_errors_to_console(log):

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from alliance.feedback import feedback_pages
-from alliance.runlog import start_log
+from alliance.runtime.runlog import start_log
 
 log = start_log(snakemake.log[0])
 index = feedback_pages(pd.read_parquet(snakemake.input.features),

@@ -7,7 +7,7 @@ import pandas as pd
 from alliance.figures import make_figures, save_figure
 from alliance.instruments import load_configured
 from alliance.io import read_json, read_tables
-from alliance.runlog import start_log
+from alliance.runtime.runlog import start_log
 
 log = start_log(snakemake.log[0])
 figures = make_figures(

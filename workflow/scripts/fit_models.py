@@ -5,7 +5,7 @@ import pandas as pd
 from alliance.instruments import load_configured
 from alliance.io import write_json, write_text
 from alliance.models import fit_family
-from alliance.runlog import start_log
+from alliance.runtime.runlog import start_log
 
 log = start_log(snakemake.log[0])
 result = fit_family(

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from alliance.io import write_json
-from alliance.manifest import build_manifest
-from alliance.runlog import start_log
+from alliance.runtime.manifest import build_manifest
+from alliance.runtime.runlog import start_log
 
 log = start_log(snakemake.log[0])
 manifest = build_manifest(Path(snakemake.params.results), dict(snakemake.params.inputs),

@@ -4,7 +4,7 @@ import pandas as pd
 
 from alliance.io import read_json, write_csv
 from alliance.models.plan import status_table
-from alliance.runlog import start_log
+from alliance.runtime.runlog import start_log
 
 log = start_log(snakemake.log[0])
 status = status_table([read_json(path) for path in snakemake.input.models],

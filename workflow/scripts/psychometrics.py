@@ -6,7 +6,7 @@ from alliance.instruments import load_configured
 from alliance.io import write_csv
 from alliance.measurement import measurement_tables
 from alliance.outputs import PSYCHOMETRIC_TABLES
-from alliance.runlog import start_log
+from alliance.runtime.runlog import start_log
 
 log = start_log(snakemake.log[0])
 tables = measurement_tables(

@@ -4,7 +4,7 @@ import pandas as pd
 
 from alliance.io import read_json, read_tables, write_text
 from alliance.report import build_report, sensitivity_notes
-from alliance.runlog import start_log
+from alliance.runtime.runlog import start_log
 
 log = start_log(snakemake.log[0])
 config = snakemake.params.config

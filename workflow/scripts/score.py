@@ -4,7 +4,7 @@ import pandas as pd
 
 from alliance.instruments import load_configured
 from alliance.io import write_json, write_parquet
-from alliance.runlog import start_log
+from alliance.runtime.runlog import start_log
 from alliance.scores import score_patients, score_sessions, scoring_summary
 
 log = start_log(snakemake.log[0])

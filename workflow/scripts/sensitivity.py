@@ -5,7 +5,7 @@ import pandas as pd
 from alliance.instruments import load_configured
 from alliance.io import write_csv, write_json
 from alliance.models.sensitivity import sensitivity_analyses
-from alliance.runlog import start_log
+from alliance.runtime.runlog import start_log
 
 log = start_log(snakemake.log[0])
 tables = {name: pd.read_parquet(snakemake.input[name])

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from alliance.figures import power_curve, save_figure
-from alliance.runlog import start_log
+from alliance.runtime.runlog import start_log
 
 log = start_log(snakemake.log[0])
 performance = pd.read_csv(snakemake.input[0], keep_default_na=False, na_values=[""])

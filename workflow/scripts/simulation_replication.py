@@ -1,7 +1,7 @@
 """One replication of one simulation condition: a synthetic cohort analysed as the workflow does."""
 
 from alliance.io import write_csv
-from alliance.runlog import start_log, user_errors_to_console
+from alliance.runtime.runlog import start_log, user_errors_to_console
 from alliance.simulation import run_replication
 
 log = start_log(snakemake.log[0])

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from alliance.io import write_csv
-from alliance.runlog import start_log
+from alliance.runtime.runlog import start_log
 from alliance.simulation import sample_size, summarise
 
 log = start_log(snakemake.log[0])

@@ -1,7 +1,7 @@
 """The estimands of one simulation condition: the same analysis of a large population."""
 
 from alliance.io import write_csv
-from alliance.runlog import start_log, user_errors_to_console
+from alliance.runtime.runlog import start_log, user_errors_to_console
 from alliance.simulation import condition_truth
 
 log = start_log(snakemake.log[0])

@@ -1,7 +1,7 @@
 """Write the synthetic cohort (three contract tables) and its truth."""
 
 from alliance.io import write_csv, write_json
-from alliance.runlog import start_log, user_errors_to_console
+from alliance.runtime.runlog import start_log, user_errors_to_console
 from alliance.synthetic import synthesize
 
 log = start_log(snakemake.log[0])

@@ -11,7 +11,7 @@ from alliance.contract import TABLES
 from alliance.instruments import load_configured
 from alliance.io import write_json, write_parquet, write_text
 from alliance.report.validation import console_summary, render_validation_report, run_validation
-from alliance.runlog import start_log, user_errors_to_console
+from alliance.runtime.runlog import start_log, user_errors_to_console
 
 log = start_log(snakemake.log[0])
 report = snakemake.params.report

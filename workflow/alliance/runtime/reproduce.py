@@ -15,9 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from alliance.manifest import compare_manifests, verdict
+from alliance.runtime.manifest import compare_manifests, verdict
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 PREVIOUS = "results.previous"
 
 

@@ -1,6 +1,6 @@
 """Read a finished run's outputs, for notebooks and other analyses that start where the pipeline stopped.
 
-    from alliance.results import load_results
+    from alliance.runtime.results import load_results
     run = load_results("results")
     run.features.head(); run.effects; run.models["dropout"]["extra"]["logrank"]
 """

@@ -24,7 +24,7 @@ import pandas as pd
 import yaml
 
 from alliance.io import write_csv, write_text
-from alliance.runlog import PEAK_MEMORY
+from alliance.runtime.runlog import PEAK_MEMORY
 
 COLUMNS = ["n_patients", "n_therapists", "n_sessions", "rule", "seconds", "max_rss_mb"]
 PATIENTS_PER_THERAPIST = 12
@@ -121,14 +121,14 @@ def markdown(table: pd.DataFrame, cores: int) -> str:
 
 
 def main() -> None:
-    """Command-line entry point (`python -m alliance.bench`)."""
+    """Command-line entry point (`python -m alliance.runtime.bench`)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("results/bench"))
     parser.add_argument("--keep", action="store_true", help="keep each size's run folder")
     args = parser.parse_args()
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     out = args.out.resolve()
     frames = []
     for n in sorted(set(args.sizes)):
