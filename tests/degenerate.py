@@ -1,8 +1,8 @@
 """Valid but degenerate cohorts (issue 12) and the workflow's first stages run on them in-process.
 
 Each builder in `COHORTS` takes the default config (config.yaml as a dict) and returns a `Cohort`: the three
-contract tables, made from a small synthetic cohort (`alliance.synthetic.synthesize`, 120 patients of 12
-therapists) and then changed, with the config overrides the cohort needs (merged over config.yaml by
+contract tables, made from a small synthetic cohort (`alliance.simulation.synthetic.synthesize`, 120
+patients of 12 therapists) and then changed, with the config overrides the cohort needs (merged over config.yaml by
 `merge_config`). `run_stages` runs what the rules validate -> score -> psychometrics -> features do, by
 calling the functions their scripts call, and writes and reads back every output as the workflow does, under
 `<workdir>/results/` with the workflow's layout (so later stages can read them from there).
@@ -31,7 +31,7 @@ from alliance.measurement import measurement_tables, total_alpha
 from alliance.outputs import PSYCHOMETRIC_TABLES
 from alliance.report.validation import run_validation
 from alliance.scores import score_patients, score_sessions, scoring_summary
-from alliance.synthetic import synthesize
+from alliance.simulation.synthetic import synthesize
 
 HERE = Path(__file__).resolve().parent
 SEVEN_POINT = HERE / "data" / "degenerate" / "wai_s_7point.yaml"  # pre-scored 7-point WAI-S-like form

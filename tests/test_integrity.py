@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alliance.synthetic import synthesize
+from alliance.simulation.synthetic import synthesize
 
 pytestmark = pytest.mark.slow
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"

@@ -19,7 +19,7 @@ from alliance.models.common import Design, fit_logit_glm, session_design, summar
 from alliance.models.levels import PRIMARY, Primary, _fit_split, moderation_design, split_design
 from alliance.models.marginal import GRID_POINTS, marginal_predictions, reference_grid
 from alliance.scores import score_patients, score_sessions
-from alliance.synthetic import synthesize
+from alliance.simulation.synthetic import synthesize
 
 COVARIATES = ["baseline_severity", "discipline"]
 RUPTURES = {"criterion": "sd", "c": 2.0, "repair_window": 3, "reliability": None}

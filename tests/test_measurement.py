@@ -10,7 +10,7 @@ from alliance.instruments import load_configured
 from alliance.measurement import first_questionnaires, measurement_tables, total_alpha
 from alliance.ruptures import detect_ruptures
 from alliance.scores import score_sessions
-from alliance.synthetic import generate_cohort
+from alliance.simulation.synthetic import generate_cohort
 
 SETTINGS = {"bootstrap": 50, "seed": 3, "max_sessions": 6}
 INSTRUMENTS = load_configured({"alliance": "wai_sr", "satisfaction": "csq8"})

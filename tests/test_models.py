@@ -13,7 +13,7 @@ from alliance.models.adherence import attendance_design
 from alliance.models.dropout import dropout_design
 from alliance.models.levels import PRIMARY
 from alliance.scores import score_patients, score_sessions
-from alliance.synthetic import synthesize
+from alliance.simulation.synthetic import synthesize
 
 COVARIATES = ["baseline_severity", "discipline"]
 

@@ -414,7 +414,7 @@ def test_every_unreadable_file_is_reported_in_one_pass(tmp_path, instruments):
 
 
 def synthetic_export(tmp_path: Path, synthetic_cfg: dict, **changes) -> dict:
-    from alliance.synthetic import synthesize
+    from alliance.simulation.synthetic import synthesize
 
     patients, sessions, outcomes, _ = synthesize(synthetic_cfg | changes, 3, ["baseline_severity"])
     data = {}

@@ -16,7 +16,7 @@ from alliance.ruptures import (
     score_detection,
 )
 from alliance.scores import score_sessions
-from alliance.synthetic import generate_cohort
+from alliance.simulation.synthetic import generate_cohort
 
 
 def trajectories(totals: dict[str, list[float | None]], missed: tuple = ()) -> pd.DataFrame:

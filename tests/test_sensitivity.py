@@ -49,7 +49,7 @@ from alliance.models.sensitivity import (
     within_therapist,
 )
 from alliance.scores import score_patients, score_sessions
-from alliance.synthetic import synthesize
+from alliance.simulation.synthetic import synthesize
 
 UCLA = Path(statsmodels.__file__).parent / "miscmodels/tests/results/ologit_ucla.csv"
 SETTINGS = {"imputations": 5, "seed": 7, "windows": [2, 3, 4], "winsor_percentiles": [5, 95], "bootstrap": 30}

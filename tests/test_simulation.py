@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from alliance import simulation as sim
 from alliance.io import read_table, write_csv
-from alliance.synthetic import generate_cohort
+from alliance.simulation import study as sim
+from alliance.simulation.synthetic import generate_cohort
 
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
@@ -51,7 +51,7 @@ def test_seeds_are_stable_distinct_and_independent_of_python_hash():
     assert len(set(states.values())) == 5
     again = sim.replication_seed(1, "n200_t32_e1.0", 2)
     assert tuple(again.generate_state(4)) == states[("n200_t32_e1.0", 2)]
-    code = "from alliance.simulation import stable_hash; print(stable_hash('n400_t32_e1.0'))"
+    code = "from alliance.simulation.study import stable_hash; print(stable_hash('n400_t32_e1.0'))"
     for hash_seed in ("1", "2"):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                              env={**os.environ, "PYTHONHASHSEED": hash_seed})

@@ -21,7 +21,7 @@ from alliance.models.symptoms import (
     forward_design,
 )
 from alliance.scores import score_patients, score_sessions
-from alliance.synthetic import generate_cohort, synthesize
+from alliance.simulation.synthetic import generate_cohort, synthesize
 
 COVARIATES = ["baseline_severity", "discipline"]
 FILES = {"patients": "patients.csv", "sessions": "sessions.csv", "outcomes": "outcomes.csv"}

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from scipy.stats import skew
 
-from alliance.conditions import truth_scale
 from alliance.contract import validate_tables
 from alliance.io import ConfigError
-from alliance.synthetic import generate_cohort, synthesize
+from alliance.simulation.conditions import truth_scale
+from alliance.simulation.synthetic import generate_cohort, synthesize
 
 COVARIATES = ["baseline_severity", "discipline"]
 

@@ -11,7 +11,7 @@ from workflow_runs import (
     run_workflow,
 )
 
-from alliance.synthetic import synthesize
+from alliance.simulation.synthetic import synthesize
 
 pytestmark = pytest.mark.slow
 

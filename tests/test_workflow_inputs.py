@@ -16,7 +16,7 @@ from workflow_runs import (
     synthetic_tables,
 )
 
-from alliance.synthetic import synthesize
+from alliance.simulation.synthetic import synthesize
 
 pytestmark = pytest.mark.slow
 

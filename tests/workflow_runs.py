@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from alliance.synthetic import synthesize
+from alliance.simulation.synthetic import synthesize
 
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 TABLES = ("patients", "sessions", "outcomes")

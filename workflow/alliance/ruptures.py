@@ -158,7 +158,7 @@ def score_detection(ruptures: pd.DataFrame, planted: pd.DataFrame) -> dict[str, 
         Output of `detect_ruptures`.
     planted
         Planted ruptures, one row each: patient_id, session (the fourth table of
-        `alliance.synthetic.generate_cohort`; truth.json, planted_ruptures.sessions).
+        `alliance.simulation.synthetic.generate_cohort`; truth.json, planted_ruptures.sessions).
 
     Returns
     -------

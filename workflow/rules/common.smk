@@ -5,7 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-from alliance.conditions import truth_scale
+from alliance.simulation.conditions import truth_scale
 from alliance.outputs import FIGURES, PSYCHOMETRIC_TABLES
 from alliance.runtime.stale import set_aside_stale_outputs
 

@@ -2,7 +2,7 @@
 # One job per replication (group "simulation" bundles them on a cluster), one truth job per condition,
 # then the performance and sample-size tables and the power curve. Not part of `rule all`.
 
-from alliance.conditions import condition_grid
+from alliance.simulation.conditions import condition_grid
 
 SIMULATION = config["simulation"]
 SIMULATION_GRID = condition_grid(SIMULATION)

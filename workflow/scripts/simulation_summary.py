@@ -4,7 +4,7 @@ import pandas as pd
 
 from alliance.io import write_csv
 from alliance.runtime.runlog import start_log
-from alliance.simulation import sample_size, summarise
+from alliance.simulation.study import sample_size, summarise
 
 log = start_log(snakemake.log[0])
 truth = pd.concat([pd.read_csv(path, keep_default_na=False, na_values=[""])

@@ -2,7 +2,7 @@
 
 from alliance.io import write_csv
 from alliance.runtime.runlog import start_log, user_errors_to_console
-from alliance.simulation import condition_truth
+from alliance.simulation.study import condition_truth
 
 log = start_log(snakemake.log[0])
 with user_errors_to_console(log):

@@ -2,7 +2,7 @@
 
 from alliance.io import write_csv, write_json
 from alliance.runtime.runlog import start_log, user_errors_to_console
-from alliance.synthetic import synthesize
+from alliance.simulation.synthetic import synthesize
 
 log = start_log(snakemake.log[0])
 with user_errors_to_console(log):

@@ -20,10 +20,6 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from alliance.conditions import CONDITION_COLUMNS
-from alliance.conditions import condition_grid as condition_grid  # re-exported for callers
-from alliance.conditions import condition_id as condition_id
-from alliance.conditions import format_scale as format_scale
 from alliance.contract import validate_tables
 from alliance.errors import REPORTED
 from alliance.features import build_features
@@ -32,7 +28,11 @@ from alliance.models import FAMILIES, fit_family
 from alliance.models.effects import EFFECT_COLUMNS
 from alliance.models.plan import BY_KEY
 from alliance.scores import score_patients, score_sessions
-from alliance.synthetic import generate_cohort
+from alliance.simulation.conditions import CONDITION_COLUMNS
+from alliance.simulation.conditions import condition_grid as condition_grid  # re-exported for callers
+from alliance.simulation.conditions import condition_id as condition_id
+from alliance.simulation.conditions import format_scale as format_scale
+from alliance.simulation.synthetic import generate_cohort
 
 EFFECT_KEY = ["family", "outcome", "model", "predictor"]
 STATUS_COLUMNS = ["status", "n_notes", "notes", "error"]

@@ -33,7 +33,6 @@ import pandas as pd
 import statsmodels.formula.api as smf
 from scipy.special import expit, logit
 
-from alliance.conditions import truth_scale
 from alliance.features import patient_features, session_features
 from alliance.instruments import load_instrument
 from alliance.io import ConfigError
@@ -46,6 +45,7 @@ from alliance.models.satisfaction import MODEL as SATISFACTION_MODEL
 from alliance.models.satisfaction import satisfaction_design
 from alliance.models.symptoms import symptom_estimands
 from alliance.scores import score_patients, score_sessions
+from alliance.simulation.conditions import truth_scale
 
 DIMENSIONS = ("task", "bond", "goal")
 AGE_BANDS = ("18-29", "30-44", "45-59", "60-74", "75+")
