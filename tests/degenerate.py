@@ -2,8 +2,8 @@
 
 Each builder in `COHORTS` takes the default config (config.yaml as a dict) and returns a `Cohort`: the three
 contract tables, made from a small synthetic cohort (`alliance.simulation.synthetic.synthesize`, 120
-patients of 12 therapists) and then changed, with the config overrides the cohort needs (merged over config.yaml by
-`merge_config`). `run_stages` runs what the rules validate -> score -> psychometrics -> features do, by
+patients of 12 therapists) and then changed, with the config overrides the cohort needs (merged over
+config.yaml by `merge_config`). `run_stages` runs what the rules validate -> score -> psychometrics -> features do, by
 calling the functions their scripts call, and writes and reads back every output as the workflow does, under
 `<workdir>/results/` with the workflow's layout (so later stages can read them from there).
 
