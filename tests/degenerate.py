@@ -1,11 +1,12 @@
 """Valid but degenerate cohorts (issue 12) and the workflow's first stages run on them in-process.
 
-Each builder in `COHORTS` takes the default config (config.yaml as a dict) and returns a `Cohort`: the three
-contract tables, made from a small synthetic cohort (`alliance.simulation.synthetic.synthesize`, 120
+Each builder in `COHORTS` takes the default config (config.yaml as a dict) and returns a `Cohort`: the
+three contract tables, made from a small synthetic cohort (`alliance.simulation.synthetic.synthesize`, 120
 patients of 12 therapists) and then changed, with the config overrides the cohort needs (merged over
-config.yaml by `merge_config`). `run_stages` runs what the rules validate -> score -> psychometrics -> features do, by
-calling the functions their scripts call, and writes and reads back every output as the workflow does, under
-`<workdir>/results/` with the workflow's layout (so later stages can read them from there).
+config.yaml by `merge_config`). `run_stages` runs what the rules validate -> score -> psychometrics ->
+features do, by calling the functions their scripts call, and writes and reads back every output as the
+workflow does, under `<workdir>/results/` with the workflow's layout (so later stages can read them from
+there).
 
 The contract has no date column (exact dates are refused as identifying), so "monthly contacts" are fewer
 numbered sessions over the same course: the early window then covers k months instead of k weeks.
