@@ -3,38 +3,12 @@ identifier anywhere (a run killed mid-way and restarted is checked on the defaul
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-import yaml
+from workflow_runs import TABLES, digests, run_workflow
 
 from alliance.simulation.synthetic import synthesize
 
 pytestmark = pytest.mark.slow
-SNAKEMAKE = Path(sys.executable).parent / "snakemake"
-TABLES = ("patients", "sessions", "outcomes")
-COMPARED = (".csv", ".parquet", ".json", ".html", ".png", ".svg")
-
-
-def command(root: Path, work: Path, *extra: str) -> list[str]:
-    # Targets and flags first: --configfile takes every word after it.
-    return [str(SNAKEMAKE), *extra, "--snakefile", str(root / "Snakefile"), "--directory", str(work),
-            "--cores", "2", "--configfile", str(work / "test_config.yaml")]
-
-
-def run(root: Path, work: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(command(root, work, *extra), capture_output=True, text=True, timeout=900)
-
-
-def digests(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.suffix in COMPARED and not p.name.startswith(".")}
-
-
 PLANTED = {"nombre": "Montserrat Puig Ferrer", "correo": "m.puig@example.cat", "dni": "45678912S",
            "telefono": "+34 612 345 678"}
 
@@ -59,9 +33,7 @@ def test_invalid_data_write_no_table_change_no_input_and_leak_no_identifier(root
     before = digests(inputs)
     work = tmp_path / "work"
     work.mkdir()
-    (work / "test_config.yaml").write_text(yaml.safe_dump(
-        {"data": {name: str(inputs / f"{name}.csv") for name in TABLES}}))
-    done = run(root, work)
+    done = run_workflow(root, work, {"data": {name: str(inputs / f"{name}.csv") for name in TABLES}})
     assert done.returncode != 0
     assert digests(inputs) == before  # inputs are never modified
     validated = work / "results/validated"

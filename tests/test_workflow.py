@@ -18,10 +18,11 @@ import yaml
 from browser import check_page
 from workflow_runs import (
     SMALL,
-    SNAKEMAKE,
     assert_recovers_truth,
     digest,
+    digests,
     run_workflow,
+    workflow_command,
 )
 
 from alliance.outputs import FIGURES
@@ -51,14 +52,6 @@ def test_run_writes_effects_report_and_figures(default_run):
     assert set(patients["rupture_pattern"]) <= set(shares["pattern"])
 
 
-COMPARED = (".csv", ".parquet", ".json", ".html", ".png", ".svg")
-
-
-def digests(folder):
-    return {str(p.relative_to(folder)): digest(p) for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.suffix in COMPARED and not p.name.startswith(".")}
-
-
 def test_a_run_killed_mid_way_and_restarted_gives_identical_results(root, default_run, tmp_path):
     """The default run's outputs are set aside, the workflow is started again from an empty results/ and
     its whole process group killed once the first scores are written; after `--unlock` and
@@ -67,10 +60,8 @@ def test_a_run_killed_mid_way_and_restarted_gives_identical_results(root, defaul
     whole = digests(results)
     kept = tmp_path / "results.whole"
     shutil.move(results, kept)
-    command = [str(SNAKEMAKE), "--snakefile", str(root / "Snakefile"), "--directory", str(default_run),
-               "--cores", "2", "--configfile", str(default_run / "test_config.yaml")]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen(workflow_command(root, default_run), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
     marker = results / "scores/session_scores.parquet"
     deadline = time.monotonic() + 600
     while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
@@ -81,9 +72,8 @@ def test_a_run_killed_mid_way_and_restarted_gives_identical_results(root, defaul
     assert not (results / "report.html").exists()
     for table in results.glob("**/*.parquet"):  # what is there is whole (atomic writes)
         pd.read_parquet(table)
-    for extra in (["--unlock"], ["--rerun-incomplete"]):
-        done = subprocess.run([str(SNAKEMAKE), *extra, *command[1:]], capture_output=True, text=True,
-                              timeout=900)
+    for extra in ("--unlock", "--rerun-incomplete"):
+        done = run_workflow(root, default_run, SMALL, extra)
         assert done.returncode == 0, done.stderr[-3000:]
     assert digests(results) == whole
     shutil.rmtree(kept)

@@ -22,18 +22,29 @@ TABLES = ("patients", "sessions", "outcomes")
 LIGHT = {"psychometrics": {"bootstrap": 20}, "sensitivity": {"bootstrap": 30, "imputations": 3}}
 
 
+def workflow_command(root: Path, work: Path, *extra: str) -> list[str]:
+    """Snakemake on the workflow in `work` with its test_config.yaml (targets and flags first:
+    --configfile takes every word after it)."""
+    return [str(SNAKEMAKE), *extra, "--snakefile", str(root / "Snakefile"), "--directory", str(work),
+            "--cores", "2", "--configfile", str(work / "test_config.yaml")]
+
+
 def run_workflow(root: Path, work: Path, config: dict, *extra: str) -> subprocess.CompletedProcess:
     (work / "test_config.yaml").write_text(yaml.safe_dump(LIGHT | config))
-    return subprocess.run(
-        # Targets and flags first: --configfile takes every word after it.
-        [str(SNAKEMAKE), *extra, "--snakefile", str(root / "Snakefile"), "--directory", str(work),
-         "--cores", "2", "--configfile", str(work / "test_config.yaml")],
-        capture_output=True, text=True, timeout=900,
-    )
+    return subprocess.run(workflow_command(root, work, *extra), capture_output=True, text=True, timeout=900)
 
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+COMPARED = (".csv", ".parquet", ".json", ".html", ".png", ".svg")  # tables, figures, report, manifest
+
+
+def digests(folder: Path) -> dict[str, str]:
+    """SHA-256 of every compared file under `folder` (logs and benchmark timings are not compared)."""
+    return {str(p.relative_to(folder)): digest(p) for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.suffix in COMPARED and not p.name.startswith(".")}
 
 
 def assert_recovers_truth(effects: pd.DataFrame, truth: dict) -> None:
