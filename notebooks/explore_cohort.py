@@ -16,8 +16,8 @@
 # cell size are suppressed here as in the report.
 
 # %%
+from alliance.ingest.privacy import suppress_counts
 from alliance.models.effects import BENCHMARKS
-from alliance.privacy import suppress_counts
 from alliance.runtime.results import load_results
 
 run = load_results()

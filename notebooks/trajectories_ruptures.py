@@ -18,10 +18,10 @@
 # %%
 import pandas as pd
 
-from alliance.figures import alliance_trajectories, trajectory_points
-from alliance.privacy import suppress_counts
+from alliance.features.ruptures import LARSSON_2018, detect_ruptures, pattern_shares, rupture_patterns
+from alliance.ingest.privacy import suppress_counts
+from alliance.report.figures import alliance_trajectories, trajectory_points
 from alliance.runtime.results import load_results
-from alliance.ruptures import LARSSON_2018, detect_ruptures, pattern_shares, rupture_patterns
 
 run = load_results()
 k = run.min_cell_size

@@ -24,14 +24,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from alliance.contract import TABLES, Validated
-from alliance.features import build_features
+from alliance.features.build import build_features
+from alliance.ingest.contract import TABLES, Validated
+from alliance.ingest.validation import run_validation
 from alliance.instruments import load_configured
 from alliance.io import read_tables, write_csv, write_json, write_parquet
-from alliance.measurement import measurement_tables, total_alpha
+from alliance.measurement.tables import measurement_tables, total_alpha
 from alliance.outputs import PSYCHOMETRIC_TABLES
-from alliance.report.validation import run_validation
-from alliance.scores import score_patients, score_sessions, scoring_summary
+from alliance.scoring.scores import score_patients, score_sessions, scoring_summary
 from alliance.simulation.synthetic import synthesize
 
 HERE = Path(__file__).resolve().parent

@@ -14,8 +14,8 @@ import yaml
 from snakemake.utils import validate as snakemake_validate
 
 from alliance.configuration import check_config
-from alliance.io import ConfigError
-from alliance.readers import ReadOptions
+from alliance.errors import ConfigError
+from alliance.ingest.readers import ReadOptions
 
 
 def walk(schema: dict, path: str = "config"):

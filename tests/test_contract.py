@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from alliance.contract import ValidationError, find_identifiers, validate_tables
-from alliance.io import InputError, read_table
+from alliance.errors import InputError, ValidationError
+from alliance.ingest.contract import find_identifiers, validate_tables
+from alliance.ingest.readers import read_table
 
 FILES = {"patients": "patients.csv", "sessions": "sessions.csv", "outcomes": "outcomes.csv"}
 

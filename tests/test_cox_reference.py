@@ -34,8 +34,8 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from alliance.models.survival import cluster_robust_cox_cov
-from alliance.models.survival import efron_score_residuals as pipeline_residuals
+from alliance.stats.cox import cluster_robust_cox_cov
+from alliance.stats.cox import efron_score_residuals as pipeline_residuals
 
 BLADDER = Path(__file__).parent / "data" / "bladder.csv"
 TERMS = ["rx", "size", "number", *(f"{name}:enum{k}" for name in ("rx", "size", "number") for k in (2, 3, 4))]

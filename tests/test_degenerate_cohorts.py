@@ -20,14 +20,15 @@ from hypothesis import strategies as st
 from matplotlib.text import Text
 
 from alliance.errors import BOUNDARY, FITTED, NOT_CONVERGED, NOT_ESTIMABLE, REPORTED
-from alliance.figures import make_figures
 from alliance.instruments import load_configured
 from alliance.models import FAMILIES, fit_family
 from alliance.models.effects import EFFECT_COLUMNS, effects_table, multiplicity_table
 from alliance.models.plan import BY_KEY, status_table
 from alliance.models.sensitivity import sensitivity_analyses
 from alliance.outputs import FIGURES, PSYCHOMETRIC_TABLES
-from alliance.report import build_report, sensitivity_notes
+from alliance.report.analysis import sensitivity_notes
+from alliance.report.document import build_report
+from alliance.report.figures import make_figures
 from alliance.report.measurement import measurement_section
 
 NAN = re.compile(r"\bnan\b", re.IGNORECASE)

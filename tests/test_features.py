@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alliance.features import patient_features, session_features
-from alliance.scores import score_patients, score_sessions
+from alliance.features.build import patient_features, session_features
+from alliance.scoring.scores import score_patients, score_sessions
 
 
 def session_scores(rows: list[tuple[str, int, bool, float | None]]) -> pd.DataFrame:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from alliance.feedback import feedback_pages, rates, session_means
+from alliance.report.feedback import feedback_pages, rates, session_means
 
 
 def cohort():

@@ -10,7 +10,10 @@ from matplotlib.container import BarContainer, ErrorbarContainer
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from alliance.figures import (
+from alliance.instruments import Instrument
+from alliance.io import read_tables
+from alliance.outputs import FIGURES
+from alliance.report.figures import (
     HIST_BINS,
     alliance_trajectories,
     factor_loadings,
@@ -28,10 +31,7 @@ from alliance.figures import (
     therapist_caterpillar,
     trajectory_points,
 )
-from alliance.instruments import Instrument
-from alliance.io import read_tables
-from alliance.outputs import FIGURES
-from alliance.scores import score_descriptives
+from alliance.scoring.scores import score_descriptives
 
 
 def session_rows(patient, session, total, attended=True):

@@ -16,11 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alliance.contract import ValidationError, validate_tables
+from alliance.errors import InputError, ValidationError
+from alliance.ingest.contract import validate_tables
+from alliance.ingest.readers import NA_VALUES, ReadOptions, read_export
+from alliance.ingest.validation import run_validation
 from alliance.instruments import load_instrument
-from alliance.io import InputError
-from alliance.readers import NA_VALUES, ReadOptions, read_export
-from alliance.report.validation import render_validation_report, run_validation
+from alliance.report.validation import render_validation_report
 
 TABLES = ("patients", "sessions", "outcomes")
 FAST = settings(max_examples=int(os.environ.get('FUZZ_EXAMPLES', 60)), deadline=None, database=None,

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alliance.contract import ValidationError, validate_tables
-from alliance.identifiers import (
+from alliance.errors import ConfigError, ValidationError
+from alliance.ingest.contract import validate_tables
+from alliance.ingest.identifiers import (
     ADDRESS,
     BIRTH,
     DATE,
@@ -30,9 +31,9 @@ from alliance.identifiers import (
     redact,
     redact_text,
 )
-from alliance.io import ConfigError
-from alliance.privacy import k_anonymity, rare_combinations
-from alliance.report.validation import render_validation_report, run_validation
+from alliance.ingest.privacy import k_anonymity, rare_combinations
+from alliance.ingest.validation import run_validation
+from alliance.report.validation import render_validation_report
 
 EXPORTS = Path(__file__).parent / "data" / "exports"
 TABLES = ("patients", "sessions", "outcomes")

@@ -19,7 +19,8 @@ from alliance.models.common import (
     predictor_effect,
     sd_relative_variance,
 )
-from alliance.models.random_intercept import cr3_covariance, fit_random_intercept
+from alliance.models.random_intercept import fit_random_intercept
+from alliance.stats.clusters import cr3_covariance
 
 
 def test_sd_relative_variance_is_the_normal_theory_value_for_independent_normal_data():

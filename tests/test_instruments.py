@@ -11,9 +11,9 @@ from alliance.instruments import (
     InstrumentError,
     load_configured,
     load_instrument,
-    score_items,
     shipped_instruments,
 )
+from alliance.instruments.items import score_items
 
 
 def rows(instrument, answers: list[list[float | None]]) -> pd.DataFrame:

@@ -11,14 +11,14 @@ import statsmodels.formula.api as smf
 from scipy import stats
 from scipy.special import expit
 
-from alliance.contract import validate_tables
 from alliance.errors import NotEstimable
-from alliance.features import build_features
+from alliance.features.build import build_features
+from alliance.ingest.contract import validate_tables
 from alliance.models import fit_family
 from alliance.models.common import Design, fit_logit_glm, session_design, summary_text
 from alliance.models.levels import PRIMARY, Primary, _fit_split, moderation_design, split_design
 from alliance.models.marginal import GRID_POINTS, marginal_predictions, reference_grid
-from alliance.scores import score_patients, score_sessions
+from alliance.scoring.scores import score_patients, score_sessions
 from alliance.simulation.synthetic import synthesize
 
 COVARIATES = ["baseline_severity", "discipline"]

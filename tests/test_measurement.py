@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alliance.contract import validate_tables
+from alliance.features.ruptures import detect_ruptures
+from alliance.ingest.contract import validate_tables
 from alliance.instruments import load_configured
-from alliance.measurement import first_questionnaires, measurement_tables, total_alpha
-from alliance.ruptures import detect_ruptures
-from alliance.scores import score_sessions
+from alliance.measurement.tables import first_questionnaires, measurement_tables, total_alpha
+from alliance.scoring.scores import score_sessions
 from alliance.simulation.synthetic import generate_cohort
 
 SETTINGS = {"bootstrap": 50, "seed": 3, "max_sessions": 6}

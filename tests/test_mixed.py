@@ -9,7 +9,7 @@ import pytest
 import statsmodels.api as sm
 from statsmodels.regression.mixed_linear_model import MixedLMParams
 
-from alliance.mixed import random_intercept_reml
+from alliance.stats.reml import random_intercept_reml
 
 # Davies (1972) via lme4's Dyestuff: yield of dyestuff (grams) in 5 preparations from each of 6 batches.
 DYESTUFF = {

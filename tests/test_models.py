@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alliance.contract import validate_tables
-from alliance.features import build_features, patient_features
+from alliance.features.build import build_features, patient_features
+from alliance.ingest.contract import validate_tables
 from alliance.models import fit_family
 from alliance.models.adherence import attendance_design
 from alliance.models.dropout import dropout_design
 from alliance.models.levels import PRIMARY
-from alliance.scores import score_patients, score_sessions
+from alliance.scoring.scores import score_patients, score_sessions
 from alliance.simulation.synthetic import synthesize
 
 COVARIATES = ["baseline_severity", "discipline"]

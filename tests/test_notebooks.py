@@ -6,7 +6,7 @@ import jupytext
 import nbformat
 import pytest
 
-from alliance.io import InputError
+from alliance.errors import InputError
 from alliance.runtime.results import load_results
 
 NOTEBOOKS = ("explore_cohort", "trajectories_ruptures", "model_diagnostics")

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from alliance.privacy import SECONDARY, is_reportable, suppress_counts
+from alliance.ingest.privacy import SECONDARY, is_reportable, suppress_counts
 
 
 def test_primary_suppression_and_zero():

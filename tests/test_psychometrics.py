@@ -11,8 +11,7 @@ from semopy.examples import holzinger39
 
 from alliance.errors import BOUNDARY, FITTED, NOT_ESTIMABLE
 from alliance.instruments import load_instrument
-from alliance.measurement import COLUMNS
-from alliance.psychometrics import (
+from alliance.measurement.psychometrics import (
     FIT_COLUMNS,
     cfa_compare,
     cronbach_alpha,
@@ -26,6 +25,7 @@ from alliance.psychometrics import (
     spearman_brown,
     therapist_icc,
 )
+from alliance.measurement.tables import COLUMNS
 
 HS_MODEL = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
 

@@ -10,7 +10,8 @@ import statsmodels.formula.api as smf
 from scipy import stats
 
 from alliance.models.common import Design, cluster_inference
-from alliance.models.random_intercept import cr3_covariance, fit_random_intercept
+from alliance.models.random_intercept import fit_random_intercept
+from alliance.stats.clusters import cr3_covariance
 
 FORMULA = "y ~ x + C(site) + z"
 

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from alliance.contract import ValidationError, validate_tables
-from alliance.io import ConfigError, InputError, read_table
-from alliance.readers import (
+from alliance.errors import ConfigError, InputError, ValidationError
+from alliance.ingest.contract import validate_tables
+from alliance.ingest.readers import (
     ReadOptions,
     apply_column_map,
     convert_decimal_comma,
@@ -21,9 +21,11 @@ from alliance.readers import (
     load_inputs,
     read_export,
     read_redcap,
+    read_table,
     sniff_delimiter,
 )
-from alliance.report.validation import console_summary, render_validation_report, run_validation
+from alliance.ingest.validation import console_summary, run_validation
+from alliance.report.validation import render_validation_report
 
 EXPORTS = Path(__file__).parent / "data" / "exports"
 TABLES = ("patients", "sessions", "outcomes")

@@ -7,19 +7,14 @@ import pandas as pd
 import pytest
 from degenerate import visible_text
 
-from alliance.figures import new_figure, save_figure
 from alliance.models.effects import multiplicity_table
 from alliance.models.plan import PLANNED
 from alliance.outputs import FIGURES
-from alliance.report import (
-    build_report,
-    flow_steps,
-    git_commit,
-    provenance,
-    sensitivity_notes,
-    shown_count,
-)
+from alliance.report.analysis import sensitivity_notes
+from alliance.report.cohort import flow_steps
+from alliance.report.document import build_report
 from alliance.report.downloads import table_csv
+from alliance.report.figures import new_figure, save_figure
 from alliance.report.format import (
     format_ci,
     format_count,
@@ -29,6 +24,8 @@ from alliance.report.format import (
     format_unit,
     p_text,
 )
+from alliance.report.provenance import git_commit, provenance
+from alliance.report.words import shown_count
 
 SECTION_IDS = ["contents", "summary", "methods", "cohort-flow", "alliance-scores", "measurement", "analyses",
                "analysis-adherence", "analysis-dropout", "analysis-satisfaction", "predictions", "benchmarks",

@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alliance.instruments import load_instrument
-from alliance.ruptures import (
+from alliance.features.ruptures import (
     LARSSON_2018,
     MIN_PRIOR_DIFFERENCES,
     detect_ruptures,
@@ -15,7 +14,8 @@ from alliance.ruptures import (
     rupture_patterns,
     score_detection,
 )
-from alliance.scores import score_sessions
+from alliance.instruments import load_instrument
+from alliance.scoring.scores import score_sessions
 from alliance.simulation.synthetic import generate_cohort
 
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from alliance.contract import validate_tables
+from alliance.ingest.contract import validate_tables
 from alliance.instruments import load_configured, load_instrument
-from alliance.scores import (
+from alliance.scoring.scores import (
     patient_codes,
     score_descriptives,
     score_patients,

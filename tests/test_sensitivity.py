@@ -18,8 +18,8 @@ from statsmodels.imputation.mice import MICEData
 from test_models import COVARIATES, pipeline_features
 
 from alliance import errors
-from alliance.contract import validate_tables
 from alliance.errors import NotEstimable
+from alliance.ingest.contract import validate_tables
 from alliance.models import fit_family
 from alliance.models import sensitivity as sensitivity_module
 from alliance.models.common import independent_columns
@@ -42,14 +42,14 @@ from alliance.models.sensitivity import (
     pooled_row,
     refit,
     resampling,
-    rubin_pool,
     sensitivity_analyses,
     window_features,
     winsorize,
     within_therapist,
 )
-from alliance.scores import score_patients, score_sessions
+from alliance.scoring.scores import score_patients, score_sessions
 from alliance.simulation.synthetic import synthesize
+from alliance.stats.rubin import rubin_pool
 
 UCLA = Path(statsmodels.__file__).parent / "miscmodels/tests/results/ologit_ucla.csv"
 SETTINGS = {"imputations": 5, "seed": 7, "windows": [2, 3, 4], "winsor_percentiles": [5, 95], "bootstrap": 30}

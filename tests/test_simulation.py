@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from alliance.io import read_table, write_csv
+from alliance.ingest.readers import read_table
+from alliance.io import write_csv
 from alliance.simulation import study as sim
 from alliance.simulation.synthetic import generate_cohort
 
@@ -166,7 +167,7 @@ def test_sample_size_finds_the_smallest_condition_or_says_none_does():
 
 
 def test_power_curve_draws_one_panel_per_primary_effect():
-    from alliance.figures import power_curve
+    from alliance.report.figures import power_curve
 
     rows = [{"condition": f"n{n}_e{e}", "patients": n, "therapists": 32, "effect_scale": e,
              "outcome": outcome, "model": "m", "predictor": "x", "analysis": analysis,

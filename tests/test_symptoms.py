@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from alliance.contract import ValidationError, validate_tables
-from alliance.features import patient_features, session_features
+from alliance.errors import ValidationError
+from alliance.features.build import patient_features, session_features
+from alliance.ingest.contract import validate_tables
 from alliance.models import fit_family
 from alliance.models.effects import EFFECT_COLUMNS, effects_table
 from alliance.models.symptoms import (
@@ -20,7 +21,7 @@ from alliance.models.symptoms import (
     fit_symptoms,
     forward_design,
 )
-from alliance.scores import score_patients, score_sessions
+from alliance.scoring.scores import score_patients, score_sessions
 from alliance.simulation.synthetic import generate_cohort, synthesize
 
 COVARIATES = ["baseline_severity", "discipline"]

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scipy.stats import skew
 
-from alliance.contract import validate_tables
-from alliance.io import ConfigError
+from alliance.errors import ConfigError
+from alliance.ingest.contract import validate_tables
 from alliance.simulation.conditions import truth_scale
 from alliance.simulation.synthetic import generate_cohort, synthesize
 

@@ -22,7 +22,7 @@ import yaml
 from jsonschema import ValidationError, validators
 from jsonschema.protocols import Validator
 
-from alliance.io import ConfigError
+from alliance.errors import ConfigError
 
 TYPES = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
          "object": "a map (key: value)", "array": "a list", "null": "null"}

@@ -1,4 +1,14 @@
-"""The statuses of a model fit and the exception that carries one; imports nothing of the project.
+"""Every error class of the project and the statuses of a model fit; imports nothing of the project.
+
+Errors about the user's input or settings (`USER_ERRORS`) end a job with a clear message and exit
+status 1 (`alliance.runtime.runlog.user_errors_to_console`): `InputError` (a file that cannot be read),
+`ConfigError` (a setting that cannot work), `ValidationError` (tables that break the data contract, one
+`Problem` each) and `InstrumentError` (a questionnaire definition that is missing or inconsistent).
+Any other exception is a bug and fails loudly with its traceback.
+
+The one expected failure of a model fit is `NotEstimable`, raised where the fit happens with the
+status and the reason in words about the data; code that runs a planned model catches it and nothing
+else (`alliance.models.common.run_planned`).
 
 Every model of the analysis plan ends with one status, set where the fit happens (never parsed from
 text later): `fitted` (estimates reported), `boundary` (estimates reported, a variance component at its
@@ -9,6 +19,8 @@ by design for these data, e.g. a check whose primary model was not fitted).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 FITTED = "fitted"
 BOUNDARY = "boundary"
@@ -30,3 +42,71 @@ class NotEstimable(Exception):
         super().__init__(reason)
         self.reason = reason
         self.status = status
+
+
+class InputError(Exception):
+    """An input file that cannot be read; the message names the file and the fix.
+
+    `file`, `column`, `fix` and `rows` (data rows, from 1 below the header) say where, for the validation
+    report; the message never quotes a value that looks identifying.
+    """
+
+    def __init__(self, message: str, *, file: str = "", column: str = "", fix: str = "",
+                 rows: list[int] | None = None):
+        self.file, self.column, self.fix, self.rows = file, column, fix, list(rows or [])
+        super().__init__(message)
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot work; the message names the key and the fix."""
+
+
+class InstrumentError(ValueError):
+    """An instrument definition that is missing or inconsistent."""
+
+
+ROW_KEY = "patient_id"  # the key column that a problem's listed rows are named by (the data contract's)
+
+
+@dataclass
+class Problem:
+    """One validation problem: where it is, what is wrong, and how to fix it."""
+
+    file: str
+    column: str
+    message: str
+    fix: str
+    rows: list[int] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    n_rows: int = 0
+
+    def format(self) -> str:
+        """Human-readable lines for the console and the log."""
+        text = f"- {self.file}, column '{self.column}': {self.message}"
+        if self.n_rows:
+            listed = ", ".join(
+                f"{row}" + (f" ({ROW_KEY} {key})" if key else "")
+                for row, key in zip(self.rows, self.keys, strict=True)
+            )
+            more = f" and {self.n_rows - len(self.rows)} more" if self.n_rows > len(self.rows) else ""
+            text += f"\n    rows {listed}{more} (data rows, counting from 1 below the header)"
+        return text + f"\n    fix: {self.fix}"
+
+
+class ValidationError(Exception):
+    """The input tables break the data contract; nothing downstream may be written."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        """All problems, one block each."""
+        head = (
+            f"Input validation failed with {len(self.problems)} problem(s); nothing was written. "
+            "See data/README.md for the data contract."
+        )
+        return "\n".join([head, *(p.format() for p in self.problems)])
+
+
+USER_ERRORS = (InputError, ConfigError, ValidationError, InstrumentError)  # the user's to fix: no traceback

@@ -12,33 +12,6 @@ from typing import Any
 
 import pandas as pd
 
-READERS = (".csv", ".tsv", ".tab", ".txt", ".parquet", ".xlsx", ".xlsm")
-
-
-class InputError(Exception):
-    """An input file that cannot be read; the message names the file and the fix.
-
-    `file`, `column`, `fix` and `rows` (data rows, from 1 below the header) say where, for the validation
-    report; the message never quotes a value that looks identifying.
-    """
-
-    def __init__(self, message: str, *, file: str = "", column: str = "", fix: str = "",
-                 rows: list[int] | None = None):
-        self.file, self.column, self.fix, self.rows = file, column, fix, list(rows or [])
-        super().__init__(message)
-
-
-class ConfigError(ValueError):
-    """A configuration value that cannot work; the message names the key and the fix."""
-
-
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a contract table with the default reader settings (format by extension, delimiter, encoding and
-    decimal comma detected); every column is text, typing is validation's job. See `alliance.readers`."""
-    from alliance.readers import ReadOptions, read_export
-
-    return read_export(path, options=ReadOptions()).frame
-
 
 def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
     """Call `write` on a temporary file beside `path`, then rename it into place (permissions per umask)."""

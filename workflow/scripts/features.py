@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from alliance.features import build_features
+from alliance.features.build import build_features
 from alliance.io import write_csv, write_parquet
-from alliance.measurement import total_alpha
+from alliance.measurement.tables import total_alpha
 from alliance.runtime.runlog import start_log, user_errors_to_console
 
 log = start_log(snakemake.log[0])

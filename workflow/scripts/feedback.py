@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from alliance.feedback import feedback_pages
+from alliance.report.feedback import feedback_pages
 from alliance.runtime.runlog import start_log
 
 log = start_log(snakemake.log[0])

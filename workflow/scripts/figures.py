@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from alliance.figures import make_figures, save_figure
 from alliance.instruments import load_configured
 from alliance.io import read_json, read_tables
+from alliance.report.figures import make_figures, save_figure
 from alliance.runtime.runlog import start_log
 
 log = start_log(snakemake.log[0])

@@ -4,7 +4,7 @@ import pandas as pd
 
 from alliance.instruments import load_configured
 from alliance.io import write_csv
-from alliance.measurement import measurement_tables
+from alliance.measurement.tables import measurement_tables
 from alliance.outputs import PSYCHOMETRIC_TABLES
 from alliance.runtime.runlog import start_log
 

@@ -3,7 +3,8 @@
 import pandas as pd
 
 from alliance.io import read_json, read_tables, write_text
-from alliance.report import build_report, sensitivity_notes
+from alliance.report.analysis import sensitivity_notes
+from alliance.report.document import build_report
 from alliance.runtime.runlog import start_log
 
 log = start_log(snakemake.log[0])

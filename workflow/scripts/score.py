@@ -5,7 +5,7 @@ import pandas as pd
 from alliance.instruments import load_configured
 from alliance.io import write_json, write_parquet
 from alliance.runtime.runlog import start_log
-from alliance.scores import score_patients, score_sessions, scoring_summary
+from alliance.scoring.scores import score_patients, score_sessions, scoring_summary
 
 log = start_log(snakemake.log[0])
 instruments = load_configured(snakemake.params.instruments)

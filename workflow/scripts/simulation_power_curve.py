@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from alliance.figures import power_curve, save_figure
+from alliance.report.figures import power_curve, save_figure
 from alliance.runtime.runlog import start_log
 
 log = start_log(snakemake.log[0])

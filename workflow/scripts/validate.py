@@ -7,10 +7,11 @@ exits with status 1 after listing every problem on the console.
 
 import sys
 
-from alliance.contract import TABLES
+from alliance.ingest.contract import TABLES
+from alliance.ingest.validation import console_summary, run_validation
 from alliance.instruments import load_configured
 from alliance.io import write_json, write_parquet, write_text
-from alliance.report.validation import console_summary, render_validation_report, run_validation
+from alliance.report.validation import render_validation_report
 from alliance.runtime.runlog import start_log, user_errors_to_console
 
 log = start_log(snakemake.log[0])

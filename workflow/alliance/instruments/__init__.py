@@ -1,4 +1,4 @@
-"""Instrument registry: questionnaire definitions (YAML) and their scoring.
+"""Instrument registry: the questionnaire definitions (YAML) that every stage reads.
 
 A definition holds item numbers and keys only, never item wording. Shipped definitions live beside this
 file (`<key>.yaml`); a user's own instrument is a YAML file of the same format given by path.
@@ -11,15 +11,12 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import yaml
+
+from alliance.errors import InstrumentError
 
 SCORE_RULES = ("mean", "sum")
 TOTAL_RULES = ("mean_of_subscales", "sum_of_subscales")
-
-
-class InstrumentError(ValueError):
-    """An instrument definition that is missing or inconsistent."""
 
 
 @dataclass(frozen=True)
@@ -180,39 +177,3 @@ def _parse(spec: dict, origin: str) -> Instrument:
     if problems:
         raise InstrumentError(f"{origin}: " + "; ".join(problems))
     return instrument
-
-
-def score_items(items: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
-    """Score item responses row by row.
-
-    Reverse-keyed items become (min + max) - x. A subscale is the mean (or sum) of its items; when at
-    most `max_missing_per_subscale` items are missing it is prorated from the answered ones (a sum as
-    their mean times the number of items), otherwise it is missing. The total combines the subscales
-    and is missing when any subscale is. Returns one column per subscale, `total`, `n_answered`,
-    `prorated` (True when any subscale was prorated) and, for an instrument with a cut-off, `concern`.
-    """
-    values = items[instrument.item_columns].to_numpy(dtype=float, na_value=np.nan)
-    for item in instrument.reverse_keyed:
-        values[:, item - 1] = instrument.minimum + instrument.maximum - values[:, item - 1]
-    answered = ~np.isnan(values)
-    out: dict[str, np.ndarray] = {}
-    prorated = np.zeros(len(items), dtype=bool)
-    for name, members in instrument.subscales.items():
-        cols = [i - 1 for i in members]
-        n_answered = answered[:, cols].sum(axis=1)
-        ok = (len(cols) - n_answered <= instrument.max_missing_per_subscale) & (n_answered > 0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.nansum(values[:, cols], axis=1) / n_answered
-        mean[~ok] = np.nan
-        out[name] = mean * len(cols) if instrument.score == "sum" else mean
-        prorated |= ok & (n_answered < len(cols))
-    stacked = np.column_stack(list(out.values()))
-    total = stacked.mean(axis=1) if instrument.total == "mean_of_subscales" else stacked.sum(axis=1)
-    result = pd.DataFrame(out, index=items.index)
-    result["total"] = total
-    result["n_answered"] = answered.sum(axis=1)
-    result["prorated"] = prorated & ~np.isnan(total)
-    if instrument.cutoff is not None:
-        result["concern"] = pd.array(instrument.cutoff.flags(total), dtype="boolean")
-        result.loc[np.isnan(total), "concern"] = pd.NA
-    return result

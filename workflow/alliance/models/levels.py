@@ -24,7 +24,6 @@ import pandas as pd
 from scipy import stats
 
 from alliance.errors import REFUSED, NotEstimable
-from alliance.mixed import random_intercept_reml
 from alliance.models.adherence import attendance_design
 from alliance.models.common import (
     Design,
@@ -41,6 +40,7 @@ from alliance.models.common import (
 from alliance.models.dropout import dropout_design
 from alliance.models.effects import effect_row
 from alliance.models.satisfaction import fit_therapist_intercept_lmm, satisfaction_design
+from alliance.stats.reml import random_intercept_reml
 
 MODERATOR = "discipline"
 MODERATOR_TERM = f'C(Q("{MODERATOR}"))'
@@ -79,7 +79,7 @@ def split_design(design: Design) -> Design:
     reliability of about .6, which attenuates the therapist-level slope and biases the contextual test
     toward 0 (Luedtke et al. 2008). Replacing it by its expectation given the therapist's patients,
     mu + lambda_j (mean_j - mu) with lambda_j = tau^2 / (tau^2 + sigma^2 / n_j) from a REML random-intercept
-    model of X (`alliance.mixed`), is regression calibration (Carroll et al. 2006, ch. 4; for group means
+    model of X (`alliance.stats.reml`), is regression calibration (Carroll et al. 2006, ch. 4; for group means
     Croon & van Veldhoven 2007, Grilli & Rampichini 2011): y regressed on X - m_j and m_j gives the
     patient-level and therapist-level slopes without that attenuation (exactly so for a linear model
     and normal X, approximately for the logistic ones). `attrs["therapist_reliability"]` is the mean

@@ -1,5 +1,5 @@
 """Linear mixed models with one random intercept, from a formula: REML variance components
-(`alliance.mixed.random_intercept_reml`, vectorised) and the fixed effects as generalised least squares.
+(`alliance.stats.reml.random_intercept_reml`, vectorised) and the fixed effects as generalised least squares.
 
 At the REML estimate of the variance ratio, GLS is OLS on quasi-demeaned rows (every column, intercept
 included, minus theta_i times its group mean). The fixed effects are therefore fitted by statsmodels OLS
@@ -20,7 +20,6 @@ import statsmodels.api as sm
 from statsmodels.tools.sm_exceptions import ValueWarning
 
 from alliance.errors import BOUNDARY, NOT_CONVERGED, NotEstimable
-from alliance.mixed import random_intercept_reml
 from alliance.models.common import (
     Design,
     check_estimates,
@@ -28,6 +27,8 @@ from alliance.models.common import (
     flag_few_clusters,
     use_covariance,
 )
+from alliance.stats.clusters import cr3_covariance
+from alliance.stats.reml import random_intercept_reml
 
 # Attributes read from the OLS fit on the quasi-demeaned rows; the others (residuals, R-squared, ...)
 # would describe the transformed rows, not the model, so they are not offered.
@@ -170,21 +171,3 @@ def _record_variance(reml, codes: np.ndarray, group: str, design: Design) -> Non
 
 
 CR3 = "jackknife (CR3) therapist-cluster-robust standard errors"
-
-
-def cr3_covariance(x: np.ndarray, y: np.ndarray, clusters: np.ndarray) -> np.ndarray:
-    """The jackknife (CR3) cluster-robust covariance of least squares, (G - 1) / G sum_g (b_-g - b)
-    (b_-g - b)', b_-g the estimate without cluster g, each from the cross-products less the cluster's
-    (exact, no refit; MacKinnon, Nielsen & Webb 2023, "Cluster-robust inference: a guide to empirical
-    practice", J Econometrics 232:272-299, eq. 21; Bell & McCaffrey 2002). statsmodels has no CR2/CR3 for
-    OLS; this is tested against its definition by explicit leave-one-cluster-out refits. A coefficient
-    that a cluster's removal leaves unidentified takes the minimum-norm solution."""
-    xtx, xty = x.T @ x, x.T @ y
-    full = np.linalg.solve(xtx, xty)
-    groups = np.unique(clusters)
-    deltas = np.empty((len(groups), x.shape[1]))
-    for i, g in enumerate(groups):
-        rows = clusters == g
-        xg, yg = x[rows], y[rows]
-        deltas[i] = np.linalg.lstsq(xtx - xg.T @ xg, xty - xg.T @ yg, rcond=None)[0] - full
-    return (len(groups) - 1) / len(groups) * deltas.T @ deltas

@@ -15,7 +15,6 @@ anything else (a bug) propagates.
 from __future__ import annotations
 
 import gc
-import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -29,8 +28,7 @@ from scipy import stats
 from statsmodels.imputation.mice import MICEData
 
 from alliance.errors import NOT_CONVERGED, NOT_ESTIMABLE, REFUSED, SEPARATION, NotEstimable
-from alliance.features import patient_features
-from alliance.mixed import random_intercept_reml
+from alliance.features.build import patient_features
 from alliance.models.common import (
     MIN_CLUSTERS,
     Design,
@@ -50,10 +48,12 @@ from alliance.models.satisfaction import (
     fit_therapist_intercept_lmm,
     satisfaction_score_range,
 )
+from alliance.stats.reml import random_intercept_reml
+from alliance.stats.rubin import rubin_pool
 
 PRIMARY_VARIANT = "complete cases (primary)"
 ORDINAL_VARIANT = "proportional odds (ceiling)"
-WINDOW_PREDICTOR = "alliance_early"  # the feature that depends on the early window (features.py)
+WINDOW_PREDICTOR = "alliance_early"  # the feature that depends on the early window (features/build.py)
 MICE_BURN_IN = 10  # chained-equation cycles before the first kept imputation (statsmodels MICE default)
 MICE_SKIP = 3  # cycles between kept imputations (statsmodels MICE's n_skip default)
 AUXILIARIES = ("alliance_mean", "alliance_early", "dropout", "attendance_rate", "sessions_scheduled")
@@ -73,58 +73,6 @@ NOT_CONVERGED_REFIT = "not converged"
 # Building blocks --------------------------------------------------------------------------------------
 
 
-def rubin_pool(estimates: Sequence[float], variances: Sequence[float], nu_com: float,
-               alpha: float = 0.05) -> dict:
-    """Pool one parameter over m imputations by Rubin's rules with Barnard-Rubin degrees of freedom.
-
-    Parameters
-    ----------
-    estimates, variances
-        Each imputed data set's estimate and its squared standard error (m >= 2, variances > 0).
-    nu_com
-        Degrees of freedom of the complete-data analysis (`math.inf` for a large-sample one;
-        `complete_data_df` for the primary models).
-    alpha
-        1 - the CI's coverage.
-
-    Returns
-    -------
-    dict
-        ``estimate`` (Q, the mean estimate), ``std_error`` (sqrt T), ``ci_low``, ``ci_high`` and
-        ``p_value`` from Student's t on ``df``; ``within`` (W, the mean variance), ``between`` (B, ddof 1),
-        ``riv`` = (1 + 1/m) B / W, ``lambda`` = (1 + 1/m) B / T with T = W + (1 + 1/m) B, ``df_complete``
-        (nu_com) and ``m``. ``df`` = 1 / (1/nu_old + 1/nu_obs) with nu_old = (m - 1) / lambda^2 (Rubin
-        1987; infinite when B = 0) and nu_obs = (nu_com + 1) / (nu_com + 3) nu_com (1 - lambda): at most
-        nu_com, and nu_old when nu_com is infinite.
-
-    References
-    ----------
-    Rubin DB (1987). Multiple Imputation for Nonresponse in Surveys. Wiley.
-    Barnard J, Rubin DB (1999). Small-sample degrees of freedom with multiple imputation. Biometrika 86,
-    948-955. van Buuren S (2018). Flexible Imputation of Missing Data, 2nd ed., section 2.3.6.
-    """
-    q = np.asarray(estimates, dtype=float)
-    u = np.asarray(variances, dtype=float)
-    m = len(q)
-    if m < 2 or len(u) != m:
-        raise ValueError("Rubin's rules need at least two imputations, each with an estimate and a variance")
-    if not (u > 0).all() or not nu_com > 0:
-        raise ValueError("the variances and the complete-data degrees of freedom must be positive")
-    within, between = float(u.mean()), float(q.var(ddof=1))
-    total = within + (1 + 1 / m) * between
-    share = (1 + 1 / m) * between / total  # lambda
-    inverse_obs = 0.0 if math.isinf(nu_com) else (nu_com + 3) / ((nu_com + 1) * nu_com * (1 - share))
-    inverse = share**2 / (m - 1) + inverse_obs  # 1/nu_old + 1/nu_obs
-    df = math.inf if inverse == 0 else 1 / inverse
-    se = math.sqrt(total)
-    estimate = float(q.mean())
-    crit = float(stats.t.ppf(1 - alpha / 2, df))
-    return {"estimate": estimate, "std_error": se, "ci_low": estimate - crit * se,
-            "ci_high": estimate + crit * se, "p_value": float(2 * stats.t.sf(abs(estimate) / se, df)),
-            "df": df, "within": within, "between": between, "riv": (1 + 1 / m) * between / within,
-            "lambda": share, "df_complete": float(nu_com), "m": m}
-
-
 def winsorize(values: pd.Series, lower: float, upper: float) -> tuple[pd.Series, float, float]:
     """Clip `values` at their `lower` and `upper` percentiles (0-100; linear interpolation between order
     statistics, pandas' default); missing values stay missing. Returns the clipped values and the bounds."""
@@ -135,7 +83,7 @@ def winsorize(values: pd.Series, lower: float, upper: float) -> tuple[pd.Series,
 
 
 def window_features(features: pd.DataFrame, tables: dict[str, pd.DataFrame], window: int) -> pd.DataFrame:
-    """The patient features recomputed with another early window (`alliance.features.patient_features`
+    """The patient features recomputed with another early window (`alliance.features.build.patient_features`
     on the validated patients and outcomes and the session and patient scores); columns that do not come
     from `patient_features` (e.g. the rupture pattern) are carried over from `features`, and so are its
     analysis settings (`attrs`) but the early window, which becomes `window`."""

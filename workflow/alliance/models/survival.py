@@ -39,6 +39,7 @@ from alliance.models.common import (
     therapist_groups,
 )
 from alliance.models.effects import effect_row, groups_a
+from alliance.stats.cox import cluster_robust_cox_cov
 
 DISCRETE_MODEL = "discrete_time_hazard_cluster_therapist"
 COX_MODEL = "cox_time_varying_cluster_therapist"
@@ -212,58 +213,6 @@ def cox_frame(design: Design) -> pd.DataFrame:
             for level in levels[1:]:
                 frame[f"{name}[{level}]"] = (data[name] == level).astype(float)
     return frame
-
-
-def cluster_robust_cox_cov(model: sm.PHReg, params: np.ndarray, clusters: pd.Series) -> np.ndarray:
-    """Sandwich covariance H^-1 (sum_g U_g U_g') H^-1 of a PHReg fit, U_g the summed score residuals of
-    cluster g: Efron score residuals for Efron ties (`efron_score_residuals`; statsmodels'
-    `score_residuals` uses Breslow increments whatever the ties, 0.7-3.4% too small robust SEs against R
-    on the bladder data), statsmodels' for Breslow (rows at risk at no event time counted as zero, where
-    statsmodels returns NaN). Unscaled, as R's `coxph(..., cluster = )` robust variance
-    (tests/test_cox_reference.py reproduces R's published SEs with tied times, strata and clusters);
-    `fit_cox_time_varying` multiplies it by G / (G - 1)."""
-    if model.ties == "efron":
-        residuals = efron_score_residuals(model, params)
-    else:
-        residuals = np.nan_to_num(model.score_residuals(params))
-    codes = pd.factorize(clusters)[0]
-    scores = np.column_stack([np.bincount(codes, weights=column) for column in residuals.T])
-    bread = np.linalg.inv(model.hessian(params))
-    return bread @ (scores.T @ scores) @ bread
-
-
-def efron_score_residuals(model: sm.PHReg, params: np.ndarray) -> np.ndarray:
-    """Score residuals of the Efron partial likelihood of a PHReg model (right-censored rows, strata; no
-    delayed entry), one row per observation, as R's `residuals(coxph, "score")`: at an event time with d
-    tied events, step k = 0..d-1 of Efron's approximation removes k/d of each tied row's risk score, and
-    each tied row gets 1/d of x - mean_k (Therneau & Grambsch 2000, section 3.3; Efron 1977). The sums
-    over k are taken in closed form, so each event time costs one pass over its risk set. They sum to
-    the Efron score."""
-    if model.entry is not None and np.any(model.entry != 0):
-        raise ValueError("Efron score residuals with delayed entry are not implemented")
-    x, time, status = np.asarray(model.exog, dtype=float), np.asarray(model.endog), np.asarray(model.status)
-    residuals = np.zeros_like(x)
-    for rows in model.surv.stratum_rows:
-        xs, ts, events = x[rows], time[rows], status[rows] == 1
-        linear = xs @ params
-        risk = np.exp(linear - linear.max())
-        out = np.zeros_like(xs)
-        for moment in np.unique(ts[events]):
-            at_risk, tied = ts >= moment, (ts == moment) & events
-            d = int(tied.sum())
-            s0, s1 = risk[at_risk].sum(), risk[at_risk] @ xs[at_risk]
-            d0, d1 = risk[tied].sum(), risk[tied] @ xs[tied]
-            share = np.arange(d) / d
-            denominator = s0 - share * d0
-            means = (s1[None, :] - share[:, None] * d1[None, :]) / denominator[:, None]
-            a, b = (1 / denominator).sum(), (means / denominator[:, None]).sum(axis=0)
-            kept = (1 - share) / denominator  # the share of a tied row's risk left at each step
-            c, e = kept.sum(), (kept[:, None] * means).sum(axis=0)
-            others = at_risk & ~tied
-            out[others] -= risk[others, None] * (xs[others] * a - b)
-            out[tied] += xs[tied] - means.mean(axis=0) - risk[tied, None] * (xs[tied] * c - e)
-        residuals[rows] = out
-    return residuals
 
 
 def _cox_model(frame: pd.DataFrame, covariates: pd.DataFrame, strata: bool) -> sm.PHReg:

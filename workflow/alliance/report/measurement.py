@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 
 from alliance.errors import NOT_ESTIMABLE, REPORTED
-from alliance.figures import RELIABILITY_GUIDES
+from alliance.features.ruptures import MIN_PRIOR_DIFFERENCES
+from alliance.ingest.privacy import is_reportable, suppress_counts
 from alliance.instruments import load_instrument
-from alliance.measurement import total_alpha
-from alliance.privacy import is_reportable, suppress_counts
+from alliance.measurement.tables import total_alpha
+from alliance.report.figures import RELIABILITY_GUIDES
 from alliance.report.format import format_ci, format_count, format_number, format_percent, format_unit
-from alliance.ruptures import MIN_PRIOR_DIFFERENCES
 
 MODEL_NAMES = {"one_factor": "One factor", "correlated_factors": "Correlated factors"}
 PATTERN_NAMES = {"no_rupture": "No rupture", "rupture_without_repair": "Rupture without repair",

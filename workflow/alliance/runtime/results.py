@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from alliance.io import InputError
+from alliance.errors import InputError
 
 
 @dataclass

@@ -9,12 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from alliance.contract import ValidationError
-from alliance.instruments import InstrumentError
-from alliance.io import ConfigError, InputError
-
-USER_ERRORS = (ValidationError, InputError, InstrumentError, ConfigError)
-
+from alliance.errors import USER_ERRORS
 
 PEAK_MEMORY = "peak memory (MB):"
 

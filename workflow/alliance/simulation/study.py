@@ -20,14 +20,14 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from alliance.contract import validate_tables
 from alliance.errors import REPORTED
-from alliance.features import build_features
+from alliance.features.build import build_features
+from alliance.ingest.contract import validate_tables
 from alliance.instruments import load_instrument
 from alliance.models import FAMILIES, fit_family
 from alliance.models.effects import EFFECT_COLUMNS
 from alliance.models.plan import BY_KEY
-from alliance.scores import score_patients, score_sessions
+from alliance.scoring.scores import score_patients, score_sessions
 from alliance.simulation.conditions import CONDITION_COLUMNS
 from alliance.simulation.conditions import condition_grid as condition_grid  # re-exported for callers
 from alliance.simulation.conditions import condition_id as condition_id
@@ -118,7 +118,7 @@ def cohort_features(
     alpha = None
     if ruptures["criterion"] == "reliable_change" and ruptures.get("reliability") is None:
         # imported here: the psychometrics stack (semopy, pingouin) costs seconds per replication job
-        from alliance.measurement import instrument_tables, total_alpha
+        from alliance.measurement.tables import instrument_tables, total_alpha
 
         reliability, _, _ = instrument_tables(
             validated.sessions, validated.outcomes, session_scores,

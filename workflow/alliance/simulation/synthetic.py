@@ -33,9 +33,9 @@ import pandas as pd
 import statsmodels.formula.api as smf
 from scipy.special import expit, logit
 
-from alliance.features import patient_features, session_features
+from alliance.errors import ConfigError
+from alliance.features.build import patient_features, session_features
 from alliance.instruments import load_instrument
-from alliance.io import ConfigError
 from alliance.models.adherence import MODEL as ATTENDANCE_MODEL
 from alliance.models.adherence import attendance_design
 from alliance.models.common import fit_logit_glm
@@ -44,7 +44,7 @@ from alliance.models.dropout import dropout_design
 from alliance.models.satisfaction import MODEL as SATISFACTION_MODEL
 from alliance.models.satisfaction import satisfaction_design
 from alliance.models.symptoms import symptom_estimands
-from alliance.scores import score_patients, score_sessions
+from alliance.scoring.scores import score_patients, score_sessions
 from alliance.simulation.conditions import truth_scale
 
 DIMENSIONS = ("task", "bond", "goal")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from alliance.instruments import Instrument
-from alliance.psychometrics import (
+from alliance.measurement.psychometrics import (
     cfa_compare,
     item_statistics,
     rater_agreement,
@@ -18,7 +18,7 @@ from alliance.psychometrics import (
     scale_reliability,
     therapist_icc,
 )
-from alliance.scores import ALLIANCE_PREFIX, THERAPIST_PREFIX, TOTAL, is_scored, scored_sessions
+from alliance.scoring.scores import ALLIANCE_PREFIX, THERAPIST_PREFIX, TOTAL, is_scored, scored_sessions
 
 # Columns of each table, so that a table with no rows still says what it would hold.
 COLUMNS = {

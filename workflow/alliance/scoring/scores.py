@@ -6,10 +6,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from alliance.instruments import Instrument, score_items
+from alliance.instruments import Instrument
+from alliance.instruments.items import ALLIANCE_PREFIX, THERAPIST_PREFIX, score_items, score_rater
 
-ALLIANCE_PREFIX = "alliance_"
-THERAPIST_PREFIX = "therapist_alliance_"
 TOTAL = f"{ALLIANCE_PREFIX}total"
 
 
@@ -23,9 +22,6 @@ def subscale_columns(session_scores: pd.DataFrame, prefix: str = ALLIANCE_PREFIX
             if c.startswith(prefix) and c not in meta]
 
 
-def prescored_columns(instrument: Instrument, prefix: str = ALLIANCE_PREFIX) -> list[str]:
-    """Columns of pre-scored data: `<prefix><subscale>` for each subscale, then `<prefix>total`."""
-    return [f"{prefix}{name}" for name in instrument.subscales] + [f"{prefix}total"]
 SESSION_MEASURES = ("home_practice", "symptoms")  # optional session columns the features use
 
 
@@ -43,37 +39,10 @@ def score_sessions(
     """
     measures = [c for c in SESSION_MEASURES if c in sessions.columns]
     keys = sessions[["patient_id", "session", "attended", *measures]].astype({"attended": bool})
-    parts = [keys, _score_rater(sessions, instrument, ALLIANCE_PREFIX, keys["attended"])]
+    parts = [keys, score_rater(sessions, instrument, ALLIANCE_PREFIX, keys["attended"])]
     if therapist is not None:
-        parts.append(_score_rater(sessions, therapist, THERAPIST_PREFIX, keys["attended"]))
+        parts.append(score_rater(sessions, therapist, THERAPIST_PREFIX, keys["attended"]))
     return pd.concat(parts, axis=1)
-
-
-def _score_rater(
-    sessions: pd.DataFrame, instrument: Instrument, prefix: str, attended: pd.Series
-) -> pd.DataFrame:
-    scored = score_items(sessions, instrument)
-    values = [*instrument.subscales, "total"]
-    prescored = [c for c in prescored_columns(instrument, prefix) if c in sessions.columns]
-    use_prescored = (scored["n_answered"] == 0) & (
-        sessions[prescored].notna().any(axis=1) if prescored else False)
-    for column in prescored:
-        name = column.removeprefix(prefix)
-        scored[name] = scored[name].where(~use_prescored, sessions[column])
-    if instrument.cutoff is not None:
-        scored["concern"] = scored["concern"].where(
-            ~use_prescored, pd.array(instrument.cutoff.flags(scored["total"].to_numpy()), dtype="boolean"))
-    source = pd.Series(pd.NA, index=sessions.index, dtype="string")
-    source[scored["total"].notna()] = "items"
-    source[use_prescored & scored["total"].notna()] = "pre-scored"
-    scored["source"] = source
-    missed = ~attended.to_numpy(dtype=bool)
-    scored.loc[missed, values] = float("nan")
-    scored.loc[missed, "prorated"] = False
-    scored.loc[missed, "source"] = pd.NA
-    if "concern" in scored:
-        scored.loc[missed, "concern"] = pd.NA
-    return scored.add_prefix(prefix)
 
 
 def score_patients(outcomes: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:

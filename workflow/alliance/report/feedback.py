@@ -18,10 +18,10 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from alliance.figures import PNG_DPI, figure_style, mean_ci, new_figure
 from alliance.io import write_csv, write_text
+from alliance.report.figures import PNG_DPI, figure_style, mean_ci, new_figure
 from alliance.report.format import format_number, format_percent
-from alliance.scores import TOTAL, scored_sessions
+from alliance.scoring.scores import TOTAL, scored_sessions
 
 INDEX_COLUMNS = ["therapist_id", "patients", "page"]
 

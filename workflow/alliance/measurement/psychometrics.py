@@ -20,7 +20,7 @@ from scipy import stats
 
 from alliance.errors import BOUNDARY, FITTED, NOT_CONVERGED, NOT_ESTIMABLE
 from alliance.instruments import Instrument
-from alliance.mixed import random_intercept_reml
+from alliance.stats.reml import random_intercept_reml
 
 TOTAL = "total"
 ONE_FACTOR = "general"
@@ -439,7 +439,7 @@ def therapist_icc(patient_means: pd.DataFrame, n_boot: int = 200, seed: int = 0,
     """ICC(1) of patients' mean alliance within therapists, with a parametric bootstrap percentile CI.
 
     `patient_means` has therapist_id and value (incomplete rows are dropped). The null model is a REML
-    random intercept per therapist (`alliance.mixed.random_intercept_reml`); bootstrap samples are drawn
+    random intercept per therapist (`alliance.stats.reml.random_intercept_reml`); bootstrap samples are drawn
     from it with `numpy.random.default_rng(seed)` and refitted. Returns icc, ci_low, ci_high,
     therapist_variance, residual_variance, n_patients, n_therapists, n_boot (converged refits used for
     the CI), converged (of the main fit), status and reason (see `_null_fit`). The ICC is not estimable
@@ -468,7 +468,7 @@ def session_icc(session_scores: pd.DataFrame) -> dict:
     """Single-session reliability of a patient's alliance level: the patient ICC of session values.
 
     `session_scores` has patient_id and value (incomplete rows dropped); REML null model with a random
-    intercept per patient (`alliance.mixed.random_intercept_reml`, fast on a million sessions). Returns
+    intercept per patient (`alliance.stats.reml.random_intercept_reml`, fast on a million sessions). Returns
     icc, patient_variance, residual_variance, n_sessions, n_patients, converged, status and reason (see
     `_null_fit`; not estimable when every patient has one scored session).
     """

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from alliance.ruptures import detect_ruptures, pattern_shares, rupture_patterns
-from alliance.scores import SESSION_MEASURES, TOTAL, is_scored, patient_codes, subscale_columns
+from alliance.features.ruptures import detect_ruptures, pattern_shares, rupture_patterns
+from alliance.scoring.scores import SESSION_MEASURES, TOTAL, is_scored, patient_codes, subscale_columns
 
 PATIENT_KEEP = ["patient_id", "therapist_id", "site", "discipline", "age_band", "gender",
                 "baseline_severity", "sessions_planned"]

@@ -7,7 +7,7 @@ problem in one pass and raises a single `ValidationError` that names file, colum
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -15,14 +15,15 @@ import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute as pc
 
-from alliance.identifiers import examples as quoted_examples
-from alliance.identifiers import find_identifiers
+from alliance.errors import ROW_KEY, Problem, ValidationError
+from alliance.ingest.identifiers import examples as quoted_examples
+from alliance.ingest.identifiers import find_identifiers
 from alliance.instruments import Instrument
-from alliance.scores import prescored_columns
+from alliance.instruments.items import prescored_columns
 
 DISCIPLINES = ("psychotherapy", "physiotherapy", "osteopathy", "nutrition", "other")
 TABLES = ("patients", "sessions", "outcomes")
-KEY = "patient_id"
+KEY = ROW_KEY  # "patient_id"
 MAX_LISTED_ROWS = 5
 
 # Column -> kind; "id" and "text" are strings, "bool" accepts 1/0, true/false, yes/no.
@@ -54,48 +55,7 @@ TRUE_WORDS = {"1", "1.0", "true", "t", "yes", "y", "sí", "si", "s", "verdadero"
 ARROW_STRING = "string[pyarrow]"
 FALSE_WORDS = {"0", "0.0", "false", "f", "no", "n", "falso", "fals", "unchecked"}
 
-# Identifying data: names and contents are checked by alliance.identifiers (re-exported here).
-
-
-@dataclass
-class Problem:
-    """One validation problem: where it is, what is wrong, and how to fix it."""
-
-    file: str
-    column: str
-    message: str
-    fix: str
-    rows: list[int] = field(default_factory=list)
-    keys: list[str] = field(default_factory=list)
-    n_rows: int = 0
-
-    def format(self) -> str:
-        """Human-readable lines for the console and the log."""
-        text = f"- {self.file}, column '{self.column}': {self.message}"
-        if self.n_rows:
-            listed = ", ".join(
-                f"{row}" + (f" ({KEY} {key})" if key else "")
-                for row, key in zip(self.rows, self.keys, strict=True)
-            )
-            more = f" and {self.n_rows - len(self.rows)} more" if self.n_rows > len(self.rows) else ""
-            text += f"\n    rows {listed}{more} (data rows, counting from 1 below the header)"
-        return text + f"\n    fix: {self.fix}"
-
-
-class ValidationError(Exception):
-    """The input tables break the data contract; nothing downstream may be written."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__(self.format())
-
-    def format(self) -> str:
-        """All problems, one block each."""
-        head = (
-            f"Input validation failed with {len(self.problems)} problem(s); nothing was written. "
-            "See data/README.md for the data contract."
-        )
-        return "\n".join([head, *(p.format() for p in self.problems)])
+# Identifying data: names and contents are checked by alliance.ingest.identifiers (re-exported here).
 
 
 @dataclass

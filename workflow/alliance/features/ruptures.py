@@ -39,8 +39,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from alliance.io import ConfigError
-from alliance.scores import TOTAL, is_scored, patient_codes
+from alliance.errors import ConfigError
+from alliance.scoring.scores import TOTAL, is_scored, patient_codes
 
 CRITERIA = ("prior_diff", "sd", "reliable_change")
 PATTERNS = ("no_rupture", "rupture_without_repair", "rupture_with_repair", "not_classifiable")

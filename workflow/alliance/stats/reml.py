@@ -126,10 +126,35 @@ def _checked(y, x, groups) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
 def random_intercept_reml(y: np.ndarray, x: np.ndarray, groups: np.ndarray) -> RandomInterceptFit:
     """REML fit of y = X b + u_g + e with one random intercept per group (see the module docstring).
 
-    `x` must hold the intercept column itself if one is wanted. Raises ValueError for empty input,
-    mismatched lengths, NaN or infinite values in y or x, missing groups, no residual degrees of freedom,
-    a rank-deficient X (collinear or all-zero columns: X'X scaled to a unit diagonal has an eigenvalue
-    below 1e-12) or a y that X fits exactly.
+    Parameters
+    ----------
+    y
+        The response, one value per row.
+    x
+        The fixed-effects design, rows as `y`; it must hold the intercept column itself if one is wanted.
+    groups
+        The group of each row (any hashable labels; their order does not matter).
+
+    Returns
+    -------
+    RandomInterceptFit
+        Fixed effects with their model-based covariance, both variances, their ratio, the REML
+        log-likelihood and whether the search converged.
+
+    Raises
+    ------
+    ValueError
+        For empty input, mismatched lengths, NaN or infinite values in y or x, missing groups, no
+        residual degrees of freedom, a rank-deficient X (collinear or all-zero columns: X'X scaled to a
+        unit diagonal has an eigenvalue below 1e-12) or a y that X fits exactly.
+
+    References
+    ----------
+    Patterson HD, Thompson R (1971). Recovery of inter-block information when block sizes are unequal.
+    Biometrika 58, 545-554.
+    Bates DM (2010). lme4: Mixed-effects modeling with R, ch. 1. Its Dyestuff fit (REML criterion
+    319.7, batch SD 42.00, residual SD 49.51, intercept 1527.5 with SE 19.38) is reproduced in
+    tests/stats/test_reml.py, as is statsmodels MixedLM on unbalanced data.
     """
     y, x, codes, n_groups = _checked(y, x, groups)
     n, p = x.shape

@@ -1,9 +1,9 @@
 """Readers for real-world exports: CSV/TSV in any common dialect, Excel sheets, Parquet and REDCap.
 
 Every reader returns the table as *text* (one Python `str` per cell, `None` when empty), with a header row
-whose names are stripped of spaces; typing is the job of `alliance.contract`. What was detected (format,
-encoding, delimiter, decimal comma, sheet) is returned in `ReadResult.info` so that the validation summary
-can say it. Settings come from the config's `data:` block (`ReadOptions.from_config`):
+whose names are stripped of spaces; typing is the job of `alliance.ingest.contract`. What was detected
+(format, encoding, delimiter, decimal comma, sheet) is returned in `ReadResult.info` so that the
+validation summary can say it. Settings come from the config's `data:` block (`ReadOptions.from_config`):
 
 - `encoding`: `auto` (UTF-8, a byte-order mark stripped; UTF-16 when it starts with its byte-order mark;
   else Windows-1252 when the file uses its extra characters, else Latin-1) or any Python codec name;
@@ -39,12 +39,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from alliance.contract import OUTCOME_COLUMNS, PATIENT_COLUMNS, REQUIRED, SESSION_COLUMNS, TABLES
-from alliance.identifiers import redact_text
-from alliance.io import READERS, ConfigError, InputError
+from alliance.errors import ConfigError, InputError
+from alliance.ingest.contract import OUTCOME_COLUMNS, PATIENT_COLUMNS, REQUIRED, SESSION_COLUMNS, TABLES
+from alliance.ingest.identifiers import redact_text
 
 TEXT_FORMATS = (".csv", ".tsv", ".tab", ".txt")
 EXCEL_FORMATS = (".xlsx", ".xlsm")
+READERS = (*TEXT_FORMATS, ".parquet", *EXCEL_FORMATS)
 DELIMITERS = {",": ",", ";": ";", "\t": "\t", "tab": "\t", "|": "|"}
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 NA_VALUES = frozenset({"", "na", "n/a", "nan", "null", ".", "#n/a"})
@@ -523,6 +524,12 @@ def tick_box_booleans(frame: pd.DataFrame, table: str) -> pd.DataFrame:
 
 
 # ---- Public readers --------------------------------------------------------------------------------------
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a contract table with the default reader settings (format by extension, delimiter, encoding and
+    decimal comma detected); every column is text, typing is validation's job."""
+    return read_export(path, options=ReadOptions()).frame
+
 
 def read_export(
     path: str | Path, table: str | None = None, options: ReadOptions | None = None,

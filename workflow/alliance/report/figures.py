@@ -25,7 +25,7 @@ from alliance.instruments import Instrument
 from alliance.io import write_atomic
 from alliance.models.effects import BENCHMARKS, benchmark_comparable, model_label
 from alliance.models.levels import HYPOTHESIS
-from alliance.scores import ALLIANCE_PREFIX, TOTAL, score_bounds, score_descriptives, scored_sessions
+from alliance.scoring.scores import ALLIANCE_PREFIX, TOTAL, score_bounds, score_descriptives, scored_sessions
 
 SVG_HASHSALT = "alliance-report"
 PNG_DPI = 200

@@ -1,0 +1,1 @@
+"""Per-patient and per-session alliance features, ruptures included, without look-ahead."""

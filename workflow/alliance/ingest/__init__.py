@@ -1,0 +1,1 @@
+"""Reading the exports and validating them against the data contract (the validate stage)."""

@@ -1,0 +1,261 @@
+"""The validation step: read the inputs as configured, check them against the data contract and the privacy
+rules in one pass, and collect warnings (`alliance.report.validation` renders them as the validation
+report).
+
+`run_validation` never raises for a problem with the data: every problem (unreadable file, identifying
+column, contract violation) becomes a `Problem` of the returned `ValidationOutcome`, so that the report and
+the console list them all. Warnings do not stop the run; each is a dict
+
+    {kind, table, file, column, count, rows, message, report_message}
+
+where `rows` are data rows of the file (counting from 1 below the header, at most 5), `message` states the
+exact count (for the data manager) and `report_message` the same with a count below
+`privacy.min_cell_size` shown as "<k" (safe to print in the report). Messages never quote a value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from alliance.errors import ConfigError, InputError
+from alliance.ingest.contract import (
+    KEY,
+    MAX_LISTED_ROWS,
+    TABLES,
+    Problem,
+    Validated,
+    ValidationError,
+    validate_tables,
+)
+from alliance.ingest.identifiers import find_identifiers, name_kind
+from alliance.ingest.privacy import k_anonymity
+from alliance.ingest.readers import Inputs, load_inputs
+from alliance.instruments import Instrument
+from alliance.instruments.items import ALLIANCE_PREFIX, score_rater
+from alliance.io import sha256_file
+
+SUPPRESSED = ("n", "sessions")  # counts of patients or sessions in warnings: "<k" in report_message
+REFUSED = ("names, e-mail addresses, phone numbers, street addresses and postcodes, dates of birth and "
+           "other exact dates, national identity numbers (Spanish DNI/NIE, NHS, US SSN), medical record "
+           "numbers and free-text notes")
+
+
+@dataclass
+class ValidationOutcome:
+    """Everything the validation step found: problems (the run stops), warnings (it goes on)."""
+
+    inputs: Inputs
+    problems: list[Problem]
+    warnings: list[dict] = field(default_factory=list)
+    validated: Validated | None = None
+    privacy: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        """Whether the tables may be written: no problem at all."""
+        return self.validated is not None and not self.problems
+
+    def error(self) -> ValidationError:
+        """The problems as one `ValidationError` (its text is the console summary)."""
+        return ValidationError(self.problems)
+
+    def summary(self) -> dict:
+        """The content of `validation_summary.json` (passed runs only)."""
+        if not self.passed:
+            raise ValueError("validation failed: there is no summary to write")
+        reading = {table: {k: v for k, v in result.info.items() if k != "path"}
+                   for table, result in self.inputs.results.items()}
+        return self.validated.summary | {
+            "inputs": {table: {"path": path, "sha256": sha256_file(path)}
+                       for table, path in self.inputs.paths.items()},
+            "reading": reading,
+            "warnings": self.warnings,
+            "privacy": self.privacy,
+        }
+
+
+def allow_list(privacy: Mapping) -> list[dict]:
+    """The config's `privacy.allow_columns`: entries {table, column, reason}, each checked."""
+    entries = []
+    for i, entry in enumerate(privacy.get("allow_columns") or []):
+        where = f"privacy.allow_columns[{i}]"
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"{where}: use {{table: ..., column: ..., reason: ...}}.")
+        table, column, reason = entry.get("table"), entry.get("column"), entry.get("reason")
+        if table not in TABLES:
+            raise ConfigError(f"{where}.table: '{table}' is not one of {', '.join(TABLES)}.")
+        if not isinstance(column, str) or not column:
+            raise ConfigError(f"{where}.column: name the column (as in the file or its contract name).")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ConfigError(f"{where}.reason: say why the column holds no identifying data.")
+        entries.append({"table": table, "column": column, "reason": reason.strip()})
+    return entries
+
+
+def _input_problem(err: InputError, fallback: str) -> Problem:
+    file = err.file or fallback
+    message = str(err).removeprefix(f"{file}: ")
+    rows = list(err.rows)
+    return Problem(file, err.column or "(whole file)", message, err.fix or "see the message", rows,
+                   [""] * len(rows), len(rows))
+
+
+def _refused(file: str, column: str, kind: str, how: str = "") -> Problem:
+    return Problem(file, column, f"looks like {kind}{how}; identifying data are refused",
+                   "remove the column from the export (pseudonymous codes only), rename it if it holds no "
+                   "identifying data, or list it in privacy.allow_columns with a reason")
+
+
+def _locate(problem: Problem, table: str, inputs: Inputs) -> Problem:
+    """A contract problem with rows as data rows of the file and mapped columns named as in the file."""
+    result = inputs.results[table]
+    source = result.source_rows
+    rows = [source[r - 1] if 0 < r <= len(source) else r for r in problem.rows]
+    original = result.info.get("renamed", {}).get(problem.column)
+    column = f"{original} → {problem.column}" if original else problem.column
+    return Problem(problem.file, column, problem.message, problem.fix, rows, problem.keys, problem.n_rows)
+
+
+def run_validation(
+    data: Mapping, privacy: Mapping, instruments: Mapping[str, Instrument | None],
+) -> ValidationOutcome:
+    """Read (`data` config block), check and summarise the three tables; see the module docstring."""
+    inputs = load_inputs(data)
+    entries = allow_list(privacy)
+    allowed: dict[str, set[str]] = {table: set() for table in TABLES}
+    for entry in entries:
+        allowed[entry["table"]].add(entry["column"])
+    problems = [_input_problem(err, "input") for err in inputs.errors]
+    for table, result in inputs.results.items():
+        renamed = result.info.get("renamed", {})
+        allowed[table] |= {new for new, old in renamed.items() if old in allowed[table]}
+        for new, old in renamed.items():
+            kind = name_kind(old)
+            if kind and new not in allowed[table] and name_kind(new) is None:
+                problems.append(_refused(inputs.files[table], old, kind, f" by its name (mapped to {new})"))
+    k = privacy.get("k_anonymity") or privacy.get("min_cell_size", 10)
+    outcome = ValidationOutcome(inputs, problems, privacy={
+        "allowed_columns": entries,
+        "refused": REFUSED,
+        "k_anonymity": {"k": int(k), "columns": [], "combinations": 0, "rare_combinations": 0,
+                        "patients_in_rare": 0},
+    })
+    if len(inputs.results) < len(TABLES):
+        for table, result in inputs.results.items():  # still name identifying columns of readable tables
+            for column, kind in find_identifiers(result.frame, (KEY, "therapist_id"), allowed[table]):
+                problems.append(_refused(inputs.files[table], column, kind))
+        return outcome
+    try:
+        validated = validate_tables(inputs.raw, inputs.files, instruments["alliance"],
+                                    instruments["satisfaction"], instruments.get("therapist"),
+                                    allow_columns=allowed)
+    except ValidationError as err:
+        by_file = {file: table for table, file in inputs.files.items()}
+        problems.extend(_locate(p, by_file[p.file], inputs) if p.file in by_file else p
+                        for p in err.problems)
+        return outcome
+    if problems:
+        return outcome
+    outcome.validated = validated
+    outcome.privacy["k_anonymity"] = k_anonymity(validated.patients, int(k))
+    outcome.warnings = data_warnings(validated, inputs, instruments, int(k),
+                                     int(privacy.get("min_cell_size", 10)))
+    return outcome
+
+
+def _warning(kind: str, table: str, inputs: Inputs, column: str, count: int, rows: list[int],
+             template: str, min_cell_size: int, **numbers: int) -> dict:
+    shown = {name: (f"<{min_cell_size}" if 0 < value < min_cell_size and name in SUPPRESSED else str(value))
+             for name, value in ({"n": count} | numbers).items()}
+    return {"kind": kind, "table": table, "file": inputs.files[table], "column": column, "count": int(count),
+            "rows": rows, "message": template.format(**{"n": count} | numbers),
+            "report_message": template.format(**shown)}
+
+
+def _patient_rows(mask: pd.Series, inputs: Inputs) -> list[int]:
+    source = inputs.results["patients"].source_rows
+    return [source[i] for i in np.flatnonzero(mask.to_numpy())[:MAX_LISTED_ROWS]]
+
+
+def data_warnings(
+    validated: Validated, inputs: Inputs, instruments: Mapping[str, Instrument | None], k: int,
+    min_cell_size: int,
+) -> list[dict]:
+    """Warnings about valid data that deserve a look (see data/README.md, "Warnings")."""
+    patients, sessions, outcomes = validated.patients, validated.sessions, validated.outcomes
+    warnings = []
+    args = {"inputs": inputs, "min_cell_size": min_cell_size}
+
+    attended = sessions["attended"].astype(bool)
+    alliance = score_rater(sessions, instruments["alliance"], ALLIANCE_PREFIX, attended)
+    scored = set(sessions.loc[alliance[f"{ALLIANCE_PREFIX}total"].notna(), KEY])
+    none = ~patients[KEY].isin(scored)
+    if none.any():
+        warnings.append(_warning(
+            "no_scored_session", "patients", column=KEY, count=int(none.sum()),
+            rows=_patient_rows(none, inputs),
+            template="{n} patient(s) have no scored alliance session (no attended session with an alliance "
+                     "score); models of alliance leave them out", **args))
+
+    per_therapist = patients.groupby("therapist_id")[KEY].transform("size")
+    alone = per_therapist == 1
+    if alone.any():
+        warnings.append(_warning(
+            "therapist_one_patient", "patients", column="therapist_id", count=int(alone.sum()),
+            rows=_patient_rows(alone, inputs),
+            template="{n} therapist(s) have a single patient; therapist-level estimates (therapist share "
+                     "of alliance variance, therapist means) rest on one patient each", **args))
+
+    dropouts = set(outcomes.loc[outcomes["dropout"].fillna(False).astype(bool), KEY])
+    planned = sessions[KEY].map(patients.set_index(KEY)["sessions_planned"])
+    after = sessions[KEY].isin(dropouts) & sessions["attended"].fillna(False).astype(bool) & (
+        sessions["session"] >= planned)
+    if after.any():
+        who = patients[KEY].isin(set(sessions.loc[after, KEY]))
+        warnings.append(_warning(
+            "sessions_after_dropout", "sessions", column="attended", count=int(who.sum()),
+            rows=_patient_rows(who, inputs),
+            template="{n} patient(s) recorded as dropouts attended their last planned session or later "
+                     "({sessions} session row(s)); check dropout in the outcomes and sessions_planned "
+                     "(rows listed are rows of the patients file)", sessions=int(after.sum()), **args))
+
+    no_outcome = ~patients[KEY].isin(outcomes[KEY])
+    if no_outcome.any():
+        warnings.append(_warning(
+            "patient_without_outcome", "outcomes", column=KEY, count=int(no_outcome.sum()),
+            rows=_patient_rows(no_outcome, inputs),
+            template="{n} patient(s) have no row in the outcomes table; dropout and satisfaction models "
+                     "leave them out (rows listed are rows of the patients file)", **args))
+
+    anonymity = k_anonymity(patients, k)
+    if anonymity["rare_combinations"]:
+        columns = ", ".join(anonymity["columns"])
+        warnings.append(_warning(
+            "k_anonymity", "patients", column=columns, count=anonymity["patients_in_rare"], rows=[],
+            template="{combos} of {total} combination(s) of " + columns + " are shared by fewer than "
+                     f"k = {k} patients ({{n}} patient(s) in them): such patients may be recognisable "
+                     "from these columns; consider coarser groups (wider age bands, merged sites)",
+            combos=anonymity["rare_combinations"], total=anonymity["combinations"], **args))
+
+    for table, result in inputs.results.items():
+        for source in result.info.get("unmatched_column_map", []):
+            warnings.append(_warning(
+                "column_map_unused", table, column=source, count=0, rows=[],
+                template=f"data.columns.{table} maps a column '{source}' that the file does not have",
+                **args))
+    return warnings
+
+
+def console_summary(outcome: ValidationOutcome, report: str) -> str:
+    """A few lines for the console: the verdict, counts, warnings and where the report is."""
+    if not outcome.passed:
+        return f"{outcome.error()}\n\nValidation report: {report}"
+    rows = ", ".join(f"{info['rows']} {table}" for table, info in outcome.validated.summary["tables"].items())
+    lines = [f"Input validation passed ({rows} rows)."]
+    lines += [f"  warning: {w['message']}" for w in outcome.warnings]
+    lines.append(f"Validation report: {report}")
+    return "\n".join(lines)

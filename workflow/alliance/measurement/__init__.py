@@ -1,0 +1,1 @@
+"""How well the alliance is measured: reliability, factor structure, therapist ICC, agreement."""

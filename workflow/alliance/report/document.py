@@ -1,0 +1,137 @@
+"""The self-contained HTML report: one file, figures embedded, no timestamps (byte-identical re-runs).
+
+`build_report` turns the pipeline's outputs (summaries, tables, model results, effect rows, figure PNGs)
+into display-ready values (formatted in the section modules, in Python) and renders
+`templates/report.html` (jinja2, autoescaped). Nothing is estimated here: numbers come from the effect
+rows and the summaries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+import yaml
+
+from alliance.models.effects import BENCHMARKS
+from alliance.models.plan import status_table
+from alliance.outputs import FIGURES
+from alliance.report.analysis import (
+    analysis_sections,
+    benchmark_sentences,
+    primary_summary,
+    sensitivity_rows,
+    status_rows,
+    truth_rows,
+)
+from alliance.report.cohort import alliance_section, cohort_section, input_tables
+from alliance.report.downloads import add_csv_downloads
+from alliance.report.figures import EXAMPLES_PER_PATTERN
+from alliance.report.format import (
+    format_ci,
+    format_unit,
+)
+from alliance.report.measurement import measurement_section
+from alliance.report.methods import methods_section
+from alliance.report.provenance import embed_png, provenance
+from alliance.report.words import counted
+
+ANALYSIS_PLAN = "../ANALYSIS_PLAN.md"  # relative to results/report.html
+
+
+FIGURE_CAPTIONS = {
+    "alliance_trajectories": "Mean alliance total (95% CI) by session and discipline, over attended, "
+                             "scored sessions. Points resting on fewer than {k} patients are not shown.",
+    "subscale_distributions": "Distributions of the alliance subscales and total over scored sessions, "
+                              "with the share at the scale maximum (ceiling) and the skew.",
+    "forest_plot": "Alliance effects as correlations (95% CI). Band: alliance-outcome benchmark r = "
+                   "{r} {ci} ({source}), for orientation only: these r are adjusted, partial or latent "
+                   "correlations, not the benchmark's metric (the comparisons below are).",
+    "item_distributions": "Share of each answer per item (as answered), by subscale, on each patient's "
+                          "first scored questionnaire; beside each bar, the share at the scale maximum "
+                          "(after reverse keying; reverse-keyed items marked R).",
+    "factor_loadings": "Standardized loadings of the correlated-factors model (when fitted) beside the "
+                       "one-factor model (ML confirmatory factor analysis of each patient's first "
+                       "questionnaire complete on all items); factor correlations above the plot.",
+    "reliability_by_sessions": "Reliability of a patient's mean alliance total against the number of "
+                               "sessions averaged (Spearman-Brown from the single-session patient ICC); "
+                               "reference lines at .80 and .90.",
+    "rupture_trajectories": "Alliance total by scored session for example patients of the synthetic cohort "
+                            "(the first {examples} by id of each rupture pattern). Triangles down: "
+                            "ruptures; triangles up: the session where the total returned to its "
+                            "pre-rupture level (repair).",
+    "marginal_effects": "Predicted outcome of each primary model (95% CI) across alliance from -2 to +2 SD, "
+                        "with numeric covariates at their mean and categorical ones at their most frequent "
+                        "level (therapist random effects at zero for the mixed model).",
+    "therapist_caterpillar": "Each therapist's mean of their patients' mean alliance (95% CI), ranked and "
+                             "not named; therapists with fewer than {k} patients with a score are not "
+                             "shown.",
+    "kaplan_meier": "Retention after the early window by tertile of early alliance (Kaplan-Meier with 95% "
+                    "CIs, landmark at the end of the early window); curves stop where fewer than {k} "
+                    "patients remain at risk.",
+}
+
+
+def figure_captions(min_cell_size: int) -> dict[str, str]:
+    """Caption of each figure, with the suppression threshold and the benchmarks filled in."""
+    outcome = BENCHMARKS["alliance_outcome"]
+    values = {
+        "k": min_cell_size, "r": format_unit(outcome["r"], 3), "source": outcome["source"],
+        "ci": format_ci(outcome["ci_low"], outcome["ci_high"], 3, unit=True),
+        "examples": EXAMPLES_PER_PATTERN,
+    }
+    return {name: text.format(**values) for name, text in FIGURE_CAPTIONS.items()}
+
+
+def build_report(
+    *, config: dict, validation: dict, scoring: dict, session_scores: pd.DataFrame, features: pd.DataFrame,
+    model_results: list[dict], effects: pd.DataFrame, psychometrics: Mapping[str, pd.DataFrame],
+    rupture_shares: pd.DataFrame, figure_paths: Sequence[str | Path], truth: dict | None = None,
+    min_cell_size: int, multiplicity: pd.DataFrame | None = None, sensitivity: pd.DataFrame | None = None,
+    sensitivity_notes: Sequence[str] = (), status: pd.DataFrame | None = None,
+) -> str:
+    """The report as one self-contained HTML string (figures as data URIs, no timestamps).
+
+    `psychometrics` holds the tables of results/psychometrics/ keyed by name; example trajectories are
+    shown only with `truth` (the synthetic cohort).
+    """
+    figures = {Path(path).stem: embed_png(path) for path in figure_paths}
+    missing = [name for name in FIGURES if name not in figures]
+    if missing:
+        raise ValueError(f"figure PNGs missing for: {', '.join(missing)}")
+    captions = figure_captions(min_cell_size)
+    provenance_info = provenance(config, validation)
+    early_window = config["features"]["early_window"]
+    status = status_table(model_results) if status is None else status
+    context = {
+        "summary": primary_summary(status, effects, early_window),
+        "status": status_rows(status),
+        "cohort": cohort_section(session_scores, features, model_results, scoring, min_cell_size),
+        "tables": input_tables(validation),
+        "data_warnings": [w["report_message"] for w in validation.get("warnings", [])],
+        "alliance": alliance_section(session_scores, scoring, config),
+        "measurement": measurement_section(psychometrics, rupture_shares, scoring, config, min_cell_size,
+                                           synthetic=truth is not None),
+        "methods": methods_section(config, model_results, provenance_info["versions"]),
+        "analyses": analysis_sections(model_results, effects, early_window, min_cell_size, multiplicity,
+                                      status),
+        "sensitivity": (None if sensitivity is None else {
+            "rows": sensitivity_rows(sensitivity, min_cell_size), "notes": list(sensitivity_notes)}),
+        "benchmarks": benchmark_sentences(model_results),
+        "truth": truth_rows(truth, effects) if truth else None,
+        "n_therapists": counted(features["therapist_id"].nunique(), "therapist"),
+        "figures": {name: {"src": figures[name], "caption": captions[name]} for name in FIGURES},
+        "plan": ANALYSIS_PLAN,
+        "provenance": provenance_info,
+        "config_yaml": yaml.safe_dump(config, sort_keys=True, allow_unicode=True),
+        "min_cell_size": min_cell_size,
+    }
+    return add_csv_downloads(_environment().get_template("report.html").render(**context))
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("alliance.report", "templates"), autoescape=True,
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+    )

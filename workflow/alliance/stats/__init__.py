@@ -1,0 +1,1 @@
+"""The estimators this project writes itself, each tested against a published value."""
