@@ -1,4 +1,6 @@
-"""Shared fixtures: the repository root, the default config and small synthetic cohorts."""
+"""Fixtures shared by every stage's tests: the repository root, the default config, a small synthetic block
+and the shipped instruments. Helpers shared by several folders sit beside this file (`browser.py`,
+`degenerate.py`); reference data sit beside the tests that use them (`<stage>/data/`)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_runs import SMALL, run_workflow
 
 from alliance.instruments import load_instrument
 
@@ -40,13 +41,3 @@ def wai_sr():
 @pytest.fixture(scope="session")
 def csq8():
     return load_instrument("csq8")
-
-
-@pytest.fixture(scope="module")
-def default_run(root, tmp_path_factory):
-    """The workflow on the small default cohort, run once per test module that uses it (modules run in
-    parallel, each with its own copy)."""
-    work = tmp_path_factory.mktemp("default_run")
-    done = run_workflow(root, work, SMALL)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return work

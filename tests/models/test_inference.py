@@ -65,17 +65,6 @@ def test_per_sd_ci_covers_the_per_sd_truth_only_with_the_sd_term():
     assert np.mean(covered_plain) < 0.85
 
 
-def test_cr3_is_the_leave_one_cluster_out_jackknife():
-    """CR3 = (G - 1) / G sum_g (b_-g - b)(b_-g - b)' with b_-g from an explicit refit without cluster g."""
-    rng = np.random.default_rng(3)
-    clusters = np.repeat(np.arange(8), 6)
-    x = np.column_stack([np.ones(48), rng.normal(size=48), rng.normal(size=48) + clusters % 2])
-    y = x @ [1.0, 0.5, -0.2] + rng.normal(size=8)[clusters] + rng.normal(size=48)
-    full = sm.OLS(y, x).fit().params
-    deltas = np.array([sm.OLS(y[clusters != g], x[clusters != g]).fit().params - full for g in range(8)])
-    np.testing.assert_allclose(cr3_covariance(x, y, clusters), 7 / 8 * deltas.T @ deltas, rtol=1e-10)
-
-
 def logistic_cohort(therapists: int, seed: int = 5) -> Design:
     """Patients with sessions attended out of scheduled, clustered in therapists with a random effect."""
     rng = np.random.default_rng(seed)

@@ -18,7 +18,7 @@ import yaml
 from snakemake.cli import get_argument_parser
 from snakemake.profiles import ProfileConfigFileParser
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PROFILES = {name: ROOT / "profiles" / name / "config.yaml" for name in ("default", "slurm")}
 YTE_KEYS = {"__use_yte__", "__definitions__"}  # consumed by YTE, not Snakemake options
 ENV_VARS = ("ALLIANCE_SLURM_PARTITION", "ALLIANCE_SLURM_ACCOUNT")

@@ -1,7 +1,7 @@
 """The Cox model's cluster-robust covariance against R's published output, on tied times, strata, clusters.
 
 Reference: R's survival package (github.com/therneau/survival, commit a2533a9), its own saved test outputs,
-for the Wei, Lin & Weissfeld marginal model of the `bladder` data (tests/data/bladder.csv, 340 rows =
+for the Wei, Lin & Weissfeld marginal model of the `bladder` data (tests/stats/data/bladder.csv, 340 rows =
 85 patients x 4 recurrences, 112 events, many tied `stop` times):
 
     coxph(Surv(stop, event) ~ (rx + size + number) * strata(enum), cluster = id, bladder, ties = ...)

@@ -1,0 +1,76 @@
+"""The package's layout is its data flow: `errors` imports nothing of the project, no module imports a
+module of a later stage, and the modules import one another without a cycle."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "workflow" / "alliance"
+# Foundations first, then the stages in the order of the flow; simulation and runtime use the stages.
+ORDER = ("errors", "io", "configuration", "outputs", "instruments", "stats", "ingest", "scoring",
+         "measurement", "features", "models", "report", "simulation", "runtime")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def project_imports(path: Path) -> set[str]:
+    """The `alliance` modules a file imports, anywhere in it (a deferred import counts too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "alliance":
+            found |= {f"{node.module}.{alias.name}" if node.module == "alliance" else node.module
+                      for alias in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == "alliance"}
+    return found
+
+
+MODULES = {module_name(path): project_imports(path) for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def stage(module: str) -> str:
+    return module.split(".")[1]
+
+
+def test_every_module_belongs_to_a_stage():
+    assert {stage(m) for m in MODULES if m != "alliance"} <= set(ORDER)
+    assert {path.name for path in PACKAGE.iterdir() if not path.name.startswith(("_", "."))} == {
+        f"{name}.py" if (PACKAGE / f"{name}.py").exists() else name for name in ORDER}
+
+
+def test_errors_import_nothing_of_the_project():
+    assert MODULES["alliance.errors"] == set()
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m != "alliance"))
+def test_no_module_imports_a_later_stage(module):
+    later = {target for target in MODULES[module] if ORDER.index(stage(target)) > ORDER.index(stage(module))}
+    assert not later, f"{module} imports {sorted(later)}, of a later stage"
+
+
+def test_no_import_cycle():
+    known = set(MODULES)
+
+    def resolve(target: str) -> str:  # `from alliance.models import adherence` names a module too
+        return target if target in known else target.rsplit(".", 1)[0]
+
+    graph = {m: {resolve(t) for t in targets} - {m} for m, targets in MODULES.items()}
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, f"import cycle: {' -> '.join((*path, module))}"
+        if module in done:
+            return
+        for target in graph.get(module, ()):
+            if target.startswith("alliance.") and target.rsplit(".", 1)[0] != module:
+                visit(target, (*path, module))
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, ())
