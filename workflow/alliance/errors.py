@@ -104,7 +104,7 @@ class ValidationError(Exception):
         """All problems, one block each."""
         head = (
             f"Input validation failed with {len(self.problems)} problem(s); nothing was written. "
-            "See data/README.md for the data contract."
+            "See docs/data-contract.md for the data contract."
         )
         return "\n".join([head, *(p.format() for p in self.problems)])
 

@@ -1,6 +1,6 @@
 """The data contract: the three input tables, their validation, and the identifying-data guard.
 
-Column definitions live here once (data/README.md documents them for users). Validation collects every
+Column definitions live here once (docs/data-contract.md documents them for users). Validation collects every
 problem in one pass and raises a single `ValidationError` that names file, column, rows and fix.
 """
 

@@ -20,7 +20,7 @@ validation summary can say it. Settings come from the config's `data:` block (`R
 - `values`: a value map per contract column, value in the export -> contract value (e.g.
   `discipline: {Psicoterapia: psychotherapy}`), applied after the column map, matched like column names;
 - `redcap`: a REDCap long export (one row per record and event) turned into the three tables
-  (`read_redcap`; data/README.md documents the mapping).
+  (`read_redcap`; docs/data-contract.md documents the mapping).
 """
 
 from __future__ import annotations

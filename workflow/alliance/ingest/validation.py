@@ -185,7 +185,7 @@ def data_warnings(
     validated: Validated, inputs: Inputs, instruments: Mapping[str, Instrument | None], k: int,
     min_cell_size: int,
 ) -> list[dict]:
-    """Warnings about valid data that deserve a look (see data/README.md, "Warnings")."""
+    """Warnings about valid data that deserve a look (see docs/data-contract.md, "Warnings")."""
     patients, sessions, outcomes = validated.patients, validated.sessions, validated.outcomes
     warnings = []
     args = {"inputs": inputs, "min_cell_size": min_cell_size}

@@ -17,7 +17,7 @@ r's CI is cluster-robust (therapists): the variance of the sample correlation fr
 function, z_x z_y - r (z_x^2 + z_y^2) / 2 (no normality assumed; Devlin, Gnanadesikan & Kettenring 1975;
 Hampel et al. 1986, section 5.3), summed by therapist with the G / (G - 1) factor, and the interval on
 Fisher's z scale (SE_z = SE_r / (1 - r^2)), on t(G - 1) with few therapists as the models. No maintained
-library gives a cluster-robust correlation; tests/test_benchmarks.py checks it against Fisher's
+library gives a cluster-robust correlation; tests/models/test_inference.py checks it against Fisher's
 (1 - r^2) / sqrt(n) for independent normal pairs and against a therapist-level simulation.
 """
 

@@ -1,6 +1,6 @@
 """Symptoms (ANALYSIS_PLAN.md, H4): alliance and symptom change, where the data have symptom scores.
 
-Symptom scores run higher = worse (data/README.md). Three models, each per SD of alliance:
+Symptom scores run higher = worse (docs/data-contract.md). Three models, each per SD of alliance:
 
 - H4 (secondary), patient level: improvement from the first to the last symptom score (first - last, so
   a positive r means better alliance, more improvement, beside the benchmark r = .278) on early

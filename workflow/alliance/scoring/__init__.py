@@ -1,1 +1,2 @@
-"""Scoring the questionnaires: items to subscales and totals, per session and per patient."""
+"""The scored tables: alliance per session and satisfaction per patient (by `alliance.instruments.items`),
+with their summaries and descriptives."""

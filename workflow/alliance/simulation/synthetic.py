@@ -1,6 +1,6 @@
 """A synthetic multidisciplinary cohort with known alliance effects, and its truth.
 
-The cohort follows the data contract (data/README.md). Alliance is latent on the 1-5 item scale:
+The cohort follows the data contract (docs/data-contract.md). Alliance is latent on the 1-5 item scale:
 therapist and patient levels, dimension-specific deviations (bond, goal, task), growth over log(session),
 session noise and ruptures that are repaired by half at each following session. WAI-SR answers are the
 latent value plus item noise, rounded and clipped to 1-5, which gives the ceiling and negative skew of

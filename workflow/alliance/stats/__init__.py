@@ -1,1 +1,3 @@
-"""The estimators this project writes itself, each tested against a published value."""
+"""The estimators this project writes itself where no maintained library has them, each with its references
+and tested against published values or, for CR3, its definition: REML (`reml`), the clustered Cox sandwich
+(`cox`), Rubin's rules (`rubin`), the jackknife CR3 covariance (`clusters`)."""

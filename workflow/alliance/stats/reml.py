@@ -26,7 +26,7 @@ variance can be estimated as exactly zero. When the criterion is flat (e.g. ever
 so the two variances are not separately identified) the boundary is kept.
 
 Tested against statsmodels MixedLM (REML) on simulated unbalanced data and against lme4's published
-REML estimates for the Dyestuff data (tests/test_mixed.py).
+REML estimates for the Dyestuff data (tests/stats/test_reml.py).
 """
 
 from __future__ import annotations
