@@ -37,8 +37,8 @@ include: "workflow/rules/simulation.smk"
 rule all:
     default_target: True
     input:
-        "results/effects.csv",
-        "results/report.html",
-        "results/manifest.json",
+        rules.effects.output.effects,
+        rules.report.output,
+        rules.manifest.output,
         # optional: per-therapist feedback pages (config feedback.therapists)
-        ["results/feedback"] if config["feedback"]["therapists"] else [],
+        rules.therapist_feedback.output if config["feedback"]["therapists"] else [],

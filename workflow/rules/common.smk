@@ -41,9 +41,9 @@ def get_tables(wildcards):
 def get_truth(wildcards):
     """The synthetic cohort's truth.json, when the configured data are the synthetic cohort."""
     synthetic = os.path.normpath(get_table("patients")) == os.path.normpath(
-        f"{SYNTHETIC}/patients.csv"
+        rules.synthesize.output.patients
     ) and not config["data"].get("redcap", {}).get("file")
-    return {"truth": f"{SYNTHETIC}/truth.json"} if synthetic else {}
+    return {"truth": str(rules.synthesize.output.truth)} if synthetic else {}
 
 
 # ---- Resources -------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ rule synthesize:
         outcomes=f"{SYNTHETIC}/outcomes.csv",
         truth=f"{SYNTHETIC}/truth.json",
     params:
-        synthetic=config["synthetic"],
+        synthetic=config["synthetic"],  # whole block: every key is a setting of the generator
         early_window=config["features"]["early_window"],
         covariates=config["models"]["covariates"],
     resources:
@@ -36,9 +36,9 @@ rule validate:
         outcomes="results/validated/outcomes.parquet",
         summary="results/validated/validation_summary.json",
     params:
-        instruments=config["instruments"],
-        data=config["data"],
-        privacy=config["privacy"],
+        instruments=config["instruments"],  # whole block: load_configured resolves every instrument
+        data=config["data"],  # whole block: the paths and every reading setting of the reader
+        privacy=config["privacy"],  # whole block: allow_columns, k_anonymity and min_cell_size are all used
         report="results/validated/validation_report.html",
     resources:
         mem_mb=scaled_mem_mb(1000, 50),

@@ -3,8 +3,8 @@
 
 rule fit_models:
     input:
-        patients="results/features/patients.parquet",
-        sessions="results/features/sessions.parquet",
+        patients=rules.features.output.patients,
+        sessions=rules.features.output.sessions,
     output:
         result="results/models/{family}/result.json",
         summary="results/models/{family}/summary.txt",
@@ -12,7 +12,7 @@ rule fit_models:
         family="|".join(MODEL_FAMILIES),
     params:
         covariates=config["models"]["covariates"],
-        instruments=config["instruments"],
+        instruments=config["instruments"],  # whole block: load_configured resolves every instrument
         early_window=config["features"]["early_window"],
         min_clusters=config["models"]["min_clusters"],
     resources:
@@ -30,19 +30,19 @@ rule fit_models:
 
 rule sensitivity:
     input:
-        features="results/features/patients.parquet",
-        patients="results/validated/patients.parquet",
-        outcomes="results/validated/outcomes.parquet",
-        session_scores="results/scores/session_scores.parquet",
-        patient_scores="results/scores/patient_scores.parquet",
+        features=rules.features.output.patients,
+        patients=rules.validate.output.patients,
+        outcomes=rules.validate.output.outcomes,
+        session_scores=rules.score.output.sessions,
+        patient_scores=rules.score.output.patients,
     output:
         table="results/models/sensitivity/sensitivity.csv",
         result="results/models/sensitivity/result.json",
     params:
         covariates=config["models"]["covariates"],
         early_window=config["features"]["early_window"],
-        instruments=config["instruments"],
-        settings=config["sensitivity"],
+        instruments=config["instruments"],  # whole block: load_configured resolves every instrument
+        settings=config["sensitivity"],  # whole block: every key is used and recorded in result.json
         min_clusters=config["models"]["min_clusters"],
     resources:
         mem_mb=scaled_mem_mb(1000, 150),
@@ -59,7 +59,7 @@ rule sensitivity:
 
 rule effects:
     input:
-        models=expand("results/models/{family}/result.json", family=MODEL_FAMILIES),
+        models=expand(rules.fit_models.output.result, family=MODEL_FAMILIES),
     output:
         effects=report(
             "results/effects.csv",
@@ -86,7 +86,7 @@ rule effects:
 
 rule model_status:
     input:
-        models=expand("results/models/{family}/result.json", family=MODEL_FAMILIES),
+        models=expand(rules.fit_models.output.result, family=MODEL_FAMILIES),
         sensitivity=rules.sensitivity.output.table,
         sensitivity_result=rules.sensitivity.output.result,
     output:

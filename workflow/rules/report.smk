@@ -3,14 +3,12 @@
 
 rule figures:
     input:
-        models=expand("results/models/{family}/result.json", family=MODEL_FAMILIES),
-        session_scores="results/scores/session_scores.parquet",
-        features="results/features/patients.parquet",
-        effects="results/effects.csv",
-        psychometrics=expand(
-            "results/psychometrics/{table}.csv", table=PSYCHOMETRIC_TABLES
-        ),
-        ruptures="results/features/ruptures.parquet",
+        models=expand(rules.fit_models.output.result, family=MODEL_FAMILIES),
+        session_scores=rules.score.output.sessions,
+        features=rules.features.output.patients,
+        effects=rules.effects.output.effects,
+        psychometrics=rules.psychometrics.output,
+        ruptures=rules.features.output.ruptures,
     output:
         png=[
             report(
@@ -23,7 +21,7 @@ rule figures:
         ],
         svg=[f"results/figures/{name}.svg" for name in FIGURES],
     params:
-        instruments=config["instruments"],
+        instruments=config["instruments"],  # whole block: load_configured resolves every instrument
         min_cell_size=config["privacy"]["min_cell_size"],
         synthetic=lambda wildcards: bool(get_truth(wildcards)),
     resources:
@@ -42,21 +40,19 @@ rule figures:
 rule report:
     input:
         unpack(get_truth),
-        validation="results/validated/validation_summary.json",
-        scoring="results/scores/scoring_summary.json",
-        session_scores="results/scores/session_scores.parquet",
-        features="results/features/patients.parquet",
-        models=expand("results/models/{family}/result.json", family=MODEL_FAMILIES),
-        effects="results/effects.csv",
-        multiplicity="results/models/multiplicity.csv",
+        validation=rules.validate.output.summary,
+        scoring=rules.score.output.summary,
+        session_scores=rules.score.output.sessions,
+        features=rules.features.output.patients,
+        models=expand(rules.fit_models.output.result, family=MODEL_FAMILIES),
+        effects=rules.effects.output.effects,
+        multiplicity=rules.effects.output.multiplicity,
         status=rules.model_status.output.status,
-        sensitivity="results/models/sensitivity/sensitivity.csv",
-        sensitivity_result="results/models/sensitivity/result.json",
-        psychometrics=expand(
-            "results/psychometrics/{table}.csv", table=PSYCHOMETRIC_TABLES
-        ),
-        rupture_shares="results/features/rupture_shares.csv",
-        figures=expand("results/figures/{name}.png", name=FIGURES),
+        sensitivity=rules.sensitivity.output.table,
+        sensitivity_result=rules.sensitivity.output.result,
+        psychometrics=rules.psychometrics.output,
+        rupture_shares=rules.features.output.rupture_shares,
+        figures=rules.figures.output.png,
     output:
         report(
             "results/report.html",
@@ -65,7 +61,7 @@ rule report:
             labels={"document": "HTML report"},
         ),
     params:
-        config=config,
+        config=config,  # whole config: the report prints it in full (provenance) and its sections read it
         min_cell_size=config["privacy"]["min_cell_size"],
     resources:
         mem_mb=scaled_mem_mb(1000, 50),
@@ -82,23 +78,25 @@ rule report:
 
 rule manifest:
     input:
-        "results/report.html",
-        "results/effects.csv",
-        "results/models/multiplicity.csv",
+        rules.report.output,
+        rules.effects.output.effects,
+        rules.effects.output.multiplicity,
         rules.model_status.output.status,
-        "results/models/sensitivity/sensitivity.csv",
-        expand("results/figures/{name}.svg", name=FIGURES),
+        rules.sensitivity.output.table,
+        rules.figures.output.svg,
     output:
         "results/manifest.json",
     params:
         results=lambda wildcards, output: os.path.dirname(output[0]),
         inputs=lambda wildcards: get_tables(wildcards) | get_truth(wildcards),
-        config=config,
+        config=config,  # whole config: recorded in the manifest (provenance; `make reproduce` compares it)
     resources:
         mem_mb=scaled_mem_mb(500, 5),
         runtime=scaled_runtime(5, 0.1),
     log:
         "results/logs/manifest.log",
+    benchmark:
+        "results/benchmarks/manifest.tsv"
     conda:
         ENV
     script:
@@ -107,8 +105,8 @@ rule manifest:
 
 rule therapist_feedback:
     input:
-        features="results/features/patients.parquet",
-        session_scores="results/scores/session_scores.parquet",
+        features=rules.features.output.patients,
+        session_scores=rules.score.output.sessions,
     output:
         directory("results/feedback"),
     params:
@@ -118,6 +116,8 @@ rule therapist_feedback:
         runtime=scaled_runtime(10, 1),
     log:
         "results/logs/therapist_feedback.log",
+    benchmark:
+        "results/benchmarks/therapist_feedback.tsv"
     conda:
         ENV
     script:

@@ -3,14 +3,14 @@
 
 rule score:
     input:
-        sessions="results/validated/sessions.parquet",
-        outcomes="results/validated/outcomes.parquet",
+        sessions=rules.validate.output.sessions,
+        outcomes=rules.validate.output.outcomes,
     output:
         sessions="results/scores/session_scores.parquet",
         patients="results/scores/patient_scores.parquet",
         summary="results/scores/scoring_summary.json",
     params:
-        instruments=config["instruments"],
+        instruments=config["instruments"],  # whole block: load_configured resolves every instrument
     resources:
         mem_mb=scaled_mem_mb(1000, 100),
         runtime=scaled_runtime(5, 0.5),
@@ -26,10 +26,10 @@ rule score:
 
 rule psychometrics:
     input:
-        patients="results/validated/patients.parquet",
-        sessions="results/validated/sessions.parquet",
-        outcomes="results/validated/outcomes.parquet",
-        session_scores="results/scores/session_scores.parquet",
+        patients=rules.validate.output.patients,
+        sessions=rules.validate.output.sessions,
+        outcomes=rules.validate.output.outcomes,
+        session_scores=rules.score.output.sessions,
     output:
         **{
             table: report(
@@ -41,8 +41,8 @@ rule psychometrics:
             for table in PSYCHOMETRIC_TABLES
         },
     params:
-        instruments=config["instruments"],
-        settings=config["psychometrics"],
+        instruments=config["instruments"],  # whole block: load_configured resolves every instrument
+        settings=config["psychometrics"],  # whole block: bootstrap, seed and max_sessions are all used
     resources:
         mem_mb=scaled_mem_mb(1000, 150),
         runtime=scaled_runtime(10, 2),
@@ -58,11 +58,11 @@ rule psychometrics:
 
 rule features:
     input:
-        patients="results/validated/patients.parquet",
-        outcomes="results/validated/outcomes.parquet",
-        session_scores="results/scores/session_scores.parquet",
-        patient_scores="results/scores/patient_scores.parquet",
-        reliability="results/psychometrics/reliability.csv",
+        patients=rules.validate.output.patients,
+        outcomes=rules.validate.output.outcomes,
+        session_scores=rules.score.output.sessions,
+        patient_scores=rules.score.output.patients,
+        reliability=rules.psychometrics.output.reliability,
     output:
         patients="results/features/patients.parquet",
         sessions="results/features/sessions.parquet",
@@ -75,7 +75,7 @@ rule features:
         ),
     params:
         early_window=config["features"]["early_window"],
-        ruptures=config["ruptures"],
+        ruptures=config["ruptures"],  # whole block: every key is a setting of the rupture criterion
     resources:
         mem_mb=scaled_mem_mb(1000, 100),
         runtime=scaled_runtime(5, 0.5),

@@ -21,11 +21,11 @@ rule simulation_replication:
         rep=r"\d+",
     params:
         condition=SIMULATION_CONDITION,
-        synthetic=config["synthetic"],
+        synthetic=config["synthetic"],  # whole block: the generator of each cohort
         seed=SIMULATION["seed"],
         early_window=config["features"]["early_window"],
         covariates=config["models"]["covariates"],
-        ruptures=config["ruptures"],
+        ruptures=config["ruptures"],  # whole block: every key is a setting of the rupture criterion
     group:
         "simulation"
     resources:
@@ -49,12 +49,12 @@ rule simulation_truth:
         condition="|".join(SIMULATION_CONDITIONS),
     params:
         condition=SIMULATION_CONDITION,
-        synthetic=config["synthetic"],
+        synthetic=config["synthetic"],  # whole block: the generator of each cohort
         seed=SIMULATION["seed"],
         truth_multiplier=SIMULATION["truth_multiplier"],
         early_window=config["features"]["early_window"],
         covariates=config["models"]["covariates"],
-        ruptures=config["ruptures"],
+        ruptures=config["ruptures"],  # whole block: every key is a setting of the rupture criterion
     resources:
         mem_mb=lambda wildcards, attempt: (
             1000 + SIMULATION_CONDITION(wildcards)["patients"] * SIMULATION["truth_multiplier"] // 10
@@ -76,9 +76,9 @@ rule simulation_truth:
 
 rule simulation_summary:
     input:
-        truth=expand(f"{SIMULATION_DIR}/truth/{{condition}}.csv", condition=SIMULATION_CONDITIONS),
+        truth=expand(rules.simulation_truth.output[0], condition=SIMULATION_CONDITIONS),
         replications=expand(
-            f"{SIMULATION_DIR}/replications/{{condition}}/{{rep}}.csv",
+            rules.simulation_replication.output[0],
             condition=SIMULATION_CONDITIONS,
             rep=SIMULATION_REPLICATIONS,
         ),
@@ -112,7 +112,7 @@ rule simulation_summary:
 
 rule simulation_power_curve:
     input:
-        f"{SIMULATION_DIR}/performance.csv",
+        rules.simulation_summary.output.performance,
     output:
         png=report(
             f"{SIMULATION_DIR}/power_curve.png",
@@ -128,6 +128,8 @@ rule simulation_power_curve:
         runtime=scaled_runtime(5),
     log:
         "results/logs/simulation/power_curve.log",
+    benchmark:
+        "results/benchmarks/simulation/power_curve.tsv"
     conda:
         ENV
     script:
@@ -136,8 +138,6 @@ rule simulation_power_curve:
 
 rule simulation:
     input:
-        f"{SIMULATION_DIR}/performance.csv",
-        f"{SIMULATION_DIR}/sample_size.csv",
-        f"{SIMULATION_DIR}/power_curve.png",
-        f"{SIMULATION_DIR}/power_curve.svg",
+        rules.simulation_summary.output,
+        rules.simulation_power_curve.output,
     localrule: True

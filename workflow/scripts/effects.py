@@ -2,10 +2,12 @@
 
 from alliance.io import read_json, write_csv
 from alliance.models.effects import effects_table, multiplicity_table
-from alliance.runtime.runlog import start_log
+from alliance.runtime.runlog import start_log, user_errors_to_console
 
 log = start_log(snakemake.log[0])
-table = effects_table([read_json(path) for path in snakemake.input.models])
+with user_errors_to_console(log):
+    table = effects_table([read_json(path) for path in snakemake.input.models])
+    multiplicity = multiplicity_table(table)
 write_csv(table, snakemake.output.effects)
-write_csv(multiplicity_table(table), snakemake.output.multiplicity)
+write_csv(multiplicity, snakemake.output.multiplicity)
 log.info("%d effect rows", len(table))

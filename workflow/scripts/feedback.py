@@ -3,11 +3,12 @@
 import pandas as pd
 
 from alliance.report.feedback import feedback_pages
-from alliance.runtime.runlog import start_log
+from alliance.runtime.runlog import start_log, user_errors_to_console
 
 log = start_log(snakemake.log[0])
-index = feedback_pages(pd.read_parquet(snakemake.input.features),
-                       pd.read_parquet(snakemake.input.session_scores),
-                       snakemake.params.min_cell_size, snakemake.output[0])
+with user_errors_to_console(log):
+    index = feedback_pages(pd.read_parquet(snakemake.input.features),
+                           pd.read_parquet(snakemake.input.session_scores),
+                           snakemake.params.min_cell_size, snakemake.output[0])
 log.info("%d therapist pages; %d therapists below the minimum cell size", (index["page"] != "").sum(),
          (index["page"] == "").sum())

@@ -6,17 +6,18 @@ from alliance.instruments import load_configured
 from alliance.io import write_csv
 from alliance.measurement.tables import measurement_tables
 from alliance.outputs import PSYCHOMETRIC_TABLES
-from alliance.runtime.runlog import start_log
+from alliance.runtime.runlog import start_log, user_errors_to_console
 
 log = start_log(snakemake.log[0])
-tables = measurement_tables(
-    pd.read_parquet(snakemake.input.patients),
-    pd.read_parquet(snakemake.input.sessions),
-    pd.read_parquet(snakemake.input.outcomes),
-    pd.read_parquet(snakemake.input.session_scores),
-    load_configured(snakemake.params.instruments),
-    snakemake.params.settings,
-)
+with user_errors_to_console(log):
+    tables = measurement_tables(
+        pd.read_parquet(snakemake.input.patients),
+        pd.read_parquet(snakemake.input.sessions),
+        pd.read_parquet(snakemake.input.outcomes),
+        pd.read_parquet(snakemake.input.session_scores),
+        load_configured(snakemake.params.instruments),
+        snakemake.params.settings,
+    )
 for name in PSYCHOMETRIC_TABLES:
     write_csv(tables[name], snakemake.output[name])
 log.info("psychometrics: %s", {name: len(table) for name, table in tables.items()})

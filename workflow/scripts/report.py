@@ -5,28 +5,28 @@ import pandas as pd
 from alliance.io import read_json, read_tables, write_text
 from alliance.report.analysis import sensitivity_notes
 from alliance.report.document import build_report
-from alliance.runtime.runlog import start_log
+from alliance.runtime.runlog import start_log, user_errors_to_console
 
 log = start_log(snakemake.log[0])
-config = snakemake.params.config
-truth = read_json(snakemake.input.truth) if hasattr(snakemake.input, "truth") else None
-html = build_report(
-    config=config,
-    validation=read_json(snakemake.input.validation),
-    scoring=read_json(snakemake.input.scoring),
-    session_scores=pd.read_parquet(snakemake.input.session_scores),
-    features=pd.read_parquet(snakemake.input.features),
-    model_results=[read_json(path) for path in snakemake.input.models],
-    effects=pd.read_csv(snakemake.input.effects),
-    multiplicity=pd.read_csv(snakemake.input.multiplicity),
-    status=pd.read_csv(snakemake.input.status, keep_default_na=False),
-    sensitivity=pd.read_csv(snakemake.input.sensitivity),
-    sensitivity_notes=sensitivity_notes(read_json(snakemake.input.sensitivity_result)),
-    psychometrics=read_tables(snakemake.input.psychometrics),
-    rupture_shares=pd.read_csv(snakemake.input.rupture_shares),
-    figure_paths=list(snakemake.input.figures),
-    truth=truth,
-    min_cell_size=snakemake.params.min_cell_size,
-)
+with user_errors_to_console(log):
+    truth = read_json(snakemake.input.truth) if hasattr(snakemake.input, "truth") else None
+    html = build_report(
+        config=snakemake.params.config,
+        validation=read_json(snakemake.input.validation),
+        scoring=read_json(snakemake.input.scoring),
+        session_scores=pd.read_parquet(snakemake.input.session_scores),
+        features=pd.read_parquet(snakemake.input.features),
+        model_results=[read_json(path) for path in snakemake.input.models],
+        effects=pd.read_csv(snakemake.input.effects),
+        multiplicity=pd.read_csv(snakemake.input.multiplicity),
+        status=pd.read_csv(snakemake.input.status, keep_default_na=False),
+        sensitivity=pd.read_csv(snakemake.input.sensitivity),
+        sensitivity_notes=sensitivity_notes(read_json(snakemake.input.sensitivity_result)),
+        psychometrics=read_tables(snakemake.input.psychometrics),
+        rupture_shares=pd.read_csv(snakemake.input.rupture_shares),
+        figure_paths=list(snakemake.input.figures),
+        truth=truth,
+        min_cell_size=snakemake.params.min_cell_size,
+    )
 write_text(html, snakemake.output[0])
 log.info("report: %d characters, truth %s", len(html), "included" if truth else "not available")
