@@ -278,15 +278,16 @@ def run_stages(cohort: Cohort, default_config: dict, workdir: Path) -> Stages:
     session_scores = pd.read_parquet(results / "scores" / "session_scores.parquet")
     patient_scores = pd.read_parquet(results / "scores" / "patient_scores.parquet")
 
-    tables = measurement_tables(patients, sessions, outcomes, session_scores, instruments,
-                                config["psychometrics"])
+    tables = measurement_tables(patients, sessions, outcomes, session_scores=session_scores,
+                                instruments=instruments,
+                                settings=config["psychometrics"])
     paths = [results / "psychometrics" / f"{name}.csv" for name in PSYCHOMETRIC_TABLES]
     for name, path in zip(PSYCHOMETRIC_TABLES, paths, strict=True):
         write_csv(tables[name], path)
     psychometrics = read_tables(paths)
 
     alpha = total_alpha(pd.read_csv(results / "psychometrics" / "reliability.csv"))
-    features = build_features(patients, outcomes, session_scores, patient_scores,
+    features = build_features(patients, outcomes, session_scores, patient_scores=patient_scores,
                               early_window=config["features"]["early_window"],
                               rupture_settings=config["ruptures"], total_alpha=alpha)
     for name in ("patients", "sessions", "ruptures"):

@@ -31,7 +31,7 @@ def features() -> pd.DataFrame:
     ])
     outcomes = pd.DataFrame({"patient_id": ["A", "B", "C"], "dropout": [False, True, False]})
     satisfaction = pd.DataFrame({"patient_id": ["A", "B", "C"], "satisfaction": [30.0, None, 25.0]})
-    return patient_features(patients, scores, satisfaction, outcomes, early_window=3)
+    return patient_features(patients, scores, satisfaction, outcomes=outcomes, early_window=3)
 
 
 def test_early_alliance_uses_only_the_window(features):
@@ -93,7 +93,8 @@ def test_unscored_patients_do_not_enter_the_therapist_mean():
     scores = session_scores([("A", 1, True, 4.0), ("A", 2, True, 3.0), ("B", 1, False, None)])
     outcomes = pd.DataFrame({"patient_id": ["A", "B"], "dropout": [False, True]})
     satisfaction = pd.DataFrame({"patient_id": ["A", "B"], "satisfaction": [30.0, None]})
-    f = patient_features(patients, scores, satisfaction, outcomes, early_window=3).set_index("patient_id")
+    f = patient_features(patients, scores, satisfaction, outcomes=outcomes,
+                         early_window=3).set_index("patient_id")
     assert f.loc["A", "alliance_slope"] == pytest.approx(-1.0)
     assert f.loc["A", "alliance_therapist_mean"] == pytest.approx(3.5)
     assert f.loc["A", "alliance_patient_dev"] == pytest.approx(0.0)

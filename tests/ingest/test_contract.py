@@ -33,12 +33,12 @@ def tables(wai_sr, csq8) -> dict[str, pd.DataFrame]:
 
 def fail(raw, wai_sr, csq8) -> ValidationError:
     with pytest.raises(ValidationError) as caught:
-        validate_tables(raw, FILES, wai_sr, csq8)
+        validate_tables(raw, FILES, wai_sr, satisfaction=csq8)
     return caught.value
 
 
 def test_valid_tables_are_typed(wai_sr, csq8):
-    validated = validate_tables(tables(wai_sr, csq8), FILES, wai_sr, csq8)
+    validated = validate_tables(tables(wai_sr, csq8), FILES, wai_sr, satisfaction=csq8)
     sessions = validated.sessions
     assert sessions["attended"].tolist() == [True, False, True, True]
     assert sessions["session"].dtype == "int64"
@@ -53,7 +53,7 @@ def test_valid_tables_are_typed(wai_sr, csq8):
 def test_columns_outside_the_contract_are_dropped_and_listed(wai_sr, csq8):
     raw = tables(wai_sr, csq8)
     raw["patients"]["referral_route"] = ["gp", "self", "gp"]
-    validated = validate_tables(raw, FILES, wai_sr, csq8)
+    validated = validate_tables(raw, FILES, wai_sr, satisfaction=csq8)
     assert "referral_route" not in validated.patients
     assert validated.summary["tables"]["patients"]["ignored_columns"] == ["referral_route"]
 

@@ -187,7 +187,7 @@ def nearly_valid_tables(draw):
 def test_validate_tables_returns_typed_tables_or_a_validation_error(raw):
     files = {t: f"{t}.csv" for t in TABLES}
     try:
-        validated = validate_tables(raw, files, WAI, CSQ)
+        validated = validate_tables(raw, files, WAI, satisfaction=CSQ)
     except ValidationError as err:
         text = str(err)
         assert err.problems and all(p.file in files.values() for p in err.problems)

@@ -238,7 +238,7 @@ def test_patient_ids_that_are_identifiers_are_never_listed(wai_sr, csq8):
     files = {t: f"{t}.csv" for t in TABLES}
     with pytest.raises(ValidationError) as caught:
         validate_tables({"patients": patients, "sessions": sessions, "outcomes": outcomes}, files, wai_sr,
-                        csq8)
+                        satisfaction=csq8)
     text = str(caught.value)
     assert "national identity number" in text and "rows 2" in text and "'maybe'" in text
     for value in ids:
@@ -252,7 +252,7 @@ def test_quoted_bad_values_are_redacted(wai_sr, csq8):
     outcomes = pd.DataFrame({"patient_id": ["P1", "P2"], "dropout": ["0", "1"]})
     with pytest.raises(ValidationError) as caught:
         validate_tables({"patients": patients, "sessions": sessions, "outcomes": outcomes},
-                        {t: t for t in TABLES}, wai_sr, csq8)
+                        {t: t for t in TABLES}, wai_sr, satisfaction=csq8)
     text = str(caught.value)
     assert "612 345 678" not in text and "ana@example.org" not in text
     assert "baseline_severity" in text and "attended" in text

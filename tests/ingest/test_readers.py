@@ -199,7 +199,7 @@ def test_decimal_comma_explicit_handles_thousands_points():
 def test_boolean_words_in_english_spanish_and_catalan(word, value, wai_sr, csq8):
     raw = small_tables(wai_sr, csq8)
     raw["sessions"].loc[0, "attended"] = word
-    assert validate_tables(raw, FILES, wai_sr, csq8).sessions["attended"].iloc[0] == value
+    assert validate_tables(raw, FILES, wai_sr, satisfaction=csq8).sessions["attended"].iloc[0] == value
 
 
 def test_tick_box_booleans(tmp_path):
@@ -476,4 +476,4 @@ def test_validation_error_text_is_unchanged_for_direct_callers(wai_sr, csq8):
     raw = small_tables(wai_sr, csq8)
     raw["sessions"].loc[0, "attended"] = "maybe"
     with pytest.raises(ValidationError, match="'maybe'"):
-        validate_tables(raw, FILES, wai_sr, csq8)
+        validate_tables(raw, FILES, wai_sr, satisfaction=csq8)

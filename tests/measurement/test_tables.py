@@ -19,7 +19,7 @@ INSTRUMENTS = load_configured({"alliance": "wai_sr", "satisfaction": "csq8"})
 def validated(cohort):
     raw = dict(zip(("patients", "sessions", "outcomes"), cohort[:3], strict=True))
     return validate_tables(raw, {k: f"{k}.csv" for k in raw}, INSTRUMENTS["alliance"],
-                           INSTRUMENTS["satisfaction"])
+                           satisfaction=INSTRUMENTS["satisfaction"])
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,8 @@ def measured(default_config):
     cfg = default_config["synthetic"] | {"n_patients": 1200, "n_therapists": 60, "seed": 4}
     v = validated(generate_cohort(cfg, 3, np.random.default_rng(cfg["seed"])))
     scores = score_sessions(v.sessions, INSTRUMENTS["alliance"])
-    return v, scores, measurement_tables(v.patients, v.sessions, v.outcomes, scores, INSTRUMENTS, SETTINGS)
+    return v, scores, measurement_tables(v.patients, v.sessions, v.outcomes, session_scores=scores,
+                                         instruments=INSTRUMENTS, settings=SETTINGS)
 
 
 def test_one_questionnaire_per_patient(measured):
@@ -73,7 +74,8 @@ def test_variance_components(measured):
 def test_prescored_data_have_no_item_level_psychometrics(measured):
     v, scores, _ = measured
     no_items = scores.assign(alliance_n_answered=0)
-    tables = measurement_tables(v.patients, v.sessions, v.outcomes, no_items, INSTRUMENTS, SETTINGS)
+    tables = measurement_tables(v.patients, v.sessions, v.outcomes, session_scores=no_items,
+                                instruments=INSTRUMENTS, settings=SETTINGS)
     assert set(tables["reliability"]["role"]) == {"satisfaction"} and tables["cfa_fit"].empty
     notes = tables["notes"]
     assert list(notes.columns) == ["topic", "note"] and notes["topic"].iloc[0] == "alliance"

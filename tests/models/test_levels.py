@@ -31,9 +31,10 @@ def cohort(default_config, wai_sr, csq8):
                                          "seed": 5}
     patients, sessions, outcomes, _ = synthesize(cfg, 3, COVARIATES)
     raw = {"patients": patients, "sessions": sessions, "outcomes": outcomes}
-    v = validate_tables(raw, {k: f"{k}.csv" for k in raw}, wai_sr, csq8)
+    v = validate_tables(raw, {k: f"{k}.csv" for k in raw}, wai_sr, satisfaction=csq8)
     return build_features(v.patients, v.outcomes, score_sessions(v.sessions, wai_sr),
-                          score_patients(v.outcomes, csq8), early_window=3, rupture_settings=RUPTURES,
+                          patient_scores=score_patients(v.outcomes, csq8), early_window=3,
+                          rupture_settings=RUPTURES,
                           total_alpha=None)
 
 
@@ -214,7 +215,7 @@ def test_marginal_predictions_match_statsmodels(cohort, family):
     spec = PRIMARY[family]
     design = spec.design(cohort["patients"], COVARIATES)
     fit = spec.fit(design)
-    table = marginal_predictions(family, cohort["patients"], COVARIATES, fit)
+    table = marginal_predictions(family, cohort["patients"], COVARIATES, fit=fit)
     grid, reference = reference_grid(design)
     assert len(table) == GRID_POINTS and "discipline = psychotherapy" in reference
     assert table["alliance_z"].iloc[[0, -1]].tolist() == [-2.0, 2.0]

@@ -22,9 +22,9 @@ def pipeline_features(tables, wai_sr, csq8, early_window=3) -> pd.DataFrame:
     """validate -> score -> features, as the workflow does, without Snakemake."""
     patients, sessions, outcomes = tables
     raw = {"patients": patients, "sessions": sessions, "outcomes": outcomes}
-    v = validate_tables(raw, {k: f"{k}.csv" for k in raw}, wai_sr, csq8)
+    v = validate_tables(raw, {k: f"{k}.csv" for k in raw}, wai_sr, satisfaction=csq8)
     return patient_features(v.patients, score_sessions(v.sessions, wai_sr),
-                            score_patients(v.outcomes, csq8), v.outcomes, early_window)
+                            score_patients(v.outcomes, csq8), outcomes=v.outcomes, early_window=early_window)
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +90,9 @@ def test_rupture_pattern_can_enter_a_model_as_a_covariate(default_config, wai_sr
     cfg = default_config["synthetic"] | {"n_patients": 600, "n_therapists": 30, "truth_multiplier": 1}
     patients, sessions, outcomes, _ = synthesize(cfg, 3, COVARIATES)
     raw = {"patients": patients, "sessions": sessions, "outcomes": outcomes}
-    v = validate_tables(raw, {k: f"{k}.csv" for k in raw}, wai_sr, csq8)
+    v = validate_tables(raw, {k: f"{k}.csv" for k in raw}, wai_sr, satisfaction=csq8)
     tables = build_features(v.patients, v.outcomes, score_sessions(v.sessions, wai_sr),
-                            score_patients(v.outcomes, csq8), early_window=3,
+                            patient_scores=score_patients(v.outcomes, csq8), early_window=3,
                             rupture_settings={"criterion": "sd", "c": 2.0, "repair_window": 3,
                                               "reliability": None},
                             total_alpha=None)

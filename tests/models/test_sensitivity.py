@@ -67,7 +67,7 @@ def cohort(default_config, wai_sr, csq8):
     cfg = default_config["synthetic"] | {"n_patients": 200, "n_therapists": 16, "truth_multiplier": 1}
     patients, sessions, outcomes, _ = synthesize(cfg, 3, COVARIATES)
     raw = {"patients": patients, "sessions": sessions, "outcomes": outcomes}
-    v = validate_tables(raw, {k: f"{k}.csv" for k in raw}, wai_sr, csq8)
+    v = validate_tables(raw, {k: f"{k}.csv" for k in raw}, wai_sr, satisfaction=csq8)
     tables = {"patients": v.patients, "outcomes": v.outcomes,
               "session_scores": score_sessions(v.sessions, wai_sr),
               "patient_scores": score_patients(v.outcomes, csq8)}
@@ -154,9 +154,9 @@ def test_fit_satisfaction_reports_the_ceiling_and_the_ordinal_sensitivity_row(co
 @pytest.mark.parametrize("family", ["adherence", "dropout", "satisfaction"])
 def test_cluster_bootstrap_is_deterministic_and_brackets_the_estimate(cohort, family):
     features, _ = cohort
-    first = cluster_bootstrap(family, features, COVARIATES, 40, [3, 1])
-    again = cluster_bootstrap(family, features, COVARIATES, 40, [3, 1])
-    other = cluster_bootstrap(family, features, COVARIATES, 5, [4, 1])
+    first = cluster_bootstrap(family, features, COVARIATES, draws=40, seed=[3, 1])
+    again = cluster_bootstrap(family, features, COVARIATES, draws=40, seed=[3, 1])
+    other = cluster_bootstrap(family, features, COVARIATES, draws=5, seed=[4, 1])
     assert np.array_equal(first["estimates"], again["estimates"])
     assert not np.array_equal(first["estimates"][:5], other["estimates"])
     assert bootstrap_counts(first) == {"draws": 40, "used": 40, "failed": 0, "separated": 0, "reasons": {}}
@@ -192,7 +192,7 @@ def few_dropouts(features: pd.DataFrame) -> pd.DataFrame:
 
 def test_separated_refits_are_counted_and_left_out_of_every_bootstrap_statistic(cohort, monkeypatch):
     features = few_dropouts(cohort[0])
-    result = cluster_bootstrap("dropout", features, COVARIATES, 40, 1)
+    result = cluster_bootstrap("dropout", features, COVARIATES, draws=40, seed=1)
     counts = bootstrap_counts(result)
     assert counts["separated"] > 0 and counts["reasons"] == {SEPARATED: counts["separated"]}
     assert counts["used"] + counts["failed"] == 40 and counts["failed"] == counts["separated"]

@@ -56,7 +56,8 @@ def by_hand_sessions() -> pd.DataFrame:
 
 
 def test_patient_symptom_features_by_hand():
-    f = patient_features(PATIENTS, session_scores(ROWS), SATISFACTION, OUTCOMES, 3).set_index("patient_id")
+    f = patient_features(PATIENTS, session_scores(ROWS), SATISFACTION, outcomes=OUTCOMES,
+                         early_window=3).set_index("patient_id")
     assert f["symptoms_first"].tolist() == [20.0, 10.0, 9.0]
     assert f["symptoms_last"].tolist() == [12.0, 10.0, 9.0]
     assert f["symptoms_first_session"].tolist() == [1, 1, 3]
@@ -101,7 +102,8 @@ def test_no_symptom_feature_looks_ahead():
 def test_symptom_columns_are_absent_without_scores():
     rows = [(*r[:4], nan) for r in ROWS]
     sessions = session_features(session_scores(rows), PATIENTS, early_window=3)
-    features = patient_features(PATIENTS, session_scores(rows), SATISFACTION, OUTCOMES, 3)
+    features = patient_features(PATIENTS, session_scores(rows), SATISFACTION, outcomes=OUTCOMES,
+                                early_window=3)
     assert not any(c.startswith("symptom") for c in features.columns)
     assert not any(c.startswith("symptom") for c in sessions.columns if c != "symptoms")
     assert "alliance_next" not in sessions.columns
@@ -109,7 +111,8 @@ def test_symptom_columns_are_absent_without_scores():
 
 def test_no_symptoms_no_rows_and_a_note():
     rows = [(*r[:4], nan) for r in ROWS]
-    features = patient_features(PATIENTS, session_scores(rows), SATISFACTION, OUTCOMES, 3)
+    features = patient_features(PATIENTS, session_scores(rows), SATISFACTION, outcomes=OUTCOMES,
+                                early_window=3)
     sessions = session_features(session_scores(rows), PATIENTS, early_window=3)
     for result in (fit_symptoms(features, COVARIATES, sessions), fit_family("symptoms", features, COVARIATES),
                    fit_family("symptoms", features, COVARIATES, sessions=sessions)):
@@ -133,11 +136,12 @@ def contract_tables(wai_sr, csq8, symptoms: list | None) -> dict[str, pd.DataFra
 
 
 def test_contract_accepts_numeric_symptoms_with_gaps(wai_sr, csq8):
-    validated = validate_tables(contract_tables(wai_sr, csq8, ["12", " -1.5 ", ""]), FILES, wai_sr, csq8)
+    validated = validate_tables(contract_tables(wai_sr, csq8, ["12", " -1.5 ", ""]), FILES, wai_sr,
+                                satisfaction=csq8)
     assert validated.sessions["symptoms"].dtype == "float64"
     assert np.allclose(validated.sessions["symptoms"], [12.0, -1.5, nan], equal_nan=True)
     assert "symptoms" not in validated.summary["tables"]["sessions"]["ignored_columns"]
-    absent = validate_tables(contract_tables(wai_sr, csq8, None), FILES, wai_sr, csq8)
+    absent = validate_tables(contract_tables(wai_sr, csq8, None), FILES, wai_sr, satisfaction=csq8)
     assert absent.sessions["symptoms"].isna().all()
     assert "symptoms" in absent.summary["tables"]["sessions"]["absent_optional_columns"]
 
@@ -149,7 +153,7 @@ def test_contract_accepts_numeric_symptoms_with_gaps(wai_sr, csq8):
 ])
 def test_contract_refuses_non_numeric_or_infinite_symptoms(wai_sr, csq8, values, message, fix):
     with pytest.raises(ValidationError) as caught:
-        validate_tables(contract_tables(wai_sr, csq8, values), FILES, wai_sr, csq8)
+        validate_tables(contract_tables(wai_sr, csq8, values), FILES, wai_sr, satisfaction=csq8)
     (problem,) = caught.value.problems
     assert problem.column == "symptoms" and message in problem.message and fix in problem.fix
     assert problem.n_rows == 1
@@ -209,9 +213,10 @@ def test_truth_lists_the_symptom_estimands(synthetic_cfg):
 def pipeline(tables, wai_sr, csq8) -> tuple[pd.DataFrame, pd.DataFrame]:
     """validate -> score -> patient and session features, as the workflow does."""
     raw = dict(zip(("patients", "sessions", "outcomes"), tables, strict=True))
-    v = validate_tables(raw, FILES, wai_sr, csq8)
+    v = validate_tables(raw, FILES, wai_sr, satisfaction=csq8)
     scores = score_sessions(v.sessions, wai_sr)
-    features = patient_features(v.patients, scores, score_patients(v.outcomes, csq8), v.outcomes, 3)
+    features = patient_features(v.patients, scores, score_patients(v.outcomes, csq8), outcomes=v.outcomes,
+                                early_window=3)
     return features, session_features(scores, v.patients, 3)
 
 

@@ -50,8 +50,9 @@ def staged(default_config, tmp_path_factory) -> dict[str, Stages]:
 
 
 def section(stages: Stages) -> dict:
-    return measurement_section(stages.psychometrics, stages.rupture_shares, stages.scoring, stages.config,
-                               stages.config["privacy"]["min_cell_size"], synthetic=False)
+    return measurement_section(stages.psychometrics, stages.rupture_shares, stages.scoring,
+                               config=stages.config,
+                               min_cell_size=stages.config["privacy"]["min_cell_size"], synthetic=False)
 
 
 def assert_honest(stages: Stages) -> None:

@@ -69,9 +69,9 @@ def test_prescored_only_data_validate_and_report_no_item_level(wai_sr, csq8):
     raw = {"patients": patients, "sessions": sessions, "outcomes": outcomes}
     files = {k: f"{k}.csv" for k in raw}
     with pytest.raises(Exception, match="alliance_goal"):  # 6 is outside the WAI-SR's 1-5
-        validate_tables(raw, files, wai_sr, csq8)
+        validate_tables(raw, files, wai_sr, satisfaction=csq8)
     sessions.loc[1, "alliance_goal"] = "5"
-    v = validate_tables(raw, files, wai_sr, csq8)
+    v = validate_tables(raw, files, wai_sr, satisfaction=csq8)
     scored = score_sessions(v.sessions, wai_sr)
     assert scored["alliance_total"].tolist() == [4.0, 4.8]
     instruments = {"alliance": wai_sr, "satisfaction": csq8}

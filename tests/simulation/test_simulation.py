@@ -71,8 +71,8 @@ def test_condition_synthetic_scales_every_alliance_effect(default_config):
     assert synthetic["effects"]["dropout_log_odds_per_sd"] == -0.55  # the input is not changed
     null = sim.condition_synthetic(synthetic, {"patients": 250, "therapists": 20, "effect_scale": 0})
     assert set(null["effects"].values()) == {0.0}
-    assert sim.generating_effect("dropout", "alliance_early", "log_odds", cfg["effects"]) == -0.275
-    assert np.isnan(sim.generating_effect("dropout", "alliance_prev", "log_hazard", cfg["effects"]))
+    assert sim.generating_effect("dropout", "alliance_early", "log_odds", effects=cfg["effects"]) == -0.275
+    assert np.isnan(sim.generating_effect("dropout", "alliance_prev", "log_hazard", effects=cfg["effects"]))
 
 
 # ---- Performance by hand -------------------------------------------------------------------------

@@ -35,7 +35,7 @@ def test_cohort_meets_the_contract(synthetic_cfg, wai_sr, csq8):
     patients, sessions, outcomes, _ = generate_cohort(synthetic_cfg, 3, np.random.default_rng(1))
     raw = {"patients": patients, "sessions": sessions, "outcomes": outcomes}
     files = {name: f"{name}.csv" for name in raw}
-    validated = validate_tables(raw, files, wai_sr, csq8)
+    validated = validate_tables(raw, files, wai_sr, satisfaction=csq8)
     assert len(validated.patients) == synthetic_cfg["n_patients"]
     assert set(validated.patients["discipline"]) <= {"psychotherapy", "physiotherapy", "osteopathy",
                                                      "nutrition"}

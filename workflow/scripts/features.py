@@ -13,7 +13,7 @@ with user_errors_to_console(log):
         pd.read_parquet(snakemake.input.patients),
         pd.read_parquet(snakemake.input.outcomes),
         pd.read_parquet(snakemake.input.session_scores),
-        pd.read_parquet(snakemake.input.patient_scores),
+        patient_scores=pd.read_parquet(snakemake.input.patient_scores),
         early_window=snakemake.params.early_window,
         rupture_settings=snakemake.params.ruptures,
         total_alpha=total_alpha(pd.read_csv(snakemake.input.reliability)),

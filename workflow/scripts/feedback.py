@@ -9,6 +9,6 @@ log = start_log(snakemake.log[0])
 with user_errors_to_console(log):
     index = feedback_pages(pd.read_parquet(snakemake.input.features),
                            pd.read_parquet(snakemake.input.session_scores),
-                           snakemake.params.min_cell_size, snakemake.output[0])
+                           snakemake.params.min_cell_size, out_dir=snakemake.output[0])
 log.info("%d therapist pages; %d therapists below the minimum cell size", (index["page"] != "").sum(),
          (index["page"] == "").sum())

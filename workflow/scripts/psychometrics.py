@@ -14,9 +14,9 @@ with user_errors_to_console(log):
         pd.read_parquet(snakemake.input.patients),
         pd.read_parquet(snakemake.input.sessions),
         pd.read_parquet(snakemake.input.outcomes),
-        pd.read_parquet(snakemake.input.session_scores),
-        load_configured(snakemake.params.instruments),
-        snakemake.params.settings,
+        session_scores=pd.read_parquet(snakemake.input.session_scores),
+        instruments=load_configured(snakemake.params.instruments),
+        settings=snakemake.params.settings,
     )
 for name in PSYCHOMETRIC_TABLES:
     write_csv(tables[name], snakemake.output[name])

@@ -109,6 +109,7 @@ def patient_features(
     patients: pd.DataFrame,
     session_scores: pd.DataFrame,
     patient_scores: pd.DataFrame,
+    *,
     outcomes: pd.DataFrame,
     early_window: int,
 ) -> pd.DataFrame:
@@ -228,8 +229,8 @@ def build_features(
     patients: pd.DataFrame,
     outcomes: pd.DataFrame,
     session_scores: pd.DataFrame,
-    patient_scores: pd.DataFrame,
     *,
+    patient_scores: pd.DataFrame,
     early_window: int,
     rupture_settings: dict,
     total_alpha: float | None,
@@ -248,7 +249,8 @@ def build_features(
         repair_window=rupture_settings["repair_window"],
     )
     patterns = rupture_patterns(ruptures, patients["patient_id"])
-    features = patient_features(patients, session_scores, patient_scores, outcomes, early_window)
+    features = patient_features(patients, session_scores, patient_scores, outcomes=outcomes,
+                                early_window=early_window)
     features = features.merge(patterns, on="patient_id", how="left").rename(
         columns={"pattern": "rupture_pattern"})
     sessions = session_features(session_scores, patients, early_window)

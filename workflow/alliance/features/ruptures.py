@@ -113,6 +113,7 @@ def detect_ruptures(
     session_scores: pd.DataFrame,
     criterion: str = "prior_diff",
     c: float = 2.0,
+    *,
     reliability: float | None = None,
     repair_window: int = 3,
 ) -> pd.DataFrame:

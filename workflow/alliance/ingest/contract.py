@@ -69,7 +69,7 @@ class Validated:
 
 
 def contract_columns(
-    table: str, alliance: Instrument, satisfaction: Instrument, therapist: Instrument | None = None
+    table: str, alliance: Instrument, satisfaction: Instrument, *, therapist: Instrument | None = None
 ) -> dict[str, str]:
     """Contract columns of a table with their kinds: item columns and pre-scored alliance included."""
     if table == "patients":
@@ -238,6 +238,7 @@ def validate_tables(
     raw: dict[str, pd.DataFrame],
     files: dict[str, str],
     alliance: Instrument,
+    *,
     satisfaction: Instrument,
     therapist: Instrument | None = None,
     allow_columns: Mapping[str, Collection[str]] | None = None,
@@ -255,7 +256,7 @@ def validate_tables(
     keys_hidden: set[str] = set()  # files whose patient_id looks identifying: rows are listed without it
     for table in TABLES:
         df, file = raw[table].reset_index(drop=True), files[table]
-        columns = contract_columns(table, alliance, satisfaction, therapist)
+        columns = contract_columns(table, alliance, satisfaction, therapist=therapist)
         allowed = (allow_columns or {}).get(table, ())
         for column, kind in find_identifiers(df, id_columns=("patient_id", "therapist_id"),
                                              allowed=allowed):
@@ -305,7 +306,7 @@ def validate_tables(
     if problems:
         raise ValidationError(problems)
     for table in TABLES:
-        for column, kind in contract_columns(table, alliance, satisfaction, therapist).items():
+        for column, kind in contract_columns(table, alliance, satisfaction, therapist=therapist).items():
             if kind == "integer":
                 typed[table][column] = typed[table][column].astype("int64")
     patients = typed["patients"]

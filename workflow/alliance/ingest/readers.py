@@ -455,7 +455,7 @@ def _key(name: str) -> str:
 
 
 def apply_column_map(
-    frame: pd.DataFrame, table: str, columns: Mapping[str, Mapping[str, str]], file: str = "",
+    frame: pd.DataFrame, table: str, columns: Mapping[str, Mapping[str, str]], *, file: str = "",
 ) -> tuple[pd.DataFrame, dict[str, str], list[str]]:
     """Rename the export's columns to contract names (`all` map, then the table's own map).
 
@@ -569,7 +569,7 @@ def read_export(
     info |= {"path": file, "rows": len(frame), "columns": len(frame.columns),
              "decimal_comma_columns": converted}
     if table is not None:
-        frame, renamed, unmatched = apply_column_map(frame, table, options.columns, file)
+        frame, renamed, unmatched = apply_column_map(frame, table, options.columns, file=file)
         frame, recoded = recode_values(frame, options.values)
         if options.boolean_x:
             frame = tick_box_booleans(frame, table)
@@ -654,7 +654,7 @@ def read_redcap(path: str | Path, options: ReadOptions) -> dict[str, ReadResult]
             part, source = _collapse(part, source, rid, file, table)
         keep = {rid, "__session__", *REQUIRED[table]} | set((options.columns.get(table) or {}).values())
         part = part[[c for c in part.columns if c in keep or part[c].notna().any()]]
-        part, renamed, unmatched = apply_column_map(part, table, options.columns, file)
+        part, renamed, unmatched = apply_column_map(part, table, options.columns, file=file)
         if "patient_id" not in part.columns and rid in part.columns:
             part = part.rename(columns={rid: "patient_id"})
             renamed["patient_id"] = rid

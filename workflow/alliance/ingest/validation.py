@@ -151,7 +151,8 @@ def run_validation(
         return outcome
     try:
         validated = validate_tables(inputs.raw, inputs.files, instruments["alliance"],
-                                    instruments["satisfaction"], instruments.get("therapist"),
+                                    satisfaction=instruments["satisfaction"],
+                                    therapist=instruments.get("therapist"),
                                     allow_columns=allowed)
     except ValidationError as err:
         by_file = {file: table for table, file in inputs.files.items()}
@@ -162,8 +163,8 @@ def run_validation(
         return outcome
     outcome.validated = validated
     outcome.privacy["k_anonymity"] = k_anonymity(validated.patients, int(k))
-    outcome.warnings = data_warnings(validated, inputs, instruments, int(k),
-                                     int(privacy.get("min_cell_size", 10)))
+    outcome.warnings = data_warnings(validated, inputs, instruments, k=int(k),
+                                     min_cell_size=int(privacy.get("min_cell_size", 10)))
     return outcome
 
 
@@ -182,7 +183,7 @@ def _patient_rows(mask: pd.Series, inputs: Inputs) -> list[int]:
 
 
 def data_warnings(
-    validated: Validated, inputs: Inputs, instruments: Mapping[str, Instrument | None], k: int,
+    validated: Validated, inputs: Inputs, instruments: Mapping[str, Instrument | None], *, k: int,
     min_cell_size: int,
 ) -> list[dict]:
     """Warnings about valid data that deserve a look (see docs/data-contract.md, "Warnings")."""
@@ -191,7 +192,7 @@ def data_warnings(
     args = {"inputs": inputs, "min_cell_size": min_cell_size}
 
     attended = sessions["attended"].astype(bool)
-    alliance = score_rater(sessions, instruments["alliance"], ALLIANCE_PREFIX, attended)
+    alliance = score_rater(sessions, instruments["alliance"], ALLIANCE_PREFIX, attended=attended)
     scored = set(sessions.loc[alliance[f"{ALLIANCE_PREFIX}total"].notna(), KEY])
     none = ~patients[KEY].isin(scored)
     if none.any():

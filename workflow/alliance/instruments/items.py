@@ -53,7 +53,7 @@ def prescored_columns(instrument: Instrument, prefix: str = ALLIANCE_PREFIX) -> 
 
 
 def score_rater(
-    sessions: pd.DataFrame, instrument: Instrument, prefix: str, attended: pd.Series
+    sessions: pd.DataFrame, instrument: Instrument, prefix: str, *, attended: pd.Series
 ) -> pd.DataFrame:
     """One rater's scores per session, columns `<prefix><subscale>`, `<prefix>total`, ... as `score_items`
     gives them, plus `<prefix>source`: the items where any was answered, else the pre-scored columns

@@ -187,7 +187,7 @@ def srmr(sample_cov: np.ndarray, implied_cov: np.ndarray) -> float:
     return float(np.sqrt(np.mean(residual[np.tril_indices_from(residual)] ** 2)))
 
 
-def ml_fit_statistics(sample_cov: np.ndarray, implied_cov: np.ndarray, n: int, n_params: int) -> dict:
+def ml_fit_statistics(sample_cov: np.ndarray, implied_cov: np.ndarray, n: int, *, n_params: int) -> dict:
     """ML fit statistics of a covariance structure, with lavaan's definitions (default ML, no meanstructure).
 
     `sample_cov` has divisor n. chi2 = n * F_ML; the baseline is the independence model; CFI is bounded
@@ -274,7 +274,8 @@ def fit_cfa(data: pd.DataFrame, description: str) -> dict:
     with _semopy_messages(messages):
         result = model.fit(complete)
         estimates = model.inspect(std_est=True)
-    fit = ml_fit_statistics(model.mx_cov, model.calc_sigma()[0], len(complete), len(model.param_vals))
+    fit = ml_fit_statistics(model.mx_cov, model.calc_sigma()[0], len(complete),
+                            n_params=len(model.param_vals))
     notes = list(dict.fromkeys(_worded(message) for message in messages))
     return fit | {"converged": bool(result.success), "notes": notes, "estimates": estimates}
 
@@ -435,7 +436,7 @@ def _bootstrap_icc(null: dict, groups: np.ndarray, n_boot: int, seed: int) -> np
     return np.array(iccs)
 
 
-def therapist_icc(patient_means: pd.DataFrame, n_boot: int = 200, seed: int = 0, ci: float = 0.95) -> dict:
+def therapist_icc(patient_means: pd.DataFrame, n_boot: int = 200, seed: int = 0, *, ci: float = 0.95) -> dict:
     """ICC(1) of patients' mean alliance within therapists, with a parametric bootstrap percentile CI.
 
     `patient_means` has therapist_id and value (incomplete rows are dropped). The null model is a REML

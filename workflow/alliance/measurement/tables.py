@@ -61,6 +61,7 @@ def _no_items_reason(answered: int, n_items: int, prescored: bool) -> str:
 
 def instrument_tables(
     sessions: pd.DataFrame, outcomes: pd.DataFrame, session_scores: pd.DataFrame,
+    *,
     instruments: dict[str, Instrument | None],
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
     """Reliability and item statistics of every configured instrument, one questionnaire per patient.
@@ -112,6 +113,7 @@ def measurement_tables(
     patients: pd.DataFrame,
     sessions: pd.DataFrame,
     outcomes: pd.DataFrame,
+    *,
     session_scores: pd.DataFrame,
     instruments: dict[str, Instrument | None],
     settings: dict,
@@ -122,7 +124,7 @@ def measurement_tables(
     statistics cover every configured instrument (alliance, therapist-rated alliance, satisfaction).
     """
     alliance = instruments["alliance"]
-    reliability, items, notes = instrument_tables(sessions, outcomes, session_scores, instruments)
+    reliability, items, notes = instrument_tables(sessions, outcomes, session_scores, instruments=instruments)
     first = first_questionnaires(sessions, session_scores)
     if (reliability["role"] == "alliance").any():
         fit, parameters = cfa_compare(first, alliance)

@@ -59,5 +59,5 @@ def fit_family(
         result.statuses += statuses
         result.extra["level_tests"] = tests
         result.extra["marginal"] = marginal_predictions(
-            family, features, covariates, result.primary_fit).to_dict(orient="records")
+            family, features, covariates, fit=result.primary_fit).to_dict(orient="records")
     return result

@@ -178,6 +178,6 @@ def fit_attendance(
             flow, notes = flow + home.flow, notes + labelled(home.notes, "Home practice")
             extra["home_practice_formula"] = home.formula
         else:
-            refuse(statuses, ["H1b"], "no home-practice scores in the data", NOT_ESTIMABLE)
+            refuse(statuses, ["H1b"], "no home-practice scores in the data", status=NOT_ESTIMABLE)
     summary = "The primary model was not fitted." if fit is None else summary_text(fit)
     return ModelResult("adherence", rows, flow, notes, summary, extra, primary_fit=fit, statuses=statuses)

@@ -34,7 +34,7 @@ BENCHMARK_COLUMNS = ["benchmark", "metric", "estimate", "ci_low", "ci_high", "n"
                      "benchmark_ci_low", "benchmark_ci_high", "verdict", "source"]
 
 
-def clustered_correlation(x: pd.Series, y: pd.Series, clusters: pd.Series, df: int | None = None) -> dict:
+def clustered_correlation(x: pd.Series, y: pd.Series, clusters: pd.Series, *, df: int | None = None) -> dict:
     """Pearson's r of `x` and `y` with a cluster-robust 95% CI (see the module docstring); intervals on
     Student's t with `df` degrees of freedom, or the normal when None."""
     x, y = x.to_numpy(dtype=float), y.to_numpy(dtype=float)
@@ -62,7 +62,8 @@ def dropout_comparison(design: Design) -> dict:
     (`dropout_design`), with its 95% CI and the verdict against d = .55."""
     data = design.data
     completer = 1 - data["dropout_event"].astype(float)
-    correlation = clustered_correlation(data[design.predictor], completer, data["therapist_id"], _df(design))
+    correlation = clustered_correlation(data[design.predictor], completer, data["therapist_id"],
+                                        df=_df(design))
     n, n1 = len(data), int(completer.sum())
     a = n**2 / (n1 * (n - n1))
 
@@ -82,7 +83,7 @@ def outcome_comparison(design: Design) -> dict:
     (`improvement_design`), with its 95% CI and the verdict against Fluckiger et al.'s r."""
     data = design.data
     correlation = clustered_correlation(data[design.predictor], data["symptom_improvement"],
-                                        data["therapist_id"], _df(design))
+                                        data["therapist_id"], df=_df(design))
     bench = BENCHMARKS["alliance_outcome"]
     low, high = correlation["ci_low"], correlation["ci_high"]
     verdict = ("smaller than" if high < bench["ci_low"] else "larger than" if low > bench["ci_high"]

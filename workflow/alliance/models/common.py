@@ -69,7 +69,7 @@ class ModelResult:
                 "notes": self.notes, "extra": self.extra, "statuses": self.statuses}
 
 
-def status_record(key: str, status: str, reason: str = "", flags: Sequence[str] = ()) -> dict:
+def status_record(key: str, status: str, reason: str = "", *, flags: Sequence[str] = ()) -> dict:
     """One planned model's status (`alliance.models.plan.PLANNED` has the key) with its reason in words."""
     if status not in STATUSES:
         raise ValueError(f"unknown status '{status}'")
@@ -85,16 +85,16 @@ def run_planned(statuses: list[dict], key: str, design: Design | None, fit: Call
         result = fit(*args, **kwargs)
     except NotEstimable as error:
         statuses.append(status_record(key, error.status, error.reason,
-                                      design.flags if design is not None else ()))
+                                      flags=design.flags if design is not None else ()))
         return None
     if design is None:
         statuses.append(status_record(key, FITTED))
     else:
-        statuses.append(status_record(key, design.status, design.reason, design.flags))
+        statuses.append(status_record(key, design.status, design.reason, flags=design.flags))
     return result
 
 
-def refuse(statuses: list[dict], keys: Sequence[str], reason: str, status: str = REFUSED) -> None:
+def refuse(statuses: list[dict], keys: Sequence[str], reason: str, *, status: str = REFUSED) -> None:
     """Record planned models that were not run, all for one reason."""
     statuses.extend(status_record(key, status, reason) for key in keys)
 
@@ -639,7 +639,7 @@ def wald_reference(fit):
     return stats.t(getattr(fit, "df_resid_inference", None) or fit.df_resid)
 
 
-def per_sd_wald(fit, term: str, relative_variance: float, df: int | None) -> dict:
+def per_sd_wald(fit, term: str, relative_variance: float, *, df: int | None) -> dict:
     """Estimate, SE, 95% CI and p of a per-SD coefficient `term` of a fit, with the sampling variance of
     the SD that scales it (delta method: SE^2 = SE_z^2 + b^2 Var(s) / s^2; `sd_relative_variance`);
     Wald intervals and tests on Student's t with `df` degrees of freedom, or the normal when None."""
@@ -658,7 +658,7 @@ def predictor_effect(
     """The effect row of a z-scored alliance predictor (the design's, or `predictor`) in a fitted model,
     per SD of the predictor with the SD's own sampling variance in its SE (`per_sd_wald`)."""
     predictor = predictor or design.predictor
-    wald = per_sd_wald(fit, f"{predictor}_z", design.scale_variance[predictor], design.df)
+    wald = per_sd_wald(fit, f"{predictor}_z", design.scale_variance[predictor], df=design.df)
     return effect_row(
         outcome=design.outcome, model=model, predictor=predictor, scale=scale, **wald, n_obs=n_obs,
         n_patients=design.data["patient_id"].nunique(), n_therapists=n_therapists(design.data),

@@ -59,7 +59,7 @@ def groups_a(n1: int, n0: int) -> float:
     return (n1 + n0) ** 2 / (n1 * n0)
 
 
-def to_r(value: float, scale: str, outcome_sd: float | None = None, a: float = 1.0) -> float:
+def to_r(value: float, scale: str, outcome_sd: float | None = None, *, a: float = 1.0) -> float:
     """Convert one effect on `scale` to a correlation (per SD of a continuous predictor; for a binary
     one pass `a` from `groups_a`)."""
     if not np.isfinite(value):
@@ -76,7 +76,8 @@ def to_r(value: float, scale: str, outcome_sd: float | None = None, a: float = 1
 
 
 def effect_row(
-    *, outcome: str, model: str, predictor: str, scale: str, estimate: float, std_error: float,
+    *,
+    outcome: str, model: str, predictor: str, scale: str, estimate: float, std_error: float,
     ci_low: float, ci_high: float, p_value: float, n_obs: int, n_patients: int, n_therapists: int,
     analysis: str, outcome_sd: float | None = None, r_a: float = 1.0,
 ) -> dict:
@@ -85,8 +86,8 @@ def effect_row(
         "outcome": outcome, "model": model, "predictor": predictor, "scale": scale,
         "estimate": float(estimate), "std_error": float(std_error), "ci_low": float(ci_low),
         "ci_high": float(ci_high), "p_value": float(p_value),
-        "r": to_r(estimate, scale, outcome_sd, r_a), "r_ci_low": to_r(ci_low, scale, outcome_sd, r_a),
-        "r_ci_high": to_r(ci_high, scale, outcome_sd, r_a), "n_obs": int(n_obs),
+        "r": to_r(estimate, scale, outcome_sd, a=r_a), "r_ci_low": to_r(ci_low, scale, outcome_sd, a=r_a),
+        "r_ci_high": to_r(ci_high, scale, outcome_sd, a=r_a), "n_obs": int(n_obs),
         "n_patients": int(n_patients), "n_therapists": int(n_therapists), "analysis": analysis,
     }
 

@@ -183,7 +183,7 @@ def level_effects(family: str, features: pd.DataFrame, covariates: list[str]
         # a discipline's slope with cluster-robust SEs rests on its own therapists: t on their number - 1
         clustered = fit.cov_type == "cluster"
         wald = per_sd_wald(fit, term, moderated.scale_variance[moderated.predictor],
-                           n_therapists(group) - 1 if clustered else moderated.df)
+                           df=n_therapists(group) - 1 if clustered else moderated.df)
         rows.append(effect_row(
             outcome=moderated.outcome, model=spec.model, predictor=f"{moderated.predictor} [{level}]",
             scale=spec.scale, **wald, n_obs=spec.n_obs(group), n_patients=group["patient_id"].nunique(),

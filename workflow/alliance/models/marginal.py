@@ -56,7 +56,7 @@ def _linear_prediction(fit, grid: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]
     return x @ params, np.sqrt(np.einsum("ij,jk,ik->i", x, cov, x))
 
 
-def marginal_predictions(family: str, features: pd.DataFrame, covariates: list[str], fit) -> pd.DataFrame:
+def marginal_predictions(family: str, features: pd.DataFrame, covariates: list[str], *, fit) -> pd.DataFrame:
     """Predictions of one primary model across alliance, from its `fit`."""
     spec = PRIMARY[family]
     design = spec.design(features, covariates)

@@ -115,7 +115,7 @@ def variance_identified(codes: np.ndarray) -> bool:
 GROUP_WORDS = {"therapist_id": ("therapist", "patient"), "patient_id": ("patient", "session")}
 
 
-def fit_random_intercept(formula: str, data: pd.DataFrame, group: str, cluster: str | None = None,
+def fit_random_intercept(formula: str, data: pd.DataFrame, group: str, *, cluster: str | None = None,
                          design: Design | None = None, inference: dict | None = None
                          ) -> RandomInterceptResult:
     """REML fit of `formula` with a random intercept per `group`; SEs model-based, or clustered by the

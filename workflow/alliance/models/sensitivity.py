@@ -88,7 +88,7 @@ def window_features(features: pd.DataFrame, tables: dict[str, pd.DataFrame], win
     from `patient_features` (e.g. the rupture pattern) are carried over from `features`, and so are its
     analysis settings (`attrs`) but the early window, which becomes `window`."""
     recomputed = patient_features(tables["patients"], tables["session_scores"], tables["patient_scores"],
-                                  tables["outcomes"], window)
+                                  outcomes=tables["outcomes"], early_window=window)
     carried = [c for c in features.columns if c not in recomputed.columns]
     shifted = recomputed.merge(features[["patient_id", *carried]], on="patient_id", how="left")
     shifted.attrs = features.attrs | {"early_window": window}
@@ -96,6 +96,7 @@ def window_features(features: pd.DataFrame, tables: dict[str, pd.DataFrame], win
 
 
 def fit_primary(family: str, features: pd.DataFrame, covariates: list[str],
+                *,
                 analysis: str = "sensitivity") -> tuple[dict, Design, object]:
     """Refit one primary model to `features`: its effect row, design and fit. Raises `NotEstimable` when
     the data cannot support the model or it did not converge."""
@@ -237,7 +238,7 @@ class TherapistMeansMICEData(MICEData):
             totals, self.others, out=np.full_like(values, values.mean()), where=self.others > 0)
 
 
-def impute_features(features: pd.DataFrame, covariates: list[str], m: int, seed: int
+def impute_features(features: pd.DataFrame, covariates: list[str], m: int, *, seed: int
                     ) -> tuple[Sequence[pd.DataFrame], list[str], list[str]]:
     """m completed copies of `features` by chained equations that keep the therapist level
     (`TherapistMeansMICEData`). `MICE_BURN_IN` cycles are run first and `MICE_SKIP` between kept
@@ -418,7 +419,7 @@ def refit(boot: Resampling, drawn: np.ndarray) -> float:
     return float(result.params[int(keep[:boot.column].sum())] * boot.x[rows, boot.column].std(ddof=1))
 
 
-def cluster_bootstrap(family: str, features: pd.DataFrame, covariates: list[str], draws: int,
+def cluster_bootstrap(family: str, features: pd.DataFrame, covariates: list[str], *, draws: int,
                       seed: int | Sequence[int]) -> dict:
     """Therapist (cluster) bootstrap of one primary effect: `draws` resamples of the analysis sample's
     therapists with replacement, each refitted by `refit`.
@@ -585,7 +586,7 @@ def _imputation_rows(run: _Run, m: int, seed: int) -> None:
     imputation_notes: list[str] = []
     try:
         with captured_warnings(imputation_notes):
-            copies, imputed, variables = impute_features(run.features, run.covariates, m, seed)
+            copies, imputed, variables = impute_features(run.features, run.covariates, m, seed=seed)
     except NotEstimable as error:
         copies, imputed, variables = None, [], []
         failed = NotEstimable(f"the imputation model could not be run: {error.reason}", error.status)
@@ -668,7 +669,7 @@ def _bootstrap_rows(run: _Run, draws: int, seed: int) -> None:
     run.details["bootstrap"] = info
 
     def fit(family: str, index: int) -> tuple[dict, list[str]]:
-        result = cluster_bootstrap(family, run.features, run.covariates, draws, [seed, index])
+        result = cluster_bootstrap(family, run.features, run.covariates, draws=draws, seed=[seed, index])
         info[result["row"]["outcome"]] = bootstrap_counts(result)
         return bootstrap_row(result), result["warnings"]
 

@@ -200,7 +200,7 @@ def fit_symptoms(
     and the three are not estimable; without session features: the patient-level model only."""
     statuses: list[dict] = []
     if not has_symptom_features(features):
-        refuse(statuses, ["H4", "H4a", "H4b"], NO_DATA, NOT_ESTIMABLE)
+        refuse(statuses, ["H4", "H4a", "H4b"], NO_DATA, status=NOT_ESTIMABLE)
         return ModelResult(FAMILY, [], [], [], NO_DATA_NOTE, {"fitted": []}, statuses=statuses)
     effects, flow, notes, summaries, extra = [], [], [], [], {"fitted": []}
     design = improvement_design(features, covariates)
@@ -216,7 +216,7 @@ def fit_symptoms(
     flow += design.flow
     notes += [f"Symptom improvement (H4): {n}" for n in design.notes]
     if sessions is None or "symptoms_next" not in sessions.columns:
-        refuse(statuses, ["H4a", "H4b"], "no session features with symptom scores", NOT_ESTIMABLE)
+        refuse(statuses, ["H4a", "H4b"], "no session features with symptom scores", status=NOT_ESTIMABLE)
     else:
         for name, key, label, make, analysis, between in (
             ("forward", "H4a", "Next symptoms (H4a)", forward_design, "secondary", "alliance_between"),

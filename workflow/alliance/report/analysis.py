@@ -34,7 +34,7 @@ from alliance.report.words import (
 )
 
 
-def apa_row(row: pd.Series, early_window: int, min_cell_size: int, q_value: float = float("nan"),
+def apa_row(row: pd.Series, early_window: int, min_cell_size: int, *, q_value: float = float("nan"),
             mark: str = "") -> dict:
     """One effect row formatted for an APA-style table (`mark`: the footnote marks of its model's status
     and flags); an effect resting on fewer than `min_cell_size` patients (a per-discipline slope) shows no
@@ -216,7 +216,7 @@ def _covariates(extra: dict) -> list[str]:
 
 
 def analysis_sections(
-    model_results: list[dict], effects: pd.DataFrame, early_window: int, min_cell_size: int,
+    model_results: list[dict], effects: pd.DataFrame, early_window: int, *, min_cell_size: int,
     multiplicity: pd.DataFrame | None = None, status: pd.DataFrame | None = None,
 ) -> list[dict]:
     """One section per model family: model, formula, covariates, notes, its APA table (with FDR q-values
@@ -245,7 +245,8 @@ def analysis_sections(
                 for caveat in filter(None, caveats):
                     marks += footnotes.setdefault(caveat, "abcdefghijklmnopqrstuvwxyz"[len(footnotes)])
             formatted.append(apa_row(row, early_window, min_cell_size,
-                                     q_values.get(tuple(row[k] for k in keys), float("nan")), marks))
+                                     q_value=q_values.get(tuple(row[k] for k in keys), float("nan")),
+                                     mark=marks))
         missing = planned[planned["key"].isin(BY_KEY) & ~planned["status"].isin(REPORTED)]
         sections.append({
             "id": f"analysis-{family}",

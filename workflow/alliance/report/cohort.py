@@ -35,7 +35,7 @@ def flow_steps(flow: list[dict], min_cell_size: int) -> list[tuple[str, str]]:
 
 
 def cohort_section(
-    session_scores: pd.DataFrame, features: pd.DataFrame, model_results: list[dict], scoring: dict,
+    session_scores: pd.DataFrame, features: pd.DataFrame, model_results: list[dict], *, scoring: dict,
     min_cell_size: int,
 ) -> dict:
     """Cohort flow, per-model exclusions, missing data and suppressed counts by discipline and site."""

@@ -85,7 +85,8 @@ def figure_captions(min_cell_size: int) -> dict[str, str]:
 
 
 def build_report(
-    *, config: dict, validation: dict, scoring: dict, session_scores: pd.DataFrame, features: pd.DataFrame,
+    *,
+    config: dict, validation: dict, scoring: dict, session_scores: pd.DataFrame, features: pd.DataFrame,
     model_results: list[dict], effects: pd.DataFrame, psychometrics: Mapping[str, pd.DataFrame],
     rupture_shares: pd.DataFrame, figure_paths: Sequence[str | Path], truth: dict | None = None,
     min_cell_size: int, multiplicity: pd.DataFrame | None = None, sensitivity: pd.DataFrame | None = None,
@@ -107,15 +108,18 @@ def build_report(
     context = {
         "summary": primary_summary(status, effects, early_window),
         "status": status_rows(status),
-        "cohort": cohort_section(session_scores, features, model_results, scoring, min_cell_size),
+        "cohort": cohort_section(session_scores, features, model_results, scoring=scoring,
+                                 min_cell_size=min_cell_size),
         "tables": input_tables(validation),
         "data_warnings": [w["report_message"] for w in validation.get("warnings", [])],
         "alliance": alliance_section(session_scores, scoring, config),
-        "measurement": measurement_section(psychometrics, rupture_shares, scoring, config, min_cell_size,
+        "measurement": measurement_section(psychometrics, rupture_shares, scoring, config=config,
+                                           min_cell_size=min_cell_size,
                                            synthetic=truth is not None),
         "methods": methods_section(config, model_results, provenance_info["versions"]),
-        "analyses": analysis_sections(model_results, effects, early_window, min_cell_size, multiplicity,
-                                      status),
+        "analyses": analysis_sections(model_results, effects, early_window, min_cell_size=min_cell_size,
+                                      multiplicity=multiplicity,
+                                      status=status),
         "sensitivity": (None if sensitivity is None else {
             "rows": sensitivity_rows(sensitivity, min_cell_size), "notes": list(sensitivity_notes)}),
         "benchmarks": benchmark_sentences(model_results),

@@ -90,6 +90,7 @@ def _file_name(therapist_id: str) -> str:
 
 
 def feedback_pages(features: pd.DataFrame, session_scores: pd.DataFrame, min_cell_size: int,
+                   *,
                    out_dir: str | Path) -> pd.DataFrame:
     """Write one page per therapist with at least `min_cell_size` patients into `out_dir`; return the
     index (therapist, patients, page or empty when no page was written)."""

@@ -34,7 +34,7 @@ def p_text(p: float) -> str:
     return f"p {formatted}" if formatted.startswith("<") else f"p = {formatted}"
 
 
-def format_ci(low: float, high: float, digits: int = 2, unit: bool = False) -> str:
+def format_ci(low: float, high: float, digits: int = 2, *, unit: bool = False) -> str:
     """A confidence interval, "[low, high]"."""
     fmt = format_unit if unit else format_number
     return f"[{fmt(low, digits)}, {fmt(high, digits)}]"

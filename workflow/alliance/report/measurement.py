@@ -218,7 +218,7 @@ def rupture_rows(shares: pd.DataFrame, min_cell_size: int) -> tuple[list[dict], 
 
 
 def measurement_section(
-    psychometrics: Mapping[str, pd.DataFrame], rupture_shares: pd.DataFrame, scoring: dict, config: dict,
+    psychometrics: Mapping[str, pd.DataFrame], rupture_shares: pd.DataFrame, scoring: dict, *, config: dict,
     min_cell_size: int, synthetic: bool,
 ) -> dict:
     """Display-ready values of the Measurement section; `synthetic` shows the example trajectories."""

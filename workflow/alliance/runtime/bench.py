@@ -49,7 +49,7 @@ def collect(results: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["rule", "seconds", "max_rss_mb"])
 
 
-def run_size(root: Path, work: Path, n_patients: int, cores: int) -> pd.DataFrame:
+def run_size(root: Path, work: Path, n_patients: int, *, cores: int) -> pd.DataFrame:
     """Run the workflow once from scratch on a synthetic cohort of `n_patients`; the rows of one size."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -133,7 +133,7 @@ def main() -> None:
     frames = []
     for n in sorted(set(args.sizes)):
         work = out / f"n{n}"
-        frames.append(run_size(root, work, n, args.cores))
+        frames.append(run_size(root, work, n, cores=args.cores))
         if not args.keep:
             shutil.rmtree(work)
         print(frames[-1].round(2).to_string(index=False), flush=True)

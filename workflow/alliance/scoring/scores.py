@@ -39,9 +39,9 @@ def score_sessions(
     """
     measures = [c for c in SESSION_MEASURES if c in sessions.columns]
     keys = sessions[["patient_id", "session", "attended", *measures]].astype({"attended": bool})
-    parts = [keys, score_rater(sessions, instrument, ALLIANCE_PREFIX, keys["attended"])]
+    parts = [keys, score_rater(sessions, instrument, ALLIANCE_PREFIX, attended=keys["attended"])]
     if therapist is not None:
-        parts.append(score_rater(sessions, therapist, THERAPIST_PREFIX, keys["attended"]))
+        parts.append(score_rater(sessions, therapist, THERAPIST_PREFIX, attended=keys["attended"]))
     return pd.concat(parts, axis=1)
 
 

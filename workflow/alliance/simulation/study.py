@@ -94,7 +94,7 @@ def condition_synthetic(synthetic: Mapping, condition: Mapping) -> dict:
     return cfg
 
 
-def generating_effect(outcome: str, predictor: str, scale: str, effects: Mapping) -> float:
+def generating_effect(outcome: str, predictor: str, scale: str, *, effects: Mapping) -> float:
     """The generating coefficient behind an effect row, NaN where no single coefficient generates it."""
     key = GENERATING.get((outcome, predictor, scale))
     return float(effects[key]) if key is not None and key in effects else float("nan")
@@ -112,7 +112,7 @@ def cohort_features(
     reliable-change rupture criterion needs it, and `build_features`."""
     wai, csq = load_instrument("wai_sr"), load_instrument("csq8")
     raw = {"patients": patients, "sessions": sessions, "outcomes": outcomes}
-    validated = validate_tables(raw, {name: f"simulated {name}" for name in raw}, wai, csq)
+    validated = validate_tables(raw, {name: f"simulated {name}" for name in raw}, wai, satisfaction=csq)
     session_scores = score_sessions(validated.sessions, wai, None)
     patient_scores = score_patients(validated.outcomes, csq)
     alpha = None
@@ -122,9 +122,10 @@ def cohort_features(
 
         reliability, _, _ = instrument_tables(
             validated.sessions, validated.outcomes, session_scores,
-            {"alliance": wai, "satisfaction": csq, "therapist": None})
+            instruments={"alliance": wai, "satisfaction": csq, "therapist": None})
         alpha = total_alpha(reliability)
-    return build_features(validated.patients, validated.outcomes, session_scores, patient_scores,
+    return build_features(validated.patients, validated.outcomes, session_scores,
+                          patient_scores=patient_scores,
                           early_window=early_window, rupture_settings=dict(ruptures), total_alpha=alpha)
 
 
@@ -185,7 +186,7 @@ def condition_truth(
     table = analyse_cohort(patients, sessions, outcomes, early_window=early_window,
                            covariates=covariates, ruptures=ruptures)
     table["generating"] = [
-        generating_effect(row.outcome, row.predictor, row.scale, cfg["effects"])
+        generating_effect(row.outcome, row.predictor, row.scale, effects=cfg["effects"])
         if isinstance(row.outcome, str) else float("nan") for row in table.itertuples()]
     for column in CONDITION_COLUMNS:
         table[column] = condition[column]
@@ -207,7 +208,7 @@ def _share(flags: np.ndarray) -> tuple[float, float]:
 
 
 def performance_measures(
-    estimate: np.ndarray, std_error: np.ndarray, ci_low: np.ndarray, ci_high: np.ndarray, estimand: float,
+    *, estimate: np.ndarray, std_error: np.ndarray, ci_low: np.ndarray, ci_high: np.ndarray, estimand: float,
     relative: bool = True,
 ) -> dict[str, float]:
     """Bias, empirical SD, mean SE, RMSE, coverage and power of n estimates, with Monte Carlo SEs
@@ -271,8 +272,8 @@ def summarise(replications: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
         source = true if true is not None else group.iloc[0]
         estimand = float(true["estimate"]) if true is not None and true["status"] != "failed" else np.nan
         measures = performance_measures(
-            *(usable[c].to_numpy(dtype=float) for c in ("estimate", "std_error", "ci_low", "ci_high")),
-            estimand, relative=condition["effect_scale"] != 0)
+            **{c: usable[c].to_numpy(dtype=float) for c in ("estimate", "std_error", "ci_low", "ci_high")},
+            estimand=estimand, relative=condition["effect_scale"] != 0)
         total = int(n_reps.get(key[0], 0))
         rows.append({
             "condition": key[0], **condition.to_dict(), **dict(zip(EFFECT_KEY, key[1:], strict=True)),

@@ -85,7 +85,7 @@ def _symptom_stream(rng: np.random.Generator) -> np.random.Generator:
 
 
 def draw_symptoms(
-    sym: dict, severity: np.ndarray, alliance_level: np.ndarray, therapist: np.ndarray, n_t: int,
+    sym: dict, severity: np.ndarray, alliance_level: np.ndarray, *, therapist: np.ndarray, n_t: int,
     observed: np.ndarray, scored: np.ndarray, recorded: np.ndarray, rng: np.random.Generator,
 ) -> np.ndarray:
     """Symptom scores on the patients x sessions grid, NaN where not recorded (see the module docstring).
@@ -115,7 +115,7 @@ def draw_symptoms(
 
 
 def generate_cohort(
-    cfg: dict, early_window: int, rng: np.random.Generator, scale: int = 1
+    cfg: dict, early_window: int, rng: np.random.Generator, *, scale: int = 1
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Draw the patients, sessions and outcomes tables; `scale` multiplies patients and therapists.
 
@@ -211,8 +211,9 @@ def generate_cohort(
     sym = cfg.get("symptoms", {})
     if sym.get("enabled", False):
         scored = attended & scheduled & ~np.isnan(observed)
-        symptoms = draw_symptoms(sym, severity, general_z, therapist, n_t, observed, scored,
-                                 attended & scheduled, symptom_rng)
+        symptoms = draw_symptoms(sym, severity, general_z, therapist=therapist, n_t=n_t, observed=observed,
+                                 scored=scored,
+                                 recorded=attended & scheduled, rng=symptom_rng)
 
     rows = np.nonzero(scheduled)
     sessions = pd.DataFrame({
@@ -253,7 +254,8 @@ def _features(patients, sessions, outcomes, early_window, with_sessions=False):
     session_scores = score_sessions(typed, load_instrument("wai_sr"))
     patient_scores = score_patients(outcomes, load_instrument("csq8"))
     features = patient_features(patients, session_scores, patient_scores,
-                                outcomes.assign(dropout=outcomes["dropout"].astype(bool)), early_window)
+                                outcomes=outcomes.assign(dropout=outcomes["dropout"].astype(bool)),
+                                early_window=early_window)
     if with_sessions:
         return features, session_features(session_scores, patients, early_window)
     return features

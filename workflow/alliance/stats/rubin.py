@@ -16,6 +16,7 @@ from scipy import stats
 
 
 def rubin_pool(estimates: Sequence[float], variances: Sequence[float], nu_com: float,
+               *,
                alpha: float = 0.05) -> dict:
     """Pool one parameter over m imputations by Rubin's rules with Barnard-Rubin degrees of freedom.
 
