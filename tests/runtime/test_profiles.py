@@ -85,7 +85,9 @@ def test_slurm_profile_groups_the_replications(workflow_rules, clean_env):
     components = dict(entry.split("=", 1) for entry in snakemake_view("slurm")["group-components"])
     group = workflow_rules["simulation_replication"]["group"]
     assert group == "simulation"
-    assert int(components[group]) >= 10  # a handful of cluster jobs, not one per replication
+    batch_size = yaml.safe_load((ROOT / "config.yaml").read_text())["simulation"]["batch_size"]
+    # a handful of cluster jobs, not one per replication: at least 50 replications in each
+    assert int(components[group]) * batch_size >= 50
     # Only the replications are grouped: the other rules stay one job each.
     assert {name for name, rule in workflow_rules.items() if rule["group"]} == {"simulation_replication"}
 
@@ -122,7 +124,7 @@ def workflow_rules(tmp_path_factory) -> dict[str, dict]:
                 workdir=tmp_path_factory.mktemp("profiles"),
             )._workflow
             condition = next(iter(workflow.globals["SIMULATION_CONDITIONS"]))
-            wildcards = SimpleNamespace(condition=condition, rep="1", family="adherence")
+            wildcards = SimpleNamespace(condition=condition, batch="1", family="adherence")
             for rule in workflow.rules:
                 values = {}
                 for resource in ("mem_mb", "runtime"):

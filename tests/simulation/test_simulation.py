@@ -17,6 +17,7 @@ import yaml
 from alliance.ingest.readers import read_table
 from alliance.io import write_csv
 from alliance.simulation import study as sim
+from alliance.simulation.conditions import replication_batches
 from alliance.simulation.synthetic import generate_cohort
 
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
@@ -38,6 +39,13 @@ def test_condition_grid_is_sorted_deduplicated_and_readable():
     assert [sim.format_scale(v) for v in (2, 0.1, 1e-5)] == ["2.0", "0.1", "0.00001"]
     with pytest.raises(ValueError, match="at least one value"):
         sim.condition_grid({"patients": [], "therapists": [32], "effect_scale": [1.0]})
+
+
+def test_replication_batches_cover_every_replication_once_in_order():
+    assert replication_batches(7, 3) == {1: range(1, 4), 2: range(4, 7), 3: range(7, 8)}
+    assert replication_batches(10, 25) == {1: range(1, 11)}
+    assert replication_batches(4, 1) == {i: range(i, i + 1) for i in range(1, 5)}
+    assert [r for batch in replication_batches(500, 25).values() for r in batch] == list(range(1, 501))
 
 
 def test_seeds_are_stable_distinct_and_independent_of_python_hash():
@@ -333,7 +341,11 @@ def test_simulation_target(root, tmp_path):
     assert not (second / "results/benchmarks/simulation/replications").exists()  # none re-ran
     for name in OUTPUTS:
         assert (out / name).stat().st_size > 500, name
-    assert len(list((out / "replications").rglob("*.csv"))) == 4
+    # 2 conditions x 2 replications: one batch per condition (simulation.batch_size 25), both replications
+    batches = sorted((out / "replications").rglob("*.csv"))
+    assert [p.relative_to(out / "replications").as_posix() for p in batches] == [
+        "n120_t8_e1.0/batch1.csv", "n80_t8_e1.0/batch1.csv"]
+    assert all(pd.read_csv(p)["replication"].drop_duplicates().tolist() == [1, 2] for p in batches)
     assert sorted(p.stem for p in (out / "truth").glob("*.csv")) == ["n120_t8_e1.0", "n80_t8_e1.0"]
     assert not (first / "results/effects.csv").exists()  # the default target is not run
     assert digests(out) == digests(second / "results/simulation")

@@ -250,9 +250,11 @@ fi
 
 # ---- 4. The study, on the cluster and locally ---------------------------------------------------------------
 cat >"$RUN/simulation.yaml" <<'EOF'
-# A small simulation study: 2 conditions (effect scale 0 and 1) x 4 replications of 120 patients.
+# A small simulation study: 2 conditions (effect scale 0 and 1) x 4 replications of 120 patients, in
+# batches of 2 replications (one job each).
 simulation:
   replications: 4
+  batch_size: 2
   patients: [120]
   therapists: [12]
   effect_scale: [0.0, 1.0]
@@ -278,11 +280,12 @@ run_snakemake "$RUN/slurm.log" simulation --snakefile "$REPO/Snakefile" --direct
     { tail -n 40 "$RUN/slurm.log"; show_logs; fail "the SLURM run failed (log: $RUN/slurm.log)"; }
 SLURM_SECONDS=$((SECONDS - t0))
 grep -q 'Using profile.*profiles/slurm' "$RUN/slurm.log" || fail "the SLURM run did not use profiles/slurm"
-# 8 replications (grouped), 2 truth jobs, the summary and the power curve: 12 rule jobs, fewer cluster jobs.
+# 8 replications in 4 batch jobs (grouped), 2 truth jobs, the summary and the power curve: 8 rule jobs, fewer
+# cluster jobs.
 SUBMITTED=$(grep -o -E 'submitted with SLURM jobid [0-9]+' "$RUN/slurm.log" | sort -u | wc -l)
-say "SLURM run: ${SLURM_SECONDS} s, 12 rule jobs in ${SUBMITTED} cluster jobs"
+say "SLURM run: ${SLURM_SECONDS} s, 8 rule jobs in ${SUBMITTED} cluster jobs"
 ((SUBMITTED > 0)) || { tail -n 40 "$RUN/slurm.log"; fail "no job was submitted to SLURM"; }
-((SUBMITTED < 12)) || fail "the replications were not grouped (${SUBMITTED} cluster jobs for 12 rule jobs)"
+((SUBMITTED < 8)) || fail "the replication batches were not grouped (${SUBMITTED} cluster jobs for 8 rule jobs)"
 
 say "running the same study locally through --profile profiles/default"
 t0=$SECONDS
@@ -301,12 +304,12 @@ for required in ./performance.csv ./sample_size.csv; do
 done
 N_REPLICATIONS=$(grep -c ' ./replications/' "$RUN/slurm.sha256" || true)
 N_TRUTH=$(grep -c ' ./truth/' "$RUN/slurm.sha256" || true)
-((N_REPLICATIONS == 8 && N_TRUTH == 2)) ||
-    fail "expected 8 replication and 2 truth tables, found $N_REPLICATIONS and $N_TRUTH"
+((N_REPLICATIONS == 4 && N_TRUTH == 2)) ||
+    fail "expected 4 replication batches and 2 truth tables, found $N_REPLICATIONS and $N_TRUTH"
 if ! diff -u "$RUN/local.sha256" "$RUN/slurm.sha256"; then
     fail "the tables of the SLURM run and the local run differ"
 fi
 N_TABLES=$(wc -l <"$RUN/slurm.sha256")
-say "identical: $N_TABLES tables (performance.csv, sample_size.csv, $N_TRUTH truth, $N_REPLICATIONS replications)"
+say "identical: $N_TABLES tables (performance.csv, sample_size.csv, $N_TRUTH truth, $N_REPLICATIONS replication batches)"
 OK=1
 say "PASSED in $((SECONDS - START)) s (SLURM run ${SLURM_SECONDS} s, local run ${LOCAL_SECONDS} s)"

@@ -1,13 +1,15 @@
 # Simulation study of the estimators and power (ANALYSIS_PLAN.md, section 9): `snakemake simulation`.
-# One job per replication (group "simulation" bundles them on a cluster), one truth job per condition,
-# then the performance and sample-size tables and the power curve. Not part of `rule all`.
+# One job per batch of `simulation.batch_size` replications of a condition (one Python process: a
+# replication does not pay for starting Python; group "simulation" bundles batches on a cluster), one truth
+# job per condition, then the performance and sample-size tables and the power curve. Not part of
+# `rule all`.
 
-from alliance.simulation.conditions import condition_grid
+from alliance.simulation.conditions import condition_grid, replication_batches
 
 SIMULATION = config["simulation"]
 SIMULATION_GRID = condition_grid(SIMULATION)
 SIMULATION_CONDITIONS = {row["condition"]: row for row in SIMULATION_GRID.to_dict("records")}
-SIMULATION_REPLICATIONS = range(1, SIMULATION["replications"] + 1)
+SIMULATION_BATCHES = replication_batches(SIMULATION["replications"], SIMULATION["batch_size"])
 SIMULATION_DIR = "results/simulation"
 # The grid row (condition, patients, therapists, effect_scale) of a job's condition.
 SIMULATION_CONDITION = lambda wildcards: SIMULATION_CONDITIONS[wildcards.condition]
@@ -15,12 +17,13 @@ SIMULATION_CONDITION = lambda wildcards: SIMULATION_CONDITIONS[wildcards.conditi
 
 rule simulation_replication:
     output:
-        f"{SIMULATION_DIR}/replications/{{condition}}/{{rep}}.csv",
+        f"{SIMULATION_DIR}/replications/{{condition}}/batch{{batch}}.csv",
     wildcard_constraints:
         condition="|".join(SIMULATION_CONDITIONS),
-        rep=r"\d+",
+        batch=r"\d+",
     params:
         condition=SIMULATION_CONDITION,
+        replications=lambda wildcards: list(SIMULATION_BATCHES[int(wildcards.batch)]),
         synthetic=config["synthetic"],  # whole block: the generator of each cohort
         seed=SIMULATION["seed"],
         early_window=config["features"]["early_window"],
@@ -30,12 +33,14 @@ rule simulation_replication:
         "simulation"
     resources:
         mem_mb=lambda wildcards, attempt: (600 + SIMULATION_CONDITION(wildcards)["patients"]) * attempt,
-        runtime=lambda wildcards, attempt: (5 + SIMULATION_CONDITION(wildcards)["patients"] // 200)
+        runtime=lambda wildcards, attempt: (
+            5 + len(SIMULATION_BATCHES[int(wildcards.batch)]) * SIMULATION_CONDITION(wildcards)["patients"] // 200
+        )
         * attempt,
     log:
-        "results/logs/simulation/replications/{condition}/{rep}.log",
+        "results/logs/simulation/replications/{condition}/batch{batch}.log",
     benchmark:
-        "results/benchmarks/simulation/replications/{condition}/{rep}.tsv"
+        "results/benchmarks/simulation/replications/{condition}/batch{batch}.tsv"
     conda:
         ENV
     script:
@@ -80,7 +85,7 @@ rule simulation_summary:
         replications=expand(
             rules.simulation_replication.output[0],
             condition=SIMULATION_CONDITIONS,
-            rep=SIMULATION_REPLICATIONS,
+            batch=SIMULATION_BATCHES,
         ),
     output:
         performance=report(

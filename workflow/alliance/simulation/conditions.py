@@ -40,3 +40,9 @@ def truth_scale(n_patients: int, multiplier: int, max_patients: int) -> int:
     at most `max_patients` patients (a registry-sized cohort needs no population 50 times its size: its
     own estimates are precise), never below 1."""
     return max(1, min(int(multiplier), int(max_patients) // max(int(n_patients), 1)))
+
+
+def replication_batches(replications: int, batch_size: int) -> dict[int, range]:
+    """Replications 1..`replications` in consecutive batches of at most `batch_size`, numbered from 1."""
+    starts = range(1, replications + 1, batch_size)
+    return {i: range(start, min(start + batch_size, replications + 1)) for i, start in enumerate(starts, 1)}
