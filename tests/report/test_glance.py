@@ -1,0 +1,103 @@
+"""The report at a glance: hand-made effect rows on their display scale, sentences by direction and CI,
+benchmark cells, and a figure that lists an effect without an estimate instead of drawing it."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alliance.models.plan import BY_KEY
+from alliance.report.glance import GLANCE_KEYS, glance_figure, glance_rows, glance_table
+
+SHARF = {"benchmark": "alliance_dropout", "benchmark_value": 0.55, "benchmark_ci_low": math.nan,
+         "benchmark_ci_high": math.nan, "estimate": 0.75, "ci_low": 0.5, "ci_high": 1.0, "n": 370,
+         "metric": "d", "source": "Sharf, Primavera & Diener (2010), 11 studies",
+         "verdict": "compatible with"}
+FLUCKIGER = {"benchmark": "alliance_outcome", "benchmark_value": 0.278, "benchmark_ci_low": 0.256,
+             "benchmark_ci_high": 0.299, "estimate": 0.05, "ci_low": -0.05, "ci_high": 0.15, "n": 300,
+             "metric": "r", "source": "Fluckiger, Del Re, Wampold & Horvath (2018), 295 studies",
+             "verdict": "below"}
+
+
+def effect(key: str, estimate: float, low: float, high: float, scale: str) -> dict:
+    planned = BY_KEY[key]
+    return {"analysis": planned.analysis, "outcome": planned.outcome, "model": planned.model,
+            "predictor": planned.predictors[0], "scale": scale, "estimate": estimate, "ci_low": low,
+            "ci_high": high, "p_value": 0.01}
+
+
+@pytest.fixture
+def inputs():
+    status = pd.DataFrame({"key": list(GLANCE_KEYS),
+                           "status": ["fitted", "fitted", "not_estimable", "fitted"],
+                           "reason": ["", "", "no patient has a satisfaction score", ""]})
+    effects = pd.DataFrame([
+        effect("H1", math.log(2.0), math.log(1.5), math.log(2.5), "log_odds"),
+        effect("H2", -math.log(2.0), -math.log(4.0), math.log(1.1), "log_odds"),
+        effect("H4", 1.5, 0.5, 2.5, "points"),
+        # rows the glance must not pick: another analysis and another predictor of the same outcome
+        {**effect("H1", 9.0, 8.0, 10.0, "log_odds"), "analysis": "sensitivity"},
+        {**effect("H1", 9.0, 8.0, 10.0, "log_odds"), "predictor": "alliance_early_patient"},
+    ])
+    models = [{"family": "adherence", "extra": {}}, {"family": "dropout", "extra": {"benchmark": SHARF}},
+              {"family": "satisfaction", "extra": {}},
+              {"family": "symptoms", "extra": {"benchmark": FLUCKIGER}}]
+    return status, effects, models
+
+
+def test_rows_are_on_the_display_scale_with_their_status(inputs):
+    rows = glance_rows(*inputs, satisfaction_label="CSQ-8")
+    assert [r["key"] for r in rows] == ["H1", "H2", "H3", "H4"]
+    h1, h2, h3, h4 = rows
+    assert (h1["metric"], h1["estimate"], h1["ci_low"], h1["ci_high"]) == pytest.approx(
+        ("odds ratio", 2.0, 1.5, 2.5))
+    assert h2["estimate"] == pytest.approx(0.5) and h2["ci_high"] == pytest.approx(1.1)
+    assert h3["status"] == "not_estimable" and np.isnan(h3["estimate"])
+    assert (h4["metric"], h4["estimate"], h4["analysis"]) == ("points", 1.5, "secondary")
+    assert h2["benchmark"] is SHARF and h1["benchmark"] is None
+
+
+def test_sentences_say_the_direction_only_when_the_ci_excludes_no_effect(inputs):
+    h1, h2, h3, h4 = (r["sentence"] for r in glance_rows(*inputs, satisfaction_label="CSQ-8"))
+    assert h1 == ("Patients with a better alliance attended more of their later sessions: odds ratio 2.00 "
+                  "per SD of alliance (95% CI 1.50 to 2.50).")
+    assert h2 == ("Dropout did not clearly differ with the alliance: odds ratio 0.50 per SD of alliance "
+                  "(95% CI 0.25 to 1.10).")
+    assert h3 == "Satisfaction: no estimate (not estimable). No patient has a satisfaction score."
+    assert h4 == ("Patients with a better alliance improved more: 1.50 points of symptom improvement per SD "
+                  "of alliance (95% CI 0.50 to 2.50).")
+
+
+def test_table_cells_and_like_for_like_benchmarks(inputs):
+    cells = glance_table(glance_rows(*inputs, satisfaction_label="CSQ-8"))
+    assert cells[0]["estimate"] == "2.00 [1.50, 2.50]" and cells[0]["benchmark"] == ""
+    assert cells[1]["benchmark"] == ("d = 0.75 [0.50, 1.00], compatible with 0.55 "
+                                     "(Sharf, Primavera & Diener 2010)")
+    assert cells[2]["estimate"] == "not estimable" and cells[2]["p"] == "" and cells[2]["metric"] == ""
+    assert cells[3]["benchmark"] == ("r = .05 [-.05, .15], below .28 [.256, .299] "
+                                     "(Fluckiger, Del Re, Wampold & Horvath 2018)")
+
+
+def test_figure_has_a_panel_per_scale_and_one_for_the_benchmarks(inputs):
+    fig = glance_figure(glance_rows(*inputs, satisfaction_label="CSQ-8"))
+    odds, points, bench = fig.axes
+    assert [t.get_text() for t in odds.get_yticklabels()] == ["Attendance", "Dropout"]
+    assert odds.get_xscale() == "log" and odds.get_xlim()[0] < 0.25 and odds.get_xlim()[1] > 4
+    assert [t.get_text() for t in points.get_yticklabels()] == ["Satisfaction", "Symptom improvement"]
+    assert any("no estimate: not estimable" in t.get_text() for t in points.texts)
+    assert [t.get_text() for t in bench.get_yticklabels()] == ["Dropout (d)", "Symptom improvement (r)"]
+    assert len(bench.collections) >= 1  # Fluckiger's CI band; Sharf's value has none
+
+
+def test_figure_without_benchmarks_or_estimates(inputs):
+    status, effects, models = inputs
+    plain = [{**m, "extra": {}} for m in models]
+    assert len(glance_figure(glance_rows(status, effects, plain, satisfaction_label="CSQ-8")).axes) == 2
+    nothing = status.assign(status="refused", reason="the data were not valid")
+    fig = glance_figure(glance_rows(nothing, effects.iloc[:0], plain, satisfaction_label="CSQ-8"))
+    odds, points = fig.axes  # the planned scales, each effect listed with its status
+    assert [t.get_text() for t in odds.get_yticklabels()] == ["Attendance", "Dropout"]
+    assert [t.get_text() for t in points.texts] == ["no estimate: not run"] * 2

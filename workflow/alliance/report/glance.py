@@ -1,0 +1,194 @@
+"""The report at a glance: the primary effects and the key secondary one in one figure, one table and one
+plain-language sentence per outcome (ANALYSIS_PLAN.md, sections 5 and 6).
+
+Each effect is shown per SD of alliance on the scale a clinician reads: an odds ratio for attendance and
+dropout, points of the questionnaire for satisfaction and symptom improvement. Benchmarks are drawn only
+where the metric is the benchmark's own (the like-for-like comparisons of `alliance.models.benchmarks`:
+Sharf et al.'s d for dropout, Fluckiger et al.'s r for symptom improvement); the per-SD effects have no
+published counterpart and get none.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from alliance.errors import REPORTED
+from alliance.models.plan import BY_KEY
+from alliance.report.figures import figure_style, message_figure, new_figure
+from alliance.report.format import format_ci, format_number, format_p, format_unit
+from alliance.report.words import STATUS_WORDS, reason_text
+
+GLANCE_KEYS = ("H1", "H2", "H3", "H4")  # the three primary effects and the key secondary one
+FAMILY_OF = {"H1": "adherence", "H2": "dropout", "H3": "satisfaction", "H4": "symptoms"}
+LABELS = {"H1": "Attendance", "H2": "Dropout", "H3": "Satisfaction", "H4": "Symptom improvement"}
+METRICS = {"H1": "odds ratio", "H2": "odds ratio", "H3": "points", "H4": "points"}  # as planned
+PANELS = {"odds ratio": "Odds ratio per SD of alliance", "points": "Points per SD of alliance"}
+BENCHMARK_PANEL = "Like-for-like benchmark comparisons"
+
+
+def glance_rows(status: pd.DataFrame, effects: pd.DataFrame, model_results: Sequence[Mapping],
+                satisfaction_label: str) -> list[dict]:
+    """One row per effect of `GLANCE_KEYS`: hypothesis, label, status, the estimate per SD of alliance on
+    its display scale (`metric`: odds ratio or points; NaN when not estimated), its 95% CI and p, the
+    like-for-like benchmark comparison of its family where one exists, and a plain-language `sentence`.
+    `satisfaction_label` names the satisfaction measure (e.g. "CSQ-8")."""
+    by_key = status.set_index("key")
+    benchmarks = {result["family"]: result["extra"].get("benchmark") for result in model_results}
+    rows = []
+    for key in GLANCE_KEYS:
+        planned, state = BY_KEY[key], by_key.loc[key]
+        row = {"key": key, "hypothesis": planned.hypothesis, "analysis": planned.analysis,
+               "label": LABELS[key], "status": state["status"], "reason": state["reason"],
+               "metric": METRICS[key], "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+               "p_value": np.nan, "benchmark": benchmarks.get(FAMILY_OF[key])}
+        if state["status"] in REPORTED:
+            effect = effects[(effects["analysis"] == planned.analysis)
+                             & (effects["outcome"] == planned.outcome) & (effects["model"] == planned.model)
+                             & (effects["predictor"] == planned.predictors[0])].iloc[0]
+            scale = np.exp if effect["scale"] == "log_odds" else float
+            row.update(estimate=scale(effect["estimate"]),
+                       ci_low=scale(effect["ci_low"]), ci_high=scale(effect["ci_high"]),
+                       p_value=effect["p_value"])
+        row["sentence"] = glance_sentence(row, satisfaction_label)
+        rows.append(row)
+    return rows
+
+
+def glance_sentence(row: Mapping, satisfaction_label: str) -> str:
+    """The effect of one glance row in plain words, with its direction only where the CI excludes no
+    effect."""
+    if row["status"] not in REPORTED:
+        return f"{row['label']}: no estimate ({STATUS_WORDS[row['status']]}). {reason_text(row['reason'])}"
+    null = 1.0 if row["metric"] == "odds ratio" else 0.0
+    ci = f"95% CI {format_number(row['ci_low'])} to {format_number(row['ci_high'])}"
+    clear = row["ci_low"] > null or row["ci_high"] < null
+    higher = row["estimate"] > null
+    if row["metric"] == "odds ratio":
+        size = f"odds ratio {format_number(row['estimate'])} per SD of alliance ({ci})"
+    else:
+        unit = f"{satisfaction_label} points" if row["key"] == "H3" else "points of symptom improvement"
+        size = f"{format_number(row['estimate'])} {unit} per SD of alliance ({ci})"
+    if not clear:
+        return f"{row['label']} did not clearly differ with the alliance: {size}."
+    words = {"H1": ("attended more of their later sessions", "attended fewer of their later sessions"),
+             "H2": ("dropped out more often", "dropped out less often"),
+             "H3": ("were more satisfied", "were less satisfied"),
+             "H4": ("improved more", "improved less")}[row["key"]]
+    return f"Patients with a better alliance {words[0] if higher else words[1]}: {size}."
+
+
+def glance_table(rows: Sequence[Mapping]) -> list[dict]:
+    """The glance rows as table cells: hypothesis, outcome, estimate [CI], p, benchmark comparison."""
+    cells = []
+    for row in rows:
+        reported = row["status"] in REPORTED
+        bench = row["benchmark"]
+        cells.append({
+            "hypothesis": row["hypothesis"], "outcome": row["label"], "analysis": row["analysis"],
+            "metric": row["metric"] if reported else "",
+            "estimate": (f"{format_number(row['estimate'])} {format_ci(row['ci_low'], row['ci_high'])}"
+                         if reported else STATUS_WORDS[row["status"]]),
+            "p": format_p(row["p_value"]) if reported else "",
+            "benchmark": _benchmark_cell(bench) if bench else "",
+            "sentence": row["sentence"],
+        })
+    return cells
+
+
+def _benchmark_cell(bench: Mapping) -> str:
+    """A like-for-like comparison in one cell: "d = 0.75 [0.50, 1.00] vs 0.55 (Sharf et al. 2010)"."""
+    unit = bench["benchmark"] == "alliance_outcome"
+    value = format_unit if unit else format_number
+    symbol = "r" if unit else "d"
+    reference = value(bench["benchmark_value"])
+    if np.isfinite(bench["benchmark_ci_low"]):
+        reference += " " + format_ci(bench["benchmark_ci_low"], bench["benchmark_ci_high"], 3, unit=unit)
+    source = re.match(r"(.*?) \((\d{4})\)", bench["source"])  # "Sharf, Primavera & Diener (2010), 11 ..."
+    cited = f"{source.group(1)} {source.group(2)}" if source else bench["source"]
+    return (f"{symbol} = {value(bench['estimate'])} {format_ci(bench['ci_low'], bench['ci_high'], unit=unit)}"
+            f", {bench['verdict']} {reference} ({cited})")
+
+
+def glance_figure(rows: Sequence[Mapping]) -> Figure:
+    """The glance rows as dots with 95% CIs: one panel per display scale (odds ratios on a log axis with
+    the no-effect line at 1; points with it at 0) and one for the like-for-like benchmark comparisons,
+    with the benchmark's value (and its CI as a band, where published). An effect without an estimate is
+    listed with its status in words instead of a dot."""
+    panels = [(metric, [r for r in rows if r["metric"] == metric]) for metric in PANELS]
+    panels = [(metric, members) for metric, members in panels if members]
+    benchmarks = [r for r in rows if r["benchmark"]]
+    if not panels:
+        return message_figure("At a glance", "No effect of the analysis plan could be listed.")
+    heights = [len(members) for _, members in panels] + ([len(benchmarks)] if benchmarks else [])
+    colours = sns.color_palette("colorblind")
+    with figure_style():
+        fig = new_figure(8, 1.3 + 0.62 * sum(heights) + 0.5 * len(heights))
+        axes = fig.subplots(len(heights), 1, squeeze=False, height_ratios=[h + 0.6 for h in heights]).ravel()
+        for ax, (metric, members) in zip(axes, panels, strict=False):
+            null = 1.0 if metric == "odds ratio" else 0.0
+            _dots(ax, members, null, colours[0])
+            if metric == "odds ratio":
+                _odds_ratio_axis(ax)
+            ax.set_title(PANELS[metric], loc="left", fontsize=11)
+        if benchmarks:
+            ax = axes[-1]
+            comparisons = [{**r["benchmark"], "label": f"{r['label']} ({'r' if _is_r(r) else 'd'})",
+                            "status": "fitted"} for r in benchmarks]
+            _dots(ax, comparisons, 0.0, colours[0], benchmark_colour=colours[2])
+            ax.set_title(BENCHMARK_PANEL, loc="left", fontsize=11)
+        handles = [Line2D([], [], marker="o", linestyle="none", color=colours[0], label="estimate (95% CI)")]
+        if benchmarks:
+            handles.append(Patch(color=colours[2], alpha=0.3,
+                                 label="published benchmark (95% CI where published)"))
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize="small")
+    return fig
+
+
+ODDS_RATIO_TICKS = (0.1, 0.2, 0.33, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)  # pairs equally far from 1
+
+
+def _odds_ratio_axis(ax) -> None:
+    """A log axis for odds ratios, symmetric about 1 (an odds ratio and its inverse equally far), with
+    round ticks labelled as numbers."""
+    low, high = ax.get_xlim()
+    reach = max(abs(np.log(max(low, 1e-3))), abs(np.log(high)), np.log(1.25)) * 1.1
+    ax.set_xscale("log")
+    ax.set_xlim(np.exp(-reach), np.exp(reach))
+    ticks = [tick for tick in ODDS_RATIO_TICKS if np.exp(-reach) <= tick <= np.exp(reach)]
+    ax.set_xticks(ticks, [format_number(tick) for tick in ticks])
+    ax.set_xticks([], minor=True)
+
+
+def _is_r(row: Mapping) -> bool:
+    return row["benchmark"]["benchmark"] == "alliance_outcome"
+
+
+def _dots(ax, members: Sequence[Mapping], null: float, colour, benchmark_colour=None) -> None:
+    """One row per member: its estimate with the 95% CI (or its status in words), the no-effect line at
+    `null` and, with `benchmark_colour`, each member's benchmark as a tick with its CI band."""
+    positions = np.arange(len(members))[::-1]
+    ax.axvline(null, color="0.25", linewidth=1)
+    for y, row in zip(positions, members, strict=True):
+        if row["status"] in REPORTED:
+            ax.errorbar(row["estimate"], y, xerr=[[row["estimate"] - row["ci_low"]],
+                                                  [row["ci_high"] - row["estimate"]]],
+                        fmt="o", color=colour, capsize=4, markersize=7)
+        else:
+            ax.text(0.5, y, f"no estimate: {STATUS_WORDS[row['status']]}", transform=ax.get_yaxis_transform(),
+                    ha="center", va="center", color="0.35", fontsize="small")
+        if benchmark_colour is not None:
+            if np.isfinite(row["benchmark_ci_low"]):
+                ax.fill_betweenx([y - 0.3, y + 0.3], row["benchmark_ci_low"], row["benchmark_ci_high"],
+                                 color=benchmark_colour, alpha=0.3, linewidth=0)
+            ax.plot([row["benchmark_value"]] * 2, [y - 0.3, y + 0.3], color=benchmark_colour, linewidth=2)
+    ax.set_yticks(positions, [row["label"] for row in members])
+    ax.set_ylim(-0.6, len(members) - 0.4)
+    ax.grid(axis="y", visible=False)
