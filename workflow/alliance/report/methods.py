@@ -11,6 +11,50 @@ from alliance.models.effects import BENCHMARKS, model_label
 from alliance.report.format import format_count
 
 ANALYSIS_ORDER = ("primary", "secondary", "exploratory", "sensitivity")
+# The works the Methods text cites, as cited there, with their full references (APA) for methods.md.
+REFERENCES = {
+    "Hatcher & Gillaspy (2006)": "Hatcher, R. L., & Gillaspy, J. A. (2006). Development and validation of a "
+                                 "revised short version of the Working Alliance Inventory. *Psychotherapy "
+                                 "Research, 16*(1), 12-25.",
+    "Tracey & Kokotovic (1989)": "Tracey, T. J., & Kokotovic, A. M. (1989). Factor structure of the Working "
+                                 "Alliance Inventory. *Psychological Assessment, 1*(3), 207-210.",
+    "Duncan et al. (2003)": "Duncan, B. L., Miller, S. D., Sparks, J. A., Claud, D. A., Reynolds, L. R., "
+                            "Brown, J., & Johnson, L. D. (2003). The Session Rating Scale: Preliminary "
+                            "psychometric properties of a \"working\" alliance measure. *Journal of Brief "
+                            "Therapy, 3*(1), 3-12.",
+    "Luborsky et al. (1996)": "Luborsky, L., Barber, J. P., Siqueland, L., Johnson, S., Najavits, L. M., "
+                              "Frank, A., & Daley, D. (1996). The Revised Helping Alliance Questionnaire "
+                              "(HAq-II). *Journal of Psychotherapy Practice and Research, 5*(3), 260-271.",
+    "Larsen et al. (1979)": "Larsen, D. L., Attkisson, C. C., Hargreaves, W. A., & Nguyen, T. D. (1979). "
+                            "Assessment of client/patient satisfaction: Development of a general scale. "
+                            "*Evaluation and Program Planning, 2*(3), 197-207.",
+    "Mancl & DeRouen (2001)": "Mancl, L. A., & DeRouen, T. A. (2001). A covariance estimator for GEE with "
+                              "improved small-sample properties. *Biometrics, 57*(1), 126-134.",
+    "Bell & McCaffrey (2002)": "Bell, R. M., & McCaffrey, D. F. (2002). Bias reduction in standard errors "
+                               "for linear regression with multi-stage samples. *Survey Methodology, 28*(2), "
+                               "169-181.",
+    "Cameron & Miller (2015)": "Cameron, A. C., & Miller, D. L. (2015). A practitioner's guide to "
+                               "cluster-robust inference. *Journal of Human Resources, 50*(2), 317-372.",
+    "Benjamini & Hochberg (1995)": "Benjamini, Y., & Hochberg, Y. (1995). Controlling the false discovery "
+                                   "rate: A practical and powerful approach to multiple testing. *Journal of "
+                                   "the Royal Statistical Society: Series B, 57*(1), 289-300.",
+    "Rubin (1987)": "Rubin, D. B. (1987). *Multiple imputation for nonresponse in surveys*. Wiley.",
+    "Chinn (2000)": "Chinn, S. (2000). A simple method for converting an odds ratio to effect size for use "
+                    "in meta-analysis. *Statistics in Medicine, 19*(22), 3127-3131.",
+    "Fluckiger, Del Re, Wampold & Horvath (2018)": (
+        "Flückiger, C., Del Re, A. C., Wampold, B. E., & Horvath, A. O. (2018). The alliance in adult "
+        "psychotherapy: A meta-analytic synthesis. *Psychotherapy, 55*(4), 316-340."),
+    "Sharf, Primavera & Diener (2010)": (
+        "Sharf, J., Primavera, L. H., & Diener, M. J. (2010). Dropout and therapeutic alliance: A "
+        "meta-analysis of adult individual psychotherapy. *Psychotherapy: Theory, Research, Practice, "
+        "Training, 47*(4), 637-645."),
+    "Mölder et al. (2021)": "Mölder, F., Jablonski, K. P., Letcher, B., Hall, M. B., Tomkins-Tinch, C. H., "
+                            "Sochat, V., ... Köster, J. (2021). Sustainable data analysis with Snakemake. "
+                            "*F1000Research, 10*, 33.",
+    "Seabold & Perktold (2010)": (
+        "Seabold, S., & Perktold, J. (2010). Statsmodels: Econometric and statistical modeling with Python. "
+        "*Proceedings of the 9th Python in Science Conference*, 92-96."),
+}
 
 
 def instrument_sentence(role: str, instrument: Instrument) -> str:
@@ -73,8 +117,9 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
                  "clustered by therapist (the linear mixed models also have a therapist or patient random "
                  "intercept); with fewer than "
                  f"{config['models'].get('min_clusters', MIN_CLUSTERS)} therapists, clustered standard "
-                 "errors are small-sample corrected (bias-reduced for logistic models, jackknife for linear "
-                 "ones) and intervals and p-values use Student's t on (therapists - 1) degrees of freedom; "
+                 "errors are small-sample corrected (bias-reduced for logistic models, Mancl & DeRouen "
+                 "(2001); jackknife for linear ones, Bell & McCaffrey (2002)) and intervals and p-values use "
+                 "Student's t on (therapists - 1) degrees of freedom (Cameron & Miller (2015)); "
                  "each such result is flagged. "
                  "A model the data cannot support is not estimated and its reason is given (Models of the "
                  "analysis plan). " + " ".join(models)},
@@ -82,11 +127,13 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
          "text": "Each model uses complete cases after the exclusions counted in its flow (multiple "
                  "imputation is a sensitivity analysis). Primary hypotheses are tested at the two-sided 5% "
                  "level; p-values of the secondary and of the exploratory effects are adjusted by the "
-                 "Benjamini-Hochberg false-discovery rate within each family (q)."},
+                 "Benjamini-Hochberg false-discovery rate within each family (q; Benjamini & Hochberg "
+                 "(1995)). Multiple imputation pools by Rubin's rules (Rubin (1987))."},
         {"heading": "Effect sizes",
          "text": "Effects are per SD of alliance with 95% CIs whose standard errors include the sampling "
                  "variance of that SD (delta method), and converted to r (points: the standardised slope; "
-                 "log-odds: via d = b sqrt(3) / pi; log-hazard: via d = b sqrt(6) / pi). These r are not "
+                 "log-odds: via d = b sqrt(3) / pi, Chinn (2000); log-hazard: via d = b sqrt(6) / pi). These "
+                 "r are not "
                  "the benchmarks' metrics; the benchmarks are compared with statistics in their own metric: "
                  "the alliance-outcome benchmark "
                  f"r = {benchmark['r']:.3f} ({benchmark['source']}) with the bivariate r of early alliance "
@@ -97,6 +144,25 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
          "text": f"Counts and per-group statistics resting on fewer than "
                  f"{format_count(config['privacy']['min_cell_size'])} patients are suppressed, with "
                  "secondary suppression where a total would reveal them."},
-        {"heading": "Software", "text": f"Python; {software}. The whole run is a Snakemake workflow; "
-                                        "results/manifest.json lists every output with its hash."},
+        {"heading": "Software", "text": f"Python; {software}. The whole run is a Snakemake workflow "
+                                        "(Mölder et al. (2021)), the models are statsmodels' (Seabold & "
+                                        "Perktold (2010)); results/manifest.json lists every output with "
+                                        "its hash."},
     ]
+
+
+def methods_markdown(paragraphs: list[dict], instruments: Mapping[str, Instrument | None]) -> str:
+    """The Methods section as Markdown for a manuscript (`results/methods.md`): the report's paragraphs
+    under their headings, then the full reference of every work the text cites. An instrument from a
+    user's definition, whose full reference the pipeline does not hold, is listed by its name and
+    citation, to be completed by hand."""
+    text = " ".join(paragraph["text"] for paragraph in paragraphs)
+    lines = ["# Methods", ""]
+    for paragraph in paragraphs:
+        lines += [f"## {paragraph['heading']}", "", paragraph["text"], ""]
+    cited = [reference for key, reference in REFERENCES.items() if key in text]
+    cited += [f"{instrument.name}: {instrument.citation} (a user-defined instrument; complete this reference)"
+              for instrument in instruments.values() if instrument is not None
+              and instrument.citation not in REFERENCES and instrument.citation in text]
+    lines += ["## References", "", *(f"- {reference}" for reference in sorted(cited)), ""]
+    return "\n".join(lines)
