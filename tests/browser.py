@@ -9,11 +9,12 @@ scripts should print none. Chromium comes from the distribution's packages (`mak
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from alliance.report.pdf import find_browser
 
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -44,12 +45,11 @@ class BrowserCheck:
 
 def chromium() -> str:
     """The Chromium executable; a clear error when it is not installed."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    raise FileNotFoundError("Chromium is not installed; run `make browser` (Debian/Ubuntu: apt-get install "
-                            "chromium)")
+    path = find_browser()
+    if path is None:
+        raise FileNotFoundError("Chromium is not installed; run `make browser` (Debian/Ubuntu: apt-get install "
+                                "chromium)")
+    return path
 
 
 def _run(args: list[str], profile: Path, timeout: int) -> subprocess.CompletedProcess:
