@@ -47,8 +47,8 @@ def chromium() -> str:
     """The Chromium executable; a clear error when it is not installed."""
     path = find_browser()
     if path is None:
-        raise FileNotFoundError("Chromium is not installed; run `make browser` (Debian/Ubuntu: apt-get install "
-                                "chromium)")
+        raise FileNotFoundError("Chromium is not installed; run `make browser` (Debian/Ubuntu: apt-get "
+                                "install chromium)")
     return path
 
 
