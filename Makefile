@@ -10,7 +10,7 @@ CONFIG ?=
 SNAKEMAKE_ARGS ?=
 CONFIG_ARG := $(if $(CONFIG),--configfile $(CONFIG),)
 
-.PHONY: setup browser run test test-fast test-slurm lint report reproduce notebooks bench clean lock
+.PHONY: setup browser run test test-fast test-slurm lint report reproduce notebooks lab bench clean lock
 
 setup: $(STAMP)
 
@@ -46,6 +46,25 @@ reproduce: $(STAMP)
 notebooks: $(STAMP)
 	$(BIN)/jupytext --quiet --sync notebooks/*.py
 
+## lab: JupyterLab on notebooks/ (bound to 127.0.0.1), the notebooks paired first and opened with the
+## project's kernel; they read ALLIANCE_RESULTS (default results/). NO_BROWSER=1 prints the URL only;
+## --allow-root is added only when run as root (containers, CI machines).
+## Example: make lab ALLIANCE_RESULTS=/secure/run2/results NO_BROWSER=1 LAB_PORT=8890
+KERNEL := alliance
+LAB_PORT ?= 8888
+NO_BROWSER ?=
+ALLIANCE_RESULTS ?= results
+lab: $(STAMP)
+	$(BIN)/jupytext --quiet --sync notebooks/*.py
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "$(KERNEL) (project .venv)"
+	$(BIN)/jupytext-config --settings-file $(VENV)/etc/jupyter/labconfig/default_setting_overrides.json \
+	  set-default-viewer python
+	@echo "JupyterLab on notebooks/ with kernel '$(KERNEL)', reading $(abspath $(ALLIANCE_RESULTS));" \
+	  "open the http://127.0.0.1 URL below (Ctrl-C twice stops it)"
+	ALLIANCE_RESULTS="$(abspath $(ALLIANCE_RESULTS))" $(BIN)/jupyter lab --ServerApp.root_dir=notebooks \
+	  --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) $(if $(NO_BROWSER),--no-browser) \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
+
 ## test: lint, then every test (the workflow tests included)
 test: $(STAMP) browser lint
 	$(BIN)/pytest -n $(CORES) --dist loadfile
@@ -73,7 +92,7 @@ lint: $(STAMP)
 ## lock: re-resolve the dependency closure from pyproject.toml into requirements.lock
 lock:
 	rm -rf /tmp/alliance-lock && $(PYTHON) -m venv /tmp/alliance-lock
-	/tmp/alliance-lock/bin/pip install --quiet ".[dev,slurm]" setuptools
+	/tmp/alliance-lock/bin/pip install --quiet ".[dev,slurm,lab]" setuptools
 	{ head -n 2 requirements.lock; /tmp/alliance-lock/bin/pip freeze --all --exclude-editable \
 	  | grep -v -E '^(pip|alliance)==' | sort -f; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock

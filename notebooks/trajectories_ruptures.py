@@ -7,6 +7,10 @@
 #       format_name: percent
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: alliance (project .venv)
+#     language: python
+#     name: alliance
 # ---
 
 # %% [markdown]
