@@ -10,12 +10,13 @@ from degenerate import visible_text
 from alliance.models.effects import multiplicity_table
 from alliance.models.plan import PLANNED
 from alliance.outputs import FIGURES
-from alliance.report.analysis import sensitivity_notes
+from alliance.report.analysis import apa_row, sensitivity_notes
 from alliance.report.cohort import flow_steps
 from alliance.report.document import build_report
 from alliance.report.downloads import table_csv
 from alliance.report.figures import new_figure, save_figure
 from alliance.report.format import (
+    estimate_digits,
     format_ci,
     format_count,
     format_number,
@@ -54,6 +55,28 @@ def test_number_helpers():
     assert format_ci(-0.78, -0.19) == "[-0.78, -0.19]"
     assert format_count(3885) == "3,885"
     assert format_percent(0.1234) == "12.3%"
+
+
+def test_estimates_never_show_a_nonzero_value_as_zero():
+    assert estimate_digits(1.3642) == 2 and estimate_digits(-0.019) == 2 and estimate_digits(0.005) == 2
+    assert estimate_digits(0.0031) == 4 and estimate_digits(-0.00048) == 5 and estimate_digits(0.004999) == 4
+    assert estimate_digits(0.0) == 2 and estimate_digits(float("nan")) == 2 and estimate_digits(0.031, 1) == 3
+    assert format_number(0.0031, estimate_digits(0.0031)) == "0.0031"
+
+
+def test_share_outcomes_are_in_percentage_points():
+    row = pd.Series({"analysis": "secondary", "outcome": "home practice", "predictor": "alliance_between",
+                     "scale": "points", "estimate": 0.1148, "std_error": 0.0049, "ci_low": 0.1047,
+                     "ci_high": 0.1248, "p_value": 1e-9, "r": 0.57, "r_ci_low": 0.52, "r_ci_high": 0.62,
+                     "n_obs": 2827, "n_patients": 387, "n_therapists": 32})
+    cells = apa_row(row, early_window=3, min_cell_size=10)
+    assert (cells["scale"], cells["estimate"], cells["se"], cells["ci"]) == (
+        "percentage points", "11.48", "0.49", "[10.47, 12.48]")
+    tiny = apa_row(pd.Series({**row.to_dict(), "outcome": "symptoms_next", "estimate": 0.0005,
+                              "std_error": 0.0025, "ci_low": -0.0045, "ci_high": 0.0055}),
+                   early_window=3, min_cell_size=10)
+    assert (tiny["scale"], tiny["estimate"], tiny["se"], tiny["ci"]) == ("points", "0.00050", "0.00250",
+                                                                          "[-0.00450, 0.00550]")
 
 
 def sessions_table():

@@ -10,6 +10,7 @@ from alliance.ingest.privacy import is_reportable
 from alliance.models.effects import ADJUSTED_FAMILIES
 from alliance.models.plan import BY_KEY, PRIMARY_KEYS, effect_status, status_table
 from alliance.report.format import (
+    estimate_digits,
     format_ci,
     format_count,
     format_number,
@@ -33,25 +34,33 @@ from alliance.report.words import (
     reason_text,
 )
 
+SHARE_OUTCOMES = ("home practice",)  # outcomes that are shares (0-1): their effects in percentage points
+
 
 def apa_row(row: pd.Series, early_window: int, min_cell_size: int, *, q_value: float = float("nan"),
             mark: str = "") -> dict:
     """One effect row formatted for an APA-style table (`mark`: the footnote marks of its model's status
-    and flags); an effect resting on fewer than `min_cell_size` patients (a per-discipline slope) shows no
-    numbers."""
+    and flags), a share outcome in percentage points and a tiny estimate with two significant digits
+    rather than as 0.00 (`estimate_digits`); an effect resting on fewer than `min_cell_size` patients (a
+    per-discipline slope) shows no numbers."""
     if not is_reportable(int(row["n_patients"]), min_cell_size):
         hidden = f"suppressed (<{min_cell_size} patients)"
         return {"analysis": row["analysis"], "predictor": predictor_words(row["predictor"], early_window),
                 "scale": SCALE_WORDS.get(row["scale"], row["scale"]), "estimate": hidden, "se": "",
                 "ci": "", "p": "", "q": "", "r": "", "n_obs": "", "n_patients": f"<{min_cell_size}",
                 "n_therapists": "", "mark": mark}
+    factor, scale = ((100.0, "percentage points") if row["outcome"] in SHARE_OUTCOMES
+                     else (1.0, SCALE_WORDS.get(row["scale"], row["scale"])))
+    digits = estimate_digits(factor * row["estimate"])  # the same decimals for estimate, SE and CI
+    value = {column: format_number(factor * row[column], digits)
+             for column in ("estimate", "std_error", "ci_low", "ci_high")}
     return {"mark": mark,
         "analysis": row["analysis"],
         "predictor": predictor_words(row["predictor"], early_window),
-        "scale": SCALE_WORDS.get(row["scale"], row["scale"]),
-        "estimate": format_number(row["estimate"]),
-        "se": format_number(row["std_error"]),
-        "ci": format_ci(row["ci_low"], row["ci_high"]),
+        "scale": scale,
+        "estimate": value["estimate"],
+        "se": value["std_error"],
+        "ci": f"[{value['ci_low']}, {value['ci_high']}]",
         "p": format_p(row["p_value"]),
         "q": format_p(q_value) if row["analysis"] in ADJUSTED_FAMILIES else "",
         "r": f"{format_unit(row['r'])} {format_ci(row['r_ci_low'], row['r_ci_high'], unit=True)}",

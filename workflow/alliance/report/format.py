@@ -13,6 +13,14 @@ def format_number(value: float, digits: int = 2) -> str:
     return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
+def estimate_digits(value: float, digits: int = 2) -> int:
+    """The decimals to show an estimate with: `digits` (APA), or as many as give it two significant digits
+    when `digits` would show a non-zero value as 0.00 (0.0031, -0.00048)."""
+    if value is None or not np.isfinite(value) or value == 0 or abs(value) >= 0.5 * 10.0**-digits:
+        return digits
+    return 1 - int(np.floor(np.log10(abs(value))))
+
+
 def format_unit(value: float, digits: int = 2) -> str:
     """A number bounded by 1 (r, p) without the leading zero, APA style: .27, -.26."""
     text = format_number(value, digits)

@@ -23,7 +23,7 @@ from matplotlib.patches import Patch
 from alliance.errors import REPORTED
 from alliance.models.plan import BY_KEY
 from alliance.report.figures import figure_style, message_figure, new_figure
-from alliance.report.format import format_ci, format_number, format_p, format_unit
+from alliance.report.format import estimate_digits, format_ci, format_number, format_p, format_unit
 from alliance.report.words import STATUS_WORDS, reason_text
 
 GLANCE_KEYS = ("H1", "H2", "H3", "H4")  # the three primary effects and the key secondary one
@@ -68,14 +68,15 @@ def glance_sentence(row: Mapping, satisfaction_label: str) -> str:
     if row["status"] not in REPORTED:
         return f"{row['label']}: no estimate ({STATUS_WORDS[row['status']]}). {reason_text(row['reason'])}"
     null = 1.0 if row["metric"] == "odds ratio" else 0.0
-    ci = f"95% CI {format_number(row['ci_low'])} to {format_number(row['ci_high'])}"
+    digits = estimate_digits(row["estimate"])
+    ci = f"95% CI {format_number(row['ci_low'], digits)} to {format_number(row['ci_high'], digits)}"
     clear = row["ci_low"] > null or row["ci_high"] < null
     higher = row["estimate"] > null
     if row["metric"] == "odds ratio":
-        size = f"odds ratio {format_number(row['estimate'])} per SD of alliance ({ci})"
+        size = f"odds ratio {format_number(row['estimate'], digits)} per SD of alliance ({ci})"
     else:
         unit = f"{satisfaction_label} points" if row["key"] == "H3" else "points of symptom improvement"
-        size = f"{format_number(row['estimate'])} {unit} per SD of alliance ({ci})"
+        size = f"{format_number(row['estimate'], digits)} {unit} per SD of alliance ({ci})"
     if not clear:
         return f"{row['label']} did not clearly differ with the alliance: {size}."
     words = {"H1": ("attended more of their later sessions", "attended fewer of their later sessions"),
@@ -91,10 +92,12 @@ def glance_table(rows: Sequence[Mapping]) -> list[dict]:
     for row in rows:
         reported = row["status"] in REPORTED
         bench = row["benchmark"]
+        digits = estimate_digits(row["estimate"])
         cells.append({
             "hypothesis": row["hypothesis"], "outcome": row["label"], "analysis": row["analysis"],
             "metric": row["metric"] if reported else "",
-            "estimate": (f"{format_number(row['estimate'])} {format_ci(row['ci_low'], row['ci_high'])}"
+            "estimate": (f"{format_number(row['estimate'], digits)} "
+                         f"{format_ci(row['ci_low'], row['ci_high'], digits)}"
                          if reported else STATUS_WORDS[row["status"]]),
             "p": format_p(row["p_value"]) if reported else "",
             "benchmark": _benchmark_cell(bench) if bench else "",

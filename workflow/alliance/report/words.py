@@ -8,6 +8,7 @@ import pandas as pd
 from alliance.models import adherence, dropout, satisfaction, survival, symptoms
 from alliance.report.format import (
     count_with_share,
+    estimate_digits,
     format_ci,
     format_count,
     format_number,
@@ -109,10 +110,11 @@ def predictor_words(predictor: str, early_window: int) -> str:
 def effect_summary(row: pd.Series, early_window: int) -> str:
     """One primary effect row in words: estimate per SD, 95% CI, p, r, and the sample."""
     predictor = predictor_words(row["predictor"], early_window)
+    digits = estimate_digits(row["estimate"])
     sentence = (
         f"Per SD of {predictor}, the estimate for {phrase(OUTCOME_WORDS, row['outcome'])} was "
-        f"{format_number(row['estimate'])} {SCALE_WORDS.get(row['scale'], row['scale'])} "
-        f"(95% CI {format_number(row['ci_low'])} to {format_number(row['ci_high'])}, "
+        f"{format_number(row['estimate'], digits)} {SCALE_WORDS.get(row['scale'], row['scale'])} "
+        f"(95% CI {format_number(row['ci_low'], digits)} to {format_number(row['ci_high'], digits)}, "
         f"{p_text(row['p_value'])})"
     )
     if row["scale"] == "log_odds":
