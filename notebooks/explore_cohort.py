@@ -41,7 +41,11 @@ for column in ("discipline", "age_band"):
 
 # %%
 past_window = features[~features["ended_in_window"]]
-print(past_window.groupby("dropout")["alliance_early"].describe().round(2))
+groups = past_window.groupby("dropout")["alliance_early"]
+summary = groups.describe().round(2).drop(columns="count").astype(object)
+summary.loc[groups.size() < run.min_cell_size, :] = "suppressed"  # statistics of too few patients
+summary.insert(0, "patients", suppress_counts(groups.size(), run.min_cell_size))
+print(summary.to_string())
 
 # %% [markdown]
 # Alliance at the ceiling: share of scored sessions at the scale maximum, per subscale.

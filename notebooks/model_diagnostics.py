@@ -28,6 +28,7 @@ from lifelines import CoxPHFitter
 from lifelines.statistics import proportional_hazard_test
 from scipy import stats
 
+from alliance.ingest.privacy import suppress_counts
 from alliance.models.common import fit_logit_glm
 from alliance.models.levels import PRIMARY
 from alliance.models.survival import session_risk_design
@@ -50,7 +51,9 @@ cooks = fit.get_influence().cooks_distance[0]
 flagged = cooks > 4 / len(cooks)
 term = "alliance_early_z"
 refit = smf.glm(design.formula, design.data[~flagged], family=sm.families.Binomial()).fit()
-print(f"{flagged.sum()} of {len(cooks)} patients above 4/n; max Cook's D {cooks.max():.3f}")
+shown = suppress_counts(pd.Series([int(flagged.sum()), int((~flagged).sum())]), run.min_cell_size)
+print(f"{shown[0]} of {len(cooks)} patients above 4/n (counts below {run.min_cell_size} suppressed); "
+      f"max Cook's D {cooks.max():.3f}")
 print(f"alliance log-odds: all {fit.params[term]:.3f}, without them {refit.params[term]:.3f}")
 
 # %% [markdown]
