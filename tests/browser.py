@@ -8,6 +8,8 @@ scripts should print none. Chromium comes from the distribution's packages (`mak
 
 from __future__ import annotations
 
+import html as html_module
+import json
 import re
 import subprocess
 import tempfile
@@ -22,10 +24,25 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 CHECK = """<script>
 window.addEventListener("load", () => {
   const broken = Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length;
-  document.title = "images:" + document.images.length + ";broken:" + broken;
+  const width = document.documentElement.clientWidth;
+  const name = e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") +
+    (e.closest("section[id]") ? "@" + e.closest("section[id]").id : "");
+  const overflow = Array.from(document.querySelectorAll("body *")).filter(e => {
+    const box = e.getBoundingClientRect();
+    return box.width > 0 && (box.right > width + 1 || e.scrollWidth > e.clientWidth + 1 &&
+      getComputedStyle(e).overflowX !== "visible");
+  }).map(name);
+  const wrapped = Array.from(document.querySelectorAll("td, th")).filter(cell => {
+    const range = document.createRange();
+    range.selectNodeContents(cell);  // the text's own line boxes, not the row's height
+    const lines = new Set(Array.from(range.getClientRects()).map(r => Math.round(r.bottom)));
+    return lines.size > 3;  // more than three lines: the text wraps more than twice
+  }).map(cell => name(cell) + ":" + cell.textContent.trim().slice(0, 40));
+  document.title = "images:" + document.images.length + ";broken:" + broken + ";layout:" +
+    JSON.stringify({overflow: overflow.slice(0, 20), wrapped: wrapped.slice(0, 40)});
 });
 </script>"""
-COUNTS = re.compile(r"<title>images:(\d+);broken:(\d+)</title>")
+COUNTS = re.compile(r"<title>images:(\d+);broken:(\d+);layout:(.*?)</title>", re.S)
 CONSOLE = re.compile(r":CONSOLE[:(]\d+\)?\] (.*)")
 
 
@@ -37,6 +54,8 @@ class BrowserCheck:
     broken: int
     console: list[str]
     screenshot: Path
+    overflow: list[str]  # elements wider than the window or scrolling sideways (tag#id@section)
+    wrapped: list[str]  # table cells whose text wraps more than twice (tag@section:text)
 
     @property
     def ok(self) -> bool:
@@ -66,7 +85,7 @@ def check_page(html: Path, screenshot: Path, width: int = 1280, height: int = 12
         probe = tmp_path / "probe.html"
         probe.write_text(page.replace("</body>", f"{CHECK}\n</body>", 1), encoding="utf-8")
         dumped = _run(["--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000", "--dump-dom",
-                       probe.as_uri()], tmp_path / "profile-dom", timeout)
+                       f"--window-size={width},{height}", probe.as_uri()], tmp_path / "profile-dom", timeout)
         counts = COUNTS.search(dumped.stdout)
         if counts is None:
             raise RuntimeError(f"Chromium did not render {html}: {dumped.stderr[-1000:]}")
@@ -76,4 +95,6 @@ def check_page(html: Path, screenshot: Path, width: int = 1280, height: int = 12
                      html.resolve().as_uri()], tmp_path / "profile-shot", timeout)
         if not screenshot.exists():
             raise RuntimeError(f"Chromium wrote no screenshot of {html}: {shot.stderr[-1000:]}")
-    return BrowserCheck(int(counts.group(1)), int(counts.group(2)), console, screenshot)
+    layout = json.loads(html_module.unescape(counts.group(3)))
+    return BrowserCheck(int(counts.group(1)), int(counts.group(2)), console, screenshot, layout["overflow"],
+                        layout["wrapped"])

@@ -124,5 +124,6 @@ def test_snakemake_report_has_every_figure_and_table(root, default_run):
 def test_report_renders_in_chromium(default_run, tmp_path):
     result = check_page(default_run / "results/report.html", tmp_path / "report.png")
     assert result.console == [] and result.broken == 0
+    assert result.overflow == []  # nothing wider than 1280 px or scrolling sideways
     assert result.images == len(FIGURES)  # every figure, the synthetic-only example trajectories included
     assert (tmp_path / "report.png").stat().st_size > 50_000
