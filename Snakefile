@@ -37,8 +37,7 @@ include: "workflow/rules/simulation.smk"
 rule all:
     default_target: True
     input:
-        rules.effects.output.effects,
+        rules.fit_models.output.effects,
         rules.report.output,
-        rules.manifest.output,
         # optional: per-therapist feedback pages (config feedback.therapists)
         rules.therapist_feedback.output if config["feedback"]["therapists"] else [],

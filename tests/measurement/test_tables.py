@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
+import semopy
 
+from alliance.features.build import criterion_alpha
 from alliance.features.ruptures import detect_ruptures
 from alliance.ingest.contract import validate_tables
 from alliance.instruments import load_configured
-from alliance.measurement.tables import first_questionnaires, measurement_tables, total_alpha
+from alliance.io import as_stored, write_csv
+from alliance.measurement.psychometrics import cfa_compare
+from alliance.measurement.tables import (
+    alliance_total_alpha,
+    first_questionnaires,
+    measurement_tables,
+    total_alpha,
+)
 from alliance.scoring.scores import score_sessions
 from alliance.simulation.synthetic import generate_cohort
 
@@ -69,6 +79,52 @@ def test_variance_components(measured):
     assert by_sessions["reliability"].is_monotonic_increasing
     assert 0.5 < by_sessions["reliability"].iloc[0] < 0.9
     assert tables["agreement"].empty  # no therapist rater configured
+
+
+def test_the_alpha_of_the_total_alone_is_the_reliability_tables(measured):
+    """The features' reliable-change criterion computes the alpha of the total alone (without the rest of
+    the psychometrics): exactly the reliability table's, also where the table has none."""
+    v, scores, tables = measured
+    alliance = INSTRUMENTS["alliance"]
+    assert alliance_total_alpha(v.sessions, scores, alliance) == total_alpha(tables["reliability"])
+    assert alliance_total_alpha(v.sessions, scores.assign(alliance_n_answered=0), alliance) is None
+
+
+def test_the_rupture_criterion_reads_the_alpha_as_the_table_stores_it(measured, tmp_path):
+    """The features job's alpha (no `ruptures.reliability`) is the one reliability.csv holds, to the bit;
+    with a configured reliability or another criterion there is none."""
+    v, scores, tables = measured
+    alliance = INSTRUMENTS["alliance"]
+    write_csv(tables["reliability"], tmp_path / "reliability.csv")
+    stored = total_alpha(pd.read_csv(tmp_path / "reliability.csv"))
+    reliable_change = {"criterion": "reliable_change"}
+    assert criterion_alpha(reliable_change, v.sessions, scores, alliance) == stored
+    assert stored != total_alpha(tables["reliability"])  # the rounding matters: the check can fail
+    assert criterion_alpha({**reliable_change, "reliability": 0.9}, v.sessions, scores, alliance) is None
+    assert criterion_alpha({"criterion": "prior_diff"}, v.sessions, scores, alliance) is None
+
+
+def test_as_stored_is_a_csv_round_trip(tmp_path):
+    values = np.random.default_rng(3).normal(scale=10.0 ** np.arange(-8, 9), size=(40, 17)).ravel()
+    write_csv(pd.DataFrame({"x": values}), tmp_path / "x.csv")
+    assert [as_stored(x) for x in values] == pd.read_csv(tmp_path / "x.csv")["x"].tolist()
+
+
+def test_the_one_factor_model_of_the_items_is_fitted_once(measured, monkeypatch):
+    """The omega of the alliance total and the factor comparison's one-factor model are the same model of
+    the same rows: fitted once, with the tables of a fit of each."""
+    v, scores, tables = measured
+    fitted = []
+    fit = semopy.Model.fit
+    monkeypatch.setattr(semopy.Model, "fit", lambda model, *args, **kwargs: fitted.append(1) or fit(
+        model, *args, **kwargs))
+    again = measurement_tables(v.patients, v.sessions, v.outcomes, session_scores=scores,
+                               instruments=INSTRUMENTS, settings=SETTINGS)
+    # omegas of 4 alliance scales and the CSQ-8 total; the correlated-factors model; not the one-factor again
+    assert len(fitted) == 6
+    pd.testing.assert_frame_equal(again["reliability"], tables["reliability"])
+    alone, _ = cfa_compare(first_questionnaires(v.sessions, scores), INSTRUMENTS["alliance"])
+    pd.testing.assert_frame_equal(again["cfa_fit"], alone)
 
 
 def test_prescored_data_have_no_item_level_psychometrics(measured):

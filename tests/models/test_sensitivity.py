@@ -19,6 +19,7 @@ from test_models import COVARIATES, pipeline_features
 from alliance import errors
 from alliance.errors import NotEstimable
 from alliance.ingest.contract import validate_tables
+from alliance.io import read_json, write_json
 from alliance.models import fit_family
 from alliance.models import sensitivity as sensitivity_module
 from alliance.models.common import independent_columns
@@ -188,6 +189,18 @@ def few_dropouts(features: pd.DataFrame) -> pd.DataFrame:
     reset = features.assign(dropout=features["dropout"].where(features["dropout"].isna(), False))
     reset.loc[events, "dropout"] = True
     return reset
+
+
+@pytest.mark.parametrize("family", ["adherence", "satisfaction"])
+def test_the_bootstrap_takes_a_primary_fit_made_already(cohort, family):
+    """Given the primary fit's row and design (the sensitivity analyses' reference fit), the bootstrap
+    does not fit it again and draws the same refits."""
+    features, _ = cohort
+    row, design, _ = fit_primary(family, features, COVARIATES, analysis="primary")
+    given = cluster_bootstrap(family, features, COVARIATES, draws=20, seed=1, primary=(row, design))
+    fitted = cluster_bootstrap(family, features, COVARIATES, draws=20, seed=1)
+    assert given["row"] == fitted["row"] and given["failures"] == fitted["failures"]
+    np.testing.assert_array_equal(given["estimates"], fitted["estimates"])
 
 
 def test_separated_refits_are_counted_and_left_out_of_every_bootstrap_statistic(cohort, monkeypatch):
@@ -479,3 +492,36 @@ def test_no_dropout_refuses_every_dropout_variant(cohort):
             assert failure["reason"] == f"the primary model was not fitted: {reason}"
     assert [f["outcome"] for f in summary["failures"]] == ["dropout"] * 5
     json.dumps(summary, allow_nan=False)
+
+
+@pytest.mark.parametrize("levels", [None, 2], ids=["fitted", "not estimable"])
+def test_the_satisfaction_ordinal_fit_is_reused_not_fitted_again(cohort, tmp_path, monkeypatch, levels):
+    """Given the families' results as the workflow writes them (`fitted`), the proportional-odds row and its
+    notes, or the reason it could not be fitted (here: two satisfaction totals), are the satisfaction
+    family's: the same table and summary as fitting it in the sensitivity analyses."""
+    features, tables = cohort
+    if levels:
+        features = features.assign(satisfaction=np.where(features["satisfaction"] > 26, 32.0, 20.0))
+    settings = SETTINGS | {"imputations": 2, "bootstrap": 20, "windows": []}
+    kwargs = {"early_window": 3, "tables": tables, "score_range": (8, 32)}
+    table, summary, _ = sensitivity_analyses(features, COVARIATES, settings, **kwargs)
+    fitted = {}
+    for family in ("adherence", "dropout", "satisfaction"):
+        write_json(fit_family(family, features, COVARIATES, satisfaction_range=(8, 32), early_window=3)
+                   .to_dict(), tmp_path / f"{family}.json")
+        fitted[family] = read_json(tmp_path / f"{family}.json")
+
+    def no_second_fit(design):
+        raise AssertionError("the proportional-odds model was fitted again")
+
+    monkeypatch.setattr(sensitivity_module, "fit_satisfaction_ordinal", no_second_fit)
+    reused, reused_summary, _ = sensitivity_analyses(features, COVARIATES, settings, **kwargs, fitted=fitted)
+    pd.testing.assert_frame_equal(reused, table)
+    assert reused_summary == summary
+    variants = set(table.loc[table["outcome"] == "satisfaction", "variant"])
+    failures = {f["variant"]: f for f in summary["failures"]}
+    if levels:
+        assert ORDINAL_VARIANT not in variants and failures[ORDINAL_VARIANT]["status"] == errors.NOT_ESTIMABLE
+        assert "only 2 distinct satisfaction totals" in failures[ORDINAL_VARIANT]["reason"]
+    else:
+        assert ORDINAL_VARIANT in variants and summary["fit_notes"]

@@ -3,6 +3,7 @@ the manifest and a byte-identical re-run (`make reproduce`), notebooks, reports.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -16,8 +17,10 @@ import pandas as pd
 import pytest
 import yaml
 from browser import check_page
+from threadpoolctl import threadpool_limits
 from workflow_runs import (
     SMALL,
+    TABLES,
     assert_recovers_truth,
     digest,
     digests,
@@ -25,7 +28,10 @@ from workflow_runs import (
     workflow_command,
 )
 
+from alliance.configuration import check_config
+from alliance.io import write_csv, write_json
 from alliance.outputs import FIGURES
+from alliance.simulation.synthetic import synthesize
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +45,8 @@ def test_run_writes_effects_report_and_figures(default_run):
     for name in ("alliance_trajectories", "subscale_distributions", "forest_plot"):
         for ext in ("png", "svg"):
             assert (default_run / f"results/figures/{name}.{ext}").stat().st_size > 1000
-    for step in ("validate", "score", "psychometrics", "features", "fit_models_dropout", "report"):
+    for step in ("synthesize", "synthesize_truth", "validate", "features", "psychometrics", "fit_models",
+                 "report"):
         assert (default_run / f"results/logs/{step}.log").exists()
     reliability = pd.read_csv(default_run / "results/psychometrics/reliability.csv")
     totals = reliability[reliability["scale"] == "total"].set_index("instrument")
@@ -50,6 +57,22 @@ def test_run_writes_effects_report_and_figures(default_run):
     assert shares["n"].sum() == 600
     patients = pd.read_parquet(default_run / "results/features/patients.parquet")
     assert set(patients["rupture_pattern"]) <= set(shares["pattern"])
+
+
+def test_the_cohort_and_its_truth_are_those_of_synthesize(root, default_config, default_run, tmp_path):
+    """The `synthesize` job draws the cohort alone and `synthesize_truth` its truth, beside the analysis:
+    together they write, byte for byte, what `alliance.simulation.synthetic.synthesize` returns."""
+    config = copy.deepcopy(default_config)  # the run's config, in its key order (the manifest's is sorted)
+    config["synthetic"] |= SMALL["synthetic"]
+    check_config(config, root / "workflow/schemas/config.schema.yaml")
+    with threadpool_limits(1):  # one BLAS thread, as Snakemake gives a job: the truth's last digits vary
+        *tables, truth = synthesize(config["synthetic"], config["features"]["early_window"],
+                                    config["models"]["covariates"])
+    for name, table in zip(TABLES, tables, strict=True):
+        write_csv(table, tmp_path / f"{name}.csv")
+        assert digest(tmp_path / f"{name}.csv") == digest(default_run / f"data/synthetic/{name}.csv"), name
+    write_json(truth, tmp_path / "truth.json")
+    assert digest(tmp_path / "truth.json") == digest(default_run / "data/synthetic/truth.json")
 
 
 def test_a_run_killed_mid_way_and_restarted_gives_identical_results(root, default_run, tmp_path):

@@ -16,13 +16,15 @@ import reprlib
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from jsonschema import ValidationError, validators
-from jsonschema.protocols import Validator
 
 from alliance.errors import ConfigError
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
+    from jsonschema.protocols import Validator
 
 TYPES = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
          "object": "a map (key: value)", "array": "a list", "null": "null"}
@@ -31,6 +33,11 @@ SHORT = reprlib.Repr()
 SHORT.maxstring = SHORT.maxother = 40
 SHORT.maxlist = SHORT.maxdict = 4
 SHORT.maxlevel = 2
+# jsonschema imports its optional IRI format checker, this package, when it is itself imported, and the
+# package compiles 39 grammars as it is imported: 2.7 s at the start of every run (Snakemake imports
+# jsonschema too, through nbformat, after the Snakefile has checked the config). The config schema uses no
+# "format", so jsonschema is imported with the package hidden (`_jsonschema`).
+IRI_CHECKER = "rfc3987_syntax"
 
 
 def check_config(config: dict, schema_path: str | Path) -> dict:
@@ -132,9 +139,26 @@ def dotted(path: Sequence[str | int]) -> str:
     return text or "(the whole config)"
 
 
+def _jsonschema():
+    """The jsonschema package, imported (when it is not yet) without its optional IRI format checker
+    (`IRI_CHECKER`): a None in `sys.modules` fails the checker's import as if it were not installed, so
+    that jsonschema has no "iri" format, which no schema here uses."""
+    hidden = IRI_CHECKER not in sys.modules
+    if hidden:
+        sys.modules[IRI_CHECKER] = None
+    try:
+        import jsonschema
+    finally:
+        if hidden:
+            del sys.modules[IRI_CHECKER]
+    return jsonschema
+
+
 def _validator(schema: Mapping) -> Validator:
     """The validator of the schema's draft, extended to fill defaults and to report a missing or unknown
     key at the key's own path."""
+    jsonschema = _jsonschema()
+    validators, ValidationError = jsonschema.validators, jsonschema.ValidationError
     base = validators.validator_for(schema)
     check_properties = base.VALIDATORS["properties"]
     check_additional = base.VALIDATORS["additionalProperties"]

@@ -40,6 +40,11 @@ def write_csv(df: pd.DataFrame, path: str | Path) -> None:
     write_atomic(path, lambda p: df.to_csv(p, index=False, float_format="%.10g", lineterminator="\n"))
 
 
+def as_stored(value: float) -> float:
+    """`value` as `write_csv` stores it and pandas reads it back: rounded to 10 significant digits."""
+    return float(f"{value:.10g}")
+
+
 def write_json(obj: Any, path: str | Path) -> None:
     """Write JSON with sorted keys, atomically."""
 

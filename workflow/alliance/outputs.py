@@ -3,5 +3,6 @@
 FIGURES = ("alliance_trajectories", "subscale_distributions", "forest_plot", "item_distributions",
            "factor_loadings", "reliability_by_sessions", "rupture_trajectories", "kaplan_meier",
            "marginal_effects", "therapist_caterpillar")
+MODEL_FIGURES = ("forest_plot", "kaplan_meier", "marginal_effects")  # drawn from the models' results
 PSYCHOMETRIC_TABLES = ("reliability", "item_statistics", "item_distribution", "cfa_fit", "cfa_parameters",
                        "therapist_icc", "reliability_by_sessions", "agreement", "notes")

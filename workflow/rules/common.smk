@@ -6,13 +6,14 @@ import time
 from pathlib import Path
 
 from alliance.simulation.conditions import truth_scale
-from alliance.outputs import FIGURES, PSYCHOMETRIC_TABLES
+from alliance.outputs import FIGURES, MODEL_FIGURES, PSYCHOMETRIC_TABLES
 from alliance.runtime.stale import set_aside_stale_outputs
 
 ENV = "../../environment.yml"
 MODEL_FAMILIES = ["adherence", "dropout", "satisfaction", "symptoms"]
 TABLES = ["patients", "sessions", "outcomes"]
 SYNTHETIC = "data/synthetic"
+DATA_FIGURES = [name for name in FIGURES if name not in MODEL_FIGURES]  # the figures needing no model
 
 
 # When a run stops early (invalid data, a crash), the final outputs it did not rewrite are an earlier run's:
@@ -43,7 +44,15 @@ def get_truth(wildcards):
     synthetic = os.path.normpath(get_table("patients")) == os.path.normpath(
         rules.synthesize.output.patients
     ) and not config["data"].get("redcap", {}).get("file")
-    return {"truth": str(rules.synthesize.output.truth)} if synthetic else {}
+    return {"truth": str(rules.synthesize_truth.output.truth)} if synthetic else {}
+
+
+# ---- Priorities ------------------------------------------------------------------------------
+# After the features, the psychometrics (with the figures of the data) and the models are ready together
+# while the synthetic truth, begun with the cohort, still holds a core: Snakemake starts the job of higher
+# priority first, and the longer one going first ends the pair sooner (2 s of a 32 s run;
+# docs/engineering-notes.md, "Job layout").
+LONGER_FIRST = 1
 
 
 # ---- Resources -------------------------------------------------------------------------------
@@ -51,7 +60,7 @@ def get_truth(wildcards):
 # turn into requests (profiles/slurm): a base plus a share per MB of the job's input files, times the retry
 # attempt, so that a job killed for memory or time asks for more when `--retries` re-submits it.
 
-# The synthetic generator's size, for `synthesize` (it has no input files): the cohort and its truth
+# The synthetic generator's size, for `synthesize_truth` (it has no input files): the cohort and its truth
 # population (both 100,000 patients at a cohort of 100,000: about 2.5 GB and 60 s).
 SYNTHETIC_PATIENTS = config["synthetic"]["n_patients"] * (
     1

@@ -1,11 +1,32 @@
-# Data: the synthetic cohort and the validation of the three contract tables.
+# Data: the synthetic cohort, its truth and the validation of the three contract tables.
 
 
+# The cohort alone: the analysis starts from it while `synthesize_truth` computes the truth beside it.
 rule synthesize:
     output:
         patients=f"{SYNTHETIC}/patients.csv",
         sessions=f"{SYNTHETIC}/sessions.csv",
         outcomes=f"{SYNTHETIC}/outcomes.csv",
+    params:
+        synthetic=config["synthetic"],  # whole block: every key is a setting of the generator
+        early_window=config["features"]["early_window"],
+    resources:
+        mem_mb=lambda wildcards, attempt: (500 + config["synthetic"]["n_patients"] * 12 // 1000) * attempt,
+        runtime=lambda wildcards, attempt: (5 + config["synthetic"]["n_patients"] // 100_000) * attempt,
+    log:
+        "results/logs/synthesize.log",
+    benchmark:
+        "results/benchmarks/synthesize.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/synthesize.py"
+
+
+# The truth: the models fitted to a population `truth_multiplier` times the cohort (the cohort is drawn
+# again for its dropout rate and planted ruptures). Only the report and the manifest read it.
+rule synthesize_truth:
+    output:
         truth=f"{SYNTHETIC}/truth.json",
     params:
         synthetic=config["synthetic"],  # whole block: every key is a setting of the generator
@@ -15,13 +36,13 @@ rule synthesize:
         mem_mb=lambda wildcards, attempt: (500 + SYNTHETIC_PATIENTS * 12 // 1000) * attempt,
         runtime=lambda wildcards, attempt: (5 + SYNTHETIC_PATIENTS // 100_000) * attempt,
     log:
-        "results/logs/synthesize.log",
+        "results/logs/synthesize_truth.log",
     benchmark:
-        "results/benchmarks/synthesize.tsv"
+        "results/benchmarks/synthesize_truth.tsv"
     conda:
         ENV
     script:
-        "../scripts/synthesize.py"
+        "../scripts/synthesize_truth.py"
 
 
 # Reads the tables as configured (data.*: formats, encodings, column map, REDCap). The validation report is

@@ -1,14 +1,27 @@
-# Report: figures (PNG and SVG) and the self-contained HTML report.
+# Report: the figures of the models (PNG and SVG), the self-contained HTML report and the manifest.
 
 
-rule figures:
+# The report job draws the figures of the models' results (those of the data are drawn with the
+# psychometrics, scores.smk), builds the report and writes the manifest last: one job, as drawing the
+# three figures takes about 2 s and starting Python with matplotlib and the models about 3 s, and the
+# manifest is a second of start-up (docs/engineering-notes.md, "Job layout").
+rule report:
     input:
-        models=expand(rules.fit_models.output.result, family=MODEL_FAMILIES),
-        session_scores=rules.score.output.sessions,
+        unpack(get_truth),
+        validation=rules.validate.output.summary,
+        scoring=rules.features.output.scoring_summary,
+        session_scores=rules.features.output.session_scores,
         features=rules.features.output.patients,
-        effects=rules.effects.output.effects,
-        psychometrics=rules.psychometrics.output,
-        ruptures=rules.features.output.ruptures,
+        models=rules.fit_models.output.results,
+        effects=rules.fit_models.output.effects,
+        multiplicity=rules.fit_models.output.multiplicity,
+        status=rules.fit_models.output.status,
+        sensitivity=rules.fit_models.output.sensitivity,
+        sensitivity_result=rules.fit_models.output.sensitivity_result,
+        psychometrics=[rules.psychometrics.output[table] for table in PSYCHOMETRIC_TABLES],
+        rupture_shares=rules.features.output.rupture_shares,
+        figures=rules.psychometrics.output.png,
+        svg=rules.psychometrics.output.svg,  # not read: every output exists before the manifest is written
     output:
         png=[
             report(
@@ -17,55 +30,25 @@ rule figures:
                 category="Figures",
                 labels={"figure": name.replace("_", " ")},
             )
-            for name in FIGURES
+            for name in MODEL_FIGURES
         ],
-        svg=[f"results/figures/{name}.svg" for name in FIGURES],
-    params:
-        instruments=config["instruments"],  # whole block: load_configured resolves every instrument
-        min_cell_size=config["privacy"]["min_cell_size"],
-        synthetic=lambda wildcards: bool(get_truth(wildcards)),
-    resources:
-        mem_mb=scaled_mem_mb(1000, 100),
-        runtime=scaled_runtime(10, 1),
-    log:
-        "results/logs/figures.log",
-    benchmark:
-        "results/benchmarks/figures.tsv"
-    conda:
-        ENV
-    script:
-        "../scripts/figures.py"
-
-
-rule report:
-    input:
-        unpack(get_truth),
-        validation=rules.validate.output.summary,
-        scoring=rules.score.output.summary,
-        session_scores=rules.score.output.sessions,
-        features=rules.features.output.patients,
-        models=expand(rules.fit_models.output.result, family=MODEL_FAMILIES),
-        effects=rules.effects.output.effects,
-        multiplicity=rules.effects.output.multiplicity,
-        status=rules.model_status.output.status,
-        sensitivity=rules.sensitivity.output.table,
-        sensitivity_result=rules.sensitivity.output.result,
-        psychometrics=rules.psychometrics.output,
-        rupture_shares=rules.features.output.rupture_shares,
-        figures=rules.figures.output.png,
-    output:
-        report(
+        svg=[f"results/figures/{name}.svg" for name in MODEL_FIGURES],
+        html=report(
             "results/report.html",
             caption="../report/report.rst",
             category="Report",
             labels={"document": "HTML report"},
         ),
+        manifest="results/manifest.json",
     params:
-        config=config,  # whole config: the report prints it in full (provenance) and its sections read it
+        config=config,  # whole config: the report prints it in full (provenance) and its sections read it;
+        # the manifest records it (`make reproduce` compares it)
         min_cell_size=config["privacy"]["min_cell_size"],
+        results=lambda wildcards, output: os.path.dirname(output.manifest),
+        inputs=lambda wildcards: get_tables(wildcards) | get_truth(wildcards),
     resources:
         mem_mb=scaled_mem_mb(1000, 50),
-        runtime=scaled_runtime(5, 0.5),
+        runtime=scaled_runtime(10, 0.5),
     log:
         "results/logs/report.log",
     benchmark:
@@ -76,37 +59,10 @@ rule report:
         "../scripts/report.py"
 
 
-rule manifest:
-    input:
-        rules.report.output,
-        rules.effects.output.effects,
-        rules.effects.output.multiplicity,
-        rules.model_status.output.status,
-        rules.sensitivity.output.table,
-        rules.figures.output.svg,
-    output:
-        "results/manifest.json",
-    params:
-        results=lambda wildcards, output: os.path.dirname(output[0]),
-        inputs=lambda wildcards: get_tables(wildcards) | get_truth(wildcards),
-        config=config,  # whole config: recorded in the manifest (provenance; `make reproduce` compares it)
-    resources:
-        mem_mb=scaled_mem_mb(500, 5),
-        runtime=scaled_runtime(5, 0.1),
-    log:
-        "results/logs/manifest.log",
-    benchmark:
-        "results/benchmarks/manifest.tsv"
-    conda:
-        ENV
-    script:
-        "../scripts/manifest.py"
-
-
 rule therapist_feedback:
     input:
         features=rules.features.output.patients,
-        session_scores=rules.score.output.sessions,
+        session_scores=rules.features.output.session_scores,
     output:
         directory("results/feedback"),
     params:

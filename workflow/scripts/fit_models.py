@@ -1,23 +1,71 @@
-"""Fit the models of one outcome family and write its result (effect rows, flow, notes)."""
+"""Fit the models of every outcome family and write each family's result (effect rows, flow, notes) and
+summary; collect the effect rows into results/effects.csv with the FDR table; run the sensitivity analyses
+of the primary effects (imputation, other early windows, winsorizing, bootstrap; the proportional-odds
+model is the satisfaction family's fit); write the status of every planned model."""
+
+import gc
 
 import pandas as pd
 
 from alliance.instruments import load_configured
-from alliance.io import write_json, write_text
+from alliance.io import read_json, write_csv, write_json, write_text
 from alliance.models import fit_family
+from alliance.models.effects import effects_table, multiplicity_table
+from alliance.models.plan import status_table
+from alliance.models.sensitivity import sensitivity_analyses
 from alliance.runtime.runlog import start_log, user_errors_to_console
 
 log = start_log(snakemake.log[0])
+output = snakemake.output
 with user_errors_to_console(log):
-    result = fit_family(
-        snakemake.wildcards.family,
-        pd.read_parquet(snakemake.input.patients),
+    satisfaction_range = load_configured(snakemake.params.instruments)["satisfaction"].score_range
+    for family, result_path, summary_path in zip(snakemake.params.families, output.results, output.summaries,
+                                                 strict=True):
+        # Each family reads the tables afresh, as its own job did: no family sees another's changes.
+        result = fit_family(
+            family,
+            pd.read_parquet(snakemake.input.features),
+            list(snakemake.params.covariates),
+            sessions=pd.read_parquet(snakemake.input.sessions),
+            satisfaction_range=satisfaction_range,
+            early_window=snakemake.params.early_window,
+            min_clusters=snakemake.params.min_clusters,
+        )
+        write_json(result.to_dict(), result_path)
+        write_text(result.summary, summary_path)
+        log.info("%s: %s", result.family, result.effects)
+        del result
+        gc.collect()  # fits are reference cycles: free one family's before the next (a registry's hold GBs)
+    # Everything below reads the results as written, as the report and a separate job would.
+    table = effects_table([read_json(path) for path in output.results])
+    multiplicity = multiplicity_table(table)
+write_csv(table, output.effects)
+write_csv(multiplicity, output.multiplicity)
+log.info("%d effect rows", len(table))
+
+with user_errors_to_console(log):
+    tables = {name: pd.read_parquet(snakemake.input[name])
+              for name in ("patients", "outcomes", "session_scores", "patient_scores")}
+    sensitivity, summary, seconds = sensitivity_analyses(
+        pd.read_parquet(snakemake.input.features),
         list(snakemake.params.covariates),
-        sessions=pd.read_parquet(snakemake.input.sessions),
-        satisfaction_range=load_configured(snakemake.params.instruments)["satisfaction"].score_range,
+        dict(snakemake.params.sensitivity),
         early_window=snakemake.params.early_window,
+        tables=tables,
+        score_range=satisfaction_range,
         min_clusters=snakemake.params.min_clusters,
+        fitted=dict(zip(snakemake.params.families, map(read_json, output.results), strict=True)),
     )
-write_json(result.to_dict(), snakemake.output.result)
-write_text(result.summary, snakemake.output.summary)
-log.info("%s: %s", result.family, result.effects)
+write_csv(sensitivity, output.sensitivity)
+write_json(summary, output.sensitivity_result)
+for failure in summary["failures"]:
+    log.warning("not computed (%(status)s): %(variant)s / %(outcome)s: %(reason)s", failure)
+for name, value in seconds.items():
+    log.info("%s: %.2f s", name, value)
+log.info("%d sensitivity rows", len(sensitivity))
+
+with user_errors_to_console(log):
+    status = status_table([read_json(path) for path in output.results], pd.read_csv(output.sensitivity),
+                          read_json(output.sensitivity_result))
+write_csv(status, output.status)
+log.info("model status: %s", status["status"].value_counts().to_dict())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from alliance.features.ruptures import detect_ruptures, pattern_shares, rupture_patterns
+from alliance.instruments import Instrument
+from alliance.io import as_stored
 from alliance.scoring.scores import SESSION_MEASURES, TOTAL, is_scored, patient_codes, subscale_columns
 
 PATIENT_KEEP = ["patient_id", "therapist_id", "site", "discipline", "age_band", "gender",
@@ -265,3 +267,20 @@ def build_features(
         "ruptures": ruptures,
         "rupture_shares": pattern_shares(patterns),
     }
+
+
+def criterion_alpha(rupture_settings: dict, sessions: pd.DataFrame, session_scores: pd.DataFrame,
+                    alliance: Instrument) -> float | None:
+    """The alpha of the alliance total that the reliable-change rupture criterion uses when no
+    `ruptures.reliability` is configured (else None: not used).
+
+    It is the reliability table's value (`measurement.tables.alliance_total_alpha`) as
+    results/psychometrics/reliability.csv stores it, computed here so that the features need not wait
+    for the psychometrics job; the measurement stage (scipy) is imported only when it is needed.
+    """
+    if rupture_settings["criterion"] != "reliable_change" or rupture_settings.get("reliability") is not None:
+        return None
+    from alliance.measurement.tables import alliance_total_alpha
+
+    alpha = alliance_total_alpha(sessions, session_scores, alliance)
+    return None if alpha is None else as_stored(alpha)

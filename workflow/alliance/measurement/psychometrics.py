@@ -7,6 +7,7 @@ that take an `Instrument` apply its reverse keys themselves (`keyed_items`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import warnings
 from collections.abc import Iterator
@@ -14,8 +15,6 @@ from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
-import pingouin
-import semopy
 from scipy import stats
 
 from alliance.errors import BOUNDARY, FITTED, NOT_CONVERGED, NOT_ESTIMABLE
@@ -76,16 +75,18 @@ def cronbach_alpha(
     pingouin takes the CI's degrees of freedom from all rows, also under listwise deletion; pass
     complete rows for a CI on the rows actually used.
     """
+    import pingouin  # here, not at the top: it takes a second to import (matplotlib, seaborn, xarray)
+
     alpha, bounds = pingouin.cronbach_alpha(items, nan_policy=nan_policy, ci=ci)
     return float(alpha), (float(bounds[0]), float(bounds[1]))
 
 
-def omega_total(items: pd.DataFrame) -> dict:
+def omega_total(items: pd.DataFrame, *, fits: dict | None = None) -> dict:
     """McDonald's omega total from a one-factor CFA (semopy, ML) of the complete rows of `items`.
 
     omega = (sum l)^2 / ((sum l)^2 + sum(1 - l^2)) with l the standardized loadings. Returns omega,
-    converged, the fit's notes (`fit_cfa`) and the reason in words when omega is NaN (not fitted: under 3
-    items, or what `cfa_obstacle` finds), else "".
+    converged, the fit's notes (`fit_cfa`, with `fits`) and the reason in words when omega is NaN (not
+    fitted: under 3 items, or what `cfa_obstacle` finds), else "".
     """
     complete = items.dropna()
     factors = {ONE_FACTOR: list(complete.columns)}
@@ -93,7 +94,7 @@ def omega_total(items: pd.DataFrame) -> dict:
               else cfa_obstacle(complete, factors))
     if reason:
         return {"omega": np.nan, "converged": False, "notes": [], "reason": reason}
-    fit = fit_cfa(complete, _description(factors))
+    fit = fit_cfa(complete, _description(factors), fits=fits)
     loadings = _std_parameters(fit["estimates"], {ONE_FACTOR: list(items.columns)})
     lam = loadings.loc[loadings["kind"] == "loading", "std_loading"].to_numpy()
     common = lam.sum() ** 2
@@ -101,22 +102,35 @@ def omega_total(items: pd.DataFrame) -> dict:
             "notes": fit["notes"], "reason": ""}
 
 
-def scale_reliability(items: pd.DataFrame, instrument: Instrument, ci: float = 0.95) -> pd.DataFrame:
+def scale_items(items: pd.DataFrame, instrument: Instrument) -> dict[str, pd.DataFrame]:
+    """The complete rows of each scale's keyed items, by scale (each subscale, then the total): the rows
+    `scale_reliability` analyses."""
+    keyed = keyed_items(items, instrument)
+    return {scale: keyed[columns].dropna() for scale, columns in _scale_columns(instrument).items()}
+
+
+def scale_alpha(complete: pd.DataFrame, ci: float = 0.95) -> tuple[float, tuple[float, float]]:
+    """`cronbach_alpha` of a scale's complete rows (`scale_items`); NaN for one item or one row."""
+    if complete.shape[1] > 1 and len(complete) > 1:
+        return cronbach_alpha(complete, ci=ci)
+    return np.nan, (np.nan, np.nan)
+
+
+def scale_reliability(items: pd.DataFrame, instrument: Instrument, ci: float = 0.95, *,
+                      fits: dict | None = None) -> pd.DataFrame:
     """Reliability and score distribution of each subscale and the total, listwise per scale.
 
     Columns: scale, n (complete rows on the scale's items), n_items, alpha with alpha_ci_low/high
     (pingouin, on the complete rows), omega and omega_converged (`omega_total`; NaN and False when not
     fitted), floor_share, ceiling_share and skew of the scale score (the mean of its items).
     `attrs["notes"]` holds, per scale, why omega was not fitted (scales of 3 or more items) and the notes
-    of its fit.
+    of its fit. `fits`: as in `fit_cfa`.
     """
-    keyed = keyed_items(items, instrument)
     rows, notes = [], []
-    for scale, columns in _scale_columns(instrument).items():
-        complete = keyed[columns].dropna()
-        alpha, (low, high) = (cronbach_alpha(complete, ci=ci) if len(columns) > 1 and len(complete) > 1
-                              else (np.nan, (np.nan, np.nan)))
-        omega = omega_total(complete)
+    for scale, complete in scale_items(items, instrument).items():
+        columns = list(complete.columns)
+        alpha, (low, high) = scale_alpha(complete, ci=ci)
+        omega = omega_total(complete, fits=fits)
         notes += [f"Omega of '{scale}': {note}." for note in omega["notes"]]
         if omega["reason"] and len(columns) >= 3:
             notes.append(f"Omega of '{scale}' was not estimated: {omega['reason']}.")
@@ -260,14 +274,25 @@ def _semopy_messages(notes: list[str]) -> Iterator[None]:
         root.removeFilter(keep)
 
 
-def fit_cfa(data: pd.DataFrame, description: str) -> dict:
+def fit_cfa(data: pd.DataFrame, description: str, *, fits: dict | None = None) -> dict:
     """Fit a CFA (lavaan-style `description`) with semopy's ML on the complete rows of its items.
 
     Returns the statistics of `ml_fit_statistics` computed from semopy's sample covariance (divisor n;
     semopy replaces a non-PD one by a near-PD matrix and says so in the notes) and implied covariance,
     `converged` (semopy's solver success), `notes` (semopy's log messages in words, `_worded`) and
-    `estimates`, semopy's parameter table with standardized estimates (column "Est. Std").
+    `estimates`, semopy's parameter table with standardized estimates (column "Est. Std"); the result is
+    read, not changed, by its callers. `fits` keeps the fits of one analysis by model and data, so that a
+    model is fitted once: the one-factor model of all items is both the omega of the total
+    (`scale_reliability`) and the first model of `cfa_compare` (`alliance.measurement.tables`).
     """
+    key = None
+    if fits is not None:
+        key = (description, hashlib.sha256(pd.util.hash_pandas_object(data).to_numpy().tobytes()).hexdigest(),
+               tuple(data.columns))
+        if key in fits:
+            return fits[key]
+    import semopy  # here, not at the top: it takes a second to import (sympy, scikit-learn)
+
     model = semopy.Model(description)
     complete = data[model.vars["observed"]].dropna()
     messages: list[str] = []
@@ -277,7 +302,10 @@ def fit_cfa(data: pd.DataFrame, description: str) -> dict:
     fit = ml_fit_statistics(model.mx_cov, model.calc_sigma()[0], len(complete),
                             n_params=len(model.param_vals))
     notes = list(dict.fromkeys(_worded(message) for message in messages))
-    return fit | {"converged": bool(result.success), "notes": notes, "estimates": estimates}
+    fit |= {"converged": bool(result.success), "notes": notes, "estimates": estimates}
+    if fits is not None:
+        fits[key] = fit
+    return fit
 
 
 def _std_parameters(estimates: pd.DataFrame, factors: dict[str, list[str]]) -> pd.DataFrame:
@@ -328,7 +356,8 @@ def cfa_obstacle(complete: pd.DataFrame, factors: dict[str, list[str]]) -> str:
 CFA_LABELS = {"one_factor": "one-factor", "correlated_factors": "correlated-factors"}
 
 
-def cfa_compare(items: pd.DataFrame, instrument: Instrument) -> tuple[pd.DataFrame, pd.DataFrame]:
+def cfa_compare(items: pd.DataFrame, instrument: Instrument, *, fits: dict | None = None
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One factor over all items against correlated subscale factors, on rows complete on all items.
 
     The correlated model has one factor per subscale of at least 2 items (it is skipped under 2 such
@@ -336,6 +365,7 @@ def cfa_compare(items: pd.DataFrame, instrument: Instrument) -> tuple[pd.DataFra
     with FIT_COLUMNS (see `ml_fit_statistics`); its `attrs["notes"]` says what was skipped and why, and
     what each fit noted. Second frame: model, kind ("loading" or "factor_correlation"), factor, item (the
     other factor for a correlation) and std_loading (the standardized loading, or the factor correlation).
+    `fits`: as in `fit_cfa`.
     """
     complete = keyed_items(items, instrument).dropna()
     scales = _subscale_columns(instrument)
@@ -353,7 +383,7 @@ def cfa_compare(items: pd.DataFrame, instrument: Instrument) -> tuple[pd.DataFra
         if reason:
             notes.append(f"The {CFA_LABELS[name]} model was not fitted: {reason}.")
             continue
-        fit = fit_cfa(complete, _description(model_factors))
+        fit = fit_cfa(complete, _description(model_factors), fits=fits)
         notes += [f"The {CFA_LABELS[name]} model: {note}." for note in fit["notes"]]
         fit_rows.append({"model": name} | {key: fit[key] for key in FIT_COLUMNS})
         parameters.append(_std_parameters(fit["estimates"], model_factors).assign(model=name))

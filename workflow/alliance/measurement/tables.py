@@ -7,14 +7,18 @@ components use every scored session (patient means for the therapist ICC).
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from alliance.instruments import Instrument
+from alliance.measurement.psychometrics import TOTAL as SCALE_TOTAL
 from alliance.measurement.psychometrics import (
     cfa_compare,
     item_statistics,
     rater_agreement,
     reliability_by_sessions,
+    scale_alpha,
+    scale_items,
     scale_reliability,
     therapist_icc,
 )
@@ -63,12 +67,14 @@ def instrument_tables(
     sessions: pd.DataFrame, outcomes: pd.DataFrame, session_scores: pd.DataFrame,
     *,
     instruments: dict[str, Instrument | None],
+    fits: dict | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
     """Reliability and item statistics of every configured instrument, one questionnaire per patient.
 
     Rows carry `role` (alliance, therapist_alliance, satisfaction) and `instrument` (its key). A role
     without more questionnaires answered by item than the instrument has items is left out with a note
-    saying why; notes are {topic: role, note}.
+    saying why; notes are {topic: role, note}. `fits`: the factor-analysis fits made already
+    (`psychometrics.fit_cfa`).
     """
     satisfaction = instruments["satisfaction"]
     answered = outcomes[satisfaction.item_columns].notna().any(axis=1)
@@ -88,7 +94,7 @@ def instrument_tables(
                                                  f"measure ({instrument.key}) were not possible: {reason}."})
             continue
         labels = {"role": role, "instrument": instrument.key}
-        table = scale_reliability(sample, instrument)
+        table = scale_reliability(sample, instrument, fits=fits)
         notes += [{"topic": role, "note": note} for note in table.attrs.get("notes", [])]
         reliability.append(table.assign(**labels))
         items.append(item_statistics(sample, instrument).assign(**labels))
@@ -109,6 +115,18 @@ def total_alpha(reliability: pd.DataFrame) -> float | None:
     return float(total.iloc[0]) if len(total) and pd.notna(total.iloc[0]) else None
 
 
+def alliance_total_alpha(sessions: pd.DataFrame, session_scores: pd.DataFrame, alliance: Instrument
+                         ) -> float | None:
+    """The alpha of the alliance total that the reliability table reports (`instrument_tables`; its
+    `total_alpha`), computed alone, without the table's other statistics and models; None where the table
+    has none."""
+    sample = first_questionnaires(sessions, session_scores)
+    if len(sample) <= alliance.n_items:
+        return None
+    alpha, _ = scale_alpha(scale_items(sample, alliance)[SCALE_TOTAL])
+    return None if np.isnan(alpha) else float(alpha)
+
+
 def measurement_tables(
     patients: pd.DataFrame,
     sessions: pd.DataFrame,
@@ -124,10 +142,12 @@ def measurement_tables(
     statistics cover every configured instrument (alliance, therapist-rated alliance, satisfaction).
     """
     alliance = instruments["alliance"]
-    reliability, items, notes = instrument_tables(sessions, outcomes, session_scores, instruments=instruments)
+    fits: dict = {}  # the one-factor model of the alliance items: its omega, then the factor comparison
+    reliability, items, notes = instrument_tables(sessions, outcomes, session_scores, instruments=instruments,
+                                                  fits=fits)
     first = first_questionnaires(sessions, session_scores)
     if (reliability["role"] == "alliance").any():
-        fit, parameters = cfa_compare(first, alliance)
+        fit, parameters = cfa_compare(first, alliance, fits=fits)
         distribution = (item_distribution(first, alliance) if alliance.integer
                         else _empty("item_distribution"))
         notes += [{"topic": FACTOR_ANALYSIS, "note": note} for note in fit.attrs.get("notes", [])]

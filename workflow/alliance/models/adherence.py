@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-import statsmodels.formula.api as smf
+from statsmodels.genmod import cov_struct, families
+from statsmodels.genmod.generalized_estimating_equations import GEE
 
 from alliance.errors import FITTED, NOT_ESTIMABLE, REFUSED, NotEstimable
 from alliance.models.common import (
@@ -88,8 +88,8 @@ def fit_attendance_gee(design: Design) -> tuple[dict, float]:
         design.df, cov_type = n_therapists - 1, "bias_reduced"
         flag_few_clusters(design, MANCL_DEROUEN)
     formula = design.formula.replace("attended_after_window + missed_after_window", "attended")
-    model = smf.gee(formula, groups="therapist_id", data=data, family=sm.families.Binomial(),
-                    cov_struct=sm.cov_struct.Exchangeable())
+    model = GEE.from_formula(formula, groups="therapist_id", data=data, family=families.Binomial(),
+                             cov_struct=cov_struct.Exchangeable())
     with captured_warnings(design.notes):
         fit = model.fit(cov_type=cov_type)
     if not np.isfinite(fit.bse).all() or not np.isfinite(float(fit.model.cov_struct.dep_params)):

@@ -11,9 +11,11 @@ from typing import TypeVar
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-import statsmodels.formula.api as smf
 from scipy import stats
+from statsmodels.discrete.discrete_model import Logit
+from statsmodels.genmod import cov_struct, families
+from statsmodels.genmod.generalized_estimating_equations import GEE
+from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
 from alliance.errors import FITTED, NOT_CONVERGED, REFUSED, SEPARATION, STATUSES, NotEstimable
@@ -511,8 +513,7 @@ def bias_reduced_logistic(result, model, design: Design) -> None:
         endog = (np.arange(len(index)) - np.repeat(np.cumsum(trials) - trials, trials)
                  < np.repeat(successes, trials)).astype(float)
         exog, groups = exog[index], groups[index]
-    gee = sm.GEE(endog, exog, groups=groups, family=sm.families.Binomial(),
-                 cov_struct=sm.cov_struct.Independence())
+    gee = GEE(endog, exog, groups=groups, family=families.Binomial(), cov_struct=cov_struct.Independence())
     corrected = gee.fit(start_params=np.asarray(result.params), cov_type="bias_reduced")
     use_covariance(result, corrected.cov_params(), n_therapists(design.data) - 1)
     flag_few_clusters(design, MANCL_DEROUEN)
@@ -593,7 +594,7 @@ def fit_logit_glm(design: Design, cluster: bool = True):
     support it: an empty sample, one alliance value, one outcome value, collinear predictors, separation
     or no convergence."""
     check_sample(design)
-    model = smf.glm(design.formula, design.data, family=sm.families.Binomial())
+    model = GLM.from_formula(design.formula, design.data, family=families.Binomial())
     options = cluster_inference(design) if cluster else {}
     return _checked_logistic(design, model, "IRLS", lambda: model.fit(**options))
 
@@ -604,7 +605,7 @@ def fit_binary_logit(design: Design):
     session-level designs of a registry (a million rows), where GLM's IRLS holds about a dozen copies of
     the design (1.5 GB against 0.25 GB). Raises NotEstimable as `fit_logit_glm` does."""
     check_sample(design)
-    model = smf.logit(design.formula, design.data)
+    model = Logit.from_formula(design.formula, design.data)
     return _checked_logistic(design, model, "Newton, 100 iterations", lambda: model.fit(
         method="newton", maxiter=100, disp=False, **cluster_inference(design)))
 

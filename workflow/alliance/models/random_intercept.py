@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import patsy
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLS
 from statsmodels.tools.sm_exceptions import ValueWarning
 
 from alliance.errors import BOUNDARY, NOT_CONVERGED, NotEstimable
@@ -137,8 +137,8 @@ def fit_random_intercept(formula: str, data: pd.DataFrame, group: str, *, cluste
     if design is not None:
         _record_variance(reml, codes, group, design)
     y_star, x_star = reml.quasi_demeaned(y.iloc[:, 0].to_numpy(), x.to_numpy(), codes)
-    model = sm.OLS(pd.Series(y_star, index=y.index, name=y.columns[0]),
-                   pd.DataFrame(x_star, index=x.index, columns=x.columns))
+    model = OLS(pd.Series(y_star, index=y.index, name=y.columns[0]),
+                pd.DataFrame(x_star, index=x.index, columns=x.columns))
     use_t = bool((inference or {}).get("use_t", False))
     if cluster is None or (inference is not None and "cov_type" not in inference):
         ols = model.fit(use_t=False)

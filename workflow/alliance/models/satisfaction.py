@@ -32,6 +32,8 @@ from alliance.models.random_intercept import RandomInterceptResult, fit_random_i
 
 MODEL = "lmm_therapist_intercept"
 ORDINAL_MODEL = "ordinal_logit_cluster_therapist"
+ORDINAL_KEY = "H3-ordinal"  # its key in the plan (alliance.models.plan) and in the family's statuses
+ORDINAL_LABEL = "Proportional-odds model"  # the prefix of its notes among the family's notes
 DEFAULT_INSTRUMENT = "csq8"  # the default of instruments.satisfaction (workflow/schemas/config.schema.yaml)
 CEILING_SHARE = 0.15  # floor/ceiling effect: more than 15% at the extreme score (Terwee et al. 2007)
 ORDINAL_MAXITER = 2000
@@ -193,6 +195,19 @@ def fit_satisfaction_ordinal(design: Design) -> tuple[dict, list[str]]:
     return row, notes
 
 
+def fitted_ordinal(result: dict) -> tuple[dict, list[str]]:
+    """The proportional-odds fit of a `fit_satisfaction` result as `fit_satisfaction_ordinal` returned it
+    (its effect row and notes), from the result as written (`ModelResult.to_dict()`), so that the
+    sensitivity analyses need not fit it again. Raises NotEstimable, with the status and reason recorded
+    under `ORDINAL_KEY`, when it was not fitted."""
+    rows = [row for row in result["effects"] if row["model"] == ORDINAL_MODEL]
+    if not rows:
+        status = next(status for status in result["statuses"] if status["key"] == ORDINAL_KEY)
+        raise NotEstimable(status["reason"], status["status"])
+    prefix = f"{ORDINAL_LABEL}: "
+    return dict(rows[0]), [note.removeprefix(prefix) for note in result["notes"] if note.startswith(prefix)]
+
+
 def fit_satisfaction(
     features: pd.DataFrame, covariates: list[str], score_range: tuple[float, float] | None = None
 ) -> ModelResult:
@@ -206,7 +221,7 @@ def fit_satisfaction(
     fit = run_planned(statuses, "H3", design, fit_therapist_intercept_lmm, design)
     extra = {"formula": design.formula, "covariates": design.covariates}
     if fit is None:
-        refuse(statuses, ["H3-ordinal"], "the primary model was not fitted")
+        refuse(statuses, [ORDINAL_KEY], "the primary model was not fitted")
         return ModelResult("satisfaction", [], design.flow, design.notes, "The primary model was not fitted.",
                            extra, statuses=statuses)
     rows = [predictor_effect(fit, design, model=MODEL, scale="points", n_obs=len(design.data),
@@ -215,10 +230,10 @@ def fit_satisfaction(
     check["instrument"] = "given" if score_range is not None else DEFAULT_INSTRUMENT
     notes = [*design.notes, *ceiling_notes(check)]
     ordinal_design = replace(design, status=FITTED, reason="", flags=[])
-    ordinal = run_planned(statuses, "H3-ordinal", ordinal_design, fit_satisfaction_ordinal, ordinal_design)
+    ordinal = run_planned(statuses, ORDINAL_KEY, ordinal_design, fit_satisfaction_ordinal, ordinal_design)
     if ordinal is not None:
         rows.append(ordinal[0])
-        notes += labelled(ordinal[1], "Proportional-odds model")
+        notes += labelled(ordinal[1], ORDINAL_LABEL)
     extra |= variance_components(fit, design, "therapist") | {"ceiling": check}
     return ModelResult("satisfaction", rows, design.flow, notes, fit.summary(), extra, primary_fit=fit,
                        statuses=statuses)

@@ -17,14 +17,15 @@ from __future__ import annotations
 import gc
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import patsy
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.genmod import families
+from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.imputation.mice import MICEData
 
 from alliance.errors import NOT_CONVERGED, NOT_ESTIMABLE, REFUSED, SEPARATION, NotEstimable
@@ -46,6 +47,7 @@ from alliance.models.satisfaction import (
     ceiling_check,
     fit_satisfaction_ordinal,
     fit_therapist_intercept_lmm,
+    fitted_ordinal,
     satisfaction_score_range,
 )
 from alliance.stats.reml import random_intercept_reml
@@ -366,13 +368,16 @@ class Resampling:
     logistic: bool
 
 
-def resampling(family: str, features: pd.DataFrame, covariates: list[str]) -> Resampling:
+def resampling(family: str, features: pd.DataFrame, covariates: list[str], *,
+               primary: tuple[dict, Design] | None = None) -> Resampling:
     """Fit the primary model of `family` and build its `Resampling` (the matrices by patsy from the
-    design's formula, as the primary fit builds them). Raises `NotEstimable` as `fit_primary` does."""
+    design's formula, as the primary fit builds them); `primary` is the row and design of that fit when it
+    has been made already (`fit_primary` with analysis "primary"). Raises `NotEstimable` as `fit_primary`
+    does."""
     spec = PRIMARY[family]
     if spec.fit not in (fit_logit_glm, fit_therapist_intercept_lmm):
         raise ValueError(f"no bootstrap refit for the primary fit '{spec.fit.__name__}'")
-    row, design, _ = fit_primary(family, features, covariates, analysis="primary")
+    row, design = primary or fit_primary(family, features, covariates, analysis="primary")[:2]
     y, x = patsy.dmatrices(design.formula, design.data, NA_action="raise", return_type="dataframe")
     response = y.to_numpy(dtype=float)
     codes, _ = pd.factorize(design.data["therapist_id"], sort=True)
@@ -401,7 +406,7 @@ def refit(boot: Resampling, drawn: np.ndarray) -> float:
         raise NotEstimable(SINGLE_ALLIANCE)
     x = x[:, keep]
     if boot.logistic:
-        result = sm.GLM(y, x, family=sm.families.Binomial()).fit()
+        result = GLM(y, x, family=families.Binomial()).fit()
         if separated(result.mu):
             raise NotEstimable(SEPARATED, SEPARATION)
     else:
@@ -420,26 +425,31 @@ def refit(boot: Resampling, drawn: np.ndarray) -> float:
 
 
 def cluster_bootstrap(family: str, features: pd.DataFrame, covariates: list[str], *, draws: int,
-                      seed: int | Sequence[int]) -> dict:
+                      seed: int | Sequence[int], primary: tuple[dict, Design] | None = None) -> dict:
     """Therapist (cluster) bootstrap of one primary effect: `draws` resamples of the analysis sample's
-    therapists with replacement, each refitted by `refit`.
+    therapists with replacement, each refitted by `refit` (`primary`: as in `resampling`).
 
     Returns the primary row and outcome SD, the estimates of the refits used, the refits not used counted
     by (status, reason), the number of draws, the fitting warnings and the seconds taken.
     """
-    boot = resampling(family, features, covariates)
+    boot = resampling(family, features, covariates, primary=primary)
     n = len(boot.members)
     rng = np.random.default_rng(seed)
     start, estimates, failures, notes = time.perf_counter(), [], Counter(), []
-    for draw in range(draws):
-        drawn = rng.integers(0, n, n)
-        if draw % GC_EVERY == 0:  # statsmodels results are reference cycles: free them as we go
-            gc.collect()
-        try:
-            with captured_warnings(notes):
-                estimates.append(refit(boot, drawn))
-        except NotEstimable as error:
-            failures[error.status, error.reason] += 1
+    gc.collect()
+    gc.freeze()  # what exists now is not garbage: the collections below pass over the refits' objects only
+    try:
+        for draw in range(draws):
+            drawn = rng.integers(0, n, n)
+            if draw % GC_EVERY == 0:  # statsmodels results are reference cycles: free them as we go
+                gc.collect()
+            try:
+                with captured_warnings(notes):
+                    estimates.append(refit(boot, drawn))
+            except NotEstimable as error:
+                failures[error.status, error.reason] += 1
+    finally:
+        gc.unfreeze()
     return {"row": boot.row, "outcome_sd": boot.outcome_sd, "estimates": np.asarray(estimates),
             "failures": failures, "draws": draws, "seconds": time.perf_counter() - start,
             "warnings": sorted(set(notes))}
@@ -488,6 +498,7 @@ class _Run:
     primary: dict[str, dict] = field(default_factory=dict)  # the fitted primary rows,
     primary_errors: dict[str, NotEstimable] = field(default_factory=dict)  # or why they were not fitted
     primary_notes: dict[str, list[str]] = field(default_factory=dict)
+    primary_designs: dict[str, Design] = field(default_factory=dict)  # the designs of the fitted rows
     rows: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)
@@ -534,6 +545,7 @@ def sensitivity_analyses(
     tables: dict[str, pd.DataFrame] | None = None,
     score_range: tuple[float, float] | None = None,
     min_clusters: int = MIN_CLUSTERS,
+    fitted: Mapping[str, dict] | None = None,
 ) -> tuple[pd.DataFrame, dict, dict]:
     """Every sensitivity variant of the three primary effects.
 
@@ -541,7 +553,9 @@ def sensitivity_analyses(
     bootstrap). `tables` (patients, outcomes, session_scores, patient_scores) enables the other early
     windows; `score_range` is the satisfaction instrument's (minimum, maximum) total; `early_window` and
     `min_clusters` travel with the features as `attrs`, as in `alliance.models.fit_family` (so the
-    reference rows are the primary rows). Returns the table (the effect columns and `variant`; rows of
+    reference rows are the primary rows). `fitted` holds the families' results as the workflow wrote them
+    (`ModelResult.to_dict()`, by family): the proportional-odds model is then the satisfaction family's
+    fit, not fitted a second time. Returns the table (the effect columns and `variant`; rows of
     computed variants only), a JSON-ready summary (settings, notes, `failures`: the variants not computed,
     details per variant) and the seconds per variant (kept apart so that the summary is reproducible).
     """
@@ -553,7 +567,7 @@ def sensitivity_analyses(
     _window_rows(run, [int(k) for k in settings.get("windows", [])], early_window, tables)
     _winsor_rows(run, *(float(p) for p in settings["winsor_percentiles"]))
     _bootstrap_rows(run, int(settings["bootstrap"]), int(settings["seed"]))
-    _ordinal_rows(run, score_range)
+    _ordinal_rows(run, score_range, fitted)
     order = {run.labels[f][0]: i for i, f in enumerate(PRIMARY)}
     table = pd.DataFrame(run.rows, columns=[*EFFECT_COLUMNS, "variant"])
     table = table.sort_values("outcome", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
@@ -571,6 +585,7 @@ def _primary_rows(run: _Run) -> None:
             run.labels[family] = (design.outcome, design.predictor, spec.model)
             row, design, _ = fit_primary(family, run.features, run.covariates, analysis="primary")
             run.primary[family], run.primary_notes[family] = row, design.notes
+            run.primary_designs[family] = design
         except NotEstimable as error:
             run.labels.setdefault(family, (family, "", spec.model))  # no design: the family names it
             run.primary_errors[family] = error
@@ -669,7 +684,8 @@ def _bootstrap_rows(run: _Run, draws: int, seed: int) -> None:
     run.details["bootstrap"] = info
 
     def fit(family: str, index: int) -> tuple[dict, list[str]]:
-        result = cluster_bootstrap(family, run.features, run.covariates, draws=draws, seed=[seed, index])
+        result = cluster_bootstrap(family, run.features, run.covariates, draws=draws, seed=[seed, index],
+                                   primary=(run.primary[family], run.primary_designs[family]))
         info[result["row"]["outcome"]] = bootstrap_counts(result)
         return bootstrap_row(result), result["warnings"]
 
@@ -677,12 +693,16 @@ def _bootstrap_rows(run: _Run, draws: int, seed: int) -> None:
         run.attempt(variant, family, lambda f=family, i=index: fit(f, i))
 
 
-def _ordinal_rows(run: _Run, score_range: tuple[float, float] | None) -> None:
-    """The satisfaction ceiling check and the proportional-odds model that respects the ceiling."""
+def _ordinal_rows(run: _Run, score_range: tuple[float, float] | None, fitted: Mapping[str, dict] | None
+                  ) -> None:
+    """The satisfaction ceiling check and the proportional-odds model that respects the ceiling: the fit of
+    the family's result in `fitted` when given (`fitted_ordinal`), else fitted here."""
     def fit(family: str) -> tuple[dict, list[str]]:
         design = PRIMARY[family].design(run.features, run.covariates)
         run.details["ceiling"] = ceiling_check(design.data["satisfaction"],
                                                satisfaction_score_range(score_range))
+        if fitted is not None:
+            return fitted_ordinal(fitted[family])
         return fit_satisfaction_ordinal(design)
 
     for family in PRIMARY:

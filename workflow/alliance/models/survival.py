@@ -13,9 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-from lifelines import KaplanMeierFitter
-from lifelines.statistics import multivariate_logrank_test
+from statsmodels.duration.hazard_regression import PHReg
 
 from alliance.errors import SEPARATION, NotEstimable
 from alliance.models.common import (
@@ -173,6 +171,9 @@ def kaplan_meier_by_tertile(features: pd.DataFrame) -> tuple[pd.DataFrame, dict]
     end of treatment otherwise censors. Returns the Kaplan-Meier curves (tertile, sessions after the
     window, at risk, survival with its 95% CI) and a log-rank test across the tertiles.
     """
+    from lifelines import KaplanMeierFitter  # here: only this function uses lifelines (1 s to import)
+    from lifelines.statistics import multivariate_logrank_test
+
     data = features[~features["ended_in_window"].astype(bool) & features["alliance_early"].notna()
                     & features["dropout"].notna()].copy()
     if len(data) < len(TERTILES):
@@ -215,10 +216,10 @@ def cox_frame(design: Design) -> pd.DataFrame:
     return frame
 
 
-def _cox_model(frame: pd.DataFrame, covariates: pd.DataFrame, strata: bool) -> sm.PHReg:
+def _cox_model(frame: pd.DataFrame, covariates: pd.DataFrame, strata: bool) -> PHReg:
     """statsmodels PHReg with Efron ties on (a subset of) the Cox frame, strata by `stop` if `strata`."""
     risk_sets = {"strata": frame["stop"].to_numpy()} if strata else {}
-    return sm.PHReg(frame["stop"].to_numpy(dtype=float), covariates, status=frame["event"].to_numpy(),
+    return PHReg(frame["stop"].to_numpy(dtype=float), covariates, status=frame["event"].to_numpy(),
                     ties="efron", **risk_sets)
 
 

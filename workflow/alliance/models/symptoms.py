@@ -27,7 +27,7 @@ cluster-robust SEs by therapist.
 from __future__ import annotations
 
 import pandas as pd
-import statsmodels.formula.api as smf
+from statsmodels.regression.linear_model import OLS
 
 from alliance.errors import NOT_ESTIMABLE
 from alliance.models.benchmarks import outcome_comparison
@@ -244,7 +244,7 @@ def symptom_estimands(features: pd.DataFrame, sessions: pd.DataFrame, covariates
     mixed model's; as for H3), the dynamic models as in the analysis.
     """
     design = improvement_design(features, covariates)
-    fit = smf.ols(design.formula, design.data).fit()
+    fit = OLS.from_formula(design.formula, design.data).fit()
     rows = [{"outcome": design.outcome, "model": PATIENT_MODEL, "predictor": "alliance_early",
              "scale": "points", "estimand": float(fit.params["alliance_early_z"]),
              "estimand_se": float(fit.bse["alliance_early_z"])}]

@@ -25,6 +25,7 @@ from alliance.instruments import Instrument
 from alliance.io import write_atomic
 from alliance.models.effects import BENCHMARKS, benchmark_comparable, model_label
 from alliance.models.levels import HYPOTHESIS
+from alliance.outputs import FIGURES
 from alliance.scoring.scores import ALLIANCE_PREFIX, TOTAL, score_bounds, score_descriptives, scored_sessions
 
 SVG_HASHSALT = "alliance-report"
@@ -510,30 +511,50 @@ def make_figures(
     min_cell_size: int, psychometrics: Mapping[str, pd.DataFrame], ruptures: pd.DataFrame, synthetic: bool,
     models: Mapping[str, dict],
 ) -> dict[str, Figure]:
-    """Every figure of the report, keyed by its name in `FIGURES`.
+    """Every figure of the report, keyed by its name in `FIGURES` (in that order): `data_figures` and
+    `model_figures`, which the workflow draws in two jobs (the first needs no model).
 
     `psychometrics` holds the tables of results/psychometrics/ keyed by name (`read_tables`); `models`
     the model results by family (the dropout family's Kaplan-Meier curves, every primary model's
     predictions).
     """
-    dropout = models.get("dropout", {}).get("extra", {})
-    km_reason = status_reason(models.get("dropout", {}), KAPLAN_MEIER)
+    figures = data_figures(session_scores, features, instrument=instrument, min_cell_size=min_cell_size,
+                           psychometrics=psychometrics, ruptures=ruptures, synthetic=synthetic)
+    figures |= model_figures(effects, min_cell_size=min_cell_size, models=models)
+    return {name: figures[name] for name in FIGURES}
+
+
+def data_figures(
+    session_scores: pd.DataFrame, features: pd.DataFrame, *, instrument: Instrument, min_cell_size: int,
+    psychometrics: Mapping[str, pd.DataFrame], ruptures: pd.DataFrame, synthetic: bool,
+) -> dict[str, Figure]:
+    """The figures of the scores, features and psychometrics: every figure but `MODEL_FIGURES`."""
     return {
         "alliance_trajectories": alliance_trajectories(session_scores, features, min_cell_size),
         "subscale_distributions": subscale_distributions(session_scores, instrument),
-        "forest_plot": forest_plot(benchmark_comparable(effects)),
         "item_distributions": item_distributions(
             psychometrics["item_distribution"], psychometrics["item_statistics"], instrument),
         "factor_loadings": factor_loadings(psychometrics["cfa_parameters"]),
         "reliability_by_sessions": reliability_by_sessions(psychometrics["reliability_by_sessions"]),
         "rupture_trajectories": rupture_trajectories(ruptures, features, synthetic),
+        "therapist_caterpillar": therapist_caterpillar(features, min_cell_size),
+    }
+
+
+def model_figures(effects: pd.DataFrame, *, min_cell_size: int, models: Mapping[str, dict]
+                  ) -> dict[str, Figure]:
+    """The figures of the model results (`MODEL_FIGURES`): the forest plot of `effects`, the dropout
+    family's Kaplan-Meier curves and the primary models' predictions (`models`: the results by family)."""
+    dropout = models.get("dropout", {}).get("extra", {})
+    km_reason = status_reason(models.get("dropout", {}), KAPLAN_MEIER)
+    return {
+        "forest_plot": forest_plot(benchmark_comparable(effects)),
         "kaplan_meier": (kaplan_meier(pd.DataFrame(dropout["kaplan_meier"]), dropout["logrank"],
                                       min_cell_size)
                          if "logrank" in dropout else
                          message_figure("Retention by early alliance", "The Kaplan-Meier curves could not be "
                                         "estimated" + (f": {km_reason}." if km_reason else "."))),
         "marginal_effects": marginal_effects(models),
-        "therapist_caterpillar": therapist_caterpillar(features, min_cell_size),
     }
 
 

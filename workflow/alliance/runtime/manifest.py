@@ -34,8 +34,11 @@ def output_files(results: Path) -> list[Path]:
 
 def environment() -> dict:
     """Python, platform and the version of every installed distribution."""
-    packages = {dist.metadata["Name"].lower(): dist.version for dist in metadata.distributions()
-                if dist.metadata["Name"]}
+    packages = {}
+    for dist in metadata.distributions():
+        fields = dist.metadata  # read and parsed once: `dist.metadata` and `dist.version` parse the file anew
+        if fields["Name"]:
+            packages[fields["Name"].lower()] = fields["Version"]
     return {"python": platform.python_version(), "platform": platform.platform(),
             "packages": dict(sorted(packages.items()))}
 

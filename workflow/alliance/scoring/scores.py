@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from alliance.instruments import Instrument
 from alliance.instruments.items import ALLIANCE_PREFIX, THERAPIST_PREFIX, score_items, score_rater
@@ -149,6 +148,8 @@ def score_descriptives(session_scores: pd.DataFrame, instrument: Instrument) -> 
     Skew is the adjusted Fisher-Pearson coefficient (scipy `skew(bias=False)`); NaN when n < 3 or every
     value is the same.
     """
+    from scipy import stats  # here: the report's use; the scoring and feature jobs need not import it (1 s)
+
     scored = scored_sessions(session_scores)
     rows = []
     for column, (_, high) in score_bounds(instrument).items():

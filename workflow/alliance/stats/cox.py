@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.duration.hazard_regression import PHReg
 
 
-def cluster_robust_cox_cov(model: sm.PHReg, params: np.ndarray, clusters: pd.Series) -> np.ndarray:
+def cluster_robust_cox_cov(model: PHReg, params: np.ndarray, clusters: pd.Series) -> np.ndarray:
     """The cluster-robust (sandwich) covariance of a Cox model's estimates.
 
     H^-1 (sum_g U_g U_g') H^-1, U_g the summed score residuals of cluster g: Efron score residuals for
@@ -55,7 +55,7 @@ def cluster_robust_cox_cov(model: sm.PHReg, params: np.ndarray, clusters: pd.Ser
     return bread @ (scores.T @ scores) @ bread
 
 
-def efron_score_residuals(model: sm.PHReg, params: np.ndarray) -> np.ndarray:
+def efron_score_residuals(model: PHReg, params: np.ndarray) -> np.ndarray:
     """Score residuals of the Efron partial likelihood, one row per observation.
 
     At an event time with d tied events, step k = 0..d-1 of Efron's approximation removes k/d of each
