@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from figure_checks import layout_problems
 from matplotlib.container import BarContainer, ErrorbarContainer
 from matplotlib.figure import Figure
 from matplotlib.text import Text
@@ -17,6 +18,7 @@ from alliance.report.figures import (
     HIST_BINS,
     alliance_trajectories,
     factor_loadings,
+    figure_style,
     forest_plot,
     grouped_mean_ci,
     item_distributions,
@@ -24,6 +26,7 @@ from alliance.report.figures import (
     make_figures,
     marginal_effects,
     mean_ci,
+    new_figure,
     reliability_by_sessions,
     rupture_trajectories,
     save_figure,
@@ -459,3 +462,24 @@ def test_grouped_mean_ci_equals_mean_ci_per_group():
         expected = mean_ci(values[keys == key])
         assert [row["mean"], row["ci_low"], row["ci_high"]] == pytest.approx(list(expected), nan_ok=True)
     assert np.isnan(table.loc["a", "ci_low"])  # one value: no interval
+
+
+def test_the_layout_check_finds_cut_text_and_a_legend_over_data():
+    with figure_style():
+        fig = new_figure(4, 3)
+        ax = fig.add_subplot()
+        ax.plot(np.linspace(0, 1, 50), np.full(50, 0.5), label="a line across the middle")
+        assert layout_problems(fig) == []
+        ax.legend(loc="center")
+        fig.text(0.95, 0.5, "a note that runs off the figure")
+        cut = "cut off at the figure's edge: text 'a note that runs off the figure'"
+        assert layout_problems(fig) == [cut, "legend over data in 'an axes'"]
+
+
+def test_the_histogram_bars_at_the_scale_ends_stand_clear_of_the_frame(sessions, wai_sr):
+    fig = subscale_distributions(sessions, wai_sr)
+    assert layout_problems(fig) == []
+    for ax in fig.axes:
+        left, right = ax.get_xlim()
+        assert left < min(bar.get_x() for bar in ax.patches)
+        assert max(bar.get_x() + bar.get_width() for bar in ax.patches) < right

@@ -181,8 +181,9 @@ def subscale_distributions(session_scores: pd.DataFrame, instrument: Instrument)
             ax.text(0.03, 0.95, f"at maximum: {row['ceiling_share']:.1%}\nskew: {skew}",
                     transform=ax.transAxes, va="top", ha="left", fontsize="small",
                     bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.8"})
-            ax.set(xlim=(edges[0], edges[-1]), xlabel=column.removeprefix(ALLIANCE_PREFIX),
-                   ylabel="Sessions (%)")
+            # half a bin of margin: the bars at the scale's ends stand clear of the frame
+            ax.set(xlim=(edges[0] - width / 2, edges[-1] + width / 2),
+                   xlabel=column.removeprefix(ALLIANCE_PREFIX), ylabel="Sessions (%)")
         fig.suptitle(f"{instrument.name}\n{len(scored):,} scored sessions", fontsize=12,
                      fontweight="bold")
     return fig
@@ -429,7 +430,7 @@ MARGINAL_LABELS = {
     "dropout": "Predicted chance of dropout\nafter the early window",
     "satisfaction": "Predicted satisfaction (points)",
 }
-PREDICTOR_LABELS = {"alliance_early": "Early alliance (mean total, first sessions)",
+PREDICTOR_LABELS = {"alliance_early": "Early alliance\n(mean total, first sessions)",
                     "alliance_mean": "Mean alliance total"}
 
 
@@ -452,7 +453,7 @@ def marginal_effects(models: Mapping[str, dict]) -> Figure:
         return message_figure(title, "No primary model could be fitted" + (
             f" ({'; '.join(reasons)})." if reasons else "."))
     with figure_style():
-        fig = new_figure(4.2 * len(tables), 4.2)
+        fig = new_figure(max(8.0, 4.2 * len(tables)), 4.6)  # wide enough for the title with one panel
         axes = fig.subplots(1, len(tables), squeeze=False)[0]
         colour = sns.color_palette("colorblind")[0]
         for ax, table in zip(axes, tables, strict=True):
@@ -464,7 +465,7 @@ def marginal_effects(models: Mapping[str, dict]) -> Figure:
                 ax.yaxis.set_major_formatter(PercentFormatter(1.0))
             ax.set(xlabel=PREDICTOR_LABELS.get(predictor, predictor.replace("_", " ")),
                    ylabel=MARGINAL_LABELS.get(outcome, outcome), title=outcome.capitalize())
-        fig.suptitle(f"{title} (-2 to +2 SD; covariates at reference values)", fontsize=12,
+        fig.suptitle(f"{title}\n(-2 to +2 SD; covariates at reference values)", fontsize=12,
                      fontweight="bold")
     return fig
 
