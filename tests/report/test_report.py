@@ -10,7 +10,7 @@ from degenerate import visible_text
 from alliance.models.effects import multiplicity_table
 from alliance.models.plan import PLANNED
 from alliance.outputs import FIGURES
-from alliance.report.analysis import apa_row, sensitivity_notes
+from alliance.report.analysis import apa_row, sensitivity_notes, status_rows
 from alliance.report.cohort import flow_steps
 from alliance.report.document import build_report
 from alliance.report.downloads import table_csv
@@ -26,7 +26,7 @@ from alliance.report.format import (
     p_text,
 )
 from alliance.report.provenance import git_commit, provenance
-from alliance.report.words import shown_count
+from alliance.report.words import predictor_definitions, predictor_label, shown_count
 
 SECTION_IDS = ["contents", "summary", "methods", "cohort-flow", "alliance-scores", "measurement", "analyses",
                "analysis-adherence", "analysis-dropout", "analysis-satisfaction", "predictions", "benchmarks",
@@ -422,7 +422,9 @@ def test_report_shows_q_values_level_tests_and_hides_small_groups(inputs):
     html = build_report(**inputs | {"model_results": results, "effects": effects,
                                     "multiplicity": multiplicity})
     section = html[html.index('id="analysis-adherence"'):html.index('id="analysis-dropout"')]
-    assert "patient&#39;s deviation from the therapist mean of early alliance" in section
+    # the split row by its short label, the predictor defined once below the table
+    assert "<td>early alliance, patient deviation</td>" in section
+    assert "<em>early alliance</em>: early alliance (mean total over scored sessions 1 to 3)" in section
     # a secondary family of one: q = p = .020
     assert '<td class="num">.020</td><td class="num">.020</td>' in section
     assert "0.78" not in section and "suppressed (&lt;5 patients)" in section
@@ -511,3 +513,25 @@ def test_data_warnings_show_the_suppressed_message(inputs):
     assert "&lt;5 patient(s) have no scored alliance session" in html
     assert "3 patient(s)" not in html
     assert "nothing to warn about" in build_report(**inputs)
+
+
+def test_predictor_labels_are_short_and_defined_once():
+    assert predictor_label("alliance_early") == "early alliance"
+    assert predictor_label("alliance_early_therapist") == "early alliance, therapist mean"
+    assert predictor_label("alliance_mean [nutrition]") == "mean alliance, nutrition"
+    assert predictor_definitions(["alliance_early", "alliance_early_patient", "alliance_early [osteopathy]",
+                                  "alliance_mean"], early_window=3) == [
+        ("early alliance", "early alliance (mean total over scored sessions 1 to 3)"),
+        ("mean alliance", "mean alliance over all scored sessions")]
+
+
+def test_status_reasons_and_flags_are_footnotes_each_once():
+    flag = "Few clusters: 6 therapists (fewer than 50); jackknife (CR3) standard errors."
+    status = pd.DataFrame({
+        "hypothesis": ["H1", "H2", "H3"], "title": ["a", "b", "c"], "analysis": ["primary"] * 3,
+        "status": ["fitted", "not_estimable", "fitted"],
+        "reason": ["", "no patient dropped out", ""], "flags": [flag, flag, ""]})
+    table = status_rows(status)
+    assert [(r["status"], r["mark"]) for r in table["rows"]] == [("fitted", "a"), ("not estimable", "b,a"),
+                                                                 ("fitted", "")]
+    assert table["footnotes"] == [("a", flag), ("b", "No patient dropped out.")]

@@ -125,5 +125,6 @@ def test_report_renders_in_chromium(default_run, tmp_path):
     result = check_page(default_run / "results/report.html", tmp_path / "report.png")
     assert result.console == [] and result.broken == 0
     assert result.overflow == []  # nothing wider than 1280 px or scrolling sideways
+    assert result.wrapped == []  # no table cell wraps more than twice
     assert result.images == len(FIGURES)  # every figure, the synthetic-only example trajectories included
     assert (tmp_path / "report.png").stat().st_size > 50_000
