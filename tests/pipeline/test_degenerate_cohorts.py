@@ -96,6 +96,7 @@ def test_figures_draw_without_models(staged, name):
     stages = staged[name]
     figures = make_figures(stages.session_scores, stages.features, pd.DataFrame(columns=EFFECT_COLUMNS),
                            instrument=load_configured(stages.config["instruments"])["alliance"],
+                           satisfaction=load_configured(stages.config["instruments"])["satisfaction"],
                            min_cell_size=stages.config["privacy"]["min_cell_size"],
                            psychometrics=stages.psychometrics, ruptures=stages.ruptures, synthetic=False,
                            models={})
@@ -226,7 +227,7 @@ def run_everything(stages: Stages) -> dict:
     # The figures are drawn (and checked on these cohorts in test_degenerate_stages.py) but not saved:
     # the report only embeds their PNGs, so one small PNG stands for each.
     figures = make_figures(stages.session_scores, stages.features, effects,
-                           instrument=instruments["alliance"],
+                           instrument=instruments["alliance"], satisfaction=instruments["satisfaction"],
                            min_cell_size=config["privacy"]["min_cell_size"],
                            psychometrics=stages.psychometrics, ruptures=stages.ruptures, synthetic=False,
                            models={result["family"]: result for result in results})

@@ -11,7 +11,7 @@ from matplotlib.container import BarContainer, ErrorbarContainer
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from alliance.instruments import Instrument
+from alliance.instruments import Instrument, load_instrument
 from alliance.io import read_tables
 from alliance.outputs import FIGURES
 from alliance.report.figures import (
@@ -359,12 +359,13 @@ def test_make_figures_keys(sessions, features, effects, wai_sr, parameters, by_s
     models = {"dropout": {"extra": {"kaplan_meier": KM_CURVES.to_dict(orient="records"), "logrank": LOGRANK}}}
     features = features.assign(rupture_pattern="no_rupture", therapist_id="T1",
                                alliance_mean=[3.0, 4.0, 5.0, 2.0, 2.5])
-    figures = make_figures(sessions, features, effects, instrument=wai_sr, min_cell_size=3,
+    figures = make_figures(sessions, features, effects, instrument=wai_sr, satisfaction=CSQ8, min_cell_size=3,
                            psychometrics=psychometrics, ruptures=ruptures, synthetic=False, models=models)
     assert tuple(figures) == FIGURES
     assert all(isinstance(fig, Figure) for fig in figures.values())
 
 
+CSQ8 = load_instrument("csq8")
 KM_CURVES = pd.DataFrame({
     "tertile": ["low"] * 3 + ["middle"] * 3 + ["high"] * 3,
     "sessions_after_window": [0, 1, 2] * 3,
@@ -442,7 +443,7 @@ def test_model_figures_give_the_models_reasons():
                                                  "rupture_pattern"]),
                            pd.DataFrame(columns=["outcome", "predictor", "model", "analysis", "r", "r_ci_low",
                                                  "r_ci_high"]),
-                           instrument=TOY, min_cell_size=5,
+                           instrument=TOY, satisfaction=CSQ8, min_cell_size=5,
                            psychometrics={"item_distribution": pd.DataFrame(),
                                           "item_statistics": pd.DataFrame(),
                                           "cfa_parameters": pd.DataFrame(),

@@ -1,7 +1,7 @@
 """Names of the workflow's multi-file outputs, importable by the Snakefile without heavy imports."""
 
-FIGURES = ("alliance_trajectories", "subscale_distributions", "forest_plot", "item_distributions",
-           "factor_loadings", "reliability_by_sessions", "rupture_trajectories", "kaplan_meier",
-           "marginal_effects", "therapist_caterpillar")
+FIGURES = ("at_a_glance", "alliance_trajectories", "subscale_distributions", "forest_plot",
+           "item_distributions", "factor_loadings", "reliability_by_sessions", "rupture_trajectories",
+           "kaplan_meier", "marginal_effects", "therapist_caterpillar")
 PSYCHOMETRIC_TABLES = ("reliability", "item_statistics", "item_distribution", "cfa_fit", "cfa_parameters",
                        "therapist_icc", "reliability_by_sessions", "agreement", "notes")

@@ -11,11 +11,13 @@ from alliance.runtime.runlog import start_log, user_errors_to_console
 
 log = start_log(snakemake.log[0])
 with user_errors_to_console(log):
+    instruments = load_configured(snakemake.params.instruments)
     figures = make_figures(
         pd.read_parquet(snakemake.input.session_scores),
         pd.read_parquet(snakemake.input.features),
         pd.read_csv(snakemake.input.effects),
-        instrument=load_configured(snakemake.params.instruments)["alliance"],
+        instrument=instruments["alliance"],
+        satisfaction=instruments["satisfaction"],
         min_cell_size=snakemake.params.min_cell_size,
         psychometrics=read_tables(snakemake.input.psychometrics),
         ruptures=pd.read_parquet(snakemake.input.ruptures),

@@ -14,6 +14,7 @@ import jinja2
 import pandas as pd
 import yaml
 
+from alliance.instruments import load_configured
 from alliance.models.effects import BENCHMARKS
 from alliance.models.plan import status_table
 from alliance.outputs import FIGURES
@@ -32,6 +33,7 @@ from alliance.report.format import (
     format_ci,
     format_unit,
 )
+from alliance.report.glance import glance_rows, glance_table, short_name
 from alliance.report.measurement import measurement_section
 from alliance.report.methods import methods_section
 from alliance.report.provenance import embed_png, provenance
@@ -41,6 +43,9 @@ ANALYSIS_PLAN = "../ANALYSIS_PLAN.md"  # relative to results/report.html
 
 
 FIGURE_CAPTIONS = {
+    "at_a_glance": "The primary effects and symptom improvement per SD of alliance with 95% CIs: odds ratios "
+                   "(no effect at 1) and points (no effect at 0); below, the statistics that share a "
+                   "published benchmark's metric beside it (its 95% CI as a band where published).",
     "alliance_trajectories": "Mean alliance total (95% CI) by session and discipline, over attended, "
                              "scored sessions. Points resting on fewer than {k} patients are not shown.",
     "subscale_distributions": "Distributions of the alliance subscales and total over scored sessions, "
@@ -105,7 +110,9 @@ def build_report(
     provenance_info = provenance(config, validation)
     early_window = config["features"]["early_window"]
     status = status_table(model_results) if status is None else status
+    satisfaction = load_configured(config["instruments"])["satisfaction"]
     context = {
+        "glance": glance_table(glance_rows(effects, model_results, short_name(satisfaction))),
         "summary": primary_summary(status, effects, early_window),
         "status": status_rows(status),
         "cohort": cohort_section(session_scores, features, model_results, scoring=scoring,

@@ -6,8 +6,7 @@ Figures are built on `matplotlib.figure.Figure` with an Agg canvas (no pyplot st
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib as mpl
@@ -15,7 +14,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import PercentFormatter
@@ -25,9 +23,10 @@ from alliance.instruments import Instrument
 from alliance.io import write_atomic
 from alliance.models.effects import BENCHMARKS, benchmark_comparable, model_label
 from alliance.models.levels import HYPOTHESIS
+from alliance.report.glance import glance_figure, glance_rows, short_name
+from alliance.report.style import SVG_HASHSALT, figure_style, message_figure, new_figure
 from alliance.scoring.scores import ALLIANCE_PREFIX, TOTAL, score_bounds, score_descriptives, scored_sessions
 
-SVG_HASHSALT = "alliance-report"
 PNG_DPI = 200
 HIST_BINS = 17  # bins centred on 17 equally spaced values from the scale minimum to its maximum
 RELIABILITY_GUIDES = (0.80, 0.90)
@@ -35,47 +34,6 @@ EXAMPLE_PATTERNS = ("rupture_with_repair", "rupture_without_repair", "no_rupture
 EXAMPLES_PER_PATTERN = 2
 MODEL_LABELS = {"correlated_factors": "correlated factors", "one_factor": "one factor"}
 KAPLAN_MEIER = "H2c"  # the key of the Kaplan-Meier analysis in the plan (alliance.models.plan)
-
-
-def style_rc() -> dict:
-    """The shared style: seaborn whitegrid, colour-blind palette, readable DejaVu Sans fonts."""
-    return {
-        **sns.axes_style("whitegrid"),
-        **sns.plotting_context("notebook", font_scale=1.0),
-        "axes.prop_cycle": mpl.cycler(color=sns.color_palette("colorblind")),
-        "font.family": "sans-serif",
-        "font.sans-serif": ["DejaVu Sans"],
-        "axes.titlesize": 12,
-        "axes.titleweight": "bold",
-        "legend.frameon": False,
-        "svg.hashsalt": SVG_HASHSALT,
-    }
-
-
-@contextmanager
-def figure_style() -> Iterator[None]:
-    """Apply the shared style while a figure is drawn."""
-    with mpl.rc_context(style_rc()):
-        yield
-
-
-def new_figure(width: float, height: float) -> Figure:
-    """An empty figure with an Agg canvas and constrained layout."""
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def message_figure(title: str, message: str) -> Figure:
-    """A figure that says in words why there is nothing to draw."""
-    with figure_style():
-        fig = new_figure(8, 2.5)
-        ax = fig.add_subplot()
-        ax.set_axis_off()
-        ax.set_title(title)
-        ax.text(0.5, 0.5, textwrap.fill(message, 80), transform=ax.transAxes, ha="center", va="center",
-                color="0.3")
-    return fig
 
 
 def _unit(value: float) -> str:
@@ -508,11 +466,12 @@ def therapist_caterpillar(features: pd.DataFrame, min_cell_size: int) -> Figure:
 
 def make_figures(
     session_scores: pd.DataFrame, features: pd.DataFrame, effects: pd.DataFrame, *, instrument: Instrument,
-    min_cell_size: int, psychometrics: Mapping[str, pd.DataFrame], ruptures: pd.DataFrame, synthetic: bool,
-    models: Mapping[str, dict],
+    satisfaction: Instrument, min_cell_size: int, psychometrics: Mapping[str, pd.DataFrame],
+    ruptures: pd.DataFrame, synthetic: bool, models: Mapping[str, dict],
 ) -> dict[str, Figure]:
     """Every figure of the report, keyed by its name in `FIGURES`.
 
+    `satisfaction` is the satisfaction instrument (its short name labels the glance figure);
     `psychometrics` holds the tables of results/psychometrics/ keyed by name (`read_tables`); `models`
     the model results by family (the dropout family's Kaplan-Meier curves, every primary model's
     predictions).
@@ -520,6 +479,9 @@ def make_figures(
     dropout = models.get("dropout", {}).get("extra", {})
     km_reason = status_reason(models.get("dropout", {}), KAPLAN_MEIER)
     return {
+        "at_a_glance": glance_figure(glance_rows(
+            effects, [{**result, "family": family} for family, result in models.items()],
+            short_name(satisfaction))),
         "alliance_trajectories": alliance_trajectories(session_scores, features, min_cell_size),
         "subscale_distributions": subscale_distributions(session_scores, instrument),
         "forest_plot": forest_plot(benchmark_comparable(effects)),
