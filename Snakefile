@@ -34,11 +34,17 @@ include: "workflow/rules/simulation.smk"
 # ---- Targets ---------------------------------------------------------------------------------
 
 
+onstart:
+    if not BROWSER:
+        print(NO_BROWSER, file=sys.stderr)
+
+
 rule all:
     default_target: True
     input:
         rules.effects.output.effects,
         rules.report.output,
         rules.manifest.output,
+        rules.report_pdf.output if BROWSER else [],
         # optional: per-therapist feedback pages (config feedback.therapists)
         rules.therapist_feedback.output if config["feedback"]["therapists"] else [],

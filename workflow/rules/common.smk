@@ -7,12 +7,14 @@ from pathlib import Path
 
 from alliance.simulation.conditions import truth_scale
 from alliance.outputs import FIGURES, PSYCHOMETRIC_TABLES
+from alliance.report.pdf import NO_BROWSER, find_browser
 from alliance.runtime.stale import set_aside_stale_outputs
 
 ENV = "../../environment.yml"
 MODEL_FAMILIES = ["adherence", "dropout", "satisfaction", "symptoms"]
 TABLES = ["patients", "sessions", "outcomes"]
 SYNTHETIC = "data/synthetic"
+BROWSER = find_browser()  # headless Chromium prints results/report.pdf; without it the run says how to get one
 
 
 # When a run stops early (invalid data, a crash), the final outputs it did not rewrite are an earlier run's:

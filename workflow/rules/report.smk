@@ -54,12 +54,13 @@ rule report:
         rupture_shares=rules.features.output.rupture_shares,
         figures=rules.figures.output.png,
     output:
-        report(
+        html=report(
             "results/report.html",
             caption="../report/report.rst",
             category="Report",
             labels={"document": "HTML report"},
         ),
+        methods="results/methods.md",
     params:
         config=config,  # whole config: the report prints it in full (provenance) and its sections read it
         min_cell_size=config["privacy"]["min_cell_size"],
@@ -74,6 +75,27 @@ rule report:
         ENV
     script:
         "../scripts/report.py"
+
+
+rule report_pdf:
+    input:
+        rules.report.output.html,
+    output:
+        pdf="results/report.pdf",
+        screenshot="results/report.png",
+    params:
+        browser=BROWSER,
+    resources:
+        mem_mb=scaled_mem_mb(1000),
+        runtime=scaled_runtime(5),
+    log:
+        "results/logs/report_pdf.log",
+    benchmark:
+        "results/benchmarks/report_pdf.tsv"
+    conda:
+        ENV  # the Python side; Chromium itself comes from the system (`make browser`)
+    script:
+        "../scripts/report_pdf.py"
 
 
 rule manifest:
