@@ -35,7 +35,7 @@ include: "workflow/rules/simulation.smk"
 
 
 onstart:
-    if not BROWSER:
+    if config["report"]["pdf"] and not BROWSER:
         print(NO_BROWSER, file=sys.stderr)
 
 
@@ -45,6 +45,7 @@ rule all:
         rules.effects.output.effects,
         rules.report.output,
         rules.manifest.output,
-        rules.report_pdf.output if BROWSER else [],
+        # optional: the report as PDF and its first screen (config report.pdf; needs headless Chromium)
+        rules.report_pdf.output if config["report"]["pdf"] and BROWSER else [],
         # optional: per-therapist feedback pages (config feedback.therapists)
         rules.therapist_feedback.output if config["feedback"]["therapists"] else [],

@@ -126,5 +126,8 @@ def test_report_renders_in_chromium(default_run, tmp_path):
     assert result.console == [] and result.broken == 0
     assert result.overflow == []  # nothing wider than 1280 px or scrolling sideways
     assert result.wrapped == []  # no table cell wraps more than twice
+    pdf, screen = default_run / "results/report.pdf", default_run / "results/report.png"
+    assert pdf.read_bytes().startswith(b"%PDF-") and pdf.stat().st_size > 100_000
+    assert screen.read_bytes().startswith(b"\x89PNG") and (default_run / "results/methods.md").exists()
     assert result.images == len(FIGURES)  # every figure, the synthetic-only example trajectories included
     assert (tmp_path / "report.png").stat().st_size > 50_000

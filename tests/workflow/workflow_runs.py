@@ -18,8 +18,10 @@ TABLES = ("patients", "sessions", "outcomes")
 
 
 # Fewer bootstrap draws and imputations than the defaults: the tests check the plumbing and the values
-# of the primary models, not the precision of these CIs (a test may override them).
-LIGHT = {"psychometrics": {"bootstrap": 20}, "sensitivity": {"bootstrap": 30, "imputations": 3}}
+# of the primary models, not the precision of these CIs; no PDF but in the default run's test (a test may
+# override them).
+LIGHT = {"psychometrics": {"bootstrap": 20}, "sensitivity": {"bootstrap": 30, "imputations": 3},
+         "report": {"pdf": False}}
 
 
 def workflow_command(root: Path, work: Path, *extra: str) -> list[str]:
