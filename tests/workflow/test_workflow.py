@@ -17,7 +17,7 @@ import pytest
 import yaml
 from browser import check_page
 from workflow_runs import (
-    SMALL,
+    DEFAULT_RUN,
     assert_recovers_truth,
     digest,
     digests,
@@ -73,7 +73,7 @@ def test_a_run_killed_mid_way_and_restarted_gives_identical_results(root, defaul
     for table in results.glob("**/*.parquet"):  # what is there is whole (atomic writes)
         pd.read_parquet(table)
     for extra in ("--unlock", "--rerun-incomplete"):
-        done = run_workflow(root, default_run, SMALL, extra)
+        done = run_workflow(root, default_run, DEFAULT_RUN, extra)
         assert done.returncode == 0, done.stderr[-3000:]
     assert digests(results) == whole
     shutil.rmtree(kept)
@@ -112,7 +112,7 @@ def test_notebooks_run_on_the_results(root, default_run):
 
 def test_snakemake_report_has_every_figure_and_table(root, default_run):
     target = default_run / "results/snakemake-report.zip"
-    done = run_workflow(root, default_run, SMALL, "--report", str(target))
+    done = run_workflow(root, default_run, DEFAULT_RUN, "--report", str(target))
     assert done.returncode == 0, done.stderr[-3000:]
     with zipfile.ZipFile(target) as archive:
         names = "\n".join(archive.namelist())

@@ -64,6 +64,8 @@ def assert_recovers_truth(effects: pd.DataFrame, truth: dict) -> None:
 
 
 SMALL = {"synthetic": {"n_patients": 600, "n_therapists": 40, "truth_multiplier": 10, "seed": 5}}
+# The shared default run: the small cohort, and the one run that prints the PDF.
+DEFAULT_RUN = SMALL | {"report": {"pdf": True}}
 
 
 def synthetic_tables(default_config, **changes) -> tuple:
