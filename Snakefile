@@ -34,10 +34,17 @@ include: "workflow/rules/simulation.smk"
 # ---- Targets ---------------------------------------------------------------------------------
 
 
+onstart:
+    if config["report"]["pdf"] and not BROWSER:
+        print(NO_BROWSER, file=sys.stderr)
+
+
 rule all:
     default_target: True
     input:
         rules.fit_models.output.effects,
         rules.report.output,
+        # optional: the report as PDF and its first screen (config report.pdf; needs headless Chromium)
+        rules.report_pdf.output if config["report"]["pdf"] and BROWSER else [],
         # optional: per-therapist feedback pages (config feedback.therapists)
         rules.therapist_feedback.output if config["feedback"]["therapists"] else [],

@@ -10,7 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "workflow" / "alliance"
 # Foundations first, then the stages in the order of the flow; simulation and runtime use the stages.
-ORDER = ("errors", "io", "configuration", "outputs", "instruments", "stats", "ingest", "scoring",
+ORDER = ("errors", "i18n", "io", "configuration", "outputs", "instruments", "stats", "ingest", "scoring",
          "measurement", "features", "models", "report", "simulation", "runtime")
 
 

@@ -153,3 +153,25 @@ def test_snakemake_prints_only_the_problem(root, tmp_path):
     assert line in done.stderr
     assert '"properties"' not in done.stderr and "$schema" not in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) < 15
+
+
+def test_every_configuration_key_is_documented(root):
+    """docs/configuration.md has a row for every key of the schema (the schema is the authority)."""
+    schema = yaml.safe_load((root / "workflow/schemas/config.schema.yaml").read_text())
+    docs = (root / "docs/configuration.md").read_text()
+
+    def keys(node: dict, prefix: str = "") -> list[str]:
+        found = []
+        for name, child in node.get("properties", {}).items():
+            dotted = f"{prefix}{name}"
+            nested = child.get("properties") if isinstance(child, dict) else None
+            found += keys(child, f"{dotted}.") if nested else [dotted]
+        return found
+
+    def documented(key: str) -> bool:  # its own row, or the row of the map it belongs to (data.columns)
+        parts = key.split(".")
+        return any(f"| `{'.'.join(parts[:n])}` |" in docs for n in range(len(parts), 1, -1))
+
+    listed = keys(schema)
+    assert len(listed) > 80 and "report.pdf" in listed and "simulation.batch_size" in listed
+    assert [key for key in listed if not documented(key)] == []

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from degenerate import COHORTS, Stages, run_stages, variant, visible_text
+from figure_checks import layout_problems
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from matplotlib.text import Text
@@ -95,13 +96,15 @@ def test_figures_draw_without_models(staged, name):
     stages = staged[name]
     figures = make_figures(stages.session_scores, stages.features, pd.DataFrame(columns=EFFECT_COLUMNS),
                            instrument=load_configured(stages.config["instruments"])["alliance"],
+                           satisfaction=load_configured(stages.config["instruments"])["satisfaction"],
                            min_cell_size=stages.config["privacy"]["min_cell_size"],
                            psychometrics=stages.psychometrics, ruptures=stages.ruptures, synthetic=False,
                            models={})
     assert tuple(figures) == FIGURES
-    for figure in figures.values():
+    for figure_name, figure in figures.items():
         text = " | ".join(t.get_text() for t in figure.findobj(Text))
         assert not NAN.search(text) and not LIBRARY_TEXT.search(text)
+        assert layout_problems(figure) == [], figure_name
 
 
 @pytest.mark.parametrize(("name", "reason"), [
@@ -224,10 +227,11 @@ def run_everything(stages: Stages) -> dict:
     # The figures are drawn (and checked on these cohorts in test_degenerate_stages.py) but not saved:
     # the report only embeds their PNGs, so one small PNG stands for each.
     figures = make_figures(stages.session_scores, stages.features, effects,
-                           instrument=instruments["alliance"],
+                           instrument=instruments["alliance"], satisfaction=instruments["satisfaction"],
                            min_cell_size=config["privacy"]["min_cell_size"],
                            psychometrics=stages.psychometrics, ruptures=stages.ruptures, synthetic=False,
                            models={result["family"]: result for result in results})
+    layout = {name: problems for name, figure in figures.items() if (problems := layout_problems(figure))}
     placeholder = workdir / "figure.png"
     next(iter(figures.values())).savefig(placeholder, dpi=5)
     plt.close("all")
@@ -242,7 +246,7 @@ def run_everything(stages: Stages) -> dict:
         rupture_shares=stages.rupture_shares, figure_paths=paths, truth=None,
         min_cell_size=config["privacy"]["min_cell_size"], status=status)
     return {"results": results, "effects": effects, "status": status, "sensitivity": sensitivity,
-            "summary": summary, "html": html}
+            "summary": summary, "html": html, "layout": layout}
 
 
 @pytest.fixture(scope="module")
@@ -260,6 +264,7 @@ def runs(staged) -> dict[str, dict]:
 @pytest.mark.parametrize("name", list(COHORTS))
 def test_every_degenerate_cohort_gets_a_complete_honest_report(runs, name):
     run = runs[name]
+    assert run["layout"] == {}  # no figure cut off at its edge, no legend over data
     status = run["status"]
     assert set(BY_KEY) <= set(status["key"])  # every planned model has a status
     unreported = status[~status["status"].isin(["fitted", "boundary"])]

@@ -6,17 +6,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from figure_checks import layout_problems
 from matplotlib.container import BarContainer, ErrorbarContainer
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from alliance.instruments import Instrument
+from alliance.instruments import Instrument, load_instrument
 from alliance.io import read_tables
 from alliance.outputs import FIGURES
 from alliance.report.figures import (
     HIST_BINS,
     alliance_trajectories,
     factor_loadings,
+    figure_style,
     forest_plot,
     grouped_mean_ci,
     item_distributions,
@@ -24,6 +26,7 @@ from alliance.report.figures import (
     make_figures,
     marginal_effects,
     mean_ci,
+    new_figure,
     reliability_by_sessions,
     rupture_trajectories,
     save_figure,
@@ -356,12 +359,13 @@ def test_make_figures_keys(sessions, features, effects, wai_sr, parameters, by_s
     models = {"dropout": {"extra": {"kaplan_meier": KM_CURVES.to_dict(orient="records"), "logrank": LOGRANK}}}
     features = features.assign(rupture_pattern="no_rupture", therapist_id="T1",
                                alliance_mean=[3.0, 4.0, 5.0, 2.0, 2.5])
-    figures = make_figures(sessions, features, effects, instrument=wai_sr, min_cell_size=3,
+    figures = make_figures(sessions, features, effects, instrument=wai_sr, satisfaction=CSQ8, min_cell_size=3,
                            psychometrics=psychometrics, ruptures=ruptures, synthetic=False, models=models)
     assert tuple(figures) == FIGURES
     assert all(isinstance(fig, Figure) for fig in figures.values())
 
 
+CSQ8 = load_instrument("csq8")
 KM_CURVES = pd.DataFrame({
     "tertile": ["low"] * 3 + ["middle"] * 3 + ["high"] * 3,
     "sessions_after_window": [0, 1, 2] * 3,
@@ -439,7 +443,7 @@ def test_model_figures_give_the_models_reasons():
                                                  "rupture_pattern"]),
                            pd.DataFrame(columns=["outcome", "predictor", "model", "analysis", "r", "r_ci_low",
                                                  "r_ci_high"]),
-                           instrument=TOY, min_cell_size=5,
+                           instrument=TOY, satisfaction=CSQ8, min_cell_size=5,
                            psychometrics={"item_distribution": pd.DataFrame(),
                                           "item_statistics": pd.DataFrame(),
                                           "cfa_parameters": pd.DataFrame(),
@@ -459,3 +463,24 @@ def test_grouped_mean_ci_equals_mean_ci_per_group():
         expected = mean_ci(values[keys == key])
         assert [row["mean"], row["ci_low"], row["ci_high"]] == pytest.approx(list(expected), nan_ok=True)
     assert np.isnan(table.loc["a", "ci_low"])  # one value: no interval
+
+
+def test_the_layout_check_finds_cut_text_and_a_legend_over_data():
+    with figure_style():
+        fig = new_figure(4, 3)
+        ax = fig.add_subplot()
+        ax.plot(np.linspace(0, 1, 50), np.full(50, 0.5), label="a line across the middle")
+        assert layout_problems(fig) == []
+        ax.legend(loc="center")
+        fig.text(0.95, 0.5, "a note that runs off the figure")
+        cut = "cut off at the figure's edge: text 'a note that runs off the figure'"
+        assert layout_problems(fig) == [cut, "legend over data in 'an axes'"]
+
+
+def test_the_histogram_bars_at_the_scale_ends_stand_clear_of_the_frame(sessions, wai_sr):
+    fig = subscale_distributions(sessions, wai_sr)
+    assert layout_problems(fig) == []
+    for ax in fig.axes:
+        left, right = ax.get_xlim()
+        assert left < min(bar.get_x() for bar in ax.patches)
+        assert max(bar.get_x() + bar.get_width() for bar in ax.patches) < right

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from alliance.models.plan import BY_KEY
-from alliance.report.glance import GLANCE_KEYS, glance_figure, glance_rows, glance_table
+from alliance.report.glance import glance_figure, glance_rows, glance_table
 
 SHARF = {"benchmark": "alliance_dropout", "benchmark_value": 0.55, "benchmark_ci_low": math.nan,
          "benchmark_ci_high": math.nan, "estimate": 0.75, "ci_low": 0.5, "ci_high": 1.0, "n": 370,
@@ -31,9 +31,11 @@ def effect(key: str, estimate: float, low: float, high: float, scale: str) -> di
 
 @pytest.fixture
 def inputs():
-    status = pd.DataFrame({"key": list(GLANCE_KEYS),
-                           "status": ["fitted", "fitted", "not_estimable", "fitted"],
-                           "reason": ["", "", "no patient has a satisfaction score", ""]})
+    statuses = {"adherence": [{"key": "H1", "status": "fitted", "reason": ""}],
+                "dropout": [{"key": "H2", "status": "fitted", "reason": ""}],
+                "satisfaction": [{"key": "H3", "status": "not_estimable",
+                                  "reason": "no patient has a satisfaction score"}],
+                "symptoms": [{"key": "H4", "status": "fitted", "reason": ""}]}
     effects = pd.DataFrame([
         effect("H1", math.log(2.0), math.log(1.5), math.log(2.5), "log_odds"),
         effect("H2", -math.log(2.0), -math.log(4.0), math.log(1.1), "log_odds"),
@@ -45,7 +47,7 @@ def inputs():
     models = [{"family": "adherence", "extra": {}}, {"family": "dropout", "extra": {"benchmark": SHARF}},
               {"family": "satisfaction", "extra": {}},
               {"family": "symptoms", "extra": {"benchmark": FLUCKIGER}}]
-    return status, effects, models
+    return effects, [{**model, "statuses": statuses[model["family"]]} for model in models]
 
 
 def test_rows_are_on_the_display_scale_with_their_status(inputs):
@@ -93,11 +95,12 @@ def test_figure_has_a_panel_per_scale_and_one_for_the_benchmarks(inputs):
 
 
 def test_figure_without_benchmarks_or_estimates(inputs):
-    status, effects, models = inputs
+    effects, models = inputs
     plain = [{**m, "extra": {}} for m in models]
-    assert len(glance_figure(glance_rows(status, effects, plain, satisfaction_label="CSQ-8")).axes) == 2
-    nothing = status.assign(status="refused", reason="the data were not valid")
-    fig = glance_figure(glance_rows(nothing, effects.iloc[:0], plain, satisfaction_label="CSQ-8"))
+    assert len(glance_figure(glance_rows(effects, plain, satisfaction_label="CSQ-8")).axes) == 2
+    rows = glance_rows(effects.iloc[:0], [], satisfaction_label="CSQ-8")  # no family was run
+    assert {(r["status"], r["reason"]) for r in rows} == {("refused", "its model family was not run")}
+    fig = glance_figure(rows)
     odds, points = fig.axes  # the planned scales, each effect listed with its status
     assert [t.get_text() for t in odds.get_yticklabels()] == ["Attendance", "Dropout"]
     assert [t.get_text() for t in points.texts] == ["no estimate: not run"] * 2

@@ -6,15 +6,14 @@ import re
 import pandas as pd
 import pytest
 from degenerate import visible_text
+from report_inputs import EFFECTS, model_results
 
 from alliance.models.effects import multiplicity_table
-from alliance.models.plan import PLANNED
 from alliance.outputs import FIGURES
-from alliance.report.analysis import apa_row, sensitivity_notes
+from alliance.report.analysis import apa_row, sensitivity_notes, status_rows
 from alliance.report.cohort import flow_steps
 from alliance.report.document import build_report
 from alliance.report.downloads import table_csv
-from alliance.report.figures import new_figure, save_figure
 from alliance.report.format import (
     estimate_digits,
     format_ci,
@@ -26,7 +25,7 @@ from alliance.report.format import (
     p_text,
 )
 from alliance.report.provenance import git_commit, provenance
-from alliance.report.words import shown_count
+from alliance.report.words import predictor_definitions, predictor_label, shown_count
 
 SECTION_IDS = ["contents", "summary", "methods", "cohort-flow", "alliance-scores", "measurement", "analyses",
                "analysis-adherence", "analysis-dropout", "analysis-satisfaction", "predictions", "benchmarks",
@@ -77,157 +76,6 @@ def test_share_outcomes_are_in_percentage_points():
                    early_window=3, min_cell_size=10)
     assert (tiny["scale"], tiny["estimate"], tiny["se"], tiny["ci"]) == ("points", "0.00050", "0.00250",
                                                                           "[-0.00450, 0.00550]")
-
-
-def sessions_table():
-    rows = []
-    for i in range(20):
-        for session in (1, 2, 3):
-            attended = not (i % 5 == 0 and session == 3)
-            total = 3.0 + (i % 5) * 0.5 if attended else float("nan")
-            rows.append({"patient_id": f"P{i:02d}", "session": session, "attended": attended,
-                         "alliance_task": total, "alliance_bond": total, "alliance_goal": total,
-                         "alliance_total": total, "alliance_n_answered": 12 if attended else 0,
-                         "alliance_prorated": False})
-    return pd.DataFrame(rows)
-
-
-def features_table():
-    disciplines = ["physiotherapy"] * 10 + ["nutrition"] * 3 + ["osteopathy"] * 7
-    return pd.DataFrame({
-        "patient_id": [f"P{i:02d}" for i in range(20)],
-        "therapist_id": [f"T{i % 4}" for i in range(20)],
-        "site": ["S1"] * 12 + ["S2"] * 8,
-        "discipline": disciplines,
-        "dropout": pd.array([i % 4 == 0 for i in range(20)], dtype="boolean"),
-    })
-
-
-EFFECTS = pd.DataFrame({
-    "outcome": ["attendance", "dropout", "satisfaction"],
-    "model": ["binomial_glm_cluster_therapist", "logistic_glm_cluster_therapist", "lmm_therapist_intercept"],
-    "predictor": ["alliance_early", "alliance_early", "alliance_mean"],
-    "scale": ["log_odds", "log_odds", "points"],
-    "estimate": [0.36, -0.49, 1.36], "std_error": [0.05, 0.15, 0.2], "ci_low": [0.27, -0.78, 0.97],
-    "ci_high": [0.45, -0.19, 1.76], "p_value": [3.5e-14, 0.01234, 0.5],
-    "r": [0.19, -0.26, 0.36], "r_ci_low": [0.15, -0.4, 0.25], "r_ci_high": [0.24, -0.11, 0.46],
-    "n_obs": [50, 18, 15], "n_patients": [18, 18, 15], "n_therapists": [4, 4, 4],
-    "analysis": ["primary"] * 3,
-})
-
-
-def model_results():
-    """Three families' results, each with the status of its planned models: the primary fitted, the
-    others not estimable (as with data that hold only the primary outcomes)."""
-    results = []
-    for family, row in zip(["adherence", "dropout", "satisfaction"], EFFECTS.to_dict("records"), strict=True):
-        results.append({
-            "family": family, "effects": [row],
-            "flow": [{"step": "patients in the cohort", "n": 20}, {"step": "excluded: something", "n": 2},
-                     {"step": "analysed", "n": 18}],
-            "notes": ["Covariate 'x' has a single value and was dropped."] if family == "dropout" else [],
-            "extra": {"formula": f"y ~ {row['predictor']}_z", "covariates": ["baseline_severity"]},
-            "statuses": [{"key": p.key, "status": "fitted" if p.analysis == "primary" else "not_estimable",
-                          "reason": "" if p.analysis == "primary" else "no such data in this test",
-                          "flags": ""} for p in PLANNED if p.family == family],
-        })
-    results.append({"family": "symptoms", "effects": [], "flow": [], "notes": [], "extra": {},
-                    "statuses": [{"key": p.key, "status": "not_estimable",
-                                  "reason": "no symptom scores in the data", "flags": ""}
-                                 for p in PLANNED if p.family == "symptoms"]})
-    results[1]["extra"] |= {"kaplan_meier": [], "logrank": {"statistic": 12.05, "df": 2, "p_value": 0.0024,
-                                                           "n_patients": 18, "events": 4},
-                            "benchmark": DROPOUT_BENCHMARK}
-    return results
-
-
-DROPOUT_BENCHMARK = {  # as alliance.models.benchmarks.dropout_comparison writes it
-    "benchmark": "alliance_dropout", "metric": "d, early alliance of completers minus dropouts (pooled SD)",
-    "estimate": 0.62, "ci_low": 0.21, "ci_high": 1.03, "n": 18, "benchmark_value": 0.55,
-    "benchmark_ci_low": float("nan"), "benchmark_ci_high": float("nan"), "verdict": "compatible with",
-    "source": "Sharf, Primavera & Diener (2010), 11 studies"}
-
-
-def psychometrics():
-    """Small results/psychometrics tables as the psychometrics rule writes them (WAI-SR, 12 items)."""
-    items = [f"wai_sr_{i:02d}" for i in range(1, 13)]
-    subscale = {1: "task", 2: "task", 10: "task", 12: "task", 3: "bond", 5: "bond", 7: "bond", 9: "bond",
-                4: "goal", 6: "goal", 8: "goal", 11: "goal"}
-    loadings = [("one_factor", "loading", "general", item, 0.7) for item in items] + [
-        ("correlated_factors", "loading", subscale[i], items[i - 1], 0.8) for i in range(1, 13)] + [
-        ("correlated_factors", "factor_correlation", "goal", "bond", 0.81)]
-    return {
-        "reliability": pd.DataFrame({
-            "role": "alliance", "instrument": "wai_sr", "scale": ["task", "bond", "goal", "total"],
-            "n": [18, 19, 19, 17], "n_items": [4, 4, 4, 12],
-            "alpha": [0.8499, 0.846, 0.871, 0.9253], "alpha_ci_low": [0.823, 0.82, 0.848, 0.913],
-            "alpha_ci_high": [0.873, 0.87, 0.89, 0.936], "omega": [0.85, 0.846, 0.871, 0.9253],
-            "omega_converged": [True, True, True, False], "floor_share": [0.0] * 4,
-            "ceiling_share": [0.0638, 0.0722, 0.085, 0.0169], "skew": [-0.33, -0.39, -0.37, -0.32]}),
-        "item_statistics": pd.DataFrame({
-            "role": "alliance", "instrument": "wai_sr", "item": items,
-            "subscale": [subscale[i] for i in range(1, 13)], "n": 19, "mean": 3.88,
-            "sd": 0.779, "floor_share": 0.0, "ceiling_share": 0.2117, "skew": -0.28,
-            "corrected_r_subscale": 0.6705, "corrected_r_total": 0.6478}),
-        "item_distribution": pd.DataFrame({"item": items, "value": 5, "n": 19, "share": 1.0}),
-        "cfa_fit": pd.DataFrame({
-            "model": ["one_factor", "correlated_factors"], "n": [17, 17], "chi2": [296.226, 61.7299],
-            "dof": [54, 51], "p_value": [3.9e-35, 0.144], "cfi": [0.8968, 0.9954], "tli": [0.8739, 0.9941],
-            "rmsea": [0.1123, 0.0243], "srmr": [0.0577, 0.0245], "aic": [8296.4, 8067.9],
-            "bic": [8389.4, 8172.6], "converged": [True, True]}),
-        "cfa_parameters": pd.DataFrame(loadings, columns=["model", "kind", "factor", "item", "std_loading"]),
-        "therapist_icc": pd.DataFrame([{
-            "icc": 0.05998, "ci_low": 0.0045, "ci_high": 0.1372, "therapist_variance": 0.017,
-            "residual_variance": 0.266, "n_patients": 20, "n_therapists": 4, "n_boot": 200,
-            "converged": True}]),
-        "reliability_by_sessions": pd.DataFrame({
-            "sessions": [1, 2, 3, 4], "reliability": [0.7085, 0.8294, 0.8794, 0.9067],
-            "session_icc": 0.7085}),
-        "agreement": pd.DataFrame(),
-        "notes": pd.DataFrame({"note": ["total: a note from semopy"]}),
-    }
-
-
-RUPTURE_SHARES = pd.DataFrame({
-    "pattern": ["no_rupture", "rupture_without_repair", "rupture_with_repair", "not_classifiable"],
-    "n": [9, 5, 5, 1], "share": [9 / 19, 5 / 19, 5 / 19, float("nan")],
-    "larsson_2018": [0.745, 0.107, 0.147, float("nan")],
-})
-
-
-@pytest.fixture
-def inputs(tmp_path):
-    figure_paths = []
-    for name in FIGURES:
-        fig = new_figure(2, 2)
-        fig.add_subplot().plot([0, 1], [0, 1])
-        save_figure(fig, tmp_path / f"{name}.png", tmp_path / f"{name}.svg")
-        figure_paths.append(str(tmp_path / f"{name}.png"))
-    config = {
-        "data": {"patients": "data/synthetic/patients.csv"},
-        "instruments": {"alliance": "wai_sr", "satisfaction": "csq8"},
-        "features": {"early_window": 3},
-        "ruptures": {"criterion": "sd", "c": 2.0, "repair_window": 3, "reliability": None},
-        "privacy": {"min_cell_size": 5},
-        "models": {"covariates": ["baseline_severity", "discipline"]},
-        "synthetic": {"seed": 123},
-    }
-    validation = {"inputs": {"patients": {"path": "p.csv", "sha256": "ab" * 32}},
-                  "tables": {"patients": {"file": "/secure/p.csv", "rows": 40, "ignored_columns": ["room"],
-                                          "absent_optional_columns": []}}}
-    scoring = {
-        "alliance": {"name": "WAI-SR", "citation": "Hatcher & Gillaspy (2006)", "item_level": True,
-                     "subscales": {"task": [1, 2, 10, 12], "bond": [3, 5, 7, 9], "goal": [4, 6, 8, 11]},
-                     "sessions_attended": 56, "sessions_with_answers": 56, "sessions_scored": 56,
-                     "sessions_prorated": 3, "sessions_unscorable": 0,
-                     "answers_on_missed_sessions_ignored": 0},
-        "satisfaction": {"patients": 20, "scored_from_items": 15, "pre_scored": 0, "prorated": 1,
-                         "missing": 5},
-    }
-    return {"config": config, "validation": validation, "scoring": scoring,
-            "session_scores": sessions_table(), "features": features_table(),
-            "model_results": model_results(), "effects": EFFECTS, "psychometrics": psychometrics(),
-            "rupture_shares": RUPTURE_SHARES.copy(), "figure_paths": figure_paths, "min_cell_size": 5}
 
 
 TRUTH = {"effects": [
@@ -422,7 +270,9 @@ def test_report_shows_q_values_level_tests_and_hides_small_groups(inputs):
     html = build_report(**inputs | {"model_results": results, "effects": effects,
                                     "multiplicity": multiplicity})
     section = html[html.index('id="analysis-adherence"'):html.index('id="analysis-dropout"')]
-    assert "patient&#39;s deviation from the therapist mean of early alliance" in section
+    # the split row by its short label, the predictor defined once below the table
+    assert "<td>early alliance, patient deviation</td>" in section
+    assert "<em>early alliance</em>: early alliance (mean total over scored sessions 1 to 3)" in section
     # a secondary family of one: q = p = .020
     assert '<td class="num">.020</td><td class="num">.020</td>' in section
     assert "0.78" not in section and "suppressed (&lt;5 patients)" in section
@@ -511,3 +361,25 @@ def test_data_warnings_show_the_suppressed_message(inputs):
     assert "&lt;5 patient(s) have no scored alliance session" in html
     assert "3 patient(s)" not in html
     assert "nothing to warn about" in build_report(**inputs)
+
+
+def test_predictor_labels_are_short_and_defined_once():
+    assert predictor_label("alliance_early") == "early alliance"
+    assert predictor_label("alliance_early_therapist") == "early alliance, therapist mean"
+    assert predictor_label("alliance_mean [nutrition]") == "mean alliance, nutrition"
+    assert predictor_definitions(["alliance_early", "alliance_early_patient", "alliance_early [osteopathy]",
+                                  "alliance_mean"], early_window=3) == [
+        ("early alliance", "early alliance (mean total over scored sessions 1 to 3)"),
+        ("mean alliance", "mean alliance over all scored sessions")]
+
+
+def test_status_reasons_and_flags_are_footnotes_each_once():
+    flag = "Few clusters: 6 therapists (fewer than 50); jackknife (CR3) standard errors."
+    status = pd.DataFrame({
+        "hypothesis": ["H1", "H2", "H3"], "title": ["a", "b", "c"], "analysis": ["primary"] * 3,
+        "status": ["fitted", "not_estimable", "fitted"],
+        "reason": ["", "no patient dropped out", ""], "flags": [flag, flag, ""]})
+    table = status_rows(status)
+    assert [(r["status"], r["mark"]) for r in table["rows"]] == [("fitted", "a"), ("not estimable", "b,a"),
+                                                                 ("fitted", "")]
+    assert table["footnotes"] == [("a", flag), ("b", "No patient dropped out.")]

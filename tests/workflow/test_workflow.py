@@ -19,6 +19,7 @@ import yaml
 from browser import check_page
 from threadpoolctl import threadpool_limits
 from workflow_runs import (
+    DEFAULT_RUN,
     SMALL,
     TABLES,
     assert_recovers_truth,
@@ -96,7 +97,7 @@ def test_a_run_killed_mid_way_and_restarted_gives_identical_results(root, defaul
     for table in results.glob("**/*.parquet"):  # what is there is whole (atomic writes)
         pd.read_parquet(table)
     for extra in ("--unlock", "--rerun-incomplete"):
-        done = run_workflow(root, default_run, SMALL, extra)
+        done = run_workflow(root, default_run, DEFAULT_RUN, extra)
         assert done.returncode == 0, done.stderr[-3000:]
     assert digests(results) == whole
     shutil.rmtree(kept)
@@ -135,7 +136,7 @@ def test_notebooks_run_on_the_results(root, default_run):
 
 def test_snakemake_report_has_every_figure_and_table(root, default_run):
     target = default_run / "results/snakemake-report.zip"
-    done = run_workflow(root, default_run, SMALL, "--report", str(target))
+    done = run_workflow(root, default_run, DEFAULT_RUN, "--report", str(target))
     assert done.returncode == 0, done.stderr[-3000:]
     with zipfile.ZipFile(target) as archive:
         names = "\n".join(archive.namelist())
@@ -148,5 +149,9 @@ def test_report_renders_in_chromium(default_run, tmp_path):
     result = check_page(default_run / "results/report.html", tmp_path / "report.png")
     assert result.console == [] and result.broken == 0
     assert result.overflow == []  # nothing wider than 1280 px or scrolling sideways
+    assert result.wrapped == []  # no table cell wraps more than twice
+    pdf, screen = default_run / "results/report.pdf", default_run / "results/report.png"
+    assert pdf.read_bytes().startswith(b"%PDF-") and pdf.stat().st_size > 100_000
+    assert screen.read_bytes().startswith(b"\x89PNG") and (default_run / "results/methods.md").exists()
     assert result.images == len(FIGURES)  # every figure, the synthetic-only example trajectories included
     assert (tmp_path / "report.png").stat().st_size > 50_000

@@ -18,8 +18,10 @@ TABLES = ("patients", "sessions", "outcomes")
 
 
 # Fewer bootstrap draws and imputations than the defaults: the tests check the plumbing and the values
-# of the primary models, not the precision of these CIs (a test may override them).
-LIGHT = {"psychometrics": {"bootstrap": 20}, "sensitivity": {"bootstrap": 30, "imputations": 3}}
+# of the primary models, not the precision of these CIs; no PDF but in the default run's test (a test may
+# override them).
+LIGHT = {"psychometrics": {"bootstrap": 20}, "sensitivity": {"bootstrap": 30, "imputations": 3},
+         "report": {"pdf": False}}
 
 
 def workflow_command(root: Path, work: Path, *extra: str) -> list[str]:
@@ -62,6 +64,8 @@ def assert_recovers_truth(effects: pd.DataFrame, truth: dict) -> None:
 
 
 SMALL = {"synthetic": {"n_patients": 600, "n_therapists": 40, "truth_multiplier": 10, "seed": 5}}
+# The shared default run: the small cohort, and the one run that prints the PDF.
+DEFAULT_RUN = SMALL | {"report": {"pdf": True}}
 
 
 def synthetic_tables(default_config, **changes) -> tuple:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from alliance.simulation.conditions import truth_scale
 from alliance.outputs import FIGURES, MODEL_FIGURES, PSYCHOMETRIC_TABLES
+from alliance.report.pdf import NO_BROWSER, find_browser
 from alliance.runtime.stale import set_aside_stale_outputs
 
 ENV = "../../environment.yml"
@@ -14,6 +15,7 @@ MODEL_FAMILIES = ["adherence", "dropout", "satisfaction", "symptoms"]
 TABLES = ["patients", "sessions", "outcomes"]
 SYNTHETIC = "data/synthetic"
 DATA_FIGURES = [name for name in FIGURES if name not in MODEL_FIGURES]  # the figures needing no model
+BROWSER = find_browser()  # headless Chromium prints results/report.pdf; without it the run says how to get one
 
 
 # When a run stops early (invalid data, a crash), the final outputs it did not rewrite are an earlier run's:

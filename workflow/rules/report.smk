@@ -3,7 +3,7 @@
 
 # The report job draws the figures of the models' results (those of the data are drawn with the
 # psychometrics, scores.smk), builds the report and writes the manifest last: one job, as drawing the
-# three figures takes about 2 s and starting Python with matplotlib and the models about 3 s, and the
+# four figures takes about 2 s and starting Python with matplotlib and the models about 3 s, and the
 # manifest is a second of start-up (docs/engineering-notes.md, "Job layout").
 rule report:
     input:
@@ -39,6 +39,7 @@ rule report:
             category="Report",
             labels={"document": "HTML report"},
         ),
+        methods="results/methods.md",
         manifest="results/manifest.json",
     params:
         config=config,  # whole config: the report prints it in full (provenance) and its sections read it;
@@ -57,6 +58,27 @@ rule report:
         ENV
     script:
         "../scripts/report.py"
+
+
+rule report_pdf:
+    input:
+        rules.report.output.html,
+    output:
+        pdf="results/report.pdf",
+        screenshot="results/report.png",
+    params:
+        browser=BROWSER,
+    resources:
+        mem_mb=scaled_mem_mb(1000),
+        runtime=scaled_runtime(5),
+    log:
+        "results/logs/report_pdf.log",
+    benchmark:
+        "results/benchmarks/report_pdf.tsv"
+    conda:
+        ENV  # the Python side; Chromium itself comes from the system (`make browser`)
+    script:
+        "../scripts/report_pdf.py"
 
 
 rule therapist_feedback:

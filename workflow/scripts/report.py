@@ -1,24 +1,32 @@
-"""Draw the report's figures of the model results (PNG and SVG), build the self-contained HTML report, then
-write results/manifest.json: every output with its SHA-256, the inputs, the config, the environment."""
+"""Draw the report's figures of the model results (PNG and SVG), build the self-contained HTML report and its
+Methods section as Markdown for a manuscript, then write results/manifest.json: every output with its
+SHA-256, the inputs, the config, the environment."""
 
 from pathlib import Path
 
 import pandas as pd
 
+from alliance.instruments import load_configured
 from alliance.io import read_json, read_tables, write_json, write_text
 from alliance.report.analysis import sensitivity_notes
 from alliance.report.document import build_report
 from alliance.report.figures import model_figures, save_figure
+from alliance.report.methods import methods_markdown, methods_section
+from alliance.report.provenance import provenance
 from alliance.runtime.manifest import build_manifest
 from alliance.runtime.runlog import start_log, user_errors_to_console
 
 log = start_log(snakemake.log[0])
 output = snakemake.output
+config = snakemake.params.config
 with user_errors_to_console(log):
+    instruments = load_configured(config["instruments"])
+    model_results = [read_json(path) for path in snakemake.input.models]
     figures = model_figures(
         pd.read_csv(snakemake.input.effects),
+        satisfaction=instruments["satisfaction"],
         min_cell_size=snakemake.params.min_cell_size,
-        models={result["family"]: result for result in map(read_json, snakemake.input.models)},
+        models={result["family"]: result for result in model_results},
     )
 for png, svg in zip(output.png, output.svg, strict=True):
     save_figure(figures[Path(png).stem], png, svg)
@@ -26,13 +34,14 @@ log.info("figures: %s", ", ".join(figures))
 
 with user_errors_to_console(log):
     truth = read_json(snakemake.input.truth) if hasattr(snakemake.input, "truth") else None
+    validation = read_json(snakemake.input.validation)
     html = build_report(
-        config=snakemake.params.config,
-        validation=read_json(snakemake.input.validation),
+        config=config,
+        validation=validation,
         scoring=read_json(snakemake.input.scoring),
         session_scores=pd.read_parquet(snakemake.input.session_scores),
         features=pd.read_parquet(snakemake.input.features),
-        model_results=[read_json(path) for path in snakemake.input.models],
+        model_results=model_results,
         effects=pd.read_csv(snakemake.input.effects),
         multiplicity=pd.read_csv(snakemake.input.multiplicity),
         status=pd.read_csv(snakemake.input.status, keep_default_na=False),
@@ -44,11 +53,13 @@ with user_errors_to_console(log):
         truth=truth,
         min_cell_size=snakemake.params.min_cell_size,
     )
+    versions = provenance(config, validation)["versions"]
+    methods = methods_markdown(methods_section(config, model_results, versions), instruments)
 write_text(html, output.html)
+write_text(methods, output.methods)
 log.info("report: %d characters, truth %s", len(html), "included" if truth else "not available")
 
 with user_errors_to_console(log):  # last: every other output of the run is written
-    manifest = build_manifest(Path(snakemake.params.results), dict(snakemake.params.inputs),
-                              snakemake.params.config)
+    manifest = build_manifest(Path(snakemake.params.results), dict(snakemake.params.inputs), config)
 write_json(manifest, output.manifest)
 log.info("manifest: %d outputs", len(manifest["outputs"]))

@@ -30,7 +30,8 @@ from alliance.report.words import (
     counted,
     effect_summary,
     phrase,
-    predictor_words,
+    predictor_definitions,
+    predictor_label,
     reason_text,
 )
 
@@ -45,7 +46,7 @@ def apa_row(row: pd.Series, early_window: int, min_cell_size: int, *, q_value: f
     per-discipline slope) shows no numbers."""
     if not is_reportable(int(row["n_patients"]), min_cell_size):
         hidden = f"suppressed (<{min_cell_size} patients)"
-        return {"analysis": row["analysis"], "predictor": predictor_words(row["predictor"], early_window),
+        return {"analysis": row["analysis"], "predictor": predictor_label(row["predictor"]),
                 "scale": SCALE_WORDS.get(row["scale"], row["scale"]), "estimate": hidden, "se": "",
                 "ci": "", "p": "", "q": "", "r": "", "n_obs": "", "n_patients": f"<{min_cell_size}",
                 "n_therapists": "", "mark": mark}
@@ -56,7 +57,7 @@ def apa_row(row: pd.Series, early_window: int, min_cell_size: int, *, q_value: f
              for column in ("estimate", "std_error", "ci_low", "ci_high")}
     return {"mark": mark,
         "analysis": row["analysis"],
-        "predictor": predictor_words(row["predictor"], early_window),
+        "predictor": predictor_label(row["predictor"]),
         "scale": scale,
         "estimate": value["estimate"],
         "se": value["std_error"],
@@ -184,12 +185,24 @@ def sensitivity_rows(table: pd.DataFrame, min_cell_size: int) -> list[dict]:
     return rows
 
 
-def status_rows(status: pd.DataFrame) -> list[dict]:
-    """The status table of every planned model and sensitivity analysis, in words."""
-    return [{"hypothesis": row["hypothesis"], "title": row["title"], "analysis": row["analysis"],
-             "status": STATUS_WORDS[row["status"]],
-             "reason": " ".join(part for part in (reason_text(row["reason"]), cell(row["flags"])) if part)}
-            for _, row in status.iterrows()]
+def status_rows(status: pd.DataFrame) -> dict:
+    """The status table of every planned model and sensitivity analysis, in words: `rows` with the
+    status marked by footnotes for its reason and its flags, and the `footnotes` (mark, text), each text
+    once."""
+    footnotes: dict[str, str] = {}
+    rows = []
+    for _, row in status.iterrows():
+        notes = [reason_text(row["reason"]), cell(row["flags"])]
+        marks = ",".join(footnotes.setdefault(note, _mark(len(footnotes))) for note in notes if note)
+        rows.append({"hypothesis": row["hypothesis"], "title": row["title"], "analysis": row["analysis"],
+                     "status": STATUS_WORDS[row["status"]], "mark": marks})
+    return {"rows": rows, "footnotes": [(mark, text) for text, mark in footnotes.items()]}
+
+
+def _mark(index: int) -> str:
+    """Footnote marks a, b, ..., z, aa, ab, ..."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return letters[index] if index < len(letters) else _mark(index // len(letters) - 1) + letters[index % 26]
 
 
 def primary_summary(status: pd.DataFrame, effects: pd.DataFrame, early_window: int) -> list[dict]:
@@ -252,7 +265,7 @@ def analysis_sections(
                 caveats = [reason_text(model_status["reason"]) if boundary else "",
                            cell(model_status["flags"])]
                 for caveat in filter(None, caveats):
-                    marks += footnotes.setdefault(caveat, "abcdefghijklmnopqrstuvwxyz"[len(footnotes)])
+                    marks += footnotes.setdefault(caveat, _mark(len(footnotes)))
             formatted.append(apa_row(row, early_window, min_cell_size,
                                      q_value=q_values.get(tuple(row[k] for k in keys), float("nan")),
                                      mark=marks))
@@ -267,6 +280,7 @@ def analysis_sections(
             "covariates": ", ".join(_covariates(result["extra"])) or "none",
             "notes": result["notes"],
             "rows": formatted,
+            "definitions": predictor_definitions(rows["predictor"], early_window),
             "footnotes": [(mark, text) for text, mark in footnotes.items()],
             "not_estimated": [f"{row['hypothesis']} ({row['title']}): {STATUS_WORDS[row['status']]}. "
                               f"{reason_text(row['reason'])}" for _, row in missing.iterrows()],

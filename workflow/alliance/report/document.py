@@ -14,6 +14,8 @@ import jinja2
 import pandas as pd
 import yaml
 
+from alliance.i18n import SOURCE_LANGUAGE, _, language, ngettext, pgettext, use_language
+from alliance.instruments import load_configured
 from alliance.models.effects import BENCHMARKS
 from alliance.models.plan import status_table
 from alliance.outputs import FIGURES
@@ -32,6 +34,7 @@ from alliance.report.format import (
     format_ci,
     format_unit,
 )
+from alliance.report.glance import glance_rows, glance_table, short_name
 from alliance.report.measurement import measurement_section
 from alliance.report.methods import methods_section
 from alliance.report.provenance import embed_png, provenance
@@ -41,6 +44,9 @@ ANALYSIS_PLAN = "../ANALYSIS_PLAN.md"  # relative to results/report.html
 
 
 FIGURE_CAPTIONS = {
+    "at_a_glance": "The primary effects and symptom improvement per SD of alliance with 95% CIs: odds ratios "
+                   "(no effect at 1) and points (no effect at 0); below, the statistics that share a "
+                   "published benchmark's metric beside it (its 95% CI as a band where published).",
     "alliance_trajectories": "Mean alliance total (95% CI) by session and discipline, over attended, "
                              "scored sessions. Points resting on fewer than {k} patients are not shown.",
     "subscale_distributions": "Distributions of the alliance subscales and total over scored sessions, "
@@ -92,11 +98,29 @@ def build_report(
     min_cell_size: int, multiplicity: pd.DataFrame | None = None, sensitivity: pd.DataFrame | None = None,
     sensitivity_notes: Sequence[str] = (), status: pd.DataFrame | None = None,
 ) -> str:
-    """The report as one self-contained HTML string (figures as data URIs, no timestamps).
+    """The report as one self-contained HTML string (figures as data URIs, no timestamps), in the language
+    of `config["report"]["language"]` (English when not set).
 
     `psychometrics` holds the tables of results/psychometrics/ keyed by name; example trajectories are
     shown only with `truth` (the synthetic cohort).
     """
+    with use_language(config.get("report", {}).get("language", SOURCE_LANGUAGE)):
+        return _build_report(
+            config=config, validation=validation, scoring=scoring, session_scores=session_scores,
+            features=features, model_results=model_results, effects=effects, psychometrics=psychometrics,
+            rupture_shares=rupture_shares, figure_paths=figure_paths, truth=truth,
+            min_cell_size=min_cell_size, multiplicity=multiplicity, sensitivity=sensitivity,
+            sensitivity_notes=sensitivity_notes, status=status)
+
+
+def _build_report(
+    *,
+    config: dict, validation: dict, scoring: dict, session_scores: pd.DataFrame, features: pd.DataFrame,
+    model_results: list[dict], effects: pd.DataFrame, psychometrics: Mapping[str, pd.DataFrame],
+    rupture_shares: pd.DataFrame, figure_paths: Sequence[str | Path], truth: dict | None,
+    min_cell_size: int, multiplicity: pd.DataFrame | None, sensitivity: pd.DataFrame | None,
+    sensitivity_notes: Sequence[str], status: pd.DataFrame | None,
+) -> str:
     figures = {Path(path).stem: embed_png(path) for path in figure_paths}
     missing = [name for name in FIGURES if name not in figures]
     if missing:
@@ -105,7 +129,9 @@ def build_report(
     provenance_info = provenance(config, validation)
     early_window = config["features"]["early_window"]
     status = status_table(model_results) if status is None else status
+    satisfaction = load_configured(config["instruments"])["satisfaction"]
     context = {
+        "glance": glance_table(glance_rows(effects, model_results, short_name(satisfaction))),
         "summary": primary_summary(status, effects, early_window),
         "status": status_rows(status),
         "cohort": cohort_section(session_scores, features, model_results, scoring=scoring,
@@ -130,12 +156,17 @@ def build_report(
         "provenance": provenance_info,
         "config_yaml": yaml.safe_dump(config, sort_keys=True, allow_unicode=True),
         "min_cell_size": min_cell_size,
+        "language": language(),
     }
     return add_csv_downloads(_environment().get_template("report.html").render(**context))
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    """The report's templates, with gettext (`_("...")`, `{% trans %}`) in the active language."""
+    environment = jinja2.Environment(
         loader=jinja2.PackageLoader("alliance.report", "templates"), autoescape=True,
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    environment.install_gettext_callables(gettext=_, ngettext=ngettext, pgettext=pgettext, newstyle=True)
+    return environment

@@ -19,8 +19,9 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from alliance.io import write_csv, write_text
-from alliance.report.figures import PNG_DPI, figure_style, mean_ci, new_figure
+from alliance.report.figures import PNG_DPI, mean_ci
 from alliance.report.format import format_number, format_percent
+from alliance.report.style import figure_style, new_figure
 from alliance.scoring.scores import TOTAL, scored_sessions
 
 INDEX_COLUMNS = ["therapist_id", "patients", "page"]

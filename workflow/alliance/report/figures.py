@@ -6,8 +6,7 @@ Figures are built on `matplotlib.figure.Figure` with an Agg canvas (no pyplot st
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib as mpl
@@ -15,7 +14,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import PercentFormatter
@@ -26,9 +24,10 @@ from alliance.io import write_atomic
 from alliance.models.effects import BENCHMARKS, benchmark_comparable, model_label
 from alliance.models.levels import HYPOTHESIS
 from alliance.outputs import FIGURES
+from alliance.report.glance import glance_figure, glance_rows, short_name
+from alliance.report.style import SVG_HASHSALT, figure_style, message_figure, new_figure
 from alliance.scoring.scores import ALLIANCE_PREFIX, TOTAL, score_bounds, score_descriptives, scored_sessions
 
-SVG_HASHSALT = "alliance-report"
 PNG_DPI = 200
 HIST_BINS = 17  # bins centred on 17 equally spaced values from the scale minimum to its maximum
 RELIABILITY_GUIDES = (0.80, 0.90)
@@ -36,47 +35,6 @@ EXAMPLE_PATTERNS = ("rupture_with_repair", "rupture_without_repair", "no_rupture
 EXAMPLES_PER_PATTERN = 2
 MODEL_LABELS = {"correlated_factors": "correlated factors", "one_factor": "one factor"}
 KAPLAN_MEIER = "H2c"  # the key of the Kaplan-Meier analysis in the plan (alliance.models.plan)
-
-
-def style_rc() -> dict:
-    """The shared style: seaborn whitegrid, colour-blind palette, readable DejaVu Sans fonts."""
-    return {
-        **sns.axes_style("whitegrid"),
-        **sns.plotting_context("notebook", font_scale=1.0),
-        "axes.prop_cycle": mpl.cycler(color=sns.color_palette("colorblind")),
-        "font.family": "sans-serif",
-        "font.sans-serif": ["DejaVu Sans"],
-        "axes.titlesize": 12,
-        "axes.titleweight": "bold",
-        "legend.frameon": False,
-        "svg.hashsalt": SVG_HASHSALT,
-    }
-
-
-@contextmanager
-def figure_style() -> Iterator[None]:
-    """Apply the shared style while a figure is drawn."""
-    with mpl.rc_context(style_rc()):
-        yield
-
-
-def new_figure(width: float, height: float) -> Figure:
-    """An empty figure with an Agg canvas and constrained layout."""
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def message_figure(title: str, message: str) -> Figure:
-    """A figure that says in words why there is nothing to draw."""
-    with figure_style():
-        fig = new_figure(8, 2.5)
-        ax = fig.add_subplot()
-        ax.set_axis_off()
-        ax.set_title(title)
-        ax.text(0.5, 0.5, textwrap.fill(message, 80), transform=ax.transAxes, ha="center", va="center",
-                color="0.3")
-    return fig
 
 
 def _unit(value: float) -> str:
@@ -182,8 +140,9 @@ def subscale_distributions(session_scores: pd.DataFrame, instrument: Instrument)
             ax.text(0.03, 0.95, f"at maximum: {row['ceiling_share']:.1%}\nskew: {skew}",
                     transform=ax.transAxes, va="top", ha="left", fontsize="small",
                     bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.8"})
-            ax.set(xlim=(edges[0], edges[-1]), xlabel=column.removeprefix(ALLIANCE_PREFIX),
-                   ylabel="Sessions (%)")
+            # half a bin of margin: the bars at the scale's ends stand clear of the frame
+            ax.set(xlim=(edges[0] - width / 2, edges[-1] + width / 2),
+                   xlabel=column.removeprefix(ALLIANCE_PREFIX), ylabel="Sessions (%)")
         fig.suptitle(f"{instrument.name}\n{len(scored):,} scored sessions", fontsize=12,
                      fontweight="bold")
     return fig
@@ -430,7 +389,7 @@ MARGINAL_LABELS = {
     "dropout": "Predicted chance of dropout\nafter the early window",
     "satisfaction": "Predicted satisfaction (points)",
 }
-PREDICTOR_LABELS = {"alliance_early": "Early alliance (mean total, first sessions)",
+PREDICTOR_LABELS = {"alliance_early": "Early alliance\n(mean total, first sessions)",
                     "alliance_mean": "Mean alliance total"}
 
 
@@ -453,7 +412,7 @@ def marginal_effects(models: Mapping[str, dict]) -> Figure:
         return message_figure(title, "No primary model could be fitted" + (
             f" ({'; '.join(reasons)})." if reasons else "."))
     with figure_style():
-        fig = new_figure(4.2 * len(tables), 4.2)
+        fig = new_figure(max(8.0, 4.2 * len(tables)), 4.6)  # wide enough for the title with one panel
         axes = fig.subplots(1, len(tables), squeeze=False)[0]
         colour = sns.color_palette("colorblind")[0]
         for ax, table in zip(axes, tables, strict=True):
@@ -465,7 +424,7 @@ def marginal_effects(models: Mapping[str, dict]) -> Figure:
                 ax.yaxis.set_major_formatter(PercentFormatter(1.0))
             ax.set(xlabel=PREDICTOR_LABELS.get(predictor, predictor.replace("_", " ")),
                    ylabel=MARGINAL_LABELS.get(outcome, outcome), title=outcome.capitalize())
-        fig.suptitle(f"{title} (-2 to +2 SD; covariates at reference values)", fontsize=12,
+        fig.suptitle(f"{title}\n(-2 to +2 SD; covariates at reference values)", fontsize=12,
                      fontweight="bold")
     return fig
 
@@ -508,19 +467,20 @@ def therapist_caterpillar(features: pd.DataFrame, min_cell_size: int) -> Figure:
 
 def make_figures(
     session_scores: pd.DataFrame, features: pd.DataFrame, effects: pd.DataFrame, *, instrument: Instrument,
-    min_cell_size: int, psychometrics: Mapping[str, pd.DataFrame], ruptures: pd.DataFrame, synthetic: bool,
-    models: Mapping[str, dict],
+    satisfaction: Instrument, min_cell_size: int, psychometrics: Mapping[str, pd.DataFrame],
+    ruptures: pd.DataFrame, synthetic: bool, models: Mapping[str, dict],
 ) -> dict[str, Figure]:
     """Every figure of the report, keyed by its name in `FIGURES` (in that order): `data_figures` and
     `model_figures`, which the workflow draws in two jobs (the first needs no model).
 
+    `satisfaction` is the satisfaction instrument (its short name labels the glance figure);
     `psychometrics` holds the tables of results/psychometrics/ keyed by name (`read_tables`); `models`
     the model results by family (the dropout family's Kaplan-Meier curves, every primary model's
     predictions).
     """
     figures = data_figures(session_scores, features, instrument=instrument, min_cell_size=min_cell_size,
                            psychometrics=psychometrics, ruptures=ruptures, synthetic=synthetic)
-    figures |= model_figures(effects, min_cell_size=min_cell_size, models=models)
+    figures |= model_figures(effects, satisfaction=satisfaction, min_cell_size=min_cell_size, models=models)
     return {name: figures[name] for name in FIGURES}
 
 
@@ -541,13 +501,17 @@ def data_figures(
     }
 
 
-def model_figures(effects: pd.DataFrame, *, min_cell_size: int, models: Mapping[str, dict]
-                  ) -> dict[str, Figure]:
-    """The figures of the model results (`MODEL_FIGURES`): the forest plot of `effects`, the dropout
-    family's Kaplan-Meier curves and the primary models' predictions (`models`: the results by family)."""
+def model_figures(effects: pd.DataFrame, *, satisfaction: Instrument, min_cell_size: int,
+                  models: Mapping[str, dict]) -> dict[str, Figure]:
+    """The figures of the model results (`MODEL_FIGURES`): the report at a glance (`satisfaction`, the
+    satisfaction instrument, names its outcome), the forest plot of `effects`, the dropout family's
+    Kaplan-Meier curves and the primary models' predictions (`models`: the results by family)."""
     dropout = models.get("dropout", {}).get("extra", {})
     km_reason = status_reason(models.get("dropout", {}), KAPLAN_MEIER)
     return {
+        "at_a_glance": glance_figure(glance_rows(
+            effects, [{**result, "family": family} for family, result in models.items()],
+            short_name(satisfaction))),
         "forest_plot": forest_plot(benchmark_comparable(effects)),
         "kaplan_meier": (kaplan_meier(pd.DataFrame(dropout["kaplan_meier"]), dropout["logrank"],
                                       min_cell_size)

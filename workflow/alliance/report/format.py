@@ -1,8 +1,22 @@
-"""Number formatting for the report (APA style: no leading zero for values bounded by 1)."""
+"""Number formatting for the report, in the report's language (`alliance.i18n.language`).
+
+English follows APA style: a decimal point, no leading zero for values bounded by 1 (.27, p < .001),
+thousands separated by commas. Spanish and Catalan write numbers as a reader in Spain expects: a decimal
+comma, the leading zero kept (0,27, p < 0,001), thousands separated by points (Babel's locale data), and
+the bounds of an interval separated by a semicolon ([0,12; 0,34]), as a comma would be ambiguous. Rounding
+is the same in every language.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
+from alliance.i18n import SOURCE_LANGUAGE, language
+
+
+def _localised(text: str) -> str:
+    """A number written with a decimal point, in the active language's decimal mark."""
+    return text if language() == SOURCE_LANGUAGE else text.replace(".", ",")
 
 
 def format_number(value: float, digits: int = 2) -> str:
@@ -10,7 +24,7 @@ def format_number(value: float, digits: int = 2) -> str:
     if value is None or not np.isfinite(value):
         return "NA"
     text = f"{value:.{digits}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
+    return _localised(text[1:] if text.startswith("-") and float(text) == 0 else text)
 
 
 def estimate_digits(value: float, digits: int = 2) -> int:
@@ -22,18 +36,19 @@ def estimate_digits(value: float, digits: int = 2) -> int:
 
 
 def format_unit(value: float, digits: int = 2) -> str:
-    """A number bounded by 1 (r, p) without the leading zero, APA style: .27, -.26."""
+    """A number bounded by 1 (r, p): without the leading zero in English (APA: .27, -.26), with it in
+    Spanish and Catalan (0,27)."""
     text = format_number(value, digits)
-    if text.startswith(("0.", "-0.")):
+    if language() == SOURCE_LANGUAGE and text.startswith(("0.", "-0.")):
         return text.replace("0.", ".", 1)
     return text
 
 
 def format_p(p: float) -> str:
-    """APA p-value: "< .001", else three decimals without the leading zero."""
+    """APA p-value: "< .001", else three decimals (without the leading zero in English)."""
     if p is None or not np.isfinite(p):
         return "NA"
-    return "< .001" if p < 0.001 else format_unit(p, 3)
+    return "< " + format_unit(0.001, 3) if p < 0.001 else format_unit(p, 3)
 
 
 def p_text(p: float) -> str:
@@ -43,19 +58,24 @@ def p_text(p: float) -> str:
 
 
 def format_ci(low: float, high: float, digits: int = 2, *, unit: bool = False) -> str:
-    """A confidence interval, "[low, high]"."""
+    """A confidence interval, "[low, high]" ("[low; high]" where the decimal mark is a comma)."""
     fmt = format_unit if unit else format_number
-    return f"[{fmt(low, digits)}, {fmt(high, digits)}]"
+    separator = ", " if language() == SOURCE_LANGUAGE else "; "
+    return f"[{fmt(low, digits)}{separator}{fmt(high, digits)}]"
 
 
 def format_count(n: float) -> str:
     """An integer count with thousands separators."""
-    return f"{int(n):,}"
+    if language() == SOURCE_LANGUAGE:
+        return f"{int(n):,}"
+    from babel.numbers import format_decimal
+
+    return format_decimal(int(n), locale=language())
 
 
 def format_percent(share: float, digits: int = 1) -> str:
     """A share as a percentage."""
-    return "NA" if not np.isfinite(share) else f"{100 * share:.{digits}f}%"
+    return "NA" if not np.isfinite(share) else f"{format_number(100 * share, digits)}%"
 
 
 def count_with_share(n: int, of: int) -> str:

@@ -20,10 +20,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from alliance.errors import REPORTED
+from alliance.errors import REFUSED, REPORTED
+from alliance.instruments import Instrument
 from alliance.models.plan import BY_KEY
-from alliance.report.figures import figure_style, message_figure, new_figure
 from alliance.report.format import estimate_digits, format_ci, format_number, format_p, format_unit
+from alliance.report.style import figure_style, message_figure, new_figure
 from alliance.report.words import STATUS_WORDS, reason_text
 
 GLANCE_KEYS = ("H1", "H2", "H3", "H4")  # the three primary effects and the key secondary one
@@ -34,17 +35,19 @@ PANELS = {"odds ratio": "Odds ratio per SD of alliance", "points": "Points per S
 BENCHMARK_PANEL = "Like-for-like benchmark comparisons"
 
 
-def glance_rows(status: pd.DataFrame, effects: pd.DataFrame, model_results: Sequence[Mapping],
+def glance_rows(effects: pd.DataFrame, model_results: Sequence[Mapping],
                 satisfaction_label: str) -> list[dict]:
     """One row per effect of `GLANCE_KEYS`: hypothesis, label, status, the estimate per SD of alliance on
     its display scale (`metric`: odds ratio or points; NaN when not estimated), its 95% CI and p, the
     like-for-like benchmark comparison of its family where one exists, and a plain-language `sentence`.
-    `satisfaction_label` names the satisfaction measure (e.g. "CSQ-8")."""
-    by_key = status.set_index("key")
-    benchmarks = {result["family"]: result["extra"].get("benchmark") for result in model_results}
+    The status is the one its family recorded (`ModelResult.statuses`); a family that was not run
+    leaves its effect `refused`. `satisfaction_label` names the satisfaction measure (e.g. "CSQ-8")."""
+    recorded = {status["key"]: status for result in model_results for status in result.get("statuses", [])}
+    benchmarks = {result["family"]: result.get("extra", {}).get("benchmark") for result in model_results}
     rows = []
     for key in GLANCE_KEYS:
-        planned, state = BY_KEY[key], by_key.loc[key]
+        planned = BY_KEY[key]
+        state = recorded.get(key, {"status": REFUSED, "reason": "its model family was not run"})
         row = {"key": key, "hypothesis": planned.hypothesis, "analysis": planned.analysis,
                "label": LABELS[key], "status": state["status"], "reason": state["reason"],
                "metric": METRICS[key], "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan,
@@ -60,6 +63,13 @@ def glance_rows(status: pd.DataFrame, effects: pd.DataFrame, model_results: Sequ
         row["sentence"] = glance_sentence(row, satisfaction_label)
         rows.append(row)
     return rows
+
+
+def short_name(instrument: Instrument) -> str:
+    """An instrument's short name: the abbreviation in the parentheses of its name ("CSQ-8"), or the
+    name."""
+    inside = re.search(r"\(([^()]+)\)\s*$", instrument.name)
+    return inside.group(1) if inside else instrument.name
 
 
 def glance_sentence(row: Mapping, satisfaction_label: str) -> str:

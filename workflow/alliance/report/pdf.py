@@ -1,10 +1,11 @@
 """The report as PDF, printed from the same HTML by headless Chromium (its print stylesheet breaks pages
-before sections and keeps table rows whole).
+before sections and keeps table rows whole), and a screenshot of its first screen at 1280 px for the
+reviewer.
 
 Chromium stamps the print time into the PDF's information dictionary; it is replaced by a fixed date of
 the same length (so that no byte offset moves), which makes the PDF byte-identical for the same HTML on
-the same machine. Another browser version or other fonts give other bytes, so the manifest lists the PDF
-without comparing it (`alliance.runtime.manifest`): the HTML it is printed from is compared.
+the same machine. Another browser version or other fonts give other bytes, so the manifest leaves the
+PDF and the screenshot out (`alliance.runtime.manifest`): the HTML they render is compared.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--dis
 STAMP = re.compile(rb"/(CreationDate|ModDate) \(D:\d{14}[+\-Z][^)]*\)")
 FIXED_DATE = b"D:19800101000000"  # the ZIP epoch, as reproducible builds use
 PRINT_TIMEOUT = 300  # seconds; a 400-patient report prints in a few
-NO_BROWSER = ("results/report.pdf was not printed: no Chromium is installed. Run `make browser`, then the "
-              "workflow again, to get it.")
+NO_BROWSER = ("results/report.pdf is not printed: no Chromium is installed; `make browser` installs it, and "
+              "the next run prints it.")
+SCREEN = (1280, 2000)  # the screenshot: the report's first screen at 1280 px (the summary at a glance)
 
 
 def find_browser() -> str | None:
@@ -61,3 +63,18 @@ def print_pdf(html: str | Path, pdf: str | Path, browser: str) -> None:
                                f"{done.stderr.strip()[-500:]}")
         content = fixed_dates(printed.read_bytes())
     write_atomic(pdf, lambda path: path.write_bytes(content))
+
+
+def screenshot(html: str | Path, png: str | Path, browser: str, size: tuple[int, int] = SCREEN) -> None:
+    """Save the first `size` pixels (width, height) of `html` as rendered by `browser` to `png`."""
+    with tempfile.TemporaryDirectory(prefix="alliance-shot-") as tmp:
+        shot = Path(tmp) / "report.png"
+        done = subprocess.run(
+            [browser, *FLAGS, f"--user-data-dir={Path(tmp) / 'profile'}", "--hide-scrollbars",
+             f"--window-size={size[0]},{size[1]}", f"--screenshot={shot}", Path(html).resolve().as_uri()],
+            capture_output=True, text=True, timeout=PRINT_TIMEOUT, check=False)
+        if not shot.exists() or shot.stat().st_size == 0:
+            raise RuntimeError(f"Chromium took no screenshot of {html} (exit status {done.returncode}): "
+                               f"{done.stderr.strip()[-500:]}")
+        content = shot.read_bytes()
+    write_atomic(png, lambda path: path.write_bytes(content))

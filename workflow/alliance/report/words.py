@@ -47,6 +47,24 @@ PREDICTOR_WORDS = {
 }
 
 
+# Short labels of the predictors for table cells; each table defines the ones it shows once, below it, in
+# the words of PREDICTOR_WORDS.
+PREDICTOR_LABELS = {
+    "alliance_early": "early alliance",
+    "alliance_mean": "mean alliance",
+    "alliance_prev": "previous alliance",
+    "alliance_prev_within": "within: previous",
+    "alliance_between": "between: patient mean",
+    "alliance_prev_deviation": "within: previous, so far",
+    "alliance_running_mean": "between: mean so far",
+    "rupture_before": "rupture before",
+    "alliance_within": "within: this session",
+    "symptom_improvement_within": "symptom change, within",
+    "symptom_improvement_between": "symptom change, between",
+}
+LEVEL_LABELS = {"_therapist": "{}, therapist mean", "_patient": "{}, patient deviation"}
+
+
 LEVEL_WORDS = {"_therapist": "therapist mean of {}", "_patient": "patient's deviation from the therapist "
                                                                  "mean of {}"}
 
@@ -105,6 +123,33 @@ def predictor_words(predictor: str, early_window: int) -> str:
         if stem != base and stem in PREDICTOR_WORDS:
             return words.format(phrase(PREDICTOR_WORDS, stem, early_window=early_window))
     return phrase(PREDICTOR_WORDS, base, early_window=early_window)
+
+
+def predictor_base(predictor: str) -> tuple[str, str, str]:
+    """A predictor's stem, its level suffix (`_therapist`, `_patient` or "") and discipline ("" if none)."""
+    base, _, discipline = predictor.partition(" [")
+    for suffix in LEVEL_WORDS:
+        stem = base.removesuffix(suffix)
+        if stem != base and stem in PREDICTOR_WORDS:
+            return stem, suffix, discipline.rstrip("]")
+    return base, "", discipline.rstrip("]")
+
+
+def predictor_label(predictor: str) -> str:
+    """A predictor's short label for a table cell: "early alliance", "early alliance, therapist mean",
+    "early alliance, nutrition"; `predictor_definitions` defines the stems in full."""
+    stem, level, discipline = predictor_base(predictor)
+    label = PREDICTOR_LABELS.get(stem, stem.replace("_", " "))
+    if level:
+        label = LEVEL_LABELS[level].format(label)
+    return f"{label}, {discipline}" if discipline else label
+
+
+def predictor_definitions(predictors, early_window: int) -> list[tuple[str, str]]:
+    """The short label and the full definition of each predictor stem among `predictors`, once each."""
+    stems = dict.fromkeys(predictor_base(p)[0] for p in predictors)
+    return [(PREDICTOR_LABELS.get(stem, stem.replace("_", " ")),
+             phrase(PREDICTOR_WORDS, stem, early_window=early_window)) for stem in stems]
 
 
 def effect_summary(row: pd.Series, early_window: int) -> str:

@@ -3,8 +3,9 @@ configuration and the software environment, and the comparison of two manifests 
 
 Outputs are the files under `results/` except what is expected to differ between identical runs or is
 not an output of the default target: logs and benchmark timings, the benchmark and simulation targets,
-Snakemake's own report zip, an earlier run's outputs set aside by a failed run (`stale/`), READMEs and
-the manifest itself.
+Snakemake's own report zip, an earlier run's outputs set aside by a failed run (`stale/`), READMEs, the
+manifest itself, and the browser's renderings of the report (`report.pdf`, `report.png`), whose bytes
+depend on the installed browser and fonts (the HTML they render is compared).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from pathlib import Path
 from alliance.io import sha256_file
 
 EXCLUDED_DIRS = ("logs", "benchmarks", "bench", "simulation", "reproduce", "stale")
-EXCLUDED_FILES = ("manifest.json", "snakemake-report.zip", "README.md")
+EXCLUDED_FILES = ("manifest.json", "snakemake-report.zip", "README.md", "report.pdf", "report.png")
 KINDS = {".csv": "table", ".parquet": "table", ".json": "table", ".txt": "table", ".png": "figure",
-         ".svg": "figure", ".html": "report"}
+         ".svg": "figure", ".html": "report", ".md": "report"}
 
 
 def output_files(results: Path) -> list[Path]:

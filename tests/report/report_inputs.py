@@ -1,0 +1,161 @@
+"""The report's test inputs: a small set of pipeline outputs with hand-set effects, model results and
+psychometric tables (`report_inputs`: the keyword arguments of `build_report`)."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from alliance.models.plan import PLANNED
+from alliance.outputs import FIGURES
+from alliance.report.figures import new_figure, save_figure
+
+
+def sessions_table():
+    rows = []
+    for i in range(20):
+        for session in (1, 2, 3):
+            attended = not (i % 5 == 0 and session == 3)
+            total = 3.0 + (i % 5) * 0.5 if attended else float("nan")
+            rows.append({"patient_id": f"P{i:02d}", "session": session, "attended": attended,
+                         "alliance_task": total, "alliance_bond": total, "alliance_goal": total,
+                         "alliance_total": total, "alliance_n_answered": 12 if attended else 0,
+                         "alliance_prorated": False})
+    return pd.DataFrame(rows)
+
+
+def features_table():
+    disciplines = ["physiotherapy"] * 10 + ["nutrition"] * 3 + ["osteopathy"] * 7
+    return pd.DataFrame({
+        "patient_id": [f"P{i:02d}" for i in range(20)],
+        "therapist_id": [f"T{i % 4}" for i in range(20)],
+        "site": ["S1"] * 12 + ["S2"] * 8,
+        "discipline": disciplines,
+        "dropout": pd.array([i % 4 == 0 for i in range(20)], dtype="boolean"),
+    })
+
+
+EFFECTS = pd.DataFrame({
+    "outcome": ["attendance", "dropout", "satisfaction"],
+    "model": ["binomial_glm_cluster_therapist", "logistic_glm_cluster_therapist", "lmm_therapist_intercept"],
+    "predictor": ["alliance_early", "alliance_early", "alliance_mean"],
+    "scale": ["log_odds", "log_odds", "points"],
+    "estimate": [0.36, -0.49, 1.36], "std_error": [0.05, 0.15, 0.2], "ci_low": [0.27, -0.78, 0.97],
+    "ci_high": [0.45, -0.19, 1.76], "p_value": [3.5e-14, 0.01234, 0.5],
+    "r": [0.19, -0.26, 0.36], "r_ci_low": [0.15, -0.4, 0.25], "r_ci_high": [0.24, -0.11, 0.46],
+    "n_obs": [50, 18, 15], "n_patients": [18, 18, 15], "n_therapists": [4, 4, 4],
+    "analysis": ["primary"] * 3,
+})
+
+
+def model_results():
+    """Three families' results, each with the status of its planned models: the primary fitted, the
+    others not estimable (as with data that hold only the primary outcomes)."""
+    results = []
+    for family, row in zip(["adherence", "dropout", "satisfaction"], EFFECTS.to_dict("records"), strict=True):
+        results.append({
+            "family": family, "effects": [row],
+            "flow": [{"step": "patients in the cohort", "n": 20}, {"step": "excluded: something", "n": 2},
+                     {"step": "analysed", "n": 18}],
+            "notes": ["Covariate 'x' has a single value and was dropped."] if family == "dropout" else [],
+            "extra": {"formula": f"y ~ {row['predictor']}_z", "covariates": ["baseline_severity"]},
+            "statuses": [{"key": p.key, "status": "fitted" if p.analysis == "primary" else "not_estimable",
+                          "reason": "" if p.analysis == "primary" else "no such data in this test",
+                          "flags": ""} for p in PLANNED if p.family == family],
+        })
+    results.append({"family": "symptoms", "effects": [], "flow": [], "notes": [], "extra": {},
+                    "statuses": [{"key": p.key, "status": "not_estimable",
+                                  "reason": "no symptom scores in the data", "flags": ""}
+                                 for p in PLANNED if p.family == "symptoms"]})
+    results[1]["extra"] |= {"kaplan_meier": [], "logrank": {"statistic": 12.05, "df": 2, "p_value": 0.0024,
+                                                           "n_patients": 18, "events": 4},
+                            "benchmark": DROPOUT_BENCHMARK}
+    return results
+
+
+DROPOUT_BENCHMARK = {  # as alliance.models.benchmarks.dropout_comparison writes it
+    "benchmark": "alliance_dropout", "metric": "d, early alliance of completers minus dropouts (pooled SD)",
+    "estimate": 0.62, "ci_low": 0.21, "ci_high": 1.03, "n": 18, "benchmark_value": 0.55,
+    "benchmark_ci_low": float("nan"), "benchmark_ci_high": float("nan"), "verdict": "compatible with",
+    "source": "Sharf, Primavera & Diener (2010), 11 studies"}
+
+
+def psychometrics():
+    """Small results/psychometrics tables as the psychometrics rule writes them (WAI-SR, 12 items)."""
+    items = [f"wai_sr_{i:02d}" for i in range(1, 13)]
+    subscale = {1: "task", 2: "task", 10: "task", 12: "task", 3: "bond", 5: "bond", 7: "bond", 9: "bond",
+                4: "goal", 6: "goal", 8: "goal", 11: "goal"}
+    loadings = [("one_factor", "loading", "general", item, 0.7) for item in items] + [
+        ("correlated_factors", "loading", subscale[i], items[i - 1], 0.8) for i in range(1, 13)] + [
+        ("correlated_factors", "factor_correlation", "goal", "bond", 0.81)]
+    return {
+        "reliability": pd.DataFrame({
+            "role": "alliance", "instrument": "wai_sr", "scale": ["task", "bond", "goal", "total"],
+            "n": [18, 19, 19, 17], "n_items": [4, 4, 4, 12],
+            "alpha": [0.8499, 0.846, 0.871, 0.9253], "alpha_ci_low": [0.823, 0.82, 0.848, 0.913],
+            "alpha_ci_high": [0.873, 0.87, 0.89, 0.936], "omega": [0.85, 0.846, 0.871, 0.9253],
+            "omega_converged": [True, True, True, False], "floor_share": [0.0] * 4,
+            "ceiling_share": [0.0638, 0.0722, 0.085, 0.0169], "skew": [-0.33, -0.39, -0.37, -0.32]}),
+        "item_statistics": pd.DataFrame({
+            "role": "alliance", "instrument": "wai_sr", "item": items,
+            "subscale": [subscale[i] for i in range(1, 13)], "n": 19, "mean": 3.88,
+            "sd": 0.779, "floor_share": 0.0, "ceiling_share": 0.2117, "skew": -0.28,
+            "corrected_r_subscale": 0.6705, "corrected_r_total": 0.6478}),
+        "item_distribution": pd.DataFrame({"item": items, "value": 5, "n": 19, "share": 1.0}),
+        "cfa_fit": pd.DataFrame({
+            "model": ["one_factor", "correlated_factors"], "n": [17, 17], "chi2": [296.226, 61.7299],
+            "dof": [54, 51], "p_value": [3.9e-35, 0.144], "cfi": [0.8968, 0.9954], "tli": [0.8739, 0.9941],
+            "rmsea": [0.1123, 0.0243], "srmr": [0.0577, 0.0245], "aic": [8296.4, 8067.9],
+            "bic": [8389.4, 8172.6], "converged": [True, True]}),
+        "cfa_parameters": pd.DataFrame(loadings, columns=["model", "kind", "factor", "item", "std_loading"]),
+        "therapist_icc": pd.DataFrame([{
+            "icc": 0.05998, "ci_low": 0.0045, "ci_high": 0.1372, "therapist_variance": 0.017,
+            "residual_variance": 0.266, "n_patients": 20, "n_therapists": 4, "n_boot": 200,
+            "converged": True}]),
+        "reliability_by_sessions": pd.DataFrame({
+            "sessions": [1, 2, 3, 4], "reliability": [0.7085, 0.8294, 0.8794, 0.9067],
+            "session_icc": 0.7085}),
+        "agreement": pd.DataFrame(),
+        "notes": pd.DataFrame({"note": ["total: a note from semopy"]}),
+    }
+
+
+RUPTURE_SHARES = pd.DataFrame({
+    "pattern": ["no_rupture", "rupture_without_repair", "rupture_with_repair", "not_classifiable"],
+    "n": [9, 5, 5, 1], "share": [9 / 19, 5 / 19, 5 / 19, float("nan")],
+    "larsson_2018": [0.745, 0.107, 0.147, float("nan")],
+})
+
+
+def report_inputs(tmp_path: Path) -> dict:
+    """The keyword arguments of `build_report`, with placeholder figures written to `tmp_path`."""
+    figure_paths = []
+    for name in FIGURES:
+        fig = new_figure(2, 2)
+        fig.add_subplot().plot([0, 1], [0, 1])
+        save_figure(fig, tmp_path / f"{name}.png", tmp_path / f"{name}.svg")
+        figure_paths.append(str(tmp_path / f"{name}.png"))
+    config = {
+        "data": {"patients": "data/synthetic/patients.csv"},
+        "instruments": {"alliance": "wai_sr", "satisfaction": "csq8"},
+        "features": {"early_window": 3},
+        "ruptures": {"criterion": "sd", "c": 2.0, "repair_window": 3, "reliability": None},
+        "privacy": {"min_cell_size": 5},
+        "models": {"covariates": ["baseline_severity", "discipline"]},
+        "synthetic": {"seed": 123},
+    }
+    validation = {"inputs": {"patients": {"path": "p.csv", "sha256": "ab" * 32}},
+                  "tables": {"patients": {"file": "/secure/p.csv", "rows": 40, "ignored_columns": ["room"],
+                                          "absent_optional_columns": []}}}
+    scoring = {
+        "alliance": {"name": "WAI-SR", "citation": "Hatcher & Gillaspy (2006)", "item_level": True,
+                     "subscales": {"task": [1, 2, 10, 12], "bond": [3, 5, 7, 9], "goal": [4, 6, 8, 11]},
+                     "sessions_attended": 56, "sessions_with_answers": 56, "sessions_scored": 56,
+                     "sessions_prorated": 3, "sessions_unscorable": 0,
+                     "answers_on_missed_sessions_ignored": 0},
+        "satisfaction": {"patients": 20, "scored_from_items": 15, "pre_scored": 0, "prorated": 1,
+                         "missing": 5},
+    }
+    return {"config": config, "validation": validation, "scoring": scoring,
+            "session_scores": sessions_table(), "features": features_table(),
+            "model_results": model_results(), "effects": EFFECTS, "psychometrics": psychometrics(),
+            "rupture_shares": RUPTURE_SHARES.copy(), "figure_paths": figure_paths, "min_cell_size": 5}
