@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
+from alliance.i18n import SOURCE_LANGUAGE, language
 from alliance.models import adherence, dropout, satisfaction, survival, symptoms
 from alliance.report.format import (
     count_with_share,
@@ -204,3 +206,12 @@ def reason_text(value: object) -> str:
     """A reason as a sentence: capitalised, with a full stop."""
     text = cell(value)
     return f"{text[0].upper()}{text[1:]}." if text else ""
+
+
+def foreign(text: str) -> str | Markup:
+    """English text written where a fit or a check happened (a model's reason or note, a validation
+    message), in a report of another language: marked `lang="en"` so that readers, screen readers and the
+    language test know it is English; as it is in an English report."""
+    if not text or language() == SOURCE_LANGUAGE:
+        return text
+    return Markup('<span lang="en">{}</span>').format(text)
