@@ -76,6 +76,7 @@ rule psychometrics:
         settings=config["psychometrics"],  # whole block: bootstrap, seed and max_sessions are all used
         min_cell_size=config["privacy"]["min_cell_size"],
         synthetic=lambda wildcards: bool(get_truth(wildcards)),
+        language=config["report"]["language"],  # of the figures' titles, labels and numbers
     priority: LONGER_FIRST
     resources:
         mem_mb=scaled_mem_mb(1000, 150),

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from alliance.i18n import use_language
 from alliance.instruments import load_configured
 from alliance.io import read_tables, write_csv
 from alliance.measurement.tables import measurement_tables
@@ -27,7 +28,7 @@ for name in snakemake.params.tables:
     write_csv(tables[name], output[name])
 log.info("psychometrics: %s", {name: len(table) for name, table in tables.items()})
 
-with user_errors_to_console(log):  # the figures read every table afresh, as written
+with user_errors_to_console(log), use_language(snakemake.params.language):  # the tables as written
     figures = data_figures(
         pd.read_parquet(snakemake.input.session_scores),
         pd.read_parquet(snakemake.input.features),
@@ -37,6 +38,6 @@ with user_errors_to_console(log):  # the figures read every table afresh, as wri
         ruptures=pd.read_parquet(snakemake.input.ruptures),
         synthetic=snakemake.params.synthetic,
     )
-for png, svg in zip(output.png, output.svg, strict=True):
-    save_figure(figures[Path(png).stem], png, svg)
+    for png, svg in zip(output.png, output.svg, strict=True):
+        save_figure(figures[Path(png).stem], png, svg)
 log.info("figures: %s", ", ".join(figures))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from alliance.i18n import use_language
 from alliance.instruments import load_configured
 from alliance.io import read_json, read_tables, write_json, write_text
 from alliance.report.analysis import sensitivity_notes
@@ -19,7 +20,7 @@ from alliance.runtime.runlog import start_log, user_errors_to_console
 log = start_log(snakemake.log[0])
 output = snakemake.output
 config = snakemake.params.config
-with user_errors_to_console(log):
+with user_errors_to_console(log), use_language(config["report"]["language"]):
     instruments = load_configured(config["instruments"])
     model_results = [read_json(path) for path in snakemake.input.models]
     figures = model_figures(
@@ -28,8 +29,8 @@ with user_errors_to_console(log):
         min_cell_size=snakemake.params.min_cell_size,
         models={result["family"]: result for result in model_results},
     )
-for png, svg in zip(output.png, output.svg, strict=True):
-    save_figure(figures[Path(png).stem], png, svg)
+    for png, svg in zip(output.png, output.svg, strict=True):
+        save_figure(figures[Path(png).stem], png, svg)
 log.info("figures: %s", ", ".join(figures))
 
 with user_errors_to_console(log):
@@ -54,7 +55,8 @@ with user_errors_to_console(log):
         min_cell_size=snakemake.params.min_cell_size,
     )
     versions = provenance(config, validation)["versions"]
-    methods = methods_markdown(methods_section(config, model_results, versions), instruments)
+    with use_language(config["report"]["language"]):
+        methods = methods_markdown(methods_section(config, model_results, versions), instruments)
 write_text(html, output.html)
 write_text(methods, output.methods)
 log.info("report: %d characters, truth %s", len(html), "included" if truth else "not available")

@@ -75,7 +75,10 @@ def format_count(n: float) -> str:
 
 def format_percent(share: float, digits: int = 1) -> str:
     """A share as a percentage."""
-    return "NA" if not np.isfinite(share) else f"{format_number(100 * share, digits)}%"
+    if not np.isfinite(share):
+        return "NA"
+    sign = "%" if language() == SOURCE_LANGUAGE else "\u00a0%"  # 12.5% in English, 12,5 % (no break) in es, ca
+    return f"{format_number(100 * share, digits)}{sign}"
 
 
 def count_with_share(n: int, of: int) -> str:
