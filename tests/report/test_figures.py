@@ -10,7 +10,9 @@ from figure_checks import layout_problems
 from matplotlib.container import BarContainer, ErrorbarContainer
 from matplotlib.figure import Figure
 from matplotlib.text import Text
+from matplotlib.ticker import ScalarFormatter, StrMethodFormatter
 
+from alliance.i18n import use_language
 from alliance.instruments import Instrument, load_instrument
 from alliance.io import read_tables
 from alliance.outputs import FIGURES
@@ -34,6 +36,7 @@ from alliance.report.figures import (
     therapist_caterpillar,
     trajectory_points,
 )
+from alliance.report.style import decimal_comma
 from alliance.scoring.scores import score_descriptives
 
 
@@ -484,3 +487,110 @@ def test_the_histogram_bars_at_the_scale_ends_stand_clear_of_the_frame(sessions,
         left, right = ax.get_xlim()
         assert left < min(bar.get_x() for bar in ax.patches)
         assert max(bar.get_x() + bar.get_width() for bar in ax.patches) < right
+
+
+# ---- Figures in another language: words translated, tick labels with a decimal comma -------------------
+
+
+def tick_texts(ax, axis="x") -> list[str]:
+    """The drawn tick labels of one axis of `ax` (the figure drawn first)."""
+    ax.figure.canvas.draw()
+    labels = ax.get_xticklabels() if axis == "x" else ax.get_yticklabels()
+    return [label.get_text() for label in labels if label.get_text()]
+
+
+def test_a_spanish_figure_has_spanish_words_and_decimal_commas(effects):
+    with use_language("es"):
+        fig = forest_plot(effects)
+    (ax,) = fig.axes  # drawn outside the block: the figure keeps the language it was made in
+    assert ax.get_title() == "Efectos de la alianza expresados como correlaciones"
+    assert ax.get_xlabel() == "r (IC del 95 %)"
+    assert ax.get_yticklabels()[0].get_text() == "attendance ~ alliance_early\n(principal; binomial glm)"
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend[0].startswith("alianza-resultado r = 0,278 [0,256; 0,299]\n(Fluckiger")
+    assert legend[1] == "estimación (IC del 95 %)"
+    ticks = tick_texts(ax)
+    assert "0,2" in ticks and "\u22120,4" in ticks  # a decimal comma, the minus sign kept
+    assert not any("." in tick for tick in ticks)
+
+
+def test_an_english_figure_is_unchanged(effects):
+    fig = forest_plot(effects)
+    assert type(fig) is Figure  # a plain figure: the files stay byte-identical to before
+    (ax,) = fig.axes
+    assert ax.get_title() == "Alliance effects as correlations" and ax.get_xlabel() == "r (95% CI)"
+    ticks = tick_texts(ax)
+    assert "0.2" in ticks and not any("," in tick for tick in ticks)
+    assert fig.legends[0].get_texts()[0].get_text().startswith("alliance-outcome r = 0.278 [0.256, 0.299]")
+
+
+def test_percent_axes_in_catalan_and_spanish(distribution, item_stats):
+    grid = pd.DataFrame({"outcome": "dropout", "predictor": "alliance_early", "alliance": [3.0, 4.0],
+                         "alliance_z": [-1.0, 1.0], "prediction": [0.3, 0.1], "ci_low": [0.2, 0.05],
+                         "ci_high": [0.4, 0.2], "scale": "probability", "reference": "none"})
+    with use_language("ca"):
+        fig = marginal_effects({"dropout": {"extra": {"marginal": grid.to_dict(orient="records")}}})
+    (ax,) = fig.axes
+    assert ax.get_title() == "Abandonament"
+    assert ax.get_ylabel() == "Probabilitat predita d'abandonament\ndesprés de la finestra inicial"
+    assert "20,0\u00a0%" in tick_texts(ax, "y") and "3,4" in tick_texts(ax)
+    with use_language("es"):
+        fig = item_distributions(distribution, item_stats, TOY)
+        ticks = tick_texts(fig.axes[-1])
+    assert ticks[:2] == ["0\u00a0%", "20\u00a0%"]
+    assert fig.axes[-1].get_xlabel().startswith("Proporción de respuestas")
+    assert [t.get_text() for t in fig.axes[0].texts] == ["80\u00a0%", "50\u00a0%", "en máx."]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["1", "2", "3"]
+    assert layout_problems(fig) == []
+
+
+def test_log_axes_and_any_numeric_formatter_get_the_decimal_comma():
+    with use_language("es"), figure_style():
+        fig = new_figure(4, 3)
+        ax = fig.add_subplot()
+        ax.plot([0.1, 0.5, 10], [0.25, 0.5, 0.75])
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())  # a log axis labelled 0.1, 1, 10
+        ax.yaxis.set_major_formatter(StrMethodFormatter("{x:.2f}"))
+        ax.set_yticks([0.25, 0.5, 0.75], minor=False)
+    assert {"0,10", "1,00", "10,00"} <= set(tick_texts(ax))
+    assert not any("." in tick for tick in tick_texts(ax))
+    assert tick_texts(ax, "y") == ["0,25", "0,50", "0,75"]
+    # the default log formatter writes mathtext: its comma is braced (no space after it)
+    assert decimal_comma("$\\mathdefault{2.5\\times10^{-1}}$") == "$\\mathdefault{2{,}5\\times10^{-1}}$"
+    assert decimal_comma("12.5%") == "12,5\u00a0%" and decimal_comma("\u22120.4") == "\u22120,4"
+    # tick labels given as text are not numbers: left as they are
+    with use_language("es"):
+        fig = new_figure(4, 3)
+        ax = fig.add_subplot()
+        ax.set_xticks([0, 1], ["v1.2", "Dr. X"])
+    assert tick_texts(ax) == ["v1.2", "Dr. X"]
+
+
+def test_save_figure_localises_a_figure_made_elsewhere(tmp_path):
+    fig = plt.figure()
+    fig.add_subplot().plot([0, 0.5, 1], [0, 0.5, 1])
+    with use_language("ca"):
+        save_figure(fig, tmp_path / "f.png", tmp_path / "f.svg")
+    assert "0,4" in [label.get_text() for label in fig.axes[0].get_xticklabels()]  # as drawn in the files
+    english = plt.figure()
+    english.add_subplot().plot([0, 0.5, 1], [0, 0.5, 1])
+    save_figure(english, tmp_path / "e.png", tmp_path / "e.svg")
+    assert "0.4" in [label.get_text() for label in english.axes[0].get_xticklabels()]
+
+
+def test_spanish_figures_say_why_in_spanish(sessions, features, effects, wai_sr):
+    with use_language("es"):
+        empty = alliance_trajectories(sessions, features, min_cell_size=4)
+        subscales = subscale_distributions(sessions, wai_sr)
+        km = kaplan_meier(KM_CURVES, LOGRANK, min_cell_size=10)
+    assert "no se muestra nada" in figure_text(empty)
+    assert subscales.get_suptitle() == ("Inventario de Alianza de Trabajo, versión breve revisada (WAI-SR)\n"
+                                        "9 sesiones puntuadas")
+    assert [ax.get_xlabel() for ax in subscales.axes] == ["tareas", "vínculo", "objetivos", "total"]
+    assert any("en el máximo: 11,1\u00a0%" in t.get_text() for t in subscales.axes[0].texts)
+    assert [line.get_label() for line in km.axes[0].get_lines()] == ["tercil bajo", "tercil medio",
+                                                                     "tercil alto"]
+    assert "log-rank chi2(2) = 5,20, p = 0,074; las curvas terminan con menos de 10 pacientes en riesgo" in [
+        t.get_text() for t in km.axes[0].texts]
+    assert "0,8" in tick_texts(km.axes[0], "y")

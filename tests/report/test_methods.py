@@ -4,9 +4,15 @@ reference of each work the text cites, and of no other."""
 from __future__ import annotations
 
 import copy
+import re
 
+import pytest
+from markupsafe import Markup
+
+from alliance.i18n import use_language
 from alliance.instruments import load_configured
-from alliance.report.methods import REFERENCES, methods_markdown, methods_section
+from alliance.report.measurement import measurement_section
+from alliance.report.methods import REFERENCES, instrument_name, methods_markdown, methods_section
 
 
 def markdown(config):
@@ -42,3 +48,83 @@ def test_a_user_instrument_is_listed_for_the_author_to_complete(default_config, 
     assert ("- Clinic alliance form: Our clinic (2026) (a user-defined instrument; complete this reference)"
             in text)
     assert "Hatcher" not in text
+
+
+# Common English words ("per" is Catalan too): a Methods text in another language has none outside its
+# references (as published).
+ENGLISH = re.compile(r"\b(the|of|and|with|is|are|for|from|not|by|which|this|that|each|than|items|answered)\b")
+
+
+@pytest.mark.parametrize(("code", "names", "headings"), [
+    ("es", ["Inventario de Alianza de Trabajo, versión breve revisada (WAI-SR)",
+            "Cuestionario de Satisfacción del Cliente (CSQ-8)"], ["# Métodos", "## Referencias"]),
+    ("ca", ["Inventari d'Aliança de Treball, versió breu revisada (WAI-SR)",
+            "Qüestionari de Satisfacció del Client (CSQ-8)"], ["# Mètodes", "## Referències"]),
+])
+def test_methods_in_spanish_and_catalan(default_config, code, names, headings):
+    english_paragraphs, english_text = markdown(default_config)
+    with use_language(code):
+        paragraphs, text = markdown(default_config)
+    body = " ".join(f"{p['heading']} {p['text']}" for p in paragraphs)
+    for name in names:  # the instruments under their published names, with their citations
+        assert name in paragraphs[0]["text"]
+    assert "Working Alliance Inventory" not in body and "Client Satisfaction" not in body
+    assert not ENGLISH.search(body), ENGLISH.search(body)
+    for heading in headings:
+        assert f"{heading}\n" in text
+    assert len(paragraphs) == len(english_paragraphs)
+    # the same works cited, with their references as published (in English)
+    references = text[text.index(headings[1]):].splitlines()[2:]
+    assert references == english_text[english_text.index("## References"):].splitlines()[2:]
+    assert "r = 0,278" in body and "r = .278" not in body  # numbers in the language's decimal mark
+    assert "IC del 95 %" in body and "5 %" in body
+
+
+def test_methods_in_english_are_unchanged(default_config):
+    paragraphs, text = markdown(default_config)
+    assert paragraphs[0]["heading"] == "Measures"
+    assert paragraphs[0]["text"].startswith(
+        "Patient-rated alliance: Working Alliance Inventory - Short Revised (client) (Hatcher & Gillaspy "
+        "(2006)), 12 items answered 1 to 5; subscales (task: items 1, 2, 10, 12; bond: items 3, 5, 7, 9; "
+        "goal: items 4, 6, 8, 11) scored as the mean of their items, the total as the mean of subscales "
+        "(range 1 to 5). A subscale with more than 1 missing item(s) is not scored; otherwise missing items "
+        "are prorated. No item is reverse-keyed. Satisfaction: Client Satisfaction Questionnaire (CSQ-8)")
+    assert "the two-sided 5% level" in text and "r = 0.278 (" in text
+    assert text.startswith("# Methods\n\n## Measures\n\n")
+
+
+def test_a_user_instrument_keeps_its_name_in_spanish(default_config, tmp_path):
+    spec = (tmp_path / "mine.yaml")
+    spec.write_text("key: wai_sr\nname: Clinic alliance form\ncitation: Our clinic (2026)\nitems: 3\n"
+                    "response: {min: 1, max: 5}\nsubscales: {bond: [1], goal: [2], task: [3]}\n"
+                    "score: mean\ntotal: mean_of_subscales\nprorate: {max_missing_per_subscale: 0}\n")
+    config = copy.deepcopy(default_config)
+    config["instruments"]["alliance"] = str(spec)
+    with use_language("es"):
+        paragraphs, text = markdown(config)
+        instrument = load_configured(config["instruments"])["alliance"]
+        assert instrument_name(instrument) == "Clinic alliance form"  # a shipped key, another name
+    assert "Clinic alliance form (Our clinic (2026))" in paragraphs[0]["text"]
+    assert ("- Clinic alliance form: Our clinic (2026) (instrumento definido por el usuario; complete esta "
+            "referencia)") in text
+
+
+def test_measurement_texts_in_spanish_mark_the_analyses_english(inputs):
+    """The Measurement section (alliance.report.measurement): its sentences in Spanish with decimal commas,
+    the reasons and notes the analyses wrote kept in English and marked so."""
+    icc = inputs["psychometrics"]["therapist_icc"].assign(reason="estimated at the boundary")
+    with use_language("es"):
+        section = measurement_section(inputs["psychometrics"] | {"therapist_icc": icc},
+                                      inputs["rupture_shares"], inputs["scoring"], config=inputs["config"],
+                                      min_cell_size=5, synthetic=False)
+    assert section["icc"].startswith("CCI de terapeuta de la alianza media de los pacientes: 0,06 (IC del "
+                                     "95 %: ")
+    assert section["icc"].endswith('(Baldwin, Wampold &amp; Imel 2007). <span lang="en">Estimated at the '
+                                   'boundary.</span>')
+    assert "0,80 con 2 sesiones y 0,90 con 4 sesiones" in section["sessions"]
+    assert section["notes"] == [Markup('<span lang="en">total: a note from semopy</span>')]
+    assert section["criterion"].startswith("Una ruptura es un descenso de la puntuación total de alianza")
+    assert {row["pattern"] for row in section["patterns"]} <= {"Sin ruptura", "Ruptura con reparación",
+                                                               "Ruptura sin reparación", "No clasificable"}
+    assert "tareas" in {row["subscale"] for row in section["item_rows"]}
+    assert section["fit"][0]["model"] in {"Un factor", "Factores correlacionados"}

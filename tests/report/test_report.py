@@ -149,7 +149,7 @@ def test_report_measurement_section(inputs):
     assert ('<td>One factor</td><td class="num">17</td><td class="num">296.23</td><td class="num">54</td>'
             in section)
     assert '<td class="num">.995</td>' in section and "<td>CFI, RMSEA, SRMR</td>" in section
-    assert "Hu &amp;\nBentler, 1999" in section and "guides, not rules" in section
+    assert "Hu &amp; Bentler, 1999" in section and "guides, not rules" in section
     assert "Therapist ICC of the patients&#39; mean alliance: .06 (95% CI .00 to .14" in section
     assert "share of alliance variance" in section and "Baldwin, Wampold &amp; Imel 2007" in section
     assert "reliability of .71" in section and ".80 with 2 sessions and .90 with 4 sessions" in section

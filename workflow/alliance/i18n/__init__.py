@@ -30,7 +30,7 @@ LOCALE_DIR = Path(__file__).parent
 PACKAGE_DIR = Path(__file__).parents[1]
 # What `python -m alliance.i18n` reads: the package's Python code and the report templates.
 METHOD_MAP = [("**.py", "python"), ("**/templates/**.html", "jinja2.ext:babel_extract")]
-KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2)}
+KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2)}
 # Fixed catalogue dates: the files change only when their messages do.
 CATALOGUE_DATE = datetime(2026, 12, 2)
 

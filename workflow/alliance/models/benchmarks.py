@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from alliance.i18n import N_
 from alliance.models.common import Design, few_clusters, n_therapists
 from alliance.models.effects import BENCHMARKS
 
@@ -72,7 +73,7 @@ def dropout_comparison(design: Design) -> dict:
 
     bench = BENCHMARKS["alliance_dropout"]
     low, high = to_d(correlation["ci_low"]), to_d(correlation["ci_high"])
-    return _row("alliance_dropout", "d, early alliance of completers minus dropouts (pooled SD)",
+    return _row("alliance_dropout", N_("d, early alliance of completers minus dropouts (pooled SD)"),
                 to_d(correlation["r"]), low, high, n, bench["d"], np.nan, np.nan,
                 "compatible with" if low <= bench["d"] <= high else
                 "smaller than" if high < bench["d"] else "larger than", bench["source"])
@@ -88,7 +89,7 @@ def outcome_comparison(design: Design) -> dict:
     low, high = correlation["ci_low"], correlation["ci_high"]
     verdict = ("smaller than" if high < bench["ci_low"] else "larger than" if low > bench["ci_high"]
                else "compatible with")
-    return _row("alliance_outcome", "r, early alliance with symptom improvement (first minus last score)",
+    return _row("alliance_outcome", N_("r, early alliance with symptom improvement (first minus last score)"),
                 correlation["r"], low, high, correlation["n"], bench["r"], bench["ci_low"], bench["ci_high"],
                 verdict, bench["source"])
 

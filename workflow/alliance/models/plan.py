@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from alliance.i18n import N_
 from alliance.models import adherence, dropout, satisfaction, survival, symptoms
 
 STATUS_COLUMNS = ["key", "hypothesis", "family", "analysis", "outcome", "model", "title", "status", "reason",
@@ -34,10 +35,10 @@ class Planned:
 
 def _levels(hypothesis: str, family: str, outcome: str, model: str, predictor: str) -> list[Planned]:
     return [Planned(f"{hypothesis}-split", hypothesis, family, "secondary", outcome, model,
-                    "therapist-level and patient-level alliance (split)",
+                    N_("therapist-level and patient-level alliance (split)"),
                     (f"{predictor}_therapist", f"{predictor}_patient")),
             Planned(f"{hypothesis}-moderation", hypothesis, family, "exploratory", outcome, model,
-                    "alliance slope by discipline (moderation)")]
+                    N_("alliance slope by discipline (moderation)"))]
 
 
 SESSION_PARTS = ("alliance_prev_within", "alliance_between")
@@ -45,43 +46,45 @@ SESSION_PARTS = ("alliance_prev_within", "alliance_between")
 
 PLANNED: list[Planned] = [
     Planned("H1", "H1", "adherence", "primary", "attendance", adherence.MODEL,
-            "attendance after the early window on early alliance", ("alliance_early",)),
+            N_("attendance after the early window on early alliance"), ("alliance_early",)),
     Planned("H1-gee", "H1", "adherence", "sensitivity", "attendance", adherence.GEE_MODEL,
-            "GEE check of the primary attendance model", ("alliance_early",)),
+            N_("GEE check of the primary attendance model"), ("alliance_early",)),
     *_levels("H1", "adherence", "attendance", adherence.MODEL, "alliance_early"),
     Planned("H1a", "H1a", "adherence", "secondary", "session attendance", adherence.SESSION_MODEL,
-            "attending each session on the previous alliance (within and between patients)", SESSION_PARTS),
+            N_("attending each session on the previous alliance (within and between patients)"),
+            SESSION_PARTS),
     Planned("H1b", "H1b", "adherence", "secondary", "home practice", adherence.HOME_MODEL,
-            "home practice on the previous alliance (within and between patients)", SESSION_PARTS),
+            N_("home practice on the previous alliance (within and between patients)"), SESSION_PARTS),
     Planned("H2", "H2", "dropout", "primary", "dropout", dropout.MODEL,
-            "dropout after the early window on early alliance", ("alliance_early",)),
+            N_("dropout after the early window on early alliance"), ("alliance_early",)),
     *_levels("H2", "dropout", "dropout", dropout.MODEL, "alliance_early"),
     Planned("H2a", "H2a", "dropout", "secondary", "dropout", survival.DISCRETE_MODEL,
-            "discrete-time hazard of dropout on the previous alliance", ("alliance_prev",)),
+            N_("discrete-time hazard of dropout on the previous alliance"), ("alliance_prev",)),
     Planned("H2a-split", "H2a", "dropout", "secondary", "dropout", survival.DISCRETE_SPLIT_MODEL,
-            "discrete-time hazard of dropout on the previous alliance (within and between patients, no "
-            "look-ahead)", survival.SPLIT_PARTS),
+            N_("discrete-time hazard of dropout on the previous alliance (within and between patients, no "
+               "look-ahead)"), survival.SPLIT_PARTS),
     Planned("H2b", "H2b", "dropout", "secondary", "dropout", survival.COX_MODEL,
-            "Cox model of dropout with time-varying alliance", ("alliance_prev",)),
+            N_("Cox model of dropout with time-varying alliance"), ("alliance_prev",)),
     Planned("H2b-split", "H2b", "dropout", "secondary", "dropout", survival.COX_SPLIT_MODEL,
-            "Cox model of dropout with time-varying alliance (within and between patients, no look-ahead)",
+            N_("Cox model of dropout with time-varying alliance (within and between patients, no "
+               "look-ahead)"),
             survival.SPLIT_PARTS),
     Planned("H2c", "H2c", "dropout", "exploratory", "dropout", KM_MODEL,
-            "retention by early-alliance tertile (Kaplan-Meier, log-rank)"),
+            N_("retention by early-alliance tertile (Kaplan-Meier, log-rank)")),
     Planned("H2d", "H2d", "dropout", "exploratory", "dropout", survival.RUPTURE_MODEL,
-            "dropout hazard after a rupture", ("rupture_before",)),
+            N_("dropout hazard after a rupture"), ("rupture_before",)),
     Planned("H3", "H3", "satisfaction", "primary", "satisfaction", satisfaction.MODEL,
-            "satisfaction on mean alliance", ("alliance_mean",)),
+            N_("satisfaction on mean alliance"), ("alliance_mean",)),
     Planned("H3-ordinal", "H3", "satisfaction", "sensitivity", "satisfaction", satisfaction.ORDINAL_MODEL,
-            "proportional-odds model of satisfaction (ceiling)", ("alliance_mean",)),
+            N_("proportional-odds model of satisfaction (ceiling)"), ("alliance_mean",)),
     *_levels("H3", "satisfaction", "satisfaction", satisfaction.MODEL, "alliance_mean"),
     Planned("H4", "H4", "symptoms", "secondary", "symptom_improvement", symptoms.PATIENT_MODEL,
-            "symptom improvement on early alliance", ("alliance_early",)),
+            N_("symptom improvement on early alliance"), ("alliance_early",)),
     Planned("H4a", "H4a", "symptoms", "secondary", "symptoms_next", symptoms.DYNAMIC_MODEL,
-            "next symptoms on alliance (within and between patients)",
+            N_("next symptoms on alliance (within and between patients)"),
             ("alliance_within", "alliance_between")),
     Planned("H4b", "H4b", "symptoms", "exploratory", "alliance_next", symptoms.DYNAMIC_MODEL,
-            "next alliance on symptom change (within and between patients)",
+            N_("next alliance on symptom change (within and between patients)"),
             ("symptom_improvement_within", "symptom_improvement_between")),
 ]
 BY_KEY = {planned.key: planned for planned in PLANNED}

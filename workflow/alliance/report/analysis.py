@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
 from alliance.errors import REPORTED
+from alliance.i18n import N_, _, pgettext
 from alliance.ingest.privacy import is_reportable
 from alliance.models.effects import ADJUSTED_FAMILIES
-from alliance.models.plan import BY_KEY, PRIMARY_KEYS, effect_status, status_table
+from alliance.models.plan import BY_KEY, PLANNED, PRIMARY_KEYS, PRIMARY_REFERENCE, effect_status, status_table
 from alliance.report.format import (
     estimate_digits,
     format_ci,
@@ -24,15 +27,23 @@ from alliance.report.words import (
     LEVEL_TEST_WORDS,
     MODEL_WORDS,
     OUTCOME_WORDS,
-    SCALE_WORDS,
-    STATUS_WORDS,
+    Deferred,
+    analysis_word,
     cell,
     counted,
     effect_summary,
+    family_name,
+    fill,
+    foreign,
+    join,
+    outcome_name,
     phrase,
     predictor_definitions,
     predictor_label,
     reason_text,
+    scale_word,
+    source_words,
+    status_word,
 )
 
 SHARE_OUTCOMES = ("home practice",)  # outcomes that are shares (0-1): their effects in percentage points
@@ -45,23 +56,22 @@ def apa_row(row: pd.Series, early_window: int, min_cell_size: int, *, q_value: f
     rather than as 0.00 (`estimate_digits`); an effect resting on fewer than `min_cell_size` patients (a
     per-discipline slope) shows no numbers."""
     if not is_reportable(int(row["n_patients"]), min_cell_size):
-        hidden = f"suppressed (<{min_cell_size} patients)"
-        return {"analysis": row["analysis"], "predictor": predictor_label(row["predictor"]),
-                "scale": SCALE_WORDS.get(row["scale"], row["scale"]), "estimate": hidden, "se": "",
+        hidden = _("suppressed (<{k} patients)").format(k=format_count(min_cell_size))
+        return {"analysis": analysis_word(row["analysis"]), "predictor": predictor_label(row["predictor"]),
+                "scale": scale_word(row["scale"]), "estimate": hidden, "se": "",
                 "ci": "", "p": "", "q": "", "r": "", "n_obs": "", "n_patients": f"<{min_cell_size}",
                 "n_therapists": "", "mark": mark}
-    factor, scale = ((100.0, "percentage points") if row["outcome"] in SHARE_OUTCOMES
-                     else (1.0, SCALE_WORDS.get(row["scale"], row["scale"])))
+    factor, scale = ((100.0, _("percentage points")) if row["outcome"] in SHARE_OUTCOMES
+                     else (1.0, scale_word(row["scale"])))
     digits = estimate_digits(factor * row["estimate"])  # the same decimals for estimate, SE and CI
-    value = {column: format_number(factor * row[column], digits)
-             for column in ("estimate", "std_error", "ci_low", "ci_high")}
+    value = {column: format_number(factor * row[column], digits) for column in ("estimate", "std_error")}
     return {"mark": mark,
-        "analysis": row["analysis"],
+        "analysis": analysis_word(row["analysis"]),
         "predictor": predictor_label(row["predictor"]),
         "scale": scale,
         "estimate": value["estimate"],
         "se": value["std_error"],
-        "ci": f"[{value['ci_low']}, {value['ci_high']}]",
+        "ci": format_ci(factor * row["ci_low"], factor * row["ci_high"], digits),
         "p": format_p(row["p_value"]),
         "q": format_p(q_value) if row["analysis"] in ADJUSTED_FAMILIES else "",
         "r": f"{format_unit(row['r'])} {format_ci(row['r_ci_low'], row['r_ci_high'], unit=True)}",
@@ -69,6 +79,17 @@ def apa_row(row: pd.Series, early_window: int, min_cell_size: int, *, q_value: f
         "n_patients": format_count(row["n_patients"]),
         "n_therapists": format_count(row["n_therapists"]),
     }
+
+
+# A like-for-like benchmark comparison by its verdict (`alliance.models.benchmarks`).
+BENCHMARK_SENTENCES = {
+    "compatible with": N_("{metric}: {estimate} {ci} ({patients}), compatible with the benchmark {benchmark} "
+                          "({source})."),
+    "smaller than": N_("{metric}: {estimate} {ci} ({patients}), smaller than the benchmark {benchmark} "
+                       "({source})."),
+    "larger than": N_("{metric}: {estimate} {ci} ({patients}), larger than the benchmark {benchmark} "
+                      "({source})."),
+}
 
 
 def benchmark_sentences(model_results: list[dict]) -> list[str]:
@@ -85,73 +106,99 @@ def benchmark_sentences(model_results: list[dict]) -> list[str]:
             bench += " " + format_ci(row["benchmark_ci_low"], row["benchmark_ci_high"], 3, unit=True)
         value = format_unit if row["benchmark"] == "alliance_outcome" else format_number
         unit = row["benchmark"] == "alliance_outcome"
-        sentences.append(
-            f"{row['metric'][0].upper()}{row['metric'][1:]}: {value(row['estimate'])} "
-            f"{format_ci(row['ci_low'], row['ci_high'], unit=unit)} ({counted(row['n'], 'patient')}), "
-            f"{row['verdict']} the benchmark {bench} ({row['source']}).")
+        metric = _(row["metric"])  # the metrics are marked in alliance.models.benchmarks
+        values = {"metric": f"{metric[0].upper()}{metric[1:]}", "estimate": value(row["estimate"]),
+                  "ci": format_ci(row["ci_low"], row["ci_high"], unit=unit),
+                  "patients": counted(row["n"], "patient"), "benchmark": bench,
+                  "source": source_words(row["source"])}
+        if row["verdict"] in BENCHMARK_SENTENCES:
+            sentences.append(_(BENCHMARK_SENTENCES[row["verdict"]]).format(**values))
+        else:
+            sentences.append(fill(_("{metric}: {estimate} {ci} ({patients}), {verdict} the benchmark "
+                                    "{benchmark} ({source})."), verdict=foreign(row["verdict"]), **values))
     if not sentences:
-        sentences.append("Neither benchmark's metric could be computed in these data (it needs the "
-                         "fitted primary dropout model or the symptom-improvement model).")
-    sentences.append("The effects in the figure are per SD of alliance and adjusted: partial standardised "
-                     "slopes, latent correlations of logistic models and of Cox models. None is the metric "
-                     "of a benchmark, so they are shown beside the alliance-outcome band without a verdict "
-                     "(ANALYSIS_PLAN.md section 6).")
+        sentences.append(_("Neither benchmark's metric could be computed in these data (it needs the "
+                           "fitted primary dropout model or the symptom-improvement model)."))
+    sentences.append(_("The effects in the figure are per SD of alliance and adjusted: partial standardised "
+                       "slopes, latent correlations of logistic models and of Cox models. None is the metric "
+                       "of a benchmark, so they are shown beside the alliance-outcome band without a verdict "
+                       "(ANALYSIS_PLAN.md section 6)."))
     return sentences
 
 
 def logrank_sentence(logrank: dict) -> str:
     """The log-rank test across early-alliance tertiles, in words."""
-    return (f"Retention after the early window differed across tertiles of early alliance: log-rank "
-            f"chi2({logrank['df']}) = {format_number(logrank['statistic'])}, {p_text(logrank['p_value'])} "
-            f"({counted(logrank['n_patients'], 'patient')}, {counted(logrank['events'], 'dropout')}). "
-            "Exploratory; the curves are descriptive.")
+    return _("Retention after the early window differed across tertiles of early alliance: log-rank "
+             "chi2({df}) = {statistic}, {p} ({patients}, {dropouts}). Exploratory; the curves are "
+             "descriptive.").format(df=logrank["df"], statistic=format_number(logrank["statistic"]),
+                                    p=p_text(logrank["p_value"]),
+                                    patients=counted(logrank["n_patients"], "patient"),
+                                    dropouts=counted(logrank["events"], "dropout"))
 
 
 def level_sentences(extra: dict) -> list[str]:
     """The Wald tests of the levels and moderation models, and the therapist variance components."""
     sentences = []
     for name, test in extra.get("level_tests", {}).items():
-        words = LEVEL_TEST_WORDS.get(name, name.replace("_", " "))
-        sentence = (f"Test that the {words}: chi2({test['df']}) = {format_number(test['statistic'])}, "
-                    f"{p_text(test['p_value'])}.")
+        values = {"df": test["df"], "statistic": format_number(test["statistic"]),
+                  "p": p_text(test["p_value"])}
+        if name in LEVEL_TEST_WORDS:
+            sentence = _(LEVEL_TEST_WORDS[name]).format(**values)
+        else:
+            sentence = _("Test that the {test}: chi2({df}) = {statistic}, {p}.").format(
+                test=name.replace("_", " "), **values)
         if "therapist_reliability" in test:
             between, within = test["therapist_f_df"]
-            sentence += (f" The therapist means differ beyond chance (F({between}, {within}) = "
-                         f"{format_number(test['therapist_f'])}, {p_text(test['therapist_f_p'])}) and are "
-                         "shrunken for their reliability (mean "
-                         f"{format_unit(test['therapist_reliability'])}), so the therapist-level slope is "
-                         "not attenuated.")
+            sentence += " " + _(
+                "The therapist means differ beyond chance (F({between}, {within}) = {f}, {p}) and are "
+                "shrunken for their reliability (mean {reliability}), so the therapist-level slope is not "
+                "attenuated.").format(between=between, within=within, f=format_number(test["therapist_f"]),
+                                      p=p_text(test["therapist_f_p"]),
+                                      reliability=format_unit(test["therapist_reliability"]))
         sentences.append(sentence)
     if extra.get("therapist_variance") is not None:
         total = extra["therapist_variance"] + extra["residual_variance"]
-        sentences.append(f"Therapist random-intercept variance {format_number(extra['therapist_variance'])} "
-                         f"(residual {format_number(extra['residual_variance'])}; therapists account for "
-                         f"{format_percent(extra['therapist_variance'] / total)} of the variance).")
+        sentences.append(_("Therapist random-intercept variance {variance} (residual {residual}; therapists "
+                           "account for {share} of the variance).").format(
+            variance=format_number(extra["therapist_variance"]),
+            residual=format_number(extra["residual_variance"]),
+            share=format_percent(extra["therapist_variance"] / total)))
     elif "therapist_variance" in extra:
-        sentences.append("Therapist random-intercept variance: not estimable (no therapist has two analysed "
-                         "patients).")
+        sentences.append(_("Therapist random-intercept variance: not estimable (no therapist has two "
+                           "analysed patients)."))
     if "therapist_correlation" in extra:
-        sentences.append("Exchangeable working correlation of attendance within therapist (GEE): "
-                         f"{format_number(extra['therapist_correlation'], 3)}.")
+        correlation = format_number(extra["therapist_correlation"], 3)
+        sentences.append(_("Exchangeable working correlation of attendance within therapist (GEE): "
+                           "{correlation}.").format(correlation=correlation))
     if "home_practice_variance" in extra:
         parts = extra["home_practice_variance"]
-        sentences.append("Home practice variance components: patient "
-                         f"{format_number(parts['patient'], 4)}, residual "
-                         f"{format_number(parts['residual'], 4)}.")
+        sentences.append(_("Home practice variance components: patient {patient}, residual {residual}."
+                           ).format(patient=format_number(parts["patient"], 4),
+                                    residual=format_number(parts["residual"], 4)))
     return sentences
+
+
+def _general(value: float) -> str:
+    """A number as Python's `:g` writes it (32, 32.5), in the report's decimal mark."""
+    text = f"{value:g}"
+    if "e" in text or "inf" in text or "nan" in text:
+        return text
+    return format_number(value, len(text.partition(".")[2]))
 
 
 def ceiling_sentence(ceiling: dict) -> str:
     """The satisfaction ceiling check in words."""
     if ceiling.get("share_at_maximum") is None:
-        return "The ceiling of the satisfaction total could not be checked (values outside its range)."
-    verdict = "a ceiling effect" if ceiling["ceiling_effect"] else "no ceiling effect"
-    sentence = (f"Ceiling check: {format_percent(ceiling['share_at_maximum'])} of the analysed patients are "
-                f"at the maximum total ({ceiling['maximum']:g}); {verdict} by the 15% rule (Terwee et al. "
-                "2007).")
-    if ceiling["ceiling_effect"]:
-        sentence += " The proportional-odds model (sensitivity) does not assume equal spacing at the top."
-    return sentence
+        return _("The ceiling of the satisfaction total could not be checked (values outside its range).")
+    values = {"share": format_percent(ceiling["share_at_maximum"]), "maximum": _general(ceiling["maximum"]),
+              "rule": format_percent(0.15, 0)}
+    if not ceiling["ceiling_effect"]:
+        return _("Ceiling check: {share} of the analysed patients are at the maximum total ({maximum}); no "
+                 "ceiling effect by the {rule} rule (Terwee et al. 2007).").format(**values)
+    return " ".join([
+        _("Ceiling check: {share} of the analysed patients are at the maximum total ({maximum}); a ceiling "
+          "effect by the {rule} rule (Terwee et al. 2007).").format(**values),
+        _("The proportional-odds model (sensitivity) does not assume equal spacing at the top.")])
 
 
 def family_sentences(extra: dict) -> list[str]:
@@ -162,27 +209,79 @@ def family_sentences(extra: dict) -> list[str]:
     return sentences + level_sentences(extra)
 
 
-def sensitivity_notes(result: dict) -> list[str]:
-    """The sensitivity rule's notes, failures (with reasons), imputation summary and fitting notes."""
-    notes = list(result.get("notes", []))
-    notes += [f"Not fitted: {f['variant']} / {f['outcome']}: {f['reason']}"
+# The sensitivity analyses' names (`alliance.models.sensitivity`), their numbers as groups.
+VARIANT_PATTERNS = [
+    (re.compile(r"multiple imputation \(m = (?P<m>\d+)\)"), N_("multiple imputation (m = {m})")),
+    (re.compile(r"early window k = (?P<k>\d+)"), N_("early window k = {k}")),
+    (re.compile(r"winsorized alliance \((?P<lower>[\d.]+)th/(?P<upper>[\d.]+)th percentiles\)"),
+     N_("winsorized alliance ({lower}th/{upper}th percentiles)")),
+    (re.compile(r"cluster bootstrap \(B = (?P<draws>\d+)\)"), N_("cluster bootstrap (B = {draws})")),
+    (re.compile(re.escape(PRIMARY_REFERENCE)), N_("complete cases (primary)")),
+    (re.compile(r"proportional odds \(ceiling\)"), N_("proportional odds (ceiling)")),
+]
+
+
+def variant_label(variant: str) -> str:
+    """A sensitivity analysis by name (as English, marked, when its name is not one of the known ones)."""
+    for pattern, message in VARIANT_PATTERNS:
+        match = pattern.fullmatch(variant)
+        if match:
+            return _(message).format(**{name: _general(float(value)) if "." in value else value
+                                        for name, value in match.groupdict().items()})
+    return foreign(variant)
+
+
+def _fit_label(label: str) -> str:
+    """A sensitivity fit's label, "variant / outcome", in words."""
+    variant, separator, outcome = label.rpartition(" / ")
+    return join([variant_label(variant), outcome_name(outcome)], " / ") if separator else foreign(label)
+
+
+def sensitivity_notes(result: dict) -> list[Deferred]:
+    """The sensitivity rule's notes, failures (with reasons), imputation summary and fitting notes: each
+    written when the report shows it (`Deferred`), in the report's language; the notes and reasons of the
+    fits in English (`foreign`)."""
+    notes = [Deferred(lambda note=note: foreign(note)) for note in result.get("notes", [])]
+    notes += [Deferred(lambda f=f: fill(_("Not fitted: {variant} / {outcome}: {reason}"),
+                                        variant=variant_label(f["variant"]),
+                                        outcome=outcome_name(f["outcome"]), reason=foreign(f["reason"])))
               for f in result.get("failures", [])]
     imputation = result.get("multiple_imputation", {})
     imputed = ", ".join(imputation.get("imputed", []))
     for outcome, pooled in imputation.get("pooled", {}).items():
-        notes.append(f"Multiple imputation ({outcome}): m = {pooled['m']}, fraction of missing information "
-                     f"{format_number(pooled['lambda'])}; imputed: {imputed}.")
-    notes += [f"{label}: {note}" for label, items in result.get("fit_notes", {}).items() for note in items]
+        notes.append(Deferred(lambda outcome=outcome, pooled=pooled: _(
+            "Multiple imputation ({outcome}): m = {m}, fraction of missing information {fraction}; imputed: "
+            "{imputed}.").format(outcome=outcome_name(outcome), m=pooled["m"],
+                                 fraction=format_number(pooled["lambda"]), imputed=imputed)))
+    notes += [Deferred(lambda label=label, note=note: fill("{label}: {note}", label=_fit_label(label),
+                                                           note=foreign(note)))
+              for label, items in result.get("fit_notes", {}).items() for note in items]
     return notes
 
 
 def sensitivity_rows(table: pd.DataFrame, min_cell_size: int) -> list[dict]:
     """The sensitivity table: each primary effect under each variant, formatted (small samples hidden)."""
     rows = []
-    for _, row in table.iterrows():
+    for _index, row in table.iterrows():
         formatted = apa_row(row, early_window=0, min_cell_size=min_cell_size)
-        rows.append({"outcome": row["outcome"], "variant": row["variant"], **formatted})
+        rows.append({"outcome": outcome_name(row["outcome"]), "variant": variant_label(row["variant"]),
+                     **formatted})
     return rows
+
+
+TITLES = {planned.title for planned in PLANNED}
+SENSITIVITY_TITLE = "sensitivity analysis: "  # alliance.models.plan.status_table's title of a variant
+
+
+def planned_title(title: str) -> str:
+    """A planned model's title (`alliance.models.plan`, where the titles are marked) or a sensitivity
+    analysis's, in words."""
+    if title in TITLES:
+        return _(title)
+    if title.startswith(SENSITIVITY_TITLE):
+        variant = variant_label(title[len(SENSITIVITY_TITLE):])
+        return fill(_("sensitivity analysis: {variant}"), variant=variant)
+    return title
 
 
 def status_rows(status: pd.DataFrame) -> dict:
@@ -191,11 +290,12 @@ def status_rows(status: pd.DataFrame) -> dict:
     once."""
     footnotes: dict[str, str] = {}
     rows = []
-    for _, row in status.iterrows():
-        notes = [reason_text(row["reason"]), cell(row["flags"])]
+    for _index, row in status.iterrows():
+        notes = [reason_text(row["reason"]), foreign(cell(row["flags"]))]
         marks = ",".join(footnotes.setdefault(note, _mark(len(footnotes))) for note in notes if note)
-        rows.append({"hypothesis": row["hypothesis"], "title": row["title"], "analysis": row["analysis"],
-                     "status": STATUS_WORDS[row["status"]], "mark": marks})
+        rows.append({"hypothesis": row["hypothesis"], "title": planned_title(row["title"]),
+                     "analysis": analysis_word(row["analysis"]), "status": status_word(row["status"]),
+                     "mark": marks})
     return {"rows": rows, "footnotes": [(mark, text) for text, mark in footnotes.items()]}
 
 
@@ -214,11 +314,14 @@ def primary_summary(status: pd.DataFrame, effects: pd.DataFrame, early_window: i
         if row["status"] in REPORTED:
             effect = effects[(effects["analysis"] == "primary") & (effects["outcome"] == planned.outcome)
                              & (effects["model"] == planned.model)].iloc[0]
-            caveats = [reason_text(row["reason"]) if row["status"] == "boundary" else "", cell(row["flags"])]
-            text = " ".join(part for part in (effect_summary(effect, early_window), *caveats) if part)
+            caveats = [reason_text(row["reason"]) if row["status"] == "boundary" else "",
+                       foreign(cell(row["flags"]))]
+            text = join([effect_summary(effect, early_window), *caveats])
         else:
-            text = f"No estimate ({STATUS_WORDS[row['status']]}): {reason_text(row['reason'])}"
-        summary.append({"hypothesis": planned.hypothesis, "outcome": planned.outcome, "text": text})
+            text = fill(_("No estimate ({status}): {reason}"), status=status_word(row["status"]),
+                        reason=reason_text(row["reason"]))
+        summary.append({"hypothesis": planned.hypothesis, "outcome": outcome_name(planned.outcome),
+                        "text": text})
     return summary
 
 
@@ -257,13 +360,13 @@ def analysis_sections(
         models = list(dict.fromkeys(rows["model"]))
         footnotes: dict[str, str] = {}
         formatted = []
-        for _, row in rows.iterrows():
+        for _index, row in rows.iterrows():
             marks = ""
             model_status = effect_status(status, row)
             if model_status is not None:
                 boundary = model_status["status"] == "boundary"
                 caveats = [reason_text(model_status["reason"]) if boundary else "",
-                           cell(model_status["flags"])]
+                           foreign(cell(model_status["flags"]))]
                 for caveat in filter(None, caveats):
                     marks += footnotes.setdefault(caveat, _mark(len(footnotes)))
             formatted.append(apa_row(row, early_window, min_cell_size,
@@ -272,18 +375,22 @@ def analysis_sections(
         missing = planned[planned["key"].isin(BY_KEY) & ~planned["status"].isin(REPORTED)]
         sections.append({
             "id": f"analysis-{family}",
-            "family": family,
+            "family": family_name(family),
             "hypothesis": HYPOTHESES.get(family, ""),
             "outcome": "; ".join(phrase(OUTCOME_WORDS, o) for o in outcomes),
             "models": [(m, phrase(MODEL_WORDS, m)) for m in models],
-            "formulas": _formulas(result["extra"]) or ["none fitted"],
-            "covariates": ", ".join(_covariates(result["extra"])) or "none",
-            "notes": result["notes"],
+            # Translators: no formula, as no model of the family was fitted.
+            "formulas": _formulas(result["extra"]) or [_("none fitted")],
+            # Translators: no covariates (covariables: feminine).
+            "covariates": ", ".join(_covariates(result["extra"])) or pgettext("covariates", "none"),
+            "notes": [foreign(note) for note in result["notes"]],
             "rows": formatted,
             "definitions": predictor_definitions(rows["predictor"], early_window),
             "footnotes": [(mark, text) for text, mark in footnotes.items()],
-            "not_estimated": [f"{row['hypothesis']} ({row['title']}): {STATUS_WORDS[row['status']]}. "
-                              f"{reason_text(row['reason'])}" for _, row in missing.iterrows()],
+            "not_estimated": [fill(_("{hypothesis} ({title}): {status}. {reason}"),
+                                   hypothesis=row["hypothesis"], title=planned_title(row["title"]),
+                                   status=status_word(row["status"]), reason=reason_text(row["reason"]))
+                              for _index, row in missing.iterrows()],
             "figures": ["kaplan_meier"] if "kaplan_meier" in result["extra"] else [],
             "tests": family_sentences(result["extra"]),
         })
@@ -300,12 +407,13 @@ def truth_rows(truth: dict, effects: pd.DataFrame) -> list[dict]:
             continue
         row = match.iloc[0]
         rows.append({
-            "outcome": true["outcome"], "scale": SCALE_WORDS.get(true["scale"], true["scale"]),
+            "outcome": outcome_name(true["outcome"]), "scale": scale_word(true["scale"]),
             "generating": format_number(true["generating"], 3),
             "estimand": f"{format_number(true['estimand'], 3)} ({format_number(true['estimand_se'], 3)})",
             "estimate": f"{format_number(row['estimate'], 3)} ({format_number(row['std_error'], 3)})",
             "difference": format_number(row["estimate"] - true["estimand"], 3),
             "in_se": format_number((row["estimate"] - true["estimand"]) / row["std_error"]),
-            "covered": "yes" if row["ci_low"] <= true["estimand"] <= row["ci_high"] else "no",
+            # Translators: whether the 95% CI covers the estimand (a table cell).
+            "covered": _("yes") if row["ci_low"] <= true["estimand"] <= row["ci_high"] else _("no"),
         })
     return rows

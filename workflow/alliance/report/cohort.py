@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from alliance.i18n import N_, _, pgettext
 from alliance.ingest.privacy import SECONDARY, suppress_counts
 from alliance.instruments import load_instrument
 from alliance.models.satisfaction import CEILING_SHARE
@@ -15,8 +16,44 @@ from alliance.report.format import (
     format_number,
     format_percent,
 )
-from alliance.report.words import HYPOTHESES, shown_count
+from alliance.report.words import HYPOTHESES, foreign, shown_count
 from alliance.scoring.scores import ALLIANCE_PREFIX, TOTAL, score_descriptives
+
+# The model families by name (their identifiers are also the sections' ids).
+FAMILY_NAMES = {"adherence": N_("adherence"), "dropout": N_("dropout"), "satisfaction": N_("satisfaction"),
+                "symptoms": N_("symptoms")}
+# The disciplines of the data contract (alliance.ingest.contract.DISCIPLINES), for the cohort's table.
+DISCIPLINE_NAMES = {"psychotherapy": N_("psychotherapy"), "physiotherapy": N_("physiotherapy"),
+                    "osteopathy": N_("osteopathy"), "nutrition": N_("nutrition"), "other": N_("other")}
+MISSING = N_("(missing)")
+
+
+def family_name(family: str) -> str:
+    """A model family's name in the active language (its identifier when it has none)."""
+    return _(FAMILY_NAMES[family]) if family in FAMILY_NAMES else family
+
+
+def subscale_name(name: str) -> str:
+    """A scale of the alliance instrument (its subscales and total) in the active language; other names (an
+    instrument's own, e.g. "haq") as they are."""
+    names = {"bond": pgettext("subscale", "bond"), "goal": pgettext("subscale", "goal"),
+             "task": pgettext("subscale", "task"), "total": pgettext("subscale", "total")}
+    return names.get(name, name)
+
+
+def shown_value(value: str) -> str:
+    """A count as shown, with the secondary suppression mark in the active language."""
+    return pgettext("count", "suppressed") if value == SECONDARY else value
+
+
+def group_label(column: str, value: str) -> str:
+    """A row label of the patients by discipline or site: disciplines of the contract and "(missing)" in the
+    active language, sites as they are in the data."""
+    if value == MISSING:
+        return _(MISSING)
+    if column == "discipline" and value in DISCIPLINE_NAMES:
+        return _(DISCIPLINE_NAMES[value])
+    return value
 
 
 def flow_steps(flow: list[dict], min_cell_size: int) -> list[tuple[str, str]]:
@@ -43,53 +80,59 @@ def cohort_section(
     attended = int(session_scores["attended"].sum())
     dropout_known = features["dropout"].notna()
     overview = [
-        ("Patients", format_count(n_patients)),
-        ("Therapists", format_count(features["therapist_id"].nunique())),
-        ("Sites", format_count(features["site"].nunique())),
-        ("Sessions scheduled", format_count(len(session_scores))),
-        ("Sessions attended", count_with_share(attended, len(session_scores))),
-        ("Dropouts (of patients with a recorded outcome)",
+        (_("Patients"), format_count(n_patients)),
+        (_("Therapists"), format_count(features["therapist_id"].nunique())),
+        (_("Sites"), format_count(features["site"].nunique())),
+        (_("Sessions scheduled"), format_count(len(session_scores))),
+        (_("Sessions attended"), count_with_share(attended, len(session_scores))),
+        (_("Dropouts (of patients with a recorded outcome)"),
          shown_count(int(features.loc[dropout_known, "dropout"].astype(bool).sum()), min_cell_size,
                      int(dropout_known.sum()))),
-        ("Dropout not recorded", shown_count(int((~dropout_known).sum()), min_cell_size)),
+        (_("Dropout not recorded"), shown_count(int((~dropout_known).sum()), min_cell_size)),
     ]
     groups = []
-    for column, title in (("discipline", "Patients by discipline"), ("site", "Patients by site")):
-        counts = features[column].astype("string").fillna("(missing)").value_counts().sort_index()
+    for column, title in (("discipline", _("Patients by discipline")), ("site", _("Patients by site"))):
+        counts = features[column].astype("string").fillna(MISSING).value_counts().sort_index()
         shown = suppress_counts(counts, min_cell_size, total_shown=True)
-        groups.append({"title": title, "rows": list(zip(shown.index, shown, strict=True)),
+        groups.append({"title": title,
+                       "rows": [(group_label(column, label), shown_value(value))
+                                for label, value in zip(shown.index, shown, strict=True)],
                        "total": format_count(n_patients)})
-    flows = [{"family": result["family"], "hypothesis": HYPOTHESES.get(result["family"], ""),
-              "steps": flow_steps(result["flow"], min_cell_size)}
+    # the steps are written where the models are fitted: English, marked as such in other languages
+    flows = [{"family": family_name(result["family"]), "hypothesis": HYPOTHESES.get(result["family"], ""),
+              "steps": [(foreign(step), shown_value(n))
+                        for step, n in flow_steps(result["flow"], min_cell_size)]}
              for result in model_results]
     sessions, patients = scoring["alliance"], scoring["satisfaction"]
     counts = [
-        ("Attended sessions with an alliance questionnaire", sessions["sessions_with_answers"],
+        (_("Attended sessions with an alliance questionnaire"), sessions["sessions_with_answers"],
          sessions["sessions_attended"]),
-        ("Attended sessions scored", sessions["sessions_scored"], sessions["sessions_attended"]),
-        ("Scored sessions prorated (items missing)", sessions["sessions_prorated"],
+        (_("Attended sessions scored"), sessions["sessions_scored"], sessions["sessions_attended"]),
+        (_("Scored sessions prorated (items missing)"), sessions["sessions_prorated"],
          sessions["sessions_scored"]),
-        ("Questionnaires unscorable (too many items missing)", sessions["sessions_unscorable"], None),
-        ("Answers on missed sessions (ignored)", sessions["answers_on_missed_sessions_ignored"], None),
-        ("Satisfaction scored from items", patients["scored_from_items"], patients["patients"]),
-        ("Satisfaction pre-scored", patients["pre_scored"], None),
-        ("Satisfaction prorated", patients["prorated"], None),
-        ("Satisfaction missing", patients["missing"], patients["patients"]),
+        (_("Questionnaires unscorable (too many items missing)"), sessions["sessions_unscorable"], None),
+        (_("Answers on missed sessions (ignored)"), sessions["answers_on_missed_sessions_ignored"], None),
+        (_("Satisfaction scored from items"), patients["scored_from_items"], patients["patients"]),
+        (_("Satisfaction pre-scored"), patients["pre_scored"], None),
+        (_("Satisfaction prorated"), patients["prorated"], None),
+        (_("Satisfaction missing"), patients["missing"], patients["patients"]),
     ]
     missing = [(label, shown_count(n, min_cell_size, of)) for label, n, of in counts]
     return {"overview": overview, "groups": groups, "flows": flows, "missing": missing,
-            "rule": f"Counts of 1 to {min_cell_size - 1} patients are shown as \"<{min_cell_size}\"; when a "
-                    "single count of a table is suppressed, the next smallest count is also hidden "
-                    f"(\"{SECONDARY}\") so that it cannot be recovered from the total. The same rule "
-                    "applies to the exclusion counts of each model's flow (which sum to the cohort minus "
-                    "the analysed) and to every other count of patients or sessions in this report."}
+            "rule": _("Counts of 1 to {largest} patients are shown as \"<{k}\"; when a single count of a "
+                      "table is suppressed, the next smallest count is also hidden (\"{secondary}\") so that "
+                      "it cannot be recovered from the total. The same rule applies to the exclusion counts "
+                      "of each model's flow (which sum to the cohort minus the analysed) and to every other "
+                      "count of patients or sessions in this report.").format(
+                largest=format_count(min_cell_size - 1), k=format_count(min_cell_size),
+                secondary=shown_value(SECONDARY))}
 
 
 def input_tables(validation: dict) -> list[dict]:
     """Each input table: file name, rows, columns ignored (outside the contract) and optional ones absent."""
     return [{"table": table, "file": Path(info["file"]).name, "rows": format_count(info["rows"]),
-             "ignored": ", ".join(info["ignored_columns"]) or "none",
-             "absent": ", ".join(info["absent_optional_columns"]) or "none"}
+             "ignored": ", ".join(info["ignored_columns"]) or pgettext("columns", "none"),
+             "absent": ", ".join(info["absent_optional_columns"]) or pgettext("columns", "none")}
             for table, info in validation["tables"].items()]
 
 
@@ -97,19 +140,21 @@ def alliance_section(session_scores: pd.DataFrame, scoring: dict, config: dict) 
     """Instrument, item keys per subscale and descriptives per subscale over scored sessions."""
     instrument = load_instrument(config["instruments"]["alliance"])
     described = score_descriptives(session_scores, instrument)
-    rows = [{"score": score.removeprefix(ALLIANCE_PREFIX), "n": format_count(d["n"]),
+    rows = [{"score": subscale_name(score.removeprefix(ALLIANCE_PREFIX)), "n": format_count(d["n"]),
              "mean": format_number(d["mean"]), "sd": format_number(d["sd"]),
              "ceiling": format_percent(d["ceiling_share"]), "skew": format_number(d["skew"])}
             for score, d in described.iterrows()]
     ceiling = described["ceiling_share"]
     return {
         "ceiling_effect": bool((ceiling > CEILING_SHARE).any()),
-        "name": scoring["alliance"]["name"], "citation": scoring["alliance"]["citation"],
-        "subscales": [(name, ", ".join(str(i) for i in items))
+        # the instrument's name as its definition writes it (English)
+        "name": foreign(scoring["alliance"]["name"]), "citation": scoring["alliance"]["citation"],
+        "subscales": [(subscale_name(name), ", ".join(format_count(i) for i in items))
                       for name, items in scoring["alliance"]["subscales"].items()],
-        "range": f"{format_number(instrument.minimum, 0)} to {format_number(instrument.maximum, 0)}",
+        "minimum": format_number(instrument.minimum, 0), "maximum": format_number(instrument.maximum, 0),
         "descriptives": rows,
-        "ceiling_text": f"{format_percent(ceiling.drop(TOTAL).min())} to "
-                        f"{format_percent(ceiling.drop(TOTAL).max())} of scored sessions on a subscale "
-                        f"and {format_percent(ceiling[TOTAL])} on the total",
+        "ceiling_share": format_percent(CEILING_SHARE, 0),
+        "ceiling_text": _("{low} to {high} of scored sessions on a subscale and {total} on the total").format(
+            low=format_percent(ceiling.drop(TOTAL).min()), high=format_percent(ceiling.drop(TOTAL).max()),
+            total=format_percent(ceiling[TOTAL])),
     }

@@ -14,7 +14,7 @@ import jinja2
 import pandas as pd
 import yaml
 
-from alliance.i18n import SOURCE_LANGUAGE, _, language, ngettext, pgettext, use_language
+from alliance.i18n import N_, SOURCE_LANGUAGE, _, language, ngettext, pgettext, use_language
 from alliance.instruments import load_configured
 from alliance.models.effects import BENCHMARKS
 from alliance.models.plan import status_table
@@ -27,67 +27,88 @@ from alliance.report.analysis import (
     status_rows,
     truth_rows,
 )
-from alliance.report.cohort import alliance_section, cohort_section, input_tables
+from alliance.report.cohort import alliance_section, cohort_section, family_name, input_tables
 from alliance.report.downloads import add_csv_downloads
 from alliance.report.figures import EXAMPLES_PER_PATTERN
 from alliance.report.format import (
     format_ci,
+    format_count,
+    format_number,
+    format_percent,
     format_unit,
 )
 from alliance.report.glance import glance_rows, glance_table, short_name
 from alliance.report.measurement import measurement_section
 from alliance.report.methods import methods_section
-from alliance.report.provenance import embed_png, provenance
-from alliance.report.words import counted
+from alliance.report.provenance import embed_png, provenance, shown_provenance
+from alliance.report.words import foreign
 
 ANALYSIS_PLAN = "../ANALYSIS_PLAN.md"  # relative to results/report.html
 
 
 FIGURE_CAPTIONS = {
-    "at_a_glance": "The primary effects and symptom improvement per SD of alliance with 95% CIs: odds ratios "
-                   "(no effect at 1) and points (no effect at 0); below, the statistics that share a "
-                   "published benchmark's metric beside it (its 95% CI as a band where published).",
-    "alliance_trajectories": "Mean alliance total (95% CI) by session and discipline, over attended, "
-                             "scored sessions. Points resting on fewer than {k} patients are not shown.",
-    "subscale_distributions": "Distributions of the alliance subscales and total over scored sessions, "
-                              "with the share at the scale maximum (ceiling) and the skew.",
-    "forest_plot": "Alliance effects as correlations (95% CI). Band: alliance-outcome benchmark r = "
-                   "{r} {ci} ({source}), for orientation only: these r are adjusted, partial or latent "
-                   "correlations, not the benchmark's metric (the comparisons below are).",
-    "item_distributions": "Share of each answer per item (as answered), by subscale, on each patient's "
-                          "first scored questionnaire; beside each bar, the share at the scale maximum "
-                          "(after reverse keying; reverse-keyed items marked R).",
-    "factor_loadings": "Standardized loadings of the correlated-factors model (when fitted) beside the "
-                       "one-factor model (ML confirmatory factor analysis of each patient's first "
-                       "questionnaire complete on all items); factor correlations above the plot.",
-    "reliability_by_sessions": "Reliability of a patient's mean alliance total against the number of "
-                               "sessions averaged (Spearman-Brown from the single-session patient ICC); "
-                               "reference lines at .80 and .90.",
-    "rupture_trajectories": "Alliance total by scored session for example patients of the synthetic cohort "
-                            "(the first {examples} by id of each rupture pattern). Triangles down: "
-                            "ruptures; triangles up: the session where the total returned to its "
-                            "pre-rupture level (repair).",
-    "marginal_effects": "Predicted outcome of each primary model (95% CI) across alliance from -2 to +2 SD, "
-                        "with numeric covariates at their mean and categorical ones at their most frequent "
-                        "level (therapist random effects at zero for the mixed model).",
-    "therapist_caterpillar": "Each therapist's mean of their patients' mean alliance (95% CI), ranked and "
-                             "not named; therapists with fewer than {k} patients with a score are not "
-                             "shown.",
-    "kaplan_meier": "Retention after the early window by tertile of early alliance (Kaplan-Meier with 95% "
-                    "CIs, landmark at the end of the early window); curves stop where fewer than {k} "
-                    "patients remain at risk.",
+    "at_a_glance": N_("The primary effects and symptom improvement per SD of alliance with 95% CIs: odds "
+                      "ratios (no effect at 1) and points (no effect at 0); below, the statistics that "
+                      "share a published benchmark's metric beside it (its 95% CI as a band where "
+                      "published)."),
+    "alliance_trajectories": N_("Mean alliance total (95% CI) by session and discipline, over attended, "
+                                "scored sessions. Points resting on fewer than {k} patients are not shown."),
+    "subscale_distributions": N_("Distributions of the alliance subscales and total over scored sessions, "
+                                 "with the share at the scale maximum (ceiling) and the skew."),
+    "forest_plot": N_("Alliance effects as correlations (95% CI). Band: alliance-outcome benchmark r = {r} "
+                      "{ci} ({source}), for orientation only: these r are adjusted, partial or latent "
+                      "correlations, not the benchmark's metric (the comparisons below are)."),
+    "item_distributions": N_("Share of each answer per item (as answered), by subscale, on each patient's "
+                             "first scored questionnaire; beside each bar, the share at the scale maximum "
+                             "(after reverse keying; reverse-keyed items marked R)."),
+    "factor_loadings": N_("Standardized loadings of the correlated-factors model (when fitted) beside the "
+                          "one-factor model (ML confirmatory factor analysis of each patient's first "
+                          "questionnaire complete on all items); factor correlations above the plot."),
+    "reliability_by_sessions": N_("Reliability of a patient's mean alliance total against the number of "
+                                  "sessions averaged (Spearman-Brown from the single-session patient ICC); "
+                                  "reference lines at {low} and {high}."),
+    "rupture_trajectories": N_("Alliance total by scored session for example patients of the synthetic "
+                               "cohort (the first {examples} by id of each rupture pattern). Triangles "
+                               "down: ruptures; triangles up: the session where the total returned to its "
+                               "pre-rupture level (repair)."),
+    "marginal_effects": N_("Predicted outcome of each primary model (95% CI) across alliance from -2 to +2 "
+                           "SD, with numeric covariates at their mean and categorical ones at their most "
+                           "frequent level (therapist random effects at zero for the mixed model)."),
+    "therapist_caterpillar": N_("Each therapist's mean of their patients' mean alliance (95% CI), ranked "
+                                "and not named; therapists with fewer than {k} patients with a score are "
+                                "not shown."),
+    "kaplan_meier": N_("Retention after the early window by tertile of early alliance (Kaplan-Meier with "
+                       "95% CIs, landmark at the end of the early window); curves stop where fewer than "
+                       "{k} patients remain at risk."),
 }
 
 
 def figure_captions(min_cell_size: int) -> dict[str, str]:
-    """Caption of each figure, with the suppression threshold and the benchmarks filled in."""
+    """Caption of each figure in the active language, with the suppression threshold and the benchmarks
+    filled in."""
     outcome = BENCHMARKS["alliance_outcome"]
     values = {
-        "k": min_cell_size, "r": format_unit(outcome["r"], 3), "source": outcome["source"],
+        "k": format_count(min_cell_size), "r": format_unit(outcome["r"], 3),
         "ci": format_ci(outcome["ci_low"], outcome["ci_high"], 3, unit=True),
-        "examples": EXAMPLES_PER_PATTERN,
+        "source": source_text(outcome["source"]),
+        "examples": format_count(EXAMPLES_PER_PATTERN), "low": format_unit(0.80), "high": format_unit(0.90),
     }
-    return {name: text.format(**values) for name, text in FIGURE_CAPTIONS.items()}
+    return {name: _(text).format(**values) for name, text in FIGURE_CAPTIONS.items()}
+
+
+def source_text(source: str) -> str:
+    """A benchmark's source, "Authors (year), 295 studies", with its count of studies in the active
+    language (the reference itself as it is)."""
+    reference, _comma, studies = source.rpartition(", ")
+    number, _space, noun = studies.partition(" ")
+    if not reference or noun != "studies" or not number.isdigit():
+        return source
+    return _("{reference}, {n} studies").format(reference=reference, n=format_count(int(number)))
+
+
+def therapists_text(n: int) -> str:
+    """ "1 therapist", "12 therapists", in the active language."""
+    return _("1 therapist") if n == 1 else _("{n} therapists").format(n=format_count(n))
 
 
 def build_report(
@@ -126,7 +147,7 @@ def _build_report(
     if missing:
         raise ValueError(f"figure PNGs missing for: {', '.join(missing)}")
     captions = figure_captions(min_cell_size)
-    provenance_info = provenance(config, validation)
+    provenance_info = shown_provenance(provenance(config, validation))
     early_window = config["features"]["early_window"]
     status = status_table(model_results) if status is None else status
     satisfaction = load_configured(config["instruments"])["satisfaction"]
@@ -137,7 +158,7 @@ def _build_report(
         "cohort": cohort_section(session_scores, features, model_results, scoring=scoring,
                                  min_cell_size=min_cell_size),
         "tables": input_tables(validation),
-        "data_warnings": [w["report_message"] for w in validation.get("warnings", [])],
+        "data_warnings": [foreign(w["report_message"]) for w in validation.get("warnings", [])],
         "alliance": alliance_section(session_scores, scoring, config),
         "measurement": measurement_section(psychometrics, rupture_shares, scoring, config=config,
                                            min_cell_size=min_cell_size,
@@ -150,7 +171,7 @@ def _build_report(
             "rows": sensitivity_rows(sensitivity, min_cell_size), "notes": list(sensitivity_notes)}),
         "benchmarks": benchmark_sentences(model_results),
         "truth": truth_rows(truth, effects) if truth else None,
-        "n_therapists": counted(features["therapist_id"].nunique(), "therapist"),
+        "n_therapists": therapists_text(features["therapist_id"].nunique()),
         "figures": {name: {"src": figures[name], "caption": captions[name]} for name in FIGURES},
         "plan": ANALYSIS_PLAN,
         "provenance": provenance_info,
@@ -169,4 +190,8 @@ def _environment() -> jinja2.Environment:
         extensions=["jinja2.ext.i18n"],
     )
     environment.install_gettext_callables(gettext=_, ngettext=ngettext, pgettext=pgettext, newstyle=True)
+    # numbers written in the template's own sentences, and the families' names
+    environment.globals.update(format_count=format_count, format_number=format_number,
+                               format_percent=format_percent, format_unit=format_unit,
+                               family_name=family_name)
     return environment

@@ -10,8 +10,11 @@ import base64
 import csv
 import io
 import re
+import unicodedata
 from html import escape
 from html.parser import HTMLParser
+
+from alliance.i18n import _
 
 TABLE = re.compile(r"<table\b.*?</table>", re.DOTALL)
 
@@ -58,7 +61,8 @@ def table_csv(table_html: str) -> tuple[str, str]:
 
 
 def _file_name(caption: str, index: int) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "_", caption.lower()).strip("_")[:60]
+    plain = unicodedata.normalize("NFKD", caption).encode("ascii", "ignore").decode()  # "anàlisi": "analisi"
+    slug = re.sub(r"[^a-z0-9]+", "_", plain.lower()).strip("_")[:60]
     return f"table_{index:02d}_{slug or 'table'}.csv"
 
 
@@ -72,7 +76,8 @@ def add_csv_downloads(html: str) -> str:
         text, caption = table_csv(match.group(0))
         uri = "data:text/csv;charset=utf-8;base64," + base64.b64encode(text.encode()).decode()
         name = _file_name(caption, index)
+        label = escape(_("Download this table as CSV"))
         return (f'{match.group(0)}\n<p class="download"><a download="{escape(name)}" href="{uri}">'
-                f"Download this table as CSV</a></p>")
+                f"{label}</a></p>")
 
     return TABLE.sub(link, html)

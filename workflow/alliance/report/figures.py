@@ -1,6 +1,8 @@
 """Figures of the report: one function per figure, one shared style, deterministic files.
 
 Figures are built on `matplotlib.figure.Figure` with an Agg canvas (no pyplot state, no display needed).
+Their words are in the active language (`alliance.i18n`), their numbers written by `alliance.report.format`
+and their tick labels in its decimal mark (`alliance.report.style.localise_ticks`).
 """
 
 from __future__ import annotations
@@ -19,13 +21,23 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import PercentFormatter
 from scipy import stats
 
+from alliance.i18n import N_, SOURCE_LANGUAGE, _, language, pgettext
 from alliance.instruments import Instrument
 from alliance.io import write_atomic
 from alliance.models.effects import BENCHMARKS, benchmark_comparable, model_label
 from alliance.models.levels import HYPOTHESIS
 from alliance.outputs import FIGURES
+from alliance.report.format import (
+    _localised,
+    format_ci,
+    format_count,
+    format_number,
+    format_percent,
+    format_unit,
+)
 from alliance.report.glance import glance_figure, glance_rows, short_name
-from alliance.report.style import SVG_HASHSALT, figure_style, message_figure, new_figure
+from alliance.report.methods import instrument_name, subscale_label
+from alliance.report.style import SVG_HASHSALT, figure_style, localise_ticks, message_figure, new_figure
 from alliance.scoring.scores import ALLIANCE_PREFIX, TOTAL, score_bounds, score_descriptives, scored_sessions
 
 PNG_DPI = 200
@@ -33,13 +45,40 @@ HIST_BINS = 17  # bins centred on 17 equally spaced values from the scale minimu
 RELIABILITY_GUIDES = (0.80, 0.90)
 EXAMPLE_PATTERNS = ("rupture_with_repair", "rupture_without_repair", "no_rupture")
 EXAMPLES_PER_PATTERN = 2
-MODEL_LABELS = {"correlated_factors": "correlated factors", "one_factor": "one factor"}
+MODEL_LABELS = {"correlated_factors": N_("correlated factors"), "one_factor": N_("one factor")}
 KAPLAN_MEIER = "H2c"  # the key of the Kaplan-Meier analysis in the plan (alliance.models.plan)
+PATTERN_LABELS = {"rupture_with_repair": N_("rupture with repair"),
+                  "rupture_without_repair": N_("rupture without repair"), "no_rupture": N_("no rupture")}
+TERTILE_LABELS = {"low": N_("low tertile"), "middle": N_("middle tertile"), "high": N_("high tertile")}
+OUTCOME_TITLES = {"attendance": N_("Attendance"), "dropout": N_("Dropout"),
+                  "satisfaction": N_("Satisfaction")}
 
 
-def _unit(value: float) -> str:
-    """A value bounded by 1 with two decimals and no leading zero (.78, -.12)."""
-    return f"{value:.2f}".replace("0.", ".", 1)
+def _general(value: float) -> str:
+    """A number in the shortest form (`:g`: 0.5, 2, 1e-05), in the active language's decimal mark."""
+    return _localised(f"{value:g}")
+
+
+def _p_general(value: float) -> str:
+    """A p-value with three significant digits (`:.3g`), in the active language's decimal mark."""
+    return _localised(f"{value:.3g}")
+
+
+def discipline_label(name: str) -> str:
+    """A discipline of the data contract in the active language; any other value as given."""
+    labels = {"psychotherapy": pgettext("discipline", "psychotherapy"),
+              "physiotherapy": pgettext("discipline", "physiotherapy"),
+              "osteopathy": pgettext("discipline", "osteopathy"),
+              "nutrition": pgettext("discipline", "nutrition"), "other": pgettext("discipline", "other")}
+    return labels.get(name, name)
+
+
+def analysis_label(name: str) -> str:
+    """An analysis of the plan (primary, secondary, ...) in the active language."""
+    labels = {"primary": pgettext("analysis", "primary"), "secondary": pgettext("analysis", "secondary"),
+              "exploratory": pgettext("analysis", "exploratory"),
+              "sensitivity": pgettext("analysis", "sensitivity")}
+    return labels.get(name, name)
 
 
 def mean_ci(values: np.ndarray | pd.Series, level: float = 0.95) -> tuple[float, float, float]:
@@ -88,10 +127,11 @@ def trajectory_points(
 def alliance_trajectories(session_scores: pd.DataFrame, features: pd.DataFrame, min_cell_size: int) -> Figure:
     """Mean alliance total (95% CI) by session, one line per discipline; small cells left out (gaps)."""
     points = trajectory_points(session_scores, features, min_cell_size)
+    title = _("Alliance over the course of treatment")
     if points.empty:
-        return message_figure("Alliance over the course of treatment", (
-            f"No session of any discipline has at least {min_cell_size} patients with a scored alliance; "
-            "nothing is shown."))
+        return message_figure(title, _(
+            "No session of any discipline has at least {n} patients with a scored alliance; nothing is "
+            "shown.").format(n=format_count(min_cell_size)))
     sessions = np.sort(session_scores["session"].unique())
     disciplines = sorted(points["discipline"].unique())
     with figure_style():
@@ -102,16 +142,16 @@ def alliance_trajectories(session_scores: pd.DataFrame, features: pd.DataFrame, 
         for i, discipline in enumerate(disciplines):
             line = points[points["discipline"] == discipline].set_index("session").reindex(sessions)
             ax.plot(sessions, line["mean"], marker=markers[i % len(markers)], color=colours[i],
-                    label=discipline)
+                    label=discipline_label(discipline))
             ax.fill_between(sessions, line["ci_low"], line["ci_high"], color=colours[i], alpha=0.15,
                             linewidth=0)
-        ax.set(xlabel="Session", ylabel="Alliance total (mean, 95% CI)",
-               title="Alliance over the course of treatment")
+        ax.set(xlabel=_("Session"), ylabel=_("Alliance total (mean, 95% CI)"), title=title)
         ax.set_xticks(sessions)
-        ax.annotate(f"Points resting on fewer than {min_cell_size} patients are not shown.",
+        ax.annotate(_("Points resting on fewer than {n} patients are not shown.").format(
+                        n=format_count(min_cell_size)),
                     xy=(0, 0), xycoords="axes fraction", xytext=(0, -42), textcoords="offset points",
                     fontsize="small", color="0.35", va="top")
-        ax.legend(title="Discipline", loc="lower right")
+        ax.legend(title=_("Discipline"), loc="lower right")
     return fig
 
 
@@ -119,7 +159,7 @@ def subscale_distributions(session_scores: pd.DataFrame, instrument: Instrument)
     """Histogram per subscale and of the total over scored sessions, with ceiling share and skew."""
     scored = scored_sessions(session_scores)
     if scored.empty:
-        return message_figure(instrument.name, "No attended session has an alliance score.")
+        return message_figure(instrument_name(instrument), _("No attended session has an alliance score."))
     bounds = score_bounds(instrument)
     described = score_descriptives(session_scores, instrument)
     ncols = 2
@@ -136,14 +176,16 @@ def subscale_distributions(session_scores: pd.DataFrame, instrument: Instrument)
                          ax=ax, color=sns.color_palette("colorblind")[0], edgecolor="white")
             ax.axvline(high, color="0.3", linestyle=":", linewidth=1)
             row = described.loc[column]
-            skew = f"{row['skew']:.2f}" if np.isfinite(row["skew"]) else "not estimable"
-            ax.text(0.03, 0.95, f"at maximum: {row['ceiling_share']:.1%}\nskew: {skew}",
+            skew = format_number(row["skew"]) if np.isfinite(row["skew"]) else _("not estimable")
+            ax.text(0.03, 0.95, _("at maximum: {share}\nskew: {skew}").format(
+                        share=format_percent(row["ceiling_share"]), skew=skew),
                     transform=ax.transAxes, va="top", ha="left", fontsize="small",
                     bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.8"})
             # half a bin of margin: the bars at the scale's ends stand clear of the frame
             ax.set(xlim=(edges[0] - width / 2, edges[-1] + width / 2),
-                   xlabel=column.removeprefix(ALLIANCE_PREFIX), ylabel="Sessions (%)")
-        fig.suptitle(f"{instrument.name}\n{len(scored):,} scored sessions", fontsize=12,
+                   xlabel=subscale_label(column.removeprefix(ALLIANCE_PREFIX)), ylabel=_("Sessions (%)"))
+        fig.suptitle(instrument_name(instrument) + "\n"
+                     + _("{n} scored sessions").format(n=format_count(len(scored))), fontsize=12,
                      fontweight="bold")
     return fig
 
@@ -151,11 +193,12 @@ def subscale_distributions(session_scores: pd.DataFrame, instrument: Instrument)
 def forest_plot(effects: pd.DataFrame) -> Figure:
     """Each effect row as r with its 95% CI, beside the alliance-outcome benchmark's band for orientation
     (the rows are not in its metric: `alliance.models.benchmarks` makes the like-for-like comparisons)."""
+    title = _("Alliance effects as correlations")
     if effects.empty:
-        return message_figure("Alliance effects as correlations", "No alliance effect could be estimated "
-                                                                 "in these data; the report says why.")
+        return message_figure(title, _("No alliance effect could be estimated in these data; the report "
+                                       "says why."))
     outcome_benchmark = BENCHMARKS["alliance_outcome"]
-    labels = [f"{row.outcome} ~ {row.predictor}\n({row.analysis}; {model_label(row.model)})"
+    labels = [f"{row.outcome} ~ {row.predictor}\n({analysis_label(row.analysis)}; {model_label(row.model)})"
               for row in effects.itertuples()]
     positions = np.arange(len(effects))[::-1]
     with figure_style():
@@ -164,18 +207,19 @@ def forest_plot(effects: pd.DataFrame) -> Figure:
         colours = sns.color_palette("colorblind")
         ax.axvspan(outcome_benchmark["ci_low"], outcome_benchmark["ci_high"], color=colours[2],
                    alpha=0.25, linewidth=0,
-                   label=f"alliance-outcome r = {outcome_benchmark['r']:.3f} "
-                         f"[{outcome_benchmark['ci_low']:.3f}, {outcome_benchmark['ci_high']:.3f}]"
-                         f"\n({outcome_benchmark['source']})")
+                   label=_("alliance-outcome r = {r} {ci}\n({source})").format(
+                       r=format_number(outcome_benchmark["r"], 3),
+                       ci=format_ci(outcome_benchmark["ci_low"], outcome_benchmark["ci_high"], 3),
+                       source=outcome_benchmark["source"]))
         ax.axvline(outcome_benchmark["r"], color=colours[2], linewidth=1.2)
         ax.axvline(0, color="0.2", linewidth=1)
         for y, row in zip(positions, effects.itertuples(), strict=True):
             ax.errorbar(row.r, y, xerr=[[row.r - row.r_ci_low], [row.r_ci_high - row.r]], fmt="o",
                         color=colours[0], capsize=4, markersize=7,
-                        label="estimate (95% CI)" if y == positions[0] else None)
+                        label=_("estimate (95% CI)") if y == positions[0] else None)
         ax.set_yticks(positions, labels)
         ax.set_ylim(-0.7, len(effects) - 0.3)
-        ax.set(xlabel="r (95% CI)", title="Alliance effects as correlations")
+        ax.set(xlabel=_("r (95% CI)"), title=title)
         fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=1, fontsize="small")
     return fig
 
@@ -189,12 +233,12 @@ def item_distributions(
     order, subscale and the ceiling share of the keyed item, written beside each bar). Reverse-keyed items
     are marked (R). Says so in a figure when either table is empty (pre-scored data, decimal answers).
     """
-    title = "Answers per item"
     item_stats = item_stats[item_stats["role"] == "alliance"] if "role" in item_stats else item_stats
     if distribution.empty or item_stats.empty:
-        return message_figure(title, "Item-level answer distributions were not available: the data hold "
-                                     "pre-scored alliance, too few questionnaires answered by item, or "
-                                     "answers that are not whole numbers; the report says which.")
+        return message_figure(_("Answers per item"), _(
+            "Item-level answer distributions were not available: the data hold pre-scored alliance, too "
+            "few questionnaires answered by item, or answers that are not whole numbers; the report says "
+            "which."))
     values = list(range(int(instrument.minimum), int(instrument.maximum) + 1))
     shares = (distribution.assign(value=distribution["value"].astype(int))
               .pivot(index="item", columns="value", values="share")
@@ -205,7 +249,7 @@ def item_distributions(
     with figure_style():
         fig = new_figure(8, 1.2 + 0.32 * len(item_stats) + 0.45 * len(groups))
         axes = fig.subplots(len(groups), 1, sharex=True, squeeze=False,
-                            height_ratios=[len(rows) for _, rows in groups]).ravel()
+                            height_ratios=[len(rows) for _subscale, rows in groups]).ravel()
         for ax, (subscale, rows) in zip(axes, groups, strict=True):
             y = np.arange(len(rows))[::-1]
             left = np.zeros(len(rows))
@@ -215,21 +259,23 @@ def item_distributions(
                         label=str(value))
                 left += width
             for position, row in zip(y, rows.itertuples(), strict=True):
-                ax.text(1.02, position, f"{row.ceiling_share:.0%}", va="center", ha="left",
+                ax.text(1.02, position, format_percent(row.ceiling_share, 0), va="center", ha="left",
                         fontsize="small", transform=ax.get_yaxis_transform())
             ax.set_yticks(y, [f"{item} (R)" if item in reverse else item for item in rows["item"]])
-            ax.set_title(subscale, loc="left", fontsize="medium")
+            ax.set_title(subscale_label(subscale), loc="left", fontsize="medium")
             ax.grid(axis="y", visible=False)
-        axes[0].text(1.02, 1.02, "at max.", transform=axes[0].transAxes, ha="left", va="bottom",
+        # Translators: short for "at the maximum answer", above a column of percentages beside the bars
+        axes[0].text(1.02, 1.02, _("at max."), transform=axes[0].transAxes, ha="left", va="bottom",
                      fontsize="small", color="0.35")
         axes[-1].set_xlim(0, 1)
         axes[-1].xaxis.set_major_formatter(PercentFormatter(1.0))
-        axes[-1].set_xlabel("Share of answers" + ("; (R) reverse-keyed: bars as answered, at max. after "
-                                                  "reverse keying" if reverse else ""))
+        axes[-1].set_xlabel(_("Share of answers; (R) reverse-keyed: bars as answered, at max. after reverse "
+                              "keying") if reverse else _("Share of answers"))
         handles, labels = axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside lower center", ncols=len(values) + 1,
-                   title="Answer (as given)", title_fontsize="small")
-        fig.suptitle(f"{title}: {instrument.name}", fontsize=12, fontweight="bold")
+                   title=_("Answer (as given)"), title_fontsize="small")
+        fig.suptitle(_("Answers per item: {instrument}").format(instrument=instrument_name(instrument)),
+                     fontsize=12, fontweight="bold")
     return fig
 
 
@@ -240,10 +286,10 @@ def factor_loadings(parameters: pd.DataFrame) -> Figure:
     go in the title. Items are grouped by their correlated factor when that model was fitted. Says so in
     a figure when there are no loadings.
     """
-    title = "Standardized factor loadings"
+    title = _("Standardized factor loadings")
     loadings = parameters[parameters["kind"] == "loading"] if len(parameters) else parameters
     if loadings.empty:
-        return message_figure(title, "No factor model was fitted in these data; the report says why.")
+        return message_figure(title, _("No factor model was fitted in these data; the report says why."))
     models = [model for model in MODEL_LABELS if model in set(loadings["model"])]
     by_model = {model: loadings[loadings["model"] == model].set_index("item") for model in models}
     items = by_model[models[0]].index.tolist()
@@ -260,32 +306,36 @@ def factor_loadings(parameters: pd.DataFrame) -> Figure:
         for i, model in enumerate(models):
             positions = y + height * ((len(models) - 1) / 2 - i)
             loads = by_model[model]["std_loading"].reindex(items).to_numpy()
-            bars = ax.barh(positions, loads, height=height * 0.9, color=colours[i], label=MODEL_LABELS[model])
-            ax.bar_label(bars, labels=[_unit(v) for v in loads], padding=2, fontsize="x-small")
-        labels = [f"{item} ({factor_of[item]})" if len(models) > 1 else item for item in items]
+            bars = ax.barh(positions, loads, height=height * 0.9, color=colours[i],
+                           label=_(MODEL_LABELS[model]))
+            ax.bar_label(bars, labels=[format_unit(v) for v in loads], padding=2, fontsize="x-small")
+        labels = [f"{item} ({subscale_label(factor_of[item])})" if len(models) > 1 else item
+                  for item in items]
         ax.set_yticks(y, labels)
         ax.grid(axis="y", visible=False)
         ax.axvline(0, color="0.2", linewidth=1)
         ax.set_xlim(min(0.0, values.min() - 0.1), max(1.0, values.max() + 0.1))
-        ax.set_xlabel("Standardized loading")
+        ax.set_xlabel(_("Standardized loading"))
         fig.legend(loc="outside lower center", ncols=len(models))
         fig.suptitle(title, fontsize=12, fontweight="bold")
         if len(correlations):
-            pairs = ", ".join(f"{row.factor}-{row.item} {_unit(row.std_loading)}"
-                              for row in correlations.itertuples())
-            ax.set_title(textwrap.fill(f"Factor correlations: {pairs}", 90), fontsize="small",
-                         fontweight="normal")
+            separator = ", " if language() == SOURCE_LANGUAGE else "; "  # "0,50, 0,40" would be ambiguous
+            pairs = separator.join(f"{subscale_label(row.factor)}-{subscale_label(row.item)} "
+                                   f"{format_unit(row.std_loading)}" for row in correlations.itertuples())
+            ax.set_title(textwrap.fill(_("Factor correlations: {pairs}").format(pairs=pairs), 90),
+                         fontsize="small", fontweight="normal")
     return fig
 
 
 def reliability_by_sessions(table: pd.DataFrame) -> Figure:
     """Reliability of a patient's mean alliance against the number of sessions averaged (Spearman-Brown),
     with reference lines at .80 and .90; `table` is results/psychometrics/reliability_by_sessions.csv."""
-    title = "Reliability of a patient's mean alliance"
+    title = _("Reliability of a patient's mean alliance")
     if table.empty or table["reliability"].isna().all():
         reasons = [reason for reason in table.get("reason", []) if isinstance(reason, str) and reason]
-        return message_figure(title, "The single-session reliability could not be estimated"
-                                     + (f": {reasons[0]}." if reasons else "."))
+        return message_figure(title, _("The single-session reliability could not be estimated: {reason}.")
+                              .format(reason=reasons[0]) if reasons
+                              else _("The single-session reliability could not be estimated."))
     lowest = min(float(table["reliability"].min()), RELIABILITY_GUIDES[0])
     with figure_style():
         fig = new_figure(8, 4.5)
@@ -294,11 +344,11 @@ def reliability_by_sessions(table: pd.DataFrame) -> Figure:
         ax.plot(table["sessions"], table["reliability"], marker="o", color=colours[0])
         for level, style in zip(RELIABILITY_GUIDES, ("--", ":"), strict=True):
             ax.axhline(level, color="0.3", linestyle=style, linewidth=1)
-            ax.text(1.0, level, f" {_unit(level)}", transform=ax.get_yaxis_transform(), va="center",
+            ax.text(1.0, level, f" {format_unit(level)}", transform=ax.get_yaxis_transform(), va="center",
                     ha="left", fontsize="small", color="0.3")
         ax.set_xticks(table["sessions"])
         ax.set_ylim(max(0.0, lowest - 0.1), 1.0)
-        ax.set(xlabel="Sessions averaged", ylabel="Reliability (Spearman-Brown)", title=title)
+        ax.set(xlabel=_("Sessions averaged"), ylabel=_("Reliability (Spearman-Brown)"), title=title)
     return fig
 
 
@@ -309,14 +359,14 @@ def rupture_trajectories(ruptures: pd.DataFrame, features: pd.DataFrame, synthet
     has patient_id and rupture_pattern; `ruptures` is results/features/ruptures.parquet). Individual
     data: drawn only when `synthetic`, a figure saying so otherwise.
     """
-    title = "Example alliance trajectories with ruptures and repairs"
+    title = _("Example alliance trajectories with ruptures and repairs")
     if not synthetic:
-        return message_figure(title, "Individual trajectories are not shown for real data (privacy); they "
-                                     "are drawn for the synthetic cohort only.")
+        return message_figure(title, _("Individual trajectories are not shown for real data (privacy); they "
+                                       "are drawn for the synthetic cohort only."))
     chosen = {pattern: sorted(features.loc[features["rupture_pattern"] == pattern, "patient_id"])
               [:EXAMPLES_PER_PATTERN] for pattern in EXAMPLE_PATTERNS}
     if not any(chosen.values()):
-        return message_figure(title, "No patient's trajectory could be classified.")
+        return message_figure(title, _("No patient's trajectory could be classified."))
     colours = sns.color_palette("colorblind")
     with figure_style():
         fig = new_figure(8, 1.2 + 2.4 * len(EXAMPLE_PATTERNS))
@@ -335,21 +385,24 @@ def rupture_trajectories(ruptures: pd.DataFrame, features: pd.DataFrame, synthet
                 repairs = ruptured["repair_session"].dropna().astype(int).unique()
                 ax.plot(repairs, rows.loc[repairs, TOTAL], linestyle="none", marker="^", markersize=9,
                         color=colours[2])
-                ax.set_title(f"{patient}: {pattern.replace('_', ' ')}", fontsize="small")
-                ax.set_xlabel("Session")
-            row[0].set_ylabel("Alliance total")
-        handles = [Line2D([], [], color="0.45", marker="o", markersize=3, label="scored session"),
+                ax.set_title(f"{patient}: {_(PATTERN_LABELS[pattern])}", fontsize="small")
+                ax.set_xlabel(_("Session"))
+            row[0].set_ylabel(_("Alliance total"))
+        handles = [Line2D([], [], color="0.45", marker="o", markersize=3, label=_("scored session")),
                    Line2D([], [], color=colours[3], marker="v", markersize=9, linestyle="none",
-                          label="rupture"),
+                          label=_("rupture")),
                    Line2D([], [], color=colours[2], marker="^", markersize=9, linestyle="none",
-                          label="repair (back to the pre-rupture level)")]
+                          label=_("repair (back to the pre-rupture level)"))]
         fig.legend(handles=handles, loc="outside lower center", ncols=3)
-        fig.suptitle(f"{title} (synthetic cohort)", fontsize=12, fontweight="bold")
+        fig.suptitle(_("Example alliance trajectories with ruptures and repairs (synthetic cohort)"),
+                     fontsize=12, fontweight="bold")
     return fig
 
 
 def save_figure(fig: Figure, png_path: str | Path, svg_path: str | Path) -> None:
-    """Write PNG (200 dpi) and SVG with byte-identical content across runs, atomically; close `fig`."""
+    """Write PNG (200 dpi) and SVG with byte-identical content across runs, atomically; close `fig`. A
+    figure not made by `new_figure` gets the active language's decimal mark in its tick labels here."""
+    localise_ticks(fig)
     try:
         with mpl.rc_context({"svg.hashsalt": SVG_HASHSALT}):
             write_atomic(png_path, lambda p: fig.savefig(p, format="png", dpi=PNG_DPI,
@@ -362,35 +415,38 @@ def save_figure(fig: Figure, png_path: str | Path, svg_path: str | Path) -> None
 def kaplan_meier(curves: pd.DataFrame, logrank: dict, min_cell_size: int) -> Figure:
     """Retention after the early window by tertile of early alliance (Kaplan-Meier, 95% CI), with the
     log-rank test; each curve stops where fewer than `min_cell_size` patients remain at risk."""
-    title = "Retention after the early window by early alliance"
+    title = _("Retention after the early window by early alliance")
     shown = curves[curves["at_risk"] >= min_cell_size]
     if shown.empty:
-        return message_figure(title, "Too few patients at risk to draw retention curves.")
+        return message_figure(title, _("Too few patients at risk to draw retention curves."))
     with figure_style():
         fig = new_figure(8, 5)
         ax = fig.add_subplot()
         colours = sns.color_palette("colorblind")
         for i, (tertile, curve) in enumerate(shown.groupby("tertile", sort=False)):
             ax.step(curve["sessions_after_window"], curve["survival"], where="post", color=colours[i],
-                    label=f"{tertile} tertile")
+                    label=_(TERTILE_LABELS[tertile]) if tertile in TERTILE_LABELS
+                    else _("{tertile} tertile").format(tertile=tertile))
             ax.fill_between(curve["sessions_after_window"], curve["ci_low"], curve["ci_high"], step="post",
                             color=colours[i], alpha=0.15, linewidth=0)
-        ax.set(xlabel="Sessions after the early window", ylabel="Still in treatment (Kaplan-Meier)",
+        ax.set(xlabel=_("Sessions after the early window"), ylabel=_("Still in treatment (Kaplan-Meier)"),
                ylim=(0, 1.02), title=title)
-        ax.text(0.02, 0.04, f"log-rank chi2({logrank['df']}) = {logrank['statistic']:.2f}, "
-                f"p = {logrank['p_value']:.3g}; curves end below {min_cell_size} patients at risk",
+        ax.text(0.02, 0.04, _("log-rank chi2({df}) = {statistic}, p = {p}; curves end below {n} patients at "
+                              "risk").format(df=format_count(logrank["df"]),
+                                             statistic=format_number(logrank["statistic"]),
+                                             p=_p_general(logrank["p_value"]), n=format_count(min_cell_size)),
                 transform=ax.transAxes, fontsize="small", color="0.3")
-        ax.legend(title="Early alliance", loc="lower right", bbox_to_anchor=(1.0, 0.1))
+        ax.legend(title=_("Early alliance"), loc="lower right", bbox_to_anchor=(1.0, 0.1))
     return fig
 
 
 MARGINAL_LABELS = {
-    "attendance": "Predicted chance of attending\na session after the early window",
-    "dropout": "Predicted chance of dropout\nafter the early window",
-    "satisfaction": "Predicted satisfaction (points)",
+    "attendance": N_("Predicted chance of attending\na session after the early window"),
+    "dropout": N_("Predicted chance of dropout\nafter the early window"),
+    "satisfaction": N_("Predicted satisfaction (points)"),
 }
-PREDICTOR_LABELS = {"alliance_early": "Early alliance\n(mean total, first sessions)",
-                    "alliance_mean": "Mean alliance total"}
+PREDICTOR_LABELS = {"alliance_early": N_("Early alliance\n(mean total, first sessions)"),
+                    "alliance_mean": N_("Mean alliance total")}
 
 
 def status_reason(result: Mapping, key: str) -> str:
@@ -405,12 +461,12 @@ def marginal_effects(models: Mapping[str, dict]) -> Figure:
     (`ModelResult.extra["marginal"]`, covariates at their reference values)."""
     tables = [pd.DataFrame(result["extra"]["marginal"]) for result in models.values()
               if result.get("extra", {}).get("marginal")]
-    title = "Predicted outcomes across the alliance range"
     if not tables:
         reasons = [f"{family}: {reason}" for family, key in HYPOTHESIS.items()
                    if (reason := status_reason(models.get(family, {}), key))]
-        return message_figure(title, "No primary model could be fitted" + (
-            f" ({'; '.join(reasons)})." if reasons else "."))
+        return message_figure(_("Predicted outcomes across the alliance range"), _(
+            "No primary model could be fitted ({reasons}).").format(reasons="; ".join(reasons)) if reasons
+            else _("No primary model could be fitted."))
     with figure_style():
         fig = new_figure(max(8.0, 4.2 * len(tables)), 4.6)  # wide enough for the title with one panel
         axes = fig.subplots(1, len(tables), squeeze=False)[0]
@@ -422,10 +478,12 @@ def marginal_effects(models: Mapping[str, dict]) -> Figure:
                             linewidth=0)
             if table["scale"].iloc[0] == "probability":
                 ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-            ax.set(xlabel=PREDICTOR_LABELS.get(predictor, predictor.replace("_", " ")),
-                   ylabel=MARGINAL_LABELS.get(outcome, outcome), title=outcome.capitalize())
-        fig.suptitle(f"{title}\n(-2 to +2 SD; covariates at reference values)", fontsize=12,
-                     fontweight="bold")
+            ax.set(xlabel=_(PREDICTOR_LABELS[predictor]) if predictor in PREDICTOR_LABELS
+                   else predictor.replace("_", " "),
+                   ylabel=_(MARGINAL_LABELS[outcome]) if outcome in MARGINAL_LABELS else outcome,
+                   title=_(OUTCOME_TITLES[outcome]) if outcome in OUTCOME_TITLES else outcome.capitalize())
+        fig.suptitle(_("Predicted outcomes across the alliance range\n(-2 to +2 SD; covariates at reference "
+                       "values)"), fontsize=12, fontweight="bold")
     return fig
 
 
@@ -436,13 +494,13 @@ def therapist_caterpillar(features: pd.DataFrame, min_cell_size: int) -> Figure:
     """Each therapist's mean of their patients' mean alliance (95% CI), ranked, for therapists with at
     least `min_cell_size` patients with a score; therapists are not named (rank only)."""
     scored = features.dropna(subset=["alliance_mean"])
-    title = "Alliance by therapist"
+    title = _("Alliance by therapist")
     table = grouped_mean_ci(scored["alliance_mean"], scored["therapist_id"]).reset_index(drop=True)
     shown = table[table["n"] >= min_cell_size].sort_values("mean", kind="stable").reset_index(drop=True)
     hidden = len(table) - len(shown)
     if shown.empty:
-        return message_figure(title, f"No therapist has at least {min_cell_size} patients with an alliance "
-                                     "score; nothing is shown.")
+        return message_figure(title, _("No therapist has at least {n} patients with an alliance score; "
+                                       "nothing is shown.").format(n=format_count(min_cell_size)))
     with figure_style():
         dense = len(shown) > CATERPILLAR_ROWS  # a registry: a band of points, not one row each
         fig = new_figure(8, 2.0 + 0.16 * min(len(shown), CATERPILLAR_ROWS))
@@ -454,14 +512,16 @@ def therapist_caterpillar(features: pd.DataFrame, min_cell_size: int) -> Figure:
                     markersize=1.5 if dense else 4, capsize=0 if dense else 2,
                     linewidth=0.3 if dense else 1)
         ax.axvline(scored["alliance_mean"].mean(), color="0.3", linestyle="--", linewidth=1,
-                   label="mean of all patients")
-        ax.set(xlabel="Therapist mean of patients' mean alliance (95% CI)", ylabel="Therapist (ranked)",
-               title=title)
+                   label=_("mean of all patients"))
+        ax.set(xlabel=_("Therapist mean of patients' mean alliance (95% CI)"),
+               ylabel=_("Therapist (ranked)"), title=title)
         ax.set_yticks([])
         ax.legend(loc="lower right")
-        ax.annotate(f"{len(shown)} therapists with at least {min_cell_size} patients shown; {hidden} with "
-                    "fewer are not shown.", xy=(0, 0), xycoords="axes fraction", xytext=(0, -42),
-                    textcoords="offset points", fontsize="small", color="0.35", va="top")
+        ax.annotate(_("{shown} therapists with at least {n} patients shown; {hidden} with fewer are not "
+                      "shown.").format(shown=format_count(len(shown)), n=format_count(min_cell_size),
+                                       hidden=format_count(hidden)),
+                    xy=(0, 0), xycoords="axes fraction", xytext=(0, -42), textcoords="offset points",
+                    fontsize="small", color="0.35", va="top")
     return fig
 
 
@@ -516,8 +576,10 @@ def model_figures(effects: pd.DataFrame, *, satisfaction: Instrument, min_cell_s
         "kaplan_meier": (kaplan_meier(pd.DataFrame(dropout["kaplan_meier"]), dropout["logrank"],
                                       min_cell_size)
                          if "logrank" in dropout else
-                         message_figure("Retention by early alliance", "The Kaplan-Meier curves could not be "
-                                        "estimated" + (f": {km_reason}." if km_reason else "."))),
+                         message_figure(_("Retention by early alliance"), _(
+                             "The Kaplan-Meier curves could not be estimated: {reason}.").format(
+                                 reason=km_reason) if km_reason
+                             else _("The Kaplan-Meier curves could not be estimated."))),
         "marginal_effects": marginal_effects(models),
     }
 
@@ -528,10 +590,10 @@ def power_curve(performance: pd.DataFrame, target_power: float = 0.8,
     of patients, one panel per effect of `analyses`, one line per effect scale and number of therapists;
     `performance` is results/simulation/performance.csv. In a null condition (effect scale 0) the line is
     the type-I error rate."""
-    title = "Power by cohort size (simulation)"
     data = performance[performance["analysis"].isin(analyses) & performance["power"].notna()]
     if data.empty:
-        return message_figure(title, "No effect of the analyses shown has a simulated power.")
+        return message_figure(_("Power by cohort size (simulation)"),
+                              _("No effect of the analyses shown has a simulated power."))
     effects = data[["outcome", "model", "predictor"]].drop_duplicates()
     scales = sorted(data["effect_scale"].unique())
     therapists = sorted(data["therapists"].unique())
@@ -561,20 +623,27 @@ def power_curve(performance: pd.DataFrame, target_power: float = 0.8,
             ax.yaxis.set_major_formatter(PercentFormatter(1.0))
             ax.set_title(f"{effect.outcome} ~ {effect.predictor}\n({model_label(effect.model)})",
                          fontsize="medium")
-            ax.set(xlabel="Patients", ylabel="Power (CI excludes 0)")
+            ax.set(xlabel=_("Patients"), ylabel=_("Power (CI excludes 0)"))
         for ax in axes.flat[len(effects):]:
             ax.set_axis_off()
         handles = [Line2D([], [], color=colours[i], marker="o",
-                          label=f"effect x {scale:g}" + (" (null: type-I error)" if scale == 0 else ""))
+                          label=(_("effect x {scale} (null: type-I error)") if scale == 0
+                                 else _("effect x {scale}")).format(scale=_general(scale)))
                    for i, scale in enumerate(scales)]
         if len(therapists) > 1:
-            handles += [Line2D([], [], color="0.3", linestyle=styles[i % 4], label=f"{n_t} therapists")
+            handles += [Line2D([], [], color="0.3", linestyle=styles[i % 4],
+                               label=_("{n} therapists").format(n=format_count(n_t)))
                         for i, n_t in enumerate(therapists)]
-        handles.append(Line2D([], [], color="0.3", linestyle="--", label=f"target {target_power:.0%}"))
+        handles.append(Line2D([], [], color="0.3", linestyle="--",
+                              label=_("target {power}").format(power=format_percent(target_power, 0))))
         if 0 in scales:
-            handles.append(Line2D([], [], color="0.3", linestyle=":", label="5% (nominal type-I error)"))
+            handles.append(Line2D([], [], color="0.3", linestyle=":", label=_(
+                "{share} (nominal type-I error)").format(share=format_percent(0.05, 0))))
         fig.legend(handles=handles, loc="outside lower center", ncols=min(4, len(handles)))
         reps = int(data["n_reps"].max())
-        label = f"{therapists[0]} therapists, " if len(therapists) == 1 else ""
-        fig.suptitle(f"{title}: {label}{reps} replications per condition", fontsize=12, fontweight="bold")
+        fig.suptitle(_("Power by cohort size (simulation): {therapists} therapists, {reps} replications per "
+                       "condition").format(therapists=format_count(therapists[0]), reps=format_count(reps))
+                     if len(therapists) == 1 else
+                     _("Power by cohort size (simulation): {reps} replications per condition").format(
+                         reps=format_count(reps)), fontsize=12, fontweight="bold")
     return fig

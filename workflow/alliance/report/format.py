@@ -77,7 +77,7 @@ def format_percent(share: float, digits: int = 1) -> str:
     """A share as a percentage."""
     if not np.isfinite(share):
         return "NA"
-    sign = "%" if language() == SOURCE_LANGUAGE else "\u00a0%"  # 12.5% in English, 12,5 % (no break) in es, ca
+    sign = "%" if language() == SOURCE_LANGUAGE else "\u00a0%"  # 12.5% in English, 12,5 % (no break) in es
     return f"{format_number(100 * share, digits)}{sign}"
 
 

@@ -21,18 +21,58 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from alliance.errors import REFUSED, REPORTED
+from alliance.i18n import N_, _
 from alliance.instruments import Instrument
 from alliance.models.plan import BY_KEY
 from alliance.report.format import estimate_digits, format_ci, format_number, format_p, format_unit
 from alliance.report.style import figure_style, message_figure, new_figure
-from alliance.report.words import STATUS_WORDS, reason_text
+from alliance.report.words import analysis_word, fill, foreign, reason_text, status_word
 
 GLANCE_KEYS = ("H1", "H2", "H3", "H4")  # the three primary effects and the key secondary one
 FAMILY_OF = {"H1": "adherence", "H2": "dropout", "H3": "satisfaction", "H4": "symptoms"}
-LABELS = {"H1": "Attendance", "H2": "Dropout", "H3": "Satisfaction", "H4": "Symptom improvement"}
+LABELS = {"H1": N_("Attendance"), "H2": N_("Dropout"), "H3": N_("Satisfaction"),
+          "H4": N_("Symptom improvement")}
 METRICS = {"H1": "odds ratio", "H2": "odds ratio", "H3": "points", "H4": "points"}  # as planned
-PANELS = {"odds ratio": "Odds ratio per SD of alliance", "points": "Points per SD of alliance"}
-BENCHMARK_PANEL = "Like-for-like benchmark comparisons"
+METRIC_WORDS = {"odds ratio": N_("odds ratio"), "points": N_("points")}
+PANELS = {"odds ratio": N_("Odds ratio per SD of alliance"), "points": N_("Points per SD of alliance")}
+BENCHMARK_PANEL = N_("Like-for-like benchmark comparisons")
+NOT_RUN = N_("its model family was not run")  # the reason of an effect whose family was not run
+
+# The effect of each glance row in plain words: (better alliance, higher; lower; no clear difference).
+SENTENCES = {
+    "H1": (N_("Patients with a better alliance attended more of their later sessions: odds ratio {estimate} "
+              "per SD of alliance (95% CI {low} to {high})."),
+           N_("Patients with a better alliance attended fewer of their later sessions: odds ratio {estimate} "
+              "per SD of alliance (95% CI {low} to {high})."),
+           N_("Attendance did not clearly differ with the alliance: odds ratio {estimate} per SD of alliance "
+              "(95% CI {low} to {high}).")),
+    "H2": (N_("Patients with a better alliance dropped out more often: odds ratio {estimate} per SD of "
+              "alliance (95% CI {low} to {high})."),
+           N_("Patients with a better alliance dropped out less often: odds ratio {estimate} per SD of "
+              "alliance (95% CI {low} to {high})."),
+           N_("Dropout did not clearly differ with the alliance: odds ratio {estimate} per SD of alliance "
+              "(95% CI {low} to {high}).")),
+    # Translators: {instrument} is the satisfaction questionnaire's short name, e.g. CSQ-8.
+    "H3": (N_("Patients with a better alliance were more satisfied: {estimate} {instrument} points per SD of "
+              "alliance (95% CI {low} to {high})."),
+           N_("Patients with a better alliance were less satisfied: {estimate} {instrument} points per SD of "
+              "alliance (95% CI {low} to {high})."),
+           N_("Satisfaction did not clearly differ with the alliance: {estimate} {instrument} points per SD "
+              "of alliance (95% CI {low} to {high}).")),
+    "H4": (N_("Patients with a better alliance improved more: {estimate} points of symptom improvement per "
+              "SD of alliance (95% CI {low} to {high})."),
+           N_("Patients with a better alliance improved less: {estimate} points of symptom improvement per "
+              "SD of alliance (95% CI {low} to {high})."),
+           N_("Symptom improvement did not clearly differ with the alliance: {estimate} points of symptom "
+              "improvement per SD of alliance (95% CI {low} to {high}).")),
+}
+
+# A like-for-like benchmark comparison in a cell, by its verdict (`alliance.models.benchmarks`).
+BENCHMARK_CELLS = {
+    "compatible with": N_("{symbol} = {estimate} {ci}, compatible with {benchmark} ({source})"),
+    "smaller than": N_("{symbol} = {estimate} {ci}, smaller than {benchmark} ({source})"),
+    "larger than": N_("{symbol} = {estimate} {ci}, larger than {benchmark} ({source})"),
+}
 
 
 def glance_rows(effects: pd.DataFrame, model_results: Sequence[Mapping],
@@ -47,9 +87,9 @@ def glance_rows(effects: pd.DataFrame, model_results: Sequence[Mapping],
     rows = []
     for key in GLANCE_KEYS:
         planned = BY_KEY[key]
-        state = recorded.get(key, {"status": REFUSED, "reason": "its model family was not run"})
+        state = recorded.get(key, {"status": REFUSED, "reason": NOT_RUN})
         row = {"key": key, "hypothesis": planned.hypothesis, "analysis": planned.analysis,
-               "label": LABELS[key], "status": state["status"], "reason": state["reason"],
+               "label": _(LABELS[key]), "status": state["status"], "reason": state["reason"],
                "metric": METRICS[key], "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan,
                "p_value": np.nan, "benchmark": benchmarks.get(FAMILY_OF[key])}
         if state["status"] in REPORTED:
@@ -76,24 +116,21 @@ def glance_sentence(row: Mapping, satisfaction_label: str) -> str:
     """The effect of one glance row in plain words, with its direction only where the CI excludes no
     effect."""
     if row["status"] not in REPORTED:
-        return f"{row['label']}: no estimate ({STATUS_WORDS[row['status']]}). {reason_text(row['reason'])}"
+        if row["reason"] == NOT_RUN and row["status"] == REFUSED:  # the report's own reason, translated
+            text = _(NOT_RUN)
+            reason = f"{text[0].upper()}{text[1:]}."
+        else:
+            reason = reason_text(row["reason"])
+        return fill(_("{label}: no estimate ({status}). {reason}"), label=row["label"],
+                    status=status_word(row["status"]), reason=reason)
     null = 1.0 if row["metric"] == "odds ratio" else 0.0
     digits = estimate_digits(row["estimate"])
-    ci = f"95% CI {format_number(row['ci_low'], digits)} to {format_number(row['ci_high'], digits)}"
     clear = row["ci_low"] > null or row["ci_high"] < null
-    higher = row["estimate"] > null
-    if row["metric"] == "odds ratio":
-        size = f"odds ratio {format_number(row['estimate'], digits)} per SD of alliance ({ci})"
-    else:
-        unit = f"{satisfaction_label} points" if row["key"] == "H3" else "points of symptom improvement"
-        size = f"{format_number(row['estimate'], digits)} {unit} per SD of alliance ({ci})"
-    if not clear:
-        return f"{row['label']} did not clearly differ with the alliance: {size}."
-    words = {"H1": ("attended more of their later sessions", "attended fewer of their later sessions"),
-             "H2": ("dropped out more often", "dropped out less often"),
-             "H3": ("were more satisfied", "were less satisfied"),
-             "H4": ("improved more", "improved less")}[row["key"]]
-    return f"Patients with a better alliance {words[0] if higher else words[1]}: {size}."
+    higher, lower, unclear = SENTENCES[row["key"]]
+    message = (higher if row["estimate"] > null else lower) if clear else unclear
+    return _(message).format(estimate=format_number(row["estimate"], digits),
+                             low=format_number(row["ci_low"], digits),
+                             high=format_number(row["ci_high"], digits), instrument=satisfaction_label)
 
 
 def glance_table(rows: Sequence[Mapping]) -> list[dict]:
@@ -104,11 +141,12 @@ def glance_table(rows: Sequence[Mapping]) -> list[dict]:
         bench = row["benchmark"]
         digits = estimate_digits(row["estimate"])
         cells.append({
-            "hypothesis": row["hypothesis"], "outcome": row["label"], "analysis": row["analysis"],
-            "metric": row["metric"] if reported else "",
+            "hypothesis": row["hypothesis"], "outcome": row["label"],
+            "analysis": analysis_word(row["analysis"]),
+            "metric": _(METRIC_WORDS[row["metric"]]) if reported else "",
             "estimate": (f"{format_number(row['estimate'], digits)} "
                          f"{format_ci(row['ci_low'], row['ci_high'], digits)}"
-                         if reported else STATUS_WORDS[row["status"]]),
+                         if reported else status_word(row["status"])),
             "p": format_p(row["p_value"]) if reported else "",
             "benchmark": _benchmark_cell(bench) if bench else "",
             "sentence": row["sentence"],
@@ -126,8 +164,12 @@ def _benchmark_cell(bench: Mapping) -> str:
         reference += " " + format_ci(bench["benchmark_ci_low"], bench["benchmark_ci_high"], 3, unit=unit)
     source = re.match(r"(.*?) \((\d{4})\)", bench["source"])  # "Sharf, Primavera & Diener (2010), 11 ..."
     cited = f"{source.group(1)} {source.group(2)}" if source else bench["source"]
-    return (f"{symbol} = {value(bench['estimate'])} {format_ci(bench['ci_low'], bench['ci_high'], unit=unit)}"
-            f", {bench['verdict']} {reference} ({cited})")
+    values = {"symbol": symbol, "estimate": value(bench["estimate"]), "benchmark": reference, "source": cited,
+              "ci": format_ci(bench["ci_low"], bench["ci_high"], unit=unit)}
+    if bench["verdict"] in BENCHMARK_CELLS:
+        return _(BENCHMARK_CELLS[bench["verdict"]]).format(**values)
+    return fill(_("{symbol} = {estimate} {ci}, {verdict} {benchmark} ({source})"),
+                verdict=foreign(bench["verdict"]), **values)
 
 
 def glance_figure(rows: Sequence[Mapping]) -> Figure:
@@ -139,7 +181,7 @@ def glance_figure(rows: Sequence[Mapping]) -> Figure:
     panels = [(metric, members) for metric, members in panels if members]
     benchmarks = [r for r in rows if r["benchmark"]]
     if not panels:
-        return message_figure("At a glance", "No effect of the analysis plan could be listed.")
+        return message_figure(_("At a glance"), _("No effect of the analysis plan could be listed."))
     heights = [len(members) for _, members in panels] + ([len(benchmarks)] if benchmarks else [])
     colours = sns.color_palette("colorblind")
     with figure_style():
@@ -150,17 +192,18 @@ def glance_figure(rows: Sequence[Mapping]) -> Figure:
             _dots(ax, members, null, colours[0])
             if metric == "odds ratio":
                 _odds_ratio_axis(ax)
-            ax.set_title(PANELS[metric], loc="left", fontsize=11)
+            ax.set_title(_(PANELS[metric]), loc="left", fontsize=11)
         if benchmarks:
             ax = axes[-1]
             comparisons = [{**r["benchmark"], "label": f"{r['label']} ({'r' if _is_r(r) else 'd'})",
                             "status": "fitted"} for r in benchmarks]
             _dots(ax, comparisons, 0.0, colours[0], benchmark_colour=colours[2])
-            ax.set_title(BENCHMARK_PANEL, loc="left", fontsize=11)
-        handles = [Line2D([], [], marker="o", linestyle="none", color=colours[0], label="estimate (95% CI)")]
+            ax.set_title(_(BENCHMARK_PANEL), loc="left", fontsize=11)
+        handles = [Line2D([], [], marker="o", linestyle="none", color=colours[0],
+                          label=_("estimate (95% CI)"))]
         if benchmarks:
             handles.append(Patch(color=colours[2], alpha=0.3,
-                                 label="published benchmark (95% CI where published)"))
+                                 label=_("published benchmark (95% CI where published)")))
         fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize="small")
     return fig
 
@@ -195,7 +238,8 @@ def _dots(ax, members: Sequence[Mapping], null: float, colour, benchmark_colour=
                                                   [row["ci_high"] - row["estimate"]]],
                         fmt="o", color=colour, capsize=4, markersize=7)
         else:
-            ax.text(0.5, y, f"no estimate: {STATUS_WORDS[row['status']]}", transform=ax.get_yaxis_transform(),
+            ax.text(0.5, y, _("no estimate: {status}").format(status=status_word(row["status"])),
+                    transform=ax.get_yaxis_transform(),
                     ha="center", va="center", color="0.35", fontsize="small")
         if benchmark_colour is not None:
             if np.isfinite(row["benchmark_ci_low"]):

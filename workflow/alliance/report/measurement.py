@@ -1,7 +1,8 @@
 """The report's Measurement section: psychometrics of the alliance instrument and ruptures, formatted.
 
 Everything comes from results/psychometrics/*.csv and results/features/rupture_shares.csv; nothing is
-estimated here.
+estimated here. The words are in the active language (`alliance.i18n`); the reasons and notes the analyses
+wrote (in English) are marked as such in another language (`words.foreign`).
 """
 
 from __future__ import annotations
@@ -10,31 +11,51 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from markupsafe import Markup, escape
 
 from alliance.errors import NOT_ESTIMABLE, REPORTED
 from alliance.features.ruptures import MIN_PRIOR_DIFFERENCES
-from alliance.ingest.privacy import is_reportable, suppress_counts
+from alliance.i18n import N_, SOURCE_LANGUAGE, _, language, pgettext
+from alliance.ingest.privacy import SECONDARY, is_reportable, suppress_counts
 from alliance.instruments import load_instrument
 from alliance.measurement.tables import total_alpha
 from alliance.report.figures import RELIABILITY_GUIDES
 from alliance.report.format import format_ci, format_count, format_number, format_percent, format_unit
+from alliance.report.methods import instrument_name, subscale_label
+from alliance.report.words import foreign
 
-MODEL_NAMES = {"one_factor": "One factor", "correlated_factors": "Correlated factors"}
-PATTERN_NAMES = {"no_rupture": "No rupture", "rupture_without_repair": "Rupture without repair",
-                 "rupture_with_repair": "Rupture with repair", "not_classifiable": "Not classifiable"}
+MODEL_NAMES = {"one_factor": N_("One factor"), "correlated_factors": N_("Correlated factors")}
+PATTERN_NAMES = {"no_rupture": N_("No rupture"), "rupture_without_repair": N_("Rupture without repair"),
+                 "rupture_with_repair": N_("Rupture with repair"), "not_classifiable": N_("Not classifiable")}
 # Conventional guides for good fit (Hu & Bentler 1999): column, label, bound, higher is better.
 FIT_GUIDES = (("cfi", "CFI", 0.95, True), ("rmsea", "RMSEA", 0.06, False), ("srmr", "SRMR", 0.08, False))
-NOT_POSSIBLE = ("Item-level psychometrics (reliability, item statistics, factor structure and answer "
-                "distributions) were not possible: the alliance data are pre-scored (scores, not item "
-                "answers), or too few questionnaires were answered by item.")
+NOT_POSSIBLE = N_("Item-level psychometrics (reliability, item statistics, factor structure and answer "
+                  "distributions) were not possible: the alliance data are pre-scored (scores, not item "
+                  "answers), or too few questionnaires were answered by item.")
 
 
-ROLES = {"alliance": "alliance", "therapist_alliance": "therapist-rated alliance",
-         "satisfaction": "satisfaction"}
+ROLES = {"alliance": N_("alliance"), "therapist_alliance": N_("therapist-rated alliance"),
+         "satisfaction": N_("satisfaction")}
 
 
 def _instrument(row: pd.Series) -> str:
-    return f"{ROLES.get(row['role'], row['role'])} ({row['instrument']})"
+    role = _(ROLES[row["role"]]) if row["role"] in ROLES else row["role"]
+    return f"{role} ({row['instrument']})"
+
+
+def _with_foreign(message: str, **parts) -> str:
+    """`message` (already translated) formatted with `parts`, where the parts written by an analysis (its
+    reasons, in English) are wrapped by the caller in `foreign`: plain text in English, markup with the
+    message escaped in another language (the template shows it as is)."""
+    if language() == SOURCE_LANGUAGE:
+        return message.format(**parts)
+    return escape(message).format(**parts)
+
+
+def _foreign_sentence(text: str) -> str:
+    """`_sentence` of an analysis's English text, marked as English in another language."""
+    sentence = _sentence(text)
+    return Markup(" ") + foreign(sentence[1:]) if sentence and language() != SOURCE_LANGUAGE else sentence
 
 
 def _count(n: float, min_cell_size: int) -> str:
@@ -62,41 +83,46 @@ def _with_ci(value: float, low: float, high: float) -> str:
 def reliability_rows(reliability: pd.DataFrame, min_cell_size: int) -> list[dict]:
     """Alpha [95% CI], omega, floor, ceiling and skew per instrument and scale, formatted."""
     return [{
-        "instrument": _instrument(row), "scale": row["scale"], "n": _count(row["n"], min_cell_size),
+        "instrument": _instrument(row), "scale": subscale_label(row["scale"]),
+        "n": _count(row["n"], min_cell_size),
         "n_items": format_count(row["n_items"]),
         "alpha": _with_ci(row["alpha"], row["alpha_ci_low"], row["alpha_ci_high"]),
-        "omega": format_unit(row["omega"]) + (
-            " (not converged)" if np.isfinite(row["omega"]) and not row["omega_converged"] else ""),
+        "omega": _("{omega} (not converged)").format(omega=format_unit(row["omega"]))
+        if np.isfinite(row["omega"]) and not row["omega_converged"] else format_unit(row["omega"]),
         "floor": format_percent(row["floor_share"]), "ceiling": format_percent(row["ceiling_share"]),
         "skew": format_number(row["skew"]),
-    } for _, row in reliability.iterrows()]
+    } for _index, row in reliability.iterrows()]
 
 
 def item_rows(items: pd.DataFrame, reverse: set[str], min_cell_size: int) -> list[dict]:
     """Mean, SD, ceiling and corrected item-rest correlations per item; reverse-keyed items marked (R)."""
     return [{
         "instrument": _instrument(row),
-        "item": f"{row['item']} (R)" if row["item"] in reverse else row["item"], "subscale": row["subscale"],
+        "item": f"{row['item']} (R)" if row["item"] in reverse else row["item"],
+        "subscale": subscale_label(row["subscale"]),
         "n": _count(row["n"], min_cell_size), "mean": format_number(row["mean"]),
         "sd": format_number(row["sd"]),
         "ceiling": format_percent(row["ceiling_share"]),
         "r_subscale": format_unit(row["corrected_r_subscale"]),
         "r_total": format_unit(row["corrected_r_total"]),
-    } for _, row in items.iterrows()]
+    } for _index, row in items.iterrows()]
 
 
 def fit_rows(fit: pd.DataFrame, min_cell_size: int) -> list[dict]:
     """Fit statistics per CFA model, with the conventional guides each model meets."""
     rows = []
-    for _, row in fit.iterrows():
+    for _index, row in fit.iterrows():
         met = [label for column, label, bound, higher in FIT_GUIDES
                if (row[column] >= bound if higher else row[column] <= bound)]
         rows.append({
-            "model": MODEL_NAMES.get(row["model"], row["model"]), "n": _count(row["n"], min_cell_size),
+            "model": _(MODEL_NAMES[row["model"]]) if row["model"] in MODEL_NAMES else row["model"],
+            "n": _count(row["n"], min_cell_size),
             "chi2": format_number(row["chi2"]), "df": format_count(row["dof"]),
             "cfi": format_unit(row["cfi"], 3), "tli": format_unit(row["tli"], 3),
             "rmsea": format_unit(row["rmsea"], 3), "srmr": format_unit(row["srmr"], 3),
-            "converged": "yes" if row["converged"] else "no", "meets": ", ".join(met) or "none",
+            "converged": pgettext("converged", "yes") if row["converged"] else pgettext("converged", "no"),
+            # Translators: none of the fit guides (CFI, RMSEA, SRMR) is met
+            "meets": ", ".join(met) or pgettext("fit guides", "none"),
         })
     return rows
 
@@ -107,19 +133,35 @@ def icc_text(icc: pd.DataFrame, min_cell_size: int) -> str:
     row = icc.iloc[0]
     reason = _reason(row)
     if not np.isfinite(row["icc"]):
-        verb = "is not estimable" if row.get("status") == NOT_ESTIMABLE else "could not be estimated"
-        return f"The therapist ICC of the patients' mean alliance {verb}" + (
-            f": {reason}." if reason else ".")
-    ci = (f"95% CI {format_unit(row['ci_low'])} to {format_unit(row['ci_high'])}; parametric bootstrap, "
-          f"{format_count(row['n_boot'])} draws; " if np.isfinite(row["ci_low"]) else "")
-    return (
-        f"Therapist ICC of the patients' mean alliance: {format_unit(row['icc'])} "
-        f"({ci}{_count(row['n_patients'], min_cell_size)} patients of "
-        f"{format_count(row['n_therapists'])} therapists). This is the share of alliance variance that lies "
-        f"between therapists, {format_percent(row['icc'])} here; it is not the therapist share of outcome "
-        "variance (commonly put at about 5%). Therapists' differences in alliance, not patients', predict "
-        "outcome (Baldwin, Wampold & Imel 2007)." + _sentence(reason)
-    )
+        if row.get("status") == NOT_ESTIMABLE:
+            message = (_("The therapist ICC of the patients' mean alliance is not estimable: {reason}.")
+                       if reason else _("The therapist ICC of the patients' mean alliance is not estimable."))
+        else:
+            message = (
+                _("The therapist ICC of the patients' mean alliance could not be estimated: {reason}.")
+                if reason else _("The therapist ICC of the patients' mean alliance could not be estimated."))
+        return _with_foreign(message, reason=foreign(reason))
+    numbers = {"icc": format_unit(row["icc"]), "patients": _count(row["n_patients"], min_cell_size),
+               "therapists": format_count(row["n_therapists"]), "share": format_percent(row["icc"]),
+               "typical": format_percent(0.05, 0)}
+    if np.isfinite(row["ci_low"]):
+        text = _(
+            "Therapist ICC of the patients' mean alliance: {icc} (95% CI {low} to {high}; parametric "
+            "bootstrap, {draws} draws; {patients} patients of {therapists} therapists). This is the share of "
+            "alliance variance that lies between therapists, {share} here; it is not the therapist share of "
+            "outcome variance (commonly put at about {typical}). Therapists' differences in alliance, not "
+            "patients', predict outcome (Baldwin, Wampold & Imel 2007).").format(
+            low=format_unit(row["ci_low"]), high=format_unit(row["ci_high"]),
+            draws=format_count(row["n_boot"]), **numbers)
+    else:
+        text = _(
+            "Therapist ICC of the patients' mean alliance: {icc} ({patients} patients of {therapists} "
+            "therapists). This is the share of alliance variance that lies between therapists, {share} here; "
+            "it is not the therapist share of outcome variance (commonly put at about {typical}). "
+            "Therapists' differences in alliance, not patients', predict outcome (Baldwin, Wampold & Imel "
+            "2007).").format(
+            **numbers)
+    return _with_foreign("{text}{reason}", text=text, reason=_foreign_sentence(reason))
 
 
 def sessions_text(by_sessions: pd.DataFrame) -> str:
@@ -128,19 +170,31 @@ def sessions_text(by_sessions: pd.DataFrame) -> str:
     single = by_sessions["session_icc"].iloc[0] if len(by_sessions) else np.nan
     reason = _reason(by_sessions.iloc[0]) if len(by_sessions) else ""
     if not np.isfinite(single):
-        return "The single-session reliability of the alliance total could not be estimated" + (
-            f": {reason}." if reason else ".")
+        message = (
+            _("The single-session reliability of the alliance total could not be estimated: {reason}.")
+            if reason else _("The single-session reliability of the alliance total could not be estimated."))
+        return _with_foreign(message, reason=foreign(reason))
     reached = []
     for level in RELIABILITY_GUIDES:
         enough = by_sessions.loc[by_sessions["reliability"] >= level, "sessions"]
-        reached.append(f"{format_unit(level)} with {format_count(enough.min())} sessions" if len(enough)
-                       else f"{format_unit(level)} not within {format_count(len(by_sessions))} sessions")
-    return (
-        f"A single session's alliance total has a reliability of {format_unit(single)} as a measure of the "
-        "patient's alliance level (the patient ICC of scored session totals, every scored session). By the "
-        f"Spearman-Brown formula, the reliability of a patient's mean reaches {' and '.join(reached)}."
-        + _sentence(reason)
-    )
+        reached.append(
+            _("{level} with {n} sessions").format(level=format_unit(level), n=format_count(enough.min()))
+            if len(enough) else
+            _("{level} not within {n} sessions").format(level=format_unit(level),
+                                                        n=format_count(len(by_sessions))))
+    text = _(
+        "A single session's alliance total has a reliability of {reliability} as a measure of the patient's "
+        "alliance level (the patient ICC of scored session totals, every scored session). By the "
+        "Spearman-Brown formula, the reliability of a patient's mean reaches {reached}.").format(
+        reliability=format_unit(single), reached=_and(reached))
+    return _with_foreign("{text}{reason}", text=text, reason=_foreign_sentence(reason))
+
+
+def _and(parts: list[str]) -> str:
+    """"a and b", "a, b and c" in the active language."""
+    if len(parts) < 2:
+        return "".join(parts)
+    return _("{first} and {last}").format(first=", ".join(parts[:-1]), last=parts[-1])
 
 
 def agreement_rows(agreement: pd.DataFrame, min_cell_size: int) -> list[tuple[str, str]]:
@@ -154,50 +208,55 @@ def agreement_rows(agreement: pd.DataFrame, min_cell_size: int) -> list[tuple[st
     def shown(part: str, value: str) -> str:
         reason = row[f"{part}_reason"] if isinstance(row[f"{part}_reason"], str) else ""  # NaN from CSV
         if row[f"{part}_status"] not in REPORTED:
-            return f"not estimable: {reason}"
-        return f"{value}; {reason}" if reason else value
+            return _with_foreign(_("not estimable: {reason}"), reason=foreign(reason))
+        return _with_foreign("{value}; {reason}", value=value, reason=foreign(reason)) if reason else value
 
-    rm = (f"{_with_ci(row['rm_r'], row['rm_ci_low'], row['rm_ci_high'])}, df = {format_count(row['rm_df'])} "
-          f"({_count(row['rm_n_patients'], min_cell_size)} patients with 2+ sessions rated by both)"
+    rm = (_("{r}, df = {df} ({n} patients with 2+ sessions rated by both)").format(
+              r=_with_ci(row["rm_r"], row["rm_ci_low"], row["rm_ci_high"]), df=format_count(row["rm_df"]),
+              n=_count(row["rm_n_patients"], min_cell_size))
           if np.isfinite(row["rm_df"]) else "")
-    components = (f"; between patients {format_number(row['sd_between'])}, within "
-                  f"{format_number(row['sd_within'])}" if np.isfinite(row["sd_between"]) else "")
+    limits = {"limits": format_ci(row["loa_low"], row["loa_high"]), "sd": format_number(row["sd_difference"])}
+    loa = (_("{limits} (SD of a difference {sd}; between patients {between}, within {within})").format(
+               between=format_number(row["sd_between"]), within=format_number(row["sd_within"]), **limits)
+           if np.isfinite(row["sd_between"]) else _("{limits} (SD of a difference {sd})").format(**limits))
     return [
-        ("Sessions rated by both (patients)",
+        (_("Sessions rated by both (patients)"),
          f"{format_count(row['n_pairs'])} ({_count(row['n_patients'], min_cell_size)})"),
-        ("Patient level: r of patients' mean ratings [95% CI]", shown("patient_level", _with_ci(
+        (_("Patient level: r of patients' mean ratings [95% CI]"), shown("patient_level", _with_ci(
             row["patient_level_r"], row["patient_level_ci_low"], row["patient_level_ci_high"]))),
-        ("Within patients: repeated-measures r [95% CI] (Bakdash & Marusich 2017)", shown("rm", rm)),
-        ("Mean difference, patient minus therapist", format_number(row["mean_difference"])),
-        ("95% limits of agreement for repeated measures (Bland & Altman 2007)", shown("loa", (
-            f"{format_ci(row['loa_low'], row['loa_high'])} (SD of a difference "
-            f"{format_number(row['sd_difference'])}{components})"))),
+        (_("Within patients: repeated-measures r [95% CI] (Bakdash & Marusich 2017)"), shown("rm", rm)),
+        (_("Mean difference, patient minus therapist"), format_number(row["mean_difference"])),
+        (_("95% limits of agreement for repeated measures (Bland & Altman 2007)"), shown("loa", loa)),
     ]
 
 
 def criterion_text(settings: dict, reliability: pd.DataFrame) -> str:
     """The configured rupture criterion, its settings and the repair rule in words."""
+    c = format_number(settings["c"], 1)
     if settings["criterion"] == "prior_diff":
-        rule = (f"a drop of the alliance total from one scored session to the next of at least c = "
-                f"{format_number(settings['c'], 1)} times the larger of two SDs of session-to-session "
-                "differences: the patient's own earlier differences (from "
-                f"{MIN_PRIOR_DIFFERENCES} of them) and the other patients' differences around their mean "
-                "(criterion \"prior_diff\", after Gumz et al. 2012); only earlier sessions enter, so a "
-                "session's rupture never depends on later ones")
+        rule = _(
+            "A rupture is a drop of the alliance total from one scored session to the next of at least c = "
+            "{c} times the larger of two SDs of session-to-session differences: the patient's own earlier "
+            "differences (from {k} of them) and the other patients' differences around their mean (criterion "
+            "\"prior_diff\", after Gumz et al. 2012); only earlier sessions enter, so a session's rupture "
+            "never depends on later ones.").format(c=c, k=MIN_PRIOR_DIFFERENCES)
     elif settings["criterion"] == "sd":
-        rule = (f"a drop of the alliance total from one scored session to the next of at least c = "
-                f"{format_number(settings['c'], 1)} SDs of the patient's own scored totals (criterion "
-                "\"sd\"; Stiles et al. 2004 used c = 2); patients with fewer than 3 scored sessions are not "
-                "classifiable")
+        rule = _(
+            "A rupture is a drop of the alliance total from one scored session to the next of at least c = "
+            "{c} SDs of the patient's own scored totals (criterion \"sd\"; Stiles et al. 2004 used c = 2); "
+            "patients with fewer than 3 scored sessions are not classifiable.").format(c=c)
     else:
         configured = settings.get("reliability")
-        value, source = ((configured, "configured") if configured is not None
-                         else (total_alpha(reliability), "the alpha of the total in this sample"))
-        rule = ("a drop of the alliance total from one scored session to the next of at least 1.96 SE of the "
-                "difference (criterion \"reliable_change\", Jacobson & Truax 1991), SE = SD x sqrt(2(1 - r)) "
-                f"with the SD of all scored totals and r = {format_unit(value)} ({source})")
-    return (f"A rupture is {rule}. It is repaired when the total returns to at least its pre-rupture value "
-            f"within the next {settings['repair_window']} scored sessions.")
+        value, source = ((configured, _("configured")) if configured is not None
+                         else (total_alpha(reliability), _("the alpha of the total in this sample")))
+        rule = _(
+            "A rupture is a drop of the alliance total from one scored session to the next of at least {z} "
+            "SE of the difference (criterion \"reliable_change\", Jacobson & Truax 1991), SE = SD x sqrt(2(1 "
+            "- r)) with the SD of all scored totals and r = {r} ({source}).").format(
+            z=format_number(1.96), r=format_unit(value), source=source)
+    repair = _("It is repaired when the total returns to at least its pre-rupture value within the next {n} "
+               "scored sessions.").format(n=settings["repair_window"])
+    return f"{rule} {repair}"
 
 
 def rupture_rows(shares: pd.DataFrame, min_cell_size: int) -> tuple[list[dict], bool]:
@@ -209,11 +268,13 @@ def rupture_rows(shares: pd.DataFrame, min_cell_size: int) -> tuple[list[dict], 
     counts = shares.set_index("pattern")["n"]
     shown = suppress_counts(counts, min_cell_size, total_shown=True)
     share_shown = bool((shown == counts.astype(str)).all())
-    rows = [{"pattern": PATTERN_NAMES.get(row["pattern"], row["pattern"]), "n": shown[row["pattern"]],
+    rows = [{"pattern": _(PATTERN_NAMES[row["pattern"]]) if row["pattern"] in PATTERN_NAMES
+             else row["pattern"],
+             "n": _("suppressed") if shown[row["pattern"]] == SECONDARY else shown[row["pattern"]],
              "share": "" if not np.isfinite(row["share"]) else
-             format_percent(row["share"]) if share_shown else "not shown",
+             format_percent(row["share"]) if share_shown else _("not shown"),
              "larsson": format_percent(row["larsson_2018"]) if np.isfinite(row["larsson_2018"]) else ""}
-            for _, row in shares.iterrows()]
+            for _index, row in shares.iterrows()]
     return rows, share_shown
 
 
@@ -230,17 +291,18 @@ def measurement_section(
     notes = psychometrics["notes"]
     # Why item-level analyses of the alliance were not possible: its note (tables of older runs: none).
     why = notes.loc[notes["topic"] == "alliance", "note"] if "topic" in notes else pd.Series(dtype=str)
-    not_possible = why.iloc[0] if len(why) and not item_level else NOT_POSSIBLE
-    shown_notes = [note for note in notes.get("note", []) if note != not_possible]
+    note = why.iloc[0] if len(why) and not item_level else None
+    shown_notes = [foreign(text) for text in notes.get("note", []) if text != note]
+    not_possible = foreign(note) if note is not None else _(NOT_POSSIBLE)
     rows, share_shown = rupture_rows(rupture_shares, min_cell_size)
     figures = ((["item_distributions"] if distributions else []) + (["factor_loadings"] if item_level else [])
                + ["reliability_by_sessions"] + (["rupture_trajectories"] if synthetic else []))
     return {
         "item_level": item_level,
         "not_possible": not_possible,
-        "no_distributions": None if distributions or not item_level else (
-            f"Answer distributions per item are drawn for whole-number answers only; the "
-            f"{instrument.name} has decimal answers."),
+        "no_distributions": None if distributions or not item_level else _(
+            "Answer distributions per item are drawn for whole-number answers only; the {instrument} has "
+            "decimal answers.").format(instrument=instrument_name(instrument)),
         "reliability": reliability_rows(reliability, min_cell_size),
         "item_rows": item_rows(psychometrics["item_statistics"], reverse, min_cell_size),
         "reverse": bool(reverse) and item_level,

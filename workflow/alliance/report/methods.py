@@ -1,14 +1,17 @@
 """The report's Methods section, written from the configuration, the instruments and the fitted models
-(so that it always describes what was run, in the order of ANALYSIS_PLAN.md)."""
+(so that it always describes what was run, in the order of ANALYSIS_PLAN.md), in the active language; the
+shipped instruments under their published names in that language (`instrument_name`), the works cited
+and their references as published."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from alliance.i18n import N_, _, pgettext
 from alliance.instruments import Instrument, load_configured
 from alliance.models.common import MIN_CLUSTERS
 from alliance.models.effects import BENCHMARKS, model_label
-from alliance.report.format import format_count
+from alliance.report.format import _localised, format_count, format_number, format_percent
 
 ANALYSIS_ORDER = ("primary", "secondary", "exploratory", "sensitivity")
 # The works the Methods text cites, as cited there, with their full references (APA) for methods.md.
@@ -57,23 +60,96 @@ REFERENCES = {
 }
 
 
-def instrument_sentence(role: str, instrument: Instrument) -> str:
-    """One instrument: name, citation, items and range, subscales with their item numbers, scoring."""
-    subscales = "; ".join(f"{name}: items {', '.join(map(str, items))}"
+# The shipped instruments' names (as their definitions spell them), translated to their published names.
+INSTRUMENT_NAMES = {
+    "wai_sr": N_("Working Alliance Inventory - Short Revised (client)"),
+    "wai_s": N_("Working Alliance Inventory - Short form"),
+    "csq8": N_("Client Satisfaction Questionnaire (CSQ-8)"),
+    "srs": N_("Session Rating Scale (SRS v3)"),
+    "haq_ii": N_("Helping Alliance Questionnaire II"),
+}
+ROLE_LABELS = {"alliance": N_("Patient-rated alliance"), "satisfaction": N_("Satisfaction"),
+               "therapist": N_("Therapist-rated alliance")}
+HEADINGS = {"measures": N_("Measures"), "features": N_("Alliance features"), "models": N_("Models"),
+            "missing": N_("Missing data and multiplicity"), "effect_sizes": N_("Effect sizes"),
+            "disclosure": N_("Disclosure control"), "software": N_("Software")}
+# The rupture threshold's unit per criterion, after "a drop of at least c".
+THRESHOLDS = {"sd": N_("within-patient SDs"), "reliable_change": N_("x SE_diff"),
+              "prior_diff": N_("x the larger SD of the patient's earlier and the other patients' "
+                               "session-to-session differences")}
+
+
+def _general(value: float) -> str:
+    """A number in its shortest form (`:g`), in the active language's decimal mark."""
+    return _localised(f"{value:g}")
+
+
+def _analysis_heading(name: str) -> str:
+    """An analysis of the plan, capitalised, as it heads the list of the models it fitted."""
+    labels = {"primary": pgettext("analyses", "Primary"), "secondary": pgettext("analyses", "Secondary"),
+              "exploratory": pgettext("analyses", "Exploratory"),
+              "sensitivity": pgettext("analyses", "Sensitivity")}
+    return labels.get(name, name.capitalize())
+
+
+def instrument_name(instrument: Instrument) -> str:
+    """An instrument's name in the active language: a shipped instrument's published name, any other
+    (a user's definition, or a shipped one renamed) as its definition spells it."""
+    shipped = INSTRUMENT_NAMES.get(instrument.key)
+    return _(shipped) if shipped == instrument.name else instrument.name
+
+
+def subscale_label(name: str) -> str:
+    """A subscale's (or factor's) name in the active language: the names of the shipped instruments'
+    subscales translated, any other name as defined."""
+    labels = {
+        # Translators: subscales of the Working Alliance Inventory (Bordin), the total score, the one factor
+        "task": pgettext("subscale", "task"), "bond": pgettext("subscale", "bond"),
+        "goal": pgettext("subscale", "goal"), "total": pgettext("subscale", "total"),
+        "general": pgettext("subscale", "general"), "satisfaction": pgettext("subscale", "satisfaction"),
+    }
+    return labels.get(name, name)
+
+
+def _scoring(instrument: Instrument) -> str:
+    """How the subscales and the total are scored, in words."""
+    subscales = "; ".join(_("{name}: items {items}").format(name=subscale_label(name),
+                                                            items=", ".join(map(str, items)))
                           for name, items in instrument.subscales.items())
+    rules = {("mean", "mean_of_subscales"): _(
+                 "subscales ({subscales}) scored as the mean of their items, the total as the mean of "
+                 "subscales"),
+             ("mean", "sum_of_subscales"): _(
+                 "subscales ({subscales}) scored as the mean of their items, the total as the sum of "
+                 "subscales"),
+             ("sum", "mean_of_subscales"): _(
+                 "subscales ({subscales}) scored as the sum of their items, the total as the mean of "
+                 "subscales"),
+             ("sum", "sum_of_subscales"): _(
+                 "subscales ({subscales}) scored as the sum of their items, the total as the sum of "
+                 "subscales")}
+    return rules[(instrument.score, instrument.total)].format(subscales=subscales)
+
+
+def instrument_sentence(role: str, instrument: Instrument) -> str:
+    """One instrument: name, citation, items and range, subscales with their item numbers, scoring;
+    `role` is the instrument's role label, already in the report's language."""
     low, high = instrument.score_range
-    reverse = (f" Items {', '.join(map(str, instrument.reverse_keyed))} are reverse-keyed "
-               f"({instrument.minimum:g} + {instrument.maximum:g} - answer)."
-               if instrument.reverse_keyed else " No item is reverse-keyed.")
-    cutoff = ""
+    sentences = [_("{role}: {name} ({citation}), {n} items answered {minimum} to {maximum}; {scoring} "
+                   "(range {low} to {high}).").format(
+        role=role, name=instrument_name(instrument), citation=instrument.citation,
+        n=instrument.n_items, minimum=_general(instrument.minimum), maximum=_general(instrument.maximum),
+        scoring=_scoring(instrument), low=_general(low), high=_general(high))]
+    sentences.append(_("A subscale with more than {n} missing item(s) is not scored; otherwise missing items "
+                       "are prorated.").format(n=instrument.max_missing_per_subscale))
+    sentences.append(_("Items {items} are reverse-keyed ({minimum} + {maximum} - answer).").format(
+        items=", ".join(map(str, instrument.reverse_keyed)), minimum=_general(instrument.minimum),
+        maximum=_general(instrument.maximum)) if instrument.reverse_keyed else _("No item is reverse-keyed."))
     if instrument.cutoff is not None:
-        rule = "at or below" if instrument.cutoff.inclusive else "below"
-        cutoff = f" A total {rule} {instrument.cutoff.value:g} is flagged as a concern."
-    return (f"{role}: {instrument.name} ({instrument.citation}), {instrument.n_items} items answered "
-            f"{instrument.minimum:g} to {instrument.maximum:g}; subscales ({subscales}) scored as the "
-            f"{instrument.score} of their items, the total as the {instrument.total.replace('_', ' ')} "
-            f"(range {low:g} to {high:g}). A subscale with more than {instrument.max_missing_per_subscale} "
-            f"missing item(s) is not scored; otherwise missing items are prorated.{reverse}{cutoff}")
+        rule = (_("A total at or below {value} is flagged as a concern.") if instrument.cutoff.inclusive
+                else _("A total below {value} is flagged as a concern."))
+        sentences.append(rule.format(value=_general(instrument.cutoff.value)))
+    return " ".join(sentences)
 
 
 def methods_section(config: Mapping, model_results: list[dict], versions: Mapping[str, str]) -> list[dict]:
@@ -81,88 +157,92 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
     instruments = load_configured(config["instruments"])
     k = config["features"]["early_window"]
     ruptures = config["ruptures"]
-    measures = [instrument_sentence("Patient-rated alliance", instruments["alliance"]),
-                instrument_sentence("Satisfaction", instruments["satisfaction"])]
+    measures = [instrument_sentence(_(ROLE_LABELS["alliance"]), instruments["alliance"]),
+                instrument_sentence(_(ROLE_LABELS["satisfaction"]), instruments["satisfaction"])]
     if instruments.get("therapist") is not None:
-        measures.append(instrument_sentence("Therapist-rated alliance", instruments["therapist"]))
+        measures.append(instrument_sentence(_(ROLE_LABELS["therapist"]), instruments["therapist"]))
     models = []
     for analysis in ANALYSIS_ORDER:
         rows = [(result["family"], row) for result in model_results for row in result["effects"]
                 if row["analysis"] == analysis]
-        seen = list(dict.fromkeys((row["outcome"], model_label(row["model"])) for _, row in rows))
+        seen = list(dict.fromkeys((row["outcome"], model_label(row["model"])) for _family, row in rows))
         if seen:
             listed = "; ".join(f"{outcome} ({label})" for outcome, label in seen)
-            models.append(f"{analysis.capitalize()}: {listed}.")
-    covariates = ", ".join(config["models"]["covariates"]) or "none"
+            # Translators: an analysis of the plan (Primary, Secondary...) and the outcomes (models) it fitted
+            models.append(_("{analysis}: {models}.").format(analysis=_analysis_heading(analysis),
+                                                            models=listed))
+    # Translators: no covariate is configured
+    covariates = ", ".join(config["models"]["covariates"]) or pgettext("covariates", "none")
     benchmark = BENCHMARKS["alliance_outcome"]
     software = ", ".join(f"{name} {version}" for name, version in versions.items())
-    threshold = {"sd": "within-patient SDs", "reliable_change": "x SE_diff",
-                 "prior_diff": "x the larger SD of the patient's earlier and the other patients' "
-                               "session-to-session differences"}[ruptures["criterion"]]
     criterion = ruptures["criterion"].replace("_", " ")
     dropout = BENCHMARKS["alliance_dropout"]
+    features = _(
+        "Early alliance is the mean total over the scored sessions 1 to {k}; outcomes of the early-alliance "
+        "models are counted after that window, and session-level models use only the alliance measured at an "
+        "earlier session (no look-ahead). Within- and between-patient alliance are separated by person-mean "
+        "centring. Ruptures: a drop of at least {c} {threshold} between consecutive scored sessions "
+        "({criterion} criterion), repaired when the total returns to its earlier level within {window} "
+        "scored sessions.").format(k=k, c=_general(ruptures["c"]),
+                                   threshold=_(THRESHOLDS[ruptures["criterion"]]), criterion=criterion,
+                                   window=ruptures["repair_window"])
+    modelling = _(
+        "Every model is described in ANALYSIS_PLAN.md with its estimand, formula, clustering and "
+        "missing-data rule. Covariates: {covariates} (numeric ones z-scored). Standard errors are clustered "
+        "by therapist (the linear mixed models also have a therapist or patient random intercept); with "
+        "fewer than {clusters} therapists, clustered standard errors are small-sample corrected "
+        "(bias-reduced for logistic models, Mancl & DeRouen (2001); jackknife for linear ones, Bell & "
+        "McCaffrey (2002)) and intervals and p-values use Student's t on (therapists - 1) degrees of freedom "
+        "(Cameron & Miller (2015)); each such result is flagged. A model the data cannot support is not "
+        "estimated and its reason is given (Models of the analysis plan).").format(
+        covariates=covariates, clusters=config["models"].get("min_clusters", MIN_CLUSTERS))
+    missing = _(
+        "Each model uses complete cases after the exclusions counted in its flow (multiple imputation is a "
+        "sensitivity analysis). Primary hypotheses are tested at the two-sided {alpha} level; p-values of "
+        "the secondary and of the exploratory effects are adjusted by the Benjamini-Hochberg false-discovery "
+        "rate within each family (q; Benjamini & Hochberg (1995)). Multiple imputation pools by Rubin's "
+        "rules (Rubin (1987)).").format(alpha=format_percent(0.05, 0))
+    effect_sizes = _(
+        "Effects are per SD of alliance with 95% CIs whose standard errors include the sampling variance of "
+        "that SD (delta method), and converted to r (points: the standardised slope; log-odds: via d = b "
+        "sqrt(3) / pi, Chinn (2000); log-hazard: via d = b sqrt(6) / pi). These r are not the benchmarks' "
+        "metrics; the benchmarks are compared with statistics in their own metric: the alliance-outcome "
+        "benchmark r = {r} ({r_source}) with the bivariate r of early alliance and symptom improvement, the "
+        "dropout benchmark d = {d} ({d_source}) with the standardised difference in early alliance between "
+        "completers and dropouts.").format(r=format_number(benchmark["r"], 3), r_source=benchmark["source"],
+                                           d=format_number(dropout["d"], 2), d_source=dropout["source"])
+    disclosure = _(
+        "Counts and per-group statistics resting on fewer than {n} patients are suppressed, with secondary "
+        "suppression where a total would reveal them.").format(
+        n=format_count(config["privacy"]["min_cell_size"]))
+    run = _(
+        "Python; {software}. The whole run is a Snakemake workflow (Mölder et al. (2021)), the models are "
+        "statsmodels' (Seabold & Perktold (2010)); results/manifest.json lists every output with its "
+        "hash.").format(software=software)
     return [
-        {"heading": "Measures", "text": " ".join(measures)},
-        {"heading": "Alliance features",
-         "text": f"Early alliance is the mean total over the scored sessions 1 to {k}; outcomes of the "
-                 "early-alliance models are counted after that window, and session-level models use only "
-                 "the alliance measured at an earlier session (no look-ahead). Within- and between-patient "
-                 "alliance are separated by person-mean centring. Ruptures: a drop of at least "
-                 f"{ruptures['c']:g} {threshold} between consecutive scored sessions ({criterion} "
-                 "criterion), repaired when the total returns to its earlier level within "
-                 f"{ruptures['repair_window']} scored sessions."},
-        {"heading": "Models",
-         "text": "Every model is described in ANALYSIS_PLAN.md with its estimand, formula, clustering and "
-                 f"missing-data rule. Covariates: {covariates} (numeric ones z-scored). Standard errors are "
-                 "clustered by therapist (the linear mixed models also have a therapist or patient random "
-                 "intercept); with fewer than "
-                 f"{config['models'].get('min_clusters', MIN_CLUSTERS)} therapists, clustered standard "
-                 "errors are small-sample corrected (bias-reduced for logistic models, Mancl & DeRouen "
-                 "(2001); jackknife for linear ones, Bell & McCaffrey (2002)) and intervals and p-values use "
-                 "Student's t on (therapists - 1) degrees of freedom (Cameron & Miller (2015)); "
-                 "each such result is flagged. "
-                 "A model the data cannot support is not estimated and its reason is given (Models of the "
-                 "analysis plan). " + " ".join(models)},
-        {"heading": "Missing data and multiplicity",
-         "text": "Each model uses complete cases after the exclusions counted in its flow (multiple "
-                 "imputation is a sensitivity analysis). Primary hypotheses are tested at the two-sided 5% "
-                 "level; p-values of the secondary and of the exploratory effects are adjusted by the "
-                 "Benjamini-Hochberg false-discovery rate within each family (q; Benjamini & Hochberg "
-                 "(1995)). Multiple imputation pools by Rubin's rules (Rubin (1987))."},
-        {"heading": "Effect sizes",
-         "text": "Effects are per SD of alliance with 95% CIs whose standard errors include the sampling "
-                 "variance of that SD (delta method), and converted to r (points: the standardised slope; "
-                 "log-odds: via d = b sqrt(3) / pi, Chinn (2000); log-hazard: via d = b sqrt(6) / pi). These "
-                 "r are not "
-                 "the benchmarks' metrics; the benchmarks are compared with statistics in their own metric: "
-                 "the alliance-outcome benchmark "
-                 f"r = {benchmark['r']:.3f} ({benchmark['source']}) with the bivariate r of early alliance "
-                 "and symptom improvement, the dropout benchmark "
-                 f"d = {dropout['d']:.2f} ({dropout['source']}) with the standardised difference in early "
-                 "alliance between completers and dropouts."},
-        {"heading": "Disclosure control",
-         "text": f"Counts and per-group statistics resting on fewer than "
-                 f"{format_count(config['privacy']['min_cell_size'])} patients are suppressed, with "
-                 "secondary suppression where a total would reveal them."},
-        {"heading": "Software", "text": f"Python; {software}. The whole run is a Snakemake workflow "
-                                        "(Mölder et al. (2021)), the models are statsmodels' (Seabold & "
-                                        "Perktold (2010)); results/manifest.json lists every output with "
-                                        "its hash."},
+        {"heading": _(HEADINGS["measures"]), "text": " ".join(measures)},
+        {"heading": _(HEADINGS["features"]), "text": features},
+        {"heading": _(HEADINGS["models"]), "text": " ".join([modelling, *models])},
+        {"heading": _(HEADINGS["missing"]), "text": missing},
+        {"heading": _(HEADINGS["effect_sizes"]), "text": effect_sizes},
+        {"heading": _(HEADINGS["disclosure"]), "text": disclosure},
+        {"heading": _(HEADINGS["software"]), "text": run},
     ]
 
 
 def methods_markdown(paragraphs: list[dict], instruments: Mapping[str, Instrument | None]) -> str:
     """The Methods section as Markdown for a manuscript (`results/methods.md`): the report's paragraphs
-    under their headings, then the full reference of every work the text cites. An instrument from a
-    user's definition, whose full reference the pipeline does not hold, is listed by its name and
-    citation, to be completed by hand."""
+    under their headings, then the full reference of every work the text cites (as published, in
+    English). An instrument from a user's definition, whose full reference the pipeline does not hold, is
+    listed by its name and citation, to be completed by hand."""
     text = " ".join(paragraph["text"] for paragraph in paragraphs)
-    lines = ["# Methods", ""]
+    lines = ["# " + _("Methods"), ""]
     for paragraph in paragraphs:
         lines += [f"## {paragraph['heading']}", "", paragraph["text"], ""]
     cited = [reference for key, reference in REFERENCES.items() if key in text]
-    cited += [f"{instrument.name}: {instrument.citation} (a user-defined instrument; complete this reference)"
+    cited += [_("{name}: {citation} (a user-defined instrument; complete this reference)").format(
+                  name=instrument.name, citation=instrument.citation)
               for instrument in instruments.values() if instrument is not None
               and instrument.citation not in REFERENCES and instrument.citation in text]
-    lines += ["## References", "", *(f"- {reference}" for reference in sorted(cited)), ""]
+    lines += ["## " + _("References"), "", *(f"- {reference}" for reference in sorted(cited)), ""]
     return "\n".join(lines)

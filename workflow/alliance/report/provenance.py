@@ -8,8 +8,15 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from alliance.i18n import N_, _
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
+
+# What provenance records when a commit or a version cannot be read; shown in the report's language
+# (`shown_provenance`).
+UNKNOWN = N_("unknown")
+NOT_INSTALLED = N_("not installed")
 
 PACKAGES = ("snakemake", "pandas", "numpy", "scipy", "statsmodels", "lifelines", "pingouin", "semopy",
             "pandera", "matplotlib", "seaborn", "pyarrow", "jinja2", "alliance")
@@ -21,8 +28,8 @@ def git_commit(root: Path = REPO_ROOT) -> str:
         done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                               check=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return done.stdout.strip() or "unknown"
+        return UNKNOWN
+    return done.stdout.strip() or UNKNOWN
 
 
 def package_version(name: str) -> str:
@@ -30,7 +37,7 @@ def package_version(name: str) -> str:
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
-        return "not installed"
+        return NOT_INSTALLED
 
 
 def provenance(config: dict, validation: dict) -> dict:
@@ -41,6 +48,15 @@ def provenance(config: dict, validation: dict) -> dict:
         "commit": git_commit(),
         "seed": config["synthetic"]["seed"],
         "inputs": {table: dict(info) for table, info in sorted(validation["inputs"].items())},
+    }
+
+
+def shown_provenance(info: dict) -> dict:
+    """`provenance` for the report: an unknown commit and packages not installed in the active language."""
+    return info | {
+        "commit": _(UNKNOWN) if info["commit"] == UNKNOWN else info["commit"],
+        "versions": {name: _(NOT_INSTALLED) if version == NOT_INSTALLED else version
+                     for name, version in info["versions"].items()},
     }
 
 

@@ -1,12 +1,20 @@
-"""The words of the report: outcomes, predictors, levels, models and statuses as sentences."""
+"""The words of the report: outcomes, predictors, levels, models and statuses as sentences.
+
+The tables of words keep English (`N_`) and are translated where they are shown (`_`); the sentences are
+whole messages with named placeholders, so that Spanish and Catalan can order and agree their words. A
+fit's own English (its reasons, notes and flags) is not translated but marked as English (`foreign`);
+`fill` and `join` keep such marked text intact in a sentence of another language.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
-from alliance.i18n import SOURCE_LANGUAGE, language
+from alliance.i18n import N_, SOURCE_LANGUAGE, _, language, pgettext
 from alliance.models import adherence, dropout, satisfaction, survival, symptoms
 from alliance.report.format import (
     count_with_share,
@@ -22,114 +30,172 @@ HYPOTHESES = {"adherence": "H1", "dropout": "H2", "satisfaction": "H3", "symptom
 
 
 OUTCOME_WORDS = {
-    "attendance": "attendance at the sessions scheduled after the early window",
-    "dropout": "dropout after the early window",
-    "satisfaction": "satisfaction at the end of treatment",
-    "session attendance": "attendance at each scheduled session",
-    "home practice": "share of home practice done since the last session",
-    "symptom_improvement": "symptom improvement from the first to the last session (first - last)",
-    "symptoms_next": "symptoms at the next attended session",
-    "alliance_next": "alliance at the next attended session",
+    "attendance": N_("attendance at the sessions scheduled after the early window"),
+    "dropout": N_("dropout after the early window"),
+    "satisfaction": N_("satisfaction at the end of treatment"),
+    "session attendance": N_("attendance at each scheduled session"),
+    "home practice": N_("share of home practice done since the last session"),
+    "symptom_improvement": N_("symptom improvement from the first to the last session (first - last)"),
+    "symptoms_next": N_("symptoms at the next attended session"),
+    "alliance_next": N_("alliance at the next attended session"),
 }
 
 
+def outcome_name(outcome: str) -> str:
+    """An outcome's short name (as the effect rows name it; in English, the name itself)."""
+    # Translators: the short names of the outcomes in table cells and headings; some are the names of
+    # variables (symptom_improvement: symptom improvement, symptoms_next: symptoms at the next session,
+    # alliance_next: alliance at the next session).
+    names = {"attendance": pgettext("outcome", "attendance"), "dropout": pgettext("outcome", "dropout"),
+             "satisfaction": pgettext("outcome", "satisfaction"),
+             "session attendance": pgettext("outcome", "session attendance"),
+             "home practice": pgettext("outcome", "home practice"),
+             "symptom_improvement": pgettext("outcome", "symptom_improvement"),
+             "symptoms_next": pgettext("outcome", "symptoms_next"),
+             "alliance_next": pgettext("outcome", "alliance_next")}
+    return names.get(outcome, outcome)
+
+
+def family_name(family: str) -> str:
+    """A model family's name (a section heading: "H1: adherence")."""
+    # Translators: the families of models, one per hypothesis, as section headings ("H1: adherence").
+    names = {"adherence": pgettext("model family", "adherence"),
+             "dropout": pgettext("model family", "dropout"),
+             "satisfaction": pgettext("model family", "satisfaction"),
+             "symptoms": pgettext("model family", "symptoms")}
+    return names.get(family, family)
+
+
+def analysis_word(analysis: str) -> str:
+    """An effect's role in the analysis plan: primary, secondary, exploratory or sensitivity."""
+    # Translators: the role of an analysis in the analysis plan, in a table cell (an analysis/effect).
+    words = {"primary": pgettext("analysis", "primary"), "secondary": pgettext("analysis", "secondary"),
+             "exploratory": pgettext("analysis", "exploratory"),
+             "sensitivity": pgettext("analysis", "sensitivity")}
+    return words.get(analysis, analysis)
+
+
+def discipline_name(discipline: str) -> str:
+    """A discipline of the cohort by its name (the data's own word when not one of the usual four)."""
+    names = {"psychotherapy": pgettext("discipline", "psychotherapy"),
+             "physiotherapy": pgettext("discipline", "physiotherapy"),
+             "osteopathy": pgettext("discipline", "osteopathy"),
+             "nutrition": pgettext("discipline", "nutrition")}
+    return names.get(discipline, discipline)
+
+
 PREDICTOR_WORDS = {
-    "alliance_early": "early alliance (mean total over scored sessions 1 to {early_window})",
-    "alliance_mean": "mean alliance over all scored sessions",
-    "alliance_prev": "alliance at the previous scored session (time-varying)",
-    "alliance_prev_within": "within-patient alliance: previous scored session minus the patient's mean",
-    "alliance_between": "between-patient alliance: the patient's mean",
-    "alliance_prev_deviation": "within-patient alliance: previous scored session minus the patient's mean "
-                               "so far",
-    "alliance_running_mean": "between-patient alliance: the patient's mean over the scored sessions so far",
-    "rupture_before": "a rupture detected before the session (yes vs no)",
-    "alliance_within": "within-patient alliance: this session minus the patient's mean",
-    "symptom_improvement_within": "within-patient symptom improvement since the previous session",
-    "symptom_improvement_between": "between-patient symptom improvement (the patient's mean)",
+    "alliance_early": N_("early alliance (mean total over scored sessions 1 to {early_window})"),
+    "alliance_mean": N_("mean alliance over all scored sessions"),
+    "alliance_prev": N_("alliance at the previous scored session (time-varying)"),
+    "alliance_prev_within": N_("within-patient alliance: previous scored session minus the patient's mean"),
+    "alliance_between": N_("between-patient alliance: the patient's mean"),
+    "alliance_prev_deviation": N_("within-patient alliance: previous scored session minus the patient's mean "
+                                  "so far"),
+    "alliance_running_mean": N_("between-patient alliance: the patient's mean over the scored sessions so "
+                                "far"),
+    "rupture_before": N_("a rupture detected before the session (yes vs no)"),
+    "alliance_within": N_("within-patient alliance: this session minus the patient's mean"),
+    "symptom_improvement_within": N_("within-patient symptom improvement since the previous session"),
+    "symptom_improvement_between": N_("between-patient symptom improvement (the patient's mean)"),
 }
 
 
 # Short labels of the predictors for table cells; each table defines the ones it shows once, below it, in
 # the words of PREDICTOR_WORDS.
 PREDICTOR_LABELS = {
-    "alliance_early": "early alliance",
-    "alliance_mean": "mean alliance",
-    "alliance_prev": "previous alliance",
-    "alliance_prev_within": "within: previous",
-    "alliance_between": "between: patient mean",
-    "alliance_prev_deviation": "within: previous, so far",
-    "alliance_running_mean": "between: mean so far",
-    "rupture_before": "rupture before",
-    "alliance_within": "within: this session",
-    "symptom_improvement_within": "symptom change, within",
-    "symptom_improvement_between": "symptom change, between",
+    "alliance_early": N_("early alliance"),
+    "alliance_mean": N_("mean alliance"),
+    "alliance_prev": N_("previous alliance"),
+    "alliance_prev_within": N_("within: previous"),
+    "alliance_between": N_("between: patient mean"),
+    "alliance_prev_deviation": N_("within: previous, so far"),
+    "alliance_running_mean": N_("between: mean so far"),
+    "rupture_before": N_("rupture before"),
+    "alliance_within": N_("within: this session"),
+    "symptom_improvement_within": N_("symptom change, within"),
+    "symptom_improvement_between": N_("symptom change, between"),
 }
-LEVEL_LABELS = {"_therapist": "{}, therapist mean", "_patient": "{}, patient deviation"}
+# Translators: {label} is a predictor's short label, e.g. "early alliance".
+LEVEL_LABELS = {"_therapist": N_("{label}, therapist mean"), "_patient": N_("{label}, patient deviation")}
 
 
-LEVEL_WORDS = {"_therapist": "therapist mean of {}", "_patient": "patient's deviation from the therapist "
-                                                                 "mean of {}"}
+# Translators: {predictor} is a predictor in words, e.g. "early alliance (mean total over ...)".
+LEVEL_WORDS = {"_therapist": N_("therapist mean of {predictor}"),
+               "_patient": N_("patient's deviation from the therapist mean of {predictor}")}
 
 
-SCALE_WORDS = {"log_odds": "log-odds", "log_hazard": "log-hazard", "points": "points"}
+SCALE_WORDS = {"log_odds": N_("log-odds"), "log_hazard": N_("log-hazard"), "points": N_("points")}
+
+
+def scale_word(scale: str) -> str:
+    """The scale of an estimate in words (a table cell): log-odds, log-hazard, points."""
+    return _(SCALE_WORDS[scale]) if scale in SCALE_WORDS else scale
 
 
 MODEL_WORDS = {
-    adherence.MODEL: "binomial GLM (logit) of sessions attended out of sessions scheduled after the "
-                     "early window, with therapist-cluster-robust standard errors",
-    dropout.MODEL: "logistic GLM of dropout after the early window, with therapist-cluster-robust "
-                   "standard errors",
-    satisfaction.MODEL: "linear mixed model with a random intercept per therapist",
-    survival.DISCRETE_MODEL: "discrete-time hazard (logistic, one row per session at risk, baseline hazard "
-                             "per session) on the alliance of the previous scored session, with "
-                             "therapist-cluster-robust standard errors",
-    survival.COX_MODEL: "Cox model with time-varying alliance of the previous scored session in (start, "
-                        "stop] form, with therapist-cluster-robust standard errors",
-    survival.DISCRETE_SPLIT_MODEL: "discrete-time hazard as above with the previous alliance split into "
-                                   "the patient's running mean and the deviation from it (no look-ahead)",
-    survival.COX_SPLIT_MODEL: "Cox model as above with the previous alliance split into the patient's "
-                              "running mean and the deviation from it (no look-ahead)",
-    survival.RUPTURE_MODEL: "discrete-time hazard with a rupture before the session beside the previous "
-                            "alliance, with therapist-cluster-robust standard errors",
-    adherence.GEE_MODEL: "GEE (logit) on the sessions scheduled after the early window, exchangeable "
-                         "correlation within therapist, robust standard errors (check of the primary model)",
-    adherence.SESSION_MODEL: "logistic GLM of attending each session, baseline per session, with "
-                             "therapist-cluster-robust standard errors",
-    adherence.HOME_MODEL: "linear mixed model with a random intercept per patient, with "
-                          "therapist-cluster-robust standard errors",
-    symptoms.DYNAMIC_MODEL: "dynamic model with a patient random intercept and the first score and mean "
-                            "alliance as regressors (Wooldridge 2005), the lagged outcome uncentred, "
-                            "therapist-cluster-robust standard errors; r is a partial standardised slope, "
-                            "not comparable with the bivariate benchmark",
+    adherence.MODEL: N_("binomial GLM (logit) of sessions attended out of sessions scheduled after the "
+                        "early window, with therapist-cluster-robust standard errors"),
+    dropout.MODEL: N_("logistic GLM of dropout after the early window, with therapist-cluster-robust "
+                      "standard errors"),
+    satisfaction.MODEL: N_("linear mixed model with a random intercept per therapist"),
+    survival.DISCRETE_MODEL: N_("discrete-time hazard (logistic, one row per session at risk, baseline "
+                                "hazard per session) on the alliance of the previous scored session, with "
+                                "therapist-cluster-robust standard errors"),
+    survival.COX_MODEL: N_("Cox model with time-varying alliance of the previous scored session in (start, "
+                           "stop] form, with therapist-cluster-robust standard errors"),
+    survival.DISCRETE_SPLIT_MODEL: N_("discrete-time hazard as above with the previous alliance split into "
+                                      "the patient's running mean and the deviation from it (no look-ahead)"),
+    survival.COX_SPLIT_MODEL: N_("Cox model as above with the previous alliance split into the patient's "
+                                 "running mean and the deviation from it (no look-ahead)"),
+    survival.RUPTURE_MODEL: N_("discrete-time hazard with a rupture before the session beside the previous "
+                               "alliance, with therapist-cluster-robust standard errors"),
+    adherence.GEE_MODEL: N_("GEE (logit) on the sessions scheduled after the early window, exchangeable "
+                            "correlation within therapist, robust standard errors (check of the primary "
+                            "model)"),
+    adherence.SESSION_MODEL: N_("logistic GLM of attending each session, baseline per session, with "
+                                "therapist-cluster-robust standard errors"),
+    adherence.HOME_MODEL: N_("linear mixed model with a random intercept per patient, with "
+                             "therapist-cluster-robust standard errors"),
+    symptoms.DYNAMIC_MODEL: N_("dynamic model with a patient random intercept and the first score and mean "
+                               "alliance as regressors (Wooldridge 2005), the lagged outcome uncentred, "
+                               "therapist-cluster-robust standard errors; r is a partial standardised slope, "
+                               "not comparable with the bivariate benchmark"),
 }
 
 
+# The Wald tests of the levels and moderation models, each a sentence with its statistic.
 LEVEL_TEST_WORDS = {
-    "therapist_vs_patient": "therapist-level and patient-level alliance slopes are equal (Wald)",
-    "equal_slopes_by_discipline": "alliance slopes are equal across disciplines (Wald)",
+    "therapist_vs_patient": N_("Test that the therapist-level and patient-level alliance slopes are equal "
+                               "(Wald): chi2({df}) = {statistic}, {p}."),
+    "equal_slopes_by_discipline": N_("Test that the alliance slopes are equal across disciplines (Wald): "
+                                     "chi2({df}) = {statistic}, {p}."),
 }
 
 
 def phrase(table: dict[str, str], key: str, **values: object) -> str:
-    """`key`'s words in `table` (its own words, underscores as spaces, when absent), `values` filled in."""
-    return table.get(key, key.replace("_", " ")).format(**values)
+    """`key`'s words in `table`, translated (its own words, underscores as spaces, when absent), `values`
+    filled in."""
+    return (_(table[key]) if key in table else key.replace("_", " ")).format(**values)
 
 
 def predictor_words(predictor: str, early_window: int) -> str:
     """A predictor in words, including its therapist/patient parts and per-discipline slopes."""
-    base, _, level = predictor.partition(" [")
+    base, _sep, level = predictor.partition(" [")
     if level:
-        return f"{predictor_words(base, early_window)}, {level.rstrip(']')} only"
+        # Translators: a per-discipline slope, e.g. "early alliance (...), nutrition only".
+        return _("{predictor}, {discipline} only").format(predictor=predictor_words(base, early_window),
+                                                          discipline=discipline_name(level.rstrip("]")))
     for suffix, words in LEVEL_WORDS.items():
         stem = base.removesuffix(suffix)
         if stem != base and stem in PREDICTOR_WORDS:
-            return words.format(phrase(PREDICTOR_WORDS, stem, early_window=early_window))
+            return _(words).format(predictor=phrase(PREDICTOR_WORDS, stem, early_window=early_window))
     return phrase(PREDICTOR_WORDS, base, early_window=early_window)
 
 
 def predictor_base(predictor: str) -> tuple[str, str, str]:
     """A predictor's stem, its level suffix (`_therapist`, `_patient` or "") and discipline ("" if none)."""
-    base, _, discipline = predictor.partition(" [")
+    base, _sep, discipline = predictor.partition(" [")
     for suffix in LEVEL_WORDS:
         stem = base.removesuffix(suffix)
         if stem != base and stem in PREDICTOR_WORDS:
@@ -137,52 +203,89 @@ def predictor_base(predictor: str) -> tuple[str, str, str]:
     return base, "", discipline.rstrip("]")
 
 
+def _predictor_short(stem: str) -> str:
+    return _(PREDICTOR_LABELS[stem]) if stem in PREDICTOR_LABELS else stem.replace("_", " ")
+
+
 def predictor_label(predictor: str) -> str:
     """A predictor's short label for a table cell: "early alliance", "early alliance, therapist mean",
     "early alliance, nutrition"; `predictor_definitions` defines the stems in full."""
     stem, level, discipline = predictor_base(predictor)
-    label = PREDICTOR_LABELS.get(stem, stem.replace("_", " "))
+    label = _predictor_short(stem)
     if level:
-        label = LEVEL_LABELS[level].format(label)
-    return f"{label}, {discipline}" if discipline else label
+        label = _(LEVEL_LABELS[level]).format(label=label)
+    return f"{label}, {discipline_name(discipline)}" if discipline else label
 
 
 def predictor_definitions(predictors, early_window: int) -> list[tuple[str, str]]:
     """The short label and the full definition of each predictor stem among `predictors`, once each."""
     stems = dict.fromkeys(predictor_base(p)[0] for p in predictors)
-    return [(PREDICTOR_LABELS.get(stem, stem.replace("_", " ")),
-             phrase(PREDICTOR_WORDS, stem, early_window=early_window)) for stem in stems]
+    return [(_predictor_short(stem), phrase(PREDICTOR_WORDS, stem, early_window=early_window))
+            for stem in stems]
+
+
+# One primary effect in words: with an odds ratio (logistic models) or without.
+EFFECT_SENTENCES = {
+    True: N_("Per SD of {predictor}, the estimate for {outcome} was {estimate} {scale} (95% CI {low} to "
+             "{high}, {p}), an odds ratio of {odds_ratio}; as a correlation, r = {r} {r_ci} ({observations} "
+             "of {patients} and {therapists})."),
+    False: N_("Per SD of {predictor}, the estimate for {outcome} was {estimate} {scale} (95% CI {low} to "
+              "{high}, {p}); as a correlation, r = {r} {r_ci} ({observations} of {patients} and "
+              "{therapists})."),
+}
+# The direction of a primary effect whose CI excludes zero, by outcome: (more, less).
+DIRECTION_SENTENCES = {
+    "attendance": (N_("A better alliance went with more attendance; the CI excludes zero."),
+                   N_("A better alliance went with less attendance; the CI excludes zero.")),
+    "dropout": (N_("A better alliance went with more dropout; the CI excludes zero."),
+                N_("A better alliance went with less dropout; the CI excludes zero.")),
+    "satisfaction": (N_("A better alliance went with more satisfaction; the CI excludes zero."),
+                     N_("A better alliance went with less satisfaction; the CI excludes zero.")),
+}
 
 
 def effect_summary(row: pd.Series, early_window: int) -> str:
     """One primary effect row in words: estimate per SD, 95% CI, p, r, and the sample."""
-    predictor = predictor_words(row["predictor"], early_window)
     digits = estimate_digits(row["estimate"])
-    sentence = (
-        f"Per SD of {predictor}, the estimate for {phrase(OUTCOME_WORDS, row['outcome'])} was "
-        f"{format_number(row['estimate'], digits)} {SCALE_WORDS.get(row['scale'], row['scale'])} "
-        f"(95% CI {format_number(row['ci_low'], digits)} to {format_number(row['ci_high'], digits)}, "
-        f"{p_text(row['p_value'])})"
-    )
-    if row["scale"] == "log_odds":
-        sentence += f", an odds ratio of {format_number(np.exp(row['estimate']))}"
-    r_ci = format_ci(row["r_ci_low"], row["r_ci_high"], unit=True)
-    sentence += (
-        f"; as a correlation, r = {format_unit(row['r'])} {r_ci}"
-        f" ({counted(row['n_obs'], 'observation')} of {counted(row['n_patients'], 'patient')} and "
-        f"{counted(row['n_therapists'], 'therapist')})."
+    sentence = _(EFFECT_SENTENCES[row["scale"] == "log_odds"]).format(
+        predictor=predictor_words(row["predictor"], early_window),
+        outcome=phrase(OUTCOME_WORDS, row["outcome"]),
+        estimate=format_number(row["estimate"], digits), scale=scale_word(row["scale"]),
+        low=format_number(row["ci_low"], digits), high=format_number(row["ci_high"], digits),
+        p=p_text(row["p_value"]), odds_ratio=format_number(np.exp(row["estimate"])),
+        r=format_unit(row["r"]), r_ci=format_ci(row["r_ci_low"], row["r_ci_high"], unit=True),
+        observations=counted(row["n_obs"], "observation"), patients=counted(row["n_patients"], "patient"),
+        therapists=counted(row["n_therapists"], "therapist"),
     )
     if row["ci_low"] > 0 or row["ci_high"] < 0:
-        more = "more" if row["estimate"] > 0 else "less"
-        sentence += f" A better alliance went with {more} {row['outcome']}; the CI excludes zero."
-    else:
-        sentence += " The CI includes zero."
-    return sentence
+        more = row["estimate"] > 0
+        if row["outcome"] in DIRECTION_SENTENCES:
+            direction = _(DIRECTION_SENTENCES[row["outcome"]][0 if more else 1])
+        else:
+            direction = (_("A better alliance went with more {outcome}; the CI excludes zero.") if more else
+                         _("A better alliance went with less {outcome}; the CI excludes zero.")
+                         ).format(outcome=outcome_name(row["outcome"]))
+        return " ".join([sentence, direction])
+    return " ".join([sentence, _("The CI includes zero.")])
+
+
+# A count with its noun, singular and plural.
+COUNTED = {
+    "patient": (N_("1 patient"), N_("{n} patients")),
+    "therapist": (N_("1 therapist"), N_("{n} therapists")),
+    "observation": (N_("1 observation"), N_("{n} observations")),
+    # Translators: a count of patients who dropped out (abandonos/abandonaments).
+    "dropout": (N_("1 dropout"), N_("{n} dropouts")),
+}
 
 
 def counted(n: int, noun: str) -> str:
-    """A count with its noun in the right number: "1 therapist", "12 therapists"."""
-    return f"{format_count(n)} {noun if n == 1 else noun + 's'}"
+    """A count with its noun in the right number: "1 therapist", "12 therapists" (`noun`: one of
+    `COUNTED`; another noun is counted in English, with an "s" for the plural)."""
+    if noun not in COUNTED:
+        return f"{format_count(n)} {noun if n == 1 else noun + 's'}"
+    singular, plural = COUNTED[noun]
+    return _(singular) if n == 1 else _(plural).format(n=format_count(n))
 
 
 def shown_count(n: int, min_cell_size: int, of: int | None = None) -> str:
@@ -192,9 +295,25 @@ def shown_count(n: int, min_cell_size: int, of: int | None = None) -> str:
     return count_with_share(n, of) if of is not None else format_count(n)
 
 
-STATUS_WORDS = {"fitted": "fitted", "boundary": "fitted (variance at its boundary)",
-                "not_estimable": "not estimable", "not_converged": "did not converge",
-                "separation": "separation", "refused": "not run"}
+def source_words(source: str) -> str:
+    """A benchmark's source, "Authors (year), 295 studies" (`alliance.models.effects.BENCHMARKS`), with its
+    count of studies in the active language (the reference itself as it is)."""
+    reference, _comma, studies = source.rpartition(", ")
+    number, _space, noun = studies.partition(" ")
+    if not reference or noun != "studies" or not number.isdigit():
+        return source
+    return _("{reference}, {n} studies").format(reference=reference, n=format_count(int(number)))
+
+
+STATUS_WORDS = {"fitted": N_("fitted"), "boundary": N_("fitted (variance at its boundary)"),
+                "not_estimable": N_("not estimable"), "not_converged": N_("did not converge"),
+                # Translators: (complete or quasi-complete) separation in a logistic model.
+                "separation": N_("separation"), "refused": N_("not run")}
+
+
+def status_word(status: str) -> str:
+    """A planned model's status in words (`STATUS_WORDS`), translated."""
+    return _(STATUS_WORDS[status])
 
 
 def cell(value: object) -> str:
@@ -202,10 +321,10 @@ def cell(value: object) -> str:
     return "" if pd.isna(value) else str(value)
 
 
-def reason_text(value: object) -> str:
-    """A reason as a sentence: capitalised, with a full stop."""
+def reason_text(value: object) -> str | Markup:
+    """A fit's reason as a sentence: capitalised, with a full stop; English (`foreign`)."""
     text = cell(value)
-    return f"{text[0].upper()}{text[1:]}." if text else ""
+    return foreign(f"{text[0].upper()}{text[1:]}.") if text else ""
 
 
 def foreign(text: str) -> str | Markup:
@@ -215,3 +334,38 @@ def foreign(text: str) -> str | Markup:
     if not text or language() == SOURCE_LANGUAGE:
         return text
     return Markup('<span lang="en">{}</span>').format(text)
+
+
+def fill(message: str, **values: object) -> str | Markup:
+    """A translated `message` with `values` filled in: Markup, every other value escaped, when a value is
+    Markup (text marked by `foreign`), so that the marked text stays intact in the page."""
+    if any(isinstance(value, Markup) for value in values.values()):
+        return escape(message).format(**values)
+    return message.format(**values)
+
+
+def join(parts, separator: str = " ") -> str | Markup:
+    """`parts` joined, without the empty ones (Markup, the others escaped, when a part is Markup)."""
+    parts = [part for part in parts if part]
+    if any(isinstance(part, Markup) for part in parts):
+        return Markup(escape(separator)).join(parts)
+    return separator.join(parts)
+
+
+class Deferred:
+    """Text written when it is shown (`str`, or in a template), in the language active then: for text
+    made before the report's language is set."""
+
+    __slots__ = ("_write",)
+
+    def __init__(self, write: Callable[[], str | Markup]) -> None:
+        self._write = write
+
+    def __str__(self) -> str:
+        return str(self._write())
+
+    def __html__(self) -> str:
+        return str(escape(self._write()))
+
+    def __repr__(self) -> str:
+        return f"Deferred({str(self)!r})"

@@ -1,0 +1,121 @@
+"""The report in Spanish and Catalan: complete catalogues, numbers as each language writes them, and no
+English left in a rendered report but the text marked as such (a fit's reasons and notes)."""
+
+import re
+from html import unescape
+
+import pytest
+from report_inputs import report_inputs
+
+from alliance.i18n import LANGUAGES, SOURCE_LANGUAGE, _, extract_messages, read_catalogue, use_language
+from alliance.report.document import build_report
+from alliance.report.format import (
+    count_with_share,
+    format_ci,
+    format_count,
+    format_number,
+    format_p,
+    format_percent,
+    format_unit,
+    p_text,
+)
+
+TRANSLATED = [code for code in LANGUAGES if code != SOURCE_LANGUAGE]
+PLACEHOLDER = re.compile(r"\{[A-Za-z_0-9]*\}|%\([A-Za-z_0-9]+\)[sd]|%[sd]")
+# Words of English prose that Spanish and Catalan text does not contain (short function words).
+ENGLISH = re.compile(r"\b(the|of|and|with|is|are|was|were|for|from|not|which|this|that|each|than|"
+                     r"when|where|who|have|been|between|after|before|only)\b")
+
+
+@pytest.fixture(scope="module")
+def template():
+    return extract_messages()
+
+
+def message_key(message) -> str:
+    return message.id if isinstance(message.id, str) else message.id[0]
+
+
+@pytest.mark.parametrize("code", TRANSLATED)
+def test_every_message_of_the_code_is_translated(template, code):
+    """The catalogue holds exactly the messages the code marks (`python -m alliance.i18n` keeps them in
+    step), each translated, none fuzzy, with the same placeholders as the English."""
+    catalog = read_catalogue(code)
+    marked = {(m.context, message_key(m)) for m in template if m.id}
+    held = {(m.context, message_key(m)) for m in catalog if m.id}
+    assert sorted(marked - held, key=str) == [], "run python -m alliance.i18n and translate the new messages"
+    assert sorted(held - marked, key=str) == [], "messages no code marks: run python -m alliance.i18n"
+    assert len(marked) > 300  # the report's text, not a handful of headings
+    for message in catalog:
+        if not message.id:
+            continue
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        assert all(strings) and not message.fuzzy, f"{code}: untranslated {message_key(message)!r}"
+        for string in strings:
+            assert sorted(PLACEHOLDER.findall(string)) == sorted(PLACEHOLDER.findall(message_key(message))), (
+                f"{code}: placeholders of {message_key(message)!r} in {string!r}")
+
+
+def test_the_catalogues_fail_the_check_when_a_message_is_missing(template, tmp_path):
+    """The check above can fail: a marked message the catalogue lacks is found."""
+    catalog = read_catalogue("es")
+    first = next(m for m in catalog if m.id)
+    catalog.delete(first.id, context=first.context)
+    marked = {(m.context, message_key(m)) for m in template if m.id}
+    held = {(m.context, message_key(m)) for m in catalog if m.id}
+    assert marked - held == {(first.context, message_key(first))}
+
+
+def test_english_numbers_are_apa():
+    assert (format_number(0.254), format_unit(0.254), format_unit(-0.254, 3)) == ("0.25", ".25", "-.254")
+    assert (format_p(0.0004), format_p(0.0123), p_text(0.0123)) == ("< .001", ".012", "p = .012")
+    assert format_ci(0.12, 0.345) == "[0.12, 0.34]" and format_ci(0.12, 0.345, unit=True) == "[.12, .34]"
+    assert (format_count(12345), format_percent(0.125), count_with_share(5, 40)) == (
+        "12,345", "12.5%", "5 (12.5%)")
+
+
+@pytest.mark.parametrize("code", TRANSLATED)
+def test_spanish_and_catalan_numbers_have_a_decimal_comma(code):
+    with use_language(code):
+        assert (format_number(0.254), format_unit(0.254), format_unit(-0.254, 3)) == (
+            "0,25", "0,25", "-0,254")
+        assert (format_p(0.0004), format_p(0.0123), p_text(0.0123)) == ("< 0,001", "0,012", "p = 0,012")
+        assert format_ci(0.12, 0.345) == "[0,12; 0,34]" and format_ci(-1.5, 2.25, 1) == "[-1,5; 2,2]"
+        assert format_count(12345) == "12.345" and format_count(999) == "999"
+        assert format_percent(0.125) == "12,5\u00a0%" and count_with_share(5, 40) == "5 (12,5\u00a0%)"
+        assert format_number(float("nan")) == "NA"
+
+
+def test_the_language_is_set_only_inside_the_block():
+    with use_language("ca"):
+        assert _("Summary") != "Summary"
+    assert _("Summary") == "Summary" and format_number(0.5) == "0.50"
+    with pytest.raises(ValueError, match="unknown report language 'fr'"), use_language("fr"):
+        pass
+
+
+def prose(html: str) -> list[str]:
+    """The report's visible lines, without embedded data, code, the configuration and elements marked
+    lang="en" (a fit's own English reasons and notes)."""
+    html = re.sub(r'(src|href)="data:[^"]*"', "", html)
+    html = re.sub(r"<(pre|style|code|script)\b[^>]*>.*?</\1>", "", html, flags=re.S)
+    html = re.sub(r'<(span|p|li|td|div)\b[^>]*\blang="en"[^>]*>.*?</\1>', "", html, flags=re.S)
+    text = unescape(re.sub(r"<[^>]+>", "\n", html))
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("code", TRANSLATED)
+def test_a_report_in_spanish_or_catalan_has_no_english_prose(tmp_path, code):
+    inputs = report_inputs(tmp_path)
+    inputs["config"] = inputs["config"] | {"report": {"language": code}}
+    html = build_report(**inputs)
+    assert f'<html lang="{code}">' in html
+    english = [line for line in prose(html) if ENGLISH.search(line)]
+    assert english == []
+    assert "0,05" in html or "0,01" in html  # decimal commas in the text
+
+
+def test_the_english_prose_check_can_fail(tmp_path):
+    inputs = report_inputs(tmp_path)
+    english = [line for line in prose(build_report(**inputs)) if ENGLISH.search(line)]
+    assert len(english) > 50
