@@ -29,6 +29,7 @@ from alliance.report.figures import (
     marginal_effects,
     mean_ci,
     new_figure,
+    power_curve,
     reliability_by_sessions,
     rupture_trajectories,
     save_figure,
@@ -594,3 +595,21 @@ def test_spanish_figures_say_why_in_spanish(sessions, features, effects, wai_sr)
     assert "log-rank chi2(2) = 5,20, p = 0,074; las curvas terminan con menos de 10 pacientes en riesgo" in [
         t.get_text() for t in km.axes[0].texts]
     assert "0,8" in tick_texts(km.axes[0], "y")
+
+
+@pytest.mark.parametrize("code", ["en", "es"])
+@pytest.mark.parametrize("outcomes", [["attendance"], ["attendance", "dropout"],
+                                      ["attendance", "dropout", "satisfaction"]])
+@pytest.mark.parametrize("therapists", [(32,), (16, 32)])
+def test_the_power_curve_fits_its_title_and_legend(code, outcomes, therapists):
+    """One to three panels, one or two numbers of therapists, a null condition: nothing cut off (a single
+    panel used to cut off the title and the legend)."""
+    performance = pd.DataFrame([
+        {"condition": f"n{n}_e{e}", "patients": n, "therapists": t, "effect_scale": e, "outcome": outcome,
+         "model": "logit_gee", "predictor": "alliance_early", "analysis": "primary", "power": 0.5,
+         "power_mcse": 0.02, "n_reps": 500}
+        for outcome in outcomes for n in (200, 400) for e in (0.0, 1.0) for t in therapists])
+    with use_language(code):
+        figure = power_curve(performance)
+    assert layout_problems(figure) == []
+    plt.close(figure)

@@ -600,8 +600,9 @@ def power_curve(performance: pd.DataFrame, target_power: float = 0.8,
     styles = ("-", "--", ":", "-.")
     ncols = min(3, len(effects))
     nrows = -(-len(effects) // ncols)
+    width = max(4.2 * ncols, 8.0)  # room for the title and the legend beside one or two panels
     with figure_style():
-        fig = new_figure(4.2 * ncols, 3.6 * nrows + 1.0)
+        fig = new_figure(width, 3.6 * nrows + 1.0)
         colours = sns.color_palette("colorblind", n_colors=max(len(scales), 3))
         axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
         for ax, effect in zip(axes.flat, effects.itertuples(index=False), strict=False):
@@ -639,11 +640,12 @@ def power_curve(performance: pd.DataFrame, target_power: float = 0.8,
         if 0 in scales:
             handles.append(Line2D([], [], color="0.3", linestyle=":", label=_(
                 "{share} (nominal type-I error)").format(share=format_percent(0.05, 0))))
-        fig.legend(handles=handles, loc="outside lower center", ncols=min(4, len(handles)))
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), int(width // 2.8)))
         reps = int(data["n_reps"].max())
-        fig.suptitle(_("Power by cohort size (simulation): {therapists} therapists, {reps} replications per "
-                       "condition").format(therapists=format_count(therapists[0]), reps=format_count(reps))
-                     if len(therapists) == 1 else
-                     _("Power by cohort size (simulation): {reps} replications per condition").format(
-                         reps=format_count(reps)), fontsize=12, fontweight="bold")
+        title = (_("Power by cohort size (simulation): {therapists} therapists, {reps} replications per "
+                   "condition").format(therapists=format_count(therapists[0]), reps=format_count(reps))
+                 if len(therapists) == 1 else
+                 _("Power by cohort size (simulation): {reps} replications per condition").format(
+                     reps=format_count(reps)))
+        fig.suptitle(textwrap.fill(title, int(width * 10)), fontsize=12, fontweight="bold")
     return fig
