@@ -367,6 +367,40 @@ def test_make_figures_keys(sessions, features, effects, wai_sr, parameters, by_s
                            psychometrics=psychometrics, ruptures=ruptures, synthetic=False, models=models)
     assert tuple(figures) == FIGURES
     assert all(isinstance(fig, Figure) for fig in figures.values())
+    assert {name: size for name, fig in figures.items() if (size := smallest_printed_size(fig)) < 7} == {}
+
+
+# The printed report (templates/report.html, @page: A4, 12 mm side margins) is 186 mm wide; a figure wider
+# than that is scaled down to fit, and its text with it.
+PRINT_WIDTH_IN = 186 / 25.4
+
+
+def smallest_printed_size(figure: Figure) -> float:
+    """The smallest visible text of a figure in points once printed in the report."""
+    scale = min(1.0, PRINT_WIDTH_IN / figure.get_size_inches()[0])
+    return scale * min(text.get_fontsize() for text in figure.findobj(Text)
+                       if text.get_visible() and text.get_text().strip())
+
+
+def test_three_predicted_outcome_panels_are_readable_in_print_in_every_language():
+    """The widest figure (three panels): no text below 7 pt in print, nothing cut off, in English,
+    Spanish and Catalan (whose labels run longer)."""
+    marginal = [{"alliance": a, "prediction": 0.5, "ci_low": 0.4, "ci_high": 0.6} for a in (3.0, 4.0, 5.0)]
+    models = {family: {"extra": {"marginal": [dict(row, outcome=outcome, scale=scale, predictor=predictor)
+                                             for row in marginal]}}
+              for family, outcome, scale, predictor in (
+                  ("adherence", "attendance", "probability", "alliance_early"),
+                  ("dropout", "dropout", "probability", "alliance_early"),
+                  ("satisfaction", "satisfaction", "points", "alliance_mean"))}
+    for code in ("en", "es", "ca"):
+        with use_language(code):
+            figure = marginal_effects(models)
+        assert len([ax for ax in figure.axes if ax.get_title()]) == 3
+        assert smallest_printed_size(figure) >= 7 and layout_problems(figure) == [], code
+        plt.close(figure)
+    wide = new_figure(20, 4)
+    wide.suptitle("x", fontsize=10)
+    assert smallest_printed_size(wide) < 7  # the check can fail: 10 pt on a 20-inch figure prints at 3.7
 
 
 CSQ8 = load_instrument("csq8")

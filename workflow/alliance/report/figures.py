@@ -456,6 +456,12 @@ def status_reason(result: Mapping, key: str) -> str:
                  if status["key"] == key and status.get("reason")), "")
 
 
+def _wrap_lines(text: str, width: int = 32) -> str:
+    """Each line of an axis label wrapped to `width` characters (the label of a panel a third of the
+    figure wide; translations run longer than the English)."""
+    return "\n".join(textwrap.fill(line, width) for line in text.split("\n"))
+
+
 def marginal_effects(models: Mapping[str, dict]) -> Figure:
     """Predicted outcome (95% CI) across alliance from -2 to +2 SD, one panel per primary model
     (`ModelResult.extra["marginal"]`, covariates at their reference values)."""
@@ -468,7 +474,7 @@ def marginal_effects(models: Mapping[str, dict]) -> Figure:
             "No primary model could be fitted ({reasons}).").format(reasons="; ".join(reasons)) if reasons
             else _("No primary model could be fitted."))
     with figure_style():
-        fig = new_figure(max(8.0, 4.2 * len(tables)), 4.6)  # wide enough for the title with one panel
+        fig = new_figure(max(8.0, 3.5 * len(tables)), 4.6)  # the title fits one panel; 3 print at >= 8 pt
         axes = fig.subplots(1, len(tables), squeeze=False)[0]
         colour = sns.color_palette("colorblind")[0]
         for ax, table in zip(axes, tables, strict=True):
@@ -478,9 +484,9 @@ def marginal_effects(models: Mapping[str, dict]) -> Figure:
                             linewidth=0)
             if table["scale"].iloc[0] == "probability":
                 ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-            ax.set(xlabel=_(PREDICTOR_LABELS[predictor]) if predictor in PREDICTOR_LABELS
-                   else predictor.replace("_", " "),
-                   ylabel=_(MARGINAL_LABELS[outcome]) if outcome in MARGINAL_LABELS else outcome,
+            ax.set(xlabel=_wrap_lines(_(PREDICTOR_LABELS[predictor]) if predictor in PREDICTOR_LABELS
+                                      else predictor.replace("_", " ")),
+                   ylabel=_wrap_lines(_(MARGINAL_LABELS[outcome]) if outcome in MARGINAL_LABELS else outcome),
                    title=_(OUTCOME_TITLES[outcome]) if outcome in OUTCOME_TITLES else outcome.capitalize())
         fig.suptitle(_("Predicted outcomes across the alliance range\n(-2 to +2 SD; covariates at reference "
                        "values)"), fontsize=12, fontweight="bold")
