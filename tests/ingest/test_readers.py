@@ -458,6 +458,56 @@ def test_warnings_do_not_stop_the_run(tmp_path, synthetic_cfg, instruments):
     assert "Passed with" in html and "therapist_one_patient" in html
 
 
+def test_the_validation_report_in_english_is_unchanged(tmp_path, instruments):
+    write(tmp_path / "p.csv", "a,b\n1,2,3\n")
+    data = {"patients": str(tmp_path / "p.csv"), "sessions": str(tmp_path / "missing.csv"),
+            "outcomes": str(tmp_path / "o.json")}
+    html = render_validation_report(run_validation(data, {}, instruments))
+    assert '<html lang="en">' in html and "<h1>Input validation</h1>" in html
+    assert '<span lang="en">' not in html
+    assert "<title>Input validation: failed</title>" in html and "<th>decimal comma converted in</th>" in html
+
+
+@pytest.mark.parametrize(("code", "words"), [
+    ("es", ("Validación de los datos de entrada", "No superada, con 3 problemas", "Archivos leídos",
+            "Problemas", "Privacidad", "no leído")),
+    ("ca", ("Validació de les dades d'entrada", "No superada, amb 3 problemes", "Fitxers llegits",
+            "Problemes", "Privadesa", "no llegit")),
+])
+def test_the_validation_report_in_spanish_and_catalan(tmp_path, instruments, code, words):
+    """The page speaks the report's language; the problems found stay English, marked lang="en"."""
+    from alliance.i18n import use_language
+
+    write(tmp_path / "p.csv", "a,b\n1,2,3\n")
+    data = {"patients": str(tmp_path / "p.csv"), "sessions": str(tmp_path / "missing.csv"),
+            "outcomes": str(tmp_path / "o.json")}
+    outcome = run_validation(data, {}, instruments)
+    with use_language(code):
+        html = render_validation_report(outcome)
+    assert f'<html lang="{code}">' in html
+    assert all(word in html for word in words), [word for word in words if word not in html]
+    assert "Failed with" not in html and "Files read" not in html
+    for problem in outcome.problems:  # as the ingest stage wrote them
+        assert f'<span lang="en">{problem.message}</span>' in html.replace("&#39;", "'")
+    assert "e-mail addresses" not in html  # the kinds of identifying data refused, translated
+
+
+@pytest.mark.parametrize("code", ["es", "ca"])
+def test_a_passed_validation_report_in_spanish_and_catalan(tmp_path, synthetic_cfg, instruments, code):
+    from alliance.i18n import use_language
+    from alliance.report.format import format_count
+
+    outcome = run_validation(synthetic_export(tmp_path, synthetic_cfg), {"min_cell_size": 10}, instruments)
+    assert outcome.passed
+    with use_language(code):
+        html = render_validation_report(outcome)
+        sessions = format_count(outcome.validated.summary["tables"]["sessions"]["rows"])
+    assert "Superada" in html and "Passed" not in html and "<code>results/validated/</code>" in html
+    # counts as the language writes them
+    assert f'<td class="num">{sessions}</td>' in html and "." in sessions
+    assert ("k-anonimato" if code == "es" else "k-anonimat") in html and "quasi-identifiers site" not in html
+
+
 def test_k_anonymity_warning_uses_k_or_the_min_cell_size(tmp_path, synthetic_cfg, instruments):
     data = synthetic_export(tmp_path, synthetic_cfg)
     patients = pd.read_csv(data["patients"], dtype=str)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from alliance.report.feedback import feedback_pages, rates, session_means
+from alliance.i18n import use_language
+from alliance.report.feedback import feedback_pages, rates, session_means, trajectory_figure
 
 
 def cohort():
@@ -53,3 +54,34 @@ def test_pages_only_for_therapists_at_or_above_the_minimum(tmp_path):
     assert "Your 6 patients beside the clinic's 8" in page
     assert "40.0%" in page and "data:image/png;base64," in page
     assert not any(f"P{i:02d}" in page for i in range(8))  # no patient is named
+
+
+def test_pages_in_english_are_unchanged(tmp_path):
+    patients, sessions = cohort()
+    feedback_pages(patients, sessions, min_cell_size=5, out_dir=tmp_path)
+    page = (tmp_path / "therapist_TA.html").read_text()
+    assert '<html lang="en">' in page and "<h1>Alliance feedback: therapist TA</h1>" in page
+    assert "<th>Your patients</th><th>Clinic</th>" in page and "4.00" in page
+    assert "over bands of 3 sessions" in page and "(95% CI)" in page
+
+
+@pytest.mark.parametrize(("code", "heading", "own", "clinic"), [
+    ("es", "Retroalimentación sobre la alianza: terapeuta TA", "Sus 6 pacientes junto a los 8 de la clínica",
+     "Clínica"),
+    ("ca", "Retorn sobre l'aliança: terapeuta TA", "Els vostres 6 pacients al costat dels 8 de la clínica",
+     "Clínica"),
+])
+def test_pages_in_spanish_and_catalan(tmp_path, code, heading, own, clinic):
+    patients, sessions = cohort()
+    with use_language(code):
+        index = feedback_pages(patients, sessions, min_cell_size=5, out_dir=tmp_path)
+        figure = trajectory_figure(session_means(sessions, min_cell_size=9),
+                                   session_means(sessions, 5), "TA")
+    assert index["page"].tolist() == ["therapist_TA.html", ""]  # file names and the index stay as they are
+    page = (tmp_path / "therapist_TA.html").read_text()
+    assert f'<html lang="{code}">' in page and f"<h1>{heading}</h1>" in page and own in page
+    assert f"<th>{clinic}</th>" in page and "(IC del 95\u00a0%)" in page
+    assert "40,0\u00a0%" in page and "4,00" in page  # decimal commas
+    assert "Your" not in page and "40.0%" not in page
+    ax = figure.axes[0]
+    assert ax.get_title() != "Alliance over treatment" and ax.get_xlabel().startswith(("Sesión", "Sessió"))

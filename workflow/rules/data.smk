@@ -61,6 +61,7 @@ rule validate:
         data=config["data"],  # whole block: the paths and every reading setting of the reader
         privacy=config["privacy"],  # whole block: allow_columns, k_anonymity and min_cell_size are all used
         report="results/validated/validation_report.html",
+        language=config["report"]["language"],  # of the validation report (its messages stay English)
     resources:
         mem_mb=scaled_mem_mb(1000, 50),
         runtime=scaled_runtime(5, 0.2),

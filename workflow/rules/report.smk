@@ -89,6 +89,7 @@ rule therapist_feedback:
         directory("results/feedback"),
     params:
         min_cell_size=config["privacy"]["min_cell_size"],
+        language=config["report"]["language"],  # of the pages' text, figure and numbers
     resources:
         mem_mb=scaled_mem_mb(1000, 100),
         runtime=scaled_runtime(10, 1),

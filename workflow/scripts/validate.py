@@ -1,12 +1,14 @@
 """Validate the three contract tables: write them typed (Parquet) with a summary, and a validation report.
 
-The report (results/validated/validation_report.html) is written whether validation passes or fails; it is
-not a declared output, so Snakemake keeps it when the job fails. On failure no table is written and the job
-exits with status 1 after listing every problem on the console.
+The report (results/validated/validation_report.html, in the report's language; the problems and warnings
+themselves stay English, as on the console) is written whether validation passes or fails; it is not a
+declared output, so Snakemake keeps it when the job fails. On failure no table is written and the job exits
+with status 1 after listing every problem on the console.
 """
 
 import sys
 
+from alliance.i18n import use_language
 from alliance.ingest.contract import TABLES
 from alliance.ingest.validation import console_summary, run_validation
 from alliance.instruments import load_configured
@@ -19,7 +21,8 @@ report = snakemake.params.report
 with user_errors_to_console(log):
     instruments = load_configured(snakemake.params.instruments)
     outcome = run_validation(snakemake.params.data, snakemake.params.privacy, instruments)
-write_text(render_validation_report(outcome), report)
+with use_language(snakemake.params.language):
+    write_text(render_validation_report(outcome), report)
 message = console_summary(outcome, report)
 if not outcome.passed:
     log.error("%s", message)

@@ -18,9 +18,10 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from alliance.i18n import _, language, ngettext, pgettext
 from alliance.io import write_csv, write_text
 from alliance.report.figures import PNG_DPI, mean_ci
-from alliance.report.format import format_number, format_percent
+from alliance.report.format import format_count, format_number, format_percent
 from alliance.report.style import figure_style, new_figure
 from alliance.scoring.scores import TOTAL, scored_sessions
 
@@ -66,15 +67,16 @@ def trajectory_figure(therapist: pd.DataFrame, clinic: pd.DataFrame, label: str)
         fig = new_figure(7, 3.8)
         ax = fig.add_subplot()
         colours = sns.color_palette("colorblind")
-        for table, name, colour, marker in ((clinic, "clinic", colours[7], "s"),
+        # Translators: the legend of the clinic's line in a therapist's feedback figure.
+        for table, name, colour, marker in ((clinic, pgettext("feedback", "clinic"), colours[7], "s"),
                                             (therapist, label, colours[0], "o")):
             ax.plot(table["session"], table["mean"], marker=marker, color=colour, label=name)
             ax.fill_between(table["session"], table["ci_low"], table["ci_high"], color=colour, alpha=0.15,
                             linewidth=0)
-        ax.set(xlabel=f"Session (bands of {BAND})", ylabel="Alliance total (mean, 95% CI)",
-               title="Alliance over treatment")
+        ax.set(xlabel=_("Session (bands of {n})").format(n=BAND), ylabel=_("Alliance total (mean, 95% CI)"),
+               title=_("Alliance over treatment"))
         if therapist.empty:
-            ax.annotate("Too few of your patients per band to draw your line.", xy=(0.02, 0.95),
+            ax.annotate(_("Too few of your patients per band to draw your line."), xy=(0.02, 0.95),
                         xycoords="axes fraction", va="top", fontsize="small", color="0.35")
         ax.legend(loc="lower right")
     return fig
@@ -90,18 +92,26 @@ def _file_name(therapist_id: str) -> str:
     return "therapist_" + re.sub(r"[^A-Za-z0-9_-]+", "_", str(therapist_id)) + ".html"
 
 
+def _environment() -> jinja2.Environment:
+    """The page's template, with gettext (`_("...")`) in the active language."""
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("alliance.report", "templates"),
+                                     autoescape=True, extensions=["jinja2.ext.i18n"])
+    environment.install_gettext_callables(gettext=_, ngettext=ngettext, pgettext=pgettext, newstyle=True)
+    return environment
+
+
 def feedback_pages(features: pd.DataFrame, session_scores: pd.DataFrame, min_cell_size: int,
                    *,
                    out_dir: str | Path) -> pd.DataFrame:
-    """Write one page per therapist with at least `min_cell_size` patients into `out_dir`; return the
-    index (therapist, patients, page or empty when no page was written)."""
+    """Write one page per therapist with at least `min_cell_size` patients into `out_dir`, in the active
+    language (`alliance.i18n.use_language`); return the index (therapist, patients, page or empty when no
+    page was written)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     scored = scored_sessions(session_scores).merge(features[["patient_id", "therapist_id"]], on="patient_id")
     clinic_traj = session_means(scored, min_cell_size)
     clinic = rates(features)
-    template = jinja2.Environment(loader=jinja2.PackageLoader("alliance.report", "templates"),
-                                  autoescape=True).get_template("feedback.html")
+    template = _environment().get_template("feedback.html")
     index = []
     for therapist_id, patients in features.groupby("therapist_id", sort=True):
         if len(patients) < min_cell_size:
@@ -109,18 +119,21 @@ def feedback_pages(features: pd.DataFrame, session_scores: pd.DataFrame, min_cel
             continue
         own = rates(patients)
         figure = trajectory_figure(session_means(scored[scored["therapist_id"] == therapist_id],
-                                                 min_cell_size), clinic_traj, f"therapist {therapist_id}")
+                                                 min_cell_size), clinic_traj,
+                                   # Translators: the legend of a therapist's line in their feedback figure.
+                                   _("therapist {therapist}").format(therapist=therapist_id))
         rows = [(label, fmt(own[key]), fmt(clinic[key])) for label, key, fmt in (
-            ("Mean alliance of your patients (mean over their scored sessions)", "alliance_mean",
+            (_("Mean alliance of your patients (mean over their scored sessions)"), "alliance_mean",
              format_number),
-            ("Patients with at least one alliance rupture", "rupture_rate", format_percent),
-            ("Patients whose rupture was repaired", "repair_rate", format_percent),
-            ("Patients who dropped out", "dropout_rate", format_percent),
+            (_("Patients with at least one alliance rupture"), "rupture_rate", format_percent),
+            (_("Patients whose rupture was repaired"), "repair_rate", format_percent),
+            (_("Patients who dropped out"), "dropout_rate", format_percent),
         )]
         name = _file_name(therapist_id)
-        write_text(template.render(therapist=therapist_id, patients=len(patients), rows=rows,
-                                   figure=_png(figure), min_cell_size=min_cell_size, band=BAND,
-                                   clinic_patients=len(features)), out_dir / name)
+        write_text(template.render(therapist=therapist_id, patients=format_count(len(patients)), rows=rows,
+                                   figure=_png(figure), min_cell_size=format_count(min_cell_size),
+                                   band=format_count(BAND), clinic_patients=format_count(len(features)),
+                                   language=language()), out_dir / name)
         index.append({"therapist_id": therapist_id, "patients": str(len(patients)), "page": name})
     table = pd.DataFrame(index, columns=INDEX_COLUMNS)
     write_csv(table, out_dir / "index.csv")

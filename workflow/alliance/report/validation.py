@@ -1,4 +1,8 @@
-"""The validation report: one self-contained HTML page of what the ingest stage read, refused and warned."""
+"""The validation report: one self-contained HTML page of what the ingest stage read, refused and warned.
+
+The page is written in the active language (`alliance.i18n.use_language`); the problems and warnings
+themselves are the ingest stage's English (as on the console), marked as such (`foreign`).
+"""
 
 from __future__ import annotations
 
@@ -6,24 +10,47 @@ from pathlib import Path
 
 import jinja2
 
+from alliance.i18n import N_, _, language, ngettext, pgettext
 from alliance.ingest.contract import KEY, TABLES
 from alliance.ingest.identifiers import KINDS
 from alliance.ingest.validation import ValidationOutcome
+from alliance.report.format import format_count
+from alliance.report.words import foreign
 
 TEMPLATES = Path(__file__).parent / "templates"
+
+# The kinds of identifying data the ingest stage refuses (`alliance.ingest.validation.REFUSED`), as the page
+# says them; any other wording is shown as the ingest stage wrote it.
+REFUSED = N_("names, e-mail addresses, phone numbers, street addresses and postcodes, dates of birth and "
+             "other exact dates, national identity numbers (Spanish DNI/NIE, NHS, US SSN), medical record "
+             "numbers and free-text notes")
 
 
 def _rows_text(problem_rows: list[int], keys: list[str], n: int) -> str:
     if not n:
         return ""
-    listed = ", ".join(f"{row}" + (f" ({KEY} {key})" if key else "")
-                       for row, key in zip(problem_rows, keys, strict=True))
-    more = f" and {n - len(problem_rows)} more" if n > len(problem_rows) else ""
-    return f"{listed}{more}"
+    # Translators: a data row of a file and the patient code on it ("12 (patient_id P07)").
+    listed = ", ".join(_("{row} ({key_column} {key})").format(row=row, key_column=KEY, key=key) if key
+                       else f"{row}" for row, key in zip(problem_rows, keys, strict=True))
+    if n > len(problem_rows):
+        # Translators: the rows of a problem: the first few listed, then how many more ("3, 8 and 12 more").
+        return _("{rows} and {n} more").format(rows=listed, n=format_count(n - len(problem_rows)))
+    return listed
+
+
+def _environment() -> jinja2.Environment:
+    """The page's template, with gettext (`_("...")`, `pgettext`) in the active language."""
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                                     autoescape=jinja2.select_autoescape(["html"]),
+                                     undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                                     extensions=["jinja2.ext.i18n"])
+    environment.install_gettext_callables(gettext=_, ngettext=ngettext, pgettext=pgettext, newstyle=True)
+    return environment
 
 
 def render_validation_report(outcome: ValidationOutcome) -> str:
-    """The self-contained HTML validation report (no timestamps: byte-identical for the same inputs)."""
+    """The self-contained HTML validation report (no timestamps: byte-identical for the same inputs), in the
+    active language."""
     inputs = outcome.inputs
     files = []
     for table in TABLES:
@@ -32,20 +59,29 @@ def render_validation_report(outcome: ValidationOutcome) -> str:
         files.append({
             "table": table, "file": inputs.files.get(table, ""),
             "read": bool(result),
-            "format": info.get("format", ""), "encoding": info.get("encoding", ""),
-            "delimiter": info.get("delimiter", ""), "sheet": info.get("sheet", ""),
-            "rows": info.get("rows", ""), "columns": info.get("columns", ""),
+            "format": foreign(info.get("format", "")), "encoding": info.get("encoding", ""),
+            "delimiter": foreign(info.get("delimiter", "")), "sheet": info.get("sheet", ""),
+            "rows": format_count(info["rows"]) if "rows" in info else "",
+            "columns": format_count(info["columns"]) if "columns" in info else "",
             "decimal": ", ".join(info.get("decimal_comma_columns", [])),
             "renamed": [(old, new) for new, old in info.get("renamed", {}).items()],
             "recoded": ", ".join(info.get("recoded_columns", [])),
         })
-    tables = outcome.validated.summary["tables"] if outcome.validated else {}
-    problems = [{"file": p.file, "column": p.column, "message": p.message, "fix": p.fix,
+    tables = {table: info | {"rows": format_count(info["rows"])}
+              for table, info in (outcome.validated.summary["tables"] if outcome.validated else {}).items()}
+    problems = [{"file": p.file, "column": p.column, "message": foreign(p.message), "fix": foreign(p.fix),
                  "rows": _rows_text(p.rows, p.keys, p.n_rows)} for p in outcome.problems]
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
-                                     autoescape=jinja2.select_autoescape(["html"]),
-                                     undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    return environment.get_template("validation.html").render(
-        passed=outcome.passed, problems=problems, warnings=outcome.warnings, files=files,
-        tables=tables, privacy=outcome.privacy, kinds=KINDS,
+    warnings = [w | {"message": foreign(w["message"]), "count": format_count(w["count"])}
+                for w in outcome.warnings]
+    privacy = outcome.privacy
+    refused = privacy.get("refused", "")
+    anonymity = privacy.get("k_anonymity", {})
+    shown_anonymity = anonymity | {name: format_count(anonymity[name]) for name in
+                                   ("k", "combinations", "rare_combinations", "patients_in_rare")
+                                   if name in anonymity}
+    return _environment().get_template("validation.html").render(
+        passed=outcome.passed, problems=problems, warnings=warnings, files=files, tables=tables,
+        privacy=privacy, anonymity=shown_anonymity,
+        refused=_(REFUSED) if refused == REFUSED else foreign(refused), kinds=KINDS, language=language(),
+        problem_count=format_count(len(outcome.problems)), warning_count=format_count(len(outcome.warnings)),
     )
