@@ -6,8 +6,17 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
-from alliance.runtime.bench import COLUMNS, collect, markdown, targets
+from alliance.runtime.bench import (
+    COLUMNS,
+    SIMULATION_COLUMNS,
+    collect,
+    markdown,
+    run_simulation,
+    simulation_lines,
+    targets,
+)
 from alliance.runtime.runlog import PEAK_MEMORY
 
 
@@ -59,3 +68,35 @@ def test_jobs_log_their_peak_memory(tmp_path):
     subprocess.run([sys.executable, "-c", script], check=True)
     (line,) = [line for line in log.read_text().splitlines() if PEAK_MEMORY in line]
     assert float(line.split(PEAK_MEMORY)[1]) > 200
+
+
+def simulation_row(replications: int, seconds: float) -> dict:
+    return {"patients": 400, "therapists": 32, "effect_scale": 1.0, "replications": replications,
+            "batch_size": 25, "truth_multiplier": 10, "cores": 2, "seconds": seconds,
+            "seconds_per_replication": seconds / replications, "replication_job_seconds": 2.1,
+            "truth_seconds": 20.0, "projected_500_seconds": seconds / replications * 500,
+            "met": seconds / replications * 500 <= 600}
+
+
+def test_simulation_lines_state_the_target_measured_or_projected():
+    met = simulation_lines(simulation_row(500, 540.0))
+    assert met[0] == ("- Simulation study, 500 replications of 400 patients and 32 therapists (effect scale "
+                      "1), truth included: 540 s (met: at most 600 s on 2 cores).")
+    assert met[1].startswith("- 1.08 s of wall time per replication on 2 cores")
+    projected = simulation_lines(simulation_row(20, 30.0))[0]
+    assert "750 s projected from 20 replications in 30 s (NOT met" in projected
+    text = markdown(table(), cores=2, simulation=simulation_row(500, 540.0))
+    assert "## Simulation study" in text and "## Targets" in text
+    assert "## Simulation study" in markdown(table().iloc[:0], cores=2, simulation=simulation_row(500, 540.0))
+
+
+@pytest.mark.slow
+def test_run_simulation_times_the_simulation_target(root, tmp_path):
+    row = run_simulation(root, tmp_path / "simulation", 2, cores=2, truth_multiplier=2,
+                         condition={"patients": 60, "therapists": 6, "effect_scale": 1.0})
+    assert list(row) == SIMULATION_COLUMNS
+    assert row["replications"] == 2 and row["patients"] == 60 and row["truth_multiplier"] == 2
+    assert row["replication_job_seconds"] > 0 and 0 < row["truth_seconds"] < row["seconds"]
+    assert row["projected_500_seconds"] == pytest.approx(row["seconds"] * 250)
+    out = tmp_path / "simulation/results/simulation"
+    assert (out / "performance.csv").exists() and len(list((out / "replications").rglob("*.csv"))) == 1

@@ -114,6 +114,10 @@ def _coerce(
                                     index=df.index, dtype=_dtype(kind))
             continue
         raw = df[column]
+        typed = _already_typed(raw, kind)
+        if typed is not None:
+            out[column] = typed
+            continue
         text = raw.astype(ARROW_STRING).str.strip()  # Arrow strings: vectorised string functions
         if kind in ("id", "text"):
             out[column] = text.mask(text == "").astype("string")
@@ -134,6 +138,23 @@ def _coerce(
             reported.update((column, int(i)) for i in np.flatnonzero(bad.to_numpy()))
         out[column] = parsed.astype(_dtype(kind)) if kind != "integer" else parsed.astype(float)
     return out
+
+
+NUMBER_DTYPES = ("float64", "Float64", "int64", "Int64")  # exact in float64, as through their text
+
+
+def _already_typed(raw: pd.Series, kind: str) -> pd.Series | None:
+    """A number or boolean column that arrives typed (the simulation study's generated tables; files are
+    read as text) as `_coerce` would type it, or None to go through text. Float64 and 64-bit integer
+    values are the numbers their shortest text gives back; booleans and 0/1 integers the booleans their
+    text ("True", "1", ...) parses to. Such columns hold nothing to report."""
+    dtype = str(raw.dtype)
+    if kind in ("number", "integer") and dtype in NUMBER_DTYPES:
+        return raw.astype(float)
+    if kind == "bool" and (dtype in ("bool", "boolean")
+                           or (dtype in NUMBER_DTYPES[2:] and raw.dropna().isin((0, 1)).all())):
+        return raw.astype("boolean")
+    return None
 
 
 def _to_float(text: pd.Series) -> pd.Series:
@@ -242,6 +263,7 @@ def validate_tables(
     satisfaction: Instrument,
     therapist: Instrument | None = None,
     allow_columns: Mapping[str, Collection[str]] | None = None,
+    checks: bool = True,
 ) -> Validated:
     """Check the three raw tables against the contract and return them typed.
 
@@ -249,6 +271,9 @@ def validate_tables(
     outside the contract are dropped (and listed in the summary); identifying columns are refused unless
     `allow_columns` (table -> column names, the config's `privacy.allow_columns`) lists them.
     `therapist` is an optional therapist-rated alliance instrument whose items are also in `sessions`.
+    Without `checks`, the identifying-data scan and the schema's range, set, uniqueness and completeness
+    checks are skipped: for tables that cannot fail them (the simulation study's, from the synthetic
+    generator, whose cohorts pass them by construction); the typed tables are the same.
     """
     problems: list[Problem] = []
     typed: dict[str, pd.DataFrame] = {}
@@ -259,7 +284,7 @@ def validate_tables(
         columns = contract_columns(table, alliance, satisfaction, therapist=therapist)
         allowed = (allow_columns or {}).get(table, ())
         for column, kind in find_identifiers(df, id_columns=("patient_id", "therapist_id"),
-                                             allowed=allowed):
+                                             allowed=allowed) if checks else ():
             keys_hidden.update([file] if column == KEY else [])
             problems.append(Problem(
                 file, column, f"looks like {kind}; identifying data are refused",
@@ -281,8 +306,9 @@ def validate_tables(
             continue
         reported: set[tuple[str, int]] = set()
         typed[table] = _coerce(df, columns, file, problems, reported)
-        _check_schema(typed[table], _schema(table, alliance, satisfaction, therapist), file, problems,
-                      reported)
+        if checks:
+            _check_schema(typed[table], _schema(table, alliance, satisfaction, therapist), file, problems,
+                          reported)
         summary["tables"][table] = {
             "file": file,
             "rows": len(df),

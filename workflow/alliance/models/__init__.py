@@ -26,7 +26,7 @@ SESSION_LEVEL = {"adherence", "dropout", "symptoms"}  # families that also fit s
 def fit_family(
     family: str, features: pd.DataFrame, covariates: list[str], *, sessions: pd.DataFrame | None = None,
     satisfaction_range: tuple[float, float] | None = None, levels: bool = True,
-    early_window: int | None = None, min_clusters: int = MIN_CLUSTERS,
+    early_window: int | None = None, min_clusters: int = MIN_CLUSTERS, describe: bool = True,
 ) -> ModelResult:
     """Fit every model of one outcome family; `sessions` (session features) enables session-level models;
     `satisfaction_range` (the satisfaction instrument's score range) is used by its ceiling check.
@@ -36,6 +36,12 @@ def fit_family(
     With `levels` (the workflow and the simulation study), families with a primary model also get its
     therapist/patient split, moderation by discipline and predictions across the alliance range; when
     the primary model was not fitted these are refused.
+
+    With `describe` (the workflow), the descriptive parts the report shows beside the estimates: the text
+    summaries, the predictions across the alliance range (`extra["marginal"]`), the benchmark comparisons
+    and the Kaplan-Meier curves of dropout (H2c, a test without effect rows). The simulation study reads
+    the effect rows and statuses only, which do not depend on them, and leaves them out (a tenth of the
+    time of a replication).
     """
     if family not in FAMILIES:
         raise ValueError(f"unknown model family '{family}'; expected one of {', '.join(FAMILIES)}")
@@ -46,7 +52,7 @@ def fit_family(
     args = (features, covariates, sessions) if family in SESSION_LEVEL else (features, covariates)
     if family == "satisfaction":
         args = (*args, satisfaction_range)
-    result = FAMILIES[family](*args)
+    result = FAMILIES[family](*args, describe=describe)
     if levels and family in PRIMARY:
         key = HYPOTHESIS[family]
         if result.primary_fit is None:
@@ -58,6 +64,7 @@ def fit_family(
         result.notes += notes
         result.statuses += statuses
         result.extra["level_tests"] = tests
-        result.extra["marginal"] = marginal_predictions(
-            family, features, covariates, fit=result.primary_fit).to_dict(orient="records")
+        if describe:
+            result.extra["marginal"] = marginal_predictions(
+                family, features, covariates, fit=result.primary_fit).to_dict(orient="records")
     return result

@@ -13,6 +13,7 @@ from statsmodels.genmod.generalized_estimating_equations import GEE
 
 from alliance.errors import FITTED, NOT_ESTIMABLE, REFUSED, NotEstimable
 from alliance.models.common import (
+    FORMULA_NAMES,
     MANCL_DEROUEN,
     Design,
     ModelResult,
@@ -24,6 +25,7 @@ from alliance.models.common import (
     fit_binary_logit,
     fit_logit_glm,
     flag_few_clusters,
+    formula_frame,
     labelled,
     level_designs,
     plural,
@@ -88,8 +90,9 @@ def fit_attendance_gee(design: Design) -> tuple[dict, float]:
         design.df, cov_type = n_therapists - 1, "bias_reduced"
         flag_few_clusters(design, MANCL_DEROUEN)
     formula = design.formula.replace("attended_after_window + missed_after_window", "attended")
-    model = GEE.from_formula(formula, groups="therapist_id", data=data, family=families.Binomial(),
-                             cov_struct=cov_struct.Exchangeable())
+    model = GEE.from_formula(formula, groups="therapist_id", data=formula_frame(data, formula),
+                             family=families.Binomial(), cov_struct=cov_struct.Exchangeable(),
+                             eval_env=FORMULA_NAMES)
     with captured_warnings(design.notes):
         fit = model.fit(cov_type=cov_type)
     if not np.isfinite(fit.bse).all() or not np.isfinite(float(fit.model.cov_struct.dep_params)):
@@ -140,11 +143,13 @@ def fit_home_practice(design: Design) -> tuple[list[dict], dict]:
 
 
 def fit_attendance(
-    features: pd.DataFrame, covariates: list[str], sessions: pd.DataFrame | None = None
+    features: pd.DataFrame, covariates: list[str], sessions: pd.DataFrame | None = None, *,
+    describe: bool = True,
 ) -> ModelResult:
     """Binomial GLM (logit) of sessions attended out of scheduled after the window, clustered by therapist
     (primary) with its GEE check; with the session features, the session-level models too. Each planned
-    model gets a status (`ModelResult.statuses`); one that cannot be fitted says why."""
+    model gets a status (`ModelResult.statuses`); one that cannot be fitted says why. Without `describe`
+    the text summary is left empty (`fit_family`)."""
     statuses: list[dict] = []
     design = attendance_design(features, covariates)
     notes = design.notes
@@ -179,5 +184,5 @@ def fit_attendance(
             extra["home_practice_formula"] = home.formula
         else:
             refuse(statuses, ["H1b"], "no home-practice scores in the data", status=NOT_ESTIMABLE)
-    summary = "The primary model was not fitted." if fit is None else summary_text(fit)
+    summary = "The primary model was not fitted." if fit is None else summary_text(fit) if describe else ""
     return ModelResult("adherence", rows, flow, notes, summary, extra, primary_fit=fit, statuses=statuses)

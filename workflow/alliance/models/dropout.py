@@ -57,11 +57,14 @@ def dropout_design(features: pd.DataFrame, covariates: list[str]) -> Design:
 
 
 def fit_dropout(
-    features: pd.DataFrame, covariates: list[str], sessions: pd.DataFrame | None = None
+    features: pd.DataFrame, covariates: list[str], sessions: pd.DataFrame | None = None, *,
+    describe: bool = True,
 ) -> ModelResult:
     """Logistic regression of dropout on early alliance, clustered by therapist (primary); with the
     session features, also the discrete-time hazard and the time-varying Cox model (secondary) and the
-    rupture hazard (exploratory). Each planned model gets a status; one that cannot be fitted says why."""
+    rupture hazard (exploratory). Each planned model gets a status; one that cannot be fitted says why.
+    Without `describe` (`fit_family`) the text summary is empty, and the benchmark comparison and the
+    Kaplan-Meier curves with their log-rank test (H2c: no effect rows) are not computed (no status)."""
     statuses: list[dict] = []
     design = dropout_design(features, covariates)
     notes = design.notes
@@ -72,9 +75,9 @@ def fit_dropout(
     extra = {"formula": design.formula, "covariates": design.covariates}
     if len(design.data):
         extra["dropout_rate"] = float(design.data["dropout_event"].mean())
-    if fit is not None:
+    if fit is not None and describe:
         extra["benchmark"] = dropout_comparison(design)
-    km = run_planned(statuses, "H2c", None, kaplan_meier_by_tertile, features)
+    km = run_planned(statuses, "H2c", None, kaplan_meier_by_tertile, features) if describe else None
     if km is not None:
         extra |= {"kaplan_meier": km[0].to_dict(orient="records"), "logrank": km[1]}
     flow = design.flow
@@ -89,5 +92,5 @@ def fit_dropout(
                 rows += fitted
         flow, notes = flow + risk.flow, notes + risk.notes
         extra["session_formula"] = risk.formula
-    summary = "The primary model was not fitted." if fit is None else summary_text(fit)
+    summary = "The primary model was not fitted." if fit is None else summary_text(fit) if describe else ""
     return ModelResult("dropout", rows, flow, notes, summary, extra, primary_fit=fit, statuses=statuses)

@@ -21,10 +21,12 @@ from statsmodels.tools.sm_exceptions import ValueWarning
 
 from alliance.errors import BOUNDARY, NOT_CONVERGED, NotEstimable
 from alliance.models.common import (
+    FORMULA_ENV,
     Design,
     check_estimates,
     check_identified,
     flag_few_clusters,
+    formula_frame,
     use_covariance,
 )
 from alliance.stats.clusters import cr3_covariance
@@ -128,7 +130,8 @@ def fit_random_intercept(formula: str, data: pd.DataFrame, group: str, *, cluste
     carries the few-cluster t reference: below `min_clusters` clusters the covariance is the jackknife
     (CR3), flagged on `design`; without a `cov_type` (one cluster) the SEs are model-based.
     """
-    y, x = patsy.dmatrices(formula, data, return_type="dataframe", NA_action="drop")
+    y, x = patsy.dmatrices(formula, formula_frame(data, formula), FORMULA_ENV, return_type="dataframe",
+                           NA_action="drop")
     rows = data.loc[y.index]
     if design is not None:
         check_identified(x.to_numpy(), list(x.columns), design)

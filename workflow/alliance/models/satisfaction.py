@@ -14,6 +14,8 @@ from statsmodels.miscmodels.ordinal_model import OrderedModel
 from alliance.errors import FITTED, NOT_CONVERGED, NotEstimable
 from alliance.instruments import load_instrument
 from alliance.models.common import (
+    FORMULA_ENV,
+    FORMULA_NAMES,
     Design,
     ModelResult,
     build_design,
@@ -22,6 +24,7 @@ from alliance.models.common import (
     check_sample,
     cluster_inference,
     flag_few_clusters,
+    formula_frame,
     labelled,
     plural,
     predictor_effect,
@@ -143,6 +146,14 @@ class LogitOrderedModel(OrderedModel):
     def cdf(self, x):
         return expit(x)
 
+    def hessian(self, params):
+        """statsmodels' numerical Hessian (about 1,500 log-likelihoods), remembered for the last `params`:
+        the fit computes it at the estimate, and the cluster-robust sandwich again at the same estimate."""
+        key = np.asarray(params, dtype=float).tobytes()
+        if getattr(self, "_hessian_at", None) != key:
+            self._hessian_at, self._hessian = key, super().hessian(params)
+        return self._hessian.copy()
+
 
 def fit_ordered_logit(formula: str, data: pd.DataFrame, options: dict | None = None):
     """Proportional-odds (cumulative logit) model with statsmodels' OrderedModel, by BFGS.
@@ -151,7 +162,8 @@ def fit_ordered_logit(formula: str, data: pd.DataFrame, options: dict | None = N
     thresholds take its place). `options` are the fit's covariance options (e.g. `cluster_inference`'s).
     Raises NotEstimable (not converged) when the optimiser does not converge.
     """
-    model = LogitOrderedModel.from_formula(formula, data, distr="logit")
+    model = LogitOrderedModel.from_formula(formula, formula_frame(data, formula), distr="logit",
+                                           eval_env=FORMULA_NAMES)
     fit = model.fit(method="bfgs", maxiter=ORDINAL_MAXITER, disp=False, **(options or {}))
     if not fit.mle_retvals.get("converged", False):
         raise NotEstimable(f"the proportional-odds model did not converge ({ORDINAL_MAXITER} BFGS "
@@ -178,8 +190,9 @@ def fit_satisfaction_ordinal(design: Design) -> tuple[dict, list[str]]:
         raise NotEstimable(f"only {len(levels)} distinct satisfaction {plural('total', len(levels))}; a "
                            "proportional-odds model needs at least 3")
     data["satisfaction_level"] = pd.Categorical(rounded, categories=levels, ordered=True)
-    formula = "satisfaction_level ~" + design.formula.split("~", 1)[1]
-    slopes = patsy.dmatrix(design.formula.split("~", 1)[1], data).shape[1] - 1  # no intercept
+    terms = design.formula.split("~", 1)[1]
+    formula = "satisfaction_level ~" + terms
+    slopes = patsy.dmatrix(terms, formula_frame(data, terms), FORMULA_ENV).shape[1] - 1  # no intercept
     parameters = slopes + len(levels) - 1
     if len(data) <= parameters:
         raise NotEstimable(f"only {len(data)} patients for the {parameters} parameters of the proportional-"
@@ -209,12 +222,14 @@ def fitted_ordinal(result: dict) -> tuple[dict, list[str]]:
 
 
 def fit_satisfaction(
-    features: pd.DataFrame, covariates: list[str], score_range: tuple[float, float] | None = None
+    features: pd.DataFrame, covariates: list[str], score_range: tuple[float, float] | None = None, *,
+    describe: bool = True,
 ) -> ModelResult:
     """The primary satisfaction model (mixed model) and its proportional-odds sensitivity model.
 
     `score_range` is the satisfaction instrument's (minimum, maximum) total (`Instrument.score_range`);
     by default the CSQ-8's. The share of analysed patients at the maximum is in `extra["ceiling"]`.
+    Without `describe` (`fit_family`) the text summary is left empty.
     """
     statuses: list[dict] = []
     design = satisfaction_design(features, covariates)
@@ -235,7 +250,8 @@ def fit_satisfaction(
         rows.append(ordinal[0])
         notes += labelled(ordinal[1], ORDINAL_LABEL)
     extra |= variance_components(fit, design, "therapist") | {"ceiling": check}
-    return ModelResult("satisfaction", rows, design.flow, notes, fit.summary(), extra, primary_fit=fit,
+    return ModelResult("satisfaction", rows, design.flow, notes, fit.summary() if describe else "", extra,
+                       primary_fit=fit,
                        statuses=statuses)
 
 

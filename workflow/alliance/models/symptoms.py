@@ -32,6 +32,7 @@ from statsmodels.regression.linear_model import OLS
 from alliance.errors import NOT_ESTIMABLE
 from alliance.models.benchmarks import outcome_comparison
 from alliance.models.common import (
+    FORMULA_NAMES,
     Design,
     ModelResult,
     build_design,
@@ -39,6 +40,7 @@ from alliance.models.common import (
     check_sample,
     cluster_inference,
     covariate_terms,
+    formula_frame,
     predictor_effect,
     refuse,
     resolve_covariates,
@@ -186,18 +188,21 @@ def _row(fit, design: Design, predictor: str, model: str, analysis: str, outcome
                             analysis=analysis, outcome_sd=outcome_sd, predictor=predictor)
 
 
-def _dynamic_rows(design: Design, analysis: str, between: str) -> tuple[list[dict], dict, str]:
+def _dynamic_rows(design: Design, analysis: str, between: str
+                  ) -> tuple[list[dict], dict, RandomInterceptResult]:
     fit, record = fit_dynamic(design)
     sd = float(design.data[design.outcome].std(ddof=1))
     rows = [_row(fit, design, p, DYNAMIC_MODEL, analysis, sd) for p in (design.predictor, between)]
-    return rows, record, summary_text(fit)
+    return rows, record, fit
 
 
 def fit_symptoms(
-    features: pd.DataFrame, covariates: list[str], sessions: pd.DataFrame | None = None
+    features: pd.DataFrame, covariates: list[str], sessions: pd.DataFrame | None = None, *,
+    describe: bool = True,
 ) -> ModelResult:
     """H4, H4a and H4b (see the module docstring), each with a status. Without symptom scores: no rows,
-    and the three are not estimable; without session features: the patient-level model only."""
+    and the three are not estimable; without session features: the patient-level model only. Without
+    `describe` (`fit_family`) the text summaries and the benchmark comparison are left out."""
     statuses: list[dict] = []
     if not has_symptom_features(features):
         refuse(statuses, ["H4", "H4a", "H4b"], NO_DATA, status=NOT_ESTIMABLE)
@@ -208,11 +213,12 @@ def fit_symptoms(
     if fit is not None:
         effects.append(_row(fit, design, "alliance_early", PATIENT_MODEL, "secondary",
                             float(design.data["symptom_improvement"].std(ddof=1))))
-        summaries.append(summary_text(fit))
+        summaries += [summary_text(fit)] if describe else []
         extra["improvement"] = {"formula": design.formula, "covariates": design.covariates,
                                 **variance_components(fit, design, "therapist")}
         extra["fitted"].append("improvement")
-        extra["benchmark"] = outcome_comparison(design)
+        if describe:
+            extra["benchmark"] = outcome_comparison(design)
     flow += design.flow
     notes += [f"Symptom improvement (H4): {n}" for n in design.notes]
     if sessions is None or "symptoms_next" not in sessions.columns:
@@ -226,9 +232,9 @@ def fit_symptoms(
             design = make(features, sessions, covariates)
             fitted = run_planned(statuses, key, design, _dynamic_rows, design, analysis, between)
             if fitted is not None:
-                rows, record, summary = fitted
+                rows, record, dynamic = fitted
                 effects += rows
-                summaries.append(summary)
+                summaries += [summary_text(dynamic)] if describe else []
                 extra[name] = record
                 extra["fitted"].append(name)
             flow += design.flow
@@ -244,7 +250,8 @@ def symptom_estimands(features: pd.DataFrame, sessions: pd.DataFrame, covariates
     mixed model's; as for H3), the dynamic models as in the analysis.
     """
     design = improvement_design(features, covariates)
-    fit = OLS.from_formula(design.formula, design.data).fit()
+    fit = OLS.from_formula(design.formula, formula_frame(design.data, design.formula),
+                           eval_env=FORMULA_NAMES).fit()
     rows = [{"outcome": design.outcome, "model": PATIENT_MODEL, "predictor": "alliance_early",
              "scale": "points", "estimand": float(fit.params["alliance_early_z"]),
              "estimand_se": float(fit.bse["alliance_early_z"])}]

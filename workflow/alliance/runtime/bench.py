@@ -6,6 +6,12 @@ therapist per 12 patients. Writes `results/bench/bench.csv` (one row per rule an
 from Snakemake's `benchmark:` files and the peak resident memory each job logs, plus an `end_to_end` row) and
 `bench.md` (the machine, the tables and the targets of the scale issue: the largest cohort end to end
 in 10 minutes, no rule above 4 GB, and time growing at most 12-fold from n to 10 n patients).
+
+It also times the simulation study's acceptance run (`--replications`, default 500; 0 skips it): the
+`simulation` target for the default-size condition (400 patients, 32 therapists, effect scale 1) from
+scratch in `results/bench/simulation/`, with the config's batch size and truth multiplier. Writes
+`bench_simulation.csv` (wall seconds, seconds per replication, target) and a section of `bench.md`; the
+target is R = 500 in 10 minutes (for another R, projected from its seconds per replication).
 """
 
 from __future__ import annotations
@@ -31,6 +37,13 @@ PATIENTS_PER_THERAPIST = 12
 TARGET_SECONDS = 600  # the largest cohort, end to end
 TARGET_RSS_MB = 4096  # every rule
 TARGET_GROWTH = 12  # end-to-end time at 10 n over time at n
+# The simulation study's acceptance run (issue 15): R replications of the default-size condition
+SIMULATION_CONDITION = {"patients": 400, "therapists": 32, "effect_scale": 1.0}
+SIMULATION_REPLICATIONS = 500
+SIMULATION_TARGET_SECONDS = 600  # R = 500 replications, truth included, on the machine's cores
+SIMULATION_COLUMNS = ["patients", "therapists", "effect_scale", "replications", "batch_size",
+                      "truth_multiplier", "cores", "seconds", "seconds_per_replication",
+                      "replication_job_seconds", "truth_seconds", "projected_500_seconds", "met"]
 
 
 def collect(results: Path) -> pd.DataFrame:
@@ -69,6 +82,67 @@ def run_size(root: Path, work: Path, n_patients: int, *, cores: int) -> pd.DataF
     return table.assign(n_patients=n_patients, n_therapists=n_therapists, n_sessions=sessions)[COLUMNS]
 
 
+def run_simulation(root: Path, work: Path, replications: int, *, cores: int,
+                   condition: dict | None = None, truth_multiplier: int | None = None) -> dict:
+    """Run the `simulation` target once from scratch for one condition (default `SIMULATION_CONDITION`)
+    with `replications`; the row of `bench_simulation.csv`. The batch size and (unless given) the truth
+    multiplier are the project config's."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    condition = condition or SIMULATION_CONDITION
+    settings = yaml.safe_load((root / "config.yaml").read_text())["simulation"]
+    block = {"replications": int(replications), "patients": [condition["patients"]],
+             "therapists": [condition["therapists"]], "effect_scale": [condition["effect_scale"]]}
+    if truth_multiplier is not None:
+        block["truth_multiplier"] = int(truth_multiplier)
+    (work / "config.yaml").write_text(yaml.safe_dump({"simulation": block}))
+    snakemake = Path(sys.executable).parent / "snakemake"
+    start = time.perf_counter()
+    subprocess.run([str(snakemake), "simulation", "--quiet", "--snakefile", str(root / "Snakefile"),
+                    "--directory", str(work), "--cores", str(cores),
+                    "--configfile", str(work / "config.yaml")], check=True)
+    wall = time.perf_counter() - start
+    jobs = work / "results/benchmarks/simulation"
+
+    def job_seconds(folder: str) -> float:
+        return float(sum(pd.read_csv(path, sep="\t")["s"].iloc[0] for path in (jobs / folder).rglob("*.tsv")))
+
+    projected = wall / replications * SIMULATION_REPLICATIONS
+    return {**condition, "replications": int(replications), "batch_size": int(settings["batch_size"]),
+            "truth_multiplier": int(block.get("truth_multiplier", settings["truth_multiplier"])),
+            "cores": cores, "seconds": wall, "seconds_per_replication": wall / replications,
+            "replication_job_seconds": job_seconds("replications") / replications,
+            "truth_seconds": job_seconds("truth"), "projected_500_seconds": projected,
+            "met": bool(projected <= SIMULATION_TARGET_SECONDS)}
+
+
+def simulation_lines(row: dict) -> list[str]:
+    """The simulation run's target line and what it measured."""
+    r = int(row["replications"])
+    measured = (f"{row['seconds']:.0f} s" if r == SIMULATION_REPLICATIONS
+                else f"{row['projected_500_seconds']:.0f} s projected from {r} replications in "
+                     f"{row['seconds']:.0f} s")
+    return [
+        f"- Simulation study, {SIMULATION_REPLICATIONS} replications of {row['patients']} patients and "
+        f"{row['therapists']} therapists (effect scale {row['effect_scale']:g}), truth included: {measured} "
+        f"({'met' if row['met'] else 'NOT met'}: at most {SIMULATION_TARGET_SECONDS} s on {row['cores']} "
+        "cores).",
+        f"- {row['seconds_per_replication']:.2f} s of wall time per replication on {row['cores']} cores; "
+        f"each replication job spent {row['replication_job_seconds']:.2f} s per replication (batches of "
+        f"{row['batch_size']}, Python's start included); the truth ({row['truth_multiplier']} times the "
+        f"cohort) took {row['truth_seconds']:.0f} s.",
+    ]
+
+
+def simulation_markdown(row: dict) -> str:
+    """The simulation section of `bench.md`."""
+    return "\n".join([
+        "## Simulation study", "",
+        f"`snakemake simulation` from scratch, one condition (`--replications {row['replications']}`):", "",
+        *simulation_lines(row), "",
+    ])
+
+
 def targets(table: pd.DataFrame) -> list[str]:
     """The scale issue's targets, each as a line saying whether it is met."""
     ends = table[table["rule"] == "end_to_end"].set_index("n_patients")["seconds"]
@@ -101,15 +175,20 @@ def machine() -> str:
     return f"{os.cpu_count()} cores{memory}, {cpu}, Python {platform.python_version()}"
 
 
-def markdown(table: pd.DataFrame, cores: int) -> str:
-    """The summary: machine, targets, end-to-end times and the per-rule table of each size."""
+def markdown(table: pd.DataFrame, cores: int, simulation: dict | None = None) -> str:
+    """The summary: machine, targets, end-to-end times and the per-rule table of each size, and the
+    simulation study's run when one was timed (`simulation`, a `run_simulation` row)."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if table.empty:
+        return "\n".join(["# Benchmark", "", f"`make bench` on {stamp}: {machine()}; Snakemake with "
+                          f"`--cores {cores}`.", "",
+                          *([simulation_markdown(simulation)] if simulation else [])])
     ends = table[table["rule"] == "end_to_end"][["n_patients", "n_therapists", "n_sessions", "seconds",
                                                  "max_rss_mb"]]
     ends = ends.rename(columns={"seconds": "end_to_end_s", "max_rss_mb": "largest_rule_rss_mb"})
     wide = table[table["rule"] != "end_to_end"].pivot(index="rule", columns="n_patients",
                                                       values=["seconds", "max_rss_mb"])
     wide.columns = [f"{'s' if what == 'seconds' else 'MB'} @ {n:,}" for what, n in wide.columns]
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return "\n".join([
         "# Benchmark", "",
         f"`make bench` on {stamp}: {machine()}; Snakemake with `--cores {cores}`. Synthetic cohorts, one "
@@ -117,13 +196,17 @@ def markdown(table: pd.DataFrame, cores: int) -> str:
         "## Targets", "", *targets(table), "",
         "## End to end", "", ends.round(1).to_markdown(index=False), "",
         "## Per rule (wall seconds and peak resident memory)", "", wide.round(1).to_markdown(), "",
+        *([simulation_markdown(simulation)] if simulation else []),
     ])
 
 
 def main() -> None:
     """Command-line entry point (`python -m alliance.runtime.bench`)."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000, 100000],
+                        help="cohort sizes of the whole workflow (none: the simulation study only)")
+    parser.add_argument("--replications", type=int, default=SIMULATION_REPLICATIONS,
+                        help="replications of the simulation study's timed run (0: not run)")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("results/bench"))
     parser.add_argument("--keep", action="store_true", help="keep each size's run folder")
@@ -137,10 +220,20 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(work)
         print(frames[-1].round(2).to_string(index=False), flush=True)
-    table = pd.concat(frames, ignore_index=True)
-    write_csv(table.round(3), out / "bench.csv")
-    write_text(markdown(table, args.cores), out / "bench.md")
-    print("\n".join(targets(table)))
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+    simulation = None
+    if args.replications > 0:
+        work = out / "simulation"
+        simulation = run_simulation(root, work, args.replications, cores=args.cores)
+        if not args.keep:
+            shutil.rmtree(work)
+        write_csv(pd.DataFrame([simulation], columns=SIMULATION_COLUMNS).round(3),
+                  out / "bench_simulation.csv")
+    if frames:
+        write_csv(table.round(3), out / "bench.csv")
+    write_text(markdown(table, args.cores, simulation), out / "bench.md")
+    print("\n".join([*(targets(table) if frames else []),
+                     *(simulation_lines(simulation) if simulation else [])]))
 
 
 if __name__ == "__main__":
