@@ -65,9 +65,11 @@ lab: $(STAMP)
 	  --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) $(if $(NO_BROWSER),--no-browser) \
 	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
-## test: lint, then every test (the workflow tests included)
+## test: lint, then every test (the workflow tests included) on $(CORES) workers, each file whole on one worker,
+## handed out in the order of tests/conftest.py (the longest files first; xdist's own reordering, by number
+## of tests, is turned off)
 test: $(STAMP) browser lint
-	$(BIN)/pytest -n $(CORES) --dist loadfile
+	$(BIN)/pytest -n $(CORES) --dist loadfile --no-loadscope-reorder
 
 ## test-fast: the unit tests only
 test-fast: $(STAMP)
@@ -79,11 +81,15 @@ test-fast: $(STAMP)
 test-slurm: $(STAMP)
 	bash tests/slurm/run.sh
 
-## bench: the whole workflow on cohorts of 1k, 10k and 100k patients (about 5.5 minutes on 2 cores);
-## per-rule time and memory in results/bench/bench.csv, summary and targets in results/bench/bench.md.
-## Other sizes: make bench SIZES="1000 50000"
+## bench: the whole workflow on cohorts of 1k, 10k and 100k patients (about 5.5 minutes on 2 cores), then
+## the simulation study's acceptance run (REPLICATIONS=500 of 400 patients and 32 therapists; target 10
+## minutes); per-rule time and memory in results/bench/bench.csv, the simulation run in
+## results/bench/bench_simulation.csv, summary and targets in results/bench/bench.md.
+## Other sizes: make bench SIZES="1000 50000" REPLICATIONS=100 (REPLICATIONS=0: no simulation run;
+## SIZES= : the simulation run only)
+REPLICATIONS ?= 500
 bench: $(STAMP)
-	$(BIN)/python -m alliance.runtime.bench --cores $(CORES) --sizes $(SIZES)
+	$(BIN)/python -m alliance.runtime.bench --cores $(CORES) --sizes $(SIZES) --replications $(REPLICATIONS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

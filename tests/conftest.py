@@ -14,6 +14,33 @@ from alliance.instruments import load_instrument
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# `make test` runs the files on 2 workers (`-n 2 --dist loadfile --no-loadscope-reorder`), each file whole on
+# one worker, handed out in collection order as a worker runs low. The longest files first, so that the short
+# ones fill in at the end (left in pytest's order, xdist would hand out the files with the most tests first
+# and these, with few tests each, last). Measured on 2 cores, longest first; then every other file with a
+# test marked slow, then the rest, each group in pytest's order.
+LONGEST_FIRST = (
+    "tests/workflow/test_workflow.py",
+    "tests/pipeline/test_degenerate_data.py",
+    "tests/pipeline/test_degenerate_clusters.py",
+    "tests/workflow/test_workflow_exports.py",
+    "tests/workflow/test_workflow_instruments.py",
+    "tests/workflow/test_workflow_inputs.py",
+    "tests/ingest/test_fuzz.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+
+    def rank(item) -> int:
+        path = item.path.relative_to(ROOT).as_posix() if item.path.is_relative_to(ROOT) else ""
+        if path in LONGEST_FIRST:
+            return LONGEST_FIRST.index(path)
+        return len(LONGEST_FIRST) + (item.path not in slow)
+
+    items.sort(key=rank)  # stable: each file's tests keep their order
+
 
 @pytest.fixture(scope="session")
 def root() -> Path:

@@ -13,7 +13,9 @@ def layout_problems(fig: Figure) -> list[str]:
     """Every axes (with its ticks, labels and title), figure legend, text or title that reaches beyond the
     figure, and every legend drawn inside an axes that covers one of its data points or bars, one line
     each (empty when the layout is clean)."""
-    fig.canvas.draw()
+    # The layout as a draw leaves it (layout engine, ticks, titles, legends) at the figure's dpi, without
+    # rasterising the pixels: every box below is the same as after `fig.canvas.draw()`, in less time.
+    fig.draw_without_rendering()
     renderer = fig.canvas.get_renderer()
     edge = fig.bbox.padded(TOLERANCE)
     problems = []

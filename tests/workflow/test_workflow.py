@@ -1,17 +1,16 @@
 """The whole Snakemake workflow on the default (small) cohort: outputs, a run killed mid-way and restarted,
-the manifest and a byte-identical re-run (`make reproduce`), notebooks, reports."""
+the manifest and a byte-identical re-run (`make reproduce`), notebooks, reports. Two whole runs: the default
+run, killed once and restarted (conftest.py), and the re-run of `make reproduce`, which shows it equal to an
+uninterrupted run."""
 
 from __future__ import annotations
 
 import copy
 import json
-import os
-import shutil
-import signal
 import subprocess
 import sys
-import time
 import zipfile
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -26,7 +25,6 @@ from workflow_runs import (
     digest,
     digests,
     run_workflow,
-    workflow_command,
 )
 
 from alliance.configuration import check_config
@@ -76,50 +74,43 @@ def test_the_cohort_and_its_truth_are_those_of_synthesize(root, default_config, 
     assert digest(tmp_path / "truth.json") == digest(default_run / "data/synthetic/truth.json")
 
 
-def test_a_run_killed_mid_way_and_restarted_gives_identical_results(root, default_run, tmp_path):
-    """The default run's outputs are set aside, the workflow is started again from an empty results/ and
-    its whole process group killed once the first scores are written; after `--unlock` and
-    `--rerun-incomplete` every table, figure and the report equal the uninterrupted run's."""
+@pytest.fixture(scope="module")
+def reproduced(root, default_run) -> SimpleNamespace:
+    """`make reproduce` on the default run (a re-run from a clean results/, uninterrupted), once: its
+    outcome, the manifest before it, and the digests of every compared output before and after it."""
     results = default_run / "results"
-    whole = digests(results)
-    kept = tmp_path / "results.whole"
-    shutil.move(results, kept)
-    process = subprocess.Popen(workflow_command(root, default_run), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    marker = results / "scores/session_scores.parquet"
-    deadline = time.monotonic() + 600
-    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert process.poll() is None, "the run ended before it could be killed"
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=60)
-    assert not (results / "report.html").exists()
-    for table in results.glob("**/*.parquet"):  # what is there is whole (atomic writes)
-        pd.read_parquet(table)
-    for extra in ("--unlock", "--rerun-incomplete"):
-        done = run_workflow(root, default_run, DEFAULT_RUN, extra)
-        assert done.returncode == 0, done.stderr[-3000:]
-    assert digests(results) == whole
-    shutil.rmtree(kept)
+    before, manifest = digests(results), json.loads((results / "manifest.json").read_text())
+    done = subprocess.run(
+        [sys.executable, "-m", "alliance.runtime.reproduce", "--directory", str(default_run), "--snakefile",
+         str(root / "Snakefile"), "--cores", "2", "--configfile", str(default_run / "test_config.yaml")],
+        capture_output=True, text=True, timeout=900)
+    return SimpleNamespace(done=done, manifest=manifest, before=before, after=digests(results))
 
 
-def test_manifest_and_make_reproduce_rerun_byte_identical(root, default_run):
+def test_a_run_killed_mid_way_and_restarted_gives_identical_results(interrupted, reproduced):
+    """The default run was started in an empty folder and its whole process group killed once the first
+    scores were written; after `--unlock` and `--rerun-incomplete` (the `interrupted` fixture) every table,
+    figure and the report equal those of an uninterrupted run from a clean results/ (`make reproduce`)."""
+    assert interrupted.killed_while_running, "the run ended before it could be killed"
+    assert not interrupted.report_after_kill
+    assert interrupted.unreadable == []  # what was there was whole (atomic writes)
+    assert reproduced.after == reproduced.before
+
+
+def test_manifest_and_make_reproduce_rerun_byte_identical(default_run, reproduced):
     """The manifest lists every output with its hash, and `make reproduce` (a re-run from a clean results/)
     gives every one of them byte-identical: the determinism check of the whole workflow."""
-    manifest = json.loads((default_run / "results/manifest.json").read_text())
+    manifest = reproduced.manifest
     outputs = manifest["outputs"]
     expected = {"effects.csv", "report.html", "figures/forest_plot.png", "models/multiplicity.csv",
                 "models/status.csv"}
     assert expected <= set(outputs)
     assert not any(path.startswith(("logs/", "benchmarks/")) for path in outputs)
-    assert outputs["effects.csv"]["sha256"] == digest(default_run / "results/effects.csv")
+    assert outputs["effects.csv"]["sha256"] == reproduced.before["effects.csv"]
     assert set(manifest["inputs"]) == {"patients", "sessions", "outcomes", "truth"}
     assert manifest["config"]["synthetic"]["seed"] == 5
     assert manifest["environment"]["packages"]["statsmodels"]
-    done = subprocess.run(
-        [sys.executable, "-m", "alliance.runtime.reproduce", "--directory", str(default_run), "--snakefile",
-         str(root / "Snakefile"), "--cores", "2", "--configfile", str(default_run / "test_config.yaml")],
-        capture_output=True, text=True, timeout=900)
+    done = reproduced.done
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     (line,) = done.stdout.splitlines()
     assert line.startswith(f"Reproduced: all {len(outputs)} outputs byte-identical (")

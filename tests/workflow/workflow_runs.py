@@ -31,8 +31,13 @@ def workflow_command(root: Path, work: Path, *extra: str) -> list[str]:
             "--cores", "2", "--configfile", str(work / "test_config.yaml")]
 
 
-def run_workflow(root: Path, work: Path, config: dict, *extra: str) -> subprocess.CompletedProcess:
+def write_config(work: Path, config: dict) -> None:
+    """`work`/test_config.yaml: the light settings, then `config` (block by block)."""
     (work / "test_config.yaml").write_text(yaml.safe_dump(LIGHT | config))
+
+
+def run_workflow(root: Path, work: Path, config: dict, *extra: str) -> subprocess.CompletedProcess:
+    write_config(work, config)
     return subprocess.run(workflow_command(root, work, *extra), capture_output=True, text=True, timeout=900)
 
 
