@@ -567,7 +567,7 @@ def test_percent_axes_in_catalan_and_spanish(distribution, item_stats):
         fig = marginal_effects({"dropout": {"extra": {"marginal": grid.to_dict(orient="records")}}})
     (ax,) = fig.axes
     assert ax.get_title() == "Abandonament"
-    assert ax.get_ylabel() == "Probabilitat predita\nd'abandonament\ndesprés de la finestra inicial"  # wrapped
+    assert ax.get_ylabel() == "Probabilitat predita\nd'abandonament\ndesprés de la finestra inicial"
     assert "20,0\u00a0%" in tick_texts(ax, "y") and "3,4" in tick_texts(ax)
     with use_language("es"):
         fig = item_distributions(distribution, item_stats, TOY)

@@ -135,7 +135,7 @@ def update_catalogues() -> dict[str, int]:
     from babel.messages.catalog import Catalog
 
     template = extract_messages()
-    todo = {}
+    untranslated = {}
     for code in LANGUAGES:
         if code == SOURCE_LANGUAGE:
             continue
@@ -146,6 +146,6 @@ def update_catalogues() -> dict[str, int]:
             last_translator="alliance contributors", language_team=f"alliance ({code})")
         catalog.update(template, no_fuzzy_matching=False)
         write_catalogue(catalog, code)
-        todo[code] = sum(1 for m in catalog if m.id and (m.fuzzy or not m.string))
-    return todo
+        untranslated[code] = sum(1 for m in catalog if m.id and (m.fuzzy or not m.string))
+    return untranslated
 
