@@ -16,15 +16,13 @@ from alliance.report.format import (
     format_number,
     format_percent,
 )
-from alliance.report.words import HYPOTHESES, foreign, shown_count
+from alliance.report.words import HYPOTHESES, discipline_name, foreign, shown_count
 from alliance.scoring.scores import ALLIANCE_PREFIX, TOTAL, score_descriptives
 
 # The model families by name (their identifiers are also the sections' ids).
 FAMILY_NAMES = {"adherence": N_("adherence"), "dropout": N_("dropout"), "satisfaction": N_("satisfaction"),
                 "symptoms": N_("symptoms")}
 # The disciplines of the data contract (alliance.ingest.contract.DISCIPLINES), for the cohort's table.
-DISCIPLINE_NAMES = {"psychotherapy": N_("psychotherapy"), "physiotherapy": N_("physiotherapy"),
-                    "osteopathy": N_("osteopathy"), "nutrition": N_("nutrition"), "other": N_("other")}
 MISSING = N_("(missing)")
 
 
@@ -51,9 +49,7 @@ def group_label(column: str, value: str) -> str:
     active language, sites as they are in the data."""
     if value == MISSING:
         return _(MISSING)
-    if column == "discipline" and value in DISCIPLINE_NAMES:
-        return _(DISCIPLINE_NAMES[value])
-    return value
+    return discipline_name(value) if column == "discipline" else value
 
 
 def flow_steps(flow: list[dict], min_cell_size: int) -> list[tuple[str, str]]:

@@ -21,7 +21,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import PercentFormatter
 from scipy import stats
 
-from alliance.i18n import N_, SOURCE_LANGUAGE, _, language, pgettext
+from alliance.i18n import N_, SOURCE_LANGUAGE, _, language
 from alliance.instruments import Instrument
 from alliance.io import write_atomic
 from alliance.models.effects import BENCHMARKS, benchmark_comparable, model_label
@@ -38,6 +38,7 @@ from alliance.report.format import (
 from alliance.report.glance import glance_figure, glance_rows, short_name
 from alliance.report.methods import instrument_name, subscale_label
 from alliance.report.style import SVG_HASHSALT, figure_style, localise_ticks, message_figure, new_figure
+from alliance.report.words import analysis_word, discipline_name
 from alliance.scoring.scores import ALLIANCE_PREFIX, TOTAL, score_bounds, score_descriptives, scored_sessions
 
 PNG_DPI = 200
@@ -62,23 +63,6 @@ def _general(value: float) -> str:
 def _p_general(value: float) -> str:
     """A p-value with three significant digits (`:.3g`), in the active language's decimal mark."""
     return _localised(f"{value:.3g}")
-
-
-def discipline_label(name: str) -> str:
-    """A discipline of the data contract in the active language; any other value as given."""
-    labels = {"psychotherapy": pgettext("discipline", "psychotherapy"),
-              "physiotherapy": pgettext("discipline", "physiotherapy"),
-              "osteopathy": pgettext("discipline", "osteopathy"),
-              "nutrition": pgettext("discipline", "nutrition"), "other": pgettext("discipline", "other")}
-    return labels.get(name, name)
-
-
-def analysis_label(name: str) -> str:
-    """An analysis of the plan (primary, secondary, ...) in the active language."""
-    labels = {"primary": pgettext("analysis", "primary"), "secondary": pgettext("analysis", "secondary"),
-              "exploratory": pgettext("analysis", "exploratory"),
-              "sensitivity": pgettext("analysis", "sensitivity")}
-    return labels.get(name, name)
 
 
 def mean_ci(values: np.ndarray | pd.Series, level: float = 0.95) -> tuple[float, float, float]:
@@ -142,7 +126,7 @@ def alliance_trajectories(session_scores: pd.DataFrame, features: pd.DataFrame, 
         for i, discipline in enumerate(disciplines):
             line = points[points["discipline"] == discipline].set_index("session").reindex(sessions)
             ax.plot(sessions, line["mean"], marker=markers[i % len(markers)], color=colours[i],
-                    label=discipline_label(discipline))
+                    label=discipline_name(discipline))
             ax.fill_between(sessions, line["ci_low"], line["ci_high"], color=colours[i], alpha=0.15,
                             linewidth=0)
         ax.set(xlabel=_("Session"), ylabel=_("Alliance total (mean, 95% CI)"), title=title)
@@ -198,7 +182,7 @@ def forest_plot(effects: pd.DataFrame) -> Figure:
         return message_figure(title, _("No alliance effect could be estimated in these data; the report "
                                        "says why."))
     outcome_benchmark = BENCHMARKS["alliance_outcome"]
-    labels = [f"{row.outcome} ~ {row.predictor}\n({analysis_label(row.analysis)}; {model_label(row.model)})"
+    labels = [f"{row.outcome} ~ {row.predictor}\n({analysis_word(row.analysis)}; {model_label(row.model)})"
               for row in effects.itertuples()]
     positions = np.arange(len(effects))[::-1]
     with figure_style():

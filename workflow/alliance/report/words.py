@@ -80,7 +80,7 @@ def discipline_name(discipline: str) -> str:
     names = {"psychotherapy": pgettext("discipline", "psychotherapy"),
              "physiotherapy": pgettext("discipline", "physiotherapy"),
              "osteopathy": pgettext("discipline", "osteopathy"),
-             "nutrition": pgettext("discipline", "nutrition")}
+             "nutrition": pgettext("discipline", "nutrition"), "other": pgettext("discipline", "other")}
     return names.get(discipline, discipline)
 
 
