@@ -62,19 +62,25 @@ def collect(results: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["rule", "seconds", "max_rss_mb"])
 
 
-def run_size(root: Path, work: Path, n_patients: int, *, cores: int) -> pd.DataFrame:
-    """Run the workflow once from scratch on a synthetic cohort of `n_patients`; the rows of one size."""
+def timed_run(root: Path, work: Path, target: str, config: dict, *, cores: int) -> float:
+    """Run the workflow's `target` from scratch in `work` with `config` over the project's config; the wall
+    seconds. The target comes before `--quiet`, which would take it as one of its optional values."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    n_therapists = max(8, n_patients // PATIENTS_PER_THERAPIST)
-    config = {"synthetic": {"n_patients": n_patients, "n_therapists": n_therapists}}
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     snakemake = Path(sys.executable).parent / "snakemake"
     start = time.perf_counter()
-    subprocess.run([str(snakemake), "--quiet", "all", "--snakefile", str(root / "Snakefile"),
+    subprocess.run([str(snakemake), target, "--quiet", "--snakefile", str(root / "Snakefile"),
                     "--directory", str(work), "--cores", str(cores),
                     "--configfile", str(work / "config.yaml")], check=True)
-    wall = time.perf_counter() - start
+    return time.perf_counter() - start
+
+
+def run_size(root: Path, work: Path, n_patients: int, *, cores: int) -> pd.DataFrame:
+    """Run the workflow once from scratch on a synthetic cohort of `n_patients`; the rows of one size."""
+    n_therapists = max(8, n_patients // PATIENTS_PER_THERAPIST)
+    config = {"synthetic": {"n_patients": n_patients, "n_therapists": n_therapists}}
+    wall = timed_run(root, work, "all", config, cores=cores)
     sessions = len(pd.read_parquet(work / "results/validated/sessions.parquet", columns=["session"]))
     table = collect(work / "results")
     peak = float(table["max_rss_mb"].max())
@@ -87,21 +93,13 @@ def run_simulation(root: Path, work: Path, replications: int, *, cores: int,
     """Run the `simulation` target once from scratch for one condition (default `SIMULATION_CONDITION`)
     with `replications`; the row of `bench_simulation.csv`. The batch size and (unless given) the truth
     multiplier are the project config's."""
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
     condition = condition or SIMULATION_CONDITION
     settings = yaml.safe_load((root / "config.yaml").read_text())["simulation"]
     block = {"replications": int(replications), "patients": [condition["patients"]],
              "therapists": [condition["therapists"]], "effect_scale": [condition["effect_scale"]]}
     if truth_multiplier is not None:
         block["truth_multiplier"] = int(truth_multiplier)
-    (work / "config.yaml").write_text(yaml.safe_dump({"simulation": block}))
-    snakemake = Path(sys.executable).parent / "snakemake"
-    start = time.perf_counter()
-    subprocess.run([str(snakemake), "simulation", "--quiet", "--snakefile", str(root / "Snakefile"),
-                    "--directory", str(work), "--cores", str(cores),
-                    "--configfile", str(work / "config.yaml")], check=True)
-    wall = time.perf_counter() - start
+    wall = timed_run(root, work, "simulation", {"simulation": block}, cores=cores)
     jobs = work / "results/benchmarks/simulation"
 
     def job_seconds(folder: str) -> float:
