@@ -37,13 +37,19 @@ def test_headings_text_and_the_references_cited(default_config):
     assert not any("Luborsky" in line for line in references)  # HAq-II is not configured
 
 
-def test_a_user_instrument_is_listed_for_the_author_to_complete(default_config, tmp_path):
-    spec = (tmp_path / "mine.yaml")
-    spec.write_text("key: mine\nname: Clinic alliance form\ncitation: Our clinic (2026)\nitems: 3\n"
+def with_user_instrument(default_config: dict, tmp_path, key: str) -> dict:
+    """The default config with a user-defined 3-item alliance instrument of `key`, "Clinic alliance form"."""
+    spec = tmp_path / "mine.yaml"
+    spec.write_text(f"key: {key}\nname: Clinic alliance form\ncitation: Our clinic (2026)\nitems: 3\n"
                     "response: {min: 1, max: 5}\nsubscales: {bond: [1], goal: [2], task: [3]}\n"
                     "score: mean\ntotal: mean_of_subscales\nprorate: {max_missing_per_subscale: 0}\n")
     config = copy.deepcopy(default_config)
     config["instruments"]["alliance"] = str(spec)
+    return config
+
+
+def test_a_user_instrument_is_listed_for_the_author_to_complete(default_config, tmp_path):
+    config = with_user_instrument(default_config, tmp_path, "mine")
     _, text = markdown(config)
     assert ("- Clinic alliance form: Our clinic (2026) (a user-defined instrument; complete this reference)"
             in text)
@@ -94,12 +100,7 @@ def test_methods_in_english_are_unchanged(default_config):
 
 
 def test_a_user_instrument_keeps_its_name_in_spanish(default_config, tmp_path):
-    spec = (tmp_path / "mine.yaml")
-    spec.write_text("key: wai_sr\nname: Clinic alliance form\ncitation: Our clinic (2026)\nitems: 3\n"
-                    "response: {min: 1, max: 5}\nsubscales: {bond: [1], goal: [2], task: [3]}\n"
-                    "score: mean\ntotal: mean_of_subscales\nprorate: {max_missing_per_subscale: 0}\n")
-    config = copy.deepcopy(default_config)
-    config["instruments"]["alliance"] = str(spec)
+    config = with_user_instrument(default_config, tmp_path, "wai_sr")  # a shipped key, the user's own name
     with use_language("es"):
         paragraphs, text = markdown(config)
         instrument = load_configured(config["instruments"])["alliance"]
