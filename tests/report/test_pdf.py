@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from alliance.report.pdf import FIXED_DATE, find_browser, fixed_dates, print_pdf
+from alliance.report.pdf import FIXED_DATE, find_browser, fixed_dates, print_and_screenshot
 
 
 def test_dates_are_fixed_without_moving_any_byte():
@@ -20,16 +20,18 @@ def test_dates_are_fixed_without_moving_any_byte():
     assert fixed_dates(fixed) == fixed
 
 
-def test_the_same_html_prints_the_same_pdf(tmp_path):
+def test_the_same_html_prints_the_same_pdf_and_a_screenshot_of_the_asked_size(tmp_path):
     html = tmp_path / "page.html"
     html.write_text("<!doctype html><html><head><meta charset='utf-8'><style>@media print {h2 {break-before: "
                     "page}}</style></head><body><h1>Report</h1><h2>Methods</h2><p>Text.</p></body></html>")
     browser = find_browser()
     assert browser, "Chromium is needed to print the PDF (make browser)"
     first, second = tmp_path / "a.pdf", tmp_path / "b.pdf"
-    print_pdf(html, first, browser)
-    print_pdf(html, second, browser)
+    print_and_screenshot(html, first, tmp_path / "a.png", browser, size=(400, 300))
+    print_and_screenshot(html, second, tmp_path / "b.png", browser, size=(400, 300))
     content = first.read_bytes()
+    shot = (tmp_path / "a.png").read_bytes()
+    assert shot.startswith(b"\x89PNG") and shot[16:24] == (400).to_bytes(4, "big") + (300).to_bytes(4, "big")
     assert content.startswith(b"%PDF-") and content == second.read_bytes()
     assert FIXED_DATE in content and dt.date.today().strftime("%Y%m%d").encode() not in content
     assert len(re.findall(rb"/Type\s*/Page\b", content)) == 2  # the print stylesheet's break before h2

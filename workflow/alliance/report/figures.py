@@ -385,12 +385,14 @@ def rupture_trajectories(ruptures: pd.DataFrame, features: pd.DataFrame, synthet
 
 def save_figure(fig: Figure, png_path: str | Path, svg_path: str | Path) -> None:
     """Write PNG (200 dpi) and SVG with byte-identical content across runs, atomically; close `fig`. A
-    figure not made by `new_figure` gets the active language's decimal mark in its tick labels here."""
+    figure not made by `new_figure` gets the active language's decimal mark in its tick labels here. The
+    layout (constrained) is computed once, for the PNG, and kept for the SVG (a third of a save)."""
     localise_ticks(fig)
     try:
         with mpl.rc_context({"svg.hashsalt": SVG_HASHSALT}):
             write_atomic(png_path, lambda p: fig.savefig(p, format="png", dpi=PNG_DPI,
                                                     metadata={"Software": None}))
+            fig.set_layout_engine("none")
             write_atomic(svg_path, lambda p: fig.savefig(p, format="svg", metadata={"Date": None}))
     finally:
         plt.close(fig)
