@@ -1,4 +1,6 @@
-"""The workflow on messy clinic and REDCap exports, read as they are through the config."""
+"""The workflow on messy clinic and REDCap exports, read as they are through the config, up to the effects
+table (what these tests check: reading, validation and the models; the psychometrics and the report are
+checked on the default run and the other cohorts)."""
 
 from __future__ import annotations
 
@@ -58,7 +60,7 @@ def test_a_messy_clinic_export_end_to_end(root, default_config, tmp_path, wai_sr
     }}
     work = tmp_path / "work"
     work.mkdir()
-    done = run_workflow(root, work, config)
+    done = run_workflow(root, work, config, "results/effects.csv")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Input validation passed" in done.stderr
     assert {p.name: digest(p) for p in export.iterdir()} == before  # inputs are never modified
@@ -105,7 +107,7 @@ def test_a_redcap_long_export_end_to_end(root, default_config, tmp_path):
     }}
     work = tmp_path / "work"
     work.mkdir()
-    done = run_workflow(root, work, config)
+    done = run_workflow(root, work, config, "results/effects.csv")
     assert done.returncode == 0, done.stderr[-3000:]
     assert not (work / "data/synthetic").exists()
     validated = pd.read_parquet(work / "results/validated/sessions.parquet")
