@@ -27,6 +27,7 @@ from matplotlib.text import Text
 from alliance.errors import BOUNDARY, FITTED, NOT_CONVERGED, NOT_ESTIMABLE
 from alliance.instruments import load_configured
 from alliance.models import FAMILIES, fit_family
+from alliance.models.dimensions import dimension_analysis, dimension_item_means, dimension_tables
 from alliance.models.effects import EFFECT_COLUMNS, effects_table, multiplicity_table
 from alliance.models.plan import BY_KEY, status_table
 from alliance.models.sensitivity import sensitivity_analyses
@@ -102,6 +103,19 @@ def assert_figures_draw_without_models(stages: Stages) -> None:
 # ---- The models, the status table and the report (issue 12) --------------------------------------
 
 LIGHT_SENSITIVITY = {"imputations": 2, "bootstrap": 10, "windows": [2]}
+LIGHT_DIMENSIONS = {"bootstrap": 20}
+
+
+def dimension_result(stages: Stages) -> dict:
+    """H5 (bond, goal, task) of one staged cohort, with few bootstrap draws: every part ends with a
+    status, any other exception is a bug."""
+    config = stages.config
+    instrument = load_configured(config["instruments"])["alliance"]
+    item_means = dimension_item_means(stages.validated.sessions, stages.session_scores, instrument,
+                                      config["features"]["early_window"])
+    return dimension_analysis(stages.features, config["models"]["covariates"],
+                              config["dimensions"] | LIGHT_DIMENSIONS, instrument=instrument,
+                              item_means=item_means)
 REPORT_LIBRARY_TEXT = re.compile(r"Error\b|Traceback|Exception|Warning:|\bnan\b|\bNaN\b|\binf\b|LinAlg|"
                                  r"Singular matrix|Perfect separation|not fitted \(")
 
@@ -134,7 +148,11 @@ def run_everything(stages: Stages) -> dict:
         stages.features, covariates, config["sensitivity"] | LIGHT_SENSITIVITY,
         early_window=config["features"]["early_window"], tables=tables,
         score_range=instruments["satisfaction"].score_range, min_clusters=config["models"]["min_clusters"])
-    status = status_table(results, sensitivity, summary)
+    dimensions = dimension_result(stages)
+    rows = dimension_tables(dimensions)[0]
+    rows.loc[rows["part"] == "H5a", "vif"] = 1.0  # a VIF belongs to the joint rows only
+    assert np.isfinite(rows.select_dtypes("number").to_numpy(float)).all()
+    status = status_table([*results, dimensions], sensitivity, summary)
     # The figures are drawn and their layout checked, but not saved: the report only embeds their PNGs.
     figures = make_figures(stages.session_scores, stages.features, effects,
                            instrument=instruments["alliance"], satisfaction=instruments["satisfaction"],

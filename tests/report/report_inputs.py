@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from alliance.models.plan import PLANNED
+from alliance.models.plan import PLANNED, status_table
 from alliance.outputs import FIGURES
 from alliance.report.figures import new_figure, save_figure
 
@@ -70,6 +70,14 @@ def model_results():
                                                            "n_patients": 18, "events": 4},
                             "benchmark": DROPOUT_BENCHMARK}
     return results
+
+
+def status():
+    """The status table of the families' results and of H5 (bond, goal, task), not estimable here."""
+    dimensions = {"family": "dimensions", "statuses": [
+        {"key": p.key, "status": "not_estimable", "reason": "no such data in this test", "flags": ""}
+        for p in PLANNED if p.family == "dimensions"]}
+    return status_table([*model_results(), dimensions])
 
 
 DROPOUT_BENCHMARK = {  # as alliance.models.benchmarks.dropout_comparison writes it
@@ -157,5 +165,6 @@ def report_inputs(tmp_path: Path) -> dict:
     }
     return {"config": config, "validation": validation, "scoring": scoring,
             "session_scores": sessions_table(), "features": features_table(),
-            "model_results": model_results(), "effects": EFFECTS, "psychometrics": psychometrics(),
+            "model_results": model_results(), "status": status(), "effects": EFFECTS,
+            "psychometrics": psychometrics(),
             "rupture_shares": RUPTURE_SHARES.copy(), "figure_paths": figure_paths, "min_cell_size": 5}

@@ -73,7 +73,10 @@ def test_condition_synthetic_scales_every_alliance_effect(default_config):
     cfg = sim.condition_synthetic(synthetic, {"patients": 250, "therapists": 20, "effect_scale": 0.5})
     assert (cfg["n_patients"], cfg["n_therapists"]) == (250, 20)
     assert cfg["effects"] == {"attendance_log_odds_per_sd": 0.15, "dropout_log_odds_per_sd": -0.275,
-                              "satisfaction_points_per_sd": 0.75}
+                              "satisfaction_points_per_sd": 0.75, "satisfaction_bond_points_per_sd": 0.0,
+                              "satisfaction_goal_points_per_sd": 0.5, "satisfaction_task_points_per_sd": 0.5,
+                              "dropout_bond_log_odds_per_sd": 0.0, "dropout_goal_log_odds_per_sd": 0.0,
+                              "dropout_task_log_odds_per_sd": 0.0}
     assert cfg["symptoms"] == {"enabled": True, "rate": 0.15, "within_points_per_sd": -0.5}
     assert cfg["alliance"] == synthetic["alliance"] and cfg["outcomes"] == synthetic["outcomes"]
     assert synthetic["effects"]["dropout_log_odds_per_sd"] == -0.55  # the input is not changed

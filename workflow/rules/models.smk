@@ -1,6 +1,6 @@
 # Models: one job fits every outcome family of the analysis plan (ANALYSIS_PLAN.md), writes the effects
 # table, then runs the sensitivity analyses (reusing the satisfaction family's proportional-odds fit) and
-# writes the status of every planned model. One job rather than six: a family's fit takes about 0.5 s at the
+# the bond/goal/task analysis (H5), and writes the status of every planned model. One job rather than six: a family's fit takes about 0.5 s at the
 # default cohort and starting Python with statsmodels about 2 s, and the sensitivity analyses need the
 # families' results anyway (docs/engineering-notes.md, "Job layout").
 
@@ -11,6 +11,7 @@ rule fit_models:
         sessions=rules.features.output.sessions,
         patients=rules.validate.output.patients,
         outcomes=rules.validate.output.outcomes,
+        validated_sessions=rules.validate.output.sessions,
         session_scores=rules.features.output.session_scores,
         patient_scores=rules.features.output.patient_scores,
     output:
@@ -30,6 +31,14 @@ rule fit_models:
         ),
         sensitivity="results/models/sensitivity/sensitivity.csv",
         sensitivity_result="results/models/sensitivity/result.json",
+        dimensions="results/models/dimensions/result.json",
+        dimension_effects=report(
+            "results/models/dimensions/effects.csv",
+            caption="../report/dimension_effects.rst",
+            category="Effects",
+            labels={"table": "bond, goal and task"},
+        ),
+        dimension_importance="results/models/dimensions/importance.csv",
         status=report(
             "results/models/status.csv",
             caption="../report/model_status.rst",
@@ -43,6 +52,7 @@ rule fit_models:
         early_window=config["features"]["early_window"],
         min_clusters=config["models"]["min_clusters"],
         sensitivity=config["sensitivity"],  # whole block: every key is used and recorded in result.json
+        dimensions=config["dimensions"],  # whole block: bootstrap draws and seed
     resources:
         mem_mb=scaled_mem_mb(1000, 150),  # one model at a time: the largest one's memory
         runtime=scaled_runtime(30, 6),  # the families, then the sensitivity analyses

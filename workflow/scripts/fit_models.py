@@ -1,7 +1,8 @@
 """Fit the models of every outcome family and write each family's result (effect rows, flow, notes) and
 summary; collect the effect rows into results/effects.csv with the FDR table; run the sensitivity analyses
 of the primary effects (imputation, other early windows, winsorizing, bootstrap; the proportional-odds
-model is the satisfaction family's fit); write the status of every planned model."""
+model is the satisfaction family's fit); relate the alliance's bond, goal and task dimensions to each outcome
+(H5); write the status of every planned model."""
 
 import gc
 
@@ -10,6 +11,7 @@ import pandas as pd
 from alliance.instruments import load_configured
 from alliance.io import read_json, write_csv, write_json, write_text
 from alliance.models import fit_family
+from alliance.models.dimensions import dimension_analysis, dimension_item_means, dimension_tables
 from alliance.models.effects import effects_table, multiplicity_table
 from alliance.models.plan import status_table
 from alliance.models.sensitivity import sensitivity_analyses
@@ -65,7 +67,21 @@ for name, value in seconds.items():
 log.info("%d sensitivity rows", len(sensitivity))
 
 with user_errors_to_console(log):
-    status = status_table([read_json(path) for path in output.results], pd.read_csv(output.sensitivity),
-                          read_json(output.sensitivity_result))
+    instrument = load_configured(snakemake.params.instruments)["alliance"]
+    item_means = dimension_item_means(pd.read_parquet(snakemake.input.validated_sessions),
+                                      pd.read_parquet(snakemake.input.session_scores), instrument,
+                                      snakemake.params.early_window)
+    dimensions = dimension_analysis(pd.read_parquet(snakemake.input.features),
+                                    list(snakemake.params.covariates), dict(snakemake.params.dimensions),
+                                    instrument=instrument, item_means=item_means)
+write_json(dimensions, output.dimensions)
+dimension_effects, importance = dimension_tables(read_json(output.dimensions))
+write_csv(dimension_effects, output.dimension_effects)
+write_csv(importance, output.dimension_importance)
+log.info("dimensions (H5): %d effect rows, %d importance rows", len(dimension_effects), len(importance))
+
+with user_errors_to_console(log):
+    status = status_table([*map(read_json, output.results), read_json(output.dimensions)],
+                          pd.read_csv(output.sensitivity), read_json(output.sensitivity_result))
 write_csv(status, output.status)
 log.info("model status: %s", status["status"].value_counts().to_dict())

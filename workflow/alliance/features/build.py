@@ -118,7 +118,8 @@ def patient_features(
     """One row per patient.
 
     - `alliance_early`: mean alliance total over scored sessions 1..early_window (with their count);
-    - `alliance_mean`, `alliance_bond/goal/task_mean`: means over all scored sessions;
+    - `alliance_mean`, `alliance_bond/goal/task_mean`: means over all scored sessions, and
+      `alliance_bond/goal/task_early` (each subscale of the instrument) over sessions 1..early_window;
     - `alliance_last`: the total at the last scored session;
     - `alliance_slope`: OLS slope of the total on the session number over the scored sessions (NaN with
       fewer than two);
@@ -138,6 +139,8 @@ def patient_features(
     subscales = subscale_columns(scored)
     means = scored.groupby("patient_id")[[TOTAL, *subscales]].mean()
     means.columns = ["alliance_mean", *(f"{c}_mean" for c in subscales)]
+    early_subscales = scored[scored["session"] <= early_window].groupby("patient_id")[subscales].mean()
+    early_subscales.columns = [f"{c}_early" for c in subscales]
     after = s["session"] > early_window
     per_patient = pd.DataFrame({
         "alliance_early": early.mean(),
@@ -148,7 +151,7 @@ def patient_features(
         "last_session": s.groupby("patient_id")["session"].max(),
         "scheduled_after_window": after.groupby(s["patient_id"]).sum(),
         "attended_after_window": (after & s["attended"]).groupby(s["patient_id"]).sum(),
-    }).join(means)
+    }).join(means).join(early_subscales)
     per_patient["alliance_last"] = scored.groupby("patient_id")[TOTAL].last()
     per_patient["alliance_slope"] = _slopes(scored)
     out = patients[[c for c in PATIENT_KEEP if c in patients.columns]].merge(

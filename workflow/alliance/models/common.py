@@ -656,7 +656,8 @@ def _checked_logistic(design: Design, model, method: str, fit: Callable[[], obje
     """The checks every logistic fit shares, around `fit()` (a GLM or Logit result): one
     outcome value and collinear predictors before; separation (a singular Hessian on the way, or fitted
     probabilities at 0 or 1; before convergence, since a separated fit often stops at the iteration
-    limit), non-convergence by `method` and a usable alliance SE after. Raises NotEstimable."""
+    limit), non-convergence by `method`, a singular bias-reduced sandwich (few clusters) and a usable
+    alliance SE after. Raises NotEstimable."""
     _check_binary(np.asarray(model.endog), design)
     check_identified(np.asarray(model.exog), model.exog_names, design)
     try:
@@ -669,7 +670,13 @@ def _checked_logistic(design: Design, model, method: str, fit: Callable[[], obje
         raise NotEstimable(f"the logistic model of {design.outcome} did not converge ({method})",
                            NOT_CONVERGED)
     if design.df is not None:
-        bias_reduced_logistic(result, model, design)
+        try:
+            bias_reduced_logistic(result, model, design)
+        except np.linalg.LinAlgError:  # (I - H_g) is singular for a therapist of leverage 1
+            raise NotEstimable(
+                f"one therapist's {design.unit}s alone determine a coefficient of the {design.outcome} model "
+                "(a cluster leverage of 1), so the bias-reduced cluster-robust standard errors cannot be "
+                "computed") from None
     check_estimates(result, design)
     return result
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from alliance.i18n import N_
-from alliance.models import adherence, dropout, satisfaction, survival, symptoms
+from alliance.models import adherence, dimensions, dropout, satisfaction, survival, symptoms
 
 STATUS_COLUMNS = ["key", "hypothesis", "family", "analysis", "outcome", "model", "title", "status", "reason",
                   "flags"]
@@ -42,6 +42,17 @@ def _levels(hypothesis: str, family: str, outcome: str, model: str, predictor: s
 
 
 SESSION_PARTS = ("alliance_prev_within", "alliance_between")
+
+
+def _dimensions(outcome: str, spec: dimensions.Outcome) -> list[Planned]:
+    """H5 (exploratory) for one outcome: each dimension alone, the three jointly, their relative
+    importance."""
+    titles = {"H5a": N_("each alliance dimension alone (bond, goal, task)"),
+              "H5b": N_("the three alliance dimensions jointly"),
+              "H5c": N_("relative importance of the three alliance dimensions")}
+    return [Planned(f"{part}-{outcome}", "H5", dimensions.FAMILY, "exploratory", outcome,
+                    dimensions.DOMINANCE_MODEL if part == "H5c" else spec.spec.model, title)
+            for part, title in titles.items()]
 
 
 PLANNED: list[Planned] = [
@@ -86,6 +97,7 @@ PLANNED: list[Planned] = [
     Planned("H4b", "H4b", "symptoms", "exploratory", "alliance_next", symptoms.DYNAMIC_MODEL,
             N_("next alliance on symptom change (within and between patients)"),
             ("symptom_improvement_within", "symptom_improvement_between")),
+    *(planned for outcome, spec in dimensions.OUTCOMES.items() for planned in _dimensions(outcome, spec)),
 ]
 BY_KEY = {planned.key: planned for planned in PLANNED}
 PRIMARY_KEYS = [planned.key for planned in PLANNED if planned.analysis == "primary"]

@@ -166,7 +166,14 @@ def generate_cohort(
     for t in range(1, hi):
         rupture[:, t] = 0.5 * rupture[:, t - 1] + al["rupture_size"] * shocks[:, t]
     general = al["mean"] + (u + v)[:, None] + growth[:, None] * np.log(t_idx) + noise - rupture
-    latent = {d: general + rng.normal(0, al["dimension_sd"], size=n)[:, None] for d in DIMENSIONS}
+    specific = {d: rng.normal(0, al["dimension_sd"], size=n) for d in DIMENSIONS}
+    latent = {d: general + specific[d][:, None] for d in DIMENSIONS}
+    # Dimension-specific effects (H5): per SD of a dimension's patient-specific deviation.
+    specific_z = {d: specific[d] / al["dimension_sd"] if al["dimension_sd"] > 0 else np.zeros(n)
+                  for d in DIMENSIONS}
+    dropout_specific = sum(eff.get(f"dropout_{d}_log_odds_per_sd", 0.0) * specific_z[d] for d in DIMENSIONS)
+    satisfaction_specific = sum(eff.get(f"satisfaction_{d}_points_per_sd", 0.0) * specific_z[d]
+                                for d in DIMENSIONS)
 
     # Who ends treatment when: early dropouts first; later dropouts depend on early alliance.
     early_drop = rng.random(n) < out["dropout_early"]
@@ -192,7 +199,7 @@ def generate_cohort(
 
     early_z = _z(_session_means(observed, attended & in_window & (t_idx[None, :] <= last[:, None])),
                  general_z)
-    p_drop = expit(logit(out["dropout_base"]) + eff["dropout_log_odds_per_sd"] * early_z
+    p_drop = expit(logit(out["dropout_base"]) + eff["dropout_log_odds_per_sd"] * early_z + dropout_specific
                    - out["severity_log_odds"] * sev_z - tau)
     late_drop = ~early_drop & (rng.random(n) < p_drop)
     drop_at = early_window + 1 + np.floor(rng.random(n) * (planned - early_window - 1)).astype(int)
@@ -231,7 +238,8 @@ def generate_cohort(
     # Satisfaction at the end of treatment, from the observed mean alliance.
     mean_z = _z(_session_means(observed, attended & scheduled), general_z)
     latent_total = (out["satisfaction_mean"] + eff["satisfaction_points_per_sd"] * mean_z
-                    + tau_satisfaction - 0.5 * sev_z + rng.normal(0, out["satisfaction_sd"], size=n))
+                    + satisfaction_specific + tau_satisfaction - 0.5 * sev_z
+                    + rng.normal(0, out["satisfaction_sd"], size=n))
     items = np.clip(np.round(latent_total[:, None] / csq.n_items
                              + rng.normal(0, 0.35, size=(n, csq.n_items))), 1, 4)
     missing_rate = np.where(dropout, miss["satisfaction_dropout"], miss["satisfaction_completer"])

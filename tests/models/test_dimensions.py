@@ -1,0 +1,146 @@
+"""H5, bond, goals or tasks: recovery of a planted goal/task-specific satisfaction effect, no declared
+contrast without one, the collinearity and reliability shown beside, and a status in words where the data
+or the instrument cannot support it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alliance.errors import FITTED, NOT_ESTIMABLE, REFUSED
+from alliance.features.build import build_features
+from alliance.ingest.contract import validate_tables
+from alliance.instruments import load_instrument
+from alliance.models.dimensions import (
+    DIMENSIONS,
+    OUTCOMES,
+    dimension_analysis,
+    dimension_item_means,
+    dimension_reliability,
+    dimension_tables,
+)
+from alliance.models.plan import PLANNED
+from alliance.models.symptoms import NO_DATA
+from alliance.scoring.scores import score_patients, score_sessions
+from alliance.simulation.synthetic import synthesize
+
+COVARIATES = ["baseline_severity", "discipline"]
+RUPTURES = {"criterion": "sd", "c": 2.0, "repair_window": 3, "reliability": None}
+SETTINGS = {"bootstrap": 100, "seed": 11}
+NO_DIMENSION_EFFECTS = {f"{outcome}_{d}_{unit}_per_sd": 0.0 for outcome, unit in
+                        (("satisfaction", "points"), ("dropout", "log_odds")) for d in DIMENSIONS}
+
+
+def staged(default_config, wai_sr, csq8, **changes) -> tuple[pd.DataFrame, dict]:
+    """Patient features and item means of a synthetic cohort, through validation and scoring."""
+    cfg = default_config["synthetic"] | {"truth_multiplier": 1} | changes
+    patients, sessions, outcomes, _ = synthesize(cfg, 3, COVARIATES)
+    raw = {"patients": patients, "sessions": sessions, "outcomes": outcomes}
+    v = validate_tables(raw, {k: f"{k}.csv" for k in raw}, wai_sr, satisfaction=csq8)
+    scores = score_sessions(v.sessions, wai_sr)
+    features = build_features(v.patients, v.outcomes, scores, patient_scores=score_patients(v.outcomes, csq8),
+                              early_window=3, rupture_settings=RUPTURES, total_alpha=None)["patients"]
+    return features, dimension_item_means(v.sessions, scores, wai_sr, 3)
+
+
+def importance(result: dict, outcome: str) -> dict:
+    return {row["term"]: row for row in result["outcomes"][outcome]["importance"]["rows"]}
+
+
+@pytest.fixture(scope="module")
+def planted(default_config, wai_sr, csq8):
+    """The default cohort's generator (goal and task each 1.0 CSQ-8 point per SD of their specific
+    deviation, the bond none), 400 patients."""
+    features, items = staged(default_config, wai_sr, csq8, seed=21)
+    return dimension_analysis(features, COVARIATES, SETTINGS, instrument=wai_sr, item_means=items)
+
+
+def test_a_planted_goal_and_task_effect_on_satisfaction_is_found(planted, default_config):
+    effects = default_config["synthetic"]["effects"]
+    assert effects["satisfaction_goal_points_per_sd"] == effects["satisfaction_task_points_per_sd"] > 0
+    assert effects["satisfaction_bond_points_per_sd"] == 0
+    shares = importance(planted, "satisfaction")
+    assert shares["goal_task_minus_bond"]["ci_low"] > 0  # the plan's contrast, declared
+    assert shares["bond"]["estimate"] < min(shares["goal"]["estimate"], shares["task"]["estimate"])
+    assert sum(shares[d]["estimate"] for d in DIMENSIONS) == pytest.approx(1)
+    rows = pd.DataFrame(planted["effects"]).set_index(["outcome", "part", "dimension"])
+    alone = rows.loc[("satisfaction", "H5a")]
+    assert (alone["ci_low"] > 0).all()  # each dimension alone carries the general alliance too
+    joint = rows.loc[("satisfaction", "H5b")]
+    assert joint.loc["bond", "estimate"] < min(joint.loc["goal", "estimate"], joint.loc["task", "estimate"])
+    statuses = {s["key"]: s["status"] for s in planted["statuses"]}
+    assert set(statuses) == {p.key for p in PLANNED if p.family == "dimensions"}
+    assert set(statuses.values()) <= {FITTED, "boundary"}
+
+
+def test_collinearity_and_reliability_are_stated(planted):
+    detail = planted["outcomes"]["satisfaction"]
+    assert all(0.6 < r < 0.9 for r in detail["correlations"].values())  # the subscales' usual .7-.8
+    assert all(1.5 < v < 5 for v in detail["vif"].values())
+    effects, table = dimension_tables(planted)
+    assert effects.loc[effects["part"] == "H5b", "vif"].notna().all()
+    assert effects.loc[effects["part"] == "H5a", "vif"].isna().all()
+    assert set(table["outcome"]) == set(OUTCOMES) and len(table) == 4 * 7
+    reliability = detail["reliability"]
+    alphas = {d: reliability["dimensions"][d]["alpha"] for d in DIMENSIONS}
+    assert all(0.8 < a < 1 for a in alphas.values())
+    r = detail["correlations"]["bond_goal"]
+    expected = (alphas["bond"] + alphas["goal"] - 2 * r) / (2 - 2 * r)
+    assert reliability["differences"]["goal_minus_bond"]["reliability"] == pytest.approx(expected)
+    # a difference is less reliable than either score
+    assert expected < min(alphas["bond"], alphas["goal"])
+
+
+def test_without_dimension_effects_no_contrast_is_declared(default_config, wai_sr, csq8):
+    """A general alliance effect only, on 1600 patients: the shares are about a third each and the
+    planned contrast's CI covers 0 (a bias of the shares would show at this size)."""
+    effects = default_config["synthetic"]["effects"] | NO_DIMENSION_EFFECTS
+    features, items = staged(default_config, wai_sr, csq8, seed=22, n_patients=1600, n_therapists=64,
+                             effects=effects)
+    result = dimension_analysis(features, COVARIATES, SETTINGS, instrument=wai_sr, item_means=items)
+    for outcome in ("satisfaction", "dropout"):
+        shares = importance(result, outcome)
+        contrast = shares["goal_task_minus_bond"]
+        assert contrast["ci_low"] < 0 < contrast["ci_high"], outcome
+        assert all(0.15 < shares[d]["estimate"] < 0.5 for d in DIMENSIONS), outcome
+
+
+def test_the_bootstrap_is_deterministic_and_the_hand_case_of_difference_reliability(planted, wai_sr):
+    items = pd.DataFrame({wai_sr.item_column(i): [1.0, 2, 3, 4, 5] for i in range(1, 13)},
+                         index=list("abcde"))
+    # items equal within each dimension: alpha 1 each; r = .5 -> (1 + 1 - 1) / (2 - 1) = 1
+    out = dimension_reliability(items, pd.Series(list("abcde")), wai_sr,
+                                {"bond_goal": 0.5, "bond_task": 0.5, "goal_task": 0.5})
+    assert out["dimensions"]["bond"]["alpha"] == pytest.approx(1.0)
+    assert out["differences"]["task_minus_goal"]["reliability"] == pytest.approx(1.0)
+    assert "not items" in dimension_reliability(None, pd.Series(["a"]), wai_sr, {})["reason"]
+
+
+def test_an_instrument_without_the_three_dimensions_is_refused_in_one_sentence(planted, wai_sr):
+    features = pd.DataFrame({"patient_id": ["a"], "therapist_id": ["t"], "alliance_early": [3.0],
+                             "alliance_mean": [3.0]})
+    haq = load_instrument("haq_ii")
+    result = dimension_analysis(features, COVARIATES, SETTINGS, instrument=haq)
+    assert result["effects"] == [] and len(result["statuses"]) == 12
+    assert {s["status"] for s in result["statuses"]} == {REFUSED}
+    assert {s["reason"] for s in result["statuses"]} == {
+        f"the alliance instrument ({haq.name}) does not score Bordin's bond, goal and task dimensions"}
+
+
+def test_a_constant_dimension_and_absent_symptoms_get_reasons_in_words(default_config, wai_sr, csq8):
+    features, items = staged(default_config, wai_sr, csq8, seed=23, n_patients=160, n_therapists=16)
+    features = features.drop(columns=[c for c in features.columns if c.startswith("symptom")])
+    features["alliance_bond_mean"] = np.where(features["alliance_bond_mean"].notna(), 4.0, np.nan)
+    result = dimension_analysis(features, COVARIATES, {"bootstrap": 20, "seed": 1}, instrument=wai_sr,
+                                item_means=items)
+    statuses = {s["key"]: s for s in result["statuses"]}
+    for part in ("H5a", "H5b", "H5c"):
+        assert statuses[f"{part}-satisfaction"]["status"] == NOT_ESTIMABLE
+        reason = statuses[f"{part}-satisfaction"]["reason"]
+        assert "every analysed patient has the same bond score (4)" in reason
+        assert statuses[f"{part}-symptom_improvement"]["reason"] == NO_DATA
+        assert statuses[f"{part}-dropout"]["status"] in (FITTED, "boundary")
+    again = dimension_analysis(features, COVARIATES, {"bootstrap": 20, "seed": 1}, instrument=wai_sr,
+                               item_means=items)
+    assert again == result  # the same seed, the same draws

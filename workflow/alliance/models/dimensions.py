@@ -1,0 +1,359 @@
+"""Bond, goals or tasks: which dimension of the alliance carries each outcome (ANALYSIS_PLAN.md, H5,
+exploratory).
+
+For each outcome of H1-H4, the family's own model (design, fit, clustering) with the alliance predictor
+replaced by Bordin's (1979) dimensions, each scored as the instrument's subscale over the same sessions:
+- H5a, each dimension alone, per SD of it;
+- H5b, the three jointly (unique effects), with their correlations and variance inflation factors;
+- H5c, relative importance: general dominance weights (`alliance.stats.dominance`) of the three in the
+  model's fixed part (R^2; McFadden's R^2 for attendance and dropout), as shares of what they explain
+  together, with percentile CIs from a therapist (cluster) bootstrap for each share, each pairwise
+  difference and the planned contrast (goal + task) / 2 - bond.
+Every part records a status (keys "H5a-<outcome>", ...); an instrument without the three dimensions refuses
+them all in one sentence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+import patsy
+from statsmodels.stats.outliers_influence import variance_inflation_factor
+
+from alliance.errors import BOUNDARY, FITTED, NOT_ESTIMABLE, REFUSED, NotEstimable
+from alliance.instruments import Instrument
+from alliance.measurement.psychometrics import keyed_items, scale_alpha
+from alliance.models.common import (
+    FORMULA_ENV,
+    Design,
+    formula_frame,
+    independent_columns,
+    n_therapists,
+    predictor_effect,
+    sd_relative_variance,
+    standardise,
+    status_record,
+)
+from alliance.models.effects import EFFECT_COLUMNS
+from alliance.models.levels import PRIMARY, Primary
+from alliance.models.satisfaction import fit_therapist_intercept_lmm
+from alliance.models.symptoms import NO_DATA, PATIENT_MODEL, has_symptom_features, improvement_design
+from alliance.scoring.scores import is_scored
+from alliance.stats.dominance import (
+    FitFailed,
+    dominance_fits,
+    general_dominance,
+    linear_criterion,
+    mcfadden_criterion,
+)
+
+DIMENSIONS = ("bond", "goal", "task")  # Bordin (1979); the report's order
+FAMILY = "dimensions"
+DOMINANCE_MODEL = "general_dominance_therapist_bootstrap"
+PARTS = ("H5a", "H5b", "H5c")  # alone, jointly, relative importance (alliance.models.plan has the titles)
+CONTRASTS = {"goal_minus_bond": {"goal": 1.0, "bond": -1.0}, "task_minus_bond": {"task": 1.0, "bond": -1.0},
+             "task_minus_goal": {"task": 1.0, "goal": -1.0},
+             "goal_task_minus_bond": {"goal": 0.5, "task": 0.5, "bond": -1.0}}  # the plan's contrast
+MIN_DRAWS_SHARE = 0.9  # at least this share of the bootstrap draws must be usable for a CI
+MIN_RELIABILITY = 0.70  # a dimension or difference below it carries a caveat (Nunnally & Bernstein 1994)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An outcome of H1-H4 and how its model is rebuilt with the dimensions."""
+
+    hypothesis: str
+    family: str
+    predictor: str  # the total's feature the dimensions replace: alliance_early or alliance_mean
+    spec: Primary
+    kind: str  # "binomial" (McFadden's R^2) or "linear" (R^2)
+    response: Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray]]  # (successes or y, trials or ones)
+
+
+def _ones(d: pd.DataFrame) -> np.ndarray:
+    return np.ones(len(d))
+
+
+OUTCOMES = {
+    "attendance": Outcome("H1", "adherence", "alliance_early", PRIMARY["adherence"], "binomial",
+                          lambda d: (d["attended_after_window"].to_numpy(float),
+                                     d["scheduled_after_window"].to_numpy(float))),
+    "dropout": Outcome("H2", "dropout", "alliance_early", PRIMARY["dropout"], "binomial",
+                       lambda d: (d["dropout_event"].to_numpy(float), _ones(d))),
+    "satisfaction": Outcome("H3", "satisfaction", "alliance_mean", PRIMARY["satisfaction"], "linear",
+                            lambda d: (d["satisfaction"].to_numpy(float), _ones(d))),
+    "symptom_improvement": Outcome(
+        "H4", "symptoms", "alliance_early",
+        Primary(improvement_design, fit_therapist_intercept_lmm, PATIENT_MODEL, "points", len,
+                lambda d: float(d["symptom_improvement"].std(ddof=1))),
+        "linear", lambda d: (d["symptom_improvement"].to_numpy(float), _ones(d))),
+}
+
+
+def dimension_columns(features: pd.DataFrame, predictor: str) -> dict[str, str]:
+    """The feature column of each dimension over the sessions of `predictor` (alliance_early ->
+    alliance_bond_early ...); empty when the instrument does not score all three."""
+    suffix = predictor.removeprefix("alliance")
+    columns = {d: f"alliance_{d}{suffix}" for d in DIMENSIONS}
+    return columns if all(c in features.columns for c in columns.values()) else {}
+
+
+def dimension_designs(outcome: Outcome, features: pd.DataFrame, covariates: list[str],
+                      columns: dict[str, str]) -> tuple[dict[str, Design], Design]:
+    """The family's design on the patients with all three dimension scores (a patient missing one is
+    counted with those missing the total), as one design per dimension alone and one with the three."""
+    complete = features[list(columns.values())].notna().all(axis=1)
+    design = outcome.spec.design(features.assign(**{outcome.predictor: features[outcome.predictor].where(
+        complete)}), covariates)
+    data = design.data.copy()
+    variance = {}
+    for column in columns.values():
+        data[f"{column}_z"] = standardise(data[column])
+        variance[column] = sd_relative_variance(data[column], data)
+    base = f"{outcome.predictor}_z"
+    alone = {d: replace(design, predictor=column, data=data, notes=list(design.notes), flags=[],
+                        formula=design.formula.replace(base, f"{column}_z"),
+                        scale_variance={column: variance[column]})
+             for d, column in columns.items()}
+    joint = replace(design, predictor=columns[DIMENSIONS[0]], data=data, notes=list(design.notes), flags=[],
+                    formula=design.formula.replace(base, " + ".join(f"{c}_z" for c in columns.values())),
+                    scale_variance=variance)
+    return alone, joint
+
+
+def _check_spread(design: Design, columns: dict[str, str]) -> None:
+    """NotEstimable when a dimension takes a single value in the analysis sample (no per-SD effect)."""
+    for dimension, column in columns.items():
+        values = design.data[column].dropna()
+        if len(values) and values.nunique() < 2:
+            raise NotEstimable(f"every analysed patient has the same {dimension} score ({values.iloc[0]:g}): "
+                               "no effect per SD of it")
+
+
+def _record(statuses: list[dict], key: str, designs: Sequence[Design]) -> None:
+    """One status for fits that all succeeded: BOUNDARY (with the reasons) when any fit reached one."""
+    boundary = [d for d in designs if d.status == BOUNDARY]
+    flags = [flag for d in designs for flag in d.flags]
+    if boundary:
+        statuses.append(status_record(key, BOUNDARY, "; ".join(dict.fromkeys(d.reason for d in boundary)),
+                                      flags=flags))
+    else:
+        statuses.append(status_record(key, FITTED, flags=flags))
+
+
+def _effect(fit, design: Design, outcome: Outcome, column: str, dimension: str, part: str) -> dict:
+    data = design.data
+    row = predictor_effect(fit, design, model=outcome.spec.model, scale=outcome.spec.scale,
+                           n_obs=outcome.spec.n_obs(data), analysis="exploratory",
+                           outcome_sd=outcome.spec.outcome_sd(data), predictor=column)
+    return {"part": part, "dimension": dimension, **row}
+
+
+def variance_inflation(design: Design, columns: dict[str, str]) -> dict[str, float]:
+    """VIF of each dimension in the joint model's fixed part (covariates included; statsmodels)."""
+    matrix = fixed_part(design)
+    return {d: float(variance_inflation_factor(matrix.to_numpy(float), list(matrix.columns).index(f"{c}_z")))
+            for d, c in columns.items()}
+
+
+def fixed_part(design: Design) -> pd.DataFrame:
+    """The design matrix of the formula's right-hand side (intercept, predictors, covariates), as the fits
+    build it."""
+    return patsy.dmatrix(design.formula.split("~", 1)[1], formula_frame(design.data, design.formula),
+                         eval_env=FORMULA_ENV, return_type="dataframe")
+
+
+def _matrices(design: Design, columns: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed part's base columns (intercept, covariates) and the three dimension columns."""
+    matrix = fixed_part(design)
+    names = [f"{columns[d]}_z" for d in DIMENSIONS]
+    return matrix.drop(columns=names).to_numpy(float), matrix[names].to_numpy(float)
+
+
+def importance_shares(kind: str, response: tuple[np.ndarray, np.ndarray], base: np.ndarray,
+                      dims: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, float]:
+    """General dominance weights of the dimensions and the fit they add together (full - base), on the
+    rows with a positive weight; base columns that a draw leaves constant or collinear are dropped."""
+    used = weights > 0
+    y, trials, w = response[0][used], response[1][used], weights[used]
+    keep = independent_columns(np.column_stack([base[used], dims[used]]))
+    if not keep[base.shape[1]:].all():
+        raise FitFailed("a dimension is constant or collinear in this sample")
+    base_used = base[used][:, keep[: base.shape[1]]]
+    criterion = (mcfadden_criterion(y, trials, w) if kind == "binomial" else linear_criterion(y, w))
+    fits = dominance_fits(base_used, dims[used], w, criterion)
+    return general_dominance(fits, dims.shape[1]), fits[(0, 1, 2)] - fits[()]
+
+
+def _shares(weights: np.ndarray) -> np.ndarray:
+    total = weights.sum()
+    return weights / total if total > 1e-12 else np.full(len(weights), np.nan)
+
+
+def _contrasts(shares: np.ndarray) -> dict[str, float]:
+    by = dict(zip(DIMENSIONS, shares, strict=True))
+    return {name: float(sum(c * by[d] for d, c in terms.items())) for name, terms in CONTRASTS.items()}
+
+
+def relative_importance(outcome: Outcome, design: Design, columns: dict[str, str], *, draws: int,
+                        seed: int) -> dict:
+    """H5c: the dimensions' general dominance weights and shares, with therapist-bootstrap percentile CIs
+    for the shares and `CONTRASTS`. Raises NotEstimable when the full sample cannot be fitted or fewer
+    than `MIN_DRAWS_SHARE` of the draws can."""
+    data = design.data
+    response = outcome.response(data)
+    base, dims = _matrices(design, columns)
+    try:
+        weights, total = importance_shares(outcome.kind, response, base, dims, np.ones(len(data)))
+    except FitFailed as error:
+        raise NotEstimable(f"the {outcome.kind} fits of the dimensions failed on the analysis sample: "
+                           f"{error}") from None
+    shares = _shares(weights)
+    codes = pd.factorize(data["therapist_id"], sort=True)[0]
+    groups = codes.max() + 1
+    rng = np.random.default_rng(seed)
+    boot, failed = [], 0
+    for _ in range(draws):
+        counts = np.bincount(rng.integers(0, groups, size=groups), minlength=groups)
+        try:
+            boot_shares = _shares(importance_shares(outcome.kind, response, base, dims,
+                                                    counts[codes].astype(float))[0])
+        except FitFailed:
+            failed += 1
+            continue
+        boot.append([*boot_shares, *_contrasts(boot_shares).values()])
+    usable = np.array(boot)
+    if len(usable) < MIN_DRAWS_SHARE * draws or (len(usable) and np.isnan(usable).any()):
+        raise NotEstimable(f"{failed} of {draws} therapist bootstrap draws could not be fitted (a dimension "
+                           "constant or collinear in the draw): no CI")
+    low, high = np.percentile(usable, [2.5, 97.5], axis=0)
+    names = [*DIMENSIONS, *CONTRASTS]
+    estimates = [*shares, *_contrasts(shares).values()]
+    return {"fit_index": "McFadden R2" if outcome.kind == "binomial" else "R2", "explained": float(total),
+            "weights": dict(zip(DIMENSIONS, map(float, weights), strict=True)),
+            "rows": [{"term": name, "estimate": float(est), "ci_low": float(lo), "ci_high": float(hi)}
+                     for name, est, lo, hi in zip(names, estimates, low, high, strict=True)],
+            "draws": draws, "failed_draws": failed}
+
+
+def dimension_item_means(sessions: pd.DataFrame, session_scores: pd.DataFrame, instrument: Instrument,
+                         early_window: int) -> dict[str, pd.DataFrame]:
+    """Per patient, the keyed items' means over the scored sessions the dimension scores average: sessions
+    1..`early_window` (key `alliance_early`) and all (`alliance_mean`); empty when the sessions table holds
+    no items (prescored alliance)."""
+    items = instrument.item_columns
+    if not set(items) <= set(sessions.columns):
+        return {}
+    scored = session_scores.loc[is_scored(session_scores), ["patient_id", "session"]]
+    rows = scored.merge(sessions[["patient_id", "session", *items]], on=["patient_id", "session"], how="left")
+    keyed = keyed_items(rows, instrument).assign(patient_id=rows["patient_id"].to_numpy())
+    early = keyed[rows["session"].to_numpy() <= early_window]
+    return {"alliance_early": early.groupby("patient_id").mean(),
+            "alliance_mean": keyed.groupby("patient_id").mean()}
+
+
+def dimension_reliability(item_means: pd.DataFrame | None, patients: pd.Series, instrument: Instrument,
+                          correlations: dict[str, float]) -> dict:
+    """Cronbach's alpha (95% CI; pingouin) of each dimension's item means over the analysis sample's
+    patients (complete rows), and the reliability of each pairwise difference of standardised scores,
+    (r_xx + r_yy - 2 r_xy) / (2 - 2 r_xy) (Lord & Novick 1968); each flagged `low` below
+    `MIN_RELIABILITY`. Without items (or with one item per dimension) alpha is NaN with the reason."""
+    if item_means is None:
+        return {"reason": "the data hold scored subscales, not items: no internal consistency"}
+    sample = item_means.reindex(patients.unique())
+    alphas, out = {}, {"dimensions": {}, "differences": {}}
+    for d in DIMENSIONS:
+        columns = [instrument.item_column(i) for i in instrument.subscales[d]]
+        complete = sample[columns].dropna()
+        alpha, (low, high) = scale_alpha(complete)
+        alphas[d] = alpha
+        out["dimensions"][d] = {"alpha": float(alpha), "ci_low": float(low), "ci_high": float(high),
+                                "n": len(complete), "n_items": len(columns),
+                                "low": bool(alpha < MIN_RELIABILITY)}
+    for a, b in [("bond", "goal"), ("bond", "task"), ("goal", "task")]:
+        r = correlations[f"{a}_{b}"]
+        value = (alphas[a] + alphas[b] - 2 * r) / (2 - 2 * r)
+        out["differences"][f"{b}_minus_{a}"] = {"reliability": float(value),
+                                                "low": bool(value < MIN_RELIABILITY)}
+    return out
+
+
+def dimension_analysis(features: pd.DataFrame, covariates: list[str], settings: dict, *,
+                       instrument: Instrument, item_means: dict[str, pd.DataFrame] | None = None) -> dict:
+    """H5 for every outcome (`OUTCOMES`): effect rows (`effects`: part H5a or H5b), per outcome the
+    correlations, VIFs and relative importance (`outcomes`), and a status per planned key
+    ("H5a-<outcome>", ...). `settings` is the config's `dimensions` block (bootstrap draws, seed);
+    `item_means` (`dimension_item_means`) gives the dimensions' reliability in each analysis sample."""
+    statuses: list[dict] = []
+    effects: list[dict] = []
+    details: dict[str, dict] = {}
+    for index, (name, outcome) in enumerate(OUTCOMES.items()):
+        keys = [f"{part}-{name}" for part in PARTS]
+        columns = dimension_columns(features, outcome.predictor)
+        if not columns:
+            reason = (f"the alliance instrument ({instrument.name}) does not score Bordin's bond, goal and "
+                      "task dimensions")
+            statuses += [status_record(k, REFUSED, reason) for k in keys]
+            continue
+        if outcome.family == "symptoms" and not has_symptom_features(features):
+            statuses += [status_record(k, NOT_ESTIMABLE, NO_DATA) for k in keys]
+            continue
+        alone, joint = dimension_designs(outcome, features, covariates, columns)
+        detail = {"hypothesis": outcome.hypothesis, "flow": joint.flow,
+                  "n_patients": int(joint.data["patient_id"].nunique()),
+                  "n_therapists": n_therapists(joint.data)}
+        try:
+            _check_spread(joint, columns)
+            fits = {d: outcome.spec.fit(design) for d, design in alone.items()}
+        except NotEstimable as error:
+            statuses += [status_record(k, error.status, error.reason) for k in keys]
+            details[name] = detail
+            continue
+        _record(statuses, keys[0], list(alone.values()))
+        effects += [_effect(fits[d], alone[d], outcome, columns[d], d, "H5a") for d in DIMENSIONS]
+        values = joint.data[[columns[d] for d in DIMENSIONS]]
+        corr = values.corr().to_numpy()
+        detail["correlations"] = {f"{a}_{b}": float(corr[i, j]) for i, a in enumerate(DIMENSIONS)
+                                  for j, b in enumerate(DIMENSIONS) if i < j}
+        detail["reliability"] = dimension_reliability(
+            (item_means or {}).get(outcome.predictor), joint.data["patient_id"], instrument,
+            detail["correlations"])
+        try:
+            joint_fit = outcome.spec.fit(joint)
+        except NotEstimable as error:
+            statuses.append(status_record(keys[1], error.status, error.reason))
+        else:
+            _record(statuses, keys[1], [joint])
+            vif = variance_inflation(joint, columns)
+            detail["vif"] = vif
+            effects += [_effect(joint_fit, joint, outcome, columns[d], d, "H5b") | {"vif": vif[d]}
+                        for d in DIMENSIONS]
+        try:
+            detail["importance"] = relative_importance(
+                outcome, joint, columns, draws=int(settings["bootstrap"]), seed=int(settings["seed"]) + index)
+        except NotEstimable as error:
+            statuses.append(status_record(keys[2], error.status, error.reason))
+        else:
+            statuses.append(status_record(keys[2], FITTED))
+        details[name] = detail
+    return {"family": FAMILY, "effects": effects, "outcomes": details, "statuses": statuses}
+
+
+EFFECT_TABLE_COLUMNS = ["part", "dimension", *EFFECT_COLUMNS, "vif"]
+IMPORTANCE_COLUMNS = ["outcome", "hypothesis", "fit_index", "explained", "term", "estimate", "ci_low",
+                      "ci_high", "draws", "failed_draws"]
+
+
+def dimension_tables(result: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The effect rows (H5a, H5b; `vif` for the joint rows) and the relative-importance rows (H5c: each
+    dimension's share and the contrasts, with their CIs) of a `dimension_analysis` result."""
+    effects = pd.DataFrame(result["effects"], columns=EFFECT_TABLE_COLUMNS)
+    rows = [{"outcome": outcome, "hypothesis": detail["hypothesis"], "fit_index": importance["fit_index"],
+             "explained": importance["explained"], **row, "draws": importance["draws"],
+             "failed_draws": importance["failed_draws"]}
+            for outcome, detail in result["outcomes"].items() if (importance := detail.get("importance"))
+            for row in importance["rows"]]
+    return effects, pd.DataFrame(rows, columns=IMPORTANCE_COLUMNS)
