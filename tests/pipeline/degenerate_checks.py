@@ -158,7 +158,7 @@ def run_everything(stages: Stages) -> dict:
                            instrument=instruments["alliance"], satisfaction=instruments["satisfaction"],
                            min_cell_size=config["privacy"]["min_cell_size"],
                            psychometrics=stages.psychometrics, ruptures=stages.ruptures, synthetic=False,
-                           models={result["family"]: result for result in results})
+                           models={result["family"]: result for result in results}, dimensions=dimensions)
     layout = {name: problems for name, figure in figures.items() if (problems := layout_problems(figure))}
     plt.close("all")
     paths = [workdir / f"{name}.png" for name in figures]
@@ -170,7 +170,7 @@ def run_everything(stages: Stages) -> dict:
         effects=effects, multiplicity=multiplicity_table(effects), sensitivity=sensitivity,
         sensitivity_notes=sensitivity_notes(summary), psychometrics=stages.psychometrics,
         rupture_shares=stages.rupture_shares, figure_paths=paths, truth=None,
-        min_cell_size=config["privacy"]["min_cell_size"], status=status)
+        min_cell_size=config["privacy"]["min_cell_size"], status=status, dimensions=dimensions)
     return {"results": results, "effects": effects, "status": status, "sensitivity": sensitivity,
             "summary": summary, "html": html, "layout": layout}
 

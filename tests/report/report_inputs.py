@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from alliance.models.dimensions import DIMENSIONS
 from alliance.models.plan import PLANNED, status_table
 from alliance.outputs import FIGURES
 from alliance.report.figures import new_figure, save_figure
@@ -78,6 +79,47 @@ def status():
         {"key": p.key, "status": "not_estimable", "reason": "no such data in this test", "flags": ""}
         for p in PLANNED if p.family == "dimensions"]}
     return status_table([*model_results(), dimensions])
+
+
+def _effect(outcome, part, dimension, estimate, scale, **extra):
+    return {"part": part, "dimension": dimension, "outcome": outcome, "model": "m", "predictor": "x",
+            "scale": scale, "estimate": estimate, "std_error": 0.1, "ci_low": estimate - 0.2,
+            "ci_high": estimate + 0.2, "p_value": 0.04, "r": estimate / 4, "r_ci_low": (estimate - 0.2) / 4,
+            "r_ci_high": (estimate + 0.2) / 4, "n_obs": 18, "n_patients": 18, "n_therapists": 6,
+            "analysis": "exploratory", **extra}
+
+
+def _shares(bond, goal, task, contrast):
+    rows = [{"term": d, "estimate": v, "ci_low": v - 0.1, "ci_high": v + 0.1}
+            for d, v in (("bond", bond), ("goal", goal), ("task", task))]
+    return [*rows, {"term": "goal_task_minus_bond", "estimate": contrast[0], "ci_low": contrast[1],
+                    "ci_high": contrast[2]}]
+
+
+# A bond/goal/task result (H5) as alliance.models.dimensions writes it: satisfaction with goals and tasks
+# ahead of the bond, dropout without a clear difference and a difference score of low reliability.
+DIMENSIONS_RESULT = {
+    "family": "dimensions",
+    "effects": [*(_effect("satisfaction", "H5a", d, v, "points") for d, v in (("bond", 1.2), ("goal", 1.5),
+                                                                              ("task", 1.4))),
+                *(_effect("satisfaction", "H5b", d, v, "points", vif=2.6) for d, v in (("bond", 0.2),
+                                                                                     ("goal", 0.7),
+                                                                                     ("task", 0.6))),
+                *(_effect("dropout", "H5a", d, v, "log_odds") for d, v in (("bond", -0.5), ("goal", -0.6),
+                                                                           ("task", -0.6)))],
+    "outcomes": {
+        "satisfaction": {"hypothesis": "H3", "correlations": {"bond_goal": 0.74, "bond_task": 0.72,
+                                                             "goal_task": 0.73},
+                         "vif": {"bond": 2.6, "goal": 2.7, "task": 2.5},
+                         "reliability": {
+                             "dimensions": {d: {"alpha": 0.9, "low": False} for d in DIMENSIONS},
+                             "differences": {"goal_minus_bond": {"reliability": 0.62, "low": True}}},
+                         "importance": {"rows": _shares(0.2, 0.42, 0.38, (0.2, 0.05, 0.33))}},
+        "dropout": {"hypothesis": "H2",
+                    "importance": {"rows": _shares(0.3, 0.33, 0.37, (0.05, -0.2, 0.25))}},
+    },
+    "statuses": [],
+}
 
 
 DROPOUT_BENCHMARK = {  # as alliance.models.benchmarks.dropout_comparison writes it
@@ -165,6 +207,7 @@ def report_inputs(tmp_path: Path) -> dict:
     }
     return {"config": config, "validation": validation, "scoring": scoring,
             "session_scores": sessions_table(), "features": features_table(),
-            "model_results": model_results(), "status": status(), "effects": EFFECTS,
+            "model_results": model_results(), "status": status(), "dimensions": DIMENSIONS_RESULT,
+            "effects": EFFECTS,
             "psychometrics": psychometrics(),
             "rupture_shares": RUPTURE_SHARES.copy(), "figure_paths": figure_paths, "min_cell_size": 5}

@@ -10,11 +10,11 @@ import statsmodels.api as sm
 
 from alliance.stats.dominance import (
     FitFailed,
+    McFadden,
     binomial_loglik,
     dominance_fits,
     general_dominance,
     linear_criterion,
-    mcfadden_criterion,
     subsets,
 )
 
@@ -70,7 +70,7 @@ def test_linear_r2_with_frequency_weights_equals_repeated_rows():
     y = x @ [1.0, 0.5, -0.3] + rng.normal(size=40)
     weights = rng.integers(0, 4, size=40).astype(float)
     repeated = np.repeat(np.arange(40), weights.astype(int))
-    weighted = linear_criterion(y, weights)(x)
+    weighted = linear_criterion(y, weights)(x, ())
     assert weighted == pytest.approx(sm.OLS(y[repeated], x[repeated]).fit().rsquared, rel=1e-12)
     assert weighted == pytest.approx(sm.WLS(y, x, weights=weights).fit().rsquared, rel=1e-12)
 
@@ -96,7 +96,7 @@ def test_binomial_loglik_equals_statsmodels_glm_with_trials_and_weights(binomial
     assert loglik == pytest.approx(glm.llf, rel=1e-10)
     null = sm.GLM(np.column_stack([successes, trials - successes]), x[:, :1], family=sm.families.Binomial(),
                   freq_weights=weights).fit(tol=1e-12)
-    mcfadden = mcfadden_criterion(successes, trials, weights)(x)
+    mcfadden = McFadden(successes, trials, weights)(x, (0,))
     assert mcfadden == pytest.approx(1 - glm.llf / null.llf, rel=1e-9)
 
 
@@ -108,7 +108,11 @@ def test_binomial_loglik_of_bernoulli_outcomes_equals_statsmodels_logit(binomial
     loglik, params = binomial_loglik(x, y, np.ones(len(x)), weights)
     assert params == pytest.approx(logit.params, abs=1e-7)
     assert loglik == pytest.approx(logit.llf, rel=1e-10)
-    assert mcfadden_criterion(y, np.ones(len(x)), weights)(x) == pytest.approx(logit.prsquared, abs=1e-9)
+    criterion = McFadden(y, np.ones(len(x)), weights)
+    assert criterion(x, (0,)) == pytest.approx(logit.prsquared, abs=1e-9)
+    # started from its own solution (as a bootstrap draw from the full sample's), the same fit
+    warm = McFadden(y, np.ones(len(x)), weights, starts=criterion.solutions)
+    assert warm(x, (0,)) == pytest.approx(logit.prsquared, abs=1e-9)
 
 
 def test_under_separation_the_log_likelihood_reaches_its_supremum():

@@ -16,6 +16,7 @@ rule report:
         effects=rules.fit_models.output.effects,
         multiplicity=rules.fit_models.output.multiplicity,
         status=rules.fit_models.output.status,
+        dimensions=rules.fit_models.output.dimensions,
         sensitivity=rules.fit_models.output.sensitivity,
         sensitivity_result=rules.fit_models.output.sensitivity_result,
         psychometrics=[rules.psychometrics.output[table] for table in PSYCHOMETRIC_TABLES],

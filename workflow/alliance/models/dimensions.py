@@ -44,10 +44,10 @@ from alliance.models.symptoms import NO_DATA, PATIENT_MODEL, has_symptom_feature
 from alliance.scoring.scores import is_scored
 from alliance.stats.dominance import (
     FitFailed,
+    McFadden,
     dominance_fits,
     general_dominance,
     linear_criterion,
-    mcfadden_criterion,
 )
 
 DIMENSIONS = ("bond", "goal", "task")  # Bordin (1979); the report's order
@@ -174,18 +174,22 @@ def _matrices(design: Design, columns: dict[str, str]) -> tuple[np.ndarray, np.n
 
 
 def importance_shares(kind: str, response: tuple[np.ndarray, np.ndarray], base: np.ndarray,
-                      dims: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, float]:
-    """General dominance weights of the dimensions and the fit they add together (full - base), on the
-    rows with a positive weight; base columns that a draw leaves constant or collinear are dropped."""
+                      dims: np.ndarray, weights: np.ndarray, starts: dict | None = None,
+                      ) -> tuple[np.ndarray, float, dict]:
+    """General dominance weights of the dimensions, the fit they add together (full - base) and the
+    binomial fits' solutions (`McFadden`; empty for a linear model), on the rows with a positive weight;
+    base columns that a draw leaves constant or collinear are dropped. `starts`: solutions to start the
+    binomial fits from (the full sample's, for a bootstrap draw)."""
     used = weights > 0
     y, trials, w = response[0][used], response[1][used], weights[used]
     keep = independent_columns(np.column_stack([base[used], dims[used]]))
     if not keep[base.shape[1]:].all():
         raise FitFailed("a dimension is constant or collinear in this sample")
     base_used = base[used][:, keep[: base.shape[1]]]
-    criterion = (mcfadden_criterion(y, trials, w) if kind == "binomial" else linear_criterion(y, w))
+    criterion = McFadden(y, trials, w, starts) if kind == "binomial" else linear_criterion(y, w)
     fits = dominance_fits(base_used, dims[used], w, criterion)
-    return general_dominance(fits, dims.shape[1]), fits[(0, 1, 2)] - fits[()]
+    solutions = criterion.solutions if isinstance(criterion, McFadden) else {}
+    return general_dominance(fits, dims.shape[1]), fits[(0, 1, 2)] - fits[()], solutions
 
 
 def _shares(weights: np.ndarray) -> np.ndarray:
@@ -207,7 +211,7 @@ def relative_importance(outcome: Outcome, design: Design, columns: dict[str, str
     response = outcome.response(data)
     base, dims = _matrices(design, columns)
     try:
-        weights, total = importance_shares(outcome.kind, response, base, dims, np.ones(len(data)))
+        weights, total, solutions = importance_shares(outcome.kind, response, base, dims, np.ones(len(data)))
     except FitFailed as error:
         raise NotEstimable(f"the {outcome.kind} fits of the dimensions failed on the analysis sample: "
                            f"{error}") from None
@@ -220,7 +224,7 @@ def relative_importance(outcome: Outcome, design: Design, columns: dict[str, str
         counts = np.bincount(rng.integers(0, groups, size=groups), minlength=groups)
         try:
             boot_shares = _shares(importance_shares(outcome.kind, response, base, dims,
-                                                    counts[codes].astype(float))[0])
+                                                    counts[codes].astype(float), solutions)[0])
         except FitFailed:
             failed += 1
             continue

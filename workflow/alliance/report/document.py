@@ -28,6 +28,7 @@ from alliance.report.analysis import (
     truth_rows,
 )
 from alliance.report.cohort import alliance_section, cohort_section, family_name, input_tables
+from alliance.report.dimensions import dimension_section
 from alliance.report.downloads import add_csv_downloads
 from alliance.report.figures import EXAMPLES_PER_PATTERN
 from alliance.report.format import (
@@ -77,6 +78,10 @@ FIGURE_CAPTIONS = {
     "therapist_caterpillar": N_("Each therapist's mean of their patients' mean alliance (95% CI), ranked "
                                 "and not named; therapists with fewer than {k} patients with a score are "
                                 "not shown."),
+    "dimensions": N_("Left: each of the alliance's dimensions (bond, goals, tasks) alone as r (95% CI), in "
+                     "each outcome's own model. Right: its share of what the three explain together "
+                     "(general dominance, with 95% CIs from a therapist bootstrap); the dashed line marks "
+                     "equal shares."),
     "kaplan_meier": N_("Retention after the early window by tertile of early alliance (Kaplan-Meier with "
                        "95% CIs, landmark at the end of the early window); curves stop where fewer than "
                        "{k} patients remain at risk."),
@@ -118,6 +123,7 @@ def build_report(
     rupture_shares: pd.DataFrame, figure_paths: Sequence[str | Path], truth: dict | None = None,
     min_cell_size: int, multiplicity: pd.DataFrame | None = None, sensitivity: pd.DataFrame | None = None,
     sensitivity_notes: Sequence[str] = (), status: pd.DataFrame | None = None,
+    dimensions: dict | None = None,
 ) -> str:
     """The report as one self-contained HTML string (figures as data URIs, no timestamps), in the language
     of `config["report"]["language"]` (English when not set).
@@ -131,7 +137,7 @@ def build_report(
             features=features, model_results=model_results, effects=effects, psychometrics=psychometrics,
             rupture_shares=rupture_shares, figure_paths=figure_paths, truth=truth,
             min_cell_size=min_cell_size, multiplicity=multiplicity, sensitivity=sensitivity,
-            sensitivity_notes=sensitivity_notes, status=status)
+            sensitivity_notes=sensitivity_notes, status=status, dimensions=dimensions)
 
 
 def _build_report(
@@ -140,7 +146,7 @@ def _build_report(
     model_results: list[dict], effects: pd.DataFrame, psychometrics: Mapping[str, pd.DataFrame],
     rupture_shares: pd.DataFrame, figure_paths: Sequence[str | Path], truth: dict | None,
     min_cell_size: int, multiplicity: pd.DataFrame | None, sensitivity: pd.DataFrame | None,
-    sensitivity_notes: Sequence[str], status: pd.DataFrame | None,
+    sensitivity_notes: Sequence[str], status: pd.DataFrame | None, dimensions: dict | None,
 ) -> str:
     figures = {Path(path).stem: embed_png(path) for path in figure_paths}
     missing = [name for name in FIGURES if name not in figures]
@@ -169,6 +175,7 @@ def _build_report(
                                       status=status),
         "sensitivity": (None if sensitivity is None else {
             "rows": sensitivity_rows(sensitivity, min_cell_size), "notes": list(sensitivity_notes)}),
+        "dimensions": dimension_section(dimensions, status),
         "benchmarks": benchmark_sentences(model_results),
         "truth": truth_rows(truth, effects) if truth else None,
         "n_therapists": therapists_text(features["therapist_id"].nunique()),

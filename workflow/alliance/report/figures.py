@@ -27,6 +27,7 @@ from alliance.io import write_atomic
 from alliance.models.effects import BENCHMARKS, benchmark_comparable, model_label
 from alliance.models.levels import HYPOTHESIS
 from alliance.outputs import FIGURES
+from alliance.report.dimensions import dimension_figure
 from alliance.report.format import (
     _localised,
     format_ci,
@@ -520,7 +521,7 @@ def therapist_caterpillar(features: pd.DataFrame, min_cell_size: int) -> Figure:
 def make_figures(
     session_scores: pd.DataFrame, features: pd.DataFrame, effects: pd.DataFrame, *, instrument: Instrument,
     satisfaction: Instrument, min_cell_size: int, psychometrics: Mapping[str, pd.DataFrame],
-    ruptures: pd.DataFrame, synthetic: bool, models: Mapping[str, dict],
+    ruptures: pd.DataFrame, synthetic: bool, models: Mapping[str, dict], dimensions: dict | None = None,
 ) -> dict[str, Figure]:
     """Every figure of the report, keyed by its name in `FIGURES` (in that order): `data_figures` and
     `model_figures`, which the workflow draws in two jobs (the first needs no model).
@@ -528,11 +529,12 @@ def make_figures(
     `satisfaction` is the satisfaction instrument (its short name labels the glance figure);
     `psychometrics` holds the tables of results/psychometrics/ keyed by name (`read_tables`); `models`
     the model results by family (the dropout family's Kaplan-Meier curves, every primary model's
-    predictions).
+    predictions); `dimensions` the bond/goal/task analysis (H5; None when not run).
     """
     figures = data_figures(session_scores, features, instrument=instrument, min_cell_size=min_cell_size,
                            psychometrics=psychometrics, ruptures=ruptures, synthetic=synthetic)
-    figures |= model_figures(effects, satisfaction=satisfaction, min_cell_size=min_cell_size, models=models)
+    figures |= model_figures(effects, satisfaction=satisfaction, min_cell_size=min_cell_size, models=models,
+                             dimensions=dimensions)
     return {name: figures[name] for name in FIGURES}
 
 
@@ -554,10 +556,11 @@ def data_figures(
 
 
 def model_figures(effects: pd.DataFrame, *, satisfaction: Instrument, min_cell_size: int,
-                  models: Mapping[str, dict]) -> dict[str, Figure]:
+                  models: Mapping[str, dict], dimensions: dict | None = None) -> dict[str, Figure]:
     """The figures of the model results (`MODEL_FIGURES`): the report at a glance (`satisfaction`, the
     satisfaction instrument, names its outcome), the forest plot of `effects`, the dropout family's
-    Kaplan-Meier curves and the primary models' predictions (`models`: the results by family)."""
+    Kaplan-Meier curves, the primary models' predictions (`models`: the results by family) and the
+    bond/goal/task analysis (`dimensions`, H5)."""
     dropout = models.get("dropout", {}).get("extra", {})
     km_reason = status_reason(models.get("dropout", {}), KAPLAN_MEIER)
     return {
@@ -573,6 +576,7 @@ def model_figures(effects: pd.DataFrame, *, satisfaction: Instrument, min_cell_s
                                  reason=km_reason) if km_reason
                              else _("The Kaplan-Meier curves could not be estimated."))),
         "marginal_effects": marginal_effects(models),
+        "dimensions": dimension_figure(dimensions),
     }
 
 

@@ -27,7 +27,7 @@ predictors in multiple regression. *Psychological Bulletin, 114*(3), 542-551.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 from scipy.special import expit, gammaln
@@ -93,7 +93,10 @@ def binomial_loglik(x: np.ndarray, successes: np.ndarray, trials: np.ndarray, we
         mu = expit(x @ beta)
         gradient = x.T @ (weights * (successes - trials * mu))
         hessian = (x * (weights * trials * mu * (1 - mu))[:, None]).T @ x
-        step = np.linalg.lstsq(hessian, gradient, rcond=None)[0]  # near-singular under separation
+        try:
+            step = np.linalg.solve(hessian, gradient)
+        except np.linalg.LinAlgError:  # singular to working precision under separation
+            step = np.linalg.lstsq(hessian, gradient, rcond=None)[0]
         for _ in range(30):  # halve the step until the log-likelihood does not fall
             candidate = loglik(beta + step)
             if candidate >= current:
@@ -107,22 +110,38 @@ def binomial_loglik(x: np.ndarray, successes: np.ndarray, trials: np.ndarray, we
     raise FitFailed(f"the log-likelihood did not settle in {NEWTON_MAX_ITER} Newton steps")
 
 
+Criterion = Callable[[np.ndarray, tuple[int, ...]], float]  # fit index of (design matrix, subset)
+
+
 def dominance_fits(base: np.ndarray, predictors: np.ndarray, weights: np.ndarray,
-                   criterion: Callable[[np.ndarray], float]) -> dict[tuple[int, ...], float]:
+                   criterion: Criterion) -> dict[tuple[int, ...], float]:
     """`criterion` (a fit index of a design matrix) of the base columns plus each subset of the columns of
     `predictors`."""
-    return {s: criterion(np.column_stack([base, predictors[:, list(s)]]))
+    return {s: criterion(np.column_stack([base, predictors[:, list(s)]]), s)
             for s in subsets(predictors.shape[1])}
 
 
-def linear_criterion(y: np.ndarray, weights: np.ndarray) -> Callable[[np.ndarray], float]:
+def linear_criterion(y: np.ndarray, weights: np.ndarray) -> Criterion:
     """R^2 of a design matrix for `y` (`linear_r2`)."""
-    return lambda x: linear_r2(y, x, weights)
+    return lambda x, subset: linear_r2(y, x, weights)
 
 
-def mcfadden_criterion(successes: np.ndarray, trials: np.ndarray,
-                       weights: np.ndarray) -> Callable[[np.ndarray], float]:
+class McFadden:
     """McFadden's R^2 = 1 - LL / LL_0 of a design matrix for `successes` out of `trials`, LL_0 from the
-    intercept-only model (`binomial_loglik`)."""
-    null, _ = binomial_loglik(np.ones((len(trials), 1)), successes, trials, weights)
-    return lambda x: 1 - binomial_loglik(x, successes, trials, weights)[0] / null
+    intercept-only model (`binomial_loglik`). Each subset's fit starts from `starts[subset]` when given
+    with the same number of columns (a bootstrap draw starts from the full sample's solution, which
+    Newton's method then needs a step or two to leave); the solutions are kept in `solutions`."""
+
+    def __init__(self, successes: np.ndarray, trials: np.ndarray, weights: np.ndarray,
+                 starts: Mapping[tuple[int, ...] | None, np.ndarray] | None = None) -> None:
+        self.data = (successes, trials, weights)
+        self.starts = starts or {}
+        self.solutions: dict[tuple[int, ...] | None, np.ndarray] = {}  # None: the intercept-only model
+        self.null, self.solutions[None] = binomial_loglik(np.ones((len(trials), 1)), *self.data,
+                                                          start=self.starts.get(None))
+
+    def __call__(self, x: np.ndarray, subset: tuple[int, ...]) -> float:
+        start = self.starts.get(subset)
+        loglik, self.solutions[subset] = binomial_loglik(
+            x, *self.data, start=start if start is not None and len(start) == x.shape[1] else None)
+        return 1 - loglik / self.null

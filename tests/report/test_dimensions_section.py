@@ -1,0 +1,47 @@
+"""The report's section on bond, goals or tasks (H5): the planned contrast in words, the table, the
+caveats and the reasons of the parts not estimated, and a figure readable in print."""
+
+from __future__ import annotations
+
+import pandas as pd
+from figure_checks import layout_problems
+from report_inputs import DIMENSIONS_RESULT, status
+from test_figures import smallest_printed_size
+
+from alliance.i18n import use_language
+from alliance.report.dimensions import dimension_figure, dimension_section
+
+
+def test_the_section_says_which_dimension_carries_each_outcome():
+    section = dimension_section(DIMENSIONS_RESULT, status())
+    assert section["sentences"] == [
+        "Satisfaction: agreement on goals and tasks carried more of what the alliance explains than the bond "
+        "(difference in shares .20, 95% CI .05 to .33).",
+        "Dropout: no dimension clearly carried more than the others (goals and tasks minus bond, difference "
+        "in shares .05, 95% CI -.20 to .25)."]
+    rows = pd.DataFrame(section["rows"])
+    assert len(rows) == 6 and list(rows["dimension"][:3]) == ["bond", "goal", "task"]
+    assert rows.loc[0, "alone"] == "1.20 [1.00, 1.40]" and rows.loc[0, "joint"] == "0.20 [0.00, 0.40]"
+    assert rows.loc[0, "share"] == ".20 [.10, .30]" and rows.loc[0, "vif"] == "2.6"
+    assert rows.loc[3, "joint"] == "NA" and rows.loc[3, "alpha"] == "NA"  # dropout: alone only here
+    assert any("the difference between the bond and goal scores has a reliability of .62 (below .70)" in c
+               for c in section["caveats"])
+    assert any("correlate .72 to .74" in c for c in section["caveats"])
+    assert len(section["not_estimated"]) == 12  # every part not estimable in this test's status table
+    assert section["not_estimated"][0].startswith("H5a-attendance (each alliance dimension alone")
+
+
+def test_the_section_in_spanish():
+    with use_language("es"):
+        section = dimension_section(DIMENSIONS_RESULT, status())
+    assert section["sentences"][0].startswith("Satisfacción: ")
+    assert "0,20" in section["sentences"][0]
+
+
+def test_the_figure_is_readable_in_print_and_says_why_when_empty():
+    figure = dimension_figure(DIMENSIONS_RESULT)
+    assert layout_problems(figure) == []
+    assert smallest_printed_size(figure) >= 7
+    empty = dimension_figure(None)
+    texts = " ".join(t.get_text() for t in empty.findobj(lambda a: hasattr(a, "get_text")))
+    assert "could not be related to any outcome" in texts

@@ -1,0 +1,166 @@
+"""The report's section on bond, goals or tasks (ANALYSIS_PLAN.md, H5, exploratory): one sentence per
+outcome on the planned contrast, one table (each dimension alone and jointly, its share of what the three
+explain together, its reliability), the collinearity and reliability caveats, and one figure (the
+dimensions' effects as r and their shares, per outcome)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from alliance.errors import REPORTED
+from alliance.i18n import N_, _
+from alliance.models.dimensions import DIMENSIONS, MIN_RELIABILITY
+from alliance.report.analysis import planned_title
+from alliance.report.cohort import subscale_name
+from alliance.report.format import estimate_digits, format_ci, format_number, format_unit
+from alliance.report.style import figure_style, message_figure, new_figure
+from alliance.report.words import fill, outcome_name, reason_text, scale_word, status_word
+
+CONTRAST = "goal_task_minus_bond"
+# The planned contrast in words: (goals and tasks carried more; the bond carried more; neither clearly).
+CONTRAST_SENTENCES = (
+    N_("{outcome}: agreement on goals and tasks carried more of what the alliance explains than the bond "
+       "(difference in shares {estimate}, 95% CI {low} to {high})."),
+    N_("{outcome}: the bond carried more of what the alliance explains than agreement on goals and tasks "
+       "(difference in shares {estimate}, 95% CI {low} to {high})."),
+    N_("{outcome}: no dimension clearly carried more than the others (goals and tasks minus bond, "
+       "difference in shares {estimate}, 95% CI {low} to {high})."),
+)
+VIF_LIMIT = 5.0  # a joint coefficient with a larger VIF is not interpretable alone (ANALYSIS_PLAN.md, H5b)
+
+
+def _estimate(row: Mapping) -> str:
+    digits = estimate_digits(row["estimate"])
+    return f"{format_number(row['estimate'], digits)} {format_ci(row['ci_low'], row['ci_high'], digits)}"
+
+
+def _contrast_sentence(outcome: str, row: Mapping) -> str:
+    which = 0 if row["ci_low"] > 0 else 1 if row["ci_high"] < 0 else 2
+    return fill(_(CONTRAST_SENTENCES[which]), outcome=outcome_name(outcome).replace("_", " ").capitalize(),
+                estimate=format_unit(row["estimate"]), low=format_unit(row["ci_low"]),
+                high=format_unit(row["ci_high"]))
+
+
+def _caveats(outcome: str, detail: Mapping) -> list[str]:
+    """The collinearity and reliability caveats of one outcome's analysis sample."""
+    out = []
+    name = outcome_name(outcome).replace("_", " ").capitalize()
+    correlations = list(detail.get("correlations", {}).values())
+    if correlations:
+        vif = detail.get("vif", {})
+        out.append(fill(_("{outcome}: the three dimensions correlate {low} to {high} in its sample; their "
+                          "variance inflation factors in the joint model are {vifs}."),
+                        outcome=name, low=format_unit(min(correlations)), high=format_unit(max(correlations)),
+                        vifs=", ".join(f"{subscale_name(d)} {format_number(v, 1)}" for d, v in vif.items())
+                        or "NA"))
+        if any(v > VIF_LIMIT for v in vif.values()):
+            out.append(fill(_("{outcome}: a variance inflation factor above {limit} makes that dimension's "
+                              "joint coefficient uninterpretable on its own."),
+                            outcome=name, limit=format_number(VIF_LIMIT, 0)))
+    reliability = detail.get("reliability", {})
+    for pair, diff in reliability.get("differences", {}).items():
+        if diff["low"]:
+            b, a = pair.split("_minus_")
+            out.append(fill(_("{outcome}: the difference between the {a} and {b} scores has a reliability of "
+                              "{value} (below {limit}): differences between dimensions are measured less "
+                              "reliably than the dimensions themselves."),
+                            outcome=name, a=subscale_name(a), b=subscale_name(b),
+                            value=format_unit(diff["reliability"]), limit=format_unit(MIN_RELIABILITY)))
+    for dimension, values in reliability.get("dimensions", {}).items():
+        if values["low"]:
+            out.append(fill(_("{outcome}: the {dimension} score's reliability is {value} (below {limit}); "
+                              "its effects are attenuated."), outcome=name,
+                            dimension=subscale_name(dimension), value=format_unit(values["alpha"]),
+                            limit=format_unit(MIN_RELIABILITY)))
+    return out
+
+
+def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
+    """The section's context: `sentences` (the planned contrast per outcome), `rows` of the table,
+    `caveats`, and `not_estimated` (the parts without an estimate, with their reasons)."""
+    h5 = status[status["hypothesis"] == "H5"]
+    not_estimated = [fill(_("{key} ({title}): {status}. {reason}"), key=row["key"],
+                          title=planned_title(row["title"]),
+                          status=status_word(row["status"]), reason=reason_text(row["reason"]))
+                     for _index, row in h5.iterrows() if row["status"] not in REPORTED]
+    if result is None:
+        return {"sentences": [], "rows": [], "caveats": [], "not_estimated": not_estimated}
+    effects = pd.DataFrame(result["effects"])
+    rows, sentences, caveats = [], [], []
+    for outcome, detail in result["outcomes"].items():
+        shares = {row["term"]: row for row in detail.get("importance", {}).get("rows", [])}
+        if CONTRAST in shares:
+            sentences.append(_contrast_sentence(outcome, shares[CONTRAST]))
+        caveats += _caveats(outcome, detail)
+        alphas = detail.get("reliability", {}).get("dimensions", {})
+        for dimension in DIMENSIONS:
+            found = {part: effects[(effects["outcome"] == outcome) & (effects["part"] == part)
+                                   & (effects["dimension"] == dimension)] if len(effects) else effects
+                     for part in ("H5a", "H5b")}
+            if all(frame.empty for frame in found.values()):
+                continue
+            alone, joint = (frame.iloc[0] if len(frame) else None for frame in found.values())
+            scale = alone["scale"] if alone is not None else joint["scale"]
+            rows.append({
+                "outcome": outcome_name(outcome), "dimension": subscale_name(dimension),
+                "scale": scale_word(scale),
+                "alone": _estimate(alone) if alone is not None else "NA",
+                "joint": _estimate(joint) if joint is not None else "NA",
+                "vif": format_number(joint["vif"], 1) if joint is not None else "NA",
+                "share": (f"{format_unit(shares[dimension]['estimate'])} "
+                          f"{format_ci(shares[dimension]['ci_low'], shares[dimension]['ci_high'], unit=True)}"
+                          if dimension in shares else "NA"),
+                "alpha": format_unit(alphas[dimension]["alpha"]) if dimension in alphas else "NA",
+            })
+    return {"sentences": sentences, "rows": rows, "caveats": caveats, "not_estimated": not_estimated}
+
+
+def dimension_figure(result: Mapping | None) -> Figure:
+    """Per outcome, each dimension alone as r (95% CI; the outcome's own model, converted as the total's
+    effects) and its share of what the three explain together (general dominance, 95% therapist-bootstrap
+    CI), with the equal-share line at 1/3."""
+    title = _("Bond, goals or tasks")
+    effects = pd.DataFrame(result["effects"]) if result else pd.DataFrame()
+    alone = effects[effects["part"] == "H5a"] if len(effects) else effects
+    outcomes = list(dict.fromkeys(alone["outcome"])) if len(alone) else []
+    if not outcomes:
+        return message_figure(title, _("The alliance's dimensions could not be related to any outcome; the "
+                                       "report says why."))
+    colours = dict(zip(DIMENSIONS, sns.color_palette("colorblind", 3), strict=True))
+    offsets = dict(zip(DIMENSIONS, (0.25, 0.0, -0.25), strict=True))
+    positions = {outcome: len(outcomes) - 1 - i for i, outcome in enumerate(outcomes)}
+    with figure_style():
+        fig = new_figure(8, 1.8 + 0.9 * len(outcomes))
+        left, right = fig.subplots(1, 2, sharey=True)
+        for row in alone.itertuples():
+            y = positions[row.outcome] + offsets[row.dimension]
+            left.errorbar(row.r, y, xerr=[[row.r - row.r_ci_low], [row.r_ci_high - row.r]], fmt="o",
+                          color=colours[row.dimension], capsize=3, markersize=5)
+        for outcome in outcomes:
+            shares = {r["term"]: r for r in result["outcomes"][outcome].get("importance", {}).get("rows", [])}
+            for dimension in DIMENSIONS:
+                if dimension in shares:
+                    s = shares[dimension]
+                    right.errorbar(s["estimate"], positions[outcome] + offsets[dimension],
+                                   xerr=[[s["estimate"] - s["ci_low"]], [s["ci_high"] - s["estimate"]]],
+                                   fmt="s", color=colours[dimension], capsize=3, markersize=5)
+        left.axvline(0, color="0.2", linewidth=1)
+        right.axvline(1 / 3, color="0.5", linewidth=1, linestyle="--")
+        right.set_xlim(0, 1)
+        left.set_yticks(list(positions.values()),
+                        [outcome_name(o).replace("_", " ").capitalize() for o in positions])
+        left.set_ylim(-0.6, len(outcomes) - 0.4)
+        left.set(xlabel=_("r, each dimension alone\n(95% CI)"))
+        right.set(xlabel=_("share of what the three explain\n(95% CI)"))
+        fig.suptitle(title, fontsize=12, fontweight="bold")
+        handles = [Line2D([], [], marker="o", linestyle="none", color=colours[d], label=subscale_name(d))
+                   for d in DIMENSIONS]
+        handles.append(Line2D([], [], color="0.5", linestyle="--", label=_("equal shares (1/3)")))
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize="small")
+    return fig
+
