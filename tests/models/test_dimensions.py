@@ -144,3 +144,9 @@ def test_a_constant_dimension_and_absent_symptoms_get_reasons_in_words(default_c
     again = dimension_analysis(features, COVARIATES, {"bootstrap": 20, "seed": 1}, instrument=wai_sr,
                                item_means=items)
     assert again == result  # the same seed, the same draws
+    few = features[features["therapist_id"].isin(sorted(features["therapist_id"].unique())[:8])]
+    statuses = {s["key"]: s for s in dimension_analysis(few, COVARIATES, {"bootstrap": 20, "seed": 1},
+                                                        instrument=wai_sr)["statuses"]}
+    assert statuses["H5c-dropout"]["status"] == NOT_ESTIMABLE
+    assert statuses["H5c-dropout"]["reason"].startswith("8 therapists in the analysis sample (fewer than 10)")
+    assert statuses["H5a-dropout"]["status"] in (FITTED, "boundary")

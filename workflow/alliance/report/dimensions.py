@@ -120,6 +120,13 @@ def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
     return {"sentences": sentences, "rows": rows, "caveats": caveats, "not_estimated": not_estimated}
 
 
+def _interval(ax, estimate: float, low: float, high: float, y: float, colour, marker: str) -> None:
+    """An estimate and its interval (a percentile bootstrap interval need not contain the estimate)."""
+    ax.plot([low, high], [y, y], color=colour, linewidth=1.5, solid_capstyle="butt")
+    ax.plot([low, high], [y, y], linestyle="none", marker="|", markersize=7, color=colour)
+    ax.plot([estimate], [y], linestyle="none", marker=marker, markersize=5, color=colour)
+
+
 def dimension_figure(result: Mapping | None) -> Figure:
     """Per outcome, each dimension alone as r (95% CI; the outcome's own model, converted as the total's
     effects) and its share of what the three explain together (general dominance, 95% therapist-bootstrap
@@ -139,16 +146,14 @@ def dimension_figure(result: Mapping | None) -> Figure:
         left, right = fig.subplots(1, 2, sharey=True)
         for row in alone.itertuples():
             y = positions[row.outcome] + offsets[row.dimension]
-            left.errorbar(row.r, y, xerr=[[row.r - row.r_ci_low], [row.r_ci_high - row.r]], fmt="o",
-                          color=colours[row.dimension], capsize=3, markersize=5)
+            _interval(left, row.r, row.r_ci_low, row.r_ci_high, y, colours[row.dimension], "o")
         for outcome in outcomes:
             shares = {r["term"]: r for r in result["outcomes"][outcome].get("importance", {}).get("rows", [])}
             for dimension in DIMENSIONS:
                 if dimension in shares:
                     s = shares[dimension]
-                    right.errorbar(s["estimate"], positions[outcome] + offsets[dimension],
-                                   xerr=[[s["estimate"] - s["ci_low"]], [s["ci_high"] - s["estimate"]]],
-                                   fmt="s", color=colours[dimension], capsize=3, markersize=5)
+                    _interval(right, s["estimate"], s["ci_low"], s["ci_high"],
+                              positions[outcome] + offsets[dimension], colours[dimension], "s")
         left.axvline(0, color="0.2", linewidth=1)
         right.axvline(1 / 3, color="0.5", linewidth=1, linestyle="--")
         right.set_xlim(0, 1)
