@@ -4,11 +4,16 @@ or the instrument cannot support it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from alliance.errors import FITTED, NOT_ESTIMABLE, REFUSED
+import alliance.instruments
+from alliance.errors import FITTED, NOT_ESTIMABLE, REFUSED, InstrumentError
 from alliance.features.build import build_features
 from alliance.ingest.contract import validate_tables
 from alliance.instruments import load_instrument
@@ -49,10 +54,15 @@ def importance(result: dict, outcome: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def planted(default_config, wai_sr, csq8):
+def cohort(default_config, wai_sr, csq8):
     """The default cohort's generator (goal and task each 1.0 CSQ-8 point per SD of their specific
-    deviation, the bond none), 400 patients."""
-    features, items = staged(default_config, wai_sr, csq8, seed=21)
+    deviation, the bond none), 400 patients: features and item means."""
+    return staged(default_config, wai_sr, csq8, seed=21)
+
+
+@pytest.fixture(scope="module")
+def planted(cohort, wai_sr):
+    features, items = cohort
     return dimension_analysis(features, COVARIATES, SETTINGS, instrument=wai_sr, item_means=items)
 
 
@@ -150,3 +160,33 @@ def test_a_constant_dimension_and_absent_symptoms_get_reasons_in_words(default_c
     assert statuses["H5c-dropout"]["status"] == NOT_ESTIMABLE
     assert statuses["H5c-dropout"]["reason"].startswith("8 therapists in the analysis sample (fewer than 10)")
     assert statuses["H5a-dropout"]["status"] in (FITTED, "boundary")
+
+
+def test_instruments_map_their_items_to_the_three_dimensions(tmp_path, wai_sr):
+    assert wai_sr.dimensions == {"task": (1, 2, 10, 12), "bond": (3, 5, 7, 9), "goal": (4, 6, 8, 11)}
+    assert load_instrument("srs").dimensions == {"bond": (1,), "goal": (2,), "task": (3,)}
+    assert load_instrument("haq_ii").dimensions == {}
+    spec = yaml.safe_load((Path(alliance.instruments.__file__).parent / "srs.yaml").read_text())
+    for wrong, words in (({"bond": [1], "goal": [2]}, "must map exactly bond, goal, task"),
+                         ({"bond": [1], "goal": [1], "task": [3]}, "each in at most one dimension"),
+                         ({"bond": [1], "goal": [2], "task": [9]}, "must name existing items")):
+        (tmp_path / "mine.yaml").write_text(yaml.safe_dump(spec | {"key": "mine", "dimensions": wrong}))
+        with pytest.raises(InstrumentError, match=words):
+            load_instrument(tmp_path / "mine.yaml")
+
+
+def test_dimensions_mapped_by_items_are_scored_from_the_item_means(cohort, planted, wai_sr):
+    """An instrument whose subscales are not the dimensions (as the SRS's) gets its dimension scores from
+    the patients' item means: on the WAI-SR's items mapped so, the same effects as from its subscales."""
+    features, items = cohort
+    one_scale = replace(wai_sr, subscales={"all": tuple(range(1, 13))}, dimensions=wai_sr.dimensions)
+    without = features.drop(columns=[c for c in features.columns
+                                     if c.startswith(tuple(f"alliance_{d}_" for d in DIMENSIONS))])
+    result = dimension_analysis(without, COVARIATES, SETTINGS, instrument=one_scale, item_means=items)
+    ours = pd.DataFrame(result["effects"]).set_index(["outcome", "part", "dimension"])["estimate"]
+    theirs = pd.DataFrame(planted["effects"]).set_index(["outcome", "part", "dimension"])["estimate"]
+    assert ours.index.equals(theirs.index)
+    assert np.abs(ours - theirs).max() < 0.05  # item means vs subscale scores: prorated items differ
+    prescored = dimension_analysis(without, COVARIATES, SETTINGS, instrument=one_scale, item_means={})
+    assert {s["status"] for s in prescored["statuses"]} == {NOT_ESTIMABLE}
+    assert "pre-scored alliance totals" in prescored["statuses"][0]["reason"]

@@ -6,7 +6,7 @@ file (`<key>.yaml`); a user's own instrument is a YAML file of the same format g
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from alliance.errors import InstrumentError
 
 SCORE_RULES = ("mean", "sum")
 TOTAL_RULES = ("mean_of_subscales", "sum_of_subscales")
+BORDIN = ("bond", "goal", "task")  # the working alliance's dimensions (Bordin 1979)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class Instrument:
     max_missing_per_subscale: int
     integer: bool = True
     cutoff: Cutoff | None = None
+    # Bordin's (1979) bond, goal and task, each by its items: the `dimensions` of the definition, else the
+    # subscales when they are exactly these three, else none (the instrument does not measure them).
+    dimensions: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     @property
     def item_columns(self) -> list[str]:
@@ -157,6 +161,9 @@ def _parse(spec: dict, origin: str) -> Instrument:
             integer=bool(spec["response"].get("integer", True)),
             cutoff=Cutoff(float(spec["cutoff"]["value"]), bool(spec["cutoff"].get("inclusive", False)))
             if spec.get("cutoff") else None,
+            dimensions=({str(k): tuple(int(i) for i in v) for k, v in spec["dimensions"].items()}
+                        if spec.get("dimensions") else
+                        subscales if set(subscales) == set(BORDIN) else {}),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise InstrumentError(f"{origin}: missing or malformed field ({err!r})") from err
@@ -174,6 +181,12 @@ def _parse(spec: dict, origin: str) -> Instrument:
         problems.append(f"total must be one of {TOTAL_RULES}")
     if instrument.minimum >= instrument.maximum:
         problems.append("response min must be below max")
+    if instrument.dimensions and set(instrument.dimensions) != set(BORDIN):
+        problems.append(f"dimensions must map exactly {', '.join(BORDIN)} to items (it names "
+                        f"{', '.join(sorted(instrument.dimensions))})")
+    mapped = [i for members in instrument.dimensions.values() for i in members]
+    if not set(mapped) <= set(range(1, n_items + 1)) or len(mapped) != len(set(mapped)):
+        problems.append("dimensions must name existing items, each in at most one dimension")
     if problems:
         raise InstrumentError(f"{origin}: " + "; ".join(problems))
     return instrument

@@ -104,6 +104,23 @@ def dimension_columns(features: pd.DataFrame, predictor: str) -> dict[str, str]:
     return columns if all(c in features.columns for c in columns.values()) else {}
 
 
+def with_dimension_scores(features: pd.DataFrame, item_means: dict[str, pd.DataFrame] | None,
+                          instrument: Instrument) -> pd.DataFrame:
+    """`features` with each dimension's score over each window (`alliance_bond_early`, ...) from the
+    patients' item means (`dimension_item_means`) where the instrument maps items to the dimensions
+    other than by its subscales (the SRS: one item each); unchanged when the features have them (the
+    subscales are the dimensions) or the data hold no items."""
+    if not item_means or dimension_columns(features, "alliance_mean"):
+        return features
+    out = features.copy()
+    for predictor, means in item_means.items():
+        suffix = predictor.removeprefix("alliance")
+        for dimension, items in instrument.dimensions.items():
+            score = means[[instrument.item_column(i) for i in items]].mean(axis=1, skipna=False)
+            out[f"alliance_{dimension}{suffix}"] = out["patient_id"].map(score)
+    return out
+
+
 def dimension_designs(outcome: Outcome, features: pd.DataFrame, covariates: list[str],
                       columns: dict[str, str]) -> tuple[dict[str, Design], Design]:
     """The family's design on the patients with all three dimension scores (a patient missing one is
@@ -278,13 +295,15 @@ def dimension_reliability(item_means: pd.DataFrame | None, patients: pd.Series, 
     sample = item_means.reindex(patients.unique())
     alphas, out = {}, {"dimensions": {}, "differences": {}}
     for d in DIMENSIONS:
-        columns = [instrument.item_column(i) for i in instrument.subscales[d]]
+        columns = [instrument.item_column(i) for i in instrument.dimensions[d]]
         complete = sample[columns].dropna()
         alpha, (low, high) = scale_alpha(complete)
         alphas[d] = alpha
         out["dimensions"][d] = {"alpha": float(alpha), "ci_low": float(low), "ci_high": float(high),
                                 "n": len(complete), "n_items": len(columns),
                                 "low": bool(alpha < MIN_RELIABILITY)}
+        if len(columns) < 2:
+            out["dimensions"][d]["reason"] = "one item: no internal consistency"
     for a, b in [("bond", "goal"), ("bond", "task"), ("goal", "task")]:
         r = correlations[f"{a}_{b}"]
         value = (alphas[a] + alphas[b] - 2 * r) / (2 - 2 * r)
@@ -302,13 +321,19 @@ def dimension_analysis(features: pd.DataFrame, covariates: list[str], settings: 
     statuses: list[dict] = []
     effects: list[dict] = []
     details: dict[str, dict] = {}
+    features = with_dimension_scores(features, item_means, instrument) if instrument.dimensions else features
     for index, (name, outcome) in enumerate(OUTCOMES.items()):
         keys = [f"{part}-{name}" for part in PARTS]
         columns = dimension_columns(features, outcome.predictor)
-        if not columns:
+        if not instrument.dimensions:
             reason = (f"the alliance instrument ({instrument.name}) does not score Bordin's bond, goal and "
                       "task dimensions")
             statuses += [status_record(k, REFUSED, reason) for k in keys]
+            continue
+        if not columns:
+            reason = ("the data hold pre-scored alliance totals, not the item answers the dimensions of "
+                      f"{instrument.name} are scored from")
+            statuses += [status_record(k, NOT_ESTIMABLE, reason) for k in keys]
             continue
         if outcome.family == "symptoms" and not has_symptom_features(features):
             statuses += [status_record(k, NOT_ESTIMABLE, NO_DATA) for k in keys]
