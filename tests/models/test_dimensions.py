@@ -21,9 +21,12 @@ from alliance.models.dimensions import (
     DIMENSIONS,
     OUTCOMES,
     dimension_analysis,
+    dimension_columns,
+    dimension_designs,
     dimension_item_means,
     dimension_reliability,
     dimension_tables,
+    relative_importance,
 )
 from alliance.models.plan import PLANNED
 from alliance.models.symptoms import NO_DATA
@@ -106,11 +109,14 @@ def test_without_dimension_effects_no_contrast_is_declared(default_config, wai_s
     """A general alliance effect only, on 1600 patients: the shares are about a third each and the
     planned contrast's CI covers 0 (a bias of the shares would show at this size)."""
     effects = default_config["synthetic"]["effects"] | NO_DIMENSION_EFFECTS
-    features, items = staged(default_config, wai_sr, csq8, seed=22, n_patients=1600, n_therapists=64,
-                             effects=effects)
-    result = dimension_analysis(features, COVARIATES, SETTINGS, instrument=wai_sr, item_means=items)
-    for outcome in ("satisfaction", "dropout"):
-        shares = importance(result, outcome)
+    features, _ = staged(default_config, wai_sr, csq8, seed=22, n_patients=1600, n_therapists=64,
+                         effects=effects)
+    for outcome in ("satisfaction", "dropout"):  # the relative importance only (H5c)
+        spec = OUTCOMES[outcome]
+        columns = dimension_columns(features, spec.predictor)
+        _, joint = dimension_designs(spec, features, COVARIATES, columns)
+        rows = relative_importance(spec, joint, columns, draws=100, seed=3)["rows"]
+        shares = {row["term"]: row for row in rows}
         contrast = shares["goal_task_minus_bond"]
         assert contrast["ci_low"] < 0 < contrast["ci_high"], outcome
         assert all(0.15 < shares[d]["estimate"] < 0.5 for d in DIMENSIONS), outcome

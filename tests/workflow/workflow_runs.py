@@ -21,7 +21,7 @@ TABLES = ("patients", "sessions", "outcomes")
 # of the primary models, not the precision of these CIs; no PDF but in the default run's test (a test may
 # override them).
 LIGHT = {"psychometrics": {"bootstrap": 20}, "sensitivity": {"bootstrap": 30, "imputations": 3},
-         "report": {"pdf": False}}
+         "dimensions": {"bootstrap": 20}, "report": {"pdf": False}}
 
 
 def workflow_command(root: Path, work: Path, *extra: str) -> list[str]:
