@@ -35,7 +35,7 @@ from alliance.simulation.synthetic import synthesize
 
 COVARIATES = ["baseline_severity", "discipline"]
 RUPTURES = {"criterion": "sd", "c": 2.0, "repair_window": 3, "reliability": None}
-SETTINGS = {"bootstrap": 100, "seed": 11}
+SETTINGS = {"bootstrap": 50, "seed": 11}
 NO_DIMENSION_EFFECTS = {f"{outcome}_{d}_{unit}_per_sd": 0.0 for outcome, unit in
                         (("satisfaction", "points"), ("dropout", "log_odds")) for d in DIMENSIONS}
 
@@ -115,7 +115,7 @@ def test_without_dimension_effects_no_contrast_is_declared(default_config, wai_s
         spec = OUTCOMES[outcome]
         columns = dimension_columns(features, spec.predictor)
         _, joint = dimension_designs(spec, features, COVARIATES, columns)
-        rows = relative_importance(spec, joint, columns, draws=100, seed=3)["rows"]
+        rows = relative_importance(spec, joint, columns, draws=50, seed=3)["rows"]
         shares = {row["term"]: row for row in rows}
         contrast = shares["goal_task_minus_bond"]
         assert contrast["ci_low"] < 0 < contrast["ci_high"], outcome
