@@ -10,7 +10,7 @@ CONFIG ?=
 SNAKEMAKE_ARGS ?=
 CONFIG_ARG := $(if $(CONFIG),--configfile $(CONFIG),)
 
-.PHONY: setup browser run test test-fast test-slurm lint report reproduce notebooks lab bench clean lock
+.PHONY: setup browser run test test-fast test-slurm lint report reproduce notebooks lab bench check-dimensions clean lock
 
 setup: $(STAMP)
 
@@ -90,6 +90,13 @@ test-slurm: $(STAMP)
 REPLICATIONS ?= 500
 bench: $(STAMP)
 	$(BIN)/python -m alliance.runtime.bench --cores $(CORES) --sizes $(SIZES) --replications $(REPLICATIONS)
+
+## check-dimensions: how often H5's planned contrast (goals and tasks over the bond) is declared, under the
+## configured generator and under one without dimension-specific effects (COHORTS cohorts each, about 2 s
+## a cohort per outcome on one core; issue 16's targets); results/validation/dimension_check.csv and .md
+COHORTS ?= 100
+check-dimensions: $(STAMP)
+	$(BIN)/python -m alliance.simulation.dimension_check --replications $(COHORTS) $(if $(CONFIG),--config $(CONFIG),)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

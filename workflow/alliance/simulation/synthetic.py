@@ -255,7 +255,8 @@ def generate_cohort(
     return patients, sessions, outcomes, ruptures
 
 
-def _features(patients, sessions, outcomes, early_window, with_sessions=False):
+def generated_features(patients: pd.DataFrame, sessions: pd.DataFrame, outcomes: pd.DataFrame,
+                       early_window: int, with_sessions: bool = False):
     """The pipeline's own scoring and features, applied to generated tables (patient features, and with
     `with_sessions` also the session features)."""
     typed = sessions.assign(attended=sessions["attended"].astype(bool))
@@ -297,7 +298,7 @@ def true_effects(cfg: dict, early_window: int, covariates: list[str]) -> list[di
     estimand, estimand_se."""
     rng = np.random.default_rng([cfg["seed"], 1])
     population = generate_cohort(cfg, early_window, rng, scale=population_scale(cfg))
-    features, sessions = _features(*population[:3], early_window, with_sessions=True)
+    features, sessions = generated_features(*population[:3], early_window, with_sessions=True)
     del population  # the raw tables of up to `truth_max_patients` patients: their memory serves the fits
     eff = cfg["effects"]
     attendance = fit_logit_glm(attendance_design(features, covariates), cluster=False)

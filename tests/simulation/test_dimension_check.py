@@ -1,0 +1,41 @@
+"""The check of H5's planned contrast across generated cohorts (make check-dimensions), on three cohorts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from alliance.simulation.dimension_check import (
+    COLUMNS,
+    declared_contrasts,
+    generator_config,
+    markdown,
+    summarise,
+)
+
+
+def test_the_null_generator_has_no_dimension_effect_and_the_planted_one_is_found(default_config):
+    synthetic = default_config["synthetic"] | {"n_patients": 240, "n_therapists": 20}
+    null = generator_config(synthetic, "none")
+    assert {k: v for k, v in null["effects"].items() if "_goal_" in k or "_task_" in k or "_bond_" in k} == {
+        f"{o}_{d}_{u}_per_sd": 0.0 for o, u in (("satisfaction", "points"), ("dropout", "log_odds"))
+        for d in ("bond", "goal", "task")}
+    assert null["effects"]["satisfaction_points_per_sd"] == synthetic["effects"]["satisfaction_points_per_sd"]
+    assert generator_config(synthetic, "planted") is synthetic
+    table = declared_contrasts(synthetic | {"effects": synthetic["effects"] | {
+        "satisfaction_goal_points_per_sd": 2.0, "satisfaction_task_points_per_sd": 2.0}},
+        early_window=3, covariates=["baseline_severity", "discipline"], outcomes=["satisfaction"],
+        replications=3, seed=7, draws=30)
+    assert list(table["replication"]) == [1, 2, 3] and (table["ci_low"] > 0).all()  # a strong planted effect
+    summary = summarise(table, "planted")
+    assert list(summary.columns) == COLUMNS
+    assert summary.loc[0, "declared_above"] == 1.0 and summary.loc[0, "declared"] == 1.0
+    assert np.isclose(summary.loc[0, "mean_contrast"], table["estimate"].mean())
+    assert "above 0 in 100% of the replications (met: at least 80%)" in markdown(summary)
+
+
+def test_summary_counts_by_hand():
+    table = pd.DataFrame({"outcome": ["dropout"] * 4, "estimate": [0.1, -0.2, 0.0, 0.3],
+                          "ci_low": [0.05, -0.4, -0.1, 0.1], "ci_high": [0.2, -0.01, 0.1, 0.5]})
+    row = summarise(table, "none").iloc[0]
+    assert (row["declared_above"], row["declared_below"], row["declared"]) == (0.5, 0.25, 0.75)

@@ -1,0 +1,110 @@
+"""How often H5's planned contrast is declared, under a generator with a planted goal/task-specific
+satisfaction effect and under one without dimension-specific effects (issue 16's targets; ANALYSIS_PLAN.md,
+H5, "Validation").
+
+Each replication draws a cohort from the configured generator (its own seed), builds the features as the
+workflow does, and runs the relative importance (H5c) of the chosen outcomes. A contrast is declared when its
+95% CI excludes 0. Run it as `make check-dimensions` (REPLICATIONS=100 by default); it writes
+results/validation/dimension_check.csv and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from alliance.io import write_csv, write_text
+from alliance.models.dimensions import (
+    DIMENSIONS,
+    OUTCOMES,
+    dimension_columns,
+    dimension_designs,
+    relative_importance,
+)
+from alliance.simulation.synthetic import generated_features, synthesize
+
+CONTRAST = "goal_task_minus_bond"
+GENERATORS = ("planted", "none")  # the configured dimension effects; all of them 0
+COLUMNS = ["generator", "outcome", "replications", "declared_above", "declared_below", "declared",
+           "mean_contrast"]
+
+
+def generator_config(synthetic: dict, generator: str) -> dict:
+    """The `synthetic` block as configured ("planted") or with every dimension-specific effect 0."""
+    if generator == "planted":
+        return synthetic
+    effects = {key: 0.0 if any(f"_{d}_" in key for d in DIMENSIONS) else value
+               for key, value in synthetic["effects"].items()}
+    return synthetic | {"effects": effects}
+
+
+def declared_contrasts(synthetic: dict, *, early_window: int, covariates: list[str], outcomes: list[str],
+                       replications: int, seed: int, draws: int) -> pd.DataFrame:
+    """One row per replication and outcome: the planned contrast and its 95% CI (`relative_importance`),
+    the cohorts drawn with seeds `seed`, `seed` + 1, ... and the truth population left out."""
+    rows = []
+    for replication in range(replications):
+        cfg = synthetic | {"seed": seed + replication, "truth_multiplier": 1}
+        patients, sessions, outcomes_table, _ = synthesize(cfg, early_window, covariates)
+        features = generated_features(patients, sessions, outcomes_table, early_window)
+        for name in outcomes:
+            outcome = OUTCOMES[name]
+            columns = dimension_columns(features, outcome.predictor)
+            _, joint = dimension_designs(outcome, features, covariates, columns)
+            result = relative_importance(outcome, joint, columns, draws=draws, seed=seed + replication)
+            row = next(r for r in result["rows"] if r["term"] == CONTRAST)
+            rows.append({"replication": replication + 1, "outcome": name, **row})
+    return pd.DataFrame(rows)
+
+
+def summarise(table: pd.DataFrame, generator: str) -> pd.DataFrame:
+    """The share of replications declaring the contrast (above 0, below 0, either) per outcome."""
+    above, below = table["ci_low"] > 0, table["ci_high"] < 0
+    flags = pd.DataFrame({"outcome": table["outcome"], "declared_above": above, "declared_below": below,
+                          "declared": above | below, "mean_contrast": table["estimate"]})
+    grouped = flags.groupby("outcome", sort=False)
+    summary = grouped.mean().astype(float).reset_index()
+    summary.insert(0, "generator", generator)
+    summary.insert(2, "replications", grouped.size().to_numpy())
+    return summary[COLUMNS]
+
+
+def markdown(summary: pd.DataFrame) -> str:
+    """The targets of issue 16 for the relative importance, in words."""
+    planted = summary[(summary["generator"] == "planted") & (summary["outcome"] == "satisfaction")]
+    lines = ["# H5: how often the planned contrast is declared", "",
+             summary.to_markdown(index=False, floatfmt=".2f"), ""]
+    if len(planted):
+        share = float(planted["declared_above"].iloc[0])
+        verdict = "met" if share >= 0.8 else "not met"
+        lines.append(f"- Planted goal/task effect on satisfaction: the contrast's CI is above 0 in "
+                     f"{share:.0%} of the replications ({verdict}: at least 80%).")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config", type=Path, default=Path("config.yaml"))
+    parser.add_argument("--replications", type=int, default=100)
+    parser.add_argument("--draws", type=int, default=200, help="therapist bootstrap draws per replication")
+    parser.add_argument("--seed", type=int, default=1000)
+    parser.add_argument("--outcomes", nargs="+", default=list(OUTCOMES))
+    parser.add_argument("--out", type=Path, default=Path("results/validation"))
+    args = parser.parse_args()
+    config = yaml.safe_load(args.config.read_text())
+    summaries = [summarise(declared_contrasts(
+        generator_config(config["synthetic"], generator), early_window=config["features"]["early_window"],
+        covariates=config["models"]["covariates"], outcomes=args.outcomes, replications=args.replications,
+        seed=args.seed, draws=args.draws), generator) for generator in GENERATORS]
+    summary = pd.concat(summaries, ignore_index=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_csv(summary, args.out / "dimension_check.csv")
+    write_text(markdown(summary), args.out / "dimension_check.md")
+    print(markdown(summary))
+
+
+if __name__ == "__main__":
+    main()
