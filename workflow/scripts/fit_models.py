@@ -20,7 +20,8 @@ from alliance.runtime.runlog import start_log, user_errors_to_console
 log = start_log(snakemake.log[0])
 output = snakemake.output
 with user_errors_to_console(log):
-    satisfaction_range = load_configured(snakemake.params.instruments)["satisfaction"].score_range
+    instruments = load_configured(snakemake.params.instruments)
+    satisfaction_range = instruments["satisfaction"].score_range
     for family, result_path, summary_path in zip(snakemake.params.families, output.results, output.summaries,
                                                  strict=True):
         # Each family reads the tables afresh, as its own job did: no family sees another's changes.
@@ -67,7 +68,7 @@ for name, value in seconds.items():
 log.info("%d sensitivity rows", len(sensitivity))
 
 with user_errors_to_console(log):
-    instrument = load_configured(snakemake.params.instruments)["alliance"]
+    instrument = instruments["alliance"]
     item_means = dimension_item_means(pd.read_parquet(snakemake.input.validated_sessions),
                                       pd.read_parquet(snakemake.input.session_scores), instrument,
                                       snakemake.params.early_window)

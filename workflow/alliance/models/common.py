@@ -331,6 +331,9 @@ PREDICTOR_NAMES = {
     "alliance_running_mean": "between-patient alliance (running mean)",
     "symptom_improvement_within": "within-patient symptom improvement",
     "symptom_improvement_between": "between-patient symptom improvement",
+    # the dimensions of the alliance (H5, alliance.models.dimensions)
+    **{f"alliance_{d}_{window}": f"{words} {d} score" for d in ("bond", "goal", "task")
+       for window, words in (("early", "early"), ("mean", "mean"))},
 }
 # What a whole sample excluded at one step means, by the step's reason (`build_design` exclusions).
 NONE_LEFT = {

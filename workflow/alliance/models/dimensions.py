@@ -144,15 +144,6 @@ def dimension_designs(outcome: Outcome, features: pd.DataFrame, covariates: list
     return alone, joint
 
 
-def _check_spread(design: Design, columns: dict[str, str]) -> None:
-    """NotEstimable when a dimension takes a single value in the analysis sample (no per-SD effect)."""
-    for dimension, column in columns.items():
-        values = design.data[column].dropna()
-        if len(values) and values.nunique() < 2:
-            raise NotEstimable(f"every analysed patient has the same {dimension} score ({values.iloc[0]:g}): "
-                               "no effect per SD of it")
-
-
 def _record(statuses: list[dict], key: str, designs: Sequence[Design]) -> None:
     """One status for fits that all succeeded: BOUNDARY (with the reasons) when any fit reached one."""
     boundary = [d for d in designs if d.status == BOUNDARY]
@@ -343,7 +334,6 @@ def dimension_analysis(features: pd.DataFrame, covariates: list[str], settings: 
                   "n_patients": int(joint.data["patient_id"].nunique()),
                   "n_therapists": n_therapists(joint.data)}
         try:
-            _check_spread(joint, columns)
             fits = {d: outcome.spec.fit(design) for d, design in alone.items()}
         except NotEstimable as error:
             statuses += [status_record(k, error.status, error.reason) for k in keys]
