@@ -91,9 +91,10 @@ REPLICATIONS ?= 500
 bench: $(STAMP)
 	$(BIN)/python -m alliance.runtime.bench --cores $(CORES) --sizes $(SIZES) --replications $(REPLICATIONS)
 
-## check-dimensions: how often H5's planned contrast (goals and tasks over the bond) is declared, under the
-## configured generator and under one without dimension-specific effects (COHORTS cohorts each, about 2 s
-## a cohort per outcome on one core; issue 16's targets); results/validation/dimension_check.csv and .md
+## check-dimensions: how often H5's planned contrast (goals and tasks over the bond) and a dimension-specific
+## latent effect (H5d) are declared, under the configured generator and under one without dimension-specific
+## effects (COHORTS cohorts each, about 2 s a cohort per outcome on one core; issue 16's targets);
+## results/validation/dimension_check.csv and .md
 COHORTS ?= 100
 check-dimensions: $(STAMP)
 	$(BIN)/python -m alliance.simulation.dimension_check --replications $(COHORTS) $(if $(CONFIG),--config $(CONFIG),)

@@ -13,19 +13,22 @@ import pytest
 import yaml
 
 import alliance.instruments
-from alliance.errors import FITTED, NOT_ESTIMABLE, REFUSED, InstrumentError
+from alliance.errors import FITTED, NOT_ESTIMABLE, REFUSED, InstrumentError, NotEstimable
 from alliance.features.build import build_features
 from alliance.ingest.contract import validate_tables
 from alliance.instruments import load_instrument
+from alliance.models.dimension_sem import latent_dimensions, sem_frame
 from alliance.models.dimensions import (
     DIMENSIONS,
     OUTCOMES,
+    PARTS,
     dimension_analysis,
     dimension_columns,
     dimension_designs,
     dimension_item_means,
     dimension_reliability,
     dimension_tables,
+    latent_analysis,
     relative_importance,
 )
 from alliance.models.plan import PLANNED
@@ -82,6 +85,12 @@ def test_a_planted_goal_and_task_effect_on_satisfaction_is_found(planted, defaul
     assert (alone["ci_low"] > 0).all()  # each dimension alone carries the general alliance too
     joint = rows.loc[("satisfaction", "H5b")]
     assert joint.loc["bond", "estimate"] < min(joint.loc["goal", "estimate"], joint.loc["task", "estimate"])
+    latent = planted["outcomes"]["satisfaction"]["latent"]  # H5d: goal and task weighted over bond
+    assert latent["declared"] and latent["equal_paths"]["p"] < 0.05
+    assert latent["contrast"]["ci_low"] > 0
+    assert latent["paths"]["bond"]["estimate"] < min(latent["paths"][d]["estimate"] for d in ("goal", "task"))
+    assert latent["equal_paths"]["df2"] == latent["n_therapists"] - 1 == 31
+    assert latent["fit"]["cfi"] > 0.95 and latent["fit"]["rmsea"] < 0.06  # the model the generator follows
     statuses = {s["key"]: s["status"] for s in planted["statuses"]}
     assert set(statuses) == {p.key for p in PLANNED if p.family == "dimensions"}
     assert set(statuses.values()) <= {FITTED, "boundary"}
@@ -91,10 +100,16 @@ def test_collinearity_and_reliability_are_stated(planted):
     detail = planted["outcomes"]["satisfaction"]
     assert all(0.6 < r < 0.9 for r in detail["correlations"].values())  # the subscales' usual .7-.8
     assert all(1.5 < v < 5 for v in detail["vif"].values())
-    effects, table = dimension_tables(planted)
+    effects, table, latent = dimension_tables(planted)
     assert effects.loc[effects["part"] == "H5b", "vif"].notna().all()
     assert effects.loc[effects["part"] == "H5a", "vif"].isna().all()
     assert set(table["outcome"]) == set(OUTCOMES) and len(table) == 4 * 7
+    assert set(latent["outcome"]) == set(OUTCOMES) and len(latent) == 4 * 4
+    row = latent.set_index(["outcome", "term"]).loc[("satisfaction", "goal_task_minus_bond")]
+    assert row["estimate"] == planted["outcomes"]["satisfaction"]["latent"]["contrast"]["estimate"]
+    # the latent dimensions are corrected for unreliability: they correlate more than the scores
+    latent_r = planted["outcomes"]["satisfaction"]["latent"]["correlations"]
+    assert all(latent_r[pair] > detail["correlations"][pair] for pair in latent_r)
     reliability = detail["reliability"]
     alphas = {d: reliability["dimensions"][d]["alpha"] for d in DIMENSIONS}
     assert all(0.8 < a < 1 for a in alphas.values())
@@ -109,9 +124,9 @@ def test_without_dimension_effects_no_contrast_is_declared(default_config, wai_s
     """A general alliance effect only, on 1600 patients: the shares are about a third each and the
     planned contrast's CI covers 0 (a bias of the shares would show at this size)."""
     effects = default_config["synthetic"]["effects"] | NO_DIMENSION_EFFECTS
-    features, _ = staged(default_config, wai_sr, csq8, seed=22, n_patients=1600, n_therapists=64,
-                         effects=effects)
-    for outcome in ("satisfaction", "dropout"):  # the relative importance only (H5c)
+    features, items = staged(default_config, wai_sr, csq8, seed=22, n_patients=1600, n_therapists=64,
+                             effects=effects)
+    for outcome in ("satisfaction", "dropout"):  # the relative importance (H5c) and the latent model (H5d)
         spec = OUTCOMES[outcome]
         columns = dimension_columns(features, spec.predictor)
         _, joint = dimension_designs(spec, features, COVARIATES, columns)
@@ -120,6 +135,9 @@ def test_without_dimension_effects_no_contrast_is_declared(default_config, wai_s
         contrast = shares["goal_task_minus_bond"]
         assert contrast["ci_low"] < 0 < contrast["ci_high"], outcome
         assert all(0.15 < shares[d]["estimate"] < 0.5 for d in DIMENSIONS), outcome
+        latent = latent_analysis(spec, joint, columns, items[spec.predictor], wai_sr)
+        assert not latent["declared"] and latent["equal_paths"]["p"] > 0.05, outcome
+        assert latent["contrast"]["ci_low"] < 0 < latent["contrast"]["ci_high"], outcome
 
 
 def test_the_bootstrap_is_deterministic_and_the_hand_case_of_difference_reliability(planted, wai_sr):
@@ -138,7 +156,7 @@ def test_an_instrument_without_the_three_dimensions_is_refused_in_one_sentence(p
                              "alliance_mean": [3.0]})
     haq = load_instrument("haq_ii")
     result = dimension_analysis(features, COVARIATES, SETTINGS, instrument=haq)
-    assert result["effects"] == [] and len(result["statuses"]) == 12
+    assert result["effects"] == [] and len(result["statuses"]) == 16
     assert {s["status"] for s in result["statuses"]} == {REFUSED}
     assert {s["reason"] for s in result["statuses"]} == {
         f"the alliance instrument ({haq.name}) does not score Bordin's bond, goal and task dimensions"}
@@ -151,21 +169,27 @@ def test_a_constant_dimension_and_absent_symptoms_get_reasons_in_words(default_c
     result = dimension_analysis(features, COVARIATES, {"bootstrap": 20, "seed": 1}, instrument=wai_sr,
                                 item_means=items)
     statuses = {s["key"]: s for s in result["statuses"]}
-    for part in ("H5a", "H5b", "H5c"):
+    for part in PARTS:
         assert statuses[f"{part}-satisfaction"]["status"] == NOT_ESTIMABLE
         reason = statuses[f"{part}-satisfaction"]["reason"]
         assert reason.startswith("mean bond score takes a single value (4) in the satisfaction analysis "
                                  "sample")
         assert statuses[f"{part}-symptom_improvement"]["reason"] == NO_DATA
-        assert statuses[f"{part}-dropout"]["status"] in (FITTED, "boundary")
+        if part != "H5d":
+            assert statuses[f"{part}-dropout"]["status"] in (FITTED, "boundary")
+    assert statuses["H5d-dropout"]["status"] == NOT_ESTIMABLE  # 160 patients: too few for 31 parameters
+    assert statuses["H5d-dropout"]["reason"] == ("148 patients for the latent model's 31 parameters (fewer "
+                                                 "than 5 per parameter)")
     again = dimension_analysis(features, COVARIATES, {"bootstrap": 20, "seed": 1}, instrument=wai_sr,
                                item_means=items)
     assert again == result  # the same seed, the same draws
     few = features[features["therapist_id"].isin(sorted(features["therapist_id"].unique())[:8])]
     statuses = {s["key"]: s for s in dimension_analysis(few, COVARIATES, {"bootstrap": 20, "seed": 1},
-                                                        instrument=wai_sr)["statuses"]}
-    assert statuses["H5c-dropout"]["status"] == NOT_ESTIMABLE
-    assert statuses["H5c-dropout"]["reason"].startswith("8 therapists in the analysis sample (fewer than 10)")
+                                                        instrument=wai_sr, item_means=items)["statuses"]}
+    for part in ("H5c", "H5d"):
+        assert statuses[f"{part}-dropout"]["status"] == NOT_ESTIMABLE
+        assert statuses[f"{part}-dropout"]["reason"].startswith("8 therapists in the analysis sample (fewer "
+                                                                "than 10)")
     assert statuses["H5a-dropout"]["status"] in (FITTED, "boundary")
 
 
@@ -194,6 +218,40 @@ def test_dimensions_mapped_by_items_are_scored_from_the_item_means(cohort, plant
     theirs = pd.DataFrame(planted["effects"]).set_index(["outcome", "part", "dimension"])["estimate"]
     assert ours.index.equals(theirs.index)
     assert np.abs(ours - theirs).max() < 0.05  # item means vs subscale scores: prorated items differ
+    ours = result["outcomes"]["satisfaction"]["latent"]["contrast"]["estimate"]
+    assert ours == pytest.approx(planted["outcomes"]["satisfaction"]["latent"]["contrast"]["estimate"])
     prescored = dimension_analysis(without, COVARIATES, SETTINGS, instrument=one_scale, item_means={})
     assert {s["status"] for s in prescored["statuses"]} == {NOT_ESTIMABLE}
     assert "pre-scored alliance totals" in prescored["statuses"][0]["reason"]
+
+
+def test_the_latent_model_says_when_the_dimensions_cannot_be_told_apart(cohort, planted, wai_sr):
+    """H5d's refusals in words: identical dimensions (every goal and task item a copy of a bond item), one
+    item per dimension (the SRS), no variation left in an item."""
+    features, items = cohort
+    spec = OUTCOMES["satisfaction"]
+    columns = dimension_columns(features, spec.predictor)
+    _, joint = dimension_designs(spec, features, COVARIATES, columns)
+    means = items[spec.predictor].copy()
+    for dimension in ("goal", "task"):
+        for bond, other in zip(wai_sr.dimensions["bond"], wai_sr.dimensions[dimension], strict=True):
+            means[wai_sr.item_column(other)] = means[wai_sr.item_column(bond)]
+    with pytest.raises(NotEstimable, match=r"^the latent bond and goal dimensions correlate at 1\.0\d in "
+                       r"this sample: the dimensions are not distinct, so a dimension-specific effect "
+                       r"cannot be told apart from the general alliance$"):
+        latent_analysis(spec, joint, columns, means, wai_sr)
+    one_item = replace(wai_sr, name="SRS", dimensions={"bond": (3,), "goal": (4,), "task": (1,)})
+    with pytest.raises(NotEstimable, match=r"^SRS measures bond by 1 item, goal by 1 item, task by 1 item: "
+                       r"a latent dimension needs at least 3 items$"):
+        latent_analysis(spec, joint, columns, items[spec.predictor], one_item)
+    flat = items[spec.predictor].assign(**{wai_sr.item_column(7): 4.0})
+    with pytest.raises(NotEstimable, match=r"^no variation left in item 7 once the covariates"):
+        latent_analysis(spec, joint, columns, flat, wai_sr)
+    with pytest.raises(NotEstimable, match="not the item answers"):
+        latent_analysis(spec, joint, columns, None, wai_sr)
+    data, complete = sem_frame(items[spec.predictor].reindex(joint.data["patient_id"]),
+                               joint.data["satisfaction"].to_numpy(float), np.ones((len(joint.data), 1)),
+                               wai_sr)
+    assert complete.all() and np.allclose(data.std(ddof=1), 1) and np.allclose(data.mean(), 0)
+    again = latent_dimensions(data, joint.data["therapist_id"].to_numpy(), wai_sr)
+    assert again == latent_dimensions(data, joint.data["therapist_id"].to_numpy(), wai_sr)  # deterministic

@@ -19,6 +19,8 @@ def test_the_section_says_which_dimension_carries_each_outcome():
     assert section["sentences"] == [
         "Satisfaction: agreement on goals and tasks carried more of what the alliance explains than the bond "
         "(difference in shares .20, 95% CI .05 to .33).",
+        "Satisfaction, latent dimensions: the outcome weighted the three dimensions unequally (test of equal "
+        "paths F(2, 31) = 6.25, p = .005; goals and tasks minus bond 0.38, 95% CI 0.13 to 0.62).",
         "Dropout: no dimension clearly carried more than the others (goals and tasks minus bond, difference "
         "in shares .05, 95% CI -.20 to .25)."]
     rows = pd.DataFrame(section["rows"])
@@ -29,7 +31,20 @@ def test_the_section_says_which_dimension_carries_each_outcome():
     assert any("the difference between the bond and goal scores has a reliability of .62 (below .70)" in c
                for c in section["caveats"])
     assert any("correlate .72 to .74" in c for c in section["caveats"])
-    assert len(section["not_estimated"]) == 12  # every part not estimable in this test's status table
+    no_latent = copy.deepcopy(DIMENSIONS_RESULT)
+    no_latent["outcomes"]["satisfaction"]["latent"] |= {
+        "declared": False, "equal_paths": {"f": 0.81, "df1": 2, "df2": 31, "p": 0.45}}
+    assert dimension_section(no_latent, status())["sentences"][1] == (
+        "Satisfaction, latent dimensions: no dimension-specific effect could be told apart from the general "
+        "alliance (test of equal paths F(2, 31) = 0.81, p = .450).")
+    latent = section["latent"]
+    assert latent == [{"outcome": "satisfaction", "bond": "-0.10 [-0.30, 0.10]", "goal": "0.30 [0.10, 0.50]",
+                       "task": "0.25 [0.05, 0.45]", "test": "6.25 (.005)", "fit": ".991, .041"}]
+    assert section["reliability"] == [{"outcome": "satisfaction", "bond": ".90 [.88, .92]",
+                                       "goal": ".90 [.88, .92]", "task": ".90 [.88, .92]",
+                                       "differences": [".62", ".64", ".71"]}]
+    assert section["limit"] == ".70"
+    assert len(section["not_estimated"]) == 16  # every part not estimable in this test's status table
     assert section["not_estimated"][0].startswith("H5a-attendance (each alliance dimension alone")
 
 
@@ -38,6 +53,7 @@ def test_the_section_in_spanish():
         section = dimension_section(DIMENSIONS_RESULT, status())
     assert section["sentences"][0].startswith("Satisfacción: ")
     assert "0,20" in section["sentences"][0]
+    assert section["latent"][0]["test"] == "6,25 (0,005)"
 
 
 def test_the_figure_is_readable_in_print_and_says_why_when_empty():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from alliance.simulation.dimension_check import (
     COLUMNS,
@@ -27,15 +28,24 @@ def test_the_null_generator_has_no_dimension_effect_and_the_planted_one_is_found
         early_window=3, covariates=["baseline_severity", "discipline"], outcomes=["satisfaction"],
         replications=3, seed=7, draws=30)
     assert list(table["replication"]) == [1, 2, 3] and (table["ci_low"] > 0).all()  # a strong planted effect
+    assert table["latent_declared"].all() and (table["latent_p"] < 0.05).all()  # and in the latent model
     summary = summarise(table, "planted")
     assert list(summary.columns) == COLUMNS
     assert summary.loc[0, "declared_above"] == 1.0 and summary.loc[0, "declared"] == 1.0
     assert np.isclose(summary.loc[0, "mean_contrast"], table["estimate"].mean())
+    assert summary.loc[0, "latent_fitted"] == 1.0 and summary.loc[0, "latent_declared"] == 1.0
     assert "above 0 in 100% of the replications (met: at least 80%)" in markdown(summary)
 
 
 def test_summary_counts_by_hand():
     table = pd.DataFrame({"outcome": ["dropout"] * 4, "estimate": [0.1, -0.2, 0.0, 0.3],
-                          "ci_low": [0.05, -0.4, -0.1, 0.1], "ci_high": [0.2, -0.01, 0.1, 0.5]})
-    row = summarise(table, "none").iloc[0]
+                          "ci_low": [0.05, -0.4, -0.1, 0.1], "ci_high": [0.2, -0.01, 0.1, 0.5],
+                          "latent_contrast": [0.1, np.nan, 0.2, 0.0], "latent_p": [0.01, np.nan, 0.5, 0.3],
+                          "latent_declared": [True, None, False, False]})
+    summary = summarise(table, "none")
+    row = summary.iloc[0]
     assert (row["declared_above"], row["declared_below"], row["declared"]) == (0.5, 0.25, 0.75)
+    assert (row["latent_fitted"], row["latent_declared"]) == (0.75, pytest.approx(1 / 3))
+    assert row["latent_mean_contrast"] == pytest.approx(0.1)
+    assert ("dropout: the latent model declares one in 33% of the 75% of replications where it was fitted "
+            "(not met: at most 7%)") in markdown(summary)

@@ -39,6 +39,7 @@ rule fit_models:
             labels={"table": "bond, goal and task"},
         ),
         dimension_importance="results/models/dimensions/importance.csv",
+        dimension_latent="results/models/dimensions/latent.csv",
         status=report(
             "results/models/status.csv",
             caption="../report/model_status.rst",

@@ -76,10 +76,12 @@ with user_errors_to_console(log):
                                     list(snakemake.params.covariates), dict(snakemake.params.dimensions),
                                     instrument=instrument, item_means=item_means)
 write_json(dimensions, output.dimensions)
-dimension_effects, importance = dimension_tables(read_json(output.dimensions))
+dimension_effects, importance, latent = dimension_tables(read_json(output.dimensions))
 write_csv(dimension_effects, output.dimension_effects)
 write_csv(importance, output.dimension_importance)
-log.info("dimensions (H5): %d effect rows, %d importance rows", len(dimension_effects), len(importance))
+write_csv(latent, output.dimension_latent)
+log.info("dimensions (H5): %d effect rows, %d importance rows, %d latent rows", len(dimension_effects),
+         len(importance), len(latent))
 
 with user_errors_to_console(log):
     status = status_table([*map(read_json, output.results), read_json(output.dimensions)],

@@ -8,7 +8,9 @@ replaced by Bordin's (1979) dimensions, each scored as the instrument's subscale
 - H5c, relative importance: general dominance weights (`alliance.stats.dominance`) of the three in the
   model's fixed part (R^2; McFadden's R^2 for attendance and dropout), as shares of what they explain
   together, with percentile CIs from a therapist (cluster) bootstrap for each share, each pairwise
-  difference and the planned contrast (goal + task) / 2 - bond.
+  difference and the planned contrast (goal + task) / 2 - bond;
+- H5d, the dimensions as latent variables (`alliance.models.dimension_sem`): whether the outcome weights
+  one latent dimension more than the others beyond the general alliance.
 Every part records a status (keys "H5a-<outcome>", ...); an instrument without the three dimensions refuses
 them all in one sentence.
 """
@@ -37,6 +39,7 @@ from alliance.models.common import (
     standardise,
     status_record,
 )
+from alliance.models.dimension_sem import latent_dimensions, sem_frame
 from alliance.models.effects import EFFECT_COLUMNS
 from alliance.models.levels import PRIMARY, Primary
 from alliance.models.satisfaction import fit_therapist_intercept_lmm
@@ -53,7 +56,7 @@ from alliance.stats.dominance import (
 DIMENSIONS = ("bond", "goal", "task")  # Bordin (1979); the report's order
 FAMILY = "dimensions"
 DOMINANCE_MODEL = "general_dominance_therapist_bootstrap"
-PARTS = ("H5a", "H5b", "H5c")  # alone, jointly, relative importance (alliance.models.plan has the titles)
+PARTS = ("H5a", "H5b", "H5c", "H5d")  # alone, jointly, relative importance, latent (plan.py has the titles)
 CONTRASTS = {"goal_minus_bond": {"goal": 1.0, "bond": -1.0}, "task_minus_bond": {"task": 1.0, "bond": -1.0},
              "task_minus_goal": {"task": 1.0, "goal": -1.0},
              "goal_task_minus_bond": {"goal": 0.5, "task": 0.5, "bond": -1.0}}  # the plan's contrast
@@ -259,6 +262,22 @@ def relative_importance(outcome: Outcome, design: Design, columns: dict[str, str
             "draws": draws, "failed_draws": failed}
 
 
+def latent_analysis(outcome: Outcome, design: Design, columns: dict[str, str],
+                    item_means: pd.DataFrame | None, instrument: Instrument) -> dict:
+    """H5d on the joint model's analysis sample: the items' patient means and the outcome (a binomial
+    one as its share), residualised on the fixed part's intercept and covariates
+    (`dimension_sem.sem_frame`), in the correlated-factors model (`dimension_sem.latent_dimensions`).
+    Raises NotEstimable without item answers or where that model cannot be fitted."""
+    if item_means is None:
+        raise NotEstimable("the data hold scored subscales, not the item answers the latent dimensions are "
+                           "measured by")
+    data = design.data
+    base, _ = _matrices(design, columns)
+    successes, trials = outcome.response(data)
+    frame, complete = sem_frame(item_means.reindex(data["patient_id"]), successes / trials, base, instrument)
+    return latent_dimensions(frame, data["therapist_id"].to_numpy()[complete], instrument)
+
+
 def dimension_item_means(sessions: pd.DataFrame, session_scores: pd.DataFrame, instrument: Instrument,
                          early_window: int) -> dict[str, pd.DataFrame]:
     """Per patient, the keyed items' means over the scored sessions the dimension scores average: sessions
@@ -365,6 +384,13 @@ def dimension_analysis(features: pd.DataFrame, covariates: list[str], settings: 
             statuses.append(status_record(keys[2], error.status, error.reason))
         else:
             statuses.append(status_record(keys[2], FITTED))
+        try:
+            detail["latent"] = latent_analysis(outcome, joint, columns,
+                                               (item_means or {}).get(outcome.predictor), instrument)
+        except NotEstimable as error:
+            statuses.append(status_record(keys[3], error.status, error.reason))
+        else:
+            statuses.append(status_record(keys[3], FITTED))
         details[name] = detail
     return {"family": FAMILY, "effects": effects, "outcomes": details, "statuses": statuses}
 
@@ -374,13 +400,26 @@ IMPORTANCE_COLUMNS = ["outcome", "hypothesis", "fit_index", "explained", "term",
                       "ci_high", "draws", "failed_draws"]
 
 
-def dimension_tables(result: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The effect rows (H5a, H5b; `vif` for the joint rows) and the relative-importance rows (H5c: each
-    dimension's share and the contrasts, with their CIs) of a `dimension_analysis` result."""
+LATENT_COLUMNS = ["outcome", "hypothesis", "term", "estimate", "se", "ci_low", "ci_high", "f_equal_paths",
+                  "df1", "df2", "p_equal_paths", "declared", "n", "n_therapists", "cfi", "rmsea"]
+
+
+def dimension_tables(result: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The effect rows (H5a, H5b; `vif` for the joint rows), the relative-importance rows (H5c: each
+    dimension's share and the contrasts, with their CIs) and the latent rows (H5d: each dimension's path
+    and the planned contrast, with the test of equal paths) of a `dimension_analysis` result."""
     effects = pd.DataFrame(result["effects"], columns=EFFECT_TABLE_COLUMNS)
     rows = [{"outcome": outcome, "hypothesis": detail["hypothesis"], "fit_index": importance["fit_index"],
              "explained": importance["explained"], **row, "draws": importance["draws"],
              "failed_draws": importance["failed_draws"]}
             for outcome, detail in result["outcomes"].items() if (importance := detail.get("importance"))
             for row in importance["rows"]]
-    return effects, pd.DataFrame(rows, columns=IMPORTANCE_COLUMNS)
+    latent = [{"outcome": outcome, "hypothesis": detail["hypothesis"], "term": term, **values,
+               "f_equal_paths": model["equal_paths"]["f"], "df1": model["equal_paths"]["df1"],
+               "df2": model["equal_paths"]["df2"], "p_equal_paths": model["equal_paths"]["p"],
+               "declared": model["declared"], "n": model["n"], "n_therapists": model["n_therapists"],
+               "cfi": model["fit"]["cfi"], "rmsea": model["fit"]["rmsea"]}
+              for outcome, detail in result["outcomes"].items() if (model := detail.get("latent"))
+              for term, values in [*model["paths"].items(), ("goal_task_minus_bond", model["contrast"])]]
+    return (effects, pd.DataFrame(rows, columns=IMPORTANCE_COLUMNS),
+            pd.DataFrame(latent, columns=LATENT_COLUMNS))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from alliance.i18n import N_
-from alliance.models import adherence, dimensions, dropout, satisfaction, survival, symptoms
+from alliance.models import adherence, dimension_sem, dimensions, dropout, satisfaction, survival, symptoms
 
 STATUS_COLUMNS = ["key", "hypothesis", "family", "analysis", "outcome", "model", "title", "status", "reason",
                   "flags"]
@@ -46,12 +46,14 @@ SESSION_PARTS = ("alliance_prev_within", "alliance_between")
 
 def _dimensions(outcome: str, spec: dimensions.Outcome) -> list[Planned]:
     """H5 (exploratory) for one outcome: each dimension alone, the three jointly, their relative
-    importance."""
+    importance, the latent dimensions."""
     titles = {"H5a": N_("each alliance dimension alone (bond, goal, task)"),
               "H5b": N_("the three alliance dimensions jointly"),
-              "H5c": N_("relative importance of the three alliance dimensions")}
+              "H5c": N_("relative importance of the three alliance dimensions"),
+              "H5d": N_("the three alliance dimensions as latent variables")}
+    models = {"H5c": dimensions.DOMINANCE_MODEL, "H5d": dimension_sem.MODEL}
     return [Planned(f"{part}-{outcome}", "H5", dimensions.FAMILY, "exploratory", outcome,
-                    dimensions.DOMINANCE_MODEL if part == "H5c" else spec.spec.model, title)
+                    models.get(part, spec.spec.model), title)
             for part, title in titles.items()]
 
 

@@ -1,7 +1,8 @@
 """The report's section on bond, goals or tasks (ANALYSIS_PLAN.md, H5, exploratory): one sentence per
-outcome on the planned contrast, one table (each dimension alone and jointly, its share of what the three
-explain together, its reliability), the collinearity and reliability caveats, and one figure (the
-dimensions' effects as r and their shares, per outcome)."""
+outcome on the planned contrast and one on the latent model's verdict, a table of each dimension alone and
+jointly, its share of what the three explain together and its reliability, a table of the latent model
+(H5d) and one of the reliability of the dimensions and of their differences, the collinearity and
+reliability caveats, and one figure (the dimensions' effects as r and their shares, per outcome)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from alliance.i18n import N_, _
 from alliance.models.dimensions import DIMENSIONS, MIN_RELIABILITY
 from alliance.report.analysis import planned_title
 from alliance.report.cohort import subscale_name
-from alliance.report.format import estimate_digits, format_ci, format_number, format_unit
+from alliance.report.format import estimate_digits, format_ci, format_number, format_p, format_unit, p_text
 from alliance.report.style import figure_style, message_figure, new_figure
 from alliance.report.words import fill, outcome_name, reason_text, scale_word, status_word
 
@@ -31,6 +32,14 @@ CONTRAST_SENTENCES = (
     N_("{outcome}: no dimension clearly carried more than the others (goals and tasks minus bond, "
        "difference in shares {estimate}, 95% CI {low} to {high})."),
 )
+# H5d's verdict: the outcome weighted the latent dimensions unequally, or not distinguishably.
+LATENT_SENTENCES = (
+    N_("{outcome}, latent dimensions: the outcome weighted the three dimensions unequally (test of equal "
+       "paths F({df1}, {df2}) = {f}, {p}; goals and tasks minus bond {estimate}, 95% CI {low} to {high})."),
+    N_("{outcome}, latent dimensions: no dimension-specific effect could be told apart from the general "
+       "alliance (test of equal paths F({df1}, {df2}) = {f}, {p})."),
+)
+DIFFERENCES = ("goal_minus_bond", "task_minus_bond", "task_minus_goal")
 VIF_LIMIT = 5.0  # a joint coefficient with a larger VIF is not interpretable alone (ANALYSIS_PLAN.md, H5b)
 
 
@@ -44,6 +53,34 @@ def _contrast_sentence(outcome: str, row: Mapping) -> str:
     return fill(_(CONTRAST_SENTENCES[which]), outcome=outcome_name(outcome).replace("_", " ").capitalize(),
                 estimate=format_unit(row["estimate"]), low=format_unit(row["ci_low"]),
                 high=format_unit(row["ci_high"]))
+
+
+def _latent_sentence(outcome: str, latent: Mapping) -> str:
+    test, contrast = latent["equal_paths"], latent["contrast"]
+    return fill(_(LATENT_SENTENCES[0 if latent["declared"] else 1]),
+                outcome=outcome_name(outcome).replace("_", " ").capitalize(), df1=str(test["df1"]),
+                df2=str(test["df2"]), f=format_number(test["f"]), p=p_text(test["p"]),
+                estimate=format_number(contrast["estimate"]), low=format_number(contrast["ci_low"]),
+                high=format_number(contrast["ci_high"]))
+
+
+def _latent_row(outcome: str, latent: Mapping) -> dict:
+    test = latent["equal_paths"]
+    return {"outcome": outcome_name(outcome),
+            **{d: _estimate(latent["paths"][d]) for d in DIMENSIONS},
+            "test": f"{format_number(test['f'])} ({format_p(test['p'])})",
+            "fit": f"{format_unit(latent['fit']['cfi'], 3)}, {format_unit(latent['fit']['rmsea'], 3)}"}
+
+
+def _reliability_row(outcome: str, reliability: Mapping) -> dict | None:
+    alphas, differences = reliability.get("dimensions", {}), reliability.get("differences", {})
+    if not alphas:
+        return None
+    return {"outcome": outcome_name(outcome),
+            **{d: (f"{format_unit(alphas[d]['alpha'])} "
+                   f"{format_ci(alphas[d]['ci_low'], alphas[d]['ci_high'], unit=True)}")
+               for d in DIMENSIONS},
+            "differences": [format_unit(differences[pair]["reliability"]) for pair in DIFFERENCES]}
 
 
 def _caveats(outcome: str, detail: Mapping) -> list[str]:
@@ -81,21 +118,28 @@ def _caveats(outcome: str, detail: Mapping) -> list[str]:
 
 
 def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
-    """The section's context: `sentences` (the planned contrast per outcome), `rows` of the table,
-    `caveats`, and `not_estimated` (the parts without an estimate, with their reasons)."""
+    """The section's context: `sentences` (the planned contrast and the latent verdict per outcome), `rows`
+    of the main table, `latent` and `reliability` rows, `caveats`, and `not_estimated` (the parts without an
+    estimate, with their reasons) and the reliability `limit`."""
     h5 = status[status["hypothesis"] == "H5"]
     not_estimated = [fill(_("{key} ({title}): {status}. {reason}"), key=row["key"],
                           title=planned_title(row["title"]),
                           status=status_word(row["status"]), reason=reason_text(row["reason"]))
                      for _index, row in h5.iterrows() if row["status"] not in REPORTED]
     if result is None:
-        return {"sentences": [], "rows": [], "caveats": [], "not_estimated": not_estimated}
+        return {"sentences": [], "rows": [], "latent": [], "reliability": [], "caveats": [],
+                "not_estimated": not_estimated, "limit": format_unit(MIN_RELIABILITY)}
     effects = pd.DataFrame(result["effects"])
-    rows, sentences, caveats = [], [], []
+    rows, sentences, caveats, latent, reliability = [], [], [], [], []
     for outcome, detail in result["outcomes"].items():
         shares = {row["term"]: row for row in detail.get("importance", {}).get("rows", [])}
         if CONTRAST in shares:
             sentences.append(_contrast_sentence(outcome, shares[CONTRAST]))
+        if "latent" in detail:
+            sentences.append(_latent_sentence(outcome, detail["latent"]))
+            latent.append(_latent_row(outcome, detail["latent"]))
+        if (row := _reliability_row(outcome, detail.get("reliability", {}))) is not None:
+            reliability.append(row)
         caveats += _caveats(outcome, detail)
         alphas = detail.get("reliability", {}).get("dimensions", {})
         for dimension in DIMENSIONS:
@@ -117,7 +161,8 @@ def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
                           if dimension in shares else "NA"),
                 "alpha": format_unit(alphas[dimension]["alpha"]) if dimension in alphas else "NA",
             })
-    return {"sentences": sentences, "rows": rows, "caveats": caveats, "not_estimated": not_estimated}
+    return {"sentences": sentences, "rows": rows, "latent": latent, "reliability": reliability,
+            "caveats": caveats, "not_estimated": not_estimated, "limit": format_unit(MIN_RELIABILITY)}
 
 
 def _interval(ax, estimate: float, low: float, high: float, y: float, colour, marker: str) -> None:

@@ -1,0 +1,210 @@
+"""H5d: the alliance dimensions as latent variables, and whether the outcome weights one of them more
+than the others (ANALYSIS_PLAN.md, H5d, exploratory).
+
+A correlated-factors model (semopy, maximum likelihood) of the patients' item means: each of Bordin's
+dimensions a factor measured by its items (variance 1, loadings free, the factors correlated), the outcome
+regressed on the three. Items and outcome are first residualised on the outcome model's fixed part
+without the alliance (intercept and covariates; Frisch-Waugh-Lovell) and standardised, so each path is
+in SD of the outcome per SD of the latent dimension, free of the dimensions' unreliability.
+
+"Only a general alliance" means the outcome follows the three dimensions alike (equal paths): an outcome
+driven by the alliance as a whole, including the unweighted total, gives equal paths. A dimension-specific
+effect is declared when the Wald test of equal paths (2 df) rejects at .05, with therapist-cluster-robust
+standard errors (`alliance.stats.sem`) and an F(2, G - 1) reference. A bifactor model (general factor plus
+orthogonal specific factors) is not used: with an outcome regressed on all four factors its paths are not
+identified when the specific loadings are proportional to the general ones within a dimension, which
+is what the synthetic data and typical WAI data show (anomalous G-factor results; Eid et al. 2017).
+
+References
+----------
+Eid, M., Geiser, C., Koch, T., & Heene, M. (2017). Anomalous results in G-factor models: Explanations and
+alternatives. Psychological Methods, 22(3), 541-562.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+import semopy
+from scipy import stats
+
+from alliance.errors import NotEstimable
+from alliance.instruments import Instrument
+from alliance.stats.sem import active_parameters, cluster_robust_covariance
+
+MODEL = "correlated_factors_sem_cluster_robust"
+FACTORS = {"bond": "B", "goal": "O", "task": "T"}  # the factors' names in the model description
+MIN_ITEMS = 3  # per factor: with fewer, its loadings rest only on its correlations with the other factors
+MIN_PATIENTS_PER_PARAMETER = 5  # Bentler & Chou (1987)
+MAX_CORRELATION = 0.98  # latent dimensions correlating more are not distinct
+# Fewest therapists for the cluster-robust test (as for H5c's bootstrap and the GEE check).
+MIN_THERAPISTS = 10
+SINGULAR = 1e-10  # relative smallest eigenvalue of the information matrix taken as singular
+EQUAL_PATHS = np.array([[-1.0, 1.0, 0.0], [-1.0, 0.0, 1.0]])  # goal - bond, task - bond
+CONTRAST = np.array([-1.0, 0.5, 0.5])  # the plan's (goal + task) / 2 - bond
+
+
+def _item(item: int) -> str:
+    return f"i{item}"
+
+
+def description(instrument: Instrument) -> str:
+    """The model in semopy's syntax: the three factors (variances fixed at 1, every loading free and
+    labelled l<item>), their correlations (rBO, rBT, rOT), and the outcome `y` regressed on them (paths
+    pB, pO, pT)."""
+    lines = []
+    for dimension, factor in FACTORS.items():
+        items = instrument.dimensions[dimension]
+        lines.append(f"{factor} =~ " + " + ".join(f"l{i}*{_item(i)}" for i in items))
+        lines.append(f"{factor} ~~ 1*{factor}")
+    lines += ["B ~~ rBO*O", "B ~~ rBT*T", "O ~~ rOT*T", "y ~ pB*B + pO*O + pT*T"]
+    return "\n".join(lines)
+
+
+def _started(model: semopy.Model) -> semopy.Model:
+    """Starting values for the labelled parameters: semopy's own loop forever when no loading is fixed
+    to 1 (semopy 2.3, `startingvalues.start_lambda`)."""
+    for name, parameter in model.parameters.items():
+        parameter.start = {"l": 0.5, "r": 0.7, "p": 0.1}.get(name[0], parameter.start)
+    return model
+
+
+class _NoFixedLoadings(logging.Filter):
+    """Silence semopy's warning that no loading is fixed: the factor variances are, by design."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No fixed loadings")
+
+
+@contextmanager
+def _quiet_semopy() -> Iterator[None]:
+    root = logging.getLogger()
+    quiet = _NoFixedLoadings()
+    root.addFilter(quiet)
+    try:
+        yield
+    finally:
+        root.removeFilter(quiet)
+
+
+def _residualised(values: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Least-squares residuals of each column on `base`."""
+    coefficients, *_ = np.linalg.lstsq(base, values, rcond=None)
+    return values - base @ coefficients
+
+
+def sem_frame(items: pd.DataFrame, outcome: np.ndarray, base: np.ndarray, instrument: Instrument
+              ) -> tuple[pd.DataFrame, np.ndarray]:
+    """The model's data, residualised on `base` and standardised: one column per item of the three
+    dimensions (`i<k>`) and `y`, for the rows with every item and the outcome; and the mask of those rows.
+    `items` holds the instrument's item columns, row-aligned with `outcome` and `base`. Raises
+    NotEstimable when an item or the outcome has no variation left."""
+    numbers = [i for dimension in FACTORS for i in instrument.dimensions[dimension]]
+    values = np.column_stack([items[[instrument.item_column(i) for i in numbers]].to_numpy(float), outcome])
+    complete = np.isfinite(values).all(axis=1)
+    names = [*map(_item, numbers), "y"]
+    residuals = _residualised(values[complete], base[complete])
+    constant = [name for name, spread in zip(names, residuals.std(axis=0), strict=True)
+                if not np.isfinite(spread) or spread < 1e-8]
+    if constant:
+        raise NotEstimable("no variation left in " + ", ".join(
+            "the outcome" if name == "y" else f"item {name[1:]}" for name in constant)
+            + " once the covariates are accounted for, in the latent model's sample")
+    return pd.DataFrame(residuals / residuals.std(axis=0, ddof=1), columns=names), complete
+
+
+def _distinct(correlations: dict[str, float]) -> None:
+    for pair, value in correlations.items():
+        if abs(value) >= MAX_CORRELATION:
+            a, b = pair.split("_")
+            raise NotEstimable(f"the latent {a} and {b} dimensions correlate at {value:.2f} in this sample: "
+                               "the dimensions are not distinct, so a dimension-specific effect cannot be "
+                               "told apart from the general alliance")
+
+
+def latent_dimensions(data: pd.DataFrame, clusters: np.ndarray, instrument: Instrument) -> dict:
+    """Fit H5d's correlated-factors model to `sem_frame` data and test equal paths.
+
+    Parameters
+    ----------
+    data
+        `sem_frame`'s first value.
+    clusters
+        Each row's therapist.
+    instrument
+        The alliance instrument (its `dimensions` map items to bond, goal and task).
+
+    Returns
+    -------
+    dict
+        `paths` (per dimension: estimate, se, ci_low, ci_high; SD of the outcome per SD of the latent
+        dimension), `contrast` ((goal + task) / 2 - bond, same keys), `equal_paths` (the Wald F, its
+        degrees of freedom and p), `declared` (p < .05), the latent `correlations`, the fit indices, n and
+        the number of therapists.
+
+    Raises
+    ------
+    NotEstimable
+        A dimension with fewer than `MIN_ITEMS` items, too few patients or therapists, no convergence,
+        an improper solution (a negative variance, latent dimensions that are not distinct) or a
+        singular information matrix, each said in words.
+    """
+    short = {d: len(instrument.dimensions[d]) for d in FACTORS if len(instrument.dimensions[d]) < MIN_ITEMS}
+    if short:
+        raise NotEstimable(f"{instrument.name} measures " + ", ".join(
+            f"{d} by {n} item{'s' if n != 1 else ''}" for d, n in short.items())
+            + f": a latent dimension needs at least {MIN_ITEMS} items")
+    groups = int(pd.Series(clusters).nunique())
+    if groups < MIN_THERAPISTS:
+        raise NotEstimable(f"{groups} therapists in the analysis sample (fewer than {MIN_THERAPISTS}): too "
+                           "few clusters for the cluster-robust test")
+    with _quiet_semopy():
+        model = _started(semopy.Model(description(instrument)))
+        free = len(active_parameters(model))
+        if len(data) < MIN_PATIENTS_PER_PARAMETER * free:
+            raise NotEstimable(f"{len(data)} patients for the latent model's {free} parameters (fewer than "
+                               f"{MIN_PATIENTS_PER_PARAMETER} per parameter)")
+        result = model.fit(data)
+        if not result.success:
+            raise NotEstimable("the latent model did not converge on these data")
+        names = active_parameters(model)
+        values = dict(zip(names, model.param_vals, strict=True))
+        correlations = {"bond_goal": values["rBO"], "bond_task": values["rBT"], "goal_task": values["rOT"]}
+        _distinct(correlations)
+        estimates = model.inspect()
+        variances = estimates[(estimates["op"] == "~~") & (estimates["lval"] == estimates["rval"])]
+        negative = variances[variances["Estimate"] < 0]["lval"].tolist()
+        if negative:
+            raise NotEstimable(f"the latent model's solution is improper (a negative variance of "
+                               f"{', '.join(negative)})")
+        eigenvalues = np.linalg.eigvalsh(model.calc_fim())
+        if eigenvalues[0] <= SINGULAR * eigenvalues[-1]:
+            raise NotEstimable("the latent model's parameters are not identified in these data (singular "
+                               "information matrix)")
+        covariance = cluster_robust_covariance(model, clusters)
+        fit = semopy.calc_stats(model).iloc[0]  # builds the baseline model from the description
+    index = [names.index(k) for k in ("pB", "pO", "pT")]
+    paths, cov = model.param_vals[index], covariance[np.ix_(index, index)]
+    df = groups - 1
+    critical = stats.t.ppf(0.975, df)
+    differences = EQUAL_PATHS @ paths
+    wald = float(differences @ np.linalg.solve(EQUAL_PATHS @ cov @ EQUAL_PATHS.T, differences))
+    f_value = wald / 2
+    p_value = float(stats.f.sf(f_value, 2, df))
+
+    def interval(estimate: float, variance: float) -> dict:
+        se = float(np.sqrt(variance))
+        return {"estimate": float(estimate), "se": se, "ci_low": float(estimate - critical * se),
+                "ci_high": float(estimate + critical * se)}
+
+    return {"model": MODEL, "n": len(data), "n_therapists": groups,
+            "paths": {d: interval(paths[i], cov[i, i]) for i, d in enumerate(FACTORS)},
+            "contrast": interval(CONTRAST @ paths, CONTRAST @ cov @ CONTRAST),
+            "equal_paths": {"f": f_value, "df1": 2, "df2": df, "p": p_value},
+            "declared": bool(p_value < 0.05),
+            "correlations": {k: float(v) for k, v in correlations.items()},
+            "fit": {"cfi": float(fit["CFI"]), "rmsea": float(fit["RMSEA"])}}
