@@ -94,10 +94,11 @@ bench: $(STAMP)
 ## check-dimensions: how often H5's planned contrast (goals and tasks over the bond) and a dimension-specific
 ## latent effect (H5d) are declared, under the configured generator and under one without dimension-specific
 ## effects (COHORTS cohorts each, about 2 s a cohort per outcome on one core; issue 16's targets);
-## results/validation/dimension_check.csv and .md
+## results/validation/dimension_check.csv and .md (SEED: the first cohort's seed)
 COHORTS ?= 100
+SEED ?= 1000
 check-dimensions: $(STAMP)
-	$(BIN)/python -m alliance.simulation.dimension_check --replications $(COHORTS) $(if $(CONFIG),--config $(CONFIG),)
+	$(BIN)/python -m alliance.simulation.dimension_check --replications $(COHORTS) --seed $(SEED) $(if $(CONFIG),--config $(CONFIG),)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
