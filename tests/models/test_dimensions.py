@@ -17,7 +17,7 @@ from alliance.errors import FITTED, NOT_ESTIMABLE, REFUSED, InstrumentError, Not
 from alliance.features.build import build_features
 from alliance.ingest.contract import validate_tables
 from alliance.instruments import load_instrument
-from alliance.models.dimension_sem import latent_dimensions, sem_frame
+from alliance.models.dimension_sem import _variable, latent_dimensions, sem_frame
 from alliance.models.dimensions import (
     DIMENSIONS,
     OUTCOMES,
@@ -247,6 +247,8 @@ def test_the_latent_model_says_when_the_dimensions_cannot_be_told_apart(cohort, 
     flat = items[spec.predictor].assign(**{wai_sr.item_column(7): 4.0})
     with pytest.raises(NotEstimable, match=r"^no variation left in item 7 once the covariates"):
         latent_analysis(spec, joint, columns, flat, wai_sr)
+    assert [_variable(name) for name in ("i7", "y", "O")] == ["item 7", "the outcome",
+                                                             "the latent goal dimension"]
     with pytest.raises(NotEstimable, match="not the item answers"):
         latent_analysis(spec, joint, columns, None, wai_sr)
     data, complete = sem_frame(items[spec.predictor].reindex(joint.data["patient_id"]),

@@ -52,6 +52,14 @@ def _item(item: int) -> str:
     return f"i{item}"
 
 
+def _variable(name: str) -> str:
+    """A variable of the model description in words: "item 7", "the outcome", "the latent goal dimension"."""
+    factors = {factor: dimension for dimension, factor in FACTORS.items()}
+    if name in factors:
+        return f"the latent {factors[name]} dimension"
+    return "the outcome" if name == "y" else f"item {name.removeprefix('i')}"
+
+
 def description(instrument: Instrument) -> str:
     """The model in semopy's syntax: the three factors (variances fixed at 1, every loading free and
     labelled l<item>), their correlations (rBO, rBT, rOT), and the outcome `y` regressed on them (paths
@@ -108,12 +116,11 @@ def sem_frame(items: pd.DataFrame, outcome: np.ndarray, base: np.ndarray, instru
     complete = np.isfinite(values).all(axis=1)
     names = [*map(_item, numbers), "y"]
     residuals = _residualised(values[complete], base[complete])
-    constant = [name for name, spread in zip(names, residuals.std(axis=0), strict=True)
+    constant = [_variable(name) for name, spread in zip(names, residuals.std(axis=0), strict=True)
                 if not np.isfinite(spread) or spread < 1e-8]
     if constant:
-        raise NotEstimable("no variation left in " + ", ".join(
-            "the outcome" if name == "y" else f"item {name[1:]}" for name in constant)
-            + " once the covariates are accounted for, in the latent model's sample")
+        raise NotEstimable("no variation left in " + ", ".join(constant)
+                           + " once the covariates are accounted for, in the latent model's sample")
     return pd.DataFrame(residuals / residuals.std(axis=0, ddof=1), columns=names), complete
 
 
@@ -177,7 +184,7 @@ def latent_dimensions(data: pd.DataFrame, clusters: np.ndarray, instrument: Inst
         _distinct(correlations)
         estimates = model.inspect()
         variances = estimates[(estimates["op"] == "~~") & (estimates["lval"] == estimates["rval"])]
-        negative = variances[variances["Estimate"] < 0]["lval"].tolist()
+        negative = [_variable(name) for name in variances[variances["Estimate"] < 0]["lval"]]
         if negative:
             raise NotEstimable(f"the latent model's solution is improper (a negative variance of "
                                f"{', '.join(negative)})")
