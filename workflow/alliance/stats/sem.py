@@ -6,8 +6,9 @@ independent observations; no maintained Python SEM library offers the cluster ve
 contributions (`Model.grad_se_g`) within therapists before forming the sandwich with semopy's inverse
 Fisher information: the estimator of Liang & Zeger (1986) applied to the ML fit, with the usual G / (G - 1)
 small-sample factor and G - 1 reference degrees of freedom (Cameron & Miller 2015, sections VI.B-C).
-With one patient per cluster and without the factor it equals semopy's robust covariance, and for a
-regression of observed variables it equals statsmodels' cluster-robust OLS covariance (tests/stats).
+It reproduces Petersen's (2009) published firm-clustered standard error of a regression (0.0505957, up to
+Stata's (N - 1) / (N - K) factor); with one patient per cluster and without the factor it equals semopy's
+robust covariance, and for a regression it equals statsmodels' cluster-robust OLS covariance (tests/stats).
 
 References
 ----------
@@ -15,6 +16,8 @@ Liang, K.-Y., & Zeger, S. L. (1986). Longitudinal data analysis using generalize
 Biometrika, 73(1), 13-22.
 Cameron, A. C., & Miller, D. L. (2015). A practitioner's guide to cluster-robust inference. Journal of
 Human Resources, 50(2), 317-372.
+Petersen, M. A. (2009). Estimating standard errors in finance panel data sets: Comparing approaches.
+Review of Financial Studies, 22(1), 435-480.
 """
 
 from __future__ import annotations
