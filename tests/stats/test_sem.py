@@ -14,7 +14,7 @@ import statsmodels.api as sm
 from semopy.stats import calc_se
 
 from alliance.instruments import load_instrument
-from alliance.models.dimension_sem import _quiet_semopy, _started, description
+from alliance.models.dimension_sem import _quiet_semopy, _started, description, negative_variances
 from alliance.stats.sem import active_parameters, cluster_robust_covariance
 
 PETERSEN = Path(__file__).parent / "data" / "petersen_cl.csv"  # firm, x, y; 500 firms x 10 years
@@ -80,3 +80,8 @@ def test_singleton_clusters_give_semopys_robust_errors_on_the_latent_model():
     np.testing.assert_allclose(ours, calc_se(model, robust=True), rtol=1e-8)
     values = dict(zip(active_parameters(model), model.param_vals, strict=True))
     assert values["pO"] == pytest.approx(0.3, abs=0.1) and values["rBO"] == pytest.approx(0.7, abs=0.05)
+    # an improper solution is named in words: a residual variance of an item and of a factor set negative
+    assert negative_variances(model) == []
+    model.mx_theta[model.names[3][0].index("i7"), model.names[3][0].index("i7")] = -0.01
+    model.mx_psi[model.names[2][0].index("O"), model.names[2][0].index("O")] = -0.5
+    assert negative_variances(model) == ["the latent goal dimension", "item 7"]

@@ -41,7 +41,9 @@ FACTORS = {"bond": "B", "goal": "O", "task": "T"}  # the factors' names in the m
 MIN_ITEMS = 3  # per factor: with fewer, its loadings rest only on its correlations with the other factors
 MIN_PATIENTS_PER_PARAMETER = 5  # Bentler & Chou (1987)
 MAX_CORRELATION = 0.98  # latent dimensions correlating more are not distinct
-# Fewest therapists for the cluster-robust test (as for H5c's bootstrap and the GEE check).
+# Fewest therapists for H5's cluster-based inference (H5c's therapist bootstrap, H5d's cluster-robust test):
+# with fewer, a pairs cluster bootstrap has few distinct draws and a sandwich few clusters, and both cover
+# poorly (Cameron, Gelbach & Miller 2008); the project's GEE check uses the same 10.
 MIN_THERAPISTS = 10
 SINGULAR = 1e-10  # relative smallest eigenvalue of the information matrix taken as singular
 EQUAL_PATHS = np.array([[-1.0, 1.0, 0.0], [-1.0, 0.0, 1.0]])  # goal - bond, task - bond
@@ -124,6 +126,14 @@ def sem_frame(items: pd.DataFrame, outcome: np.ndarray, base: np.ndarray, instru
     return pd.DataFrame(residuals / residuals.std(axis=0, ddof=1), columns=names), complete
 
 
+def negative_variances(model: semopy.Model) -> list[str]:
+    """The latent and observed variables of a fitted model whose (residual) variance is negative, in
+    words (semopy keeps them on the diagonals of its psi and theta matrices, named in `model.names`)."""
+    matrices = {"psi": (model.mx_psi, model.names[2][0]), "theta": (model.mx_theta, model.names[3][0])}
+    return [_variable(name) for matrix, names in matrices.values()
+            for name, value in zip(names, matrix.diagonal(), strict=True) if value < 0]
+
+
 def _distinct(correlations: dict[str, float]) -> None:
     for pair, value in correlations.items():
         if abs(value) >= MAX_CORRELATION:
@@ -182,9 +192,7 @@ def latent_dimensions(data: pd.DataFrame, clusters: np.ndarray, instrument: Inst
         values = dict(zip(names, model.param_vals, strict=True))
         correlations = {"bond_goal": values["rBO"], "bond_task": values["rBT"], "goal_task": values["rOT"]}
         _distinct(correlations)
-        estimates = model.inspect()
-        variances = estimates[(estimates["op"] == "~~") & (estimates["lval"] == estimates["rval"])]
-        negative = [_variable(name) for name in variances[variances["Estimate"] < 0]["lval"]]
+        negative = negative_variances(model)
         if negative:
             raise NotEstimable(f"the latent model's solution is improper (a negative variance of "
                                f"{', '.join(negative)})")

@@ -39,7 +39,7 @@ from alliance.models.common import (
     standardise,
     status_record,
 )
-from alliance.models.dimension_sem import latent_dimensions, sem_frame
+from alliance.models.dimension_sem import MIN_THERAPISTS, latent_dimensions, sem_frame
 from alliance.models.effects import EFFECT_COLUMNS
 from alliance.models.levels import PRIMARY, Primary
 from alliance.models.satisfaction import fit_therapist_intercept_lmm
@@ -61,9 +61,6 @@ CONTRASTS = {"goal_minus_bond": {"goal": 1.0, "bond": -1.0}, "task_minus_bond": 
              "task_minus_goal": {"task": 1.0, "goal": -1.0},
              "goal_task_minus_bond": {"goal": 0.5, "task": 0.5, "bond": -1.0}}  # the plan's contrast
 MIN_DRAWS_SHARE = 0.9  # at least this share of the bootstrap draws must be usable for a CI
-# Fewest therapists for the bootstrap CIs: with fewer clusters a pairs cluster bootstrap has few distinct
-# draws and covers poorly (Cameron, Gelbach & Miller 2008); the project's GEE check uses the same 10.
-MIN_BOOTSTRAP_THERAPISTS = 10
 MIN_RELIABILITY = 0.70  # a dimension or difference below it carries a caveat (Nunnally & Bernstein 1994)
 
 
@@ -223,9 +220,9 @@ def relative_importance(outcome: Outcome, design: Design, columns: dict[str, str
     than `MIN_DRAWS_SHARE` of the draws can."""
     data = design.data
     count = n_therapists(data)
-    if count < MIN_BOOTSTRAP_THERAPISTS:
+    if count < MIN_THERAPISTS:
         raise NotEstimable(f"{count} therapists in the analysis sample (fewer than "
-                           f"{MIN_BOOTSTRAP_THERAPISTS}): a therapist bootstrap would resample too few "
+                           f"{MIN_THERAPISTS}): a therapist bootstrap would resample too few "
                            "clusters for a confidence interval")
     response = outcome.response(data)
     base, dims = _matrices(design, columns)

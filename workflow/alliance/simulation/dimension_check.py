@@ -71,11 +71,11 @@ def declared_contrasts(synthetic: dict, *, early_window: int, covariates: list[s
             try:
                 latent = latent_analysis(outcome, joint, columns, item_means[outcome.predictor], wai)
             except NotEstimable:
-                latent = {"contrast": {"estimate": float("nan")}, "equal_paths": {"p": float("nan")},
-                          "declared": None}
-            rows.append({"replication": replication + 1, "outcome": name, **row,
-                         "latent_contrast": latent["contrast"]["estimate"],
-                         "latent_p": latent["equal_paths"]["p"], "latent_declared": latent["declared"]})
+                verdict = {"latent_contrast": float("nan"), "latent_p": float("nan"), "latent_declared": None}
+            else:
+                verdict = {"latent_contrast": latent["contrast"]["estimate"],
+                           "latent_p": latent["equal_paths"]["p"], "latent_declared": latent["declared"]}
+            rows.append({"replication": replication + 1, "outcome": name, **row, **verdict})
     return pd.DataFrame(rows)
 
 
