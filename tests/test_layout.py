@@ -4,6 +4,9 @@ module of a later stage, and the modules import one another without a cycle."""
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,3 +77,23 @@ def test_no_import_cycle():
 
     for module in sorted(graph):
         visit(module, ())
+
+
+# Libraries a job's imports must not load: each costs one to two seconds of every run (imports only where
+# used; issue 15). The validate job checks tables; the report job reads the fits, it does not fit.
+NOT_LOADED = {
+    "validate": ("statsmodels", "scipy.stats", "semopy", "pingouin", "matplotlib"),
+    "report": ("semopy", "pingouin", "sklearn", "lifelines"),
+}
+
+
+@pytest.mark.parametrize("script", sorted(NOT_LOADED))
+def test_a_job_imports_only_what_it_uses(script):
+    source = ast.parse((PACKAGE.parents[0] / "scripts" / f"{script}.py").read_text())
+    modules = sorted({node.module for node in ast.walk(source)
+                      if isinstance(node, ast.ImportFrom) and node.module.startswith("alliance")})
+    probe = f"import sys, {', '.join(modules)}; print(' '.join(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(PACKAGE.parent)})
+    loaded = set(done.stdout.split()) & set(NOT_LOADED[script])
+    assert not loaded, f"the {script} job loads {sorted(loaded)}"

@@ -26,15 +26,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import semopy
 from scipy import stats
 
 from alliance.errors import NotEstimable
 from alliance.instruments import Instrument
 from alliance.stats.sem import active_parameters, cluster_robust_covariance
+
+if TYPE_CHECKING:  # imported where a model is fitted: it takes a second to import (sympy, scikit-learn)
+    import semopy
 
 MODEL = "correlated_factors_sem_cluster_robust"
 FACTORS = {"bond": "B", "goal": "O", "task": "T"}  # the factors' names in the model description
@@ -179,6 +182,8 @@ def latent_dimensions(data: pd.DataFrame, clusters: np.ndarray, instrument: Inst
     if groups < MIN_THERAPISTS:
         raise NotEstimable(f"{groups} therapists in the analysis sample (fewer than {MIN_THERAPISTS}): too "
                            "few clusters for the cluster-robust test")
+    import semopy  # here, not at the top: the plan and the report read this module's names only
+
     with _quiet_semopy():
         model = _started(semopy.Model(description(instrument)))
         free = len(active_parameters(model))

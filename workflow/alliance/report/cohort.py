@@ -12,11 +12,12 @@ from alliance.instruments import load_instrument
 from alliance.models.satisfaction import CEILING_SHARE
 from alliance.report.format import (
     count_with_share,
+    foreign,
     format_count,
     format_number,
     format_percent,
 )
-from alliance.report.words import HYPOTHESES, discipline_name, foreign, shown_count
+from alliance.report.words import HYPOTHESES, discipline_name, shown_count
 from alliance.scoring.scores import ALLIANCE_PREFIX, TOTAL, score_descriptives
 
 # The model families by name (their identifiers are also the sections' ids).

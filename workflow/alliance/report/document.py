@@ -32,6 +32,7 @@ from alliance.report.dimensions import dimension_section
 from alliance.report.downloads import add_csv_downloads
 from alliance.report.figures import EXAMPLES_PER_PATTERN
 from alliance.report.format import (
+    foreign,
     format_ci,
     format_count,
     format_number,
@@ -42,7 +43,6 @@ from alliance.report.glance import glance_rows, glance_table, short_name
 from alliance.report.measurement import measurement_section
 from alliance.report.methods import methods_section
 from alliance.report.provenance import embed_png, provenance, shown_provenance
-from alliance.report.words import foreign
 
 ANALYSIS_PLAN = "../ANALYSIS_PLAN.md"  # relative to results/report.html
 

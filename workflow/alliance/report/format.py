@@ -5,11 +5,14 @@ thousands separated by commas. Spanish and Catalan write numbers as a reader in 
 comma, the leading zero kept (0,27, p < 0,001), thousands separated by points (Babel's locale data), and
 the bounds of an interval separated by a semicolon ([0,12; 0,34]), as a comma would be ambiguous. Rounding
 is the same in every language.
+
+Text a fit or a check wrote in English is marked as such in a report of another language (`foreign`).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from markupsafe import Markup
 
 from alliance.i18n import SOURCE_LANGUAGE, language
 
@@ -84,3 +87,12 @@ def format_percent(share: float, digits: int = 1) -> str:
 def count_with_share(n: int, of: int) -> str:
     """ "n (x%)" of a denominator."""
     return f"{format_count(n)} ({format_percent(n / of)})" if of else format_count(n)
+
+
+def foreign(text: str) -> str | Markup:
+    """English text written where a fit or a check happened (a model's reason or note, a validation
+    message), in a report of another language: marked `lang="en"` so that readers, screen readers and the
+    language test know it is English; as it is in an English report."""
+    if not text or language() == SOURCE_LANGUAGE:
+        return text
+    return Markup('<span lang="en">{}</span>').format(text)

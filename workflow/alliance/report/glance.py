@@ -24,9 +24,9 @@ from alliance.errors import REFUSED, REPORTED
 from alliance.i18n import N_, _
 from alliance.instruments import Instrument
 from alliance.models.plan import BY_KEY
-from alliance.report.format import estimate_digits, format_ci, format_number, format_p, format_unit
+from alliance.report.format import estimate_digits, foreign, format_ci, format_number, format_p, format_unit
 from alliance.report.style import figure_style, message_figure, new_figure
-from alliance.report.words import analysis_word, fill, foreign, reason_text, status_word
+from alliance.report.words import analysis_word, fill, reason_text, status_word
 
 GLANCE_KEYS = ("H1", "H2", "H3", "H4")  # the three primary effects and the key secondary one
 FAMILY_OF = {"H1": "adherence", "H2": "dropout", "H3": "satisfaction", "H4": "symptoms"}

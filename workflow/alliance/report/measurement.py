@@ -20,9 +20,15 @@ from alliance.ingest.privacy import SECONDARY, is_reportable, suppress_counts
 from alliance.instruments import load_instrument
 from alliance.measurement.tables import total_alpha
 from alliance.report.figures import RELIABILITY_GUIDES
-from alliance.report.format import format_ci, format_count, format_number, format_percent, format_unit
+from alliance.report.format import (
+    foreign,
+    format_ci,
+    format_count,
+    format_number,
+    format_percent,
+    format_unit,
+)
 from alliance.report.methods import instrument_name, subscale_label
-from alliance.report.words import foreign
 
 MODEL_NAMES = {"one_factor": N_("One factor"), "correlated_factors": N_("Correlated factors")}
 PATTERN_NAMES = {"no_rupture": N_("No rupture"), "rupture_without_repair": N_("Rupture without repair"),

@@ -14,8 +14,7 @@ from alliance.i18n import N_, _, language, ngettext, pgettext
 from alliance.ingest.contract import KEY, TABLES
 from alliance.ingest.identifiers import KINDS
 from alliance.ingest.validation import ValidationOutcome
-from alliance.report.format import format_count
-from alliance.report.words import foreign
+from alliance.report.format import foreign, format_count
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup, escape
 
-from alliance.i18n import N_, SOURCE_LANGUAGE, _, language, pgettext
+from alliance.i18n import N_, _, pgettext
 from alliance.models import adherence, dropout, satisfaction, survival, symptoms
 from alliance.report.format import (
     count_with_share,
     estimate_digits,
+    foreign,
     format_ci,
     format_count,
     format_number,
@@ -325,15 +326,6 @@ def reason_text(value: object) -> str | Markup:
     """A fit's reason as a sentence: capitalised, with a full stop; English (`foreign`)."""
     text = cell(value)
     return foreign(f"{text[0].upper()}{text[1:]}.") if text else ""
-
-
-def foreign(text: str) -> str | Markup:
-    """English text written where a fit or a check happened (a model's reason or note, a validation
-    message), in a report of another language: marked `lang="en"` so that readers, screen readers and the
-    language test know it is English; as it is in an English report."""
-    if not text or language() == SOURCE_LANGUAGE:
-        return text
-    return Markup('<span lang="en">{}</span>').format(text)
 
 
 def fill(message: str, **values: object) -> str | Markup:

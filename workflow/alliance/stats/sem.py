@@ -22,9 +22,13 @@ Review of Financial Studies, 22(1), 435-480.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-import semopy
+
+if TYPE_CHECKING:  # only in annotations: semopy takes a second to import (sympy, scikit-learn)
+    import semopy
 
 
 def active_parameters(model: semopy.Model) -> list[str]:
