@@ -29,6 +29,7 @@ from alliance.models.dimensions import (
     dimension_reliability,
     dimension_tables,
     latent_analysis,
+    latent_verdicts,
     relative_importance,
 )
 from alliance.models.plan import PLANNED
@@ -86,7 +87,7 @@ def test_a_planted_goal_and_task_effect_on_satisfaction_is_found(planted, defaul
     joint = rows.loc[("satisfaction", "H5b")]
     assert joint.loc["bond", "estimate"] < min(joint.loc["goal", "estimate"], joint.loc["task", "estimate"])
     latent = planted["outcomes"]["satisfaction"]["latent"]  # H5d: goal and task weighted over bond
-    assert latent["declared"] and latent["equal_paths"]["p"] < 0.05
+    assert latent["declared"] and latent["equal_paths"]["p"] <= latent["equal_paths"]["q"] < 0.05
     assert latent["contrast"]["ci_low"] > 0
     assert latent["paths"]["bond"]["estimate"] < min(latent["paths"][d]["estimate"] for d in ("goal", "task"))
     assert latent["equal_paths"]["df2"] == latent["n_therapists"] - 1 == 31
@@ -136,8 +137,20 @@ def test_without_dimension_effects_no_contrast_is_declared(default_config, wai_s
         assert contrast["ci_low"] < 0 < contrast["ci_high"], outcome
         assert all(0.15 < shares[d]["estimate"] < 0.5 for d in DIMENSIONS), outcome
         latent = latent_analysis(spec, joint, columns, items[spec.predictor], wai_sr)
-        assert not latent["declared"] and latent["equal_paths"]["p"] > 0.05, outcome
+        assert latent["equal_paths"]["p"] > 0.05, outcome  # not declared, even before the adjustment
         assert latent["contrast"]["ci_low"] < 0 < latent["contrast"]["ci_high"], outcome
+
+
+def test_latent_verdicts_adjust_over_the_outcomes_by_hand():
+    """Benjamini-Hochberg over four tests, by hand: sorted p .01, .03, .04, .50 give q = min over the larger
+    ranks of p m / rank: .04, .0533, .0533, .50; only the first is declared at .05."""
+    verdicts = latent_verdicts({"attendance": 0.01, "dropout": 0.04, "satisfaction": 0.03,
+                                "symptom_improvement": 0.5})
+    assert {k: v["q"] for k, v in verdicts.items()} == pytest.approx(
+        {"attendance": 0.04, "dropout": 0.16 / 3, "satisfaction": 0.16 / 3, "symptom_improvement": 0.5})
+    assert [k for k, v in verdicts.items() if v["declared"]] == ["attendance"]
+    assert latent_verdicts({"satisfaction": 0.03}) == {"satisfaction": {"q": 0.03, "declared": True}}
+    assert latent_verdicts({}) == {}
 
 
 def test_the_bootstrap_is_deterministic_and_the_hand_case_of_difference_reliability(planted, wai_sr):

@@ -118,12 +118,13 @@ DIMENSIONS_RESULT = {
                                              "task_minus_bond": {"reliability": 0.64, "low": True},
                                              "task_minus_goal": {"reliability": 0.71, "low": False}}},
                          "importance": {"rows": _shares(0.2, 0.42, 0.38, (0.2, 0.05, 0.33))},
-                         "latent": {  # as alliance.models.dimension_sem.latent_dimensions returns it
+                         "latent": {  # as alliance.models.dimensions.dimension_analysis returns it
                              "model": "correlated_factors_sem_cluster_robust", "n": 320, "n_therapists": 32,
                              "paths": {d: {"estimate": v, "se": 0.1, "ci_low": v - 0.2, "ci_high": v + 0.2}
                                        for d, v in (("bond", -0.1), ("goal", 0.3), ("task", 0.25))},
                              "contrast": {"estimate": 0.375, "se": 0.12, "ci_low": 0.13, "ci_high": 0.62},
-                             "equal_paths": {"f": 6.25, "df1": 2, "df2": 31, "p": 0.0052}, "declared": True,
+                             "equal_paths": {"f": 6.25, "df1": 2, "df2": 31, "p": 0.0052, "q": 0.0104},
+                             "declared": True,
                              "correlations": {"bond_goal": 0.81, "bond_task": 0.8, "goal_task": 0.79},
                              "fit": {"cfi": 0.991, "rmsea": 0.041}}},
         "dropout": {"hypothesis": "H2",

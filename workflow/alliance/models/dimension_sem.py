@@ -9,8 +9,9 @@ in SD of the outcome per SD of the latent dimension, free of the dimensions' unr
 
 "Only a general alliance" means the outcome follows the three dimensions alike (equal paths): an outcome
 driven by the alliance as a whole, including the unweighted total, gives equal paths. A dimension-specific
-effect is declared when the Wald test of equal paths (2 df) rejects at .05, with therapist-cluster-robust
-standard errors (`alliance.stats.sem`) and an F(2, G - 1) reference. A bifactor model (general factor plus
+effect is tested by the Wald test of equal paths (2 df), with therapist-cluster-robust standard errors
+(`alliance.stats.sem`) and an F(2, G - 1) reference; it is declared over the outcomes together
+(`alliance.models.dimensions.latent_verdicts`). A bifactor model (general factor plus
 orthogonal specific factors) is not used: with an outcome regressed on all four factors its paths are not
 identified when the specific loadings are proportional to the general ones within a dimension, which
 is what the synthetic data and typical WAI data show (anomalous G-factor results; Eid et al. 2017).
@@ -163,8 +164,8 @@ def latent_dimensions(data: pd.DataFrame, clusters: np.ndarray, instrument: Inst
     dict
         `paths` (per dimension: estimate, se, ci_low, ci_high; SD of the outcome per SD of the latent
         dimension), `contrast` ((goal + task) / 2 - bond, same keys), `equal_paths` (the Wald F, its
-        degrees of freedom and p), `declared` (p < .05), the latent `correlations`, the fit indices, n and
-        the number of therapists.
+        degrees of freedom and p), the latent `correlations`, the fit indices, n and the number of
+        therapists.
 
     Raises
     ------
@@ -225,6 +226,5 @@ def latent_dimensions(data: pd.DataFrame, clusters: np.ndarray, instrument: Inst
             "paths": {d: interval(paths[i], cov[i, i]) for i, d in enumerate(FACTORS)},
             "contrast": interval(CONTRAST @ paths, CONTRAST @ cov @ CONTRAST),
             "equal_paths": {"f": f_value, "df1": 2, "df2": df, "p": p_value},
-            "declared": bool(p_value < 0.05),
             "correlations": {k: float(v) for k, v in correlations.items()},
             "fit": {"cfi": float(fit["CFI"]), "rmsea": float(fit["RMSEA"])}}

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 import patsy
+from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.outliers_influence import variance_inflation_factor
 
 from alliance.errors import BOUNDARY, FITTED, NOT_ESTIMABLE, REFUSED, NotEstimable
@@ -61,6 +62,7 @@ CONTRASTS = {"goal_minus_bond": {"goal": 1.0, "bond": -1.0}, "task_minus_bond": 
              "task_minus_goal": {"task": 1.0, "goal": -1.0},
              "goal_task_minus_bond": {"goal": 0.5, "task": 0.5, "bond": -1.0}}  # the plan's contrast
 MIN_DRAWS_SHARE = 0.9  # at least this share of the bootstrap draws must be usable for a CI
+LATENT_ALPHA = 0.05  # H5d's false-discovery rate over the outcomes (ANALYSIS_PLAN.md, section 6)
 MIN_RELIABILITY = 0.70  # a dimension or difference below it carries a caveat (Nunnally & Bernstein 1994)
 
 
@@ -275,6 +277,25 @@ def latent_analysis(outcome: Outcome, design: Design, columns: dict[str, str],
     return latent_dimensions(frame, data["therapist_id"].to_numpy()[complete], instrument)
 
 
+def latent_verdicts(p_values: dict[str, float]) -> dict[str, dict]:
+    """H5d's verdict per outcome from its test of equal paths (`p_values`, outcome -> p, the outcomes whose
+    latent model was fitted): the tests form one exploratory family, adjusted by Benjamini-Hochberg as
+    the plan adjusts its exploratory effects (statsmodels `fdr_bh`); a dimension-specific effect is
+    `declared` where q < `LATENT_ALPHA`. Without adjustment, four outcomes tested at .05 would declare one
+    in about a fifth of the cohorts that have none.
+
+    References
+    ----------
+    Benjamini, Y., & Hochberg, Y. (1995). Controlling the false discovery rate: A practical and powerful
+    approach to multiple testing. Journal of the Royal Statistical Society B, 57(1), 289-300.
+    """
+    if not p_values:
+        return {}
+    q_values = multipletests(list(p_values.values()), method="fdr_bh")[1]
+    return {outcome: {"q": float(q), "declared": bool(q < LATENT_ALPHA)}
+            for outcome, q in zip(p_values, q_values, strict=True)}
+
+
 def dimension_item_means(sessions: pd.DataFrame, session_scores: pd.DataFrame, instrument: Instrument,
                          early_window: int) -> dict[str, pd.DataFrame]:
     """Per patient, the keyed items' means over the scored sessions the dimension scores average: sessions
@@ -389,6 +410,12 @@ def dimension_analysis(features: pd.DataFrame, covariates: list[str], settings: 
         else:
             statuses.append(status_record(keys[3], FITTED))
         details[name] = detail
+    verdicts = latent_verdicts({name: detail["latent"]["equal_paths"]["p"] for name, detail in details.items()
+                                if "latent" in detail})
+    for name, verdict in verdicts.items():
+        details[name]["latent"] = details[name]["latent"] | {
+            "equal_paths": details[name]["latent"]["equal_paths"] | {"q": verdict["q"]},
+            "declared": verdict["declared"]}
     return {"family": FAMILY, "effects": effects, "outcomes": details, "statuses": statuses}
 
 
@@ -398,7 +425,8 @@ IMPORTANCE_COLUMNS = ["outcome", "hypothesis", "fit_index", "explained", "term",
 
 
 LATENT_COLUMNS = ["outcome", "hypothesis", "term", "estimate", "se", "ci_low", "ci_high", "f_equal_paths",
-                  "df1", "df2", "p_equal_paths", "declared", "n", "n_therapists", "cfi", "rmsea"]
+                  "df1", "df2", "p_equal_paths", "q_equal_paths", "declared", "n", "n_therapists", "cfi",
+                  "rmsea"]
 
 
 def dimension_tables(result: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -414,7 +442,8 @@ def dimension_tables(result: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
     latent = [{"outcome": outcome, "hypothesis": detail["hypothesis"], "term": term, **values,
                "f_equal_paths": model["equal_paths"]["f"], "df1": model["equal_paths"]["df1"],
                "df2": model["equal_paths"]["df2"], "p_equal_paths": model["equal_paths"]["p"],
-               "declared": model["declared"], "n": model["n"], "n_therapists": model["n_therapists"],
+               "q_equal_paths": model["equal_paths"]["q"], "declared": model["declared"], "n": model["n"],
+               "n_therapists": model["n_therapists"],
                "cfi": model["fit"]["cfi"], "rmsea": model["fit"]["rmsea"]}
               for outcome, detail in result["outcomes"].items() if (model := detail.get("latent"))
               for term, values in [*model["paths"].items(), ("goal_task_minus_bond", model["contrast"])]]

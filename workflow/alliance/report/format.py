@@ -54,10 +54,10 @@ def format_p(p: float) -> str:
     return "< " + format_unit(0.001, 3) if p < 0.001 else format_unit(p, 3)
 
 
-def p_text(p: float) -> str:
-    """p in running text: "p < .001" or "p = .012"."""
+def p_text(p: float, symbol: str = "p") -> str:
+    """p in running text: "p < .001" or "p = .012" (`symbol` "q" for a false-discovery-rate q)."""
     formatted = format_p(p)
-    return f"p {formatted}" if formatted.startswith("<") else f"p = {formatted}"
+    return f"{symbol} {formatted}" if formatted.startswith("<") else f"{symbol} = {formatted}"
 
 
 def format_ci(low: float, high: float, digits: int = 2, *, unit: bool = False) -> str:

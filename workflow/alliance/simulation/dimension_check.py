@@ -5,7 +5,9 @@ H5, "Validation").
 Each replication draws a cohort from the configured generator (its own seed), builds the features as the
 workflow does, and runs the relative importance (H5c) and the latent model (H5d) of the chosen outcomes. A
 contrast is declared when its 95% CI excludes 0; a dimension-specific latent effect when H5d's test of
-equal paths rejects at .05. Run it as `make check-dimensions` (REPLICATIONS=100 by default); it writes
+equal paths has q < .05 over the replication's outcomes (`latent_verdicts`, as in the workflow). The
+summary also counts the cohorts in which any outcome declared one (issue 16's target, read per cohort).
+Run it as `make check-dimensions` (REPLICATIONS=100 by default); it writes
 results/validation/dimension_check.csv and .md.
 """
 
@@ -27,6 +29,7 @@ from alliance.models.dimensions import (
     dimension_designs,
     dimension_item_means,
     latent_analysis,
+    latent_verdicts,
     relative_importance,
 )
 from alliance.scoring.scores import score_sessions
@@ -37,6 +40,7 @@ GENERATORS = ("planted", "none")  # the configured dimension effects; all of the
 COLUMNS = ["generator", "outcome", "replications", "declared_above", "declared_below", "declared",
            "mean_contrast", "latent_fitted", "latent_declared", "latent_mean_contrast"]
 LATENT_TARGET = 0.07  # issue 16: no dimension-specific latent effect declared in more than 7% without one
+ANY = "any outcome"  # the summary row of the cohorts in which any outcome declared
 
 
 def generator_config(synthetic: dict, generator: str) -> dict:
@@ -51,9 +55,9 @@ def generator_config(synthetic: dict, generator: str) -> dict:
 def declared_contrasts(synthetic: dict, *, early_window: int, covariates: list[str], outcomes: list[str],
                        replications: int, seed: int, draws: int) -> pd.DataFrame:
     """One row per replication and outcome: the planned contrast and its 95% CI (`relative_importance`)
-    and H5d's latent contrast, test of equal paths and verdict (`latent_declared`; missing where the
-    latent model cannot be fitted), the cohorts drawn with seeds `seed`, `seed` + 1, ... and the truth
-    population left out."""
+    and H5d's latent contrast, test of equal paths, q over the replication's `outcomes` and verdict
+    (`latent_declared`; missing where the latent model cannot be fitted), the cohorts drawn with seeds
+    `seed`, `seed` + 1, ... and the truth population left out."""
     wai = load_instrument("wai_sr")  # the generator's alliance instrument
     rows = []
     for replication in range(replications):
@@ -62,6 +66,7 @@ def declared_contrasts(synthetic: dict, *, early_window: int, covariates: list[s
         features = generated_features(patients, sessions, outcomes_table, early_window)
         scored = sessions.assign(attended=sessions["attended"].astype(bool))
         item_means = dimension_item_means(scored, score_sessions(scored, wai), wai, early_window)
+        cohort = []
         for name in outcomes:
             outcome = OUTCOMES[name]
             columns = dimension_columns(features, outcome.predictor)
@@ -71,18 +76,22 @@ def declared_contrasts(synthetic: dict, *, early_window: int, covariates: list[s
             try:
                 latent = latent_analysis(outcome, joint, columns, item_means[outcome.predictor], wai)
             except NotEstimable:
-                verdict = {"latent_contrast": float("nan"), "latent_p": float("nan"), "latent_declared": None}
+                verdict = {"latent_contrast": float("nan"), "latent_p": float("nan")}
             else:
                 verdict = {"latent_contrast": latent["contrast"]["estimate"],
-                           "latent_p": latent["equal_paths"]["p"], "latent_declared": latent["declared"]}
-            rows.append({"replication": replication + 1, "outcome": name, **row, **verdict})
+                           "latent_p": latent["equal_paths"]["p"]}
+            cohort.append({"replication": replication + 1, "outcome": name, **row, **verdict})
+        verdicts = latent_verdicts({r["outcome"]: r["latent_p"] for r in cohort if pd.notna(r["latent_p"])})
+        rows += [r | {"latent_q": verdicts.get(r["outcome"], {}).get("q", float("nan")),
+                      "latent_declared": verdicts.get(r["outcome"], {}).get("declared")} for r in cohort]
     return pd.DataFrame(rows)
 
 
 def summarise(table: pd.DataFrame, generator: str) -> pd.DataFrame:
     """Per outcome, the share of replications declaring the contrast (above 0, below 0, either), the
     share in which the latent model could be fitted and, of those, the share declaring a
-    dimension-specific latent effect."""
+    dimension-specific latent effect; with more than one outcome, a row `ANY` of the replications in
+    which any outcome declared (a replication counts as fitted when any outcome's latent model was)."""
     above, below = table["ci_low"] > 0, table["ci_high"] < 0
     fitted = table["latent_declared"].notna()
     flags = pd.DataFrame({"outcome": table["outcome"], "declared_above": above, "declared_below": below,
@@ -92,8 +101,18 @@ def summarise(table: pd.DataFrame, generator: str) -> pd.DataFrame:
                           "latent_mean_contrast": table["latent_contrast"]})
     grouped = flags.groupby("outcome", sort=False)
     summary = grouped.mean().astype(float).reset_index()
+    if table["outcome"].nunique() > 1:
+        cohorts = flags.drop(columns="outcome").groupby(table["replication"].to_numpy())
+        anywhere = cohorts[["declared_above", "declared_below", "declared", "latent_fitted"]].any()
+        anywhere["latent_declared"] = cohorts["latent_declared"].max()  # 1 where any fitted outcome declared
+        anywhere[["mean_contrast", "latent_mean_contrast"]] = float("nan")
+        row = anywhere.astype(float).mean().to_frame().T.assign(outcome=ANY)
+        summary = pd.concat([summary, row], ignore_index=True)
+        grouped_sizes = [*grouped.size().to_numpy(), len(anywhere)]
+    else:
+        grouped_sizes = list(grouped.size().to_numpy())
     summary.insert(0, "generator", generator)
-    summary.insert(2, "replications", grouped.size().to_numpy())
+    summary.insert(2, "replications", grouped_sizes)
     return summary[COLUMNS]
 
 
