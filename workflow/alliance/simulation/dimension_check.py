@@ -82,8 +82,9 @@ def declared_contrasts(synthetic: dict, *, early_window: int, covariates: list[s
                            "latent_p": latent["equal_paths"]["p"]}
             cohort.append({"replication": replication + 1, "outcome": name, **row, **verdict})
         verdicts = latent_verdicts({r["outcome"]: r["latent_p"] for r in cohort if pd.notna(r["latent_p"])})
-        rows += [r | {"latent_q": verdicts.get(r["outcome"], {}).get("q", float("nan")),
-                      "latent_declared": verdicts.get(r["outcome"], {}).get("declared")} for r in cohort]
+        unfitted = {"q": float("nan"), "declared": None}
+        rows += [r | {f"latent_{k}": v for k, v in verdicts.get(r["outcome"], unfitted).items()}
+                 for r in cohort]
     return pd.DataFrame(rows)
 
 
@@ -101,6 +102,7 @@ def summarise(table: pd.DataFrame, generator: str) -> pd.DataFrame:
                           "latent_mean_contrast": table["latent_contrast"]})
     grouped = flags.groupby("outcome", sort=False)
     summary = grouped.mean().astype(float).reset_index()
+    sizes = list(grouped.size())
     if table["outcome"].nunique() > 1:
         cohorts = flags.drop(columns="outcome").groupby(table["replication"].to_numpy())
         anywhere = cohorts[["declared_above", "declared_below", "declared", "latent_fitted"]].any()
@@ -108,11 +110,9 @@ def summarise(table: pd.DataFrame, generator: str) -> pd.DataFrame:
         anywhere[["mean_contrast", "latent_mean_contrast"]] = float("nan")
         row = anywhere.astype(float).mean().to_frame().T.assign(outcome=ANY)
         summary = pd.concat([summary, row], ignore_index=True)
-        grouped_sizes = [*grouped.size().to_numpy(), len(anywhere)]
-    else:
-        grouped_sizes = list(grouped.size().to_numpy())
+        sizes.append(len(anywhere))
     summary.insert(0, "generator", generator)
-    summary.insert(2, "replications", grouped_sizes)
+    summary.insert(2, "replications", sizes)
     return summary[COLUMNS]
 
 
