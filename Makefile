@@ -94,7 +94,8 @@ bench: $(STAMP)
 ## check-dimensions: how often H5's planned contrast (goals and tasks over the bond) and a dimension-specific
 ## latent effect (H5d) are declared, under the configured generator and under one without dimension-specific
 ## effects (COHORTS cohorts each, about 2 s a cohort per outcome on one core; issue 16's targets);
-## results/validation/dimension_check.csv and .md (SEED: the first cohort's seed)
+## results/validation/dimension_check.csv and .md, each replication in dimension_check_replications.csv
+## (SEED: the first cohort's seed)
 COHORTS ?= 100
 SEED ?= 1000
 check-dimensions: $(STAMP)

@@ -39,7 +39,8 @@ from alliance.simulation.synthetic import synthesize
 
 COVARIATES = ["baseline_severity", "discipline"]
 RUPTURES = {"criterion": "sd", "c": 2.0, "repair_window": 3, "reliability": None}
-SETTINGS = {"bootstrap": 50, "seed": 11}
+SETTINGS = {"bootstrap": 50, "latent_bootstrap": 9999, "seed": 11}
+LIGHT = {"bootstrap": 20, "latent_bootstrap": 999, "seed": 1}
 NO_DIMENSION_EFFECTS = {f"{outcome}_{d}_{unit}_per_sd": 0.0 for outcome, unit in
                         (("satisfaction", "points"), ("dropout", "log_odds")) for d in DIMENSIONS}
 
@@ -90,7 +91,8 @@ def test_a_planted_goal_and_task_effect_on_satisfaction_is_found(planted, defaul
     assert latent["declared"] and latent["equal_paths"]["p"] <= latent["equal_paths"]["q"] < 0.05
     assert latent["contrast"]["ci_low"] > 0
     assert latent["paths"]["bond"]["estimate"] < min(latent["paths"][d]["estimate"] for d in ("goal", "task"))
-    assert latent["equal_paths"]["df2"] == latent["n_therapists"] - 1 == 31
+    assert latent["n_therapists"] == 32 and latent["equal_paths"]["draws"] == 9999
+    assert latent["equal_paths"]["weights"] == "Rademacher"  # 32 therapists: 2^32 distinct draws
     assert latent["fit"]["cfi"] > 0.95 and latent["fit"]["rmsea"] < 0.06  # the model the generator follows
     statuses = {s["key"]: s["status"] for s in planted["statuses"]}
     assert set(statuses) == {p.key for p in PLANNED if p.family == "dimensions"}
@@ -136,7 +138,7 @@ def test_without_dimension_effects_no_contrast_is_declared(default_config, wai_s
         contrast = shares["goal_task_minus_bond"]
         assert contrast["ci_low"] < 0 < contrast["ci_high"], outcome
         assert all(0.15 < shares[d]["estimate"] < 0.5 for d in DIMENSIONS), outcome
-        latent = latent_analysis(spec, joint, columns, items[spec.predictor], wai_sr)
+        latent = latent_analysis(spec, joint, columns, items[spec.predictor], wai_sr, draws=999, seed=1)
         assert latent["equal_paths"]["p"] > 0.05, outcome  # not declared, even before the adjustment
         assert latent["contrast"]["ci_low"] < 0 < latent["contrast"]["ci_high"], outcome
 
@@ -179,8 +181,7 @@ def test_a_constant_dimension_and_absent_symptoms_get_reasons_in_words(default_c
     features, items = staged(default_config, wai_sr, csq8, seed=23, n_patients=160, n_therapists=16)
     features = features.drop(columns=[c for c in features.columns if c.startswith("symptom")])
     features["alliance_bond_mean"] = np.where(features["alliance_bond_mean"].notna(), 4.0, np.nan)
-    result = dimension_analysis(features, COVARIATES, {"bootstrap": 20, "seed": 1}, instrument=wai_sr,
-                                item_means=items)
+    result = dimension_analysis(features, COVARIATES, LIGHT, instrument=wai_sr, item_means=items)
     statuses = {s["key"]: s for s in result["statuses"]}
     for part in PARTS:
         assert statuses[f"{part}-satisfaction"]["status"] == NOT_ESTIMABLE
@@ -193,12 +194,11 @@ def test_a_constant_dimension_and_absent_symptoms_get_reasons_in_words(default_c
     assert statuses["H5d-dropout"]["status"] == NOT_ESTIMABLE  # 160 patients: too few for 31 parameters
     assert statuses["H5d-dropout"]["reason"] == ("148 patients for the latent model's 31 parameters (fewer "
                                                  "than 5 per parameter)")
-    again = dimension_analysis(features, COVARIATES, {"bootstrap": 20, "seed": 1}, instrument=wai_sr,
-                               item_means=items)
+    again = dimension_analysis(features, COVARIATES, LIGHT, instrument=wai_sr, item_means=items)
     assert again == result  # the same seed, the same draws
     few = features[features["therapist_id"].isin(sorted(features["therapist_id"].unique())[:8])]
-    statuses = {s["key"]: s for s in dimension_analysis(few, COVARIATES, {"bootstrap": 20, "seed": 1},
-                                                        instrument=wai_sr, item_means=items)["statuses"]}
+    statuses = {s["key"]: s for s in dimension_analysis(few, COVARIATES, LIGHT, instrument=wai_sr,
+                                                        item_means=items)["statuses"]}
     for part in ("H5c", "H5d"):
         assert statuses[f"{part}-dropout"]["status"] == NOT_ESTIMABLE
         assert statuses[f"{part}-dropout"]["reason"].startswith("8 therapists in the analysis sample (fewer "
@@ -252,21 +252,22 @@ def test_the_latent_model_says_when_the_dimensions_cannot_be_told_apart(cohort, 
     with pytest.raises(NotEstimable, match=r"^the latent bond and goal dimensions correlate at 1\.0\d in "
                        r"this sample: the dimensions are not distinct, so a dimension-specific effect "
                        r"cannot be told apart from the general alliance$"):
-        latent_analysis(spec, joint, columns, means, wai_sr)
+        latent_analysis(spec, joint, columns, means, wai_sr, draws=999, seed=1)
     one_item = replace(wai_sr, name="SRS", dimensions={"bond": (3,), "goal": (4,), "task": (1,)})
     with pytest.raises(NotEstimable, match=r"^SRS measures bond by 1 item, goal by 1 item, task by 1 item: "
                        r"a latent dimension needs at least 3 items$"):
-        latent_analysis(spec, joint, columns, items[spec.predictor], one_item)
+        latent_analysis(spec, joint, columns, items[spec.predictor], one_item, draws=999, seed=1)
     flat = items[spec.predictor].assign(**{wai_sr.item_column(7): 4.0})
     with pytest.raises(NotEstimable, match=r"^no variation left in item 7 once the covariates"):
-        latent_analysis(spec, joint, columns, flat, wai_sr)
+        latent_analysis(spec, joint, columns, flat, wai_sr, draws=999, seed=1)
     assert [_variable(name) for name in ("i7", "y", "O")] == ["item 7", "the outcome",
                                                              "the latent goal dimension"]
     with pytest.raises(NotEstimable, match="not the item answers"):
-        latent_analysis(spec, joint, columns, None, wai_sr)
+        latent_analysis(spec, joint, columns, None, wai_sr, draws=999, seed=1)
     data, complete = sem_frame(items[spec.predictor].reindex(joint.data["patient_id"]),
                                joint.data["satisfaction"].to_numpy(float), np.ones((len(joint.data), 1)),
                                wai_sr)
     assert complete.all() and np.allclose(data.std(ddof=1), 1) and np.allclose(data.mean(), 0)
-    again = latent_dimensions(data, joint.data["therapist_id"].to_numpy(), wai_sr)
-    assert again == latent_dimensions(data, joint.data["therapist_id"].to_numpy(), wai_sr)  # deterministic
+    therapists = joint.data["therapist_id"].to_numpy()
+    again = latent_dimensions(data, therapists, wai_sr, draws=999, rng=np.random.default_rng(1))
+    assert again == latent_dimensions(data, therapists, wai_sr, draws=999, rng=np.random.default_rng(1))

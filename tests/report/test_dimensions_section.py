@@ -20,8 +20,8 @@ def test_the_section_says_which_dimension_carries_each_outcome():
         "Satisfaction: agreement on goals and tasks carried more of what the alliance explains than the bond "
         "(difference in shares .20, 95% CI .05 to .33).",
         "Satisfaction, latent dimensions: the outcome weighted the three dimensions unequally (test of equal "
-        "paths F(2, 31) = 6.25, p = .005, q = .010 over the outcomes; goals and tasks minus bond 0.38, "
-        "95% CI 0.13 to 0.62).",
+        "paths: Wald 12.50 on 2 df, p = .005 by wild bootstrap, q = .010 over the outcomes; goals and tasks "
+        "minus bond 0.38, 95% CI 0.13 to 0.62).",
         "Dropout: no dimension clearly carried more than the others (goals and tasks minus bond, difference "
         "in shares .05, 95% CI -.20 to .25)."]
     rows = pd.DataFrame(section["rows"])
@@ -34,13 +34,15 @@ def test_the_section_says_which_dimension_carries_each_outcome():
     assert any("correlate .72 to .74" in c for c in section["caveats"])
     no_latent = copy.deepcopy(DIMENSIONS_RESULT)
     no_latent["outcomes"]["satisfaction"]["latent"] |= {
-        "declared": False, "equal_paths": {"f": 0.81, "df1": 2, "df2": 31, "p": 0.45, "q": 0.45}}
+        "declared": False,
+        "equal_paths": {"wald": 1.62, "df": 2, "p": 0.45, "q": 0.45, "draws": 9999, "weights": "Rademacher"}}
     assert dimension_section(no_latent, status())["sentences"][1] == (
         "Satisfaction, latent dimensions: no dimension-specific effect could be told apart from the general "
-        "alliance (test of equal paths F(2, 31) = 0.81, p = .450, q = .450 over the outcomes).")
+        "alliance (test of equal paths: Wald 1.62 on 2 df, p = .450 by wild bootstrap, q = .450 over the "
+        "outcomes).")
     latent = section["latent"]
     assert latent == [{"outcome": "satisfaction", "bond": "-0.10 [-0.30, 0.10]", "goal": "0.30 [0.10, 0.50]",
-                       "task": "0.25 [0.05, 0.45]", "test": "6.25 (.005; .010)", "fit": ".991, .041"}]
+                       "task": "0.25 [0.05, 0.45]", "test": "12.50 (.005; .010)", "fit": ".991, .041"}]
     assert section["reliability"] == [{"outcome": "satisfaction", "bond": ".90 [.88, .92]",
                                        "goal": ".90 [.88, .92]", "task": ".90 [.88, .92]",
                                        "differences": [".62", ".64", ".71"]}]
@@ -54,7 +56,7 @@ def test_the_section_in_spanish():
         section = dimension_section(DIMENSIONS_RESULT, status())
     assert section["sentences"][0].startswith("Satisfacción: ")
     assert "0,20" in section["sentences"][0]
-    assert section["latent"][0]["test"] == "6,25 (0,005; 0,010)"
+    assert section["latent"][0]["test"] == "12,50 (0,005; 0,010)"
 
 
 def test_the_figure_is_readable_in_print_and_says_why_when_empty():

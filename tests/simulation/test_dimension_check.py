@@ -27,7 +27,7 @@ def test_the_null_generator_has_no_dimension_effect_and_the_planted_one_is_found
     table = declared_contrasts(synthetic | {"effects": synthetic["effects"] | {
         "satisfaction_goal_points_per_sd": 2.0, "satisfaction_task_points_per_sd": 2.0}},
         early_window=3, covariates=["baseline_severity", "discipline"], outcomes=["satisfaction"],
-        replications=3, seed=7, draws=30)
+        replications=3, seed=7, draws=30, latent_draws=999)
     assert list(table["replication"]) == [1, 2, 3] and (table["ci_low"] > 0).all()  # a strong planted effect
     assert table["latent_declared"].all() and (table["latent_p"] < 0.05).all()  # and in the latent model
     assert (table["latent_q"] == table["latent_p"]).all()  # one outcome: nothing to adjust over

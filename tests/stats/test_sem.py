@@ -1,6 +1,8 @@
 """The cluster-robust covariance of semopy fits (alliance.stats.sem): Petersen's (2009) published
 firm-clustered standard error, the estimators it extends (semopy's own robust covariance when every
-observation is its own cluster, on H5d's model; statsmodels' cluster-robust least squares)."""
+observation is its own cluster, on H5d's model; statsmodels' cluster-robust least squares); and the
+restricted wild score bootstrap of a Wald test, draw by draw against the wild cluster restricted bootstrap
+done the long way (every draw a new outcome, refitted by statsmodels)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,15 @@ from semopy.stats import calc_se
 
 from alliance.instruments import load_instrument
 from alliance.models.dimension_sem import _quiet_semopy, _started, description, negative_variances
-from alliance.stats.sem import active_parameters, cluster_robust_covariance
+from alliance.stats.sem import (
+    WEBB,
+    active_parameters,
+    bootstrap_weights,
+    cluster_robust_covariance,
+    cluster_scores,
+    wild_score_p_value,
+    wild_score_statistics,
+)
 
 PETERSEN = Path(__file__).parent / "data" / "petersen_cl.csv"  # firm, x, y; 500 firms x 10 years
 
@@ -85,3 +95,61 @@ def test_singleton_clusters_give_semopys_robust_errors_on_the_latent_model():
     model.mx_theta[model.names[3][0].index("i7"), model.names[3][0].index("i7")] = -0.01
     model.mx_psi[model.names[2][0].index("O"), model.names[2][0].index("O")] = -0.5
     assert negative_variances(model) == ["the latent goal dimension", "item 7"]
+
+
+def wild_cluster_restricted(y: np.ndarray, x: np.ndarray, cluster: np.ndarray, restriction: np.ndarray,
+                            weights: np.ndarray) -> tuple[float, np.ndarray]:
+    """The Wald statistic of R beta = 0 from CR1-type (G / (G - 1)) cluster-robust least squares, and its
+    wild cluster restricted bootstrap the long way (Cameron, Gelbach & Miller 2008; Roodman et al. 2019):
+    fit under the null, then per draw y* = restricted fit + w_g * restricted residual, refit, re-test."""
+    design = sm.add_constant(x)
+    groups = len(np.unique(cluster))
+
+    def wald(outcome: np.ndarray) -> float:
+        fit = sm.OLS(outcome, design).fit()
+        cov = fit.get_robustcov_results("cluster", groups=cluster, use_correction=False).cov_params()
+        d = restriction @ fit.params
+        return float(d @ np.linalg.solve(restriction @ cov @ restriction.T * groups / (groups - 1), d))
+
+    null = sm.OLS(y, np.column_stack([np.ones(len(y)), x.sum(axis=1)])).fit()  # beta_1 = beta_2 = beta_3
+    return wald(y), np.array([wald(null.fittedvalues + w[cluster] * null.resid) for w in weights])
+
+
+@pytest.mark.parametrize("groups", [11, 16])  # Webb's weights below 14 clusters, Rademacher's above
+def test_the_wild_score_bootstrap_is_the_wild_cluster_restricted_bootstrap_for_least_squares(groups):
+    """With the same regressors in every cluster, each cluster's share of the information is n_g / n
+    exactly, and the score bootstrap at the restricted estimate is the wild cluster restricted bootstrap:
+    the same statistic in every draw (to rounding), on semopy's scores and information, the path H5d
+    runs. The equal-paths test of three correlated regressors, 12 observations per cluster."""
+    rng = np.random.default_rng(3)
+    rows = rng.multivariate_normal(np.zeros(3), [[1, 0.7, 0.7], [0.7, 1, 0.7], [0.7, 0.7, 1]], size=12)
+    x, cluster = np.tile(rows, (groups, 1)), np.repeat(np.arange(groups), 12)
+    y = x @ [0.0, 1.0, 1.0] + rng.normal(size=len(x)) + rng.normal(size=groups)[cluster]
+    model = semopy.Model("y ~ b1*x1 + b2*x2 + b3*x3")
+    model.fit(pd.DataFrame(x, columns=["x1", "x2", "x3"]).assign(y=y))
+    names = active_parameters(model)
+    restriction = np.zeros((2, len(names)))
+    restriction[:, [names.index(b) for b in ("b1", "b2", "b3")]] = [[-1, 1, 0], [-1, 0, 1]]
+    weights = bootstrap_weights(groups, 300, np.random.default_rng(7))
+    assert set(np.unique(weights)) == (set(WEBB) if groups < 14 else {-1.0, 1.0})
+    observed, expected = wild_cluster_restricted(y, x, cluster, restriction[:, :3] @ np.eye(3, 4, 1), weights)
+    # the restricted least-squares estimate, exactly (semopy's own fit is as close as its optimiser stops)
+    null = sm.OLS(y, np.column_stack([np.ones(len(y)), x.sum(axis=1)])).fit()
+    restricted = np.array([null.params[1]] * 3 + [np.mean(null.resid ** 2)])  # b1, b2, b3, ML variance
+    scores, information_inverse = cluster_scores(model, cluster, restricted)
+    replicated = wild_score_statistics(scores, information_inverse, restriction, weights,
+                                       sizes=np.bincount(cluster))
+    np.testing.assert_allclose(replicated, expected, rtol=1e-9)
+    # and the statistic they are compared with: semopy's fit and sandwich against least squares
+    d = restriction @ model.param_vals
+    wald = d @ np.linalg.solve(restriction @ cluster_robust_covariance(model, cluster) @ restriction.T, d)
+    assert wald == pytest.approx(observed, rel=1e-2)
+    assert np.mean(replicated >= observed) < 0.05  # the planted unequal paths are found
+    # the p-value as the pipeline takes it: one chunk of the same draws; every draw counted in chunks
+    sizes = np.bincount(cluster)
+    p = wild_score_p_value(scores, information_inverse, restriction, observed, sizes=sizes, draws=300,
+                           rng=np.random.default_rng(7))
+    assert p == np.mean(expected >= observed)
+    for statistic, share in ((-np.inf, 1.0), (np.inf, 0.0)):
+        assert wild_score_p_value(scores, information_inverse, restriction, statistic, sizes=sizes, draws=301,
+                                  rng=np.random.default_rng(7), chunk_elements=7 * groups) == share

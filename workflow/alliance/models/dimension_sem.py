@@ -10,7 +10,9 @@ in SD of the outcome per SD of the latent dimension, free of the dimensions' unr
 "Only a general alliance" means the outcome follows the three dimensions alike (equal paths): an outcome
 driven by the alliance as a whole, including the unweighted total, gives equal paths. A dimension-specific
 effect is tested by the Wald test of equal paths (2 df), with therapist-cluster-robust standard errors
-(`alliance.stats.sem`) and an F(2, G - 1) reference; it is declared over the outcomes together
+and its p-value from a restricted wild score bootstrap over therapists (`alliance.stats.sem`: the
+sandwich's F(2, G - 1) reference is liberal in its tail with some 30 therapists, which a family of four
+outcomes feels); it is declared over the outcomes together
 (`alliance.models.dimensions.latent_verdicts`). A bifactor model (general factor plus
 orthogonal specific factors) is not used: with an outcome regressed on all four factors its paths are not
 identified when the specific loadings are proportional to the general ones within a dimension, which
@@ -35,7 +37,13 @@ from scipy import stats
 
 from alliance.errors import NotEstimable
 from alliance.instruments import Instrument
-from alliance.stats.sem import active_parameters, cluster_robust_covariance
+from alliance.stats.sem import (
+    WEBB_MAX_CLUSTERS,
+    active_parameters,
+    cluster_robust_covariance,
+    cluster_scores,
+    wild_score_p_value,
+)
 
 if TYPE_CHECKING:  # imported where a model is fitted: it takes a second to import (sympy, scikit-learn)
     import semopy
@@ -66,16 +74,17 @@ def _variable(name: str) -> str:
     return "the outcome" if name == "y" else f"item {name.removeprefix('i')}"
 
 
-def description(instrument: Instrument) -> str:
+def description(instrument: Instrument, *, equal_paths: bool = False) -> str:
     """The model in semopy's syntax: the three factors (variances fixed at 1, every loading free and
     labelled l<item>), their correlations (rBO, rBT, rOT), and the outcome `y` regressed on them (paths
-    pB, pO, pT)."""
+    pB, pO, pT; with `equal_paths` one path p shared by the three, the null of the test)."""
     lines = []
     for dimension, factor in FACTORS.items():
         items = instrument.dimensions[dimension]
         lines.append(f"{factor} =~ " + " + ".join(f"l{i}*{_item(i)}" for i in items))
         lines.append(f"{factor} ~~ 1*{factor}")
-    lines += ["B ~~ rBO*O", "B ~~ rBT*T", "O ~~ rOT*T", "y ~ pB*B + pO*O + pT*T"]
+    lines += ["B ~~ rBO*O", "B ~~ rBT*T", "O ~~ rOT*T", "y ~ p*B + p*O + p*T" if equal_paths
+              else "y ~ pB*B + pO*O + pT*T"]
     return "\n".join(lines)
 
 
@@ -147,7 +156,14 @@ def _distinct(correlations: dict[str, float]) -> None:
                                "told apart from the general alliance")
 
 
-def latent_dimensions(data: pd.DataFrame, clusters: np.ndarray, instrument: Instrument) -> dict:
+def _restricted(values: dict[str, float], names: list[str]) -> np.ndarray:
+    """The equal-paths fit's estimate (`values`, name -> value) in the order of the full model's `names`:
+    its shared path p in place of pB, pO and pT, every other parameter by its own name."""
+    return np.array([values["p"] if name in {"pB", "pO", "pT"} else values[name] for name in names])
+
+
+def latent_dimensions(data: pd.DataFrame, clusters: np.ndarray, instrument: Instrument, *, draws: int,
+                      rng: np.random.Generator) -> dict:
     """Fit H5d's correlated-factors model to `sem_frame` data and test equal paths.
 
     Parameters
@@ -158,21 +174,25 @@ def latent_dimensions(data: pd.DataFrame, clusters: np.ndarray, instrument: Inst
         Each row's therapist.
     instrument
         The alliance instrument (its `dimensions` map items to bond, goal and task).
+    draws
+        Wild bootstrap draws for the test of equal paths.
+    rng
+        The bootstrap's random generator.
 
     Returns
     -------
     dict
         `paths` (per dimension: estimate, se, ci_low, ci_high; SD of the outcome per SD of the latent
-        dimension), `contrast` ((goal + task) / 2 - bond, same keys), `equal_paths` (the Wald F, its
-        degrees of freedom and p), the latent `correlations`, the fit indices, n and the number of
-        therapists.
+        dimension), `contrast` ((goal + task) / 2 - bond, same keys), `equal_paths` (the Wald statistic,
+        its degrees of freedom, the wild bootstrap p, the draws and the weights' name), the latent
+        `correlations`, the fit indices, n and the number of therapists.
 
     Raises
     ------
     NotEstimable
         A dimension with fewer than `MIN_ITEMS` items, too few patients or therapists, no convergence,
-        an improper solution (a negative variance, latent dimensions that are not distinct) or a
-        singular information matrix, each said in words.
+        an improper solution (a negative variance, latent dimensions that are not distinct), a
+        singular information matrix, or an equal-paths model that does not converge, each said in words.
     """
     short = {d: len(instrument.dimensions[d]) for d in FACTORS if len(instrument.dimensions[d]) < MIN_ITEMS}
     if short:
@@ -208,14 +228,21 @@ def latent_dimensions(data: pd.DataFrame, clusters: np.ndarray, instrument: Inst
                                "information matrix)")
         covariance = cluster_robust_covariance(model, clusters)
         fit = semopy.calc_stats(model).iloc[0]  # builds the baseline model from the description
+        null = _started(semopy.Model(description(instrument, equal_paths=True)))
+        if not null.fit(data).success:
+            raise NotEstimable("the latent model with equal paths (the test's null) did not converge on "
+                               "these data")
+        restricted = _restricted(dict(zip(active_parameters(null), null.param_vals, strict=True)), names)
+        scores, information_inverse = cluster_scores(model, clusters, restricted)
     index = [names.index(k) for k in ("pB", "pO", "pT")]
     paths, cov = model.param_vals[index], covariance[np.ix_(index, index)]
-    df = groups - 1
-    critical = stats.t.ppf(0.975, df)
+    critical = stats.t.ppf(0.975, groups - 1)
     differences = EQUAL_PATHS @ paths
     wald = float(differences @ np.linalg.solve(EQUAL_PATHS @ cov @ EQUAL_PATHS.T, differences))
-    f_value = wald / 2
-    p_value = float(stats.f.sf(f_value, 2, df))
+    restriction = np.zeros((len(EQUAL_PATHS), len(names)))
+    restriction[:, index] = EQUAL_PATHS
+    p_value = wild_score_p_value(scores, information_inverse, restriction, wald, draws=draws, rng=rng,
+                                 sizes=pd.Series(clusters).value_counts().sort_index().to_numpy())
 
     def interval(estimate: float, variance: float) -> dict:
         se = float(np.sqrt(variance))
@@ -225,6 +252,7 @@ def latent_dimensions(data: pd.DataFrame, clusters: np.ndarray, instrument: Inst
     return {"model": MODEL, "n": len(data), "n_therapists": groups,
             "paths": {d: interval(paths[i], cov[i, i]) for i, d in enumerate(FACTORS)},
             "contrast": interval(CONTRAST @ paths, CONTRAST @ cov @ CONTRAST),
-            "equal_paths": {"f": f_value, "df1": 2, "df2": df, "p": p_value},
+            "equal_paths": {"wald": wald, "df": len(EQUAL_PATHS), "p": p_value, "draws": draws,
+                            "weights": "Rademacher" if groups > WEBB_MAX_CLUSTERS else "Webb"},
             "correlations": {k: float(v) for k, v in correlations.items()},
             "fit": {"cfi": float(fit["CFI"]), "rmsea": float(fit["RMSEA"])}}

@@ -262,11 +262,13 @@ def relative_importance(outcome: Outcome, design: Design, columns: dict[str, str
 
 
 def latent_analysis(outcome: Outcome, design: Design, columns: dict[str, str],
-                    item_means: pd.DataFrame | None, instrument: Instrument) -> dict:
+                    item_means: pd.DataFrame | None, instrument: Instrument, *, draws: int,
+                    seed: int) -> dict:
     """H5d on the joint model's analysis sample: the items' patient means and the outcome (a binomial
     one as its share), residualised on the fixed part's intercept and covariates
-    (`dimension_sem.sem_frame`), in the correlated-factors model (`dimension_sem.latent_dimensions`).
-    Raises NotEstimable without item answers or where that model cannot be fitted."""
+    (`dimension_sem.sem_frame`), in the correlated-factors model (`dimension_sem.latent_dimensions`, its
+    test of equal paths by `draws` wild bootstrap draws from `seed`). Raises NotEstimable without item
+    answers or where that model cannot be fitted."""
     if item_means is None:
         raise NotEstimable("the data hold scored subscales, not the item answers the latent dimensions are "
                            "measured by")
@@ -274,7 +276,8 @@ def latent_analysis(outcome: Outcome, design: Design, columns: dict[str, str],
     base, _ = _matrices(design, columns)
     successes, trials = outcome.response(data)
     frame, complete = sem_frame(item_means.reindex(data["patient_id"]), successes / trials, base, instrument)
-    return latent_dimensions(frame, data["therapist_id"].to_numpy()[complete], instrument)
+    return latent_dimensions(frame, data["therapist_id"].to_numpy()[complete], instrument, draws=draws,
+                             rng=np.random.default_rng(seed))
 
 
 def latent_verdicts(p_values: dict[str, float]) -> dict[str, dict]:
@@ -344,7 +347,8 @@ def dimension_analysis(features: pd.DataFrame, covariates: list[str], settings: 
                        instrument: Instrument, item_means: dict[str, pd.DataFrame] | None = None) -> dict:
     """H5 for every outcome (`OUTCOMES`): effect rows (`effects`: part H5a or H5b), per outcome the
     correlations, VIFs and relative importance (`outcomes`), and a status per planned key
-    ("H5a-<outcome>", ...). `settings` is the config's `dimensions` block (bootstrap draws, seed);
+    ("H5a-<outcome>", ...). `settings` is the config's `dimensions` block (bootstrap draws for H5c and
+    H5d, seed);
     `item_means` (`dimension_item_means`) gives the dimensions' reliability in each analysis sample."""
     statuses: list[dict] = []
     effects: list[dict] = []
@@ -403,8 +407,9 @@ def dimension_analysis(features: pd.DataFrame, covariates: list[str], settings: 
         else:
             statuses.append(status_record(keys[2], FITTED))
         try:
-            detail["latent"] = latent_analysis(outcome, joint, columns,
-                                               (item_means or {}).get(outcome.predictor), instrument)
+            detail["latent"] = latent_analysis(
+                outcome, joint, columns, (item_means or {}).get(outcome.predictor), instrument,
+                draws=int(settings["latent_bootstrap"]), seed=int(settings["seed"]) + index)
         except NotEstimable as error:
             statuses.append(status_record(keys[3], error.status, error.reason))
         else:
@@ -424,9 +429,11 @@ IMPORTANCE_COLUMNS = ["outcome", "hypothesis", "fit_index", "explained", "term",
                       "ci_high", "draws", "failed_draws"]
 
 
-LATENT_COLUMNS = ["outcome", "hypothesis", "term", "estimate", "se", "ci_low", "ci_high", "f_equal_paths",
-                  "df1", "df2", "p_equal_paths", "q_equal_paths", "declared", "n", "n_therapists", "cfi",
-                  "rmsea"]
+# the test of equal paths: each key of its result as a column of latent.csv
+EQUAL_PATHS_COLUMNS = {"wald": "wald_equal_paths", "df": "df_equal_paths", "p": "p_equal_paths",
+                       "q": "q_equal_paths", "draws": "bootstrap_draws", "weights": "bootstrap_weights"}
+LATENT_COLUMNS = ["outcome", "hypothesis", "term", "estimate", "se", "ci_low", "ci_high",
+                  *EQUAL_PATHS_COLUMNS.values(), "declared", "n", "n_therapists", "cfi", "rmsea"]
 
 
 def dimension_tables(result: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -440,10 +447,8 @@ def dimension_tables(result: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
             for outcome, detail in result["outcomes"].items() if (importance := detail.get("importance"))
             for row in importance["rows"]]
     latent = [{"outcome": outcome, "hypothesis": detail["hypothesis"], "term": term, **values,
-               "f_equal_paths": model["equal_paths"]["f"], "df1": model["equal_paths"]["df1"],
-               "df2": model["equal_paths"]["df2"], "p_equal_paths": model["equal_paths"]["p"],
-               "q_equal_paths": model["equal_paths"]["q"], "declared": model["declared"], "n": model["n"],
-               "n_therapists": model["n_therapists"],
+               **{column: model["equal_paths"][key] for key, column in EQUAL_PATHS_COLUMNS.items()},
+               "declared": model["declared"], "n": model["n"], "n_therapists": model["n_therapists"],
                "cfi": model["fit"]["cfi"], "rmsea": model["fit"]["rmsea"]}
               for outcome, detail in result["outcomes"].items() if (model := detail.get("latent"))
               for term, values in [*model["paths"].items(), ("goal_task_minus_bond", model["contrast"])]]

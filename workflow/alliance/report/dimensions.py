@@ -35,10 +35,11 @@ CONTRAST_SENTENCES = (
 # H5d's verdict: the outcome weighted the latent dimensions unequally, or not distinguishably.
 LATENT_SENTENCES = (
     N_("{outcome}, latent dimensions: the outcome weighted the three dimensions unequally (test of equal "
-       "paths F({df1}, {df2}) = {f}, {p}, {q} over the outcomes; goals and tasks minus bond {estimate}, "
-       "95% CI {low} to {high})."),
+       "paths: Wald {wald} on {df} df, {p} by wild bootstrap, {q} over the outcomes; goals and tasks minus "
+       "bond {estimate}, 95% CI {low} to {high})."),
     N_("{outcome}, latent dimensions: no dimension-specific effect could be told apart from the general "
-       "alliance (test of equal paths F({df1}, {df2}) = {f}, {p}, {q} over the outcomes)."),
+       "alliance (test of equal paths: Wald {wald} on {df} df, {p} by wild bootstrap, {q} over the "
+       "outcomes)."),
 )
 DIFFERENCES = ("goal_minus_bond", "task_minus_bond", "task_minus_goal")
 VIF_LIMIT = 5.0  # a joint coefficient with a larger VIF is not interpretable alone (ANALYSIS_PLAN.md, H5b)
@@ -59,8 +60,8 @@ def _contrast_sentence(outcome: str, row: Mapping) -> str:
 def _latent_sentence(outcome: str, latent: Mapping) -> str:
     test, contrast = latent["equal_paths"], latent["contrast"]
     return fill(_(LATENT_SENTENCES[0 if latent["declared"] else 1]),
-                outcome=outcome_name(outcome).replace("_", " ").capitalize(), df1=str(test["df1"]),
-                df2=str(test["df2"]), f=format_number(test["f"]), p=p_text(test["p"]),
+                outcome=outcome_name(outcome).replace("_", " ").capitalize(), df=str(test["df"]),
+                wald=format_number(test["wald"]), p=p_text(test["p"]),
                 q=p_text(test["q"], "q"),
                 estimate=format_number(contrast["estimate"]), low=format_number(contrast["ci_low"]),
                 high=format_number(contrast["ci_high"]))
@@ -70,7 +71,7 @@ def _latent_row(outcome: str, latent: Mapping) -> dict:
     test = latent["equal_paths"]
     return {"outcome": outcome_name(outcome),
             **{d: _estimate(latent["paths"][d]) for d in DIMENSIONS},
-            "test": f"{format_number(test['f'])} ({format_p(test['p'])}; {format_p(test['q'])})",
+            "test": f"{format_number(test['wald'])} ({format_p(test['p'])}; {format_p(test['q'])})",
             "fit": f"{format_unit(latent['fit']['cfi'], 3)}, {format_unit(latent['fit']['rmsea'], 3)}"}
 
 

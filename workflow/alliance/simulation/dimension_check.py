@@ -7,8 +7,9 @@ workflow does, and runs the relative importance (H5c) and the latent model (H5d)
 contrast is declared when its 95% CI excludes 0; a dimension-specific latent effect when H5d's test of
 equal paths has q < .05 over the replication's outcomes (`latent_verdicts`, as in the workflow). The
 summary also counts the cohorts in which any outcome declared one (issue 16's target, read per cohort).
-Run it as `make check-dimensions` (REPLICATIONS=100 by default); it writes
-results/validation/dimension_check.csv and .md.
+Run it as `make check-dimensions` (COHORTS=100 by default); it writes the summary to
+results/validation/dimension_check.csv and .md, and every replication's row (contrast, latent p and q)
+to dimension_check_replications.csv.
 """
 
 from __future__ import annotations
@@ -53,11 +54,12 @@ def generator_config(synthetic: dict, generator: str) -> dict:
 
 
 def declared_contrasts(synthetic: dict, *, early_window: int, covariates: list[str], outcomes: list[str],
-                       replications: int, seed: int, draws: int) -> pd.DataFrame:
+                       replications: int, seed: int, draws: int, latent_draws: int) -> pd.DataFrame:
     """One row per replication and outcome: the planned contrast and its 95% CI (`relative_importance`)
     and H5d's latent contrast, test of equal paths, q over the replication's `outcomes` and verdict
     (`latent_declared`; missing where the latent model cannot be fitted), the cohorts drawn with seeds
-    `seed`, `seed` + 1, ... and the truth population left out."""
+    `seed`, `seed` + 1, ... and the truth population left out; `draws` therapist bootstrap draws for H5c,
+    `latent_draws` wild bootstrap draws for H5d."""
     wai = load_instrument("wai_sr")  # the generator's alliance instrument
     rows = []
     for replication in range(replications):
@@ -74,7 +76,8 @@ def declared_contrasts(synthetic: dict, *, early_window: int, covariates: list[s
             result = relative_importance(outcome, joint, columns, draws=draws, seed=seed + replication)
             row = next(r for r in result["rows"] if r["term"] == CONTRAST)
             try:
-                latent = latent_analysis(outcome, joint, columns, item_means[outcome.predictor], wai)
+                latent = latent_analysis(outcome, joint, columns, item_means[outcome.predictor], wai,
+                                         draws=latent_draws, seed=seed + replication)
             except NotEstimable:
                 verdict = {"latent_contrast": float("nan"), "latent_p": float("nan")}
             else:
@@ -142,18 +145,23 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=Path("config.yaml"))
     parser.add_argument("--replications", type=int, default=100)
     parser.add_argument("--draws", type=int, default=200, help="therapist bootstrap draws per replication")
+    parser.add_argument("--latent-draws", type=int, default=9999,
+                        help="wild bootstrap draws per replication for the latent test of equal paths")
     parser.add_argument("--seed", type=int, default=1000)
     parser.add_argument("--outcomes", nargs="+", default=list(OUTCOMES))
     parser.add_argument("--out", type=Path, default=Path("results/validation"))
     args = parser.parse_args()
     config = yaml.safe_load(args.config.read_text())
-    summaries = [summarise(declared_contrasts(
+    tables = {generator: declared_contrasts(
         generator_config(config["synthetic"], generator), early_window=config["features"]["early_window"],
         covariates=config["models"]["covariates"], outcomes=args.outcomes, replications=args.replications,
-        seed=args.seed, draws=args.draws), generator) for generator in GENERATORS]
-    summary = pd.concat(summaries, ignore_index=True)
+        seed=args.seed, draws=args.draws, latent_draws=args.latent_draws) for generator in GENERATORS}
+    summary = pd.concat([summarise(table, generator) for generator, table in tables.items()],
+                        ignore_index=True)
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(summary, args.out / "dimension_check.csv")
+    write_csv(pd.concat([table.assign(generator=generator) for generator, table in tables.items()],
+                        ignore_index=True), args.out / "dimension_check_replications.csv")
     write_text(markdown(summary), args.out / "dimension_check.md")
     print(markdown(summary))
 

@@ -9,6 +9,9 @@ small-sample factor and G - 1 reference degrees of freedom (Cameron & Miller 201
 It reproduces Petersen's (2009) published firm-clustered standard error of a regression (0.0505957, up to
 Stata's (N - 1) / (N - K) factor); with one patient per cluster and without the factor it equals semopy's
 robust covariance, and for a regression it equals statsmodels' cluster-robust OLS covariance (tests/stats).
+Tests of several parameters (H5d's equal paths) take their p-value from a restricted wild score
+bootstrap over the clusters (Kline & Santos 2012), which reuses the same per-cluster scores: no Python
+library bootstraps a structural equation model with clustered data (docs/engineering-notes.md).
 
 References
 ----------
@@ -18,6 +21,8 @@ Cameron, A. C., & Miller, D. L. (2015). A practitioner's guide to cluster-robust
 Human Resources, 50(2), 317-372.
 Petersen, M. A. (2009). Estimating standard errors in finance panel data sets: Comparing approaches.
 Review of Financial Studies, 22(1), 435-480.
+Kline, P., & Santos, A. (2012). A score based approach to wild bootstrap inference. Journal of
+Econometric Methods, 1(1), 23-41.
 """
 
 from __future__ import annotations
@@ -30,10 +35,31 @@ import pandas as pd
 if TYPE_CHECKING:  # only in annotations: semopy takes a second to import (sympy, scikit-learn)
     import semopy
 
+WEBB_MAX_CLUSTERS = 13  # with fewer clusters Rademacher weights have too few distinct draws (2^G)
+WEBB = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
+CHUNK_ELEMENTS = 2_000_000  # bootstrap weights held at once (16 MB)
+
 
 def active_parameters(model: semopy.Model) -> list[str]:
     """The names of the model's free parameters, in the order of `model.param_vals` and its covariance."""
     return [name for name, parameter in model.parameters.items() if parameter.active]
+
+
+def cluster_scores(model: semopy.Model, clusters: np.ndarray, params: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cluster sums of a fitted semopy model's per-observation score contributions (`grad_se_g`) at
+    `params` (default: its estimate), and semopy's inverse Fisher information at the same point; one row
+    per cluster, in sorted label order. The model's matrices are left at its estimate."""
+    point = model.param_vals if params is None else np.asarray(params, dtype=float)
+    gradients = np.asarray(model.grad_se_g(point), dtype=float)  # sets the model's matrices to `point`
+    _, information_inverse = model.calc_fim(inverse=True)
+    model.update_matrices(model.param_vals)
+    codes, labels = pd.factorize(pd.Series(clusters), sort=True)
+    if len(codes) != len(gradients):
+        raise ValueError(f"{len(codes)} cluster labels for {len(gradients)} fitted rows")
+    scores = np.zeros((len(labels), gradients.shape[1]))
+    np.add.at(scores, codes, gradients)
+    return scores, information_inverse
 
 
 def cluster_robust_covariance(model: semopy.Model, clusters: np.ndarray, *, correction: bool = True
@@ -62,13 +88,98 @@ def cluster_robust_covariance(model: semopy.Model, clusters: np.ndarray, *, corr
     ----------
     Liang & Zeger (1986); Cameron & Miller (2015), section VI.
     """
-    _, information_inverse = model.calc_fim(inverse=True)
-    gradients = np.asarray(model.grad_se_g(model.param_vals), dtype=float)
-    codes, labels = pd.factorize(pd.Series(clusters), sort=True)
-    if len(codes) != len(gradients):
-        raise ValueError(f"{len(codes)} cluster labels for {len(gradients)} fitted rows")
-    scores = np.zeros((len(labels), gradients.shape[1]))
-    np.add.at(scores, codes, gradients)
+    scores, information_inverse = cluster_scores(model, clusters)
     covariance = information_inverse @ (scores.T @ scores) @ information_inverse
-    groups = len(labels)
+    groups = len(scores)
     return covariance * groups / (groups - 1) if correction else covariance
+
+
+def bootstrap_weights(groups: int, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """`draws` x `groups` wild bootstrap weights: Rademacher (+-1) with more than `WEBB_MAX_CLUSTERS`
+    clusters, otherwise Webb's six-point weights (+-sqrt(1/2), +-1, +-sqrt(3/2)), which have far more
+    distinct draws than the 2^G of Rademacher's.
+
+    References
+    ----------
+    Webb, M. D. (2023). Reworking wild bootstrap-based inference for clustered errors. Canadian Journal of
+    Economics, 56(3), 839-858.
+    """
+    if groups > WEBB_MAX_CLUSTERS:
+        return rng.choice(np.array([-1.0, 1.0]), size=(draws, groups))
+    return rng.choice(WEBB, size=(draws, groups))
+
+
+def wild_score_statistics(scores: np.ndarray, information_inverse: np.ndarray, restriction: np.ndarray,
+                          weights: np.ndarray, *, sizes: np.ndarray, correction: bool = True) -> np.ndarray:
+    """The bootstrap Wald statistics W* of the restricted wild score bootstrap, one per row of `weights`.
+
+    The score bootstrap of Kline & Santos (2012) with the null imposed (WCR in Roodman et al. 2019): at
+    the restricted estimate, each draw perturbs the per-cluster scores s_g by a weight w_g and takes one
+    Newton step, d* = R A^-1 sum_g w_g s_g; its variance is the sandwich of the recentred scores
+    w_g s_g - (n_g / n) sum_h w_h s_h (each cluster's score at the bootstrap estimate, to first order,
+    with cluster g's share n_g / n of the information A), with the statistic's small-sample factor, and
+    W* = d*' (R V* R')^-1 d*. The p-value is the share of draws with W* at least the observed W. Each draw
+    is studentised, which refines the sandwich's F reference, liberal with few clusters (Cameron, Gelbach &
+    Miller 2008). For least squares with the same regressors in every cluster it is the wild cluster
+    restricted bootstrap exactly (tests/stats).
+
+    Parameters
+    ----------
+    scores
+        G x K per-cluster score sums of the unrestricted model at the restricted estimate
+        (`cluster_scores(model, clusters, restricted)`).
+    information_inverse
+        K x K inverse information at the restricted estimate (the same call's second value).
+    restriction
+        q x K matrix R of the null, R theta = 0 (here: equal paths).
+    weights
+        B x G wild bootstrap weights (`bootstrap_weights`).
+    sizes
+        Each cluster's number of observations, in the order of `scores`.
+    correction
+        Multiply each draw's sandwich by G / (G - 1), as `cluster_robust_covariance` does.
+
+    Returns
+    -------
+    numpy.ndarray
+        The B statistics W*.
+
+    References
+    ----------
+    Kline, P., & Santos, A. (2012). A score based approach to wild bootstrap inference. Journal of
+    Econometric Methods, 1(1), 23-41.
+    Roodman, D., Nielsen, M. O., MacKinnon, J. G., & Webb, M. D. (2019). Fast and wild: Bootstrap inference
+    in Stata using boottest. The Stata Journal, 19(1), 4-60.
+    Cameron, A. C., Gelbach, J. B., & Miller, D. L. (2008). Bootstrap-based improvements for inference with
+    clustered errors. Review of Economics and Statistics, 90(3), 414-427.
+    """
+    groups, q = scores.shape[0], restriction.shape[0]
+    share = np.asarray(sizes, dtype=float) / np.sum(sizes)
+    steps = scores @ information_inverse @ restriction.T  # G x q: R A^-1 s_g
+    moved = weights @ steps  # B x q: d*
+    pulled = weights @ (share[:, None] * steps)  # B x q: sum_g (n_g / n) w_g R A^-1 s_g
+    outer = (steps[:, :, None] * steps[:, None, :]).reshape(groups, q * q)
+    meat = ((weights ** 2) @ outer).reshape(len(weights), q, q)
+    meat -= moved[:, :, None] * pulled[:, None, :] + pulled[:, :, None] * moved[:, None, :]
+    meat += np.sum(share ** 2) * moved[:, :, None] * moved[:, None, :]
+    if correction:
+        meat *= groups / (groups - 1)
+    return np.einsum("bi,bi->b", moved, np.linalg.solve(meat, moved[:, :, None])[:, :, 0])
+
+
+def wild_score_p_value(scores: np.ndarray, information_inverse: np.ndarray, restriction: np.ndarray,
+                       statistic: float, *, sizes: np.ndarray, draws: int, rng: np.random.Generator,
+                       chunk_elements: int = CHUNK_ELEMENTS) -> float:
+    """The restricted wild score bootstrap p-value of `statistic`: the share of `draws` bootstrap
+    statistics (`wild_score_statistics`, weights from `bootstrap_weights`) at least as large, the draws
+    taken in chunks of at most `chunk_elements` weights so that memory stays bounded with thousands of
+    clusters (9,999 draws x 8,000 therapists would be 640 MB a matrix)."""
+    groups = len(scores)
+    size = max(1, chunk_elements // groups)
+    exceeding = 0
+    for start in range(0, draws, size):
+        weights = bootstrap_weights(groups, min(size, draws - start), rng)
+        exceeding += int(np.sum(wild_score_statistics(scores, information_inverse, restriction, weights,
+                                                      sizes=sizes) >= statistic))
+    return exceeding / draws
+
