@@ -4,13 +4,22 @@ and the shipped instruments. Helpers shared by several folders sit beside this f
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
+import os
 
-import pytest
-import yaml
+# One BLAS thread per test process, set before numpy loads OpenBLAS: `make test` already runs one worker per
+# core, and OpenBLAS's own threads on top of them made the in-process model fits about a quarter slower
+# (tests/models/test_dimensions.py: 36.7 s of CPU with OpenBLAS's default, 25.7 s with one thread). The
+# workflow runs the tests start get one thread per job from Snakemake, as `make run` does.
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 
-from alliance.instruments import load_instrument
+import copy  # noqa: E402 (after the thread limit)
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+from alliance.instruments import load_instrument  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -97,3 +97,13 @@ def test_a_job_imports_only_what_it_uses(script):
                           env={**os.environ, "PYTHONPATH": str(PACKAGE.parent)})
     loaded = set(done.stdout.split()) & set(NOT_LOADED[script])
     assert not loaded, f"the {script} job loads {sorted(loaded)}"
+
+
+def test_the_tests_run_one_blas_thread_per_worker():
+    """tests/conftest.py limits OpenBLAS to one thread before numpy loads it (one worker per core)."""
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    np.ones((2, 2)) @ np.ones((2, 2))
+    blas = [info for info in threadpool_info() if info["user_api"] == "blas"]
+    assert blas and all(info["num_threads"] == 1 for info in blas)
