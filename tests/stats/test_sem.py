@@ -23,6 +23,7 @@ from alliance.stats.sem import (
     bootstrap_weights,
     cluster_robust_covariance,
     cluster_scores,
+    fisher_scoring,
     wild_score_p_value,
     wild_score_statistics,
 )
@@ -153,3 +154,35 @@ def test_the_wild_score_bootstrap_is_the_wild_cluster_restricted_bootstrap_for_l
     for statistic, share in ((-np.inf, 1.0), (np.inf, 0.0)):
         assert wild_score_p_value(scores, information_inverse, restriction, statistic, sizes=sizes, draws=301,
                                   rng=np.random.default_rng(7), chunk_elements=7 * groups) == share
+
+
+def test_fisher_scoring_reaches_the_optimum_semopy_stops_short_of():
+    """H5d's model on simulated items: from semopy's fit and from a start far from it (where semopy's own
+    optimisers may stop and report success, docs/engineering-notes.md), Fisher scoring reaches the same
+    optimum, which scipy's BFGS on semopy's objective and gradient confirms to the last digits."""
+    from scipy.optimize import minimize
+
+    wai = load_instrument("wai_sr")
+    rng = np.random.default_rng(5)
+    n = 300
+    factors = rng.multivariate_normal(np.zeros(3), [[1, 0.7, 0.7], [0.7, 1, 0.7], [0.7, 0.7, 1]], size=n)
+    data = {f"i{item}": 0.8 * factors[:, column] + 0.6 * rng.normal(size=n)
+            for column, dimension in enumerate(("bond", "goal", "task"))
+            for item in wai.dimensions[dimension]}
+    data["y"] = factors @ [0.0, 0.3, 0.3] + rng.normal(size=n)
+    with _quiet_semopy():
+        model = _started(semopy.Model(description(wai)))
+        model.fit(pd.DataFrame(data))
+    assert fisher_scoring(model)
+    optimum, value = model.param_vals.copy(), model.obj_mlw(model.param_vals)
+    reference = minimize(model.obj_mlw, optimum, jac=model.grad_mlw, method="BFGS", options={"gtol": 1e-10})
+    assert reference.fun == pytest.approx(value, abs=1e-12)
+    np.testing.assert_allclose(reference.x, optimum, atol=1e-6)
+    far = optimum + np.where(np.arange(len(optimum)) % 2, 0.3, -0.2)
+    model.param_vals = far
+    model.update_matrices(far)
+    assert np.max(np.abs(model.grad_mlw(far))) > 1e-2  # a point semopy could stop at
+    assert fisher_scoring(model)
+    np.testing.assert_allclose(model.param_vals, optimum, atol=1e-6)
+    assert model.obj_mlw(model.param_vals) == pytest.approx(value, abs=1e-12)
+

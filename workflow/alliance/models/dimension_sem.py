@@ -35,13 +35,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from alliance.errors import NotEstimable
+from alliance.errors import NOT_CONVERGED, NotEstimable
 from alliance.instruments import Instrument
 from alliance.stats.sem import (
     WEBB_MAX_CLUSTERS,
     active_parameters,
     cluster_robust_covariance,
     cluster_scores,
+    fisher_scoring,
     wild_score_p_value,
 )
 
@@ -211,9 +212,9 @@ def latent_dimensions(data: pd.DataFrame, clusters: np.ndarray, instrument: Inst
         if len(data) < MIN_PATIENTS_PER_PARAMETER * free:
             raise NotEstimable(f"{len(data)} patients for the latent model's {free} parameters (fewer than "
                                f"{MIN_PATIENTS_PER_PARAMETER} per parameter)")
-        result = model.fit(data)
-        if not result.success:
-            raise NotEstimable("the latent model did not converge on these data")
+        model.fit(data)
+        if not fisher_scoring(model):
+            raise NotEstimable("the latent model did not converge on these data", NOT_CONVERGED)
         names = active_parameters(model)
         values = dict(zip(names, model.param_vals, strict=True))
         correlations = {"bond_goal": values["rBO"], "bond_task": values["rBT"], "goal_task": values["rOT"]}
@@ -229,9 +230,10 @@ def latent_dimensions(data: pd.DataFrame, clusters: np.ndarray, instrument: Inst
         covariance = cluster_robust_covariance(model, clusters)
         fit = semopy.calc_stats(model).iloc[0]  # builds the baseline model from the description
         null = _started(semopy.Model(description(instrument, equal_paths=True)))
-        if not null.fit(data).success:
+        null.fit(data)
+        if not fisher_scoring(null):
             raise NotEstimable("the latent model with equal paths (the test's null) did not converge on "
-                               "these data")
+                               "these data", NOT_CONVERGED)
         restricted = _restricted(dict(zip(active_parameters(null), null.param_vals, strict=True)), names)
         scores, information_inverse = cluster_scores(model, clusters, restricted)
     index = [names.index(k) for k in ("pB", "pO", "pT")]
