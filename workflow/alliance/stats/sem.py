@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # only in annotations: semopy takes a second to import (sympy
 WEBB_MAX_CLUSTERS = 13  # with fewer clusters Rademacher weights have too few distinct draws (2^G)
 WEBB = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
 CHUNK_ELEMENTS = 2_000_000  # bootstrap weights held at once (16 MB)
-GRADIENT_TOLERANCE = 1e-6  # largest |gradient| of semopy's ML objective at an optimum (its floor: 1e-8 to 5e-8)
+GRADIENT_TOLERANCE = 1e-6  # largest |gradient| of semopy's ML objective at an optimum (floor: 1e-8 to 5e-8)
 
 
 def active_parameters(model: semopy.Model) -> list[str]:
