@@ -185,4 +185,6 @@ def test_fisher_scoring_reaches_the_optimum_semopy_stops_short_of():
     assert fisher_scoring(model)
     np.testing.assert_allclose(model.param_vals, optimum, atol=1e-6)
     assert model.obj_mlw(model.param_vals) == pytest.approx(value, abs=1e-12)
+    assert model.last_result.fun == model.obj_mlw(model.param_vals)  # semopy's chi-square reads it
+    assert semopy.calc_stats(model)["chi2"].iloc[0] == pytest.approx(n * value, rel=1e-12)
 

@@ -54,7 +54,8 @@ def fisher_scoring(model: semopy.Model, *, max_iter: int = 100, tolerance: float
     objective of 3.52 and L-BFGS-B at 6.06 where the optimum is 0.205, depending on the BLAS thread count
     (docs/engineering-notes.md). From the fitted point, each step solves the expected information (semopy's
     `calc_fim`, which is n / 2 times the objective's expected Hessian) against the objective's gradient,
-    halved until the objective does not increase. The model is left at the last point.
+    halved until the objective does not increase. The model is left at the last point, and its
+    `last_result` (from which `semopy.calc_stats` takes the chi-square, hence CFI and RMSEA) says so.
 
     Returns
     -------
@@ -80,7 +81,9 @@ def fisher_scoring(model: semopy.Model, *, max_iter: int = 100, tolerance: float
         x, value = x + size * step, candidate
     model.param_vals = x
     model.update_matrices(x)
-    return bool(np.max(np.abs(model.grad_mlw(x))) < tolerance)
+    converged = bool(np.max(np.abs(model.grad_mlw(x))) < tolerance)
+    model.last_result.fun, model.last_result.x, model.last_result.success = value, x, converged
+    return converged
 
 
 def cluster_scores(model: semopy.Model, clusters: np.ndarray, params: np.ndarray | None = None
