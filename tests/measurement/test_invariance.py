@@ -460,3 +460,91 @@ def test_chen_rule_boundaries():
     assert inv.compare(base, more | {"cfi": 0.940, "rmsea": 0.065})["retained"]  # both exactly at bound
     assert not inv.compare(base, more | {"cfi": 0.9399, "rmsea": 0.050})["retained"]
     assert not inv.compare(base, more | {"cfi": 0.950, "rmsea": 0.0651})["retained"]
+
+
+# ---- Across the synthetic generator's disciplines (issue 17: detection when planted, retention when not) --
+
+
+def _cohort_answers(default_config: dict, seed: int, noninvariance: dict) -> pd.DataFrame:
+    from alliance.instruments import load_instrument
+    from alliance.scoring.scores import score_sessions
+    from alliance.simulation.synthetic import synthesize
+
+    synthetic = default_config["synthetic"]
+    cfg = synthetic | {"seed": seed, "truth_multiplier": 1,
+                       "alliance": synthetic["alliance"] | {"noninvariance": noninvariance}}
+    early_window = default_config["features"]["early_window"]
+    patients, sessions, _, _ = synthesize(cfg, early_window, default_config["models"]["covariates"])
+    scored = sessions.assign(attended=sessions["attended"].astype(bool))
+    wai = load_instrument("wai_sr")
+    return inv.first_answers(scored, score_sessions(scored, wai), patients, wai)
+
+
+def test_first_answers_is_each_patients_first_scored_session_by_hand():
+    from alliance.instruments import load_instrument
+
+    wai = load_instrument("wai_sr")
+    items = {column: [3, 4, 5] for column in wai.item_columns}
+    sessions = pd.DataFrame({"patient_id": ["a", "a", "b"], "session": [1, 2, 1], **items})
+    scores = pd.DataFrame({"patient_id": ["a", "a", "b"], "session": [1, 2, 1],
+                           "attended": [False, True, True], "alliance_total": [np.nan, 4.0, 5.0]})
+    patients = pd.DataFrame({"patient_id": ["a", "b"], "discipline": ["nutrition", "osteopathy"]})
+    answers = inv.first_answers(sessions, scores, patients, wai)
+    assert answers["patient_id"].tolist() == ["a", "b"]  # a's session 1 was not attended
+    assert answers[wai.item_column(7)].tolist() == [4.0, 5.0]
+    assert answers["discipline"].tolist() == ["nutrition", "osteopathy"]
+    assert list(answers.columns[:4]) == [wai.item_column(i) for i in wai.dimensions["bond"]]
+
+
+@pytest.fixture(scope="module")
+def plain_answers(default_config) -> pd.DataFrame:
+    """A default synthetic cohort's first answers, every discipline measured alike."""
+    return _cohort_answers(default_config, 100, {"discipline": ""})
+
+
+def test_invariance_retained_without_planted_non_invariance(plain_answers):
+    answers = plain_answers
+    result = inv.group_invariance(answers, _wai())
+    assert result["highest_level"] == "scalar"
+    sizes = list(result["groups"].values())  # the largest group first: the reference
+    assert sizes == sorted(sizes, reverse=True) and sum(sizes) == answers.dropna().shape[0]
+    assert len(sizes) == 4
+    assert result["left_out"] == []
+
+
+def test_invariance_rejected_with_a_planted_intercept(default_config):
+    """Item 7 shifted by 0.8 in physiotherapy: scalar invariance fails, metric holds."""
+    answers = _cohort_answers(default_config, 200, {"discipline": "physiotherapy", "item": 7,
+                                                     "intercept": 0.8, "loading": 1.0})
+    result = inv.group_invariance(answers, _wai())
+    assert result["highest_level"] == "metric"
+    scalar = result["table"].set_index("level").loc["scalar"]
+    assert scalar["delta_cfi"] < inv.CHEN_MIN_DELTA_CFI
+
+
+def test_small_groups_are_left_out_and_one_group_is_not_estimable(plain_answers):
+    answers = plain_answers
+    sizes = answers.dropna()["discipline"].value_counts()  # complete rows, largest first
+    result = inv.group_invariance(answers, _wai(), min_group_size=int(sizes.iloc[1]))
+    assert sorted(result["left_out"]) == sorted(sizes.index[2:])
+    assert len(result["groups"]) == 2
+    with pytest.raises(inv.NotEstimable, match="1 discipline group with at least"):
+        inv.group_invariance(answers, _wai(), min_group_size=int(sizes.iloc[0]))
+
+
+def test_the_generator_changes_only_the_chosen_item_in_the_chosen_discipline(default_config, plain_answers):
+    plain = plain_answers
+    shifted = _cohort_answers(default_config, 100, {"discipline": "nutrition", "item": 7, "intercept": -3.0,
+                                                  "loading": 1.0})
+    wai = _wai()
+    before, after = (table.drop(columns=["patient_id", "discipline"]) for table in (plain, shifted))
+    changed = (before != after) & before.notna()
+    assert set(changed.columns[changed.any()]) == {wai.item_column(7)}
+    rows = changed[wai.item_column(7)]
+    assert rows.any() and (plain.loc[rows, "discipline"] == "nutrition").all()
+
+
+def _wai():
+    from alliance.instruments import load_instrument
+
+    return load_instrument("wai_sr")

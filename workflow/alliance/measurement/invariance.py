@@ -48,6 +48,11 @@ import pandas as pd
 from scipy import stats
 
 from alliance.errors import NOT_CONVERGED, NotEstimable
+from alliance.instruments import Instrument
+from alliance.measurement.psychometrics import keyed_items
+from alliance.scoring.scores import is_scored
+
+DIMENSIONS = ("bond", "goal", "task")  # Bordin's three, the factors of the invariance models
 
 LEVELS = ("configural", "metric", "scalar")
 ESTIMATORS = ("ML", "MLR")
@@ -636,3 +641,39 @@ def invariance_levels(data: pd.DataFrame, group: str, factors: dict[str, list[st
                    delta_rmsea=comp.get("delta_rmsea", np.nan), retained=comp.get("retained"))
         rows.append(row)
     return {"highest_level": highest, "table": pd.DataFrame(rows), "fits": fits, "comparisons": comps}
+
+
+def first_answers(sessions: pd.DataFrame, session_scores: pd.DataFrame, patients: pd.DataFrame,
+                  instrument: Instrument, group: str = "discipline") -> pd.DataFrame:
+    """One row per patient: the keyed item answers of their first scored session (one occasion each, so
+    that the rows are independent within a patient) and their `group`; the columns of the instrument's
+    bond, goal and task items."""
+    scored = session_scores.loc[is_scored(session_scores), ["patient_id", "session"]]
+    first = scored.sort_values(["patient_id", "session"]).drop_duplicates("patient_id")
+    rows = first.merge(sessions[["patient_id", "session", *instrument.item_columns]],
+                       on=["patient_id", "session"], how="left")
+    keyed = keyed_items(rows, instrument)
+    columns = [instrument.item_column(i) for d in DIMENSIONS for i in instrument.dimensions[d]]
+    answers = keyed[columns].assign(patient_id=rows["patient_id"].to_numpy())
+    return answers.merge(patients[["patient_id", group]], on="patient_id", how="left")
+
+
+def group_invariance(answers: pd.DataFrame, instrument: Instrument, group: str = "discipline", *,
+                     min_group_size: int = MIN_GROUP_SIZE, estimator: str = "MLR") -> dict:
+    """`invariance_levels` of the instrument's bond/goal/task structure across the groups of `answers`
+    (`first_answers`) with at least `min_group_size` complete rows, the largest group first (the
+    reference). Returns its result with `groups` (name -> n) and `left_out` (the smaller groups, named
+    without their size). Raises NotEstimable when fewer than two groups are large enough."""
+    factors = {d: [instrument.item_column(i) for i in instrument.dimensions[d]] for d in DIMENSIONS}
+    items = [c for columns in factors.values() for c in columns]
+    complete = answers.dropna(subset=[group, *items])
+    sizes = complete[group].value_counts()
+    kept = sorted(sizes[sizes >= min_group_size].index, key=lambda g: (-sizes[g], str(g)))
+    left_out = sorted(str(g) for g in sizes.index if sizes[g] < min_group_size)
+    if len(kept) < 2:
+        raise NotEstimable(f"{len(kept)} {group} group{'s' if len(kept) != 1 else ''} with at least "
+                           f"{min_group_size} patients with every item answered: invariance compares two "
+                           "or more")
+    result = invariance_levels(complete[complete[group].isin(kept)], group, factors, estimator,
+                               groups=kept, min_group_size=min_group_size)
+    return result | {"groups": {str(g): int(sizes[g]) for g in kept}, "left_out": left_out}

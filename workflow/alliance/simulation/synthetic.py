@@ -136,6 +136,10 @@ def generate_cohort(
 
     # Therapists, sites and patients.
     names = list(cfg["disciplines"])
+    chosen = al.get("noninvariance", {}).get("discipline", "")
+    if chosen and chosen not in names:
+        raise ConfigError(f"synthetic.alliance.noninvariance.discipline is '{chosen}', not one of the "
+                          f"generated disciplines ({', '.join(names)}): name one of them, or \"\" for none")
     shares = np.array([cfg["disciplines"][k] for k in names], dtype=float)
     t_discipline = rng.permutation(np.repeat(names, _allocate(shares, n_t)))
     t_site = rng.integers(0, cfg["n_sites"], size=n_t)
@@ -184,12 +188,16 @@ def generate_cohort(
     p_early = expit(logit(out["attendance_base"]) + 0.3 * general_z + out["severity_log_odds"] * sev_z)
     attended = rng.random((n, hi)) < p_early[:, None]
 
-    # Questionnaires (answered at attended sessions only): rounded latent values with missing items.
+    # Questionnaires (answered at attended sessions only): rounded latent values with missing items; one
+    # item answered differently in one discipline where `noninvariance` names it.
     completes = rng.random((n, hi)) >= miss["questionnaire"]
     answers = np.full((n, hi, wai.n_items), np.nan)
+    shifted = noninvariant_response(al.get("noninvariance", {}), patients["discipline"].to_numpy(),
+                                    al["mean"])
     for name, members in wai.subscales.items():
         for item in members:
-            raw = np.clip(np.round(latent[name] + rng.normal(0, al["item_sd"], size=(n, hi))), 1, 5)
+            response = shifted(item, latent[name])
+            raw = np.clip(np.round(response + rng.normal(0, al["item_sd"], size=(n, hi))), 1, 5)
             keep = completes & (rng.random((n, hi)) >= miss["item"])
             answers[:, :, item - 1] = np.where(keep, raw, np.nan)
     flat = pd.DataFrame(answers.reshape(n * hi, wai.n_items), columns=wai.item_columns)
@@ -253,6 +261,23 @@ def generate_cohort(
     ruptures = pd.DataFrame({"patient_id": patients["patient_id"].to_numpy()[planted[0]],
                              "session": t_idx[planted[1]]})
     return patients, sessions, outcomes, ruptures
+
+
+def noninvariant_response(setting: dict, discipline: np.ndarray, mean: float):
+    """The latent response to an item (item number, patients x sessions latent values -> values): the latent
+    value itself, except for `setting["item"]` in the patients of `setting["discipline"]`, whose deviation
+    from the latent `mean` is multiplied by `loading` and shifted by `intercept` (a discipline in which the
+    item is not measured alike: metric or scalar non-invariance)."""
+    chosen = setting.get("discipline", "")
+    rows = (discipline == chosen)[:, None] if chosen else None
+
+    def response(item: int, latent: np.ndarray) -> np.ndarray:
+        if rows is None or item != setting.get("item", 7):
+            return latent
+        changed = mean + setting.get("loading", 1.0) * (latent - mean) + setting.get("intercept", 0.0)
+        return np.where(rows, changed, latent)
+
+    return response
 
 
 def generated_features(patients: pd.DataFrame, sessions: pd.DataFrame, outcomes: pd.DataFrame,
