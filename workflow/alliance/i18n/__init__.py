@@ -320,6 +320,7 @@ def update_catalogues() -> dict[str, int]:
             last_translator="alliance contributors", language_team=f"alliance ({code})")
         catalog.update(template, no_fuzzy_matching=False)
         write_catalogue(catalog, code)
-        untranslated[code] = sum(1 for m in catalog if m.id and (m.fuzzy or not m.string))
+        untranslated[code] = sum(1 for m in catalog if m.id and (m.fuzzy or not all(
+            m.string if isinstance(m.string, tuple) else (m.string,))))
     return untranslated
 

@@ -377,9 +377,10 @@ def _check_identified(model: _Model, info: np.ndarray) -> None:
         lab = model.labels[int(np.argmax(np.abs(evecs[:, 0])))]
         where = (Message("all groups") if lab[3] is None
                  else Message("group {group}", group=model.names[lab[3]]))
+        parameter = " ".join(str(part) for part in (lab[1], lab[0], lab[2]))
         raise NotEstimable(Message("the {level} model is not identified with these data: parameter "
                                    "{parameter} in {where} cannot be estimated",
-                                   level=LEVEL_TERMS[model.level], parameter=f"{lab[1]} {lab[0]} {lab[2]}",
+                                   level=LEVEL_TERMS[model.level], parameter=parameter,
                                    where=where))
 
 

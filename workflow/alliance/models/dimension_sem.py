@@ -203,11 +203,11 @@ def latent_dimensions(data: pd.DataFrame, clusters: np.ndarray, instrument: Inst
     """
     short = {d: len(instrument.dimensions[d]) for d in FACTORS if len(instrument.dimensions[d]) < MIN_ITEMS}
     if short:
+        dimensions = [Plural("{dimension} by {n} item", "{dimension} by {n} items", n=n,
+                             dimension=DIMENSION_TERMS[d]) for d, n in short.items()]
         raise NotEstimable(Message("{instrument} measures {dimensions}: a latent dimension needs at least "
-                                   "{minimum} items", instrument=instrument.name, minimum=MIN_ITEMS,
-                                   dimensions=[Plural("{dimension} by {n} item", "{dimension} by {n} items",
-                                                      n=n, dimension=DIMENSION_TERMS[d])
-                                               for d, n in short.items()]))
+                                   "{minimum} items", instrument=instrument.name, dimensions=dimensions,
+                                   minimum=MIN_ITEMS))
     groups = int(pd.Series(clusters).nunique())
     if groups < MIN_THERAPISTS:
         raise NotEstimable(Plural("{n} therapist in the analysis sample (fewer than {minimum}): too few "

@@ -477,9 +477,9 @@ def bootstrap_row(boot: dict) -> dict:
         failures = boot["failures"].most_common()
         status = failures[0][0][0] if failures else NOT_ESTIMABLE
         words = dict(used=counts["used"], draws=counts["draws"])
+        failed = [Message("{count} {reason}", count=count, reason=reason) for (_, reason), count in failures]
         raise NotEstimable(Message("only {used} of {draws} therapist resamples could be refitted ({failed})",
-                                   failed=[Message("{count} {reason}", count=count, reason=reason)
-                                           for (_, reason), count in failures], **words) if failures else
+                                   failed=failed, **words) if failures else
                            Message("only {used} of {draws} therapist resamples could be refitted", **words),
                            status)
     low, high = np.percentile(estimates, [2.5, 97.5])
