@@ -528,7 +528,7 @@ def test_small_groups_are_left_out_and_one_group_is_not_estimable(plain_answers)
     result = inv.group_invariance(answers, _wai(), min_group_size=int(sizes.iloc[1]))
     assert sorted(result["left_out"]) == sorted(sizes.index[2:])
     assert len(result["groups"]) == 2
-    with pytest.raises(inv.NotEstimable, match="1 discipline group with at least"):
+    with pytest.raises(inv.NotEstimable, match="1 group of disciplines with at least"):
         inv.group_invariance(answers, _wai(), min_group_size=int(sizes.iloc[0]))
 
 

@@ -188,7 +188,7 @@ def test_a_constant_dimension_and_absent_symptoms_get_reasons_in_words(default_c
         reason = statuses[f"{part}-satisfaction"]["reason"]
         assert reason.startswith("mean bond score takes a single value (4) in the satisfaction analysis "
                                  "sample")
-        assert statuses[f"{part}-symptom_improvement"]["reason"] == NO_DATA
+        assert statuses[f"{part}-symptom_improvement"]["reason"] == str(NO_DATA)
         if part != "H5d":
             assert statuses[f"{part}-dropout"]["status"] in (FITTED, "boundary")
     assert statuses["H5d-dropout"]["status"] == NOT_ESTIMABLE  # 160 patients: too few for 31 parameters
@@ -260,7 +260,7 @@ def test_the_latent_model_says_when_the_dimensions_cannot_be_told_apart(cohort, 
     flat = items[spec.predictor].assign(**{wai_sr.item_column(7): 4.0})
     with pytest.raises(NotEstimable, match=r"^no variation left in item 7 once the covariates"):
         latent_analysis(spec, joint, columns, flat, wai_sr, draws=999, seed=1)
-    assert [_variable(name) for name in ("i7", "y", "O")] == ["item 7", "the outcome",
+    assert [str(_variable(name)) for name in ("i7", "y", "O")] == ["item 7", "the outcome",
                                                              "the latent goal dimension"]
     with pytest.raises(NotEstimable, match="not the item answers"):
         latent_analysis(spec, joint, columns, None, wai_sr, draws=999, seed=1)

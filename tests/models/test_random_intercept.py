@@ -99,7 +99,7 @@ def test_a_zero_group_variance_is_the_boundary_status():
     fit = fit_random_intercept("y ~ x", frame, "group", design=design)
     assert fit.cov_re[0, 0] == 0 and fit.converged
     assert design.status == "boundary"
-    assert design.reason == ("the group variance is estimated as 0 (its boundary): the model reduces to "
+    assert str(design.reason) == ("the group variance is estimated as 0 (its boundary): the model reduces to "
                              "ordinary least squares")
     assert fit_random_intercept("y ~ 1", frame, "group").cov_re[0, 0] == 0  # no design: no status kept
 

@@ -52,7 +52,7 @@ from alliance.simulation.synthetic import synthesize
 
 UCLA = Path(statsmodels.__file__).parent / "miscmodels/tests/results/ologit_ucla.csv"
 SETTINGS = {"imputations": 5, "seed": 7, "windows": [2, 3, 4], "winsor_percentiles": [5, 95], "bootstrap": 30}
-FAILURE_KEYS = ["variant", "outcome", "model", "status", "reason"]
+FAILURE_KEYS = ["variant", "outcome", "model", "status", "reason", "reason_message"]
 
 
 def assert_finite(table: pd.DataFrame) -> None:
@@ -207,7 +207,7 @@ def test_separated_refits_are_counted_and_left_out_of_every_bootstrap_statistic(
     features = few_dropouts(cohort[0])
     result = cluster_bootstrap("dropout", features, COVARIATES, draws=40, seed=1)
     counts = bootstrap_counts(result)
-    assert counts["separated"] > 0 and counts["reasons"] == {SEPARATED: counts["separated"]}
+    assert counts["separated"] > 0 and counts["reasons"] == {str(SEPARATED): counts["separated"]}
     assert counts["used"] + counts["failed"] == 40 and counts["failed"] == counts["separated"]
     # The same draws by hand: the estimates kept are exactly those of the refits that succeeded.
     boot, rng, used = resampling("dropout", features, COVARIATES), np.random.default_rng(1), []
@@ -216,7 +216,7 @@ def test_separated_refits_are_counted_and_left_out_of_every_bootstrap_statistic(
         try:
             used.append(refit(boot, drawn))
         except NotEstimable as error:
-            assert (error.status, error.reason) == (errors.SEPARATION, SEPARATED)
+            assert (error.status, error.message) == (errors.SEPARATION, SEPARATED)
     assert np.array_equal(result["estimates"], used) and len(used) == counts["used"]
     # Under 90% used: no row, and why in words.
     with pytest.raises(NotEstimable) as refused:

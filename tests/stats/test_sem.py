@@ -95,7 +95,7 @@ def test_singleton_clusters_give_semopys_robust_errors_on_the_latent_model():
     assert negative_variances(model) == []
     model.mx_theta[model.names[3][0].index("i7"), model.names[3][0].index("i7")] = -0.01
     model.mx_psi[model.names[2][0].index("O"), model.names[2][0].index("O")] = -0.5
-    assert negative_variances(model) == ["the latent goal dimension", "item 7"]
+    assert list(map(str, negative_variances(model))) == ["the latent goal dimension", "item 7"]
 
 
 def wild_cluster_restricted(y: np.ndarray, x: np.ndarray, cluster: np.ndarray, restriction: np.ndarray,

@@ -1,4 +1,5 @@
-"""Every error class of the project and the statuses of a model fit; imports nothing of the project.
+"""Every error class of the project and the statuses of a model fit; imports nothing of the project but
+the other foundation module, `alliance.i18n` (a reason is a `Message`).
 
 Errors about the user's input or settings (`USER_ERRORS`) end a job with a clear message and exit
 status 1 (`alliance.runtime.runlog.user_errors_to_console`): `InputError` (a file that cannot be read),
@@ -7,8 +8,9 @@ status 1 (`alliance.runtime.runlog.user_errors_to_console`): `InputError` (a fil
 Any other exception is a bug and fails loudly with its traceback.
 
 The one expected failure of a model fit is `NotEstimable`, raised where the fit happens with the
-status and the reason in words about the data; code that runs a planned model catches it and nothing
-else (`alliance.models.common.run_planned`).
+status and the reason in words about the data, a `Message` (its English template and values, so that the
+report writes it in its own language); code that runs a planned model catches it and nothing else
+(`alliance.models.common.run_planned`).
 
 Every model of the analysis plan ends with one status, set where the fit happens (never parsed from
 text later): `fitted` (estimates reported), `boundary` (estimates reported, a variance component at its
@@ -22,6 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from alliance.i18n import Message
+
 FITTED = "fitted"
 BOUNDARY = "boundary"
 NOT_ESTIMABLE = "not_estimable"
@@ -33,15 +37,20 @@ REPORTED = (FITTED, BOUNDARY)  # statuses whose estimates are reported
 
 
 class NotEstimable(Exception):
-    """A model the data cannot support: its `status` and a `reason` in words about the data (e.g. "no
-    patient dropped out"), for the report and `results/models/status.csv`."""
+    """A model the data cannot support: its `status` and why, a `Message` about the data (e.g.
+    `Message("no patient dropped out")`): `message` for the report (written in its language), `reason`
+    its English for `results/models/status.csv` and the logs. Plain text is refused (TypeError): every
+    reason can be translated."""
 
-    def __init__(self, reason: str, status: str = NOT_ESTIMABLE):
+    def __init__(self, message: Message, status: str = NOT_ESTIMABLE):
+        if not isinstance(message, Message):
+            raise TypeError(f"a reason is an alliance.i18n.Message, not {type(message).__name__}")
         if status not in STATUSES or status in REPORTED:
             raise ValueError(f"'{status}' is not a status of a model without estimates")
-        super().__init__(reason)
-        self.reason = reason
+        self.message = message
+        self.reason = str(message)
         self.status = status
+        super().__init__(self.reason)
 
 
 class InputError(Exception):

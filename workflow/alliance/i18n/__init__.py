@@ -6,6 +6,12 @@ kept). A run writes its report in `report.language`: the report job sets it with
 message is looked up when it is shown (`_`), so that code marking a message at import time uses `N_` and
 translates it where it is used.
 
+A sentence made where it happens and shown later, in another process, is a `Message`: its English
+template (marked for the catalogue: `Message("...")`, `Plural("...", "...", n=...)`, `Term("context",
+"...")`) and its values (numbers, names kept verbatim, nested messages), stored as data (`to_json`,
+`Message.from_json`) and written in the active language when shown (`render`); `str()` is its English.
+A model's reasons are such messages (`alliance.errors.NotEstimable`).
+
 `python -m alliance.i18n` re-extracts the messages of the package (Python and the report templates) and
 merges them into the catalogues: a new message is added untranslated, a changed one is flagged fuzzy, a
 removed one dropped; `tests/report/test_language.py` fails until every message is translated.
@@ -16,7 +22,10 @@ A foundation module: it imports nothing of the project, so that any stage can ma
 from __future__ import annotations
 
 import gettext
-from collections.abc import Iterator
+import json
+import numbers
+import string
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
@@ -30,7 +39,8 @@ LOCALE_DIR = Path(__file__).parent
 PACKAGE_DIR = Path(__file__).parents[1]
 # What `python -m alliance.i18n` reads: the package's Python code and the report templates.
 METHOD_MAP = [("**.py", "python"), ("**/templates/**.html", "jinja2.ext:babel_extract")]
-KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2)}
+KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2),
+            "Message": None, "Plural": (1, 2), "Term": ((1, "c"), 2)}
 # Fixed catalogue dates: the files change only when their messages do.
 CATALOGUE_DATE = datetime(2026, 12, 2)
 
@@ -91,6 +101,170 @@ def N_(message: str) -> str:
     return message
 
 
+# ---- Messages made where they happen, written when they are shown ---------------------------------------
+
+_FORMATTER = string.Formatter()
+
+
+def english_number(value: float, spec: str) -> str:
+    """A number of a message as its English template writes it: Python's format `spec`, or `spec` ending
+    in `u` for a number bounded by 1 in fixed point without its leading zero (APA: ".123" for ".3u")."""
+    if spec.endswith("u"):
+        text = format(value, spec[:-1] + "f")
+        return text.replace("0.", ".", 1) if text.startswith(("0.", "-0.")) else text
+    return format(value, spec)
+
+
+def _stored(value: object) -> object:
+    """A value of a message as it is kept: a Message, an int, a float, a tuple of values, or else text."""
+    if isinstance(value, Message | str):
+        return value
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, list | tuple):
+        return tuple(_stored(item) for item in value)
+    return str(value)
+
+
+class Message:
+    """A sentence in words set where it happens (e.g. why a model could not be fitted) and written in the
+    report's language where it is shown.
+
+    `template` is the English, marked for the catalogue (`Message("only {n} patients ...", n=3)`), with
+    named placeholders, a number's with its format spec (`{value:.2f}`, and `u` for `english_number`).
+    A value is a number (written as the language writes numbers), text kept as it is (a column, an
+    instrument's name), a nested message (a word such as an outcome, `Term`) or a tuple of these (joined
+    by commas). `str()` is the English; `render` the active language; `to_json` and `from_json` the data.
+    """
+
+    __slots__ = ("context", "plural", "template", "values")
+
+    def __init__(self, template: str, /, **values: object) -> None:
+        self.template, self.plural, self.context = template, "", ""
+        self.values: dict[str, object] = {name: _stored(value) for name, value in values.items()}
+
+    @classmethod
+    def join(cls, parts: Sequence[Message], separator: str) -> Message:
+        """`parts` in one message, separated by `separator` (punctuation: it is not translated)."""
+        joined = cls(separator.join(f"{{part{i}}}" for i in range(len(parts))))
+        joined.values = {f"part{i}": part for i, part in enumerate(parts)}
+        return joined
+
+    def render(self, number: Callable[[float, str], str] = english_number) -> str:
+        """The message in the active language (`use_language`), nested messages too, each number written by
+        `number(value, spec)`."""
+        catalogue = translations(language())
+        if self.plural:
+            template = catalogue.ngettext(self.template, self.plural, int(self.values["n"]))
+        elif self.context:
+            template = catalogue.pgettext(self.context, self.template)
+        else:
+            template = catalogue.gettext(self.template)
+        parts = []
+        for text, name, spec, _conversion in _FORMATTER.parse(template):
+            parts.append(text)
+            if name is not None:
+                parts.append(_written(self.values[name], spec or "", number))
+        return "".join(parts)
+
+    def __str__(self) -> str:
+        with use_language(SOURCE_LANGUAGE):
+            return self.render()
+
+    def __repr__(self) -> str:
+        return f"Message({str(self)!r})"
+
+    def _key(self) -> tuple:
+        return self.template, self.plural, self.context, tuple(sorted(self.values.items()))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Message) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def to_json(self) -> dict:
+        """The message as JSON-ready data (nested messages as such dicts, tuples as lists)."""
+        data: dict = {"template": self.template, "values": {k: _json(v) for k, v in self.values.items()}}
+        if self.plural:
+            data["plural"] = self.plural
+        if self.context:
+            data["context"] = self.context
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> Message:
+        """The message `to_json` wrote."""
+        message = cls(data["template"])
+        message.plural, message.context = data.get("plural", ""), data.get("context", "")
+        message.values = {name: _from_json(value) for name, value in data["values"].items()}
+        return message
+
+
+class Plural(Message):
+    """A message with a singular and a plural template, chosen by its value `n` (as `ngettext`)."""
+
+    __slots__ = ()
+
+    def __init__(self, singular: str, plural: str, /, n: int, **values: object) -> None:
+        super().__init__(singular, n=n, **values)
+        self.plural = plural
+
+
+class Term(Message):
+    """A word or phrase without values, told apart from the same English elsewhere by `context` (as
+    `pgettext`): an outcome, a predictor, a variable of a model."""
+
+    __slots__ = ()
+
+    def __init__(self, context: str, text: str, /) -> None:
+        super().__init__(text)
+        self.context = context
+
+
+def message_text(message: Message | Mapping | None) -> str:
+    """A message (or its `to_json` data) as one line of JSON text for a table cell, keys sorted; "" for
+    None."""
+    if message is None:
+        return ""
+    data = message.to_json() if isinstance(message, Message) else message
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def read_message(value: object) -> Message | None:
+    """The message a record holds: its `to_json` data, or that as JSON text (`message_text`); None when
+    the record has none (None, "", or NaN from a CSV cell)."""
+    if isinstance(value, Mapping):
+        return Message.from_json(value)
+    if isinstance(value, str) and value:
+        return Message.from_json(json.loads(value))
+    return None
+
+
+def _written(value: object, spec: str, number: Callable[[float, str], str]) -> str:
+    if isinstance(value, Message):
+        return value.render(number)
+    if isinstance(value, tuple):
+        return ", ".join(_written(item, spec, number) for item in value)
+    if isinstance(value, int | float):
+        return number(value, spec)
+    return format(value, spec)
+
+
+def _json(value: object) -> object:
+    if isinstance(value, Message):
+        return value.to_json()
+    return [_json(item) for item in value] if isinstance(value, tuple) else value
+
+
+def _from_json(value: object) -> object:
+    if isinstance(value, dict):
+        return Message.from_json(value)
+    return tuple(_from_json(item) for item in value) if isinstance(value, list) else value
+
+
 # ---- Keeping the catalogues in step with the code ---------------------------------------------------
 
 
@@ -146,6 +320,7 @@ def update_catalogues() -> dict[str, int]:
             last_translator="alliance contributors", language_team=f"alliance ({code})")
         catalog.update(template, no_fuzzy_matching=False)
         write_catalogue(catalog, code)
-        untranslated[code] = sum(1 for m in catalog if m.id and (m.fuzzy or not m.string))
+        untranslated[code] = sum(1 for m in catalog if m.id and (m.fuzzy or not all(
+            m.string if isinstance(m.string, tuple) else (m.string,))))
     return untranslated
 

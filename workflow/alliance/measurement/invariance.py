@@ -48,6 +48,7 @@ import pandas as pd
 from scipy import stats
 
 from alliance.errors import NOT_CONVERGED, NotEstimable
+from alliance.i18n import Message, Plural, Term
 from alliance.instruments import Instrument
 from alliance.measurement.psychometrics import keyed_items
 from alliance.scoring.scores import is_scored
@@ -55,10 +56,14 @@ from alliance.scoring.scores import is_scored
 DIMENSIONS = ("bond", "goal", "task")  # Bordin's three, the factors of the invariance models
 
 LEVELS = ("configural", "metric", "scalar")
+# The invariance levels in the words of a reason: "the metric model did not converge".
+LEVEL_TERMS = {"configural": Term("invariance", "configural"), "metric": Term("invariance", "metric"),
+               "scalar": Term("invariance", "scalar")}
 ESTIMATORS = ("ML", "MLR")
 CHEN_MIN_DELTA_CFI = -0.010  # invariance retained when delta CFI >= this ...
 CHEN_MAX_DELTA_RMSEA = 0.015  # ... and delta RMSEA <= this (Chen 2007)
 MIN_GROUP_SIZE = 30
+GROUP_TERMS = {"discipline": Term("grouping", "disciplines"), "site": Term("grouping", "sites")}
 
 
 def _duplication(p: int) -> np.ndarray:
@@ -74,18 +79,19 @@ def _duplication(p: int) -> np.ndarray:
 def _check_group(name: object, x: np.ndarray, items: list[str], min_size: int) -> None:
     n, p = x.shape
     if n < max(min_size, p + 1):
-        raise NotEstimable(f"group {name} has only {n} complete cases; at least {max(min_size, p + 1)}"
-                           f" are needed for {p} items")
+        raise NotEstimable(Message("group {group} has only {n} complete cases; at least {minimum} are needed "
+                                   "for {items} items", group=name, n=n, minimum=max(min_size, p + 1),
+                                   items=p))
     for j, item in enumerate(items):
         if np.ptp(x[:, j]) == 0:
-            raise NotEstimable(f"item {item} has no variance in group {name}")
+            raise NotEstimable(Message("item {item} has no variance in group {group}", item=item, group=name))
     cov = np.cov(x, rowvar=False, bias=True)
     sd = np.sqrt(np.diag(cov))
     evals, evecs = np.linalg.eigh(cov / np.outer(sd, sd))
     if evals[0] < 1e-8:
         involved = [items[j] for j in np.flatnonzero(np.abs(evecs[:, 0]) > 0.1)]
-        raise NotEstimable(f"the sample covariance matrix in group {name} is singular: items "
-                           f"{', '.join(involved)} are linearly dependent")
+        raise NotEstimable(Message("the sample covariance matrix in group {group} is singular: items {items} "
+                                   "are linearly dependent", group=name, items=involved))
 
 
 class _Model:
@@ -219,8 +225,8 @@ class _Model:
         mu, sigma = self.implied(e)
         k = self._inverse(sigma)
         if k is None:
-            raise NotEstimable(f"the model-implied covariance matrix in group {self.names[g]} is not"
-                               " positive definite")
+            raise NotEstimable(Message("the model-implied covariance matrix in group {group} is not positive "
+                                       "definite", group=self.names[g]))
         d = self.xbar[g] - mu
         c = self.s[g] + np.outer(d, d)
         return e, mu, sigma, k, d, c
@@ -322,7 +328,7 @@ def _prepare(data: pd.DataFrame, group: str, factors: dict[str, list[str]], grou
     sub = data[[group, *items]].dropna()
     names = list(pd.unique(sub[group])) if groups is None else list(groups)
     if not names:
-        raise NotEstimable(f"no complete cases with a group in column {group}")
+        raise NotEstimable(Message("no complete cases with a group in column {column}", column=group))
     xs = []
     for name in names:
         x = sub.loc[sub[group] == name, items].to_numpy(dtype=float)
@@ -347,10 +353,12 @@ def _fisher_scoring(model: _Model, max_iter: int, tol: float) -> tuple[np.ndarra
                 break
             t *= 0.5
             if t < 1e-8:
-                raise NotEstimable(f"the {model.level} model did not converge (no improving step"
-                                   f" after {it} iterations)", NOT_CONVERGED)
+                raise NotEstimable(Message("the {level} model did not converge (no improving step after "
+                                           "{iterations} iterations)", level=LEVEL_TERMS[model.level],
+                                           iterations=it), NOT_CONVERGED)
         theta, ll = new, ll_new
-    raise NotEstimable(f"the {model.level} model did not converge in {max_iter} iterations", NOT_CONVERGED)
+    raise NotEstimable(Message("the {level} model did not converge in {iterations} iterations",
+                               level=LEVEL_TERMS[model.level], iterations=max_iter), NOT_CONVERGED)
 
 
 def _check_solution(model: _Model, theta: np.ndarray, info: np.ndarray) -> None:
@@ -359,11 +367,13 @@ def _check_solution(model: _Model, theta: np.ndarray, info: np.ndarray) -> None:
         bad = np.flatnonzero(th < 0)
         if bad.size:
             i = bad[0]
-            raise NotEstimable(f"item {model.items[i]} has a negative residual variance ({th[i]:.3f}) in"
-                               f" group {model.names[g]} (Heywood case)")
+            raise NotEstimable(Message("item {item} has a negative residual variance ({variance:.3f}) in "
+                                       "group {group} (Heywood case)", item=model.items[i], variance=th[i],
+                                       group=model.names[g]))
         if np.linalg.eigvalsh(phi)[0] <= 0:
-            raise NotEstimable(f"the factor covariance matrix in group {model.names[g]} is not positive"
-                               " definite (a factor correlation is at or beyond 1)")
+            raise NotEstimable(Message("the factor covariance matrix in group {group} is not positive "
+                                       "definite (a factor correlation is at or beyond 1)",
+                                       group=model.names[g]))
     _check_identified(model, info)
 
 
@@ -371,9 +381,13 @@ def _check_identified(model: _Model, info: np.ndarray) -> None:
     evals, evecs = np.linalg.eigh(info)
     if evals[0] <= 1e-10 * evals[-1]:
         lab = model.labels[int(np.argmax(np.abs(evecs[:, 0])))]
-        where = "all groups" if lab[3] is None else f"group {model.names[lab[3]]}"
-        raise NotEstimable(f"the {model.level} model is not identified with these data: parameter "
-                           f"{lab[1]} {lab[0]} {lab[2]} in {where} cannot be estimated")
+        where = (Message("all groups") if lab[3] is None
+                 else Message("group {group}", group=model.names[lab[3]]))
+        parameter = " ".join(str(part) for part in (lab[1], lab[0], lab[2]))
+        raise NotEstimable(Message("the {level} model is not identified with these data: parameter "
+                                   "{parameter} in {where} cannot be estimated",
+                                   level=LEVEL_TERMS[model.level], parameter=parameter,
+                                   where=where))
 
 
 def _baseline(model: _Model) -> tuple[float, int, float]:
@@ -671,9 +685,11 @@ def group_invariance(answers: pd.DataFrame, instrument: Instrument, group: str =
     kept = sorted(sizes[sizes >= min_group_size].index, key=lambda g: (-sizes[g], str(g)))
     left_out = sorted(str(g) for g in sizes.index if sizes[g] < min_group_size)
     if len(kept) < 2:
-        raise NotEstimable(f"{len(kept)} {group} group{'s' if len(kept) != 1 else ''} with at least "
-                           f"{min_group_size} patients with every item answered: invariance compares two "
-                           "or more")
+        raise NotEstimable(Plural("{n} group of {groups} with at least {size} patients with every item "
+                                  "answered: invariance compares two or more",
+                                  "{n} groups of {groups} with at least {size} patients with every item "
+                                  "answered: invariance compares two or more",
+                                  n=len(kept), groups=GROUP_TERMS.get(group, group), size=min_group_size))
     result = invariance_levels(complete[complete[group].isin(kept)], group, factors, estimator,
                                groups=kept, min_group_size=min_group_size)
     return result | {"groups": {str(g): int(sizes[g]) for g in kept}, "left_out": left_out}

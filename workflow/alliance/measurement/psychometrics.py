@@ -18,6 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from alliance.errors import BOUNDARY, FITTED, NOT_CONVERGED, NOT_ESTIMABLE
+from alliance.i18n import N_, Message, message_text, read_message
 from alliance.instruments import Instrument
 from alliance.stats.reml import random_intercept_reml
 
@@ -398,13 +399,48 @@ def cfa_compare(items: pd.DataFrame, instrument: Instrument, *, fits: dict | Non
 # Intraclass correlations -----------------------------------------------------------------------------
 
 MIN_THERAPISTS = 3  # fewer: a variance between therapists rests on a single difference (or none)
+# Why a random-intercept model's variances have no estimate or one at the boundary, by the level of its
+# groups (therapists of patients, or patients of sessions).
+NULL_FIT_WORDS = {
+    "therapist": {
+        "none": N_("there are no patients with an alliance score"),
+        "single": N_("a single therapist: there is no variance between therapists"),
+        "one_each": N_("one patient per therapist: the therapist variance cannot be told apart from the "
+                       "variance between patients"),
+        "few": N_("{n} therapists: a variance between therapists needs at least {minimum} (with two it rests "
+                  "on a single difference)"),
+        "not_converged": N_("the REML fit did not converge: patients of the same therapist hardly differ "
+                            "(the variance within therapists is practically zero)"),
+        "boundary": N_("the therapist variance was estimated at 0, the boundary of its range: therapists "
+                       "differ no more than their patients would by chance"),
+    },
+    "patient": {
+        "none": N_("there are no sessions with an alliance score"),
+        "single": N_("a single patient: there is no variance between patients"),
+        "one_each": N_("one session per patient: the patient variance cannot be told apart from the variance "
+                       "between sessions"),
+        "few": N_("{n} patients: a variance between patients needs at least {minimum} (with two it rests on "
+                  "a single difference)"),
+        "not_converged": N_("the REML fit did not converge: sessions of the same patient hardly differ (the "
+                            "variance within patients is practically zero)"),
+        "boundary": N_("the patient variance was estimated at 0, the boundary of its range: patients differ "
+                       "no more than their sessions would by chance"),
+    },
+}
 
 
-def _null_fit(values: np.ndarray, groups: np.ndarray, level: str, unit: str, min_groups: int = 2) -> dict:
+def _reason(message: Message | None, prefix: str = "") -> dict:
+    """A reason's columns of a psychometric table: `reason` in English ("" without one) and
+    `reason_message`, the message as JSON text (`alliance.i18n.message_text`), with `prefix`."""
+    return {f"{prefix}reason": "" if message is None else str(message),
+            f"{prefix}reason_message": message_text(message)}
+
+
+def _null_fit(values: np.ndarray, groups: np.ndarray, level: str, min_groups: int = 2) -> dict:
     """REML random-intercept model without predictors: intercept, variances, ICC, convergence, status
     (`FITTED`, `BOUNDARY` for a group variance estimated at 0, `NOT_ESTIMABLE`, `NOT_CONVERGED`) and the
-    reason in words (empty when fitted). `level` names a group ("therapist"), `unit` a value in it
-    ("patient").
+    reason (`_reason`: empty when fitted). `level` names a group, "therapist" (of patients) or "patient"
+    (of sessions; `NULL_FIT_WORDS`).
 
     Fitted by `random_intercept_reml` on group sufficient statistics (statsmodels' MixedLM loops over
     groups and is far too slow for tens of thousands of patients). The variances are estimated only with
@@ -412,42 +448,39 @@ def _null_fit(values: np.ndarray, groups: np.ndarray, level: str, unit: str, min
     are NaN with the reason. A group variance of exactly zero is a valid estimate, at the boundary of its
     range.
     """
-    reason = _unidentified(values, groups, level, unit, min_groups)
+    words = NULL_FIT_WORDS[level]
+    reason = _unidentified(values, groups, words, min_groups)
     out = {"intercept": np.nan, "group_variance": np.nan, "residual_variance": np.nan, "icc": np.nan,
-           "converged": False, "status": NOT_ESTIMABLE, "reason": reason}
-    if out["reason"]:
+           "converged": False, "status": NOT_ESTIMABLE, **_reason(reason)}
+    if reason is not None:
         return out
     fit = random_intercept_reml(values, np.ones((len(values), 1)), groups)
-    out |= {"converged": fit.converged, "status": FITTED, "reason": ""}
+    out |= {"converged": fit.converged, "status": FITTED}
     if not fit.converged:
-        return out | {"status": NOT_CONVERGED, "reason": (
-            f"the REML fit did not converge: {unit}s of the same {level} hardly differ (the variance "
-            f"within {level}s is practically zero)")}
+        return out | {"status": NOT_CONVERGED, **_reason(Message(words["not_converged"]))}
     out |= {"intercept": float(fit.params[0]), "group_variance": fit.group_variance,
             "residual_variance": fit.residual_variance, "icc": fit.icc}
     if fit.group_variance == 0:
-        out |= {"status": BOUNDARY, "reason": (
-            f"the {level} variance was estimated at 0, the boundary of its range: {level}s differ no more "
-            f"than their {unit}s would by chance")}
+        out |= {"status": BOUNDARY, **_reason(Message(words["boundary"]))}
     return out
 
 
-def _unidentified(values: np.ndarray, groups: np.ndarray, level: str, unit: str, min_groups: int) -> str:
-    """Why the variances of a random-intercept model cannot be estimated in these data ("" if they can)."""
+def _unidentified(values: np.ndarray, groups: np.ndarray, words: dict[str, str], min_groups: int
+                  ) -> Message | None:
+    """Why the variances of a random-intercept model cannot be estimated in these data (None if they can),
+    in the `words` of its level (`NULL_FIT_WORDS`)."""
     sizes = pd.Series(groups).value_counts()
     if len(values) == 0:
-        return f"there are no {unit}s with an alliance score"
+        return Message(words["none"])
     if len(sizes) == 1:
-        return f"a single {level}: there is no variance between {level}s"
+        return Message(words["single"])
     if sizes.max() == 1:
-        return (f"one {unit} per {level}: the {level} variance cannot be told apart from the variance "
-                f"between {unit}s")
+        return Message(words["one_each"])
     if len(sizes) < min_groups:
-        return (f"{len(sizes)} {level}s: a variance between {level}s needs at least {min_groups} (with two "
-                "it rests on a single difference)")
+        return Message(words["few"], n=len(sizes), minimum=min_groups)
     if np.ptp(values) == 0:
-        return f"all {len(values)} values are equal: there is no variance to divide"
-    return ""
+        return Message("all {n} values are equal: there is no variance to divide", n=len(values))
+    return None
 
 
 def _bootstrap_icc(null: dict, groups: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
@@ -480,18 +513,20 @@ def therapist_icc(patient_means: pd.DataFrame, n_boot: int = 200, seed: int = 0,
     data = patient_means.dropna(subset=["therapist_id", "value"])
     groups = data["therapist_id"].to_numpy()
     n_therapists = int(data["therapist_id"].nunique())
-    null = _null_fit(data["value"].to_numpy(dtype=float), groups, "therapist", "patient", MIN_THERAPISTS)
+    null = _null_fit(data["value"].to_numpy(dtype=float), groups, "therapist", MIN_THERAPISTS)
     fitted = null["status"] in (FITTED, BOUNDARY)
     boot = _bootstrap_icc(null, groups, n_boot, seed) if fitted else np.array([])
     low, high = np.quantile(boot, [(1 - ci) / 2, (1 + ci) / 2]) if len(boot) else (np.nan, np.nan)
-    reason = null["reason"]
+    reason = {key: null[key] for key in ("reason", "reason_message")}
     if fitted and not len(boot):
-        reason = "; ".join(filter(None, [reason, f"no CI: none of the {n_boot} bootstrap refits converged"]))
+        no_ci = Message("no CI: none of the {n} bootstrap refits converged", n=n_boot)
+        reason = _reason(Message.join([read_message(null["reason_message"]), no_ci], "; ")
+                         if null["reason"] else no_ci)
     return {
         "icc": null["icc"], "ci_low": float(low), "ci_high": float(high),
         "therapist_variance": null["group_variance"], "residual_variance": null["residual_variance"],
         "n_patients": len(data), "n_therapists": n_therapists, "n_boot": len(boot),
-        "converged": null["converged"], "status": null["status"], "reason": reason,
+        "converged": null["converged"], "status": null["status"], **reason,
     }
 
 
@@ -504,12 +539,12 @@ def session_icc(session_scores: pd.DataFrame) -> dict:
     `_null_fit`; not estimable when every patient has one scored session).
     """
     data = session_scores.dropna(subset=["patient_id", "value"])
-    null = _null_fit(data["value"].to_numpy(dtype=float), data["patient_id"].to_numpy(), "patient", "session")
+    null = _null_fit(data["value"].to_numpy(dtype=float), data["patient_id"].to_numpy(), "patient")
     return {
         "icc": null["icc"], "patient_variance": null["group_variance"],
         "residual_variance": null["residual_variance"], "n_sessions": len(data),
         "n_patients": int(data["patient_id"].nunique()), "converged": null["converged"],
-        "status": null["status"], "reason": null["reason"],
+        "status": null["status"], "reason": null["reason"], "reason_message": null["reason_message"],
     }
 
 
@@ -521,14 +556,14 @@ def spearman_brown(reliability: float, m: float | np.ndarray) -> float | np.ndar
 def reliability_by_sessions(session_scores: pd.DataFrame, max_sessions: int = 10) -> pd.DataFrame:
     """Reliability of a patient's mean alliance over m = 1..max_sessions sessions (Spearman-Brown).
 
-    Columns: sessions, reliability, session_icc, status and reason of the `session_icc` (reliability NaN
-    when it is not estimable). `attrs["session_icc"]` holds the `session_icc` result.
+    Columns: sessions, reliability, session_icc, status, reason and reason_message of the `session_icc`
+    (reliability NaN when it is not estimable). `attrs["session_icc"]` holds the `session_icc` result.
     """
     single = session_icc(session_scores)
     sessions = np.arange(1, max_sessions + 1)
     table = pd.DataFrame({"sessions": sessions, "reliability": spearman_brown(single["icc"], sessions),
                           "session_icc": single["icc"], "status": single["status"],
-                          "reason": single["reason"]})
+                          "reason": single["reason"], "reason_message": single["reason_message"]})
     table.attrs["session_icc"] = single
     return table
 
@@ -554,18 +589,20 @@ def _fisher_ci(r: float, n: float, ci: float = 0.95) -> tuple[float, float]:
 def _patient_level_r(means: pd.DataFrame) -> dict:
     """Pearson r of the patients' mean patient- and therapist-rated totals, Fisher-z 95% CI on n patients."""
     flat = [rater for rater in RATERS if means[rater].nunique() < 2]
-    reason = (f"fewer than {MIN_CORRELATION_PATIENTS} patients have sessions rated by both (a correlation "
-              f"of patients' means with a Fisher-z CI needs at least {MIN_CORRELATION_PATIENTS})"
-              if len(means) < MIN_CORRELATION_PATIENTS else
-              f"every patient has the same mean {flat[0]}-rated total: the correlation is undefined"
-              if flat else "")
-    if reason:
+    same_mean = {"patient": Message("every patient has the same mean patient-rated total: the correlation is "
+                                    "undefined"),
+                 "therapist": Message("every patient has the same mean therapist-rated total: the "
+                                      "correlation is undefined")}
+    reason = (Message("fewer than {minimum} patients have sessions rated by both (a correlation of patients' "
+                      "means with a Fisher-z CI needs at least {minimum})", minimum=MIN_CORRELATION_PATIENTS)
+              if len(means) < MIN_CORRELATION_PATIENTS else same_mean[flat[0]] if flat else None)
+    if reason is not None:
         return {"patient_level_r": np.nan, "patient_level_ci_low": np.nan, "patient_level_ci_high": np.nan,
-                "patient_level_status": NOT_ESTIMABLE, "patient_level_reason": reason}
+                "patient_level_status": NOT_ESTIMABLE, **_reason(reason, "patient_level_")}
     r = float(stats.pearsonr(means["patient"], means["therapist"]).statistic)
     low, high = _fisher_ci(r, len(means))
     return {"patient_level_r": r, "patient_level_ci_low": low, "patient_level_ci_high": high,
-            "patient_level_status": FITTED, "patient_level_reason": ""}
+            "patient_level_status": FITTED, **_reason(None, "patient_level_")}
 
 
 def _repeated_measures_r(pairs: pd.DataFrame) -> dict:
@@ -576,13 +613,16 @@ def _repeated_measures_r(pairs: pd.DataFrame) -> dict:
     k = by_patient.ngroups
     varies = by_patient.nunique().gt(1).any()
     flat = [rater for rater in RATERS if not varies[rater]]
-    reason = (f"fewer than {MIN_RM_PATIENTS} patients have two or more sessions rated by both (the "
-              f"repeated-measures correlation needs at least {MIN_RM_PATIENTS})" if k < MIN_RM_PATIENTS else
-              f"the {flat[0]}-rated totals do not vary within any patient: the within-patient correlation "
-              "is undefined" if flat else "")
+    constant = {"patient": Message("the patient-rated totals do not vary within any patient: the "
+                                   "within-patient correlation is undefined"),
+                "therapist": Message("the therapist-rated totals do not vary within any patient: the "
+                                     "within-patient correlation is undefined")}
+    reason = (Message("fewer than {minimum} patients have two or more sessions rated by both (the "
+                      "repeated-measures correlation needs at least {minimum})", minimum=MIN_RM_PATIENTS)
+              if k < MIN_RM_PATIENTS else constant[flat[0]] if flat else None)
     out = {"rm_r": np.nan, "rm_ci_low": np.nan, "rm_ci_high": np.nan, "rm_df": np.nan, "rm_n_patients": k,
-           "rm_status": NOT_ESTIMABLE, "rm_reason": reason}
-    if reason:
+           "rm_status": NOT_ESTIMABLE, **_reason(reason, "rm_")}
+    if reason is not None:
         return out
     centred = repeated[list(RATERS)] - by_patient.transform("mean")
     r = float(stats.pearsonr(centred["patient"], centred["therapist"]).statistic)
@@ -601,21 +641,21 @@ def _limits_of_agreement(pairs: pd.DataFrame) -> dict:
     ms_within = float(((difference - groups.transform("mean")) ** 2).sum() / (n - k)) if n > k else np.nan
     out = {"mean_difference": mean, "sd_between": np.nan, "sd_within": float(np.sqrt(ms_within)),
            "sd_difference": np.nan, "loa_low": np.nan, "loa_high": np.nan, "loa_status": NOT_ESTIMABLE,
-           "loa_reason": ("fewer than 2 patients have sessions rated by both: the between-patient variance "
-                          "of the differences cannot be estimated")}
+           **_reason(Message("fewer than 2 patients have sessions rated by both: the between-patient "
+                             "variance of the differences cannot be estimated"), "loa_")}
     if k < 2:
         return out
     ms_between = float((sizes * (groups.mean() - mean) ** 2).sum() / (k - 1))
-    status, reason = FITTED, ""
+    status, reason = FITTED, None
     if n == k:
         variance = ms_between
-        reason = ("every patient has one session rated by both: the between- and within-patient variances "
-                  "cannot be told apart, and the SD of the differences estimates their sum (Bland & Altman "
-                  "1986)")
+        reason = Message("every patient has one session rated by both: the between- and within-patient "
+                         "variances cannot be told apart, and the SD of the differences estimates their sum "
+                         "(Bland & Altman 1986)")
     else:
         between = (ms_between - ms_within) / ((n**2 - (sizes**2).sum()) / ((k - 1) * n))
         if between <= 0:
-            between, status, reason = 0.0, BOUNDARY, (
+            between, status, reason = 0.0, BOUNDARY, Message(
                 "the between-patient variance of the differences was estimated at 0, the boundary of its "
                 "range: patients' mean differences vary no more than their sessions' differences would by "
                 "chance")
@@ -623,7 +663,7 @@ def _limits_of_agreement(pairs: pd.DataFrame) -> dict:
         out["sd_between"] = float(np.sqrt(between))
     sd = float(np.sqrt(variance))
     return out | {"sd_difference": sd, "loa_low": mean - LOA_Z * sd, "loa_high": mean + LOA_Z * sd,
-                  "loa_status": status, "loa_reason": reason}
+                  "loa_status": status, **_reason(reason, "loa_")}
 
 
 def rater_agreement(ratings: pd.DataFrame) -> dict:
@@ -631,7 +671,8 @@ def rater_agreement(ratings: pd.DataFrame) -> dict:
 
     `ratings` has patient_id, patient and therapist (one row per session; incomplete rows are dropped).
     Returns n_pairs and n_patients (patients with at least one pair), then three parts, each with a status
-    (`FITTED`, `BOUNDARY`, `NOT_ESTIMABLE`) and a reason in words (empty when there is nothing to add):
+    (`FITTED`, `BOUNDARY`, `NOT_ESTIMABLE`) and a reason in words (empty when there is nothing to add; its
+    message as JSON text in `<part>_reason_message`, `_reason`):
 
     - patient_level_r (ci_low, ci_high, status, reason): Pearson r of the patients' mean patient-rated and
       mean therapist-rated totals, each patient counted once, 95% CI by Fisher z on n_patients; NaN below

@@ -35,9 +35,10 @@ COLUMNS = {
                 "converged"],
     "cfa_parameters": ["model", "kind", "factor", "item", "std_loading"],
     "agreement": ["n_pairs", "n_patients", "patient_level_r", "patient_level_ci_low", "patient_level_ci_high",
-                  "patient_level_status", "patient_level_reason", "rm_r", "rm_ci_low", "rm_ci_high", "rm_df",
-                  "rm_n_patients", "rm_status", "rm_reason", "mean_difference", "sd_between", "sd_within",
-                  "sd_difference", "loa_low", "loa_high", "loa_status", "loa_reason"],
+                  "patient_level_status", "patient_level_reason", "patient_level_reason_message", "rm_r",
+                  "rm_ci_low", "rm_ci_high", "rm_df", "rm_n_patients", "rm_status", "rm_reason",
+                  "rm_reason_message", "mean_difference", "sd_between", "sd_within", "sd_difference",
+                  "loa_low", "loa_high", "loa_status", "loa_reason", "loa_reason_message"],
     "notes": ["topic", "note"],
 }
 FACTOR_ANALYSIS = "factor_analysis"  # topic of the factor analysis's notes (the others: a role)

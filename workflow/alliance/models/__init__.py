@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pandas as pd
 
 from alliance.models.adherence import fit_attendance
-from alliance.models.common import MIN_CLUSTERS, ModelResult, refuse
+from alliance.models.common import MIN_CLUSTERS, PRIMARY_NOT_FITTED, ModelResult, refuse
 from alliance.models.dropout import fit_dropout
 from alliance.models.levels import HYPOTHESIS, PRIMARY, level_effects
 from alliance.models.marginal import marginal_predictions
@@ -56,7 +56,7 @@ def fit_family(
     if levels and family in PRIMARY:
         key = HYPOTHESIS[family]
         if result.primary_fit is None:
-            refuse(result.statuses, [f"{key}-split", f"{key}-moderation"], "the primary model was not fitted")
+            refuse(result.statuses, [f"{key}-split", f"{key}-moderation"], PRIMARY_NOT_FITTED)
             result.extra["marginal"] = []
             return result
         rows, tests, notes, statuses = level_effects(family, features, covariates)

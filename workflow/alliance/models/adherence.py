@@ -12,9 +12,12 @@ from statsmodels.genmod import cov_struct, families
 from statsmodels.genmod.generalized_estimating_equations import GEE
 
 from alliance.errors import FITTED, NOT_ESTIMABLE, REFUSED, NotEstimable
+from alliance.i18n import Message, Plural
 from alliance.models.common import (
     FORMULA_NAMES,
     MANCL_DEROUEN,
+    NO_SESSION_FEATURES,
+    PRIMARY_NOT_FITTED,
     Design,
     ModelResult,
     build_design,
@@ -28,7 +31,6 @@ from alliance.models.common import (
     formula_frame,
     labelled,
     level_designs,
-    plural,
     predictor_effect,
     refuse,
     run_planned,
@@ -43,12 +45,13 @@ SESSION_MODEL = "session_logit_cluster_therapist"
 HOME_MODEL = "lmm_patient_intercept_cluster_therapist"
 
 
-ATTENDANCE_WORDS = {1: "attendance takes a single value: every scheduled session after the early window "
-                         "was attended",
-                    0: "attendance takes a single value: no session scheduled after the early window was "
-                       "attended"}
-SESSION_ATTENDANCE_WORDS = {1: "attendance takes a single value: every scheduled session was attended",
-                            0: "attendance takes a single value: no scheduled session was attended"}
+ATTENDANCE_WORDS = {1: Message("attendance takes a single value: every scheduled session after the early "
+                                 "window was attended"),
+                    0: Message("attendance takes a single value: no session scheduled after the early window "
+                               "was attended")}
+SESSION_ATTENDANCE_WORDS = {
+    1: Message("attendance takes a single value: every scheduled session was attended"),
+    0: Message("attendance takes a single value: no scheduled session was attended")}
 
 
 def attendance_design(features: pd.DataFrame, covariates: list[str]) -> Design:
@@ -81,9 +84,11 @@ def fit_attendance_gee(design: Design) -> tuple[dict, float]:
     data = data.sort_values("therapist_id", kind="stable")
     n_therapists = data["therapist_id"].nunique()
     if n_therapists < GEE_MIN_CLUSTERS:
-        raise NotEstimable(f"{n_therapists} {plural('therapist', n_therapists)} (fewer than "
-                           f"{GEE_MIN_CLUSTERS}): the GEE's robust standard error would rest on too few "
-                           "clusters", REFUSED)
+        raise NotEstimable(Plural("{n} therapist (fewer than {minimum}): the GEE's robust standard error "
+                                  "would rest on too few clusters",
+                                  "{n} therapists (fewer than {minimum}): the GEE's robust standard error "
+                                  "would rest on too few clusters", n=n_therapists, minimum=GEE_MIN_CLUSTERS),
+                           REFUSED)
     design.df = None
     cov_type = "robust"
     if few_clusters(design):
@@ -96,8 +101,8 @@ def fit_attendance_gee(design: Design) -> tuple[dict, float]:
     with captured_warnings(design.notes):
         fit = model.fit(cov_type=cov_type)
     if not np.isfinite(fit.bse).all() or not np.isfinite(float(fit.model.cov_struct.dep_params)):
-        raise NotEstimable("the GEE's robust covariance is not finite (the therapists' sessions do not "
-                           "identify it)")
+        raise NotEstimable(Message("the GEE's robust covariance is not finite (the therapists' sessions do "
+                                   "not identify it)"))
     row = predictor_effect(fit, design, model=GEE_MODEL, scale="log_odds", n_obs=len(data),
                            analysis="sensitivity")
     return row, float(fit.model.cov_struct.dep_params)
@@ -159,16 +164,16 @@ def fit_attendance(
         fit, design, model=MODEL, scale="log_odds", n_obs=int(design.data["scheduled_after_window"].sum()))]
     extra = {"formula": design.formula, "covariates": design.covariates}
     if fit is None:
-        refuse(statuses, ["H1-gee"], "the primary model was not fitted")
+        refuse(statuses, ["H1-gee"], PRIMARY_NOT_FITTED)
     else:
-        check = replace(design, flags=[], status=FITTED, reason="")
+        check = replace(design, flags=[], status=FITTED, reason=None)
         gee = run_planned(statuses, "H1-gee", check, fit_attendance_gee, check)
         if gee is not None:
             rows.append(gee[0])
             extra["therapist_correlation"] = gee[1]
     flow = design.flow
     if sessions is None:
-        refuse(statuses, ["H1a", "H1b"], "no session features were given")
+        refuse(statuses, ["H1a", "H1b"], NO_SESSION_FEATURES)
     else:
         attendance = attendance_session_design(features, sessions, covariates)
         rows += run_planned(statuses, "H1a", attendance, fit_session_attendance, attendance) or []
@@ -183,6 +188,6 @@ def fit_attendance(
             flow, notes = flow + home.flow, notes + labelled(home.notes, "Home practice")
             extra["home_practice_formula"] = home.formula
         else:
-            refuse(statuses, ["H1b"], "no home-practice scores in the data", status=NOT_ESTIMABLE)
+            refuse(statuses, ["H1b"], Message("no home-practice scores in the data"), status=NOT_ESTIMABLE)
     summary = "The primary model was not fitted." if fit is None else summary_text(fit) if describe else ""
     return ModelResult("adherence", rows, flow, notes, summary, extra, primary_fit=fit, statuses=statuses)

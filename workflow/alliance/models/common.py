@@ -1,4 +1,9 @@
-"""What every model shares: the analysis sample, covariates, z-scoring and the result record."""
+"""What every model shares: the analysis sample, covariates, z-scoring and the result record.
+
+A model's status carries its reason as a `Message` (`alliance.i18n`) made here or where the fit happens:
+the words of the data (outcomes, predictors, counts) are its values, so that the report writes it in its
+own language.
+"""
 
 from __future__ import annotations
 
@@ -21,9 +26,13 @@ from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
 from alliance.errors import FITTED, NOT_CONVERGED, REFUSED, SEPARATION, STATUSES, NotEstimable
+from alliance.i18n import N_, Message, Plural, Term
 from alliance.models.effects import effect_row
 
 T = TypeVar("T")
+# Reasons several families give for the planned models they do not run.
+PRIMARY_NOT_FITTED = Message("the primary model was not fitted")
+NO_SESSION_FEATURES = Message("no session features were given")
 MAX_SESSION_BAND = 12  # baseline by session: one category per session, sessions 12+ pooled
 
 
@@ -38,17 +47,17 @@ class Design:
     covariates: list[str]
     flow: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    single_value_words: dict[int, str] = field(default_factory=dict)  # a binary outcome's one value, in words
+    single_value_words: dict[int, Message] = field(default_factory=dict)  # a binary outcome's one value
     unit: str = "patient"  # what a row of `data` is, for the reasons in words ("patient", "session")
     status: str = FITTED  # set by the fit: FITTED or BOUNDARY (a failed fit raises NotEstimable instead)
-    reason: str = ""  # why the status is not plainly FITTED (a variance at its boundary, ...)
+    reason: Message | None = None  # why the status is not plainly FITTED (a variance at its boundary, ...)
     flags: list[str] = field(default_factory=list)  # how inference departs from the plan's usual path
     # Var(s) / s^2 of the sample SD that makes each z-scored alliance column per SD (`sd_relative_variance`),
     # by predictor; `predictor_effect` adds it to the SE of the per-SD effect (the delta method)
     scale_variance: dict[str, float] = field(default_factory=dict)
     df: int | None = None  # Student's t degrees of freedom of the fit's Wald tests (None: normal theory)
 
-    def mark(self, status: str, reason: str) -> None:
+    def mark(self, status: str, reason: Message) -> None:
         """Record a status with estimates (BOUNDARY) and its reason, keeping the first reason given."""
         if self.status == FITTED:
             self.status, self.reason = status, reason
@@ -73,11 +82,14 @@ class ModelResult:
                 "notes": self.notes, "extra": self.extra, "statuses": self.statuses}
 
 
-def status_record(key: str, status: str, reason: str = "", *, flags: Sequence[str] = ()) -> dict:
-    """One planned model's status (`alliance.models.plan.PLANNED` has the key) with its reason in words."""
+def status_record(key: str, status: str, reason: Message | None = None, *, flags: Sequence[str] = ()) -> dict:
+    """One planned model's status (`alliance.models.plan.PLANNED` has the key) with its reason: `reason` in
+    English ("" without one), `reason_message` the message as data (`Message.to_json`; None without one)."""
     if status not in STATUSES:
         raise ValueError(f"unknown status '{status}'")
-    return {"key": key, "status": status, "reason": reason, "flags": " ".join(dict.fromkeys(flags))}
+    return {"key": key, "status": status, "reason": "" if reason is None else str(reason),
+            "reason_message": None if reason is None else reason.to_json(),
+            "flags": " ".join(dict.fromkeys(flags))}
 
 
 def run_planned(statuses: list[dict], key: str, design: Design | None, fit: Callable[..., T], *args,
@@ -88,7 +100,7 @@ def run_planned(statuses: list[dict], key: str, design: Design | None, fit: Call
     try:
         result = fit(*args, **kwargs)
     except NotEstimable as error:
-        statuses.append(status_record(key, error.status, error.reason,
+        statuses.append(status_record(key, error.status, error.message,
                                       flags=design.flags if design is not None else ()))
         return None
     if design is None:
@@ -98,7 +110,7 @@ def run_planned(statuses: list[dict], key: str, design: Design | None, fit: Call
     return result
 
 
-def refuse(statuses: list[dict], keys: Sequence[str], reason: str, *, status: str = REFUSED) -> None:
+def refuse(statuses: list[dict], keys: Sequence[str], reason: Message, *, status: str = REFUSED) -> None:
     """Record planned models that were not run, all for one reason."""
     statuses.extend(status_record(key, status, reason) for key in keys)
 
@@ -322,41 +334,69 @@ def captured_warnings(notes: list[str]) -> Iterator[None]:
 
 STATUS_WARNINGS = (PerfectSeparationWarning, ConvergenceWarning)
 MIN_CLUSTERS = 50  # default of models.min_clusters (workflow/schemas/config.schema.yaml)
+# The predictors in the words of the reasons (their short names in the report are other words).
 PREDICTOR_NAMES = {
-    "alliance_early": "early alliance", "alliance_mean": "mean alliance",
-    "alliance_prev": "the alliance of the previous scored session",
-    "alliance_prev_within": "within-patient alliance", "alliance_between": "between-patient alliance",
-    "alliance_within": "within-patient alliance", "rupture_before": "a rupture before the session",
-    "alliance_prev_deviation": "within-patient alliance (deviation from the running mean)",
-    "alliance_running_mean": "between-patient alliance (running mean)",
-    "symptom_improvement_within": "within-patient symptom improvement",
-    "symptom_improvement_between": "between-patient symptom improvement",
+    "alliance_early": Term("predictor", "early alliance"),
+    "alliance_mean": Term("predictor", "mean alliance"),
+    "alliance_prev": Term("predictor", "the alliance of the previous scored session"),
+    "alliance_prev_within": Term("predictor", "within-patient alliance"),
+    "alliance_between": Term("predictor", "between-patient alliance"),
+    "alliance_within": Term("predictor", "within-patient alliance"),
+    "rupture_before": Term("predictor", "a rupture before the session"),
+    "alliance_prev_deviation": Term("predictor", "within-patient alliance (deviation from the running mean)"),
+    "alliance_running_mean": Term("predictor", "between-patient alliance (running mean)"),
+    "symptom_improvement_within": Term("predictor", "within-patient symptom improvement"),
+    "symptom_improvement_between": Term("predictor", "between-patient symptom improvement"),
     # the dimensions of the alliance (H5, alliance.models.dimensions)
-    **{f"alliance_{d}_{window}": f"{words} {d} score" for d in ("bond", "goal", "task")
-       for window, words in (("early", "early"), ("mean", "mean"))},
+    "alliance_bond_early": Term("predictor", "early bond score"),
+    "alliance_bond_mean": Term("predictor", "mean bond score"),
+    "alliance_goal_early": Term("predictor", "early goal score"),
+    "alliance_goal_mean": Term("predictor", "mean goal score"),
+    "alliance_task_early": Term("predictor", "early task score"),
+    "alliance_task_mean": Term("predictor", "mean task score"),
+}
+# The outcomes in the words of the reasons: as the designs name them (the report's short names translate
+# them, `alliance.report.words.outcome_name`) and, where a reason writes them so, with spaces.
+OUTCOME_TERMS = {
+    "attendance": Term("outcome", "attendance"),
+    "dropout": Term("outcome", "dropout"),
+    "satisfaction": Term("outcome", "satisfaction"),
+    "session attendance": Term("outcome", "session attendance"),
+    "home practice": Term("outcome", "home practice"),
+    "symptom_improvement": Term("outcome", "symptom_improvement"),
+    "symptoms_next": Term("outcome", "symptoms_next"),
+    "alliance_next": Term("outcome", "alliance_next"),
+}
+SPACED_OUTCOME_TERMS = {
+    "symptom_improvement": Term("outcome", "symptom improvement"),
+    "symptoms_next": Term("outcome", "symptoms next"),
+    "alliance_next": Term("outcome", "alliance next"),
 }
 # What a whole sample excluded at one step means, by the step's reason (`build_design` exclusions).
 NONE_LEFT = {
     "no scored alliance in the early window":
-        "no patient has a scored alliance in the early window (sessions 1-{early_window})",
-    "no session scheduled after the early window": "no patient has a session scheduled after the early "
-                                                   "window (sessions 1-{early_window})",
+        N_("no patient has a scored alliance in the early window (sessions 1-{early_window})"),
+    "no session scheduled after the early window": N_("no patient has a session scheduled after the early "
+                                                      "window (sessions 1-{early_window})"),
     "treatment ended within the early window":
-        "every patient's treatment ended within the early window (sessions 1-{early_window})",
-    "no outcome recorded": "no patient has a recorded dropout outcome",
-    "no satisfaction score": "no analysed patient has a satisfaction score",
-    "no scored alliance session": "no patient has a scored alliance session",
-    "missing a covariate value": "every remaining {unit} misses a covariate value",
+        N_("every patient's treatment ended within the early window (sessions 1-{early_window})"),
+    "no outcome recorded": N_("no patient has a recorded dropout outcome"),
+    "no satisfaction score": N_("no analysed patient has a satisfaction score"),
+    "no scored alliance session": N_("no patient has a scored alliance session"),
     "no earlier scored session (alliance_prev missing)":
-        "no session follows an earlier scored session (no patient has a scored session before another)",
-    "next session (t + 1) not attended": "no scored session is followed by an attended session",
-    "fewer than two symptom scores": "no patient has two symptom scores",
-    "no symptom score at session t + 1": "no session is followed by a symptom score at the next session",
-    "no symptom score at the session": "no session has a symptom score",
-    "no scored alliance at session t + 1": "no session is followed by a scored alliance at the next session",
+        N_("no session follows an earlier scored session (no patient has a scored session before another)"),
+    "next session (t + 1) not attended": N_("no scored session is followed by an attended session"),
+    "fewer than two symptom scores": N_("no patient has two symptom scores"),
+    "no symptom score at session t + 1": N_("no session is followed by a symptom score at the next session"),
+    "no symptom score at the session": N_("no session has a symptom score"),
+    "no scored alliance at session t + 1":
+        N_("no session is followed by a scored alliance at the next session"),
     "last symptom score within the early window":
-        "no patient has a symptom score after the early window (sessions 1-{early_window})",
+        N_("no patient has a symptom score after the early window (sessions 1-{early_window})"),
 }
+# The same when the last rows were excluded for a missing covariate, by the unit of a design's rows.
+NO_COVARIATES_LEFT = {"patient": N_("every remaining patient misses a covariate value"),
+                      "session": N_("every remaining session misses a covariate value")}
 
 
 def analysis_setting(frame: pd.DataFrame, name: str):
@@ -366,18 +406,37 @@ def analysis_setting(frame: pd.DataFrame, name: str):
     return frame.attrs.get(name, defaults[name])
 
 
-def predictor_name(predictor: str) -> str:
-    """A predictor column in words, for the reasons of a status."""
+def predictor_name(predictor: str) -> Message | str:
+    """A predictor column in the words of a reason (an unknown column as its name with spaces)."""
     return PREDICTOR_NAMES.get(predictor, predictor.replace("_", " "))
 
 
-def empty_reason(design: Design) -> str:
+def outcome_term(outcome: str, *, spaced: bool = False) -> Message | str:
+    """A design's outcome in the words of a reason (`OUTCOME_TERMS`): as the design names it, or with spaces
+    for underscores (`symptom_improvement` -> `symptom improvement`); an unknown outcome as its name."""
+    if spaced:
+        return SPACED_OUTCOME_TERMS.get(outcome) or OUTCOME_TERMS.get(outcome) or outcome.replace("_", " ")
+    return OUTCOME_TERMS.get(outcome, outcome)
+
+
+def unit_count(unit: str, n: int) -> Message:
+    """A count of rows (`Design.unit`) or therapists with its noun: "1 patient", "12 sessions"."""
+    if unit == "session":
+        return Plural("{n} session", "{n} sessions", n=n)
+    if unit == "therapist":
+        return Plural("{n} therapist", "{n} therapists", n=n)
+    return Plural("{n} patient", "{n} patients", n=n)
+
+
+def empty_reason(design: Design) -> Message:
     """Why a design's analysis sample is empty, in words from its flow: the exclusion that removed the
-    last rows."""
-    unit = design.unit
+    last rows (named as the flow names it when no sentence says what it means)."""
+    session = design.unit == "session"
+    outcome = outcome_term(design.outcome)
     remaining = design.flow[0]["n"] if design.flow else 0
     if remaining == 0:
-        return f"no {unit} rows in the data for the {design.outcome} model"
+        return (Message("no session rows in the data for the {outcome} model", outcome=outcome) if session
+                else Message("no patient rows in the data for the {outcome} model", outcome=outcome))
     for step in design.flow[1:]:
         _, excluded, reason = step["step"].partition("excluded")
         if not excluded:
@@ -386,11 +445,16 @@ def empty_reason(design: Design) -> str:
         if remaining <= 0 and step["n"] > 0:
             reason = reason.removeprefix(" sessions").removeprefix(":").strip()
             window = analysis_setting(design.data, "early_window")
-            words = NONE_LEFT.get(reason)
+            words = NO_COVARIATES_LEFT.get(design.unit) if reason == "missing a covariate value" else (
+                NONE_LEFT.get(reason))
             if words is None or (window is None and "{early_window}" in words):
-                return f"no {unit} is left for the {design.outcome} model (the last excluded: {reason})"
-            return words.format(early_window=window, unit=unit)
-    return f"no {unit} is left for the {design.outcome} model"
+                return (Message("no session is left for the {outcome} model (the last excluded: {reason})",
+                                outcome=outcome, reason=reason) if session else
+                        Message("no patient is left for the {outcome} model (the last excluded: {reason})",
+                                outcome=outcome, reason=reason))
+            return Message(words, early_window=window) if "{early_window}" in words else Message(words)
+    return (Message("no session is left for the {outcome} model", outcome=outcome) if session
+            else Message("no patient is left for the {outcome} model", outcome=outcome))
 
 
 def check_sample(design: Design) -> None:
@@ -399,37 +463,34 @@ def check_sample(design: Design) -> None:
     if design.data.empty:
         raise NotEstimable(empty_reason(design))
     n = len(design.data)
+    outcome = outcome_term(design.outcome, spaced=True)
     if design.data["patient_id"].nunique() < 2:
-        raise NotEstimable(f"only one patient in the {outcome_name(design)} analysis sample")
+        raise NotEstimable(Message("only one patient in the {outcome} analysis sample", outcome=outcome))
     for raw in dict.fromkeys([design.predictor, *re.findall(r"(\w+)_z\b", design.formula)]):
         column = raw if raw in design.data else f"{raw}_z"
         if column not in design.data:
             continue
         values = design.data[column].dropna()
         if values.nunique() < 2:
-            which = "no value" if values.empty else "a single value"
-            if column == raw and not values.empty:
-                which += f" ({values.iloc[0]:.4g})"
-            raise NotEstimable(f"{predictor_name(raw)} takes {which} in the {outcome_name(design)} "
-                               f"analysis sample ({n} {plural(design.unit, n)})")
+            values_words = dict(predictor=predictor_name(raw), outcome=outcome,
+                                count=unit_count(design.unit, n))
+            if values.empty:
+                raise NotEstimable(Message("{predictor} takes no value in the {outcome} analysis sample "
+                                           "({count})", **values_words))
+            if column != raw:
+                raise NotEstimable(Message("{predictor} takes a single value in the {outcome} analysis "
+                                           "sample ({count})", **values_words))
+            raise NotEstimable(Message("{predictor} takes a single value ({value:.4g}) in the {outcome} "
+                                       "analysis sample ({count})", value=values.iloc[0], **values_words))
 
 
-def outcome_name(design: Design) -> str:
-    """A design's outcome in words (`symptom_improvement` -> `symptom improvement`)."""
-    return design.outcome.replace("_", " ")
-
-
-def plural(word: str, n: int) -> str:
-    """`word` with an s unless n is 1."""
-    return word if n == 1 else f"{word}s"
-
-
-def single_value_reason(design: Design, value: float) -> str:
+def single_value_reason(design: Design, value: float) -> Message:
     """Why a binary outcome cannot be modelled: it takes one value in the sample (words per outcome)."""
     words = design.single_value_words.get(round(value))
     if words:
         return words
-    return f"{design.outcome} takes a single value ({value:g}) in the analysis sample"
+    return Message("{outcome} takes a single value ({value:g}) in the analysis sample",
+                   outcome=outcome_term(design.outcome), value=value)
 
 
 def check_identified(exog: np.ndarray, names: Sequence[str], design: Design) -> None:
@@ -437,13 +498,15 @@ def check_identified(exog: np.ndarray, names: Sequence[str], design: Design) -> 
     X'X; the columns that add nothing to it are named)."""
     n, k = exog.shape
     if n <= k:
-        raise NotEstimable(f"only {n} {plural(design.unit, n)} in the {design.outcome} analysis sample for "
-                           f"{k} model parameters")
+        raise NotEstimable(Message("only {count} in the {outcome} analysis sample for {k} model parameters",
+                                   count=unit_count(design.unit, n), outcome=outcome_term(design.outcome),
+                                   k=k))
     redundant = np.flatnonzero(~independent_columns(exog, first=()))
     if len(redundant):
-        terms = ", ".join(term_words(names[i]) for i in redundant)
-        raise NotEstimable(f"the predictors of the {design.outcome} model are collinear in its analysis "
-                           f"sample: {terms} adds nothing beyond the other terms")
+        raise NotEstimable(Message("the predictors of the {outcome} model are collinear in its analysis "
+                                   "sample: {terms} adds nothing beyond the other terms",
+                                   outcome=outcome_term(design.outcome),
+                                   terms=[term_words(names[i]) for i in redundant]))
 
 
 def independent_columns(x: np.ndarray, first: Sequence[int] = (0,), tol: float = 1e-10) -> np.ndarray:
@@ -467,7 +530,7 @@ def independent_columns(x: np.ndarray, first: Sequence[int] = (0,), tol: float =
     return keep
 
 
-def term_words(name: str) -> str:
+def term_words(name: str) -> Message | str:
     """A patsy column name in words: `C(Q("discipline"))[T.nutrition]` -> `discipline = nutrition`."""
     match = re.fullmatch(r'C\((?:Q\(")?([^")]+)(?:"\))?\)\[T\.(.+)\]', name)
     if match:
@@ -483,9 +546,10 @@ def check_estimates(fit, design: Design) -> None:
     params, bse = np.asarray(fit.params[terms], float), np.asarray(fit.bse[terms], float)
     if not (np.isfinite(params).all() and np.isfinite(bse).all() and (bse > 0).all()):
         n, clusters = len(design.data), design.data["therapist_id"].nunique()
-        raise NotEstimable(f"the standard error of the alliance effect cannot be computed: the covariance "
-                           f"of the estimates is singular for these data ({n} {plural(design.unit, n)}, "
-                           f"{clusters} {plural('therapist', clusters)})")
+        raise NotEstimable(Message("the standard error of the alliance effect cannot be computed: the "
+                                   "covariance of the estimates is singular for these data ({count}, "
+                                   "{therapists})", count=unit_count(design.unit, n),
+                                   therapists=unit_count("therapist", clusters)))
 
 
 def cluster_inference(design: Design) -> dict:
@@ -568,37 +632,53 @@ def _check_binary(endog: np.ndarray, design: Design) -> None:
         raise NotEstimable(single_value_reason(design, float(endog[0])))
 
 
-def separation_reason(design: Design, endog: np.ndarray) -> str:
+def separation_reason(design: Design, endog: np.ndarray) -> Message:
     """Words for a separated logistic fit (`endog`: the response as statsmodels holds it, a 0/1 event or
     a binomial proportion): the alliance range that holds every event (or none), a category of a
     covariate with no events or only events, or else the predictors together."""
     data = design.data
-    generic = (f"quasi-complete separation: the predictors together predict {design.outcome} with "
-               f"certainty for some {design.unit}s")
+    session = design.unit == "session"
+    outcome = outcome_term(design.outcome)
+    generic = (Message("quasi-complete separation: the predictors together predict {outcome} with certainty "
+                       "for some sessions", outcome=outcome) if session else
+               Message("quasi-complete separation: the predictors together predict {outcome} with certainty "
+                       "for some patients", outcome=outcome))
     if len(endog) != len(data):
         return generic
     y = pd.Series(np.asarray(endog, dtype=float), index=data.index)
     column = design.predictor if design.predictor in data else f"{design.predictor}_z"
     x = data[column].astype(float)
     events, others = x[y > 0], x[y < 1]
-    name = predictor_name(design.predictor)
+    words = dict(outcome=outcome, predictor=predictor_name(design.predictor))
     if len(events) and len(others):
         if events.max() <= others.min():
-            return (f"quasi-complete separation: every {design.outcome} event has {name} at or below "
-                    f"{events.max():.3g}, every other {design.unit} at or above it")
+            return (Message("quasi-complete separation: every {outcome} event has {predictor} at or below "
+                            "{value:.3g}, every other session at or above it", value=events.max(), **words)
+                    if session else
+                    Message("quasi-complete separation: every {outcome} event has {predictor} at or below "
+                            "{value:.3g}, every other patient at or above it", value=events.max(), **words))
         if events.min() >= others.max():
-            return (f"quasi-complete separation: every {design.outcome} event has {name} at or above "
-                    f"{events.min():.3g}, every other {design.unit} at or below it")
+            return (Message("quasi-complete separation: every {outcome} event has {predictor} at or above "
+                            "{value:.3g}, every other session at or below it", value=events.min(), **words)
+                    if session else
+                    Message("quasi-complete separation: every {outcome} event has {predictor} at or above "
+                            "{value:.3g}, every other patient at or below it", value=events.min(), **words))
     for name in design.covariates:
         if pd.api.types.is_numeric_dtype(data[name]):
             continue
         by_level = y.groupby(data[name], observed=True).agg(["min", "max"])
         constant = by_level[by_level["min"] == by_level["max"]]
         if len(constant):
-            level, value = constant.index[0], constant["max"].iloc[0]
-            what = "no" if value == 0 else "only"
-            return (f"quasi-complete separation: {what} {design.outcome} events among the {design.unit}s "
-                    f"with {name} = {level}")
+            where = dict(outcome=outcome, column=name, level=constant.index[0])
+            if constant["max"].iloc[0] == 0:
+                return (Message("quasi-complete separation: no {outcome} events among the sessions with "
+                                "{column} = {level}", **where) if session else
+                        Message("quasi-complete separation: no {outcome} events among the patients with "
+                                "{column} = {level}", **where))
+            return (Message("quasi-complete separation: only {outcome} events among the sessions with "
+                            "{column} = {level}", **where) if session else
+                    Message("quasi-complete separation: only {outcome} events among the patients with "
+                            "{column} = {level}", **where))
     return generic
 
 
@@ -640,7 +720,7 @@ def fit_logit_glm(design: Design, cluster: bool = True):
     model = GLM.from_formula(design.formula, formula_frame(design.data, design.formula),
                              family=families.Binomial(), eval_env=FORMULA_NAMES)
     options = cluster_inference(design) if cluster else {}
-    return _checked_logistic(design, model, "IRLS", lambda: model.fit(**options))
+    return _checked_logistic(design, model, Message("IRLS"), lambda: model.fit(**options))
 
 
 def fit_binary_logit(design: Design):
@@ -651,11 +731,11 @@ def fit_binary_logit(design: Design):
     check_sample(design)
     model = Logit.from_formula(design.formula, formula_frame(design.data, design.formula),
                                eval_env=FORMULA_NAMES)
-    return _checked_logistic(design, model, "Newton, 100 iterations", lambda: model.fit(
+    return _checked_logistic(design, model, Message("Newton, 100 iterations"), lambda: model.fit(
         method="newton", maxiter=100, disp=False, **cluster_inference(design)))
 
 
-def _checked_logistic(design: Design, model, method: str, fit: Callable[[], object]):
+def _checked_logistic(design: Design, model, method: Message, fit: Callable[[], object]):
     """The checks every logistic fit shares, around `fit()` (a GLM or Logit result): one
     outcome value and collinear predictors before; separation (a singular Hessian on the way, or fitted
     probabilities at 0 or 1; before convergence, since a separated fit often stops at the iteration
@@ -670,16 +750,20 @@ def _checked_logistic(design: Design, model, method: str, fit: Callable[[], obje
     if separated(result.predict()):
         raise NotEstimable(separation_reason(design, model.endog), SEPARATION)
     if not result.converged:
-        raise NotEstimable(f"the logistic model of {design.outcome} did not converge ({method})",
-                           NOT_CONVERGED)
+        raise NotEstimable(Message("the logistic model of {outcome} did not converge ({method})",
+                                   outcome=outcome_term(design.outcome), method=method), NOT_CONVERGED)
     if design.df is not None:
         try:
             bias_reduced_logistic(result, model, design)
         except np.linalg.LinAlgError:  # (I - H_g) is singular for a therapist of leverage 1
+            outcome = outcome_term(design.outcome)
             raise NotEstimable(
-                f"one therapist's {design.unit}s alone determine a coefficient of the {design.outcome} model "
-                "(a cluster leverage of 1), so the bias-reduced cluster-robust standard errors cannot be "
-                "computed") from None
+                Message("one therapist's sessions alone determine a coefficient of the {outcome} model (a "
+                        "cluster leverage of 1), so the bias-reduced cluster-robust standard errors cannot "
+                        "be computed", outcome=outcome) if design.unit == "session" else
+                Message("one therapist's patients alone determine a coefficient of the {outcome} model (a "
+                        "cluster leverage of 1), so the bias-reduced cluster-robust standard errors cannot "
+                        "be computed", outcome=outcome)) from None
     check_estimates(result, design)
     return result
 

@@ -36,6 +36,7 @@ import pandas as pd
 from scipy import stats
 
 from alliance.errors import NOT_CONVERGED, NotEstimable
+from alliance.i18n import Message, Plural, Term
 from alliance.instruments import Instrument
 from alliance.stats.sem import (
     WEBB_MAX_CLUSTERS,
@@ -67,12 +68,16 @@ def _item(item: int) -> str:
     return f"i{item}"
 
 
-def _variable(name: str) -> str:
+def _variable(name: str) -> Message:
     """A variable of the model description in words: "item 7", "the outcome", "the latent goal dimension"."""
     factors = {factor: dimension for dimension, factor in FACTORS.items()}
     if name in factors:
-        return f"the latent {factors[name]} dimension"
-    return "the outcome" if name == "y" else f"item {name.removeprefix('i')}"
+        return Message("the latent {dimension} dimension", dimension=DIMENSION_TERMS[factors[name]])
+    return Message("the outcome") if name == "y" else Message("item {item}", item=name.removeprefix("i"))
+
+
+DIMENSION_TERMS = {"bond": Term("subscale", "bond"), "goal": Term("subscale", "goal"),
+                   "task": Term("subscale", "task")}  # the dimensions in the words of a reason
 
 
 def description(instrument: Instrument, *, equal_paths: bool = False) -> str:
@@ -135,12 +140,12 @@ def sem_frame(items: pd.DataFrame, outcome: np.ndarray, base: np.ndarray, instru
     constant = [_variable(name) for name, spread in zip(names, residuals.std(axis=0), strict=True)
                 if not np.isfinite(spread) or spread < 1e-8]
     if constant:
-        raise NotEstimable("no variation left in " + ", ".join(constant)
-                           + " once the covariates are accounted for, in the latent model's sample")
+        raise NotEstimable(Message("no variation left in {variables} once the covariates are accounted for, "
+                                   "in the latent model's sample", variables=constant))
     return pd.DataFrame(residuals / residuals.std(axis=0, ddof=1), columns=names), complete
 
 
-def negative_variances(model: semopy.Model) -> list[str]:
+def negative_variances(model: semopy.Model) -> list[Message]:
     """The latent and observed variables of a fitted model whose (residual) variance is negative, in
     words (semopy keeps them on the diagonals of its psi and theta matrices, named in `model.names`)."""
     matrices = {"psi": (model.mx_psi, model.names[2][0]), "theta": (model.mx_theta, model.names[3][0])}
@@ -152,9 +157,10 @@ def _distinct(correlations: dict[str, float]) -> None:
     for pair, value in correlations.items():
         if abs(value) >= MAX_CORRELATION:
             a, b = pair.split("_")
-            raise NotEstimable(f"the latent {a} and {b} dimensions correlate at {value:.2f} in this sample: "
-                               "the dimensions are not distinct, so a dimension-specific effect cannot be "
-                               "told apart from the general alliance")
+            raise NotEstimable(Message("the latent {a} and {b} dimensions correlate at {value:.2f} in this "
+                                       "sample: the dimensions are not distinct, so a dimension-specific "
+                                       "effect cannot be told apart from the general alliance",
+                                       a=DIMENSION_TERMS[a], b=DIMENSION_TERMS[b], value=value))
 
 
 def _restricted(values: dict[str, float], names: list[str]) -> np.ndarray:
@@ -197,43 +203,48 @@ def latent_dimensions(data: pd.DataFrame, clusters: np.ndarray, instrument: Inst
     """
     short = {d: len(instrument.dimensions[d]) for d in FACTORS if len(instrument.dimensions[d]) < MIN_ITEMS}
     if short:
-        raise NotEstimable(f"{instrument.name} measures " + ", ".join(
-            f"{d} by {n} item{'s' if n != 1 else ''}" for d, n in short.items())
-            + f": a latent dimension needs at least {MIN_ITEMS} items")
+        dimensions = [Plural("{dimension} by {n} item", "{dimension} by {n} items", n=n,
+                             dimension=DIMENSION_TERMS[d]) for d, n in short.items()]
+        raise NotEstimable(Message("{instrument} measures {dimensions}: a latent dimension needs at least "
+                                   "{minimum} items", instrument=instrument.name, dimensions=dimensions,
+                                   minimum=MIN_ITEMS))
     groups = int(pd.Series(clusters).nunique())
     if groups < MIN_THERAPISTS:
-        raise NotEstimable(f"{groups} therapists in the analysis sample (fewer than {MIN_THERAPISTS}): too "
-                           "few clusters for the cluster-robust test")
+        raise NotEstimable(Plural("{n} therapist in the analysis sample (fewer than {minimum}): too few "
+                                  "clusters for the cluster-robust test",
+                                  "{n} therapists in the analysis sample (fewer than {minimum}): too few "
+                                  "clusters for the cluster-robust test", n=groups, minimum=MIN_THERAPISTS))
     import semopy  # here, not at the top: the plan and the report read this module's names only
 
     with _quiet_semopy():
         model = _started(semopy.Model(description(instrument)))
         free = len(active_parameters(model))
         if len(data) < MIN_PATIENTS_PER_PARAMETER * free:
-            raise NotEstimable(f"{len(data)} patients for the latent model's {free} parameters (fewer than "
-                               f"{MIN_PATIENTS_PER_PARAMETER} per parameter)")
+            raise NotEstimable(Message("{n} patients for the latent model's {free} parameters (fewer than "
+                                       "{minimum} per parameter)", n=len(data), free=free,
+                                       minimum=MIN_PATIENTS_PER_PARAMETER))
         model.fit(data)
         if not fisher_scoring(model):
-            raise NotEstimable("the latent model did not converge on these data", NOT_CONVERGED)
+            raise NotEstimable(Message("the latent model did not converge on these data"), NOT_CONVERGED)
         names = active_parameters(model)
         values = dict(zip(names, model.param_vals, strict=True))
         correlations = {"bond_goal": values["rBO"], "bond_task": values["rBT"], "goal_task": values["rOT"]}
         _distinct(correlations)
         negative = negative_variances(model)
         if negative:
-            raise NotEstimable(f"the latent model's solution is improper (a negative variance of "
-                               f"{', '.join(negative)})")
+            raise NotEstimable(Message("the latent model's solution is improper (a negative variance of "
+                                       "{variables})", variables=negative))
         eigenvalues = np.linalg.eigvalsh(model.calc_fim())
         if eigenvalues[0] <= SINGULAR * eigenvalues[-1]:
-            raise NotEstimable("the latent model's parameters are not identified in these data (singular "
-                               "information matrix)")
+            raise NotEstimable(Message("the latent model's parameters are not identified in these data "
+                                       "(singular information matrix)"))
         covariance = cluster_robust_covariance(model, clusters)
         fit = semopy.calc_stats(model).iloc[0]  # builds the baseline model from the description
         null = _started(semopy.Model(description(instrument, equal_paths=True)))
         null.fit(data)
         if not fisher_scoring(null):
-            raise NotEstimable("the latent model with equal paths (the test's null) did not converge on "
-                               "these data", NOT_CONVERGED)
+            raise NotEstimable(Message("the latent model with equal paths (the test's null) did not converge "
+                                       "on these data"), NOT_CONVERGED)
         restricted = _restricted(dict(zip(active_parameters(null), null.param_vals, strict=True)), names)
         scores, information_inverse = cluster_scores(model, clusters, restricted)
     index = [names.index(k) for k in ("pB", "pO", "pT")]

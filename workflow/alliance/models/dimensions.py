@@ -27,6 +27,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.outliers_influence import variance_inflation_factor
 
 from alliance.errors import BOUNDARY, FITTED, NOT_ESTIMABLE, REFUSED, NotEstimable
+from alliance.i18n import Message, Plural
 from alliance.instruments import Instrument
 from alliance.measurement.psychometrics import keyed_items, scale_alpha
 from alliance.models.common import (
@@ -151,8 +152,9 @@ def _record(statuses: list[dict], key: str, designs: Sequence[Design]) -> None:
     boundary = [d for d in designs if d.status == BOUNDARY]
     flags = [flag for d in designs for flag in d.flags]
     if boundary:
-        statuses.append(status_record(key, BOUNDARY, "; ".join(dict.fromkeys(d.reason for d in boundary)),
-                                      flags=flags))
+        reasons = list(dict.fromkeys(d.reason for d in boundary))
+        statuses.append(status_record(key, BOUNDARY, reasons[0] if len(reasons) == 1 else
+                                      Message.join(reasons, "; "), flags=flags))
     else:
         statuses.append(status_record(key, FITTED, flags=flags))
 
@@ -197,7 +199,7 @@ def importance_shares(kind: str, response: tuple[np.ndarray, np.ndarray], base: 
     y, trials, w = response[0][used], response[1][used], weights[used]
     keep = independent_columns(np.column_stack([base[used], dims[used]]))
     if not keep[base.shape[1]:].all():
-        raise FitFailed("a dimension is constant or collinear in this sample")
+        raise FitFailed(Message("a dimension is constant or collinear in this sample"))
     base_used = base[used][:, keep[: base.shape[1]]]
     criterion = McFadden(y, trials, w, starts) if kind == "binomial" else linear_criterion(y, w)
     fits = dominance_fits(base_used, dims[used], w, criterion)
@@ -223,16 +225,21 @@ def relative_importance(outcome: Outcome, design: Design, columns: dict[str, str
     data = design.data
     count = n_therapists(data)
     if count < MIN_THERAPISTS:
-        raise NotEstimable(f"{count} therapists in the analysis sample (fewer than "
-                           f"{MIN_THERAPISTS}): a therapist bootstrap would resample too few "
-                           "clusters for a confidence interval")
+        raise NotEstimable(Plural("{n} therapist in the analysis sample (fewer than {minimum}): a therapist "
+                                  "bootstrap would resample too few clusters for a confidence interval",
+                                  "{n} therapists in the analysis sample (fewer than {minimum}): a therapist "
+                                  "bootstrap would resample too few clusters for a confidence interval",
+                                  n=count, minimum=MIN_THERAPISTS))
     response = outcome.response(data)
     base, dims = _matrices(design, columns)
     try:
         weights, total, solutions = importance_shares(outcome.kind, response, base, dims, np.ones(len(data)))
     except FitFailed as error:
-        raise NotEstimable(f"the {outcome.kind} fits of the dimensions failed on the analysis sample: "
-                           f"{error}") from None
+        raise NotEstimable(
+            Message("the binomial fits of the dimensions failed on the analysis sample: {error}",
+                    error=error.message) if outcome.kind == "binomial" else
+            Message("the linear fits of the dimensions failed on the analysis sample: {error}",
+                    error=error.message)) from None
     shares = _shares(weights)
     codes = pd.factorize(data["therapist_id"], sort=True)[0]
     groups = codes.max() + 1
@@ -249,8 +256,9 @@ def relative_importance(outcome: Outcome, design: Design, columns: dict[str, str
         boot.append([*boot_shares, *_contrasts(boot_shares).values()])
     usable = np.array(boot)
     if len(usable) < MIN_DRAWS_SHARE * draws or (len(usable) and np.isnan(usable).any()):
-        raise NotEstimable(f"{failed} of {draws} therapist bootstrap draws could not be fitted (a dimension "
-                           "constant or collinear in the draw): no CI")
+        raise NotEstimable(Message("{failed} of {draws} therapist bootstrap draws could not be fitted (a "
+                                   "dimension constant or collinear in the draw): no CI", failed=failed,
+                                   draws=draws))
     low, high = np.percentile(usable, [2.5, 97.5], axis=0)
     names = [*DIMENSIONS, *CONTRASTS]
     estimates = [*shares, *_contrasts(shares).values()]
@@ -270,8 +278,8 @@ def latent_analysis(outcome: Outcome, design: Design, columns: dict[str, str],
     test of equal paths by `draws` wild bootstrap draws from `seed`). Raises NotEstimable without item
     answers or where that model cannot be fitted."""
     if item_means is None:
-        raise NotEstimable("the data hold scored subscales, not the item answers the latent dimensions are "
-                           "measured by")
+        raise NotEstimable(Message("the data hold scored subscales, not the item answers the latent "
+                                   "dimensions are measured by"))
     data = design.data
     base, _ = _matrices(design, columns)
     successes, trials = outcome.response(data)
@@ -358,13 +366,13 @@ def dimension_analysis(features: pd.DataFrame, covariates: list[str], settings: 
         keys = [f"{part}-{name}" for part in PARTS]
         columns = dimension_columns(features, outcome.predictor)
         if not instrument.dimensions:
-            reason = (f"the alliance instrument ({instrument.name}) does not score Bordin's bond, goal and "
-                      "task dimensions")
+            reason = Message("the alliance instrument ({instrument}) does not score Bordin's bond, goal and "
+                             "task dimensions", instrument=instrument.name)
             statuses += [status_record(k, REFUSED, reason) for k in keys]
             continue
         if not columns:
-            reason = ("the data hold pre-scored alliance totals, not the item answers the dimensions of "
-                      f"{instrument.name} are scored from")
+            reason = Message("the data hold pre-scored alliance totals, not the item answers the dimensions "
+                             "of {instrument} are scored from", instrument=instrument.name)
             statuses += [status_record(k, NOT_ESTIMABLE, reason) for k in keys]
             continue
         if outcome.family == "symptoms" and not has_symptom_features(features):
@@ -377,7 +385,7 @@ def dimension_analysis(features: pd.DataFrame, covariates: list[str], settings: 
         try:
             fits = {d: outcome.spec.fit(design) for d, design in alone.items()}
         except NotEstimable as error:
-            statuses += [status_record(k, error.status, error.reason) for k in keys]
+            statuses += [status_record(k, error.status, error.message) for k in keys]
             details[name] = detail
             continue
         _record(statuses, keys[0], list(alone.values()))
@@ -392,7 +400,7 @@ def dimension_analysis(features: pd.DataFrame, covariates: list[str], settings: 
         try:
             joint_fit = outcome.spec.fit(joint)
         except NotEstimable as error:
-            statuses.append(status_record(keys[1], error.status, error.reason))
+            statuses.append(status_record(keys[1], error.status, error.message))
         else:
             _record(statuses, keys[1], [joint])
             vif = variance_inflation(joint, columns)
@@ -403,7 +411,7 @@ def dimension_analysis(features: pd.DataFrame, covariates: list[str], settings: 
             detail["importance"] = relative_importance(
                 outcome, joint, columns, draws=int(settings["bootstrap"]), seed=int(settings["seed"]) + index)
         except NotEstimable as error:
-            statuses.append(status_record(keys[2], error.status, error.reason))
+            statuses.append(status_record(keys[2], error.status, error.message))
         else:
             statuses.append(status_record(keys[2], FITTED))
         try:
@@ -411,7 +419,7 @@ def dimension_analysis(features: pd.DataFrame, covariates: list[str], settings: 
                 outcome, joint, columns, (item_means or {}).get(outcome.predictor), instrument,
                 draws=int(settings["latent_bootstrap"]), seed=int(settings["seed"]) + index)
         except NotEstimable as error:
-            statuses.append(status_record(keys[3], error.status, error.reason))
+            statuses.append(status_record(keys[3], error.status, error.message))
         else:
             statuses.append(status_record(keys[3], FITTED))
         details[name] = detail

@@ -7,8 +7,10 @@ from dataclasses import replace
 import pandas as pd
 
 from alliance.errors import FITTED
+from alliance.i18n import Message
 from alliance.models.benchmarks import dropout_comparison
 from alliance.models.common import (
+    NO_SESSION_FEATURES,
     Design,
     ModelResult,
     build_design,
@@ -29,8 +31,8 @@ from alliance.models.survival import (
 )
 
 MODEL = "logistic_glm_cluster_therapist"
-DROPOUT_WORDS = {0: "no patient dropped out after the early window",
-                 1: "every analysed patient dropped out after the early window"}
+DROPOUT_WORDS = {0: Message("no patient dropped out after the early window"),
+                 1: Message("every analysed patient dropped out after the early window")}
 # The session-level models: key -> (fit, whether the alliance is split into within and between parts)
 SESSION_KEYS = {"H2a": (fit_discrete_hazard, False), "H2a-split": (fit_discrete_hazard, True),
                 "H2b": (fit_cox_time_varying, False), "H2b-split": (fit_cox_time_varying, True),
@@ -82,11 +84,11 @@ def fit_dropout(
         extra |= {"kaplan_meier": km[0].to_dict(orient="records"), "logrank": km[1]}
     flow = design.flow
     if sessions is None:
-        refuse(statuses, list(SESSION_KEYS), "no session features were given")
+        refuse(statuses, list(SESSION_KEYS), NO_SESSION_FEATURES)
     else:
         risk = session_risk_design(features, sessions, covariates)
         for key, (fitter, split) in SESSION_KEYS.items():
-            view = replace(split_risk_design(risk) if split else risk, flags=[], status=FITTED, reason="")
+            view = replace(split_risk_design(risk) if split else risk, flags=[], status=FITTED, reason=None)
             fitted = run_planned(statuses, key, view, fitter, view)
             if fitted is not None:
                 rows += fitted

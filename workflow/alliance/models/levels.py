@@ -24,6 +24,7 @@ import pandas as pd
 from scipy import stats
 
 from alliance.errors import REFUSED, NotEstimable
+from alliance.i18n import Message, Plural, Term
 from alliance.models.adherence import attendance_design
 from alliance.models.common import (
     Design,
@@ -32,7 +33,6 @@ from alliance.models.common import (
     labelled,
     n_therapists,
     per_sd_wald,
-    plural,
     predictor_effect,
     predictor_name,
     run_planned,
@@ -43,6 +43,11 @@ from alliance.models.satisfaction import fit_therapist_intercept_lmm, satisfacti
 from alliance.stats.reml import random_intercept_reml
 
 MODERATOR = "discipline"
+# The usual disciplines in the words of a reason (the report's names of them); another as the data name it.
+DISCIPLINE_TERMS = {"psychotherapy": Term("discipline", "psychotherapy"),
+                    "physiotherapy": Term("discipline", "physiotherapy"),
+                    "osteopathy": Term("discipline", "osteopathy"),
+                    "nutrition": Term("discipline", "nutrition"), "other": Term("discipline", "other")}
 MODERATOR_TERM = f'C(Q("{MODERATOR}"))'
 MIN_THERAPISTS = 3  # per discipline, for a per-discipline slope with therapist-clustered SEs
 SPLIT_ALPHA = 0.05  # the therapist means of X must differ beyond chance (F test) for a therapist-level slope
@@ -199,22 +204,27 @@ def _fit_split(spec: Primary, design: Design):
     `SPLIT_ALPHA`; ANALYSIS_PLAN.md section 5) or a therapist variance estimated as 0."""
     count = n_therapists(design.data)
     if count < MIN_THERAPISTS:
-        raise NotEstimable(f"{count} {plural('therapist', count)} in the analysis sample: the "
-                           "therapist-level slope would rest on as many therapist means as it has "
-                           "parameters (at least 3 therapists are needed)")
+        raise NotEstimable(Plural("{n} therapist in the analysis sample: the therapist-level slope would "
+                                  "rest on as many therapist means as it has parameters (at least 3 "
+                                  "therapists are needed)",
+                                  "{n} therapists in the analysis sample: the therapist-level slope would "
+                                  "rest on as many therapist means as it has parameters (at least 3 "
+                                  "therapists are needed)", n=count))
     if (design.data.groupby("therapist_id").size() == 1).all():
-        raise NotEstimable("one patient per therapist: the patient's deviation from the therapist mean is "
-                           "always 0")
+        raise NotEstimable(Message("one patient per therapist: the patient's deviation from the therapist "
+                                   "mean is always 0"))
     attrs = design.data.attrs
     name = predictor_name(design.predictor.removesuffix("_therapist"))
     if attrs["therapist_f_p"] >= SPLIT_ALPHA:
-        df, p = attrs["therapist_f_df"], f"{attrs['therapist_f_p']:.3f}".removeprefix("0")
-        raise NotEstimable(f"the therapist means of {name} do not vary beyond chance (F({df[0]}, {df[1]}) = "
-                           f"{attrs['therapist_f']:.2f}, p = {p}): they are too unreliable to identify a "
-                           "therapist-level slope")
+        df = attrs["therapist_f_df"]
+        raise NotEstimable(Message("the therapist means of {predictor} do not vary beyond chance (F({df1}, "
+                                   "{df2}) = {f:.2f}, p = {p:.3u}): they are too unreliable to identify a "
+                                   "therapist-level slope", predictor=name, df1=df[0], df2=df[1],
+                                   f=attrs["therapist_f"], p=attrs["therapist_f_p"]))
     if attrs["therapist_variance"] == 0:
-        raise NotEstimable(f"the therapist means of {name} do not vary beyond chance (its therapist "
-                           "variance is estimated as 0): no therapist-level contrast")
+        raise NotEstimable(Message("the therapist means of {predictor} do not vary beyond chance (its "
+                                   "therapist variance is estimated as 0): no therapist-level contrast",
+                                   predictor=name))
     return spec.fit(design)
 
 
@@ -223,12 +233,16 @@ def _fit_moderation(spec: Primary, design: Design):
     therapists."""
     disciplines = design.data[MODERATOR].nunique() if MODERATOR in design.data else 0
     if disciplines < 2:
-        raise NotEstimable(f"{disciplines} {plural('discipline', disciplines)} in the analysis sample: "
-                           "nothing to compare", REFUSED)
+        raise NotEstimable(Plural("{n} discipline in the analysis sample: nothing to compare",
+                                  "{n} disciplines in the analysis sample: nothing to compare",
+                                  n=disciplines), REFUSED)
     per_discipline = design.data.groupby(MODERATOR)["therapist_id"].nunique()
     if per_discipline.min() < MIN_THERAPISTS:
-        raise NotEstimable(f"{per_discipline.idxmin()} has {per_discipline.min()} "
-                           f"{plural('therapist', int(per_discipline.min()))} (fewer than "
-                           f"{MIN_THERAPISTS}): its slope's cluster-robust SE would rest on too few "
-                           "clusters", REFUSED)
+        fewest = per_discipline.idxmin()
+        raise NotEstimable(Plural("{discipline} has {n} therapist (fewer than {minimum}): its slope's "
+                                  "cluster-robust SE would rest on too few clusters",
+                                  "{discipline} has {n} therapists (fewer than {minimum}): its slope's "
+                                  "cluster-robust SE would rest on too few clusters",
+                                  n=per_discipline.min(), discipline=DISCIPLINE_TERMS.get(fewest, fewest),
+                                  minimum=MIN_THERAPISTS), REFUSED)
     return spec.fit(design)

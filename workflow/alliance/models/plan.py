@@ -3,6 +3,8 @@
 Each family's fit records a status per key (`ModelResult.statuses`, set where the fit happens);
 `status_table` joins them with this list, so `results/models/status.csv` has one row per planned model,
 fitted or not, and `effect_status` finds the status of an effect row (by outcome, model and analysis).
+A row's `reason` is the English of its reason; `reason_message` the same as data (the JSON text of an
+`alliance.i18n.Message`, empty without a reason), from which the report writes it in its language.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from alliance.i18n import N_
+from alliance.i18n import N_, message_text
 from alliance.models import adherence, dimension_sem, dimensions, dropout, satisfaction, survival, symptoms
 
 STATUS_COLUMNS = ["key", "hypothesis", "family", "analysis", "outcome", "model", "title", "status", "reason",
-                  "flags"]
+                  "flags", "reason_message"]
 KM_MODEL = "kaplan_meier_logrank"
 
 
@@ -126,7 +128,9 @@ def status_table(results: list[dict], sensitivity: pd.DataFrame | None = None,
     if missing:
         raise ValueError(f"no status recorded for the planned models {', '.join(missing)}")
     rows = [{**{k: getattr(planned, k) for k in STATUS_COLUMNS[:7]},
-             **{k: recorded[planned.key][k] for k in ("status", "reason", "flags")}} for planned in PLANNED]
+             **{k: recorded[planned.key][k] for k in ("status", "reason", "flags")},
+             "reason_message": message_text(recorded[planned.key].get("reason_message"))}
+            for planned in PLANNED]
     done = [] if sensitivity is None else [
         {"outcome": row["outcome"], "model": row["model"], "variant": row["variant"], "status": "fitted",
          "reason": ""} for _, row in sensitivity.iterrows() if row["variant"] != PRIMARY_REFERENCE]
@@ -136,7 +140,8 @@ def status_table(results: list[dict], sensitivity: pd.DataFrame | None = None,
         rows.append({"key": f"{hypothesis}: {item['variant']}", "hypothesis": hypothesis, "family": family,
                      "analysis": "sensitivity", "outcome": item["outcome"], "model": item["model"],
                      "title": f"sensitivity analysis: {item['variant']}", "status": item["status"],
-                     "reason": item["reason"], "flags": ""})
+                     "reason": item["reason"], "flags": "",
+                     "reason_message": message_text(item.get("reason_message"))})
     table = pd.DataFrame(rows, columns=STATUS_COLUMNS)
     order = {key: i for i, key in enumerate(BY_KEY)}
     rank = table["hypothesis"].map({p.hypothesis: order[p.key] for p in reversed(PLANNED)})

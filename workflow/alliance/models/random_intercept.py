@@ -20,6 +20,7 @@ from statsmodels.regression.linear_model import OLS
 from statsmodels.tools.sm_exceptions import ValueWarning
 
 from alliance.errors import BOUNDARY, NOT_CONVERGED, NotEstimable
+from alliance.i18n import Message
 from alliance.models.common import (
     FORMULA_ENV,
     Design,
@@ -115,6 +116,19 @@ def variance_identified(codes: np.ndarray) -> bool:
 
 
 GROUP_WORDS = {"therapist_id": ("therapist", "patient"), "patient_id": ("patient", "session")}
+# The reasons of `_record_variance` for the usual groups (another group is named by its column).
+NOT_CONVERGED_WORDS = {
+    "therapist_id": Message("the REML search for the therapist variance did not converge (the residual "
+                            "variance is practically 0)"),
+    "patient_id": Message("the REML search for the patient variance did not converge (the residual variance "
+                          "is practically 0)"),
+}
+BOUNDARY_WORDS = {
+    "therapist_id": Message("the therapist variance is estimated as 0 (its boundary): the model reduces to "
+                            "ordinary least squares"),
+    "patient_id": Message("the patient variance is estimated as 0 (its boundary): the model reduces to "
+                          "ordinary least squares"),
+}
 
 
 def fit_random_intercept(formula: str, data: pd.DataFrame, group: str, *, cluster: str | None = None,
@@ -163,14 +177,16 @@ def _record_variance(reml, codes: np.ndarray, group: str, design: Design) -> Non
     its boundary (BOUNDARY)."""
     level, unit = GROUP_WORDS.get(group, (group, "row"))
     if not reml.converged:
-        raise NotEstimable(f"the REML search for the {level} variance did not converge (the residual "
-                           "variance is practically 0)", NOT_CONVERGED)
+        raise NotEstimable(NOT_CONVERGED_WORDS.get(group) or Message(
+            "the REML search for the {level} variance did not converge (the residual variance is practically "
+            "0)", level=level), NOT_CONVERGED)
     if not variance_identified(codes):
         design.flags.append(f"One {unit} per {level}: the {level} variance is not identified; the model "
                             "is ordinary least squares.")
     elif reml.group_variance == 0:
-        design.mark(BOUNDARY, f"the {level} variance is estimated as 0 (its boundary): the model reduces "
-                              "to ordinary least squares")
+        design.mark(BOUNDARY, BOUNDARY_WORDS.get(group) or Message(
+            "the {level} variance is estimated as 0 (its boundary): the model reduces to ordinary least "
+            "squares", level=level))
 
 
 CR3 = "jackknife (CR3) therapist-cluster-robust standard errors"

@@ -12,10 +12,12 @@ from scipy.special import expit
 from statsmodels.miscmodels.ordinal_model import OrderedModel
 
 from alliance.errors import FITTED, NOT_CONVERGED, NotEstimable
+from alliance.i18n import Message, Plural
 from alliance.instruments import load_instrument
 from alliance.models.common import (
     FORMULA_ENV,
     FORMULA_NAMES,
+    PRIMARY_NOT_FITTED,
     Design,
     ModelResult,
     build_design,
@@ -26,7 +28,7 @@ from alliance.models.common import (
     flag_few_clusters,
     formula_frame,
     labelled,
-    plural,
+    outcome_term,
     predictor_effect,
     refuse,
     run_planned,
@@ -59,7 +61,7 @@ def satisfaction_design(features: pd.DataFrame, covariates: list[str]) -> Design
     )
 
 
-NO_MEASURE = "no satisfaction measure in the data"
+NO_MEASURE = Message("no satisfaction measure in the data")
 
 
 def fit_therapist_intercept_lmm(design: Design) -> RandomInterceptResult:
@@ -75,8 +77,8 @@ def fit_therapist_intercept_lmm(design: Design) -> RandomInterceptResult:
     check_sample(design)
     response = design.data[design.formula.split("~")[0].strip()]
     if response.nunique() < 2:
-        raise NotEstimable(f"{design.outcome.replace('_', ' ')} takes a single value: every analysed "
-                           f"patient has {response.iloc[0]:g}")
+        raise NotEstimable(Message("{outcome} takes a single value: every analysed patient has {value:g}",
+                                   outcome=outcome_term(design.outcome, spaced=True), value=response.iloc[0]))
     with captured_warnings(design.notes):
         return fit_random_intercept(design.formula, design.data, "therapist_id", cluster="therapist_id",
                                     design=design, inference=cluster_inference(design))
@@ -166,8 +168,8 @@ def fit_ordered_logit(formula: str, data: pd.DataFrame, options: dict | None = N
                                            eval_env=FORMULA_NAMES)
     fit = model.fit(method="bfgs", maxiter=ORDINAL_MAXITER, disp=False, **(options or {}))
     if not fit.mle_retvals.get("converged", False):
-        raise NotEstimable(f"the proportional-odds model did not converge ({ORDINAL_MAXITER} BFGS "
-                           "iterations)", NOT_CONVERGED)
+        raise NotEstimable(Message("the proportional-odds model did not converge ({iterations} BFGS "
+                                   "iterations)", iterations=ORDINAL_MAXITER), NOT_CONVERGED)
     return fit
 
 
@@ -187,16 +189,19 @@ def fit_satisfaction_ordinal(design: Design) -> tuple[dict, list[str]]:
         notes.append(f"{n_rounded} prorated totals were rounded to the nearest point.")
     levels = np.sort(rounded.unique())
     if len(levels) < 3:
-        raise NotEstimable(f"only {len(levels)} distinct satisfaction {plural('total', len(levels))}; a "
-                           "proportional-odds model needs at least 3")
+        raise NotEstimable(Plural("only {n} distinct satisfaction total; a proportional-odds model needs at "
+                                  "least 3",
+                                  "only {n} distinct satisfaction totals; a proportional-odds model needs at "
+                                  "least 3", n=len(levels)))
     data["satisfaction_level"] = pd.Categorical(rounded, categories=levels, ordered=True)
     terms = design.formula.split("~", 1)[1]
     formula = "satisfaction_level ~" + terms
     slopes = patsy.dmatrix(terms, formula_frame(data, terms), FORMULA_ENV).shape[1] - 1  # no intercept
     parameters = slopes + len(levels) - 1
     if len(data) <= parameters:
-        raise NotEstimable(f"only {len(data)} patients for the {parameters} parameters of the proportional-"
-                           f"odds model ({len(levels)} distinct satisfaction totals)")
+        raise NotEstimable(Message("only {n} patients for the {parameters} parameters of the "
+                                   "proportional-odds model ({levels} distinct satisfaction totals)",
+                                   n=len(data), parameters=parameters, levels=len(levels)))
     with captured_warnings(notes):
         fit = fit_ordered_logit(formula, data, options=cluster_inference(design))
     if design.df is not None:  # statsmodels has no small-sample corrected sandwich for OrderedModel
@@ -216,7 +221,7 @@ def fitted_ordinal(result: dict) -> tuple[dict, list[str]]:
     rows = [row for row in result["effects"] if row["model"] == ORDINAL_MODEL]
     if not rows:
         status = next(status for status in result["statuses"] if status["key"] == ORDINAL_KEY)
-        raise NotEstimable(status["reason"], status["status"])
+        raise NotEstimable(Message.from_json(status["reason_message"]), status["status"])
     prefix = f"{ORDINAL_LABEL}: "
     return dict(rows[0]), [note.removeprefix(prefix) for note in result["notes"] if note.startswith(prefix)]
 
@@ -236,7 +241,7 @@ def fit_satisfaction(
     fit = run_planned(statuses, "H3", design, fit_therapist_intercept_lmm, design)
     extra = {"formula": design.formula, "covariates": design.covariates}
     if fit is None:
-        refuse(statuses, [ORDINAL_KEY], "the primary model was not fitted")
+        refuse(statuses, [ORDINAL_KEY], PRIMARY_NOT_FITTED)
         return ModelResult("satisfaction", [], design.flow, design.notes, "The primary model was not fitted.",
                            extra, statuses=statuses)
     rows = [predictor_effect(fit, design, model=MODEL, scale="points", n_obs=len(design.data),
@@ -244,7 +249,7 @@ def fit_satisfaction(
     check = ceiling_check(design.data["satisfaction"], satisfaction_score_range(score_range))
     check["instrument"] = "given" if score_range is not None else DEFAULT_INSTRUMENT
     notes = [*design.notes, *ceiling_notes(check)]
-    ordinal_design = replace(design, status=FITTED, reason="", flags=[])
+    ordinal_design = replace(design, status=FITTED, reason=None, flags=[])
     ordinal = run_planned(statuses, ORDINAL_KEY, ordinal_design, fit_satisfaction_ordinal, ordinal_design)
     if ordinal is not None:
         rows.append(ordinal[0])

@@ -30,6 +30,7 @@ from statsmodels.imputation.mice import MICEData
 
 from alliance.errors import NOT_CONVERGED, NOT_ESTIMABLE, REFUSED, SEPARATION, NotEstimable
 from alliance.features.build import patient_features
+from alliance.i18n import Message, Plural
 from alliance.models.common import (
     MIN_CLUSTERS,
     Design,
@@ -62,14 +63,14 @@ AUXILIARIES = ("alliance_mean", "alliance_early", "dropout", "attendance_rate", 
 THERAPIST_MEAN = "{} (mean of the therapist's other patients)"  # its column in the imputation model
 GC_EVERY = 10  # bootstrap refits between garbage collections (a registry's refits hold ~100 MB each)
 MIN_BOOTSTRAP_SUCCESS = 0.9  # below this share of successful refits, the bootstrap row is not reported
-# Why a bootstrap refit is not used (its NotEstimable reason, worded to follow a count).
-SINGLE_ALLIANCE = "with a single alliance value"
-SINGLE_OUTCOME = "with a single outcome value"
-TOO_FEW = "with no more patients than model terms"
-EXACT = "fitted exactly (no residual variation)"
+# Why a bootstrap refit is not used (its NotEstimable reason, worded to follow a count of resamples).
+SINGLE_ALLIANCE = Message("with a single alliance value")
+SINGLE_OUTCOME = Message("with a single outcome value")
+TOO_FEW = Message("with no more patients than model terms")
+EXACT = Message("fitted exactly (no residual variation)")
 EXACT_FIT = 1e-12  # residual sum of squares, relative to the total, below which a refit is an exact fit
-SEPARATED = "separated"
-NOT_CONVERGED_REFIT = "not converged"
+SEPARATED = Message("separated")
+NOT_CONVERGED_REFIT = Message("not converged")
 
 
 # Building blocks --------------------------------------------------------------------------------------
@@ -117,9 +118,9 @@ def _check_finite(fit, term: str) -> None:
     log-likelihood, estimate or standard error."""
     llf = getattr(fit, "llf", 0.0)
     if llf is not None and not np.isfinite(llf):
-        raise NotEstimable("the log-likelihood is not finite")
+        raise NotEstimable(Message("the log-likelihood is not finite"))
     if not np.isfinite([fit.params[term], fit.bse[term]]).all():
-        raise NotEstimable("the estimate or its standard error is not finite (singular fit)")
+        raise NotEstimable(Message("the estimate or its standard error is not finite (singular fit)"))
 
 
 # Multiple imputation ----------------------------------------------------------------------------------
@@ -279,12 +280,15 @@ def _check_imputable(frame: pd.DataFrame, terms: int) -> None:
     to draw from)."""
     empty = int(frame.isna().all(axis=1).sum())
     if empty:
-        raise NotEstimable(f"{empty} patients have no value in any variable of the imputation model")
+        raise NotEstimable(Plural("{n} patient has no value in any variable of the imputation model",
+                                  "{n} patients have no value in any variable of the imputation model",
+                                  n=empty))
     for name in frame.columns[frame.isna().any()]:
         observed = int(frame[name].notna().sum())
         if observed <= terms:
-            raise NotEstimable(f"{name} is observed for {observed} patients, too few for its imputation "
-                               f"model ({terms} terms)")
+            raise NotEstimable(Message("{column} is observed for {observed} patients, too few for its "
+                                       "imputation model ({terms} terms)", column=name, observed=observed,
+                                       terms=terms))
 
 
 class ImputedCopies(Sequence):
@@ -335,8 +339,8 @@ def pooled_row(family: str, copies: Sequence[pd.DataFrame], covariates: list[str
         dfs.append(complete_data_df(design, fit))
     if len(rows) < 2:
         first = failed[0]  # at least m - 1 >= 1 copies failed
-        raise NotEstimable(f"only {len(rows)} of {len(copies)} imputed data sets could be fitted "
-                           f"({first.reason})", first.status)
+        raise NotEstimable(Message("only {fitted} of {m} imputed data sets could be fitted ({reason})",
+                                   fitted=len(rows), m=len(copies), reason=first.message), first.status)
     pooled = rubin_pool([r["estimate"] for r in rows], [r["std_error"] ** 2 for r in rows], dfs[0])
     outcome_sd = None if sds[0] is None else float(np.mean(sds))
     row = effect_row(
@@ -447,7 +451,7 @@ def cluster_bootstrap(family: str, features: pd.DataFrame, covariates: list[str]
                 with captured_warnings(notes):
                     estimates.append(refit(boot, drawn))
             except NotEstimable as error:
-                failures[error.status, error.reason] += 1
+                failures[error.status, error.message] += 1
     finally:
         gc.unfreeze()
     return {"row": boot.row, "outcome_sd": boot.outcome_sd, "estimates": np.asarray(estimates),
@@ -461,7 +465,7 @@ def bootstrap_counts(boot: dict) -> dict:
     failures = boot["failures"]
     return {"draws": boot["draws"], "used": len(boot["estimates"]), "failed": sum(failures.values()),
             "separated": failures[SEPARATION, SEPARATED],
-            "reasons": {reason: count for (_, reason), count in failures.most_common()}}
+            "reasons": {str(reason): count for (_, reason), count in failures.most_common()}}
 
 
 def bootstrap_row(boot: dict) -> dict:
@@ -472,9 +476,12 @@ def bootstrap_row(boot: dict) -> dict:
     if len(estimates) < 2 or len(estimates) / boot["draws"] < MIN_BOOTSTRAP_SUCCESS:
         failures = boot["failures"].most_common()
         status = failures[0][0][0] if failures else NOT_ESTIMABLE
-        detail = ", ".join(f"{count} {reason}" for (_, reason), count in failures)
-        raise NotEstimable(f"only {counts['used']} of {counts['draws']} therapist resamples could be "
-                           "refitted" + (f" ({detail})" if detail else ""), status)
+        words = dict(used=counts["used"], draws=counts["draws"])
+        failed = [Message("{count} {reason}", count=count, reason=reason) for (_, reason), count in failures]
+        raise NotEstimable(Message("only {used} of {draws} therapist resamples could be refitted ({failed})",
+                                   failed=failed, **words) if failures else
+                           Message("only {used} of {draws} therapist resamples could be refitted", **words),
+                           status)
     low, high = np.percentile(estimates, [2.5, 97.5])
     se = float(estimates.std(ddof=1))
     return effect_row(
@@ -516,11 +523,12 @@ class _Run:
         begin = time.perf_counter()
         try:
             if variant != PRIMARY_VARIANT and family in self.primary_errors:
-                raise NotEstimable(f"the primary model was not fitted: {self.primary_errors[family].reason}",
-                                   REFUSED)
+                raise NotEstimable(Message("the primary model was not fitted: {reason}",
+                                           reason=self.primary_errors[family].message), REFUSED)
             row, notes = compute()
         except NotEstimable as error:
-            self.failures.append(failure | {"status": error.status, "reason": error.reason})
+            self.failures.append(failure | {"status": error.status, "reason": error.reason,
+                                            "reason_message": error.message.to_json()})
             return
         finally:
             self.seconds[f"{variant} / {outcome}"] = time.perf_counter() - begin
@@ -604,7 +612,8 @@ def _imputation_rows(run: _Run, m: int, seed: int) -> None:
             copies, imputed, variables = impute_features(run.features, run.covariates, m, seed=seed)
     except NotEstimable as error:
         copies, imputed, variables = None, [], []
-        failed = NotEstimable(f"the imputation model could not be run: {error.reason}", error.status)
+        failed = NotEstimable(Message("the imputation model could not be run: {reason}",
+                                      reason=error.message), error.status)
     run.seconds["imputation"] = time.perf_counter() - begin
     run.notes += [f"Multiple imputation: {note}" for note in imputation_notes]
     pooled: dict[str, dict] = {}

@@ -16,6 +16,7 @@ import pandas as pd
 from statsmodels.duration.hazard_regression import PHReg
 
 from alliance.errors import SEPARATION, NotEstimable
+from alliance.i18n import Message, Plural
 from alliance.models.common import (
     MAX_SESSION_BAND,
     Design,
@@ -27,7 +28,6 @@ from alliance.models.common import (
     covariate_terms,
     fit_binary_logit,
     flag_few_clusters,
-    plural,
     predictor_effect,
     resolve_covariates,
     sd_relative_variance,
@@ -45,7 +45,7 @@ DISCRETE_SPLIT_MODEL = "discrete_time_hazard_split_cluster_therapist"
 COX_SPLIT_MODEL = "cox_time_varying_split_cluster_therapist"
 RUPTURE_MODEL = "rupture_hazard_cluster_therapist"
 MONOTONE_LIKELIHOOD = 15.0  # |log-hazard ratio| per SD or per category beyond which the likelihood is flat
-HAZARD_WORDS = {0: "no patient dropped out", 1: "every session at risk ended in dropout"}
+HAZARD_WORDS = {0: Message("no patient dropped out"), 1: Message("every session at risk ended in dropout")}
 
 
 def session_risk_design(
@@ -123,13 +123,13 @@ def fit_rupture_hazard(design: Design) -> list[dict]:
     session before this one) beside the previous alliance. Raises NotEstimable without rupture data or
     when every (or no) session at risk follows a rupture."""
     if "ruptures_before" not in design.data:
-        raise NotEstimable("no rupture data (ruptures are detected on scored sessions)")
+        raise NotEstimable(Message("no rupture data (ruptures are detected on scored sessions)"))
     data = design.data.assign(rupture_before=(design.data["ruptures_before"] > 0).astype(float))
     exposed = int(data["rupture_before"].sum())
     if exposed == 0 and len(data):
-        raise NotEstimable("no rupture was detected before any session at risk")
+        raise NotEstimable(Message("no rupture was detected before any session at risk"))
     if exposed == len(data) and len(data):
-        raise NotEstimable("every session at risk follows a rupture: no comparison group")
+        raise NotEstimable(Message("every session at risk follows a rupture: no comparison group"))
     formula = design.formula.replace("event ~ ", "event ~ C(session_band) + rupture_before + ")
     hazard = replace(design, predictor="rupture_before", data=data, formula=formula)
     with captured_warnings(design.notes):
@@ -177,10 +177,12 @@ def kaplan_meier_by_tertile(features: pd.DataFrame) -> tuple[pd.DataFrame, dict]
     data = features[~features["ended_in_window"].astype(bool) & features["alliance_early"].notna()
                     & features["dropout"].notna()].copy()
     if len(data) < len(TERTILES):
-        raise NotEstimable(f"{len(data)} {plural('patient', len(data))} with an early alliance score "
-                           "continued past the early window; tertiles need at least 3")
+        raise NotEstimable(Plural("{n} patient with an early alliance score continued past the early "
+                                  "window; tertiles need at least 3",
+                                  "{n} patients with an early alliance score continued past the early "
+                                  "window; tertiles need at least 3", n=len(data)))
     if not data["dropout"].astype(bool).any():
-        raise NotEstimable("no patient dropped out after the early window")
+        raise NotEstimable(Message("no patient dropped out after the early window"))
     data["time"] = data["scheduled_after_window"]
     data["tertile"] = pd.qcut(data["alliance_early"].rank(method="first"), 3, labels=list(TERTILES))
     curves = []
@@ -246,8 +248,8 @@ def fit_cox_time_varying(design: Design) -> list[dict]:
     one_session = bool(((frame["stop"] - frame["start"]) == 1).all())
     shared = frame.groupby("stop")["event"].transform("size") > 1
     if one_session and not (frame["event"].astype(bool) & shared).any():
-        raise NotEstimable("no dropout happened while another patient was at risk at the same session: the "
-                           "Cox partial likelihood carries no information")
+        raise NotEstimable(Message("no dropout happened while another patient was at risk at the same "
+                                   "session: the Cox partial likelihood carries no information"))
     if not one_session and (frame["start"] > 0).any():
         raise ValueError("intervals longer than one session with delayed entry are not supported")
     with captured_warnings(design.notes):
@@ -255,12 +257,12 @@ def fit_cox_time_varying(design: Design) -> list[dict]:
         try:
             fit = model.fit()
         except np.linalg.LinAlgError:  # statsmodels inverts the information matrix inside `fit`
-            raise NotEstimable("the Cox partial likelihood carries no information on some predictor (its "
-                               "information matrix is singular: within the risk sets of the dropouts a "
-                               "predictor does not vary)") from None
+            raise NotEstimable(Message("the Cox partial likelihood carries no information on some predictor "
+                                       "(its information matrix is singular: within the risk sets of the "
+                                       "dropouts a predictor does not vary)")) from None
     if not np.isfinite(fit.params).all() or np.abs(fit.params).max() > MONOTONE_LIKELIHOOD:
-        raise NotEstimable("monotone likelihood: the Cox coefficients grow without bound (the dropout "
-                           "events are separated by the predictors)", SEPARATION)
+        raise NotEstimable(Message("monotone likelihood: the Cox coefficients grow without bound (the "
+                                   "dropout events are separated by the predictors)"), SEPARATION)
     options = cluster_inference(design)
     if not options:
         cov = np.asarray(fit.cov_params())

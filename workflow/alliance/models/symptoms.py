@@ -30,6 +30,7 @@ import pandas as pd
 from statsmodels.regression.linear_model import OLS
 
 from alliance.errors import NOT_ESTIMABLE
+from alliance.i18n import Message
 from alliance.models.benchmarks import outcome_comparison
 from alliance.models.common import (
     FORMULA_NAMES,
@@ -55,7 +56,7 @@ from alliance.models.satisfaction import fit_therapist_intercept_lmm, variance_c
 FAMILY = "symptoms"
 PATIENT_MODEL = "lmm_therapist_intercept"
 DYNAMIC_MODEL = "dynamic_patient_intercept_cluster_therapist"
-NO_DATA = "no symptom scores in the data"
+NO_DATA = Message("no symptom scores in the data")
 NO_DATA_NOTE = "The data have no symptom scores; the symptom models were not fitted."
 MAX_SESSION_BAND = 12  # one baseline category per session, sessions 12 and later pooled
 
@@ -222,7 +223,8 @@ def fit_symptoms(
     flow += design.flow
     notes += [f"Symptom improvement (H4): {n}" for n in design.notes]
     if sessions is None or "symptoms_next" not in sessions.columns:
-        refuse(statuses, ["H4a", "H4b"], "no session features with symptom scores", status=NOT_ESTIMABLE)
+        refuse(statuses, ["H4a", "H4b"], Message("no session features with symptom scores"),
+               status=NOT_ESTIMABLE)
     else:
         for name, key, label, make, analysis, between in (
             ("forward", "H4a", "Next symptoms (H4a)", forward_design, "secondary", "alliance_between"),

@@ -41,6 +41,7 @@ from alliance.report.words import (
     predictor_definitions,
     predictor_label,
     reason_text,
+    reason_words,
     scale_word,
     source_words,
     status_word,
@@ -239,12 +240,12 @@ def _fit_label(label: str) -> str:
 
 def sensitivity_notes(result: dict) -> list[Deferred]:
     """The sensitivity rule's notes, failures (with reasons), imputation summary and fitting notes: each
-    written when the report shows it (`Deferred`), in the report's language; the notes and reasons of the
-    fits in English (`foreign`)."""
+    written when the report shows it (`Deferred`), in the report's language; the notes of the fits in
+    English (`foreign`)."""
     notes = [Deferred(lambda note=note: foreign(note)) for note in result.get("notes", [])]
     notes += [Deferred(lambda f=f: fill(_("Not fitted: {variant} / {outcome}: {reason}"),
                                         variant=variant_label(f["variant"]),
-                                        outcome=outcome_name(f["outcome"]), reason=foreign(f["reason"])))
+                                        outcome=outcome_name(f["outcome"]), reason=reason_words(f)))
               for f in result.get("failures", [])]
     imputation = result.get("multiple_imputation", {})
     imputed = ", ".join(imputation.get("imputed", []))
@@ -291,7 +292,7 @@ def status_rows(status: pd.DataFrame) -> dict:
     footnotes: dict[str, str] = {}
     rows = []
     for _index, row in status.iterrows():
-        notes = [reason_text(row["reason"]), foreign(cell(row["flags"]))]
+        notes = [reason_text(row), foreign(cell(row["flags"]))]
         marks = ",".join(footnotes.setdefault(note, _mark(len(footnotes))) for note in notes if note)
         rows.append({"hypothesis": row["hypothesis"], "title": planned_title(row["title"]),
                      "analysis": analysis_word(row["analysis"]), "status": status_word(row["status"]),
@@ -314,12 +315,12 @@ def primary_summary(status: pd.DataFrame, effects: pd.DataFrame, early_window: i
         if row["status"] in REPORTED:
             effect = effects[(effects["analysis"] == "primary") & (effects["outcome"] == planned.outcome)
                              & (effects["model"] == planned.model)].iloc[0]
-            caveats = [reason_text(row["reason"]) if row["status"] == "boundary" else "",
+            caveats = [reason_text(row) if row["status"] == "boundary" else "",
                        foreign(cell(row["flags"]))]
             text = join([effect_summary(effect, early_window), *caveats])
         else:
             text = fill(_("No estimate ({status}): {reason}"), status=status_word(row["status"]),
-                        reason=reason_text(row["reason"]))
+                        reason=reason_text(row))
         summary.append({"hypothesis": planned.hypothesis, "outcome": outcome_name(planned.outcome),
                         "text": text})
     return summary
@@ -365,7 +366,7 @@ def analysis_sections(
             model_status = effect_status(status, row)
             if model_status is not None:
                 boundary = model_status["status"] == "boundary"
-                caveats = [reason_text(model_status["reason"]) if boundary else "",
+                caveats = [reason_text(model_status) if boundary else "",
                            foreign(cell(model_status["flags"]))]
                 for caveat in filter(None, caveats):
                     marks += footnotes.setdefault(caveat, _mark(len(footnotes)))
@@ -389,7 +390,7 @@ def analysis_sections(
             "footnotes": [(mark, text) for text, mark in footnotes.items()],
             "not_estimated": [fill(_("{hypothesis} ({title}): {status}. {reason}"),
                                    hypothesis=row["hypothesis"], title=planned_title(row["title"]),
-                                   status=status_word(row["status"]), reason=reason_text(row["reason"]))
+                                   status=status_word(row["status"]), reason=reason_text(row))
                               for _index, row in missing.iterrows()],
             "figures": ["kaplan_meier"] if "kaplan_meier" in result["extra"] else [],
             "tests": family_sentences(result["extra"]),

@@ -127,7 +127,7 @@ def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
     h5 = status[status["hypothesis"] == "H5"]
     not_estimated = [fill(_("{key} ({title}): {status}. {reason}"), key=row["key"],
                           title=planned_title(row["title"]),
-                          status=status_word(row["status"]), reason=reason_text(row["reason"]))
+                          status=status_word(row["status"]), reason=reason_text(row))
                      for _index, row in h5.iterrows() if row["status"] not in REPORTED]
     if result is None:
         return {"sentences": [], "rows": [], "latent": [], "reliability": [], "caveats": [],

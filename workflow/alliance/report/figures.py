@@ -39,7 +39,7 @@ from alliance.report.format import (
 from alliance.report.glance import glance_figure, glance_rows, short_name
 from alliance.report.methods import instrument_name, subscale_label
 from alliance.report.style import SVG_HASHSALT, figure_style, localise_ticks, message_figure, new_figure
-from alliance.report.words import analysis_word, discipline_name
+from alliance.report.words import analysis_word, discipline_name, family_name, reason_plain
 from alliance.scoring.scores import ALLIANCE_PREFIX, TOTAL, score_bounds, score_descriptives, scored_sessions
 
 PNG_DPI = 200
@@ -317,7 +317,7 @@ def reliability_by_sessions(table: pd.DataFrame) -> Figure:
     with reference lines at .80 and .90; `table` is results/psychometrics/reliability_by_sessions.csv."""
     title = _("Reliability of a patient's mean alliance")
     if table.empty or table["reliability"].isna().all():
-        reasons = [reason for reason in table.get("reason", []) if isinstance(reason, str) and reason]
+        reasons = [reason for _index, row in table.iterrows() if (reason := reason_plain(row))]
         return message_figure(title, _("The single-session reliability could not be estimated: {reason}.")
                               .format(reason=reasons[0]) if reasons
                               else _("The single-session reliability could not be estimated."))
@@ -437,9 +437,9 @@ PREDICTOR_LABELS = {"alliance_early": N_("Early alliance\n(mean total, first ses
 
 
 def status_reason(result: Mapping, key: str) -> str:
-    """The reason recorded with the status of the planned model `key` in a family's model result ("" when
-    the result records none)."""
-    return next((status["reason"] for status in result.get("statuses", [])
+    """The reason recorded with the status of the planned model `key` in a family's model result, in the
+    active language (`reason_plain`; "" when the result records none)."""
+    return next((reason_plain(status) for status in result.get("statuses", [])
                  if status["key"] == key and status.get("reason")), "")
 
 
@@ -455,7 +455,7 @@ def marginal_effects(models: Mapping[str, dict]) -> Figure:
     tables = [pd.DataFrame(result["extra"]["marginal"]) for result in models.values()
               if result.get("extra", {}).get("marginal")]
     if not tables:
-        reasons = [f"{family}: {reason}" for family, key in HYPOTHESIS.items()
+        reasons = [f"{family_name(family)}: {reason}" for family, key in HYPOTHESIS.items()
                    if (reason := status_reason(models.get(family, {}), key))]
         return message_figure(_("Predicted outcomes across the alliance range"), _(
             "No primary model could be fitted ({reasons}).").format(reasons="; ".join(reasons)) if reasons

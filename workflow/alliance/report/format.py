@@ -6,7 +6,9 @@ comma, the leading zero kept (0,27, p < 0,001), thousands separated by points (B
 the bounds of an interval separated by a semicolon ([0,12; 0,34]), as a comma would be ambiguous. Rounding
 is the same in every language.
 
-Text a fit or a check wrote in English is marked as such in a report of another language (`foreign`).
+A fit's reasons are messages (`alliance.i18n.Message`) written here in the report's language, their
+numbers as above (`format_value`); text still in English (a validation message, a fit's notes) is marked
+as such in a report of another language (`foreign`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from markupsafe import Markup
 
-from alliance.i18n import SOURCE_LANGUAGE, language
+from alliance.i18n import SOURCE_LANGUAGE, english_number, language
 
 
 def _localised(text: str) -> str:
@@ -89,9 +91,20 @@ def count_with_share(n: int, of: int) -> str:
     return f"{format_count(n)} ({format_percent(n / of)})" if of else format_count(n)
 
 
+def format_value(value: float, spec: str = "") -> str:
+    """A number of a message (`alliance.i18n.Message.render`) as the report writes it: with the message's
+    format spec (`alliance.i18n.english_number`) in the active language's decimal mark, leading zero kept
+    in Spanish and Catalan; an integer without a spec with thousands separators (`format_count`)."""
+    if isinstance(value, int) and not spec:
+        return format_count(value)
+    if language() == SOURCE_LANGUAGE:
+        return english_number(value, spec)
+    return _localised(format(value, spec[:-1] + "f" if spec.endswith("u") else spec))
+
+
 def foreign(text: str) -> str | Markup:
-    """English text written where a fit or a check happened (a model's reason or note, a validation
-    message), in a report of another language: marked `lang="en"` so that readers, screen readers and the
+    """English text written where a fit or a check happened (a model's note, a validation message), in a
+    report of another language: marked `lang="en"` so that readers, screen readers and the
     language test know it is English; as it is in an English report."""
     if not text or language() == SOURCE_LANGUAGE:
         return text

@@ -21,7 +21,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from alliance.errors import REFUSED, REPORTED
-from alliance.i18n import N_, _
+from alliance.i18n import N_, Message, _
 from alliance.instruments import Instrument
 from alliance.models.plan import BY_KEY
 from alliance.report.format import estimate_digits, foreign, format_ci, format_number, format_p, format_unit
@@ -36,7 +36,7 @@ METRICS = {"H1": "odds ratio", "H2": "odds ratio", "H3": "points", "H4": "points
 METRIC_WORDS = {"odds ratio": N_("odds ratio"), "points": N_("points")}
 PANELS = {"odds ratio": N_("Odds ratio per SD of alliance"), "points": N_("Points per SD of alliance")}
 BENCHMARK_PANEL = N_("Like-for-like benchmark comparisons")
-NOT_RUN = N_("its model family was not run")  # the reason of an effect whose family was not run
+NOT_RUN = Message("its model family was not run")  # the reason of an effect whose family was not run
 
 # The effect of each glance row in plain words: (better alliance, higher; lower; no clear difference).
 SENTENCES = {
@@ -87,9 +87,11 @@ def glance_rows(effects: pd.DataFrame, model_results: Sequence[Mapping],
     rows = []
     for key in GLANCE_KEYS:
         planned = BY_KEY[key]
-        state = recorded.get(key, {"status": REFUSED, "reason": NOT_RUN})
+        state = recorded.get(key, {"status": REFUSED, "reason": str(NOT_RUN),
+                                   "reason_message": NOT_RUN.to_json()})
         row = {"key": key, "hypothesis": planned.hypothesis, "analysis": planned.analysis,
                "label": _(LABELS[key]), "status": state["status"], "reason": state["reason"],
+               "reason_message": state.get("reason_message"),
                "metric": METRICS[key], "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan,
                "p_value": np.nan, "benchmark": benchmarks.get(FAMILY_OF[key])}
         if state["status"] in REPORTED:
@@ -116,13 +118,8 @@ def glance_sentence(row: Mapping, satisfaction_label: str) -> str:
     """The effect of one glance row in plain words, with its direction only where the CI excludes no
     effect."""
     if row["status"] not in REPORTED:
-        if row["reason"] == NOT_RUN and row["status"] == REFUSED:  # the report's own reason, translated
-            text = _(NOT_RUN)
-            reason = f"{text[0].upper()}{text[1:]}."
-        else:
-            reason = reason_text(row["reason"])
         return fill(_("{label}: no estimate ({status}). {reason}"), label=row["label"],
-                    status=status_word(row["status"]), reason=reason)
+                    status=status_word(row["status"]), reason=reason_text(row))
     null = 1.0 if row["metric"] == "odds ratio" else 0.0
     digits = estimate_digits(row["estimate"])
     clear = row["ci_low"] > null or row["ci_high"] < null

@@ -1,8 +1,9 @@
 """The report's Measurement section: psychometrics of the alliance instrument and ruptures, formatted.
 
 Everything comes from results/psychometrics/*.csv and results/features/rupture_shares.csv; nothing is
-estimated here. The words are in the active language (`alliance.i18n`); the reasons and notes the analyses
-wrote (in English) are marked as such in another language (`words.foreign`).
+estimated here. The words are in the active language (`alliance.i18n`), the analyses' reasons too
+(`words.reason_words`); the notes they wrote (in English) are marked as such in another language
+(`format.foreign`).
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from markupsafe import Markup, escape
 
 from alliance.errors import NOT_ESTIMABLE, REPORTED
 from alliance.features.ruptures import MIN_PRIOR_DIFFERENCES
-from alliance.i18n import N_, SOURCE_LANGUAGE, _, language, pgettext
+from alliance.i18n import N_, _, pgettext
 from alliance.ingest.privacy import SECONDARY, is_reportable, suppress_counts
 from alliance.instruments import load_instrument
 from alliance.measurement.tables import total_alpha
@@ -29,6 +29,7 @@ from alliance.report.format import (
     format_unit,
 )
 from alliance.report.methods import instrument_name, subscale_label
+from alliance.report.words import fill, join, reason_text, reason_words
 
 MODEL_NAMES = {"one_factor": N_("One factor"), "correlated_factors": N_("Correlated factors")}
 PATTERN_NAMES = {"no_rupture": N_("No rupture"), "rupture_without_repair": N_("Rupture without repair"),
@@ -49,35 +50,11 @@ def _instrument(row: pd.Series) -> str:
     return f"{role} ({row['instrument']})"
 
 
-def _with_foreign(message: str, **parts) -> str:
-    """`message` (already translated) formatted with `parts`, where the parts written by an analysis (its
-    reasons, in English) are wrapped by the caller in `foreign`: plain text in English, markup with the
-    message escaped in another language (the template shows it as is)."""
-    if language() == SOURCE_LANGUAGE:
-        return message.format(**parts)
-    return escape(message).format(**parts)
-
-
-def _foreign_sentence(text: str) -> str:
-    """`_sentence` of an analysis's English text, marked as English in another language."""
-    sentence = _sentence(text)
-    return Markup(" ") + foreign(sentence[1:]) if sentence and language() != SOURCE_LANGUAGE else sentence
-
-
 def _count(n: float, min_cell_size: int) -> str:
     """A count of patients (or of their questionnaires), "<k" when below the minimum cell size."""
     return format_count(n) if n == 0 or is_reportable(n, min_cell_size) else f"<{min_cell_size}"
 
 
-def _reason(row: pd.Series) -> str:
-    """The row's `reason` in words ("" when it has none; tables read from CSV hold NaN then)."""
-    reason = row.get("reason")
-    return reason if isinstance(reason, str) else ""
-
-
-def _sentence(text: str) -> str:
-    """`text` as a further sentence (" Text."), or "" without text."""
-    return f" {text[0].upper()}{text[1:]}." if text else ""
 
 
 def _with_ci(value: float, low: float, high: float) -> str:
@@ -137,7 +114,7 @@ def icc_text(icc: pd.DataFrame, min_cell_size: int) -> str:
     """The therapist ICC of patients' mean alliance in words, beside the outcome benchmark; when it is not
     estimable (or was estimated at the boundary, or without a CI) the table's reason says why."""
     row = icc.iloc[0]
-    reason = _reason(row)
+    reason = reason_words(row)
     if not np.isfinite(row["icc"]):
         if row.get("status") == NOT_ESTIMABLE:
             message = (_("The therapist ICC of the patients' mean alliance is not estimable: {reason}.")
@@ -146,7 +123,7 @@ def icc_text(icc: pd.DataFrame, min_cell_size: int) -> str:
             message = (
                 _("The therapist ICC of the patients' mean alliance could not be estimated: {reason}.")
                 if reason else _("The therapist ICC of the patients' mean alliance could not be estimated."))
-        return _with_foreign(message, reason=foreign(reason))
+        return fill(message, reason=reason)
     numbers = {"icc": format_unit(row["icc"]), "patients": _count(row["n_patients"], min_cell_size),
                "therapists": format_count(row["n_therapists"]), "share": format_percent(row["icc"]),
                "typical": format_percent(0.05, 0)}
@@ -167,19 +144,19 @@ def icc_text(icc: pd.DataFrame, min_cell_size: int) -> str:
             "Therapists' differences in alliance, not patients', predict outcome (Baldwin, Wampold & Imel "
             "2007).").format(
             **numbers)
-    return _with_foreign("{text}{reason}", text=text, reason=_foreign_sentence(reason))
+    return join([text, reason_text(row)])
 
 
 def sessions_text(by_sessions: pd.DataFrame) -> str:
     """Single-session reliability and the sessions a patient's mean needs to reach each guide; the table's
     reason when it is not estimable or was estimated at the boundary."""
     single = by_sessions["session_icc"].iloc[0] if len(by_sessions) else np.nan
-    reason = _reason(by_sessions.iloc[0]) if len(by_sessions) else ""
+    reason = reason_words(by_sessions.iloc[0]) if len(by_sessions) else ""
     if not np.isfinite(single):
         message = (
             _("The single-session reliability of the alliance total could not be estimated: {reason}.")
             if reason else _("The single-session reliability of the alliance total could not be estimated."))
-        return _with_foreign(message, reason=foreign(reason))
+        return fill(message, reason=reason)
     reached = []
     for level in RELIABILITY_GUIDES:
         enough = by_sessions.loc[by_sessions["reliability"] >= level, "sessions"]
@@ -193,7 +170,7 @@ def sessions_text(by_sessions: pd.DataFrame) -> str:
         "alliance level (the patient ICC of scored session totals, every scored session). By the "
         "Spearman-Brown formula, the reliability of a patient's mean reaches {reached}.").format(
         reliability=format_unit(single), reached=_and(reached))
-    return _with_foreign("{text}{reason}", text=text, reason=_foreign_sentence(reason))
+    return join([text, reason_text(by_sessions.iloc[0])])
 
 
 def _and(parts: list[str]) -> str:
@@ -212,10 +189,10 @@ def agreement_rows(agreement: pd.DataFrame, min_cell_size: int) -> list[tuple[st
     row = agreement.iloc[0]
 
     def shown(part: str, value: str) -> str:
-        reason = row[f"{part}_reason"] if isinstance(row[f"{part}_reason"], str) else ""  # NaN from CSV
+        reason = reason_words(row, f"{part}_reason")
         if row[f"{part}_status"] not in REPORTED:
-            return _with_foreign(_("not estimable: {reason}"), reason=foreign(reason))
-        return _with_foreign("{value}; {reason}", value=value, reason=foreign(reason)) if reason else value
+            return fill(_("not estimable: {reason}"), reason=reason)
+        return fill("{value}; {reason}", value=value, reason=reason) if reason else value
 
     rm = (_("{r}, df = {df} ({n} patients with 2+ sessions rated by both)").format(
               r=_with_ci(row["rm_r"], row["rm_ci_low"], row["rm_ci_high"]), df=format_count(row["rm_df"]),

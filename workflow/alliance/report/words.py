@@ -2,19 +2,20 @@
 
 The tables of words keep English (`N_`) and are translated where they are shown (`_`); the sentences are
 whole messages with named placeholders, so that Spanish and Catalan can order and agree their words. A
-fit's own English (its reasons, notes and flags) is not translated but marked as English (`foreign`);
-`fill` and `join` keep such marked text intact in a sentence of another language.
+fit's reasons are messages set where the fit happened (`alliance.i18n.Message`), written here in the
+report's language (`reason_words`); its notes and flags are English, marked as such (`foreign`); `fill`
+and `join` keep such marked text intact in a sentence of another language.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 from markupsafe import Markup, escape
 
-from alliance.i18n import N_, _, pgettext
+from alliance.i18n import N_, _, pgettext, read_message
 from alliance.models import adherence, dropout, satisfaction, survival, symptoms
 from alliance.report.format import (
     count_with_share,
@@ -24,6 +25,7 @@ from alliance.report.format import (
     format_count,
     format_number,
     format_unit,
+    format_value,
     p_text,
 )
 
@@ -322,10 +324,34 @@ def cell(value: object) -> str:
     return "" if pd.isna(value) else str(value)
 
 
-def reason_text(value: object) -> str | Markup:
-    """A fit's reason as a sentence: capitalised, with a full stop; English (`foreign`)."""
-    text = cell(value)
-    return foreign(f"{text[0].upper()}{text[1:]}.") if text else ""
+def _reason(record: Mapping, column: str) -> tuple[str, bool]:
+    """The reason of a record in the active language, and whether it is English left as it was written."""
+    message = read_message(record.get(f"{column}_message"))
+    if message is not None:
+        return message.render(format_value), False
+    return cell(record.get(column)), True
+
+
+def reason_plain(record: Mapping, column: str = "reason") -> str:
+    """`reason_words` as plain text, for a figure: the English of a record without a message unmarked."""
+    return _reason(record, column)[0]
+
+
+def reason_words(record: Mapping, column: str = "reason") -> str | Markup:
+    """The reason of a status record (a row of `status.csv` or of a psychometric table, a family's status,
+    a sensitivity failure) in the active language, from its message (`<column>_message`); a record without
+    one (written before reasons were messages) gives its English `column`, marked as such (`foreign`)."""
+    text, english = _reason(record, column)
+    return foreign(text) if english else text
+
+
+def reason_text(record: Mapping, column: str = "reason") -> str | Markup:
+    """`reason_words` as a sentence: capitalised, with a full stop ("" without a reason)."""
+    text, english = _reason(record, column)
+    if not text:
+        return ""
+    sentence = f"{text[0].upper()}{text[1:]}."
+    return foreign(sentence) if english else sentence
 
 
 def fill(message: str, **values: object) -> str | Markup:

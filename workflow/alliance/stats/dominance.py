@@ -32,13 +32,19 @@ from collections.abc import Callable, Mapping
 import numpy as np
 from scipy.special import expit, gammaln
 
+from alliance.i18n import Message
+
 LOGLIK_TOL = 1e-10  # relative change of the log-likelihood (R's glm: of the deviance, 1e-8)
 NEWTON_MAX_ITER = 200
 
 
 class FitFailed(ValueError):
     """A fit whose design cannot be used (a dimension constant or collinear in the sample) or a binomial
-    fit whose log-likelihood did not settle."""
+    fit whose log-likelihood did not settle; why, as a `Message` (`message`, for a model's reason)."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(str(message))
+        self.message = message
 
 
 def subsets(p: int) -> list[tuple[int, ...]]:
@@ -107,7 +113,8 @@ def binomial_loglik(x: np.ndarray, successes: np.ndarray, trials: np.ndarray, we
         beta, previous, current = beta + step, current, candidate
         if abs(current - previous) <= LOGLIK_TOL * (abs(current) + 0.1):
             return current + constant, beta
-    raise FitFailed(f"the log-likelihood did not settle in {NEWTON_MAX_ITER} Newton steps")
+    raise FitFailed(Message("the log-likelihood did not settle in {steps} Newton steps",
+                            steps=NEWTON_MAX_ITER))
 
 
 Criterion = Callable[[np.ndarray, tuple[int, ...]], float]  # fit index of (design matrix, subset)

@@ -56,6 +56,7 @@ import semopy
 from scipy import linalg, optimize, stats
 
 from alliance.errors import NOT_CONVERGED, NotEstimable
+from alliance.i18n import Message, Plural
 
 __all__ = [
     "description",
@@ -580,10 +581,10 @@ def _saturated_em(
                     np.linalg.solve(sigma[b.obs[:, :, None], b.obs[:, None, :]], np.swapaxes(smo, 1, 2)), 1, 2
                 )
             except np.linalg.LinAlgError:
-                raise NotEstimable(
+                raise NotEstimable(Message(
                     "the saturated model (free means and covariances) cannot be estimated, so the "
                     "chi-square test of fit cannot be computed"
-                ) from None
+                )) from None
             c0 = mu[b.mis] - np.einsum("gmq,gq->gm", reg, mu[b.obs])
             bsx = np.einsum("gmq,gq->gm", reg, sx_o)
             nn = b.n[:, None, None]
@@ -607,14 +608,15 @@ def _saturated_em(
         mu, sigma = mu_new, sigma_new
         if change < tol * (1.0 + np.max(np.abs(sigma))):
             return mu, sigma
-    raise NotEstimable(
+    raise NotEstimable(Message(
         "the saturated model (free means and covariances) did not converge, so the chi-square "
-        "test of fit cannot be computed", NOT_CONVERGED
+        "test of fit cannot be computed"), NOT_CONVERGED
     )
 
 
-def _words(var: str, names: tuple[str, str]) -> str:
-    return f"{names[0] if var[0] == 'x' else names[1]} at session {var[1:]}"
+def _words(var: str, names: tuple[str, str]) -> Message:
+    return Message("{variable} at session {session}", variable=names[0] if var[0] == "x" else names[1],
+                   session=int(var[1:]))
 
 
 def _check_patterns(
@@ -631,17 +633,19 @@ def _check_patterns(
         if np.sum(seen[xi] & seen[yi]) >= 3:
             n3 += pat.n
     if n3 < min_patients:
-        who = "patient has" if n3 == 1 else "patients have"
-        raise NotEstimable(
-            f"only {n3} {who} 3 or more sessions with both {names[0]} and {names[1]}; "
-            f"this model needs at least {min_patients}"
-        )
+        raise NotEstimable(Plural(
+            "only {n} patient has 3 or more sessions with both {x} and {y}; this model needs at least "
+            "{minimum}",
+            "only {n} patients have 3 or more sessions with both {x} and {y}; this model needs at least "
+            "{minimum}", n=n3, x=names[0], y=names[1], minimum=min_patients))
     count, _, var = _pattern_moments(patterns, len(observed))
     for j, var_name in enumerate(observed):
         if count[j] < 2:
-            raise NotEstimable(f"{_words(var_name, names)} is recorded for {int(count[j])} patient(s) only")
+            raise NotEstimable(Message("{variable} is recorded for {n} patient(s) only",
+                                       variable=_words(var_name, names), n=int(count[j])))
         if not var[j] > 0:
-            raise NotEstimable(f"{_words(var_name, names)} has the same value for every patient")
+            raise NotEstimable(Message("{variable} has the same value for every patient",
+                                       variable=_words(var_name, names)))
 
 
 def _wald(est: float, se: float) -> tuple[float, float]:
@@ -726,14 +730,14 @@ def _fit(
         if len(good) >= 2 and good[1][0] - good[0][0] < same:
             break
     if not runs:
-        raise NotEstimable("the data are degenerate: no starting point gives a valid covariance matrix")
+        raise NotEstimable(Message("the data are degenerate: no starting point gives a valid covariance "
+                                   "matrix"))
     if not good:
         smallest = min(run[3] for run in runs)
-        raise NotEstimable(
-            f"the model did not converge from any of {len(runs)} starting points (largest gradient "
-            f"element at best {smallest:.2g}); the data may carry too little information for this model",
-            NOT_CONVERGED,
-        )
+        raise NotEstimable(Message(
+            "the model did not converge from any of {starts} starting points (largest gradient element at "
+            "best {gradient:.2g}); the data may carry too little information for this model",
+            starts=len(runs), gradient=smallest), NOT_CONVERGED)
     fmin, x, hess, max_grad = good[0]
     warn: list[str] = []
     if any(run[0] - fmin >= same for run in good[1:]):
@@ -741,11 +745,11 @@ def _fit(
     info = 0.5 * n * hess if information == "observed" else model.expected_information(x)
     eig = np.linalg.eigvalsh(info) if np.all(np.isfinite(info)) else np.array([math.nan])
     if not eig[0] > 1e-10 * max(eig[-1], 1.0):
-        raise NotEstimable(
+        raise NotEstimable(Message(
             "the standard errors cannot be computed: the information matrix is singular or not "
             "positive definite, so these data do not identify the model (or the solution is a "
             "saddle point)"
-        )
+        ))
     vcov = np.linalg.inv(info) * np.outer(unscale, unscale)
     se = np.sqrt(np.diag(vcov))
     idx = {lab: i for i, lab in enumerate(labels)}
@@ -920,7 +924,7 @@ def fit_riclpm(
     empty = frame.isna().all(axis=1)
     values = frame.loc[~empty, setup.observed].to_numpy()
     if values.shape[0] == 0:
-        raise NotEstimable(f"no patient has any {names[0]} or {names[1]} value")
+        raise NotEstimable(Message("no patient has any {x} or {y} value", x=names[0], y=names[1]))
     return _fit(
         setup, _patterns(values), information=information, names=names,
         min_patients=min_patients, n_dropped=int(empty.sum()),
