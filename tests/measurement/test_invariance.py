@@ -465,8 +465,9 @@ def test_chen_rule_boundaries():
 # ---- Across the synthetic generator's disciplines (issue 17: detection when planted, retention when not) --
 
 
-def _cohort_answers(default_config: dict, seed: int, noninvariance: dict) -> pd.DataFrame:
-    from alliance.instruments import load_instrument
+def _cohort(default_config: dict, seed: int, noninvariance: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A default-size synthetic cohort's first scored questionnaires and its patients."""
+    from alliance.measurement.tables import first_questionnaires
     from alliance.scoring.scores import score_sessions
     from alliance.simulation.synthetic import synthesize
 
@@ -476,40 +477,58 @@ def _cohort_answers(default_config: dict, seed: int, noninvariance: dict) -> pd.
     early_window = default_config["features"]["early_window"]
     patients, sessions, _, _ = synthesize(cfg, early_window, default_config["models"]["covariates"])
     scored = sessions.assign(attended=sessions["attended"].astype(bool))
-    wai = load_instrument("wai_sr")
-    return inv.first_answers(scored, score_sessions(scored, wai), patients, wai)
+    return first_questionnaires(scored, score_sessions(scored, _wai())), patients
 
 
-def test_first_answers_is_each_patients_first_scored_session_by_hand():
-    from alliance.instruments import load_instrument
+def _cohort_answers(default_config: dict, seed: int, noninvariance: dict) -> pd.DataFrame:
+    return inv.group_answers(*_cohort(default_config, seed, noninvariance), _wai())
 
-    wai = load_instrument("wai_sr")
-    items = {column: [3, 4, 5] for column in wai.item_columns}
-    sessions = pd.DataFrame({"patient_id": ["a", "a", "b"], "session": [1, 2, 1], **items})
-    scores = pd.DataFrame({"patient_id": ["a", "a", "b"], "session": [1, 2, 1],
-                           "attended": [False, True, True], "alliance_total": [np.nan, 4.0, 5.0]})
-    patients = pd.DataFrame({"patient_id": ["a", "b"], "discipline": ["nutrition", "osteopathy"]})
-    answers = inv.first_answers(sessions, scores, patients, wai)
-    assert answers["patient_id"].tolist() == ["a", "b"]  # a's session 1 was not attended
+
+def test_group_answers_keys_the_first_questionnaires_and_adds_the_group():
+    wai = _wai()
+    first = pd.DataFrame({"patient_id": ["a", "b"], "session": [2, 1],
+                          **{column: [4, 5] for column in wai.item_columns}})
+    patients = pd.DataFrame({"patient_id": ["b", "a"], "discipline": ["osteopathy", "nutrition"]})
+    answers = inv.group_answers(first, patients, wai)
+    assert answers["patient_id"].tolist() == ["a", "b"]
     assert answers[wai.item_column(7)].tolist() == [4.0, 5.0]
     assert answers["discipline"].tolist() == ["nutrition", "osteopathy"]
     assert list(answers.columns[:4]) == [wai.item_column(i) for i in wai.dimensions["bond"]]
 
 
 @pytest.fixture(scope="module")
-def plain_answers(default_config) -> pd.DataFrame:
-    """A default synthetic cohort's first answers, every discipline measured alike."""
-    return _cohort_answers(default_config, 100, {"discipline": ""})
+def plain_cohort(default_config) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A default synthetic cohort (first questionnaires, patients), every discipline measured alike."""
+    return _cohort(default_config, 100, {"discipline": ""})
 
 
-def test_invariance_retained_without_planted_non_invariance(plain_answers):
-    answers = plain_answers
-    result = inv.group_invariance(answers, _wai())
-    assert result["highest_level"] == "scalar"
-    sizes = list(result["groups"].values())  # the largest group first: the reference
-    assert sizes == sorted(sizes, reverse=True) and sum(sizes) == answers.dropna().shape[0]
-    assert len(sizes) == 4
-    assert result["left_out"] == []
+@pytest.fixture(scope="module")
+def plain_answers(plain_cohort) -> pd.DataFrame:
+    return inv.group_answers(*plain_cohort, _wai())
+
+
+def test_invariance_table_per_level_and_not_estimable_rows(plain_cohort):
+    from alliance.instruments import load_instrument
+
+    first, patients = plain_cohort
+    discipline = inv.invariance_table(first, patients, _wai(), ["discipline"])
+    assert list(discipline.columns) == inv.INVARIANCE_COLUMNS and len(discipline) == 3
+    assert discipline["level"].tolist() == ["configural", "metric", "scalar"]
+    assert (discipline["status"] == "fitted").all() and (discipline["highest_level"] == "scalar").all()
+    # Every discipline large enough, the largest (psychotherapy, 40% of patients) the reference.
+    assert discipline["n_groups"].iloc[0] == 4 and discipline["groups"].iloc[0].startswith("psychotherapy")
+    assert discipline["left_out"].iloc[0] == "" and discipline["n"].iloc[0] == len(
+        inv.group_answers(first, patients, _wai()).dropna())
+    assert discipline["retained"].tolist()[1:] == [True, True] and pd.isna(discipline["delta_cfi"].iloc[0])
+    haq = inv.invariance_table(first, patients, load_instrument("haq_ii"), ["discipline"])
+    assert haq["status"].tolist() == ["not_estimable"]
+    assert haq["reason"].iloc[0].endswith("does not map its items to bond, goal and task")
+    assert '"template"' in haq["reason_message"].iloc[0]
+    too_big = inv.invariance_table(first, patients, _wai(), ["discipline", "site"], min_group_size=1000)
+    assert too_big["grouping"].tolist() == ["discipline", "site"]
+    assert too_big["reason"].tolist() == [
+        f"0 groups of {groups} with at least 1000 patients with every item answered: invariance compares two "
+        "or more" for groups in ("disciplines", "sites")]
 
 
 def test_invariance_rejected_with_a_planted_intercept(default_config):

@@ -1,6 +1,7 @@
 """The HTML report: sections, self-containment, suppression, APA numbers, determinism; its helpers."""
 
 import base64
+import copy
 import re
 
 import pandas as pd
@@ -158,6 +159,9 @@ def test_report_measurement_section(inputs):
     for share in ("74.5%", "10.7%", "14.7%"):
         assert share in section
     assert "total: a note from semopy" in section
+    # A run without the invariance table: nothing to show, and comparisons of means say it was not tested.
+    assert "Highest level that holds" not in section
+    assert "whether the disciplines&#39; means can be compared is not known" in html
     assert "agreement" not in section.lower()  # no therapist ratings
     assert "not shown for real data" in section
     for name in ("item_distributions", "factor_loadings", "reliability_by_sessions"):
@@ -383,3 +387,56 @@ def test_status_reasons_and_flags_are_footnotes_each_once():
     assert [(r["status"], r["mark"]) for r in table["rows"]] == [("fitted", "a"), ("not estimable", "b,a"),
                                                                  ("fitted", "")]
     assert table["footnotes"] == [("a", flag), ("b", "No patient dropped out.")]
+
+
+INVARIANCE = pd.DataFrame({
+    "grouping": ["discipline"] * 3, "level": ["configural", "metric", "scalar"], "n": [300] * 3,
+    "n_groups": [3] * 3, "groups": ["psychotherapy; physiotherapy; nutrition"] * 3,
+    "left_out": ["osteopathy"] * 3,
+    "chisq": [90.1, 120.2, 190.3], "df": [153, 171, 189], "chisq_scaled": [88.4, 118.9, 185.5],
+    "scaling_factor": [1.02, 1.01, 1.03], "cfi": [0.991, 0.975, 0.951], "rmsea": [0.03, 0.045, 0.06],
+    "delta_chisq": [float("nan"), 30.1, 70.1], "delta_df": [float("nan"), 18, 18],
+    "pvalue_diff": [float("nan"), 0.04, 0.0001], "delta_cfi": [float("nan"), -0.016, -0.024],
+    "delta_rmsea": [float("nan"), 0.015, 0.015], "retained": [None, False, False],
+    "highest_level": ["configural"] * 3, "status": ["fitted"] * 3, "reason": [""] * 3,
+    "reason_message": [""] * 3})
+
+
+def test_report_carries_the_invariance_verdict_to_every_comparison_across_disciplines(inputs):
+    """Configural only: the measurement section says so, the disciplines' means are marked not
+    comparable (trajectory figure) and a comparison of slopes across disciplines not interpretable."""
+    results = copy.deepcopy(inputs["model_results"])  # the inputs share their dicts with other tests
+    results[0]["extra"].setdefault("level_tests", {})["equal_slopes_by_discipline"] = {
+        "df": 2, "statistic": 3.1, "p_value": 0.21}
+    html = build_report(**inputs | {"model_results": results,
+                                    "psychometrics": inputs["psychometrics"] | {"invariance": INVARIANCE}})
+    section = visible_text(measurement(html))
+    assert "Measurement invariance across disciplines" in section
+    assert ("Highest level that holds: configural invariance (3 groups, 300 patients): neither the "
+            "alliance's slopes nor its means can be compared across the disciplines") in section
+    assert "Left out (fewer patients than the minimum): osteopathy." in section
+    assert "-0.016" in section and "-0.024" in section and "88.40" in section
+    text = visible_text(html)
+    assert ("Scalar invariance across disciplines does not hold (configural only): the disciplines' means "
+            "are not comparable.") in text
+    assert ("Test that the alliance slopes are equal across disciplines (Wald): chi2(2) = 3.10, p = .210. "
+            "Measurement invariance across disciplines holds only at the configural level") in text
+    assert "so this comparison of slopes is not interpretable" in text
+
+
+def test_report_shows_why_invariance_was_not_estimable_in_the_reports_language(inputs):
+    from alliance.i18n import Plural, Term, message_text
+
+    reason = Plural("{n} group of {groups} with at least {size} patients with every item answered: "
+                    "invariance compares two or more",
+                    "{n} groups of {groups} with at least {size} patients with every item answered: "
+                    "invariance compares two or more",
+                    n=1, groups=Term("grouping", "disciplines"), size=30)
+    table = pd.DataFrame([{"grouping": "discipline", "status": "not_estimable", "reason": str(reason),
+                           "reason_message": message_text(reason)}], columns=INVARIANCE.columns)
+    html = build_report(**inputs | {"psychometrics": inputs["psychometrics"] | {"invariance": table},
+                                    "config": inputs["config"] | {"report": {"language": "es"}}})
+    section = visible_text(measurement(html))
+    assert ("No estimable: 1 grupo de disciplinas con al menos 30 pacientes con todos los ítems respondidos: "
+            "la invarianza compara dos o más.") in section
+    assert "Invarianza de medida entre disciplinas" in section and "patients" not in section

@@ -6,4 +6,4 @@ FIGURES = ("at_a_glance", "alliance_trajectories", "subscale_distributions", "fo
 # The figures drawn from the models' results (in the report job); the others with the psychometrics.
 MODEL_FIGURES = ("at_a_glance", "forest_plot", "kaplan_meier", "marginal_effects", "dimensions")
 PSYCHOMETRIC_TABLES = ("reliability", "item_statistics", "item_distribution", "cfa_fit", "cfa_parameters",
-                       "therapist_icc", "reliability_by_sessions", "agreement", "notes")
+                       "therapist_icc", "reliability_by_sessions", "agreement", "invariance", "notes")

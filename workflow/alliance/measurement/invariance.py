@@ -47,13 +47,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from alliance.errors import NOT_CONVERGED, NotEstimable
-from alliance.i18n import Message, Plural, Term
+from alliance.errors import FITTED, NOT_CONVERGED, NotEstimable
+from alliance.i18n import Message, Plural, Term, message_text
+from alliance.instruments import BORDIN as DIMENSIONS
 from alliance.instruments import Instrument
 from alliance.measurement.psychometrics import keyed_items
-from alliance.scoring.scores import is_scored
-
-DIMENSIONS = ("bond", "goal", "task")  # Bordin's three, the factors of the invariance models
 
 LEVELS = ("configural", "metric", "scalar")
 # The invariance levels in the words of a reason: "the metric model did not converge".
@@ -657,25 +655,21 @@ def invariance_levels(data: pd.DataFrame, group: str, factors: dict[str, list[st
     return {"highest_level": highest, "table": pd.DataFrame(rows), "fits": fits, "comparisons": comps}
 
 
-def first_answers(sessions: pd.DataFrame, session_scores: pd.DataFrame, patients: pd.DataFrame,
-                  instrument: Instrument, group: str = "discipline") -> pd.DataFrame:
-    """One row per patient: the keyed item answers of their first scored session (one occasion each, so
-    that the rows are independent within a patient) and their `group`; the columns of the instrument's
-    bond, goal and task items."""
-    scored = session_scores.loc[is_scored(session_scores), ["patient_id", "session"]]
-    first = scored.sort_values(["patient_id", "session"]).drop_duplicates("patient_id")
-    rows = first.merge(sessions[["patient_id", "session", *instrument.item_columns]],
-                       on=["patient_id", "session"], how="left")
-    keyed = keyed_items(rows, instrument)
+def group_answers(first: pd.DataFrame, patients: pd.DataFrame, instrument: Instrument,
+                  group: str = "discipline") -> pd.DataFrame:
+    """The keyed answers to the instrument's bond, goal and task items of each patient's first scored
+    questionnaire (`first`, `alliance.measurement.tables.first_questionnaires`: one occasion a patient, so
+    that rows are independent within patients), with `patient_id` and the patient's `group`."""
+    keyed = keyed_items(first, instrument)
     columns = [instrument.item_column(i) for d in DIMENSIONS for i in instrument.dimensions[d]]
-    answers = keyed[columns].assign(patient_id=rows["patient_id"].to_numpy())
+    answers = keyed[columns].assign(patient_id=first["patient_id"].to_numpy())
     return answers.merge(patients[["patient_id", group]], on="patient_id", how="left")
 
 
 def group_invariance(answers: pd.DataFrame, instrument: Instrument, group: str = "discipline", *,
                      min_group_size: int = MIN_GROUP_SIZE, estimator: str = "MLR") -> dict:
     """`invariance_levels` of the instrument's bond/goal/task structure across the groups of `answers`
-    (`first_answers`) with at least `min_group_size` complete rows, the largest group first (the
+    (`group_answers`) with at least `min_group_size` complete rows, the largest group first (the
     reference). Returns its result with `groups` (name -> n) and `left_out` (the smaller groups, named
     without their size). Raises NotEstimable when fewer than two groups are large enough."""
     factors = {d: [instrument.item_column(i) for i in instrument.dimensions[d]] for d in DIMENSIONS}
@@ -693,3 +687,43 @@ def group_invariance(answers: pd.DataFrame, instrument: Instrument, group: str =
     result = invariance_levels(complete[complete[group].isin(kept)], group, factors, estimator,
                                groups=kept, min_group_size=min_group_size)
     return result | {"groups": {str(g): int(sizes[g]) for g in kept}, "left_out": left_out}
+
+
+INVARIANCE_COLUMNS = ["grouping", "level", "n", "n_groups", "groups", "left_out", "chisq", "df",
+                      "chisq_scaled", "scaling_factor", "cfi", "rmsea", "delta_chisq", "delta_df",
+                      "pvalue_diff", "delta_cfi", "delta_rmsea", "retained", "highest_level", "status",
+                      "reason", "reason_message"]
+
+
+def invariance_table(first: pd.DataFrame, patients: pd.DataFrame, instrument: Instrument,
+                     groupings: list[str], *, min_group_size: int = MIN_GROUP_SIZE) -> pd.DataFrame:
+    """`results/psychometrics/invariance.csv`: per grouping (discipline; site where configured), the
+    configural, metric and scalar models by MLR (`group_invariance`), one row per level with its fit, the
+    change from the previous level, whether that level was retained and the highest level that holds;
+    or one row with the status and reason where the models cannot be fitted (an instrument without the
+    three dimensions, too few groups, an improper solution). `groups` names the groups compared (the
+    reference first), `left_out` those below `min_group_size` (never with their counts)."""
+    rows = []
+    for grouping in groupings:
+        base = {"grouping": grouping}
+        try:
+            if not all(instrument.dimensions.get(d) for d in DIMENSIONS):
+                raise NotEstimable(Message("{instrument} does not map its items to bond, goal and task",
+                                           instrument=instrument.name))
+            if min(len(instrument.dimensions[d]) for d in DIMENSIONS) < 2:
+                raise NotEstimable(Message("{instrument} measures a dimension by one item: a factor of the "
+                                           "invariance models needs at least two",
+                                           instrument=instrument.name))
+            result = group_invariance(group_answers(first, patients, instrument, grouping), instrument,
+                                      grouping, min_group_size=min_group_size)
+        except NotEstimable as error:
+            rows.append(base | {"status": error.status, "reason": error.reason,
+                                "reason_message": message_text(error.message)})
+            continue
+        shared = base | {"n": sum(result["groups"].values()), "n_groups": len(result["groups"]),
+                         "groups": "; ".join(result["groups"]), "left_out": "; ".join(result["left_out"]),
+                         "highest_level": result["highest_level"], "status": FITTED, "reason": "",
+                         "reason_message": ""}
+        for row in result["table"].to_dict("records"):
+            rows.append(shared | {key: row.get(key) for key in INVARIANCE_COLUMNS if key in row})
+    return pd.DataFrame(rows, columns=INVARIANCE_COLUMNS)

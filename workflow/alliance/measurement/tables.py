@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from alliance.instruments import Instrument
+from alliance.measurement.invariance import MIN_GROUP_SIZE, invariance_table
 from alliance.measurement.psychometrics import TOTAL as SCALE_TOTAL
 from alliance.measurement.psychometrics import (
     cfa_compare,
@@ -155,6 +156,9 @@ def measurement_tables(
     else:
         fit, parameters, distribution = (_empty(name) for name in (
             "cfa_fit", "cfa_parameters", "item_distribution"))
+    present = [g for g in settings.get("invariance_groupings", ["discipline"]) if g in patients.columns]
+    invariance = invariance_table(first, patients, alliance, present,
+                                  min_group_size=settings.get("invariance_min_group", MIN_GROUP_SIZE))
     scored = scored_sessions(session_scores)
     values = scored[["patient_id", TOTAL]].rename(columns={TOTAL: "value"})
     means = values.groupby("patient_id", as_index=False)["value"].mean().merge(
@@ -170,7 +174,7 @@ def measurement_tables(
     return {
         "reliability": reliability, "item_statistics": items, "item_distribution": distribution,
         "cfa_fit": fit, "cfa_parameters": parameters, "therapist_icc": pd.DataFrame([icc]),
-        "reliability_by_sessions": by_sessions, "agreement": agreement,
+        "reliability_by_sessions": by_sessions, "agreement": agreement, "invariance": invariance,
         "notes": pd.DataFrame(notes, columns=COLUMNS["notes"]),
     }
 

@@ -24,6 +24,7 @@ from alliance.report.format import (
 )
 from alliance.report.words import (
     HYPOTHESES,
+    INVARIANCE_WORDS,
     LEVEL_TEST_WORDS,
     MODEL_WORDS,
     OUTCOME_WORDS,
@@ -137,8 +138,24 @@ def logrank_sentence(logrank: dict) -> str:
                                     dropouts=counted(logrank["events"], "dropout"))
 
 
-def level_sentences(extra: dict) -> list[str]:
-    """The Wald tests of the levels and moderation models, and the therapist variance components."""
+def invariance_caveat(level: str | None) -> str:
+    """What measurement invariance across disciplines (its highest level, None where it could not be
+    tested) says of a comparison of alliance slopes across disciplines (ANALYSIS_PLAN.md, section 3)."""
+    if level is None:
+        return _("Measurement invariance across disciplines could not be tested, so whether the alliance is "
+                 "measured alike in every discipline, and the slopes comparable, is not known.")
+    if level == "configural":
+        return _("Measurement invariance across disciplines holds only at the configural level: the items do "
+                 "not weigh the alliance alike in every discipline, so this comparison of slopes is not "
+                 "interpretable.")
+    return _("Measurement invariance across disciplines holds at the {level} level, so the slopes are "
+             "comparable.").format(level=_(INVARIANCE_WORDS[level]))
+
+
+def level_sentences(extra: dict, invariance: str | None = None) -> list[str]:
+    """The Wald tests of the levels and moderation models (the discipline comparison with what
+    `invariance`, the highest level across disciplines, says of it), and the therapist variance
+    components."""
     sentences = []
     for name, test in extra.get("level_tests", {}).items():
         values = {"df": test["df"], "statistic": format_number(test["statistic"]),
@@ -148,6 +165,8 @@ def level_sentences(extra: dict) -> list[str]:
         else:
             sentence = _("Test that the {test}: chi2({df}) = {statistic}, {p}.").format(
                 test=name.replace("_", " "), **values)
+        if name == "equal_slopes_by_discipline":
+            sentence += " " + invariance_caveat(invariance)
         if "therapist_reliability" in test:
             between, within = test["therapist_f_df"]
             sentence += " " + _(
@@ -202,12 +221,13 @@ def ceiling_sentence(ceiling: dict) -> str:
         _("The proportional-odds model (sensitivity) does not assume equal spacing at the top.")])
 
 
-def family_sentences(extra: dict) -> list[str]:
-    """The tests and checks of one family in words: log-rank, ceiling, levels and variance components."""
+def family_sentences(extra: dict, invariance: str | None = None) -> list[str]:
+    """The tests and checks of one family in words: log-rank, ceiling, levels (`level_sentences`, with
+    `invariance`) and variance components."""
     sentences = [logrank_sentence(extra["logrank"])] if "logrank" in extra else []
     if "ceiling" in extra:
         sentences.append(ceiling_sentence(extra["ceiling"]))
-    return sentences + level_sentences(extra)
+    return sentences + level_sentences(extra, invariance)
 
 
 # The sensitivity analyses' names (`alliance.models.sensitivity`), their numbers as groups.
@@ -344,10 +364,12 @@ def _covariates(extra: dict) -> list[str]:
 def analysis_sections(
     model_results: list[dict], effects: pd.DataFrame, early_window: int, *, min_cell_size: int,
     multiplicity: pd.DataFrame | None = None, status: pd.DataFrame | None = None,
+    invariance: str | None = None,
 ) -> list[dict]:
     """One section per model family: model, formula, covariates, notes, its APA table (with FDR q-values
     from `multiplicity` where given, and footnote marks for each row's status and flags), the planned
-    models it could not estimate with their reasons, and its tests."""
+    models it could not estimate with their reasons, and its tests (the comparison across disciplines
+    with what `invariance`, the highest level of measurement invariance across them, says of it)."""
     status = status_table(model_results) if status is None else status
     keys = ["outcome", "model", "predictor", "analysis"]
     q_values = ({} if multiplicity is None else
@@ -393,7 +415,7 @@ def analysis_sections(
                                    status=status_word(row["status"]), reason=reason_text(row))
                               for _index, row in missing.iterrows()],
             "figures": ["kaplan_meier"] if "kaplan_meier" in result["extra"] else [],
-            "tests": family_sentences(result["extra"]),
+            "tests": family_sentences(result["extra"], invariance),
         })
     return sections
 

@@ -40,7 +40,7 @@ from alliance.report.format import (
     format_unit,
 )
 from alliance.report.glance import glance_rows, glance_table, short_name
-from alliance.report.measurement import measurement_section
+from alliance.report.measurement import highest_level, means_caveat, measurement_section
 from alliance.report.methods import methods_section
 from alliance.report.provenance import embed_png, provenance, shown_provenance
 
@@ -153,6 +153,8 @@ def _build_report(
     if missing:
         raise ValueError(f"figure PNGs missing for: {', '.join(missing)}")
     captions = figure_captions(min_cell_size)
+    invariance = highest_level(psychometrics.get("invariance"))
+    captions["alliance_trajectories"] += " " + means_caveat(invariance)
     provenance_info = shown_provenance(provenance(config, validation))
     early_window = config["features"]["early_window"]
     status = status_table(model_results) if status is None else status
@@ -171,8 +173,8 @@ def _build_report(
                                            synthetic=truth is not None),
         "methods": methods_section(config, model_results, provenance_info["versions"]),
         "analyses": analysis_sections(model_results, effects, early_window, min_cell_size=min_cell_size,
-                                      multiplicity=multiplicity,
-                                      status=status),
+                                      multiplicity=multiplicity, status=status,
+                                      invariance=invariance),
         "sensitivity": (None if sensitivity is None else {
             "rows": sensitivity_rows(sensitivity, min_cell_size), "notes": list(sensitivity_notes)}),
         "dimensions": dimension_section(dimensions, status),

@@ -29,7 +29,7 @@ from alliance.report.format import (
     format_unit,
 )
 from alliance.report.methods import instrument_name, subscale_label
-from alliance.report.words import fill, join, reason_text, reason_words
+from alliance.report.words import GROUPING_WORDS, INVARIANCE_WORDS, fill, join, reason_text, reason_words
 
 MODEL_NAMES = {"one_factor": N_("One factor"), "correlated_factors": N_("Correlated factors")}
 PATTERN_NAMES = {"no_rupture": N_("No rupture"), "rupture_without_repair": N_("Rupture without repair"),
@@ -108,6 +108,76 @@ def fit_rows(fit: pd.DataFrame, min_cell_size: int) -> list[dict]:
             "meets": ", ".join(met) or pgettext("fit guides", "none"),
         })
     return rows
+
+
+# What each highest level allows across the groups (ANALYSIS_PLAN.md, section 3).
+LEVEL_MEANING = {
+    "scalar": N_("alliance means and the alliance's slopes can be compared across the {groups}"),
+    "metric": N_("the alliance's slopes can be compared across the {groups}, its means cannot (an item is "
+                 "answered at a different level in some group)"),
+    "configural": N_("neither the alliance's slopes nor its means can be compared across the {groups}: the "
+                     "items do not measure it with the same weights in every group"),
+}
+
+
+def highest_level(table: pd.DataFrame | None, grouping: str = "discipline") -> str | None:
+    """The highest level of measurement invariance across the groups of `grouping` in `invariance.csv`
+    (None where the models were not fitted or the run has no such table)."""
+    if table is None or table.empty:
+        return None
+    rows = table[(table["grouping"] == grouping) & table["status"].isin(REPORTED)]
+    return str(rows["highest_level"].iloc[0]) if len(rows) else None
+
+
+def means_caveat(level: str | None) -> str:
+    """What measurement invariance across disciplines (its highest level; None where not tested) says of
+    a comparison of alliance means across disciplines (ANALYSIS_PLAN.md, section 3)."""
+    if level is None:
+        return _("Measurement invariance across disciplines could not be tested: whether the disciplines' "
+                 "means can be compared is not known.")
+    if level == "scalar":
+        return _("Scalar invariance across disciplines holds: the disciplines' means can be compared.")
+    return _("Scalar invariance across disciplines does not hold ({level} only): the disciplines' means are "
+             "not comparable.").format(level=_(INVARIANCE_WORDS[level]))
+
+
+def invariance_view(table: pd.DataFrame | None, min_cell_size: int) -> list[dict]:
+    """Per grouping of `invariance.csv`: its title, the verdict in words (the highest level that holds and
+    what it allows), the rows per level (robust fit and its change) and the groups left out; or the
+    reason the models could not be fitted. Empty for a run without the table."""
+    if table is None or table.empty:
+        return []
+    views = []
+    for grouping, rows in table.groupby("grouping", sort=False):
+        groups = _(GROUPING_WORDS.get(grouping, grouping))
+        first = rows.iloc[0]
+        view = {"title": fill(_("Measurement invariance across {groups}"), groups=groups), "rows": [],
+                "left_out": ""}
+        if first["status"] not in REPORTED:
+            view["verdict"] = fill(_("Not estimable: {reason}"), reason=reason_text(first))
+            views.append(view)
+            continue
+        highest = first["highest_level"]
+        view["verdict"] = fill(_("Highest level that holds: {level} invariance ({n_groups} groups, {n} "
+                                 "patients): {meaning}."), level=_(INVARIANCE_WORDS[highest]),
+                               n_groups=format_count(first["n_groups"]), n=_count(first["n"], min_cell_size),
+                               meaning=_(LEVEL_MEANING[highest]).format(groups=groups))
+        if isinstance(first["left_out"], str) and first["left_out"]:
+            view["left_out"] = fill(_("Left out (fewer patients than the minimum): {names}."),
+                                    names=first["left_out"].replace(";", ","))
+        for _index, row in rows.iterrows():
+            change = pd.notna(row["delta_cfi"])
+            view["rows"].append({
+                "level": _(INVARIANCE_WORDS[row["level"]]),
+                "chi2": format_number(row["chisq_scaled"]), "df": format_count(row["df"]),
+                "cfi": format_unit(row["cfi"], 3), "rmsea": format_unit(row["rmsea"], 3),
+                "delta_cfi": format_number(row["delta_cfi"], 3) if change else "",
+                "delta_rmsea": format_number(row["delta_rmsea"], 3) if change else "",
+                "retained": (pgettext("retained", "yes") if row["retained"] else pgettext("retained", "no"))
+                if change else "",
+            })
+        views.append(view)
+    return views
 
 
 def icc_text(icc: pd.DataFrame, min_cell_size: int) -> str:
@@ -293,6 +363,7 @@ def measurement_section(
         "icc": icc_text(psychometrics["therapist_icc"], min_cell_size),
         "sessions": sessions_text(psychometrics["reliability_by_sessions"]),
         "agreement": agreement_rows(psychometrics["agreement"], min_cell_size),
+        "invariance": invariance_view(psychometrics.get("invariance"), min_cell_size),
         "criterion": criterion_text(config["ruptures"], reliability),
         "patterns": rows,
         "patients": format_count(rupture_shares["n"].sum()),

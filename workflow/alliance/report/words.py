@@ -168,6 +168,9 @@ MODEL_WORDS = {
 
 
 # The Wald tests of the levels and moderation models, each a sentence with its statistic.
+# Levels of measurement invariance, and the groupings compared (ANALYSIS_PLAN.md, section 3).
+INVARIANCE_WORDS = {"configural": N_("configural"), "metric": N_("metric"), "scalar": N_("scalar")}
+GROUPING_WORDS = {"discipline": N_("disciplines"), "site": N_("sites")}
 LEVEL_TEST_WORDS = {
     "therapist_vs_patient": N_("Test that the therapist-level and patient-level alliance slopes are equal "
                                "(Wald): chi2({df}) = {statistic}, {p}."),
