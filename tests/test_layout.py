@@ -1,5 +1,5 @@
-"""The package's layout is its data flow: `errors` imports nothing of the project, no module imports a
-module of a later stage, and the modules import one another without a cycle."""
+"""The package's layout is its data flow: `i18n` imports nothing of the project and `errors` nothing but
+`i18n`, no module imports a module of a later stage, and the modules import one another without a cycle."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "workflow" / "alliance"
 # Foundations first, then the stages in the order of the flow; simulation and runtime use the stages.
-ORDER = ("errors", "i18n", "io", "configuration", "outputs", "instruments", "stats", "ingest", "scoring",
+ORDER = ("i18n", "errors", "io", "configuration", "outputs", "instruments", "stats", "ingest", "scoring",
          "measurement", "features", "models", "report", "simulation", "runtime")
 
 
@@ -47,8 +47,9 @@ def test_every_module_belongs_to_a_stage():
         f"{name}.py" if (PACKAGE / f"{name}.py").exists() else name for name in ORDER}
 
 
-def test_errors_import_nothing_of_the_project():
-    assert MODULES["alliance.errors"] == set()
+def test_the_foundations_import_nothing_of_the_project_but_messages():
+    assert MODULES["alliance.i18n"] == set()
+    assert MODULES["alliance.errors"] == {"alliance.i18n"}  # a model's reason is a message
 
 
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if m != "alliance"))

@@ -145,6 +145,18 @@ def test_a_message_with_nested_messages_and_numbers_round_trips_through_json():
             assert all(part in written for part in expected), written
 
 
+def test_catalan_elides_de_before_a_vowel_of_a_value():
+    message = Message("the logistic model of {outcome} did not converge ({method})",
+                      outcome=Term("outcome", "dropout"), method=Message("IRLS"))
+    with use_language("ca"):
+        assert message.render(format_value) == "el model logístic d'abandonament no va convergir (IRLS)"
+        assert Message("the logistic model of {outcome} did not converge ({method})", method="IRLS",
+                       outcome=Term("outcome", "satisfaction")).render(format_value).startswith(
+            "el model logístic de satisfacció")
+    with use_language("es"):
+        assert message.render(format_value) == "el modelo logístico de abandono no convergió (IRLS)"
+
+
 def test_not_estimable_takes_a_message_only():
     assert NotEstimable(Message("no patient dropped out")).reason == "no patient dropped out"
     with pytest.raises(TypeError, match="Message"):

@@ -243,10 +243,11 @@ def test_a_model_that_cannot_be_fitted_is_recorded_with_its_status(small_cohort,
 def test_a_fit_that_does_not_converge_counts_as_nonconverged(small_cohort, default_config, monkeypatch):
     """A fit that raises `not_converged` is counted by `summarise` in n_nonconverged and n_failed."""
     from alliance.errors import NOT_CONVERGED, NotEstimable
+    from alliance.i18n import Message
     from alliance.models import satisfaction
 
     def no_convergence(design):
-        raise NotEstimable("the REML search did not converge", NOT_CONVERGED)
+        raise NotEstimable(Message("the REML search did not converge"), NOT_CONVERGED)
 
     monkeypatch.setattr(satisfaction, "fit_therapist_intercept_lmm", no_convergence)
     monkeypatch.setitem(sim.FAMILIES, "satisfaction", satisfaction.fit_satisfaction)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import gettext
 import json
 import numbers
+import re
 import string
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -104,6 +105,9 @@ def N_(message: str) -> str:
 # ---- Messages made where they happen, written when they are shown ---------------------------------------
 
 _FORMATTER = string.Formatter()
+# Catalan elides "de" and "el" before a vowel or a silent h and a vowel: "de aliança" is "d'aliança".
+_ELIDED = {"ca": (re.compile(r"(?:^|(?<=[\s(]))(de|el) $", re.I), re.compile(r"h?[aeiouàèéíïòóúü]", re.I),
+                  {"de": "d'", "el": "l'"})}
 
 
 def english_number(value: float, spec: str) -> str:
@@ -154,7 +158,7 @@ class Message:
 
     def render(self, number: Callable[[float, str], str] = english_number) -> str:
         """The message in the active language (`use_language`), nested messages too, each number written by
-        `number(value, spec)`."""
+        `number(value, spec)`, a word before a value elided where the language does so (`_elided`)."""
         catalogue = translations(language())
         if self.plural:
             template = catalogue.ngettext(self.template, self.plural, int(self.values["n"]))
@@ -164,9 +168,9 @@ class Message:
             template = catalogue.gettext(self.template)
         parts = []
         for text, name, spec, _conversion in _FORMATTER.parse(template):
-            parts.append(text)
-            if name is not None:
-                parts.append(_written(self.values[name], spec or "", number))
+            value = "" if name is None else _written(self.values[name], spec or "", number)
+            parts.append(_elided(text, value))
+            parts.append(value)
         return "".join(parts)
 
     def __str__(self) -> str:
@@ -241,6 +245,19 @@ def read_message(value: object) -> Message | None:
     if isinstance(value, str) and value:
         return Message.from_json(json.loads(value))
     return None
+
+
+def _elided(text: str, value: str) -> str:
+    """`text`, the words before a value written into a message, with its last word elided before the value
+    where the active language does so (Catalan: "de" + "aliança" is "d'aliança"; `_ELIDED`)."""
+    if language() not in _ELIDED:
+        return text
+    word, sound, elided = _ELIDED[language()]
+    found = word.search(text)
+    if not found or not sound.match(value):
+        return text
+    form = elided[found.group(1).lower()]
+    return text[:found.start()] + (form.capitalize() if found.group(1)[0].isupper() else form)
 
 
 def _written(value: object, spec: str, number: Callable[[float, str], str]) -> str:
