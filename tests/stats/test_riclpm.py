@@ -1,7 +1,8 @@
 """The RI-CLPM of alliance and symptoms (alliance.stats.riclpm; issue 17, not yet in the workflow):
 lavaan's RI-CLPM of its `Demo.growth` data, refitted from the summary statistics (printed fit at
 jflournoy/misc-r-projects@55b5770), semopy's derivatives against finite differences, the EM saturated
-model, recovery of planted cross-lags from simulated panels with dropout, and refusals in words.
+model, recovery of planted cross-lags from simulated panels with dropout, the casewise scores and the
+therapist-cluster-robust sandwich, and refusals in words.
 
 lavaan's FIML fits of Curran's data (jflournoy/misc-r-projects@a361512, `lavaan_ri-clpm/`: chi-square
 3.213 on 1 df, 20.678 on 4, 23.264 on 8, and 68 printed estimates and SEs) were reproduced to their
@@ -292,6 +293,160 @@ def test_wide_from_long():
     wide = R.wide_from_long(long, patient="pid", session="session", x="alliance", y="phq", waves=3)
     assert list(wide.columns) == ["x1", "x2", "x3", "y1", "y2", "y3"]
     assert wide.loc[1, "x3"] == 5.0 and np.isnan(wide.loc[2, "y3"]) and wide.loc[3].isna().all()
+
+
+# ------------------------------------------------------------------------------------------------
+# Cluster-robust standard errors (patients nested in therapists)
+# ------------------------------------------------------------------------------------------------
+
+
+def _casewise_loglik(model, x: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each row's normal log-density of its observed values at ``x``, one scipy call per row."""
+    mu, sigma, _, _ = model.moments(x)
+    out = np.empty(len(values))
+    for i, row in enumerate(values):
+        o = np.flatnonzero(np.isfinite(row))
+        out[i] = stats.multivariate_normal(mu[o], sigma[np.ix_(o, o)]).logpdf(row[o])
+    return out
+
+
+def _numeric_scores(model, x: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Central finite differences of every row's log-density: n x k."""
+    out = np.empty((len(values), x.size))
+    for j in range(x.size):
+        h = 1e-6 * max(1.0, abs(x[j]))
+        e = np.zeros_like(x)
+        e[j] = h
+        up, down = _casewise_loglik(model, x + e, values), _casewise_loglik(model, x - e, values)
+        out[:, j] = (up - down) / (2 * h)
+    return out
+
+
+def test_casewise_scores_sum_to_the_gradient():
+    """Away from the optimum (where both would be near 0) the scores add up to the module's gradient of
+    -2 log L times -1/2: a wrong sign, a pattern mixed up or a term left out breaks the sum."""
+    setup, pats, x0 = _model_with_data()
+    x = x0 + np.random.default_rng(3).normal(scale=0.05, size=x0.size)
+    data = simulate_riclpm(300, 4, seed=7, intermittent=0.1)[setup.observed].to_numpy()
+    assert sum(p.n for p in pats) == len(data) and len(pats) > 10
+    scores = setup.model.casewise_scores(x, data)
+    assert scores.shape == (300, x.size)
+    np.testing.assert_allclose(scores.sum(axis=0), -0.5 * setup.model.grad_fiml(x), rtol=1e-8,
+                               atol=1e-8 * np.max(np.abs(setup.model.grad_fiml(x))))
+
+
+def test_casewise_score_matches_finite_differences():
+    """Each patient's score is the derivative of that patient's own log-density (scipy's), not only on
+    average: the rows are not permuted, and patients with missing sessions get their pattern's terms."""
+    setup, _, x0 = _model_with_data()
+    x = x0 + np.random.default_rng(4).normal(scale=0.05, size=x0.size)
+    data = simulate_riclpm(300, 4, seed=7, intermittent=0.1)[setup.observed].to_numpy()
+    missing = np.isnan(data).sum(axis=1)
+    rows = [int(np.argmax(missing == 0)), int(np.argmax(missing == 1)), int(np.argmax(missing >= 3))]
+    assert missing[rows[1]] == 1 and missing[rows[2]] >= 3
+    analytic = setup.model.casewise_scores(x, data)[rows]
+    np.testing.assert_allclose(analytic, _numeric_scores(setup.model, x, data[rows]), rtol=1e-6, atol=1e-7)
+
+
+def test_one_patient_per_cluster_is_the_huber_white_sandwich():
+    """With one patient per cluster, the cluster-robust covariance without G / (G - 1) is the
+    Huber-White sandwich H^-1 (sum_i s_i s_i') H^-1, here computed in the data's units from scipy's
+    densities (finite differences) and the observed information: checks the scores at the estimate, the
+    bread and the back-transformation from the standardised scale of every parameter's SE."""
+    waves = 4
+    data = simulate_riclpm(120, waves, seed=21, intermittent=0.1)
+    data[[f"y{t}" for t in range(1, waves + 1)]] *= 5.0  # unlike units: b and d are rescaled too
+    res = R.fit_riclpm(data, waves, constrained=True, clusters=np.arange(120))
+    g = res["n_clusters"]
+    assert g == 120
+    setup = R._setup(waves, True, False, True)
+    values = data[setup.observed].to_numpy()
+    setup.model.attach(R._patterns(values))
+    x = np.array([res["parameters"][lab]["estimate"] for lab in setup.labels])
+    scores = _numeric_scores(setup.model, x, values)
+    bread = np.linalg.inv(0.5 * R._fd_hessian(setup.model.grad_fiml, x))
+    huber_white = bread @ scores.T @ scores @ bread
+    robust = np.array([res["parameters"][lab]["se_cluster"] for lab in setup.labels])
+    np.testing.assert_allclose(robust**2 * (g - 1) / g, np.diag(huber_white), rtol=1e-5)
+    model_based = np.array([res["parameters"][lab]["se"] for lab in setup.labels])
+    np.testing.assert_allclose(model_based**2, np.diag(bread), rtol=1e-5)
+
+
+def _therapist_panel(seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """150 patients of 15 therapists (contiguous blocks of 10)."""
+    return simulate_riclpm(150, 4, seed=seed, intermittent=0.1), np.repeat(np.arange(15), 10)
+
+
+def test_cluster_robust_se_ignores_labels_order_and_empty_rows():
+    """The same grouping of the same patients gives the same SEs whatever the labels (text or numbers),
+    the order of the rows, and rows without any value (dropped with their labels, which therefore count
+    as no cluster); permuting the labels alone, which regroups the patients, changes them."""
+    data, therapist = _therapist_panel(seed=31)
+    base = R.fit_riclpm(data, 4, constrained=True, clusters=therapist)
+    order = np.random.default_rng(5).permutation(len(data))
+    names = np.array([f"therapist {c}" for c in np.random.default_rng(6).permutation(15)])
+    shuffled = data.iloc[order]
+    labels = names[therapist[order]]
+    empty = pd.DataFrame(np.nan, index=[-1, -2], columns=data.columns)
+    padded = pd.concat([shuffled, empty])
+    padded_labels = np.concatenate([labels, ["nobody else", None]]).astype(object)
+    other = R.fit_riclpm(padded, 4, constrained=True, clusters=padded_labels)
+    assert base["n_clusters"] == other["n_clusters"] == 15 and other["n_dropped"] == 2
+    for lab, row in base["parameters"].items():
+        for key in ("estimate", "se", "se_cluster", "ci_low", "ci_high"):
+            assert other["parameters"][lab][key] == pytest.approx(row[key], rel=1e-6, abs=1e-9), (lab, key)
+    for row_b, row_o in zip(base["lagged"], other["lagged"], strict=True):
+        assert row_o["p_cluster"] == pytest.approx(row_b["p_cluster"], rel=1e-6)
+    assert other["ri_correlation_se_cluster"] == pytest.approx(base["ri_correlation_se_cluster"], rel=1e-6)
+    regrouped = R.fit_riclpm(data, 4, constrained=True, clusters=therapist[order])
+    changed = [regrouped["parameters"][lab]["se_cluster"] / row["se_cluster"] - 1
+               for lab, row in base["parameters"].items()]
+    assert max(abs(c) for c in changed) > 0.01
+
+
+def test_duplicated_patients_as_clusters():
+    """k identical copies of each patient in one cluster: the estimates are those of the original data,
+    the observed information is k times as large and each cluster's score k times the patient's, so the
+    cluster-robust covariance is exactly the original data's with one patient per cluster (both with
+    the same G = n), while the model-based SE shrinks by sqrt(k): cluster-robust over model-based SE is
+    sqrt(k) times its value in the original data (the Huber-White over model-based ratio, near 1)."""
+    k, n, waves = 3, 120, 4
+    data = simulate_riclpm(n, waves, seed=41, intermittent=0.1)
+    single = R.fit_riclpm(data, waves, constrained=True, clusters=np.arange(n))
+    copies = data.loc[data.index.repeat(k)].reset_index(drop=True)
+    dup = R.fit_riclpm(copies, waves, constrained=True, clusters=np.repeat(np.arange(n), k))
+    assert dup["n"] == k * n and dup["n_clusters"] == single["n_clusters"] == n
+    for lab, row in single["parameters"].items():
+        got = dup["parameters"][lab]
+        assert got["estimate"] == pytest.approx(row["estimate"], rel=1e-6, abs=1e-9), lab
+        assert got["se"] == pytest.approx(row["se"] / math.sqrt(k), rel=1e-6), lab
+        assert got["se_cluster"] == pytest.approx(row["se_cluster"], rel=1e-6), lab
+    for row_s, row_d in zip(single["lagged"], dup["lagged"], strict=True):
+        ratio = row_s["se_cluster"] / row_s["se"]
+        assert 0.7 < ratio < 1.4, row_s  # Huber-White and model-based agree for correct models
+        assert row_d["se_cluster"] / row_d["se"] == pytest.approx(math.sqrt(k) * ratio, rel=1e-6)
+    assert dup["ri_correlation_se_cluster"] == pytest.approx(single["ri_correlation_se_cluster"], rel=1e-6)
+
+
+def test_too_few_clusters_and_invalid_labels():
+    data, therapist = _therapist_panel(seed=51)
+    nine = therapist % 9
+    with pytest.raises(R.NotEstimable) as err:
+        R.fit_riclpm(data, 4, constrained=True, clusters=nine)
+    assert str(err.value) == "9 therapists: too few clusters for cluster-robust standard errors"
+    assert err.value.status == "not_estimable" and err.value.message.values == {"n": 9}
+    # a tenth therapist whose only patient has no value at all does not count
+    empty = pd.DataFrame(np.nan, index=[999], columns=data.columns)
+    with pytest.raises(R.NotEstimable) as err:
+        R.fit_riclpm(pd.concat([data, empty]), 4, constrained=True, clusters=np.append(nine, 9))
+    assert str(err.value).startswith("9 therapists: ")
+    with pytest.raises(ValueError, match="149 cluster labels for 150 rows"):
+        R.fit_riclpm(data, 4, constrained=True, clusters=therapist[1:])
+    with pytest.raises(ValueError, match="no cluster label"):
+        R.fit_riclpm(data, 4, constrained=True, clusters=np.where(therapist == 3, np.nan, therapist))
+    plain = R.fit_riclpm(data, 4, constrained=True)
+    assert plain["n_clusters"] is None and "ri_correlation_se_cluster" not in plain
+    assert not any("se_cluster" in row for row in [*plain["lagged"], *plain["parameters"].values()])
 
 
 # ---- a stationary RI-CLPM with dropout (the generator of issue 17 will take this over) ----

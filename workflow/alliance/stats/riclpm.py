@@ -20,7 +20,10 @@ is needed to reproduce lavaan (``missing = "ML"``) to printed precision:
 * the likelihood-ratio chi-square against the saturated model fitted by EM, and the baseline
   (independence) model for CFI/TLI;
 * estimation on data divided by one standard deviation per variable (results are transformed back),
-  so that tolerances and finite-difference steps do not depend on the units of measurement.
+  so that tolerances and finite-difference steps do not depend on the units of measurement;
+* optionally, cluster-robust standard errors for patients nested in therapists: the sandwich of the
+  observed information and the per-therapist sums of the casewise FIML scores (Liang & Zeger, 1986;
+  Cameron & Miller, 2015), which needs one fit instead of the hundreds of a cluster bootstrap.
 
 References
 ----------
@@ -32,6 +35,12 @@ model. *Structural Equation Modeling*, 28(4), 638-648. https://doi.org/10.1080/1
 
 Arbuckle, J. L. (1996). Full information estimation in the presence of incomplete data. In
 G. A. Marcoulides & R. E. Schumacker (Eds.), *Advanced structural equation modeling* (pp. 243-277).
+
+Liang, K.-Y., & Zeger, S. L. (1986). Longitudinal data analysis using generalized linear models.
+*Biometrika*, 73(1), 13-22. https://doi.org/10.1093/biomet/73.1.13
+
+Cameron, A. C., & Miller, D. L. (2015). A practitioner's guide to cluster-robust inference. *Journal of
+Human Resources*, 50(2), 317-372. https://doi.org/10.3368/jhr.50.2.317
 
 Little, R. J. A., & Rubin, D. B. (2002). *Statistical analysis with missing data* (2nd ed.), ch. 11
 (EM for the multivariate normal).
@@ -68,6 +77,11 @@ __all__ = [
 # Largest absolute element of the gradient of -2 log L / n (standardised data) accepted as converged.
 # lavaan checks the gradient of its objective against 1e-3 (``optim.dx.tol``); ours is stricter.
 GRADIENT_TOLERANCE = 1e-5
+
+# Fewest therapists (clusters) for cluster-robust standard errors: the project's threshold for
+# cluster-robust inference, alliance.models.dimension_sem.MIN_THERAPISTS (not imported: a stats
+# module must not import a later stage).
+MIN_THERAPISTS = 10
 
 _LAG_KINDS = {"a": "x->x", "b": "y->x", "c": "y->y", "d": "x->y"}
 
@@ -296,6 +310,49 @@ def _fiml_gradient_moments(
     return g_sigma.reshape(p, p), g_mu
 
 
+def _casewise_moments(
+    values: np.ndarray, mu: np.ndarray, sigma: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the casewise log-likelihoods' derivatives with respect to Sigma and mu are made of.
+
+    Case ``i`` with observed variables ``o`` has
+    ``l_i = -1/2 [log|Sigma_oo| + (x_o - mu_o)' Sigma_oo^-1 (x_o - mu_o)]`` (Arbuckle, 1996), whose
+    derivatives are ``dl_i / dmu = u_i`` and ``dl_i / dSigma = -1/2 (W - u_i u_i')`` with
+    ``W = Sigma_oo^-1`` and ``u_i = W (x_o - mu_o)``, both placed at the observed positions of the
+    p-vector and p x p matrix (zeros elsewhere).  Computed pattern by pattern, for all of a pattern's
+    cases at once.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        n x p data, NaN where missing; every row has a value and every ``Sigma_oo`` is positive definite.
+    mu, sigma : numpy.ndarray
+        Model-implied mean (p) and covariance matrix (p x p).
+
+    Returns
+    -------
+    u : numpy.ndarray
+        n x p, ``u_i`` of each case.
+    pattern : numpy.ndarray
+        n, each case's missing-data pattern (an index into ``inverse``).
+    inverse : numpy.ndarray
+        P x p x p, ``W`` of each pattern.
+    """
+    n, p = values.shape
+    keys, pattern = np.unique(np.isfinite(values), axis=0, return_inverse=True)
+    pattern = np.asarray(pattern).ravel()
+    u = np.zeros((n, p))
+    inverse = np.zeros((len(keys), p, p))
+    order = np.argsort(pattern, kind="stable")
+    starts = np.searchsorted(pattern[order], np.arange(len(keys)))
+    for g, (key, rows) in enumerate(zip(keys, np.split(order, starts[1:]), strict=True)):
+        obs = np.flatnonzero(key)
+        w = _inverse_logdet(sigma[np.ix_(obs, obs)][None])[0][0]
+        inverse[g][np.ix_(obs, obs)] = w
+        u[np.ix_(rows, obs)] = (values[np.ix_(rows, obs)] - mu[obs]) @ w
+    return u, pattern, inverse
+
+
 def wide_from_long(
     long: pd.DataFrame, *, patient: str, session: str, x: str, y: str, waves: int
 ) -> pd.DataFrame:
@@ -399,6 +456,40 @@ class _PatternFIML(semopy.ModelMeans):
             return np.full(len(x), np.inf)
         d_sigma, d_mu = self.derivatives(m, c)
         return np.einsum("kij,ij->k", d_sigma, moments[0]) + d_mu @ moments[1]
+
+    def casewise_scores(self, x: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Each case's score: the gradient of its log-likelihood contribution at ``x``.
+
+        With ``W``, ``u_i`` and the pattern of case ``i`` from :func:`_casewise_moments` and semopy's
+        derivatives ``dSigma/dtheta_k`` and ``dmu/dtheta_k`` (the same as :meth:`grad_fiml` uses),
+        ``s_ik = -1/2 tr(W dSigma_k) + 1/2 u_i' dSigma_k u_i + dmu_k' u_i``.  The scores of the cases
+        of the attached patterns sum to ``-1/2`` times :meth:`grad_fiml` (the objective is ``-2 log L``).
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            Free parameters, in the order of :meth:`grad_fiml`.
+        values : numpy.ndarray
+            n x p data (NaN where missing), columns in the model's order of observed variables and on
+            the scale of the attached patterns; every row has a value.
+
+        Returns
+        -------
+        numpy.ndarray
+            n x k scores, one row per row of ``values``.
+
+        References
+        ----------
+        Arbuckle, J. L. (1996). Full information estimation in the presence of incomplete data. In
+        G. A. Marcoulides & R. E. Schumacker (Eds.), *Advanced structural equation modeling*
+        (pp. 243-277).
+        """
+        mu, sigma, m, c = self.moments(x)
+        d_sigma, d_mu = self.derivatives(m, c)
+        u, pattern, inverse = _casewise_moments(values, mu, sigma)
+        quadratic = np.einsum("ia,kab,ib->ik", u, d_sigma, u, optimize=True)
+        trace = np.einsum("gab,kab->gk", inverse, d_sigma)
+        return 0.5 * (quadratic - trace[pattern]) + u @ d_mu.T
 
     def expected_information(self, x: np.ndarray) -> np.ndarray:
         """Expected (Fisher) information of the parameters, summed over missing-data patterns."""
@@ -655,6 +746,44 @@ def _wald(est: float, se: float) -> tuple[float, float]:
     return z, float(2.0 * stats.norm.sf(abs(z)))
 
 
+def _cluster_sandwich(information: np.ndarray, scores: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+    """Cluster-robust covariance ``H^-1 (sum_g s_g s_g') H^-1 G / (G - 1)`` of the free parameters.
+
+    Parameters
+    ----------
+    information : numpy.ndarray
+        k x k information ``H`` (the Hessian of ``-log L``).
+    scores : numpy.ndarray
+        n x k casewise scores (:meth:`_PatternFIML.casewise_scores`).
+    clusters : numpy.ndarray
+        n cluster codes ``0 .. G-1``; ``s_g`` is the sum of the scores of cluster ``g``'s cases.
+
+    Returns
+    -------
+    numpy.ndarray
+        k x k covariance matrix, with the small-sample factor ``G / (G - 1)`` (CR1).
+
+    References
+    ----------
+    Liang, K.-Y., & Zeger, S. L. (1986). Longitudinal data analysis using generalized linear models.
+    *Biometrika*, 73(1), 13-22.
+
+    Cameron, A. C., & Miller, D. L. (2015). A practitioner's guide to cluster-robust inference.
+    *Journal of Human Resources*, 50(2), 317-372.
+    """
+    groups = int(clusters.max()) + 1
+    totals = np.zeros((groups, scores.shape[1]))
+    np.add.at(totals, clusters, scores)
+    bread = np.linalg.inv(information)
+    return bread @ (totals.T @ totals) @ bread * groups / (groups - 1)
+
+
+def _cluster_columns(estimate: float, se: float, groups: int) -> dict[str, float]:
+    """A cluster-robust SE and the 95% CI from the t distribution with ``groups - 1`` df on it."""
+    half = float(stats.t.ppf(0.975, groups - 1)) * se
+    return {"se_cluster": se, "ci_low": estimate - half, "ci_high": estimate + half}
+
+
 # --------------------------------------------------------------------------------------------
 # Public fitting functions
 # --------------------------------------------------------------------------------------------
@@ -692,8 +821,14 @@ def _fit(
     names: tuple[str, str],
     min_patients: int | None,
     n_dropped: int,
+    clustered: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict:
-    """Estimate the model from missing-data patterns and assemble the result dictionary."""
+    """Estimate the model from missing-data patterns and assemble the result dictionary.
+
+    With ``clustered = (cases, clusters)``, the n x p data the patterns were made of and one cluster
+    code ``0 .. G-1`` per row, the result also carries cluster-robust standard errors (see
+    :func:`fit_riclpm`).
+    """
     if information not in ("observed", "expected"):
         raise ValueError("information must be 'observed' or 'expected'")
     model, labels, observed = setup.model, setup.labels, setup.observed
@@ -742,7 +877,8 @@ def _fit(
     warn: list[str] = []
     if any(run[0] - fmin >= same for run in good[1:]):
         warn.append("different starting points reached different local maxima; the highest is reported")
-    info = 0.5 * n * hess if information == "observed" else model.expected_information(x)
+    observed_info = 0.5 * n * hess  # hess is that of -2 log L / n: this is the Hessian of -log L
+    info = observed_info if information == "observed" else model.expected_information(x)
     eig = np.linalg.eigvalsh(info) if np.all(np.isfinite(info)) else np.array([math.nan])
     if not eig[0] > 1e-10 * max(eig[-1], 1.0):
         raise NotEstimable(Message(
@@ -754,6 +890,16 @@ def _fit(
     se = np.sqrt(np.diag(vcov))
     idx = {lab: i for i, lab in enumerate(labels)}
     est = {lab: float(x[i] * unscale[i]) for lab, i in idx.items()}
+    groups = None
+    if clustered is not None:
+        # The sandwich of the observed information (whatever ``information`` says: the bread must be
+        # the Hessian of the log-likelihood whose scores are its meat), on the standardised scale,
+        # transformed back as the model-based covariance is.
+        cases, clusters = clustered
+        groups = int(clusters.max()) + 1
+        scores = model.casewise_scores(x, cases / s)
+        vcov_cluster = _cluster_sandwich(observed_info, scores, clusters) * np.outer(unscale, unscale)
+        se_cluster = np.sqrt(np.diag(vcov_cluster))
 
     for lab in labels:
         is_var = lab.startswith(("vk", "vw")) or (lab.startswith(("ux", "uy")) and not lab.startswith("uxy"))
@@ -768,8 +914,13 @@ def _fit(
                 "effect": _LAG_KINDS[lab[0]], "wave": None if setup.constrained else int(lhs[2:]),
                 "label": lab, "estimate": est[lab], "se": float(se[idx[lab]]), "z": z, "p": pv,
             }
+            if groups is not None:
+                robust = float(se_cluster[idx[lab]])
+                lagged[lab].update(_cluster_columns(est[lab], robust, groups))
+                lagged[lab]["p_cluster"] = float(2.0 * stats.t.sf(abs(est[lab] / robust), groups - 1))
 
     ri_r = ri_r_se = None
+    ri_robust: dict[str, float | None] = {"se_cluster": None, "ci_low": None, "ci_high": None}
     if setup.random_intercepts and est["vkx"] > 0 and est["vky"] > 0:
         vx, vy, cxy = est["vkx"], est["vky"], est["ckxy"]
         ri_r = cxy / math.sqrt(vx * vy)
@@ -778,6 +929,8 @@ def _fit(
         jac[idx["vkx"]] = -0.5 * ri_r / vx
         jac[idx["vky"]] = -0.5 * ri_r / vy
         ri_r_se = float(math.sqrt(jac @ vcov @ jac))
+        if groups is not None:
+            ri_robust = _cluster_columns(ri_r, float(math.sqrt(jac @ vcov_cluster @ jac)), groups)
     elif setup.random_intercepts:
         warn.append("the random-intercept correlation is undefined: an intercept variance is not positive")
 
@@ -804,11 +957,18 @@ def _fit(
             rmsea = math.sqrt(max(chisq - df, 0.0) / (df * n))
     else:
         warn.append("two sessions are never observed together; chi-square and fit indices are omitted")
+    parameters = {lab: {"estimate": est[lab], "se": float(se[i])} for lab, i in idx.items()}
+    robust_keys: dict[str, float | None] = {}
+    if groups is not None:
+        for lab, i in idx.items():
+            parameters[lab].update(_cluster_columns(est[lab], float(se_cluster[i]), groups))
+        robust_keys = {f"ri_correlation_{key}": value for key, value in ri_robust.items()}
     return {
         "lagged": list(lagged.values()),
         "ri_correlation": ri_r,
         "ri_correlation_se": ri_r_se,
-        "parameters": {lab: {"estimate": est[lab], "se": float(se[i])} for lab, i in idx.items()},
+        **robust_keys,
+        "parameters": parameters,
         "chisq": chisq,
         "df": df,
         "pvalue": pvalue,
@@ -827,6 +987,7 @@ def _fit(
         "n_starts": len(runs),
         "max_gradient": max_grad,
         "information": information,
+        "n_clusters": groups,
         "warnings": warn,
     }
 
@@ -841,6 +1002,7 @@ def fit_riclpm(
     information: str = "observed",
     names: tuple[str, str] = ("alliance", "symptoms"),
     min_patients: int | None = None,
+    clusters: np.ndarray | None = None,
 ) -> dict:
     """Fit a RI-CLPM of two variables over ``waves`` waves by full-information maximum likelihood.
 
@@ -873,6 +1035,14 @@ def fit_riclpm(
     min_patients : int, optional
         Least number of patients with 3 or more sessions with both variables; default: the
         number of free parameters.
+    clusters : numpy.ndarray, optional
+        One cluster label per row of ``data``, in its order (e.g. each patient's therapist).  When
+        given, every standard error also comes cluster-robust: the sandwich
+        ``V = H^-1 (sum_g s_g s_g') H^-1 G / (G - 1)`` of the observed information ``H`` (also with
+        ``information="expected"``) and the sums ``s_g`` of the casewise FIML scores of the patients
+        of each of the ``G`` clusters (Liang & Zeger, 1986; Cameron & Miller, 2015), with confidence
+        intervals from the t distribution with ``G - 1`` degrees of freedom.  Rows without any value
+        are dropped with their labels; the rows kept must all have a label.
 
     Returns
     -------
@@ -893,15 +1063,21 @@ def fit_riclpm(
         element of -2 log L / n at the solution, for the data divided by one standard deviation
         per variable), ``information``, ``warnings`` (e.g. negative variance estimates, which
         lavaan also reports as a warning and does not prevent; several local maxima).
+        ``n_clusters``: the number of clusters ``G`` (None without ``clusters``).
+        With ``clusters``, each row of ``lagged`` and of ``parameters`` also has ``se_cluster`` and
+        the 95% interval ``ci_low``, ``ci_high`` on it, each row of ``lagged`` ``p_cluster`` (two-sided,
+        t with ``G - 1`` df), and the result ``ri_correlation_se_cluster``, ``ri_correlation_ci_low``
+        and ``ri_correlation_ci_high`` (None when ``ri_correlation`` is).
 
     Raises
     ------
     NotEstimable
         When the data cannot support the model: too few patients with 3 or more sessions with both
         variables, a session variable recorded for fewer than 2 patients or without variation, no
-        convergence, or a singular information matrix.
+        convergence, a singular information matrix, or fewer than ``MIN_THERAPISTS`` (10) clusters.
     ValueError, KeyError
-        For invalid arguments (fewer than 3 waves, missing columns, non-numeric values).
+        For invalid arguments (fewer than 3 waves, missing columns, non-numeric values, not one
+        cluster label per row, a row with values but no cluster label).
 
     References
     ----------
@@ -913,6 +1089,12 @@ def fit_riclpm(
 
     Savalei, V. (2010). Expected versus observed information in SEM with incomplete normal and
     nonnormal data. *Psychological Methods*, 15(4), 352-367.
+
+    Liang, K.-Y., & Zeger, S. L. (1986). Longitudinal data analysis using generalized linear models.
+    *Biometrika*, 73(1), 13-22.
+
+    Cameron, A. C., & Miller, D. L. (2015). A practitioner's guide to cluster-robust inference.
+    *Journal of Human Resources*, 50(2), 317-372.
     """
     setup = _setup(waves, constrained, equal_innovations, random_intercepts)
     cols = [f"{v}{t}" for v in ("x", "y") for t in range(1, waves + 1)]
@@ -925,9 +1107,22 @@ def fit_riclpm(
     values = frame.loc[~empty, setup.observed].to_numpy()
     if values.shape[0] == 0:
         raise NotEstimable(Message("no patient has any {x} or {y} value", x=names[0], y=names[1]))
+    clustered = None
+    if clusters is not None:
+        labels = pd.Series(np.asarray(clusters))
+        if len(labels) != len(data):
+            raise ValueError(f"{len(labels)} cluster labels for {len(data)} rows of data")
+        codes, kept = pd.factorize(labels[~empty.to_numpy()])
+        if np.any(codes < 0):
+            raise ValueError("some patient with values has no cluster label")
+        if len(kept) < MIN_THERAPISTS:
+            raise NotEstimable(Plural("{n} therapist: too few clusters for cluster-robust standard errors",
+                                      "{n} therapists: too few clusters for cluster-robust standard errors",
+                                      n=len(kept)))
+        clustered = (values, codes)
     return _fit(
         setup, _patterns(values), information=information, names=names,
-        min_patients=min_patients, n_dropped=int(empty.sum()),
+        min_patients=min_patients, n_dropped=int(empty.sum()), clustered=clustered,
     )
 
 
