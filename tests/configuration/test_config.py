@@ -65,8 +65,8 @@ def problems(root, default_config, **changes) -> list[str]:
 
 def test_misspelt_key_gets_the_known_keys_and_a_suggestion(root, default_config):
     assert problems(root, default_config, models={"covariate": ["discipline"]}) == [
-        "models.covariate: unknown key (given ['discipline']); known keys here: covariates, min_clusters; "
-        "did you mean covariates? e.g. covariates: [baseline_severity, discipline]"]
+        "models.covariate: unknown key (given ['discipline']); known keys here: covariates, min_clusters, "
+        "riclpm_waves; did you mean covariates? e.g. covariates: [baseline_severity, discipline]"]
 
 
 def test_wrong_type(root, default_config):
@@ -111,7 +111,8 @@ def test_defaults_are_filled_as_snakemake_validate_fills_them(root, default_conf
         snakemake_validate(theirs, str(root / SCHEMA))
         assert check_config(ours, root / SCHEMA) is ours
         assert ours == theirs
-    assert ours["models"] == {"covariates": ["baseline_severity", "discipline"], "min_clusters": 50}
+    assert ours["models"] == {"covariates": ["baseline_severity", "discipline"], "min_clusters": 50,
+                              "riclpm_waves": "auto"}
     assert ours["data"]["columns"]["all"] == {}
 
 
@@ -149,7 +150,8 @@ def test_snakemake_prints_only_the_problem(root, tmp_path):
         capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 1
-    line = "  models.covariate: unknown key (given ['discipline']); known keys here: covariates, min_clusters"
+    line = ("  models.covariate: unknown key (given ['discipline']); known keys here: covariates, "
+            "min_clusters, riclpm_waves")
     assert line in done.stderr
     assert '"properties"' not in done.stderr and "$schema" not in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) < 15
@@ -175,3 +177,14 @@ def test_every_configuration_key_is_documented(root):
     listed = keys(schema)
     assert len(listed) > 80 and "report.pdf" in listed and "simulation.batch_size" in listed
     assert [key for key in listed if not documented(key)] == []
+
+
+def test_a_choice_of_schemas_is_said_in_words(root, default_config):
+    """`models.riclpm_waves` is auto or an integer >= 3 (a oneOf): the message says so, not jsonschema's
+    "is not valid under any of the given schemas"."""
+    config = copy.deepcopy(default_config)
+    config["models"]["riclpm_waves"] = 2
+    with pytest.raises(ConfigError) as error:
+        check_config(config, root / "workflow/schemas/config.schema.yaml")
+    assert "models.riclpm_waves: given 2; expected auto or an integer >= 3; e.g. riclpm_waves: auto" in str(
+        error.value)

@@ -28,6 +28,7 @@ from alliance.errors import BOUNDARY, FITTED, NOT_CONVERGED, NOT_ESTIMABLE
 from alliance.instruments import load_configured
 from alliance.models import FAMILIES, fit_family
 from alliance.models.dimensions import dimension_analysis, dimension_item_means, dimension_tables
+from alliance.models.dynamics import dynamics_analysis
 from alliance.models.effects import EFFECT_COLUMNS, effects_table, multiplicity_table
 from alliance.models.plan import BY_KEY, status_table
 from alliance.models.sensitivity import sensitivity_analyses
@@ -116,6 +117,15 @@ def dimension_result(stages: Stages) -> dict:
     return dimension_analysis(stages.features, config["models"]["covariates"],
                               config["dimensions"] | LIGHT_DIMENSIONS, instrument=instrument,
                               item_means=item_means)
+
+
+def dynamics_result(stages: Stages) -> dict:
+    """H4c (the RI-CLPM of alliance and symptoms) of one staged cohort, T from the data: it ends with a
+    status, any other exception is a bug."""
+    return dynamics_analysis(stages.session_scores, stages.validated.sessions, stages.validated.patients,
+                             {"waves": stages.config["models"]["riclpm_waves"]})
+
+
 REPORT_LIBRARY_TEXT = re.compile(r"Error\b|Traceback|Exception|Warning:|\bnan\b|\bNaN\b|\binf\b|LinAlg|"
                                  r"Singular matrix|Perfect separation|not fitted \(")
 
@@ -152,7 +162,8 @@ def run_everything(stages: Stages) -> dict:
     rows = dimension_tables(dimensions)[0]
     rows.loc[rows["part"] == "H5a", "vif"] = 1.0  # a VIF belongs to the joint rows only
     assert np.isfinite(rows.select_dtypes("number").to_numpy(float)).all()
-    status = status_table([*results, dimensions], sensitivity, summary)
+    dynamics = dynamics_result(stages)
+    status = status_table([*results, dimensions, dynamics], sensitivity, summary)
     # The figures are drawn and their layout checked, but not saved: the report only embeds their PNGs.
     figures = make_figures(stages.session_scores, stages.features, effects,
                            instrument=instruments["alliance"], satisfaction=instruments["satisfaction"],
@@ -170,7 +181,8 @@ def run_everything(stages: Stages) -> dict:
         effects=effects, multiplicity=multiplicity_table(effects), sensitivity=sensitivity,
         sensitivity_notes=sensitivity_notes(summary), psychometrics=stages.psychometrics,
         rupture_shares=stages.rupture_shares, figure_paths=paths, truth=None,
-        min_cell_size=config["privacy"]["min_cell_size"], status=status, dimensions=dimensions)
+        min_cell_size=config["privacy"]["min_cell_size"], status=status, dimensions=dimensions,
+        dynamics=dynamics)
     return {"results": results, "effects": effects, "status": status, "sensitivity": sensitivity,
             "summary": summary, "html": html, "layout": layout}
 

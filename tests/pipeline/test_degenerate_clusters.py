@@ -24,6 +24,7 @@ from degenerate_checks import (
     assert_honest,
     assert_status_names_the_data_cause,
     dimension_result,
+    dynamics_result,
     section,
 )
 from hypothesis import HealthCheck, given, settings
@@ -89,7 +90,7 @@ def test_random_degenerate_clinics_never_raise(default_config, therapists, per_t
     # and finite numbers where it has one (any other exception is a bug and fails the test).
     results = [fit_family(family, stages.features, ["baseline_severity", "discipline"],
                           sessions=stages.sessions, early_window=3).to_dict() for family in FAMILIES]
-    status = status_table([*results, dimension_result(stages)])
+    status = status_table([*results, dimension_result(stages), dynamics_result(stages)])
     unreported = status[~status["status"].isin(REPORTED)]
     assert (unreported["reason"].str.len() > 10).all(), unreported
     effects = effects_table(results)

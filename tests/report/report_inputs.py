@@ -78,7 +78,9 @@ def status():
     dimensions = {"family": "dimensions", "statuses": [
         {"key": p.key, "status": "not_estimable", "reason": "no such data in this test", "flags": ""}
         for p in PLANNED if p.family == "dimensions"]}
-    return status_table([*model_results(), dimensions])
+    dynamics = {"family": "dynamics", "statuses": [
+        {"key": "H4c", "status": "not_estimable", "reason": "no such data in this test", "flags": ""}]}
+    return status_table([*model_results(), dimensions, dynamics])
 
 
 def _effect(outcome, part, dimension, estimate, scale, **extra):

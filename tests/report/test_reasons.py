@@ -76,7 +76,9 @@ def report_text(tmp_path: Path, degenerate: dict, code: str) -> str:
     dimensions = {"family": "dimensions", "statuses": [
         {"key": p.key, "status": "not_estimable", "reason": "no such data in this test", "flags": ""}
         for p in PLANNED if p.family == "dimensions"]}
-    status = status_table([*results, dimensions])
+    dynamics = {"family": "dynamics", "statuses": [
+        {"key": "H4c", "status": "not_estimable", "reason": "no such data in this test", "flags": ""}]}
+    status = status_table([*results, dimensions, dynamics])
     status.to_csv(tmp_path / "status.csv", index=False)
     icc = pd.DataFrame([degenerate["icc"]])
     icc.to_csv(tmp_path / "icc.csv", index=False)

@@ -52,6 +52,12 @@ def test_run_writes_effects_report_and_figures(default_run):
     assert totals.loc["wai_sr", "alpha"] > 0.8 and totals.loc["csq8", "alpha"] > 0.7
     fit = pd.read_csv(default_run / "results/psychometrics/cfa_fit.csv").set_index("model")
     assert fit.loc["correlated_factors", "cfi"] > fit.loc["one_factor", "cfi"]
+    invariance = pd.read_csv(default_run / "results/psychometrics/invariance.csv")
+    assert invariance["level"].tolist() == ["configural", "metric", "scalar"]
+    assert (invariance["status"] == "fitted").all() and invariance["n_groups"].iloc[0] >= 2
+    dynamics = pd.read_csv(default_run / "results/models/dynamics/riclpm.csv").set_index("effect")
+    assert (dynamics["status"] == "fitted").all() and dynamics.loc["alliance_to_symptoms", "ci_high"] < 0
+    assert 'id="dynamics"' in report and "the RI-CLPM and H4a agree" in report
     shares = pd.read_csv(default_run / "results/features/rupture_shares.csv")
     assert shares["n"].sum() == 600
     patients = pd.read_parquet(default_run / "results/features/patients.parquet")

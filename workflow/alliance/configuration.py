@@ -100,7 +100,10 @@ def describe_error(error: ValidationError, schema: Mapping) -> str:
 
 
 def expected(schema: Mapping) -> str:
-    """What a schema accepts, in words (e.g. "an integer >= 1", "one of sd, reliable_change")."""
+    """What a schema accepts, in words (e.g. "an integer >= 1", "one of sd, reliable_change", for a choice
+    of schemas "auto or an integer >= 3")."""
+    if "oneOf" in schema:
+        return " or ".join(expected(option).removeprefix("one of ") for option in schema["oneOf"])
     if "enum" in schema:
         return "one of " + ", ".join(
             json.dumps(v) if isinstance(v, str) and not re.fullmatch(r"\w+", v) else _yaml(v)

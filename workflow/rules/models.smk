@@ -1,6 +1,6 @@
 # Models: one job fits every outcome family of the analysis plan (ANALYSIS_PLAN.md), writes the effects
 # table, then runs the sensitivity analyses (reusing the satisfaction family's proportional-odds fit) and
-# the bond/goal/task analysis (H5), and writes the status of every planned model. One job rather than six: a family's fit takes about 0.5 s at the
+# the bond/goal/task analysis (H5) and the reciprocal dynamics (H4c, RI-CLPM), and writes the status of every planned model. One job rather than six: a family's fit takes about 0.5 s at the
 # default cohort and starting Python with statsmodels about 2 s, and the sensitivity analyses need the
 # families' results anyway (docs/engineering-notes.md, "Job layout").
 
@@ -40,6 +40,13 @@ rule fit_models:
         ),
         dimension_importance="results/models/dimensions/importance.csv",
         dimension_latent="results/models/dimensions/latent.csv",
+        dynamics="results/models/dynamics/result.json",
+        dynamics_table=report(
+            "results/models/dynamics/riclpm.csv",
+            caption="../report/dynamics_riclpm.rst",
+            category="Effects",
+            labels={"table": "reciprocal dynamics (RI-CLPM)"},
+        ),
         status=report(
             "results/models/status.csv",
             caption="../report/model_status.rst",
@@ -54,6 +61,7 @@ rule fit_models:
         min_clusters=config["models"]["min_clusters"],
         sensitivity=config["sensitivity"],  # whole block: every key is used and recorded in result.json
         dimensions=config["dimensions"],  # whole block: bootstrap draws and seed
+        riclpm_waves=config["models"]["riclpm_waves"],
     resources:
         mem_mb=scaled_mem_mb(1000, 150),  # one model at a time: the largest one's memory
         runtime=scaled_runtime(30, 6),  # the families, then the sensitivity analyses

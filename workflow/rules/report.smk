@@ -17,6 +17,7 @@ rule report:
         multiplicity=rules.fit_models.output.multiplicity,
         status=rules.fit_models.output.status,
         dimensions=rules.fit_models.output.dimensions,
+        dynamics=rules.fit_models.output.dynamics,
         sensitivity=rules.fit_models.output.sensitivity,
         sensitivity_result=rules.fit_models.output.sensitivity_result,
         psychometrics=[rules.psychometrics.output[table] for table in PSYCHOMETRIC_TABLES],

@@ -2,7 +2,8 @@
 summary; collect the effect rows into results/effects.csv with the FDR table; run the sensitivity analyses
 of the primary effects (imputation, other early windows, winsorizing, bootstrap; the proportional-odds
 model is the satisfaction family's fit); relate the alliance's bond, goal and task dimensions to each outcome
-(H5); write the status of every planned model."""
+(H5); fit the reciprocal dynamics of alliance and symptoms (H4c, RI-CLPM); write the status of every planned
+model."""
 
 import gc
 
@@ -12,6 +13,7 @@ from alliance.instruments import load_configured
 from alliance.io import read_json, write_csv, write_json, write_text
 from alliance.models import fit_family
 from alliance.models.dimensions import dimension_analysis, dimension_item_means, dimension_tables
+from alliance.models.dynamics import dynamics_analysis, dynamics_table
 from alliance.models.effects import effects_table, multiplicity_table
 from alliance.models.plan import status_table
 from alliance.models.sensitivity import sensitivity_analyses
@@ -84,7 +86,17 @@ log.info("dimensions (H5): %d effect rows, %d importance rows, %d latent rows", 
          len(importance), len(latent))
 
 with user_errors_to_console(log):
-    status = status_table([*map(read_json, output.results), read_json(output.dimensions)],
+    dynamics = dynamics_analysis(pd.read_parquet(snakemake.input.session_scores),
+                                 pd.read_parquet(snakemake.input.validated_sessions),
+                                 pd.read_parquet(snakemake.input.patients),
+                                 {"waves": snakemake.params.riclpm_waves})
+write_json(dynamics, output.dynamics)
+write_csv(dynamics_table(read_json(output.dynamics)), output.dynamics_table)
+log.info("dynamics (H4c): %s over %s sessions", dynamics["statuses"][0]["status"], dynamics["waves"])
+
+with user_errors_to_console(log):
+    status = status_table([*map(read_json, output.results), read_json(output.dimensions),
+                           read_json(output.dynamics)],
                           pd.read_csv(output.sensitivity), read_json(output.sensitivity_result))
 write_csv(status, output.status)
 log.info("model status: %s", status["status"].value_counts().to_dict())

@@ -49,6 +49,7 @@ with user_errors_to_console(log):
         multiplicity=pd.read_csv(snakemake.input.multiplicity),
         status=pd.read_csv(snakemake.input.status, keep_default_na=False),
         dimensions=dimensions,
+        dynamics=read_json(snakemake.input.dynamics),
         sensitivity=pd.read_csv(snakemake.input.sensitivity),
         sensitivity_notes=sensitivity_notes(read_json(snakemake.input.sensitivity_result)),
         psychometrics=read_tables(snakemake.input.psychometrics),

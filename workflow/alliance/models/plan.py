@@ -14,7 +14,16 @@ from dataclasses import dataclass
 import pandas as pd
 
 from alliance.i18n import N_, message_text
-from alliance.models import adherence, dimension_sem, dimensions, dropout, satisfaction, survival, symptoms
+from alliance.models import (
+    adherence,
+    dimension_sem,
+    dimensions,
+    dropout,
+    dynamics,
+    satisfaction,
+    survival,
+    symptoms,
+)
 
 STATUS_COLUMNS = ["key", "hypothesis", "family", "analysis", "outcome", "model", "title", "status", "reason",
                   "flags", "reason_message"]
@@ -101,6 +110,8 @@ PLANNED: list[Planned] = [
     Planned("H4b", "H4b", "symptoms", "exploratory", "alliance_next", symptoms.DYNAMIC_MODEL,
             N_("next alliance on symptom change (within and between patients)"),
             ("symptom_improvement_within", "symptom_improvement_between")),
+    Planned("H4c", "H4c", dynamics.FAMILY, "secondary", "symptoms_and_alliance", dynamics.MODEL,
+            N_("reciprocal within-patient dynamics of alliance and symptoms (RI-CLPM)")),
     *(planned for outcome, spec in dimensions.OUTCOMES.items() for planned in _dimensions(outcome, spec)),
 ]
 BY_KEY = {planned.key: planned for planned in PLANNED}

@@ -30,6 +30,7 @@ from alliance.report.analysis import (
 from alliance.report.cohort import alliance_section, cohort_section, family_name, input_tables
 from alliance.report.dimensions import dimension_section
 from alliance.report.downloads import add_csv_downloads
+from alliance.report.dynamics import dynamics_section
 from alliance.report.figures import EXAMPLES_PER_PATTERN
 from alliance.report.format import (
     foreign,
@@ -124,6 +125,7 @@ def build_report(
     min_cell_size: int, multiplicity: pd.DataFrame | None = None, sensitivity: pd.DataFrame | None = None,
     sensitivity_notes: Sequence[str] = (), status: pd.DataFrame | None = None,
     dimensions: dict | None = None,
+    dynamics: dict | None = None,
 ) -> str:
     """The report as one self-contained HTML string (figures as data URIs, no timestamps), in the language
     of `config["report"]["language"]` (English when not set).
@@ -137,7 +139,7 @@ def build_report(
             features=features, model_results=model_results, effects=effects, psychometrics=psychometrics,
             rupture_shares=rupture_shares, figure_paths=figure_paths, truth=truth,
             min_cell_size=min_cell_size, multiplicity=multiplicity, sensitivity=sensitivity,
-            sensitivity_notes=sensitivity_notes, status=status, dimensions=dimensions)
+            sensitivity_notes=sensitivity_notes, status=status, dimensions=dimensions, dynamics=dynamics)
 
 
 def _build_report(
@@ -147,6 +149,7 @@ def _build_report(
     rupture_shares: pd.DataFrame, figure_paths: Sequence[str | Path], truth: dict | None,
     min_cell_size: int, multiplicity: pd.DataFrame | None, sensitivity: pd.DataFrame | None,
     sensitivity_notes: Sequence[str], status: pd.DataFrame | None, dimensions: dict | None,
+    dynamics: dict | None,
 ) -> str:
     figures = {Path(path).stem: embed_png(path) for path in figure_paths}
     missing = [name for name in FIGURES if name not in figures]
@@ -178,6 +181,7 @@ def _build_report(
         "sensitivity": (None if sensitivity is None else {
             "rows": sensitivity_rows(sensitivity, min_cell_size), "notes": list(sensitivity_notes)}),
         "dimensions": dimension_section(dimensions, status),
+        "dynamics": dynamics_section(dynamics, effects, status),
         "benchmarks": benchmark_sentences(model_results),
         "truth": truth_rows(truth, effects) if truth else None,
         "n_therapists": therapists_text(features["therapist_id"].nunique()),

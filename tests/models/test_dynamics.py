@@ -1,0 +1,121 @@
+"""H4c (ANALYSIS_PLAN.md): the RI-CLPM of alliance and symptoms in the workflow: its panel and default T
+by hand, its statuses, the generator's planted direction recovered, and the report's section."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from alliance.errors import FITTED, NOT_ESTIMABLE
+from alliance.i18n import use_language
+from alliance.ingest.contract import validate_tables
+from alliance.models.dynamics import COLUMNS, EFFECTS, default_waves, dynamics_analysis, dynamics_table
+from alliance.report.dynamics import agreement_sentences, dynamics_section
+from alliance.scoring.scores import score_sessions
+from alliance.simulation.synthetic import generate_cohort
+
+FILES = {"patients": "patients.csv", "sessions": "sessions.csv", "outcomes": "outcomes.csv"}
+
+
+@pytest.fixture(scope="module")
+def cohort(default_config, wai_sr, csq8):
+    """A default-like cohort (300 patients, 24 therapists) as the fit_models job reads it."""
+    cfg = default_config["synthetic"] | {"n_patients": 300, "n_therapists": 24}
+    tables = generate_cohort(cfg, 3, np.random.default_rng(5))[:3]
+    raw = dict(zip(("patients", "sessions", "outcomes"), tables, strict=True))
+    valid = validate_tables(raw, FILES, wai_sr, satisfaction=csq8)
+    return score_sessions(valid.sessions, wai_sr), valid.sessions, valid.patients
+
+
+@pytest.fixture(scope="module")
+def fitted(cohort):
+    return dynamics_analysis(*cohort, {"waves": 4})
+
+
+def test_default_waves_is_the_last_session_with_both_scores_for_half_the_patients():
+    rows = [(p, s, 4.0, 10.0) for p in "abcd" for s in (1, 2, 3)] + [(p, 4, 4.0, 10.0) for p in "ab"]
+    rows += [("c", 4, np.nan, 10.0), ("a", 5, 4.0, 10.0)]
+    panel = pd.DataFrame(rows, columns=["patient_id", "session", "alliance_total", "symptoms"])
+    assert default_waves(panel, 4) == 4  # 2 of 4 at session 4 (c has no alliance there); 1 at session 5
+    assert default_waves(panel, 5) == 3
+    assert default_waves(panel.iloc[:0], 4) == 0
+    long = pd.DataFrame([(p, s, 4.0, 1.0) for p in range(10) for s in range(1, 12)],
+                        columns=["patient_id", "session", "alliance_total", "symptoms"])
+    assert default_waves(long, 10) == 6  # capped: the fit's cost grows with T^2
+
+
+def test_the_generators_forward_effect_is_found_and_its_absent_reverse_is_not(fitted):
+    """The generator lowers the next symptoms after a session with a better alliance than the patient's
+    own mean (synthetic.symptoms.within_points_per_sd = -1) and has no path back (H4b's generating 0)."""
+    assert fitted["statuses"][0]["status"] == FITTED and fitted["waves"] == 4
+    table = dynamics_table(fitted).set_index("effect")
+    assert list(table.columns) == COLUMNS[1:]
+    assert list(table.index) == [*EFFECTS.values(), "random_intercept_correlation"]
+    assert table.loc["alliance_to_symptoms", "ci_high"] < 0
+    assert table.loc["symptoms_to_alliance", "ci_low"] < 0 < table.loc["symptoms_to_alliance", "ci_high"]
+    assert (table["n_therapists"] == 24).all() and (table["waves"] == 4).all()
+    # Cluster-robust CIs: t(G - 1) on the cluster SE, not the model-based one.
+    row = table.loc["alliance_to_symptoms"]
+    half = stats.t.ppf(0.975, 23) * row["se"]
+    assert row["ci_high"] - row["ci_low"] == pytest.approx(2 * half) and row["se"] != row["se_model"]
+
+
+def test_statuses_in_words(cohort):
+    scores, sessions, patients = cohort
+    none = dynamics_analysis(scores, sessions.drop(columns="symptoms"), patients, {"waves": "auto"})
+    assert none["statuses"][0]["status"] == NOT_ESTIMABLE and none["riclpm"] is None
+    assert none["statuses"][0]["reason"] == "no symptom scores in the data"
+    short = dynamics_analysis(scores, sessions, patients, {"waves": 2})
+    assert short["statuses"][0]["reason"] == ("fewer than half the patients have an alliance and a symptom "
+                                              "score at session 3: the model needs 3 sessions")
+    therapists = patients["therapist_id"]
+    few = patients.assign(therapist_id=therapists.where(therapists < "T005", "T001"))
+    clusters = dynamics_analysis(scores, sessions, few, {"waves": 3})
+    assert clusters["statuses"][0]["reason"] == (
+        "4 therapists: too few clusters for cluster-robust standard errors")
+    row = dynamics_table(short)
+    assert row["status"].tolist() == [NOT_ESTIMABLE] and '"template"' in row["reason_message"].iloc[0]
+
+
+def _effects(forward: tuple[float, float], reverse: tuple[float, float]) -> pd.DataFrame:
+    return pd.DataFrame([("symptoms_next", "alliance_within", *forward),
+                         ("alliance_next", "symptom_improvement_within", *reverse)],
+                        columns=["outcome", "predictor", "ci_low", "ci_high"])
+
+
+def test_agreement_by_direction_by_hand():
+    """Forward: a negative RI-CLPM lag and a negative H4a slope both mean better alliance, fewer symptoms.
+    Reverse: a negative RI-CLPM lag (fewer symptoms, more alliance) matches a positive H4b slope (H4b's
+    predictor is the improvement)."""
+    rows = pd.DataFrame({"effect": ["alliance_to_symptoms", "symptoms_to_alliance"], "ci_low": [-2.0, -0.3],
+                         "ci_high": [-1.0, -0.1]})
+    agree = agreement_sentences(rows, _effects((-1.2, -0.8), (0.1, 0.4)))
+    assert agree == [
+        "Alliance at a session -> symptoms at the next: the RI-CLPM and H4a agree: higher alliance was "
+        "followed by fewer symptoms.",
+        "Symptoms at a session -> alliance at the next: the RI-CLPM and H4b agree: improvement in symptoms "
+        "was followed by a higher alliance."]
+    differ = agreement_sentences(rows, _effects((-0.1, 0.3), (-0.4, -0.1)))
+    assert differ[0].endswith("differ: in the RI-CLPM higher alliance was followed by fewer symptoms; in "
+                              "H4a no within-patient effect of the alliance on the next symptoms was found.")
+    assert "in H4b improvement in symptoms was followed by a lower alliance." in differ[1]
+    assert agreement_sentences(rows, _effects((-1.2, -0.8), (0.1, 0.4)).iloc[:1]) == agree[:1]
+
+
+def test_section_in_the_reports_language(fitted):
+    status = pd.DataFrame([{"key": "H4c", **fitted["statuses"][0]}])
+    with use_language("es"):
+        section = dynamics_section(fitted, _effects((-1.2, -0.8), (-0.03, 0.01)), status)
+    assert section["not_estimated"] == "" and len(section["rows"]) == 5
+    assert section["rows"][0]["effect"] == "Alianza en una sesión -> síntomas en la siguiente"
+    assert "," in section["rows"][0]["estimate"] and section["rows"][0]["ci"].count(";") == 1
+    # 299: one patient has no score at sessions 1 to 4
+    assert section["fit"].startswith("299 pacientes de 24 terapeutas en las sesiones 1 a 4")
+    assert section["agreement"][0].endswith("coinciden: una alianza más alta fue seguida de menos síntomas.")
+    refused = pd.DataFrame([{"key": "H4c", "status": NOT_ESTIMABLE, "reason": "no symptom scores in the data",
+                             "reason_message": ""}])
+    assert dynamics_section({"riclpm": None}, _effects((0, 1), (0, 1)), refused)["not_estimated"] == (
+        "H4c: not estimable. No symptom scores in the data.")
+    assert dynamics_section(None, _effects((0, 1), (0, 1)), status.iloc[:0])["rows"] == []

@@ -1,0 +1,130 @@
+"""H4c (secondary): reciprocal within-patient dynamics of alliance and symptoms (ANALYSIS_PLAN.md, H4c).
+
+A random-intercept cross-lagged panel model (RI-CLPM; Hamaker, Kuiper & Grasman 2015) of the alliance
+total and the symptom score over sessions 1..T (`alliance.stats.riclpm`, full-information ML): each
+patient's stable level of each variable is a random intercept, and the within-patient deviations follow
+a bivariate first-order autoregression whose cross-lagged effects (alliance at session t -> symptoms at
+t + 1, symptoms at t -> alliance at t + 1) are the estimands. Both directions are estimated at once on
+within-patient fluctuations, which H4a and H4b estimate separately with a lagged outcome. The lagged
+effects are equal over sessions (Mulder & Hamaker 2021: the default when waves are sessions of one
+treatment), the innovation variances free; CIs are therapist-cluster-robust (t with G - 1 df).
+
+References
+----------
+Hamaker, E. L., Kuiper, R. M., & Grasman, R. P. P. P. (2015). A critique of the cross-lagged panel
+model. Psychological Methods, 20(1), 102-116.
+Mulder, J. D., & Hamaker, E. L. (2021). Three extensions of the random intercept cross-lagged panel
+model. Structural Equation Modeling, 28(4), 638-648.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from alliance.errors import FITTED, NOT_ESTIMABLE, NotEstimable
+from alliance.i18n import Message
+from alliance.models.common import status_record
+from alliance.scoring.scores import TOTAL, is_scored
+
+FAMILY = "dynamics"
+KEY = "H4c"
+MODEL = "riclpm_fiml_cluster_therapist"
+MIN_WAVES = 3  # the RI-CLPM is not identified with fewer (Hamaker et al. 2015)
+MAX_WAVES = 6  # the fit takes 2 s at T = 6 and 4 s at T = 7 (400 patients): cost grows with T^2
+MIN_SHARE = 0.5  # the default T: the last session at which at least half the patients have both scores
+NO_SYMPTOMS = Message("no symptom scores in the data")
+# The lagged effects by their label in `alliance.stats.riclpm.description` (x: alliance, y: symptoms).
+EFFECTS = {"d": "alliance_to_symptoms", "b": "symptoms_to_alliance", "a": "alliance_autoregression",
+           "c": "symptoms_autoregression"}
+COLUMNS = ["effect", "estimate", "se", "se_model", "ci_low", "ci_high", "p", "waves", "n", "n_therapists",
+           "chisq", "df", "cfi", "rmsea", "status", "reason", "reason_message"]
+
+
+def session_panel(session_scores: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
+    """One row per attended session: the alliance total where scored and the symptom score where
+    recorded (NaN otherwise), with `patient_id` and `session`."""
+    attended = session_scores.loc[session_scores["attended"].astype(bool),
+                                  ["patient_id", "session", TOTAL]].copy()
+    attended[TOTAL] = attended[TOTAL].where(is_scored(session_scores)[attended.index])
+    symptoms = sessions[["patient_id", "session", "symptoms"]]
+    panel = attended.merge(symptoms, on=["patient_id", "session"], how="left")
+    return panel.assign(symptoms=panel["symptoms"].astype(float))
+
+
+def default_waves(panel: pd.DataFrame, patients: int) -> int:
+    """T from the data: the last session (at most `MAX_WAVES`) at which at least `MIN_SHARE` of the
+    `patients` have both an alliance and a symptom score; 0 when no session has."""
+    both = panel.dropna(subset=[TOTAL, "symptoms"])
+    counts = both.groupby("session")["patient_id"].nunique()
+    enough = counts.index[(counts >= MIN_SHARE * patients) & (counts.index <= MAX_WAVES)]
+    return int(enough.max()) if len(enough) else 0
+
+
+def dynamics_analysis(session_scores: pd.DataFrame, sessions: pd.DataFrame, patients: pd.DataFrame,
+                      settings: dict) -> dict:
+    """H4c with its status: the RI-CLPM of alliance (x) and symptoms (y) over sessions 1..T
+    (`settings["waves"]`, "auto" for `default_waves`), lagged effects equal over sessions, therapist
+    clusters; `riclpm` holds the fit (None when not estimable), `waves` the T used."""
+    from alliance.stats.riclpm import fit_riclpm, wide_from_long  # semopy: imported where it is fitted
+
+    result = {"family": FAMILY, "statuses": [], "riclpm": None, "waves": None}
+    if "symptoms" not in sessions.columns or sessions["symptoms"].isna().all():
+        result["statuses"].append(status_record(KEY, NOT_ESTIMABLE, NO_SYMPTOMS))
+        return result
+    panel = session_panel(session_scores, sessions)
+    waves = settings.get("waves", "auto")
+    waves = default_waves(panel, panel["patient_id"].nunique()) if waves == "auto" else int(waves)
+    result["waves"] = waves
+    try:
+        if waves < MIN_WAVES:
+            raise NotEstimable(Message("fewer than half the patients have an alliance and a symptom score at "
+                                       "session {minimum}: the model needs {minimum} sessions",
+                                       minimum=MIN_WAVES))
+        wide = wide_from_long(panel, patient="patient_id", session="session", x=TOTAL, y="symptoms",
+                              waves=waves)
+        therapist = patients.set_index("patient_id")["therapist_id"].reindex(wide.index).to_numpy()
+        fit = fit_riclpm(wide, waves, constrained=True, clusters=therapist)
+    except NotEstimable as error:
+        result["statuses"].append(status_record(KEY, error.status, error.message))
+        return result
+    result["statuses"].append(status_record(KEY, FITTED))
+    result["riclpm"] = _plain(fit)
+    return result
+
+
+def _plain(fit: dict) -> dict:
+    """The fit's JSON-ready part: lagged effects, random-intercept correlation, fit indices, counts."""
+    keep = ("lagged", "ri_correlation", "ri_correlation_se", "ri_correlation_se_cluster",
+            "ri_correlation_ci_low", "ri_correlation_ci_high", "chisq", "df", "pvalue", "cfi", "tli", "rmsea",
+            "n", "n_clusters", "warnings")
+    return {key: fit[key] for key in keep if key in fit}
+
+
+def dynamics_table(result: dict) -> pd.DataFrame:
+    """`results/models/dynamics/riclpm.csv`: one row per lagged effect (the cross-lags first) and the
+    random-intercept correlation, with the cluster-robust SE and CI and the model-based SE; or one row
+    with the status and reason."""
+    status = result["statuses"][0]
+    if result["riclpm"] is None:
+        return pd.DataFrame([{"effect": "", "waves": result["waves"], "status": status["status"],
+                              "reason": status["reason"], "reason_message": _json(status["reason_message"])}],
+                            columns=COLUMNS)
+    fit = result["riclpm"]
+    shared = {"waves": result["waves"], "n": fit["n"], "n_therapists": fit["n_clusters"],
+              "chisq": fit["chisq"], "df": fit["df"], "cfi": fit["cfi"], "rmsea": fit["rmsea"],
+              "status": status["status"], "reason": "", "reason_message": ""}
+    by_label = {row["label"][0]: row for row in fit["lagged"]}
+    rows = [shared | {"effect": name, "estimate": row["estimate"], "se": row["se_cluster"],
+                      "se_model": row["se"], "ci_low": row["ci_low"], "ci_high": row["ci_high"],
+                      "p": row["p_cluster"]}
+            for name, row in ((name, by_label[label]) for label, name in EFFECTS.items())]
+    rows.append(shared | {"effect": "random_intercept_correlation", "estimate": fit["ri_correlation"],
+                          "se": fit["ri_correlation_se_cluster"], "se_model": fit["ri_correlation_se"],
+                          "ci_low": fit["ri_correlation_ci_low"], "ci_high": fit["ri_correlation_ci_high"]})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _json(message: dict | None) -> str:
+    from alliance.i18n import message_text
+
+    return message_text(message)
