@@ -1,0 +1,74 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: alliance (project .venv)
+#     language: python
+#     name: alliance
+# ---
+
+# %% [markdown]
+# # Which comes first: refitting the RI-CLPM (H4c)
+# The run fitted the random-intercept cross-lagged panel model of alliance and symptoms over sessions
+# 1..T with the lagged effects equal across sessions (ANALYSIS_PLAN.md, H4c). Here an analyst refits it
+# with another T or with effects free per session, from a finished run's session features, with the
+# package's own estimator (`alliance.stats.riclpm.fit_riclpm`: full-information ML, therapist-cluster-robust
+# CIs). `ALLIANCE_RESULTS` chooses the results folder. Each fit takes about a second at 400 patients and
+# four sessions; more sessions cost more (the parameters grow with T squared).
+
+# %%
+import pandas as pd
+
+from alliance.runtime.results import load_results
+from alliance.stats.riclpm import fit_riclpm, wide_from_long
+
+run = load_results()
+attended = run.sessions[run.sessions["attended"].astype(bool)]
+used = run.models.get("dynamics", {}).get("waves")
+print(f"{attended['patient_id'].nunique()} patients; the run's H4c used sessions 1 to {used}")
+
+# %% [markdown]
+# The panel: one row per patient, alliance totals `x1..xT` and symptom scores `y1..yT` (missing where a
+# session was missed or not scored; full-information ML uses every score a patient has).
+
+# %%
+def panel(waves: int) -> tuple[pd.DataFrame, pd.Series]:
+    wide = wide_from_long(attended, patient="patient_id", session="session", x="alliance_total",
+                          y="symptoms", waves=waves)
+    therapists = run.features.set_index("patient_id")["therapist_id"].reindex(wide.index)
+    return wide, therapists
+
+
+def lagged(fit: dict) -> pd.DataFrame:
+    """The lagged effects (a: alliance -> alliance, b: symptoms -> alliance, c: symptoms -> symptoms,
+    d: alliance -> symptoms), one row per effect and, when free, per session."""
+    table = pd.DataFrame(fit["lagged"])
+    return table[["effect", "wave", "estimate", "se_cluster", "ci_low", "ci_high"]].round(3)
+
+
+wide, therapists = panel(4)
+equal = fit_riclpm(wide, 4, constrained=True, clusters=therapists.to_numpy())
+print(f"n = {equal['n']}, chi2({equal['df']}) = {equal['chisq']:.2f}, CFI {equal['cfi']:.3f}")
+lagged(equal)
+
+# %% [markdown]
+# The same sessions with the lagged effects free per session: does the effect of the alliance on the next
+# symptoms change over treatment? Compare the fit (a chi-square difference test of the equality
+# constraints) and the per-session estimates.
+
+# %%
+free = fit_riclpm(wide, 4, constrained=False, clusters=therapists.to_numpy())
+difference = equal["chisq"] - free["chisq"]
+print(f"equality constraints: chi2({equal['df'] - free['df']}) = {difference:.2f}")
+lagged(free)
+
+# %% [markdown]
+# To try another T, call `panel(T)` and refit; `fit_riclpm(..., random_intercepts=False)` gives the
+# traditional cross-lagged panel model, which mixes the patients' stable differences into the lagged
+# effects (Hamaker et al. 2015) and is shown here only for comparison.
