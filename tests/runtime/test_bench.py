@@ -10,9 +10,11 @@ import pytest
 
 from alliance.runtime.bench import (
     COLUMNS,
+    RICLPM_COLUMNS,
     SIMULATION_COLUMNS,
     collect,
     markdown,
+    run_riclpm,
     run_simulation,
     simulation_lines,
     targets,
@@ -100,3 +102,13 @@ def test_run_simulation_times_the_simulation_target(root, tmp_path):
     assert row["projected_500_seconds"] == pytest.approx(row["seconds"] * 250)
     out = tmp_path / "simulation/results/simulation"
     assert (out / "performance.csv").exists() and len(list((out / "replications").rglob("*.csv"))) == 1
+
+
+def test_the_riclpm_is_timed_as_the_workflow_fits_it():
+    """A small cohort over 4 sessions (the benchmark's 4,000 patients over 8 take about 20 s)."""
+    row = run_riclpm(240, waves=4)
+    assert list(row) == RICLPM_COLUMNS and row["waves"] == 4 and row["n_therapists"] == 20
+    assert row["status"] == "fitted" and 200 < row["patients_fitted"] <= 240 and row["met"]
+    text = markdown(pd.DataFrame(columns=COLUMNS), cores=2, riclpm=row)
+    assert "## H4c's RI-CLPM alone" in text and "240 patients of 20 therapists, sessions 1 to 4" in text
+    assert "(target 120 s: met)" in text

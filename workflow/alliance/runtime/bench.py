@@ -12,6 +12,11 @@ It also times the simulation study's acceptance run (`--replications`, default 5
 scratch in `results/bench/simulation/`, with the config's batch size and truth multiplier. Writes
 `bench_simulation.csv` (wall seconds, seconds per replication, target) and a section of `bench.md`; the
 target is R = 500 in 10 minutes (for another R, projected from its seconds per replication).
+
+And it times H4c's RI-CLPM alone (`--riclpm`, default 4000 patients; 0 skips it): the model over sessions
+1..8 with therapist clusters on a synthetic cohort of that size (one therapist per 12 patients), as the
+fit_models job fits it (`alliance.models.dynamics.dynamics_analysis`). Writes `bench_riclpm.csv` and a
+section of `bench.md`; issue 17's target is 4,000 patients x 8 sessions in 2 minutes.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -41,6 +47,9 @@ TARGET_GROWTH = 12  # end-to-end time at 10 n over time at n
 SIMULATION_CONDITION = {"patients": 400, "therapists": 32, "effect_scale": 1.0}
 SIMULATION_REPLICATIONS = 500
 SIMULATION_TARGET_SECONDS = 600  # R = 500 replications, truth included, on the machine's cores
+RICLPM_WAVES = 8
+RICLPM_TARGET_SECONDS = 120  # issue 17: 4,000 patients x 8 sessions
+RICLPM_COLUMNS = ["n_patients", "n_therapists", "waves", "patients_fitted", "status", "seconds", "met"]
 SIMULATION_COLUMNS = ["patients", "therapists", "effect_scale", "replications", "batch_size",
                       "truth_multiplier", "cores", "seconds", "seconds_per_replication",
                       "replication_job_seconds", "truth_seconds", "projected_500_seconds", "met"]
@@ -114,6 +123,40 @@ def run_simulation(root: Path, work: Path, replications: int, *, cores: int,
             "met": bool(projected <= SIMULATION_TARGET_SECONDS)}
 
 
+def run_riclpm(n_patients: int, waves: int = RICLPM_WAVES, seed: int = 20261202) -> dict:
+    """Time H4c's RI-CLPM (sessions 1..`waves`, therapist clusters) on a synthetic cohort of `n_patients`
+    drawn and scored as the workflow does; the row of `bench_riclpm.csv`."""
+    from alliance.instruments import load_instrument
+    from alliance.models.dynamics import dynamics_analysis
+    from alliance.scoring.scores import score_sessions
+    from alliance.simulation.synthetic import generate_cohort
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[3] / "config.yaml").read_text())
+    therapists = max(1, n_patients // PATIENTS_PER_THERAPIST)
+    cohort = config["synthetic"] | {"n_patients": n_patients, "n_therapists": therapists}
+    patients, sessions, _, _ = generate_cohort(cohort, config["features"]["early_window"],
+                                               np.random.default_rng(seed))  # no truth population
+    typed = sessions.assign(attended=sessions["attended"].astype(bool))
+    scores = score_sessions(typed, load_instrument("wai_sr"))
+    start = time.perf_counter()
+    result = dynamics_analysis(scores, typed, patients, {"waves": waves})
+    seconds = time.perf_counter() - start
+    fit = result["riclpm"] or {}
+    return {"n_patients": n_patients, "n_therapists": therapists, "waves": waves,
+            "patients_fitted": fit.get("n"), "status": result["statuses"][0]["status"], "seconds": seconds,
+            "met": seconds <= RICLPM_TARGET_SECONDS}
+
+
+def riclpm_markdown(row: dict) -> str:
+    verdict = "met" if row["met"] else "not met"
+    return "\n".join([
+        "## H4c's RI-CLPM alone", "",
+        f"{row['n_patients']:,} patients of {row['n_therapists']:,} therapists, sessions 1 to "
+        f"{row['waves']}, "
+        f"therapist-cluster-robust SEs ({row['status']}, {row['patients_fitted']} patients fitted): "
+        f"{row['seconds']:.1f} s (target {RICLPM_TARGET_SECONDS} s: {verdict}).", ""])
+
+
 def simulation_lines(row: dict) -> list[str]:
     """The simulation run's target line and what it measured."""
     r = int(row["replications"])
@@ -173,14 +216,17 @@ def machine() -> str:
     return f"{os.cpu_count()} cores{memory}, {cpu}, Python {platform.python_version()}"
 
 
-def markdown(table: pd.DataFrame, cores: int, simulation: dict | None = None) -> str:
-    """The summary: machine, targets, end-to-end times and the per-rule table of each size, and the
-    simulation study's run when one was timed (`simulation`, a `run_simulation` row)."""
+def markdown(table: pd.DataFrame, cores: int, simulation: dict | None = None,
+             riclpm: dict | None = None) -> str:
+    """The summary: machine, targets, end-to-end times and the per-rule table of each size, the
+    simulation study's run when one was timed (`simulation`, a `run_simulation` row) and the RI-CLPM's
+    (`riclpm`, a `run_riclpm` row)."""
+    extra = [simulation_markdown(row) for row in [simulation] if row]
+    extra += [riclpm_markdown(row) for row in [riclpm] if row]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     if table.empty:
         return "\n".join(["# Benchmark", "", f"`make bench` on {stamp}: {machine()}; Snakemake with "
-                          f"`--cores {cores}`.", "",
-                          *([simulation_markdown(simulation)] if simulation else [])])
+                          f"`--cores {cores}`.", "", *extra])
     ends = table[table["rule"] == "end_to_end"][["n_patients", "n_therapists", "n_sessions", "seconds",
                                                  "max_rss_mb"]]
     ends = ends.rename(columns={"seconds": "end_to_end_s", "max_rss_mb": "largest_rule_rss_mb"})
@@ -194,7 +240,7 @@ def markdown(table: pd.DataFrame, cores: int, simulation: dict | None = None) ->
         "## Targets", "", *targets(table), "",
         "## End to end", "", ends.round(1).to_markdown(index=False), "",
         "## Per rule (wall seconds and peak resident memory)", "", wide.round(1).to_markdown(), "",
-        *([simulation_markdown(simulation)] if simulation else []),
+        *extra,
     ])
 
 
@@ -205,6 +251,8 @@ def main() -> None:
                         help="cohort sizes of the whole workflow (none: the simulation study only)")
     parser.add_argument("--replications", type=int, default=SIMULATION_REPLICATIONS,
                         help="replications of the simulation study's timed run (0: not run)")
+    parser.add_argument("--riclpm", type=int, default=4000,
+                        help="patients of H4c's RI-CLPM timed alone over 8 sessions (0: not run)")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("results/bench"))
     parser.add_argument("--keep", action="store_true", help="keep each size's run folder")
@@ -227,11 +275,15 @@ def main() -> None:
             shutil.rmtree(work)
         write_csv(pd.DataFrame([simulation], columns=SIMULATION_COLUMNS).round(3),
                   out / "bench_simulation.csv")
+    riclpm = run_riclpm(args.riclpm) if args.riclpm > 0 else None
+    if riclpm:
+        write_csv(pd.DataFrame([riclpm], columns=RICLPM_COLUMNS).round(3), out / "bench_riclpm.csv")
     if frames:
         write_csv(table.round(3), out / "bench.csv")
-    write_text(markdown(table, args.cores, simulation), out / "bench.md")
+    write_text(markdown(table, args.cores, simulation, riclpm), out / "bench.md")
     print("\n".join([*(targets(table) if frames else []),
-                     *(simulation_lines(simulation) if simulation else [])]))
+                     *(simulation_lines(simulation) if simulation else []),
+                     *([riclpm_markdown(riclpm)] if riclpm else [])]))
 
 
 if __name__ == "__main__":
