@@ -6,13 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from figure_checks import layout_problems
 from scipy import stats
 
 from alliance.errors import FITTED, NOT_ESTIMABLE
 from alliance.i18n import use_language
 from alliance.ingest.contract import validate_tables
 from alliance.models.dynamics import COLUMNS, EFFECTS, default_waves, dynamics_analysis, dynamics_table
-from alliance.report.dynamics import agreement_sentences, dynamics_section
+from alliance.report.dynamics import agreement_sentences, dynamics_figure, dynamics_section
+from alliance.report.format import estimate_digits, format_number
 from alliance.scoring.scores import score_sessions
 from alliance.simulation.synthetic import generate_cohort
 
@@ -119,3 +121,18 @@ def test_section_in_the_reports_language(fitted):
     assert dynamics_section({"riclpm": None}, _effects((0, 1), (0, 1)), refused)["not_estimated"] == (
         "H4c: not estimable. No symptom scores in the data.")
     assert dynamics_section(None, _effects((0, 1), (0, 1)), status.iloc[:0])["rows"] == []
+
+
+def test_the_path_diagram_labels_every_effect_and_fits_its_canvas(fitted):
+    table = dynamics_table(fitted).set_index("effect")
+    fig = dynamics_figure(fitted)
+    texts = [text.get_text() for text in fig.axes[0].texts]
+    for effect in EFFECTS.values():
+        assert any(text.startswith(format_number(table.loc[effect, "estimate"],
+                                                 estimate_digits(table.loc[effect, "estimate"])))
+                   for text in texts), effect
+    arrows = [child for child in fig.axes[0].get_children() if type(child).__name__ == "Annotation"]
+    assert len(arrows) == 4  # two autoregressions, two cross-lags
+    assert layout_problems(fig) == []
+    empty = dynamics_figure({"riclpm": None})
+    assert "could not be estimated" in " ".join(text.get_text() for text in empty.axes[0].texts)

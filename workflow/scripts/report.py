@@ -24,12 +24,14 @@ with user_errors_to_console(log), use_language(config["report"]["language"]):
     instruments = load_configured(config["instruments"])
     model_results = [read_json(path) for path in snakemake.input.models]
     dimensions = read_json(snakemake.input.dimensions)
+    dynamics = read_json(snakemake.input.dynamics)
     figures = model_figures(
         pd.read_csv(snakemake.input.effects),
         satisfaction=instruments["satisfaction"],
         min_cell_size=snakemake.params.min_cell_size,
         models={result["family"]: result for result in model_results},
         dimensions=dimensions,
+        dynamics=dynamics,
     )
     for png, svg in zip(output.png, output.svg, strict=True):
         save_figure(figures[Path(png).stem], png, svg)
@@ -49,7 +51,7 @@ with user_errors_to_console(log):
         multiplicity=pd.read_csv(snakemake.input.multiplicity),
         status=pd.read_csv(snakemake.input.status, keep_default_na=False),
         dimensions=dimensions,
-        dynamics=read_json(snakemake.input.dynamics),
+        dynamics=dynamics,
         sensitivity=pd.read_csv(snakemake.input.sensitivity),
         sensitivity_notes=sensitivity_notes(read_json(snakemake.input.sensitivity_result)),
         psychometrics=read_tables(snakemake.input.psychometrics),

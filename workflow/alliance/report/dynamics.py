@@ -6,11 +6,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from alliance.errors import REPORTED
 from alliance.i18n import N_, _
 from alliance.models.dynamics import KEY, dynamics_table
-from alliance.report.format import format_ci, format_count, format_number, format_p, format_unit
+from alliance.report.format import (
+    estimate_digits,
+    format_ci,
+    format_count,
+    format_number,
+    format_p,
+    format_unit,
+)
+from alliance.report.style import figure_style, message_figure, new_figure
 from alliance.report.words import fill, reason_text, status_word
 
 EFFECT_WORDS = {
@@ -95,3 +104,47 @@ def dynamics_section(result: Mapping | None, effects: pd.DataFrame, status: pd.D
                chisq=format_number(first["chisq"]), cfi=format_unit(first["cfi"], 3),
                rmsea=format_unit(first["rmsea"], 3))
     return {"rows": rows, "fit": fit, "agreement": agreement_sentences(table, effects), "not_estimated": ""}
+
+
+def dynamics_figure(result: Mapping | None) -> Figure:
+    """H4c as a path diagram: alliance and symptoms at session t and t + 1, each lagged effect an arrow
+    labelled with its estimate and 95% CI (solid where the CI excludes 0, dashed where it does not)."""
+    title = _("Which comes first: alliance or symptom change")
+    fit = (result or {}).get("riclpm")
+    if not fit:
+        return message_figure(title, _("The reciprocal dynamics of alliance and symptoms could not be "
+                                       "estimated; the report says why."))
+    rows = dynamics_table(dict(result)).set_index("effect")
+    nodes = {"alliance_t": (0.12, 0.75), "symptoms_t": (0.12, 0.25), "alliance_next": (0.88, 0.75),
+             "symptoms_next": (0.88, 0.25)}
+    labels = {"alliance_t": _("Alliance\nsession t"), "symptoms_t": _("Symptoms\nsession t"),
+              "alliance_next": _("Alliance\nsession t + 1"), "symptoms_next": _("Symptoms\nsession t + 1")}
+    arrows = {"alliance_autoregression": ("alliance_t", "alliance_next", (0.5, 0.83)),
+              "symptoms_autoregression": ("symptoms_t", "symptoms_next", (0.5, 0.17)),
+              "alliance_to_symptoms": ("alliance_t", "symptoms_next", (0.36, 0.56)),
+              "symptoms_to_alliance": ("symptoms_t", "alliance_next", (0.64, 0.56))}
+    with figure_style():
+        fig = new_figure(8, 4.2)
+        ax = fig.add_subplot()
+        ax.set_axis_off()
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_title(title)
+        for name, (x, y) in nodes.items():
+            ax.text(x, y, labels[name], ha="center", va="center", fontsize=10,
+                    bbox={"boxstyle": "round,pad=0.5", "facecolor": "white", "edgecolor": "0.3"})
+        for effect, (start, end, (lx, ly)) in arrows.items():
+            row = rows.loc[effect]
+            sure = row["ci_low"] > 0 or row["ci_high"] < 0
+            ax.annotate("", xy=(nodes[end][0] - 0.085, nodes[end][1]), xytext=(nodes[start][0] + 0.07,
+                        nodes[start][1]), arrowprops={"arrowstyle": "-|>", "lw": 1.8 if sure else 1.0,
+                                                      "linestyle": "-" if sure else "--", "color": "0.15"})
+            digits = estimate_digits(row["estimate"])  # never a non-zero effect as 0.00
+            label = (f"{format_number(row['estimate'], digits)}\n"
+                     f"{format_ci(row['ci_low'], row['ci_high'], digits)}")
+            ax.text(lx, ly, label, ha="center", va="center", fontsize=9,
+                    bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none"})
+        ax.text(0.5, 0.02, _("Within-patient lagged effects per point of the earlier score (RI-CLPM, equal "
+                             "across sessions); solid: the 95% CI excludes 0."), ha="center", va="bottom",
+                fontsize=8, color="0.3")
+    return fig

@@ -28,6 +28,7 @@ from alliance.models.effects import BENCHMARKS, benchmark_comparable, model_labe
 from alliance.models.levels import HYPOTHESIS
 from alliance.outputs import FIGURES
 from alliance.report.dimensions import dimension_figure
+from alliance.report.dynamics import dynamics_figure
 from alliance.report.format import (
     _localised,
     format_ci,
@@ -556,11 +557,12 @@ def data_figures(
 
 
 def model_figures(effects: pd.DataFrame, *, satisfaction: Instrument, min_cell_size: int,
-                  models: Mapping[str, dict], dimensions: dict | None = None) -> dict[str, Figure]:
+                  models: Mapping[str, dict], dimensions: dict | None = None,
+                  dynamics: dict | None = None) -> dict[str, Figure]:
     """The figures of the model results (`MODEL_FIGURES`): the report at a glance (`satisfaction`, the
     satisfaction instrument, names its outcome), the forest plot of `effects`, the dropout family's
-    Kaplan-Meier curves, the primary models' predictions (`models`: the results by family) and the
-    bond/goal/task analysis (`dimensions`, H5)."""
+    Kaplan-Meier curves, the primary models' predictions (`models`: the results by family), the
+    bond/goal/task analysis (`dimensions`, H5) and the reciprocal dynamics (`dynamics`, H4c)."""
     dropout = models.get("dropout", {}).get("extra", {})
     km_reason = status_reason(models.get("dropout", {}), KAPLAN_MEIER)
     return {
@@ -577,6 +579,7 @@ def model_figures(effects: pd.DataFrame, *, satisfaction: Instrument, min_cell_s
                              else _("The Kaplan-Meier curves could not be estimated."))),
         "marginal_effects": marginal_effects(models),
         "dimensions": dimension_figure(dimensions),
+        "dynamics": dynamics_figure(dynamics),
     }
 
 
