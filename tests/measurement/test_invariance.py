@@ -507,11 +507,11 @@ def plain_answers(plain_cohort) -> pd.DataFrame:
     return inv.group_answers(*plain_cohort, _wai())
 
 
-def test_invariance_table_per_level_and_not_estimable_rows(plain_cohort):
+def test_invariance_tables_per_level_per_group_and_not_estimable_rows(plain_cohort):
     from alliance.instruments import load_instrument
 
     first, patients = plain_cohort
-    discipline = inv.invariance_table(first, patients, _wai(), ["discipline"])
+    discipline, parameters = inv.invariance_tables(first, patients, _wai(), ["discipline"])
     assert list(discipline.columns) == inv.INVARIANCE_COLUMNS and len(discipline) == 3
     assert discipline["level"].tolist() == ["configural", "metric", "scalar"]
     assert (discipline["status"] == "fitted").all() and (discipline["highest_level"] == "scalar").all()
@@ -520,11 +520,17 @@ def test_invariance_table_per_level_and_not_estimable_rows(plain_cohort):
     assert discipline["left_out"].iloc[0] == "" and discipline["n"].iloc[0] == len(
         inv.group_answers(first, patients, _wai()).dropna())
     assert discipline["retained"].tolist()[1:] == [True, True] and pd.isna(discipline["delta_cfi"].iloc[0])
-    haq = inv.invariance_table(first, patients, load_instrument("haq_ii"), ["discipline"])
+    # Each group's configural loadings and intercepts: 12 items in each of the 4 disciplines, the first
+    # item of each dimension the marker (loading 1), intercepts near the items' means (about 4 of 5).
+    assert list(parameters.columns) == inv.PARAMETER_COLUMNS and len(parameters) == 4 * 12
+    markers = parameters.groupby(["group", "factor"])["loading"].first()
+    assert np.allclose(markers, 1.0) and parameters["intercept"].between(3, 5).all()
+    haq, none = inv.invariance_tables(first, patients, load_instrument("haq_ii"), ["discipline"])
+    assert list(none.columns) == inv.PARAMETER_COLUMNS and none.empty
     assert haq["status"].tolist() == ["not_estimable"]
     assert haq["reason"].iloc[0].endswith("does not map its items to bond, goal and task")
     assert '"template"' in haq["reason_message"].iloc[0]
-    too_big = inv.invariance_table(first, patients, _wai(), ["discipline", "site"], min_group_size=1000)
+    too_big, _ = inv.invariance_tables(first, patients, _wai(), ["discipline", "site"], min_group_size=1000)
     assert too_big["grouping"].tolist() == ["discipline", "site"]
     assert too_big["reason"].tolist() == [
         f"0 groups of {groups} with at least 1000 patients with every item answered: invariance compares two "

@@ -23,6 +23,7 @@ from alliance.report.figures import (
     figure_style,
     forest_plot,
     grouped_mean_ci,
+    invariance_figure,
     item_distributions,
     kaplan_meier,
     make_figures,
@@ -647,3 +648,19 @@ def test_the_power_curve_fits_its_title_and_legend(code, outcomes, therapists):
         figure = power_curve(performance)
     assert layout_problems(figure) == []
     plt.close(figure)
+
+
+def test_invariance_figure_shows_each_disciplines_loadings_and_intercepts():
+    items = [f"wai_sr_{i}" for i in (3, 5, 7, 9)]
+    rows = [("discipline", group, "bond", item, 1.0 if item == items[0] else 0.9, 4.1 + (0.8 if
+             group == "physiotherapy" and item == items[2] else 0.0))
+            for group in ("psychotherapy", "physiotherapy") for item in items]
+    parameters = pd.DataFrame(rows, columns=["grouping", "group", "factor", "item", "loading", "intercept"])
+    fig = invariance_figure(parameters)
+    left, right = fig.axes[:2]
+    assert [t.get_text() for t in left.get_yticklabels()] == [f"{item} (bond)" for item in items]
+    shifted = [line.get_xdata()[0] for line in right.get_lines()]
+    assert max(shifted) == pytest.approx(4.9) and len(shifted) == 8
+    assert layout_problems(fig) == []
+    empty = invariance_figure(parameters.iloc[:0])
+    assert "not fitted" in " ".join(text.get_text() for text in empty.axes[0].texts)

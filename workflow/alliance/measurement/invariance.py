@@ -695,15 +695,24 @@ INVARIANCE_COLUMNS = ["grouping", "level", "n", "n_groups", "groups", "left_out"
                       "reason", "reason_message"]
 
 
-def invariance_table(first: pd.DataFrame, patients: pd.DataFrame, instrument: Instrument,
-                     groupings: list[str], *, min_group_size: int = MIN_GROUP_SIZE) -> pd.DataFrame:
-    """`results/psychometrics/invariance.csv`: per grouping (discipline; site where configured), the
-    configural, metric and scalar models by MLR (`group_invariance`), one row per level with its fit, the
-    change from the previous level, whether that level was retained and the highest level that holds;
-    or one row with the status and reason where the models cannot be fitted (an instrument without the
-    three dimensions, too few groups, an improper solution). `groups` names the groups compared (the
-    reference first), `left_out` those below `min_group_size` (never with their counts)."""
-    rows = []
+PARAMETER_COLUMNS = ["grouping", "group", "factor", "item", "loading", "intercept"]
+
+
+def invariance_tables(first: pd.DataFrame, patients: pd.DataFrame, instrument: Instrument,
+                      groupings: list[str], *, min_group_size: int = MIN_GROUP_SIZE
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`results/psychometrics/invariance.csv` and `invariance_parameters.csv`.
+
+    The first: per grouping (discipline; site where configured), the configural, metric and scalar
+    models by MLR (`group_invariance`), one row per level with its fit, the change from the previous
+    level, whether that level was retained and the highest level that holds; or one row with the status
+    and reason where the models cannot be fitted (an instrument without the three dimensions, too few
+    groups, an improper solution). `groups` names the groups compared (the reference first), `left_out`
+    those below `min_group_size` (never with their counts). The second: each group's loading and
+    intercept of every item in the configural model (loadings on the item's factor, its first item's
+    fixed at 1), which show where a group departs.
+    """
+    rows, parameters = [], []
     for grouping in groupings:
         base = {"grouping": grouping}
         try:
@@ -726,4 +735,13 @@ def invariance_table(first: pd.DataFrame, patients: pd.DataFrame, instrument: In
                          "reason_message": ""}
         for row in result["table"].to_dict("records"):
             rows.append(shared | {key: row.get(key) for key in INVARIANCE_COLUMNS if key in row})
-    return pd.DataFrame(rows, columns=INVARIANCE_COLUMNS)
+        estimates = result["fits"]["configural"]["estimates"]
+        loadings = estimates[estimates["op"] == "=~"].rename(columns={"lhs": "factor", "rhs": "item",
+                                                                       "est": "loading"})
+        intercepts = estimates[estimates["op"] == "~1"].rename(columns={"lhs": "item", "est": "intercept"})
+        both = loadings[["group", "factor", "item", "loading"]].merge(
+            intercepts[["group", "item", "intercept"]], on=["group", "item"])
+        parameters.append(both.assign(grouping=grouping, group=both["group"].astype(str)))
+    table = pd.DataFrame(rows, columns=INVARIANCE_COLUMNS)
+    return table, (pd.concat(parameters, ignore_index=True)[PARAMETER_COLUMNS] if parameters
+                   else pd.DataFrame(columns=PARAMETER_COLUMNS))

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from alliance.instruments import Instrument
-from alliance.measurement.invariance import MIN_GROUP_SIZE, invariance_table
+from alliance.measurement.invariance import MIN_GROUP_SIZE, invariance_tables
 from alliance.measurement.psychometrics import TOTAL as SCALE_TOTAL
 from alliance.measurement.psychometrics import (
     cfa_compare,
@@ -157,8 +157,8 @@ def measurement_tables(
         fit, parameters, distribution = (_empty(name) for name in (
             "cfa_fit", "cfa_parameters", "item_distribution"))
     present = [g for g in settings.get("invariance_groupings", ["discipline"]) if g in patients.columns]
-    invariance = invariance_table(first, patients, alliance, present,
-                                  min_group_size=settings.get("invariance_min_group", MIN_GROUP_SIZE))
+    minimum = settings.get("invariance_min_group", MIN_GROUP_SIZE)
+    invariance, by_group = invariance_tables(first, patients, alliance, present, min_group_size=minimum)
     scored = scored_sessions(session_scores)
     values = scored[["patient_id", TOTAL]].rename(columns={TOTAL: "value"})
     means = values.groupby("patient_id", as_index=False)["value"].mean().merge(
@@ -175,6 +175,7 @@ def measurement_tables(
         "reliability": reliability, "item_statistics": items, "item_distribution": distribution,
         "cfa_fit": fit, "cfa_parameters": parameters, "therapist_icc": pd.DataFrame([icc]),
         "reliability_by_sessions": by_sessions, "agreement": agreement, "invariance": invariance,
+        "invariance_parameters": by_group,
         "notes": pd.DataFrame(notes, columns=COLUMNS["notes"]),
     }
 

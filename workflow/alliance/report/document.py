@@ -53,6 +53,8 @@ FIGURE_CAPTIONS = {
                       "ratios (no effect at 1) and points (no effect at 0); below, the statistics that "
                       "share a published benchmark's metric beside it (its 95% CI as a band where "
                       "published)."),
+    "invariance": N_("Each alliance item's loading and intercept per discipline in the configural model of "
+                     "the invariance analysis: an item one discipline answers differently stands apart."),
     "dynamics": N_("H4c: the within-patient lagged effects of the RI-CLPM as a path diagram, each with its "
                    "95% CI (robust to the therapist level); solid arrows where the CI excludes 0."),
     "alliance_trajectories": N_("Mean alliance total (95% CI) by session and discipline, over attended, "

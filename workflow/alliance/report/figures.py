@@ -539,6 +539,41 @@ def make_figures(
     return {name: figures[name] for name in FIGURES}
 
 
+def invariance_figure(parameters: pd.DataFrame | None) -> Figure:
+    """Measurement invariance across disciplines (`invariance_parameters.csv`, grouping discipline): each
+    item's loading (left) and intercept (right) per discipline in the configural model, so that an item
+    a discipline answers differently stands out. Says so in a figure when the models were not fitted."""
+    title = _("Measurement invariance across disciplines")
+    rows = (parameters[parameters["grouping"] == "discipline"] if parameters is not None and len(parameters)
+            else pd.DataFrame())
+    if rows.empty:
+        return message_figure(title, _("The invariance models were not fitted in these data; the report says "
+                                       "why."))
+    items = list(dict.fromkeys(rows["item"]))
+    groups = list(dict.fromkeys(rows["group"]))
+    y = {item: len(items) - 1 - i for i, item in enumerate(items)}
+    colours = dict(zip(groups, sns.color_palette("colorblind", len(groups)), strict=True))
+    offsets = dict(zip(groups, np.linspace(0.25, -0.25, len(groups)), strict=True))
+    with figure_style():
+        fig = new_figure(8, 1.8 + 0.32 * len(items))
+        left, right = fig.subplots(1, 2, sharey=True)
+        for row in rows.itertuples():
+            for ax, value in ((left, row.loading), (right, row.intercept)):
+                ax.plot(value, y[row.item] + offsets[row.group], "o", color=colours[row.group], ms=5,
+                        label=discipline_name(row.group))
+        factor_of = dict(zip(rows["item"], rows["factor"], strict=True))
+        left.set_yticks([y[item] for item in items],
+                        [f"{item} ({subscale_label(factor_of[item])})" for item in items])
+        left.set_xlabel(_("Loading (first item of each dimension fixed at 1)"))
+        right.set_xlabel(_("Intercept (item scale)"))
+        handles, labels = left.get_legend_handles_labels()
+        unique = dict(zip(labels, handles, strict=False))
+        fig.legend(unique.values(), unique.keys(), loc="outside lower center", ncols=len(unique),
+                   frameon=False)
+        fig.suptitle(title)
+    return fig
+
+
 def data_figures(
     session_scores: pd.DataFrame, features: pd.DataFrame, *, instrument: Instrument, min_cell_size: int,
     psychometrics: Mapping[str, pd.DataFrame], ruptures: pd.DataFrame, synthetic: bool,
@@ -553,6 +588,7 @@ def data_figures(
         "reliability_by_sessions": reliability_by_sessions(psychometrics["reliability_by_sessions"]),
         "rupture_trajectories": rupture_trajectories(ruptures, features, synthetic),
         "therapist_caterpillar": therapist_caterpillar(features, min_cell_size),
+        "invariance": invariance_figure(psychometrics.get("invariance_parameters")),
     }
 
 

@@ -348,7 +348,8 @@ def measurement_section(
     shown_notes = [foreign(text) for text in notes.get("note", []) if text != note]
     not_possible = foreign(note) if note is not None else _(NOT_POSSIBLE)
     rows, share_shown = rupture_rows(rupture_shares, min_cell_size)
-    figures = ((["item_distributions"] if distributions else []) + (["factor_loadings"] if item_level else [])
+    figures = ((["item_distributions"] if distributions else [])
+               + (["factor_loadings", "invariance"] if item_level else [])
                + ["reliability_by_sessions"] + (["rupture_trajectories"] if synthetic else []))
     return {
         "item_level": item_level,
