@@ -534,3 +534,16 @@ def simulate_riclpm(
         for t in range(waves):
             out[f"{v}{t + 1}"] = vals[:, t]
     return pd.DataFrame(out)
+
+
+def test_the_random_intercept_correlations_interval_stays_inside_minus_one_to_one():
+    """Fisher's z: r = .95 with SE .10 and 20 clusters would give r +- t SE = [.74, 1.16] on the raw
+    scale; on z it is tanh(atanh(.95) +- t * .10 / (1 - .95^2)) by hand."""
+    t = stats.t.ppf(0.975, 19)
+    ci = R.correlation_interval(0.95, 0.10, 20)
+    half = t * 0.10 / (1 - 0.95**2)
+    assert ci["ci_low"] == pytest.approx(np.tanh(np.arctanh(0.95) - half))
+    assert ci["ci_high"] == pytest.approx(np.tanh(np.arctanh(0.95) + half)) and ci["ci_high"] < 1
+    near_zero = R.correlation_interval(0.0, 0.01, 20)  # the raw interval where r is near 0
+    assert near_zero["ci_high"] == pytest.approx(t * 0.01, rel=1e-3) and near_zero["se_cluster"] == 0.01
+    assert np.isnan(R.correlation_interval(1.0, 0.1, 20)["ci_low"])

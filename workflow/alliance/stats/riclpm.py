@@ -86,6 +86,17 @@ MIN_THERAPISTS = 10
 _LAG_KINDS = {"a": "x->x", "b": "y->x", "c": "y->y", "d": "x->y"}
 
 
+def correlation_interval(r: float, se: float, groups: int) -> dict[str, float]:
+    """A correlation's cluster-robust SE (delta method) and its 95% CI on Fisher's z scale, t with
+    ``groups - 1`` df, transformed back: inside (-1, 1), unlike r +- t SE near the bounds (Fisher 1921);
+    no interval (NaN) for an improper |r| >= 1."""
+    if not abs(r) < 1:
+        return {"se_cluster": se, "ci_low": math.nan, "ci_high": math.nan}
+    half = float(stats.t.ppf(0.975, groups - 1)) * se / (1.0 - r * r)
+    z = math.atanh(r)
+    return {"se_cluster": se, "ci_low": math.tanh(z - half), "ci_high": math.tanh(z + half)}
+
+
 # --------------------------------------------------------------------------------------------
 # Model syntax
 # --------------------------------------------------------------------------------------------
@@ -930,7 +941,7 @@ def _fit(
         jac[idx["vky"]] = -0.5 * ri_r / vy
         ri_r_se = float(math.sqrt(jac @ vcov @ jac))
         if groups is not None:
-            ri_robust = _cluster_columns(ri_r, float(math.sqrt(jac @ vcov_cluster @ jac)), groups)
+            ri_robust = correlation_interval(ri_r, float(math.sqrt(jac @ vcov_cluster @ jac)), groups)
     elif setup.random_intercepts:
         warn.append("the random-intercept correlation is undefined: an intercept variance is not positive")
 
