@@ -469,13 +469,13 @@ def _cohort(default_config: dict, seed: int, noninvariance: dict) -> tuple[pd.Da
     """A default-size synthetic cohort's first scored questionnaires and its patients."""
     from alliance.measurement.tables import first_questionnaires
     from alliance.scoring.scores import score_sessions
-    from alliance.simulation.synthetic import synthesize
+    from alliance.simulation.synthetic import generate_cohort
 
     synthetic = default_config["synthetic"]
-    cfg = synthetic | {"seed": seed, "truth_multiplier": 1,
-                       "alliance": synthetic["alliance"] | {"noninvariance": noninvariance}}
+    cfg = synthetic | {"alliance": synthetic["alliance"] | {"noninvariance": noninvariance}}
     early_window = default_config["features"]["early_window"]
-    patients, sessions, _, _ = synthesize(cfg, early_window, default_config["models"]["covariates"])
+    # The cohort `synthesize` draws with this seed, without its truth population.
+    patients, sessions, _, _ = generate_cohort(cfg, early_window, np.random.default_rng(seed))
     scored = sessions.assign(attended=sessions["attended"].astype(bool))
     return first_questionnaires(scored, score_sessions(scored, _wai())), patients
 
