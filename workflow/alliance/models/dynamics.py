@@ -22,7 +22,7 @@ from __future__ import annotations
 import pandas as pd
 
 from alliance.errors import FITTED, NOT_ESTIMABLE, NotEstimable
-from alliance.i18n import Message
+from alliance.i18n import Message, message_text
 from alliance.models.common import status_record
 from alliance.scoring.scores import TOTAL, is_scored
 
@@ -107,7 +107,8 @@ def dynamics_table(result: dict) -> pd.DataFrame:
     status = result["statuses"][0]
     if result["riclpm"] is None:
         return pd.DataFrame([{"effect": "", "waves": result["waves"], "status": status["status"],
-                              "reason": status["reason"], "reason_message": _json(status["reason_message"])}],
+                              "reason": status["reason"],
+                              "reason_message": message_text(status["reason_message"])}],
                             columns=COLUMNS)
     fit = result["riclpm"]
     shared = {"waves": result["waves"], "n": fit["n"], "n_therapists": fit["n_clusters"],
@@ -123,8 +124,3 @@ def dynamics_table(result: dict) -> pd.DataFrame:
                           "ci_low": fit["ri_correlation_ci_low"], "ci_high": fit["ri_correlation_ci_high"]})
     return pd.DataFrame(rows, columns=COLUMNS)
 
-
-def _json(message: dict | None) -> str:
-    from alliance.i18n import message_text
-
-    return message_text(message)
