@@ -10,7 +10,7 @@ CONFIG ?=
 SNAKEMAKE_ARGS ?=
 CONFIG_ARG := $(if $(CONFIG),--configfile $(CONFIG),)
 
-.PHONY: setup browser run test test-fast test-slurm lint report reproduce notebooks lab bench check-dimensions check-invariance clean lock
+.PHONY: setup browser run test test-fast test-slurm lint report reproduce notebooks lab bench check-dimensions check-invariance check-dynamics clean lock
 
 setup: $(STAMP)
 
@@ -108,6 +108,13 @@ check-dimensions: $(STAMP)
 INVARIANCE_SEED ?= 2000
 check-invariance: $(STAMP)
 	$(BIN)/python -m alliance.simulation.invariance_check --replications $(COHORTS) --seed $(INVARIANCE_SEED) $(if $(CONFIG),--config $(CONFIG),)
+
+## check-dynamics: how well H4c's RI-CLPM recovers planted reciprocal dynamics (synthetic.symptoms.process:
+## joint, both cross-lags planted; COHORTS cohorts of 400 patients, about 3 s a cohort, plus the estimand on
+## 20,000 patients; issue 17's target); results/validation/dynamics_check.csv and .md
+DYNAMICS_SEED ?= 3000
+check-dynamics: $(STAMP)
+	$(BIN)/python -m alliance.simulation.dynamics_check --replications $(COHORTS) --seed $(DYNAMICS_SEED) $(if $(CONFIG),--config $(CONFIG),)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -13,8 +13,12 @@ improvement that grows with the patient's alliance level (`improvement_points_pe
 latent alliance level) and varies between therapists and patients; alliance at a session above the
 patient's own mean (the person mean of the observed totals, per SD of these deviations) shifts the next
 session's score by `within_points_per_sd`. The score is a whole number >= 0 recorded at attended sessions.
-There is no reverse path (symptom change does not feed back into alliance): it would change the alliance
-draws of every existing column, so the reverse model's generating effect is zero. Every symptom number
+By default there is no reverse path (symptom change does not feed back into alliance), so the reverse
+model's generating effect is zero. `process: joint` plants both directions (H4c's reciprocal dynamics):
+latent alliance and symptoms are drawn session by session (`draw_joint`), the forward path per
+`alliance.session_sd` of the latent alliance's within-patient deviation and a reverse path of
+`reverse_points_per_point` alliance points per symptom point; it uses the
+same draws, so with both paths at zero it gives the default cohort. Every symptom number
 comes from a separate stream (the caller's generator jumped ahead, never advanced), so all other columns
 are byte-identical with and without symptoms.
 
@@ -84,6 +88,34 @@ def _symptom_stream(rng: np.random.Generator) -> np.random.Generator:
     return np.random.Generator(rng.bit_generator.jumped())
 
 
+def _symptom_draws(sym: dict, severity: np.ndarray, alliance_level: np.ndarray, *, therapist: np.ndarray,
+                   n_t: int, hi: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The symptom process's random parts, in their fixed order: each patient's end level, the session
+    noise (patients x sessions) and the first session's score."""
+    n = len(severity)
+    therapist_effect = rng.normal(0, sym["therapist_sd"], size=n_t)[therapist]
+    improvement = (rng.normal(sym["improvement_mean"], sym["improvement_sd"], size=n) + therapist_effect
+                   + sym["improvement_points_per_sd"] * alliance_level)
+    noise = rng.normal(0, sym["session_sd"], size=(n, hi))
+    first = np.clip(np.round(severity + rng.normal(0, sym["start_sd"], size=n)), 0, None)
+    return severity - improvement, noise, first
+
+
+def _step(sym: dict, previous: np.ndarray, end_level: np.ndarray, within_z: np.ndarray,
+          noise: np.ndarray) -> np.ndarray:
+    """The next session's score: a share `rate` of the way to the end level, moved by the alliance's
+    within-patient deviation at the previous session, plus noise; a whole number >= 0."""
+    step = sym["rate"] * (end_level - previous) + sym["within_points_per_sd"] * within_z + noise
+    return np.clip(np.round(previous + step), 0, None)
+
+
+def _recorded(score: np.ndarray, recorded: np.ndarray, missing: float,
+              rng: np.random.Generator) -> np.ndarray:
+    """The scores kept at the cells where one may be recorded (each missing with chance `missing`)."""
+    kept = recorded & (rng.random(score.shape) >= missing)
+    return np.where(kept, score, np.nan)
+
+
 def draw_symptoms(
     sym: dict, severity: np.ndarray, alliance_level: np.ndarray, *, therapist: np.ndarray, n_t: int,
     observed: np.ndarray, scored: np.ndarray, recorded: np.ndarray, rng: np.random.Generator,
@@ -99,19 +131,42 @@ def draw_symptoms(
     within = np.where(scored & ~np.isnan(observed), observed - person_mean[:, None], np.nan)
     spread = np.nanstd(within, ddof=1) if np.isfinite(within).sum() > 1 else 0.0
     within_z = np.nan_to_num(within / spread) if spread > 0 else np.zeros((n, hi))
-    therapist_effect = rng.normal(0, sym["therapist_sd"], size=n_t)[therapist]
-    improvement = (rng.normal(sym["improvement_mean"], sym["improvement_sd"], size=n) + therapist_effect
-                   + sym["improvement_points_per_sd"] * alliance_level)
-    end_level = severity - improvement
-    noise = rng.normal(0, sym["session_sd"], size=(n, hi))
+    end_level, noise, first = _symptom_draws(sym, severity, alliance_level, therapist=therapist, n_t=n_t,
+                                             hi=hi, rng=rng)
     score = np.empty((n, hi))
-    score[:, 0] = np.clip(np.round(severity + rng.normal(0, sym["start_sd"], size=n)), 0, None)
+    score[:, 0] = first
     for t in range(1, hi):
-        step = (sym["rate"] * (end_level - score[:, t - 1])
-                + sym["within_points_per_sd"] * within_z[:, t - 1] + noise[:, t])
-        score[:, t] = np.clip(np.round(score[:, t - 1] + step), 0, None)
-    kept = recorded & (rng.random((n, hi)) >= sym["missing"])
-    return np.where(kept, score, np.nan)
+        score[:, t] = _step(sym, score[:, t - 1], end_level, within_z[:, t - 1], noise[:, t])
+    return _recorded(score, recorded, sym["missing"], rng)
+
+
+def draw_joint(
+    sym: dict, severity: np.ndarray, alliance_level: np.ndarray, *, general: np.ndarray, level: np.ndarray,
+    spread: float, therapist: np.ndarray, n_t: int, rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Latent alliance and symptoms drawn together session by session (`synthetic.symptoms.process:
+    joint`): the planted reciprocal dynamics of H4c.
+
+    The alliance's within-patient deviation at session t (its latent value minus the patient's expected
+    level `level`, in units of `spread`, the SD of the session noise) moves the symptoms at t + 1 by
+    `within_points_per_sd`; the symptoms' deviation at t from the patient's expected course (the
+    noise-free path from baseline severity towards the end level) moves the latent alliance at t + 1 by
+    `reverse_points_per_point` (alliance points per symptom point; negative: more symptoms than expected,
+    a lower alliance next). Returns the latent alliance (patients x sessions: `general` plus the reverse
+    shifts) and every symptom score on the grid (before `_recorded`). The draws are `draw_symptoms`'s,
+    from `rng` only.
+    """
+    n, hi = general.shape
+    end_level, noise, first = _symptom_draws(sym, severity, alliance_level, therapist=therapist, n_t=n_t,
+                                             hi=hi, rng=rng)
+    general, score, course = general.copy(), np.empty((n, hi)), np.empty((n, hi))
+    score[:, 0], course[:, 0] = first, severity
+    for t in range(1, hi):
+        course[:, t] = course[:, t - 1] + sym["rate"] * (end_level - course[:, t - 1])
+        general[:, t] += sym["reverse_points_per_point"] * (score[:, t - 1] - course[:, t - 1])
+        within_z = (general[:, t - 1] - level[:, t - 1]) / spread if spread > 0 else np.zeros(n)
+        score[:, t] = _step(sym, score[:, t - 1], end_level, within_z, noise[:, t])
+    return general, score
 
 
 def generate_cohort(
@@ -169,7 +224,14 @@ def generate_cohort(
     rupture = np.zeros((n, hi))
     for t in range(1, hi):
         rupture[:, t] = 0.5 * rupture[:, t - 1] + al["rupture_size"] * shocks[:, t]
-    general = al["mean"] + (u + v)[:, None] + growth[:, None] * np.log(t_idx) + noise - rupture
+    level = al["mean"] + (u + v)[:, None] + growth[:, None] * np.log(t_idx)
+    general = level + noise - rupture
+    sym = cfg.get("symptoms", {})
+    joint = sym.get("enabled", False) and sym.get("process", "observed") == "joint"
+    if joint:  # the reciprocal dynamics: alliance and symptoms session by session (H4c)
+        general, joint_scores = draw_joint(sym, severity, general_z, general=general, level=level,
+                                           spread=al["session_sd"], therapist=therapist, n_t=n_t,
+                                           rng=symptom_rng)
     specific = {d: rng.normal(0, al["dimension_sd"], size=n) for d in DIMENSIONS}
     latent = {d: general + specific[d][:, None] for d in DIMENSIONS}
     # Dimension-specific effects (H5): per SD of a dimension's patient-specific deviation.
@@ -223,8 +285,9 @@ def generate_cohort(
     home = np.round(rng.beta(hp_mean * 8, (1 - hp_mean) * 8), 2)
     home = np.where(attended & (t_idx >= 2), home, np.nan)
 
-    sym = cfg.get("symptoms", {})
-    if sym.get("enabled", False):
+    if joint:
+        symptoms = _recorded(joint_scores, attended & scheduled, sym["missing"], symptom_rng)
+    elif sym.get("enabled", False):
         scored = attended & scheduled & ~np.isnan(observed)
         symptoms = draw_symptoms(sym, severity, general_z, therapist=therapist, n_t=n_t, observed=observed,
                                  scored=scored,
@@ -295,20 +358,23 @@ def generated_features(patients: pd.DataFrame, sessions: pd.DataFrame, outcomes:
     return features
 
 
-def _symptom_generating(sym: dict) -> dict[tuple[str, str], float]:
+def _symptom_generating(sym: dict) -> dict[tuple[str, str], float | None]:
     """The generating value behind each symptom estimand, keyed by (outcome, predictor).
 
     Improvement: per SD of the *latent* alliance level, on the end level (the estimand, per SD of
     observed early alliance from the first to the last score, is smaller). Next symptoms, within: exact.
     Next symptoms, between: the per-session pull of the end-level effect, -rate * improvement (a guide:
-    the predictor is the observed person mean). Reverse direction: none is generated (zero).
+    the predictor is the observed person mean). Reverse direction: none is generated (zero). Under
+    `process: joint` the within paths are planted on other scales (the latent deviation; alliance points
+    per symptom point), so those rows have none (null; `make check-dynamics` sets the RI-CLPM beside them).
     """
+    joint = sym.get("process", "observed") == "joint"
     return {
         ("symptom_improvement", "alliance_early"): sym["improvement_points_per_sd"],
-        ("symptoms_next", "alliance_within"): sym["within_points_per_sd"],
+        ("symptoms_next", "alliance_within"): None if joint else sym["within_points_per_sd"],
         ("symptoms_next", "alliance_between"): -sym["rate"] * sym["improvement_points_per_sd"],
-        ("alliance_next", "symptom_improvement_within"): 0.0,
-        ("alliance_next", "symptom_improvement_between"): 0.0,
+        ("alliance_next", "symptom_improvement_within"): None if joint else 0.0,
+        ("alliance_next", "symptom_improvement_between"): None if joint else 0.0,
     }
 
 
