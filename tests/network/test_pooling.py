@@ -87,6 +87,8 @@ def test_one_site_is_its_own_result_and_two_sites_have_no_prediction_interval():
     assert "needs at least three" in heterogeneity_words(two)
     homogeneous = pool_estimates([0.3, 0.3, 0.3], [0.1, 0.2, 0.1])
     assert homogeneous["tau2"] == 0 and homogeneous["i2"] == 0
+    # identical sites: HKSJ's variance is 0; the CI keeps the usual 1 / sum(w) (Roever et al. 2015)
+    assert homogeneous["std_error"] == pytest.approx(1 / np.sqrt(100 + 25 + 100))
 
 
 def bundle(site: str, estimate: float, *, status: str = ESTIMATED, plan: str = "a" * 64, key: str = "wai_sr",

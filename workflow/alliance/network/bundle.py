@@ -38,13 +38,7 @@ import numpy as np
 import pandas as pd
 
 from alliance.errors import ConfigError, InputError
-from alliance.instruments import load_instrument
 from alliance.io import read_json, sha256_file, write_atomic, write_text
-from alliance.models.adherence import attendance_design
-from alliance.models.common import Design
-from alliance.models.dropout import dropout_design
-from alliance.models.satisfaction import satisfaction_design
-from alliance.report.cohort import flow_steps
 
 BUNDLE_FORMAT = 1
 SUMMARY = "WHAT_LEAVES_THE_SITE.md"
@@ -53,9 +47,8 @@ ENTRIES = ("effects.csv", "statuses.csv", "flows.csv", "reliability.csv", "bench
 # Instruments of one family measure the same construct on the same items' content; per-point pooling
 # needs more (the same key and range, `alliance.network.pooling.metric_for`).
 FAMILIES = {"wai_sr": "wai", "wai_s": "wai", "srs": "srs", "haq_ii": "haq"}
-# The primary effects pooled per instrument point: outcome -> the design of its primary model.
-PRIMARY_DESIGNS = {"attendance": attendance_design, "dropout": dropout_design,
-                   "satisfaction": satisfaction_design}
+# The primary effects pooled per instrument point (`predictor_scales`).
+PRIMARY_OUTCOMES = ("attendance", "dropout", "satisfaction")
 FAMILY_RESULTS = ("adherence", "dropout", "satisfaction", "symptoms", "dimensions", "dynamics")
 EFFECT_COLUMNS = ["outcome", "model", "predictor", "scale", "analysis", "status", "estimate", "std_error",
                   "ci_low", "ci_high", "n_patients", "n_therapists", "predictor_sd", "estimate_per_point",
@@ -126,9 +119,16 @@ def scrub_text(text: object, k: int) -> str:
 def predictor_scales(features: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
     """Per primary outcome: its alliance predictor, the predictor's SD in the primary model's analysis sample
     and Var(SD) / SD^2 (the part of a per-SD SE that is the SD's own sampling variance)."""
+    # Deferred: the bundle is built where the models ran; the coordinator reads bundles without loading them.
+    from alliance.models.adherence import attendance_design
+    from alliance.models.dropout import dropout_design
+    from alliance.models.satisfaction import satisfaction_design
+
+    designs = dict(zip(PRIMARY_OUTCOMES, (attendance_design, dropout_design, satisfaction_design),
+                       strict=True))
     rows = []
-    for outcome, make_design in PRIMARY_DESIGNS.items():
-        design: Design = make_design(features, covariates)
+    for outcome, make_design in designs.items():
+        design = make_design(features, covariates)
         values = design.data[design.predictor] if len(design.data) else pd.Series(dtype=float)
         sd = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
         rows.append({"outcome": outcome, "predictor": design.predictor, "predictor_sd": sd,
@@ -175,6 +175,8 @@ def statuses_table(status: pd.DataFrame, k: int) -> pd.DataFrame:
 def flows_table(results: dict[str, dict], k: int) -> pd.DataFrame:
     """Each model family's analysis flow, its counts suppressed as in the report (`flow_steps`), without
     thousands separators."""
+    from alliance.report.cohort import flow_steps  # deferred as the models (`predictor_scales`)
+
     rows = [{"family": family, "order": i + 1, "step": step, "n": n.replace(",", "")}
             for family, result in results.items()
             for i, (step, n) in enumerate(flow_steps(result.get("flow", []), k))]
@@ -232,6 +234,8 @@ def provenance(manifest: dict, *, site: str, plan_sha256: str, instrument: dict)
 
 def instrument_info(key_or_path: str) -> dict:
     """The alliance instrument as the bundle names it: key, name, family, item range and scoring."""
+    from alliance.instruments import load_instrument  # deferred as the models (`predictor_scales`)
+
     instrument = load_instrument(key_or_path)
     return {"key": instrument.key, "name": instrument.name, "family": instrument_family(instrument.key),
             "minimum": instrument.minimum, "maximum": instrument.maximum, "score": instrument.score,
