@@ -30,7 +30,7 @@ def test_site_effects_change_nothing_at_zero_and_only_outcomes_otherwise(default
 
 
 def test_one_replication_pools_each_primary_effect_over_the_sites(default_config):
-    cfg = default_config["synthetic"] | {"n_patients": 600, "n_therapists": 36, "n_sites": 3}
+    cfg = default_config["synthetic"] | {"n_patients": 900, "n_therapists": 45, "n_sites": 3}
     table = replication(cfg, early_window=3, covariates=default_config["models"]["covariates"], seed=11)
     assert list(table["outcome"]) == ["attendance", "dropout", "satisfaction"]
     assert (table["k_sites"] == 3).all() and np.isfinite(table[["pooled", "one_stage", "ratio"]]).all().all()
