@@ -92,18 +92,18 @@ def test_one_site_is_its_own_result_and_two_sites_have_no_prediction_interval():
 
 
 def bundle(site: str, estimate: float, *, status: str = ESTIMATED, plan: str = "a" * 64, key: str = "wai_sr",
-           effects: bool = True) -> Bundle:
+           effects: bool = True, mean: float = 3.9) -> Bundle:
     """A hand-made bundle: the primary dropout effect (per SD and per point) and one secondary effect."""
     rows = pd.DataFrame([
         {"outcome": "dropout", "model": "logistic_glm_cluster_therapist", "predictor": "alliance_early",
          "scale": "log_odds", "analysis": "primary", "status": status, "estimate": estimate * 0.5,
          "std_error": 0.1, "ci_low": estimate * 0.5 - 0.196, "ci_high": estimate * 0.5 + 0.196,
-         "n_patients": "200", "n_therapists": "20", "predictor_sd": 0.5, "estimate_per_point": estimate,
-         "std_error_per_point": 0.18},
+         "n_patients": "200", "n_therapists": "20", "predictor_mean": mean, "predictor_sd": 0.5,
+         "estimate_per_point": estimate, "std_error_per_point": 0.18},
         {"outcome": "dropout", "model": "cox", "predictor": "alliance_prev", "scale": "log_hazard",
          "analysis": "secondary", "status": status, "estimate": estimate, "std_error": 0.2, "ci_low": -1.0,
-         "ci_high": 1.0, "n_patients": "200", "n_therapists": "20", "predictor_sd": np.nan,
-         "estimate_per_point": np.nan, "std_error_per_point": np.nan}])
+         "ci_high": 1.0, "n_patients": "200", "n_therapists": "20", "predictor_mean": np.nan,
+         "predictor_sd": np.nan, "estimate_per_point": np.nan, "std_error_per_point": np.nan}])
     if status == SUPPRESSED:
         rows.loc[:, ["estimate", "std_error", "estimate_per_point", "std_error_per_point"]] = np.nan
         rows[["n_patients", "n_therapists"]] = "<10"
@@ -118,13 +118,18 @@ def bundle(site: str, estimate: float, *, status: str = ESTIMATED, plan: str = "
 
 
 def test_sites_below_the_minimum_and_without_the_effect_are_shown_and_not_pooled():
-    pooled, sites = pool_bundles([bundle("a", -0.8), bundle("b", -1.0), bundle("c", -0.9, status=SUPPRESSED),
+    pooled, sites = pool_bundles([bundle("a", -0.8), bundle("b", -1.0, mean=4.1),
+                                  bundle("c", -0.9, status=SUPPRESSED),
                                   bundle("d", 0.0, effects=False)])
     primary = pooled[pooled["analysis"] == "primary"].iloc[0]
     assert primary["metric"] == PER_POINT and primary["k_sites"] == 2
     assert (primary["k_suppressed"], primary["k_not_estimated"]) == (1, 1)
     expected = pool_estimates([-0.8, -1.0], [0.18, 0.18])
     assert primary["estimate"] == pytest.approx(expected["estimate"])
+    # the SD of both sites' 200 + 200 patients together: ((199 x .25) x 2 + (200 x .1^2) x 2) / 399
+    spread = np.sqrt((2 * 199 * 0.25 + 2 * 200 * 0.01) / 399)
+    assert primary["combined_sd"] == pytest.approx(spread)
+    assert primary["estimate_per_combined_sd"] == pytest.approx(expected["estimate"] * spread)
     assert pooled[pooled["analysis"] == "secondary"].iloc[0]["metric"] == PER_SD
     rows = sites[sites["analysis"] == "primary"].set_index("site")
     assert rows.loc["c", "status"] == BELOW_MINIMUM and "fewer than 10" in rows.loc["c", "reason"]

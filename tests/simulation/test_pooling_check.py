@@ -1,4 +1,4 @@
-"""The multi-site generator and the check of pooling across sites (make check-pooling), on one small cohort."""
+"""The multi-site generator and the check of pooling across sites (make check-pooling), on a small cohort."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ def test_site_effects_change_nothing_at_zero_and_only_outcomes_otherwise(default
     """`site_effect_sd` 0 gives the cohort without the key, byte for byte (the default cohort's check is
     tests/workflow/test_workflow.py); above 0 the patients are the same and only what follows from the
     effects (attendance after the window, dropout) changes."""
-    cfg = {key: value for key, value in default_config["synthetic"].items() if key != "site_effect_sd"} | SMALL
+    cfg = {key: value for key, value in default_config["synthetic"].items()
+           if key != "site_effect_sd"} | SMALL
 
     def draw(**changes):
         return generate_cohort(cfg | changes, 3, np.random.default_rng(7))[:3]

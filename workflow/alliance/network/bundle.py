@@ -7,7 +7,9 @@ The bundle holds tables of aggregates only (ANALYSIS_PLAN.md, section 10):
   and therapists) with, for the primary effects, the SD of the alliance predictor in the site's analysis
   sample and the effect per instrument point (estimate / SD, SE of the per-SD coefficient without the
   SD's own sampling variance / SD): the metric pooled across sites, since "per SD" is per each site's
-  own SD. An effect resting on fewer than `privacy.min_cell_size` patients is `suppressed` (no numbers).
+  own SD. The predictor's mean goes with its SD, so that the coordinator can put the pooled effect per
+  SD of all sites' patients together (the SD of the combined data). An effect resting on fewer than
+  `privacy.min_cell_size` patients is `suppressed` (no numbers).
 - `statuses.csv`: every planned model's status and reason (`results/models/status.csv`).
 - `flows.csv`: each model family's analysis flow, counts of 1 to k - 1 shown as "<k" (with secondary
   suppression of the exclusions, as in the report).
@@ -51,8 +53,8 @@ FAMILIES = {"wai_sr": "wai", "wai_s": "wai", "srs": "srs", "haq_ii": "haq"}
 PRIMARY_OUTCOMES = ("attendance", "dropout", "satisfaction")
 FAMILY_RESULTS = ("adherence", "dropout", "satisfaction", "symptoms", "dimensions", "dynamics")
 EFFECT_COLUMNS = ["outcome", "model", "predictor", "scale", "analysis", "status", "estimate", "std_error",
-                  "ci_low", "ci_high", "n_patients", "n_therapists", "predictor_sd", "estimate_per_point",
-                  "std_error_per_point"]
+                  "ci_low", "ci_high", "n_patients", "n_therapists", "predictor_mean", "predictor_sd",
+                  "estimate_per_point", "std_error_per_point"]
 EFFECT_KEY = ["outcome", "model", "predictor", "analysis"]
 STATUS_COLUMNS = ["key", "hypothesis", "family", "analysis", "outcome", "model", "title", "status", "reason",
                   "flags"]
@@ -117,8 +119,8 @@ def scrub_text(text: object, k: int) -> str:
 
 
 def predictor_scales(features: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
-    """Per primary outcome: its alliance predictor, the predictor's SD in the primary model's analysis sample
-    and Var(SD) / SD^2 (the part of a per-SD SE that is the SD's own sampling variance)."""
+    """Per primary outcome: its alliance predictor, the predictor's mean and SD in the primary model's
+    analysis sample and Var(SD) / SD^2 (the part of a per-SD SE that is the SD's own sampling variance)."""
     # Deferred: the bundle is built where the models ran; the coordinator reads bundles without loading them.
     from alliance.models.adherence import attendance_design
     from alliance.models.dropout import dropout_design
@@ -132,6 +134,7 @@ def predictor_scales(features: pd.DataFrame, covariates: list[str]) -> pd.DataFr
         values = design.data[design.predictor] if len(design.data) else pd.Series(dtype=float)
         sd = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
         rows.append({"outcome": outcome, "predictor": design.predictor, "predictor_sd": sd,
+                     "predictor_mean": float(values.mean()) if len(values) else float("nan"),
                      "relative_variance": design.scale_variance.get(design.predictor, float("nan"))})
     return pd.DataFrame(rows)
 
@@ -142,7 +145,7 @@ def per_point(effects: pd.DataFrame, scales: pd.DataFrame) -> pd.DataFrame:
     `alliance.models.common.per_sd_wald`); other rows get none."""
     primary = effects["analysis"].eq("primary")
     table = effects.merge(scales, on=["outcome", "predictor"], how="left")
-    table.loc[~primary.to_numpy(), ["predictor_sd", "relative_variance"]] = np.nan
+    table.loc[~primary.to_numpy(), ["predictor_mean", "predictor_sd", "relative_variance"]] = np.nan
     se_z = np.sqrt(np.clip(table["std_error"] ** 2 - table["estimate"] ** 2 * table["relative_variance"],
                            0, None))
     table["estimate_per_point"] = table["estimate"] / table["predictor_sd"]
@@ -155,8 +158,8 @@ def effects_table(effects: pd.DataFrame, scales: pd.DataFrame, k: int) -> pd.Dat
     `k` patients suppressed."""
     table = per_point(effects, scales)
     small = table["n_patients"] < k
-    numbers = ["estimate", "std_error", "ci_low", "ci_high", "predictor_sd", "estimate_per_point",
-               "std_error_per_point"]
+    numbers = ["estimate", "std_error", "ci_low", "ci_high", "predictor_mean", "predictor_sd",
+               "estimate_per_point", "std_error_per_point"]
     table.loc[small, numbers] = np.nan
     table["status"] = np.where(small, SUPPRESSED, ESTIMATED)
     for column in ("n_patients", "n_therapists"):
@@ -251,7 +254,8 @@ COLUMN_WORDS = {
                                                 "95% CI",
         "n_patients, n_therapists": "how many patients and therapists the effect rests on (\"<k\" when "
                                     "1 to k - 1)",
-        "predictor_sd": "primary effects: the SD of the alliance score in the analysed patients",
+        "predictor_mean, predictor_sd": "primary effects: the mean and SD of the alliance score in the "
+                                        "analysed patients",
         "estimate_per_point, std_error_per_point": "primary effects: the effect per point of the alliance "
                                                    "instrument and its standard error (the metric pooled)",
     },

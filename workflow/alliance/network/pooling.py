@@ -16,7 +16,9 @@ The primary effects are pooled per point of the alliance instrument when every s
 instrument (key, range and scoring): "per SD" is per each site's own SD, which differs between sites, so
 per-SD effects of sites with different spreads are not the same quantity. Other effects, and the primary
 ones when the sites' instruments differ within a family, are pooled per SD as they are (the metric column
-says which).
+says which). A per-point effect is also given per SD of all the pooled sites' patients together
+(`combined_sd`, from each site's n, mean and SD of the predictor): the scale of the one-stage analysis
+of the combined data.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ METHOD = "Paule-Mandel tau^2; HKSJ 95% CI on t(k-1); 95% PI on t(k-2)"
 ONE_SITE = "one site: its own estimate and normal 95% CI"
 POOLED_COLUMNS = ["outcome", "model", "predictor", "analysis", "scale", "metric", "k_sites", "k_suppressed",
                   "k_not_estimated", "estimate", "std_error", "ci_low", "ci_high", "pi_low", "pi_high", "tau",
-                  "tau2", "i2", "q", "q_p_value", "method"]
+                  "tau2", "i2", "q", "q_p_value", "combined_sd", "estimate_per_combined_sd",
+                  "std_error_per_combined_sd", "method"]
 SITE_COLUMNS = ["outcome", "model", "predictor", "analysis", "metric", "site", "status", "estimate",
                 "std_error", "ci_low", "ci_high", "n_patients", "weight", "reason"]
 PER_POINT, PER_SD = "per_point", "per_sd"
@@ -129,6 +132,18 @@ def site_rows(bundle: Bundle, metric: str) -> pd.DataFrame:
     return table
 
 
+def combined_sd(effect: pd.DataFrame) -> float:
+    """The SD of the predictor over the pooled sites' patients together, from each site's n, mean and SD:
+    sqrt((sum (n_i - 1) s_i^2 + sum n_i (m_i - m)^2) / (N - 1)), m the n-weighted mean (the SD the one-stage
+    analysis of the combined data standardises by)."""
+    n = pd.to_numeric(effect["n_patients"], errors="coerce").to_numpy(float)
+    mean, sd = effect["predictor_mean"].to_numpy(float), effect["predictor_sd"].to_numpy(float)
+    if len(n) == 0 or not (np.isfinite(n) & np.isfinite(mean) & np.isfinite(sd)).all():
+        return float("nan")
+    grand = (n * mean).sum() / n.sum()
+    return float(np.sqrt((((n - 1) * sd**2).sum() + (n * (mean - grand) ** 2).sum()) / (n.sum() - 1)))
+
+
 def missing_reason(bundle: Bundle, key: dict) -> str:
     """Why a site has no row for an effect: its model's status and reason, where the statuses say."""
     statuses = bundle.statuses
@@ -160,6 +175,9 @@ def pool_bundles(bundles: list[Bundle]) -> tuple[pd.DataFrame, pd.DataFrame]:
                     "reason": missing_reason(bundle, key)}])], ignore_index=True)
         used = effect["status"] == "pooled"
         result = pool_estimates(effect.loc[used, "estimate"], effect.loc[used, "std_error"])
+        spread = combined_sd(effect[used]) if effect["metric"].iloc[0] == PER_POINT else float("nan")
+        result |= {"combined_sd": spread, "estimate_per_combined_sd": result["estimate"] * spread,
+                   "std_error_per_combined_sd": result["std_error"] * spread}
         weights = 1 / (effect["std_error"] ** 2 + (result["tau2"] if np.isfinite(result["tau2"]) else 0.0))
         effect["weight"] = np.where(used, weights / weights[used].sum(), np.nan)
         pooled.append(key | {"metric": effect["metric"].iloc[0],
