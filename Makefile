@@ -125,10 +125,12 @@ share: $(STAMP)
 	$(BIN)/python -m alliance.network.share $(if $(SITE),--site $(SITE),)
 
 ## pool: the coordinator pools the sites' bundles into results/pooled/ (effects.csv, sites.csv, benchmarks.csv,
-## report.html); incompatible bundles are refused. Example: make pool BUNDLES="a.zip b.zip c.zip"
+## report.html, in POOL_LANGUAGE: en, es or ca); incompatible bundles are refused.
+## Example: make pool BUNDLES="a.zip b.zip c.zip" POOL_LANGUAGE=es
 BUNDLES ?=
+POOL_LANGUAGE ?= en
 pool: $(STAMP)
-	$(BIN)/python -m alliance.network.pool $(BUNDLES)
+	$(BIN)/python -m alliance.network.pool $(BUNDLES) --language $(POOL_LANGUAGE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

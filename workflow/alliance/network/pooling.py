@@ -29,7 +29,9 @@ from scipy import stats
 from statsmodels.stats.meta_analysis import combine_effects
 
 from alliance.errors import InputError
+from alliance.i18n import _
 from alliance.network.bundle import EFFECT_KEY, ESTIMATED, SUPPRESSED, Bundle
+from alliance.report.format import format_number, format_p, format_percent, format_value
 
 METHOD = "Paule-Mandel tau^2; HKSJ 95% CI on t(k-1); 95% PI on t(k-2)"
 ONE_SITE = "one site: its own estimate and normal 95% CI"
@@ -192,20 +194,24 @@ def pool_bundles(bundles: list[Bundle]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def heterogeneity_words(row: dict) -> str:
-    """The heterogeneity of a pooled effect in words (I^2 bands of the Cochrane Handbook, section 10.10.2)."""
+    """The heterogeneity of a pooled effect in words, in the active language (I^2 bands of the Cochrane
+    Handbook, section 10.10.2)."""
     k = row["k_sites"]
     if k < 2:
-        return "One site: the variation between sites cannot be estimated."
+        return _("One site or none: the variation between sites cannot be estimated.")
     i2 = row["i2"]
-    band = ("might not be important" if i2 < 0.3 else "may be moderate" if i2 < 0.5
-            else "may be substantial" if i2 < 0.75 else "is considerable")
-    text = (f"Across {k} sites the heterogeneity {band} (I\u00b2 = {i2:.0%}, tau = {row['tau']:.3g}, "
-            f"Q = {row['q']:.2f} on {k - 1} df, p = {row['q_p_value']:.3g}).")
+    band = (_("might not be important") if i2 < 0.3 else _("may be moderate") if i2 < 0.5
+            else _("may be substantial") if i2 < 0.75 else _("is considerable"))
+    text = _("Across {k} sites the heterogeneity {band} (I\u00b2 = {i2}, tau = {tau}, Q = {q} on {df} df, "
+             "p = {p}).").format(k=k, band=band, i2=format_percent(i2, 0),
+                                 tau=format_value(row["tau"], ".3g"), q=format_number(row["q"], 2),
+                                 df=k - 1, p=format_p(row["q_p_value"]))
     if k >= 3:
-        text += (f" In a new site the effect is expected between {row['pi_low']:.3g} and "
-                 f"{row['pi_high']:.3g} (95% prediction interval).")
+        text += " " + _("In a new site the effect is expected between {low} and {high} (95% prediction "
+                        "interval).").format(low=format_value(row["pi_low"], ".3g"),
+                                             high=format_value(row["pi_high"], ".3g"))
     else:
-        text += " With two sites no prediction interval can be given (it needs at least three)."
+        text += " " + _("With two sites no prediction interval can be given (it needs at least three).")
     return text
 
 
