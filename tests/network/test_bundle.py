@@ -12,6 +12,7 @@ import pytest
 
 from alliance.errors import ConfigError, InputError
 from alliance.network.bundle import (
+    EFFECT_COLUMNS,
     ENTRIES,
     check_site,
     csv_bytes,
@@ -68,17 +69,21 @@ def test_site_labels():
 
 def test_zip_is_deterministic_and_read_back(tmp_path):
     files = {name: b"a,b\n1,2\n" for name in ENTRIES if name.endswith(".csv")}
+    effects = pd.DataFrame(columns=EFFECT_COLUMNS)
     files |= {"provenance.json": json.dumps({"bundle_format": 1, "site": "x"}).encode(),
-              "WHAT_LEAVES_THE_SITE.md": b"# what\n", "effects.csv": csv_bytes(pd.DataFrame({"n": ["<10"]}))}
+              "WHAT_LEAVES_THE_SITE.md": b"# what\n", "effects.csv": csv_bytes(effects)}
     data = zip_bytes(files)
     assert data == zip_bytes(dict(reversed(list(files.items()))))
     with zipfile.ZipFile(tmp_path / "x.zip", "w") as archive:  # a zip that is not a bundle
         archive.writestr("notes.txt", "hello")
     (tmp_path / "b.zip").write_bytes(data)
     bundle = read_bundle(tmp_path / "b.zip")
-    assert bundle.site == "x" and bundle.effects["n"].tolist() == ["<10"]
+    assert bundle.site == "x" and list(bundle.effects.columns) == EFFECT_COLUMNS
     with pytest.raises(InputError, match="not a site bundle"):
         read_bundle(tmp_path / "x.zip")
+    (tmp_path / "old.zip").write_bytes(zip_bytes(files | {"effects.csv": b"outcome,estimate\n"}))
+    with pytest.raises(InputError, match="lacks model, predictor"):
+        read_bundle(tmp_path / "old.zip")
     (tmp_path / "c.zip").write_text("not a zip")
     with pytest.raises(InputError, match="not a readable bundle zip"):
         read_bundle(tmp_path / "c.zip")

@@ -404,5 +404,9 @@ def read_bundle(path: Path) -> Bundle:
     def table(name: str) -> pd.DataFrame:
         return pd.read_csv(io.BytesIO(files[name]), keep_default_na=False, na_values=[""])
 
+    lacking = [column for column in EFFECT_COLUMNS if column not in table("effects.csv")]
+    if lacking:
+        raise InputError(f"{path}: its effects.csv lacks {', '.join(lacking)}: share again with the same "
+                         "version of the pipeline")
     return Bundle(str(path), table("effects.csv"), table("statuses.csv"), table("flows.csv"),
                   table("reliability.csv"), table("benchmarks.csv"), info)
