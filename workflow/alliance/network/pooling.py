@@ -128,8 +128,9 @@ def site_rows(bundle: Bundle, metric: str) -> pd.DataFrame:
     usable = (table["status"] == ESTIMATED) & np.isfinite(table["estimate"]) & (table["std_error"] > 0)
     table["status"] = [SITE_STATUS.get(s, s) if ok or s == SUPPRESSED else "not estimated"
                        for s, ok in zip(table["status"], usable, strict=True)]
-    table["reason"] = np.where(table["status"] == BELOW_MINIMUM,
-                               f"fewer than {bundle.provenance['min_cell_size']} patients", "")
+    table["reason"] = np.select([table["status"] == BELOW_MINIMUM, table["status"] == "not estimated"],
+                                [f"fewer than {bundle.provenance['min_cell_size']} patients",
+                                 "no finite estimate and standard error in the bundle"], "")
     table["site"] = bundle.site
     return table
 
