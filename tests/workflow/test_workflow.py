@@ -101,7 +101,6 @@ def test_make_share_bundle_holds_aggregates_only_and_pools_to_itself(root, defau
         for column in counts.get(name, []):
             for value in table[column]:
                 assert value in (f"<{k}", "suppressed", "0", "") or int(value) >= k, (name, column, value)
-    assert "<10" in set(pd.read_csv(io.StringIO(files["flows.csv"]), dtype=str)["n"])  # small counts exist
     effects = read_bundle(bundle).effects
     assert (effects["status"] == "estimated").all() and effects["estimate_per_point"].notna().sum() == 3
     pool([bundle], tmp_path / "pooled")
