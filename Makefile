@@ -110,8 +110,9 @@ check-invariance: $(STAMP)
 	$(BIN)/python -m alliance.simulation.invariance_check --replications $(COHORTS) --seed $(INVARIANCE_SEED) $(if $(CONFIG),--config $(CONFIG),)
 
 ## check-pooling: pooling across sites against the one-stage analysis of the combined data, on 10-site cohorts
-## without between-site variance, and recovery of a planted between-site SD (COHORTS cohorts each, about 9 s a
-## cohort per condition on one core; issue 19's targets); results/validation/pooling_check.csv and .md
+## without between-site variance, and recovery of a planted between-site SD (COHORTS cohorts each, about 8 s
+## a cohort per condition on one core: 28 minutes for COHORTS=100; issue 19's targets);
+## results/validation/pooling_check.csv and .md, each cohort in pooling_check_replications.csv
 POOLING_SEED ?= 3000
 check-pooling: $(STAMP)
 	$(BIN)/python -m alliance.simulation.pooling_check --replications $(COHORTS) --seed $(POOLING_SEED) $(if $(CONFIG),--config $(CONFIG),)
