@@ -10,7 +10,7 @@ CONFIG ?=
 SNAKEMAKE_ARGS ?=
 CONFIG_ARG := $(if $(CONFIG),--configfile $(CONFIG),)
 
-.PHONY: setup browser run test test-fast test-slurm lint report reproduce notebooks lab bench check-dimensions check-invariance check-dynamics clean lock
+.PHONY: setup browser run test test-fast test-slurm lint report reproduce notebooks lab bench check-dimensions check-invariance check-dynamics check-pooling share pool clean lock
 
 setup: $(STAMP)
 
@@ -115,6 +115,30 @@ check-invariance: $(STAMP)
 DYNAMICS_SEED ?= 3000
 check-dynamics: $(STAMP)
 	$(BIN)/python -m alliance.simulation.dynamics_check --replications $(COHORTS) --seed $(DYNAMICS_SEED) $(if $(CONFIG),--config $(CONFIG),)
+
+## check-pooling: pooling across sites against the one-stage analysis of the combined data, on 10-site cohorts
+## without between-site variance, and recovery of a planted between-site SD (COHORTS cohorts each, about 8 s
+## a cohort per condition on one core: 28 minutes for COHORTS=100; issue 19's targets);
+## results/validation/pooling_check.csv and .md, each cohort in pooling_check_replications.csv
+POOLING_SEED ?= 3000
+check-pooling: $(STAMP)
+	$(BIN)/python -m alliance.simulation.pooling_check --replications $(COHORTS) --seed $(POOLING_SEED) $(if $(CONFIG),--config $(CONFIG),)
+
+## share: this site's bundle of aggregates, results/share/<site>.zip, and what leaves the site in words beside it
+## (runs the workflow first: nothing is re-run when the results are up to date). The label is network.site
+## of the config, or SITE=clinic_a. Example: make share CONFIG=my.yaml SITE=clinic_a
+SITE ?=
+share: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) $(CONFIG_ARG) $(SNAKEMAKE_ARGS)
+	$(BIN)/python -m alliance.network.share $(if $(SITE),--site $(SITE),)
+
+## pool: the coordinator pools the sites' bundles into results/pooled/ (effects.csv, sites.csv, benchmarks.csv,
+## report.html, in POOL_LANGUAGE: en, es or ca); incompatible bundles are refused.
+## Example: make pool BUNDLES="a.zip b.zip c.zip" POOL_LANGUAGE=es
+BUNDLES ?=
+POOL_LANGUAGE ?= en
+pool: $(STAMP)
+	$(BIN)/python -m alliance.network.pool $(BUNDLES) --language $(POOL_LANGUAGE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

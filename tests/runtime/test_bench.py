@@ -10,6 +10,7 @@ import pytest
 
 from alliance.runtime.bench import (
     COLUMNS,
+    POOLING_COLUMNS,
     RICLPM_COLUMNS,
     SIMULATION_COLUMNS,
     collect,
@@ -112,3 +113,11 @@ def test_the_riclpm_is_timed_as_the_workflow_fits_it():
     text = markdown(pd.DataFrame(columns=COLUMNS), cores=2, riclpm=row)
     assert "## H4c's RI-CLPM alone" in text and "240 patients of 20 therapists, sessions 1 to 4" in text
     assert "(target 120 s: met)" in text
+
+
+def test_the_pooling_step_states_its_target():
+    """The pooling step's line (the step itself pools bundles of a workflow run: `make bench`)."""
+    row = dict(zip(POOLING_COLUMNS, (10, 39, 14.1, True), strict=True))
+    text = markdown(pd.DataFrame(columns=COLUMNS), cores=2, pooling=row)
+    assert "## Pooling across sites" in text
+    assert "10 site bundles, 39 effects pooled with the pooled report: 14.1 s (target 20 s: met)." in text

@@ -12,6 +12,7 @@ def make_results(tmp_path):
     results = tmp_path / "results"
     for relative, text in {"effects.csv": "a,b\n1,2\n", "figures/plot.png": "png", "report.html": "<html>",
                            "logs/x.log": "time", "benchmarks/x.tsv": "s", "simulation/p.csv": "x",
+                           "share/site.zip": "zip", "pooled/effects.csv": "x",
                            "README.md": "readme", "manifest.json": "{}"}.items():
         (results / relative).parent.mkdir(parents=True, exist_ok=True)
         (results / relative).write_text(text)

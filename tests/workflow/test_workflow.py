@@ -6,6 +6,7 @@ uninterrupted run."""
 from __future__ import annotations
 
 import copy
+import io
 import json
 import subprocess
 import sys
@@ -62,6 +63,52 @@ def test_run_writes_effects_report_and_figures(default_run):
     assert shares["n"].sum() == 600
     patients = pd.read_parquet(default_run / "results/features/patients.parquet")
     assert set(patients["rupture_pattern"]) <= set(shares["pattern"])
+
+
+def test_make_share_bundle_holds_aggregates_only_and_pools_to_itself(root, default_run, tmp_path, capsys):
+    """`make share` on the default run (issue 19): the bundle has the same bytes when built twice, no patient
+    or therapist code anywhere, no table with a row per patient, session or therapist, and every count at
+    least the minimum cell size or suppressed; an empty site label is refused naming the key; the bundle
+    pooled alone gives its own primary effects."""
+    from alliance.network.bundle import ENTRIES, read_bundle
+    from alliance.network.pool import pool
+    from alliance.network.share import main as share
+
+    results, plan = default_run / "results", root / "ANALYSIS_PLAN.md"
+    assert share(["--results", str(results), "--plan", str(plan), "--out", str(tmp_path)]) == 1
+    assert "network.site is empty" in capsys.readouterr().err
+    for out in ("a", "b"):
+        assert share(["--results", str(results), "--plan", str(plan), "--site", "clinic_a",
+                      "--out", str(tmp_path / out)]) == 0
+    bundle = tmp_path / "a/clinic_a.zip"
+    assert bundle.read_bytes() == (tmp_path / "b/clinic_a.zip").read_bytes()
+    assert (tmp_path / "a/clinic_a_WHAT_LEAVES_THE_SITE.md").exists()
+    with zipfile.ZipFile(bundle) as archive:
+        files = {name: archive.read(name).decode() for name in archive.namelist()}
+    assert sorted(files) == sorted(ENTRIES)
+    patients = pd.read_csv(default_run / "data/synthetic/patients.csv")
+    codes = set(patients["patient_id"]) | set(patients["therapist_id"])
+    leaked = {code for code in codes for text in files.values() if code in text}
+    assert not leaked, sorted(leaked)[:5]
+    k = 10  # privacy.min_cell_size of the run
+    counts = {"effects.csv": ["n_patients", "n_therapists"], "flows.csv": ["n"], "reliability.csv": ["n"],
+              "benchmarks.csv": ["n"]}
+    for name in ENTRIES:
+        if not name.endswith(".csv"):
+            continue
+        table = pd.read_csv(io.StringIO(files[name]), dtype=str, keep_default_na=False)
+        assert len(table) < 100 and not {"patient_id", "therapist_id", "session"} & set(table.columns), name
+        for column in counts.get(name, []):
+            for value in table[column]:
+                assert value in (f"<{k}", "suppressed", "0", "") or int(value) >= k, (name, column, value)
+    effects = read_bundle(bundle).effects
+    assert (effects["status"] == "estimated").all() and effects["estimate_per_point"].notna().sum() == 3
+    pool([bundle], tmp_path / "pooled")
+    pooled = pd.read_csv(tmp_path / "pooled/effects.csv").query("analysis == 'primary'").set_index("outcome")
+    own = effects[effects["analysis"] == "primary"].set_index("outcome")
+    assert pooled["estimate"].to_dict() == pytest.approx(own["estimate_per_point"].to_dict(), rel=1e-9)
+    assert pooled["std_error"].to_dict() == pytest.approx(own["std_error_per_point"].to_dict(), rel=1e-9)
+    assert (pooled["k_sites"] == 1).all() and "<svg" in (tmp_path / "pooled/report.html").read_text()
 
 
 def test_the_cohort_and_its_truth_are_those_of_synthesize(root, default_config, default_run, tmp_path):

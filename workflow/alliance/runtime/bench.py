@@ -17,6 +17,11 @@ And it times H4c's RI-CLPM alone (`--riclpm`, default 4000 patients; 0 skips it)
 1..8 with therapist clusters on a synthetic cohort of that size (one therapist per 12 patients), as the
 fit_models job fits it (`alliance.models.dynamics.dynamics_analysis`). Writes `bench_riclpm.csv` and a
 section of `bench.md`; issue 17's target is 4,000 patients x 8 sessions in 2 minutes.
+
+And it times pooling across sites (`--pool-sites`, default 10; 0 skips it; needs a workflow size): from
+the smallest size's run, that many site bundles (`make share`; each site's estimates drawn about the run's
+own, one SE apart, so that the sites differ), then `make pool`'s command on them, imports included. Writes
+`bench_pooling.csv` and a section of `bench.md`; issue 19's target is ten bundles in 20 s.
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ SIMULATION_TARGET_SECONDS = 600  # R = 500 replications, truth included, on the 
 RICLPM_WAVES = 8
 RICLPM_TARGET_SECONDS = 120  # issue 17: 4,000 patients x 8 sessions
 RICLPM_COLUMNS = ["n_patients", "n_therapists", "waves", "patients_fitted", "status", "seconds", "met"]
+POOLING_TARGET_SECONDS = 20  # issue 19: ten site bundles pooled
+POOLING_COLUMNS = ["sites", "effects", "seconds", "met"]
 SIMULATION_COLUMNS = ["patients", "therapists", "effect_scale", "replications", "batch_size",
                       "truth_multiplier", "cores", "seconds", "seconds_per_replication",
                       "replication_job_seconds", "truth_seconds", "projected_500_seconds", "met"]
@@ -147,6 +154,47 @@ def run_riclpm(n_patients: int, waves: int = RICLPM_WAVES, seed: int = 20261202)
             "met": seconds <= RICLPM_TARGET_SECONDS}
 
 
+def site_bundles(results: Path, out: Path, sites: int, seed: int = 20261203) -> list[Path]:
+    """`sites` bundles of one run's `results`, labelled site01, site02, ..., each with its estimates (per SD
+    and per point) drawn about the run's with their own SEs; their paths."""
+    import io
+    import json
+
+    from alliance.network.bundle import build_bundle, csv_bytes, write_bundle
+
+    _, files = build_bundle(results, Path(__file__).resolve().parents[3] / "ANALYSIS_PLAN.md", "site01")
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(1, sites + 1):
+        site = f"site{i:02d}"
+        effects = pd.read_csv(io.BytesIO(files["effects.csv"]), keep_default_na=False, na_values=[""])
+        for estimate, se in (("estimate", "std_error"), ("estimate_per_point", "std_error_per_point")):
+            effects[estimate] = effects[estimate] + rng.normal(size=len(effects)) * effects[se]
+        info = json.loads(files["provenance.json"]) | {"site": site}
+        paths.append(write_bundle(site, files | {"effects.csv": csv_bytes(effects),
+                                                 "provenance.json": json.dumps(info).encode()}, out))
+    return paths
+
+
+def run_pooling(results: Path, out: Path, sites: int) -> dict:
+    """Time `make pool`'s command (`python -m alliance.network.pool`, imports included) on `sites` bundles
+    of one run's `results` (`site_bundles`); the row of `bench_pooling.csv`."""
+    paths = site_bundles(results, out / "bundles", sites)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "alliance.network.pool", *map(str, paths), "--out",
+                    str(out / "pooled")], check=True, capture_output=True)
+    seconds = time.perf_counter() - start
+    effects = len(pd.read_csv(out / "pooled/effects.csv"))
+    return {"sites": sites, "effects": effects, "seconds": seconds, "met": seconds <= POOLING_TARGET_SECONDS}
+
+
+def pooling_markdown(row: dict) -> str:
+    verdict = "met" if row["met"] else "not met"
+    return "\n".join(["## Pooling across sites", "",
+                      f"{row['sites']} site bundles, {row['effects']} effects pooled with the pooled report: "
+                      f"{row['seconds']:.1f} s (target {POOLING_TARGET_SECONDS} s: {verdict}).", ""])
+
+
 def riclpm_markdown(row: dict) -> str:
     verdict = "met" if row["met"] else "not met"
     return "\n".join([
@@ -217,12 +265,13 @@ def machine() -> str:
 
 
 def markdown(table: pd.DataFrame, cores: int, simulation: dict | None = None,
-             riclpm: dict | None = None) -> str:
+             riclpm: dict | None = None, pooling: dict | None = None) -> str:
     """The summary: machine, targets, end-to-end times and the per-rule table of each size, the
-    simulation study's run when one was timed (`simulation`, a `run_simulation` row) and the RI-CLPM's
-    (`riclpm`, a `run_riclpm` row)."""
+    simulation study's run when one was timed (`simulation`, a `run_simulation` row), the RI-CLPM's
+    (`riclpm`, a `run_riclpm` row) and pooling's (`pooling`, a `run_pooling` row)."""
     extra = [simulation_markdown(row) for row in [simulation] if row]
     extra += [riclpm_markdown(row) for row in [riclpm] if row]
+    extra += [pooling_markdown(row) for row in [pooling] if row]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     if table.empty:
         return "\n".join(["# Benchmark", "", f"`make bench` on {stamp}: {machine()}; Snakemake with "
@@ -253,6 +302,8 @@ def main() -> None:
                         help="replications of the simulation study's timed run (0: not run)")
     parser.add_argument("--riclpm", type=int, default=4000,
                         help="patients of H4c's RI-CLPM timed alone over 8 sessions (0: not run)")
+    parser.add_argument("--pool-sites", type=int, default=10,
+                        help="site bundles of the smallest size's run pooled (0: not run)")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("results/bench"))
     parser.add_argument("--keep", action="store_true", help="keep each size's run folder")
@@ -260,9 +311,13 @@ def main() -> None:
     root = Path(__file__).resolve().parents[3]
     out = args.out.resolve()
     frames = []
+    pooling = None
     for n in sorted(set(args.sizes)):
         work = out / f"n{n}"
         frames.append(run_size(root, work, n, cores=args.cores))
+        if pooling is None and args.pool_sites > 0:
+            pooling = run_pooling(work / "results", out / "pooling", args.pool_sites)
+            write_csv(pd.DataFrame([pooling], columns=POOLING_COLUMNS).round(3), out / "bench_pooling.csv")
         if not args.keep:
             shutil.rmtree(work)
         print(frames[-1].round(2).to_string(index=False), flush=True)
@@ -280,10 +335,11 @@ def main() -> None:
         write_csv(pd.DataFrame([riclpm], columns=RICLPM_COLUMNS).round(3), out / "bench_riclpm.csv")
     if frames:
         write_csv(table.round(3), out / "bench.csv")
-    write_text(markdown(table, args.cores, simulation, riclpm), out / "bench.md")
+    write_text(markdown(table, args.cores, simulation, riclpm, pooling), out / "bench.md")
     print("\n".join([*(targets(table) if frames else []),
                      *(simulation_lines(simulation) if simulation else []),
-                     *([riclpm_markdown(riclpm)] if riclpm else [])]))
+                     *([riclpm_markdown(riclpm)] if riclpm else []),
+                     *([pooling_markdown(pooling)] if pooling else [])]))
 
 
 if __name__ == "__main__":

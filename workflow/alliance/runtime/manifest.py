@@ -3,6 +3,7 @@ configuration and the software environment, and the comparison of two manifests 
 
 Outputs are the files under `results/` except what is expected to differ between identical runs or is
 not an output of the default target: logs and benchmark timings, the benchmark and simulation targets,
+the network's bundles and pooled results (`make share`, `make pool`: made from the run, after it),
 Snakemake's own report zip, an earlier run's outputs set aside by a failed run (`stale/`), READMEs, the
 manifest itself, and the browser's renderings of the report (`report.pdf`, `report.png`), whose bytes
 depend on the installed browser and fonts (the HTML they render is compared).
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from alliance.io import sha256_file
 
-EXCLUDED_DIRS = ("logs", "benchmarks", "bench", "simulation", "reproduce", "stale")
+EXCLUDED_DIRS = ("logs", "benchmarks", "bench", "simulation", "reproduce", "stale", "share", "pooled")
 EXCLUDED_FILES = ("manifest.json", "snakemake-report.zip", "README.md", "report.pdf", "report.png")
 KINDS = {".csv": "table", ".parquet": "table", ".json": "table", ".txt": "table", ".png": "figure",
          ".svg": "figure", ".html": "report", ".md": "report"}

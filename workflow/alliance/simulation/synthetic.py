@@ -22,6 +22,13 @@ same draws, so with both paths at zero it gives the default cohort. Every sympto
 comes from a separate stream (the caller's generator jumped ahead, never advanced), so all other columns
 are byte-identical with and without symptoms.
 
+Sites (`n_sites`) are assigned to therapists at random. With `site_effect_sd` > 0 each site's effects of
+early alliance on attendance and on dropout (log-odds per SD) deviate from `effects` by the site's own
+normal draws with that SD (one per effect), drawn from a separate stream (a copy of the caller's generator
+jumped twice, never advanced); with 0 nothing is drawn and the cohort is the one without site effects,
+byte for byte. This is the between-site heterogeneity that pooling across sites estimates as tau
+(`alliance.network`, `make check-pooling`).
+
 `truth.json` gives, for each primary estimand (and each symptom estimand, ANALYSIS_PLAN.md H4), the
 model, the generating coefficient and the estimand itself: the same model fitted to a population
 `truth_multiplier` times the cohort (at most `truth_max_patients` patients) drawn from the same
@@ -179,6 +186,7 @@ def generate_cohort(
     has a `symptoms` column, drawn from a separate stream so that every other column is unchanged.
     """
     symptom_rng = _symptom_stream(rng)
+    site_rng = np.random.Generator(rng.bit_generator.jumped(2))  # site effects: their own stream
     wai, csq = load_instrument("wai_sr"), load_instrument("csq8")
     al, miss, out, eff = cfg["alliance"], cfg["missing"], cfg["outcomes"], cfg["effects"]
     lo, hi = cfg["sessions_planned"]
@@ -199,6 +207,15 @@ def generate_cohort(
     t_discipline = rng.permutation(np.repeat(names, _allocate(shares, n_t)))
     t_site = rng.integers(0, cfg["n_sites"], size=n_t)
     therapist = np.sort(rng.integers(0, n_t, size=n))
+    site_sd = cfg.get("site_effect_sd", 0.0)
+    if site_sd > 0:  # each site's deviation of the attendance and dropout effects (log-odds per SD)
+        site_of = t_site[therapist]
+        attendance_slope = (eff["attendance_log_odds_per_sd"]
+                            + site_rng.normal(0, site_sd, size=cfg["n_sites"])[site_of])
+        dropout_slope = (eff["dropout_log_odds_per_sd"]
+                         + site_rng.normal(0, site_sd, size=cfg["n_sites"])[site_of])
+    else:
+        attendance_slope, dropout_slope = eff["attendance_log_odds_per_sd"], eff["dropout_log_odds_per_sd"]
     planned = rng.integers(lo, hi + 1, size=n)
     severity = np.round(rng.normal(SEVERITY_MEAN, SEVERITY_SD, size=n), 1)
     sev_z = (severity - SEVERITY_MEAN) / SEVERITY_SD
@@ -269,12 +286,12 @@ def generate_cohort(
 
     early_z = _z(_session_means(observed, attended & in_window & (t_idx[None, :] <= last[:, None])),
                  general_z)
-    p_drop = expit(logit(out["dropout_base"]) + eff["dropout_log_odds_per_sd"] * early_z + dropout_specific
+    p_drop = expit(logit(out["dropout_base"]) + dropout_slope * early_z + dropout_specific
                    - out["severity_log_odds"] * sev_z - tau)
     late_drop = ~early_drop & (rng.random(n) < p_drop)
     drop_at = early_window + 1 + np.floor(rng.random(n) * (planned - early_window - 1)).astype(int)
     last = np.where(late_drop, drop_at, last)
-    p_late = expit(logit(out["attendance_base"]) + eff["attendance_log_odds_per_sd"] * early_z
+    p_late = expit(logit(out["attendance_base"]) + attendance_slope * early_z
                    + out["severity_log_odds"] * sev_z + tau)
     attended = np.where(in_window, attended, rng.random((n, hi)) < p_late[:, None])
     scheduled = t_idx[None, :] <= last[:, None]

@@ -1,0 +1,89 @@
+"""The site bundle's tables by hand: small counts and small samples suppressed, per-point effects, the
+labels, deterministic zips read back (the bundle of a whole run: tests/workflow/test_workflow.py)."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alliance.errors import ConfigError, InputError
+from alliance.network.bundle import (
+    EFFECT_COLUMNS,
+    ENTRIES,
+    check_site,
+    csv_bytes,
+    effects_table,
+    read_bundle,
+    reliability_table,
+    scrub_text,
+    zip_bytes,
+)
+
+
+def effect(n_patients: int, n_therapists: int, analysis: str = "primary") -> dict:
+    return {"outcome": "dropout", "model": "logistic_glm_cluster_therapist", "predictor": "alliance_early",
+            "scale": "log_odds", "estimate": 0.5, "std_error": 0.1, "ci_low": 0.3, "ci_high": 0.7,
+            "p_value": 0.01, "n_obs": n_patients, "n_patients": n_patients, "n_therapists": n_therapists,
+            "analysis": analysis}
+
+
+def test_effects_per_point_and_small_samples_without_numbers():
+    """Per point: b / s and SE_z / s with SE_z^2 = SE^2 - b^2 Var(s)/s^2 = .01 - .25 x .01 (by hand)."""
+    scales = pd.DataFrame([{"outcome": "dropout", "predictor": "alliance_early", "predictor_mean": 3.9,
+                            "predictor_sd": 0.5, "relative_variance": 0.01}])
+    rows = pd.DataFrame([effect(120, 12), effect(5, 2), effect(120, 8, "secondary")])
+    table = effects_table(rows, scales, 10)
+    big, small, other = table.to_dict(orient="records")
+    assert big["estimate_per_point"] == pytest.approx(1.0)
+    assert big["std_error_per_point"] == pytest.approx(np.sqrt(0.01 - 0.0025) / 0.5)
+    assert (big["status"], big["n_patients"], big["n_therapists"]) == ("estimated", "120", "12")
+    assert small["status"] == "suppressed" and (small["n_patients"], small["n_therapists"]) == ("<10", "<10")
+    assert np.isnan([small[c] for c in ("estimate", "std_error", "ci_low", "predictor_sd",
+                                        "estimate_per_point")]).all()
+    assert np.isnan(other["estimate_per_point"]) and other["n_therapists"] == "<10"
+
+
+def test_reasons_and_reliability_keep_no_small_number():
+    text = "only 3 patients dropped out; 2 therapists; t(31); 0.5 points; 95% CI; 10 patients"
+    expected = "only <10 patients dropped out; <10 therapists; t(31); 0.5 points; 95% CI; 10 patients"
+    assert scrub_text(text, 10) == expected
+    assert scrub_text(np.nan, 10) == ""
+    reliability = pd.DataFrame([{"role": "alliance", "instrument": "wai_sr", "scale": "total", "n": 7,
+                                 "n_items": 12, "alpha": 0.9, "alpha_ci_low": 0.8, "alpha_ci_high": 0.95,
+                                 "omega": 0.9}])
+    row = reliability_table(reliability, 10).iloc[0]
+    assert row["n"] == "<10" and np.isnan(row["alpha"]) and np.isnan(row["omega"])
+
+
+def test_site_labels():
+    assert check_site("clinic_a") == "clinic_a"
+    with pytest.raises(ConfigError, match=r"network\.site is empty"):
+        check_site("")
+    with pytest.raises(ConfigError, match=r"network\.site is '\.\./x'"):
+        check_site("../x")
+
+
+def test_zip_is_deterministic_and_read_back(tmp_path):
+    files = {name: b"a,b\n1,2\n" for name in ENTRIES if name.endswith(".csv")}
+    effects = pd.DataFrame(columns=EFFECT_COLUMNS)
+    files |= {"provenance.json": json.dumps({"bundle_format": 1, "site": "x"}).encode(),
+              "WHAT_LEAVES_THE_SITE.md": b"# what\n", "effects.csv": csv_bytes(effects)}
+    data = zip_bytes(files)
+    assert data == zip_bytes(dict(reversed(list(files.items()))))
+    with zipfile.ZipFile(tmp_path / "x.zip", "w") as archive:  # a zip that is not a bundle
+        archive.writestr("notes.txt", "hello")
+    (tmp_path / "b.zip").write_bytes(data)
+    bundle = read_bundle(tmp_path / "b.zip")
+    assert bundle.site == "x" and list(bundle.effects.columns) == EFFECT_COLUMNS
+    with pytest.raises(InputError, match="not a site bundle"):
+        read_bundle(tmp_path / "x.zip")
+    (tmp_path / "old.zip").write_bytes(zip_bytes(files | {"effects.csv": b"outcome,estimate\n"}))
+    with pytest.raises(InputError, match="lacks model, predictor"):
+        read_bundle(tmp_path / "old.zip")
+    (tmp_path / "c.zip").write_text("not a zip")
+    with pytest.raises(InputError, match="not a readable bundle zip"):
+        read_bundle(tmp_path / "c.zip")

@@ -1,0 +1,155 @@
+"""Pooling across sites: the random-effects machinery against the BCG trials (published values and an
+independent computation), one and two sites, compatibility, and sites that are suppressed or missing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import optimize, stats
+
+from alliance.network.bundle import ESTIMATED, SUPPRESSED, Bundle
+from alliance.network.pooling import (
+    BELOW_MINIMUM,
+    ONE_SITE,
+    PER_POINT,
+    PER_SD,
+    IncompatibleBundles,
+    heterogeneity_words,
+    pool_bundles,
+    pool_estimates,
+)
+
+# BCG vaccine trials (Colditz et al. 1994; metafor's dat.bcg): tpos, tneg, cpos, cneg.
+BCG = np.array([[4, 119, 11, 128], [6, 300, 29, 274], [3, 228, 11, 209], [62, 13536, 248, 12619],
+                [33, 5036, 47, 5761], [180, 1361, 372, 1079], [8, 2537, 10, 619], [505, 87886, 499, 87892],
+                [29, 7470, 45, 7232], [17, 1699, 65, 1600], [186, 50448, 141, 27197], [5, 2493, 3, 2338],
+                [27, 16886, 29, 17825]], dtype=float)
+
+
+@pytest.fixture(scope="module")
+def bcg():
+    """Log risk ratios and their sampling variances (escalc(measure="RR"))."""
+    a, b, c, d = BCG.T
+    return np.log(a / (a + b) / (c / (c + d))), 1 / a - 1 / (a + b) + 1 / c - 1 / (c + d)
+
+
+def test_bcg_published_values(bcg):
+    """Viechtbauer (2010, J Stat Softw 36(3), section 3.3; metafor's rma(method="DL")): Q(12) = 152.2330,
+    DL tau^2 = 0.3088, estimate -0.7141 (SE 0.1787), I^2 = 92.12%; the Paule-Mandel tau^2 of
+    rma(method="PM") is 0.3181. Our pooling (PM) gives that tau^2, that Q and I^2."""
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    y, v = bcg
+    dl = combine_effects(y, v, method_re="dl")  # the same library and inputs, with the published DL values
+    assert dl.tau2 == pytest.approx(0.3088, abs=5e-5)
+    assert dl.mean_effect_re == pytest.approx(-0.7141, abs=5e-5)
+    assert dl.sd_eff_w_re == pytest.approx(0.1787, abs=5e-5)
+    pooled = pool_estimates(y, np.sqrt(v))
+    assert pooled["q"] == pytest.approx(152.2330, abs=5e-4)
+    assert pooled["i2"] == pytest.approx(0.9212, abs=5e-5)
+    assert pooled["tau2"] == pytest.approx(0.3181, abs=5e-5)
+    assert pooled["k_sites"] == 13
+
+
+def test_bcg_against_an_independent_computation(bcg):
+    """Paule-Mandel as the root of the generalised Q = k - 1 (scipy's brentq), then the HKSJ interval and
+    Higgins-Thompson-Spiegelhalter prediction interval written out by hand."""
+    y, v = bcg
+    k = len(y)
+
+    def generalised_q(tau2: float) -> float:
+        w = 1 / (v + tau2)
+        mu = (w * y).sum() / w.sum()
+        return float((w * (y - mu) ** 2).sum() - (k - 1))
+
+    tau2 = optimize.brentq(generalised_q, 0, 10, xtol=1e-14)
+    w = 1 / (v + tau2)
+    mu = (w * y).sum() / w.sum()
+    se = np.sqrt((w * (y - mu) ** 2).sum() / ((k - 1) * w.sum()))
+    t1, t2 = stats.t.ppf(0.975, k - 1), stats.t.ppf(0.975, k - 2)
+    pooled = pool_estimates(y, np.sqrt(v))
+    assert pooled["tau2"] == pytest.approx(tau2, rel=1e-6)
+    assert pooled["estimate"] == pytest.approx(mu, abs=1e-8)
+    assert pooled["std_error"] == pytest.approx(se, rel=1e-6)
+    assert (pooled["ci_low"], pooled["ci_high"]) == pytest.approx((mu - t1 * se, mu + t1 * se), rel=1e-6)
+    half = t2 * np.sqrt(tau2 + se**2)
+    assert (pooled["pi_low"], pooled["pi_high"]) == pytest.approx((mu - half, mu + half), rel=1e-6)
+
+
+def test_one_site_is_its_own_result_and_two_sites_have_no_prediction_interval():
+    one = pool_estimates([0.42], [0.1])
+    assert (one["estimate"], one["std_error"], one["k_sites"]) == (0.42, 0.1, 1)
+    assert one["ci_low"] == pytest.approx(0.42 - 1.959964 * 0.1) and np.isnan(one["tau"])
+    assert one["method"] == ONE_SITE and "cannot be estimated" in heterogeneity_words(one)
+    two = pool_estimates([0.3, 0.5], [0.1, 0.1])
+    assert np.isnan(two["pi_low"]) and np.isfinite(two["ci_low"])
+    assert "needs at least three" in heterogeneity_words(two)
+    homogeneous = pool_estimates([0.3, 0.3, 0.3], [0.1, 0.2, 0.1])
+    assert homogeneous["tau2"] == 0 and homogeneous["i2"] == 0
+    # identical sites: HKSJ's variance is 0; the CI keeps the usual 1 / sum(w) (Roever et al. 2015)
+    assert homogeneous["std_error"] == pytest.approx(1 / np.sqrt(100 + 25 + 100))
+
+
+def bundle(site: str, estimate: float, *, status: str = ESTIMATED, plan: str = "a" * 64, key: str = "wai_sr",
+           effects: bool = True, mean: float = 3.9) -> Bundle:
+    """A hand-made bundle: the primary dropout effect (per SD and per point) and one secondary effect."""
+    rows = pd.DataFrame([
+        {"outcome": "dropout", "model": "logistic_glm_cluster_therapist", "predictor": "alliance_early",
+         "scale": "log_odds", "analysis": "primary", "status": status, "estimate": estimate * 0.5,
+         "std_error": 0.1, "ci_low": estimate * 0.5 - 0.196, "ci_high": estimate * 0.5 + 0.196,
+         "n_patients": "200", "n_therapists": "20", "predictor_mean": mean, "predictor_sd": 0.5,
+         "estimate_per_point": estimate, "std_error_per_point": 0.18},
+        {"outcome": "dropout", "model": "cox", "predictor": "alliance_prev", "scale": "log_hazard",
+         "analysis": "secondary", "status": status, "estimate": estimate, "std_error": 0.2, "ci_low": -1.0,
+         "ci_high": 1.0, "n_patients": "200", "n_therapists": "20", "predictor_mean": np.nan,
+         "predictor_sd": np.nan, "estimate_per_point": np.nan, "std_error_per_point": np.nan}])
+    if status == SUPPRESSED:
+        rows.loc[:, ["estimate", "std_error", "estimate_per_point", "std_error_per_point"]] = np.nan
+        rows[["n_patients", "n_therapists"]] = "<10"
+    statuses = pd.DataFrame([{"key": "H2", "hypothesis": "H2", "family": "dropout", "analysis": "primary",
+                              "outcome": "dropout", "model": "logistic_glm_cluster_therapist", "title": "",
+                              "status": "not_estimable", "reason": "no patient dropped out", "flags": ""}])
+    info = {"site": site, "plan_sha256": plan, "min_cell_size": 10, "config_sha256": "c" * 64,
+            "instrument": {"key": key, "family": "wai" if key.startswith("wai") else key, "minimum": 1.0,
+                           "maximum": 5.0 if key == "wai_sr" else 7.0, "score": "mean", "total": "mean"}}
+    return Bundle(f"{site}.zip", rows if effects else rows.iloc[0:0], statuses, pd.DataFrame(),
+                  pd.DataFrame(), pd.DataFrame(), info)
+
+
+def test_sites_below_the_minimum_and_without_the_effect_are_shown_and_not_pooled():
+    pooled, sites = pool_bundles([bundle("a", -0.8), bundle("b", -1.0, mean=4.1),
+                                  bundle("c", -0.9, status=SUPPRESSED),
+                                  bundle("d", 0.0, effects=False)])
+    primary = pooled[pooled["analysis"] == "primary"].iloc[0]
+    assert primary["metric"] == PER_POINT and primary["k_sites"] == 2
+    assert (primary["k_suppressed"], primary["k_not_estimated"]) == (1, 1)
+    expected = pool_estimates([-0.8, -1.0], [0.18, 0.18])
+    assert primary["estimate"] == pytest.approx(expected["estimate"])
+    # the SD of both sites' 200 + 200 patients together: ((199 x .25) x 2 + (200 x .1^2) x 2) / 399
+    spread = np.sqrt((2 * 199 * 0.25 + 2 * 200 * 0.01) / 399)
+    assert primary["combined_sd"] == pytest.approx(spread)
+    assert primary["estimate_per_combined_sd"] == pytest.approx(expected["estimate"] * spread)
+    assert pooled[pooled["analysis"] == "secondary"].iloc[0]["metric"] == PER_SD
+    rows = sites[sites["analysis"] == "primary"].set_index("site")
+    assert rows.loc["c", "status"] == BELOW_MINIMUM and "fewer than 10" in rows.loc["c", "reason"]
+    assert rows.loc["d", "status"] == "missing"
+    assert rows.loc["d", "reason"] == "not_estimable: no patient dropped out"
+    assert rows.loc[["a", "b"], "weight"].sum() == pytest.approx(1.0)
+
+
+def test_one_bundle_pools_to_its_own_estimate():
+    pooled, _ = pool_bundles([bundle("a", -0.8)])
+    row = pooled[pooled["analysis"] == "primary"].iloc[0]
+    assert (row["estimate"], row["std_error"], row["k_sites"]) == (-0.8, 0.18, 1)
+
+
+def test_other_instrument_in_the_family_pools_per_sd_and_another_plan_or_family_is_refused():
+    pooled, _ = pool_bundles([bundle("a", -0.8), bundle("b", -1.0, key="wai_s")])
+    assert set(pooled["metric"]) == {PER_SD}
+    with pytest.raises(IncompatibleBundles, match=r"analysis plan.*bbbbbbbbbbbb in b\.zip"):
+        pool_bundles([bundle("a", -0.8), bundle("b", -1.0, plan="b" * 64)])
+    with pytest.raises(IncompatibleBundles, match=r"instrument family: srs in b\.zip; wai in a\.zip"):
+        pool_bundles([bundle("a", -0.8), bundle("b", -1.0, key="srs")])
+    with pytest.raises(IncompatibleBundles, match="site 'a' twice"):
+        pool_bundles([bundle("a", -0.8), bundle("a", -1.0)])

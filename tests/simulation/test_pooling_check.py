@@ -1,0 +1,52 @@
+"""The multi-site generator and the check of pooling across sites (make check-pooling), on a small cohort."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alliance.simulation.pooling_check import markdown, replication, summarise
+from alliance.simulation.synthetic import generate_cohort
+
+SMALL = {"n_patients": 240, "n_therapists": 24, "n_sites": 4}
+
+
+def test_site_effects_change_nothing_at_zero_and_only_outcomes_otherwise(default_config):
+    """`site_effect_sd` 0 gives the cohort without the key, byte for byte (the default cohort's check is
+    tests/workflow/test_workflow.py); above 0 the patients are the same and only what follows from the
+    effects (attendance after the window, dropout) changes."""
+    cfg = {key: value for key, value in default_config["synthetic"].items()
+           if key != "site_effect_sd"} | SMALL
+
+    def draw(**changes):
+        return generate_cohort(cfg | changes, 3, np.random.default_rng(7))[:3]
+
+    base = draw()
+    for left, right in zip(base, draw(site_effect_sd=0.0), strict=True):
+        pd.testing.assert_frame_equal(left, right)
+    varied = draw(site_effect_sd=1.0)
+    pd.testing.assert_frame_equal(base[0], varied[0])
+    assert not base[2]["dropout"].equals(varied[2]["dropout"])
+
+
+def test_one_replication_pools_each_primary_effect_over_the_sites(default_config):
+    cfg = default_config["synthetic"] | {"n_patients": 900, "n_therapists": 45, "n_sites": 3}
+    table = replication(cfg, early_window=3, covariates=default_config["models"]["covariates"], seed=11)
+    assert list(table["outcome"]) == ["attendance", "dropout", "satisfaction"]
+    assert (table["k_sites"] == 3).all() and np.isfinite(table[["pooled", "one_stage", "ratio"]]).all().all()
+    # without site variance the two stages estimate the same effect: well within one one-stage SE
+    assert (table["ratio"] < 1).all(), table
+    assert ((table["alliance_sd"] > 0.3) & (table["alliance_sd"] < 1)).all()
+
+
+def test_summary_states_agreement_and_the_recovered_tau():
+    none = pd.DataFrame({"outcome": ["dropout"] * 4, "ratio": [0.02, 0.05, 0.08, 0.2], "tau": 0.0})
+    planted = pd.DataFrame({"outcome": ["dropout"] * 2, "site_effect_sd": 0.3, "alliance_sd": [0.6, 0.6],
+                            "tau": [0.4, 0.6], "tau_per_sd": [0.25, 0.35]})
+    row = summarise(none, planted).iloc[0]
+    assert row["agree_share"] == 0.75 and row["ratio_median"] == pytest.approx(0.065)
+    assert row["planted_tau_per_point"] == pytest.approx(0.5) and row["tau_mean"] == pytest.approx(0.5)
+    assert row["tau_rms"] == pytest.approx(np.sqrt(0.26)) and row["tau_per_sd_mean"] == pytest.approx(0.3)
+    text = markdown(summarise(none, planted))
+    assert "one-stage SE in 75% of 4 cohorts" in text and "mean tau 0.500 per point" in text

@@ -1,0 +1,412 @@
+"""A site's bundle of aggregates (`make share`): what may leave a site, built from its `results/`, written as
+a zip with deterministic bytes, and read back by the coordinator.
+
+The bundle holds tables of aggregates only (ANALYSIS_PLAN.md, section 10):
+
+- `effects.csv`: every row of `results/effects.csv` (its estimate, SE and 95% CI, the numbers of patients
+  and therapists) with, for the primary effects, the SD of the alliance predictor in the site's analysis
+  sample and the effect per instrument point (estimate / SD, SE of the per-SD coefficient without the
+  SD's own sampling variance / SD): the metric pooled across sites, since "per SD" is per each site's
+  own SD. The predictor's mean goes with its SD, so that the coordinator can put the pooled effect per
+  SD of all sites' patients together (the SD of the combined data). An effect resting on fewer than
+  `privacy.min_cell_size` patients is `suppressed` (no numbers).
+- `statuses.csv`: every planned model's status and reason (`results/models/status.csv`).
+- `flows.csv`: each model family's analysis flow, counts of 1 to k - 1 shown as "<k" (with secondary
+  suppression of the exclusions, as in the report).
+- `reliability.csv`: the alliance and satisfaction instruments' reliability (`results/psychometrics/`).
+- `benchmarks.csv`: the like-for-like statistics set beside the meta-analytic benchmarks (dropout d,
+  alliance-outcome r; `alliance.models.benchmarks`) with their 95% CIs.
+- `provenance.json`: the site label, the instrument (key, name, family, range), the minimum cell size,
+  SHA-256 of the configuration (without the data paths and the site label) and of ANALYSIS_PLAN.md,
+  software versions and the SHA-256 of the run's outputs (`results/manifest.json`, without the
+  per-therapist feedback pages, whose names carry pseudonymous codes).
+- `WHAT_LEAVES_THE_SITE.md`: every file and column in plain words, for the data-protection officer.
+
+No table has a row per patient, session or therapist; no patient or therapist code is written. Numbers of
+1 to k - 1 in the statuses' reasons are written "<k" as well.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from alliance.errors import ConfigError, InputError
+from alliance.io import read_json, sha256_file, write_atomic, write_text
+
+BUNDLE_FORMAT = 1
+SUMMARY = "WHAT_LEAVES_THE_SITE.md"
+ENTRIES = ("effects.csv", "statuses.csv", "flows.csv", "reliability.csv", "benchmarks.csv", "provenance.json",
+           SUMMARY)
+# Instruments of one family measure the same construct on the same items' content; per-point pooling
+# needs more (the same key and range, `alliance.network.pooling.metric_for`).
+FAMILIES = {"wai_sr": "wai", "wai_s": "wai", "srs": "srs", "haq_ii": "haq"}
+# The primary effects pooled per instrument point (`predictor_scales`).
+PRIMARY_OUTCOMES = ("attendance", "dropout", "satisfaction")
+FAMILY_RESULTS = ("adherence", "dropout", "satisfaction", "symptoms", "dimensions", "dynamics")
+EFFECT_COLUMNS = ["outcome", "model", "predictor", "scale", "analysis", "status", "estimate", "std_error",
+                  "ci_low", "ci_high", "n_patients", "n_therapists", "predictor_mean", "predictor_sd",
+                  "estimate_per_point", "std_error_per_point"]
+EFFECT_KEY = ["outcome", "model", "predictor", "analysis"]
+STATUS_COLUMNS = ["key", "hypothesis", "family", "analysis", "outcome", "model", "title", "status", "reason",
+                  "flags"]
+RELIABILITY_COLUMNS = ["role", "instrument", "scale", "n", "n_items", "alpha", "alpha_ci_low",
+                       "alpha_ci_high", "omega"]
+BENCHMARK_COLUMNS = ["benchmark", "metric", "estimate", "ci_low", "ci_high", "n", "benchmark_value",
+                     "benchmark_ci_low", "benchmark_ci_high", "source"]
+SOFTWARE = ("alliance", "numpy", "pandas", "scipy", "statsmodels", "lifelines", "scikit-learn", "snakemake")
+SITE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed entry timestamps: the same tables give the same bytes
+SUPPRESSED = "suppressed"
+ESTIMATED = "estimated"
+
+
+@dataclass
+class Bundle:
+    """A site's bundle as read back: its tables and provenance."""
+
+    name: str  # the file it was read from
+    effects: pd.DataFrame
+    statuses: pd.DataFrame
+    flows: pd.DataFrame
+    reliability: pd.DataFrame
+    benchmarks: pd.DataFrame
+    provenance: dict
+
+    @property
+    def site(self) -> str:
+        return self.provenance["site"]
+
+
+def instrument_family(key: str) -> str:
+    """The family of an alliance instrument (WAI-SR and WAI-S are both the WAI); another key is its own."""
+    return FAMILIES.get(key, key)
+
+
+def check_site(site: str) -> str:
+    """The site label, or a ConfigError naming the key when it is empty or not a safe file name."""
+    if not site:
+        raise ConfigError("network.site is empty: give this site a label for its bundle, e.g. "
+                          "`network: {site: clinic_a}` in your config, or `make share SITE=clinic_a`")
+    if not SITE_PATTERN.match(site):
+        raise ConfigError(f"network.site is '{site}': use 1 to 40 letters, digits, '_' or '-', starting "
+                          "with a letter or digit, e.g. clinic_a")
+    return site
+
+
+def shown(n: float, k: int) -> str:
+    """A count as it may leave the site: "<k" for 1 to k - 1, else the number ("" when missing)."""
+    if pd.isna(n):
+        return ""
+    n = int(n)
+    return f"<{k}" if 0 < n < k else str(n)
+
+
+def scrub_text(text: object, k: int) -> str:
+    """A reason or flag with every whole number of 1 to k - 1 (not part of a decimal) written "<k"."""
+    if not isinstance(text, str):
+        return ""
+    return re.sub(r"(?<![\d.])\d+(?![\d.]*\d)", lambda m: f"<{k}" if 0 < int(m.group()) < k else m.group(),
+                  text)
+
+
+def predictor_scales(features: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
+    """Per primary outcome: its alliance predictor, the predictor's mean and SD in the primary model's
+    analysis sample and Var(SD) / SD^2 (the part of a per-SD SE that is the SD's own sampling variance)."""
+    # Deferred: the bundle is built where the models ran; the coordinator reads bundles without loading them.
+    from alliance.models.adherence import attendance_design
+    from alliance.models.dropout import dropout_design
+    from alliance.models.satisfaction import satisfaction_design
+
+    designs = dict(zip(PRIMARY_OUTCOMES, (attendance_design, dropout_design, satisfaction_design),
+                       strict=True))
+    rows = []
+    for outcome, make_design in designs.items():
+        design = make_design(features, covariates)
+        values = design.data[design.predictor] if len(design.data) else pd.Series(dtype=float)
+        sd = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+        rows.append({"outcome": outcome, "predictor": design.predictor, "predictor_sd": sd,
+                     "predictor_mean": float(values.mean()) if len(values) else float("nan"),
+                     "relative_variance": design.scale_variance.get(design.predictor, float("nan"))})
+    return pd.DataFrame(rows)
+
+
+def per_point(effects: pd.DataFrame, scales: pd.DataFrame) -> pd.DataFrame:
+    """The primary effect rows per instrument point: estimate / SD and SE_z / SD, with SE_z^2 = SE^2 -
+    b^2 Var(SD) / SD^2 the SE of the per-SD coefficient without the SD's sampling variance (inverting
+    `alliance.models.common.per_sd_wald`); other rows get none."""
+    primary = effects["analysis"].eq("primary")
+    table = effects.merge(scales, on=["outcome", "predictor"], how="left")
+    table.loc[~primary.to_numpy(), ["predictor_mean", "predictor_sd", "relative_variance"]] = np.nan
+    se_z = np.sqrt(np.clip(table["std_error"] ** 2 - table["estimate"] ** 2 * table["relative_variance"],
+                           0, None))
+    table["estimate_per_point"] = table["estimate"] / table["predictor_sd"]
+    table["std_error_per_point"] = se_z / table["predictor_sd"]
+    return table.drop(columns="relative_variance")
+
+
+def effects_table(effects: pd.DataFrame, scales: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The bundle's effects: every effect row, per SD and (primary) per point; rows resting on fewer than
+    `k` patients suppressed."""
+    table = per_point(effects, scales)
+    small = table["n_patients"] < k
+    numbers = ["estimate", "std_error", "ci_low", "ci_high", "predictor_mean", "predictor_sd",
+               "estimate_per_point", "std_error_per_point"]
+    table.loc[small, numbers] = np.nan
+    table["status"] = np.where(small, SUPPRESSED, ESTIMATED)
+    for column in ("n_patients", "n_therapists"):
+        table[column] = [shown(n, k) for n in table[column]]
+    return table[EFFECT_COLUMNS]
+
+
+def statuses_table(status: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Every planned model's status, its reason and flags in English with small numbers written "<k"."""
+    table = status.reindex(columns=STATUS_COLUMNS).copy()
+    for column in ("reason", "flags"):
+        table[column] = [scrub_text(text, k) for text in table[column]]
+    return table
+
+
+def flows_table(results: dict[str, dict], k: int) -> pd.DataFrame:
+    """Each model family's analysis flow, its counts suppressed as in the report (`flow_steps`), without
+    thousands separators."""
+    from alliance.report.cohort import flow_steps  # deferred as the models (`predictor_scales`)
+
+    rows = [{"family": family, "order": i + 1, "step": step, "n": n.replace(",", "")}
+            for family, result in results.items()
+            for i, (step, n) in enumerate(flow_steps(result.get("flow", []), k))]
+    return pd.DataFrame(rows, columns=["family", "order", "step", "n"])
+
+
+def reliability_table(reliability: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Reliability of each instrument's scales; a scale scored in fewer than `k` patients without numbers."""
+    table = reliability.reindex(columns=RELIABILITY_COLUMNS).copy()
+    small = table["n"] < k
+    table.loc[small, ["alpha", "alpha_ci_low", "alpha_ci_high", "omega"]] = np.nan
+    table["n"] = [shown(n, k) for n in table["n"]]
+    return table
+
+
+def benchmarks_table(results: dict[str, dict], k: int) -> pd.DataFrame:
+    """The benchmark comparisons of the model families (dropout d, alliance-outcome r), each with its 95% CI
+    and sample size; one resting on fewer than `k` patients without numbers."""
+    rows = [result["extra"]["benchmark"] for result in results.values()
+            if isinstance(result.get("extra", {}).get("benchmark"), dict)]
+    table = pd.DataFrame(rows).reindex(columns=BENCHMARK_COLUMNS)
+    small = table["n"] < k
+    table.loc[small, ["estimate", "ci_low", "ci_high"]] = np.nan
+    table["n"] = [shown(n, k) for n in table["n"]]
+    return table.sort_values("benchmark", kind="stable").reset_index(drop=True)
+
+
+def config_digest(config: dict) -> str:
+    """SHA-256 of the run's configuration without where its data are (`data`) and the site's label
+    (`network`): the same for every site that runs the same analysis."""
+    kept = {key: value for key, value in config.items() if key not in ("data", "network")}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def provenance(manifest: dict, *, site: str, plan_sha256: str, instrument: dict) -> dict:
+    """The bundle's provenance: site, instrument, settings, hashes and software versions."""
+    config = manifest["config"]
+    packages = manifest["environment"]["packages"]
+    return {
+        "bundle_format": BUNDLE_FORMAT,
+        "site": site,
+        "instrument": instrument,
+        "min_cell_size": config["privacy"]["min_cell_size"],
+        "settings": {"early_window": config["features"]["early_window"],
+                     "covariates": config["models"]["covariates"],
+                     "satisfaction_instrument": config["instruments"]["satisfaction"]},
+        "config_sha256": config_digest(config),
+        "plan_sha256": plan_sha256,
+        "software": {"python": manifest["environment"]["python"]}
+                    | {name: packages[name] for name in SOFTWARE if name in packages},
+        "outputs_sha256": {path: entry["sha256"] for path, entry in sorted(manifest["outputs"].items())
+                           if not path.startswith("feedback/")},
+    }
+
+
+def instrument_info(key_or_path: str) -> dict:
+    """The alliance instrument as the bundle names it: key, name, family, item range and scoring."""
+    from alliance.instruments import load_instrument  # deferred as the models (`predictor_scales`)
+
+    instrument = load_instrument(key_or_path)
+    return {"key": instrument.key, "name": instrument.name, "family": instrument_family(instrument.key),
+            "minimum": instrument.minimum, "maximum": instrument.maximum, "score": instrument.score,
+            "total": instrument.total}
+
+
+COLUMN_WORDS = {
+    "effects.csv": {
+        "outcome, model, predictor, scale, analysis": "which effect of the analysis plan the row is",
+        "status": "estimated, or suppressed (it rests on fewer patients than the minimum cell size: "
+                  "no numbers)",
+        "estimate, std_error, ci_low, ci_high": "the effect per SD of alliance, its standard error and "
+                                                "95% CI",
+        "n_patients, n_therapists": "how many patients and therapists the effect rests on (\"<k\" when "
+                                    "1 to k - 1)",
+        "predictor_mean, predictor_sd": "primary effects: the mean and SD of the alliance score in the "
+                                        "analysed patients",
+        "estimate_per_point, std_error_per_point": "primary effects: the effect per point of the alliance "
+                                                   "instrument and its standard error (the metric pooled)",
+    },
+    "statuses.csv": {
+        "key, hypothesis, family, analysis, outcome, model, title": "which model of the analysis plan",
+        "status": "fitted, boundary, not_estimable, not_converged, separation or refused",
+        "reason, flags": "why a model has no estimate, and warnings, in words (numbers of 1 to k - 1 "
+                         "as \"<k\")",
+    },
+    "flows.csv": {
+        "family, order, step": "each step of a model family's analysis flow (e.g. \"excluded: no outcome\")",
+        "n": "the number of patients (or sessions) at that step; \"<k\" for 1 to k - 1, \"suppressed\" where "
+             "it would let a hidden count be recovered",
+    },
+    "reliability.csv": {
+        "role, instrument, scale, n_items": "the questionnaire and scale",
+        "n": "patients with a complete first questionnaire (\"<k\" for 1 to k - 1)",
+        "alpha, alpha_ci_low, alpha_ci_high, omega": "internal consistency (no numbers when n < k)",
+    },
+    "benchmarks.csv": {
+        "benchmark, metric, source": "which published meta-analysis and the statistic compared with it",
+        "estimate, ci_low, ci_high": "the site's statistic (a d or an r) and its 95% CI",
+        "n": "the patients it rests on (\"<k\" for 1 to k - 1: then no numbers)",
+        "benchmark_value, benchmark_ci_low, benchmark_ci_high": "the published value",
+    },
+    "provenance.json": {
+        "site, bundle_format, min_cell_size": "the site's label, the bundle's format and the minimum cell "
+                                              "size",
+        "instrument, settings": "the alliance instrument and the analysis settings (early window, "
+                                "covariates)",
+        "config_sha256, plan_sha256": "fingerprints of the configuration (without data paths) and of the "
+                                      "analysis plan",
+        "software": "the versions of Python and the main packages",
+        "outputs_sha256": "a fingerprint of each output file of the run (not the files themselves)",
+    },
+}
+
+
+def what_leaves(site: str, tables: dict[str, pd.DataFrame], k: int) -> str:
+    """The plain-words summary of the bundle for the data-protection officer: every file and column."""
+    effects = tables["effects.csv"]
+    lines = [
+        f"# What leaves the site: bundle of site '{site}'",
+        "",
+        "This bundle holds aggregates only: estimates, standard errors, counts and fingerprints. It holds no "
+        "row per patient, session or therapist, no patient or therapist code, no dates, no free text from "
+        f"the data. Every count of 1 to {k - 1} patients is written \"<{k}\" (minimum cell size {k}); an "
+        f"effect resting on fewer than {k} patients is sent without numbers.",
+        "",
+        "| file | rows | what it is |",
+        "|---|---|---|",
+        f"| effects.csv | {len(effects)} | every estimated alliance effect "
+        f"({int((effects['status'] == SUPPRESSED).sum())} suppressed) |",
+        f"| statuses.csv | {len(tables['statuses.csv'])} | every planned model's status and reason |",
+        f"| flows.csv | {len(tables['flows.csv'])} | the analysis flow of each model family |",
+        f"| reliability.csv | {len(tables['reliability.csv'])} | the questionnaires' reliability |",
+        f"| benchmarks.csv | {len(tables['benchmarks.csv'])} | the statistics compared with published "
+        "meta-analyses |",
+        "| provenance.json | - | label, instrument, settings, fingerprints, software versions |",
+        f"| {SUMMARY} | - | this summary |",
+        "",
+        "## Columns",
+    ]
+    for name, columns in COLUMN_WORDS.items():
+        lines += ["", f"### {name}", ""] + [f"- `{column}`: {words}" for column, words in columns.items()]
+    return "\n".join(lines) + "\n"
+
+
+def csv_bytes(table: pd.DataFrame) -> bytes:
+    return table.to_csv(index=False, float_format="%.10g", lineterminator="\n").encode()
+
+
+def build_bundle(results: Path, plan: Path, site: str | None = None) -> tuple[str, dict[str, bytes]]:
+    """The site label and the bundle's files (name -> bytes) from a finished run's `results/` and the
+    analysis plan; `site` overrides the run's `network.site`. Refuses (InputError) when the run is not
+    finished or its tables changed since its manifest."""
+    manifest_path = results / "manifest.json"
+    if not manifest_path.exists():
+        raise InputError(f"{manifest_path} is missing: run the workflow to the end first (make run)")
+    manifest = read_json(manifest_path)
+    config = manifest["config"]
+    label = check_site(site or config.get("network", {}).get("site", ""))
+    k = int(config["privacy"]["min_cell_size"])
+    used = ["effects.csv", "models/status.csv", "psychometrics/reliability.csv", "features/patients.parquet",
+            *(f"models/{family}/result.json" for family in FAMILY_RESULTS)]
+    for name in used:
+        entry = manifest["outputs"].get(name)
+        if entry is None or not (results / name).exists() or sha256_file(results / name) != entry["sha256"]:
+            raise InputError(f"results/{name} is missing or changed since the run's manifest: run the "
+                             "workflow again (make run) before make share")
+    effects = pd.read_csv(results / "effects.csv")
+    scales = predictor_scales(pd.read_parquet(results / "features/patients.parquet"),
+                              config["models"]["covariates"])
+    families = {family: read_json(results / f"models/{family}/result.json") for family in FAMILY_RESULTS}
+    tables = {
+        "effects.csv": effects_table(effects, scales, k),
+        "statuses.csv": statuses_table(pd.read_csv(results / "models/status.csv"), k),
+        "flows.csv": flows_table(families, k),
+        "reliability.csv": reliability_table(pd.read_csv(results / "psychometrics/reliability.csv"), k),
+        "benchmarks.csv": benchmarks_table(families, k),
+    }
+    info = provenance(manifest, site=label, plan_sha256=sha256_file(plan),
+                      instrument=instrument_info(config["instruments"]["alliance"]))
+    files = {name: csv_bytes(table) for name, table in tables.items()}
+    files["provenance.json"] = (json.dumps(info, indent=2, sort_keys=True) + "\n").encode()
+    files[SUMMARY] = what_leaves(label, tables, k).encode()
+    return label, files
+
+
+def zip_bytes(files: dict[str, bytes]) -> bytes:
+    """The files as a zip with sorted entries, fixed timestamps and permissions: deterministic bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, files[name], compresslevel=9)
+    return buffer.getvalue()
+
+
+def write_bundle(site: str, files: dict[str, bytes], out: Path) -> Path:
+    """Write `out`/<site>.zip and, beside it, `out`/<site>_WHAT_LEAVES_THE_SITE.md (atomically)."""
+    path = out / f"{site}.zip"
+    data = zip_bytes(files)
+    write_atomic(path, lambda p: p.write_bytes(data))
+    write_text(files[SUMMARY].decode(), out / f"{site}_{SUMMARY}")
+    return path
+
+
+def read_bundle(path: Path) -> Bundle:
+    """A bundle read back; InputError when the file is not a bundle of this format."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            files = {name: archive.read(name) for name in archive.namelist()}
+    except (OSError, zipfile.BadZipFile) as error:
+        raise InputError(f"{path}: not a readable bundle zip ({type(error).__name__})") from None
+    missing = [name for name in ENTRIES if name not in files]
+    if missing:
+        raise InputError(f"{path}: not a site bundle of `make share` (missing {', '.join(missing)})")
+    info = json.loads(files["provenance.json"])
+    if info.get("bundle_format") != BUNDLE_FORMAT:
+        raise InputError(f"{path}: bundle format {info.get('bundle_format')}, this version reads "
+                         f"{BUNDLE_FORMAT}: share again with the same version of the pipeline")
+
+    def table(name: str) -> pd.DataFrame:
+        return pd.read_csv(io.BytesIO(files[name]), keep_default_na=False, na_values=[""])
+
+    lacking = [column for column in EFFECT_COLUMNS if column not in table("effects.csv")]
+    if lacking:
+        raise InputError(f"{path}: its effects.csv lacks {', '.join(lacking)}: share again with the same "
+                         "version of the pipeline")
+    return Bundle(str(path), table("effects.csv"), table("statuses.csv"), table("flows.csv"),
+                  table("reliability.csv"), table("benchmarks.csv"), info)

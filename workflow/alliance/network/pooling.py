@@ -1,0 +1,248 @@
+"""Two-stage random-effects meta-analysis of the sites' bundles (`make pool`; ANALYSIS_PLAN.md, section 10).
+
+Each effect is pooled over the sites that estimated it (DerSimonian & Kacker 2007; statsmodels'
+`combine_effects`): tau^2 by Paule & Mandel (1982), the iterated method-of-moments estimator (statsmodels
+0.15 offers Paule-Mandel and DerSimonian-Laird, not REML; Paule-Mandel is the recommended alternative to
+REML, Veroniki et al. 2016, and needs no likelihood); the pooled estimate weighted by 1 / (SE^2 + tau^2);
+its 95% CI by Hartung-Knapp-Sidik-Jonkman, the weighted residual variance on t(k - 1) (Hartung & Knapp
+2001; Sidik & Jonkman 2002; IntHout et al. 2014), not below the usual 1 / sum of the weights (the
+modification of Roever, Knapp & Friede 2015, which keeps near-identical sites from giving a CI narrower
+than the fixed-scale one); the 95% prediction interval of the effect in a new site
+mu +/- t(k - 2) sqrt(tau^2 + SE^2) (Higgins, Thompson & Spiegelhalter 2009, with the HKSJ SE as
+Partlett & Riley 2017), undefined for fewer than 3 sites; Cochran's Q and I^2 = max(0, (Q - (k - 1)) / Q)
+(Higgins & Thompson 2002). One site: its own estimate, SE and normal 95% CI, no heterogeneity.
+
+The primary effects are pooled per point of the alliance instrument when every site used the same
+instrument (key, range and scoring): "per SD" is per each site's own SD, which differs between sites, so
+per-SD effects of sites with different spreads are not the same quantity. Other effects, and the primary
+ones when the sites' instruments differ within a family, are pooled per SD as they are (the metric column
+says which). A per-point effect is also given per SD of all the pooled sites' patients together
+(`combined_sd`, from each site's n, mean and SD of the predictor): the scale of the one-stage analysis
+of the combined data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.meta_analysis import combine_effects
+
+from alliance.errors import InputError
+from alliance.i18n import _
+from alliance.network.bundle import EFFECT_KEY, ESTIMATED, SUPPRESSED, Bundle
+from alliance.report.format import format_number, format_p, format_percent, format_value
+
+METHOD = "Paule-Mandel tau^2; HKSJ 95% CI on t(k-1); 95% PI on t(k-2)"
+ONE_SITE = "one site: its own estimate and normal 95% CI"
+POOLED_COLUMNS = ["outcome", "model", "predictor", "analysis", "scale", "metric", "k_sites", "k_suppressed",
+                  "k_not_estimated", "estimate", "std_error", "ci_low", "ci_high", "pi_low", "pi_high", "tau",
+                  "tau2", "i2", "q", "q_p_value", "combined_sd", "estimate_per_combined_sd",
+                  "std_error_per_combined_sd", "method"]
+SITE_COLUMNS = ["outcome", "model", "predictor", "analysis", "metric", "site", "status", "estimate",
+                "std_error", "ci_low", "ci_high", "n_patients", "weight", "reason"]
+PER_POINT, PER_SD = "per_point", "per_sd"
+BELOW_MINIMUM = "below the minimum cell size"
+SITE_STATUS = {ESTIMATED: "pooled", SUPPRESSED: BELOW_MINIMUM}
+
+
+class IncompatibleBundles(InputError):
+    """Bundles that cannot be pooled (another plan, instrument family or a repeated site)."""
+
+
+def pool_estimates(estimates, std_errors) -> dict:
+    """Pool one effect over k sites (see the module docstring): estimate, SE (HKSJ), CI, PI, tau, tau^2,
+    I^2, Q and its p-value, and the method in words."""
+    y, se = np.asarray(estimates, dtype=float), np.asarray(std_errors, dtype=float)
+    k = len(y)
+    nan = float("nan")
+    if k == 0:
+        return {"k_sites": 0, "estimate": nan, "std_error": nan, "ci_low": nan, "ci_high": nan, "pi_low": nan,
+                "pi_high": nan, "tau": nan, "tau2": nan, "i2": nan, "q": nan, "q_p_value": nan, "method": ""}
+    if k == 1:
+        z = float(stats.norm.ppf(0.975))
+        return {"k_sites": 1, "estimate": float(y[0]), "std_error": float(se[0]),
+                "ci_low": float(y[0] - z * se[0]), "ci_high": float(y[0] + z * se[0]), "pi_low": nan,
+                "pi_high": nan, "tau": nan, "tau2": nan, "i2": nan, "q": nan, "q_p_value": nan,
+                "method": ONE_SITE}
+    with np.errstate(divide="ignore", invalid="ignore"):  # statsmodels' own I^2 when Q = 0 (not used)
+        result = combine_effects(y, se**2, method_re="iterated", use_t=True, atol=1e-10, maxiter=500)
+    mean, tau2 = float(result.mean_effect_re), float(result.tau2)
+    # HKSJ's variance, not below the usual 1 / sum(w) (Roever, Knapp & Friede 2015): with Paule-Mandel the
+    # HKSJ scale is 1 whenever tau^2 > 0, and below 1 only when tau^2 is truncated at 0 (Q < k - 1).
+    se_hksj = float(np.sqrt(max(result.var_hksj_re, result.var_eff_w_re)))
+    crit = float(stats.t.ppf(0.975, k - 1))
+    ci_low, ci_high = mean - crit * se_hksj, mean + crit * se_hksj
+    q = max(float(result.q), 0.0)  # >= 0 but for rounding
+    if k >= 3:
+        half = float(stats.t.ppf(0.975, k - 2) * np.sqrt(tau2 + se_hksj**2))
+        pi_low, pi_high = mean - half, mean + half
+    else:
+        pi_low = pi_high = nan
+    return {"k_sites": k, "estimate": mean, "std_error": se_hksj, "ci_low": ci_low, "ci_high": ci_high,
+            "pi_low": pi_low, "pi_high": pi_high, "tau": float(np.sqrt(tau2)), "tau2": tau2,
+            "i2": max(0.0, (q - (k - 1)) / q) if q > 0 else 0.0, "q": q,
+            "q_p_value": float(stats.chi2.sf(q, k - 1)), "method": METHOD}
+
+
+def check_compatible(bundles: list[Bundle]) -> None:
+    """Refuse (IncompatibleBundles, naming the bundles and what differs) bundles of another analysis plan or
+    alliance instrument family, or two bundles of one site."""
+    if not bundles:
+        raise IncompatibleBundles("no bundles given: make pool BUNDLES=\"a.zip b.zip ...\"")
+    problems = []
+    for what, value in (("analysis plan (ANALYSIS_PLAN.md SHA-256)",
+                         lambda b: b.provenance["plan_sha256"][:12]),
+                        ("alliance instrument family", lambda b: b.provenance["instrument"]["family"])):
+        groups: dict[str, list[str]] = {}
+        for bundle in bundles:
+            groups.setdefault(value(bundle), []).append(bundle.name)
+        if len(groups) > 1:
+            problems.append(f"different {what}: " + "; ".join(f"{key} in {', '.join(names)}"
+                                                               for key, names in sorted(groups.items())))
+    sites = pd.Series([b.site for b in bundles])
+    for site in sorted(sites[sites.duplicated()].unique()):
+        problems.append(f"site '{site}' twice: " + ", ".join(b.name for b in bundles if b.site == site))
+    if problems:
+        raise IncompatibleBundles("These bundles cannot be pooled (nothing was written):\n- "
+                                  + "\n- ".join(problems))
+
+
+def metric_for(bundles: list[Bundle]) -> str:
+    """Per point when every site used the same alliance instrument (key, range, scoring), else per SD."""
+    keys = {tuple(sorted((k, str(v)) for k, v in b.provenance["instrument"].items() if k != "name"))
+            for b in bundles}
+    return PER_POINT if len(keys) == 1 else PER_SD
+
+
+def site_rows(bundle: Bundle, metric: str) -> pd.DataFrame:
+    """A bundle's effect rows in the pooled metric (the primary ones per point where `metric` says so)."""
+    table = bundle.effects.copy()
+    per_point = (table["analysis"] == "primary") & (metric == PER_POINT)
+    table["metric"] = np.where(per_point, PER_POINT, PER_SD)
+    table["estimate"] = np.where(per_point, table["estimate_per_point"], table["estimate"])
+    table["std_error"] = np.where(per_point, table["std_error_per_point"], table["std_error"])
+    z = float(stats.norm.ppf(0.975))
+    table["ci_low"] = np.where(per_point, table["estimate"] - z * table["std_error"], table["ci_low"])
+    table["ci_high"] = np.where(per_point, table["estimate"] + z * table["std_error"], table["ci_high"])
+    usable = (table["status"] == ESTIMATED) & np.isfinite(table["estimate"]) & (table["std_error"] > 0)
+    table["status"] = [SITE_STATUS.get(s, s) if ok or s == SUPPRESSED else "not estimated"
+                       for s, ok in zip(table["status"], usable, strict=True)]
+    table["reason"] = np.select([table["status"] == BELOW_MINIMUM, table["status"] == "not estimated"],
+                                [f"fewer than {bundle.provenance['min_cell_size']} patients",
+                                 "no finite estimate and standard error in the bundle"], "")
+    table["site"] = bundle.site
+    return table
+
+
+def combined_sd(effect: pd.DataFrame) -> float:
+    """The SD of the predictor over the pooled sites' patients together, from each site's n, mean and SD:
+    sqrt((sum (n_i - 1) s_i^2 + sum n_i (m_i - m)^2) / (N - 1)), m the n-weighted mean (the SD the one-stage
+    analysis of the combined data standardises by)."""
+    n = pd.to_numeric(effect["n_patients"], errors="coerce").to_numpy(float)
+    mean, sd = effect["predictor_mean"].to_numpy(float), effect["predictor_sd"].to_numpy(float)
+    if len(n) == 0 or not (np.isfinite(n) & np.isfinite(mean) & np.isfinite(sd)).all():
+        return float("nan")
+    grand = (n * mean).sum() / n.sum()
+    return float(np.sqrt((((n - 1) * sd**2).sum() + (n * (mean - grand) ** 2).sum()) / (n.sum() - 1)))
+
+
+def missing_reason(bundle: Bundle, key: dict) -> str:
+    """Why a site has no row for an effect: its model's status and reason, where the statuses say."""
+    statuses = bundle.statuses
+    match = statuses[(statuses["outcome"] == key["outcome"]) & (statuses["model"] == key["model"])
+                     & (statuses["analysis"] == key["analysis"])
+                     & ~statuses["status"].isin(["fitted", "boundary"])]
+    if len(match):
+        row = match.iloc[0]
+        reason = row["reason"] if isinstance(row["reason"], str) else ""
+        return f"{row['status']}: {reason}" if reason else row["status"]
+    return "not in this site's results"
+
+
+def pool_bundles(bundles: list[Bundle]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The pooled effects (one row per effect of any site) and the sites' rows behind them (each with its
+    status: pooled, below the minimum cell size, not estimated or missing, and its random-effects weight)."""
+    check_compatible(bundles)
+    metric = metric_for(bundles)
+    rows = pd.concat([site_rows(b, metric) for b in bundles], ignore_index=True)
+    keys = rows[[*EFFECT_KEY, "scale"]].drop_duplicates()
+    pooled, sites = [], []
+    for key in keys.to_dict(orient="records"):
+        mask = np.logical_and.reduce([rows[c] == key[c] for c in EFFECT_KEY])
+        effect = rows[mask].copy()
+        for bundle in bundles:
+            if bundle.site not in set(effect["site"]):
+                effect = pd.concat([effect, pd.DataFrame([key | {
+                    "site": bundle.site, "status": "missing", "metric": effect["metric"].iloc[0],
+                    "reason": missing_reason(bundle, key)}])], ignore_index=True)
+        used = effect["status"] == "pooled"
+        result = pool_estimates(effect.loc[used, "estimate"], effect.loc[used, "std_error"])
+        spread = combined_sd(effect[used]) if effect["metric"].iloc[0] == PER_POINT else float("nan")
+        result |= {"combined_sd": spread, "estimate_per_combined_sd": result["estimate"] * spread,
+                   "std_error_per_combined_sd": result["std_error"] * spread}
+        weights = 1 / (effect["std_error"] ** 2 + (result["tau2"] if np.isfinite(result["tau2"]) else 0.0))
+        effect["weight"] = np.where(used, weights / weights[used].sum(), np.nan)
+        pooled.append(key | {"metric": effect["metric"].iloc[0],
+                             "k_suppressed": int((effect["status"] == BELOW_MINIMUM).sum()),
+                             "k_not_estimated": int(effect["status"].isin(["not estimated",
+                                                                            "missing"]).sum())}
+                      | result)
+        sites.append(effect)
+    sites_table = pd.concat(sites, ignore_index=True).sort_values([*EFFECT_KEY, "site"], kind="stable")
+    return (pd.DataFrame(pooled, columns=POOLED_COLUMNS),
+            sites_table.reindex(columns=SITE_COLUMNS).reset_index(drop=True))
+
+
+def heterogeneity_words(row: dict) -> str:
+    """The heterogeneity of a pooled effect in words, in the active language (I^2 bands of the Cochrane
+    Handbook, section 10.10.2)."""
+    k = row["k_sites"]
+    if k < 2:
+        return _("One site or none: the variation between sites cannot be estimated.")
+    i2 = row["i2"]
+    band = (_("might not be important") if i2 < 0.3 else _("may be moderate") if i2 < 0.5
+            else _("may be substantial") if i2 < 0.75 else _("is considerable"))
+    text = _("Across {k} sites the heterogeneity {band} (I\u00b2 = {i2}, tau = {tau}, Q = {q} on {df} df, "
+             "p = {p}).").format(k=k, band=band, i2=format_percent(i2, 0),
+                                 tau=format_value(row["tau"], ".3g"), q=format_number(row["q"], 2),
+                                 df=k - 1, p=format_p(row["q_p_value"]))
+    if k >= 3:
+        text += " " + _("In a new site the effect is expected between {low} and {high} (95% prediction "
+                        "interval).").format(low=format_value(row["pi_low"], ".3g"),
+                                             high=format_value(row["pi_high"], ".3g"))
+    else:
+        text += " " + _("With two sites no prediction interval can be given (it needs at least three).")
+    return text
+
+
+# The benchmark statistics are pooled on a scale where their CIs are about symmetric: r on Fisher's z.
+BENCHMARK_SCALES = {"alliance_outcome": (np.arctanh, np.tanh)}
+BENCHMARK_COLUMNS = ["benchmark", "metric", "k_sites", "estimate", "ci_low", "ci_high", "pi_low", "pi_high",
+                     "tau", "i2", "benchmark_value", "benchmark_ci_low", "benchmark_ci_high", "source"]
+
+
+def pool_benchmarks(bundles: list[Bundle]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The sites' benchmark statistics (dropout d; alliance-outcome r on Fisher's z) pooled as the effects
+    are, each site's SE taken from its 95% CI, (high - low) / (2 x 1.96) on the pooling scale (an
+    approximation where the site's CI was on t(G - 1)); the pooled rows and the sites' rows."""
+    frames = [b.benchmarks.assign(site=b.site) for b in bundles if len(b.benchmarks)]
+    if not frames:
+        return pd.DataFrame(columns=BENCHMARK_COLUMNS), pd.DataFrame()
+    rows = pd.concat(frames, ignore_index=True)
+    z = float(stats.norm.ppf(0.975))
+    pooled = []
+    for benchmark, group in rows.groupby("benchmark", sort=True):
+        forward, back = BENCHMARK_SCALES.get(benchmark, (np.asarray, np.asarray))
+        usable = group[np.isfinite(group["estimate"]) & (group["ci_high"] > group["ci_low"])]
+        low, high = (forward(usable[c].to_numpy(float)) for c in ("ci_low", "ci_high"))
+        se = (high - low) / (2 * z)
+        result = pool_estimates(forward(usable["estimate"].to_numpy(float)), se)
+        first = group.iloc[0]
+        pooled.append({"benchmark": benchmark, "metric": first["metric"], "k_sites": result["k_sites"],
+                       **{key: float(back(result[key])) for key in ("estimate", "ci_low", "ci_high", "pi_low",
+                                                                    "pi_high")},
+                       "tau": result["tau"], "i2": result["i2"],
+                       **{key: first[key] for key in ("benchmark_value", "benchmark_ci_low",
+                                                      "benchmark_ci_high", "source")}})
+    return pd.DataFrame(pooled, columns=BENCHMARK_COLUMNS), rows

@@ -1,0 +1,185 @@
+"""The pooled report (`results/pooled/report.html`): one self-contained page with the sites, a forest plot
+per primary effect (each site with its 95% CI or the reason it has none, the pooled estimate with its HKSJ
+CI and the prediction interval), the heterogeneity in words, the benchmark statistics against the published
+meta-analyses' bands (like metrics only), and the table of every pooled effect. In the active language
+(`make pool POOL_LANGUAGE=es`); the sites' reasons stay in English, marked as such.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from alliance.i18n import N_, _, language
+from alliance.network.bundle import EFFECT_KEY, Bundle
+from alliance.network.pooling import BELOW_MINIMUM, PER_POINT, heterogeneity_words
+from alliance.report.format import foreign, format_value
+from alliance.report.style import SVG_HASHSALT, figure_style, new_figure
+
+UNITS = {"log_odds": N_("log-odds"), "log_hazard": N_("log-hazard"), "points": N_("points")}
+TITLES = {"attendance": N_("Attendance after the early window, on early alliance"),
+          "dropout": N_("Dropout after the early window, on early alliance"),
+          "satisfaction": N_("Satisfaction at the end of treatment, on mean alliance"),
+          "alliance_dropout": N_("Early alliance of completers minus dropouts (d)"),
+          "alliance_outcome": N_("Early alliance and symptom improvement (r)")}
+STATUS_WORDS = {"pooled": N_("pooled"), BELOW_MINIMUM: N_("below the minimum cell size"),
+                "not estimated": N_("not estimated"), "missing": N_("missing")}
+CSS = """body{font-family:'DejaVu Sans',Arial,sans-serif;max-width:980px;margin:2em auto;color:#222;
+line-height:1.45}table{border-collapse:collapse;font-size:.85em;margin:1em 0}
+td,th{border-bottom:1px solid #ccc;padding:.25em .5em;text-align:left}h1{font-size:1.6em}
+h2{font-size:1.25em;margin-top:2em}.note{color:#555}figure{margin:1em 0}"""
+
+
+def svg(fig: Figure) -> str:
+    """A figure as inline SVG with fixed ids and no date (the same figure gives the same text)."""
+    buffer = io.StringIO()
+    with mpl.rc_context({"svg.hashsalt": SVG_HASHSALT}):
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
+
+
+def effect_unit(row: dict) -> str:
+    """The unit of a pooled effect in words."""
+    unit = _(UNITS[row["scale"]]) if row["scale"] in UNITS else row["scale"]
+    if row["metric"] == PER_POINT:
+        return _("{unit} per point of the alliance instrument").format(unit=unit)
+    return _("{unit} per SD of alliance").format(unit=unit)
+
+
+def status_word(status: str) -> str:
+    return _(STATUS_WORDS[status]) if status in STATUS_WORDS else status
+
+
+def title_of(key: str) -> str:
+    return _(TITLES[key]) if key in TITLES else key
+
+
+def forest(title: str, unit: str, sites: pd.DataFrame, pooled: dict, band: tuple | None = None) -> Figure:
+    """A forest plot: each site's estimate and 95% CI (or its status in words), the pooled estimate as a
+    diamond over its CI, the prediction interval as a line, and a benchmark `band` (value, low, high)."""
+    labels = [*sites["site"], _("pooled")]
+    positions = np.arange(len(labels))[::-1]
+    colours = sns.color_palette("colorblind")
+    with figure_style():
+        fig = new_figure(8, 1.6 + 0.42 * len(labels))
+        ax = fig.add_subplot()
+        if band is not None:
+            value, low, high = band
+            if np.isfinite(low) and np.isfinite(high):
+                ax.axvspan(low, high, color=colours[2], alpha=0.25, linewidth=0)
+            ax.axvline(value, color=colours[2], linewidth=1.2, label=_("published benchmark"))
+        ax.axvline(0, color="0.3", linewidth=0.8)
+        for y, row in zip(positions[:-1], sites.to_dict(orient="records"), strict=True):
+            if row["status"] == "pooled":
+                ax.errorbar(row["estimate"], y, xerr=[[row["estimate"] - row["ci_low"]],
+                                                      [row["ci_high"] - row["estimate"]]],
+                            fmt="s", color=colours[0], capsize=3, markersize=5)
+            else:
+                ax.text(0.02, y, status_word(row["status"]),
+                        transform=ax.get_yaxis_transform(), va="center", color="0.4", fontsize="small")
+        if np.isfinite(pooled["estimate"]):
+            y = positions[-1]
+            if np.isfinite(pooled["pi_low"]):
+                ax.plot([pooled["pi_low"], pooled["pi_high"]], [y, y], color=colours[3], linewidth=2,
+                        label=_("95% prediction interval"))
+            ax.fill([pooled["ci_low"], pooled["estimate"], pooled["ci_high"], pooled["estimate"]],
+                    [y, y + 0.25, y, y - 0.25], color=colours[1], label=_("pooled (95% CI)"))
+        ax.set_yticks(positions, labels)
+        ax.set_ylim(-0.7, len(labels) - 0.3)
+        ax.set(xlabel=unit, title=title)
+        handles, names = ax.get_legend_handles_labels()
+        if handles:
+            fig.legend(handles, names, loc="outside lower center", ncols=3, fontsize="small")
+    return fig
+
+
+def number(value: float) -> str:
+    """A number in 3 significant digits in the active language's decimal mark ("" when missing)."""
+    return "" if value is None or not np.isfinite(value) else format_value(float(value), ".3g")
+
+
+def reason_text(reason: object) -> str:
+    """": reason" (escaped, marked English), or nothing where there is none."""
+    return f": {foreign(html.escape(reason))}" if isinstance(reason, str) and reason else ""
+
+
+def heading2(text: str) -> str:
+    return f"<h2>{html.escape(text)}</h2>"
+
+
+def table_html(table: pd.DataFrame) -> str:
+    """A table with its numbers in 3 significant digits."""
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    body = "".join("<tr>" + "".join(
+        f"<td>{number(v) if isinstance(v, float) else html.escape(str(v))}</td>" for v in row) + "</tr>"
+                   for row in table.itertuples(index=False))
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFrame,
+                  benchmarks: pd.DataFrame, benchmark_sites: pd.DataFrame) -> str:
+    """The pooled report's HTML (see the module docstring)."""
+    heading = _("Pooled results across {k} sites").format(k=len(bundles))
+    parts = [f"<!DOCTYPE html><html lang=\"{language()}\"><head><meta charset=\"utf-8\">"
+             f"<title>{html.escape(heading)}</title><style>{CSS}</style></head><body>",
+             f"<h1>{html.escape(heading)}</h1>",
+             "<p>" + html.escape(_(
+                 "Each site ran the same analysis plan on its own data and sent aggregates only. Every "
+                 "effect is pooled by two-stage random-effects meta-analysis: Paule-Mandel between-site "
+                 "variance (tau^2), the Hartung-Knapp-Sidik-Jonkman 95% CI on t(k - 1), and the 95% "
+                 "prediction interval for a new site on t(k - 2) (ANALYSIS_PLAN.md, section 10). Sites whose "
+                 "effect rests on fewer patients than their minimum cell size, or that could not estimate "
+                 "it, are shown and not pooled.")) + "</p>"]
+    info = pd.DataFrame([{"site": b.site, "bundle": b.name.rsplit("/", 1)[-1],
+                          "instrument": b.provenance["instrument"]["key"],
+                          "plan": b.provenance["plan_sha256"][:12],
+                          "settings": b.provenance["config_sha256"][:12],
+                          "min_cell_size": b.provenance["min_cell_size"]} for b in bundles])
+    parts += [heading2(_("Sites")), table_html(info)]
+    if info["settings"].nunique() > 1:
+        parts.append("<p class=\"note\">" + html.escape(_(
+            "The sites' analysis settings differ (see the settings fingerprint): check the early window, "
+            "the covariates and the instruments before reading the pooled effects.")) + "</p>")
+    parts.append(heading2(_("Primary effects")))
+    for row in pooled[pooled["analysis"] == "primary"].to_dict(orient="records"):
+        mask = np.logical_and.reduce([sites[c] == row[c] for c in EFFECT_KEY])
+        effect_sites = sites[mask]
+        title = title_of(row["outcome"])
+        fig = forest(title, effect_unit(row), effect_sites, row)
+        estimate = _("Pooled {estimate} {unit} (95% CI {low} to {high}) over {k} sites.").format(
+            estimate=number(row["estimate"]), unit=effect_unit(row), low=number(row["ci_low"]),
+            high=number(row["ci_high"]), k=row["k_sites"])
+        excluded = effect_sites[effect_sites["status"] != "pooled"]
+        notes = "".join(f"<li>{html.escape(r['site'])}: {html.escape(status_word(r['status']))}"
+                        f"{reason_text(r['reason'])}</li>" for r in excluded.to_dict(orient="records"))
+        parts += [f"<h3>{html.escape(title)}</h3><figure>{svg(fig)}</figure>",
+                  f"<p>{html.escape(estimate)} {html.escape(heterogeneity_words(row))}</p>",
+                  f"<ul>{notes}</ul>" if notes else ""]
+    if len(benchmarks):
+        parts.append(heading2(_("Against the meta-analytic benchmarks (like metrics only)")))
+        for row in benchmarks.to_dict(orient="records"):
+            rows = benchmark_sites[benchmark_sites["benchmark"] == row["benchmark"]].assign(
+                status=lambda d: np.where(np.isfinite(d["estimate"]), "pooled", BELOW_MINIMUM))
+            band = (row["benchmark_value"], row["benchmark_ci_low"], row["benchmark_ci_high"])
+            title = title_of(row["benchmark"])
+            fig = forest(title, row["metric"].split(",")[0], rows, row, band)
+            text = _("Pooled {estimate} (95% CI {low} to {high}) over {k} sites; published {value}.").format(
+                estimate=number(row["estimate"]), low=number(row["ci_low"]), high=number(row["ci_high"]),
+                k=row["k_sites"], value=number(row["benchmark_value"]))
+            parts += [f"<h3>{html.escape(title)}</h3><figure>{svg(fig)}</figure>",
+                      f"<p>{html.escape(text)} {foreign(html.escape(row['source']))}</p>"]
+    parts += [heading2(_("Every pooled effect")),
+              table_html(pooled.drop(columns=["method"])),
+              "<p class=\"note\">" + html.escape(_(
+                  "Pooled per point of the alliance instrument where every site used the same instrument "
+                  "(metric per_point), else per SD of each site's own alliance scores (per_sd). Column names "
+                  "are those of results/pooled/effects.csv.")) + "</p>",
+              "</body></html>"]
+    return "\n".join(part for part in parts if part) + "\n"

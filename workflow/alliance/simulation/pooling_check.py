@@ -1,0 +1,144 @@
+"""Whether pooling across sites is right (issue 19's targets; ANALYSIS_PLAN.md, section 10, "Validation").
+
+Each replication draws one multi-site cohort from the configured generator (its own seed), fits the three
+primary models on the combined data (one stage) and on each site's patients alone, and pools the sites'
+effects per instrument point as `make pool` does (`alliance.network.pooling.pool_estimates`). Two
+conditions:
+
+- `none`: no between-site variance (`site_effect_sd` 0). Target: |pooled - one-stage| < 0.10 x the
+  one-stage SE; the share of replications meeting it and the typical ratio are reported per effect.
+- `planted`: a between-site SD of the attendance and dropout effects (`site_effect_sd`, log-odds per SD
+  of early alliance in the whole cohort). Target: the mean tau over replications recovers it; on the
+  per-point scale the planted tau is site_effect_sd / SD(early alliance).
+
+Run it as `make check-pooling` (COHORTS=100 by default); it writes each replication and effect to
+results/validation/pooling_check_replications.csv and the summary to pooling_check.csv and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from alliance.io import write_csv, write_text
+from alliance.models import fit_family
+from alliance.network.bundle import per_point, predictor_scales
+from alliance.network.pooling import pool_estimates
+from alliance.simulation.synthetic import generate_cohort, generated_features
+
+PRIMARY_FAMILIES = ("adherence", "dropout", "satisfaction")
+SITES = 10
+COHORT = {"n_patients": 4000, "n_therapists": 200, "n_sites": SITES}  # 400 patients, ~20 therapists a site
+PLANTED_SD = 0.3  # between-site SD of the attendance and dropout effects (log-odds per SD)
+AGREEMENT = 0.10  # |pooled - one-stage| < 0.10 x one-stage SE
+PLANTED_EFFECTS = ("attendance", "dropout")
+
+
+def primary_per_point(features: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
+    """The primary effects of `features` per instrument point (`alliance.network.bundle.per_point`), one row
+    per fitted primary model."""
+    rows = []
+    for family in PRIMARY_FAMILIES:
+        result = fit_family(family, features, covariates, levels=False, describe=False)
+        rows += [row for row in result.effects if row["analysis"] == "primary"]
+    effects = pd.DataFrame(rows)
+    if effects.empty:
+        return effects
+    return per_point(effects, predictor_scales(features, covariates))
+
+
+def replication(synthetic: dict, *, early_window: int, covariates: list[str], seed: int) -> pd.DataFrame:
+    """One cohort: per primary effect, the one-stage and pooled estimates per point, their SEs, tau and the
+    number of sites pooled."""
+    rng = np.random.default_rng(seed)
+    patients, sessions, outcomes, _ = generate_cohort(synthetic, early_window, rng)
+    features = generated_features(patients, sessions, outcomes, early_window)
+    one = primary_per_point(features, covariates).set_index("outcome")
+    site_rows = pd.concat([primary_per_point(group, covariates).assign(site=site)
+                           for site, group in features.groupby("site", sort=True)], ignore_index=True)
+    rows = []
+    for outcome, sites in site_rows.groupby("outcome", sort=True):
+        pooled = pool_estimates(sites["estimate_per_point"], sites["std_error_per_point"])
+        per_sd = pool_estimates(sites["estimate"], sites["std_error"])
+        rows.append({"seed": seed, "outcome": outcome, "k_sites": pooled["k_sites"],
+                     "one_stage": one.loc[outcome, "estimate_per_point"],
+                     "one_stage_se": one.loc[outcome, "std_error_per_point"],
+                     "pooled": pooled["estimate"], "pooled_se": pooled["std_error"], "tau": pooled["tau"],
+                     "tau_per_sd": per_sd["tau"], "alliance_sd": one.loc[outcome, "predictor_sd"]})
+    table = pd.DataFrame(rows)
+    table["ratio"] = (table["pooled"] - table["one_stage"]).abs() / table["one_stage_se"]
+    return table
+
+
+def replications(synthetic: dict, *, site_sd: float, early_window: int, covariates: list[str], count: int,
+                 seed: int, cohort: dict | None = None) -> pd.DataFrame:
+    """`count` replications (seeds `seed`, `seed` + 1, ...) of multi-site cohorts (`cohort`, default
+    `COHORT`) with between-site SD `site_sd`."""
+    cfg = synthetic | (cohort or COHORT) | {"site_effect_sd": site_sd}
+    return pd.concat([replication(cfg, early_window=early_window, covariates=covariates, seed=seed + i)
+                      for i in range(count)], ignore_index=True).assign(site_effect_sd=site_sd)
+
+
+def summarise(none: pd.DataFrame, planted: pd.DataFrame) -> pd.DataFrame:
+    """Per effect: agreement without site variance (share within the tolerance, median and 90th percentile
+    of the ratio) and, with the planted SD, the mean tau against the planted one (per point and per SD)."""
+    rows = []
+    for outcome, group in none.groupby("outcome", sort=True):
+        row = {"outcome": outcome, "replications": len(group),
+               "agree_share": float((group["ratio"] < AGREEMENT).mean()),
+               "ratio_median": float(group["ratio"].median()),
+               "ratio_p90": float(group["ratio"].quantile(0.9)),
+               "tau_none_mean": float(group["tau"].mean())}
+        other = planted[planted["outcome"] == outcome]
+        if outcome in PLANTED_EFFECTS and len(other):
+            sd = float(other["site_effect_sd"].iloc[0])
+            row |= {"planted_sd": sd, "planted_tau_per_point": float((sd / other["alliance_sd"]).mean()),
+                    "tau_mean": float(other["tau"].mean()),
+                    "tau_rms": float(np.sqrt((other["tau"] ** 2).mean())),
+                    "tau_per_sd_mean": float(other["tau_per_sd"].mean())}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def markdown(summary: pd.DataFrame) -> str:
+    """The targets in words."""
+    lines = ["# Pooling across sites: two-stage against one-stage, and recovery of between-site variance", "",
+             summary.to_markdown(index=False, floatfmt=".3f"), ""]
+    for row in summary.to_dict(orient="records"):
+        lines.append(f"- {row['outcome']}, no site variance: |pooled - one-stage| < {AGREEMENT:.2f} x "
+                     f"one-stage SE in {row['agree_share']:.0%} of {row['replications']} cohorts (median "
+                     f"ratio {row['ratio_median']:.3f}, 90th percentile {row['ratio_p90']:.3f}).")
+        if np.isfinite(row.get("planted_sd", np.nan)):
+            lines.append(f"- {row['outcome']}, planted between-site SD {row['planted_sd']:.2f} per SD "
+                         f"({row['planted_tau_per_point']:.3f} per point): mean tau {row['tau_mean']:.3f} "
+                         f"per point (root mean tau^2 {row['tau_rms']:.3f}), {row['tau_per_sd_mean']:.3f} "
+                         "per SD.")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config", type=Path, default=Path("config.yaml"))
+    parser.add_argument("--replications", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=3000)
+    parser.add_argument("--out", type=Path, default=Path("results/validation"))
+    args = parser.parse_args()
+    config = yaml.safe_load(args.config.read_text())
+    common = {"early_window": config["features"]["early_window"],
+              "covariates": config["models"]["covariates"], "count": args.replications, "seed": args.seed}
+    none = replications(config["synthetic"], site_sd=0.0, **common)
+    planted = replications(config["synthetic"], site_sd=PLANTED_SD, **common)
+    summary = summarise(none, planted)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_csv(pd.concat([none, planted], ignore_index=True), args.out / "pooling_check_replications.csv")
+    write_csv(summary, args.out / "pooling_check.csv")
+    write_text(markdown(summary), args.out / "pooling_check.md")
+    print(markdown(summary))
+
+
+if __name__ == "__main__":
+    main()
