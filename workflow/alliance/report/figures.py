@@ -29,6 +29,7 @@ from alliance.models.levels import HYPOTHESIS
 from alliance.outputs import FIGURES
 from alliance.report.dimensions import dimension_figure
 from alliance.report.dynamics import dynamics_figure
+from alliance.report.early_warning import early_warning_figure
 from alliance.report.format import (
     _localised,
     format_ci,
@@ -594,11 +595,13 @@ def data_figures(
 
 def model_figures(effects: pd.DataFrame, *, satisfaction: Instrument, min_cell_size: int,
                   models: Mapping[str, dict], dimensions: dict | None = None,
-                  dynamics: dict | None = None) -> dict[str, Figure]:
+                  dynamics: dict | None = None, early_warning: Mapping | None = None) -> dict[str, Figure]:
     """The figures of the model results (`MODEL_FIGURES`): the report at a glance (`satisfaction`, the
     satisfaction instrument, names its outcome), the forest plot of `effects`, the dropout family's
     Kaplan-Meier curves, the primary models' predictions (`models`: the results by family), the
-    bond/goal/task analysis (`dimensions`, H5) and the reciprocal dynamics (`dynamics`, H4c)."""
+    bond/goal/task analysis (`dimensions`, H5), the reciprocal dynamics (`dynamics`, H4c) and the early
+    warning (`early_warning`: its result and its roc, calibration, decision_curve and measures tables)."""
+    warning = early_warning or {}
     dropout = models.get("dropout", {}).get("extra", {})
     km_reason = status_reason(models.get("dropout", {}), KAPLAN_MEIER)
     return {
@@ -616,6 +619,9 @@ def model_figures(effects: pd.DataFrame, *, satisfaction: Instrument, min_cell_s
         "marginal_effects": marginal_effects(models),
         "dimensions": dimension_figure(dimensions),
         "dynamics": dynamics_figure(dynamics),
+        "early_warning": early_warning_figure(warning.get("result"), warning.get("roc"),
+                                              warning.get("calibration"), warning.get("decision_curve"),
+                                              warning.get("measures")),
     }
 
 
