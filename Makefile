@@ -10,7 +10,7 @@ CONFIG ?=
 SNAKEMAKE_ARGS ?=
 CONFIG_ARG := $(if $(CONFIG),--configfile $(CONFIG),)
 
-.PHONY: setup browser run test test-fast test-slurm lint report reproduce notebooks lab bench check-dimensions check-invariance clean lock
+.PHONY: setup browser run test test-fast test-slurm lint report reproduce notebooks lab bench check-dimensions check-invariance check-early-warning clean lock
 
 setup: $(STAMP)
 
@@ -108,6 +108,18 @@ check-dimensions: $(STAMP)
 INVARIANCE_SEED ?= 2000
 check-invariance: $(STAMP)
 	$(BIN)/python -m alliance.simulation.invariance_check --replications $(COHORTS) --seed $(INVARIANCE_SEED) $(if $(CONFIG),--config $(CONFIG),)
+
+## check-early-warning: the early-warning models against the generator's known dropout mechanism (issue 18's
+## targets): COHORTS null cohorts (no alliance effect on dropout; the alliance model's AUC CI should cover
+## .5 in at least 90%) and ORACLE_COHORTS cohorts of the generator (the out-of-sample AUC beside the
+## oracle's, of ORACLE_PATIENTS patients; about 1 s a cohort); results/validation/early_warning_check.csv and .md
+EARLY_WARNING_SEED ?= 3000
+ORACLE_COHORTS ?= 20
+ORACLE_PATIENTS ?= 2000
+check-early-warning: $(STAMP)
+	$(BIN)/python -m alliance.simulation.early_warning_check --replications $(COHORTS) \
+	  --oracle-replications $(ORACLE_COHORTS) --oracle-patients $(ORACLE_PATIENTS) \
+	  --seed $(EARLY_WARNING_SEED) $(if $(CONFIG),--config $(CONFIG),)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
