@@ -13,6 +13,7 @@ from alliance.prediction.measures import (
     bootstrap_measures,
     calibration,
     classification,
+    fold_auc,
     logit,
     net_benefit_curve,
     percentile_ci,
@@ -92,10 +93,13 @@ def test_therapist_draws_resample_whole_therapists():
 def test_bootstrap_measures_equal_the_point_values_with_unit_weights(sample):
     y, p, _w = sample
     alert = p >= 0.2
-    draws = bootstrap_measures(y, p, alert, 0.2, np.ones((2, len(y))))
+    folds = np.arange(len(y)) % 3
+    draws = bootstrap_measures(y, p, alert, 0.2, np.ones((2, len(y))), folds)
     point = classification(y, alert, 0.2)
-    assert draws["auc"].iloc[0] == pytest.approx(roc_auc_score(y, p))
+    assert draws["auc"].iloc[0] == pytest.approx(fold_auc(y, p, folds))
+    assert fold_auc(y, p, folds) == pytest.approx(np.mean([roc_auc_score(y[folds == f], p[folds == f])
+                                                           for f in range(3)]))
     assert draws["net_benefit"].iloc[1] == pytest.approx(point["net_benefit"])
     assert draws["brier"].iloc[0] == pytest.approx(np.mean((p - y) ** 2))
     low, high = percentile_ci(draws["auc"])
-    assert low == high == pytest.approx(roc_auc_score(y, p))
+    assert low == high == pytest.approx(fold_auc(y, p, folds))

@@ -180,27 +180,30 @@ def check_estimable(rows: pd.DataFrame, session: int, folds: int) -> None:
 
 
 def out_of_fold(rows: pd.DataFrame, designs: dict[str, np.ndarray], folds: int, penalty: float | str,
-                seed: int, session: int) -> tuple[dict[str, np.ndarray], np.ndarray, list[float]]:
-    """Every row's risk from each model fitted without its therapist's fold, the clinic rule's alerts
-    (its cut-off chosen in the training folds) and the cut-off of each fold."""
+                seed: int, session: int) -> dict:
+    """The cross-validation by therapist: each row's risk from each model fitted without its therapist's
+    fold (`risks`: name -> rows), each row's fold (`folds`), the clinic rule's alerts (`clinic`, its
+    cut-off chosen in the training folds) and the cut-off of each fold (`cutoffs`)."""
     y = rows["dropout"].to_numpy(dtype=int)
-    splits = _grouped_splits(y, rows["therapist_id"].to_numpy(), folds, seed)
+    groups = rows["therapist_id"].to_numpy()
+    splits = _grouped_splits(y, groups, folds, seed)
     if any(not 0 < y[train].sum() < len(train) for train, _ in splits):
         raise NotEstimable(Message("the dropouts at session {session} are all with the therapists of one "
                                    "fold: a model cannot be trained without them", session=session))
-    groups = rows["therapist_id"].to_numpy()
     risks = {name: np.full(len(rows), np.nan) for name in designs}
+    fold = np.zeros(len(rows), dtype=int)
     clinic = np.zeros(len(rows), dtype=bool)
     last = rows["alliance_last"].to_numpy(dtype=float)
     cutoffs = []
-    for train, test in splits:
+    for number, (train, test) in enumerate(splits):
+        fold[test] = number
         for name, x in designs.items():
             model = fit_model(x[train], y[train], groups[train], penalty, seed)
             risks[name][test] = predict(model, x[test])
         cutoff = youden_cutoff(last[train], y[train])
         clinic[test] = last[test] <= cutoff
         cutoffs.append(cutoff)
-    return risks, clinic, cutoffs
+    return {"risks": risks, "folds": fold, "clinic": clinic, "cutoffs": cutoffs}
 
 
 def leave_site_out(rows: pd.DataFrame, designs: dict[str, np.ndarray], penalty: float | str, seed: int,
@@ -225,9 +228,9 @@ def leave_site_out(rows: pd.DataFrame, designs: dict[str, np.ndarray], penalty: 
 
 
 def _measure_rows(validation: str, session: int, strategy: str, y: np.ndarray, p: np.ndarray | None,
-                  alert: np.ndarray, threshold: float, weights: np.ndarray) -> list[dict]:
-    estimates = point_measures(y, p, alert, threshold)
-    draws = bootstrap_measures(y, p, alert, threshold, weights)
+                  alert: np.ndarray, threshold: float, weights: np.ndarray, folds: np.ndarray) -> list[dict]:
+    estimates = point_measures(y, p, alert, threshold, folds)
+    draws = bootstrap_measures(y, p, alert, threshold, weights, folds)
     shared = {"validation": validation, "session": session, "strategy": strategy, "n": len(y),
               "dropouts": int(y.sum()), "threshold": threshold}
     rows = []
@@ -283,7 +286,7 @@ def _analysis(rows: pd.DataFrame, settings: dict, *, covariates: list[str], inst
         try:
             check_estimable(at_k, session, folds)
             designs = {name: design_matrix(at_k, predictors, levels) for name, predictors in sets.items()}
-            risks, clinic, cutoffs = out_of_fold(at_k, designs, folds, penalty, seed, session)
+            validated = out_of_fold(at_k, designs, folds, penalty, seed, session)
         except NotEstimable as error:
             for strategy in (*MODELS, *RULES):
                 result["statuses"].append(status_record(status_key(session, strategy), error.status,
@@ -291,14 +294,15 @@ def _analysis(rows: pd.DataFrame, settings: dict, *, covariates: list[str], inst
             continue
         threshold = alert_threshold(settings["threshold"], y)
         result["thresholds"][str(session)] = threshold
-        result["clinic_cutoffs"][str(session)] = cutoffs
+        result["clinic_cutoffs"][str(session)] = validated["cutoffs"]
+        risks, clinic, fold = validated["risks"], validated["clinic"], validated["folds"]
         weights = therapist_draws(at_k["therapist_id"].to_numpy(), int(settings["bootstrap"]),
                                   np.random.default_rng([seed, session]))
         last = at_k["alliance_last"].to_numpy(dtype=float)
         for name in MODELS:
             result["statuses"].append(status_record(status_key(session, name), FITTED))
             measures += _measure_rows(THERAPIST_CV, session, name, y, risks[name], risks[name] >= threshold,
-                                      threshold, weights)
+                                      threshold, weights, fold)
             curves.append(_curve(session, name, net_benefit_curve(y, risks[name], CURVE_THRESHOLDS)))
             bins.append(calibration_bins(y, risks[name], CALIBRATION_BINS, min_cell_size)
                         .assign(session=session, strategy=name))
@@ -313,7 +317,7 @@ def _analysis(rows: pd.DataFrame, settings: dict, *, covariates: list[str], inst
             rules = {"conventional_cutoff": instrument.cutoff.flags(last)} | rules
         for name, alert in rules.items():
             result["statuses"].append(status_record(status_key(session, name), FITTED))
-            measures += _measure_rows(THERAPIST_CV, session, name, y, None, alert, threshold, weights)
+            measures += _measure_rows(THERAPIST_CV, session, name, y, None, alert, threshold, weights, fold)
             curves.append(_curve(session, name, rule_curve(y, alert, CURVE_THRESHOLDS)))
         curves.append(_curve(session, "alert_all", treat_all_curve(y, CURVE_THRESHOLDS)))
         curves.append(_curve(session, "alert_none", np.zeros(len(CURVE_THRESHOLDS))))
@@ -346,7 +350,7 @@ def _site_rows(at_k: pd.DataFrame, designs: dict, penalty: float | str, seed: in
     for name in MODELS:
         result["statuses"].append(status_record(status_key(session, name, SITE_OUT), FITTED))
         rows += _measure_rows(SITE_OUT, session, name, y, risks[name], risks[name] >= threshold, threshold,
-                              weights)
+                              weights, pd.factorize(at_k["site"])[0])
     return rows
 
 

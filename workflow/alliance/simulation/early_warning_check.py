@@ -100,7 +100,7 @@ def summarise(null: pd.DataFrame, planted: pd.DataFrame) -> pd.DataFrame:
     covered = (null["alliance_ci_low"] < 0.5) & (null["alliance_ci_high"] > 0.5)
     gap = planted["alliance_covariates_auc"] - planted["oracle_auc"]
     return pd.DataFrame([
-        {"condition": "null", "replications": len(null), "covers_half": float(covered.mean()),
+        {"condition": "no_effect", "replications": len(null), "covers_half": float(covered.mean()),
          "mean_auc": float(null["alliance_auc"].mean()), "mean_oracle_auc": float(null["oracle_auc"].mean()),
          "mean_gap": np.nan, "within_target": np.nan, "actionable": float(null["actionable"].mean())},
         {"condition": "generator", "replications": len(planted), "covers_half": np.nan,
@@ -113,7 +113,7 @@ def summarise(null: pd.DataFrame, planted: pd.DataFrame) -> pd.DataFrame:
 def markdown(summary: pd.DataFrame, n_patients: int, oracle_patients: int) -> str:
     """The two targets in words."""
     rows = summary.set_index("condition")
-    null, planted = rows.loc["null"], rows.loc["generator"]
+    null, planted = rows.loc["no_effect"], rows.loc["generator"]
     return "\n".join([
         "# Early warning: null coverage and the oracle AUC", "",
         summary.to_markdown(index=False, floatfmt=".3f"), "",
@@ -151,7 +151,7 @@ def main() -> None:
                            n_patients=args.oracle_patients, n_therapists=oracle_therapists)
     summary = summarise(null, planted)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_csv(pd.concat([null.assign(condition="null"), planted.assign(condition="generator")],
+    write_csv(pd.concat([null.assign(condition="no_effect"), planted.assign(condition="generator")],
                         ignore_index=True), args.out / "early_warning_check_replications.csv")
     write_csv(summary, args.out / "early_warning_check.csv")
     text = markdown(summary, args.patients, args.oracle_patients)
