@@ -10,10 +10,12 @@ import pytest
 
 from alliance.runtime.bench import (
     COLUMNS,
+    EARLY_WARNING_COLUMNS,
     RICLPM_COLUMNS,
     SIMULATION_COLUMNS,
     collect,
     markdown,
+    run_early_warning,
     run_riclpm,
     run_simulation,
     simulation_lines,
@@ -112,3 +114,13 @@ def test_the_riclpm_is_timed_as_the_workflow_fits_it():
     text = markdown(pd.DataFrame(columns=COLUMNS), cores=2, riclpm=row)
     assert "## H4c's RI-CLPM alone" in text and "240 patients of 20 therapists, sessions 1 to 4" in text
     assert "(target 120 s: met)" in text
+
+
+def test_the_early_warning_is_timed_as_its_job_runs_it():
+    """A small cohort (the benchmark's 10,000 patients take about 15 s)."""
+    row = run_early_warning(360)
+    assert list(row) == EARLY_WARNING_COLUMNS and row["n_therapists"] == 30 and row["decision_points"] == 5
+    assert 1000 < row["rows"] < 5 * 360 and row["met"]
+    text = markdown(pd.DataFrame(columns=COLUMNS), cores=2, early_warning=row)
+    assert "## The early-warning analysis alone" in text and "360 patients of 30 therapists" in text
+    assert "(target 30 s: met)" in text
