@@ -69,11 +69,12 @@ def status_key(session: int, strategy: str, validation: str = THERAPIST_CV) -> s
     return f"{FAMILY}/{validation}/{session}/{strategy}"
 
 
-def predictor_sets(rows: pd.DataFrame, covariates: list[str]) -> dict[str, list[str]]:
-    """The predictors of each model: the alliance ones, then the covariates present in `rows`."""
+def predictor_sets(rows: pd.DataFrame, covariates: list[str],
+                   alliance: tuple[str, ...] = ALLIANCE_PREDICTORS) -> dict[str, list[str]]:
+    """The predictors of each model: the `alliance` ones, then the sessions remaining and the covariates
+    present in `rows`."""
     present = [c for c in covariates if c in rows.columns]
-    return {"alliance": list(ALLIANCE_PREDICTORS),
-            "alliance_covariates": [*ALLIANCE_PREDICTORS, REMAINING, *present]}
+    return {"alliance": list(alliance), "alliance_covariates": [*alliance, REMAINING, *present]}
 
 
 MISSING = "(missing)"
@@ -250,26 +251,28 @@ def alert_threshold(setting: str | float, y: np.ndarray) -> float:
 
 
 def early_warning_analysis(rows: pd.DataFrame, settings: dict, *, covariates: list[str],
-                           instrument: Instrument, min_cell_size: int) -> dict:
+                           instrument: Instrument, min_cell_size: int,
+                           alliance: tuple[str, ...] = ALLIANCE_PREDICTORS) -> dict:
     """The early-warning analysis of the decision rows (`alliance.prediction.decision_points`).
 
     `settings` is the config's `early_warning` block (decision_points, primary_session, folds,
-    bootstrap, threshold, penalty, seed). Returns the result (JSON-ready: statuses, thresholds, cut-offs, the
+    bootstrap, threshold, penalty, seed); `alliance` the alliance predictors (a notebook may try
+    others). Returns the result (JSON-ready: statuses, thresholds, cut-offs, the
     verdict) and the tables: measures, decision curve, calibration bins, ROC points.
     """
     from sklearn import config_context
 
     with config_context(assume_finite=True, skip_parameter_validation=True):  # checked once, here
         return _analysis(rows, settings, covariates=covariates, instrument=instrument,
-                         min_cell_size=min_cell_size)
+                         min_cell_size=min_cell_size, alliance=alliance)
 
 
 def _analysis(rows: pd.DataFrame, settings: dict, *, covariates: list[str], instrument: Instrument,
-              min_cell_size: int) -> dict:
+              min_cell_size: int, alliance: tuple[str, ...]) -> dict:
     points = sorted(int(k) for k in settings["decision_points"])
     primary, folds, seed = int(settings["primary_session"]), int(settings["folds"]), int(settings["seed"])
     penalty = settings.get("penalty", DEFAULT_PENALTY)
-    sets = predictor_sets(rows, covariates)
+    sets = predictor_sets(rows, covariates, alliance)
     levels = category_levels(rows, sets["alliance_covariates"])
     result = {"family": FAMILY, "statuses": [], "primary_session": primary, "decision_points": points,
               "folds": folds, "bootstrap": int(settings["bootstrap"]), "seed": seed,
