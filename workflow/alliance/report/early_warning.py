@@ -87,7 +87,7 @@ def verdict_sentence(result: Mapping) -> str:
 
 
 def early_warning_section(result: Mapping | None, measures: pd.DataFrame | None,
-                          flow: pd.DataFrame | None = None) -> dict:
+                          flow: pd.DataFrame | None = None, min_cell_size: int = 10) -> dict:
     """The section's context: `rows` of measures, the two `cutoffs` side by side at the primary decision
     point, the `verdict`, the internal-external validation by site (`site`), the reasons of what could
     not be fitted (`not_estimated`); `available` False for a run without it."""
@@ -105,7 +105,7 @@ def early_warning_section(result: Mapping | None, measures: pd.DataFrame | None,
                "verdict": verdict_sentence(result), "not_estimated": list(reasons.values()),
                "threshold": format_percent(threshold, 1) if threshold is not None else "",
                "cutoffs": cutoff_rows(result, measures, primary), "site": site_sentence(measures, primary),
-               "flow": flow_sentence(flow, primary)}
+               "flow": flow_sentence(flow, primary, min_cell_size)}
     return context
 
 
@@ -124,8 +124,9 @@ def cutoff_rows(result: Mapping, measures: pd.DataFrame, primary: int) -> list[d
                              else _("a total at or below {value}"),
                              value=format_number(conventional["value"], 1))
         else:
-            rule_text = fill(_("a total at or below {low} to {high} (chosen in each training fold)"),
-                             low=format_number(min(cutoffs), 2), high=format_number(max(cutoffs), 2))
+            rule_text = fill(_("a total at or below a cut-off chosen in each training fold ({low} to "
+                               "{high})"), low=format_number(min(cutoffs), 2),
+                             high=format_number(max(cutoffs), 2))
         rows.append({"rule": _(STRATEGY_WORDS[rule]), "definition": rule_text,
                      "sensitivity": _estimate(part, "sensitivity", percent=True),
                      "specificity": _estimate(part, "specificity", percent=True),
@@ -149,12 +150,14 @@ def site_sentence(measures: pd.DataFrame, primary: int) -> str:
                   "{parts}."), parts="; ".join(parts))
 
 
-def flow_sentence(flow: pd.DataFrame | None, primary: int) -> str:
-    """How many patients were in treatment at the primary decision point, analysed and dropped out."""
+def flow_sentence(flow: pd.DataFrame | None, primary: int, min_cell_size: int) -> str:
+    """How many patients were in treatment at the primary decision point, analysed and dropped out (a
+    suppressed count as "fewer than k")."""
     if flow is None or flow.empty or primary not in set(flow["session"]):
         return ""
     row = flow.set_index("session").loc[primary]
-    shown = {name: (format_count(row[name]) if pd.notna(row[name]) else _("fewer than the minimum cell size"))
+    fewer = fill(_("fewer than {k}"), k=format_count(min_cell_size))
+    shown = {name: (format_count(row[name]) if pd.notna(row[name]) else fewer)
              for name in ("in_treatment", "no_alliance_score", "at_risk", "dropped_out")}
     return fill(_("At session {session}: {in_treatment} patients in treatment, {no_alliance_score} of them "
                   "without an alliance score yet (left out), {at_risk} analysed, of whom {dropped_out} "
