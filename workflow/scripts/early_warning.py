@@ -48,7 +48,7 @@ write_csv(analysis["calibration"], output.calibration)
 write_csv(analysis["roc"], output.roc)
 write_csv(suppressed_flow(flow, params.min_cell_size), output.flow)
 if settings["patient_list"]:
-    write_csv(listed, output.patient_list)
+    write_csv(listed, output.patient_list[0])  # a list: empty unless early_warning.patient_list
     log.info("patient list: %(patients_listed)d patients; %(therapists_left_out)d therapists left out", note)
 for status in result["statuses"]:
     log.info("%(key)s: %(status)s %(reason)s", status)
