@@ -75,8 +75,7 @@ def decision_rows(session_scores: pd.DataFrame, patients: pd.DataFrame, points: 
                                  "alliance_n_scored": by.size().astype(float)})
         ruptured = rupture_sessions(session_scores, rupture_c, k)["patient_id"]
         alliance["rupture_so_far"] = alliance.index.isin(ruptured).astype(float)
-        at_k = (patients[patients["patient_id"].isin(alliance.index)]
-                .merge(alliance, left_on="patient_id", right_index=True)
+        at_k = (patients.merge(alliance.rename_axis("patient_id").reset_index(), on="patient_id")
                 .sort_values("patient_id", kind="stable"))
         at_k = at_k.assign(session=k, dropout=at_k["dropout"].astype(int),
                            sessions_remaining=(at_k["sessions_planned"] - k).astype(float))

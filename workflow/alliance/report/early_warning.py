@@ -177,7 +177,7 @@ def early_warning_figure(result: Mapping | None, roc: pd.DataFrame | None, calib
     colours = {"alliance": "#1f77b4", "alliance_covariates": "#d62728", "conventional_cutoff": "0.2",
                "clinic_cutoff": "#2ca02c", "alert_all": "0.5", "alert_none": "0.7"}
     with figure_style():
-        fig = new_figure(12, 4.2)
+        fig = new_figure(12, 5)
         axes = fig.subplots(1, 3)
         fig.suptitle(fill(_("{title}: session {session}"), title=title, session=format_count(primary)))
         ax = axes[0]
@@ -195,7 +195,6 @@ def early_warning_figure(result: Mapping | None, roc: pd.DataFrame | None, calib
         ax.set_xlabel(_("False-positive rate (1 - specificity)"))
         ax.set_ylabel(_("Sensitivity"))
         ax.set_title(_("Discrimination (ROC)"))
-        ax.legend(fontsize=7, loc="lower right")
         ax = axes[1]
         part = calibration[calibration["session"] == primary]
         top = float(np.nanmax([part["predicted"].max(), part["observed"].max(), 0.1])) * 1.1
@@ -226,6 +225,10 @@ def early_warning_figure(result: Mapping | None, roc: pd.DataFrame | None, calib
         ax.set_xlabel(_("Risk threshold for an alert"))
         ax.set_ylabel(_("Net benefit"))
         ax.set_title(_("Decision curve"))
-        ax.legend(fontsize=7, loc="upper right")
+        handles = {}  # one legend for the three panels, below them (never over a curve)
+        for panel in fig.axes:
+            for handle, label in zip(*panel.get_legend_handles_labels(), strict=True):
+                handles.setdefault(label, handle)
+        fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=3, fontsize=8)
     return fig
 

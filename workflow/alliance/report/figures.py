@@ -524,6 +524,7 @@ def make_figures(
     session_scores: pd.DataFrame, features: pd.DataFrame, effects: pd.DataFrame, *, instrument: Instrument,
     satisfaction: Instrument, min_cell_size: int, psychometrics: Mapping[str, pd.DataFrame],
     ruptures: pd.DataFrame, synthetic: bool, models: Mapping[str, dict], dimensions: dict | None = None,
+    early_warning: Mapping | None = None,
 ) -> dict[str, Figure]:
     """Every figure of the report, keyed by its name in `FIGURES` (in that order): `data_figures` and
     `model_figures`, which the workflow draws in two jobs (the first needs no model).
@@ -531,12 +532,13 @@ def make_figures(
     `satisfaction` is the satisfaction instrument (its short name labels the glance figure);
     `psychometrics` holds the tables of results/psychometrics/ keyed by name (`read_tables`); `models`
     the model results by family (the dropout family's Kaplan-Meier curves, every primary model's
-    predictions); `dimensions` the bond/goal/task analysis (H5; None when not run).
+    predictions); `dimensions` the bond/goal/task analysis (H5; None when not run); `early_warning` the
+    early-warning result and tables (None when not run).
     """
     figures = data_figures(session_scores, features, instrument=instrument, min_cell_size=min_cell_size,
                            psychometrics=psychometrics, ruptures=ruptures, synthetic=synthetic)
     figures |= model_figures(effects, satisfaction=satisfaction, min_cell_size=min_cell_size, models=models,
-                             dimensions=dimensions)
+                             dimensions=dimensions, early_warning=early_warning)
     return {name: figures[name] for name in FIGURES}
 
 
