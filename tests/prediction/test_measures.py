@@ -103,3 +103,9 @@ def test_bootstrap_measures_equal_the_point_values_with_unit_weights(sample):
     assert draws["brier"].iloc[0] == pytest.approx(np.mean((p - y) ** 2))
     low, high = percentile_ci(draws["auc"])
     assert low == high == pytest.approx(fold_auc(y, p, folds))
+
+
+def test_a_separated_calibration_slope_is_not_a_number():
+    """Risks that order the outcomes perfectly: the slope has no finite estimate, so none is given."""
+    intercept, slope = calibration(np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.8, 0.9]))
+    assert np.isfinite(intercept) and np.isnan(slope)

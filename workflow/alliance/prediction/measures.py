@@ -94,14 +94,25 @@ def weighted_calibration(y: np.ndarray, p: np.ndarray, w: np.ndarray, *, iterati
 
 
 def calibration(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
-    """Calibration intercept and slope (statsmodels logistic GLMs; see the module docstring)."""
+    """Calibration intercept and slope (statsmodels logistic GLMs; see the module docstring); NaN for a
+    fit that separates the outcomes or does not converge (the data cannot identify it)."""
+    import warnings
+
     import statsmodels.api as sm
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
     z = logit(p)
     binomial = sm.families.Binomial()
-    intercept = sm.GLM(y, np.ones((len(y), 1)), family=binomial, offset=z).fit().params[0]
-    slope = sm.GLM(y, sm.add_constant(z, has_constant="add"), family=binomial).fit().params[1]
-    return float(intercept), float(slope)
+    estimates = []
+    for design, offset, column in ((np.ones((len(y), 1)), z, 0),
+                                   (sm.add_constant(z, has_constant="add"), None, 1)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", PerfectSeparationWarning)
+            warnings.simplefilter("always", ConvergenceWarning)
+            value = float(sm.GLM(y, design, family=binomial, offset=offset).fit().params[column])
+        failed = any(issubclass(w.category, PerfectSeparationWarning | ConvergenceWarning) for w in caught)
+        estimates.append(float("nan") if failed or not np.isfinite(value) else value)
+    return estimates[0], estimates[1]
 
 
 def classification(y: np.ndarray, alert: np.ndarray, threshold: float) -> dict[str, float]:
