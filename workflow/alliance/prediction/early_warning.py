@@ -95,7 +95,7 @@ def design_matrix(rows: pd.DataFrame, predictors: list[str], levels: dict[str, l
             values = rows[column].astype(object).where(rows[column].notna(), MISSING).astype(str)
             columns += [(values == level).to_numpy(dtype=float) for level in levels[column]]
         else:
-            columns.append(rows[column].to_numpy(dtype=float))
+            columns.append(rows[column].astype("Float64").to_numpy(dtype=float, na_value=np.nan))
     return np.column_stack(columns) if columns else np.empty((len(rows), 0))
 
 
