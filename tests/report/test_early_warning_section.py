@@ -50,9 +50,9 @@ def test_the_verdict_in_plain_words():
 def test_the_section_sets_the_cutoffs_side_by_side():
     section = early_warning_section(result(), measures(), FLOW, min_cell_size=10)
     rules = [row["rule"] for row in section["cutoffs"]]
-    assert rules == ["Conventional cut-off of the instrument", "The clinic's own cut-off"]
+    assert rules == ["Conventional cut-off", "Clinic's own cut-off"]
     assert section["cutoffs"][0]["definition"] == "a total below 36.0"
-    chosen = "a total at or below a cut-off chosen in each training fold (3.50 to 3.90)"
+    chosen = "a total at or below 3.50 to 3.90"
     assert section["cutoffs"][1]["definition"] == chosen
     assert section["threshold"] == "17.6%"
     assert "fewer than 10 of them without an alliance score" in section["flow"]

@@ -19,10 +19,10 @@ from alliance.report.style import figure_style, message_figure, new_figure
 from alliance.report.words import fill, reason_text, status_word
 
 STRATEGY_WORDS = {
-    "alliance": N_("Alliance so far (model)"),
-    "alliance_covariates": N_("Alliance, covariates and sessions left (model)"),
-    "conventional_cutoff": N_("Conventional cut-off of the instrument"),
-    "clinic_cutoff": N_("The clinic's own cut-off"),
+    "alliance": N_("Alliance so far"),
+    "alliance_covariates": N_("Alliance and covariates"),
+    "conventional_cutoff": N_("Conventional cut-off"),
+    "clinic_cutoff": N_("Clinic's own cut-off"),
     "alert_all": N_("Alert everyone"),
     "alert_none": N_("Alert no one"),
 }
@@ -124,8 +124,7 @@ def cutoff_rows(result: Mapping, measures: pd.DataFrame, primary: int) -> list[d
                              else _("a total at or below {value}"),
                              value=format_number(conventional["value"], 1))
         else:
-            rule_text = fill(_("a total at or below a cut-off chosen in each training fold ({low} to "
-                               "{high})"), low=format_number(min(cutoffs), 2),
+            rule_text = fill(_("a total at or below {low} to {high}"), low=format_number(min(cutoffs), 2),
                              high=format_number(max(cutoffs), 2))
         rows.append({"rule": _(STRATEGY_WORDS[rule]), "definition": rule_text,
                      "sensitivity": _estimate(part, "sensitivity", percent=True),
