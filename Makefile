@@ -10,7 +10,7 @@ CONFIG ?=
 SNAKEMAKE_ARGS ?=
 CONFIG_ARG := $(if $(CONFIG),--configfile $(CONFIG),)
 
-.PHONY: setup browser run test test-fast test-slurm lint report reproduce notebooks lab bench check-dimensions check-invariance check-dynamics check-pooling share pool clean lock
+.PHONY: setup browser run test test-fast test-slurm lint report reproduce notebooks lab bench check-dimensions check-invariance check-dynamics check-early-warning check-pooling share pool clean lock
 
 setup: $(STAMP)
 
@@ -83,9 +83,10 @@ test-slurm: $(STAMP)
 
 ## bench: the whole workflow on cohorts of 1k, 10k and 100k patients (about 5.5 minutes on 2 cores), then
 ## the simulation study's acceptance run (REPLICATIONS=500 of 400 patients and 32 therapists; target 10
-## minutes), then H4c's RI-CLPM alone at 4,000 patients x 8 sessions (target 2 minutes); per-rule time and
-## memory in results/bench/bench.csv, the simulation run in results/bench/bench_simulation.csv, the RI-CLPM
-## in bench_riclpm.csv, summary and targets in results/bench/bench.md.
+## minutes), then H4c's RI-CLPM alone at 4,000 patients x 8 sessions (target 2 minutes), then the
+## early-warning analysis alone at 10,000 patients (target 30 s); per-rule time and memory in
+## results/bench/bench.csv, the simulation run in results/bench/bench_simulation.csv, the RI-CLPM in
+## bench_riclpm.csv, the early warning in bench_early_warning.csv, summary and targets in results/bench/bench.md.
 ## Other sizes: make bench SIZES="1000 50000" REPLICATIONS=100 (REPLICATIONS=0: no simulation run;
 ## SIZES= : the simulation run only)
 REPLICATIONS ?= 500
@@ -139,6 +140,18 @@ BUNDLES ?=
 POOL_LANGUAGE ?= en
 pool: $(STAMP)
 	$(BIN)/python -m alliance.network.pool $(BUNDLES) --language $(POOL_LANGUAGE)
+
+## check-early-warning: the early-warning models against the generator's known dropout mechanism (issue 18's
+## targets): COHORTS null cohorts (no alliance effect on dropout; the alliance model's AUC CI should cover
+## .5 in at least 90%) and ORACLE_COHORTS cohorts of the generator (the out-of-sample AUC beside the
+## oracle's, of ORACLE_PATIENTS patients; about 1 s a cohort); results/validation/early_warning_check.csv and .md
+EARLY_WARNING_SEED ?= 3000
+ORACLE_COHORTS ?= 20
+ORACLE_PATIENTS ?= 2000
+check-early-warning: $(STAMP)
+	$(BIN)/python -m alliance.simulation.early_warning_check --replications $(COHORTS) \
+	  --oracle-replications $(ORACLE_COHORTS) --oracle-patients $(ORACLE_PATIENTS) \
+	  --seed $(EARLY_WARNING_SEED) $(if $(CONFIG),--config $(CONFIG),)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -27,6 +27,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/scores.smk"
 include: "workflow/rules/models.smk"
+include: "workflow/rules/prediction.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/simulation.smk"
 

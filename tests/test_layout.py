@@ -14,7 +14,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "workflow" / "alliance"
 # Foundations first, then the stages in the order of the flow; simulation and runtime use the stages.
 ORDER = ("i18n", "errors", "io", "configuration", "outputs", "instruments", "stats", "ingest", "scoring",
-         "measurement", "features", "models", "report", "network", "simulation", "runtime")
+         "measurement", "features", "models", "prediction", "report", "network", "simulation", "runtime")
 
 
 def module_name(path: Path) -> str:

@@ -33,6 +33,8 @@ from alliance.models.effects import EFFECT_COLUMNS, effects_table, multiplicity_
 from alliance.models.plan import BY_KEY, status_table
 from alliance.models.sensitivity import sensitivity_analyses
 from alliance.outputs import FIGURES, PSYCHOMETRIC_TABLES
+from alliance.prediction.decision_points import decision_rows, suppressed_flow
+from alliance.prediction.early_warning import early_warning_analysis
 from alliance.report.analysis import sensitivity_notes
 from alliance.report.document import build_report
 from alliance.report.figures import make_figures
@@ -139,6 +141,26 @@ def tiny_png() -> bytes:
     return buffer.getvalue()
 
 
+def early_warning_result(stages: Stages) -> dict:
+    """The early-warning job's work on a staged cohort (two decision points, light bootstrap), its tables
+    read back from CSV as the report reads them."""
+    config = stages.config
+    settings = config["early_warning"] | {"decision_points": [2, 3], "bootstrap": 20,
+                                          "primary_session": config["features"]["early_window"]}
+    if settings["primary_session"] not in settings["decision_points"]:
+        settings["decision_points"] = sorted({*settings["decision_points"], settings["primary_session"]})
+    covariates = config["models"]["covariates"]
+    rows, flow = decision_rows(stages.session_scores, stages.features, settings["decision_points"],
+                               covariates, config["ruptures"]["c"])
+    analysis = early_warning_analysis(rows, settings, covariates=covariates,
+                                      instrument=load_configured(config["instruments"])["alliance"],
+                                      min_cell_size=config["privacy"]["min_cell_size"])
+    reread = {name: pd.read_csv(BytesIO(analysis[name].to_csv(index=False).encode()))
+              for name in ("measures", "roc", "calibration", "decision_curve")}
+    flow = suppressed_flow(flow, config["privacy"]["min_cell_size"])
+    return {"result": json.loads(json.dumps(analysis["result"])), "flow": flow, **reread}
+
+
 def run_everything(stages: Stages) -> dict:
     """The models, status table, sensitivity analyses, figures and report of one staged cohort."""
     workdir = stages.results
@@ -163,13 +185,15 @@ def run_everything(stages: Stages) -> dict:
     rows.loc[rows["part"] == "H5a", "vif"] = 1.0  # a VIF belongs to the joint rows only
     assert np.isfinite(rows.select_dtypes("number").to_numpy(float)).all()
     dynamics = dynamics_result(stages)
+    warning = early_warning_result(stages)
     status = status_table([*results, dimensions, dynamics], sensitivity, summary)
     # The figures are drawn and their layout checked, but not saved: the report only embeds their PNGs.
     figures = make_figures(stages.session_scores, stages.features, effects,
                            instrument=instruments["alliance"], satisfaction=instruments["satisfaction"],
                            min_cell_size=config["privacy"]["min_cell_size"],
                            psychometrics=stages.psychometrics, ruptures=stages.ruptures, synthetic=False,
-                           models={result["family"]: result for result in results}, dimensions=dimensions)
+                           models={result["family"]: result for result in results}, dimensions=dimensions,
+                           early_warning=warning)
     layout = {name: problems for name, figure in figures.items() if (problems := layout_problems(figure))}
     plt.close("all")
     paths = [workdir / f"{name}.png" for name in figures]
@@ -182,9 +206,9 @@ def run_everything(stages: Stages) -> dict:
         sensitivity_notes=sensitivity_notes(summary), psychometrics=stages.psychometrics,
         rupture_shares=stages.rupture_shares, figure_paths=paths, truth=None,
         min_cell_size=config["privacy"]["min_cell_size"], status=status, dimensions=dimensions,
-        dynamics=dynamics)
-    return {"results": results, "effects": effects, "status": status, "sensitivity": sensitivity,
-            "summary": summary, "html": html, "layout": layout}
+        dynamics=dynamics, early_warning=warning)
+    return {"warning": warning, "results": results, "effects": effects, "status": status,
+            "sensitivity": sensitivity, "summary": summary, "html": html, "layout": layout}
 
 
 def assert_complete_honest_report(run: dict, name: str) -> None:

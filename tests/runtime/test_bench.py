@@ -10,11 +10,13 @@ import pytest
 
 from alliance.runtime.bench import (
     COLUMNS,
+    EARLY_WARNING_COLUMNS,
     POOLING_COLUMNS,
     RICLPM_COLUMNS,
     SIMULATION_COLUMNS,
     collect,
     markdown,
+    run_early_warning,
     run_riclpm,
     run_simulation,
     simulation_lines,
@@ -121,3 +123,13 @@ def test_the_pooling_step_states_its_target():
     text = markdown(pd.DataFrame(columns=COLUMNS), cores=2, pooling=row)
     assert "## Pooling across sites" in text
     assert "10 site bundles, 39 effects pooled with the pooled report: 14.1 s (target 20 s: met)." in text
+
+
+def test_the_early_warning_is_timed_as_its_job_runs_it():
+    """A small cohort (the benchmark's 10,000 patients take about 15 s)."""
+    row = run_early_warning(360)
+    assert list(row) == EARLY_WARNING_COLUMNS and row["n_therapists"] == 30 and row["decision_points"] == 5
+    assert 1000 < row["rows"] < 5 * 360 and row["met"]
+    text = markdown(pd.DataFrame(columns=COLUMNS), cores=2, early_warning=row)
+    assert "## The early-warning analysis alone" in text and "360 patients of 30 therapists" in text
+    assert "(target 30 s: met)" in text

@@ -59,6 +59,12 @@ def test_run_writes_effects_report_and_figures(default_run):
     dynamics = pd.read_csv(default_run / "results/models/dynamics/riclpm.csv").set_index("effect")
     assert (dynamics["status"] == "fitted").all() and dynamics.loc["alliance_to_symptoms", "ci_high"] < 0
     assert 'id="dynamics"' in report and "the RI-CLPM and H4a agree" in report
+    warning = json.loads((default_run / "results/early_warning/result.json").read_text())
+    assert warning["verdict"]["assessed"] and warning["primary_session"] == 3
+    measures = pd.read_csv(default_run / "results/early_warning/measures.csv")
+    assert set(measures["session"]) == {2, 3, 4, 5, 6} and (measures["ci_low"] <= measures["ci_high"]).all()
+    assert not (default_run / "results/early_warning/patient_list.csv").exists()  # only when asked
+    assert 'id="early-warning"' in report and "P00001" not in report
     shares = pd.read_csv(default_run / "results/features/rupture_shares.csv")
     assert shares["n"].sum() == 600
     patients = pd.read_parquet(default_run / "results/features/patients.parquet")

@@ -25,6 +25,9 @@ with user_errors_to_console(log), use_language(config["report"]["language"]):
     model_results = [read_json(path) for path in snakemake.input.models]
     dimensions = read_json(snakemake.input.dimensions)
     dynamics = read_json(snakemake.input.dynamics)
+    early_warning = {"result": read_json(snakemake.input.early_warning),
+                     **{name: pd.read_csv(snakemake.input[f"early_warning_{name}"])
+                        for name in ("measures", "roc", "calibration", "decision_curve", "flow")}}
     figures = model_figures(
         pd.read_csv(snakemake.input.effects),
         satisfaction=instruments["satisfaction"],
@@ -32,6 +35,7 @@ with user_errors_to_console(log), use_language(config["report"]["language"]):
         models={result["family"]: result for result in model_results},
         dimensions=dimensions,
         dynamics=dynamics,
+        early_warning=early_warning,
     )
     for png, svg in zip(output.png, output.svg, strict=True):
         save_figure(figures[Path(png).stem], png, svg)
@@ -52,6 +56,7 @@ with user_errors_to_console(log):
         status=pd.read_csv(snakemake.input.status, keep_default_na=False),
         dimensions=dimensions,
         dynamics=dynamics,
+        early_warning=early_warning,
         sensitivity=pd.read_csv(snakemake.input.sensitivity),
         sensitivity_notes=sensitivity_notes(read_json(snakemake.input.sensitivity_result)),
         psychometrics=read_tables(snakemake.input.psychometrics),

@@ -1,4 +1,4 @@
-"""Pooling across sites without moving patient data (issue 19; ANALYSIS_PLAN.md, section 10).
+"""Pooling across sites without moving patient data (issue 19; ANALYSIS_PLAN.md, section 11).
 
 Each site runs the same workflow on its own data, then `make share` writes a bundle of aggregates
 (`bundle`: effects with their SEs, statuses, suppressed analysis flows, the instrument's reliability,

@@ -1,7 +1,7 @@
 """A site's bundle of aggregates (`make share`): what may leave a site, built from its `results/`, written as
 a zip with deterministic bytes, and read back by the coordinator.
 
-The bundle holds tables of aggregates only (ANALYSIS_PLAN.md, section 10):
+The bundle holds tables of aggregates only (ANALYSIS_PLAN.md, section 11):
 
 - `effects.csv`: every row of `results/effects.csv` (its estimate, SE and 95% CI, the numbers of patients
   and therapists) with, for the primary effects, the SD of the alliance predictor in the site's analysis

@@ -1,4 +1,4 @@
-"""Two-stage random-effects meta-analysis of the sites' bundles (`make pool`; ANALYSIS_PLAN.md, section 10).
+"""Two-stage random-effects meta-analysis of the sites' bundles (`make pool`; ANALYSIS_PLAN.md, section 11).
 
 Each effect is pooled over the sites that estimated it (DerSimonian & Kacker 2007; statsmodels'
 `combine_effects`): tau^2 by Paule & Mandel (1982), the iterated method-of-moments estimator (statsmodels

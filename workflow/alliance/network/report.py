@@ -134,7 +134,7 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
                  "Each site ran the same analysis plan on its own data and sent aggregates only. Every "
                  "effect is pooled by two-stage random-effects meta-analysis: Paule-Mandel between-site "
                  "variance (tau^2), the Hartung-Knapp-Sidik-Jonkman 95% CI on t(k - 1), and the 95% "
-                 "prediction interval for a new site on t(k - 2) (ANALYSIS_PLAN.md, section 10). Sites whose "
+                 "prediction interval for a new site on t(k - 2) (ANALYSIS_PLAN.md, section 11). Sites whose "
                  "effect rests on fewer patients than their minimum cell size, or that could not estimate "
                  "it, are shown and not pooled.")) + "</p>"]
     info = pd.DataFrame([{"site": b.site, "bundle": b.name.rsplit("/", 1)[-1],

@@ -31,6 +31,7 @@ from alliance.report.cohort import alliance_section, cohort_section, family_name
 from alliance.report.dimensions import dimension_section
 from alliance.report.downloads import add_csv_downloads
 from alliance.report.dynamics import dynamics_section
+from alliance.report.early_warning import early_warning_section
 from alliance.report.figures import EXAMPLES_PER_PATTERN
 from alliance.report.format import (
     foreign,
@@ -87,6 +88,13 @@ FIGURE_CAPTIONS = {
                      "each outcome's own model. Right: its share of what the three explain together "
                      "(general dominance, with 95% CIs from a therapist bootstrap); the dashed line marks "
                      "equal shares."),
+    "early_warning": N_("Early warning at the primary decision point, from out-of-fold predictions only "
+                        "(each patient's risk from models fitted without their therapist): left, "
+                        "discrimination (ROC curves of the two models; the cut-off rules as points); middle, "
+                        "calibration (observed against predicted dropout in groups of patients; the dotted "
+                        "line is perfect calibration); right, the decision curve (net benefit of alerting by "
+                        "each model and rule against alerting everyone or no one; the vertical line is the "
+                        "alert threshold)."),
     "kaplan_meier": N_("Retention after the early window by tertile of early alliance (Kaplan-Meier with "
                        "95% CIs, landmark at the end of the early window); curves stop where fewer than "
                        "{k} patients remain at risk."),
@@ -130,12 +138,14 @@ def build_report(
     sensitivity_notes: Sequence[str] = (), status: pd.DataFrame | None = None,
     dimensions: dict | None = None,
     dynamics: dict | None = None,
+    early_warning: Mapping | None = None,
 ) -> str:
     """The report as one self-contained HTML string (figures as data URIs, no timestamps), in the language
     of `config["report"]["language"]` (English when not set).
 
     `psychometrics` holds the tables of results/psychometrics/ keyed by name; example trajectories are
-    shown only with `truth` (the synthetic cohort).
+    shown only with `truth` (the synthetic cohort); `early_warning` holds the early-warning result and its
+    measures and flow tables (never the patient list).
     """
     with use_language(config.get("report", {}).get("language", SOURCE_LANGUAGE)):
         return _build_report(
@@ -143,7 +153,8 @@ def build_report(
             features=features, model_results=model_results, effects=effects, psychometrics=psychometrics,
             rupture_shares=rupture_shares, figure_paths=figure_paths, truth=truth,
             min_cell_size=min_cell_size, multiplicity=multiplicity, sensitivity=sensitivity,
-            sensitivity_notes=sensitivity_notes, status=status, dimensions=dimensions, dynamics=dynamics)
+            sensitivity_notes=sensitivity_notes, status=status, dimensions=dimensions, dynamics=dynamics,
+            early_warning=early_warning)
 
 
 def _build_report(
@@ -153,7 +164,7 @@ def _build_report(
     rupture_shares: pd.DataFrame, figure_paths: Sequence[str | Path], truth: dict | None,
     min_cell_size: int, multiplicity: pd.DataFrame | None, sensitivity: pd.DataFrame | None,
     sensitivity_notes: Sequence[str], status: pd.DataFrame | None, dimensions: dict | None,
-    dynamics: dict | None,
+    dynamics: dict | None, early_warning: Mapping | None,
 ) -> str:
     figures = {Path(path).stem: embed_png(path) for path in figure_paths}
     missing = [name for name in FIGURES if name not in figures]
@@ -186,6 +197,9 @@ def _build_report(
             "rows": sensitivity_rows(sensitivity, min_cell_size), "notes": list(sensitivity_notes)}),
         "dimensions": dimension_section(dimensions, status),
         "dynamics": dynamics_section(dynamics, effects, status),
+        "early_warning": early_warning_section(*(None if early_warning is None else early_warning.get(key)
+                                                 for key in ("result", "measures", "flow")),
+                                               min_cell_size=min_cell_size),
         "benchmarks": benchmark_sentences(model_results),
         "truth": truth_rows(truth, effects) if truth else None,
         "n_therapists": therapists_text(features["therapist_id"].nunique()),

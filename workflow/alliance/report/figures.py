@@ -29,6 +29,7 @@ from alliance.models.levels import HYPOTHESIS
 from alliance.outputs import FIGURES
 from alliance.report.dimensions import dimension_figure
 from alliance.report.dynamics import dynamics_figure
+from alliance.report.early_warning import early_warning_figure
 from alliance.report.format import (
     _localised,
     format_ci,
@@ -523,6 +524,7 @@ def make_figures(
     session_scores: pd.DataFrame, features: pd.DataFrame, effects: pd.DataFrame, *, instrument: Instrument,
     satisfaction: Instrument, min_cell_size: int, psychometrics: Mapping[str, pd.DataFrame],
     ruptures: pd.DataFrame, synthetic: bool, models: Mapping[str, dict], dimensions: dict | None = None,
+    early_warning: Mapping | None = None,
 ) -> dict[str, Figure]:
     """Every figure of the report, keyed by its name in `FIGURES` (in that order): `data_figures` and
     `model_figures`, which the workflow draws in two jobs (the first needs no model).
@@ -530,12 +532,13 @@ def make_figures(
     `satisfaction` is the satisfaction instrument (its short name labels the glance figure);
     `psychometrics` holds the tables of results/psychometrics/ keyed by name (`read_tables`); `models`
     the model results by family (the dropout family's Kaplan-Meier curves, every primary model's
-    predictions); `dimensions` the bond/goal/task analysis (H5; None when not run).
+    predictions); `dimensions` the bond/goal/task analysis (H5; None when not run); `early_warning` the
+    early-warning result and tables (None when not run).
     """
     figures = data_figures(session_scores, features, instrument=instrument, min_cell_size=min_cell_size,
                            psychometrics=psychometrics, ruptures=ruptures, synthetic=synthetic)
     figures |= model_figures(effects, satisfaction=satisfaction, min_cell_size=min_cell_size, models=models,
-                             dimensions=dimensions)
+                             dimensions=dimensions, early_warning=early_warning)
     return {name: figures[name] for name in FIGURES}
 
 
@@ -594,11 +597,13 @@ def data_figures(
 
 def model_figures(effects: pd.DataFrame, *, satisfaction: Instrument, min_cell_size: int,
                   models: Mapping[str, dict], dimensions: dict | None = None,
-                  dynamics: dict | None = None) -> dict[str, Figure]:
+                  dynamics: dict | None = None, early_warning: Mapping | None = None) -> dict[str, Figure]:
     """The figures of the model results (`MODEL_FIGURES`): the report at a glance (`satisfaction`, the
     satisfaction instrument, names its outcome), the forest plot of `effects`, the dropout family's
     Kaplan-Meier curves, the primary models' predictions (`models`: the results by family), the
-    bond/goal/task analysis (`dimensions`, H5) and the reciprocal dynamics (`dynamics`, H4c)."""
+    bond/goal/task analysis (`dimensions`, H5), the reciprocal dynamics (`dynamics`, H4c) and the early
+    warning (`early_warning`: its result and its roc, calibration, decision_curve and measures tables)."""
+    warning = early_warning or {}
     dropout = models.get("dropout", {}).get("extra", {})
     km_reason = status_reason(models.get("dropout", {}), KAPLAN_MEIER)
     return {
@@ -616,6 +621,9 @@ def model_figures(effects: pd.DataFrame, *, satisfaction: Instrument, min_cell_s
         "marginal_effects": marginal_effects(models),
         "dimensions": dimension_figure(dimensions),
         "dynamics": dynamics_figure(dynamics),
+        "early_warning": early_warning_figure(warning.get("result"), warning.get("roc"),
+                                              warning.get("calibration"), warning.get("decision_curve"),
+                                              warning.get("measures")),
     }
 
 

@@ -22,6 +22,11 @@ And it times pooling across sites (`--pool-sites`, default 10; 0 skips it; needs
 the smallest size's run, that many site bundles (`make share`; each site's estimates drawn about the run's
 own, one SE apart, so that the sites differ), then `make pool`'s command on them, imports included. Writes
 `bench_pooling.csv` and a section of `bench.md`; issue 19's target is ten bundles in 20 s.
+
+And it times the early-warning analysis alone (`--early-warning`, default 10,000 patients; 0 skips it):
+the decision rows and the analysis with the config's `early_warning` settings, as the early_warning job
+runs them, on a synthetic cohort of that size (one therapist per 12 patients). Writes
+`bench_early_warning.csv` and a section of `bench.md`; issue 18's target is 10,000 patients in 30 s.
 """
 
 from __future__ import annotations
@@ -57,6 +62,9 @@ RICLPM_TARGET_SECONDS = 120  # issue 17: 4,000 patients x 8 sessions
 RICLPM_COLUMNS = ["n_patients", "n_therapists", "waves", "patients_fitted", "status", "seconds", "met"]
 POOLING_TARGET_SECONDS = 20  # issue 19: ten site bundles pooled
 POOLING_COLUMNS = ["sites", "effects", "seconds", "met"]
+EARLY_WARNING_TARGET_SECONDS = 30  # issue 18: the whole early-warning rule at 10,000 patients
+EARLY_WARNING_COLUMNS = ["n_patients", "n_therapists", "rows", "decision_points", "bootstrap", "seconds",
+                         "met"]
 SIMULATION_COLUMNS = ["patients", "therapists", "effect_scale", "replications", "batch_size",
                       "truth_multiplier", "cores", "seconds", "seconds_per_replication",
                       "replication_job_seconds", "truth_seconds", "projected_500_seconds", "met"]
@@ -195,6 +203,47 @@ def pooling_markdown(row: dict) -> str:
                       f"{row['seconds']:.1f} s (target {POOLING_TARGET_SECONDS} s: {verdict}).", ""])
 
 
+def run_early_warning(n_patients: int, seed: int = 20261203) -> dict:
+    """Time the early-warning job's work (decision rows, models, measures; the config's `early_warning`
+    settings) on a synthetic cohort of `n_patients` drawn and scored as the workflow does; the row of
+    `bench_early_warning.csv`."""
+    from alliance.instruments import load_instrument
+    from alliance.prediction.decision_points import decision_rows
+    from alliance.prediction.early_warning import early_warning_analysis
+    from alliance.scoring.scores import score_sessions
+    from alliance.simulation.synthetic import generate_cohort
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[3] / "config.yaml").read_text())
+    therapists = max(1, n_patients // PATIENTS_PER_THERAPIST)
+    cohort = config["synthetic"] | {"n_patients": n_patients, "n_therapists": therapists}
+    early_window = config["features"]["early_window"]
+    patients, sessions, outcomes, _ = generate_cohort(cohort, early_window, np.random.default_rng(seed))
+    typed = sessions.assign(attended=sessions["attended"].astype(bool))
+    scores = score_sessions(typed, load_instrument("wai_sr"))
+    features = patients.merge(outcomes[["patient_id", "dropout"]], on="patient_id").assign(
+        dropout=lambda table: table["dropout"].astype(bool))
+    settings = config["early_warning"] | {"primary_session": early_window}
+    covariates = config["models"]["covariates"]
+    start = time.perf_counter()
+    rows, _ = decision_rows(scores, features, settings["decision_points"], covariates,
+                            config["ruptures"]["c"])
+    early_warning_analysis(rows, settings, covariates=covariates, instrument=load_instrument("wai_sr"),
+                           min_cell_size=config["privacy"]["min_cell_size"])
+    seconds = time.perf_counter() - start
+    return {"n_patients": n_patients, "n_therapists": therapists, "rows": len(rows),
+            "decision_points": len(settings["decision_points"]), "bootstrap": settings["bootstrap"],
+            "seconds": seconds, "met": seconds <= EARLY_WARNING_TARGET_SECONDS}
+
+
+def early_warning_markdown(row: dict) -> str:
+    verdict = "met" if row["met"] else "not met"
+    return "\n".join([
+        "## The early-warning analysis alone", "",
+        f"{row['n_patients']:,} patients of {row['n_therapists']:,} therapists, {row['rows']:,} rows at "
+        f"{row['decision_points']} decision points, {row['bootstrap']} bootstrap draws: "
+        f"{row['seconds']:.1f} s (target {EARLY_WARNING_TARGET_SECONDS} s: {verdict}).", ""])
+
+
 def riclpm_markdown(row: dict) -> str:
     verdict = "met" if row["met"] else "not met"
     return "\n".join([
@@ -264,14 +313,16 @@ def machine() -> str:
     return f"{os.cpu_count()} cores{memory}, {cpu}, Python {platform.python_version()}"
 
 
-def markdown(table: pd.DataFrame, cores: int, simulation: dict | None = None,
-             riclpm: dict | None = None, pooling: dict | None = None) -> str:
+def markdown(table: pd.DataFrame, cores: int, simulation: dict | None = None, riclpm: dict | None = None,
+             pooling: dict | None = None, early_warning: dict | None = None) -> str:
     """The summary: machine, targets, end-to-end times and the per-rule table of each size, the
     simulation study's run when one was timed (`simulation`, a `run_simulation` row), the RI-CLPM's
-    (`riclpm`, a `run_riclpm` row) and pooling's (`pooling`, a `run_pooling` row)."""
+    (`riclpm`, a `run_riclpm` row), pooling's (`pooling`, a `run_pooling` row) and the early warning's
+    (`early_warning`, a `run_early_warning` row)."""
     extra = [simulation_markdown(row) for row in [simulation] if row]
     extra += [riclpm_markdown(row) for row in [riclpm] if row]
     extra += [pooling_markdown(row) for row in [pooling] if row]
+    extra += [early_warning_markdown(row) for row in [early_warning] if row]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     if table.empty:
         return "\n".join(["# Benchmark", "", f"`make bench` on {stamp}: {machine()}; Snakemake with "
@@ -304,6 +355,8 @@ def main() -> None:
                         help="patients of H4c's RI-CLPM timed alone over 8 sessions (0: not run)")
     parser.add_argument("--pool-sites", type=int, default=10,
                         help="site bundles of the smallest size's run pooled (0: not run)")
+    parser.add_argument("--early-warning", type=int, default=10000,
+                        help="patients of the early-warning analysis timed alone (0: not run)")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("results/bench"))
     parser.add_argument("--keep", action="store_true", help="keep each size's run folder")
@@ -333,14 +386,18 @@ def main() -> None:
     riclpm = run_riclpm(args.riclpm) if args.riclpm > 0 else None
     if riclpm:
         write_csv(pd.DataFrame([riclpm], columns=RICLPM_COLUMNS).round(3), out / "bench_riclpm.csv")
+    warning = run_early_warning(args.early_warning) if args.early_warning > 0 else None
+    if warning:
+        write_csv(pd.DataFrame([warning], columns=EARLY_WARNING_COLUMNS).round(3),
+                  out / "bench_early_warning.csv")
     if frames:
         write_csv(table.round(3), out / "bench.csv")
-    write_text(markdown(table, args.cores, simulation, riclpm, pooling), out / "bench.md")
+    write_text(markdown(table, args.cores, simulation, riclpm, pooling, warning), out / "bench.md")
     print("\n".join([*(targets(table) if frames else []),
                      *(simulation_lines(simulation) if simulation else []),
                      *([riclpm_markdown(riclpm)] if riclpm else []),
-                     *([pooling_markdown(pooling)] if pooling else [])]))
-
+                     *([pooling_markdown(pooling)] if pooling else []),
+                     *([early_warning_markdown(warning)] if warning else [])]))
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,4 @@
-"""Whether pooling across sites is right (issue 19's targets; ANALYSIS_PLAN.md, section 10, "Validation").
+"""Whether pooling across sites is right (issue 19's targets; ANALYSIS_PLAN.md, section 11, "Validation").
 
 Each replication draws one multi-site cohort from the configured generator (its own seed), fits the three
 primary models on the combined data (one stage) and on each site's patients alone, and pools the sites'

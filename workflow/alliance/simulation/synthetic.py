@@ -464,3 +464,49 @@ def synthesize(
         },
     }
     return patients, sessions, outcomes, truth
+
+
+def oracle_risk(rows: pd.DataFrame, patients: pd.DataFrame, sessions: pd.DataFrame, cfg: dict,
+                early_window: int) -> np.ndarray:
+    """The generator's own dropout risk of each decision row (`alliance.prediction.decision_points`:
+    session k, patient_id), from what is knowable at session k: the best risk any model of those data
+    can reach, whose AUC bounds the pipeline's (ANALYSIS_PLAN.md, section 10, "Validation").
+
+    `generate_cohort` ends a patient early with chance `dropout_early` (at a session uniform in
+    1..early_window), and otherwise drops them out with chance p = expit(logit(dropout_base) + effect x
+    z - severity_log_odds x severity_z - tau + dimension terms) at a session uniform in early_window + 1
+    .. planned - 1, z the standardised observed early mean (sessions 1..early_window). At k =
+    early_window a patient in treatment is either an early leaver at their last session or not an early
+    leaver: risk = (e / w + (1 - e) p) / (e / w + 1 - e); at k > early_window only a patient who has not
+    left yet is in treatment: risk = p q / (p q + 1 - p), q = (planned - k) / (planned - early_window - 1)
+    the chance that a drop falls after k. The therapist effect tau and the dimension-specific terms are
+    not known at k: p is averaged over them (normal, Gauss-Hermite quadrature); so is z for a patient
+    without a score in the early window (its standard normal spread). What later attendance says about
+    tau is ignored. Before the early window (k < early_window) the early mean is not yet known: NaN.
+    """
+    out, eff = cfg["outcomes"], cfg["effects"]
+    wai = load_instrument("wai_sr")
+    typed = sessions.assign(attended=sessions["attended"].astype(bool))
+    scores = score_sessions(typed, wai)
+    early = scores[scores["attended"] & (scores["session"] <= early_window)].groupby("patient_id")[
+        "alliance_total"].mean()
+    early = early.reindex(patients["patient_id"]).to_numpy(dtype=float)
+    known = ~np.isnan(early)
+    z_all = np.where(known, (early - np.nanmean(early)) / np.nanstd(early, ddof=1), 0.0)
+    by_patient = pd.Series(np.arange(len(patients)), index=patients["patient_id"])
+    index = by_patient.reindex(rows["patient_id"]).to_numpy()
+    z, has_z = z_all[index], known[index]
+    sev_z = (patients["baseline_severity"].to_numpy(dtype=float)[index] - SEVERITY_MEAN) / SEVERITY_SD
+    planned = patients["sessions_planned"].to_numpy(dtype=float)[index]
+    k = rows["session"].to_numpy(dtype=float)
+    spread = np.sqrt(out["therapist_sd"] ** 2 + sum(eff.get(f"dropout_{d}_log_odds_per_sd", 0.0) ** 2
+                                                    for d in DIMENSIONS)
+                     + np.where(has_z, 0.0, eff["dropout_log_odds_per_sd"] ** 2))
+    nodes, weights = np.polynomial.hermite_e.hermegauss(40)
+    eta = logit(out["dropout_base"]) + eff["dropout_log_odds_per_sd"] * z - out["severity_log_odds"] * sev_z
+    p = (expit(eta[:, None] + spread[:, None] * nodes[None, :]) @ weights) / weights.sum()
+    e, w = out["dropout_early"], early_window
+    at_window = (e / w + (1 - e) * p) / (e / w + 1 - e)
+    q = np.clip((planned - k) / (planned - w - 1), 0.0, 1.0)
+    later = p * q / (p * q + 1 - p)
+    return np.where(k < w, np.nan, np.where(k == w, at_window, later))

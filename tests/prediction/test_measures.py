@@ -1,0 +1,111 @@
+"""The measures of `alliance.prediction.measures`: the weighted AUC and calibration written for the
+bootstrap against scikit-learn and statsmodels on repeated rows, net benefit by hand (Vickers & Elkin
+2006), and the therapist bootstrap's weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+from sklearn.metrics import roc_auc_score
+
+from alliance.prediction.measures import (
+    bootstrap_measures,
+    calibration,
+    classification,
+    fold_auc,
+    logit,
+    net_benefit_curve,
+    percentile_ci,
+    rule_curve,
+    therapist_draws,
+    treat_all_curve,
+    weighted_auc,
+    weighted_calibration,
+)
+
+
+@pytest.fixture(scope="module")
+def sample():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=300)
+    p = 1 / (1 + np.exp(-(-1.5 + 0.8 * x)))
+    y = (rng.random(300) < 1 / (1 + np.exp(-(-1.3 + 0.6 * x)))).astype(int)
+    return y, np.round(p, 2), rng.integers(0, 3, size=300).astype(float)  # rounded: ties
+
+
+def test_weighted_auc_is_the_auc_of_the_repeated_rows(sample):
+    y, p, w = sample
+    repeated = np.repeat(np.arange(len(y)), w.astype(int))
+    assert weighted_auc(y, p, w)[0] == pytest.approx(roc_auc_score(y[repeated], p[repeated]), abs=1e-12)
+    assert weighted_auc(y, p, np.ones(len(y)))[0] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+
+
+def test_weighted_auc_by_hand():
+    # pairs (dropout, not): (0.9, 0.1) win, (0.9, 0.5) win, (0.5, 0.1) win, (0.5, 0.5) tie -> 3.5 / 4
+    y, p = np.array([1, 1, 0, 0]), np.array([0.9, 0.5, 0.5, 0.1])
+    assert weighted_auc(y, p, np.ones(4))[0] == pytest.approx(0.875)
+    assert np.isnan(weighted_auc(np.zeros(4), p, np.ones(4))[0])
+
+
+def test_weighted_calibration_matches_statsmodels_glms(sample):
+    y, p, w = sample
+    z = logit(p)
+    binomial = sm.families.Binomial()
+    intercept = sm.GLM(y, np.ones((len(y), 1)), family=binomial, offset=z, freq_weights=w).fit().params[0]
+    slope = sm.GLM(y, sm.add_constant(z), family=binomial, freq_weights=w).fit().params[1]
+    a, b = weighted_calibration(y, p, np.vstack([w, np.ones(len(y))]))
+    assert a[0] == pytest.approx(intercept, abs=1e-8) and b[0] == pytest.approx(slope, abs=1e-8)
+    assert (a[1], b[1]) == pytest.approx(calibration(y, p), abs=1e-8)
+
+
+def test_perfect_risks_have_intercept_zero_and_slope_one():
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0.05, 0.6, size=200_000)
+    y = (rng.random(len(p)) < p).astype(int)
+    intercept, slope = calibration(y, p)
+    assert abs(intercept) < 0.02 and abs(slope - 1) < 0.03
+
+
+def test_net_benefit_by_hand():
+    # 10 patients, 3 drop out; alert on 4 (2 of the dropouts): at pt = .25, NB = 2/10 - 2/10 * 1/3
+    y = np.array([1, 1, 1, 0, 0, 0, 0, 0, 0, 0])
+    alert = np.array([1, 1, 0, 1, 1, 0, 0, 0, 0, 0], dtype=bool)
+    measures = classification(y, alert, 0.25)
+    assert measures["net_benefit"] == pytest.approx(0.2 - 0.2 / 3)
+    assert measures["sensitivity"] == pytest.approx(2 / 3) and measures["specificity"] == pytest.approx(5 / 7)
+    assert measures["ppv"] == pytest.approx(0.5) and measures["alerts_per_100"] == pytest.approx(40)
+    thresholds = np.array([0.25, 0.5])
+    assert rule_curve(y, alert, thresholds) == pytest.approx([0.2 - 0.2 / 3, 0.0])
+    assert treat_all_curve(y, thresholds) == pytest.approx([0.3 - 0.7 / 3, 0.3 - 0.7])
+    risk = np.where(alert, 0.3, 0.1)
+    assert net_benefit_curve(y, risk, thresholds) == pytest.approx([0.2 - 0.2 / 3, 0.0])
+
+
+def test_therapist_draws_resample_whole_therapists():
+    therapists = np.array(["a", "a", "b", "c", "c", "c"])
+    weights = therapist_draws(therapists, 50, np.random.default_rng(1))
+    assert weights.shape == (50, 6)
+    assert (weights[:, 0] == weights[:, 1]).all() and (weights[:, 3] == weights[:, 5]).all()
+    assert (weights[:, [0, 2, 3]].sum(axis=1) == 3).all()  # three therapists drawn each time
+
+
+def test_bootstrap_measures_equal_the_point_values_with_unit_weights(sample):
+    y, p, _w = sample
+    alert = p >= 0.2
+    folds = np.arange(len(y)) % 3
+    draws = bootstrap_measures(y, p, alert, 0.2, np.ones((2, len(y))), folds)
+    point = classification(y, alert, 0.2)
+    assert draws["auc"].iloc[0] == pytest.approx(fold_auc(y, p, folds))
+    assert fold_auc(y, p, folds) == pytest.approx(np.mean([roc_auc_score(y[folds == f], p[folds == f])
+                                                           for f in range(3)]))
+    assert draws["net_benefit"].iloc[1] == pytest.approx(point["net_benefit"])
+    assert draws["brier"].iloc[0] == pytest.approx(np.mean((p - y) ** 2))
+    low, high = percentile_ci(draws["auc"])
+    assert low == high == pytest.approx(fold_auc(y, p, folds))
+
+
+def test_a_separated_calibration_slope_is_not_a_number():
+    """Risks that order the outcomes perfectly: the slope has no finite estimate, so none is given."""
+    intercept, slope = calibration(np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.8, 0.9]))
+    assert np.isfinite(intercept) and np.isnan(slope)

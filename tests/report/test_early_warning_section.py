@@ -1,0 +1,80 @@
+"""The report's early-warning section from hand-set results: the plain sentence in each case, the two
+cut-offs side by side, suppressed counts, the reasons, the figure, and the section in Spanish."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from alliance.i18n import use_language
+from alliance.report.early_warning import early_warning_figure, early_warning_section, verdict_sentence
+
+
+def measures(auc=(0.64, 0.58, 0.71)) -> pd.DataFrame:
+    rows = []
+    for strategy in ("alliance", "alliance_covariates", "conventional_cutoff", "clinic_cutoff"):
+        values = {"sensitivity": (0.6, 0.5, 0.7), "specificity": (0.6, 0.55, 0.65), "ppv": (0.25, 0.2, 0.3),
+                  "alerts_per_100": (44, 39, 50), "net_benefit": (0.04, 0.005, 0.076)}
+        if not strategy.endswith("cutoff"):
+            values |= {"auc": auc, "calibration_slope": (0.73, 0.43, 1.18),
+                       "calibration_intercept": (0.0, -0.38, 0.3), "brier": (0.14, 0.11, 0.17)}
+        rows += [{"validation": "therapist_cv", "session": 3, "strategy": strategy, "measure": measure,
+                  "estimate": e, "ci_low": lo, "ci_high": hi, "n": 380, "dropouts": 67, "threshold": 0.176}
+                 for measure, (e, lo, hi) in values.items()]
+    return pd.DataFrame(rows)
+
+
+def result(actionable=True, discriminates=True) -> dict:
+    return {"primary_session": 3, "thresholds": {"3": 0.176}, "clinic_cutoffs": {"3": [3.5, 3.9]},
+            "conventional_cutoff": {"value": 36.0, "inclusive": False},
+            "statuses": [{"key": "early_warning/therapist_cv/6/alliance", "status": "not_estimable",
+                          "reason": "no patient in treatment at session 6 dropped out",
+                          "reason_message": {"template": "no patient in treatment at session {session} "
+                                                         "dropped out", "values": {"session": 6}}}],
+            "verdict": {"session": 3, "assessed": True, "actionable": actionable,
+                        "auc_ci_excludes_half": discriminates}}
+
+
+FLOW = pd.DataFrame({"session": [3], "in_treatment": [386], "no_alliance_score": [pd.NA], "at_risk": [380],
+                     "dropped_out": [67]})
+
+
+def test_the_verdict_in_plain_words():
+    assert verdict_sentence(result()).startswith("At session 3 the alliance so far told patients")
+    chance = verdict_sentence(result(actionable=False, discriminates=False))
+    assert chance == ("At this clinic the alliance alone does not predict dropout well enough to act on: at "
+                      "session 3 its AUC's 95% CI includes .5 (no better than chance).")
+    assert "no more good than alerting everyone or no one" in verdict_sentence(result(actionable=False))
+    assert "could not be assessed" in verdict_sentence({"primary_session": 3, "verdict": {"assessed": False}})
+
+
+def test_the_section_sets_the_cutoffs_side_by_side():
+    section = early_warning_section(result(), measures(), FLOW, min_cell_size=10)
+    rules = [row["rule"] for row in section["cutoffs"]]
+    assert rules == ["Conventional cut-off", "Clinic's own cut-off"]
+    assert section["cutoffs"][0]["definition"] == "a total below 36.0"
+    chosen = "a total at or below 3.50 to 3.90"
+    assert section["cutoffs"][1]["definition"] == chosen
+    assert section["threshold"] == "17.6%"
+    assert "fewer than 10 of them without an alliance score" in section["flow"]
+    assert section["not_estimated"] == ["not estimable: No patient in treatment at session 6 dropped out."]
+    assert section["rows"][0]["auc"] == ".64 [.58, .71]" and len(section["rows"]) == 4
+    assert early_warning_section(None, None)["available"] is False
+
+
+def test_the_section_in_spanish():
+    with use_language("es"):
+        section = early_warning_section(result(actionable=False, discriminates=False), measures(), FLOW)
+    assert section["verdict"].startswith("En este centro, la alianza por sí sola no predice el abandono")
+    assert section["rows"][0]["auc"] == "0,64 [0,58; 0,71]"
+
+
+def test_the_figure_has_three_panels_or_says_why_not():
+    roc = pd.DataFrame({"session": 3, "strategy": ["alliance"] * 3 + ["alliance_covariates"] * 3,
+                        "false_positive_rate": [0, 0.5, 1] * 2, "true_positive_rate": [0, 0.7, 1] * 2})
+    calibration = pd.DataFrame({"session": 3, "strategy": ["alliance", "alliance_covariates"], "bin": 1,
+                                "n": 380, "predicted": 0.18, "observed": 0.18})
+    curve = pd.DataFrame({"session": 3, "strategy": ["alliance", "alert_all", "alert_none"], "threshold": 0.1,
+                          "net_benefit": [0.05, 0.08, 0.0]})
+    fig = early_warning_figure(result(), roc, calibration, curve, measures())
+    assert len(fig.axes) == 3 and fig.axes[2].get_title() == "Decision curve"
+    assert len(early_warning_figure(None, None, None, None, None).axes) == 1

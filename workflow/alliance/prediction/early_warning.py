@@ -1,0 +1,430 @@
+"""Early warning of dropout from the alliance: risk models and cut-off rules at each decision point,
+validated out of sample (ANALYSIS_PLAN.md, section 10).
+
+At each decision point k (`decision_points`) two penalised logistic models predict dropout: "alliance"
+(the alliance so far: last total, mean, change, number scored, a rupture so far; what a feedback system
+uses) and "alliance_covariates" (these, the plan's covariates and the sessions remaining to the planned
+end). Each is a scikit-learn pipeline (median imputation and standardisation of numbers, one-hot coding
+of categories, L2-penalised logistic regression whose penalty C is chosen from `PENALTIES` by the log
+loss of an inner 3-fold cross-validation grouped by therapist within the training data). Beside them,
+two rules on the last alliance total: the instrument's conventional cut-off (`Instrument.cutoff`, e.g.
+SRS < 36; refused for an instrument without one) and the clinic's own cut-off, chosen by Youden's J in
+each training fold and applied to the held-out fold (so it carries no optimism).
+
+Validation (TRIPOD type 2a): an outer `folds`-fold cross-validation grouped by therapist (stratified by
+dropout; a patient's therapist is never in both the training and the held-out fold) gives every row an
+out-of-fold risk, the basis of every measure (`alliance.prediction.measures`). With at least two sites,
+an internal-external validation (type 2b) holds out one site at a time at the primary decision point.
+The data contract has no dates, so no temporal split is possible.
+
+References
+----------
+Collins, G. S., Reitsma, J. B., Altman, D. G., & Moons, K. G. M. (2015). Transparent reporting of a
+multivariable prediction model for individual prognosis or diagnosis (TRIPOD). Annals of Internal
+Medicine, 162(1), 55-63.
+Youden, W. J. (1950). Index for rating diagnostic tests. Cancer, 3(1), 32-35.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from alliance.errors import FITTED, REFUSED, NotEstimable
+from alliance.i18n import Message
+from alliance.instruments import Instrument
+from alliance.models.common import status_record
+from alliance.prediction.decision_points import ALLIANCE_PREDICTORS, REMAINING
+from alliance.prediction.measures import (
+    MEASURES,
+    bootstrap_measures,
+    calibration_bins,
+    net_benefit_curve,
+    percentile_ci,
+    point_measures,
+    rule_curve,
+    therapist_draws,
+    treat_all_curve,
+)
+
+FAMILY = "early_warning"
+MODELS = ("alliance", "alliance_covariates")
+RULES = ("conventional_cutoff", "clinic_cutoff")
+# C, the inverse L2 penalty on standardised predictors: the default, and the grid of `penalty: cv`.
+DEFAULT_PENALTY = 1.0
+PENALTIES = (0.01, 0.1, 1.0, 10.0, 100.0)
+INNER_FOLDS = 3
+CURVE_THRESHOLDS = np.round(np.arange(0.01, 0.505, 0.01), 2)  # the decision curve's risk thresholds
+CALIBRATION_BINS = 10
+THERAPIST_CV = "therapist_cv"
+SITE_OUT = "leave_one_site_out"
+MEASURE_COLUMNS = ["validation", "session", "strategy", "measure", "estimate", "ci_low", "ci_high", "n",
+                   "dropouts", "threshold"]
+CURVE_COLUMNS = ["session", "strategy", "threshold", "net_benefit"]
+ROC_COLUMNS = ["session", "strategy", "false_positive_rate", "true_positive_rate"]
+
+
+def status_key(session: int, strategy: str, validation: str = THERAPIST_CV) -> str:
+    """The key of one model's or rule's status, e.g. "early_warning/therapist_cv/3/alliance"."""
+    return f"{FAMILY}/{validation}/{session}/{strategy}"
+
+
+def predictor_sets(rows: pd.DataFrame, covariates: list[str],
+                   alliance: tuple[str, ...] = ALLIANCE_PREDICTORS) -> dict[str, list[str]]:
+    """The predictors of each model: the `alliance` ones, then the sessions remaining and the covariates
+    present in `rows`."""
+    present = [c for c in covariates if c in rows.columns]
+    return {"alliance": list(alliance), "alliance_covariates": [*alliance, REMAINING, *present]}
+
+
+MISSING = "(missing)"
+
+
+def category_levels(rows: pd.DataFrame, predictors: list[str]) -> dict[str, list[str]]:
+    """The levels of each categorical predictor in `rows` (a missing value is the level "(missing)")."""
+    return {c: sorted(rows[c].astype(object).where(rows[c].notna(), MISSING).astype(str).unique())
+            for c in predictors if not pd.api.types.is_numeric_dtype(rows[c])}
+
+
+def design_matrix(rows: pd.DataFrame, predictors: list[str], levels: dict[str, list[str]]) -> np.ndarray:
+    """The predictors as numbers: numeric ones as they are (missing as NaN, imputed in the model's
+    pipeline), each categorical one as an indicator per level of `levels` (a level not listed: all 0)."""
+    columns = []
+    for column in predictors:
+        if column in levels:
+            values = rows[column].astype(object).where(rows[column].notna(), MISSING).astype(str)
+            columns += [(values == level).to_numpy(dtype=float) for level in levels[column]]
+        else:
+            columns.append(rows[column].astype("Float64").to_numpy(dtype=float, na_value=np.nan))
+    return np.column_stack(columns) if columns else np.empty((len(rows), 0))
+
+
+def _model(penalty: float):
+    """Median imputation, standardisation and the L2-penalised logistic regression with inverse
+    penalty C = `penalty` (scikit-learn)."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(),
+                         LogisticRegression(C=penalty, max_iter=1000))
+
+
+def _grouped_splits(y: np.ndarray, groups: np.ndarray, folds: int, seed: int, *, stratified: bool = True
+                    ) -> list:
+    """Folds of whole therapists, shuffled with `seed`; stratified by dropout for the outer folds (the
+    inner ones are not: StratifiedGroupKFold costs seconds per split at a thousand therapists)."""
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+
+    kind = StratifiedGroupKFold if stratified else GroupKFold
+    return list(kind(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y, groups))
+
+
+def fit_model(x: np.ndarray, y: np.ndarray, groups: np.ndarray, penalty: float | str, seed: int):
+    """The model (a fitted scikit-learn pipeline, `_model`) of predictors `x` and outcomes `y`, with
+    inverse penalty C = `penalty`, or with "cv" the C of `PENALTIES` with the lowest log loss in an inner
+    cross-validation grouped by therapist (`groups`; C = 1 where the data have too few therapists or
+    dropouts to split)."""
+    chosen = DEFAULT_PENALTY if penalty == "cv" else float(penalty)
+    if penalty == "cv" and len(np.unique(groups)) >= INNER_FOLDS and y.sum() >= INNER_FOLDS:
+        inner = _grouped_splits(y, groups, INNER_FOLDS, seed, stratified=False)
+        splits = [(train, test) for train, test in inner if 0 < y[train].sum() < len(train)]
+        if splits:
+            losses = [np.mean([_log_loss(y[test], _model(c).fit(x[train], y[train])
+                                         .predict_proba(x[test])[:, 1]) for train, test in splits])
+                      for c in PENALTIES]
+            chosen = PENALTIES[int(np.argmin(losses))]
+    return _model(chosen).fit(x, y)
+
+
+def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean negative log-likelihood of the outcomes `y` under the risks `p` (scikit-learn's `log_loss`
+    without its input checks, which cost more than the fit here)."""
+    p = np.clip(p, 1e-15, 1 - 1e-15)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def predict(model, x: np.ndarray) -> np.ndarray:
+    """The fitted model's dropout risk for the rows of predictors `x`."""
+    return model.predict_proba(x)[:, 1]
+
+
+def youden_cutoff(last: np.ndarray, y: np.ndarray) -> float:
+    """The cut-off c on the last alliance total whose rule "a total at or below c" has the largest
+    Youden's J (sensitivity + specificity - 1) in these data; the lowest c among ties (fewest alerts)."""
+    candidates = np.unique(last)
+    flagged = last[None, :] <= candidates[:, None]
+    y = y.astype(bool)
+    # J times (dropouts x non-dropouts), in integers: ties are exact
+    j = (flagged & y).sum(axis=1) * int((~y).sum()) - (flagged & ~y).sum(axis=1) * int(y.sum())
+    return float(candidates[int(np.argmax(j))])
+
+
+def check_estimable(rows: pd.DataFrame, session: int, folds: int) -> None:
+    """Raise `NotEstimable` where the rows at `session` cannot support a validated model."""
+    if rows.empty:
+        raise NotEstimable(Message("no patient in treatment at session {session} has an alliance score",
+                                   session=session))
+    dropouts = int(rows["dropout"].sum())
+    if dropouts == 0:
+        raise NotEstimable(Message("no patient in treatment at session {session} dropped out",
+                                   session=session))
+    if dropouts == len(rows):
+        raise NotEstimable(Message("every patient in treatment at session {session} dropped out",
+                                   session=session))
+    therapists = rows["therapist_id"].nunique()
+    if therapists < folds:
+        raise NotEstimable(Message("the patients in treatment at session {session} have {n} therapists: "
+                                   "the validation by therapist needs at least {folds}, one per fold",
+                                   session=session, n=therapists, folds=folds))
+
+
+def out_of_fold(rows: pd.DataFrame, designs: dict[str, np.ndarray], folds: int, penalty: float | str,
+                seed: int, session: int) -> dict:
+    """The cross-validation by therapist: each row's risk from each model fitted without its therapist's
+    fold (`risks`: name -> rows), each row's fold (`folds`), the clinic rule's alerts (`clinic`, its
+    cut-off chosen in the training folds) and the cut-off of each fold (`cutoffs`)."""
+    y = rows["dropout"].to_numpy(dtype=int)
+    groups = rows["therapist_id"].to_numpy()
+    splits = _grouped_splits(y, groups, folds, seed)
+    if any(not 0 < y[train].sum() < len(train) for train, _ in splits):
+        raise NotEstimable(Message("the dropouts at session {session} are all with the therapists of one "
+                                   "fold: a model cannot be trained without them", session=session))
+    risks = {name: np.full(len(rows), np.nan) for name in designs}
+    fold = np.zeros(len(rows), dtype=int)
+    clinic = np.zeros(len(rows), dtype=bool)
+    last = rows["alliance_last"].to_numpy(dtype=float)
+    cutoffs = []
+    for number, (train, test) in enumerate(splits):
+        fold[test] = number
+        for name, x in designs.items():
+            model = fit_model(x[train], y[train], groups[train], penalty, seed)
+            risks[name][test] = predict(model, x[test])
+        cutoff = youden_cutoff(last[train], y[train])
+        clinic[test] = last[test] <= cutoff
+        cutoffs.append(cutoff)
+    return {"risks": risks, "folds": fold, "clinic": clinic, "cutoffs": cutoffs}
+
+
+def leave_site_out(rows: pd.DataFrame, designs: dict[str, np.ndarray], penalty: float | str, seed: int,
+                   session: int) -> dict[str, np.ndarray]:
+    """Every row's risk from each model fitted to the other sites (internal-external validation)."""
+    sites = rows["site"] if "site" in rows.columns else pd.Series(np.nan, index=rows.index)
+    if sites.dropna().nunique() < 2 or sites.isna().any():
+        raise NotEstimable(Message("the patients in treatment at session {session} do not come from two "
+                                   "or more recorded sites: no site can be held out", session=session))
+    y = rows["dropout"].to_numpy(dtype=int)
+    groups = rows["therapist_id"].to_numpy()
+    risks = {name: np.full(len(rows), np.nan) for name in designs}
+    for site in sorted(sites.unique()):
+        test = (sites == site).to_numpy()
+        if not 0 < y[~test].sum() < (~test).sum():
+            raise NotEstimable(Message("without site {site} no patient in treatment at session {session} "
+                                       "dropped out, or all did", site=site, session=session))
+        for name, x in designs.items():
+            model = fit_model(x[~test], y[~test], groups[~test], penalty, seed)
+            risks[name][test] = predict(model, x[test])
+    return risks
+
+
+def _measure_rows(validation: str, session: int, strategy: str, y: np.ndarray, p: np.ndarray | None,
+                  alert: np.ndarray, threshold: float, weights: np.ndarray, folds: np.ndarray) -> list[dict]:
+    estimates = point_measures(y, p, alert, threshold, folds)
+    draws = bootstrap_measures(y, p, alert, threshold, weights, folds)
+    shared = {"validation": validation, "session": session, "strategy": strategy, "n": len(y),
+              "dropouts": int(y.sum()), "threshold": threshold}
+    rows = []
+    for measure in MEASURES:
+        if not np.isfinite(estimates[measure]):
+            continue
+        low, high = percentile_ci(draws[measure])
+        rows.append(shared | {"measure": measure, "estimate": float(estimates[measure]), "ci_low": low,
+                              "ci_high": high})
+    return rows
+
+
+def alert_threshold(setting: str | float, y: np.ndarray) -> float:
+    """The risk at or above which a patient is flagged: `setting`, or with "auto" the observed dropout
+    rate of the patients at risk (a patient flagged when above the clinic's average risk)."""
+    return float(np.mean(y)) if setting == "auto" else float(setting)
+
+
+def early_warning_analysis(rows: pd.DataFrame, settings: dict, *, covariates: list[str],
+                           instrument: Instrument, min_cell_size: int,
+                           alliance: tuple[str, ...] = ALLIANCE_PREDICTORS) -> dict:
+    """The early-warning analysis of the decision rows (`alliance.prediction.decision_points`).
+
+    `settings` is the config's `early_warning` block (decision_points, primary_session, folds,
+    bootstrap, threshold, penalty, seed); `alliance` the alliance predictors (a notebook may try
+    others). Returns the result (JSON-ready: statuses, thresholds, cut-offs, the
+    verdict) and the tables: measures, decision curve, calibration bins, ROC points.
+    """
+    from sklearn import config_context
+
+    with config_context(assume_finite=True, skip_parameter_validation=True):  # checked once, here
+        return _analysis(rows, settings, covariates=covariates, instrument=instrument,
+                         min_cell_size=min_cell_size, alliance=alliance)
+
+
+def _analysis(rows: pd.DataFrame, settings: dict, *, covariates: list[str], instrument: Instrument,
+              min_cell_size: int, alliance: tuple[str, ...]) -> dict:
+    points = sorted(int(k) for k in settings["decision_points"])
+    primary, folds, seed = int(settings["primary_session"]), int(settings["folds"]), int(settings["seed"])
+    penalty = settings.get("penalty", DEFAULT_PENALTY)
+    sets = predictor_sets(rows, covariates, alliance)
+    levels = category_levels(rows, sets["alliance_covariates"])
+    result = {"family": FAMILY, "statuses": [], "primary_session": primary, "decision_points": points,
+              "folds": folds, "bootstrap": int(settings["bootstrap"]), "seed": seed,
+              "predictors": sets, "levels": levels, "penalty": penalty, "thresholds": {},
+              "clinic_cutoffs": {},
+              "conventional_cutoff": (None if instrument.cutoff is None else
+                                      {"value": instrument.cutoff.value,
+                                       "inclusive": instrument.cutoff.inclusive}),
+              "instrument": instrument.name}
+    measures, curves, bins, roc = [], [], [], []
+    for session in points:
+        at_k = rows[rows["session"] == session].reset_index(drop=True)
+        y = at_k["dropout"].to_numpy(dtype=int)
+        try:
+            check_estimable(at_k, session, folds)
+            designs = {name: design_matrix(at_k, predictors, levels) for name, predictors in sets.items()}
+            validated = out_of_fold(at_k, designs, folds, penalty, seed, session)
+        except NotEstimable as error:
+            for strategy in (*MODELS, *RULES):
+                result["statuses"].append(status_record(status_key(session, strategy), error.status,
+                                                        error.message))
+            continue
+        threshold = alert_threshold(settings["threshold"], y)
+        result["thresholds"][str(session)] = threshold
+        result["clinic_cutoffs"][str(session)] = validated["cutoffs"]
+        risks, clinic, fold = validated["risks"], validated["clinic"], validated["folds"]
+        weights = therapist_draws(at_k["therapist_id"].to_numpy(), int(settings["bootstrap"]),
+                                  np.random.default_rng([seed, session]))
+        last = at_k["alliance_last"].to_numpy(dtype=float)
+        for name in MODELS:
+            result["statuses"].append(status_record(status_key(session, name), FITTED))
+            measures += _measure_rows(THERAPIST_CV, session, name, y, risks[name], risks[name] >= threshold,
+                                      threshold, weights, fold)
+            curves.append(_curve(session, name, net_benefit_curve(y, risks[name], CURVE_THRESHOLDS)))
+            bins.append(calibration_bins(y, risks[name], CALIBRATION_BINS, min_cell_size)
+                        .assign(session=session, strategy=name))
+            roc.append(roc_points(y, risks[name]).assign(session=session, strategy=name))
+        rules = {"clinic_cutoff": clinic}
+        if instrument.cutoff is None:
+            result["statuses"].append(status_record(
+                status_key(session, "conventional_cutoff"), REFUSED,
+                Message("{instrument} has no validated cut-off: the conventional rule is not applied",
+                        instrument=instrument.name)))
+        else:
+            rules = {"conventional_cutoff": instrument.cutoff.flags(last)} | rules
+        for name, alert in rules.items():
+            result["statuses"].append(status_record(status_key(session, name), FITTED))
+            measures += _measure_rows(THERAPIST_CV, session, name, y, None, alert, threshold, weights, fold)
+            curves.append(_curve(session, name, rule_curve(y, alert, CURVE_THRESHOLDS)))
+        curves.append(_curve(session, "alert_all", treat_all_curve(y, CURVE_THRESHOLDS)))
+        curves.append(_curve(session, "alert_none", np.zeros(len(CURVE_THRESHOLDS))))
+        if session == primary:
+            measures += _site_rows(at_k, designs, penalty, seed, session, threshold, weights, result)
+    result["verdict"] = verdict(pd.DataFrame(measures, columns=MEASURE_COLUMNS), primary, result)
+    tables = {"measures": pd.DataFrame(measures, columns=MEASURE_COLUMNS),
+              "decision_curve": (pd.concat(curves, ignore_index=True) if curves
+                                 else pd.DataFrame(columns=CURVE_COLUMNS)),
+              "calibration": (pd.concat(bins, ignore_index=True) if bins else pd.DataFrame(
+                  columns=["bin", "n", "predicted", "observed", "session", "strategy"]))}
+    tables["roc"] = (pd.concat(roc, ignore_index=True)[ROC_COLUMNS] if roc
+                     else pd.DataFrame(columns=ROC_COLUMNS))
+    calibration = tables["calibration"]
+    tables["calibration"] = calibration[["session", "strategy", "bin", "n", "predicted", "observed"]]
+    return {"result": result, **tables}
+
+
+def _site_rows(at_k: pd.DataFrame, designs: dict, penalty: float | str, seed: int, session: int,
+               threshold: float, weights: np.ndarray, result: dict) -> list[dict]:
+    try:
+        risks = leave_site_out(at_k, designs, penalty, seed, session)
+    except NotEstimable as error:
+        for name in MODELS:
+            result["statuses"].append(status_record(status_key(session, name, SITE_OUT), error.status,
+                                                    error.message))
+        return []
+    y = at_k["dropout"].to_numpy(dtype=int)
+    rows = []
+    for name in MODELS:
+        result["statuses"].append(status_record(status_key(session, name, SITE_OUT), FITTED))
+        rows += _measure_rows(SITE_OUT, session, name, y, risks[name], risks[name] >= threshold, threshold,
+                              weights, pd.factorize(at_k["site"])[0])
+    return rows
+
+
+def roc_points(y: np.ndarray, p: np.ndarray) -> pd.DataFrame:
+    """The ROC curve of risk `p` (scikit-learn's `roc_curve`, its corners only)."""
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _thresholds = roc_curve(y, p)
+    return pd.DataFrame({"false_positive_rate": fpr, "true_positive_rate": tpr})
+
+
+def _curve(session: int, strategy: str, values: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"session": session, "strategy": strategy, "threshold": CURVE_THRESHOLDS,
+                         "net_benefit": values})
+
+
+def verdict(measures: pd.DataFrame, primary: int, result: dict) -> dict:
+    """Whether the alliance alone predicts dropout well enough to act on at the primary decision point:
+    the "alliance" model's AUC CI excludes .5 and its net benefit at the alert threshold exceeds both
+    alerting everyone and no one (`assessed` False where the model was not fitted)."""
+    rows = measures[(measures["validation"] == THERAPIST_CV) & (measures["session"] == primary)
+                    & (measures["strategy"] == "alliance")].set_index("measure")
+    if rows.empty:
+        return {"session": primary, "assessed": False}
+    threshold = result["thresholds"][str(primary)]
+    prevalence = rows["dropouts"].iloc[0] / rows["n"].iloc[0]
+    alert_all = prevalence - (1 - prevalence) * threshold / (1 - threshold)
+    auc_low = rows.loc["auc", "ci_low"]
+    nb = rows.loc["net_benefit", "estimate"]
+    discriminates = bool(np.isfinite(auc_low) and auc_low > 0.5)
+    benefits = bool(nb > max(alert_all, 0.0))
+    return {"session": primary, "assessed": True, "auc_ci_excludes_half": discriminates,
+            "net_benefit": float(nb), "net_benefit_alert_all": float(alert_all),
+            "net_benefit_exceeds_defaults": benefits, "actionable": discriminates and benefits}
+
+
+def patient_list(rows: pd.DataFrame, latest: pd.DataFrame, result: dict, *, covariates: list[str],
+                 instrument: Instrument, therapist_patients: pd.Series, min_cell_size: int,
+                 penalty: float | str, seed: int) -> tuple[pd.DataFrame, dict]:
+    """The clinic's list (internal use only): for each patient still in treatment (`latest`, from
+    `decision_points.latest_rows`), the risk of each model fitted to all the rows of its decision point,
+    whether it reaches the alert threshold and whether the last total is below the conventional cut-off.
+    Patients of therapists with fewer than `min_cell_size` patients (`therapist_patients`) are left out;
+    the note says how many therapists."""
+    sets = predictor_sets(rows, covariates)
+    columns = ["patient_id", "therapist_id", "latest_session", "decision_point",
+               *(f"risk_{name}" for name in MODELS), *(f"alert_{name}" for name in MODELS),
+               "below_conventional_cutoff"]
+    small = therapist_patients[therapist_patients < min_cell_size].index
+    kept = latest[~latest["therapist_id"].isin(small)] if len(latest) else latest
+    note = {"therapists_left_out": int(latest["therapist_id"].isin(small).groupby(latest["therapist_id"])
+                                       .any().sum()) if len(latest) else 0, "patients_listed": 0}
+    out = []
+    for session, group in kept.groupby("session") if len(kept) else ():
+        fitted = {name: status["status"] for name in MODELS
+                  for status in result["statuses"] if status["key"] == status_key(int(session), name)}
+        if any(fitted.get(name) != FITTED for name in MODELS):
+            continue
+        at_k = rows[rows["session"] == session]
+        threshold = result["thresholds"][str(int(session))]
+        table = group[["patient_id", "therapist_id", "latest_session"]].assign(decision_point=int(session))
+        for name, predictors in sets.items():
+            levels = result["levels"]
+            model = fit_model(design_matrix(at_k, predictors, levels), at_k["dropout"].to_numpy(dtype=int),
+                              at_k["therapist_id"].to_numpy(), penalty, seed)
+            risk = predict(model, design_matrix(group, predictors, levels))
+            table[f"risk_{name}"] = risk
+            table[f"alert_{name}"] = risk >= threshold
+        table["below_conventional_cutoff"] = (instrument.cutoff.flags(group["alliance_last"].to_numpy(float))
+                                              if instrument.cutoff is not None else pd.NA)
+        out.append(table)
+    listed = pd.concat(out, ignore_index=True)[columns] if out else pd.DataFrame(columns=columns)
+    note["patients_listed"] = len(listed)
+    return listed.sort_values(["therapist_id", "patient_id"], kind="stable"), note

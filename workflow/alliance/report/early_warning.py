@@ -1,0 +1,233 @@
+"""The report's section on early warning: does the alliance predict who will drop out, well enough to act
+on, at this clinic (ANALYSIS_PLAN.md, section 10)? The measures per decision point, the conventional and
+the clinic's own cut-off side by side, the verdict in one plain sentence, and the ROC, calibration and
+decision curves at the primary decision point. It reads the tables of results/early_warning/ (never the
+patient list)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from alliance.errors import FITTED
+from alliance.i18n import N_, _
+from alliance.report.format import format_ci, format_count, format_number, format_percent, format_unit
+from alliance.report.style import figure_style, message_figure, new_figure
+from alliance.report.words import fill, reason_text, status_word
+
+STRATEGY_WORDS = {
+    "alliance": N_("Alliance so far"),
+    "alliance_covariates": N_("Alliance and covariates"),
+    "conventional_cutoff": N_("Conventional cut-off"),
+    "clinic_cutoff": N_("Clinic's own cut-off"),
+    "alert_all": N_("Alert everyone"),
+    "alert_none": N_("Alert no one"),
+}
+MODELS = ("alliance", "alliance_covariates")
+RULES = ("conventional_cutoff", "clinic_cutoff")
+VALIDATION = "therapist_cv"
+EMPTY = {"available": False, "rows": [], "cutoffs": [], "verdict": "", "site": "", "not_estimated": [],
+         "primary": 0, "threshold": "", "flow": ""}
+
+
+def _estimate(rows: pd.DataFrame, measure: str, digits: int = 2, *, unit: bool = True,
+              percent: bool = False) -> str:
+    """A measure with its 95% CI, "" where the row has none."""
+    if measure not in rows.index:
+        return ""
+    row = rows.loc[measure]
+    if percent:
+        return (f"{format_percent(row['estimate'], 0)} "
+                f"[{format_percent(row['ci_low'], 0)}, {format_percent(row['ci_high'], 0)}]")
+    write = format_unit if unit else format_number
+    return f"{write(row['estimate'], digits)} {format_ci(row['ci_low'], row['ci_high'], digits, unit=unit)}"
+
+
+def measure_rows(measures: pd.DataFrame, validation: str = VALIDATION) -> list[dict]:
+    """The table of the section: one row per decision point and model or rule, its measures written with
+    their 95% CIs."""
+    out = []
+    chosen = measures[measures["validation"] == validation]
+    for (session, strategy), rows in chosen.groupby(["session", "strategy"], sort=False):
+        rows = rows.set_index("measure")
+        first = rows.iloc[0]
+        out.append({"session": format_count(session), "strategy": _(STRATEGY_WORDS[strategy]),
+                    "n": format_count(first["n"]),
+                    "auc": _estimate(rows, "auc"), "slope": _estimate(rows, "calibration_slope", unit=False),
+                    "intercept": _estimate(rows, "calibration_intercept", unit=False),
+                    "brier": _estimate(rows, "brier", 3),
+                    "sensitivity": _estimate(rows, "sensitivity", percent=True),
+                    "specificity": _estimate(rows, "specificity", percent=True),
+                    "ppv": _estimate(rows, "ppv", percent=True),
+                    "alerts": _estimate(rows, "alerts_per_100", 0, unit=False),
+                    "net_benefit": _estimate(rows, "net_benefit", 3, unit=False)})
+    return out
+
+
+def verdict_sentence(result: Mapping) -> str:
+    """The plain sentence on whether the alliance alone predicts dropout well enough to act on."""
+    verdict = result.get("verdict", {})
+    session = format_count(verdict.get("session", result.get("primary_session", 0)))
+    if not verdict.get("assessed"):
+        return fill(_("Whether the alliance predicts dropout well enough to act on could not be assessed at "
+                      "session {session}: the model could not be validated (see the reasons below)."),
+                    session=session)
+    if verdict["actionable"]:
+        return fill(_("At session {session} the alliance so far told patients who would drop out from those "
+                      "who would not better than chance, and alerting on it would have done more good than "
+                      "alerting everyone or no one at the alert threshold."), session=session)
+    return fill(_("At this clinic the alliance alone does not predict dropout well enough to act on: at "
+                  "session {session} {why}."), session=session,
+                why=_("its AUC's 95% CI includes .5 (no better than chance)")
+                if not verdict["auc_ci_excludes_half"] else
+                _("alerting on it would have done no more good than alerting everyone or no one"))
+
+
+def early_warning_section(result: Mapping | None, measures: pd.DataFrame | None,
+                          flow: pd.DataFrame | None = None, min_cell_size: int = 10) -> dict:
+    """The section's context: `rows` of measures, the two `cutoffs` side by side at the primary decision
+    point, the `verdict`, the internal-external validation by site (`site`), the reasons of what could
+    not be fitted (`not_estimated`); `available` False for a run without it."""
+    if result is None or measures is None:
+        return dict(EMPTY)
+    primary = int(result["primary_session"])
+    threshold = result["thresholds"].get(str(primary))
+    reasons = {}
+    for status in result["statuses"]:
+        if status["status"] != FITTED:
+            text = fill(_("{status}: {reason}"), status=status_word(status["status"]),
+                        reason=reason_text(status))
+            reasons.setdefault(str(text), text)
+    context = {"available": True, "rows": measure_rows(measures), "primary": format_count(primary),
+               "verdict": verdict_sentence(result), "not_estimated": list(reasons.values()),
+               "threshold": format_percent(threshold, 1) if threshold is not None else "",
+               "cutoffs": cutoff_rows(result, measures, primary), "site": site_sentence(measures, primary),
+               "flow": flow_sentence(flow, primary, min_cell_size)}
+    return context
+
+
+def cutoff_rows(result: Mapping, measures: pd.DataFrame, primary: int) -> list[dict]:
+    """The conventional and the clinic's cut-off at the primary decision point, side by side."""
+    rows = []
+    chosen = measures[(measures["validation"] == VALIDATION) & (measures["session"] == primary)]
+    conventional = result.get("conventional_cutoff")
+    cutoffs = result.get("clinic_cutoffs", {}).get(str(primary), [])
+    for rule in RULES:
+        part = chosen[chosen["strategy"] == rule].set_index("measure")
+        if part.empty:
+            continue
+        if rule == "conventional_cutoff":
+            rule_text = fill(_("a total below {value}") if not conventional["inclusive"]
+                             else _("a total at or below {value}"),
+                             value=format_number(conventional["value"], 1))
+        else:
+            rule_text = fill(_("a total at or below {low} to {high}"), low=format_number(min(cutoffs), 2),
+                             high=format_number(max(cutoffs), 2))
+        rows.append({"rule": _(STRATEGY_WORDS[rule]), "definition": rule_text,
+                     "sensitivity": _estimate(part, "sensitivity", percent=True),
+                     "specificity": _estimate(part, "specificity", percent=True),
+                     "ppv": _estimate(part, "ppv", percent=True),
+                     "alerts": _estimate(part, "alerts_per_100", 0, unit=False),
+                     "net_benefit": _estimate(part, "net_benefit", 3, unit=False)})
+    return rows
+
+
+def site_sentence(measures: pd.DataFrame, primary: int) -> str:
+    """The internal-external validation (one site held out at a time) in a sentence, "" without it."""
+    rows = measures[(measures["validation"] == "leave_one_site_out") & (measures["session"] == primary)
+                    & (measures["measure"] == "auc")].set_index("strategy")
+    if rows.empty:
+        return ""
+    parts = [fill(_("{model}: AUC {auc}"), model=_(STRATEGY_WORDS[name]),
+                  auc=f"{format_unit(rows.loc[name, 'estimate'])} "
+                      f"{format_ci(rows.loc[name, 'ci_low'], rows.loc[name, 'ci_high'], unit=True)}")
+             for name in MODELS if name in rows.index]
+    return fill(_("Holding out one site at a time (each site predicted by models fitted to the others): "
+                  "{parts}."), parts="; ".join(parts))
+
+
+def flow_sentence(flow: pd.DataFrame | None, primary: int, min_cell_size: int) -> str:
+    """How many patients were in treatment at the primary decision point, analysed and dropped out (a
+    suppressed count as "fewer than k")."""
+    if flow is None or flow.empty or primary not in set(flow["session"]):
+        return ""
+    row = flow.set_index("session").loc[primary]
+    fewer = fill(_("fewer than {k}"), k=format_count(min_cell_size))
+    shown = {name: (format_count(row[name]) if pd.notna(row[name]) else fewer)
+             for name in ("in_treatment", "no_alliance_score", "at_risk", "dropped_out")}
+    return fill(_("At session {session}: {in_treatment} patients in treatment, {no_alliance_score} of them "
+                  "without an alliance score yet (left out), {at_risk} analysed, of whom {dropped_out} "
+                  "dropped out."), session=format_count(primary), **shown)
+
+
+def early_warning_figure(result: Mapping | None, roc: pd.DataFrame | None, calibration: pd.DataFrame | None,
+                         curve: pd.DataFrame | None, measures: pd.DataFrame | None) -> Figure:
+    """At the primary decision point: the ROC curves of the two models (the rules as points), their
+    calibration (observed against predicted dropout in groups of patients) and the decision curve (net
+    benefit of each model and rule, of alerting everyone and no one)."""
+    title = _("Early warning of dropout from the alliance")
+    primary = None if result is None else int(result["primary_session"])
+    if roc is None or primary is None or roc[roc["session"] == primary].empty:
+        return message_figure(title, _("The early-warning models could not be validated at the primary "
+                                       "decision point; the report says why."))
+    colours = {"alliance": "#1f77b4", "alliance_covariates": "#d62728", "conventional_cutoff": "0.2",
+               "clinic_cutoff": "#2ca02c", "alert_all": "0.5", "alert_none": "0.7"}
+    with figure_style():
+        fig = new_figure(12, 5)
+        axes = fig.subplots(1, 3)
+        fig.suptitle(fill(_("{title}: session {session}"), title=title, session=format_count(primary)))
+        ax = axes[0]
+        ax.plot([0, 1], [0, 1], color="0.7", linestyle=":", linewidth=1)
+        for name in MODELS:
+            part = roc[(roc["session"] == primary) & (roc["strategy"] == name)]
+            ax.plot(part["false_positive_rate"], part["true_positive_rate"], color=colours[name],
+                    label=_(STRATEGY_WORDS[name]), linewidth=1.5)
+        chosen = measures[(measures["validation"] == VALIDATION) & (measures["session"] == primary)]
+        for rule, marker in zip(RULES, ("s", "D"), strict=True):
+            part = chosen[chosen["strategy"] == rule].set_index("measure")
+            if not part.empty:
+                ax.plot(1 - part.loc["specificity", "estimate"], part.loc["sensitivity", "estimate"],
+                        marker=marker, color=colours[rule], linestyle="none", label=_(STRATEGY_WORDS[rule]))
+        ax.set_xlabel(_("False-positive rate (1 - specificity)"))
+        ax.set_ylabel(_("Sensitivity"))
+        ax.set_title(_("Discrimination (ROC)"))
+        ax = axes[1]
+        part = calibration[calibration["session"] == primary]
+        top = float(np.nanmax([part["predicted"].max(), part["observed"].max(), 0.1])) * 1.1
+        ax.plot([0, top], [0, top], color="0.7", linestyle=":", linewidth=1)
+        for name in MODELS:
+            bins = part[part["strategy"] == name]
+            ax.plot(bins["predicted"], bins["observed"], marker="o", color=colours[name],
+                    label=_(STRATEGY_WORDS[name]), linewidth=1)
+        ax.set_xlim(0, top)
+        ax.set_ylim(0, top)
+        ax.set_xlabel(_("Predicted risk of dropout"))
+        ax.set_ylabel(_("Observed dropout"))
+        ax.set_title(_("Calibration"))
+        ax = axes[2]
+        part = curve[curve["session"] == primary]
+        for name in (*MODELS, *RULES, "alert_all", "alert_none"):
+            line = part[part["strategy"] == name]
+            if line.empty:
+                continue
+            ax.plot(line["threshold"], line["net_benefit"], color=colours[name],
+                    linestyle="--" if name in RULES else "-" if name in MODELS else ":",
+                    label=_(STRATEGY_WORDS[name]), linewidth=1.5 if name in MODELS else 1)
+        low = min(-0.01, float(part.loc[part["strategy"].isin(MODELS), "net_benefit"].min()))
+        ax.set_ylim(low, max(0.02, float(part["net_benefit"].max()) * 1.1))
+        threshold = result["thresholds"].get(str(primary))
+        if threshold is not None:
+            ax.axvline(threshold, color="0.4", linewidth=0.8)
+        ax.set_xlabel(_("Risk threshold for an alert"))
+        ax.set_ylabel(_("Net benefit"))
+        ax.set_title(_("Decision curve"))
+        handles = {}  # one legend for the three panels, below them (never over a curve)
+        for panel in fig.axes:
+            for handle, label in zip(*panel.get_legend_handles_labels(), strict=True):
+                handles.setdefault(label, handle)
+        fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=3, fontsize=8)
+    return fig
+
