@@ -47,7 +47,7 @@ instrument = load_configured(config.get("instruments", {"alliance": "wai_sr", "s
 rupture_c = config.get("ruptures", {}).get("c", 2.0)
 rows, flow = decision_rows(run.session_scores, run.features, settings["decision_points"], covariates,
                            rupture_c)
-print(f"Patients in treatment at each decision point ({len(rows)} rows):")
+print(f"At each decision point, the patients in treatment ({len(rows)} rows):")
 print(flow.to_string(index=False))
 
 # %% [markdown]
