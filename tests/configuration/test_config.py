@@ -63,6 +63,29 @@ def problems(root, default_config, **changes) -> list[str]:
     return [line.strip() for line in lines]
 
 
+def test_the_planned_course_is_checked_against_the_early_window_with_the_config(root, default_config):
+    """Valid alone, not together: the run stops at the config check, not in the job that draws the cohort
+    (the cohort's generator says the same for a direct call)."""
+    synthetic = default_config["synthetic"]
+    assert problems(root, default_config, synthetic=synthetic | {"sessions_planned": [4, 10]}) == [
+        "synthetic.sessions_planned starts at 4; it must be at least early_window + 2 = 5 so that dropout "
+        "after the early window is possible"]
+    assert problems(root, default_config, synthetic=synthetic | {"sessions_planned": [6, 16]},
+                    features={"early_window": 5}) == [
+        "synthetic.sessions_planned starts at 6; it must be at least early_window + 2 = 7 so that dropout "
+        "after the early window is possible"]
+    assert problems(root, default_config, synthetic=synthetic | {"sessions_planned": [9, 7]}) == [
+        "synthetic.sessions_planned is [9, 7]; the shortest planned course comes first, e.g. [9, 16]"]
+    config = copy.deepcopy(default_config)
+    config["synthetic"]["sessions_planned"] = [5, 5]  # the edge: early window 3 + 2, one course length
+    assert check_config(config, root / SCHEMA)["synthetic"]["sessions_planned"] == [5, 5]
+    for data in ({"patients": "clinic/patients.csv"}, {"redcap": {"file": "clinic/export.csv"}}):
+        config = copy.deepcopy(default_config)  # other data: the synthetic block is not used
+        config["synthetic"]["sessions_planned"] = [3, 10]
+        config["data"] |= data
+        check_config(config, root / SCHEMA)
+
+
 def test_misspelt_key_gets_the_known_keys_and_a_suggestion(root, default_config):
     assert problems(root, default_config, models={"covariate": ["discipline"]}) == [
         "models.covariate: unknown key (given ['discipline']); known keys here: covariates, min_clusters, "

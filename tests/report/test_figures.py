@@ -34,6 +34,7 @@ from alliance.report.figures import (
     reliability_by_sessions,
     rupture_trajectories,
     save_figure,
+    save_figures,
     subscale_distributions,
     therapist_caterpillar,
     trajectory_points,
@@ -172,6 +173,33 @@ def test_save_figure_is_byte_identical(tmp_path, effects):
     assert png_a.read_bytes().startswith(b"\x89PNG")
     assert b"<dc:date>" not in svg_a.read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a.svg", "b.png", "b.svg"]
+
+
+def test_figures_rendered_in_two_processes_are_the_bytes_of_one(tmp_path, effects):
+    """The report job's `save_figures` on its two threads: the same files as one after another, in the
+    active language (the processes inherit it)."""
+    for workers in (1, 2):
+        with use_language("es"):
+            by_sessions = pd.DataFrame({"sessions": [1, 2, 3], "reliability": [0.6, 0.75, 0.82]})
+            figures = {"forest_plot": forest_plot(effects),
+                       "reliability_by_sessions": reliability_by_sessions(by_sessions)}
+            save_figures(figures, [tmp_path / str(workers) / f"{name}.png" for name in figures],
+                         [tmp_path / str(workers) / f"{name}.svg" for name in figures], workers=workers)
+    names = [f"{name}.{kind}" for name in ("forest_plot", "reliability_by_sessions")
+             for kind in ("png", "svg")]
+    for name in names:
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name
+    assert sorted(p.name for p in (tmp_path / "2").iterdir()) == names  # no temporary file left
+    save_figure(forest_plot(effects), tmp_path / "en.png", tmp_path / "en.svg")  # so the language shows
+    assert (tmp_path / "en.svg").read_bytes() != (tmp_path / "2" / "forest_plot.svg").read_bytes()
+
+
+def test_a_figure_that_cannot_be_written_fails_the_parallel_save(tmp_path, effects):
+    (tmp_path / "taken").write_text("a file where the figures' folder should be")
+    figures = {"a": forest_plot(effects), "b": forest_plot(effects)}
+    with pytest.raises(FileExistsError):
+        save_figures(figures, [tmp_path / "a.png", tmp_path / "taken/b.png"],
+                     [tmp_path / "a.svg", tmp_path / "taken/b.svg"], workers=2)
 
 
 def test_save_figure_closes_a_pyplot_figure(tmp_path):

@@ -16,6 +16,7 @@ import yaml
 
 from alliance.ingest.readers import read_table
 from alliance.io import write_csv
+from alliance.runtime.bench import SIMULATION_COLUMNS, simulation_row, timed_run
 from alliance.simulation import study as sim
 from alliance.simulation.conditions import replication_batches
 from alliance.simulation.synthetic import generate_cohort
@@ -331,9 +332,12 @@ def digests(folder: Path) -> dict[str, str]:
 @pytest.mark.slow
 def test_simulation_target(root, tmp_path):
     first, second = tmp_path / "first", tmp_path / "second"
-    first.mkdir()
-    done = run_snakemake(root, first, "simulation")
-    assert done.returncode == 0, done.stderr[-3000:]
+    # The first run as `make bench` times it (alliance.runtime.bench: the target from scratch), and its row.
+    wall = timed_run(root, first, "simulation", TINY, cores=2)
+    row = simulation_row(first, wall, {"patients": 80, "therapists": 8, "effect_scale": 1.0}, replications=2,
+                         cores=2, batch_size=25, truth_multiplier=3)
+    assert list(row) == SIMULATION_COLUMNS and row["seconds"] == wall
+    assert row["replication_job_seconds"] > 0 and 0 < row["truth_seconds"] < row["seconds"]
     out = first / "results/simulation"
     # Same config, another directory: the summary, sample sizes and figures are byte-identical. The
     # replications and estimands are copied (their determinism is checked in-process above: the jobs

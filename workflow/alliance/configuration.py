@@ -51,12 +51,44 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
     for error in _validator(schema).iter_errors(config):
         # First problem per key: a missing required key is then also its default, failing again.
         problems.setdefault(dotted(error.absolute_path), describe_error(error, schema))
+    if not problems:  # the values that depend on each other, once each has the right form
+        problems = cross_key_problems(config)
     if problems:
         count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
         raise ConfigError("\n".join([f"Invalid config ({count}; every key, with its description and "
                                      f"default, is in {schema_path}):",
                                      *(f"  {line}" for line in problems.values())]))
     return config
+
+
+SYNTHETIC_PATIENTS = "data/synthetic/patients.csv"  # the default data: the cohort the workflow draws
+
+
+def sessions_planned_problem(shortest: int, early_window: int) -> str | None:
+    """Why `synthetic.sessions_planned` cannot start at `shortest` with this early window, or None."""
+    if shortest >= early_window + 2:
+        return None
+    return (f"synthetic.sessions_planned starts at {shortest}; it must be at least early_window + 2 = "
+            f"{early_window + 2} so that dropout after the early window is possible")
+
+
+def cross_key_problems(config: Mapping) -> dict[str, str]:
+    """Problems of values that are valid alone but not together, by dotted key, one line each: checked
+    with the config, so that a run stops at once rather than in the job that uses them. The synthetic
+    block is checked only when the data are the synthetic cohort (another data set does not use it)."""
+    problems: dict[str, str] = {}
+    data = config["data"]
+    synthetic = (Path(data["patients"]).as_posix().removeprefix("./") == SYNTHETIC_PATIENTS
+                 and not data["redcap"]["file"])
+    if synthetic:
+        shortest, longest = config["synthetic"]["sessions_planned"]
+        problem = sessions_planned_problem(shortest, config["features"]["early_window"])
+        if problem is None and longest < shortest:
+            problem = (f"synthetic.sessions_planned is [{shortest}, {longest}]; the shortest planned course "
+                       f"comes first, e.g. [{shortest}, {max(shortest, 16)}]")
+        if problem:
+            problems["synthetic.sessions_planned"] = problem
+    return problems
 
 
 def check_config_or_exit(config: dict, schema_path: str | Path) -> dict:

@@ -2,9 +2,10 @@
 
 
 # The report job draws the figures of the models' results (those of the data are drawn with the
-# psychometrics, scores.smk), builds the report and writes the manifest last: one job, as drawing the
-# four figures takes about 2 s and starting Python with matplotlib and the models about 3 s, and the
-# manifest is a second of start-up (docs/engineering-notes.md, "Job layout").
+# psychometrics, scores.smk), builds the report and writes the manifest last: one job, as starting Python
+# with matplotlib and the models takes about 3 s and the manifest is a second of start-up
+# (docs/engineering-notes.md, "Job layout"). Nothing else runs beside it, so it renders its figures on two
+# cores (threads: 2; `save_figures`): 7 s of rendering in 4.
 rule report:
     input:
         unpack(get_truth),
@@ -49,6 +50,7 @@ rule report:
         ),
         methods="results/methods.md",
         manifest="results/manifest.json",
+    threads: 2  # the figures are rendered in parallel (scaled down to --cores 1)
     params:
         config=config,  # whole config: the report prints it in full (provenance) and its sections read it;
         # the manifest records it (`make reproduce` compares it)

@@ -1,7 +1,6 @@
 """Psychometrics of the alliance scores in this sample (one CSV per table), then the report's figures of the
 scores, features and psychometrics (PNG and SVG)."""
 
-from pathlib import Path
 
 import pandas as pd
 
@@ -9,7 +8,7 @@ from alliance.i18n import use_language
 from alliance.instruments import load_configured
 from alliance.io import read_tables, write_csv
 from alliance.measurement.tables import measurement_tables
-from alliance.report.figures import data_figures, save_figure
+from alliance.report.figures import data_figures, save_figures
 from alliance.runtime.runlog import start_log, user_errors_to_console
 
 log = start_log(snakemake.log[0])
@@ -38,6 +37,5 @@ with user_errors_to_console(log), use_language(snakemake.params.language):  # th
         ruptures=pd.read_parquet(snakemake.input.ruptures),
         synthetic=snakemake.params.synthetic,
     )
-    for png, svg in zip(output.png, output.svg, strict=True):
-        save_figure(figures[Path(png).stem], png, svg)
+    save_figures(figures, output.png, output.svg)  # one core: the models' job holds the other
 log.info("figures: %s", ", ".join(figures))

@@ -1,6 +1,6 @@
-"""Draw the report's figures of the model results (PNG and SVG), build the self-contained HTML report and its
-Methods section as Markdown for a manuscript, then write results/manifest.json: every output with its
-SHA-256, the inputs, the config, the environment."""
+"""Draw the report's figures of the model results (PNG and SVG, rendered on the job's threads), build the
+self-contained HTML report and its Methods section as Markdown for a manuscript, then write
+results/manifest.json: every output with its SHA-256, the inputs, the config, the environment."""
 
 from pathlib import Path
 
@@ -11,7 +11,7 @@ from alliance.instruments import load_configured
 from alliance.io import read_json, read_tables, write_json, write_text
 from alliance.report.analysis import sensitivity_notes
 from alliance.report.document import build_report
-from alliance.report.figures import model_figures, save_figure
+from alliance.report.figures import model_figures, save_figures
 from alliance.report.methods import methods_markdown, methods_section
 from alliance.report.provenance import provenance
 from alliance.runtime.manifest import build_manifest
@@ -37,8 +37,7 @@ with user_errors_to_console(log), use_language(config["report"]["language"]):
         dynamics=dynamics,
         early_warning=early_warning,
     )
-    for png, svg in zip(output.png, output.svg, strict=True):
-        save_figure(figures[Path(png).stem], png, svg)
+    save_figures(figures, output.png, output.svg, workers=snakemake.threads)
 log.info("figures: %s", ", ".join(figures))
 
 with user_errors_to_console(log):

@@ -7,8 +7,9 @@ and their tick labels in its decimal mark (`alliance.report.style.localise_ticks
 
 from __future__ import annotations
 
+import multiprocessing
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib as mpl
@@ -399,6 +400,36 @@ def save_figure(fig: Figure, png_path: str | Path, svg_path: str | Path) -> None
             write_atomic(svg_path, lambda p: fig.savefig(p, format="svg", metadata={"Date": None}))
     finally:
         plt.close(fig)
+
+
+_SAVING: dict[str, Figure] = {}  # the figures `save_figures` hands to its forked processes, by name
+
+
+def _save_named(job: tuple[str, str | Path, str | Path]) -> None:
+    name, png, svg = job
+    save_figure(_SAVING[name], png, svg)
+
+
+def save_figures(figures: Mapping[str, Figure], pngs: Sequence[str | Path], svgs: Sequence[str | Path],
+                 workers: int = 1) -> None:
+    """`save_figure` of each figure, named by the stem of its PNG path, to the PNG and SVG at the same
+    position in `pngs` and `svgs`. With `workers` > 1 (the job's threads) the figures, built here, are
+    rendered and written by that many forked processes: rendering is most of a figure's cost (about
+    0.9 s of a report figure's 1 s) and the files are the same bytes as written in one process. Without
+    fork (not on Linux or macOS) they are saved one after another."""
+    jobs = [(Path(png).stem, png, svg) for png, svg in zip(pngs, svgs, strict=True)]
+    if workers < 2 or len(jobs) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        for name, png, svg in jobs:
+            save_figure(figures[name], png, svg)
+        return
+    _SAVING.update(figures)
+    try:
+        with multiprocessing.get_context("fork").Pool(min(workers, len(jobs))) as pool:
+            pool.map(_save_named, jobs, chunksize=1)
+    finally:
+        _SAVING.clear()
+        for fig in figures.values():
+            plt.close(fig)
 
 
 def kaplan_meier(curves: pd.DataFrame, logrank: dict, min_cell_size: int) -> Figure:

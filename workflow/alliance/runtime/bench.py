@@ -115,24 +115,34 @@ def run_size(root: Path, work: Path, n_patients: int, *, cores: int) -> pd.DataF
 def run_simulation(root: Path, work: Path, replications: int, *, cores: int,
                    condition: dict | None = None, truth_multiplier: int | None = None) -> dict:
     """Run the `simulation` target once from scratch for one condition (default `SIMULATION_CONDITION`)
-    with `replications`; the row of `bench_simulation.csv`. The batch size and (unless given) the truth
-    multiplier are the project config's."""
+    with `replications`; the row of `bench_simulation.csv` (`simulation_row`). The batch size and (unless
+    given) the truth multiplier are the project config's."""
     condition = condition or SIMULATION_CONDITION
-    settings = yaml.safe_load((root / "config.yaml").read_text())["simulation"]
     block = {"replications": int(replications), "patients": [condition["patients"]],
              "therapists": [condition["therapists"]], "effect_scale": [condition["effect_scale"]]}
     if truth_multiplier is not None:
         block["truth_multiplier"] = int(truth_multiplier)
     wall = timed_run(root, work, "simulation", {"simulation": block}, cores=cores)
+    settings = yaml.safe_load((root / "config.yaml").read_text())["simulation"] | block
+    return simulation_row(work, wall, condition, replications=int(replications), cores=cores,
+                          batch_size=int(settings["batch_size"]),
+                          truth_multiplier=int(settings["truth_multiplier"]))
+
+
+def simulation_row(work: Path, wall: float, condition: dict, *, replications: int, cores: int,
+                   batch_size: int, truth_multiplier: int) -> dict:
+    """The row of `bench_simulation.csv` of a run of the `simulation` target in `work` that took `wall`
+    seconds: per replication, the wall time and the replication jobs' time (their benchmark files), the
+    truth jobs' time, and the wall time projected to `SIMULATION_REPLICATIONS`."""
     jobs = work / "results/benchmarks/simulation"
 
     def job_seconds(folder: str) -> float:
         return float(sum(pd.read_csv(path, sep="\t")["s"].iloc[0] for path in (jobs / folder).rglob("*.tsv")))
 
     projected = wall / replications * SIMULATION_REPLICATIONS
-    return {**condition, "replications": int(replications), "batch_size": int(settings["batch_size"]),
-            "truth_multiplier": int(block.get("truth_multiplier", settings["truth_multiplier"])),
-            "cores": cores, "seconds": wall, "seconds_per_replication": wall / replications,
+    return {**condition, "replications": replications, "batch_size": batch_size,
+            "truth_multiplier": truth_multiplier, "cores": cores, "seconds": wall,
+            "seconds_per_replication": wall / replications,
             "replication_job_seconds": job_seconds("replications") / replications,
             "truth_seconds": job_seconds("truth"), "projected_500_seconds": projected,
             "met": bool(projected <= SIMULATION_TARGET_SECONDS)}

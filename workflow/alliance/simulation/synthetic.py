@@ -44,6 +44,7 @@ import pandas as pd
 import statsmodels.formula.api as smf
 from scipy.special import expit, logit
 
+from alliance.configuration import sessions_planned_problem
 from alliance.errors import ConfigError
 from alliance.features.build import patient_features, session_features
 from alliance.instruments import load_instrument
@@ -190,11 +191,9 @@ def generate_cohort(
     wai, csq = load_instrument("wai_sr"), load_instrument("csq8")
     al, miss, out, eff = cfg["alliance"], cfg["missing"], cfg["outcomes"], cfg["effects"]
     lo, hi = cfg["sessions_planned"]
-    if lo < early_window + 2:
-        raise ConfigError(
-            f"synthetic.sessions_planned starts at {lo}; it must be at least early_window + 2 = "
-            f"{early_window + 2} so that dropout after the early window is possible"
-        )
+    problem = sessions_planned_problem(lo, early_window)  # the workflow's config check says it first
+    if problem:
+        raise ConfigError(problem)
     n, n_t = cfg["n_patients"] * scale, cfg["n_therapists"] * scale
 
     # Therapists, sites and patients.
