@@ -35,9 +35,11 @@ def bcg():
 
 
 def test_bcg_published_values(bcg):
-    """Viechtbauer (2010, J Stat Softw 36(3), section 3.3; metafor's rma(method="DL")): Q(12) = 152.2330,
-    DL tau^2 = 0.3088, estimate -0.7141 (SE 0.1787), I^2 = 92.12%; the Paule-Mandel tau^2 of
-    rma(method="PM") is 0.3181. Our pooling (PM) gives that tau^2, that Q and I^2."""
+    """metafor's rma(yi, vi, method="DL") on escalc(measure="RR"), as its test suite holds it against Stata's
+    metan (tests/testthat/test_misc_metan_vs_rma.uni_with_dat.bcg.r, checked 2026-12-03): estimate -0.7141,
+    95% CI [-1.0644, -0.3638], tau^2 = 0.3088, I^2 = 92.1173%, Q(12) = 152.2330. Our pooling (Paule-Mandel)
+    gives that Q and I^2 (both from Q), and the Paule-Mandel tau^2 0.3181, which the next test derives
+    independently."""
     from statsmodels.stats.meta_analysis import combine_effects
 
     y, v = bcg
@@ -45,9 +47,12 @@ def test_bcg_published_values(bcg):
     assert dl.tau2 == pytest.approx(0.3088, abs=5e-5)
     assert dl.mean_effect_re == pytest.approx(-0.7141, abs=5e-5)
     assert dl.sd_eff_w_re == pytest.approx(0.1787, abs=5e-5)
+    z = stats.norm.ppf(0.975)
+    assert dl.mean_effect_re - z * dl.sd_eff_w_re == pytest.approx(-1.0644, abs=5e-5)
+    assert dl.mean_effect_re + z * dl.sd_eff_w_re == pytest.approx(-0.3638, abs=5e-5)
     pooled = pool_estimates(y, np.sqrt(v))
     assert pooled["q"] == pytest.approx(152.2330, abs=5e-4)
-    assert pooled["i2"] == pytest.approx(0.9212, abs=5e-5)
+    assert pooled["i2"] == pytest.approx(0.921173, abs=5e-6)
     assert pooled["tau2"] == pytest.approx(0.3181, abs=5e-5)
     assert pooled["k_sites"] == 13
 
