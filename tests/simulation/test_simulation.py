@@ -311,6 +311,9 @@ TINY = {
                    "effect_scale": [1.0], "truth_multiplier": 3, "target_power": 0.8},
     "synthetic": {"n_patients": 120, "n_therapists": 12, "truth_multiplier": 2, "seed": 5},
     "psychometrics": {"bootstrap": 20},
+    # the workflow's models job (the last check): light draws, as tests/workflow/workflow_runs.py LIGHT
+    "sensitivity": {"bootstrap": 30, "imputations": 3}, "dimensions": {"bootstrap": 20},
+    "models": {"riclpm_waves": 3},
 }
 OUTPUTS = ("performance.csv", "sample_size.csv", "power_curve.png", "power_curve.svg")
 
