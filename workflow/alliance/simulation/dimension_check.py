@@ -14,15 +14,10 @@ to dimension_check_replications.csv.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import pandas as pd
-import yaml
 
 from alliance.errors import NotEstimable
 from alliance.instruments import load_instrument
-from alliance.io import write_csv, write_text
 from alliance.models.dimensions import (
     DIMENSIONS,
     OUTCOMES,
@@ -34,6 +29,7 @@ from alliance.models.dimensions import (
     relative_importance,
 )
 from alliance.scoring.scores import score_sessions
+from alliance.simulation.checks import check_parser, read_config, write_check
 from alliance.simulation.synthetic import generated_features, synthesize
 
 CONTRAST = "goal_task_minus_bond"
@@ -141,29 +137,22 @@ def markdown(summary: pd.DataFrame) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--config", type=Path, default=Path("config.yaml"))
-    parser.add_argument("--replications", type=int, default=100)
+    parser = check_parser(__doc__, seed=1000)
     parser.add_argument("--draws", type=int, default=200, help="therapist bootstrap draws per replication")
     parser.add_argument("--latent-draws", type=int, default=9999,
                         help="wild bootstrap draws per replication for the latent test of equal paths")
-    parser.add_argument("--seed", type=int, default=1000)
     parser.add_argument("--outcomes", nargs="+", default=list(OUTCOMES))
-    parser.add_argument("--out", type=Path, default=Path("results/validation"))
     args = parser.parse_args()
-    config = yaml.safe_load(args.config.read_text())
+    config = read_config(args.config)
     tables = {generator: declared_contrasts(
         generator_config(config["synthetic"], generator), early_window=config["features"]["early_window"],
         covariates=config["models"]["covariates"], outcomes=args.outcomes, replications=args.replications,
         seed=args.seed, draws=args.draws, latent_draws=args.latent_draws) for generator in GENERATORS}
     summary = pd.concat([summarise(table, generator) for generator, table in tables.items()],
                         ignore_index=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_csv(summary, args.out / "dimension_check.csv")
-    write_csv(pd.concat([table.assign(generator=generator) for generator, table in tables.items()],
-                        ignore_index=True), args.out / "dimension_check_replications.csv")
-    write_text(markdown(summary), args.out / "dimension_check.md")
-    print(markdown(summary))
+    write_check("dimension_check", args.out,
+                pd.concat([table.assign(generator=generator) for generator, table in tables.items()],
+                          ignore_index=True), summary, markdown(summary))
 
 
 if __name__ == "__main__":

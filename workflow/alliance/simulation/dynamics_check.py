@@ -24,17 +24,13 @@ it writes results/validation/dynamics_check_replications.csv, dynamics_check.csv
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-import yaml
 
 from alliance.instruments import load_instrument
-from alliance.io import write_csv, write_text
 from alliance.models.dynamics import EFFECTS, dynamics_analysis, dynamics_table, session_panel
 from alliance.scoring.scores import TOTAL, score_sessions
+from alliance.simulation.checks import check_parser, read_config, write_check
 from alliance.simulation.synthetic import generate_cohort
 from alliance.stats.riclpm import fit_riclpm, wide_from_long
 
@@ -125,24 +121,15 @@ def markdown(summary: pd.DataFrame) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--config", type=Path, default=Path("config.yaml"))
-    parser.add_argument("--replications", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=3000)
-    parser.add_argument("--out", type=Path, default=Path("results/validation"))
-    args = parser.parse_args()
-    config = yaml.safe_load(args.config.read_text())
+    args = check_parser(__doc__, seed=3000).parse_args()
+    config = read_config(args.config)
     early_window = config["features"]["early_window"]
     cfg = joint_config(config["synthetic"])
     truth = estimands(cfg, early_window, args.seed)
     planted = planted_lags(cfg)
     table = replications(cfg, early_window=early_window, count=args.replications, seed=args.seed)
     summary = summarise(table, truth, planted)
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_csv(table, args.out / "dynamics_check_replications.csv")
-    write_csv(summary, args.out / "dynamics_check.csv")
-    write_text(markdown(summary), args.out / "dynamics_check.md")
-    print(markdown(summary))
+    write_check("dynamics_check", args.out, table, summary, markdown(summary))
 
 
 if __name__ == "__main__":

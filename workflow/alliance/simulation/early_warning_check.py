@@ -13,7 +13,6 @@ results/validation/early_warning_check_replications.csv and the summary to early
 
 from __future__ import annotations
 
-import argparse
 import copy
 from pathlib import Path
 
@@ -23,10 +22,10 @@ import yaml
 from sklearn.metrics import roc_auc_score
 
 from alliance.instruments import load_instrument
-from alliance.io import write_csv, write_text
 from alliance.prediction.decision_points import decision_rows
 from alliance.prediction.early_warning import early_warning_analysis
 from alliance.scoring.scores import score_sessions
+from alliance.simulation.checks import check_parser, read_config, write_check
 from alliance.simulation.synthetic import DIMENSIONS, generate_cohort, oracle_risk
 
 COVERAGE_TARGET = 0.90  # issue 18: under the null the AUC CI covers .5 in at least 90% of cohorts ...
@@ -128,16 +127,12 @@ def markdown(summary: pd.DataFrame, n_patients: int, oracle_patients: int) -> st
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--config", type=Path, default=DEFAULT)
-    parser.add_argument("--replications", type=int, default=100)
+    parser = check_parser(__doc__, seed=3000, config=DEFAULT)
     parser.add_argument("--oracle-replications", type=int, default=20)
     parser.add_argument("--patients", type=int, default=400)
     parser.add_argument("--oracle-patients", type=int, default=400)
-    parser.add_argument("--seed", type=int, default=3000)
-    parser.add_argument("--out", type=Path, default=Path("results/validation"))
     args = parser.parse_args()
-    config = yaml.safe_load(args.config.read_text())
+    config = read_config(args.config)
     synthetic = config["synthetic"]
     early_window = config["features"]["early_window"]
     settings = config.get("early_warning", {}) | {"primary_session": early_window, "decision_points":
@@ -150,13 +145,9 @@ def main() -> None:
     planted = replications(synthetic, settings, count=args.oracle_replications, seed=args.seed + 10_000,
                            n_patients=args.oracle_patients, n_therapists=oracle_therapists)
     summary = summarise(null, planted)
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_csv(pd.concat([null.assign(condition="no_effect"), planted.assign(condition="generator")],
-                        ignore_index=True), args.out / "early_warning_check_replications.csv")
-    write_csv(summary, args.out / "early_warning_check.csv")
-    text = markdown(summary, args.patients, args.oracle_patients)
-    write_text(text, args.out / "early_warning_check.md")
-    print(text)
+    write_check("early_warning_check", args.out,
+                pd.concat([null.assign(condition="no_effect"), planted.assign(condition="generator")],
+                          ignore_index=True), summary, markdown(summary, args.patients, args.oracle_patients))
 
 
 if __name__ == "__main__":

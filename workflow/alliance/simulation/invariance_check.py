@@ -12,18 +12,14 @@ invariance_check.csv and .md.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-import yaml
 
 from alliance.instruments import load_instrument
-from alliance.io import write_csv, write_text
 from alliance.measurement.invariance import invariance_tables
 from alliance.measurement.tables import first_questionnaires
 from alliance.scoring.scores import score_sessions
+from alliance.simulation.checks import check_parser, read_config, write_check
 from alliance.simulation.synthetic import generate_cohort
 
 PLANTED = {"discipline": "physiotherapy", "item": 7, "intercept": 0.5, "loading": 1.0}
@@ -75,24 +71,16 @@ def markdown(summary: pd.DataFrame) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--config", type=Path, default=Path("config.yaml"))
-    parser.add_argument("--replications", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=2000)
-    parser.add_argument("--out", type=Path, default=Path("results/validation"))
-    args = parser.parse_args()
-    config = yaml.safe_load(args.config.read_text())
+    args = check_parser(__doc__, seed=2000).parse_args()
+    config = read_config(args.config)
     early_window = config["features"]["early_window"]
     tables = {condition: replications(config["synthetic"], setting, early_window=early_window,
                                       count=args.replications, seed=args.seed)
               for condition, setting in (("planted", PLANTED), ("none", {"discipline": ""}))}
     summary = pd.DataFrame([summarise(table, condition) for condition, table in tables.items()])
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_csv(pd.concat([t.assign(condition=c) for c, t in tables.items()], ignore_index=True),
-              args.out / "invariance_check_replications.csv")
-    write_csv(summary, args.out / "invariance_check.csv")
-    write_text(markdown(summary), args.out / "invariance_check.md")
-    print(markdown(summary))
+    write_check("invariance_check", args.out,
+                pd.concat([t.assign(condition=c) for c, t in tables.items()], ignore_index=True), summary,
+                markdown(summary))
 
 
 if __name__ == "__main__":

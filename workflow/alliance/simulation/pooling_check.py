@@ -17,17 +17,13 @@ results/validation/pooling_check_replications.csv and the summary to pooling_che
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-import yaml
 
-from alliance.io import write_csv, write_text
 from alliance.models import fit_family
 from alliance.network.bundle import per_point, predictor_scales
 from alliance.network.pooling import pool_estimates
+from alliance.simulation.checks import check_parser, read_config, write_check
 from alliance.simulation.synthetic import generate_cohort, generated_features
 
 PRIMARY_FAMILIES = ("adherence", "dropout", "satisfaction")
@@ -121,23 +117,15 @@ def markdown(summary: pd.DataFrame) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--config", type=Path, default=Path("config.yaml"))
-    parser.add_argument("--replications", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=3000)
-    parser.add_argument("--out", type=Path, default=Path("results/validation"))
-    args = parser.parse_args()
-    config = yaml.safe_load(args.config.read_text())
+    args = check_parser(__doc__, seed=3000).parse_args()
+    config = read_config(args.config)
     common = {"early_window": config["features"]["early_window"],
               "covariates": config["models"]["covariates"], "count": args.replications, "seed": args.seed}
     none = replications(config["synthetic"], site_sd=0.0, **common)
     planted = replications(config["synthetic"], site_sd=PLANTED_SD, **common)
     summary = summarise(none, planted)
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_csv(pd.concat([none, planted], ignore_index=True), args.out / "pooling_check_replications.csv")
-    write_csv(summary, args.out / "pooling_check.csv")
-    write_text(markdown(summary), args.out / "pooling_check.md")
-    print(markdown(summary))
+    write_check("pooling_check", args.out, pd.concat([none, planted], ignore_index=True), summary,
+                markdown(summary))
 
 
 if __name__ == "__main__":
