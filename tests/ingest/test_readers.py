@@ -453,7 +453,7 @@ def test_warnings_do_not_stop_the_run(tmp_path, synthetic_cfg, instruments):
     summary = outcome.summary()
     assert summary["warnings"] == outcome.warnings
     assert set(summary["warnings"][0]) == {"kind", "table", "file", "column", "count", "rows", "message",
-                                           "report_message"}
+                                           "report_message", "report_message_message"}
     html = render_validation_report(outcome)
     assert "Passed with" in html and "therapist_one_patient" in html
 

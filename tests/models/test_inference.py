@@ -93,7 +93,7 @@ def test_few_clusters_use_the_bias_reduced_sandwich_of_gee_with_t():
                   cov_struct=sm.cov_struct.Independence()).fit(cov_type="bias_reduced")
     np.testing.assert_allclose(fit.params, gee.params, atol=1e-6)
     np.testing.assert_allclose(fit.bse, gee.bse, rtol=1e-5)
-    assert design.df == 11 and "Mancl-DeRouen" in design.flags[-1] and "t(11)" in design.flags[-1]
+    assert design.df == 11 and "Mancl-DeRouen" in str(design.flags[-1]) and "t(11)" in str(design.flags[-1])
     high = fit.conf_int().loc["x_z", 1]
     assert high - fit.params["x_z"] == pytest.approx(stats.t.ppf(0.975, 11) * fit.bse["x_z"])
     many = logistic_cohort(60)
@@ -159,6 +159,6 @@ def test_a_patient_intercept_model_with_few_therapists_uses_cr3_and_t():
     y_star, x_star = fit.reml.quasi_demeaned(y, np.column_stack([np.ones(300), x]), patients)
     expected = np.sqrt(np.diag(cr3_covariance(x_star, y_star, therapists)))
     np.testing.assert_allclose(fit.bse.to_numpy(), expected, rtol=1e-10)
-    assert design.df == 9 and "jackknife (CR3)" in design.flags[-1]
+    assert design.df == 9 and "jackknife (CR3)" in str(design.flags[-1])
     high = fit.conf_int().loc["x_z", 1]
     assert high - fit.params["x_z"] == pytest.approx(stats.t.ppf(0.975, 9) * fit.bse["x_z"])

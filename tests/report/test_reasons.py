@@ -1,6 +1,7 @@
 """Why a model has no estimate, in the report's language: reasons are messages set where the fit happens
 (`alliance.i18n.Message`), their English unchanged in `status.csv`, and written in Spanish and Catalan by
-the report from their JSON form."""
+the report from their JSON form. So are the steps of the analysis flows, the notes and flags of the fits,
+the sensitivity analyses' notes and the data warnings of the validation."""
 
 import ast
 import json
@@ -9,18 +10,34 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from report_inputs import model_results, report_inputs
+from report_inputs import EFFECTS, model_results, report_inputs
 
 import alliance
 from alliance.errors import NotEstimable
 from alliance.features.build import patient_features
 from alliance.i18n import Message, Plural, Term, message_text, read_message, use_language
 from alliance.ingest.contract import validate_tables
+from alliance.ingest.validation import run_validation
 from alliance.measurement.psychometrics import therapist_icc
 from alliance.models import fit_family
+from alliance.models.common import (
+    NO_EARLIER_SCORED_SESSION,
+    SESSIONS_OF_THE_COHORT,
+    ModelResult,
+    empty_reason,
+    labelled,
+    notes_record,
+    resolve_covariates,
+    session_design,
+    session_flow,
+)
 from alliance.models.plan import PLANNED, status_table
+from alliance.models.satisfaction import ORDINAL_LABEL, ceiling_check, ceiling_notes
+from alliance.models.sensitivity import _Run, _window_rows
+from alliance.report.analysis import sensitivity_notes
 from alliance.report.document import build_report
 from alliance.report.format import format_value
+from alliance.report.words import notes_words, reason_words
 from alliance.scoring.scores import score_patients, score_sessions
 from alliance.simulation.synthetic import synthesize
 
@@ -62,7 +79,25 @@ def degenerate(default_config, wai_sr, csq8):
     adherence = fit_family("adherence", two, COVARIATES, levels=False, describe=False)
     icc = therapist_icc(features.assign(therapist_id="T1", value=features["alliance_mean"]), n_boot=10)
     statuses = {s["key"]: s for result in (dropout, satisfaction, adherence) for s in result.statuses}
-    return {"statuses": statuses, "icc": icc, "features": features}
+    return {"statuses": statuses, "icc": icc, "features": features, "raw": raw,
+            "results": {r.family: r.to_dict() for r in (dropout, satisfaction, adherence)}}
+
+
+def with_statuses(results: list[dict], statuses: dict[str, dict]) -> list[dict]:
+    """The hand-set results with the `statuses` (by key) in place of theirs."""
+    return [result | {"statuses": [statuses.get(s["key"], s) for s in result["statuses"]]}
+            for result in results]
+
+
+def status_csv(tmp_path: Path, results: list[dict]) -> pd.DataFrame:
+    """The status table of `results` and of H4c and H5 (not estimable here) through status.csv."""
+    dimensions = {"family": "dimensions", "statuses": [
+        {"key": p.key, "status": "not_estimable", "reason": "no such data in this test", "flags": ""}
+        for p in PLANNED if p.family == "dimensions"]}
+    dynamics = {"family": "dynamics", "statuses": [
+        {"key": "H4c", "status": "not_estimable", "reason": "no such data in this test", "flags": ""}]}
+    status_table([*results, dimensions, dynamics]).to_csv(tmp_path / "status.csv", index=False)
+    return pd.read_csv(tmp_path / "status.csv", keep_default_na=False)
 
 
 def report_text(tmp_path: Path, degenerate: dict, code: str) -> str:
@@ -70,20 +105,10 @@ def report_text(tmp_path: Path, degenerate: dict, code: str) -> str:
     as the status table and the ICC travel: through JSON (result.json) and CSV (status.csv, the
     psychometric tables)."""
     inputs = report_inputs(tmp_path)
-    written = json.loads(json.dumps(degenerate["statuses"], sort_keys=True))
-    results = [result | {"statuses": [written.get(s["key"], s) for s in result["statuses"]]}
-               for result in model_results()]
-    dimensions = {"family": "dimensions", "statuses": [
-        {"key": p.key, "status": "not_estimable", "reason": "no such data in this test", "flags": ""}
-        for p in PLANNED if p.family == "dimensions"]}
-    dynamics = {"family": "dynamics", "statuses": [
-        {"key": "H4c", "status": "not_estimable", "reason": "no such data in this test", "flags": ""}]}
-    status = status_table([*results, dimensions, dynamics])
-    status.to_csv(tmp_path / "status.csv", index=False)
+    results = with_statuses(model_results(), json.loads(json.dumps(degenerate["statuses"], sort_keys=True)))
     icc = pd.DataFrame([degenerate["icc"]])
     icc.to_csv(tmp_path / "icc.csv", index=False)
-    status = pd.read_csv(tmp_path / "status.csv", keep_default_na=False)
-    inputs |= {"model_results": results, "status": status,
+    inputs |= {"model_results": results, "status": status_csv(tmp_path, results),
                "config": inputs["config"] | {"report": {"language": code}}}
     inputs["psychometrics"] = inputs["psychometrics"] | {"therapist_icc": pd.read_csv(tmp_path / "icc.csv")}
     return unescape(build_report(**inputs))
@@ -189,3 +214,166 @@ def _is_text(node: ast.expr) -> bool:
     if isinstance(node, ast.BinOp):
         return _is_text(node.left) or _is_text(node.right)
     return isinstance(node, ast.Call) and getattr(node.func, "attr", None) in ("format", "join")
+
+
+# The English of a fit's flow, flags and notes, and of a data warning, as before they were messages.
+DROPOUT_FLOW = ["patients in the cohort", "excluded: no outcome recorded",
+                "excluded: treatment ended within the early window",
+                "excluded: no scored alliance in the early window", "excluded: missing a covariate value",
+                "analysed"]
+FEW_CLUSTERS = ("Few clusters: 2 therapists (fewer than 50); bias-reduced (Mancl-DeRouen) cluster-robust "
+                "standard errors, with t(1) intervals and p-values.")
+NOTES = ["25.0% of the analysed patients (5 of 20) are at the maximum satisfaction score (32).",
+         "That is a ceiling effect (more than 15%; Terwee et al. 2007): the proportional-odds model "
+         "(sensitivity) does not assume equal spacing at the top.",
+         "Proportional-odds model: Covariate 'not_a_column' is absent from the data and was dropped."]
+SENSITIVITY_NOTES = ["Early window k = 3 is the primary window; not repeated.",
+                     "Other early windows do not change satisfaction (no early-alliance predictor)."]
+K_ANONYMITY = ("51 of 51 combination(s) of site, discipline, age_band, gender are shared by fewer than "
+               "k = 10 patients (120 patient(s) in them): such patients may be recognisable from these "
+               "columns; consider coarser groups (wider age bands, merged sites)")
+# The same as the Spanish and Catalan reports write them.
+WRITTEN_WORDS = {
+    "es": ["pacientes de la cohorte", "excluidos: sin desenlace registrado",
+           "excluidos: el tratamiento terminó dentro de la ventana inicial",
+           "Pocos conglomerados: 2 terapeutas (menos de 50); errores estándar robustos por conglomerados con "
+           "reducción del sesgo (Mancl-DeRouen), con intervalos y valores p basados en la t(1).",
+           "El 25,0\u00a0% de los pacientes analizados (5 de 20) tiene la puntuación máxima de satisfacción "
+           "(32).",
+           "Es un efecto techo (más del 15\u00a0%; Terwee et al. 2007)",
+           "Modelo de odds proporcionales: La covariable 'not_a_column' no está en los datos",
+           "La ventana inicial k = 3 es la del análisis principal; no se repite.",
+           "Las otras ventanas iniciales no afectan a los modelos de satisfacción",
+           "51 de 51 combinación(es) de site, discipline, age_band, gender las comparten menos de k = 10 "
+           "pacientes (120 paciente(s) en ellas)"],
+    "ca": ["pacients de la cohort", "exclosos: sense desenllaç registrat",
+           "exclosos: el tractament va acabar dins de la finestra inicial",
+           "Pocs conglomerats: 2 terapeutes (menys de 50); errors estàndard robustos per conglomerats amb "
+           "reducció del biaix (Mancl-DeRouen), amb intervals i valors p basats en la t(1).",
+           "El 25,0\u00a0% dels pacients analitzats (5 de 20) té la puntuació màxima de satisfacció (32).",
+           "És un efecte sostre (més del 15\u00a0%; Terwee et al. 2007)",
+           "Model d'odds proporcionals: La covariable 'not_a_column' no és a les dades",
+           "La finestra inicial k = 3 és la de l'anàlisi principal; no es repeteix.",
+           "Les altres finestres inicials no afecten els models de satisfacció",
+           "51 de 51 combinació(ns) de site, discipline, age_band, gender les comparteixen menys de k = 10 "
+           "pacients (120 pacient(s) en aquestes combinacions)"],
+}
+
+
+@pytest.fixture(scope="module")
+def written(degenerate, tmp_path_factory, wai_sr, csq8):
+    """What the workflow writes of the degenerate fits, through JSON: their results (flows, notes, statuses
+    with flags; notes added from the real note makers), the sensitivity summary's notes (the other-windows
+    step, without refits) and the data warnings of the validation of the cohort's tables (its k-anonymity
+    warning)."""
+    folder = tmp_path_factory.mktemp("tables")
+    data = {}
+    for name, frame in degenerate["raw"].items():
+        frame.to_csv(folder / f"{name}.csv", index=False)
+        data[name] = str(folder / f"{name}.csv")
+    outcome = run_validation(data, {"min_cell_size": 10}, {"alliance": wai_sr, "satisfaction": csq8})
+    check = ceiling_check(pd.Series([32.0] * 5 + [20.0] * 15), (8.0, 32.0))
+    _used, dropped = resolve_covariates(degenerate["features"], ["not_a_column"])
+    notes = [*ceiling_notes(check), *labelled(dropped, ORDINAL_LABEL)]
+    satisfaction = degenerate["results"]["satisfaction"] | notes_record(notes)
+    results = degenerate["results"] | {"satisfaction": satisfaction}
+    run = _Run(degenerate["features"], COVARIATES, labels={
+        "adherence": ("attendance", "alliance_early", ""), "dropout": ("dropout", "alliance_early", ""),
+        "satisfaction": ("satisfaction", "alliance_mean", "")})
+    _window_rows(run, [3], 3, {})
+    return json.loads(json.dumps({"results": results, "sensitivity": notes_record(run.notes),
+                                  "warnings": outcome.summary()["warnings"]}, sort_keys=True))
+
+
+def fits_report(tmp_path: Path, written: dict, code: str) -> str:
+    """The report, in language `code`, of the hand-set run with the flows, notes and statuses of the
+    degenerate fits (status.csv through CSV), their sensitivity notes and data warnings."""
+    inputs = report_inputs(tmp_path)
+    fits = written["results"]
+    statuses = {s["key"]: s for fit in fits.values() for s in fit["statuses"]}
+    results = [result | {key: fits[result["family"]][key] for key in ("flow", "notes", "notes_message")}
+               if result["family"] in fits else result for result in with_statuses(model_results(), statuses)]
+    html = build_report(**inputs | {
+        "model_results": results, "status": status_csv(tmp_path, results),
+        "validation": inputs["validation"] | {"warnings": written["warnings"]},
+        "sensitivity": EFFECTS.assign(variant="complete cases (primary)"),
+        "sensitivity_notes": sensitivity_notes(written["sensitivity"]),
+        "config": inputs["config"] | {"report": {"language": code}}})
+    return unescape(html)
+
+
+def test_the_english_of_flows_flags_notes_and_warnings_is_as_before(written):
+    """The English fields keep the text they had before they were messages (literal), and each message's
+    English is that text."""
+    results = written["results"]
+    assert [step["step"] for step in results["dropout"]["flow"]] == DROPOUT_FLOW
+    assert next(s for s in results["adherence"]["statuses"] if s["key"] == "H1")["flags"] == FEW_CLUSTERS
+    assert results["satisfaction"]["notes"] == NOTES and written["sensitivity"]["notes"] == SENSITIVITY_NOTES
+    assert [(w["kind"], w["message"], w["report_message"]) for w in written["warnings"]] == [
+        ("k_anonymity", K_ANONYMITY, K_ANONYMITY)]
+    for result in results.values():
+        assert all(str(read_message(step["step_message"])) == step["step"] for step in result["flow"])
+        assert [str(read_message(note)) for note in result["notes_message"]] == result["notes"]
+        assert all(str(read_message(s["flags_message"])) == s["flags"]
+                   for s in result["statuses"] if s["flags"])
+    assert all(str(read_message(w["report_message_message"])) == w["report_message"]
+               for w in written["warnings"])
+
+
+@pytest.mark.parametrize("code", ["es", "ca"])
+def test_the_spanish_and_catalan_reports_write_flows_flags_notes_and_warnings_translated(tmp_path, written,
+                                                                                         code):
+    text = fits_report(tmp_path, written, code)
+    for words in WRITTEN_WORDS[code]:
+        assert words in text
+    for english in [*DROPOUT_FLOW[:-1], FEW_CLUSTERS, *NOTES, *SENSITIVITY_NOTES, K_ANONYMITY]:
+        assert english not in text
+
+
+def test_the_english_report_writes_flows_flags_notes_and_warnings_as_they_were(tmp_path, written):
+    text = fits_report(tmp_path, written, "en")
+    for english in [*DROPOUT_FLOW, FEW_CLUSTERS, *NOTES, *SENSITIVITY_NOTES, K_ANONYMITY]:
+        assert english in text
+
+
+def test_a_flow_and_notes_round_trip_through_json():
+    """A session flow prefixed with its outcome and a family's notes, through JSON as result.json keeps
+    them: the same English, written in Spanish and Catalan from their messages."""
+    rows = pd.DataFrame({"patient_id": ["P1", "P1", "P2"], "alliance_prev": [None, 3.5, 4.0]})
+    _data, flow = session_flow(rows, [(NO_EARLIER_SCORED_SESSION, rows["alliance_prev"].isna())], [],
+                               first=SESSIONS_OF_THE_COHORT, outcome="home practice")
+    note = Message("{n} prorated totals were rounded to the nearest point.", n=1234)
+    result = json.loads(json.dumps(ModelResult("adherence", [], flow, labelled([note], ORDINAL_LABEL), "")
+                                   .to_dict()))
+    assert [(step["step"], step["n"]) for step in result["flow"]] == [
+        ("home practice: sessions of the cohort", 3),
+        ("home practice: excluded sessions: no earlier scored session (alliance_prev missing)", 1),
+        ("home practice: sessions analysed", 2), ("home practice: patients analysed", 2)]
+    assert result["notes"] == [
+        "Proportional-odds model: 1234 prorated totals were rounded to the nearest point."]
+    assert read_message(result["notes_message"][0]) == labelled([note], ORDINAL_LABEL)[0]
+    expected = {"es": ("práctica en casa: sesiones excluidas: sin una sesión puntuada anterior (falta "
+                       "alliance_prev)", "Modelo de odds proporcionales: 1.234 totales prorrateados se "
+                       "redondearon al punto entero más próximo."),
+                "ca": ("pràctica a casa: sessions excloses: sense una sessió puntuada anterior (falta "
+                       "alliance_prev)", "Model d'odds proporcionals: 1.234 totals prorratejats s'han "
+                       "arrodonit al punt enter més proper.")}
+    for code, (step, note_text) in expected.items():
+        with use_language(code):
+            assert reason_words(result["flow"][1], "step") == step
+            assert notes_words(result) == [note_text]
+
+
+def test_an_empty_sample_names_its_last_exclusion_in_the_report_language():
+    """Without a sentence for the exclusion that left no rows, the reason names it from the flow's message."""
+    features = pd.DataFrame({"patient_id": ["P1", "P2"], "therapist_id": ["T1", "T2"]})
+    sessions = pd.DataFrame({"patient_id": ["P1", "P2"], "session": [2, 2], "alliance_prev": [3.0, 4.0],
+                             "home_practice": [float("nan")] * 2})
+    design = session_design(features, sessions, outcome="home practice", response="home_practice",
+                            covariates=[])
+    reason = empty_reason(design)
+    assert str(reason).endswith("left for the home practice model (the last excluded: no home practice "
+                                "recorded)")
+    with use_language("es"):
+        assert reason.render(format_value).endswith(
+            "para el modelo de práctica en casa (última exclusión: sin registro de práctica en casa)")

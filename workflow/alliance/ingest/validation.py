@@ -6,11 +6,13 @@ report).
 column, contract violation) becomes a `Problem` of the returned `ValidationOutcome`, so that the report and
 the console list them all. Warnings do not stop the run; each is a dict
 
-    {kind, table, file, column, count, rows, message, report_message}
+    {kind, table, file, column, count, rows, message, report_message, report_message_message}
 
 where `rows` are data rows of the file (counting from 1 below the header, at most 5), `message` states the
-exact count (for the data manager) and `report_message` the same with a count below
-`privacy.min_cell_size` shown as "<k" (safe to print in the report). Messages never quote a value.
+exact count (for the data manager, in English as on the console) and `report_message` the same with a
+count below `privacy.min_cell_size` shown as "<k" (safe to print in the report), in English, and as data in
+`report_message_message` (an `alliance.i18n.Message`, `to_json`), which the report writes in its language.
+Messages never quote a value.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from alliance.errors import ConfigError, InputError
+from alliance.i18n import N_, Message
 from alliance.ingest.contract import (
     KEY,
     MAX_LISTED_ROWS,
@@ -169,12 +172,15 @@ def run_validation(
 
 
 def _warning(kind: str, table: str, inputs: Inputs, column: str, count: int, rows: list[int],
-             template: str, min_cell_size: int, **numbers: int) -> dict:
-    shown = {name: (f"<{min_cell_size}" if 0 < value < min_cell_size and name in SUPPRESSED else str(value))
-             for name, value in ({"n": count} | numbers).items()}
+             template: str, min_cell_size: int, **values: object) -> dict:
+    """One warning: `template` (an English message marked `N_`) with the count `n` and the other `values`."""
+    exact = {"n": count} | values
+    shown = {name: (f"<{min_cell_size}" if name in SUPPRESSED and 0 < value < min_cell_size else value)
+             for name, value in exact.items()}
+    report = Message(template, **shown)
     return {"kind": kind, "table": table, "file": inputs.files[table], "column": column, "count": int(count),
-            "rows": rows, "message": template.format(**{"n": count} | numbers),
-            "report_message": template.format(**shown)}
+            "rows": rows, "message": str(Message(template, **exact)), "report_message": str(report),
+            "report_message_message": report.to_json()}
 
 
 def _patient_rows(mask: pd.Series, inputs: Inputs) -> list[int]:
@@ -199,8 +205,8 @@ def data_warnings(
         warnings.append(_warning(
             "no_scored_session", "patients", column=KEY, count=int(none.sum()),
             rows=_patient_rows(none, inputs),
-            template="{n} patient(s) have no scored alliance session (no attended session with an alliance "
-                     "score); models of alliance leave them out", **args))
+            template=N_("{n} patient(s) have no scored alliance session (no attended session with an "
+                        "alliance score); models of alliance leave them out"), **args))
 
     per_therapist = patients.groupby("therapist_id")[KEY].transform("size")
     alone = per_therapist == 1
@@ -208,8 +214,8 @@ def data_warnings(
         warnings.append(_warning(
             "therapist_one_patient", "patients", column="therapist_id", count=int(alone.sum()),
             rows=_patient_rows(alone, inputs),
-            template="{n} therapist(s) have a single patient; therapist-level estimates (therapist share "
-                     "of alliance variance, therapist means) rest on one patient each", **args))
+            template=N_("{n} therapist(s) have a single patient; therapist-level estimates (therapist share "
+                        "of alliance variance, therapist means) rest on one patient each"), **args))
 
     dropouts = set(outcomes.loc[outcomes["dropout"].fillna(False).astype(bool), KEY])
     planned = sessions[KEY].map(patients.set_index(KEY)["sessions_planned"])
@@ -220,34 +226,35 @@ def data_warnings(
         warnings.append(_warning(
             "sessions_after_dropout", "sessions", column="attended", count=int(who.sum()),
             rows=_patient_rows(who, inputs),
-            template="{n} patient(s) recorded as dropouts attended their last planned session or later "
-                     "({sessions} session row(s)); check dropout in the outcomes and sessions_planned "
-                     "(rows listed are rows of the patients file)", sessions=int(after.sum()), **args))
+            template=N_("{n} patient(s) recorded as dropouts attended their last planned session or later "
+                        "({sessions} session row(s)); check dropout in the outcomes and sessions_planned "
+                        "(rows listed are rows of the patients file)"), sessions=int(after.sum()), **args))
 
     no_outcome = ~patients[KEY].isin(outcomes[KEY])
     if no_outcome.any():
         warnings.append(_warning(
             "patient_without_outcome", "outcomes", column=KEY, count=int(no_outcome.sum()),
             rows=_patient_rows(no_outcome, inputs),
-            template="{n} patient(s) have no row in the outcomes table; dropout and satisfaction models "
-                     "leave them out (rows listed are rows of the patients file)", **args))
+            template=N_("{n} patient(s) have no row in the outcomes table; dropout and satisfaction models "
+                        "leave them out (rows listed are rows of the patients file)"), **args))
 
     anonymity = k_anonymity(patients, k)
     if anonymity["rare_combinations"]:
-        columns = ", ".join(anonymity["columns"])
         warnings.append(_warning(
-            "k_anonymity", "patients", column=columns, count=anonymity["patients_in_rare"], rows=[],
-            template="{combos} of {total} combination(s) of " + columns + " are shared by fewer than "
-                     f"k = {k} patients ({{n}} patient(s) in them): such patients may be recognisable "
-                     "from these columns; consider coarser groups (wider age bands, merged sites)",
-            combos=anonymity["rare_combinations"], total=anonymity["combinations"], **args))
+            "k_anonymity", "patients", column=", ".join(anonymity["columns"]),
+            count=anonymity["patients_in_rare"], rows=[],
+            template=N_("{combos} of {total} combination(s) of {columns} are shared by fewer than k = {k} "
+                        "patients ({n} patient(s) in them): such patients may be recognisable from these "
+                        "columns; consider coarser groups (wider age bands, merged sites)"),
+            combos=anonymity["rare_combinations"], total=anonymity["combinations"],
+            columns=anonymity["columns"], k=k, **args))
 
     for table, result in inputs.results.items():
         for source in result.info.get("unmatched_column_map", []):
             warnings.append(_warning(
                 "column_map_unused", table, column=source, count=0, rows=[],
-                template=f"data.columns.{table} maps a column '{source}' that the file does not have",
-                **args))
+                template=N_("data.columns.{name} maps a column '{source}' that the file does not have"),
+                name=table, source=source, **args))
     return warnings
 
 

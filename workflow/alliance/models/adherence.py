@@ -12,10 +12,11 @@ from statsmodels.genmod import cov_struct, families
 from statsmodels.genmod.generalized_estimating_equations import GEE
 
 from alliance.errors import FITTED, NOT_ESTIMABLE, REFUSED, NotEstimable
-from alliance.i18n import Message, Plural
+from alliance.i18n import Message, Plural, Term
 from alliance.models.common import (
     FORMULA_NAMES,
     MANCL_DEROUEN,
+    NO_EARLY_ALLIANCE,
     NO_SESSION_FEATURES,
     PRIMARY_NOT_FITTED,
     Design,
@@ -43,6 +44,9 @@ MODEL = "binomial_glm_cluster_therapist"
 GEE_MODEL = "gee_exchangeable_therapist"
 SESSION_MODEL = "session_logit_cluster_therapist"
 HOME_MODEL = "lmm_patient_intercept_cluster_therapist"
+# The models of the family's notes (`labelled`).
+SESSION_ATTENDANCE = Term("model label", "Session attendance")
+HOME_PRACTICE = Term("model label", "Home practice")
 
 
 ATTENDANCE_WORDS = {1: Message("attendance takes a single value: every scheduled session after the early "
@@ -63,8 +67,9 @@ def attendance_design(features: pd.DataFrame, covariates: list[str]) -> Design:
         response="attended_after_window + missed_after_window",
         covariates=covariates,
         exclusions=[
-            ("no session scheduled after the early window", lambda d: d["scheduled_after_window"] == 0),
-            ("no scored alliance in the early window", lambda d: d["alliance_early"].isna()),
+            (Message("no session scheduled after the early window"),
+             lambda d: d["scheduled_after_window"] == 0),
+            (NO_EARLY_ALLIANCE, lambda d: d["alliance_early"].isna()),
         ],
     )
     design.single_value_words = ATTENDANCE_WORDS
@@ -177,7 +182,7 @@ def fit_attendance(
     else:
         attendance = attendance_session_design(features, sessions, covariates)
         rows += run_planned(statuses, "H1a", attendance, fit_session_attendance, attendance) or []
-        flow, notes = flow + attendance.flow, notes + labelled(attendance.notes, "Session attendance")
+        flow, notes = flow + attendance.flow, notes + labelled(attendance.notes, SESSION_ATTENDANCE)
         extra["session_formula"] = attendance.formula
         if "home_practice" in sessions and sessions["home_practice"].notna().any():
             home = home_practice_design(features, sessions, covariates)
@@ -185,7 +190,7 @@ def fit_attendance(
             if fitted is not None:
                 rows += fitted[0]
                 extra["home_practice_variance"] = fitted[1]
-            flow, notes = flow + home.flow, notes + labelled(home.notes, "Home practice")
+            flow, notes = flow + home.flow, notes + labelled(home.notes, HOME_PRACTICE)
             extra["home_practice_formula"] = home.formula
         else:
             refuse(statuses, ["H1b"], Message("no home-practice scores in the data"), status=NOT_ESTIMABLE)

@@ -2,7 +2,9 @@
 
 A model's status carries its reason as a `Message` (`alliance.i18n`) made here or where the fit happens:
 the words of the data (outcomes, predictors, counts) are its values, so that the report writes it in its
-own language.
+own language. So do the steps of a design's flow, its notes and its flags: each is a `Message`, written
+as its English (`step`, `notes`, `flags`) and beside it as data (`step_message`, `notes_message`,
+`flags_message`), as a reason is (`reason`, `reason_message`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
 from alliance.errors import FITTED, NOT_CONVERGED, REFUSED, SEPARATION, STATUSES, NotEstimable
-from alliance.i18n import N_, Message, Plural, Term
+from alliance.i18n import N_, Message, Plural, Term, message_text
 from alliance.models.effects import effect_row
 
 T = TypeVar("T")
@@ -45,13 +47,13 @@ class Design:
     data: pd.DataFrame
     formula: str
     covariates: list[str]
-    flow: list[dict] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    flow: list[dict] = field(default_factory=list)  # steps (`flow_step`)
+    notes: list[Message] = field(default_factory=list)
     single_value_words: dict[int, Message] = field(default_factory=dict)  # a binary outcome's one value
     unit: str = "patient"  # what a row of `data` is, for the reasons in words ("patient", "session")
     status: str = FITTED  # set by the fit: FITTED or BOUNDARY (a failed fit raises NotEstimable instead)
     reason: Message | None = None  # why the status is not plainly FITTED (a variance at its boundary, ...)
-    flags: list[str] = field(default_factory=list)  # how inference departs from the plan's usual path
+    flags: list[Message] = field(default_factory=list)  # how inference departs from the plan's usual path
     # Var(s) / s^2 of the sample SD that makes each z-scored alliance column per SD (`sd_relative_variance`),
     # by predictor; `predictor_effect` adds it to the SE of the per-SD effect (the delta method)
     scale_variance: dict[str, float] = field(default_factory=dict)
@@ -70,26 +72,49 @@ class ModelResult:
     family: str
     effects: list[dict]
     flow: list[dict]
-    notes: list[str]
+    notes: list[Message]
     summary: str
     extra: dict = field(default_factory=dict)
     primary_fit: object = field(default=None, repr=False)  # the fitted primary model (not serialised)
     statuses: list[dict] = field(default_factory=list)  # one per planned model (`run_planned`)
 
     def to_dict(self) -> dict:
-        """JSON-ready form (the text summary is written separately)."""
-        return {"family": self.family, "effects": self.effects, "flow": self.flow,
-                "notes": self.notes, "extra": self.extra, "statuses": self.statuses}
+        """JSON-ready form (the text summary is written separately): the notes in English (`notes`) and as
+        data (`notes_message`, `Message.to_json`)."""
+        return {"family": self.family, "effects": self.effects, "flow": self.flow, **notes_record(self.notes),
+                "extra": self.extra, "statuses": self.statuses}
 
 
-def status_record(key: str, status: str, reason: Message | None = None, *, flags: Sequence[str] = ()) -> dict:
+def notes_record(notes: Sequence[Message], name: str = "notes") -> dict:
+    """Notes as a record keeps them: their English under `name`, the messages as data under
+    `<name>_message` (`Message.to_json`), in the same order."""
+    return {name: [str(note) for note in notes], f"{name}_message": [note.to_json() for note in notes]}
+
+
+def note_order(note: Message) -> tuple[str, str]:
+    """The order of sorted notes: by their English, then by their data (`message_text`)."""
+    return str(note), message_text(note)
+
+
+def flow_step(step: Message, n: int) -> dict:
+    """One step of a design's flow: its words in English (`step`), the same as data (`step_message`) and
+    the count `n`."""
+    return {"step": str(step), "n": int(n), "step_message": step.to_json()}
+
+
+def status_record(key: str, status: str, reason: Message | None = None, *,
+                  flags: Sequence[Message] = ()) -> dict:
     """One planned model's status (`alliance.models.plan.PLANNED` has the key) with its reason: `reason` in
-    English ("" without one), `reason_message` the message as data (`Message.to_json`; None without one)."""
+    English ("" without one), `reason_message` the message as data (`Message.to_json`; None without one);
+    and its flags, each once, the same way: `flags` their English joined by spaces, `flags_message` that
+    as one message (None without flags)."""
     if status not in STATUSES:
         raise ValueError(f"unknown status '{status}'")
+    flags = list(dict.fromkeys(flags))
     return {"key": key, "status": status, "reason": "" if reason is None else str(reason),
             "reason_message": None if reason is None else reason.to_json(),
-            "flags": " ".join(dict.fromkeys(flags))}
+            "flags": " ".join(str(flag) for flag in flags),
+            "flags_message": Message.join(flags, " ").to_json() if flags else None}
 
 
 def run_planned(statuses: list[dict], key: str, design: Design | None, fit: Callable[..., T], *args,
@@ -115,14 +140,14 @@ def refuse(statuses: list[dict], keys: Sequence[str], reason: Message, *, status
     statuses.extend(status_record(key, status, reason) for key in keys)
 
 
-def resolve_covariates(features: pd.DataFrame, covariates: list[str]) -> tuple[list[str], list[str]]:
+def resolve_covariates(features: pd.DataFrame, covariates: list[str]) -> tuple[list[str], list[Message]]:
     """Covariates usable in the data; absent or constant ones are dropped with a note."""
     used, notes = [], []
     for name in covariates:
         if name not in features.columns or features[name].isna().all():
-            notes.append(f"Covariate '{name}' is absent from the data and was dropped.")
+            notes.append(Message("Covariate '{name}' is absent from the data and was dropped.", name=name))
         elif features[name].dropna().nunique() < 2:
-            notes.append(f"Covariate '{name}' has a single value and was dropped.")
+            notes.append(Message("Covariate '{name}' has a single value and was dropped.", name=name))
         else:
             used.append(name)
     return used, notes
@@ -182,28 +207,29 @@ def build_design(
     predictor: str,
     response: str,
     covariates: list[str],
-    exclusions: list[tuple[str, Callable[[pd.DataFrame], pd.Series]]],
+    exclusions: list[tuple[Message, Callable[[pd.DataFrame], pd.Series]]],
 ) -> Design:
     """Apply exclusions in order (recording the flow), z-score the predictor, and write the formula.
 
-    `exclusions` are (reason, mask of rows to exclude) pairs. Patients missing a used covariate are
-    excluded last (complete cases). The predictor and the numeric covariates are z-scored within the
-    analysis sample (ddof = 1); categorical covariates enter as treatment contrasts.
+    `exclusions` are (reason, mask of rows to exclude) pairs, the reason in words (a `Message`). Patients
+    missing a used covariate are excluded last (complete cases). The predictor and the numeric covariates
+    are z-scored within the analysis sample (ddof = 1); categorical covariates enter as treatment
+    contrasts.
     """
     used, notes = resolve_covariates(features, covariates)
     data = features
-    flow = [{"step": "patients in the cohort", "n": len(data)}]
+    flow = [flow_step(Message("patients in the cohort"), len(data))]
     steps = [*exclusions]
     if used:
-        steps.append(("missing a covariate value", lambda d: d[used].isna().any(axis=1)))
+        steps.append((MISSING_COVARIATE, lambda d: d[used].isna().any(axis=1)))
     for reason, mask in steps:
         excluded = mask(data).fillna(True).astype(bool)
-        flow.append({"step": f"excluded: {reason}", "n": int(excluded.sum())})
+        flow.append(flow_step(Message("excluded: {reason}", reason=reason), excluded.sum()))
         data = data[~excluded]
     data = data.copy()
     used, more_notes = resolve_covariates(data, used)
     notes += more_notes
-    flow.append({"step": "analysed", "n": len(data)})
+    flow.append(flow_step(Message("analysed"), len(data)))
     z = f"{predictor}_z"
     data[z] = standardise(data[predictor])
     design_scale = {predictor: sd_relative_variance(data[predictor], data)}
@@ -214,22 +240,37 @@ def build_design(
     return Design(outcome, predictor, data, formula, used, flow, notes, scale_variance=design_scale)
 
 
+# Exclusions (reasons of a flow's steps) that several designs share; the last is every design's last.
+NO_EARLY_ALLIANCE = Message("no scored alliance in the early window")
+NO_OUTCOME_RECORDED = Message("no outcome recorded")
+NO_EARLIER_SCORED_SESSION = Message("no earlier scored session (alliance_prev missing)")
+MISSING_COVARIATE = Message("missing a covariate value")
+SESSIONS_OF_THE_COHORT = Message("sessions of the cohort")
+
+
 def session_flow(
-    rows: pd.DataFrame, steps: list[tuple[str, pd.Series]], covariates: list[str], *, first: str,
-    prefix: str = "", analysed: str = "sessions analysed",
+    rows: pd.DataFrame, steps: list[tuple[Message, pd.Series]], covariates: list[str], *, first: Message,
+    outcome: str = "", analysed: Message | None = None,
 ) -> tuple[pd.DataFrame, list[dict]]:
     """Session rows after the exclusions `steps` (reason, mask) in order, then complete cases on the
-    `covariates`; the flow counts the rows first, each exclusion, and the sessions and patients analysed."""
+    `covariates`; the flow counts the rows first, each exclusion, and the sessions (`analysed`, by default
+    "sessions analysed") and patients analysed, each step prefixed with `outcome` when given (a family
+    with several session models: "home practice: sessions analysed")."""
     if covariates:
-        steps = [*steps, ("missing a covariate value", rows[covariates].isna().any(axis=1))]
-    flow = [{"step": first, "n": len(rows)}]
+        steps = [*steps, (MISSING_COVARIATE, rows[covariates].isna().any(axis=1))]
+    term = outcome_term(outcome) if outcome else None
+
+    def step(words: Message, n: int) -> dict:
+        return flow_step(words if term is None else Message("{outcome}: {step}", outcome=term, step=words), n)
+
+    flow = [step(first, len(rows))]
     keep = pd.Series(True, index=rows.index)
     for reason, mask in steps:
-        flow.append({"step": f"{prefix}excluded sessions: {reason}", "n": int((mask & keep).sum())})
+        flow.append(step(Message("excluded sessions: {reason}", reason=reason), (mask & keep).sum()))
         keep &= ~mask
     data = rows[keep].copy()
-    flow.append({"step": f"{prefix}{analysed}", "n": len(data)})
-    flow.append({"step": f"{prefix}patients analysed", "n": int(data["patient_id"].nunique())})
+    flow.append(step(analysed or Message("sessions analysed"), len(data)))
+    flow.append(step(Message("patients analysed"), data["patient_id"].nunique()))
     return data, flow
 
 
@@ -256,10 +297,9 @@ def session_design(
     columns = [c for c in dict.fromkeys(["patient_id", "therapist_id", *used]) if c in features]
     rows = sessions.drop(columns=["therapist_id"], errors="ignore").merge(
         features[columns], on="patient_id", how="inner")
-    steps = [(f"no {outcome} recorded", rows[response].isna()),
-             ("no earlier scored session (alliance_prev missing)", rows["alliance_prev"].isna())]
-    data, flow = session_flow(rows, steps, used, first=f"{outcome}: sessions of the cohort",
-                              prefix=f"{outcome}: ")
+    steps = [(Message("no {outcome} recorded", outcome=outcome_term(outcome)), rows[response].isna()),
+             (NO_EARLIER_SCORED_SESSION, rows["alliance_prev"].isna())]
+    data, flow = session_flow(rows, steps, used, first=SESSIONS_OF_THE_COHORT, outcome=outcome)
     used, dropped = resolve_covariates(data, used)  # one value left in the analysed rows: dropped
     notes += dropped
     data[response] = data[response].astype(float)
@@ -321,15 +361,16 @@ def sd_relative_variance(values: pd.Series, rows: pd.DataFrame) -> float:
 
 
 @contextmanager
-def captured_warnings(notes: list[str]) -> Iterator[None]:
+def captured_warnings(notes: list[Message]) -> Iterator[None]:
     """Record the fitting warnings as notes instead of printing them. Separation and non-convergence are
-    not notes but statuses (`fit_logit_glm`, `fit_binary_logit`), so their warnings are dropped here."""
+    not notes but statuses (`fit_logit_glm`, `fit_binary_logit`), so their warnings are dropped here. A
+    warning's own text is the library's English, kept as it is."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
     for message in dict.fromkeys(str(w.message).splitlines()[0] for w in caught
                                  if not issubclass(w.category, STATUS_WARNINGS)):
-        notes.append(f"Estimation warning: {message}")
+        notes.append(Message("Estimation warning: {message}", message=message))
 
 
 STATUS_WARNINGS = (PerfectSeparationWarning, ConvergenceWarning)
@@ -430,7 +471,7 @@ def unit_count(unit: str, n: int) -> Message:
 
 def empty_reason(design: Design) -> Message:
     """Why a design's analysis sample is empty, in words from its flow: the exclusion that removed the
-    last rows (named as the flow names it when no sentence says what it means)."""
+    last rows (its reason as the flow gives it when no sentence says what it means)."""
     session = design.unit == "session"
     outcome = outcome_term(design.outcome)
     remaining = design.flow[0]["n"] if design.flow else 0
@@ -438,15 +479,14 @@ def empty_reason(design: Design) -> Message:
         return (Message("no session rows in the data for the {outcome} model", outcome=outcome) if session
                 else Message("no patient rows in the data for the {outcome} model", outcome=outcome))
     for step in design.flow[1:]:
-        _, excluded, reason = step["step"].partition("excluded")
-        if not excluded:
+        reason = _excluded_reason(step)
+        if reason is None:
             continue
         remaining -= step["n"]
         if remaining <= 0 and step["n"] > 0:
-            reason = reason.removeprefix(" sessions").removeprefix(":").strip()
             window = analysis_setting(design.data, "early_window")
-            words = NO_COVARIATES_LEFT.get(design.unit) if reason == "missing a covariate value" else (
-                NONE_LEFT.get(reason))
+            words = NO_COVARIATES_LEFT.get(design.unit) if reason == MISSING_COVARIATE else (
+                NONE_LEFT.get(str(reason)))
             if words is None or (window is None and "{early_window}" in words):
                 return (Message("no session is left for the {outcome} model (the last excluded: {reason})",
                                 outcome=outcome, reason=reason) if session else
@@ -455,6 +495,16 @@ def empty_reason(design: Design) -> Message:
             return Message(words, early_window=window) if "{early_window}" in words else Message(words)
     return (Message("no session is left for the {outcome} model", outcome=outcome) if session
             else Message("no patient is left for the {outcome} model", outcome=outcome))
+
+
+def _excluded_reason(step: dict) -> Message | None:
+    """The reason of an exclusion step of a flow (`flow_step`, `session_flow`), from its message; None for
+    another step."""
+    message = Message.from_json(step["step_message"])
+    if "step" in message.values:  # a step prefixed with its outcome
+        message = message.values["step"]
+    reason = message.values.get("reason")
+    return reason if isinstance(reason, Message) else None
 
 
 def check_sample(design: Design) -> None:
@@ -562,8 +612,8 @@ def cluster_inference(design: Design) -> dict:
     n_clusters = n_therapists(design.data)
     design.df = None
     if n_clusters < 2:
-        design.flags.append("One therapist: model-based standard errors (no therapist level to cluster "
-                            "on; the results describe this therapist's patients).")
+        design.flags.append(Message("One therapist: model-based standard errors (no therapist level to "
+                                    "cluster on; the results describe this therapist's patients)."))
         return {}
     options = {"cov_type": "cluster", "cov_kwds": {"groups": therapist_groups(design.data)}}
     if few_clusters(design):
@@ -583,11 +633,11 @@ def few_clusters(design: Design) -> bool:
     return 2 <= n_therapists(design.data) < int(analysis_setting(design.data, "min_clusters"))
 
 
-def flag_few_clusters(design: Design, method: str) -> None:
+def flag_few_clusters(design: Design, method: Message) -> None:
     """Flag the few-cluster path on the design: G therapists, `method` (the corrected covariance), t(G-1)."""
     g, minimum = n_therapists(design.data), int(analysis_setting(design.data, "min_clusters"))
-    design.flags.append(f"Few clusters: {g} therapists (fewer than {minimum}); {method}, with t({g - 1}) "
-                        "intervals and p-values.")
+    design.flags.append(Message("Few clusters: {g} therapists (fewer than {minimum}); {method}, with t({df}) "
+                                "intervals and p-values.", g=g, minimum=minimum, method=method, df=g - 1))
 
 
 def use_covariance(fit, cov: np.ndarray, df: int | None) -> None:
@@ -602,7 +652,7 @@ def use_covariance(fit, cov: np.ndarray, df: int | None) -> None:
         inner.df_resid_inference = df
 
 
-MANCL_DEROUEN = "bias-reduced (Mancl-DeRouen) cluster-robust standard errors"
+MANCL_DEROUEN = Message("bias-reduced (Mancl-DeRouen) cluster-robust standard errors")
 
 
 def bias_reduced_logistic(result, model, design: Design) -> None:
@@ -690,9 +740,10 @@ def summary_text(fit) -> str:
     return STAMPS.sub(lambda match: " -".rjust(len(match.group(0))), str(fit.summary()))
 
 
-def labelled(notes: list[str], label: str) -> list[str]:
-    """Notes prefixed with the model they come from, for a family that fits several."""
-    return [f"{label}: {note}" for note in notes]
+def labelled(notes: list[Message], label: Message) -> list[Message]:
+    """Notes prefixed with the model they come from (`label`, a `model label` Term), for a family that fits
+    several."""
+    return [Message("{label}: {note}", label=label, note=note) for note in notes]
 
 
 def therapist_groups(data: pd.DataFrame) -> pd.Series:

@@ -10,6 +10,8 @@ from alliance.errors import FITTED
 from alliance.i18n import Message
 from alliance.models.benchmarks import dropout_comparison
 from alliance.models.common import (
+    NO_EARLY_ALLIANCE,
+    NO_OUTCOME_RECORDED,
     NO_SESSION_FEATURES,
     Design,
     ModelResult,
@@ -48,9 +50,9 @@ def dropout_design(features: pd.DataFrame, covariates: list[str]) -> Design:
         response="dropout_event",
         covariates=covariates,
         exclusions=[
-            ("no outcome recorded", lambda d: d["dropout"].isna()),
-            ("treatment ended within the early window", lambda d: d["ended_in_window"]),
-            ("no scored alliance in the early window", lambda d: d["alliance_early"].isna()),
+            (NO_OUTCOME_RECORDED, lambda d: d["dropout"].isna()),
+            (Message("treatment ended within the early window"), lambda d: d["ended_in_window"]),
+            (NO_EARLY_ALLIANCE, lambda d: d["alliance_early"].isna()),
         ],
     )
     design.data["dropout_event"] = design.data["dropout"].astype(int)

@@ -43,6 +43,7 @@ from alliance.models.satisfaction import fit_therapist_intercept_lmm, satisfacti
 from alliance.stats.reml import random_intercept_reml
 
 MODERATOR = "discipline"
+MODERATION_LABEL = Term("model label", "Moderation by discipline")  # of the moderation model's notes
 # The usual disciplines in the words of a reason (the report's names of them); another as the data name it.
 DISCIPLINE_TERMS = {"psychotherapy": Term("discipline", "psychotherapy"),
                     "physiotherapy": Term("discipline", "physiotherapy"),
@@ -152,14 +153,14 @@ HYPOTHESIS = {"adherence": "H1", "dropout": "H2", "satisfaction": "H3"}
 
 
 def level_effects(family: str, features: pd.DataFrame, covariates: list[str]
-                  ) -> tuple[list[dict], dict, list[str], list[dict]]:
+                  ) -> tuple[list[dict], dict, list[Message], list[dict]]:
     """Split and moderation rows of one primary model, their tests, notes and statuses (keys
     "<H>-split" and "<H>-moderation")."""
     spec = PRIMARY[family]
     key = HYPOTHESIS[family]
     rows, tests, statuses = [], {}, []
     split = replace(split_design(spec.design(features, covariates)), notes=[], flags=[])
-    split_notes: list[str] = []
+    split_notes: list[Message] = []
     with captured_warnings(split_notes):
         fit = run_planned(statuses, f"{key}-split", split, _fit_split, spec, split)
     parts = [split.predictor, split.predictor.replace("_therapist", "_patient")]
@@ -172,10 +173,10 @@ def level_effects(family: str, features: pd.DataFrame, covariates: list[str]
             "therapist_reliability": data.attrs["therapist_reliability"],
             "therapist_f": data.attrs["therapist_f"], "therapist_f_df": list(data.attrs["therapist_f_df"]),
             "therapist_f_p": data.attrs["therapist_f_p"]}
-    notes = labelled(split.notes + split_notes, "Therapist/patient split")
+    notes = labelled(split.notes + split_notes, Term("model label", "Therapist/patient split"))
     moderated = moderation_design(spec.design(features, covariates))
-    label = f"Moderation by {MODERATOR}"
-    moderation_notes: list[str] = []
+    label = MODERATION_LABEL
+    moderation_notes: list[Message] = []
     with captured_warnings(moderation_notes):
         fit = run_planned(statuses, f"{key}-moderation", moderated, _fit_moderation, spec, moderated)
     if fit is None:

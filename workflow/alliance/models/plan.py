@@ -4,7 +4,8 @@ Each family's fit records a status per key (`ModelResult.statuses`, set where th
 `status_table` joins them with this list, so `results/models/status.csv` has one row per planned model,
 fitted or not, and `effect_status` finds the status of an effect row (by outcome, model and analysis).
 A row's `reason` is the English of its reason; `reason_message` the same as data (the JSON text of an
-`alliance.i18n.Message`, empty without a reason), from which the report writes it in its language.
+`alliance.i18n.Message`, empty without a reason), from which the report writes it in its language; so are
+its `flags` and `flags_message`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from alliance.models import (
 )
 
 STATUS_COLUMNS = ["key", "hypothesis", "family", "analysis", "outcome", "model", "title", "status", "reason",
-                  "flags", "reason_message"]
+                  "flags", "reason_message", "flags_message"]
 KM_MODEL = "kaplan_meier_logrank"
 
 
@@ -140,7 +141,8 @@ def status_table(results: list[dict], sensitivity: pd.DataFrame | None = None,
         raise ValueError(f"no status recorded for the planned models {', '.join(missing)}")
     rows = [{**{k: getattr(planned, k) for k in STATUS_COLUMNS[:7]},
              **{k: recorded[planned.key][k] for k in ("status", "reason", "flags")},
-             "reason_message": message_text(recorded[planned.key].get("reason_message"))}
+             "reason_message": message_text(recorded[planned.key].get("reason_message")),
+             "flags_message": message_text(recorded[planned.key].get("flags_message"))}
             for planned in PLANNED]
     done = [] if sensitivity is None else [
         {"outcome": row["outcome"], "model": row["model"], "variant": row["variant"], "status": "fitted",
@@ -152,7 +154,7 @@ def status_table(results: list[dict], sensitivity: pd.DataFrame | None = None,
                      "analysis": "sensitivity", "outcome": item["outcome"], "model": item["model"],
                      "title": f"sensitivity analysis: {item['variant']}", "status": item["status"],
                      "reason": item["reason"], "flags": "",
-                     "reason_message": message_text(item.get("reason_message"))})
+                     "reason_message": message_text(item.get("reason_message")), "flags_message": ""})
     table = pd.DataFrame(rows, columns=STATUS_COLUMNS)
     order = {key: i for i, key in enumerate(BY_KEY)}
     rank = table["hypothesis"].map({p.hypothesis: order[p.key] for p in reversed(PLANNED)})

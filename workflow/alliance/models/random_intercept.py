@@ -129,6 +129,12 @@ BOUNDARY_WORDS = {
     "patient_id": Message("the patient variance is estimated as 0 (its boundary): the model reduces to "
                           "ordinary least squares"),
 }
+NOT_IDENTIFIED_WORDS = {  # the flag of `_record_variance` when no group has two rows
+    "therapist_id": Message("One patient per therapist: the therapist variance is not identified; the model "
+                            "is ordinary least squares."),
+    "patient_id": Message("One session per patient: the patient variance is not identified; the model is "
+                          "ordinary least squares."),
+}
 
 
 def fit_random_intercept(formula: str, data: pd.DataFrame, group: str, *, cluster: str | None = None,
@@ -181,12 +187,13 @@ def _record_variance(reml, codes: np.ndarray, group: str, design: Design) -> Non
             "the REML search for the {level} variance did not converge (the residual variance is practically "
             "0)", level=level), NOT_CONVERGED)
     if not variance_identified(codes):
-        design.flags.append(f"One {unit} per {level}: the {level} variance is not identified; the model "
-                            "is ordinary least squares.")
+        design.flags.append(NOT_IDENTIFIED_WORDS.get(group) or Message(
+            "One {unit} per {level}: the {level} variance is not identified; the model is ordinary least "
+            "squares.", unit=unit, level=level))
     elif reml.group_variance == 0:
         design.mark(BOUNDARY, BOUNDARY_WORDS.get(group) or Message(
             "the {level} variance is estimated as 0 (its boundary): the model reduces to ordinary least "
             "squares", level=level))
 
 
-CR3 = "jackknife (CR3) therapist-cluster-robust standard errors"
+CR3 = Message("jackknife (CR3) therapist-cluster-robust standard errors")

@@ -12,7 +12,7 @@ from scipy.special import expit
 from statsmodels.miscmodels.ordinal_model import OrderedModel
 
 from alliance.errors import FITTED, NOT_CONVERGED, NotEstimable
-from alliance.i18n import Message, Plural
+from alliance.i18n import Message, Plural, Term
 from alliance.instruments import load_instrument
 from alliance.models.common import (
     FORMULA_ENV,
@@ -38,7 +38,7 @@ from alliance.models.random_intercept import RandomInterceptResult, fit_random_i
 MODEL = "lmm_therapist_intercept"
 ORDINAL_MODEL = "ordinal_logit_cluster_therapist"
 ORDINAL_KEY = "H3-ordinal"  # its key in the plan (alliance.models.plan) and in the family's statuses
-ORDINAL_LABEL = "Proportional-odds model"  # the prefix of its notes among the family's notes
+ORDINAL_LABEL = Term("model label", "Proportional-odds model")  # the label of its notes among the family's
 DEFAULT_INSTRUMENT = "csq8"  # the default of instruments.satisfaction (workflow/schemas/config.schema.yaml)
 CEILING_SHARE = 0.15  # floor/ceiling effect: more than 15% at the extreme score (Terwee et al. 2007)
 ORDINAL_MAXITER = 2000
@@ -55,8 +55,8 @@ def satisfaction_design(features: pd.DataFrame, covariates: list[str]) -> Design
         response="satisfaction",
         covariates=covariates,
         exclusions=[
-            ("no satisfaction score", lambda d: d["satisfaction"].isna()),
-            ("no scored alliance session", lambda d: d["alliance_mean"].isna()),
+            (Message("no satisfaction score"), lambda d: d["satisfaction"].isna()),
+            (Message("no scored alliance session"), lambda d: d["alliance_mean"].isna()),
         ],
     )
 
@@ -121,22 +121,25 @@ def ceiling_check(values: pd.Series, score_range: tuple[float, float]) -> dict:
     return out
 
 
-def ceiling_notes(check: dict) -> list[str]:
+def ceiling_notes(check: dict) -> list[Message]:
     """Readable notes on a `ceiling_check` result."""
     if check["outside_range"]:
-        return [f"{check['outside_range']} satisfaction scores lie outside {check['minimum']:g}-"
-                f"{check['maximum']:g}: the satisfaction instrument's range was not given, so the ceiling "
-                "was not checked."]
+        return [Message("{n} satisfaction scores lie outside {minimum:g}-{maximum:g}: the satisfaction "
+                        "instrument's range was not given, so the ceiling was not checked.",
+                        n=check["outside_range"], minimum=check["minimum"], maximum=check["maximum"])]
     if check["n"] == 0:
         return []
-    notes = [f"{check['share_at_maximum']:.1%} of the analysed patients ({check['n_at_maximum']} of "
-             f"{check['n']}) are at the maximum satisfaction score ({check['maximum']:g})."]
+    notes = [Message("{share:.1%} of the analysed patients ({count} of {n}) are at the maximum satisfaction "
+                     "score ({maximum:g}).", share=check["share_at_maximum"], count=check["n_at_maximum"],
+                     n=check["n"], maximum=check["maximum"])]
     if check["ceiling_effect"]:
-        notes.append(f"That is a ceiling effect (more than {CEILING_SHARE:.0%}; Terwee et al. 2007): the "
-                     "proportional-odds model (sensitivity) does not assume equal spacing at the top.")
+        notes.append(Message("That is a ceiling effect (more than {share:.0%}; Terwee et al. 2007): the "
+                             "proportional-odds model (sensitivity) does not assume equal spacing at the "
+                             "top.",
+                             share=CEILING_SHARE))
     if check["floor_effect"]:
-        notes.append(f"{check['share_at_minimum']:.1%} are at the minimum ({check['minimum']:g}): a floor "
-                     "effect.")
+        notes.append(Message("{share:.1%} are at the minimum ({minimum:g}): a floor effect.",
+                             share=check["share_at_minimum"], minimum=check["minimum"]))
     return notes
 
 
@@ -173,7 +176,7 @@ def fit_ordered_logit(formula: str, data: pd.DataFrame, options: dict | None = N
     return fit
 
 
-def fit_satisfaction_ordinal(design: Design) -> tuple[dict, list[str]]:
+def fit_satisfaction_ordinal(design: Design) -> tuple[dict, list[Message]]:
     """The satisfaction design as a proportional-odds model (sensitivity): the effect row, per SD of mean
     alliance on the log-odds scale of a higher total, clustered by therapist, and notes.
 
@@ -186,7 +189,7 @@ def fit_satisfaction_ordinal(design: Design) -> tuple[dict, list[str]]:
     notes = []
     n_rounded = int((~np.isclose(total, rounded)).sum())
     if n_rounded:
-        notes.append(f"{n_rounded} prorated totals were rounded to the nearest point.")
+        notes.append(Message("{n} prorated totals were rounded to the nearest point.", n=n_rounded))
     levels = np.sort(rounded.unique())
     if len(levels) < 3:
         raise NotEstimable(Plural("only {n} distinct satisfaction total; a proportional-odds model needs at "
@@ -205,15 +208,15 @@ def fit_satisfaction_ordinal(design: Design) -> tuple[dict, list[str]]:
     with captured_warnings(notes):
         fit = fit_ordered_logit(formula, data, options=cluster_inference(design))
     if design.df is not None:  # statsmodels has no small-sample corrected sandwich for OrderedModel
-        flag_few_clusters(design, "therapist-cluster-robust standard errors (CR1; no small-sample "
-                                  "correction is available for the proportional-odds model)")
+        flag_few_clusters(design, Message("therapist-cluster-robust standard errors (CR1; no small-sample "
+                                          "correction is available for the proportional-odds model)"))
     check_estimates(fit, design)
     row = predictor_effect(fit, design, model=ORDINAL_MODEL, scale="log_odds", n_obs=len(data),
                            analysis="sensitivity")
     return row, notes
 
 
-def fitted_ordinal(result: dict) -> tuple[dict, list[str]]:
+def fitted_ordinal(result: dict) -> tuple[dict, list[Message]]:
     """The proportional-odds fit of a `fit_satisfaction` result as `fit_satisfaction_ordinal` returned it
     (its effect row and notes), from the result as written (`ModelResult.to_dict()`), so that the
     sensitivity analyses need not fit it again. Raises NotEstimable, with the status and reason recorded
@@ -222,8 +225,8 @@ def fitted_ordinal(result: dict) -> tuple[dict, list[str]]:
     if not rows:
         status = next(status for status in result["statuses"] if status["key"] == ORDINAL_KEY)
         raise NotEstimable(Message.from_json(status["reason_message"]), status["status"])
-    prefix = f"{ORDINAL_LABEL}: "
-    return dict(rows[0]), [note.removeprefix(prefix) for note in result["notes"] if note.startswith(prefix)]
+    notes = [Message.from_json(data) for data in result["notes_message"]]
+    return dict(rows[0]), [note.values["note"] for note in notes if note.values.get("label") == ORDINAL_LABEL]
 
 
 def fit_satisfaction(

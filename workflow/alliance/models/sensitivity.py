@@ -30,13 +30,17 @@ from statsmodels.imputation.mice import MICEData
 
 from alliance.errors import NOT_CONVERGED, NOT_ESTIMABLE, REFUSED, SEPARATION, NotEstimable
 from alliance.features.build import patient_features
-from alliance.i18n import Message, Plural
+from alliance.i18n import Message, Plural, Term
 from alliance.models.common import (
     MIN_CLUSTERS,
     Design,
     captured_warnings,
     fit_logit_glm,
     independent_columns,
+    labelled,
+    note_order,
+    notes_record,
+    outcome_term,
     predictor_effect,
     resolve_covariates,
     separated,
@@ -350,7 +354,7 @@ def pooled_row(family: str, copies: Sequence[pd.DataFrame], covariates: list[str
         n_patients=rows[0]["n_patients"], n_therapists=rows[0]["n_therapists"], analysis="sensitivity",
         outcome_sd=outcome_sd)
     details = {k: pooled[k] for k in ("m", "df", "df_complete", "within", "between", "riv", "lambda")}
-    return row, details | {"failed_imputations": len(failed), "notes": sorted(notes)}
+    return row, details | {"failed_imputations": len(failed), "notes": sorted(notes, key=note_order)}
 
 
 # Cluster bootstrap ------------------------------------------------------------------------------------
@@ -456,7 +460,7 @@ def cluster_bootstrap(family: str, features: pd.DataFrame, covariates: list[str]
         gc.unfreeze()
     return {"row": boot.row, "outcome_sd": boot.outcome_sd, "estimates": np.asarray(estimates),
             "failures": failures, "draws": draws, "seconds": time.perf_counter() - start,
-            "warnings": sorted(set(notes))}
+            "warnings": sorted(set(notes), key=note_order)}
 
 
 def bootstrap_counts(boot: dict) -> dict:
@@ -504,16 +508,16 @@ class _Run:
     labels: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # outcome, predictor, model
     primary: dict[str, dict] = field(default_factory=dict)  # the fitted primary rows,
     primary_errors: dict[str, NotEstimable] = field(default_factory=dict)  # or why they were not fitted
-    primary_notes: dict[str, list[str]] = field(default_factory=dict)
+    primary_notes: dict[str, list[Message]] = field(default_factory=dict)
     primary_designs: dict[str, Design] = field(default_factory=dict)  # the designs of the fitted rows
     rows: list[dict] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Message] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)
     details: dict = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
-    fit_notes: dict[str, list[str]] = field(default_factory=dict)
+    fit_notes: dict[str, list[Message]] = field(default_factory=dict)
 
-    def attempt(self, variant: str, family: str, compute: Callable[[], tuple[dict, list[str]]],
+    def attempt(self, variant: str, family: str, compute: Callable[[], tuple[dict, list[Message]]],
                 model: str | None = None) -> None:
         """Add the row `compute` returns (with its fitting notes); or a failure (variant, outcome, model,
         status, reason): `refused` without computing when the primary model of `family` was not fitted,
@@ -536,7 +540,7 @@ class _Run:
             self.fit_notes[f"{variant} / {outcome}"] = list(dict.fromkeys(notes))
         self.rows.append(row | {"variant": variant})
 
-    def known(self, family: str) -> tuple[dict, list[str]]:
+    def known(self, family: str) -> tuple[dict, list[Message]]:
         """The primary row of `family` (a copy) and its notes; raises the primary's `NotEstimable` when it
         was not fitted."""
         if family in self.primary_errors:
@@ -580,8 +584,12 @@ def sensitivity_analyses(
     table = pd.DataFrame(run.rows, columns=[*EFFECT_COLUMNS, "variant"])
     table = table.sort_values("outcome", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
     failures = sorted(run.failures, key=lambda f: order[f["outcome"]])  # stable: variants stay in order
+    fit_notes = {label: notes_record(notes) for label, notes in run.fit_notes.items()}
     summary = {"settings": {**settings, "early_window": early_window, "covariates": covariates},
-               "notes": run.notes, "failures": failures, "fit_notes": run.fit_notes, **run.details}
+               **notes_record(run.notes), "failures": failures,
+               "fit_notes": {label: notes["notes"] for label, notes in fit_notes.items()},
+               "fit_notes_message": {label: notes["notes_message"] for label, notes in fit_notes.items()},
+               **run.details}
     return table, _finite(summary), run.seconds
 
 
@@ -606,7 +614,7 @@ def _imputation_rows(run: _Run, m: int, seed: int) -> None:
     variant = f"multiple imputation (m = {m})"
     begin = time.perf_counter()
     failed = None
-    imputation_notes: list[str] = []
+    imputation_notes: list[Message] = []
     try:
         with captured_warnings(imputation_notes):
             copies, imputed, variables = impute_features(run.features, run.covariates, m, seed=seed)
@@ -615,17 +623,17 @@ def _imputation_rows(run: _Run, m: int, seed: int) -> None:
         failed = NotEstimable(Message("the imputation model could not be run: {reason}",
                                       reason=error.message), error.status)
     run.seconds["imputation"] = time.perf_counter() - begin
-    run.notes += [f"Multiple imputation: {note}" for note in imputation_notes]
+    run.notes += labelled(imputation_notes, Term("model label", "Multiple imputation"))
     pooled: dict[str, dict] = {}
     run.details["multiple_imputation"] = {"m": m, "seed": seed, "burn_in": MICE_BURN_IN, "skip": MICE_SKIP,
                                           "imputed": imputed, "imputation_model": variables, "pooled": pooled}
     if copies is not None and not copies:
-        run.notes.append("Multiple imputation: no missing satisfaction or covariate values; the rows repeat "
-                         "the complete-case estimates.")
+        run.notes.append(Message("Multiple imputation: no missing satisfaction or covariate values; the rows "
+                                 "repeat the complete-case estimates."))
 
     unchanged = []
 
-    def fit(family: str) -> tuple[dict, list[str]]:
+    def fit(family: str) -> tuple[dict, list[Message]]:
         if failed is not None:
             raise failed
         if not copies or _same_sample(family, run.features, copies[0], run.covariates):
@@ -640,20 +648,21 @@ def _imputation_rows(run: _Run, m: int, seed: int) -> None:
     for family in PRIMARY:
         run.attempt(variant, family, lambda f=family: fit(f))
     if copies and unchanged:
-        run.notes.append(f"Multiple imputation leaves the analysis samples of {', '.join(unchanged)} "
-                         "unchanged (nothing they use is missing); their rows repeat the complete-case "
-                         "estimates.")
+        run.notes.append(Message("Multiple imputation leaves the analysis samples of {outcomes} unchanged "
+                                 "(nothing they use is missing); their rows repeat the complete-case "
+                                 "estimates.", outcomes=[outcome_term(outcome) for outcome in unchanged]))
 
 
 def _window_rows(run: _Run, windows: list[int], early_window: int, tables: dict | None) -> None:
     """Refits of the early-alliance models with the features recomputed for other windows."""
     if windows and tables is None:
-        run.notes.append("Other early windows: the session and patient scores were not given; not fitted.")
+        run.notes.append(Message("Other early windows: the session and patient scores were not given; not "
+                                 "fitted."))
         return
     affected = [f for f in PRIMARY if run.labels[f][1] == WINDOW_PREDICTOR]
     for k in windows:
         if k == early_window:
-            run.notes.append(f"Early window k = {k} is the primary window; not repeated.")
+            run.notes.append(Message("Early window k = {k} is the primary window; not repeated.", k=k))
             continue
         shifted = window_features(run.features, tables, k)
         for family in affected:
@@ -661,8 +670,8 @@ def _window_rows(run: _Run, windows: list[int], early_window: int, tables: dict 
                         lambda f=family, s=shifted: _refit(f, s, run.covariates))
     unaffected = sorted(run.labels[f][0] for f in PRIMARY if f not in affected)
     if windows and unaffected:
-        run.notes.append(f"Other early windows do not change {', '.join(unaffected)} (no early-alliance "
-                         "predictor).")
+        run.notes.append(Message("Other early windows do not change {outcomes} (no early-alliance "
+                                 "predictor).", outcomes=[outcome_term(outcome) for outcome in unaffected]))
 
 
 def _winsor_rows(run: _Run, lower: float, upper: float) -> None:
@@ -671,7 +680,7 @@ def _winsor_rows(run: _Run, lower: float, upper: float) -> None:
     bounds: dict[str, dict] = {}
     run.details["winsorized"] = bounds
 
-    def fit(family: str) -> tuple[dict, list[str]]:
+    def fit(family: str) -> tuple[dict, list[Message]]:
         design = PRIMARY[family].design(run.features, run.covariates)
         x = design.predictor
         _, low, high = winsorize(design.data[x], lower, upper)
@@ -692,7 +701,7 @@ def _bootstrap_rows(run: _Run, draws: int, seed: int) -> None:
     info: dict[str, dict] = {}
     run.details["bootstrap"] = info
 
-    def fit(family: str, index: int) -> tuple[dict, list[str]]:
+    def fit(family: str, index: int) -> tuple[dict, list[Message]]:
         result = cluster_bootstrap(family, run.features, run.covariates, draws=draws, seed=[seed, index],
                                    primary=(run.primary[family], run.primary_designs[family]))
         info[result["row"]["outcome"]] = bootstrap_counts(result)
@@ -706,7 +715,7 @@ def _ordinal_rows(run: _Run, score_range: tuple[float, float] | None, fitted: Ma
                   ) -> None:
     """The satisfaction ceiling check and the proportional-odds model that respects the ceiling: the fit of
     the family's result in `fitted` when given (`fitted_ordinal`), else fitted here."""
-    def fit(family: str) -> tuple[dict, list[str]]:
+    def fit(family: str) -> tuple[dict, list[Message]]:
         design = PRIMARY[family].design(run.features, run.covariates)
         run.details["ceiling"] = ceiling_check(design.data["satisfaction"],
                                                satisfaction_score_range(score_range))
@@ -717,8 +726,8 @@ def _ordinal_rows(run: _Run, score_range: tuple[float, float] | None, fitted: Ma
     for family in PRIMARY:
         if run.labels[family][0] == "satisfaction":
             run.attempt(ORDINAL_VARIANT, family, lambda f=family: fit(f), model=ORDINAL_MODEL)
-    run.notes.append("No censored (Tobit) model: statsmodels has none and no other maintained library in "
-                     "the pinned environment provides one.")
+    run.notes.append(Message("No censored (Tobit) model: statsmodels has none and no other maintained "
+                             "library in the pinned environment provides one."))
 
 
 def _finite(value):
@@ -738,7 +747,7 @@ def _same_sample(family: str, features: pd.DataFrame, completed: pd.DataFrame, c
     return len(spec.design(features, covariates).data) == len(spec.design(completed, covariates).data)
 
 
-def _refit(family: str, features: pd.DataFrame, covariates: list[str]) -> tuple[dict, list[str]]:
+def _refit(family: str, features: pd.DataFrame, covariates: list[str]) -> tuple[dict, list[Message]]:
     """The effect row and notes of the primary model of `family` refitted to `features`."""
     row, design, _ = fit_primary(family, features, covariates)
     return row, design.notes

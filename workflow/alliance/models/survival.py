@@ -19,6 +19,8 @@ from alliance.errors import SEPARATION, NotEstimable
 from alliance.i18n import Message, Plural
 from alliance.models.common import (
     MAX_SESSION_BAND,
+    NO_EARLIER_SCORED_SESSION,
+    NO_OUTCOME_RECORDED,
     Design,
     captured_warnings,
     check_estimates,
@@ -65,11 +67,11 @@ def session_risk_design(
     rows = sessions[keep_columns].merge(patients, on="patient_id", how="inner")
     completed = rows["dropout"].astype("boolean").eq(False).fillna(False) & (
         rows["session"] == rows["last_session"])
-    steps = [("no outcome recorded", rows["dropout"].isna()),
-             ("a completer's last scheduled session (no dropout can follow)", completed),
-             ("no earlier scored session (alliance_prev missing)", rows["alliance_prev"].isna())]
-    data, flow = session_flow(rows, steps, used, first="sessions of patients with an outcome",
-                              analysed="sessions at risk analysed")
+    steps = [(NO_OUTCOME_RECORDED, rows["dropout"].isna()),
+             (Message("a completer's last scheduled session (no dropout can follow)"), completed),
+             (NO_EARLIER_SCORED_SESSION, rows["alliance_prev"].isna())]
+    data, flow = session_flow(rows, steps, used, first=Message("sessions of patients with an outcome"),
+                              analysed=Message("sessions at risk analysed"))
     used, dropped = resolve_covariates(data, used)  # one value left in the analysed rows: dropped
     notes += dropped
     data["event"] = (data["dropout"].astype(bool) & (data["session"] == data["last_session"])).astype(int)
@@ -270,7 +272,7 @@ def fit_cox_time_varying(design: Design) -> list[dict]:
         g = int(frame["cluster"].max()) + 1
         cov = cluster_robust_cox_cov(model, fit.params, frame["cluster"]) * g / (g - 1)
         if design.df is not None:
-            flag_few_clusters(design, "therapist-cluster-robust standard errors (CR1)")
+            flag_few_clusters(design, Message("therapist-cluster-robust standard errors (CR1)"))
     table = WaldTable(pd.Series(fit.params, index=covariates.columns),
                       pd.Series(np.sqrt(np.diag(cov)), index=covariates.columns))
     check_estimates(table, design)

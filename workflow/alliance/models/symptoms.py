@@ -30,10 +30,12 @@ import pandas as pd
 from statsmodels.regression.linear_model import OLS
 
 from alliance.errors import NOT_ESTIMABLE
-from alliance.i18n import Message
+from alliance.i18n import Message, Term
 from alliance.models.benchmarks import outcome_comparison
 from alliance.models.common import (
     FORMULA_NAMES,
+    NO_EARLY_ALLIANCE,
+    SESSIONS_OF_THE_COHORT,
     Design,
     ModelResult,
     build_design,
@@ -42,6 +44,7 @@ from alliance.models.common import (
     cluster_inference,
     covariate_terms,
     formula_frame,
+    labelled,
     predictor_effect,
     refuse,
     resolve_covariates,
@@ -58,6 +61,7 @@ PATIENT_MODEL = "lmm_therapist_intercept"
 DYNAMIC_MODEL = "dynamic_patient_intercept_cluster_therapist"
 NO_DATA = Message("no symptom scores in the data")
 NO_DATA_NOTE = "The data have no symptom scores; the symptom models were not fitted."
+NO_ALLIANCE_AT_SESSION = Message("no scored alliance at the session")  # an exclusion of both dynamic models
 MAX_SESSION_BAND = 12  # one baseline category per session, sessions 12 and later pooled
 
 
@@ -80,9 +84,10 @@ def improvement_design(features: pd.DataFrame, covariates: list[str]) -> Design:
         response="symptom_improvement",
         covariates=["symptoms_first", *[c for c in covariates if c != "symptoms_first"]],
         exclusions=[
-            ("no scored alliance in the early window", lambda d: d["alliance_early"].isna()),
-            ("fewer than two symptom scores", lambda d: d["symptoms_n"] < 2),
-            ("last symptom score within the early window", lambda d: ~d["symptoms_last_after_window"]),
+            (NO_EARLY_ALLIANCE, lambda d: d["alliance_early"].isna()),
+            (Message("fewer than two symptom scores"), lambda d: d["symptoms_n"] < 2),
+            (Message("last symptom score within the early window"),
+             lambda d: ~d["symptoms_last_after_window"]),
         ],
     )
 
@@ -97,7 +102,7 @@ def dynamic_design(
     within: str,
     between: str,
     controls: list[str],
-    steps: list[tuple[str, str]],
+    steps: list[tuple[Message, str]],
 ) -> Design:
     """Session rows for a dynamic model of `response` on a within-patient predictor and its patient mean.
 
@@ -114,9 +119,9 @@ def dynamic_design(
     rows = sessions.drop(columns=["therapist_id"], errors="ignore").merge(
         features[columns], on="patient_id", how="inner")
     checks = [(reason, rows[column].isna()) for reason, column in steps]
-    checks.insert(1, ("next session (t + 1) not attended", rows["symptoms_next_gap"].ne(1).fillna(True)))
-    data, flow = session_flow(rows, checks, used, first=f"{outcome}: sessions of the cohort",
-                              prefix=f"{outcome}: ")
+    not_attended = rows["symptoms_next_gap"].ne(1).fillna(True)
+    checks.insert(1, (Message("next session (t + 1) not attended"), not_attended))
+    data, flow = session_flow(rows, checks, used, first=SESSIONS_OF_THE_COHORT, outcome=outcome)
     used, dropped = resolve_covariates(data, used)  # one value left in the analysed rows: dropped
     notes += dropped
     data[response] = data[response].astype(float)
@@ -140,9 +145,9 @@ def forward_design(features: pd.DataFrame, sessions: pd.DataFrame, covariates: l
     return dynamic_design(
         features, sessions, covariates, outcome="symptoms_next", response="symptoms_next",
         within="alliance_within", between="alliance_between", controls=["symptoms", "symptoms_first"],
-        steps=[("no symptom score at the session", "symptoms"),
-               ("no scored alliance at the session", "alliance_within"),
-               ("no symptom score at session t + 1", "symptoms_next")],
+        steps=[(Message("no symptom score at the session"), "symptoms"),
+               (NO_ALLIANCE_AT_SESSION, "alliance_within"),
+               (Message("no symptom score at session t + 1"), "symptoms_next")],
     )
 
 
@@ -160,9 +165,9 @@ def reverse_design(features: pd.DataFrame, sessions: pd.DataFrame, covariates: l
         features, rows, covariates, outcome="alliance_next", response="alliance_next",
         within="symptom_improvement_within", between="symptom_improvement_between",
         controls=["alliance_total", "alliance_first", "symptoms_prev"],
-        steps=[("no symptom improvement (no score at the session or before)", "symptom_improvement"),
-               ("no scored alliance at the session", "alliance_within"),
-               ("no scored alliance at session t + 1", "alliance_next")],
+        steps=[(Message("no symptom improvement (no score at the session or before)"), "symptom_improvement"),
+               (NO_ALLIANCE_AT_SESSION, "alliance_within"),
+               (Message("no scored alliance at session t + 1"), "alliance_next")],
     )
 
 
@@ -221,14 +226,15 @@ def fit_symptoms(
         if describe:
             extra["benchmark"] = outcome_comparison(design)
     flow += design.flow
-    notes += [f"Symptom improvement (H4): {n}" for n in design.notes]
+    notes += labelled(design.notes, Term("model label", "Symptom improvement (H4)"))
     if sessions is None or "symptoms_next" not in sessions.columns:
         refuse(statuses, ["H4a", "H4b"], Message("no session features with symptom scores"),
                status=NOT_ESTIMABLE)
     else:
         for name, key, label, make, analysis, between in (
-            ("forward", "H4a", "Next symptoms (H4a)", forward_design, "secondary", "alliance_between"),
-            ("reverse", "H4b", "Next alliance (H4b)", reverse_design, "exploratory",
+            ("forward", "H4a", Term("model label", "Next symptoms (H4a)"), forward_design, "secondary",
+             "alliance_between"),
+            ("reverse", "H4b", Term("model label", "Next alliance (H4b)"), reverse_design, "exploratory",
              "symptom_improvement_between"),
         ):
             design = make(features, sessions, covariates)
@@ -240,7 +246,7 @@ def fit_symptoms(
                 extra[name] = record
                 extra["fitted"].append(name)
             flow += design.flow
-            notes += [f"{label}: {n}" for n in design.notes]
+            notes += labelled(design.notes, label)
     return ModelResult(FAMILY, effects, flow, notes, "\n\n".join(summaries), extra, statuses=statuses)
 
 

@@ -30,13 +30,14 @@ from alliance.report.words import (
     OUTCOME_WORDS,
     Deferred,
     analysis_word,
-    cell,
     counted,
     effect_summary,
     family_name,
     fill,
     foreign,
     join,
+    note_words,
+    notes_words,
     outcome_name,
     phrase,
     predictor_definitions,
@@ -260,9 +261,11 @@ def _fit_label(label: str) -> str:
 
 def sensitivity_notes(result: dict) -> list[Deferred]:
     """The sensitivity rule's notes, failures (with reasons), imputation summary and fitting notes: each
-    written when the report shows it (`Deferred`), in the report's language; the notes of the fits in
-    English (`foreign`)."""
-    notes = [Deferred(lambda note=note: foreign(note)) for note in result.get("notes", [])]
+    written when the report shows it (`Deferred`), in the report's language (from their messages:
+    `notes_message`, `fit_notes_message`)."""
+    messages = result.get("notes_message") or [None] * len(result.get("notes", []))
+    notes = [Deferred(lambda note=note, message=message: note_words(note, message))
+             for note, message in zip(result.get("notes", []), messages, strict=True)]
     notes += [Deferred(lambda f=f: fill(_("Not fitted: {variant} / {outcome}: {reason}"),
                                         variant=variant_label(f["variant"]),
                                         outcome=outcome_name(f["outcome"]), reason=reason_words(f)))
@@ -274,9 +277,11 @@ def sensitivity_notes(result: dict) -> list[Deferred]:
             "Multiple imputation ({outcome}): m = {m}, fraction of missing information {fraction}; imputed: "
             "{imputed}.").format(outcome=outcome_name(outcome), m=pooled["m"],
                                  fraction=format_number(pooled["lambda"]), imputed=imputed)))
-    notes += [Deferred(lambda label=label, note=note: fill("{label}: {note}", label=_fit_label(label),
-                                                           note=foreign(note)))
-              for label, items in result.get("fit_notes", {}).items() for note in items]
+    fit_messages = result.get("fit_notes_message", {})
+    notes += [Deferred(lambda label=label, note=note, message=message: fill(
+                  "{label}: {note}", label=_fit_label(label), note=note_words(note, message)))
+              for label, items in result.get("fit_notes", {}).items()
+              for note, message in zip(items, fit_messages.get(label) or [None] * len(items), strict=True)]
     return notes
 
 
@@ -312,7 +317,7 @@ def status_rows(status: pd.DataFrame) -> dict:
     footnotes: dict[str, str] = {}
     rows = []
     for _index, row in status.iterrows():
-        notes = [reason_text(row), foreign(cell(row["flags"]))]
+        notes = [reason_text(row), reason_words(row, "flags")]
         marks = ",".join(footnotes.setdefault(note, _mark(len(footnotes))) for note in notes if note)
         rows.append({"hypothesis": row["hypothesis"], "title": planned_title(row["title"]),
                      "analysis": analysis_word(row["analysis"]), "status": status_word(row["status"]),
@@ -335,8 +340,7 @@ def primary_summary(status: pd.DataFrame, effects: pd.DataFrame, early_window: i
         if row["status"] in REPORTED:
             effect = effects[(effects["analysis"] == "primary") & (effects["outcome"] == planned.outcome)
                              & (effects["model"] == planned.model)].iloc[0]
-            caveats = [reason_text(row) if row["status"] == "boundary" else "",
-                       foreign(cell(row["flags"]))]
+            caveats = [reason_text(row) if row["status"] == "boundary" else "", reason_words(row, "flags")]
             text = join([effect_summary(effect, early_window), *caveats])
         else:
             text = fill(_("No estimate ({status}): {reason}"), status=status_word(row["status"]),
@@ -388,8 +392,7 @@ def analysis_sections(
             model_status = effect_status(status, row)
             if model_status is not None:
                 boundary = model_status["status"] == "boundary"
-                caveats = [reason_text(model_status) if boundary else "",
-                           foreign(cell(model_status["flags"]))]
+                caveats = [reason_text(model_status) if boundary else "", reason_words(model_status, "flags")]
                 for caveat in filter(None, caveats):
                     marks += footnotes.setdefault(caveat, _mark(len(footnotes)))
             formatted.append(apa_row(row, early_window, min_cell_size,
@@ -406,7 +409,7 @@ def analysis_sections(
             "formulas": _formulas(result["extra"]) or [_("none fitted")],
             # Translators: no covariates (covariables: feminine).
             "covariates": ", ".join(_covariates(result["extra"])) or pgettext("covariates", "none"),
-            "notes": [foreign(note) for note in result["notes"]],
+            "notes": notes_words(result),
             "rows": formatted,
             "definitions": predictor_definitions(rows["predictor"], early_window),
             "footnotes": [(mark, text) for text, mark in footnotes.items()],

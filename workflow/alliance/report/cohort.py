@@ -17,7 +17,7 @@ from alliance.report.format import (
     format_number,
     format_percent,
 )
-from alliance.report.words import HYPOTHESES, discipline_name, shown_count
+from alliance.report.words import HYPOTHESES, discipline_name, reason_words, shown_count
 from alliance.scoring.scores import ALLIANCE_PREFIX, TOTAL, score_descriptives
 
 # The model families by name (their identifiers are also the sections' ids).
@@ -95,10 +95,10 @@ def cohort_section(
                        "rows": [(group_label(column, label), shown_value(value))
                                 for label, value in zip(shown.index, shown, strict=True)],
                        "total": format_count(n_patients)})
-    # the steps are written where the models are fitted: English, marked as such in other languages
+    # the steps are messages set where the models are fitted (`step_message`), written in the language
     flows = [{"family": family_name(result["family"]), "hypothesis": HYPOTHESES.get(result["family"], ""),
-              "steps": [(foreign(step), shown_value(n))
-                        for step, n in flow_steps(result["flow"], min_cell_size)]}
+              "steps": [(reason_words(step, "step"), shown_value(n)) for step, (_step, n) in zip(
+                  result["flow"], flow_steps(result["flow"], min_cell_size), strict=True)]}
              for result in model_results]
     sessions, patients = scoring["alliance"], scoring["satisfaction"]
     counts = [

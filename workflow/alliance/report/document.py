@@ -34,7 +34,6 @@ from alliance.report.dynamics import dynamics_section
 from alliance.report.early_warning import early_warning_section
 from alliance.report.figures import EXAMPLES_PER_PATTERN
 from alliance.report.format import (
-    foreign,
     format_ci,
     format_count,
     format_number,
@@ -45,6 +44,7 @@ from alliance.report.glance import glance_rows, glance_table, short_name
 from alliance.report.measurement import highest_level, means_caveat, measurement_section
 from alliance.report.methods import methods_section
 from alliance.report.provenance import embed_png, provenance, shown_provenance
+from alliance.report.words import reason_words
 
 ANALYSIS_PLAN = "../ANALYSIS_PLAN.md"  # relative to results/report.html
 
@@ -184,7 +184,7 @@ def _build_report(
         "cohort": cohort_section(session_scores, features, model_results, scoring=scoring,
                                  min_cell_size=min_cell_size),
         "tables": input_tables(validation),
-        "data_warnings": [foreign(w["report_message"]) for w in validation.get("warnings", [])],
+        "data_warnings": [reason_words(w, "report_message") for w in validation.get("warnings", [])],
         "alliance": alliance_section(session_scores, scoring, config),
         "measurement": measurement_section(psychometrics, rupture_shares, scoring, config=config,
                                            min_cell_size=min_cell_size,

@@ -6,9 +6,10 @@ comma, the leading zero kept (0,27, p < 0,001), thousands separated by points (B
 the bounds of an interval separated by a semicolon ([0,12; 0,34]), as a comma would be ambiguous. Rounding
 is the same in every language.
 
-A fit's reasons are messages (`alliance.i18n.Message`) written here in the report's language, their
-numbers as above (`format_value`); text still in English (a validation message, a fit's notes) is marked
-as such in a report of another language (`foreign`).
+A fit's reasons, notes, flags and flow, and the data warnings, are messages (`alliance.i18n.Message`)
+written in the report's language, their numbers as above (`format_value`); text still in English (a
+record written without its message, the validation page's problems, an instrument's name) is marked as
+such in a report of another language (`foreign`).
 """
 
 from __future__ import annotations
@@ -94,12 +95,14 @@ def count_with_share(n: int, of: int) -> str:
 def format_value(value: float, spec: str = "") -> str:
     """A number of a message (`alliance.i18n.Message.render`) as the report writes it: with the message's
     format spec (`alliance.i18n.english_number`) in the active language's decimal mark, leading zero kept
-    in Spanish and Catalan; an integer without a spec with thousands separators (`format_count`)."""
+    in Spanish and Catalan, a percentage (`%`) with a no-break space before its sign there (as
+    `format_percent`); an integer without a spec with thousands separators (`format_count`)."""
     if isinstance(value, int) and not spec:
         return format_count(value)
     if language() == SOURCE_LANGUAGE:
         return english_number(value, spec)
-    return _localised(format(value, spec[:-1] + "f" if spec.endswith("u") else spec))
+    text = _localised(format(value, spec[:-1] + "f" if spec.endswith("u") else spec))
+    return text.replace("%", "\u00a0%") if spec.endswith("%") else text
 
 
 def foreign(text: str) -> str | Markup:

@@ -2,9 +2,10 @@
 
 The tables of words keep English (`N_`) and are translated where they are shown (`_`); the sentences are
 whole messages with named placeholders, so that Spanish and Catalan can order and agree their words. A
-fit's reasons are messages set where the fit happened (`alliance.i18n.Message`), written here in the
-report's language (`reason_words`); its notes and flags are English, marked as such (`foreign`); `fill`
-and `join` keep such marked text intact in a sentence of another language.
+fit's reasons, flags, notes and the steps of its flow, and the data warnings of the validation, are
+messages set where they happened (`alliance.i18n.Message`), written here in the report's language
+(`reason_words`, `notes_words`); a record written without its message gives its English, marked as such
+(`foreign`); `fill` and `join` keep such marked text intact in a sentence of another language.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup, escape
 
-from alliance.i18n import N_, _, pgettext, read_message
+from alliance.i18n import N_, Message, _, pgettext, read_message
 from alliance.models import adherence, dropout, satisfaction, survival, symptoms
 from alliance.report.format import (
     count_with_share,
@@ -342,8 +343,10 @@ def reason_plain(record: Mapping, column: str = "reason") -> str:
 
 def reason_words(record: Mapping, column: str = "reason") -> str | Markup:
     """The reason of a status record (a row of `status.csv` or of a psychometric table, a family's status,
-    a sensitivity failure) in the active language, from its message (`<column>_message`); a record without
-    one (written before reasons were messages) gives its English `column`, marked as such (`foreign`)."""
+    a sensitivity failure), or another text of a record kept the same way (its `flags`, a flow's `step`, a
+    data warning's `report_message`), in the active language, from its message (`<column>_message`); a
+    record without one (written before it was a message) gives its English `column`, marked as such
+    (`foreign`)."""
     text, english = _reason(record, column)
     return foreign(text) if english else text
 
@@ -355,6 +358,20 @@ def reason_text(record: Mapping, column: str = "reason") -> str | Markup:
         return ""
     sentence = f"{text[0].upper()}{text[1:]}."
     return foreign(sentence) if english else sentence
+
+
+def note_words(note: str, message: Mapping | None = None) -> str | Markup:
+    """A note in the active language, from its message (`Message.to_json` data); without one, its English
+    `note`, marked as such (`foreign`)."""
+    return foreign(note) if message is None else Message.from_json(message).render(format_value)
+
+
+def notes_words(record: Mapping, column: str = "notes") -> list[str | Markup]:
+    """The notes of a record (a family's result, the sensitivity summary) in the active language, from
+    their messages (`<column>_message`, `alliance.models.common.notes_record`), else in English (marked)."""
+    notes = record.get(column, [])
+    messages = record.get(f"{column}_message") or [None] * len(notes)
+    return [note_words(note, message) for note, message in zip(notes, messages, strict=True)]
 
 
 def fill(message: str, **values: object) -> str | Markup:

@@ -149,7 +149,7 @@ def analyse_cohort(
     for family in FAMILIES:
         result = fit_family(family, features["patients"], list(covariates), sessions=features["sessions"],
                             early_window=early_window, describe=False)
-        meta = {"family": family, "n_notes": len(result.notes), "notes": " | ".join(result.notes),
+        meta = {"family": family, "n_notes": len(result.notes), "notes": " | ".join(map(str, result.notes)),
                 "error": ""}
         rows += [{**meta, **effect, "status": "ok"} for effect in result.effects]
         for status in result.statuses:
