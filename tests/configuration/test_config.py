@@ -13,7 +13,7 @@ import pytest
 import yaml
 from snakemake.utils import validate as snakemake_validate
 
-from alliance.configuration import check_config
+from alliance.configuration import check_config, uses_synthetic_cohort
 from alliance.errors import ConfigError
 from alliance.ingest.readers import ReadOptions
 
@@ -84,6 +84,9 @@ def test_the_planned_course_is_checked_against_the_early_window_with_the_config(
         config["synthetic"]["sessions_planned"] = [3, 10]
         config["data"] |= data
         check_config(config, root / SCHEMA)
+        assert not uses_synthetic_cohort(config)
+    config["data"] = default_config["data"] | {"patients": "./data/synthetic/patients.csv"}
+    assert uses_synthetic_cohort(config)  # the same file, written another way
 
 
 def test_misspelt_key_gets_the_known_keys_and_a_suggestion(root, default_config):

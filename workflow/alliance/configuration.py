@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import os
 import re
 import reprlib
 import sys
@@ -61,7 +62,15 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
     return config
 
 
-SYNTHETIC_PATIENTS = "data/synthetic/patients.csv"  # the default data: the cohort the workflow draws
+SYNTHETIC = "data/synthetic"  # the default data: the cohort the workflow draws (rule synthesize)
+
+
+def uses_synthetic_cohort(config: Mapping) -> bool:
+    """Whether the configured data are the synthetic cohort the workflow draws (its patients table, and
+    no REDCap export)."""
+    data = config["data"]
+    return (os.path.normpath(data["patients"]) == os.path.normpath(f"{SYNTHETIC}/patients.csv")
+            and not data.get("redcap", {}).get("file"))
 
 
 def sessions_planned_problem(shortest: int, early_window: int) -> str | None:
@@ -77,10 +86,7 @@ def cross_key_problems(config: Mapping) -> dict[str, str]:
     with the config, so that a run stops at once rather than in the job that uses them. The synthetic
     block is checked only when the data are the synthetic cohort (another data set does not use it)."""
     problems: dict[str, str] = {}
-    data = config["data"]
-    synthetic = (Path(data["patients"]).as_posix().removeprefix("./") == SYNTHETIC_PATIENTS
-                 and not data["redcap"]["file"])
-    if synthetic:
+    if uses_synthetic_cohort(config):
         shortest, longest = config["synthetic"]["sessions_planned"]
         problem = sessions_planned_problem(shortest, config["features"]["early_window"])
         if problem is None and longest < shortest:

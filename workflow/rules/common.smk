@@ -5,6 +5,7 @@ import sys
 import time
 from pathlib import Path
 
+from alliance.configuration import SYNTHETIC, uses_synthetic_cohort
 from alliance.simulation.conditions import truth_scale
 from alliance.outputs import FIGURES, MODEL_FIGURES, PSYCHOMETRIC_TABLES
 from alliance.report.pdf import NO_BROWSER, find_browser
@@ -13,7 +14,6 @@ from alliance.runtime.stale import set_aside_stale_outputs
 ENV = "../../environment.yml"
 MODEL_FAMILIES = ["adherence", "dropout", "satisfaction", "symptoms"]
 TABLES = ["patients", "sessions", "outcomes"]
-SYNTHETIC = "data/synthetic"
 DATA_FIGURES = [name for name in FIGURES if name not in MODEL_FIGURES]  # the figures needing no model
 BROWSER = find_browser()  # headless Chromium prints results/report.pdf; without it the run says how to get one
 
@@ -43,10 +43,7 @@ def get_tables(wildcards):
 
 def get_truth(wildcards):
     """The synthetic cohort's truth.json, when the configured data are the synthetic cohort."""
-    synthetic = os.path.normpath(get_table("patients")) == os.path.normpath(
-        rules.synthesize.output.patients
-    ) and not config["data"].get("redcap", {}).get("file")
-    return {"truth": str(rules.synthesize_truth.output.truth)} if synthetic else {}
+    return {"truth": str(rules.synthesize_truth.output.truth)} if uses_synthetic_cohort(config) else {}
 
 
 # ---- Priorities ------------------------------------------------------------------------------
