@@ -16,11 +16,17 @@ from alliance.prediction.decision_points import (
     suppressed_flow,
 )
 from alliance.prediction.early_warning import (
+    category_levels,
+    design_matrix,
     early_warning_analysis,
+    out_of_fold,
     patient_list,
+    predictor_sets,
+    refit_aucs,
     status_key,
     youden_cutoff,
 )
+from alliance.prediction.measures import bootstrap_measures, percentile_ci, therapist_draws
 from alliance.simulation.early_warning_check import cohort_rows, null_config
 
 COVARIATES = ["baseline_severity", "discipline"]
@@ -132,16 +138,29 @@ def test_the_tables_of_the_analysis(planted):
 
 
 def test_null_cohorts_give_an_auc_near_half():
-    """Three cohorts of `make check-early-warning`'s null condition (seeds 3000-3002, whose 100 cohorts
-    cover .5 in 87%): each CI covers .5 and none is declared actionable."""
+    """Two cohorts of `make check-early-warning`'s null condition (seeds 3006 and 3008) whose AUC CI from
+    the fixed out-of-fold predictions excluded .5 (below and above it): the CI from the refitted models
+    covers .5, is the percentile interval of `refit_aucs`' draws, and neither is declared actionable."""
     settings = LIGHT | {"bootstrap": 200, "seed": 20261203}
-    for seed in (3000, 3001, 3002):
+    for seed in (3006, 3008):
         rows, _oracle = cohort_rows(seed=seed, n_patients=400, n_therapists=32, config=null_config())
         analysis = analyse(rows, settings)
         auc = analysis["measures"].set_index(["validation", "strategy", "measure"]).loc[
             ("therapist_cv", "alliance", "auc")]
         assert auc["ci_low"] < 0.5 < auc["ci_high"], seed
         assert not analysis["result"]["verdict"]["actionable"]
+        at_k = rows[rows["session"] == 3].reset_index(drop=True)
+        y = at_k["dropout"].to_numpy(dtype=int)
+        predictors = predictor_sets(at_k, COVARIATES)["alliance"]
+        designs = {"alliance": design_matrix(at_k, predictors, category_levels(at_k, predictors))}
+        validated = out_of_fold(at_k, designs, 5, 1.0, 20261203, 3)
+        weights = therapist_draws(at_k["therapist_id"].to_numpy(), 200, np.random.default_rng([20261203, 3]))
+        fixed = bootstrap_measures(y, validated["risks"]["alliance"], np.zeros(len(y), dtype=bool), 0.2,
+                                   weights, validated["folds"])["auc"]
+        low, high = percentile_ci(fixed)
+        assert not low < 0.5 < high, seed
+        refitted = percentile_ci(pd.Series(refit_aucs(validated, designs, y, weights)["alliance"]))
+        assert refitted == pytest.approx((auc["ci_low"], auc["ci_high"]), abs=1e-12)
 
 
 def test_the_conventional_cutoff_of_the_srs(planted):

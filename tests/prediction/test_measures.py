@@ -48,6 +48,21 @@ def test_weighted_auc_by_hand():
     assert np.isnan(weighted_auc(np.zeros(4), p, np.ones(4))[0])
 
 
+def test_weighted_auc_of_each_draws_own_scores(sample):
+    """Each draw's own scores (a refitted model's, draws x rows), ties included: each draw's AUC is that
+    of its repeated rows, and of the one-score path; a draw without a dropout is NaN."""
+    y, p, w = sample
+    rng = np.random.default_rng(11)
+    scores = np.vstack([p, np.round(p + rng.normal(0, 0.05, len(p)), 1), np.round(-p, 2), p])
+    weights = np.vstack([w, rng.integers(0, 3, len(y)), np.ones(len(y)), np.where(y == 1, 0.0, 1.0)])
+    aucs = weighted_auc(y, scores, weights)
+    for score, weight, auc in zip(scores[:3], weights[:3], aucs[:3], strict=True):
+        repeated = np.repeat(np.arange(len(y)), weight.astype(int))
+        assert auc == pytest.approx(roc_auc_score(y[repeated], score[repeated]), abs=1e-12)
+        assert auc == pytest.approx(weighted_auc(y, score, weight)[0], abs=1e-12)
+    assert np.isnan(aucs[3])
+
+
 def test_weighted_calibration_matches_statsmodels_glms(sample):
     y, p, w = sample
     z = logit(p)

@@ -45,7 +45,9 @@ from alliance.prediction.measures import (
     rule_curve,
     therapist_draws,
     treat_all_curve,
+    weighted_fold_auc,
 )
+from alliance.prediction.refit import refit_risks
 
 FAMILY = "early_warning"
 MODELS = ("alliance", "alliance_covariates")
@@ -184,7 +186,8 @@ def out_of_fold(rows: pd.DataFrame, designs: dict[str, np.ndarray], folds: int, 
                 seed: int, session: int) -> dict:
     """The cross-validation by therapist: each row's risk from each model fitted without its therapist's
     fold (`risks`: name -> rows), each row's fold (`folds`), the clinic rule's alerts (`clinic`, its
-    cut-off chosen in the training folds) and the cut-off of each fold (`cutoffs`)."""
+    cut-off chosen in the training folds), the cut-off of each fold (`cutoffs`), and for the bootstrap's
+    refits the folds' (train, test) indices (`splits`) and fitted models (`models`: name -> folds)."""
     y = rows["dropout"].to_numpy(dtype=int)
     groups = rows["therapist_id"].to_numpy()
     splits = _grouped_splits(y, groups, folds, seed)
@@ -196,20 +199,45 @@ def out_of_fold(rows: pd.DataFrame, designs: dict[str, np.ndarray], folds: int, 
     clinic = np.zeros(len(rows), dtype=bool)
     last = rows["alliance_last"].to_numpy(dtype=float)
     cutoffs = []
+    models = {name: [] for name in designs}
     for number, (train, test) in enumerate(splits):
         fold[test] = number
         for name, x in designs.items():
-            model = fit_model(x[train], y[train], groups[train], penalty, seed)
-            risks[name][test] = predict(model, x[test])
+            models[name].append(fit_model(x[train], y[train], groups[train], penalty, seed))
+            risks[name][test] = predict(models[name][-1], x[test])
         cutoff = youden_cutoff(last[train], y[train])
         clinic[test] = last[test] <= cutoff
         cutoffs.append(cutoff)
-    return {"risks": risks, "folds": fold, "clinic": clinic, "cutoffs": cutoffs}
+    return {"risks": risks, "folds": fold, "clinic": clinic, "cutoffs": cutoffs, "splits": splits,
+            "models": models}
+
+
+def refit_aucs(validated: dict, designs: dict[str, np.ndarray], y: np.ndarray, weights: np.ndarray
+               ) -> dict[str, np.ndarray]:
+    """Each bootstrap draw's AUC of each model (name -> draws; `weighted_fold_auc` over the folds of
+    `validated`, from `out_of_fold` or `leave_site_out`) from the models refitted in the draw's training
+    folds under the therapist draws' `weights` (`alliance.prediction.refit`); NaN for a draw with a
+    training part without dropouts or without non-dropouts (its models cannot be refitted)."""
+    splits = validated["splits"]
+    fold = np.zeros(len(y), dtype=int)
+    usable = np.ones(len(weights), dtype=bool)
+    for number, (train, test) in enumerate(splits):
+        fold[test] = number
+        events = weights[:, train] @ y[train]
+        usable &= (events > 0) & (events < weights[:, train].sum(axis=1))
+    aucs = {}
+    for name, x in designs.items():
+        risks = refit_risks(validated["models"][name], splits, x, y, weights[usable])
+        aucs[name] = np.full(len(weights), np.nan)
+        aucs[name][usable] = weighted_fold_auc(y, risks, fold, weights[usable])
+    return aucs
 
 
 def leave_site_out(rows: pd.DataFrame, designs: dict[str, np.ndarray], penalty: float | str, seed: int,
-                   session: int) -> dict[str, np.ndarray]:
-    """Every row's risk from each model fitted to the other sites (internal-external validation)."""
+                   session: int) -> dict:
+    """Every row's risk from each model fitted to the other sites (internal-external validation;
+    `risks`: name -> rows), with the (train, test) indices of each held-out site (`splits`) and the
+    fitted models (`models`: name -> sites) for the bootstrap's refits."""
     sites = rows["site"] if "site" in rows.columns else pd.Series(np.nan, index=rows.index)
     if sites.dropna().nunique() < 2 or sites.isna().any():
         raise NotEstimable(Message("the patients in treatment at session {session} do not come from two "
@@ -217,21 +245,27 @@ def leave_site_out(rows: pd.DataFrame, designs: dict[str, np.ndarray], penalty: 
     y = rows["dropout"].to_numpy(dtype=int)
     groups = rows["therapist_id"].to_numpy()
     risks = {name: np.full(len(rows), np.nan) for name in designs}
+    models = {name: [] for name in designs}
+    splits = []
     for site in sorted(sites.unique()):
         test = (sites == site).to_numpy()
         if not 0 < y[~test].sum() < (~test).sum():
             raise NotEstimable(Message("without site {site} no patient in treatment at session {session} "
                                        "dropped out, or all did", site=site, session=session))
+        splits.append((np.flatnonzero(~test), np.flatnonzero(test)))
         for name, x in designs.items():
-            model = fit_model(x[~test], y[~test], groups[~test], penalty, seed)
-            risks[name][test] = predict(model, x[test])
-    return risks
+            models[name].append(fit_model(x[~test], y[~test], groups[~test], penalty, seed))
+            risks[name][test] = predict(models[name][-1], x[test])
+    return {"risks": risks, "splits": splits, "models": models}
 
 
 def _measure_rows(validation: str, session: int, strategy: str, y: np.ndarray, p: np.ndarray | None,
-                  alert: np.ndarray, threshold: float, weights: np.ndarray, folds: np.ndarray) -> list[dict]:
+                  alert: np.ndarray, threshold: float, weights: np.ndarray, folds: np.ndarray,
+                  refit_auc: np.ndarray | None = None) -> list[dict]:
+    """The rows of one model's or rule's measures, with the draws' AUCs of the refitted model
+    (`refit_aucs`) in place of those of the fixed predictions `p`."""
     estimates = point_measures(y, p, alert, threshold, folds)
-    draws = bootstrap_measures(y, p, alert, threshold, weights, folds)
+    draws = bootstrap_measures(y, p, alert, threshold, weights, folds, refit_auc)
     shared = {"validation": validation, "session": session, "strategy": strategy, "n": len(y),
               "dropouts": int(y.sum()), "threshold": threshold}
     rows = []
@@ -302,10 +336,11 @@ def _analysis(rows: pd.DataFrame, settings: dict, *, covariates: list[str], inst
         weights = therapist_draws(at_k["therapist_id"].to_numpy(), int(settings["bootstrap"]),
                                   np.random.default_rng([seed, session]))
         last = at_k["alliance_last"].to_numpy(dtype=float)
+        aucs = refit_aucs(validated, designs, y, weights)
         for name in MODELS:
             result["statuses"].append(status_record(status_key(session, name), FITTED))
             measures += _measure_rows(THERAPIST_CV, session, name, y, risks[name], risks[name] >= threshold,
-                                      threshold, weights, fold)
+                                      threshold, weights, fold, aucs[name])
             curves.append(_curve(session, name, net_benefit_curve(y, risks[name], CURVE_THRESHOLDS)))
             bins.append(calibration_bins(y, risks[name], CALIBRATION_BINS, min_cell_size)
                         .assign(session=session, strategy=name))
@@ -342,18 +377,20 @@ def _analysis(rows: pd.DataFrame, settings: dict, *, covariates: list[str], inst
 def _site_rows(at_k: pd.DataFrame, designs: dict, penalty: float | str, seed: int, session: int,
                threshold: float, weights: np.ndarray, result: dict) -> list[dict]:
     try:
-        risks = leave_site_out(at_k, designs, penalty, seed, session)
+        validated = leave_site_out(at_k, designs, penalty, seed, session)
     except NotEstimable as error:
         for name in MODELS:
             result["statuses"].append(status_record(status_key(session, name, SITE_OUT), error.status,
                                                     error.message))
         return []
     y = at_k["dropout"].to_numpy(dtype=int)
+    risks = validated["risks"]
+    aucs = refit_aucs(validated, designs, y, weights)
     rows = []
     for name in MODELS:
         result["statuses"].append(status_record(status_key(session, name, SITE_OUT), FITTED))
         rows += _measure_rows(SITE_OUT, session, name, y, risks[name], risks[name] >= threshold, threshold,
-                              weights, pd.factorize(at_k["site"])[0])
+                              weights, pd.factorize(at_k["site"])[0], aucs[name])
     return rows
 
 

@@ -10,9 +10,12 @@ Point estimates come from the libraries: the AUC from scikit-learn (`roc_auc_sco
 intercept and slope from statsmodels (Steyerberg 2019, ch. 15: the intercept of a logistic model of the
 outcome with logit(p) as offset, "calibration-in-the-large", 0 when the risks are right on average; the
 slope of the outcome on logit(p), 1 when they are neither too extreme nor too moderate). The bootstrap
-resamples therapists with replacement and re-computes the measures on the out-of-fold predictions (the
-models are not refitted: the CI is the sampling error of the validation, not of the model building).
-A draw is a weight per row (how often its therapist was drawn), so each measure is a weighted one:
+resamples therapists with replacement. The AUC is re-computed on each draw's out-of-fold predictions
+from models refitted in the draw (`alliance.prediction.refit`), so that its CI carries the variation of
+fitting the models; the other measures are re-computed on the out-of-fold predictions of the estimate
+(they describe these predictions: a refit's calibration is near perfect in the large by construction,
+and its slope is biased low by the duplicated therapists of a draw). A draw is a weight per row (how
+often its therapist was drawn), so each measure is a weighted one:
 `weighted_auc` (Mann-Whitney) and `weighted_calibration` (Newton-Raphson) are written here because the
 libraries' versions take 8 ms and 17 ms per draw at 8,000 rows, 200 draws x 10 models too slow for a
 clinic-sized run; both are tested against scikit-learn and statsmodels with repeated rows.
@@ -49,8 +52,11 @@ def logit(p: np.ndarray) -> np.ndarray:
 def weighted_auc(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:
     """The AUC under each row of frequency weights `w` (draws x rows; a row of weight 2 counts as two
     rows): the weighted share of (dropout, non-dropout) pairs whose dropout has the higher score, ties
-    counting half (Mann-Whitney); NaN for a draw without both outcomes."""
+    counting half (Mann-Whitney); NaN for a draw without both outcomes. `score` is one for all draws or
+    each draw's own (draws x rows)."""
     w = np.atleast_2d(w)
+    if score.ndim == 2:
+        return _weighted_auc_per_draw(y, score, w)
     order = np.argsort(score, kind="stable")
     s, yy, ww = score[order], y[order].astype(bool), w[:, order]
     start = np.unique(s, return_index=True)[1]
@@ -60,6 +66,28 @@ def weighted_auc(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:
     pairs = pos.sum(axis=1) * neg.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(pairs > 0, (pos * (below + 0.5 * neg)).sum(axis=1) / pairs, np.nan)
+
+
+def _weighted_auc_per_draw(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """`weighted_auc` of each draw's own scores, sorted draw by draw: each dropout counts the
+    non-dropouts' weight below its group of tied scores and half that within it."""
+    order = np.argsort(score, axis=1, kind="stable")
+    s = np.take_along_axis(score, order, axis=1)
+    yy, ww = y[order].astype(bool), np.take_along_axis(w, order, axis=1)
+    neg, pos = np.where(yy, 0.0, ww), np.where(yy, ww, 0.0)
+    index = np.broadcast_to(np.arange(s.shape[1]), s.shape)
+    first = np.ones(s.shape, dtype=bool)
+    first[:, 1:] = s[:, 1:] != s[:, :-1]
+    last = np.ones(s.shape, dtype=bool)
+    last[:, :-1] = first[:, 1:]
+    start = np.maximum.accumulate(np.where(first, index, 0), axis=1)
+    end = np.minimum.accumulate(np.where(last, index, s.shape[1] - 1)[:, ::-1], axis=1)[:, ::-1]
+    cumulative = np.cumsum(neg, axis=1)
+    below = np.take_along_axis(cumulative - neg, start, axis=1)
+    within = np.take_along_axis(cumulative, end, axis=1) - below
+    pairs = pos.sum(axis=1) * neg.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(pairs > 0, (pos * (below + 0.5 * within)).sum(axis=1) / pairs, np.nan)
 
 
 def weighted_calibration(y: np.ndarray, p: np.ndarray, w: np.ndarray, *, iterations: int = 30
@@ -139,8 +167,9 @@ def fold_auc(y: np.ndarray, p: np.ndarray, folds: np.ndarray) -> float:
 
 
 def weighted_fold_auc(y: np.ndarray, p: np.ndarray, folds: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """`fold_auc` under each row of frequency weights `w` (draws x rows)."""
-    per_fold = np.column_stack([weighted_auc(y[folds == f], p[folds == f], w[:, folds == f])
+    """`fold_auc` under each row of frequency weights `w` (draws x rows), of one risk `p` for all draws
+    (rows) or of each draw's own (draws x rows)."""
+    per_fold = np.column_stack([weighted_auc(y[folds == f], p[..., folds == f], w[:, folds == f])
                                 for f in np.unique(folds)])
     usable = np.isfinite(per_fold)
     total = np.where(usable, per_fold, 0.0).sum(axis=1)
@@ -172,12 +201,14 @@ def therapist_draws(therapists: np.ndarray, draws: int, rng: np.random.Generator
 
 
 def bootstrap_measures(y: np.ndarray, p: np.ndarray | None, alert: np.ndarray, threshold: float,
-                       weights: np.ndarray, folds: np.ndarray) -> pd.DataFrame:
-    """The measures in each draw (rows of `weights`), NaN where a draw cannot give one (the AUC over the
-    held-out `folds`, `weighted_fold_auc`)."""
+                       weights: np.ndarray, folds: np.ndarray, auc: np.ndarray | None = None
+                       ) -> pd.DataFrame:
+    """The measures in each draw (rows of `weights`), NaN where a draw cannot give one: the AUC over the
+    held-out `folds` of `p` (`weighted_fold_auc`), or the draws' `auc` where given (of refitted models,
+    `alliance.prediction.early_warning.refit_aucs`)."""
     out = pd.DataFrame(np.nan, index=range(len(weights)), columns=list(MEASURES))
     if p is not None:
-        out["auc"] = weighted_fold_auc(y, p, folds, weights)
+        out["auc"] = weighted_fold_auc(y, p, folds, weights) if auc is None else auc
         out["calibration_intercept"], out["calibration_slope"] = weighted_calibration(y, p, weights)
         out["brier"] = (weights * (p - y) ** 2).sum(axis=1) / weights.sum(axis=1)
     y = y.astype(bool)
