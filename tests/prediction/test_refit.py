@@ -46,6 +46,7 @@ def test_penalised_logistic_from_a_far_start_and_without_both_outcomes(data):
     only_non_dropouts = np.vstack([weights[0], np.where(y == 1, 0.0, 1.0)])
     fitted = penalised_logistic(x, y, only_non_dropouts, near[0], 1.0)
     assert np.isfinite(fitted[0]).all() and np.isnan(fitted[1]).all()
+    assert np.isnan(penalised_logistic(x, y, only_non_dropouts[1:], near[0], 1.0)).all()  # no draw usable
 
 
 def test_unit_weights_give_back_the_out_of_fold_risks(data):

@@ -42,9 +42,11 @@ def penalised_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, start:
     (draws x rows), by Newton-Raphson from `start` (intercept, then the coefficients).
 
     Maximises C sum_i w_i log L_i - |beta|^2 / 2 over the intercept (not penalised) and the coefficients
-    beta, scikit-learn's `LogisticRegression(C=c)` objective with `sample_weight`. Returns draws x
-    (1 + columns of `x`); NaN for a draw whose weighted outcomes are all 0 or all 1 (its intercept has no
-    finite optimum).
+    beta, scikit-learn's `LogisticRegression(C=c)` objective with `sample_weight`. A step that moves some
+    coefficient by more than `LARGE_STEP` (only from a far start) is halved until the objective does not
+    fall; the fit ends when no coefficient moved by more than `TOLERANCE`. Returns draws x (1 + columns
+    of `x`); NaN for a draw whose weighted outcomes are all 0 or all 1 (its intercept has no finite
+    optimum).
     """
     weights = np.atleast_2d(weights)
     design = np.column_stack([np.ones(len(y)), x])
@@ -117,5 +119,5 @@ def refit_risks(models: list, splits: list, x: np.ndarray, y: np.ndarray, weight
         beta = penalised_logistic(prepare.transform(x[train]), y[train], weights[:, train], start,
                                   logistic.C)
         held_out = np.column_stack([np.ones(len(test)), prepare.transform(x[test])])
-        risks[:, test] = 1 / (1 + np.exp(-(beta @ held_out.T)))
+        risks[:, test] = _risk(beta @ held_out.T)
     return risks
