@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from alliance.i18n import Message
+from alliance.i18n import N_, Message
 
 FITTED = "fitted"
 BOUNDARY = "boundary"
@@ -57,13 +57,18 @@ class InputError(Exception):
     """An input file that cannot be read; the message names the file and the fix.
 
     `file`, `column`, `fix` and `rows` (data rows, from 1 below the header) say where, for the validation
-    report; the message never quotes a value that looks identifying.
+    report; the message never quotes a value that looks identifying. The message and the fix may be
+    `Message`s (the message then says what is wrong with `file`, and the text is "<file>: <message>"),
+    kept as `message_message` and `fix_message` so that the report writes them in its language; `fix` is
+    the English.
     """
 
-    def __init__(self, message: str, *, file: str = "", column: str = "", fix: str = "",
+    def __init__(self, message: str | Message, *, file: str = "", column: str = "", fix: str | Message = "",
                  rows: list[int] | None = None):
-        self.file, self.column, self.fix, self.rows = file, column, fix, list(rows or [])
-        super().__init__(message)
+        self.file, self.column, self.fix, self.rows = file, column, str(fix), list(rows or [])
+        self.message_message = message if isinstance(message, Message) else None
+        self.fix_message = fix if isinstance(fix, Message) else None
+        super().__init__(f"{file}: {message}" if self.message_message and file else str(message))
 
 
 class ConfigError(ValueError):
@@ -75,11 +80,14 @@ class InstrumentError(ValueError):
 
 
 ROW_KEY = "patient_id"  # the key column that a problem's listed rows are named by (the data contract's)
+WHOLE_FILE = N_("(whole file)")  # the column of a problem with a whole file
 
 
 @dataclass
 class Problem:
-    """One validation problem: where it is, what is wrong, and how to fix it."""
+    """One validation problem: where it is, what is wrong, and how to fix it; the message and the fix in
+    English, and as `Message`s (`message_message`, `fix_message`; None for a problem without) that the
+    validation report writes in its language (`told` makes a problem from its messages)."""
 
     file: str
     column: str
@@ -88,6 +96,15 @@ class Problem:
     rows: list[int] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
     n_rows: int = 0
+    message_message: Message | None = None
+    fix_message: Message | None = None
+
+    @classmethod
+    def told(cls, file: str, column: str, message: Message, fix: Message, rows: list[int] | None = None,
+             keys: list[str] | None = None, n_rows: int = 0) -> Problem:
+        """A problem whose message and fix are `Message`s, their English its `message` and `fix`."""
+        return cls(file, column, str(message), str(fix), list(rows or []), list(keys or []), n_rows,
+                   message, fix)
 
     def format(self) -> str:
         """Human-readable lines for the console and the log."""

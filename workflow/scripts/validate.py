@@ -1,7 +1,7 @@
 """Validate the three contract tables: write them typed (Parquet) with a summary, and a validation report.
 
-The report (results/validated/validation_report.html, in the report's language; the problems and warnings
-themselves stay English, as on the console) is written whether validation passes or fails; it is not a
+The report (results/validated/validation_report.html, in the report's language, the problems and warnings
+too; the console and the log stay English) is written whether validation passes or fails; it is not a
 declared output, so Snakemake keeps it when the job fails. On failure no table is written and the job exits
 with status 1 after listing every problem on the console.
 """

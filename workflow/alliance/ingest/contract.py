@@ -16,6 +16,7 @@ import pyarrow
 import pyarrow.compute as pc
 
 from alliance.errors import ROW_KEY, Problem, ValidationError
+from alliance.i18n import N_, Message
 from alliance.ingest.identifiers import examples as quoted_examples
 from alliance.ingest.identifiers import find_identifiers
 from alliance.instruments import Instrument
@@ -56,6 +57,19 @@ ARROW_STRING = "string[pyarrow]"
 FALSE_WORDS = {"0", "0.0", "false", "f", "no", "n", "falso", "fals", "unchecked"}
 
 # Identifying data: names and contents are checked by alliance.ingest.identifiers (re-exported here).
+REFUSED_FIX = Message("remove the column from the export (pseudonymous codes only), rename it if it holds no "
+                      "identifying data, or list it in privacy.allow_columns with a reason")
+
+
+def refused(file: str, column: str, kind: str, mapped_to: str = "") -> Problem:
+    """The problem of a column that looks identifying: `kind` of identifier (`alliance.ingest.identifiers`),
+    found by its name mapped to the contract column `mapped_to` (by `data.columns`) when given."""
+    if mapped_to:
+        message = Message("looks like {kind} by its name (mapped to {column}); identifying data are refused",
+                          kind=Message(kind), column=mapped_to)
+    else:
+        message = Message("looks like {kind}; identifying data are refused", kind=Message(kind))
+    return Problem.told(file, column, message, REFUSED_FIX)
 
 
 @dataclass
@@ -124,17 +138,18 @@ def _coerce(
             continue
         if kind == "bool":
             parsed, bad = _parse_bool(raw)
-            what = "values that are not booleans"
-            fix = "use 1/0, true/false or yes/no"
+            what = N_("{n} values that are not booleans (e.g. {examples})")
+            fix = Message("use 1/0, true/false or yes/no")
         else:
             parsed = _to_float(text)
             bad = (text != "").fillna(False) & parsed.isna()
-            what = "values that are not numbers"
-            fix = "use plain numbers with a decimal point; leave a cell empty when it is missing"
+            what = N_("{n} values that are not numbers (e.g. {examples})")
+            fix = Message("use plain numbers with a decimal point; leave a cell empty when it is missing")
         if bad.any():
             rows, keys, n = _rows(bad, df)
             examples = quoted_examples(raw[bad].astype(str).unique())
-            problems.append(Problem(file, column, f"{n} {what} (e.g. {examples})", fix, rows, keys, n))
+            problems.append(Problem.told(file, column, Message(what, n=n, examples=examples), fix, rows, keys,
+                                         n))
             reported.update((column, int(i)) for i in np.flatnonzero(bad.to_numpy()))
         out[column] = parsed.astype(_dtype(kind)) if kind != "integer" else parsed.astype(float)
     return out
@@ -217,15 +232,17 @@ def _item_columns(instrument: Instrument, whole: pa.Check) -> dict[str, pa.Colum
 
 
 FIXES = {
-    "not_nullable": "fill in every row; this column is required",
-    "field_uniqueness": "each value may appear once; remove or merge the duplicate rows",
-    "multiple_fields_uniqueness": "each (patient_id, session) pair may appear once; remove duplicates",
-    "isin": f"use one of: {', '.join(DISCIPLINES)}",
-    "greater_than_or_equal_to": "values must be at least 1",
-    "in_range": "values must lie in the instrument's range (coded by option value)",
-    "whole_number": "use whole numbers (item answers and counts cannot have decimals)",
-    "finite": "use finite numbers (no inf or -inf); leave a cell empty when it is missing",
+    "not_nullable": Message("fill in every row; this column is required"),
+    "field_uniqueness": Message("each value may appear once; remove or merge the duplicate rows"),
+    "multiple_fields_uniqueness": Message("each (patient_id, session) pair may appear once; remove "
+                                          "duplicates"),
+    "isin": Message("use one of: {values}", values=DISCIPLINES),
+    "greater_than_or_equal_to": Message("values must be at least 1"),
+    "in_range": Message("values must lie in the instrument's range (coded by option value)"),
+    "whole_number": Message("use whole numbers (item answers and counts cannot have decimals)"),
+    "finite": Message("use finite numbers (no inf or -inf); leave a cell empty when it is missing"),
 }
+OTHER_FIX = Message("correct the values")
 
 
 def _check_schema(
@@ -246,13 +263,14 @@ def _check_schema(
             mask = pd.Series(df.index.isin(group["index"].dropna().astype(int)), index=df.index)
             rows, keys, n = _rows(mask, df)
             values = quoted_examples(group["failure_case"].astype(str).unique())
-            message = f"{n or len(group)} row(s) fail check {check}" + (
-                f" (e.g. {values})" if name not in ("not_nullable",) else " (empty cells)"
-            )
-            problems.append(
-                Problem(file, str(column), message, FIXES.get(name, "correct the values"),
-                        rows, keys, n)
-            )
+            if name == "not_nullable":
+                message = Message("{n} row(s) fail check {check} (empty cells)", n=n or len(group),
+                                  check=str(check))
+            else:
+                message = Message("{n} row(s) fail check {check} (e.g. {examples})", n=n or len(group),
+                                  check=str(check), examples=values)
+            problems.append(Problem.told(file, str(column), message, FIXES.get(name, OTHER_FIX), rows, keys,
+                                         n))
 
 
 def validate_tables(
@@ -286,21 +304,18 @@ def validate_tables(
         for column, kind in find_identifiers(df, id_columns=("patient_id", "therapist_id"),
                                              allowed=allowed) if checks else ():
             keys_hidden.update([file] if column == KEY else [])
-            problems.append(Problem(
-                file, column, f"looks like {kind}; identifying data are refused",
-                "remove the column from the export (pseudonymous codes only), rename it if it holds no "
-                "identifying data, or list it in privacy.allow_columns with a reason",
-            ))
+            problems.append(refused(file, column, kind))
         duplicated = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
         if duplicated:
-            problems.extend(Problem(file, column, "the column name appears more than once",
-                                    "give every column a distinct name") for column in duplicated)
+            problems.extend(Problem.told(file, column, Message("the column name appears more than once"),
+                                         Message("give every column a distinct name"))
+                            for column in duplicated)
             continue
         for column in REQUIRED[table]:
             if column not in df.columns:
-                problems.append(Problem(
-                    file, column, "required column is missing",
-                    f"add the column; {table} needs {', '.join(REQUIRED[table])}",
+                problems.append(Problem.told(
+                    file, column, Message("required column is missing"),
+                    Message("add the column; {table} needs {columns}", table=table, columns=REQUIRED[table]),
                 ))
         if any(p.file == file and p.message.startswith("required") for p in problems):
             continue
@@ -322,9 +337,10 @@ def validate_tables(
                 unknown = typed[table]["patient_id"].notna() & ~typed[table]["patient_id"].isin(known)
                 if unknown.any():
                     rows, keys, n = _rows(unknown, typed[table])
-                    problems.append(Problem(
-                        files[table], "patient_id", f"{n} row(s) name a patient not in {files['patients']}",
-                        "add the patient to the patients table or remove these rows", rows, keys, n,
+                    problems.append(Problem.told(
+                        files[table], "patient_id",
+                        Message("{n} row(s) name a patient not in {file}", n=n, file=files["patients"]),
+                        Message("add the patient to the patients table or remove these rows"), rows, keys, n,
                     ))
     for problem in problems:
         if problem.file in keys_hidden:

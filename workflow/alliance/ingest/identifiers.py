@@ -36,15 +36,18 @@ from collections.abc import Collection, Iterable
 import numpy as np
 import pandas as pd
 
-NAME = "a name"
-EMAIL = "an e-mail address"
-PHONE = "a phone number"
-ADDRESS = "an address or postcode"
-BIRTH = "a date of birth"
-DATE = "an exact date"
-NATIONAL_ID = "a national identity number"
-RECORD = "a medical record number"
-FREE_TEXT = "free-text notes"
+from alliance.i18n import N_
+
+# The kinds of identifier, as the validation problems say them (translated where they are shown).
+NAME = N_("a name")
+EMAIL = N_("an e-mail address")
+PHONE = N_("a phone number")
+ADDRESS = N_("an address or postcode")
+BIRTH = N_("a date of birth")
+DATE = N_("an exact date")
+NATIONAL_ID = N_("a national identity number")
+RECORD = N_("a medical record number")
+FREE_TEXT = N_("free-text notes")
 KINDS = (NAME, EMAIL, PHONE, ADDRESS, BIRTH, DATE, NATIONAL_ID, RECORD, FREE_TEXT)
 
 # ---- Column names (normalised: accents stripped, camelCase split, lower case, words joined by "_") --------

@@ -39,7 +39,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from alliance.errors import ConfigError, InputError
+from alliance.errors import WHOLE_FILE, ConfigError, InputError
+from alliance.i18n import Message
 from alliance.ingest.contract import OUTCOME_COLUMNS, PATIENT_COLUMNS, REQUIRED, SESSION_COLUMNS, TABLES
 from alliance.ingest.identifiers import redact_text
 
@@ -201,9 +202,10 @@ def _decode(raw: bytes, encoding: str, file: str) -> str:
         return raw.decode(encoding)
     except UnicodeDecodeError as err:
         raise InputError(
-            f"{file}: not valid {encoding} text (at byte {err.start + 1}). Set data.encoding to auto, "
-            "or to the encoding the file was saved in (utf-8, latin-1, windows-1252).",
-            file=file, fix="set data.encoding (auto detects UTF-8, UTF-16 with BOM and Latin-1)",
+            Message("not valid {encoding} text (at byte {byte}). Set data.encoding to auto, or to the "
+                    "encoding the file was saved in (utf-8, latin-1, windows-1252).",
+                    encoding=encoding, byte=err.start + 1),
+            file=file, fix=Message("set data.encoding (auto detects UTF-8, UTF-16 with BOM and Latin-1)"),
         ) from err
 
 
@@ -252,9 +254,9 @@ def _parse(text: str, delimiter: str, file: str) -> pd.DataFrame:
     """
     if "\x00" in text:
         raise InputError(
-            f"{file}: the text contains NUL characters (a binary file, or UTF-16 without a byte-order "
-            "mark). Save it as CSV in UTF-8.", file=file, column="(whole file)",
-            fix="save the export as CSV (UTF-8)")
+            Message("the text contains NUL characters (a binary file, or UTF-16 without a byte-order "
+                    "mark). Save it as CSV in UTF-8."), file=file, column=WHOLE_FILE,
+            fix=Message("save the export as CSV (UTF-8)"))
     try:
         return pd.read_csv(io.StringIO(text), sep=delimiter, header=None, dtype=str, na_filter=False,
                            skip_blank_lines=False, engine="c", quotechar='"', doublequote=True)
@@ -267,22 +269,22 @@ def _parse(text: str, delimiter: str, file: str) -> pd.DataFrame:
         rows = list(reader)
     except csv.Error as err:
         raise InputError(
-            f"{file}: not readable as delimited text near line {reader.line_num} ({redact_text(str(err))}). "
-            "Check the quotes and the delimiter (data.delimiter).",
-            file=file, column="(whole file)", fix="check the quotes and data.delimiter") from err
+            Message("not readable as delimited text near line {line} ({error}). Check the quotes and the "
+                    "delimiter (data.delimiter).", line=reader.line_num, error=redact_text(str(err))),
+            file=file, column=WHOLE_FILE, fix=Message("check the quotes and data.delimiter")) from err
     return pd.DataFrame(rows, dtype=object)
 
 
 def _split_header(records: pd.DataFrame, file: str) -> tuple[list, pd.DataFrame]:
     """The first record with a non-empty cell is the header; the records after it are the data rows."""
     if records.empty:
-        raise InputError(f"{file}: the file has no header row.", file=file, column="(whole file)",
-                         fix="export the table with a header row")
+        raise InputError(Message("the file has no header row."), file=file, column=WHOLE_FILE,
+                         fix=Message("export the table with a header row"))
     cleaned = pd.DataFrame({i: _clean(records.iloc[:, i]) for i in range(records.shape[1])})
     filled = np.flatnonzero(cleaned.notna().any(axis=1).to_numpy())
     if not len(filled):
-        raise InputError(f"{file}: the file has no header row.", file=file, column="(whole file)",
-                         fix="export the table with a header row")
+        raise InputError(Message("the file has no header row."), file=file, column=WHOLE_FILE,
+                         fix=Message("export the table with a header row"))
     first = int(filled[0])
     header = ["" if v is None else v for v in cleaned.iloc[first].tolist()]
     while header and header[-1] == "":  # the header ends at its last name (rows are padded to the widest)
@@ -302,13 +304,20 @@ def _build(header: list, body: pd.DataFrame, file: str) -> tuple[pd.DataFrame, l
         too_long = [int(i) + 1 for i in np.flatnonzero(extra)]
         if too_long:
             listed = ", ".join(str(r) for r in too_long[:MAX_LISTED_ROWS])
-            more = f" and {len(too_long) - MAX_LISTED_ROWS} more" if len(too_long) > MAX_LISTED_ROWS else ""
-            raise InputError(
-                f"{file}: {len(too_long)} row(s) have more cells than the header has columns ({width}): "
-                f"rows {listed}{more} (data rows, counting from 1 below the header). Check the delimiter "
-                "(data.delimiter), quotes around text with delimiters in it, and decimal commas.",
-                file=file, column="(whole file)", rows=too_long[:MAX_LISTED_ROWS],
-                fix="quote cells that contain the delimiter, or set data.delimiter")
+            if len(too_long) > MAX_LISTED_ROWS:
+                message = Message(
+                    "{n} row(s) have more cells than the header has columns ({width}): rows {rows} and "
+                    "{more} more (data rows, counting from 1 below the header). Check the delimiter "
+                    "(data.delimiter), quotes around text with delimiters in it, and decimal commas.",
+                    n=len(too_long), width=width, rows=listed, more=len(too_long) - MAX_LISTED_ROWS)
+            else:
+                message = Message(
+                    "{n} row(s) have more cells than the header has columns ({width}): rows {rows} (data "
+                    "rows, counting from 1 below the header). Check the delimiter (data.delimiter), quotes "
+                    "around text with delimiters in it, and decimal commas.",
+                    n=len(too_long), width=width, rows=listed)
+            raise InputError(message, file=file, column=WHOLE_FILE, rows=too_long[:MAX_LISTED_ROWS],
+                             fix=Message("quote cells that contain the delimiter, or set data.delimiter"))
     frame = pd.DataFrame({i: (body.iloc[:, i] if i < wide else pd.Series(None, index=body.index,
                                                                          dtype=object))
                           for i in range(width)}, index=body.index, dtype=object)
@@ -326,20 +335,20 @@ def _build(header: list, body: pd.DataFrame, file: str) -> tuple[pd.DataFrame, l
     duplicated = sorted({n for n in final if final.count(n) > 1})
     if duplicated:
         raise InputError(
-            f"{file}: column name(s) {', '.join(repr(d) for d in duplicated)} appear more than once. "
-            "Give every column a distinct name (or map one of them with data.columns).",
-            file=file, column=", ".join(duplicated), fix="give every column a distinct name")
+            Message("column name(s) {names} appear more than once. Give every column a distinct name (or "
+                    "map one of them with data.columns).", names=", ".join(repr(d) for d in duplicated)),
+            file=file, column=", ".join(duplicated), fix=Message("give every column a distinct name"))
     if not final:
-        raise InputError(f"{file}: no header row. The first row must name the columns.", file=file,
-                         column="(whole file)", fix="add a header row")
+        raise InputError(Message("no header row. The first row must name the columns."), file=file,
+                         column=WHOLE_FILE, fix=Message("add a header row"))
     return frame.reset_index(drop=True), source
 
 
 def _read_text(path: Path, options: ReadOptions, file: str) -> tuple[list, pd.DataFrame, dict]:
     raw = path.read_bytes()
     if not raw.strip():
-        raise InputError(f"{file}: the file is empty.", file=file, column="(whole file)",
-                         fix="export the table with a header row")
+        raise InputError(Message("the file is empty."), file=file, column=WHOLE_FILE,
+                         fix=Message("export the table with a header row"))
     text, encoding = decode(raw, options.encoding, file)
     first_line = text.split("\n", 1)[0].strip().strip('"')
     if re.fullmatch(r"sep=.", first_line):  # Excel's delimiter hint line
@@ -392,24 +401,27 @@ def _read_excel(path: Path, sheet: str | int | None, file: str) -> tuple[list, p
             name = names[0]
         elif isinstance(sheet, int) and not isinstance(sheet, bool):
             if not 0 <= sheet < len(names):
-                raise InputError(f"{file}: there is no sheet number {sheet} (0-based); the workbook has "
-                                 f"{len(names)}: {', '.join(names)}.", file=file,
-                                 fix="set data.sheets to a sheet name or a position from 0")
+                raise InputError(Message("there is no sheet number {sheet} (0-based); the workbook has "
+                                         "{count}: {names}.", sheet=sheet, count=len(names),
+                                         names=", ".join(names)),
+                                 file=file,
+                                 fix=Message("set data.sheets to a sheet name or a position from 0"))
             name = names[sheet]
         else:
             matches = [n for n in names if n == str(sheet)] or [
                 n for n in names if _key(n) == _key(str(sheet))]
             if not matches:
-                raise InputError(f"{file}: no sheet named '{sheet}'; the workbook has: {', '.join(names)}.",
-                                 file=file, column="(whole file)",
-                                 fix="set data.sheets to one of the workbook's sheet names")
+                raise InputError(Message("no sheet named '{sheet}'; the workbook has: {names}.",
+                                         sheet=str(sheet), names=", ".join(names)),
+                                 file=file, column=WHOLE_FILE,
+                                 fix=Message("set data.sheets to one of the workbook's sheet names"))
             name = matches[0]
         rows = [[_cell_text(v) for v in row] for row in workbook[name].iter_rows(values_only=True)]
     finally:
         workbook.close()
     if not any(c is not None and str(c).strip() for row in rows for c in row):
-        raise InputError(f"{file}: sheet '{name}' is empty.", file=file, column="(whole file)",
-                         fix="choose the sheet with the table in data.sheets")
+        raise InputError(Message("sheet '{sheet}' is empty.", sheet=name), file=file, column=WHOLE_FILE,
+                         fix=Message("choose the sheet with the table in data.sheets"))
     header, body = _split_header(pd.DataFrame(rows, dtype=object), file)
     return header, body, {"format": "excel", "sheet": name}
 
@@ -486,9 +498,10 @@ def apply_column_map(
     clashes = sorted({n for n in final if final.count(n) > 1})
     if clashes:
         raise InputError(
-            f"{file}: after data.columns renames, the name(s) {', '.join(repr(c) for c in clashes)} "
-            "would be given to more than one column. Map only one column to each contract name.",
-            file=file, column=", ".join(clashes), fix="change data.columns so each name is used once")
+            Message("after data.columns renames, the name(s) {names} would be given to more than one column. "
+                    "Map only one column to each contract name.", names=", ".join(repr(c) for c in clashes)),
+            file=file, column=", ".join(clashes),
+            fix=Message("change data.columns so each name is used once"))
     return frame.rename(columns=renames), {new: old for old, new in renames.items()}, unmatched
 
 
@@ -543,12 +556,13 @@ def read_export(
     file = str(path)
     suffix = path.suffix.lower()
     if suffix not in READERS:
-        raise InputError(f"{file}: unsupported file type '{suffix}'. Use one of {', '.join(READERS)}.",
-                         file=file, column="(whole file)",
-                         fix=f"save the table as {', '.join(READERS)}")
+        raise InputError(Message("unsupported file type '{suffix}'. Use one of {formats}.", suffix=suffix,
+                                 formats=READERS),
+                         file=file, column=WHOLE_FILE,
+                         fix=Message("save the table as {formats}", formats=READERS))
     if not path.is_file():
-        raise InputError(f"{file}: file not found. Check the data.* paths in your config.", file=file,
-                         column="(whole file)", fix="check the data.* paths in your config")
+        raise InputError(Message("file not found. Check the data.* paths in your config."), file=file,
+                         column=WHOLE_FILE, fix=Message("check the data.* paths in your config"))
     try:
         if suffix in TEXT_FORMATS:
             header, rows, info = _read_text(path, options, file)
@@ -560,11 +574,11 @@ def read_export(
     except InputError:
         raise
     except Exception as err:  # whatever a format library raises on a malformed file
-        kind = suffix.lstrip(".")
+        kind, error = suffix.lstrip("."), f"{type(err).__name__}: {redact_text(str(err))[:300]}"
         raise InputError(
-            f"{file}: could not be read as {kind} ({type(err).__name__}: {redact_text(str(err))[:300]}). "
-            "Re-export the table (CSV in UTF-8 with a header row is the safest).",
-            file=file, column="(whole file)", fix="re-export the table with a header row") from err
+            Message("could not be read as {kind} ({error}). Re-export the table (CSV in UTF-8 with a header "
+                    "row is the safest).", kind=kind, error=error),
+            file=file, column=WHOLE_FILE, fix=Message("re-export the table with a header row")) from err
     frame, converted = convert_decimal_comma(frame, options.decimal)
     info |= {"path": file, "rows": len(frame), "columns": len(frame.columns),
              "decimal_comma_columns": converted}
@@ -595,20 +609,22 @@ def read_redcap(path: str | Path, options: ReadOptions) -> dict[str, ReadResult]
     df, file = whole.frame, str(path)
     rid = settings.record_id
     if rid not in df.columns:
-        raise InputError(f"{file}: no column '{rid}' (the record ID). Set data.redcap.record_id to the "
-                         "name of your project's record ID field.", file=file, column=rid,
-                         fix="set data.redcap.record_id")
+        raise InputError(Message("no column '{column}' (the record ID). Set data.redcap.record_id to the "
+                                 "name of your project's record ID field.", column=rid),
+                         file=file, column=rid, fix=Message("set data.redcap.record_id"))
     missing_id = df[rid].isna()
     if missing_id.any():
         rows = [whole.source_rows[i] for i in np.flatnonzero(missing_id.to_numpy())[:MAX_LISTED_ROWS]]
-        raise InputError(f"{file}: {int(missing_id.sum())} row(s) have no {rid}.", file=file, column=rid,
-                         rows=rows, fix=f"every row of a REDCap export needs its {rid}")
+        raise InputError(Message("{n} row(s) have no {column}.", n=int(missing_id.sum()), column=rid),
+                         file=file, column=rid, rows=rows,
+                         fix=Message("every row of a REDCap export needs its {column}", column=rid))
     events = df[REDCAP_EVENT] if REDCAP_EVENT in df.columns else None
     repeat = df[REDCAP_REPEAT_INSTRUMENT] if REDCAP_REPEAT_INSTRUMENT in df.columns else None
     if events is None and (settings.patients_events or settings.outcomes_events or settings.session_events):
-        raise InputError(f"{file}: no {REDCAP_EVENT} column, so data.redcap.*_events cannot be used "
-                         "(a classic project: leave them empty and set data.redcap.session_instrument).",
-                         file=file, column=REDCAP_EVENT, fix="set data.redcap.session_instrument")
+        raise InputError(Message("no {column} column, so data.redcap.*_events cannot be used (a classic "
+                                 "project: leave them empty and set data.redcap.session_instrument).",
+                                 column=REDCAP_EVENT),
+                         file=file, column=REDCAP_EVENT, fix=Message("set data.redcap.session_instrument"))
     plain = repeat.isna() if repeat is not None else pd.Series(True, index=df.index)
     known_events = sorted(events.dropna().unique()) if events is not None else []
 
@@ -616,9 +632,11 @@ def read_redcap(path: str | Path, options: ReadOptions) -> dict[str, ReadResult]
     masks: dict[str, pd.Series] = {}
     if settings.session_instrument:
         if repeat is None or REDCAP_REPEAT_INSTANCE not in df.columns:
-            raise InputError(f"{file}: no {REDCAP_REPEAT_INSTRUMENT}/{REDCAP_REPEAT_INSTANCE} columns, so "
-                             "data.redcap.session_instrument cannot be used.", file=file,
-                             column=REDCAP_REPEAT_INSTRUMENT, fix="export the repeating instruments too")
+            raise InputError(Message("no {instrument}/{instance} columns, so data.redcap.session_instrument "
+                                     "cannot be used.", instrument=REDCAP_REPEAT_INSTRUMENT,
+                                     instance=REDCAP_REPEAT_INSTANCE), file=file,
+                             column=REDCAP_REPEAT_INSTRUMENT,
+                             fix=Message("export the repeating instruments too"))
         mask = repeat == settings.session_instrument
         if settings.session_events:
             mask &= events.fillna("").str.fullmatch(settings.session_events)
@@ -631,9 +649,10 @@ def read_redcap(path: str | Path, options: ReadOptions) -> dict[str, ReadResult]
             number = events.fillna("").str.extract(pattern, expand=False)
             number = number.iloc[:, 0] if isinstance(number, pd.DataFrame) else number
     else:
-        raise InputError(f"{file}: set data.redcap.session_events (event names of the sessions) or "
-                         "data.redcap.session_instrument (a repeating instrument) to find the sessions.",
-                         file=file, column=REDCAP_EVENT, fix="set data.redcap.session_events")
+        raise InputError(Message("set data.redcap.session_events (event names of the sessions) or "
+                                 "data.redcap.session_instrument (a repeating instrument) to find the "
+                                 "sessions."),
+                         file=file, column=REDCAP_EVENT, fix=Message("set data.redcap.session_events"))
     for table, names in (("patients", settings.patients_events), ("outcomes", settings.outcomes_events)):
         masks[table] = plain & (events.isin(names) if names else ~masks["sessions"])
     results = {}
@@ -642,10 +661,14 @@ def read_redcap(path: str | Path, options: ReadOptions) -> dict[str, ReadResult]
         part = df[mask].reset_index(drop=True)
         source = [whole.source_rows[i] for i in np.flatnonzero(mask)]
         if part.empty:
-            shown = ", ".join(known_events[:10]) or "none"
-            raise InputError(f"{file}: no rows for the {table} table with the data.redcap settings (events "
-                             f"in the file: {shown}).", file=file, column=REDCAP_EVENT,
-                             fix=f"set data.redcap to select the {table} rows")
+            if known_events:
+                message = Message("no rows for the {table} table with the data.redcap settings (events in "
+                                  "the file: {events}).", table=table, events=", ".join(known_events[:10]))
+            else:
+                message = Message("no rows for the {table} table with the data.redcap settings (events in "
+                                  "the file: none).", table=table)
+            raise InputError(message, file=file, column=REDCAP_EVENT,
+                             fix=Message("set data.redcap to select the {table} rows", table=table))
         drop = [c for c in part.columns if c in REDCAP_SYSTEM or str(c).endswith("_complete")]
         part = part.drop(columns=drop)
         if table == "sessions" and number is not None:
@@ -686,10 +709,10 @@ def _collapse(part: pd.DataFrame, source: list[int], rid: str, file: str,
         columns = [str(c) for c in conflicts.columns[conflicts.any()]]
         records = [str(r) for r in conflicts.index[conflicts.any(axis=1)][:MAX_LISTED_ROWS]]
         raise InputError(
-            f"{file}: for the {table} table, record(s) {', '.join(records)} have different values of "
-            f"{', '.join(columns)} in different events. Restrict data.redcap.{table}_events to the event "
-            "that holds them.", file=file, column=", ".join(columns),
-            fix=f"set data.redcap.{table}_events")
+            Message("for the {table} table, record(s) {records} have different values of {columns} in "
+                    "different events. Restrict data.redcap.{table}_events to the event that holds them.",
+                    table=table, records=", ".join(records), columns=", ".join(columns)),
+            file=file, column=", ".join(columns), fix=Message("set data.redcap.{table}_events", table=table))
     first = grouped.first().reset_index()
     positions = part.reset_index(drop=True).groupby(rid, sort=False).head(1).index
     first = first[list(part.columns)]

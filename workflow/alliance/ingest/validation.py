@@ -6,24 +6,26 @@ report).
 column, contract violation) becomes a `Problem` of the returned `ValidationOutcome`, so that the report and
 the console list them all. Warnings do not stop the run; each is a dict
 
-    {kind, table, file, column, count, rows, message, report_message, report_message_message}
+    {kind, table, file, column, count, rows, message, message_message, report_message,
+     report_message_message}
 
 where `rows` are data rows of the file (counting from 1 below the header, at most 5), `message` states the
-exact count (for the data manager, in English as on the console) and `report_message` the same with a
-count below `privacy.min_cell_size` shown as "<k" (safe to print in the report), in English, and as data in
-`report_message_message` (an `alliance.i18n.Message`, `to_json`), which the report writes in its language.
-Messages never quote a value.
+exact count (for the data manager, in English as on the console; as data in `message_message`, an
+`alliance.i18n.Message` `to_json`, which the validation report writes in its language) and
+`report_message` the same with a count below `privacy.min_cell_size` shown as "<k" (safe to print in the
+report), in English, and as data in `report_message_message`, which the report writes in its language.
+Messages never quote a value; a problem's message and fix are `Message`s too (`Problem.told`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from alliance.errors import ConfigError, InputError
+from alliance.errors import WHOLE_FILE, ConfigError, InputError
 from alliance.i18n import N_, Message
 from alliance.ingest.contract import (
     KEY,
@@ -32,6 +34,7 @@ from alliance.ingest.contract import (
     Problem,
     Validated,
     ValidationError,
+    refused,
     validate_tables,
 )
 from alliance.ingest.identifiers import find_identifiers, name_kind
@@ -100,17 +103,13 @@ def allow_list(privacy: Mapping) -> list[dict]:
 
 
 def _input_problem(err: InputError, fallback: str) -> Problem:
+    """The problem of a file that could not be read, with the error's messages (`InputError`)."""
     file = err.file or fallback
     message = str(err).removeprefix(f"{file}: ")
+    fix = err.fix_message or (None if err.fix else Message("see the message"))
     rows = list(err.rows)
-    return Problem(file, err.column or "(whole file)", message, err.fix or "see the message", rows,
-                   [""] * len(rows), len(rows))
-
-
-def _refused(file: str, column: str, kind: str, how: str = "") -> Problem:
-    return Problem(file, column, f"looks like {kind}{how}; identifying data are refused",
-                   "remove the column from the export (pseudonymous codes only), rename it if it holds no "
-                   "identifying data, or list it in privacy.allow_columns with a reason")
+    return Problem(file, err.column or WHOLE_FILE, message, str(fix) if fix else err.fix, rows,
+                   [""] * len(rows), len(rows), err.message_message, fix)
 
 
 def _locate(problem: Problem, table: str, inputs: Inputs) -> Problem:
@@ -120,7 +119,7 @@ def _locate(problem: Problem, table: str, inputs: Inputs) -> Problem:
     rows = [source[r - 1] if 0 < r <= len(source) else r for r in problem.rows]
     original = result.info.get("renamed", {}).get(problem.column)
     column = f"{original} → {problem.column}" if original else problem.column
-    return Problem(problem.file, column, problem.message, problem.fix, rows, problem.keys, problem.n_rows)
+    return replace(problem, column=column, rows=rows)
 
 
 def run_validation(
@@ -139,7 +138,7 @@ def run_validation(
         for new, old in renamed.items():
             kind = name_kind(old)
             if kind and new not in allowed[table] and name_kind(new) is None:
-                problems.append(_refused(inputs.files[table], old, kind, f" by its name (mapped to {new})"))
+                problems.append(refused(inputs.files[table], old, kind, mapped_to=new))
     k = privacy.get("k_anonymity") or privacy.get("min_cell_size", 10)
     outcome = ValidationOutcome(inputs, problems, privacy={
         "allowed_columns": entries,
@@ -150,7 +149,7 @@ def run_validation(
     if len(inputs.results) < len(TABLES):
         for table, result in inputs.results.items():  # still name identifying columns of readable tables
             for column, kind in find_identifiers(result.frame, (KEY, "therapist_id"), allowed[table]):
-                problems.append(_refused(inputs.files[table], column, kind))
+                problems.append(refused(inputs.files[table], column, kind))
         return outcome
     try:
         validated = validate_tables(inputs.raw, inputs.files, instruments["alliance"],
@@ -177,10 +176,10 @@ def _warning(kind: str, table: str, inputs: Inputs, column: str, count: int, row
     exact = {"n": count} | values
     shown = {name: (f"<{min_cell_size}" if name in SUPPRESSED and 0 < value < min_cell_size else value)
              for name, value in exact.items()}
-    report = Message(template, **shown)
+    message, report = Message(template, **exact), Message(template, **shown)
     return {"kind": kind, "table": table, "file": inputs.files[table], "column": column, "count": int(count),
-            "rows": rows, "message": str(Message(template, **exact)), "report_message": str(report),
-            "report_message_message": report.to_json()}
+            "rows": rows, "message": str(message), "message_message": message.to_json(),
+            "report_message": str(report), "report_message_message": report.to_json()}
 
 
 def _patient_rows(mask: pd.Series, inputs: Inputs) -> list[int]:

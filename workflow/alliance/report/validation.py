@@ -1,7 +1,10 @@
 """The validation report: one self-contained HTML page of what the ingest stage read, refused and warned.
 
-The page is written in the active language (`alliance.i18n.use_language`); the problems and warnings
-themselves are the ingest stage's English (as on the console), marked as such (`foreign`).
+The page is written in the active language (`alliance.i18n.use_language`), the problems and warnings too,
+from the ingest stage's messages (`Problem.message_message` and `fix_message`, a warning's
+`message_message`, with exact counts); in English they are the ingest stage's text, as on the console. A
+problem without a message (an error raised outside the ingest stage) stays English, marked as such
+(`foreign`).
 """
 
 from __future__ import annotations
@@ -9,12 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup
 
-from alliance.i18n import N_, _, language, ngettext, pgettext
+from alliance.errors import WHOLE_FILE
+from alliance.i18n import N_, SOURCE_LANGUAGE, Message, _, language, ngettext, pgettext, read_message
 from alliance.ingest.contract import KEY, TABLES
 from alliance.ingest.identifiers import KINDS
 from alliance.ingest.validation import ValidationOutcome
-from alliance.report.format import foreign, format_count
+from alliance.report.format import foreign, format_count, format_value
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -23,6 +28,14 @@ TEMPLATES = Path(__file__).parent / "templates"
 REFUSED = N_("names, e-mail addresses, phone numbers, street addresses and postcodes, dates of birth and "
              "other exact dates, national identity numbers (Spanish DNI/NIE, NHS, US SSN), medical record "
              "numbers and free-text notes")
+
+
+def _words(message: Message | None, english: str) -> str | Markup:
+    """A problem's or a warning's text in the active language from its message; its `english` in English
+    (the ingest stage's text, as on the console) or without a message (marked as English, `foreign`)."""
+    if message is None or language() == SOURCE_LANGUAGE:
+        return foreign(english)
+    return message.render(format_value)
 
 
 def _rows_text(problem_rows: list[int], keys: list[str], n: int) -> str:
@@ -68,10 +81,11 @@ def render_validation_report(outcome: ValidationOutcome) -> str:
         })
     tables = {table: info | {"rows": format_count(info["rows"])}
               for table, info in (outcome.validated.summary["tables"] if outcome.validated else {}).items()}
-    problems = [{"file": p.file, "column": p.column, "message": foreign(p.message), "fix": foreign(p.fix),
+    problems = [{"file": p.file, "column": _(WHOLE_FILE) if p.column == WHOLE_FILE else p.column,
+                 "message": _words(p.message_message, p.message), "fix": _words(p.fix_message, p.fix),
                  "rows": _rows_text(p.rows, p.keys, p.n_rows)} for p in outcome.problems]
-    warnings = [w | {"message": foreign(w["message"]), "count": format_count(w["count"])}
-                for w in outcome.warnings]
+    warnings = [w | {"message": _words(read_message(w.get("message_message")), w["message"]),
+                     "count": format_count(w["count"])} for w in outcome.warnings]
     privacy = outcome.privacy
     refused = privacy.get("refused", "")
     anonymity = privacy.get("k_anonymity", {})

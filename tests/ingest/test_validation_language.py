@@ -1,0 +1,275 @@
+"""The validation page's problems and warnings in the report's language (issue 15): each problem's message
+and fix and each warning are `Message`s made where they are found, written in Spanish or Catalan on the page;
+in English the page, the problems and the console are the ingest stage's text as before."""
+
+from __future__ import annotations
+
+import ast
+import re
+from html import unescape
+from pathlib import Path
+
+import pytest
+
+from alliance.errors import InputError, Problem
+from alliance.i18n import PACKAGE_DIR, Message, read_message, use_language
+from alliance.ingest.validation import ValidationOutcome, console_summary, run_validation
+from alliance.report.format import format_count
+from alliance.report.validation import render_validation_report
+
+SPAN = re.compile(r'<span lang="en">(.*?)</span>', re.S)
+# What stays English on a page in Spanish or Catalan: how the reader read a text file (format, delimiter).
+READER_INFO = {"text", "comma (detected)"}
+# Words of English prose that Spanish and Catalan text does not contain (tests/report/test_language.py).
+ENGLISH = re.compile(r"\b(the|of|and|with|is|are|was|were|for|from|not|which|this|that|each|than|"
+                     r"when|where|who|have|been|between|after|before|only)\b")
+SESSIONS = 1200  # rows of the sessions file, each with a symptoms value that is not a number
+
+
+@pytest.fixture(scope="module")
+def instruments(wai_sr, csq8) -> dict:
+    return {"alliance": wai_sr, "satisfaction": csq8, "therapist": None}
+
+
+def write(path: Path, text: str) -> str:
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def unreadable(tmp_path: Path) -> dict:
+    """Three files none of which can be read: a row wider than the header, a missing file, a JSON file."""
+    return {"patients": write(tmp_path / "p.csv", "a,b\n1,2,3\n"), "sessions": str(tmp_path / "missing.csv"),
+            "outcomes": write(tmp_path / "o.json", "{}")}
+
+
+def contract_breaches(tmp_path: Path, instruments: dict) -> dict:
+    """Three readable files that break the contract: an e-mail column in patients; in sessions a
+    non-numeric alliance item, non-numeric symptoms in every row and an unknown patient; no dropout in
+    outcomes."""
+    items = instruments["alliance"].item_columns
+    sessions = [f"P1,{s},1,{'abc' if s == 1 else ''}," + ",".join("" for _ in items[1:]) + ",x"
+                for s in range(1, SESSIONS)] + ["P9,1,1," + ",".join("" for _ in items) + ",1"]
+    return {
+        "patients": write(tmp_path / "patients.csv", "patient_id,therapist_id,sessions_planned,email\n"
+                                                      "P1,T1,6,a@b.com\nP2,T2,8,c@d.org\n"),
+        "sessions": write(tmp_path / "sessions.csv", f"patient_id,session,attended,{','.join(items)},"
+                                                     "symptoms\n" + "\n".join(sessions) + "\n"),
+        "outcomes": write(tmp_path / "outcomes.csv", "patient_id,satisfaction\nP1,20\nP2,\n"),
+    }
+
+
+def with_warnings(tmp_path: Path, instruments: dict) -> dict:
+    """Valid files with warnings: a patient without a scored session, therapists with one patient each."""
+    items, csq = instruments["alliance"].item_columns, instruments["satisfaction"].item_columns
+    return {
+        "patients": write(tmp_path / "patients.csv", "patient_id,therapist_id,sessions_planned\nP1,T1,6\n"
+                                                      "P2,T2,8\n"),
+        "sessions": write(tmp_path / "sessions.csv", f"patient_id,session,attended,{','.join(items)}\n"
+                                                     f"P1,1,1,{','.join('4' for _ in items)}\n"
+                                                     f"P2,1,0,{','.join('' for _ in items)}\n"),
+        "outcomes": write(tmp_path / "outcomes.csv", f"patient_id,dropout,{','.join(csq)}\n"
+                                                     f"P1,0,{','.join('3' for _ in csq)}\n"
+                                                     f"P2,1,{','.join('' for _ in csq)}\n"),
+    }
+
+
+def page(outcome: ValidationOutcome, code: str) -> str:
+    with use_language(code):
+        return render_validation_report(outcome)
+
+
+def english_prose(html: str, tmp_path: Path) -> list[str]:
+    """The page's visible lines with English words, leaving out code, the file paths and text marked
+    lang="en"."""
+    html = re.sub(r"<(style|code)\b[^>]*>.*?</\1>", "", html.replace(str(tmp_path), ""), flags=re.S)
+    text = unescape(re.sub(r"<[^>]+>", "\n", SPAN.sub("", html)))
+    return [line.strip() for line in text.splitlines() if ENGLISH.search(line)]
+
+
+# ---- English: the ingest stage's text, unchanged ----------------------------------------------------------
+
+def test_the_english_problems_are_the_ingest_stages_text_as_before(tmp_path, instruments):
+    """The English of each problem, its console lines and its row on the English page are those written
+    before the problems were messages."""
+    data = unreadable(tmp_path)
+    outcome = run_validation(data, {}, instruments)
+    assert [(p.column, p.message, p.fix) for p in outcome.problems] == [
+        ("(whole file)", "1 row(s) have more cells than the header has columns (2): rows 1 (data rows, "
+         "counting from 1 below the header). Check the delimiter (data.delimiter), quotes around text with "
+         "delimiters in it, and decimal commas.",
+         "quote cells that contain the delimiter, or set data.delimiter"),
+        ("(whole file)", "file not found. Check the data.* paths in your config.",
+         "check the data.* paths in your config"),
+        ("(whole file)", "unsupported file type '.json'. Use one of .csv, .tsv, .tab, .txt, .parquet, .xlsx, "
+         ".xlsm.", "save the table as .csv, .tsv, .tab, .txt, .parquet, .xlsx, .xlsm"),
+    ]
+    html = page(outcome, "en")
+    assert (f"<tr><td><code>{data['sessions']}</code></td><td><code>(whole file)</code></td><td>file not "
+            "found. Check the data.* paths in your config.</td>\n<td></td><td>check the data.* paths in your "
+            "config</td></tr>") in html
+    assert 'lang="en"' not in html.replace('<html lang="en">', "")
+
+    outcome = run_validation(contract_breaches(tmp_path, instruments), {}, instruments)
+    found = {(Path(p.file).name, p.column): (p.message, p.fix) for p in outcome.problems}
+    assert found[("patients.csv", "email")] == (
+        "looks like an e-mail address; identifying data are refused",
+        "remove the column from the export (pseudonymous codes only), rename it if it holds no identifying "
+        "data, or list it in privacy.allow_columns with a reason")
+    assert found[("sessions.csv", "symptoms")] == (
+        f"{SESSIONS - 1} values that are not numbers (e.g. 'x')",  # no thousands separator, as before
+        "use plain numbers with a decimal point; leave a cell empty when it is missing")
+    assert found[("sessions.csv", "wai_sr_01")] == (
+        "1 values that are not numbers (e.g. 'abc')",
+        "use plain numbers with a decimal point; leave a cell empty when it is missing")
+    assert found[("outcomes.csv", "dropout")] == (
+        "required column is missing", "add the column; outcomes needs patient_id, dropout")
+    missing = next(p for p in outcome.problems if p.column == "patient_id")
+    assert missing.format() == (
+        f"- {tmp_path / 'sessions.csv'}, column 'patient_id': 1 row(s) name a patient not in "
+        f"{tmp_path / 'patients.csv'}\n    rows {SESSIONS} (patient_id P9) (data rows, counting from 1 below "
+        "the header)\n    fix: add the patient to the patients table or remove these rows")
+    assert missing.format() in console_summary(outcome, "report.html")
+    html = page(outcome, "en")
+    assert f"<td>{SESSIONS - 1} values that are not numbers (e.g. &#39;x&#39;)</td>" in html
+    assert 'lang="en"' not in html.replace('<html lang="en">', "")
+
+
+def test_every_problem_of_the_ingest_stage_is_a_message(tmp_path, instruments):
+    """Each problem found while reading and validating keeps its message and fix as `Message`s whose
+    English is the problem's text (one source, so the two cannot drift)."""
+    for data in (unreadable(tmp_path), contract_breaches(tmp_path, instruments)):
+        problems = run_validation(data, {}, instruments).problems
+        assert problems
+        for problem in problems:
+            assert isinstance(problem.message_message, Message) and isinstance(problem.fix_message, Message)
+            assert (str(problem.message_message), str(problem.fix_message)) == (problem.message, problem.fix)
+
+
+def test_every_input_error_and_problem_of_the_ingest_code_is_made_from_messages():
+    """Every `InputError` and `Problem` the ingest modules make is given `Message`s (`Problem.told`, or the
+    messages of an `InputError`), never text: none is left for the page to show in English."""
+    text_made = []
+    for path in sorted((PACKAGE_DIR / "ingest").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", None)
+            text = (ast.Constant, ast.JoinedStr, ast.BinOp)
+            if name == "InputError":
+                fix = next((k.value for k in node.keywords if k.arg == "fix"), None)
+                if isinstance(node.args[0], text) or fix is None or isinstance(fix, text):
+                    text_made.append(f"{path.name}:{node.lineno}")
+            elif name == "Problem" and len(node.args) < 9:  # without its messages
+                text_made.append(f"{path.name}:{node.lineno}")
+    assert text_made == []
+
+
+def test_an_input_error_made_from_messages():
+    error = InputError(Message("sheet '{sheet}' is empty.", sheet="Hoja1"), file="x.xlsx", column="c",
+                       fix=Message("choose the sheet with the table in data.sheets"))
+    assert str(error) == "x.xlsx: sheet 'Hoja1' is empty."
+    assert error.fix == "choose the sheet with the table in data.sheets"
+    assert error.message_message == Message("sheet '{sheet}' is empty.", sheet="Hoja1")
+    plain = InputError("bundle.zip: not a readable bundle zip", file="bundle.zip", fix="share again")
+    assert (str(plain), plain.fix, plain.message_message, plain.fix_message) == (
+        "bundle.zip: not a readable bundle zip", "share again", None, None)
+
+
+# ---- Spanish and Catalan --------------------------------------------------------------------------------
+
+UNREADABLE = {
+    "es": ["(todo el archivo)", "no se encuentra el archivo. Compruebe las rutas data.* de la configuración.",
+           "compruebe las rutas data.* de la configuración",
+           "tipo de archivo no admitido: '.json'. Use uno de estos: .csv, .tsv, .tab, .txt, .parquet, .xlsx, "
+           ".xlsm.", "guarde la tabla como .csv, .tsv, .tab, .txt, .parquet, .xlsx, .xlsm",
+           "1 fila(s) tienen más celdas que columnas tiene la cabecera (2): filas 1 (filas de datos",
+           "ponga entre comillas las celdas que contienen el delimitador, o indique data.delimiter"],
+    "ca": ["(tot el fitxer)", "no es troba el fitxer. Comproveu els camins data.* de la configuració.",
+           "comproveu els camins data.* de la configuració",
+           "tipus de fitxer no admès: '.json'. Utilitzeu-ne un d'aquests: .csv, .tsv, .tab, .txt, .parquet, "
+           ".xlsx, .xlsm.", "deseu la taula com a .csv, .tsv, .tab, .txt, .parquet, .xlsx, .xlsm",
+           "1 fila(es) tenen més cel·les que columnes té la capçalera (2): files 1 (files de dades",
+           "poseu entre cometes les cel·les que contenen el delimitador, o indiqueu data.delimiter"],
+}
+BREACHES = {
+    "es": ["parece una dirección de correo electrónico; no se aceptan datos identificativos",
+           "elimine la columna de la exportación (solo códigos seudónimos)",
+           "{n} valor(es) que no son números (p. ej., 'x')", "1 valor(es) que no son números (p. ej., 'abc')",
+           "use números sin formato con punto decimal; deje la celda vacía cuando falte el dato",
+           "1 fila(s) nombran a un paciente que no está en {patients}",
+           "añada el paciente a la tabla patients o elimine estas filas",
+           "falta una columna obligatoria", "añada la columna; outcomes necesita patient_id, dropout"],
+    "ca": ["sembla una adreça de correu electrònic; no s'accepten dades identificatives",
+           "elimineu la columna de l'exportació (només codis pseudònims)",
+           "{n} valor(s) que no són nombres (p. ex., 'x')", "1 valor(s) que no són nombres (p. ex., 'abc')",
+           "utilitzeu nombres sense format amb punt decimal; deixeu la cel·la buida quan falti la dada",
+           "1 fila(es) esmenten un pacient que no és a {patients}",
+           "afegiu el pacient a la taula patients o elimineu aquestes files",
+           "falta una columna obligatòria", "afegiu la columna; outcomes necessita patient_id, dropout"],
+}
+
+
+@pytest.mark.parametrize("code", ["es", "ca"])
+def test_problems_that_stop_the_reading_are_in_the_pages_language(tmp_path, instruments, code):
+    """No file could be read: every problem and fix is translated, nothing is left marked English."""
+    outcome = run_validation(unreadable(tmp_path), {}, instruments)
+    html = page(outcome, code)
+    text = unescape(html)
+    assert [phrase for phrase in UNREADABLE[code] if phrase not in text] == []
+    assert [p.message for p in outcome.problems if p.message in text] == []
+    assert [p.fix for p in outcome.problems if p.fix in text] == []
+    assert "(whole file)" not in text and SPAN.findall(html) == []  # was 6: each problem's message and fix
+    assert english_prose(html, tmp_path) == []
+
+
+@pytest.mark.parametrize("code", ["es", "ca"])
+def test_problems_with_the_contract_are_in_the_pages_language(tmp_path, instruments, code):
+    """The contract's problems are translated, with the data (columns, files, values quoted from the
+    file) as they are and counts as the language writes them; English is left only where the reader
+    says how it read each file."""
+    data = contract_breaches(tmp_path, instruments)
+    outcome = run_validation(data, {}, instruments)
+    html = page(outcome, code)
+    text = unescape(html)
+    with use_language(code):
+        n = format_count(SESSIONS - 1)
+    expected = [phrase.format(n=n, patients=data["patients"]) for phrase in BREACHES[code]]
+    assert [phrase for phrase in expected if phrase not in text] == []
+    assert [p.message for p in outcome.problems if p.message in text] == []
+    assert [p.fix for p in outcome.problems if p.fix in text] == []
+    assert "values that are not numbers" not in text and "identifying data are refused" not in text
+    # was 16: 2 per problem (message and fix) and 2 per file read; now the reader's format and delimiter
+    assert len(outcome.problems) == 5 and sorted(SPAN.findall(html)) == sorted(list(READER_INFO) * 3)
+    assert english_prose(html, tmp_path) == []
+
+
+@pytest.mark.parametrize("code", ["es", "ca"])
+def test_warnings_are_in_the_pages_language_with_exact_counts(tmp_path, instruments, code):
+    """The validation page stays at the clinic: a warning gives its exact count (not "<k" as in the
+    report), in the page's language; its English `message` is unchanged."""
+    outcome = run_validation(with_warnings(tmp_path, instruments), {"min_cell_size": 10}, instruments)
+    assert outcome.passed
+    kinds = {w["kind"]: w for w in outcome.warnings}
+    assert kinds["no_scored_session"]["message"] == (
+        "1 patient(s) have no scored alliance session (no attended session with an alliance score); models "
+        "of alliance leave them out")
+    assert all(str(read_message(w["message_message"])) == w["message"] for w in outcome.warnings)
+    assert outcome.summary()["warnings"] == outcome.warnings
+    html = page(outcome, code)
+    text = unescape(html)
+    assert {"es": "1 paciente(s) sin ninguna sesión con la alianza puntuada",
+            "ca": "1 pacient(s) sense cap sessió amb l'aliança puntuada"}[code] in text
+    assert {"es": "2 terapeuta(s) con un solo paciente",
+            "ca": "2 terapeuta(es) amb un sol pacient"}[code] in text
+    assert "<10" not in text and [w["message"] for w in outcome.warnings if w["message"] in text] == []
+    assert sorted(SPAN.findall(html)) == sorted(list(READER_INFO) * 3)  # was 8: the 2 warnings in English too
+    assert english_prose(html, tmp_path) == []
+    assert "1 patient(s) have no scored alliance session" in page(outcome, "en")
+
+
+def test_a_problem_without_a_message_stays_english_marked_as_such(tmp_path, instruments):
+    """A problem made from text alone (an error raised outside the ingest stage) is shown as written."""
+    outcome = run_validation(unreadable(tmp_path), {}, instruments)
+    outcome.problems = [Problem("f.csv", "c", "something unreadable", "do this")]
+    html = page(outcome, "es")
+    assert SPAN.findall(html) == ["something unreadable", "do this"]
