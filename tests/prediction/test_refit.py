@@ -1,6 +1,6 @@
 """The bootstrap's refits (`alliance.prediction.refit`): the vectorised penalised logistic regression
 against scikit-learn's with sample weights and on repeated rows, and unit weights giving back the
-cross-validation's own out-of-fold risks."""
+cross-validation's own out-of-fold risks and AUC, and a draw that cannot be refitted."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from alliance.prediction.early_warning import _grouped_splits, _model
+from alliance.prediction.early_warning import _grouped_splits, _model, refit_aucs
+from alliance.prediction.measures import fold_auc
 from alliance.prediction.refit import penalised_logistic, refit_risks
 
 
@@ -63,3 +64,14 @@ def test_unit_weights_give_back_the_out_of_fold_risks(data):
         risks[test] = model.predict_proba(x[test])[:, 1]
     refitted = refit_risks(models, splits, x, y, np.ones((2, len(y))))
     np.testing.assert_allclose(refitted, np.vstack([risks, risks]), atol=1e-6)
+    # a draw whose only dropouts are in the first fold cannot refit that fold's model (its training rows
+    # have none): its AUC is NaN, though the other folds' models can be refitted; unit weights give the
+    # folds' mean AUC
+    first_fold_only = np.ones(len(y))
+    first_fold_only[(y == 1) & ~np.isin(np.arange(len(y)), splits[0][1])] = 0.0
+    draws = np.vstack([np.ones(len(y)), first_fold_only])
+    aucs = refit_aucs({"splits": splits, "models": {"alliance": models}}, {"alliance": x}, y, draws)["alliance"]
+    folds = np.zeros(len(y), dtype=int)
+    for number, (_train, test) in enumerate(splits):
+        folds[test] = number
+    assert aucs[0] == pytest.approx(fold_auc(y, risks, folds), abs=1e-6) and np.isnan(aucs[1])

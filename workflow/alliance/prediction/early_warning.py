@@ -220,16 +220,14 @@ def refit_aucs(validated: dict, designs: dict[str, np.ndarray], y: np.ndarray, w
     training part without dropouts or without non-dropouts (its models cannot be refitted)."""
     splits = validated["splits"]
     fold = np.zeros(len(y), dtype=int)
-    usable = np.ones(len(weights), dtype=bool)
-    for number, (train, test) in enumerate(splits):
+    for number, (_train, test) in enumerate(splits):
         fold[test] = number
-        events = weights[:, train] @ y[train]
-        usable &= (events > 0) & (events < weights[:, train].sum(axis=1))
     aucs = {}
     for name, x in designs.items():
-        risks = refit_risks(validated["models"][name], splits, x, y, weights[usable])
+        risks = refit_risks(validated["models"][name], splits, x, y, weights)
+        usable = np.isfinite(risks).all(axis=1)  # every fold refitted (`penalised_logistic`'s NaN)
         aucs[name] = np.full(len(weights), np.nan)
-        aucs[name][usable] = weighted_fold_auc(y, risks, fold, weights[usable])
+        aucs[name][usable] = weighted_fold_auc(y, risks[usable], fold, weights[usable])
     return aucs
 
 
