@@ -70,7 +70,8 @@ def test_unit_weights_give_back_the_out_of_fold_risks(data):
     first_fold_only = np.ones(len(y))
     first_fold_only[(y == 1) & ~np.isin(np.arange(len(y)), splits[0][1])] = 0.0
     draws = np.vstack([np.ones(len(y)), first_fold_only])
-    aucs = refit_aucs({"splits": splits, "models": {"alliance": models}}, {"alliance": x}, y, draws)["alliance"]
+    validated = {"splits": splits, "models": {"alliance": models}}
+    aucs = refit_aucs(validated, {"alliance": x}, y, draws)["alliance"]
     folds = np.zeros(len(y), dtype=int)
     for number, (_train, test) in enumerate(splits):
         folds[test] = number
