@@ -82,7 +82,8 @@ def instruments():
     ],
 )
 def test_decode(raw, setting, text, used):
-    assert decode(raw, setting) == (text, used)
+    decoded, encoding = decode(raw, setting)
+    assert (decoded, str(encoding)) == (text, used)  # a Message where it says how it was chosen
 
 
 def test_a_wrong_explicit_encoding_is_an_input_error():

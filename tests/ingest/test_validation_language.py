@@ -1,6 +1,7 @@
-"""The validation page's problems and warnings in the report's language (issue 15): each problem's message
-and fix and each warning are `Message`s made where they are found, written in Spanish or Catalan on the page;
-in English the page, the problems and the console are the ingest stage's text as before."""
+"""The validation page's problems, warnings and how each file was read in the report's language (issue 15):
+each problem's message and fix, each warning and the reader's format, encoding and delimiter are `Message`s
+made where they are found, written in Spanish or Catalan on the page; in English the page, the problems, the
+reading in validation_summary.json and the console are the ingest stage's text as before."""
 
 from __future__ import annotations
 
@@ -13,13 +14,12 @@ import pytest
 
 from alliance.errors import InputError, Problem
 from alliance.i18n import PACKAGE_DIR, Message, read_message, use_language
+from alliance.ingest.readers import read_export
 from alliance.ingest.validation import ValidationOutcome, console_summary, run_validation
 from alliance.report.format import format_count
 from alliance.report.validation import render_validation_report
 
 SPAN = re.compile(r'<span lang="en">(.*?)</span>', re.S)
-# What stays English on a page in Spanish or Catalan: how the reader read a text file (format, delimiter).
-READER_INFO = {"text", "comma (detected)"}
 # Words of English prose that Spanish and Catalan text does not contain (tests/report/test_language.py).
 ENGLISH = re.compile(r"\b(the|of|and|with|is|are|was|were|for|from|not|which|this|that|each|than|"
                      r"when|where|who|have|been|between|after|before|only)\b")
@@ -225,8 +225,7 @@ def test_problems_that_stop_the_reading_are_in_the_pages_language(tmp_path, inst
 @pytest.mark.parametrize("code", ["es", "ca"])
 def test_problems_with_the_contract_are_in_the_pages_language(tmp_path, instruments, code):
     """The contract's problems are translated, with the data (columns, files, values quoted from the
-    file) as they are and counts as the language writes them; English is left only where the reader
-    says how it read each file."""
+    file) as they are and counts as the language writes them; nothing is left in English."""
     data = contract_breaches(tmp_path, instruments)
     outcome = run_validation(data, {}, instruments)
     html = page(outcome, code)
@@ -238,8 +237,8 @@ def test_problems_with_the_contract_are_in_the_pages_language(tmp_path, instrume
     assert [p.message for p in outcome.problems if p.message in text] == []
     assert [p.fix for p in outcome.problems if p.fix in text] == []
     assert "values that are not numbers" not in text and "identifying data are refused" not in text
-    # was 16: 2 per problem (message and fix) and 2 per file read; now the reader's format and delimiter
-    assert len(outcome.problems) == 5 and sorted(SPAN.findall(html)) == sorted(list(READER_INFO) * 3)
+    # was 16: 2 per problem (message and fix) and 2 per file read (its format and delimiter)
+    assert len(outcome.problems) == 5 and SPAN.findall(html) == []
     assert english_prose(html, tmp_path) == []
 
 
@@ -262,7 +261,7 @@ def test_warnings_are_in_the_pages_language_with_exact_counts(tmp_path, instrume
     assert {"es": "2 terapeuta(s) con un solo paciente",
             "ca": "2 terapeuta(es) amb un sol pacient"}[code] in text
     assert "<10" not in text and [w["message"] for w in outcome.warnings if w["message"] in text] == []
-    assert sorted(SPAN.findall(html)) == sorted(list(READER_INFO) * 3)  # was 8: the 2 warnings in English too
+    assert SPAN.findall(html) == []  # was 8: the 2 warnings, and the format and delimiter of each file
     assert english_prose(html, tmp_path) == []
     assert "1 patient(s) have no scored alliance session" in page(outcome, "en")
 
@@ -273,3 +272,91 @@ def test_a_problem_without_a_message_stays_english_marked_as_such(tmp_path, inst
     outcome.problems = [Problem("f.csv", "c", "something unreadable", "do this")]
     html = page(outcome, "es")
     assert SPAN.findall(html) == ["something unreadable", "do this"]
+
+
+# ---- How each file was read -----------------------------------------------------------------------------
+
+def dialects(tmp_path: Path, instruments: dict) -> dict:
+    """The files of `with_warnings` as clinics export them: patients with semicolons, a decimal comma and a
+    byte-order mark, sessions tab-delimited, outcomes with Excel's sep= line."""
+    data = with_warnings(tmp_path, instruments)
+    (tmp_path / "patients.csv").write_text("patient_id;therapist_id;sessions_planned;baseline_severity\n"
+                                           "P1;T1;6;20,5\nP2;T2;8;17\n", encoding="utf-8-sig")
+    sessions = Path(data["sessions"]).read_text(encoding="utf-8").replace(",", "\t")
+    return data | {"sessions": write(tmp_path / "sessions.tsv", sessions),
+                   "outcomes": write(tmp_path / "outcomes.csv",
+                                     "sep=,\n" + Path(data["outcomes"]).read_text(encoding="utf-8"))}
+
+
+READ = {
+    "en": ["<td>text</td><td>utf-8 with byte-order mark</td><td>semicolon (detected)</td>",
+           "<td>text</td><td>utf-8</td><td>tab (detected)</td>",
+           "<td>text</td><td>utf-8</td><td>comma (from the file&#39;s sep= line)</td>"],
+    "es": ["<td>texto</td><td>utf-8 con marca de orden de bytes</td><td>punto y coma (detectado)</td>",
+           "<td>texto</td><td>utf-8</td><td>tabulador (detectado)</td>",
+           "<td>texto</td><td>utf-8</td><td>coma (de la línea sep= del archivo)</td>"],
+    "ca": ["<td>text</td><td>utf-8 amb marca d&#39;ordre de bytes</td><td>punt i coma (detectat)</td>",
+           "<td>text</td><td>utf-8</td><td>tabulador (detectat)</td>",
+           "<td>text</td><td>utf-8</td><td>coma (de la línia sep= del fitxer)</td>"],
+}
+
+
+@pytest.mark.parametrize("code", ["en", "es", "ca"])
+def test_how_each_file_was_read_is_in_the_pages_language(tmp_path, instruments, code):
+    """The format, encoding and delimiter of each file (semicolons and a decimal comma, tabs, a sep= line)
+    are written in the page's language, none marked English; in English, and in validation_summary.json,
+    they are the reader's text as before."""
+    outcome = run_validation(dialects(tmp_path, instruments), {}, instruments)
+    assert outcome.passed, outcome.problems
+    html = page(outcome, code)
+    assert [row for row in READ[code] if row not in html] == []
+    assert "<td>baseline_severity</td>" in html  # the column whose decimal commas were converted
+    assert SPAN.findall(html) == [] and (code == "en" or english_prose(html, tmp_path) == [])
+    reading = outcome.summary()["reading"]
+    assert [(reading[t]["format"], reading[t]["encoding"], reading[t]["delimiter"]) for t in reading] == [
+        ("text", "utf-8 with byte-order mark", "semicolon (detected)"), ("text", "utf-8", "tab (detected)"),
+        ("text", "utf-8", "comma (from the file's sep= line)")]
+
+
+@pytest.mark.parametrize("code", ["es", "ca"])
+def test_an_excel_file_and_a_delimiter_set_in_the_config(tmp_path, instruments, code):
+    """An Excel sheet's format is its name, not marked English; a delimiter set in data.delimiter is said in
+    the page's language."""
+    import openpyxl
+
+    data = with_warnings(tmp_path, instruments)
+    book = openpyxl.Workbook()
+    book.active.title = "Pacientes"
+    for row in (["patient_id", "therapist_id", "sessions_planned"], ["P1", "T1", 6], ["P2", "T2", 8]):
+        book.active.append(row)
+    book.save(tmp_path / "patients.xlsx")
+    for table in ("sessions", "outcomes"):
+        write(Path(data[table]), Path(data[table]).read_text(encoding="utf-8").replace(",", "|"))
+    outcome = run_validation(data | {"patients": str(tmp_path / "patients.xlsx"), "delimiter": "|"}, {},
+                             instruments)
+    assert outcome.passed, outcome.problems
+    html = page(outcome, code)
+    assert "<td>excel</td><td></td><td></td><td>Pacientes</td>" in html
+    pipe = {"es": "<td>texto</td><td>utf-8</td><td>barra vertical (indicado en data.delimiter)</td>",
+            "ca": "<td>text</td><td>utf-8</td><td>barra vertical (indicat a data.delimiter)</td>"}[code]
+    assert html.count(pipe) == 2
+    assert SPAN.findall(html) == [] and english_prose(html, tmp_path) == []
+    assert "<td>text</td><td>utf-8</td><td>pipe (set in data.delimiter)</td>" in page(outcome, "en")
+
+
+def test_the_readers_words_are_messages_whose_english_is_the_info():
+    """Each word of `ReadResult.info` (format, encoding, delimiter) is a `Message` whose English is the
+    info's text, one source for the summary and the page; names (excel, utf-16) stay text."""
+    result = read_export(Path(__file__).parent / "data/exports/clinica_es/pacientes.csv")
+    assert set(result.info_messages) == {"format", "encoding", "delimiter"}
+    assert {key: str(message) for key, message in result.info_messages.items()} == {
+        "format": "text", "encoding": "latin-1 (detected: not valid UTF-8)",
+        "delimiter": "semicolon (detected)"}
+    assert {key: result.info[key] for key in result.info_messages} == {
+        key: str(message) for key, message in result.info_messages.items()}
+    with use_language("es"):
+        assert [m.render() for m in result.info_messages.values()] == [
+            "texto", "latin-1 (detectado: no es UTF-8 válido)", "punto y coma (detectado)"]
+    with use_language("ca"):
+        assert [m.render() for m in result.info_messages.values()] == [
+            "text", "latin-1 (detectat: no és UTF-8 vàlid)", "punt i coma (detectat)"]

@@ -3,7 +3,9 @@
 Every reader returns the table as *text* (one Python `str` per cell, `None` when empty), with a header row
 whose names are stripped of spaces; typing is the job of `alliance.ingest.contract`. What was detected
 (format, encoding, delimiter, decimal comma, sheet) is returned in `ReadResult.info` so that the
-validation summary can say it. Settings come from the config's `data:` block (`ReadOptions.from_config`):
+validation summary can say it; what of it is words (the format, the encoding, the delimiter) is kept as
+`alliance.i18n.Message`s too (`ReadResult.info_messages`), which the validation report writes in its
+language. Settings come from the config's `data:` block (`ReadOptions.from_config`):
 
 - `encoding`: `auto` (UTF-8, a byte-order mark stripped; UTF-16 when it starts with its byte-order mark;
   else Windows-1252 when the file uses its extra characters, else Latin-1) or any Python codec name;
@@ -40,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from alliance.errors import WHOLE_FILE, ConfigError, InputError
-from alliance.i18n import Message
+from alliance.i18n import N_, Message, Term
 from alliance.ingest.contract import OUTCOME_COLUMNS, PATIENT_COLUMNS, REQUIRED, SESSION_COLUMNS, TABLES
 from alliance.ingest.identifiers import redact_text
 
@@ -48,7 +50,10 @@ TEXT_FORMATS = (".csv", ".tsv", ".tab", ".txt")
 EXCEL_FORMATS = (".xlsx", ".xlsm")
 READERS = (*TEXT_FORMATS, ".parquet", *EXCEL_FORMATS)
 DELIMITERS = {",": ",", ";": ";", "\t": "\t", "tab": "\t", "|": "|"}
-DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+# Translators: a text file's encoding guessed because the file is not UTF-8 ("latin-1 (detected: ...)").
+UNDETECTED_UTF8 = N_("{encoding} (detected: not valid UTF-8)")
+DELIMITER_NAMES = {",": Term("delimiter", "comma"), ";": Term("delimiter", "semicolon"),
+                   "\t": Term("delimiter", "tab"), "|": Term("delimiter", "pipe")}
 NA_VALUES = frozenset({"", "na", "n/a", "nan", "null", ".", "#n/a"})
 BOOL_COLUMNS = {
     "patients": [c for c, k in PATIENT_COLUMNS.items() if k == "bool"],
@@ -156,11 +161,20 @@ class ReadOptions:
 
 @dataclass
 class ReadResult:
-    """A table as text, what the reader detected (`info`), and each row's data row in the file."""
+    """A table as text, what the reader detected (`info`), and each row's data row in the file; the entries
+    of `info` that are words also as `Message`s (`info_messages`), each `info`'s text in English."""
 
     frame: pd.DataFrame
     info: dict
     source_rows: list[int]
+    info_messages: dict[str, Message] = field(default_factory=dict)
+
+    @classmethod
+    def told(cls, frame: pd.DataFrame, info: dict, source_rows: list[int]) -> ReadResult:
+        """A result from `info` whose words are `Message`s: kept as `info_messages`, their English in
+        `info`."""
+        messages = {key: value for key, value in info.items() if isinstance(value, Message)}
+        return cls(frame, info | {key: str(value) for key, value in messages.items()}, source_rows, messages)
 
 
 @dataclass
@@ -176,11 +190,13 @@ class Inputs:
 
 # ---- Low-level: bytes to text, text to rows ------------------------------------------------------------
 
-def decode(raw: bytes, setting: str = "auto", file: str = "") -> tuple[str, str]:
-    """Text of a file and the name of the encoding used (see the module docstring for `auto`)."""
+def decode(raw: bytes, setting: str = "auto", file: str = "") -> tuple[str, str | Message]:
+    """Text of a file and the name of the encoding used, a `Message` when it says how it was chosen (see
+    the module docstring for `auto`)."""
     if setting == "auto":
         if raw.startswith(codecs.BOM_UTF8):
-            return _decode(raw[len(codecs.BOM_UTF8):], "utf-8", file), "utf-8 with byte-order mark"
+            return (_decode(raw[len(codecs.BOM_UTF8):], "utf-8", file),
+                    Message("{encoding} with byte-order mark", encoding="utf-8"))
         if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             return _decode(raw, "utf-16", file), "utf-16"
         try:
@@ -189,10 +205,10 @@ def decode(raw: bytes, setting: str = "auto", file: str = "") -> tuple[str, str]
             pass
         if any(0x80 <= b <= 0x9F for b in raw):
             try:
-                return raw.decode("cp1252"), "windows-1252 (detected: not valid UTF-8)"
+                return raw.decode("cp1252"), Message(UNDETECTED_UTF8, encoding="windows-1252")
             except UnicodeDecodeError:
                 pass
-        return raw.decode("latin-1"), "latin-1 (detected: not valid UTF-8)"
+        return raw.decode("latin-1"), Message(UNDETECTED_UTF8, encoding="latin-1")
     text = _decode(raw, setting, file)
     return text.removeprefix("\ufeff"), codecs.lookup(setting).name
 
@@ -354,15 +370,16 @@ def _read_text(path: Path, options: ReadOptions, file: str) -> tuple[list, pd.Da
     if re.fullmatch(r"sep=.", first_line):  # Excel's delimiter hint line
         delimiter = first_line[-1]
         text = text.split("\n", 1)[1] if "\n" in text else ""
-        detected = "from the file's sep= line"
+        # Translators: how a text file's delimiter was chosen ("semicolon (detected)").
+        how = N_("{delimiter} (from the file's sep= line)")
     elif options.delimiter != "auto":
-        delimiter, detected = DELIMITERS[options.delimiter], "set in data.delimiter"
+        delimiter, how = DELIMITERS[options.delimiter], N_("{delimiter} (set in data.delimiter)")
     else:
         default = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-        delimiter, detected = sniff_delimiter(text, default), "detected"
+        delimiter, how = sniff_delimiter(text, default), N_("{delimiter} (detected)")
     header, body = _split_header(_parse(text, delimiter, file), file)
-    info = {"format": "text", "encoding": encoding,
-            "delimiter": f"{DELIMITER_NAMES.get(delimiter, repr(delimiter))} ({detected})"}
+    info = {"format": Term("file format", "text"), "encoding": encoding,
+            "delimiter": Message(how, delimiter=DELIMITER_NAMES.get(delimiter, repr(delimiter)))}
     return header, body, info
 
 
@@ -588,7 +605,7 @@ def read_export(
         if options.boolean_x:
             frame = tick_box_booleans(frame, table)
         info |= {"renamed": renamed, "unmatched_column_map": unmatched, "recoded_columns": recoded}
-    return ReadResult(frame, info, source)
+    return ReadResult.told(frame, info, source)
 
 
 def read_redcap(path: str | Path, options: ReadOptions) -> dict[str, ReadResult]:
@@ -689,12 +706,13 @@ def read_redcap(path: str | Path, options: ReadOptions) -> dict[str, ReadResult]
         part, recoded = recode_values(part, options.values)
         if options.boolean_x:
             part = tick_box_booleans(part, table)
-        info = {**{k: v for k, v in whole.info.items() if k not in ("rows", "columns")},
-                "format": f"REDCap long export ({whole.info['format']})", "rows": len(part),
+        read = whole.info | whole.info_messages
+        info = {**{k: v for k, v in read.items() if k not in ("rows", "columns")},
+                "format": Message("REDCap long export ({format})", format=read["format"]), "rows": len(part),
                 "columns": len(part.columns), "renamed": renamed, "unmatched_column_map": unmatched,
                 "recoded_columns": recoded,
                 "redcap_rows": int(mask.sum())}
-        results[table] = ReadResult(part, info, source)
+        results[table] = ReadResult.told(part, info, source)
     return results
 
 

@@ -2,9 +2,9 @@
 
 The page is written in the active language (`alliance.i18n.use_language`), the problems and warnings too,
 from the ingest stage's messages (`Problem.message_message` and `fix_message`, a warning's
-`message_message`, with exact counts); in English they are the ingest stage's text, as on the console. A
-problem without a message (an error raised outside the ingest stage) stays English, marked as such
-(`foreign`).
+`message_message`, with exact counts), and how each file was read (`ReadResult.info_messages`); in English
+they are the ingest stage's text, as on the console. A problem without a message (an error raised outside
+the ingest stage) stays English, marked as such (`foreign`).
 """
 
 from __future__ import annotations
@@ -38,6 +38,12 @@ def _words(message: Message | None, english: str) -> str | Markup:
     return message.render(format_value)
 
 
+def _read(info: dict, messages: dict[str, Message], key: str) -> str:
+    """How a file was read (`key` of its `info`: format, encoding, delimiter) in the active language: its
+    message, or as the reader wrote it (a name: excel, utf-8)."""
+    return messages[key].render(format_value) if key in messages else info.get(key, "")
+
+
 def _rows_text(problem_rows: list[int], keys: list[str], n: int) -> str:
     if not n:
         return ""
@@ -67,12 +73,12 @@ def render_validation_report(outcome: ValidationOutcome) -> str:
     files = []
     for table in TABLES:
         result = inputs.results.get(table)
-        info = result.info if result else {}
+        info, messages = (result.info, result.info_messages) if result else ({}, {})
         files.append({
             "table": table, "file": inputs.files.get(table, ""),
             "read": bool(result),
-            "format": foreign(info.get("format", "")), "encoding": info.get("encoding", ""),
-            "delimiter": foreign(info.get("delimiter", "")), "sheet": info.get("sheet", ""),
+            "format": _read(info, messages, "format"), "encoding": _read(info, messages, "encoding"),
+            "delimiter": _read(info, messages, "delimiter"), "sheet": info.get("sheet", ""),
             "rows": format_count(info["rows"]) if "rows" in info else "",
             "columns": format_count(info["columns"]) if "columns" in info else "",
             "decimal": ", ".join(info.get("decimal_comma_columns", [])),
