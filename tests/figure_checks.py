@@ -1,12 +1,26 @@
-"""Checks of a drawn figure's layout: no text cut off at the figure's edge, no legend over data."""
+"""Checks of a drawn figure's layout: no text cut off at the figure's edge, no legend over data; and a tiny
+PNG that stands for a figure where only its file is needed."""
 
 from __future__ import annotations
 
+from functools import cache
+from io import BytesIO
+
+import matplotlib.image
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
 TOLERANCE = 1.0  # display pixels
+
+
+@cache
+def tiny_png() -> bytes:
+    """A valid 2 x 2 PNG: the report only embeds the figures' PNG files, so one small PNG stands for each
+    where the figures themselves are drawn and checked elsewhere (or are not what a test is about)."""
+    buffer = BytesIO()
+    matplotlib.image.imsave(buffer, np.zeros((2, 2)), format="png")
+    return buffer.getvalue()
 
 
 def layout_problems(fig: Figure) -> list[str]:

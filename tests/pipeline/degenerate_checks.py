@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
 from io import BytesIO
 
-import matplotlib.image
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from degenerate import Stages, visible_text
-from figure_checks import layout_problems
+from figure_checks import layout_problems, tiny_png
 from matplotlib.text import Text
 
 from alliance.errors import BOUNDARY, FITTED, NOT_CONVERGED, NOT_ESTIMABLE
@@ -130,15 +128,6 @@ def dynamics_result(stages: Stages) -> dict:
 
 REPORT_LIBRARY_TEXT = re.compile(r"Error\b|Traceback|Exception|Warning:|\bnan\b|\bNaN\b|\binf\b|LinAlg|"
                                  r"Singular matrix|Perfect separation|not fitted \(")
-
-
-@cache
-def tiny_png() -> bytes:
-    """A valid 2 x 2 PNG: the report only embeds the figures' PNG files, so one small PNG stands for each
-    (the figures themselves are drawn and their layout checked, but not drawn a second time to a file)."""
-    buffer = BytesIO()
-    matplotlib.image.imsave(buffer, np.zeros((2, 2)), format="png")
-    return buffer.getvalue()
 
 
 def early_warning_result(stages: Stages) -> dict:

@@ -4,11 +4,11 @@ psychometric tables (`report_inputs`: the keyword arguments of `build_report`)."
 from pathlib import Path
 
 import pandas as pd
+from figure_checks import tiny_png
 
 from alliance.models.dimensions import DIMENSIONS
 from alliance.models.plan import PLANNED, status_table
 from alliance.outputs import FIGURES
-from alliance.report.figures import new_figure, save_figure
 
 
 def sessions_table():
@@ -194,10 +194,8 @@ RUPTURE_SHARES = pd.DataFrame({
 def report_inputs(tmp_path: Path) -> dict:
     """The keyword arguments of `build_report`, with placeholder figures written to `tmp_path`."""
     figure_paths = []
-    for name in FIGURES:
-        fig = new_figure(2, 2)
-        fig.add_subplot().plot([0, 1], [0, 1])
-        save_figure(fig, tmp_path / f"{name}.png", tmp_path / f"{name}.svg")
+    for name in FIGURES:  # the report embeds each figure's PNG file, whatever it shows
+        (tmp_path / f"{name}.png").write_bytes(tiny_png())
         figure_paths.append(str(tmp_path / f"{name}.png"))
     config = {
         "data": {"patients": "data/synthetic/patients.csv"},
