@@ -7,6 +7,7 @@ import re
 from html import unescape
 
 import pytest
+from markupsafe import escape
 from report_inputs import report_inputs
 
 from alliance.i18n import (
@@ -147,3 +148,28 @@ def test_the_english_prose_check_can_fail(tmp_path):
     inputs = report_inputs(tmp_path)
     english = [line for line in prose(build_report(**inputs)) if ENGLISH.search(line)]
     assert len(english) > 50
+
+
+def _scores_section(html: str) -> str:
+    return html[html.index('id="alliance-scores"'):html.index('id="measurement"')]
+
+
+@pytest.mark.parametrize("code", TRANSLATED)
+def test_the_scores_section_names_the_instrument_as_methods_does(tmp_path, root, code):
+    """The WAI-SR is named in the report's language in the scores section, as in Methods and the figures
+    (it was its definition's English name there); a user's instrument keeps its own name, marked English."""
+    inputs = report_inputs(tmp_path)
+    inputs["config"] = inputs["config"] | {"report": {"language": code}}
+    with use_language(code):
+        translated = _("Working Alliance Inventory - Short Revised (client)")
+    assert translated != "Working Alliance Inventory - Short Revised (client)"
+    scores = _scores_section(build_report(**inputs))
+    assert f"{escape(translated)}; Hatcher &amp; Gillaspy (2006)" in scores and 'lang="en"' not in scores
+
+    spec = (root / "workflow/alliance/instruments/wai_sr.yaml").read_text()
+    own = tmp_path / "own.yaml"
+    own.write_text(spec.replace("key: wai_sr", "key: own_form").replace(
+        "name: Working Alliance Inventory - Short Revised (client)", "name: Our clinic's alliance form"))
+    inputs["config"]["instruments"] = inputs["config"]["instruments"] | {"alliance": str(own)}
+    scores = _scores_section(build_report(**inputs))
+    assert '<span lang="en">Our clinic&#39;s alliance form</span>' in scores

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from markupsafe import Markup
 
 from alliance.i18n import N_, _, pgettext
 from alliance.ingest.privacy import SECONDARY, suppress_counts
-from alliance.instruments import load_instrument
+from alliance.instruments import Instrument, load_instrument
 from alliance.models.satisfaction import CEILING_SHARE
 from alliance.report.format import (
     count_with_share,
@@ -17,6 +18,7 @@ from alliance.report.format import (
     format_number,
     format_percent,
 )
+from alliance.report.methods import instrument_name
 from alliance.report.words import HYPOTHESES, discipline_name, reason_words, shown_count
 from alliance.scoring.scores import ALLIANCE_PREFIX, TOTAL, score_descriptives
 
@@ -133,6 +135,14 @@ def input_tables(validation: dict) -> list[dict]:
             for table, info in validation["tables"].items()]
 
 
+def shown_instrument_name(instrument: Instrument) -> str | Markup:
+    """An instrument's name as Methods and the figures write it (`instrument_name`: a shipped instrument's
+    name in the report's language); a name left as its definition spells it (a user's instrument) is
+    marked as English text."""
+    name = instrument_name(instrument)
+    return foreign(name) if name == instrument.name else name
+
+
 def alliance_section(session_scores: pd.DataFrame, scoring: dict, config: dict) -> dict:
     """Instrument, item keys per subscale and descriptives per subscale over scored sessions."""
     instrument = load_instrument(config["instruments"]["alliance"])
@@ -144,8 +154,7 @@ def alliance_section(session_scores: pd.DataFrame, scoring: dict, config: dict) 
     ceiling = described["ceiling_share"]
     return {
         "ceiling_effect": bool((ceiling > CEILING_SHARE).any()),
-        # the instrument's name as its definition writes it (English)
-        "name": foreign(scoring["alliance"]["name"]), "citation": scoring["alliance"]["citation"],
+        "name": shown_instrument_name(instrument), "citation": scoring["alliance"]["citation"],
         "subscales": [(subscale_name(name), ", ".join(format_count(i) for i in items))
                       for name, items in scoring["alliance"]["subscales"].items()],
         "minimum": format_number(instrument.minimum, 0), "maximum": format_number(instrument.maximum, 0),
