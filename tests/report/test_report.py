@@ -275,7 +275,9 @@ def test_report_shows_q_values_level_tests_and_hides_small_groups(inputs):
                                     "multiplicity": multiplicity})
     section = html[html.index('id="analysis-adherence"'):html.index('id="analysis-dropout"')]
     # the split row by its short label, the predictor defined once below the table
-    assert "<td>early alliance, patient deviation</td>" in section
+    # each part of the label stays on one line (report.format.label_cell)
+    assert ('<td><span class="part">early alliance</span>, <span class="part">patient deviation</span></td>'
+            in section)
     assert "<em>early alliance</em>: early alliance (mean total over scored sessions 1 to 3)" in section
     # a secondary family of one: q = p = .020
     assert '<td class="num">.020</td><td class="num">.020</td>' in section

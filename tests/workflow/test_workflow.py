@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -205,3 +206,19 @@ def test_report_renders_in_chromium(default_run, tmp_path):
     assert screen.read_bytes().startswith(b"\x89PNG") and (default_run / "results/methods.md").exists()
     assert result.images == len(FIGURES)  # every figure, the synthetic-only example trajectories included
     assert (tmp_path / "report.png").stat().st_size > 50_000
+
+
+@pytest.mark.parametrize("code", ["es", "ca"])
+def test_the_report_in_spanish_and_catalan_fits_1280_px(root, default_run, tmp_path, code):
+    """The default run's report rebuilt in Spanish and Catalan (a copy of the run; only the report job, as
+    the tables are what the longer words widen) passes the English report's layout checks at 1280 px: no
+    overflow and no table cell wrapping more than twice (the predictor labels once did, in both)."""
+    work = tmp_path / "run"
+    shutil.copytree(default_run, work, ignore=shutil.ignore_patterns(".snakemake"))
+    done = run_workflow(root, work, DEFAULT_RUN | {"report": {"language": code, "pdf": False}},
+                        "results/report.html", "--forcerun", "report", "--rerun-triggers", "mtime")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f'<html lang="{code}">' in (work / "results/report.html").read_text()
+    result = check_page(work / "results/report.html", tmp_path / "report.png")
+    assert result.console == [] and result.broken == 0
+    assert result.overflow == [] and result.wrapped == []

@@ -105,6 +105,14 @@ def format_value(value: float, spec: str = "") -> str:
     return text.replace("%", "\u00a0%") if spec.endswith("%") else text
 
 
+def label_cell(label: str) -> Markup:
+    """A table cell's label whose comma-separated parts each stay on one line ("early alliance," /
+    "therapist mean"): a narrow column breaks it between its parts, not after every word (class `part`,
+    `white-space: nowrap` in the report's style)."""
+    return Markup(", ").join(Markup('<span class="part">{}</span>').format(part)
+                             for part in str(label).split(", "))
+
+
 def foreign(text: str) -> str | Markup:
     """English text written where a fit or a check happened (a model's note, a validation message), in a
     report of another language: marked `lang="en"` so that readers, screen readers and the
