@@ -12,12 +12,15 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 from types import SimpleNamespace
 
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 import yaml
 from browser import check_page
+from figure_checks import layout_problems
 from threadpoolctl import threadpool_limits
 from workflow_runs import (
     DEFAULT_RUN,
@@ -30,8 +33,12 @@ from workflow_runs import (
 )
 
 from alliance.configuration import check_config
-from alliance.io import write_csv, write_json
-from alliance.outputs import FIGURES
+from alliance.i18n import use_language
+from alliance.instruments import load_configured
+from alliance.io import read_tables, write_csv, write_json
+from alliance.models import FAMILIES
+from alliance.outputs import FIGURES, PSYCHOMETRIC_TABLES
+from alliance.report.figures import make_figures
 from alliance.simulation.synthetic import synthesize
 
 pytestmark = pytest.mark.slow
@@ -212,7 +219,8 @@ def test_report_renders_in_chromium(default_run, tmp_path):
 def test_the_report_in_spanish_and_catalan_fits_1280_px(root, default_run, tmp_path, code):
     """The default run's report rebuilt in Spanish and Catalan (a copy of the run; only the report job, as
     the tables are what the longer words widen) passes the English report's layout checks at 1280 px: no
-    overflow and no table cell wrapping more than twice (the predictor labels once did, in both)."""
+    overflow and no table cell wrapping more than twice (the predictor labels once did, in both); and its
+    figures, drawn in that language, the layout check of the figures."""
     work = tmp_path / "run"
     shutil.copytree(default_run, work, ignore=shutil.ignore_patterns(".snakemake"))
     done = run_workflow(root, work, DEFAULT_RUN | {"report": {"language": code, "pdf": False}},
@@ -222,3 +230,31 @@ def test_the_report_in_spanish_and_catalan_fits_1280_px(root, default_run, tmp_p
     result = check_page(work / "results/report.html", tmp_path / "report.png")
     assert result.console == [] and result.broken == 0
     assert result.overflow == [] and result.wrapped == []
+    # and every figure, drawn in that language from the run's results: no title or label cut off, no
+    # legend over data (three Spanish and one Catalan figure once were)
+    with use_language(code):
+        figures = run_figures(work / "results")
+        problems = {name: found for name, figure in figures.items() if (found := layout_problems(figure))}
+    plt.close("all")
+    assert len(figures) == len(FIGURES) and problems == {}
+
+
+def run_figures(results: Path) -> dict:
+    """Every figure of the report, built from a finished run's results (as its two jobs build them)."""
+    def read(name: str) -> dict:
+        return json.loads((results / name).read_text())
+
+    config = read("manifest.json")["config"]  # the run's whole configuration
+    instruments = load_configured(config["instruments"])
+    warning = {"result": read("early_warning/result.json"),
+               **{name: pd.read_csv(results / f"early_warning/{name}.csv")
+                  for name in ("measures", "roc", "calibration", "decision_curve", "flow")}}
+    return make_figures(
+        pd.read_parquet(results / "scores/session_scores.parquet"),
+        pd.read_parquet(results / "features/patients.parquet"), pd.read_csv(results / "effects.csv"),
+        instrument=instruments["alliance"], satisfaction=instruments["satisfaction"],
+        min_cell_size=config["privacy"]["min_cell_size"],
+        psychometrics=read_tables(results / f"psychometrics/{name}.csv" for name in PSYCHOMETRIC_TABLES),
+        ruptures=pd.read_parquet(results / "features/ruptures.parquet"), synthetic=True,
+        models={family: read(f"models/{family}/result.json") for family in FAMILIES},
+        dimensions=read("models/dimensions/result.json"), early_warning=warning)
