@@ -567,7 +567,7 @@ def test_a_spanish_figure_has_spanish_words_and_decimal_commas(effects):
     with use_language("es"):
         fig = forest_plot(effects)
     (ax,) = fig.axes  # drawn outside the block: the figure keeps the language it was made in
-    assert ax.get_title() == "Efectos de la alianza expresados como correlaciones"
+    assert ax.get_title() == "Efectos de la alianza como correlaciones"
     assert ax.get_xlabel() == "r (IC del 95 %)"
     assert ax.get_yticklabels()[0].get_text() == "attendance ~ alliance_early\n(principal; binomial glm)"
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
