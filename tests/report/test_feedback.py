@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from figure_checks import layout_problems
 
 from alliance.i18n import use_language
 from alliance.report.feedback import feedback_pages, rates, session_means, trajectory_figure
@@ -85,3 +86,4 @@ def test_pages_in_spanish_and_catalan(tmp_path, code, heading, own, clinic):
     assert "Your" not in page and "40.0%" not in page
     ax = figure.axes[0]
     assert ax.get_title() != "Alliance over treatment" and ax.get_xlabel().startswith(("Sesión", "Sessió"))
+    assert layout_problems(figure) == []  # the longer y label once reached past the figure's edge

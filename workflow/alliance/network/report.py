@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import io
+import textwrap
 
 import matplotlib as mpl
 import numpy as np
@@ -30,6 +31,9 @@ TITLES = {"attendance": N_("Attendance after the early window, on early alliance
           "alliance_outcome": N_("Early alliance and symptom improvement (r)")}
 STATUS_WORDS = {"pooled": N_("pooled"), BELOW_MINIMUM: N_("below the minimum cell size"),
                 "not estimated": N_("not estimated"), "missing": N_("missing")}
+# Characters per line of a forest plot's title: the English titles fit on one line of the 8-inch figure, the
+# longer Spanish and Catalan ones wrap instead of reaching past its edge (beside site names of 25 characters).
+TITLE_WIDTH = 56
 CSS = """body{font-family:'DejaVu Sans',Arial,sans-serif;max-width:980px;margin:2em auto;color:#222;
 line-height:1.45}table{border-collapse:collapse;font-size:.85em;margin:1em 0}
 td,th{border-bottom:1px solid #ccc;padding:.25em .5em;text-align:left}h1{font-size:1.6em}
@@ -93,7 +97,7 @@ def forest(title: str, unit: str, sites: pd.DataFrame, pooled: dict, band: tuple
                     [y, y + 0.25, y, y - 0.25], color=colours[1], label=_("pooled (95% CI)"))
         ax.set_yticks(positions, labels)
         ax.set_ylim(-0.7, len(labels) - 0.3)
-        ax.set(xlabel=unit, title=title)
+        ax.set(xlabel=unit, title=textwrap.fill(title, TITLE_WIDTH))
         handles, names = ax.get_legend_handles_labels()
         if handles:
             fig.legend(handles, names, loc="outside lower center", ncols=3, fontsize="small")
