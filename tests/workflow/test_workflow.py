@@ -37,7 +37,7 @@ from alliance.i18n import use_language
 from alliance.instruments import load_configured
 from alliance.io import read_tables, write_csv, write_json
 from alliance.models import FAMILIES
-from alliance.outputs import FIGURES, PSYCHOMETRIC_TABLES
+from alliance.outputs import EARLY_WARNING_TABLES, FIGURES, PSYCHOMETRIC_TABLES
 from alliance.report.figures import make_figures
 from alliance.simulation.synthetic import synthesize
 
@@ -248,7 +248,7 @@ def run_figures(results: Path) -> dict:
     instruments = load_configured(config["instruments"])
     warning = {"result": read("early_warning/result.json"),
                **{name: pd.read_csv(results / f"early_warning/{name}.csv")
-                  for name in ("measures", "roc", "calibration", "decision_curve", "flow")}}
+                  for name in EARLY_WARNING_TABLES}}
     return make_figures(
         pd.read_parquet(results / "scores/session_scores.parquet"),
         pd.read_parquet(results / "features/patients.parquet"), pd.read_csv(results / "effects.csv"),

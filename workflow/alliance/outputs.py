@@ -10,3 +10,5 @@ MODEL_FIGURES = ("at_a_glance", "forest_plot", "kaplan_meier", "marginal_effects
 PSYCHOMETRIC_TABLES = ("reliability", "item_statistics", "item_distribution", "cfa_fit", "cfa_parameters",
                        "therapist_icc", "reliability_by_sessions", "agreement", "invariance",
                        "invariance_parameters", "notes")
+# The early-warning tables the report reads (results/early_warning/<name>.csv) beside its result.json.
+EARLY_WARNING_TABLES = ("measures", "roc", "calibration", "decision_curve", "flow")

@@ -9,6 +9,7 @@ import pandas as pd
 from alliance.i18n import use_language
 from alliance.instruments import load_configured
 from alliance.io import read_json, read_tables, write_json, write_text
+from alliance.outputs import EARLY_WARNING_TABLES
 from alliance.report.analysis import sensitivity_notes
 from alliance.report.document import build_report
 from alliance.report.figures import model_figures, save_figures
@@ -27,7 +28,7 @@ with user_errors_to_console(log), use_language(config["report"]["language"]):
     dynamics = read_json(snakemake.input.dynamics)
     early_warning = {"result": read_json(snakemake.input.early_warning),
                      **{name: pd.read_csv(snakemake.input[f"early_warning_{name}"])
-                        for name in ("measures", "roc", "calibration", "decision_curve", "flow")}}
+                        for name in EARLY_WARNING_TABLES}}
     figures = model_figures(
         pd.read_csv(snakemake.input.effects),
         satisfaction=instruments["satisfaction"],
