@@ -24,6 +24,7 @@ from alliance.report.format import (
     format_percent,
     format_unit,
     p_text,
+    word_cell,
 )
 from alliance.report.provenance import git_commit, provenance
 from alliance.report.words import predictor_definitions, predictor_label, shown_count
@@ -279,6 +280,9 @@ def test_report_shows_q_values_level_tests_and_hides_small_groups(inputs):
     assert ('<td><span class="part">early alliance</span>, <span class="part">patient deviation</span></td>'
             in section)
     assert "<em>early alliance</em>: early alliance (mean total over scored sessions 1 to 3)" in section
+    # and a hyphenated scale never breaks at its hyphen in a narrow (printed) column
+    assert '<td><span class="part">log-odds</span></td>' in section
+    assert str(word_cell("a<b log-odds x")) == 'a&lt;b <span class="part">log-odds</span> x'
     # a secondary family of one: q = p = .020
     assert '<td class="num">.020</td><td class="num">.020</td>' in section
     assert "0.78" not in section and "suppressed (&lt;5 patients)" in section

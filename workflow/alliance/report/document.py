@@ -40,6 +40,7 @@ from alliance.report.format import (
     format_percent,
     format_unit,
     label_cell,
+    word_cell,
 )
 from alliance.report.glance import glance_rows, glance_table, short_name
 from alliance.report.measurement import highest_level, means_caveat, measurement_section
@@ -225,5 +226,6 @@ def _environment() -> jinja2.Environment:
     # numbers written in the template's own sentences, and the families' names
     environment.globals.update(format_count=format_count, format_number=format_number,
                                format_percent=format_percent, format_unit=format_unit,
-                               family_name=family_name, label_cell=label_cell)
+                               family_name=family_name, label_cell=label_cell,
+                               word_cell=word_cell)
     return environment

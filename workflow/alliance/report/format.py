@@ -15,7 +15,7 @@ such in a report of another language (`foreign`).
 from __future__ import annotations
 
 import numpy as np
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from alliance.i18n import SOURCE_LANGUAGE, english_number, language
 
@@ -111,6 +111,13 @@ def label_cell(label: str) -> Markup:
     `white-space: nowrap` in the report's style)."""
     return Markup(", ").join(Markup('<span class="part">{}</span>').format(part)
                              for part in str(label).split(", "))
+
+
+def word_cell(text: str) -> Markup:
+    """A table cell's text whose hyphenated words never break at their hyphen ("log-" / "odds" in a
+    narrow printed column): each is a `part` (`white-space: nowrap`); other words wrap as usual."""
+    return Markup(" ").join(Markup('<span class="part">{}</span>').format(word) if "-" in word
+                            else escape(word) for word in str(text).split(" "))
 
 
 def foreign(text: str) -> str | Markup:
