@@ -1,16 +1,20 @@
-"""The pooled report's forest plots in every language: nothing cut off at the figure's edge."""
+"""The pooled report in every language: its forest plots cut nothing off at the figure's edge, and its table
+of every pooled effect reads at 1280 px."""
 
 from __future__ import annotations
+
+import re
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from browser import check_page
 from figure_checks import layout_problems
 
 from alliance.i18n import LANGUAGES, use_language
-from alliance.network.pooling import BELOW_MINIMUM
-from alliance.network.report import TITLES, forest, title_of
+from alliance.network.pooling import BELOW_MINIMUM, PER_POINT, PER_SD, pool_estimates
+from alliance.network.report import CSS, TITLES, effects_table_html, forest, title_of
 
 SITES = pd.DataFrame({"site": ["north", "south", "Hospital de Día Barcelona"],  # a long name narrows the axes
                       "status": ["pooled", "pooled", BELOW_MINIMUM], "estimate": [0.5, 0.7, np.nan],
@@ -33,3 +37,59 @@ def test_every_forest_plot_title_fits_in_every_language(code):
         assert set(lines.values()) == {1}
     else:
         assert max(lines.values()) == 2
+
+
+def pooled_row(outcome: str, model: str, predictor: str, analysis: str, estimates: list[float], *,
+               scale: str = "log_odds", metric: str = PER_SD, suppressed: int = 0) -> dict:
+    """A row of results/pooled/effects.csv: the sites' estimates (SE 0.1 each) pooled."""
+    pooled = pool_estimates(estimates, [0.1] * len(estimates))
+    return {"outcome": outcome, "model": model, "predictor": predictor, "analysis": analysis, "scale": scale,
+            "metric": metric, "k_suppressed": suppressed, "k_not_estimated": 0, **pooled}
+
+
+# The longest names of the pooled effects' table: outcomes, models and predictors as the workflow writes them.
+EFFECTS = pd.DataFrame([
+    pooled_row("attendance", "binomial_glm_cluster_therapist", "alliance_early", "primary", [0.5, 0.6, 0.7],
+               metric=PER_POINT),
+    pooled_row("home practice", "lmm_patient_intercept_cluster_therapist", "alliance_prev_within",
+               "secondary", [0.003, 0.0032, 0.0031], scale="points"),
+    pooled_row("dropout", "discrete_time_hazard_split_cluster_therapist", "alliance_prev_deviation",
+               "secondary", [0.2, -0.1], suppressed=1),
+    pooled_row("dropout", "cox_time_varying_split_cluster_therapist", "alliance_running_mean", "secondary",
+               [-0.5, -0.6, -0.4], scale="log_hazard"),
+    pooled_row("satisfaction", "lmm_therapist_intercept", "alliance_mean [physiotherapy]", "exploratory",
+               [2.1, 1.4, 1.9], scale="points"),
+    pooled_row("symptoms_next", "dynamic_patient_intercept_cluster_therapist",
+               "symptom_improvement_between", "exploratory", [-0.2, -0.3, 0.1], scale="points"),
+    pooled_row("dropout", "logistic_glm_cluster_therapist", "alliance_early_therapist", "secondary", [-1.1]),
+])
+
+
+def test_the_table_of_every_pooled_effect_reads_in_every_language(tmp_path):
+    """The pooled report's table of every effect: 11 columns in the report's language (it once showed the
+    23 columns of effects.csv under their English names and reached past a 1280-pixel screen in every
+    language), estimates in APA's two decimals (more for a small non-zero one), the sites pooled of those
+    that sent the effect; at 1280 px no overflow and no cell wrapping more than twice."""
+    with use_language("en"):
+        english = effects_table_html(EFFECTS)
+    head = re.findall(r"<th>(.*?)</th>", english)
+    assert head == ["Outcome", "Predictor", "Analysis", "Model", "Scale", "Sites", "Estimate [95% CI]",
+                    "95% prediction interval", "tau", "I\u00b2", "p (Q)"]
+    cells = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", english)[1:]]
+    first = EFFECTS.iloc[0]
+    assert cells[0][6] == (f"{first['estimate']:.2f} [{first['ci_low']:.2f}, {first['ci_high']:.2f}]")
+    assert cells[0][4] == '<span class="part">log-odds</span>, <span class="part">per point</span>'
+    assert cells[1][6].startswith("0.0031 [")  # not 0.00
+    assert cells[2][5] == "2 of 3" and cells[2][7] == ""  # one site below its minimum; no PI with two
+    assert cells[6][5] == "1" and cells[6][8] == ""  # one site: no tau
+    assert "std_error" not in english and "_<wbr>" in cells[2][3]
+    with use_language("es"):
+        spanish = effects_table_html(EFFECTS)
+    assert "<th>Estimación [IC del 95 %]</th>" in spanish and "por DE" in spanish and "2 de 3" in spanish
+    assert f"{first['estimate']:.2f}".replace(".", ",") in spanish
+    for code, table in (("en", english), ("es", spanish)):
+        page = tmp_path / f"{code}.html"
+        page.write_text(f'<!DOCTYPE html><html lang="{code}"><head><meta charset="utf-8"><style>{CSS}</style>'
+                        f"</head><body>{table}</body></html>")
+        result = check_page(page, tmp_path / f"{code}.png")
+        assert result.overflow == [] and result.wrapped == [], code

@@ -20,8 +20,18 @@ from matplotlib.figure import Figure
 from alliance.i18n import N_, _, language
 from alliance.network.bundle import EFFECT_KEY, Bundle
 from alliance.network.pooling import BELOW_MINIMUM, PER_POINT, heterogeneity_words
-from alliance.report.format import foreign, format_value
+from alliance.report.format import (
+    estimate_digits,
+    foreign,
+    format_ci,
+    format_number,
+    format_p,
+    format_percent,
+    format_value,
+    label_cell,
+)
 from alliance.report.style import SVG_HASHSALT, figure_style, new_figure
+from alliance.report.words import analysis_word, outcome_name, predictor_label
 
 UNITS = {"log_odds": N_("log-odds"), "log_hazard": N_("log-hazard"), "points": N_("points")}
 TITLES = {"attendance": N_("Attendance after the early window, on early alliance"),
@@ -34,10 +44,11 @@ STATUS_WORDS = {"pooled": N_("pooled"), BELOW_MINIMUM: N_("below the minimum cel
 # Characters per line of a forest plot's title: the English titles fit on one line of the 8-inch figure, the
 # longer Spanish and Catalan ones wrap instead of reaching past its edge (beside site names of 25 characters).
 TITLE_WIDTH = 56
-CSS = """body{font-family:'DejaVu Sans',Arial,sans-serif;max-width:980px;margin:2em auto;color:#222;
+CSS = """body{font-family:'DejaVu Sans',Arial,sans-serif;max-width:1200px;margin:2em auto;color:#222;
 line-height:1.45}table{border-collapse:collapse;font-size:.85em;margin:1em 0}
 td,th{border-bottom:1px solid #ccc;padding:.25em .5em;text-align:left}h1{font-size:1.6em}
-h2{font-size:1.25em;margin-top:2em}.note{color:#555}figure{margin:1em 0}"""
+h2{font-size:1.25em;margin-top:2em}.note{color:#555}figure{margin:1em 0}
+.part{white-space:nowrap}table.effects td{vertical-align:top}code{font-size:.95em}"""
 
 
 def svg(fig: Figure) -> str:
@@ -127,6 +138,44 @@ def table_html(table: pd.DataFrame) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def model_cell(model: str) -> str:
+    """A model's name in code type, breakable after each underscore (the names run to 40 characters)."""
+    return "<code>" + "_<wbr>".join(html.escape(part) for part in model.split("_")) + "</code>"
+
+
+def effects_table_html(pooled: pd.DataFrame) -> str:
+    """Every pooled effect as a reader's table, in the active language: outcome, predictor, role, model, unit,
+    sites pooled (of those that sent it), the estimate with its HKSJ 95% CI, the prediction interval, tau,
+    I^2 and the p of Cochran's Q. Every column of results/pooled/effects.csv is in that file; shown whole,
+    its 23 columns reached past a 1280-pixel screen."""
+    head = [_("Outcome"), _("Predictor"), _("Analysis"), _("Model"), _("Scale"), _("Sites"),
+            _("Estimate [95% CI]"), _("95% prediction interval"), "tau", "I\u00b2", _("p (Q)")]
+    rows = []
+    for row in pooled.to_dict(orient="records"):
+        unit = _(UNITS[row["scale"]]) if row["scale"] in UNITS else row["scale"]
+        per = _("per point") if row["metric"] == PER_POINT else _("per SD")
+        sent = row["k_sites"] + row["k_suppressed"] + row["k_not_estimated"]
+        sites = str(row["k_sites"]) if sent == row["k_sites"] else _("{k} of {n}").format(k=row["k_sites"],
+                                                                                        n=sent)
+        digits = estimate_digits(row["estimate"])  # APA: 2 decimals, more for a small non-zero estimate
+        estimate = interval = ""
+        if np.isfinite(row["estimate"]):
+            estimate = format_number(row["estimate"], digits)
+            if np.isfinite(row["ci_low"]) and np.isfinite(row["ci_high"]):
+                estimate += " " + format_ci(row["ci_low"], row["ci_high"], digits)
+        if np.isfinite(row["pi_low"]) and np.isfinite(row["pi_high"]):
+            interval = format_ci(row["pi_low"], row["pi_high"], digits)
+        cells = [html.escape(outcome_name(row["outcome"])), label_cell(predictor_label(row["predictor"])),
+                 html.escape(analysis_word(row["analysis"])), model_cell(row["model"]),
+                 label_cell(f"{unit}, {per}"), sites, estimate, interval,
+                 format_number(row["tau"], estimate_digits(row["tau"])) if np.isfinite(row["tau"]) else "",
+                 format_percent(row["i2"], 0) if np.isfinite(row["i2"]) else "",
+                 format_p(row["q_p_value"]) if np.isfinite(row["q_p_value"]) else ""]
+        rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    header = "".join(f"<th>{html.escape(name)}</th>" for name in head)
+    return f"<table class=\"effects\"><tr>{header}</tr>{''.join(rows)}</table>"
+
+
 def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFrame,
                   benchmarks: pd.DataFrame, benchmark_sites: pd.DataFrame) -> str:
     """The pooled report's HTML (see the module docstring)."""
@@ -141,13 +190,13 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
                  "prediction interval for a new site on t(k - 2) (ANALYSIS_PLAN.md, section 11). Sites whose "
                  "effect rests on fewer patients than their minimum cell size, or that could not estimate "
                  "it, are shown and not pooled.")) + "</p>"]
-    info = pd.DataFrame([{"site": b.site, "bundle": b.name.rsplit("/", 1)[-1],
-                          "instrument": b.provenance["instrument"]["key"],
-                          "plan": b.provenance["plan_sha256"][:12],
-                          "settings": b.provenance["config_sha256"][:12],
-                          "min_cell_size": b.provenance["min_cell_size"]} for b in bundles])
+    info = pd.DataFrame([{_("Site"): b.site, _("Bundle"): b.name.rsplit("/", 1)[-1],
+                          _("Instrument"): b.provenance["instrument"]["key"],
+                          _("Plan (SHA-256)"): b.provenance["plan_sha256"][:12],
+                          _("Settings (SHA-256)"): b.provenance["config_sha256"][:12],
+                          _("Minimum cell size"): b.provenance["min_cell_size"]} for b in bundles])
     parts += [heading2(_("Sites")), table_html(info)]
-    if info["settings"].nunique() > 1:
+    if len({b.provenance["config_sha256"] for b in bundles}) > 1:
         parts.append("<p class=\"note\">" + html.escape(_(
             "The sites' analysis settings differ (see the settings fingerprint): check the early window, "
             "the covariates and the instruments before reading the pooled effects.")) + "</p>")
@@ -180,10 +229,13 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
             parts += [f"<h3>{html.escape(title)}</h3><figure>{svg(fig)}</figure>",
                       f"<p>{html.escape(text)} {foreign(html.escape(row['source']))}</p>"]
     parts += [heading2(_("Every pooled effect")),
-              table_html(pooled.drop(columns=["method"])),
+              effects_table_html(pooled),
               "<p class=\"note\">" + html.escape(_(
-                  "Pooled per point of the alliance instrument where every site used the same instrument "
-                  "(metric per_point), else per SD of each site's own alliance scores (per_sd). Column names "
-                  "are those of results/pooled/effects.csv.")) + "</p>",
+                  "Pooled per point of the alliance instrument where every site used the same instrument, "
+                  "else per SD of each site's own alliance scores. Sites: those pooled, of those that sent "
+                  "the effect (the others were below their minimum cell size or could not estimate it). "
+                  "Estimate: the pooled estimate with its Hartung-Knapp-Sidik-Jonkman 95% CI; the "
+                  "prediction interval needs three sites. Every column, unrounded, is in "
+                  "results/pooled/effects.csv.")) + "</p>",
               "</body></html>"]
     return "\n".join(part for part in parts if part) + "\n"
