@@ -17,11 +17,13 @@ text later): `fitted` (estimates reported), `boundary` (estimates reported, a va
 boundary, e.g. a therapist variance of 0), `not_estimable` (the data cannot identify the model),
 `not_converged` (the optimiser did not converge), `separation` (a logistic model whose outcome is
 perfectly predicted for some rows: the estimates are not finite) and `refused` (the model was not run
-by design for these data, e.g. a check whose primary model was not fitted).
+by design for these data, e.g. a check whose primary model was not fitted). `status_record` makes
+one model's record of it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from alliance.i18n import N_, Message
@@ -34,6 +36,21 @@ SEPARATION = "separation"
 REFUSED = "refused"
 STATUSES = (FITTED, NOT_ESTIMABLE, NOT_CONVERGED, BOUNDARY, SEPARATION, REFUSED)
 REPORTED = (FITTED, BOUNDARY)  # statuses whose estimates are reported
+
+
+def status_record(key: str, status: str, reason: Message | None = None, *,
+                  flags: Sequence[Message] = ()) -> dict:
+    """One planned model's status (`alliance.models.plan.PLANNED` has the key) with its reason: `reason` in
+    English ("" without one), `reason_message` the message as data (`Message.to_json`; None without one);
+    and its flags, each once, the same way: `flags` their English joined by spaces, `flags_message` that
+    as one message (None without flags)."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown status '{status}'")
+    flags = list(dict.fromkeys(flags))
+    return {"key": key, "status": status, "reason": "" if reason is None else str(reason),
+            "reason_message": None if reason is None else reason.to_json(),
+            "flags": " ".join(str(flag) for flag in flags),
+            "flags_message": Message.join(flags, " ").to_json() if flags else None}
 
 
 class NotEstimable(Exception):

@@ -27,7 +27,7 @@ from statsmodels.genmod.generalized_estimating_equations import GEE
 from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
-from alliance.errors import FITTED, NOT_CONVERGED, REFUSED, SEPARATION, STATUSES, NotEstimable
+from alliance.errors import FITTED, NOT_CONVERGED, REFUSED, SEPARATION, NotEstimable, status_record
 from alliance.i18n import N_, Message, Plural, Term, message_text
 from alliance.models.effects import effect_row
 
@@ -100,21 +100,6 @@ def flow_step(step: Message, n: int) -> dict:
     """One step of a design's flow: its words in English (`step`), the same as data (`step_message`) and
     the count `n`."""
     return {"step": str(step), "n": int(n), "step_message": step.to_json()}
-
-
-def status_record(key: str, status: str, reason: Message | None = None, *,
-                  flags: Sequence[Message] = ()) -> dict:
-    """One planned model's status (`alliance.models.plan.PLANNED` has the key) with its reason: `reason` in
-    English ("" without one), `reason_message` the message as data (`Message.to_json`; None without one);
-    and its flags, each once, the same way: `flags` their English joined by spaces, `flags_message` that
-    as one message (None without flags)."""
-    if status not in STATUSES:
-        raise ValueError(f"unknown status '{status}'")
-    flags = list(dict.fromkeys(flags))
-    return {"key": key, "status": status, "reason": "" if reason is None else str(reason),
-            "reason_message": None if reason is None else reason.to_json(),
-            "flags": " ".join(str(flag) for flag in flags),
-            "flags_message": Message.join(flags, " ").to_json() if flags else None}
 
 
 def run_planned(statuses: list[dict], key: str, design: Design | None, fit: Callable[..., T], *args,

@@ -26,7 +26,7 @@ import patsy
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.outliers_influence import variance_inflation_factor
 
-from alliance.errors import BOUNDARY, FITTED, NOT_ESTIMABLE, REFUSED, NotEstimable
+from alliance.errors import BOUNDARY, FITTED, NOT_ESTIMABLE, REFUSED, NotEstimable, status_record
 from alliance.i18n import Message, Plural
 from alliance.instruments import Instrument
 from alliance.measurement.psychometrics import keyed_items, scale_alpha
@@ -39,7 +39,6 @@ from alliance.models.common import (
     predictor_effect,
     sd_relative_variance,
     standardise,
-    status_record,
 )
 from alliance.models.dimension_sem import MIN_THERAPISTS, latent_dimensions, sem_frame
 from alliance.models.effects import EFFECT_COLUMNS

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from alliance.errors import FITTED, NOT_ESTIMABLE, NotEstimable
+from alliance.errors import FITTED, NOT_ESTIMABLE, NotEstimable, status_record
 from alliance.i18n import Message, message_text
-from alliance.models.common import status_record
 from alliance.scoring.scores import TOTAL, is_scored
 
 FAMILY = "dynamics"

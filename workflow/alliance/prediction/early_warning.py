@@ -30,10 +30,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from alliance.errors import FITTED, REFUSED, NotEstimable
+from alliance.errors import FITTED, REFUSED, NotEstimable, status_record
 from alliance.i18n import Message
 from alliance.instruments import Instrument
-from alliance.models.common import status_record
 from alliance.prediction.decision_points import ALLIANCE_PREDICTORS, REMAINING
 from alliance.prediction.measures import (
     MEASURES,
