@@ -23,12 +23,24 @@ OUT = Path("results/validation")
 CONFIG = Path("config.yaml")
 
 
+def cohorts(value: str) -> int:
+    """A number of cohorts for a check's option: a whole number, at least 1 (a summary of no cohorts has
+    nothing to say)."""
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of cohorts, got '{value}'") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"at least 1 cohort is needed, got {count}")
+    return count
+
+
 def check_parser(description: str, *, seed: int, config: Path = CONFIG) -> argparse.ArgumentParser:
     """The options every check takes: `--config` (the workflow's config, whose generator is used),
     `--replications` (cohorts per condition), `--seed` (of the first cohort) and `--out`."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--config", type=Path, default=config)
-    parser.add_argument("--replications", type=int, default=100)
+    parser.add_argument("--replications", type=cohorts, default=100)
     parser.add_argument("--seed", type=int, default=seed)
     parser.add_argument("--out", type=Path, default=OUT)
     return parser

@@ -25,7 +25,7 @@ from alliance.instruments import load_instrument
 from alliance.prediction.decision_points import decision_rows
 from alliance.prediction.early_warning import early_warning_analysis
 from alliance.scoring.scores import score_sessions
-from alliance.simulation.checks import check_parser, read_config, write_check
+from alliance.simulation.checks import check_parser, cohorts, read_config, write_check
 from alliance.simulation.synthetic import DIMENSIONS, generate_cohort, oracle_risk
 
 COVERAGE_TARGET = 0.90  # issue 18: under the null the AUC CI covers .5 in at least 90% of cohorts ...
@@ -128,7 +128,7 @@ def markdown(summary: pd.DataFrame, n_patients: int, oracle_patients: int) -> st
 
 def main() -> None:
     parser = check_parser(__doc__, seed=3000, config=DEFAULT)
-    parser.add_argument("--oracle-replications", type=int, default=20)
+    parser.add_argument("--oracle-replications", type=cohorts, default=20)
     parser.add_argument("--patients", type=int, default=400)
     parser.add_argument("--oracle-patients", type=int, default=400)
     args = parser.parse_args()
