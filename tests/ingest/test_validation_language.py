@@ -264,6 +264,12 @@ def test_warnings_are_in_the_pages_language_with_exact_counts(tmp_path, instrume
     assert SPAN.findall(html) == []  # was 8: the 2 warnings, and the format and delimiter of each file
     assert english_prose(html, tmp_path) == []
     assert "1 patient(s) have no scored alliance session" in page(outcome, "en")
+    # the kind of each warning: a phrase in the page's language (it was the English code), the code in English
+    for kind, words in {"no_scored_session": {"es": "sin sesión puntuada", "ca": "sense sessió puntuada"},
+                        "therapist_one_patient": {"es": "terapeuta con un solo paciente",
+                                                  "ca": "terapeuta amb un sol pacient"}}.items():
+        assert f"<tr><td>{words[code]}</td>" in html and f"<td>{kind}</td>" not in html
+        assert f"<tr><td>{kind}</td>" in page(outcome, "en")
 
 
 def test_a_problem_without_a_message_stays_english_marked_as_such(tmp_path, instruments):

@@ -30,6 +30,20 @@ REFUSED = N_("names, e-mail addresses, phone numbers, street addresses and postc
              "numbers and free-text notes")
 
 
+def warning_kind(kind: str) -> str:
+    """A warning's kind in a table cell: its code (the key in validation_summary.json that
+    docs/data-contract.md lists) in English, a short phrase in Spanish or Catalan."""
+    # Translators: the kinds of data warnings, as codes (docs/data-contract.md, "Warnings"): a short phrase
+    # each, in a table cell of the validation page.
+    kinds = {"no_scored_session": pgettext("warning kind", "no_scored_session"),
+             "therapist_one_patient": pgettext("warning kind", "therapist_one_patient"),
+             "sessions_after_dropout": pgettext("warning kind", "sessions_after_dropout"),
+             "patient_without_outcome": pgettext("warning kind", "patient_without_outcome"),
+             "k_anonymity": pgettext("warning kind", "k_anonymity"),
+             "column_map_unused": pgettext("warning kind", "column_map_unused")}
+    return kinds.get(kind, kind)
+
+
 def _words(message: Message | None, english: str) -> str | Markup:
     """A problem's or a warning's text in the active language from its message; its `english` in English
     (the ingest stage's text, as on the console) or without a message (marked as English, `foreign`)."""
@@ -91,7 +105,8 @@ def render_validation_report(outcome: ValidationOutcome) -> str:
                  "message": _words(p.message_message, p.message), "fix": _words(p.fix_message, p.fix),
                  "rows": _rows_text(p.rows, p.keys, p.n_rows)} for p in outcome.problems]
     warnings = [w | {"message": _words(read_message(w.get("message_message")), w["message"]),
-                     "count": format_count(w["count"])} for w in outcome.warnings]
+                     "count": format_count(w["count"]), "kind": warning_kind(w["kind"])}
+                for w in outcome.warnings]
     privacy = outcome.privacy
     refused = privacy.get("refused", "")
     anonymity = privacy.get("k_anonymity", {})
