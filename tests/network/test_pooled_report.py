@@ -87,9 +87,9 @@ def test_the_table_of_every_pooled_effect_reads_in_every_language(tmp_path):
         spanish = effects_table_html(EFFECTS)
     assert "<th>Estimación [IC del 95 %]</th>" in spanish and "por DE" in spanish and "2 de 3" in spanish
     assert f"{first['estimate']:.2f}".replace(".", ",") in spanish
-    for code, table in (("en", english), ("es", spanish)):
-        page = tmp_path / f"{code}.html"
-        page.write_text(f'<!DOCTYPE html><html lang="{code}"><head><meta charset="utf-8"><style>{CSS}</style>'
-                        f"</head><body>{table}</body></html>")
-        result = check_page(page, tmp_path / f"{code}.png")
-        assert result.overflow == [] and result.wrapped == [], code
+    # in the browser the Spanish table, the wider: its headings and units are longer, the rest the same
+    page = tmp_path / "es.html"
+    page.write_text(f'<!DOCTYPE html><html lang="es"><head><meta charset="utf-8"><style>{CSS}</style>'
+                    f"</head><body>{spanish}</body></html>")
+    result = check_page(page, tmp_path / "es.png")
+    assert result.overflow == [] and result.wrapped == []
