@@ -198,8 +198,8 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
     parts += [heading2(_("Sites")), table_html(info)]
     if len({b.provenance["config_sha256"] for b in bundles}) > 1:
         parts.append("<p class=\"note\">" + html.escape(_(
-            "The sites' analysis settings differ (see the settings fingerprint): check the early window, "
-            "the covariates and the instruments before reading the pooled effects.")) + "</p>")
+            "The sites' analysis settings differ (the column Settings (SHA-256) above): check the early "
+            "window, the covariates and the instruments before reading the pooled effects.")) + "</p>")
     parts.append(heading2(_("Primary effects")))
     for row in pooled[pooled["analysis"] == "primary"].to_dict(orient="records"):
         mask = np.logical_and.reduce([sites[c] == row[c] for c in EFFECT_KEY])
