@@ -158,3 +158,10 @@ def test_other_instrument_in_the_family_pools_per_sd_and_another_plan_or_family_
         pool_bundles([bundle("a", -0.8), bundle("b", -1.0, key="srs")])
     with pytest.raises(IncompatibleBundles, match="site 'a' twice"):
         pool_bundles([bundle("a", -0.8), bundle("a", -1.0)])
+
+
+def test_heterogeneity_in_words_writes_a_small_p_as_the_report_does(bcg):
+    """Q's p in running text as APA writes it: "p < .001" (it once read "p = < .001"), else "p = .939"."""
+    words = heterogeneity_words(pool_estimates(*[list(v) for v in (bcg[0], np.sqrt(bcg[1]))]))
+    assert "Q = 152.23 on 12 df, p < .001)" in words and "p = <" not in words
+    assert "on 2 df, p = .939)" in heterogeneity_words(pool_estimates([0.3, 0.35, 0.32], [0.1, 0.1, 0.1]))

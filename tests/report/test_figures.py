@@ -449,7 +449,11 @@ def test_kaplan_meier_curves_stop_below_the_minimum_at_risk():
     lines = fig.axes[0].get_lines()
     assert [line.get_label() for line in lines] == ["low tertile", "middle tertile", "high tertile"]
     assert [len(line.get_xdata()) for line in lines] == [2, 3, 3]  # low: 4 at risk at session 2
-    assert "log-rank chi2(2) = 5.20" in " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "log-rank chi2(2) = 5.20, p = .074" in " ".join(t.get_text() for t in fig.axes[0].texts)
+    # p as the report writes it (APA: three decimals, "p < .001"), not three significant digits (0.00241)
+    for p_value, shown in ((0.00241, "p = .002"), (0.00002, "p < .001")):
+        small = kaplan_meier(KM_CURVES, LOGRANK | {"p_value": p_value}, min_cell_size=10)
+        assert f"5.20, {shown}; curves end" in " ".join(t.get_text() for t in small.axes[0].texts)
     empty = kaplan_meier(KM_CURVES, LOGRANK, min_cell_size=50)
     assert "Too few patients" in " ".join(t.get_text() for t in empty.texts + empty.axes[0].texts)
 

@@ -31,7 +31,7 @@ from statsmodels.stats.meta_analysis import combine_effects
 from alliance.errors import InputError
 from alliance.i18n import _
 from alliance.network.bundle import EFFECT_KEY, ESTIMATED, SUPPRESSED, Bundle
-from alliance.report.format import format_number, format_p, format_percent, format_value
+from alliance.report.format import format_number, format_percent, format_value, p_text
 
 METHOD = "Paule-Mandel tau^2; HKSJ 95% CI on t(k-1); 95% PI on t(k-2)"
 ONE_SITE = "one site: its own estimate and normal 95% CI"
@@ -204,9 +204,9 @@ def heterogeneity_words(row: dict) -> str:
     band = (_("might not be important") if i2 < 0.3 else _("may be moderate") if i2 < 0.5
             else _("may be substantial") if i2 < 0.75 else _("is considerable"))
     text = _("Across {k} sites the heterogeneity {band} (I\u00b2 = {i2}, tau = {tau}, Q = {q} on {df} df, "
-             "p = {p}).").format(k=k, band=band, i2=format_percent(i2, 0),
-                                 tau=format_value(row["tau"], ".3g"), q=format_number(row["q"], 2),
-                                 df=k - 1, p=format_p(row["q_p_value"]))
+             "{p}).").format(k=k, band=band, i2=format_percent(i2, 0),
+                             tau=format_value(row["tau"], ".3g"), q=format_number(row["q"], 2),
+                             df=k - 1, p=p_text(row["q_p_value"]))
     if k >= 3:
         text += " " + _("In a new site the effect is expected between {low} and {high} (95% prediction "
                         "interval).").format(low=format_value(row["pi_low"], ".3g"),

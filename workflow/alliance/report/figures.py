@@ -38,6 +38,7 @@ from alliance.report.format import (
     format_number,
     format_percent,
     format_unit,
+    p_text,
 )
 from alliance.report.glance import glance_figure, glance_rows, short_name
 from alliance.report.methods import instrument_name, subscale_label
@@ -62,11 +63,6 @@ OUTCOME_TITLES = {"attendance": N_("Attendance"), "dropout": N_("Dropout"),
 def _general(value: float) -> str:
     """A number in the shortest form (`:g`: 0.5, 2, 1e-05), in the active language's decimal mark."""
     return _localised(f"{value:g}")
-
-
-def _p_general(value: float) -> str:
-    """A p-value with three significant digits (`:.3g`), in the active language's decimal mark."""
-    return _localised(f"{value:.3g}")
 
 
 def mean_ci(values: np.ndarray | pd.Series, level: float = 0.95) -> tuple[float, float, float]:
@@ -451,10 +447,10 @@ def kaplan_meier(curves: pd.DataFrame, logrank: dict, min_cell_size: int) -> Fig
                             color=colours[i], alpha=0.15, linewidth=0)
         ax.set(xlabel=_("Sessions after the early window"), ylabel=_("Still in treatment (Kaplan-Meier)"),
                ylim=(0, 1.02), title=title)
-        ax.text(0.02, 0.04, _("log-rank chi2({df}) = {statistic}, p = {p}; curves end below {n} patients at "
+        ax.text(0.02, 0.04, _("log-rank chi2({df}) = {statistic}, {p}; curves end below {n} patients at "
                               "risk").format(df=format_count(logrank["df"]),
                                              statistic=format_number(logrank["statistic"]),
-                                             p=_p_general(logrank["p_value"]), n=format_count(min_cell_size)),
+                                             p=p_text(logrank["p_value"]), n=format_count(min_cell_size)),
                 transform=ax.transAxes, fontsize="small", color="0.3")
         ax.legend(title=_("Early alliance"), loc="lower right", bbox_to_anchor=(1.0, 0.1))
     return fig
