@@ -160,8 +160,10 @@ def test_other_instrument_in_the_family_pools_per_sd_and_another_plan_or_family_
         pool_bundles([bundle("a", -0.8), bundle("a", -1.0)])
 
 
-def test_heterogeneity_in_words_writes_a_small_p_as_the_report_does(bcg):
-    """Q's p in running text as APA writes it: "p < .001" (it once read "p = < .001"), else "p = .939"."""
+def test_heterogeneity_in_words_writes_numbers_as_the_report_does(bcg):
+    """Q's p in running text as APA writes it: "p < .001" (it once read "p = < .001"), else "p = .939";
+    tau and the prediction interval in two decimals, as the estimate (they had three significant digits)."""
     words = heterogeneity_words(pool_estimates(*[list(v) for v in (bcg[0], np.sqrt(bcg[1]))]))
-    assert "Q = 152.23 on 12 df, p < .001)" in words and "p = <" not in words
+    assert "(I\u00b2 = 92%, tau = 0.56, Q = 152.23 on 12 df, p < .001)" in words and "p = <" not in words
+    assert "expected between -2.02 and 0.59 (95% prediction interval)" in words
     assert "on 2 df, p = .939)" in heterogeneity_words(pool_estimates([0.3, 0.35, 0.32], [0.1, 0.1, 0.1]))

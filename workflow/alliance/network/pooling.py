@@ -31,7 +31,7 @@ from statsmodels.stats.meta_analysis import combine_effects
 from alliance.errors import InputError
 from alliance.i18n import _
 from alliance.network.bundle import EFFECT_KEY, ESTIMATED, SUPPRESSED, Bundle
-from alliance.report.format import format_number, format_percent, format_value, p_text
+from alliance.report.format import estimate_digits, format_number, format_percent, p_text
 
 METHOD = "Paule-Mandel tau^2; HKSJ 95% CI on t(k-1); 95% PI on t(k-2)"
 ONE_SITE = "one site: its own estimate and normal 95% CI"
@@ -205,12 +205,14 @@ def heterogeneity_words(row: dict) -> str:
             else _("may be substantial") if i2 < 0.75 else _("is considerable"))
     text = _("Across {k} sites the heterogeneity {band} (I\u00b2 = {i2}, tau = {tau}, Q = {q} on {df} df, "
              "{p}).").format(k=k, band=band, i2=format_percent(i2, 0),
-                             tau=format_value(row["tau"], ".3g"), q=format_number(row["q"], 2),
+                             tau=format_number(row["tau"], estimate_digits(row["tau"])),
+                             q=format_number(row["q"], 2),
                              df=k - 1, p=p_text(row["q_p_value"]))
     if k >= 3:
+        digits = estimate_digits(row["estimate"])  # as the estimate: APA's 2 decimals, more if it is small
         text += " " + _("In a new site the effect is expected between {low} and {high} (95% prediction "
-                        "interval).").format(low=format_value(row["pi_low"], ".3g"),
-                                             high=format_value(row["pi_high"], ".3g"))
+                        "interval).").format(low=format_number(row["pi_low"], digits),
+                                             high=format_number(row["pi_high"], digits))
     else:
         text += " " + _("With two sites no prediction interval can be given (it needs at least three).")
     return text

@@ -27,6 +27,7 @@ from alliance.report.format import (
     format_number,
     format_p,
     format_percent,
+    format_unit,
     format_value,
     label_cell,
 )
@@ -206,9 +207,11 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
         effect_sites = sites[mask]
         title = title_of(row["outcome"])
         fig = forest(title, effect_unit(row), effect_sites, row)
+        digits = estimate_digits(row["estimate"])
         estimate = _("Pooled {estimate} {unit} (95% CI {low} to {high}) over {k} sites.").format(
-            estimate=number(row["estimate"]), unit=effect_unit(row), low=number(row["ci_low"]),
-            high=number(row["ci_high"]), k=row["k_sites"])
+            estimate=format_number(row["estimate"], digits), unit=effect_unit(row),
+            low=format_number(row["ci_low"], digits), high=format_number(row["ci_high"], digits),
+            k=row["k_sites"])
         excluded = effect_sites[effect_sites["status"] != "pooled"]
         notes = "".join(f"<li>{html.escape(r['site'])}: {html.escape(status_word(r['status']))}"
                         f"{reason_text(r['reason'])}</li>" for r in excluded.to_dict(orient="records"))
@@ -223,9 +226,10 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
             band = (row["benchmark_value"], row["benchmark_ci_low"], row["benchmark_ci_high"])
             title = title_of(row["benchmark"])
             fig = forest(title, row["metric"].split(",")[0], rows, row, band)
+            shown = format_unit if row["benchmark"] == "alliance_outcome" else format_number  # r: APA's .28
             text = _("Pooled {estimate} (95% CI {low} to {high}) over {k} sites; published {value}.").format(
-                estimate=number(row["estimate"]), low=number(row["ci_low"]), high=number(row["ci_high"]),
-                k=row["k_sites"], value=number(row["benchmark_value"]))
+                estimate=shown(row["estimate"], 2), low=shown(row["ci_low"], 2),
+                high=shown(row["ci_high"], 2), k=row["k_sites"], value=shown(row["benchmark_value"], 2))
             parts += [f"<h3>{html.escape(title)}</h3><figure>{svg(fig)}</figure>",
                       f"<p>{html.escape(text)} {foreign(html.escape(row['source']))}</p>"]
     parts += [heading2(_("Every pooled effect")),
