@@ -16,6 +16,7 @@ from alliance.report.format import (
     estimate_digits,
     format_ci,
     format_count,
+    format_general,
     format_number,
     format_p,
     format_percent,
@@ -199,20 +200,12 @@ def level_sentences(extra: dict, invariance: str | None = None) -> list[str]:
     return sentences
 
 
-def _general(value: float) -> str:
-    """A number as Python's `:g` writes it (32, 32.5), in the report's decimal mark."""
-    text = f"{value:g}"
-    if "e" in text or "inf" in text or "nan" in text:
-        return text
-    return format_number(value, len(text.partition(".")[2]))
-
-
 def ceiling_sentence(ceiling: dict) -> str:
     """The satisfaction ceiling check in words."""
     if ceiling.get("share_at_maximum") is None:
         return _("The ceiling of the satisfaction total could not be checked (values outside its range).")
-    values = {"share": format_percent(ceiling["share_at_maximum"]), "maximum": _general(ceiling["maximum"]),
-              "rule": format_percent(0.15, 0)}
+    values = {"share": format_percent(ceiling["share_at_maximum"]),
+              "maximum": format_general(ceiling["maximum"]), "rule": format_percent(0.15, 0)}
     if not ceiling["ceiling_effect"]:
         return _("Ceiling check: {share} of the analysed patients are at the maximum total ({maximum}); no "
                  "ceiling effect by the {rule} rule (Terwee et al. 2007).").format(**values)
@@ -248,7 +241,7 @@ def variant_label(variant: str) -> str:
     for pattern, message in VARIANT_PATTERNS:
         match = pattern.fullmatch(variant)
         if match:
-            return _(message).format(**{name: _general(float(value)) if "." in value else value
+            return _(message).format(**{name: format_general(float(value)) if "." in value else value
                                         for name, value in match.groupdict().items()})
     return foreign(variant)
 

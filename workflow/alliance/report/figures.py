@@ -32,9 +32,9 @@ from alliance.report.dimensions import dimension_figure
 from alliance.report.dynamics import dynamics_figure
 from alliance.report.early_warning import early_warning_figure
 from alliance.report.format import (
-    _localised,
     format_ci,
     format_count,
+    format_general,
     format_number,
     format_percent,
     format_unit,
@@ -58,11 +58,6 @@ PATTERN_LABELS = {"rupture_with_repair": N_("rupture with repair"),
 TERTILE_LABELS = {"low": N_("low tertile"), "middle": N_("middle tertile"), "high": N_("high tertile")}
 OUTCOME_TITLES = {"attendance": N_("Attendance"), "dropout": N_("Dropout"),
                   "satisfaction": N_("Satisfaction")}
-
-
-def _general(value: float) -> str:
-    """A number in the shortest form (`:g`: 0.5, 2, 1e-05), in the active language's decimal mark."""
-    return _localised(f"{value:g}")
 
 
 def mean_ci(values: np.ndarray | pd.Series, level: float = 0.95) -> tuple[float, float, float]:
@@ -699,7 +694,7 @@ def power_curve(performance: pd.DataFrame, target_power: float = 0.8,
             ax.set_axis_off()
         handles = [Line2D([], [], color=colours[i], marker="o",
                           label=(_("effect x {scale} (null: type-I error)") if scale == 0
-                                 else _("effect x {scale}")).format(scale=_general(scale)))
+                                 else _("effect x {scale}")).format(scale=format_general(scale)))
                    for i, scale in enumerate(scales)]
         if len(therapists) > 1:
             handles += [Line2D([], [], color="0.3", linestyle=styles[i % 4],

@@ -25,6 +25,12 @@ def _localised(text: str) -> str:
     return text if language() == SOURCE_LANGUAGE else text.replace(".", ",")
 
 
+def format_general(value: float) -> str:
+    """A number in its shortest form (`:g`: 32, 32.5, 1e-05), in the active language's decimal mark: a
+    setting or a score range as written, not an estimate."""
+    return _localised(f"{value:g}")
+
+
 def format_number(value: float, digits: int = 2) -> str:
     """Fixed decimals; "NA" for a missing value; no negative zero."""
     if value is None or not np.isfinite(value):

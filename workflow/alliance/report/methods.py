@@ -11,7 +11,7 @@ from alliance.i18n import N_, _, pgettext
 from alliance.instruments import Instrument, load_configured
 from alliance.models.common import MIN_CLUSTERS
 from alliance.models.effects import BENCHMARKS, model_label
-from alliance.report.format import _localised, format_count, format_number, format_percent
+from alliance.report.format import format_count, format_general, format_number, format_percent
 
 ANALYSIS_ORDER = ("primary", "secondary", "exploratory", "sensitivity")
 # The works the Methods text cites, as cited there, with their full references (APA) for methods.md.
@@ -79,11 +79,6 @@ THRESHOLDS = {"sd": N_("within-patient SDs"), "reliable_change": N_("x SE_diff")
                                "session-to-session differences")}
 
 
-def _general(value: float) -> str:
-    """A number in its shortest form (`:g`), in the active language's decimal mark."""
-    return _localised(f"{value:g}")
-
-
 def _analysis_heading(name: str) -> str:
     """An analysis of the plan, capitalised, as it heads the list of the models it fitted."""
     labels = {"primary": pgettext("analyses", "Primary"), "secondary": pgettext("analyses", "Secondary"),
@@ -138,17 +133,19 @@ def instrument_sentence(role: str, instrument: Instrument) -> str:
     sentences = [_("{role}: {name} ({citation}), {n} items answered {minimum} to {maximum}; {scoring} "
                    "(range {low} to {high}).").format(
         role=role, name=instrument_name(instrument), citation=instrument.citation,
-        n=instrument.n_items, minimum=_general(instrument.minimum), maximum=_general(instrument.maximum),
-        scoring=_scoring(instrument), low=_general(low), high=_general(high))]
+        n=instrument.n_items, minimum=format_general(instrument.minimum),
+        maximum=format_general(instrument.maximum), scoring=_scoring(instrument), low=format_general(low),
+        high=format_general(high))]
     sentences.append(_("A subscale with more than {n} missing item(s) is not scored; otherwise missing items "
                        "are prorated.").format(n=instrument.max_missing_per_subscale))
     sentences.append(_("Items {items} are reverse-keyed ({minimum} + {maximum} - answer).").format(
-        items=", ".join(map(str, instrument.reverse_keyed)), minimum=_general(instrument.minimum),
-        maximum=_general(instrument.maximum)) if instrument.reverse_keyed else _("No item is reverse-keyed."))
+        items=", ".join(map(str, instrument.reverse_keyed)), minimum=format_general(instrument.minimum),
+        maximum=format_general(instrument.maximum))
+        if instrument.reverse_keyed else _("No item is reverse-keyed."))
     if instrument.cutoff is not None:
         rule = (_("A total at or below {value} is flagged as a concern.") if instrument.cutoff.inclusive
                 else _("A total below {value} is flagged as a concern."))
-        sentences.append(rule.format(value=_general(instrument.cutoff.value)))
+        sentences.append(rule.format(value=format_general(instrument.cutoff.value)))
     return " ".join(sentences)
 
 
@@ -183,7 +180,7 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
         "earlier session (no look-ahead). Within- and between-patient alliance are separated by person-mean "
         "centring. Ruptures: a drop of at least {c} {threshold} between consecutive scored sessions "
         "({criterion} criterion), repaired when the total returns to its earlier level within {window} "
-        "scored sessions.").format(k=k, c=_general(ruptures["c"]),
+        "scored sessions.").format(k=k, c=format_general(ruptures["c"]),
                                    threshold=_(THRESHOLDS[ruptures["criterion"]]), criterion=criterion,
                                    window=ruptures["repair_window"])
     modelling = _(
