@@ -28,7 +28,6 @@ from alliance.report.format import (
     format_p,
     format_percent,
     format_unit,
-    format_value,
     label_cell,
 )
 from alliance.report.style import SVG_HASHSALT, figure_style, new_figure
@@ -116,11 +115,6 @@ def forest(title: str, unit: str, sites: pd.DataFrame, pooled: dict, band: tuple
     return fig
 
 
-def number(value: float) -> str:
-    """A number in 3 significant digits in the active language's decimal mark ("" when missing)."""
-    return "" if value is None or not np.isfinite(value) else format_value(float(value), ".3g")
-
-
 def reason_text(reason: object) -> str:
     """": reason" (escaped, marked English), or nothing where there is none."""
     return f": {foreign(html.escape(reason))}" if isinstance(reason, str) and reason else ""
@@ -131,10 +125,9 @@ def heading2(text: str) -> str:
 
 
 def table_html(table: pd.DataFrame) -> str:
-    """A table with its numbers in 3 significant digits."""
+    """A plain table of text and counts (the sites'), every cell escaped."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
-    body = "".join("<tr>" + "".join(
-        f"<td>{number(v) if isinstance(v, float) else html.escape(str(v))}</td>" for v in row) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
                    for row in table.itertuples(index=False))
     return f"<table><tr>{head}</tr>{body}</table>"
 
