@@ -38,8 +38,12 @@ window.addEventListener("load", () => {
     const lines = new Set(Array.from(range.getClientRects()).map(r => Math.round(r.bottom)));
     return lines.size > 3;  // more than three lines: the text wraps more than twice
   }).map(cell => name(cell) + ":" + cell.textContent.trim().slice(0, 40));
+  const style = getComputedStyle(document.body);  // the text column: the body's box inside its padding
+  const column = document.body.getBoundingClientRect().right - parseFloat(style.paddingRight);
+  const pastText = Array.from(document.querySelectorAll("table")).filter(
+    t => t.getBoundingClientRect().right > column + 1).map(name);
   document.title = "images:" + document.images.length + ";broken:" + broken + ";layout:" +
-    JSON.stringify({overflow: overflow.slice(0, 20), wrapped: wrapped.slice(0, 40)});
+    JSON.stringify({overflow: overflow.slice(0, 20), wrapped: wrapped.slice(0, 40), pastText: pastText});
 });
 </script>"""
 COUNTS = re.compile(r"<title>images:(\d+);broken:(\d+);layout:(.*?)</title>", re.S)
@@ -56,6 +60,7 @@ class BrowserCheck:
     screenshot: Path
     overflow: list[str]  # elements wider than the window or scrolling sideways (tag#id@section)
     wrapped: list[str]  # table cells whose text wraps more than twice (tag@section:text)
+    past_text: list[str]  # tables reaching past the page's text column (the body inside its padding)
 
     @property
     def ok(self) -> bool:
@@ -97,4 +102,4 @@ def check_page(html: Path, screenshot: Path, width: int = 1280, height: int = 12
             raise RuntimeError(f"Chromium wrote no screenshot of {html}: {shot.stderr[-1000:]}")
     layout = json.loads(html_module.unescape(counts.group(3)))
     return BrowserCheck(int(counts.group(1)), int(counts.group(2)), console, screenshot, layout["overflow"],
-                        layout["wrapped"])
+                        layout["wrapped"], layout["pastText"])

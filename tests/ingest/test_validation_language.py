@@ -104,7 +104,8 @@ def test_the_english_problems_are_the_ingest_stages_text_as_before(tmp_path, ins
          ".xlsm.", "save the table as .csv, .tsv, .tab, .txt, .parquet, .xlsx, .xlsm"),
     ]
     html = page(outcome, "en")
-    assert (f"<tr><td><code>{data['sessions']}</code></td><td><code>(whole file)</code></td><td>file not "
+    broken = data["sessions"].replace("/", "/<wbr>")  # a path may break after each slash
+    assert (f"<tr><td><code>{broken}</code></td><td><code>(whole file)</code></td><td>file not "
             "found. Check the data.* paths in your config.</td>\n<td></td><td>check the data.* paths in your "
             "config</td></tr>") in html
     assert 'lang="en"' not in html.replace('<html lang="en">', "")
@@ -366,3 +367,26 @@ def test_the_readers_words_are_messages_whose_english_is_the_info():
     with use_language("ca"):
         assert [m.render() for m in result.info_messages.values()] == [
             "text", "latin-1 (detectat: no és UTF-8 vàlid)", "punt i coma (detectat)"]
+
+
+@pytest.mark.slow
+def test_the_tables_of_files_stay_in_the_text_column(tmp_path, instruments):
+    """The tables naming files (files read, warnings), in Spanish (the longest headings) and with the long
+    path of a clinic's export folder, stay in the page's text column at 1280 px: a path breaks after each
+    slash (`<wbr>`, which adds no character to the copied text). Unbroken, the warnings' path ran past the
+    window, and the files table about 100 px past the column with the default run's short paths."""
+    from browser import check_page
+
+    folder = tmp_path / "datos_clinicos" / "exportacion_2026_noviembre" / "fisioterapia_y_psicoterapia"
+    folder.mkdir(parents=True)
+    data = dialects(folder, instruments)
+    outcome = run_validation(data, {"min_cell_size": 10}, instruments)
+    assert outcome.passed and outcome.warnings
+    html = page(outcome, "es")
+    (tmp_path / "page.html").write_text(html, encoding="utf-8")
+    result = check_page(tmp_path / "page.html", tmp_path / "page.png", height=2000)
+    assert result.console == [] and result.overflow == [] and result.past_text == []
+    cells = [unescape(cell.replace("<wbr>", "")) for cell in re.findall(r"<td><code>(.*?)</code></td>", html)]
+    files = [cell for cell in cells if "/" in cell]
+    assert files[:3] == [data[table] for table in ("patients", "sessions", "outcomes")]
+    assert set(files[3:]) <= set(data.values()) and len(files) > 3  # the warnings' files
