@@ -16,6 +16,7 @@ from alliance.network.pooling import (
     PER_SD,
     IncompatibleBundles,
     heterogeneity_words,
+    paule_mandel_tau2,
     pool_bundles,
     pool_estimates,
 )
@@ -80,6 +81,24 @@ def test_bcg_against_an_independent_computation(bcg):
     assert (pooled["ci_low"], pooled["ci_high"]) == pytest.approx((mu - t1 * se, mu + t1 * se), rel=1e-6)
     half = t2 * np.sqrt(tau2 + se**2)
     assert (pooled["pi_low"], pooled["pi_high"]) == pytest.approx((mu - half, mu + half), rel=1e-6)
+
+
+def test_paule_mandel_where_statsmodels_iteration_overshoots():
+    """Eight sites' therapist-level satisfaction effects of a network cohort (an unseen generator; Q = 43.6
+    on 7 df): statsmodels' Paule-Mandel iteration with a tight tolerance stepped past the root and set
+    tau^2 to 0, pooling 0.33 where the random-effects estimate is -0.12. The generalised Q at the tau^2
+    returned is k - 1, and the estimate is the mean weighted by 1 / (SE^2 + tau^2)."""
+    y = np.array([-2.413038, 1.265626, 0.376324, 0.201217, -3.322724, -1.137592, -1.534297, 4.701326])
+    se = np.array([1.059677, 4.708466, 0.984408, 0.401061, 2.273919, 0.848516, 1.447581, 0.804026])
+    pooled = pool_estimates(y, se)
+    w = 1 / (se**2 + pooled["tau2"])
+    mu = (w * y).sum() / w.sum()
+    assert (w * (y - mu) ** 2).sum() == pytest.approx(len(y) - 1, abs=1e-9)
+    assert pooled["tau2"] == pytest.approx(4.6251, abs=1e-4) and pooled["q"] == pytest.approx(43.63, abs=0.01)
+    assert pooled["estimate"] == pytest.approx(mu, abs=1e-12) and pooled["estimate"] == pytest.approx(-0.1237,
+                                                                                                      abs=1e-4)
+    assert paule_mandel_tau2(y, se**2) == pooled["tau2"]
+    assert paule_mandel_tau2(np.array([0.3, 0.3, 0.3]), np.array([0.01, 0.04, 0.01])) == 0.0  # Q = 0
 
 
 def test_one_site_is_its_own_result_and_two_sites_have_no_prediction_interval():

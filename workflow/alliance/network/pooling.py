@@ -1,14 +1,16 @@
 """Two-stage random-effects meta-analysis of the sites' bundles (`make pool`; ANALYSIS_PLAN.md, section 11).
 
-Each effect is pooled over the sites that estimated it (DerSimonian & Kacker 2007; statsmodels'
-`combine_effects`): tau^2 by Paule & Mandel (1982), the iterated method-of-moments estimator (statsmodels
-0.15 offers Paule-Mandel and DerSimonian-Laird, not REML; Paule-Mandel is the recommended alternative to
-REML, Veroniki et al. 2016, and needs no likelihood); the pooled estimate weighted by 1 / (SE^2 + tau^2);
-its 95% CI by Hartung-Knapp-Sidik-Jonkman, the weighted residual variance on t(k - 1) (Hartung & Knapp
-2001; Sidik & Jonkman 2002; IntHout et al. 2014), not below the usual 1 / sum of the weights (the
-modification of Roever, Knapp & Friede 2015, which keeps near-identical sites from giving a CI narrower
-than the fixed-scale one); the 95% prediction interval of the effect in a new site
-mu +/- t(k - 2) sqrt(tau^2 + SE^2) (Higgins, Thompson & Spiegelhalter 2009, with the HKSJ SE as
+Each effect is pooled over the sites that estimated it (statsmodels' `combine_effects`): tau^2 by Paule &
+Mandel (1982), the method-of-moments estimator (statsmodels 0.15 offers Paule-Mandel and
+DerSimonian-Laird, not REML; Paule-Mandel is the recommended alternative to REML, Veroniki et al. 2016,
+and needs no likelihood), found as the root of the generalised Q by scipy's `brentq`, as metafor does
+(`paule_mandel_tau2`: statsmodels' iteration, DerSimonian & Kacker 2007, sets tau^2 to 0 whenever a step
+overshoots the root, which it did on a network's cohort with Q = 43.6 on 7 df); the pooled estimate
+weighted by 1 / (SE^2 + tau^2); its 95% CI by Hartung-Knapp-Sidik-Jonkman, the weighted residual
+variance on t(k - 1) (Hartung & Knapp 2001; Sidik & Jonkman 2002; IntHout et al. 2014), not below the
+usual 1 / sum of the weights (the modification of Roever, Knapp & Friede 2015, which keeps near-identical
+sites from giving a CI narrower than the fixed-scale one); the 95% prediction interval of the effect in
+a new site mu +/- t(k - 2) sqrt(tau^2 + SE^2) (Higgins, Thompson & Spiegelhalter 2009, with the HKSJ SE as
 Partlett & Riley 2017), undefined for fewer than 3 sites; Cochran's Q and I^2 = max(0, (Q - (k - 1)) / Q)
 (Higgins & Thompson 2002). One site: its own estimate, SE and normal 95% CI, no heterogeneity.
 
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
 from statsmodels.stats.meta_analysis import combine_effects
 
 from alliance.errors import InputError
@@ -50,6 +52,32 @@ class IncompatibleBundles(InputError):
     """Bundles that cannot be pooled (another plan, instrument family or a repeated site)."""
 
 
+def paule_mandel_tau2(estimates: np.ndarray, variances: np.ndarray) -> float:
+    """Paule-Mandel's tau^2: the root of the generalised Q, sum_i w_i (y_i - mu_w)^2 = k - 1 with
+    w_i = 1 / (v_i + tau^2), which decreases in tau^2; 0 when Q(0) <= k - 1. At the value returned the
+    generalised Q is at least k - 1 (the root from below), as statsmodels' iteration requires of its start.
+
+    References
+    ----------
+    Paule, R. C., & Mandel, J. (1982). Consensus values and weighting factors. Journal of Research of the
+    National Bureau of Standards, 87(5), 377-385. Viechtbauer, W. (2010). Conducting meta-analyses in R with
+    the metafor package. Journal of Statistical Software, 36(3), 1-48 (the root by uniroot).
+    """
+    def excess(tau2: float) -> float:
+        w = 1 / (variances + tau2)
+        return float(w @ (estimates - w @ estimates / w.sum()) ** 2) - (len(estimates) - 1)
+
+    if excess(0.0) <= 0:
+        return 0.0
+    upper = max(float(np.var(estimates)), float(np.max(variances)), 1e-12)
+    while excess(upper) > 0:  # Q at tau^2 = upper is below k - 1 once upper exceeds the spread
+        upper *= 2
+    tau2 = optimize.brentq(excess, 0.0, upper, xtol=1e-15, rtol=1e-14)
+    while excess(tau2) < 0:  # the last bits of the root, from below
+        tau2 = float(np.nextafter(tau2, 0.0))
+    return tau2
+
+
 def pool_estimates(estimates, std_errors) -> dict:
     """Pool one effect over k sites (see the module docstring): estimate, SE (HKSJ), CI, PI, tau, tau^2,
     I^2, Q and its p-value, and the method in words."""
@@ -65,9 +93,14 @@ def pool_estimates(estimates, std_errors) -> dict:
                 "ci_low": float(y[0] - z * se[0]), "ci_high": float(y[0] + z * se[0]), "pi_low": nan,
                 "pi_high": nan, "tau": nan, "tau2": nan, "i2": nan, "q": nan, "q_p_value": nan,
                 "method": ONE_SITE}
+    tau2 = paule_mandel_tau2(y, se**2)
     with np.errstate(divide="ignore", invalid="ignore"):  # statsmodels' own I^2 when Q = 0 (not used)
-        result = combine_effects(y, se**2, method_re="iterated", use_t=True, atol=1e-10, maxiter=500)
-    mean, tau2 = float(result.mean_effect_re), float(result.tau2)
+        # started at the root, statsmodels' Paule-Mandel iteration stops there at once (|Q - (k - 1)| is
+        # far below its tolerance) and combines the sites with that tau^2
+        result = combine_effects(y, se**2, method_re="iterated", use_t=True, tau2_start=tau2)
+    if float(result.tau2) != tau2:
+        raise RuntimeError(f"statsmodels moved Paule-Mandel's tau^2 from {tau2!r} to {result.tau2!r}")
+    mean = float(result.mean_effect_re)
     # HKSJ's variance, not below the usual 1 / sum(w) (Roever, Knapp & Friede 2015): with Paule-Mandel the
     # HKSJ scale is 1 whenever tau^2 > 0, and below 1 only when tau^2 is truncated at 0 (Q < k - 1).
     se_hksj = float(np.sqrt(max(result.var_hksj_re, result.var_eff_w_re)))
