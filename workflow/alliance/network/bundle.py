@@ -110,12 +110,17 @@ def shown(n: float, k: int) -> str:
     return f"<{k}" if 0 < n < k else str(n)
 
 
+# A whole number in a reason: not part of a decimal or a name (CR3, H2), and not a threshold of the plan
+# ("fewer than 3", "at least 5"), which says nothing about the data.
+_COUNT = re.compile(r"(?<![\w.])(?<!than )(?<!least )\d+(?![\d.]*\d)")
+
+
 def scrub_text(text: object, k: int) -> str:
-    """A reason or flag with every whole number of 1 to k - 1 (not part of a decimal) written "<k"."""
+    """A reason or flag with every whole number of 1 to k - 1 written "<k": counts, and degrees of freedom
+    such as t(2), which give a count away; not a decimal, a name (CR3) or a threshold ("fewer than 3")."""
     if not isinstance(text, str):
         return ""
-    return re.sub(r"(?<![\d.])\d+(?![\d.]*\d)", lambda m: f"<{k}" if 0 < int(m.group()) < k else m.group(),
-                  text)
+    return _COUNT.sub(lambda m: f"<{k}" if 0 < int(m.group()) < k else m.group(), text)
 
 
 def predictor_scales(features: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
