@@ -116,7 +116,7 @@ def test_one_site_is_its_own_result_and_two_sites_have_no_prediction_interval():
 
 
 def bundle(site: str, estimate: float, *, status: str = ESTIMATED, plan: str = "a" * 64, key: str = "wai_sr",
-           effects: bool = True, mean: float = 3.9) -> Bundle:
+           effects: bool = True, mean: float = 3.9, data: str | None = None) -> Bundle:
     """A hand-made bundle: the primary dropout effect (per SD and per point) and one secondary effect."""
     rows = pd.DataFrame([
         {"outcome": "dropout", "model": "logistic_glm_cluster_therapist", "predictor": "alliance_early",
@@ -136,7 +136,9 @@ def bundle(site: str, estimate: float, *, status: str = ESTIMATED, plan: str = "
                               "status": "not_estimable", "reason": "no patient dropped out", "flags": ""}])
     info = {"site": site, "plan_sha256": plan, "min_cell_size": 10, "config_sha256": "c" * 64,
             "instrument": {"key": key, "family": "wai" if key.startswith("wai") else key, "minimum": 1.0,
-                           "maximum": 5.0 if key == "wai_sr" else 7.0, "score": "mean", "total": "mean"}}
+                           "maximum": 5.0 if key == "wai_sr" else 7.0, "score": "mean", "total": "mean"},
+            "outputs_sha256": {f"validated/{table}.parquet": f"{table}-{data or site}"
+                               for table in ("patients", "sessions", "outcomes")}}
     return Bundle(f"{site}.zip", rows if effects else rows.iloc[0:0], statuses, pd.DataFrame(),
                   pd.DataFrame(), pd.DataFrame(), info)
 
@@ -177,6 +179,9 @@ def test_other_instrument_in_the_family_pools_per_sd_and_another_plan_or_family_
         pool_bundles([bundle("a", -0.8), bundle("b", -1.0, key="srs")])
     with pytest.raises(IncompatibleBundles, match="site 'a' twice"):
         pool_bundles([bundle("a", -0.8), bundle("a", -1.0)])
+    # one site's results shared again under another label: the same patients would count twice
+    with pytest.raises(IncompatibleBundles, match=r"the same data twice .*: b\.zip, c\.zip"):
+        pool_bundles([bundle("a", -0.8), bundle("b", -1.0), bundle("c", -1.0, data="b")])
 
 
 def test_heterogeneity_in_words_writes_numbers_as_the_report_does(bcg):

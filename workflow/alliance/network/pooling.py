@@ -120,7 +120,7 @@ def pool_estimates(estimates, std_errors) -> dict:
 
 def check_compatible(bundles: list[Bundle]) -> None:
     """Refuse (IncompatibleBundles, naming the bundles and what differs) bundles of another analysis plan or
-    alliance instrument family, or two bundles of one site."""
+    alliance instrument family, two bundles of one site, or two of the same data under two site labels."""
     if not bundles:
         raise IncompatibleBundles("no bundles given: make pool BUNDLES=\"a.zip b.zip ...\"")
     problems = []
@@ -136,6 +136,16 @@ def check_compatible(bundles: list[Bundle]) -> None:
     sites = pd.Series([b.site for b in bundles])
     for site in sorted(sites[sites.duplicated()].unique()):
         problems.append(f"site '{site}' twice: " + ", ".join(b.name for b in bundles if b.site == site))
+    data: dict[tuple, list[str]] = {}  # one site's patients under two labels: the same validated tables
+    for bundle in bundles:
+        hashes = tuple(bundle.provenance.get("outputs_sha256", {}).get(f"validated/{table}.parquet")
+                       for table in ("patients", "sessions", "outcomes"))
+        if all(hashes):
+            data.setdefault(hashes, []).append(bundle.name)
+    for names in data.values():
+        if len(names) > 1:
+            problems.append("the same data twice (identical validated tables, so the same patients): "
+                            + ", ".join(names))
     if problems:
         raise IncompatibleBundles("These bundles cannot be pooled (nothing was written):\n- "
                                   + "\n- ".join(problems))
