@@ -27,8 +27,13 @@ def test_no_secondary_suppression_without_a_total_or_with_two_hidden_cells():
     assert suppress_counts(pd.Series([25, 12, 3, 4]), 10).tolist() == ["25", "12", "<10", "<10"]
 
 
-def test_secondary_suppression_needs_a_non_zero_cell():
-    assert suppress_counts(pd.Series([0, 3]), 10).tolist() == ["0", "<10"]
+def test_secondary_suppression_takes_a_zero_cell_when_no_other_is_left():
+    """A shown 0 beside a shown total gives the hidden count away (total - 0 - 0 = 7), as a reviewer's
+    analysis flow once did: a zero cell is suppressed too, the first non-zero one when there is one."""
+    assert suppress_counts(pd.Series([0, 3]), 10).tolist() == [SECONDARY, "<10"]
+    assert suppress_counts(pd.Series([0, 7, 0]), 10).tolist() == [SECONDARY, "<10", "0"]
+    assert suppress_counts(pd.Series([0, 7, 30]), 10).tolist() == ["0", "<10", SECONDARY]
+    assert suppress_counts(pd.Series([7]), 10).tolist() == ["<10"]  # nothing else to hide
 
 
 def test_min_cell_size_one_suppresses_nothing():

@@ -330,6 +330,20 @@ def test_flow_and_missing_data_counts_are_suppressed():
         ("patients in the cohort", "400"), ("excluded: a", "suppressed"), ("excluded: b", "<10"),
         ("excluded: c", "0"), ("analysed", "370"), ("home practice: excluded sessions: d", "<10")]
     assert shown_count(7, 10, of=400) == "<10" and shown_count(12, 10, of=400) == "12 (3.0%)"
+    # A reviewer's dropout flow: the patients' exclusions 0, 0, 7, 0 between 350 and 343 analysed gave the 7
+    # away, as the secondary cell was taken among the sessions' exclusions (one table with the patients')
+    # and none of the patients' other cells was above 0. Now each unit is its own table, and a 0 is
+    # suppressed where no other cell is left.
+    flow = [{"step": "patients in the cohort", "n": 350}, {"step": "excluded: no outcome recorded", "n": 0},
+            {"step": "excluded: no scored alliance in the early window", "n": 7},
+            {"step": "excluded: missing a covariate value", "n": 0}, {"step": "analysed", "n": 343},
+            {"step": "sessions of patients with an outcome", "n": 3494},
+            {"step": "excluded sessions: no outcome recorded", "n": 0},
+            {"step": "excluded sessions: a completer's last scheduled session", "n": 300},
+            {"step": "excluded sessions: no earlier scored session", "n": 489},
+            {"step": "sessions at risk analysed", "n": 2705}]
+    assert [n for _, n in flow_steps(flow, 10)] == ["350", "suppressed", "<10", "0", "343", "3,494", "0", "300",
+                                                    "489", "2,705"]
 
 
 def test_methods_describe_instruments_models_and_software(inputs):

@@ -3,7 +3,8 @@
 Rule: a count of 1 to k - 1 patients (k = `privacy.min_cell_size`) is shown as "<k"; zero is shown. When
 the table's total is shown and exactly one cell was suppressed, the next smallest non-zero cell is also
 suppressed (secondary suppression, shown as `SECONDARY`) so the hidden count cannot be recovered by
-subtracting the others from the total.
+subtracting the others from the total; where every other cell is 0, a zero cell is (a shown 0 beside the
+total would give the hidden count away just as well).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def suppress_counts(counts: pd.Series, min_cell_size: int, total_shown: bool = T
     primary = (values > 0) & ~np.array([is_reportable(v, min_cell_size) for v in values], dtype=bool)
     secondary = np.zeros(len(values), dtype=bool)
     candidates = np.flatnonzero((values > 0) & ~primary)
+    if not len(candidates):  # only zeros besides the hidden cell: one of them, or the total, tells it
+        candidates = np.flatnonzero(~primary)
     if total_shown and primary.sum() == 1 and len(candidates):
         secondary[candidates[np.argmin(values[candidates])]] = True
     shown = np.where(primary, f"<{min_cell_size}", np.where(secondary, SECONDARY, values.astype(str)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -55,13 +56,16 @@ def group_label(column: str, value: str) -> str:
     return discipline_name(value) if column == "discipline" else value
 
 
+EXCLUSIONS = re.compile(r"(.*?excluded[^:]*):")
+
+
 def flow_steps(flow: list[dict], min_cell_size: int) -> list[tuple[str, str]]:
     """A family's flow with small counts suppressed: the exclusion counts of each model as one table (with
     secondary suppression, since they sum to its cohort minus its analysed), the other steps one by one."""
-    groups: dict[str, list[int]] = {}  # one table per model of the flow: the text before "excluded"
-    for i, step in enumerate(flow):
-        if "excluded" in step["step"]:
-            groups.setdefault(step["step"].split("excluded")[0], []).append(i)
+    groups: dict[str, list[int]] = {}  # one table per model and unit: "excluded" or "excluded sessions",
+    for i, step in enumerate(flow):  # with what precedes it ("home practice: excluded sessions")
+        if found := EXCLUSIONS.match(step["step"]):
+            groups.setdefault(found.group(1), []).append(i)
     shown = {}
     for rows in groups.values():
         hidden = suppress_counts(pd.Series([flow[i]["n"] for i in rows], dtype="int64"), min_cell_size)
