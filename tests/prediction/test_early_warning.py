@@ -72,6 +72,9 @@ def test_decision_rows_by_hand():
     shown = suppressed_flow(flow, 2)
     assert shown["no_alliance_score"].isna().tolist() == [True, False]  # 1 is hidden, 0 is not
     assert shown["dropped_out"].isna().all() and shown["suppressed"].all()
+    # 3 in treatment would give the hidden 1 away beside the 2 analysed (a reviewer's flow read "312 in
+    # treatment, fewer than 10 without a score, 308 analysed"): it is withheld too
+    assert shown["in_treatment"].isna().tolist() == [True, False]
 
 
 def test_no_predictor_looks_ahead():

@@ -34,8 +34,8 @@ def result(actionable=True, discriminates=True) -> dict:
                         "auc_ci_excludes_half": discriminates}}
 
 
-FLOW = pd.DataFrame({"session": [3], "in_treatment": [386], "no_alliance_score": [pd.NA], "at_risk": [380],
-                     "dropped_out": [67]})
+FLOW = pd.DataFrame({"session": [3], "in_treatment": [pd.NA], "no_alliance_score": [pd.NA], "at_risk": [380],
+                     "dropped_out": [67]})  # as written: 386 in treatment would give the hidden 6 away
 
 
 def test_the_verdict_in_plain_words():
@@ -55,7 +55,13 @@ def test_the_section_sets_the_cutoffs_side_by_side():
     chosen = "a total at or below 3.50 to 3.90"
     assert section["cutoffs"][1]["definition"] == chosen
     assert section["threshold"] == "17.6%"
-    assert "fewer than 10 of them without an alliance score" in section["flow"]
+    assert section["flow"] == (
+        "At session 3: 380 patients analysed, of whom 67 dropped out; fewer than 10 patients in treatment had "
+        "no alliance score yet and were left out (how many were in treatment is not shown, so that this "
+        "count cannot be worked out).")
+    shown = FLOW.assign(in_treatment=400, no_alliance_score=20)  # nothing hidden
+    assert early_warning_section(result(), measures(), shown, min_cell_size=10)["flow"].startswith(
+        "At session 3: 400 patients in treatment, 20 of them without an alliance score yet (left out), 380")
     assert section["not_estimated"] == ["not estimable: No patient in treatment at session 6 dropped out."]
     assert section["rows"][0]["auc"] == ".64 [.58, .71]" and len(section["rows"]) == 4
     assert early_warning_section(None, None)["available"] is False

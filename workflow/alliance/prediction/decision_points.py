@@ -90,10 +90,13 @@ def decision_rows(session_scores: pd.DataFrame, patients: pd.DataFrame, points: 
 
 def suppressed_flow(flow: pd.DataFrame, min_cell_size: int) -> pd.DataFrame:
     """The flow table as written: a count of 1 to `min_cell_size` - 1 patients is left empty (0 is kept:
-    it identifies no one); `suppressed` says whether any count of the row was."""
+    it identifies no one), and so is the count in treatment where one of its two parts (without an
+    alliance score, analysed) is, since it would give that one away; `suppressed` says whether any count
+    of the row was."""
     out = flow.copy()
     counts = out.columns.drop("session")
     small = (out[counts] > 0) & (out[counts] < min_cell_size)
+    small["in_treatment"] |= small["no_alliance_score"] ^ small["at_risk"]  # secondary suppression
     out[counts] = out[counts].astype("Int64").mask(small)
     out["suppressed"] = small.any(axis=1)
     return out

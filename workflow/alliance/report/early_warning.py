@@ -158,6 +158,12 @@ def flow_sentence(flow: pd.DataFrame | None, primary: int, min_cell_size: int) -
     fewer = fill(_("fewer than {k}"), k=format_count(min_cell_size))
     shown = {name: (format_count(row[name]) if pd.notna(row[name]) else fewer)
              for name in ("in_treatment", "no_alliance_score", "at_risk", "dropped_out")}
+    if pd.isna(row["in_treatment"]) and (pd.notna(row["no_alliance_score"]) or pd.notna(row["at_risk"])):
+        # withheld (`suppressed_flow`), not small: it would give away the suppressed one of its two parts
+        return fill(_("At session {session}: {at_risk} patients analysed, of whom {dropped_out} dropped out; "
+                      "{no_alliance_score} patients in treatment had no alliance score yet and were left out "
+                      "(how many were in treatment is not shown, so that this count cannot be worked out)."),
+                    session=format_count(primary), **shown)
     return fill(_("At session {session}: {in_treatment} patients in treatment, {no_alliance_score} of them "
                   "without an alliance score yet (left out), {at_risk} analysed, of whom {dropped_out} "
                   "dropped out."), session=format_count(primary), **shown)
