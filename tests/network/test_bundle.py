@@ -53,8 +53,8 @@ def test_reasons_and_reliability_keep_no_small_number():
     assert scrub_text(text, 10) == expected
     # names and the plan's thresholds are not counts (a 3-therapist site's reasons once read "CR<10" and
     # "fewer than <10"); degrees of freedom are (t(2): 3 therapists)
-    text = ("Few clusters: 3 therapists (fewer than 50); jackknife (CR3) standard errors with t(2) intervals; "
-            "nutrition has 1 therapist (fewer than 3); H2 needs at least 5 dropouts; F(2, 40)")
+    text = ("Few clusters: 3 therapists (fewer than 50); jackknife (CR3) standard errors with t(2) "
+            "intervals; nutrition has 1 therapist (fewer than 3); H2 needs at least 5 dropouts; F(2, 40)")
     expected = ("Few clusters: <10 therapists (fewer than 50); jackknife (CR3) standard errors with t(<10) "
                 "intervals; nutrition has <10 therapist (fewer than 3); H2 needs at least 5 dropouts; "
                 "F(<10, 40)")

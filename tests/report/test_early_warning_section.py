@@ -56,9 +56,9 @@ def test_the_section_sets_the_cutoffs_side_by_side():
     assert section["cutoffs"][1]["definition"] == chosen
     assert section["threshold"] == "17.6%"
     assert section["flow"] == (
-        "At session 3: 380 patients analysed, of whom 67 dropped out; fewer than 10 patients in treatment had "
-        "no alliance score yet and were left out (how many were in treatment is not shown, so that this "
-        "count cannot be worked out).")
+        "At session 3: 380 patients analysed, of whom 67 dropped out; fewer than 10 patients in treatment "
+        "had no alliance score yet and were left out (how many were in treatment is not shown, so that "
+        "this count cannot be worked out).")
     shown = FLOW.assign(in_treatment=400, no_alliance_score=20)  # nothing hidden
     assert early_warning_section(result(), measures(), shown, min_cell_size=10)["flow"].startswith(
         "At session 3: 400 patients in treatment, 20 of them without an alliance score yet (left out), 380")

@@ -342,8 +342,8 @@ def test_flow_and_missing_data_counts_are_suppressed():
             {"step": "excluded sessions: a completer's last scheduled session", "n": 300},
             {"step": "excluded sessions: no earlier scored session", "n": 489},
             {"step": "sessions at risk analysed", "n": 2705}]
-    assert [n for _, n in flow_steps(flow, 10)] == ["350", "suppressed", "<10", "0", "343", "3,494", "0", "300",
-                                                    "489", "2,705"]
+    assert [n for _, n in flow_steps(flow, 10)] == [
+        "350", "suppressed", "<10", "0", "343", "3,494", "0", "300", "489", "2,705"]
 
 
 def test_methods_describe_instruments_models_and_software(inputs):
