@@ -16,10 +16,13 @@ from alliance.network.pooling import (
     PER_SD,
     IncompatibleBundles,
     heterogeneity_words,
+    interval_ratio,
     paule_mandel_tau2,
     pool_bundles,
     pool_estimates,
 )
+
+Z = stats.norm.ppf(0.975)
 
 # BCG vaccine trials (Colditz et al. 1994; metafor's dat.bcg): tpos, tneg, cpos, cneg.
 BCG = np.array([[4, 119, 11, 128], [6, 300, 29, 274], [3, 228, 11, 209], [62, 13536, 248, 12619],
@@ -116,12 +119,13 @@ def test_one_site_is_its_own_result_and_two_sites_have_no_prediction_interval():
 
 
 def bundle(site: str, estimate: float, *, status: str = ESTIMATED, plan: str = "a" * 64, key: str = "wai_sr",
-           effects: bool = True, mean: float = 3.9, data: str | None = None) -> Bundle:
-    """A hand-made bundle: the primary dropout effect (per SD and per point) and one secondary effect."""
+           effects: bool = True, mean: float = 3.9, data: str | None = None, crit: float = Z) -> Bundle:
+    """A hand-made bundle: the primary dropout effect (per SD and per point; its 95% CI +/- `crit` SE) and
+    one secondary effect."""
     rows = pd.DataFrame([
         {"outcome": "dropout", "model": "logistic_glm_cluster_therapist", "predictor": "alliance_early",
          "scale": "log_odds", "analysis": "primary", "status": status, "estimate": estimate * 0.5,
-         "std_error": 0.1, "ci_low": estimate * 0.5 - 0.196, "ci_high": estimate * 0.5 + 0.196,
+         "std_error": 0.1, "ci_low": estimate * 0.5 - crit * 0.1, "ci_high": estimate * 0.5 + crit * 0.1,
          "n_patients": "200", "n_therapists": "20", "predictor_mean": mean, "predictor_sd": 0.5,
          "estimate_per_point": estimate, "std_error_per_point": 0.18},
         {"outcome": "dropout", "model": "cox", "predictor": "alliance_prev", "scale": "log_hazard",
@@ -168,6 +172,23 @@ def test_one_bundle_pools_to_its_own_estimate():
     pooled, _ = pool_bundles([bundle("a", -0.8)])
     row = pooled[pooled["analysis"] == "primary"].iloc[0]
     assert (row["estimate"], row["std_error"], row["k_sites"]) == (-0.8, 0.18, 1)
+
+
+def test_a_site_with_few_therapists_weighs_as_wide_as_its_own_interval():
+    """A site of 3 therapists reports its effect on t(2) (a reviewer's such site, at normal width, carried
+    the largest weight of three): pooled alone it keeps its own CI, and beside a site of 20 therapists it
+    weighs by the SE its CI implies, (high - low) / (2 x 1.96)."""
+    t2, t19 = stats.t.ppf(0.975, 2), stats.t.ppf(0.975, 19)
+    pooled, sites = pool_bundles([bundle("few", -0.8, crit=t2)])
+    row = pooled[pooled["analysis"] == "primary"].iloc[0]
+    assert row["std_error"] == pytest.approx(0.18 * t2 / Z, rel=1e-12)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((-0.8 - t2 * 0.18, -0.8 + t2 * 0.18), rel=1e-12)
+    pooled, sites = pool_bundles([bundle("few", -0.8, crit=t2), bundle("many", -1.0, crit=t19)])
+    weights = sites[sites["analysis"] == "primary"].set_index("site")["weight"]
+    assert weights["few"] / weights["many"] == pytest.approx((t19 / t2) ** 2, rel=1e-9)  # tau^2 = 0 here
+    # a bootstrap's interval (not symmetric about the estimate) leaves the SE as it is
+    assert interval_ratio([0.5], [0.1], [0.1], [0.6]).tolist() == [1.0]
+    assert interval_ratio([0.5], [0.1], [0.5 - t2 * 0.1], [0.5 + t2 * 0.1]) == pytest.approx([t2 / Z])
 
 
 def test_other_instrument_in_the_family_pools_per_sd_and_another_plan_or_family_is_refused():

@@ -86,6 +86,7 @@ def test_make_share_bundle_holds_aggregates_only_and_pools_to_itself(root, defau
     pooled alone gives its own primary effects."""
     from alliance.network.bundle import ENTRIES, read_bundle
     from alliance.network.pool import pool
+    from alliance.network.pooling import interval_ratio
     from alliance.network.share import main as share
 
     results, plan = default_run / "results", root / "ANALYSIS_PLAN.md"
@@ -121,7 +122,12 @@ def test_make_share_bundle_holds_aggregates_only_and_pools_to_itself(root, defau
     pooled = pd.read_csv(tmp_path / "pooled/effects.csv").query("analysis == 'primary'").set_index("outcome")
     own = effects[effects["analysis"] == "primary"].set_index("outcome")
     assert pooled["estimate"].to_dict() == pytest.approx(own["estimate_per_point"].to_dict(), rel=1e-9)
-    assert pooled["std_error"].to_dict() == pytest.approx(own["std_error_per_point"].to_dict(), rel=1e-9)
+    # its SE as wide as its own CI (t(G - 1)): the pooled CI is the site's own, on the per-point scale
+    ratio = pd.Series(interval_ratio(own["estimate"], own["std_error"], own["ci_low"], own["ci_high"]),
+                      index=own.index)
+    assert (ratio > 1).any() and (ratio >= 1).all()
+    assert pooled["std_error"].to_dict() == pytest.approx((own["std_error_per_point"] * ratio).to_dict(),
+                                                          rel=1e-9)
     assert (pooled["k_sites"] == 1).all() and "<svg" in (tmp_path / "pooled/report.html").read_text()
 
 

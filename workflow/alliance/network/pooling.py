@@ -158,13 +158,30 @@ def metric_for(bundles: list[Bundle]) -> str:
     return PER_POINT if len(keys) == 1 else PER_SD
 
 
+def interval_ratio(estimate, std_error, ci_low, ci_high) -> np.ndarray:
+    """How much wider than +/- 1.96 SE a site's own 95% CI is, where that CI is a Wald interval about the
+    estimate (symmetric): t(G - 1) / 1.96 for a model with G therapist clusters (2.19 with 3 therapists,
+    1.07 with 20); 1 for any other interval (a bootstrap's) or a narrower one. Multiplied into the SE,
+    it weighs a site as wide as its own report shows it: the SE its CI implies, (high - low) / (2 x 1.96),
+    as the benchmarks are pooled."""
+    estimate, std_error, low, high = (np.asarray(v, dtype=float)
+                                      for v in (estimate, std_error, ci_low, ci_high))
+    z = float(stats.norm.ppf(0.975))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (high - low) / (2 * z * std_error)
+        wald = np.abs((high + low) / 2 - estimate) <= 1e-6 * np.maximum(1.0, high - low)
+    return np.where(wald & np.isfinite(ratio) & (ratio > 1), ratio, 1.0)
+
+
 def site_rows(bundle: Bundle, metric: str) -> pd.DataFrame:
-    """A bundle's effect rows in the pooled metric (the primary ones per point where `metric` says so)."""
+    """A bundle's effect rows in the pooled metric (the primary ones per point where `metric` says so), each
+    SE widened as the site's own CI is (`interval_ratio`)."""
     table = bundle.effects.copy()
     per_point = (table["analysis"] == "primary") & (metric == PER_POINT)
+    ratio = interval_ratio(table["estimate"], table["std_error"], table["ci_low"], table["ci_high"])
     table["metric"] = np.where(per_point, PER_POINT, PER_SD)
     table["estimate"] = np.where(per_point, table["estimate_per_point"], table["estimate"])
-    table["std_error"] = np.where(per_point, table["std_error_per_point"], table["std_error"])
+    table["std_error"] = ratio * np.where(per_point, table["std_error_per_point"], table["std_error"])
     z = float(stats.norm.ppf(0.975))
     table["ci_low"] = np.where(per_point, table["estimate"] - z * table["std_error"], table["ci_low"])
     table["ci_high"] = np.where(per_point, table["estimate"] + z * table["std_error"], table["ci_high"])

@@ -2,7 +2,8 @@
 
 Each replication draws one multi-site cohort from the configured generator (its own seed), fits the three
 primary models on the combined data (one stage) and on each site's patients alone, and pools the sites'
-effects per instrument point as `make pool` does (`alliance.network.pooling.pool_estimates`). Two
+effects per instrument point as `make pool` does (`alliance.network.pooling.pool_estimates`, each site's
+SE widened as its own CI is, `interval_ratio`). Two
 conditions:
 
 - `none`: no between-site variance (`site_effect_sd` 0). Target: |pooled - one-stage| < 0.10 x the
@@ -22,7 +23,7 @@ import pandas as pd
 
 from alliance.models import fit_family
 from alliance.network.bundle import per_point, predictor_scales
-from alliance.network.pooling import pool_estimates
+from alliance.network.pooling import interval_ratio, pool_estimates
 from alliance.simulation.checks import check_parser, read_config, write_check
 from alliance.simulation.synthetic import generate_cohort, generated_features
 
@@ -58,8 +59,9 @@ def replication(synthetic: dict, *, early_window: int, covariates: list[str], se
                            for site, group in features.groupby("site", sort=True)], ignore_index=True)
     rows = []
     for outcome, sites in site_rows.groupby("outcome", sort=True):
-        pooled = pool_estimates(sites["estimate_per_point"], sites["std_error_per_point"])
-        per_sd = pool_estimates(sites["estimate"], sites["std_error"])
+        ratio = interval_ratio(sites["estimate"], sites["std_error"], sites["ci_low"], sites["ci_high"])
+        pooled = pool_estimates(sites["estimate_per_point"], ratio * sites["std_error_per_point"])
+        per_sd = pool_estimates(sites["estimate"], ratio * sites["std_error"])
         rows.append({"seed": seed, "outcome": outcome, "k_sites": pooled["k_sites"],
                      "one_stage": one.loc[outcome, "estimate_per_point"],
                      "one_stage_se": one.loc[outcome, "std_error_per_point"],
