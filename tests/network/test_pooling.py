@@ -18,6 +18,7 @@ from alliance.network.pooling import (
     heterogeneity_words,
     interval_ratio,
     paule_mandel_tau2,
+    pool_benchmarks,
     pool_bundles,
     pool_estimates,
 )
@@ -212,3 +213,23 @@ def test_heterogeneity_in_words_writes_numbers_as_the_report_does(bcg):
     assert "(I\u00b2 = 92%, tau = 0.56, Q = 152.23 on 12 df, p < .001)" in words and "p = <" not in words
     assert "expected between -2.02 and 0.59 (95% prediction interval)" in words
     assert "on 2 df, p = .939)" in heterogeneity_words(pool_estimates([0.3, 0.35, 0.32], [0.1, 0.1, 0.1]))
+
+
+def test_a_primary_effect_no_site_estimated_is_named_with_each_sites_reason(tmp_path):
+    """Pooling sites where nobody dropped out: the report once left the dropout effect out without a word
+    (and said "Pooled 1 bundles"); now it names it, with each site's status and reason."""
+    from alliance.network.report import pooled_report, unestimated_primaries
+
+    bundles = [bundle("a", -0.8, effects=False), bundle("b", -1.0)]
+    pooled, sites = pool_bundles(bundles)
+    assert set(pooled.loc[pooled["analysis"] == "primary", "outcome"]) == {"dropout"}  # b sent it
+    only = [bundle("a", -0.8, effects=False)]
+    pooled, sites = pool_bundles(only)
+    missing = dict(unestimated_primaries(only, pooled))
+    assert missing == {"attendance": [("a", "not in this site's results")],
+                       "dropout": [("a", "not_estimable: no patient dropped out")],
+                       "satisfaction": [("a", "not in this site's results")]}
+    page = pooled_report(only, pooled, sites, *pool_benchmarks(only))
+    assert page.count("No site could estimate this effect, so nothing was pooled:") == 3
+    assert "<li>a: not_estimable: no patient dropped out</li>" in page
+    assert "<h1>Pooled results across 1 site</h1>" in page

@@ -249,6 +249,8 @@ def pool_bundles(bundles: list[Bundle]) -> tuple[pd.DataFrame, pd.DataFrame]:
                                                                             "missing"]).sum())}
                       | result)
         sites.append(effect)
+    if not sites:  # no site sent any effect (each has its statuses' reasons)
+        return pd.DataFrame(columns=POOLED_COLUMNS), pd.DataFrame(columns=SITE_COLUMNS)
     sites_table = pd.concat(sites, ignore_index=True).sort_values([*EFFECT_KEY, "site"], kind="stable")
     return (pd.DataFrame(pooled, columns=POOLED_COLUMNS),
             sites_table.reindex(columns=SITE_COLUMNS).reset_index(drop=True))

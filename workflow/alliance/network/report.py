@@ -17,8 +17,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from alliance.i18n import N_, _, language
-from alliance.network.bundle import EFFECT_KEY, Bundle
+from alliance.i18n import N_, _, language, ngettext
+from alliance.network.bundle import EFFECT_KEY, PRIMARY_OUTCOMES, Bundle
 from alliance.network.pooling import BELOW_MINIMUM, PER_POINT, heterogeneity_words
 from alliance.report.format import (
     estimate_digits,
@@ -170,10 +170,33 @@ def effects_table_html(pooled: pd.DataFrame) -> str:
     return f"<table class=\"effects\"><tr>{header}</tr>{''.join(rows)}</table>"
 
 
+def unestimated_primaries(bundles: list[Bundle], pooled: pd.DataFrame) -> list[tuple[str, list]]:
+    """The primary outcomes that no site sent an effect for, each with every site's status and reason from
+    its statuses (e.g. "not_estimable: no patient dropped out")."""
+    found = set(pooled.loc[pooled["analysis"] == "primary", "outcome"])
+    missing = []
+    for outcome in PRIMARY_OUTCOMES:
+        if outcome in found:
+            continue
+        reasons = []
+        for bundle in bundles:
+            rows = bundle.statuses[(bundle.statuses["outcome"] == outcome)
+                                   & (bundle.statuses["analysis"] == "primary")]
+            if rows.empty:
+                reasons.append((bundle.site, "not in this site's results"))
+                continue
+            status, reason = rows.iloc[0]["status"], rows.iloc[0]["reason"]
+            reasons.append((bundle.site, f"{status}: {reason}" if isinstance(reason, str) and reason
+                            else str(status)))
+        missing.append((outcome, reasons))
+    return missing
+
+
 def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFrame,
                   benchmarks: pd.DataFrame, benchmark_sites: pd.DataFrame) -> str:
     """The pooled report's HTML (see the module docstring)."""
-    heading = _("Pooled results across {k} sites").format(k=len(bundles))
+    heading = ngettext("Pooled results across {k} site", "Pooled results across {k} sites",
+                       len(bundles)).format(k=len(bundles))
     parts = [f"<!DOCTYPE html><html lang=\"{language()}\"><head><meta charset=\"utf-8\">"
              f"<title>{html.escape(heading)}</title><style>{CSS}</style></head><body>",
              f"<h1>{html.escape(heading)}</h1>",
@@ -201,7 +224,9 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
         title = title_of(row["outcome"])
         fig = forest(title, effect_unit(row), effect_sites, row)
         digits = estimate_digits(row["estimate"])
-        estimate = _("Pooled {estimate} {unit} (95% CI {low} to {high}) over {k} sites.").format(
+        estimate = ngettext("Pooled {estimate} {unit} (95% CI {low} to {high}) over {k} site.",
+                            "Pooled {estimate} {unit} (95% CI {low} to {high}) over {k} sites.",
+                            row["k_sites"]).format(
             estimate=format_number(row["estimate"], digits), unit=effect_unit(row),
             low=format_number(row["ci_low"], digits), high=format_number(row["ci_high"], digits),
             k=row["k_sites"])
@@ -211,6 +236,13 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
         parts += [f"<h3>{html.escape(title)}</h3><figure>{svg(fig)}</figure>",
                   f"<p>{html.escape(estimate)} {html.escape(heterogeneity_words(row))}</p>",
                   f"<ul>{notes}</ul>" if notes else ""]
+    for outcome, reasons in unestimated_primaries(bundles, pooled):
+        notes = "".join(f"<li>{html.escape(site)}{reason_text(reason)}</li>"
+                        for site, reason in reasons)
+        parts += [f"<h3>{html.escape(title_of(outcome))}</h3>",
+                  "<p>" + html.escape(_("No site could estimate this effect, so nothing was pooled:"))
+                  + "</p>",
+                  f"<ul>{notes}</ul>"]
     if len(benchmarks):
         parts.append(heading2(_("Against the meta-analytic benchmarks (like metrics only)")))
         for row in benchmarks.to_dict(orient="records"):
@@ -220,7 +252,9 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
             title = title_of(row["benchmark"])
             fig = forest(title, row["metric"].split(",")[0], rows, row, band)
             shown = format_unit if row["benchmark"] == "alliance_outcome" else format_number  # r: APA's .28
-            text = _("Pooled {estimate} (95% CI {low} to {high}) over {k} sites; published {value}.").format(
+            text = ngettext("Pooled {estimate} (95% CI {low} to {high}) over {k} site; published {value}.",
+                            "Pooled {estimate} (95% CI {low} to {high}) over {k} sites; published {value}.",
+                            row["k_sites"]).format(
                 estimate=shown(row["estimate"], 2), low=shown(row["ci_low"], 2),
                 high=shown(row["ci_high"], 2), k=row["k_sites"], value=shown(row["benchmark_value"], 2))
             parts += [f"<h3>{html.escape(title)}</h3><figure>{svg(fig)}</figure>",
