@@ -9,6 +9,7 @@ import pytest
 from degenerate import visible_text
 from report_inputs import EFFECTS, model_results
 
+from alliance.i18n import use_language
 from alliance.models.effects import multiplicity_table
 from alliance.outputs import FIGURES
 from alliance.report.analysis import apa_row, sensitivity_notes, status_rows
@@ -26,6 +27,7 @@ from alliance.report.format import (
     p_text,
     word_cell,
 )
+from alliance.report.measurement import sessions_text
 from alliance.report.provenance import git_commit, provenance
 from alliance.report.words import predictor_definitions, predictor_label, shown_count
 
@@ -91,6 +93,7 @@ def test_report_has_every_section(inputs):
     for section in SECTION_IDS:
         assert f'id="{section}"' in html, section
     assert 'id="truth"' not in html
+    assert "Seed (synthetic cohort)" not in html  # a clinic's data were drawn with no seed of ours
     for hypothesis in ("H1", "H2", "H3"):
         assert f"ANALYSIS_PLAN.md, {hypothesis}" in html
     assert "Zilcha-Mano" in html
@@ -130,7 +133,7 @@ def test_report_is_deterministic(inputs):
 
 def test_report_truth_table(inputs):
     html = build_report(**inputs, truth=TRUTH)
-    assert 'id="truth"' in html
+    assert 'id="truth"' in html and "Seed (synthetic cohort)" in html
     assert "0.300 (0.010)" in html  # estimand (MC SE)
     assert '<td class="num">1.20</td>' in html  # (0.36 - 0.30) / 0.05 SEs
 
@@ -155,6 +158,13 @@ def test_report_measurement_section(inputs):
     assert "Therapist ICC of the patients&#39; mean alliance: .06 (95% CI .00 to .14" in section
     assert "share of alliance variance" in section and "Baldwin, Wampold &amp; Imel 2007" in section
     assert "reliability of .71" in section and ".80 with 2 sessions and .90 with 4 sessions" in section
+    # one session is "1 session" (a reviewer's report read "reaches .80 with 1 sessions"), in es and ca too
+    by_sessions = pd.DataFrame({"sessions": [1, 2], "session_icc": [0.85, 0.85], "reliability": [0.85, 0.92],
+                                "status": ["reported", "reported"], "reason": ["", ""]})
+    assert sessions_text(by_sessions).endswith("reaches .80 with 1 session and .90 with 2 sessions.")
+    with use_language("es"):
+        assert "0,80 con 1 sesión y 0,90 con 2 sesiones" in sessions_text(by_sessions)
+    assert ".90 not within 1 session" in sessions_text(by_sessions.iloc[:1])
     assert "at least c = 2.0 SDs" in section and "within the next 3 scored sessions" in section
     assert "depend heavily on the criterion" in section
     for share in ("74.5%", "10.7%", "14.7%"):

@@ -15,7 +15,7 @@ import pandas as pd
 
 from alliance.errors import NOT_ESTIMABLE, REPORTED
 from alliance.features.ruptures import MIN_PRIOR_DIFFERENCES
-from alliance.i18n import N_, _, pgettext
+from alliance.i18n import N_, _, ngettext, pgettext
 from alliance.ingest.privacy import SECONDARY, is_reportable, suppress_counts
 from alliance.instruments import load_instrument
 from alliance.measurement.tables import total_alpha
@@ -230,11 +230,12 @@ def sessions_text(by_sessions: pd.DataFrame) -> str:
     reached = []
     for level in RELIABILITY_GUIDES:
         enough = by_sessions.loc[by_sessions["reliability"] >= level, "sessions"]
+        n = int(enough.min()) if len(enough) else len(by_sessions)
         reached.append(
-            _("{level} with {n} sessions").format(level=format_unit(level), n=format_count(enough.min()))
-            if len(enough) else
-            _("{level} not within {n} sessions").format(level=format_unit(level),
-                                                        n=format_count(len(by_sessions))))
+            ngettext("{level} with {n} session", "{level} with {n} sessions", n)
+            .format(level=format_unit(level), n=format_count(n)) if len(enough) else
+            ngettext("{level} not within {n} session", "{level} not within {n} sessions", n)
+            .format(level=format_unit(level), n=format_count(n)))
     text = _(
         "A single session's alliance total has a reliability of {reliability} as a measure of the patient's "
         "alliance level (the patient ICC of scored session totals, every scored session). By the "
