@@ -34,6 +34,9 @@ def test_d_to_r_for_groups_and_for_a_continuous_predictor():
 def test_log_hazard_uses_the_extreme_value_variance():
     # Cox: latent extreme-value error of variance pi^2 / 6, so d = b sqrt(6) / pi = 0.779697 b
     assert to_r(1.0, "log_hazard") == pytest.approx(0.779697 / math.sqrt(0.779697**2 + 1), rel=1e-5)
+    # a Python float from numpy input (the effects' log printed "np.float64(...)" for one r)
+    assert all(type(to_r(np.float64(0.5), scale, np.float64(2.0), a=np.float64(1.5))) is float
+               for scale in ("points", "log_odds", "log_hazard"))
     assert to_r(1.0, "log_hazard") != pytest.approx(to_r(1.0, "log_odds"))
 
 

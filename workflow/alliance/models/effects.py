@@ -67,11 +67,11 @@ def to_r(value: float, scale: str, outcome_sd: float | None = None, *, a: float 
     if scale == "points":
         if not outcome_sd:
             raise ValueError("a points effect needs the outcome SD to convert to r")
-        return value / outcome_sd
+        return float(value / outcome_sd)
     if scale == "log_odds":
-        return d_to_r(log_odds_to_d(value), a)
+        return float(d_to_r(log_odds_to_d(value), a))
     if scale == "log_hazard":
-        return d_to_r(log_hazard_to_d(value), a)
+        return float(d_to_r(log_hazard_to_d(value), a))
     raise ValueError(f"unknown scale '{scale}', expected one of {SCALES}")
 
 
