@@ -123,9 +123,10 @@ def cohort_section(
     missing = [(label, shown_count(n, min_cell_size, of)) for label, n, of in counts]
     return {"overview": overview, "groups": groups, "flows": flows, "missing": missing,
             "rule": _("Counts of 1 to {largest} patients are shown as \"<{k}\"; when a single count of a "
-                      "table is suppressed, the next smallest count is also hidden (\"{secondary}\") so that "
-                      "it cannot be recovered from the total. The same rule applies to the exclusion counts "
-                      "of each model's flow (which sum to the cohort minus the analysed) and to every other "
+                      "table is suppressed, the next smallest count is also hidden (\"{secondary}\"; a zero "
+                      "where every other count is zero) so that it cannot be recovered from the total. The "
+                      "same rule applies to the exclusion counts of each model's flow, of patients and of "
+                      "sessions apart (each sums to the cohort minus the analysed), and to every other "
                       "count of patients or sessions in this report.").format(
                 largest=format_count(min_cell_size - 1), k=format_count(min_cell_size),
                 secondary=shown_value(SECONDARY))}
