@@ -233,3 +233,24 @@ def test_a_primary_effect_no_site_estimated_is_named_with_each_sites_reason(tmp_
     assert page.count("No site could estimate this effect, so nothing was pooled:") == 3
     assert "<li>a: not_estimable: no patient dropped out</li>" in page
     assert "<h1>Pooled results across 1 site</h1>" in page
+
+
+def test_the_benchmark_names_the_sites_that_sent_none():
+    """A site whose dropout model was not fitted sends no d: the pooled benchmark once said "over 2 sites"
+    of three without naming the third."""
+    from dataclasses import replace
+
+    from alliance.network.report import pooled_report
+
+    def d(estimate: float) -> pd.DataFrame:
+        return pd.DataFrame([{"benchmark": "alliance_dropout", "metric": "d, completers minus dropouts",
+                              "estimate": estimate, "ci_low": estimate - 0.2, "ci_high": estimate + 0.2,
+                              "n": 200, "benchmark_value": 0.55, "benchmark_ci_low": np.nan,
+                              "benchmark_ci_high": np.nan, "source": "Sharf, Primavera & Diener (2010)"}])
+
+    bundles = [replace(bundle("a", -0.8), benchmarks=d(0.5)), replace(bundle("b", -1.0), benchmarks=d(0.6)),
+               bundle("c", -0.9)]
+    pooled, sites = pool_bundles(bundles)
+    page = pooled_report(bundles, pooled, sites, *pool_benchmarks(bundles))
+    assert ("over 2 sites; published 0.55. Not sent by c (the model that computes it was not estimated "
+            "there; the sites&#x27; statuses say why).") in page

@@ -257,6 +257,10 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
                             row["k_sites"]).format(
                 estimate=shown(row["estimate"], 2), low=shown(row["ci_low"], 2),
                 high=shown(row["ci_high"], 2), k=row["k_sites"], value=shown(row["benchmark_value"], 2))
+            absent = [b.site for b in bundles if b.site not in set(rows["site"])]
+            if absent:  # e.g. a site whose dropout model could not be fitted sends no d
+                text += " " + _("Not sent by {sites} (the model that computes it was not estimated there; "
+                                "the sites' statuses say why).").format(sites=", ".join(absent))
             parts += [f"<h3>{html.escape(title)}</h3><figure>{svg(fig)}</figure>",
                       f"<p>{html.escape(text)} {foreign(html.escape(row['source']))}</p>"]
     parts += [heading2(_("Every pooled effect")),
