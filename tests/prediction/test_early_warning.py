@@ -26,7 +26,7 @@ from alliance.prediction.early_warning import (
     status_key,
     youden_cutoff,
 )
-from alliance.prediction.measures import bootstrap_measures, percentile_ci, therapist_draws
+from alliance.prediction.measures import bootstrap_measures, percentile_ci, standard_error_ci, therapist_draws
 from alliance.simulation.early_warning_check import cohort_rows, null_config
 
 COVARIATES = ["baseline_severity", "discipline"]
@@ -143,7 +143,7 @@ def test_the_tables_of_the_analysis(planted):
 def test_null_cohorts_give_an_auc_near_half():
     """Two cohorts of `make check-early-warning`'s null condition (seeds 3006 and 3008) whose AUC CI from
     the fixed out-of-fold predictions excluded .5 (below and above it): the CI from the refitted models
-    covers .5, is the percentile interval of `refit_aucs`' draws, and neither is declared actionable."""
+    covers .5, is the estimate +/- 1.96 SD of `refit_aucs`' draws, and neither is declared actionable."""
     settings = LIGHT | {"bootstrap": 200, "seed": 20261203}
     for seed in (3006, 3008):
         rows, _oracle = cohort_rows(seed=seed, n_patients=400, n_therapists=32, config=null_config())
@@ -162,8 +162,11 @@ def test_null_cohorts_give_an_auc_near_half():
                                    weights, validated["folds"])["auc"]
         low, high = percentile_ci(fixed)
         assert not low < 0.5 < high, seed
-        refitted = percentile_ci(pd.Series(refit_aucs(validated, designs, y, weights)["alliance"]))
+        draws = pd.Series(refit_aucs(validated, designs, y, weights)["alliance"])
+        refitted = standard_error_ci(auc["estimate"], draws)
         assert refitted == pytest.approx((auc["ci_low"], auc["ci_high"]), abs=1e-12)
+        assert refitted == pytest.approx((auc["estimate"] - 1.959964 * draws.std(),
+                                          auc["estimate"] + 1.959964 * draws.std()), abs=1e-6)
 
 
 def test_the_conventional_cutoff_of_the_srs(planted):

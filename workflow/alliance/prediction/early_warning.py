@@ -42,6 +42,7 @@ from alliance.prediction.measures import (
     percentile_ci,
     point_measures,
     rule_curve,
+    standard_error_ci,
     therapist_draws,
     treat_all_curve,
     weighted_fold_auc,
@@ -269,7 +270,9 @@ def _measure_rows(validation: str, session: int, strategy: str, y: np.ndarray, p
     for measure in MEASURES:
         if not np.isfinite(estimates[measure]):
             continue
-        low, high = percentile_ci(draws[measure])
+        refitted = measure == "auc" and refit_auc is not None
+        low, high = (standard_error_ci(estimates[measure], draws[measure]) if refitted
+                     else percentile_ci(draws[measure]))
         rows.append(shared | {"measure": measure, "estimate": float(estimates[measure]), "ci_low": low,
                               "ci_high": high})
     return rows
