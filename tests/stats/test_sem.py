@@ -188,3 +188,13 @@ def test_fisher_scoring_reaches_the_optimum_semopy_stops_short_of():
     assert model.last_result.fun == model.obj_mlw(model.param_vals)  # semopy's chi-square reads it
     assert semopy.calc_stats(model)["chi2"].iloc[0] == pytest.approx(n * value, rel=1e-12)
 
+
+
+def test_the_cfi_is_bounded_as_lavaan_bounds_it():
+    """semopy's CFI of H5d's model read 1.002 on a reviewer's cohort (chi-square below its df)."""
+    from alliance.stats.sem import comparative_fit_index
+
+    assert comparative_fit_index(40.0, 48, 900.0, 66) == 1.0  # fits better than its df expect
+    assert comparative_fit_index(96.0, 48, 900.0, 66) == pytest.approx(1 - 48 / 834)
+    assert comparative_fit_index(900.0, 48, 500.0, 66) == 0.0  # worse than the baseline
+    assert comparative_fit_index(10.0, 12, 11.0, 15) == 1.0  # nothing to compare with

@@ -21,6 +21,7 @@ from alliance.errors import BOUNDARY, FITTED, NOT_CONVERGED, NOT_ESTIMABLE
 from alliance.i18n import N_, Message, message_text, read_message
 from alliance.instruments import Instrument
 from alliance.stats.reml import random_intercept_reml
+from alliance.stats.sem import comparative_fit_index
 
 TOTAL = "total"
 ONE_FACTOR = "general"
@@ -225,10 +226,9 @@ def ml_fit_statistics(sample_cov: np.ndarray, implied_cov: np.ndarray, n: int, *
            "loglik": float(loglik), "baseline_chi2": float(base_chi2), "baseline_dof": base_dof}
     if dof > 0:
         excess = max(chi2 - dof, 0.0)
-        base_excess = max(excess, base_chi2 - base_dof)
         out |= {
             "p_value": float(stats.chi2.sf(chi2, dof)),
-            "cfi": float(1 - excess / base_excess) if base_excess > 0 else 1.0,
+            "cfi": comparative_fit_index(chi2, dof, base_chi2, base_dof),
             "tli": float((base_chi2 / base_dof - chi2 / dof) / (base_chi2 / base_dof - 1)),
             "rmsea": float(np.sqrt(excess / (dof * n))),
         }

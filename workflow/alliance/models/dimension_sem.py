@@ -43,6 +43,7 @@ from alliance.stats.sem import (
     active_parameters,
     cluster_robust_covariance,
     cluster_scores,
+    comparative_fit_index,
     fisher_scoring,
     wild_score_p_value,
 )
@@ -268,4 +269,6 @@ def latent_dimensions(data: pd.DataFrame, clusters: np.ndarray, instrument: Inst
             "equal_paths": {"wald": wald, "df": len(EQUAL_PATHS), "p": p_value, "draws": draws,
                             "weights": "Rademacher" if groups > WEBB_MAX_CLUSTERS else "Webb"},
             "correlations": {k: float(v) for k, v in correlations.items()},
-            "fit": {"cfi": float(fit["CFI"]), "rmsea": float(fit["RMSEA"])}}
+            "fit": {"cfi": comparative_fit_index(fit["chi2"], fit["DoF"], fit["chi2 Baseline"],
+                                                 fit["DoF Baseline"]),
+                    "rmsea": float(fit["RMSEA"])}}

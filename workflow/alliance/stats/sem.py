@@ -41,6 +41,21 @@ CHUNK_ELEMENTS = 2_000_000  # bootstrap weights held at once (16 MB)
 GRADIENT_TOLERANCE = 1e-6  # largest |gradient| of semopy's ML objective at an optimum (floor: 1e-8 to 5e-8)
 
 
+def comparative_fit_index(chi2: float, dof: float, base_chi2: float, base_dof: float) -> float:
+    """Bentler's (1990) CFI, bounded to [0, 1] as lavaan computes it: 1 - max(chi2 - df, 0) / max(chi2 -
+    df, chi2_base - df_base, 0), and 1 where both are 0. semopy's `calc_stats` leaves out the bounds
+    (1.002 for a model that fits better than its degrees of freedom expect).
+
+    References
+    ----------
+    Bentler, P. M. (1990). Comparative fit indexes in structural models. Psychological Bulletin, 107(2),
+    238-246.
+    """
+    excess = max(chi2 - dof, 0.0)
+    base_excess = max(excess, base_chi2 - base_dof)
+    return float(1 - excess / base_excess) if base_excess > 0 else 1.0
+
+
 def active_parameters(model: semopy.Model) -> list[str]:
     """The names of the model's free parameters, in the order of `model.param_vals` and its covariance."""
     return [name for name, parameter in model.parameters.items() if parameter.active]
