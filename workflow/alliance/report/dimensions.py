@@ -29,8 +29,9 @@ CONTRAST_SENTENCES = (
        "(difference in shares {estimate}, 95% CI {low} to {high})."),
     N_("{outcome}: the bond carried more of what the alliance explains than agreement on goals and tasks "
        "(difference in shares {estimate}, 95% CI {low} to {high})."),
-    N_("{outcome}: no dimension clearly carried more than the others (goals and tasks minus bond, "
-       "difference in shares {estimate}, 95% CI {low} to {high})."),
+    N_("{outcome}: agreement on goals and tasks carried neither clearly more nor clearly less of what the "
+       "alliance explains than the bond (difference in shares {estimate}, 95% CI {low} to {high}; each pair "
+       "of dimensions is compared in the table)."),
 )
 # H5d's verdict: the outcome weighted the latent dimensions unequally, or not distinguishably.
 LATENT_SENTENCES = (
