@@ -271,3 +271,23 @@ def test_the_latent_model_says_when_the_dimensions_cannot_be_told_apart(cohort, 
     therapists = joint.data["therapist_id"].to_numpy()
     again = latent_dimensions(data, therapists, wai_sr, draws=999, rng=np.random.default_rng(1))
     assert again == latent_dimensions(data, therapists, wai_sr, draws=999, rng=np.random.default_rng(1))
+
+
+def test_pre_scored_alliance_gets_the_reason_of_pre_scored_data(cohort, wai_sr):
+    """A reviewer's pre-scored cohorts: with subscale scores but no items, H5d said "No variation left in
+    item 3, item 5, ..."; with totals only, every H5 part said that no patient had a scored alliance
+    session beside H1-H3 fitted on the same totals. Each now says what the data hold."""
+    features, items = cohort
+    no_items = {window: frame.where(frame.isna()) for window, frame in items.items()}  # every item empty
+    result = dimension_analysis(features, COVARIATES, LIGHT, instrument=wai_sr, item_means=no_items)
+    statuses = {s["key"]: s for s in result["statuses"]}
+    assert statuses["H5d-satisfaction"]["reason"] == ("the data hold scored subscales, not the item answers "
+                                                      "the latent dimensions are measured by")
+    assert statuses["H5a-satisfaction"]["status"] in (FITTED, "boundary")
+    dimensions = [c for c in features.columns if c.startswith(tuple(f"alliance_{d}" for d in DIMENSIONS))]
+    totals = features.assign(**{column: np.nan for column in dimensions})
+    result = dimension_analysis(totals, COVARIATES, LIGHT, instrument=wai_sr, item_means=None)
+    assert result["effects"] == [] and len(result["statuses"]) == 16
+    assert {s["reason"] for s in result["statuses"]} == {
+        f"the data hold pre-scored alliance totals, not the item answers the dimensions of {wai_sr.name} are "
+        "scored from"}

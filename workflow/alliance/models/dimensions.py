@@ -276,7 +276,7 @@ def latent_analysis(outcome: Outcome, design: Design, columns: dict[str, str],
     (`dimension_sem.sem_frame`), in the correlated-factors model (`dimension_sem.latent_dimensions`, its
     test of equal paths by `draws` wild bootstrap draws from `seed`). Raises NotEstimable without item
     answers or where that model cannot be fitted."""
-    if item_means is None:
+    if item_means is None or not item_means.notna().to_numpy().any():  # pre-scored subscales only
         raise NotEstimable(Message("the data hold scored subscales, not the item answers the latent "
                                    "dimensions are measured by"))
     data = design.data
@@ -369,7 +369,9 @@ def dimension_analysis(features: pd.DataFrame, covariates: list[str], settings: 
                              "task dimensions", instrument=instrument.name)
             statuses += [status_record(k, REFUSED, reason) for k in keys]
             continue
-        if not columns:
+        totals_only = bool(columns) and features[list(columns.values())].isna().all().all() and bool(
+            features[outcome.predictor].notna().any())  # pre-scored totals: no subscale score anywhere
+        if not columns or totals_only:
             reason = Message("the data hold pre-scored alliance totals, not the item answers the dimensions "
                              "of {instrument} are scored from", instrument=instrument.name)
             statuses += [status_record(k, NOT_ESTIMABLE, reason) for k in keys]
