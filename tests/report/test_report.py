@@ -193,6 +193,12 @@ def test_report_measurement_not_possible_for_prescored_alliance(inputs):
     assert "<caption>Reliability" not in section and "<caption>Item statistics" not in section
     assert 'id="figure-item_distributions"' not in html and 'id="figure-factor_loadings"' not in html
     assert "Therapist ICC" in section and "reliability of .71" in section
+    # the missing-data table: no item answers, every session pre-scored (a reviewer's pre-scored report read
+    # "Attended sessions with an alliance questionnaire 0 (0.0%)" beside "Attended sessions scored 3,460")
+    inputs["scoring"]["alliance"] |= {"sessions_with_answers": 0, "sessions_pre_scored": 56}
+    html = build_report(**inputs)
+    assert re.search(r"Attended sessions with alliance item answers</t[dh]>\s*<td[^>]*>0 \(0\.0%\)", html)
+    assert re.search(r"Attended sessions with a pre-scored alliance score</t[dh]>\s*<td[^>]*>56 \(100", html)
 
 
 def test_report_measurement_decimal_answers(inputs):

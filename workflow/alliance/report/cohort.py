@@ -108,8 +108,10 @@ def cohort_section(
              for result in model_results]
     sessions, patients = scoring["alliance"], scoring["satisfaction"]
     counts = [
-        (_("Attended sessions with an alliance questionnaire"), sessions["sessions_with_answers"],
+        (_("Attended sessions with alliance item answers"), sessions["sessions_with_answers"],
          sessions["sessions_attended"]),
+        *([(_("Attended sessions with a pre-scored alliance score"), sessions["sessions_pre_scored"],
+            sessions["sessions_attended"])] if sessions.get("sessions_pre_scored") else []),
         (_("Attended sessions scored"), sessions["sessions_scored"], sessions["sessions_attended"]),
         (_("Scored sessions prorated (items missing)"), sessions["sessions_prorated"],
          sessions["sessions_scored"]),
