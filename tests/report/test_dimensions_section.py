@@ -73,3 +73,23 @@ def test_the_figure_is_readable_in_print_and_says_why_when_empty():
     empty = dimension_figure(None)
     texts = " ".join(t.get_text() for t in empty.findobj(lambda a: hasattr(a, "get_text")))
     assert "could not be related to any outcome" in texts
+
+
+def test_an_instrument_without_the_dimensions_is_said_in_one_line():
+    """HAq-II (issue 16: "instruments without the three dimensions say so in one line"): a reviewer's report
+    repeated the reason 16 times under the section's introduction, tables' captions and an empty figure."""
+    table = status()
+    h5 = table["hypothesis"] == "H5"
+    table.loc[h5, ["status", "reason"]] = ["refused", "the alliance instrument (Helping Alliance "
+                                           "Questionnaire II) does not score Bordin's bond, goal and task "
+                                           "dimensions"]
+    table.loc[h5, "reason_message"] = None
+    empty = {"effects": [], "outcomes": {}, "statuses": []}
+    section = dimension_section(empty, table)
+    assert section["none"] == (
+        "None of H5's analyses is possible in these data: the alliance instrument (Helping Alliance "
+        "Questionnaire II) does not score Bordin's bond, goal and task dimensions.")
+    assert section["not_estimated"] == [] and section["rows"] == []
+    with use_language("es"):
+        assert dimension_section(empty, table)["none"].startswith("Ninguno de los análisis de H5 es posible")
+    assert dimension_section(DIMENSIONS_RESULT, status())["none"] == ""  # estimates: the whole section

@@ -20,7 +20,7 @@ from alliance.report.analysis import planned_title
 from alliance.report.cohort import subscale_name
 from alliance.report.format import estimate_digits, format_ci, format_number, format_p, format_unit, p_text
 from alliance.report.style import figure_style, message_figure, new_figure
-from alliance.report.words import fill, outcome_name, reason_text, scale_word, status_word
+from alliance.report.words import fill, outcome_name, reason_text, reason_words, scale_word, status_word
 
 CONTRAST = "goal_task_minus_bond"
 # The planned contrast in words: (goals and tasks carried more; the bond carried more; neither clearly).
@@ -123,16 +123,26 @@ def _caveats(outcome: str, detail: Mapping) -> list[str]:
 
 def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
     """The section's context: `sentences` (the planned contrast and the latent verdict per outcome), `rows`
-    of the main table, `latent` and `reliability` rows, `caveats`, and `not_estimated` (the parts without an
-    estimate, with their reasons) and the reliability `limit`."""
+    of the main table, `latent` and `reliability` rows, `caveats`, `not_estimated` (the parts without an
+    estimate, with their reasons), the reliability `limit`, and `none`: the one line that stands for the
+    section where no part is possible for one reason ("" otherwise)."""
     h5 = status[status["hypothesis"] == "H5"]
     not_estimated = [fill(_("{key} ({title}): {status}. {reason}"), key=row["key"],
                           title=planned_title(row["title"]),
                           status=status_word(row["status"]), reason=reason_text(row))
                      for _index, row in h5.iterrows() if row["status"] not in REPORTED]
+    reasons = {str(reason_words(row)) for _index, row in h5.iterrows()}
+    if (len(h5) and not h5["status"].isin(REPORTED).any() and len(reasons) == 1
+            and not (result or {}).get("effects")):
+        # one reason for every part and outcome (an instrument without the three dimensions, pre-scored
+        # totals): said once, without the section's tables and figure
+        return {"sentences": [], "rows": [], "latent": [], "reliability": [], "caveats": [],
+                "not_estimated": [], "limit": format_unit(MIN_RELIABILITY),
+                "none": fill(_("None of H5's analyses is possible in these data: {reason}."),
+                             reason=reason_words(h5.iloc[0]))}
     if result is None:
         return {"sentences": [], "rows": [], "latent": [], "reliability": [], "caveats": [],
-                "not_estimated": not_estimated, "limit": format_unit(MIN_RELIABILITY)}
+                "not_estimated": not_estimated, "limit": format_unit(MIN_RELIABILITY), "none": ""}
     effects = pd.DataFrame(result["effects"])
     rows, sentences, caveats, latent, reliability = [], [], [], [], []
     for outcome, detail in result["outcomes"].items():
@@ -166,7 +176,8 @@ def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
                 "alpha": format_unit(alphas[dimension]["alpha"]) if dimension in alphas else "NA",
             })
     return {"sentences": sentences, "rows": rows, "latent": latent, "reliability": reliability,
-            "caveats": caveats, "not_estimated": not_estimated, "limit": format_unit(MIN_RELIABILITY)}
+            "caveats": caveats, "not_estimated": not_estimated, "limit": format_unit(MIN_RELIABILITY),
+            "none": ""}
 
 
 def _interval(ax, estimate: float, low: float, high: float, y: float, colour, marker: str) -> None:
