@@ -93,3 +93,26 @@ def test_an_instrument_without_the_dimensions_is_said_in_one_line():
     with use_language("es"):
         assert dimension_section(empty, table)["none"].startswith("Ninguno de los análisis de H5 es posible")
     assert dimension_section(DIMENSIONS_RESULT, status())["none"] == ""  # estimates: the whole section
+
+
+def test_single_item_dimensions_say_why_they_have_no_reliability():
+    """The SRS's dimensions have one item each: a reviewer's report showed a reliability table of "NA [NA,
+    NA]" without a word; now one line says why, in the report's language, and the table is left out."""
+    single = copy.deepcopy(DIMENSIONS_RESULT)
+    for detail in single["outcomes"].values():
+        if "reliability" in detail:
+            for values in detail["reliability"]["dimensions"].values():
+                values |= {"alpha": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"),
+                           "n_items": 1, "low": False, "reason": "one item: no internal consistency"}
+            for values in detail["reliability"]["differences"].values():
+                values |= {"reliability": float("nan"), "low": False}
+    section = dimension_section(single, status())
+    assert section["reliability"] == []
+    line = ("The dimensions' reliability, and that of their differences, could not be estimated: one item: "
+            "no internal consistency.")
+    assert section["caveats"].count(line) == 1
+    with use_language("ca"):
+        assert ("No s'ha pogut estimar la fiabilitat de les dimensions ni la de les seves diferències: un "
+                "sol ítem: sense consistència interna.") in dimension_section(single, status())["caveats"]
+    caveats = dimension_section(DIMENSIONS_RESULT, status())["caveats"]
+    assert not any("could not be estimated" in caveat for caveat in caveats)

@@ -27,7 +27,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.outliers_influence import variance_inflation_factor
 
 from alliance.errors import BOUNDARY, FITTED, NOT_ESTIMABLE, REFUSED, NotEstimable, status_record
-from alliance.i18n import Message, Plural
+from alliance.i18n import N_, Message, Plural
 from alliance.instruments import Instrument
 from alliance.measurement.psychometrics import keyed_items, scale_alpha
 from alliance.models.common import (
@@ -322,14 +322,19 @@ def dimension_item_means(sessions: pd.DataFrame, session_scores: pd.DataFrame, i
             "alliance_mean": keyed.groupby("patient_id").mean()}
 
 
+# Why a dimension's reliability has no value (translated where the report shows them).
+NO_ITEMS_RELIABILITY = N_("the data hold scored subscales, not items: no internal consistency")
+ONE_ITEM_RELIABILITY = N_("one item: no internal consistency")
+
+
 def dimension_reliability(item_means: pd.DataFrame | None, patients: pd.Series, instrument: Instrument,
                           correlations: dict[str, float]) -> dict:
     """Cronbach's alpha (95% CI; pingouin) of each dimension's item means over the analysis sample's
     patients (complete rows), and the reliability of each pairwise difference of standardised scores,
     (r_xx + r_yy - 2 r_xy) / (2 - 2 r_xy) (Lord & Novick 1968); each flagged `low` below
     `MIN_RELIABILITY`. Without items (or with one item per dimension) alpha is NaN with the reason."""
-    if item_means is None:
-        return {"reason": "the data hold scored subscales, not items: no internal consistency"}
+    if item_means is None or not item_means.notna().to_numpy().any():
+        return {"reason": NO_ITEMS_RELIABILITY}
     sample = item_means.reindex(patients.unique())
     alphas, out = {}, {"dimensions": {}, "differences": {}}
     for d in DIMENSIONS:
@@ -341,7 +346,7 @@ def dimension_reliability(item_means: pd.DataFrame | None, patients: pd.Series, 
                                 "n": len(complete), "n_items": len(columns),
                                 "low": bool(alpha < MIN_RELIABILITY)}
         if len(columns) < 2:
-            out["dimensions"][d]["reason"] = "one item: no internal consistency"
+            out["dimensions"][d]["reason"] = ONE_ITEM_RELIABILITY
     for a, b in [("bond", "goal"), ("bond", "task"), ("goal", "task")]:
         r = correlations[f"{a}_{b}"]
         value = (alphas[a] + alphas[b] - 2 * r) / (2 - 2 * r)

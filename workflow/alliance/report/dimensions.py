@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
@@ -78,13 +79,33 @@ def _latent_row(outcome: str, latent: Mapping) -> dict:
 
 def _reliability_row(outcome: str, reliability: Mapping) -> dict | None:
     alphas, differences = reliability.get("dimensions", {}), reliability.get("differences", {})
-    if not alphas:
+    if not any(np.isfinite(values["alpha"]) for values in alphas.values()):  # said once (`_no_reliability`)
         return None
     return {"outcome": outcome_name(outcome),
             **{d: (f"{format_unit(alphas[d]['alpha'])} "
                    f"{format_ci(alphas[d]['ci_low'], alphas[d]['ci_high'], unit=True)}")
                for d in DIMENSIONS},
             "differences": [format_unit(differences[pair]["reliability"]) for pair in DIFFERENCES]}
+
+
+def _no_reliability(details: Mapping) -> list[str]:
+    """One line where no dimension's reliability could be estimated in any outcome's sample, with the
+    reason (one item per dimension, as the SRS has; pre-scored subscales): the table of reliabilities is
+    then left out instead of a table of NA."""
+    reasons = []
+    for detail in details.values():
+        reliability = detail.get("reliability")
+        if reliability is None:
+            continue
+        dimensions = reliability.get("dimensions", {})
+        if any(np.isfinite(values["alpha"]) for values in dimensions.values()):
+            return []
+        reasons += [reliability["reason"]] if "reason" in reliability else [
+            values["reason"] for values in dimensions.values() if "reason" in values]
+    if not reasons:
+        return []
+    return [fill(_("The dimensions' reliability, and that of their differences, could not be estimated: "
+                   "{reason}."), reason=_(reasons[0]))]
 
 
 def _caveats(outcome: str, detail: Mapping) -> list[str]:
@@ -175,6 +196,7 @@ def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
                           if dimension in shares else "NA"),
                 "alpha": format_unit(alphas[dimension]["alpha"]) if dimension in alphas else "NA",
             })
+    caveats += _no_reliability(result["outcomes"])
     return {"sentences": sentences, "rows": rows, "latent": latent, "reliability": reliability,
             "caveats": caveats, "not_estimated": not_estimated, "limit": format_unit(MIN_RELIABILITY),
             "none": ""}
