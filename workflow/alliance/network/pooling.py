@@ -208,9 +208,11 @@ def combined_sd(effect: pd.DataFrame) -> float:
 
 
 def missing_reason(bundle: Bundle, key: dict) -> str:
-    """Why a site has no row for an effect: its model's status and reason, where the statuses say."""
+    """Why a site has no row for an effect (`key`: outcome, analysis and, where known, model): its model's
+    status and reason, where the statuses say."""
     statuses = bundle.statuses
-    match = statuses[(statuses["outcome"] == key["outcome"]) & (statuses["model"] == key["model"])
+    match = statuses[(statuses["outcome"] == key["outcome"])
+                     & (statuses["model"] == key["model"] if "model" in key else True)
                      & (statuses["analysis"] == key["analysis"])
                      & ~statuses["status"].isin(["fitted", "boundary"])]
     if len(match):

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from alliance.i18n import N_, _, language, ngettext
 from alliance.network.bundle import EFFECT_KEY, PRIMARY_OUTCOMES, Bundle
-from alliance.network.pooling import BELOW_MINIMUM, PER_POINT, heterogeneity_words
+from alliance.network.pooling import BELOW_MINIMUM, PER_POINT, heterogeneity_words, missing_reason
 from alliance.report.format import (
     estimate_digits,
     foreign,
@@ -174,22 +174,9 @@ def unestimated_primaries(bundles: list[Bundle], pooled: pd.DataFrame) -> list[t
     """The primary outcomes that no site sent an effect for, each with every site's status and reason from
     its statuses (e.g. "not_estimable: no patient dropped out")."""
     found = set(pooled.loc[pooled["analysis"] == "primary", "outcome"])
-    missing = []
-    for outcome in PRIMARY_OUTCOMES:
-        if outcome in found:
-            continue
-        reasons = []
-        for bundle in bundles:
-            rows = bundle.statuses[(bundle.statuses["outcome"] == outcome)
-                                   & (bundle.statuses["analysis"] == "primary")]
-            if rows.empty:
-                reasons.append((bundle.site, "not in this site's results"))
-                continue
-            status, reason = rows.iloc[0]["status"], rows.iloc[0]["reason"]
-            reasons.append((bundle.site, f"{status}: {reason}" if isinstance(reason, str) and reason
-                            else str(status)))
-        missing.append((outcome, reasons))
-    return missing
+    return [(outcome, [(b.site, missing_reason(b, {"outcome": outcome, "analysis": "primary"}))
+                       for b in bundles])
+            for outcome in PRIMARY_OUTCOMES if outcome not in found]
 
 
 def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFrame,

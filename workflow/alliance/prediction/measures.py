@@ -226,11 +226,17 @@ def bootstrap_measures(y: np.ndarray, p: np.ndarray | None, alert: np.ndarray, t
     return out
 
 
-def percentile_ci(draws: pd.Series, level: float = 0.95) -> tuple[float, float]:
-    """The percentile interval of the finite draws (NaN, NaN when fewer than half the draws are)."""
+def _finite(draws: pd.Series) -> np.ndarray | None:
+    """The finite draws, or None when fewer than half of them (and fewer than 2) are."""
     values = draws.to_numpy(dtype=float)
     values = values[np.isfinite(values)]
-    if len(values) < max(2, len(draws) / 2):
+    return values if len(values) >= max(2, len(draws) / 2) else None
+
+
+def percentile_ci(draws: pd.Series, level: float = 0.95) -> tuple[float, float]:
+    """The percentile interval of the finite draws (NaN, NaN when fewer than half the draws are)."""
+    values = _finite(draws)
+    if values is None:
         return float("nan"), float("nan")
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
@@ -243,9 +249,8 @@ def standard_error_ci(estimate: float, draws: pd.Series, level: float = 0.95) ->
     the estimate (a draw's duplicated therapists make its fits noisier), so that their percentiles can put
     the estimate at one end of its own interval (.57 [.39, .62] at a site of 15 therapists). The standard
     bootstrap interval of Efron & Tibshirani (1993), section 13.2."""
-    values = draws.to_numpy(dtype=float)
-    values = values[np.isfinite(values)]
-    if len(values) < max(2, len(draws) / 2) or not np.isfinite(estimate):
+    values = _finite(draws)
+    if values is None or not np.isfinite(estimate):
         return float("nan"), float("nan")
     half = float(stats.norm.ppf(0.5 + level / 2)) * float(np.std(values, ddof=1))
     return float(max(0.0, estimate - half)), float(min(1.0, estimate + half))
