@@ -268,6 +268,11 @@ def relative_importance(outcome: Outcome, design: Design, columns: dict[str, str
             "draws": draws, "failed_draws": failed}
 
 
+def has_item_answers(item_means: pd.DataFrame | None) -> bool:
+    """Whether any patient has an item mean: None or all empty where the data hold pre-scored subscales."""
+    return item_means is not None and bool(item_means.notna().to_numpy().any())
+
+
 def latent_analysis(outcome: Outcome, design: Design, columns: dict[str, str],
                     item_means: pd.DataFrame | None, instrument: Instrument, *, draws: int,
                     seed: int) -> dict:
@@ -276,7 +281,7 @@ def latent_analysis(outcome: Outcome, design: Design, columns: dict[str, str],
     (`dimension_sem.sem_frame`), in the correlated-factors model (`dimension_sem.latent_dimensions`, its
     test of equal paths by `draws` wild bootstrap draws from `seed`). Raises NotEstimable without item
     answers or where that model cannot be fitted."""
-    if item_means is None or not item_means.notna().to_numpy().any():  # pre-scored subscales only
+    if not has_item_answers(item_means):
         raise NotEstimable(Message("the data hold scored subscales, not the item answers the latent "
                                    "dimensions are measured by"))
     data = design.data
@@ -333,7 +338,7 @@ def dimension_reliability(item_means: pd.DataFrame | None, patients: pd.Series, 
     patients (complete rows), and the reliability of each pairwise difference of standardised scores,
     (r_xx + r_yy - 2 r_xy) / (2 - 2 r_xy) (Lord & Novick 1968); each flagged `low` below
     `MIN_RELIABILITY`. Without items (or with one item per dimension) alpha is NaN with the reason."""
-    if item_means is None or not item_means.notna().to_numpy().any():
+    if not has_item_answers(item_means):
         return {"reason": NO_ITEMS_RELIABILITY}
     sample = item_means.reindex(patients.unique())
     alphas, out = {}, {"dimensions": {}, "differences": {}}
