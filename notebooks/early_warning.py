@@ -36,7 +36,7 @@ settings = config.get("early_warning", {}) | {"bootstrap": 20, "patient_list": F
 settings.setdefault("decision_points", [2, 3, 4, 5, 6])
 settings.setdefault("folds", 5)
 settings.setdefault("threshold", "auto")
-settings.setdefault("penalty", 1.0)
+settings.setdefault("penalty", "cv")
 settings.setdefault("seed", 20261203)
 early_window = config.get("features", {}).get("early_window", 3)
 settings["primary_session"] = (early_window if settings.get("primary_session", "auto") == "auto"

@@ -1,6 +1,7 @@
 """The bootstrap's refits (`alliance.prediction.refit`): the vectorised penalised logistic regression
-against scikit-learn's with sample weights and on repeated rows, and unit weights giving back the
-cross-validation's own out-of-fold risks and AUC, and a draw that cannot be refitted."""
+against scikit-learn's with sample weights and on repeated rows, and over a grid of penalties (the inner
+cross-validation of `penalty: cv`, against a scikit-learn pipeline per penalty), and unit weights giving
+back the cross-validation's own out-of-fold risks and AUC, and a draw that cannot be refitted."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from alliance.prediction.early_warning import _grouped_splits, _model, refit_aucs
+from alliance.prediction.early_warning import (
+    INNER_FOLDS,
+    PENALTIES,
+    _grouped_splits,
+    _log_loss,
+    _model,
+    choose_penalty,
+    refit_aucs,
+)
 from alliance.prediction.measures import fold_auc
 from alliance.prediction.refit import penalised_logistic, refit_risks
 
@@ -50,6 +59,52 @@ def test_penalised_logistic_from_a_far_start_and_without_both_outcomes(data):
     assert np.isnan(penalised_logistic(x, y, only_non_dropouts[1:], near[0], 1.0)).all()  # no draw usable
 
 
+def test_penalised_logistic_over_a_grid_of_penalties_is_one_fit_per_penalty(data):
+    x, y, weights = data
+    grid = np.array([0.001, 0.1, 10.0])
+    start = np.r_[np.log(y.mean() / (1 - y.mean())), np.zeros(x.shape[1])]
+    together = penalised_logistic(x, y, np.vstack([weights[0]] * 3), start, grid)
+    for row, c in zip(together, grid, strict=True):
+        one = penalised_logistic(x, y, weights[:1], start, c)[0]
+        np.testing.assert_allclose(row, one, atol=1e-9)
+        np.testing.assert_allclose(row, _coefficients(LogisticRegression(C=c, tol=1e-12, max_iter=10_000)
+                                                      .fit(x, y, sample_weight=weights[0])), atol=1e-6)
+    assert abs(together[0, 1]) < 0.5 * abs(together[2, 1])  # the strongest penalty shrinks the most
+
+
+def _chosen_by_pipelines(x, y, groups, seed):
+    """`penalty: cv` as a scikit-learn pipeline per penalty and inner fold (before the grid was fitted in
+    one vectorised fit)."""
+    inner = _grouped_splits(y, groups, INNER_FOLDS, seed, stratified=False)
+    losses = [np.mean([_log_loss(y[test], _model(c).set_params(logisticregression__tol=1e-10)
+                                 .fit(x[train], y[train]).predict_proba(x[test])[:, 1])
+                       for train, test in inner]) for c in PENALTIES]
+    return PENALTIES[int(np.argmin(losses))], losses
+
+
+@pytest.mark.parametrize(("effect", "seed"), [(0.0, 1), (0.0, 2), (0.9, 1), (2.5, 4)])
+def test_choose_penalty_is_the_pipelines_choice(effect, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(300, 5)) * [1.0, 2.0, 0.5, 1.0, 1.0] + [0.0, 3.0, -1.0, 0.0, 0.0]
+    x[::9, 2] = np.nan  # imputed by each inner training fold's median
+    y = (rng.random(300) < 1 / (1 + np.exp(-(-1.4 + effect * x[:, 0])))).astype(int)
+    groups = np.repeat(np.arange(30), 10)
+    expected, losses = _chosen_by_pipelines(x, y, groups, seed)
+    assert sorted(losses)[1] - min(losses) > 1e-6  # no near tie that rounding could turn
+    assert choose_penalty(x, y, groups, seed) == expected
+    if effect == 2.5:
+        assert expected >= 1.0  # a strong predictor is hardly penalised ...
+    if effect == 0.0:
+        assert expected <= 0.1  # ... and noise is shrunk
+
+
+def test_choose_penalty_falls_back_to_the_default_without_groups_to_split(data):
+    x, y, _weights = data
+    assert choose_penalty(x, y.astype(int), np.zeros(len(y)), 1) == 1.0  # one therapist
+    assert choose_penalty(x, np.r_[np.ones(2), np.zeros(len(y) - 2)].astype(int),
+                          np.repeat(np.arange(24), 10), 1) == 1.0  # two dropouts
+
+
 def test_unit_weights_give_back_the_out_of_fold_risks(data):
     x, y, _weights = data
     x = x.copy()
@@ -76,3 +131,19 @@ def test_unit_weights_give_back_the_out_of_fold_risks(data):
     for number, (_train, test) in enumerate(splits):
         folds[test] = number
     assert aucs[0] == pytest.approx(fold_auc(y, risks, folds), abs=1e-6) and np.isnan(aucs[1])
+
+
+@pytest.mark.parametrize("stratified", [True, False])
+def test_grouped_splits_of_integer_codes_are_the_labels_splits(stratified):
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+
+    rng = np.random.default_rng(8)
+    labels = np.array([f"T{n:03d}" for n in rng.permutation(40)])[rng.integers(0, 40, size=400)]
+    y = (rng.random(400) < 0.2).astype(int)
+    kind = StratifiedGroupKFold if stratified else GroupKFold
+    expected = kind(n_splits=5, shuffle=True, random_state=4).split(np.zeros(400), y, labels)
+    for (train, test), (want_train, want_test) in zip(_grouped_splits(y, labels, 5, 4, stratified=stratified),
+                                                      expected, strict=True):
+        np.testing.assert_array_equal(train, want_train)
+        np.testing.assert_array_equal(test, want_test)
+        assert not set(labels[train]) & set(labels[test])

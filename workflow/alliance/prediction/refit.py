@@ -36,13 +36,15 @@ TOLERANCE = 1e-5
 LARGE_STEP = 1.0  # a step this large in a coefficient is checked against the objective
 
 
-def penalised_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, start: np.ndarray, c: float
-                       ) -> np.ndarray:
+def penalised_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, start: np.ndarray,
+                       c: float | np.ndarray) -> np.ndarray:
     """The L2-penalised logistic regression of `y` on `x` under each row of frequency weights `weights`
     (draws x rows), by Newton-Raphson from `start` (intercept, then the coefficients).
 
     Maximises C sum_i w_i log L_i - |beta|^2 / 2 over the intercept (not penalised) and the coefficients
-    beta, scikit-learn's `LogisticRegression(C=c)` objective with `sample_weight`. A step that moves some
+    beta, scikit-learn's `LogisticRegression(C=c)` objective with `sample_weight`; `c` is one C for every
+    draw or one per draw (the penalty grid of `alliance.prediction.early_warning.choose_penalty`). A step
+    that moves some
     coefficient by more than `LARGE_STEP` (only from a far start) is halved until the objective does not
     fall; the fit ends when no coefficient moved by more than `TOLERANCE`. Returns draws x (1 + columns
     of `x`); NaN for a draw whose weighted outcomes are all 0 or all 1 (its intercept has no finite
@@ -57,6 +59,7 @@ def penalised_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, start:
     events = weights @ y
     usable = (events > 0) & (events < weights.sum(axis=1))
     w = weights[usable]
+    c = np.broadcast_to(np.asarray(c, dtype=float), (len(weights),))[usable][:, None]
     beta = np.tile(np.asarray(start, dtype=float), (len(w), 1))
     for _ in range(MAX_ITERATIONS):
         mu = _risk(beta @ design.T)
@@ -67,7 +70,7 @@ def penalised_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, start:
         step = np.linalg.solve(hessian, gradient[:, :, None])[:, :, 0]
         large = np.abs(step).max(axis=1, initial=0.0) > LARGE_STEP
         if large.any():  # far from the optimum: a step halved until the objective rises
-            step[large] = _backtrack(design, y, w[large], beta[large], step[large], c, ridge)
+            step[large] = _backtrack(design, y, w[large], beta[large], step[large], c[large], ridge)
         beta += step
         if np.abs(step).max(initial=0.0) < TOLERANCE:
             break
@@ -83,21 +86,21 @@ def _risk(eta: np.ndarray) -> np.ndarray:
         return 1 / (1 + np.exp(-eta))
 
 
-def _objective(design: np.ndarray, y: np.ndarray, w: np.ndarray, beta: np.ndarray, c: float,
+def _objective(design: np.ndarray, y: np.ndarray, w: np.ndarray, beta: np.ndarray, c: np.ndarray,
                ridge: np.ndarray) -> np.ndarray:
-    """C sum_i w_i log L_i - |beta|^2 / 2 of each draw (rows of `w` and `beta`)."""
+    """C sum_i w_i log L_i - |beta|^2 / 2 of each draw (rows of `w`, `beta` and `c`, draws x 1)."""
     eta = beta @ design.T
     loglik = y * eta - np.logaddexp(0.0, eta)
-    return c * (w * loglik).sum(axis=1) - 0.5 * (ridge * beta * beta).sum(axis=1)
+    return c[:, 0] * (w * loglik).sum(axis=1) - 0.5 * (ridge * beta * beta).sum(axis=1)
 
 
 def _backtrack(design: np.ndarray, y: np.ndarray, w: np.ndarray, beta: np.ndarray, step: np.ndarray,
-               c: float, ridge: np.ndarray) -> np.ndarray:
+               c: np.ndarray, ridge: np.ndarray) -> np.ndarray:
     """Newton steps halved, draw by draw, until the objective does not fall (beyond its rounding)."""
     current = _objective(design, y, w, beta, c, ridge)
     worse = np.ones(len(beta), dtype=bool)
     for _ in range(MAX_ITERATIONS):
-        trial = _objective(design, y, w[worse], beta[worse] + step[worse], c, ridge)
+        trial = _objective(design, y, w[worse], beta[worse] + step[worse], c[worse], ridge)
         fell = trial < current[worse] - 1e-10 * (1 + np.abs(current[worse]))
         rows = np.flatnonzero(worse)
         worse[rows[~fell]] = False
