@@ -24,6 +24,7 @@ from matplotlib.text import Text
 
 from alliance.errors import BOUNDARY, FITTED, NOT_CONVERGED, NOT_ESTIMABLE
 from alliance.instruments import load_configured
+from alliance.io import json_text
 from alliance.models import FAMILIES, fit_family
 from alliance.models.dimensions import dimension_analysis, dimension_item_means, dimension_tables
 from alliance.models.dynamics import dynamics_analysis
@@ -103,6 +104,12 @@ def assert_figures_draw_without_models(stages: Stages) -> None:
 
 # ---- The models, the status table and the report (issue 12) --------------------------------------
 
+def as_written(result: dict) -> dict:
+    """A job's result as its script writes it (`alliance.io.write_json`: an undefined number as null) and
+    the next job reads it back."""
+    return json.loads(json_text(result))
+
+
 LIGHT_SENSITIVITY = {"imputations": 2, "bootstrap": 10, "windows": [2]}
 LIGHT_DIMENSIONS = {"bootstrap": 20}
 
@@ -114,16 +121,17 @@ def dimension_result(stages: Stages) -> dict:
     instrument = load_configured(config["instruments"])["alliance"]
     item_means = dimension_item_means(stages.validated.sessions, stages.session_scores, instrument,
                                       config["features"]["early_window"])
-    return dimension_analysis(stages.features, config["models"]["covariates"],
-                              config["dimensions"] | LIGHT_DIMENSIONS, instrument=instrument,
-                              item_means=item_means)
+    return as_written(dimension_analysis(stages.features, config["models"]["covariates"],
+                                         config["dimensions"] | LIGHT_DIMENSIONS, instrument=instrument,
+                                         item_means=item_means))
 
 
 def dynamics_result(stages: Stages) -> dict:
     """H4c (the RI-CLPM of alliance and symptoms) of one staged cohort, T from the data: it ends with a
     status, any other exception is a bug."""
-    return dynamics_analysis(stages.session_scores, stages.validated.sessions, stages.validated.patients,
-                             {"waves": stages.config["models"]["riclpm_waves"]})
+    return as_written(dynamics_analysis(stages.session_scores, stages.validated.sessions,
+                                        stages.validated.patients,
+                                        {"waves": stages.config["models"]["riclpm_waves"]}))
 
 
 REPORT_LIBRARY_TEXT = re.compile(r"Error\b|Traceback|Exception|Warning:|\bnan\b|\bNaN\b|\binf\b|LinAlg|"
@@ -147,7 +155,7 @@ def early_warning_result(stages: Stages) -> dict:
     reread = {name: pd.read_csv(BytesIO(analysis[name].to_csv(index=False).encode()))
               for name in ("measures", "roc", "calibration", "decision_curve")}
     flow = suppressed_flow(flow, config["privacy"]["min_cell_size"])
-    return {"result": json.loads(json.dumps(analysis["result"])), "flow": flow, **reread}
+    return {"result": as_written(analysis["result"]), "flow": flow, **reread}
 
 
 def run_everything(stages: Stages) -> dict:
@@ -156,10 +164,10 @@ def run_everything(stages: Stages) -> dict:
     config = stages.config
     instruments = load_configured(config["instruments"])
     covariates = config["models"]["covariates"]
-    results = [fit_family(family, stages.features, covariates, sessions=stages.sessions,
-                          satisfaction_range=instruments["satisfaction"].score_range,
-                          early_window=config["features"]["early_window"],
-                          min_clusters=config["models"]["min_clusters"]).to_dict()
+    results = [as_written(fit_family(family, stages.features, covariates, sessions=stages.sessions,
+                                     satisfaction_range=instruments["satisfaction"].score_range,
+                                     early_window=config["features"]["early_window"],
+                                     min_clusters=config["models"]["min_clusters"]).to_dict())
                for family in FAMILIES]
     effects = effects_table(results)
     effects = pd.read_csv(pd.io.common.StringIO(effects.to_csv(index=False)))  # as the report reads it

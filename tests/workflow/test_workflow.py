@@ -75,6 +75,15 @@ def test_run_writes_effects_report_and_figures(default_run):
     assert 'id="early-warning"' in report and "P00001" not in report
     shares = pd.read_csv(default_run / "results/features/rupture_shares.csv")
     assert shares["n"].sum() == 600
+    # every JSON output is strict JSON, as jq, R's jsonlite and browsers read it: an undefined number (the
+    # dropout benchmark's unpublished CI) is null, never Python's NaN
+    written = sorted((default_run / "results").rglob("*.json"))
+    assert len(written) >= 10
+    for path in written:
+        json.loads(path.read_text(), parse_constant=lambda word, path=path: pytest.fail(f"{word} in {path}"))
+    dropout = json.loads((default_run / "results/models/dropout/result.json").read_text())
+    benchmark = dropout["extra"]["benchmark"]
+    assert benchmark["benchmark_value"] == 0.55 and benchmark["benchmark_ci_low"] is None
     patients = pd.read_parquet(default_run / "results/features/patients.parquet")
     assert set(patients["rupture_pattern"]) <= set(shares["pattern"])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable
@@ -48,12 +49,27 @@ def as_stored(value: float) -> float:
 
 
 def write_json(obj: Any, path: str | Path) -> None:
-    """Write JSON with sorted keys, atomically."""
+    """Write `json_text(obj)`, atomically."""
+    write_atomic(path, lambda p: p.write_text(json_text(obj)))
 
-    def dump(p: Path) -> None:
-        p.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 
-    write_atomic(path, dump)
+def json_text(obj: Any) -> str:
+    """`obj` as strict JSON (RFC 8259): sorted keys, indented, numpy scalars as numbers, and an undefined
+    number (NaN, an infinity) as null, which Python's own `NaN` is not to jq, R's jsonlite or a browser."""
+    return json.dumps(_defined(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def _defined(value: Any) -> Any:
+    """`value` with numpy scalars and arrays as Python values and every non-finite float as None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _defined(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_defined(item) for item in value]
+    if hasattr(value, "tolist") and type(value).__module__ == "numpy":  # a numpy scalar or array
+        return _defined(value.tolist())
+    return value
 
 
 def write_text(text: str, path: str | Path) -> None:
@@ -77,12 +93,6 @@ def read_tables(paths: Iterable[str | Path]) -> dict[str, pd.DataFrame]:
 def read_json(path: str | Path) -> Any:
     """Read a JSON file."""
     return json.loads(Path(path).read_text())
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def sha256_file(path: str | Path) -> str:

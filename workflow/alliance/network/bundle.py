@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from alliance.errors import ConfigError, InputError
-from alliance.io import read_json, sha256_file, write_atomic, write_text
+from alliance.io import json_text, read_json, sha256_file, write_atomic, write_text
 
 BUNDLE_FORMAT = 1
 SUMMARY = "WHAT_LEAVES_THE_SITE.md"
@@ -365,7 +365,7 @@ def build_bundle(results: Path, plan: Path, site: str | None = None) -> tuple[st
     info = provenance(manifest, site=label, plan_sha256=sha256_file(plan),
                       instrument=instrument_info(config["instruments"]["alliance"]))
     files = {name: csv_bytes(table) for name, table in tables.items()}
-    files["provenance.json"] = (json.dumps(info, indent=2, sort_keys=True) + "\n").encode()
+    files["provenance.json"] = json_text(info).encode()
     files[SUMMARY] = what_leaves(label, tables, k).encode()
     return label, files
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import pandas as pd
 
 from alliance.errors import REPORTED
@@ -21,6 +20,7 @@ from alliance.report.format import (
     format_p,
     format_percent,
     format_unit,
+    is_number,
     p_text,
 )
 from alliance.report.words import (
@@ -106,7 +106,7 @@ def benchmark_sentences(model_results: list[dict]) -> list[str]:
             continue
         bench = (format_unit(row["benchmark_value"], 3) if row["benchmark"] == "alliance_outcome"
                  else format_number(row["benchmark_value"]))
-        if np.isfinite(row["benchmark_ci_low"]):
+        if is_number(row["benchmark_ci_low"]):
             bench += " " + format_ci(row["benchmark_ci_low"], row["benchmark_ci_high"], 3, unit=True)
         value = format_unit if row["benchmark"] == "alliance_outcome" else format_number
         unit = row["benchmark"] == "alliance_outcome"

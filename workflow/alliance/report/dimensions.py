@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
@@ -19,7 +18,15 @@ from alliance.i18n import N_, _
 from alliance.models.dimensions import DIMENSIONS, MIN_RELIABILITY
 from alliance.report.analysis import planned_title
 from alliance.report.cohort import subscale_name
-from alliance.report.format import estimate_digits, format_ci, format_number, format_p, format_unit, p_text
+from alliance.report.format import (
+    estimate_digits,
+    format_ci,
+    format_number,
+    format_p,
+    format_unit,
+    is_number,
+    p_text,
+)
 from alliance.report.style import figure_style, message_figure, new_figure
 from alliance.report.words import fill, outcome_name, reason_text, reason_words, scale_word, status_word
 
@@ -79,7 +86,7 @@ def _latent_row(outcome: str, latent: Mapping) -> dict:
 
 def _reliability_row(outcome: str, reliability: Mapping) -> dict | None:
     alphas, differences = reliability.get("dimensions", {}), reliability.get("differences", {})
-    if not any(np.isfinite(values["alpha"]) for values in alphas.values()):  # said once (`_no_reliability`)
+    if not any(is_number(values["alpha"]) for values in alphas.values()):  # said once (`_no_reliability`)
         return None
     return {"outcome": outcome_name(outcome),
             **{d: (f"{format_unit(alphas[d]['alpha'])} "
@@ -98,7 +105,7 @@ def _no_reliability(details: Mapping) -> list[str]:
         if reliability is None:
             continue
         dimensions = reliability.get("dimensions", {})
-        if any(np.isfinite(values["alpha"]) for values in dimensions.values()):
+        if any(is_number(values["alpha"]) for values in dimensions.values()):
             return []
         reasons += [reliability["reason"]] if "reason" in reliability else [
             values["reason"] for values in dimensions.values() if "reason" in values]

@@ -31,9 +31,15 @@ def format_general(value: float) -> str:
     return _localised(f"{value:g}")
 
 
+def is_number(value: float | None) -> bool:
+    """Whether `value` is a finite number: not None (an undefined number is null in the results' JSON,
+    `alliance.io.json_text`) and not NaN or infinite."""
+    return value is not None and bool(np.isfinite(value))
+
+
 def format_number(value: float, digits: int = 2) -> str:
     """Fixed decimals; "NA" for a missing value; no negative zero."""
-    if value is None or not np.isfinite(value):
+    if not is_number(value):
         return "NA"
     text = f"{value:.{digits}f}"
     return _localised(text[1:] if text.startswith("-") and float(text) == 0 else text)
@@ -42,7 +48,7 @@ def format_number(value: float, digits: int = 2) -> str:
 def estimate_digits(value: float, digits: int = 2) -> int:
     """The decimals to show an estimate with: `digits` (APA), or as many as give it two significant digits
     when `digits` would show a non-zero value as 0.00 (0.0031, -0.00048)."""
-    if value is None or not np.isfinite(value) or value == 0 or abs(value) >= 0.5 * 10.0**-digits:
+    if not is_number(value) or value == 0 or abs(value) >= 0.5 * 10.0**-digits:
         return digits
     return 1 - int(np.floor(np.log10(abs(value))))
 
@@ -58,7 +64,7 @@ def format_unit(value: float, digits: int = 2) -> str:
 
 def format_p(p: float) -> str:
     """APA p-value: "< .001", else three decimals (without the leading zero in English)."""
-    if p is None or not np.isfinite(p):
+    if not is_number(p):
         return "NA"
     return "< " + format_unit(0.001, 3) if p < 0.001 else format_unit(p, 3)
 
@@ -87,7 +93,7 @@ def format_count(n: float) -> str:
 
 def format_percent(share: float, digits: int = 1) -> str:
     """A share as a percentage."""
-    if not np.isfinite(share):
+    if not is_number(share):
         return "NA"
     sign = "%" if language() == SOURCE_LANGUAGE else "\u00a0%"  # 12.5% in English, 12,5 % (no break) in es
     return f"{format_number(100 * share, digits)}{sign}"

@@ -24,7 +24,15 @@ from alliance.errors import REFUSED, REPORTED
 from alliance.i18n import N_, Message, _
 from alliance.instruments import Instrument
 from alliance.models.plan import BY_KEY
-from alliance.report.format import estimate_digits, foreign, format_ci, format_number, format_p, format_unit
+from alliance.report.format import (
+    estimate_digits,
+    foreign,
+    format_ci,
+    format_number,
+    format_p,
+    format_unit,
+    is_number,
+)
 from alliance.report.style import figure_style, message_figure, new_figure
 from alliance.report.words import analysis_word, fill, reason_text, status_word
 
@@ -157,7 +165,7 @@ def _benchmark_cell(bench: Mapping) -> str:
     value = format_unit if unit else format_number
     symbol = "r" if unit else "d"
     reference = value(bench["benchmark_value"])
-    if np.isfinite(bench["benchmark_ci_low"]):
+    if is_number(bench["benchmark_ci_low"]):
         reference += " " + format_ci(bench["benchmark_ci_low"], bench["benchmark_ci_high"], 3, unit=unit)
     source = re.match(r"(.*?) \((\d{4})\)", bench["source"])  # "Sharf, Primavera & Diener (2010), 11 ..."
     cited = f"{source.group(1)} {source.group(2)}" if source else bench["source"]
@@ -239,7 +247,7 @@ def _dots(ax, members: Sequence[Mapping], null: float, colour, benchmark_colour=
                     transform=ax.get_yaxis_transform(),
                     ha="center", va="center", color="0.35", fontsize="small")
         if benchmark_colour is not None:
-            if np.isfinite(row["benchmark_ci_low"]):
+            if is_number(row["benchmark_ci_low"]):
                 ax.fill_betweenx([y - 0.3, y + 0.3], row["benchmark_ci_low"], row["benchmark_ci_high"],
                                  color=benchmark_colour, alpha=0.3, linewidth=0)
             ax.plot([row["benchmark_value"]] * 2, [y - 0.3, y + 0.3], color=benchmark_colour, linewidth=2)
