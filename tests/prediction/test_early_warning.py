@@ -200,6 +200,28 @@ def test_degenerate_data_give_statuses(planted, change, words):
     assert analysis["measures"].empty and not analysis["result"]["verdict"]["assessed"]
 
 
+@pytest.mark.parametrize(("left", "words"), [
+    (8, "fewer than 10 of the patients in treatment at session 3 dropped out"),
+    (9, "fewer than 10 of the patients in treatment at session 3 stayed"),
+])
+def test_fewer_dropouts_or_stayers_than_the_minimum_cell_size_are_refused(planted, left, words):
+    """Measures on 8 dropouts give the 8 away (sensitivity 6 / 8, the `auto` threshold 8 / n, the
+    `dropouts` column): the decision point is refused in words, without the count; 10 are analysed."""
+    rows = planted[0].iloc[:300]
+    outcome = 1 if "dropped out" in words else 0
+    keep = rows[rows["dropout"] == outcome].index[:left]
+    few = rows[(rows["dropout"] != outcome) | rows.index.isin(keep)]
+    analysis = analyse(few, LIGHT)
+    statuses = analysis["result"]["statuses"]
+    assert {s["status"] for s in statuses} == {"refused"} and all(words in s["reason"] for s in statuses)
+    assert all(str(left) not in s["reason"] for s in statuses)
+    assert analysis["measures"].empty and analysis["result"]["thresholds"] == {}
+    assert analysis["roc"].empty and analysis["calibration"].empty
+    enough = rows[(rows["dropout"] != outcome) | rows.index.isin(rows[rows["dropout"] == outcome].index[:10])]
+    measures = analyse(enough, LIGHT)["measures"]
+    assert set(measures["dropouts"]) == {10 if outcome else len(enough) - 10}
+
+
 def test_the_patient_list_leaves_out_small_therapists(planted):
     rows, _oracle, analysis = planted
     latest = rows.head(30).assign(latest_session=4)

@@ -181,8 +181,11 @@ def youden_cutoff(last: np.ndarray, y: np.ndarray) -> float:
     return float(candidates[int(np.argmax(j))])
 
 
-def check_estimable(rows: pd.DataFrame, session: int, folds: int) -> None:
-    """Raise `NotEstimable` where the rows at `session` cannot support a validated model."""
+def check_estimable(rows: pd.DataFrame, session: int, folds: int, min_cell_size: int) -> None:
+    """Raise `NotEstimable` where the rows at `session` cannot support a validated model, or where fewer
+    than `min_cell_size` of them dropped out or stayed (refused: too few to validate a prediction, and
+    every measure, its n and the `auto` threshold would give that suppressed count away: sensitivity
+    6 / 8, a threshold of 8 / 158)."""
     if rows.empty:
         raise NotEstimable(Message("no patient in treatment at session {session} has an alliance score",
                                    session=session))
@@ -193,6 +196,15 @@ def check_estimable(rows: pd.DataFrame, session: int, folds: int) -> None:
     if dropouts == len(rows):
         raise NotEstimable(Message("every patient in treatment at session {session} dropped out",
                                    session=session))
+    if dropouts < min_cell_size:
+        raise NotEstimable(Message("fewer than {minimum} of the patients in treatment at session {session} "
+                                   "dropped out: too few to validate a prediction, and a count that the "
+                                   "minimum cell size suppresses", minimum=min_cell_size, session=session),
+                           REFUSED)
+    if len(rows) - dropouts < min_cell_size:
+        raise NotEstimable(Message("fewer than {minimum} of the patients in treatment at session {session} "
+                                   "stayed: too few to validate a prediction, and a count that the minimum "
+                                   "cell size suppresses", minimum=min_cell_size, session=session), REFUSED)
     therapists = rows["therapist_id"].nunique()
     if therapists < folds:
         raise NotEstimable(Message("the patients in treatment at session {session} have {n} therapists: "
@@ -339,7 +351,7 @@ def _analysis(rows: pd.DataFrame, settings: dict, *, covariates: list[str], inst
         at_k = rows[rows["session"] == session].reset_index(drop=True)
         y = at_k["dropout"].to_numpy(dtype=int)
         try:
-            check_estimable(at_k, session, folds)
+            check_estimable(at_k, session, folds, min_cell_size)
             designs = {name: design_matrix(at_k, predictors, levels) for name, predictors in sets.items()}
             validated = out_of_fold(at_k, designs, folds, penalty, seed, session)
         except NotEstimable as error:
