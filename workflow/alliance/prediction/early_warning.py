@@ -447,7 +447,7 @@ def verdict(measures: pd.DataFrame, primary: int, result: dict) -> dict:
         return {"session": primary, "assessed": False}
     threshold = result["thresholds"][str(primary)]
     prevalence = rows["dropouts"].iloc[0] / rows["n"].iloc[0]
-    alert_all = prevalence - (1 - prevalence) * threshold / (1 - threshold)
+    alert_all = (prevalence - threshold) / (1 - threshold)  # as `treat_all_curve`: 0 at the auto threshold
     auc_low = rows.loc["auc", "ci_low"]
     nb = rows.loc["net_benefit", "estimate"]
     discriminates = bool(np.isfinite(auc_low) and auc_low > 0.5)

@@ -266,9 +266,11 @@ def net_benefit_curve(y: np.ndarray, p: np.ndarray, thresholds: np.ndarray) -> n
 
 
 def treat_all_curve(y: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Net benefit of alerting everyone."""
+    """Net benefit of alerting everyone, prevalence - (1 - prevalence) pt / (1 - pt), written as
+    (prevalence - pt) / (1 - pt): exactly 0 where the threshold is the prevalence (the `auto` threshold),
+    not the rounding residue of +/-2.8e-17 that the first form leaves."""
     prevalence = float(np.mean(y))
-    return prevalence - (1 - prevalence) * thresholds / (1 - thresholds)
+    return (prevalence - thresholds) / (1 - thresholds)
 
 
 def rule_curve(y: np.ndarray, alert: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
