@@ -138,6 +138,13 @@ def test_make_share_bundle_holds_aggregates_only_and_pools_to_itself(root, defau
     assert pooled["std_error"].to_dict() == pytest.approx((own["std_error_per_point"] * ratio).to_dict(),
                                                           rel=1e-9)
     assert (pooled["k_sites"] == 1).all() and "<svg" in (tmp_path / "pooled/report.html").read_text()
+    # `make bench`'s pooling step: one run stands in for three sites, each bundle with its own data hashes
+    from alliance.runtime.bench import run_pooling
+
+    row = run_pooling(results, tmp_path / "bench", 3)
+    assert row["sites"] == 3 and row["effects"] == len(pd.read_csv(tmp_path / "bench/pooled/effects.csv")) > 3
+    sites = pd.read_csv(tmp_path / "bench/pooled/sites.csv")
+    assert set(sites["site"]) == {"site01", "site02", "site03"}
 
 
 def test_the_cohort_and_its_truth_are_those_of_synthesize(root, default_config, default_run, tmp_path):

@@ -174,7 +174,9 @@ def run_riclpm(n_patients: int, waves: int = RICLPM_WAVES, seed: int = 20261202)
 
 def site_bundles(results: Path, out: Path, sites: int, seed: int = 20261203) -> list[Path]:
     """`sites` bundles of one run's `results`, labelled site01, site02, ..., each with its estimates (per SD
-    and per point) drawn about the run's with their own SEs; their paths."""
+    and per point) drawn about the run's with their own SEs, and its validated tables' hashes made its own
+    (one run stands in for every site; `make pool` refuses the same data under two labels); their paths."""
+    import hashlib
     import io
     import json
 
@@ -189,6 +191,9 @@ def site_bundles(results: Path, out: Path, sites: int, seed: int = 20261203) -> 
         for estimate, se in (("estimate", "std_error"), ("estimate_per_point", "std_error_per_point")):
             effects[estimate] = effects[estimate] + rng.normal(size=len(effects)) * effects[se]
         info = json.loads(files["provenance.json"]) | {"site": site}
+        info["outputs_sha256"] = {name: hashlib.sha256(f"{site}:{digest}".encode()).hexdigest()
+                                  if name.startswith("validated/") else digest
+                                  for name, digest in info["outputs_sha256"].items()}
         paths.append(write_bundle(site, files | {"effects.csv": csv_bytes(effects),
                                                  "provenance.json": json.dumps(info).encode()}, out))
     return paths
