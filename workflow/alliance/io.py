@@ -56,19 +56,20 @@ def write_json(obj: Any, path: str | Path) -> None:
 def json_text(obj: Any) -> str:
     """`obj` as strict JSON (RFC 8259): sorted keys, indented, numpy scalars as numbers, and an undefined
     number (NaN, an infinity) as null, which Python's own `NaN` is not to jq, R's jsonlite or a browser."""
-    return json.dumps(_defined(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
+    return json.dumps(json_ready(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
-def _defined(value: Any) -> Any:
-    """`value` with numpy scalars and arrays as Python values and every non-finite float as None."""
+def json_ready(value: Any) -> Any:
+    """`value` with numpy scalars and arrays as Python values and every non-finite float (NaN, an infinite
+    Rubin df) as None: what `json_text` writes, for a result that is also used before it is written."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {key: _defined(item) for key, item in value.items()}
+        return {key: json_ready(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_defined(item) for item in value]
+        return [json_ready(item) for item in value]
     if hasattr(value, "tolist") and type(value).__module__ == "numpy":  # a numpy scalar or array
-        return _defined(value.tolist())
+        return json_ready(value.tolist())
     return value
 
 

@@ -31,6 +31,7 @@ from statsmodels.imputation.mice import MICEData
 from alliance.errors import NOT_CONVERGED, NOT_ESTIMABLE, REFUSED, SEPARATION, NotEstimable
 from alliance.features.build import patient_features
 from alliance.i18n import Message, Plural, Term
+from alliance.io import json_ready
 from alliance.models.common import (
     MIN_CLUSTERS,
     Design,
@@ -590,7 +591,7 @@ def sensitivity_analyses(
                "fit_notes": {label: notes["notes"] for label, notes in fit_notes.items()},
                "fit_notes_message": {label: notes["notes_message"] for label, notes in fit_notes.items()},
                **run.details}
-    return table, _finite(summary), run.seconds
+    return table, json_ready(summary), run.seconds
 
 
 def _primary_rows(run: _Run) -> None:
@@ -728,17 +729,6 @@ def _ordinal_rows(run: _Run, score_range: tuple[float, float] | None, fitted: Ma
             run.attempt(ORDINAL_VARIANT, family, lambda f=family: fit(f), model=ORDINAL_MODEL)
     run.notes.append(Message("No censored (Tobit) model: statsmodels has none and no other maintained "
                              "library in the pinned environment provides one."))
-
-
-def _finite(value):
-    """`value` with every non-finite float (an infinite Rubin df) replaced by None, for strict JSON."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    if isinstance(value, float | np.floating) and not np.isfinite(value):
-        return None
-    return value
 
 
 def _same_sample(family: str, features: pd.DataFrame, completed: pd.DataFrame, covariates: list[str]) -> bool:

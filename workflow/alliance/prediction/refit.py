@@ -44,11 +44,10 @@ def penalised_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, start:
     Maximises C sum_i w_i log L_i - |beta|^2 / 2 over the intercept (not penalised) and the coefficients
     beta, scikit-learn's `LogisticRegression(C=c)` objective with `sample_weight`; `c` is one C for every
     draw or one per draw (the penalty grid of `alliance.prediction.early_warning.choose_penalty`). A step
-    that moves some
-    coefficient by more than `LARGE_STEP` (only from a far start) is halved until the objective does not
-    fall; the fit ends when no coefficient moved by more than `TOLERANCE`. Returns draws x (1 + columns
-    of `x`); NaN for a draw whose weighted outcomes are all 0 or all 1 (its intercept has no finite
-    optimum).
+    that moves some coefficient by more than `LARGE_STEP` (only from a far start) is halved until the
+    objective does not fall; the fit ends when no coefficient moved by more than `TOLERANCE`. Returns
+    draws x (1 + columns of `x`); NaN for a draw whose weighted outcomes are all 0 or all 1 (its intercept
+    has no finite optimum).
     """
     weights = np.atleast_2d(weights)
     design = np.column_stack([np.ones(len(y)), x])
