@@ -40,6 +40,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import stats
+from scipy.special import expit
 
 EPS = 1e-6
 CLASSIFICATION = ("sensitivity", "specificity", "ppv", "alerts_per_100", "net_benefit")
@@ -101,20 +102,23 @@ def weighted_calibration(y: np.ndarray, p: np.ndarray, w: np.ndarray, *, iterati
     finite maximum (a separation)."""
     w = np.atleast_2d(w)
     z = logit(p)
-    events = (w * y).sum(axis=1)
+    events = w @ y
     usable = (events > 0) & (events < w.sum(axis=1))
     a = np.zeros(len(w))
     c, b = np.zeros(len(w)), np.ones(len(w))
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    zz, observed = z * z, w @ (y * z)  # sums over the rows as matrix products, the constant ones once
+    with np.errstate(invalid="ignore", divide="ignore"):
         for _ in range(iterations):
-            mu = 1 / (1 + np.exp(-(a[:, None] + z)))
-            step_a = np.where(usable, (w * (y - mu)).sum(axis=1) / (w * mu * (1 - mu)).sum(axis=1), 0.0)
+            mu = expit(a[:, None] + z)
+            step_a = np.where(usable, (events - (w * mu).sum(axis=1)) / (w * (mu * (1 - mu))).sum(axis=1),
+                              0.0)
             a = a + step_a
-            mu = 1 / (1 + np.exp(-(c[:, None] + b[:, None] * z)))
-            v = w * mu * (1 - mu)
-            r = w * (y - mu) * usable[:, None]
-            h00, h01, h11 = v.sum(axis=1), (v * z).sum(axis=1), (v * z * z).sum(axis=1)
-            g0, g1 = r.sum(axis=1), (r * z).sum(axis=1)
+            mu = expit(c[:, None] + b[:, None] * z)
+            v = w * (mu * (1 - mu))
+            wmu = w * mu
+            h00, h01, h11 = v.sum(axis=1), v @ z, v @ zz
+            g0 = np.where(usable, events - wmu.sum(axis=1), 0.0)
+            g1 = np.where(usable, observed - wmu @ z, 0.0)
             det = h00 * h11 - h01 * h01
             step_c, step_b = (h11 * g0 - h01 * g1) / det, (h00 * g1 - h01 * g0) / det
             c, b = c + step_c, b + step_b

@@ -28,6 +28,7 @@ Steyerberg, E. W. (2019). Clinical prediction models (2nd ed.). Springer.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit
 
 MAX_ITERATIONS = 50
 # Converged when no coefficient moved more than this in the last Newton step: convergence is quadratic,
@@ -60,11 +61,13 @@ def penalised_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, start:
     w = weights[usable]
     c = np.broadcast_to(np.asarray(c, dtype=float), (len(weights),))[usable][:, None]
     beta = np.tile(np.asarray(start, dtype=float), (len(w), 1))
+    observed = w @ (design * y[:, None])  # sum_i w_i y_i x_i, the gradient's part that does not change
     for _ in range(MAX_ITERATIONS):
-        mu = _risk(beta @ design.T)
-        gradient = c * ((w * (y - mu)) @ design) - ridge * beta
+        mu = expit(beta @ design.T)
+        weighted = w * mu
+        gradient = c * (observed - weighted @ design) - ridge * beta
         hessian = np.zeros((len(w), q, q))
-        hessian[:, upper[0], upper[1]] = c * ((w * mu * (1 - mu)) @ outer)
+        hessian[:, upper[0], upper[1]] = c * ((weighted - weighted * mu) @ outer)
         hessian += np.triu(hessian, 1).transpose(0, 2, 1) + np.diag(ridge)
         step = np.linalg.solve(hessian, gradient[:, :, None])[:, :, 0]
         large = np.abs(step).max(axis=1, initial=0.0) > LARGE_STEP
@@ -78,11 +81,6 @@ def penalised_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, start:
     out = np.full((len(weights), q), np.nan)
     out[usable] = beta
     return out
-
-
-def _risk(eta: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):  # exp overflows to inf for eta below -709: the risk is 0
-        return 1 / (1 + np.exp(-eta))
 
 
 def _objective(design: np.ndarray, y: np.ndarray, w: np.ndarray, beta: np.ndarray, c: np.ndarray,
@@ -121,5 +119,5 @@ def refit_risks(models: list, splits: list, x: np.ndarray, y: np.ndarray, weight
         beta = penalised_logistic(prepare.transform(x[train]), y[train], weights[:, train], start,
                                   logistic.C)
         held_out = np.column_stack([np.ones(len(test)), prepare.transform(x[test])])
-        risks[:, test] = _risk(beta @ held_out.T)
+        risks[:, test] = expit(beta @ held_out.T)
     return risks
