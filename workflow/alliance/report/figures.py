@@ -381,13 +381,16 @@ def rupture_trajectories(ruptures: pd.DataFrame, features: pd.DataFrame, synthet
 def save_figure(fig: Figure, png_path: str | Path, svg_path: str | Path) -> None:
     """Write PNG (200 dpi) and SVG with byte-identical content across runs, atomically; close `fig`. A
     figure not made by `new_figure` gets the active language's decimal mark in its tick labels here. The
-    layout (constrained) is computed once, for the PNG, and kept for the SVG (a third of a save)."""
+    layout (constrained) is computed once, for the PNG, and kept for the SVG (a third of a save): the
+    figure then has no layout engine at all, since with matplotlib's placeholder engine ("none") the SVG
+    save still drew the figure once before drawing it (same bytes, 0.7 s of the 8 data figures' 1.5 s)."""
     localise_ticks(fig)
     try:
-        with mpl.rc_context({"svg.hashsalt": SVG_HASHSALT}):
+        with mpl.rc_context({"svg.hashsalt": SVG_HASHSALT, "figure.autolayout": False,
+                             "figure.constrained_layout.use": False}):
             write_atomic(png_path, lambda p: fig.savefig(p, format="png", dpi=PNG_DPI,
                                                     metadata={"Software": None}))
-            fig.set_layout_engine("none")
+            fig.set_layout_engine(None)  # with those two settings off: no engine ("none" keeps a placeholder)
             write_atomic(svg_path, lambda p: fig.savefig(p, format="svg", metadata={"Date": None}))
     finally:
         plt.close(fig)
