@@ -67,6 +67,23 @@ def test_the_section_sets_the_cutoffs_side_by_side():
     assert early_warning_section(None, None)["available"] is False
 
 
+def test_a_measure_without_an_interval_says_why():
+    """A CI of NaN, NaN (fewer than half of the bootstrap draws gave the measure: a calibration slope in
+    draws whose risks separate the outcomes) reads "(no CI)", explained once under the tables; once
+    "[NA, NA]", with no reason."""
+    table = measures()
+    slope = (table["strategy"] == "alliance") & (table["measure"] == "calibration_slope")
+    table.loc[slope, ["estimate", "ci_low", "ci_high"]] = [0.08, float("nan"), float("nan")]
+    section = early_warning_section(result(), table, FLOW, min_cell_size=10)
+    assert section["rows"][0]["slope"] == "0.08 (no CI)"
+    assert section["rows"][1]["slope"] == "0.73 [0.43, 1.18]"
+    assert section["no_ci"].startswith("(no CI): fewer than half of the therapist bootstrap draws")
+    assert early_warning_section(result(), measures(), FLOW, min_cell_size=10)["no_ci"] == ""
+    with use_language("es"):
+        spanish = early_warning_section(result(), table, FLOW, min_cell_size=10)
+    assert spanish["rows"][0]["slope"] == "0,08 (sin IC)" and spanish["no_ci"].startswith("(sin IC): menos")
+
+
 def test_the_section_in_spanish():
     with use_language("es"):
         section = early_warning_section(result(actionable=False, discriminates=False), measures(), FLOW)

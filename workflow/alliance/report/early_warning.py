@@ -14,7 +14,14 @@ from matplotlib.figure import Figure
 
 from alliance.errors import FITTED
 from alliance.i18n import N_, _
-from alliance.report.format import format_ci, format_count, format_number, format_percent, format_unit
+from alliance.report.format import (
+    format_ci,
+    format_count,
+    format_number,
+    format_percent,
+    format_unit,
+    is_number,
+)
 from alliance.report.style import figure_style, message_figure, new_figure
 from alliance.report.words import fill, reason_text, status_word
 
@@ -30,20 +37,31 @@ MODELS = ("alliance", "alliance_covariates")
 RULES = ("conventional_cutoff", "clinic_cutoff")
 VALIDATION = "therapist_cv"
 EMPTY = {"available": False, "rows": [], "cutoffs": [], "verdict": "", "site": "", "not_estimated": [],
-         "primary": 0, "threshold": "", "flow": ""}
+         "primary": 0, "threshold": "", "flow": "", "no_ci": ""}
 
 
 def _estimate(rows: pd.DataFrame, measure: str, digits: int = 2, *, unit: bool = True,
               percent: bool = False) -> str:
-    """A measure with its 95% CI, "" where the row has none."""
+    """A measure with its 95% CI, "" where the row has none; "(no CI)" where fewer than half of the
+    bootstrap draws gave the measure (`alliance.prediction.measures.percentile_ci`: NaN, NaN), which
+    `NO_CI_NOTE` explains under the tables."""
     if measure not in rows.index:
         return ""
     row = rows.loc[measure]
+    write = format_unit if unit else format_number
+    if not (is_number(row["ci_low"]) or is_number(row["ci_high"])):
+        value = format_percent(row["estimate"], 0) if percent else write(row["estimate"], digits)
+        return f"{value} {_(NO_CI)}"
     if percent:
         return (f"{format_percent(row['estimate'], 0)} "
                 f"[{format_percent(row['ci_low'], 0)}, {format_percent(row['ci_high'], 0)}]")
-    write = format_unit if unit else format_number
     return f"{write(row['estimate'], digits)} {format_ci(row['ci_low'], row['ci_high'], digits, unit=unit)}"
+
+
+NO_CI = N_("(no CI)")
+NO_CI_NOTE = N_("(no CI): fewer than half of the therapist bootstrap draws could give this measure (a "
+                "calibration slope, for one, cannot be estimated in a draw whose predicted risks separate "
+                "the patients who dropped out from those who stayed), so no interval is shown.")
 
 
 def measure_rows(measures: pd.DataFrame, validation: str = VALIDATION) -> list[dict]:
@@ -106,6 +124,9 @@ def early_warning_section(result: Mapping | None, measures: pd.DataFrame | None,
                "threshold": format_percent(threshold, 1) if threshold is not None else "",
                "cutoffs": cutoff_rows(result, measures, primary), "site": site_sentence(measures, primary),
                "flow": flow_sentence(flow, primary, min_cell_size)}
+    shown = [*context["rows"], *context["cutoffs"]]
+    context["no_ci"] = _(NO_CI_NOTE) if any(_(NO_CI) in str(value) for row in shown
+                                           for value in row.values()) else ""
     return context
 
 
