@@ -74,7 +74,7 @@ def planted(cohort, wai_sr):
     return dimension_analysis(features, COVARIATES, SETTINGS, instrument=wai_sr, item_means=items)
 
 
-def test_a_planted_goal_and_task_effect_on_satisfaction_is_found(planted, default_config):
+def test_a_planted_goal_and_task_effect_on_satisfaction_is_found(planted, default_config, wai_sr):
     effects = default_config["synthetic"]["effects"]
     assert effects["satisfaction_goal_points_per_sd"] == effects["satisfaction_task_points_per_sd"] > 0
     assert effects["satisfaction_bond_points_per_sd"] == 0
@@ -97,6 +97,7 @@ def test_a_planted_goal_and_task_effect_on_satisfaction_is_found(planted, defaul
     statuses = {s["key"]: s["status"] for s in planted["statuses"]}
     assert set(statuses) == {p.key for p in PLANNED if p.family == "dimensions"}
     assert set(statuses.values()) <= {FITTED, "boundary"}
+    assert planted["unmapped_items"] == [] and planted["instrument"] == wai_sr.name  # all 12 in a dimension
 
 
 def test_collinearity_and_reliability_are_stated(planted):

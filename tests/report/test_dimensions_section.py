@@ -116,3 +116,21 @@ def test_single_item_dimensions_say_why_they_have_no_reliability():
                 "sol ítem: sense consistència interna.") in dimension_section(single, status())["caveats"]
     caveats = dimension_section(DIMENSIONS_RESULT, status())["caveats"]
     assert not any("could not be estimated" in caveat for caveat in caveats)
+
+
+def test_an_item_in_no_dimension_is_said():
+    """The SRS's overall item (4) is none of Bordin's dimensions: the section says it is in the total but
+    in no dimension score (it was left out without a word); a form whose items all map says nothing."""
+    srs = DIMENSIONS_RESULT | {"instrument": "Session Rating Scale (SRS v3)", "unmapped_items": [4]}
+    line = ("Session Rating Scale (SRS v3): item 4 belongs to none of the three dimensions; it counts in the "
+            "alliance total but in no dimension score.")
+    assert dimension_section(srs, status())["caveats"][0] == line
+    two = srs | {"unmapped_items": [4, 7]}
+    assert dimension_section(two, status())["caveats"][0].startswith(
+        "Session Rating Scale (SRS v3): items 4, 7 belong to none")
+    with use_language("es"):
+        assert dimension_section(srs, status())["caveats"][0] == (
+            "Session Rating Scale (SRS v3): el ítem 4 no pertenece a ninguna de las tres dimensiones; cuenta "
+            "en el total de la alianza, pero en ninguna puntuación de dimensión.")
+    wai = DIMENSIONS_RESULT | {"instrument": "WAI-SR", "unmapped_items": []}
+    assert not any("belong" in caveat for caveat in dimension_section(wai, status())["caveats"])

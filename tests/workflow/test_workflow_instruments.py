@@ -52,6 +52,8 @@ def test_srs_cohort_with_a_concern_cut_off(root, default_config, tmp_path, wai_s
     assert (unreported["reason"].str.len() > 10).all()
     report = (work / "results/report.html").read_text()
     assert "No estimate (not estimable): No satisfaction measure in the data." in report
+    assert ("Session Rating Scale (SRS v3): item 4 belongs to none of the three dimensions; it counts in "
+            "the alliance total but in no dimension score.") in report  # the overall item, said
     assert 'id="truth"' not in report  # no truth table for a user's data
     assert "Traceback" not in done.stderr and "Traceback" not in report
 

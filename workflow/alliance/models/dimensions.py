@@ -363,8 +363,9 @@ def dimension_reliability(item_means: pd.DataFrame | None, patients: pd.Series, 
 def dimension_analysis(features: pd.DataFrame, covariates: list[str], settings: dict, *,
                        instrument: Instrument, item_means: dict[str, pd.DataFrame] | None = None) -> dict:
     """H5 for every outcome (`OUTCOMES`): effect rows (`effects`: part H5a or H5b), per outcome the
-    correlations, VIFs and relative importance (`outcomes`), and a status per planned key
-    ("H5a-<outcome>", ...). `settings` is the config's `dimensions` block (bootstrap draws for H5c and
+    correlations, VIFs and relative importance (`outcomes`), a status per planned key ("H5a-<outcome>",
+    ...), and the instrument's items in none of the three dimensions (`unmapped_items`, e.g. the SRS's
+    overall item). `settings` is the config's `dimensions` block (bootstrap draws for H5c and
     H5d, seed);
     `item_means` (`dimension_item_means`) gives the dimensions' reliability in each analysis sample."""
     statuses: list[dict] = []
@@ -440,7 +441,10 @@ def dimension_analysis(features: pd.DataFrame, covariates: list[str], settings: 
         details[name]["latent"] = details[name]["latent"] | {
             "equal_paths": details[name]["latent"]["equal_paths"] | {"q": verdict["q"]},
             "declared": verdict["declared"]}
-    return {"family": FAMILY, "effects": effects, "outcomes": details, "statuses": statuses}
+    mapped = {item for items in instrument.dimensions.values() for item in items}
+    unmapped = [i for i in range(1, instrument.n_items + 1) if i not in mapped] if mapped else []
+    return {"family": FAMILY, "effects": effects, "outcomes": details, "statuses": statuses,
+            "instrument": instrument.name, "unmapped_items": unmapped}
 
 
 EFFECT_TABLE_COLUMNS = ["part", "dimension", *EFFECT_COLUMNS, "vif"]

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from alliance.errors import REPORTED
-from alliance.i18n import N_, _
+from alliance.i18n import N_, _, ngettext
 from alliance.models.dimensions import DIMENSIONS, MIN_RELIABILITY
 from alliance.report.analysis import planned_title
 from alliance.report.cohort import subscale_name
@@ -173,6 +173,13 @@ def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
                 "not_estimated": not_estimated, "limit": format_unit(MIN_RELIABILITY), "none": ""}
     effects = pd.DataFrame(result["effects"])
     rows, sentences, caveats, latent, reliability = [], [], [], [], []
+    if unmapped := result.get("unmapped_items"):
+        caveats.append(fill(ngettext("{instrument}: item {items} belongs to none of the three dimensions; it "
+                                     "counts in the alliance total but in no dimension score.",
+                                     "{instrument}: items {items} belong to none of the three dimensions; "
+                                     "they count in the alliance total but in no dimension score.",
+                                     len(unmapped)),
+                            instrument=result["instrument"], items=", ".join(map(str, unmapped))))
     for outcome, detail in result["outcomes"].items():
         shares = {row["term"]: row for row in detail.get("importance", {}).get("rows", [])}
         if CONTRAST in shares:
