@@ -15,7 +15,6 @@ from alliance.models.effects import (
     effects_table,
     groups_a,
     log_odds_to_d,
-    model_label,
     multiplicity_table,
     to_r,
 )
@@ -53,11 +52,6 @@ def test_effect_row_converts_the_ci_bounds():
     assert row["r_ci_low"] < row["r"] < row["r_ci_high"] < 0
     table = effects_table([{"effects": [row]}])
     assert list(table.columns) == EFFECT_COLUMNS
-
-
-def test_model_label():
-    assert model_label("discrete_time_hazard_cluster_therapist") == "discrete time hazard"
-    assert model_label("lmm_therapist_intercept") == "lmm therapist intercept"
 
 
 def test_multiplicity_adjusts_within_each_family_only():

@@ -190,7 +190,7 @@ def run_everything(stages: Stages) -> dict:
                            min_cell_size=config["privacy"]["min_cell_size"],
                            psychometrics=stages.psychometrics, ruptures=stages.ruptures, synthetic=False,
                            models={result["family"]: result for result in results}, dimensions=dimensions,
-                           early_warning=warning)
+                           early_warning=warning, dynamics=dynamics)
     layout = {name: problems for name, figure in figures.items() if (problems := layout_problems(figure))}
     plt.close("all")
     paths = [workdir / f"{name}.png" for name in figures]

@@ -130,7 +130,14 @@ def test_an_item_in_no_dimension_is_said():
         "Session Rating Scale (SRS v3): items 4, 7 belong to none")
     with use_language("es"):
         assert dimension_section(srs, status())["caveats"][0] == (
-            "Session Rating Scale (SRS v3): el ítem 4 no pertenece a ninguna de las tres dimensiones; cuenta "
-            "en el total de la alianza, pero en ninguna puntuación de dimensión.")
+            "Escala de Valoración de la Sesión (SRS v3): el ítem 4 no pertenece a ninguna de las tres "
+            "dimensiones; cuenta en el total de la alianza, pero en ninguna puntuación de dimensión.")
     wai = DIMENSIONS_RESULT | {"instrument": "WAI-SR", "unmapped_items": []}
     assert not any("belong" in caveat for caveat in dimension_section(wai, status())["caveats"])
+
+
+def test_a_reliability_below_the_limit_is_shown_below_it():
+    """A reviewer read "a reliability of 0.70 (below 0.70)": the value gets the digits that show it below."""
+    from alliance.report.dimensions import below_limit
+
+    assert [below_limit(v) for v in (0.55, 0.698, 0.6995, 0.69949)] == [".55", ".698", ".6995", ".699"]

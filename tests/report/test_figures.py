@@ -151,9 +151,9 @@ def test_forest_plot_rows_benchmarks_and_zero_line(effects):
     containers = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
     assert len(containers) == len(effects)
     labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert labels == ["attendance ~ alliance_early\n(primary; binomial glm)",
-                      "dropout ~ alliance_early\n(primary; logistic glm)",
-                      "satisfaction ~ alliance_mean\n(primary; lmm therapist intercept)"]
+    assert labels == ["attendance ~ early alliance\n(primary; binomial GLM)",  # words, not code names
+                      "dropout ~ early alliance\n(primary; logistic GLM)",
+                      "satisfaction ~ mean alliance\n(primary; linear mixed model)"]
     xs = [tuple(np.asarray(line.get_xdata(), dtype=float)) for line in ax.get_lines()]
     assert (0.0, 0.0) in xs
     assert (0.278, 0.278) in xs
@@ -573,7 +573,7 @@ def test_a_spanish_figure_has_spanish_words_and_decimal_commas(effects):
     (ax,) = fig.axes  # drawn outside the block: the figure keeps the language it was made in
     assert ax.get_title() == "Efectos de la alianza como correlaciones"
     assert ax.get_xlabel() == "r (IC del 95 %)"
-    assert ax.get_yticklabels()[0].get_text() == "attendance ~ alliance_early\n(principal; binomial glm)"
+    assert ax.get_yticklabels()[0].get_text() == "asistencia ~ alianza temprana\n(principal; GLM binomial)"
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend[0].startswith("alianza-resultado r = 0,278 [0,256; 0,299]\n(Fluckiger")
     assert legend[1] == "estimación (IC del 95 %)"

@@ -15,6 +15,7 @@ from alliance.i18n import (
     PACKAGE_DIR,
     SOURCE_LANGUAGE,
     _,
+    elided_format,
     extract_messages,
     read_catalogue,
     use_language,
@@ -113,6 +114,20 @@ def test_spanish_and_catalan_numbers_have_a_decimal_comma(code):
         assert format_count(12345) == "12.345" and format_count(999) == "999"
         assert format_percent(0.125) == "12,5\u00a0%" and count_with_share(5, 40) == "5 (12,5\u00a0%)"
         assert format_number(float("nan")) == "NA"
+
+
+def test_catalan_elides_de_and_el_before_a_vowel_and_a_number_read_with_one():
+    """Catalan writes "d'1 a 5", "d'1,38", "l'1,0 %" and "d'11", but "de 10" and "de 1.000" (a reviewer
+    found "de 1 a 5" and "el 1,0 %" in the report); Spanish and English are left as they are."""
+    with use_language("ca"):
+        written = [elided_format("de {x} i el {x}", x=x) for x in ("1", "1,38", "11", "1,0 %", "aliança")]
+        kept = [elided_format("de {x}", x=x) for x in ("10", "1.000", "8", "12")]
+    assert written == ["d'1 i l'1", "d'1,38 i l'1,38", "d'11 i l'11", "d'1,0 % i l'1,0 %",
+                       "d'aliança i l'aliança"]
+    assert kept == ["de 10", "de 1.000", "de 8", "de 12"]
+    with use_language("es"):
+        assert elided_format("de {x}", x="1") == "de 1"
+    assert elided_format("{a:.1f} of {b!r}", a=1.25, b="x") == "1.2 of 'x'"  # str.format's specs kept
 
 
 def test_the_language_is_set_only_inside_the_block():

@@ -93,7 +93,7 @@ def test_methods_in_english_are_unchanged(default_config):
         "Patient-rated alliance: Working Alliance Inventory - Short Revised (client) (Hatcher & Gillaspy "
         "(2006)), 12 items answered 1 to 5; subscales (task: items 1, 2, 10, 12; bond: items 3, 5, 7, 9; "
         "goal: items 4, 6, 8, 11) scored as the mean of their items, the total as the mean of subscales "
-        "(range 1 to 5). A subscale with more than 1 missing item(s) is not scored; otherwise missing items "
+        "(range 1 to 5). A subscale with more than 1 missing item is not scored; otherwise missing items "
         "are prorated. No item is reverse-keyed. Satisfaction: Client Satisfaction Questionnaire (CSQ-8)")
     assert "the two-sided 5% level" in text and "r = 0.278 (" in text
     assert text.startswith("# Methods\n\n## Measures\n\n")

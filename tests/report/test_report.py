@@ -307,7 +307,7 @@ def test_report_shows_q_values_level_tests_and_hides_small_groups(inputs):
     # only a statistic in the benchmark's own metric gets a verdict; the effect rows get none
     benchmarks = visible_text(html[html.index('id="benchmarks"'):html.index("</section>",
                                                                             html.index('id="benchmarks"'))])
-    assert ("D, early alliance of completers minus dropouts (pooled SD): 0.62 [0.21, 1.03] (18 patients), "
+    assert ("d, early alliance of completers minus dropouts (pooled SD): 0.62 [0.21, 1.03] (18 patients), "
             "compatible with the benchmark 0.55 (Sharf, Primavera & Diener (2010), 11 studies).") \
         in benchmarks
     assert benchmarks.count("compatible with") == 1 and "None is the metric of a benchmark" in benchmarks
@@ -368,8 +368,8 @@ def test_methods_describe_instruments_models_and_software(inputs):
     assert "Working Alliance Inventory" in methods and "task: items 1, 2, 10, 12" in methods
     assert "Client Satisfaction Questionnaire" in methods
     assert "scored sessions 1 to 3" in methods and "2 within-patient SDs" in methods
-    assert "Primary: attendance (binomial glm); dropout (logistic glm); satisfaction" in methods
-    assert "baseline_severity, discipline" in methods and "fewer than 5 patients" in methods
+    assert "Primary: attendance (binomial GLM); dropout (logistic GLM); satisfaction" in methods
+    assert "baseline severity, discipline" in methods and "fewer than 5 patients" in methods
     assert "statsmodels " in methods and "lifelines " in methods
 
 

@@ -279,4 +279,5 @@ def run_figures(results: Path) -> dict:
         psychometrics=read_tables(results / f"psychometrics/{name}.csv" for name in PSYCHOMETRIC_TABLES),
         ruptures=pd.read_parquet(results / "features/ruptures.parquet"), synthetic=True,
         models={family: read(f"models/{family}/result.json") for family in FAMILIES},
-        dimensions=read("models/dimensions/result.json"), early_warning=warning)
+        dimensions=read("models/dimensions/result.json"), early_warning=warning,
+        dynamics=read("models/dynamics/result.json"))

@@ -106,8 +106,9 @@ def N_(message: str) -> str:
 
 _FORMATTER = string.Formatter()
 # Catalan elides "de" and "el" before a vowel or a silent h and a vowel: "de aliança" is "d'aliança".
-_ELIDED = {"ca": (re.compile(r"(?:^|(?<=[\s(]))(de|el) $", re.I), re.compile(r"h?[aeiouàèéíïòóúü]", re.I),
-                  {"de": "d'", "el": "l'"})}
+# A value said with a vowel first: a word, or a number read "u" or "onze" (1, 1,5, 11; not 10 or 1.000)
+_ELIDED = {"ca": (re.compile(r"(?:^|(?<=[\s(]))(de|el) $", re.I),
+                  re.compile(r"h?[aeiouàèéíïòóúü]|11?(?:,\d+)?(?![\d.])", re.I), {"de": "d'", "el": "l'"})}
 
 
 def english_number(value: float, spec: str) -> str:
@@ -258,6 +259,20 @@ def _elided(text: str, value: str) -> str:
         return text
     form = elided[found.group(1).lower()]
     return text[:found.start()] + (form.capitalize() if found.group(1)[0].isupper() else form)
+
+
+def elided_format(template: str, /, **values: object) -> str:
+    """`template.format(**values)` with the word before a value elided where the active language does so
+    (`_elided`: Catalan "de 1,38" is "d'1,38"), for text written outside a `Message`."""
+    parts = []
+    for text, name, spec, conversion in _FORMATTER.parse(template):
+        parts.append(text)
+        if name is not None:
+            value = _FORMATTER.convert_field(_FORMATTER.get_field(name, (), values)[0], conversion)
+            written = _FORMATTER.format_field(value, spec or "")
+            parts[-1] = _elided(text, written)
+            parts.append(written)
+    return "".join(parts)
 
 
 def _written(value: object, spec: str, number: Callable[[float, str], str]) -> str:

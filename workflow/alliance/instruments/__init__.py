@@ -14,6 +14,7 @@ import numpy as np
 import yaml
 
 from alliance.errors import InstrumentError
+from alliance.i18n import N_, Message
 
 SCORE_RULES = ("mean", "sum")
 TOTAL_RULES = ("mean_of_subscales", "sum_of_subscales")
@@ -75,6 +76,25 @@ class Instrument:
         if self.total == "mean_of_subscales":
             return float(np.mean(lows)), float(np.mean(highs))
         return float(sum(lows)), float(sum(highs))
+
+
+# The shipped instruments' names (as their definitions spell them), translated to their published names.
+PUBLISHED_NAMES = {
+    "wai_sr": N_("Working Alliance Inventory - Short Revised (client)"),
+    "wai_s": N_("Working Alliance Inventory - Short form"),
+    "csq8": N_("Client Satisfaction Questionnaire (CSQ-8)"),
+    "srs": N_("Session Rating Scale (SRS v3)"),
+    "haq_ii": N_("Helping Alliance Questionnaire II"),
+}
+
+
+def name_in_words(instrument: Instrument) -> Message | str:
+    """The instrument's name as a value of a message: a shipped instrument's as a message of its own,
+    which the report writes as the published name in its language ("Inventario de Alianza de Trabajo,
+    versión breve revisada (WAI-SR)"); any other (a user's definition, a shipped one renamed) as its
+    definition spells it."""
+    shipped = PUBLISHED_NAMES.get(instrument.key)
+    return Message(shipped) if shipped == instrument.name else instrument.name
 
 
 def shipped_instruments() -> list[str]:

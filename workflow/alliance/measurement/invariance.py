@@ -50,7 +50,7 @@ from scipy import stats
 from alliance.errors import FITTED, NOT_CONVERGED, NotEstimable
 from alliance.i18n import Message, Plural, Term, message_text
 from alliance.instruments import BORDIN as DIMENSIONS
-from alliance.instruments import Instrument
+from alliance.instruments import Instrument, name_in_words
 from alliance.measurement.psychometrics import keyed_items
 
 LEVELS = ("configural", "metric", "scalar")
@@ -718,11 +718,11 @@ def invariance_tables(first: pd.DataFrame, patients: pd.DataFrame, instrument: I
         try:
             if not all(instrument.dimensions.get(d) for d in DIMENSIONS):
                 raise NotEstimable(Message("{instrument} does not map its items to bond, goal and task",
-                                           instrument=instrument.name))
+                                           instrument=name_in_words(instrument)))
             if min(len(instrument.dimensions[d]) for d in DIMENSIONS) < 2:
                 raise NotEstimable(Message("{instrument} measures a dimension by one item: a factor of the "
                                            "invariance models needs at least two",
-                                           instrument=instrument.name))
+                                           instrument=name_in_words(instrument)))
             result = group_invariance(group_answers(first, patients, instrument, grouping), instrument,
                                       grouping, min_group_size=min_group_size)
         except NotEstimable as error:

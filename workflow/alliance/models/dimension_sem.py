@@ -37,7 +37,7 @@ from scipy import stats
 
 from alliance.errors import NOT_CONVERGED, NotEstimable
 from alliance.i18n import Message, Plural, Term
-from alliance.instruments import Instrument
+from alliance.instruments import Instrument, name_in_words
 from alliance.stats.sem import (
     WEBB_MAX_CLUSTERS,
     active_parameters,
@@ -207,8 +207,8 @@ def latent_dimensions(data: pd.DataFrame, clusters: np.ndarray, instrument: Inst
         dimensions = [Plural("{dimension} by {n} item", "{dimension} by {n} items", n=n,
                              dimension=DIMENSION_TERMS[d]) for d, n in short.items()]
         raise NotEstimable(Message("{instrument} measures {dimensions}: a latent dimension needs at least "
-                                   "{minimum} items", instrument=instrument.name, dimensions=dimensions,
-                                   minimum=MIN_ITEMS))
+                                   "{minimum} items", instrument=name_in_words(instrument),
+                                   dimensions=dimensions, minimum=MIN_ITEMS))
     groups = int(pd.Series(clusters).nunique())
     if groups < MIN_THERAPISTS:
         raise NotEstimable(Plural("{n} therapist in the analysis sample (fewer than {minimum}): too few "

@@ -28,7 +28,7 @@ from statsmodels.stats.outliers_influence import variance_inflation_factor
 
 from alliance.errors import BOUNDARY, FITTED, NOT_ESTIMABLE, REFUSED, NotEstimable, status_record
 from alliance.i18n import N_, Message, Plural
-from alliance.instruments import Instrument
+from alliance.instruments import Instrument, name_in_words
 from alliance.measurement.psychometrics import keyed_items, scale_alpha
 from alliance.models.common import (
     FORMULA_ENV,
@@ -377,14 +377,14 @@ def dimension_analysis(features: pd.DataFrame, covariates: list[str], settings: 
         columns = dimension_columns(features, outcome.predictor)
         if not instrument.dimensions:
             reason = Message("the alliance instrument ({instrument}) does not score Bordin's bond, goal and "
-                             "task dimensions", instrument=instrument.name)
+                             "task dimensions", instrument=name_in_words(instrument))
             statuses += [status_record(k, REFUSED, reason) for k in keys]
             continue
         totals_only = bool(columns) and features[list(columns.values())].isna().all().all() and bool(
             features[outcome.predictor].notna().any())  # pre-scored totals: no subscale score anywhere
         if not columns or totals_only:
             reason = Message("the data hold pre-scored alliance totals, not the item answers the dimensions "
-                             "of {instrument} are scored from", instrument=instrument.name)
+                             "of {instrument} are scored from", instrument=name_in_words(instrument))
             statuses += [status_record(k, NOT_ESTIMABLE, reason) for k in keys]
             continue
         if outcome.family == "symptoms" and not has_symptom_features(features):

@@ -92,11 +92,6 @@ def effect_row(
     }
 
 
-def model_label(model: str) -> str:
-    """A short readable model name: `discrete_time_hazard_cluster_therapist` -> `discrete time hazard`."""
-    return model.removesuffix("_cluster_therapist").replace("_", " ")
-
-
 def effects_table(results: list[dict]) -> pd.DataFrame:
     """The rows of every model result, in the documented column order."""
     rows = [row for result in results for row in result["effects"]]

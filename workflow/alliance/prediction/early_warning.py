@@ -33,7 +33,7 @@ from scipy.special import expit
 
 from alliance.errors import FITTED, REFUSED, NotEstimable, status_record
 from alliance.i18n import Message
-from alliance.instruments import Instrument
+from alliance.instruments import Instrument, name_in_words
 from alliance.prediction.decision_points import ALLIANCE_PREDICTORS, REMAINING
 from alliance.prediction.measures import (
     MEASURES,
@@ -380,7 +380,7 @@ def _analysis(rows: pd.DataFrame, settings: dict, *, covariates: list[str], inst
             result["statuses"].append(status_record(
                 status_key(session, "conventional_cutoff"), REFUSED,
                 Message("{instrument} has no validated cut-off: the conventional rule is not applied",
-                        instrument=instrument.name)))
+                        instrument=name_in_words(instrument))))
         else:
             rules = {"conventional_cutoff": instrument.cutoff.flags(last)} | rules
         for name, alert in rules.items():

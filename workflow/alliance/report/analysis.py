@@ -48,6 +48,7 @@ from alliance.report.words import (
     scale_word,
     source_words,
     status_word,
+    variable_name,
 )
 
 SHARE_OUTCOMES = ("home practice",)  # outcomes that are shares (0-1): their effects in percentage points
@@ -111,7 +112,9 @@ def benchmark_sentences(model_results: list[dict]) -> list[str]:
         value = format_unit if row["benchmark"] == "alliance_outcome" else format_number
         unit = row["benchmark"] == "alliance_outcome"
         metric = _(row["metric"])  # the metrics are marked in alliance.models.benchmarks
-        values = {"metric": f"{metric[0].upper()}{metric[1:]}", "estimate": value(row["estimate"]),
+        if metric[1:2] not in (",", " "):  # "d, early alliance ...": a statistic's symbol keeps its case
+            metric = f"{metric[0].upper()}{metric[1:]}"
+        values = {"metric": metric, "estimate": value(row["estimate"]),
                   "ci": format_ci(row["ci_low"], row["ci_high"], unit=unit),
                   "patients": counted(row["n"], "patient"), "benchmark": bench,
                   "source": source_words(row["source"])}
@@ -264,12 +267,13 @@ def sensitivity_notes(result: dict) -> list[Deferred]:
                                         outcome=outcome_name(f["outcome"]), reason=reason_words(f)))
               for f in result.get("failures", [])]
     imputation = result.get("multiple_imputation", {})
-    imputed = ", ".join(imputation.get("imputed", []))
+    imputed = imputation.get("imputed", [])
     for outcome, pooled in imputation.get("pooled", {}).items():
         notes.append(Deferred(lambda outcome=outcome, pooled=pooled: _(
             "Multiple imputation ({outcome}): m = {m}, fraction of missing information {fraction}; imputed: "
             "{imputed}.").format(outcome=outcome_name(outcome), m=pooled["m"],
-                                 fraction=format_number(pooled["lambda"]), imputed=imputed)))
+                                 fraction=format_number(pooled["lambda"]),
+                                 imputed=", ".join(map(variable_name, imputed)))))
     fit_messages = result.get("fit_notes_message", {})
     notes += [Deferred(lambda label=label, note=note, message=message: fill(
                   "{label}: {note}", label=_fit_label(label), note=note_words(note, message)))
@@ -401,7 +405,8 @@ def analysis_sections(
             # Translators: no formula, as no model of the family was fitted.
             "formulas": _formulas(result["extra"]) or [_("none fitted")],
             # Translators: no covariates (covariables: feminine).
-            "covariates": ", ".join(_covariates(result["extra"])) or pgettext("covariates", "none"),
+            "covariates": ", ".join(map(variable_name, _covariates(result["extra"])))
+            or pgettext("covariates", "none"),
             "notes": notes_words(result),
             "rows": formatted,
             "definitions": predictor_definitions(rows["predictor"], early_window),

@@ -15,6 +15,7 @@ from matplotlib.lines import Line2D
 
 from alliance.errors import REPORTED
 from alliance.i18n import N_, _, ngettext
+from alliance.instruments import PUBLISHED_NAMES
 from alliance.models.dimensions import DIMENSIONS, MIN_RELIABILITY
 from alliance.report.analysis import planned_title
 from alliance.report.cohort import subscale_name
@@ -139,14 +140,23 @@ def _caveats(outcome: str, detail: Mapping) -> list[str]:
                               "{value} (below {limit}): differences between dimensions are measured less "
                               "reliably than the dimensions themselves."),
                             outcome=name, a=subscale_name(a), b=subscale_name(b),
-                            value=format_unit(diff["reliability"]), limit=format_unit(MIN_RELIABILITY)))
+                            value=below_limit(diff["reliability"]), limit=format_unit(MIN_RELIABILITY)))
     for dimension, values in reliability.get("dimensions", {}).items():
         if values["low"]:
             out.append(fill(_("{outcome}: the {dimension} score's reliability is {value} (below {limit}); "
                               "its effects are attenuated."), outcome=name,
-                            dimension=subscale_name(dimension), value=format_unit(values["alpha"]),
+                            dimension=subscale_name(dimension), value=below_limit(values["alpha"]),
                             limit=format_unit(MIN_RELIABILITY)))
     return out
+
+
+def below_limit(value: float) -> str:
+    """A reliability below `MIN_RELIABILITY` with the digits that show it below (.698, not .70 beside
+    "below .70")."""
+    digits = 2
+    while round(value, digits) >= MIN_RELIABILITY and digits < 4:
+        digits += 1
+    return format_unit(value, digits)
 
 
 def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
@@ -174,12 +184,14 @@ def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
     effects = pd.DataFrame(result["effects"])
     rows, sentences, caveats, latent, reliability = [], [], [], [], []
     if unmapped := result.get("unmapped_items"):
+        name = result["instrument"]  # a shipped instrument's by its published name in this language
         caveats.append(fill(ngettext("{instrument}: item {items} belongs to none of the three dimensions; it "
                                      "counts in the alliance total but in no dimension score.",
                                      "{instrument}: items {items} belong to none of the three dimensions; "
                                      "they count in the alliance total but in no dimension score.",
                                      len(unmapped)),
-                            instrument=result["instrument"], items=", ".join(map(str, unmapped))))
+                            instrument=_(name) if name in PUBLISHED_NAMES.values() else name,
+                            items=", ".join(map(str, unmapped))))
     for outcome, detail in result["outcomes"].items():
         shares = {row["term"]: row for row in detail.get("importance", {}).get("rows", [])}
         if CONTRAST in shares:

@@ -46,7 +46,7 @@ from alliance.report.glance import glance_rows, glance_table, short_name
 from alliance.report.measurement import highest_level, means_caveat, measurement_section
 from alliance.report.methods import methods_section
 from alliance.report.provenance import embed_png, provenance, shown_provenance
-from alliance.report.words import reason_words
+from alliance.report.words import reason_words, source_words
 
 ANALYSIS_PLAN = "../ANALYSIS_PLAN.md"  # relative to results/report.html
 
@@ -110,20 +110,10 @@ def figure_captions(min_cell_size: int) -> dict[str, str]:
     values = {
         "k": format_count(min_cell_size), "r": format_unit(outcome["r"], 3),
         "ci": format_ci(outcome["ci_low"], outcome["ci_high"], 3, unit=True),
-        "source": source_text(outcome["source"]),
+        "source": source_words(outcome["source"]),
         "examples": format_count(EXAMPLES_PER_PATTERN), "low": format_unit(0.80), "high": format_unit(0.90),
     }
     return {name: _(text).format(**values) for name, text in FIGURE_CAPTIONS.items()}
-
-
-def source_text(source: str) -> str:
-    """A benchmark's source, "Authors (year), 295 studies", with its count of studies in the active
-    language (the reference itself as it is)."""
-    reference, _comma, studies = source.rpartition(", ")
-    number, _space, noun = studies.partition(" ")
-    if not reference or noun != "studies" or not number.isdigit():
-        return source
-    return _("{reference}, {n} studies").format(reference=reference, n=format_count(int(number)))
 
 
 def therapists_text(n: int) -> str:

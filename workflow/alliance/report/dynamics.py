@@ -146,5 +146,5 @@ def dynamics_figure(result: Mapping | None) -> Figure:
                     bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none"})
         ax.text(0.5, 0.02, _("Within-patient lagged effects per point of the earlier score (RI-CLPM, equal "
                              "across sessions); solid: the 95% CI excludes 0."), ha="center", va="bottom",
-                fontsize=8, color="0.3")
+                fontsize=8, color="0.3", wrap=True)  # wrapped within the figure (longer in Spanish)
     return fig

@@ -25,7 +25,7 @@ from scipy import stats
 from alliance.i18n import N_, SOURCE_LANGUAGE, _, language
 from alliance.instruments import Instrument
 from alliance.io import write_atomic
-from alliance.models.effects import BENCHMARKS, benchmark_comparable, model_label
+from alliance.models.effects import BENCHMARKS, benchmark_comparable
 from alliance.models.levels import HYPOTHESIS
 from alliance.outputs import FIGURES
 from alliance.report.dimensions import dimension_figure
@@ -43,10 +43,20 @@ from alliance.report.format import (
 from alliance.report.glance import glance_figure, glance_rows, short_name
 from alliance.report.methods import instrument_name, subscale_label
 from alliance.report.style import SVG_HASHSALT, figure_style, localise_ticks, message_figure, new_figure
-from alliance.report.words import analysis_word, discipline_name, family_name, reason_plain
+from alliance.report.words import (
+    analysis_word,
+    discipline_name,
+    family_name,
+    model_short,
+    outcome_name,
+    predictor_label,
+    reason_plain,
+    source_words,
+)
 from alliance.scoring.scores import ALLIANCE_PREFIX, TOTAL, score_bounds, score_descriptives, scored_sessions
 
 PNG_DPI = 200
+LABEL_WIDTH = 42  # characters of a line of a forest plot's row label
 HIST_BINS = 17  # bins centred on 17 equally spaced values from the scale minimum to its maximum
 RELIABILITY_GUIDES = (0.80, 0.90)
 EXAMPLE_PATTERNS = ("rupture_with_repair", "rupture_without_repair", "no_rupture")
@@ -177,11 +187,14 @@ def forest_plot(effects: pd.DataFrame) -> Figure:
         return message_figure(title, _("No alliance effect could be estimated in these data; the report "
                                        "says why."))
     outcome_benchmark = BENCHMARKS["alliance_outcome"]
-    labels = [f"{row.outcome} ~ {row.predictor}\n({analysis_word(row.analysis)}; {model_label(row.model)})"
-              for row in effects.itertuples()]
+    # each part on lines of at most LABEL_WIDTH characters (longer in Spanish and Catalan)
+    labels = ["\n".join(textwrap.fill(part, LABEL_WIDTH) for part in (
+        f"{outcome_name(row.outcome)} ~ {predictor_label(row.predictor)}",
+        f"({analysis_word(row.analysis)}; {model_short(row.model)})")) for row in effects.itertuples()]
     positions = np.arange(len(effects))[::-1]
+    lines = sum(max(2, label.count("\n") + 1) for label in labels)
     with figure_style():
-        fig = new_figure(8, 2.2 + 0.55 * len(effects))
+        fig = new_figure(8, 2.2 + 0.275 * lines)  # 0.55 in a row of two lines
         ax = fig.add_subplot()
         colours = sns.color_palette("colorblind")
         ax.axvspan(outcome_benchmark["ci_low"], outcome_benchmark["ci_high"], color=colours[2],
@@ -189,7 +202,7 @@ def forest_plot(effects: pd.DataFrame) -> Figure:
                    label=_("alliance-outcome r = {r} {ci}\n({source})").format(
                        r=format_number(outcome_benchmark["r"], 3),
                        ci=format_ci(outcome_benchmark["ci_low"], outcome_benchmark["ci_high"], 3),
-                       source=outcome_benchmark["source"]))
+                       source=source_words(outcome_benchmark["source"])))
         ax.axvline(outcome_benchmark["r"], color=colours[2], linewidth=1.2)
         ax.axvline(0, color="0.2", linewidth=1)
         for y, row in zip(positions, effects.itertuples(), strict=True):
@@ -549,7 +562,7 @@ def make_figures(
     session_scores: pd.DataFrame, features: pd.DataFrame, effects: pd.DataFrame, *, instrument: Instrument,
     satisfaction: Instrument, min_cell_size: int, psychometrics: Mapping[str, pd.DataFrame],
     ruptures: pd.DataFrame, synthetic: bool, models: Mapping[str, dict], dimensions: dict | None = None,
-    early_warning: Mapping | None = None,
+    early_warning: Mapping | None = None, dynamics: dict | None = None,
 ) -> dict[str, Figure]:
     """Every figure of the report, keyed by its name in `FIGURES` (in that order): `data_figures` and
     `model_figures`, which the workflow draws in two jobs (the first needs no model).
@@ -558,12 +571,12 @@ def make_figures(
     `psychometrics` holds the tables of results/psychometrics/ keyed by name (`read_tables`); `models`
     the model results by family (the dropout family's Kaplan-Meier curves, every primary model's
     predictions); `dimensions` the bond/goal/task analysis (H5; None when not run); `early_warning` the
-    early-warning result and tables (None when not run).
+    early-warning result and tables (None when not run); `dynamics` H4c's result (None when not run).
     """
     figures = data_figures(session_scores, features, instrument=instrument, min_cell_size=min_cell_size,
                            psychometrics=psychometrics, ruptures=ruptures, synthetic=synthetic)
     figures |= model_figures(effects, satisfaction=satisfaction, min_cell_size=min_cell_size, models=models,
-                             dimensions=dimensions, early_warning=early_warning)
+                             dimensions=dimensions, dynamics=dynamics, early_warning=early_warning)
     return {name: figures[name] for name in FIGURES}
 
 
@@ -690,7 +703,8 @@ def power_curve(performance: pd.DataFrame, target_power: float = 0.8,
             ax.set_xticks(sorted(rows["patients"].unique()))
             ax.set_ylim(0, 1.02)
             ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-            ax.set_title(f"{effect.outcome} ~ {effect.predictor}\n({model_label(effect.model)})",
+            ax.set_title(f"{outcome_name(effect.outcome)} ~ {predictor_label(effect.predictor)}\n"
+                         f"({model_short(effect.model)})",
                          fontsize="medium")
             ax.set(xlabel=_("Patients"), ylabel=_("Power (CI excludes 0)"))
         for ax in axes.flat[len(effects):]:

@@ -34,7 +34,7 @@ from alliance.report.format import (
     is_number,
 )
 from alliance.report.style import figure_style, message_figure, new_figure
-from alliance.report.words import analysis_word, fill, reason_text, status_word
+from alliance.report.words import fill, hypothesis_role, reason_text, status_word
 
 GLANCE_KEYS = ("H1", "H2", "H3", "H4")  # the three primary effects and the key secondary one
 FAMILY_OF = {"H1": "adherence", "H2": "dropout", "H3": "satisfaction", "H4": "symptoms"}
@@ -147,7 +147,7 @@ def glance_table(rows: Sequence[Mapping]) -> list[dict]:
         digits = estimate_digits(row["estimate"])
         cells.append({
             "hypothesis": row["hypothesis"], "outcome": row["label"],
-            "analysis": analysis_word(row["analysis"]),
+            "analysis": hypothesis_role(row["analysis"]),
             "metric": _(METRIC_WORDS[row["metric"]]) if reported else "",
             "estimate": (f"{format_number(row['estimate'], digits)} "
                          f"{format_ci(row['ci_low'], row['ci_high'], digits)}"

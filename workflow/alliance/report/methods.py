@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from alliance.i18n import N_, _, pgettext
-from alliance.instruments import Instrument, load_configured
+from alliance.i18n import N_, _, ngettext, pgettext
+from alliance.instruments import PUBLISHED_NAMES, Instrument, load_configured
 from alliance.models.common import MIN_CLUSTERS
-from alliance.models.effects import BENCHMARKS, model_label
+from alliance.models.effects import BENCHMARKS
 from alliance.report.format import format_count, format_general, format_number, format_percent
+from alliance.report.words import fill, model_short, outcome_name, source_words, variable_name
 
 ANALYSIS_ORDER = ("primary", "secondary", "exploratory", "sensitivity")
 # The works the Methods text cites, as cited there, with their full references (APA) for methods.md.
@@ -60,14 +61,6 @@ REFERENCES = {
 }
 
 
-# The shipped instruments' names (as their definitions spell them), translated to their published names.
-INSTRUMENT_NAMES = {
-    "wai_sr": N_("Working Alliance Inventory - Short Revised (client)"),
-    "wai_s": N_("Working Alliance Inventory - Short form"),
-    "csq8": N_("Client Satisfaction Questionnaire (CSQ-8)"),
-    "srs": N_("Session Rating Scale (SRS v3)"),
-    "haq_ii": N_("Helping Alliance Questionnaire II"),
-}
 ROLE_LABELS = {"alliance": N_("Patient-rated alliance"), "satisfaction": N_("Satisfaction"),
                "therapist": N_("Therapist-rated alliance")}
 HEADINGS = {"measures": N_("Measures"), "features": N_("Alliance features"), "models": N_("Models"),
@@ -90,7 +83,7 @@ def _analysis_heading(name: str) -> str:
 def instrument_name(instrument: Instrument) -> str:
     """An instrument's name in the active language: a shipped instrument's published name, any other
     (a user's definition, or a shipped one renamed) as its definition spells it."""
-    shipped = INSTRUMENT_NAMES.get(instrument.key)
+    shipped = PUBLISHED_NAMES.get(instrument.key)
     return _(shipped) if shipped == instrument.name else instrument.name
 
 
@@ -130,14 +123,17 @@ def instrument_sentence(role: str, instrument: Instrument) -> str:
     """One instrument: name, citation, items and range, subscales with their item numbers, scoring;
     `role` is the instrument's role label, already in the report's language."""
     low, high = instrument.score_range
-    sentences = [_("{role}: {name} ({citation}), {n} items answered {minimum} to {maximum}; {scoring} "
-                   "(range {low} to {high}).").format(
+    sentences = [fill(_("{role}: {name} ({citation}), {n} items answered {minimum} to {maximum}; {scoring} "
+                        "(range {low} to {high})."),
         role=role, name=instrument_name(instrument), citation=instrument.citation,
         n=instrument.n_items, minimum=format_general(instrument.minimum),
         maximum=format_general(instrument.maximum), scoring=_scoring(instrument), low=format_general(low),
         high=format_general(high))]
-    sentences.append(_("A subscale with more than {n} missing item(s) is not scored; otherwise missing items "
-                       "are prorated.").format(n=instrument.max_missing_per_subscale))
+    sentences.append(fill(ngettext("A subscale with more than {n} missing item is not scored; otherwise "
+                                   "missing items are prorated.",
+                                   "A subscale with more than {n} missing items is not scored; otherwise "
+                                   "missing items are prorated.", instrument.max_missing_per_subscale),
+                          n=instrument.max_missing_per_subscale))
     sentences.append(_("Items {items} are reverse-keyed ({minimum} + {maximum} - answer).").format(
         items=", ".join(map(str, instrument.reverse_keyed)), minimum=format_general(instrument.minimum),
         maximum=format_general(instrument.maximum))
@@ -162,14 +158,16 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
     for analysis in ANALYSIS_ORDER:
         rows = [(result["family"], row) for result in model_results for row in result["effects"]
                 if row["analysis"] == analysis]
-        seen = list(dict.fromkeys((row["outcome"], model_label(row["model"])) for _family, row in rows))
+        seen = list(dict.fromkeys((outcome_name(row["outcome"]), model_short(row["model"]))
+                                  for _family, row in rows))
         if seen:
             listed = "; ".join(f"{outcome} ({label})" for outcome, label in seen)
             # Translators: an analysis of the plan (Primary, Secondary...) and the outcomes (models) it fitted
             models.append(_("{analysis}: {models}.").format(analysis=_analysis_heading(analysis),
                                                             models=listed))
     # Translators: no covariate is configured
-    covariates = ", ".join(config["models"]["covariates"]) or pgettext("covariates", "none")
+    covariates = (", ".join(map(variable_name, config["models"]["covariates"]))
+                  or pgettext("covariates", "none"))
     benchmark = BENCHMARKS["alliance_outcome"]
     software = ", ".join(f"{name} {version}" for name, version in versions.items())
     criterion = ruptures["criterion"].replace("_", " ")
@@ -206,8 +204,10 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
         "metrics; the benchmarks are compared with statistics in their own metric: the alliance-outcome "
         "benchmark r = {r} ({r_source}) with the bivariate r of early alliance and symptom improvement, the "
         "dropout benchmark d = {d} ({d_source}) with the standardised difference in early alliance between "
-        "completers and dropouts.").format(r=format_number(benchmark["r"], 3), r_source=benchmark["source"],
-                                           d=format_number(dropout["d"], 2), d_source=dropout["source"])
+        "completers and dropouts.").format(r=format_number(benchmark["r"], 3),
+                                           r_source=source_words(benchmark["source"]),
+                                           d=format_number(dropout["d"], 2),
+                                           d_source=source_words(dropout["source"]))
     disclosure = _(
         "Counts and per-group statistics resting on fewer than {n} patients are suppressed, with secondary "
         "suppression where a total would reveal them.").format(

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup, escape
 
-from alliance.i18n import N_, Message, _, pgettext, read_message
+from alliance.i18n import N_, Message, _, elided_format, pgettext, read_message
 from alliance.models import adherence, dropout, satisfaction, survival, symptoms
 from alliance.report.format import (
     count_with_share,
@@ -60,6 +60,16 @@ def outcome_name(outcome: str) -> str:
     return names.get(outcome, outcome)
 
 
+def variable_name(column: str) -> str:
+    """A covariate or imputed variable of the data contract in words ("baseline severity"); an outcome by
+    its short name; any other column (a user's own covariate) as the data name it."""
+    # Translators: variables of the data contract (covariates, imputed variables) in running text.
+    names = {"baseline_severity": pgettext("variable", "baseline severity"),
+             "discipline": pgettext("variable", "discipline"), "site": pgettext("variable", "site"),
+             "age_band": pgettext("variable", "age band"), "gender": pgettext("variable", "gender")}
+    return names[column] if column in names else outcome_name(column)
+
+
 def family_name(family: str) -> str:
     """A model family's name (a section heading: "H1: adherence")."""
     # Translators: the families of models, one per hypothesis, as section headings ("H1: adherence").
@@ -76,6 +86,15 @@ def analysis_word(analysis: str) -> str:
     words = {"primary": pgettext("analysis", "primary"), "secondary": pgettext("analysis", "secondary"),
              "exploratory": pgettext("analysis", "exploratory"),
              "sensitivity": pgettext("analysis", "sensitivity")}
+    return words.get(analysis, analysis)
+
+
+def hypothesis_role(analysis: str) -> str:
+    """A hypothesis' role in the plan ("H4 (secondary)"): `analysis_word` agreeing with "hypothesis"."""
+    # Translators: the role of a hypothesis of the plan, after its key: "H4 (secondary)" (la hipótesis).
+    words = {"primary": pgettext("hypothesis", "primary"), "secondary": pgettext("hypothesis", "secondary"),
+             "exploratory": pgettext("hypothesis", "exploratory"),
+             "sensitivity": pgettext("hypothesis", "sensitivity")}
     return words.get(analysis, analysis)
 
 
@@ -165,7 +184,33 @@ MODEL_WORDS = {
                                "alliance as regressors (Wooldridge 2005), the lagged outcome uncentred, "
                                "therapist-cluster-robust standard errors; r is a partial standardised slope, "
                                "not comparable with the bivariate benchmark"),
+    satisfaction.ORDINAL_MODEL: N_("proportional-odds ordinal logit model, with therapist-cluster-robust "
+                                   "standard errors (check of the primary model)"),
 }
+
+# Each model's short name, for figure labels and the Methods' list of models (`MODEL_WORDS` in full).
+MODEL_SHORT = {
+    adherence.MODEL: N_("binomial GLM"),
+    dropout.MODEL: N_("logistic GLM"),
+    satisfaction.MODEL: N_("linear mixed model"),
+    satisfaction.ORDINAL_MODEL: N_("ordinal logit"),
+    survival.DISCRETE_MODEL: N_("discrete-time hazard"),
+    survival.COX_MODEL: N_("time-varying Cox"),
+    survival.DISCRETE_SPLIT_MODEL: N_("discrete-time hazard, split"),
+    survival.COX_SPLIT_MODEL: N_("time-varying Cox, split"),
+    survival.RUPTURE_MODEL: N_("rupture hazard"),
+    adherence.GEE_MODEL: N_("GEE"),
+    adherence.SESSION_MODEL: N_("session logit"),
+    adherence.HOME_MODEL: N_("linear mixed model, patient intercept"),
+    symptoms.DYNAMIC_MODEL: N_("dynamic model"),
+}
+
+
+def model_short(model: str) -> str:
+    """A model's short name (translated; the code's words, e.g. "riclpm fiml", for one not listed)."""
+    if model in MODEL_SHORT:
+        return _(MODEL_SHORT[model])
+    return model.removesuffix("_cluster_therapist").replace("_", " ")
 
 
 # The Wald tests of the levels and moderation models, each a sentence with its statistic.
@@ -254,7 +299,7 @@ DIRECTION_SENTENCES = {
 def effect_summary(row: pd.Series, early_window: int) -> str:
     """One primary effect row in words: estimate per SD, 95% CI, p, r, and the sample."""
     digits = estimate_digits(row["estimate"])
-    sentence = _(EFFECT_SENTENCES[row["scale"] == "log_odds"]).format(
+    sentence = fill(_(EFFECT_SENTENCES[row["scale"] == "log_odds"]),
         predictor=predictor_words(row["predictor"], early_window),
         outcome=phrase(OUTCOME_WORDS, row["outcome"]),
         estimate=format_number(row["estimate"], digits), scale=scale_word(row["scale"]),
@@ -379,7 +424,7 @@ def fill(message: str, **values: object) -> str | Markup:
     Markup (text marked by `foreign`), so that the marked text stays intact in the page."""
     if any(isinstance(value, Markup) for value in values.values()):
         return escape(message).format(**values)
-    return message.format(**values)
+    return elided_format(message, **values)  # Catalan "de 1,38": "d'1,38"
 
 
 def join(parts, separator: str = " ") -> str | Markup:
