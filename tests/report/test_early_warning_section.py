@@ -52,7 +52,7 @@ def test_the_section_sets_the_cutoffs_side_by_side():
     rules = [row["rule"] for row in section["cutoffs"]]
     assert rules == ["Conventional cut-off", "Clinic's own cut-off"]
     assert section["cutoffs"][0]["definition"] == "a total below 36.0"
-    chosen = "a total at or below 3.50 to 3.90"
+    chosen = "a total at or below each fold's cut-off (3.50 to 3.90)"
     assert section["cutoffs"][1]["definition"] == chosen
     assert section["threshold"] == "17.6%"
     assert section["flow"] == (

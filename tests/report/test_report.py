@@ -360,6 +360,15 @@ def test_flow_and_missing_data_counts_are_suppressed():
             {"step": "sessions at risk analysed", "n": 2705}]
     assert [n for _, n in flow_steps(flow, 10)] == [
         "350", "suppressed", "<10", "0", "343", "3,494", "0", "300", "489", "2,705"]
+    # a count of an exclusion table with the language's thousands separator, as every other count (a
+    # reviewer found "1169" beside "3.880" in Spanish)
+    flow[8]["n"] = 1169
+    with use_language("es"):
+        shown = [n for _, n in flow_steps(flow, 10)]
+        assert shown[8] == "1.169" and shown[5] == "3.494"
+        from alliance.report.cohort import shown_value
+
+        assert [shown_value(v) for v in ("1169", "<10", "0")] == ["1.169", "<10", "0"]
 
 
 def test_methods_describe_instruments_models_and_software(inputs):

@@ -44,8 +44,11 @@ def subscale_name(name: str) -> str:
 
 
 def shown_value(value: str) -> str:
-    """A count as shown, with the secondary suppression mark in the active language."""
-    return pgettext("count", "suppressed") if value == SECONDARY else value
+    """A count as shown: with the language's thousands separator ("1.169" in Spanish), the secondary
+    suppression mark in the active language, "<n" as it is."""
+    if value == SECONDARY:
+        return pgettext("count", "suppressed")
+    return format_count(int(value)) if value.isdigit() else value
 
 
 def group_label(column: str, value: str) -> str:
@@ -69,7 +72,8 @@ def flow_steps(flow: list[dict], min_cell_size: int) -> list[tuple[str, str]]:
     shown = {}
     for rows in groups.values():
         hidden = suppress_counts(pd.Series([flow[i]["n"] for i in rows], dtype="int64"), min_cell_size)
-        shown |= dict(zip(rows, hidden, strict=True))
+        shown |= {row: format_count(int(value)) if value.isdigit() else value  # "1,169" as other counts
+                  for row, value in zip(rows, hidden, strict=True)}
     return [(step["step"], shown.get(i, shown_count(step["n"], min_cell_size)))
             for i, step in enumerate(flow)]
 

@@ -53,8 +53,8 @@ def _estimate(rows: pd.DataFrame, measure: str, digits: int = 2, *, unit: bool =
         value = format_percent(row["estimate"], 0) if percent else write(row["estimate"], digits)
         return f"{value} {_(NO_CI)}"
     if percent:
-        return (f"{format_percent(row['estimate'], 0)} "
-                f"[{format_percent(row['ci_low'], 0)}, {format_percent(row['ci_high'], 0)}]")
+        interval = format_ci(row["ci_low"], row["ci_high"], 0, percent=True)
+        return f"{format_percent(row['estimate'], 0)} {interval}"
     return f"{write(row['estimate'], digits)} {format_ci(row['ci_low'], row['ci_high'], digits, unit=unit)}"
 
 
@@ -145,7 +145,8 @@ def cutoff_rows(result: Mapping, measures: pd.DataFrame, primary: int) -> list[d
                              else _("a total at or below {value}"),
                              value=format_number(conventional["value"], 1))
         else:
-            rule_text = fill(_("a total at or below {low} to {high}"), low=format_number(min(cutoffs), 2),
+            rule_text = fill(_("a total at or below each fold's cut-off ({low} to {high})"),
+                             low=format_number(min(cutoffs), 2),
                              high=format_number(max(cutoffs), 2))
         rows.append({"rule": _(STRATEGY_WORDS[rule]), "definition": rule_text,
                      "sensitivity": _estimate(part, "sensitivity", percent=True),

@@ -75,9 +75,10 @@ def p_text(p: float, symbol: str = "p") -> str:
     return f"{symbol} {formatted}" if formatted.startswith("<") else f"{symbol} = {formatted}"
 
 
-def format_ci(low: float, high: float, digits: int = 2, *, unit: bool = False) -> str:
-    """A confidence interval, "[low, high]" ("[low; high]" where the decimal mark is a comma)."""
-    fmt = format_unit if unit else format_number
+def format_ci(low: float, high: float, digits: int = 2, *, unit: bool = False, percent: bool = False) -> str:
+    """A confidence interval, "[low, high]" ("[low; high]" where the decimal mark is a comma), of numbers,
+    of numbers bounded by 1 (`unit`) or of shares as percentages (`percent`)."""
+    fmt = format_percent if percent else format_unit if unit else format_number
     separator = ", " if language() == SOURCE_LANGUAGE else "; "
     return f"[{fmt(low, digits)}{separator}{fmt(high, digits)}]"
 
