@@ -72,8 +72,7 @@ def flow_steps(flow: list[dict], min_cell_size: int) -> list[tuple[str, str]]:
     shown = {}
     for rows in groups.values():
         hidden = suppress_counts(pd.Series([flow[i]["n"] for i in rows], dtype="int64"), min_cell_size)
-        shown |= {row: format_count(int(value)) if value.isdigit() else value  # "1,169" as other counts
-                  for row, value in zip(rows, hidden, strict=True)}
+        shown |= dict(zip(rows, map(shown_value, hidden), strict=True))  # "1,169" as the other counts
     return [(step["step"], shown.get(i, shown_count(step["n"], min_cell_size)))
             for i, step in enumerate(flow)]
 

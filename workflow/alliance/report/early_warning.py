@@ -124,9 +124,8 @@ def early_warning_section(result: Mapping | None, measures: pd.DataFrame | None,
                "threshold": format_percent(threshold, 1) if threshold is not None else "",
                "cutoffs": cutoff_rows(result, measures, primary), "site": site_sentence(measures, primary),
                "flow": flow_sentence(flow, primary, min_cell_size)}
-    shown = [*context["rows"], *context["cutoffs"]]
-    context["no_ci"] = _(NO_CI_NOTE) if any(_(NO_CI) in str(value) for row in shown
-                                           for value in row.values()) else ""
+    shown = measures[measures["validation"] == VALIDATION]  # the rows and cut-offs of the section's tables
+    context["no_ci"] = _(NO_CI_NOTE) if shown[["ci_low", "ci_high"]].isna().all(axis=1).any() else ""
     return context
 
 
