@@ -92,12 +92,13 @@ def test_net_benefit_by_hand():
     assert measures["ppv"] == pytest.approx(0.5) and measures["alerts_per_100"] == pytest.approx(40)
     thresholds = np.array([0.25, 0.5])
     assert rule_curve(y, alert, thresholds) == pytest.approx([0.2 - 0.2 / 3, 0.0])
-    assert treat_all_curve(y, thresholds) == pytest.approx([0.3 - 0.7 / 3, 0.3 - 0.7])
+    assert treat_all_curve(np.mean(y), thresholds) == pytest.approx([0.3 - 0.7 / 3, 0.3 - 0.7])
     # at a threshold equal to the dropout rate (the `auto` threshold) alerting everyone is worth exactly 0
     # (prevalence - (1 - prevalence) pt / (1 - pt) leaves -2.8e-17 at 23 of 150, 2.8e-17 at 28 of 150)
     for dropouts, n in ((23, 150), (28, 150), (11, 150), (3, 10)):
         cohort = np.r_[np.ones(dropouts), np.zeros(n - dropouts)]
-        assert treat_all_curve(cohort, np.array([np.mean(cohort)]))[0] == 0.0
+        assert treat_all_curve(np.mean(cohort), np.array([np.mean(cohort)]))[0] == 0.0
+        assert treat_all_curve(dropouts / n, dropouts / n) == 0.0  # the verdict's scalar form, from counts
     risk = np.where(alert, 0.3, 0.1)
     assert net_benefit_curve(y, risk, thresholds) == pytest.approx([0.2 - 0.2 / 3, 0.0])
 

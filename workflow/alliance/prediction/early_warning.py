@@ -387,7 +387,7 @@ def _analysis(rows: pd.DataFrame, settings: dict, *, covariates: list[str], inst
             result["statuses"].append(status_record(status_key(session, name), FITTED))
             measures += _measure_rows(THERAPIST_CV, session, name, y, None, alert, threshold, weights, fold)
             curves.append(_curve(session, name, rule_curve(y, alert, CURVE_THRESHOLDS)))
-        curves.append(_curve(session, "alert_all", treat_all_curve(y, CURVE_THRESHOLDS)))
+        curves.append(_curve(session, "alert_all", treat_all_curve(float(np.mean(y)), CURVE_THRESHOLDS)))
         curves.append(_curve(session, "alert_none", np.zeros(len(CURVE_THRESHOLDS))))
         if session == primary:
             measures += _site_rows(at_k, designs, penalty, seed, session, threshold, weights, result)
@@ -447,7 +447,7 @@ def verdict(measures: pd.DataFrame, primary: int, result: dict) -> dict:
         return {"session": primary, "assessed": False}
     threshold = result["thresholds"][str(primary)]
     prevalence = rows["dropouts"].iloc[0] / rows["n"].iloc[0]
-    alert_all = (prevalence - threshold) / (1 - threshold)  # as `treat_all_curve`: 0 at the auto threshold
+    alert_all = treat_all_curve(prevalence, threshold)  # 0 at the auto threshold
     auc_low = rows.loc["auc", "ci_low"]
     nb = rows.loc["net_benefit", "estimate"]
     discriminates = bool(np.isfinite(auc_low) and auc_low > 0.5)

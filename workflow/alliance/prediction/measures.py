@@ -269,11 +269,10 @@ def net_benefit_curve(y: np.ndarray, p: np.ndarray, thresholds: np.ndarray) -> n
     return (tp - fp * thresholds / (1 - thresholds)) / n
 
 
-def treat_all_curve(y: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Net benefit of alerting everyone, prevalence - (1 - prevalence) pt / (1 - pt), written as
-    (prevalence - pt) / (1 - pt): exactly 0 where the threshold is the prevalence (the `auto` threshold),
-    not the rounding residue of +/-2.8e-17 that the first form leaves."""
-    prevalence = float(np.mean(y))
+def treat_all_curve(prevalence: float, thresholds: np.ndarray | float) -> np.ndarray | float:
+    """Net benefit of alerting everyone at a dropout `prevalence`, prevalence - (1 - prevalence) pt /
+    (1 - pt), written as (prevalence - pt) / (1 - pt): exactly 0 where the threshold is the prevalence
+    (the `auto` threshold), not the rounding residue of +/-2.8e-17 that the first form leaves."""
     return (prevalence - thresholds) / (1 - thresholds)
 
 

@@ -15,7 +15,6 @@ from matplotlib.lines import Line2D
 
 from alliance.errors import REPORTED
 from alliance.i18n import N_, _, ngettext
-from alliance.instruments import PUBLISHED_NAMES
 from alliance.models.dimensions import DIMENSIONS, MIN_RELIABILITY
 from alliance.report.analysis import planned_title
 from alliance.report.cohort import subscale_name
@@ -28,6 +27,7 @@ from alliance.report.format import (
     is_number,
     p_text,
 )
+from alliance.report.methods import published_name
 from alliance.report.style import figure_style, message_figure, new_figure
 from alliance.report.words import fill, outcome_name, reason_text, reason_words, scale_word, status_word
 
@@ -184,13 +184,12 @@ def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
     effects = pd.DataFrame(result["effects"])
     rows, sentences, caveats, latent, reliability = [], [], [], [], []
     if unmapped := result.get("unmapped_items"):
-        name = result["instrument"]  # a shipped instrument's by its published name in this language
         caveats.append(fill(ngettext("{instrument}: item {items} belongs to none of the three dimensions; it "
                                      "counts in the alliance total but in no dimension score.",
                                      "{instrument}: items {items} belong to none of the three dimensions; "
                                      "they count in the alliance total but in no dimension score.",
                                      len(unmapped)),
-                            instrument=_(name) if name in PUBLISHED_NAMES.values() else name,
+                            instrument=published_name(result["instrument"]),
                             items=", ".join(map(str, unmapped))))
     for outcome, detail in result["outcomes"].items():
         shares = {row["term"]: row for row in detail.get("importance", {}).get("rows", [])}

@@ -80,6 +80,12 @@ def _analysis_heading(name: str) -> str:
     return labels.get(name, name.capitalize())
 
 
+def published_name(name: str) -> str:
+    """A shipped instrument's name (as its definition spells it) as published in the active language; any
+    other name as it is."""
+    return _(name) if name in PUBLISHED_NAMES.values() else name
+
+
 def instrument_name(instrument: Instrument) -> str:
     """An instrument's name in the active language: a shipped instrument's published name, any other
     (a user's definition, or a shipped one renamed) as its definition spells it."""
