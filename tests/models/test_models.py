@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alliance.features.build import build_features, patient_features
+from alliance.features.build import build_features, patient_features, session_features
 from alliance.ingest.contract import validate_tables
 from alliance.models import fit_family
 from alliance.models.adherence import attendance_design
@@ -114,6 +114,29 @@ def test_rupture_pattern_can_enter_a_model_as_a_covariate(default_config, wai_sr
     for row in result.effects[1:7]:  # better alliance, less dropout (between patients at least)
         assert row["predictor"] == "alliance_prev_deviation" or row["ci_high"] < 0
         assert row["n_obs"] > row["n_patients"] > 500
+
+
+def test_session_level_reasons_count_sessions_not_patients(default_config, wai_sr, csq8):
+    """H1a and H1b are fitted to session rows: a reason that counts its sample counts sessions. With every
+    alliance item answered 4, the within-patient alliance is 0 on every row, and the reason said "(1033
+    patients)" of a cohort of 120 patients."""
+    cfg = default_config["synthetic"] | {"n_patients": 120, "n_therapists": 12, "truth_multiplier": 1,
+                                         "seed": 12}
+    patients, sessions, outcomes, _ = synthesize(cfg, 3, COVARIATES)
+    items = wai_sr.item_columns
+    sessions[items] = sessions[items].where(sessions[items].isna(), 4)
+    raw = {"patients": patients, "sessions": sessions, "outcomes": outcomes}
+    v = validate_tables(raw, {k: f"{k}.csv" for k in raw}, wai_sr, satisfaction=csq8)
+    scores = score_sessions(v.sessions, wai_sr)
+    features = patient_features(v.patients, scores, score_patients(v.outcomes, csq8), outcomes=v.outcomes,
+                                early_window=3)
+    result = fit_family("adherence", features, COVARIATES, sessions=session_features(scores, v.patients, 3))
+    reasons = {s["key"]: s["reason"] for s in result.statuses}
+    for key, outcome in (("H1a", "session attendance"), ("H1b", "home practice")):
+        rows = next(s["n"] for s in result.flow if s["step"] == f"{outcome}: sessions analysed")
+        assert rows > len(features)
+        assert reasons[key] == (f"within-patient alliance takes a single value (0) in the {outcome} analysis "
+                                f"sample ({rows} sessions)")
 
 
 def test_unknown_family_is_refused(large_cohort):

@@ -458,6 +458,20 @@ def test_kaplan_meier_curves_stop_below_the_minimum_at_risk():
     assert "Too few patients" in " ".join(t.get_text() for t in empty.texts + empty.axes[0].texts)
 
 
+@pytest.mark.parametrize("survival", [1.0, 0.0], ids=["nobody dropped out", "everyone dropped out"])
+def test_kaplan_meier_legend_and_test_never_cover_the_curves(survival):
+    """The legend and the log-rank test sit outside the axes: the curves can fill the top (nobody left) or
+    the bottom (everyone left) of them. With everyone dropping out the legend in the lower right covered
+    the curves."""
+    steps = np.linspace(1, survival, 5)
+    curves = pd.DataFrame({"tertile": np.repeat(["low", "middle", "high"], 5),
+                           "sessions_after_window": np.tile(np.arange(5), 3), "at_risk": 12,
+                           "survival": np.tile(steps, 3), "ci_low": np.tile(steps * 0.9, 3),
+                           "ci_high": np.tile(np.minimum(steps * 1.1, 1), 3)})
+    fig = kaplan_meier(curves, LOGRANK, min_cell_size=10)
+    assert layout_problems(fig) == [] and fig.axes[0].get_legend() is None and len(fig.legends) == 1
+
+
 def test_therapist_caterpillar_hides_small_therapists():
     features = pd.DataFrame({"therapist_id": ["T1"] * 4 + ["T2"] * 4 + ["T3"] * 2,
                              "alliance_mean": [3.0, 3.5, 4.0, 4.5, 2.0, 2.5, 3.0, 3.5, 5.0, 5.0]})

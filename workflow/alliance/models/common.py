@@ -305,7 +305,8 @@ def session_design(
             data[name] = (data[name] - values.mean()) / values.std(ddof=1)
     formula = (f"{response} ~ alliance_prev_within_z + alliance_between_z + C(session_band)"
                + covariate_terms(data, used) + extra_terms)
-    return Design(outcome, "alliance_prev_within", data, formula, used, flow, notes, scale_variance=scale)
+    return Design(outcome, "alliance_prev_within", data, formula, used, flow, notes, unit="session",
+                  scale_variance=scale)
 
 
 def level_designs(design: Design) -> tuple[Design, Design]:

@@ -457,13 +457,18 @@ def kaplan_meier(curves: pd.DataFrame, logrank: dict, min_cell_size: int) -> Fig
             ax.fill_between(curve["sessions_after_window"], curve["ci_low"], curve["ci_high"], step="post",
                             color=colours[i], alpha=0.15, linewidth=0)
         ax.set(xlabel=_("Sessions after the early window"), ylabel=_("Still in treatment (Kaplan-Meier)"),
-               ylim=(0, 1.02), title=title)
-        ax.text(0.02, 0.04, _("log-rank chi2({df}) = {statistic}, {p}; curves end below {n} patients at "
-                              "risk").format(df=format_count(logrank["df"]),
-                                             statistic=format_number(logrank["statistic"]),
-                                             p=p_text(logrank["p_value"]), n=format_count(min_cell_size)),
-                transform=ax.transAxes, fontsize="small", color="0.3")
-        ax.legend(title=_("Early alliance"), loc="lower right", bbox_to_anchor=(1.0, 0.1))
+               ylim=(0, 1.02))
+        # The test (under the title) and the legend sit outside the axes: the curves can fill any corner
+        # of them (everyone still in treatment: the top; everyone dropped out: the bottom).
+        ax.set_title(title, pad=20)
+        ax.annotate(_("log-rank chi2({df}) = {statistic}, {p}; curves end below {n} patients at "
+                      "risk").format(df=format_count(logrank["df"]),
+                                     statistic=format_number(logrank["statistic"]),
+                                     p=p_text(logrank["p_value"]), n=format_count(min_cell_size)),
+                    xy=(0.5, 1), xycoords="axes fraction", xytext=(0, 5), textcoords="offset points",
+                    ha="center", va="bottom", fontsize="small", color="0.3")
+        handles, labels = ax.get_legend_handles_labels()
+        fig.legend(handles, labels, title=_("Early alliance"), loc="outside lower center", ncols=len(labels))
     return fig
 
 
