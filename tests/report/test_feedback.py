@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from figure_checks import layout_problems
@@ -54,7 +56,8 @@ def test_pages_only_for_therapists_at_or_above_the_minimum(tmp_path):
     page = (tmp_path / "therapist_TA.html").read_text()
     assert "Your 6 patients beside the clinic's 8" in page
     assert "40.0%" in page and "data:image/png;base64," in page
-    assert not any(f"P{i:02d}" in page for i in range(8))  # no patient is named
+    text = re.sub(r'"data:[^"]*"', "", page)  # the figure's base64 bytes can hold "P05" by chance
+    assert not any(f"P{i:02d}" in text for i in range(8))  # no patient is named
 
 
 def test_pages_in_english_are_unchanged(tmp_path):

@@ -22,7 +22,7 @@ from alliance.i18n import _, language, ngettext, pgettext
 from alliance.io import write_csv, write_text
 from alliance.report.figures import PNG_DPI, mean_ci
 from alliance.report.format import format_count, format_number, format_percent
-from alliance.report.style import figure_style, new_figure
+from alliance.report.style import figure_style, new_figure, titled
 from alliance.scoring.scores import TOTAL, scored_sessions
 
 INDEX_COLUMNS = ["therapist_id", "patients", "page"]
@@ -73,12 +73,14 @@ def trajectory_figure(therapist: pd.DataFrame, clinic: pd.DataFrame, label: str)
             ax.plot(table["session"], table["mean"], marker=marker, color=colour, label=name)
             ax.fill_between(table["session"], table["ci_low"], table["ci_high"], color=colour, alpha=0.15,
                             linewidth=0)
-        ax.set(xlabel=_("Session (bands of {n})").format(n=BAND), ylabel=_("Alliance total (mean, 95% CI)"),
-               title=_("Alliance over treatment"))
+        ax.set(xlabel=_("Session (bands of {n})").format(n=BAND), ylabel=_("Alliance total (mean, 95% CI)"))
+        # the note and the legend outside the axes, where neither line nor band can reach them
         if therapist.empty:
-            ax.annotate(_("Too few of your patients per band to draw your line."), xy=(0.02, 0.95),
-                        xycoords="axes fraction", va="top", fontsize="small", color="0.35")
-        ax.legend(loc="lower right")
+            titled(ax, _("Alliance over treatment"),
+                   _("Too few of your patients per band to draw your line."))
+        else:
+            ax.set_title(_("Alliance over treatment"))
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=2)
     return fig
 
 

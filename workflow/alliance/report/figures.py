@@ -42,7 +42,14 @@ from alliance.report.format import (
 )
 from alliance.report.glance import glance_figure, glance_rows, short_name
 from alliance.report.methods import instrument_name, subscale_label
-from alliance.report.style import SVG_HASHSALT, figure_style, localise_ticks, message_figure, new_figure
+from alliance.report.style import (
+    SVG_HASHSALT,
+    figure_style,
+    localise_ticks,
+    message_figure,
+    new_figure,
+    titled,
+)
 from alliance.report.words import (
     analysis_word,
     discipline_name,
@@ -134,13 +141,14 @@ def alliance_trajectories(session_scores: pd.DataFrame, features: pd.DataFrame, 
                     label=discipline_name(discipline))
             ax.fill_between(sessions, line["ci_low"], line["ci_high"], color=colours[i], alpha=0.15,
                             linewidth=0)
-        ax.set(xlabel=_("Session"), ylabel=_("Alliance total (mean, 95% CI)"), title=title)
+        ax.set(xlabel=_("Session"), ylabel=_("Alliance total (mean, 95% CI)"))
         ax.set_xticks(sessions)
-        ax.annotate(_("Points resting on fewer than {n} patients are not shown.").format(
-                        n=format_count(min_cell_size)),
-                    xy=(0, 0), xycoords="axes fraction", xytext=(0, -42), textcoords="offset points",
-                    fontsize="small", color="0.35", va="top")
-        ax.legend(title=_("Discipline"), loc="lower right")
+        # The note and the legend outside the axes: a discipline whose alliance runs low or falls fills
+        # the lower corners, and the bands reach any of them
+        titled(ax, title, _("Points resting on fewer than {n} patients are not shown.").format(
+            n=format_count(min_cell_size)))
+        fig.legend(*ax.get_legend_handles_labels(), title=_("Discipline"), loc="outside lower center",
+                   ncols=min(len(disciplines), 4))
     return fig
 
 
@@ -460,13 +468,10 @@ def kaplan_meier(curves: pd.DataFrame, logrank: dict, min_cell_size: int) -> Fig
                ylim=(0, 1.02))
         # The test (under the title) and the legend sit outside the axes: the curves can fill any corner
         # of them (everyone still in treatment: the top; everyone dropped out: the bottom).
-        ax.set_title(title, pad=20)
-        ax.annotate(_("log-rank chi2({df}) = {statistic}, {p}; curves end below {n} patients at "
-                      "risk").format(df=format_count(logrank["df"]),
-                                     statistic=format_number(logrank["statistic"]),
-                                     p=p_text(logrank["p_value"]), n=format_count(min_cell_size)),
-                    xy=(0.5, 1), xycoords="axes fraction", xytext=(0, 5), textcoords="offset points",
-                    ha="center", va="bottom", fontsize="small", color="0.3")
+        titled(ax, title, _("log-rank chi2({df}) = {statistic}, {p}; curves end below {n} patients at "
+                            "risk").format(df=format_count(logrank["df"]),
+                                           statistic=format_number(logrank["statistic"]),
+                                           p=p_text(logrank["p_value"]), n=format_count(min_cell_size)))
         handles, labels = ax.get_legend_handles_labels()
         fig.legend(handles, labels, title=_("Early alliance"), loc="outside lower center", ncols=len(labels))
     return fig
@@ -552,14 +557,13 @@ def therapist_caterpillar(features: pd.DataFrame, min_cell_size: int) -> Figure:
         ax.axvline(scored["alliance_mean"].mean(), color="0.3", linestyle="--", linewidth=1,
                    label=_("mean of all patients"))
         ax.set(xlabel=_("Therapist mean of patients' mean alliance (95% CI)"),
-               ylabel=_("Therapist (ranked)"), title=title)
+               ylabel=_("Therapist (ranked)"))
         ax.set_yticks([])
-        ax.legend(loc="lower right")
-        ax.annotate(_("{shown} therapists with at least {n} patients shown; {hidden} with fewer are not "
-                      "shown.").format(shown=format_count(len(shown)), n=format_count(min_cell_size),
-                                       hidden=format_count(hidden)),
-                    xy=(0, 0), xycoords="axes fraction", xytext=(0, -42), textcoords="offset points",
-                    fontsize="small", color="0.35", va="top")
+        # the note and the legend outside the axes: a few patients' wide intervals reach any corner
+        note = _("{shown} therapists with at least {n} patients shown; {hidden} with fewer are not shown.")
+        titled(ax, title, note.format(shown=format_count(len(shown)), n=format_count(min_cell_size),
+                                      hidden=format_count(hidden)))
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center")
     return fig
 
 

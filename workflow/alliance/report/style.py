@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import matplotlib as mpl
 import seaborn as sns
 from matplotlib import ticker
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -129,6 +130,15 @@ def new_figure(width: float, height: float) -> Figure:
            else LocalisedFigure(figsize=(width, height), layout="constrained", language_code=code))
     FigureCanvasAgg(fig)
     return fig
+
+
+def titled(ax: Axes, title: str, note: str) -> None:
+    """`title` over `ax` with `note` in small grey type between them: a note or a test placed where no
+    data can cover it (inside the axes, any corner can hold data)."""
+    lines = note.count("\n") + 1
+    ax.set_title(title, pad=8 + 12 * lines)
+    ax.annotate(note, xy=(0.5, 1), xycoords="axes fraction", xytext=(0, 5), textcoords="offset points",
+                ha="center", va="bottom", fontsize="small", color="0.3")
 
 
 def message_figure(title: str, message: str) -> Figure:
