@@ -174,10 +174,9 @@ def subscale_distributions(session_scores: pd.DataFrame, instrument: Instrument)
             ax.axvline(high, color="0.3", linestyle=":", linewidth=1)
             row = described.loc[column]
             skew = format_number(row["skew"]) if np.isfinite(row["skew"]) else _("not estimable")
-            ax.text(0.03, 0.95, _("at maximum: {share}\nskew: {skew}").format(
-                        share=format_percent(row["ceiling_share"]), skew=skew),
-                    transform=ax.transAxes, va="top", ha="left", fontsize="small",
-                    bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.8"})
+            # above the bars: the tallest bars stand at either end (a ceiling, or a clinic's low alliance)
+            titled(ax, "", _("at maximum: {share}\nskew: {skew}").format(
+                share=format_percent(row["ceiling_share"]), skew=skew))
             # half a bin of margin: the bars at the scale's ends stand clear of the frame
             ax.set(xlim=(edges[0] - width / 2, edges[-1] + width / 2),
                    xlabel=subscale_label(column.removeprefix(ALLIANCE_PREFIX)), ylabel=_("Sessions (%)"))
