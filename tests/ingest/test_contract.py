@@ -74,7 +74,7 @@ def test_non_numeric_and_decimal_items(wai_sr, csq8):
     raw["sessions"].loc[0, "wai_sr_02"] = "often"
     raw["sessions"].loc[3, "wai_sr_03"] = "2.5"
     columns = {p.column: p for p in fail(raw, wai_sr, csq8).problems}
-    assert "not numbers" in columns["wai_sr_02"].message and columns["wai_sr_02"].rows == [1]
+    assert "1 value that is not a number" in columns["wai_sr_02"].message and columns["wai_sr_02"].rows == [1]
     assert "whole_number" in columns["wai_sr_03"].message and columns["wai_sr_03"].keys == ["P3"]
 
 
@@ -106,7 +106,7 @@ def test_unknown_patient_and_bad_boolean_are_reported_together(wai_sr, csq8):
     unknown = next(p for p in error.problems if "not in" in p.message)
     assert (unknown.file, unknown.rows, unknown.keys) == ("sessions.csv", [4], ["P9"])
     boolean = next(p for p in error.problems if p.column == "dropout")
-    assert "not booleans" in boolean.message and "'maybe'" in boolean.message
+    assert "1 value that is not a boolean" in boolean.message and "'maybe'" in boolean.message
 
 
 def test_missing_required_value_and_bad_discipline(wai_sr, csq8):

@@ -94,7 +94,7 @@ def test_the_english_problems_are_the_ingest_stages_text_as_before(tmp_path, ins
     data = unreadable(tmp_path)
     outcome = run_validation(data, {}, instruments)
     assert [(p.column, p.message, p.fix) for p in outcome.problems] == [
-        ("(whole file)", "1 row(s) have more cells than the header has columns (2): rows 1 (data rows, "
+        ("(whole file)", "1 row has more cells than the header has columns (2): row 1 (data rows, "
          "counting from 1 below the header). Check the delimiter (data.delimiter), quotes around text with "
          "delimiters in it, and decimal commas.",
          "quote cells that contain the delimiter, or set data.delimiter"),
@@ -120,13 +120,13 @@ def test_the_english_problems_are_the_ingest_stages_text_as_before(tmp_path, ins
         f"{SESSIONS - 1} values that are not numbers (e.g. 'x')",  # no thousands separator, as before
         "use plain numbers with a decimal point; leave a cell empty when it is missing")
     assert found[("sessions.csv", "wai_sr_01")] == (
-        "1 values that are not numbers (e.g. 'abc')",
+        "1 value that is not a number (e.g. 'abc')",
         "use plain numbers with a decimal point; leave a cell empty when it is missing")
     assert found[("outcomes.csv", "dropout")] == (
         "required column is missing", "add the column; outcomes needs patient_id, dropout")
     missing = next(p for p in outcome.problems if p.column == "patient_id")
     assert missing.format() == (
-        f"- {tmp_path / 'sessions.csv'}, column 'patient_id': 1 row(s) name a patient not in "
+        f"- {tmp_path / 'sessions.csv'}, column 'patient_id': 1 row names a patient not in "
         f"{tmp_path / 'patients.csv'}\n    rows {SESSIONS} (patient_id P9) (data rows, counting from 1 below "
         "the header)\n    fix: add the patient to the patients table or remove these rows")
     assert missing.format() in console_summary(outcome, "report.html")
@@ -183,28 +183,28 @@ UNREADABLE = {
            "compruebe las rutas data.* de la configuración",
            "tipo de archivo no admitido: '.json'. Use uno de estos: .csv, .tsv, .tab, .txt, .parquet, .xlsx, "
            ".xlsm.", "guarde la tabla como .csv, .tsv, .tab, .txt, .parquet, .xlsx, .xlsm",
-           "1 fila(s) tienen más celdas que columnas tiene la cabecera (2): filas 1 (filas de datos",
+           "1 fila tiene más celdas que columnas tiene la cabecera (2): fila 1 (filas de datos",
            "ponga entre comillas las celdas que contienen el delimitador, o indique data.delimiter"],
     "ca": ["(tot el fitxer)", "no es troba el fitxer. Comproveu els camins data.* de la configuració.",
            "comproveu els camins data.* de la configuració",
            "tipus de fitxer no admès: '.json'. Utilitzeu-ne un d'aquests: .csv, .tsv, .tab, .txt, .parquet, "
            ".xlsx, .xlsm.", "deseu la taula com a .csv, .tsv, .tab, .txt, .parquet, .xlsx, .xlsm",
-           "1 fila(es) tenen més cel·les que columnes té la capçalera (2): files 1 (files de dades",
+           "1 fila té més cel·les que columnes té la capçalera (2): fila 1 (files de dades",
            "poseu entre cometes les cel·les que contenen el delimitador, o indiqueu data.delimiter"],
 }
 BREACHES = {
     "es": ["parece una dirección de correo electrónico; no se aceptan datos identificativos",
            "elimine la columna de la exportación (solo códigos seudónimos)",
-           "{n} valor(es) que no son números (p. ej., 'x')", "1 valor(es) que no son números (p. ej., 'abc')",
+           "{n} valores que no son números (p. ej., 'x')", "1 valor que no es un número (p. ej., 'abc')",
            "use números sin formato con punto decimal; deje la celda vacía cuando falte el dato",
-           "1 fila(s) nombran a un paciente que no está en {patients}",
+           "1 fila nombra a un paciente que no está en {patients}",
            "añada el paciente a la tabla patients o elimine estas filas",
            "falta una columna obligatoria", "añada la columna; outcomes necesita patient_id, dropout"],
     "ca": ["sembla una adreça de correu electrònic; no s'accepten dades identificatives",
            "elimineu la columna de l'exportació (només codis pseudònims)",
-           "{n} valor(s) que no són nombres (p. ex., 'x')", "1 valor(s) que no són nombres (p. ex., 'abc')",
+           "{n} valors que no són nombres (p. ex., 'x')", "1 valor que no és un nombre (p. ex., 'abc')",
            "utilitzeu nombres sense format amb punt decimal; deixeu la cel·la buida quan falti la dada",
-           "1 fila(es) esmenten un pacient que no és a {patients}",
+           "1 fila esmenta un pacient que no és a {patients}",
            "afegiu el pacient a la taula patients o elimineu aquestes files",
            "falta una columna obligatòria", "afegiu la columna; outcomes necessita patient_id, dropout"],
 }
@@ -251,26 +251,92 @@ def test_warnings_are_in_the_pages_language_with_exact_counts(tmp_path, instrume
     assert outcome.passed
     kinds = {w["kind"]: w for w in outcome.warnings}
     assert kinds["no_scored_session"]["message"] == (
-        "1 patient(s) have no scored alliance session (no attended session with an alliance score); models "
+        "1 patient has no scored alliance session (no attended session with an alliance score); models "
         "of alliance leave them out")
     assert all(str(read_message(w["message_message"])) == w["message"] for w in outcome.warnings)
     assert outcome.summary()["warnings"] == outcome.warnings
     html = page(outcome, code)
     text = unescape(html)
-    assert {"es": "1 paciente(s) sin ninguna sesión con la alianza puntuada",
-            "ca": "1 pacient(s) sense cap sessió amb l'aliança puntuada"}[code] in text
-    assert {"es": "2 terapeuta(s) con un solo paciente",
-            "ca": "2 terapeuta(es) amb un sol pacient"}[code] in text
+    assert {"es": "1 paciente sin ninguna sesión con la alianza puntuada",
+            "ca": "1 pacient sense cap sessió amb l'aliança puntuada"}[code] in text
+    assert {"es": "2 terapeutas con un solo paciente",
+            "ca": "2 terapeutes amb un sol pacient"}[code] in text
+    assert "(s)" not in text and "(es)" not in text and "(ns)" not in text
     assert "<10" not in text and [w["message"] for w in outcome.warnings if w["message"] in text] == []
     assert SPAN.findall(html) == []  # was 8: the 2 warnings, and the format and delimiter of each file
     assert english_prose(html, tmp_path) == []
-    assert "1 patient(s) have no scored alliance session" in page(outcome, "en")
+    english = page(outcome, "en")
+    assert "1 patient has no scored alliance session" in english
+    assert "Passed with 2 warnings:" in english and "(s)" not in english
     # the kind of each warning: a phrase in the page's language (it was the English code), the code in English
     for kind, words in {"no_scored_session": {"es": "sin sesión puntuada", "ca": "sense sessió puntuada"},
                         "therapist_one_patient": {"es": "terapeuta con un solo paciente",
                                                   "ca": "terapeuta amb un sol pacient"}}.items():
         assert f"<tr><td>{words[code]}</td>" in html and f"<td>{kind}</td>" not in html
         assert f"<tr><td>{kind}</td>" in page(outcome, "en")
+
+
+def warnings_of(tmp_path: Path, instruments: dict, patients: int, min_cell_size: int = 10) -> dict:
+    """The data warnings of `patients` valid patients, each alone with a therapist, none with a scored
+    session, each a dropout with an outcome row but the first two, and two attended sessions at or past their
+    last planned one; by kind."""
+    items, csq = instruments["alliance"].item_columns, instruments["satisfaction"].item_columns
+    tmp_path.mkdir()
+    ids = [f"P{i}" for i in range(1, patients + 1)]
+    empty = ",".join("" for _ in items)
+    data = {
+        "patients": write(tmp_path / "patients.csv", "patient_id,therapist_id,sessions_planned\n"
+                          + "".join(f"{p},T{p},1\n" for p in ids)),
+        "sessions": write(tmp_path / "sessions.csv", f"patient_id,session,attended,{','.join(items)}\n"
+                          + "".join(f"{p},1,1,{empty}\n{p},2,1,{empty}\n" for p in ids)),
+        "outcomes": write(tmp_path / "outcomes.csv", f"patient_id,dropout,{','.join(csq)}\n"
+                          + "".join(f"{p},1,{','.join('3' for _ in csq)}\n" for p in ids[2:])),
+    }
+    outcome = run_validation(data, {"min_cell_size": min_cell_size}, instruments)
+    assert outcome.passed
+    return {w["kind"]: w for w in outcome.warnings}
+
+
+@pytest.mark.parametrize(("code", "one", "several", "suppressed"), [
+    ("en", ["1 patient has no scored alliance session", "1 therapist has a single patient",
+            "1 patient has no row in the outcomes table", "models of alliance leave them out"],
+     ["4 patients have no scored alliance session", "4 therapists have a single patient",
+      "2 patients recorded as dropouts attended their last planned session or later (4 session rows)",
+      "2 patients have no row in the outcomes table"],
+     ["<10 patients have no scored alliance session", "<10 therapists have a single patient",
+      "<10 patients recorded as dropouts attended their last planned session or later (<10 session rows)"]),
+    ("es", ["1 paciente sin ninguna sesión con la alianza puntuada", "1 terapeuta con un solo paciente",
+            "1 paciente sin fila en la tabla de desenlaces", "los modelos de la alianza no lo incluyen"],
+     ["4 pacientes sin ninguna sesión con la alianza puntuada", "4 terapeutas con un solo paciente",
+      "2 pacientes registrados como abandono asistieron a su última sesión prevista o a una posterior "
+      "(4 filas de sesiones)", "2 pacientes sin fila en la tabla de desenlaces"],
+     ["<10 pacientes sin ninguna sesión", "<10 terapeutas con un solo paciente",
+      "<10 pacientes registrados como abandono", "(<10 filas de sesiones)"]),
+    ("ca", ["1 pacient sense cap sessió amb l'aliança puntuada", "1 terapeuta amb un sol pacient",
+            "1 pacient sense cap fila a la taula de desenllaços", "els models de l'aliança no l'inclouen"],
+     ["4 pacients sense cap sessió amb l'aliança puntuada", "4 terapeutes amb un sol pacient",
+      "2 pacients registrats com a abandonament van assistir a la seva última sessió prevista o a una de "
+      "posterior (4 files de sessions)", "2 pacients sense cap fila a la taula de desenllaços"],
+     ["<10 pacients sense cap sessió", "<10 terapeutes amb un sol pacient",
+      "<10 pacients registrats com a abandonament", "(<10 files de sessions)"]),
+])
+def test_the_data_warnings_have_singular_and_plural_forms(tmp_path, instruments, code, one, several,
+                                                          suppressed):
+    """A clinician writes "1 paciente" and "4 pacientes", not "paciente(s)": each data warning is a plural
+    message chosen by its count; a count the report suppresses ("<10") takes the plural form."""
+    def written(warnings: dict, key: str) -> str:
+        with use_language(code):
+            return " | ".join(read_message(w[key]).render() for w in warnings.values())
+
+    single = written(warnings_of(tmp_path / "one", instruments, 1), "message_message")
+    four = warnings_of(tmp_path / "four", instruments, 4)
+    plural = written(four, "message_message")
+    shown = written(four, "report_message_message")
+    assert [phrase for phrase in one if phrase not in single] == []
+    assert [phrase for phrase in several if phrase not in plural] == []
+    assert [phrase for phrase in suppressed if phrase not in shown] == []
+    for text in (single, plural, shown):
+        assert not re.search(r"\((s|es|ns)\)|\w\(", text), text
 
 
 def test_a_problem_without_a_message_stays_english_marked_as_such(tmp_path, instruments):

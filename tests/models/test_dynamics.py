@@ -14,7 +14,7 @@ from alliance.i18n import use_language
 from alliance.ingest.contract import validate_tables
 from alliance.models.dynamics import COLUMNS, EFFECTS, default_waves, dynamics_analysis, dynamics_table
 from alliance.report.dynamics import agreement_sentences, dynamics_figure, dynamics_section
-from alliance.report.format import estimate_digits, format_number
+from alliance.report.format import estimate_digits, figure_numbers, format_number
 from alliance.scoring.scores import score_sessions
 from alliance.simulation.synthetic import generate_cohort
 
@@ -128,9 +128,10 @@ def test_the_path_diagram_labels_every_effect_and_fits_its_canvas(fitted):
     fig = dynamics_figure(fitted)
     texts = [text.get_text() for text in fig.axes[0].texts]
     for effect in EFFECTS.values():
-        assert any(text.startswith(format_number(table.loc[effect, "estimate"],
-                                                 estimate_digits(table.loc[effect, "estimate"])))
-                   for text in texts), effect
+        with figure_numbers():  # as the figure writes it: a negative estimate with the minus sign
+            estimate = table.loc[effect, "estimate"]
+            written = format_number(estimate, estimate_digits(estimate))
+        assert any(text.startswith(written) for text in texts), effect
     arrows = [child for child in fig.axes[0].get_children() if type(child).__name__ == "Annotation"]
     assert len(arrows) == 4  # two autoregressions, two cross-lags
     assert layout_problems(fig) == []

@@ -1,6 +1,7 @@
 """Figures: the CI helper, the content of each figure, privacy of trajectory points, byte-stable files."""
 
 import math
+import re
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -309,6 +310,24 @@ def test_factor_loadings_two_models_and_factor_correlations(parameters):
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["correlated factors", "one factor"]
 
 
+@pytest.mark.parametrize("code", ["en", "es", "ca"])
+def test_negative_numbers_in_figure_text_have_the_minus_sign_of_the_ticks(parameters, code):
+    """A negative loading and factor correlation written into the figure read "−.30" (U+2212, as
+    matplotlib's tick labels), never "-.30" with a hyphen-minus; the factor pair "a-b" keeps its hyphen."""
+    negative = parameters.copy()
+    negative.loc[1, "std_loading"] = -0.3
+    negative.loc[3, "std_loading"] = -0.5
+    with use_language(code):
+        fig = factor_loadings(negative)
+    (ax,) = fig.axes
+    texts = [t.get_text() for t in ax.texts] + [ax.get_title()]
+    written = " ".join(texts)
+    assert re.search(r"-[\d.,]", written) is None, written
+    minus = "−.30" if code == "en" else "−0,30"
+    assert minus in [t.get_text() for t in ax.texts]
+    assert ("a-b −.50" if code == "en" else "−0,50") in ax.get_title()
+
+
 def test_factor_loadings_one_factor_only_and_empty(parameters):
     fig = factor_loadings(parameters[parameters["model"] == "one_factor"])
     (ax,) = fig.axes
@@ -590,7 +609,7 @@ def test_a_spanish_figure_has_spanish_words_and_decimal_commas(effects):
     assert ax.get_xlabel() == "r (IC del 95 %)"
     assert ax.get_yticklabels()[0].get_text() == "asistencia ~ alianza temprana\n(principal; GLM binomial)"
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert legend[0].startswith("alianza-resultado r = 0,278 [0,256; 0,299]\n(Fluckiger")
+    assert legend[0].startswith("alianza-resultado r = 0,278 [0,256; 0,299]\n(Flückiger")
     assert legend[1] == "estimación (IC del 95 %)"
     ticks = tick_texts(ax)
     assert "0,2" in ticks and "\u22120,4" in ticks  # a decimal comma, the minus sign kept

@@ -19,7 +19,7 @@ SHARF = {"benchmark": "alliance_dropout", "benchmark_value": 0.55, "benchmark_ci
          "verdict": "compatible with"}
 FLUCKIGER = {"benchmark": "alliance_outcome", "benchmark_value": 0.278, "benchmark_ci_low": 0.256,
              "benchmark_ci_high": 0.299, "estimate": 0.05, "ci_low": -0.05, "ci_high": 0.15, "n": 300,
-             "metric": "r", "source": "Fluckiger, Del Re, Wampold & Horvath (2018), 295 studies",
+             "metric": "r", "source": "Flückiger, Del Re, Wampold & Horvath (2018), 295 studies",
              "verdict": "below"}
 
 
@@ -81,7 +81,7 @@ def test_table_cells_and_like_for_like_benchmarks(inputs):
                                      "(Sharf, Primavera & Diener 2010)")
     assert cells[2]["estimate"] == "not estimable" and cells[2]["p"] == "" and cells[2]["metric"] == ""
     assert cells[3]["benchmark"] == ("r = .05 [-.05, .15], below .28 [.256, .299] "
-                                     "(Fluckiger, Del Re, Wampold & Horvath 2018)")
+                                     "(Flückiger, Del Re, Wampold & Horvath 2018)")
 
 
 def test_figure_has_a_panel_per_scale_and_one_for_the_benchmarks(inputs):
@@ -92,7 +92,7 @@ def test_figure_has_a_panel_per_scale_and_one_for_the_benchmarks(inputs):
     assert [t.get_text() for t in points.get_yticklabels()] == ["Satisfaction", "Symptom improvement"]
     assert any("no estimate: not estimable" in t.get_text() for t in points.texts)
     assert [t.get_text() for t in bench.get_yticklabels()] == ["Dropout (d)", "Symptom improvement (r)"]
-    assert len(bench.collections) >= 1  # Fluckiger's CI band; Sharf's value has none
+    assert len(bench.collections) >= 1  # Flückiger's CI band; Sharf's value has none
 
 
 def test_figure_without_benchmarks_or_estimates(inputs):

@@ -14,6 +14,8 @@ from alliance.i18n import (
     LANGUAGES,
     PACKAGE_DIR,
     SOURCE_LANGUAGE,
+    Message,
+    Plural,
     _,
     elided_format,
     extract_messages,
@@ -29,8 +31,10 @@ from alliance.report.format import (
     format_p,
     format_percent,
     format_unit,
+    format_value,
     p_text,
 )
+from alliance.report.style import figure_style
 
 TRANSLATED = [code for code in LANGUAGES if code != SOURCE_LANGUAGE]
 PLACEHOLDER = re.compile(r"\{[A-Za-z_0-9]*(?::[^{}]*)?\}|%\([A-Za-z_0-9]+\)[sd]|%[sd]")
@@ -114,6 +118,47 @@ def test_spanish_and_catalan_numbers_have_a_decimal_comma(code):
         assert format_count(12345) == "12.345" and format_count(999) == "999"
         assert format_percent(0.125) == "12,5\u00a0%" and count_with_share(5, 40) == "5 (12,5\u00a0%)"
         assert format_number(float("nan")) == "NA"
+
+
+@pytest.mark.parametrize("code", LANGUAGES)
+def test_numbers_in_a_figure_have_the_minus_sign_and_elsewhere_the_hyphen_minus(code):
+    """Inside a figure (`figure_style`) a negative number is written with U+2212, as matplotlib writes
+    the tick labels; tables, sentences and CSV files (outside) keep the hyphen-minus."""
+    values = (-0.254, -1.5, 0.25)
+
+    def written():
+        return [format_number(values[0]), format_unit(values[0], 3), format_ci(values[1], values[2], 1),
+                format_percent(-0.125), format_value(values[1], ".1f")]
+
+    with use_language(code):
+        outside = written()
+        with figure_style():
+            inside = written()
+        after = written()
+    assert outside == after and all("\u2212" not in text for text in outside)
+    assert [text.replace("-", "\u2212") for text in outside] == inside
+    assert not any(re.search(r"-\d|-[.,]", text) for text in inside)
+    if code == "en":
+        assert inside[:2] == ["\u22120.25", "\u2212.254"]
+
+
+@pytest.mark.parametrize(("code", "one", "three", "few"), [
+    ("en", "age is recorded for 1 patient only", "age is recorded for 3 patients only",
+     "age is recorded for <10 patients only"),
+    ("es", "age solo consta en 1 paciente", "age solo consta en 3 pacientes",
+     "age solo consta en <10 pacientes"),
+    ("ca", "age només consta en 1 pacient", "age només consta en 3 pacients",
+     "age només consta en <10 pacients"),
+])
+def test_a_plural_message_is_singular_for_one_and_plural_otherwise(code, one, three, few):
+    """"1 paciente", "3 pacientes" (not "paciente(s)"); a count shown as text ("<10", a suppressed count)
+    takes the plural form, through JSON too."""
+    def message(n):
+        return Plural("{variable} is recorded for {n} patient only",
+                      "{variable} is recorded for {n} patients only", variable="age", n=n)
+
+    with use_language(code):
+        assert [Message.from_json(message(n).to_json()).render() for n in (1, 3, "<10")] == [one, three, few]
 
 
 def test_catalan_elides_de_and_el_before_a_vowel_and_a_number_read_with_one():

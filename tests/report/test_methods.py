@@ -12,7 +12,15 @@ from markupsafe import Markup
 from alliance.i18n import use_language
 from alliance.instruments import load_configured
 from alliance.report.measurement import measurement_section
-from alliance.report.methods import REFERENCES, instrument_name, methods_markdown, methods_section
+from alliance.report.methods import (
+    REFERENCES,
+    cited_name,
+    cites,
+    instrument_name,
+    methods_markdown,
+    methods_section,
+    parenthetical,
+)
 
 
 def markdown(config):
@@ -27,12 +35,12 @@ def test_headings_text_and_the_references_cited(default_config):
         assert f"## {paragraph['heading']}\n\n{paragraph['text']}\n" in text
     references = text[text.index("## References"):].splitlines()[2:]
     assert references == sorted(references) and len(references) == len(set(references))
-    cited = {key for key in REFERENCES if key in " ".join(p["text"] for p in paragraphs)}
+    cited = {key for key in REFERENCES if cites(" ".join(p["text"] for p in paragraphs), key)}
     assert {f"- {REFERENCES[key]}" for key in cited} == set(references)
     # the default instruments (WAI-SR, CSQ-8), the small-cluster and FDR methods, both benchmarks, software
     for key in ("Hatcher & Gillaspy (2006)", "Larsen et al. (1979)", "Mancl & DeRouen (2001)",
                 "Bell & McCaffrey (2002)", "Benjamini & Hochberg (1995)", "Sharf, Primavera & Diener (2010)",
-                "Fluckiger, Del Re, Wampold & Horvath (2018)", "Mölder et al. (2021)"):
+                "Flückiger, Del Re, Wampold & Horvath (2018)", "Mölder et al. (2021)"):
         assert key in cited, key
     assert not any("Luborsky" in line for line in references)  # HAq-II is not configured
 
@@ -56,16 +64,64 @@ def test_a_user_instrument_is_listed_for_the_author_to_complete(default_config, 
     assert "Hatcher" not in text
 
 
+def test_a_narrative_citation_in_parentheses_is_written_the_apa_way():
+    """ "Hatcher & Gillaspy (2006)" inside parentheses is "Hatcher & Gillaspy, 2006" (a reviewer found
+    "(client) (Hatcher & Gillaspy (2006))"); a citation of another form is kept as given, without error."""
+    assert parenthetical("Hatcher & Gillaspy (2006)") == "Hatcher & Gillaspy, 2006"
+    assert parenthetical("Duncan et al. (2003)") == "Duncan et al., 2003"
+    assert parenthetical("Smith (2020a)") == "Smith, 2020a"
+    assert parenthetical("Roe (in press)") == "Roe, in press"
+    for kept in ("our own form", "Smith 2020", "Smith, 2020", "(2006)", "Manual (v2) and notes", ""):
+        assert parenthetical(kept) == kept
+    assert (cited_name("Working Alliance Inventory - Short Revised (client)", "Hatcher & Gillaspy (2006)")
+            == "Working Alliance Inventory - Short Revised (client; Hatcher & Gillaspy, 2006)")
+    assert (cited_name("Session Rating Scale", "Duncan et al. (2003)")
+            == "Session Rating Scale (Duncan et al., 2003)")
+    assert cited_name("Our scale", "our own form") == "Our scale (our own form)"
+    assert cited_name("Our scale", "") == "Our scale"
+    assert cites("... (client; Hatcher & Gillaspy, 2006), 12 items", "Hatcher & Gillaspy (2006)")
+    assert not cites("Hatcher & Gillaspy, 2006", "") and not cites("nothing cited", "Rubin (1987)")
+
+
+@pytest.mark.parametrize("code", ["en", "es", "ca"])
+def test_the_instrument_is_cited_once_without_nested_parentheses(default_config, code):
+    with use_language(code):
+        paragraphs, text = markdown(default_config)
+    measures = paragraphs[0]["text"]
+    assert "; Hatcher & Gillaspy, 2006)" in measures and "(Hatcher & Gillaspy (2006))" not in measures
+    assert "Larsen et al., 1979)" in measures
+    assert not re.search(r"\([^()]*\([^()]*\)[^()]*\)", measures.split(". ")[0]), measures
+    assert REFERENCES["Hatcher & Gillaspy (2006)"] in text and REFERENCES["Larsen et al. (1979)"] in text
+    # every work the Methods cite inside parentheses, once ("(Rubin, 1987)", not "(Rubin (1987))"); the
+    # benchmarks' sources are cited as the results name them
+    body = " ".join(p["text"] for p in paragraphs)
+    benchmarks = {"Flückiger, Del Re, Wampold & Horvath (2018)", "Sharf, Primavera & Diener (2010)"}
+    for key in set(REFERENCES) - benchmarks:
+        assert key not in body, key
+    for key in ("Mancl & DeRouen, 2001", "Bell & McCaffrey, 2002)", "(Cameron & Miller, 2015)",
+                "Benjamini & Hochberg, 1995)", "(Rubin, 1987)", "(Mölder et al., 2021)",
+                "(Seabold & Perktold, 2010)", "Chinn, 2000;"):
+        assert key in body, key
+
+
+def test_no_benchmark_or_reference_misspells_fluckiger(default_config):
+    paragraphs, text = markdown(default_config)
+    assert "Fluckiger" not in text and "Flückiger, C., Del Re" in text
+    assert "Flückiger, Del Re, Wampold & Horvath (2018)" in " ".join(p["text"] for p in paragraphs)
+
+
 # Common English words ("per" is Catalan too): a Methods text in another language has none outside its
 # references (as published).
 ENGLISH = re.compile(r"\b(the|of|and|with|is|are|for|from|not|by|which|this|that|each|than|items|answered)\b")
 
 
 @pytest.mark.parametrize(("code", "names", "headings"), [
-    ("es", ["Inventario de Alianza de Trabajo, versión breve revisada (WAI-SR)",
-            "Cuestionario de Satisfacción del Cliente (CSQ-8)"], ["# Métodos", "## Referencias"]),
-    ("ca", ["Inventari d'Aliança de Treball, versió breu revisada (WAI-SR)",
-            "Qüestionari de Satisfacció del Client (CSQ-8)"], ["# Mètodes", "## Referències"]),
+    ("es", ["Inventario de Alianza de Trabajo, versión breve revisada (WAI-SR; Hatcher & Gillaspy, 2006)",
+            "Cuestionario de Satisfacción del Cliente (CSQ-8; Larsen et al., 1979)"],
+     ["# Métodos", "## Referencias"]),
+    ("ca", ["Inventari d'Aliança de Treball, versió breu revisada (WAI-SR; Hatcher & Gillaspy, 2006)",
+            "Qüestionari de Satisfacció del Client (CSQ-8; Larsen et al., 1979)"],
+     ["# Mètodes", "## Referències"]),
 ])
 def test_methods_in_spanish_and_catalan(default_config, code, names, headings):
     english_paragraphs, english_text = markdown(default_config)
@@ -90,11 +146,12 @@ def test_methods_in_english_are_unchanged(default_config):
     paragraphs, text = markdown(default_config)
     assert paragraphs[0]["heading"] == "Measures"
     assert paragraphs[0]["text"].startswith(
-        "Patient-rated alliance: Working Alliance Inventory - Short Revised (client) (Hatcher & Gillaspy "
-        "(2006)), 12 items answered 1 to 5; subscales (task: items 1, 2, 10, 12; bond: items 3, 5, 7, 9; "
+        "Patient-rated alliance: Working Alliance Inventory - Short Revised (client; Hatcher & Gillaspy, "
+        "2006), 12 items answered 1 to 5; subscales (task: items 1, 2, 10, 12; bond: items 3, 5, 7, 9; "
         "goal: items 4, 6, 8, 11) scored as the mean of their items, the total as the mean of subscales "
         "(range 1 to 5). A subscale with more than 1 missing item is not scored; otherwise missing items "
-        "are prorated. No item is reverse-keyed. Satisfaction: Client Satisfaction Questionnaire (CSQ-8)")
+        "are prorated. No item is reverse-keyed. Satisfaction: Client Satisfaction Questionnaire (CSQ-8; "
+        "Larsen et al., 1979)")
     assert "the two-sided 5% level" in text and "r = 0.278 (" in text
     assert text.startswith("# Methods\n\n## Measures\n\n")
 
@@ -105,7 +162,7 @@ def test_a_user_instrument_keeps_its_name_in_spanish(default_config, tmp_path):
         paragraphs, text = markdown(config)
         instrument = load_configured(config["instruments"])["alliance"]
         assert instrument_name(instrument) == "Clinic alliance form"  # a shipped key, another name
-    assert "Clinic alliance form (Our clinic (2026))" in paragraphs[0]["text"]
+    assert "Clinic alliance form (Our clinic, 2026)" in paragraphs[0]["text"]
     assert ("- Clinic alliance form: Our clinic (2026) (instrumento definido por el usuario; complete esta "
             "referencia)") in text
 

@@ -229,8 +229,8 @@ NOTES = ["25.0% of the analysed patients (5 of 20) are at the maximum satisfacti
          "Proportional-odds model: Covariate 'not_a_column' is absent from the data and was dropped."]
 SENSITIVITY_NOTES = ["Early window k = 3 is the primary window; not repeated.",
                      "Other early windows do not change satisfaction (no early-alliance predictor)."]
-K_ANONYMITY = ("51 of 51 combination(s) of site, discipline, age_band, gender are shared by fewer than "
-               "k = 10 patients (120 patient(s) in them): such patients may be recognisable from these "
+K_ANONYMITY = ("51 of 51 combinations of site, discipline, age_band, gender are shared by fewer than "
+               "k = 10 patients (120 patients in them): such patients may be recognisable from these "
                "columns; consider coarser groups (wider age bands, merged sites)")
 # The same as the Spanish and Catalan reports write them.
 WRITTEN_WORDS = {
@@ -244,8 +244,8 @@ WRITTEN_WORDS = {
            "Modelo de odds proporcionales: La covariable 'not_a_column' no está en los datos",
            "La ventana inicial k = 3 es la del análisis principal; no se repite.",
            "Las otras ventanas iniciales no afectan a los modelos de satisfacción",
-           "51 de 51 combinación(es) de site, discipline, age_band, gender las comparten menos de k = 10 "
-           "pacientes (120 paciente(s) en ellas)"],
+           "51 de 51 combinaciones de site, discipline, age_band, gender las comparten menos de k = 10 "
+           "pacientes (120 pacientes en ellas)"],
     "ca": ["pacients de la cohort", "exclosos: sense desenllaç registrat",
            "exclosos: el tractament va acabar dins de la finestra inicial",
            "Pocs conglomerats: 2 terapeutes (menys de 50); errors estàndard robustos per conglomerats amb "
@@ -255,8 +255,8 @@ WRITTEN_WORDS = {
            "Model d'odds proporcionals: La covariable 'not_a_column' no és a les dades",
            "La finestra inicial k = 3 és la de l'anàlisi principal; no es repeteix.",
            "Les altres finestres inicials no afecten els models de satisfacció",
-           "51 de 51 combinació(ns) de site, discipline, age_band, gender les comparteixen menys de k = 10 "
-           "pacients (120 pacient(s) en aquestes combinacions)"],
+           "51 de 51 combinacions de site, discipline, age_band, gender les comparteixen menys de k = 10 "
+           "pacients (120 pacients en aquestes combinacions)"],
 }
 
 

@@ -3,6 +3,7 @@
 import base64
 import copy
 import re
+from html import unescape
 
 import pandas as pd
 import pytest
@@ -404,11 +405,11 @@ def test_sensitivity_section_and_ceiling_sentence(inputs):
 
 def test_data_warnings_show_the_suppressed_message(inputs):
     validation = inputs["validation"] | {"warnings": [
-        {"kind": "no_scored_session", "message": "3 patient(s) have no scored alliance session",
-         "report_message": "<5 patient(s) have no scored alliance session", "rows": [7, 9, 11]}]}
+        {"kind": "no_scored_session", "message": "3 patients have no scored alliance session",
+         "report_message": "<5 patients have no scored alliance session", "rows": [7, 9, 11]}]}
     html = build_report(**inputs | {"validation": validation})
-    assert "&lt;5 patient(s) have no scored alliance session" in html
-    assert "3 patient(s)" not in html
+    assert "&lt;5 patients have no scored alliance session" in html
+    assert "3 patients" not in html
     assert "nothing to warn about" in build_report(**inputs)
 
 
@@ -485,3 +486,13 @@ def test_report_shows_why_invariance_was_not_estimable_in_the_reports_language(i
     assert ("No estimable: 1 grupo de disciplinas con al menos 30 pacientes con todos los ítems respondidos: "
             "la invarianza compara dos o más.") in section
     assert "Invarianza de medida entre disciplinas" in section and "patients" not in section
+
+
+@pytest.mark.parametrize("code", ["en", "es", "ca"])
+def test_the_report_spells_fluckiger_with_its_umlaut(inputs, code):
+    """Flückiger et al. (2018), the alliance-outcome benchmark: the benchmark's source, the Methods and the
+    references as published; never "Fluckiger" (a reviewer found both spellings in one report)."""
+    html = build_report(**inputs | {"config": inputs["config"] | {"report": {"language": code}}})
+    assert f'<html lang="{code}">' in html
+    text = unescape(re.sub(r'(src|href)="data:[^"]*"', "", html))
+    assert "Flückiger" in text and "Fluckiger" not in text

@@ -39,7 +39,7 @@ def test_invalid_data_write_no_table_change_no_input_and_leak_no_identifier(root
     validated = work / "results/validated"
     assert sorted(p.name for p in validated.iterdir()) == ["validation_report.html"]
     report = (validated / "validation_report.html").read_text()
-    assert "Failed with 5 problem(s)" in report
+    assert "Failed with 5 problems" in report
     for column in ("referral", "contacto", "ref", "extra", "wai_sr_05"):
         assert column in report and column in done.stderr
     assert not (work / "results/effects.csv").exists()

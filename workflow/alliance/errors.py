@@ -146,7 +146,8 @@ class ValidationError(Exception):
     def format(self) -> str:
         """All problems, one block each."""
         head = (
-            f"Input validation failed with {len(self.problems)} problem(s); nothing was written. "
+            f"Input validation failed with {len(self.problems)} "
+            f"{'problem' if len(self.problems) == 1 else 'problems'}; nothing was written. "
             "See docs/data-contract.md for the data contract."
         )
         return "\n".join([head, *(p.format() for p in self.problems)])

@@ -162,7 +162,7 @@ class Message:
         `number(value, spec)`, a word before a value elided where the language does so (`_elided`)."""
         catalogue = translations(language())
         if self.plural:
-            template = catalogue.ngettext(self.template, self.plural, int(self.values["n"]))
+            template = catalogue.ngettext(self.template, self.plural, _count(self.values["n"]))
         elif self.context:
             template = catalogue.pgettext(self.context, self.template)
         else:
@@ -209,7 +209,8 @@ class Message:
 
 
 class Plural(Message):
-    """A message with a singular and a plural template, chosen by its value `n` (as `ngettext`)."""
+    """A message with a singular and a plural template, chosen by its value `n` (as `ngettext`); an `n`
+    given as text (a small count shown as "<10") takes the plural form ("<10 patients")."""
 
     __slots__ = ()
 
@@ -246,6 +247,12 @@ def read_message(value: object) -> Message | None:
     if isinstance(value, str) and value:
         return Message.from_json(json.loads(value))
     return None
+
+
+def _count(n: object) -> int:
+    """The number that chooses a plural message's form: `n`, or for a count shown as text ("<10") one that
+    every language writes in the plural form (2)."""
+    return int(n) if isinstance(n, int | float) else 2
 
 
 def _elided(text: str, value: str) -> str:

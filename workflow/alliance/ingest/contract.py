@@ -16,7 +16,7 @@ import pyarrow
 import pyarrow.compute as pc
 
 from alliance.errors import ROW_KEY, Problem, ValidationError
-from alliance.i18n import N_, Message
+from alliance.i18n import Message, Plural
 from alliance.ingest.identifiers import examples as quoted_examples
 from alliance.ingest.identifiers import find_identifiers
 from alliance.instruments import Instrument
@@ -138,18 +138,20 @@ def _coerce(
             continue
         if kind == "bool":
             parsed, bad = _parse_bool(raw)
-            what = N_("{n} values that are not booleans (e.g. {examples})")
             fix = Message("use 1/0, true/false or yes/no")
         else:
             parsed = _to_float(text)
             bad = (text != "").fillna(False) & parsed.isna()
-            what = N_("{n} values that are not numbers (e.g. {examples})")
             fix = Message("use plain numbers with a decimal point; leave a cell empty when it is missing")
         if bad.any():
             rows, keys, n = _rows(bad, df)
             examples = quoted_examples(raw[bad].astype(str).unique())
-            problems.append(Problem.told(file, column, Message(what, n=n, examples=examples), fix, rows, keys,
-                                         n))
+            what = (Plural("{n} value that is not a boolean (e.g. {examples})",
+                           "{n} values that are not booleans (e.g. {examples})", n=n, examples=examples)
+                    if kind == "bool" else
+                    Plural("{n} value that is not a number (e.g. {examples})",
+                           "{n} values that are not numbers (e.g. {examples})", n=n, examples=examples))
+            problems.append(Problem.told(file, column, what, fix, rows, keys, n))
             reported.update((column, int(i)) for i in np.flatnonzero(bad.to_numpy()))
         out[column] = parsed.astype(_dtype(kind)) if kind != "integer" else parsed.astype(float)
     return out
@@ -264,11 +266,13 @@ def _check_schema(
             rows, keys, n = _rows(mask, df)
             values = quoted_examples(group["failure_case"].astype(str).unique())
             if name == "not_nullable":
-                message = Message("{n} row(s) fail check {check} (empty cells)", n=n or len(group),
-                                  check=str(check))
+                message = Plural("{n} row fails check {check} (empty cells)",
+                                 "{n} rows fail check {check} (empty cells)", n=n or len(group),
+                                 check=str(check))
             else:
-                message = Message("{n} row(s) fail check {check} (e.g. {examples})", n=n or len(group),
-                                  check=str(check), examples=values)
+                message = Plural("{n} row fails check {check} (e.g. {examples})",
+                                 "{n} rows fail check {check} (e.g. {examples})", n=n or len(group),
+                                 check=str(check), examples=values)
             problems.append(Problem.told(file, str(column), message, FIXES.get(name, OTHER_FIX), rows, keys,
                                          n))
 
@@ -339,7 +343,8 @@ def validate_tables(
                     rows, keys, n = _rows(unknown, typed[table])
                     problems.append(Problem.told(
                         files[table], "patient_id",
-                        Message("{n} row(s) name a patient not in {file}", n=n, file=files["patients"]),
+                        Plural("{n} row names a patient not in {file}",
+                               "{n} rows name a patient not in {file}", n=n, file=files["patients"]),
                         Message("add the patient to the patients table or remove these rows"), rows, keys, n,
                     ))
     for problem in problems:

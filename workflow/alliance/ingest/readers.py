@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from alliance.errors import WHOLE_FILE, ConfigError, InputError
-from alliance.i18n import N_, Message, Term
+from alliance.i18n import N_, Message, Plural, Term
 from alliance.ingest.contract import OUTCOME_COLUMNS, PATIENT_COLUMNS, REQUIRED, SESSION_COLUMNS, TABLES
 from alliance.ingest.identifiers import redact_text
 
@@ -146,7 +146,8 @@ class ReadOptions:
             redcap[key] = tuple(str(e) for e in redcap.get(key) or ())
         unknown = set(redcap) - set(RedcapOptions.__dataclass_fields__)
         if unknown:
-            raise ConfigError(f"data.redcap: unknown key(s) {', '.join(sorted(unknown))}.")
+            raise ConfigError(f"data.redcap: unknown {'key' if len(unknown) == 1 else 'keys'} "
+                              f"{', '.join(sorted(unknown))}.")
         if redcap.get("session_events"):
             try:
                 re.compile(redcap["session_events"])
@@ -321,14 +322,17 @@ def _build(header: list, body: pd.DataFrame, file: str) -> tuple[pd.DataFrame, l
         if too_long:
             listed = ", ".join(str(r) for r in too_long[:MAX_LISTED_ROWS])
             if len(too_long) > MAX_LISTED_ROWS:
-                message = Message(
-                    "{n} row(s) have more cells than the header has columns ({width}): rows {rows} and "
+                message = Message(  # more rows than are listed: always several
+                    "{n} rows have more cells than the header has columns ({width}): rows {rows} and "
                     "{more} more (data rows, counting from 1 below the header). Check the delimiter "
                     "(data.delimiter), quotes around text with delimiters in it, and decimal commas.",
                     n=len(too_long), width=width, rows=listed, more=len(too_long) - MAX_LISTED_ROWS)
             else:
-                message = Message(
-                    "{n} row(s) have more cells than the header has columns ({width}): rows {rows} (data "
+                message = Plural(
+                    "{n} row has more cells than the header has columns ({width}): row {rows} (data rows, "
+                    "counting from 1 below the header). Check the delimiter (data.delimiter), quotes around "
+                    "text with delimiters in it, and decimal commas.",
+                    "{n} rows have more cells than the header has columns ({width}): rows {rows} (data "
                     "rows, counting from 1 below the header). Check the delimiter (data.delimiter), quotes "
                     "around text with delimiters in it, and decimal commas.",
                     n=len(too_long), width=width, rows=listed)
@@ -351,8 +355,11 @@ def _build(header: list, body: pd.DataFrame, file: str) -> tuple[pd.DataFrame, l
     duplicated = sorted({n for n in final if final.count(n) > 1})
     if duplicated:
         raise InputError(
-            Message("column name(s) {names} appear more than once. Give every column a distinct name (or "
-                    "map one of them with data.columns).", names=", ".join(repr(d) for d in duplicated)),
+            Plural("column name {names} appears more than once. Give every column a distinct name (or map "
+                   "one of them with data.columns).",
+                   "column names {names} appear more than once. Give every column a distinct name (or map "
+                   "one of them with data.columns).",
+                   n=len(duplicated), names=", ".join(repr(d) for d in duplicated)),
             file=file, column=", ".join(duplicated), fix=Message("give every column a distinct name"))
     if not final:
         raise InputError(Message("no header row. The first row must name the columns."), file=file,
@@ -515,8 +522,11 @@ def apply_column_map(
     clashes = sorted({n for n in final if final.count(n) > 1})
     if clashes:
         raise InputError(
-            Message("after data.columns renames, the name(s) {names} would be given to more than one column. "
-                    "Map only one column to each contract name.", names=", ".join(repr(c) for c in clashes)),
+            Plural("after data.columns renames, the name {names} would be given to more than one column. "
+                   "Map only one column to each contract name.",
+                   "after data.columns renames, the names {names} would be given to more than one column. "
+                   "Map only one column to each contract name.",
+                   n=len(clashes), names=", ".join(repr(c) for c in clashes)),
             file=file, column=", ".join(clashes),
             fix=Message("change data.columns so each name is used once"))
     return frame.rename(columns=renames), {new: old for old, new in renames.items()}, unmatched
@@ -632,7 +642,8 @@ def read_redcap(path: str | Path, options: ReadOptions) -> dict[str, ReadResult]
     missing_id = df[rid].isna()
     if missing_id.any():
         rows = [whole.source_rows[i] for i in np.flatnonzero(missing_id.to_numpy())[:MAX_LISTED_ROWS]]
-        raise InputError(Message("{n} row(s) have no {column}.", n=int(missing_id.sum()), column=rid),
+        raise InputError(Plural("{n} row has no {column}.", "{n} rows have no {column}.",
+                                n=int(missing_id.sum()), column=rid),
                          file=file, column=rid, rows=rows,
                          fix=Message("every row of a REDCap export needs its {column}", column=rid))
     events = df[REDCAP_EVENT] if REDCAP_EVENT in df.columns else None
@@ -727,9 +738,11 @@ def _collapse(part: pd.DataFrame, source: list[int], rid: str, file: str,
         columns = [str(c) for c in conflicts.columns[conflicts.any()]]
         records = [str(r) for r in conflicts.index[conflicts.any(axis=1)][:MAX_LISTED_ROWS]]
         raise InputError(
-            Message("for the {table} table, record(s) {records} have different values of {columns} in "
-                    "different events. Restrict data.redcap.{table}_events to the event that holds them.",
-                    table=table, records=", ".join(records), columns=", ".join(columns)),
+            Plural("for the {table} table, record {records} has different values of {columns} in "
+                   "different events. Restrict data.redcap.{table}_events to the event that holds them.",
+                   "for the {table} table, records {records} have different values of {columns} in "
+                   "different events. Restrict data.redcap.{table}_events to the event that holds them.",
+                   n=len(records), table=table, records=", ".join(records), columns=", ".join(columns)),
             file=file, column=", ".join(columns), fix=Message("set data.redcap.{table}_events", table=table))
     first = grouped.first().reset_index()
     positions = part.reset_index(drop=True).groupby(rid, sort=False).head(1).index

@@ -19,14 +19,14 @@ Messages never quote a value; a problem's message and fix are `Message`s too (`P
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from alliance.errors import WHOLE_FILE, ConfigError, InputError
-from alliance.i18n import N_, Message
+from alliance.i18n import Message, Plural
 from alliance.ingest.contract import (
     KEY,
     MAX_LISTED_ROWS,
@@ -171,14 +171,16 @@ def run_validation(
 
 
 def _warning(kind: str, table: str, inputs: Inputs, column: str, count: int, rows: list[int],
-             template: str, min_cell_size: int, **values: object) -> dict:
-    """One warning: `template` (an English message marked `N_`) with the count `n` and the other `values`."""
+             message: Callable[..., Message], min_cell_size: int, **values: object) -> dict:
+    """One warning: `message(n=count, **values)`, the message made from the count `n` and the other
+    `values` (a `Plural` chosen by `n`, its English marked where it is called); the report's copy with a
+    small count as "<k" (`SUPPRESSED`; a count so shown takes the plural form)."""
     exact = {"n": count} | values
     shown = {name: (f"<{min_cell_size}" if name in SUPPRESSED and 0 < value < min_cell_size else value)
              for name, value in exact.items()}
-    message, report = Message(template, **exact), Message(template, **shown)
+    written, report = message(**exact), message(**shown)
     return {"kind": kind, "table": table, "file": inputs.files[table], "column": column, "count": int(count),
-            "rows": rows, "message": str(message), "message_message": message.to_json(),
+            "rows": rows, "message": str(written), "message_message": written.to_json(),
             "report_message": str(report), "report_message_message": report.to_json()}
 
 
@@ -204,8 +206,11 @@ def data_warnings(
         warnings.append(_warning(
             "no_scored_session", "patients", column=KEY, count=int(none.sum()),
             rows=_patient_rows(none, inputs),
-            template=N_("{n} patient(s) have no scored alliance session (no attended session with an "
-                        "alliance score); models of alliance leave them out"), **args))
+            message=lambda **values: Plural(
+                "{n} patient has no scored alliance session (no attended session with an alliance score); "
+                "models of alliance leave them out",
+                "{n} patients have no scored alliance session (no attended session with an alliance score); "
+                "models of alliance leave them out", **values), **args))
 
     per_therapist = patients.groupby("therapist_id")[KEY].transform("size")
     alone = per_therapist == 1
@@ -213,8 +218,11 @@ def data_warnings(
         warnings.append(_warning(
             "therapist_one_patient", "patients", column="therapist_id", count=int(alone.sum()),
             rows=_patient_rows(alone, inputs),
-            template=N_("{n} therapist(s) have a single patient; therapist-level estimates (therapist share "
-                        "of alliance variance, therapist means) rest on one patient each"), **args))
+            message=lambda **values: Plural(
+                "{n} therapist has a single patient; therapist-level estimates (therapist share of alliance "
+                "variance, therapist means) rest on one patient each",
+                "{n} therapists have a single patient; therapist-level estimates (therapist share of "
+                "alliance variance, therapist means) rest on one patient each", **values), **args))
 
     dropouts = set(outcomes.loc[outcomes["dropout"].fillna(False).astype(bool), KEY])
     planned = sessions[KEY].map(patients.set_index(KEY)["sessions_planned"])
@@ -225,26 +233,42 @@ def data_warnings(
         warnings.append(_warning(
             "sessions_after_dropout", "sessions", column="attended", count=int(who.sum()),
             rows=_patient_rows(who, inputs),
-            template=N_("{n} patient(s) recorded as dropouts attended their last planned session or later "
-                        "({sessions} session row(s)); check dropout in the outcomes and sessions_planned "
-                        "(rows listed are rows of the patients file)"), sessions=int(after.sum()), **args))
+            message=lambda sessions, **values: Plural(
+                "{n} patient recorded as a dropout attended their last planned session or later "
+                "({sessions}); check dropout in the outcomes and sessions_planned (rows listed are rows of "
+                "the patients file)",
+                "{n} patients recorded as dropouts attended their last planned session or later "
+                "({sessions}); check dropout in the outcomes and sessions_planned (rows listed are rows of "
+                "the patients file)",
+                sessions=Plural("{n} session row", "{n} session rows", n=sessions), **values),
+            sessions=int(after.sum()), **args))
 
     no_outcome = ~patients[KEY].isin(outcomes[KEY])
     if no_outcome.any():
         warnings.append(_warning(
             "patient_without_outcome", "outcomes", column=KEY, count=int(no_outcome.sum()),
             rows=_patient_rows(no_outcome, inputs),
-            template=N_("{n} patient(s) have no row in the outcomes table; dropout and satisfaction models "
-                        "leave them out (rows listed are rows of the patients file)"), **args))
+            message=lambda **values: Plural(
+                "{n} patient has no row in the outcomes table; dropout and satisfaction models leave them "
+                "out (rows listed are rows of the patients file)",
+                "{n} patients have no row in the outcomes table; dropout and satisfaction models leave them "
+                "out (rows listed are rows of the patients file)", **values), **args))
 
     anonymity = k_anonymity(patients, k)
     if anonymity["rare_combinations"]:
         warnings.append(_warning(
             "k_anonymity", "patients", column=", ".join(anonymity["columns"]),
             count=anonymity["patients_in_rare"], rows=[],
-            template=N_("{combos} of {total} combination(s) of {columns} are shared by fewer than k = {k} "
-                        "patients ({n} patient(s) in them): such patients may be recognisable from these "
-                        "columns; consider coarser groups (wider age bands, merged sites)"),
+            message=lambda combos, total, **values: Plural(
+                "{combinations} of {columns} are shared by fewer than k = {k} patients ({n} patient in "
+                "them): such a patient may be recognisable from these columns; consider coarser groups "
+                "(wider age bands, merged sites)",
+                "{combinations} of {columns} are shared by fewer than k = {k} patients ({n} patients in "
+                "them): such patients may be recognisable from these columns; consider coarser groups "
+                "(wider age bands, merged sites)",
+                # "3 of 51 combinations" (of the values of the columns): the plural chosen by the total
+                combinations=Plural("{combos} of {n} combination", "{combos} of {n} combinations", n=total,
+                                    combos=combos), **values),
             combos=anonymity["rare_combinations"], total=anonymity["combinations"],
             columns=anonymity["columns"], k=k, **args))
 
@@ -252,7 +276,8 @@ def data_warnings(
         for source in result.info.get("unmatched_column_map", []):
             warnings.append(_warning(
                 "column_map_unused", table, column=source, count=0, rows=[],
-                template=N_("data.columns.{name} maps a column '{source}' that the file does not have"),
+                message=lambda **values: Message(
+                    "data.columns.{name} maps a column '{source}' that the file does not have", **values),
                 name=table, source=source, **args))
     return warnings
 

@@ -9,7 +9,7 @@ computed in its own metric from the primary analysis sample of the matching mode
   from the point-biserial r and the group sizes, d = sqrt(a) r / sqrt(1 - r^2) sqrt((n - 2) / n),
   a = n^2 / (n1 n0) (Borenstein et al. 2009, eq. 7.7 solved for d; the last factor puts the pooled SD on
   n - 2 degrees of freedom), its CI from r's (the map is monotone).
-- Fluckiger, Del Re, Wampold & Horvath (2018), r = .278 [.256, .299]: the bivariate correlation of
+- Flückiger, Del Re, Wampold & Horvath (2018), r = .278 [.256, .299]: the bivariate correlation of
   alliance with treatment outcome. Here: early alliance with symptom improvement (first minus last
   score) in the H4 sample.
 
@@ -81,7 +81,7 @@ def dropout_comparison(design: Design) -> dict:
 
 def outcome_comparison(design: Design) -> dict:
     """Early alliance with symptom improvement as a bivariate r, in the symptom-improvement sample
-    (`improvement_design`), with its 95% CI and the verdict against Fluckiger et al.'s r."""
+    (`improvement_design`), with its 95% CI and the verdict against Flückiger et al.'s r."""
     data = design.data
     correlation = clustered_correlation(data[design.predictor], data["symptom_improvement"],
                                         data["therapist_id"], df=_df(design))

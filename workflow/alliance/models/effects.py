@@ -34,7 +34,7 @@ SCALES = ("log_odds", "log_hazard", "points")
 # Meta-analytic benchmarks as correlations (sign: positive = better alliance, better outcome).
 BENCHMARKS = {
     "alliance_outcome": {"r": 0.278, "ci_low": 0.256, "ci_high": 0.299,
-                         "source": "Fluckiger, Del Re, Wampold & Horvath (2018), 295 studies"},
+                         "source": "Flückiger, Del Re, Wampold & Horvath (2018), 295 studies"},
     "alliance_dropout": {"d": 0.55, "source": "Sharf, Primavera & Diener (2010), 11 studies"},
 }
 

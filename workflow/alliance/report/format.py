@@ -10,19 +10,47 @@ A fit's reasons, notes, flags and flow, and the data warnings, are messages (`al
 written in the report's language, their numbers as above (`format_value`); text still in English (a
 record written without its message, the validation page's problems, an instrument's name) is marked as
 such in a report of another language (`foreign`).
+
+Numbers written into a figure (`figure_numbers`, entered by `style.figure_style`) have a negative sign as
+the minus sign U+2212, as matplotlib writes its tick labels; a table, a sentence and a CSV keep the
+hyphen-minus.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 from markupsafe import Markup, escape
 
 from alliance.i18n import SOURCE_LANGUAGE, english_number, language
 
+MINUS = "\u2212"  # the minus sign, as matplotlib writes negative tick labels (axes.unicode_minus)
+_in_figure: ContextVar[bool] = ContextVar("figure_numbers", default=False)
+
+
+@contextmanager
+def figure_numbers() -> Iterator[None]:
+    """Write every number inside the block as figure text: a negative one with the minus sign (`MINUS`),
+    as the figure's tick labels have it, not the hyphen-minus of the report's tables and CSV files."""
+    token = _in_figure.set(True)
+    try:
+        yield
+    finally:
+        _in_figure.reset(token)
+
+
+def _signed(text: str) -> str:
+    """A written number with its leading hyphen-minus as the minus sign inside `figure_numbers`."""
+    return MINUS + text[1:] if text.startswith("-") and _in_figure.get() else text
+
 
 def _localised(text: str) -> str:
-    """A number written with a decimal point, in the active language's decimal mark."""
-    return text if language() == SOURCE_LANGUAGE else text.replace(".", ",")
+    """A number written with a decimal point, in the active language's decimal mark (and, in a figure,
+    its minus sign: `figure_numbers`)."""
+    return _signed(text if language() == SOURCE_LANGUAGE else text.replace(".", ","))
 
 
 def format_general(value: float) -> str:
@@ -57,7 +85,7 @@ def format_unit(value: float, digits: int = 2) -> str:
     """A number bounded by 1 (r, p): without the leading zero in English (APA: .27, -.26), with it in
     Spanish and Catalan (0,27)."""
     text = format_number(value, digits)
-    if language() == SOURCE_LANGUAGE and text.startswith(("0.", "-0.")):
+    if language() == SOURCE_LANGUAGE and text.startswith(("0.", "-0.", MINUS + "0.")):
         return text.replace("0.", ".", 1)
     return text
 
@@ -113,7 +141,7 @@ def format_value(value: float, spec: str = "") -> str:
     if isinstance(value, int) and not spec:
         return format_count(value)
     if language() == SOURCE_LANGUAGE:
-        return english_number(value, spec)
+        return _signed(english_number(value, spec))
     text = _localised(format(value, spec[:-1] + "f" if spec.endswith("u") else spec))
     return text.replace("%", "\u00a0%") if spec.endswith("%") else text
 

@@ -4,7 +4,7 @@ plain-language sentence per outcome (ANALYSIS_PLAN.md, sections 5 and 6).
 Each effect is shown per SD of alliance on the scale a clinician reads: an odds ratio for attendance and
 dropout, points of the questionnaire for satisfaction and symptom improvement. Benchmarks are drawn only
 where the metric is the benchmark's own (the like-for-like comparisons of `alliance.models.benchmarks`:
-Sharf et al.'s d for dropout, Fluckiger et al.'s r for symptom improvement); the per-SD effects have no
+Sharf et al.'s d for dropout, Flückiger et al.'s r for symptom improvement); the per-SD effects have no
 published counterpart and get none.
 """
 

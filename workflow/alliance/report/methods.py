@@ -5,6 +5,7 @@ and their references as published."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from alliance.i18n import N_, _, ngettext, pgettext
@@ -45,7 +46,7 @@ REFERENCES = {
     "Rubin (1987)": "Rubin, D. B. (1987). *Multiple imputation for nonresponse in surveys*. Wiley.",
     "Chinn (2000)": "Chinn, S. (2000). A simple method for converting an odds ratio to effect size for use "
                     "in meta-analysis. *Statistics in Medicine, 19*(22), 3127-3131.",
-    "Fluckiger, Del Re, Wampold & Horvath (2018)": (
+    "Flückiger, Del Re, Wampold & Horvath (2018)": (
         "Flückiger, C., Del Re, A. C., Wampold, B. E., & Horvath, A. O. (2018). The alliance in adult "
         "psychotherapy: A meta-analytic synthesis. *Psychotherapy, 55*(4), 316-340."),
     "Sharf, Primavera & Diener (2010)": (
@@ -59,6 +60,36 @@ REFERENCES = {
         "Seabold, S., & Perktold, J. (2010). Statsmodels: Econometric and statistical modeling with Python. "
         "*Proceedings of the 9th Python in Science Conference*, 92-96."),
 }
+
+
+# A narrative citation: the authors, then the year in parentheses ("Hatcher & Gillaspy (2006)").
+NARRATIVE_CITATION = re.compile(r"(?P<authors>.*?\S)\s*\((?P<year>\d{4}[a-z]?|n\.d\.|in press)\)")
+
+
+def parenthetical(citation: str) -> str:
+    """A narrative citation as APA writes it inside parentheses: "Hatcher & Gillaspy (2006)" is
+    "Hatcher & Gillaspy, 2006"; a citation of another form (a user's instrument's "our own form") as it is
+    given."""
+    found = NARRATIVE_CITATION.fullmatch(citation.strip())
+    return f"{found['authors']}, {found['year']}" if found else citation.strip()
+
+
+def cited_name(name: str, citation: str) -> str:
+    """An instrument's name with its citation in one pair of parentheses (APA): "Working Alliance
+    Inventory - Short Revised (client; Hatcher & Gillaspy, 2006)", "Session Rating Scale (SRS v3; Duncan et
+    al., 2003)", "Our scale (our own form)"; the name alone without a citation."""
+    cited = parenthetical(citation)
+    if not cited:
+        return name
+    if name.endswith(")") and "(" in name:  # a parenthesis of its own ("(client)"): the citation joins it
+        return f"{name[:-1]}; {cited})"
+    return f"{name} ({cited})"
+
+
+def cites(text: str, citation: str) -> bool:
+    """Whether `text` cites a work cited as `citation` (narrative) in either form: "Hatcher & Gillaspy
+    (2006)" or, inside parentheses, "Hatcher & Gillaspy, 2006"."""
+    return bool(citation) and (citation in text or parenthetical(citation) in text)
 
 
 ROLE_LABELS = {"alliance": N_("Patient-rated alliance"), "satisfaction": N_("Satisfaction"),
@@ -129,9 +160,10 @@ def instrument_sentence(role: str, instrument: Instrument) -> str:
     """One instrument: name, citation, items and range, subscales with their item numbers, scoring;
     `role` is the instrument's role label, already in the report's language."""
     low, high = instrument.score_range
-    sentences = [fill(_("{role}: {name} ({citation}), {n} items answered {minimum} to {maximum}; {scoring} "
-                        "(range {low} to {high})."),
-        role=role, name=instrument_name(instrument), citation=instrument.citation,
+    # Translators: {name} is the name with its citation ("... (client; Hatcher & Gillaspy, 2006)").
+    sentences = [fill(_("{role}: {name}, {n} items answered {minimum} to {maximum}; {scoring} (range {low} "
+                        "to {high})."),
+        role=role, name=cited_name(instrument_name(instrument), instrument.citation),
         n=instrument.n_items, minimum=format_general(instrument.minimum),
         maximum=format_general(instrument.maximum), scoring=_scoring(instrument), low=format_general(low),
         high=format_general(high))]
@@ -192,21 +224,21 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
         "missing-data rule. Covariates: {covariates} (numeric ones z-scored). Standard errors are clustered "
         "by therapist (the linear mixed models also have a therapist or patient random intercept); with "
         "fewer than {clusters} therapists, clustered standard errors are small-sample corrected "
-        "(bias-reduced for logistic models, Mancl & DeRouen (2001); jackknife for linear ones, Bell & "
-        "McCaffrey (2002)) and intervals and p-values use Student's t on (therapists - 1) degrees of freedom "
-        "(Cameron & Miller (2015)); each such result is flagged. A model the data cannot support is not "
+        "(bias-reduced for logistic models, Mancl & DeRouen, 2001; jackknife for linear ones, Bell & "
+        "McCaffrey, 2002) and intervals and p-values use Student's t on (therapists - 1) degrees of freedom "
+        "(Cameron & Miller, 2015); each such result is flagged. A model the data cannot support is not "
         "estimated and its reason is given (Models of the analysis plan).").format(
         covariates=covariates, clusters=config["models"].get("min_clusters", MIN_CLUSTERS))
     missing = _(
         "Each model uses complete cases after the exclusions counted in its flow (multiple imputation is a "
         "sensitivity analysis). Primary hypotheses are tested at the two-sided {alpha} level; p-values of "
         "the secondary and of the exploratory effects are adjusted by the Benjamini-Hochberg false-discovery "
-        "rate within each family (q; Benjamini & Hochberg (1995)). Multiple imputation pools by Rubin's "
-        "rules (Rubin (1987)).").format(alpha=format_percent(0.05, 0))
+        "rate within each family (q; Benjamini & Hochberg, 1995). Multiple imputation pools by Rubin's "
+        "rules (Rubin, 1987).").format(alpha=format_percent(0.05, 0))
     effect_sizes = _(
         "Effects are per SD of alliance with 95% CIs whose standard errors include the sampling variance of "
         "that SD (delta method), and converted to r (points: the standardised slope; log-odds: via d = b "
-        "sqrt(3) / pi, Chinn (2000); log-hazard: via d = b sqrt(6) / pi). These r are not the benchmarks' "
+        "sqrt(3) / pi, Chinn, 2000; log-hazard: via d = b sqrt(6) / pi). These r are not the benchmarks' "
         "metrics; the benchmarks are compared with statistics in their own metric: the alliance-outcome "
         "benchmark r = {r} ({r_source}) with the bivariate r of early alliance and symptom improvement, the "
         "dropout benchmark d = {d} ({d_source}) with the standardised difference in early alliance between "
@@ -219,8 +251,8 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
         "suppression where a total would reveal them.").format(
         n=format_count(config["privacy"]["min_cell_size"]))
     run = _(
-        "Python; {software}. The whole run is a Snakemake workflow (Mölder et al. (2021)), the models are "
-        "statsmodels' (Seabold & Perktold (2010)); results/manifest.json lists every output with its "
+        "Python; {software}. The whole run is a Snakemake workflow (Mölder et al., 2021), the models are "
+        "statsmodels' (Seabold & Perktold, 2010); results/manifest.json lists every output with its "
         "hash.").format(software=software)
     return [
         {"heading": _(HEADINGS["measures"]), "text": " ".join(measures)},
@@ -242,10 +274,11 @@ def methods_markdown(paragraphs: list[dict], instruments: Mapping[str, Instrumen
     lines = ["# " + _("Methods"), ""]
     for paragraph in paragraphs:
         lines += [f"## {paragraph['heading']}", "", paragraph["text"], ""]
-    cited = [reference for key, reference in REFERENCES.items() if key in text]
+    cited = [reference for key, reference in REFERENCES.items() if cites(text, key)]
     cited += [_("{name}: {citation} (a user-defined instrument; complete this reference)").format(
                   name=instrument.name, citation=instrument.citation)
               for instrument in instruments.values() if instrument is not None
-              and instrument.citation not in REFERENCES and instrument.citation in text]
+              and instrument.citation not in REFERENCES
+              and (instrument.citation in text or cites(text, instrument.citation))]
     lines += ["## " + _("References"), "", *(f"- {reference}" for reference in sorted(cited)), ""]
     return "\n".join(lines)

@@ -20,6 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from alliance.i18n import SOURCE_LANGUAGE, language
+from alliance.report.format import figure_numbers
 
 SVG_HASHSALT = "alliance-report"  # fixed SVG ids: the same figure gives the same bytes
 # The formatters that write numbers; tick labels given as text (FixedFormatter, categories) are left alone.
@@ -45,8 +46,9 @@ def style_rc() -> dict:
 
 @contextmanager
 def figure_style() -> Iterator[None]:
-    """Apply the shared style while a figure is drawn."""
-    with mpl.rc_context(style_rc()):
+    """Apply the shared style while a figure is drawn; the numbers written meanwhile (annotations, labels)
+    have the minus sign of the tick labels (`format.figure_numbers`)."""
+    with mpl.rc_context(style_rc()), figure_numbers():
         yield
 
 

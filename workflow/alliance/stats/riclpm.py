@@ -745,8 +745,9 @@ def _check_patterns(
     count, _, var = _pattern_moments(patterns, len(observed))
     for j, var_name in enumerate(observed):
         if count[j] < 2:
-            raise NotEstimable(Message("{variable} is recorded for {n} patient(s) only",
-                                       variable=_words(var_name, names), n=int(count[j])))
+            raise NotEstimable(Plural("{variable} is recorded for {n} patient only",
+                                      "{variable} is recorded for {n} patients only",
+                                      variable=_words(var_name, names), n=int(count[j])))
         if not var[j] > 0:
             raise NotEstimable(Message("{variable} has the same value for every patient",
                                        variable=_words(var_name, names)))
