@@ -469,7 +469,7 @@ def test_kaplan_meier_curves_stop_below_the_minimum_at_risk():
     lines = fig.axes[0].get_lines()
     assert [line.get_label() for line in lines] == ["low tertile", "middle tertile", "high tertile"]
     assert [len(line.get_xdata()) for line in lines] == [2, 3, 3]  # low: 4 at risk at session 2
-    assert "log-rank chi2(2) = 5.20, p = .074" in " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "log-rank χ²(2) = 5.20, p = .074" in " ".join(t.get_text() for t in fig.axes[0].texts)
     # p as the report writes it (APA: three decimals, "p < .001"), not three significant digits (0.00241)
     for p_value, shown in ((0.00241, "p = .002"), (0.00002, "p < .001")):
         small = kaplan_meier(KM_CURVES, LOGRANK | {"p_value": p_value}, min_cell_size=10)
@@ -693,7 +693,7 @@ def test_spanish_figures_say_why_in_spanish(sessions, features, effects, wai_sr)
     assert any("en el máximo: 11,1\u00a0%" in t.get_text() for t in subscales.axes[0].texts)
     assert [line.get_label() for line in km.axes[0].get_lines()] == ["tercil bajo", "tercil medio",
                                                                      "tercil alto"]
-    assert "log-rank chi2(2) = 5,20, p = 0,074; las curvas terminan con menos de 10 pacientes en riesgo" in [
+    assert "log-rank χ²(2) = 5,20, p = 0,074; las curvas terminan con menos de 10 pacientes en riesgo" in [
         t.get_text() for t in km.axes[0].texts]
     assert "0,8" in tick_texts(km.axes[0], "y")
 

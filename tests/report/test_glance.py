@@ -78,10 +78,10 @@ def test_table_cells_and_like_for_like_benchmarks(inputs):
     cells = glance_table(glance_rows(*inputs, satisfaction_label="CSQ-8"))
     assert cells[0]["estimate"] == "2.00 [1.50, 2.50]" and cells[0]["benchmark"] == ""
     assert cells[1]["benchmark"] == ("d = 0.75 [0.50, 1.00], compatible with 0.55 "
-                                     "(Sharf, Primavera & Diener 2010)")
+                                     "(Sharf, Primavera & Diener, 2010)")
     assert cells[2]["estimate"] == "not estimable" and cells[2]["p"] == "" and cells[2]["metric"] == ""
     assert cells[3]["benchmark"] == ("r = .05 [-.05, .15], below .28 [.256, .299] "
-                                     "(Flückiger, Del Re, Wampold & Horvath 2018)")
+                                     "(Flückiger, Del Re, Wampold & Horvath, 2018)")
 
 
 def test_figure_has_a_panel_per_scale_and_one_for_the_benchmarks(inputs):

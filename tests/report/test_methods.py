@@ -19,8 +19,8 @@ from alliance.report.methods import (
     instrument_name,
     methods_markdown,
     methods_section,
-    parenthetical,
 )
+from alliance.report.words import parenthetical, source_words
 
 
 def markdown(config):
@@ -78,6 +78,19 @@ def test_a_narrative_citation_in_parentheses_is_written_the_apa_way():
     assert (cited_name("Session Rating Scale", "Duncan et al. (2003)")
             == "Session Rating Scale (Duncan et al., 2003)")
     assert cited_name("Our scale", "our own form") == "Our scale (our own form)"
+
+
+def test_a_benchmark_source_in_parentheses_is_written_the_apa_way():
+    """A benchmark's source is cited inside parentheses ("r = .278 (Flückiger ... (2018), 295 studies)" was
+    a reviewer's find): the year after a comma, the studies after a semicolon, in each language."""
+    source = "Flückiger, Del Re, Wampold & Horvath (2018), 295 studies"
+    assert source_words(source) == "Flückiger, Del Re, Wampold & Horvath, 2018; 295 studies"
+    assert source_words(source, studies=False) == "Flückiger, Del Re, Wampold & Horvath, 2018"
+    assert source_words("Sharf, Primavera & Diener (2010)") == "Sharf, Primavera & Diener, 2010"
+    assert source_words("a clinic's own audit") == "a clinic's own audit"
+    with use_language("es"):
+        assert source_words("Sharf, Primavera & Diener (2010), 1200 studies") == (
+            "Sharf, Primavera & Diener, 2010; 1.200 estudios")
     assert cited_name("Our scale", "") == "Our scale"
     assert cites("... (client; Hatcher & Gillaspy, 2006), 12 items", "Hatcher & Gillaspy (2006)")
     assert not cites("Hatcher & Gillaspy, 2006", "") and not cites("nothing cited", "Rubin (1987)")
@@ -92,22 +105,24 @@ def test_the_instrument_is_cited_once_without_nested_parentheses(default_config,
     assert "Larsen et al., 1979)" in measures
     assert not re.search(r"\([^()]*\([^()]*\)[^()]*\)", measures.split(". ")[0]), measures
     assert REFERENCES["Hatcher & Gillaspy (2006)"] in text and REFERENCES["Larsen et al. (1979)"] in text
-    # every work the Methods cite inside parentheses, once ("(Rubin, 1987)", not "(Rubin (1987))"); the
-    # benchmarks' sources are cited as the results name them
+    # every work the Methods cite inside parentheses, once ("(Rubin, 1987)", not "(Rubin (1987))"), the
+    # benchmarks' sources too ("(Sharf, Primavera & Diener, 2010; 11 studies)")
     body = " ".join(p["text"] for p in paragraphs)
-    benchmarks = {"Flückiger, Del Re, Wampold & Horvath (2018)", "Sharf, Primavera & Diener (2010)"}
-    for key in set(REFERENCES) - benchmarks:
+    for key in REFERENCES:
         assert key not in body, key
     for key in ("Mancl & DeRouen, 2001", "Bell & McCaffrey, 2002)", "(Cameron & Miller, 2015)",
                 "Benjamini & Hochberg, 1995)", "(Rubin, 1987)", "(Mölder et al., 2021)",
                 "(Seabold & Perktold, 2010)", "Chinn, 2000;"):
         assert key in body, key
+    for source in (r"\(Sharf, Primavera & Diener, 2010; 11 \w+\)",
+                   r"\(Flückiger, Del Re, Wampold & Horvath, 2018; 295 \w+\)"):
+        assert re.search(source, body), source
 
 
 def test_no_benchmark_or_reference_misspells_fluckiger(default_config):
     paragraphs, text = markdown(default_config)
     assert "Fluckiger" not in text and "Flückiger, C., Del Re" in text
-    assert "Flückiger, Del Re, Wampold & Horvath (2018)" in " ".join(p["text"] for p in paragraphs)
+    assert "Flückiger, Del Re, Wampold & Horvath, 2018" in " ".join(p["text"] for p in paragraphs)
 
 
 # Common English words ("per" is Catalan too): a Methods text in another language has none outside its
@@ -152,7 +167,7 @@ def test_methods_in_english_are_unchanged(default_config):
         "(range 1 to 5). A subscale with more than 1 missing item is not scored; otherwise missing items "
         "are prorated. No item is reverse-keyed. Satisfaction: Client Satisfaction Questionnaire (CSQ-8; "
         "Larsen et al., 1979)")
-    assert "the two-sided 5% level" in text and "r = 0.278 (" in text
+    assert "the two-sided 5% level" in text and "r = .278 (Flückiger" in text and "r = 0.278" not in text
     assert text.startswith("# Methods\n\n## Measures\n\n")
 
 

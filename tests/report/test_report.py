@@ -271,7 +271,7 @@ def test_report_lists_ignored_columns_by_file_name_only(inputs):
 
 def test_report_dropout_section_has_the_log_rank_test_and_curves(inputs):
     section = build_report(**inputs).split('id="analysis-dropout"')[1].split("</section>")[0]
-    assert "log-rank chi2(2) = 12.05, p = .002" in section
+    assert "log-rank χ²(2) = 12.05, p = .002" in section
     assert 'id="figure-kaplan_meier"' in section
 
 
@@ -303,13 +303,13 @@ def test_report_shows_q_values_level_tests_and_hides_small_groups(inputs):
     # a secondary family of one: q = p = .020
     assert '<td class="num">.020</td><td class="num">.020</td>' in section
     assert "0.78" not in section and "suppressed (&lt;5 patients)" in section
-    assert ("chi2(1) = 0.38, p = .536. The therapist means differ beyond chance (F(31, 368) = 2.04, "
+    assert ("χ²(1) = 0.38, p = .536. The therapist means differ beyond chance (F(31, 368) = 2.04, "
             "p = .001) and are shrunken for their reliability (mean .48)") in visible_text(section)
     # only a statistic in the benchmark's own metric gets a verdict; the effect rows get none
     benchmarks = visible_text(html[html.index('id="benchmarks"'):html.index("</section>",
                                                                             html.index('id="benchmarks"'))])
     assert ("d, early alliance of completers minus dropouts (pooled SD): 0.62 [0.21, 1.03] (18 patients), "
-            "compatible with the benchmark 0.55 (Sharf, Primavera & Diener (2010), 11 studies).") \
+            "compatible with the benchmark 0.55 (Sharf, Primavera & Diener, 2010; 11 studies).") \
         in benchmarks
     assert benchmarks.count("compatible with") == 1 and "None is the metric of a benchmark" in benchmarks
     results[1]["extra"].pop("benchmark")
@@ -465,7 +465,7 @@ def test_report_carries_the_invariance_verdict_to_every_comparison_across_discip
     text = visible_text(html)
     assert ("Scalar invariance across disciplines does not hold (configural only): the disciplines' means "
             "are not comparable.") in text
-    assert ("Test that the alliance slopes are equal across disciplines (Wald): chi2(2) = 3.10, p = .210. "
+    assert ("Test that the alliance slopes are equal across disciplines (Wald): χ²(2) = 3.10, p = .210. "
             "Measurement invariance across disciplines holds only at the configural level") in text
     assert "so this comparison of slopes is not interpretable" in text
 

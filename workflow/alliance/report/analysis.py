@@ -136,7 +136,7 @@ def benchmark_sentences(model_results: list[dict]) -> list[str]:
 def logrank_sentence(logrank: dict) -> str:
     """The log-rank test across early-alliance tertiles, in words."""
     return _("Retention after the early window differed across tertiles of early alliance: log-rank "
-             "chi2({df}) = {statistic}, {p} ({patients}, {dropouts}). Exploratory; the curves are "
+             "χ²({df}) = {statistic}, {p} ({patients}, {dropouts}). Exploratory; the curves are "
              "descriptive.").format(df=logrank["df"], statistic=format_number(logrank["statistic"]),
                                     p=p_text(logrank["p_value"]),
                                     patients=counted(logrank["n_patients"], "patient"),
@@ -168,7 +168,7 @@ def level_sentences(extra: dict, invariance: str | None = None) -> list[str]:
         if name in LEVEL_TEST_WORDS:
             sentence = _(LEVEL_TEST_WORDS[name]).format(**values)
         else:
-            sentence = _("Test that the {test}: chi2({df}) = {statistic}, {p}.").format(
+            sentence = _("Test that the {test}: χ²({df}) = {statistic}, {p}.").format(
                 test=name.replace("_", " "), **values)
         if name == "equal_slopes_by_discipline":
             sentence += " " + invariance_caveat(invariance)

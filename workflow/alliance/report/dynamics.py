@@ -98,7 +98,7 @@ def dynamics_section(result: Mapping | None, effects: pd.DataFrame, status: pd.D
             for _index, r in table.iterrows()]
     fit = fill(_("{n} patients of {therapists} therapists over sessions 1 to {waves} (full-information "
                  "maximum likelihood: patients who left early count with the sessions they had); "
-                 "chi2({df}) = {chisq}, CFI {cfi}, RMSEA {rmsea}."),
+                 "χ²({df}) = {chisq}, CFI {cfi}, RMSEA {rmsea}."),
                n=format_count(first["n"]), therapists=format_count(first["n_therapists"]),
                waves=format_count(first["waves"]), df=format_count(first["df"]),
                chisq=format_number(first["chisq"]), cfi=format_unit(first["cfi"], 3),

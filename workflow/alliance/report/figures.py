@@ -467,7 +467,7 @@ def kaplan_meier(curves: pd.DataFrame, logrank: dict, min_cell_size: int) -> Fig
                ylim=(0, 1.02))
         # The test (under the title) and the legend sit outside the axes: the curves can fill any corner
         # of them (everyone still in treatment: the top; everyone dropped out: the bottom).
-        titled(ax, title, _("log-rank chi2({df}) = {statistic}, {p}; curves end below {n} patients at "
+        titled(ax, title, _("log-rank χ²({df}) = {statistic}, {p}; curves end below {n} patients at "
                             "risk").format(df=format_count(logrank["df"]),
                                            statistic=format_number(logrank["statistic"]),
                                            p=p_text(logrank["p_value"]), n=format_count(min_cell_size)))

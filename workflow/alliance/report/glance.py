@@ -34,7 +34,7 @@ from alliance.report.format import (
     is_number,
 )
 from alliance.report.style import figure_style, message_figure, new_figure
-from alliance.report.words import fill, hypothesis_role, reason_text, status_word
+from alliance.report.words import fill, hypothesis_role, reason_text, source_words, status_word
 
 GLANCE_KEYS = ("H1", "H2", "H3", "H4")  # the three primary effects and the key secondary one
 FAMILY_OF = {"H1": "adherence", "H2": "dropout", "H3": "satisfaction", "H4": "symptoms"}
@@ -167,9 +167,8 @@ def _benchmark_cell(bench: Mapping) -> str:
     reference = value(bench["benchmark_value"])
     if is_number(bench["benchmark_ci_low"]):
         reference += " " + format_ci(bench["benchmark_ci_low"], bench["benchmark_ci_high"], 3, unit=unit)
-    source = re.match(r"(.*?) \((\d{4})\)", bench["source"])  # "Sharf, Primavera & Diener (2010), 11 ..."
-    cited = f"{source.group(1)} {source.group(2)}" if source else bench["source"]
-    values = {"symbol": symbol, "estimate": value(bench["estimate"]), "benchmark": reference, "source": cited,
+    values = {"symbol": symbol, "estimate": value(bench["estimate"]), "benchmark": reference,
+              "source": source_words(bench["source"], studies=False),
               "ci": format_ci(bench["ci_low"], bench["ci_high"], unit=unit)}
     if bench["verdict"] in BENCHMARK_CELLS:
         return _(BENCHMARK_CELLS[bench["verdict"]]).format(**values)

@@ -5,15 +5,14 @@ and their references as published."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from alliance.i18n import N_, _, ngettext, pgettext
 from alliance.instruments import PUBLISHED_NAMES, Instrument, load_configured
 from alliance.models.common import MIN_CLUSTERS
 from alliance.models.effects import BENCHMARKS
-from alliance.report.format import format_count, format_general, format_number, format_percent
-from alliance.report.words import fill, model_short, outcome_name, source_words, variable_name
+from alliance.report.format import format_count, format_general, format_number, format_percent, format_unit
+from alliance.report.words import fill, model_short, outcome_name, parenthetical, source_words, variable_name
 
 ANALYSIS_ORDER = ("primary", "secondary", "exploratory", "sensitivity")
 # The works the Methods text cites, as cited there, with their full references (APA) for methods.md.
@@ -63,17 +62,6 @@ REFERENCES = {
 
 
 # A narrative citation: the authors, then the year in parentheses ("Hatcher & Gillaspy (2006)").
-NARRATIVE_CITATION = re.compile(r"(?P<authors>.*?\S)\s*\((?P<year>\d{4}[a-z]?|n\.d\.|in press)\)")
-
-
-def parenthetical(citation: str) -> str:
-    """A narrative citation as APA writes it inside parentheses: "Hatcher & Gillaspy (2006)" is
-    "Hatcher & Gillaspy, 2006"; a citation of another form (a user's instrument's "our own form") as it is
-    given."""
-    found = NARRATIVE_CITATION.fullmatch(citation.strip())
-    return f"{found['authors']}, {found['year']}" if found else citation.strip()
-
-
 def cited_name(name: str, citation: str) -> str:
     """An instrument's name with its citation in one pair of parentheses (APA): "Working Alliance
     Inventory - Short Revised (client; Hatcher & Gillaspy, 2006)", "Session Rating Scale (SRS v3; Duncan et
@@ -242,7 +230,7 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
         "metrics; the benchmarks are compared with statistics in their own metric: the alliance-outcome "
         "benchmark r = {r} ({r_source}) with the bivariate r of early alliance and symptom improvement, the "
         "dropout benchmark d = {d} ({d_source}) with the standardised difference in early alliance between "
-        "completers and dropouts.").format(r=format_number(benchmark["r"], 3),
+        "completers and dropouts.").format(r=format_unit(benchmark["r"], 3),
                                            r_source=source_words(benchmark["source"]),
                                            d=format_number(dropout["d"], 2),
                                            d_source=source_words(dropout["source"]))

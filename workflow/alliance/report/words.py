@@ -10,6 +10,7 @@ messages set where they happened (`alliance.i18n.Message`), written here in the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -46,17 +47,16 @@ OUTCOME_WORDS = {
 
 
 def outcome_name(outcome: str) -> str:
-    """An outcome's short name (as the effect rows name it; in English, the name itself)."""
-    # Translators: the short names of the outcomes in table cells and headings; some are the names of
-    # variables (symptom_improvement: symptom improvement, symptoms_next: symptoms at the next session,
-    # alliance_next: alliance at the next session).
+    """An outcome's short name in words (the effect rows name some by their column: "symptoms_next" is
+    "symptoms at the next session")."""
+    # Translators: the short names of the outcomes in table cells, headings and running text.
     names = {"attendance": pgettext("outcome", "attendance"), "dropout": pgettext("outcome", "dropout"),
              "satisfaction": pgettext("outcome", "satisfaction"),
              "session attendance": pgettext("outcome", "session attendance"),
              "home practice": pgettext("outcome", "home practice"),
-             "symptom_improvement": pgettext("outcome", "symptom_improvement"),
-             "symptoms_next": pgettext("outcome", "symptoms_next"),
-             "alliance_next": pgettext("outcome", "alliance_next")}
+             "symptom_improvement": pgettext("outcome", "symptom improvement"),
+             "symptoms_next": pgettext("outcome", "symptoms at the next session"),
+             "alliance_next": pgettext("outcome", "alliance at the next session")}
     return names.get(outcome, outcome)
 
 
@@ -219,9 +219,9 @@ INVARIANCE_WORDS = {"configural": N_("configural"), "metric": N_("metric"), "sca
 GROUPING_WORDS = {"discipline": N_("disciplines"), "site": N_("sites")}
 LEVEL_TEST_WORDS = {
     "therapist_vs_patient": N_("Test that the therapist-level and patient-level alliance slopes are equal "
-                               "(Wald): chi2({df}) = {statistic}, {p}."),
+                               "(Wald): χ²({df}) = {statistic}, {p}."),
     "equal_slopes_by_discipline": N_("Test that the alliance slopes are equal across disciplines (Wald): "
-                                     "chi2({df}) = {statistic}, {p}."),
+                                     "χ²({df}) = {statistic}, {p}."),
 }
 
 
@@ -347,14 +347,29 @@ def shown_count(n: int, min_cell_size: int, of: int | None = None) -> str:
     return count_with_share(n, of) if of is not None else format_count(n)
 
 
-def source_words(source: str) -> str:
-    """A benchmark's source, "Authors (year), 295 studies" (`alliance.models.effects.BENCHMARKS`), with its
-    count of studies in the active language (the reference itself as it is)."""
-    reference, _comma, studies = source.rpartition(", ")
-    number, _space, noun = studies.partition(" ")
+NARRATIVE_CITATION = re.compile(r"(?P<authors>.*?\S)\s*\((?P<year>\d{4}[a-z]?|n\.d\.|in press)\)")
+
+
+def parenthetical(citation: str) -> str:
+    """A narrative citation as APA writes it inside parentheses: "Hatcher & Gillaspy (2006)" is
+    "Hatcher & Gillaspy, 2006"; a citation of another form (a user's instrument's "our own form") as it is
+    given."""
+    found = NARRATIVE_CITATION.fullmatch(citation.strip())
+    return f"{found['authors']}, {found['year']}" if found else citation.strip()
+
+
+def source_words(source: str, studies: bool = True) -> str:
+    """A benchmark's source, "Authors (year), 295 studies" (`alliance.models.effects.BENCHMARKS`), as it
+    is cited inside parentheses: "Authors, year; 295 studies", the count of studies in the active language
+    (without it when not `studies`)."""
+    reference, _comma, count = source.rpartition(", ")
+    number, _space, noun = count.partition(" ")
     if not reference or noun != "studies" or not number.isdigit():
-        return source
-    return _("{reference}, {n} studies").format(reference=reference, n=format_count(int(number)))
+        return parenthetical(source)
+    if not studies:
+        return parenthetical(reference)
+    return _("{reference}; {n} studies").format(reference=parenthetical(reference),
+                                                 n=format_count(int(number)))
 
 
 STATUS_WORDS = {"fitted": N_("fitted"), "boundary": N_("fitted (variance at its boundary)"),
