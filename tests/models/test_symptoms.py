@@ -147,7 +147,7 @@ def test_contract_accepts_numeric_symptoms_with_gaps(wai_sr, csq8):
 
 
 @pytest.mark.parametrize(("values", "message", "fix"), [
-    (["12", "severe", "3"], "not numbers", "plain numbers"),
+    (["12", "severe", "3"], "1 value that is not a number", "plain numbers"),
     (["12", "inf", "3"], "finite", "finite numbers"),
     (["-inf", "4", "3"], "finite", "finite numbers"),
 ])
