@@ -85,7 +85,7 @@ def test_the_table_of_every_pooled_effect_reads_in_every_language(tmp_path):
     assert "std_error" not in english and "_<wbr>" in cells[2][3]
     with use_language("es"):
         spanish = effects_table_html(EFFECTS)
-    assert "<th>Estimación [IC del 95 %]</th>" in spanish and "por DE" in spanish and "2 de 3" in spanish
+    assert "<th>Estimación [IC del 95\u00a0%]</th>" in spanish and "por DE" in spanish and "2 de 3" in spanish
     assert f"{first['estimate']:.2f}".replace(".", ",") in spanish
     # in the browser the Spanish table, the wider: its headings and units are longer, the rest the same
     page = tmp_path / "es.html"

@@ -606,11 +606,11 @@ def test_a_spanish_figure_has_spanish_words_and_decimal_commas(effects):
         fig = forest_plot(effects)
     (ax,) = fig.axes  # drawn outside the block: the figure keeps the language it was made in
     assert ax.get_title() == "Efectos de la alianza como correlaciones"
-    assert ax.get_xlabel() == "r (IC del 95 %)"
+    assert ax.get_xlabel() == "r (IC del 95\u00a0%)"
     assert ax.get_yticklabels()[0].get_text() == "asistencia ~ alianza temprana\n(principal; GLM binomial)"
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend[0].startswith("alianza-resultado r = 0,278 [0,256; 0,299]\n(Flückiger")
-    assert legend[1] == "estimación (IC del 95 %)"
+    assert legend[1] == "estimación (IC del 95\u00a0%)"
     ticks = tick_texts(ax)
     assert "0,2" in ticks and "\u22120,4" in ticks  # a decimal comma, the minus sign kept
     assert not any("." in tick for tick in ticks)

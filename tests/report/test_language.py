@@ -70,6 +70,9 @@ def test_every_message_of_the_code_is_translated(template, code):
         for string in strings:
             assert sorted(PLACEHOLDER.findall(string)) == sorted(PLACEHOLDER.findall(message_key(message))), (
                 f"{code}: placeholders of {message_key(message)!r} in {string!r}")
+            # a number and its percent sign are kept on one line (no-break space): "IC del 95 %" once
+            # ended a line at "95"
+            assert not re.search(r"\d %", string), f"{code}: a breaking space before % in {string!r}"
 
 
 def test_every_message_the_package_makes_is_extracted(template):

@@ -154,7 +154,8 @@ def test_methods_in_spanish_and_catalan(default_config, code, names, headings):
     references = text[text.index(headings[1]):].splitlines()[2:]
     assert references == english_text[english_text.index("## References"):].splitlines()[2:]
     assert "r = 0,278" in body and "r = .278" not in body  # numbers in the language's decimal mark
-    assert "IC del 95 %" in body and "5 %" in body
+    # a number and its percent sign never split over two lines (a reader saw "IC del 95" end a line)
+    assert "IC del 95\u00a0%" in body and "5\u00a0%" in body and not re.search(r"\d %", body)
 
 
 def test_methods_in_english_are_unchanged(default_config):
@@ -191,7 +192,7 @@ def test_measurement_texts_in_spanish_mark_the_analyses_english(inputs):
                                       inputs["rupture_shares"], inputs["scoring"], config=inputs["config"],
                                       min_cell_size=5, synthetic=False)
     assert section["icc"].startswith("CCI de terapeuta de la alianza media de los pacientes: 0,06 (IC del "
-                                     "95 %: ")
+                                     "95\u00a0%: ")
     assert section["icc"].endswith('(Baldwin, Wampold &amp; Imel 2007). <span lang="en">Estimated at the '
                                    'boundary.</span>')
     assert "0,80 con 2 sesiones y 0,90 con 4 sesiones" in section["sessions"]
