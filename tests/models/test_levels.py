@@ -175,6 +175,18 @@ def test_adherence_family_adds_the_session_level_models(cohort):
         rows.xs("binomial_glm_cluster_therapist").index)
     moderated = [p for p in rows.index.get_level_values("predictor") if p.startswith("alliance_early [")]
     assert len(moderated) == 4
+    # each discipline's slope has t on its own therapists - 1, and its status flag says so (it said t(39),
+    # the model's few-cluster t over all 40 therapists)
+    slopes = [rows.loc[("binomial_glm_cluster_therapist", p)] for p in moderated]
+    dfs = [int(slope["n_therapists"]) - 1 for slope in slopes]
+    for slope, df in zip(slopes, dfs, strict=True):
+        assert (slope["ci_high"] - slope["estimate"]) / slope["std_error"] == pytest.approx(
+            stats.t.ppf(0.975, df))
+    flags = next(s["flags"] for s in result.statuses if s["key"] == "H1-moderation")
+    assert flags.startswith("Few clusters: 40 therapists (fewer than 50); bias-reduced")
+    assert "t(39)" not in flags
+    assert flags.endswith(f"each discipline's slope with t intervals and p-values on its own therapists - 1 "
+                          f"({min(dfs)} to {max(dfs)} degrees of freedom).")
     assert set(result.extra["level_tests"]) == {"therapist_vs_patient", "equal_slopes_by_discipline"}
     assert 0 < result.extra["level_tests"]["therapist_vs_patient"]["therapist_reliability"] < 1
 

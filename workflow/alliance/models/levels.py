@@ -246,4 +246,23 @@ def _fit_moderation(spec: Primary, design: Design):
                                   "cluster-robust SE would rest on too few clusters",
                                   n=per_discipline.min(), discipline=DISCIPLINE_TERMS.get(fewest, fewest),
                                   minimum=MIN_THERAPISTS), REFUSED)
-    return spec.fit(design)
+    fit = spec.fit(design)
+    if fit.cov_type == "cluster":
+        design.flags[:] = discipline_t_flags(design.flags, per_discipline)
+    return fit
+
+
+def discipline_t_flags(flags: list[Message], per_discipline: pd.Series) -> list[Message]:
+    """The moderation model's flags, saying that each discipline's slope uses t on its own therapists - 1
+    (`level_effects`), not the t(G - 1) of all therapists the few-cluster flag gives the model."""
+    low, high = int(per_discipline.min()) - 1, int(per_discipline.max()) - 1
+    few = [flag for flag in flags if flag.template.startswith("Few clusters:")]
+    kept = [flag for flag in flags if flag not in few]
+    if few:
+        values = few[0].values
+        return [*kept, Message("Few clusters: {g} therapists (fewer than {minimum}); {method}; each "
+                               "discipline's slope with t intervals and p-values on its own therapists - 1 "
+                               "({low} to {high} degrees of freedom).", g=values["g"],
+                               minimum=values["minimum"], method=values["method"], low=low, high=high)]
+    return [*kept, Message("Each discipline's slope has t intervals and p-values on its own therapists - 1 "
+                           "({low} to {high} degrees of freedom).", low=low, high=high)]
