@@ -93,7 +93,7 @@ def test_report_has_every_section(inputs):
     html = build_report(**inputs)
     for section in SECTION_IDS:
         assert f'id="{section}"' in html, section
-    assert 'id="truth"' not in html
+    assert 'id="truth"' not in html and "Synthetic demonstration data" not in html
     assert "Seed (synthetic cohort)" not in html  # a clinic's data were drawn with no seed of ours
     for hypothesis in ("H1", "H2", "H3"):
         assert f"ANALYSIS_PLAN.md, {hypothesis}" in html
@@ -135,6 +135,9 @@ def test_report_is_deterministic(inputs):
 def test_report_truth_table(inputs):
     html = build_report(**inputs, truth=TRUTH)
     assert 'id="truth"' in html and "Seed (synthetic cohort)" in html
+    # said before any number: the first thing under "At a glance"
+    glance = html[html.index('<section id="glance">'):]
+    assert glance.index("Synthetic demonstration data.") < glance.index("<figure")
     assert "0.300 (0.010)" in html  # estimand (MC SE)
     assert '<td class="num">1.20</td>' in html  # (0.36 - 0.30) / 0.05 SEs
 
