@@ -160,7 +160,7 @@ def test_report_measurement_section(inputs):
     assert '<td class="num">.995</td>' in section and "<td>CFI, RMSEA, SRMR</td>" in section
     assert "Hu &amp; Bentler, 1999" in section and "guides, not rules" in section
     assert "Therapist ICC of the patients&#39; mean alliance: .06 (95% CI .00 to .14" in section
-    assert "share of alliance variance" in section and "Baldwin, Wampold &amp; Imel 2007" in section
+    assert "share of alliance variance" in section and "Baldwin, Wampold &amp; Imel, 2007" in section
     assert "reliability of .71" in section and ".80 with 2 sessions and .90 with 4 sessions" in section
     # one session is "1 session" (a reviewer's report read "reaches .80 with 1 sessions"), in es and ca too
     by_sessions = pd.DataFrame({"sessions": [1, 2], "session_icc": [0.85, 0.85], "reliability": [0.85, 0.92],
@@ -306,8 +306,9 @@ def test_report_shows_q_values_level_tests_and_hides_small_groups(inputs):
     # a secondary family of one: q = p = .020
     assert '<td class="num">.020</td><td class="num">.020</td>' in section
     assert "0.78" not in section and "suppressed (&lt;5 patients)" in section
-    assert ("χ²(1) = 0.38, p = .536. The therapist means differ beyond chance (F(31, 368) = 2.04, "
-            "p = .001) and are shrunken for their reliability (mean .48)") in visible_text(section)
+    assert ("χ²(1) = 0.38, p = .536. The therapist means differ beyond chance, F(31, 368) = 2.04, "
+            "p = .001, and are shrunken for their reliability (mean .48), which reduces the attenuation "
+            "of the therapist-level slope.") in visible_text(section)
     # only a statistic in the benchmark's own metric gets a verdict; the effect rows get none
     benchmarks = visible_text(html[html.index('id="benchmarks"'):html.index("</section>",
                                                                             html.index('id="benchmarks"'))])

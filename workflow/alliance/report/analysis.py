@@ -175,11 +175,12 @@ def level_sentences(extra: dict, invariance: str | None = None) -> list[str]:
         if "therapist_reliability" in test:
             between, within = test["therapist_f_df"]
             sentence += " " + _(
-                "The therapist means differ beyond chance (F({between}, {within}) = {f}, {p}) and are "
-                "shrunken for their reliability (mean {reliability}), so the therapist-level slope is not "
-                "attenuated.").format(between=between, within=within, f=format_number(test["therapist_f"]),
-                                      p=p_text(test["therapist_f_p"]),
-                                      reliability=format_unit(test["therapist_reliability"]))
+                "The therapist means differ beyond chance, F({between}, {within}) = {f}, {p}, and are "
+                "shrunken for their reliability (mean {reliability}), which reduces the attenuation of the "
+                "therapist-level slope.").format(between=between, within=within,
+                                                 f=format_number(test["therapist_f"]),
+                                                 p=p_text(test["therapist_f_p"]),
+                                                 reliability=format_unit(test["therapist_reliability"]))
         sentences.append(sentence)
     if extra.get("therapist_variance") is not None:
         total = extra["therapist_variance"] + extra["residual_variance"]

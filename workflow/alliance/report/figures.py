@@ -463,7 +463,7 @@ def kaplan_meier(curves: pd.DataFrame, logrank: dict, min_cell_size: int) -> Fig
                     else _("{tertile} tertile").format(tertile=tertile))
             ax.fill_between(curve["sessions_after_window"], curve["ci_low"], curve["ci_high"], step="post",
                             color=colours[i], alpha=0.15, linewidth=0)
-        ax.set(xlabel=_("Sessions after the early window"), ylabel=_("Still in treatment (Kaplan-Meier)"),
+        ax.set(xlabel=_("Sessions after the early window"), ylabel=_("Not dropped out (Kaplan-Meier)"),
                ylim=(0, 1.02))
         # The test (under the title) and the legend sit outside the axes: the curves can fill any corner
         # of them (everyone still in treatment: the top; everyone dropped out: the bottom).

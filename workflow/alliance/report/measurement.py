@@ -202,17 +202,17 @@ def icc_text(icc: pd.DataFrame, min_cell_size: int) -> str:
             "Therapist ICC of the patients' mean alliance: {icc} (95% CI {low} to {high}; parametric "
             "bootstrap, {draws} draws; {patients} patients of {therapists} therapists). This is the share of "
             "alliance variance that lies between therapists, {share} here; it is not the therapist share of "
-            "outcome variance (commonly put at about {typical}). Therapists' differences in alliance, not "
-            "patients', predict outcome (Baldwin, Wampold & Imel 2007).").format(
+            "outcome variance (about {typical} on average; Baldwin & Imel, 2013). Therapists' differences in "
+            "alliance, not patients', predict outcome (Baldwin, Wampold & Imel, 2007).").format(
             low=format_unit(row["ci_low"]), high=format_unit(row["ci_high"]),
             draws=format_count(row["n_boot"]), **numbers)
     else:
         text = _(
             "Therapist ICC of the patients' mean alliance: {icc} ({patients} patients of {therapists} "
             "therapists). This is the share of alliance variance that lies between therapists, {share} here; "
-            "it is not the therapist share of outcome variance (commonly put at about {typical}). "
-            "Therapists' differences in alliance, not patients', predict outcome (Baldwin, Wampold & Imel "
-            "2007).").format(
+            "it is not the therapist share of outcome variance (about {typical} on average; Baldwin & Imel, "
+            "2013). Therapists' differences in alliance, not patients', predict outcome (Baldwin, Wampold & "
+            "Imel, 2007).").format(
             **numbers)
     return join([text, reason_text(row)])
 

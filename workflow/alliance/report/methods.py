@@ -43,6 +43,9 @@ REFERENCES = {
                                    "rate: A practical and powerful approach to multiple testing. *Journal of "
                                    "the Royal Statistical Society: Series B, 57*(1), 289-300.",
     "Rubin (1987)": "Rubin, D. B. (1987). *Multiple imputation for nonresponse in surveys*. Wiley.",
+    "McKelvey & Zavoina (1975)": "McKelvey, R. D., & Zavoina, W. (1975). A statistical model for the "
+                                 "analysis of ordinal level dependent variables. *Journal of Mathematical "
+                                 "Sociology, 4*(1), 103-120.",
     "Chinn (2000)": "Chinn, S. (2000). A simple method for converting an odds ratio to effect size for use "
                     "in meta-analysis. *Statistics in Medicine, 19*(22), 3127-3131.",
     "Flückiger, Del Re, Wampold & Horvath (2018)": (
@@ -225,8 +228,9 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
         "rules (Rubin, 1987).").format(alpha=format_percent(0.05, 0))
     effect_sizes = _(
         "Effects are per SD of alliance with 95% CIs whose standard errors include the sampling variance of "
-        "that SD (delta method), and converted to r (points: the standardised slope; log-odds: via d = b "
-        "sqrt(3) / pi, Chinn, 2000; log-hazard: via d = b sqrt(6) / pi). These r are not the benchmarks' "
+        "that SD (delta method), and converted to r (points: the standardised slope; log-odds: d = b "
+        "sqrt(3) / pi, Chinn, 2000, and log-hazard: d = b sqrt(6) / pi, each then as the latent correlation "
+        "r = d / sqrt(d^2 + 1), McKelvey & Zavoina, 1975). These r are not the benchmarks' "
         "metrics; the benchmarks are compared with statistics in their own metric: the alliance-outcome "
         "benchmark r = {r} ({r_source}) with the bivariate r of early alliance and symptom improvement, the "
         "dropout benchmark d = {d} ({d_source}) with the standardised difference in early alliance between "
