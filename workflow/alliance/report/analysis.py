@@ -212,10 +212,10 @@ def ceiling_sentence(ceiling: dict) -> str:
               "maximum": format_general(ceiling["maximum"]), "rule": format_percent(0.15, 0)}
     if not ceiling["ceiling_effect"]:
         return _("Ceiling check: {share} of the analysed patients are at the maximum total ({maximum}); no "
-                 "ceiling effect by the {rule} rule (Terwee et al. 2007).").format(**values)
+                 "ceiling effect by the {rule} rule (Terwee et al., 2007).").format(**values)
     return " ".join([
         _("Ceiling check: {share} of the analysed patients are at the maximum total ({maximum}); a ceiling "
-          "effect by the {rule} rule (Terwee et al. 2007).").format(**values),
+          "effect by the {rule} rule (Terwee et al., 2007).").format(**values),
         _("The proportional-odds model (sensitivity) does not assume equal spacing at the top.")])
 
 

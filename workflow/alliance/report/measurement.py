@@ -34,7 +34,7 @@ from alliance.report.words import GROUPING_WORDS, INVARIANCE_WORDS, fill, join, 
 MODEL_NAMES = {"one_factor": N_("One factor"), "correlated_factors": N_("Correlated factors")}
 PATTERN_NAMES = {"no_rupture": N_("No rupture"), "rupture_without_repair": N_("Rupture without repair"),
                  "rupture_with_repair": N_("Rupture with repair"), "not_classifiable": N_("Not classifiable")}
-# Conventional guides for good fit (Hu & Bentler 1999): column, label, bound, higher is better.
+# Conventional guides for good fit (Hu & Bentler, 1999): column, label, bound, higher is better.
 FIT_GUIDES = (("cfi", "CFI", 0.95, True), ("rmsea", "RMSEA", 0.06, False), ("srmr", "SRMR", 0.08, False))
 NOT_POSSIBLE = N_("Item-level psychometrics (reliability, item statistics, factor structure and answer "
                   "distributions) were not possible: the alliance data are pre-scored (scores, not item "
@@ -278,9 +278,9 @@ def agreement_rows(agreement: pd.DataFrame, min_cell_size: int) -> list[tuple[st
          f"{format_count(row['n_pairs'])} ({_count(row['n_patients'], min_cell_size)})"),
         (_("Patient level: r of patients' mean ratings [95% CI]"), shown("patient_level", _with_ci(
             row["patient_level_r"], row["patient_level_ci_low"], row["patient_level_ci_high"]))),
-        (_("Within patients: repeated-measures r [95% CI] (Bakdash & Marusich 2017)"), shown("rm", rm)),
+        (_("Within patients: repeated-measures r [95% CI] (Bakdash & Marusich, 2017)"), shown("rm", rm)),
         (_("Mean difference, patient minus therapist"), format_number(row["mean_difference"])),
-        (_("95% limits of agreement for repeated measures (Bland & Altman 2007)"), shown("loa", loa)),
+        (_("95% limits of agreement for repeated measures (Bland & Altman, 2007)"), shown("loa", loa)),
     ]
 
 
@@ -292,12 +292,12 @@ def criterion_text(settings: dict, reliability: pd.DataFrame) -> str:
             "A rupture is a drop of the alliance total from one scored session to the next of at least c = "
             "{c} times the larger of two SDs of session-to-session differences: the patient's own earlier "
             "differences (from {k} of them) and the other patients' differences around their mean (criterion "
-            "\"prior_diff\", after Gumz et al. 2012); only earlier sessions enter, so a session's rupture "
+            "\"prior_diff\", after Gumz et al., 2012); only earlier sessions enter, so a session's rupture "
             "never depends on later ones.").format(c=c, k=MIN_PRIOR_DIFFERENCES)
     elif settings["criterion"] == "sd":
         rule = _(
             "A rupture is a drop of the alliance total from one scored session to the next of at least c = "
-            "{c} SDs of the patient's own scored totals (criterion \"sd\"; Stiles et al. 2004 used c = 2); "
+            "{c} SDs of the patient's own scored totals (criterion \"sd\"; Stiles et al., 2004, used c = 2); "
             "patients with fewer than 3 scored sessions are not classifiable.").format(c=c)
     else:
         configured = settings.get("reliability")
@@ -305,8 +305,8 @@ def criterion_text(settings: dict, reliability: pd.DataFrame) -> str:
                          else (total_alpha(reliability), _("the alpha of the total in this sample")))
         rule = _(
             "A rupture is a drop of the alliance total from one scored session to the next of at least {z} "
-            "SE of the difference (criterion \"reliable_change\", Jacobson & Truax 1991), SE = SD x sqrt(2(1 "
-            "- r)) with the SD of all scored totals and r = {r} ({source}).").format(
+            "SE of the difference (criterion \"reliable_change\", Jacobson & Truax, 1991), SE = SD x "
+            "sqrt(2(1 - r)) with the SD of all scored totals and r = {r} ({source}).").format(
             z=format_number(1.96), r=format_unit(value), source=source)
     repair = _("It is repaired when the total returns to at least its pre-rupture value within the next {n} "
                "scored sessions.").format(n=settings["repair_window"])

@@ -181,7 +181,7 @@ MODEL_WORDS = {
     adherence.HOME_MODEL: N_("linear mixed model with a random intercept per patient, with "
                              "therapist-cluster-robust standard errors"),
     symptoms.DYNAMIC_MODEL: N_("dynamic model with a patient random intercept and the first score and mean "
-                               "alliance as regressors (Wooldridge 2005), the lagged outcome uncentred, "
+                               "alliance as regressors (Wooldridge, 2005), the lagged outcome uncentred, "
                                "therapist-cluster-robust standard errors; r is a partial standardised slope, "
                                "not comparable with the bivariate benchmark"),
     satisfaction.ORDINAL_MODEL: N_("proportional-odds ordinal logit model, with therapist-cluster-robust "
