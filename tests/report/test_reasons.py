@@ -224,7 +224,7 @@ DROPOUT_FLOW = ["patients in the cohort", "excluded: no outcome recorded",
 FEW_CLUSTERS = ("Few clusters: 2 therapists (fewer than 50); bias-reduced (Mancl-DeRouen) cluster-robust "
                 "standard errors, with t(1) intervals and p-values.")
 NOTES = ["25.0% of the analysed patients (5 of 20) are at the maximum satisfaction score (32).",
-         "That is a ceiling effect (more than 15%; Terwee et al. 2007): the proportional-odds model "
+         "That is a ceiling effect (more than 15%; Terwee et al., 2007): the proportional-odds model "
          "(sensitivity) does not assume equal spacing at the top.",
          "Proportional-odds model: Covariate 'not_a_column' is absent from the data and was dropped."]
 SENSITIVITY_NOTES = ["Early window k = 3 is the primary window; not repeated.",
@@ -240,7 +240,7 @@ WRITTEN_WORDS = {
            "reducción del sesgo (Mancl-DeRouen), con intervalos y valores p basados en la t(1).",
            "El 25,0\u00a0% de los pacientes analizados (5 de 20) tiene la puntuación máxima de satisfacción "
            "(32).",
-           "Es un efecto techo (más del 15\u00a0%; Terwee et al. 2007)",
+           "Es un efecto techo (más del 15\u00a0%; Terwee et al., 2007)",
            "Modelo de odds proporcionales: La covariable 'not_a_column' no está en los datos",
            "La ventana inicial k = 3 es la del análisis principal; no se repite.",
            "Las otras ventanas iniciales no afectan a los modelos de satisfacción",
@@ -251,7 +251,7 @@ WRITTEN_WORDS = {
            "Pocs conglomerats: 2 terapeutes (menys de 50); errors estàndard robustos per conglomerats amb "
            "reducció del biaix (Mancl-DeRouen), amb intervals i valors p basats en la t(1).",
            "El 25,0\u00a0% dels pacients analitzats (5 de 20) té la puntuació màxima de satisfacció (32).",
-           "És un efecte sostre (més del 15\u00a0%; Terwee et al. 2007)",
+           "És un efecte sostre (més del 15\u00a0%; Terwee et al., 2007)",
            "Model d'odds proporcionals: La covariable 'not_a_column' no és a les dades",
            "La finestra inicial k = 3 és la de l'anàlisi principal; no es repeteix.",
            "Les altres finestres inicials no afecten els models de satisfacció",

@@ -651,7 +651,7 @@ def _limits_of_agreement(pairs: pd.DataFrame) -> dict:
         variance = ms_between
         reason = Message("every patient has one session rated by both: the between- and within-patient "
                          "variances cannot be told apart, and the SD of the differences estimates their sum "
-                         "(Bland & Altman 1986)")
+                         "(Bland & Altman, 1986)")
     else:
         between = (ms_between - ms_within) / ((n**2 - (sizes**2).sum()) / ((k - 1) * n))
         if between <= 0:

@@ -133,7 +133,7 @@ def ceiling_notes(check: dict) -> list[Message]:
                      "score ({maximum:g}).", share=check["share_at_maximum"], count=check["n_at_maximum"],
                      n=check["n"], maximum=check["maximum"])]
     if check["ceiling_effect"]:
-        notes.append(Message("That is a ceiling effect (more than {share:.0%}; Terwee et al. 2007): the "
+        notes.append(Message("That is a ceiling effect (more than {share:.0%}; Terwee et al., 2007): the "
                              "proportional-odds model (sensitivity) does not assume equal spacing at the "
                              "top.",
                              share=CEILING_SHARE))
