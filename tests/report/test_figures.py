@@ -40,7 +40,7 @@ from alliance.report.figures import (
     therapist_caterpillar,
     trajectory_points,
 )
-from alliance.report.style import decimal_comma
+from alliance.report.style import decimal_comma, discipline_colours
 from alliance.scoring.scores import score_descriptives
 
 
@@ -730,3 +730,13 @@ def test_invariance_figure_shows_each_disciplines_loadings_and_intercepts():
     assert layout_problems(fig) == []
     empty = invariance_figure(parameters.iloc[:0])
     assert "not fitted" in " ".join(text.get_text() for text in empty.axes[0].texts)
+    # a discipline has one colour in every figure: here and in the trajectories, whichever others it shows
+    # (psychotherapy was blue in one and vermilion in the other)
+    colour = {line.get_label(): line.get_color() for line in left.get_lines()}
+    assert colour["psychotherapy"] == discipline_colours()["psychotherapy"]
+    assert colour["physiotherapy"] == discipline_colours(["A"])["physiotherapy"]
+    sessions = pd.DataFrame({"patient_id": ["p1", "p2", "p3"] * 2, "session": [1] * 3 + [2] * 3,
+                             "attended": 1, "alliance_total": [4.0, 4.2, 3.8] * 2})
+    features = pd.DataFrame({"patient_id": ["p1", "p2", "p3"], "discipline": "physiotherapy"})
+    (line,) = alliance_trajectories(sessions, features, min_cell_size=3).axes[0].get_lines()
+    assert line.get_color() == colour["physiotherapy"]

@@ -44,6 +44,7 @@ from alliance.report.glance import glance_figure, glance_rows, short_name
 from alliance.report.methods import instrument_name, subscale_label
 from alliance.report.style import (
     SVG_HASHSALT,
+    discipline_colours,
     figure_style,
     localise_ticks,
     message_figure,
@@ -133,13 +134,13 @@ def alliance_trajectories(session_scores: pd.DataFrame, features: pd.DataFrame, 
     with figure_style():
         fig = new_figure(8, 5)
         ax = fig.add_subplot()
-        colours = sns.color_palette("colorblind", len(disciplines))
-        markers = ["o", "s", "^", "D", "v", "P", "X"]
-        for i, discipline in enumerate(disciplines):
+        colours = discipline_colours(disciplines)
+        markers = dict(zip(colours, ["o", "s", "^", "D", "v", "P", "X"] * len(colours), strict=False))
+        for discipline in disciplines:
             line = points[points["discipline"] == discipline].set_index("session").reindex(sessions)
-            ax.plot(sessions, line["mean"], marker=markers[i % len(markers)], color=colours[i],
+            ax.plot(sessions, line["mean"], marker=markers[discipline], color=colours[discipline],
                     label=discipline_name(discipline))
-            ax.fill_between(sessions, line["ci_low"], line["ci_high"], color=colours[i], alpha=0.15,
+            ax.fill_between(sessions, line["ci_low"], line["ci_high"], color=colours[discipline], alpha=0.15,
                             linewidth=0)
         ax.set(xlabel=_("Session"), ylabel=_("Alliance total (mean, 95% CI)"))
         ax.set_xticks(sessions)
@@ -601,7 +602,7 @@ def invariance_figure(parameters: pd.DataFrame | None) -> Figure:
     items = list(dict.fromkeys(rows["item"]))
     groups = list(dict.fromkeys(rows["group"]))
     y = {item: len(items) - 1 - i for i, item in enumerate(items)}
-    colours = dict(zip(groups, sns.color_palette("colorblind", len(groups)), strict=True))
+    colours = discipline_colours(groups)
     offsets = dict(zip(groups, np.linspace(0.25, -0.25, len(groups)), strict=True))
     with figure_style():
         fig = new_figure(8, 1.8 + 0.32 * len(items))

@@ -9,7 +9,7 @@ plain `Figure`, drawn as before.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import matplotlib as mpl
@@ -20,6 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from alliance.i18n import SOURCE_LANGUAGE, language
+from alliance.ingest.contract import DISCIPLINES
 from alliance.report.format import figure_numbers
 
 SVG_HASHSALT = "alliance-report"  # fixed SVG ids: the same figure gives the same bytes
@@ -132,6 +133,13 @@ def new_figure(width: float, height: float) -> Figure:
            else LocalisedFigure(figsize=(width, height), layout="constrained", language_code=code))
     FigureCanvasAgg(fig)
     return fig
+
+
+def discipline_colours(shown: Iterable[str] = ()) -> dict[str, tuple[float, float, float]]:
+    """One colour per discipline, the same in every figure whichever disciplines it shows: the colour-blind
+    palette in the data contract's order, then any other group of `shown` (a test's "A") in sorted order."""
+    names = [*DISCIPLINES, *sorted(set(shown) - set(DISCIPLINES))]
+    return dict(zip(names, sns.color_palette("colorblind", len(names)), strict=True))
 
 
 def titled(ax: Axes, title: str, note: str) -> None:
