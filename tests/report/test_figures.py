@@ -623,7 +623,7 @@ def test_an_english_figure_is_unchanged(effects):
     assert ax.get_title() == "Alliance effects as correlations" and ax.get_xlabel() == "r (95% CI)"
     ticks = tick_texts(ax)
     assert "0.2" in ticks and not any("," in tick for tick in ticks)
-    assert fig.legends[0].get_texts()[0].get_text().startswith("alliance-outcome r = 0.278 [0.256, 0.299]")
+    assert fig.legends[0].get_texts()[0].get_text().startswith("alliance-outcome r = .278 [.256, .299]")
 
 
 def test_percent_axes_in_catalan_and_spanish(distribution, item_stats):

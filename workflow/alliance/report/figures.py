@@ -208,8 +208,8 @@ def forest_plot(effects: pd.DataFrame) -> Figure:
         ax.axvspan(outcome_benchmark["ci_low"], outcome_benchmark["ci_high"], color=colours[2],
                    alpha=0.25, linewidth=0,
                    label=_("alliance-outcome r = {r} {ci}\n({source})").format(
-                       r=format_number(outcome_benchmark["r"], 3),
-                       ci=format_ci(outcome_benchmark["ci_low"], outcome_benchmark["ci_high"], 3),
+                       r=format_unit(outcome_benchmark["r"], 3),
+                       ci=format_ci(outcome_benchmark["ci_low"], outcome_benchmark["ci_high"], 3, unit=True),
                        source=source_words(outcome_benchmark["source"])))
         ax.axvline(outcome_benchmark["r"], color=colours[2], linewidth=1.2)
         ax.axvline(0, color="0.2", linewidth=1)

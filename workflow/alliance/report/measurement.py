@@ -171,8 +171,8 @@ def invariance_view(table: pd.DataFrame | None, min_cell_size: int) -> list[dict
                 "level": _(INVARIANCE_WORDS[row["level"]]),
                 "chi2": format_number(row["chisq_scaled"]), "df": format_count(row["df"]),
                 "cfi": format_unit(row["cfi"], 3), "rmsea": format_unit(row["rmsea"], 3),
-                "delta_cfi": format_number(row["delta_cfi"], 3) if change else "",
-                "delta_rmsea": format_number(row["delta_rmsea"], 3) if change else "",
+                "delta_cfi": format_unit(row["delta_cfi"], 3) if change else "",
+                "delta_rmsea": format_unit(row["delta_rmsea"], 3) if change else "",
                 "retained": (pgettext("retained", "yes") if row["retained"] else pgettext("retained", "no"))
                 if change else "",
             })
