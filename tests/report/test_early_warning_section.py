@@ -62,7 +62,11 @@ def test_the_section_sets_the_cutoffs_side_by_side():
     shown = FLOW.assign(in_treatment=400, no_alliance_score=20)  # nothing hidden
     assert early_warning_section(result(), measures(), shown, min_cell_size=10)["flow"].startswith(
         "At session 3: 400 patients in treatment, 20 of them without an alliance score yet (left out), 380")
-    assert section["not_estimated"] == ["not estimable: No patient in treatment at session 6 dropped out."]
+    # a sentence of its own: capitalised (it read "not estimable: ...")
+    assert section["not_estimated"] == ["Not estimable: No patient in treatment at session 6 dropped out."]
+    assert section["conventional"] is True
+    without = result() | {"conventional_cutoff": None}  # the WAI-SR: its table is the clinic's cut-off's
+    assert early_warning_section(without, measures(), FLOW, min_cell_size=10)["conventional"] is False
     assert section["rows"][0]["auc"] == ".64 [.58, .71]" and len(section["rows"]) == 4
     assert early_warning_section(None, None)["available"] is False
 

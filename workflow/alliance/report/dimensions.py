@@ -62,7 +62,7 @@ def _estimate(row: Mapping) -> str:
 
 def _contrast_sentence(outcome: str, row: Mapping) -> str:
     which = 0 if row["ci_low"] > 0 else 1 if row["ci_high"] < 0 else 2
-    return fill(_(CONTRAST_SENTENCES[which]), outcome=outcome_name(outcome).replace("_", " ").capitalize(),
+    return fill(_(CONTRAST_SENTENCES[which]), outcome=outcome_name(outcome).capitalize(),
                 estimate=format_unit(row["estimate"]), low=format_unit(row["ci_low"]),
                 high=format_unit(row["ci_high"]))
 
@@ -70,7 +70,7 @@ def _contrast_sentence(outcome: str, row: Mapping) -> str:
 def _latent_sentence(outcome: str, latent: Mapping) -> str:
     test, contrast = latent["equal_paths"], latent["contrast"]
     return fill(_(LATENT_SENTENCES[0 if latent["declared"] else 1]),
-                outcome=outcome_name(outcome).replace("_", " ").capitalize(), df=str(test["df"]),
+                outcome=outcome_name(outcome).capitalize(), df=str(test["df"]),
                 wald=format_number(test["wald"]), p=p_text(test["p"]),
                 q=p_text(test["q"], "q"),
                 estimate=format_number(contrast["estimate"]), low=format_number(contrast["ci_low"]),
@@ -119,7 +119,7 @@ def _no_reliability(details: Mapping) -> list[str]:
 def _caveats(outcome: str, detail: Mapping) -> list[str]:
     """The collinearity and reliability caveats of one outcome's analysis sample."""
     out = []
-    name = outcome_name(outcome).replace("_", " ").capitalize()
+    name = outcome_name(outcome).capitalize()
     correlations = list(detail.get("correlations", {}).values())
     if correlations:
         vif = detail.get("vif", {})
@@ -265,7 +265,7 @@ def dimension_figure(result: Mapping | None) -> Figure:
         right.axvline(1 / 3, color="0.5", linewidth=1, linestyle="--")
         right.set_xlim(0, 1)
         left.set_yticks(list(positions.values()),
-                        [outcome_name(o).replace("_", " ").capitalize() for o in positions])
+                        [outcome_name(o).capitalize() for o in positions])
         left.set_ylim(-0.6, len(outcomes) - 0.4)
         left.set(xlabel=_("r, each dimension alone\n(95% CI)"))
         right.set(xlabel=_("share of what the three explain\n(95% CI)"))

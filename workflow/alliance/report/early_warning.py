@@ -117,13 +117,15 @@ def early_warning_section(result: Mapping | None, measures: pd.DataFrame | None,
     reasons = {}
     for status in result["statuses"]:
         if status["status"] != FITTED:
-            text = fill(_("{status}: {reason}"), status=status_word(status["status"]),
+            word = status_word(status["status"])
+            text = fill(_("{status}: {reason}"), status=word[:1].upper() + word[1:],
                         reason=reason_text(status))
             reasons.setdefault(str(text), text)
     context = {"available": True, "rows": measure_rows(measures), "primary": format_count(primary),
                "verdict": verdict_sentence(result), "not_estimated": list(reasons.values()),
                "threshold": format_percent(threshold, 1) if threshold is not None else "",
                "cutoffs": cutoff_rows(result, measures, primary), "site": site_sentence(measures, primary),
+               "conventional": bool(result.get("conventional_cutoff")),
                "flow": flow_sentence(flow, primary, min_cell_size)}
     shown = measures[measures["validation"] == VALIDATION]  # the rows and cut-offs of the section's tables
     context["no_ci"] = _(NO_CI_NOTE) if shown[["ci_low", "ci_high"]].isna().all(axis=1).any() else ""
