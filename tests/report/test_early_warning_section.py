@@ -66,7 +66,10 @@ def test_the_section_sets_the_cutoffs_side_by_side():
     assert section["not_estimated"] == ["Not estimable: No patient in treatment at session 6 dropped out."]
     assert section["conventional"] is True
     without = result() | {"conventional_cutoff": None}  # the WAI-SR: its table is the clinic's cut-off's
-    assert early_warning_section(without, measures(), FLOW, min_cell_size=10)["conventional"] is False
+    clinic_only = measures()[lambda m: m["strategy"] != "conventional_cutoff"]
+    alone = early_warning_section(without, clinic_only, FLOW, min_cell_size=10)
+    assert alone["conventional"] is False
+    assert [row["rule"] for row in alone["cutoffs"]] == ["Clinic's own cut-off"]
     assert section["rows"][0]["auc"] == ".64 [.58, .71]" and len(section["rows"]) == 4
     assert early_warning_section(None, None)["available"] is False
 
