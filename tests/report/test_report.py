@@ -7,6 +7,7 @@ from html import unescape
 
 import pandas as pd
 import pytest
+import yaml
 from degenerate import visible_text
 from report_inputs import EFFECTS, model_results
 
@@ -126,6 +127,18 @@ def test_report_formats_p_values_apa(inputs):
     assert '<td class="num">.012</td>' in html
     assert '<td class="num">.500</td>' in html
     assert "p = .012" in html
+
+
+def test_the_item_figure_caption_speaks_of_reverse_keys_only_when_the_instrument_has_them(inputs, root,
+                                                                                          tmp_path):
+    """The WAI-SR has no reverse-keyed item; the caption said "(after reverse keying; reverse-keyed items
+    marked R)" all the same. A user's form of it with item 4 reverse-keyed gets the sentence."""
+    assert "Reverse-keyed items are marked R" not in build_report(**inputs)
+    spec = yaml.safe_load((root / "workflow/alliance/instruments/wai_sr.yaml").read_text())
+    (tmp_path / "wai_sr.yaml").write_text(yaml.safe_dump(spec | {"reverse_keyed": [4]}))
+    config = copy.deepcopy(inputs["config"])
+    config["instruments"]["alliance"] = str(tmp_path / "wai_sr.yaml")
+    assert "Reverse-keyed items are marked R" in build_report(**inputs | {"config": config})
 
 
 def test_report_is_deterministic(inputs):

@@ -67,9 +67,9 @@ FIGURE_CAPTIONS = {
     "forest_plot": N_("Alliance effects as correlations (95% CI). Band: alliance-outcome benchmark r = {r} "
                       "{ci} ({source}), for orientation only: these r are adjusted, partial or latent "
                       "correlations, not the benchmark's metric (the comparisons below are)."),
-    "item_distributions": N_("Share of each answer per item (as answered), by subscale, on each patient's "
-                             "first scored questionnaire; beside each bar, the share at the scale maximum "
-                             "(after reverse keying; reverse-keyed items marked R)."),
+    "item_distributions": N_("Share of each answer per alliance item (as answered), by subscale, on each "
+                             "patient's first scored questionnaire; beside each bar, the share at the scale "
+                             "maximum."),
     "factor_loadings": N_("Standardized loadings of the correlated-factors model (when fitted) beside the "
                           "one-factor model (ML confirmatory factor analysis of each patient's first "
                           "questionnaire complete on all items); factor correlations above the plot."),
@@ -101,6 +101,10 @@ FIGURE_CAPTIONS = {
                        "95% CIs, landmark at the end of the early window); curves stop where fewer than "
                        "{k} patients remain at risk."),
 }
+
+
+REVERSE_KEYED_CAPTION = N_("Reverse-keyed items are marked R; their share at the maximum is after reverse "
+                           "keying.")
 
 
 def figure_captions(min_cell_size: int) -> dict[str, str]:
@@ -168,7 +172,10 @@ def _build_report(
     provenance_info = shown_provenance(provenance(config, validation))
     early_window = config["features"]["early_window"]
     status = status_table(model_results) if status is None else status
-    satisfaction = load_configured(config["instruments"])["satisfaction"]
+    instruments = load_configured(config["instruments"])
+    satisfaction = instruments["satisfaction"]
+    if instruments["alliance"].reverse_keyed:  # the WAI-SR has none: the caption says nothing of them
+        captions["item_distributions"] += " " + _(REVERSE_KEYED_CAPTION)
     context = {
         "glance": glance_table(glance_rows(effects, model_results, short_name(satisfaction))),
         "summary": primary_summary(status, effects, early_window),
