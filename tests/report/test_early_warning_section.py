@@ -40,6 +40,9 @@ FLOW = pd.DataFrame({"session": [3], "in_treatment": [pd.NA], "no_alliance_score
 
 def test_the_verdict_in_plain_words():
     assert verdict_sentence(result()).startswith("At session 3 the alliance so far told patients")
+    # the verdict compares the net benefit's estimate with the defaults (prediction.early_warning.verdict):
+    # the sentence says so and claims nothing of its CI
+    assert "an estimated net benefit above that of alerting everyone or no one" in verdict_sentence(result())
     chance = verdict_sentence(result(actionable=False, discriminates=False))
     assert chance == ("At this clinic the alliance alone does not predict dropout well enough to act on: at "
                       "session 3 its AUC's 95% CI includes .5 (no better than chance).")

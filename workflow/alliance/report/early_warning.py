@@ -95,9 +95,10 @@ def verdict_sentence(result: Mapping) -> str:
                     session=session)
     if verdict["actionable"]:
         return fill(_("At session {session} the alliance so far told patients who would drop out from those "
-                      "who would not better than chance, and at the alert threshold alerting on it had a net "
-                      "benefit above that of alerting everyone or no one (its 95% CI above both). Whether "
-                      "alerts help depends on what is done when they come."), session=session)
+                      "who would not better than chance, and at the alert threshold alerting on it had an "
+                      "estimated net benefit above that of alerting everyone or no one (its 95% CI is in the "
+                      "table below). Whether alerts help depends on what is done when they come."),
+                    session=session)
     return fill(_("At this clinic the alliance alone does not predict dropout well enough to act on: at "
                   "session {session} {why}."), session=session,
                 why=_("its AUC's 95% CI includes .5 (no better than chance)")
