@@ -95,6 +95,8 @@ def test_report_has_every_section(inputs):
     for section in SECTION_IDS:
         assert f'id="{section}"' in html, section
     assert 'id="truth"' not in html and "Synthetic demonstration data" not in html
+    # the effect tables' r of a linear model is a standardised slope, not bounded by 1: said under them
+    assert "for points, the standardised slope, which can pass \u00b11" in unescape(html)
     assert "Seed (synthetic cohort)" not in html  # a clinic's data were drawn with no seed of ours
     for hypothesis in ("H1", "H2", "H3"):
         assert f"ANALYSIS_PLAN.md, {hypothesis}" in html
