@@ -50,7 +50,7 @@ def test_session_design_splits_alliance_by_hand():
     design = session_design(features, sessions, outcome="y", response="y", covariates=[])
     steps = {s["step"]: s["n"] for s in design.flow}
     assert steps["y: excluded sessions: no y recorded"] == 1
-    assert steps["y: excluded sessions: no earlier scored session (alliance_prev missing)"] == 2
+    assert steps["y: excluded sessions: no earlier scored session"] == 2
     assert steps["y: sessions analysed"] == 3 and steps["y: patients analysed"] == 2
     # within deviations -0.5, 0.5, 0 (SD 0.5); person means 3.5 and 2 (mean 2.75, SD 1.0607).
     assert design.data["alliance_prev_within_z"].tolist() == pytest.approx([-1, 1, 0])

@@ -347,16 +347,16 @@ def test_a_flow_and_notes_round_trip_through_json():
                                    .to_dict()))
     assert [(step["step"], step["n"]) for step in result["flow"]] == [
         ("home practice: sessions of the cohort", 3),
-        ("home practice: excluded sessions: no earlier scored session (alliance_prev missing)", 1),
+        ("home practice: excluded sessions: no earlier scored session", 1),
         ("home practice: sessions analysed", 2), ("home practice: patients analysed", 2)]
     assert result["notes"] == [
         "Proportional-odds model: 1234 prorated totals were rounded to the nearest point."]
     assert read_message(result["notes_message"][0]) == labelled([note], ORDINAL_LABEL)[0]
-    expected = {"es": ("práctica en casa: sesiones excluidas: sin una sesión puntuada anterior (falta "
-                       "alliance_prev)", "Modelo de odds proporcionales: 1.234 totales prorrateados se "
+    expected = {"es": ("práctica en casa: sesiones excluidas: sin una sesión puntuada anterior",
+                       "Modelo de odds proporcionales: 1.234 totales prorrateados se "
                        "redondearon al punto entero más próximo."),
-                "ca": ("pràctica a casa: sessions excloses: sense una sessió puntuada anterior (falta "
-                       "alliance_prev)", "Model d'odds proporcionals: 1.234 totals prorratejats s'han "
+                "ca": ("pràctica a casa: sessions excloses: sense una sessió puntuada anterior",
+                       "Model d'odds proporcionals: 1.234 totals prorratejats s'han "
                        "arrodonit al punt enter més proper.")}
     for code, (step, note_text) in expected.items():
         with use_language(code):

@@ -315,8 +315,12 @@ def test_report_shows_q_values_level_tests_and_hides_small_groups(inputs):
     assert ('<td><span class="part">early alliance</span>, <span class="part">patient deviation</span></td>'
             in section)
     assert "<em>early alliance</em>: early alliance (mean total over scored sessions 1 to 3)" in section
-    # and a hyphenated scale never breaks at its hyphen in a narrow (printed) column
-    assert '<td><span class="part">log-odds</span></td>' in section
+    # and the scale (log OR: a log odds ratio) never breaks in a narrow (printed) column
+    assert '<td><span class="part">log OR</span></td>' in section and "log-odds" not in section
+    assert re.search(r"was -?\d\.\d+ on the log odds ratio scale \(95% CI", html)  # the summary's words
+    # each model in words first, its code name only as the key of effects.csv
+    assert re.search(r"<li>Model: binomial GLM [^<]*; <code>binomial_glm_cluster_therapist</code> in "
+                     r"effects.csv</li>", section)
     assert str(word_cell("a<b log-odds x")) == 'a&lt;b <span class="part">log-odds</span> x'
     # a secondary family of one: q = p = .020
     assert '<td class="num">.020</td><td class="num">.020</td>' in section

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 from browser import check_page
+from citations import citations, reference_list
 from figure_checks import layout_problems
 from threadpoolctl import threadpool_limits
 from workflow_runs import (
@@ -39,6 +40,7 @@ from alliance.io import read_tables, write_csv, write_json
 from alliance.models import FAMILIES
 from alliance.outputs import EARLY_WARNING_TABLES, FIGURES, PSYCHOMETRIC_TABLES
 from alliance.report.figures import make_figures
+from alliance.report.references import REFERENCES, cited_references, reference_html, visible_text
 from alliance.simulation.synthetic import synthesize
 
 pytestmark = pytest.mark.slow
@@ -86,6 +88,21 @@ def test_run_writes_effects_report_and_figures(default_run):
     assert benchmark["benchmark_value"] == 0.55 and benchmark["benchmark_ci_low"] is None
     patients = pd.read_parquet(default_run / "results/features/patients.parquet")
     assert set(patients["rupture_pattern"]) <= set(shares["pattern"])
+
+
+def test_the_report_lists_every_work_it_cites_and_no_other(default_config, default_run):
+    """The reference list holds the full reference of each work the rest of the report cites, in
+    alphabetical order (APA), and of no other; every citation in the text is one of them."""
+    html = (default_run / "results/report.html").read_text()
+    listed, rest = reference_list(html)
+    text = visible_text(rest)
+    instruments = load_configured(default_config["instruments"])  # the run's: SMALL keeps the default's
+    assert listed == [reference_html(reference) for reference in cited_references(text, instruments.values())]
+    assert len(listed) >= 20 and 'href="#references"' in html
+    cited = citations(text)
+    assert cited and sorted(cited - set(REFERENCES)) == []
+    assert {reference_html(REFERENCES[key]) for key in cited} <= set(listed)
+    assert "(client; Hatcher & Gillaspy, 2006). Responses range" in text  # the instrument, cited once
 
 
 def test_make_share_bundle_holds_aggregates_only_and_pools_to_itself(root, default_run, tmp_path, capsys):
@@ -248,7 +265,11 @@ def test_the_report_in_spanish_and_catalan_fits_1280_px(root, default_run, tmp_p
     done = run_workflow(root, work, DEFAULT_RUN | {"report": {"language": code, "pdf": False}},
                         "results/report.html", "--forcerun", "report", "--rerun-triggers", "mtime")
     assert done.returncode == 0, done.stderr[-3000:]
-    assert f'<html lang="{code}">' in (work / "results/report.html").read_text()
+    translated = (work / "results/report.html").read_text()
+    assert f'<html lang="{code}">' in translated
+    # the same works cited, so the same reference list (references stay as published)
+    english = (default_run / "results/report.html").read_text()
+    assert reference_list(translated)[0] == reference_list(english)[0]
     result = check_page(work / "results/report.html", tmp_path / "report.png")
     assert result.console == [] and result.broken == 0
     assert result.overflow == [] and result.wrapped == []

@@ -228,7 +228,7 @@ def build_design(
 # Exclusions (reasons of a flow's steps) that several designs share; the last is every design's last.
 NO_EARLY_ALLIANCE = Message("no scored alliance in the early window")
 NO_OUTCOME_RECORDED = Message("no outcome recorded")
-NO_EARLIER_SCORED_SESSION = Message("no earlier scored session (alliance_prev missing)")
+NO_EARLIER_SCORED_SESSION = Message("no earlier scored session")
 MISSING_COVARIATE = Message("missing a covariate value")
 SESSIONS_OF_THE_COHORT = Message("sessions of the cohort")
 
@@ -410,7 +410,7 @@ NONE_LEFT = {
     "no outcome recorded": N_("no patient has a recorded dropout outcome"),
     "no satisfaction score": N_("no analysed patient has a satisfaction score"),
     "no scored alliance session": N_("no patient has a scored alliance session"),
-    "no earlier scored session (alliance_prev missing)":
+    "no earlier scored session":
         N_("no session follows an earlier scored session (no patient has a scored session before another)"),
     "next session (t + 1) not attended": N_("no scored session is followed by an attended session"),
     "fewer than two symptom scores": N_("no patient has two symptom scores"),

@@ -31,9 +31,8 @@ from alliance.report.format import (
     label_cell,
 )
 from alliance.report.style import SVG_HASHSALT, figure_style, new_figure
-from alliance.report.words import analysis_word, outcome_name, predictor_label
+from alliance.report.words import analysis_word, outcome_name, predictor_label, scale_word
 
-UNITS = {"log_odds": N_("log-odds"), "log_hazard": N_("log-hazard"), "points": N_("points")}
 TITLES = {"attendance": N_("Attendance after the early window, on early alliance"),
           "dropout": N_("Dropout after the early window, on early alliance"),
           "satisfaction": N_("Satisfaction at the end of treatment, on mean alliance"),
@@ -62,7 +61,7 @@ def svg(fig: Figure) -> str:
 
 def effect_unit(row: dict) -> str:
     """The unit of a pooled effect in words."""
-    unit = _(UNITS[row["scale"]]) if row["scale"] in UNITS else row["scale"]
+    unit = scale_word(row["scale"])
     if row["metric"] == PER_POINT:
         return _("{unit} per point of the alliance instrument").format(unit=unit)
     return _("{unit} per SD of alliance").format(unit=unit)
@@ -146,7 +145,7 @@ def effects_table_html(pooled: pd.DataFrame) -> str:
             _("Estimate [95% CI]"), _("95% prediction interval"), "tau", "I\u00b2", _("p (Q)")]
     rows = []
     for row in pooled.to_dict(orient="records"):
-        unit = _(UNITS[row["scale"]]) if row["scale"] in UNITS else row["scale"]
+        unit = scale_word(row["scale"])
         per = _("per point") if row["metric"] == PER_POINT else _("per SD")
         sent = row["k_sites"] + row["k_suppressed"] + row["k_not_estimated"]
         sites = str(row["k_sites"]) if sent == row["k_sites"] else _("{k} of {n}").format(k=row["k_sites"],

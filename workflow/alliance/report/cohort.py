@@ -19,7 +19,7 @@ from alliance.report.format import (
     format_number,
     format_percent,
 )
-from alliance.report.methods import instrument_name
+from alliance.report.methods import cited_name, instrument_name
 from alliance.report.words import HYPOTHESES, discipline_name, reason_words, shown_count
 from alliance.scoring.scores import ALLIANCE_PREFIX, TOTAL, score_descriptives
 
@@ -164,7 +164,7 @@ def alliance_section(session_scores: pd.DataFrame, scoring: dict, config: dict) 
     ceiling = described["ceiling_share"]
     return {
         "ceiling_effect": bool((ceiling > CEILING_SHARE).any()),
-        "name": shown_instrument_name(instrument), "citation": scoring["alliance"]["citation"],
+        "name": cited_name(shown_instrument_name(instrument), scoring["alliance"]["citation"]),
         "subscales": [(subscale_name(name), ", ".join(format_count(i) for i in items))
                       for name, items in scoring["alliance"]["subscales"].items()],
         "minimum": format_number(instrument.minimum, 0), "maximum": format_number(instrument.maximum, 0),

@@ -13,6 +13,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 import yaml
+from markupsafe import Markup
 
 from alliance.i18n import N_, SOURCE_LANGUAGE, _, language, ngettext, pgettext, use_language
 from alliance.instruments import load_configured
@@ -46,9 +47,13 @@ from alliance.report.glance import glance_rows, glance_table, short_name
 from alliance.report.measurement import highest_level, means_caveat, measurement_section
 from alliance.report.methods import methods_section
 from alliance.report.provenance import embed_png, provenance, shown_provenance
+from alliance.report.references import cited_references, reference_item, visible_text
 from alliance.report.words import reason_words, source_words
 
 ANALYSIS_PLAN = "../ANALYSIS_PLAN.md"  # relative to results/report.html
+# Where the reference list goes: it holds the works the rendered text cites, so it is filled in after
+# rendering (`alliance.report.references`).
+REFERENCES_SLOT = Markup("<!-- the works cited: alliance.report.references -->")
 
 
 FIGURE_CAPTIONS = {
@@ -209,7 +214,12 @@ def _build_report(
         "min_cell_size": min_cell_size,
         "language": language(),
     }
-    return add_csv_downloads(_environment().get_template("report.html").render(**context))
+    html = _environment().get_template("report.html").render(**context, references=REFERENCES_SLOT)
+    if html.count(REFERENCES_SLOT) != 1:
+        raise ValueError("the report template must hold the reference list's slot once")
+    cited = cited_references(visible_text(html), instruments.values())
+    listed = "\n".join(map(reference_item, cited))
+    return add_csv_downloads(html.replace(REFERENCES_SLOT, listed))
 
 
 def _environment() -> jinja2.Environment:

@@ -7,80 +7,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from markupsafe import Markup
+
 from alliance.i18n import N_, _, ngettext, pgettext
 from alliance.instruments import PUBLISHED_NAMES, Instrument, load_configured
 from alliance.models.common import MIN_CLUSTERS
 from alliance.models.effects import BENCHMARKS
 from alliance.report.format import format_count, format_general, format_number, format_percent, format_unit
+from alliance.report.references import cited_references
 from alliance.report.words import fill, model_short, outcome_name, parenthetical, source_words, variable_name
 
 ANALYSIS_ORDER = ("primary", "secondary", "exploratory", "sensitivity")
-# The works the Methods text cites, as cited there, with their full references (APA) for methods.md.
-REFERENCES = {
-    "Hatcher & Gillaspy (2006)": "Hatcher, R. L., & Gillaspy, J. A. (2006). Development and validation of a "
-                                 "revised short version of the Working Alliance Inventory. *Psychotherapy "
-                                 "Research, 16*(1), 12-25.",
-    "Tracey & Kokotovic (1989)": "Tracey, T. J., & Kokotovic, A. M. (1989). Factor structure of the Working "
-                                 "Alliance Inventory. *Psychological Assessment, 1*(3), 207-210.",
-    "Duncan et al. (2003)": "Duncan, B. L., Miller, S. D., Sparks, J. A., Claud, D. A., Reynolds, L. R., "
-                            "Brown, J., & Johnson, L. D. (2003). The Session Rating Scale: Preliminary "
-                            "psychometric properties of a \"working\" alliance measure. *Journal of Brief "
-                            "Therapy, 3*(1), 3-12.",
-    "Luborsky et al. (1996)": "Luborsky, L., Barber, J. P., Siqueland, L., Johnson, S., Najavits, L. M., "
-                              "Frank, A., & Daley, D. (1996). The Revised Helping Alliance Questionnaire "
-                              "(HAq-II). *Journal of Psychotherapy Practice and Research, 5*(3), 260-271.",
-    "Larsen et al. (1979)": "Larsen, D. L., Attkisson, C. C., Hargreaves, W. A., & Nguyen, T. D. (1979). "
-                            "Assessment of client/patient satisfaction: Development of a general scale. "
-                            "*Evaluation and Program Planning, 2*(3), 197-207.",
-    "Mancl & DeRouen (2001)": "Mancl, L. A., & DeRouen, T. A. (2001). A covariance estimator for GEE with "
-                              "improved small-sample properties. *Biometrics, 57*(1), 126-134.",
-    "Bell & McCaffrey (2002)": "Bell, R. M., & McCaffrey, D. F. (2002). Bias reduction in standard errors "
-                               "for linear regression with multi-stage samples. *Survey Methodology, 28*(2), "
-                               "169-181.",
-    "Cameron & Miller (2015)": "Cameron, A. C., & Miller, D. L. (2015). A practitioner's guide to "
-                               "cluster-robust inference. *Journal of Human Resources, 50*(2), 317-372.",
-    "Benjamini & Hochberg (1995)": "Benjamini, Y., & Hochberg, Y. (1995). Controlling the false discovery "
-                                   "rate: A practical and powerful approach to multiple testing. *Journal of "
-                                   "the Royal Statistical Society: Series B, 57*(1), 289-300.",
-    "Rubin (1987)": "Rubin, D. B. (1987). *Multiple imputation for nonresponse in surveys*. Wiley.",
-    "McKelvey & Zavoina (1975)": "McKelvey, R. D., & Zavoina, W. (1975). A statistical model for the "
-                                 "analysis of ordinal level dependent variables. *Journal of Mathematical "
-                                 "Sociology, 4*(1), 103-120.",
-    "Chinn (2000)": "Chinn, S. (2000). A simple method for converting an odds ratio to effect size for use "
-                    "in meta-analysis. *Statistics in Medicine, 19*(22), 3127-3131.",
-    "Flückiger, Del Re, Wampold & Horvath (2018)": (
-        "Flückiger, C., Del Re, A. C., Wampold, B. E., & Horvath, A. O. (2018). The alliance in adult "
-        "psychotherapy: A meta-analytic synthesis. *Psychotherapy, 55*(4), 316-340."),
-    "Sharf, Primavera & Diener (2010)": (
-        "Sharf, J., Primavera, L. H., & Diener, M. J. (2010). Dropout and therapeutic alliance: A "
-        "meta-analysis of adult individual psychotherapy. *Psychotherapy: Theory, Research, Practice, "
-        "Training, 47*(4), 637-645."),
-    "Mölder et al. (2021)": "Mölder, F., Jablonski, K. P., Letcher, B., Hall, M. B., Tomkins-Tinch, C. H., "
-                            "Sochat, V., ... Köster, J. (2021). Sustainable data analysis with Snakemake. "
-                            "*F1000Research, 10*, 33.",
-    "Seabold & Perktold (2010)": (
-        "Seabold, S., & Perktold, J. (2010). Statsmodels: Econometric and statistical modeling with Python. "
-        "*Proceedings of the 9th Python in Science Conference*, 92-96."),
-}
 
 
 # A narrative citation: the authors, then the year in parentheses ("Hatcher & Gillaspy (2006)").
-def cited_name(name: str, citation: str) -> str:
+def cited_name(name: str | Markup, citation: str) -> str | Markup:
     """An instrument's name with its citation in one pair of parentheses (APA): "Working Alliance
     Inventory - Short Revised (client; Hatcher & Gillaspy, 2006)", "Session Rating Scale (SRS v3; Duncan et
-    al., 2003)", "Our scale (our own form)"; the name alone without a citation."""
+    al., 2003)", "Our scale (our own form)"; the name alone without a citation. A name in HTML (a user's
+    name marked English, `report.format.foreign`) stays HTML, the citation escaped beside it."""
     cited = parenthetical(citation)
     if not cited:
         return name
+    if isinstance(name, Markup):
+        return Markup("{} ({})").format(name, cited)
     if name.endswith(")") and "(" in name:  # a parenthesis of its own ("(client)"): the citation joins it
         return f"{name[:-1]}; {cited})"
     return f"{name} ({cited})"
-
-
-def cites(text: str, citation: str) -> bool:
-    """Whether `text` cites a work cited as `citation` (narrative) in either form: "Hatcher & Gillaspy
-    (2006)" or, inside parentheses, "Hatcher & Gillaspy, 2006"."""
-    return bool(citation) and (citation in text or parenthetical(citation) in text)
 
 
 ROLE_LABELS = {"alliance": N_("Patient-rated alliance"), "satisfaction": N_("Satisfaction"),
@@ -228,9 +181,9 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
         "rules (Rubin, 1987).").format(alpha=format_percent(0.05, 0))
     effect_sizes = _(
         "Effects are per SD of alliance with 95% CIs whose standard errors include the sampling variance of "
-        "that SD (delta method), and converted to r (points: the standardised slope; log-odds: d = b "
-        "sqrt(3) / pi, Chinn, 2000, and log-hazard: d = b sqrt(6) / pi, each then as the latent correlation "
-        "r = d / sqrt(d^2 + 1), McKelvey & Zavoina, 1975). These r are not the benchmarks' "
+        "that SD (delta method), and converted to r (points: the standardised slope; log odds ratios: d = "
+        "b sqrt(3) / pi, Chinn, 2000, and log hazard ratios: d = b sqrt(6) / pi, each then as the latent "
+        "correlation r = d / sqrt(d^2 + 1), McKelvey & Zavoina, 1975). These r are not the benchmarks' "
         "metrics; the benchmarks are compared with statistics in their own metric: the alliance-outcome "
         "benchmark r = {r} ({r_source}) with the bivariate r of early alliance and symptom improvement, the "
         "dropout benchmark d = {d} ({d_source}) with the standardised difference in early alliance between "
@@ -266,11 +219,6 @@ def methods_markdown(paragraphs: list[dict], instruments: Mapping[str, Instrumen
     lines = ["# " + _("Methods"), ""]
     for paragraph in paragraphs:
         lines += [f"## {paragraph['heading']}", "", paragraph["text"], ""]
-    cited = [reference for key, reference in REFERENCES.items() if cites(text, key)]
-    cited += [_("{name}: {citation} (a user-defined instrument; complete this reference)").format(
-                  name=instrument.name, citation=instrument.citation)
-              for instrument in instruments.values() if instrument is not None
-              and instrument.citation not in REFERENCES
-              and (instrument.citation in text or cites(text, instrument.citation))]
-    lines += ["## " + _("References"), "", *(f"- {reference}" for reference in sorted(cited)), ""]
+    cited = cited_references(text, instruments.values())
+    lines += ["## " + _("References"), "", *(f"- {reference}" for reference in cited), ""]
     return "\n".join(lines)

@@ -148,11 +148,14 @@ LEVEL_WORDS = {"_therapist": N_("therapist mean of {predictor}"),
                "_patient": N_("patient's deviation from the therapist mean of {predictor}")}
 
 
-SCALE_WORDS = {"log_odds": N_("log-odds"), "log_hazard": N_("log-hazard"), "points": N_("points")}
+SCALE_WORDS = {"log_odds": N_("log OR"), "log_hazard": N_("log HR"), "points": N_("points")}
+# The same after an estimate in a sentence ("0.32 on the log odds ratio scale", "1.82 points").
+SCALE_PHRASES = {"log_odds": N_("on the log odds ratio scale"),
+                 "log_hazard": N_("on the log hazard ratio scale"), "points": N_("points")}
 
 
 def scale_word(scale: str) -> str:
-    """The scale of an estimate in words (a table cell): log-odds, log-hazard, points."""
+    """The scale of an estimate as a table cell: log OR (log odds ratio), log HR, points."""
     return _(SCALE_WORDS[scale]) if scale in SCALE_WORDS else scale
 
 
@@ -302,7 +305,7 @@ def effect_summary(row: pd.Series, early_window: int) -> str:
     sentence = fill(_(EFFECT_SENTENCES[row["scale"] == "log_odds"]),
         predictor=predictor_words(row["predictor"], early_window),
         outcome=phrase(OUTCOME_WORDS, row["outcome"]),
-        estimate=format_number(row["estimate"], digits), scale=scale_word(row["scale"]),
+        estimate=format_number(row["estimate"], digits), scale=_(SCALE_PHRASES[row["scale"]]),
         low=format_number(row["ci_low"], digits), high=format_number(row["ci_high"], digits),
         p=p_text(row["p_value"]), odds_ratio=format_number(np.exp(row["estimate"])),
         r=format_unit(row["r"]), r_ci=format_ci(row["r_ci_low"], row["r_ci_high"], unit=True),
