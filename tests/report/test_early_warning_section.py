@@ -62,6 +62,13 @@ def test_the_section_sets_the_cutoffs_side_by_side():
         "At session 3: 380 patients analysed, of whom 67 dropped out; fewer than 10 patients in treatment "
         "had no alliance score yet and were left out (how many were in treatment is not shown, so that "
         "this count cannot be worked out).")
+    # and why its patients and dropouts are not H2's (a reader compared 67 dropouts with H2's 57)
+    assert section["versus_h2"] == ""  # without the early window
+    versus = early_warning_section(result(), measures(), FLOW, min_cell_size=10, early_window=3)["versus_h2"]
+    assert versus == ("These are not H2's patients and dropouts: H2 analyses the patients with a scored "
+                      "alliance in sessions 1 to 3 whose treatment went on after session 3; here every "
+                      "patient in treatment at session 3 with a score by then counts, one who leaves right "
+                      "after it included.")
     shown = FLOW.assign(in_treatment=400, no_alliance_score=20)  # nothing hidden
     assert early_warning_section(result(), measures(), shown, min_cell_size=10)["flow"].startswith(
         "At session 3: 400 patients in treatment, 20 of them without an alliance score yet (left out), 380")
@@ -106,8 +113,16 @@ def test_the_figure_has_three_panels_or_says_why_not():
                         "false_positive_rate": [0, 0.5, 1] * 2, "true_positive_rate": [0, 0.7, 1] * 2})
     calibration = pd.DataFrame({"session": 3, "strategy": ["alliance", "alliance_covariates"], "bin": 1,
                                 "n": 380, "predicted": 0.18, "observed": 0.18})
-    curve = pd.DataFrame({"session": 3, "strategy": ["alliance", "alert_all", "alert_none"], "threshold": 0.1,
-                          "net_benefit": [0.05, 0.08, 0.0]})
+    curve = pd.DataFrame({"session": 3, "threshold": 0.1, "net_benefit": [0.05, 0.03, 0.08, 0.0],
+                          "strategy": ["alliance", "clinic_cutoff", "alert_all", "alert_none"]})
     fig = early_warning_figure(result(), roc, calibration, curve, measures())
     assert len(fig.axes) == 3 and fig.axes[2].get_title() == "Decision curve"
+    # one entry per strategy; a rule drawn as a point (ROC) and as a dashed curve (decision) shows both
+    legend = fig.legends[0]
+    styles = {text.get_text(): (handle.get_marker(), handle.get_linestyle())
+              for text, handle in zip(legend.get_texts(), legend.legend_handles, strict=True)}
+    assert styles == {"Alliance so far": ("o", "-"), "Alliance and covariates": ("o", "-"),
+                      "Conventional cut-off": ("s", "None"), "Clinic's own cut-off": ("D", "--"),
+                      "Alert everyone": ("None", ":"),
+                      "Alert no one": ("None", "-")}  # the zero line, solid grey
     assert len(early_warning_figure(None, None, None, None, None).axes) == 1

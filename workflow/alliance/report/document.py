@@ -203,7 +203,7 @@ def _build_report(
         "dynamics": dynamics_section(dynamics, effects, status),
         "early_warning": early_warning_section(*(None if early_warning is None else early_warning.get(key)
                                                  for key in ("result", "measures", "flow")),
-                                               min_cell_size=min_cell_size),
+                                               min_cell_size=min_cell_size, early_window=early_window),
         "benchmarks": benchmark_sentences(model_results),
         "truth": truth_rows(truth, effects) if truth else None,
         "n_therapists": therapists_text(features["therapist_id"].nunique()),

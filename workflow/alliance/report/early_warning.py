@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from alliance.errors import FITTED
 from alliance.i18n import N_, _
@@ -37,7 +38,7 @@ MODELS = ("alliance", "alliance_covariates")
 RULES = ("conventional_cutoff", "clinic_cutoff")
 VALIDATION = "therapist_cv"
 EMPTY = {"available": False, "rows": [], "cutoffs": [], "verdict": "", "site": "", "not_estimated": [],
-         "primary": 0, "threshold": "", "flow": "", "no_ci": ""}
+         "primary": 0, "threshold": "", "flow": "", "no_ci": "", "versus_h2": ""}
 
 
 def _estimate(rows: pd.DataFrame, measure: str, digits: int = 2, *, unit: bool = True,
@@ -107,10 +108,12 @@ def verdict_sentence(result: Mapping) -> str:
 
 
 def early_warning_section(result: Mapping | None, measures: pd.DataFrame | None,
-                          flow: pd.DataFrame | None = None, min_cell_size: int = 10) -> dict:
+                          flow: pd.DataFrame | None = None, min_cell_size: int = 10,
+                          early_window: int | None = None) -> dict:
     """The section's context: `rows` of measures, the two `cutoffs` side by side at the primary decision
     point, the `verdict`, the internal-external validation by site (`site`), the reasons of what could
-    not be fitted (`not_estimated`); `available` False for a run without it."""
+    not be fitted (`not_estimated`), and with `early_window` how its patients differ from H2's
+    (`versus_h2`); `available` False for a run without it."""
     if result is None or measures is None:
         return dict(EMPTY)
     primary = int(result["primary_session"])
@@ -127,7 +130,9 @@ def early_warning_section(result: Mapping | None, measures: pd.DataFrame | None,
                "threshold": format_percent(threshold, 1) if threshold is not None else "",
                "cutoffs": cutoff_rows(result, measures, primary), "site": site_sentence(measures, primary),
                "conventional": bool(result.get("conventional_cutoff")),
-               "flow": flow_sentence(flow, primary, min_cell_size)}
+               "flow": flow_sentence(flow, primary, min_cell_size),
+               "versus_h2": "" if early_window is None else fill(
+                   _(VERSUS_H2), window=format_count(early_window), session=format_count(primary))}
     shown = measures[measures["validation"] == VALIDATION]  # the rows and cut-offs of the section's tables
     context["no_ci"] = _(NO_CI_NOTE) if shown[["ci_low", "ci_high"]].isna().all(axis=1).any() else ""
     return context
@@ -174,6 +179,13 @@ def site_sentence(measures: pd.DataFrame, primary: int) -> str:
                   "{parts}."), parts="; ".join(parts))
 
 
+# Why the patients and dropouts counted here are not H2's (a reader compared 67 dropouts with H2's 57).
+VERSUS_H2 = N_("These are not H2's patients and dropouts: H2 analyses the patients with a scored alliance in "
+               "sessions 1 to {window} whose treatment went on after session {window}; here every patient in "
+               "treatment at session {session} with a score by then counts, one who leaves right after it "
+               "included.")
+
+
 def flow_sentence(flow: pd.DataFrame | None, primary: int, min_cell_size: int) -> str:
     """How many patients were in treatment at the primary decision point, analysed and dropped out (a
     suppressed count as "fewer than k")."""
@@ -192,6 +204,15 @@ def flow_sentence(flow: pd.DataFrame | None, primary: int, min_cell_size: int) -
     return fill(_("At session {session}: {in_treatment} patients in treatment, {no_alliance_score} of them "
                   "without an alliance score yet (left out), {at_risk} analysed, of whom {dropped_out} "
                   "dropped out."), session=format_count(primary), **shown)
+
+
+def _combined(handles: list[Line2D]) -> Line2D:
+    """A legend entry with the first marker and the first line style of `handles` (one strategy's
+    lines in several panels)."""
+    marker = next((h.get_marker() for h in handles if h.get_marker() not in ("None", "", None)), "None")
+    line = next((h for h in handles if h.get_linestyle() not in ("None", "")), handles[0])
+    return Line2D([], [], color=handles[0].get_color(), marker=marker, linestyle=line.get_linestyle(),
+                  linewidth=line.get_linewidth())
 
 
 def early_warning_figure(result: Mapping | None, roc: pd.DataFrame | None, calibration: pd.DataFrame | None,
@@ -245,7 +266,7 @@ def early_warning_figure(result: Mapping | None, roc: pd.DataFrame | None, calib
             if line.empty:
                 continue
             ax.plot(line["threshold"], line["net_benefit"], color=colours[name],
-                    linestyle="--" if name in RULES else "-" if name in MODELS else ":",
+                    linestyle="--" if name in RULES else ":" if name == "alert_all" else "-",
                     label=_(STRATEGY_WORDS[name]), linewidth=1.5 if name in MODELS else 1)
         low = min(-0.01, float(part.loc[part["strategy"].isin(MODELS), "net_benefit"].min()))
         ax.set_ylim(low, max(0.02, float(part["net_benefit"].max()) * 1.1))
@@ -255,10 +276,14 @@ def early_warning_figure(result: Mapping | None, roc: pd.DataFrame | None, calib
         ax.set_xlabel(_("Risk threshold for an alert"))
         ax.set_ylabel(_("Net benefit"))
         ax.set_title(_("Decision curve"))
-        handles = {}  # one legend for the three panels, below them (never over a curve)
+        # One legend for the three panels, below them (never over a curve): one entry per strategy, with
+        # the marker and the line it is drawn with in any panel (a rule: a point on the ROC, a dashed
+        # decision curve).
+        drawn: dict[str, list] = {}
         for panel in fig.axes:
             for handle, label in zip(*panel.get_legend_handles_labels(), strict=True):
-                handles.setdefault(label, handle)
-        fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=3, fontsize=8)
+                drawn.setdefault(label, []).append(handle)
+        fig.legend([_combined(handles) for handles in drawn.values()], list(drawn),
+                   loc="outside lower center", ncol=3, fontsize=10)
     return fig
 
