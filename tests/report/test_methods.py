@@ -197,3 +197,34 @@ def test_measurement_texts_in_spanish_mark_the_analyses_english(inputs):
                                                                "Ruptura sin reparación", "No clasificable"}
     assert "tareas" in {row["subscale"] for row in section["item_rows"]}
     assert section["fit"][0]["model"] in {"Un factor", "Factores correlacionados"}
+
+
+SYMPTOMS_FITTED = [{"family": "symptoms", "effects": [{"analysis": "secondary", "outcome": "symptom_improvement",
+                                                       "model": "ols_cluster_therapist"}]}]
+
+
+def test_the_symptom_measure_is_named_as_configured_or_said_unnamed(default_config):
+    """The Measures paragraph names the symptom measure when a symptom model was fitted (a reviewer could
+    not tell what "symptoms" measured): as configured with its citation, listed to be completed; the
+    synthetic cohort's score; or the column, with the setting that names it."""
+    def measures(config, results=SYMPTOMS_FITTED, synthetic=False):
+        return methods_section(config, results, {"statsmodels": "0.15.0"}, synthetic=synthetic)[0]["text"]
+
+    assert "Symptoms:" not in measures(default_config, results=[])
+    assert "Symptoms:" not in measures(default_config, results=[{"family": "symptoms", "effects": []}])
+    assert measures(default_config, synthetic=True).endswith(
+        "Symptoms: the synthetic cohort's session symptom score (higher scores mean more symptoms).")
+    assert "the measure is not named (report.symptom_measure in the configuration)" in measures(default_config)
+    named = copy.deepcopy(default_config)
+    named["report"]["symptom_measure"] = {"name": "Patient Health Questionnaire-9 (PHQ-9)",
+                                          "citation": "Kroenke, Spitzer & Williams (2001)"}
+    text = measures(named)
+    assert ("Symptoms: Patient Health Questionnaire-9 (PHQ-9; Kroenke, Spitzer & Williams, 2001), scored at "
+            "each session (higher scores mean more symptoms).") in text
+    paragraphs = methods_section(named, SYMPTOMS_FITTED, {"statsmodels": "0.15.0"})
+    markdown_text = methods_markdown(paragraphs, load_configured(named["instruments"]), named)
+    assert ("- Patient Health Questionnaire-9 (PHQ-9): Kroenke, Spitzer & Williams (2001) (a user-defined "
+            "instrument; complete this reference)") in markdown_text
+    with use_language("es"):
+        assert "Síntomas: la puntuación de síntomas por sesión de la cohorte sintética" in measures(
+            default_config, synthetic=True)

@@ -66,14 +66,14 @@ def test_a_user_instrument_without_a_reference_is_listed_to_be_completed(tmp_pat
                     "response: {min: 1, max: 5}\nsubscales: {bond: [1], goal: [2], task: [3]}\n"
                     "score: mean\ntotal: mean_of_subscales\nprorate: {max_missing_per_subscale: 0}\n")
     mine, wai = load_instrument(spec), load_instrument("wai_sr")
-    listed = cited_references("the form (Our clinic, 2026) and the WAI-SR (Hatcher & Gillaspy, 2006)",
-                              [mine, wai, None])
+    works = [(mine.name, mine.citation), (wai.name, wai.citation), ("PHQ-9", "")]
+    listed = cited_references("the form (Our clinic, 2026) and the WAI-SR (Hatcher & Gillaspy, 2006)", works)
     assert listed == [
         "Clinic alliance form: Our clinic (2026) (a user-defined instrument; complete this reference)",
         REFERENCES["Hatcher & Gillaspy (2006)"]]
-    assert cited_references("no citation", [mine, wai]) == []
+    assert cited_references("no citation", works) == []
     with use_language("es"):
-        assert "complete esta referencia" in cited_references("(Our clinic, 2026)", [mine])[0]
+        assert "complete esta referencia" in cited_references("(Our clinic, 2026)", works)[0]
 
 
 def test_visible_text_is_what_a_reader_sees():

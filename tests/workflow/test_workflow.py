@@ -40,6 +40,7 @@ from alliance.io import read_tables, write_csv, write_json
 from alliance.models import FAMILIES
 from alliance.outputs import EARLY_WARNING_TABLES, FIGURES, PSYCHOMETRIC_TABLES
 from alliance.report.figures import make_figures
+from alliance.report.methods import named_works
 from alliance.report.references import REFERENCES, cited_references, reference_html, visible_text
 from alliance.simulation.synthetic import synthesize
 
@@ -97,7 +98,8 @@ def test_the_report_lists_every_work_it_cites_and_no_other(default_config, defau
     listed, rest = reference_list(html)
     text = visible_text(rest)
     instruments = load_configured(default_config["instruments"])  # the run's: SMALL keeps the default's
-    assert listed == [reference_html(reference) for reference in cited_references(text, instruments.values())]
+    works = named_works(instruments, default_config)
+    assert listed == [reference_html(reference) for reference in cited_references(text, works)]
     assert len(listed) >= 20 and 'href="#references"' in html
     cited = citations(text)
     assert cited and sorted(cited - set(REFERENCES)) == []

@@ -67,7 +67,8 @@ with user_errors_to_console(log):
     )
     versions = provenance(config, validation)["versions"]
     with use_language(config["report"]["language"]):
-        methods = methods_markdown(methods_section(config, model_results, versions), instruments)
+        paragraphs = methods_section(config, model_results, versions, synthetic=truth is not None)
+        methods = methods_markdown(paragraphs, instruments, config)
 write_text(html, output.html)
 write_text(methods, output.methods)
 log.info("report: %d characters, truth %s", len(html), "included" if truth else "not available")

@@ -132,7 +132,9 @@ def cohort_section(
                       "where every other count is zero) so that it cannot be recovered from the total. The "
                       "same rule applies to the exclusion counts of each model's flow, of patients and of "
                       "sessions apart (each sums to the cohort minus the analysed), and to every other "
-                      "count of patients or sessions in this report.").format(
+                      "count of patients or sessions in this report. It is applied table by table: a count "
+                      "of another table (an analysed n beside the cohort's size) can still give a "
+                      "suppressed count away, so read the report through before it leaves the clinic.").format(
                 largest=format_count(min_cell_size - 1), k=format_count(min_cell_size),
                 secondary=shown_value(SECONDARY))}
 

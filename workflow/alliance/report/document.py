@@ -45,7 +45,7 @@ from alliance.report.format import (
 )
 from alliance.report.glance import glance_rows, glance_table, short_name
 from alliance.report.measurement import highest_level, means_caveat, measurement_section
-from alliance.report.methods import methods_section
+from alliance.report.methods import methods_section, named_works
 from alliance.report.provenance import embed_png, provenance, shown_provenance
 from alliance.report.references import cited_references, reference_item, visible_text
 from alliance.report.words import reason_words, source_words
@@ -193,7 +193,8 @@ def _build_report(
         "measurement": measurement_section(psychometrics, rupture_shares, scoring, config=config,
                                            min_cell_size=min_cell_size,
                                            synthetic=truth is not None),
-        "methods": methods_section(config, model_results, provenance_info["versions"]),
+        "methods": methods_section(config, model_results, provenance_info["versions"],
+                                   synthetic=truth is not None),
         "analyses": analysis_sections(model_results, effects, early_window, min_cell_size=min_cell_size,
                                       multiplicity=multiplicity, status=status,
                                       invariance=invariance),
@@ -217,7 +218,7 @@ def _build_report(
     html = _environment().get_template("report.html").render(**context, references=REFERENCES_SLOT)
     if html.count(REFERENCES_SLOT) != 1:
         raise ValueError("the report template must hold the reference list's slot once")
-    cited = cited_references(visible_text(html), instruments.values())
+    cited = cited_references(visible_text(html), named_works(instruments, config))
     listed = "\n".join(map(reference_item, cited))
     return add_csv_downloads(html.replace(REFERENCES_SLOT, listed))
 

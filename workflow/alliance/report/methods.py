@@ -127,8 +127,40 @@ def instrument_sentence(role: str, instrument: Instrument) -> str:
     return " ".join(sentences)
 
 
-def methods_section(config: Mapping, model_results: list[dict], versions: Mapping[str, str]) -> list[dict]:
-    """Paragraphs of the Methods section: a heading and its text each."""
+def named_works(instruments: Mapping[str, Instrument | None], config: Mapping | None = None
+                ) -> list[tuple[str, str]]:
+    """(name, citation) of every measure the run names: the configured instruments and, in `config`, the
+    symptom measure (`cited_references` lists one whose citation it holds no reference for)."""
+    works = [(instrument.name, instrument.citation) for instrument in instruments.values()
+             if instrument is not None]
+    return [*works, symptom_measure(config)] if config is not None and symptom_measure(config)[0] else works
+
+
+def symptom_measure(config: Mapping) -> tuple[str, str]:
+    """The name and citation of the symptom measure (`report.symptom_measure`), empty when not named."""
+    measure = config.get("report", {}).get("symptom_measure") or {}
+    return str(measure.get("name") or ""), str(measure.get("citation") or "")
+
+
+def symptom_sentence(config: Mapping, model_results: list[dict], synthetic: bool = False) -> str:
+    """The symptom measure of the Measures paragraph, when a symptom model was fitted: its name and
+    citation as configured, the synthetic cohort's score, or the column, with where to name it."""
+    if not any(result["effects"] for result in model_results if result["family"] == "symptoms"):
+        return ""
+    name, citation = symptom_measure(config)
+    if name:
+        return _("Symptoms: {measure}, scored at each session (higher scores mean more symptoms).").format(
+            measure=cited_name(name, citation))
+    if synthetic:
+        return _("Symptoms: the synthetic cohort's session symptom score (higher scores mean more symptoms).")
+    return _("Symptoms: the score in the sessions table's symptoms column (higher scores mean more "
+             "symptoms); the measure is not named (report.symptom_measure in the configuration).")
+
+
+def methods_section(config: Mapping, model_results: list[dict], versions: Mapping[str, str],
+                    synthetic: bool = False) -> list[dict]:
+    """Paragraphs of the Methods section: a heading and its text each (`synthetic`: the data are the
+    synthetic cohort)."""
     instruments = load_configured(config["instruments"])
     k = config["features"]["early_window"]
     ruptures = config["ruptures"]
@@ -136,6 +168,8 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
                 instrument_sentence(_(ROLE_LABELS["satisfaction"]), instruments["satisfaction"])]
     if instruments.get("therapist") is not None:
         measures.append(instrument_sentence(_(ROLE_LABELS["therapist"]), instruments["therapist"]))
+    if symptoms := symptom_sentence(config, model_results, synthetic):
+        measures.append(symptoms)
     models = []
     for analysis in ANALYSIS_ORDER:
         rows = [(result["family"], row) for result in model_results for row in result["effects"]
@@ -193,7 +227,8 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
                                            d_source=source_words(dropout["source"]))
     disclosure = _(
         "Counts and per-group statistics resting on fewer than {n} patients are suppressed, with secondary "
-        "suppression where a total would reveal them.").format(
+        "suppression where a total of the same table would reveal them; counts of different tables are "
+        "not checked against each other.").format(
         n=format_count(config["privacy"]["min_cell_size"]))
     run = _(
         "Python; {software}. The whole run is a Snakemake workflow (Mölder et al., 2021), the models are "
@@ -210,7 +245,8 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
     ]
 
 
-def methods_markdown(paragraphs: list[dict], instruments: Mapping[str, Instrument | None]) -> str:
+def methods_markdown(paragraphs: list[dict], instruments: Mapping[str, Instrument | None],
+                     config: Mapping | None = None) -> str:
     """The Methods section as Markdown for a manuscript (`results/methods.md`): the report's paragraphs
     under their headings, then the full reference of every work the text cites (as published, in
     English). An instrument from a user's definition, whose full reference the pipeline does not hold, is
@@ -219,6 +255,6 @@ def methods_markdown(paragraphs: list[dict], instruments: Mapping[str, Instrumen
     lines = ["# " + _("Methods"), ""]
     for paragraph in paragraphs:
         lines += [f"## {paragraph['heading']}", "", paragraph["text"], ""]
-    cited = cited_references(text, instruments.values())
+    cited = cited_references(text, named_works(instruments, config))
     lines += ["## " + _("References"), "", *(f"- {reference}" for reference in cited), ""]
     return "\n".join(lines)

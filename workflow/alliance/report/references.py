@@ -11,7 +11,6 @@ from html import escape
 from html.parser import HTMLParser
 
 from alliance.i18n import _
-from alliance.instruments import Instrument
 from alliance.report.words import parenthetical
 
 # Every work the report, its Methods and methods.md can cite, keyed as cited in running text (APA narrative
@@ -143,16 +142,15 @@ def _alphabetical(reference: str) -> str:
     return unicodedata.normalize("NFKD", reference).encode("ascii", "ignore").decode().casefold()
 
 
-def cited_references(text: str, instruments: Iterable[Instrument | None] = ()) -> list[str]:
-    """The full reference of every work `text` cites (`REFERENCES`), in alphabetical order; an instrument
-    of `instruments` from a user's definition, cited in `text` by a citation the pipeline holds no
-    reference for, is listed by its name and citation, to be completed by hand."""
+def cited_references(text: str, works: Iterable[tuple[str, str]] = ()) -> list[str]:
+    """The full reference of every work `text` cites (`REFERENCES`), in alphabetical order; a measure of
+    `works` ((name, citation): a user's instrument, the symptom measure) cited in `text` by a citation
+    the pipeline holds no reference for is listed by its name and citation, to be completed by hand."""
     cited = [reference for key, reference in REFERENCES.items() if cites(text, key)]
     cited += [_("{name}: {citation} (a user-defined instrument; complete this reference)").format(
-                  name=instrument.name, citation=instrument.citation)
-              for instrument in instruments if instrument is not None
-              and instrument.citation not in REFERENCES
-              and (instrument.citation in text or cites(text, instrument.citation))]
+                  name=name, citation=citation)
+              for name, citation in works
+              if citation and citation not in REFERENCES and (citation in text or cites(text, citation))]
     return sorted(dict.fromkeys(cited), key=_alphabetical)
 
 
