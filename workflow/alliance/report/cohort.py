@@ -134,7 +134,8 @@ def cohort_section(
                       "sessions apart (each sums to the cohort minus the analysed), and to every other "
                       "count of patients or sessions in this report. It is applied table by table: a count "
                       "of another table (an analysed n beside the cohort's size) can still give a "
-                      "suppressed count away, so read the report through before it leaves the clinic.").format(
+                      "suppressed count away, so read the report through before it leaves the "
+                      "clinic.").format(
                 largest=format_count(min_cell_size - 1), k=format_count(min_cell_size),
                 secondary=shown_value(SECONDARY))}
 
