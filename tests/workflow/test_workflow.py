@@ -156,7 +156,15 @@ def test_make_share_bundle_holds_aggregates_only_and_pools_to_itself(root, defau
     assert (ratio > 1).any() and (ratio >= 1).all()
     assert pooled["std_error"].to_dict() == pytest.approx((own["std_error_per_point"] * ratio).to_dict(),
                                                           rel=1e-9)
-    assert (pooled["k_sites"] == 1).all() and "<svg" in (tmp_path / "pooled/report.html").read_text()
+    report = (tmp_path / "pooled/report.html").read_text()
+    assert (pooled["k_sites"] == 1).all() and "<svg" in report
+    # the pooled report lists the works it cites (the pooling methods, the benchmarks' sources), no other
+    listed, rest = reference_list(report)
+    text = visible_text(rest)
+    cited = citations(text)
+    assert {"Paule & Mandel (1982)", "Hartung & Knapp (2001)", "Sharf, Primavera & Diener (2010)"} <= cited
+    assert listed == [reference_html(reference) for reference in cited_references(text)]
+    assert {reference_html(REFERENCES[key]) for key in cited} == set(listed)
     # `make bench`'s pooling step: one run stands in for three sites, each bundle with its own data hashes
     from alliance.runtime.bench import run_pooling
 

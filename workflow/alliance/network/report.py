@@ -30,6 +30,7 @@ from alliance.report.format import (
     format_unit,
     label_cell,
 )
+from alliance.report.references import cited_references, reference_item, visible_text
 from alliance.report.style import SVG_HASHSALT, figure_style, new_figure
 from alliance.report.words import analysis_word, outcome_name, predictor_label, scale_word
 
@@ -47,7 +48,8 @@ CSS = """body{font-family:'DejaVu Sans',Arial,sans-serif;max-width:1200px;margin
 line-height:1.45}table{border-collapse:collapse;font-size:.85em;margin:1em 0}
 td,th{border-bottom:1px solid #ccc;padding:.25em .5em;text-align:left}h1{font-size:1.6em}
 h2{font-size:1.25em;margin-top:2em}.note{color:#555}figure{margin:1em 0}
-.part{white-space:nowrap}table.effects td{vertical-align:top}code{font-size:.95em}"""
+.part{white-space:nowrap}table.effects td{vertical-align:top}code{font-size:.95em}
+ul.references{list-style:none;padding-left:2em;text-indent:-2em}"""
 
 
 def svg(fig: Figure) -> str:
@@ -188,11 +190,14 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
              f"<h1>{html.escape(heading)}</h1>",
              "<p>" + html.escape(_(
                  "Each site ran the same analysis plan on its own data and sent aggregates only. Every "
-                 "effect is pooled by two-stage random-effects meta-analysis: Paule-Mandel between-site "
-                 "variance (tau^2), the Hartung-Knapp-Sidik-Jonkman 95% CI on t(k - 1), and the 95% "
-                 "prediction interval for a new site on t(k - 2) (ANALYSIS_PLAN.md, section 11). Sites whose "
-                 "effect rests on fewer patients than their minimum cell size, or that could not estimate "
-                 "it, are shown and not pooled.")) + "</p>"]
+                 "effect is pooled by two-stage random-effects meta-analysis: the between-site variance "
+                 "(tau^2) by Paule & Mandel (1982), the Hartung-Knapp-Sidik-Jonkman 95% CI on t(k - 1) "
+                 "(Hartung & Knapp, 2001; Sidik & Jonkman, 2002), and the 95% prediction interval for a new "
+                 "site on t(k - 2) (Higgins, Thompson & Spiegelhalter, 2009; ANALYSIS_PLAN.md, section 11); "
+                 "the heterogeneity as I\u00b2 (Higgins & Thompson, 2002) in the words of the Cochrane "
+                 "Handbook (Deeks, Higgins & Altman, 2022). Sites whose effect rests on fewer patients than "
+                 "their minimum cell size, or that could not estimate it, are shown and not pooled."))
+             + "</p>"]
     info = pd.DataFrame([{_("Site"): b.site, _("Bundle"): b.name.rsplit("/", 1)[-1],
                           _("Instrument"): b.provenance["instrument"]["key"],
                           _("Plan (SHA-256)"): b.provenance["plan_sha256"][:12],
@@ -257,6 +262,9 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
                   "the effect (the others were below their minimum cell size or could not estimate it). "
                   "Estimate: the pooled estimate with its Hartung-Knapp-Sidik-Jonkman 95% CI; the "
                   "prediction interval needs three sites. Every column, unrounded, is in "
-                  "results/pooled/effects.csv.")) + "</p>",
-              "</body></html>"]
+                  "results/pooled/effects.csv.")) + "</p>"]
+    # the works the text above cites (the benchmarks' sources among them), as published
+    cited = cited_references(visible_text("\n".join(parts)))
+    parts += ['<section id="references">', heading2(_("References")), '<ul class="references">',
+              *map(reference_item, cited), "</ul>", "</section>", "</body></html>"]
     return "\n".join(part for part in parts if part) + "\n"

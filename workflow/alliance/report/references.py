@@ -50,6 +50,11 @@ REFERENCES = {
     "Chinn (2000)": (
         "Chinn, S. (2000). A simple method for converting an odds ratio to effect size for use in "
         "meta-analysis. *Statistics in Medicine, 19*(22), 3127-3131."),
+    "Deeks, Higgins & Altman (2022)": (
+        "Deeks, J. J., Higgins, J. P. T., & Altman, D. G. (2022). Analysing data and undertaking "
+        "meta-analyses. In J. P. T. Higgins, J. Thomas, J. Chandler, M. Cumpston, T. Li, M. J. Page, & V. "
+        "A. Welch (Eds.), *Cochrane handbook for systematic reviews of interventions* (version 6.3, "
+        "chapter 10). Cochrane."),
     "Duncan et al. (2003)": (
         "Duncan, B. L., Miller, S. D., Sparks, J. A., Claud, D. A., Reynolds, L. R., Brown, J., & "
         "Johnson, L. D. (2003). The Session Rating Scale: Preliminary psychometric properties of a "
@@ -64,9 +69,19 @@ REFERENCES = {
     "Hamaker et al. (2015)": (
         "Hamaker, E. L., Kuiper, R. M., & Grasman, R. P. P. P. (2015). A critique of the cross-lagged "
         "panel model. *Psychological Methods, 20*(1), 102-116."),
+    "Hartung & Knapp (2001)": (
+        "Hartung, J., & Knapp, G. (2001). A refined method for the meta-analysis of controlled clinical "
+        "trials with binary outcome. *Statistics in Medicine, 20*(24), 3875-3889."),
     "Hatcher & Gillaspy (2006)": (
         "Hatcher, R. L., & Gillaspy, J. A. (2006). Development and validation of a revised short version "
         "of the Working Alliance Inventory. *Psychotherapy Research, 16*(1), 12-25."),
+    "Higgins & Thompson (2002)": (
+        "Higgins, J. P. T., & Thompson, S. G. (2002). Quantifying heterogeneity in a meta-analysis. "
+        "*Statistics in Medicine, 21*(11), 1539-1558."),
+    "Higgins, Thompson & Spiegelhalter (2009)": (
+        "Higgins, J. P. T., Thompson, S. G., & Spiegelhalter, D. J. (2009). A re-evaluation of "
+        "random-effects meta-analysis. *Journal of the Royal Statistical Society: Series A, 172*(1), "
+        "137-159."),
     "Hu & Bentler (1999)": (
         "Hu, L., & Bentler, P. M. (1999). Cutoff criteria for fit indexes in covariance structure "
         "analysis: Conventional criteria versus new alternatives. *Structural Equation Modeling, 6*(1), "
@@ -98,6 +113,9 @@ REFERENCES = {
     "Mölder et al. (2021)": (
         "Mölder, F., Jablonski, K. P., Letcher, B., Hall, M. B., Tomkins-Tinch, C. H., Sochat, V., ... "
         "Köster, J. (2021). Sustainable data analysis with Snakemake. *F1000Research, 10*, 33."),
+    "Paule & Mandel (1982)": (
+        "Paule, R. C., & Mandel, J. (1982). Consensus values and weighting factors. *Journal of Research "
+        "of the National Bureau of Standards, 87*(5), 377-385."),
     "Rubin (1987)": (
         "Rubin, D. B. (1987). *Multiple imputation for nonresponse in surveys*. Wiley."),
     "Seabold & Perktold (2010)": (
@@ -107,6 +125,9 @@ REFERENCES = {
         "Sharf, J., Primavera, L. H., & Diener, M. J. (2010). Dropout and therapeutic alliance: A "
         "meta-analysis of adult individual psychotherapy. *Psychotherapy: Theory, Research, Practice, "
         "Training, 47*(4), 637-645."),
+    "Sidik & Jonkman (2002)": (
+        "Sidik, K., & Jonkman, J. N. (2002). A simple confidence interval for meta-analysis. *Statistics "
+        "in Medicine, 21*(21), 3153-3159."),
     "Stiles et al. (2004)": (
         "Stiles, W. B., Glick, M. J., Osatuke, K., Hardy, G. E., Shapiro, D. A., Agnew-Davies, R., Rees, "
         "A., & Barkham, M. (2004). Patterns of alliance development and the rupture-repair hypothesis: "
