@@ -51,14 +51,20 @@ def test_reasons_and_reliability_keep_no_small_number():
     text = "only 3 patients dropped out; 2 therapists; t(31); 0.5 points; 95% CI; 10 patients"
     expected = "only <10 patients dropped out; <10 therapists; t(31); 0.5 points; 95% CI; 10 patients"
     assert scrub_text(text, 10) == expected
-    # names and the plan's thresholds are not counts (a 3-therapist site's reasons once read "CR<10" and
-    # "fewer than <10"); degrees of freedom are (t(2): 3 therapists)
+    # names, a formula's constants and the plan's thresholds are not counts (a 3-therapist site's reasons
+    # once read "CR<10" and "fewer than <10"; "therapists - 1" read "therapists - <10"); degrees of
+    # freedom are (t(2): 3 therapists); a threshold below k beside a hidden count would bound it ("<10
+    # therapists (fewer than 3)": 1 or 2), so it reads as the plan's minimum there
     text = ("Few clusters: 3 therapists (fewer than 50); jackknife (CR3) standard errors with t(2) "
-            "intervals; nutrition has 1 therapist (fewer than 3); H2 needs at least 5 dropouts; F(2, 40)")
+            "intervals; nutrition has 1 therapist (fewer than 3); H2 needs at least 5 dropouts; F(2, 40); "
+            "t on its own therapists - 1 (4 to 12 degrees of freedom)")
     expected = ("Few clusters: <10 therapists (fewer than 50); jackknife (CR3) standard errors with t(<10) "
-                "intervals; nutrition has <10 therapist (fewer than 3); H2 needs at least 5 dropouts; "
-                "F(<10, 40)")
+                "intervals; nutrition has <10 therapist (fewer than the plan's minimum); H2 needs at least "
+                "the plan's minimum dropouts; F(<10, 40); t on its own therapists - 1 (<10 to 12 degrees "
+                "of freedom)")
     assert scrub_text(text, 10) == expected
+    kept = "nutrition has 12 therapists (at least 3 needed); t on therapists - 1"
+    assert scrub_text(kept, 10) == kept  # nothing hidden: thresholds and constants as written
     assert scrub_text(np.nan, 10) == ""
     reliability = pd.DataFrame([{"role": "alliance", "instrument": "wai_sr", "scale": "total", "n": 7,
                                  "n_items": 12, "alpha": 0.9, "alpha_ci_low": 0.8, "alpha_ci_high": 0.95,

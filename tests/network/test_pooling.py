@@ -3,11 +3,14 @@ independent computation), one and two sites, compatibility, and sites that are s
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import optimize, stats
 
+from alliance.i18n import use_language
 from alliance.network.bundle import ESTIMATED, SUPPRESSED, Bundle
 from alliance.network.pooling import (
     BELOW_MINIMUM,
@@ -252,5 +255,51 @@ def test_the_benchmark_names_the_sites_that_sent_none():
                bundle("c", -0.9)]
     pooled, sites = pool_bundles(bundles)
     page = pooled_report(bundles, pooled, sites, *pool_benchmarks(bundles))
-    assert ("over 2 sites; published 0.55. Not sent by c (the model that computes it was not estimated "
-            "there; the sites&#x27; statuses say why).") in page
+    assert ("over 2 sites; published 0.55 (Sharf, Primavera &amp; Diener, 2010). Not sent by c (the model "
+            "that computes it was not estimated there; the sites&#x27; statuses say why).") in page
+    # in Spanish the source is escaped once ("&amp;amp;" once showed "&amp;" and lost its reference)
+    with use_language("es"):
+        spanish = pooled_report(bundles, pooled, sites, *pool_benchmarks(bundles))
+    assert "publicado: 0,55 (Sharf, Primavera &amp; Diener, 2010)" in spanish and "&amp;amp;" not in spanish
+    assert "Sharf, J., Primavera, L. H., &amp; Diener" in spanish
+
+
+def test_the_settings_note_names_what_differs_and_only_the_analysis_counts(default_config):
+    """Sites whose report language or synthetic seed differ run the same analysis (a reviewer's three sites
+    of different seeds read "the sites' analysis settings differ" with identical settings); the note names
+    each analysis setting that differs, with each site's value."""
+    from dataclasses import replace
+
+    from alliance.network.bundle import analysis_settings, config_digest
+    from alliance.network.report import settings_note
+
+    other = copy.deepcopy(default_config)
+    other["report"]["language"], other["synthetic"]["seed"], other["data"]["patients"] = "ca", 7, "x.csv"
+    assert config_digest(other) == config_digest(default_config)
+    other["features"]["early_window"] = 4
+    assert config_digest(other) != config_digest(default_config)
+    bundles = [replace(bundle(site, -0.8), provenance=bundle(site, -0.8).provenance
+                       | {"analysis_settings": analysis_settings(config)})
+               for site, config in (("a", default_config), ("b", other))]
+    assert settings_note(bundles) == (
+        "The sites' analysis settings differ in 1 setting: features.early_window (a 3, b 4). Read the pooled "
+        "effects with this in mind: the sites did not run the same analysis.")
+    assert "compare their configurations" in settings_note([bundle("a", -0.8), bundle("b", -1.0)])
+    mine = copy.deepcopy(default_config)
+    mine["instruments"]["alliance"] = "/home/dr_x/forms/clinic.yaml"  # the site's folders stay there
+    assert analysis_settings(mine)["instruments.alliance"] == '"clinic.yaml"'
+
+
+def test_no_heterogeneity_found_among_few_sites_is_not_called_unimportant():
+    """tau^2 at 0 (Q below its df) with three sites: "no variation beyond chance was found", which three
+    sites cannot rule out (it read "the heterogeneity might not be important"), and a prediction interval
+    that is wide for the few sites."""
+    row = pool_estimates([0.50, 0.52, 0.48], [0.1, 0.1, 0.1])
+    assert row["tau"] == 0 and row["q"] <= 2
+    text = heterogeneity_words(row | {"k_sites": 3})
+    assert text.startswith("Across 3 sites no variation beyond chance was found (I\u00b2 = 0%, tau = 0.00")
+    assert "with 3 sites that does not rule it out" in text and "might not be important" not in text
+    assert text.endswith("With tau at 0, the interval is wide for the few sites, not for differences "
+                         "between them.")
+    spread = pool_estimates([0.1, 0.9, 0.5, -0.3], [0.1, 0.1, 0.1, 0.1])
+    assert "the heterogeneity is considerable" in heterogeneity_words(spread | {"k_sites": 4})

@@ -34,7 +34,7 @@ import json
 import re
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy as np
 import pandas as pd
@@ -110,17 +110,23 @@ def shown(n: float, k: int) -> str:
     return f"<{k}" if 0 < n < k else str(n)
 
 
-# A whole number in a reason: not part of a decimal or a name (CR3, H2), and not a threshold of the plan
-# ("fewer than 3", "at least 5"), which says nothing about the data.
-_COUNT = re.compile(r"(?<![\w.])(?<!than )(?<!least )\d+(?![\d.]*\d)")
+# A whole number in a reason: not part of a decimal or a name (CR3, H2), not a formula's constant
+# ("therapists - 1"), and not a threshold of the plan ("fewer than 3", "at least 5").
+_COUNT = re.compile(r"(?<![\w.])(?<!than )(?<!least )(?<![-+] )\d+(?![\d.]*\d)")
+_THRESHOLD = re.compile(r"(?:(?<=\bthan )|(?<=\bleast ))\d+(?![\d.]*\d)")
 
 
 def scrub_text(text: object, k: int) -> str:
     """A reason or flag with every whole number of 1 to k - 1 written "<k": counts, and degrees of freedom
-    such as t(2), which give a count away; not a decimal, a name (CR3) or a threshold ("fewer than 3")."""
+    such as t(2), which give a count away; not a decimal, a name (CR3) or a formula's constant. A threshold
+    ("fewer than 3") stays, unless a count of the same text was hidden: "<10 therapists (fewer than 3)"
+    would tell it is 1 or 2, so a threshold below k then reads "the plan's minimum"."""
     if not isinstance(text, str):
         return ""
-    return _COUNT.sub(lambda m: f"<{k}" if 0 < int(m.group()) < k else m.group(), text)
+    scrubbed = _COUNT.sub(lambda m: f"<{k}" if 0 < int(m.group()) < k else m.group(), text)
+    if scrubbed == text:
+        return text
+    return _THRESHOLD.sub(lambda m: "the plan's minimum" if 0 < int(m.group()) < k else m.group(), scrubbed)
 
 
 def predictor_scales(features: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
@@ -212,11 +218,32 @@ def benchmarks_table(results: dict[str, dict], k: int) -> pd.DataFrame:
     return table.sort_values("benchmark", kind="stable").reset_index(drop=True)
 
 
+# The configuration's sections that decide the estimates; the others (where the data are, the site's label,
+# the report's language, feedback pages, the synthetic cohort, the simulation, disclosure) may differ
+# between sites that run the same analysis.
+ANALYSIS_SECTIONS = ("instruments", "features", "ruptures", "psychometrics", "models", "sensitivity",
+                     "dimensions", "early_warning")
+
+
+def analysis_settings(config: dict) -> dict[str, str]:
+    """The analysis settings of a run's configuration (`ANALYSIS_SECTIONS`) by dotted key
+    ("models.covariates"), each value as JSON: what two sites' bundles are compared on. A path (a user's
+    instrument definition) is kept by its file name only: the site's folders do not leave it."""
+    def flat(value: object, prefix: str) -> dict[str, str]:
+        if isinstance(value, dict) and value:
+            return {key: text for name, item in value.items()
+                    for key, text in flat(item, f"{prefix}.{name}").items()}
+        if isinstance(value, str) and ("/" in value or "\\" in value):
+            value = PurePath(value.replace("\\", "/")).name
+        return {prefix: json.dumps(value, sort_keys=True, default=str)}
+    return {key: text for section in ANALYSIS_SECTIONS if section in config
+            for key, text in flat(config[section], section).items()}
+
+
 def config_digest(config: dict) -> str:
-    """SHA-256 of the run's configuration without where its data are (`data`) and the site's label
-    (`network`): the same for every site that runs the same analysis."""
-    kept = {key: value for key, value in config.items() if key not in ("data", "network")}
-    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
+    """SHA-256 of the run's analysis settings (`analysis_settings`): the same for every site that runs the
+    same analysis, whatever its data, label, report language or synthetic cohort."""
+    return hashlib.sha256(json.dumps(analysis_settings(config), sort_keys=True).encode()).hexdigest()
 
 
 def provenance(manifest: dict, *, site: str, plan_sha256: str, instrument: dict) -> dict:
@@ -231,6 +258,7 @@ def provenance(manifest: dict, *, site: str, plan_sha256: str, instrument: dict)
         "settings": {"early_window": config["features"]["early_window"],
                      "covariates": config["models"]["covariates"],
                      "satisfaction_instrument": config["instruments"]["satisfaction"]},
+        "analysis_settings": analysis_settings(config),
         "config_sha256": config_digest(config),
         "plan_sha256": plan_sha256,
         "software": {"python": manifest["environment"]["python"]}
@@ -291,8 +319,9 @@ COLUMN_WORDS = {
                                               "size",
         "instrument, settings": "the alliance instrument and the analysis settings (early window, "
                                 "covariates)",
-        "config_sha256, plan_sha256": "fingerprints of the configuration (without data paths) and of the "
-                                      "analysis plan",
+        "analysis_settings": "every setting that decides the estimates (instruments, features, ruptures, "
+                             "psychometrics, models, sensitivity, dimensions, early_warning), by key",
+        "config_sha256, plan_sha256": "fingerprints of those settings and of the analysis plan",
         "software": "the versions of Python and the main packages",
         "outputs_sha256": "a fingerprint of each output file of the run (not the files themselves)",
     },
@@ -309,6 +338,12 @@ def what_leaves(site: str, tables: dict[str, pd.DataFrame], k: int) -> str:
         "row per patient, session or therapist, no patient or therapist code, no dates, no free text from "
         f"the data. Every count of 1 to {k - 1} patients is written \"<{k}\" (minimum cell size {k}); an "
         f"effect resting on fewer than {k} patients is sent without numbers.",
+        "",
+        "Counts are hidden one at a time, so a hidden count can still be worked out from others: the "
+        "cohort minus a model's patients analysed (flows.csv, effects.csv n_patients), two models' patients "
+        "analysed where one sample lies within the other, or the number of therapists of a discipline from "
+        "an effect's 95% CI, which uses t on its therapists - 1. Read effects.csv and flows.csv with this "
+        "in mind before the bundle leaves the site.",
         "",
         "| file | rows | what it is |",
         "|---|---|---|",

@@ -265,18 +265,24 @@ def heterogeneity_words(row: dict) -> str:
     if k < 2:
         return _("One site or none: the variation between sites cannot be estimated.")
     i2 = row["i2"]
-    band = (_("might not be important") if i2 < 0.3 else _("may be moderate") if i2 < 0.5
-            else _("may be substantial") if i2 < 0.75 else _("is considerable"))
-    text = _("Across {k} sites the heterogeneity {band} (I\u00b2 = {i2}, tau = {tau}, Q = {q} on {df} df, "
-             "{p}).").format(k=k, band=band, i2=format_percent(i2, 0),
-                             tau=format_number(row["tau"], estimate_digits(row["tau"])),
-                             q=format_number(row["q"], 2),
-                             df=k - 1, p=p_text(row["q_p_value"]))
+    values = {"k": k, "i2": format_percent(i2, 0), "q": format_number(row["q"], 2), "df": k - 1,
+              "tau": format_number(row["tau"], estimate_digits(row["tau"])), "p": p_text(row["q_p_value"])}
+    if row["q"] <= k - 1:  # tau^2 at 0: no variation beyond chance found, which few sites cannot rule out
+        text = _("Across {k} sites no variation beyond chance was found (I\u00b2 = {i2}, tau = {tau}, Q = "
+                 "{q} on {df} df, {p}); with {k} sites that does not rule it out.").format(**values)
+    else:
+        band = (_("might not be important") if i2 < 0.3 else _("may be moderate") if i2 < 0.5
+                else _("may be substantial") if i2 < 0.75 else _("is considerable"))
+        text = _("Across {k} sites the heterogeneity {band} (I\u00b2 = {i2}, tau = {tau}, Q = {q} on {df} "
+                 "df, {p}).").format(band=band, **values)
     if k >= 3:
         digits = estimate_digits(row["estimate"])  # as the estimate: APA's 2 decimals, more if it is small
         text += " " + _("In a new site the effect is expected between {low} and {high} (95% prediction "
                         "interval).").format(low=format_number(row["pi_low"], digits),
                                              high=format_number(row["pi_high"], digits))
+        if row["tau"] == 0:
+            text += " " + _("With tau at 0, the interval is wide for the few sites, not for differences "
+                            "between them.")
     else:
         text += " " + _("With two sites no prediction interval can be given (it needs at least three).")
     return text

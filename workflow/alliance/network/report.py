@@ -32,7 +32,7 @@ from alliance.report.format import (
 )
 from alliance.report.references import cited_references, reference_item, visible_text
 from alliance.report.style import SVG_HASHSALT, figure_style, new_figure
-from alliance.report.words import analysis_word, outcome_name, predictor_label, scale_word
+from alliance.report.words import analysis_word, outcome_name, predictor_label, scale_word, source_words
 
 TITLES = {"attendance": N_("Attendance after the early window, on early alliance"),
           "dropout": N_("Dropout after the early window, on early alliance"),
@@ -121,6 +121,28 @@ def reason_text(reason: object) -> str:
     return f": {foreign(html.escape(reason))}" if isinstance(reason, str) and reason else ""
 
 
+def settings_note(bundles: list[Bundle], shown: int = 8) -> str:
+    """Which analysis settings differ between the sites, each with its value per site (at most `shown`
+    keys); for bundles without their settings by key (an earlier format), that they differ."""
+    settings = [b.provenance.get("analysis_settings") for b in bundles]
+    if any(s is None for s in settings):
+        return _("The sites' analysis settings differ (the column Settings (SHA-256) above): compare their "
+                 "configurations before reading the pooled effects.")
+    keys = sorted({key for s in settings for key in s})
+    differing = [key for key in keys if len({s.get(key) for s in settings}) > 1]
+    listed = "; ".join(f"{key} (" + ", ".join(f"{b.site} {s.get(key, '-')}" for b, s in
+                                               zip(bundles, settings, strict=True)) + ")"
+                       for key in differing[:shown])
+    more = len(differing) - shown
+    text = ngettext("The sites' analysis settings differ in {n} setting: {listed}.",
+                    "The sites' analysis settings differ in {n} settings: {listed}.",
+                    len(differing)).format(n=len(differing), listed=listed)
+    if more > 0:
+        text += " " + ngettext("And {n} more.", "And {n} more.", more).format(n=more)
+    return text + " " + _("Read the pooled effects with this in mind: the sites did not run the same "
+                          "analysis.")
+
+
 def heading2(text: str) -> str:
     return f"<h2>{html.escape(text)}</h2>"
 
@@ -190,13 +212,18 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
              f"<h1>{html.escape(heading)}</h1>",
              "<p>" + html.escape(_(
                  "Each site ran the same analysis plan on its own data and sent aggregates only. Every "
-                 "effect is pooled by two-stage random-effects meta-analysis: the between-site variance "
+                 "effect is pooled by two-stage random-effects meta-analysis: each site's SE as wide as its "
+                 "own 95% CI (on t with its therapists - 1 degrees of freedom), the between-site variance "
                  "(tau^2) by Paule & Mandel (1982), the Hartung-Knapp-Sidik-Jonkman 95% CI on t(k - 1) "
-                 "(Hartung & Knapp, 2001; Sidik & Jonkman, 2002), and the 95% prediction interval for a new "
-                 "site on t(k - 2) (Higgins, Thompson & Spiegelhalter, 2009; ANALYSIS_PLAN.md, section 11); "
-                 "the heterogeneity as I\u00b2 (Higgins & Thompson, 2002) in the words of the Cochrane "
-                 "Handbook (Deeks, Higgins & Altman, 2022). Sites whose effect rests on fewer patients than "
-                 "their minimum cell size, or that could not estimate it, are shown and not pooled."))
+                 "(Hartung & Knapp, 2001; Sidik & Jonkman, 2002; IntHout et al., 2014) with its variance not "
+                 "below the fixed-effect one (Röver, Knapp & Friede, 2015), and the 95% prediction interval "
+                 "for a new site on t(k - 2) with the same SE (Higgins, Thompson & Spiegelhalter, 2009; "
+                 "Partlett & Riley, 2017; ANALYSIS_PLAN.md, section 11); the heterogeneity as I\u00b2 "
+                 "(Higgins & Thompson, 2002) in the words of the Cochrane Handbook (Deeks, Higgins & Altman, "
+                 "2022). With few sites these intervals are wide (t(k - 1) is 12.71 with two sites and 4.30 "
+                 "with three), so a pooled CI can be wider than a site's own. Sites whose effect rests on "
+                 "fewer patients than their minimum cell size, or that could not estimate it, are shown and "
+                 "not pooled."))
              + "</p>"]
     info = pd.DataFrame([{_("Site"): b.site, _("Bundle"): b.name.rsplit("/", 1)[-1],
                           _("Instrument"): b.provenance["instrument"]["key"],
@@ -205,9 +232,7 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
                           _("Minimum cell size"): b.provenance["min_cell_size"]} for b in bundles])
     parts += [heading2(_("Sites")), table_html(info)]
     if len({b.provenance["config_sha256"] for b in bundles}) > 1:
-        parts.append("<p class=\"note\">" + html.escape(_(
-            "The sites' analysis settings differ (the column Settings (SHA-256) above): check the early "
-            "window, the covariates and the instruments before reading the pooled effects.")) + "</p>")
+        parts.append("<p class=\"note\">" + html.escape(settings_note(bundles)) + "</p>")
     parts.append(heading2(_("Primary effects")))
     for row in pooled[pooled["analysis"] == "primary"].to_dict(orient="records"):
         mask = np.logical_and.reduce([sites[c] == row[c] for c in EFFECT_KEY])
@@ -243,26 +268,29 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
             title = title_of(row["benchmark"])
             fig = forest(title, row["metric"].split(",")[0], rows, row, band)
             shown = format_unit if row["benchmark"] == "alliance_outcome" else format_number  # r: APA's .28
-            text = ngettext("Pooled {estimate} (95% CI {low} to {high}) over {k} site; published {value}.",
-                            "Pooled {estimate} (95% CI {low} to {high}) over {k} sites; published {value}.",
+            text = ngettext("Pooled {estimate} (95% CI {low} to {high}) over {k} site; published {value} "
+                            "({source}).",
+                            "Pooled {estimate} (95% CI {low} to {high}) over {k} sites; published {value} "
+                            "({source}).",
                             row["k_sites"]).format(
                 estimate=shown(row["estimate"], 2), low=shown(row["ci_low"], 2),
-                high=shown(row["ci_high"], 2), k=row["k_sites"], value=shown(row["benchmark_value"], 2))
+                high=shown(row["ci_high"], 2), k=row["k_sites"], value=shown(row["benchmark_value"], 2),
+                source=source_words(row["source"]))
             absent = [b.site for b in bundles if b.site not in set(rows["site"])]
             if absent:  # e.g. a site whose dropout model could not be fitted sends no d
                 text += " " + _("Not sent by {sites} (the model that computes it was not estimated there; "
                                 "the sites' statuses say why).").format(sites=", ".join(absent))
             parts += [f"<h3>{html.escape(title)}</h3><figure>{svg(fig)}</figure>",
-                      f"<p>{html.escape(text)} {foreign(html.escape(row['source']))}</p>"]
+                      f"<p>{html.escape(text)}</p>"]
     parts += [heading2(_("Every pooled effect")),
               effects_table_html(pooled),
               "<p class=\"note\">" + html.escape(_(
                   "Pooled per point of the alliance instrument where every site used the same instrument, "
-                  "else per SD of each site's own alliance scores. Sites: those pooled, of those that sent "
-                  "the effect (the others were below their minimum cell size or could not estimate it). "
-                  "Estimate: the pooled estimate with its Hartung-Knapp-Sidik-Jonkman 95% CI; the "
-                  "prediction interval needs three sites. Every column, unrounded, is in "
-                  "results/pooled/effects.csv.")) + "</p>"]
+                  "else per SD of each site's own alliance scores. Sites: those pooled, of all the sites "
+                  "(the others were below their minimum cell size, could not estimate the effect or did not "
+                  "send it; results/pooled/sites.csv gives each site's status and reason). Estimate: the "
+                  "pooled estimate with its Hartung-Knapp-Sidik-Jonkman 95% CI; the prediction interval "
+                  "needs three sites. Every column, unrounded, is in results/pooled/effects.csv.")) + "</p>"]
     # the works the text above cites (the benchmarks' sources among them), as published
     cited = cited_references(visible_text("\n".join(parts)))
     parts += ['<section id="references">', heading2(_("References")), '<ul class="references">',

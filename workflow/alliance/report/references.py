@@ -148,6 +148,18 @@ REFERENCES = {
         "Zilcha-Mano, S., Solomonov, N., Chui, H., McCarthy, K. S., Barrett, M. S., & Barber, J. P. "
         "(2015). Therapist-reported alliance: Is it really a predictor of outcome? *Journal of Counseling "
         "Psychology, 62*(4), 568-578."),
+    "IntHout et al. (2014)": (
+        "IntHout, J., Ioannidis, J. P. A., & Borm, G. F. (2014). The Hartung-Knapp-Sidik-Jonkman method for "
+        "random effects meta-analysis is straightforward and considerably outperforms the standard "
+        "DerSimonian-Laird method. *BMC Medical Research Methodology, 14*, 25."),
+    "Partlett & Riley (2017)": (
+        "Partlett, C., & Riley, R. D. (2017). Random effects meta-analysis: Coverage performance of 95% "
+        "confidence and prediction intervals following REML estimation. *Statistics in Medicine, 36*(2), "
+        "301-317."),
+    "Röver, Knapp & Friede (2015)": (
+        "Röver, C., Knapp, G., & Friede, T. (2015). Hartung-Knapp-Sidik-Jonkman approach and its "
+        "modification for random-effects meta-analysis with few studies. *BMC Medical Research "
+        "Methodology, 15*, 99."),
 }
 
 
