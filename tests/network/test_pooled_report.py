@@ -79,7 +79,9 @@ def test_the_table_of_every_pooled_effect_reads_in_every_language(tmp_path):
     first = EFFECTS.iloc[0]
     assert cells[0][6] == (f"{first['estimate']:.2f} [{first['ci_low']:.2f}, {first['ci_high']:.2f}]")
     assert cells[0][4] == '<span class="part">log OR</span>, <span class="part">per point</span>'
-    assert cells[1][6].startswith("0.0031 [")  # not 0.00
+    # home practice, a share: in percentage points as in the sites' reports (it read "0.0031 points, per SD")
+    assert cells[1][6].startswith("0.31 [")
+    assert cells[1][4] == 'percentage points, <span class="part">per SD</span>'
     assert cells[2][5] == "2 of 3" and cells[2][7] == ""  # one site below its minimum; no PI with two
     assert cells[6][5] == "1" and cells[6][8] == ""  # one site: no tau
     assert "std_error" not in english and "_<wbr>" in cells[2][3]

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from alliance.i18n import N_, _, language, ngettext
 from alliance.network.bundle import EFFECT_KEY, PRIMARY_OUTCOMES, Bundle
 from alliance.network.pooling import BELOW_MINIMUM, PER_POINT, heterogeneity_words, missing_reason
+from alliance.report.analysis import SHARE_OUTCOMES
 from alliance.report.format import (
     estimate_digits,
     foreign,
@@ -155,6 +156,14 @@ def table_html(table: pd.DataFrame) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def scale_cell(unit: str, per: str, wraps: bool = False) -> str:
+    """The unit of an effect ("log OR, per point"), each part on one line; with `wraps` the unit may wrap
+    where the column is narrow ("percentage points" kept whole pushed the model's name to four lines)."""
+    if wraps:
+        return f'{html.escape(unit)}, <span class="part">{html.escape(per)}</span>'
+    return str(label_cell(f"{unit}, {per}"))
+
+
 def model_cell(model: str) -> str:
     """A model's name in code type, breakable after each underscore (the names run to 40 characters)."""
     return "<code>" + "_<wbr>".join(html.escape(part) for part in model.split("_")) + "</code>"
@@ -169,7 +178,11 @@ def effects_table_html(pooled: pd.DataFrame) -> str:
             _("Estimate [95% CI]"), _("95% prediction interval"), "tau", "I\u00b2", _("p (Q)")]
     rows = []
     for row in pooled.to_dict(orient="records"):
-        unit = scale_word(row["scale"])
+        # a share outcome (0-1) in percentage points, as the sites' reports show it
+        factor, unit = ((100.0, _("percentage points")) if row["outcome"] in SHARE_OUTCOMES
+                        else (1.0, scale_word(row["scale"])))
+        row = row | {column: factor * row[column] for column in ("estimate", "ci_low", "ci_high", "pi_low",
+                                                                 "pi_high", "tau")}
         per = _("per point") if row["metric"] == PER_POINT else _("per SD")
         sent = row["k_sites"] + row["k_suppressed"] + row["k_not_estimated"]
         sites = str(row["k_sites"]) if sent == row["k_sites"] else _("{k} of {n}").format(k=row["k_sites"],
@@ -184,7 +197,7 @@ def effects_table_html(pooled: pd.DataFrame) -> str:
             interval = format_ci(row["pi_low"], row["pi_high"], digits)
         cells = [html.escape(outcome_name(row["outcome"])), label_cell(predictor_label(row["predictor"])),
                  html.escape(analysis_word(row["analysis"])), model_cell(row["model"]),
-                 label_cell(f"{unit}, {per}"), sites, estimate, interval,
+                 scale_cell(unit, per, wraps=factor != 1), sites, estimate, interval,
                  format_number(row["tau"], estimate_digits(row["tau"])) if np.isfinite(row["tau"]) else "",
                  format_percent(row["i2"], 0) if np.isfinite(row["i2"]) else "",
                  format_p(row["q_p_value"]) if np.isfinite(row["q_p_value"]) else ""]
