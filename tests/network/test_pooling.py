@@ -255,8 +255,9 @@ def test_the_benchmark_names_the_sites_that_sent_none():
                bundle("c", -0.9)]
     pooled, sites = pool_bundles(bundles)
     page = pooled_report(bundles, pooled, sites, *pool_benchmarks(bundles))
-    assert ("over 2 sites; published 0.55 (Sharf, Primavera &amp; Diener, 2010). Not sent by c (the model "
-            "that computes it was not estimated there; the sites&#x27; statuses say why).") in page
+    assert ("over 2 sites; published 0.55 (Sharf, Primavera &amp; Diener, 2010). The published value lies "
+            "within the pooled 95% CI. Not sent by c (the model that computes it was not estimated there; "
+            "the sites&#x27; statuses say why).") in page
     # in Spanish the source is escaped once ("&amp;amp;" once showed "&amp;" and lost its reference)
     with use_language("es"):
         spanish = pooled_report(bundles, pooled, sites, *pool_benchmarks(bundles))
@@ -303,3 +304,30 @@ def test_no_heterogeneity_found_among_few_sites_is_not_called_unimportant():
                          "between them.")
     spread = pool_estimates([0.1, 0.9, 0.5, -0.3], [0.1, 0.1, 0.1, 0.1])
     assert "the heterogeneity is considerable" in heterogeneity_words(spread | {"k_sites": 4})
+
+
+def test_a_pooled_primary_effect_is_said_as_the_sites_say_it():
+    """The pooled report gave only "0.53 log OR per point" where each site's report gives an odds ratio per
+    SD and the direction: per SD of all the sites' patients (the SD taken as known, the CI's own
+    multiplier), by hand: exp(0.3) = 1.35, exp(0.3 -/+ 4.303 x 0.06) = 1.04, 1.75."""
+    from alliance.network.report import combined_sd_words, direction_words, instrument_words
+
+    t2 = stats.t.ppf(0.975, 2)
+    row = {"outcome": "attendance", "metric": PER_POINT, "scale": "log_odds", "estimate": 0.5,
+           "std_error": 0.1, "ci_low": 0.5 - t2 * 0.1, "ci_high": 0.5 + t2 * 0.1, "combined_sd": 0.6,
+           "estimate_per_combined_sd": 0.3, "std_error_per_combined_sd": 0.06}
+    assert combined_sd_words(row) == ("Per SD of alliance across all the sites' patients (0.60 points of the "
+                                      "instrument), an odds ratio of 1.35 (95% CI 1.04 to 1.75).")
+    assert combined_sd_words(row | {"metric": PER_SD}) == ""
+    assert "1.80 points (95% CI 0.77 to 2.83)" in combined_sd_words(
+        row | {"scale": "points", "estimate_per_combined_sd": 1.8, "std_error_per_combined_sd": 0.24})
+    assert direction_words(row) == "A better alliance went with more attendance; the CI excludes zero."
+    dropout = row | {"outcome": "dropout", "estimate": -0.5, "ci_low": -0.9, "ci_high": -0.1}
+    assert direction_words(dropout) == "A better alliance went with less dropout; the CI excludes zero."
+    assert direction_words(row | {"ci_low": -0.1}) == ""
+    wai = {"key": "wai_sr", "name": "Working Alliance Inventory - Short Revised (client)"}
+    assert instrument_words(wai) == "Working Alliance Inventory - Short Revised (client)"
+    with use_language("es"):
+        assert instrument_words(wai).startswith("Inventario de Alianza de Trabajo")
+        assert "odds ratio de 1,35" in combined_sd_words(row)
+    assert instrument_words({"key": "mine", "name": "Our form"}) == "Our form"

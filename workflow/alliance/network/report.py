@@ -18,6 +18,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from alliance.i18n import N_, _, language, ngettext
+from alliance.instruments import PUBLISHED_NAMES
 from alliance.network.bundle import EFFECT_KEY, PRIMARY_OUTCOMES, Bundle
 from alliance.network.pooling import BELOW_MINIMUM, PER_POINT, heterogeneity_words, missing_reason
 from alliance.report.analysis import SHARE_OUTCOMES
@@ -33,7 +34,14 @@ from alliance.report.format import (
 )
 from alliance.report.references import cited_references, reference_item, visible_text
 from alliance.report.style import SVG_HASHSALT, figure_style, new_figure
-from alliance.report.words import analysis_word, outcome_name, predictor_label, scale_word, source_words
+from alliance.report.words import (
+    DIRECTION_SENTENCES,
+    analysis_word,
+    outcome_name,
+    predictor_label,
+    scale_word,
+    source_words,
+)
 
 TITLES = {"attendance": N_("Attendance after the early window, on early alliance"),
           "dropout": N_("Dropout after the early window, on early alliance"),
@@ -156,6 +164,51 @@ def table_html(table: pd.DataFrame) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+# A pooled primary effect per SD of all the sites' patients together, as a ratio where the scale is a log.
+COMBINED_SD_WORDS = {
+    "log_odds": N_("Per SD of alliance across all the sites' patients ({sd} points of the instrument), an "
+                   "odds ratio of {value} (95% CI {low} to {high})."),
+    "log_hazard": N_("Per SD of alliance across all the sites' patients ({sd} points of the instrument), a "
+                     "hazard ratio of {value} (95% CI {low} to {high})."),
+    "points": N_("Per SD of alliance across all the sites' patients ({sd} points of the instrument), {value} "
+                 "points (95% CI {low} to {high})."),
+}
+
+
+def combined_sd_words(row: dict) -> str:
+    """A per-point pooled effect per SD of all the pooled sites' patients together (`combined_sd`, taken
+    as known), as the sites' own reports give it: an odds or hazard ratio, or points; empty for an effect
+    pooled per SD already."""
+    if row["metric"] != PER_POINT or not np.isfinite(row.get("combined_sd", np.nan)) \
+            or row["scale"] not in COMBINED_SD_WORDS or not row["std_error"] > 0:
+        return ""
+    multiplier = (row["ci_high"] - row["estimate"]) / row["std_error"]  # t(k - 1) or z: the CI's own
+    value, se = row["estimate_per_combined_sd"], row["std_error_per_combined_sd"]
+    low, high = value - multiplier * se, value + multiplier * se
+    if row["scale"] == "points":
+        digits = estimate_digits(value)
+        shown = [format_number(x, digits) for x in (value, low, high)]
+    else:
+        shown = [format_number(x, 2) for x in np.exp([value, low, high])]
+    return _(COMBINED_SD_WORDS[row["scale"]]).format(sd=format_number(row["combined_sd"], 2), value=shown[0],
+                                                      low=shown[1], high=shown[2])
+
+
+def direction_words(row: dict) -> str:
+    """Which way a pooled primary effect goes where its CI excludes zero, as the sites' reports say it."""
+    if not (row["ci_low"] > 0 or row["ci_high"] < 0) or row["outcome"] not in DIRECTION_SENTENCES:
+        return ""
+    return _(DIRECTION_SENTENCES[row["outcome"]][0 if row["estimate"] > 0 else 1])
+
+
+def instrument_words(instrument: dict) -> str:
+    """A site's alliance instrument by name: a shipped one's published name in the report's language,
+    another as its definition spells it."""
+    shipped = PUBLISHED_NAMES.get(instrument.get("key", ""))
+    name = instrument.get("name") or instrument.get("key", "")
+    return _(shipped) if shipped and shipped == name else name
+
+
 def scale_cell(unit: str, per: str, wraps: bool = False) -> str:
     """The unit of an effect ("log OR, per point"), each part on one line; with `wraps` the unit may wrap
     where the column is narrow ("percentage points" kept whole pushed the model's name to four lines)."""
@@ -237,9 +290,14 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
                  "with three), so a pooled CI can be wider than a site's own. Sites whose effect rests on "
                  "fewer patients than their minimum cell size, or that could not estimate it, are shown and "
                  "not pooled."))
-             + "</p>"]
+             + "</p>",
+             "<p class=\"note\">" + html.escape(_(
+                 "Abbreviations: CI, confidence interval; SD, standard deviation; SE, standard error; log OR "
+                 "and log HR, the log of an odds ratio and of a hazard ratio; tau, the SD of the effect "
+                 "between sites; I\u00b2, the share of the variation of the sites' estimates beyond chance; "
+                 "Q, Cochran's test of differences between sites, on df degrees of freedom.")) + "</p>"]
     info = pd.DataFrame([{_("Site"): b.site, _("Bundle"): b.name.rsplit("/", 1)[-1],
-                          _("Instrument"): b.provenance["instrument"]["key"],
+                          _("Instrument"): instrument_words(b.provenance["instrument"]),
                           _("Plan (SHA-256)"): b.provenance["plan_sha256"][:12],
                           _("Settings (SHA-256)"): b.provenance["config_sha256"][:12],
                           _("Minimum cell size"): b.provenance["min_cell_size"]} for b in bundles])
@@ -262,8 +320,10 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
         excluded = effect_sites[effect_sites["status"] != "pooled"]
         notes = "".join(f"<li>{html.escape(r['site'])}: {html.escape(status_word(r['status']))}"
                         f"{reason_text(r['reason'])}</li>" for r in excluded.to_dict(orient="records"))
+        said = " ".join(filter(None, [estimate, combined_sd_words(row), direction_words(row),
+                                      heterogeneity_words(row)]))
         parts += [f"<h3>{html.escape(title)}</h3><figure>{svg(fig)}</figure>",
-                  f"<p>{html.escape(estimate)} {html.escape(heterogeneity_words(row))}</p>",
+                  f"<p>{html.escape(said)}</p>",
                   f"<ul>{notes}</ul>" if notes else ""]
     for outcome, reasons in unestimated_primaries(bundles, pooled):
         notes = "".join(f"<li>{html.escape(site)}{reason_text(reason)}</li>"
@@ -289,6 +349,9 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
                 estimate=shown(row["estimate"], 2), low=shown(row["ci_low"], 2),
                 high=shown(row["ci_high"], 2), k=row["k_sites"], value=shown(row["benchmark_value"], 2),
                 source=source_words(row["source"]))
+            inside = row["ci_low"] <= row["benchmark_value"] <= row["ci_high"]
+            text += " " + (_("The published value lies within the pooled 95% CI.") if inside else
+                           _("The published value lies outside the pooled 95% CI."))
             absent = [b.site for b in bundles if b.site not in set(rows["site"])]
             if absent:  # e.g. a site whose dropout model could not be fitted sends no d
                 text += " " + _("Not sent by {sites} (the model that computes it was not estimated there; "
