@@ -331,3 +331,20 @@ def test_a_pooled_primary_effect_is_said_as_the_sites_say_it():
         assert instrument_words(wai).startswith("Inventario de Alianza de Trabajo")
         assert "odds ratio de 1,35" in combined_sd_words(row)
     assert instrument_words({"key": "mine", "name": "Our form"}) == "Our form"
+
+
+def test_the_sites_behind_a_pooled_effect_are_listed_with_their_patients_and_weights():
+    """A coordinator read no site's size or weight in the pooled report (they were in sites.csv only)."""
+    from alliance.network.report import site_table
+
+    pooled, sites = pool_bundles([bundle("a", -0.8), bundle("b", -1.0),
+                                  bundle("c", -0.9, status=SUPPRESSED), bundle("d", 0.0, effects=False)])
+    row = pooled[pooled["analysis"] == "primary"].iloc[0].to_dict()
+    effect_sites = sites[sites["analysis"] == "primary"]
+    table = site_table(effect_sites, row)
+    assert list(table.columns) == ["Site", "Patients", "Estimate [95% CI]", "Weight"]
+    assert table["Site"].tolist() == ["a", "b", "c", "d", "pooled"]
+    assert table["Patients"].tolist()[:3] == ["200", "200", "<10"] and table["Patients"].iloc[-1] == "400"
+    assert table["Weight"].tolist() == ["50%", "50%", "below the minimum cell size", "missing", "100%"]
+    estimates = table["Estimate [95% CI]"]
+    assert estimates.iloc[0].startswith("-0.80 [") and estimates.iloc[2] == ""

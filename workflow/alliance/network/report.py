@@ -26,6 +26,7 @@ from alliance.report.format import (
     estimate_digits,
     foreign,
     format_ci,
+    format_count,
     format_number,
     format_p,
     format_percent,
@@ -162,6 +163,30 @@ def table_html(table: pd.DataFrame) -> str:
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
                    for row in table.itertuples(index=False))
     return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def site_table(effect_sites: pd.DataFrame, pooled: dict) -> pd.DataFrame:
+    """The sites behind a pooled effect, as the forest plot shows them, with what it does not: each site's
+    patients and weight (a site not pooled by its status), and the pooled sites' patients together."""
+    digits = estimate_digits(pooled["estimate"])
+
+    def interval(row: dict) -> str:
+        if not np.isfinite(row["estimate"]):
+            return ""
+        return f"{format_number(row['estimate'], digits)} {format_ci(row['ci_low'], row['ci_high'], digits)}"
+
+    rows = []
+    for site in effect_sites.to_dict(orient="records"):
+        pooled_here = site["status"] == "pooled" and np.isfinite(site["weight"])
+        weight = format_percent(site["weight"], 0) if pooled_here else status_word(site["status"])
+        rows.append({_("Site"): site["site"], _("Patients"): str(site["n_patients"]),
+                     _("Estimate [95% CI]"): interval(site), _("Weight"): weight})
+    pooled_rows = effect_sites["status"] == "pooled"
+    counts = pd.to_numeric(effect_sites.loc[pooled_rows, "n_patients"], errors="coerce")
+    if len(counts) and counts.notna().all():
+        rows.append({_("Site"): _("pooled"), _("Patients"): format_count(int(counts.sum())),
+                     _("Estimate [95% CI]"): interval(pooled), _("Weight"): format_percent(1.0, 0)})
+    return pd.DataFrame(rows)
 
 
 # A pooled primary effect per SD of all the sites' patients together, as a ratio where the scale is a log.
@@ -323,7 +348,7 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
         said = " ".join(filter(None, [estimate, combined_sd_words(row), direction_words(row),
                                       heterogeneity_words(row)]))
         parts += [f"<h3>{html.escape(title)}</h3><figure>{svg(fig)}</figure>",
-                  f"<p>{html.escape(said)}</p>",
+                  f"<p>{html.escape(said)}</p>", table_html(site_table(effect_sites, row)),
                   f"<ul>{notes}</ul>" if notes else ""]
     for outcome, reasons in unestimated_primaries(bundles, pooled):
         notes = "".join(f"<li>{html.escape(site)}{reason_text(reason)}</li>"
