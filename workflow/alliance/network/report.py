@@ -179,7 +179,10 @@ def site_table(effect_sites: pd.DataFrame, pooled: dict) -> pd.DataFrame:
     for site in effect_sites.to_dict(orient="records"):
         pooled_here = site["status"] == "pooled" and np.isfinite(site["weight"])
         weight = format_percent(site["weight"], 0) if pooled_here else status_word(site["status"])
-        rows.append({_("Site"): site["site"], _("Patients"): str(site["n_patients"]),
+        patients = pd.to_numeric(pd.Series([site["n_patients"]]), errors="coerce").iloc[0]
+        count = (format_count(int(patients)) if pd.notna(patients)
+                 else "" if pd.isna(site["n_patients"]) else str(site["n_patients"]))  # "<10" as sent
+        rows.append({_("Site"): site["site"], _("Patients"): count,
                      _("Estimate [95% CI]"): interval(site), _("Weight"): weight})
     pooled_rows = effect_sites["status"] == "pooled"
     counts = pd.to_numeric(effect_sites.loc[pooled_rows, "n_patients"], errors="coerce")
