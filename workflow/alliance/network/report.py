@@ -165,6 +165,14 @@ def table_html(table: pd.DataFrame) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def count_cell(value: object) -> str:
+    """A site's count as sites.csv holds it: a whole number (read back as 380.0), "<10" as sent, or empty."""
+    try:
+        return format_count(int(float(value)))
+    except (TypeError, ValueError):  # "<10", "" or a missing value
+        return "" if pd.isna(value) else str(value)
+
+
 def site_table(effect_sites: pd.DataFrame, pooled: dict) -> pd.DataFrame:
     """The sites behind a pooled effect, as the forest plot shows them, with what it does not: each site's
     patients and weight (a site not pooled by its status), and the pooled sites' patients together."""
@@ -179,10 +187,7 @@ def site_table(effect_sites: pd.DataFrame, pooled: dict) -> pd.DataFrame:
     for site in effect_sites.to_dict(orient="records"):
         pooled_here = site["status"] == "pooled" and np.isfinite(site["weight"])
         weight = format_percent(site["weight"], 0) if pooled_here else status_word(site["status"])
-        patients = pd.to_numeric(pd.Series([site["n_patients"]]), errors="coerce").iloc[0]
-        count = (format_count(int(patients)) if pd.notna(patients)
-                 else "" if pd.isna(site["n_patients"]) else str(site["n_patients"]))  # "<10" as sent
-        rows.append({_("Site"): site["site"], _("Patients"): count,
+        rows.append({_("Site"): site["site"], _("Patients"): count_cell(site["n_patients"]),
                      _("Estimate [95% CI]"): interval(site), _("Weight"): weight})
     pooled_rows = effect_sites["status"] == "pooled"
     counts = pd.to_numeric(effect_sites.loc[pooled_rows, "n_patients"], errors="coerce")
