@@ -16,6 +16,7 @@ from alliance.models.effects import BENCHMARKS
 from alliance.report.references import (
     REFERENCES,
     cited_references,
+    cited_text,
     reference_html,
     reference_item,
     visible_text,
@@ -81,6 +82,12 @@ def test_visible_text_is_what_a_reader_sees():
             "<style>p::after { content: 'Chinn (2000)'; }</style><img alt='Bordin (1979)'><td>r = .278</td>")
     assert visible_text(html) == "Hatcher & Gillaspy (2006) r = .278"
     assert cited_references(visible_text(html)) == [REFERENCES["Hatcher & Gillaspy (2006)"]]
+    # the configuration printed in the report is a setting, not a citation of its text: a symptom measure's
+    # citation configured for a clinic without symptom scores is not listed
+    work = ("PHQ-9", "Kroenke, Spitzer & Williams (2001)")
+    dumped = html + "<pre>symptom_measure:\n  citation: Kroenke, Spitzer & Williams (2001)</pre>"
+    assert "Kroenke" in visible_text(dumped) and "Kroenke" not in cited_text(dumped)
+    assert cited_references(cited_text(dumped), [work]) == [REFERENCES["Hatcher & Gillaspy (2006)"]]
 
 
 def test_a_reference_in_html_keeps_its_italics_and_escapes_the_rest():

@@ -41,7 +41,7 @@ from alliance.models import FAMILIES
 from alliance.outputs import EARLY_WARNING_TABLES, FIGURES, PSYCHOMETRIC_TABLES
 from alliance.report.figures import make_figures
 from alliance.report.methods import named_works
-from alliance.report.references import REFERENCES, cited_references, reference_html, visible_text
+from alliance.report.references import REFERENCES, cited_references, cited_text, reference_html
 from alliance.simulation.synthetic import synthesize
 
 pytestmark = pytest.mark.slow
@@ -96,7 +96,7 @@ def test_the_report_lists_every_work_it_cites_and_no_other(default_config, defau
     alphabetical order (APA), and of no other; every citation in the text is one of them."""
     html = (default_run / "results/report.html").read_text()
     listed, rest = reference_list(html)
-    text = visible_text(rest)
+    text = cited_text(rest)
     instruments = load_configured(default_config["instruments"])  # the run's: SMALL keeps the default's
     works = named_works(instruments, default_config)
     assert listed == [reference_html(reference) for reference in cited_references(text, works)]
@@ -162,7 +162,7 @@ def test_make_share_bundle_holds_aggregates_only_and_pools_to_itself(root, defau
     assert (pooled["k_sites"] == 1).all() and "<svg" in report
     # the pooled report lists the works it cites (the pooling methods, the benchmarks' sources), no other
     listed, rest = reference_list(report)
-    text = visible_text(rest)
+    text = cited_text(rest)
     cited = citations(text)
     assert {"Paule & Mandel (1982)", "Hartung & Knapp (2001)", "Sharf, Primavera & Diener (2010)"} <= cited
     assert listed == [reference_html(reference) for reference in cited_references(text)]

@@ -33,7 +33,7 @@ from alliance.report.format import (
     format_unit,
     label_cell,
 )
-from alliance.report.references import cited_references, reference_item, visible_text
+from alliance.report.references import cited_references, cited_text, reference_item
 from alliance.report.style import SVG_HASHSALT, figure_style, new_figure
 from alliance.report.words import (
     DIRECTION_SENTENCES,
@@ -401,7 +401,7 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
                   "pooled estimate with its Hartung-Knapp-Sidik-Jonkman 95% CI; the prediction interval "
                   "needs three sites. Every column, unrounded, is in results/pooled/effects.csv.")) + "</p>"]
     # the works the text above cites (the benchmarks' sources among them), as published
-    cited = cited_references(visible_text("\n".join(parts)))
+    cited = cited_references(cited_text("\n".join(parts)))
     parts += ['<section id="references">', heading2(_("References")), '<ul class="references">',
               *map(reference_item, cited), "</ul>", "</section>", "</body></html>"]
     return "\n".join(part for part in parts if part) + "\n"

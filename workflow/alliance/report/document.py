@@ -47,7 +47,7 @@ from alliance.report.glance import glance_rows, glance_table, short_name
 from alliance.report.measurement import highest_level, means_caveat, measurement_section
 from alliance.report.methods import methods_section, named_works
 from alliance.report.provenance import embed_png, provenance, shown_provenance
-from alliance.report.references import cited_references, reference_item, visible_text
+from alliance.report.references import cited_references, cited_text, reference_item
 from alliance.report.words import reason_words, source_words
 
 ANALYSIS_PLAN = "../ANALYSIS_PLAN.md"  # relative to results/report.html
@@ -218,7 +218,7 @@ def _build_report(
     html = _environment().get_template("report.html").render(**context, references=REFERENCES_SLOT)
     if html.count(REFERENCES_SLOT) != 1:
         raise ValueError("the report template must hold the reference list's slot once")
-    cited = cited_references(visible_text(html), named_works(instruments, config))
+    cited = cited_references(cited_text(html), named_works(instruments, config))
     listed = "\n".join(map(reference_item, cited))
     return add_csv_downloads(html.replace(REFERENCES_SLOT, listed))
 

@@ -133,7 +133,8 @@ def named_works(instruments: Mapping[str, Instrument | None], config: Mapping | 
     symptom measure (`cited_references` lists one whose citation it holds no reference for)."""
     works = [(instrument.name, instrument.citation) for instrument in instruments.values()
              if instrument is not None]
-    return [*works, symptom_measure(config)] if config is not None and symptom_measure(config)[0] else works
+    symptoms = symptom_measure(config) if config is not None else ("", "")
+    return [*works, symptoms] if symptoms[0] else works
 
 
 def symptom_measure(config: Mapping) -> tuple[str, str]:

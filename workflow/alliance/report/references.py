@@ -188,31 +188,37 @@ def cited_references(text: str, works: Iterable[tuple[str, str]] = ()) -> list[s
 
 
 class _TextReader(HTMLParser):
-    """The text a reader sees: character data outside <script> and <style>, entities resolved."""
+    """Character data outside the `hidden` elements, entities resolved."""
 
-    def __init__(self) -> None:
+    def __init__(self, hidden: tuple[str, ...]) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
-        self._hidden = 0
+        self._hidden, self._depth = hidden, 0
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
-        self._hidden += tag in ("script", "style")
+        self._depth += tag in self._hidden
 
     def handle_endtag(self, tag: str) -> None:
-        self._hidden -= tag in ("script", "style") and self._hidden > 0
+        self._depth -= tag in self._hidden and self._depth > 0
 
     def handle_data(self, data: str) -> None:
-        if not self._hidden:
+        if not self._depth:
             self.parts.append(data)
 
 
-def visible_text(html: str) -> str:
+def visible_text(html: str, hidden: tuple[str, ...] = ("script", "style")) -> str:
     """The text of `html` as a reader sees it, whitespace collapsed ("Hatcher &amp; Gillaspy" is
-    "Hatcher & Gillaspy")."""
-    reader = _TextReader()
+    "Hatcher & Gillaspy"); without the elements `hidden`."""
+    reader = _TextReader(hidden)
     reader.feed(html)
     reader.close()
     return " ".join(" ".join(reader.parts).split())
+
+
+def cited_text(html: str) -> str:
+    """The text whose citations a report's reference list holds: what a reader sees but the configuration
+    printed as it is (<pre>), where a configured citation is a setting, not a citation of the text."""
+    return visible_text(html, hidden=("script", "style", "pre"))
 
 
 def reference_html(reference: str) -> str:
