@@ -74,7 +74,7 @@ def test_the_table_of_every_pooled_effect_reads_in_every_language(tmp_path):
         english = effects_table_html(EFFECTS)
     head = re.findall(r"<th>(.*?)</th>", english)
     assert head == ["Outcome", "Predictor", "Analysis", "Model", "Scale", "Sites", "Estimate [95% CI]",
-                    "95% prediction interval", "tau", "I\u00b2", "p (Q)"]
+                    "95% prediction interval", "tau [95% CI]", "I\u00b2 [95% CI]"]
     cells = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", english)[1:]]
     first = EFFECTS.iloc[0]
     assert cells[0][6] == (f"{first['estimate']:.2f} [{first['ci_low']:.2f}, {first['ci_high']:.2f}]")
@@ -83,7 +83,12 @@ def test_the_table_of_every_pooled_effect_reads_in_every_language(tmp_path):
     assert cells[1][6].startswith("0.31 [")
     assert cells[1][4] == 'percentage points, <span class="part">per SD</span>'
     assert cells[2][5] == "2 of 3" and cells[2][7] == ""  # one site below its minimum; no PI with two
-    assert cells[6][5] == "1" and cells[6][8] == ""  # one site: no tau
+    assert cells[6][5] == "1" and cells[6][8] == cells[6][9] == ""  # one site: no tau, no I^2
+    third = EFFECTS.iloc[2]  # two sites: tau and I^2 with their Q-profile CIs, wide
+    assert cells[2][9] == (f"{100 * third['i2']:.0f}%<br>[{100 * third['i2_ci_low']:.0f}%, "
+                           f"{100 * third['i2_ci_high']:.0f}%]")
+    assert cells[2][8] == f"{third['tau']:.2f}<br>[{third['tau_ci_low']:.2f}, {third['tau_ci_high']:.2f}]"
+    assert third["i2_ci_high"] > 0.95  # two sites say next to nothing about the heterogeneity
     assert "std_error" not in english and "_<wbr>" in cells[2][3]
     with use_language("es"):
         spanish = effects_table_html(EFFECTS)

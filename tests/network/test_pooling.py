@@ -18,12 +18,15 @@ from alliance.network.pooling import (
     PER_POINT,
     PER_SD,
     IncompatibleBundles,
+    generalised_q,
     heterogeneity_words,
     interval_ratio,
     paule_mandel_tau2,
     pool_benchmarks,
     pool_bundles,
     pool_estimates,
+    q_profile_tau2,
+    typical_variance,
 )
 
 Z = stats.norm.ppf(0.975)
@@ -88,6 +91,59 @@ def test_bcg_against_an_independent_computation(bcg):
     assert (pooled["ci_low"], pooled["ci_high"]) == pytest.approx((mu - t1 * se, mu + t1 * se), rel=1e-6)
     half = t2 * np.sqrt(tau2 + se**2)
     assert (pooled["pi_low"], pooled["pi_high"]) == pytest.approx((mu - half, mu + half), rel=1e-6)
+
+
+def test_bcg_heterogeneity_intervals_published_values(bcg):
+    """The Q-profile 95% CI of tau^2 (Viechtbauer 2007) and the I^2 interval from its bounds, as metafor's
+    `confint(rma(yi, vi, method="DL"))` gives them on escalc(measure="RR") of the BCG trials
+    (tests/testthat/test_misc_confint.r, checked 2026-12-04): tau^2 [0.1197, 1.1115], I^2 92.1173%
+    [81.9177%, 97.6781%], H^2 [5.5303, 43.0680]. metafor finds the bounds by uniroot to about 1e-4 (its
+    default tolerance), hence the tolerance here; the bounds do not depend on the tau^2 estimator."""
+    y, v = bcg
+    pooled = pool_estimates(y, np.sqrt(v))
+    assert q_profile_tau2(y, v) == pytest.approx((0.1197, 1.1115), abs=1e-4)
+    bounds = (pooled["tau_ci_low"] ** 2, pooled["tau_ci_high"] ** 2)
+    assert bounds == pytest.approx((0.1197, 1.1115), abs=1e-4)
+    assert (pooled["i2"], pooled["i2_ci_low"], pooled["i2_ci_high"]) == pytest.approx(
+        (0.921173, 0.819177, 0.976781), abs=5e-5)
+    assert 1 / (1 - pooled["i2_ci_low"]) == pytest.approx(5.5303, abs=2e-3)
+    assert 1 / (1 - pooled["i2_ci_high"]) == pytest.approx(43.0680, abs=1e-2)
+    # the Paule-Mandel estimate (0.3181) lies inside, and tau's interval is the square root of tau^2's
+    assert pooled["tau_ci_low"] < pooled["tau"] < pooled["tau_ci_high"]
+
+
+def test_q_profile_bounds_are_where_the_generalised_q_meets_chi_square():
+    """An independent check on the path the pooling runs (three sites, as a small network): at each bound the
+    generalised Q, written out here, equals the chi^2(k - 1) quantile; I^2's bounds are tau^2 / (tau^2 +
+    the typical variance), also written out. Where Q(0) is below the lower quantile (sites closer than
+    chance) both bounds are 0 and the words say so; where it is between the quantiles the lower is 0."""
+    y, se = np.array([0.2, 0.9, 0.5]), np.array([0.15, 0.2, 0.1])
+    v = se**2
+
+    def q(tau2: float) -> float:
+        w = 1 / (v + tau2)
+        mu = (w * y).sum() / w.sum()
+        return float((w * (y - mu) ** 2).sum())
+
+    low, high = q_profile_tau2(y, v)
+    assert q(low) == pytest.approx(stats.chi2.ppf(0.975, 2), rel=1e-9)
+    assert q(high) == pytest.approx(stats.chi2.ppf(0.025, 2), rel=1e-9)
+    assert generalised_q(y, v, high) == pytest.approx(q(high), rel=1e-12)
+    w = 1 / v
+    typical = 2 * w.sum() / (w.sum() ** 2 - (w**2).sum())
+    assert typical_variance(v) == pytest.approx(typical, rel=1e-12)
+    pooled = pool_estimates(y, se)
+    assert pooled["i2_ci_low"] == pytest.approx(low / (low + typical), rel=1e-9)
+    assert pooled["i2_ci_high"] == pytest.approx(high / (high + typical), rel=1e-9)
+    assert pooled["tau_ci_low"] <= pooled["tau"] <= pooled["tau_ci_high"]
+    close = pool_estimates([0.3, 0.3, 0.3], [0.1, 0.2, 0.1])  # Q = 0: below chi^2(2)'s .025 quantile
+    assert (close["tau_ci_low"], close["tau_ci_high"], close["i2_ci_high"]) == (0, 0, 0)
+    assert "hold only 0" in heterogeneity_words(close)
+    near = pool_estimates([0.50, 0.52, 0.48], [0.1, 0.1, 0.1])  # Q = 0.08: between the quantiles
+    assert near["tau_ci_low"] == 0 and near["tau_ci_high"] > 0
+    assert "hold only 0" not in heterogeneity_words(near)
+    one = pool_estimates([0.42], [0.1])
+    assert all(np.isnan(one[key]) for key in ("tau_ci_low", "tau_ci_high", "i2_ci_low", "i2_ci_high"))
 
 
 def test_paule_mandel_where_statsmodels_iteration_overshoots():
@@ -213,7 +269,8 @@ def test_heterogeneity_in_words_writes_numbers_as_the_report_does(bcg):
     """Q's p in running text as APA writes it: "p < .001" (it once read "p = < .001"), else "p = .939";
     tau and the prediction interval in two decimals, as the estimate (they had three significant digits)."""
     words = heterogeneity_words(pool_estimates(*[list(v) for v in (bcg[0], np.sqrt(bcg[1]))]))
-    assert "(I\u00b2 = 92%, tau = 0.56, Q = 152.23 on 12 df, p < .001)" in words and "p = <" not in words
+    assert ("(I\u00b2 = 92%, 95% CI [82%, 98%]; tau = 0.56, 95% CI [0.35, 1.05]; Q = 152.23 on 12 df, "
+            "p < .001)") in words and "p = <" not in words
     assert "expected between -2.02 and 0.59 (95% prediction interval)" in words
     assert "on 2 df, p = .939)" in heterogeneity_words(pool_estimates([0.3, 0.35, 0.32], [0.1, 0.1, 0.1]))
 
@@ -298,7 +355,8 @@ def test_no_heterogeneity_found_among_few_sites_is_not_called_unimportant():
     row = pool_estimates([0.50, 0.52, 0.48], [0.1, 0.1, 0.1])
     assert row["tau"] == 0 and row["q"] <= 2
     text = heterogeneity_words(row | {"k_sites": 3})
-    assert text.startswith("Across 3 sites no variation beyond chance was found (I\u00b2 = 0%, tau = 0.00")
+    assert text.startswith("Across 3 sites no variation beyond chance was found (I\u00b2 = 0%, 95% CI "
+                           "[0%, 37%]; tau = 0.00, 95% CI [0.00, 0.08]")
     assert "with 3 sites that does not rule it out" in text and "might not be important" not in text
     assert text.endswith("With tau at 0, the interval is wide for the few sites, not for differences "
                          "between them.")

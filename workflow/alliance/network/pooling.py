@@ -33,17 +33,20 @@ from statsmodels.stats.meta_analysis import combine_effects
 from alliance.errors import InputError
 from alliance.i18n import _
 from alliance.network.bundle import EFFECT_KEY, ESTIMATED, SUPPRESSED, Bundle
-from alliance.report.format import estimate_digits, format_number, format_percent, p_text
+from alliance.report.format import estimate_digits, format_ci, format_number, format_percent, p_text
 
 METHOD = "Paule-Mandel tau^2; HKSJ 95% CI on t(k-1); 95% PI on t(k-2)"
 ONE_SITE = "one site: its own estimate and normal 95% CI"
 POOLED_COLUMNS = ["outcome", "model", "predictor", "analysis", "scale", "metric", "k_sites", "k_suppressed",
                   "k_not_estimated", "estimate", "std_error", "ci_low", "ci_high", "pi_low", "pi_high", "tau",
-                  "tau2", "i2", "q", "q_p_value", "combined_sd", "estimate_per_combined_sd",
-                  "std_error_per_combined_sd", "method"]
+                  "tau_ci_low", "tau_ci_high", "tau2", "i2", "i2_ci_low", "i2_ci_high", "q", "q_p_value",
+                  "combined_sd", "estimate_per_combined_sd", "std_error_per_combined_sd", "method"]
 SITE_COLUMNS = ["outcome", "model", "predictor", "analysis", "metric", "site", "status", "estimate",
                 "std_error", "ci_low", "ci_high", "n_patients", "weight", "reason"]
 PER_POINT, PER_SD = "per_point", "per_sd"
+# The heterogeneity of one site or none: not estimable.
+NO_HETEROGENEITY = dict.fromkeys(("tau", "tau2", "tau_ci_low", "tau_ci_high", "i2", "i2_ci_low", "i2_ci_high",
+                                  "q", "q_p_value"), float("nan"))
 BELOW_MINIMUM = "below the minimum cell size"
 SITE_STATUS = {ESTIMATED: "pooled", SUPPRESSED: BELOW_MINIMUM}
 
@@ -52,10 +55,34 @@ class IncompatibleBundles(InputError):
     """Bundles that cannot be pooled (another plan, instrument family or a repeated site)."""
 
 
+def generalised_q(estimates: np.ndarray, variances: np.ndarray, tau2: float) -> float:
+    """The generalised Q at `tau2`: sum_i w_i (y_i - mu_w)^2 with w_i = 1 / (v_i + tau^2), which decreases
+    in tau^2 (Cochran's Q at 0)."""
+    w = 1 / (variances + tau2)
+    return float(w @ (estimates - w @ estimates / w.sum()) ** 2)
+
+
+def _q_root(estimates: np.ndarray, variances: np.ndarray, target: float) -> float:
+    """The tau^2 >= 0 at which the generalised Q equals `target` (scipy's `brentq`), found from below: the
+    generalised Q there is at least `target`; 0 when Q(0) <= `target`."""
+    def excess(tau2: float) -> float:
+        return generalised_q(estimates, variances, tau2) - target
+
+    if excess(0.0) <= 0:
+        return 0.0
+    upper = max(float(np.var(estimates)), float(np.max(variances)), 1e-12)
+    while excess(upper) > 0:  # Q at tau^2 = upper is below the target once upper exceeds the spread
+        upper *= 2
+    tau2 = optimize.brentq(excess, 0.0, upper, xtol=1e-15, rtol=1e-14)
+    while excess(tau2) < 0:  # the last bits of the root, from below
+        tau2 = float(np.nextafter(tau2, 0.0))
+    return tau2
+
+
 def paule_mandel_tau2(estimates: np.ndarray, variances: np.ndarray) -> float:
-    """Paule-Mandel's tau^2: the root of the generalised Q, sum_i w_i (y_i - mu_w)^2 = k - 1 with
-    w_i = 1 / (v_i + tau^2), which decreases in tau^2; 0 when Q(0) <= k - 1. At the value returned the
-    generalised Q is at least k - 1 (the root from below), as statsmodels' iteration requires of its start.
+    """Paule-Mandel's tau^2: the root of the generalised Q = k - 1 (`generalised_q`); 0 when Q(0) <= k - 1.
+    At the value returned the generalised Q is at least k - 1 (the root from below), as statsmodels'
+    iteration requires of its start.
 
     References
     ----------
@@ -63,19 +90,34 @@ def paule_mandel_tau2(estimates: np.ndarray, variances: np.ndarray) -> float:
     National Bureau of Standards, 87(5), 377-385. Viechtbauer, W. (2010). Conducting meta-analyses in R with
     the metafor package. Journal of Statistical Software, 36(3), 1-48 (the root by uniroot).
     """
-    def excess(tau2: float) -> float:
-        w = 1 / (variances + tau2)
-        return float(w @ (estimates - w @ estimates / w.sum()) ** 2) - (len(estimates) - 1)
+    return _q_root(estimates, variances, len(estimates) - 1)
 
-    if excess(0.0) <= 0:
-        return 0.0
-    upper = max(float(np.var(estimates)), float(np.max(variances)), 1e-12)
-    while excess(upper) > 0:  # Q at tau^2 = upper is below k - 1 once upper exceeds the spread
-        upper *= 2
-    tau2 = optimize.brentq(excess, 0.0, upper, xtol=1e-15, rtol=1e-14)
-    while excess(tau2) < 0:  # the last bits of the root, from below
-        tau2 = float(np.nextafter(tau2, 0.0))
-    return tau2
+
+def q_profile_tau2(estimates: np.ndarray, variances: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The Q-profile confidence interval of tau^2: the tau^2 at which the generalised Q equals the upper
+    and the lower (1 - level) / 2 quantiles of chi^2(k - 1); a bound is 0 where Q(0) is already below its
+    quantile (both are 0 when Q(0) is below the lower quantile: the sites agree more than chance allows, and
+    the interval holds no positive tau^2). It contains the Paule-Mandel estimate, the root at k - 1. No
+    maintained Python library computes it (statsmodels gives tau^2 without an interval); metafor's
+    `confint` does, and the tests hold this one to its published values.
+
+    References
+    ----------
+    Viechtbauer, W. (2007). Confidence intervals for the amount of heterogeneity in meta-analysis.
+    Statistics in Medicine, 26(1), 37-52.
+    """
+    df = len(estimates) - 1
+    tail = (1 - level) / 2
+    return (_q_root(estimates, variances, float(stats.chi2.ppf(1 - tail, df))),
+            _q_root(estimates, variances, float(stats.chi2.ppf(tail, df))))
+
+
+def typical_variance(variances: np.ndarray) -> float:
+    """The "typical" within-site variance of Higgins & Thompson (2002), (k - 1) sum w / ((sum w)^2 -
+    sum w^2) with w = 1 / v: I^2 = tau^2 / (tau^2 + this), which with DerSimonian and Laird's tau^2 is
+    (Q - (k - 1)) / Q, and which turns the bounds of tau^2 into bounds of I^2 (as metafor's `confint`)."""
+    w = 1 / np.asarray(variances, dtype=float)
+    return float((len(w) - 1) * w.sum() / (w.sum() ** 2 - (w**2).sum()))
 
 
 def pool_estimates(estimates, std_errors) -> dict:
@@ -86,13 +128,12 @@ def pool_estimates(estimates, std_errors) -> dict:
     nan = float("nan")
     if k == 0:
         return {"k_sites": 0, "estimate": nan, "std_error": nan, "ci_low": nan, "ci_high": nan, "pi_low": nan,
-                "pi_high": nan, "tau": nan, "tau2": nan, "i2": nan, "q": nan, "q_p_value": nan, "method": ""}
+                "pi_high": nan, **NO_HETEROGENEITY, "method": ""}
     if k == 1:
         z = float(stats.norm.ppf(0.975))
         return {"k_sites": 1, "estimate": float(y[0]), "std_error": float(se[0]),
                 "ci_low": float(y[0] - z * se[0]), "ci_high": float(y[0] + z * se[0]), "pi_low": nan,
-                "pi_high": nan, "tau": nan, "tau2": nan, "i2": nan, "q": nan, "q_p_value": nan,
-                "method": ONE_SITE}
+                "pi_high": nan, **NO_HETEROGENEITY, "method": ONE_SITE}
     tau2 = paule_mandel_tau2(y, se**2)
     with np.errstate(divide="ignore", invalid="ignore"):  # statsmodels' own I^2 when Q = 0 (not used)
         # started at the root, statsmodels' Paule-Mandel iteration stops there at once (|Q - (k - 1)| is
@@ -112,10 +153,14 @@ def pool_estimates(estimates, std_errors) -> dict:
         pi_low, pi_high = mean - half, mean + half
     else:
         pi_low = pi_high = nan
+    tau2_low, tau2_high = q_profile_tau2(y, se**2)
+    typical = typical_variance(se**2)
     return {"k_sites": k, "estimate": mean, "std_error": se_hksj, "ci_low": ci_low, "ci_high": ci_high,
             "pi_low": pi_low, "pi_high": pi_high, "tau": float(np.sqrt(tau2)), "tau2": tau2,
-            "i2": max(0.0, (q - (k - 1)) / q) if q > 0 else 0.0, "q": q,
-            "q_p_value": float(stats.chi2.sf(q, k - 1)), "method": METHOD}
+            "tau_ci_low": float(np.sqrt(tau2_low)), "tau_ci_high": float(np.sqrt(tau2_high)),
+            "i2": max(0.0, (q - (k - 1)) / q) if q > 0 else 0.0,
+            "i2_ci_low": tau2_low / (tau2_low + typical), "i2_ci_high": tau2_high / (tau2_high + typical),
+            "q": q, "q_p_value": float(stats.chi2.sf(q, k - 1)), "method": METHOD}
 
 
 def check_compatible(bundles: list[Bundle]) -> None:
@@ -265,16 +310,23 @@ def heterogeneity_words(row: dict) -> str:
     if k < 2:
         return _("One site or none: the variation between sites cannot be estimated.")
     i2 = row["i2"]
+    tau_digits = estimate_digits(row["tau"])
     values = {"k": k, "i2": format_percent(i2, 0), "q": format_number(row["q"], 2), "df": k - 1,
-              "tau": format_number(row["tau"], estimate_digits(row["tau"])), "p": p_text(row["q_p_value"])}
+              "tau": format_number(row["tau"], tau_digits), "p": p_text(row["q_p_value"]),
+              "i2_ci": format_ci(row["i2_ci_low"], row["i2_ci_high"], 0, percent=True),
+              "tau_ci": format_ci(row["tau_ci_low"], row["tau_ci_high"], tau_digits)}
     if row["q"] <= k - 1:  # tau^2 at 0: no variation beyond chance found, which few sites cannot rule out
-        text = _("Across {k} sites no variation beyond chance was found (I\u00b2 = {i2}, tau = {tau}, Q = "
-                 "{q} on {df} df, {p}); with {k} sites that does not rule it out.").format(**values)
+        text = _("Across {k} sites no variation beyond chance was found (I\u00b2 = {i2}, 95% CI {i2_ci}; "
+                 "tau = {tau}, 95% CI {tau_ci}; Q = {q} on {df} df, {p}); with {k} sites that does not "
+                 "rule it out.").format(**values)
     else:
         band = (_("might not be important") if i2 < 0.3 else _("may be moderate") if i2 < 0.5
                 else _("may be substantial") if i2 < 0.75 else _("is considerable"))
-        text = _("Across {k} sites the heterogeneity {band} (I\u00b2 = {i2}, tau = {tau}, Q = {q} on {df} "
-                 "df, {p}).").format(band=band, **values)
+        text = _("Across {k} sites the heterogeneity {band} (I\u00b2 = {i2}, 95% CI {i2_ci}; tau = {tau}, "
+                 "95% CI {tau_ci}; Q = {q} on {df} df, {p}).").format(band=band, **values)
+    if row["tau_ci_high"] == 0:  # Q(0) below chi^2's lower quantile: no positive tau^2 is in the interval
+        text += " " + _("The sites agree more closely than chance alone would make them, so the intervals "
+                        "of I\u00b2 and tau hold only 0.")
     if k >= 3:
         digits = estimate_digits(row["estimate"])  # as the estimate: APA's 2 decimals, more if it is small
         text += " " + _("In a new site the effect is expected between {low} and {high} (95% prediction "
@@ -291,7 +343,8 @@ def heterogeneity_words(row: dict) -> str:
 # The benchmark statistics are pooled on a scale where their CIs are about symmetric: r on Fisher's z.
 BENCHMARK_SCALES = {"alliance_outcome": (np.arctanh, np.tanh)}
 BENCHMARK_COLUMNS = ["benchmark", "metric", "k_sites", "estimate", "ci_low", "ci_high", "pi_low", "pi_high",
-                     "tau", "i2", "benchmark_value", "benchmark_ci_low", "benchmark_ci_high", "source"]
+                     "tau", "tau_ci_low", "tau_ci_high", "i2", "i2_ci_low", "i2_ci_high", "benchmark_value",
+                     "benchmark_ci_low", "benchmark_ci_high", "source"]
 
 
 def pool_benchmarks(bundles: list[Bundle]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -314,7 +367,8 @@ def pool_benchmarks(bundles: list[Bundle]) -> tuple[pd.DataFrame, pd.DataFrame]:
         pooled.append({"benchmark": benchmark, "metric": first["metric"], "k_sites": result["k_sites"],
                        **{key: float(back(result[key])) for key in ("estimate", "ci_low", "ci_high", "pi_low",
                                                                     "pi_high")},
-                       "tau": result["tau"], "i2": result["i2"],
+                       **{key: result[key] for key in ("tau", "tau_ci_low", "tau_ci_high", "i2", "i2_ci_low",
+                                                       "i2_ci_high")},
                        **{key: first[key] for key in ("benchmark_value", "benchmark_ci_low",
                                                       "benchmark_ci_high", "source")}})
     return pd.DataFrame(pooled, columns=BENCHMARK_COLUMNS), rows

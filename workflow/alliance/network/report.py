@@ -28,7 +28,6 @@ from alliance.report.format import (
     format_ci,
     format_count,
     format_number,
-    format_p,
     format_percent,
     format_unit,
     label_cell,
@@ -255,20 +254,37 @@ def model_cell(model: str) -> str:
     return "<code>" + "_<wbr>".join(html.escape(part) for part in model.split("_")) + "</code>"
 
 
+def heterogeneity_cell(row: dict, name: str) -> str:
+    """tau (in the effect's unit) or I^2 (a percentage) over its 95% CI (Q-profile), which may break after
+    its separator (the table stays within 1280 px); nothing for one site."""
+    if not np.isfinite(row[name]):
+        return ""
+    if name == "i2":
+        value = format_percent(row["i2"], 0)
+        interval = format_ci(row["i2_ci_low"], row["i2_ci_high"], 0, percent=True)
+    else:
+        digits = estimate_digits(row["tau"])
+        value = format_number(row["tau"], digits)
+        interval = format_ci(row["tau_ci_low"], row["tau_ci_high"], digits)
+    return f"{html.escape(value)}<br>{html.escape(interval)}"
+
+
 def effects_table_html(pooled: pd.DataFrame) -> str:
     """Every pooled effect as a reader's table, in the active language: outcome, predictor, role, model, unit,
-    sites pooled (of those that sent it), the estimate with its HKSJ 95% CI, the prediction interval, tau,
-    I^2 and the p of Cochran's Q. Every column of results/pooled/effects.csv is in that file; shown whole,
+    sites pooled (of those that sent it), the estimate with its HKSJ 95% CI, the prediction interval, tau
+    and I^2 with their Q-profile 95% CIs (Cochran's Q and its p, which with few sites say less than these
+    intervals, are in effects.csv and in the words under each primary effect). Every column of
+    results/pooled/effects.csv is in that file; shown whole,
     its 23 columns reached past a 1280-pixel screen."""
     head = [_("Outcome"), _("Predictor"), _("Analysis"), _("Model"), _("Scale"), _("Sites"),
-            _("Estimate [95% CI]"), _("95% prediction interval"), "tau", "I\u00b2", _("p (Q)")]
+            _("Estimate [95% CI]"), _("95% prediction interval"), _("tau [95% CI]"), _("I\u00b2 [95% CI]")]
     rows = []
     for row in pooled.to_dict(orient="records"):
         # a share outcome (0-1) in percentage points, as the sites' reports show it
         factor, unit = ((100.0, _("percentage points")) if row["outcome"] in SHARE_OUTCOMES
                         else (1.0, scale_word(row["scale"])))
-        row = row | {column: factor * row[column] for column in ("estimate", "ci_low", "ci_high", "pi_low",
-                                                                 "pi_high", "tau")}
+        scaled = ("estimate", "ci_low", "ci_high", "pi_low", "pi_high", "tau", "tau_ci_low", "tau_ci_high")
+        row = row | {column: factor * row[column] for column in scaled}
         per = _("per point") if row["metric"] == PER_POINT else _("per SD")
         sent = row["k_sites"] + row["k_suppressed"] + row["k_not_estimated"]
         sites = str(row["k_sites"]) if sent == row["k_sites"] else _("{k} of {n}").format(k=row["k_sites"],
@@ -284,9 +300,7 @@ def effects_table_html(pooled: pd.DataFrame) -> str:
         cells = [html.escape(outcome_name(row["outcome"])), label_cell(predictor_label(row["predictor"])),
                  html.escape(analysis_word(row["analysis"])), model_cell(row["model"]),
                  scale_cell(unit, per, wraps=factor != 1), sites, estimate, interval,
-                 format_number(row["tau"], estimate_digits(row["tau"])) if np.isfinite(row["tau"]) else "",
-                 format_percent(row["i2"], 0) if np.isfinite(row["i2"]) else "",
-                 format_p(row["q_p_value"]) if np.isfinite(row["q_p_value"]) else ""]
+                 heterogeneity_cell(row, "tau"), heterogeneity_cell(row, "i2")]
         rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
     header = "".join(f"<th>{html.escape(name)}</th>" for name in head)
     return f"<table class=\"effects\"><tr>{header}</tr>{''.join(rows)}</table>"
@@ -319,7 +333,8 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
                  "for a new site on t(k - 2) with the same SE (Higgins, Thompson & Spiegelhalter, 2009; "
                  "Partlett & Riley, 2017; ANALYSIS_PLAN.md, section 11); the heterogeneity as I\u00b2 "
                  "(Higgins & Thompson, 2002) in the words of the Cochrane Handbook (Deeks, Higgins & Altman, "
-                 "2022). With few sites these intervals are wide (t(k - 1) is 12.71 with two sites and 4.30 "
+                 "2022), with 95% CIs of tau and I\u00b2 by the Q-profile method (Viechtbauer, 2007). With "
+                 "few sites these intervals are wide (t(k - 1) is 12.71 with two sites and 4.30 "
                  "with three), so a pooled CI can be wider than a site's own. Sites whose effect rests on "
                  "fewer patients than their minimum cell size, or that could not estimate it, are shown and "
                  "not pooled."))

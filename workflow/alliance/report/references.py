@@ -140,6 +140,9 @@ REFERENCES = {
     "Tracey & Kokotovic (1989)": (
         "Tracey, T. J., & Kokotovic, A. M. (1989). Factor structure of the Working Alliance Inventory. "
         "*Psychological Assessment, 1*(3), 207-210."),
+    "Viechtbauer (2007)": (
+        "Viechtbauer, W. (2007). Confidence intervals for the amount of heterogeneity in meta-analysis. "
+        "*Statistics in Medicine, 26*(1), 37-52."),
     "Wooldridge (2005)": (
         "Wooldridge, J. M. (2005). Simple solutions to the initial conditions problem in dynamic, "
         "nonlinear panel data models with unobserved heterogeneity. *Journal of Applied Econometrics, "
