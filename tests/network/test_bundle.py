@@ -47,6 +47,37 @@ def test_effects_per_point_and_small_samples_without_numbers():
     assert np.isnan(other["estimate_per_point"]) and other["n_therapists"] == "<10"
 
 
+def test_hidden_therapists_are_not_in_the_interval_over_the_se():
+    """A discipline's effect on 5 therapists: its CI is b +/- t(4) SE, so (high - b) / SE = 2.776 told G = 5
+    though n_therapists read "<10". The bundle sends the SE widened to the CI, (high - low) / (2 x 1.96),
+    and the per-point SE by the same factor; with 12 therapists, or a CI that is not a Wald interval on the
+    estimate (a bootstrap's), the SE is sent as it is. The pooling weighs the site as before."""
+    from scipy import stats
+
+    from alliance.network.pooling import interval_ratio
+
+    t4, z = stats.t.ppf(0.975, 4), stats.norm.ppf(0.975)
+    scales = pd.DataFrame([{"outcome": "dropout", "predictor": "alliance_early", "predictor_mean": 3.9,
+                            "predictor_sd": 0.5, "relative_variance": 0.01}])
+    few, many, bootstrap = effect(60, 5), effect(120, 12), effect(60, 5, "sensitivity")
+    for row, crit in ((few, t4), (many, stats.t.ppf(0.975, 11))):
+        row.update(ci_low=0.5 - crit * 0.1, ci_high=0.5 + crit * 0.1)
+    bootstrap.update(ci_low=0.35, ci_high=0.9)  # percentile: not centred on the estimate
+    rows = pd.DataFrame([few, many, bootstrap])
+    table = effects_table(rows, scales, 10)
+    sent_few, sent_many, sent_boot = table.to_dict(orient="records")
+    assert (sent_few["ci_high"] - sent_few["estimate"]) / sent_few["std_error"] == pytest.approx(z, rel=1e-12)
+    assert sent_few["std_error"] == pytest.approx(0.1 * t4 / z, rel=1e-12)
+    assert sent_few["std_error_per_point"] == pytest.approx(np.sqrt(0.01 - 0.0025) / 0.5 * t4 / z, rel=1e-12)
+    assert sent_many["std_error"] == 0.1 and sent_many["n_therapists"] == "12"
+    assert sent_boot["std_error"] == 0.1 and sent_boot["n_therapists"] == "<10"
+    # the pooling's SE of each site is what it was: the SE the site's own CI implies
+    before = 0.1 * interval_ratio(0.5, 0.1, few["ci_low"], few["ci_high"])
+    after = sent_few["std_error"] * interval_ratio(0.5, sent_few["std_error"], sent_few["ci_low"],
+                                                   sent_few["ci_high"])
+    assert after == pytest.approx(before, rel=1e-12)
+
+
 def test_reasons_and_reliability_keep_no_small_number():
     text = "only 3 patients dropped out; 2 therapists; t(31); 0.5 points; 95% CI; 10 patients"
     expected = "only <10 patients dropped out; <10 therapists; t(31); 0.5 points; 95% CI; 10 patients"

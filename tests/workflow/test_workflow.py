@@ -22,6 +22,7 @@ import yaml
 from browser import check_page
 from citations import citations, reference_list
 from figure_checks import layout_problems
+from scipy import stats
 from threadpoolctl import threadpool_limits
 from workflow_runs import (
     DEFAULT_RUN,
@@ -127,7 +128,7 @@ def test_make_share_bundle_holds_aggregates_only_and_pools_to_itself(root, defau
     assert bundle.read_bytes() == (tmp_path / "b/clinic_a.zip").read_bytes()
     summary = (tmp_path / "a/clinic_a_WHAT_LEAVES_THE_SITE.md").read_text()
     # it tells the data-protection officer what suppression one count at a time does not prevent
-    assert "written \"<10\"" in summary and "a hidden count can still be worked out from others" in summary
+    assert "written \"<10\"" in summary and "a hidden count of patients can still be worked out" in summary
     with zipfile.ZipFile(bundle) as archive:
         files = {name: archive.read(name).decode() for name in archive.namelist()}
     assert sorted(files) == sorted(ENTRIES)
@@ -148,6 +149,11 @@ def test_make_share_bundle_holds_aggregates_only_and_pools_to_itself(root, defau
                 assert value in (f"<{k}", "suppressed", "0", "") or int(value) >= k, (name, column, value)
     effects = read_bundle(bundle).effects
     assert (effects["status"] == "estimated").all() and effects["estimate_per_point"].notna().sum() == 3
+    # a discipline's hidden therapists (5 to 9 in this run, on t(G - 1)) are not in its CI over its SE
+    few = effects[effects["n_therapists"] == f"<{k}"]
+    assert len(few) >= 3
+    assert ((few["ci_high"] - few["estimate"]) / few["std_error"]).to_numpy() == pytest.approx(
+        stats.norm.ppf(0.975), rel=1e-9)
     pool([bundle], tmp_path / "pooled")
     pooled = pd.read_csv(tmp_path / "pooled/effects.csv").query("analysis == 'primary'").set_index("outcome")
     own = effects[effects["analysis"] == "primary"].set_index("outcome")

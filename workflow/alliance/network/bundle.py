@@ -4,12 +4,13 @@ a zip with deterministic bytes, and read back by the coordinator.
 The bundle holds tables of aggregates only (ANALYSIS_PLAN.md, section 11):
 
 - `effects.csv`: every row of `results/effects.csv` (its estimate, SE and 95% CI, the numbers of patients
-  and therapists) with, for the primary effects, the SD of the alliance predictor in the site's analysis
-  sample and the effect per instrument point (estimate / SD, SE of the per-SD coefficient without the
-  SD's own sampling variance / SD): the metric pooled across sites, since "per SD" is per each site's
-  own SD. The predictor's mean goes with its SD, so that the coordinator can put the pooled effect per
-  SD of all sites' patients together (the SD of the combined data). An effect resting on fewer than
-  `privacy.min_cell_size` patients is `suppressed` (no numbers).
+  and therapists; where the therapists are 1 to k - 1, the SE widened to the CI's t(G - 1), which the SE
+  and CI would otherwise give away) with, for the primary effects, the SD of the alliance predictor in the
+  site's analysis sample and the effect per instrument point (estimate / SD, SE of the per-SD
+  coefficient without the SD's own sampling variance / SD): the metric pooled across sites, since "per
+  SD" is per each site's own SD. The predictor's mean goes with its SD, so that the coordinator can put
+  the pooled effect per SD of all sites' patients together (the SD of the combined data). An effect
+  resting on fewer than `privacy.min_cell_size` patients is `suppressed` (no numbers).
 - `statuses.csv`: every planned model's status and reason (`results/models/status.csv`).
 - `flows.csv`: each model family's analysis flow, counts of 1 to k - 1 shown as "<k" (with secondary
   suppression of the exclusions, as in the report).
@@ -38,6 +39,7 @@ from pathlib import Path, PurePath
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from alliance.errors import ConfigError, InputError
 from alliance.io import json_text, read_json, sha256_file, write_atomic, write_text
@@ -164,10 +166,32 @@ def per_point(effects: pd.DataFrame, scales: pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns="relative_variance")
 
 
+def interval_ratio(estimate, std_error, ci_low, ci_high) -> np.ndarray:
+    """How much wider than +/- 1.96 SE a site's own 95% CI is, where that CI is a Wald interval about the
+    estimate (symmetric): t(G - 1) / 1.96 for a model with G therapist clusters (2.19 with 3 therapists,
+    1.07 with 20); 1 for any other interval (a bootstrap's) or a narrower one. Multiplied into the SE,
+    it weighs a site as wide as its own report shows it: the SE its CI implies, (high - low) / (2 x 1.96),
+    as the benchmarks are pooled."""
+    estimate, std_error, low, high = (np.asarray(v, dtype=float)
+                                      for v in (estimate, std_error, ci_low, ci_high))
+    z = float(stats.norm.ppf(0.975))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (high - low) / (2 * z * std_error)
+        wald = np.abs((high + low) / 2 - estimate) <= 1e-6 * np.maximum(1.0, high - low)
+    return np.where(wald & np.isfinite(ratio) & (ratio > 1), ratio, 1.0)
+
+
 def effects_table(effects: pd.DataFrame, scales: pd.DataFrame, k: int) -> pd.DataFrame:
     """The bundle's effects: every effect row, per SD and (primary) per point; rows resting on fewer than
-    `k` patients suppressed."""
+    `k` patients suppressed. Where the therapists are hidden (1 to k - 1) and the CI is on t(G - 1), the SEs
+    are sent widened to that interval (`interval_ratio`): the CI over the SE would otherwise be t(G - 1)
+    and give G away. The pooling weighs such a site by the same SE as before."""
     table = per_point(effects, scales)
+    hidden = table["n_therapists"].between(1, k - 1).to_numpy()
+    ratio = interval_ratio(table["estimate"], table["std_error"], table["ci_low"], table["ci_high"])
+    widen = np.where(hidden, ratio, 1.0)
+    table["std_error"] = table["std_error"] * widen
+    table["std_error_per_point"] = table["std_error_per_point"] * widen
     small = table["n_patients"] < k
     numbers = ["estimate", "std_error", "ci_low", "ci_high", "predictor_mean", "predictor_sd",
                "estimate_per_point", "std_error_per_point"]
@@ -284,7 +308,10 @@ COLUMN_WORDS = {
         "status": "estimated, or suppressed (it rests on fewer patients than the minimum cell size: "
                   "no numbers)",
         "estimate, std_error, ci_low, ci_high": "the effect per SD of alliance, its standard error and "
-                                                "95% CI",
+                                                "95% CI; where the therapists are \"<k\", the standard "
+                                                "error as wide as the CI (which is on t with therapists - 1 "
+                                                "degrees of freedom), so that the two do not give their "
+                                                "number away",
         "n_patients, n_therapists": "how many patients and therapists the effect rests on (\"<k\" when "
                                     "1 to k - 1)",
         "predictor_mean, predictor_sd": "primary effects: the mean and SD of the alliance score in the "
@@ -339,11 +366,12 @@ def what_leaves(site: str, tables: dict[str, pd.DataFrame], k: int) -> str:
         f"the data. Every count of 1 to {k - 1} patients is written \"<{k}\" (minimum cell size {k}); an "
         f"effect resting on fewer than {k} patients is sent without numbers.",
         "",
-        "Counts are hidden one at a time, so a hidden count can still be worked out from others: the "
-        "cohort minus a model's patients analysed (flows.csv, effects.csv n_patients), two models' patients "
-        "analysed where one sample lies within the other, or the number of therapists of a discipline from "
-        "an effect's 95% CI, which uses t on its therapists - 1. Read effects.csv and flows.csv with this "
-        "in mind before the bundle leaves the site.",
+        "Counts are hidden one at a time, so a hidden count of patients can still be worked out from "
+        "others: the cohort minus a model's patients analysed (flows.csv, effects.csv n_patients), or two "
+        "models' patients analysed where one sample lies within the other. Read effects.csv and flows.csv "
+        "with this in mind before the bundle leaves the site. (A hidden number of therapists is not given "
+        "away by an effect's 95% CI, which is on t with therapists - 1 degrees of freedom: its standard "
+        "error is sent as wide as that CI.)",
         "",
         "| file | rows | what it is |",
         "|---|---|---|",

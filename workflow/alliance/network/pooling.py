@@ -32,7 +32,7 @@ from statsmodels.stats.meta_analysis import combine_effects
 
 from alliance.errors import InputError
 from alliance.i18n import _
-from alliance.network.bundle import EFFECT_KEY, ESTIMATED, SUPPRESSED, Bundle
+from alliance.network.bundle import EFFECT_KEY, ESTIMATED, SUPPRESSED, Bundle, interval_ratio
 from alliance.report.format import estimate_digits, format_ci, format_number, format_percent, p_text
 
 METHOD = "Paule-Mandel tau^2; HKSJ 95% CI on t(k-1); 95% PI on t(k-2)"
@@ -201,21 +201,6 @@ def metric_for(bundles: list[Bundle]) -> str:
     keys = {tuple(sorted((k, str(v)) for k, v in b.provenance["instrument"].items() if k != "name"))
             for b in bundles}
     return PER_POINT if len(keys) == 1 else PER_SD
-
-
-def interval_ratio(estimate, std_error, ci_low, ci_high) -> np.ndarray:
-    """How much wider than +/- 1.96 SE a site's own 95% CI is, where that CI is a Wald interval about the
-    estimate (symmetric): t(G - 1) / 1.96 for a model with G therapist clusters (2.19 with 3 therapists,
-    1.07 with 20); 1 for any other interval (a bootstrap's) or a narrower one. Multiplied into the SE,
-    it weighs a site as wide as its own report shows it: the SE its CI implies, (high - low) / (2 x 1.96),
-    as the benchmarks are pooled."""
-    estimate, std_error, low, high = (np.asarray(v, dtype=float)
-                                      for v in (estimate, std_error, ci_low, ci_high))
-    z = float(stats.norm.ppf(0.975))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = (high - low) / (2 * z * std_error)
-        wald = np.abs((high + low) / 2 - estimate) <= 1e-6 * np.maximum(1.0, high - low)
-    return np.where(wald & np.isfinite(ratio) & (ratio > 1), ratio, 1.0)
 
 
 def site_rows(bundle: Bundle, metric: str) -> pd.DataFrame:
