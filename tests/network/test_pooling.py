@@ -4,6 +4,7 @@ independent computation), one and two sites, compatibility, and sites that are s
 from __future__ import annotations
 
 import copy
+import re
 
 import numpy as np
 import pandas as pd
@@ -226,6 +227,26 @@ def test_sites_below_the_minimum_and_without_the_effect_are_shown_and_not_pooled
     assert rows.loc["d", "status"] == "missing"
     assert rows.loc["d", "reason"] == "not_estimable: no patient dropped out"
     assert rows.loc[["a", "b"], "weight"].sum() == pytest.approx(1.0)
+
+
+def test_the_sites_not_pooled_in_the_other_effects_are_named_with_their_reason():
+    """The reviewer found a secondary effect's "2 of 4" sites with the reasons in sites.csv only: the report
+    now lists, under the table of every pooled effect, each site not pooled in a non-primary effect with
+    its status and reason (the primary effects' are under each of them); with every site pooled, none."""
+    from alliance.network.report import pooled_report, unpooled_sites_html
+
+    bundles = [bundle("a", -0.8), bundle("b", -1.0, mean=4.1), bundle("c", -0.9, status=SUPPRESSED),
+               bundle("d", 0.0, effects=False)]
+    pooled, sites = pool_bundles(bundles)
+    table = unpooled_sites_html(sites)
+    rows = re.findall(r"<tr>(.*?)</tr>", table)[1:]
+    assert len(rows) == 2  # the secondary Cox effect: c below its minimum, d without it
+    assert "<td>c</td><td>below the minimum cell size: " in rows[0] and "fewer than 10 patients" in rows[0]
+    assert "<td>d</td><td>missing" in rows[1] and "dropout" not in re.findall(r"<td>(.*?)</td>", rows[1])[3]
+    page = pooled_report(bundles, pooled, sites, *pool_benchmarks(bundles))
+    assert "The sites not pooled in the other effects, and why:" in page and table in page
+    assert "not quite the same quantity at each site" in page  # the per-SD rows' caveat
+    assert unpooled_sites_html(pool_bundles(bundles[:2])[1]) == ""
 
 
 def test_one_bundle_pools_to_its_own_estimate():

@@ -306,6 +306,25 @@ def effects_table_html(pooled: pd.DataFrame) -> str:
     return f"<table class=\"effects\"><tr>{header}</tr>{''.join(rows)}</table>"
 
 
+def unpooled_sites_html(sites: pd.DataFrame) -> str:
+    """The sites not pooled in the effects other than the primary ones (those are under each primary
+    effect), each with its status and reason, as a table in the active language; nothing when every site
+    was pooled. They had been in results/pooled/sites.csv only."""
+    rows = sites[(sites["analysis"] != "primary") & (sites["status"] != "pooled")]
+    if rows.empty:
+        return ""
+    head = [_("Outcome"), _("Predictor"), _("Model"), _("Site"), _("Status")]
+    body = []
+    for row in rows.to_dict(orient="records"):
+        cells = [html.escape(outcome_name(row["outcome"])), label_cell(predictor_label(row["predictor"])),
+                 model_cell(row["model"]), html.escape(row["site"]),
+                 html.escape(status_word(row["status"])) + reason_text(row["reason"])]
+        body.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    header = "".join(f"<th>{html.escape(name)}</th>" for name in head)
+    lead = html.escape(_("The sites not pooled in the other effects, and why:"))
+    return f"<p>{lead}</p><table class=\"effects\"><tr>{header}</tr>{''.join(body)}</table>"
+
+
 def unestimated_primaries(bundles: list[Bundle], pooled: pd.DataFrame) -> list[tuple[str, list]]:
     """The primary outcomes that no site sent an effect for, each with every site's status and reason from
     its statuses (e.g. "not_estimable: no patient dropped out")."""
@@ -414,7 +433,12 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
                   "(the others were below their minimum cell size, could not estimate the effect or did not "
                   "send it; results/pooled/sites.csv gives each site's status and reason). Estimate: the "
                   "pooled estimate with its Hartung-Knapp-Sidik-Jonkman 95% CI; the prediction interval "
-                  "needs three sites. Every column, unrounded, is in results/pooled/effects.csv.")) + "</p>"]
+                  "needs three sites; tau and I\u00b2 over their Q-profile 95% CIs. A per-SD effect is per "
+                  "each site's own SD: where the sites' spreads of alliance differ, it is not quite the "
+                  "same quantity at each site, so read its pooled value as approximate (the primary effects "
+                  "are pooled per point when the sites share an instrument). Every column, unrounded, is in "
+                  "results/pooled/effects.csv.")) + "</p>",
+              unpooled_sites_html(sites)]
     # the works the text above cites (the benchmarks' sources among them), as published
     cited = cited_references(cited_text("\n".join(parts)))
     parts += ['<section id="references">', heading2(_("References")), '<ul class="references">',
