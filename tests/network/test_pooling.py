@@ -339,7 +339,7 @@ def test_the_benchmark_names_the_sites_that_sent_none():
     # in Spanish the source is escaped once ("&amp;amp;" once showed "&amp;" and lost its reference)
     with use_language("es"):
         spanish = pooled_report(bundles, pooled, sites, *pool_benchmarks(bundles))
-    assert "publicado: 0,55 (Sharf, Primavera &amp; Diener, 2010)" in spanish and "&amp;amp;" not in spanish
+    assert "publicado: 0,55 (Sharf, Primavera y Diener, 2010)" in spanish and "&amp;amp;" not in spanish
     assert "Sharf, J., Primavera, L. H., &amp; Diener" in spanish
 
 

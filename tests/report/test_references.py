@@ -21,7 +21,7 @@ from alliance.report.references import (
     reference_item,
     visible_text,
 )
-from alliance.report.words import parenthetical
+from alliance.report.words import local_authors, parenthetical
 
 
 def test_citations_are_found_in_both_forms_and_only_there():
@@ -29,6 +29,28 @@ def test_citations_are_found_in_both_forms_and_only_there():
             "studies), after Gumz et al., 2012, and (Zilcha-Mano et al., 2015); 400 patients, 2026 sessions")
     assert citations(text) == {"Hatcher & Gillaspy (2006)", "Flückiger, Del Re, Wampold & Horvath (2018)",
                                "Gumz et al. (2012)", "Zilcha-Mano et al. (2015)"}
+
+
+def test_spanish_and_catalan_join_the_authors_as_apa_s_adaptation_does():
+    """APA's Spanish adaptation joins the last two authors with "y" ("e" before the sound i, RAE), Catalan
+    with "i"; English keeps "&", the reference list keeps the works as published. The texts so cited in
+    each language still list their works; the catalogues hold no "&" between authors."""
+    assert local_authors("Baldwin, Wampold & Imel (2007)", "es") == "Baldwin, Wampold e Imel (2007)"
+    assert local_authors("Hu &amp; Bentler, 1999", "es") == "Hu y Bentler, 1999"  # in a message's HTML
+    assert local_authors("Hatcher & Gillaspy (2006)", "ca") == "Hatcher i Gillaspy (2006)"
+    assert local_authors("Hatcher & Gillaspy (2006)", "en") == "Hatcher & Gillaspy (2006)"
+    assert local_authors("Lord & Hill; Hu & Hiatt", "es") == "Lord e Hill; Hu y Hiatt"  # "hia" is not an i
+    with use_language("es"):
+        assert parenthetical("Hatcher & Gillaspy (2006)") == "Hatcher y Gillaspy, 2006"
+    assert parenthetical("Hatcher & Gillaspy (2006)") == "Hatcher & Gillaspy, 2006"
+    for text in ("como mostraron Hatcher y Gillaspy (2006)", "(Hatcher i Gillaspy, 2006)",
+                 "(Baldwin, Wampold e Imel, 2007)", "(Hatcher & Gillaspy, 2006)"):
+        assert cited_references(text), text
+    assert cited_references("(Hatcher o Gillaspy, 2006)") == []
+    for code in ("es", "ca"):
+        joined = [message.id for message in read_catalogue(code) if message.id and not isinstance(
+            message.string, tuple) and re.search(r"\w (?:&|&amp;) [A-Z]", message.string)]
+        assert joined == [], (code, joined[:2])
 
 
 def test_every_work_the_report_can_cite_has_its_full_reference():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -287,7 +288,13 @@ def test_the_report_in_spanish_and_catalan_fits_1280_px(root, default_run, tmp_p
     assert f'<html lang="{code}">' in translated
     # the same works cited, so the same reference list (references stay as published)
     english = (default_run / "results/report.html").read_text()
-    assert reference_list(translated)[0] == reference_list(english)[0]
+    listed, rest = reference_list(translated)
+    assert listed == reference_list(english)[0]
+    # the text cites as APA's Spanish and Catalan do: the last two authors joined by "y" ("e" before an i
+    # sound) or "i", not "&" (the references stay as published, the configuration as given)
+    text = cited_text(rest)
+    assert not re.search(r"\w (?:&|&amp;) [A-Z]", text), re.findall(r".{30}\w & [A-Z].{20}", text)[:3]
+    assert f"Hatcher {'y' if code == 'es' else 'i'} Gillaspy, 2006" in text
     result = check_page(work / "results/report.html", tmp_path / "report.png")
     assert result.console == [] and result.broken == 0
     assert result.overflow == [] and result.wrapped == []

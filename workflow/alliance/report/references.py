@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from html import escape
 from html.parser import HTMLParser
 
-from alliance.i18n import _
-from alliance.report.words import parenthetical
+from alliance.i18n import SOURCE_LANGUAGE, _
+from alliance.report.words import CONJUNCTIONS, local_authors, parenthetical
 
 # Every work the report, its Methods and methods.md can cite, keyed as cited in running text (APA narrative
 # form), with its full reference as published (APA; *italics* in Markdown). A test holds every citation in
@@ -167,9 +167,14 @@ REFERENCES = {
 
 
 def cites(text: str, citation: str) -> bool:
-    """Whether `text` cites a work cited as `citation` (narrative) in either form: "Hatcher & Gillaspy
-    (2006)" or, inside parentheses, "Hatcher & Gillaspy, 2006"."""
-    return bool(citation) and (citation in text or parenthetical(citation) in text)
+    """Whether `text` cites a work cited as `citation` (narrative) in either form, in any of the report's
+    languages: "Hatcher & Gillaspy (2006)" or, inside parentheses, "Hatcher & Gillaspy, 2006", the authors
+    joined by "&", "y" (or "e") or "i" (`local_authors`)."""
+    if not citation:
+        return False
+    forms = {citation, *(local_authors(citation, code) for code in CONJUNCTIONS)}
+    forms |= {parenthetical(form, SOURCE_LANGUAGE) for form in forms}  # each keeps its conjunction
+    return any(form in text for form in forms)
 
 
 def _alphabetical(reference: str) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup, escape
 
-from alliance.i18n import N_, Message, _, elided_format, pgettext, read_message
+from alliance.i18n import N_, Message, _, elided_format, language, pgettext, read_message
 from alliance.models import adherence, dropout, satisfaction, survival, symptoms
 from alliance.report.format import (
     count_with_share,
@@ -353,12 +353,36 @@ def shown_count(n: int, min_cell_size: int, of: int | None = None) -> str:
 NARRATIVE_CITATION = re.compile(r"(?P<authors>.*?\S)\s*\((?P<year>\d{4}[a-z]?|n\.d\.|in press)\)")
 
 
-def parenthetical(citation: str) -> str:
-    """A narrative citation as APA writes it inside parentheses: "Hatcher & Gillaspy (2006)" is
-    "Hatcher & Gillaspy, 2006"; a citation of another form (a user's instrument's "our own form") as it is
-    given."""
+# APA's "&" between the last two authors as the report's language writes it (APA's Spanish adaptation: "y",
+# "e" before a name that starts with the sound i, as "Wampold e Imel"; Catalan "i"); English keeps "&".
+CONJUNCTIONS = {"es": "y", "ca": "i"}
+AUTHORS_AND = re.compile(r"(?<=\w) (?:&|&amp;) (?=[A-Z\u00c0-\u00dd])")
+I_SOUND = re.compile(r"(?:I|Hi)(?![aeiou\u00e1\u00e9\u00ed\u00f3\u00fa])")
+
+
+def conjunction_before(name: str, code: str) -> str:
+    """The word for APA's "&" before `name` in language `code` ("&" in English)."""
+    word = CONJUNCTIONS.get(code, "&")
+    return "e" if word == "y" and I_SOUND.match(name) else word
+
+
+def local_authors(text: str, code: str | None = None) -> str:
+    """`text` with APA's "&" between authors ("Hatcher & Gillaspy", also HTML's "&amp;") written in the
+    language `code` (default: the active one): "Hatcher y Gillaspy", "Baldwin, Wampold e Imel", "Hatcher i
+    Gillaspy"; unchanged in English."""
+    code = code or language()
+    if code not in CONJUNCTIONS:
+        return text
+    return AUTHORS_AND.sub(lambda m: f" {conjunction_before(text[m.end():], code)} ", text)
+
+
+def parenthetical(citation: str, code: str | None = None) -> str:
+    """A narrative citation as APA writes it inside parentheses, with its authors' "&" in the language
+    `code` (default: the active one; `local_authors`): "Hatcher & Gillaspy (2006)" is "Hatcher & Gillaspy,
+    2006" ("Hatcher y Gillaspy, 2006" in Spanish); a citation of another form (a user's instrument's "our
+    own form") as it is given."""
     found = NARRATIVE_CITATION.fullmatch(citation.strip())
-    return f"{found['authors']}, {found['year']}" if found else citation.strip()
+    return local_authors(f"{found['authors']}, {found['year']}" if found else citation.strip(), code)
 
 
 def source_words(source: str, studies: bool = True) -> str:
