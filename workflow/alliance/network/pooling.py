@@ -12,7 +12,8 @@ usual 1 / sum of the weights (the modification of Roever, Knapp & Friede 2015, w
 sites from giving a CI narrower than the fixed-scale one); the 95% prediction interval of the effect in
 a new site mu +/- t(k - 2) sqrt(tau^2 + SE^2) (Higgins, Thompson & Spiegelhalter 2009, with the HKSJ SE as
 Partlett & Riley 2017), undefined for fewer than 3 sites; Cochran's Q and I^2 = max(0, (Q - (k - 1)) / Q)
-(Higgins & Thompson 2002). One site: its own estimate, SE and normal 95% CI, no heterogeneity.
+(Higgins & Thompson 2002), with the Q-profile 95% CIs of tau^2 (hence tau) and I^2 (Viechtbauer 2007,
+`q_profile_tau2`). One site: its own estimate, SE and normal 95% CI, no heterogeneity.
 
 The primary effects are pooled per point of the alliance instrument when every site used the same
 instrument (key, range and scoring): "per SD" is per each site's own SD, which differs between sites, so
