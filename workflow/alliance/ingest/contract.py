@@ -17,12 +17,12 @@ import pyarrow.compute as pc
 
 from alliance.errors import ROW_KEY, Problem, ValidationError
 from alliance.i18n import Message, Plural
+from alliance.ingest import DISCIPLINES
 from alliance.ingest.identifiers import examples as quoted_examples
 from alliance.ingest.identifiers import find_identifiers
 from alliance.instruments import Instrument
 from alliance.instruments.items import prescored_columns
 
-DISCIPLINES = ("psychotherapy", "physiotherapy", "osteopathy", "nutrition", "other")
 TABLES = ("patients", "sessions", "outcomes")
 KEY = ROW_KEY  # "patient_id"
 MAX_LISTED_ROWS = 5

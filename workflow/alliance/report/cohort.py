@@ -26,7 +26,6 @@ from alliance.scoring.scores import ALLIANCE_PREFIX, TOTAL, score_descriptives
 # The model families by name (their identifiers are also the sections' ids).
 FAMILY_NAMES = {"adherence": N_("adherence"), "dropout": N_("dropout"), "satisfaction": N_("satisfaction"),
                 "symptoms": N_("symptoms")}
-# The disciplines of the data contract (alliance.ingest.contract.DISCIPLINES), for the cohort's table.
 MISSING = N_("(missing)")
 
 

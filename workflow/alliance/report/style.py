@@ -20,7 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from alliance.i18n import SOURCE_LANGUAGE, language
-from alliance.ingest.contract import DISCIPLINES
+from alliance.ingest import DISCIPLINES
 from alliance.report.format import figure_numbers
 
 SVG_HASHSALT = "alliance-report"  # fixed SVG ids: the same figure gives the same bytes
