@@ -247,6 +247,11 @@ def test_the_sites_not_pooled_in_the_other_effects_are_named_with_their_reason()
     assert "The sites not pooled in the other effects, and why:" in page and table in page
     assert "not quite the same quantity at each site" in page  # the per-SD rows' caveat
     assert unpooled_sites_html(pool_bundles(bundles[:2])[1]) == ""
+    # in another language the English reason is marked so and escaped once ("<10" read "&amp;lt;10")
+    sites.loc[sites["status"] == "missing", "reason"] = "refused: nutrition has <10 therapists"
+    with use_language("ca"):
+        table = unpooled_sites_html(sites)
+    assert '<span lang="en">refused: nutrition has &lt;10 therapists</span>' in table and "&amp;" not in table
 
 
 def test_one_bundle_pools_to_its_own_estimate():

@@ -15,6 +15,7 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from markupsafe import escape
 from matplotlib.figure import Figure
 
 from alliance.i18n import N_, _, language, ngettext
@@ -126,8 +127,9 @@ def forest(title: str, unit: str, sites: pd.DataFrame, pooled: dict, band: tuple
 
 
 def reason_text(reason: object) -> str:
-    """": reason" (escaped, marked English), or nothing where there is none."""
-    return f": {foreign(html.escape(reason))}" if isinstance(reason, str) and reason else ""
+    """": reason" (escaped once, marked English in a report of another language), or nothing where there
+    is none."""
+    return f": {escape(foreign(reason))}" if isinstance(reason, str) and reason else ""
 
 
 def settings_note(bundles: list[Bundle], shown: int = 8) -> str:
