@@ -64,7 +64,10 @@ def test_bcg_published_values(bcg):
     assert dl.mean_effect_re + z * dl.sd_eff_w_re == pytest.approx(-0.3638, abs=5e-5)
     pooled = pool_estimates(y, np.sqrt(v))
     assert pooled["q"] == pytest.approx(152.2330, abs=5e-4)
-    assert pooled["i2"] == pytest.approx(0.921173, abs=5e-6)
+    # I^2 = tau^2 / (tau^2 + s^2) (metafor's): with DL's tau^2 the published 92.1173%, with Paule-Mandel's
+    typical = typical_variance(v)
+    assert dl.tau2 / (dl.tau2 + typical) == pytest.approx(0.921173, abs=5e-6)
+    assert pooled["i2"] == pytest.approx(pooled["tau2"] / (pooled["tau2"] + typical), rel=1e-12)
     assert pooled["tau2"] == pytest.approx(0.3181, abs=5e-5)
     assert pooled["k_sites"] == 13
 
@@ -105,8 +108,7 @@ def test_bcg_heterogeneity_intervals_published_values(bcg):
     assert q_profile_tau2(y, v) == pytest.approx((0.1197, 1.1115), abs=1e-4)
     bounds = (pooled["tau_ci_low"] ** 2, pooled["tau_ci_high"] ** 2)
     assert bounds == pytest.approx((0.1197, 1.1115), abs=1e-4)
-    assert (pooled["i2"], pooled["i2_ci_low"], pooled["i2_ci_high"]) == pytest.approx(
-        (0.921173, 0.819177, 0.976781), abs=5e-5)
+    assert (pooled["i2_ci_low"], pooled["i2_ci_high"]) == pytest.approx((0.819177, 0.976781), abs=5e-5)
     assert 1 / (1 - pooled["i2_ci_low"]) == pytest.approx(5.5303, abs=2e-3)
     assert 1 / (1 - pooled["i2_ci_high"]) == pytest.approx(43.0680, abs=1e-2)
     # the Paule-Mandel estimate (0.3181) lies inside, and tau's interval is the square root of tau^2's
@@ -137,12 +139,17 @@ def test_q_profile_bounds_are_where_the_generalised_q_meets_chi_square():
     assert pooled["i2_ci_low"] == pytest.approx(low / (low + typical), rel=1e-9)
     assert pooled["i2_ci_high"] == pytest.approx(high / (high + typical), rel=1e-9)
     assert pooled["tau_ci_low"] <= pooled["tau"] <= pooled["tau_ci_high"]
+    # the point I^2 lies in its interval (a reviewer's three sites: from Q it read 90%, CI [91%, 100%])
+    skewed = pool_estimates([0.96, 0.94, -0.86], [0.1, 0.1, 0.4])
+    assert skewed["i2_ci_low"] <= skewed["i2"] <= skewed["i2_ci_high"]
+    assert skewed["i2"] == pytest.approx(skewed["tau2"] / (skewed["tau2"] + typical_variance(
+        np.array([0.01, 0.01, 0.16]))), rel=1e-12)
     close = pool_estimates([0.3, 0.3, 0.3], [0.1, 0.2, 0.1])  # Q = 0: below chi^2(2)'s .025 quantile
     assert (close["tau_ci_low"], close["tau_ci_high"], close["i2_ci_high"]) == (0, 0, 0)
-    assert "hold only 0" in heterogeneity_words(close)
+    assert "intervals are empty (shown as 0); this does not show" in heterogeneity_words(close)
     near = pool_estimates([0.50, 0.52, 0.48], [0.1, 0.1, 0.1])  # Q = 0.08: between the quantiles
     assert near["tau_ci_low"] == 0 and near["tau_ci_high"] > 0
-    assert "hold only 0" not in heterogeneity_words(near)
+    assert "are empty" not in heterogeneity_words(near)
     one = pool_estimates([0.42], [0.1])
     assert all(np.isnan(one[key]) for key in ("tau_ci_low", "tau_ci_high", "i2_ci_low", "i2_ci_high"))
 

@@ -39,7 +39,8 @@ def test_spanish_and_catalan_join_the_authors_as_apa_s_adaptation_does():
     assert local_authors("Hu &amp; Bentler, 1999", "es") == "Hu y Bentler, 1999"  # in a message's HTML
     assert local_authors("Hatcher & Gillaspy (2006)", "ca") == "Hatcher i Gillaspy (2006)"
     assert local_authors("Hatcher & Gillaspy (2006)", "en") == "Hatcher & Gillaspy (2006)"
-    assert local_authors("Lord & Hill; Hu & Hiatt", "es") == "Lord e Hill; Hu y Hiatt"  # "hia" is not an i
+    # an English "Hi-" keeps its h ("y Hill"), a particle starts a surname ("y de Vries")
+    assert local_authors("Lord & Hill; Smith & de Vries", "es") == "Lord y Hill; Smith y de Vries"
     with use_language("es"):
         assert parenthetical("Hatcher & Gillaspy (2006)") == "Hatcher y Gillaspy, 2006"
     assert parenthetical("Hatcher & Gillaspy (2006)") == "Hatcher & Gillaspy, 2006"

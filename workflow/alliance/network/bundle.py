@@ -366,12 +366,13 @@ def what_leaves(site: str, tables: dict[str, pd.DataFrame], k: int) -> str:
         f"the data. Every count of 1 to {k - 1} patients is written \"<{k}\" (minimum cell size {k}); an "
         f"effect resting on fewer than {k} patients is sent without numbers.",
         "",
-        "Counts are hidden one at a time, so a hidden count of patients can still be worked out from "
-        "others: the cohort minus a model's patients analysed (flows.csv, effects.csv n_patients), or two "
-        "models' patients analysed where one sample lies within the other. Read effects.csv and flows.csv "
-        "with this in mind before the bundle leaves the site. (A hidden number of therapists is not given "
-        "away by an effect's 95% CI, which is on t with therapists - 1 degrees of freedom: its standard "
-        "error is sent as wide as that CI.)",
+        "Counts are hidden one at a time, so a hidden count can still be worked out from others: patients "
+        "as the cohort minus a model's patients analysed (flows.csv, effects.csv n_patients), or from two "
+        "models' patients analysed where one sample lies within the other; a discipline's therapists as "
+        "the site's total minus the other disciplines' where only one discipline's is hidden. Read "
+        "effects.csv and flows.csv with this in mind before the bundle leaves the site. (A hidden number "
+        "of therapists is not given away by an effect's 95% CI, which is on t with therapists - 1 degrees "
+        "of freedom: its standard error is sent as wide as that CI.)",
         "",
         "| file | rows | what it is |",
         "|---|---|---|",

@@ -11,9 +11,11 @@ variance on t(k - 1) (Hartung & Knapp 2001; Sidik & Jonkman 2002; IntHout et al.
 usual 1 / sum of the weights (the modification of Roever, Knapp & Friede 2015, which keeps near-identical
 sites from giving a CI narrower than the fixed-scale one); the 95% prediction interval of the effect in
 a new site mu +/- t(k - 2) sqrt(tau^2 + SE^2) (Higgins, Thompson & Spiegelhalter 2009, with the HKSJ SE as
-Partlett & Riley 2017), undefined for fewer than 3 sites; Cochran's Q and I^2 = max(0, (Q - (k - 1)) / Q)
-(Higgins & Thompson 2002), with the Q-profile 95% CIs of tau^2 (hence tau) and I^2 (Viechtbauer 2007,
-`q_profile_tau2`). One site: its own estimate, SE and normal 95% CI, no heterogeneity.
+Partlett & Riley 2017), undefined for fewer than 3 sites; Cochran's Q, and I^2 = tau^2 / (tau^2 + s^2) with
+the Paule-Mandel tau^2 and s^2 the typical within-site variance (Higgins & Thompson 2002, as metafor
+computes it for the model's tau^2: with DerSimonian-Laird's it is (Q - (k - 1)) / Q), with the Q-profile
+95% CIs of tau^2 (hence tau) and I^2 (Viechtbauer 2007, `q_profile_tau2`). One site: its own estimate,
+SE and normal 95% CI, no heterogeneity.
 
 The primary effects are pooled per point of the alliance instrument when every site used the same
 instrument (key, range and scoring): "per SD" is per each site's own SD, which differs between sites, so
@@ -115,8 +117,9 @@ def q_profile_tau2(estimates: np.ndarray, variances: np.ndarray, level: float = 
 
 def typical_variance(variances: np.ndarray) -> float:
     """The "typical" within-site variance of Higgins & Thompson (2002), (k - 1) sum w / ((sum w)^2 -
-    sum w^2) with w = 1 / v: I^2 = tau^2 / (tau^2 + this), which with DerSimonian and Laird's tau^2 is
-    (Q - (k - 1)) / Q, and which turns the bounds of tau^2 into bounds of I^2 (as metafor's `confint`)."""
+    sum w^2) with w = 1 / v: I^2 = tau^2 / (tau^2 + this) (metafor's I^2 of a model's tau^2; with
+    DerSimonian and Laird's tau^2 it is (Q - (k - 1)) / Q), which also turns the bounds of tau^2 into
+    bounds of I^2 (as metafor's `confint`)."""
     w = 1 / np.asarray(variances, dtype=float)
     return float((len(w) - 1) * w.sum() / (w.sum() ** 2 - (w**2).sum()))
 
@@ -159,7 +162,7 @@ def pool_estimates(estimates, std_errors) -> dict:
     return {"k_sites": k, "estimate": mean, "std_error": se_hksj, "ci_low": ci_low, "ci_high": ci_high,
             "pi_low": pi_low, "pi_high": pi_high, "tau": float(np.sqrt(tau2)), "tau2": tau2,
             "tau_ci_low": float(np.sqrt(tau2_low)), "tau_ci_high": float(np.sqrt(tau2_high)),
-            "i2": max(0.0, (q - (k - 1)) / q) if q > 0 else 0.0,
+            "i2": tau2 / (tau2 + typical),  # inside its interval: the same map of a tau^2 inside tau^2's
             "i2_ci_low": tau2_low / (tau2_low + typical), "i2_ci_high": tau2_high / (tau2_high + typical),
             "q": q, "q_p_value": float(stats.chi2.sf(q, k - 1)), "method": METHOD}
 
@@ -296,7 +299,7 @@ def heterogeneity_words(row: dict) -> str:
     if k < 2:
         return _("One site or none: the variation between sites cannot be estimated.")
     i2 = row["i2"]
-    tau_digits = estimate_digits(row["tau"])
+    tau_digits = estimate_digits(max(row["tau"], row["tau_ci_high"]))  # a bound of 0.004 is not 0.00
     values = {"k": k, "i2": format_percent(i2, 0), "q": format_number(row["q"], 2), "df": k - 1,
               "tau": format_number(row["tau"], tau_digits), "p": p_text(row["q_p_value"]),
               "i2_ci": format_ci(row["i2_ci_low"], row["i2_ci_high"], 0, percent=True),
@@ -310,9 +313,10 @@ def heterogeneity_words(row: dict) -> str:
                 else _("may be substantial") if i2 < 0.75 else _("is considerable"))
         text = _("Across {k} sites the heterogeneity {band} (I\u00b2 = {i2}, 95% CI {i2_ci}; tau = {tau}, "
                  "95% CI {tau_ci}; Q = {q} on {df} df, {p}).").format(band=band, **values)
-    if row["tau_ci_high"] == 0:  # Q(0) below chi^2's lower quantile: no positive tau^2 is in the interval
-        text += " " + _("The sites agree more closely than chance alone would make them, so the intervals "
-                        "of I\u00b2 and tau hold only 0.")
+    if row["tau_ci_high"] == 0:  # Q(0) below chi^2's lower quantile: the Q-profile interval is empty
+        text += " " + _("The sites agree more closely than chance alone would make them, so the Q-profile "
+                        "intervals are empty (shown as 0); this does not show that the effect is the same "
+                        "at every site.")
     if k >= 3:
         digits = estimate_digits(row["estimate"])  # as the estimate: APA's 2 decimals, more if it is small
         text += " " + _("In a new site the effect is expected between {low} and {high} (95% prediction "

@@ -265,7 +265,7 @@ def heterogeneity_cell(row: dict, name: str) -> str:
         value = format_percent(row["i2"], 0)
         interval = format_ci(row["i2_ci_low"], row["i2_ci_high"], 0, percent=True)
     else:
-        digits = estimate_digits(row["tau"])
+        digits = estimate_digits(max(row["tau"], row["tau_ci_high"]))  # a bound of 0.004 is not 0.00
         value = format_number(row["tau"], digits)
         interval = format_ci(row["tau_ci_low"], row["tau_ci_high"], digits)
     return f"{html.escape(value)}<br>{html.escape(interval)}"
@@ -277,7 +277,7 @@ def effects_table_html(pooled: pd.DataFrame) -> str:
     and I^2 with their Q-profile 95% CIs (Cochran's Q and its p, which with few sites say less than these
     intervals, are in effects.csv and in the words under each primary effect). Every column of
     results/pooled/effects.csv is in that file; shown whole,
-    its 23 columns reached past a 1280-pixel screen."""
+    its columns (23 then, 28 now) reached past a 1280-pixel screen."""
     head = [_("Outcome"), _("Predictor"), _("Analysis"), _("Model"), _("Scale"), _("Sites"),
             _("Estimate [95% CI]"), _("95% prediction interval"), _("tau [95% CI]"), _("I\u00b2 [95% CI]")]
     rows = []
@@ -433,7 +433,8 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
                   "Pooled per point of the alliance instrument where every site used the same instrument, "
                   "else per SD of each site's own alliance scores. Sites: those pooled, of all the sites "
                   "(the others were below their minimum cell size, could not estimate the effect or did not "
-                  "send it; results/pooled/sites.csv gives each site's status and reason). Estimate: the "
+                  "send it; the table below and results/pooled/sites.csv give each site's status and "
+                  "reason). Estimate: the "
                   "pooled estimate with its Hartung-Knapp-Sidik-Jonkman 95% CI; the prediction interval "
                   "needs three sites; tau and I\u00b2 over their Q-profile 95% CIs. A per-SD effect is per "
                   "each site's own SD: where the sites' spreads of alliance differ, it is not quite the "

@@ -354,10 +354,12 @@ NARRATIVE_CITATION = re.compile(r"(?P<authors>.*?\S)\s*\((?P<year>\d{4}[a-z]?|n\
 
 
 # APA's "&" between the last two authors as the report's language writes it (APA's Spanish adaptation: "y",
-# "e" before a name that starts with the sound i, as "Wampold e Imel"; Catalan "i"); English keeps "&".
+# "e" before a name that starts with the sound i, as "Wampold e Imel"; an English "Hi-" is said with its h,
+# so "y Hill"; Catalan "i"); English keeps "&". A surname may start with a particle ("de Vries").
 CONJUNCTIONS = {"es": "y", "ca": "i"}
-AUTHORS_AND = re.compile(r"(?<=\w) (?:&|&amp;) (?=[A-Z\u00c0-\u00dd])")
-I_SOUND = re.compile(r"(?:I|Hi)(?![aeiou\u00e1\u00e9\u00ed\u00f3\u00fa])")
+PARTICLES = "de|del|della|di|du|la|le|van|von|der|ten"
+AUTHORS_AND = re.compile(rf"(?<=\w) (?:&|&amp;) (?=[A-Z\u00c0-\u00dd]|(?:{PARTICLES}) )")
+I_SOUND = re.compile(r"I(?![aeiou\u00e1\u00e9\u00ed\u00f3\u00fa])")
 
 
 def conjunction_before(name: str, code: str) -> str:
