@@ -292,6 +292,11 @@ def pool_bundles(bundles: list[Bundle]) -> tuple[pd.DataFrame, pd.DataFrame]:
             sites_table.reindex(columns=SITE_COLUMNS).reset_index(drop=True))
 
 
+def tau_digits(row: dict) -> int:
+    """The decimals of tau and its CI: APA's two, more where the upper bound is small (0.004 is not 0.00)."""
+    return estimate_digits(max(row["tau"], row["tau_ci_high"]))
+
+
 def heterogeneity_words(row: dict) -> str:
     """The heterogeneity of a pooled effect in words, in the active language (I^2 bands of the Cochrane
     Handbook, section 10.10.2)."""
@@ -299,11 +304,11 @@ def heterogeneity_words(row: dict) -> str:
     if k < 2:
         return _("One site or none: the variation between sites cannot be estimated.")
     i2 = row["i2"]
-    tau_digits = estimate_digits(max(row["tau"], row["tau_ci_high"]))  # a bound of 0.004 is not 0.00
+    digits = tau_digits(row)
     values = {"k": k, "i2": format_percent(i2, 0), "q": format_number(row["q"], 2), "df": k - 1,
-              "tau": format_number(row["tau"], tau_digits), "p": p_text(row["q_p_value"]),
+              "tau": format_number(row["tau"], digits), "p": p_text(row["q_p_value"]),
               "i2_ci": format_ci(row["i2_ci_low"], row["i2_ci_high"], 0, percent=True),
-              "tau_ci": format_ci(row["tau_ci_low"], row["tau_ci_high"], tau_digits)}
+              "tau_ci": format_ci(row["tau_ci_low"], row["tau_ci_high"], digits)}
     if row["q"] <= k - 1:  # tau^2 at 0: no variation beyond chance found, which few sites cannot rule out
         text = _("Across {k} sites no variation beyond chance was found (I\u00b2 = {i2}, 95% CI {i2_ci}; "
                  "tau = {tau}, 95% CI {tau_ci}; Q = {q} on {df} df, {p}); with {k} sites that does not "

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from alliance.i18n import N_, _, language, ngettext
 from alliance.instruments import PUBLISHED_NAMES
 from alliance.network.bundle import EFFECT_KEY, PRIMARY_OUTCOMES, Bundle
-from alliance.network.pooling import BELOW_MINIMUM, PER_POINT, heterogeneity_words, missing_reason
+from alliance.network.pooling import BELOW_MINIMUM, PER_POINT, heterogeneity_words, missing_reason, tau_digits
 from alliance.report.analysis import SHARE_OUTCOMES
 from alliance.report.format import (
     estimate_digits,
@@ -256,6 +256,13 @@ def model_cell(model: str) -> str:
     return "<code>" + "_<wbr>".join(html.escape(part) for part in model.split("_")) + "</code>"
 
 
+def cells_table(head: list[str], rows: list[list[str]]) -> str:
+    """A table of the pooled effects' style: `head` as plain text, each row's cells as HTML already made."""
+    header = "".join(f"<th>{html.escape(name)}</th>" for name in head)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>" for cells in rows)
+    return f"<table class=\"effects\"><tr>{header}</tr>{body}</table>"
+
+
 def heterogeneity_cell(row: dict, name: str) -> str:
     """tau (in the effect's unit) or I^2 (a percentage) over its 95% CI (Q-profile), which may break after
     its separator (the table stays within 1280 px); nothing for one site."""
@@ -265,7 +272,7 @@ def heterogeneity_cell(row: dict, name: str) -> str:
         value = format_percent(row["i2"], 0)
         interval = format_ci(row["i2_ci_low"], row["i2_ci_high"], 0, percent=True)
     else:
-        digits = estimate_digits(max(row["tau"], row["tau_ci_high"]))  # a bound of 0.004 is not 0.00
+        digits = tau_digits(row)
         value = format_number(row["tau"], digits)
         interval = format_ci(row["tau_ci_low"], row["tau_ci_high"], digits)
     return f"{html.escape(value)}<br>{html.escape(interval)}"
@@ -276,8 +283,8 @@ def effects_table_html(pooled: pd.DataFrame) -> str:
     sites pooled (of those that sent it), the estimate with its HKSJ 95% CI, the prediction interval, tau
     and I^2 with their Q-profile 95% CIs (Cochran's Q and its p, which with few sites say less than these
     intervals, are in effects.csv and in the words under each primary effect). Every column of
-    results/pooled/effects.csv is in that file; shown whole,
-    its columns (23 then, 28 now) reached past a 1280-pixel screen."""
+    results/pooled/effects.csv is in that file; its 28 columns, shown whole, would reach past a 1280-pixel
+    screen."""
     head = [_("Outcome"), _("Predictor"), _("Analysis"), _("Model"), _("Scale"), _("Sites"),
             _("Estimate [95% CI]"), _("95% prediction interval"), _("tau [95% CI]"), _("I\u00b2 [95% CI]")]
     rows = []
@@ -303,9 +310,8 @@ def effects_table_html(pooled: pd.DataFrame) -> str:
                  html.escape(analysis_word(row["analysis"])), model_cell(row["model"]),
                  scale_cell(unit, per, wraps=factor != 1), sites, estimate, interval,
                  heterogeneity_cell(row, "tau"), heterogeneity_cell(row, "i2")]
-        rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
-    header = "".join(f"<th>{html.escape(name)}</th>" for name in head)
-    return f"<table class=\"effects\"><tr>{header}</tr>{''.join(rows)}</table>"
+        rows.append(cells)
+    return cells_table(head, rows)
 
 
 def unpooled_sites_html(sites: pd.DataFrame) -> str:
@@ -316,15 +322,12 @@ def unpooled_sites_html(sites: pd.DataFrame) -> str:
     if rows.empty:
         return ""
     head = [_("Outcome"), _("Predictor"), _("Model"), _("Site"), _("Status")]
-    body = []
-    for row in rows.to_dict(orient="records"):
-        cells = [html.escape(outcome_name(row["outcome"])), label_cell(predictor_label(row["predictor"])),
-                 model_cell(row["model"]), html.escape(row["site"]),
-                 html.escape(status_word(row["status"])) + reason_text(row["reason"])]
-        body.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
-    header = "".join(f"<th>{html.escape(name)}</th>" for name in head)
+    body = [[html.escape(outcome_name(row["outcome"])), label_cell(predictor_label(row["predictor"])),
+             model_cell(row["model"]), html.escape(row["site"]),
+             html.escape(status_word(row["status"])) + reason_text(row["reason"])]
+            for row in rows.to_dict(orient="records")]
     lead = html.escape(_("The sites not pooled in the other effects, and why:"))
-    return f"<p>{lead}</p><table class=\"effects\"><tr>{header}</tr>{''.join(body)}</table>"
+    return f"<p>{lead}</p>{cells_table(head, body)}"
 
 
 def unestimated_primaries(bundles: list[Bundle], pooled: pd.DataFrame) -> list[tuple[str, list]]:
