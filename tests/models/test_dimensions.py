@@ -144,6 +144,26 @@ def test_without_dimension_effects_no_contrast_is_declared(default_config, wai_s
         assert latent["contrast"]["ci_low"] < 0 < latent["contrast"]["ci_high"], outcome
 
 
+@pytest.mark.parametrize("outcome", ["dropout", "satisfaction"])
+def test_the_draws_fitted_at_once_give_the_shares_of_draws_fitted_one_by_one(cohort, outcome, monkeypatch):
+    """The bootstrap fits its draws in one batch (`draw_weights`); with the batch holding none, every draw
+    is fitted alone: the same CIs, on the default cohort's binomial and linear outcomes."""
+    from alliance.models import dimensions
+
+    features, _ = cohort
+    spec = OUTCOMES[outcome]
+    columns = dimension_columns(features, spec.predictor)
+    _, joint = dimension_designs(spec, features, COVARIATES, columns)
+    batched = relative_importance(spec, joint, columns, draws=40, seed=8)
+    monkeypatch.setattr(dimensions, "draw_weights", lambda *args: (None, np.zeros(40, dtype=bool)))
+    alone = relative_importance(spec, joint, columns, draws=40, seed=8)
+    assert batched["failed_draws"] == alone["failed_draws"] == 0
+    assert [row["term"] for row in batched["rows"]] == [row["term"] for row in alone["rows"]]
+    numbers = np.array([[row[key] for key in ("estimate", "ci_low", "ci_high")] for row in batched["rows"]])
+    assert numbers == pytest.approx(np.array([[row[key] for key in ("estimate", "ci_low", "ci_high")]
+                                              for row in alone["rows"]]), rel=1e-9, abs=1e-12)
+
+
 def test_latent_verdicts_adjust_over_the_outcomes_by_hand():
     """Benjamini-Hochberg over four tests, by hand: sorted p .01, .03, .04, .50 give q = min over the larger
     ranks of p m / rank: .04, .0533, .0533, .50; only the first is declared at .05."""

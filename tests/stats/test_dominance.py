@@ -12,9 +12,12 @@ from alliance.stats.dominance import (
     FitFailed,
     McFadden,
     binomial_loglik,
+    binomial_loglik_draws,
     dominance_fits,
+    draw_weights,
     general_dominance,
     linear_criterion,
+    linear_r2_draws,
     subsets,
 )
 
@@ -140,3 +143,112 @@ def test_a_fit_that_cannot_settle_fails_loudly(monkeypatch):
     y = (np.random.default_rng(3).random(30) < 0.4).astype(float)
     with pytest.raises(FitFailed, match="did not settle"):
         binomial_loglik(x, y, np.ones(30), np.ones(30))
+
+
+# ---- The bootstrap's draws at once (draw_weights), against the one-draw functions ------------------------
+
+
+@pytest.fixture
+def clustered():
+    """24 clusters of 5-15 rows: intercept, a covariate, an indicator that only clusters 0-2 have (a draw
+    without them has a zero column), and three correlated predictors; 200 cluster bootstrap draws."""
+    rng = np.random.default_rng(11)
+    sizes = rng.integers(5, 16, size=24)
+    codes = np.repeat(np.arange(24), sizes)
+    n = len(codes)
+    rare = np.isin(codes, [0, 1, 2]).astype(float)
+    base = np.column_stack([np.ones(n), rng.normal(size=n), rare])
+    common = rng.normal(size=n)
+    predictors = np.column_stack([common + rng.normal(scale=0.6, size=n) for _ in range(3)])
+    counts = np.array([np.bincount(rng.integers(0, 24, size=24), minlength=24) for _ in range(200)])
+    return base, predictors, codes, counts, rng
+
+
+def one_draw(kind, response, base, predictors, weights, starts=None):
+    """The general dominance weights of one draw by the one-draw functions (rows of weight 0 dropped)."""
+    used = weights > 0
+    y, trials = response[0][used], response[1][used]
+    criterion = (McFadden(y, trials, weights[used], starts) if kind == "binomial"
+                 else linear_criterion(y, weights[used]))
+    return general_dominance(dominance_fits(base[used], predictors[used], weights[used], criterion), 3)
+
+
+@pytest.mark.parametrize("kind", ["linear", "binomial"])
+def test_draw_weights_equal_the_one_draw_fits_and_leave_rank_deficient_draws(clustered, kind):
+    base, predictors, codes, counts, rng = clustered
+    eta = base @ [0.3, 0.4, -0.5] + predictors @ [0.5, 0.2, 0.0]
+    if kind == "linear":
+        response = (eta + rng.normal(size=len(eta)), np.ones(len(eta)))
+        starts = None
+    else:
+        trials = rng.integers(1, 10, size=len(eta)).astype(float)
+        response = (rng.binomial(trials.astype(int), 1 / (1 + np.exp(-eta))).astype(float), trials)
+        starts = McFadden(*response, np.ones(len(eta)))
+        dominance_fits(base, predictors, np.ones(len(eta)), starts)
+        starts = starts.solutions
+    weights, held = draw_weights(kind, response, base, predictors, counts, codes, starts)
+    without_rare = counts[:, :3].sum(axis=1) == 0  # the indicator is a zero column in these draws
+    assert without_rare.any() and (held == ~without_rare).all()
+    assert np.isnan(weights[~held]).all()
+    for draw in np.flatnonzero(held):
+        expected = one_draw(kind, response, base, predictors, counts[draw][codes].astype(float), starts)
+        assert weights[draw] == pytest.approx(expected, rel=1e-9, abs=1e-12), draw
+    # no draw the batch can take: none held, nothing fitted
+    none, held = draw_weights(kind, response, base, predictors, counts[without_rare], codes, starts)
+    assert not held.any() and np.isnan(none).all() and none.shape == (without_rare.sum(), 3)
+
+
+def test_binomial_draws_above_the_batch_size_are_left_to_the_one_draw_fits(clustered, monkeypatch):
+    from alliance.stats import dominance
+
+    base, predictors, codes, counts, rng = clustered
+    y = (rng.random(len(codes)) < 0.3).astype(float)
+    monkeypatch.setattr(dominance, "BATCH_CELLS", len(codes) * 10)
+    _, held = draw_weights("binomial", (y, np.ones(len(y))), base, predictors, counts[:10] + 1, codes)
+    assert held.all()
+    _, held = draw_weights("binomial", (y, np.ones(len(y))), base, predictors, counts[:11] + 1, codes)
+    assert not held.any()
+
+
+def test_binomial_draws_settle_as_the_one_draw_fit_or_are_left_to_it(monkeypatch):
+    """Bernoulli outcomes where one category has no event in some draws (quasi-complete separation): each
+    draw's log-likelihood is the one-draw fit's (its supremum under separation) or NaN, never another
+    number; with one Newton step allowed, no draw settles."""
+    from alliance.stats import dominance
+
+    rng = np.random.default_rng(5)
+    codes = np.repeat(np.arange(12), 10)
+    group = (codes < 2).astype(float)
+    z = rng.normal(size=120)
+    y = np.where(group == 1, (codes == 0) & (np.arange(120) % 10 == 0), rng.random(120) < 0.3).astype(float)
+    x = np.column_stack([np.ones(120), z, group])
+    counts = np.array([np.bincount(rng.integers(0, 12, size=12), minlength=12) for _ in range(60)])
+    weights = counts[:, codes].astype(float)
+    batch = binomial_loglik_draws(x, y, np.ones(120), weights)
+    separated = (counts[:, 1] > 0) & (counts[:, 0] == 0)  # the group's rows, all without an event
+    assert separated.any() and np.isfinite(batch[~separated & (counts[:, :2].sum(axis=1) > 0)]).all()
+    for draw, value in enumerate(batch):
+        if counts[draw, :2].sum() == 0:
+            continue  # the group's column is zero: not a design the batch is given
+        if np.isfinite(value):
+            assert value == pytest.approx(binomial_loglik(x, y, np.ones(120), weights[draw])[0], rel=1e-9)
+    # from a far start, where full Newton steps overshoot and are halved
+    held = counts[:, :2].sum(axis=1) > 0
+    far = np.array([4.0, -6.0, 3.0])
+    batch = binomial_loglik_draws(x, y, np.ones(120), weights[held], start=far)
+    expected = [binomial_loglik(x, y, np.ones(120), w, start=far)[0] for w in weights[held]]
+    assert np.isfinite(batch).mean() > 0.5
+    assert batch[np.isfinite(batch)] == pytest.approx(np.array(expected)[np.isfinite(batch)], rel=1e-9)
+    monkeypatch.setattr(dominance, "NEWTON_MAX_ITER", 1)
+    assert np.isnan(binomial_loglik_draws(x, y, np.ones(120), weights[~separated])).all()
+
+
+def test_linear_r2_draws_equal_linear_r2(clustered):
+    base, predictors, codes, counts, rng = clustered
+    y = predictors @ [0.4, 0.1, 0.2] + rng.normal(size=len(codes))
+    fits = linear_r2_draws(base, predictors, y, counts[:5] + 1, codes)  # every cluster in every draw
+    for draw in range(5):
+        weights = (counts[draw] + 1)[codes].astype(float)
+        for subset, value in fits.items():
+            x = np.column_stack([base, predictors[:, list(subset)]])
+            assert value[draw] == pytest.approx(linear_criterion(y, weights)(x, subset), rel=1e-10)

@@ -50,6 +50,7 @@ from alliance.stats.dominance import (
     FitFailed,
     McFadden,
     dominance_fits,
+    draw_weights,
     general_dominance,
     linear_criterion,
 )
@@ -243,12 +244,14 @@ def relative_importance(outcome: Outcome, design: Design, columns: dict[str, str
     codes = pd.factorize(data["therapist_id"], sort=True)[0]
     groups = codes.max() + 1
     rng = np.random.default_rng(seed)
+    counts = np.array([np.bincount(rng.integers(0, groups, size=groups), minlength=groups)
+                       for _ in range(draws)]).reshape(draws, groups)
+    batch, held = draw_weights(outcome.kind, response, base, dims, counts, codes, solutions)
     boot, failed = [], 0
-    for _ in range(draws):
-        counts = np.bincount(rng.integers(0, groups, size=groups), minlength=groups)
+    for draw, count in enumerate(counts):  # a draw the batch does not hold is fitted (or refused) alone
         try:
-            boot_shares = _shares(importance_shares(outcome.kind, response, base, dims,
-                                                    counts[codes].astype(float), solutions)[0])
+            boot_shares = _shares(batch[draw] if held[draw] else importance_shares(
+                outcome.kind, response, base, dims, count[codes].astype(float), solutions)[0])
         except FitFailed:
             failed += 1
             continue
