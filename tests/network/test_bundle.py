@@ -50,8 +50,9 @@ def test_effects_per_point_and_small_samples_without_numbers():
 def test_hidden_therapists_are_not_in_the_interval_over_the_se():
     """A discipline's effect on 5 therapists: its CI is b +/- t(4) SE, so (high - b) / SE = 2.776 told G = 5
     though n_therapists read "<10". The bundle sends the SE widened to the CI, (high - low) / (2 x 1.96),
-    and the per-point SE by the same factor; with 12 therapists, or a CI that is not a Wald interval on the
-    estimate (a bootstrap's), the SE is sent as it is. The pooling weighs the site as before."""
+    and the per-point SE as that SE over the SD (SE_z / SD widened by the same factor told the factor: SE^2 -
+    (SD SE_point)^2 = factor^2 b^2 Var(SD) / SD^2); with 12 therapists, or a CI that is not a Wald interval
+    on the estimate (a bootstrap's), the SEs are sent as they are. The pooling weighs the site as before."""
     from scipy import stats
 
     from alliance.network.pooling import interval_ratio
@@ -68,8 +69,11 @@ def test_hidden_therapists_are_not_in_the_interval_over_the_se():
     sent_few, sent_many, sent_boot = table.to_dict(orient="records")
     assert (sent_few["ci_high"] - sent_few["estimate"]) / sent_few["std_error"] == pytest.approx(z, rel=1e-12)
     assert sent_few["std_error"] == pytest.approx(0.1 * t4 / z, rel=1e-12)
-    assert sent_few["std_error_per_point"] == pytest.approx(np.sqrt(0.01 - 0.0025) / 0.5 * t4 / z, rel=1e-12)
+    assert sent_few["std_error_per_point"] == pytest.approx(0.1 * t4 / z / 0.5, rel=1e-12)
+    # nothing left between the two SEs (SE^2 - (SD SE_point)^2 gave the factor when both were widened)
+    assert sent_few["std_error"] == pytest.approx(0.5 * sent_few["std_error_per_point"], rel=1e-15)
     assert sent_many["std_error"] == 0.1 and sent_many["n_therapists"] == "12"
+    assert sent_many["std_error_per_point"] == pytest.approx(np.sqrt(0.01 - 0.0025) / 0.5, rel=1e-12)
     assert sent_boot["std_error"] == 0.1 and sent_boot["n_therapists"] == "<10"
     # the pooling's SE of each site is what it was: the SE the site's own CI implies
     before = 0.1 * interval_ratio(0.5, 0.1, few["ci_low"], few["ci_high"])

@@ -7,10 +7,11 @@ The bundle holds tables of aggregates only (ANALYSIS_PLAN.md, section 11):
   and therapists; where the therapists are 1 to k - 1, the SE widened to the CI's t(G - 1), which the SE
   and CI would otherwise give away) with, for the primary effects, the SD of the alliance predictor in the
   site's analysis sample and the effect per instrument point (estimate / SD, SE of the per-SD
-  coefficient without the SD's own sampling variance / SD): the metric pooled across sites, since "per
-  SD" is per each site's own SD. The predictor's mean goes with its SD, so that the coordinator can put
-  the pooled effect per SD of all sites' patients together (the SD of the combined data). An effect
-  resting on fewer than `privacy.min_cell_size` patients is `suppressed` (no numbers).
+  coefficient without the SD's own sampling variance / SD; where the SE is widened, the widened SE / SD):
+  the metric pooled across sites, since "per SD" is per each site's own SD. The predictor's mean goes
+  with its SD, so that the coordinator can put the pooled effect per SD of all sites' patients together
+  (the SD of the combined data). An effect resting on fewer than `privacy.min_cell_size` patients is
+  `suppressed` (no numbers).
 - `statuses.csv`: every planned model's status and reason (`results/models/status.csv`).
 - `flows.csv`: each model family's analysis flow, counts of 1 to k - 1 shown as "<k" (with secondary
   suppression of the exclusions, as in the report).
@@ -183,15 +184,18 @@ def interval_ratio(estimate, std_error, ci_low, ci_high) -> np.ndarray:
 
 def effects_table(effects: pd.DataFrame, scales: pd.DataFrame, k: int) -> pd.DataFrame:
     """The bundle's effects: every effect row, per SD and (primary) per point; rows resting on fewer than
-    `k` patients suppressed. Where the therapists are hidden (1 to k - 1) and the CI is on t(G - 1), the SEs
-    are sent widened to that interval (`interval_ratio`): the CI over the SE would otherwise be t(G - 1)
-    and give G away. The pooling weighs such a site by the same SE as before."""
+    `k` patients suppressed. Where the therapists are hidden (1 to k - 1) and the CI is on t(G - 1), the SE
+    is sent widened to that interval (`interval_ratio`): the CI over the SE would otherwise be t(G - 1)
+    and give G away; the pooling weighs such a site by the same SE as before. Its per-point SE is then the
+    widened SE over the SD, the SD's sampling term kept: SE_z / SD widened by the same ratio r would give
+    r away, as SE^2 - (SD SE_point)^2 = r^2 b^2 Var(SD) / SD^2 with b, SD and n sent."""
     table = per_point(effects, scales)
     hidden = table["n_therapists"].between(1, k - 1).to_numpy()
     ratio = interval_ratio(table["estimate"], table["std_error"], table["ci_low"], table["ci_high"])
-    widen = np.where(hidden, ratio, 1.0)
-    table["std_error"] = table["std_error"] * widen
-    table["std_error_per_point"] = table["std_error_per_point"] * widen
+    widened = hidden & (ratio > 1)
+    table["std_error"] = table["std_error"] * np.where(widened, ratio, 1.0)
+    table["std_error_per_point"] = table["std_error_per_point"].where(
+        ~widened, table["std_error"] / table["predictor_sd"])
     small = table["n_patients"] < k
     numbers = ["estimate", "std_error", "ci_low", "ci_high", "predictor_mean", "predictor_sd",
                "estimate_per_point", "std_error_per_point"]
@@ -317,7 +321,10 @@ COLUMN_WORDS = {
         "predictor_mean, predictor_sd": "primary effects: the mean and SD of the alliance score in the "
                                         "analysed patients",
         "estimate_per_point, std_error_per_point": "primary effects: the effect per point of the alliance "
-                                                   "instrument and its standard error (the metric pooled)",
+                                                   "instrument and its standard error (the metric pooled; "
+                                                   "where the therapists are \"<k\", the standard error "
+                                                   "per SD over the SD, so that the two standard errors do "
+                                                   "not give the number away either)",
     },
     "statuses.csv": {
         "key, hypothesis, family, analysis, outcome, model, title": "which model of the analysis plan",
