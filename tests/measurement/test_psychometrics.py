@@ -193,7 +193,9 @@ def test_cfa_matches_lavaan_on_holzinger_swineford():
     est = fit["estimates"]
     loadings = est[est["op"] == "~"].set_index("lval")["Est. Std"]
     lavaan_std_all = [0.772, 0.424, 0.581, 0.852, 0.855, 0.838, 0.570, 0.723, 0.665]
-    assert loadings[[f"x{i}" for i in range(1, 10)]].to_numpy() == pytest.approx(lavaan_std_all, abs=0.002)
+    # to the digit lavaan prints: at semopy's own stop x1, x3 and x7 read .771, .582 and .569 (its largest
+    # gradient element 4e-4); Fisher scoring takes the fit to the optimum (gradient 8e-7)
+    assert loadings[[f"x{i}" for i in range(1, 10)]].round(3).tolist() == lavaan_std_all
 
 
 def test_fit_cfa_keeps_semopy_messages_as_notes_in_words(capfd):

@@ -278,9 +278,11 @@ def _semopy_messages(notes: list[str]) -> Iterator[None]:
 def fit_cfa(data: pd.DataFrame, description: str, *, fits: dict | None = None) -> dict:
     """Fit a CFA (lavaan-style `description`) with semopy's ML on the complete rows of its items.
 
-    Returns the statistics of `ml_fit_statistics` computed from semopy's sample covariance (divisor n;
-    semopy replaces a non-PD one by a near-PD matrix and says so in the notes) and implied covariance,
-    `converged` (semopy's solver success), `notes` (semopy's log messages in words, `_worded`) and
+    semopy's solver (SLSQP) can report success short of the optimum, so its fit is taken on by Fisher
+    scoring (`alliance.stats.sem.fisher_scoring`). Returns the statistics of `ml_fit_statistics` computed
+    from semopy's sample covariance (divisor n; semopy replaces a non-PD one by a near-PD matrix and says
+    so in the notes) and implied covariance at that optimum, `converged` (the objective's gradient there
+    below `alliance.stats.sem.GRADIENT_TOLERANCE`), `notes` (semopy's log messages in words, `_worded`) and
     `estimates`, semopy's parameter table with standardized estimates (column "Est. Std"); the result is
     read, not changed, by its callers. `fits` keeps the fits of one analysis by model and data, so that a
     model is fitted once: the one-factor model of all items is both the omega of the total
@@ -294,16 +296,19 @@ def fit_cfa(data: pd.DataFrame, description: str, *, fits: dict | None = None) -
             return fits[key]
     import semopy  # here, not at the top: it takes a second to import (sympy, scikit-learn)
 
+    from alliance.stats.sem import fisher_scoring
+
     model = semopy.Model(description)
     complete = data[model.vars["observed"]].dropna()
     messages: list[str] = []
     with _semopy_messages(messages):
-        result = model.fit(complete)
+        model.fit(complete)
+        converged = fisher_scoring(model)
         estimates = model.inspect(std_est=True)
     fit = ml_fit_statistics(model.mx_cov, model.calc_sigma()[0], len(complete),
                             n_params=len(model.param_vals))
     notes = list(dict.fromkeys(_worded(message) for message in messages))
-    fit |= {"converged": bool(result.success), "notes": notes, "estimates": estimates}
+    fit |= {"converged": converged, "notes": notes, "estimates": estimates}
     if fits is not None:
         fits[key] = fit
     return fit
