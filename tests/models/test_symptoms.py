@@ -280,6 +280,24 @@ def test_a_model_without_data_has_a_status_not_a_crash(small_cohort):
         "H4a": "no session features with symptom scores", "H4b": "no session features with symptom scores"}
 
 
+def test_one_session_per_patient_has_no_within_patient_change(small_cohort):
+    """H4b with one analysed session per patient (alliance at the next session kept once per patient): the
+    within-patient symptom improvement is 0 on every row; the reason says why, not only that it is
+    constant (found on a cohort from a generator the project had not seen)."""
+    features, sessions = small_cohort
+    needed = sessions[["symptom_change_prev", "alliance_within", "alliance_next"]]
+    usable = needed.notna().all(axis=1) & sessions["symptoms_next_gap"].eq(1)
+    once = usable & usable.groupby(sessions["patient_id"]).cumsum().eq(1)  # each patient's first such row
+    result = fit_symptoms(features, COVARIATES, sessions.assign(
+        alliance_next=sessions["alliance_next"].where(once)))
+    reason = {s["key"]: s["reason"] for s in result.statuses}["H4b"]
+    analysed = next(s["n"] for s in result.flow if s["step"] == "alliance_next: sessions analysed")
+    patients = next(s["n"] for s in result.flow if s["step"] == "alliance_next: patients analysed")
+    assert analysed == patients > 1
+    assert reason == (f"each patient has one session in the alliance next analysis sample ({analysed} "
+                      "sessions), so within-patient symptom improvement does not vary")
+
+
 @pytest.fixture(scope="module")
 def large_cohort(default_config, wai_sr, csq8):
     cfg = default_config["synthetic"] | {"n_patients": 3000, "n_therapists": 120,

@@ -514,6 +514,9 @@ def check_sample(design: Design) -> None:
             if values.empty:
                 raise NotEstimable(Message("{predictor} takes no value in the {outcome} analysis sample "
                                            "({count})", **values_words))
+            if raw.endswith("_within") and design.data["patient_id"].is_unique:  # one row per patient
+                raise NotEstimable(Message("each patient has one session in the {outcome} analysis sample "
+                                           "({count}), so {predictor} does not vary", **values_words))
             if column != raw:
                 raise NotEstimable(Message("{predictor} takes a single value in the {outcome} analysis "
                                            "sample ({count})", **values_words))
