@@ -241,6 +241,8 @@ def test_the_sites_not_pooled_in_the_other_effects_are_named_with_their_reason()
     now lists, under the table of every pooled effect, each site not pooled in a non-primary effect with
     its status and reason (the primary effects' are under each of them); with every site pooled, none."""
     from alliance.network.report import pooled_report, unpooled_sites_html
+    from alliance.report.format import label_cell
+    from alliance.report.words import predictor_label
 
     bundles = [bundle("a", -0.8), bundle("b", -1.0, mean=4.1), bundle("c", -0.9, status=SUPPRESSED),
                bundle("d", 0.0, effects=False)]
@@ -254,6 +256,14 @@ def test_the_sites_not_pooled_in_the_other_effects_are_named_with_their_reason()
     assert "The sites not pooled in the other effects, and why:" in page and table in page
     assert "not quite the same quantity at each site" in page  # the per-SD rows' caveat
     assert unpooled_sites_html(pool_bundles(bundles[:2])[1]) == ""
+    # one row per site, model and reason: a second predictor of d's model with the same reason joins its row
+    missing = sites[sites["status"] == "missing"]
+    joined = unpooled_sites_html(pd.concat([sites, missing.assign(predictor="alliance_mean")]))
+    rows = re.findall(r"<tr>(.*?)</tr>", joined)[1:]
+    cells = re.findall(r"<td>(.*?)</td>", rows[1])
+    assert len(rows) == 2 and cells[3] == "d" and cells[1].count("<br>") == 1
+    assert cells[1] == "<br>".join(label_cell(predictor_label(p)) for p in (missing["predictor"].iloc[0],
+                                                                               "alliance_mean"))
     # in another language the English reason is marked so and escaped once ("<10" read "&amp;lt;10")
     sites.loc[sites["status"] == "missing", "reason"] = "refused: nutrition has <10 therapists"
     with use_language("ca"):

@@ -322,10 +322,14 @@ def unpooled_sites_html(sites: pd.DataFrame) -> str:
     if rows.empty:
         return ""
     head = [_("Outcome"), _("Predictor"), _("Model"), _("Site"), _("Status")]
-    body = [[html.escape(outcome_name(row["outcome"])), label_cell(predictor_label(row["predictor"])),
-             model_cell(row["model"]), html.escape(row["site"]),
-             html.escape(status_word(row["status"])) + reason_text(row["reason"])]
-            for row in rows.to_dict(orient="records")]
+    # one row per site, model and reason: a refused moderation model's reason once repeated for each of
+    # its per-discipline slopes
+    grouped = rows.fillna({"reason": ""}).groupby(["outcome", "model", "site", "status", "reason"],
+                                                  sort=False)["predictor"].agg(list)
+    body = [[html.escape(outcome_name(outcome)),
+             "<br>".join(label_cell(predictor_label(predictor)) for predictor in predictors),
+             model_cell(model), html.escape(site), html.escape(status_word(status)) + reason_text(reason)]
+            for (outcome, model, site, status, reason), predictors in grouped.items()]
     lead = html.escape(_("The sites not pooled in the other effects, and why:"))
     return f"<p>{lead}</p>{cells_table(head, body)}"
 
