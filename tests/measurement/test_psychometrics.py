@@ -13,11 +13,13 @@ from alliance.errors import BOUNDARY, FITTED, NOT_ESTIMABLE
 from alliance.instruments import load_instrument
 from alliance.measurement.psychometrics import (
     FIT_COLUMNS,
+    HEYWOOD,
     cfa_compare,
     cronbach_alpha,
     fit_cfa,
     item_statistics,
     keyed_items,
+    omega_total,
     rater_agreement,
     reliability_by_sessions,
     scale_reliability,
@@ -196,6 +198,23 @@ def test_cfa_matches_lavaan_on_holzinger_swineford():
     # to the digit lavaan prints: at semopy's own stop x1, x3 and x7 read .771, .582 and .569 (its largest
     # gradient element 4e-4); Fisher scoring takes the fit to the optimum (gradient 8e-7)
     assert loadings[[f"x{i}" for i in range(1, 10)]].round(3).tolist() == lavaan_std_all
+
+
+def test_a_heywood_case_keeps_the_variance_at_its_bound_and_says_so():
+    """Four items, 40 questionnaires: the likelihood's unconstrained maximum has a negative residual
+    variance. Fisher scoring from semopy's fit went there (a standardised loading of 2.01, omega 1.02);
+    the fit keeps semopy's solution with that variance at 0 (loading 1.00, omega .627) and notes why."""
+    rng = np.random.default_rng(16)
+    factor = rng.normal(size=40)
+    items = pd.DataFrame({f"i{j}": load * factor + np.sqrt(1 - load**2) * rng.normal(size=40)
+                          for j, load in enumerate([0.7, 0.6, 0.5, 0.3])})
+    fit = fit_cfa(items, "general =~ i0 + i1 + i2 + i3")
+    loadings = fit["estimates"].query("op == '~'")["Est. Std"]
+    assert loadings.max() == pytest.approx(1.0, abs=1e-4) and HEYWOOD in fit["notes"]
+    variances = fit["estimates"].query("op == '~~' and lval == rval")["Estimate"]
+    assert variances.min() >= 0
+    omega = omega_total(items)
+    assert omega["omega"] == pytest.approx(0.6273, abs=1e-4) and HEYWOOD in omega["notes"]
 
 
 def test_fit_cfa_keeps_semopy_messages_as_notes_in_words(capfd):

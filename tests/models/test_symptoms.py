@@ -273,7 +273,7 @@ def test_a_model_without_data_has_a_status_not_a_crash(small_cohort):
     # no session with a symptom score followed by an attended one (symptoms at the last session only)
     last_only = fit_symptoms(features, COVARIATES, sessions.assign(symptoms_next_gap=nan))
     assert {s["key"]: s["reason"] for s in last_only.statuses if s["key"] in ("H4a", "H4b")} == dict.fromkeys(
-        ("H4a", "H4b"), "no session with a symptom score is followed by an attended session")
+        ("H4a", "H4b"), "no session with a symptom score has its next session (t + 1) attended")
     alone = fit_symptoms(features, COVARIATES)  # no session features: the patient-level model only
     assert [r["outcome"] for r in alone.effects] == ["symptom_improvement"]
     assert {s["key"]: s["reason"] for s in alone.statuses if s["status"] != "fitted"} == {

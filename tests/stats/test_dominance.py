@@ -245,7 +245,8 @@ def test_binomial_draws_settle_as_the_one_draw_fit_or_are_left_to_it(monkeypatch
 
 def test_linear_r2_draws_equal_linear_r2(clustered):
     base, predictors, codes, counts, rng = clustered
-    y = predictors @ [0.4, 0.1, 0.2] + rng.normal(size=len(codes))
+    # an outcome far from 0 (the sums of squares about 0 would cancel in all but the last digits)
+    y = 1e4 + predictors @ [0.4, 0.1, 0.2] + rng.normal(size=len(codes))
     fits = linear_r2_draws(base, predictors, y, counts[:5] + 1, codes)  # every cluster in every draw
     for draw in range(5):
         weights = (counts[draw] + 1)[codes].astype(float)

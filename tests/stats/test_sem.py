@@ -187,7 +187,14 @@ def test_fisher_scoring_reaches_the_optimum_semopy_stops_short_of():
     assert model.obj_mlw(model.param_vals) == pytest.approx(value, abs=1e-12)
     assert model.last_result.fun == model.obj_mlw(model.param_vals)  # semopy's chi-square reads it
     assert semopy.calc_stats(model)["chi2"].iloc[0] == pytest.approx(n * value, rel=1e-12)
-
+    # at a point whose implied covariance is not positive definite: no step (the information would not
+    # invert), not converged, the point left as it was
+    broken = np.full_like(optimum, -50.0)  # every variance far below 0
+    model.param_vals = broken
+    model.update_matrices(broken)
+    assert not np.isfinite(model.obj_mlw(broken))
+    assert not fisher_scoring(model)
+    np.testing.assert_array_equal(model.param_vals, broken)
 
 
 def test_the_cfi_is_bounded_as_lavaan_bounds_it():

@@ -244,6 +244,9 @@ SEMOPY_WORDS = (
     ("Fisher Information Matrix is not PD",
      "the model is not identified in these data (its information matrix is singular)"),
 )
+HEYWOOD = ("a variance would be negative at the unconstrained maximum of the likelihood (a Heywood case, "
+           "often from too few questionnaires or an item that is nearly the factor itself); the fit holds it "
+           "at 0, its boundary")
 log = logging.getLogger(__name__)
 
 
@@ -279,10 +282,12 @@ def fit_cfa(data: pd.DataFrame, description: str, *, fits: dict | None = None) -
     """Fit a CFA (lavaan-style `description`) with semopy's ML on the complete rows of its items.
 
     semopy's solver (SLSQP) can report success short of the optimum, so its fit is taken on by Fisher
-    scoring (`alliance.stats.sem.fisher_scoring`). Returns the statistics of `ml_fit_statistics` computed
-    from semopy's sample covariance (divisor n; semopy replaces a non-PD one by a near-PD matrix and says
-    so in the notes) and implied covariance at that optimum, `converged` (the objective's gradient there
-    below `alliance.stats.sem.GRADIENT_TOLERANCE`), `notes` (semopy's log messages in words, `_worded`) and
+    scoring (`alliance.stats.sem.fisher_scoring`), unless that makes a variance negative (a Heywood case):
+    then semopy's fit, whose variances are bounded at 0, is kept, with its solver's success and the note
+    `HEYWOOD`. Returns the statistics of `ml_fit_statistics` computed from semopy's sample covariance
+    (divisor n; semopy replaces a non-PD one by a near-PD matrix and says so in the notes) and implied
+    covariance at that fit, `converged` (the objective's gradient at the optimum below
+    `alliance.stats.sem.GRADIENT_TOLERANCE`), `notes` (semopy's log messages in words, `_worded`) and
     `estimates`, semopy's parameter table with standardized estimates (column "Est. Std"); the result is
     read, not changed, by its callers. `fits` keeps the fits of one analysis by model and data, so that a
     model is fitted once: the one-factor model of all items is both the omega of the total
@@ -302,16 +307,28 @@ def fit_cfa(data: pd.DataFrame, description: str, *, fits: dict | None = None) -
     complete = data[model.vars["observed"]].dropna()
     messages: list[str] = []
     with _semopy_messages(messages):
-        model.fit(complete)
+        result = model.fit(complete)
+        bounded = np.array(model.param_vals, dtype=float)
         converged = fisher_scoring(model)
+        heywood = _negative_variance(model)
+        if heywood:  # the optimum lies beyond a variance's bound: semopy's fit, held at the bound, is kept
+            model.param_vals = bounded
+            model.update_matrices(bounded)
+            converged = bool(result.success)
         estimates = model.inspect(std_est=True)
     fit = ml_fit_statistics(model.mx_cov, model.calc_sigma()[0], len(complete),
                             n_params=len(model.param_vals))
-    notes = list(dict.fromkeys(_worded(message) for message in messages))
+    notes = list(dict.fromkeys(_worded(message) for message in messages)) + ([HEYWOOD] if heywood else [])
     fit |= {"converged": converged, "notes": notes, "estimates": estimates}
     if fits is not None:
         fits[key] = fit
     return fit
+
+
+def _negative_variance(model) -> bool:
+    """Whether a fitted semopy model has a negative latent or residual variance (psi's or theta's
+    diagonal)."""
+    return bool((np.diagonal(model.mx_psi) < 0).any() or (np.diagonal(model.mx_theta) < 0).any())
 
 
 def _std_parameters(estimates: pd.DataFrame, factors: dict[str, list[str]]) -> pd.DataFrame:

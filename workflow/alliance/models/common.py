@@ -413,7 +413,7 @@ NONE_LEFT = {
     "no earlier scored session":
         N_("no session follows an earlier scored session (no patient has a scored session before another)"),
     "next session (t + 1) not attended":
-        N_("no session with a symptom score is followed by an attended session"),
+        N_("no session with a symptom score has its next session (t + 1) attended"),
     "fewer than two symptom scores": N_("no patient has two symptom scores"),
     "no symptom score at session t + 1": N_("no session is followed by a symptom score at the next session"),
     "no symptom score at the session": N_("no session has a symptom score"),

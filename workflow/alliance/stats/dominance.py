@@ -171,10 +171,15 @@ class McFadden:
 
 
 def _cross_products(columns: np.ndarray, codes: np.ndarray, groups: int) -> np.ndarray:
-    """Each cluster's cross-products of `columns` (rows x q): groups x q x q."""
-    outer = (columns[:, :, None] * columns[:, None, :]).reshape(len(columns), -1)
-    sums = np.stack([np.bincount(codes, weights=column, minlength=groups) for column in outer.T], axis=1)
-    return sums.reshape(groups, columns.shape[1], columns.shape[1])
+    """Each cluster's cross-products of `columns` (rows x q): groups x q x q (one pair of columns at a
+    time: no rows x q^2 array at 100,000 patients)."""
+    q = columns.shape[1]
+    sums = np.empty((groups, q, q))
+    for i in range(q):
+        for j in range(i, q):
+            sums[:, i, j] = sums[:, j, i] = np.bincount(codes, weights=columns[:, i] * columns[:, j],
+                                                        minlength=groups)
+    return sums
 
 
 def full_rank_draws(grams: np.ndarray, margin: float = BATCH_MARGIN) -> np.ndarray:
@@ -192,12 +197,14 @@ def linear_r2_draws(base: np.ndarray, predictors: np.ndarray, y: np.ndarray, cou
                     codes: np.ndarray) -> dict[tuple[int, ...], np.ndarray]:
     """`linear_r2` of the base columns plus each subset of `predictors` for every draw at once, a draw's
     frequency weights being its row of `counts` (draws x clusters) at each row's cluster (`codes`):
-    the weighted cross-products are the clusters' cross-products summed by the counts. Draws whose
-    design is not of full rank (`full_rank_draws`) must be left out by the caller (their values are
+    the weighted cross-products are the clusters' cross-products summed by the counts. `base` holds the
+    intercept, as for `linear_r2`; `y` is centred first, which leaves every R^2 as it is and keeps the
+    sums of squares from cancelling (an outcome with a mean of 1,000 lost 6 digits). Draws whose design
+    is not of full rank (`full_rank_draws`) must be left out by the caller (their values are
     meaningless)."""
     q, ones = base.shape[1] + predictors.shape[1], np.ones(len(y))
     moments = np.tensordot(counts.astype(float), _cross_products(
-        np.column_stack([base, predictors, ones, y]), codes, counts.shape[1]), axes=1)
+        np.column_stack([base, predictors, ones, y - y.mean()]), codes, counts.shape[1]), axes=1)
     total, mean_sum, yy = moments[:, q, q], moments[:, q, q + 1], moments[:, q + 1, q + 1]
     centred = yy - mean_sum**2 / total
     fits = {}
@@ -276,15 +283,15 @@ def draw_weights(kind: str, response: tuple[np.ndarray, np.ndarray], base: np.nd
     (NaN), for the one-draw functions to fit or refuse; nor is any binomial draw above `BATCH_CELLS`."""
     starts = starts or {}
     y, trials = response
+    weights = np.full((len(counts), predictors.shape[1]), np.nan)
+    if kind != "linear" and len(counts) * len(y) > BATCH_CELLS:
+        return weights, np.zeros(len(counts), dtype=bool)
     design = np.column_stack([base, predictors])
     held = full_rank_draws(np.tensordot(counts.astype(float), _cross_products(design, codes, counts.shape[1]),
                                         axes=1))
-    weights = np.full((len(counts), predictors.shape[1]), np.nan)
     index = np.flatnonzero(held)
     if kind == "linear":
         fits = linear_r2_draws(base, predictors, y, counts[index], codes)
-    elif len(index) * len(y) > BATCH_CELLS:
-        return weights, np.zeros(len(counts), dtype=bool)
     else:
         rows = counts[index][:, codes].astype(float)
         null = binomial_loglik_draws(np.ones((len(y), 1)), y, trials, rows, _start(starts, None, 1))

@@ -70,7 +70,8 @@ def fisher_scoring(model: semopy.Model, *, max_iter: int = 100, tolerance: float
     (docs/engineering-notes.md). From the fitted point, each step solves the expected information (semopy's
     `calc_fim`, which is n / 2 times the objective's expected Hessian) against the objective's gradient,
     halved until the objective does not increase. The model is left at the last point, and its
-    `last_result` (from which `semopy.calc_stats` takes the chi-square, hence CFI and RMSEA) says so.
+    `last_result` (from which `semopy.calc_stats` takes the chi-square, hence CFI and RMSEA) says so. At a
+    point whose implied covariance is not positive definite (objective infinite) no step is taken.
 
     Returns
     -------
@@ -79,6 +80,8 @@ def fisher_scoring(model: semopy.Model, *, max_iter: int = 100, tolerance: float
     """
     x = np.array(model.param_vals, dtype=float)
     value = model.obj_mlw(x)
+    if not np.isfinite(value):  # an implied covariance that is not positive definite: no step to take
+        return False
     for _ in range(max_iter):
         gradient = model.grad_mlw(x)
         if np.max(np.abs(gradient)) < tolerance:
