@@ -191,6 +191,32 @@ def test_adherence_family_adds_the_session_level_models(cohort):
     assert 0 < result.extra["level_tests"]["therapist_vs_patient"]["therapist_reliability"] < 1
 
 
+def test_a_gee_that_does_not_converge_says_so(cohort, monkeypatch):
+    """The GEE's estimates and sandwich at its iteration limit are not a solution: it is reported as not
+    converged, not fitted (a clinic's sessions, 11 to 1,466 per therapist, once stopped there and the
+    status read only that the robust covariance was not finite)."""
+    from alliance.models import adherence
+
+    class Stopped(adherence.GEE):  # statsmodels' result at its iteration limit
+        def fit(self, *args, **kwargs):
+            result = super().fit(*args, **kwargs)
+            result.converged = False
+            return result
+
+    monkeypatch.setattr(adherence, "GEE", Stopped)
+    result = fit_family("adherence", cohort["patients"], COVARIATES, sessions=cohort["sessions"])
+    status = {s["key"]: s for s in result.statuses}["H1-gee"]
+    assert status["status"] == "not_converged"
+    assert re.fullmatch(r"the GEE did not converge within its iteration limit \(exchangeable working "
+                        r"correlation -?0\.\d{3} at the last iteration\)", status["reason"])
+    assert "gee_exchangeable_therapist" not in {row["model"] for row in result.effects}
+    # and where statsmodels gives up (no estimates, or a singular covariance), it says that
+    monkeypatch.setattr(Stopped, "fit", lambda self, *args, **kwargs: None)
+    result = fit_family("adherence", cohort["patients"], COVARIATES, sessions=cohort["sessions"])
+    assert {s["key"]: s["reason"] for s in result.statuses}["H1-gee"] == (
+        "the GEE could not be estimated: no solution or a singular covariance")
+
+
 def test_no_home_practice_column_is_a_note(cohort):
     sessions = cohort["sessions"].drop(columns=["home_practice"])
     result = fit_family("adherence", cohort["patients"], COVARIATES, sessions=sessions)

@@ -11,7 +11,7 @@ import pandas as pd
 from statsmodels.genmod import cov_struct, families
 from statsmodels.genmod.generalized_estimating_equations import GEE
 
-from alliance.errors import FITTED, NOT_ESTIMABLE, REFUSED, NotEstimable
+from alliance.errors import FITTED, NOT_CONVERGED, NOT_ESTIMABLE, REFUSED, NotEstimable
 from alliance.i18n import Message, Plural, Term
 from alliance.models.common import (
     FORMULA_NAMES,
@@ -105,6 +105,12 @@ def fit_attendance_gee(design: Design) -> tuple[dict, float]:
                              eval_env=FORMULA_NAMES)
     with captured_warnings(design.notes):
         fit = model.fit(cov_type=cov_type)
+    if fit is None:  # statsmodels found no estimates or a singular covariance (its warning is in the notes)
+        raise NotEstimable(Message("the GEE could not be estimated: no solution or a singular covariance"))
+    if not fit.converged:  # its estimates and sandwich are of the last iteration, not of a solution
+        raise NotEstimable(Message("the GEE did not converge within its iteration limit (exchangeable "
+                                   "working correlation {rho:.3f} at the last iteration)",
+                                   rho=float(fit.model.cov_struct.dep_params)), NOT_CONVERGED)
     if not np.isfinite(fit.bse).all() or not np.isfinite(float(fit.model.cov_struct.dep_params)):
         raise NotEstimable(Message("the GEE's robust covariance is not finite (the therapists' sessions do "
                                    "not identify it)"))
