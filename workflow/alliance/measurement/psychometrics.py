@@ -21,7 +21,7 @@ from alliance.errors import BOUNDARY, FITTED, NOT_CONVERGED, NOT_ESTIMABLE
 from alliance.i18n import N_, Message, message_text, read_message
 from alliance.instruments import Instrument
 from alliance.stats.reml import random_intercept_reml
-from alliance.stats.sem import comparative_fit_index
+from alliance.stats.sem import comparative_fit_index, fisher_scoring
 
 TOTAL = "total"
 ONE_FACTOR = "general"
@@ -300,8 +300,6 @@ def fit_cfa(data: pd.DataFrame, description: str, *, fits: dict | None = None) -
         if key in fits:
             return fits[key]
     import semopy  # here, not at the top: it takes a second to import (sympy, scikit-learn)
-
-    from alliance.stats.sem import fisher_scoring
 
     model = semopy.Model(description)
     complete = data[model.vars["observed"]].dropna()

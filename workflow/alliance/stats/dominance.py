@@ -193,27 +193,38 @@ def full_rank_draws(grams: np.ndarray, margin: float = BATCH_MARGIN) -> np.ndarr
     return ok & (smallest > margin)
 
 
-def linear_r2_draws(base: np.ndarray, predictors: np.ndarray, y: np.ndarray, counts: np.ndarray,
-                    codes: np.ndarray) -> dict[tuple[int, ...], np.ndarray]:
-    """`linear_r2` of the base columns plus each subset of `predictors` for every draw at once, a draw's
-    frequency weights being its row of `counts` (draws x clusters) at each row's cluster (`codes`):
-    the weighted cross-products are the clusters' cross-products summed by the counts. `base` holds the
-    intercept, as for `linear_r2`; `y` is centred first, which leaves every R^2 as it is and keeps the
-    sums of squares from cancelling (an outcome with a mean of 1,000 lost 6 digits). Draws whose design
-    is not of full rank (`full_rank_draws`) must be left out by the caller (their values are
-    meaningless)."""
-    q, ones = base.shape[1] + predictors.shape[1], np.ones(len(y))
-    moments = np.tensordot(counts.astype(float), _cross_products(
-        np.column_stack([base, predictors, ones, y - y.mean()]), codes, counts.shape[1]), axes=1)
+def _moments(base: np.ndarray, predictors: np.ndarray, y: np.ndarray, counts: np.ndarray,
+             codes: np.ndarray) -> np.ndarray:
+    """Each draw's weighted cross-products of [base, predictors, 1, y - mean(y)] (draws x (q + 2) x
+    (q + 2)): the clusters' cross-products summed by the draw's `counts` (draws x clusters), `codes`
+    each row's cluster. `y` is centred, which leaves every R^2 as it is and keeps the sums of squares from
+    cancelling (an outcome with a mean of 1,000 lost 6 digits)."""
+    columns = np.column_stack([base, predictors, np.ones(len(y)), y - y.mean()])
+    return np.tensordot(counts.astype(float), _cross_products(columns, codes, counts.shape[1]), axes=1)
+
+
+def _r2_from_moments(moments: np.ndarray, n_base: int, p: int) -> dict[tuple[int, ...], np.ndarray]:
+    """R^2 of the base columns plus each subset of the p predictors from `_moments` (draws of full rank)."""
+    q = n_base + p
     total, mean_sum, yy = moments[:, q, q], moments[:, q, q + 1], moments[:, q + 1, q + 1]
     centred = yy - mean_sum**2 / total
     fits = {}
-    for subset in subsets(predictors.shape[1]):
-        cols = [*range(base.shape[1]), *(base.shape[1] + j for j in subset)]
+    for subset in subsets(p):
+        cols = [*range(n_base), *(n_base + j for j in subset)]
         a, c = moments[:, cols][:, :, cols], moments[:, cols, q + 1]
         explained = np.einsum("bi,bi->b", c, np.linalg.solve(a, c[:, :, None])[:, :, 0])
         fits[subset] = 1 - (yy - explained) / centred
     return fits
+
+
+def linear_r2_draws(base: np.ndarray, predictors: np.ndarray, y: np.ndarray, counts: np.ndarray,
+                    codes: np.ndarray) -> dict[tuple[int, ...], np.ndarray]:
+    """`linear_r2` of the base columns (the intercept among them, as for `linear_r2`) plus each subset of
+    `predictors` for every draw at once, a draw's frequency weights being its row of `counts` (draws x
+    clusters) at each row's cluster (`codes`), from the draws' weighted cross-products (`_moments`).
+    Draws whose design is not of full rank (`full_rank_draws`) must be left out by the caller (their
+    values are meaningless)."""
+    return _r2_from_moments(_moments(base, predictors, y, counts, codes), base.shape[1], predictors.shape[1])
 
 
 def binomial_loglik_draws(x: np.ndarray, successes: np.ndarray, trials: np.ndarray, weights: np.ndarray,
@@ -286,12 +297,11 @@ def draw_weights(kind: str, response: tuple[np.ndarray, np.ndarray], base: np.nd
     weights = np.full((len(counts), predictors.shape[1]), np.nan)
     if kind != "linear" and len(counts) * len(y) > BATCH_CELLS:
         return weights, np.zeros(len(counts), dtype=bool)
-    design = np.column_stack([base, predictors])
-    held = full_rank_draws(np.tensordot(counts.astype(float), _cross_products(design, codes, counts.shape[1]),
-                                        axes=1))
-    index = np.flatnonzero(held)
+    q = base.shape[1] + predictors.shape[1]
+    moments = _moments(base, predictors, y, counts, codes)
+    index = np.flatnonzero(full_rank_draws(moments[:, :q, :q]))
     if kind == "linear":
-        fits = linear_r2_draws(base, predictors, y, counts[index], codes)
+        fits = _r2_from_moments(moments[index], base.shape[1], predictors.shape[1])
     else:
         rows = counts[index][:, codes].astype(float)
         null = binomial_loglik_draws(np.ones((len(y), 1)), y, trials, rows, _start(starts, None, 1))
@@ -302,8 +312,8 @@ def draw_weights(kind: str, response: tuple[np.ndarray, np.ndarray], base: np.nd
             fits[subset] = 1 - loglik / null
     settled = np.all([np.isfinite(value) for value in fits.values()], axis=0)
     index = index[settled]
-    fits = {subset: value[settled] for subset, value in fits.items()}
-    weights[index] = general_dominance(fits, predictors.shape[1]).T
-    held[:] = False
+    weights[index] = general_dominance({subset: value[settled] for subset, value in fits.items()},
+                                       predictors.shape[1]).T
+    held = np.zeros(len(counts), dtype=bool)
     held[index] = True
     return weights, held
