@@ -11,7 +11,7 @@ import pandas as pd
 from statsmodels.genmod import cov_struct, families
 from statsmodels.genmod.generalized_estimating_equations import GEE
 
-from alliance.errors import FITTED, NOT_CONVERGED, NOT_ESTIMABLE, REFUSED, NotEstimable
+from alliance.errors import BOUNDARY, FITTED, NOT_CONVERGED, NOT_ESTIMABLE, REFUSED, NotEstimable
 from alliance.i18n import Message, Plural, Term
 from alliance.models.common import (
     FORMULA_NAMES,
@@ -79,6 +79,23 @@ def attendance_design(features: pd.DataFrame, covariates: list[str]) -> Design:
 GEE_MIN_CLUSTERS = 10  # fewest clusters of Mancl & DeRouen's (2001) simulations of the bias-reduced sandwich
 
 
+class NonNegativeExchangeable(cov_struct.Exchangeable):
+    """statsmodels' exchangeable working correlation with its moment estimate held at 0 from below (the
+    therapist variance of the plan's mixed models is held at 0 alike). Unheld, a negative estimate where a
+    therapist's sessions are no more alike than different therapists' can fall below -1 / (n - 1) for the
+    largest caseload's n sessions, where the working covariance of that therapist is indefinite: on such
+    cohorts statsmodels' iterations oscillated, or settled on estimates that weighted that therapist's
+    sessions negatively. `estimate` keeps the last estimate before the hold."""
+
+    estimate: float = 0.0
+
+    def update(self, params: np.ndarray) -> None:
+        super().update(params)
+        self.estimate = float(self.dep_params)
+        if self.estimate < 0:
+            self.dep_params = 0.0
+
+
 def fit_attendance_gee(design: Design) -> tuple[dict, float]:
     """The primary model as a GEE on one row per scheduled session after the window, exchangeable
     correlation within therapist (robust SEs; with fewer than `min_clusters` therapists the bias-reduced
@@ -101,7 +118,7 @@ def fit_attendance_gee(design: Design) -> tuple[dict, float]:
         flag_few_clusters(design, MANCL_DEROUEN)
     formula = design.formula.replace("attended_after_window + missed_after_window", "attended")
     model = GEE.from_formula(formula, groups="therapist_id", data=formula_frame(data, formula),
-                             family=families.Binomial(), cov_struct=cov_struct.Exchangeable(),
+                             family=families.Binomial(), cov_struct=NonNegativeExchangeable(),
                              eval_env=FORMULA_NAMES)
     with captured_warnings(design.notes):
         fit = model.fit(cov_type=cov_type)
@@ -114,6 +131,11 @@ def fit_attendance_gee(design: Design) -> tuple[dict, float]:
     if not np.isfinite(fit.bse).all() or not np.isfinite(float(fit.model.cov_struct.dep_params)):
         raise NotEstimable(Message("the GEE's robust covariance is not finite (the therapists' sessions do "
                                    "not identify it)"))
+    if fit.model.cov_struct.estimate < 0:
+        design.mark(BOUNDARY, Message(
+            "the working correlation of a therapist's sessions is estimated below 0 ({estimate:.4u}) and "
+            "held at 0, its boundary: the GEE reduces to the primary model's logistic regression",
+            estimate=fit.model.cov_struct.estimate))
     row = predictor_effect(fit, design, model=GEE_MODEL, scale="log_odds", n_obs=len(data),
                            analysis="sensitivity")
     return row, float(fit.model.cov_struct.dep_params)
