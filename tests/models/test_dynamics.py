@@ -43,6 +43,11 @@ def test_default_waves_is_the_last_session_with_both_scores_for_half_the_patient
     assert default_waves(panel, 4) == 4  # 2 of 4 at session 4 (c has no alliance there); 1 at session 5
     assert default_waves(panel, 5) == 3
     assert default_waves(panel.iloc[:0], 4) == 0
+    # alliance every other session after the third: session 4 has none, which ends the run (session 5 with
+    # both scores for every patient once made T = 5, and the fit not estimable: a wave without scores)
+    gap = pd.DataFrame([(p, s, 4.0 if s != 4 else np.nan, 10.0) for p in "abcd" for s in range(1, 6)],
+                       columns=panel.columns)
+    assert default_waves(gap, 4) == 3
     long = pd.DataFrame([(p, s, 4.0, 1.0) for p in range(10) for s in range(1, 12)],
                         columns=["patient_id", "session", "alliance_total", "symptoms"])
     assert default_waves(long, 10) == 6  # capped: the fit's cost grows with T^2
@@ -71,7 +76,11 @@ def test_statuses_in_words(cohort):
     assert none["statuses"][0]["reason"] == "no symptom scores in the data"
     short = dynamics_analysis(scores, sessions, patients, {"waves": 2})
     assert short["statuses"][0]["reason"] == ("fewer than half the patients have an alliance and a symptom "
-                                              "score at session 3: the model needs 3 sessions")
+                                              "score at session 3: the model needs sessions 1 to 3")
+    # a wave that no patient has (an alliance scored at sessions 1, 3 and 4 only, T fixed at 4)
+    skipped = scores.assign(alliance_total=scores["alliance_total"].mask(scores["session"] == 2))
+    gap = dynamics_analysis(skipped, sessions, patients, {"waves": 4})
+    assert gap["statuses"][0]["reason"] == "alliance at session 2 is recorded for no patient"
     therapists = patients["therapist_id"]
     few = patients.assign(therapist_id=therapists.where(therapists < "T005", "T001"))
     clusters = dynamics_analysis(scores, sessions, few, {"waves": 3})

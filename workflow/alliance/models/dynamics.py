@@ -30,7 +30,7 @@ KEY = "H4c"
 MODEL = "riclpm_fiml_cluster_therapist"
 MIN_WAVES = 3  # the RI-CLPM is not identified with fewer (Hamaker et al. 2015)
 MAX_WAVES = 6  # the fit takes 2 s at T = 6 and 4 s at T = 7 (400 patients): cost grows with T^2
-MIN_SHARE = 0.5  # the default T: the last session at which at least half the patients have both scores
+MIN_SHARE = 0.5  # the default T: sessions 1..T each with both scores for at least half the patients
 NO_SYMPTOMS = Message("no symptom scores in the data")
 # The lagged effects by their label in `alliance.stats.riclpm.description` (x: alliance, y: symptoms).
 EFFECTS = {"d": "alliance_to_symptoms", "b": "symptoms_to_alliance", "a": "alliance_autoregression",
@@ -51,12 +51,16 @@ def session_panel(session_scores: pd.DataFrame, sessions: pd.DataFrame) -> pd.Da
 
 
 def default_waves(panel: pd.DataFrame, patients: int) -> int:
-    """T from the data: the last session (at most `MAX_WAVES`) at which at least `MIN_SHARE` of the
-    `patients` have both an alliance and a symptom score; 0 when no session has."""
+    """T from the data: the last session of the unbroken run from session 1 (at most `MAX_WAVES`) in which
+    at least `MIN_SHARE` of the `patients` have both an alliance and a symptom score at every session; 0
+    when session 1 has not. A session without (an alliance scored every other session after the third,
+    say) ends the run: a wave with no scores identifies nothing, and the waves are consecutive sessions."""
     both = panel.dropna(subset=[TOTAL, "symptoms"])
     counts = both.groupby("session")["patient_id"].nunique()
-    enough = counts.index[(counts >= MIN_SHARE * patients) & (counts.index <= MAX_WAVES)]
-    return int(enough.max()) if len(enough) else 0
+    waves = 0
+    while waves < MAX_WAVES and counts.get(waves + 1, 0) >= MIN_SHARE * patients:
+        waves += 1
+    return waves
 
 
 def dynamics_analysis(session_scores: pd.DataFrame, sessions: pd.DataFrame, patients: pd.DataFrame,
@@ -77,8 +81,8 @@ def dynamics_analysis(session_scores: pd.DataFrame, sessions: pd.DataFrame, pati
     try:
         if waves < MIN_WAVES:
             raise NotEstimable(Message("fewer than half the patients have an alliance and a symptom score at "
-                                       "session {minimum}: the model needs {minimum} sessions",
-                                       minimum=MIN_WAVES))
+                                       "session {session}: the model needs sessions 1 to {minimum}",
+                                       session=waves + 1, minimum=MIN_WAVES))
         wide = wide_from_long(panel, patient="patient_id", session="session", x=TOTAL, y="symptoms",
                               waves=waves)
         therapist = patients.set_index("patient_id")["therapist_id"].reindex(wide.index).to_numpy()

@@ -744,6 +744,9 @@ def _check_patterns(
             "{minimum}", n=n3, x=names[0], y=names[1], minimum=min_patients))
     count, _, var = _pattern_moments(patterns, len(observed))
     for j, var_name in enumerate(observed):
+        if count[j] == 0:
+            raise NotEstimable(Message("{variable} is recorded for no patient",
+                                       variable=_words(var_name, names)))
         if count[j] < 2:
             raise NotEstimable(Plural("{variable} is recorded for {n} patient only",
                                       "{variable} is recorded for {n} patients only",
