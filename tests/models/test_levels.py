@@ -217,7 +217,7 @@ def test_a_gee_that_does_not_converge_says_so(cohort, monkeypatch):
         "the GEE could not be estimated: no solution or a singular covariance")
 
 
-def test_a_negative_working_correlation_is_held_at_its_boundary(cohort):
+def test_a_negative_working_correlation_is_held_at_its_boundary(cohort, monkeypatch):
     """Attendance drawn alike for every session (no therapist effect) and a quarter of the patients moved to
     one therapist: the moment estimate of the exchangeable correlation falls below 0 and, unheld, below
     -1 / (n - 1) for that therapist's n sessions, where statsmodels' iterations oscillated to their limit
@@ -240,6 +240,19 @@ def test_a_negative_working_correlation_is_held_at_its_boundary(cohort):
     gee = rows.loc[("gee_exchangeable_therapist", "alliance_early")]
     for column in ("estimate", "std_error", "ci_low", "ci_high"):
         assert gee[column] == pytest.approx(primary[column], rel=1e-6), column
+    # an estimate that would be written -.0000 is said in words
+    from alliance.models import adherence
+
+    class Tiny(adherence.NonNegativeExchangeable):
+        def update(self, params):
+            super().update(params)
+            self.estimate, self.dep_params = -0.00002, 0.0
+
+    monkeypatch.setattr(adherence, "NonNegativeExchangeable", Tiny)
+    result = fit_family("adherence", features, COVARIATES)
+    assert {s["key"]: s["reason"] for s in result.statuses}["H1-gee"] == (
+        "the working correlation of a therapist's sessions is estimated just below 0 (above -.0001) and held "
+        "at 0, its boundary: the GEE reduces to the primary model's logistic regression")
 
 
 def test_no_home_practice_column_is_a_note(cohort):

@@ -131,11 +131,14 @@ def fit_attendance_gee(design: Design) -> tuple[dict, float]:
     if not np.isfinite(fit.bse).all() or not np.isfinite(float(fit.model.cov_struct.dep_params)):
         raise NotEstimable(Message("the GEE's robust covariance is not finite (the therapists' sessions do "
                                    "not identify it)"))
-    if fit.model.cov_struct.estimate < 0:
+    estimate = fit.model.cov_struct.estimate
+    if estimate < 0:
         design.mark(BOUNDARY, Message(
             "the working correlation of a therapist's sessions is estimated below 0 ({estimate:.4u}) and "
             "held at 0, its boundary: the GEE reduces to the primary model's logistic regression",
-            estimate=fit.model.cov_struct.estimate))
+            estimate=estimate) if float(f"{estimate:.4f}") < 0 else Message(  # as written, not -.0000
+            "the working correlation of a therapist's sessions is estimated just below 0 (above -.0001) "
+            "and held at 0, its boundary: the GEE reduces to the primary model's logistic regression"))
     row = predictor_effect(fit, design, model=GEE_MODEL, scale="log_odds", n_obs=len(data),
                            analysis="sensitivity")
     return row, float(fit.model.cov_struct.dep_params)
