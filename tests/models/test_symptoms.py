@@ -298,6 +298,37 @@ def test_one_session_per_patient_has_no_within_patient_change(small_cohort):
                       "sessions), so within-patient symptom improvement does not vary")
 
 
+def test_symptoms_at_the_first_sessions_only_say_why_h4a_is_not_estimable(default_config, wai_sr, csq8):
+    """Symptoms recorded at sessions 1 and 2 only (intake and one follow-up, as a clinic may): H4a's rows
+    are each patient's first score, which its control for the first score repeats; the reason says so,
+    not only that the terms are collinear (a cohort of an unseen generator with symptoms at the first and
+    last sessions read "symptoms first adds nothing beyond the other terms")."""
+    cfg = default_config["synthetic"] | {"n_patients": 300, "n_therapists": 24}
+    patients, sessions, outcomes = generate_cohort(cfg, 3, np.random.default_rng(5))[:3]
+    sessions = sessions.assign(symptoms=sessions["symptoms"].where(sessions["session"] <= 2))
+    features, session_rows = pipeline((patients, sessions, outcomes), wai_sr, csq8)
+    result = fit_symptoms(features, COVARIATES, session_rows)
+    analysed = next(s["n"] for s in result.flow if s["step"] == "symptoms_next: sessions analysed")
+    assert analysed > 1
+    assert {s["key"]: s["reason"] for s in result.statuses}["H4a"] == (
+        f"in every analysed session ({analysed} sessions) the symptom score equals the patient's first, so "
+        "the two terms coincide: the model needs symptom scores after the first at consecutive attended "
+        "sessions")
+    # and H4b alike, with the alliance scored at sessions 2 and 3 only: its rows are each patient's first
+    # alliance (session 2, with the next at 3)
+    patients, sessions, outcomes = generate_cohort(cfg, 3, np.random.default_rng(5))[:3]
+    items = [c for c in sessions.columns if c.startswith("wai_sr_")]
+    sessions[items] = sessions[items].where(sessions["session"].isin([2, 3]), axis=0)
+    features, session_rows = pipeline((patients, sessions, outcomes), wai_sr, csq8)
+    result = fit_symptoms(features, COVARIATES, session_rows)
+    analysed = next(s["n"] for s in result.flow if s["step"] == "alliance_next: sessions analysed")
+    assert analysed > 1
+    assert {s["key"]: s["reason"] for s in result.statuses}["H4b"] == (
+        f"in every analysed session ({analysed} sessions) the alliance equals the patient's first, so the "
+        "two terms coincide: the model needs alliance scores after the first at consecutive attended "
+        "sessions")
+
+
 @pytest.fixture(scope="module")
 def large_cohort(default_config, wai_sr, csq8):
     cfg = default_config["synthetic"] | {"n_patients": 3000, "n_therapists": 120,

@@ -29,7 +29,7 @@ from __future__ import annotations
 import pandas as pd
 from statsmodels.regression.linear_model import OLS
 
-from alliance.errors import NOT_ESTIMABLE
+from alliance.errors import NOT_ESTIMABLE, NotEstimable
 from alliance.i18n import Message, Term
 from alliance.models.benchmarks import outcome_comparison
 from alliance.models.common import (
@@ -52,6 +52,7 @@ from alliance.models.common import (
     sd_relative_variance,
     session_flow,
     summary_text,
+    unit_count,
 )
 from alliance.models.random_intercept import RandomInterceptResult, fit_random_intercept
 from alliance.models.satisfaction import fit_therapist_intercept_lmm, variance_components
@@ -172,12 +173,32 @@ def reverse_design(features: pd.DataFrame, sessions: pd.DataFrame, covariates: l
 
 
 LAGGED_TERMS = ("symptoms", "symptoms_first", "alliance_total", "alliance_first", "symptoms_prev")
+def check_first_values(design: Design) -> None:
+    """NotEstimable, in words, when a control at the session equals the patient's first value of it on every
+    analysed session (symptoms recorded at the first and last sessions only, say: H4a's rows are then each
+    patient's first), where the fit would only find the two columns collinear."""
+    data = design.data
+    if data.empty:
+        return
+    count = unit_count(design.unit, len(data))
+    if {"symptoms", "symptoms_first"} <= set(data) and data["symptoms"].eq(data["symptoms_first"]).all():
+        raise NotEstimable(Message(
+            "in every analysed session ({count}) the symptom score equals the patient's first, so the two "
+            "terms coincide: the model needs symptom scores after the first at consecutive attended sessions",
+            count=count))
+    if {"alliance_total", "alliance_first"} <= set(data) and data["alliance_total"].eq(
+            data["alliance_first"]).all():
+        raise NotEstimable(Message(
+            "in every analysed session ({count}) the alliance equals the patient's first, so the two terms "
+            "coincide: the model needs alliance scores after the first at consecutive attended sessions",
+            count=count))
 
 
 def fit_dynamic(design: Design) -> tuple[RandomInterceptResult, dict]:
     """The dynamic random-intercept model: REML with a random intercept per patient, the fixed effects by
     GLS with therapist-clustered SEs (`alliance.models.random_intercept`). Returns the fit and a record of
     its variance components and lagged coefficients."""
+    check_first_values(design)
     check_sample(design)
     with captured_warnings(design.notes):
         fit = fit_random_intercept(design.formula, design.data, "patient_id", cluster="therapist_id",
