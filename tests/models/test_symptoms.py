@@ -298,35 +298,36 @@ def test_one_session_per_patient_has_no_within_patient_change(small_cohort):
                       "sessions), so within-patient symptom improvement does not vary")
 
 
-def test_symptoms_at_the_first_sessions_only_say_why_h4a_is_not_estimable(default_config, wai_sr, csq8):
-    """Symptoms recorded at sessions 1 and 2 only (intake and one follow-up, as a clinic may): H4a's rows
-    are each patient's first score, which its control for the first score repeats; the reason says so,
-    not only that the terms are collinear (a cohort of an unseen generator with symptoms at the first and
-    last sessions read "symptoms first adds nothing beyond the other terms")."""
+def only_at(column: str, kept: list[int]):
+    """The generator's sessions with `column` (symptoms, or the alliance items) at `kept` sessions only."""
+    def change(sessions: pd.DataFrame) -> pd.DataFrame:
+        columns = [c for c in sessions.columns if c == column or c.startswith(f"{column}_")]
+        return sessions.assign(**{c: sessions[c].where(sessions["session"].isin(kept)) for c in columns})
+    return change
+
+
+@pytest.mark.parametrize(("change", "key", "outcome", "words"), [
+    (only_at("symptoms", [1, 2]), "H4a", "symptoms_next", "the symptom score equals the patient's first, so "
+     "the two terms coincide: the model needs symptom scores after the first at consecutive attended "
+     "sessions"),
+    (only_at("wai_sr", [2, 3]), "H4b", "alliance_next", "the alliance equals the patient's first, so the two "
+     "terms coincide: the model needs alliance scores after the first at consecutive attended sessions"),
+], ids=["symptoms at sessions 1-2", "alliance at sessions 2-3"])
+def test_a_first_score_on_every_analysed_session_is_said(default_config, wai_sr, csq8, change, key, outcome,
+                                                          words):
+    """Symptoms recorded at sessions 1 and 2 only (intake and one follow-up): H4a's rows are each patient's
+    first score, which its control for the first score repeats; the alliance at sessions 2 and 3 only does
+    the same to H4b. The reason says so, not only that the terms are collinear (a cohort of an unseen
+    generator with symptoms at the first and last sessions read "symptoms first adds nothing beyond the
+    other terms")."""
     cfg = default_config["synthetic"] | {"n_patients": 300, "n_therapists": 24}
     patients, sessions, outcomes = generate_cohort(cfg, 3, np.random.default_rng(5))[:3]
-    sessions = sessions.assign(symptoms=sessions["symptoms"].where(sessions["session"] <= 2))
-    features, session_rows = pipeline((patients, sessions, outcomes), wai_sr, csq8)
+    features, session_rows = pipeline((patients, change(sessions), outcomes), wai_sr, csq8)
     result = fit_symptoms(features, COVARIATES, session_rows)
-    analysed = next(s["n"] for s in result.flow if s["step"] == "symptoms_next: sessions analysed")
+    analysed = next(s["n"] for s in result.flow if s["step"] == f"{outcome}: sessions analysed")
     assert analysed > 1
-    assert {s["key"]: s["reason"] for s in result.statuses}["H4a"] == (
-        f"in every analysed session ({analysed} sessions) the symptom score equals the patient's first, so "
-        "the two terms coincide: the model needs symptom scores after the first at consecutive attended "
-        "sessions")
-    # and H4b alike, with the alliance scored at sessions 2 and 3 only: its rows are each patient's first
-    # alliance (session 2, with the next at 3)
-    patients, sessions, outcomes = generate_cohort(cfg, 3, np.random.default_rng(5))[:3]
-    items = [c for c in sessions.columns if c.startswith("wai_sr_")]
-    sessions[items] = sessions[items].where(sessions["session"].isin([2, 3]), axis=0)
-    features, session_rows = pipeline((patients, sessions, outcomes), wai_sr, csq8)
-    result = fit_symptoms(features, COVARIATES, session_rows)
-    analysed = next(s["n"] for s in result.flow if s["step"] == "alliance_next: sessions analysed")
-    assert analysed > 1
-    assert {s["key"]: s["reason"] for s in result.statuses}["H4b"] == (
-        f"in every analysed session ({analysed} sessions) the alliance equals the patient's first, so the "
-        "two terms coincide: the model needs alliance scores after the first at consecutive attended "
-        "sessions")
+    assert {s["key"]: s["reason"] for s in result.statuses}[key] == (
+        f"in every analysed session ({analysed} sessions) {words}")
 
 
 @pytest.fixture(scope="module")
