@@ -311,9 +311,6 @@ TINY = {
                    "effect_scale": [1.0], "truth_multiplier": 3, "target_power": 0.8},
     "synthetic": {"n_patients": 120, "n_therapists": 12, "truth_multiplier": 2, "seed": 5},
     "psychometrics": {"bootstrap": 20},
-    # the workflow's models job (the last check): light draws, as tests/workflow/workflow_runs.py LIGHT
-    "sensitivity": {"bootstrap": 30, "imputations": 3}, "dimensions": {"bootstrap": 20},
-    "models": {"riclpm_waves": 3},
 }
 OUTPUTS = ("performance.csv", "sample_size.csv", "power_curve.png", "power_curve.svg")
 
@@ -377,26 +374,3 @@ def test_simulation_target(root, tmp_path):
     sizes = pd.read_csv(out / "sample_size.csv")
     assert list(sizes.columns) == sim.SAMPLE_SIZE_COLUMNS and (sizes["effect_scale"] == 1).all()
     assert sizes["note"].notna().all()
-
-    # A replication is analysed exactly as the workflow analyses a cohort: the workflow's own effects
-    # of the synthetic cohort equal the simulation's analysis of the same three tables.
-    done = run_snakemake(root, first, "results/effects.csv")
-    assert done.returncode == 0, done.stderr[-3000:]
-    workflow = pd.read_csv(first / "results/effects.csv")
-    tables = [read_table(first / f"data/synthetic/{name}.csv")
-              for name in ("patients", "sessions", "outcomes")]
-    config = yaml.safe_load((root / "config.yaml").read_text())
-    ours = sim.analyse_cohort(*tables, early_window=config["features"]["early_window"],
-                              covariates=config["models"]["covariates"], ruptures=config["ruptures"])
-    keys = ["outcome", "model", "predictor"]
-    fitted = ours[ours["status"] == "ok"]
-    merged = workflow.merge(fitted, on=keys, suffixes=("", "_simulation"), validate="one_to_one")
-    assert len(merged) == len(fitted)
-    # Every model is fitted as in the workflow, the level refits (therapist/patient split, moderation)
-    # included, but for splits whose predictor has no therapist variance in these 12 therapists.
-    unfitted = ours[ours["status"] != "ok"]
-    assert unfitted["predictor"].str.endswith(("_therapist", "_patient")).all()
-    assert unfitted["error"].str.contains("do not vary beyond chance").all()
-    assert len(fitted) == len(workflow)
-    for column in ("estimate", "std_error", "ci_low", "ci_high"):
-        np.testing.assert_allclose(merged[column], merged[f"{column}_simulation"], rtol=1e-8, atol=1e-12)

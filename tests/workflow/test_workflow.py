@@ -37,6 +37,7 @@ from workflow_runs import (
 
 from alliance.configuration import check_config
 from alliance.i18n import use_language
+from alliance.ingest.readers import read_table
 from alliance.instruments import load_configured
 from alliance.io import read_tables, write_csv, write_json
 from alliance.models import FAMILIES
@@ -44,6 +45,7 @@ from alliance.outputs import EARLY_WARNING_TABLES, FIGURES, PSYCHOMETRIC_TABLES
 from alliance.report.figures import make_figures
 from alliance.report.methods import named_works
 from alliance.report.references import REFERENCES, cited_references, cited_text, reference_html
+from alliance.simulation.study import analyse_cohort
 from alliance.simulation.synthetic import synthesize
 
 pytestmark = pytest.mark.slow
@@ -197,6 +199,26 @@ def test_the_cohort_and_its_truth_are_those_of_synthesize(root, default_config, 
         assert digest(tmp_path / f"{name}.csv") == digest(default_run / f"data/synthetic/{name}.csv"), name
     write_json(truth, tmp_path / "truth.json")
     assert digest(tmp_path / "truth.json") == digest(default_run / "data/synthetic/truth.json")
+
+
+def test_a_simulation_replication_is_analysed_as_the_workflow_analyses_a_cohort(default_config,
+                                                                                  default_run):
+    """The simulation study analyses each replication (`alliance.simulation.study.analyse_cohort`) exactly
+    as the workflow's models job analyses a cohort: on the default run's cohort, every effect row of the
+    workflow (the level refits, therapist/patient split and moderation, included) is the simulation's: every
+    planned model of the four families is fitted in both, with the same estimates."""
+    workflow = pd.read_csv(default_run / "results/effects.csv")
+    tables = [read_table(default_run / f"data/synthetic/{name}.csv") for name in TABLES]
+    ours = analyse_cohort(*tables, early_window=default_config["features"]["early_window"],
+                          covariates=default_config["models"]["covariates"],
+                          ruptures=default_config["ruptures"])
+    assert (ours["status"] == "ok").all(), ours.loc[ours["status"] != "ok", ["predictor", "error"]]
+    keys = ["outcome", "model", "predictor"]
+    merged = workflow.merge(ours, on=keys, suffixes=("", "_simulation"), validate="one_to_one")
+    assert len(merged) == len(ours) == len(workflow)
+    for column in ("estimate", "std_error", "ci_low", "ci_high"):
+        pd.testing.assert_series_equal(merged[column], merged[f"{column}_simulation"], check_names=False,
+                                       rtol=1e-8, atol=1e-12)
 
 
 @pytest.fixture(scope="module")
