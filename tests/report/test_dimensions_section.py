@@ -97,7 +97,9 @@ def test_an_instrument_without_the_dimensions_is_said_in_one_line():
 
 def test_single_item_dimensions_say_why_they_have_no_reliability():
     """The SRS's dimensions have one item each: a reviewer's report showed a reliability table of "NA [NA,
-    NA]" without a word; now one line says why, in the report's language, and the table is left out."""
+    NA]" without a word; now one line says why, in the report's language, and the table is left out, as
+    is the main table's column of alphas (a Spanish report of an unseen generator's SRS cohort read "NA"
+    in every row)."""
     single = copy.deepcopy(DIMENSIONS_RESULT)
     for detail in single["outcomes"].values():
         if "reliability" in detail:
@@ -108,6 +110,7 @@ def test_single_item_dimensions_say_why_they_have_no_reliability():
                 values |= {"reliability": float("nan"), "low": False}
     section = dimension_section(single, status())
     assert section["reliability"] == []
+    assert section["alpha"] is False and dimension_section(DIMENSIONS_RESULT, status())["alpha"] is True
     line = ("The dimensions' reliability, and that of their differences, could not be estimated: one item: "
             "no internal consistency.")
     assert section["caveats"].count(line) == 1

@@ -57,6 +57,7 @@ def test_run_writes_effects_report_and_figures(default_run):
     assert_recovers_truth(effects, truth)
     report = (default_run / "results/report.html").read_text()
     assert "<html" in report and "data:image/png;base64" in report
+    assert report.count("<th>&alpha;</th>") == 1  # H5's table has its column of the dimensions' alphas
     for name in ("alliance_trajectories", "subscale_distributions", "forest_plot"):
         for ext in ("png", "svg"):
             assert (default_run / f"results/figures/{name}.{ext}").stat().st_size > 1000

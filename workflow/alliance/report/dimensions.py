@@ -162,8 +162,9 @@ def below_limit(value: float) -> str:
 def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
     """The section's context: `sentences` (the planned contrast and the latent verdict per outcome), `rows`
     of the main table, `latent` and `reliability` rows, `caveats`, `not_estimated` (the parts without an
-    estimate, with their reasons), the reliability `limit`, and `none`: the one line that stands for the
-    section where no part is possible for one reason ("" otherwise)."""
+    estimate, with their reasons), the reliability `limit`, `none`: the one line that stands for the
+    section where no part is possible for one reason ("" otherwise), and `alpha`: whether the main table
+    has its column of the dimensions' alphas (some dimension has one)."""
     h5 = status[status["hypothesis"] == "H5"]
     not_estimated = [fill(_("{key} ({title}): {status}. {reason}"), key=row["key"],
                           title=planned_title(row["title"]),
@@ -177,10 +178,11 @@ def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
         return {"sentences": [], "rows": [], "latent": [], "reliability": [], "caveats": [],
                 "not_estimated": [], "limit": format_unit(MIN_RELIABILITY),
                 "none": fill(_("None of H5's analyses is possible in these data: {reason}."),
-                             reason=reason_words(h5.iloc[0]))}
+                             reason=reason_words(h5.iloc[0])), "alpha": False}
     if result is None:
         return {"sentences": [], "rows": [], "latent": [], "reliability": [], "caveats": [],
-                "not_estimated": not_estimated, "limit": format_unit(MIN_RELIABILITY), "none": ""}
+                "not_estimated": not_estimated, "limit": format_unit(MIN_RELIABILITY), "none": "",
+                "alpha": False}
     effects = pd.DataFrame(result["effects"])
     rows, sentences, caveats, latent, reliability = [], [], [], [], []
     if unmapped := result.get("unmapped_items"):
@@ -222,9 +224,13 @@ def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
                 "alpha": format_unit(alphas[dimension]["alpha"]) if dimension in alphas else "NA",
             })
     caveats += _no_reliability(result["outcomes"])
+    # the alpha column only where some dimension has one (one item per dimension, as the SRS has, gives
+    # none: `_no_reliability` says why once, instead of a column of NA)
+    alpha = any(is_number(values["alpha"]) for detail in result["outcomes"].values()
+                for values in detail.get("reliability", {}).get("dimensions", {}).values())
     return {"sentences": sentences, "rows": rows, "latent": latent, "reliability": reliability,
             "caveats": caveats, "not_estimated": not_estimated, "limit": format_unit(MIN_RELIABILITY),
-            "none": ""}
+            "none": "", "alpha": alpha}
 
 
 def _interval(ax, estimate: float, low: float, high: float, y: float, colour, marker: str) -> None:
