@@ -459,6 +459,34 @@ def test_warnings_do_not_stop_the_run(tmp_path, synthetic_cfg, instruments):
     assert "Passed with" in html and "therapist_one_patient" in html
 
 
+def test_a_session_number_without_a_row_is_warned_about(tmp_path, synthetic_cfg, instruments):
+    """An export of attended sessions only leaves the missed ones' numbers without a row: they would count
+    neither as attended nor as missed, so attendance would read better than it was."""
+    data = synthetic_export(tmp_path, synthetic_cfg)
+    outcome = run_validation(data, {"min_cell_size": 10}, instruments)
+    assert "session_gaps" not in {w["kind"] for w in outcome.warnings}  # the generator lists every session
+    sessions = pd.read_csv(data["sessions"], dtype=str)
+    patients = pd.read_csv(data["patients"], dtype=str)
+    numbers = sessions["session"].astype(int)
+    counts = sessions.groupby("patient_id")["session"].transform("size")
+    first, second = (patients.loc[patients["patient_id"].isin(sessions.loc[counts >= 4, "patient_id"]),
+                                  "patient_id"].iloc[:2])
+    gone = ((sessions["patient_id"] == first) & numbers.isin([2, 3])) | (
+        (sessions["patient_id"] == second) & (numbers == 1))  # two in the middle; one before the first row
+    sessions[~gone].to_csv(data["sessions"], index=False)
+    outcome = run_validation(data, {"min_cell_size": 10}, instruments)
+    assert outcome.passed, outcome.problems
+    (warning,) = [w for w in outcome.warnings if w["kind"] == "session_gaps"]
+    rows = sorted(int(i) + 1 for i in patients.index[patients["patient_id"].isin([first, second])])
+    assert (warning["table"], warning["column"], warning["count"], warning["rows"]) == (
+        "sessions", "session", 2, rows)
+    assert warning["message"] == (
+        "2 patients' session numbers skip 3 numbers between 1 and their last: a session without a row counts "
+        "neither as attended nor as missed; list every scheduled session, a missed one with attended = 0 "
+        "(rows listed are rows of the patients file)")
+    assert warning["report_message"].startswith("<10 patients' session numbers skip <10 numbers")
+
+
 def test_the_validation_report_in_english_is_unchanged(tmp_path, instruments):
     write(tmp_path / "p.csv", "a,b\n1,2,3\n")
     data = {"patients": str(tmp_path / "p.csv"), "sessions": str(tmp_path / "missing.csv"),

@@ -224,6 +224,24 @@ def data_warnings(
                 "{n} therapists have a single patient; therapist-level estimates (therapist share of "
                 "alliance variance, therapist means) rest on one patient each", **values), **args))
 
+    # a session number without a row: 1..last per patient, (patient, session) being unique
+    numbers = sessions.groupby(KEY)["session"].agg(["max", "size"])
+    skipped = (numbers["max"] - numbers["size"]).reindex(patients[KEY]).fillna(0)
+    gaps = (skipped > 0).to_numpy()
+    if gaps.any():
+        warnings.append(_warning(
+            "session_gaps", "sessions", column="session", count=int(gaps.sum()),
+            rows=_patient_rows(pd.Series(gaps), inputs),
+            message=lambda sessions, **values: Plural(
+                "{n} patient's session numbers skip {sessions} between 1 and their last: a session without a "
+                "row counts neither as attended nor as missed; list every scheduled session, a missed one "
+                "with attended = 0 (rows listed are rows of the patients file)",
+                "{n} patients' session numbers skip {sessions} between 1 and their last: a session without a "
+                "row counts neither as attended nor as missed; list every scheduled session, a missed one "
+                "with attended = 0 (rows listed are rows of the patients file)",
+                sessions=Plural("{n} number", "{n} numbers", n=sessions), **values),
+            sessions=int(skipped.sum()), **args))
+
     dropouts = set(outcomes.loc[outcomes["dropout"].fillna(False).astype(bool), KEY])
     planned = sessions[KEY].map(patients.set_index(KEY)["sessions_planned"])
     after = sessions[KEY].isin(dropouts) & sessions["attended"].fillna(False).astype(bool) & (

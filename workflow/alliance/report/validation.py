@@ -37,6 +37,7 @@ def warning_kind(kind: str) -> str:
     # each, in a table cell of the validation page.
     kinds = {"no_scored_session": pgettext("warning kind", "no_scored_session"),
              "therapist_one_patient": pgettext("warning kind", "therapist_one_patient"),
+             "session_gaps": pgettext("warning kind", "session_gaps"),
              "sessions_after_dropout": pgettext("warning kind", "sessions_after_dropout"),
              "patient_without_outcome": pgettext("warning kind", "patient_without_outcome"),
              "k_anonymity": pgettext("warning kind", "k_anonymity"),
