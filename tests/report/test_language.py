@@ -117,6 +117,7 @@ def test_spanish_and_catalan_numbers_have_a_decimal_comma(code):
         assert (format_number(0.254), format_unit(0.254), format_unit(-0.254, 3)) == (
             "0,25", "0,25", "-0,254")
         assert (format_p(0.0004), format_p(0.0123), p_text(0.0123)) == ("< 0,001", "0,012", "p = 0,012")
+        assert p_text(0.9999) == "p > 0,999"
         assert format_ci(0.12, 0.345) == "[0,12; 0,34]" and format_ci(-1.5, 2.25, 1) == "[-1,5; 2,2]"
         assert format_count(12345) == "12.345" and format_count(999) == "999"
         assert format_percent(0.125) == "12,5\u00a0%" and count_with_share(5, 40) == "5 (12,5\u00a0%)"

@@ -46,6 +46,9 @@ def test_format_p_apa():
     assert format_p(float("nan")) == "NA"
     assert p_text(0.0004) == "p < .001"
     assert p_text(0.04) == "p = .040"
+    # no p reads 1.000 (a reviewer read "p = 1.000" in a pooled report's heterogeneity)
+    assert (format_p(0.9994), format_p(0.9995), format_p(1.0)) == (".999", "> .999", "> .999")
+    assert p_text(0.99996) == "p > .999" and p_text(0.99996, "q") == "q > .999"
 
 
 def test_number_helpers():

@@ -218,10 +218,12 @@ def _fit_split(spec: Primary, design: Design):
     name = predictor_name(design.predictor.removesuffix("_therapist"))
     if attrs["therapist_f_p"] >= SPLIT_ALPHA:
         df = attrs["therapist_f_df"]
+        values = dict(predictor=name, df1=df[0], df2=df[1], f=attrs["therapist_f"], p=attrs["therapist_f_p"])
         raise NotEstimable(Message("the therapist means of {predictor} do not vary beyond chance (F({df1}, "
                                    "{df2}) = {f:.2f}, p = {p:.3u}): they are too unreliable to identify a "
-                                   "therapist-level slope", predictor=name, df1=df[0], df2=df[1],
-                                   f=attrs["therapist_f"], p=attrs["therapist_f_p"]))
+                                   "therapist-level slope", **values) if values["p"] < 0.9995 else Message(
+            "the therapist means of {predictor} do not vary beyond chance (F({df1}, {df2}) = {f:.2f}, p > "
+            ".999): they are too unreliable to identify a therapist-level slope", **values))
     if attrs["therapist_variance"] == 0:
         raise NotEstimable(Message("the therapist means of {predictor} do not vary beyond chance (its "
                                    "therapist variance is estimated as 0): no therapist-level contrast",

@@ -91,16 +91,20 @@ def format_unit(value: float, digits: int = 2) -> str:
 
 
 def format_p(p: float) -> str:
-    """APA p-value: "< .001", else three decimals (without the leading zero in English)."""
+    """APA p-value: "< .001", "> .999" where three decimals would read 1.000 (no p is 1), else three
+    decimals (without the leading zero in English)."""
     if not is_number(p):
         return "NA"
-    return "< " + format_unit(0.001, 3) if p < 0.001 else format_unit(p, 3)
+    if p < 0.001:
+        return "< " + format_unit(0.001, 3)
+    return "> " + format_unit(0.999, 3) if p >= 0.9995 else format_unit(p, 3)
 
 
 def p_text(p: float, symbol: str = "p") -> str:
-    """p in running text: "p < .001" or "p = .012" (`symbol` "q" for a false-discovery-rate q)."""
+    """p in running text: "p < .001", "p = .012" or "p > .999" (`symbol` "q" for a false-discovery-rate
+    q)."""
     formatted = format_p(p)
-    return f"{symbol} {formatted}" if formatted.startswith("<") else f"{symbol} = {formatted}"
+    return f"{symbol} {formatted}" if formatted.startswith(("<", ">")) else f"{symbol} = {formatted}"
 
 
 def format_ci(low: float, high: float, digits: int = 2, *, unit: bool = False, percent: bool = False) -> str:
