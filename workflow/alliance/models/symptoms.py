@@ -26,6 +26,8 @@ cluster-robust SEs by therapist.
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 from statsmodels.regression.linear_model import OLS
 
@@ -173,20 +175,23 @@ def reverse_design(features: pd.DataFrame, sessions: pd.DataFrame, covariates: l
 
 
 LAGGED_TERMS = ("symptoms", "symptoms_first", "alliance_total", "alliance_first", "symptoms_prev")
+
+
 def check_first_values(design: Design) -> None:
-    """NotEstimable, in words, when a control at the session equals the patient's first value of it on every
-    analysed session (symptoms recorded at the first and last sessions only, say: H4a's rows are then each
-    patient's first), where the fit would only find the two columns collinear."""
+    """NotEstimable, in words, when a control of the model at the session equals the patient's first value
+    of it on every analysed session (symptoms recorded at the first and last sessions only, say: H4a's rows
+    are then each patient's first), where the fit would only find the two columns collinear."""
     data = design.data
     if data.empty:
         return
     count = unit_count(design.unit, len(data))
-    if {"symptoms", "symptoms_first"} <= set(data) and data["symptoms"].eq(data["symptoms_first"]).all():
+    terms = set(re.findall(r"\w+", design.formula))
+    if {"symptoms", "symptoms_first"} <= terms and data["symptoms"].eq(data["symptoms_first"]).all():
         raise NotEstimable(Message(
             "in every analysed session ({count}) the symptom score equals the patient's first, so the two "
             "terms coincide: the model needs symptom scores after the first at consecutive attended sessions",
             count=count))
-    if {"alliance_total", "alliance_first"} <= set(data) and data["alliance_total"].eq(
+    if {"alliance_total", "alliance_first"} <= terms and data["alliance_total"].eq(
             data["alliance_first"]).all():
         raise NotEstimable(Message(
             "in every analysed session ({count}) the alliance equals the patient's first, so the two terms "
