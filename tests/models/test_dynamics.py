@@ -10,11 +10,11 @@ from figure_checks import layout_problems
 from scipy import stats
 
 from alliance.errors import FITTED, NOT_ESTIMABLE
-from alliance.i18n import use_language
+from alliance.i18n import read_message, use_language
 from alliance.ingest.contract import validate_tables
 from alliance.models.dynamics import COLUMNS, EFFECTS, default_waves, dynamics_analysis, dynamics_table
 from alliance.report.dynamics import agreement_sentences, dynamics_figure, dynamics_section
-from alliance.report.format import estimate_digits, figure_numbers, format_number
+from alliance.report.format import estimate_digits, figure_numbers, format_number, format_value
 from alliance.scoring.scores import score_sessions
 from alliance.simulation.synthetic import generate_cohort
 
@@ -36,7 +36,7 @@ def fitted(cohort):
     return dynamics_analysis(*cohort, {"waves": 4})
 
 
-def test_default_waves_is_the_last_session_with_both_scores_for_half_the_patients():
+def test_default_waves_is_the_last_session_with_both_scores_for_half_the_patients_and_no_empty_wave():
     rows = [(p, s, 4.0, 10.0) for p in "abcd" for s in (1, 2, 3)] + [(p, 4, 4.0, 10.0) for p in "ab"]
     rows += [("c", 4, np.nan, 10.0), ("a", 5, 4.0, 10.0)]
     panel = pd.DataFrame(rows, columns=["patient_id", "session", "alliance_total", "symptoms"])
@@ -48,6 +48,14 @@ def test_default_waves_is_the_last_session_with_both_scores_for_half_the_patient
     gap = pd.DataFrame([(p, s, 4.0 if s != 4 else np.nan, 10.0) for p in "abcd" for s in range(1, 6)],
                        columns=panel.columns)
     assert default_waves(gap, 4) == 3
+    # a session before T with fewer than half but at least 2 patients per score stays a wave (FIML uses
+    # what it has): the alliance at session 1 for 4 of 10 patients, sessions 2-5 for all
+    sparse = pd.DataFrame([(p, s, 4.0 if s > 1 or p < 4 else np.nan, 10.0) for p in range(10)
+                           for s in range(1, 6)], columns=panel.columns)
+    assert default_waves(sparse, 10) == 5
+    # ... and one patient is not enough: at 1 of 10, session 1 cannot be a wave (T = 0)
+    assert default_waves(sparse.assign(alliance_total=sparse["alliance_total"].where(
+        (sparse["session"] > 1) | (sparse["patient_id"] < 1))), 10) == 0
     long = pd.DataFrame([(p, s, 4.0, 1.0) for p in range(10) for s in range(1, 12)],
                         columns=["patient_id", "session", "alliance_total", "symptoms"])
     assert default_waves(long, 10) == 6  # capped: the fit's cost grows with T^2
@@ -76,11 +84,19 @@ def test_statuses_in_words(cohort):
     assert none["statuses"][0]["reason"] == "no symptom scores in the data"
     short = dynamics_analysis(scores, sessions, patients, {"waves": 2})
     assert short["statuses"][0]["reason"] == ("fewer than half the patients have an alliance and a symptom "
-                                              "score at session 3: the model needs sessions 1 to 3")
+                                              "score at session 3 or later: the model needs 3 sessions")
     # a wave that no patient has (an alliance scored at sessions 1, 3 and 4 only, T fixed at 4)
     skipped = scores.assign(alliance_total=scores["alliance_total"].mask(scores["session"] == 2))
     gap = dynamics_analysis(skipped, sessions, patients, {"waves": 4})
     assert gap["statuses"][0]["reason"] == "alliance at session 2 is recorded for no patient"
+    # T from the data stops before that session (T = 1: too few), and the reason says why, in the
+    # report's language too ("alliance" once stayed in English in Spanish and Catalan)
+    auto = dynamics_analysis(skipped, sessions, patients, {"waves": "auto"})
+    assert (auto["waves"], auto["statuses"][0]["reason"]) == (1, "alliance at session 2 is recorded for no "
+                                                                 "patient")
+    with use_language("es"):
+        words = read_message(auto["statuses"][0]["reason_message"]).render(format_value)
+    assert words == "alianza en la sesión 2 no consta en ningún paciente"
     therapists = patients["therapist_id"]
     few = patients.assign(therapist_id=therapists.where(therapists < "T005", "T001"))
     clusters = dynamics_analysis(scores, sessions, few, {"waves": 3})

@@ -22,7 +22,7 @@ from __future__ import annotations
 import pandas as pd
 
 from alliance.errors import FITTED, NOT_ESTIMABLE, NotEstimable, status_record
-from alliance.i18n import Message, message_text
+from alliance.i18n import Message, Plural, message_text
 from alliance.scoring.scores import TOTAL, is_scored
 
 FAMILY = "dynamics"
@@ -30,7 +30,9 @@ KEY = "H4c"
 MODEL = "riclpm_fiml_cluster_therapist"
 MIN_WAVES = 3  # the RI-CLPM is not identified with fewer (Hamaker et al. 2015)
 MAX_WAVES = 6  # the fit takes 2 s at T = 6 and 4 s at T = 7 (400 patients): cost grows with T^2
-MIN_SHARE = 0.5  # the default T: sessions 1..T each with both scores for at least half the patients
+MIN_SHARE = 0.5  # the default T: the last session at which at least half the patients have both scores,
+MIN_RECORDED = 2  # and each of sessions 1..T with each score for at least 2 patients (the fit's least)
+NAMES = (Message("alliance"), Message("symptoms"))  # the two variables in the reasons' words
 NO_SYMPTOMS = Message("no symptom scores in the data")
 # The lagged effects by their label in `alliance.stats.riclpm.description` (x: alliance, y: symptoms).
 EFFECTS = {"d": "alliance_to_symptoms", "b": "symptoms_to_alliance", "a": "alliance_autoregression",
@@ -50,17 +52,35 @@ def session_panel(session_scores: pd.DataFrame, sessions: pd.DataFrame) -> pd.Da
     return panel.assign(symptoms=panel["symptoms"].astype(float))
 
 
+def sparse_wave(panel: pd.DataFrame, last: int) -> tuple[int, Message] | None:
+    """The first of sessions 1..`last` at which the alliance or the symptom score is recorded for fewer
+    than `MIN_RECORDED` patients, and why it cannot be a wave, in words; None when every one can."""
+    recorded = [panel.dropna(subset=[column]).groupby("session")["patient_id"].nunique()
+                for column in (TOTAL, "symptoms")]
+    for session in range(1, last + 1):
+        for name, counts in zip(NAMES, recorded, strict=True):
+            n = int(counts.get(session, 0))
+            variable = Message("{variable} at session {session}", variable=name, session=session)
+            if n == 0:  # the words of the fit's own check (`alliance.stats.riclpm`)
+                return session, Message("{variable} is recorded for no patient", variable=variable)
+            if n < MIN_RECORDED:
+                return session, Plural("{variable} is recorded for {n} patient only",
+                                       "{variable} is recorded for {n} patients only", variable=variable, n=n)
+    return None
+
+
 def default_waves(panel: pd.DataFrame, patients: int) -> int:
-    """T from the data: the last session of the unbroken run from session 1 (at most `MAX_WAVES`) in which
-    at least `MIN_SHARE` of the `patients` have both an alliance and a symptom score at every session; 0
-    when session 1 has not. A session without (an alliance scored every other session after the third,
-    say) ends the run: a wave with no scores identifies nothing, and the waves are consecutive sessions."""
+    """T from the data: the last session (at most `MAX_WAVES`) at which at least `MIN_SHARE` of the
+    `patients` have both an alliance and a symptom score, ended before the first session with either score
+    recorded for fewer than `MIN_RECORDED` patients (`sparse_wave`: an alliance scored every other session
+    after the third, say, ends it at 3, where a T of 5 would hold a wave with no scores); 0 when no session
+    has half. Sessions before T with fewer than half are kept: full-information ML uses what they have."""
     both = panel.dropna(subset=[TOTAL, "symptoms"])
     counts = both.groupby("session")["patient_id"].nunique()
-    waves = 0
-    while waves < MAX_WAVES and counts.get(waves + 1, 0) >= MIN_SHARE * patients:
-        waves += 1
-    return waves
+    enough = counts.index[(counts >= MIN_SHARE * patients) & (counts.index <= MAX_WAVES)]
+    last = int(enough.max()) if len(enough) else 0
+    sparse = sparse_wave(panel, last)
+    return last if sparse is None else sparse[0] - 1
 
 
 def dynamics_analysis(session_scores: pd.DataFrame, sessions: pd.DataFrame, patients: pd.DataFrame,
@@ -80,13 +100,14 @@ def dynamics_analysis(session_scores: pd.DataFrame, sessions: pd.DataFrame, pati
     result["waves"] = waves
     try:
         if waves < MIN_WAVES:
-            raise NotEstimable(Message("fewer than half the patients have an alliance and a symptom score at "
-                                       "session {session}: the model needs sessions 1 to {minimum}",
-                                       session=waves + 1, minimum=MIN_WAVES))
+            sparse = sparse_wave(panel, MIN_WAVES)
+            raise NotEstimable(sparse[1] if sparse is not None else Message(
+                "fewer than half the patients have an alliance and a symptom score at session {minimum} or "
+                "later: the model needs {minimum} sessions", minimum=MIN_WAVES))
         wide = wide_from_long(panel, patient="patient_id", session="session", x=TOTAL, y="symptoms",
                               waves=waves)
         therapist = patients.set_index("patient_id")["therapist_id"].reindex(wide.index).to_numpy()
-        fit = fit_riclpm(wide, waves, constrained=True, clusters=therapist)
+        fit = fit_riclpm(wide, waves, constrained=True, clusters=therapist, names=NAMES)
     except NotEstimable as error:
         result["statuses"].append(status_record(KEY, error.status, error.message))
         return result

@@ -718,13 +718,14 @@ def _saturated_em(
     )
 
 
-def _words(var: str, names: tuple[str, str]) -> Message:
+def _words(var: str, names: tuple[str | Message, str | Message]) -> Message:
     return Message("{variable} at session {session}", variable=names[0] if var[0] == "x" else names[1],
                    session=int(var[1:]))
 
 
 def _check_patterns(
-    patterns: list[_Pattern], observed: list[str], names: tuple[str, str], min_patients: int
+    patterns: list[_Pattern], observed: list[str], names: tuple[str | Message, str | Message],
+    min_patients: int,
 ) -> None:
     """Raise NotEstimable in words when the data cannot support the model."""
     waves = len(observed) // 2
@@ -835,7 +836,7 @@ def _fit(
     patterns: list[_Pattern],
     *,
     information: str,
-    names: tuple[str, str],
+    names: tuple[str | Message, str | Message],
     min_patients: int | None,
     n_dropped: int,
     clustered: tuple[np.ndarray, np.ndarray] | None = None,
@@ -1017,7 +1018,7 @@ def fit_riclpm(
     equal_innovations: bool = False,
     random_intercepts: bool = True,
     information: str = "observed",
-    names: tuple[str, str] = ("alliance", "symptoms"),
+    names: tuple[str | Message, str | Message] = ("alliance", "symptoms"),
     min_patients: int | None = None,
     clusters: np.ndarray | None = None,
 ) -> dict:
@@ -1047,8 +1048,9 @@ def fit_riclpm(
         ``missing = "ML"``) is the finite-difference Hessian of the analytic FIML gradient;
         "expected" is the Fisher information summed over missing-data patterns (lavaan's
         default for complete data).
-    names : tuple of str, optional
-        Words for x and y in error messages.  Default ``("alliance", "symptoms")``.
+    names : tuple of str or Message, optional
+        Words for x and y in error messages (a `Message` is translated with the reason).  Default
+        ``("alliance", "symptoms")``.
     min_patients : int, optional
         Least number of patients with 3 or more sessions with both variables; default: the
         number of free parameters.
@@ -1154,7 +1156,7 @@ def fit_riclpm_summary(
     random_intercepts: bool = True,
     information: str = "expected",
     ddof: int = 1,
-    names: tuple[str, str] = ("alliance", "symptoms"),
+    names: tuple[str | Message, str | Message] = ("alliance", "symptoms"),
     min_patients: int | None = None,
 ) -> dict:
     """Fit the RI-CLPM to complete-data summary statistics (means and covariance matrix).
