@@ -221,8 +221,9 @@ def test_a_negative_working_correlation_is_held_at_its_boundary(cohort, monkeypa
     """Attendance drawn alike for every session (no therapist effect) and a quarter of the patients moved to
     one therapist: the moment estimate of the exchangeable correlation falls below 0 and, unheld, below
     -1 / (n - 1) for that therapist's n sessions, where statsmodels' iterations oscillated to their limit
-    (as on a clinic's cohort of 11 to 959 sessions per therapist). Held at 0, the GEE is the primary
-    model's logistic regression: the same estimate and bias-reduced SE, reported at its boundary."""
+    (as on a clinic's cohort of 5 to 959 sessions per therapist). Held at 0, the GEE is the primary
+    model's logistic regression: the same estimate, and the same SE below `min_clusters` therapists (both
+    bias-reduced), reported at its boundary."""
     features = cohort["patients"].copy()
     features.loc[features.index[::4], "therapist_id"] = sorted(features["therapist_id"].unique())[0]
     scheduled = features["scheduled_after_window"].astype(int)
@@ -240,6 +241,16 @@ def test_a_negative_working_correlation_is_held_at_its_boundary(cohort, monkeypa
     gee = rows.loc[("gee_exchangeable_therapist", "alliance_early")]
     for column in ("estimate", "std_error", "ci_low", "ci_high"):
         assert gee[column] == pytest.approx(primary[column], rel=1e-6), column
+    # with at least `min_clusters` therapists both take the plain sandwich: the same estimate, and the
+    # primary model's CR1 SE larger by its small-sample factor sqrt(G / (G - 1) (N - 1) / (N - K)) alone
+    plain = fit_family("adherence", features, COVARIATES, min_clusters=10)
+    rows = pd.DataFrame(plain.effects).set_index(["model", "predictor"])
+    primary = rows.loc[("binomial_glm_cluster_therapist", "alliance_early")]
+    gee = rows.loc[("gee_exchangeable_therapist", "alliance_early")]
+    g, n, k = primary["n_therapists"], primary["n_patients"], 2 + len(COVARIATES) + 2  # 4 disciplines
+    assert gee["estimate"] == pytest.approx(primary["estimate"], rel=1e-6)
+    assert primary["std_error"] / gee["std_error"] == pytest.approx(np.sqrt(g / (g - 1) * (n - 1) / (n - k)),
+                                                                    rel=1e-4)  # G / (G - 1) alone: 3e-3 off
     # an estimate that would be written -.0000 is said in words
     from alliance.models import adherence
 
