@@ -482,8 +482,8 @@ def test_a_session_number_without_a_row_is_warned_about(tmp_path, synthetic_cfg,
         "sessions", "session", 2, rows)
     assert warning["message"] == (
         "2 patients' session numbers skip 3 numbers between 1 and their last: a session without a row counts "
-        "neither as attended nor as missed; list every scheduled session, a missed one with attended = 0 "
-        "(rows listed are rows of the patients file)")
+        "neither as attended nor as missed; list a session the patient did not attend with attended = 0 (one "
+        "the clinic cancelled can stay out; rows listed are rows of the patients file)")
     assert warning["report_message"].startswith("<10 patients' session numbers skip <10 numbers")
 
 

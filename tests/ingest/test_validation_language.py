@@ -279,7 +279,7 @@ def test_warnings_are_in_the_pages_language_with_exact_counts(tmp_path, instrume
 def warnings_of(tmp_path: Path, instruments: dict, patients: int, min_cell_size: int = 10) -> dict:
     """The data warnings of `patients` valid patients, each alone with a therapist, none with a scored
     session, each a dropout with an outcome row but the first two, and two attended sessions at or past their
-    last planned one; by kind."""
+    last planned one, numbered 1 and 3 (session 2 without a row); by kind."""
     items, csq = instruments["alliance"].item_columns, instruments["satisfaction"].item_columns
     tmp_path.mkdir()
     ids = [f"P{i}" for i in range(1, patients + 1)]
@@ -288,7 +288,7 @@ def warnings_of(tmp_path: Path, instruments: dict, patients: int, min_cell_size:
         "patients": write(tmp_path / "patients.csv", "patient_id,therapist_id,sessions_planned\n"
                           + "".join(f"{p},T{p},1\n" for p in ids)),
         "sessions": write(tmp_path / "sessions.csv", f"patient_id,session,attended,{','.join(items)}\n"
-                          + "".join(f"{p},1,1,{empty}\n{p},2,1,{empty}\n" for p in ids)),
+                          + "".join(f"{p},1,1,{empty}\n{p},3,1,{empty}\n" for p in ids)),
         "outcomes": write(tmp_path / "outcomes.csv", f"patient_id,dropout,{','.join(csq)}\n"
                           + "".join(f"{p},1,{','.join('3' for _ in csq)}\n" for p in ids[2:])),
     }
@@ -299,26 +299,35 @@ def warnings_of(tmp_path: Path, instruments: dict, patients: int, min_cell_size:
 
 @pytest.mark.parametrize(("code", "one", "several", "suppressed"), [
     ("en", ["1 patient has no scored alliance session", "1 therapist has a single patient",
-            "1 patient has no row in the outcomes table", "models of alliance leave them out"],
+            "1 patient has no row in the outcomes table", "models of alliance leave them out",
+            "1 patient's session numbers skip 1 number between 1 and their last"],
      ["4 patients have no scored alliance session", "4 therapists have a single patient",
       "2 patients recorded as dropouts attended their last planned session or later (4 session rows)",
-      "2 patients have no row in the outcomes table"],
+      "2 patients have no row in the outcomes table",
+      "4 patients' session numbers skip 4 numbers between 1 and their last"],
      ["<10 patients have no scored alliance session", "<10 therapists have a single patient",
-      "<10 patients recorded as dropouts attended their last planned session or later (<10 session rows)"]),
+      "<10 patients recorded as dropouts attended their last planned session or later (<10 session rows)",
+      "<10 patients' session numbers skip <10 numbers"]),
     ("es", ["1 paciente sin ninguna sesión con la alianza puntuada", "1 terapeuta con un solo paciente",
-            "1 paciente sin fila en la tabla de desenlaces", "los modelos de la alianza no lo incluyen"],
+            "1 paciente sin fila en la tabla de desenlaces", "los modelos de la alianza no lo incluyen",
+            "la numeración de sesiones de 1 paciente salta 1 número"],
      ["4 pacientes sin ninguna sesión con la alianza puntuada", "4 terapeutas con un solo paciente",
       "2 pacientes registrados como abandono asistieron a su última sesión prevista o a una posterior "
-      "(4 filas de sesiones)", "2 pacientes sin fila en la tabla de desenlaces"],
+      "(4 filas de sesiones)", "2 pacientes sin fila en la tabla de desenlaces",
+      "la numeración de sesiones de 4 pacientes salta 4 números"],
      ["<10 pacientes sin ninguna sesión", "<10 terapeutas con un solo paciente",
-      "<10 pacientes registrados como abandono", "(<10 filas de sesiones)"]),
+      "<10 pacientes registrados como abandono", "(<10 filas de sesiones)",
+      "la numeración de sesiones de <10 pacientes salta <10 números"]),
     ("ca", ["1 pacient sense cap sessió amb l'aliança puntuada", "1 terapeuta amb un sol pacient",
-            "1 pacient sense cap fila a la taula de desenllaços", "els models de l'aliança no l'inclouen"],
+            "1 pacient sense cap fila a la taula de desenllaços", "els models de l'aliança no l'inclouen",
+            "la numeració de sessions d'1 pacient salta 1 número"],
      ["4 pacients sense cap sessió amb l'aliança puntuada", "4 terapeutes amb un sol pacient",
       "2 pacients registrats com a abandonament van assistir a la seva última sessió prevista o a una de "
-      "posterior (4 files de sessions)", "2 pacients sense cap fila a la taula de desenllaços"],
+      "posterior (4 files de sessions)", "2 pacients sense cap fila a la taula de desenllaços",
+      "la numeració de sessions de 4 pacients salta 4 números"],
      ["<10 pacients sense cap sessió", "<10 terapeutes amb un sol pacient",
-      "<10 pacients registrats com a abandonament", "(<10 files de sessions)"]),
+      "<10 pacients registrats com a abandonament", "(<10 files de sessions)",
+      "la numeració de sessions de <10 pacients salta <10 números"]),
 ])
 def test_the_data_warnings_have_singular_and_plural_forms(tmp_path, instruments, code, one, several,
                                                           suppressed):

@@ -4,19 +4,22 @@ the no-symptoms path, and recovery of the known effects."""
 from __future__ import annotations
 
 import copy
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from alliance.errors import ValidationError
+from alliance.errors import NotEstimable, ValidationError
 from alliance.features.build import patient_features, session_features
 from alliance.ingest.contract import validate_tables
 from alliance.models import fit_family
+from alliance.models.common import Design
 from alliance.models.effects import EFFECT_COLUMNS, effects_table
 from alliance.models.symptoms import (
     NO_DATA_NOTE,
+    check_first_values,
     fit_dynamic,
     fit_symptoms,
     forward_design,
@@ -328,6 +331,21 @@ def test_a_first_score_on_every_analysed_session_is_said(default_config, wai_sr,
     assert analysed > 1
     assert {s["key"]: s["reason"] for s in result.statuses}[key] == (
         f"in every analysed session ({analysed} sessions) {words}")
+
+
+def test_a_first_value_is_checked_only_where_the_model_adjusts_for_it():
+    """H4a's sample also holds the alliance and its first value, which H4a does not adjust for: their
+    equality is no reason to refuse it (only the terms of the design's formula count)."""
+    data = pd.DataFrame({"patient_id": ["A", "B", "C"], "symptoms": [10.0, 12.0, 9.0],
+                         "symptoms_first": [11.0, 12.5, 9.5], "alliance_total": [4.0, 3.5, 4.5],
+                         "alliance_first": [4.0, 3.5, 4.5]})
+    design = Design("symptoms_next", "alliance_within", data,
+                    "symptoms_next ~ alliance_within_z + alliance_between_z + symptoms + symptoms_first", [],
+                    unit="session")
+    check_first_values(design)  # no exception
+    design.formula += " + alliance_total + alliance_first"
+    with pytest.raises(NotEstimable, match=re.escape("in every analysed session (3 sessions) the alliance")):
+        check_first_values(design)
 
 
 @pytest.fixture(scope="module")

@@ -58,6 +58,7 @@ def test_run_writes_effects_report_and_figures(default_run):
     report = (default_run / "results/report.html").read_text()
     assert "<html" in report and "data:image/png;base64" in report
     assert report.count("<th>&alpha;</th>") == 1  # H5's table has its column of the dimensions' alphas
+    assert "what the three explain together and its reliability" in report
     for name in ("alliance_trajectories", "subscale_distributions", "forest_plot"):
         for ext in ("png", "svg"):
             assert (default_run / f"results/figures/{name}.{ext}").stat().st_size > 1000

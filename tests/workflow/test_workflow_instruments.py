@@ -56,6 +56,7 @@ def test_srs_cohort_with_a_concern_cut_off(root, default_config, tmp_path, wai_s
             "the alliance total but in no dimension score.") in report  # the overall item, said
     assert 'id="truth"' not in report  # no truth table for a user's data
     assert "<th>&alpha;</th>" not in report  # H5's table: one item per dimension, no column of NA alphas
+    assert "what the three explain together and its reliability" not in report  # nor in its caption
     assert "Traceback" not in done.stderr and "Traceback" not in report
 
 

@@ -234,11 +234,13 @@ def data_warnings(
             rows=_patient_rows(pd.Series(gaps), inputs),
             message=lambda sessions, **values: Plural(
                 "{n} patient's session numbers skip {sessions} between 1 and their last: a session without a "
-                "row counts neither as attended nor as missed; list every scheduled session, a missed one "
-                "with attended = 0 (rows listed are rows of the patients file)",
+                "row counts neither as attended nor as missed; list a session the patient did not attend "
+                "with attended = 0 (one the clinic cancelled can stay out; rows listed are rows of the "
+                "patients file)",
                 "{n} patients' session numbers skip {sessions} between 1 and their last: a session without a "
-                "row counts neither as attended nor as missed; list every scheduled session, a missed one "
-                "with attended = 0 (rows listed are rows of the patients file)",
+                "row counts neither as attended nor as missed; list a session the patient did not attend "
+                "with attended = 0 (one the clinic cancelled can stay out; rows listed are rows of the "
+                "patients file)",
                 sessions=Plural("{n} number", "{n} numbers", n=sessions), **values),
             sessions=int(skipped.sum()), **args))
 
