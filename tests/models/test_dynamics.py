@@ -12,11 +12,19 @@ from scipy import stats
 from alliance.errors import FITTED, NOT_ESTIMABLE
 from alliance.i18n import read_message, use_language
 from alliance.ingest.contract import validate_tables
-from alliance.models.dynamics import COLUMNS, EFFECTS, default_waves, dynamics_analysis, dynamics_table
+from alliance.models.dynamics import (
+    COLUMNS,
+    EFFECTS,
+    default_waves,
+    dynamics_analysis,
+    dynamics_table,
+    first_wave,
+)
 from alliance.report.dynamics import agreement_sentences, dynamics_figure, dynamics_section
 from alliance.report.format import estimate_digits, figure_numbers, format_number, format_value
 from alliance.scoring.scores import score_sessions
 from alliance.simulation.synthetic import generate_cohort
+from alliance.stats.riclpm import NotEstimable, fit_riclpm, wide_from_long
 
 FILES = {"patients": "patients.csv", "sessions": "sessions.csv", "outcomes": "outcomes.csv"}
 
@@ -40,25 +48,58 @@ def test_default_waves_is_the_last_session_with_both_scores_for_half_the_patient
     rows = [(p, s, 4.0, 10.0) for p in "abcd" for s in (1, 2, 3)] + [(p, 4, 4.0, 10.0) for p in "ab"]
     rows += [("c", 4, np.nan, 10.0), ("a", 5, 4.0, 10.0)]
     panel = pd.DataFrame(rows, columns=["patient_id", "session", "alliance_total", "symptoms"])
-    assert default_waves(panel, 4) == 4  # 2 of 4 at session 4 (c has no alliance there); 1 at session 5
-    assert default_waves(panel, 5) == 3
-    assert default_waves(panel.iloc[:0], 4) == 0
+    assert default_waves(panel, 4, 1) == 4  # 2 of 4 at session 4 (c has no alliance there); 1 at session 5
+    assert default_waves(panel, 5, 1) == 3
+    assert default_waves(panel.iloc[:0], 4, 1) == 0
     # alliance every other session after the third: session 4 has none, which ends the run (session 5 with
     # both scores for every patient once made T = 5, and the fit not estimable: a wave without scores)
     gap = pd.DataFrame([(p, s, 4.0 if s != 4 else np.nan, 10.0) for p in "abcd" for s in range(1, 6)],
                        columns=panel.columns)
-    assert default_waves(gap, 4) == 3
+    assert default_waves(gap, 4, 1) == 3
     # a session before T with fewer than half but at least 2 patients per score stays a wave (FIML uses
     # what it has): the alliance at session 1 for 4 of 10 patients, sessions 2-5 for all
     sparse = pd.DataFrame([(p, s, 4.0 if s > 1 or p < 4 else np.nan, 10.0) for p in range(10)
                            for s in range(1, 6)], columns=panel.columns)
-    assert default_waves(sparse, 10) == 5
+    assert default_waves(sparse, 10, 1) == 5
     # ... and one patient is not enough: at 1 of 10, session 1 cannot be a wave (T = 0)
     assert default_waves(sparse.assign(alliance_total=sparse["alliance_total"].where(
-        (sparse["session"] > 1) | (sparse["patient_id"] < 1))), 10) == 0
+        (sparse["session"] > 1) | (sparse["patient_id"] < 1))), 10, 1) == 0
     long = pd.DataFrame([(p, s, 4.0, 1.0) for p in range(10) for s in range(1, 12)],
                         columns=["patient_id", "session", "alliance_total", "symptoms"])
-    assert default_waves(long, 10) == 6  # capped: the fit's cost grows with T^2
+    assert default_waves(long, 10, 1) == 6  # capped: the fit's cost grows with T^2
+    assert default_waves(long, 10, 4) == 6  # ... at T waves, not at session T: sessions 4-9
+
+
+def test_the_waves_start_at_the_first_session_of_three_in_a_row_with_both_scores():
+    """An alliance first given at session 3 (as the WAI often is) starts the waves there; an alliance
+    every other session has no three sessions in a row, and the first usable session starts them, so that
+    the next one is the reason."""
+    columns = ["patient_id", "session", "alliance_total", "symptoms"]
+    late = pd.DataFrame([(p, s, 4.0 if s >= 3 else np.nan, 10.0) for p in range(10) for s in range(1, 12)],
+                        columns=columns)
+    assert first_wave(late) == 3 and default_waves(late, 10, 3) == 6  # sessions 3-8
+    assert first_wave(late[late["session"] <= 4]) == 3  # sessions 3 and 4 only: the run's end is the reason
+    alternate = late.assign(alliance_total=late["alliance_total"].where(late["session"] % 2 == 1, np.nan))
+    assert first_wave(alternate) == 3 and default_waves(alternate, 10, 3) == 1
+    assert first_wave(late.iloc[:0]) == 1
+    # a single patient with the alliance at session 1 is not a wave; two are, and make three in a row
+    one = late.copy()
+    one.loc[(one["session"] < 3) & (one["patient_id"] < 1), "alliance_total"] = 4.0
+    assert first_wave(one) == 3
+    one.loc[(one["session"] < 3) & (one["patient_id"] < 2), "alliance_total"] = 4.0
+    assert first_wave(one) == 1 and default_waves(one, 10, 1) == 6
+
+
+def test_wave_t_is_session_first_plus_t_minus_1_in_the_wide_data_and_in_the_reasons():
+    long = pd.DataFrame([(p, s, float(p + s), float(p * s % 7)) for p in range(30) for s in range(1, 9)],
+                        columns=["patient_id", "session", "alliance_total", "symptoms"])
+    wide = wide_from_long(long, patient="patient_id", session="session", x="alliance_total", y="symptoms",
+                          waves=3, first=4)
+    assert list(wide.columns) == ["x1", "x2", "x3", "y1", "y2", "y3"]
+    assert wide.loc[2].tolist() == [6.0, 7.0, 8.0, 1.0, 3.0, 5.0]  # sessions 4, 5, 6 of patient 2
+    flat = wide.assign(x2=1.0)
+    with pytest.raises(NotEstimable, match=r"^alliance at session 5 has the same value for every patient$"):
+        fit_riclpm(flat, 3, constrained=True, first_session=4)
 
 
 def test_the_generators_forward_effect_is_found_and_its_absent_reverse_is_not(fitted):
@@ -85,15 +126,23 @@ def test_statuses_in_words(cohort):
     short = dynamics_analysis(scores, sessions, patients, {"waves": 2})
     assert short["statuses"][0]["reason"] == ("fewer than half the patients have an alliance and a symptom "
                                               "score at session 3 or later: the model needs 3 sessions")
-    # a wave that no patient has (an alliance scored at sessions 1, 3 and 4 only, T fixed at 4)
-    skipped = scores.assign(alliance_total=scores["alliance_total"].mask(scores["session"] == 2))
+    # a wave that no patient has, named by its session: T fixed at 4 from session 3 (the alliance first
+    # given at session 3) holds session 6, where it is not given
+    skipped = scores.assign(alliance_total=scores["alliance_total"].mask(scores["session"].isin([1, 2, 6])))
     gap = dynamics_analysis(skipped, sessions, patients, {"waves": 4})
-    assert gap["statuses"][0]["reason"] == "alliance at session 2 is recorded for no patient"
-    # T from the data stops before that session (T = 1: too few), and the reason says why, in the
-    # report's language too ("alliance" once stayed in English in Spanish and Catalan)
+    assert gap["first_session"] == 3
+    assert gap["statuses"][0]["reason"] == "alliance at session 6 is recorded for no patient"
+    skipped = scores.assign(alliance_total=scores["alliance_total"].mask(scores["session"] == 2))
+    # T from the data starts after that session, at session 3 ...
     auto = dynamics_analysis(skipped, sessions, patients, {"waves": "auto"})
-    assert (auto["waves"], auto["statuses"][0]["reason"]) == (1, "alliance at session 2 is recorded for no "
-                                                                 "patient")
+    assert auto["statuses"][0]["status"] == FITTED and auto["first_session"] == 3 and auto["waves"] >= 3
+    # ... and where no three sessions in a row have both scores (the alliance every other session), it
+    # stops before the first gap (T = 1: too few) and the reason says why, in the report's language too
+    # ("alliance" once stayed in English in Spanish and Catalan)
+    alternate = scores.assign(alliance_total=scores["alliance_total"].where(scores["session"] % 2 == 1))
+    auto = dynamics_analysis(alternate, sessions, patients, {"waves": "auto"})
+    assert (auto["first_session"], auto["waves"], auto["statuses"][0]["reason"]) == (
+        1, 1, "alliance at session 2 is recorded for no patient")
     with use_language("es"):
         words = read_message(auto["statuses"][0]["reason_message"]).render(format_value)
     assert words == "alianza en la sesión 2 no consta en ningún paciente"

@@ -1,13 +1,15 @@
 """H4c (secondary): reciprocal within-patient dynamics of alliance and symptoms (ANALYSIS_PLAN.md, H4c).
 
 A random-intercept cross-lagged panel model (RI-CLPM; Hamaker, Kuiper & Grasman 2015) of the alliance
-total and the symptom score over sessions 1..T (`alliance.stats.riclpm`, full-information ML): each
+total and the symptom score over T sessions (`alliance.stats.riclpm`, full-information ML): each
 patient's stable level of each variable is a random intercept, and the within-patient deviations follow
 a bivariate first-order autoregression whose cross-lagged effects (alliance at session t -> symptoms at
 t + 1, symptoms at t -> alliance at t + 1) are the estimands. Both directions are estimated at once on
 within-patient fluctuations, which H4a and H4b estimate separately with a lagged outcome. The lagged
 effects are equal over sessions (Mulder & Hamaker 2021: the default when waves are sessions of one
-treatment), the innovation variances free; CIs are therapist-cluster-robust (t with G - 1 df).
+treatment), the innovation variances free; CIs are therapist-cluster-robust (t with G - 1 df). The
+waves start at the first session from which both scores are recorded (`first_wave`: an alliance
+first given at session 3, as the WAI often is, starts them there).
 
 References
 ----------
@@ -30,15 +32,15 @@ KEY = "H4c"
 MODEL = "riclpm_fiml_cluster_therapist"
 MIN_WAVES = 3  # the RI-CLPM is not identified with fewer (Hamaker et al. 2015)
 MAX_WAVES = 6  # the fit takes 2 s at T = 6 and 4 s at T = 7 (400 patients): cost grows with T^2
-MIN_SHARE = 0.5  # the default T: the last session at which at least half the patients have both scores,
-MIN_RECORDED = 2  # and each of sessions 1..T with each score for at least 2 patients (the fit's least)
+MIN_SHARE = 0.5  # the default T: to the last session at which at least half the patients have both scores,
+MIN_RECORDED = 2  # each of the T sessions with each score for at least 2 patients (the fit's least)
 NAMES = (Message("alliance"), Message("symptoms"))  # the two variables in the reasons' words
 NO_SYMPTOMS = Message("no symptom scores in the data")
 # The lagged effects by their label in `alliance.stats.riclpm.description` (x: alliance, y: symptoms).
 EFFECTS = {"d": "alliance_to_symptoms", "b": "symptoms_to_alliance", "a": "alliance_autoregression",
            "c": "symptoms_autoregression"}
-COLUMNS = ["effect", "estimate", "se", "se_model", "ci_low", "ci_high", "p", "waves", "n", "n_therapists",
-           "chisq", "df", "cfi", "rmsea", "status", "reason", "reason_message"]
+COLUMNS = ["effect", "estimate", "se", "se_model", "ci_low", "ci_high", "p", "first_session", "waves", "n",
+           "n_therapists", "chisq", "df", "cfi", "rmsea", "status", "reason", "reason_message"]
 
 
 def session_panel(session_scores: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
@@ -52,62 +54,95 @@ def session_panel(session_scores: pd.DataFrame, sessions: pd.DataFrame) -> pd.Da
     return panel.assign(symptoms=panel["symptoms"].astype(float))
 
 
-def sparse_wave(panel: pd.DataFrame, last: int) -> tuple[int, Message] | None:
-    """The first of sessions 1..`last` at which the alliance or the symptom score is recorded for fewer
-    than `MIN_RECORDED` patients, and why it cannot be a wave, in words; None when every one can."""
-    recorded = [panel.dropna(subset=[column]).groupby("session")["patient_id"].nunique()
-                for column in (TOTAL, "symptoms")]
-    for session in range(1, last + 1):
-        for name, counts in zip(NAMES, recorded, strict=True):
-            n = int(counts.get(session, 0))
-            variable = Message("{variable} at session {session}", variable=name, session=session)
-            if n == 0:  # the words of the fit's own check (`alliance.stats.riclpm`)
-                return session, Message("{variable} is recorded for no patient", variable=variable)
-            if n < MIN_RECORDED:
-                return session, Plural("{variable} is recorded for {n} patient only",
-                                       "{variable} is recorded for {n} patients only", variable=variable, n=n)
+def _recorded(panel: pd.DataFrame) -> list[pd.Series]:
+    """For the alliance and the symptom score, the number of patients with it recorded, by session."""
+    return [panel.dropna(subset=[column]).groupby("session")["patient_id"].nunique()
+            for column in (TOTAL, "symptoms")]
+
+
+def _too_few(recorded: list[pd.Series], session: int) -> Message | None:
+    """Why `session` cannot be a wave (either score recorded for fewer than `MIN_RECORDED` patients), in
+    the words of the fit's own check (`alliance.stats.riclpm`); None when it can."""
+    for name, counts in zip(NAMES, recorded, strict=True):
+        n = int(counts.get(session, 0))
+        variable = Message("{variable} at session {session}", variable=name, session=session)
+        if n == 0:
+            return Message("{variable} is recorded for no patient", variable=variable)
+        if n < MIN_RECORDED:
+            return Plural("{variable} is recorded for {n} patient only",
+                          "{variable} is recorded for {n} patients only", variable=variable, n=n)
     return None
 
 
-def default_waves(panel: pd.DataFrame, patients: int) -> int:
-    """T from the data: the last session (at most `MAX_WAVES`) at which at least `MIN_SHARE` of the
-    `patients` have both an alliance and a symptom score, ended before the first session with either score
-    recorded for fewer than `MIN_RECORDED` patients (`sparse_wave`: an alliance scored every other session
-    after the third, say, ends it at 3, where a T of 5 would hold a wave with no scores); 0 when no session
-    has half. Sessions before T with fewer than half are kept: full-information ML uses what they have."""
+def sparse_wave(panel: pd.DataFrame, first: int, last: int) -> tuple[int, Message] | None:
+    """The first of sessions `first`..`last` at which the alliance or the symptom score is recorded for
+    fewer than `MIN_RECORDED` patients, and why it cannot be a wave, in words; None when every one can."""
+    recorded = _recorded(panel)
+    for session in range(first, last + 1):
+        reason = _too_few(recorded, session)
+        if reason is not None:
+            return session, reason
+    return None
+
+
+def first_wave(panel: pd.DataFrame) -> int:
+    """The session of the first wave: the first session that begins `MIN_WAVES` sessions in a row each
+    with both scores recorded for at least `MIN_RECORDED` patients (an alliance first given at session 3
+    starts the waves there); where none does, the first session with both so recorded (its run's end is
+    then the reason), or 1."""
+    recorded = _recorded(panel)
+    usable = [int(session) for session in sorted(panel["session"].unique())
+              if _too_few(recorded, int(session)) is None]
+    for session in usable:
+        if all(_too_few(recorded, session + step) is None for step in range(1, MIN_WAVES)):
+            return session
+    return usable[0] if usable else 1
+
+
+def default_waves(panel: pd.DataFrame, patients: int, first: int) -> int:
+    """T from the data, waves from session `first`: to the last session (T at most `MAX_WAVES`) at which
+    at least `MIN_SHARE` of the `patients` have both an alliance and a symptom score, ended before the
+    first session with either score recorded for fewer than `MIN_RECORDED` patients (`sparse_wave`: an
+    alliance scored every other session after the third, say, ends it at 3, where a T of 5 would hold a
+    wave with no scores); 0 when no session has half. Sessions before T with fewer than half are kept:
+    full-information ML uses what they have."""
     both = panel.dropna(subset=[TOTAL, "symptoms"])
     counts = both.groupby("session")["patient_id"].nunique()
-    enough = counts.index[(counts >= MIN_SHARE * patients) & (counts.index <= MAX_WAVES)]
-    last = int(enough.max()) if len(enough) else 0
-    sparse = sparse_wave(panel, last)
-    return last if sparse is None else sparse[0] - 1
+    enough = counts.index[(counts >= MIN_SHARE * patients) & (counts.index >= first)
+                          & (counts.index < first + MAX_WAVES)]
+    last = int(enough.max()) if len(enough) else first - 1
+    sparse = sparse_wave(panel, first, last)
+    return (last if sparse is None else sparse[0] - 1) - first + 1
 
 
 def dynamics_analysis(session_scores: pd.DataFrame, sessions: pd.DataFrame, patients: pd.DataFrame,
                       settings: dict) -> dict:
-    """H4c with its status: the RI-CLPM of alliance (x) and symptoms (y) over sessions 1..T
-    (`settings["waves"]`, "auto" for `default_waves`), lagged effects equal over sessions, therapist
-    clusters; `riclpm` holds the fit (None when not estimable), `waves` the T used."""
+    """H4c with its status: the RI-CLPM of alliance (x) and symptoms (y) over T sessions from
+    `first_wave` (`settings["waves"]`, "auto" for `default_waves`), lagged effects equal over sessions,
+    therapist clusters; `riclpm` holds the fit (None when not estimable), `first_session` and `waves` the
+    sessions used."""
     from alliance.stats.riclpm import fit_riclpm, wide_from_long  # semopy: imported where it is fitted
 
-    result = {"family": FAMILY, "statuses": [], "riclpm": None, "waves": None}
+    result = {"family": FAMILY, "statuses": [], "riclpm": None, "first_session": None, "waves": None}
     if "symptoms" not in sessions.columns or sessions["symptoms"].isna().all():
         result["statuses"].append(status_record(KEY, NOT_ESTIMABLE, NO_SYMPTOMS))
         return result
     panel = session_panel(session_scores, sessions)
+    first = first_wave(panel)
     waves = settings.get("waves", "auto")
-    waves = default_waves(panel, panel["patient_id"].nunique()) if waves == "auto" else int(waves)
-    result["waves"] = waves
+    waves = default_waves(panel, panel["patient_id"].nunique(), first) if waves == "auto" else int(waves)
+    result |= {"first_session": first, "waves": waves}
     try:
         if waves < MIN_WAVES:
-            sparse = sparse_wave(panel, MIN_WAVES)
+            sparse = sparse_wave(panel, first, first + MIN_WAVES - 1)
             raise NotEstimable(sparse[1] if sparse is not None else Message(
-                "fewer than half the patients have an alliance and a symptom score at session {minimum} or "
-                "later: the model needs {minimum} sessions", minimum=MIN_WAVES))
+                "fewer than half the patients have an alliance and a symptom score at session {session} or "
+                "later: the model needs {minimum} sessions", session=first + MIN_WAVES - 1,
+                minimum=MIN_WAVES))
         wide = wide_from_long(panel, patient="patient_id", session="session", x=TOTAL, y="symptoms",
-                              waves=waves)
+                              waves=waves, first=first)
         therapist = patients.set_index("patient_id")["therapist_id"].reindex(wide.index).to_numpy()
-        fit = fit_riclpm(wide, waves, constrained=True, clusters=therapist, names=NAMES)
+        fit = fit_riclpm(wide, waves, constrained=True, clusters=therapist, names=NAMES, first_session=first)
     except NotEstimable as error:
         result["statuses"].append(status_record(KEY, error.status, error.message))
         return result
@@ -130,12 +165,14 @@ def dynamics_table(result: dict) -> pd.DataFrame:
     with the status and reason."""
     status = result["statuses"][0]
     if result["riclpm"] is None:
-        return pd.DataFrame([{"effect": "", "waves": result["waves"], "status": status["status"],
+        return pd.DataFrame([{"effect": "", "first_session": result["first_session"],
+                              "waves": result["waves"], "status": status["status"],
                               "reason": status["reason"],
                               "reason_message": message_text(status["reason_message"])}],
                             columns=COLUMNS)
     fit = result["riclpm"]
-    shared = {"waves": result["waves"], "n": fit["n"], "n_therapists": fit["n_clusters"],
+    shared = {"first_session": result["first_session"], "waves": result["waves"], "n": fit["n"],
+              "n_therapists": fit["n_clusters"],
               "chisq": fit["chisq"], "df": fit["df"], "cfi": fit["cfi"], "rmsea": fit["rmsea"],
               "status": status["status"], "reason": "", "reason_message": ""}
     by_label = {row["label"][0]: row for row in fit["lagged"]}

@@ -96,11 +96,12 @@ def dynamics_section(result: Mapping | None, effects: pd.DataFrame, status: pd.D
                              digits=2 if r["effect"] == "random_intercept_correlation" else 3),
              "p": format_p(r["p"]) if pd.notna(r["p"]) else ""}
             for _index, r in table.iterrows()]
-    fit = fill(_("{n} patients of {therapists} therapists over sessions 1 to {waves} (full-information "
+    fit = fill(_("{n} patients of {therapists} therapists over sessions {first} to {last} (full-information "
                  "maximum likelihood: patients who left early count with the sessions they had); "
                  "χ²({df}) = {chisq}, CFI {cfi}, RMSEA {rmsea}."),
                n=format_count(first["n"]), therapists=format_count(first["n_therapists"]),
-               waves=format_count(first["waves"]), df=format_count(first["df"]),
+               first=format_count(first["first_session"]),
+               last=format_count(first["first_session"] + first["waves"] - 1), df=format_count(first["df"]),
                chisq=format_number(first["chisq"]), cfi=format_unit(first["cfi"], 3),
                rmsea=format_unit(first["rmsea"], 3))
     return {"rows": rows, "fit": fit, "agreement": agreement_sentences(table, effects), "not_estimated": ""}

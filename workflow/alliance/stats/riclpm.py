@@ -365,7 +365,7 @@ def _casewise_moments(
 
 
 def wide_from_long(
-    long: pd.DataFrame, *, patient: str, session: str, x: str, y: str, waves: int
+    long: pd.DataFrame, *, patient: str, session: str, x: str, y: str, waves: int, first: int = 1
 ) -> pd.DataFrame:
     """Reshape session-level data to the wide layout ``x1..xT, y1..yT`` used by :func:`fit_riclpm`.
 
@@ -378,7 +378,9 @@ def wide_from_long(
     x, y : str
         Column names of the two variables (e.g. alliance and symptoms).
     waves : int
-        Sessions ``1..waves`` are kept; later sessions are dropped.
+        Number of waves ``T``: sessions ``first..first + T - 1`` are kept, the others dropped.
+    first : int, optional
+        The session of the first wave (default 1); wave ``t`` is session ``first + t - 1``.
 
     Returns
     -------
@@ -388,12 +390,13 @@ def wide_from_long(
     """
     if long.duplicated([patient, session]).any():
         raise ValueError("some patient has more than one row for the same session")
-    keep = long[long[session].between(1, waves)]
+    keep = long[long[session].between(first, first + waves - 1)]
     wide = keep.pivot(index=patient, columns=session, values=[x, y]).reindex(long[patient].unique())
     out = pd.DataFrame(index=wide.index)
     for src, dst in ((x, "x"), (y, "y")):
         for t in range(1, waves + 1):
-            out[f"{dst}{t}"] = wide[(src, t)] if (src, t) in wide.columns else np.nan
+            column = (src, first + t - 1)
+            out[f"{dst}{t}"] = wide[column] if column in wide.columns else np.nan
     return out
 
 
@@ -718,14 +721,14 @@ def _saturated_em(
     )
 
 
-def _words(var: str, names: tuple[str | Message, str | Message]) -> Message:
+def _words(var: str, names: tuple[str | Message, str | Message], first_session: int) -> Message:
     return Message("{variable} at session {session}", variable=names[0] if var[0] == "x" else names[1],
-                   session=int(var[1:]))
+                   session=first_session + int(var[1:]) - 1)
 
 
 def _check_patterns(
     patterns: list[_Pattern], observed: list[str], names: tuple[str | Message, str | Message],
-    min_patients: int,
+    min_patients: int, first_session: int,
 ) -> None:
     """Raise NotEstimable in words when the data cannot support the model."""
     waves = len(observed) // 2
@@ -747,14 +750,14 @@ def _check_patterns(
     for j, var_name in enumerate(observed):
         if count[j] == 0:
             raise NotEstimable(Message("{variable} is recorded for no patient",
-                                       variable=_words(var_name, names)))
+                                       variable=_words(var_name, names, first_session)))
         if count[j] < 2:
             raise NotEstimable(Plural("{variable} is recorded for {n} patient only",
                                       "{variable} is recorded for {n} patients only",
-                                      variable=_words(var_name, names), n=int(count[j])))
+                                      variable=_words(var_name, names, first_session), n=int(count[j])))
         if not var[j] > 0:
             raise NotEstimable(Message("{variable} has the same value for every patient",
-                                       variable=_words(var_name, names)))
+                                       variable=_words(var_name, names, first_session)))
 
 
 def _wald(est: float, se: float) -> tuple[float, float]:
@@ -840,6 +843,7 @@ def _fit(
     min_patients: int | None,
     n_dropped: int,
     clustered: tuple[np.ndarray, np.ndarray] | None = None,
+    first_session: int = 1,
 ) -> dict:
     """Estimate the model from missing-data patterns and assemble the result dictionary.
 
@@ -852,7 +856,7 @@ def _fit(
     model, labels, observed = setup.model, setup.labels, setup.observed
     k, p = len(labels), len(observed)
     n = sum(pat.n for pat in patterns)
-    _check_patterns(patterns, observed, names, k if min_patients is None else min_patients)
+    _check_patterns(patterns, observed, names, k if min_patients is None else min_patients, first_session)
     # Work on data divided by one standard deviation per variable (the same at every wave, so the
     # model is unchanged): optimiser tolerances and finite-difference steps are then scale-free.
     _, mean_ac, var_ac = _pattern_moments(patterns, p)
@@ -1021,6 +1025,7 @@ def fit_riclpm(
     names: tuple[str | Message, str | Message] = ("alliance", "symptoms"),
     min_patients: int | None = None,
     clusters: np.ndarray | None = None,
+    first_session: int = 1,
 ) -> dict:
     """Fit a RI-CLPM of two variables over ``waves`` waves by full-information maximum likelihood.
 
@@ -1062,6 +1067,9 @@ def fit_riclpm(
         of each of the ``G`` clusters (Liang & Zeger, 1986; Cameron & Miller, 2015), with confidence
         intervals from the t distribution with ``G - 1`` degrees of freedom.  Rows without any value
         are dropped with their labels; the rows kept must all have a label.
+    first_session : int, optional
+        The session of wave 1 (default 1), for the reasons' words: wave ``t`` is named session
+        ``first_session + t - 1`` (see :func:`wide_from_long`).
 
     Returns
     -------
@@ -1142,6 +1150,7 @@ def fit_riclpm(
     return _fit(
         setup, _patterns(values), information=information, names=names,
         min_patients=min_patients, n_dropped=int(empty.sum()), clustered=clustered,
+        first_session=first_session,
     )
 
 
