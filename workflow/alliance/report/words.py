@@ -401,7 +401,7 @@ def source_words(source: str, studies: bool = True) -> str:
                                                  n=format_count(int(number)))
 
 
-STATUS_WORDS = {"fitted": N_("fitted"), "boundary": N_("fitted (variance at its boundary)"),
+STATUS_WORDS = {"fitted": N_("fitted"), "boundary": N_("fitted (a parameter at its boundary)"),
                 "not_estimable": N_("not estimable"), "not_converged": N_("did not converge"),
                 # Translators: (complete or quasi-complete) separation in a logistic model.
                 "separation": N_("separation"), "refused": N_("not run")}
