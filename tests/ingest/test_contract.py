@@ -6,8 +6,11 @@ import pandas as pd
 import pytest
 
 from alliance.errors import InputError, ValidationError
+from alliance.i18n import use_language
 from alliance.ingest.contract import find_identifiers, validate_tables
 from alliance.ingest.readers import read_table
+from alliance.instruments import load_instrument
+from alliance.report.format import format_value
 
 FILES = {"patients": "patients.csv", "sessions": "sessions.csv", "outcomes": "outcomes.csv"}
 
@@ -67,6 +70,36 @@ def test_out_of_range_item_names_file_column_rows_and_keys(wai_sr, csq8):
         "sessions.csv", "wai_sr_07", [3], ["P2"])
     text = str(error)
     assert "sessions.csv" in text and "wai_sr_07" in text and "row" in text and "fix:" in text
+
+
+def test_a_summed_prescored_score_is_told_its_range_and_how_it_is_scored(wai_sr, csq8):
+    """A WAI-SR total exported as the sum of its 12 answers (12-60), a summed subscale and a CSQ-8 total
+    given as its item mean: each fix names the column's range and the scoring, in the report's language."""
+    raw = tables(wai_sr, csq8)
+    sessions = raw["sessions"].drop(columns=wai_sr.item_columns)
+    raw["sessions"] = sessions.assign(alliance_total=["48", None, "4.5", "38"],
+                                      alliance_bond=["16", "", "", ""])
+    raw["outcomes"] = raw["outcomes"].drop(columns=csq8.item_columns).assign(satisfaction=["3.5", "30", ""])
+    fixes = {problem.column: problem for problem in fail(raw, wai_sr, csq8).problems}
+    assert sorted(fixes) == ["alliance_bond", "alliance_total", "satisfaction"]
+    assert fixes["alliance_total"].rows == [1, 4] and fixes["satisfaction"].rows == [1]
+    assert fixes["alliance_total"].fix == (
+        "a pre-scored alliance_total must lie in 1 to 5: Working Alliance Inventory - Short Revised (client) "
+        "is scored here as the mean of item answers, not their sum (divide a summed score by its 12 items)")
+    assert fixes["alliance_bond"].fix.endswith("(divide a summed score by its 4 items)")
+    assert fixes["satisfaction"].fix == (
+        "a pre-scored satisfaction must lie in 8 to 32, the sum of its items' answers on Client Satisfaction "
+        "Questionnaire (CSQ-8)'s scale")
+    with use_language("es"):
+        words = fixes["alliance_total"].fix_message.render(format_value)
+    assert words.startswith("una puntuación ya calculada de alliance_total debe estar entre 1 y 5: aquí el "
+                            "Inventario de Alianza de Trabajo, versión breve revisada (WAI-SR) se puntúa")
+    # the summed scores of an instrument scored by sums (the SRS: 0-40) pass
+    srs = load_instrument("srs")
+    raw = tables(wai_sr, csq8)
+    raw["sessions"] = raw["sessions"].drop(columns=wai_sr.item_columns).assign(alliance_total=["36", "", "40",
+                                                                                               "12.5"])
+    assert validate_tables(raw, FILES, srs, satisfaction=csq8).sessions["alliance_total"].max() == 40
 
 
 def test_non_numeric_and_decimal_items(wai_sr, csq8):

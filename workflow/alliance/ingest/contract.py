@@ -20,7 +20,7 @@ from alliance.i18n import Message, Plural
 from alliance.ingest import DISCIPLINES
 from alliance.ingest.identifiers import examples as quoted_examples
 from alliance.ingest.identifiers import find_identifiers
-from alliance.instruments import Instrument
+from alliance.instruments import PUBLISHED_NAMES, Instrument
 from alliance.instruments.items import prescored_columns
 
 TABLES = ("patients", "sessions", "outcomes")
@@ -247,11 +247,45 @@ FIXES = {
 OTHER_FIX = Message("correct the values")
 
 
+def _score_fix(column: str, instrument: Instrument, low: float, high: float, items: int | None) -> Message:
+    """The fix for a pre-scored column out of its range: the range, and how the instrument is scored
+    here (a mean of item answers, with the number to divide a summed score by where there is one)."""
+    name = Message(PUBLISHED_NAMES[instrument.key]) if instrument.key in PUBLISHED_NAMES else instrument.name
+    words = dict(column=column, low=low, high=high, instrument=name)
+    if instrument.score != "mean":
+        return Message("a pre-scored {column} must lie in {low:g} to {high:g}, the sum of its items' "
+                       "answers on {instrument}'s scale", **words)
+    if items is None:
+        return Message("a pre-scored {column} must lie in {low:g} to {high:g}: {instrument} is scored here "
+                       "as the mean of item answers, not their sum", **words)
+    return Message("a pre-scored {column} must lie in {low:g} to {high:g}: {instrument} is scored here as "
+                   "the mean of item answers, not their sum (divide a summed score by its {items} items)",
+                   items=items, **words)
+
+
+def range_fixes(alliance: Instrument, satisfaction: Instrument) -> dict[str, Message]:
+    """For each pre-scored column whose range the contract checks (the alliance's subscales and total, the
+    satisfaction total), the fix that names its range and its scoring: a summed WAI-SR total (12-60) in
+    `alliance_total` otherwise read only "values must lie in the instrument's range"."""
+    fixes = {}
+    for name, items in alliance.subscales.items():
+        fixes[f"alliance_{name}"] = _score_fix(f"alliance_{name}", alliance, *alliance.subscale_range(name),
+                                               len(items))
+    sizes = {len(items) for items in alliance.subscales.values()}
+    equal = alliance.total == "mean_of_subscales" and len(sizes) == 1
+    fixes["alliance_total"] = _score_fix("alliance_total", alliance, *alliance.score_range,
+                                         sum(len(items) for items in alliance.subscales.values()) if equal
+                                         else None)
+    fixes["satisfaction"] = _score_fix("satisfaction", satisfaction, *satisfaction.score_range, None)
+    return fixes
+
+
 def _check_schema(
     df: pd.DataFrame, schema: pa.DataFrameSchema, file: str, problems: list[Problem],
-    reported: set[tuple[str, int]],
+    reported: set[tuple[str, int]], fixes: Mapping[str, Message],
 ) -> None:
-    """Range, set, uniqueness and completeness checks; cells already reported as untypeable are skipped."""
+    """Range, set, uniqueness and completeness checks; cells already reported as untypeable are skipped.
+    `fixes`: a column's own fix for a range check (`range_fixes`)."""
     try:
         schema.validate(df, lazy=True)
     except pa.errors.SchemaErrors as err:
@@ -273,8 +307,9 @@ def _check_schema(
                 message = Plural("{n} row fails check {check} (e.g. {examples})",
                                  "{n} rows fail check {check} (e.g. {examples})", n=n or len(group),
                                  check=str(check), examples=values)
-            problems.append(Problem.told(file, str(column), message, FIXES.get(name, OTHER_FIX), rows, keys,
-                                         n))
+            fix = fixes.get(str(column)) if name == "in_range" else None
+            problems.append(Problem.told(file, str(column), message, fix or FIXES.get(name, OTHER_FIX), rows,
+                                         keys, n))
 
 
 def validate_tables(
@@ -327,7 +362,7 @@ def validate_tables(
         typed[table] = _coerce(df, columns, file, problems, reported)
         if checks:
             _check_schema(typed[table], _schema(table, alliance, satisfaction, therapist), file, problems,
-                          reported)
+                          reported, range_fixes(alliance, satisfaction))
         summary["tables"][table] = {
             "file": file,
             "rows": len(df),
