@@ -535,6 +535,11 @@ def test_invariance_tables_per_level_per_group_and_not_estimable_rows(plain_coho
     assert too_big["reason"].tolist() == [
         f"0 groups of {groups} with at least 1000 patients with every item answered: invariance compares two "
         "or more" for groups in ("disciplines", "sites")]
+    # pre-scored data: no first questionnaire answered by item, and the reason says so (not "0 groups")
+    prescored, _ = inv.invariance_tables(first.iloc[:0], patients, _wai(), ["discipline"])
+    assert prescored["reason"].tolist() == [
+        "no patient answered the questionnaire item by item (a pre-scored score has no items): invariance is "
+        "tested on the item answers"]
 
 
 def test_invariance_rejected_with_a_planted_intercept(default_config):

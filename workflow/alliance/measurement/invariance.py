@@ -674,6 +674,9 @@ def group_invariance(answers: pd.DataFrame, instrument: Instrument, group: str =
     without their size). Raises NotEstimable when fewer than two groups are large enough."""
     factors = {d: [instrument.item_column(i) for i in instrument.dimensions[d]] for d in DIMENSIONS}
     items = [c for columns in factors.values() for c in columns]
+    if answers.empty:
+        raise NotEstimable(Message("no patient answered the questionnaire item by item (a pre-scored score "
+                                   "has no items): invariance is tested on the item answers"))
     complete = answers.dropna(subset=[group, *items])
     sizes = complete[group].value_counts()
     kept = sorted(sizes[sizes >= min_group_size].index, key=lambda g: (-sizes[g], str(g)))

@@ -166,10 +166,13 @@ def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
     section where no part is possible for one reason ("" otherwise), and `alpha`: whether the main table
     has its column of the dimensions' alphas (some dimension has one)."""
     h5 = status[status["hypothesis"] == "H5"]
-    not_estimated = [fill(_("{key} ({title}): {status}. {reason}"), key=row["key"],
-                          title=planned_title(row["title"]),
-                          status=status_word(row["status"]), reason=reason_text(row))
-                     for _index, row in h5.iterrows() if row["status"] not in REPORTED]
+    alike: dict[tuple, tuple] = {}  # the outcomes of a part with the same status and reason: said once
+    for _index, row in h5[~h5["status"].isin(REPORTED)].iterrows():
+        reason = reason_text(row)
+        alike.setdefault((row["title"], row["status"], str(reason)), (reason, []))[1].append(row["key"])
+    not_estimated = [fill(_("{key} ({title}): {status}. {reason}"), key=", ".join(keys),
+                          title=planned_title(title), status=status_word(status), reason=reason)
+                     for (title, status, _words), (reason, keys) in alike.items()]
     reasons = {str(reason_words(row)) for _index, row in h5.iterrows()}
     if (len(h5) and not h5["status"].isin(REPORTED).any() and len(reasons) == 1
             and not (result or {}).get("effects")):
