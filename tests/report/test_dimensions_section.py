@@ -54,8 +54,8 @@ def test_the_section_says_which_dimension_carries_each_outcome():
     # part said once, with its four outcomes
     assert len(section["not_estimated"]) == 4
     assert section["not_estimated"][3] == (
-        "H5d-attendance, H5d-dropout, H5d-satisfaction, H5d-symptom_improvement (the three alliance dimensions "
-        "as latent variables): not estimable. No such data in this test.")
+        "H5d-attendance, H5d-dropout, H5d-satisfaction, H5d-symptom_improvement (the three alliance "
+        "dimensions as latent variables): not estimable. No such data in this test.")
     assert section["not_estimated"][0].startswith("H5a-attendance, H5a-dropout, H5a-satisfaction, "
                                                   "H5a-symptom_improvement (each alliance dimension alone")
 
