@@ -16,7 +16,14 @@ from alliance.features.build import build_features
 from alliance.ingest.contract import validate_tables
 from alliance.models import fit_family
 from alliance.models.common import Design, fit_logit_glm, session_design, summary_text
-from alliance.models.levels import PRIMARY, Primary, _fit_split, moderation_design, split_design
+from alliance.models.levels import (
+    PRIMARY,
+    Primary,
+    _fit_moderation,
+    _fit_split,
+    moderation_design,
+    split_design,
+)
 from alliance.models.marginal import GRID_POINTS, marginal_predictions, reference_grid
 from alliance.scoring.scores import score_patients, score_sessions
 from alliance.simulation.synthetic import synthesize
@@ -143,6 +150,14 @@ def test_moderation_recovers_slopes_that_differ_by_discipline():
     assert slopes.to_numpy() == pytest.approx([0.2, 0.8], abs=0.1)
     one = data.assign(discipline="nutrition")  # one discipline: the design is left as it is (refused later)
     assert moderation_design(Design("y", "x", one, "y ~ x_z", [])).formula == "y ~ x_z"
+    spec = PRIMARY["adherence"]
+    with pytest.raises(NotEstimable, match=r"^1 discipline in the analysis sample: nothing to compare$"):
+        _fit_moderation(spec, Design("y", "x", one, "y ~ x_z", []))
+    # no discipline column in the patients' file (validation adds it empty): said so, not "0 disciplines"
+    unrecorded = data.assign(discipline=pd.Series(pd.NA, index=data.index, dtype="string"))
+    with pytest.raises(NotEstimable, match=r"^no patient in the analysis sample has a discipline recorded: "
+                                           r"nothing to compare$"):
+        _fit_moderation(spec, Design("y", "x", unrecorded, "y ~ x_z", []))
 
 
 def test_ruptures_before_counts_only_earlier_sessions(cohort):

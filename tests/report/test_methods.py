@@ -230,3 +230,26 @@ def test_the_symptom_measure_is_named_as_configured_or_said_unnamed(default_conf
     with use_language("es"):
         assert "Síntomas: la puntuación de síntomas por sesión de la cohorte sintética" in measures(
             default_config, synthetic=True)
+
+
+def test_the_covariates_are_those_the_models_used(default_config):
+    """Covariates configured but absent from the data (every family recorded none) are named as left out,
+    not listed as used; where some family used them, or no family recorded any, the configured ones."""
+    def modelling(results):
+        paragraphs = methods_section(default_config, results, {"statsmodels": "0.15.0"})
+        return next(p["text"] for p in paragraphs if "ANALYSIS_PLAN.md" in p["text"])
+
+    none = [{"family": family, "effects": [], "extra": {"formula": "y ~ x", "covariates": []}}
+            for family in ("adherence", "dropout", "satisfaction")]
+    text = modelling(none)
+    assert "Covariates: none (numeric ones z-scored)." in text
+    assert text.endswith("The configured covariates baseline severity, discipline were left out of every "
+                         "model: each is absent from the data or has a single value.")
+    one = [result | {"extra": {"covariates": ["baseline_severity"]}} for result in none[:1]] + none[1:]
+    text = modelling(one)
+    assert "Covariates: baseline severity (numeric ones z-scored)." in text
+    assert text.endswith("The configured covariate discipline was left out of every model: it is absent from "
+                         "the data or has a single value.")
+    assert "left out" not in modelling([]) and "Covariates: baseline severity, discipline" in modelling([])
+    with use_language("es"):
+        assert modelling(none).endswith("cada una falta en los datos o tiene un único valor.")

@@ -235,6 +235,9 @@ def _fit_moderation(spec: Primary, design: Design):
     """The primary fit with one alliance slope per discipline, when each discipline has enough
     therapists."""
     disciplines = design.data[MODERATOR].nunique() if MODERATOR in design.data else 0
+    if disciplines == 0:
+        raise NotEstimable(Message("no patient in the analysis sample has a discipline recorded: nothing to "
+                                   "compare"), REFUSED)
     if disciplines < 2:
         raise NotEstimable(Plural("{n} discipline in the analysis sample: nothing to compare",
                                   "{n} disciplines in the analysis sample: nothing to compare",

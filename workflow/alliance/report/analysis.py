@@ -355,12 +355,12 @@ def _formulas(extra: dict) -> list[str]:
     return found
 
 
-def _covariates(extra: dict) -> list[str]:
-    """The covariates a family used (its own record, or its first sub-model's)."""
+def family_covariates(extra: dict) -> list[str] | None:
+    """The covariates a family used (its own record, or its first sub-model's; None where it has none)."""
     if "covariates" in extra:
         return list(extra["covariates"])
     return next((list(value["covariates"]) for value in extra.values()
-                 if isinstance(value, dict) and "covariates" in value), [])
+                 if isinstance(value, dict) and "covariates" in value), None)
 
 
 def analysis_sections(
@@ -406,7 +406,7 @@ def analysis_sections(
             # Translators: no formula, as no model of the family was fitted.
             "formulas": _formulas(result["extra"]) or [_("none fitted")],
             # Translators: no covariates (covariables: feminine).
-            "covariates": ", ".join(map(variable_name, _covariates(result["extra"])))
+            "covariates": ", ".join(map(variable_name, family_covariates(result["extra"]) or []))
             or pgettext("covariates", "none"),
             "notes": notes_words(result),
             "rows": formatted,
