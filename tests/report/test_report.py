@@ -405,7 +405,10 @@ def test_methods_describe_instruments_models_and_software(inputs):
     assert "Client Satisfaction Questionnaire" in methods
     assert "scored sessions 1 to 3" in methods and "2 within-patient SDs" in methods
     assert "Primary: attendance (binomial GLM); dropout (logistic GLM); satisfaction" in methods
-    assert "baseline severity, discipline" in methods and "fewer than 5 patients" in methods
+    # the covariates the families recorded (baseline severity here), and the configured one none used
+    assert "Covariates: baseline severity (numeric ones z-scored)" in methods
+    assert "The configured covariate discipline was left out of every model" in methods
+    assert "fewer than 5 patients" in methods
     assert "statsmodels " in methods and "lifelines " in methods
 
 
@@ -522,3 +525,13 @@ def test_the_report_spells_fluckiger_with_its_umlaut(inputs, code):
     assert f'<html lang="{code}">' in html
     text = unescape(re.sub(r'(src|href)="data:[^"]*"', "", html))
     assert "Flückiger" in text and "Fluckiger" not in text
+
+
+def test_a_column_the_data_do_not_have_gets_no_table_of_patients(inputs):
+    """Without a site column (validation adds it empty) the report has no "Patients by site" table of one
+    "(missing)" row; the disciplines' table stays. The input tables list the absent column."""
+    features = inputs["features"]
+    features = features.assign(site=pd.Series(pd.NA, index=features.index, dtype="string"))
+    html = build_report(**inputs | {"features": features})
+    assert "Patients by discipline" in html and "Patients by site" not in html
+    assert "Patients by site" in build_report(**inputs)

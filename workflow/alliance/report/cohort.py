@@ -97,6 +97,8 @@ def cohort_section(
     ]
     groups = []
     for column, title in (("discipline", _("Patients by discipline")), ("site", _("Patients by site"))):
+        if features[column].isna().all():  # no such column in the data (listed with the input tables)
+            continue
         counts = features[column].astype("string").fillna(MISSING).value_counts().sort_index()
         shown = suppress_counts(counts, min_cell_size, total_shown=True)
         groups.append({"title": title,
