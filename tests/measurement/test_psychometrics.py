@@ -289,7 +289,7 @@ def test_cfa_compare_skips_correlated_model_without_two_subscales(tmp_path):
     items = pd.DataFrame(3 + 0.7 * common + rng.normal(0, 0.7, (400, 5)), columns=single.item_columns)
     fits, params = cfa_compare(items, single)
     assert fits["model"].tolist() == ["one_factor"]
-    notes = " ".join(fits.attrs["notes"])
+    notes = " ".join(map(str, fits.attrs["notes"]))
     assert "'b' has fewer than 2 items" in notes and "correlated-factors model is skipped" in notes
     assert len(params) == 5 and (params["kind"] == "loading").all()
 

@@ -9,6 +9,7 @@ import semopy
 
 from alliance.features.build import criterion_alpha
 from alliance.features.ruptures import detect_ruptures
+from alliance.i18n import read_message, use_language
 from alliance.ingest.contract import validate_tables
 from alliance.instruments import load_configured
 from alliance.io import as_stored, write_csv
@@ -19,6 +20,7 @@ from alliance.measurement.tables import (
     measurement_tables,
     total_alpha,
 )
+from alliance.report.format import format_value
 from alliance.scoring.scores import score_sessions
 from alliance.simulation.synthetic import generate_cohort
 
@@ -134,9 +136,14 @@ def test_prescored_data_have_no_item_level_psychometrics(measured):
                                 instruments=INSTRUMENTS, settings=SETTINGS)
     assert set(tables["reliability"]["role"]) == {"satisfaction"} and tables["cfa_fit"].empty
     notes = tables["notes"]
-    assert list(notes.columns) == ["topic", "note"] and notes["topic"].iloc[0] == "alliance"
+    assert list(notes.columns) == ["topic", "note", "note_message"] and notes["topic"].iloc[0] == "alliance"
     assert notes["note"].iloc[0] == ("Item-level psychometrics of the alliance measure (wai_sr) were not "
                                      "possible: no questionnaire was answered by item.")
+    # and in the report's language, from its message
+    with use_language("ca"):
+        words = read_message(notes["note_message"].iloc[0]).render(format_value)
+    assert words == ("No va ser possible l'anàlisi psicomètrica per ítem de la mesura d'aliança (wai_sr): "
+                     "cap qüestionari no es va respondre ítem per ítem.")
     assert total_alpha(tables["reliability"]) is None  # only the satisfaction instrument has items
     assert not tables["therapist_icc"].empty  # variance components need only the totals
 

@@ -391,13 +391,15 @@ def cfa_compare(items: pd.DataFrame, instrument: Instrument, *, fits: dict | Non
     complete = keyed_items(items, instrument).dropna()
     scales = _subscale_columns(instrument)
     factors = {name: columns for name, columns in scales.items() if len(columns) >= 2}
-    notes = [f"Subscale '{name}' has fewer than 2 items and is not a factor of the correlated model."
-             for name in scales if name not in factors]
+    notes: list[str | Message] = [
+        Message("Subscale '{name}' has fewer than 2 items and is not a factor of the correlated model.",
+                name=name) for name in scales if name not in factors]
     models = {"one_factor": {ONE_FACTOR: instrument.item_columns}}
     if len(factors) >= 2:
         models["correlated_factors"] = factors
     else:
-        notes.append("Fewer than 2 subscales with 2 or more items: the correlated-factors model is skipped.")
+        notes.append(Message("Fewer than 2 subscales with 2 or more items: the correlated-factors model is "
+                             "skipped."))
     fit_rows, parameters = [], []
     for name, model_factors in models.items():
         reason = cfa_obstacle(complete, model_factors)

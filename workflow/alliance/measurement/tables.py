@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from alliance.i18n import Message, Term, message_text
 from alliance.instruments import Instrument
 from alliance.measurement.invariance import MIN_GROUP_SIZE, invariance_tables
 from alliance.measurement.psychometrics import TOTAL as SCALE_TOTAL
@@ -40,7 +41,7 @@ COLUMNS = {
                   "rm_ci_low", "rm_ci_high", "rm_df", "rm_n_patients", "rm_status", "rm_reason",
                   "rm_reason_message", "mean_difference", "sd_between", "sd_within", "sd_difference",
                   "loa_low", "loa_high", "loa_status", "loa_reason", "loa_reason_message"],
-    "notes": ["topic", "note"],
+    "notes": ["topic", "note", "note_message"],
 }
 FACTOR_ANALYSIS = "factor_analysis"  # topic of the factor analysis's notes (the others: a role)
 
@@ -55,14 +56,26 @@ def first_questionnaires(
     return rows.drop_duplicates("patient_id", keep="first").reset_index(drop=True)
 
 
-def _no_items_reason(answered: int, n_items: int, prescored: bool) -> str:
+ROLE_TERMS = {"alliance": Term("psychometrics", "alliance"),
+              "therapist_alliance": Term("psychometrics", "therapist-rated alliance"),
+              "satisfaction": Term("psychometrics", "satisfaction")}
+
+
+def note_row(topic: str, note: str | Message) -> dict:
+    """A row of `notes.csv`: the note in English, and its message (`message_text`, "" for a note that is
+    English only, such as a library's) for the report's language."""
+    return {"topic": topic, "note": str(note),
+            "note_message": message_text(note) if isinstance(note, Message) else ""}
+
+
+def _no_items_reason(answered: int, n_items: int, prescored: bool) -> Message:
     """Why item-level psychometrics of a measure are not possible with `answered` questionnaires answered
     by item (one per patient), in words without the count."""
     if answered:
-        return (f"too few patients answered it by item (item-level analyses need more patients than its "
-                f"{n_items} items)")
-    return ("the data hold pre-scored totals, not item answers" if prescored
-            else "no questionnaire was answered by item")
+        return Message("too few patients answered it by item (item-level analyses need more patients than "
+                       "its {n_items} items)", n_items=n_items)
+    return (Message("the data hold pre-scored totals, not item answers") if prescored
+            else Message("no questionnaire was answered by item"))
 
 
 def instrument_tables(
@@ -75,7 +88,7 @@ def instrument_tables(
 
     Rows carry `role` (alliance, therapist_alliance, satisfaction) and `instrument` (its key). A role
     without more questionnaires answered by item than the instrument has items is left out with a note
-    saying why; notes are {topic: role, note}. `fits`: the factor-analysis fits made already
+    saying why; notes are `note_row`s of topic role. `fits`: the factor-analysis fits made already
     (`psychometrics.fit_cfa`).
     """
     satisfaction = instruments["satisfaction"]
@@ -92,12 +105,13 @@ def instrument_tables(
         instrument = instruments["therapist" if role == "therapist_alliance" else role]
         if len(sample) <= instrument.n_items:
             reason = _no_items_reason(len(sample), instrument.n_items, bool(prescored[role]))
-            notes.append({"topic": role, "note": f"Item-level psychometrics of the {role.replace('_', ' ')} "
-                                                 f"measure ({instrument.key}) were not possible: {reason}."})
+            notes.append(note_row(role, Message(
+                "Item-level psychometrics of the {role} measure ({instrument}) were not possible: {reason}.",
+                role=ROLE_TERMS[role], instrument=instrument.key, reason=reason)))
             continue
         labels = {"role": role, "instrument": instrument.key}
         table = scale_reliability(sample, instrument, fits=fits)
-        notes += [{"topic": role, "note": note} for note in table.attrs.get("notes", [])]
+        notes += [note_row(role, note) for note in table.attrs.get("notes", [])]
         reliability.append(table.assign(**labels))
         items.append(item_statistics(sample, instrument).assign(**labels))
     return (_frame(reliability, "reliability"), _frame(items, "item_statistics"), notes)
@@ -152,7 +166,7 @@ def measurement_tables(
         fit, parameters = cfa_compare(first, alliance, fits=fits)
         distribution = (item_distribution(first, alliance) if alliance.integer
                         else _empty("item_distribution"))
-        notes += [{"topic": FACTOR_ANALYSIS, "note": note} for note in fit.attrs.get("notes", [])]
+        notes += [note_row(FACTOR_ANALYSIS, note) for note in fit.attrs.get("notes", [])]
     else:
         fit, parameters, distribution = (_empty(name) for name in (
             "cfa_fit", "cfa_parameters", "item_distribution"))

@@ -2,8 +2,8 @@
 
 Everything comes from results/psychometrics/*.csv and results/features/rupture_shares.csv; nothing is
 estimated here. The words are in the active language (`alliance.i18n`), the analyses' reasons too
-(`words.reason_words`); the notes they wrote (in English) are marked as such in another language
-(`format.foreign`).
+(`words.reason_words`), and their notes from the notes' messages; a note without one (a library's words,
+or a table of an older run) is written in English, marked as such (`format.foreign`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from alliance.instruments import load_instrument
 from alliance.measurement.tables import total_alpha
 from alliance.report.figures import RELIABILITY_GUIDES
 from alliance.report.format import (
-    foreign,
     format_ci,
     format_count,
     format_number,
@@ -344,10 +343,11 @@ def measurement_section(
     reverse = {instrument.item_column(i) for i in instrument.reverse_keyed}
     notes = psychometrics["notes"]
     # Why item-level analyses of the alliance were not possible: its note (tables of older runs: none).
-    why = notes.loc[notes["topic"] == "alliance", "note"] if "topic" in notes else pd.Series(dtype=str)
-    note = why.iloc[0] if len(why) and not item_level else None
-    shown_notes = [foreign(text) for text in notes.get("note", []) if text != note]
-    not_possible = foreign(note) if note is not None else _(NOT_POSSIBLE)
+    # Each note in the report's language from its message; one without (a library's) in English, marked.
+    why = notes.index[notes["topic"] == "alliance"] if "topic" in notes else []
+    note = why[0] if len(why) and not item_level else None
+    shown_notes = [reason_words(row, "note") for index, row in notes.iterrows() if index != note]
+    not_possible = reason_words(notes.loc[note], "note") if note is not None else _(NOT_POSSIBLE)
     rows, share_shown = rupture_rows(rupture_shares, min_cell_size)
     figures = ((["item_distributions"] if distributions else [])
                + (["factor_loadings", "invariance"] if item_level else [])
