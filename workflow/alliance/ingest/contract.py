@@ -336,6 +336,7 @@ def validate_tables(
     typed: dict[str, pd.DataFrame] = {}
     summary: dict = {"tables": {}}
     keys_hidden: set[str] = set()  # files whose patient_id looks identifying: rows are listed without it
+    fixes = range_fixes(alliance, satisfaction)
     for table in TABLES:
         df, file = raw[table].reset_index(drop=True), files[table]
         columns = contract_columns(table, alliance, satisfaction, therapist=therapist)
@@ -362,7 +363,7 @@ def validate_tables(
         typed[table] = _coerce(df, columns, file, problems, reported)
         if checks:
             _check_schema(typed[table], _schema(table, alliance, satisfaction, therapist), file, problems,
-                          reported, range_fixes(alliance, satisfaction))
+                          reported, fixes)
         summary["tables"][table] = {
             "file": file,
             "rows": len(df),
