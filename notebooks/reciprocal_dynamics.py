@@ -15,8 +15,9 @@
 
 # %% [markdown]
 # # Which comes first: refitting the RI-CLPM (H4c)
-# The run fitted the random-intercept cross-lagged panel model of alliance and symptoms over sessions
-# 1..T with the lagged effects equal across sessions (ANALYSIS_PLAN.md, H4c). Here an analyst refits it
+# The run fitted the random-intercept cross-lagged panel model of alliance and symptoms over T waves from
+# the first session with both scores (every session, or every k-th where the questionnaires are given so)
+# with the lagged effects equal across waves (ANALYSIS_PLAN.md, H4c). Here an analyst refits it
 # with another T or with effects free per session, from a finished run's session features, with the
 # package's own estimator (`alliance.stats.riclpm.fit_riclpm`: full-information ML, therapist-cluster-robust
 # CIs). `ALLIANCE_RESULTS` chooses the results folder. Each fit takes about a second at 400 patients and
@@ -30,8 +31,14 @@ from alliance.stats.riclpm import fit_riclpm, wide_from_long
 
 run = load_results()
 attended = run.sessions[run.sessions["attended"].astype(bool)]
-used = run.models.get("dynamics", {}).get("waves")
-print(f"{attended['patient_id'].nunique()} patients; the run's H4c used sessions 1 to {used}")
+dynamics = run.models.get("dynamics", {})
+first, step, used = (dynamics.get(key) for key in ("first_session", "session_step", "waves"))
+if used:
+    sessions = ", ".join(str(first + wave * step) for wave in range(used))
+    print(f"{attended['patient_id'].nunique()} patients; the run's H4c used sessions {sessions}")
+else:
+    print(f"{attended['patient_id'].nunique()} patients; the run had no H4c waves")
+first, step = first or 1, step or 1
 
 # %% [markdown]
 # The panel: one row per patient, alliance totals `x1..xT` and symptom scores `y1..yT` (missing where a
@@ -39,8 +46,9 @@ print(f"{attended['patient_id'].nunique()} patients; the run's H4c used sessions
 
 # %%
 def panel(waves: int) -> tuple[pd.DataFrame, pd.Series]:
+    """T = `waves` waves from the run's first session, as many sessions apart as the run's."""
     wide = wide_from_long(attended, patient="patient_id", session="session", x="alliance_total",
-                          y="symptoms", waves=waves)
+                          y="symptoms", waves=waves, first=first, step=step)
     therapists = run.features.set_index("patient_id")["therapist_id"].reindex(wide.index)
     return wide, therapists
 

@@ -72,22 +72,29 @@ def test_default_waves_is_the_last_session_with_both_scores_for_half_the_patient
 
 def test_the_waves_start_at_the_first_session_of_three_in_a_row_with_both_scores():
     """An alliance first given at session 3 (as the WAI often is) starts the waves there; an alliance
-    every other session has no three sessions in a row, and the first usable session starts them, so that
-    the next one is the reason."""
+    every other (third, ...) session makes the waves every other (third) session; where no three waves
+    can be had, the first usable session starts them, so that the next one is the reason."""
     columns = ["patient_id", "session", "alliance_total", "symptoms"]
     late = pd.DataFrame([(p, s, 4.0 if s >= 3 else np.nan, 10.0) for p in range(10) for s in range(1, 12)],
                         columns=columns)
-    assert first_wave(late) == 3 and default_waves(late, 10, 3) == 6  # sessions 3-8
-    assert first_wave(late[late["session"] <= 4]) == 3  # sessions 3 and 4 only: the run's end is the reason
+    assert first_wave(late) == (3, 1) and default_waves(late, 10, 3) == 6  # sessions 3-8
+    # sessions 3 and 4 only: no three waves at any spacing, and the run's end is the reason
+    assert first_wave(late[late["session"] <= 4]) == (3, 1)
     alternate = late.assign(alliance_total=late["alliance_total"].where(late["session"] % 2 == 1, np.nan))
-    assert first_wave(alternate) == 3 and default_waves(alternate, 10, 3) == 1
-    assert first_wave(late.iloc[:0]) == 1
+    assert first_wave(alternate) == (3, 2)
+    assert default_waves(alternate, 10, 3, 2) == 5  # sessions 3, 5, 7, 9, 11
+    assert default_waves(alternate, 10, 3) == 1  # one session apart, session 4 has no alliance
+    every_third = late.assign(alliance_total=np.where(late["session"] % 3 == 1, 4.0, np.nan))
+    assert first_wave(every_third) == (1, 3) and default_waves(every_third, 10, 1, 3) == 4  # 1, 4, 7, 10
+    # every sixth session is beyond MAX_STEP: the first usable session, one session apart
+    assert first_wave(late.assign(alliance_total=np.where(late["session"] % 6 == 1, 4.0, np.nan))) == (1, 1)
+    assert first_wave(late.iloc[:0]) == (1, 1)
     # a single patient with the alliance at session 1 is not a wave; two are, and make three in a row
     one = late.copy()
     one.loc[(one["session"] < 3) & (one["patient_id"] < 1), "alliance_total"] = 4.0
-    assert first_wave(one) == 3
+    assert first_wave(one) == (3, 1)
     one.loc[(one["session"] < 3) & (one["patient_id"] < 2), "alliance_total"] = 4.0
-    assert first_wave(one) == 1 and default_waves(one, 10, 1) == 6
+    assert first_wave(one) == (1, 1) and default_waves(one, 10, 1) == 6
 
 
 def test_wave_t_is_session_first_plus_t_minus_1_in_the_wide_data_and_in_the_reasons():
@@ -100,6 +107,12 @@ def test_wave_t_is_session_first_plus_t_minus_1_in_the_wide_data_and_in_the_reas
     flat = wide.assign(x2=1.0)
     with pytest.raises(NotEstimable, match=r"^alliance at session 5 has the same value for every patient$"):
         fit_riclpm(flat, 3, constrained=True, first_session=4)
+    # waves every 2 sessions from session 2: sessions 2, 4, 6 (patient 2: x = 4, 6, 8; y = 4, 1, 5)
+    spaced = wide_from_long(long, patient="patient_id", session="session", x="alliance_total", y="symptoms",
+                            waves=3, first=2, step=2)
+    assert spaced.loc[2].tolist() == [4.0, 6.0, 8.0, 4.0, 1.0, 5.0]
+    with pytest.raises(NotEstimable, match=r"^alliance at session 6 has the same value for every patient$"):
+        fit_riclpm(spaced.assign(x3=1.0), 3, constrained=True, first_session=2, session_step=2)
 
 
 def test_the_generators_forward_effect_is_found_and_its_absent_reverse_is_not(fitted):
@@ -136,13 +149,13 @@ def test_statuses_in_words(cohort):
     # T from the data starts after that session, at session 3 ...
     auto = dynamics_analysis(skipped, sessions, patients, {"waves": "auto"})
     assert auto["statuses"][0]["status"] == FITTED and auto["first_session"] == 3 and auto["waves"] >= 3
-    # ... and where no three sessions in a row have both scores (the alliance every other session), it
-    # stops before the first gap (T = 1: too few) and the reason says why, in the report's language too
+    # ... and where no three waves at any spacing have both scores (the alliance at sessions 1 and 3 only),
+    # it stops before the first gap (T = 1: too few) and the reason says why, in the report's language too
     # ("alliance" once stayed in English in Spanish and Catalan)
-    alternate = scores.assign(alliance_total=scores["alliance_total"].where(scores["session"] % 2 == 1))
+    alternate = scores.assign(alliance_total=scores["alliance_total"].where(scores["session"].isin([1, 3])))
     auto = dynamics_analysis(alternate, sessions, patients, {"waves": "auto"})
-    assert (auto["first_session"], auto["waves"], auto["statuses"][0]["reason"]) == (
-        1, 1, "alliance at session 2 is recorded for no patient")
+    assert (auto["first_session"], auto["session_step"], auto["waves"], auto["statuses"][0]["reason"]) == (
+        1, 1, 1, "alliance at session 2 is recorded for no patient")
     with use_language("es"):
         words = read_message(auto["statuses"][0]["reason_message"]).render(format_value)
     assert words == "alianza en la sesión 2 no consta en ningún paciente"
@@ -166,7 +179,7 @@ def test_agreement_by_direction_by_hand():
     Reverse: a negative RI-CLPM lag (fewer symptoms, more alliance) matches a positive H4b slope (H4b's
     predictor is the improvement)."""
     rows = pd.DataFrame({"effect": ["alliance_to_symptoms", "symptoms_to_alliance"], "ci_low": [-2.0, -0.3],
-                         "ci_high": [-1.0, -0.1]})
+                         "ci_high": [-1.0, -0.1], "session_step": 1})
     agree = agreement_sentences(rows, _effects((-1.2, -0.8), (0.1, 0.4)))
     assert agree == [
         "Alliance at a session -> symptoms at the next: the RI-CLPM and H4a agree: higher alliance was "
@@ -195,6 +208,39 @@ def test_section_in_the_reports_language(fitted):
     assert dynamics_section({"riclpm": None}, _effects((0, 1), (0, 1)), refused)["not_estimated"] == (
         "H4c: not estimable. No symptom scores in the data.")
     assert dynamics_section(None, _effects((0, 1), (0, 1)), status.iloc[:0])["rows"] == []
+
+
+def test_an_alliance_every_third_session_makes_waves_three_sessions_apart(cohort):
+    """A clinic giving the alliance questionnaire at sessions 1, 4, 7, ... (symptoms every session): the
+    waves are those sessions, and the report says that each lagged effect spans three sessions."""
+    scores, sessions, patients = cohort
+    third = scores.assign(alliance_total=scores["alliance_total"].where(scores["session"] % 3 == 1))
+    result = dynamics_analysis(third, sessions, patients, {"waves": "auto"})
+    assert result["statuses"][0]["status"] == FITTED
+    assert (result["first_session"], result["session_step"]) == (1, 3) and result["waves"] >= 3
+    table = dynamics_table(result)
+    assert (table["session_step"] == 3).all() and (table["first_session"] == 1).all()
+    sessions_used = ", ".join(str(1 + 3 * wave) for wave in range(result["waves"]))
+    status = pd.DataFrame([{"key": "H4c", **result["statuses"][0]}])
+    section = dynamics_section(result, _effects((-1.2, -0.8), (-0.03, 0.01)), status)
+    assert f"therapists over sessions {sessions_used}, the waves of the model (both scores are recorded " \
+           "every 3 sessions, so each lagged effect spans 3 sessions;" in section["fit"]
+    assert section["rows"][0]["effect"] == "Alliance at a wave -> symptoms at the next wave"
+    assert section["agreement"][0].startswith("Alliance at a wave -> symptoms at the next wave: the RI-CLPM")
+    texts = [text.get_text() for text in dynamics_figure(result).axes[0].texts]
+    assert "Alliance\nsession t + 3" in texts and "Symptoms\nsession t + 3" in texts
+    with use_language("es"):
+        spanish = dynamics_section(result, _effects((-1.2, -0.8), (-0.03, 0.01)), status)
+    assert "cada 3 sesiones" in spanish["fit"]
+    # symptoms at session 7 for 3 patients only, none later: two waves with half the patients, too few
+    few = sessions["patient_id"].isin(sessions["patient_id"].unique()[:3])
+    late = sessions.assign(symptoms=sessions["symptoms"].where(
+        (sessions["session"] < 7) | ((sessions["session"] == 7) & few)))
+    short = dynamics_analysis(third, late, patients, {"waves": "auto"})
+    assert (short["first_session"], short["session_step"], short["waves"]) == (1, 3, 2)
+    assert short["statuses"][0]["reason"] == (
+        "fewer than half the patients have an alliance and a symptom score at session 7 or later: the model "
+        "needs 3 waves, here sessions 1, 4, 7 (3 sessions apart, as both scores are recorded)")
 
 
 def test_the_path_diagram_labels_every_effect_and_fits_its_canvas(fitted):

@@ -10,11 +10,13 @@ import pytest
 from lifelines import CoxPHFitter
 from lifelines.datasets import load_rossi
 
+from alliance import errors
 from alliance.errors import NotEstimable
 from alliance.models.common import Design, fit_binary_logit, fit_logit_glm
 from alliance.models.survival import (
     cox_frame,
     fit_cox_time_varying,
+    fit_rupture_hazard,
     kaplan_meier_by_tertile,
     session_risk_design,
 )
@@ -146,3 +148,20 @@ def test_binary_logit_equals_the_binomial_glm():
     assert logit.params["alliance_prev_z"] < 0  # the hazard falls with x
     with pytest.raises(NotEstimable, match="takes a single value"):
         fit_binary_logit(replace(design, data=design.data.assign(event=0)))
+
+
+@pytest.mark.parametrize(("exposed", "words"), [
+    ("no_event", "no dropout events among the sessions with a rupture before the session"),
+    ("only_events", "only dropout events among the sessions with a rupture before the session")])
+def test_rupture_hazard_separated_by_the_rupture_says_so_in_words(exposed, words):
+    """A rupture indicator that separates (no dropout, or only dropouts, after a rupture) is named as
+    such, not as a range of values ("at or below 0")."""
+    design = session_intervals(n_patients=400)
+    data = design.data.assign(session_band=design.data["stop"].clip(upper=12), ruptures_before=0)
+    pool = data.index[data["event"] == (0 if exposed == "no_event" else 1)][:12]
+    data.loc[pool, "ruptures_before"] = 1
+    design = replace(design, data=data, unit="session", formula="event ~ alliance_prev_z + baseline_severity")
+    with pytest.raises(NotEstimable) as refused:
+        fit_rupture_hazard(design)
+    assert refused.value.status == errors.SEPARATION
+    assert str(refused.value.message) == f"quasi-complete separation: {words}"

@@ -75,7 +75,8 @@ def test_run_writes_effects_report_and_figures(default_run):
     assert (invariance["status"] == "fitted").all() and invariance["n_groups"].iloc[0] >= 2
     dynamics = pd.read_csv(default_run / "results/models/dynamics/riclpm.csv").set_index("effect")
     assert (dynamics["status"] == "fitted").all() and dynamics.loc["alliance_to_symptoms", "ci_high"] < 0
-    assert (dynamics["first_session"] == 1).all()  # the alliance and symptoms are recorded from session 1
+    # the alliance and symptoms are recorded from session 1, at every session
+    assert (dynamics["first_session"] == 1).all() and (dynamics["session_step"] == 1).all()
     assert 'id="dynamics"' in report and "the RI-CLPM and H4a agree" in report
     warning = json.loads((default_run / "results/early_warning/result.json").read_text())
     assert warning["verdict"]["assessed"] and warning["primary_session"] == 3

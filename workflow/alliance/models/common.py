@@ -690,7 +690,11 @@ def separation_reason(design: Design, endog: np.ndarray) -> Message:
     x = data[column].astype(float)
     events, others = x[y > 0], x[y < 1]
     words = dict(outcome=outcome, predictor=predictor_name(design.predictor))
-    if len(events) and len(others):
+    if x.notna().any() and x.dropna().isin((0.0, 1.0)).all():  # an indicator (a rupture before the session)
+        reason = _indicator_separation(y[x == 1], y[x == 0], session, words)
+        if reason is not None:
+            return reason
+    elif len(events) and len(others):
         if events.max() <= others.min():
             return (Message("quasi-complete separation: every {outcome} event has {predictor} at or below "
                             "{value:.3g}, every other session at or above it", value=events.max(), **words)
@@ -720,6 +724,37 @@ def separation_reason(design: Design, endog: np.ndarray) -> Message:
                     Message("quasi-complete separation: only {outcome} events among the patients with "
                             "{column} = {level}", **where))
     return generic
+
+
+def _indicator_separation(present: pd.Series, absent: pd.Series, session: bool,
+                          words: dict) -> Message | None:
+    """Words for a logistic fit separated by a 0/1 predictor: no event, or only events, among the rows
+    with it (`present`: their responses) or without it (`absent`); None when neither group is pure."""
+    for group, with_it in ((present, True), (absent, False)):
+        if len(group) and (group.max() == 0 or group.min() == 1):
+            return Message(_INDICATOR_WORDS[(bool(group.min() == 1), with_it, session)], **words)
+    return None
+
+
+# (only events?, rows with the predictor?, sessions?) -> the reason, with {outcome} and {predictor}
+_INDICATOR_WORDS = {
+    (False, True, True): N_("quasi-complete separation: no {outcome} events among the sessions with "
+                            "{predictor}"),
+    (False, True, False): N_("quasi-complete separation: no {outcome} events among the patients with "
+                             "{predictor}"),
+    (False, False, True): N_("quasi-complete separation: no {outcome} events among the sessions without "
+                             "{predictor}"),
+    (False, False, False): N_("quasi-complete separation: no {outcome} events among the patients without "
+                              "{predictor}"),
+    (True, True, True): N_("quasi-complete separation: only {outcome} events among the sessions with "
+                           "{predictor}"),
+    (True, True, False): N_("quasi-complete separation: only {outcome} events among the patients with "
+                            "{predictor}"),
+    (True, False, True): N_("quasi-complete separation: only {outcome} events among the sessions without "
+                            "{predictor}"),
+    (True, False, False): N_("quasi-complete separation: only {outcome} events among the patients without "
+                             "{predictor}"),
+}
 
 
 STAMPS = re.compile(r"(?<=Date:)\s+\w{3}, \d{2} \w{3} \d{4}|(?<=Time:)\s+\d{2}:\d{2}:\d{2}")

@@ -8,13 +8,17 @@ t + 1, symptoms at t -> alliance at t + 1) are the estimands. Both directions ar
 within-patient fluctuations, which H4a and H4b estimate separately with a lagged outcome. The lagged
 effects are equal over sessions (Mulder & Hamaker 2021: the default when waves are sessions of one
 treatment), the innovation variances free; CIs are therapist-cluster-robust (t with G - 1 df). The
-waves start at the first session from which both scores are recorded (`first_wave`: an alliance
-first given at session 3, as the WAI often is, starts them there).
+waves start at the first session from which both scores are recorded, and follow the sessions at which
+they are (`first_wave`: an alliance first given at session 3, as the WAI often is, starts them there; one
+given every third session makes the waves sessions 1, 4, 7, ..., and the lagged effects span three
+sessions).
 
 References
 ----------
 Hamaker, E. L., Kuiper, R. M., & Grasman, R. P. P. P. (2015). A critique of the cross-lagged panel
 model. Psychological Methods, 20(1), 102-116.
+Kuiper, R. M., & Ryan, O. (2018). Drawing conclusions from cross-lagged relationships: Re-considering
+the role of the time-interval. Structural Equation Modeling, 25(5), 809-823.
 Mulder, J. D., & Hamaker, E. L. (2021). Three extensions of the random intercept cross-lagged panel
 model. Structural Equation Modeling, 28(4), 638-648.
 """
@@ -34,12 +38,14 @@ MIN_WAVES = 3  # the RI-CLPM is not identified with fewer (Hamaker et al. 2015)
 MAX_WAVES = 6  # the fit takes 2 s at T = 6 and 4 s at T = 7 (400 patients): cost grows with T^2
 MIN_SHARE = 0.5  # the default T: to the last session at which at least half the patients have both scores,
 MIN_RECORDED = 2  # each of the T sessions with each score for at least 2 patients (the fit's least)
+MAX_STEP = 5  # waves at most every fifth session apart (a questionnaire given every 2nd to 5th session)
 NAMES = (Message("alliance"), Message("symptoms"))  # the two variables in the reasons' words
 NO_SYMPTOMS = Message("no symptom scores in the data")
 # The lagged effects by their label in `alliance.stats.riclpm.description` (x: alliance, y: symptoms).
 EFFECTS = {"d": "alliance_to_symptoms", "b": "symptoms_to_alliance", "a": "alliance_autoregression",
            "c": "symptoms_autoregression"}
-COLUMNS = ["effect", "estimate", "se", "se_model", "ci_low", "ci_high", "p", "first_session", "waves", "n",
+COLUMNS = ["effect", "estimate", "se", "se_model", "ci_low", "ci_high", "p", "first_session", "session_step",
+           "waves", "n",
            "n_therapists", "chisq", "df", "cfi", "rmsea", "status", "reason", "reason_message"]
 
 
@@ -74,75 +80,90 @@ def _too_few(recorded: list[pd.Series], session: int) -> Message | None:
     return None
 
 
-def sparse_wave(panel: pd.DataFrame, first: int, last: int) -> tuple[int, Message] | None:
-    """The first of sessions `first`..`last` at which the alliance or the symptom score is recorded for
-    fewer than `MIN_RECORDED` patients, and why it cannot be a wave, in words; None when every one can."""
+def sparse_wave(panel: pd.DataFrame, first: int, last: int, step: int = 1) -> tuple[int, Message] | None:
+    """The first of sessions `first`, `first + step`, ... up to `last` at which the alliance or the
+    symptom score is recorded for fewer than `MIN_RECORDED` patients, and why it cannot be a wave, in
+    words; None when every one can."""
     recorded = _recorded(panel)
-    for session in range(first, last + 1):
+    for session in range(first, last + 1, step):
         reason = _too_few(recorded, session)
         if reason is not None:
             return session, reason
     return None
 
 
-def first_wave(panel: pd.DataFrame) -> int:
-    """The session of the first wave: the first session that begins `MIN_WAVES` sessions in a row each
-    with both scores recorded for at least `MIN_RECORDED` patients (an alliance first given at session 3
-    starts the waves there); where none does, the first session with both so recorded (its run's end is
-    then the reason), or 1."""
+def first_wave(panel: pd.DataFrame) -> tuple[int, int]:
+    """The session of the first wave and the sessions from one wave to the next: the first session that
+    begins `MIN_WAVES` sessions in a row each with both scores recorded for at least `MIN_RECORDED`
+    patients (an alliance first given at session 3 starts the waves there), else the first that begins
+    `MIN_WAVES` such sessions every 2nd, 3rd, ... `MAX_STEP`th session (an alliance given at sessions 1,
+    4, 7, ...: step 3); where none does, the first session with both so recorded and step 1 (the next
+    session is then the reason), or (1, 1)."""
     recorded = _recorded(panel)
     usable = [int(session) for session in sorted(panel["session"].unique())
               if _too_few(recorded, int(session)) is None]
-    for session in usable:
-        if all(_too_few(recorded, session + step) is None for step in range(1, MIN_WAVES)):
-            return session
-    return usable[0] if usable else 1
+    for step in range(1, MAX_STEP + 1):
+        for session in usable:
+            if all(_too_few(recorded, session + step * wave) is None for wave in range(1, MIN_WAVES)):
+                return session, step
+    return (usable[0] if usable else 1), 1
 
 
-def default_waves(panel: pd.DataFrame, patients: int, first: int) -> int:
-    """T from the data, waves from session `first`: to the last session (T at most `MAX_WAVES`) at which
-    at least `MIN_SHARE` of the `patients` have both an alliance and a symptom score, ended before the
-    first session with either score recorded for fewer than `MIN_RECORDED` patients (`sparse_wave`: an
-    alliance scored every other session after the third, say, ends it at 3, where a T of 5 would hold a
-    wave with no scores); 0 when no session has half. Sessions before T with fewer than half are kept:
-    full-information ML uses what they have."""
+def default_waves(panel: pd.DataFrame, patients: int, first: int, step: int = 1) -> int:
+    """T from the data, waves at sessions `first`, `first + step`, ...: to the last wave (T at most
+    `MAX_WAVES`) at which at least `MIN_SHARE` of the `patients` have both an alliance and a symptom
+    score, ended before the first wave with either score recorded for fewer than `MIN_RECORDED` patients
+    (`sparse_wave`: an alliance scored every other session after the third, say, ends it at 3 with step
+    1, where a T of 5 would hold a wave with no scores); 0 when no wave has half. Waves before T with
+    fewer than half are kept: full-information ML uses what they have."""
     both = panel.dropna(subset=[TOTAL, "symptoms"])
     counts = both.groupby("session")["patient_id"].nunique()
-    enough = counts.index[(counts >= MIN_SHARE * patients) & (counts.index >= first)
-                          & (counts.index < first + MAX_WAVES)]
-    last = int(enough.max()) if len(enough) else first - 1
-    sparse = sparse_wave(panel, first, last)
-    return (last if sparse is None else sparse[0] - 1) - first + 1
+    waves = [first + step * wave for wave in range(MAX_WAVES)]
+    enough = [session for session in waves if counts.get(session, 0) >= MIN_SHARE * patients]
+    last = max(enough) if enough else first - step
+    sparse = sparse_wave(panel, first, last, step)
+    return ((last if sparse is None else sparse[0] - step) - first) // step + 1
 
 
 def dynamics_analysis(session_scores: pd.DataFrame, sessions: pd.DataFrame, patients: pd.DataFrame,
                       settings: dict) -> dict:
     """H4c with its status: the RI-CLPM of alliance (x) and symptoms (y) over T sessions from
-    `first_wave` (`settings["waves"]`, "auto" for `default_waves`), lagged effects equal over sessions,
-    therapist clusters; `riclpm` holds the fit (None when not estimable), `first_session` and `waves` the
-    sessions used."""
+    `first_wave` every `session_step` sessions (`settings["waves"]`, "auto" for `default_waves`), lagged
+    effects equal over waves, therapist clusters; `riclpm` holds the fit (None when not estimable),
+    `first_session`, `session_step` and `waves` the sessions used."""
     from alliance.stats.riclpm import fit_riclpm, wide_from_long  # semopy: imported where it is fitted
 
-    result = {"family": FAMILY, "statuses": [], "riclpm": None, "first_session": None, "waves": None}
+    result = {"family": FAMILY, "statuses": [], "riclpm": None, "first_session": None, "session_step": None,
+              "waves": None}
     if "symptoms" not in sessions.columns or sessions["symptoms"].isna().all():
         result["statuses"].append(status_record(KEY, NOT_ESTIMABLE, NO_SYMPTOMS))
         return result
     panel = session_panel(session_scores, sessions)
-    first = first_wave(panel)
+    first, step = first_wave(panel)
     waves = settings.get("waves", "auto")
-    waves = default_waves(panel, panel["patient_id"].nunique(), first) if waves == "auto" else int(waves)
-    result |= {"first_session": first, "waves": waves}
+    waves = (default_waves(panel, panel["patient_id"].nunique(), first, step) if waves == "auto"
+             else int(waves))
+    result |= {"first_session": first, "session_step": step, "waves": waves}
     try:
         if waves < MIN_WAVES:
-            sparse = sparse_wave(panel, first, first + MIN_WAVES - 1)
-            raise NotEstimable(sparse[1] if sparse is not None else Message(
+            last = first + (MIN_WAVES - 1) * step
+            sparse = sparse_wave(panel, first, last, step)
+            if sparse is not None:
+                raise NotEstimable(sparse[1])
+            if step == 1:
+                raise NotEstimable(Message(
+                    "fewer than half the patients have an alliance and a symptom score at session {session} "
+                    "or later: the model needs {minimum} sessions", session=last, minimum=MIN_WAVES))
+            raise NotEstimable(Message(
                 "fewer than half the patients have an alliance and a symptom score at session {session} or "
-                "later: the model needs {minimum} sessions", session=first + MIN_WAVES - 1,
-                minimum=MIN_WAVES))
+                "later: the model needs {minimum} waves, here sessions {sessions} ({step} sessions apart, as "
+                "both scores are recorded)", session=last, minimum=MIN_WAVES, step=step,
+                sessions=tuple(first + wave * step for wave in range(MIN_WAVES))))
         wide = wide_from_long(panel, patient="patient_id", session="session", x=TOTAL, y="symptoms",
-                              waves=waves, first=first)
+                              waves=waves, first=first, step=step)
         therapist = patients.set_index("patient_id")["therapist_id"].reindex(wide.index).to_numpy()
-        fit = fit_riclpm(wide, waves, constrained=True, clusters=therapist, names=NAMES, first_session=first)
+        fit = fit_riclpm(wide, waves, constrained=True, clusters=therapist, names=NAMES, first_session=first,
+                         session_step=step)
     except NotEstimable as error:
         result["statuses"].append(status_record(KEY, error.status, error.message))
         return result
@@ -166,12 +187,14 @@ def dynamics_table(result: dict) -> pd.DataFrame:
     status = result["statuses"][0]
     if result["riclpm"] is None:
         return pd.DataFrame([{"effect": "", "first_session": result["first_session"],
-                              "waves": result["waves"], "status": status["status"],
+                              "session_step": result["session_step"], "waves": result["waves"],
+                              "status": status["status"],
                               "reason": status["reason"],
                               "reason_message": message_text(status["reason_message"])}],
                             columns=COLUMNS)
     fit = result["riclpm"]
-    shared = {"first_session": result["first_session"], "waves": result["waves"], "n": fit["n"],
+    shared = {"first_session": result["first_session"], "session_step": result["session_step"],
+              "waves": result["waves"], "n": fit["n"],
               "n_therapists": fit["n_clusters"],
               "chisq": fit["chisq"], "df": fit["df"], "cfi": fit["cfi"], "rmsea": fit["rmsea"],
               "status": status["status"], "reason": "", "reason_message": ""}

@@ -20,7 +20,7 @@ from alliance.report.format import (
     format_unit,
 )
 from alliance.report.style import figure_style, message_figure, new_figure
-from alliance.report.words import fill, reason_text, status_word
+from alliance.report.words import fill, join, reason_text, status_word
 
 EFFECT_WORDS = {
     "alliance_to_symptoms": N_("Alliance at a session -> symptoms at the next"),
@@ -28,6 +28,14 @@ EFFECT_WORDS = {
     "alliance_autoregression": N_("Alliance -> alliance at the next session"),
     "symptoms_autoregression": N_("Symptoms -> symptoms at the next session"),
     "random_intercept_correlation": N_("Patients' stable levels of alliance and symptoms (correlation)"),
+}
+# The same where the waves are every 2nd or later session (an alliance given every third session): the
+# lagged effects are from one wave to the next, which the fit's sentence says is so many sessions
+WAVE_EFFECT_WORDS = EFFECT_WORDS | {
+    "alliance_to_symptoms": N_("Alliance at a wave -> symptoms at the next wave"),
+    "symptoms_to_alliance": N_("Symptoms at a wave -> alliance at the next wave"),
+    "alliance_autoregression": N_("Alliance -> alliance at the next wave"),
+    "symptoms_autoregression": N_("Symptoms -> symptoms at the next wave"),
 }
 # Each direction: its RI-CLPM effect, the H4a/H4b effect row, and the sign that means "the alliance helps"
 # in each (symptoms run higher = worse; H4b's predictor is the improvement, previous - current).
@@ -53,11 +61,17 @@ def _finding(low: float, high: float, sign: int) -> int:
     return 0
 
 
+def effect_words(step: int) -> dict[str, str]:
+    """The lagged effects' names (untranslated) for waves `step` sessions apart."""
+    return EFFECT_WORDS if step == 1 else WAVE_EFFECT_WORDS
+
+
 def agreement_sentences(rows: pd.DataFrame, effects: pd.DataFrame) -> list[str]:
     """Per direction, what the RI-CLPM and the separate model (H4a forward, H4b reverse) each find and
     whether they agree; nothing for a direction whose H4a/H4b row is absent."""
     sentences = []
     by_effect = rows.set_index("effect")
+    words = effect_words(int(rows["session_step"].iloc[0]))
     for direction, (effect, (outcome, predictor), riclpm_sign, separate_sign, key) in DIRECTIONS.items():
         separate = effects[(effects["outcome"] == outcome) & (effects["predictor"] == predictor)]
         if separate.empty or effect not in by_effect.index:
@@ -66,11 +80,11 @@ def agreement_sentences(rows: pd.DataFrame, effects: pd.DataFrame) -> list[str]:
         theirs = _finding(separate["ci_low"].iloc[0], separate["ci_high"].iloc[0], separate_sign)
         if ours == theirs:
             sentences.append(fill(_("{direction}: the RI-CLPM and {key} agree: {finding}."),
-                                  direction=_(EFFECT_WORDS[effect]), key=key,
+                                  direction=_(words[effect]), key=key,
                                   finding=_(FINDINGS[direction][ours])))
         else:
             sentences.append(fill(_("{direction}: the RI-CLPM and {key} differ: in the RI-CLPM {ours}; in "
-                                    "{key} {theirs}."), direction=_(EFFECT_WORDS[effect]), key=key,
+                                    "{key} {theirs}."), direction=_(words[effect]), key=key,
                                   ours=_(FINDINGS[direction][ours]), theirs=_(FINDINGS[direction][theirs])))
     return sentences
 
@@ -89,21 +103,31 @@ def dynamics_section(result: Mapping | None, effects: pd.DataFrame, status: pd.D
             reason=reason_text(record))}
     table = dynamics_table(dict(result))
     first = table.iloc[0]
-    rows = [{"effect": _(EFFECT_WORDS[r["effect"]]),
+    step = int(first["session_step"])
+    words = effect_words(step)
+    rows = [{"effect": _(words[r["effect"]]),
              "estimate": format_unit(r["estimate"], 2) if r["effect"] == "random_intercept_correlation"
              else format_number(r["estimate"], 3),
              "ci": format_ci(r["ci_low"], r["ci_high"], unit=r["effect"] == "random_intercept_correlation",
                              digits=2 if r["effect"] == "random_intercept_correlation" else 3),
              "p": format_p(r["p"]) if pd.notna(r["p"]) else ""}
             for _index, r in table.iterrows()]
-    fit = fill(_("{n} patients of {therapists} therapists over sessions {first} to {last} (full-information "
-                 "maximum likelihood: patients who left early count with the sessions they had); "
-                 "χ²({df}) = {chisq}, CFI {cfi}, RMSEA {rmsea}."),
-               n=format_count(first["n"]), therapists=format_count(first["n_therapists"]),
-               first=format_count(first["first_session"]),
-               last=format_count(first["first_session"] + first["waves"] - 1), df=format_count(first["df"]),
-               chisq=format_number(first["chisq"]), cfi=format_unit(first["cfi"], 3),
-               rmsea=format_unit(first["rmsea"], 3))
+    sessions = [int(first["first_session"]) + wave * step for wave in range(int(first["waves"]))]
+    statistics = dict(n=format_count(first["n"]), therapists=format_count(first["n_therapists"]),
+                      df=format_count(first["df"]), chisq=format_number(first["chisq"]),
+                      cfi=format_unit(first["cfi"], 3), rmsea=format_unit(first["rmsea"], 3))
+    if step == 1:
+        fit = fill(_("{n} patients of {therapists} therapists over sessions {first} to {last} "
+                     "(full-information maximum likelihood: patients who left early count with the sessions "
+                     "they had); χ²({df}) = {chisq}, CFI {cfi}, RMSEA {rmsea}."),
+                   first=format_count(sessions[0]), last=format_count(sessions[-1]), **statistics)
+    else:
+        fit = fill(_("{n} patients of {therapists} therapists over sessions {sessions}, the waves of the "
+                     "model (both scores are recorded every {step} sessions, so each lagged effect spans "
+                     "{step} sessions; full-information maximum likelihood: patients who left early count "
+                     "with the sessions they had); χ²({df}) = {chisq}, CFI {cfi}, RMSEA {rmsea}."),
+                   sessions=join([format_count(session) for session in sessions], ", "),
+                   step=format_count(step), **statistics)
     return {"rows": rows, "fit": fit, "agreement": agreement_sentences(table, effects), "not_estimated": ""}
 
 
@@ -116,10 +140,12 @@ def dynamics_figure(result: Mapping | None) -> Figure:
         return message_figure(title, _("The reciprocal dynamics of alliance and symptoms could not be "
                                        "estimated; the report says why."))
     rows = dynamics_table(dict(result)).set_index("effect")
+    step = int(rows["session_step"].iloc[0])
     nodes = {"alliance_t": (0.12, 0.75), "symptoms_t": (0.12, 0.25), "alliance_next": (0.88, 0.75),
              "symptoms_next": (0.88, 0.25)}
     labels = {"alliance_t": _("Alliance\nsession t"), "symptoms_t": _("Symptoms\nsession t"),
-              "alliance_next": _("Alliance\nsession t + 1"), "symptoms_next": _("Symptoms\nsession t + 1")}
+              "alliance_next": fill(_("Alliance\nsession t + {step}"), step=format_count(step)),
+              "symptoms_next": fill(_("Symptoms\nsession t + {step}"), step=format_count(step))}
     arrows = {"alliance_autoregression": ("alliance_t", "alliance_next", (0.5, 0.83)),
               "symptoms_autoregression": ("symptoms_t", "symptoms_next", (0.5, 0.17)),
               "alliance_to_symptoms": ("alliance_t", "symptoms_next", (0.36, 0.56)),

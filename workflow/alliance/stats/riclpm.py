@@ -365,7 +365,8 @@ def _casewise_moments(
 
 
 def wide_from_long(
-    long: pd.DataFrame, *, patient: str, session: str, x: str, y: str, waves: int, first: int = 1
+    long: pd.DataFrame, *, patient: str, session: str, x: str, y: str, waves: int, first: int = 1,
+    step: int = 1,
 ) -> pd.DataFrame:
     """Reshape session-level data to the wide layout ``x1..xT, y1..yT`` used by :func:`fit_riclpm`.
 
@@ -378,9 +379,13 @@ def wide_from_long(
     x, y : str
         Column names of the two variables (e.g. alliance and symptoms).
     waves : int
-        Number of waves ``T``: sessions ``first..first + T - 1`` are kept, the others dropped.
+        Number of waves ``T``: sessions ``first, first + step, ..., first + (T - 1) step`` are kept,
+        the others dropped.
     first : int, optional
-        The session of the first wave (default 1); wave ``t`` is session ``first + t - 1``.
+        The session of the first wave (default 1).
+    step : int, optional
+        Sessions from one wave to the next (default 1): wave ``t`` is session ``first + (t - 1) step``
+        (an alliance given every third session: ``step=3``).
 
     Returns
     -------
@@ -390,12 +395,13 @@ def wide_from_long(
     """
     if long.duplicated([patient, session]).any():
         raise ValueError("some patient has more than one row for the same session")
-    keep = long[long[session].between(first, first + waves - 1)]
+    sessions = [first + (t - 1) * step for t in range(1, waves + 1)]
+    keep = long[long[session].isin(sessions)]
     wide = keep.pivot(index=patient, columns=session, values=[x, y]).reindex(long[patient].unique())
     out = pd.DataFrame(index=wide.index)
     for src, dst in ((x, "x"), (y, "y")):
-        for t in range(1, waves + 1):
-            column = (src, first + t - 1)
+        for t, number in enumerate(sessions, start=1):
+            column = (src, number)
             out[f"{dst}{t}"] = wide[column] if column in wide.columns else np.nan
     return out
 
@@ -721,14 +727,14 @@ def _saturated_em(
     )
 
 
-def _words(var: str, names: tuple[str | Message, str | Message], first_session: int) -> Message:
+def _words(var: str, names: tuple[str | Message, str | Message], first_session: int, step: int) -> Message:
     return Message("{variable} at session {session}", variable=names[0] if var[0] == "x" else names[1],
-                   session=first_session + int(var[1:]) - 1)
+                   session=first_session + (int(var[1:]) - 1) * step)
 
 
 def _check_patterns(
     patterns: list[_Pattern], observed: list[str], names: tuple[str | Message, str | Message],
-    min_patients: int, first_session: int,
+    min_patients: int, first_session: int, step: int,
 ) -> None:
     """Raise NotEstimable in words when the data cannot support the model."""
     waves = len(observed) // 2
@@ -750,14 +756,14 @@ def _check_patterns(
     for j, var_name in enumerate(observed):
         if count[j] == 0:
             raise NotEstimable(Message("{variable} is recorded for no patient",
-                                       variable=_words(var_name, names, first_session)))
+                                       variable=_words(var_name, names, first_session, step)))
         if count[j] < 2:
             raise NotEstimable(Plural("{variable} is recorded for {n} patient only",
                                       "{variable} is recorded for {n} patients only",
-                                      variable=_words(var_name, names, first_session), n=int(count[j])))
+                                      variable=_words(var_name, names, first_session, step), n=int(count[j])))
         if not var[j] > 0:
             raise NotEstimable(Message("{variable} has the same value for every patient",
-                                       variable=_words(var_name, names, first_session)))
+                                       variable=_words(var_name, names, first_session, step)))
 
 
 def _wald(est: float, se: float) -> tuple[float, float]:
@@ -844,6 +850,7 @@ def _fit(
     n_dropped: int,
     clustered: tuple[np.ndarray, np.ndarray] | None = None,
     first_session: int = 1,
+    session_step: int = 1,
 ) -> dict:
     """Estimate the model from missing-data patterns and assemble the result dictionary.
 
@@ -856,7 +863,8 @@ def _fit(
     model, labels, observed = setup.model, setup.labels, setup.observed
     k, p = len(labels), len(observed)
     n = sum(pat.n for pat in patterns)
-    _check_patterns(patterns, observed, names, k if min_patients is None else min_patients, first_session)
+    _check_patterns(patterns, observed, names, k if min_patients is None else min_patients, first_session,
+                    session_step)
     # Work on data divided by one standard deviation per variable (the same at every wave, so the
     # model is unchanged): optimiser tolerances and finite-difference steps are then scale-free.
     _, mean_ac, var_ac = _pattern_moments(patterns, p)
@@ -1026,6 +1034,7 @@ def fit_riclpm(
     min_patients: int | None = None,
     clusters: np.ndarray | None = None,
     first_session: int = 1,
+    session_step: int = 1,
 ) -> dict:
     """Fit a RI-CLPM of two variables over ``waves`` waves by full-information maximum likelihood.
 
@@ -1069,7 +1078,9 @@ def fit_riclpm(
         are dropped with their labels; the rows kept must all have a label.
     first_session : int, optional
         The session of wave 1 (default 1), for the reasons' words: wave ``t`` is named session
-        ``first_session + t - 1`` (see :func:`wide_from_long`).
+        ``first_session + (t - 1) session_step`` (see :func:`wide_from_long`).
+    session_step : int, optional
+        Sessions from one wave to the next (default 1), for the same words.
 
     Returns
     -------
@@ -1150,7 +1161,7 @@ def fit_riclpm(
     return _fit(
         setup, _patterns(values), information=information, names=names,
         min_patients=min_patients, n_dropped=int(empty.sum()), clustered=clustered,
-        first_session=first_session,
+        first_session=first_session, session_step=session_step,
     )
 
 
