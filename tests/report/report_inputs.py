@@ -3,6 +3,7 @@ psychometric tables (`report_inputs`: the keyword arguments of `build_report`)."
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from figure_checks import tiny_png
 
@@ -32,6 +33,8 @@ def features_table():
         "site": ["S1"] * 12 + ["S2"] * 8,
         "discipline": disciplines,
         "dropout": pd.array([i % 4 == 0 for i in range(20)], dtype="boolean"),
+        # asked at the end of treatment: missing for every dropout and for one patient who stayed
+        "satisfaction": [np.nan if i % 4 == 0 or i == 1 else 20.0 + i % 9 for i in range(20)],
     })
 
 

@@ -5,6 +5,7 @@ import copy
 import re
 from html import unescape
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -535,3 +536,14 @@ def test_a_column_the_data_do_not_have_gets_no_table_of_patients(inputs):
     html = build_report(**inputs | {"features": features})
     assert "Patients by discipline" in html and "Patients by site" not in html
     assert "Patients by site" in build_report(**inputs)
+
+
+def test_the_missing_data_table_counts_satisfaction_missing_among_dropouts(inputs):
+    """Satisfaction asked at the end of treatment is missing for the patients who left, so H3 rests on
+    completers (the plan says the report counts them): 5 of 5 dropouts, 1 of 15 others (shown as <5)."""
+    html = build_report(**inputs)
+    assert re.search(r"Satisfaction missing among dropouts</t[dh]>\s*<td[^>]*>5 \(100\.0%\)", html)
+    assert re.search(r"Satisfaction missing among patients who did not drop out</t[dh]>\s*<td[^>]*>&lt;5<",
+                     html)
+    features = inputs["features"].assign(satisfaction=np.nan)  # no satisfaction measure: no split
+    assert "missing among dropouts" not in build_report(**inputs | {"features": features})

@@ -125,6 +125,7 @@ def cohort_section(
         (_("Satisfaction pre-scored"), patients["pre_scored"], None),
         (_("Satisfaction prorated"), patients["prorated"], None),
         (_("Satisfaction missing"), patients["missing"], patients["patients"]),
+        *satisfaction_by_dropout(features),
     ]
     missing = [(label, shown_count(n, min_cell_size, of)) for label, n, of in counts]
     return {"overview": overview, "groups": groups, "flows": flows, "missing": missing,
@@ -139,6 +140,20 @@ def cohort_section(
                       "clinic.").format(
                 largest=format_count(min_cell_size - 1), k=format_count(min_cell_size),
                 secondary=shown_value(SECONDARY))}
+
+
+def satisfaction_by_dropout(features: pd.DataFrame) -> list[tuple[str, int, int]]:
+    """Satisfaction missing among the patients who dropped out and among those who did not (label, count,
+    of), since satisfaction is often asked at the end of treatment only, so that H3 rests on completers
+    (ANALYSIS_PLAN.md, H3); nothing when no patient has a satisfaction score."""
+    if features["satisfaction"].isna().all():
+        return []
+    missing = features["satisfaction"].isna()
+    dropout = features["dropout"].astype("boolean")
+    return [(label, int((missing & group).sum()), int(group.sum()))
+            for label, group in ((_("Satisfaction missing among dropouts"), dropout.eq(True).fillna(False)),
+                                 (_("Satisfaction missing among patients who did not drop out"),
+                                  dropout.eq(False).fillna(False)))]
 
 
 def input_tables(validation: dict) -> list[dict]:
