@@ -6,6 +6,7 @@ uninterrupted run."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
 import json
 import re
@@ -128,6 +129,13 @@ def test_make_share_bundle_holds_aggregates_only_and_pools_to_itself(root, defau
     results, plan = default_run / "results", root / "ANALYSIS_PLAN.md"
     assert share(["--results", str(results), "--plan", str(plan), "--out", str(tmp_path)]) == 1
     assert "network.site is empty" in capsys.readouterr().err
+    # a plan changed since the run: the bundle would claim a plan its results did not follow
+    edited = tmp_path / "ANALYSIS_PLAN.md"
+    edited.write_text(plan.read_text() + "\nVersion 99: an edit after the run.\n")
+    assert share(["--results", str(results), "--plan", str(edited), "--site", "clinic_a",
+                  "--out", str(tmp_path / "edited")]) == 1
+    assert "followed another version of the analysis plan" in capsys.readouterr().err
+    assert not (tmp_path / "edited").exists()
     for out in ("a", "b"):
         assert share(["--results", str(results), "--plan", str(plan), "--site", "clinic_a",
                       "--out", str(tmp_path / out)]) == 0
@@ -139,6 +147,9 @@ def test_make_share_bundle_holds_aggregates_only_and_pools_to_itself(root, defau
     with zipfile.ZipFile(bundle) as archive:
         files = {name: archive.read(name).decode() for name in archive.namelist()}
     assert sorted(files) == sorted(ENTRIES)
+    run_plan = json.loads((results / "manifest.json").read_text())["inputs"]["plan"]["sha256"]
+    assert json.loads(files["provenance.json"])["plan_sha256"] == run_plan == hashlib.sha256(
+        plan.read_bytes()).hexdigest()
     patients = pd.read_csv(default_run / "data/synthetic/patients.csv")
     codes = set(patients["patient_id"]) | set(patients["therapist_id"])
     leaked = {code for code in codes for text in files.values() if code in text}
@@ -258,7 +269,7 @@ def test_manifest_and_make_reproduce_rerun_byte_identical(default_run, reproduce
     assert expected <= set(outputs)
     assert not any(path.startswith(("logs/", "benchmarks/")) for path in outputs)
     assert outputs["effects.csv"]["sha256"] == reproduced.before["effects.csv"]
-    assert set(manifest["inputs"]) == {"patients", "sessions", "outcomes", "truth"}
+    assert set(manifest["inputs"]) == {"patients", "sessions", "outcomes", "truth", "plan"}
     assert manifest["config"]["synthetic"]["seed"] == 5
     assert manifest["environment"]["packages"]["statsmodels"]
     done = reproduced.done

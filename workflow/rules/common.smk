@@ -9,6 +9,7 @@ from alliance.configuration import SYNTHETIC, uses_synthetic_cohort
 from alliance.simulation.conditions import truth_scale
 from alliance.outputs import FIGURES, MODEL_FIGURES, PSYCHOMETRIC_TABLES
 from alliance.report.pdf import NO_BROWSER, find_browser
+from alliance.runtime.fingerprint import code_fingerprint
 from alliance.runtime.stale import set_aside_stale_outputs
 
 ENV = "../../environment.yml"
@@ -16,6 +17,13 @@ MODEL_FAMILIES = ["adherence", "dropout", "satisfaction", "symptoms"]
 TABLES = ["patients", "sessions", "outcomes"]
 DATA_FIGURES = [name for name in FIGURES if name not in MODEL_FIGURES]  # the figures needing no model
 BROWSER = find_browser()  # headless Chromium prints results/report.pdf; without it the run says how to get one
+# The analysis plan the code implements: the manifest records its hash, which a site's bundle carries
+# (make share), so that a network pools only runs of one plan
+PLAN = str(Path(workflow.basedir) / "ANALYSIS_PLAN.md")
+# Every job of the main run takes it as a parameter, so that a change of the package's code re-runs
+# them (Snakemake sees a change of a job's script, not of the modules it imports); the simulation
+# study's jobs do not (hours at R = 500): after a change, re-run it with `snakemake simulation --forceall`
+CODE = code_fingerprint()
 
 
 # When a run stops early (invalid data, a crash), the final outputs it did not rewrite are an earlier run's:

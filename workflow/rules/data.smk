@@ -8,6 +8,7 @@ rule synthesize:
         sessions=f"{SYNTHETIC}/sessions.csv",
         outcomes=f"{SYNTHETIC}/outcomes.csv",
     params:
+        code=CODE,  # re-run after a change of the package's code (common.smk)
         synthetic=config["synthetic"],  # whole block: every key is a setting of the generator
         early_window=config["features"]["early_window"],
     resources:
@@ -29,6 +30,7 @@ rule synthesize_truth:
     output:
         truth=f"{SYNTHETIC}/truth.json",
     params:
+        code=CODE,  # re-run after a change of the package's code (common.smk)
         synthetic=config["synthetic"],  # whole block: every key is a setting of the generator
         early_window=config["features"]["early_window"],
         covariates=config["models"]["covariates"],
@@ -57,6 +59,7 @@ rule validate:
         outcomes="results/validated/outcomes.parquet",
         summary="results/validated/validation_summary.json",
     params:
+        code=CODE,  # re-run after a change of the package's code (common.smk)
         instruments=config["instruments"],  # whole block: load_configured resolves every instrument
         data=config["data"],  # whole block: the paths and every reading setting of the reader
         privacy=config["privacy"],  # whole block: allow_columns, k_anonymity and min_cell_size are all used

@@ -54,6 +54,7 @@ rule fit_models:
             labels={"table": "model status"},
         ),
     params:
+        code=CODE,  # re-run after a change of the package's code (common.smk)
         families=MODEL_FAMILIES,
         covariates=config["models"]["covariates"],
         instruments=config["instruments"],  # whole block: load_configured resolves every instrument

@@ -23,6 +23,7 @@ rule early_warning:
             ["results/early_warning/patient_list.csv"] if config["early_warning"]["patient_list"] else []
         ),
     params:
+        code=CODE,  # re-run after a change of the package's code (common.smk)
         settings=config["early_warning"],  # whole block: every key is used and recorded in result.json
         early_window=config["features"]["early_window"],
         covariates=config["models"]["covariates"],

@@ -31,6 +31,7 @@ rule report:
         rupture_shares=rules.features.output.rupture_shares,
         figures=rules.psychometrics.output.png,
         svg=rules.psychometrics.output.svg,  # not read: every output exists before the manifest is written
+        plan=PLAN,  # not read: the manifest records its hash, and a new plan writes a new manifest
     output:
         png=[
             report(
@@ -52,11 +53,12 @@ rule report:
         manifest="results/manifest.json",
     threads: 2  # the figures are rendered in parallel (scaled down to --cores 1)
     params:
+        code=CODE,  # re-run after a change of the package's code (common.smk)
         config=config,  # whole config: the report prints it in full (provenance) and its sections read it;
         # the manifest records it (`make reproduce` compares it)
         min_cell_size=config["privacy"]["min_cell_size"],
         results=lambda wildcards, output: os.path.dirname(output.manifest),
-        inputs=lambda wildcards: get_tables(wildcards) | get_truth(wildcards),
+        inputs=lambda wildcards: get_tables(wildcards) | get_truth(wildcards) | {"plan": PLAN},
     resources:
         mem_mb=scaled_mem_mb(1000, 50),
         runtime=scaled_runtime(10, 0.5),
@@ -77,6 +79,7 @@ rule report_pdf:
         pdf="results/report.pdf",
         screenshot="results/report.png",
     params:
+        code=CODE,  # re-run after a change of the package's code (common.smk)
         browser=BROWSER,
     resources:
         mem_mb=scaled_mem_mb(1000),
@@ -98,6 +101,7 @@ rule therapist_feedback:
     output:
         directory("results/feedback"),
     params:
+        code=CODE,  # re-run after a change of the package's code (common.smk)
         min_cell_size=config["privacy"]["min_cell_size"],
         language=config["report"]["language"],  # of the pages' text, figure and numbers
     resources:

@@ -23,6 +23,7 @@ rule features:
             labels={"table": "rupture patterns"},
         ),
     params:
+        code=CODE,  # re-run after a change of the package's code (common.smk)
         instruments=config["instruments"],  # whole block: load_configured resolves every instrument
         early_window=config["features"]["early_window"],
         ruptures=config["ruptures"],  # whole block: every key is a setting of the rupture criterion
@@ -71,6 +72,7 @@ rule psychometrics:
         ],
         svg=[f"results/figures/{name}.svg" for name in DATA_FIGURES],
     params:
+        code=CODE,  # re-run after a change of the package's code (common.smk)
         tables=PSYCHOMETRIC_TABLES,
         instruments=config["instruments"],  # whole block: load_configured resolves every instrument
         settings=config["psychometrics"],  # whole block: bootstrap, seed and max_sessions are all used

@@ -405,13 +405,21 @@ def csv_bytes(table: pd.DataFrame) -> bytes:
 
 
 def build_bundle(results: Path, plan: Path, site: str | None = None) -> tuple[str, dict[str, bytes]]:
-    """The site label and the bundle's files (name -> bytes) from a finished run's `results/` and the
-    analysis plan; `site` overrides the run's `network.site`. Refuses (InputError) when the run is not
-    finished or its tables changed since its manifest."""
+    """The site label and the bundle's files (name -> bytes) from a finished run's `results/`, with the
+    hash of the analysis plan the run recorded; `site` overrides the run's `network.site`. Refuses
+    (InputError) when the run is not finished, its tables changed since its manifest, or the run's plan
+    is not `plan` (the checkout's: the bundle would claim a plan its results did not follow)."""
     manifest_path = results / "manifest.json"
     if not manifest_path.exists():
         raise InputError(f"{manifest_path} is missing: run the workflow to the end first (make run)")
     manifest = read_json(manifest_path)
+    run_plan = manifest["inputs"].get("plan", {}).get("sha256")
+    if run_plan is None:
+        raise InputError(f"the run in {results} recorded no analysis plan (it predates the plan's hash in "
+                         "the manifest): run the workflow again (make run) before make share")
+    if run_plan != sha256_file(plan):
+        raise InputError(f"the run in {results} followed another version of the analysis plan than {plan} "
+                         "(changed since the run): run the workflow again (make run) before make share")
     config = manifest["config"]
     label = check_site(site or config.get("network", {}).get("site", ""))
     k = int(config["privacy"]["min_cell_size"])
@@ -433,7 +441,7 @@ def build_bundle(results: Path, plan: Path, site: str | None = None) -> tuple[st
         "reliability.csv": reliability_table(pd.read_csv(results / "psychometrics/reliability.csv"), k),
         "benchmarks.csv": benchmarks_table(families, k),
     }
-    info = provenance(manifest, site=label, plan_sha256=sha256_file(plan),
+    info = provenance(manifest, site=label, plan_sha256=run_plan,
                       instrument=instrument_info(config["instruments"]["alliance"]))
     files = {name: csv_bytes(table) for name, table in tables.items()}
     files["provenance.json"] = json_text(info).encode()
