@@ -142,6 +142,23 @@ def test_unknown_patient_and_bad_boolean_are_reported_together(wai_sr, csq8):
     assert "1 value that is not a boolean" in boolean.message and "'maybe'" in boolean.message
 
 
+@pytest.mark.parametrize("written", ["p1", " P-1", "P01"])
+def test_a_code_written_another_way_is_told_so(wai_sr, csq8, written):
+    """Codes that match the patients' only when written alike (case, spaces, hyphens, leading zeros: two
+    exports of one clinic) get that fix, without matching the rows; a code that matches none gets the usual
+    one."""
+    raw = tables(wai_sr, csq8)
+    raw["outcomes"].loc[0, "patient_id"] = written
+    (unknown,) = fail(raw, wai_sr, csq8).problems
+    assert (unknown.file, unknown.rows) == ("outcomes.csv", [1])
+    assert unknown.fix == ("each of these codes is a patient of patients.csv written another way (upper or "
+                           "lower case, spaces, hyphens or leading zeros): write the codes the same way in "
+                           "every table")
+    raw["outcomes"].loc[1, "patient_id"] = "P9"  # not every code is one written another way
+    (unknown,) = fail(raw, wai_sr, csq8).problems
+    assert unknown.fix == "add the patient to the patients table or remove these rows"
+
+
 def test_missing_required_value_and_bad_discipline(wai_sr, csq8):
     raw = tables(wai_sr, csq8)
     raw["sessions"].loc[0, "attended"] = None

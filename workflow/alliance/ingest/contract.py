@@ -312,6 +312,13 @@ def _check_schema(
                                          keys, n))
 
 
+def code_form(codes: pd.Series) -> pd.Series:
+    """Codes as compared for a hint only (never to match rows): lower case, without spaces, hyphens, dots,
+    underscores or leading zeros ("P-0012 " and "p12" alike)."""
+    return codes.astype(str).str.casefold().str.replace(r"[\s\-_.]", "", regex=True).str.replace(
+        r"(?<![0-9])0+(?=[0-9])", "", regex=True)
+
+
 def validate_tables(
     raw: dict[str, pd.DataFrame],
     files: dict[str, str],
@@ -372,15 +379,20 @@ def validate_tables(
         }
     if "patients" in typed:
         known = set(typed["patients"]["patient_id"].dropna())
+        alike = set(code_form(typed["patients"]["patient_id"].dropna()))
         for table in ("sessions", "outcomes"):
             if table in typed:
                 unknown = typed[table]["patient_id"].notna() & ~typed[table]["patient_id"].isin(known)
                 if unknown.any():
                     rows, keys, n = _rows(unknown, typed[table])
+                    written = code_form(typed[table].loc[unknown, "patient_id"]).isin(alike).all()
                     problems.append(Problem.told(
                         files[table], "patient_id",
                         Plural("{n} row names a patient not in {file}",
                                "{n} rows name a patient not in {file}", n=n, file=files["patients"]),
+                        Message("each of these codes is a patient of {file} written another way (upper or "
+                                "lower case, spaces, hyphens or leading zeros): write the codes the same way "
+                                "in every table", file=files["patients"]) if written else
                         Message("add the patient to the patients table or remove these rows"), rows, keys, n,
                     ))
     for problem in problems:
