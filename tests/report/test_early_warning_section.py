@@ -54,7 +54,7 @@ def test_the_section_sets_the_cutoffs_side_by_side():
     section = early_warning_section(result(), measures(), FLOW, min_cell_size=10)
     rules = [row["rule"] for row in section["cutoffs"]]
     assert rules == ["Conventional cut-off", "Clinic's own cut-off"]
-    assert section["cutoffs"][0]["definition"] == "a total below 36.0"
+    assert section["cutoffs"][0]["definition"] == "a total below 36"  # the setting as written
     chosen = "a total at or below each fold's cut-off (3.50 to 3.90)"
     assert section["cutoffs"][1]["definition"] == chosen
     assert section["threshold"] == "17.6%"

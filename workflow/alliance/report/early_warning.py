@@ -18,6 +18,7 @@ from alliance.i18n import N_, _
 from alliance.report.format import (
     format_ci,
     format_count,
+    format_general,
     format_number,
     format_percent,
     format_unit,
@@ -151,7 +152,7 @@ def cutoff_rows(result: Mapping, measures: pd.DataFrame, primary: int) -> list[d
         if rule == "conventional_cutoff":
             rule_text = fill(_("a total below {value}") if not conventional["inclusive"]
                              else _("a total at or below {value}"),
-                             value=format_number(conventional["value"], 1))
+                             value=format_general(conventional["value"]))  # a setting, as written (36)
         else:
             rule_text = fill(_("a total at or below each fold's cut-off ({low} to {high})"),
                              low=format_number(min(cutoffs), 2),
