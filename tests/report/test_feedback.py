@@ -33,9 +33,9 @@ def test_rates_by_hand():
     patients, _ = cohort()
     own = rates(patients[patients["therapist_id"] == "TA"])
     assert own["alliance_mean"] == pytest.approx(4.0)
-    assert own["rupture_rate"] == pytest.approx(2 / 5)  # the not-classifiable patient does not count
-    assert own["repair_rate"] == pytest.approx(1 / 5)
-    assert own["dropout_rate"] == pytest.approx(2 / 5)  # one outcome missing
+    assert own["ruptures"] == (2, 5)  # the not-classifiable patient does not count
+    assert own["repairs"] == (1, 5)
+    assert own["dropouts"] == (2, 5)  # one outcome missing
 
 
 def test_session_means_use_bands_and_the_minimum():
@@ -55,7 +55,10 @@ def test_pages_only_for_therapists_at_or_above_the_minimum(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index.csv", "therapist_TA.html"]
     page = (tmp_path / "therapist_TA.html").read_text()
     assert "Your 6 patients beside the clinic's 8" in page
-    assert "40.0%" in page and "data:image/png;base64," in page
+    # 2 of TA's 5 classifiable patients had a rupture: a count below the minimum, as the report hides it
+    assert re.search(r"at least one alliance rupture</td>\s*<td[^>]*>&lt;5</td>", page)
+    assert "40.0%" not in page and "data:image/png;base64," in page
+    assert "counts of fewer than 5 patients are shown as &lt;5." in page
     text = re.sub(r'"data:[^"]*"', "", page)  # the figure's base64 bytes can hold "P05" by chance
     assert not any(f"P{i:02d}" in text for i in range(8))  # no patient is named
 
@@ -78,14 +81,15 @@ def test_pages_in_english_are_unchanged(tmp_path):
 def test_pages_in_spanish_and_catalan(tmp_path, code, heading, own, clinic):
     patients, sessions = cohort()
     with use_language(code):
-        index = feedback_pages(patients, sessions, min_cell_size=5, out_dir=tmp_path)
+        index = feedback_pages(patients, sessions, min_cell_size=2, out_dir=tmp_path)
         figure = trajectory_figure(session_means(sessions, min_cell_size=9),
                                    session_means(sessions, 5), "TA")
-    assert index["page"].tolist() == ["therapist_TA.html", ""]  # file names and the index stay as they are
+    # file names and the index stay as they are
+    assert index["page"].tolist() == ["therapist_TA.html", "therapist_TB.html"]
     page = (tmp_path / "therapist_TA.html").read_text()
     assert f'<html lang="{code}">' in page and f"<h1>{heading}</h1>" in page and own in page
     assert f"<th>{clinic}</th>" in page and "(IC del 95\u00a0%)" in page
-    assert "40,0\u00a0%" in page and "4,00" in page  # decimal commas
+    assert "2 (40,0\u00a0%)" in page and "4,00" in page  # decimal commas (2 of 5 with a rupture)
     assert "Your" not in page and "40.0%" not in page
     ax = figure.axes[0]
     assert ax.get_title() != "Alliance over treatment" and ax.get_xlabel().startswith(("Sesión", "Sessió"))

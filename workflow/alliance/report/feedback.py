@@ -2,8 +2,10 @@
 therapist with their patients' alliance by session against the clinic, rupture and dropout rates.
 
 Pages are pseudonymous (the therapist code of the data, no patient is named) and follow the disclosure
-rule: a therapist with fewer than `min_cell_size` patients gets no page, and a session's mean is drawn
-only when it rests on at least `min_cell_size` patients (of the therapist, or of the clinic).
+rule: a therapist with fewer than `min_cell_size` patients gets no page, a count of 1 to
+`min_cell_size` - 1 patients (ruptures, repairs, dropouts) is shown as "<k" as in the report, and a
+session's mean is drawn only when it rests on at least `min_cell_size` patients (of the therapist, or of
+the clinic).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from alliance.io import write_csv, write_text
 from alliance.report.figures import PNG_DPI, mean_ci
 from alliance.report.format import format_count, format_number, format_percent
 from alliance.report.style import figure_style, new_figure, titled
+from alliance.report.words import shown_count
 from alliance.scoring.scores import TOTAL, scored_sessions
 
 INDEX_COLUMNS = ["therapist_id", "patients", "page"]
@@ -46,19 +49,25 @@ def session_means(scored: pd.DataFrame, min_cell_size: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["session", "mean", "ci_low", "ci_high"]).astype(float)
 
 
-def rates(patients: pd.DataFrame) -> dict[str, float]:
-    """Rupture rate (any rupture among classifiable patients), dropout rate and mean alliance."""
+def rates(patients: pd.DataFrame) -> dict:
+    """Mean alliance, and as (count, of) the patients with a rupture and with a repaired one (of the
+    classifiable patients) and those who dropped out (of those with a recorded outcome)."""
     classifiable = patients[patients["rupture_pattern"].isin(
         ["no_rupture", "rupture_without_repair", "rupture_with_repair"])]
     known = patients["dropout"].dropna().astype(bool)
     return {
         "alliance_mean": float(patients["alliance_mean"].mean()),
-        "rupture_rate": float((classifiable["rupture_pattern"] != "no_rupture").mean())
-        if len(classifiable) else float("nan"),
-        "repair_rate": float((classifiable["rupture_pattern"] == "rupture_with_repair").mean())
-        if len(classifiable) else float("nan"),
-        "dropout_rate": float(known.mean()) if len(known) else float("nan"),
+        "ruptures": (int((classifiable["rupture_pattern"] != "no_rupture").sum()), len(classifiable)),
+        "repairs": (int((classifiable["rupture_pattern"] == "rupture_with_repair").sum()), len(classifiable)),
+        "dropouts": (int(known.sum()), len(known)),
     }
+
+
+def shown_share(count_of: tuple[int, int], min_cell_size: int) -> str:
+    """A count with its share, "<k" for 1 to k - 1 patients (the report's rule: a share of a known
+    denominator gives its count away), "NA" without a denominator."""
+    count, of = count_of
+    return shown_count(count, min_cell_size, of) if of else format_percent(float("nan"))
 
 
 def trajectory_figure(therapist: pd.DataFrame, clinic: pd.DataFrame, label: str) -> Figure:
@@ -124,16 +133,16 @@ def feedback_pages(features: pd.DataFrame, session_scores: pd.DataFrame, min_cel
                                                  min_cell_size), clinic_traj,
                                    # Translators: the legend of a therapist's line in their feedback figure.
                                    _("therapist {therapist}").format(therapist=therapist_id))
-        rows = [(label, fmt(own[key]), fmt(clinic[key])) for label, key, fmt in (
-            (_("Mean alliance of your patients (mean over their scored sessions)"), "alliance_mean",
-             format_number),
-            (_("Patients with at least one alliance rupture"), "rupture_rate", format_percent),
-            (_("Patients whose rupture was repaired"), "repair_rate", format_percent),
-            (_("Patients who dropped out"), "dropout_rate", format_percent),
-        )]
+        rows = [(_("Mean alliance of your patients (mean over their scored sessions)"),
+                 format_number(own["alliance_mean"]), format_number(clinic["alliance_mean"]))]
+        rows += [(label, shown_share(own[key], min_cell_size), shown_share(clinic[key], min_cell_size))
+                 for label, key in ((_("Patients with at least one alliance rupture"), "ruptures"),
+                                    (_("Patients whose rupture was repaired"), "repairs"),
+                                    (_("Patients who dropped out"), "dropouts"))]
         name = _file_name(therapist_id)
         write_text(template.render(therapist=therapist_id, patients=format_count(len(patients)), rows=rows,
                                    figure=_png(figure), min_cell_size=format_count(min_cell_size),
+                                   suppressed=f"<{format_count(min_cell_size)}",
                                    band=format_count(BAND), clinic_patients=format_count(len(features)),
                                    language=language()), out_dir / name)
         index.append({"therapist_id": therapist_id, "patients": str(len(patients)), "page": name})
