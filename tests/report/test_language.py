@@ -14,12 +14,14 @@ from alliance.i18n import (
     LANGUAGES,
     PACKAGE_DIR,
     SOURCE_LANGUAGE,
+    Count,
     Message,
     Plural,
     _,
     elided_format,
     extract_messages,
     read_catalogue,
+    suppressing_counts,
     use_language,
 )
 from alliance.report.document import build_report
@@ -163,6 +165,32 @@ def test_a_plural_message_is_singular_for_one_and_plural_otherwise(code, one, th
 
     with use_language(code):
         assert [Message.from_json(message(n).to_json()).render() for n in (1, 3, "<10")] == [one, three, few]
+
+
+def test_a_count_of_patients_is_hidden_below_the_minimum_cell_size_only_where_the_report_writes_it():
+    """A `Count` in a reason or note: the number in the results and logs; "<k" (its share too, and the
+    plural form) inside `suppressing_counts(k)`, as the report writes it, through JSON as well."""
+    def message(n):
+        return Plural("{variable} is recorded for {n} patient only",
+                      "{variable} is recorded for {n} patients only", variable="age", n=Count(n))
+
+    share = Message("{count} of the {n} analysed patients are at the maximum satisfaction score "
+                    "({maximum:g}).", count=Count(3, of=40), n=40, maximum=32)
+    assert [str(message(n)) for n in (1, 3, 12)] == [
+        "age is recorded for 1 patient only", "age is recorded for 3 patients only",
+        "age is recorded for 12 patients only"]
+    assert str(share) == "3 (7.5%) of the 40 analysed patients are at the maximum satisfaction score (32)."
+    read_back = [Message.from_json(message(n).to_json()) for n in (1, 3, 12, 0)]
+    with suppressing_counts(10):
+        assert [m.render() for m in read_back] == [
+            "age is recorded for <10 patients only", "age is recorded for <10 patients only",
+            "age is recorded for 12 patients only", "age is recorded for 0 patients only"]
+        assert Message.from_json(share.to_json()).render() == (
+            "<10 of the 40 analysed patients are at the maximum satisfaction score (32).")
+        with use_language("es"):
+            assert read_back[1].render(format_value) == "age solo consta en <10 pacientes"
+            assert Count(12, of=40).render(format_value) == "12 (30,0\u00a0%)"
+    assert read_back[1].render() == "age is recorded for 3 patients only"  # only inside the block
 
 
 def test_catalan_elides_de_and_el_before_a_vowel_and_a_number_read_with_one():

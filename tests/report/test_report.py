@@ -547,3 +547,28 @@ def test_the_missing_data_table_counts_satisfaction_missing_among_dropouts(input
                      html)
     features = inputs["features"].assign(satisfaction=np.nan)  # no satisfaction measure: no split
     assert "missing among dropouts" not in build_report(**inputs | {"features": features})
+
+
+def test_a_small_count_in_a_models_note_or_reason_is_hidden_in_the_report(inputs):
+    """A note and a reason made with `Count`s (3 patients at the maximum, 2 patients recorded) are written
+    with their counts in the results (English) and as "<5" in the report (minimum cell size 5), the
+    share of the hidden count too."""
+    from alliance.i18n import Count, Message, Plural, message_text
+    from alliance.models.satisfaction import ceiling_notes
+
+    (note,) = ceiling_notes({"outside_range": 0, "n": 20, "n_at_maximum": 3, "share_at_maximum": 0.15,
+                             "ceiling_effect": False, "floor_effect": False, "maximum": 32})
+    reason = Plural("{variable} is recorded for {n} patient only", "{variable} is recorded for {n} patients "
+                    "only", variable=Message("alliance"), n=Count(2))
+    assert str(note) == "3 (15.0%) of the 20 analysed patients are at the maximum satisfaction score (32)."
+    results = copy.deepcopy(inputs["model_results"])
+    satisfaction = next(r for r in results if r["family"] == "satisfaction")
+    satisfaction |= {"notes": [str(note)], "notes_message": [note.to_json()]}
+    status = inputs["status"].copy()
+    row = status["key"] == "H3-ordinal"
+    status.loc[row, ["status", "reason", "reason_message"]] = ["not_estimable", str(reason),
+                                                              message_text(reason)]
+    text = visible_text(build_report(**inputs | {"model_results": results, "status": status}))
+    assert "<5 of the 20 analysed patients are at the maximum satisfaction score (32)." in text
+    assert "Alliance is recorded for <5 patients only." in text
+    assert "3 (15.0%)" not in text and "recorded for 2 patient" not in text

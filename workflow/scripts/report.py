@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from alliance.i18n import use_language
+from alliance.i18n import suppressing_counts, use_language
 from alliance.instruments import load_configured
 from alliance.io import read_json, read_tables, write_json, write_text
 from alliance.outputs import EARLY_WARNING_TABLES
@@ -21,7 +21,8 @@ from alliance.runtime.runlog import start_log, user_errors_to_console
 log = start_log(snakemake.log[0])
 output = snakemake.output
 config = snakemake.params.config
-with user_errors_to_console(log), use_language(config["report"]["language"]):
+with (user_errors_to_console(log), use_language(config["report"]["language"]),
+      suppressing_counts(snakemake.params.min_cell_size)):
     instruments = load_configured(config["instruments"])
     model_results = [read_json(path) for path in snakemake.input.models]
     dimensions = read_json(snakemake.input.dimensions)
@@ -66,7 +67,7 @@ with user_errors_to_console(log):
         min_cell_size=snakemake.params.min_cell_size,
     )
     versions = provenance(config, validation)["versions"]
-    with use_language(config["report"]["language"]):
+    with use_language(config["report"]["language"]), suppressing_counts(snakemake.params.min_cell_size):
         paragraphs = methods_section(config, model_results, versions, synthetic=truth is not None)
         methods = methods_markdown(paragraphs, instruments, config)
 write_text(html, output.html)

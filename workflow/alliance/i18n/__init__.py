@@ -46,6 +46,8 @@ KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2), "pgettex
 CATALOGUE_DATE = datetime(2026, 12, 2)
 
 _language: ContextVar[str] = ContextVar("report_language", default=SOURCE_LANGUAGE)
+_min_cell_size: ContextVar[int | None] = ContextVar("min_cell_size", default=None)
+COUNT_CONTEXT = "count"  # the context of a `Count`, kept in its JSON data
 
 
 def language() -> str:
@@ -63,6 +65,23 @@ def use_language(code: str) -> Iterator[None]:
         yield
     finally:
         _language.reset(token)
+
+
+@contextmanager
+def suppressing_counts(min_cell_size: int) -> Iterator[None]:
+    """Write every `Count` of 1 to `min_cell_size` - 1 inside the block as "<k" (the report's disclosure
+    rule), its share too."""
+    token = _min_cell_size.set(min_cell_size)
+    try:
+        yield
+    finally:
+        _min_cell_size.reset(token)
+
+
+def _suppressed(count: object) -> str | None:
+    """ "<k" for a count of 1 to k - 1 while `suppressing_counts(k)` is active; else None."""
+    k = _min_cell_size.get()
+    return f"<{k}" if k is not None and isinstance(count, int | float) and 0 < count < k else None
 
 
 @cache
@@ -160,6 +179,8 @@ class Message:
     def render(self, number: Callable[[float, str], str] = english_number) -> str:
         """The message in the active language (`use_language`), nested messages too, each number written by
         `number(value, spec)`, a word before a value elided where the language does so (`_elided`)."""
+        if self.context == COUNT_CONTEXT and (hidden := _suppressed(self.values["n"])) is not None:
+            return hidden
         catalogue = translations(language())
         if self.plural:
             template = catalogue.ngettext(self.template, self.plural, _count(self.values["n"]))
@@ -219,6 +240,21 @@ class Plural(Message):
         self.plural = plural
 
 
+class Count(Message):
+    """A count of patients or sessions in a message, with its share of `of` when given ("24 (8.2%)"):
+    written as "<k" for 1 to k - 1 inside `suppressing_counts(k)` (the report), so that no reason or note
+    gives a small count away; as the number elsewhere (results tables, logs)."""
+
+    __slots__ = ()
+
+    def __init__(self, n: int, of: int | None = None) -> None:
+        if of:
+            super().__init__("{n} ({share:.1%})", n=n, share=n / of)
+        else:
+            super().__init__("{n}", n=n)
+        self.context = COUNT_CONTEXT
+
+
 class Term(Message):
     """A word or phrase without values, told apart from the same English elsewhere by `context` (as
     `pgettext`): an outcome, a predictor, a variable of a model."""
@@ -252,6 +288,8 @@ def read_message(value: object) -> Message | None:
 def _count(n: object) -> int:
     """The number that chooses a plural message's form: `n`, or for a count shown as text ("<10") one that
     every language writes in the plural form (2)."""
+    if isinstance(n, Message) and n.context == COUNT_CONTEXT:  # a `Count`, or its JSON data read back
+        return 2 if _suppressed(n.values["n"]) is not None else int(n.values["n"])
     return int(n) if isinstance(n, int | float) else 2
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from alliance.errors import BOUNDARY, FITTED, NOT_CONVERGED, NOT_ESTIMABLE
-from alliance.i18n import N_, Message, message_text, read_message
+from alliance.i18n import N_, Count, Message, message_text, read_message
 from alliance.instruments import Instrument
 from alliance.stats.reml import random_intercept_reml
 from alliance.stats.sem import comparative_fit_index, fisher_scoring
@@ -499,9 +499,10 @@ def _unidentified(values: np.ndarray, groups: np.ndarray, words: dict[str, str],
     if sizes.max() == 1:
         return Message(words["one_each"])
     if len(sizes) < min_groups:
-        return Message(words["few"], n=len(sizes), minimum=min_groups)
+        patients = words is NULL_FIT_WORDS["patient"]  # patients are a Count; therapists are not
+        return Message(words["few"], n=Count(len(sizes)) if patients else len(sizes), minimum=min_groups)
     if np.ptp(values) == 0:
-        return Message("all {n} values are equal: there is no variance to divide", n=len(values))
+        return Message("all {n} values are equal: there is no variance to divide", n=Count(len(values)))
     return None
 
 

@@ -28,7 +28,7 @@ from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
 from alliance.errors import FITTED, NOT_CONVERGED, REFUSED, SEPARATION, NotEstimable, status_record
-from alliance.i18n import N_, Message, Plural, Term, message_text
+from alliance.i18n import N_, Count, Message, Plural, Term, message_text
 from alliance.models.effects import effect_row
 
 T = TypeVar("T")
@@ -448,12 +448,13 @@ def outcome_term(outcome: str, *, spaced: bool = False) -> Message | str:
 
 
 def unit_count(unit: str, n: int) -> Message:
-    """A count of rows (`Design.unit`) or therapists with its noun: "1 patient", "12 sessions"."""
+    """A count of rows (`Design.unit`) or therapists with its noun: "1 patient", "12 sessions"; patients and
+    sessions as a `Count` (hidden below the minimum cell size in the report), therapists as they are."""
     if unit == "session":
-        return Plural("{n} session", "{n} sessions", n=n)
+        return Plural("{n} session", "{n} sessions", n=Count(n))
     if unit == "therapist":
         return Plural("{n} therapist", "{n} therapists", n=n)
-    return Plural("{n} patient", "{n} patients", n=n)
+    return Plural("{n} patient", "{n} patients", n=Count(n))
 
 
 def empty_reason(design: Design) -> Message:

@@ -36,7 +36,7 @@ import pandas as pd
 from scipy import stats
 
 from alliance.errors import NOT_CONVERGED, NotEstimable
-from alliance.i18n import Message, Plural, Term
+from alliance.i18n import Count, Message, Plural, Term
 from alliance.instruments import Instrument, name_in_words
 from alliance.stats.sem import (
     WEBB_MAX_CLUSTERS,
@@ -222,7 +222,7 @@ def latent_dimensions(data: pd.DataFrame, clusters: np.ndarray, instrument: Inst
         free = len(active_parameters(model))
         if len(data) < MIN_PATIENTS_PER_PARAMETER * free:
             raise NotEstimable(Message("{n} patients for the latent model's {free} parameters (fewer than "
-                                       "{minimum} per parameter)", n=len(data), free=free,
+                                       "{minimum} per parameter)", n=Count(len(data)), free=free,
                                        minimum=MIN_PATIENTS_PER_PARAMETER))
         model.fit(data)
         if not fisher_scoring(model):

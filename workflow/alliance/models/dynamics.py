@@ -28,7 +28,7 @@ from __future__ import annotations
 import pandas as pd
 
 from alliance.errors import FITTED, NOT_ESTIMABLE, NotEstimable, status_record
-from alliance.i18n import Message, Plural, message_text
+from alliance.i18n import Count, Message, Plural, message_text
 from alliance.scoring.scores import TOTAL, is_scored
 
 FAMILY = "dynamics"
@@ -76,7 +76,7 @@ def _too_few(recorded: list[pd.Series], session: int) -> Message | None:
             return Message("{variable} is recorded for no patient", variable=variable)
         if n < MIN_RECORDED:
             return Plural("{variable} is recorded for {n} patient only",
-                          "{variable} is recorded for {n} patients only", variable=variable, n=n)
+                          "{variable} is recorded for {n} patients only", variable=variable, n=Count(n))
     return None
 
 

@@ -12,7 +12,7 @@ from scipy.special import expit
 from statsmodels.miscmodels.ordinal_model import OrderedModel
 
 from alliance.errors import FITTED, NOT_CONVERGED, NotEstimable
-from alliance.i18n import Message, Plural, Term
+from alliance.i18n import Count, Message, Plural, Term
 from alliance.instruments import load_instrument
 from alliance.models.common import (
     FORMULA_ENV,
@@ -129,17 +129,17 @@ def ceiling_notes(check: dict) -> list[Message]:
                         n=check["outside_range"], minimum=check["minimum"], maximum=check["maximum"])]
     if check["n"] == 0:
         return []
-    notes = [Message("{share:.1%} of the analysed patients ({count} of {n}) are at the maximum satisfaction "
-                     "score ({maximum:g}).", share=check["share_at_maximum"], count=check["n_at_maximum"],
-                     n=check["n"], maximum=check["maximum"])]
+    notes = [Message("{count} of the {n} analysed patients are at the maximum satisfaction score "
+                     "({maximum:g}).", count=Count(check["n_at_maximum"], of=check["n"]), n=check["n"],
+                     maximum=check["maximum"])]
     if check["ceiling_effect"]:
         notes.append(Message("That is a ceiling effect (more than {share:.0%}; Terwee et al., 2007): the "
                              "proportional-odds model (sensitivity) does not assume equal spacing at the "
                              "top.",
                              share=CEILING_SHARE))
     if check["floor_effect"]:
-        notes.append(Message("{share:.1%} are at the minimum ({minimum:g}): a floor effect.",
-                             share=check["share_at_minimum"], minimum=check["minimum"]))
+        notes.append(Message("{count} are at the minimum ({minimum:g}): a floor effect.",
+                             count=Count(check["n_at_minimum"], of=check["n"]), minimum=check["minimum"]))
     return notes
 
 
@@ -189,7 +189,7 @@ def fit_satisfaction_ordinal(design: Design) -> tuple[dict, list[Message]]:
     notes = []
     n_rounded = int((~np.isclose(total, rounded)).sum())
     if n_rounded:
-        notes.append(Message("{n} prorated totals were rounded to the nearest point.", n=n_rounded))
+        notes.append(Message("{n} prorated totals were rounded to the nearest point.", n=Count(n_rounded)))
     levels = np.sort(rounded.unique())
     if len(levels) < 3:
         raise NotEstimable(Plural("only {n} distinct satisfaction total; a proportional-odds model needs at "
@@ -204,7 +204,7 @@ def fit_satisfaction_ordinal(design: Design) -> tuple[dict, list[Message]]:
     if len(data) <= parameters:
         raise NotEstimable(Message("only {n} patients for the {parameters} parameters of the "
                                    "proportional-odds model ({levels} distinct satisfaction totals)",
-                                   n=len(data), parameters=parameters, levels=len(levels)))
+                                   n=Count(len(data)), parameters=parameters, levels=len(levels)))
     with captured_warnings(notes):
         fit = fit_ordered_logit(formula, data, options=cluster_inference(design))
     if design.df is not None:  # statsmodels has no small-sample corrected sandwich for OrderedModel

@@ -30,7 +30,7 @@ from statsmodels.imputation.mice import MICEData
 
 from alliance.errors import NOT_CONVERGED, NOT_ESTIMABLE, REFUSED, SEPARATION, NotEstimable
 from alliance.features.build import patient_features
-from alliance.i18n import Message, Plural, Term
+from alliance.i18n import Count, Message, Plural, Term
 from alliance.io import json_ready
 from alliance.models.common import (
     MIN_CLUSTERS,
@@ -287,7 +287,7 @@ def _check_imputable(frame: pd.DataFrame, terms: int) -> None:
     if empty:
         raise NotEstimable(Plural("{n} patient has no value in any variable of the imputation model",
                                   "{n} patients have no value in any variable of the imputation model",
-                                  n=empty))
+                                  n=Count(empty)))
     for name in frame.columns[frame.isna().any()]:
         observed = int(frame[name].notna().sum())
         if observed <= terms:

@@ -16,7 +16,7 @@ import pandas as pd
 from statsmodels.duration.hazard_regression import PHReg
 
 from alliance.errors import SEPARATION, NotEstimable
-from alliance.i18n import Message, Plural
+from alliance.i18n import Count, Message, Plural
 from alliance.models.common import (
     MAX_SESSION_BAND,
     NO_EARLIER_SCORED_SESSION,
@@ -182,7 +182,7 @@ def kaplan_meier_by_tertile(features: pd.DataFrame) -> tuple[pd.DataFrame, dict]
         raise NotEstimable(Plural("{n} patient with an early alliance score continued past the early "
                                   "window; tertiles need at least 3",
                                   "{n} patients with an early alliance score continued past the early "
-                                  "window; tertiles need at least 3", n=len(data)))
+                                  "window; tertiles need at least 3", n=Count(len(data))))
     if not data["dropout"].astype(bool).any():
         raise NotEstimable(Message("no patient dropped out after the early window"))
     data["time"] = data["scheduled_after_window"]

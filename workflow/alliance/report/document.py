@@ -15,7 +15,16 @@ import pandas as pd
 import yaml
 from markupsafe import Markup
 
-from alliance.i18n import N_, SOURCE_LANGUAGE, _, language, ngettext, pgettext, use_language
+from alliance.i18n import (
+    N_,
+    SOURCE_LANGUAGE,
+    _,
+    language,
+    ngettext,
+    pgettext,
+    suppressing_counts,
+    use_language,
+)
 from alliance.instruments import load_configured
 from alliance.models.effects import BENCHMARKS
 from alliance.models.plan import status_table
@@ -148,7 +157,9 @@ def build_report(
     shown only with `truth` (the synthetic cohort); `early_warning` holds the early-warning result and its
     measures and flow tables (never the patient list).
     """
-    with use_language(config.get("report", {}).get("language", SOURCE_LANGUAGE)):
+    # every count of patients or sessions in the words of a reason or note (`Count`) of 1 to k - 1 as "<k"
+    with use_language(config.get("report", {}).get("language", SOURCE_LANGUAGE)), \
+            suppressing_counts(min_cell_size):
         return _build_report(
             config=config, validation=validation, scoring=scoring, session_scores=session_scores,
             features=features, model_results=model_results, effects=effects, psychometrics=psychometrics,

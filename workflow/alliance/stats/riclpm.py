@@ -65,7 +65,7 @@ import semopy
 from scipy import linalg, optimize, stats
 
 from alliance.errors import NOT_CONVERGED, NotEstimable
-from alliance.i18n import Message, Plural
+from alliance.i18n import Count, Message, Plural
 
 __all__ = [
     "description",
@@ -751,7 +751,7 @@ def _check_patterns(
             "only {n} patient has 3 or more sessions with both {x} and {y}; this model needs at least "
             "{minimum}",
             "only {n} patients have 3 or more sessions with both {x} and {y}; this model needs at least "
-            "{minimum}", n=n3, x=names[0], y=names[1], minimum=min_patients))
+            "{minimum}", n=Count(n3), x=names[0], y=names[1], minimum=min_patients))
     count, _, var = _pattern_moments(patterns, len(observed))
     for j, var_name in enumerate(observed):
         if count[j] == 0:
@@ -760,7 +760,8 @@ def _check_patterns(
         if count[j] < 2:
             raise NotEstimable(Plural("{variable} is recorded for {n} patient only",
                                       "{variable} is recorded for {n} patients only",
-                                      variable=_words(var_name, names, first_session, step), n=int(count[j])))
+                                      variable=_words(var_name, names, first_session, step),
+                                      n=Count(int(count[j]))))
         if not var[j] > 0:
             raise NotEstimable(Message("{variable} has the same value for every patient",
                                        variable=_words(var_name, names, first_session, step)))
