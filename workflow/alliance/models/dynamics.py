@@ -45,8 +45,7 @@ NO_SYMPTOMS = Message("no symptom scores in the data")
 EFFECTS = {"d": "alliance_to_symptoms", "b": "symptoms_to_alliance", "a": "alliance_autoregression",
            "c": "symptoms_autoregression"}
 COLUMNS = ["effect", "estimate", "se", "se_model", "ci_low", "ci_high", "p", "first_session", "session_step",
-           "waves", "n",
-           "n_therapists", "chisq", "df", "cfi", "rmsea", "status", "reason", "reason_message"]
+           "waves", "n", "n_therapists", "chisq", "df", "cfi", "rmsea", "status", "reason", "reason_message"]
 
 
 def session_panel(session_scores: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:

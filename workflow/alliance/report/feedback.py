@@ -142,7 +142,7 @@ def feedback_pages(features: pd.DataFrame, session_scores: pd.DataFrame, min_cel
         name = _file_name(therapist_id)
         write_text(template.render(therapist=therapist_id, patients=format_count(len(patients)), rows=rows,
                                    figure=_png(figure), min_cell_size=format_count(min_cell_size),
-                                   suppressed=f"<{format_count(min_cell_size)}",
+                                   suppressed=f"<{min_cell_size}",  # as `shown_count` writes it
                                    band=format_count(BAND), clinic_patients=format_count(len(features)),
                                    language=language()), out_dir / name)
         index.append({"therapist_id": therapist_id, "patients": str(len(patients)), "page": name})
