@@ -163,7 +163,7 @@ def test_statuses_in_words(cohort):
     few = patients.assign(therapist_id=therapists.where(therapists < "T005", "T001"))
     clusters = dynamics_analysis(scores, sessions, few, {"waves": 3})
     assert clusters["statuses"][0]["reason"] == (
-        "4 therapists: too few clusters for cluster-robust standard errors")
+        "4 therapists (fewer than 10): too few clusters for cluster-robust standard errors")
     row = dynamics_table(short)
     assert row["status"].tolist() == [NOT_ESTIMABLE] and '"template"' in row["reason_message"].iloc[0]
 

@@ -433,13 +433,14 @@ def test_too_few_clusters_and_invalid_labels():
     nine = therapist % 9
     with pytest.raises(R.NotEstimable) as err:
         R.fit_riclpm(data, 4, constrained=True, clusters=nine)
-    assert str(err.value) == "9 therapists: too few clusters for cluster-robust standard errors"
-    assert err.value.status == "not_estimable" and err.value.message.values == {"n": 9}
+    assert str(err.value) == ("9 therapists (fewer than 10): too few clusters for cluster-robust standard "
+                              "errors")
+    assert err.value.status == "not_estimable" and err.value.message.values == {"n": 9, "minimum": 10}
     # a tenth therapist whose only patient has no value at all does not count
     empty = pd.DataFrame(np.nan, index=[999], columns=data.columns)
     with pytest.raises(R.NotEstimable) as err:
         R.fit_riclpm(pd.concat([data, empty]), 4, constrained=True, clusters=np.append(nine, 9))
-    assert str(err.value).startswith("9 therapists: ")
+    assert str(err.value).startswith("9 therapists (fewer than 10): ")
     with pytest.raises(ValueError, match="149 cluster labels for 150 rows"):
         R.fit_riclpm(data, 4, constrained=True, clusters=therapist[1:])
     with pytest.raises(ValueError, match="no cluster label"):

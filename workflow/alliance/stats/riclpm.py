@@ -1155,8 +1155,10 @@ def fit_riclpm(
         if np.any(codes < 0):
             raise ValueError("some patient with values has no cluster label")
         if len(kept) < MIN_THERAPISTS:
-            raise NotEstimable(Plural("{n} therapist: too few clusters for cluster-robust standard errors",
-                                      "{n} therapists: too few clusters for cluster-robust standard errors",
+            raise NotEstimable(Plural("{n} therapist (fewer than {minimum}): too few clusters for "
+                                      "cluster-robust standard errors",
+                                      "{n} therapists (fewer than {minimum}): too few clusters for "
+                                      "cluster-robust standard errors", minimum=MIN_THERAPISTS,
                                       n=len(kept)))
         clustered = (values, codes)
     return _fit(
