@@ -26,6 +26,7 @@
 # %%
 import pandas as pd
 
+from alliance.models.dynamics import wave_sessions
 from alliance.runtime.results import load_results
 from alliance.stats.riclpm import fit_riclpm, wide_from_long
 
@@ -34,7 +35,7 @@ attended = run.sessions[run.sessions["attended"].astype(bool)]
 dynamics = run.models.get("dynamics", {})
 first, step, used = (dynamics.get(key) for key in ("first_session", "session_step", "waves"))
 if used:
-    sessions = ", ".join(str(first + wave * step) for wave in range(used))
+    sessions = ", ".join(map(str, wave_sessions(first, step, used)))
     print(f"{attended['patient_id'].nunique()} patients; the run's H4c used sessions {sessions}")
 else:
     print(f"{attended['patient_id'].nunique()} patients; the run had no H4c waves")

@@ -59,6 +59,11 @@ def session_panel(session_scores: pd.DataFrame, sessions: pd.DataFrame) -> pd.Da
     return panel.assign(symptoms=panel["symptoms"].astype(float))
 
 
+def wave_sessions(first: int, step: int, waves: int) -> list[int]:
+    """The sessions of `waves` waves from session `first`, `step` sessions apart."""
+    return [first + step * wave for wave in range(waves)]
+
+
 def _recorded(panel: pd.DataFrame) -> list[pd.Series]:
     """For the alliance and the symptom score, the number of patients with it recorded, by session."""
     return [panel.dropna(subset=[column]).groupby("session")["patient_id"].nunique()
@@ -103,7 +108,8 @@ def first_wave(panel: pd.DataFrame) -> tuple[int, int]:
               if _too_few(recorded, int(session)) is None]
     for step in range(1, MAX_STEP + 1):
         for session in usable:
-            if all(_too_few(recorded, session + step * wave) is None for wave in range(1, MIN_WAVES)):
+            later = wave_sessions(session, step, MIN_WAVES)[1:]
+            if all(_too_few(recorded, wave) is None for wave in later):
                 return session, step
     return (usable[0] if usable else 1), 1
 
@@ -117,8 +123,8 @@ def default_waves(panel: pd.DataFrame, patients: int, first: int, step: int = 1)
     fewer than half are kept: full-information ML uses what they have."""
     both = panel.dropna(subset=[TOTAL, "symptoms"])
     counts = both.groupby("session")["patient_id"].nunique()
-    waves = [first + step * wave for wave in range(MAX_WAVES)]
-    enough = [session for session in waves if counts.get(session, 0) >= MIN_SHARE * patients]
+    enough = [session for session in wave_sessions(first, step, MAX_WAVES)
+              if counts.get(session, 0) >= MIN_SHARE * patients]
     last = max(enough) if enough else first - step
     sparse = sparse_wave(panel, first, last, step)
     return ((last if sparse is None else sparse[0] - step) - first) // step + 1
@@ -157,7 +163,7 @@ def dynamics_analysis(session_scores: pd.DataFrame, sessions: pd.DataFrame, pati
                 "fewer than half the patients have an alliance and a symptom score at session {session} or "
                 "later: the model needs {minimum} waves, here sessions {sessions} ({step} sessions apart, as "
                 "both scores are recorded)", session=last, minimum=MIN_WAVES, step=step,
-                sessions=tuple(first + wave * step for wave in range(MIN_WAVES))))
+                sessions=tuple(wave_sessions(first, step, MIN_WAVES))))
         wide = wide_from_long(panel, patient="patient_id", session="session", x=TOTAL, y="symptoms",
                               waves=waves, first=first, step=step)
         therapist = patients.set_index("patient_id")["therapist_id"].reindex(wide.index).to_numpy()
@@ -193,8 +199,7 @@ def dynamics_table(result: dict) -> pd.DataFrame:
                             columns=COLUMNS)
     fit = result["riclpm"]
     shared = {"first_session": result["first_session"], "session_step": result["session_step"],
-              "waves": result["waves"], "n": fit["n"],
-              "n_therapists": fit["n_clusters"],
+              "waves": result["waves"], "n": fit["n"], "n_therapists": fit["n_clusters"],
               "chisq": fit["chisq"], "df": fit["df"], "cfi": fit["cfi"], "rmsea": fit["rmsea"],
               "status": status["status"], "reason": "", "reason_message": ""}
     by_label = {row["label"][0]: row for row in fit["lagged"]}

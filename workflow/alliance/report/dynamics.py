@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from alliance.errors import REPORTED
 from alliance.i18n import N_, _
-from alliance.models.dynamics import KEY, dynamics_table
+from alliance.models.dynamics import KEY, dynamics_table, wave_sessions
 from alliance.report.format import (
     estimate_digits,
     format_ci,
@@ -112,7 +112,7 @@ def dynamics_section(result: Mapping | None, effects: pd.DataFrame, status: pd.D
                              digits=2 if r["effect"] == "random_intercept_correlation" else 3),
              "p": format_p(r["p"]) if pd.notna(r["p"]) else ""}
             for _index, r in table.iterrows()]
-    sessions = [int(first["first_session"]) + wave * step for wave in range(int(first["waves"]))]
+    sessions = wave_sessions(int(first["first_session"]), step, int(first["waves"]))
     statistics = dict(n=format_count(first["n"]), therapists=format_count(first["n_therapists"]),
                       df=format_count(first["df"]), chisq=format_number(first["chisq"]),
                       cfi=format_unit(first["cfi"], 3), rmsea=format_unit(first["rmsea"], 3))
