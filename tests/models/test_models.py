@@ -67,12 +67,14 @@ def test_flow_counts_every_exclusion(large_cohort):
     assert design.data["alliance_early_z"].std() == pytest.approx(1)
 
 
-def test_absent_and_constant_covariates_are_dropped_with_a_note(large_cohort):
+def test_absent_empty_and_constant_covariates_are_left_out_with_the_reason(large_cohort):
     features, _ = large_cohort
-    features = features.assign(gender="female")
-    result = fit_family("adherence", features, ["baseline_severity", "not_a_column", "gender"])
-    assert any("'not_a_column' is absent" in str(note) for note in result.notes)
-    assert any("'gender' has a single value" in str(note) for note in result.notes)
+    features = features.assign(gender="female", age_band=np.nan)
+    result = fit_family("adherence", features, ["baseline_severity", "not_a_column", "gender", "age_band"])
+    notes = {str(note) for note in result.notes}
+    assert {"The covariate not_a_column was left out: it is not a column of the data.",
+            "The covariate gender was left out: it takes a single value.",
+            "The covariate age_band was left out: no patient has a value."} <= notes
     assert result.extra["covariates"] == ["baseline_severity"]
 
 

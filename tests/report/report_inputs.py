@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from figure_checks import tiny_png
 
+from alliance.models.common import notes_record, resolve_covariates
 from alliance.models.dimensions import DIMENSIONS
 from alliance.models.plan import PLANNED, status_table
 from alliance.outputs import FIGURES
@@ -51,6 +52,9 @@ EFFECTS = pd.DataFrame({
 })
 
 
+SINGLE_VALUE_NOTE = resolve_covariates(pd.DataFrame({"x": [1.0, 1.0]}), ["x"])[1]  # "The covariate x ..."
+
+
 def model_results():
     """Three families' results, each with the status of its planned models: the primary fitted, the
     others not estimable (as with data that hold only the primary outcomes)."""
@@ -60,7 +64,7 @@ def model_results():
             "family": family, "effects": [row],
             "flow": [{"step": "patients in the cohort", "n": 20}, {"step": "excluded: something", "n": 2},
                      {"step": "analysed", "n": 18}],
-            "notes": ["Covariate 'x' has a single value and was dropped."] if family == "dropout" else [],
+            **notes_record(SINGLE_VALUE_NOTE * (family == "dropout")),
             "extra": {"formula": f"y ~ {row['predictor']}_z", "covariates": ["baseline_severity"]},
             "statuses": [{"key": p.key, "status": "fitted" if p.analysis == "primary" else "not_estimable",
                           "reason": "" if p.analysis == "primary" else "no such data in this test",

@@ -6,15 +6,19 @@ from __future__ import annotations
 import copy
 import re
 
+import numpy as np
+import pandas as pd
 import pytest
 from markupsafe import Markup
 
-from alliance.i18n import use_language
+from alliance.i18n import Term, use_language
 from alliance.instruments import load_configured
+from alliance.models.common import labelled, notes_record, resolve_covariates
+from alliance.report.analysis import covariates_left_out, sensitivity_notes
 from alliance.report.measurement import measurement_section
 from alliance.report.methods import cited_name, instrument_name, methods_markdown, methods_section
 from alliance.report.references import REFERENCES, cited_references, cites
-from alliance.report.words import parenthetical, source_words
+from alliance.report.words import notes_words, parenthetical, source_words
 
 
 def markdown(config):
@@ -253,3 +257,45 @@ def test_the_covariates_are_those_the_models_used(default_config):
     assert "left out" not in modelling([]) and "Covariates: baseline severity, discipline" in modelling([])
     with use_language("es"):
         assert modelling(none).endswith("cada una falta en los datos o tiene un único valor.")
+
+
+def test_a_covariate_left_out_of_every_model_is_said_once_with_its_reason_from_the_data(default_config):
+    """A configured covariate no model used is named once in the methods with the reason its models' notes
+    give (not a column, no value, a single value); the families' and the sensitivity analyses' notes then
+    leave it out, while a covariate left out of one model only keeps that model's note."""
+    features = pd.DataFrame({"baseline_severity": [np.nan] * 3, "discipline": ["nutrition"] * 3,
+                             "age_band": ["18-29", "30-44", "30-44"]})
+    _used, cohort_notes = resolve_covariates(features, ["baseline_severity", "discipline", "site"])
+    assert [str(note) for note in cohort_notes] == [
+        "The covariate baseline_severity was left out: no patient has a value.",
+        "The covariate discipline was left out: it takes a single value.",
+        "The covariate site was left out: it is not a column of the data."]
+    _used, one_model = resolve_covariates(features.iloc[1:], ["age_band"])  # one value in a model's rows
+    notes = [*cohort_notes, *labelled(one_model, Term("model label", "Proportional-odds model"))]
+    results = [{"family": family, "effects": [], "extra": {"formula": "y ~ x", "covariates": ["age_band"]},
+                **notes_record(notes)} for family in ("adherence", "dropout", "satisfaction")]
+    config = copy.deepcopy(default_config)
+    config["models"]["covariates"] = ["baseline_severity", "discipline", "site", "age_band"]
+    left_out = covariates_left_out(results, config["models"]["covariates"])
+    assert list(left_out) == ["baseline_severity", "discipline", "site"]
+
+    def modelling():
+        return next(p["text"] for p in methods_section(config, results, {"statsmodels": "0.15.0"})
+                    if "ANALYSIS_PLAN.md" in p["text"])
+
+    assert "Covariates: age band (numeric ones z-scored)." in modelling()
+    assert modelling().endswith(
+        "The configured covariate baseline severity was left out of every model: no patient has a value. "
+        "The configured covariate discipline was left out of every model: it takes a single value. "
+        "The configured covariate site was left out of every model: it is not a column of the data.")
+    assert notes_words(results[0], left_out=left_out) == [
+        "Proportional-odds model: The covariate age_band was left out: it takes a single value."]
+    assert len(notes_words(results[0])) == 4
+    label = "complete cases (primary) / dropout"
+    sensitivity = notes_record(cohort_notes) | {
+        "fit_notes": {label: [str(note) for note in cohort_notes]},
+        "fit_notes_message": {label: [note.to_json() for note in cohort_notes]}}
+    assert sensitivity_notes(sensitivity, left_out) == [] and len(sensitivity_notes(sensitivity)) == 6
+    with use_language("es"):
+        assert modelling().endswith("La covariable configurada centro se dejó fuera de todos los modelos: "
+                                    "no es una columna de los datos.")

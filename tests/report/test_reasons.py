@@ -226,7 +226,7 @@ FEW_CLUSTERS = ("Few clusters: 2 therapists (fewer than 50); bias-reduced (Mancl
 NOTES = ["5 (25.0%) of the 20 analysed patients are at the maximum satisfaction score (32).",
          "That is a ceiling effect (more than 15%; Terwee et al., 2007): the proportional-odds model "
          "(sensitivity) does not assume equal spacing at the top.",
-         "Proportional-odds model: Covariate 'not_a_column' is absent from the data and was dropped."]
+         "Proportional-odds model: The covariate not_a_column was left out: it is not a column of the data."]
 SENSITIVITY_NOTES = ["Early window k = 3 is the primary window; not repeated.",
                      "Other early windows do not change satisfaction (no early-alliance predictor)."]
 K_ANONYMITY = ("51 of 51 combinations of site, discipline, age_band, gender are shared by fewer than "
@@ -241,7 +241,8 @@ WRITTEN_WORDS = {
            "5 (25,0\u00a0%) de los 20 pacientes analizados tienen la puntuación máxima de satisfacción "
            "(32).",
            "Es un efecto techo (más del 15\u00a0%; Terwee et al., 2007)",
-           "Modelo de odds proporcionales: La covariable 'not_a_column' no está en los datos",
+           "Modelo de odds proporcionales: La covariable not_a_column se dejó fuera: no es una columna de "
+           "los datos.",
            "La ventana inicial k = 3 es la del análisis principal; no se repite.",
            "Las otras ventanas iniciales no afectan a los modelos de satisfacción",
            "51 de 51 combinaciones de site, discipline, age_band, gender las comparten menos de k = 10 "
@@ -252,7 +253,8 @@ WRITTEN_WORDS = {
            "reducció del biaix (Mancl-DeRouen), amb intervals i valors p basats en la t(1).",
            "5 (25,0\u00a0%) dels 20 pacients analitzats tenen la puntuació màxima de satisfacció (32).",
            "És un efecte sostre (més del 15\u00a0%; Terwee et al., 2007)",
-           "Model d'odds proporcionals: La covariable 'not_a_column' no és a les dades",
+           "Model d'odds proporcionals: La covariable not_a_column s'ha deixat fora: no és una columna de "
+           "les dades.",
            "La finestra inicial k = 3 és la de l'anàlisi principal; no es repeteix.",
            "Les altres finestres inicials no afecten els models de satisfacció",
            "51 de 51 combinacions de site, discipline, age_band, gender les comparteixen menys de k = 10 "

@@ -106,7 +106,7 @@ def test_report_has_every_section(inputs):
         assert f"ANALYSIS_PLAN.md, {hypothesis}" in html
     assert "Zilcha-Mano" in html
     assert "y ~ alliance_early_z" in html
-    assert "single value and was dropped" in html
+    assert "The covariate x was left out: it takes a single value." in html
 
 
 def test_report_is_self_contained(inputs):

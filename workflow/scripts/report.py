@@ -10,7 +10,7 @@ from alliance.i18n import suppressing_counts, use_language
 from alliance.instruments import load_configured
 from alliance.io import read_json, read_tables, write_json, write_text
 from alliance.outputs import EARLY_WARNING_TABLES
-from alliance.report.analysis import sensitivity_notes
+from alliance.report.analysis import covariates_left_out, sensitivity_notes
 from alliance.report.document import build_report
 from alliance.report.figures import model_figures, save_figures
 from alliance.report.methods import methods_markdown, methods_section
@@ -25,6 +25,7 @@ with (user_errors_to_console(log), use_language(config["report"]["language"]),
       suppressing_counts(snakemake.params.min_cell_size)):
     instruments = load_configured(config["instruments"])
     model_results = [read_json(path) for path in snakemake.input.models]
+    left_out = covariates_left_out(model_results, config["models"]["covariates"])  # said once, in the methods
     dimensions = read_json(snakemake.input.dimensions)
     dynamics = read_json(snakemake.input.dynamics)
     early_warning = {"result": read_json(snakemake.input.early_warning),
@@ -59,7 +60,7 @@ with user_errors_to_console(log):
         dynamics=dynamics,
         early_warning=early_warning,
         sensitivity=pd.read_csv(snakemake.input.sensitivity),
-        sensitivity_notes=sensitivity_notes(read_json(snakemake.input.sensitivity_result)),
+        sensitivity_notes=sensitivity_notes(read_json(snakemake.input.sensitivity_result), left_out),
         psychometrics=read_tables(snakemake.input.psychometrics),
         rupture_shares=pd.read_csv(snakemake.input.rupture_shares),
         figure_paths=[*snakemake.input.figures, *output.png],

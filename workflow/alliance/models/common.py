@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
@@ -125,17 +125,40 @@ def refuse(statuses: list[dict], keys: Sequence[str], reason: Message, *, status
     statuses.extend(status_record(key, status, reason) for key in keys)
 
 
+# Why a configured covariate was left out of a model, in words from the data (`resolve_covariates`)
+COVARIATE_LEFT_OUT = N_("The covariate {name} was left out: {reason}.")
+NOT_A_COLUMN = Message("it is not a column of the data")
+NO_VALUE = Message("no patient has a value")
+SINGLE_VALUE = Message("it takes a single value")
+LABELLED = N_("{label}: {note}")  # a note of one of a family's models (`labelled`)
+
+
 def resolve_covariates(features: pd.DataFrame, covariates: list[str]) -> tuple[list[str], list[Message]]:
-    """Covariates usable in the data; absent or constant ones are dropped with a note."""
+    """Covariates usable in the data; one that is not a column, has no value or takes a single value is
+    left out with a note saying which (`COVARIATE_LEFT_OUT`)."""
     used, notes = [], []
     for name in covariates:
-        if name not in features.columns or features[name].isna().all():
-            notes.append(Message("Covariate '{name}' is absent from the data and was dropped.", name=name))
+        if name not in features.columns:
+            reason = NOT_A_COLUMN
+        elif features[name].isna().all():
+            reason = NO_VALUE
         elif features[name].dropna().nunique() < 2:
-            notes.append(Message("Covariate '{name}' has a single value and was dropped.", name=name))
+            reason = SINGLE_VALUE
         else:
             used.append(name)
+            continue
+        notes.append(Message(COVARIATE_LEFT_OUT, name=name, reason=reason))
     return used, notes
+
+
+def left_out_covariate(note: Mapping) -> tuple[str, Mapping] | None:
+    """The covariate a note (`Message.to_json` data) says was left out, with its reason (data), whether
+    the note is `resolve_covariates`' own or one `labelled` with its model; None for any other note."""
+    if note.get("template") == LABELLED:
+        note = note["values"]["note"]
+    if note.get("template") != COVARIATE_LEFT_OUT:
+        return None
+    return note["values"]["name"], note["values"]["reason"]
 
 
 def covariate_terms(features: pd.DataFrame, covariates: list[str]) -> str:
@@ -769,7 +792,7 @@ def summary_text(fit) -> str:
 def labelled(notes: list[Message], label: Message) -> list[Message]:
     """Notes prefixed with the model they come from (`label`, a `model label` Term), for a family that fits
     several."""
-    return [Message("{label}: {note}", label=label, note=note) for note in notes]
+    return [Message(LABELLED, label=label, note=note) for note in notes]
 
 
 def therapist_groups(data: pd.DataFrame) -> pd.Series:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping, Sequence
 
 import pandas as pd
 
 from alliance.errors import REPORTED
 from alliance.i18n import N_, _, pgettext
 from alliance.ingest.privacy import is_reportable
+from alliance.models.common import left_out_covariate
 from alliance.models.effects import ADJUSTED_FAMILIES
 from alliance.models.plan import BY_KEY, PLANNED, PRIMARY_KEYS, PRIMARY_REFERENCE, effect_status, status_table
 from alliance.report.format import (
@@ -46,6 +48,7 @@ from alliance.report.words import (
     reason_text,
     reason_words,
     scale_word,
+    shown_notes,
     source_words,
     status_word,
     variable_name,
@@ -256,13 +259,32 @@ def _fit_label(label: str) -> str:
     return join([variant_label(variant), outcome_name(outcome)], " / ") if separator else foreign(label)
 
 
-def sensitivity_notes(result: dict) -> list[Deferred]:
+def covariates_left_out(model_results: Sequence[Mapping],
+                        configured: Sequence[str]) -> dict[str, Mapping | None]:
+    """The configured covariates that no model used, where some family recorded the covariates it used,
+    each with the reason a model's note gives (`left_out_covariate`: message data; None where no note
+    says). The methods say each once; the notes of the families and the sensitivity analyses leave them
+    out (`shown_notes`)."""
+    recorded = [names for result in model_results
+                if (names := family_covariates(result.get("extra", {}))) is not None]
+    if not recorded:
+        return {}
+    used = {name for names in recorded for name in names}
+    reasons: dict[str, Mapping] = {}
+    for result in model_results:
+        for note in result.get("notes_message") or []:
+            if (found := left_out_covariate(note)) is not None:
+                reasons.setdefault(*found)
+    return {name: reasons.get(name) for name in configured if name not in used}
+
+
+def sensitivity_notes(result: dict, left_out: Collection[str] = ()) -> list[Deferred]:
     """The sensitivity rule's notes, failures (with reasons), imputation summary and fitting notes: each
     written when the report shows it (`Deferred`), in the report's language (from their messages:
-    `notes_message`, `fit_notes_message`)."""
-    messages = result.get("notes_message") or [None] * len(result.get("notes", []))
+    `notes_message`, `fit_notes_message`); none that says a covariate of `left_out` was left out
+    (`shown_notes`)."""
     notes = [Deferred(lambda note=note, message=message: note_words(note, message))
-             for note, message in zip(result.get("notes", []), messages, strict=True)]
+             for note, message in shown_notes(result.get("notes", []), result.get("notes_message"), left_out)]
     notes += [Deferred(lambda f=f: fill(_("Not fitted: {variant} / {outcome}: {reason}"),
                                         variant=variant_label(f["variant"]),
                                         outcome=outcome_name(f["outcome"]), reason=reason_words(f)))
@@ -279,7 +301,7 @@ def sensitivity_notes(result: dict) -> list[Deferred]:
     notes += [Deferred(lambda label=label, note=note, message=message: fill(
                   "{label}: {note}", label=_fit_label(label), note=note_words(note, message)))
               for label, items in result.get("fit_notes", {}).items()
-              for note, message in zip(items, fit_messages.get(label) or [None] * len(items), strict=True)]
+              for note, message in shown_notes(items, fit_messages.get(label), left_out)]
     return notes
 
 
@@ -366,12 +388,13 @@ def family_covariates(extra: dict) -> list[str] | None:
 def analysis_sections(
     model_results: list[dict], effects: pd.DataFrame, early_window: int, *, min_cell_size: int,
     multiplicity: pd.DataFrame | None = None, status: pd.DataFrame | None = None,
-    invariance: str | None = None,
+    invariance: str | None = None, left_out: Collection[str] = (),
 ) -> list[dict]:
     """One section per model family: model, formula, covariates, notes, its APA table (with FDR q-values
     from `multiplicity` where given, and footnote marks for each row's status and flags), the planned
     models it could not estimate with their reasons, and its tests (the comparison across disciplines
-    with what `invariance`, the highest level of measurement invariance across them, says of it)."""
+    with what `invariance`, the highest level of measurement invariance across them, says of it). Its notes
+    leave out those on the covariates of `left_out` (`covariates_left_out`), which the methods say once."""
     status = status_table(model_results) if status is None else status
     keys = ["outcome", "model", "predictor", "analysis"]
     q_values = ({} if multiplicity is None else
@@ -408,7 +431,7 @@ def analysis_sections(
             # Translators: no covariates (covariables: feminine).
             "covariates": ", ".join(map(variable_name, family_covariates(result["extra"]) or []))
             or pgettext("covariates", "none"),
-            "notes": notes_words(result),
+            "notes": notes_words(result, left_out=left_out),
             "rows": formatted,
             "definitions": predictor_definitions(rows["predictor"], early_window),
             "footnotes": [(mark, text) for text, mark in footnotes.items()],

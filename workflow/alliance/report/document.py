@@ -32,6 +32,7 @@ from alliance.outputs import FIGURES
 from alliance.report.analysis import (
     analysis_sections,
     benchmark_sentences,
+    covariates_left_out,
     primary_summary,
     sensitivity_rows,
     status_rows,
@@ -208,7 +209,9 @@ def _build_report(
                                    synthetic=truth is not None),
         "analyses": analysis_sections(model_results, effects, early_window, min_cell_size=min_cell_size,
                                       multiplicity=multiplicity, status=status,
-                                      invariance=invariance),
+                                      invariance=invariance,
+                                      left_out=covariates_left_out(model_results,
+                                                                   config["models"]["covariates"])),
         "sensitivity": (None if sensitivity is None else {
             "rows": sensitivity_rows(sensitivity, min_cell_size), "notes": list(sensitivity_notes)}),
         "dimensions": dimension_section(dimensions, status),

@@ -9,12 +9,19 @@ from collections.abc import Mapping
 
 from markupsafe import Markup
 
-from alliance.i18n import N_, _, ngettext, pgettext
+from alliance.i18n import N_, Message, _, ngettext, pgettext
 from alliance.instruments import PUBLISHED_NAMES, Instrument, load_configured
 from alliance.models.common import MIN_CLUSTERS
 from alliance.models.effects import BENCHMARKS
-from alliance.report.analysis import family_covariates
-from alliance.report.format import format_count, format_general, format_number, format_percent, format_unit
+from alliance.report.analysis import covariates_left_out
+from alliance.report.format import (
+    format_count,
+    format_general,
+    format_number,
+    format_percent,
+    format_unit,
+    format_value,
+)
 from alliance.report.references import cited_references
 from alliance.report.words import fill, model_short, outcome_name, parenthetical, source_words, variable_name
 
@@ -184,13 +191,9 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
             models.append(_("{analysis}: {models}.").format(analysis=_analysis_heading(analysis),
                                                             models=listed))
     configured = list(config["models"]["covariates"])
-    recorded = [names for result in model_results
-                if (names := family_covariates(result.get("extra", {}))) is not None]
-    used = {name for names in recorded for name in names}
-    # a configured covariate that no family with a record used is absent or constant (`models.common`)
-    absent = [name for name in configured if name not in used] if recorded else []
+    left_out = covariates_left_out(model_results, configured)
     # Translators: no covariate is configured, or none is in the data
-    covariates = (", ".join(variable_name(name) for name in configured if name not in absent)
+    covariates = (", ".join(variable_name(name) for name in configured if name not in left_out)
                   or pgettext("covariates", "none"))
     benchmark = BENCHMARKS["alliance_outcome"]
     software = ", ".join(f"{name} {version}" for name, version in versions.items())
@@ -215,13 +218,19 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
         "(Cameron & Miller, 2015); each such result is flagged. A model the data cannot support is not "
         "estimated and its reason is given (Models of the analysis plan).").format(
         covariates=covariates, clusters=config["models"].get("min_clusters", MIN_CLUSTERS))
-    if absent:
+    for name, reason in left_out.items():
+        if reason is not None:
+            modelling += " " + fill(_("The configured covariate {covariate} was left out of every model: "
+                                      "{reason}."), covariate=variable_name(name),
+                                    reason=Message.from_json(reason).render(format_value))
+    unexplained = [name for name, reason in left_out.items() if reason is None]
+    if unexplained:
         modelling += " " + ngettext(
             "The configured covariate {covariates} was left out of every model: it is absent from the data "
             "or has a single value.",
             "The configured covariates {covariates} were left out of every model: each is absent from the "
-            "data or has a single value.", len(absent)).format(
-            covariates=", ".join(map(variable_name, absent)))
+            "data or has a single value.", len(unexplained)).format(
+            covariates=", ".join(map(variable_name, unexplained)))
     missing = _(
         "Each model uses complete cases after the exclusions counted in its flow (multiple imputation is a "
         "sensitivity analysis). Primary hypotheses are tested at the two-sided {alpha} level; p-values of "

@@ -11,7 +11,7 @@ messages set where they happened (`alliance.i18n.Message`), written here in the 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,7 @@ from markupsafe import Markup, escape
 
 from alliance.i18n import N_, Message, _, elided_format, language, pgettext, read_message
 from alliance.models import adherence, dropout, satisfaction, survival, symptoms
+from alliance.models.common import left_out_covariate
 from alliance.report.format import (
     count_with_share,
     estimate_digits,
@@ -455,12 +456,22 @@ def note_words(note: str, message: Mapping | None = None) -> str | Markup:
     return foreign(note) if message is None else Message.from_json(message).render(format_value)
 
 
-def notes_words(record: Mapping, column: str = "notes") -> list[str | Markup]:
+def shown_notes(notes: Sequence[str], messages: Sequence[Mapping | None] | None,
+                left_out: Collection[str] = ()) -> list[tuple[str, Mapping | None]]:
+    """Notes (English, each with its message data or None) without those saying that a covariate of
+    `left_out` was left out (`alliance.models.common.left_out_covariate`): left out of every model, it is
+    said once, in the methods."""
+    pairs = zip(notes, messages or [None] * len(notes), strict=True)
+    return [(note, message) for note, message in pairs
+            if message is None or (left_out_covariate(message) or ("",))[0] not in left_out]
+
+
+def notes_words(record: Mapping, column: str = "notes", left_out: Collection[str] = ()) -> list[str | Markup]:
     """The notes of a record (a family's result, the sensitivity summary) in the active language, from
-    their messages (`<column>_message`, `alliance.models.common.notes_record`), else in English (marked)."""
-    notes = record.get(column, [])
-    messages = record.get(f"{column}_message") or [None] * len(notes)
-    return [note_words(note, message) for note, message in zip(notes, messages, strict=True)]
+    their messages (`<column>_message`, `alliance.models.common.notes_record`), else in English (marked);
+    none on a covariate of `left_out` (`shown_notes`)."""
+    notes = shown_notes(record.get(column, []), record.get(f"{column}_message"), left_out)
+    return [note_words(note, message) for note, message in notes]
 
 
 def fill(message: str, **values: object) -> str | Markup:
