@@ -24,7 +24,11 @@ from alliance.instruments import load_instrument
 from alliance.report.validation import render_validation_report
 
 TABLES = ("patients", "sessions", "outcomes")
-FAST = settings(max_examples=int(os.environ.get('FUZZ_EXAMPLES', 60)), deadline=None, database=None,
+# The same examples on every run (`derandomize`), so that `make test` passes or fails alike on a clean clone;
+# FUZZ_RANDOM=1 draws new ones and FUZZ_EXAMPLES=n sets how many, to search further by hand.
+DERANDOMIZE = not os.environ.get("FUZZ_RANDOM")
+FAST = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 60)), deadline=None, database=None,
+                derandomize=DERANDOMIZE,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 WAI = load_instrument("wai_sr")
 CSQ = load_instrument("csq8")
@@ -197,7 +201,7 @@ def test_validate_tables_returns_typed_tables_or_a_validation_error(raw):
     assert validated.patients["patient_id"].is_unique
 
 
-@settings(max_examples=25, deadline=None, database=None,
+@settings(max_examples=25, deadline=None, database=None, derandomize=DERANDOMIZE,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(raw=st.one_of(contract_tables(), nearly_valid_tables()), delimiter=st.sampled_from([",", ";"]))
 def test_the_whole_validation_step_on_files(raw, delimiter):
