@@ -13,7 +13,7 @@ import pytest
 import yaml
 from snakemake.utils import validate as snakemake_validate
 
-from alliance.configuration import check_config, uses_synthetic_cohort
+from alliance.configuration import check_config, primary_decision_point, uses_synthetic_cohort
 from alliance.errors import ConfigError
 from alliance.ingest.readers import ReadOptions
 
@@ -88,6 +88,22 @@ def test_the_planned_course_is_checked_against_the_early_window_with_the_config(
     config["data"] = default_config["data"] | {"patients": "./data/synthetic/patients.csv"}
     assert uses_synthetic_cohort(config)  # the same file, written another way
 
+
+
+def test_the_primary_decision_point_follows_the_early_window_or_is_checked_with_the_config(root,
+                                                                                          default_config):
+    """auto takes the early window where it is a decision point, else the nearest one (the later of two as
+    near), so that changing features.early_window alone never stops a run; a number that is not a decision
+    point stops the run at the config check, not in the early-warning job after the models."""
+    warning = default_config["early_warning"]  # decision points 2 to 6
+    assert [primary_decision_point(warning, k) for k in (1, 2, 3, 6, 7, 12)] == [2, 2, 3, 6, 6, 6]
+    assert primary_decision_point(warning | {"decision_points": [2, 4]}, 3) == 4
+    assert primary_decision_point(warning | {"primary_session": 5}, 3) == 5
+    check_config(copy.deepcopy(default_config) | {"features": {"early_window": 1}}, root / SCHEMA)
+    assert problems(root, default_config, early_warning=warning | {"primary_session": 8}) == [
+        "early_warning.primary_session is 8, not one of early_warning.decision_points (2, 3, 4, 5, 6): add "
+        "it to them, choose one of them, or write auto (the early window, or the decision point nearest to "
+        "it)"]
 
 def test_misspelt_key_gets_the_known_keys_and_a_suggestion(root, default_config):
     assert problems(root, default_config, models={"covariate": ["discipline"]}) == [

@@ -81,11 +81,28 @@ def sessions_planned_problem(shortest: int, early_window: int) -> str | None:
             f"{early_window + 2} so that dropout after the early window is possible")
 
 
+def primary_decision_point(early_warning: Mapping, early_window: int) -> int:
+    """The early warning's primary decision point: `early_warning.primary_session` when a number; with
+    auto, the early window where it is one of `decision_points`, else the decision point nearest to it (the
+    later of two as near), so that a changed early window needs no other key changed."""
+    if early_warning["primary_session"] != "auto":
+        return int(early_warning["primary_session"])
+    points = sorted(int(k) for k in early_warning["decision_points"])
+    return min(points, key=lambda k: (abs(k - early_window), -k))
+
+
 def cross_key_problems(config: Mapping) -> dict[str, str]:
     """Problems of values that are valid alone but not together, by dotted key, one line each: checked
     with the config, so that a run stops at once rather than in the job that uses them. The synthetic
     block is checked only when the data are the synthetic cohort (another data set does not use it)."""
     problems: dict[str, str] = {}
+    warning = config["early_warning"]
+    points = sorted(int(k) for k in warning["decision_points"])
+    if warning["primary_session"] != "auto" and int(warning["primary_session"]) not in points:
+        problems["early_warning.primary_session"] = (
+            f"early_warning.primary_session is {warning['primary_session']}, not one of early_warning."
+            f"decision_points ({', '.join(map(str, points))}): add it to them, choose one of them, or "
+            "write auto (the early window, or the decision point nearest to it)")
     if uses_synthetic_cohort(config):
         shortest, longest = config["synthetic"]["sessions_planned"]
         problem = sessions_planned_problem(shortest, config["features"]["early_window"])

@@ -5,7 +5,7 @@ therapist-bootstrap CIs, the decision curve and calibration bins; and, only when
 
 import pandas as pd
 
-from alliance.errors import ConfigError
+from alliance.configuration import primary_decision_point
 from alliance.instruments import load_configured
 from alliance.io import write_csv, write_json
 from alliance.prediction.decision_points import (
@@ -21,11 +21,7 @@ output, params = snakemake.output, snakemake.params
 with user_errors_to_console(log):
     settings = dict(params.settings)
     points = sorted(int(k) for k in settings["decision_points"])
-    primary = params.early_window if settings["primary_session"] == "auto" else settings["primary_session"]
-    if primary not in points:
-        raise ConfigError(f"early_warning.primary_session is {primary}, not one of early_warning."
-                          f"decision_points ({', '.join(map(str, points))}): add it, or choose one of them")
-    settings["primary_session"] = int(primary)
+    settings["primary_session"] = primary_decision_point(settings, params.early_window)  # checked at start
     instrument = load_configured(params.instruments)["alliance"]
     session_scores = pd.read_parquet(snakemake.input.session_scores)
     patients = pd.read_parquet(snakemake.input.features)
