@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
+import alliance.instruments
+from alliance.configuration import schema_problems
 from alliance.instruments import (
     InstrumentError,
     load_configured,
@@ -14,6 +18,7 @@ from alliance.instruments import (
     shipped_instruments,
 )
 from alliance.instruments.items import score_items
+from alliance.instruments.schema import INSTRUMENT_SCHEMA
 
 
 def rows(instrument, answers: list[list[float | None]]) -> pd.DataFrame:
@@ -106,8 +111,13 @@ def test_haq_ii_style_reverse_keys(tmp_path):
         ({"subscales": {"a": [1, 2, 3], "b": [3, 4, 5, 6]}}, "more than one subscale"),
         ({"subscales": {"a": [1, 2], "b": [4, 5, 6]}}, "must cover items"),
         ({"reverse_keyed": [9]}, "does not exist"),
-        ({"score": "median"}, "score must be one of"),
+        ({"score": "median"}, "score: given 'median'; expected one of mean, sum; did you mean mean"),
         ({"response": {"min": 5, "max": 1}}, "min must be below max"),
+        ({"prorate": None}, "prorate: given None; expected a map"),
+        ({"items": 6.5}, "items: given 6.5; expected an integer >= 1; e.g. items: 6"),
+        ({"reverse_keyd": [5]}, r"reverse_keyd: unknown key \(given \[5\]\); known keys here: key, name, .*; "
+                                "did you mean reverse_keyed\\? e.g. reverse_keyed: \\[5\\]"),
+        ({"response": {"min": 1, "max": "7"}}, "response.max: given '7'; expected a number"),
     ],
 )
 def test_malformed_instrument_is_refused(tmp_path, change, message):
@@ -119,6 +129,35 @@ def test_malformed_instrument_is_refused(tmp_path, change, message):
     path = tmp_path / "x.yaml"
     path.write_text(yaml.safe_dump(spec))
     with pytest.raises(InstrumentError, match=message):
+        load_instrument(str(path))
+
+
+def test_every_shipped_definition_has_the_form_of_the_schema():
+    """The shipped definitions are read without the schema check (each job would import jsonschema for
+    it), so their form is checked here."""
+    folder = Path(alliance.instruments.__file__).parent
+    for key in shipped_instruments():
+        spec = yaml.safe_load((folder / f"{key}.yaml").read_text())
+        assert schema_problems(spec, INSTRUMENT_SCHEMA) == {}, key
+    assert schema_problems({"key": "x"}, INSTRUMENT_SCHEMA)  # a check that can fail
+
+
+def test_a_definition_missing_fields_names_each_with_an_example(tmp_path):
+    """Every missing field on its own line, with what it holds and an example, never a library's error text
+    (it read "missing or malformed field (KeyError('prorate'))")."""
+    path = tmp_path / "sat4.yaml"
+    path.write_text("key: sat4\nitems: 4\nresponse: {min: 1, max: 5}\nsubscales: {satisfaction: [1, 2, 3]}")
+    with pytest.raises(InstrumentError) as caught:
+        load_instrument(str(path))
+    assert str(caught.value).splitlines() == [
+        f"{path} is not an instrument definition (3 problems; the fields, with an example, are in "
+        "workflow/alliance/instruments/README.md):",
+        "  score: missing; expected one of mean, sum; e.g. score: mean",
+        "  total: missing; expected one of mean_of_subscales, sum_of_subscales; e.g. total: "
+        "mean_of_subscales",
+        "  prorate: missing; expected a map (key: value); e.g. prorate: {max_missing_per_subscale: 1}"]
+    path.write_text("- key: sat4\n")
+    with pytest.raises(InstrumentError, match="not a map of fields"):
         load_instrument(str(path))
 
 

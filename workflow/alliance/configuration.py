@@ -48,10 +48,7 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
     Every problem raises one `ConfigError` with one line per problem (see `describe_error`).
     """
     schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
-    problems: dict[str, str] = {}
-    for error in _validator(schema).iter_errors(config):
-        # First problem per key: a missing required key is then also its default, failing again.
-        problems.setdefault(dotted(error.absolute_path), describe_error(error, schema))
+    problems = schema_problems(config, schema)
     if not problems:  # the values that depend on each other, once each has the right form
         problems = cross_key_problems(config)
     if problems:
@@ -121,6 +118,16 @@ def check_config_or_exit(config: dict, schema_path: str | Path) -> dict:
     except ConfigError as err:
         print(f"\n{err}\n", file=sys.stderr)
         sys.exit(1)
+
+
+def schema_problems(instance: dict, schema: Mapping) -> dict[str, str]:
+    """Every problem of `instance` against `schema`, one line each by dotted key (`describe_error`), the
+    schema's defaults filled in `instance` as they are checked."""
+    problems: dict[str, str] = {}
+    for error in _validator(schema).iter_errors(instance):
+        # First problem per key: a missing required key is then also its default, failing again.
+        problems.setdefault(dotted(error.absolute_path), describe_error(error, schema))
+    return problems
 
 
 def describe_error(error: ValidationError, schema: Mapping) -> str:

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from alliance.configuration import schema_problems
 from alliance.errors import InstrumentError
 from alliance.i18n import N_, Message
+from alliance.instruments.schema import INSTRUMENT_SCHEMA
 
-SCORE_RULES = ("mean", "sum")
-TOTAL_RULES = ("mean_of_subscales", "sum_of_subscales")
 BORDIN = ("bond", "goal", "task")  # the working alliance's dimensions (Bordin 1979)
 
 
@@ -109,7 +109,8 @@ def load_instrument(key_or_path: str | Path, cutoff: dict | None = None) -> Inst
     `cutoff` ({value, inclusive}) overrides the instrument's cut-off (e.g. the SRS concern rule).
     """
     text_path = str(key_or_path)
-    if text_path in shipped_instruments():
+    shipped = text_path in shipped_instruments()
+    if shipped:
         source = resources.files(__package__).joinpath(f"{text_path}.yaml")
         spec = yaml.safe_load(source.read_text())
         origin = f"shipped instrument '{text_path}'"
@@ -121,14 +122,14 @@ def load_instrument(key_or_path: str | Path, cutoff: dict | None = None) -> Inst
             f"unknown instrument '{text_path}': use one of {', '.join(shipped_instruments())} "
             "or the path of an instrument YAML file (format: workflow/alliance/instruments/README.md)."
         )
-    if spec.get("requires_user_key"):
+    if isinstance(spec, dict) and spec.get("requires_user_key"):
         raise InstrumentError(
             f"{origin}: its subscale map and reverse keys differ between published versions, so none is "
             f"shipped. Copy workflow/alliance/instruments/{spec.get('key')}.yaml, fill in `subscales` and "
             "`reverse_keyed` from the version you used, delete `requires_user_key`, and give the copy's "
             "path in instruments.alliance."
         )
-    instrument = _parse(spec, origin)
+    instrument = _parse(spec, origin, check_form=not shipped)
     if cutoff:
         if instrument.cutoff is None and "value" not in cutoff:
             raise InstrumentError(f"{origin} has no cut-off; set instruments.cutoff_value to define one")
@@ -162,31 +163,38 @@ def load_configured(settings: dict) -> dict[str, Instrument | None]:
             "therapist": therapist}
 
 
-def _parse(spec: dict, origin: str) -> Instrument:
-    try:
-        n_items = int(spec["items"])
-        subscales = {str(k): tuple(int(i) for i in v) for k, v in spec["subscales"].items()}
-        instrument = Instrument(
-            key=str(spec["key"]),
-            name=str(spec.get("name", spec["key"])),
-            citation=str(spec.get("citation", "")),
-            n_items=n_items,
-            minimum=float(spec["response"]["min"]),
-            maximum=float(spec["response"]["max"]),
-            reverse_keyed=tuple(int(i) for i in spec.get("reverse_keyed") or ()),
-            subscales=subscales,
-            score=str(spec["score"]),
-            total=str(spec["total"]),
-            max_missing_per_subscale=int(spec["prorate"]["max_missing_per_subscale"]),
-            integer=bool(spec["response"].get("integer", True)),
-            cutoff=Cutoff(float(spec["cutoff"]["value"]), bool(spec["cutoff"].get("inclusive", False)))
-            if spec.get("cutoff") else None,
-            dimensions=({str(k): tuple(int(i) for i in v) for k, v in spec["dimensions"].items()}
-                        if spec.get("dimensions") else
-                        subscales if set(subscales) == set(BORDIN) else {}),
-        )
-    except (KeyError, TypeError, ValueError) as err:
-        raise InstrumentError(f"{origin}: missing or malformed field ({err!r})") from err
+def _parse(spec: object, origin: str, check_form: bool = True) -> Instrument:
+    """The instrument a definition describes, its form checked first where `check_form` (a user's file:
+    `INSTRUMENT_SCHEMA`, every missing, misspelt or malformed field named with an example; the shipped
+    ones are checked by the tests, which saves each job importing jsonschema) and then its items
+    (subscales, keys, dimensions)."""
+    problems = ({} if not check_form else schema_problems(spec, INSTRUMENT_SCHEMA) if isinstance(spec, dict)
+                else {"": "not a map of fields (key: value)"})
+    if problems:
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        raise InstrumentError("\n".join([f"{origin} is not an instrument definition ({count}; the fields, "
+                                          "with an example, are in workflow/alliance/instruments/README.md):",
+                                          *(f"  {line}" for line in problems.values())]))
+    n_items = spec["items"]
+    subscales = {str(k): tuple(v) for k, v in spec["subscales"].items()}
+    instrument = Instrument(
+        key=spec["key"],
+        name=str(spec.get("name", spec["key"])),
+        citation=str(spec.get("citation", "")),
+        n_items=n_items,
+        minimum=float(spec["response"]["min"]),
+        maximum=float(spec["response"]["max"]),
+        reverse_keyed=tuple(spec.get("reverse_keyed") or ()),
+        subscales=subscales,
+        score=spec["score"],
+        total=spec["total"],
+        max_missing_per_subscale=spec["prorate"]["max_missing_per_subscale"],
+        integer=spec["response"].get("integer", True),
+        cutoff=Cutoff(float(spec["cutoff"]["value"]), spec["cutoff"].get("inclusive", False))
+        if spec.get("cutoff") else None,
+        dimensions=({str(k): tuple(v) for k, v in spec["dimensions"].items()} if spec.get("dimensions") else
+                    subscales if set(subscales) == set(BORDIN) else {}),
+    )
     items = [i for members in subscales.values() for i in members]
     problems = []
     if sorted(set(items)) != list(range(1, n_items + 1)):
@@ -195,10 +203,6 @@ def _parse(spec: dict, origin: str) -> Instrument:
         problems.append("an item belongs to more than one subscale")
     if not set(instrument.reverse_keyed) <= set(range(1, n_items + 1)):
         problems.append("reverse_keyed names an item that does not exist")
-    if instrument.score not in SCORE_RULES:
-        problems.append(f"score must be one of {SCORE_RULES}")
-    if instrument.total not in TOTAL_RULES:
-        problems.append(f"total must be one of {TOTAL_RULES}")
     if instrument.minimum >= instrument.maximum:
         problems.append("response min must be below max")
     if instrument.dimensions and set(instrument.dimensions) != set(BORDIN):
