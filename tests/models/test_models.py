@@ -144,3 +144,42 @@ def test_session_level_reasons_count_sessions_not_patients(default_config, wai_s
 def test_unknown_family_is_refused(large_cohort):
     with pytest.raises(ValueError, match="unknown model family"):
         fit_family("not_a_family", large_cohort[0], COVARIATES)
+
+
+def test_a_covariate_category_without_dropout_is_left_out_at_the_limit_of_the_full_fit(large_cohort):
+    """Nutrition patients with no dropout separate the primary logistic model (their intercept goes to
+    -inf). They are left out with a flow step and a note, and the alliance slope is then the limit of the
+    maximum-likelihood fit on every patient: statsmodels' IRLS on all of them, run to its own convergence,
+    gives the same slope per point (to 1e-5). Where the outcome varies in no other category either, the
+    data are kept and the fit says separation, as before."""
+    import statsmodels.api as sm
+
+    features, _ = large_cohort
+    nutrition = features["discipline"] == "nutrition"
+    features = features.assign(dropout=features["dropout"].where(~nutrition, False))
+    design = dropout_design(features, COVARIATES)
+    left_out = next(s["n"] for s in design.flow
+                    if s["step"] == "excluded: a covariate category in which the outcome does not vary")
+    reached = features[~features["ended_in_window"] & features["alliance_early"].notna()]
+    assert left_out == (reached["discipline"] == "nutrition").sum() > 0
+    assert "nutrition" not in set(design.data["discipline"])
+    assert [str(note) for note in design.notes] == [
+        f"discipline = nutrition: no patient dropped out after the early window; its {left_out} patients "
+        "were left out, since with an intercept of their own they carry no information on the alliance "
+        "effect"]
+    result = fit_family("dropout", features, COVARIATES)
+    h2 = next(s for s in result.statuses if s["key"] == "H2")
+    assert h2["status"] in ("fitted", "boundary")
+    per_sd = next(r for r in result.effects if r["model"] == PRIMARY["dropout"].model)["estimate"]
+    formula = "dropout_event ~ alliance_early + baseline_severity + C(discipline, Treatment('psychotherapy'))"
+    full = sm.GLM.from_formula(formula,
+                               reached.assign(dropout_event=reached["dropout"].astype(int)),
+                               family=sm.families.Binomial()).fit(maxiter=200, tol=1e-12)
+    assert full.params["C(discipline, Treatment('psychotherapy'))[T.nutrition]"] < -15  # on its way to -inf
+    assert per_sd / design.data["alliance_early"].std(ddof=1) == pytest.approx(full.params["alliance_early"],
+                                                                              abs=1e-5)
+    everyone_else = features.assign(dropout=features["dropout"].where(nutrition, True))
+    kept = dropout_design(everyone_else, COVARIATES)
+    assert len(kept.data) == len(reached) and not kept.notes
+    statuses = fit_family("dropout", everyone_else, COVARIATES).statuses
+    assert next(s for s in statuses if s["key"] == "H2")["status"] == "separation"

@@ -19,6 +19,7 @@ from alliance.models.common import (
     NO_EARLY_ALLIANCE,
     NO_SESSION_FEATURES,
     PRIMARY_NOT_FITTED,
+    Binary,
     Design,
     ModelResult,
     build_design,
@@ -58,6 +59,12 @@ SESSION_ATTENDANCE_WORDS = {
     0: Message("attendance takes a single value: no scheduled session was attended")}
 
 
+# Each patient's sessions after the early window, attended (events) and missed
+ATTENDED_SESSIONS = Binary(lambda d: (d["attended_after_window"], d["missed_after_window"]),
+                           {0: Message("no scheduled session after the early window was attended"),
+                            1: Message("every scheduled session after the early window was attended")})
+
+
 def attendance_design(features: pd.DataFrame, covariates: list[str]) -> Design:
     """Patients with sessions scheduled after the early window and an early alliance score."""
     design = build_design(
@@ -71,6 +78,7 @@ def attendance_design(features: pd.DataFrame, covariates: list[str]) -> Design:
              lambda d: d["scheduled_after_window"] == 0),
             (NO_EARLY_ALLIANCE, lambda d: d["alliance_early"].isna()),
         ],
+        binary=ATTENDED_SESSIONS,
     )
     design.single_value_words = ATTENDANCE_WORDS
     return design

@@ -208,6 +208,54 @@ FORMULA_NAMES = {"C": categorical_term}
 FORMULA_ENV = patsy.EvalEnvironment([FORMULA_NAMES])
 
 
+@dataclass(frozen=True)
+class Binary:
+    """A binary or binomial outcome of a design, for `without_pure_categories`: `counts(data)` gives each
+    row's events and non-events; `words` says what a category with no events (0) or only events (1) holds."""
+
+    counts: Callable[[pd.DataFrame], tuple[pd.Series, pd.Series]]
+    words: dict[int, Message]
+
+
+PURE_CATEGORY = Message("a covariate category in which the outcome does not vary")
+PURE_CATEGORY_NOTE = N_("{column} = {level}: {what}; its {n} patients were left out, since with an intercept "
+                        "of their own they carry no information on the alliance effect")
+
+
+def without_pure_categories(data: pd.DataFrame, covariates: list[str],
+                            binary: Binary) -> tuple[pd.DataFrame, list[Message]]:
+    """`data` without the patients of the categories of categorical covariates in which the outcome does
+    not vary (no events, or only events), one covariate at a time, with a note naming each category;
+    `data` as it is where the outcome would then not vary at all (the fit's separation status says why).
+
+    Such a category's intercept goes to -inf (or +inf) in the maximum-likelihood fit, where the category's
+    patients contribute log 1 = 0: the other coefficients' estimates are the fit without them, the limit of
+    the fit with them (Albert & Anderson 1984). Stata's `logit` drops them alike ("predicts failure
+    perfectly"); without it the whole model would read "separation" for one discipline without dropouts.
+    """
+    notes: list[Message] = []
+    while True:
+        events, others = binary.counts(data)
+        pure = None
+        for name in covariates:
+            if pd.api.types.is_numeric_dtype(data[name]):
+                continue
+            sums = pd.DataFrame({"events": events, "others": others}).groupby(data[name], observed=True).sum()
+            pure = sums[(sums["events"] == 0) | (sums["others"] == 0)]
+            if len(pure):
+                break
+        if pure is None or pure.empty:
+            return data, notes
+        dropped = data[name].isin(pure.index)
+        if events[~dropped].sum() == 0 or others[~dropped].sum() == 0:
+            return data, notes
+        for level, row in pure.iterrows():
+            patients = Count(int((data[name] == level).sum()))
+            notes.append(Message(PURE_CATEGORY_NOTE, column=name, level=level, n=patients,
+                                 what=binary.words[int(row["others"] == 0)]))
+        data = data[~dropped]
+
+
 def build_design(
     features: pd.DataFrame,
     *,
@@ -216,13 +264,15 @@ def build_design(
     response: str,
     covariates: list[str],
     exclusions: list[tuple[Message, Callable[[pd.DataFrame], pd.Series]]],
+    binary: Binary | None = None,
 ) -> Design:
     """Apply exclusions in order (recording the flow), z-score the predictor, and write the formula.
 
     `exclusions` are (reason, mask of rows to exclude) pairs, the reason in words (a `Message`). Patients
-    missing a used covariate are excluded last (complete cases). The predictor and the numeric covariates
-    are z-scored within the analysis sample (ddof = 1); categorical covariates enter as treatment
-    contrasts.
+    missing a used covariate are excluded next (complete cases), and for a `binary` outcome then those of
+    covariate categories in which it does not vary (`without_pure_categories`; a flow step where any
+    were). The predictor and the numeric covariates are z-scored within the analysis sample (ddof = 1);
+    categorical covariates enter as treatment contrasts.
     """
     used, notes = resolve_covariates(features, covariates)
     data = features
@@ -234,6 +284,12 @@ def build_design(
         excluded = mask(data).fillna(True).astype(bool)
         flow.append(flow_step(Message("excluded: {reason}", reason=reason), excluded.sum()))
         data = data[~excluded]
+    if binary is not None and used:
+        kept, pure_notes = without_pure_categories(data, used, binary)
+        if len(kept) < len(data):
+            flow.append(flow_step(Message("excluded: {reason}", reason=PURE_CATEGORY), len(data) - len(kept)))
+            notes += pure_notes
+            data = kept
     data = data.copy()
     used, more_notes = resolve_covariates(data, used)
     notes += more_notes

@@ -13,6 +13,7 @@ from alliance.models.common import (
     NO_EARLY_ALLIANCE,
     NO_OUTCOME_RECORDED,
     NO_SESSION_FEATURES,
+    Binary,
     Design,
     ModelResult,
     build_design,
@@ -41,6 +42,10 @@ SESSION_KEYS = {"H2a": (fit_discrete_hazard, False), "H2a-split": (fit_discrete_
                 "H2d": (fit_rupture_hazard, False)}
 
 
+# Each patient's dropout as an event or not, for the covariate categories without dropout (or only dropout)
+DROPOUT_EVENTS = Binary(lambda d: (d["dropout"].astype(int), 1 - d["dropout"].astype(int)), DROPOUT_WORDS)
+
+
 def dropout_design(features: pd.DataFrame, covariates: list[str]) -> Design:
     """Patients whose treatment went past the early window, with an early alliance score."""
     design = build_design(
@@ -54,6 +59,7 @@ def dropout_design(features: pd.DataFrame, covariates: list[str]) -> Design:
             (Message("treatment ended within the early window"), lambda d: d["ended_in_window"]),
             (NO_EARLY_ALLIANCE, lambda d: d["alliance_early"].isna()),
         ],
+        binary=DROPOUT_EVENTS,
     )
     design.data["dropout_event"] = design.data["dropout"].astype(int)
     design.single_value_words = DROPOUT_WORDS
