@@ -12,6 +12,7 @@ from alliance.models import fit_family
 from alliance.models.adherence import attendance_design
 from alliance.models.dropout import dropout_design
 from alliance.models.levels import PRIMARY
+from alliance.models.survival import session_risk_design
 from alliance.scoring.scores import score_patients, score_sessions
 from alliance.simulation.synthetic import synthesize
 
@@ -183,3 +184,34 @@ def test_a_covariate_category_without_dropout_is_left_out_at_the_limit_of_the_fu
     assert len(kept.data) == len(reached) and not kept.notes
     statuses = fit_family("dropout", everyone_else, COVARIATES).statuses
     assert next(s for s in statuses if s["key"] == "H2")["status"] == "separation"
+
+
+def test_the_sessions_at_risk_leave_out_a_category_without_dropout_alike(default_config, wai_sr, csq8):
+    """H2's models of the sessions at risk (discrete-time hazard, Cox, rupture hazard) leave out the
+    sessions of nutrition patients when none dropped out, with the flow's analysed sessions and patients
+    counted after them, instead of reading separation."""
+    cfg = default_config["synthetic"] | {"n_patients": 600, "n_therapists": 30, "truth_multiplier": 1}
+    patients, sessions, outcomes, _ = synthesize(cfg, 3, COVARIATES)
+    raw = {"patients": patients, "sessions": sessions, "outcomes": outcomes}
+    v = validate_tables(raw, {k: f"{k}.csv" for k in raw}, wai_sr, satisfaction=csq8)
+    tables = build_features(v.patients, v.outcomes, score_sessions(v.sessions, wai_sr),
+                            patient_scores=score_patients(v.outcomes, csq8), early_window=3,
+                            rupture_settings={"criterion": "prior_diff", "c": 2.0, "repair_window": 3,
+                                              "reliability": None},
+                            total_alpha=None)
+    features = tables["patients"]
+    nutrition = features["discipline"] == "nutrition"
+    features = features.assign(dropout=features["dropout"].where(~nutrition, False))
+    result = fit_family("dropout", features, COVARIATES, sessions=tables["sessions"])
+    for key in ("H2", "H2a", "H2a-split", "H2b", "H2b-split", "H2d"):
+        assert next(s for s in result.statuses if s["key"] == key)["status"] in ("fitted", "boundary"), key
+    design = session_risk_design(features, tables["sessions"], COVARIATES)
+    steps = {s["step"]: s["n"] for s in design.flow}
+    assert "nutrition" not in set(design.data["discipline"])
+    assert steps["excluded sessions: a covariate category in which the outcome does not vary"] > 0
+    assert steps["sessions of patients with an outcome"] - sum(
+        n for step, n in steps.items() if step.startswith("excluded sessions: ")) == len(design.data)
+    assert (steps["sessions at risk analysed"], steps["patients analysed"]) == (
+        len(design.data), design.data["patient_id"].nunique())
+    assert [str(note).split(";")[0] for note in design.notes] == [
+        "discipline = nutrition: no patient dropped out"]

@@ -227,6 +227,7 @@ def without_pure_categories(data: pd.DataFrame, covariates: list[str],
     """`data` without the patients of the categories of categorical covariates in which the outcome does
     not vary (no events, or only events), one covariate at a time, with a note naming each category;
     `data` as it is where the outcome would then not vary at all (the fit's separation status says why).
+    A row is a patient or a session (of `patient_id`); a category's patients are counted in its note.
 
     Such a category's intercept goes to -inf (or +inf) in the maximum-likelihood fit, where the category's
     patients contribute log 1 = 0: the other coefficients' estimates are the fit without them, the limit of
@@ -250,10 +251,25 @@ def without_pure_categories(data: pd.DataFrame, covariates: list[str],
         if events[~dropped].sum() == 0 or others[~dropped].sum() == 0:
             return data, notes
         for level, row in pure.iterrows():
-            patients = Count(int((data[name] == level).sum()))
+            patients = Count(int(data.loc[data[name] == level, "patient_id"].nunique()))
             notes.append(Message(PURE_CATEGORY_NOTE, column=name, level=level, n=patients,
                                  what=binary.words[int(row["others"] == 0)]))
         data = data[~dropped]
+
+
+def session_rows_without_pure_categories(data: pd.DataFrame, flow: list[dict], covariates: list[str],
+                                         binary: Binary) -> tuple[pd.DataFrame, list[dict], list[Message]]:
+    """`without_pure_categories` for a design of session rows after `session_flow`: where it leaves
+    patients out, a flow step counts their sessions before the analysed sessions and patients, which are
+    counted again."""
+    kept, notes = without_pure_categories(data, covariates, binary)
+    if len(kept) == len(data):
+        return data, flow, []
+    *steps, sessions, patients = flow
+    step = flow_step(Message("excluded sessions: {reason}", reason=PURE_CATEGORY), len(data) - len(kept))
+    counted = [flow_step(Message.from_json(entry["step_message"]), n)
+               for entry, n in ((sessions, len(kept)), (patients, kept["patient_id"].nunique()))]
+    return kept.copy(), [*steps, step, *counted], notes
 
 
 def build_design(

@@ -21,6 +21,7 @@ from alliance.models.common import (
     MAX_SESSION_BAND,
     NO_EARLIER_SCORED_SESSION,
     NO_OUTCOME_RECORDED,
+    Binary,
     Design,
     captured_warnings,
     check_estimates,
@@ -34,6 +35,7 @@ from alliance.models.common import (
     resolve_covariates,
     sd_relative_variance,
     session_flow,
+    session_rows_without_pure_categories,
     single_value_reason,
     standardise,
     therapist_groups,
@@ -48,6 +50,8 @@ COX_SPLIT_MODEL = "cox_time_varying_split_cluster_therapist"
 RUPTURE_MODEL = "rupture_hazard_cluster_therapist"
 MONOTONE_LIKELIHOOD = 15.0  # |log-hazard ratio| per SD or per category beyond which the likelihood is flat
 HAZARD_WORDS = {0: Message("no patient dropped out"), 1: Message("every session at risk ended in dropout")}
+# Each session at risk ending in dropout or not, for the covariate categories without dropout
+SESSION_EVENTS = Binary(lambda d: (d["event"], 1 - d["event"]), HAZARD_WORDS)
 
 
 def session_risk_design(
@@ -72,9 +76,10 @@ def session_risk_design(
              (NO_EARLIER_SCORED_SESSION, rows["alliance_prev"].isna())]
     data, flow = session_flow(rows, steps, used, first=Message("sessions of patients with an outcome"),
                               analysed=Message("sessions at risk analysed"))
-    used, dropped = resolve_covariates(data, used)  # one value left in the analysed rows: dropped
-    notes += dropped
     data["event"] = (data["dropout"].astype(bool) & (data["session"] == data["last_session"])).astype(int)
+    data, flow, pure = session_rows_without_pure_categories(data, flow, used, SESSION_EVENTS)
+    used, dropped = resolve_covariates(data, used)  # one value left in the analysed rows: dropped
+    notes += pure + dropped
     data["start"], data["stop"] = data["session"] - 1, data["session"]
     data["session_band"] = event_bands(np.minimum(data["session"], MAX_SESSION_BAND), data["event"])
     data["alliance_prev_deviation"] = data["alliance_prev"] - data["alliance_running_mean"]
