@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from markupsafe import Markup
 
-from alliance.i18n import Term, use_language
+from alliance.i18n import Message, Term, use_language
 from alliance.instruments import load_configured
 from alliance.models.common import labelled, notes_record, resolve_covariates
 from alliance.report.analysis import covariates_left_out, sensitivity_notes
@@ -296,6 +296,11 @@ def test_a_covariate_left_out_of_every_model_is_said_once_with_its_reason_from_t
         "fit_notes": {label: [str(note) for note in cohort_notes]},
         "fit_notes_message": {label: [note.to_json() for note in cohort_notes]}}
     assert sensitivity_notes(sensitivity, left_out) == [] and len(sensitivity_notes(sensitivity)) == 6
+    # a refit's note that a family's notes already say (the complete-case refit repeats its primary's)
+    rounded = Message("{n} prorated totals were rounded to the nearest point.", n=18)
+    repeated = {"fit_notes": {label: [str(rounded)]}, "fit_notes_message": {label: [rounded.to_json()]}}
+    assert len(sensitivity_notes(repeated)) == 1
+    assert sensitivity_notes(repeated, said=[rounded.to_json()]) == []
     with use_language("es"):
         assert modelling().endswith("La covariable configurada centro se dejó fuera de todos los modelos: "
                                     "no es una columna de los datos.")

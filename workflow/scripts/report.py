@@ -60,7 +60,9 @@ with user_errors_to_console(log):
         dynamics=dynamics,
         early_warning=early_warning,
         sensitivity=pd.read_csv(snakemake.input.sensitivity),
-        sensitivity_notes=sensitivity_notes(read_json(snakemake.input.sensitivity_result), left_out),
+        sensitivity_notes=sensitivity_notes(read_json(snakemake.input.sensitivity_result), left_out,
+                                            [note for result in model_results
+                                             for note in result.get("notes_message") or []]),
         psychometrics=read_tables(snakemake.input.psychometrics),
         rupture_shares=pd.read_csv(snakemake.input.rupture_shares),
         figure_paths=[*snakemake.input.figures, *output.png],

@@ -278,11 +278,13 @@ def covariates_left_out(model_results: Sequence[Mapping],
     return {name: reasons.get(name) for name in configured if name not in used}
 
 
-def sensitivity_notes(result: dict, left_out: Collection[str] = ()) -> list[Deferred]:
+def sensitivity_notes(result: dict, left_out: Collection[str] = (),
+                      said: Sequence[Mapping] = ()) -> list[Deferred]:
     """The sensitivity rule's notes, failures (with reasons), imputation summary and fitting notes: each
     written when the report shows it (`Deferred`), in the report's language (from their messages:
     `notes_message`, `fit_notes_message`); none that says a covariate of `left_out` was left out
-    (`shown_notes`)."""
+    (`shown_notes`), and no fitting note that is one of the messages `said` in the families' notes (the
+    complete-case refit repeats its primary model's notes word for word)."""
     notes = [Deferred(lambda note=note, message=message: note_words(note, message))
              for note, message in shown_notes(result.get("notes", []), result.get("notes_message"), left_out)]
     notes += [Deferred(lambda f=f: fill(_("Not fitted: {variant} / {outcome}: {reason}"),
@@ -301,7 +303,8 @@ def sensitivity_notes(result: dict, left_out: Collection[str] = ()) -> list[Defe
     notes += [Deferred(lambda label=label, note=note, message=message: fill(
                   "{label}: {note}", label=_fit_label(label), note=note_words(note, message)))
               for label, items in result.get("fit_notes", {}).items()
-              for note, message in shown_notes(items, fit_messages.get(label), left_out)]
+              for note, message in shown_notes(items, fit_messages.get(label), left_out)
+              if message is None or message not in said]
     return notes
 
 
