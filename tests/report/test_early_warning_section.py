@@ -69,6 +69,11 @@ def test_the_section_sets_the_cutoffs_side_by_side():
                       "alliance in sessions 1 to 3 whose treatment went on after session 3; here every "
                       "patient in treatment at session 3 with a score by then counts, one who leaves right "
                       "after it included.")
+    one = early_warning_section(result(), measures(), FLOW, min_cell_size=10, early_window=1)["versus_h2"]
+    assert "with a scored alliance in session 1 whose treatment went on after session 1;" in one
+    with use_language("ca"):
+        one = early_warning_section(result(), measures(), FLOW, min_cell_size=10, early_window=1)
+        assert "amb una aliança puntuada a la sessió 1 el tractament" in one["versus_h2"]
     shown = FLOW.assign(in_treatment=400, no_alliance_score=20)  # nothing hidden
     assert early_warning_section(result(), measures(), shown, min_cell_size=10)["flow"].startswith(
         "At session 3: 400 patients in treatment, 20 of them without an alliance score yet (left out), 380")

@@ -31,6 +31,7 @@ from alliance.report.format import (
     word_cell,
 )
 from alliance.report.measurement import sessions_text
+from alliance.report.methods import methods_section
 from alliance.report.provenance import git_commit, provenance
 from alliance.report.words import predictor_definitions, predictor_label, shown_count
 
@@ -441,6 +442,20 @@ def test_data_warnings_show_the_suppressed_message(inputs):
     assert "&lt;5 patients have no scored alliance session" in html
     assert "3 patients" not in html
     assert "nothing to warn about" in build_report(**inputs)
+
+
+def test_an_early_window_of_one_session_is_worded_as_one_session(default_config):
+    """Early alliance over sessions 1 to 1 is "the total at session 1", in the definitions and the methods."""
+    assert predictor_definitions(["alliance_early"], 1) == [("early alliance",
+                                                             "early alliance (the total at session 1)")]
+    assert predictor_definitions(["alliance_early"], 3)[0][1] == (
+        "early alliance (mean total over scored sessions 1 to 3)")
+    config = default_config | {"features": default_config["features"] | {"early_window": 1}}
+    text = " ".join(p["text"] for p in methods_section(config, [], {"statsmodels": "0.15.0"}))
+    assert "Early alliance is the total at session 1;" in text and "1 to 1" not in text
+    with use_language("es"):
+        definition = predictor_definitions(["alliance_early"], 1)[0][1]
+        assert definition == "alianza temprana (el total de la sesión 1)"
 
 
 def test_predictor_labels_are_short_and_defined_once():

@@ -25,7 +25,7 @@ from alliance.report.format import (
     is_number,
 )
 from alliance.report.style import figure_style, message_figure, new_figure
-from alliance.report.words import fill, reason_text, status_word
+from alliance.report.words import early_sessions, fill, reason_text, status_word
 
 STRATEGY_WORDS = {
     "alliance": N_("Alliance so far"),
@@ -133,7 +133,8 @@ def early_warning_section(result: Mapping | None, measures: pd.DataFrame | None,
                "conventional": bool(result.get("conventional_cutoff")),
                "flow": flow_sentence(flow, primary, min_cell_size),
                "versus_h2": "" if early_window is None else fill(
-                   _(VERSUS_H2), window=format_count(early_window), session=format_count(primary))}
+                   _(VERSUS_H2), window=format_count(early_window), session=format_count(primary),
+                   sessions=early_sessions(early_window))}
     shown = measures[measures["validation"] == VALIDATION]  # the rows and cut-offs of the section's tables
     context["no_ci"] = _(NO_CI_NOTE) if shown[["ci_low", "ci_high"]].isna().all(axis=1).any() else ""
     return context
@@ -182,9 +183,8 @@ def site_sentence(measures: pd.DataFrame, primary: int) -> str:
 
 # Why the patients and dropouts counted here are not H2's (a reader compared 67 dropouts with H2's 57).
 VERSUS_H2 = N_("These are not H2's patients and dropouts: H2 analyses the patients with a scored alliance in "
-               "sessions 1 to {window} whose treatment went on after session {window}; here every patient in "
-               "treatment at session {session} with a score by then counts, one who leaves right after it "
-               "included.")
+               "{sessions} whose treatment went on after session {window}; here every patient in treatment "
+               "at session {session} with a score by then counts, one who leaves right after it included.")
 
 
 def flow_sentence(flow: pd.DataFrame | None, primary: int, min_cell_size: int) -> str:

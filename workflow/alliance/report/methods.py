@@ -199,13 +199,16 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
     software = ", ".join(f"{name} {version}" for name, version in versions.items())
     criterion = ruptures["criterion"].replace("_", " ")
     dropout = BENCHMARKS["alliance_dropout"]
+    # Translators: early alliance ("Early alliance is {early}; ..."), over one session or several.
+    early = ngettext("the total at session 1", "the mean total over the scored sessions 1 to {k}",
+                     k).format(k=k)
     features = _(
-        "Early alliance is the mean total over the scored sessions 1 to {k}; outcomes of the early-alliance "
-        "models are counted after that window, and session-level models use only the alliance measured at an "
-        "earlier session (no look-ahead). Within- and between-patient alliance are separated by person-mean "
-        "centring. Ruptures: a drop of at least {c} {threshold} between consecutive scored sessions "
-        "({criterion} criterion), repaired when the total returns to its earlier level within {window} "
-        "scored sessions.").format(k=k, c=format_general(ruptures["c"]),
+        "Early alliance is {early}; outcomes of the early-alliance models are counted after that window, and "
+        "session-level models use only the alliance measured at an earlier session (no look-ahead). Within- "
+        "and between-patient alliance are separated by person-mean centring. Ruptures: a drop of at least "
+        "{c} {threshold} between consecutive scored sessions ({criterion} criterion), repaired when the "
+        "total returns to its earlier level within {window} scored sessions.").format(
+        early=early, c=format_general(ruptures["c"]),
                                    threshold=_(THRESHOLDS[ruptures["criterion"]]), criterion=criterion,
                                    window=ruptures["repair_window"])
     modelling = _(

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup, escape
 
-from alliance.i18n import N_, Message, _, elided_format, language, pgettext, read_message
+from alliance.i18n import N_, Message, _, elided_format, language, ngettext, pgettext, read_message
 from alliance.models import adherence, dropout, satisfaction, survival, symptoms
 from alliance.models.common import left_out_covariate
 from alliance.report.format import (
@@ -235,6 +235,24 @@ def phrase(table: dict[str, str], key: str, **values: object) -> str:
     return (_(table[key]) if key in table else key.replace("_", " ")).format(**values)
 
 
+# Early alliance over an early window of one session: "the mean total over sessions 1 to 1" would say it
+EARLY_ALLIANCE_ONE_SESSION = N_("early alliance (the total at session 1)")
+
+
+def early_sessions(early_window: int) -> str:
+    """The sessions of the early window in words: "sessions 1 to 3", "session 1"."""
+    # Translators: the sessions of the early window ("scored alliance in sessions 1 to 3").
+    return ngettext("session 1", "sessions 1 to {k}", early_window).format(k=format_count(early_window))
+
+
+def predictor_phrase(stem: str, early_window: int) -> str:
+    """A predictor stem's definition (`PREDICTOR_WORDS`), early alliance's with the early window filled in
+    (its own words for a window of one session)."""
+    if stem == "alliance_early" and early_window == 1:
+        return _(EARLY_ALLIANCE_ONE_SESSION)
+    return phrase(PREDICTOR_WORDS, stem, early_window=early_window)
+
+
 def predictor_words(predictor: str, early_window: int) -> str:
     """A predictor in words, including its therapist/patient parts and per-discipline slopes."""
     base, _sep, level = predictor.partition(" [")
@@ -245,8 +263,8 @@ def predictor_words(predictor: str, early_window: int) -> str:
     for suffix, words in LEVEL_WORDS.items():
         stem = base.removesuffix(suffix)
         if stem != base and stem in PREDICTOR_WORDS:
-            return _(words).format(predictor=phrase(PREDICTOR_WORDS, stem, early_window=early_window))
-    return phrase(PREDICTOR_WORDS, base, early_window=early_window)
+            return _(words).format(predictor=predictor_phrase(stem, early_window))
+    return predictor_phrase(base, early_window)
 
 
 def predictor_base(predictor: str) -> tuple[str, str, str]:
@@ -276,7 +294,7 @@ def predictor_label(predictor: str) -> str:
 def predictor_definitions(predictors, early_window: int) -> list[tuple[str, str]]:
     """The short label and the full definition of each predictor stem among `predictors`, once each."""
     stems = dict.fromkeys(predictor_base(p)[0] for p in predictors)
-    return [(_predictor_short(stem), phrase(PREDICTOR_WORDS, stem, early_window=early_window))
+    return [(_predictor_short(stem), predictor_phrase(stem, early_window))
             for stem in stems]
 
 
