@@ -200,7 +200,7 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
     criterion = ruptures["criterion"].replace("_", " ")
     dropout = BENCHMARKS["alliance_dropout"]
     # Translators: early alliance ("Early alliance is {early}; ..."), over one session or several.
-    early = ngettext("the total at session 1", "the mean total over the scored sessions 1 to {k}",
+    early = ngettext("the total at session {k}", "the mean total over the scored sessions 1 to {k}",
                      k).format(k=k)
     features = _(
         "Early alliance is {early}; outcomes of the early-alliance models are counted after that window, and "

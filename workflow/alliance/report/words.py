@@ -242,7 +242,7 @@ EARLY_ALLIANCE_ONE_SESSION = N_("early alliance (the total at session 1)")
 def early_sessions(early_window: int) -> str:
     """The sessions of the early window in words: "sessions 1 to 3", "session 1"."""
     # Translators: the sessions of the early window ("scored alliance in sessions 1 to 3").
-    return ngettext("session 1", "sessions 1 to {k}", early_window).format(k=format_count(early_window))
+    return ngettext("session {k}", "sessions 1 to {k}", early_window).format(k=format_count(early_window))
 
 
 def predictor_phrase(stem: str, early_window: int) -> str:
