@@ -232,6 +232,29 @@ def test_a_gee_that_does_not_converge_says_so(cohort, monkeypatch):
         "the GEE could not be estimated: no solution or a singular covariance")
 
 
+def test_a_gee_whose_bias_reduced_sandwich_is_singular_says_why(cohort, monkeypatch):
+    """A discipline whose patients all see one therapist gives that therapist a cluster leverage of 1, and
+    statsmodels' bias-reduced sandwich then solves a singular (I - H_g): with one OpenBLAS thread a site
+    of a 10-site cohort (pooling check, seed 3099, site S3, 19 therapists, one osteopath) stopped the whole
+    job with numpy's LinAlgError. It is the primary model's reason now; other errors still propagate."""
+    from alliance.models import adherence
+
+    class Singular(adherence.GEE):  # what statsmodels' _bc_covmat raised there
+        def fit(self, *args, **kwargs):
+            if kwargs.get("cov_type") == "bias_reduced":
+                raise np.linalg.LinAlgError("Singular matrix")
+            return super().fit(*args, **kwargs)
+
+    monkeypatch.setattr(adherence, "GEE", Singular)
+    few = cohort["patients"][cohort["patients"]["therapist_id"].isin(
+        sorted(cohort["patients"]["therapist_id"].unique())[:20])]  # 20 therapists: bias-reduced
+    result = fit_family("adherence", few, COVARIATES, sessions=cohort["sessions"])
+    status = {s["key"]: s for s in result.statuses}["H1-gee"]
+    assert (status["status"], status["reason"]) == ("not_estimable", (
+        "one therapist's sessions alone determine a coefficient of the attendance model (a cluster leverage "
+        "of 1), so the bias-reduced cluster-robust standard errors cannot be computed"))
+
+
 def test_a_negative_working_correlation_is_held_at_its_boundary(cohort, monkeypatch):
     """Attendance drawn alike for every session (no therapist effect) and a quarter of the patients moved to
     one therapist: the moment estimate of the exchangeable correlation falls below 0 and, unheld, below

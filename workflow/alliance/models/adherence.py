@@ -33,6 +33,7 @@ from alliance.models.common import (
     formula_frame,
     labelled,
     level_designs,
+    leverage_one_reason,
     predictor_effect,
     refuse,
     run_planned,
@@ -129,7 +130,10 @@ def fit_attendance_gee(design: Design) -> tuple[dict, float]:
                              family=families.Binomial(), cov_struct=NonNegativeExchangeable(),
                              eval_env=FORMULA_NAMES)
     with captured_warnings(design.notes):
-        fit = model.fit(cov_type=cov_type)
+        try:
+            fit = model.fit(cov_type=cov_type)
+        except np.linalg.LinAlgError:  # the bias-reduced sandwich: (I - H_g) singular, a leverage of 1
+            raise NotEstimable(leverage_one_reason(design, "session")) from None
     if fit is None:  # statsmodels found no estimates or a singular covariance (its warning is in the notes)
         raise NotEstimable(Message("the GEE could not be estimated: no solution or a singular covariance"))
     if not fit.converged:  # its estimates and sandwich are of the last iteration, not of a solution

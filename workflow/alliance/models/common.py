@@ -762,6 +762,19 @@ def bias_reduced_logistic(result, model, design: Design) -> None:
     flag_few_clusters(design, MANCL_DEROUEN)
 
 
+def leverage_one_reason(design: Design, unit: str) -> Message:
+    """Why the bias-reduced sandwich (Mancl & DeRouen 2001) cannot be computed: a therapist whose `unit`s
+    (patients or sessions) alone determine a coefficient (e.g. a discipline's only therapist) has a
+    cluster leverage of 1, and (I - H_g) cannot be inverted."""
+    outcome = outcome_term(design.outcome)
+    return (Message("one therapist's sessions alone determine a coefficient of the {outcome} model (a "
+                    "cluster leverage of 1), so the bias-reduced cluster-robust standard errors cannot be "
+                    "computed", outcome=outcome) if unit == "session" else
+            Message("one therapist's patients alone determine a coefficient of the {outcome} model (a "
+                    "cluster leverage of 1), so the bias-reduced cluster-robust standard errors cannot be "
+                    "computed", outcome=outcome))
+
+
 def _check_binary(endog: np.ndarray, design: Design) -> None:
     """NotEstimable when a logistic model's outcome takes a single value in its sample."""
     if len(endog) and np.ptp(endog) == 0:
@@ -928,14 +941,7 @@ def _checked_logistic(design: Design, model, method: Message, fit: Callable[[], 
         try:
             bias_reduced_logistic(result, model, design)
         except np.linalg.LinAlgError:  # (I - H_g) is singular for a therapist of leverage 1
-            outcome = outcome_term(design.outcome)
-            raise NotEstimable(
-                Message("one therapist's sessions alone determine a coefficient of the {outcome} model (a "
-                        "cluster leverage of 1), so the bias-reduced cluster-robust standard errors cannot "
-                        "be computed", outcome=outcome) if design.unit == "session" else
-                Message("one therapist's patients alone determine a coefficient of the {outcome} model (a "
-                        "cluster leverage of 1), so the bias-reduced cluster-robust standard errors cannot "
-                        "be computed", outcome=outcome)) from None
+            raise NotEstimable(leverage_one_reason(design, design.unit)) from None
     check_estimates(result, design)
     return result
 
