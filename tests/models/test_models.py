@@ -89,16 +89,23 @@ def test_missing_covariate_values_are_excluded_and_counted(large_cohort):
     assert design.data["baseline_severity"].notna().all()
 
 
-def test_rupture_pattern_can_enter_a_model_as_a_covariate(default_config, wai_sr, csq8):
+@pytest.fixture(scope="module")
+def session_cohort(default_config, wai_sr, csq8) -> dict[str, pd.DataFrame]:
+    """600 patients of 30 therapists through validation, scores and features (patients and sessions), with
+    the `sd` rupture criterion, whose patterns are defined for every patient."""
     cfg = default_config["synthetic"] | {"n_patients": 600, "n_therapists": 30, "truth_multiplier": 1}
     patients, sessions, outcomes, _ = synthesize(cfg, 3, COVARIATES)
     raw = {"patients": patients, "sessions": sessions, "outcomes": outcomes}
     v = validate_tables(raw, {k: f"{k}.csv" for k in raw}, wai_sr, satisfaction=csq8)
-    tables = build_features(v.patients, v.outcomes, score_sessions(v.sessions, wai_sr),
-                            patient_scores=score_patients(v.outcomes, csq8), early_window=3,
-                            rupture_settings={"criterion": "sd", "c": 2.0, "repair_window": 3,
-                                              "reliability": None},
-                            total_alpha=None)
+    return build_features(v.patients, v.outcomes, score_sessions(v.sessions, wai_sr),
+                          patient_scores=score_patients(v.outcomes, csq8), early_window=3,
+                          rupture_settings={"criterion": "sd", "c": 2.0, "repair_window": 3,
+                                            "reliability": None},
+                          total_alpha=None)
+
+
+def test_rupture_pattern_can_enter_a_model_as_a_covariate(session_cohort):
+    tables = session_cohort
     features = tables["patients"]
     assert features["rupture_pattern"].notna().all()
     result = fit_family("dropout", features, ["baseline_severity", "rupture_pattern"])
@@ -186,19 +193,11 @@ def test_a_covariate_category_without_dropout_is_left_out_at_the_limit_of_the_fu
     assert next(s for s in statuses if s["key"] == "H2")["status"] == "separation"
 
 
-def test_the_sessions_at_risk_leave_out_a_category_without_dropout_alike(default_config, wai_sr, csq8):
+def test_the_sessions_at_risk_leave_out_a_category_without_dropout_alike(session_cohort):
     """H2's models of the sessions at risk (discrete-time hazard, Cox, rupture hazard) leave out the
     sessions of nutrition patients when none dropped out, with the flow's analysed sessions and patients
     counted after them, instead of reading separation."""
-    cfg = default_config["synthetic"] | {"n_patients": 600, "n_therapists": 30, "truth_multiplier": 1}
-    patients, sessions, outcomes, _ = synthesize(cfg, 3, COVARIATES)
-    raw = {"patients": patients, "sessions": sessions, "outcomes": outcomes}
-    v = validate_tables(raw, {k: f"{k}.csv" for k in raw}, wai_sr, satisfaction=csq8)
-    tables = build_features(v.patients, v.outcomes, score_sessions(v.sessions, wai_sr),
-                            patient_scores=score_patients(v.outcomes, csq8), early_window=3,
-                            rupture_settings={"criterion": "prior_diff", "c": 2.0, "repair_window": 3,
-                                              "reliability": None},
-                            total_alpha=None)
+    tables = session_cohort
     features = tables["patients"]
     nutrition = features["discipline"] == "nutrition"
     features = features.assign(dropout=features["dropout"].where(~nutrition, False))
