@@ -9,7 +9,7 @@ import pytest
 from alliance.features.build import build_features, patient_features, session_features
 from alliance.ingest.contract import validate_tables
 from alliance.models import fit_family
-from alliance.models.adherence import attendance_design
+from alliance.models.adherence import attendance_design, attendance_session_design
 from alliance.models.dropout import dropout_design
 from alliance.models.levels import PRIMARY
 from alliance.models.survival import session_risk_design
@@ -214,3 +214,22 @@ def test_the_sessions_at_risk_leave_out_a_category_without_dropout_alike(session
         len(design.data), design.data["patient_id"].nunique())
     assert [str(note).split(";")[0] for note in design.notes] == [
         "discipline = nutrition: no patient dropped out"]
+
+
+def test_session_attendance_leaves_out_a_category_that_attended_every_session(session_cohort):
+    """H1a alike: nutrition patients who attended every scheduled session are left out of the session
+    attendance model, their sessions counted in its (prefixed) flow, instead of separation."""
+    features, sessions = session_cohort["patients"], session_cohort["sessions"]
+    nutrition = set(features.loc[features["discipline"] == "nutrition", "patient_id"])
+    sessions = sessions.assign(attended=sessions["attended"] | sessions["patient_id"].isin(nutrition))
+    design = attendance_session_design(features, sessions, COVARIATES)
+    steps = {s["step"]: s["n"] for s in design.flow}
+    assert "nutrition" not in set(design.data["discipline"])
+    assert steps["session attendance: excluded sessions: a covariate category in which the outcome does not "
+                 "vary"] > 0
+    analysed = steps["session attendance: sessions analysed"], steps["session attendance: patients analysed"]
+    assert analysed == (len(design.data), design.data["patient_id"].nunique())
+    assert [str(note).split(";")[0] for note in design.notes] == [
+        "discipline = nutrition: every scheduled session was attended"]
+    result = fit_family("adherence", features, COVARIATES, sessions=sessions)
+    assert next(s for s in result.statuses if s["key"] == "H1a")["status"] in ("fitted", "boundary")

@@ -156,13 +156,19 @@ def fit_attendance_gee(design: Design) -> tuple[dict, float]:
     return row, float(fit.model.cov_struct.dep_params)
 
 
+# Each scheduled session attended or not, for the covariate categories in which every one was (or none)
+SESSIONS_ATTENDED = Binary(lambda d: (d["attended_now"], 1 - d["attended_now"]),
+                           {0: Message("no scheduled session was attended"),
+                            1: Message("every scheduled session was attended")})
+
+
 def attendance_session_design(features: pd.DataFrame, sessions: pd.DataFrame,
                               covariates: list[str]) -> Design:
     """Every scheduled session after the first scored one: attended or not, on the alliance at the last
     scored session before it (within and between patients)."""
     rows = sessions.assign(attended_now=sessions["attended"].astype(float))
     design = session_design(features, rows, outcome="session attendance", response="attended_now",
-                            covariates=covariates)
+                            covariates=covariates, binary=SESSIONS_ATTENDED)
     design.single_value_words = SESSION_ATTENDANCE_WORDS
     return design
 

@@ -266,7 +266,11 @@ def session_rows_without_pure_categories(data: pd.DataFrame, flow: list[dict], c
     if len(kept) == len(data):
         return data, flow, []
     *steps, sessions, patients = flow
-    step = flow_step(Message("excluded sessions: {reason}", reason=PURE_CATEGORY), len(data) - len(kept))
+    words = Message("excluded sessions: {reason}", reason=PURE_CATEGORY)
+    counted_as = Message.from_json(sessions["step_message"])
+    if "step" in counted_as.values:  # the flow's steps are prefixed with their outcome (`session_flow`)
+        words = Message("{outcome}: {step}", outcome=counted_as.values["outcome"], step=words)
+    step = flow_step(words, len(data) - len(kept))
     counted = [flow_step(Message.from_json(entry["step_message"]), n)
                for entry, n in ((sessions, len(kept)), (patients, kept["patient_id"].nunique()))]
     return kept.copy(), [*steps, step, *counted], notes
@@ -362,6 +366,7 @@ def session_design(
     response: str,
     covariates: list[str],
     extra_terms: str = "",
+    binary: Binary | None = None,
 ) -> Design:
     """Session rows with a previous alliance score, alliance split into within- and between-patient parts.
 
@@ -370,8 +375,10 @@ def session_design(
     each patient's within deviations sum to 0 over the rows that enter the model. Each
     is per SD of its own level: the within part per SD of the within deviations over the analysed rows, the
     between part per SD of the patients' means (one value per patient). Rows missing the response, the
-    previous alliance or a covariate are excluded (counted in the flow). The design's predictor is
-    `alliance_prev_within`; the formula has both parts, `C(session_band)` and `extra_terms`.
+    previous alliance or a covariate are excluded (counted in the flow), and for a `binary` response then
+    the patients of covariate categories in which it does not vary (`session_rows_without_pure_categories`).
+    The design's predictor is `alliance_prev_within`; the formula has both parts, `C(session_band)` and
+    `extra_terms`.
     """
     used, notes = resolve_covariates(features, covariates)
     columns = [c for c in dict.fromkeys(["patient_id", "therapist_id", *used]) if c in features]
@@ -380,6 +387,9 @@ def session_design(
     steps = [(Message("no {outcome} recorded", outcome=outcome_term(outcome)), rows[response].isna()),
              (NO_EARLIER_SCORED_SESSION, rows["alliance_prev"].isna())]
     data, flow = session_flow(rows, steps, used, first=SESSIONS_OF_THE_COHORT, outcome=outcome)
+    if binary is not None:
+        data, flow, pure = session_rows_without_pure_categories(data, flow, used, binary)
+        notes += pure
     used, dropped = resolve_covariates(data, used)  # one value left in the analysed rows: dropped
     notes += dropped
     data[response] = data[response].astype(float)
