@@ -1,12 +1,13 @@
-"""The jackknife (CR3) cluster-robust covariance against its definition: explicit leave-one-cluster-out
-refits with statsmodels OLS."""
+"""The jackknife (CR3) cluster-robust covariance against its definition (explicit leave-one-cluster-out
+refits with statsmodels OLS), and the bias-reduced (Mancl-DeRouen) one against statsmodels GEE's and, at a
+cluster leverage of 1, against a dense solution of statsmodels' own form."""
 
 from __future__ import annotations
 
 import numpy as np
 import statsmodels.api as sm
 
-from alliance.stats.clusters import cr3_covariance
+from alliance.stats.clusters import bias_reduced_covariance, cr3_covariance
 
 
 def test_cr3_is_the_leave_one_cluster_out_jackknife():
@@ -26,3 +27,69 @@ def test_cr3_with_two_clusters_by_hand():
     y = np.array([0.0, 2.0, 3.0, 5.0])
     x = np.ones((4, 1))
     assert cr3_covariance(x, y, np.array([0, 0, 1, 1])) == np.array([[2.25]])
+
+
+def logistic_rows(seed: int = 1, therapists: int = 12, rows: int = 20):
+    """A logistic fit (independence GEE) on clustered rows whose third column marks therapist 0's rows
+    alone (a discipline's only therapist: a cluster leverage of 1) when `alone` is set."""
+    rng = np.random.default_rng(seed)
+    clusters = np.repeat(np.arange(therapists), rows)
+    x = rng.normal(size=clusters.size)
+    exog = np.column_stack([np.ones(clusters.size), x, clusters == 0, rng.integers(0, 2, clusters.size)])
+    y = (rng.random(clusters.size) < 1 / (1 + np.exp(-(0.3 + 0.8 * x + 0.5 * exog[:, 2])))).astype(float)
+    return y, exog.astype(float), clusters
+
+
+def whitened(model, params):
+    """The whitened derivatives and residuals of a logistic (independence) GEE at `params`."""
+    mean = model.predict(params)
+    sd = np.sqrt(mean * (1 - mean))
+    return sd[:, None] * model.exog, (model.endog - mean) / sd
+
+
+def test_bias_reduced_is_statsmodels_mancl_derouen_where_it_is_regular():
+    """Without the leverage-1 column the covariance is statsmodels GEE's `cov_type="bias_reduced"`."""
+    y, exog, clusters = logistic_rows()
+    exog = exog[:, [0, 1, 3]]
+    model = sm.GEE(y, exog, groups=clusters, family=sm.families.Binomial(),
+                   cov_struct=sm.cov_struct.Independence())
+    fit = model.fit(cov_type="bias_reduced")
+    np.testing.assert_allclose(bias_reduced_covariance(*whitened(model, fit.params), clusters),
+                               fit.cov_params(), rtol=1e-10, atol=1e-14)
+
+
+def test_bias_reduced_at_a_leverage_of_one_is_the_regular_sandwich_outside_that_direction():
+    """Therapist 0's rows alone determine the third coefficient: (I - H_0) is singular and statsmodels'
+    solve divides 0 by 0. The covariance here is finite and, for every pair of coefficients but that
+    one, what a dense least-squares solution of (I - H_g) a_g = r_g in statsmodels' own form gives (the
+    component along the singular direction only reaches the third coefficient, since no other
+    therapist's rows vary along it)."""
+    y, exog, clusters = logistic_rows()
+    model = sm.GEE(y, exog, groups=clusters, family=sm.families.Binomial(),
+                   cov_struct=sm.cov_struct.Independence())
+    params = model.fit().params
+    mean = model.predict(params)
+    variance = mean * (1 - mean)
+    bread = np.linalg.inv(exog.T @ (variance[:, None] * exog))
+    meat = np.zeros((4, 4))
+    for g in range(12):
+        rows = clusters == g
+        hat = variance[rows, None] * exog[rows] @ bread @ exog[rows].T  # H_g = D_g B^-1 D_g' V_g^-1
+        corrected = np.linalg.lstsq(np.eye(rows.sum()) - hat, y[rows] - mean[rows], rcond=None)[0]
+        meat += np.outer(exog[rows].T @ corrected, exog[rows].T @ corrected)
+    dense = bread @ meat @ bread
+    covariance = bias_reduced_covariance(*whitened(model, params), clusters)
+    others = [0, 1, 3]
+    np.testing.assert_allclose(covariance[np.ix_(others, others)], dense[np.ix_(others, others)], rtol=1e-8)
+    # all of it, the third coefficient too, is the definition with numpy's dense Moore-Penrose inverse
+    # of (I - S_g) (S_g = V_g^1/2 X_g B^-1 X_g' V_g^1/2), which is singular for therapist 0 alone
+    meat = np.zeros((4, 4))
+    for g in range(12):
+        rows = clusters == g
+        root = np.sqrt(variance[rows])
+        hat = root[:, None] * exog[rows] @ bread @ exog[rows].T * root[None, :]
+        assert (min(np.linalg.eigvalsh(np.eye(rows.sum()) - hat)) < 1e-12) == (g == 0)
+        score = (root[:, None] * exog[rows]).T @ np.linalg.pinv(np.eye(rows.sum()) - hat, rcond=1e-12,
+                                                               hermitian=True) @ ((y - mean)[rows] / root)
+        meat += np.outer(score, score)
+    np.testing.assert_allclose(covariance, bread @ meat @ bread, rtol=1e-8)

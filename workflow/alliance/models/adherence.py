@@ -33,14 +33,15 @@ from alliance.models.common import (
     formula_frame,
     labelled,
     level_designs,
-    leverage_one_reason,
     predictor_effect,
     refuse,
     run_planned,
     session_design,
     summary_text,
+    use_covariance,
 )
 from alliance.models.random_intercept import fit_random_intercept
+from alliance.stats.clusters import bias_reduced_covariance
 
 MODEL = "binomial_glm_cluster_therapist"
 GEE_MODEL = "gee_exchangeable_therapist"
@@ -105,6 +106,27 @@ class NonNegativeExchangeable(cov_struct.Exchangeable):
             self.dep_params = 0.0
 
 
+def bias_reduced_gee(fit) -> np.ndarray:
+    """The bias-reduced sandwich (Mancl & DeRouen 2001) of a fitted statsmodels GEE with exchangeable
+    working correlation (`alliance.stats.clusters.bias_reduced_covariance`): each cluster's
+    derivatives and residuals whitened by its working covariance at the estimates, through the inverse
+    square root (1 - rho)^-1/2 (I - P) + (1 + (n - 1) rho)^-1/2 P of the exchangeable correlation (P
+    the projection on the cluster's mean; the scale cancels)."""
+    model, params = fit.model, np.asarray(fit.params, dtype=float)
+    rho = float(model.cov_struct.dep_params)
+    exog, resid, clusters = [], [], []
+    for g, (y, x) in enumerate(zip(model.endog_li, model.exog_li, strict=True)):
+        eta = x @ params
+        mean = model.family.link.inverse(eta)
+        sd = np.sqrt(model.family.variance(mean))
+        deriv, residual = (model.family.link.inverse_deriv(eta) / sd)[:, None] * x, (y - mean) / sd
+        within, between = (1 - rho) ** -0.5, (1 + (len(y) - 1) * rho) ** -0.5
+        exog.append(within * deriv + (between - within) * deriv.mean(axis=0))
+        resid.append(within * residual + (between - within) * residual.mean())
+        clusters.append(np.full(len(y), g))
+    return bias_reduced_covariance(np.vstack(exog), np.concatenate(resid), np.concatenate(clusters))
+
+
 def fit_attendance_gee(design: Design) -> tuple[dict, float]:
     """The primary model as a GEE on one row per scheduled session after the window, exchangeable
     correlation within therapist (robust SEs; with fewer than `min_clusters` therapists the bias-reduced
@@ -121,25 +143,23 @@ def fit_attendance_gee(design: Design) -> tuple[dict, float]:
                                   "would rest on too few clusters", n=n_therapists, minimum=GEE_MIN_CLUSTERS),
                            REFUSED)
     design.df = None
-    cov_type = "robust"
     if few_clusters(design):
-        design.df, cov_type = n_therapists - 1, "bias_reduced"
+        design.df = n_therapists - 1
         flag_few_clusters(design, MANCL_DEROUEN)
     formula = design.formula.replace("attended_after_window + missed_after_window", "attended")
     model = GEE.from_formula(formula, groups="therapist_id", data=formula_frame(data, formula),
                              family=families.Binomial(), cov_struct=NonNegativeExchangeable(),
                              eval_env=FORMULA_NAMES)
     with captured_warnings(design.notes):
-        try:
-            fit = model.fit(cov_type=cov_type)
-        except np.linalg.LinAlgError:  # the bias-reduced sandwich: (I - H_g) singular, a leverage of 1
-            raise NotEstimable(leverage_one_reason(design, "session")) from None
+        fit = model.fit()
     if fit is None:  # statsmodels found no estimates or a singular covariance (its warning is in the notes)
         raise NotEstimable(Message("the GEE could not be estimated: no solution or a singular covariance"))
     if not fit.converged:  # its estimates and sandwich are of the last iteration, not of a solution
         raise NotEstimable(Message("the GEE did not converge within its iteration limit (exchangeable "
                                    "working correlation {rho:.3f} at the last iteration)",
                                    rho=float(fit.model.cov_struct.dep_params)), NOT_CONVERGED)
+    if design.df is not None:
+        use_covariance(fit, bias_reduced_gee(fit), design.df)
     if not np.isfinite(fit.bse).all() or not np.isfinite(float(fit.model.cov_struct.dep_params)):
         raise NotEstimable(Message("the GEE's robust covariance is not finite (the therapists' sessions do "
                                    "not identify it)"))

@@ -22,14 +22,14 @@ import patsy
 from patsy.util import SortAnythingKey
 from scipy import stats
 from statsmodels.discrete.discrete_model import Logit
-from statsmodels.genmod import cov_struct, families
-from statsmodels.genmod.generalized_estimating_equations import GEE
+from statsmodels.genmod import families
 from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
 from alliance.errors import FITTED, NOT_CONVERGED, REFUSED, SEPARATION, NotEstimable, status_record
 from alliance.i18n import N_, Count, Message, Plural, Term, message_text
 from alliance.models.effects import effect_row
+from alliance.stats.clusters import bias_reduced_covariance
 
 T = TypeVar("T")
 # Reasons several families give for the planned models they do not run.
@@ -742,6 +742,8 @@ def use_covariance(fit, cov: np.ndarray, df: int | None) -> None:
     it. statsmodels reads the covariance from `cov_params_default` and caches what derives from it."""
     inner = getattr(fit, "_results", fit)
     inner.cov_params_default = np.asarray(cov, dtype=float)
+    if hasattr(inner, "cov_robust_bc"):  # a GEE's `bse` reads the covariance of its `cov_type`
+        inner.cov_type, inner.cov_robust_bc = "bias_reduced", inner.cov_params_default
     inner._cache = {}
     if df is not None:
         inner.use_t = True
@@ -753,10 +755,10 @@ MANCL_DEROUEN = Message("bias-reduced (Mancl-DeRouen) cluster-robust standard er
 
 def bias_reduced_logistic(result, model, design: Design) -> None:
     """Replace a logistic fit's cluster-robust covariance by the bias-reduced sandwich of Mancl & DeRouen
-    (2001) from statsmodels GEE (independence working correlation, `cov_type="bias_reduced"`; at
-    independence the GEE estimates are the logistic ones, started there), with t(G - 1) (flagged).
-    A binomial response of successes and failures is expanded to one 0/1 row per trial (the same
-    likelihood), so that the correction sees each therapist's trials."""
+    (2001) with t(G - 1) (flagged): the sandwich of the GEE with independence working correlation, whose
+    estimates are the logistic ones (`alliance.stats.clusters.bias_reduced_covariance`). A binomial
+    response of successes and failures is expanded to one 0/1 row per trial (the same likelihood), so
+    that the correction sees each therapist's trials."""
     endog, exog = np.asarray(model.endog, dtype=float), np.asarray(model.exog, dtype=float)
     groups = therapist_groups(design.data).to_numpy()
     trials = np.rint(np.asarray(getattr(model, "n_trials", 1), dtype=float)).astype(int)
@@ -766,23 +768,11 @@ def bias_reduced_logistic(result, model, design: Design) -> None:
         endog = (np.arange(len(index)) - np.repeat(np.cumsum(trials) - trials, trials)
                  < np.repeat(successes, trials)).astype(float)
         exog, groups = exog[index], groups[index]
-    gee = GEE(endog, exog, groups=groups, family=families.Binomial(), cov_struct=cov_struct.Independence())
-    corrected = gee.fit(start_params=np.asarray(result.params), cov_type="bias_reduced")
-    use_covariance(result, corrected.cov_params(), n_therapists(design.data) - 1)
+    mean = 1 / (1 + np.exp(-exog @ np.asarray(result.params, dtype=float)))
+    sd = np.sqrt(mean * (1 - mean))
+    covariance = bias_reduced_covariance(sd[:, None] * exog, (endog - mean) / sd, groups)
+    use_covariance(result, covariance, n_therapists(design.data) - 1)
     flag_few_clusters(design, MANCL_DEROUEN)
-
-
-def leverage_one_reason(design: Design, unit: str) -> Message:
-    """Why the bias-reduced sandwich (Mancl & DeRouen 2001) cannot be computed: a therapist whose `unit`s
-    (patients or sessions) alone determine a coefficient (e.g. a discipline's only therapist) has a
-    cluster leverage of 1, and (I - H_g) cannot be inverted."""
-    outcome = outcome_term(design.outcome)
-    return (Message("one therapist's sessions alone determine a coefficient of the {outcome} model (a "
-                    "cluster leverage of 1), so the bias-reduced cluster-robust standard errors cannot be "
-                    "computed", outcome=outcome) if unit == "session" else
-            Message("one therapist's patients alone determine a coefficient of the {outcome} model (a "
-                    "cluster leverage of 1), so the bias-reduced cluster-robust standard errors cannot be "
-                    "computed", outcome=outcome))
 
 
 def _check_binary(endog: np.ndarray, design: Design) -> None:
@@ -934,8 +924,8 @@ def _checked_logistic(design: Design, model, method: Message, fit: Callable[[], 
     """The checks every logistic fit shares, around `fit()` (a GLM or Logit result): one
     outcome value and collinear predictors before; separation (a singular Hessian on the way, or fitted
     probabilities at 0 or 1; before convergence, since a separated fit often stops at the iteration
-    limit), non-convergence by `method`, a singular bias-reduced sandwich (few clusters) and a usable
-    alliance SE after. Raises NotEstimable."""
+    limit), non-convergence by `method`, and a usable alliance SE (bias-reduced with few clusters)
+    after. Raises NotEstimable."""
     _check_binary(np.asarray(model.endog), design)
     check_identified(np.asarray(model.exog), model.exog_names, design)
     try:
@@ -948,10 +938,7 @@ def _checked_logistic(design: Design, model, method: Message, fit: Callable[[], 
         raise NotEstimable(Message("the logistic model of {outcome} did not converge ({method})",
                                    outcome=outcome_term(design.outcome), method=method), NOT_CONVERGED)
     if design.df is not None:
-        try:
-            bias_reduced_logistic(result, model, design)
-        except np.linalg.LinAlgError:  # (I - H_g) is singular for a therapist of leverage 1
-            raise NotEstimable(leverage_one_reason(design, design.unit)) from None
+        bias_reduced_logistic(result, model, design)
     check_estimates(result, design)
     return result
 

@@ -1,13 +1,18 @@
 """Small-cluster corrections of cluster-robust inference that no maintained Python library offers.
 
-statsmodels has CR1 (`cov_type="cluster"`) and, for GEE, the bias-reduced Mancl-DeRouen sandwich (used
-as it is for the logistic models), but no CR2 or CR3 for least squares; the linear mixed models (fitted
-as least squares on quasi-demeaned rows) need one below `models.min_clusters` therapists.
+statsmodels has CR1 (`cov_type="cluster"`) and, for GEE, the bias-reduced Mancl-DeRouen sandwich, but no
+CR2 or CR3 for least squares; the linear mixed models (fitted as least squares on quasi-demeaned rows) need
+one below `models.min_clusters` therapists. statsmodels' Mancl-DeRouen solves (I - H_g) a_g = r_g, which
+is singular when one therapist's rows alone determine a coefficient (a discipline's only therapist: a
+cluster leverage of 1); numpy then raised or returned noise depending on rounding (the number of BLAS
+threads), so the logistic models take it from `bias_reduced_covariance`, which uses the Moore-Penrose
+inverse there as clubSandwich does.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import solve_triangular
 
 
 def cr3_covariance(x: np.ndarray, y: np.ndarray, clusters: np.ndarray) -> np.ndarray:
@@ -49,3 +54,60 @@ def cr3_covariance(x: np.ndarray, y: np.ndarray, clusters: np.ndarray) -> np.nda
         xg, yg = x[rows], y[rows]
         deltas[i] = np.linalg.lstsq(xtx - xg.T @ xg, xty - xg.T @ yg, rcond=None)[0] - full
     return (len(groups) - 1) / len(groups) * deltas.T @ deltas
+
+
+def bias_reduced_covariance(exog: np.ndarray, resid: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+    """The bias-reduced cluster-robust covariance of a GEE (Mancl & DeRouen 2001), from whitened rows.
+
+    With E_g = L_g^-1 D_g and e_g = L_g^-1 r_g (D_g the derivatives of the cluster's means by the
+    coefficients, r_g its residuals, L_g the Cholesky factor of its working covariance V_g = L_g L_g'),
+    B = sum_g E_g'E_g and S_g = E_g B^-1 E_g' (the cluster's symmetric hat block), the covariance is
+    B^-1 [sum_g u_g u_g'] B^-1 with u_g = E_g' (I - S_g)^+ e_g, the residuals corrected by the inverse of
+    (I - H_g) = L_g (I - S_g) L_g^-1, statsmodels' `cov_type="bias_reduced"` to rounding. Where one
+    cluster's rows alone determine a direction of the coefficients (a leverage of 1), (I - S_g) is
+    singular and the residuals have no component along it (the score is 0 there at the estimate); the
+    Moore-Penrose inverse (eigenvalues below 1e-12 taken as 0, as clubSandwich's `matrix_power`; they
+    lie in [0, 1]) leaves that component out instead of dividing 0 by 0, so that the covariance of the
+    coefficients the other clusters inform is the limit of the regular case and does not depend on
+    rounding. S_g has rank at most p, so (I - S_g)^+ is applied through the thin SVD of F_g = E_g C^-T
+    (B = CC'): O(n_g p^2) per cluster, not O(n_g^3).
+
+    Parameters
+    ----------
+    exog
+        The n x p whitened derivatives E (for a logistic model with independence working correlation,
+        sqrt(mu (1 - mu)) x).
+    resid
+        The n whitened residuals e ((y - mu) / sqrt(mu (1 - mu)) for that model).
+    clusters
+        The cluster of each row.
+
+    Returns
+    -------
+    numpy.ndarray
+        The p x p covariance.
+
+    References
+    ----------
+    Mancl LA, DeRouen TA (2001). A covariance estimator for GEE with improved small-sample properties.
+    Biometrics 57, 126-134.
+    Pustejovsky JE, Tipton E (2018). Small-sample methods for cluster-robust variance estimation and
+    hypothesis testing in fixed effects models. J Bus Econ Stat 36, 672-683 (clubSandwich).
+    Tested against statsmodels' GEE `cov_type="bias_reduced"` with independence and exchangeable working
+    correlation, and at a leverage of 1 against numpy's dense Moore-Penrose inverse and a dense
+    least-squares solution in statsmodels' form (tests/stats/test_clusters.py, tests/models/test_levels.py).
+    """
+    information = exog.T @ exog
+    factor = np.linalg.cholesky(information)  # S_g = F_g F_g' with F_g = E_g C^-T, B = C C'
+    meat = np.zeros_like(information)
+    for g in np.unique(clusters):
+        rows = clusters == g
+        eg, rg = exog[rows], resid[rows]
+        left, singular, _ = np.linalg.svd(solve_triangular(factor, eg.T, lower=True).T, full_matrices=False)
+        gaps = 1 - singular**2  # the eigenvalues of (I - S_g) other than 1
+        inverse = np.divide(1, gaps, out=np.zeros_like(gaps), where=gaps > 1e-12)
+        projection = left.T @ rg
+        score = eg.T @ (rg + left @ ((inverse - 1) * projection))  # E_g' (I - S_g)^+ e_g
+        meat += np.outer(score, score)
+    bread = np.linalg.inv(information)
+    return bread @ meat @ bread
