@@ -8,6 +8,7 @@ import json
 from html import unescape
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from report_inputs import EFFECTS, model_results, report_inputs
@@ -22,8 +23,10 @@ from alliance.measurement.psychometrics import therapist_icc
 from alliance.models import fit_family
 from alliance.models.common import (
     NO_EARLIER_SCORED_SESSION,
+    NO_EARLY_ALLIANCE,
     SESSIONS_OF_THE_COHORT,
     ModelResult,
+    build_design,
     empty_reason,
     labelled,
     notes_record,
@@ -364,6 +367,24 @@ def test_a_flow_and_notes_round_trip_through_json():
         with use_language(code):
             assert reason_words(result["flow"][1], "step") == step
             assert notes_words(result) == [note_text]
+
+
+@pytest.mark.parametrize(("window", "sessions", "sesiones"), [(3, "sessions 1-3", "sesiones 1-3"),
+                                                               (1, "session 1", "sesión 1")])
+def test_an_empty_sample_names_the_early_window_as_its_sessions(window, sessions, sesiones):
+    """No patient with an early alliance: the reason names the window's sessions, one session as itself
+    (an early window of 1 read "(sessions 1-1)")."""
+    features = pd.DataFrame({"patient_id": ["P1", "P2"], "therapist_id": ["T1", "T2"],
+                             "alliance_early": [np.nan, np.nan], "y": [1.0, 0.0]})
+    features.attrs["early_window"] = window
+    missing = [(NO_EARLY_ALLIANCE, lambda d: d["alliance_early"].isna())]
+    design = build_design(features, outcome="satisfaction", predictor="alliance_early", response="y",
+                          covariates=[], exclusions=missing)
+    reason = empty_reason(design)
+    assert str(reason) == f"no patient has a scored alliance in the early window ({sessions})"
+    with use_language("es"):
+        assert reason.render(format_value) == (
+            f"ningún paciente tiene alianza puntuada en la ventana inicial ({sesiones})")
 
 
 def test_an_empty_sample_names_its_last_exclusion_in_the_report_language():

@@ -507,11 +507,11 @@ SPACED_OUTCOME_TERMS = {
 # What a whole sample excluded at one step means, by the step's reason (`build_design` exclusions).
 NONE_LEFT = {
     "no scored alliance in the early window":
-        N_("no patient has a scored alliance in the early window (sessions 1-{early_window})"),
+        N_("no patient has a scored alliance in the early window ({sessions})"),
     "no session scheduled after the early window": N_("no patient has a session scheduled after the early "
-                                                      "window (sessions 1-{early_window})"),
+                                                      "window ({sessions})"),
     "treatment ended within the early window":
-        N_("every patient's treatment ended within the early window (sessions 1-{early_window})"),
+        N_("every patient's treatment ended within the early window ({sessions})"),
     "no outcome recorded": N_("no patient has a recorded dropout outcome"),
     "no satisfaction score": N_("no analysed patient has a satisfaction score"),
     "no scored alliance session": N_("no patient has a scored alliance session"),
@@ -525,11 +525,16 @@ NONE_LEFT = {
     "no scored alliance at session t + 1":
         N_("no session is followed by a scored alliance at the next session"),
     "last symptom score within the early window":
-        N_("no patient has a symptom score after the early window (sessions 1-{early_window})"),
+        N_("no patient has a symptom score after the early window ({sessions})"),
 }
 # The same when the last rows were excluded for a missing covariate, by the unit of a design's rows.
 NO_COVARIATES_LEFT = {"patient": N_("every remaining patient misses a covariate value"),
                       "session": N_("every remaining session misses a covariate value")}
+
+
+def window_sessions(early_window: int) -> Message:
+    """The sessions of the early window in a reason: "sessions 1-3", "session 1"."""
+    return Plural("session {n}", "sessions 1-{n}", n=early_window)
 
 
 def analysis_setting(frame: pd.DataFrame, name: str):
@@ -580,12 +585,13 @@ def empty_reason(design: Design) -> Message:
             window = analysis_setting(design.data, "early_window")
             words = NO_COVARIATES_LEFT.get(design.unit) if reason == MISSING_COVARIATE else (
                 NONE_LEFT.get(str(reason)))
-            if words is None or (window is None and "{early_window}" in words):
+            if words is None or (window is None and "{sessions}" in words):
                 return (Message("no session is left for the {outcome} model (the last excluded: {reason})",
                                 outcome=outcome, reason=reason) if session else
                         Message("no patient is left for the {outcome} model (the last excluded: {reason})",
                                 outcome=outcome, reason=reason))
-            return Message(words, early_window=window) if "{early_window}" in words else Message(words)
+            return Message(words, sessions=window_sessions(window)) if "{sessions}" in words else (
+                Message(words))
     return (Message("no session is left for the {outcome} model", outcome=outcome) if session
             else Message("no patient is left for the {outcome} model", outcome=outcome))
 
