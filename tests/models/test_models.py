@@ -7,12 +7,14 @@ import pandas as pd
 import pytest
 
 from alliance.features.build import build_features, patient_features, session_features
+from alliance.i18n import use_language
 from alliance.ingest.contract import validate_tables
 from alliance.models import fit_family
 from alliance.models.adherence import attendance_design, attendance_session_design
 from alliance.models.dropout import dropout_design
 from alliance.models.levels import PRIMARY
 from alliance.models.survival import session_risk_design
+from alliance.report.format import format_value
 from alliance.scoring.scores import score_patients, score_sessions
 from alliance.simulation.synthetic import synthesize
 
@@ -175,6 +177,8 @@ def test_a_covariate_category_without_dropout_is_left_out_at_the_limit_of_the_fu
         f"discipline = nutrition: no patient dropped out after the early window; its {left_out} patients "
         "were left out, since with an intercept of their own they carry no information on the alliance "
         "effect"]
+    with use_language("es"):  # the covariate and its category in the report's words, as the cohort table
+        assert design.notes[0].render(format_value).startswith("disciplina = nutrición: ")
     result = fit_family("dropout", features, COVARIATES)
     h2 = next(s for s in result.statuses if s["key"] == "H2")
     assert h2["status"] in ("fitted", "boundary")

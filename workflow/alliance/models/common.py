@@ -28,6 +28,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparatio
 
 from alliance.errors import FITTED, NOT_CONVERGED, REFUSED, SEPARATION, NotEstimable, status_record
 from alliance.i18n import N_, Count, Message, Plural, Term, message_text
+from alliance.ingest import DISCIPLINES
 from alliance.models.effects import effect_row
 from alliance.stats.clusters import bias_reduced_covariance
 
@@ -218,6 +219,21 @@ class Binary:
 
 
 PURE_CATEGORY = Message("a covariate category in which the outcome does not vary")
+# The data contract's categorical covariates and disciplines in a reason's words: the catalogue's terms
+# that the report's tables use ("disciplina = fisioterapia" in Spanish, as the cohort table shows them).
+VARIABLE_TERMS = {"discipline": Term("variable", "discipline"), "site": Term("variable", "site"),
+                  "age_band": Term("variable", "age band"), "gender": Term("variable", "gender")}
+
+
+def category_words(column: str, level: object) -> dict[str, object]:
+    """A covariate category as the values `column` and `level` of a message: the contract's variables and
+    disciplines as terms of the catalogue, any other column and value as the data name them."""
+    words = level
+    if column == "discipline" and level in DISCIPLINES:
+        words = Term("discipline", str(level))
+    return {"column": VARIABLE_TERMS.get(column, column), "level": words}
+
+
 PURE_CATEGORY_NOTE = N_("{column} = {level}: {what}; its {n} patients were left out, since with an intercept "
                         "of their own they carry no information on the alliance effect")
 
@@ -252,7 +268,7 @@ def without_pure_categories(data: pd.DataFrame, covariates: list[str],
             return data, notes
         for level, row in pure.iterrows():
             patients = Count(int(data.loc[data[name] == level, "patient_id"].nunique()))
-            notes.append(Message(PURE_CATEGORY_NOTE, column=name, level=level, n=patients,
+            notes.append(Message(PURE_CATEGORY_NOTE, **category_words(name, level), n=patients,
                                  what=binary.words[int(row["others"] == 0)]))
         data = data[~dropped]
 
@@ -828,7 +844,7 @@ def separation_reason(design: Design, endog: np.ndarray) -> Message:
         by_level = y.groupby(data[name], observed=True).agg(["min", "max"])
         constant = by_level[by_level["min"] == by_level["max"]]
         if len(constant):
-            where = dict(outcome=outcome, column=name, level=constant.index[0])
+            where = dict(outcome=outcome, **category_words(name, constant.index[0]))
             if constant["max"].iloc[0] == 0:
                 return (Message("quasi-complete separation: no {outcome} events among the sessions with "
                                 "{column} = {level}", **where) if session else
