@@ -10,6 +10,7 @@ import yaml
 from semopy.examples import holzinger39
 
 from alliance.errors import BOUNDARY, FITTED, NOT_ESTIMABLE
+from alliance.i18n import use_language
 from alliance.instruments import load_instrument
 from alliance.measurement.psychometrics import (
     FIT_COLUMNS,
@@ -28,6 +29,7 @@ from alliance.measurement.psychometrics import (
     therapist_icc,
 )
 from alliance.measurement.tables import COLUMNS
+from alliance.report.format import format_value
 
 HS_MODEL = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
 
@@ -129,7 +131,7 @@ def test_scale_floor_and_ceiling_hand_computed(small):
     assert table.loc["a", ["floor_share", "ceiling_share"]].tolist() == [0.25, 0.5]
     assert np.isnan(table.loc["total", "omega"])  # 4 rows for 5 items: no CFA, and a note says why
     assert "Omega of 'total' was not estimated: it needs more questionnaires complete on its items than " \
-           "its 10 free parameters." in table.attrs["notes"]
+           "its 10 free parameters." in map(str, table.attrs["notes"])
 
 
 def test_item_statistics_hand_computed(small):
@@ -222,15 +224,19 @@ def test_fit_cfa_keeps_semopy_messages_as_notes_in_words(capfd):
     data = pd.DataFrame(rows, columns=["a", "b", "c", "d", "e"], dtype=float)
     fit = fit_cfa(data, "f =~ a + b + c + d + e")
     # 4 rows, 5 items: semopy used a near-PD matrix and says so in its own words, which are translated
-    assert any("not positive definite" in note and "nearest" in note for note in fit["notes"])
-    assert not any("PD." in note or "semopy" in note for note in fit["notes"])
+    notes = [str(note) for note in fit["notes"]]
+    assert any("not positive definite" in note and "nearest" in note for note in notes)
+    assert not any("PD." in note or "semopy" in note for note in notes)
     assert capfd.readouterr().err == ""
+    with use_language("es"):  # in the report's language too (they were English in every report)
+        assert fit["notes"][0].render(format_value).startswith(
+            "la matriz de covarianzas muestrales de los ítems no es definida positiva")
 
 
 def test_cfa_compare_needs_more_questionnaires_than_parameters(wai_sr):
     fits, params = cfa_compare(three_factor_items(wai_sr, n=24), wai_sr)
     assert fits.empty and list(fits.columns) == ["model", *FIT_COLUMNS] and params.empty
-    notes = fits.attrs["notes"]
+    notes = [str(note) for note in fits.attrs["notes"]]
     assert "The one-factor model was not fitted: it needs more questionnaires complete on its items than " \
            "its 24 free parameters." in notes
     assert any("correlated-factors model was not fitted" in note and "27 free parameters" in note
@@ -244,11 +250,14 @@ def test_cfa_and_omega_refuse_an_item_without_variance(wai_sr):
     fits, _ = cfa_compare(items, wai_sr)
     assert fits.empty
     constant = "wai_sr_03 had the same answer in every complete questionnaire"
-    assert any(constant in note for note in fits.attrs["notes"])
+    assert any(constant in str(note) for note in fits.attrs["notes"])
     table = scale_reliability(items, wai_sr).set_index("scale")
     assert np.isnan(table.loc["bond", "omega"]) and np.isfinite(table.loc["task", "omega"])
     assert "Omega of 'bond' was not estimated: wai_sr_03 had the same answer in every complete " \
-           "questionnaire." in table.attrs["notes"]
+           "questionnaire." in map(str, table.attrs["notes"])
+    with use_language("ca"):
+        assert "No s'ha ajustat el model d'un factor: wai_sr_03 ha tingut la mateixa resposta en tots els " \
+               "qüestionaris complets." in [note.render(format_value) for note in fits.attrs["notes"]]
 
 
 def test_cfa_compare_recovers_three_correlated_factors(wai_sr):

@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from alliance.errors import BOUNDARY, FITTED, NOT_CONVERGED, NOT_ESTIMABLE
-from alliance.i18n import N_, Count, Message, message_text, read_message
+from alliance.i18n import N_, Count, Message, Plural, Term, message_text, read_message
 from alliance.instruments import Instrument
 from alliance.stats.reml import random_intercept_reml
 from alliance.stats.sem import comparative_fit_index, fisher_scoring
@@ -88,12 +88,12 @@ def omega_total(items: pd.DataFrame, *, fits: dict | None = None) -> dict:
 
     omega = (sum l)^2 / ((sum l)^2 + sum(1 - l^2)) with l the standardized loadings. Returns omega,
     converged, the fit's notes (`fit_cfa`, with `fits`) and the reason in words when omega is NaN (not
-    fitted: under 3 items, or what `cfa_obstacle` finds), else "".
+    fitted: under 3 items, or what `cfa_obstacle` finds), else None.
     """
     complete = items.dropna()
     factors = {ONE_FACTOR: list(complete.columns)}
-    reason = ("fewer than 3 items: a one-factor model of them is not identified" if complete.shape[1] < 3
-              else cfa_obstacle(complete, factors))
+    reason = (Message("fewer than 3 items: a one-factor model of them is not identified")
+              if complete.shape[1] < 3 else cfa_obstacle(complete, factors))
     if reason:
         return {"omega": np.nan, "converged": False, "notes": [], "reason": reason}
     fit = fit_cfa(complete, _description(factors), fits=fits)
@@ -101,7 +101,7 @@ def omega_total(items: pd.DataFrame, *, fits: dict | None = None) -> dict:
     lam = loadings.loc[loadings["kind"] == "loading", "std_loading"].to_numpy()
     common = lam.sum() ** 2
     return {"omega": float(common / (common + (1 - lam**2).sum())), "converged": fit["converged"],
-            "notes": fit["notes"], "reason": ""}
+            "notes": fit["notes"], "reason": None}
 
 
 def scale_items(items: pd.DataFrame, instrument: Instrument) -> dict[str, pd.DataFrame]:
@@ -133,9 +133,10 @@ def scale_reliability(items: pd.DataFrame, instrument: Instrument, ci: float = 0
         columns = list(complete.columns)
         alpha, (low, high) = scale_alpha(complete, ci=ci)
         omega = omega_total(complete, fits=fits)
-        notes += [f"Omega of '{scale}': {note}." for note in omega["notes"]]
+        notes += [Message("Omega of '{scale}': {note}.", scale=scale, note=note) for note in omega["notes"]]
         if omega["reason"] and len(columns) >= 3:
-            notes.append(f"Omega of '{scale}' was not estimated: {omega['reason']}.")
+            notes.append(Message("Omega of '{scale}' was not estimated: {reason}.", scale=scale,
+                                 reason=omega["reason"]))
         rows.append({
             "scale": scale, "n": len(complete), "n_items": len(columns), "alpha": alpha,
             "alpha_ci_low": low, "alpha_ci_high": high, "omega": omega["omega"],
@@ -238,25 +239,26 @@ def ml_fit_statistics(sample_cov: np.ndarray, implied_cov: np.ndarray, n: int, *
 # What semopy logs during a fit, in words: a fragment of its message -> the note.
 SEMOPY_WORDS = (
     ("Sample covariance matrix is not PD",
-     "the items' sample covariance matrix is not positive definite (too few questionnaires, or items that "
-     "move together exactly); the fit used the nearest positive-definite matrix"),
-    ("converge", "the estimation did not converge"),
+     N_("the items' sample covariance matrix is not positive definite (too few questionnaires, or items that "
+        "move together exactly); the fit used the nearest positive-definite matrix")),
+    ("converge", N_("the estimation did not converge")),
     ("Fisher Information Matrix is not PD",
-     "the model is not identified in these data (its information matrix is singular)"),
+     N_("the model is not identified in these data (its information matrix is singular)")),
 )
-HEYWOOD = ("a variance would be negative at the unconstrained maximum of the likelihood (a Heywood case, "
-           "often from too few questionnaires or an item that is nearly the factor itself); the fit holds it "
-           "at 0, its boundary")
+HEYWOOD = Message("a variance would be negative at the unconstrained maximum of the likelihood (a Heywood "
+                  "case, often from too few questionnaires or an item that is nearly the factor itself); the "
+                  "fit holds it at 0, its boundary")
 log = logging.getLogger(__name__)
 
 
-def _worded(message: str) -> str:
+def _worded(message: str) -> Message:
     """A semopy log message as a note in words; one not in `SEMOPY_WORDS` goes to the log."""
     for fragment, note in SEMOPY_WORDS:
         if fragment in message:
-            return note
+            return Message(note)
     log.warning("semopy: %s", message)
-    return "the factor-analysis software reported a problem with this fit (its message is in the log)"
+    return Message("the factor-analysis software reported a problem with this fit (its message is in the "
+                   "log)")
 
 
 @contextmanager
@@ -316,7 +318,8 @@ def fit_cfa(data: pd.DataFrame, description: str, *, fits: dict | None = None) -
         estimates = model.inspect(std_est=True)
     fit = ml_fit_statistics(model.mx_cov, model.calc_sigma()[0], len(complete),
                             n_params=len(model.param_vals))
-    notes = list(dict.fromkeys(_worded(message) for message in messages)) + ([HEYWOOD] if heywood else [])
+    worded = {str(note): note for note in map(_worded, messages)}  # each once, in the order first said
+    notes = list(worded.values()) + ([HEYWOOD] if heywood else [])
     fit |= {"converged": converged, "notes": notes, "estimates": estimates}
     if fits is not None:
         fits[key] = fit
@@ -361,20 +364,24 @@ def free_parameters(factors: dict[str, list[str]]) -> int:
     return 2 * p + k * (k - 1) // 2
 
 
-def cfa_obstacle(complete: pd.DataFrame, factors: dict[str, list[str]]) -> str:
-    """Why a CFA of `factors` cannot be fitted to these complete rows, in words ("" when it can): it needs
-    more rows than free parameters and items that vary."""
+def cfa_obstacle(complete: pd.DataFrame, factors: dict[str, list[str]]) -> Message | None:
+    """Why a CFA of `factors` cannot be fitted to these complete rows, in words (None when it can): it
+    needs more rows than free parameters and items that vary."""
     columns = [column for members in factors.values() for column in members]
     n, q = len(complete), free_parameters(factors)
     if n <= q:
-        return f"it needs more questionnaires complete on its items than its {q} free parameters"
+        return Message("it needs more questionnaires complete on its items than its {q} free parameters", q=q)
     constant = [column for column in columns if complete[column].nunique() < 2]
     if constant:
-        return f"{', '.join(constant)} had the same answer in every complete questionnaire"
-    return ""
+        return Plural("{items} had the same answer in every complete questionnaire",
+                      "{items} had the same answer in every complete questionnaire", n=len(constant),
+                      items=", ".join(constant))
+    return None
 
 
-CFA_LABELS = {"one_factor": "one-factor", "correlated_factors": "correlated-factors"}
+# Translators: the two factor models of the questionnaire's structure ("The one-factor model: ...").
+CFA_LABELS = {"one_factor": Term("factor model", "one-factor"),
+              "correlated_factors": Term("factor model", "correlated-factors")}
 
 
 def cfa_compare(items: pd.DataFrame, instrument: Instrument, *, fits: dict | None = None
@@ -404,10 +411,12 @@ def cfa_compare(items: pd.DataFrame, instrument: Instrument, *, fits: dict | Non
     for name, model_factors in models.items():
         reason = cfa_obstacle(complete, model_factors)
         if reason:
-            notes.append(f"The {CFA_LABELS[name]} model was not fitted: {reason}.")
+            notes.append(Message("The {model} model was not fitted: {reason}.", model=CFA_LABELS[name],
+                                 reason=reason))
             continue
         fit = fit_cfa(complete, _description(model_factors), fits=fits)
-        notes += [f"The {CFA_LABELS[name]} model: {note}." for note in fit["notes"]]
+        notes += [Message("The {model} model: {note}.", model=CFA_LABELS[name], note=note)
+                  for note in fit["notes"]]
         fit_rows.append({"model": name} | {key: fit[key] for key in FIT_COLUMNS})
         parameters.append(_std_parameters(fit["estimates"], model_factors).assign(model=name))
     fits = pd.DataFrame(fit_rows, columns=["model", *FIT_COLUMNS])
