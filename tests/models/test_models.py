@@ -218,6 +218,10 @@ def test_the_sessions_at_risk_leave_out_a_category_without_dropout_alike(session
         len(design.data), design.data["patient_id"].nunique())
     assert [str(note).split(";")[0] for note in design.notes] == [
         "discipline = nutrition: no patient dropped out"]
+    # among the family's notes, the patient-level model's and these, labelled, read as two models' notes
+    assert [str(note).split(";")[0] for note in result.notes] == [
+        "discipline = nutrition: no patient dropped out after the early window",
+        "Sessions at risk: discipline = nutrition: no patient dropped out"]
 
 
 def test_session_attendance_leaves_out_a_category_that_attended_every_session(session_cohort):

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pandas as pd
 
 from alliance.errors import FITTED
-from alliance.i18n import Message
+from alliance.i18n import Message, Term
 from alliance.models.benchmarks import dropout_comparison
 from alliance.models.common import (
     NO_EARLY_ALLIANCE,
@@ -19,6 +19,7 @@ from alliance.models.common import (
     build_design,
     captured_warnings,
     fit_logit_glm,
+    labelled,
     predictor_effect,
     refuse,
     run_planned,
@@ -34,6 +35,8 @@ from alliance.models.survival import (
 )
 
 MODEL = "logistic_glm_cluster_therapist"
+# The label of the notes of H2's models of the sessions at risk (H2a, H2b, H2d) among the family's notes.
+SESSIONS_AT_RISK = Term("model label", "Sessions at risk")
 DROPOUT_WORDS = {0: Message("no patient dropped out after the early window"),
                  1: Message("every analysed patient dropped out after the early window")}
 # The session-level models: key -> (fit, whether the alliance is split into within and between parts)
@@ -100,7 +103,7 @@ def fit_dropout(
             fitted = run_planned(statuses, key, view, fitter, view)
             if fitted is not None:
                 rows += fitted
-        flow, notes = flow + risk.flow, notes + risk.notes
+        flow, notes = flow + risk.flow, notes + labelled(risk.notes, SESSIONS_AT_RISK)
         extra["session_formula"] = risk.formula
     summary = "The primary model was not fitted." if fit is None else summary_text(fit) if describe else ""
     return ModelResult("dropout", rows, flow, notes, summary, extra, primary_fit=fit, statuses=statuses)
