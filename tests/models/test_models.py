@@ -11,6 +11,7 @@ from alliance.i18n import use_language
 from alliance.ingest.contract import validate_tables
 from alliance.models import fit_family
 from alliance.models.adherence import attendance_design, attendance_session_design
+from alliance.models.common import varying_bands
 from alliance.models.dropout import dropout_design
 from alliance.models.levels import PRIMARY
 from alliance.models.survival import session_risk_design
@@ -222,6 +223,27 @@ def test_the_sessions_at_risk_leave_out_a_category_without_dropout_alike(session
     assert [str(note).split(";")[0] for note in result.notes] == [
         "discipline = nutrition: no patient dropped out after the early window",
         "Sessions at risk: discipline = nutrition: no patient dropped out"]
+
+
+def test_varying_bands_pool_a_band_without_variation_by_hand():
+    """Bands 1-5 with (events, others): 1 (0, 3) and 2 (2, 2) -> 1 joins the next band, 2; 3 (4, 0) joins
+    the band before it, 2; 4 (1, 1) stays; 5 (0, 2) joins 4."""
+    bands = pd.Series([1, 2, 3, 4, 5])
+    pooled = varying_bands(bands, pd.Series([0, 2, 4, 1, 0]), pd.Series([3, 2, 0, 1, 2]))
+    assert pooled.tolist() == [2, 2, 2, 4, 4]
+
+
+def test_session_attendance_pools_a_session_that_every_patient_attended(session_cohort):
+    """Every patient attended session 2 (as in a generated clinic of 66 patients and 4 therapists with
+    half the questionnaires missing, where H1a read "the predictors together predict session attendance
+    with certainty"): its band is pooled with session 3's, so H1a is fitted."""
+    features, sessions = session_cohort["patients"], session_cohort["sessions"]
+    sessions = sessions.assign(attended=sessions["attended"] | (sessions["session"] == 2))
+    design = attendance_session_design(features, sessions, COVARIATES)
+    assert 2 not in set(design.data["session_band"]) and design.data["session"].eq(2).any()
+    assert (design.data.loc[design.data["session"] == 2, "session_band"] == 3).all()
+    result = fit_family("adherence", features, COVARIATES, sessions=sessions)
+    assert next(s for s in result.statuses if s["key"] == "H1a")["status"] in ("fitted", "boundary")
 
 
 def test_session_attendance_leaves_out_a_category_that_attended_every_session(session_cohort):

@@ -392,9 +392,9 @@ def session_design(
     is per SD of its own level: the within part per SD of the within deviations over the analysed rows, the
     between part per SD of the patients' means (one value per patient). Rows missing the response, the
     previous alliance or a covariate are excluded (counted in the flow), and for a `binary` response then
-    the patients of covariate categories in which it does not vary (`session_rows_without_pure_categories`).
-    The design's predictor is `alliance_prev_within`; the formula has both parts, `C(session_band)` and
-    `extra_terms`.
+    the patients of covariate categories in which it does not vary (`session_rows_without_pure_categories`);
+    its session bands in which it does not vary are pooled (`varying_bands`). The design's predictor is
+    `alliance_prev_within`; the formula has both parts, `C(session_band)` and `extra_terms`.
     """
     used, notes = resolve_covariates(features, covariates)
     columns = [c for c in dict.fromkeys(["patient_id", "therapist_id", *used]) if c in features]
@@ -410,6 +410,8 @@ def session_design(
     notes += dropped
     data[response] = data[response].astype(float)
     data["session_band"] = data["session"].clip(upper=MAX_SESSION_BAND)
+    if binary is not None:  # a band in which every session had the outcome (or none) is pooled
+        data["session_band"] = varying_bands(data["session_band"], *binary.counts(data))
     # person-mean centring on the analysed rows: each patient's within deviations sum to 0 over them
     person_mean = data.groupby("patient_id")["alliance_prev"].transform("mean")
     data["alliance_between"] = person_mean
@@ -428,6 +430,27 @@ def session_design(
                + covariate_terms(data, used) + extra_terms)
     return Design(outcome, "alliance_prev_within", data, formula, used, flow, notes, unit="session",
                   scale_variance=scale)
+
+
+def varying_bands(bands: pd.Series, events: pd.Series, others: pd.Series) -> pd.Series:
+    """The baseline bands of a session-level logistic model, each band in which the outcome does not vary
+    (no events, or only events) pooled with the band before it (the first ones with the next band): such a
+    band's log-odds would be minus (or plus) infinity, which no maximum-likelihood fit reaches (the model
+    would not converge, or read as separated). `events` and `others` count each row's two outcomes."""
+    counts = pd.DataFrame({"events": events, "others": others}).groupby(bands).sum().sort_index()
+    mapping: dict = {}
+    current, leading = None, []
+    for band, row in counts.iterrows():
+        if row["events"] > 0 and row["others"] > 0:
+            current = band
+            mapping |= dict.fromkeys(leading, band)
+            leading = []
+        if current is None:
+            leading.append(band)
+        else:
+            mapping[band] = current
+    mapping |= dict.fromkeys(leading, counts.index.min() if len(counts) else 0)
+    return bands.map(mapping)
 
 
 def level_designs(design: Design) -> tuple[Design, Design]:

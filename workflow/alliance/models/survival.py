@@ -39,6 +39,7 @@ from alliance.models.common import (
     single_value_reason,
     standardise,
     therapist_groups,
+    varying_bands,
 )
 from alliance.models.effects import effect_row, groups_a
 from alliance.stats.cox import cluster_robust_cox_cov
@@ -81,7 +82,8 @@ def session_risk_design(
     used, dropped = resolve_covariates(data, used)  # one value left in the analysed rows: dropped
     notes += pure + dropped
     data["start"], data["stop"] = data["session"] - 1, data["session"]
-    data["session_band"] = event_bands(np.minimum(data["session"], MAX_SESSION_BAND), data["event"])
+    data["session_band"] = varying_bands(np.minimum(data["session"], MAX_SESSION_BAND), data["event"],
+                                         1 - data["event"])
     data["alliance_prev_deviation"] = data["alliance_prev"] - data["alliance_running_mean"]
     scale = {}
     for name in ("alliance_prev", *SPLIT_PARTS):
@@ -103,26 +105,6 @@ def split_risk_design(design: Design) -> Design:
     and that mean (`SPLIT_PARTS`), for the split hazard models."""
     terms = " + ".join(f"{name}_z" for name in SPLIT_PARTS)
     return replace(design, predictor=SPLIT_PARTS[0], formula=design.formula.replace("alliance_prev_z", terms))
-
-
-def event_bands(bands: pd.Series, event: pd.Series) -> pd.Series:
-    """The baseline-hazard bands of the discrete-time models, each pooled with the band before it until it
-    holds a dropout (the first ones with the next band): a band without events would have a log-hazard
-    of minus infinity, which no maximum-likelihood fit reaches (the model would not converge)."""
-    events = event.groupby(bands).sum().sort_index()
-    mapping: dict = {}
-    current, leading = None, []
-    for band, count in events.items():
-        if count > 0:
-            current = band
-            mapping |= dict.fromkeys(leading, band)
-            leading = []
-        if current is None:
-            leading.append(band)
-        else:
-            mapping[band] = current
-    mapping |= dict.fromkeys(leading, events.index.min() if len(events) else 0)
-    return bands.map(mapping)
 
 
 def fit_rupture_hazard(design: Design) -> list[dict]:
