@@ -398,7 +398,7 @@ def cfa_compare(items: pd.DataFrame, instrument: Instrument, *, fits: dict | Non
     complete = keyed_items(items, instrument).dropna()
     scales = _subscale_columns(instrument)
     factors = {name: columns for name, columns in scales.items() if len(columns) >= 2}
-    notes: list[str | Message] = [
+    notes: list[Message] = [
         Message("Subscale '{name}' has fewer than 2 items and is not a factor of the correlated model.",
                 name=name) for name in scales if name not in factors]
     models = {"one_factor": {ONE_FACTOR: instrument.item_columns}}

@@ -61,11 +61,10 @@ ROLE_TERMS = {"alliance": Term("psychometrics", "alliance"),
               "satisfaction": Term("psychometrics", "satisfaction")}
 
 
-def note_row(topic: str, note: str | Message) -> dict:
-    """A row of `notes.csv`: the note in English, and its message (`message_text`, "" for a note that is
-    English only, such as a library's) for the report's language."""
-    return {"topic": topic, "note": str(note),
-            "note_message": message_text(note) if isinstance(note, Message) else ""}
+def note_row(topic: str, note: Message) -> dict:
+    """A row of `notes.csv`: the note in English, and its message (`message_text`) for the report's
+    language."""
+    return {"topic": topic, "note": str(note), "note_message": message_text(note)}
 
 
 def _no_items_reason(answered: int, n_items: int, prescored: bool) -> Message:

@@ -343,7 +343,7 @@ def measurement_section(
     reverse = {instrument.item_column(i) for i in instrument.reverse_keyed}
     notes = psychometrics["notes"]
     # Why item-level analyses of the alliance were not possible: its note (tables of older runs: none).
-    # Each note in the report's language from its message; one without (a library's) in English, marked.
+    # Each note in the report's language from its message.
     why = notes.index[notes["topic"] == "alliance"] if "topic" in notes else []
     note = why[0] if len(why) and not item_level else None
     shown_notes = [reason_words(row, "note") for index, row in notes.iterrows() if index != note]
