@@ -250,7 +250,10 @@ EXPECTED = {  # cohort: (planned model, status, reason or flag it must state)
     "no_early_alliance": [("H1", "not_estimable",
                            "no patient has a scored alliance in the early window (sessions 1-3)"),
                           ("H2", "not_estimable",
-                           "no patient has a scored alliance in the early window (sessions 1-3)")],
+                           "no patient has a scored alliance in the early window (sessions 1-3)"),
+                          ("H4c", "not_estimable",
+                           "the data do not separate the patients' stable levels from their deviations at "
+                           "session 4")],
     "one_patient_per_therapist": [("H3", "fitted", "One patient per therapist: the therapist variance is not "
                                                    "identified; the model is ordinary least squares."),
                                   ("H1-split", "not_estimable", "one patient per therapist")],

@@ -275,6 +275,54 @@ def test_collinear_data_are_reported_in_words():
     _no_numpy_words(str(err.value))
 
 
+
+def _random_walk_panel(seed: int, n: int = 120, waves: int = 4) -> pd.DataFrame:
+    """Stable levels plus within-patient deviations that follow a random walk (autoregression 1): the
+    first wave's deviation and the stable level then enter every session alike, and their variances trade
+    off along a ridge of the likelihood."""
+    rng = np.random.default_rng(seed)
+    level = rng.normal(size=(n, 2)) * [0.5, 1.0]
+    deviation = rng.normal(size=(n, 2))
+    columns = {}
+    for t in range(1, waves + 1):
+        if t > 1:
+            deviation = deviation + rng.normal(size=(n, 2)) * 0.5
+        columns[f"x{t}"] = 4 + level[:, 0] + deviation[:, 0]
+        columns[f"y{t}"] = 10 + level[:, 1] + deviation[:, 1]
+    return pd.DataFrame(columns)
+
+
+def test_estimates_that_run_off_along_a_ridge_are_not_estimable_in_words(monkeypatch):
+    """On this random-walk panel (seed 7) every start runs off: the model is refused at once, naming the
+    wave (session 3 here) whose deviation the data cannot tell from the stable level. Without the bound
+    the same starts end at points that are not minima, after minutes on clinic data ("did not converge"):
+    the bound censors no solution."""
+    data = _random_walk_panel(7)
+    with pytest.raises(R.NotEstimable) as err:
+        R.fit_riclpm(data, 4, constrained=True, first_session=3)
+    assert err.value.status == "not_estimable"
+    assert str(err.value) == ("the estimates run off without bound from all 6 starting points: the data do "
+                              "not separate the patients' stable levels from their deviations at session 3 "
+                              "(a flat likelihood)")
+    monkeypatch.setattr(R, "RUNOFF_BOUND", math.inf)
+    with pytest.raises(R.NotEstimable) as unbounded:
+        R.fit_riclpm(data, 4, constrained=True, first_session=3)
+    assert unbounded.value.status == "not_converged"
+
+
+def test_a_start_that_runs_off_leaves_the_others(monkeypatch):
+    """A start abandoned for running off does not stop the search: with the bound below the solution's
+    own largest variance (so that every start runs off) the fit is refused, with the bound as shipped the
+    same data give the same estimates as without any bound."""
+    data = simulate_riclpm(300, 4, seed=5)
+    fit = R.fit_riclpm(data, 4, constrained=True)
+    monkeypatch.setattr(R, "RUNOFF_BOUND", math.inf)
+    unbounded = R.fit_riclpm(data, 4, constrained=True)
+    assert fit["parameters"] == unbounded["parameters"] and fit["n_starts"] == unbounded["n_starts"]
+    monkeypatch.setattr(R, "RUNOFF_BOUND", 0.05)
+    with pytest.raises(R.NotEstimable, match="run off without bound from all 6 starting points"):
+        R.fit_riclpm(data, 4, constrained=True)
+
 def test_invalid_arguments():
     data = simulate_riclpm(100, 3, seed=1)
     with pytest.raises(KeyError):

@@ -78,6 +78,13 @@ __all__ = [
 # lavaan checks the gradient of its objective against 1e-3 (``optim.dx.tol``); ours is stricter.
 GRADIENT_TOLERANCE = 1e-5
 
+# A start is abandoned once a variance or covariance exceeds this many times the largest variance of the
+# (standardised) data: it is running off along a flat ridge of the likelihood, where the patients' stable
+# level and the first wave's deviation trade off without bound (ANALYSIS_PLAN.md, H4c, version 24). On
+# 196 generated cohorts no start that reached an estimate went past 1.7 (variables scaled to an average
+# variance of 1), every start that ran off passed 57; lavaan's Demo.growth solution reaches 2.6.
+RUNOFF_BOUND = 10.0
+
 # Fewest therapists (clusters) for cluster-robust standard errors: the project's threshold for
 # cluster-robust inference, alliance.models.dimension_sem.MIN_THERAPISTS (not imported: a stats
 # module must not import a later stage).
@@ -608,15 +615,21 @@ def _fd_hessian(grad: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.n
         return 0.5 * (hess + hess.T)
 
 
+class _RanOff(Exception):
+    """A start ran off: a variance or covariance passed `RUNOFF_BOUND`; ``args[0]`` is the point."""
+
+
 def _minimise(
-    model: _PatternFIML, x0: np.ndarray, n: int
+    model: _PatternFIML, x0: np.ndarray, n: int, runoff: tuple[np.ndarray, float]
 ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
     """Minimise -2 log L: L-BFGS-B -> SLSQP -> L-BFGS-B, each from the previous one, then Newton.
 
     Returns the solution, ``-2 log L`` minus constant there, and the gradient and finite-difference
-    Hessian of that divided by n at the solution.
+    Hessian of that divided by n at the solution. Raises `_RanOff` as soon as a parameter of
+    ``runoff[0]`` (the indices of the variances and covariances) passes ``runoff[1]`` in absolute value.
     The objective is divided by ``n`` so that the tolerances do not depend on the sample size.
     """
+    variances, bound = runoff
 
     def f(x: np.ndarray) -> float:
         return model.obj_fiml(x) / n
@@ -630,15 +643,20 @@ def _minimise(
             return 1e10, np.zeros_like(x)
         return val, g(x)
 
+    def watch(x: np.ndarray) -> None:
+        if np.max(np.abs(x[variances]), initial=0.0) > bound:
+            raise _RanOff(np.array(x))
+
     # ftol 1e-12, not lower: from a start in a flat valley, ftol 1e-15 crawled for 5,917 iterations (22 s)
     # to a point short of the optimum that later starts reach in 200; SLSQP and Newton polish after it.
     lbfgs = {"maxiter": 20000, "maxfun": 50000, "ftol": 1e-12, "gtol": 1e-10, "maxcor": 30}
-    x = optimize.minimize(fg, x0, jac=True, method="L-BFGS-B", options=lbfgs).x
+    x = optimize.minimize(fg, x0, jac=True, method="L-BFGS-B", options=lbfgs, callback=watch).x
     if math.isfinite(f(x)):
         res = optimize.minimize(f, x, jac=g, method="SLSQP", options={"maxiter": 2000, "ftol": 1e-14})
         if math.isfinite(res.fun) and res.fun <= f(x):
             x = res.x
-    x = optimize.minimize(fg, x, jac=True, method="L-BFGS-B", options=lbfgs).x
+    watch(x)
+    x = optimize.minimize(fg, x, jac=True, method="L-BFGS-B", options=lbfgs, callback=watch).x
     fx, gx = f(x), g(x)
     if not np.all(np.isfinite(gx)):
         return x, fx * n, gx, np.full((x.size, x.size), np.nan)
@@ -659,6 +677,33 @@ def _minimise(
         x, fx, gx = x + step, f_new, g_new
         hess = _fd_hessian(g, x)
     return x, fx * n, gx, hess
+
+
+def _is_covariance(label: str) -> bool:
+    """Whether a parameter label is a variance or covariance (of the intercepts, of the first wave's
+    deviations, or of the innovations)."""
+    return label.startswith(("vk", "ck", "vw", "cw", "ux", "uy"))
+
+
+def _runoff_reason(points: list[np.ndarray], labels: list[str], random_intercepts: bool, first_session: int,
+                   step: int) -> Message:
+    """Why no estimate exists when every start ran off (`_RanOff`), in words: the session of the wave
+    whose deviation trades off with the stable levels (the within-patient variance or covariance furthest
+    out at the first start's run-off point)."""
+    if not random_intercepts:
+        return Plural("the estimates run off without bound from the {n} starting point: these data do not "
+                      "identify the model",
+                      "the estimates run off without bound from all {n} starting points: these data do not "
+                      "identify the model", n=Count(len(points)))
+    within = [i for i, lab in enumerate(labels) if _is_covariance(lab) and not lab.startswith(("vk", "ck"))]
+    label = labels[max(within, key=lambda i: abs(points[0][i]))]
+    wave = int(label.lstrip("vwcuxy") or 2)  # vwx1, cwxy1: wave 1; ux3, uxy3: wave 3; equal innovations: 2
+    return Plural("the estimates run off without bound from the {n} starting point: the data do not "
+                  "separate the patients' stable levels from their deviations at session {session} (a flat "
+                  "likelihood)",
+                  "the estimates run off without bound from all {n} starting points: the data do not "
+                  "separate the patients' stable levels from their deviations at session {session} (a flat "
+                  "likelihood)", n=Count(len(points)), session=first_session + (wave - 1) * step)
 
 
 def _is_minimum(hess: np.ndarray) -> bool:
@@ -883,18 +928,28 @@ def _fit(
     # Several starting points: stop once two runs reach the same, best, local maximum.
     runs: list[tuple[float, np.ndarray, np.ndarray, float]] = []
     good: list[tuple[float, np.ndarray, np.ndarray, float]] = []
+    ran_off: list[np.ndarray] = []
     same = 1e-8 * n
+    runoff = (np.array([i for i, lab in enumerate(labels) if _is_covariance(lab)], dtype=int),
+              RUNOFF_BOUND * float(np.max(var_ac)))
     for share, ar in START_POINTS:
         x0 = _start_values(labels, observed, mean_ac, var_ac, share, ar)
         if not math.isfinite(model.obj_fiml(x0)):
             continue
-        x, fmin, grad, hess = _minimise(model, x0, n)
+        try:
+            x, fmin, grad, hess = _minimise(model, x0, n, runoff)
+        except _RanOff as error:
+            ran_off.append(error.args[0])
+            continue
         max_grad = float(np.max(np.abs(grad))) if np.all(np.isfinite(grad)) else math.inf
         runs.append((fmin, x, hess, max_grad))
         if max_grad < GRADIENT_TOLERANCE and _is_minimum(hess):
             good = sorted([*good, runs[-1]], key=lambda run: run[0])
         if len(good) >= 2 and good[1][0] - good[0][0] < same:
             break
+    if ran_off and not runs:
+        raise NotEstimable(_runoff_reason(ran_off, labels, setup.random_intercepts, first_session,
+                                          session_step))
     if not runs:
         raise NotEstimable(Message("the data are degenerate: no starting point gives a valid covariance "
                                    "matrix"))
@@ -903,7 +958,7 @@ def _fit(
         raise NotEstimable(Message(
             "the model did not converge from any of {starts} starting points (largest gradient element at "
             "best {gradient:.2g}); the data may carry too little information for this model",
-            starts=len(runs), gradient=smallest), NOT_CONVERGED)
+            starts=len(runs) + len(ran_off), gradient=smallest), NOT_CONVERGED)
     fmin, x, hess, max_grad = good[0]
     warn: list[str] = []
     if any(run[0] - fmin >= same for run in good[1:]):
@@ -1015,7 +1070,7 @@ def _fit(
         "n_patterns": len(patterns),
         "n_dropped": n_dropped,
         "n_parameters": k,
-        "n_starts": len(runs),
+        "n_starts": len(runs) + len(ran_off),
         "max_gradient": max_grad,
         "information": information,
         "n_clusters": groups,
