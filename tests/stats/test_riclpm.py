@@ -20,6 +20,7 @@ import pytest
 import semopy
 from scipy import linalg, stats
 
+from alliance.i18n import suppressing_counts
 from alliance.stats import riclpm as R
 
 DEMO_NAMES = ["x1", "x2", "x3", "y1", "y2", "y3"]
@@ -304,6 +305,8 @@ def test_estimates_that_run_off_along_a_ridge_are_not_estimable_in_words(monkeyp
     assert str(err.value) == ("the estimates run off without bound from all 6 starting points: the data do "
                               "not separate the patients' stable levels from their deviations at session 3 "
                               "(a flat likelihood)")
+    with suppressing_counts(10):  # the starting points are no patients: the report does not suppress them
+        assert err.value.message.render() == str(err.value)
     monkeypatch.setattr(R, "RUNOFF_BOUND", math.inf)
     with pytest.raises(R.NotEstimable) as unbounded:
         R.fit_riclpm(data, 4, constrained=True, first_session=3)

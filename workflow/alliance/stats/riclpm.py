@@ -694,7 +694,7 @@ def _runoff_reason(points: list[np.ndarray], labels: list[str], random_intercept
         return Plural("the estimates run off without bound from the {n} starting point: these data do not "
                       "identify the model",
                       "the estimates run off without bound from all {n} starting points: these data do not "
-                      "identify the model", n=Count(len(points)))
+                      "identify the model", n=len(points))
     within = [i for i, lab in enumerate(labels) if _is_covariance(lab) and not lab.startswith(("vk", "ck"))]
     label = labels[max(within, key=lambda i: abs(points[0][i]))]
     wave = int(label.lstrip("vwcuxy") or 2)  # vwx1, cwxy1: wave 1; ux3, uxy3: wave 3; equal innovations: 2
@@ -703,7 +703,7 @@ def _runoff_reason(points: list[np.ndarray], labels: list[str], random_intercept
                   "likelihood)",
                   "the estimates run off without bound from all {n} starting points: the data do not "
                   "separate the patients' stable levels from their deviations at session {session} (a flat "
-                  "likelihood)", n=Count(len(points)), session=first_session + (wave - 1) * step)
+                  "likelihood)", n=len(points), session=first_session + (wave - 1) * step)
 
 
 def _is_minimum(hess: np.ndarray) -> bool:
