@@ -74,6 +74,24 @@ def test_weighted_calibration_matches_statsmodels_glms(sample):
     assert (a[1], b[1]) == pytest.approx(calibration(y, p), abs=1e-8)
 
 
+def test_a_draw_whose_risks_separate_the_outcomes_has_no_calibration_slope():
+    """Risks that rank every dropout above every other patient (one row apart): the draw without that
+    row has no finite slope (its Newton steps never settle; 30 of them once left a slope of 80 to 999,
+    given as a number), its intercept stays; the draw with it matches statsmodels."""
+    p = np.linspace(0.05, 0.6, 40)
+    y = (p > 0.4).astype(float)
+    y[5] = 1.0  # the one dropout ranked among the patients who stayed
+    w = np.ones((2, len(y)))
+    w[0, 5] = 0.0
+    a, b = weighted_calibration(y, p, w)
+    assert np.isnan(b[0]) and np.isfinite(a[0])
+    kept = w[0] > 0
+    intercept = sm.GLM(y[kept], np.ones((kept.sum(), 1)), family=sm.families.Binomial(),
+                       offset=logit(p[kept])).fit().params[0]
+    assert a[0] == pytest.approx(intercept, abs=1e-8)
+    assert (a[1], b[1]) == pytest.approx(calibration(y, p), abs=1e-8)
+
+
 def test_perfect_risks_have_intercept_zero_and_slope_one():
     rng = np.random.default_rng(3)
     p = rng.uniform(0.05, 0.6, size=200_000)

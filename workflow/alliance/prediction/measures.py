@@ -75,7 +75,7 @@ def weighted_auc(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:
 def _weighted_auc_per_draw(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:
     """`weighted_auc` of each draw's own scores, sorted draw by draw: each dropout counts the
     non-dropouts' weight below its group of tied scores and half that within it."""
-    order = np.argsort(score, axis=1, kind="stable")
+    order = np.argsort(score, axis=1)  # tied scores are summed as a group: their order does not matter
     s = np.take_along_axis(score, order, axis=1)
     yy, ww = y[order].astype(bool), np.take_along_axis(w, order, axis=1)
     neg, pos = np.where(yy, 0.0, ww), np.where(yy, ww, 0.0)
@@ -99,33 +99,39 @@ def weighted_calibration(y: np.ndarray, p: np.ndarray, w: np.ndarray, *, iterati
     """Calibration intercepts and slopes under each row of frequency weights `w` (draws x rows), by
     weighted logistic maximum likelihood (Newton-Raphson): the intercept a of logit P(y) = a + logit(p)
     and the slope b of logit P(y) = c + b logit(p); NaN for a draw without both outcomes or without a
-    finite maximum (a separation)."""
+    finite maximum (a separation: its steps still moving after `iterations`). Each draw stops once its
+    steps fall below 1e-6 (then about 1e-12 from the maximum: Newton's steps converge quadratically)."""
     w = np.atleast_2d(w)
     z = logit(p)
     events = w @ y
     usable = (events > 0) & (events < w.sum(axis=1))
-    a = np.zeros(len(w))
-    c, b = np.zeros(len(w)), np.ones(len(w))
+    a, c, b = np.zeros(len(w)), np.zeros(len(w)), np.ones(len(w))
     zz, observed = z * z, w @ (y * z)  # sums over the rows as matrix products, the constant ones once
+    active = np.flatnonzero(usable)  # the draws still moving: a draw whose steps fell below 1e-6 stops
+    ww, ev, ob = w[active], events[active], observed[active]
+    settled = np.zeros(len(w), dtype=bool)  # the intercept's own last step below 1e-6 (a one-parameter fit)
     with np.errstate(invalid="ignore", divide="ignore"):
         for _ in range(iterations):
-            mu = expit(a[:, None] + z)
-            step_a = np.where(usable, (events - (w * mu).sum(axis=1)) / (w * (mu * (1 - mu))).sum(axis=1),
-                              0.0)
-            a = a + step_a
-            mu = expit(c[:, None] + b[:, None] * z)
-            v = w * (mu * (1 - mu))
-            wmu = w * mu
+            if not len(active):
+                break
+            mu = expit(a[active, None] + z)
+            step_a = (ev - (ww * mu).sum(axis=1)) / (ww * (mu * (1 - mu))).sum(axis=1)
+            mu = expit(c[active, None] + b[active, None] * z)
+            v = ww * (mu * (1 - mu))
+            wmu = ww * mu
             h00, h01, h11 = v.sum(axis=1), v @ z, v @ zz
-            g0 = np.where(usable, events - wmu.sum(axis=1), 0.0)
-            g1 = np.where(usable, observed - wmu @ z, 0.0)
+            g0, g1 = ev - wmu.sum(axis=1), ob - wmu @ z
             det = h00 * h11 - h01 * h01
             step_c, step_b = (h11 * g0 - h01 * g1) / det, (h00 * g1 - h01 * g0) / det
-            c, b = c + step_c, b + step_b
-            if np.nanmax(np.abs(np.concatenate([step_a, step_c, step_b, [0.0]]))) < 1e-9:
-                break
-    finite = usable & np.isfinite(b) & (np.abs(b) < 1e3)
-    return np.where(usable & np.isfinite(a), a, np.nan), np.where(finite, b, np.nan)
+            a[active], c[active], b[active] = a[active] + step_a, c[active] + step_c, b[active] + step_b
+            settled[active] = np.abs(step_a) < 1e-6
+            moving = ~(np.maximum(np.abs(step_a), np.maximum(np.abs(step_c), np.abs(step_b))) < 1e-6)
+            if not moving.all():
+                active, ww, ev, ob = active[moving], ww[moving], ev[moving], ob[moving]
+    converged = usable.copy()
+    converged[active] = False  # still moving after `iterations` steps: a separation, no finite maximum
+    finite = converged & np.isfinite(b) & (np.abs(b) < 1e3)
+    return np.where(usable & settled & np.isfinite(a), a, np.nan), np.where(finite, b, np.nan)
 
 
 def calibration(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
