@@ -149,6 +149,21 @@ def test_fit_satisfaction_reports_the_ceiling_and_the_ordinal_sensitivity_row(co
     assert given["instrument"] == "given" and given["n_at_maximum"] == 0
 
 
+def test_an_ordinal_model_whose_totals_the_alliance_orders_is_separated_in_words(cohort):
+    """30 patients whose satisfaction totals (28, 30, 32) rise with their alliance, ten each: the
+    proportional-odds likelihood has no maximum, and BFGS reported convergence at 1,538 log-odds per SD
+    (SE 820), a row with status `fitted`. It is now refused as separation, in words."""
+    features, _ = cohort
+    patients = features.dropna(subset=["satisfaction", "alliance_mean"]).sort_values("alliance_mean").head(30)
+    patients = patients.assign(satisfaction=np.repeat([28.0, 30.0, 32.0], 10))
+    result = fit_satisfaction(patients, [])
+    status = next(s for s in result.statuses if s["key"].endswith("ordinal"))
+    assert status["status"] == errors.SEPARATION
+    assert status["reason"] == ("quasi-complete separation: the predictors together predict satisfaction "
+                                "with certainty for some patients")
+    assert ORDINAL_MODEL not in {row["model"] for row in result.effects}
+
+
 # The therapist bootstrap -------------------------------------------------------------------------------
 
 

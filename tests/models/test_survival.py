@@ -56,6 +56,28 @@ def sessions_and_patients():
     return sessions, patients
 
 
+def test_a_covariate_that_separates_the_dropouts_makes_the_cox_model_separated_in_words():
+    """Every dropout at 0 of a covariate in its own units, every other patient at 10-30: the partial
+    likelihood has no maximum, Newton's method stops at its limit with a warning, and the covariate's
+    coefficient (-2.8, SE 61,000) stays under the |15| backstop; the fit once read `fitted` with the
+    alliance at 0.19 (SE 0.27). It is now refused as a monotone likelihood."""
+    rng = np.random.default_rng(0)
+    n = 200
+    count = rng.integers(10, 30, size=n).astype(float)
+    count[:15] = 0.0
+    event = np.zeros(n)
+    event[:15] = 1
+    data = pd.DataFrame({"patient_id": range(n), "therapist_id": [f"T{i % 60}" for i in range(n)],
+                         "start": 0.0, "stop": rng.integers(1, 12, size=n).astype(float), "event": event,
+                         "alliance_prev_z": rng.normal(size=n), "practice_count": count})
+    design = Design("dropout", "alliance_prev", data, "", ["practice_count"], scale_variance=FIXED_SCALE)
+    with pytest.raises(NotEstimable) as refused:
+        fit_cox_time_varying(design)
+    assert refused.value.status == errors.SEPARATION
+    assert str(refused.value) == ("monotone likelihood: the Cox coefficients grow without bound (the dropout "
+                                  "events are separated by the predictors)")
+
+
 def test_rows_at_risk_and_the_event_at_the_last_session():
     sessions, patients = sessions_and_patients()
     design = session_risk_design(patients, sessions, ["baseline_severity"])

@@ -92,6 +92,19 @@ def test_a_draw_whose_risks_separate_the_outcomes_has_no_calibration_slope():
     assert (a[1], b[1]) == pytest.approx(calibration(y, p), abs=1e-8)
 
 
+def test_quasi_complete_separation_leaves_the_point_estimate_without_a_slope():
+    """Every dropout at a risk of .3 or more, every stayer at .3 or less, both at .3: statsmodels' IRLS
+    reports convergence without a warning at a slope of 37.65 (SE 28,722); the slope has no finite
+    maximum, so it is NaN, as the bootstrap draws' is. The intercept (offset model) is identified."""
+    p = np.array([0.05, 0.1, 0.2, 0.3, 0.3, 0.3, 0.3, 0.5, 0.6, 0.7])
+    y = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1], dtype=float)
+    intercept, slope = calibration(y, p)
+    assert np.isnan(slope)
+    assert intercept == pytest.approx(0.8441678449, abs=1e-8)
+    a, b = weighted_calibration(y, p, np.ones((1, len(y))))
+    assert np.isnan(b[0]) and a[0] == pytest.approx(intercept, abs=1e-8)
+
+
 def test_perfect_risks_have_intercept_zero_and_slope_one():
     rng = np.random.default_rng(3)
     p = rng.uniform(0.05, 0.6, size=200_000)

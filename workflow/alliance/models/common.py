@@ -31,6 +31,7 @@ from alliance.i18n import N_, Count, Message, Plural, Term, message_text
 from alliance.ingest import DISCIPLINES
 from alliance.models.effects import effect_row
 from alliance.stats.clusters import bias_reduced_covariance
+from alliance.stats.separation import separated
 
 T = TypeVar("T")
 # Reasons several families give for the planned models they do not run.
@@ -928,17 +929,6 @@ def labelled(notes: list[Message], label: Message) -> list[Message]:
 def therapist_groups(data: pd.DataFrame) -> pd.Series:
     """Integer cluster codes for the therapists of the analysis sample."""
     return pd.Series(pd.factorize(data["therapist_id"], sort=True)[0], index=data.index)
-
-
-SEPARATION_TOLERANCE = 1e-6  # a fitted probability this close to 0 or 1 (linear predictor beyond +-13.8)
-
-
-def separated(probabilities: np.ndarray | pd.Series) -> bool:
-    """Whether a logistic fit predicts some rows with certainty (fitted probability within
-    `SEPARATION_TOLERANCE` of 0 or 1): the sign of complete or quasi-complete separation, where the
-    maximum-likelihood estimate does not exist (Albert & Anderson 1984)."""
-    p = np.asarray(probabilities, dtype=float)
-    return bool(((p < SEPARATION_TOLERANCE) | (p > 1 - SEPARATION_TOLERANCE)).any())
 
 
 def fit_logit_glm(design: Design, cluster: bool = True):

@@ -44,7 +44,6 @@ from alliance.models.common import (
     outcome_term,
     predictor_effect,
     resolve_covariates,
-    separated,
 )
 from alliance.models.effects import EFFECT_COLUMNS, effect_row
 from alliance.models.levels import PRIMARY
@@ -58,6 +57,7 @@ from alliance.models.satisfaction import (
 )
 from alliance.stats.reml import random_intercept_reml
 from alliance.stats.rubin import rubin_pool
+from alliance.stats.separation import separated
 
 PRIMARY_VARIANT = "complete cases (primary)"
 ORDINAL_VARIANT = "proportional odds (ceiling)"
@@ -405,8 +405,8 @@ def refit(boot: Resampling, drawn: np.ndarray) -> float:
     Columns that add nothing to the resample's rank are dropped (`independent_columns`).
 
     Raises `NotEstimable` with one of the reasons `SINGLE_ALLIANCE`, `SEPARATED` (a fitted probability
-    within `alliance.models.common.SEPARATION_TOLERANCE` of 0 or 1), `TOO_FEW`, `SINGLE_OUTCOME`, `EXACT` or
-    `NOT_CONVERGED_REFIT`.
+    within `alliance.stats.separation.SEPARATION_TOLERANCE` of 0 or 1), `TOO_FEW`, `SINGLE_OUTCOME`,
+    `EXACT` or `NOT_CONVERGED_REFIT`.
     """
     rows = np.concatenate([boot.members[g] for g in drawn])
     y, x = boot.y[rows], boot.x[rows]

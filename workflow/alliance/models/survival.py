@@ -9,11 +9,13 @@ patient's first scored session are not at risk in these models (left truncation)
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 from statsmodels.duration.hazard_regression import PHReg
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from alliance.errors import SEPARATION, NotEstimable
 from alliance.i18n import Count, Message, Plural
@@ -241,17 +243,25 @@ def fit_cox_time_varying(design: Design) -> list[dict]:
                                    "session: the Cox partial likelihood carries no information"))
     if not one_session and (frame["start"] > 0).any():
         raise ValueError("intervals longer than one session with delayed entry are not supported")
+    monotone = NotEstimable(Message("monotone likelihood: the Cox coefficients grow without bound (the "
+                                    "dropout events are separated by the predictors)"), SEPARATION)
     with captured_warnings(design.notes):
         model = _cox_model(frame, covariates, one_session)
         try:
-            fit = model.fit()
+            with warnings.catch_warnings():
+                # Newton's method stops at its iteration limit where the partial likelihood has no maximum
+                # (a covariate in its own units, dropouts all at one end of it: a coefficient of -2.8 with
+                # an SE of 61,000 stays under MONOTONE_LIKELIHOOD); it warns, and the fit is refused
+                warnings.simplefilter("error", ConvergenceWarning)
+                fit = model.fit()
         except np.linalg.LinAlgError:  # statsmodels inverts the information matrix inside `fit`
             raise NotEstimable(Message("the Cox partial likelihood carries no information on some predictor "
                                        "(its information matrix is singular: within the risk sets of the "
                                        "dropouts a predictor does not vary)")) from None
+        except ConvergenceWarning:
+            raise monotone from None
     if not np.isfinite(fit.params).all() or np.abs(fit.params).max() > MONOTONE_LIKELIHOOD:
-        raise NotEstimable(Message("monotone likelihood: the Cox coefficients grow without bound (the "
-                                   "dropout events are separated by the predictors)"), SEPARATION)
+        raise monotone
     options = cluster_inference(design)
     if not options:
         cov = np.asarray(fit.cov_params())

@@ -42,6 +42,8 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit
 
+from alliance.stats.separation import separated
+
 EPS = 1e-6
 CLASSIFICATION = ("sensitivity", "specificity", "ppv", "alerts_per_100", "net_benefit")
 MEASURES = ("auc", "calibration_intercept", "calibration_slope", "brier", *CLASSIFICATION)
@@ -136,7 +138,10 @@ def weighted_calibration(y: np.ndarray, p: np.ndarray, w: np.ndarray, *, iterati
 
 def calibration(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     """Calibration intercept and slope (statsmodels logistic GLMs; see the module docstring); NaN for a
-    fit that separates the outcomes or does not converge (the data cannot identify it)."""
+    fit that does not converge or, for the slope, whose risks separate the outcomes (a fitted probability
+    at 0 or 1, `alliance.stats.separation`): the data cannot identify it. statsmodels warns of complete
+    separation only; under quasi-complete separation (a dropout and a stayer at the same risk, every
+    other dropout above it) IRLS reports convergence at a slope of 38 with an SE of 28,722."""
     import warnings
 
     import statsmodels.api as sm
@@ -150,8 +155,10 @@ def calibration(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", PerfectSeparationWarning)
             warnings.simplefilter("always", ConvergenceWarning)
-            value = float(sm.GLM(y, design, family=binomial, offset=offset).fit().params[column])
-        failed = any(issubclass(w.category, PerfectSeparationWarning | ConvergenceWarning) for w in caught)
+            fit = sm.GLM(y, design, family=binomial, offset=offset).fit()
+        value = float(fit.params[column])
+        failed = (any(issubclass(w.category, PerfectSeparationWarning | ConvergenceWarning) for w in caught)
+                  or not fit.converged or (column == 1 and separated(fit.mu)))
         estimates.append(float("nan") if failed or not np.isfinite(value) else value)
     return estimates[0], estimates[1]
 
