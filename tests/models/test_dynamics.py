@@ -19,6 +19,7 @@ from alliance.models.dynamics import (
     dynamics_analysis,
     dynamics_table,
     first_wave,
+    improper_reason,
 )
 from alliance.report.dynamics import agreement_sentences, dynamics_figure, dynamics_section
 from alliance.report.format import estimate_digits, figure_numbers, format_number, format_value
@@ -241,6 +242,53 @@ def test_an_alliance_every_third_session_makes_waves_three_sessions_apart(cohort
     assert short["statuses"][0]["reason"] == (
         "fewer than half the patients have an alliance and a symptom score at session 7 or later: the model "
         "needs 3 waves, here sessions 1, 4, 7 (3 sessions apart, as both scores are recorded)")
+
+
+def test_a_panel_without_stable_differences_between_patients_is_an_improper_solution_in_words():
+    """A cross-lagged panel with no stable level (300 patients, 4 waves): the RI-CLPM's alliance intercept
+    variance is estimated at -0.11, outside the model's parameter space. Its lagged effects were once
+    reported as fitted, with the random-intercept correlation left empty and no reason; now the model is
+    not estimable, with the variable and the value in words."""
+    rng = np.random.default_rng(2)
+    x, y = np.zeros((300, 4)), np.zeros((300, 4))
+    x[:, 0], y[:, 0] = rng.normal(size=300), rng.normal(size=300)
+    for t in range(1, 4):
+        x[:, t] = 0.5 * x[:, t - 1] + 0.1 * y[:, t - 1] + rng.normal(size=300) * 0.8
+        y[:, t] = 0.5 * y[:, t - 1] + 0.1 * x[:, t - 1] + rng.normal(size=300) * 0.8
+    wide = pd.DataFrame({**{f"x{t + 1}": x[:, t] for t in range(4)},
+                         **{f"y{t + 1}": y[:, t] for t in range(4)}})
+    fit = fit_riclpm(wide, 4, constrained=True, clusters=np.arange(300) % 15)
+    assert fit["parameters"]["vkx"]["estimate"] == pytest.approx(-0.110, abs=1e-3)
+    assert str(improper_reason(fit["parameters"])) == (
+        "the patients' stable level of alliance has an estimated variance of -0.11, below 0 (an improper "
+        "solution): these sessions show no stable differences between patients in alliance beyond what "
+        "carries over from one session to the next")
+
+
+def test_an_improper_random_intercept_is_not_estimable_and_a_first_wave_below_0_is_kept(cohort, monkeypatch):
+    """Both intercept variances positive: no reason, even with the first wave's within-patient variance
+    below 0 (a nuisance parameter; on the generator's joint process about a third of the cohorts' symptom
+    variance at the first wave is, and the lagged effects still find their estimands). In
+    `dynamics_analysis` an intercept variance below 0 is recorded as not estimable, with its reason, and
+    no lagged effect is kept."""
+    positive = {label: {"estimate": 0.5} for label in ("vkx", "vky", "vwx1", "vwy1", "ux", "uy", "uxy")}
+    assert improper_reason(positive) is None
+    assert improper_reason(positive | {"vwy1": {"estimate": -5.3}}) is None
+    assert str(improper_reason(positive | {"vky": {"estimate": -0.01}})).startswith(
+        "the patients' stable level of symptoms has an estimated variance of -0.01, below 0")
+    real = fit_riclpm
+
+    def improper(*args, **kwargs):
+        fit = real(*args, **kwargs)
+        fit["parameters"]["vky"]["estimate"] = -0.05
+        return fit
+
+    monkeypatch.setattr("alliance.stats.riclpm.fit_riclpm", improper)
+    result = dynamics_analysis(*cohort, {"waves": 3})
+    assert result["riclpm"] is None
+    assert result["statuses"][0]["status"] == NOT_ESTIMABLE
+    assert result["statuses"][0]["reason"].startswith(
+        "the patients' stable level of symptoms has an estimated variance of -0.05, below 0")
 
 
 def test_the_path_diagram_labels_every_effect_and_fits_its_canvas(fitted):

@@ -135,6 +135,31 @@ def test_split_is_refused_when_the_therapist_means_do_not_differ_beyond_chance()
     assert _fit_split(spec, split(np.tile(values, 8) + np.repeat(np.arange(8), 12) / 2)) == "fitted"
 
 
+def test_a_split_on_three_therapists_has_no_jackknife_se_and_says_why():
+    """Three therapists (two of one discipline, one of another), satisfaction on the split alliance with
+    discipline as covariate: without either of the first two therapists the therapist-level slope and the
+    discipline both separate the two therapists left, so the slope's jackknife draw is not determined (its
+    SE came out 5.26 or 4.63 by which discipline was the reference, status boundary). Not estimable now,
+    in words."""
+    rng = np.random.default_rng(0)
+    therapist = np.repeat(np.arange(3), 10)
+    alliance = np.array([-1.0, 0.2, 0.9])[therapist] + 0.4 * rng.normal(size=30)
+    discipline = np.array(["psychotherapy", "psychotherapy", "nutrition"])[therapist]
+    satisfaction = 24 + 2 * alliance + (discipline == "nutrition") + 2 * rng.normal(size=30)
+    data = pd.DataFrame({"patient_id": [f"p{i}" for i in range(30)],
+                         "therapist_id": [f"t{t}" for t in therapist], "alliance_mean": alliance,
+                         "alliance_mean_z": (alliance - alliance.mean()) / alliance.std(),
+                         "discipline": discipline, "satisfaction": satisfaction})
+    design = Design("satisfaction", "alliance_mean", data,
+                    'satisfaction ~ alliance_mean_z + C(Q("discipline"))', ["discipline"],
+                    scale_variance={"alliance_mean": 0.0})
+    with pytest.raises(NotEstimable, match=re.escape(
+            "without one of its 3 therapists the model cannot estimate the alliance effect (too few "
+            "therapists for its therapist-level terms), so the jackknife standard error used with few "
+            "therapists is not defined")):
+        _fit_split(PRIMARY["satisfaction"], split_design(design))
+
+
 def test_moderation_recovers_slopes_that_differ_by_discipline():
     rng = np.random.default_rng(3)
     n = 6000

@@ -5,9 +5,10 @@ cluster leverage of 1, against a dense solution of statsmodels' own form."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import statsmodels.api as sm
 
-from alliance.stats.clusters import bias_reduced_covariance, cr3_covariance
+from alliance.stats.clusters import JackknifeUndefined, bias_reduced_covariance, cr3_covariance
 
 
 def test_cr3_is_the_leave_one_cluster_out_jackknife():
@@ -27,6 +28,27 @@ def test_cr3_with_two_clusters_by_hand():
     y = np.array([0.0, 2.0, 3.0, 5.0])
     x = np.ones((4, 1))
     assert cr3_covariance(x, y, np.array([0, 0, 1, 1])) == np.array([[2.25]])
+
+
+def test_cr3_refuses_a_reported_coefficient_that_a_clusters_absence_leaves_unidentified():
+    """Three clusters, a cluster-level slope and an indicator of cluster 2: without cluster 0 (or 1) the
+    slope and the indicator both separate the two clusters left, so the slope's b_-g is any point of a
+    line and the minimum-norm one depends on how the indicator is coded. Asked to report the slope, CR3
+    refuses; the indicator alone, a category only cluster 2 has, leaves the slope identified without
+    cluster 2 and takes the minimum-norm solution as before."""
+    rng = np.random.default_rng(0)
+    clusters = np.repeat(np.arange(3), 10)
+    level = np.array([-1.0, 0.2, 0.9])[clusters]
+    x = np.column_stack([np.ones(30), level, clusters == 2]).astype(float)
+    y = 2 * level + (clusters == 2) + rng.normal(size=30)
+    with pytest.raises(JackknifeUndefined):
+        cr3_covariance(x, y, clusters, reported=[1])
+    recoded = np.column_stack([x[:, :2], clusters != 2]).astype(float)  # the other level as reference
+    assert cr3_covariance(x, y, clusters)[1, 1] != pytest.approx(cr3_covariance(recoded, y, clusters)[1, 1])
+    # a slope that varies within clusters stays identified without any one of them
+    within = np.column_stack([np.ones(30), rng.normal(size=30), clusters == 2]).astype(float)
+    np.testing.assert_allclose(cr3_covariance(within, y, clusters, reported=[1]),
+                               cr3_covariance(within, y, clusters))
 
 
 def logistic_rows(seed: int = 1, therapists: int = 12, rows: int = 20):

@@ -169,12 +169,33 @@ def dynamics_analysis(session_scores: pd.DataFrame, sessions: pd.DataFrame, pati
         therapist = patients.set_index("patient_id")["therapist_id"].reindex(wide.index).to_numpy()
         fit = fit_riclpm(wide, waves, constrained=True, clusters=therapist, names=NAMES, first_session=first,
                          session_step=step)
+        improper = improper_reason(fit["parameters"])
+        if improper is not None:
+            raise NotEstimable(improper)
     except NotEstimable as error:
         result["statuses"].append(status_record(KEY, error.status, error.message))
         return result
     result["statuses"].append(status_record(KEY, FITTED))
     result["riclpm"] = _plain(fit)
     return result
+
+
+def improper_reason(parameters: dict) -> Message | None:
+    """Why an RI-CLPM solution whose random-intercept variance is at or below 0 (an improper solution) is
+    not reported, in words; None when both are positive. Such a variance says that these sessions show
+    no stable differences between patients beyond what carries over from one session to the next: the
+    model's random intercept has nothing to hold (Hamaker et al. 2015), and the random-intercept
+    correlation is undefined. A within-patient variance below 0 (the first wave's, a nuisance parameter)
+    does not stop the model: on the generator's joint process it is the model's own solution (section 5,
+    H4c, "Validation")."""
+    for label, name in (("vkx", NAMES[0]), ("vky", NAMES[1])):
+        value = parameters[label]["estimate"] if label in parameters else 1.0
+        if value <= 0:
+            return Message("the patients' stable level of {variable} has an estimated variance of "
+                           "{value:.3g}, below 0 (an improper solution): these sessions show no stable "
+                           "differences between patients in {variable} beyond what carries over from one "
+                           "session to the next", variable=name, value=value)
+    return None
 
 
 def _plain(fit: dict) -> dict:

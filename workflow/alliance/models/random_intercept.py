@@ -20,7 +20,7 @@ from statsmodels.regression.linear_model import OLS
 from statsmodels.tools.sm_exceptions import ValueWarning
 
 from alliance.errors import BOUNDARY, NOT_CONVERGED, NotEstimable
-from alliance.i18n import Message
+from alliance.i18n import N_, Count, Message
 from alliance.models.common import (
     FORMULA_ENV,
     Design,
@@ -30,7 +30,7 @@ from alliance.models.common import (
     formula_frame,
     use_covariance,
 )
-from alliance.stats.clusters import cr3_covariance
+from alliance.stats.clusters import JackknifeUndefined, cr3_covariance
 from alliance.stats.reml import random_intercept_reml
 
 # Attributes read from the OLS fit on the quasi-demeaned rows; the others (residuals, R-squared, ...)
@@ -169,7 +169,13 @@ def fit_random_intercept(formula: str, data: pd.DataFrame, group: str, *, cluste
         clusters = pd.factorize(rows[cluster], sort=True)[0]
         ols = model.fit(cov_type="cluster", use_t=use_t, cov_kwds={"groups": clusters})
         if use_t and design is not None:
-            use_covariance(ols, cr3_covariance(x_star, y_star, clusters), design.df)
+            reported = [list(x.columns).index(f"{name}_z") for name in design.scale_variance
+                        if f"{name}_z" in x.columns]
+            try:
+                covariance = cr3_covariance(x_star, y_star, clusters, reported)
+            except JackknifeUndefined:
+                raise NotEstimable(Message(JACKKNIFE_UNDEFINED, n=Count(len(np.unique(clusters))))) from None
+            use_covariance(ols, covariance, design.df)
             flag_few_clusters(design, CR3)
     clustered = cluster if ols.cov_type == "cluster" else None
     result = RandomInterceptResult(ols, reml, formula, (y, x), codes, group, clustered)
@@ -197,3 +203,7 @@ def _record_variance(reml, codes: np.ndarray, group: str, design: Design) -> Non
 
 
 CR3 = Message("jackknife (CR3) therapist-cluster-robust standard errors")
+# A model whose alliance effect some therapist's absence leaves unidentified has no jackknife SE
+JACKKNIFE_UNDEFINED = N_("without one of its {n} therapists the model cannot estimate the alliance effect "
+                         "(too few therapists for its therapist-level terms), so the jackknife standard "
+                         "error used with few therapists is not defined")

@@ -11,16 +11,27 @@ inverse there as clubSandwich does.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy.linalg import solve_triangular
 
 
-def cr3_covariance(x: np.ndarray, y: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+class JackknifeUndefined(Exception):
+    """Leaving out one cluster leaves a reported coefficient unidentified: its jackknife has no value."""
+
+
+def cr3_covariance(x: np.ndarray, y: np.ndarray, clusters: np.ndarray,
+                   reported: Sequence[int] = ()) -> np.ndarray:
     """The jackknife (CR3) cluster-robust covariance of least squares.
 
     (G - 1) / G sum_g (b_-g - b)(b_-g - b)', b_-g the estimate without cluster g, each from the
     cross-products less the cluster's (exact, no refit). A coefficient that a cluster's removal leaves
-    unidentified takes the minimum-norm solution.
+    unidentified (a covariate category seen only in that cluster) takes the minimum-norm solution, which
+    leaves the other coefficients' b_-g as they are; where the unidentified direction involves one of the
+    `reported` coefficients (three therapists, a therapist-level slope and a discipline of one therapist:
+    the minimum-norm b_-g then depended on the discipline's reference level, an SE of 5.26 or 4.63 for
+    one model), JackknifeUndefined is raised.
 
     Parameters
     ----------
@@ -30,6 +41,8 @@ def cr3_covariance(x: np.ndarray, y: np.ndarray, clusters: np.ndarray) -> np.nda
         The response, n values.
     clusters
         The cluster of each row.
+    reported
+        The columns whose estimate the caller reports: each must be identified without every cluster.
 
     Returns
     -------
@@ -49,11 +62,22 @@ def cr3_covariance(x: np.ndarray, y: np.ndarray, clusters: np.ndarray) -> np.nda
     full = np.linalg.solve(xtx, xty)
     groups = np.unique(clusters)
     deltas = np.empty((len(groups), x.shape[1]))
+    reported = list(reported)
     for i, g in enumerate(groups):
         rows = clusters == g
         xg, yg = x[rows], y[rows]
-        deltas[i] = np.linalg.lstsq(xtx - xg.T @ xg, xty - xg.T @ yg, rcond=None)[0] - full
+        without = xtx - xg.T @ xg
+        if reported:
+            values, vectors = np.linalg.eigh(without)
+            null = vectors[:, values <= NULL_EIGENVALUE * max(values[-1], 0.0)]
+            if np.abs(null[reported]).max(initial=0.0) > NULL_LOADING:
+                raise JackknifeUndefined(g)
+        deltas[i] = np.linalg.lstsq(without, xty - xg.T @ yg, rcond=None)[0] - full
     return (len(groups) - 1) / len(groups) * deltas.T @ deltas
+
+
+NULL_EIGENVALUE = 1e-10  # an eigenvalue of X_-g'X_-g this small relative to the largest is 0 (rank lost)
+NULL_LOADING = 1e-6  # a null direction with a component this large on a coefficient leaves it unidentified
 
 
 def bias_reduced_covariance(exog: np.ndarray, resid: np.ndarray, clusters: np.ndarray) -> np.ndarray:
