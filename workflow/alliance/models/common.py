@@ -827,6 +827,16 @@ def _check_binary(endog: np.ndarray, design: Design) -> None:
         raise NotEstimable(single_value_reason(design, float(endog[0])))
 
 
+def predictors_separate(design: Design) -> Message:
+    """Words for a fit whose predictors together predict its outcome with certainty for some rows."""
+    outcome = outcome_term(design.outcome)
+    if design.unit == "session":
+        return Message("quasi-complete separation: the predictors together predict {outcome} with certainty "
+                       "for some sessions", outcome=outcome)
+    return Message("quasi-complete separation: the predictors together predict {outcome} with certainty "
+                   "for some patients", outcome=outcome)
+
+
 def separation_reason(design: Design, endog: np.ndarray) -> Message:
     """Words for a separated logistic fit (`endog`: the response as statsmodels holds it, a 0/1 event or
     a binomial proportion): the alliance range that holds every event (or none), a category of a
@@ -834,10 +844,7 @@ def separation_reason(design: Design, endog: np.ndarray) -> Message:
     data = design.data
     session = design.unit == "session"
     outcome = outcome_term(design.outcome)
-    generic = (Message("quasi-complete separation: the predictors together predict {outcome} with certainty "
-                       "for some sessions", outcome=outcome) if session else
-               Message("quasi-complete separation: the predictors together predict {outcome} with certainty "
-                       "for some patients", outcome=outcome))
+    generic = predictors_separate(design)
     if len(endog) != len(data):
         return generic
     y = pd.Series(np.asarray(endog, dtype=float), index=data.index)

@@ -189,8 +189,8 @@ def improper_reason(parameters: dict) -> Message | None:
     does not stop the model: on the generator's joint process it is the model's own solution (section 5,
     H4c, "Validation")."""
     for label, name in (("vkx", NAMES[0]), ("vky", NAMES[1])):
-        value = parameters[label]["estimate"] if label in parameters else 1.0
-        if value <= 0:
+        value = parameters.get(label, {}).get("estimate")  # absent from a model without random intercepts
+        if value is not None and value <= 0:
             return Message("the patients' stable level of {variable} has an estimated variance of "
                            "{value:.3g}, below 0 (an improper solution): these sessions show no stable "
                            "differences between patients in {variable} beyond what carries over from one "

@@ -30,6 +30,7 @@ from alliance.models.common import (
     labelled,
     outcome_term,
     predictor_effect,
+    predictors_separate,
     refuse,
     run_planned,
 )
@@ -213,9 +214,7 @@ def fit_satisfaction_ordinal(design: Design) -> tuple[dict, list[Message]]:
         fit = fit_ordered_logit(formula, data, options=cluster_inference(design))
     observed = fit.model.predict(fit.params)[np.arange(len(data)), np.asarray(fit.model.endog, dtype=int)]
     if (observed > 1 - SEPARATION_TOLERANCE).any():  # BFGS settles on the flat likelihood and says so
-        raise NotEstimable(Message("quasi-complete separation: the predictors together predict {outcome} "
-                                   "with certainty for some patients", outcome=outcome_term(design.outcome)),
-                           SEPARATION)
+        raise NotEstimable(predictors_separate(design), SEPARATION)
     if design.df is not None:  # statsmodels has no small-sample corrected sandwich for OrderedModel
         flag_few_clusters(design, Message("therapist-cluster-robust standard errors (CR1; no small-sample "
                                           "correction is available for the proportional-odds model)"))
