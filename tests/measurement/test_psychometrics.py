@@ -9,14 +9,17 @@ import pytest
 import yaml
 from semopy.examples import holzinger39
 
-from alliance.errors import BOUNDARY, FITTED, NOT_ESTIMABLE
+from alliance.errors import BOUNDARY, FITTED, NOT_CONVERGED, NOT_ESTIMABLE
 from alliance.i18n import use_language
 from alliance.instruments import load_instrument
 from alliance.measurement.psychometrics import (
+    CFA_NOT_CONVERGED,
     FIT_COLUMNS,
     HEYWOOD,
+    ONE_FACTOR,
     cfa_compare,
     cronbach_alpha,
+    description,
     fit_cfa,
     item_statistics,
     keyed_items,
@@ -115,7 +118,7 @@ def test_scale_reliability_listwise_per_scale(small):
     keyed = items.assign(demo_05=6 - items["demo_05"])
     b = keyed[["demo_03", "demo_04", "demo_05"]].dropna()
     assert table.loc["b", "alpha"] == pytest.approx(cronbach_alpha(b)[0])
-    assert np.isnan(table.loc["a", "omega"]) and not table.loc["a", "omega_converged"]
+    assert np.isnan(table.loc["a", "omega"])
     score = b.mean(axis=1)
     assert table.loc["b", "floor_share"] == pytest.approx((score == 1).mean())
     assert table.loc["b", "ceiling_share"] == pytest.approx((score == 5).mean())
@@ -184,7 +187,7 @@ def test_item_statistics_recover_corrected_item_total_correlations(wai_sr):
 def test_cfa_matches_lavaan_on_holzinger_swineford():
     """lavaan's cfa() tutorial example (ML, n = 301), to the precision lavaan prints."""
     fit = fit_cfa(holzinger39.get_data(), HS_MODEL)
-    assert fit["converged"] and fit["n"] == 301 and fit["dof"] == 24
+    assert fit["status"] == FITTED and fit["reason"] is None and fit["n"] == 301 and fit["dof"] == 24
     assert round(fit["chi2"], 3) == 85.306  # semopy's chi2 is n * F_ML, like lavaan's (not n - 1)
     assert round(fit["cfi"], 3) == 0.931
     assert round(fit["tli"], 3) == 0.896
@@ -202,21 +205,67 @@ def test_cfa_matches_lavaan_on_holzinger_swineford():
     assert loadings[[f"x{i}" for i in range(1, 10)]].round(3).tolist() == lavaan_std_all
 
 
-def test_a_heywood_case_keeps_the_variance_at_its_bound_and_says_so():
+def heywood_omega(items: pd.DataFrame, item: str) -> tuple[pd.Series, float]:
+    """The maximum likelihood of a one-factor model with `item`'s residual variance at 0, by hand: the
+    factor is that item, so each other item's standardized loading is its correlation with it (its
+    regression on the item; the other residuals independent given it), and omega follows."""
+    loadings = items.corr()[item]
+    common = loadings.sum() ** 2
+    return loadings, float(common / (common + (1 - loadings**2).sum()))
+
+
+def test_a_heywood_case_is_fitted_at_its_boundary_and_says_so():
     """Four items, 40 questionnaires: the likelihood's unconstrained maximum has a negative residual
-    variance. Fisher scoring from semopy's fit went there (a standardised loading of 2.01, omega 1.02);
-    the fit keeps semopy's solution with that variance at 0 (loading 1.00, omega .627) and notes why."""
+    variance (i1's; a standardised loading of 2.01, omega 1.02). The fit is the maximum with that variance
+    at 0, which has a closed form (`heywood_omega`): semopy's own bounded solution had stopped short of it
+    (omega .6273) and was kept under its solver's verdict."""
     rng = np.random.default_rng(16)
     factor = rng.normal(size=40)
     items = pd.DataFrame({f"i{j}": load * factor + np.sqrt(1 - load**2) * rng.normal(size=40)
                           for j, load in enumerate([0.7, 0.6, 0.5, 0.3])})
-    fit = fit_cfa(items, "general =~ i0 + i1 + i2 + i3")
-    loadings = fit["estimates"].query("op == '~'")["Est. Std"]
-    assert loadings.max() == pytest.approx(1.0, abs=1e-4) and HEYWOOD in fit["notes"]
+    loadings, omega = heywood_omega(items, "i1")
+    fit = fit_cfa(items, description({ONE_FACTOR: list(items.columns)}))
+    assert fit["status"] == BOUNDARY and fit["reason"] is None and HEYWOOD in fit["notes"]
+    fitted = fit["estimates"].query("op == '~'").set_index("lval")["Est. Std"]
+    assert fitted.to_numpy() == pytest.approx(loadings[fitted.index].to_numpy(), abs=1e-6)
     variances = fit["estimates"].query("op == '~~' and lval == rval")["Estimate"]
-    assert variances.min() >= 0
-    omega = omega_total(items)
-    assert omega["omega"] == pytest.approx(0.6273, abs=1e-4) and HEYWOOD in omega["notes"]
+    assert variances.min() == 0 and fit["dof"] == 2  # the variance at its bound is still a parameter
+    result = omega_total(items)
+    assert result["omega"] == pytest.approx(omega, abs=1e-7) and HEYWOOD in result["notes"]
+
+
+def test_an_item_that_hardly_loads_does_not_stop_the_fit():
+    """Four items of 40 questionnaires loading .19 to .36: with the first item's loading fixed at 1 (semopy's
+    default) and that item hardly loading, Fisher scoring ran off (loadings in the thousands, the factor's
+    variance towards 0) and the fit was shown as "not converged" with its omega. With the factor's variance
+    fixed at 1 it reaches the maximum, here at b's boundary, whose closed form it matches."""
+    rng = np.random.default_rng(0)
+    n = rng.choice([15, 25, 40])
+    factor, loading = rng.normal(size=n), rng.uniform(0, 0.6, 4)
+    items = pd.DataFrame(np.round(np.clip(3 + factor[:, None] * loading + rng.normal(size=(n, 4)), 1, 5)),
+                         columns=list("abcd"))
+    result = omega_total(items)
+    assert result["reason"] is None and HEYWOOD in result["notes"]
+    assert result["omega"] == pytest.approx(heywood_omega(items, "b")[1], abs=1e-7)
+
+
+def test_a_fit_that_does_not_converge_gives_no_numbers(wai_sr, monkeypatch):
+    """Where Fisher scoring does not reach the optimum, neither omega nor the factor models' fit indices
+    and loadings are shown (they were, marked "(not converged)"): the reason is said instead."""
+    items = three_factor_items(wai_sr, n=300)
+    monkeypatch.setattr("alliance.measurement.psychometrics.fisher_scoring", lambda model: False)
+    fit = fit_cfa(items, description({ONE_FACTOR: wai_sr.item_columns}))
+    assert fit["status"] == NOT_CONVERGED and fit["reason"] == CFA_NOT_CONVERGED
+    assert all(np.isnan(fit[name]) for name in FIT_COLUMNS if name not in ("n", "dof", "status"))
+    table = scale_reliability(items, wai_sr)
+    assert table["omega"].isna().all() and table["alpha"].notna().all()
+    assert "Omega of 'bond' was not estimated: the estimation did not reach the maximum of the likelihood " \
+           "(too few questionnaires for the model, or items that hardly relate to each other)." \
+           in map(str, table.attrs["notes"])
+    fits, loadings = cfa_compare(items, wai_sr)
+    assert fits.empty and loadings.empty
+    assert any(str(note).startswith("The one-factor model has no estimates: the estimation did not reach")
+               for note in fits.attrs["notes"])
 
 
 def test_fit_cfa_keeps_semopy_messages_as_notes_in_words(capfd):
@@ -265,7 +314,7 @@ def test_cfa_compare_recovers_three_correlated_factors(wai_sr):
     fits, params = cfa_compare(items, wai_sr)
     fits = fits.set_index("model")
     correlated, one = fits.loc["correlated_factors"], fits.loc["one_factor"]
-    assert fits["converged"].all() and (fits["n"] == 1500).all()
+    assert (fits["status"] == FITTED).all() and (fits["n"] == 1500).all()
     assert correlated["dof"] == 51 and one["dof"] == 54
     assert correlated["cfi"] > 0.95 and correlated["rmsea"] < 0.06
     assert one["chi2"] > correlated["chi2"] and one["cfi"] < correlated["cfi"]
@@ -284,7 +333,7 @@ def test_omega_recovers_known_reliability(wai_sr):
     table = scale_reliability(three_factor_items(wai_sr), wai_sr).set_index("scale")
     theory = (4 * 0.7) ** 2 / ((4 * 0.7) ** 2 + 4 * (1 - 0.49))
     assert table.loc[["task", "bond", "goal"], "omega"].to_numpy() == pytest.approx([theory] * 3, abs=0.03)
-    assert table["omega_converged"].all()
+    assert table.attrs["notes"] == []  # every omega estimated, none at a boundary
     # equal loadings: alpha estimates the same reliability
     assert table.loc[["task", "bond", "goal"], "alpha"].to_numpy() == pytest.approx([theory] * 3, abs=0.03)
     assert (table["alpha_ci_low"] < table["alpha"]).all() and (table["alpha"] < table["alpha_ci_high"]).all()

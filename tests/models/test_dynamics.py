@@ -20,6 +20,7 @@ from alliance.models.dynamics import (
     dynamics_table,
     first_wave,
     improper_reason,
+    improper_within,
 )
 from alliance.report.dynamics import agreement_sentences, dynamics_figure, dynamics_section
 from alliance.report.format import estimate_digits, figure_numbers, format_number, format_value
@@ -265,6 +266,17 @@ def test_a_panel_without_stable_differences_between_patients_is_an_improper_solu
         "carries over from one session to the next")
 
 
+def fit_with(label: str, value: float):
+    """`fit_riclpm` with one parameter's estimate replaced by `value` (an improper solution planted)."""
+
+    def fit(*args, **kwargs):
+        result = fit_riclpm(*args, **kwargs)
+        result["parameters"][label]["estimate"] = value
+        return result
+
+    return fit
+
+
 def test_an_improper_random_intercept_is_not_estimable_and_a_first_wave_below_0_is_kept(cohort, monkeypatch):
     """Both intercept variances positive: no reason, even with the first wave's within-patient variance
     below 0 (a nuisance parameter; on the generator's joint process about a third of the cohorts' symptom
@@ -276,19 +288,42 @@ def test_an_improper_random_intercept_is_not_estimable_and_a_first_wave_below_0_
     assert improper_reason(positive | {"vwy1": {"estimate": -5.3}}) is None
     assert str(improper_reason(positive | {"vky": {"estimate": -0.01}})).startswith(
         "the patients' stable level of symptoms has an estimated variance of -0.01, below 0")
-    real = fit_riclpm
-
-    def improper(*args, **kwargs):
-        fit = real(*args, **kwargs)
-        fit["parameters"]["vky"]["estimate"] = -0.05
-        return fit
-
-    monkeypatch.setattr("alliance.stats.riclpm.fit_riclpm", improper)
+    monkeypatch.setattr("alliance.stats.riclpm.fit_riclpm", fit_with("vky", -0.05))
     result = dynamics_analysis(*cohort, {"waves": 3})
     assert result["riclpm"] is None
     assert result["statuses"][0]["status"] == NOT_ESTIMABLE
     assert result["statuses"][0]["reason"].startswith(
         "the patients' stable level of symptoms has an estimated variance of -0.05, below 0")
+
+
+def test_a_within_patient_variance_below_0_is_flagged_beside_the_effects(cohort, monkeypatch):
+    """A within-patient variance below 0 keeps the lagged effects (above) but is not reported as a clean fit
+    (it was, without a word): each is a flag naming its variable and session, in the status and in the
+    report's section, in the report's language. Covariances and the random intercepts are not its
+    business."""
+    parameters = {"vkx": {"estimate": -1.0}, "vwx1": {"estimate": 0.4}, "vwy1": {"estimate": -5.3},
+                  "ux3": {"estimate": -0.2}, "uxy2": {"estimate": -0.1}, "uy2": {"estimate": 0.3}}
+    flags = [str(flag) for flag in improper_within(parameters, first=2, step=3)]
+    assert flags == [
+        "the within-patient variance of symptoms at session 2 is estimated at -5.3, below 0 (an improper "
+        "solution in a parameter the lagged effects are not read from): read the effects with care",
+        "the within-patient variance of alliance at session 8 is estimated at -0.2, below 0 (an improper "
+        "solution in a parameter the lagged effects are not read from): read the effects with care"]
+    assert str(improper_within({"uy": {"estimate": -0.01}}, first=1, step=1)[0]).startswith(
+        "the within-patient variance of symptoms at session 2 is estimated at -0.01")  # equal innovations
+    assert improper_within({label: {"estimate": 0.5} for label in parameters}, first=1, step=1) == []
+    monkeypatch.setattr("alliance.stats.riclpm.fit_riclpm", fit_with("vwy1", -0.25))
+    result = dynamics_analysis(*cohort, {"waves": 3})
+    record = result["statuses"][0]
+    assert record["status"] == FITTED and result["riclpm"] is not None
+    assert record["flags"].startswith("the within-patient variance of symptoms at session 1 is estimated at "
+                                      "-0.25, below 0")
+    status = pd.DataFrame([{"key": "H4c", **record}])
+    with use_language("es"):
+        section = dynamics_section(result, _effects((-1.2, -0.8), (-0.03, 0.01)), status)
+    assert section["fit"].endswith("La varianza dentro del paciente de síntomas en la sesión 1 se estima en "
+                                   "-0,25, por debajo de 0 (una solución impropia en un parámetro del que no "
+                                   "se leen los efectos retardados): lea los efectos con cautela.")
 
 
 def test_the_path_diagram_labels_every_effect_and_fits_its_canvas(fitted):

@@ -165,7 +165,7 @@ def psychometrics():
             "n": [18, 19, 19, 17], "n_items": [4, 4, 4, 12],
             "alpha": [0.8499, 0.846, 0.871, 0.9253], "alpha_ci_low": [0.823, 0.82, 0.848, 0.913],
             "alpha_ci_high": [0.873, 0.87, 0.89, 0.936], "omega": [0.85, 0.846, 0.871, 0.9253],
-            "omega_converged": [True, True, True, False], "floor_share": [0.0] * 4,
+            "floor_share": [0.0] * 4,
             "ceiling_share": [0.0638, 0.0722, 0.085, 0.0169], "skew": [-0.33, -0.39, -0.37, -0.32]}),
         "item_statistics": pd.DataFrame({
             "role": "alliance", "instrument": "wai_sr", "item": items,
@@ -177,7 +177,7 @@ def psychometrics():
             "model": ["one_factor", "correlated_factors"], "n": [17, 17], "chi2": [296.226, 61.7299],
             "dof": [54, 51], "p_value": [3.9e-35, 0.144], "cfi": [0.8968, 0.9954], "tli": [0.8739, 0.9941],
             "rmsea": [0.1123, 0.0243], "srmr": [0.0577, 0.0245], "aic": [8296.4, 8067.9],
-            "bic": [8389.4, 8172.6], "converged": [True, True]}),
+            "bic": [8389.4, 8172.6], "status": ["fitted", "boundary"]}),
         "cfa_parameters": pd.DataFrame(loadings, columns=["model", "kind", "factor", "item", "std_loading"]),
         "therapist_icc": pd.DataFrame([{
             "icc": 0.05998, "ci_low": 0.0045, "ci_high": 0.1372, "therapist_variance": 0.017,

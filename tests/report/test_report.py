@@ -173,11 +173,14 @@ def test_report_measurement_section(inputs):
     section = measurement(html)
     assert "first scored questionnaire" in section
     assert '<td class="num">.85 [.82, .87]</td><td class="num">.85</td>' in section  # alpha [CI], omega
-    assert '<td class="num">.93 (not converged)</td>' in section
+    assert '<td class="num">.93</td>' in section and "not converged" not in section
     assert "<td>wai_sr_12</td><td>task</td>" in section and '<td class="num">.65</td>' in section
     assert ('<td>One factor</td><td class="num">17</td><td class="num">296.23</td><td class="num">54</td>'
             in section)
     assert '<td class="num">.995</td>' in section and "<td>CFI, RMSEA, SRMR</td>" in section
+    # each model's status: the correlated-factors model was fitted with a variance at its bound
+    assert '<td class="num">.058</td><td>fitted</td>' in section
+    assert '<td class="num">.025</td><td>fitted (a parameter at its boundary)</td>' in section
     assert "Hu &amp; Bentler, 1999" in section and "guides, not rules" in section
     assert "Therapist ICC of the patients&#39; mean alliance: .06 (95% CI .00 to .14" in section
     assert "share of alliance variance" in section and "Baldwin, Wampold &amp; Imel, 2007" in section

@@ -33,7 +33,8 @@ import datetime as dt
 import io
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
@@ -367,8 +368,26 @@ def _build(header: list, body: pd.DataFrame, file: str) -> tuple[pd.DataFrame, l
     return frame.reset_index(drop=True), source
 
 
+@contextmanager
+def _format_library(path: Path, file: str) -> Iterator[None]:
+    """What the file system or a format library (openpyxl, pyarrow) raises while opening or reading a
+    file, as an input error that names the file. It wraps those calls only: the package's own parsing
+    raises its own input errors, and anything else it raises is a bug that must fail loudly. The
+    libraries raise many types on a malformed file (a zip error, KeyError, ValueError, their own), so
+    every exception of theirs is caught here."""
+    try:
+        yield
+    except Exception as err:
+        kind, error = path.suffix.lower().lstrip("."), f"{type(err).__name__}: {redact_text(str(err))[:300]}"
+        raise InputError(
+            Message("could not be read as {kind} ({error}). Re-export the table (CSV in UTF-8 with a header "
+                    "row is the safest).", kind=kind, error=error),
+            file=file, column=WHOLE_FILE, fix=Message("re-export the table with a header row")) from err
+
+
 def _read_text(path: Path, options: ReadOptions, file: str) -> tuple[list, pd.DataFrame, dict]:
-    raw = path.read_bytes()
+    with _format_library(path, file):
+        raw = path.read_bytes()
     if not raw.strip():
         raise InputError(Message("the file is empty."), file=file, column=WHOLE_FILE,
                          fix=Message("export the table with a header row"))
@@ -418,7 +437,8 @@ def _cell_text(value: object) -> str | None:
 def _read_excel(path: Path, sheet: str | int | None, file: str) -> tuple[list, pd.DataFrame, dict]:
     import openpyxl
 
-    workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    with _format_library(path, file):
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     try:
         names = workbook.sheetnames
         if sheet is None:
@@ -440,7 +460,9 @@ def _read_excel(path: Path, sheet: str | int | None, file: str) -> tuple[list, p
                                  file=file, column=WHOLE_FILE,
                                  fix=Message("set data.sheets to one of the workbook's sheet names"))
             name = matches[0]
-        rows = [[_cell_text(v) for v in row] for row in workbook[name].iter_rows(values_only=True)]
+        with _format_library(path, file):
+            values = list(workbook[name].iter_rows(values_only=True))
+        rows = [[_cell_text(v) for v in row] for row in values]
     finally:
         workbook.close()
     if not any(c is not None and str(c).strip() for row in rows for c in row):
@@ -450,8 +472,9 @@ def _read_excel(path: Path, sheet: str | int | None, file: str) -> tuple[list, p
     return header, body, {"format": "excel", "sheet": name}
 
 
-def _read_parquet(path: Path) -> tuple[list, pd.DataFrame, dict]:
-    df = pd.read_parquet(path)
+def _read_parquet(path: Path, file: str) -> tuple[list, pd.DataFrame, dict]:
+    with _format_library(path, file):
+        df = pd.read_parquet(path)
     body = pd.DataFrame({i: _clean(pd.Series([_cell_text(v) for v in df.iloc[:, i].astype(object).tolist()],
                                              dtype=object)) for i in range(df.shape[1])},
                         index=range(len(df)))
@@ -590,22 +613,13 @@ def read_export(
     if not path.is_file():
         raise InputError(Message("file not found. Check the data.* paths in your config."), file=file,
                          column=WHOLE_FILE, fix=Message("check the data.* paths in your config"))
-    try:
-        if suffix in TEXT_FORMATS:
-            header, rows, info = _read_text(path, options, file)
-        elif suffix == ".parquet":
-            header, rows, info = _read_parquet(path)
-        else:
-            header, rows, info = _read_excel(path, options.sheets.get(table) if table else None, file)
-        frame, source = _build(header, rows, file)
-    except InputError:
-        raise
-    except Exception as err:  # whatever a format library raises on a malformed file
-        kind, error = suffix.lstrip("."), f"{type(err).__name__}: {redact_text(str(err))[:300]}"
-        raise InputError(
-            Message("could not be read as {kind} ({error}). Re-export the table (CSV in UTF-8 with a header "
-                    "row is the safest).", kind=kind, error=error),
-            file=file, column=WHOLE_FILE, fix=Message("re-export the table with a header row")) from err
+    if suffix in TEXT_FORMATS:
+        header, rows, info = _read_text(path, options, file)
+    elif suffix == ".parquet":
+        header, rows, info = _read_parquet(path, file)
+    else:
+        header, rows, info = _read_excel(path, options.sheets.get(table) if table else None, file)
+    frame, source = _build(header, rows, file)
     frame, converted = convert_decimal_comma(frame, options.decimal)
     info |= {"path": file, "rows": len(frame), "columns": len(frame.columns),
              "decimal_comma_columns": converted}

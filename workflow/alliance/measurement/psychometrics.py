@@ -21,11 +21,11 @@ from alliance.errors import BOUNDARY, FITTED, NOT_CONVERGED, NOT_ESTIMABLE
 from alliance.i18n import N_, Count, Message, Plural, Term, message_text, read_message
 from alliance.instruments import Instrument
 from alliance.stats.reml import random_intercept_reml
-from alliance.stats.sem import comparative_fit_index, fisher_scoring
+from alliance.stats.sem import GRADIENT_TOLERANCE, comparative_fit_index, fisher_scoring
 
 TOTAL = "total"
 ONE_FACTOR = "general"
-FIT_COLUMNS = ("n", "chi2", "dof", "p_value", "cfi", "tli", "rmsea", "srmr", "aic", "bic", "converged")
+FIT_COLUMNS = ("n", "chi2", "dof", "p_value", "cfi", "tli", "rmsea", "srmr", "aic", "bic", "status")
 
 
 # Items and scales ------------------------------------------------------------------------------------
@@ -86,22 +86,23 @@ def cronbach_alpha(
 def omega_total(items: pd.DataFrame, *, fits: dict | None = None) -> dict:
     """McDonald's omega total from a one-factor CFA (semopy, ML) of the complete rows of `items`.
 
-    omega = (sum l)^2 / ((sum l)^2 + sum(1 - l^2)) with l the standardized loadings. Returns omega,
-    converged, the fit's notes (`fit_cfa`, with `fits`) and the reason in words when omega is NaN (not
-    fitted: under 3 items, or what `cfa_obstacle` finds), else None.
+    omega = (sum l)^2 / ((sum l)^2 + sum(1 - l^2)) with l the standardized loadings. Returns omega, the
+    fit's notes (`fit_cfa`, with `fits`) and the reason in words when omega is NaN (not fitted: under 3
+    items, what `cfa_obstacle` finds, or a fit with no estimate, `fit_cfa`'s reason), else None.
     """
     complete = items.dropna()
     factors = {ONE_FACTOR: list(complete.columns)}
     reason = (Message("fewer than 3 items: a one-factor model of them is not identified")
               if complete.shape[1] < 3 else cfa_obstacle(complete, factors))
     if reason:
-        return {"omega": np.nan, "converged": False, "notes": [], "reason": reason}
-    fit = fit_cfa(complete, _description(factors), fits=fits)
+        return {"omega": np.nan, "notes": [], "reason": reason}
+    fit = fit_cfa(complete, description(factors), fits=fits)
+    if fit["reason"]:
+        return {"omega": np.nan, "notes": fit["notes"], "reason": fit["reason"]}
     loadings = _std_parameters(fit["estimates"], {ONE_FACTOR: list(items.columns)})
     lam = loadings.loc[loadings["kind"] == "loading", "std_loading"].to_numpy()
     common = lam.sum() ** 2
-    return {"omega": float(common / (common + (1 - lam**2).sum())), "converged": fit["converged"],
-            "notes": fit["notes"], "reason": None}
+    return {"omega": float(common / (common + (1 - lam**2).sum())), "notes": fit["notes"], "reason": None}
 
 
 def scale_items(items: pd.DataFrame, instrument: Instrument) -> dict[str, pd.DataFrame]:
@@ -123,10 +124,10 @@ def scale_reliability(items: pd.DataFrame, instrument: Instrument, ci: float = 0
     """Reliability and score distribution of each subscale and the total, listwise per scale.
 
     Columns: scale, n (complete rows on the scale's items), n_items, alpha with alpha_ci_low/high
-    (pingouin, on the complete rows), omega and omega_converged (`omega_total`; NaN and False when not
-    fitted), floor_share, ceiling_share and skew of the scale score (the mean of its items).
-    `attrs["notes"]` holds, per scale, why omega was not fitted (scales of 3 or more items) and the notes
-    of its fit. `fits`: as in `fit_cfa`.
+    (pingouin, on the complete rows), omega (`omega_total`; NaN when not estimated), floor_share,
+    ceiling_share and skew of the scale score (the mean of its items). `attrs["notes"]` holds, per
+    scale, why omega was not estimated (scales of 3 or more items) and the notes of its fit. `fits`: as in
+    `fit_cfa`.
     """
     rows, notes = [], []
     for scale, complete in scale_items(items, instrument).items():
@@ -140,7 +141,6 @@ def scale_reliability(items: pd.DataFrame, instrument: Instrument, ci: float = 0
         rows.append({
             "scale": scale, "n": len(complete), "n_items": len(columns), "alpha": alpha,
             "alpha_ci_low": low, "alpha_ci_high": high, "omega": omega["omega"],
-            "omega_converged": omega["converged"],
             **_distribution(complete.mean(axis=1).to_numpy(), instrument.minimum, instrument.maximum),
         })
     table = pd.DataFrame(rows)
@@ -188,9 +188,20 @@ def item_statistics(items: pd.DataFrame, instrument: Instrument) -> pd.DataFrame
 # Confirmatory factor analysis ------------------------------------------------------------------------
 
 
-def _description(factors: dict[str, list[str]]) -> str:
-    """semopy/lavaan syntax: one `factor =~ item + item` line per factor."""
-    return "\n".join(f"{factor} =~ {' + '.join(columns)}" for factor, columns in factors.items())
+LOADING = "l_"  # the prefix of a loading's label in `description`, whose starting value `fit_cfa` sets
+
+
+def description(factors: dict[str, list[str]]) -> str:
+    """semopy/lavaan syntax: each factor measured by its items, every loading free (named) and the factor's
+    variance fixed at 1 (lavaan's `std.lv`). With the first loading fixed at 1 instead, an item that hardly
+    loads makes the scale of the factor run off (loadings in the thousands, its variance towards 0) where
+    this parametrisation reaches the same optimum."""
+    lines = []
+    for factor, columns in factors.items():
+        loadings = (f"{LOADING}{factor}_{i}*{column}" for i, column in enumerate(columns))
+        lines.append(f"{factor} =~ " + " + ".join(loadings))
+        lines.append(f"{factor} ~~ 1*{factor}")
+    return "\n".join(lines)
 
 
 def _correlation(cov: np.ndarray) -> np.ndarray:
@@ -248,6 +259,9 @@ SEMOPY_WORDS = (
 HEYWOOD = Message("a variance would be negative at the unconstrained maximum of the likelihood (a Heywood "
                   "case, often from too few questionnaires or an item that is nearly the factor itself); the "
                   "fit holds it at 0, its boundary")
+CFA_NOT_CONVERGED = Message("the estimation did not reach the maximum of the likelihood (too few "
+                            "questionnaires for the model, or items that hardly relate to each other)")
+NEGATIVE_FACTOR_VARIANCE = Message("a factor's variance is estimated below 0 (an improper solution)")
 log = logging.getLogger(__name__)
 
 
@@ -267,7 +281,8 @@ def _semopy_messages(notes: list[str]) -> Iterator[None]:
     Python warnings out of the output."""
 
     def keep(record: logging.LogRecord) -> bool:
-        notes.append(record.getMessage())
+        if not record.getMessage().startswith("No fixed loadings"):  # none is, by design (`description`)
+            notes.append(record.getMessage())
         return False
 
     root = logging.getLogger()
@@ -284,16 +299,26 @@ def fit_cfa(data: pd.DataFrame, description: str, *, fits: dict | None = None) -
     """Fit a CFA (lavaan-style `description`) with semopy's ML on the complete rows of its items.
 
     semopy's solver (SLSQP) can report success short of the optimum, so its fit is taken on by Fisher
-    scoring (`alliance.stats.sem.fisher_scoring`), unless that makes a variance negative (a Heywood case):
-    then semopy's fit, whose variances are bounded at 0, is kept, with its solver's success and the note
-    `HEYWOOD`. Returns the statistics of `ml_fit_statistics` computed from semopy's sample covariance
-    (divisor n; semopy replaces a non-PD one by a near-PD matrix and says so in the notes) and implied
-    covariance at that fit, `converged` (the objective's gradient at the optimum below
-    `alliance.stats.sem.GRADIENT_TOLERANCE`), `notes` (semopy's log messages in words, `_worded`) and
-    `estimates`, semopy's parameter table with standardized estimates (column "Est. Std"); the result is
-    read, not changed, by its callers. `fits` keeps the fits of one analysis by model and data, so that a
-    model is fitted once: the one-factor model of all items is both the omega of the total
-    (`scale_reliability`) and the first model of `cfa_compare` (`alliance.measurement.tables`).
+    scoring (`alliance.stats.sem.fisher_scoring`). Where that optimum has a negative residual variance (a
+    Heywood case), the model is fitted again with that variance fixed at 0, its boundary (repeated while
+    another becomes negative): the maximum of the likelihood over the admissible parameters, noted
+    `HEYWOOD`, status `BOUNDARY`. The statistics are those of `ml_fit_statistics` computed from semopy's
+    sample covariance (divisor n; semopy replaces a non-PD one by a near-PD matrix and says so in the
+    notes) and the implied covariance at the fit, with the degrees of freedom of the model as described
+    (a variance held at its bound is still a parameter of it). Returns them with `status` (`FITTED`,
+    `BOUNDARY`, or, with every statistic NaN and the `reason` in words, `NOT_CONVERGED` when Fisher
+    scoring does not bring the objective's largest gradient element below
+    `alliance.stats.sem.GRADIENT_TOLERANCE` and `NOT_ESTIMABLE` when a factor's variance is below 0),
+    `notes` (semopy's log messages in words, `_worded`) and `estimates`, semopy's parameter table with
+    standardized estimates (column "Est. Std"); the result is read, not changed, by its callers. `fits`
+    keeps the fits of one analysis by model and data, so that a model is fitted once: the one-factor
+    model of all items is both the omega of the total (`scale_reliability`) and the first model of
+    `cfa_compare` (`alliance.measurement.tables`).
+
+    References
+    ----------
+    Dillon, W. R., Kumar, A., & Mulani, N. (1987). Offending estimates in covariance structure analysis.
+    Psychological Bulletin, 101(1), 126-135.
     """
     key = None
     if fits is not None:
@@ -303,33 +328,54 @@ def fit_cfa(data: pd.DataFrame, description: str, *, fits: dict | None = None) -
             return fits[key]
     import semopy  # here, not at the top: it takes a second to import (sympy, scikit-learn)
 
-    model = semopy.Model(description)
-    complete = data[model.vars["observed"]].dropna()
     messages: list[str] = []
+    held: list[str] = []  # residual variances fixed at 0, their boundary
     with _semopy_messages(messages):
-        result = model.fit(complete)
-        bounded = np.array(model.param_vals, dtype=float)
-        converged = fisher_scoring(model)
-        heywood = _negative_variance(model)
-        if heywood:  # the optimum lies beyond a variance's bound: semopy's fit, held at the bound, is kept
-            model.param_vals = bounded
-            model.update_matrices(bounded)
-            converged = bool(result.success)
+        while True:
+            bounds = "".join(f"\n{item} ~~ 0*{item}" for item in held)
+            model = semopy.Model(description + bounds)
+            complete = data[model.vars["observed"]].dropna()
+            for name, parameter in model.parameters.items():  # semopy's own start loops forever when no
+                if name.startswith(LOADING):  # loading is fixed (semopy 2.3, `start_lambda`)
+                    parameter.start = 0.7 * float(complete.std().mean())
+            model.fit(complete)
+            converged = fisher_scoring(model)
+            negative = [item for item, variance in zip(model.vars["observed"], np.diagonal(model.mx_theta),
+                                                       strict=True) if variance < 0 and item not in held]
+            if not negative:
+                break
+            held += negative
+        converged = converged and _held_at_maximum(model, held)
         estimates = model.inspect(std_est=True)
-    fit = ml_fit_statistics(model.mx_cov, model.calc_sigma()[0], len(complete),
-                            n_params=len(model.param_vals))
+    n_params = len(model.param_vals) + len(held)
+    fit = ml_fit_statistics(model.mx_cov, model.calc_sigma()[0], len(complete), n_params=n_params)
     worded = {str(note): note for note in map(_worded, messages)}  # each once, in the order first said
-    notes = list(worded.values()) + ([HEYWOOD] if heywood else [])
-    fit |= {"converged": converged, "notes": notes, "estimates": estimates}
+    notes = list(worded.values()) + ([HEYWOOD] if held else [])
+    status, reason = (BOUNDARY if held else FITTED), None
+    if not converged:
+        status, reason = NOT_CONVERGED, CFA_NOT_CONVERGED
+    elif (np.diagonal(model.mx_psi) < 0).any():
+        status, reason = NOT_ESTIMABLE, NEGATIVE_FACTOR_VARIANCE
+    if reason is not None:
+        fit = {name: np.nan for name in fit} | {"n": fit["n"], "dof": fit["dof"]}
+    fit |= {"status": status, "reason": reason, "notes": notes, "estimates": estimates}
     if fits is not None:
         fits[key] = fit
     return fit
 
 
-def _negative_variance(model) -> bool:
-    """Whether a fitted semopy model has a negative latent or residual variance (psi's or theta's
-    diagonal)."""
-    return bool((np.diagonal(model.mx_psi) < 0).any() or (np.diagonal(model.mx_theta) < 0).any())
+def _held_at_maximum(model, held: list[str]) -> bool:
+    """Whether the likelihood of a fitted semopy CFA does not increase when a residual variance held at 0
+    (`held`, item names) is released upwards: the gradient of F_ML = log|Sigma| + tr(S Sigma^-1) with
+    respect to theta_jj is [Sigma^-1 (Sigma - S) Sigma^-1]_jj, which must not be negative there (the
+    Kuhn-Tucker condition of the bound)."""
+    if not held:
+        return True
+    sigma = model.calc_sigma()[0]
+    inverse = np.linalg.inv(sigma)
+    slope = np.diagonal(inverse @ (sigma - model.mx_cov) @ inverse)
+    observed = model.vars["observed"]
+    return bool(all(slope[observed.index(item)] > -GRADIENT_TOLERANCE for item in held))
 
 
 def _std_parameters(estimates: pd.DataFrame, factors: dict[str, list[str]]) -> pd.DataFrame:
@@ -337,6 +383,8 @@ def _std_parameters(estimates: pd.DataFrame, factors: dict[str, list[str]]) -> p
 
     semopy orders latent variables by set iteration (which varies between processes), so rows and the
     two factors of a correlation are put in the order of `factors` (factor -> items) for stable output.
+    With every loading free (`description`) a factor's sign is arbitrary: each factor is turned so that
+    its loadings sum to a positive number (its correlations turned with it).
     """
     rank = {name: i for i, name in enumerate(factors)}
     item_rank = {item: i for items in factors.values() for i, item in enumerate(items)}
@@ -349,6 +397,10 @@ def _std_parameters(estimates: pd.DataFrame, factors: dict[str, list[str]]) -> p
                              "std_loading": loads["Est. Std"]})
     correlations = pd.DataFrame({"kind": "factor_correlation", "factor": first, "item": second,
                                  "std_loading": between["Est. Std"].to_numpy()})
+    sign = np.sign(loadings.groupby("factor")["std_loading"].sum()).replace(0.0, 1.0)
+    loadings["std_loading"] *= loadings["factor"].map(sign).to_numpy()
+    turned = correlations["factor"].map(sign) * correlations["item"].map(sign)
+    correlations["std_loading"] *= turned.to_numpy()
     loadings = loadings.assign(order=loadings["item"].map(item_rank))
     correlations = correlations.assign(order=correlations["item"].map(rank))
     return pd.concat([
@@ -358,8 +410,9 @@ def _std_parameters(estimates: pd.DataFrame, factors: dict[str, list[str]]) -> p
 
 
 def free_parameters(factors: dict[str, list[str]]) -> int:
-    """Free parameters of a CFA as semopy identifies it (each factor's first loading fixed at 1): loadings,
-    error variances, factor variances and covariances, 2p + k(k - 1)/2 for p items and k factors."""
+    """Free parameters of a CFA as `description` identifies it (each factor's variance fixed at 1, every
+    loading free): loadings, error variances and factor covariances, 2p + k(k - 1)/2 for p items and k
+    factors (the same count as with each factor's first loading fixed at 1 instead)."""
     p, k = sum(len(columns) for columns in factors.values()), len(factors)
     return 2 * p + k * (k - 1) // 2
 
@@ -389,10 +442,11 @@ def cfa_compare(items: pd.DataFrame, instrument: Instrument, *, fits: dict | Non
     """One factor over all items against correlated subscale factors, on rows complete on all items.
 
     The correlated model has one factor per subscale of at least 2 items (it is skipped under 2 such
-    subscales); a model that `cfa_obstacle` refuses is skipped. First frame: one row per fitted model
-    with FIT_COLUMNS (see `ml_fit_statistics`); its `attrs["notes"]` says what was skipped and why, and
-    what each fit noted. Second frame: model, kind ("loading" or "factor_correlation"), factor, item (the
-    other factor for a correlation) and std_loading (the standardized loading, or the factor correlation).
+    subscales); a model that `cfa_obstacle` refuses, or whose fit has no estimates (`fit_cfa`'s reason),
+    is skipped. First frame: one row per fitted model with FIT_COLUMNS (see `ml_fit_statistics`; status
+    `FITTED` or `BOUNDARY`); its `attrs["notes"]` says what was skipped and why, and what each fit noted.
+    Second frame: model, kind ("loading" or "factor_correlation"), factor, item (the other factor for a
+    correlation) and std_loading (the standardized loading, or the factor correlation).
     `fits`: as in `fit_cfa`.
     """
     complete = keyed_items(items, instrument).dropna()
@@ -414,9 +468,13 @@ def cfa_compare(items: pd.DataFrame, instrument: Instrument, *, fits: dict | Non
             notes.append(Message("The {model} model was not fitted: {reason}.", model=CFA_LABELS[name],
                                  reason=reason))
             continue
-        fit = fit_cfa(complete, _description(model_factors), fits=fits)
+        fit = fit_cfa(complete, description(model_factors), fits=fits)
         notes += [Message("The {model} model: {note}.", model=CFA_LABELS[name], note=note)
                   for note in fit["notes"]]
+        if fit["reason"]:
+            notes.append(Message("The {model} model has no estimates: {reason}.", model=CFA_LABELS[name],
+                                 reason=fit["reason"]))
+            continue
         fit_rows.append({"model": name} | {key: fit[key] for key in FIT_COLUMNS})
         parameters.append(_std_parameters(fit["estimates"], model_factors).assign(model=name))
     fits = pd.DataFrame(fit_rows, columns=["model", *FIT_COLUMNS])

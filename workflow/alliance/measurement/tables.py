@@ -29,12 +29,12 @@ from alliance.scoring.scores import ALLIANCE_PREFIX, THERAPIST_PREFIX, TOTAL, is
 # Columns of each table, so that a table with no rows still says what it would hold.
 COLUMNS = {
     "reliability": ["role", "instrument", "scale", "n", "n_items", "alpha", "alpha_ci_low",
-                    "alpha_ci_high", "omega", "omega_converged", "floor_share", "ceiling_share", "skew"],
+                    "alpha_ci_high", "omega", "floor_share", "ceiling_share", "skew"],
     "item_statistics": ["role", "instrument", "item", "subscale", "n", "mean", "sd", "floor_share",
                         "ceiling_share", "skew", "corrected_r_subscale", "corrected_r_total"],
     "item_distribution": ["item", "value", "n", "share"],
     "cfa_fit": ["model", "n", "chi2", "dof", "p_value", "cfi", "tli", "rmsea", "srmr", "aic", "bic",
-                "converged"],
+                "status"],
     "cfa_parameters": ["model", "kind", "factor", "item", "std_loading"],
     "agreement": ["n_pairs", "n_patients", "patient_level_r", "patient_level_ci_low", "patient_level_ci_high",
                   "patient_level_status", "patient_level_reason", "patient_level_reason_message", "rm_r",

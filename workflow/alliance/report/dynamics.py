@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pandas as pd
+from markupsafe import Markup
 from matplotlib.figure import Figure
 
 from alliance.errors import REPORTED
@@ -128,6 +129,8 @@ def dynamics_section(result: Mapping | None, effects: pd.DataFrame, status: pd.D
                      "with the sessions they had); χ²({df}) = {chisq}, CFI {cfi}, RMSEA {rmsea}."),
                    sessions=join([format_count(session) for session in sessions], ", "),
                    step=format_count(step), **statistics)
+    if reason_text(record, "flags"):  # an improper within-patient variance (`improper_within`)
+        fit = Markup(" ").join([fit, reason_text(record, "flags")])
     return {"rows": rows, "fit": fit, "agreement": agreement_sentences(table, effects), "not_estimated": ""}
 
 

@@ -28,7 +28,15 @@ from alliance.report.format import (
     format_unit,
 )
 from alliance.report.methods import instrument_name, subscale_label
-from alliance.report.words import GROUPING_WORDS, INVARIANCE_WORDS, fill, join, reason_text, reason_words
+from alliance.report.words import (
+    GROUPING_WORDS,
+    INVARIANCE_WORDS,
+    fill,
+    join,
+    reason_text,
+    reason_words,
+    status_word,
+)
 
 MODEL_NAMES = {"one_factor": N_("One factor"), "correlated_factors": N_("Correlated factors")}
 PATTERN_NAMES = {"no_rupture": N_("No rupture"), "rupture_without_repair": N_("Rupture without repair"),
@@ -69,8 +77,7 @@ def reliability_rows(reliability: pd.DataFrame, min_cell_size: int) -> list[dict
         "n": _count(row["n"], min_cell_size),
         "n_items": format_count(row["n_items"]),
         "alpha": _with_ci(row["alpha"], row["alpha_ci_low"], row["alpha_ci_high"]),
-        "omega": _("{omega} (not converged)").format(omega=format_unit(row["omega"]))
-        if np.isfinite(row["omega"]) and not row["omega_converged"] else format_unit(row["omega"]),
+        "omega": format_unit(row["omega"]),
         "floor": format_percent(row["floor_share"]), "ceiling": format_percent(row["ceiling_share"]),
         "skew": format_number(row["skew"]),
     } for _index, row in reliability.iterrows()]
@@ -102,7 +109,7 @@ def fit_rows(fit: pd.DataFrame, min_cell_size: int) -> list[dict]:
             "chi2": format_number(row["chi2"]), "df": format_count(row["dof"]),
             "cfi": format_unit(row["cfi"], 3), "tli": format_unit(row["tli"], 3),
             "rmsea": format_unit(row["rmsea"], 3), "srmr": format_unit(row["srmr"], 3),
-            "converged": pgettext("converged", "yes") if row["converged"] else pgettext("converged", "no"),
+            "status": status_word(row["status"]),
             # Translators: none of the fit guides (CFI, RMSEA, SRMR) is met
             "meets": ", ".join(met) or pgettext("fit guides", "none"),
         })
