@@ -97,6 +97,23 @@ def test_latest_rows_of_patients_still_in_treatment():
     assert latest["session"].tolist() == [3] and latest["alliance_last"].tolist() == [3.0]
 
 
+def test_a_patient_without_a_recorded_outcome_is_no_row_but_is_on_the_clinic_list():
+    """P4, like P2 but with no row in the outcomes table (dropout missing; validation warns of it): the
+    decision points leave it out (the job stopped on it: "cannot convert NA to integer"), the clinic list
+    keeps it as still in treatment."""
+    patients, sessions = tables()
+    patients = pd.concat([patients, patients.iloc[[1]].assign(patient_id="P4", sessions_planned=6)],
+                         ignore_index=True)
+    patients["dropout"] = patients["dropout"].astype("boolean").mask(patients["patient_id"] == "P4")
+    sessions = pd.concat([sessions, sessions[sessions["patient_id"] == "P2"].assign(patient_id="P4")],
+                         ignore_index=True)
+    rows, flow = decision_rows(sessions, patients, [2, 3], COVARIATES, 0.5)
+    assert "P4" not in set(rows["patient_id"])
+    assert flow["in_treatment"].tolist() == [3, 2]  # as without P4 (test_decision_rows_by_hand)
+    latest = latest_rows(sessions, patients, [2, 3], COVARIATES, 2.0)
+    assert latest["patient_id"].tolist() == ["P4"] and latest["alliance_last"].tolist() == [3.0]
+
+
 def test_youden_cutoff_by_hand():
     last = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
     y = np.array([1, 1, 0, 1, 0, 0])

@@ -1,6 +1,6 @@
 """The short paths a simulation replication takes give the workflow's numbers to the last digit: typed
 columns, generated tables not re-checked, patsy's categorical codes, the remembered Hessian of the
-proportional-odds model and the families without their descriptive parts."""
+proportional-odds model (and its written-out score) and the families without their descriptive parts."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import patsy
 import pytest
 from statsmodels.genmod import families
 from statsmodels.genmod.generalized_linear_model import GLM
+from statsmodels.tools.numdiff import approx_fprime
 
 from alliance.ingest.contract import validate_tables
 from alliance.models import fit_family
@@ -69,16 +70,26 @@ def test_formula_frame_gives_patsy_the_same_design():
     assert glm.params.equals(fast.params) and glm.bse.equals(fast.bse)
 
 
-def test_ordinal_hessian_is_remembered_not_changed():
+def test_ordinal_score_and_hessian_are_statsmodels_numerical_ones_and_the_hessian_is_remembered():
+    """The written-out score of the proportional-odds model (two predictors, six categories, one of them
+    empty in the data) against statsmodels' numerical derivatives of the log-likelihood, per observation;
+    the Hessian from it against statsmodels' second differences; and the Hessian remembered, not changed."""
     rng = np.random.default_rng(4)
-    x = rng.standard_normal(200)
-    y = pd.Series(pd.Categorical(np.digitize(x + rng.logistic(size=200), [-1, 0, 1]), ordered=True))
-    model = LogitOrderedModel(y, pd.DataFrame({"x": x}), distr="logit")
-    params = np.array([0.8, -1.0, 0.1, 0.2])
+    x = rng.standard_normal((300, 2))
+    latent = x @ [0.8, -0.3] + rng.logistic(size=300)
+    levels = np.digitize(latent, [-2, -1, 0, 0.5, 1.5])
+    y = pd.Series(pd.Categorical(levels, categories=range(7), ordered=True))  # category 6: no one
+    model = LogitOrderedModel(y, pd.DataFrame(x, columns=["a", "b"]), distr="logit")
+    params = np.array([0.7, -0.2, -1.8, -0.1, 0.2, -0.5, 0.3, 0.1])
+    numerical = approx_fprime(params, model.loglikeobs, centered=True)
+    assert model.score_obs(params) == pytest.approx(numerical, abs=1e-7)
+    assert model.score(params) == pytest.approx(numerical.sum(axis=0), abs=1e-6)
     first = model.hessian(params)
+    assert first == pytest.approx(super(LogitOrderedModel, model).hessian(params), rel=1e-4, abs=1e-4)
     first[0, 0] = np.nan  # the caller's copy
     again = model.hessian(params)
-    assert np.array_equal(again, super(LogitOrderedModel, model).hessian(params))
+    assert np.isfinite(again).all() and np.array_equal(again, again.T)
+    assert np.array_equal(again, model.hessian(params.copy()))
     assert not np.array_equal(model.hessian(params + 0.1), again)
 
 

@@ -10,7 +10,10 @@ totals, their number, and whether a rupture was detected at any of them (the `pr
 the patient's own earlier sessions and the other patients' sessions up to k, never a later one).
 Covariates are the plan's (`models.covariates`) and the sessions remaining to the planned end (planned
 minus k), known from the treatment plan. A patient in treatment at k without a scored session by k has no
-alliance predictors: the row is left out and counted in the flow table.
+alliance predictors: the row is left out and counted in the flow table. A patient without a recorded
+dropout outcome (no row in the outcomes table, which validation reports) is not a row: the models cannot
+learn from them, as the dropout models of the plan leave them out; the clinic list (`latest_rows`) counts
+them as still in treatment.
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ def decision_rows(session_scores: pd.DataFrame, patients: pd.DataFrame, points: 
     keys = ["patient_id", "session"]
     extra = [c for c in dict.fromkeys(("site", *covariates)) if c in patients.columns
              and c not in ("patient_id", "therapist_id", "sessions_planned", "dropout")]
-    patients = patients[["patient_id", "therapist_id", *extra, "sessions_planned", "dropout"]]
+    patients = patients.loc[patients["dropout"].notna(),
+                            ["patient_id", "therapist_id", *extra, "sessions_planned", "dropout"]]
     scheduled = session_scores[keys].merge(patients[["patient_id", "sessions_planned"]], on="patient_id")
     scored = session_scores.loc[is_scored(session_scores), [*keys, TOTAL]].sort_values(keys, kind="stable")
     rows, flow = [], []
@@ -107,10 +111,12 @@ def latest_rows(session_scores: pd.DataFrame, patients: pd.DataFrame, points: li
     """For each patient still in treatment (not recorded as dropped out, latest scheduled session at or
     after the first decision point and before the planned end): the predictors at their latest session
     (`latest_session`), with `session` the latest decision point at or before it, whose model gives the
-    risk."""
+    risk. A patient without a recorded outcome is still in treatment (their `dropout` is read as false:
+    only the predictors are used)."""
     latest = session_scores.groupby("patient_id")["session"].max().rename("latest_session")
     ongoing = patients.merge(latest, left_on="patient_id", right_index=True)
-    ongoing = ongoing[~ongoing["dropout"].astype(bool)
+    ongoing = ongoing.assign(dropout=ongoing["dropout"].fillna(False).astype(bool))
+    ongoing = ongoing[~ongoing["dropout"]
                       & (ongoing["latest_session"] < ongoing["sessions_planned"])
                       & (ongoing["latest_session"] >= min(points))]
     rows = []
