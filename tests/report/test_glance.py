@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -27,7 +28,7 @@ def effect(key: str, estimate: float, low: float, high: float, scale: str) -> di
     planned = BY_KEY[key]
     return {"analysis": planned.analysis, "outcome": planned.outcome, "model": planned.model,
             "predictor": planned.predictors[0], "scale": scale, "estimate": estimate, "ci_low": low,
-            "ci_high": high, "p_value": 0.01}
+            "ci_high": high, "p_value": 0.01, "n_patients": 300}
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def inputs():
 
 
 def test_rows_are_on_the_display_scale_with_their_status(inputs):
-    rows = glance_rows(*inputs, satisfaction_label="CSQ-8")
+    rows = glance_rows(*inputs, satisfaction_label="CSQ-8", min_cell_size=10)
     assert [r["key"] for r in rows] == ["H1", "H2", "H3", "H4"]
     h1, h2, h3, h4 = rows
     assert (h1["metric"], h1["estimate"], h1["ci_low"], h1["ci_high"]) == pytest.approx(
@@ -64,7 +65,8 @@ def test_rows_are_on_the_display_scale_with_their_status(inputs):
 
 
 def test_sentences_say_the_direction_only_when_the_ci_excludes_no_effect(inputs):
-    h1, h2, h3, h4 = (r["sentence"] for r in glance_rows(*inputs, satisfaction_label="CSQ-8"))
+    rows = glance_rows(*inputs, satisfaction_label="CSQ-8", min_cell_size=10)
+    h1, h2, h3, h4 = (r["sentence"] for r in rows)
     assert h1 == ("Patients with a better alliance attended more of their later sessions: odds ratio 2.00 "
                   "per SD of alliance (95% CI 1.50 to 2.50).")
     assert h2 == ("Dropout did not clearly differ with the alliance: odds ratio 0.50 per SD of alliance "
@@ -75,7 +77,7 @@ def test_sentences_say_the_direction_only_when_the_ci_excludes_no_effect(inputs)
 
 
 def test_table_cells_and_like_for_like_benchmarks(inputs):
-    cells = glance_table(glance_rows(*inputs, satisfaction_label="CSQ-8"))
+    cells = glance_table(glance_rows(*inputs, satisfaction_label="CSQ-8", min_cell_size=10))
     assert cells[0]["estimate"] == "2.00 [1.50, 2.50]" and cells[0]["benchmark"] == ""
     assert cells[1]["benchmark"] == ("d = 0.75 [0.50, 1.00], compatible with 0.55 "
                                      "(Sharf, Primavera & Diener, 2010)")
@@ -85,7 +87,7 @@ def test_table_cells_and_like_for_like_benchmarks(inputs):
 
 
 def test_figure_has_a_panel_per_scale_and_one_for_the_benchmarks(inputs):
-    fig = glance_figure(glance_rows(*inputs, satisfaction_label="CSQ-8"))
+    fig = glance_figure(glance_rows(*inputs, satisfaction_label="CSQ-8", min_cell_size=10))
     odds, points, bench = fig.axes
     assert [t.get_text() for t in odds.get_yticklabels()] == ["Attendance", "Dropout"]
     assert odds.get_xscale() == "log" and odds.get_xlim()[0] < 0.25 and odds.get_xlim()[1] > 4
@@ -98,10 +100,30 @@ def test_figure_has_a_panel_per_scale_and_one_for_the_benchmarks(inputs):
 def test_figure_without_benchmarks_or_estimates(inputs):
     effects, models = inputs
     plain = [{**m, "extra": {}} for m in models]
-    assert len(glance_figure(glance_rows(effects, plain, satisfaction_label="CSQ-8")).axes) == 2
-    rows = glance_rows(effects.iloc[:0], [], satisfaction_label="CSQ-8")  # no family was run
+    rows = glance_rows(effects, plain, satisfaction_label="CSQ-8", min_cell_size=10)
+    assert len(glance_figure(rows).axes) == 2
+    rows = glance_rows(effects.iloc[:0], [], satisfaction_label="CSQ-8", min_cell_size=10)  # no family run
     assert {(r["status"], r["reason"]) for r in rows} == {("refused", "its model family was not run")}
     fig = glance_figure(rows)
     odds, points = fig.axes  # the planned scales, each effect listed with its status
     assert [t.get_text() for t in odds.get_yticklabels()] == ["Attendance", "Dropout"]
     assert [t.get_text() for t in points.texts] == ["no estimate: not run"] * 2
+
+
+def test_an_effect_on_fewer_patients_than_the_minimum_cell_size_shows_no_number(inputs):
+    """H2 on 9 patients (the effect tables withhold it): no estimate, CI, p or benchmark comparison in the
+    rows, the table, the sentence or the figure; they had all been shown beside the table's "suppressed"."""
+    effects, models = inputs
+    effects = effects.assign(n_patients=np.where(effects["outcome"] == "dropout", 9, 300))
+    rows = glance_rows(effects, models, satisfaction_label="CSQ-8", min_cell_size=10)
+    h2 = rows[1]
+    assert h2["status"] == "fitted" and np.isnan(h2["estimate"]) and h2["benchmark"] is None
+    assert h2["hidden"] == "suppressed (<10 patients)" and rows[0]["hidden"] is None
+    assert h2["sentence"] == "Dropout: suppressed (<10 patients)."
+    cell = glance_table(rows)[1]
+    assert (cell["estimate"], cell["p"], cell["benchmark"], cell["metric"]) == (
+        "suppressed (<10 patients)", "", "", "")
+    fig = glance_figure(rows)
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "suppressed (<10 patients)" in texts and len(fig.axes) == 3  # the benchmark panel: H4 only
+    plt.close(fig)

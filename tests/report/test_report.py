@@ -567,6 +567,38 @@ def test_the_missing_data_table_counts_satisfaction_missing_among_dropouts(input
     assert "missing among dropouts" not in build_report(**inputs | {"features": features})
 
 
+def test_small_counts_of_the_sentences_and_an_effect_on_few_patients_are_hidden_in_the_report(inputs):
+    """Found by an audit with a minimum cell size of 10: the log-rank sentence's "8 dropouts", the summary's
+    "(9 observations of 9 patients ...)" with its estimate, the at-a-glance row of that estimate, and a
+    ceiling note's "of the 9 analysed patients", all beside tables that withheld them. Here with a minimum
+    of 5: 3 dropouts, and satisfaction (H3) on 4 patients."""
+    from alliance.i18n import suppressing_counts
+    from alliance.models.satisfaction import ceiling_notes
+    from alliance.report.format import format_value
+
+    results = copy.deepcopy(inputs["model_results"])
+    dropout = next(r for r in results if r["family"] == "dropout")
+    dropout["extra"]["logrank"] |= {"events": 3, "n_patients": 245}
+    (note,) = ceiling_notes({"outside_range": 0, "n": 4, "n_at_maximum": 0, "share_at_maximum": 0.0,
+                             "ceiling_effect": False, "floor_effect": False, "maximum": 32})
+    satisfaction = next(r for r in results if r["family"] == "satisfaction")
+    satisfaction |= {"notes": [str(note)], "notes_message": [note.to_json()]}
+    effects = inputs["effects"].copy()
+    h3 = (effects["outcome"] == "satisfaction") & (effects["analysis"] == "primary")
+    estimate = effects.loc[h3, "estimate"].iloc[0]
+    effects.loc[effects["outcome"] == "satisfaction", ["n_patients", "n_obs"]] = 4
+    html = build_report(**inputs | {"model_results": results, "effects": effects})
+    text = visible_text(html)
+    assert "245 patients, <5 dropouts" in text and "3 dropouts" not in text
+    with suppressing_counts(5):
+        assert note.render(format_value).startswith("0 (0.0%) of the <5 analysed patients are at the maximum")
+    summary = html.split('id="summary"')[1].split("</section>")[0] if 'id="summary"' in html else text
+    assert "The estimate is withheld: it rests on fewer than 5 patients (the minimum cell size)." in text
+    assert "4 observations" not in text and "of 4 patients" not in text
+    assert f"{estimate:.2f}" not in summary
+    assert "Satisfaction: suppressed (<5 patients)." in text  # the at-a-glance row
+
+
 def test_a_small_count_in_a_models_note_or_reason_is_hidden_in_the_report(inputs):
     """A note and a reason made with `Count`s (3 patients at the maximum, 2 patients recorded) are written
     with their counts in the results (English) and as "<5" in the report (minimum cell size 5), the

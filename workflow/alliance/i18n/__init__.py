@@ -78,7 +78,7 @@ def suppressing_counts(min_cell_size: int) -> Iterator[None]:
         _min_cell_size.reset(token)
 
 
-def _suppressed(count: object) -> str | None:
+def suppressed_count(count: object) -> str | None:
     """ "<k" for a count of 1 to k - 1 while `suppressing_counts(k)` is active; else None."""
     k = _min_cell_size.get()
     return f"<{k}" if k is not None and isinstance(count, int | float) and 0 < count < k else None
@@ -179,7 +179,7 @@ class Message:
     def render(self, number: Callable[[float, str], str] = english_number) -> str:
         """The message in the active language (`use_language`), nested messages too, each number written by
         `number(value, spec)`, a word before a value elided where the language does so (`_elided`)."""
-        if self.context == COUNT_CONTEXT and (hidden := _suppressed(self.values["n"])) is not None:
+        if self.context == COUNT_CONTEXT and (hidden := suppressed_count(self.values["n"])) is not None:
             return hidden
         catalogue = translations(language())
         if self.plural:
@@ -289,7 +289,7 @@ def _count(n: object) -> int:
     """The number that chooses a plural message's form: `n`, or for a count shown as text ("<10") one that
     every language writes in the plural form (2)."""
     if isinstance(n, Message) and n.context == COUNT_CONTEXT:  # a `Count`, or its JSON data read back
-        return 2 if _suppressed(n.values["n"]) is not None else int(n.values["n"])
+        return 2 if suppressed_count(n.values["n"]) is not None else int(n.values["n"])
     return int(n) if isinstance(n, int | float) else 2
 
 

@@ -129,12 +129,13 @@ def ceiling_notes(check: dict) -> list[Message]:
     if check["outside_range"]:
         return [Message("{n} satisfaction scores lie outside {minimum:g}-{maximum:g}: the satisfaction "
                         "instrument's range was not given, so the ceiling was not checked.",
-                        n=check["outside_range"], minimum=check["minimum"], maximum=check["maximum"])]
+                        n=Count(check["outside_range"]), minimum=check["minimum"],
+                        maximum=check["maximum"])]
     if check["n"] == 0:
         return []
     notes = [Message("{count} of the {n} analysed patients are at the maximum satisfaction score "
-                     "({maximum:g}).", count=Count(check["n_at_maximum"], of=check["n"]), n=check["n"],
-                     maximum=check["maximum"])]
+                     "({maximum:g}).", count=Count(check["n_at_maximum"], of=check["n"]),
+                     n=Count(check["n"]), maximum=check["maximum"])]
     if check["ceiling_effect"]:
         notes.append(Message("That is a ceiling effect (more than {share:.0%}; Terwee et al., 2007): the "
                              "proportional-odds model (sensitivity) does not assume equal spacing at the "

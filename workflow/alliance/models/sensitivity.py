@@ -292,8 +292,8 @@ def _check_imputable(frame: pd.DataFrame, terms: int) -> None:
         observed = int(frame[name].notna().sum())
         if observed <= terms:
             raise NotEstimable(Message("{column} is observed for {observed} patients, too few for its "
-                                       "imputation model ({terms} terms)", column=name, observed=observed,
-                                       terms=terms))
+                                       "imputation model ({terms} terms)", column=name,
+                                       observed=Count(observed), terms=terms))
 
 
 class ImputedCopies(Sequence):

@@ -354,15 +354,23 @@ def _mark(index: int) -> str:
     return letters[index] if index < len(letters) else _mark(index // len(letters) - 1) + letters[index % 26]
 
 
-def primary_summary(status: pd.DataFrame, effects: pd.DataFrame, early_window: int) -> list[dict]:
+def primary_summary(status: pd.DataFrame, effects: pd.DataFrame, early_window: int, *,
+                    min_cell_size: int) -> list[dict]:
     """One paragraph per planned primary effect, estimated or not: its effect in words with any flag, or
-    why it has no estimate."""
+    why it has no estimate; an effect resting on fewer than `min_cell_size` patients is withheld, as in
+    its table (`apa_row`)."""
     summary = []
     for key in PRIMARY_KEYS:
         planned, row = BY_KEY[key], status.set_index("key").loc[key]
         if row["status"] in REPORTED:
             effect = effects[(effects["analysis"] == "primary") & (effects["outcome"] == planned.outcome)
                              & (effects["model"] == planned.model)].iloc[0]
+            if not is_reportable(int(effect["n_patients"]), min_cell_size):
+                text = fill(_("The estimate is withheld: it rests on fewer than {k} patients (the minimum "
+                              "cell size)."), k=format_count(min_cell_size))
+                summary.append({"hypothesis": planned.hypothesis, "outcome": outcome_name(planned.outcome),
+                                "text": text})
+                continue
             caveats = [reason_text(row) if row["status"] == "boundary" else "", reason_words(row, "flags")]
             text = join([effect_summary(effect, early_window), *caveats])
         else:

@@ -194,8 +194,9 @@ def _build_report(
     if instruments["alliance"].reverse_keyed:  # the WAI-SR has none: the caption says nothing of them
         captions["item_distributions"] += " " + _(REVERSE_KEYED_CAPTION)
     context = {
-        "glance": glance_table(glance_rows(effects, model_results, short_name(satisfaction))),
-        "summary": primary_summary(status, effects, early_window),
+        "glance": glance_table(glance_rows(effects, model_results, short_name(satisfaction),
+                                           min_cell_size=min_cell_size)),
+        "summary": primary_summary(status, effects, early_window, min_cell_size=min_cell_size),
         "status": status_rows(status),
         "cohort": cohort_section(session_scores, features, model_results, scoring=scoring,
                                  min_cell_size=min_cell_size),

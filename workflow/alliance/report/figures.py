@@ -656,7 +656,7 @@ def model_figures(effects: pd.DataFrame, *, satisfaction: Instrument, min_cell_s
     return {
         "at_a_glance": glance_figure(glance_rows(
             effects, [{**result, "family": family} for family, result in models.items()],
-            short_name(satisfaction))),
+            short_name(satisfaction), min_cell_size=min_cell_size)),
         "forest_plot": forest_plot(benchmark_comparable(effects)),
         "kaplan_meier": (kaplan_meier(pd.DataFrame(dropout["kaplan_meier"]), dropout["logrank"],
                                       min_cell_size)

@@ -22,12 +22,14 @@ from matplotlib.patches import Patch
 
 from alliance.errors import REFUSED, REPORTED
 from alliance.i18n import N_, Message, _
+from alliance.ingest.privacy import is_reportable
 from alliance.instruments import Instrument
 from alliance.models.plan import BY_KEY
 from alliance.report.format import (
     estimate_digits,
     foreign,
     format_ci,
+    format_count,
     format_number,
     format_p,
     format_unit,
@@ -83,13 +85,15 @@ BENCHMARK_CELLS = {
 }
 
 
-def glance_rows(effects: pd.DataFrame, model_results: Sequence[Mapping],
-                satisfaction_label: str) -> list[dict]:
+def glance_rows(effects: pd.DataFrame, model_results: Sequence[Mapping], satisfaction_label: str, *,
+                min_cell_size: int) -> list[dict]:
     """One row per effect of `GLANCE_KEYS`: hypothesis, label, status, the estimate per SD of alliance on
     its display scale (`metric`: odds ratio or points; NaN when not estimated), its 95% CI and p, the
     like-for-like benchmark comparison of its family where one exists, and a plain-language `sentence`.
     The status is the one its family recorded (`ModelResult.statuses`); a family that was not run
-    leaves its effect `refused`. `satisfaction_label` names the satisfaction measure (e.g. "CSQ-8")."""
+    leaves its effect `refused`. `satisfaction_label` names the satisfaction measure (e.g. "CSQ-8"). An
+    effect resting on fewer than `min_cell_size` patients shows no numbers, as in the effect tables:
+    `hidden` says so (None otherwise) and its estimate and benchmark comparison are left out."""
     recorded = {status["key"]: status for result in model_results for status in result.get("statuses", [])}
     benchmarks = {result["family"]: result.get("extra", {}).get("benchmark") for result in model_results}
     rows = []
@@ -101,15 +105,19 @@ def glance_rows(effects: pd.DataFrame, model_results: Sequence[Mapping],
                "label": _(LABELS[key]), "status": state["status"], "reason": state["reason"],
                "reason_message": state.get("reason_message"),
                "metric": METRICS[key], "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan,
-               "p_value": np.nan, "benchmark": benchmarks.get(FAMILY_OF[key])}
+               "p_value": np.nan, "benchmark": benchmarks.get(FAMILY_OF[key]), "hidden": None}
         if state["status"] in REPORTED:
             effect = effects[(effects["analysis"] == planned.analysis)
                              & (effects["outcome"] == planned.outcome) & (effects["model"] == planned.model)
                              & (effects["predictor"] == planned.predictors[0])].iloc[0]
             scale = np.exp if effect["scale"] == "log_odds" else float
-            row.update(estimate=scale(effect["estimate"]),
-                       ci_low=scale(effect["ci_low"]), ci_high=scale(effect["ci_high"]),
-                       p_value=effect["p_value"])
+            if is_reportable(int(effect["n_patients"]), min_cell_size):
+                row.update(estimate=scale(effect["estimate"]),
+                           ci_low=scale(effect["ci_low"]), ci_high=scale(effect["ci_high"]),
+                           p_value=effect["p_value"])
+            else:
+                row.update(benchmark=None,
+                           hidden=_("suppressed (<{k} patients)").format(k=format_count(min_cell_size)))
         row["sentence"] = glance_sentence(row, satisfaction_label)
         rows.append(row)
     return rows
@@ -128,6 +136,8 @@ def glance_sentence(row: Mapping, satisfaction_label: str) -> str:
     if row["status"] not in REPORTED:
         return fill(_("{label}: no estimate ({status}). {reason}"), label=row["label"],
                     status=status_word(row["status"]), reason=reason_text(row))
+    if row["hidden"]:
+        return fill(_("{label}: {hidden}."), label=row["label"], hidden=row["hidden"])
     null = 1.0 if row["metric"] == "odds ratio" else 0.0
     digits = estimate_digits(row["estimate"])
     clear = row["ci_low"] > null or row["ci_high"] < null
@@ -142,7 +152,7 @@ def glance_table(rows: Sequence[Mapping]) -> list[dict]:
     """The glance rows as table cells: hypothesis, outcome, estimate [CI], p, benchmark comparison."""
     cells = []
     for row in rows:
-        reported = row["status"] in REPORTED
+        reported = row["status"] in REPORTED and not row["hidden"]
         bench = row["benchmark"]
         digits = estimate_digits(row["estimate"])
         cells.append({
@@ -151,7 +161,7 @@ def glance_table(rows: Sequence[Mapping]) -> list[dict]:
             "metric": _(METRIC_WORDS[row["metric"]]) if reported else "",
             "estimate": (f"{format_number(row['estimate'], digits)} "
                          f"{format_ci(row['ci_low'], row['ci_high'], digits)}"
-                         if reported else status_word(row["status"])),
+                         if reported else row["hidden"] or status_word(row["status"])),
             "p": format_p(row["p_value"]) if reported else "",
             "benchmark": _benchmark_cell(bench) if bench else "",
             "sentence": row["sentence"],
@@ -237,12 +247,13 @@ def _dots(ax, members: Sequence[Mapping], null: float, colour, benchmark_colour=
     positions = np.arange(len(members))[::-1]
     ax.axvline(null, color="0.25", linewidth=1)
     for y, row in zip(positions, members, strict=True):
-        if row["status"] in REPORTED:
+        if row["status"] in REPORTED and not row.get("hidden"):
             ax.errorbar(row["estimate"], y, xerr=[[row["estimate"] - row["ci_low"]],
                                                   [row["ci_high"] - row["estimate"]]],
                         fmt="o", color=colour, capsize=4, markersize=7)
         else:
-            ax.text(0.5, y, _("no estimate: {status}").format(status=status_word(row["status"])),
+            shown = row.get("hidden") or _("no estimate: {status}").format(status=status_word(row["status"]))
+            ax.text(0.5, y, shown,
                     transform=ax.get_yaxis_transform(),
                     ha="center", va="center", color="0.35", fontsize="small")
         if benchmark_colour is not None:

@@ -17,7 +17,17 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup, escape
 
-from alliance.i18n import N_, Message, _, elided_format, language, ngettext, pgettext, read_message
+from alliance.i18n import (
+    N_,
+    Message,
+    _,
+    elided_format,
+    language,
+    ngettext,
+    pgettext,
+    read_message,
+    suppressed_count,
+)
 from alliance.models import adherence, dropout, satisfaction, survival, symptoms
 from alliance.models.common import left_out_covariate
 from alliance.report.format import (
@@ -355,10 +365,15 @@ COUNTED = {
 
 def counted(n: int, noun: str) -> str:
     """A count with its noun in the right number: "1 therapist", "12 therapists" (`noun`: one of
-    `COUNTED`; another noun is counted in English, with an "s" for the plural)."""
+    `COUNTED`; another noun is counted in English, with an "s" for the plural). A count of patients,
+    observations or dropouts of 1 to k - 1 reads "<k patients" inside `suppressing_counts(k)` (the
+    report); therapists are counted as they are (`alliance.models.common.unit_count`)."""
+    hidden = suppressed_count(n) if noun != "therapist" else None
     if noun not in COUNTED:
-        return f"{format_count(n)} {noun if n == 1 else noun + 's'}"
+        return f"{hidden or format_count(n)} {noun if n == 1 and not hidden else noun + 's'}"
     singular, plural = COUNTED[noun]
+    if hidden:
+        return _(plural).format(n=hidden)
     return _(singular) if n == 1 else _(plural).format(n=format_count(n))
 
 
