@@ -128,6 +128,32 @@ def test_report_suppresses_small_counts(inputs):
     assert "&#34;&lt;5&#34;" in html  # the rule is stated
 
 
+def test_per_discipline_counts_cannot_be_recovered_from_the_models_total():
+    """An audit's H1 table (minimum 10): 245 patients in the primary row, 39, 38, 70 and 89 in four
+    disciplines and "suppressed" for the fifth gave its 9 patients away by subtraction. The next smallest
+    discipline's counts are withheld too (its estimate stays); other models and the primary row keep
+    theirs."""
+    from alliance.report.analysis import apa_row, withheld_counts
+
+    def row(predictor, n, model="glm", analysis="exploratory"):
+        return {"outcome": "attendance", "model": model, "analysis": analysis, "predictor": predictor,
+                "scale": "log_odds", "estimate": 0.3, "std_error": 0.1, "ci_low": 0.1, "ci_high": 0.5,
+                "p_value": 0.01, "r": 0.1, "r_ci_low": 0.0, "r_ci_high": 0.2, "n_obs": 7 * n,
+                "n_patients": n, "n_therapists": 3}
+
+    rows = pd.DataFrame([row("alliance_early", 245, analysis="primary"),
+                         *(row(f"alliance_early [{d}]", n) for d, n in
+                           (("nutrition", 39), ("osteopathy", 38), ("other", 9), ("physiotherapy", 70),
+                            ("psychotherapy", 89))),
+                         *(row(f"alliance_early [{d}]", n, model="gee") for d, n in (("a", 40), ("b", 50)))])
+    assert withheld_counts(rows, 10) == {2}  # osteopathy, the smallest of the others
+    osteopathy = apa_row(rows.loc[2], 3, 10, counts_withheld=True)
+    assert (osteopathy["n_patients"], osteopathy["n_obs"], osteopathy["n_therapists"]) == ("suppressed",) * 3
+    assert osteopathy["estimate"] == "0.30"
+    assert apa_row(rows.loc[3], 3, 10)["n_patients"] == "<10"
+    assert withheld_counts(rows.drop(index=3), 10) == set()  # nothing hidden, nothing to protect
+
+
 def test_report_formats_p_values_apa(inputs):
     html = build_report(**inputs)
     assert '<td class="num">&lt; .001</td>' in html
@@ -392,6 +418,13 @@ def test_flow_and_missing_data_counts_are_suppressed():
             {"step": "sessions at risk analysed", "n": 2705}]
     assert [n for _, n in flow_steps(flow, 10)] == [
         "350", "suppressed", "<10", "0", "343", "3,494", "0", "300", "489", "2,705"]
+    # An audit's flow (minimum 10): 260 in the cohort, 251, 0 and 0 excluded, "<10" analysed gave the 9
+    # away; a suppressed analysed count joins its exclusions' table, so that one of them is withheld too
+    small = [{"step": "patients in the cohort", "n": 260},
+             {"step": "excluded: no satisfaction score", "n": 251},
+             {"step": "excluded: no scored alliance session", "n": 0},
+             {"step": "excluded: missing a covariate value", "n": 0}, {"step": "analysed", "n": 9}]
+    assert [n for _, n in flow_steps(small, 10)] == ["260", "suppressed", "0", "0", "<10"]
     # a count of an exclusion table with the language's thousands separator, as every other count (a
     # reviewer found "1169" beside "3.880" in Spanish)
     flow[8]["n"] = 1169
@@ -558,13 +591,20 @@ def test_a_column_the_data_do_not_have_gets_no_table_of_patients(inputs):
 
 def test_the_missing_data_table_counts_satisfaction_missing_among_dropouts(inputs):
     """Satisfaction asked at the end of treatment is missing for the patients who left, so H3 rests on
-    completers (the plan says the report counts them): 5 of 5 dropouts, 1 of 15 others (shown as <5)."""
+    completers (the plan says the report counts them): 5 of 5 dropouts, 1 of 15 others (shown as <5). The
+    two sum to the missing satisfaction, which the table shows (6): the 5 is withheld too (it was shown,
+    "5 (100.0%)", and gave the 1 away); so is the sessions' scored count beside a hidden unscorable one."""
     html = build_report(**inputs)
-    assert re.search(r"Satisfaction missing among dropouts</t[dh]>\s*<td[^>]*>5 \(100\.0%\)", html)
+    assert re.search(r"Satisfaction missing among dropouts</t[dh]>\s*<td[^>]*>suppressed<", html)
     assert re.search(r"Satisfaction missing among patients who did not drop out</t[dh]>\s*<td[^>]*>&lt;5<",
                      html)
     features = inputs["features"].assign(satisfaction=np.nan)  # no satisfaction measure: no split
     assert "missing among dropouts" not in build_report(**inputs | {"features": features})
+    scoring = copy.deepcopy(inputs["scoring"])
+    scoring["alliance"] |= {"sessions_scored": 53, "sessions_unscorable": 3}  # 56 answered
+    html = build_report(**inputs | {"scoring": scoring})
+    assert re.search(r"Attended sessions scored</t[dh]>\s*<td[^>]*>suppressed<", html)
+    assert re.search(r"Questionnaires unscorable \(too many items missing\)</t[dh]>\s*<td[^>]*>&lt;5<", html)
 
 
 def test_small_counts_of_the_sentences_and_an_effect_on_few_patients_are_hidden_in_the_report(inputs):
@@ -597,6 +637,30 @@ def test_small_counts_of_the_sentences_and_an_effect_on_few_patients_are_hidden_
     assert "4 observations" not in text and "of 4 patients" not in text
     assert f"{estimate:.2f}" not in summary
     assert "Satisfaction: suppressed (<5 patients)." in text  # the at-a-glance row
+
+
+def test_item_and_reliability_statistics_on_fewer_questionnaires_than_the_minimum_are_withheld():
+    """An audit's satisfaction items answered by 9 patients (minimum 10): "<10" beside "at maximum 11.1%,
+    22.2%, 33.3%" (1, 2 and 3 of 9) and a mean of 2.89 (26 / 9) gave the count and the answers away, and so
+    did alpha on "<10" questionnaires. The statistics of such a row are withheld with its count; a row
+    of 0 or of 10 keeps them."""
+    from alliance.report.measurement import item_rows, reliability_rows
+
+    items = pd.DataFrame({"role": "satisfaction", "instrument": "csq8", "item": ["csq8_01", "csq8_02"],
+                          "subscale": "total", "n": [9, 10], "mean": 2.89, "sd": 0.78, "floor_share": 0.0,
+                          "ceiling_share": 1 / 9, "skew": -0.2, "corrected_r_subscale": 0.6,
+                          "corrected_r_total": 0.6})
+    small, enough = item_rows(items, set(), 10)
+    assert small["n"] == "<10"
+    assert {small[c] for c in ("mean", "sd", "ceiling", "r_subscale", "r_total")} == {""}
+    assert enough["mean"] == "2.89" and enough["ceiling"] == "11.1%"
+    reliability = pd.DataFrame({"role": "satisfaction", "instrument": "csq8", "scale": "total", "n": [9, 0],
+                                "n_items": 8, "alpha": [0.63, np.nan], "alpha_ci_low": [0.10, np.nan],
+                                "alpha_ci_high": [0.90, np.nan], "omega": [0.64, np.nan],
+                                "floor_share": 0.0, "ceiling_share": 0.1, "skew": 0.1})
+    small, none = reliability_rows(reliability, 10)
+    assert {small[c] for c in ("alpha", "omega", "floor", "ceiling", "skew")} == {""}
+    assert none["n"] == "0" and none["alpha"] == "NA"
 
 
 def test_a_small_count_in_a_models_note_or_reason_is_hidden_in_the_report(inputs):

@@ -9,7 +9,7 @@ import pandas as pd
 
 from alliance.errors import REPORTED
 from alliance.i18n import N_, _, pgettext
-from alliance.ingest.privacy import is_reportable
+from alliance.ingest.privacy import SECONDARY, is_reportable, suppress_counts
 from alliance.models.common import left_out_covariate
 from alliance.models.effects import ADJUSTED_FAMILIES
 from alliance.models.plan import BY_KEY, PLANNED, PRIMARY_KEYS, PRIMARY_REFERENCE, effect_status, status_table
@@ -58,11 +58,12 @@ SHARE_OUTCOMES = ("home practice",)  # outcomes that are shares (0-1): their eff
 
 
 def apa_row(row: pd.Series, early_window: int, min_cell_size: int, *, q_value: float = float("nan"),
-            mark: str = "") -> dict:
+            mark: str = "", counts_withheld: bool = False) -> dict:
     """One effect row formatted for an APA-style table (`mark`: the footnote marks of its model's status
     and flags), a share outcome in percentage points and a tiny estimate with two significant digits
     rather than as 0.00 (`estimate_digits`); an effect resting on fewer than `min_cell_size` patients (a
-    per-discipline slope) shows no numbers."""
+    per-discipline slope) shows no numbers, and one whose counts are `counts_withheld` (secondary
+    suppression, `withheld_counts`) shows its estimate without them."""
     if not is_reportable(int(row["n_patients"]), min_cell_size):
         hidden = _("suppressed (<{k} patients)").format(k=format_count(min_cell_size))
         return {"analysis": analysis_word(row["analysis"]), "predictor": predictor_label(row["predictor"]),
@@ -83,10 +84,25 @@ def apa_row(row: pd.Series, early_window: int, min_cell_size: int, *, q_value: f
         "p": format_p(row["p_value"]),
         "q": format_p(q_value) if row["analysis"] in ADJUSTED_FAMILIES else "",
         "r": f"{format_unit(row['r'])} {format_ci(row['r_ci_low'], row['r_ci_high'], unit=True)}",
-        "n_obs": format_count(row["n_obs"]),
-        "n_patients": format_count(row["n_patients"]),
-        "n_therapists": format_count(row["n_therapists"]),
+        **({column: pgettext("count", "suppressed") for column in ("n_obs", "n_patients", "n_therapists")}
+           if counts_withheld else {"n_obs": format_count(row["n_obs"]),
+                                    "n_patients": format_count(row["n_patients"]),
+                                    "n_therapists": format_count(row["n_therapists"])}),
     }
+
+
+def withheld_counts(rows: pd.DataFrame, min_cell_size: int) -> set:
+    """The index labels of the per-group effect rows (predictor "alliance_early [nutrition]") whose counts
+    are withheld by secondary suppression: the groups' patients sum to the model's, which its own row
+    shows, so that one group below `min_cell_size` (whose row shows no numbers) would be the difference
+    of the others; the next smallest group's counts are withheld with it (`suppress_counts`)."""
+    grouped = rows[rows["predictor"].str.contains(" [", regex=False)]
+    base = grouped["predictor"].str.split(" [", n=1, regex=False).str[0]
+    withheld = set()
+    for _key, group in grouped.groupby([grouped["outcome"], grouped["model"], grouped["analysis"], base]):
+        shown = suppress_counts(group["n_patients"].astype(int), min_cell_size)
+        withheld |= set(shown.index[shown == SECONDARY])
+    return withheld
 
 
 # A like-for-like benchmark comparison by its verdict (`alliance.models.benchmarks`).
@@ -419,7 +435,8 @@ def analysis_sections(
         models = list(dict.fromkeys(rows["model"]))
         footnotes: dict[str, str] = {}
         formatted = []
-        for _index, row in rows.iterrows():
+        withheld = withheld_counts(rows, min_cell_size)
+        for index, row in rows.iterrows():
             marks = ""
             model_status = effect_status(status, row)
             if model_status is not None:
@@ -429,7 +446,7 @@ def analysis_sections(
                     marks += footnotes.setdefault(caveat, _mark(len(footnotes)))
             formatted.append(apa_row(row, early_window, min_cell_size,
                                      q_value=q_values.get(tuple(row[k] for k in keys), float("nan")),
-                                     mark=marks))
+                                     mark=marks, counts_withheld=index in withheld))
         missing = planned[planned["key"].isin(BY_KEY) & ~planned["status"].isin(REPORTED)]
         sections.append({
             "id": f"analysis-{family}",

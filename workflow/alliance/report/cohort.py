@@ -63,11 +63,18 @@ EXCLUSIONS = re.compile(r"(.*?excluded[^:]*):")
 
 def flow_steps(flow: list[dict], min_cell_size: int) -> list[tuple[str, str]]:
     """A family's flow with small counts suppressed: the exclusion counts of each model as one table (with
-    secondary suppression, since they sum to its cohort minus its analysed), the other steps one by one."""
+    secondary suppression, since they sum to its cohort minus its analysed), the other steps one by one.
+    An analysed count that is itself suppressed joins its exclusions' table: it is the cohort minus
+    them, so one of them is withheld too."""
     groups: dict[str, list[int]] = {}  # one table per model and unit: "excluded" or "excluded sessions",
     for i, step in enumerate(flow):  # with what precedes it ("home practice: excluded sessions")
         if found := EXCLUSIONS.match(step["step"]):
             groups.setdefault(found.group(1), []).append(i)
+    for rows in groups.values():
+        after = max(rows) + 1  # the analysed count that follows the exclusions
+        step = flow[after] if after < len(flow) else {"step": "", "n": 0}
+        if "analysed" in step["step"] and 0 < step["n"] < min_cell_size:
+            rows.append(after)
     shown = {}
     for rows in groups.values():
         hidden = suppress_counts(pd.Series([flow[i]["n"] for i in rows], dtype="int64"), min_cell_size)
@@ -111,23 +118,41 @@ def cohort_section(
                   result["flow"], flow_steps(result["flow"], min_cell_size), strict=True)]}
              for result in model_results]
     sessions, patients = scoring["alliance"], scoring["satisfaction"]
-    counts = [
-        (_("Attended sessions with alliance item answers"), sessions["sessions_with_answers"],
-         sessions["sessions_attended"]),
-        *([(_("Attended sessions with a pre-scored alliance score"), sessions["sessions_pre_scored"],
-            sessions["sessions_attended"])] if sessions.get("sessions_pre_scored") else []),
-        (_("Attended sessions scored"), sessions["sessions_scored"], sessions["sessions_attended"]),
-        (_("Scored sessions prorated (items missing)"), sessions["sessions_prorated"],
-         sessions["sessions_scored"]),
-        (_("Questionnaires unscorable (too many items missing)"), sessions["sessions_unscorable"], None),
-        (_("Answers on missed sessions (ignored)"), sessions["answers_on_missed_sessions_ignored"], None),
-        (_("Satisfaction scored from items"), patients["scored_from_items"], patients["patients"]),
-        (_("Satisfaction pre-scored"), patients["pre_scored"], None),
-        (_("Satisfaction prorated"), patients["prorated"], None),
-        (_("Satisfaction missing"), patients["missing"], patients["patients"]),
-        *satisfaction_by_dropout(features),
-    ]
-    missing = [(label, shown_count(n, min_cell_size, of)) for label, n, of in counts]
+    by_dropout = satisfaction_by_dropout(features)
+    if any(0 < of < min_cell_size for _label, _n, of in by_dropout):  # a share would give the group away
+        by_dropout = [(label, n, None) for label, n, _of in by_dropout]
+    counts = {
+        "answered": (_("Attended sessions with alliance item answers"), sessions["sessions_with_answers"],
+                     sessions["sessions_attended"]),
+        **({"pre_scored": (_("Attended sessions with a pre-scored alliance score"),
+                           sessions["sessions_pre_scored"], sessions["sessions_attended"])}
+           if sessions.get("sessions_pre_scored") else {}),
+        "scored": (_("Attended sessions scored"), sessions["sessions_scored"], sessions["sessions_attended"]),
+        "prorated": (_("Scored sessions prorated (items missing)"), sessions["sessions_prorated"],
+                     sessions["sessions_scored"]),
+        "unscorable": (_("Questionnaires unscorable (too many items missing)"),
+                       sessions["sessions_unscorable"], None),
+        "ignored": (_("Answers on missed sessions (ignored)"), sessions["answers_on_missed_sessions_ignored"],
+                    None),
+        "from_items": (_("Satisfaction scored from items"), patients["scored_from_items"],
+                       patients["patients"]),
+        "satisfaction_pre_scored": (_("Satisfaction pre-scored"), patients["pre_scored"], None),
+        "satisfaction_prorated": (_("Satisfaction prorated"), patients["prorated"], None),
+        "satisfaction_missing": (_("Satisfaction missing"), patients["missing"], patients["patients"]),
+        **{f"by_dropout_{i}": entry for i, entry in enumerate(by_dropout)},
+    }
+    shown = {key: shown_count(n, min_cell_size, of) for key, (_label, n, of) in counts.items()}
+    # Counts that sum to a shown total are tables of their own (secondary suppression): the sessions
+    # scored and unscorable (the answered and pre-scored ones), the satisfaction scored from items,
+    # pre-scored and missing (the patients, whose number the shares give), and the missing satisfaction
+    # among dropouts and among the others (the missing).
+    for keys in (["scored", "unscorable"], ["from_items", "satisfaction_pre_scored", "satisfaction_missing"],
+                 [key for key in counts if key.startswith("by_dropout_")]):
+        values = pd.Series([int(counts[key][1]) for key in keys], dtype="int64")
+        hidden = suppress_counts(values, min_cell_size)
+        shown |= {key: shown_value(SECONDARY) for key, value in zip(keys, hidden, strict=True)
+                  if value == SECONDARY}
+    missing = [(label, shown[key]) for key, (label, _n, _of) in counts.items()]
     return {"overview": overview, "groups": groups, "flows": flows, "missing": missing,
             "rule": _("Counts of 1 to {largest} patients are shown as \"<{k}\"; when a single count of a "
                       "table is suppressed, the next smallest count is also hidden (\"{secondary}\"; a zero "

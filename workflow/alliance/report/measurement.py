@@ -70,31 +70,46 @@ def _with_ci(value: float, low: float, high: float) -> str:
     return format_unit(value) + ci if np.isfinite(value) else "NA"
 
 
+def _withheld(n: float, min_cell_size: int) -> bool:
+    """Whether the statistics of a row resting on `n` patients are withheld with its count: a share or a
+    mean of fewer than the minimum cell size gives the count (and the answers) away ("11.1%" of 9)."""
+    return n > 0 and not is_reportable(n, min_cell_size)
+
+
 def reliability_rows(reliability: pd.DataFrame, min_cell_size: int) -> list[dict]:
-    """Alpha [95% CI], omega, floor, ceiling and skew per instrument and scale, formatted."""
-    return [{
-        "instrument": _instrument(row), "scale": subscale_label(row["scale"]),
-        "n": _count(row["n"], min_cell_size),
-        "n_items": format_count(row["n_items"]),
-        "alpha": _with_ci(row["alpha"], row["alpha_ci_low"], row["alpha_ci_high"]),
-        "omega": format_unit(row["omega"]),
-        "floor": format_percent(row["floor_share"]), "ceiling": format_percent(row["ceiling_share"]),
-        "skew": format_number(row["skew"]),
-    } for _index, row in reliability.iterrows()]
+    """Alpha [95% CI], omega, floor, ceiling and skew per instrument and scale, formatted (empty where the
+    row rests on fewer than `min_cell_size` questionnaires)."""
+    rows = []
+    for _index, row in reliability.iterrows():
+        cells = {"instrument": _instrument(row), "scale": subscale_label(row["scale"]),
+                 "n": _count(row["n"], min_cell_size), "n_items": format_count(row["n_items"])}
+        statistics = {
+            "alpha": _with_ci(row["alpha"], row["alpha_ci_low"], row["alpha_ci_high"]),
+            "omega": format_unit(row["omega"]),
+            "floor": format_percent(row["floor_share"]), "ceiling": format_percent(row["ceiling_share"]),
+            "skew": format_number(row["skew"])}
+        if _withheld(row["n"], min_cell_size):
+            statistics = dict.fromkeys(statistics, "")
+        rows.append(cells | statistics)
+    return rows
 
 
 def item_rows(items: pd.DataFrame, reverse: set[str], min_cell_size: int) -> list[dict]:
-    """Mean, SD, ceiling and corrected item-rest correlations per item; reverse-keyed items marked (R)."""
-    return [{
-        "instrument": _instrument(row),
-        "item": f"{row['item']} (R)" if row["item"] in reverse else row["item"],
-        "subscale": subscale_label(row["subscale"]),
-        "n": _count(row["n"], min_cell_size), "mean": format_number(row["mean"]),
-        "sd": format_number(row["sd"]),
-        "ceiling": format_percent(row["ceiling_share"]),
-        "r_subscale": format_unit(row["corrected_r_subscale"]),
-        "r_total": format_unit(row["corrected_r_total"]),
-    } for _index, row in items.iterrows()]
+    """Mean, SD, ceiling and corrected item-rest correlations per item; reverse-keyed items marked (R);
+    empty where the item rests on fewer than `min_cell_size` questionnaires."""
+    rows = []
+    for _index, row in items.iterrows():
+        cells = {"instrument": _instrument(row),
+                 "item": f"{row['item']} (R)" if row["item"] in reverse else row["item"],
+                 "subscale": subscale_label(row["subscale"]), "n": _count(row["n"], min_cell_size)}
+        statistics = {"mean": format_number(row["mean"]), "sd": format_number(row["sd"]),
+                      "ceiling": format_percent(row["ceiling_share"]),
+                      "r_subscale": format_unit(row["corrected_r_subscale"]),
+                      "r_total": format_unit(row["corrected_r_total"])}
+        if _withheld(row["n"], min_cell_size):
+            statistics = dict.fromkeys(statistics, "")
+        rows.append(cells | statistics)
+    return rows
 
 
 def fit_rows(fit: pd.DataFrame, min_cell_size: int) -> list[dict]:
