@@ -11,7 +11,7 @@ from report_inputs import DIMENSIONS_RESULT, status
 from test_figures import smallest_printed_size
 
 from alliance.i18n import use_language
-from alliance.report.dimensions import dimension_figure, dimension_section
+from alliance.report.dimensions import dimension_figure, dimension_section, reportable_dimensions
 
 
 def test_the_section_says_which_dimension_carries_each_outcome():
@@ -150,3 +150,24 @@ def test_a_reliability_below_the_limit_is_shown_below_it():
     from alliance.report.dimensions import below_limit
 
     assert [below_limit(v) for v in (0.55, 0.698, 0.6995, 0.69949)] == [".55", ".698", ".6995", ".699"]
+
+
+def test_an_outcome_on_fewer_patients_than_the_minimum_cell_size_is_withheld():
+    """An audit's H5 table showed satisfaction's dimension effects on 9 patients (minimum 10), beside effect
+    tables that withheld H3 itself: the outcome's effects, shares, latent model and figure row are left
+    out, and a caveat says why; the other outcomes stay."""
+    small = copy.deepcopy(DIMENSIONS_RESULT)
+    for row in small["effects"]:
+        if row["outcome"] == "satisfaction":
+            row["n_patients"] = 9
+    kept = reportable_dimensions(small, 10)
+    assert kept["withheld"] == ["satisfaction"] and "satisfaction" not in kept["outcomes"]
+    section = dimension_section(kept, status())
+    rows = pd.DataFrame(section["rows"])
+    assert set(rows["outcome"]) == {"dropout"} and not any("Satisfaction" in s for s in section["sentences"])
+    assert "Withheld for satisfaction: the estimates rest on fewer patients than the minimum cell size." in (
+        section["caveats"])
+    fig = dimension_figure(kept)
+    labels = [t.get_text() for ax in fig.axes for t in ax.get_yticklabels()]
+    assert labels and not any("Satisfaction" in label for label in labels)
+    assert reportable_dimensions(DIMENSIONS_RESULT, 10) is DIMENSIONS_RESULT  # 18 patients each: all kept

@@ -15,6 +15,7 @@ from matplotlib.lines import Line2D
 
 from alliance.errors import REPORTED
 from alliance.i18n import N_, _, ngettext
+from alliance.ingest.privacy import is_reportable
 from alliance.models.dimensions import DIMENSIONS, MIN_RELIABILITY
 from alliance.report.analysis import planned_title
 from alliance.report.cohort import subscale_name
@@ -29,7 +30,15 @@ from alliance.report.format import (
 )
 from alliance.report.methods import published_name
 from alliance.report.style import figure_style, message_figure, new_figure
-from alliance.report.words import fill, outcome_name, reason_text, reason_words, scale_word, status_word
+from alliance.report.words import (
+    fill,
+    join,
+    outcome_name,
+    reason_text,
+    reason_words,
+    scale_word,
+    status_word,
+)
 
 CONTRAST = "goal_task_minus_bond"
 # The planned contrast in words: (goals and tasks carried more; the bond carried more; neither clearly).
@@ -159,6 +168,23 @@ def below_limit(value: float) -> str:
     return format_unit(value, digits)
 
 
+def reportable_dimensions(result: Mapping | None, min_cell_size: int) -> Mapping | None:
+    """H5's result without the outcomes whose effects rest on fewer than `min_cell_size` patients (their
+    estimates, shares and latent model, as the effect tables withhold such an effect), which it lists
+    under `withheld`; the section and its figure are drawn from it."""
+    if not result or not result.get("effects"):
+        return result
+    effects = pd.DataFrame(result["effects"])
+    sizes = effects.groupby("outcome")["n_patients"].max()
+    withheld = [outcome for outcome, n in sizes.items() if not is_reportable(int(n), min_cell_size)]
+    if not withheld:
+        return result
+    return {**result, "effects": [row for row in result["effects"] if row["outcome"] not in withheld],
+            "outcomes": {outcome: detail for outcome, detail in result["outcomes"].items()
+                         if outcome not in withheld},
+            "withheld": withheld}
+
+
 def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
     """The section's context: `sentences` (the planned contrast and the latent verdict per outcome), `rows`
     of the main table, `latent` and `reliability` rows, `caveats`, `not_estimated` (the parts without an
@@ -188,6 +214,10 @@ def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
                 "alpha": False}
     effects = pd.DataFrame(result["effects"])
     rows, sentences, caveats, latent, reliability = [], [], [], [], []
+    if withheld := result.get("withheld"):
+        names = join([outcome_name(outcome) for outcome in withheld], ", ")
+        caveats.append(fill(_("Withheld for {outcomes}: the estimates rest on fewer patients than the "
+                              "minimum cell size."), outcomes=names))
     if unmapped := result.get("unmapped_items"):
         caveats.append(fill(ngettext("{instrument}: item {items} belongs to none of the three dimensions; it "
                                      "counts in the alliance total but in no dimension score.",

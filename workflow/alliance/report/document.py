@@ -39,7 +39,7 @@ from alliance.report.analysis import (
     truth_rows,
 )
 from alliance.report.cohort import alliance_section, cohort_section, family_name, input_tables
-from alliance.report.dimensions import dimension_section
+from alliance.report.dimensions import dimension_section, reportable_dimensions
 from alliance.report.downloads import add_csv_downloads
 from alliance.report.dynamics import dynamics_section
 from alliance.report.early_warning import early_warning_section
@@ -215,7 +215,7 @@ def _build_report(
                                                                    config["models"]["covariates"])),
         "sensitivity": (None if sensitivity is None else {
             "rows": sensitivity_rows(sensitivity, min_cell_size), "notes": list(sensitivity_notes)}),
-        "dimensions": dimension_section(dimensions, status),
+        "dimensions": dimension_section(reportable_dimensions(dimensions, min_cell_size), status),
         "dynamics": dynamics_section(dynamics, effects, status),
         "early_warning": early_warning_section(*(None if early_warning is None else early_warning.get(key)
                                                  for key in ("result", "measures", "flow")),

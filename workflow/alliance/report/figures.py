@@ -28,7 +28,7 @@ from alliance.io import write_atomic
 from alliance.models.effects import BENCHMARKS, benchmark_comparable
 from alliance.models.levels import HYPOTHESIS
 from alliance.outputs import FIGURES
-from alliance.report.dimensions import dimension_figure
+from alliance.report.dimensions import dimension_figure, reportable_dimensions
 from alliance.report.dynamics import dynamics_figure
 from alliance.report.early_warning import early_warning_figure
 from alliance.report.format import (
@@ -666,7 +666,7 @@ def model_figures(effects: pd.DataFrame, *, satisfaction: Instrument, min_cell_s
                                  reason=km_reason) if km_reason
                              else _("The Kaplan-Meier curves could not be estimated."))),
         "marginal_effects": marginal_effects(models),
-        "dimensions": dimension_figure(dimensions),
+        "dimensions": dimension_figure(reportable_dimensions(dimensions, min_cell_size)),
         "dynamics": dynamics_figure(dynamics),
         "early_warning": early_warning_figure(warning.get("result"), warning.get("roc"),
                                               warning.get("calibration"), warning.get("decision_curve"),
