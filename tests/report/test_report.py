@@ -600,6 +600,16 @@ def test_the_missing_data_table_counts_satisfaction_missing_among_dropouts(input
                      html)
     features = inputs["features"].assign(satisfaction=np.nan)  # no satisfaction measure: no split
     assert "missing among dropouts" not in build_report(**inputs | {"features": features})
+    # 3 dropouts (below 5), every one without satisfaction, and 3 of the 17 others: a share would give a
+    # group's size away (the other's is the cohort's minus it); the counts are shown without shares
+    dropout = pd.array([i in (0, 4, 8) for i in range(20)], dtype="boolean")
+    features = inputs["features"].assign(dropout=dropout)
+    html = build_report(**inputs | {"features": features})
+    for group in ("dropouts", "patients who did not drop out"):
+        assert re.search(rf"missing among {group}</t[dh]>\s*<td[^>]*>&lt;5<", html), group
+    html = build_report(**inputs | {"features": features.assign(satisfaction=20.0)})
+    for group in ("dropouts", "patients who did not drop out"):
+        assert re.search(rf"missing among {group}</t[dh]>\s*<td[^>]*>0<", html), group  # no "0 (0.0%)"
     scoring = copy.deepcopy(inputs["scoring"])
     scoring["alliance"] |= {"sessions_scored": 53, "sessions_unscorable": 3}  # 56 answered
     html = build_report(**inputs | {"scoring": scoring})
