@@ -51,6 +51,7 @@ from alliance.report.words import (
     shown_notes,
     source_words,
     status_word,
+    suppressed_effect,
     variable_name,
 )
 
@@ -65,7 +66,7 @@ def apa_row(row: pd.Series, early_window: int, min_cell_size: int, *, q_value: f
     per-discipline slope) shows no numbers, and one whose counts are `counts_withheld` (secondary
     suppression, `withheld_counts`) shows its estimate without them."""
     if not is_reportable(int(row["n_patients"]), min_cell_size):
-        hidden = _("suppressed (<{k} patients)").format(k=format_count(min_cell_size))
+        hidden = suppressed_effect(min_cell_size)
         return {"analysis": analysis_word(row["analysis"]), "predictor": predictor_label(row["predictor"]),
                 "scale": scale_word(row["scale"]), "estimate": hidden, "se": "",
                 "ci": "", "p": "", "q": "", "r": "", "n_obs": "", "n_patients": f"<{min_cell_size}",

@@ -29,14 +29,20 @@ from alliance.report.format import (
     estimate_digits,
     foreign,
     format_ci,
-    format_count,
     format_number,
     format_p,
     format_unit,
     is_number,
 )
 from alliance.report.style import figure_style, message_figure, new_figure
-from alliance.report.words import fill, hypothesis_role, reason_text, source_words, status_word
+from alliance.report.words import (
+    fill,
+    hypothesis_role,
+    reason_text,
+    source_words,
+    status_word,
+    suppressed_effect,
+)
 
 GLANCE_KEYS = ("H1", "H2", "H3", "H4")  # the three primary effects and the key secondary one
 FAMILY_OF = {"H1": "adherence", "H2": "dropout", "H3": "satisfaction", "H4": "symptoms"}
@@ -117,7 +123,7 @@ def glance_rows(effects: pd.DataFrame, model_results: Sequence[Mapping], satisfa
                            p_value=effect["p_value"])
             else:
                 row.update(benchmark=None,
-                           hidden=_("suppressed (<{k} patients)").format(k=format_count(min_cell_size)))
+                           hidden=suppressed_effect(min_cell_size))
         row["sentence"] = glance_sentence(row, satisfaction_label)
         rows.append(row)
     return rows

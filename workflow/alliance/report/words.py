@@ -377,6 +377,11 @@ def counted(n: int, noun: str) -> str:
     return _(singular) if n == 1 else _(plural).format(n=format_count(n))
 
 
+def suppressed_effect(min_cell_size: int) -> str:
+    """What an effect resting on fewer than `min_cell_size` patients shows instead of its numbers."""
+    return _("suppressed (<{k} patients)").format(k=format_count(min_cell_size))
+
+
 def shown_count(n: int, min_cell_size: int, of: int | None = None) -> str:
     """A count (with its share of `of`) for the report, or "<k" when it is 1 to k - 1."""
     if 0 < n < min_cell_size:
