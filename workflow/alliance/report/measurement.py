@@ -59,7 +59,7 @@ def _instrument(row: pd.Series) -> str:
 
 def _count(n: float, min_cell_size: int) -> str:
     """A count of patients (or of their questionnaires), "<k" when below the minimum cell size."""
-    return format_count(n) if n == 0 or is_reportable(n, min_cell_size) else f"<{min_cell_size}"
+    return f"<{min_cell_size}" if _withheld(n, min_cell_size) else format_count(n)
 
 
 
@@ -73,7 +73,7 @@ def _with_ci(value: float, low: float, high: float) -> str:
 def _withheld(n: float, min_cell_size: int) -> bool:
     """Whether the statistics of a row resting on `n` patients are withheld with its count: a share or a
     mean of fewer than the minimum cell size gives the count (and the answers) away ("11.1%" of 9)."""
-    return n > 0 and not is_reportable(n, min_cell_size)
+    return n != 0 and not is_reportable(n, min_cell_size)  # a missing n too
 
 
 def reliability_rows(reliability: pd.DataFrame, min_cell_size: int) -> list[dict]:
