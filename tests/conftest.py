@@ -32,10 +32,11 @@ LONGEST_FIRST = (
     "tests/workflow/test_workflow.py",
     "tests/pipeline/test_degenerate_data.py",
     "tests/pipeline/test_degenerate_clusters.py",
-    "tests/workflow/test_workflow_exports.py",
     "tests/workflow/test_workflow_instruments.py",
-    "tests/workflow/test_workflow_inputs.py",
+    "tests/simulation/test_simulation.py",
     "tests/ingest/test_fuzz.py",
+    "tests/workflow/test_workflow_exports.py",
+    "tests/workflow/test_workflow_inputs.py",
 )
 
 

@@ -32,12 +32,12 @@ from alliance.models.dynamics import dynamics_analysis
 from alliance.models.effects import EFFECT_COLUMNS, effects_table, multiplicity_table
 from alliance.models.plan import BY_KEY, status_table
 from alliance.models.sensitivity import sensitivity_analyses
-from alliance.outputs import FIGURES, PSYCHOMETRIC_TABLES
+from alliance.outputs import FIGURES, MODEL_FIGURES, PSYCHOMETRIC_TABLES
 from alliance.prediction.decision_points import decision_rows, suppressed_flow
 from alliance.prediction.early_warning import early_warning_analysis
 from alliance.report.analysis import sensitivity_notes
 from alliance.report.document import build_report
-from alliance.report.figures import make_figures
+from alliance.report.figures import make_figures, model_figures
 from alliance.report.measurement import measurement_section
 from alliance.report.words import reason_words
 
@@ -50,10 +50,6 @@ CLUSTER_COHORTS = ["two_therapists", "one_patient_per_therapist", "twelve_patien
 
 NAN = re.compile(r"\bnan\b", re.IGNORECASE)
 LIBRARY_TEXT = re.compile(r"Traceback|Error|Exception|semopy|SolverResult|not PD|Moore-Penrose|LinAlg")
-
-# The cohorts whose figures take other paths (few patients, one line, single sessions, a 7-point form).
-FIGURE_COHORTS = ["twelve_patients", "prescored_7_point_one_session", "one_patient_per_therapist",
-                  "one_discipline_one_site", "monthly_contacts", "patients_without_sessions"]
 
 
 def section(stages: Stages) -> dict:
@@ -86,20 +82,28 @@ def assert_honest(stages: Stages) -> None:
     assert ".00 to .00" not in text and "[.00, .00]" not in text
 
 
-def assert_figures_draw_without_models(stages: Stages) -> None:
-    """The figures stage on these features with model results that have no rows at all."""
+def figure_problems(figures: dict) -> dict[str, list[str]]:
+    """Per figure, what is wrong with it: a "nan" or a library's message in its text, anything cut off at
+    its edge or a legend over data (`layout_problems`); figures without a problem are left out."""
+    found = {}
+    for name, figure in figures.items():
+        text = " | ".join(t.get_text() for t in figure.findobj(Text))
+        problems = [f"text: {match.group()}" for pattern in (NAN, LIBRARY_TEXT)
+                    if (match := pattern.search(text))]
+        if problems := problems + layout_problems(figure):
+            found[name] = problems
+    return found
+
+
+def assert_model_figures_draw_without_models(stages: Stages) -> None:
+    """The figures of the models with model results that have no rows at all (the figures of the data do
+    not take the models: `run_everything` draws and checks them for every cohort)."""
     instruments = load_configured(stages.config["instruments"])
-    figures = make_figures(stages.session_scores, stages.features, pd.DataFrame(columns=EFFECT_COLUMNS),
-                           instrument=instruments["alliance"], satisfaction=instruments["satisfaction"],
-                           min_cell_size=stages.config["privacy"]["min_cell_size"],
-                           psychometrics=stages.psychometrics, ruptures=stages.ruptures, synthetic=False,
-                           models={})
+    figures = model_figures(pd.DataFrame(columns=EFFECT_COLUMNS), satisfaction=instruments["satisfaction"],
+                            min_cell_size=stages.config["privacy"]["min_cell_size"], models={})
     try:
-        assert tuple(figures) == FIGURES
-        for figure_name, figure in figures.items():
-            text = " | ".join(t.get_text() for t in figure.findobj(Text))
-            assert not NAN.search(text) and not LIBRARY_TEXT.search(text)
-            assert layout_problems(figure) == [], figure_name
+        assert tuple(figures) == MODEL_FIGURES
+        assert figure_problems(figures) == {}
     finally:
         plt.close("all")
 
@@ -193,7 +197,8 @@ def run_everything(stages: Stages) -> dict:
                            psychometrics=stages.psychometrics, ruptures=stages.ruptures, synthetic=False,
                            models={result["family"]: result for result in results}, dimensions=dimensions,
                            early_warning=warning, dynamics=dynamics)
-    layout = {name: problems for name, figure in figures.items() if (problems := layout_problems(figure))}
+    assert tuple(figures) == FIGURES
+    problems = figure_problems(figures)
     plt.close("all")
     paths = [workdir / f"{name}.png" for name in figures]
     for path in paths:
@@ -207,12 +212,12 @@ def run_everything(stages: Stages) -> dict:
         min_cell_size=config["privacy"]["min_cell_size"], status=status, dimensions=dimensions,
         dynamics=dynamics, early_warning=warning)
     return {"warning": warning, "results": results, "effects": effects, "status": status,
-            "sensitivity": sensitivity, "summary": summary, "html": html, "layout": layout,
+            "sensitivity": sensitivity, "summary": summary, "html": html, "figure_problems": problems,
             "min_cell_size": config["privacy"]["min_cell_size"]}
 
 
 def assert_complete_honest_report(run: dict, name: str) -> None:
-    assert run["layout"] == {}  # no figure cut off at its edge, no legend over data
+    assert run["figure_problems"] == {}  # no "nan" or library text, nothing cut off, no legend over data
     status = run["status"]
     assert set(BY_KEY) <= set(status["key"])  # every planned model has a status
     unreported = status[~status["status"].isin(["fitted", "boundary"])]
@@ -275,6 +280,6 @@ def assert_status_names_the_data_cause(run: dict, name: str) -> None:
 
 
 def among(names, cohorts: list[str]) -> list[str]:
-    """The names (of FIGURE_COHORTS, EXPECTED) that are in this file's half of the cohorts."""
+    """The names (of EXPECTED) that are in this file's half of the cohorts."""
     return [name for name in names if name in cohorts]
 

@@ -17,10 +17,8 @@ from degenerate import run_stages, variant
 from degenerate_checks import (
     CLUSTER_COHORTS,
     EXPECTED,
-    FIGURE_COHORTS,
     among,
     assert_complete_honest_report,
-    assert_figures_draw_without_models,
     assert_honest,
     assert_status_names_the_data_cause,
     dimension_result,
@@ -41,11 +39,6 @@ SOME = ["all", "none", "drawn"]  # attendance and dropout of the random clinics
 @pytest.mark.parametrize("name", CLUSTER_COHORTS)
 def test_stages_run_and_stay_honest(staged, name):
     assert_honest(staged[name])
-
-
-@pytest.mark.parametrize("name", among(FIGURE_COHORTS, CLUSTER_COHORTS))
-def test_figures_draw_without_models(staged, name):
-    assert_figures_draw_without_models(staged[name])
 
 
 @pytest.mark.parametrize(("name", "reason"), [

@@ -11,6 +11,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from alliance.ingest.validation import run_validation
+from alliance.instruments import load_configured
+from alliance.io import write_parquet
 from alliance.simulation.synthetic import synthesize
 
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
@@ -74,6 +77,29 @@ SMALL = {"synthetic": {"n_patients": 600, "n_therapists": 40, "truth_multiplier"
 # The shared default run: the small cohort, H4c over the sessions `auto` takes, and the one run that
 # prints the PDF.
 DEFAULT_RUN = SMALL | {"models": {"riclpm_waves": "auto"}, "report": {"pdf": True}}
+
+
+def validated_as_csv(default_config: dict, tables: tuple, folder: Path) -> dict[str, pd.DataFrame]:
+    """The three `tables` written as plain CSV files in `folder` and validated in this process (the default
+    reading settings, instruments and privacy block), each read back from Parquet as the jobs read it: what
+    the workflow's validation of the same data in any other form must equal, table for table."""
+    folder.mkdir()
+    data = default_config["data"] | {name: str(folder / f"{name}.csv") for name in TABLES}
+    for name, table in zip(TABLES, tables, strict=True):
+        table.to_csv(data[name], index=False)
+    outcome = run_validation(data, default_config["privacy"], load_configured(default_config["instruments"]))
+    assert outcome.passed, outcome.problems
+    for name in TABLES:
+        write_parquet(getattr(outcome.validated, name), folder / f"{name}.parquet")
+    return {name: pd.read_parquet(folder / f"{name}.parquet") for name in TABLES}
+
+
+def assert_validated_equal(work: Path, expected: dict[str, pd.DataFrame]) -> None:
+    """The workflow's validated tables in `work` equal `expected` (`validated_as_csv`), value for value and
+    type for type: every later job reads only these tables, so the run from here on is the plain one."""
+    for name, table in expected.items():
+        pd.testing.assert_frame_equal(pd.read_parquet(work / f"results/validated/{name}.parquet"), table,
+                                      check_exact=True, obj=name)
 
 
 def synthetic_tables(default_config, **changes) -> tuple:
