@@ -1,8 +1,8 @@
 # Simulation study of the estimators and power (ANALYSIS_PLAN.md, section 9): `snakemake simulation`.
 # One job per batch of `simulation.batch_size` replications of a condition (one Python process: a
 # replication does not pay for starting Python; group "simulation" bundles batches on a cluster), one truth
-# job per condition, then the performance and sample-size tables and the power curve. Not part of
-# `rule all`.
+# job per condition, then one job for the performance and sample-size tables and the power curve (its
+# figure alone was a job of its own, most of it Python's start). Not part of `rule all`.
 
 from alliance.simulation.conditions import condition_grid, replication_batches
 
@@ -100,6 +100,13 @@ rule simulation_summary:
             category="Simulation",
             labels={"table": "sample size"},
         ),
+        png=report(
+            f"{SIMULATION_DIR}/power_curve.png",
+            caption="../report/simulation_power_curve.rst",
+            category="Simulation",
+            labels={"figure": "power curve"},
+        ),
+        svg=f"{SIMULATION_DIR}/power_curve.svg",
     params:
         target_power=SIMULATION["target_power"],
     resources:
@@ -115,34 +122,7 @@ rule simulation_summary:
         "../scripts/simulation_summary.py"
 
 
-rule simulation_power_curve:
-    input:
-        rules.simulation_summary.output.performance,
-    output:
-        png=report(
-            f"{SIMULATION_DIR}/power_curve.png",
-            caption="../report/simulation_power_curve.rst",
-            category="Simulation",
-            labels={"figure": "power curve"},
-        ),
-        svg=f"{SIMULATION_DIR}/power_curve.svg",
-    params:
-        target_power=SIMULATION["target_power"],
-    resources:
-        mem_mb=scaled_mem_mb(1000),
-        runtime=scaled_runtime(5),
-    log:
-        "results/logs/simulation/power_curve.log",
-    benchmark:
-        "results/benchmarks/simulation/power_curve.tsv"
-    conda:
-        ENV
-    script:
-        "../scripts/simulation_power_curve.py"
-
-
 rule simulation:
     input:
         rules.simulation_summary.output,
-        rules.simulation_power_curve.output,
     localrule: True
