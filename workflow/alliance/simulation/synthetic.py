@@ -41,21 +41,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
 from scipy.special import expit, logit
 
 from alliance.configuration import sessions_planned_problem
 from alliance.errors import ConfigError
 from alliance.features.build import patient_features, session_features
 from alliance.instruments import load_instrument
-from alliance.models.adherence import MODEL as ATTENDANCE_MODEL
-from alliance.models.adherence import attendance_design
-from alliance.models.common import fit_logit_glm
-from alliance.models.dropout import MODEL as DROPOUT_MODEL
-from alliance.models.dropout import dropout_design
-from alliance.models.satisfaction import MODEL as SATISFACTION_MODEL
-from alliance.models.satisfaction import satisfaction_design
-from alliance.models.symptoms import symptom_estimands
 from alliance.scoring.scores import score_patients, score_sessions
 from alliance.simulation.conditions import truth_scale
 
@@ -403,6 +394,19 @@ def true_effects(cfg: dict, early_window: int, covariates: list[str]) -> list[di
     """Estimands of the primary models (and, with symptoms, of the symptom models), fitted to a large
     population from the same generator. Each row: outcome, model, predictor, scale, generating,
     estimand, estimand_se."""
+    # The models here, not at the top: the cohort's own job (`synthesize`) needs none of them (statsmodels,
+    # about 2 s of its start).
+    import statsmodels.formula.api as smf
+
+    from alliance.models.adherence import MODEL as ATTENDANCE_MODEL
+    from alliance.models.adherence import attendance_design
+    from alliance.models.common import fit_logit_glm
+    from alliance.models.dropout import MODEL as DROPOUT_MODEL
+    from alliance.models.dropout import dropout_design
+    from alliance.models.satisfaction import MODEL as SATISFACTION_MODEL
+    from alliance.models.satisfaction import satisfaction_design
+    from alliance.models.symptoms import symptom_estimands
+
     rng = np.random.default_rng([cfg["seed"], 1])
     population = generate_cohort(cfg, early_window, rng, scale=population_scale(cfg))
     features, sessions = generated_features(*population[:3], early_window, with_sessions=True)
