@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 
 from alliance.errors import REPORTED
 from alliance.i18n import N_, _
+from alliance.ingest.privacy import is_reportable
 from alliance.models.dynamics import KEY, dynamics_table, wave_sessions
 from alliance.report.format import (
     estimate_digits,
@@ -90,10 +91,22 @@ def agreement_sentences(rows: pd.DataFrame, effects: pd.DataFrame) -> list[str]:
     return sentences
 
 
-def dynamics_section(result: Mapping | None, effects: pd.DataFrame, status: pd.DataFrame) -> dict:
+def reportable_dynamics(result: Mapping | None, min_cell_size: int) -> Mapping | None:
+    """H4c's result as the report may show it: without its fit (`riclpm`, marked `withheld`) when the fit
+    rests on fewer than `min_cell_size` patients, as the effect tables withhold such an effect (section 8;
+    H4c needs 10 therapists, so this happens only with a minimum cell size above 10)."""
+    fit = (result or {}).get("riclpm")
+    if not fit or is_reportable(int(fit["n"]), min_cell_size):
+        return result
+    return {**result, "riclpm": None, "withheld": True}
+
+
+def dynamics_section(result: Mapping | None, effects: pd.DataFrame, status: pd.DataFrame,
+                     min_cell_size: int) -> dict:
     """The section's context from H4c's `result` (`alliance.models.dynamics.dynamics_analysis`): the
     effects' `rows` (estimate, 95% CI, p), the `fit` in words, the `agreement` with H4a and H4b, or
-    `not_estimated` with the status's reason; empty for a run without it."""
+    `not_estimated` with the status's reason, or with the words of a fit withheld on fewer than
+    `min_cell_size` patients (`reportable_dynamics`); empty for a run without it."""
     row = status[status["key"] == KEY]
     if result is None or row.empty:
         return {"rows": [], "fit": "", "agreement": [], "not_estimated": ""}
@@ -102,6 +115,11 @@ def dynamics_section(result: Mapping | None, effects: pd.DataFrame, status: pd.D
         return {"rows": [], "fit": "", "agreement": [], "not_estimated": fill(
             _("{key}: {status}. {reason}"), key=KEY, status=status_word(record["status"]),
             reason=reason_text(record))}
+    if reportable_dynamics(result, min_cell_size).get("withheld"):
+        return {"rows": [], "fit": "", "agreement": [], "not_estimated": fill(
+            _("{key}: {status}. The estimates are withheld: they rest on fewer than {k} patients (the "
+              "minimum cell size)."), key=KEY, status=status_word(record["status"]),
+            k=format_count(min_cell_size))}
     table = dynamics_table(dict(result))
     first = table.iloc[0]
     step = int(first["session_step"])
@@ -136,9 +154,13 @@ def dynamics_section(result: Mapping | None, effects: pd.DataFrame, status: pd.D
 
 def dynamics_figure(result: Mapping | None) -> Figure:
     """H4c as a path diagram: alliance and symptoms at session t and t + 1, each lagged effect an arrow
-    labelled with its estimate and 95% CI (solid where the CI excludes 0, dashed where it does not)."""
+    labelled with its estimate and 95% CI (solid where the CI excludes 0, dashed where it does not); a
+    message where it was not estimated or is withheld (`reportable_dynamics`)."""
     title = _("Which comes first: alliance or symptom change")
     fit = (result or {}).get("riclpm")
+    if (result or {}).get("withheld"):  # `reportable_dynamics`
+        return message_figure(title, _("The reciprocal dynamics rest on too few patients to be shown; the "
+                                       "report says so."))
     if not fit:
         return message_figure(title, _("The reciprocal dynamics of alliance and symptoms could not be "
                                        "estimated; the report says why."))

@@ -29,7 +29,7 @@ from alliance.models.effects import BENCHMARKS, benchmark_comparable
 from alliance.models.levels import HYPOTHESIS
 from alliance.outputs import FIGURES
 from alliance.report.dimensions import dimension_figure, reportable_dimensions
-from alliance.report.dynamics import dynamics_figure
+from alliance.report.dynamics import dynamics_figure, reportable_dynamics
 from alliance.report.early_warning import early_warning_figure
 from alliance.report.format import (
     format_ci,
@@ -667,7 +667,7 @@ def model_figures(effects: pd.DataFrame, *, satisfaction: Instrument, min_cell_s
                              else _("The Kaplan-Meier curves could not be estimated."))),
         "marginal_effects": marginal_effects(models),
         "dimensions": dimension_figure(reportable_dimensions(dimensions, min_cell_size)),
-        "dynamics": dynamics_figure(dynamics),
+        "dynamics": dynamics_figure(reportable_dynamics(dynamics, min_cell_size)),
         "early_warning": early_warning_figure(warning.get("result"), warning.get("roc"),
                                               warning.get("calibration"), warning.get("decision_curve"),
                                               warning.get("measures")),
