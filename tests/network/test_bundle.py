@@ -98,6 +98,12 @@ def test_reasons_and_reliability_keep_no_small_number():
                 "the plan's minimum dropouts; F(<10, 40); t on its own therapists - 1 (<10 to 12 degrees "
                 "of freedom)")
     assert scrub_text(text, 10) == expected
+    # session numbers are labels (the bundle once sent "the early window (sessions <10-<10)")
+    text = ("no patient has a scored alliance in the early window (sessions 1-3); at session 4, 3 patients; "
+            "sessions 1, 4 and 7 of 2 therapists; sessions 1-3, 3 patients; 3 sessions")
+    expected = ("no patient has a scored alliance in the early window (sessions 1-3); at session 4, <10 "
+                "patients; sessions 1, 4 and 7 of <10 therapists; sessions 1-3, <10 patients; <10 sessions")
+    assert scrub_text(text, 10) == expected
     kept = "nutrition has 12 therapists (at least 3 needed); t on therapists - 1"
     assert scrub_text(kept, 10) == kept  # nothing hidden: thresholds and constants as written
     assert scrub_text(np.nan, 10) == ""

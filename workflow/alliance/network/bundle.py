@@ -25,7 +25,7 @@ The bundle holds tables of aggregates only (ANALYSIS_PLAN.md, section 11):
 - `WHAT_LEAVES_THE_SITE.md`: every file and column in plain words, for the data-protection officer.
 
 No table has a row per patient, session or therapist; no patient or therapist code is written. Numbers of
-1 to k - 1 in the statuses' reasons are written "<k" as well.
+1 to k - 1 in the statuses' reasons are written "<k" as well, a session's number ("at session 4") aside.
 """
 
 from __future__ import annotations
@@ -117,16 +117,22 @@ def shown(n: float, k: int) -> str:
 # ("therapists - 1"), and not a threshold of the plan ("fewer than 3", "at least 5").
 _COUNT = re.compile(r"(?<![\w.])(?<!than )(?<!least )(?<![-+] )\d+(?![\d.]*\d)")
 _THRESHOLD = re.compile(r"(?:(?<=\bthan )|(?<=\bleast ))\d+(?![\d.]*\d)")
+# Session numbers are labels, not counts: "at session 4", "(sessions 1-3)", "sessions 1, 4 and 7".
+_SESSIONS = re.compile(r"\bsession \d+|\bsessions \d+(?:(?:-| to )\d+)?(?:, \d+(?=,| and ))*(?: and \d+)?")
 
 
 def scrub_text(text: object, k: int) -> str:
     """A reason or flag with every whole number of 1 to k - 1 written "<k": counts, and degrees of freedom
-    such as t(2), which give a count away; not a decimal, a name (CR3) or a formula's constant. A threshold
+    such as t(2), which give a count away; not a decimal, a name (CR3), a session's number ("at session
+    4", "sessions 1-3": a label the plan's sessions share) or a formula's constant. A threshold
     ("fewer than 3") stays, unless a count of the same text was hidden: "<10 therapists (fewer than 3)"
     would tell it is 1 or 2, so a threshold below k then reads "the plan's minimum"."""
     if not isinstance(text, str):
         return ""
-    scrubbed = _COUNT.sub(lambda m: f"<{k}" if 0 < int(m.group()) < k else m.group(), text)
+    parts = _SESSIONS.split(text)  # the text between session labels, which stay as written
+    labels = [*_SESSIONS.findall(text), ""]
+    scrubbed = "".join(_COUNT.sub(lambda m: f"<{k}" if 0 < int(m.group()) < k else m.group(), part) + label
+                       for part, label in zip(parts, labels, strict=True))
     if scrubbed == text:
         return text
     return _THRESHOLD.sub(lambda m: "the plan's minimum" if 0 < int(m.group()) < k else m.group(), scrubbed)
@@ -330,7 +336,7 @@ COLUMN_WORDS = {
         "key, hypothesis, family, analysis, outcome, model, title": "which model of the analysis plan",
         "status": "fitted, boundary, not_estimable, not_converged, separation or refused",
         "reason, flags": "why a model has no estimate, and warnings, in words (numbers of 1 to k - 1 "
-                         "as \"<k\")",
+                         "as \"<k\", except a session's number, such as \"at session 4\")",
     },
     "flows.csv": {
         "family, order, step": "each step of a model family's analysis flow (e.g. \"excluded: no outcome\")",
