@@ -95,12 +95,13 @@ def figure_problems(figures: dict) -> dict[str, list[str]]:
     return found
 
 
-def assert_model_figures_draw_without_models(stages: Stages) -> None:
-    """The figures of the models with model results that have no rows at all (the figures of the data do
-    not take the models: `run_everything` draws and checks them for every cohort)."""
-    instruments = load_configured(stages.config["instruments"])
+def assert_model_figures_draw_without_models(config: dict) -> None:
+    """The figures of the models with model results that have no rows at all; they take nothing of a cohort
+    but its `config` (the figures of the data take no model: `run_everything` draws and checks them for
+    every cohort)."""
+    instruments = load_configured(config["instruments"])
     figures = model_figures(pd.DataFrame(columns=EFFECT_COLUMNS), satisfaction=instruments["satisfaction"],
-                            min_cell_size=stages.config["privacy"]["min_cell_size"], models={})
+                            min_cell_size=config["privacy"]["min_cell_size"], models={})
     try:
         assert tuple(figures) == MODEL_FIGURES
         assert figure_problems(figures) == {}

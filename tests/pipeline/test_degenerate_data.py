@@ -34,10 +34,10 @@ def test_stages_run_and_stay_honest(staged, name):
     assert_honest(staged[name])
 
 
-def test_the_models_figures_draw_without_any_model(staged):
-    """Drawn with no model result at all; they take no data but the results (the data's figures are drawn
-    and checked for every cohort, with its models, by `run_everything`)."""
-    assert_model_figures_draw_without_models(staged["no_satisfaction"])
+def test_the_models_figures_draw_without_any_model(default_config):
+    """Drawn with no model result at all (the data's figures are drawn and checked for every cohort, with
+    its models, by `run_everything`)."""
+    assert_model_figures_draw_without_models(default_config)
 
 
 def test_prescored_seven_point_form_with_one_session_per_patient(staged):
