@@ -100,6 +100,38 @@ def test_run_writes_effects_report_and_figures(default_run):
     assert set(patients["rupture_pattern"]) <= set(shares["pattern"])
 
 
+# Each family's patient-level model: its outcome and alliance predictor in effects.csv.
+FAMILY_SAMPLES = {"adherence": ("attendance", "alliance_early"), "dropout": ("dropout", "alliance_early"),
+                  "satisfaction": ("satisfaction", "alliance_mean"),
+                  "symptoms": ("symptom_improvement", "alliance_early")}
+
+
+def test_the_counts_agree_across_the_tables(default_run):
+    """Each family's flow adds up (the cohort less its exclusions is what it analysed); the rows of
+    effects.csv fitted to that sample (the model, its therapist/patient split and its sensitivity refits)
+    give the same number of patients; and the per-discipline rows share those patients out."""
+    effects = pd.read_csv(default_run / "results/effects.csv")
+    cohort = len(pd.read_parquet(default_run / "results/validated/patients.parquet"))
+    checked = 0
+    for family, (outcome, predictor) in FAMILY_SAMPLES.items():
+        flow = json.loads((default_run / f"results/models/{family}/result.json").read_text())["flow"]
+        steps = [step["step"] for step in flow]
+        end = steps.index("analysed")
+        assert steps[0] == "patients in the cohort" and flow[0]["n"] == cohort
+        assert all(step.startswith("excluded: ") for step in steps[1:end])
+        analysed = flow[end]["n"]
+        assert flow[0]["n"] - sum(step["n"] for step in flow[1:end]) == analysed, family
+        of_outcome = effects[effects["outcome"] == outcome]
+        rows = of_outcome[of_outcome["predictor"].isin(
+            [predictor, f"{predictor}_patient", f"{predictor}_therapist"])]
+        assert (rows["n_patients"] == analysed).all(), (family, rows["n_patients"].tolist())
+        disciplines = of_outcome[of_outcome["predictor"].str.startswith(f"{predictor} [")]
+        if len(disciplines):
+            assert disciplines["n_patients"].sum() == analysed, family
+        checked += len(rows) + len(disciplines)
+    assert checked >= 20  # the three primary models' splits and disciplines among them
+
+
 def test_the_report_lists_every_work_it_cites_and_no_other(default_config, default_run):
     """The reference list holds the full reference of each work the rest of the report cites, in
     alphabetical order (APA), and of no other; every citation in the text is one of them."""
