@@ -673,6 +673,20 @@ def test_item_and_reliability_statistics_on_fewer_questionnaires_than_the_minimu
     assert none["n"] == "0" and none["alpha"] == "NA"
 
 
+def test_a_therapist_icc_on_fewer_patients_than_the_minimum_is_withheld():
+    """The ICC of 9 patients of 3 therapists (minimum 10) had read "0.20 (<10 patients of 3 therapists)": a
+    statistic on fewer than k patients, and its therapists bound them. It is withheld; 10 patients keep it."""
+    from alliance.report.measurement import icc_text
+
+    icc = pd.DataFrame({"icc": [0.2], "ci_low": [np.nan], "ci_high": [np.nan], "n_patients": [9],
+                        "n_therapists": [3], "n_boot": [0], "status": ["fitted"], "reason": [""],
+                        "reason_message": [""]})
+    assert icc_text(icc, 10) == ("The therapist ICC of the patients' mean alliance is withheld: it rests on "
+                                 "fewer than 10 patients (the minimum cell size).")
+    shown = icc_text(icc.assign(n_patients=10), 10)
+    assert shown.startswith("Therapist ICC of the patients' mean alliance: .20 (10 patients of 3 therapists)")
+
+
 def test_a_small_count_in_a_models_note_or_reason_is_hidden_in_the_report(inputs):
     """A note and a reason made with `Count`s (3 patients at the maximum, 2 patients recorded) are written
     with their counts in the results (English) and as "<5" in the report (minimum cell size 5), the

@@ -62,8 +62,6 @@ def _count(n: float, min_cell_size: int) -> str:
     return f"<{min_cell_size}" if _withheld(n, min_cell_size) else format_count(n)
 
 
-
-
 def _with_ci(value: float, low: float, high: float) -> str:
     """A value bounded by 1 with its CI; the CI left out when missing."""
     ci = f" {format_ci(low, high, unit=True)}" if np.isfinite(low) and np.isfinite(high) else ""
@@ -203,7 +201,8 @@ def invariance_view(table: pd.DataFrame | None, min_cell_size: int) -> list[dict
 
 def icc_text(icc: pd.DataFrame, min_cell_size: int) -> str:
     """The therapist ICC of patients' mean alliance in words, beside the outcome benchmark; when it is not
-    estimable (or was estimated at the boundary, or without a CI) the table's reason says why."""
+    estimable (or was estimated at the boundary, or without a CI) the table's reason says why; withheld,
+    with its therapists, when it rests on fewer than `min_cell_size` patients."""
     row = icc.iloc[0]
     reason = reason_words(row)
     if not np.isfinite(row["icc"]):
@@ -215,6 +214,9 @@ def icc_text(icc: pd.DataFrame, min_cell_size: int) -> str:
                 _("The therapist ICC of the patients' mean alliance could not be estimated: {reason}.")
                 if reason else _("The therapist ICC of the patients' mean alliance could not be estimated."))
         return fill(message, reason=reason)
+    if _withheld(row["n_patients"], min_cell_size):  # a statistic on fewer patients than k (section 8)
+        return fill(_("The therapist ICC of the patients' mean alliance is withheld: it rests on fewer than "
+                      "{k} patients (the minimum cell size)."), k=format_count(min_cell_size))
     numbers = {"icc": format_unit(row["icc"]), "patients": _count(row["n_patients"], min_cell_size),
                "therapists": format_count(row["n_therapists"]), "share": format_percent(row["icc"]),
                "typical": format_percent(0.05, 0)}
