@@ -206,7 +206,7 @@ def test_agreement_by_direction_by_hand():
 def test_section_in_the_reports_language(fitted):
     status = pd.DataFrame([{"key": "H4c", **fitted["statuses"][0]}])
     with use_language("es"):
-        section = dynamics_section(fitted, _effects((-1.2, -0.8), (-0.03, 0.01)), status, 10)
+        section = dynamics_section(fitted, _effects((-1.2, -0.8), (-0.03, 0.01)), status)
     assert section["not_estimated"] == "" and len(section["rows"]) == 5
     assert section["rows"][0]["effect"] == "Alianza en una sesión -> síntomas en la siguiente"
     assert "," in section["rows"][0]["estimate"] and section["rows"][0]["ci"].count(";") == 1
@@ -215,9 +215,9 @@ def test_section_in_the_reports_language(fitted):
     assert section["agreement"][0].endswith("coinciden: una alianza más alta fue seguida de menos síntomas.")
     refused = pd.DataFrame([{"key": "H4c", "status": NOT_ESTIMABLE, "reason": "no symptom scores in the data",
                              "reason_message": ""}])
-    assert dynamics_section({"riclpm": None}, _effects((0, 1), (0, 1)), refused, 10)["not_estimated"] == (
+    assert dynamics_section({"riclpm": None}, _effects((0, 1), (0, 1)), refused)["not_estimated"] == (
         "H4c: not estimable. No symptom scores in the data.")
-    assert dynamics_section(None, _effects((0, 1), (0, 1)), status.iloc[:0], 10)["rows"] == []
+    assert dynamics_section(None, _effects((0, 1), (0, 1)), status.iloc[:0])["rows"] == []
 
 
 def test_a_fit_on_fewer_patients_than_the_minimum_cell_size_is_withheld(fitted):
@@ -227,20 +227,21 @@ def test_a_fit_on_fewer_patients_than_the_minimum_cell_size_is_withheld(fitted):
     status = pd.DataFrame([{"key": "H4c", **fitted["statuses"][0]}])
     effects = _effects((-1.2, -0.8), (-0.03, 0.01))
     assert fitted["riclpm"]["n"] == 299
-    shown = dynamics_section(fitted, effects, status, 299)
-    assert len(shown["rows"]) == 5 and shown["fit"] and shown["not_estimated"] == ""
     assert reportable_dynamics(fitted, 299) is fitted
-    withheld = dynamics_section(fitted, effects, status, 300)
-    assert withheld == {"rows": [], "fit": "", "agreement": [],
-                        "not_estimated": "H4c: fitted. The estimates are withheld: they rest on fewer "
-                                         "than 300 patients (the minimum cell size)."}
-    figure = dynamics_figure(reportable_dynamics(fitted, 300))
-    texts = " ".join(text.get_text() for ax in figure.axes for text in ax.texts)
+    shown = dynamics_section(reportable_dynamics(fitted, 299), effects, status)
+    assert len(shown["rows"]) == 5 and shown["fit"] and shown["not_estimated"] == ""
+    withheld = reportable_dynamics(fitted, 300)
+    assert withheld["riclpm"] is None and fitted["riclpm"]["n"] == 299  # a copy: the result is unchanged
+    assert dynamics_section(withheld, effects, status) == {
+        "rows": [], "fit": "", "agreement": [],
+        "not_estimated": "H4c: fitted. The estimates are withheld: they rest on fewer patients than the "
+                         "minimum cell size."}
+    texts = " ".join(text.get_text() for ax in dynamics_figure(withheld).axes for text in ax.texts)
     assert "too few patients" in texts and "299" not in texts
     assert not re.search(r"\d\.\d", texts)  # no estimate
     with use_language("ca"):
-        assert dynamics_section(fitted, effects, status, 300)["not_estimated"].startswith(
-            "H4c: ajustat. Les estimacions no es mostren: es basen en menys de 300 pacients")
+        assert dynamics_section(withheld, effects, status)["not_estimated"].startswith(
+            "H4c: ajustat. Les estimacions no es mostren: es basen en menys pacients que la mida mínima")
     plt.close("all")
 
 
@@ -256,7 +257,7 @@ def test_an_alliance_every_third_session_makes_waves_three_sessions_apart(cohort
     assert (table["session_step"] == 3).all() and (table["first_session"] == 1).all()
     sessions_used = ", ".join(str(1 + 3 * wave) for wave in range(result["waves"]))
     status = pd.DataFrame([{"key": "H4c", **result["statuses"][0]}])
-    section = dynamics_section(result, _effects((-1.2, -0.8), (-0.03, 0.01)), status, 10)
+    section = dynamics_section(result, _effects((-1.2, -0.8), (-0.03, 0.01)), status)
     assert f"therapists over sessions {sessions_used}, the waves of the model (both scores are recorded " \
            "every 3 sessions, so each lagged effect spans 3 sessions;" in section["fit"]
     assert section["rows"][0]["effect"] == "Alliance at a wave -> symptoms at the next wave"
@@ -264,7 +265,7 @@ def test_an_alliance_every_third_session_makes_waves_three_sessions_apart(cohort
     texts = [text.get_text() for text in dynamics_figure(result).axes[0].texts]
     assert "Alliance\nsession t + 3" in texts and "Symptoms\nsession t + 3" in texts
     with use_language("es"):
-        spanish = dynamics_section(result, _effects((-1.2, -0.8), (-0.03, 0.01)), status, 10)
+        spanish = dynamics_section(result, _effects((-1.2, -0.8), (-0.03, 0.01)), status)
     assert "cada 3 sesiones" in spanish["fit"]
     # symptoms at session 7 for 3 patients only, none later: two waves with half the patients, too few
     few = sessions["patient_id"].isin(sessions["patient_id"].unique()[:3])
@@ -352,7 +353,7 @@ def test_a_within_patient_variance_below_0_is_flagged_beside_the_effects(cohort,
                                       "-0.25, below 0")
     status = pd.DataFrame([{"key": "H4c", **record}])
     with use_language("es"):
-        section = dynamics_section(result, _effects((-1.2, -0.8), (-0.03, 0.01)), status, 10)
+        section = dynamics_section(result, _effects((-1.2, -0.8), (-0.03, 0.01)), status)
     assert section["fit"].endswith("La varianza dentro del paciente de síntomas en la sesión 1 se estima en "
                                    "-0,25, por debajo de 0 (una solución impropia en un parámetro del que no "
                                    "se leen los efectos retardados): lea los efectos con cautela.")

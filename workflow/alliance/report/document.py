@@ -41,7 +41,7 @@ from alliance.report.analysis import (
 from alliance.report.cohort import alliance_section, cohort_section, family_name, input_tables
 from alliance.report.dimensions import dimension_section, reportable_dimensions
 from alliance.report.downloads import add_csv_downloads
-from alliance.report.dynamics import dynamics_section
+from alliance.report.dynamics import dynamics_section, reportable_dynamics
 from alliance.report.early_warning import early_warning_section
 from alliance.report.figures import EXAMPLES_PER_PATTERN
 from alliance.report.format import (
@@ -216,7 +216,7 @@ def _build_report(
         "sensitivity": (None if sensitivity is None else {
             "rows": sensitivity_rows(sensitivity, min_cell_size), "notes": list(sensitivity_notes)}),
         "dimensions": dimension_section(reportable_dimensions(dimensions, min_cell_size), status),
-        "dynamics": dynamics_section(dynamics, effects, status, min_cell_size),
+        "dynamics": dynamics_section(reportable_dynamics(dynamics, min_cell_size), effects, status),
         "early_warning": early_warning_section(*(None if early_warning is None else early_warning.get(key)
                                                  for key in ("result", "measures", "flow")),
                                                min_cell_size=min_cell_size, early_window=early_window),

@@ -94,19 +94,19 @@ def agreement_sentences(rows: pd.DataFrame, effects: pd.DataFrame) -> list[str]:
 def reportable_dynamics(result: Mapping | None, min_cell_size: int) -> Mapping | None:
     """H4c's result as the report may show it: without its fit (`riclpm`, marked `withheld`) when the fit
     rests on fewer than `min_cell_size` patients, as the effect tables withhold such an effect (section 8;
-    H4c needs 10 therapists, so this happens only with a minimum cell size above 10)."""
+    H4c needs 10 therapists, so this happens only with a minimum cell size above 10); the section and its
+    figure are drawn from it, as H5's from `reportable_dimensions`."""
     fit = (result or {}).get("riclpm")
     if not fit or is_reportable(int(fit["n"]), min_cell_size):
         return result
     return {**result, "riclpm": None, "withheld": True}
 
 
-def dynamics_section(result: Mapping | None, effects: pd.DataFrame, status: pd.DataFrame,
-                     min_cell_size: int) -> dict:
+def dynamics_section(result: Mapping | None, effects: pd.DataFrame, status: pd.DataFrame) -> dict:
     """The section's context from H4c's `result` (`alliance.models.dynamics.dynamics_analysis`): the
     effects' `rows` (estimate, 95% CI, p), the `fit` in words, the `agreement` with H4a and H4b, or
-    `not_estimated` with the status's reason, or with the words of a fit withheld on fewer than
-    `min_cell_size` patients (`reportable_dynamics`); empty for a run without it."""
+    `not_estimated` with the status's reason, or saying that the fit is withheld (a result marked by
+    `reportable_dynamics`); empty for a run without it."""
     row = status[status["key"] == KEY]
     if result is None or row.empty:
         return {"rows": [], "fit": "", "agreement": [], "not_estimated": ""}
@@ -115,11 +115,10 @@ def dynamics_section(result: Mapping | None, effects: pd.DataFrame, status: pd.D
         return {"rows": [], "fit": "", "agreement": [], "not_estimated": fill(
             _("{key}: {status}. {reason}"), key=KEY, status=status_word(record["status"]),
             reason=reason_text(record))}
-    if reportable_dynamics(result, min_cell_size).get("withheld"):
+    if result.get("withheld"):
         return {"rows": [], "fit": "", "agreement": [], "not_estimated": fill(
-            _("{key}: {status}. The estimates are withheld: they rest on fewer than {k} patients (the "
-              "minimum cell size)."), key=KEY, status=status_word(record["status"]),
-            k=format_count(min_cell_size))}
+            _("{key}: {status}. The estimates are withheld: they rest on fewer patients than the minimum "
+              "cell size."), key=KEY, status=status_word(record["status"]))}
     table = dynamics_table(dict(result))
     first = table.iloc[0]
     step = int(first["session_step"])
