@@ -55,11 +55,13 @@ def get_truth(wildcards):
 
 
 # ---- Priorities ------------------------------------------------------------------------------
-# After the features, the psychometrics (with the figures of the data) and the models are ready together
-# while the synthetic truth, begun with the cohort, still holds a core: Snakemake starts the job of higher
-# priority first, and the longer one going first ends the pair sooner (2 s of a 32 s run;
-# docs/engineering-notes.md, "Job layout").
-LONGER_FIRST = 1
+# After the features, three jobs are ready together while the synthetic truth, begun with the cohort,
+# still holds a core: the psychometrics (with the figures of the data), the models and the early warning.
+# Snakemake starts the job of higher priority first. The two long ones go first and the short early
+# warning goes last, on the core the first of them frees: the three then end about when the longer two
+# would alone (5 s of a 53 s run; docs/engineering-notes.md, "Job layout").
+FIRST = 2  # psychometrics
+SECOND = 1  # fit_models; the early warning keeps Snakemake's default, 0
 
 
 # ---- Resources -------------------------------------------------------------------------------

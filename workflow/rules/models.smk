@@ -63,6 +63,7 @@ rule fit_models:
         sensitivity=config["sensitivity"],  # whole block: every key is used and recorded in result.json
         dimensions=config["dimensions"],  # whole block: bootstrap draws and seed
         riclpm_waves=config["models"]["riclpm_waves"],
+    priority: SECOND
     resources:
         mem_mb=scaled_mem_mb(1000, 150),  # one model at a time: the largest one's memory
         runtime=scaled_runtime(30, 6),  # the families, then the sensitivity analyses

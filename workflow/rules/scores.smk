@@ -79,7 +79,7 @@ rule psychometrics:
         min_cell_size=config["privacy"]["min_cell_size"],
         synthetic=lambda wildcards: bool(get_truth(wildcards)),
         language=config["report"]["language"],  # of the figures' titles, labels and numbers
-    priority: LONGER_FIRST
+    priority: FIRST
     resources:
         mem_mb=scaled_mem_mb(1000, 150),
         runtime=scaled_runtime(15, 3),
