@@ -144,18 +144,19 @@ def calibration(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     other dropout above it) IRLS reports convergence at a slope of 38 with an SE of 28,722."""
     import warnings
 
-    import statsmodels.api as sm
+    from statsmodels.genmod.families import Binomial  # not statsmodels.api: 0.5 s more of the job's imports
+    from statsmodels.genmod.generalized_linear_model import GLM
     from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
     z = logit(p)
-    binomial = sm.families.Binomial()
+    binomial = Binomial()
     estimates = []
     for design, offset, column in ((np.ones((len(y), 1)), z, 0),
-                                   (sm.add_constant(z, has_constant="add"), None, 1)):
+                                   (np.column_stack([np.ones(len(z)), z]), None, 1)):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", PerfectSeparationWarning)
             warnings.simplefilter("always", ConvergenceWarning)
-            fit = sm.GLM(y, design, family=binomial, offset=offset).fit()
+            fit = GLM(y, design, family=binomial, offset=offset).fit()
         value = float(fit.params[column])
         failed = (any(issubclass(w.category, PerfectSeparationWarning | ConvergenceWarning) for w in caught)
                   or not fit.converged or (column == 1 and separated(fit.mu)))
