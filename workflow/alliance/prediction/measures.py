@@ -109,20 +109,30 @@ def weighted_calibration(y: np.ndarray, p: np.ndarray, w: np.ndarray, *, iterati
     usable = (events > 0) & (events < w.sum(axis=1))
     a, c, b = np.zeros(len(w)), np.zeros(len(w)), np.ones(len(w))
     zz, observed = z * z, w @ (y * z)  # sums over the rows as matrix products, the constant ones once
+    ones = np.ones(len(z))
+    powers = np.column_stack([ones, z, zz])
     active = np.flatnonzero(usable)  # the draws still moving: a draw whose steps fell below 1e-6 stops
     ww, ev, ob = w[active], events[active], observed[active]
     settled = np.zeros(len(w), dtype=bool)  # the intercept's own last step below 1e-6 (a one-parameter fit)
     with np.errstate(invalid="ignore", divide="ignore"):
-        for _ in range(iterations):
+        for iteration in range(iterations):
             if not len(active):
                 break
-            mu = expit(a[active, None] + z)
-            step_a = (ev - (ww * mu).sum(axis=1)) / (ww * (mu * (1 - mu))).sum(axis=1)
-            mu = expit(c[active, None] + b[active, None] * z)
-            v = ww * (mu * (1 - mu))
-            wmu = ww * mu
-            h00, h01, h11 = v.sum(axis=1), v @ z, v @ zz
-            g0, g1 = ev - wmu.sum(axis=1), ob - wmu @ z
+            if iteration == 0:  # every draw at a = c = 0, b = 1: one row of risks, expit(z), for all of them
+                mu = expit(z)
+                v = mu * (1 - mu)
+                sums = ww @ np.column_stack([mu, v, v * z, v * zz, mu * z])
+                step_a = (ev - sums[:, 0]) / sums[:, 1]
+                h00, h01, h11 = sums[:, 1], sums[:, 2], sums[:, 3]
+                g0, g1 = ev - sums[:, 0], ob - sums[:, 4]
+            else:  # the sums over rows as matrix products with the columns 1, z, z^2
+                mu = expit(a[active, None] + z)
+                wmu = ww * mu
+                step_a = (ev - wmu @ ones) / ((wmu - wmu * mu) @ ones)
+                mu = expit(c[active, None] + b[active, None] * z)
+                wmu = ww * mu
+                h00, h01, h11 = ((wmu - wmu * mu) @ powers).T
+                g0, g1 = ev - wmu @ ones, ob - wmu @ z
             det = h00 * h11 - h01 * h01
             step_c, step_b = (h11 * g0 - h01 * g1) / det, (h00 * g1 - h01 * g0) / det
             a[active], c[active], b[active] = a[active] + step_a, c[active] + step_c, b[active] + step_b
