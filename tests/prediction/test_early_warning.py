@@ -19,10 +19,12 @@ from alliance.prediction.early_warning import (
     category_levels,
     design_matrix,
     early_warning_analysis,
+    no_cutoff,
     out_of_fold,
     patient_list,
     predictor_sets,
     refit_aucs,
+    roc_points,
     status_key,
     youden_cutoff,
 )
@@ -259,3 +261,36 @@ def test_oracle_is_known_only_from_the_early_window():
     assert np.isnan(oracle[rows["session"].to_numpy() == 2]).all()
     assert np.isfinite(oracle[rows["session"].to_numpy() == 3]).all()
 
+
+
+def test_the_roc_curve_shows_no_corner_of_a_small_count():
+    """A corner's rates times the numbers of dropouts and of stayers are counts at or above its threshold
+    (and below it): a corner with 1 to k - 1 of either is left out, the curve's ends stay. 30 dropouts and
+    30 stayers, ranked D D S D S ... (risk falling): the corners at 1-9 dropouts or stayers from either end
+    are left out; with k = 1 every corner of scikit-learn's curve is kept."""
+    from sklearn.metrics import roc_curve
+
+    rng = np.random.default_rng(3)
+    y = rng.permutation(np.r_[np.ones(30, dtype=int), np.zeros(30, dtype=int)])
+    p = np.linspace(0.9, 0.1, 60)
+    fpr, tpr, _ = roc_curve(y, p)
+    np.testing.assert_array_equal(roc_points(y, p, 1)["true_positive_rate"], tpr)
+    shown = roc_points(y, p, 10)
+    tp, fp = np.rint(shown["true_positive_rate"] * 30), np.rint(shown["false_positive_rate"] * 30)
+    for count in (tp, fp):
+        assert not count.isin(list(range(1, 10)) + list(range(21, 30))).any()
+    assert (tp.iloc[0], fp.iloc[0]) == (0, 0) and (tp.iloc[-1], fp.iloc[-1]) == (30, 30)
+    kept = set(zip(shown["false_positive_rate"], shown["true_positive_rate"], strict=True))
+    assert kept < set(zip(fpr, tpr, strict=True)) and len(kept) > 5
+
+
+def test_a_user_definition_without_a_cut_off_is_not_said_to_have_no_validated_one():
+    """A reviewer's own 7-point form (a YAML definition without `cutoff`) read "has no validated cut-off":
+    the pipeline knows only that its definition sets none. A shipped instrument keeps the sentence."""
+    from dataclasses import replace
+
+    wai = load_instrument("wai_sr")
+    assert "has no validated cut-off" in str(no_cutoff(wai))
+    custom = str(no_cutoff(replace(wai, key="clinic_form", name="Clinic form")))
+    assert custom.startswith("the definition of Clinic form") and "sets no cut-off" in custom
+    assert "validated" not in custom

@@ -12,6 +12,7 @@ from sklearn.metrics import roc_auc_score
 from alliance.prediction.measures import (
     bootstrap_measures,
     calibration,
+    calibration_bins,
     classification,
     fold_auc,
     logit,
@@ -161,3 +162,24 @@ def test_a_separated_calibration_slope_is_not_a_number():
     """Risks that order the outcomes perfectly: the slope has no finite estimate, so none is given."""
     intercept, slope = calibration(np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.8, 0.9]))
     assert np.isfinite(intercept) and np.isnan(slope)
+
+
+
+def test_calibration_groups_give_no_count_below_the_minimum_away():
+    """A group's rate times its size is its count of dropouts, so every group has at least k dropouts and
+    k patients who stayed. 100 patients with risks .01 to 1.00; the 15 of highest risk dropped out, and 5
+    of the first 50 (ten groups of 10 would show 0, 1 or 2 dropouts in each of those). With k = 5: two
+    groups of 50 (5 and 15 dropouts); k = 6: one group; k = 21 (20 dropouts): none."""
+    p = np.arange(1, 101) / 100
+    y = np.zeros(100, dtype=int)
+    y[[10, 20, 30, 40, 45]] = 1
+    y[85:] = 1
+    two = calibration_bins(y, p, 10, 5)
+    assert two["bin"].tolist() == [1, 2] and two["n"].tolist() == [50, 50]
+    np.testing.assert_allclose(two["observed"], [0.1, 0.3])
+    np.testing.assert_allclose(two["predicted"], [p[:50].mean(), p[50:].mean()])
+    one = calibration_bins(y, p, 10, 6)
+    assert one["n"].tolist() == [100] and one["observed"].tolist() == [0.2]
+    assert calibration_bins(y, p, 10, 21).empty
+    alternating = calibration_bins(np.arange(1000) % 2, np.arange(1000) / 1000, 10, 10)
+    assert alternating["n"].tolist() == [100] * 10 and (alternating["observed"] == 0.5).all()

@@ -101,8 +101,11 @@ def _effect(outcome, part, dimension, estimate, scale, **extra):
 def _shares(bond, goal, task, contrast):
     rows = [{"term": d, "estimate": v, "ci_low": v - 0.1, "ci_high": v + 0.1}
             for d, v in (("bond", bond), ("goal", goal), ("task", task))]
-    return [*rows, {"term": "goal_task_minus_bond", "estimate": contrast[0], "ci_low": contrast[1],
-                    "ci_high": contrast[2]}]
+    pairs = [{"term": name, "estimate": v, "ci_low": v - 0.15, "ci_high": v + 0.15}
+             for name, v in (("goal_minus_bond", goal - bond), ("task_minus_bond", task - bond),
+                             ("task_minus_goal", task - goal))]
+    return [*rows, *pairs, {"term": "goal_task_minus_bond", "estimate": contrast[0], "ci_low": contrast[1],
+                            "ci_high": contrast[2]}]
 
 
 # A bond/goal/task result (H5) as alliance.models.dimensions writes it: satisfaction with goals and tasks
@@ -126,7 +129,8 @@ DIMENSIONS_RESULT = {
                              "differences": {"goal_minus_bond": {"reliability": 0.62, "low": True},
                                              "task_minus_bond": {"reliability": 0.64, "low": True},
                                              "task_minus_goal": {"reliability": 0.71, "low": False}}},
-                         "importance": {"rows": _shares(0.2, 0.42, 0.38, (0.2, 0.05, 0.33))},
+                         "importance": {"rows": _shares(0.2, 0.42, 0.38, (0.2, 0.05, 0.33)),
+                                        "explained": 0.213, "fit_index": "R2"},
                          "latent": {  # as alliance.models.dimensions.dimension_analysis returns it
                              "model": "correlated_factors_sem_cluster_robust", "n": 320, "n_therapists": 32,
                              "paths": {d: {"estimate": v, "se": 0.1, "ci_low": v - 0.2, "ci_high": v + 0.2}
@@ -138,7 +142,8 @@ DIMENSIONS_RESULT = {
                              "correlations": {"bond_goal": 0.81, "bond_task": 0.8, "goal_task": 0.79},
                              "fit": {"cfi": 0.991, "rmsea": 0.041}}},
         "dropout": {"hypothesis": "H2",
-                    "importance": {"rows": _shares(0.3, 0.33, 0.37, (0.05, -0.2, 0.25))}},
+                    "importance": {"rows": _shares(0.3, 0.33, 0.37, (0.05, -0.2, 0.25)), "explained": 0.0004,
+                                  "fit_index": "McFadden R2"}},
     },
     "statuses": [],
 }

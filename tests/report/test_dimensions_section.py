@@ -26,7 +26,14 @@ def test_the_section_says_which_dimension_carries_each_outcome():
         # others" where the table's task-minus-goal CI excluded 0
         "Dropout: agreement on goals and tasks carried neither clearly more nor clearly less of what the "
         "alliance explains than the bond (difference in shares .05, 95% CI -.20 to .25; each pair of "
-        "dimensions is compared in the table)."]
+        "dimensions is compared in the table of differences)."]
+    # the pairs and the planned contrast with their CIs, and the fit the shares divide (a reviewer's report
+    # pointed to a table of pairs it did not have); dropout's three dimensions add almost nothing
+    assert section["differences"] == [
+        {"outcome": "satisfaction", "pairs": [".22 [.07, .37]", ".18 [.03, .33]", "-.04 [-.19, .11]"],
+         "contrast": ".20 [.05, .33]", "explained": ".213"},
+        {"outcome": "dropout", "pairs": [".03 [-.12, .18]", ".07 [-.08, .22]", ".04 [-.11, .19]"],
+         "contrast": ".05 [-.20, .25]", "explained": ".00040"}]
     rows = pd.DataFrame(section["rows"])
     assert len(rows) == 6 and list(rows["dimension"][:3]) == ["bond", "goal", "task"]
     assert rows.loc[0, "alone"] == "1.20 [1.00, 1.40]" and rows.loc[0, "joint"] == "0.20 [0.00, 0.40]"
@@ -171,3 +178,15 @@ def test_an_outcome_on_fewer_patients_than_the_minimum_cell_size_is_withheld():
     labels = [t.get_text() for ax in fig.axes for t in ax.get_yticklabels()]
     assert labels and not any("Satisfaction" in label for label in labels)
     assert reportable_dimensions(DIMENSIONS_RESULT, 10) is DIMENSIONS_RESULT  # 18 patients each: all kept
+
+
+def test_a_bound_of_an_interval_that_excludes_zero_never_reads_zero():
+    """A reviewer's null cohort read "the bond carried more ... (difference in shares -.26, 95% CI -.47 to
+    .00)": the bound was -.0044, so the decision (the CI excludes 0) was right and the text looked wrong."""
+    close = copy.deepcopy(DIMENSIONS_RESULT)
+    close["outcomes"]["dropout"]["importance"]["rows"][-1] |= {"estimate": -0.26, "ci_low": -0.47,
+                                                              "ci_high": -0.0044}
+    assert dimension_section(close, status())["sentences"][2] == (
+        "Dropout: the bond carried more of what the alliance explains than agreement on goals and tasks "
+        "(difference in shares -.26, 95% CI -.47 to -.0044).")
+    assert dimension_section(close, status())["differences"][1]["contrast"] == "-.26 [-.47, -.0044]"

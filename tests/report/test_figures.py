@@ -740,3 +740,18 @@ def test_invariance_figure_shows_each_disciplines_loadings_and_intercepts():
     features = pd.DataFrame({"patient_id": ["p1", "p2", "p3"], "discipline": "physiotherapy"})
     (line,) = alliance_trajectories(sessions, features, min_cell_size=3).axes[0].get_lines()
     assert line.get_color() == colour["physiotherapy"]
+
+
+def test_item_distributions_of_a_long_keyed_seven_point_form_keep_their_axis_label():
+    """A reviewer's own 12-item 1-7 form (keys `wai_s_custom_NN`, two reverse-keyed items): the label under
+    the bars ran past the figure's right edge."""
+    form = Instrument(key="wai_s_custom", name="Custom WAI-S-like form", citation="", n_items=12, minimum=1,
+                      maximum=7, reverse_keyed=(4, 10), score="mean", total="mean_of_subscales",
+                      subscales={"goal": (1, 4, 8, 11), "bond": (2, 5, 7, 9), "task": (3, 6, 10, 12)},
+                      max_missing_per_subscale=0)
+    items = [form.item_column(i) for subscale in form.subscales.values() for i in subscale]
+    stats = pd.DataFrame({"item": items, "subscale": [name for name, members in form.subscales.items()
+                                                     for _member in members], "ceiling_share": 0.3})
+    answers = pd.DataFrame([{"item": item, "value": value, "n": 10, "share": 1 / 7}
+                            for item in items for value in range(1, 8)])
+    assert layout_problems(item_distributions(answers, stats, form)) == []

@@ -586,7 +586,10 @@ def test_a_column_the_data_do_not_have_gets_no_table_of_patients(inputs):
     features = features.assign(site=pd.Series(pd.NA, index=features.index, dtype="string"))
     html = build_report(**inputs | {"features": features})
     assert "Patients by discipline" in html and "Patients by site" not in html
-    assert "Patients by site" in build_report(**inputs)
+    assert '<th scope="row">Sites</th>' not in html  # nor 0 sites in the overview (a reviewer's report)
+    with_sites = build_report(**inputs)
+    assert "Patients by site" in with_sites
+    assert '<th scope="row">Sites</th><td class="num">2</td>' in with_sites
 
 
 def test_the_missing_data_table_counts_satisfaction_missing_among_dropouts(inputs):

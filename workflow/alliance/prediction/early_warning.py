@@ -33,7 +33,7 @@ from scipy.special import expit
 
 from alliance.errors import FITTED, REFUSED, NotEstimable, status_record
 from alliance.i18n import Message
-from alliance.instruments import Instrument, name_in_words
+from alliance.instruments import Instrument, name_in_words, shipped_instruments
 from alliance.prediction.decision_points import ALLIANCE_PREDICTORS, REMAINING
 from alliance.prediction.measures import (
     MEASURES,
@@ -65,6 +65,16 @@ MEASURE_COLUMNS = ["validation", "session", "strategy", "measure", "estimate", "
                    "dropouts", "threshold"]
 CURVE_COLUMNS = ["session", "strategy", "threshold", "net_benefit"]
 ROC_COLUMNS = ["session", "strategy", "false_positive_rate", "true_positive_rate"]
+
+
+def no_cutoff(instrument: Instrument) -> Message:
+    """Why the conventional cut-off rule is not applied: a shipped instrument has no validated cut-off (the
+    WAI-SR, the WAI-S); of a user's definition the pipeline knows only that it sets none."""
+    if instrument.key in shipped_instruments():
+        return Message("{instrument} has no validated cut-off: the conventional rule is not applied",
+                       instrument=name_in_words(instrument))
+    return Message("the definition of {instrument} sets no cut-off (`cutoff`, or instruments.cutoff_value in "
+                   "the config): the conventional rule is not applied", instrument=name_in_words(instrument))
 
 
 def status_key(session: int, strategy: str, validation: str = THERAPIST_CV) -> str:
@@ -374,13 +384,11 @@ def _analysis(rows: pd.DataFrame, settings: dict, *, covariates: list[str], inst
             curves.append(_curve(session, name, net_benefit_curve(y, risks[name], CURVE_THRESHOLDS)))
             bins.append(calibration_bins(y, risks[name], CALIBRATION_BINS, min_cell_size)
                         .assign(session=session, strategy=name))
-            roc.append(roc_points(y, risks[name]).assign(session=session, strategy=name))
+            roc.append(roc_points(y, risks[name], min_cell_size).assign(session=session, strategy=name))
         rules = {"clinic_cutoff": clinic}
         if instrument.cutoff is None:
             result["statuses"].append(status_record(
-                status_key(session, "conventional_cutoff"), REFUSED,
-                Message("{instrument} has no validated cut-off: the conventional rule is not applied",
-                        instrument=name_in_words(instrument))))
+                status_key(session, "conventional_cutoff"), REFUSED, no_cutoff(instrument)))
         else:
             rules = {"conventional_cutoff": instrument.cutoff.flags(last)} | rules
         for name, alert in rules.items():
@@ -424,12 +432,23 @@ def _site_rows(at_k: pd.DataFrame, designs: dict, penalty: float | str, seed: in
     return rows
 
 
-def roc_points(y: np.ndarray, p: np.ndarray) -> pd.DataFrame:
-    """The ROC curve of risk `p` (scikit-learn's `roc_curve`, its corners only)."""
+def roc_points(y: np.ndarray, p: np.ndarray, min_cell_size: int) -> pd.DataFrame:
+    """The ROC curve of risk `p` (scikit-learn's `roc_curve`, its corners only), without the corners that
+    would give a count of 1 to `min_cell_size` - 1 away: a corner's rates times the numbers of dropouts and
+    of patients who stayed are the counts of each at or above its threshold, and below it (ANALYSIS_PLAN.md,
+    section 8). The curve runs straight past them; the AUC is computed from the risks, not from these."""
     from sklearn.metrics import roc_curve
 
     fpr, tpr, _thresholds = roc_curve(y, p)
-    return pd.DataFrame({"false_positive_rate": fpr, "true_positive_rate": tpr})
+    positives = int(np.sum(y))
+    negatives = len(y) - positives
+    k = max(min_cell_size, 1)
+
+    def shown(count: np.ndarray, total: int) -> np.ndarray:
+        return (count == 0) | (count == total) | ((count >= k) & (total - count >= k))
+
+    keep = shown(np.rint(tpr * positives), positives) & shown(np.rint(fpr * negatives), negatives)
+    return pd.DataFrame({"false_positive_rate": fpr[keep], "true_positive_rate": tpr[keep]})
 
 
 def _curve(session: int, strategy: str, values: np.ndarray) -> pd.DataFrame:

@@ -308,15 +308,18 @@ def rule_curve(y: np.ndarray, alert: np.ndarray, thresholds: np.ndarray) -> np.n
 
 
 def calibration_bins(y: np.ndarray, p: np.ndarray, bins: int, min_cell_size: int) -> pd.DataFrame:
-    """Observed dropout rate against mean predicted risk in groups of about equal size by predicted risk
-    (at most `bins` groups, each of at least `min_cell_size` patients, so that no rate rests on fewer)."""
+    """Observed dropout rate against mean predicted risk in groups of about equal size by predicted risk:
+    the most groups, up to `bins`, in which every group has at least `min_cell_size` patients who dropped
+    out and as many who stayed, since a group's rate times its size is its count of dropouts
+    (ANALYSIS_PLAN.md, section 8); no group where the whole sample has fewer of either."""
     columns = ["bin", "n", "predicted", "observed"]
-    if len(y) < max(min_cell_size, 1):
-        return pd.DataFrame(columns=columns)
-    groups = int(max(1, min(bins, len(y) // max(min_cell_size, 1))))
+    y = np.asarray(y, dtype=int)
+    k = max(min_cell_size, 1)
     order = np.argsort(p, kind="stable")
-    rows = []
-    for i, part in enumerate(np.array_split(order, groups)):
-        rows.append({"bin": i + 1, "n": len(part), "predicted": float(p[part].mean()),
-                     "observed": float(y[part].mean())})
-    return pd.DataFrame(rows, columns=columns)
+    for groups in range(min(bins, int(y.sum()) // k, int(len(y) - y.sum()) // k), 0, -1):
+        parts = np.array_split(order, groups)
+        if all(k <= y[part].sum() <= len(part) - k for part in parts):
+            return pd.DataFrame([{"bin": i + 1, "n": len(part), "predicted": float(p[part].mean()),
+                                  "observed": float(y[part].mean())} for i, part in enumerate(parts)],
+                                columns=columns)
+    return pd.DataFrame(columns=columns)

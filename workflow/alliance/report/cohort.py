@@ -94,7 +94,8 @@ def cohort_section(
     overview = [
         (_("Patients"), format_count(n_patients)),
         (_("Therapists"), format_count(features["therapist_id"].nunique())),
-        (_("Sites"), format_count(features["site"].nunique())),
+        # no row where the data have no site column (it read "Sites | 0"; listed with the input tables)
+        *([(_("Sites"), format_count(features["site"].nunique()))] if features["site"].notna().any() else []),
         (_("Sessions scheduled"), format_count(len(session_scores))),
         (_("Sessions attended"), count_with_share(attended, len(session_scores))),
         (_("Dropouts (of patients with a recorded outcome)"),

@@ -20,6 +20,7 @@ from alliance.models.dimensions import DIMENSIONS, MIN_RELIABILITY
 from alliance.report.analysis import planned_title
 from alliance.report.cohort import subscale_name
 from alliance.report.format import (
+    bound_digits,
     estimate_digits,
     format_ci,
     format_number,
@@ -49,7 +50,7 @@ CONTRAST_SENTENCES = (
        "(difference in shares {estimate}, 95% CI {low} to {high})."),
     N_("{outcome}: agreement on goals and tasks carried neither clearly more nor clearly less of what the "
        "alliance explains than the bond (difference in shares {estimate}, 95% CI {low} to {high}; each pair "
-       "of dimensions is compared in the table)."),
+       "of dimensions is compared in the table of differences)."),
 )
 # H5d's verdict: the outcome weighted the latent dimensions unequally, or not distinguishably.
 LATENT_SENTENCES = (
@@ -71,9 +72,26 @@ def _estimate(row: Mapping) -> str:
 
 def _contrast_sentence(outcome: str, row: Mapping) -> str:
     which = 0 if row["ci_low"] > 0 else 1 if row["ci_high"] < 0 else 2
+    low_digits, high_digits = bound_digits(row["ci_low"], row["ci_high"])
     return fill(_(CONTRAST_SENTENCES[which]), outcome=outcome_name(outcome).capitalize(),
-                estimate=format_unit(row["estimate"]), low=format_unit(row["ci_low"]),
-                high=format_unit(row["ci_high"]))
+                estimate=format_unit(row["estimate"]), low=format_unit(row["ci_low"], low_digits),
+                high=format_unit(row["ci_high"], high_digits))
+
+
+def _share(row: Mapping) -> str:
+    """A share or a difference of shares with its 95% CI."""
+    return f"{format_unit(row['estimate'])} {format_ci(row['ci_low'], row['ci_high'], unit=True)}"
+
+
+def _difference_row(outcome: str, importance: Mapping) -> dict | None:
+    """The differences between the dimensions' shares (each pair and the planned contrast, with their
+    bootstrap CIs) and the fit the three add together, which the shares divide; None without shares."""
+    shares = {row["term"]: row for row in importance.get("rows", [])}
+    if not all(term in shares for term in (*DIFFERENCES, CONTRAST)):
+        return None
+    return {"outcome": outcome_name(outcome), "pairs": [_share(shares[pair]) for pair in DIFFERENCES],
+            "contrast": _share(shares[CONTRAST]),
+            "explained": format_unit(importance["explained"], estimate_digits(importance["explained"], 3))}
 
 
 def _latent_sentence(outcome: str, latent: Mapping) -> str:
@@ -204,16 +222,16 @@ def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
             and not (result or {}).get("effects")):
         # one reason for every part and outcome (an instrument without the three dimensions, pre-scored
         # totals): said once, without the section's tables and figure
-        return {"sentences": [], "rows": [], "latent": [], "reliability": [], "caveats": [],
-                "not_estimated": [], "limit": format_unit(MIN_RELIABILITY),
+        return {"sentences": [], "rows": [], "latent": [], "reliability": [], "differences": [],
+                "caveats": [], "not_estimated": [], "limit": format_unit(MIN_RELIABILITY),
                 "none": fill(_("None of H5's analyses is possible in these data: {reason}."),
                              reason=reason_words(h5.iloc[0])), "alpha": False}
     if result is None:
-        return {"sentences": [], "rows": [], "latent": [], "reliability": [], "caveats": [],
-                "not_estimated": not_estimated, "limit": format_unit(MIN_RELIABILITY), "none": "",
-                "alpha": False}
+        return {"sentences": [], "rows": [], "latent": [], "reliability": [], "differences": [],
+                "caveats": [], "not_estimated": not_estimated, "limit": format_unit(MIN_RELIABILITY),
+                "none": "", "alpha": False}
     effects = pd.DataFrame(result["effects"])
-    rows, sentences, caveats, latent, reliability = [], [], [], [], []
+    rows, sentences, caveats, latent, reliability, differences = [], [], [], [], [], []
     if withheld := result.get("withheld"):
         names = join([outcome_name(outcome) for outcome in withheld], ", ")
         caveats.append(fill(_("Withheld for {outcomes}: the estimates rest on fewer patients than the "
@@ -235,6 +253,8 @@ def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
             latent.append(_latent_row(outcome, detail["latent"]))
         if (row := _reliability_row(outcome, detail.get("reliability", {}))) is not None:
             reliability.append(row)
+        if (row := _difference_row(outcome, detail.get("importance", {}))) is not None:
+            differences.append(row)
         caveats += _caveats(outcome, detail)
         alphas = detail.get("reliability", {}).get("dimensions", {})
         for dimension in DIMENSIONS:
@@ -251,9 +271,7 @@ def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
                 "alone": _estimate(alone) if alone is not None else "NA",
                 "joint": _estimate(joint) if joint is not None else "NA",
                 "vif": format_number(joint["vif"], 1) if joint is not None else "NA",
-                "share": (f"{format_unit(shares[dimension]['estimate'])} "
-                          f"{format_ci(shares[dimension]['ci_low'], shares[dimension]['ci_high'], unit=True)}"
-                          if dimension in shares else "NA"),
+                "share": _share(shares[dimension]) if dimension in shares else "NA",
                 "alpha": format_unit(alphas[dimension]["alpha"]) if dimension in alphas else "NA",
             })
     caveats += _no_reliability(result["outcomes"])
@@ -262,8 +280,8 @@ def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
     alpha = any(is_number(values["alpha"]) for detail in result["outcomes"].values()
                 for values in detail.get("reliability", {}).get("dimensions", {}).values())
     return {"sentences": sentences, "rows": rows, "latent": latent, "reliability": reliability,
-            "caveats": caveats, "not_estimated": not_estimated, "limit": format_unit(MIN_RELIABILITY),
-            "none": "", "alpha": alpha}
+            "differences": differences, "caveats": caveats, "not_estimated": not_estimated,
+            "limit": format_unit(MIN_RELIABILITY), "none": "", "alpha": alpha}
 
 
 def _interval(ax, estimate: float, low: float, high: float, y: float, colour, marker: str) -> None:

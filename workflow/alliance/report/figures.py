@@ -269,8 +269,9 @@ def item_distributions(
                      fontsize="small", color="0.35")
         axes[-1].set_xlim(0, 1)
         axes[-1].xaxis.set_major_formatter(PercentFormatter(1.0))
-        axes[-1].set_xlabel(_("Share of answers; (R) reverse-keyed: bars as answered, at max. after reverse "
-                              "keying") if reverse else _("Share of answers"))
+        axes[-1].set_xlabel(_("Share of answers\n(R) reverse-keyed: bars as answered, at max. after reverse "
+                              "keying") if reverse else _("Share of answers"))  # two lines: long item labels
+        # and 7 answers left too little width for one (a reviewer's custom 1-7 form: the label was cut)
         handles, labels = axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside lower center", ncols=len(values) + 1,
                    title=_("Answer (as given)"), title_fontsize="small")

@@ -107,12 +107,23 @@ def p_text(p: float, symbol: str = "p") -> str:
     return f"{symbol} {formatted}" if formatted.startswith(("<", ">")) else f"{symbol} = {formatted}"
 
 
+def bound_digits(low: float, high: float, digits: int = 2) -> tuple[int, int]:
+    """The decimals of a CI's two bounds: `digits`, or as many as `estimate_digits` gives a bound that
+    `digits` would show as 0 in an interval that excludes 0 ("-.47 to -.0044": "-.47 to .00" reads as
+    reaching 0)."""
+    if not (is_number(low) and is_number(high)) or low <= 0 <= high:
+        return digits, digits
+    return estimate_digits(low, digits), estimate_digits(high, digits)
+
+
 def format_ci(low: float, high: float, digits: int = 2, *, unit: bool = False, percent: bool = False) -> str:
     """A confidence interval, "[low, high]" ("[low; high]" where the decimal mark is a comma), of numbers,
-    of numbers bounded by 1 (`unit`) or of shares as percentages (`percent`)."""
+    of numbers bounded by 1 (`unit`) or of shares as percentages (`percent`); a bound of an interval that
+    excludes 0 is never shown as 0 (`bound_digits`)."""
     fmt = format_percent if percent else format_unit if unit else format_number
     separator = ", " if language() == SOURCE_LANGUAGE else "; "
-    return f"[{fmt(low, digits)}{separator}{fmt(high, digits)}]"
+    low_digits, high_digits = (digits, digits) if percent else bound_digits(low, high, digits)
+    return f"[{fmt(low, low_digits)}{separator}{fmt(high, high_digits)}]"
 
 
 def format_count(n: float) -> str:
