@@ -50,6 +50,14 @@ def test_the_section_says_which_dimension_carries_each_outcome():
         "Satisfaction, latent dimensions: no dimension-specific effect could be told apart from the general "
         "alliance (test of equal paths: Wald 1.62 on 2 df, p = .450 by wild bootstrap, q = .450 over the "
         "outcomes).")
+    # the shares' contrast and the latent test disagree: said, both ways (the agreeing default says nothing)
+    assert not any("the two analyses differ" in sentence for sentence in section["sentences"])
+    assert dimension_section(no_latent, status())["sentences"][2].startswith(
+        "Satisfaction: the two analyses differ. The shares divide what the observed dimension scores explain")
+    unclear = copy.deepcopy(DIMENSIONS_RESULT)
+    unclear["outcomes"]["satisfaction"]["importance"]["rows"][-1] |= {"ci_low": -0.05}
+    assert dimension_section(unclear, status())["sentences"][2].startswith(
+        "Satisfaction: the two analyses differ. The latent model, which separates the general alliance")
     latent = section["latent"]
     assert latent == [{"outcome": "satisfaction", "bond": "-0.10 [-0.30, 0.10]", "goal": "0.30 [0.10, 0.50]",
                        "task": "0.25 [0.05, 0.45]", "test": "12.50 (.005; .010)", "fit": ".991, .041"}]

@@ -61,6 +61,18 @@ LATENT_SENTENCES = (
        "alliance (test of equal paths: Wald {wald} on {df} df, {p} by wild bootstrap, {q} over the "
        "outcomes)."),
 )
+# Where the planned contrast of the shares and H5d's latent test disagree, which way (a reviewer's null
+# cohort read "goals and tasks carried more" beside "no dimension-specific effect", without a word between).
+DISAGREEMENT_SENTENCES = (
+    N_("{outcome}: the two analyses differ. The shares divide what the observed dimension scores explain "
+       "together, and a dimension measured more reliably, or sharing more with the general alliance, can "
+       "take a larger share without an effect of its own; the latent model, which separates the general "
+       "alliance from the dimensions and from their measurement error, found no effect of a dimension beyond "
+       "the general alliance, so the difference in shares is not evidence of one."),
+    N_("{outcome}: the two analyses differ. The latent model, which separates the general alliance from the "
+       "dimensions and from their measurement error, found the outcome weighting the dimensions unequally, "
+       "where the shares of the observed scores did not differ clearly in the planned contrast."),
+)
 DIFFERENCES = ("goal_minus_bond", "task_minus_bond", "task_minus_goal")
 VIF_LIMIT = 5.0  # a joint coefficient with a larger VIF is not interpretable alone (ANALYSIS_PLAN.md, H5b)
 
@@ -92,6 +104,16 @@ def _difference_row(outcome: str, importance: Mapping) -> dict | None:
     return {"outcome": outcome_name(outcome), "pairs": [_share(shares[pair]) for pair in DIFFERENCES],
             "contrast": _share(shares[CONTRAST]),
             "explained": format_unit(importance["explained"], estimate_digits(importance["explained"], 3))}
+
+
+def _disagreement(outcome: str, contrast: Mapping, latent: Mapping) -> str | None:
+    """A sentence where the planned contrast of the shares (its CI excludes 0) and H5d's verdict disagree;
+    None where they agree."""
+    shares_differ = contrast["ci_low"] > 0 or contrast["ci_high"] < 0
+    if shares_differ == bool(latent["declared"]):
+        return None
+    return fill(_(DISAGREEMENT_SENTENCES[0 if shares_differ else 1]),
+                outcome=outcome_name(outcome).capitalize())
 
 
 def _latent_sentence(outcome: str, latent: Mapping) -> str:
@@ -251,6 +273,9 @@ def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
         if "latent" in detail:
             sentences.append(_latent_sentence(outcome, detail["latent"]))
             latent.append(_latent_row(outcome, detail["latent"]))
+            if CONTRAST in shares and (disagreement := _disagreement(outcome, shares[CONTRAST],
+                                                                     detail["latent"])):
+                sentences.append(disagreement)
         if (row := _reliability_row(outcome, detail.get("reliability", {}))) is not None:
             reliability.append(row)
         if (row := _difference_row(outcome, detail.get("importance", {}))) is not None:
