@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alliance.errors import ConfigError, InputError
+from alliance.errors import NOT_ESTIMABLE, REFUSED, ConfigError, InputError, status_record
+from alliance.i18n import Count, Message, Plural, Term, message_text
 from alliance.network.bundle import (
     EFFECT_COLUMNS,
     ENTRIES,
@@ -20,6 +21,8 @@ from alliance.network.bundle import (
     read_bundle,
     reliability_table,
     scrub_text,
+    statuses_table,
+    what_leaves,
     zip_bytes,
 )
 
@@ -142,3 +145,59 @@ def test_zip_is_deterministic_and_read_back(tmp_path):
     (tmp_path / "c.zip").write_text("not a zip")
     with pytest.raises(InputError, match="not a readable bundle zip"):
         read_bundle(tmp_path / "c.zip")
+
+
+# The split model's reason as alliance.models.levels writes it (clinic e of a reviewer's network: 60 patients,
+# 5 therapists, 58 analysed)
+SPLIT = ("the therapist means of {predictor} do not vary beyond chance (F({df1}, {df2}) = {f:.2f}, p = "
+         "{p:.3u}): they are too unreliable to identify a therapist-level slope")
+
+
+def status_rows(records: list[dict]) -> pd.DataFrame:
+    """status.csv's rows of `status_record`s (the messages as JSON text, as the workflow writes them)."""
+    rows = [record | {"reason_message": message_text(record["reason_message"]),
+                      "flags_message": message_text(record["flags_message"]), "hypothesis": "H1",
+                      "family": "adherence", "analysis": "secondary", "outcome": "attendance",
+                      "model": "binomial_glm_cluster_therapist", "title": ""} for record in records]
+    return pd.DataFrame(rows)
+
+
+def test_a_hidden_number_of_therapists_is_not_given_away_by_a_reasons_statistic():
+    """Clinic e's bundle read "do not vary beyond chance (F(<10, 53) = 0.55, p = .703)" beside 58 patients
+    analysed: 58 - 53 = 5 therapists, and F = 0.55 with p = .703 on 53 df pins the numerator df to 4. Where a
+    reason holds a count of 1 to k - 1, its test statistics leave the site without their numbers, the words
+    kept; from the message's data (status.csv's reason_message, its counts typed: a count with its share is
+    "<k" whole, as the report writes it) and, without it, from the text. A statistic beside no hidden count
+    stays. A count of disciplines is not a count of people: "1 discipline" is written as it is ("<10
+    discipline" gave it away and read wrong)."""
+    name = Term("predictor", "early alliance")
+    split = Message(SPLIT, predictor=name, df1=4, df2=53, f=0.5453662, p=0.7031338)
+    shown = Message(SPLIT, predictor=name, df1=14, df2=53, f=0.5453662, p=0.7031338)
+    ceiling = Message("{count} patients answered every item at the maximum.", count=Count(3, of=58))
+    one = Plural("{n} discipline in the analysis sample: nothing to compare",
+                 "{n} disciplines in the analysis sample: nothing to compare", n=1)
+    records = [status_record("H1-split", NOT_ESTIMABLE, split),
+               status_record("H2-split", NOT_ESTIMABLE, shown), status_record("H3", NOT_ESTIMABLE, ceiling),
+               status_record("H1-moderation", REFUSED, one)]
+    words = ("the therapist means of early alliance do not vary beyond chance: they are too unreliable to "
+             "identify a therapist-level slope")
+    expected = [words, str(shown), "<10 patients answered every item at the maximum.",
+                "1 discipline in the analysis sample: nothing to compare"]
+    table = status_rows(records)
+    assert statuses_table(table, 10)["reason"].tolist() == expected
+    # without the messages' data (an earlier status.csv), from the text
+    plain = table.drop(columns=["reason_message", "flags_message"])
+    assert statuses_table(plain, 10)["reason"].tolist() == expected
+    assert scrub_text("a slope of 3 disciplines (t(4) = 2.10, p = .10) at session 2 (chi\u00b2(2) = 7.1)",
+                      10) == "a slope of 3 disciplines at session 2"
+    kept = "a slope of 3 disciplines (t(14) = 2.10, p = .10) at session 2 (\u03c7\u00b2(12) = 7.1)"
+    assert scrub_text(kept, 10) == kept
+    # the flags' few-cluster note keeps its words ("t(<10) intervals" is no statistic)
+    few = Message("Few clusters: {g} therapists (fewer than {minimum}); {method}, with t({df}) intervals and "
+                  "p-values.", g=5, minimum=50, method=Message("CR1"), df=4)
+    flagged = status_rows([status_record("H1", "fitted", flags=[few])])
+    assert statuses_table(flagged, 10)["flags"].iloc[0] == (
+        "Few clusters: <10 therapists (fewer than 50); CR1, with t(<10) intervals and p-values.")
+    summary = what_leaves("e", {"effects.csv": pd.DataFrame(columns=EFFECT_COLUMNS), "statuses.csv": table,
+                                "flows.csv": table, "reliability.csv": table, "benchmarks.csv": table}, 10)
+    assert "nor by a reason's test statistic" in summary
