@@ -201,3 +201,22 @@ def test_a_hidden_number_of_therapists_is_not_given_away_by_a_reasons_statistic(
     summary = what_leaves("e", {"effects.csv": pd.DataFrame(columns=EFFECT_COLUMNS), "statuses.csv": table,
                                 "flows.csv": table, "reliability.csv": table, "benchmarks.csv": table}, 10)
     assert "nor by a reason's test statistic" in summary
+
+
+def test_a_suppressed_disciplines_patients_are_not_the_difference_of_the_others():
+    """The per-discipline rows of a model sum to its row: 112 - (33 + 29 + 43) gave the suppressed
+    osteopathy's 7 patients. As the report (plan version 26, section 8), the next smallest discipline's
+    counts are withheld too (its estimate sent, and its SE as wide as its CI, its therapists hidden); a
+    model without a suppressed discipline shows every count."""
+    scales = pd.DataFrame([{"outcome": "dropout", "predictor": "alliance_early", "predictor_mean": 3.9,
+                            "predictor_sd": 0.5, "relative_variance": 0.01}])
+    rows = [effect(112, 20, "exploratory") | {"predictor": "alliance_early"}]
+    for discipline, n, g in (("psychology", 33, 6), ("physiotherapy", 29, 5), ("nutrition", 43, 6),
+                             ("osteopathy", 7, 3)):
+        rows.append(effect(n, g, "exploratory") | {"predictor": f"alliance_early [{discipline}]"})
+    table = effects_table(pd.DataFrame(rows), scales, 10).set_index("predictor")
+    assert table["n_patients"].tolist() == ["112", "33", "suppressed", "43", "<10"]
+    assert table.loc["alliance_early [physiotherapy]", "n_therapists"] == "suppressed"
+    assert table.loc["alliance_early [physiotherapy]", "estimate"] == 0.5
+    whole = effects_table(pd.DataFrame(rows[:4]), scales, 10)
+    assert whole["n_patients"].tolist() == ["112", "33", "29", "43"]

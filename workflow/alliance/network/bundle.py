@@ -11,7 +11,8 @@ The bundle holds tables of aggregates only (ANALYSIS_PLAN.md, section 11):
   the metric pooled across sites, since "per SD" is per each site's own SD. The predictor's mean goes
   with its SD, so that the coordinator can put the pooled effect per SD of all sites' patients together
   (the SD of the combined data). An effect resting on fewer than `privacy.min_cell_size` patients is
-  `suppressed` (no numbers).
+  `suppressed` (no numbers); beside a suppressed discipline, the next smallest discipline's counts are
+  withheld (the per-discipline rows sum to the model's), as in the report.
 - `statuses.csv`: every planned model's status and reason (`results/models/status.csv`).
 - `flows.csv`: each model family's analysis flow, counts of 1 to k - 1 shown as "<k" (with secondary
   suppression of the exclusions, as in the report).
@@ -244,13 +245,19 @@ def interval_ratio(estimate, std_error, ci_low, ci_high) -> np.ndarray:
 
 def effects_table(effects: pd.DataFrame, scales: pd.DataFrame, k: int) -> pd.DataFrame:
     """The bundle's effects: every effect row, per SD and (primary) per point; rows resting on fewer than
-    `k` patients suppressed. Where the therapists are hidden (1 to k - 1) and the CI is on t(G - 1), the SE
-    is sent widened to that interval (`interval_ratio`): the CI over the SE would otherwise be t(G - 1)
-    and give G away; the pooling weighs such a site by the same SE as before. Its per-point SE is then the
-    widened SE over the SD, the SD's sampling term kept: SE_z / SD widened by the same ratio r would give
-    r away, as SE^2 - (SD SE_point)^2 = r^2 b^2 Var(SD) / SD^2 with b, SD and n sent."""
+    `k` patients suppressed, and beside one of a model's per-discipline rows (which sum to the model's) the
+    next smallest discipline's counts withheld ("suppressed"), as the report withholds them
+    (`alliance.report.analysis.withheld_counts`). Where the therapists are hidden (1 to k - 1, or
+    withheld) and the CI is on t(G - 1), the SE is sent widened to that interval (`interval_ratio`): the
+    CI over the SE would otherwise be t(G - 1) and give G away; the pooling weighs such a site by the same
+    SE as before. Its per-point SE is then the widened SE over the SD, the SD's sampling term kept: SE_z /
+    SD widened by the same ratio r would give r away, as SE^2 - (SD SE_point)^2 = r^2 b^2 Var(SD) / SD^2
+    with b, SD and n sent."""
+    from alliance.report.analysis import withheld_counts  # deferred as the models (`predictor_scales`)
+
     table = per_point(effects, scales)
-    hidden = table["n_therapists"].between(1, k - 1).to_numpy()
+    withheld = table.index.isin(list(withheld_counts(table, k)))
+    hidden = table["n_therapists"].between(1, k - 1).to_numpy() | withheld
     ratio = interval_ratio(table["estimate"], table["std_error"], table["ci_low"], table["ci_high"])
     widened = hidden & (ratio > 1)
     table["std_error"] = table["std_error"] * np.where(widened, ratio, 1.0)
@@ -262,7 +269,7 @@ def effects_table(effects: pd.DataFrame, scales: pd.DataFrame, k: int) -> pd.Dat
     table.loc[small, numbers] = np.nan
     table["status"] = np.where(small, SUPPRESSED, ESTIMATED)
     for column in ("n_patients", "n_therapists"):
-        table[column] = [shown(n, k) for n in table[column]]
+        table[column] = np.where(withheld, SUPPRESSED, [shown(n, k) for n in table[column]])
     return table[EFFECT_COLUMNS]
 
 
@@ -380,7 +387,8 @@ COLUMN_WORDS = {
                                                 "degrees of freedom), so that the two do not give their "
                                                 "number away",
         "n_patients, n_therapists": "how many patients and therapists the effect rests on (\"<k\" when "
-                                    "1 to k - 1)",
+                                    "1 to k - 1; \"suppressed\" for the next smallest discipline beside a "
+                                    "suppressed one, whose count the model's total would otherwise give)",
         "predictor_mean, predictor_sd": "primary effects: the mean and SD of the alliance score in the "
                                         "analysed patients",
         "estimate_per_point, std_error_per_point": "primary effects: the effect per point of the alliance "
