@@ -220,3 +220,32 @@ def test_a_suppressed_disciplines_patients_are_not_the_difference_of_the_others(
     assert table.loc["alliance_early [physiotherapy]", "estimate"] == 0.5
     whole = effects_table(pd.DataFrame(rows[:4]), scales, 10)
     assert whole["n_patients"].tolist() == ["112", "33", "29", "43"]
+
+
+def test_share_names_a_missing_input_and_the_fix(tmp_path, capsys, monkeypatch):
+    """`python -m alliance.network.share` in a run's folder outside the repository ended in a traceback
+    (FileNotFoundError: 'ANALYSIS_PLAN.md'); each missing input is now one message naming the file and the
+    fix, exit status 1, nothing written."""
+    from alliance.network.share import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results/manifest.json").write_text(json.dumps({"inputs": {"plan": {"sha256": "0" * 64}}}))
+    (tmp_path / "unfinished").mkdir()
+
+    def refusal(*argv: str) -> str:
+        assert main(list(argv)) == 1
+        err = capsys.readouterr().err.strip()
+        assert "Error" not in err and "Traceback" not in err and "\n" not in err
+        return err
+
+    assert refusal() == ("ANALYSIS_PLAN.md: no such file (the analysis plan the run followed): run make "
+                         "share in the repository's folder, or pass --plan PATH/ANALYSIS_PLAN.md")
+    (tmp_path / "plan.md").write_text("# plan\n")
+    assert refusal("--plan", "plan.md", "--results", "nothere") == (
+        "nothere: no such folder (a finished run's results/): run the workflow first (make run), or pass "
+        "--results PATH")
+    assert refusal("--plan", "plan.md", "--results", "unfinished") == (
+        "unfinished/manifest.json is missing: run the workflow to the end first (make run)")
+    written = sorted(p.name for p in tmp_path.rglob("*"))
+    assert written == ["manifest.json", "plan.md", "results", "unfinished"]

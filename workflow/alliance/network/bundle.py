@@ -482,7 +482,14 @@ def build_bundle(results: Path, plan: Path, site: str | None = None) -> tuple[st
     """The site label and the bundle's files (name -> bytes) from a finished run's `results/`, with the
     hash of the analysis plan the run recorded; `site` overrides the run's `network.site`. Refuses
     (InputError) when the run is not finished, its tables changed since its manifest, or the run's plan
-    is not `plan` (the checkout's: the bundle would claim a plan its results did not follow)."""
+    is not `plan` (the checkout's: the bundle would claim a plan its results did not follow), and when the
+    plan or `results` is missing."""
+    if not plan.is_file():
+        raise InputError(f"{plan}: no such file (the analysis plan the run followed): run make share in the "
+                         "repository's folder, or pass --plan PATH/ANALYSIS_PLAN.md")
+    if not results.is_dir():
+        raise InputError(f"{results}: no such folder (a finished run's results/): run the workflow first "
+                         "(make run), or pass --results PATH")
     manifest_path = results / "manifest.json"
     if not manifest_path.exists():
         raise InputError(f"{manifest_path} is missing: run the workflow to the end first (make run)")
