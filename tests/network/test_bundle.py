@@ -142,9 +142,14 @@ def test_zip_is_deterministic_and_read_back(tmp_path):
     (tmp_path / "old.zip").write_bytes(zip_bytes(files | {"effects.csv": b"outcome,estimate\n"}))
     with pytest.raises(InputError, match="lacks model, predictor"):
         read_bundle(tmp_path / "old.zip")
+    # a missing file and a file that is not a zip, in words and with what a bundle is (they read "not a
+    # readable bundle zip (FileNotFoundError)" and "(BadZipFile)")
     (tmp_path / "c.zip").write_text("not a zip")
-    with pytest.raises(InputError, match="not a readable bundle zip"):
+    where = r"\(a site's bundle is results/share/<site>\.zip, made by make share\)$"
+    with pytest.raises(InputError, match=r"c\.zip: not a zip file " + where):
         read_bundle(tmp_path / "c.zip")
+    with pytest.raises(InputError, match=r"nothere\.zip: no such file " + where):
+        read_bundle(tmp_path / "nothere.zip")
 
 
 # The split model's reason as alliance.models.levels writes it (clinic e of a reviewer's network: 60 patients,

@@ -297,14 +297,20 @@ def test_a_site_with_few_therapists_weighs_as_wide_as_its_own_interval():
 def test_other_instrument_in_the_family_pools_per_sd_and_another_plan_or_family_is_refused():
     pooled, _ = pool_bundles([bundle("a", -0.8), bundle("b", -1.0, key="wai_s")])
     assert set(pooled["metric"]) == {PER_SD}
-    with pytest.raises(IncompatibleBundles, match=r"analysis plan.*bbbbbbbbbbbb in b\.zip"):
+    # each refusal names the bundles, what differs and what to do, one line each
+    with pytest.raises(IncompatibleBundles, match=r"analysis plan.*bbbbbbbbbbbb in b\.zip: every site must "
+                       r"run the same ANALYSIS_PLAN\.md; agree on one version of the repository and re-run "
+                       r"make share at the sites of the other plan\.$"):
         pool_bundles([bundle("a", -0.8), bundle("b", -1.0, plan="b" * 64)])
-    with pytest.raises(IncompatibleBundles, match=r"instrument family: srs in b\.zip; wai in a\.zip"):
+    with pytest.raises(IncompatibleBundles, match=r"instrument family: srs in b\.zip; wai in a\.zip: pool "
+                       r"the bundles of each family separately \(make pool with only those BUNDLES\)\.$"):
         pool_bundles([bundle("a", -0.8), bundle("b", -1.0, key="srs")])
-    with pytest.raises(IncompatibleBundles, match="site 'a' twice"):
+    with pytest.raises(IncompatibleBundles, match=r"site 'a' twice: a\.zip, a\.zip: give each site a label "
+                       r"of its own \(make share SITE=label\), or leave the extra bundle out\.$"):
         pool_bundles([bundle("a", -0.8), bundle("a", -1.0)])
     # one site's results shared again under another label: the same patients would count twice
-    with pytest.raises(IncompatibleBundles, match=r"the same data twice .*: b\.zip, c\.zip"):
+    with pytest.raises(IncompatibleBundles, match=r"the same data twice .*: b\.zip, c\.zip: one site's "
+                       r"results under two labels; pool one of these bundles only\.$"):
         pool_bundles([bundle("a", -0.8), bundle("b", -1.0), bundle("c", -1.0, data="b")])
 
 

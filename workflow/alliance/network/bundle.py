@@ -553,11 +553,16 @@ def write_bundle(site: str, files: dict[str, bytes], out: Path) -> Path:
 
 def read_bundle(path: Path) -> Bundle:
     """A bundle read back; InputError when the file is not a bundle of this format."""
+    what = "(a site's bundle is results/share/<site>.zip, made by make share)"
     try:
         with zipfile.ZipFile(path) as archive:
             files = {name: archive.read(name) for name in archive.namelist()}
-    except (OSError, zipfile.BadZipFile) as error:
-        raise InputError(f"{path}: not a readable bundle zip ({type(error).__name__})") from None
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file {what}") from None
+    except zipfile.BadZipFile:
+        raise InputError(f"{path}: not a zip file {what}") from None
+    except OSError as error:  # a folder, no permission: the system's words ("Permission denied")
+        raise InputError(f"{path}: cannot be read, {error.strerror.lower()} {what}") from None
     missing = [name for name in ENTRIES if name not in files]
     if missing:
         raise InputError(f"{path}: not a site bundle of `make share` (missing {', '.join(missing)})")

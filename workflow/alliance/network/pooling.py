@@ -168,33 +168,41 @@ def pool_estimates(estimates, std_errors) -> dict:
 
 
 def check_compatible(bundles: list[Bundle]) -> None:
-    """Refuse (IncompatibleBundles, naming the bundles and what differs) bundles of another analysis plan or
-    alliance instrument family, two bundles of one site, or two of the same data under two site labels."""
+    """Refuse (IncompatibleBundles, naming the bundles, what differs and what to do) bundles of another
+    analysis plan or alliance instrument family, two bundles of one site, or two of the same data under two
+    site labels."""
     if not bundles:
         raise IncompatibleBundles("no bundles given: make pool BUNDLES=\"a.zip b.zip ...\"")
     problems = []
-    for what, value in (("analysis plan (ANALYSIS_PLAN.md SHA-256)",
-                         lambda b: b.provenance["plan_sha256"][:12]),
-                        ("alliance instrument family", lambda b: b.provenance["instrument"]["family"])):
+    for what, value, fix in (
+            ("analysis plan (ANALYSIS_PLAN.md SHA-256)", lambda b: b.provenance["plan_sha256"][:12],
+             "every site must run the same ANALYSIS_PLAN.md; agree on one version of the repository and "
+             "re-run make share at the sites of the other plan."),
+            ("alliance instrument family", lambda b: b.provenance["instrument"]["family"],
+             "pool the bundles of each family separately (make pool with only those BUNDLES).")):
         groups: dict[str, list[str]] = {}
         for bundle in bundles:
             groups.setdefault(value(bundle), []).append(bundle.name)
         if len(groups) > 1:
             problems.append(f"different {what}: " + "; ".join(f"{key} in {', '.join(names)}"
-                                                               for key, names in sorted(groups.items())))
+                                                               for key, names in sorted(groups.items()))
+                            + f": {fix}")
     sites = pd.Series([b.site for b in bundles])
     for site in sorted(sites[sites.duplicated()].unique()):
-        problems.append(f"site '{site}' twice: " + ", ".join(b.name for b in bundles if b.site == site))
-    data: dict[tuple, list[str]] = {}  # one site's patients under two labels: the same validated tables
+        problems.append(f"site '{site}' twice: " + ", ".join(b.name for b in bundles if b.site == site)
+                        + ": give each site a label of its own (make share SITE=label), or leave the extra "
+                        "bundle out.")
+    data: dict[tuple, list[Bundle]] = {}  # one site's patients under two labels: the same validated tables
     for bundle in bundles:
         hashes = tuple(bundle.provenance.get("outputs_sha256", {}).get(f"validated/{table}.parquet")
                        for table in ("patients", "sessions", "outcomes"))
         if all(hashes):
-            data.setdefault(hashes, []).append(bundle.name)
-    for names in data.values():
-        if len(names) > 1:
+            data.setdefault(hashes, []).append(bundle)
+    for same in data.values():
+        if len({b.site for b in same}) > 1:  # under one label, the site twice above says it
             problems.append("the same data twice (identical validated tables, so the same patients): "
-                            + ", ".join(names))
+                            + ", ".join(b.name for b in same) + ": one site's results under two labels; "
+                            "pool one of these bundles only.")
     if problems:
         raise IncompatibleBundles("These bundles cannot be pooled (nothing was written):\n- "
                                   + "\n- ".join(problems))
