@@ -231,8 +231,12 @@ def test_sites_below_the_minimum_and_without_the_effect_are_shown_and_not_pooled
     assert pooled[pooled["analysis"] == "secondary"].iloc[0]["metric"] == PER_SD
     rows = sites[sites["analysis"] == "primary"].set_index("site")
     assert rows.loc["c", "status"] == BELOW_MINIMUM and "fewer than 10" in rows.loc["c", "reason"]
-    assert rows.loc["d", "status"] == "missing"
-    assert rows.loc["d", "reason"] == "not_estimable: no patient dropped out"
+    # d sent no effect: its own status and reason where its statuses have the model (it read "missing |
+    # not_estimable: ..."), "missing" where they do not either
+    assert (rows.loc["d", "status"], rows.loc["d", "reason"]) == ("not_estimable", "no patient dropped out")
+    other = sites[sites["analysis"] == "secondary"].set_index("site")
+    assert (other.loc["d", "status"], other.loc["d", "reason"]) == ("missing", "not in this site's results")
+    assert pooled[pooled["analysis"] == "secondary"].iloc[0]["k_not_estimated"] == 1
     assert rows.loc[["a", "b"], "weight"].sum() == pytest.approx(1.0)
 
 
@@ -335,12 +339,12 @@ def test_a_primary_effect_no_site_estimated_is_named_with_each_sites_reason(tmp_
     only = [bundle("a", -0.8, effects=False)]
     pooled, sites = pool_bundles(only)
     missing = dict(unestimated_primaries(only, pooled))
-    assert missing == {"attendance": [("a", "not in this site's results")],
-                       "dropout": [("a", "not_estimable: no patient dropped out")],
-                       "satisfaction": [("a", "not in this site's results")]}
+    assert missing == {"attendance": [("a", "missing", "not in this site's results")],
+                       "dropout": [("a", "not_estimable", "no patient dropped out")],
+                       "satisfaction": [("a", "missing", "not in this site's results")]}
     page = pooled_report(only, pooled, sites, *pool_benchmarks(only))
     assert page.count("No site could estimate this effect, so nothing was pooled:") == 3
-    assert "<li>a: not_estimable: no patient dropped out</li>" in page
+    assert "<li>a: not estimable: no patient dropped out</li>" in page
     assert "<h1>Pooled results across 1 site</h1>" in page
 
 
@@ -455,6 +459,8 @@ def test_the_sites_behind_a_pooled_effect_are_listed_with_their_patients_and_wei
     assert list(table.columns) == ["Site", "Patients", "Estimate [95% CI]", "Weight"]
     assert table["Site"].tolist() == ["a", "b", "c", "d", "pooled"]
     assert table["Patients"].tolist() == ["200", "200", "<10", "", "400"]  # d sent nothing
-    assert table["Weight"].tolist() == ["50%", "50%", "below the minimum cell size", "missing", "100%"]
+    assert table["Weight"].tolist() == ["50%", "50%", "below the minimum cell size", "not estimable", "100%"]
+    with use_language("es"):
+        assert site_table(effect_sites, row).iloc[3, 3] == "no estimable"
     estimates = table["Estimate [95% CI]"]
     assert estimates.iloc[0].startswith("-0.80 [") and estimates.iloc[2] == ""

@@ -51,6 +51,7 @@ PER_POINT, PER_SD = "per_point", "per_sd"
 NO_HETEROGENEITY = dict.fromkeys(("tau", "tau2", "tau_ci_low", "tau_ci_high", "i2", "i2_ci_low", "i2_ci_high",
                                   "q", "q_p_value"), float("nan"))
 BELOW_MINIMUM = "below the minimum cell size"
+MISSING = "missing"  # a site whose bundle has neither the effect nor its model's status
 SITE_STATUS = {ESTIMATED: "pooled", SUPPRESSED: BELOW_MINIMUM}
 
 
@@ -249,9 +250,9 @@ def combined_sd(effect: pd.DataFrame) -> float:
     return float(np.sqrt((((n - 1) * sd**2).sum() + (n * (mean - grand) ** 2).sum()) / (n.sum() - 1)))
 
 
-def missing_reason(bundle: Bundle, key: dict) -> str:
+def site_status(bundle: Bundle, key: dict) -> tuple[str, str]:
     """Why a site has no row for an effect (`key`: outcome, analysis and, where known, model): its model's
-    status and reason, where the statuses say."""
+    status (refused, not_estimable, separation, ...) and reason, where the statuses say; else `MISSING`."""
     statuses = bundle.statuses
     match = statuses[(statuses["outcome"] == key["outcome"])
                      & (statuses["model"] == key["model"] if "model" in key else True)
@@ -259,14 +260,14 @@ def missing_reason(bundle: Bundle, key: dict) -> str:
                      & ~statuses["status"].isin(["fitted", "boundary"])]
     if len(match):
         row = match.iloc[0]
-        reason = row["reason"] if isinstance(row["reason"], str) else ""
-        return f"{row['status']}: {reason}" if reason else row["status"]
-    return "not in this site's results"
+        return row["status"], row["reason"] if isinstance(row["reason"], str) else ""
+    return MISSING, "not in this site's results"
 
 
 def pool_bundles(bundles: list[Bundle]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The pooled effects (one row per effect of any site) and the sites' rows behind them (each with its
-    status: pooled, below the minimum cell size, not estimated or missing, and its random-effects weight)."""
+    status: pooled, below the minimum cell size, not estimated, the site's own status of a model without
+    the effect (`site_status`) or missing, and its random-effects weight)."""
     check_compatible(bundles)
     metric = metric_for(bundles)
     rows = pd.concat([site_rows(b, metric) for b in bundles], ignore_index=True)
@@ -277,9 +278,10 @@ def pool_bundles(bundles: list[Bundle]) -> tuple[pd.DataFrame, pd.DataFrame]:
         effect = rows[mask].copy()
         for bundle in bundles:
             if bundle.site not in set(effect["site"]):
+                status, reason = site_status(bundle, key)
                 effect = pd.concat([effect, pd.DataFrame([key | {
-                    "site": bundle.site, "status": "missing", "metric": effect["metric"].iloc[0],
-                    "reason": missing_reason(bundle, key)}])], ignore_index=True)
+                    "site": bundle.site, "status": status, "metric": effect["metric"].iloc[0],
+                    "reason": reason}])], ignore_index=True)
         used = effect["status"] == "pooled"
         result = pool_estimates(effect.loc[used, "estimate"], effect.loc[used, "std_error"])
         spread = combined_sd(effect[used]) if effect["metric"].iloc[0] == PER_POINT else float("nan")
@@ -289,8 +291,7 @@ def pool_bundles(bundles: list[Bundle]) -> tuple[pd.DataFrame, pd.DataFrame]:
         effect["weight"] = np.where(used, weights / weights[used].sum(), np.nan)
         pooled.append(key | {"metric": effect["metric"].iloc[0],
                              "k_suppressed": int((effect["status"] == BELOW_MINIMUM).sum()),
-                             "k_not_estimated": int(effect["status"].isin(["not estimated",
-                                                                            "missing"]).sum())}
+                             "k_not_estimated": int((~used & (effect["status"] != BELOW_MINIMUM)).sum())}
                       | result)
         sites.append(effect)
     if not sites:  # no site sent any effect (each has its statuses' reasons)

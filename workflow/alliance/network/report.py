@@ -21,7 +21,14 @@ from matplotlib.figure import Figure
 from alliance.i18n import N_, _, language, ngettext
 from alliance.instruments import PUBLISHED_NAMES
 from alliance.network.bundle import EFFECT_KEY, PRIMARY_OUTCOMES, Bundle
-from alliance.network.pooling import BELOW_MINIMUM, PER_POINT, heterogeneity_words, missing_reason, tau_digits
+from alliance.network.pooling import (
+    BELOW_MINIMUM,
+    MISSING,
+    PER_POINT,
+    heterogeneity_words,
+    site_status,
+    tau_digits,
+)
 from alliance.report.analysis import SHARE_OUTCOMES
 from alliance.report.format import (
     estimate_digits,
@@ -43,14 +50,16 @@ from alliance.report.words import (
     scale_word,
     source_words,
 )
+from alliance.report.words import STATUS_WORDS as MODEL_STATUS_WORDS
 
 TITLES = {"attendance": N_("Attendance after the early window, on early alliance"),
           "dropout": N_("Dropout after the early window, on early alliance"),
           "satisfaction": N_("Satisfaction at the end of treatment, on mean alliance"),
           "alliance_dropout": N_("Early alliance of completers minus dropouts (d)"),
           "alliance_outcome": N_("Early alliance and symptom improvement (r)")}
+# A site's row of an effect, in words: pooled or why not (a model's own status as the sites' reports say it).
 STATUS_WORDS = {"pooled": N_("pooled"), BELOW_MINIMUM: N_("below the minimum cell size"),
-                "not estimated": N_("not estimated"), "missing": N_("missing")}
+                "not estimated": N_("not estimated"), MISSING: N_("missing")} | MODEL_STATUS_WORDS
 # Characters per line of a forest plot's title: the English titles fit on one line of the 8-inch figure, the
 # longer Spanish and Catalan ones wrap instead of reaching past its edge (beside site names of 25 characters).
 TITLE_WIDTH = 56
@@ -335,10 +344,10 @@ def unpooled_sites_html(sites: pd.DataFrame) -> str:
 
 
 def unestimated_primaries(bundles: list[Bundle], pooled: pd.DataFrame) -> list[tuple[str, list]]:
-    """The primary outcomes that no site sent an effect for, each with every site's status and reason from
-    its statuses (e.g. "not_estimable: no patient dropped out")."""
+    """The primary outcomes that no site sent an effect for, each with every site's label, status and reason
+    from its statuses (e.g. "not_estimable", "no patient dropped out")."""
     found = set(pooled.loc[pooled["analysis"] == "primary", "outcome"])
-    return [(outcome, [(b.site, missing_reason(b, {"outcome": outcome, "analysis": "primary"}))
+    return [(outcome, [(b.site, *site_status(b, {"outcome": outcome, "analysis": "primary"}))
                        for b in bundles])
             for outcome in PRIMARY_OUTCOMES if outcome not in found]
 
@@ -402,8 +411,8 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
                   f"<p>{html.escape(said)}</p>", table_html(site_table(effect_sites, row)),
                   f"<ul>{notes}</ul>" if notes else ""]
     for outcome, reasons in unestimated_primaries(bundles, pooled):
-        notes = "".join(f"<li>{html.escape(site)}{reason_text(reason)}</li>"
-                        for site, reason in reasons)
+        notes = "".join(f"<li>{html.escape(site)}: {html.escape(status_word(status))}"
+                        f"{reason_text(reason)}</li>" for site, status, reason in reasons)
         parts += [f"<h3>{html.escape(title_of(outcome))}</h3>",
                   "<p>" + html.escape(_("No site could estimate this effect, so nothing was pooled:"))
                   + "</p>",
