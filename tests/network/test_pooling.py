@@ -464,3 +464,24 @@ def test_the_sites_behind_a_pooled_effect_are_listed_with_their_patients_and_wei
         assert site_table(effect_sites, row).iloc[3, 3] == "no estimable"
     estimates = table["Estimate [95% CI]"]
     assert estimates.iloc[0].startswith("-0.80 [") and estimates.iloc[2] == ""
+
+
+def test_one_site_pooled_alone_keeps_its_own_interval():
+    """ANALYSIS_PLAN.md section 11: one site pools to its own estimate and CI. A reviewer's single site read
+    d = 0.901 [0.274, 1.528] in the pooled benchmarks where its own is [0.299, 1.553] (the d's CI is not
+    symmetric about the d, and the pooling rebuilt it as +/- 1.96 SE); a sensitivity effect's bootstrap CI
+    likewise. With two sites the pooled CI is the HKSJ one."""
+    from dataclasses import replace
+
+    d = pd.DataFrame([{"benchmark": "alliance_dropout", "metric": "d, completers minus dropouts",
+                       "estimate": 0.901, "ci_low": 0.299, "ci_high": 1.553, "n": 112,
+                       "benchmark_value": 0.55, "benchmark_ci_low": np.nan, "benchmark_ci_high": np.nan,
+                       "source": "Sharf (2010)"}])
+    single = replace(bundle("a", -0.8), benchmarks=d)
+    row = pool_benchmarks([single])[0].iloc[0]
+    assert (row["k_sites"], row["estimate"], row["ci_low"], row["ci_high"]) == (1, 0.901, 0.299, 1.553)
+    pooled, _sites = pool_bundles([single])
+    cox = pooled[pooled["analysis"] == "secondary"].iloc[0]  # -0.8 [-1.0, 1.0]: not +/- 1.96 x 0.2
+    assert (cox["estimate"], cox["ci_low"], cox["ci_high"]) == (-0.8, -1.0, 1.0)
+    two = pool_benchmarks([single, replace(bundle("b", -1.0), benchmarks=d.assign(estimate=0.7))])[0].iloc[0]
+    assert two["k_sites"] == 2 and two["ci_low"] < 0.299

@@ -15,7 +15,7 @@ Partlett & Riley 2017), undefined for fewer than 3 sites; Cochran's Q, and I^2 =
 the Paule-Mandel tau^2 and s^2 the typical within-site variance (Higgins & Thompson 2002, as metafor
 computes it for the model's tau^2: with DerSimonian-Laird's it is (Q - (k - 1)) / Q), with the Q-profile
 95% CIs of tau^2 (hence tau) and I^2 (Viechtbauer 2007, `q_profile_tau2`). One site: its own estimate,
-SE and normal 95% CI, no heterogeneity.
+SE and 95% CI (`own_interval`), no heterogeneity.
 
 The primary effects are pooled per point of the alliance instrument when every site used the same
 instrument (key, range and scoring): "per SD" is per each site's own SD, which differs between sites, so
@@ -39,7 +39,7 @@ from alliance.network.bundle import EFFECT_KEY, ESTIMATED, SUPPRESSED, Bundle, i
 from alliance.report.format import estimate_digits, format_ci, format_number, format_percent, p_text
 
 METHOD = "Paule-Mandel tau^2; HKSJ 95% CI on t(k-1); 95% PI on t(k-2)"
-ONE_SITE = "one site: its own estimate and normal 95% CI"
+ONE_SITE = "one site: its own estimate and 95% CI"
 POOLED_COLUMNS = ["outcome", "model", "predictor", "analysis", "scale", "metric", "k_sites", "k_suppressed",
                   "k_not_estimated", "estimate", "std_error", "ci_low", "ci_high", "pi_low", "pi_high", "tau",
                   "tau_ci_low", "tau_ci_high", "tau2", "i2", "i2_ci_low", "i2_ci_high", "q", "q_p_value",
@@ -168,6 +168,14 @@ def pool_estimates(estimates, std_errors) -> dict:
             "q": q, "q_p_value": float(stats.chi2.sf(q, k - 1)), "method": METHOD}
 
 
+def own_interval(result: dict, low, high) -> dict:
+    """A pooled `result` of one site with that site's own 95% CI (`low`, `high`: the sites' bounds), which
+    need not be symmetric about its estimate (a d's, a bootstrap's); a result of more sites as it is."""
+    if result["k_sites"] != 1:
+        return result
+    return result | {"ci_low": float(np.asarray(low)[0]), "ci_high": float(np.asarray(high)[0])}
+
+
 def check_compatible(bundles: list[Bundle]) -> None:
     """Refuse (IncompatibleBundles, naming the bundles, what differs and what to do) bundles of another
     analysis plan or alliance instrument family, two bundles of one site, or two of the same data under two
@@ -283,7 +291,8 @@ def pool_bundles(bundles: list[Bundle]) -> tuple[pd.DataFrame, pd.DataFrame]:
                     "site": bundle.site, "status": status, "metric": effect["metric"].iloc[0],
                     "reason": reason}])], ignore_index=True)
         used = effect["status"] == "pooled"
-        result = pool_estimates(effect.loc[used, "estimate"], effect.loc[used, "std_error"])
+        result = own_interval(pool_estimates(effect.loc[used, "estimate"], effect.loc[used, "std_error"]),
+                              effect.loc[used, "ci_low"], effect.loc[used, "ci_high"])
         spread = combined_sd(effect[used]) if effect["metric"].iloc[0] == PER_POINT else float("nan")
         result |= {"combined_sd": spread, "estimate_per_combined_sd": result["estimate"] * spread,
                    "std_error_per_combined_sd": result["std_error"] * spread}
@@ -354,7 +363,8 @@ BENCHMARK_COLUMNS = ["benchmark", "metric", "k_sites", "estimate", "ci_low", "ci
 def pool_benchmarks(bundles: list[Bundle]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The sites' benchmark statistics (dropout d; alliance-outcome r on Fisher's z) pooled as the effects
     are, each site's SE taken from its 95% CI, (high - low) / (2 x 1.96) on the pooling scale (an
-    approximation where the site's CI was on t(G - 1)); the pooled rows and the sites' rows."""
+    approximation where the site's CI was on t(G - 1)); one site alone keeps its own CI; the pooled rows
+    and the sites' rows."""
     frames = [b.benchmarks.assign(site=b.site) for b in bundles if len(b.benchmarks)]
     if not frames:
         return pd.DataFrame(columns=BENCHMARK_COLUMNS), pd.DataFrame()
@@ -366,7 +376,7 @@ def pool_benchmarks(bundles: list[Bundle]) -> tuple[pd.DataFrame, pd.DataFrame]:
         usable = group[np.isfinite(group["estimate"]) & (group["ci_high"] > group["ci_low"])]
         low, high = (forward(usable[c].to_numpy(float)) for c in ("ci_low", "ci_high"))
         se = (high - low) / (2 * z)
-        result = pool_estimates(forward(usable["estimate"].to_numpy(float)), se)
+        result = own_interval(pool_estimates(forward(usable["estimate"].to_numpy(float)), se), low, high)
         first = group.iloc[0]
         pooled.append({"benchmark": benchmark, "metric": first["metric"], "k_sites": result["k_sites"],
                        **{key: float(back(result[key])) for key in ("estimate", "ci_low", "ci_high", "pi_low",
