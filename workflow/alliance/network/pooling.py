@@ -34,7 +34,7 @@ from scipy import optimize, stats
 from statsmodels.stats.meta_analysis import combine_effects
 
 from alliance.errors import InputError
-from alliance.i18n import _
+from alliance.i18n import N_, _
 from alliance.network.bundle import EFFECT_KEY, ESTIMATED, SUPPRESSED, Bundle, interval_ratio
 from alliance.report.format import estimate_digits, format_ci, format_number, format_percent, p_text
 
@@ -310,6 +310,12 @@ def pool_bundles(bundles: list[Bundle]) -> tuple[pd.DataFrame, pd.DataFrame]:
             sites_table.reindex(columns=SITE_COLUMNS).reset_index(drop=True))
 
 
+# The Q-profile intervals of sites closer than chance: empty, shown as 0.
+EMPTY_INTERVALS = N_("The sites agree more closely than chance alone would make them, so the Q-profile "
+                     "intervals are empty (shown as 0); this does not show that the effect is the same at "
+                     "every site.")
+
+
 def tau_digits(row: dict) -> int:
     """The decimals of tau and its CI: APA's two, more where the upper bound is small (0.004 is not 0.00)."""
     return estimate_digits(max(row["tau"], row["tau_ci_high"]))
@@ -337,9 +343,7 @@ def heterogeneity_words(row: dict) -> str:
         text = _("Across {k} sites the heterogeneity {band} (I\u00b2 = {i2}, 95% CI {i2_ci}; tau = {tau}, "
                  "95% CI {tau_ci}; Q = {q} on {df} df, {p}).").format(band=band, **values)
     if row["tau_ci_high"] == 0:  # Q(0) below chi^2's lower quantile: the Q-profile interval is empty
-        text += " " + _("The sites agree more closely than chance alone would make them, so the Q-profile "
-                        "intervals are empty (shown as 0); this does not show that the effect is the same "
-                        "at every site.")
+        text += " " + _(EMPTY_INTERVALS)
     if k >= 3:
         digits = estimate_digits(row["estimate"])  # as the estimate: APA's 2 decimals, more if it is small
         text += " " + _("In a new site the effect is expected between {low} and {high} (95% prediction "

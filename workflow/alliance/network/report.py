@@ -23,6 +23,7 @@ from alliance.instruments import PUBLISHED_NAMES
 from alliance.network.bundle import EFFECT_KEY, PRIMARY_OUTCOMES, Bundle
 from alliance.network.pooling import (
     BELOW_MINIMUM,
+    EMPTY_INTERVALS,
     MISSING,
     PER_POINT,
     heterogeneity_words,
@@ -272,9 +273,18 @@ def cells_table(head: list[str], rows: list[list[str]]) -> str:
     return f"<table class=\"effects\"><tr>{header}</tr>{body}</table>"
 
 
+EMPTY_MARK = "*"  # beside a Q-profile interval that is empty (`EMPTY_INTERVALS`)
+
+
+def empty_intervals(row: dict) -> bool:
+    """Whether a pooled effect's Q-profile intervals are empty (Q(0) below chi^2's lower quantile)."""
+    return row["tau_ci_high"] == 0
+
+
 def heterogeneity_cell(row: dict, name: str) -> str:
     """tau (in the effect's unit) or I^2 (a percentage) over its 95% CI (Q-profile), which may break after
-    its separator (the table stays within 1280 px); nothing for one site."""
+    its separator (the table stays within 1280 px), marked where the interval is empty
+    (`EMPTY_INTERVALS`); nothing for one site."""
     if not np.isfinite(row[name]):
         return ""
     if name == "i2":
@@ -284,16 +294,17 @@ def heterogeneity_cell(row: dict, name: str) -> str:
         digits = tau_digits(row)
         value = format_number(row["tau"], digits)
         interval = format_ci(row["tau_ci_low"], row["tau_ci_high"], digits)
-    return f"{html.escape(value)}<br>{html.escape(interval)}"
+    mark = EMPTY_MARK if empty_intervals(row) else ""
+    return f"{html.escape(value)}<br>{html.escape(interval)}{mark}"
 
 
 def effects_table_html(pooled: pd.DataFrame) -> str:
     """Every pooled effect as a reader's table, in the active language: outcome, predictor, role, model, unit,
     sites pooled (of those that sent it), the estimate with its HKSJ 95% CI, the prediction interval, tau
     and I^2 with their Q-profile 95% CIs (Cochran's Q and its p, which with few sites say less than these
-    intervals, are in effects.csv and in the words under each primary effect). Every column of
-    results/pooled/effects.csv is in that file; its 28 columns, shown whole, would reach past a 1280-pixel
-    screen."""
+    intervals, are in effects.csv and in the words under each primary effect), and a note under the table
+    where an interval is empty. Every column of results/pooled/effects.csv is in that file; its 28
+    columns, shown whole, would reach past a 1280-pixel screen."""
     head = [_("Outcome"), _("Predictor"), _("Analysis"), _("Model"), _("Scale"), _("Sites"),
             _("Estimate [95% CI]"), _("95% prediction interval"), _("tau [95% CI]"), _("I\u00b2 [95% CI]")]
     rows = []
@@ -320,7 +331,9 @@ def effects_table_html(pooled: pd.DataFrame) -> str:
                  scale_cell(unit, per, wraps=factor != 1), sites, estimate, interval,
                  heterogeneity_cell(row, "tau"), heterogeneity_cell(row, "i2")]
         rows.append(cells)
-    return cells_table(head, rows)
+    empty = any(empty_intervals(row) for row in pooled.to_dict(orient="records"))
+    note = f"<p class=\"note\">{EMPTY_MARK} {html.escape(_(EMPTY_INTERVALS))}</p>" if empty else ""
+    return cells_table(head, rows) + note
 
 
 def unpooled_sites_html(sites: pd.DataFrame) -> str:
