@@ -9,6 +9,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from alliance.errors import NOT_ESTIMABLE, REFUSED, ConfigError, InputError, status_record
 from alliance.i18n import Count, Message, Plural, Term, message_text
@@ -56,8 +57,6 @@ def test_hidden_therapists_are_not_in_the_interval_over_the_se():
     and the per-point SE as that SE over the SD (SE_z / SD widened by the same factor told the factor: SE^2 -
     (SD SE_point)^2 = factor^2 b^2 Var(SD) / SD^2); with 12 therapists, or a CI that is not a Wald interval
     on the estimate (a bootstrap's), the SEs are sent as they are. The pooling weighs the site as before."""
-    from scipy import stats
-
     from alliance.network.pooling import interval_ratio
 
     t4, z = stats.t.ppf(0.975, 4), stats.norm.ppf(0.975)
@@ -216,13 +215,17 @@ def test_a_suppressed_disciplines_patients_are_not_the_difference_of_the_others(
     scales = pd.DataFrame([{"outcome": "dropout", "predictor": "alliance_early", "predictor_mean": 3.9,
                             "predictor_sd": 0.5, "relative_variance": 0.01}])
     rows = [effect(112, 20, "exploratory") | {"predictor": "alliance_early"}]
-    for discipline, n, g in (("psychology", 33, 6), ("physiotherapy", 29, 5), ("nutrition", 43, 6),
+    t11 = stats.t.ppf(0.975, 11)
+    for discipline, n, g in (("psychology", 33, 6), ("physiotherapy", 29, 12), ("nutrition", 43, 6),
                              ("osteopathy", 7, 3)):
-        rows.append(effect(n, g, "exploratory") | {"predictor": f"alliance_early [{discipline}]"})
+        rows.append(effect(n, g, "exploratory") | {"predictor": f"alliance_early [{discipline}]",
+                                                   "ci_low": 0.5 - t11 * 0.1, "ci_high": 0.5 + t11 * 0.1})
     table = effects_table(pd.DataFrame(rows), scales, 10).set_index("predictor")
     assert table["n_patients"].tolist() == ["112", "33", "suppressed", "43", "<10"]
-    assert table.loc["alliance_early [physiotherapy]", "n_therapists"] == "suppressed"
-    assert table.loc["alliance_early [physiotherapy]", "estimate"] == 0.5
+    physiotherapy = table.loc["alliance_early [physiotherapy]"]
+    assert physiotherapy["n_therapists"] == "suppressed" and physiotherapy["estimate"] == 0.5
+    # its 12 therapists withheld, its SE is sent as wide as its CI on t(11), which would tell them
+    assert physiotherapy["std_error"] == pytest.approx(0.1 * t11 / stats.norm.ppf(0.975), rel=1e-12)
     whole = effects_table(pd.DataFrame(rows[:4]), scales, 10)
     assert whole["n_patients"].tolist() == ["112", "33", "29", "43"]
 
