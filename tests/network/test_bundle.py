@@ -9,8 +9,10 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
-from alliance.errors import ConfigError, InputError
+from alliance.errors import NOT_ESTIMABLE, REFUSED, ConfigError, InputError, status_record
+from alliance.i18n import Count, Message, Plural, Term, message_text
 from alliance.network.bundle import (
     EFFECT_COLUMNS,
     ENTRIES,
@@ -20,6 +22,8 @@ from alliance.network.bundle import (
     read_bundle,
     reliability_table,
     scrub_text,
+    statuses_table,
+    what_leaves,
     zip_bytes,
 )
 
@@ -53,8 +57,6 @@ def test_hidden_therapists_are_not_in_the_interval_over_the_se():
     and the per-point SE as that SE over the SD (SE_z / SD widened by the same factor told the factor: SE^2 -
     (SD SE_point)^2 = factor^2 b^2 Var(SD) / SD^2); with 12 therapists, or a CI that is not a Wald interval
     on the estimate (a bootstrap's), the SEs are sent as they are. The pooling weighs the site as before."""
-    from scipy import stats
-
     from alliance.network.pooling import interval_ratio
 
     t4, z = stats.t.ppf(0.975, 4), stats.norm.ppf(0.975)
@@ -139,6 +141,119 @@ def test_zip_is_deterministic_and_read_back(tmp_path):
     (tmp_path / "old.zip").write_bytes(zip_bytes(files | {"effects.csv": b"outcome,estimate\n"}))
     with pytest.raises(InputError, match="lacks model, predictor"):
         read_bundle(tmp_path / "old.zip")
+    # a missing file and a file that is not a zip, in words and with what a bundle is (they read "not a
+    # readable bundle zip (FileNotFoundError)" and "(BadZipFile)")
     (tmp_path / "c.zip").write_text("not a zip")
-    with pytest.raises(InputError, match="not a readable bundle zip"):
+    where = r"\(a site's bundle is results/share/<site>\.zip, made by make share\)$"
+    with pytest.raises(InputError, match=r"c\.zip: not a zip file " + where):
         read_bundle(tmp_path / "c.zip")
+    with pytest.raises(InputError, match=r"nothere\.zip: no such file " + where):
+        read_bundle(tmp_path / "nothere.zip")
+
+
+# The split model's reason as alliance.models.levels writes it (clinic e of a reviewer's network: 60 patients,
+# 5 therapists, 58 analysed)
+SPLIT = ("the therapist means of {predictor} do not vary beyond chance (F({df1}, {df2}) = {f:.2f}, p = "
+         "{p:.3u}): they are too unreliable to identify a therapist-level slope")
+
+
+def status_rows(records: list[dict]) -> pd.DataFrame:
+    """status.csv's rows of `status_record`s (the messages as JSON text, as the workflow writes them)."""
+    rows = [record | {"reason_message": message_text(record["reason_message"]),
+                      "flags_message": message_text(record["flags_message"]), "hypothesis": "H1",
+                      "family": "adherence", "analysis": "secondary", "outcome": "attendance",
+                      "model": "binomial_glm_cluster_therapist", "title": ""} for record in records]
+    return pd.DataFrame(rows)
+
+
+def test_a_hidden_number_of_therapists_is_not_given_away_by_a_reasons_statistic():
+    """Clinic e's bundle read "do not vary beyond chance (F(<10, 53) = 0.55, p = .703)" beside 58 patients
+    analysed: 58 - 53 = 5 therapists, and F = 0.55 with p = .703 on 53 df pins the numerator df to 4. Where a
+    reason holds a count of 1 to k - 1, its test statistics leave the site without their numbers, the words
+    kept; from the message's data (status.csv's reason_message, its counts typed: a count with its share is
+    "<k" whole, as the report writes it) and, without it, from the text. A statistic beside no hidden count
+    stays. A count of disciplines is not a count of people: "1 discipline" is written as it is ("<10
+    discipline" gave it away and read wrong)."""
+    name = Term("predictor", "early alliance")
+    split = Message(SPLIT, predictor=name, df1=4, df2=53, f=0.5453662, p=0.7031338)
+    shown = Message(SPLIT, predictor=name, df1=14, df2=53, f=0.5453662, p=0.7031338)
+    ceiling = Message("{count} patients answered every item at the maximum.", count=Count(3, of=58))
+    one = Plural("{n} discipline in the analysis sample: nothing to compare",
+                 "{n} disciplines in the analysis sample: nothing to compare", n=1)
+    records = [status_record("H1-split", NOT_ESTIMABLE, split),
+               status_record("H2-split", NOT_ESTIMABLE, shown), status_record("H3", NOT_ESTIMABLE, ceiling),
+               status_record("H1-moderation", REFUSED, one)]
+    words = ("the therapist means of early alliance do not vary beyond chance: they are too unreliable to "
+             "identify a therapist-level slope")
+    expected = [words, str(shown), "<10 patients answered every item at the maximum.",
+                "1 discipline in the analysis sample: nothing to compare"]
+    table = status_rows(records)
+    assert statuses_table(table, 10)["reason"].tolist() == expected
+    # without the messages' data (an earlier status.csv), from the text
+    plain = table.drop(columns=["reason_message", "flags_message"])
+    assert statuses_table(plain, 10)["reason"].tolist() == expected
+    assert scrub_text("a slope of 3 disciplines (t(4) = 2.10, p = .10) at session 2 (chi\u00b2(2) = 7.1)",
+                      10) == "a slope of 3 disciplines at session 2"
+    kept = "a slope of 3 disciplines (t(14) = 2.10, p = .10) at session 2 (\u03c7\u00b2(12) = 7.1)"
+    assert scrub_text(kept, 10) == kept
+    # the flags' few-cluster note keeps its words ("t(<10) intervals" is no statistic)
+    few = Message("Few clusters: {g} therapists (fewer than {minimum}); {method}, with t({df}) intervals and "
+                  "p-values.", g=5, minimum=50, method=Message("CR1"), df=4)
+    flagged = status_rows([status_record("H1", "fitted", flags=[few])])
+    assert statuses_table(flagged, 10)["flags"].iloc[0] == (
+        "Few clusters: <10 therapists (fewer than 50); CR1, with t(<10) intervals and p-values.")
+    summary = what_leaves("e", {"effects.csv": pd.DataFrame(columns=EFFECT_COLUMNS), "statuses.csv": table,
+                                "flows.csv": table, "reliability.csv": table, "benchmarks.csv": table}, 10)
+    assert "nor by a reason's test statistic" in summary
+
+
+def test_a_suppressed_disciplines_patients_are_not_the_difference_of_the_others():
+    """The per-discipline rows of a model sum to its row: 112 - (33 + 29 + 43) gave the suppressed
+    osteopathy's 7 patients. As the report (plan version 26, section 8), the next smallest discipline's
+    counts are withheld too (its estimate sent, and its SE as wide as its CI, its therapists hidden); a
+    model without a suppressed discipline shows every count."""
+    scales = pd.DataFrame([{"outcome": "dropout", "predictor": "alliance_early", "predictor_mean": 3.9,
+                            "predictor_sd": 0.5, "relative_variance": 0.01}])
+    rows = [effect(112, 20, "exploratory") | {"predictor": "alliance_early"}]
+    t11 = stats.t.ppf(0.975, 11)
+    for discipline, n, g in (("psychology", 33, 6), ("physiotherapy", 29, 12), ("nutrition", 43, 6),
+                             ("osteopathy", 7, 3)):
+        rows.append(effect(n, g, "exploratory") | {"predictor": f"alliance_early [{discipline}]",
+                                                   "ci_low": 0.5 - t11 * 0.1, "ci_high": 0.5 + t11 * 0.1})
+    table = effects_table(pd.DataFrame(rows), scales, 10).set_index("predictor")
+    assert table["n_patients"].tolist() == ["112", "33", "suppressed", "43", "<10"]
+    physiotherapy = table.loc["alliance_early [physiotherapy]"]
+    assert physiotherapy["n_therapists"] == "suppressed" and physiotherapy["estimate"] == 0.5
+    # its 12 therapists withheld, its SE is sent as wide as its CI on t(11), which would tell them
+    assert physiotherapy["std_error"] == pytest.approx(0.1 * t11 / stats.norm.ppf(0.975), rel=1e-12)
+    whole = effects_table(pd.DataFrame(rows[:4]), scales, 10)
+    assert whole["n_patients"].tolist() == ["112", "33", "29", "43"]
+
+
+def test_share_names_a_missing_input_and_the_fix(tmp_path, capsys, monkeypatch):
+    """`python -m alliance.network.share` in a run's folder outside the repository ended in a traceback
+    (FileNotFoundError: 'ANALYSIS_PLAN.md'); each missing input is now one message naming the file and the
+    fix, exit status 1, nothing written."""
+    from alliance.network.share import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results/manifest.json").write_text(json.dumps({"inputs": {"plan": {"sha256": "0" * 64}}}))
+    (tmp_path / "unfinished").mkdir()
+
+    def refusal(*argv: str) -> str:
+        assert main(list(argv)) == 1
+        err = capsys.readouterr().err.strip()
+        assert "Error" not in err and "Traceback" not in err and "\n" not in err
+        return err
+
+    assert refusal() == ("ANALYSIS_PLAN.md: no such file (the analysis plan the run followed): run make "
+                         "share in the repository's folder, or pass --plan PATH/ANALYSIS_PLAN.md")
+    (tmp_path / "plan.md").write_text("# plan\n")
+    assert refusal("--plan", "plan.md", "--results", "nothere") == (
+        "nothere: no such folder (a finished run's results/): run the workflow first (make run), or pass "
+        "--results PATH")
+    assert refusal("--plan", "plan.md", "--results", "unfinished") == (
+        "unfinished/manifest.json is missing: run the workflow to the end first (make run)")
+    written = sorted(p.name for p in tmp_path.rglob("*"))
+    assert written == ["manifest.json", "plan.md", "results", "unfinished"]

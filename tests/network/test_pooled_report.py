@@ -12,7 +12,7 @@ import pytest
 from browser import check_page
 from figure_checks import layout_problems
 
-from alliance.i18n import LANGUAGES, use_language
+from alliance.i18n import LANGUAGES, _, use_language
 from alliance.network.pooling import BELOW_MINIMUM, PER_POINT, PER_SD, pool_estimates
 from alliance.network.report import CSS, TITLES, effects_table_html, forest, title_of
 
@@ -100,3 +100,22 @@ def test_the_table_of_every_pooled_effect_reads_in_every_language(tmp_path):
                     f"</head><body>{spanish}</body></html>")
     result = check_page(page, tmp_path / "es.png")
     assert result.overflow == [] and result.wrapped == []
+
+
+def test_an_empty_q_profile_interval_is_explained_in_the_table():
+    """Sites closer than chance (Q below chi^2's lower quantile) have empty Q-profile intervals, shown as 0:
+    the words under a primary effect said so, the table of every pooled effect read "0.00 [0.00, 0.00]" and
+    "0% [0%, 0%]" without a word. Such cells are marked and the note under the table explains them; a table
+    without one has neither."""
+    close = pooled_row("dropout", "cox", "alliance_prev", "secondary", [0.3, 0.3, 0.3], scale="log_hazard")
+    table = effects_table_html(pd.DataFrame([EFFECTS.iloc[0].to_dict(), close]))
+    cells = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", table)[1:]]
+    assert cells[1][8] == "0.00<br>[0.00, 0.00]*" and cells[1][9] == "0%<br>[0%, 0%]*"
+    assert not cells[0][8].endswith("*")
+    assert ("* The sites agree more closely than chance alone would make them, so the Q-profile intervals "
+            "are empty (shown as 0); this does not show that the effect is the same at every site.") in table
+    assert "*" not in effects_table_html(EFFECTS.iloc[[0, 3]])
+    with use_language("es"):
+        assert "* " + _("The sites agree more closely than chance alone would make them, so the Q-profile "
+                        "intervals are empty (shown as 0); this does not show that the effect is the same at "
+                        "every site.") in effects_table_html(pd.DataFrame([close]))

@@ -231,8 +231,12 @@ def test_sites_below_the_minimum_and_without_the_effect_are_shown_and_not_pooled
     assert pooled[pooled["analysis"] == "secondary"].iloc[0]["metric"] == PER_SD
     rows = sites[sites["analysis"] == "primary"].set_index("site")
     assert rows.loc["c", "status"] == BELOW_MINIMUM and "fewer than 10" in rows.loc["c", "reason"]
-    assert rows.loc["d", "status"] == "missing"
-    assert rows.loc["d", "reason"] == "not_estimable: no patient dropped out"
+    # d sent no effect: its own status and reason where its statuses have the model (it read "missing |
+    # not_estimable: ..."), "missing" where they do not either
+    assert (rows.loc["d", "status"], rows.loc["d", "reason"]) == ("not_estimable", "no patient dropped out")
+    other = sites[sites["analysis"] == "secondary"].set_index("site")
+    assert (other.loc["d", "status"], other.loc["d", "reason"]) == ("missing", "not in this site's results")
+    assert pooled[pooled["analysis"] == "secondary"].iloc[0]["k_not_estimated"] == 1
     assert rows.loc[["a", "b"], "weight"].sum() == pytest.approx(1.0)
 
 
@@ -297,14 +301,20 @@ def test_a_site_with_few_therapists_weighs_as_wide_as_its_own_interval():
 def test_other_instrument_in_the_family_pools_per_sd_and_another_plan_or_family_is_refused():
     pooled, _ = pool_bundles([bundle("a", -0.8), bundle("b", -1.0, key="wai_s")])
     assert set(pooled["metric"]) == {PER_SD}
-    with pytest.raises(IncompatibleBundles, match=r"analysis plan.*bbbbbbbbbbbb in b\.zip"):
+    # each refusal names the bundles, what differs and what to do, one line each
+    with pytest.raises(IncompatibleBundles, match=r"analysis plan.*bbbbbbbbbbbb in b\.zip: every site must "
+                       r"run the same ANALYSIS_PLAN\.md; agree on one version of the repository and re-run "
+                       r"make share at the sites of the other plan\.$"):
         pool_bundles([bundle("a", -0.8), bundle("b", -1.0, plan="b" * 64)])
-    with pytest.raises(IncompatibleBundles, match=r"instrument family: srs in b\.zip; wai in a\.zip"):
+    with pytest.raises(IncompatibleBundles, match=r"instrument family: srs in b\.zip; wai in a\.zip: pool "
+                       r"the bundles of each family separately \(make pool with only those BUNDLES\)\.$"):
         pool_bundles([bundle("a", -0.8), bundle("b", -1.0, key="srs")])
-    with pytest.raises(IncompatibleBundles, match="site 'a' twice"):
+    with pytest.raises(IncompatibleBundles, match=r"site 'a' twice: a\.zip, a\.zip: give each site a label "
+                       r"of its own \(make share SITE=label\), or leave the extra bundle out\.$"):
         pool_bundles([bundle("a", -0.8), bundle("a", -1.0)])
     # one site's results shared again under another label: the same patients would count twice
-    with pytest.raises(IncompatibleBundles, match=r"the same data twice .*: b\.zip, c\.zip"):
+    with pytest.raises(IncompatibleBundles, match=r"the same data twice .*: b\.zip, c\.zip: one site's "
+                       r"results under two labels; pool one of these bundles only\.$"):
         pool_bundles([bundle("a", -0.8), bundle("b", -1.0), bundle("c", -1.0, data="b")])
 
 
@@ -329,12 +339,12 @@ def test_a_primary_effect_no_site_estimated_is_named_with_each_sites_reason(tmp_
     only = [bundle("a", -0.8, effects=False)]
     pooled, sites = pool_bundles(only)
     missing = dict(unestimated_primaries(only, pooled))
-    assert missing == {"attendance": [("a", "not in this site's results")],
-                       "dropout": [("a", "not_estimable: no patient dropped out")],
-                       "satisfaction": [("a", "not in this site's results")]}
+    assert missing == {"attendance": [("a", "missing", "not in this site's results")],
+                       "dropout": [("a", "not_estimable", "no patient dropped out")],
+                       "satisfaction": [("a", "missing", "not in this site's results")]}
     page = pooled_report(only, pooled, sites, *pool_benchmarks(only))
     assert page.count("No site could estimate this effect, so nothing was pooled:") == 3
-    assert "<li>a: not_estimable: no patient dropped out</li>" in page
+    assert "<li>a: not estimable: no patient dropped out</li>" in page
     assert "<h1>Pooled results across 1 site</h1>" in page
 
 
@@ -449,6 +459,29 @@ def test_the_sites_behind_a_pooled_effect_are_listed_with_their_patients_and_wei
     assert list(table.columns) == ["Site", "Patients", "Estimate [95% CI]", "Weight"]
     assert table["Site"].tolist() == ["a", "b", "c", "d", "pooled"]
     assert table["Patients"].tolist() == ["200", "200", "<10", "", "400"]  # d sent nothing
-    assert table["Weight"].tolist() == ["50%", "50%", "below the minimum cell size", "missing", "100%"]
+    assert table["Weight"].tolist() == ["50%", "50%", "below the minimum cell size", "not estimable", "100%"]
+    with use_language("es"):
+        assert site_table(effect_sites, row).iloc[3, 3] == "no estimable"
     estimates = table["Estimate [95% CI]"]
     assert estimates.iloc[0].startswith("-0.80 [") and estimates.iloc[2] == ""
+
+
+def test_one_site_pooled_alone_keeps_its_own_interval():
+    """ANALYSIS_PLAN.md section 11: one site pools to its own estimate and CI. A reviewer's single site read
+    d = 0.901 [0.274, 1.528] in the pooled benchmarks where its own is [0.299, 1.553] (the d's CI is not
+    symmetric about the d, and the pooling rebuilt it as +/- 1.96 SE); a sensitivity effect's bootstrap CI
+    likewise. With two sites the pooled CI is the HKSJ one."""
+    from dataclasses import replace
+
+    d = pd.DataFrame([{"benchmark": "alliance_dropout", "metric": "d, completers minus dropouts",
+                       "estimate": 0.901, "ci_low": 0.299, "ci_high": 1.553, "n": 112,
+                       "benchmark_value": 0.55, "benchmark_ci_low": np.nan, "benchmark_ci_high": np.nan,
+                       "source": "Sharf (2010)"}])
+    single = replace(bundle("a", -0.8), benchmarks=d)
+    row = pool_benchmarks([single])[0].iloc[0]
+    assert (row["k_sites"], row["estimate"], row["ci_low"], row["ci_high"]) == (1, 0.901, 0.299, 1.553)
+    pooled, _sites = pool_bundles([single])
+    cox = pooled[pooled["analysis"] == "secondary"].iloc[0]  # -0.8 [-1.0, 1.0]: not +/- 1.96 x 0.2
+    assert (cox["estimate"], cox["ci_low"], cox["ci_high"]) == (-0.8, -1.0, 1.0)
+    two = pool_benchmarks([single, replace(bundle("b", -1.0), benchmarks=d.assign(estimate=0.7))])[0].iloc[0]
+    assert two["k_sites"] == 2 and two["ci_low"] < 0.299

@@ -11,7 +11,8 @@ The bundle holds tables of aggregates only (ANALYSIS_PLAN.md, section 11):
   the metric pooled across sites, since "per SD" is per each site's own SD. The predictor's mean goes
   with its SD, so that the coordinator can put the pooled effect per SD of all sites' patients together
   (the SD of the combined data). An effect resting on fewer than `privacy.min_cell_size` patients is
-  `suppressed` (no numbers).
+  `suppressed` (no numbers); beside a suppressed discipline, the next smallest discipline's counts are
+  withheld (the per-discipline rows sum to the model's), as in the report.
 - `statuses.csv`: every planned model's status and reason (`results/models/status.csv`).
 - `flows.csv`: each model family's analysis flow, counts of 1 to k - 1 shown as "<k" (with secondary
   suppression of the exclusions, as in the report).
@@ -25,7 +26,8 @@ The bundle holds tables of aggregates only (ANALYSIS_PLAN.md, section 11):
 - `WHAT_LEAVES_THE_SITE.md`: every file and column in plain words, for the data-protection officer.
 
 No table has a row per patient, session or therapist; no patient or therapist code is written. Numbers of
-1 to k - 1 in the statuses' reasons are written "<k" as well, a session's number ("at session 4") aside.
+1 to k - 1 in the statuses' reasons are written "<k" as well, a session's number ("at session 4") and a count
+of disciplines aside; a reason with such a number leaves without its test statistics (`scrub_message`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import pandas as pd
 from scipy import stats
 
 from alliance.errors import ConfigError, InputError
+from alliance.i18n import SOURCE_LANGUAGE, Message, suppressing_counts, use_language
 from alliance.io import json_text, read_json, sha256_file, write_atomic, write_text
 
 BUNDLE_FORMAT = 1
@@ -117,25 +120,77 @@ def shown(n: float, k: int) -> str:
 # ("therapists - 1"), and not a threshold of the plan ("fewer than 3", "at least 5").
 _COUNT = re.compile(r"(?<![\w.])(?<!than )(?<!least )(?<![-+] )\d+(?![\d.]*\d)")
 _THRESHOLD = re.compile(r"(?:(?<=\bthan )|(?<=\bleast ))\d+(?![\d.]*\d)")
-# Session numbers are labels, not counts: "at session 4", "(sessions 1-3)", "sessions 1, 4 and 7".
-_SESSIONS = re.compile(r"\bsession \d+|\bsessions \d+(?:(?:-| to )\d+)?(?:, \d+(?=,| and ))*(?: and \d+)?")
+# Labels, not counts of people: a session's number ("at session 4", "(sessions 1-3)", "sessions 1, 4 and 7")
+# and a count of disciplines ("1 discipline in the analysis sample").
+_LABELS = re.compile(r"\bsession \d+|\bsessions \d+(?:(?:-| to )\d+)?(?:, \d+(?=,| and ))*(?: and \d+)?"
+                     r"|\b\d+ disciplines?\b")
+# A parenthesis (one level of parentheses within) and a test statistic: F, t, z or chi-square on its degrees
+# of freedom, or a p-value; in a reason's text or its message's template ("(F({df1}, {df2}) = {f:.2f}, ...)").
+_PARENTHESIS = re.compile(r" ?\((?:[^()]|\([^()]*\))*\)")
+_STATISTIC = re.compile(r"(?:\b(?:F|t|z|chi\^?2|chi\u00b2)|\u03c7\u00b2)\(|\bp [=<>]")
+
+
+def without_statistics(text: str) -> str:
+    """`text` without its test statistics in parentheses (" (F(4, 53) = 0.55, p = .703)"), the words kept:
+    beside a hidden count, a statistic's degrees of freedom and p-value would give it back (53 + 5 = 58
+    patients analysed; F = 0.55 with p = .703 on 53 df has 4 df above it)."""
+    return _PARENTHESIS.sub(lambda m: "" if "=" in m.group() and _STATISTIC.search(m.group()) else m.group(),
+                            text)
+
+
+def _scrub(text: str, k: int, hidden: bool) -> str:
+    """`scrub_text`, with `hidden` when a count of the text was hidden already (a `Count` written "<k")."""
+    parts = _LABELS.split(text)  # the text between labels, which stay as written
+    labels = [*_LABELS.findall(text), ""]
+    scrubbed = "".join(_COUNT.sub(lambda m: f"<{k}" if 0 < int(m.group()) < k else m.group(), part) + label
+                       for part, label in zip(parts, labels, strict=True))
+    if scrubbed == text and not hidden:
+        return text
+    scrubbed = re.sub(rf"<{k} \(\d+(?:\.\d+)?%\)", f"<{k}", without_statistics(scrubbed))  # and its share
+    return _THRESHOLD.sub(lambda m: "the plan's minimum" if 0 < int(m.group()) < k else m.group(), scrubbed)
 
 
 def scrub_text(text: object, k: int) -> str:
     """A reason or flag with every whole number of 1 to k - 1 written "<k": counts, and degrees of freedom
-    such as t(2), which give a count away; not a decimal, a name (CR3), a session's number ("at session
-    4", "sessions 1-3": a label the plan's sessions share) or a formula's constant. A threshold
-    ("fewer than 3") stays, unless a count of the same text was hidden: "<10 therapists (fewer than 3)"
-    would tell it is 1 or 2, so a threshold below k then reads "the plan's minimum"."""
-    if not isinstance(text, str):
-        return ""
-    parts = _SESSIONS.split(text)  # the text between session labels, which stay as written
-    labels = [*_SESSIONS.findall(text), ""]
-    scrubbed = "".join(_COUNT.sub(lambda m: f"<{k}" if 0 < int(m.group()) < k else m.group(), part) + label
-                       for part, label in zip(parts, labels, strict=True))
-    if scrubbed == text:
-        return text
-    return _THRESHOLD.sub(lambda m: "the plan's minimum" if 0 < int(m.group()) < k else m.group(), scrubbed)
+    such as t(2), which give a count away; not a decimal, a name (CR3), a label (a session's number, "at
+    session 4", "sessions 1-3"; a count of disciplines) or a formula's constant. Once a count is hidden, its
+    share ("<10 (5.2%)") and the text's test statistics in parentheses (`without_statistics`) go too, and
+    a threshold below k ("fewer than 3") reads "the plan's minimum": "<10 therapists (fewer than 3)" would
+    tell it is 1 or 2."""
+    return _scrub(text, k, hidden=False) if isinstance(text, str) else ""
+
+
+def _whole_numbers(data: object) -> list[int]:
+    """The whole numbers among a message's values (`Message.to_json` data), nested messages' too."""
+    if isinstance(data, dict):
+        return [n for value in data.get("values", {}).values() for n in _whole_numbers(value)]
+    if isinstance(data, list):
+        return [n for item in data for n in _whole_numbers(item)]
+    return [data] if isinstance(data, int) and not isinstance(data, bool) else []
+
+
+def _statistics_dropped(data: object) -> object:
+    """A message's data with every template's test statistics left out (`without_statistics`)."""
+    if isinstance(data, list):
+        return [_statistics_dropped(item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    return data | {key: without_statistics(data[key]) for key in ("template", "plural") if key in data} \
+        | {"values": {name: _statistics_dropped(value) for name, value in data["values"].items()}}
+
+
+def scrub_message(data: str, k: int) -> str:
+    """A reason or flag from its message (status.csv's `reason_message`, JSON text), with small numbers
+    hidden by the data's types: its counts (`Count`) written "<k" as the report writes them, a share with
+    them; where any whole number of the message is 1 to k - 1, its test statistics are left out of the
+    templates; the rest as `scrub_text`."""
+    message = json.loads(data)
+    hidden = any(0 < n < k for n in _whole_numbers(message))
+    if hidden:
+        message = _statistics_dropped(message)
+    with use_language(SOURCE_LANGUAGE), suppressing_counts(k):
+        text = Message.from_json(message).render()
+    return _scrub(text, k, hidden)
 
 
 def predictor_scales(features: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
@@ -190,13 +245,19 @@ def interval_ratio(estimate, std_error, ci_low, ci_high) -> np.ndarray:
 
 def effects_table(effects: pd.DataFrame, scales: pd.DataFrame, k: int) -> pd.DataFrame:
     """The bundle's effects: every effect row, per SD and (primary) per point; rows resting on fewer than
-    `k` patients suppressed. Where the therapists are hidden (1 to k - 1) and the CI is on t(G - 1), the SE
-    is sent widened to that interval (`interval_ratio`): the CI over the SE would otherwise be t(G - 1)
-    and give G away; the pooling weighs such a site by the same SE as before. Its per-point SE is then the
-    widened SE over the SD, the SD's sampling term kept: SE_z / SD widened by the same ratio r would give
-    r away, as SE^2 - (SD SE_point)^2 = r^2 b^2 Var(SD) / SD^2 with b, SD and n sent."""
+    `k` patients suppressed, and beside one of a model's per-discipline rows (which sum to the model's) the
+    next smallest discipline's counts withheld ("suppressed"), as the report withholds them
+    (`alliance.report.analysis.withheld_counts`). Where the therapists are hidden (1 to k - 1, or
+    withheld) and the CI is on t(G - 1), the SE is sent widened to that interval (`interval_ratio`): the
+    CI over the SE would otherwise be t(G - 1) and give G away; the pooling weighs such a site by the same
+    SE as before. Its per-point SE is then the widened SE over the SD, the SD's sampling term kept: SE_z /
+    SD widened by the same ratio r would give r away, as SE^2 - (SD SE_point)^2 = r^2 b^2 Var(SD) / SD^2
+    with b, SD and n sent."""
+    from alliance.report.analysis import withheld_counts  # deferred as the models (`predictor_scales`)
+
     table = per_point(effects, scales)
-    hidden = table["n_therapists"].between(1, k - 1).to_numpy()
+    withheld = table.index.isin(list(withheld_counts(table, k)))
+    hidden = table["n_therapists"].between(1, k - 1).to_numpy() | withheld
     ratio = interval_ratio(table["estimate"], table["std_error"], table["ci_low"], table["ci_high"])
     widened = hidden & (ratio > 1)
     table["std_error"] = table["std_error"] * np.where(widened, ratio, 1.0)
@@ -208,15 +269,18 @@ def effects_table(effects: pd.DataFrame, scales: pd.DataFrame, k: int) -> pd.Dat
     table.loc[small, numbers] = np.nan
     table["status"] = np.where(small, SUPPRESSED, ESTIMATED)
     for column in ("n_patients", "n_therapists"):
-        table[column] = [shown(n, k) for n in table[column]]
+        table[column] = np.where(withheld, SUPPRESSED, [shown(n, k) for n in table[column]])
     return table[EFFECT_COLUMNS]
 
 
 def statuses_table(status: pd.DataFrame, k: int) -> pd.DataFrame:
-    """Every planned model's status, its reason and flags in English with small numbers written "<k"."""
+    """Every planned model's status, its reason and flags in English with small numbers written "<k", from
+    their messages (`scrub_message`) where status.csv has them, else from the text (`scrub_text`)."""
     table = status.reindex(columns=STATUS_COLUMNS).copy()
     for column in ("reason", "flags"):
-        table[column] = [scrub_text(text, k) for text in table[column]]
+        messages = status.get(f"{column}_message", pd.Series(np.nan, index=status.index))
+        table[column] = [scrub_message(data, k) if isinstance(data, str) and data else scrub_text(text, k)
+                         for text, data in zip(table[column], messages, strict=True)]
     return table
 
 
@@ -323,7 +387,8 @@ COLUMN_WORDS = {
                                                 "degrees of freedom), so that the two do not give their "
                                                 "number away",
         "n_patients, n_therapists": "how many patients and therapists the effect rests on (\"<k\" when "
-                                    "1 to k - 1)",
+                                    "1 to k - 1; \"suppressed\" for the next smallest discipline beside a "
+                                    "suppressed one, whose count the model's total would otherwise give)",
         "predictor_mean, predictor_sd": "primary effects: the mean and SD of the alliance score in the "
                                         "analysed patients",
         "estimate_per_point, std_error_per_point": "primary effects: the effect per point of the alliance "
@@ -336,7 +401,8 @@ COLUMN_WORDS = {
         "key, hypothesis, family, analysis, outcome, model, title": "which model of the analysis plan",
         "status": "fitted, boundary, not_estimable, not_converged, separation or refused",
         "reason, flags": "why a model has no estimate, and warnings, in words (numbers of 1 to k - 1 "
-                         "as \"<k\", except a session's number, such as \"at session 4\")",
+                         "as \"<k\", except a session's number, such as \"at session 4\", and a count of "
+                         "disciplines; where a number is hidden, without the test statistics beside it)",
     },
     "flows.csv": {
         "family, order, step": "each step of a model family's analysis flow (e.g. \"excluded: no outcome\")",
@@ -385,7 +451,9 @@ def what_leaves(site: str, tables: dict[str, pd.DataFrame], k: int) -> str:
         "the site's total minus the other disciplines' where only one discipline's is hidden. Read "
         "effects.csv and flows.csv with this in mind before the bundle leaves the site. (A hidden number "
         "of therapists is not given away by an effect's 95% CI, which is on t with therapists - 1 degrees "
-        "of freedom: its standard error is sent as wide as that CI.)",
+        "of freedom: its standard error is sent as wide as that CI; nor by a reason's test statistic: where "
+        "a reason holds a count of 1 to k - 1, its test statistics (F, t or chi-square with their degrees of "
+        "freedom and p-value) are left out and its words kept.)",
         "",
         "| file | rows | what it is |",
         "|---|---|---|",
@@ -414,7 +482,14 @@ def build_bundle(results: Path, plan: Path, site: str | None = None) -> tuple[st
     """The site label and the bundle's files (name -> bytes) from a finished run's `results/`, with the
     hash of the analysis plan the run recorded; `site` overrides the run's `network.site`. Refuses
     (InputError) when the run is not finished, its tables changed since its manifest, or the run's plan
-    is not `plan` (the checkout's: the bundle would claim a plan its results did not follow)."""
+    is not `plan` (the checkout's: the bundle would claim a plan its results did not follow), and when the
+    plan or `results` is missing."""
+    if not plan.is_file():
+        raise InputError(f"{plan}: no such file (the analysis plan the run followed): run make share in the "
+                         "repository's folder, or pass --plan PATH/ANALYSIS_PLAN.md")
+    if not results.is_dir():
+        raise InputError(f"{results}: no such folder (a finished run's results/): run the workflow first "
+                         "(make run), or pass --results PATH")
     manifest_path = results / "manifest.json"
     if not manifest_path.exists():
         raise InputError(f"{manifest_path} is missing: run the workflow to the end first (make run)")
@@ -478,11 +553,16 @@ def write_bundle(site: str, files: dict[str, bytes], out: Path) -> Path:
 
 def read_bundle(path: Path) -> Bundle:
     """A bundle read back; InputError when the file is not a bundle of this format."""
+    what = "(a site's bundle is results/share/<site>.zip, made by make share)"
     try:
         with zipfile.ZipFile(path) as archive:
             files = {name: archive.read(name) for name in archive.namelist()}
-    except (OSError, zipfile.BadZipFile) as error:
-        raise InputError(f"{path}: not a readable bundle zip ({type(error).__name__})") from None
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file {what}") from None
+    except zipfile.BadZipFile:
+        raise InputError(f"{path}: not a zip file {what}") from None
+    except OSError as error:  # a folder, no permission: the system's words ("Permission denied")
+        raise InputError(f"{path}: cannot be read, {error.strerror.lower()} {what}") from None
     missing = [name for name in ENTRIES if name not in files]
     if missing:
         raise InputError(f"{path}: not a site bundle of `make share` (missing {', '.join(missing)})")

@@ -15,7 +15,7 @@ Partlett & Riley 2017), undefined for fewer than 3 sites; Cochran's Q, and I^2 =
 the Paule-Mandel tau^2 and s^2 the typical within-site variance (Higgins & Thompson 2002, as metafor
 computes it for the model's tau^2: with DerSimonian-Laird's it is (Q - (k - 1)) / Q), with the Q-profile
 95% CIs of tau^2 (hence tau) and I^2 (Viechtbauer 2007, `q_profile_tau2`). One site: its own estimate,
-SE and normal 95% CI, no heterogeneity.
+SE and 95% CI (`own_interval`), no heterogeneity.
 
 The primary effects are pooled per point of the alliance instrument when every site used the same
 instrument (key, range and scoring): "per SD" is per each site's own SD, which differs between sites, so
@@ -34,12 +34,12 @@ from scipy import optimize, stats
 from statsmodels.stats.meta_analysis import combine_effects
 
 from alliance.errors import InputError
-from alliance.i18n import _
+from alliance.i18n import N_, _
 from alliance.network.bundle import EFFECT_KEY, ESTIMATED, SUPPRESSED, Bundle, interval_ratio
 from alliance.report.format import estimate_digits, format_ci, format_number, format_percent, p_text
 
 METHOD = "Paule-Mandel tau^2; HKSJ 95% CI on t(k-1); 95% PI on t(k-2)"
-ONE_SITE = "one site: its own estimate and normal 95% CI"
+ONE_SITE = "one site: its own estimate and 95% CI"
 POOLED_COLUMNS = ["outcome", "model", "predictor", "analysis", "scale", "metric", "k_sites", "k_suppressed",
                   "k_not_estimated", "estimate", "std_error", "ci_low", "ci_high", "pi_low", "pi_high", "tau",
                   "tau_ci_low", "tau_ci_high", "tau2", "i2", "i2_ci_low", "i2_ci_high", "q", "q_p_value",
@@ -51,6 +51,7 @@ PER_POINT, PER_SD = "per_point", "per_sd"
 NO_HETEROGENEITY = dict.fromkeys(("tau", "tau2", "tau_ci_low", "tau_ci_high", "i2", "i2_ci_low", "i2_ci_high",
                                   "q", "q_p_value"), float("nan"))
 BELOW_MINIMUM = "below the minimum cell size"
+MISSING = "missing"  # a site whose bundle has neither the effect nor its model's status
 SITE_STATUS = {ESTIMATED: "pooled", SUPPRESSED: BELOW_MINIMUM}
 
 
@@ -167,34 +168,50 @@ def pool_estimates(estimates, std_errors) -> dict:
             "q": q, "q_p_value": float(stats.chi2.sf(q, k - 1)), "method": METHOD}
 
 
+def own_interval(result: dict, low, high) -> dict:
+    """A pooled `result` of one site with that site's own 95% CI (`low`, `high`: the sites' bounds), which
+    need not be symmetric about its estimate (a d's, a bootstrap's); a result of more sites as it is."""
+    if result["k_sites"] != 1:
+        return result
+    return result | {"ci_low": float(np.asarray(low)[0]), "ci_high": float(np.asarray(high)[0])}
+
+
 def check_compatible(bundles: list[Bundle]) -> None:
-    """Refuse (IncompatibleBundles, naming the bundles and what differs) bundles of another analysis plan or
-    alliance instrument family, two bundles of one site, or two of the same data under two site labels."""
+    """Refuse (IncompatibleBundles, naming the bundles, what differs and what to do) bundles of another
+    analysis plan or alliance instrument family, two bundles of one site, or two of the same data under two
+    site labels."""
     if not bundles:
         raise IncompatibleBundles("no bundles given: make pool BUNDLES=\"a.zip b.zip ...\"")
     problems = []
-    for what, value in (("analysis plan (ANALYSIS_PLAN.md SHA-256)",
-                         lambda b: b.provenance["plan_sha256"][:12]),
-                        ("alliance instrument family", lambda b: b.provenance["instrument"]["family"])):
+    for what, value, fix in (
+            ("analysis plan (ANALYSIS_PLAN.md SHA-256)", lambda b: b.provenance["plan_sha256"][:12],
+             "every site must run the same ANALYSIS_PLAN.md; agree on one version of the repository and "
+             "re-run make share at the sites of the other plan."),
+            ("alliance instrument family", lambda b: b.provenance["instrument"]["family"],
+             "pool the bundles of each family separately (make pool with only those BUNDLES).")):
         groups: dict[str, list[str]] = {}
         for bundle in bundles:
             groups.setdefault(value(bundle), []).append(bundle.name)
         if len(groups) > 1:
             problems.append(f"different {what}: " + "; ".join(f"{key} in {', '.join(names)}"
-                                                               for key, names in sorted(groups.items())))
+                                                               for key, names in sorted(groups.items()))
+                            + f": {fix}")
     sites = pd.Series([b.site for b in bundles])
     for site in sorted(sites[sites.duplicated()].unique()):
-        problems.append(f"site '{site}' twice: " + ", ".join(b.name for b in bundles if b.site == site))
-    data: dict[tuple, list[str]] = {}  # one site's patients under two labels: the same validated tables
+        problems.append(f"site '{site}' twice: " + ", ".join(b.name for b in bundles if b.site == site)
+                        + ": give each site a label of its own (make share SITE=label), or leave the extra "
+                        "bundle out.")
+    data: dict[tuple, list[Bundle]] = {}  # one site's patients under two labels: the same validated tables
     for bundle in bundles:
         hashes = tuple(bundle.provenance.get("outputs_sha256", {}).get(f"validated/{table}.parquet")
                        for table in ("patients", "sessions", "outcomes"))
         if all(hashes):
-            data.setdefault(hashes, []).append(bundle.name)
-    for names in data.values():
-        if len(names) > 1:
+            data.setdefault(hashes, []).append(bundle)
+    for same in data.values():
+        if len({b.site for b in same}) > 1:  # under one label, the site twice above says it
             problems.append("the same data twice (identical validated tables, so the same patients): "
-                            + ", ".join(names))
+                            + ", ".join(b.name for b in same) + ": one site's results under two labels; "
+                            "pool one of these bundles only.")
     if problems:
         raise IncompatibleBundles("These bundles cannot be pooled (nothing was written):\n- "
                                   + "\n- ".join(problems))
@@ -241,9 +258,9 @@ def combined_sd(effect: pd.DataFrame) -> float:
     return float(np.sqrt((((n - 1) * sd**2).sum() + (n * (mean - grand) ** 2).sum()) / (n.sum() - 1)))
 
 
-def missing_reason(bundle: Bundle, key: dict) -> str:
+def site_status(bundle: Bundle, key: dict) -> tuple[str, str]:
     """Why a site has no row for an effect (`key`: outcome, analysis and, where known, model): its model's
-    status and reason, where the statuses say."""
+    status (refused, not_estimable, separation, ...) and reason, where the statuses say; else `MISSING`."""
     statuses = bundle.statuses
     match = statuses[(statuses["outcome"] == key["outcome"])
                      & (statuses["model"] == key["model"] if "model" in key else True)
@@ -251,14 +268,14 @@ def missing_reason(bundle: Bundle, key: dict) -> str:
                      & ~statuses["status"].isin(["fitted", "boundary"])]
     if len(match):
         row = match.iloc[0]
-        reason = row["reason"] if isinstance(row["reason"], str) else ""
-        return f"{row['status']}: {reason}" if reason else row["status"]
-    return "not in this site's results"
+        return row["status"], row["reason"] if isinstance(row["reason"], str) else ""
+    return MISSING, "not in this site's results"
 
 
 def pool_bundles(bundles: list[Bundle]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The pooled effects (one row per effect of any site) and the sites' rows behind them (each with its
-    status: pooled, below the minimum cell size, not estimated or missing, and its random-effects weight)."""
+    status: pooled, below the minimum cell size, not estimated, the site's own status of a model without
+    the effect (`site_status`) or missing, and its random-effects weight)."""
     check_compatible(bundles)
     metric = metric_for(bundles)
     rows = pd.concat([site_rows(b, metric) for b in bundles], ignore_index=True)
@@ -269,11 +286,13 @@ def pool_bundles(bundles: list[Bundle]) -> tuple[pd.DataFrame, pd.DataFrame]:
         effect = rows[mask].copy()
         for bundle in bundles:
             if bundle.site not in set(effect["site"]):
+                status, reason = site_status(bundle, key)
                 effect = pd.concat([effect, pd.DataFrame([key | {
-                    "site": bundle.site, "status": "missing", "metric": effect["metric"].iloc[0],
-                    "reason": missing_reason(bundle, key)}])], ignore_index=True)
+                    "site": bundle.site, "status": status, "metric": effect["metric"].iloc[0],
+                    "reason": reason}])], ignore_index=True)
         used = effect["status"] == "pooled"
-        result = pool_estimates(effect.loc[used, "estimate"], effect.loc[used, "std_error"])
+        result = own_interval(pool_estimates(effect.loc[used, "estimate"], effect.loc[used, "std_error"]),
+                              effect.loc[used, "ci_low"], effect.loc[used, "ci_high"])
         spread = combined_sd(effect[used]) if effect["metric"].iloc[0] == PER_POINT else float("nan")
         result |= {"combined_sd": spread, "estimate_per_combined_sd": result["estimate"] * spread,
                    "std_error_per_combined_sd": result["std_error"] * spread}
@@ -281,8 +300,7 @@ def pool_bundles(bundles: list[Bundle]) -> tuple[pd.DataFrame, pd.DataFrame]:
         effect["weight"] = np.where(used, weights / weights[used].sum(), np.nan)
         pooled.append(key | {"metric": effect["metric"].iloc[0],
                              "k_suppressed": int((effect["status"] == BELOW_MINIMUM).sum()),
-                             "k_not_estimated": int(effect["status"].isin(["not estimated",
-                                                                            "missing"]).sum())}
+                             "k_not_estimated": int((~used & (effect["status"] != BELOW_MINIMUM)).sum())}
                       | result)
         sites.append(effect)
     if not sites:  # no site sent any effect (each has its statuses' reasons)
@@ -290,6 +308,12 @@ def pool_bundles(bundles: list[Bundle]) -> tuple[pd.DataFrame, pd.DataFrame]:
     sites_table = pd.concat(sites, ignore_index=True).sort_values([*EFFECT_KEY, "site"], kind="stable")
     return (pd.DataFrame(pooled, columns=POOLED_COLUMNS),
             sites_table.reindex(columns=SITE_COLUMNS).reset_index(drop=True))
+
+
+# The Q-profile intervals of sites closer than chance: empty, shown as 0.
+EMPTY_INTERVALS = N_("The sites agree more closely than chance alone would make them, so the Q-profile "
+                     "intervals are empty (shown as 0); this does not show that the effect is the same at "
+                     "every site.")
 
 
 def tau_digits(row: dict) -> int:
@@ -319,9 +343,7 @@ def heterogeneity_words(row: dict) -> str:
         text = _("Across {k} sites the heterogeneity {band} (I\u00b2 = {i2}, 95% CI {i2_ci}; tau = {tau}, "
                  "95% CI {tau_ci}; Q = {q} on {df} df, {p}).").format(band=band, **values)
     if row["tau_ci_high"] == 0:  # Q(0) below chi^2's lower quantile: the Q-profile interval is empty
-        text += " " + _("The sites agree more closely than chance alone would make them, so the Q-profile "
-                        "intervals are empty (shown as 0); this does not show that the effect is the same "
-                        "at every site.")
+        text += " " + _(EMPTY_INTERVALS)
     if k >= 3:
         digits = estimate_digits(row["estimate"])  # as the estimate: APA's 2 decimals, more if it is small
         text += " " + _("In a new site the effect is expected between {low} and {high} (95% prediction "
@@ -345,7 +367,8 @@ BENCHMARK_COLUMNS = ["benchmark", "metric", "k_sites", "estimate", "ci_low", "ci
 def pool_benchmarks(bundles: list[Bundle]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The sites' benchmark statistics (dropout d; alliance-outcome r on Fisher's z) pooled as the effects
     are, each site's SE taken from its 95% CI, (high - low) / (2 x 1.96) on the pooling scale (an
-    approximation where the site's CI was on t(G - 1)); the pooled rows and the sites' rows."""
+    approximation where the site's CI was on t(G - 1)); one site alone keeps its own CI; the pooled rows
+    and the sites' rows."""
     frames = [b.benchmarks.assign(site=b.site) for b in bundles if len(b.benchmarks)]
     if not frames:
         return pd.DataFrame(columns=BENCHMARK_COLUMNS), pd.DataFrame()
@@ -357,7 +380,7 @@ def pool_benchmarks(bundles: list[Bundle]) -> tuple[pd.DataFrame, pd.DataFrame]:
         usable = group[np.isfinite(group["estimate"]) & (group["ci_high"] > group["ci_low"])]
         low, high = (forward(usable[c].to_numpy(float)) for c in ("ci_low", "ci_high"))
         se = (high - low) / (2 * z)
-        result = pool_estimates(forward(usable["estimate"].to_numpy(float)), se)
+        result = own_interval(pool_estimates(forward(usable["estimate"].to_numpy(float)), se), low, high)
         first = group.iloc[0]
         pooled.append({"benchmark": benchmark, "metric": first["metric"], "k_sites": result["k_sites"],
                        **{key: float(back(result[key])) for key in ("estimate", "ci_low", "ci_high", "pi_low",

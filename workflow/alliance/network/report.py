@@ -21,7 +21,15 @@ from matplotlib.figure import Figure
 from alliance.i18n import N_, _, language, ngettext
 from alliance.instruments import PUBLISHED_NAMES
 from alliance.network.bundle import EFFECT_KEY, PRIMARY_OUTCOMES, Bundle
-from alliance.network.pooling import BELOW_MINIMUM, PER_POINT, heterogeneity_words, missing_reason, tau_digits
+from alliance.network.pooling import (
+    BELOW_MINIMUM,
+    EMPTY_INTERVALS,
+    MISSING,
+    PER_POINT,
+    heterogeneity_words,
+    site_status,
+    tau_digits,
+)
 from alliance.report.analysis import SHARE_OUTCOMES
 from alliance.report.format import (
     estimate_digits,
@@ -43,14 +51,16 @@ from alliance.report.words import (
     scale_word,
     source_words,
 )
+from alliance.report.words import STATUS_WORDS as MODEL_STATUS_WORDS
 
 TITLES = {"attendance": N_("Attendance after the early window, on early alliance"),
           "dropout": N_("Dropout after the early window, on early alliance"),
           "satisfaction": N_("Satisfaction at the end of treatment, on mean alliance"),
           "alliance_dropout": N_("Early alliance of completers minus dropouts (d)"),
           "alliance_outcome": N_("Early alliance and symptom improvement (r)")}
+# A site's row of an effect, in words: pooled or why not (a model's own status as the sites' reports say it).
 STATUS_WORDS = {"pooled": N_("pooled"), BELOW_MINIMUM: N_("below the minimum cell size"),
-                "not estimated": N_("not estimated"), "missing": N_("missing")}
+                "not estimated": N_("not estimated"), MISSING: N_("missing")} | MODEL_STATUS_WORDS
 # Characters per line of a forest plot's title: the English titles fit on one line of the 8-inch figure, the
 # longer Spanish and Catalan ones wrap instead of reaching past its edge (beside site names of 25 characters).
 TITLE_WIDTH = 56
@@ -263,9 +273,18 @@ def cells_table(head: list[str], rows: list[list[str]]) -> str:
     return f"<table class=\"effects\"><tr>{header}</tr>{body}</table>"
 
 
+EMPTY_MARK = "*"  # beside a Q-profile interval that is empty (`EMPTY_INTERVALS`)
+
+
+def empty_intervals(row: dict) -> bool:
+    """Whether a pooled effect's Q-profile intervals are empty (Q(0) below chi^2's lower quantile)."""
+    return row["tau_ci_high"] == 0
+
+
 def heterogeneity_cell(row: dict, name: str) -> str:
     """tau (in the effect's unit) or I^2 (a percentage) over its 95% CI (Q-profile), which may break after
-    its separator (the table stays within 1280 px); nothing for one site."""
+    its separator (the table stays within 1280 px), marked where the interval is empty
+    (`EMPTY_INTERVALS`); nothing for one site."""
     if not np.isfinite(row[name]):
         return ""
     if name == "i2":
@@ -275,16 +294,17 @@ def heterogeneity_cell(row: dict, name: str) -> str:
         digits = tau_digits(row)
         value = format_number(row["tau"], digits)
         interval = format_ci(row["tau_ci_low"], row["tau_ci_high"], digits)
-    return f"{html.escape(value)}<br>{html.escape(interval)}"
+    mark = EMPTY_MARK if empty_intervals(row) else ""
+    return f"{html.escape(value)}<br>{html.escape(interval)}{mark}"
 
 
 def effects_table_html(pooled: pd.DataFrame) -> str:
     """Every pooled effect as a reader's table, in the active language: outcome, predictor, role, model, unit,
     sites pooled (of those that sent it), the estimate with its HKSJ 95% CI, the prediction interval, tau
     and I^2 with their Q-profile 95% CIs (Cochran's Q and its p, which with few sites say less than these
-    intervals, are in effects.csv and in the words under each primary effect). Every column of
-    results/pooled/effects.csv is in that file; its 28 columns, shown whole, would reach past a 1280-pixel
-    screen."""
+    intervals, are in effects.csv and in the words under each primary effect), and a note under the table
+    where an interval is empty. Every column of results/pooled/effects.csv is in that file; its 28
+    columns, shown whole, would reach past a 1280-pixel screen."""
     head = [_("Outcome"), _("Predictor"), _("Analysis"), _("Model"), _("Scale"), _("Sites"),
             _("Estimate [95% CI]"), _("95% prediction interval"), _("tau [95% CI]"), _("I\u00b2 [95% CI]")]
     rows = []
@@ -311,7 +331,9 @@ def effects_table_html(pooled: pd.DataFrame) -> str:
                  scale_cell(unit, per, wraps=factor != 1), sites, estimate, interval,
                  heterogeneity_cell(row, "tau"), heterogeneity_cell(row, "i2")]
         rows.append(cells)
-    return cells_table(head, rows)
+    empty = any(empty_intervals(row) for row in pooled.to_dict(orient="records"))
+    note = f"<p class=\"note\">{EMPTY_MARK} {html.escape(_(EMPTY_INTERVALS))}</p>" if empty else ""
+    return cells_table(head, rows) + note
 
 
 def unpooled_sites_html(sites: pd.DataFrame) -> str:
@@ -335,10 +357,10 @@ def unpooled_sites_html(sites: pd.DataFrame) -> str:
 
 
 def unestimated_primaries(bundles: list[Bundle], pooled: pd.DataFrame) -> list[tuple[str, list]]:
-    """The primary outcomes that no site sent an effect for, each with every site's status and reason from
-    its statuses (e.g. "not_estimable: no patient dropped out")."""
+    """The primary outcomes that no site sent an effect for, each with every site's label, status and reason
+    from its statuses (e.g. "not_estimable", "no patient dropped out")."""
     found = set(pooled.loc[pooled["analysis"] == "primary", "outcome"])
-    return [(outcome, [(b.site, missing_reason(b, {"outcome": outcome, "analysis": "primary"}))
+    return [(outcome, [(b.site, *site_status(b, {"outcome": outcome, "analysis": "primary"}))
                        for b in bundles])
             for outcome in PRIMARY_OUTCOMES if outcome not in found]
 
@@ -402,8 +424,8 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
                   f"<p>{html.escape(said)}</p>", table_html(site_table(effect_sites, row)),
                   f"<ul>{notes}</ul>" if notes else ""]
     for outcome, reasons in unestimated_primaries(bundles, pooled):
-        notes = "".join(f"<li>{html.escape(site)}{reason_text(reason)}</li>"
-                        for site, reason in reasons)
+        notes = "".join(f"<li>{html.escape(site)}: {html.escape(status_word(status))}"
+                        f"{reason_text(reason)}</li>" for site, status, reason in reasons)
         parts += [f"<h3>{html.escape(title_of(outcome))}</h3>",
                   "<p>" + html.escape(_("No site could estimate this effect, so nothing was pooled:"))
                   + "</p>",
