@@ -425,6 +425,21 @@ def test_flow_and_missing_data_counts_are_suppressed():
              {"step": "excluded: no scored alliance session", "n": 0},
              {"step": "excluded: missing a covariate value", "n": 0}, {"step": "analysed", "n": 9}]
     assert [n for _, n in flow_steps(small, 10)] == ["260", "suppressed", "0", "0", "<10"]
+    # A reviewer's clinic: 60 in the cohort, two exclusions "<10", 58 analysed: their sum, 2, told each was
+    # 1. A zero beside them is now "<10" too (still true), or else the smallest other count is suppressed;
+    # all k - 1 alike; a sum that tells neither cell (1 and 2) stays as it was
+    def counts(ns, cohort=60):
+        steps = [{"step": "patients in the cohort", "n": cohort}]
+        steps += [{"step": f"excluded: {i}", "n": n} for i, n in enumerate(ns)]
+        steps += [{"step": "analysed", "n": cohort - sum(ns)}]
+        return [n for _, n in flow_steps(steps, 10)][1:-1]
+
+    assert counts([1, 1, 0]) == ["<10", "<10", "<10"]
+    assert counts([1, 1, 0, 0]) == ["<10", "<10", "<10", "0"]
+    assert counts([1, 1, 25]) == ["<10", "<10", "suppressed"]
+    assert counts([9, 9, 0]) == ["<10", "<10", "<10"]
+    assert counts([1, 2, 0]) == ["<10", "<10", "0"]
+    assert counts([1, 1]) == ["<10", "<10"]  # nothing else to withhold: as one exclusion (plan section 8)
     # a count of an exclusion table with the language's thousands separator, as every other count (a
     # reviewer found "1169" beside "3.880" in Spanish)
     flow[8]["n"] = 1169
