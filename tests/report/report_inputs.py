@@ -216,6 +216,8 @@ def report_inputs(tmp_path: Path) -> dict:
         "ruptures": {"criterion": "sd", "c": 2.0, "repair_window": 3, "reliability": None},
         "privacy": {"min_cell_size": 5},
         "models": {"covariates": ["baseline_severity", "discipline"]},
+        "dimensions": {"bootstrap": 200, "latent_bootstrap": 9999},
+        "early_warning": {"decision_points": [2, 3, 4, 5, 6], "folds": 5, "bootstrap": 200},
         "synthetic": {"seed": 123},
     }
     validation = {"inputs": {"patients": {"path": "p.csv", "sha256": "ab" * 32}},

@@ -304,3 +304,27 @@ def test_a_covariate_left_out_of_every_model_is_said_once_with_its_reason_from_t
     with use_language("es"):
         assert modelling().endswith("La covariable configurada centro se dejó fuera de todos los modelos: "
                                     "no es una columna de los datos.")
+
+
+def test_the_methods_describe_h5_h4c_and_the_early_warning_with_their_settings(default_config):
+    """methods.md had no word on bond, goals and tasks (H5), the RI-CLPM (H4c) or the early warning,
+    although the report shows all three; each now has its paragraph, with the run's own settings and the
+    works it cites. An instrument without the three dimensions (HAq-II) has no H5 paragraph."""
+    config = copy.deepcopy(default_config)
+    config["dimensions"] |= {"bootstrap": 150, "latent_bootstrap": 4999}
+    config["early_warning"] |= {"decision_points": [4, 2], "folds": 4, "bootstrap": 120}
+    paragraphs, text = markdown(config)
+    by_heading = {p["heading"]: p["text"] for p in paragraphs}
+    assert "150 therapist bootstrap draws" in by_heading["Bond, goals and tasks"]
+    assert "(4,999 draws; Kline & Santos, 2012)" in by_heading["Bond, goals and tasks"]
+    assert by_heading["Reciprocal dynamics"].startswith("A random-intercept cross-lagged panel model")
+    warning = by_heading["Early warning of dropout"]
+    assert warning.startswith("At sessions 2, 4, the risk") and "4-fold cross-validation" in warning
+    assert "from 120 therapist bootstrap draws" in warning
+    references = text[text.index("## References"):]
+    for author in ("Budescu, D. V. (1993)", "Azen, R., & Traxel, N. (2009)", "Kline, P., & Santos, A.",
+                   "Hamaker, E. L.", "Vickers, A. J., & Elkin, E. B.", "Harrell, F. E. (2015)",
+                   "Lord, F. M."):
+        assert author in references, author
+    config["instruments"]["alliance"] = "haq_ii"
+    assert "Bond, goals and tasks" not in {p["heading"] for p in markdown(config)[0]}

@@ -23,7 +23,15 @@ from alliance.report.format import (
     format_value,
 )
 from alliance.report.references import cited_references
-from alliance.report.words import fill, model_short, outcome_name, parenthetical, source_words, variable_name
+from alliance.report.words import (
+    fill,
+    join,
+    model_short,
+    outcome_name,
+    parenthetical,
+    source_words,
+    variable_name,
+)
 
 ANALYSIS_ORDER = ("primary", "secondary", "exploratory", "sensitivity")
 
@@ -48,7 +56,9 @@ ROLE_LABELS = {"alliance": N_("Patient-rated alliance"), "satisfaction": N_("Sat
                "therapist": N_("Therapist-rated alliance")}
 HEADINGS = {"measures": N_("Measures"), "features": N_("Alliance features"), "models": N_("Models"),
             "missing": N_("Missing data and multiplicity"), "effect_sizes": N_("Effect sizes"),
-            "disclosure": N_("Disclosure control"), "software": N_("Software")}
+            "dimensions": N_("Bond, goals and tasks"), "dynamics": N_("Reciprocal dynamics"),
+            "early_warning": N_("Early warning of dropout"), "disclosure": N_("Disclosure control"),
+            "software": N_("Software")}
 # The rupture threshold's unit per criterion, after "a drop of at least c".
 THRESHOLDS = {"sd": N_("within-patient SDs"), "reliable_change": N_("x SE_diff"),
               "prior_diff": N_("x the larger SD of the patient's earlier and the other patients' "
@@ -166,6 +176,14 @@ def symptom_sentence(config: Mapping, model_results: list[dict], synthetic: bool
              "symptoms); the measure is not named (report.symptom_measure in the configuration).")
 
 
+def early_warning_settings(config: Mapping) -> dict[str, str]:
+    """The early warning's decision points, folds and bootstrap draws as the Methods write them."""
+    settings = config["early_warning"]
+    points = [format_count(k) for k in sorted(int(k) for k in settings["decision_points"])]
+    return {"points": join(points, ", "), "folds": format_count(settings["folds"]),
+            "draws": format_count(settings["bootstrap"])}
+
+
 def methods_section(config: Mapping, model_results: list[dict], versions: Mapping[str, str],
                     synthetic: bool = False) -> list[dict]:
     """Paragraphs of the Methods section: a heading and its text each (`synthetic`: the data are the
@@ -252,6 +270,35 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
                                            r_source=source_words(benchmark["source"]),
                                            d=format_number(dropout["d"], 2),
                                            d_source=source_words(dropout["source"]))
+    dimensions = _(
+        "Each alliance dimension (Bordin, 1979: bond, goals, tasks) was related to each outcome alone and "
+        "with the other two (with variance inflation factors), and its share of what the three explain "
+        "together beyond the covariates was estimated by general dominance weights (Budescu, 1993; Azen & "
+        "Budescu, 2003; McFadden's R^2 for attendance and dropout, Azen & Traxel, 2009), with percentile 95% "
+        "CIs from {draws} therapist bootstrap draws. A correlated-factors model of the item means regressed "
+        "each outcome on the three latent dimensions; the test that it weights them equally has its p from "
+        "a wild score bootstrap over therapists ({latent} draws; Kline & Santos, 2012), adjusted over the "
+        "outcomes by the Benjamini-Hochberg false-discovery rate. The reliability of each dimension and of "
+        "their differences (Lord & Novick, 1968) is reported beside them.").format(
+        draws=format_count(config["dimensions"]["bootstrap"]),
+        latent=format_count(config["dimensions"]["latent_bootstrap"]))
+    dynamics = _(
+        "A random-intercept cross-lagged panel model (Hamaker et al., 2015) of the alliance and the symptom "
+        "score over the early sessions separates each patient's stable level from their session-to-session "
+        "deviations, and estimates how a deviation in one predicts the other at the next session; it is "
+        "fitted by full-information maximum likelihood with standard errors robust to the therapist level.")
+    early_warning = _(
+        "At sessions {points}, the risk of dropping out after session k was predicted from what is known at "
+        "k: the alliance so far (the last total, the mean and change of the totals, their number and a "
+        "rupture so far), alone and with the covariates and the sessions remaining, by L2-penalised "
+        "logistic regression whose penalty is chosen by an inner cross-validation grouped by therapist. "
+        "Every measure is out of sample: {folds}-fold cross-validation grouped by therapist (and, with "
+        "several sites, each site held out in turn). The area under the ROC curve, calibration intercept and "
+        "slope, the Brier score and, at the alert threshold, sensitivity, specificity, positive predictive "
+        "value, alerts per 100 patients and net benefit (Vickers & Elkin, 2006) are reported with 95% CIs "
+        "from {draws} therapist bootstrap draws, the AUC's refitting the models in each draw (Harrell, "
+        "2015); the instrument's conventional cut-off is set beside the clinic's own, chosen in the training "
+        "folds only.").format(**early_warning_settings(config))
     disclosure = _(
         "Counts and per-group statistics resting on fewer than {n} patients are suppressed, with secondary "
         "suppression where a total of the same table would reveal them; counts of different tables are "
@@ -267,6 +314,10 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
         {"heading": _(HEADINGS["models"]), "text": " ".join([modelling, *models])},
         {"heading": _(HEADINGS["missing"]), "text": missing},
         {"heading": _(HEADINGS["effect_sizes"]), "text": effect_sizes},
+        *([{"heading": _(HEADINGS["dimensions"]), "text": dimensions}] if instruments["alliance"].dimensions
+          else []),
+        {"heading": _(HEADINGS["dynamics"]), "text": dynamics},
+        {"heading": _(HEADINGS["early_warning"]), "text": early_warning},
         {"heading": _(HEADINGS["disclosure"]), "text": disclosure},
         {"heading": _(HEADINGS["software"]), "text": run},
     ]

@@ -17,6 +17,12 @@ from alliance.report.words import CONJUNCTIONS, local_authors, parenthetical
 # form), with its full reference as published (APA; *italics* in Markdown). A test holds every citation in
 # the message catalogue, the benchmarks and the shipped instruments to an entry here.
 REFERENCES = {
+    "Azen & Budescu (2003)": (
+        "Azen, R., & Budescu, D. V. (2003). The dominance analysis approach for comparing predictors in "
+        "multiple regression. *Psychological Methods, 8*(2), 129-148."),
+    "Azen & Traxel (2009)": (
+        "Azen, R., & Traxel, N. (2009). Using dominance analysis to determine predictor importance in "
+        "logistic regression. *Journal of Educational and Behavioral Statistics, 34*(3), 319-347."),
     "Bakdash & Marusich (2017)": (
         "Bakdash, J. Z., & Marusich, L. R. (2017). Repeated measures correlation. *Frontiers in "
         "Psychology, 8*, 456."),
@@ -44,6 +50,9 @@ REFERENCES = {
     "Bordin (1979)": (
         "Bordin, E. S. (1979). The generalizability of the psychoanalytic concept of the working "
         "alliance. *Psychotherapy: Theory, Research & Practice, 16*(3), 252-260."),
+    "Budescu (1993)": (
+        "Budescu, D. V. (1993). Dominance analysis: A new approach to the problem of relative importance "
+        "of predictors in multiple regression. *Psychological Bulletin, 114*(3), 542-551."),
     "Cameron & Miller (2015)": (
         "Cameron, A. C., & Miller, D. L. (2015). A practitioner's guide to cluster-robust inference. "
         "*Journal of Human Resources, 50*(2), 317-372."),
@@ -69,6 +78,8 @@ REFERENCES = {
     "Hamaker et al. (2015)": (
         "Hamaker, E. L., Kuiper, R. M., & Grasman, R. P. P. P. (2015). A critique of the cross-lagged "
         "panel model. *Psychological Methods, 20*(1), 102-116."),
+    "Harrell (2015)": (
+        "Harrell, F. E. (2015). *Regression modeling strategies* (2nd ed.). Springer."),
     "Hartung & Knapp (2001)": (
         "Hartung, J., & Knapp, G. (2001). A refined method for the meta-analysis of controlled clinical "
         "trials with binary outcome. *Statistics in Medicine, 20*(24), 3875-3889."),
@@ -90,6 +101,9 @@ REFERENCES = {
         "Jacobson, N. S., & Truax, P. (1991). Clinical significance: A statistical approach to defining "
         "meaningful change in psychotherapy research. *Journal of Consulting and Clinical Psychology, "
         "59*(1), 12-19."),
+    "Kline & Santos (2012)": (
+        "Kline, P., & Santos, A. (2012). A score based approach to wild bootstrap inference. *Journal of "
+        "Econometric Methods, 1*(1), 23-41."),
     "Larsen et al. (1979)": (
         "Larsen, D. L., Attkisson, C. C., Hargreaves, W. A., & Nguyen, T. D. (1979). Assessment of "
         "client/patient satisfaction: Development of a general scale. *Evaluation and Program Planning, "
@@ -140,6 +154,9 @@ REFERENCES = {
     "Tracey & Kokotovic (1989)": (
         "Tracey, T. J., & Kokotovic, A. M. (1989). Factor structure of the Working Alliance Inventory. "
         "*Psychological Assessment, 1*(3), 207-210."),
+    "Vickers & Elkin (2006)": (
+        "Vickers, A. J., & Elkin, E. B. (2006). Decision curve analysis: A novel method for evaluating "
+        "prediction models. *Medical Decision Making, 26*(6), 565-574."),
     "Viechtbauer (2007)": (
         "Viechtbauer, W. (2007). Confidence intervals for the amount of heterogeneity in meta-analysis. "
         "*Statistics in Medicine, 26*(1), 37-52."),
