@@ -61,3 +61,16 @@ def test_is_reportable():
     assert not is_reportable(9, 10)
     assert is_reportable(1, 1)
     assert not is_reportable(0, 1)
+
+
+def test_hidden_cells_their_sum_would_tell_get_one_more_beside_them():
+    """Two or more cells of 1 (or all of k - 1) beside a shown total are each told by their sum (a clinic's
+    flow: 60, two exclusions "<10", 58 analysed; a discipline table of 1, 1 and 50 of 52 alike): a zero
+    beside them is hidden too, as "<10", or else the next smallest count is suppressed. A sum that tells
+    neither (1 and 2), or no total shown, changes nothing."""
+    assert suppress_counts(pd.Series([1, 1, 50]), 10).tolist() == ["<10", "<10", SECONDARY]
+    assert suppress_counts(pd.Series([1, 1, 0, 0]), 10).tolist() == ["<10", "<10", "<10", "0"]
+    assert suppress_counts(pd.Series([9, 9, 40, 12]), 10).tolist() == ["<10", "<10", "40", SECONDARY]
+    assert suppress_counts(pd.Series([1, 2, 50]), 10).tolist() == ["<10", "<10", "50"]
+    assert suppress_counts(pd.Series([1, 1, 50]), 10, total_shown=False).tolist() == ["<10", "<10", "50"]
+    assert suppress_counts(pd.Series([1, 1]), 10).tolist() == ["<10", "<10"]  # nothing else to hide

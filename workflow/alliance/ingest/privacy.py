@@ -4,7 +4,9 @@ Rule: a count of 1 to k - 1 patients (k = `privacy.min_cell_size`) is shown as "
 the table's total is shown and exactly one cell was suppressed, the next smallest non-zero cell is also
 suppressed (secondary suppression, shown as `SECONDARY`) so the hidden count cannot be recovered by
 subtracting the others from the total; where every other cell is 0, a zero cell is (a shown 0 beside the
-total would give the hidden count away just as well).
+total would give the hidden count away just as well). Two or more hidden cells whose sum (the total minus
+the others) would tell each of them, all 1 or all k - 1, get one more cell beside them: a zero written "<k"
+(fewer than k is still true of it), or else the next smallest count suppressed.
 """
 
 from __future__ import annotations
@@ -36,6 +38,16 @@ def suppress_counts(counts: pd.Series, min_cell_size: int, total_shown: bool = T
         candidates = np.flatnonzero(~primary)
     if total_shown and primary.sum() == 1 and len(candidates):
         secondary[candidates[np.argmin(values[candidates])]] = True
+    if total_shown and primary.sum() >= 2 and values[primary].sum() in (primary.sum(),
+                                                                         primary.sum() * (min_cell_size - 1)):
+        # each hidden cell told by their sum (a clinic's flow: 60 in the cohort, two exclusions "<10", 58
+        # analysed): one more cell beside them, a zero as "<k" or the next smallest count as suppressed
+        others = np.flatnonzero(~primary)
+        zeros = others[values[others] == 0]
+        if len(zeros):
+            primary[zeros[0]] = True
+        elif len(others):
+            secondary[others[np.argmin(values[others])]] = True
     shown = np.where(primary, f"<{min_cell_size}", np.where(secondary, SECONDARY, values.astype(str)))
     return pd.Series(shown, index=counts.index, name=counts.name, dtype=object)
 

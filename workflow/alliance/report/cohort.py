@@ -61,25 +61,6 @@ def group_label(column: str, value: str) -> str:
 EXCLUSIONS = re.compile(r"(.*?excluded[^:]*):")
 
 
-def unpinned(values: pd.Series, hidden: pd.Series, min_cell_size: int) -> pd.Series:
-    """`hidden` (`suppress_counts` of a flow's exclusions, `values`) with one more cell withheld where the
-    cells written "<k" would each be told by their sum, which the flow gives (its cohort minus its
-    analysed): two or more of them all 1, or all k - 1. A zero is then written "<k" too (fewer than k is
-    still true of it), or else the smallest other count is suppressed. A reviewer's clinic read 60 in the
-    cohort, two exclusions "<10" and 58 analysed: each was 1."""
-    k = min_cell_size
-    small = (hidden == f"<{k}").to_numpy()
-    count = int(small.sum())
-    if count < 2 or int(values[small].sum()) not in (count, count * (k - 1)):
-        return hidden
-    others = values[~small & (hidden != SECONDARY).to_numpy()]
-    if others.empty:
-        return hidden
-    zeros = others[others == 0]
-    return hidden.mask(hidden.index == (zeros.index[0] if len(zeros) else others.idxmin()),
-                       f"<{k}" if len(zeros) else SECONDARY)
-
-
 def flow_steps(flow: list[dict], min_cell_size: int) -> list[tuple[str, str]]:
     """A family's flow with small counts suppressed: the exclusion counts of each model as one table (with
     secondary suppression, since they sum to its cohort minus its analysed), the other steps one by one.
@@ -96,8 +77,7 @@ def flow_steps(flow: list[dict], min_cell_size: int) -> list[tuple[str, str]]:
             rows.append(after)
     shown = {}
     for rows in groups.values():
-        values = pd.Series([flow[i]["n"] for i in rows], dtype="int64")
-        hidden = unpinned(values, suppress_counts(values, min_cell_size), min_cell_size)
+        hidden = suppress_counts(pd.Series([flow[i]["n"] for i in rows], dtype="int64"), min_cell_size)
         shown |= dict(zip(rows, map(shown_value, hidden), strict=True))  # "1,169" as the other counts
     return [(step["step"], shown.get(i, shown_count(step["n"], min_cell_size)))
             for i, step in enumerate(flow)]
