@@ -16,6 +16,8 @@ from alliance.prediction.decision_points import (
     suppressed_flow,
 )
 from alliance.prediction.early_warning import (
+    CURVE_THRESHOLDS,
+    MODELS,
     category_levels,
     design_matrix,
     early_warning_analysis,
@@ -28,7 +30,13 @@ from alliance.prediction.early_warning import (
     status_key,
     youden_cutoff,
 )
-from alliance.prediction.measures import bootstrap_measures, percentile_ci, standard_error_ci, therapist_draws
+from alliance.prediction.measures import (
+    CLASSIFICATION,
+    bootstrap_measures,
+    percentile_ci,
+    standard_error_ci,
+    therapist_draws,
+)
 from alliance.simulation.early_warning_check import cohort_rows, null_config
 
 COVARIATES = ["baseline_severity", "discipline"]
@@ -240,6 +248,37 @@ def test_fewer_dropouts_or_stayers_than_the_minimum_cell_size_are_refused(plante
     measures = analyse(enough, LIGHT)["measures"]
     assert set(measures["dropouts"]) == {10 if outcome else len(enough) - 10}
 
+
+
+def test_the_alerts_of_a_small_group_are_withheld(planted):
+    """10 dropouts among the 300 patients (the fewest analysed): at the alert threshold a model flags some
+    but not all of them, 1 to 9 of 10, which its sensitivity times the 10 would give away (ANALYSIS_PLAN.md,
+    section 8). Each such model's or rule's measures of its alerts leave the table (`result["withheld"]`
+    names it), the risks' measures stay, its decision curve keeps only thresholds whose alerts are no
+    small group (a rule's, none), and the verdict weighs the net benefit without writing it down."""
+    rows = planted[0].iloc[:300]
+    few = rows[(rows["dropout"] == 0) | rows.index.isin(rows[rows["dropout"] == 1].index[:10])]
+    analysis = analyse(few, LIGHT)
+    result, measures, curve = analysis["result"], analysis["measures"], analysis["decision_curve"]
+    withheld = {tuple(key) for key in result["withheld"]}
+    assert ("therapist_cv", 3, "alliance") in withheld and ("therapist_cv", 3, "clinic_cutoff") in withheld
+    for validation, session, strategy in withheld:
+        part = measures[(measures["validation"] == validation) & (measures["session"] == session)
+                        & (measures["strategy"] == strategy)]
+        assert not part["measure"].isin(CLASSIFICATION).any()
+        assert set(part["measure"]) == ({"auc", "calibration_intercept", "calibration_slope", "brier"}
+                                        if strategy in MODELS else set())
+    shown = measures.pivot_table(index=["validation", "strategy"], columns="measure", values="estimate")
+    if "sensitivity" in shown:  # what is shown gives no count of 1 to 9 away: of 10 dropouts none or all
+        assert shown["sensitivity"].dropna().isin([0.0, 1.0]).all()
+    assert "clinic_cutoff" not in set(curve["strategy"])  # a fixed rule: any two thresholds give it away
+    assert 0 < (curve["strategy"] == "alliance").sum() < len(CURVE_THRESHOLDS)
+    assert (curve["strategy"] == "alert_all").sum() == len(CURVE_THRESHOLDS)
+    verdict = result["verdict"]
+    assert verdict["net_benefit"] is None and verdict["net_benefit_withheld"]
+    assert isinstance(verdict["net_benefit_exceeds_defaults"], bool)
+    # 2,000 patients: every group of alerts has 10 or more, nothing is withheld
+    assert planted[2]["result"]["withheld"] == []
 
 def test_the_patient_list_leaves_out_small_therapists(planted):
     rows, _oracle, analysis = planted

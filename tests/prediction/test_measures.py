@@ -14,11 +14,13 @@ from alliance.prediction.measures import (
     calibration,
     calibration_bins,
     classification,
+    discloses,
     fold_auc,
     logit,
     net_benefit_curve,
     percentile_ci,
     rule_curve,
+    small_cells,
     therapist_draws,
     treat_all_curve,
     weighted_auc,
@@ -123,7 +125,7 @@ def test_net_benefit_by_hand():
     assert measures["sensitivity"] == pytest.approx(2 / 3) and measures["specificity"] == pytest.approx(5 / 7)
     assert measures["ppv"] == pytest.approx(0.5) and measures["alerts_per_100"] == pytest.approx(40)
     thresholds = np.array([0.25, 0.5])
-    assert rule_curve(y, alert, thresholds) == pytest.approx([0.2 - 0.2 / 3, 0.0])
+    assert rule_curve(y, alert, thresholds, 1) == pytest.approx([0.2 - 0.2 / 3, 0.0])
     assert treat_all_curve(np.mean(y), thresholds) == pytest.approx([0.3 - 0.7 / 3, 0.3 - 0.7])
     # at a threshold equal to the dropout rate (the `auto` threshold) alerting everyone is worth exactly 0
     # (prevalence - (1 - prevalence) pt / (1 - pt) leaves -2.8e-17 at 23 of 150, 2.8e-17 at 28 of 150)
@@ -132,7 +134,31 @@ def test_net_benefit_by_hand():
         assert treat_all_curve(np.mean(cohort), np.array([np.mean(cohort)]))[0] == 0.0
         assert treat_all_curve(dropouts / n, dropouts / n) == 0.0  # the verdict's scalar form, from counts
     risk = np.where(alert, 0.3, 0.1)
-    assert net_benefit_curve(y, risk, thresholds) == pytest.approx([0.2 - 0.2 / 3, 0.0])
+    assert net_benefit_curve(y, risk, thresholds, 1) == pytest.approx([0.2 - 0.2 / 3, 0.0])
+
+
+def test_rates_that_would_give_a_small_count_away_are_withheld():
+    """The same 10 patients (3 dropouts, 7 stayers; alerted: 2 dropouts and 2 stayers). With k = 3 the 2
+    alerted dropouts (and the 1 not alerted) are a cell of 1 to k - 1: the rule's net benefit is withheld at
+    every threshold (any two give its counts), the model's only at .25 (at .5 nobody is alerted: 0 of 3
+    and 0 of 7, no small group). With k = 2 the 2 alerted dropouts are no longer small but the 1 not alerted
+    is; with k = 1 nothing is withheld."""
+    y = np.array([1, 1, 1, 0, 0, 0, 0, 0, 0, 0])
+    alert = np.array([1, 1, 0, 1, 1, 0, 0, 0, 0, 0], dtype=bool)
+    thresholds = np.array([0.25, 0.5])
+    risk = np.where(alert, 0.3, 0.1)
+    assert small_cells(y, alert, 3) and small_cells(y, alert, 2) and not small_cells(y, alert, 1)
+    assert np.isnan(rule_curve(y, alert, thresholds, 3)).all()
+    curve = net_benefit_curve(y, risk, thresholds, 3)
+    assert np.isnan(curve[0]) and curve[1] == 0.0
+    # per threshold: everyone alerted (all 3 and all 7) and no one are shown; 3 of 7 stayers at k = 4 is not
+    everyone = np.ones(10, dtype=bool)
+    assert small_cells(y, np.stack([everyone, ~everyone]), 4).tolist() == [False, False]
+    three_stayers = np.array([0, 0, 0, 1, 1, 1, 0, 0, 0, 0], dtype=bool)
+    assert small_cells(y, three_stayers, 4) and not small_cells(y, three_stayers, 3)
+    # `discloses`: the count or the rest of the total in 1 .. k - 1
+    assert discloses(np.array([0, 1, 9, 10, 21, 22, 31, 32]), 32, 10).tolist() == [
+        False, True, True, False, False, False, True, False]
 
 
 def test_therapist_draws_resample_whole_therapists():

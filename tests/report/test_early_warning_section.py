@@ -3,6 +3,7 @@ cut-offs side by side, suppressed counts, the reasons, the figure, and the secti
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from alliance.i18n import use_language
@@ -131,3 +132,49 @@ def test_the_figure_has_three_panels_or_says_why_not():
                       "Alert everyone": ("None", ":"),
                       "Alert no one": ("None", "-")}  # the zero line, solid grey
     assert len(early_warning_figure(None, None, None, None, None).axes) == 1
+
+
+def test_withheld_alerts_read_withheld_with_the_reason():
+    """The analysis took out the alerts' measures of the clinic's cut-off (all of them) and of the "alliance"
+    model (`result["withheld"]`: a group of its table of alerts had 1 to k - 1 patients): their cells read
+    "withheld", the rule keeps its row in both tables, a note says why once, the verdict does not point to
+    a net benefit the table does not show, and the figure leaves the rule's point off the ROC."""
+    keep = ~(((measures()["strategy"] == "alliance") & ~measures()["measure"].isin(
+        ["auc", "calibration_slope", "calibration_intercept", "brier"]))
+        | (measures()["strategy"] == "clinic_cutoff"))
+    table = measures()[keep]
+    withheld = result() | {"withheld": [["therapist_cv", 3, "alliance"],
+                                        ["therapist_cv", 3, "clinic_cutoff"]]}
+    withheld["verdict"] |= {"net_benefit_withheld": True}
+    section = early_warning_section(withheld, table, FLOW, min_cell_size=10)
+    rows = {row["strategy"]: row for row in section["rows"]}
+    assert list(rows) == ["Alliance so far", "Alliance and covariates", "Conventional cut-off",
+                          "Clinic's own cut-off"]
+    assert rows["Alliance so far"]["auc"] == ".64 [.58, .71]"  # the risks' measures stay
+    for name in ("Alliance so far", "Clinic's own cut-off"):
+        assert [rows[name][m] for m in ("sensitivity", "specificity", "ppv", "alerts", "net_benefit")] == [
+            "withheld"] * 5
+    assert rows["Alliance and covariates"]["sensitivity"] == "60% [50%, 70%]"
+    cutoffs = {row["rule"]: row for row in section["cutoffs"]}
+    assert cutoffs["Clinic's own cut-off"]["ppv"] == "withheld"
+    assert cutoffs["Conventional cut-off"]["ppv"] == "25% [20%, 30%]"
+    assert section["withheld"].startswith(
+        "Withheld: at the alert threshold fewer than 10 patients (but some) were")
+    assert early_warning_section(result(), measures(), FLOW, min_cell_size=10)["withheld"] == ""
+    assert "the table below withholds it" in section["verdict"] and "95% CI" not in section["verdict"]
+    with use_language("ca"):
+        catalan = early_warning_section(withheld, table, FLOW, min_cell_size=10)
+    assert catalan["cutoffs"][1]["ppv"] != "withheld" and "withheld" not in catalan["withheld"]
+    roc = pd.DataFrame({"session": 3, "strategy": ["alliance"] * 3, "false_positive_rate": [0, 0.5, 1],
+                        "true_positive_rate": [0, 0.7, 1]})
+    calibration = pd.DataFrame({"session": 3, "strategy": ["alliance"], "bin": 1, "n": 380, "predicted": 0.18,
+                                "observed": 0.18})
+    # the model's curve without its threshold .2 (left out by the analysis): a gap there, not a straight line
+    curve = pd.DataFrame({"session": 3, "threshold": [0.1, 0.3, 0.1, 0.2, 0.3],
+                          "net_benefit": [0.05, 0.01, 0.0, 0.0, 0.0],
+                          "strategy": ["alliance_covariates"] * 2 + ["alert_none"] * 3})
+    fig = early_warning_figure(withheld, roc, calibration, curve, table)
+    labels = [text.get_text() for text in fig.legends[0].get_texts()]
+    assert "Clinic's own cut-off" not in labels and "Conventional cut-off" in labels
+    drawn = {line.get_label(): line.get_ydata() for line in fig.axes[2].get_lines()}
+    np.testing.assert_array_equal(drawn["Alliance and covariates"], [0.05, np.nan, 0.01])

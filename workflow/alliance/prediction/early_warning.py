@@ -36,13 +36,16 @@ from alliance.i18n import Message
 from alliance.instruments import Instrument, name_in_words, shipped_instruments
 from alliance.prediction.decision_points import ALLIANCE_PREDICTORS, REMAINING
 from alliance.prediction.measures import (
+    CLASSIFICATION,
     MEASURES,
     bootstrap_measures,
     calibration_bins,
+    discloses,
     net_benefit_curve,
     percentile_ci,
     point_measures,
     rule_curve,
+    small_cells,
     standard_error_ci,
     therapist_draws,
     treat_all_curve,
@@ -299,13 +302,16 @@ def leave_site_out(rows: pd.DataFrame, designs: dict[str, np.ndarray], penalty: 
 
 def _measure_rows(validation: str, session: int, strategy: str, y: np.ndarray, p: np.ndarray | None,
                   alert: np.ndarray, threshold: float, weights: np.ndarray, folds: np.ndarray,
-                  refit_auc: np.ndarray | None = None) -> list[dict]:
+                  min_cell_size: int, refit_auc: np.ndarray | None = None) -> list[dict]:
     """The rows of one model's or rule's measures, with the draws' AUCs of the refitted model
-    (`refit_aucs`) in place of those of the fixed predictions `p`."""
+    (`refit_aucs`) in place of those of the fixed predictions `p`. Where the table of its alerts has a
+    cell of 1 to `min_cell_size` - 1 patients (`small_cells`), the measures of its alerts are marked
+    `withheld` (the analysis takes them out of its tables once the verdict is drawn)."""
     estimates = point_measures(y, p, alert, threshold, folds)
     draws = bootstrap_measures(y, p, alert, threshold, weights, folds, refit_auc)
     shared = {"validation": validation, "session": session, "strategy": strategy, "n": len(y),
               "dropouts": int(y.sum()), "threshold": threshold}
+    hidden = bool(small_cells(y, alert, min_cell_size))
     rows = []
     for measure in MEASURES:
         if not np.isfinite(estimates[measure]):
@@ -314,7 +320,7 @@ def _measure_rows(validation: str, session: int, strategy: str, y: np.ndarray, p
         low, high = (standard_error_ci(estimates[measure], draws[measure]) if refitted
                      else percentile_ci(draws[measure]))
         rows.append(shared | {"measure": measure, "estimate": float(estimates[measure]), "ci_low": low,
-                              "ci_high": high})
+                              "ci_high": high, "withheld": hidden and measure in CLASSIFICATION})
     return rows
 
 
@@ -380,8 +386,9 @@ def _analysis(rows: pd.DataFrame, settings: dict, *, covariates: list[str], inst
         for name in MODELS:
             result["statuses"].append(status_record(status_key(session, name), FITTED))
             measures += _measure_rows(THERAPIST_CV, session, name, y, risks[name], risks[name] >= threshold,
-                                      threshold, weights, fold, aucs[name])
-            curves.append(_curve(session, name, net_benefit_curve(y, risks[name], CURVE_THRESHOLDS)))
+                                      threshold, weights, fold, min_cell_size, aucs[name])
+            curves.append(_curve(session, name, net_benefit_curve(y, risks[name], CURVE_THRESHOLDS,
+                                                                  min_cell_size)))
             bins.append(calibration_bins(y, risks[name], CALIBRATION_BINS, min_cell_size)
                         .assign(session=session, strategy=name))
             roc.append(roc_points(y, risks[name], min_cell_size).assign(session=session, strategy=name))
@@ -393,14 +400,21 @@ def _analysis(rows: pd.DataFrame, settings: dict, *, covariates: list[str], inst
             rules = {"conventional_cutoff": instrument.cutoff.flags(last)} | rules
         for name, alert in rules.items():
             result["statuses"].append(status_record(status_key(session, name), FITTED))
-            measures += _measure_rows(THERAPIST_CV, session, name, y, None, alert, threshold, weights, fold)
-            curves.append(_curve(session, name, rule_curve(y, alert, CURVE_THRESHOLDS)))
+            measures += _measure_rows(THERAPIST_CV, session, name, y, None, alert, threshold, weights, fold,
+                                      min_cell_size)
+            curves.append(_curve(session, name, rule_curve(y, alert, CURVE_THRESHOLDS, min_cell_size)))
         curves.append(_curve(session, "alert_all", treat_all_curve(float(np.mean(y)), CURVE_THRESHOLDS)))
         curves.append(_curve(session, "alert_none", np.zeros(len(CURVE_THRESHOLDS))))
         if session == primary:
-            measures += _site_rows(at_k, designs, penalty, seed, session, threshold, weights, result)
-    result["verdict"] = verdict(pd.DataFrame(measures, columns=MEASURE_COLUMNS), primary, result)
-    tables = {"measures": pd.DataFrame(measures, columns=MEASURE_COLUMNS),
+            measures += _site_rows(at_k, designs, penalty, seed, session, threshold, weights, result,
+                                   min_cell_size)
+    every = pd.DataFrame(measures, columns=[*MEASURE_COLUMNS, "withheld"])
+    hidden = every["withheld"].astype(bool)
+    result["verdict"] = verdict(every, primary, result)
+    result["withheld"] = [[validation, int(session), strategy] for validation, session, strategy
+                          in every.loc[hidden, ["validation", "session", "strategy"]].drop_duplicates()
+                          .itertuples(index=False)]
+    tables = {"measures": every.loc[~hidden, MEASURE_COLUMNS].reset_index(drop=True),
               "decision_curve": (pd.concat(curves, ignore_index=True) if curves
                                  else pd.DataFrame(columns=CURVE_COLUMNS)),
               "calibration": (pd.concat(bins, ignore_index=True) if bins else pd.DataFrame(
@@ -413,7 +427,7 @@ def _analysis(rows: pd.DataFrame, settings: dict, *, covariates: list[str], inst
 
 
 def _site_rows(at_k: pd.DataFrame, designs: dict, penalty: float | str, seed: int, session: int,
-               threshold: float, weights: np.ndarray, result: dict) -> list[dict]:
+               threshold: float, weights: np.ndarray, result: dict, min_cell_size: int) -> list[dict]:
     try:
         validated = leave_site_out(at_k, designs, penalty, seed, session)
     except NotEstimable as error:
@@ -428,7 +442,7 @@ def _site_rows(at_k: pd.DataFrame, designs: dict, penalty: float | str, seed: in
     for name in MODELS:
         result["statuses"].append(status_record(status_key(session, name, SITE_OUT), FITTED))
         rows += _measure_rows(SITE_OUT, session, name, y, risks[name], risks[name] >= threshold, threshold,
-                              weights, pd.factorize(at_k["site"])[0], aucs[name])
+                              weights, pd.factorize(at_k["site"])[0], min_cell_size, aucs[name])
     return rows
 
 
@@ -442,24 +456,24 @@ def roc_points(y: np.ndarray, p: np.ndarray, min_cell_size: int) -> pd.DataFrame
     fpr, tpr, _thresholds = roc_curve(y, p)
     positives = int(np.sum(y))
     negatives = len(y) - positives
-    k = max(min_cell_size, 1)
-
-    def shown(count: np.ndarray, total: int) -> np.ndarray:
-        return (count == 0) | (count == total) | ((count >= k) & (total - count >= k))
-
-    keep = shown(np.rint(tpr * positives), positives) & shown(np.rint(fpr * negatives), negatives)
+    keep = ~(discloses(np.rint(tpr * positives), positives, min_cell_size)
+             | discloses(np.rint(fpr * negatives), negatives, min_cell_size))
     return pd.DataFrame({"false_positive_rate": fpr[keep], "true_positive_rate": tpr[keep]})
 
 
 def _curve(session: int, strategy: str, values: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame({"session": session, "strategy": strategy, "threshold": CURVE_THRESHOLDS,
-                         "net_benefit": values})
+    """One strategy's decision curve, without the thresholds whose net benefit is withheld (NaN)."""
+    shown = np.isfinite(values)
+    return pd.DataFrame({"session": session, "strategy": strategy, "threshold": CURVE_THRESHOLDS[shown],
+                         "net_benefit": values[shown]})
 
 
 def verdict(measures: pd.DataFrame, primary: int, result: dict) -> dict:
     """Whether the alliance alone predicts dropout well enough to act on at the primary decision point:
     the "alliance" model's AUC CI excludes .5 and its net benefit at the alert threshold exceeds both
-    alerting everyone and no one (`assessed` False where the model was not fitted)."""
+    alerting everyone and no one (`assessed` False where the model was not fitted). `measures` may mark
+    rows `withheld` (`_measure_rows`): the verdict still weighs a withheld net benefit, a yes or no that
+    gives no count away, but does not write it down (`net_benefit` None)."""
     rows = measures[(measures["validation"] == THERAPIST_CV) & (measures["session"] == primary)
                     & (measures["strategy"] == "alliance")].set_index("measure")
     if rows.empty:
@@ -471,8 +485,10 @@ def verdict(measures: pd.DataFrame, primary: int, result: dict) -> dict:
     nb = rows.loc["net_benefit", "estimate"]
     discriminates = bool(np.isfinite(auc_low) and auc_low > 0.5)
     benefits = bool(nb > max(alert_all, 0.0))
+    hidden = bool(rows.loc["net_benefit"].get("withheld", False))
     return {"session": primary, "assessed": True, "auc_ci_excludes_half": discriminates,
-            "net_benefit": float(nb), "net_benefit_alert_all": float(alert_all),
+            "net_benefit": None if hidden else float(nb), "net_benefit_withheld": hidden,
+            "net_benefit_alert_all": float(alert_all),
             "net_benefit_exceeds_defaults": benefits, "actionable": discriminates and benefits}
 
 

@@ -284,13 +284,35 @@ def standard_error_ci(estimate: float, draws: pd.Series, level: float = 0.95) ->
     return float(max(0.0, estimate - half)), float(min(1.0, estimate + half))
 
 
-def net_benefit_curve(y: np.ndarray, p: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Net benefit of alerting where the risk `p` is at least each threshold."""
+def discloses(count: np.ndarray, total: int, min_cell_size: int) -> np.ndarray:
+    """Whether `count` of `total` (the dropouts, or the patients who stayed, alerted at a threshold) or the
+    rest of them is 1 to `min_cell_size` - 1: a rate of the known total would give that count away
+    (ANALYSIS_PLAN.md, section 8). A count of none or of all of them tells only the total, which is shown
+    (the early warning is evaluated only where both totals are at least `min_cell_size`)."""
+    k = max(min_cell_size, 1)
+    count = np.asarray(count)
+    return (count > 0) & (count < total) & ((count < k) | (total - count < k))
+
+
+def small_cells(y: np.ndarray, alert: np.ndarray, min_cell_size: int) -> np.ndarray:
+    """Whether the table of `alert` (patients, or thresholds x patients) against dropout `y` has a cell of
+    1 to `min_cell_size` - 1 patients (`discloses`: alerted and not, dropped out and stayed): a
+    classification measure, a rate of the known dropouts or stayers, would give that count away."""
+    y = y.astype(bool)
+    tp, fp = (alert & y).sum(axis=-1), (alert & ~y).sum(axis=-1)
+    return discloses(tp, int(y.sum()), min_cell_size) | discloses(fp, int((~y).sum()), min_cell_size)
+
+
+def net_benefit_curve(y: np.ndarray, p: np.ndarray, thresholds: np.ndarray, min_cell_size: int) -> np.ndarray:
+    """Net benefit of alerting where the risk `p` is at least each threshold; NaN at a threshold whose
+    table of alerts has a cell of 1 to `min_cell_size` - 1 (`small_cells`): two thresholds with the same
+    alerts would give its counts away."""
     y = y.astype(bool)
     n = len(y)
     alert = p[None, :] >= thresholds[:, None]
     tp, fp = (alert & y).sum(axis=1), (alert & ~y).sum(axis=1)
-    return (tp - fp * thresholds / (1 - thresholds)) / n
+    values = (tp - fp * thresholds / (1 - thresholds)) / n
+    return np.where(small_cells(y, alert, min_cell_size), np.nan, values)
 
 
 def treat_all_curve(prevalence: float, thresholds: np.ndarray | float) -> np.ndarray | float:
@@ -300,10 +322,13 @@ def treat_all_curve(prevalence: float, thresholds: np.ndarray | float) -> np.nda
     return (prevalence - thresholds) / (1 - thresholds)
 
 
-def rule_curve(y: np.ndarray, alert: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Net benefit of a fixed rule (its alerts) valued at each threshold."""
+def rule_curve(y: np.ndarray, alert: np.ndarray, thresholds: np.ndarray, min_cell_size: int) -> np.ndarray:
+    """Net benefit of a fixed rule (its alerts) valued at each threshold; NaN throughout where its table of
+    alerts has a cell of 1 to `min_cell_size` - 1 (`small_cells`): any two thresholds give its counts."""
     y = y.astype(bool)
     n = len(y)
+    if small_cells(y, alert, min_cell_size):
+        return np.full(len(thresholds), np.nan)
     return ((alert & y).sum() - (alert & ~y).sum() * thresholds / (1 - thresholds)) / n
 
 

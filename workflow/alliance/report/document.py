@@ -111,7 +111,8 @@ FIGURE_CAPTIONS = {
                         "calibration (observed against predicted dropout in groups of patients; the dotted "
                         "line is perfect calibration); right, the decision curve (net benefit of alerting by "
                         "each model and rule against alerting everyone or no one; the vertical line is the "
-                        "alert threshold)."),
+                        "alert threshold; a gap in a curve leaves out thresholds whose alerts would give a "
+                        "count below the minimum cell size away)."),
     "kaplan_meier": N_("Retention after the early window by tertile of early alliance (Kaplan-Meier with "
                        "95% CIs, landmark at the end of the early window); curves stop where fewer than "
                        "{k} patients remain at risk."),

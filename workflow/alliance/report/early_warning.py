@@ -39,7 +39,7 @@ MODELS = ("alliance", "alliance_covariates")
 RULES = ("conventional_cutoff", "clinic_cutoff")
 VALIDATION = "therapist_cv"
 EMPTY = {"available": False, "rows": [], "cutoffs": [], "verdict": "", "site": "", "not_estimated": [],
-         "primary": 0, "threshold": "", "flow": "", "no_ci": "", "versus_h2": ""}
+         "primary": 0, "threshold": "", "flow": "", "no_ci": "", "withheld": "", "versus_h2": ""}
 
 
 def _estimate(rows: pd.DataFrame, measure: str, digits: int = 2, *, unit: bool = True,
@@ -66,24 +66,49 @@ NO_CI_NOTE = N_("(no CI): fewer than half of the therapist bootstrap draws could
                 "the patients who dropped out from those who stayed), so no interval is shown.")
 
 
-def measure_rows(measures: pd.DataFrame, validation: str = VALIDATION) -> list[dict]:
+WITHHELD = N_("withheld")
+WITHHELD_NOTE = N_("Withheld: at the alert threshold fewer than {k} patients (but some) were in one of "
+                   "the four groups of alerted or not and dropped out or not, and these rates of the known "
+                   "numbers of patients who dropped out and stayed would give that count away "
+                   "(ANALYSIS_PLAN.md, section 8). The decision curve leaves out its thresholds for the same "
+                   "reason.")
+
+
+def _alerts(rows: pd.DataFrame, withheld: bool) -> dict:
+    """The measures of a model's or rule's alerts with their 95% CIs, or each "withheld"."""
+    if withheld:
+        return dict.fromkeys(("sensitivity", "specificity", "ppv", "alerts", "net_benefit"), _(WITHHELD))
+    return {"sensitivity": _estimate(rows, "sensitivity", percent=True),
+            "specificity": _estimate(rows, "specificity", percent=True),
+            "ppv": _estimate(rows, "ppv", percent=True),
+            "alerts": _estimate(rows, "alerts_per_100", 0, unit=False),
+            "net_benefit": _estimate(rows, "net_benefit", 3, unit=False)}
+
+
+def withheld_keys(result: Mapping, validation: str = VALIDATION) -> set[tuple[int, str]]:
+    """The (decision point, model or rule) whose alerts' measures are withheld (`result["withheld"]`)."""
+    return {(int(session), strategy) for kind, session, strategy in result.get("withheld", [])
+            if kind == validation}
+
+
+def measure_rows(measures: pd.DataFrame, withheld: set[tuple[int, str]] | None = None,
+                 validation: str = VALIDATION) -> list[dict]:
     """The table of the section: one row per decision point and model or rule, its measures written with
-    their 95% CIs."""
-    out = []
+    their 95% CIs, those of its alerts "withheld" for the keys in `withheld` (`withheld_keys`)."""
+    withheld = withheld or set()
+    order = {name: i for i, name in enumerate((*MODELS, *RULES))}
     chosen = measures[measures["validation"] == validation]
-    for (session, strategy), rows in chosen.groupby(["session", "strategy"], sort=False):
-        rows = rows.set_index("measure")
-        first = rows.iloc[0]
+    keys = sorted({(int(session), strategy) for session, strategy
+                   in chosen[["session", "strategy"]].itertuples(index=False)} | withheld,
+                  key=lambda key: (key[0], order[key[1]]))
+    out = []
+    for session, strategy in keys:
+        rows = chosen[(chosen["session"] == session) & (chosen["strategy"] == strategy)].set_index("measure")
         out.append({"session": format_count(session), "strategy": _(STRATEGY_WORDS[strategy]),
-                    "n": format_count(first["n"]),
+                    "n": format_count(rows["n"].iloc[0]) if len(rows) else "",
                     "auc": _estimate(rows, "auc"), "slope": _estimate(rows, "calibration_slope", unit=False),
                     "intercept": _estimate(rows, "calibration_intercept", unit=False),
-                    "brier": _estimate(rows, "brier", 3),
-                    "sensitivity": _estimate(rows, "sensitivity", percent=True),
-                    "specificity": _estimate(rows, "specificity", percent=True),
-                    "ppv": _estimate(rows, "ppv", percent=True),
-                    "alerts": _estimate(rows, "alerts_per_100", 0, unit=False),
-                    "net_benefit": _estimate(rows, "net_benefit", 3, unit=False)})
+                    "brier": _estimate(rows, "brier", 3)} | _alerts(rows, (session, strategy) in withheld))
     return out
 
 
@@ -95,6 +120,12 @@ def verdict_sentence(result: Mapping) -> str:
         return fill(_("Whether the alliance predicts dropout well enough to act on could not be assessed at "
                       "session {session}: the model could not be validated (see the reasons below)."),
                     session=session)
+    if verdict["actionable"] and verdict.get("net_benefit_withheld"):
+        return fill(_("At session {session} the alliance so far told patients who would drop out from those "
+                      "who would not better than chance, and at the alert threshold alerting on it had an "
+                      "estimated net benefit above that of alerting everyone or no one (the table below "
+                      "withholds it: its groups are too small to show). Whether alerts help depends on what "
+                      "is done when they come."), session=session)
     if verdict["actionable"]:
         return fill(_("At session {session} the alliance so far told patients who would drop out from those "
                       "who would not better than chance, and at the alert threshold alerting on it had an "
@@ -126,7 +157,8 @@ def early_warning_section(result: Mapping | None, measures: pd.DataFrame | None,
             text = fill(_("{status}: {reason}"), status=word[:1].upper() + word[1:],
                         reason=reason_text(status))
             reasons.setdefault(str(text), text)
-    context = {"available": True, "rows": measure_rows(measures), "primary": format_count(primary),
+    withheld = withheld_keys(result)
+    context = {"available": True, "rows": measure_rows(measures, withheld), "primary": format_count(primary),
                "verdict": verdict_sentence(result), "not_estimated": list(reasons.values()),
                "threshold": format_percent(threshold, 1) if threshold is not None else "",
                "cutoffs": cutoff_rows(result, measures, primary), "site": site_sentence(measures, primary),
@@ -137,6 +169,7 @@ def early_warning_section(result: Mapping | None, measures: pd.DataFrame | None,
                    sessions=early_sessions(early_window))}
     shown = measures[measures["validation"] == VALIDATION]  # the rows and cut-offs of the section's tables
     context["no_ci"] = _(NO_CI_NOTE) if shown[["ci_low", "ci_high"]].isna().all(axis=1).any() else ""
+    context["withheld"] = fill(_(WITHHELD_NOTE), k=format_count(min_cell_size)) if withheld else ""
     return context
 
 
@@ -146,9 +179,10 @@ def cutoff_rows(result: Mapping, measures: pd.DataFrame, primary: int) -> list[d
     chosen = measures[(measures["validation"] == VALIDATION) & (measures["session"] == primary)]
     conventional = result.get("conventional_cutoff")
     cutoffs = result.get("clinic_cutoffs", {}).get(str(primary), [])
+    withheld = withheld_keys(result)
     for rule in RULES:
         part = chosen[chosen["strategy"] == rule].set_index("measure")
-        if part.empty:
+        if part.empty and (primary, rule) not in withheld:
             continue
         if rule == "conventional_cutoff":
             rule_text = fill(_("a total below {value}") if not conventional["inclusive"]
@@ -158,12 +192,8 @@ def cutoff_rows(result: Mapping, measures: pd.DataFrame, primary: int) -> list[d
             rule_text = fill(_("a total at or below each fold's cut-off ({low} to {high})"),
                              low=format_number(min(cutoffs), 2),
                              high=format_number(max(cutoffs), 2))
-        rows.append({"rule": _(STRATEGY_WORDS[rule]), "definition": rule_text,
-                     "sensitivity": _estimate(part, "sensitivity", percent=True),
-                     "specificity": _estimate(part, "specificity", percent=True),
-                     "ppv": _estimate(part, "ppv", percent=True),
-                     "alerts": _estimate(part, "alerts_per_100", 0, unit=False),
-                     "net_benefit": _estimate(part, "net_benefit", 3, unit=False)})
+        rows.append({"rule": _(STRATEGY_WORDS[rule]), "definition": rule_text}
+                    | _alerts(part, (primary, rule) in withheld))
     return rows
 
 
@@ -241,7 +271,7 @@ def early_warning_figure(result: Mapping | None, roc: pd.DataFrame | None, calib
         chosen = measures[(measures["validation"] == VALIDATION) & (measures["session"] == primary)]
         for rule, marker in zip(RULES, ("s", "D"), strict=True):
             part = chosen[chosen["strategy"] == rule].set_index("measure")
-            if not part.empty:
+            if {"sensitivity", "specificity"} <= set(part.index):  # not withheld
                 ax.plot(1 - part.loc["specificity", "estimate"], part.loc["sensitivity", "estimate"],
                         marker=marker, color=colours[rule], linestyle="none", label=_(STRATEGY_WORDS[rule]))
         ax.set_xlabel(_("False-positive rate (1 - specificity)"))
@@ -262,10 +292,13 @@ def early_warning_figure(result: Mapping | None, roc: pd.DataFrame | None, calib
         ax.set_title(_("Calibration"))
         ax = axes[2]
         part = curve[curve["session"] == primary]
+        grid = np.sort(part["threshold"].unique())  # every threshold ("alert no one" has each)
         for name in (*MODELS, *RULES, "alert_all", "alert_none"):
             line = part[part["strategy"] == name]
             if line.empty:
                 continue
+            # a threshold left out (its alerts would give a small count away) is a gap, not a straight line
+            line = line.set_index("threshold")["net_benefit"].reindex(grid).reset_index()
             ax.plot(line["threshold"], line["net_benefit"], color=colours[name],
                     linestyle="--" if name in RULES else ":" if name == "alert_all" else "-",
                     label=_(STRATEGY_WORDS[name]), linewidth=1.5 if name in MODELS else 1)
