@@ -201,11 +201,12 @@ def prescored_7_point_one_session(config: dict) -> Cohort:
     return _cohort(patients, table, outcomes, {"instruments": {"alliance": str(SEVEN_POINT)}})
 
 
-def two_arms_as_clusters(config: dict) -> Cohort:
-    """A two-arm trial whose arms are given as the only clusters: two "therapists", assigned at random."""
+def one_therapist(config: dict) -> Cohort:
+    """A solo practice: one therapist sees every patient (no therapist level; the models' SEs are
+    model-based and the therapist bootstrap has nothing to resample). A two-arm trial whose arms are its
+    only two clusters runs end to end in tests/workflow/test_workflow_instruments.py."""
     patients, sessions, outcomes = base_tables(config)
-    arm = np.random.default_rng(BASE_SEED).permutation(np.arange(len(patients)) % 2)
-    return _cohort(patients.assign(therapist_id=np.where(arm == 0, "ARM_A", "ARM_B")), sessions, outcomes)
+    return _cohort(patients.assign(therapist_id="T001"), sessions, outcomes)
 
 
 COHORTS: dict[str, Callable[[dict], Cohort]] = {
@@ -220,7 +221,7 @@ COHORTS: dict[str, Callable[[dict], Cohort]] = {
     "patients_without_sessions": patients_without_sessions,
     "monthly_contacts": monthly_contacts,
     "prescored_7_point_one_session": prescored_7_point_one_session,
-    "two_arms_as_clusters": two_arms_as_clusters,
+    "one_therapist": one_therapist,
 }
 
 

@@ -195,6 +195,22 @@ def test_the_identity_resample_reproduces_the_primary_estimate(cohort, family):
         assert boot.y.shape[1] == 2 and np.ptp(boot.y.sum(axis=1)) > 0
 
 
+def test_a_bootstrap_without_spread_gives_no_standard_error(cohort):
+    """One therapist: every resample is that therapist, so the bootstrap is refused in words before any
+    draw (it ended in a ZeroDivisionError, the draws' SD being 0). Draws that all gave one estimate (a
+    bootstrap dict as `cluster_bootstrap` returns it) have no SE either."""
+    features, _ = cohort
+    solo = features.assign(therapist_id="T001")
+    with pytest.raises(NotEstimable) as refused:
+        cluster_bootstrap("satisfaction", solo, COVARIATES, draws=5, seed=1)
+    assert refused.value.status == errors.REFUSED
+    assert refused.value.reason == ("1 therapist in the analysis sample: a therapist bootstrap would draw "
+                                    "the same therapist every time")
+    boot = cluster_bootstrap("satisfaction", features, COVARIATES, draws=3, seed=1)
+    flat = boot | {"estimates": np.full(3, boot["row"]["estimate"])}
+    with pytest.raises(NotEstimable, match="every one of the 3 therapist resamples refitted gave the same"):
+        bootstrap_row(flat)
+
 def few_dropouts(features: pd.DataFrame) -> pd.DataFrame:
     """The cohort with one dropout per therapist, except that in each of the two smallest disciplines
     only one therapist has one: resamples that draw only its other therapist are separated."""

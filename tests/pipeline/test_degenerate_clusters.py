@@ -45,7 +45,7 @@ def test_stages_run_and_stay_honest(staged, name):
     ("one_patient_per_therapist", "one patient per therapist: the therapist variance cannot be told apart "
                                   "from the variance between patients"),
     ("two_therapists", "2 therapists: a variance between therapists needs at least 3"),
-    ("two_arms_as_clusters", "2 therapists: a variance between therapists needs at least 3"),
+    ("one_therapist", "a single therapist: there is no variance between therapists"),
 ])
 def test_therapist_icc_not_estimable_with_the_reason(staged, name, reason):
     icc = staged[name].psychometrics["therapist_icc"].iloc[0]

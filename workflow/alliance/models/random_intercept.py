@@ -129,6 +129,12 @@ BOUNDARY_WORDS = {
     "patient_id": Message("the patient variance is estimated as 0 (its boundary): the model reduces to "
                           "ordinary least squares"),
 }
+ONE_GROUP_WORDS = {  # the flag of `_record_variance` when all rows are of one group
+    "therapist_id": Message("One therapist: there is no therapist variance to estimate; the model is "
+                            "ordinary least squares."),
+    "patient_id": Message("One patient: there is no patient variance to estimate; the model is ordinary "
+                          "least squares."),
+}
 NOT_IDENTIFIED_WORDS = {  # the flag of `_record_variance` when no group has two rows
     "therapist_id": Message("One patient per therapist: the therapist variance is not identified; the model "
                             "is ordinary least squares."),
@@ -144,8 +150,8 @@ def fit_random_intercept(formula: str, data: pd.DataFrame, group: str, *, cluste
     column `cluster`. Rows with a missing value in a model column are dropped (as patsy does).
 
     `design` (when given) receives the status: BOUNDARY when the group variance is estimated as 0 though
-    groups have several rows, and a flag when no group has two rows (the variance is then not
-    identified and the model is ordinary least squares); a REML search that does not converge, or
+    groups have several rows, and a flag when no group has two rows or there is one group (the variance
+    is then not identified and the model is ordinary least squares); a REML search that does not converge, or
     collinear predictors, raise NotEstimable. `inference` (from `cluster_inference`, for clustered SEs)
     carries the few-cluster t reference: below `min_clusters` clusters the covariance is the jackknife
     (CR3), flagged on `design`; without a `cov_type` (one cluster) the SEs are model-based.
@@ -192,7 +198,11 @@ def _record_variance(reml, codes: np.ndarray, group: str, design: Design) -> Non
         raise NotEstimable(NOT_CONVERGED_WORDS.get(group) or Message(
             "the REML search for the {level} variance did not converge (the residual variance is practically "
             "0)", level=level), NOT_CONVERGED)
-    if not variance_identified(codes):
+    if codes.max(initial=0) == 0:  # a single group: its intercept is the model's, no variance to estimate
+        design.flags.append(ONE_GROUP_WORDS.get(group) or Message(
+            "One {level}: there is no {level} variance to estimate; the model is ordinary least squares.",
+            level=level))
+    elif not variance_identified(codes):
         design.flags.append(NOT_IDENTIFIED_WORDS.get(group) or Message(
             "One {unit} per {level}: the {level} variance is not identified; the model is ordinary least "
             "squares.", unit=unit, level=level))

@@ -433,6 +433,10 @@ def refit(boot: Resampling, drawn: np.ndarray) -> float:
     return float(result.params[int(keep[:boot.column].sum())] * boot.x[rows, boot.column].std(ddof=1))
 
 
+ONE_THERAPIST_BOOTSTRAP = Message("1 therapist in the analysis sample: a therapist bootstrap would draw the "
+                                  "same therapist every time")
+
+
 def cluster_bootstrap(family: str, features: pd.DataFrame, covariates: list[str], *, draws: int,
                       seed: int | Sequence[int], primary: tuple[dict, Design] | None = None) -> dict:
     """Therapist (cluster) bootstrap of one primary effect: `draws` resamples of the analysis sample's
@@ -443,6 +447,8 @@ def cluster_bootstrap(family: str, features: pd.DataFrame, covariates: list[str]
     """
     boot = resampling(family, features, covariates, primary=primary)
     n = len(boot.members)
+    if n < 2:
+        raise NotEstimable(ONE_THERAPIST_BOOTSTRAP, REFUSED)
     rng = np.random.default_rng(seed)
     start, estimates, failures, notes = time.perf_counter(), [], Counter(), []
     gc.collect()
@@ -489,6 +495,10 @@ def bootstrap_row(boot: dict) -> dict:
                            status)
     low, high = np.percentile(estimates, [2.5, 97.5])
     se = float(estimates.std(ddof=1))
+    if not se > 0:
+        raise NotEstimable(Message("every one of the {used} therapist resamples refitted gave the same "
+                                   "estimate: the bootstrap has no spread to give a standard error",
+                                   used=counts["used"]))
     return effect_row(
         outcome=row["outcome"], model=row["model"], predictor=row["predictor"], scale=row["scale"],
         estimate=row["estimate"], std_error=se, ci_low=low, ci_high=high,
