@@ -469,7 +469,8 @@ def test_sensitivity_section_and_ceiling_sentence(inputs):
     table = pd.concat([EFFECTS.assign(variant="complete cases (primary)"),
                        EFFECTS.assign(variant="early window k = 2", analysis="sensitivity", n_patients=3)])
     results = model_results()
-    results[2]["extra"]["ceiling"] = {"share_at_maximum": 0.2, "maximum": 32.0, "ceiling_effect": True}
+    results[2]["extra"]["ceiling"] = {"share_at_maximum": 0.2, "maximum": 32.0, "ceiling_effect": True,
+                                      "n": 300, "n_at_maximum": 60}
     result_json = {"notes": ["Other early windows do not change satisfaction."],
                    "failures": [{"variant": "bootstrap", "outcome": "dropout", "reason": "singular"}],
                    "multiple_imputation": {"imputed": ["satisfaction"],
@@ -675,13 +676,13 @@ def test_item_and_reliability_statistics_on_fewer_questionnaires_than_the_minimu
     from alliance.report.measurement import item_rows, reliability_rows
 
     items = pd.DataFrame({"role": "satisfaction", "instrument": "csq8", "item": ["csq8_01", "csq8_02"],
-                          "subscale": "total", "n": [9, 10], "mean": 2.89, "sd": 0.78, "floor_share": 0.0,
-                          "ceiling_share": 1 / 9, "skew": -0.2, "corrected_r_subscale": 0.6,
+                          "subscale": "total", "n": [9, 90], "mean": 2.89, "sd": 0.78, "floor_share": 0.0,
+                          "ceiling_share": [1 / 9, 10 / 90], "skew": -0.2, "corrected_r_subscale": 0.6,
                           "corrected_r_total": 0.6})
     small, enough = item_rows(items, set(), 10)
     assert small["n"] == "<10"
     assert {small[c] for c in ("mean", "sd", "ceiling", "r_subscale", "r_total")} == {""}
-    assert enough["mean"] == "2.89" and enough["ceiling"] == "11.1%"
+    assert enough["mean"] == "2.89" and enough["ceiling"] == "11.1%"  # 10 of 90
     reliability = pd.DataFrame({"role": "satisfaction", "instrument": "csq8", "scale": "total", "n": [9, 0],
                                 "n_items": 8, "alpha": [0.63, np.nan], "alpha_ci_low": [0.10, np.nan],
                                 "alpha_ci_high": [0.90, np.nan], "omega": [0.64, np.nan],
@@ -690,6 +691,50 @@ def test_item_and_reliability_statistics_on_fewer_questionnaires_than_the_minimu
     assert {small[c] for c in ("alpha", "omega", "floor", "ceiling", "skew")} == {""}
     assert none["n"] == "0" and none["alpha"] == "NA"
 
+
+def test_a_share_that_gives_a_small_count_away_is_withheld(inputs):
+    """A reviewer's report read "at maximum 1.7%" of 356 questionnaires (6) and "6.8%" of 88 (6), and its
+    ceiling check "6.3% of the analysed patients are at the maximum total" of 95 beside a note that hid the
+    6 as "<10". A share of 1 to k - 1 of the counted, or leaving that few, is withheld in the tables, with a
+    note, and said as "fewer than k" in the sentence; 0%, 100% and shares of k or more stay."""
+    from alliance.report.measurement import item_rows, reliability_rows
+
+    reliability = pd.DataFrame({"role": ["alliance", "satisfaction", "alliance"], "instrument": "wai_sr",
+                                "scale": "total", "n": [356, 88, 356], "n_items": 12, "alpha": 0.9,
+                                "alpha_ci_low": 0.85, "alpha_ci_high": 0.93, "omega": 0.9,
+                                "floor_share": [0.0, 0.0, 350 / 356], "ceiling_share": [6 / 356, 6 / 88, 1.0],
+                                "skew": 0.1})
+    shown = reliability_rows(reliability, 10)
+    assert [row["ceiling"] for row in shown] == ["withheld", "withheld", "100.0%"]
+    assert [row["floor"] for row in shown] == ["0.0%", "0.0%", "withheld"]  # 350 of 356 leaves 6
+    items = pd.DataFrame({"role": "alliance", "instrument": "wai_sr", "item": ["wai_sr_01", "wai_sr_02"],
+                          "subscale": "task", "n": 356, "mean": 3.9, "sd": 0.8, "floor_share": 0.0,
+                          "ceiling_share": [9 / 356, 10 / 356], "skew": -0.2, "corrected_r_subscale": 0.6,
+                          "corrected_r_total": 0.6})
+    assert [row["ceiling"] for row in item_rows(items, set(), 10)] == ["withheld", "2.8%"]
+    note = "Withheld: a share at the minimum or maximum of fewer than 5 questionnaires"
+    tables = inputs["psychometrics"]
+    none = {"reliability": tables["reliability"].assign(floor_share=0.0, ceiling_share=0.0),
+            "item_statistics": tables["item_statistics"].assign(ceiling_share=0.0)}
+    assert note not in build_report(**inputs | {"psychometrics": tables | none})
+    small = none["reliability"].copy()
+    small.loc[0, "ceiling_share"] = 1 / small.loc[0, "n"]
+    assert note in build_report(**inputs | {"psychometrics": tables | none | {"reliability": small}})
+    results = model_results()
+    for n, at_maximum, words in (
+            (95, 4, "fewer than 5 of the analysed patients are at the maximum total (32); no ceiling effect"),
+            (20, 4, "fewer than 5 of the analysed patients are at the maximum total (32), yet at least 15% "
+                    "of so few: a ceiling effect"),
+            (20, 17, "all but fewer than 5 of the analysed patients are at the maximum total (32); a ceiling "
+                     "effect")):
+        results[2]["extra"]["ceiling"] = {"share_at_maximum": at_maximum / n, "maximum": 32.0, "n": n,
+                                          "n_at_maximum": at_maximum, "ceiling_effect": at_maximum / n > 0.15}
+        html = build_report(**inputs | {"model_results": results})  # minimum cell size 5
+        sentence = html[html.index("Ceiling check"):][:300]
+        assert words in sentence and f"{100 * at_maximum / n:.1f}%" not in sentence, sentence
+    html = build_report(**inputs | {"model_results": results,
+                                    "config": inputs["config"] | {"report": {"language": "es"}}})
+    assert "todos los pacientes analizados salvo menos de 5 tienen el total máximo" in html
 
 def test_a_therapist_icc_on_fewer_patients_than_the_minimum_is_withheld():
     """The ICC of 9 patients of 3 therapists (minimum 10) had read "0.20 (<10 patients of 3 therapists)": a

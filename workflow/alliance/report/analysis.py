@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 import pandas as pd
 
 from alliance.errors import REPORTED
-from alliance.i18n import N_, _, pgettext
+from alliance.i18n import N_, _, active_min_cell_size, pgettext, share_discloses
 from alliance.ingest.privacy import SECONDARY, is_reportable, suppress_counts
 from alliance.models.common import left_out_covariate
 from alliance.models.effects import ADJUSTED_FAMILIES
@@ -225,11 +225,29 @@ def level_sentences(extra: dict, invariance: str | None = None) -> list[str]:
 
 
 def ceiling_sentence(ceiling: dict) -> str:
-    """The satisfaction ceiling check in words."""
+    """The satisfaction ceiling check in words; inside `suppressing_counts(k)` a share that gives 1 to
+    k - 1 patients away, at the maximum or not, is said as "fewer than k" (ANALYSIS_PLAN.md, section 8)."""
     if ceiling.get("share_at_maximum") is None:
         return _("The ceiling of the satisfaction total could not be checked (values outside its range).")
     values = {"share": format_percent(ceiling["share_at_maximum"]),
               "maximum": format_general(ceiling["maximum"]), "rule": format_percent(0.15, 0)}
+    at_maximum, n = ceiling["n_at_maximum"], ceiling["n"]
+    if share_discloses(at_maximum, n):
+        values["k"] = format_count(active_min_cell_size())
+        if at_maximum < n - at_maximum and not ceiling["ceiling_effect"]:
+            text = _("Ceiling check: fewer than {k} of the analysed patients are at the maximum total "
+                     "({maximum}); no ceiling effect by the {rule} rule (Terwee et al., 2007).")
+            return text.format(**values)
+        if at_maximum < n - at_maximum:
+            return " ".join([
+                _("Ceiling check: fewer than {k} of the analysed patients are at the maximum total "
+                  "({maximum}), yet at least {rule} of so few: a ceiling effect by that rule (Terwee et al., "
+                  "2007).").format(**values),
+                _("The proportional-odds model (sensitivity) does not assume equal spacing at the top.")])
+        return " ".join([
+            _("Ceiling check: all but fewer than {k} of the analysed patients are at the maximum total "
+              "({maximum}); a ceiling effect by the {rule} rule (Terwee et al., 2007).").format(**values),
+            _("The proportional-odds model (sensitivity) does not assume equal spacing at the top.")])
     if not ceiling["ceiling_effect"]:
         return _("Ceiling check: {share} of the analysed patients are at the maximum total ({maximum}); no "
                  "ceiling effect by the {rule} rule (Terwee et al., 2007).").format(**values)

@@ -25,7 +25,7 @@ from alliance.report.format import (
     is_number,
 )
 from alliance.report.style import figure_style, message_figure, new_figure
-from alliance.report.words import early_sessions, fill, reason_text, status_word
+from alliance.report.words import WITHHELD, early_sessions, fill, reason_text, status_word
 
 STRATEGY_WORDS = {
     "alliance": N_("Alliance so far"),
@@ -66,7 +66,6 @@ NO_CI_NOTE = N_("(no CI): fewer than half of the therapist bootstrap draws could
                 "the patients who dropped out from those who stayed), so no interval is shown.")
 
 
-WITHHELD = N_("withheld")
 WITHHELD_NOTE = N_("Withheld: at the alert threshold fewer than {k} patients (but some) were in one of "
                    "the four groups of alerted or not and dropped out or not, and these rates of the known "
                    "numbers of patients who dropped out and stayed would give that count away "

@@ -15,7 +15,7 @@ import pandas as pd
 
 from alliance.errors import NOT_ESTIMABLE, REPORTED
 from alliance.features.ruptures import MIN_PRIOR_DIFFERENCES
-from alliance.i18n import N_, _, ngettext, pgettext
+from alliance.i18n import N_, _, ngettext, pgettext, share_discloses
 from alliance.ingest.privacy import SECONDARY, is_reportable, suppress_counts
 from alliance.instruments import load_instrument
 from alliance.measurement.tables import total_alpha
@@ -31,6 +31,7 @@ from alliance.report.methods import instrument_name, subscale_label
 from alliance.report.words import (
     GROUPING_WORDS,
     INVARIANCE_WORDS,
+    WITHHELD,
     fill,
     join,
     reason_text,
@@ -68,6 +69,15 @@ def _with_ci(value: float, low: float, high: float) -> str:
     return format_unit(value) + ci if np.isfinite(value) else "NA"
 
 
+def _share(share: float, n: float, min_cell_size: int) -> str:
+    """A share of `n` questionnaires, "withheld" where it is 1 to k - 1 of them or leaves that few: times
+    the count the table shows it would give that count away ("1.7%" of 356 is 6; ANALYSIS_PLAN.md,
+    section 8)."""
+    if share_discloses(round(share * n), n, min_cell_size):
+        return _(WITHHELD)
+    return format_percent(share)
+
+
 def _withheld(n: float, min_cell_size: int) -> bool:
     """Whether the statistics of a row resting on `n` patients are withheld with its count: a share or a
     mean of fewer than the minimum cell size gives the count (and the answers) away ("11.1%" of 9)."""
@@ -84,7 +94,8 @@ def reliability_rows(reliability: pd.DataFrame, min_cell_size: int) -> list[dict
         statistics = {
             "alpha": _with_ci(row["alpha"], row["alpha_ci_low"], row["alpha_ci_high"]),
             "omega": format_unit(row["omega"]),
-            "floor": format_percent(row["floor_share"]), "ceiling": format_percent(row["ceiling_share"]),
+            "floor": _share(row["floor_share"], row["n"], min_cell_size),
+            "ceiling": _share(row["ceiling_share"], row["n"], min_cell_size),
             "skew": format_number(row["skew"])}
         if _withheld(row["n"], min_cell_size):
             statistics = dict.fromkeys(statistics, "")
@@ -101,7 +112,7 @@ def item_rows(items: pd.DataFrame, reverse: set[str], min_cell_size: int) -> lis
                  "item": f"{row['item']} (R)" if row["item"] in reverse else row["item"],
                  "subscale": subscale_label(row["subscale"]), "n": _count(row["n"], min_cell_size)}
         statistics = {"mean": format_number(row["mean"]), "sd": format_number(row["sd"]),
-                      "ceiling": format_percent(row["ceiling_share"]),
+                      "ceiling": _share(row["ceiling_share"], row["n"], min_cell_size),
                       "r_subscale": format_unit(row["corrected_r_subscale"]),
                       "r_total": format_unit(row["corrected_r_total"])}
         if _withheld(row["n"], min_cell_size):
@@ -382,8 +393,10 @@ def measurement_section(
         "no_distributions": None if distributions or not item_level else _(
             "Answer distributions per item are drawn for whole-number answers only; the {instrument} has "
             "decimal answers.").format(instrument=instrument_name(instrument)),
-        "reliability": reliability_rows(reliability, min_cell_size),
-        "item_rows": item_rows(psychometrics["item_statistics"], reverse, min_cell_size),
+        "reliability": (shown := reliability_rows(reliability, min_cell_size)),
+        "item_rows": (items := item_rows(psychometrics["item_statistics"], reverse, min_cell_size)),
+        "shares_withheld": any(row.get(cell) == _(WITHHELD) for row in [*shown, *items]
+                               for cell in ("floor", "ceiling")),
         "reverse": bool(reverse) and item_level,
         "fit": fit_rows(psychometrics["cfa_fit"], min_cell_size) if item_level else [],
         "icc": icc_text(psychometrics["therapist_icc"], min_cell_size),

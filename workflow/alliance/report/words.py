@@ -44,6 +44,10 @@ from alliance.report.format import (
 
 HYPOTHESES = {"adherence": "H1", "dropout": "H2", "satisfaction": "H3", "symptoms": "H4"}
 
+# A cell whose value would give a count of 1 to k - 1 away (ANALYSIS_PLAN.md, section 8), said under
+# its table.
+WITHHELD = N_("withheld")
+
 
 OUTCOME_WORDS = {
     "attendance": N_("attendance at the sessions scheduled after the early window"),
