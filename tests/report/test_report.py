@@ -208,7 +208,8 @@ def test_report_measurement_section(inputs):
     assert '<td class="num">.058</td><td>fitted</td>' in section
     assert '<td class="num">.025</td><td>fitted (a parameter at its boundary)</td>' in section
     assert "Hu &amp; Bentler, 1999" in section and "guides, not rules" in section
-    assert "Therapist ICC of the patients&#39; mean alliance: .06 (95% CI .00 to .14" in section
+    # a lower bound of .0045 is not written ".00" (a reviewer: "CI .00 to .14" read as reaching 0)
+    assert "Therapist ICC of the patients&#39; mean alliance: .06 (95% CI .0045 to .14" in section
     assert "share of alliance variance" in section and "Baldwin, Wampold &amp; Imel, 2007" in section
     assert "reliability of .71" in section and ".80 with 2 sessions and .90 with 4 sessions" in section
     # one session is "1 session" (a reviewer's report read "reaches .80 with 1 sessions"), in es and ca too
@@ -773,3 +774,16 @@ def test_a_small_count_in_a_models_note_or_reason_is_hidden_in_the_report(inputs
     assert "<5 of the 20 analysed patients are at the maximum satisfaction score (32)." in text
     assert "Alliance is recorded for <5 patients only." in text
     assert "3 (15.0%)" not in text and "recorded for 2 patient" not in text
+
+
+def test_two_footnote_marks_of_an_effect_are_told_apart(inputs):
+    """An effect whose model is at a boundary and flagged has two footnotes: its marks read "a,b" (a
+    reviewer read "sensitivity<sup>ba</sup>" as a note "ba" that does not exist)."""
+    table = inputs["status"].copy()
+    table.loc[table["key"] == "H1", ["status", "reason", "flags"]] = [
+        "boundary", "the working correlation is held at 0, its boundary",
+        "Few clusters: 2 therapists (fewer than 50)."]
+    html = build_report(**inputs | {"status": table})
+    section = html[html.index('id="analysis-adherence"'):]
+    assert "<sup>a,b</sup>" in section[:section.index("</table>")]
+    assert "<sup>ab</sup>" not in html and "<sup>ba</sup>" not in html

@@ -456,16 +456,16 @@ def analysis_sections(
         formatted = []
         withheld = withheld_counts(rows, min_cell_size)
         for index, row in rows.iterrows():
-            marks = ""
+            marks = []
             model_status = effect_status(status, row)
             if model_status is not None:
                 boundary = model_status["status"] == "boundary"
                 caveats = [reason_text(model_status) if boundary else "", reason_words(model_status, "flags")]
-                for caveat in filter(None, caveats):
-                    marks += footnotes.setdefault(caveat, _mark(len(footnotes)))
+                marks = [footnotes.setdefault(caveat, _mark(len(footnotes)))
+                         for caveat in filter(None, caveats)]
             formatted.append(apa_row(row, early_window, min_cell_size,
                                      q_value=q_values.get(tuple(row[k] for k in keys), float("nan")),
-                                     mark=marks, counts_withheld=index in withheld))
+                                     mark=",".join(marks), counts_withheld=index in withheld))  # "b,a"
         missing = planned[planned["key"].isin(BY_KEY) & ~planned["status"].isin(REPORTED)]
         sections.append({
             "id": f"analysis-{family}",

@@ -21,6 +21,7 @@ from alliance.instruments import load_instrument
 from alliance.measurement.tables import total_alpha
 from alliance.report.figures import RELIABILITY_GUIDES
 from alliance.report.format import (
+    bound_digits,
     format_ci,
     format_count,
     format_number,
@@ -232,13 +233,14 @@ def icc_text(icc: pd.DataFrame, min_cell_size: int) -> str:
                "therapists": format_count(row["n_therapists"]), "share": format_percent(row["icc"]),
                "typical": format_percent(0.05, 0)}
     if np.isfinite(row["ci_low"]):
+        low_digits, high_digits = bound_digits(row["ci_low"], row["ci_high"])  # never ".00" above 0
         text = _(
             "Therapist ICC of the patients' mean alliance: {icc} (95% CI {low} to {high}; parametric "
             "bootstrap, {draws} draws; {patients} patients of {therapists} therapists). This is the share of "
             "alliance variance that lies between therapists, {share} here; it is not the therapist share of "
             "outcome variance (about {typical} on average; Baldwin & Imel, 2013). Therapists' differences in "
             "alliance, not patients', predict outcome (Baldwin, Wampold & Imel, 2007).").format(
-            low=format_unit(row["ci_low"]), high=format_unit(row["ci_high"]),
+            low=format_unit(row["ci_low"], low_digits), high=format_unit(row["ci_high"], high_digits),
             draws=format_count(row["n_boot"]), **numbers)
     else:
         text = _(
