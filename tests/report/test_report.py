@@ -787,3 +787,28 @@ def test_two_footnote_marks_of_an_effect_are_told_apart(inputs):
     section = html[html.index('id="analysis-adherence"'):]
     assert "<sup>a,b</sup>" in section[:section.index("</table>")]
     assert "<sup>ab</sup>" not in html and "<sup>ba</sup>" not in html
+
+
+def test_the_answers_in_words_come_first(inputs):
+    """The plain sentence of each outcome opens the report, before the figure and the table (a reviewer's
+    first screen at 1280 x 800 held the banner and the figure only), and prints unbroken."""
+    html = build_report(**inputs)
+    glance = html[html.index('<section id="glance">'):html.index("</section>")]
+    answers = glance[glance.index('<div class="answers">'):glance.index("</div>")]
+    assert answers.count("<p>") == glance.count("<p>") - ("synthetic" in glance) >= 3
+    assert glance.index('<div class="answers">') < glance.index('id="figure-at_a_glance"') < glance.index(
+        '<table class="glance">')
+    assert ".answers, table.glance { break-inside: avoid; }" in html
+
+
+def test_the_simulation_coverage_is_said_to_be_that_designs_for_a_clinics_data(inputs):
+    """The limitations quote the simulation study's coverage at 400 patients and 32 therapists; beside a
+    clinic's own data (no truth table) they say that these rates are that design's and how to get the
+    clinic's own (a reviewer's report of 150 patients and 12 therapists read them as its own)."""
+    words = "These rates are that design's, not a measure of this clinic's intervals"
+    clinic = build_report(**inputs | {"truth": None})
+    synthetic = build_report(**inputs | {"truth": {"effects": [], "n_patients": 400}})
+    assert words in clinic and words not in synthetic
+    # nor does its configuration list the synthetic cohort's settings (planted effects and all)
+    assert "\nsynthetic:\n" not in clinic and "(the synthetic block) are left out" not in synthetic
+    assert "\nsynthetic:\n" in synthetic and "(the synthetic block) are left out" in clinic

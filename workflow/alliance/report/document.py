@@ -227,7 +227,9 @@ def _build_report(
         "figures": {name: {"src": figures[name], "caption": captions[name]} for name in FIGURES},
         "plan": ANALYSIS_PLAN,
         "provenance": provenance_info,
-        "config_yaml": yaml.safe_dump(config, sort_keys=True, allow_unicode=True),
+        # a clinic's own data: without the synthetic cohort's settings, which do not enter its run
+        "config_yaml": yaml.safe_dump({key: value for key, value in config.items()
+                                       if truth or key != "synthetic"}, sort_keys=True, allow_unicode=True),
         "min_cell_size": min_cell_size,
         "language": language(),
     }
