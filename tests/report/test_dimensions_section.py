@@ -68,11 +68,15 @@ def test_the_section_says_which_dimension_carries_each_outcome():
     # every part not estimable in this test's status table, for every outcome with the same reason: each
     # part said once, with its four outcomes
     assert len(section["not_estimated"]) == 4
+    # (the outcomes in words: a reviewer's Spanish report read "H5d-attendance, H5d-dropout, ...")
     assert section["not_estimated"][3] == (
-        "H5d-attendance, H5d-dropout, H5d-satisfaction, H5d-symptom_improvement (the three alliance "
-        "dimensions as latent variables): not estimable. No such data in this test.")
-    assert section["not_estimated"][0].startswith("H5a-attendance, H5a-dropout, H5a-satisfaction, "
-                                                  "H5a-symptom_improvement (each alliance dimension alone")
+        "H5d (the three alliance dimensions as latent variables), attendance, dropout, satisfaction, symptom "
+        "improvement: not estimable. No such data in this test.")
+    assert section["not_estimated"][0].startswith("H5a (each alliance dimension alone (bond, goal, task)), "
+                                                  "attendance, dropout")
+    with use_language("es"):
+        spanish = dimension_section(DIMENSIONS_RESULT, status())["not_estimated"][3]
+    assert spanish.startswith("H5d (") and "asistencia, abandono, satisfacción" in spanish
 
 
 def test_the_section_in_spanish():
@@ -198,3 +202,17 @@ def test_a_bound_of_an_interval_that_excludes_zero_never_reads_zero():
         "Dropout: the bond carried more of what the alliance explains than agreement on goals and tasks "
         "(difference in shares -.26, 95% CI -.47 to -.0044).")
     assert dimension_section(close, status())["differences"][1]["contrast"] == "-.26 [-.47, -.0044]"
+
+
+def test_a_reliability_below_the_limit_reads_below_it_in_the_table_too():
+    """The words said "goals minus bond ... .696 (below .70)" beside a table cell of ".70": the table now
+    shows the digits that keep it below .70, as the words do; one at or above keeps two."""
+    close = copy.deepcopy(DIMENSIONS_RESULT)
+    outcome = next(name for name, detail in close["outcomes"].items() if "reliability" in detail)
+    first = next(iter(close["outcomes"][outcome]["reliability"]["differences"].values()))
+    first |= {"reliability": 0.696, "low": True}
+    rows = dimension_section(close, status())["reliability"]
+    assert rows[0]["differences"][0] == ".696"
+    assert ".696 (below .70)" in " ".join(map(str, dimension_section(close, status())["caveats"]))
+    first |= {"reliability": 0.7049, "low": False}
+    assert dimension_section(close, status())["reliability"][0]["differences"][0] == ".70"

@@ -58,6 +58,9 @@ def test_the_section_sets_the_cutoffs_side_by_side():
     assert section["cutoffs"][0]["definition"] == "a total below 36"  # the setting as written
     chosen = "a total at or below each fold's cut-off (3.50 to 3.90)"
     assert section["cutoffs"][1]["definition"] == chosen
+    same = result() | {"clinic_cutoffs": {"3": [33.0] * 5}}  # a reviewer's "(33.00 to 33.00)"
+    assert early_warning_section(same, measures(), FLOW)["cutoffs"][1]["definition"] == (
+        "a total at or below 33.00, the cut-off chosen in every fold")
     assert section["threshold"] == "17.6%"
     assert section["flow"] == (
         "At session 3: 380 patients analysed, of whom 67 dropped out; fewer than 10 patients in treatment "

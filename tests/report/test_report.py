@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 from degenerate import visible_text
-from report_inputs import EFFECTS, model_results
+from report_inputs import EFFECTS, model_results, status
 
 from alliance.i18n import use_language
 from alliance.models.effects import multiplicity_table
@@ -812,3 +812,16 @@ def test_the_simulation_coverage_is_said_to_be_that_designs_for_a_clinics_data(i
     # nor does its configuration list the synthetic cohort's settings (planted effects and all)
     assert "\nsynthetic:\n" not in clinic and "(the synthetic block) are left out" not in synthetic
     assert "\nsynthetic:\n" in synthetic and "(the synthetic block) are left out" in clinic
+
+
+def test_the_status_rows_of_h5_name_their_outcome():
+    """H5's four parts are planned per outcome: sixteen rows whose titles were four blocks alike (a reviewer
+    could not tell which outcome's part was at its boundary). Each row names its outcome."""
+    from alliance.report.analysis import status_rows
+
+    rows = [row for row in status_rows(status())["rows"] if row["hypothesis"] == "H5"]
+    titles = [row["title"] for row in rows]
+    assert len(titles) == len(set(titles)) == 16
+    assert "the three alliance dimensions as latent variables: symptom improvement" in titles
+    assert all(row["title"].count(":") == 1 for row in status_rows(status())["rows"]
+               if row["hypothesis"] == "H5")

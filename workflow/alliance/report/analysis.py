@@ -213,7 +213,7 @@ def level_sentences(extra: dict, invariance: str | None = None) -> list[str]:
         sentences.append(_("Therapist random-intercept variance: not estimable (no therapist has two "
                            "analysed patients)."))
     if "therapist_correlation" in extra:
-        correlation = format_number(extra["therapist_correlation"], 3)
+        correlation = format_unit(extra["therapist_correlation"], 3)  # bounded by 1: no leading zero
         sentences.append(_("Exchangeable working correlation of attendance within therapist (GEE): "
                            "{correlation}.").format(correlation=correlation))
     if "home_practice_variance" in extra:
@@ -377,7 +377,10 @@ def status_rows(status: pd.DataFrame) -> dict:
     for _index, row in status.iterrows():
         notes = [reason_text(row), reason_words(row, "flags")]
         marks = ",".join(footnotes.setdefault(note, _mark(len(footnotes))) for note in notes if note)
-        rows.append({"hypothesis": row["hypothesis"], "title": planned_title(row["title"]),
+        title = planned_title(row["title"])
+        if row["hypothesis"] == "H5":  # its four parts per outcome: the outcome tells their rows apart
+            title = fill(_("{title}: {outcome}"), title=title, outcome=outcome_name(row["outcome"]))
+        rows.append({"hypothesis": row["hypothesis"], "title": title,
                      "analysis": analysis_word(row["analysis"]), "status": status_word(row["status"]),
                      "mark": marks})
     return {"rows": rows, "footnotes": [(mark, text) for text, mark in footnotes.items()]}

@@ -139,10 +139,16 @@ def _reliability_row(outcome: str, reliability: Mapping) -> dict | None:
     if not any(is_number(values["alpha"]) for values in alphas.values()):  # said once (`_no_reliability`)
         return None
     return {"outcome": outcome_name(outcome),
-            **{d: (f"{format_unit(alphas[d]['alpha'])} "
+            **{d: (f"{_reliability(alphas[d]['alpha'])} "
                    f"{format_ci(alphas[d]['ci_low'], alphas[d]['ci_high'], unit=True)}")
                for d in DIMENSIONS},
-            "differences": [format_unit(differences[pair]["reliability"]) for pair in DIFFERENCES]}
+            "differences": [_reliability(differences[pair]["reliability"]) for pair in DIFFERENCES]}
+
+
+def _reliability(value: float) -> str:
+    """A reliability as the words beside the table say it: below `MIN_RELIABILITY` with the digits that
+    show it below (`below_limit`; the table had read .70 where the text said ".696 (below .70)")."""
+    return below_limit(value) if is_number(value) and value < MIN_RELIABILITY else format_unit(value)
 
 
 def _no_reliability(details: Mapping) -> list[str]:
@@ -235,10 +241,13 @@ def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
     alike: dict[tuple, tuple] = {}  # the outcomes of a part with the same status and reason: said once
     for _index, row in h5[~h5["status"].isin(REPORTED)].iterrows():
         reason = reason_text(row)
-        alike.setdefault((row["title"], row["status"], str(reason)), (reason, []))[1].append(row["key"])
-    not_estimated = [fill(_("{key} ({title}): {status}. {reason}"), key=", ".join(keys),
-                          title=planned_title(title), status=status_word(status), reason=reason)
-                     for (title, status, _words), (reason, keys) in alike.items()]
+        part = row["key"].split("-", 1)[0]  # H5a .. H5d; the outcome in words, not its column name
+        alike.setdefault((part, row["title"], row["status"], str(reason)), (reason, []))[1].append(
+            outcome_name(row["outcome"]))
+    not_estimated = [fill(_("{part} ({title}), {outcomes}: {status}. {reason}"), part=part,
+                          title=planned_title(title), outcomes=join(outcomes, ", "),
+                          status=status_word(status), reason=reason)
+                     for (part, title, status, _words), (reason, outcomes) in alike.items()]
     reasons = {str(reason_words(row)) for _index, row in h5.iterrows()}
     if (len(h5) and not h5["status"].isin(REPORTED).any() and len(reasons) == 1
             and not (result or {}).get("effects")):

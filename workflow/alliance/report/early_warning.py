@@ -187,6 +187,9 @@ def cutoff_rows(result: Mapping, measures: pd.DataFrame, primary: int) -> list[d
             rule_text = fill(_("a total below {value}") if not conventional["inclusive"]
                              else _("a total at or below {value}"),
                              value=format_general(conventional["value"]))  # a setting, as written (36)
+        elif min(cutoffs) == max(cutoffs):  # one cut-off, not a range "(33.00 to 33.00)"
+            rule_text = fill(_("a total at or below {value}, the cut-off chosen in every fold"),
+                             value=format_number(cutoffs[0], 2))
         else:
             rule_text = fill(_("a total at or below each fold's cut-off ({low} to {high})"),
                              low=format_number(min(cutoffs), 2),
