@@ -216,3 +216,16 @@ def test_a_reliability_below_the_limit_reads_below_it_in_the_table_too():
     assert ".696 (below .70)" in " ".join(map(str, dimension_section(close, status())["caveats"]))
     first |= {"reliability": 0.7049, "low": False}
     assert dimension_section(close, status())["reliability"][0]["differences"][0] == ".70"
+
+
+def test_the_two_panels_end_ticks_stand_apart():
+    """The left panel's last tick label and the right panel's first ("0.6" and "0.0") nearly touched on the
+    default run, both at their axis's edge. A label reaches half its width beyond its axis, so the panels
+    are now further apart than the widest tick label (they were 21 px apart at 100 dpi, the label 38)."""
+    fig = dimension_figure(DIMENSIONS_RESULT)
+    fig.set_dpi(100)
+    fig.canvas.draw()
+    left, right = fig.axes[:2]
+    widest = max(label.get_window_extent().width
+                 for label in [*left.get_xticklabels(), *right.get_xticklabels()] if label.get_text())
+    assert right.get_window_extent().x0 - left.get_window_extent().x1 > widest

@@ -372,6 +372,8 @@ def rupture_trajectories(ruptures: pd.DataFrame, features: pd.DataFrame, synthet
     with figure_style():
         fig = new_figure(8, 1.2 + 2.4 * len(EXAMPLE_PATTERNS))
         axes = fig.subplots(len(EXAMPLE_PATTERNS), EXAMPLES_PER_PATTERN, sharey=True, squeeze=False)
+        for ax in axes.flat:  # room for the rupture and repair markers at the extreme totals and sessions
+            ax.margins(x=0.08, y=0.15)
         for row, pattern in zip(axes, EXAMPLE_PATTERNS, strict=True):
             for column, ax in enumerate(row):
                 if column >= len(chosen[pattern]):
