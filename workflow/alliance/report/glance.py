@@ -31,6 +31,7 @@ from alliance.report.format import (
     format_ci,
     format_number,
     format_p,
+    format_percent,
     format_unit,
     is_number,
 )
@@ -83,6 +84,28 @@ SENTENCES = {
               "improvement per SD of alliance (95% CI {low} to {high}).")),
 }
 
+# What a clinical lead reads of an odds ratio: the model's predicted rates one SD either side of the
+# average alliance (`ModelResult.extra["marginal"]`, the figure of predicted outcomes).
+PREDICTED = {
+    "H1": N_("Predicted share of the later sessions attended: {below} one SD below the average alliance, "
+             "{above} one SD above (the other covariates at their reference values)."),
+    "H2": N_("Predicted dropout: {below} one SD below the average alliance, {above} one SD above (the other "
+             "covariates at their reference values)."),
+}
+
+
+def predicted_rates(result: Mapping | None) -> tuple[float, float] | None:
+    """The model's predicted probability at alliance -1 and +1 SD (its marginal predictions), or None
+    without them."""
+    table = pd.DataFrame((result or {}).get("extra", {}).get("marginal") or [])
+    if table.empty or not (table["scale"] == "probability").all():
+        return None
+    at = {side: table.loc[np.isclose(table["alliance_z"], side), "prediction"] for side in (-1.0, 1.0)}
+    if any(values.empty for values in at.values()):
+        return None
+    return float(at[-1.0].iloc[0]), float(at[1.0].iloc[0])
+
+
 # A like-for-like benchmark comparison in a cell, by its verdict (`alliance.models.benchmarks`).
 BENCHMARK_CELLS = {
     "compatible with": N_("{symbol} = {estimate} {ci}, compatible with {benchmark} ({source})"),
@@ -102,6 +125,7 @@ def glance_rows(effects: pd.DataFrame, model_results: Sequence[Mapping], satisfa
     `hidden` says so (None otherwise) and its estimate and benchmark comparison are left out."""
     recorded = {status["key"]: status for result in model_results for status in result.get("statuses", [])}
     benchmarks = {result["family"]: result.get("extra", {}).get("benchmark") for result in model_results}
+    results = {result["family"]: result for result in model_results}
     rows = []
     for key in GLANCE_KEYS:
         planned = BY_KEY[key]
@@ -111,7 +135,8 @@ def glance_rows(effects: pd.DataFrame, model_results: Sequence[Mapping], satisfa
                "label": _(LABELS[key]), "status": state["status"], "reason": state["reason"],
                "reason_message": state.get("reason_message"),
                "metric": METRICS[key], "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan,
-               "p_value": np.nan, "benchmark": benchmarks.get(FAMILY_OF[key]), "hidden": None}
+               "p_value": np.nan, "benchmark": benchmarks.get(FAMILY_OF[key]), "hidden": None,
+               "predicted": None}
         if state["status"] in REPORTED:
             effect = effects[(effects["analysis"] == planned.analysis)
                              & (effects["outcome"] == planned.outcome) & (effects["model"] == planned.model)
@@ -120,7 +145,8 @@ def glance_rows(effects: pd.DataFrame, model_results: Sequence[Mapping], satisfa
             if is_reportable(int(effect["n_patients"]), min_cell_size):
                 row.update(estimate=scale(effect["estimate"]),
                            ci_low=scale(effect["ci_low"]), ci_high=scale(effect["ci_high"]),
-                           p_value=effect["p_value"])
+                           p_value=effect["p_value"], predicted=(predicted_rates(results.get(FAMILY_OF[key]))
+                                                                 if key in PREDICTED else None))
             else:
                 row.update(benchmark=None,
                            hidden=suppressed_effect(min_cell_size))
@@ -149,9 +175,14 @@ def glance_sentence(row: Mapping, satisfaction_label: str) -> str:
     clear = row["ci_low"] > null or row["ci_high"] < null
     higher, lower, unclear = SENTENCES[row["key"]]
     message = (higher if row["estimate"] > null else lower) if clear else unclear
-    return _(message).format(estimate=format_number(row["estimate"], digits),
-                             low=format_number(row["ci_low"], digits),
-                             high=format_number(row["ci_high"], digits), instrument=satisfaction_label)
+    sentence = _(message).format(estimate=format_number(row["estimate"], digits),
+                                 low=format_number(row["ci_low"], digits),
+                                 high=format_number(row["ci_high"], digits), instrument=satisfaction_label)
+    if row.get("predicted") is None:
+        return sentence
+    below, above = row["predicted"]
+    return " ".join([sentence, fill(_(PREDICTED[row["key"]]), below=format_percent(below, 0),
+                                    above=format_percent(above, 0))])
 
 
 def glance_table(rows: Sequence[Mapping]) -> list[dict]:
