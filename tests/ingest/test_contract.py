@@ -92,8 +92,10 @@ def test_a_summed_prescored_score_is_told_its_range_and_how_it_is_scored(wai_sr,
         "Questionnaire (CSQ-8)'s scale")
     with use_language("es"):
         words = fixes["alliance_total"].fix_message.render(format_value)
+    # "el instrumento": the article fits every instrument's name ("el Escala de ..." did not)
     assert words.startswith("una puntuación ya calculada de alliance_total debe estar entre 1 y 5: aquí el "
-                            "Inventario de Alianza de Trabajo, versión breve revisada (WAI-SR) se puntúa")
+                            "instrumento Inventario de Alianza de Trabajo, versión breve revisada (WAI-SR) "
+                            "se puntúa")
     # the summed scores of an instrument scored by sums (the SRS: 0-40) pass
     srs = load_instrument("srs")
     raw = tables(wai_sr, csq8)

@@ -75,7 +75,6 @@ def apa_row(row: pd.Series, early_window: int, min_cell_size: int, *, q_value: f
                      else (1.0, scale_word(row["scale"])))
     digits = estimate_digits(factor * row["estimate"])  # the same decimals for estimate, SE and CI
     value = {column: format_number(factor * row[column], digits) for column in ("estimate", "std_error")}
-    r_digits = estimate_digits(row["r"])
     return {"mark": mark,
         "analysis": analysis_word(row["analysis"]),
         "predictor": predictor_label(row["predictor"]),
@@ -85,8 +84,9 @@ def apa_row(row: pd.Series, early_window: int, min_cell_size: int, *, q_value: f
         "ci": format_ci(factor * row["ci_low"], factor * row["ci_high"], digits),
         "p": format_p(row["p_value"]),
         "q": format_p(q_value) if row["analysis"] in ADJUSTED_FAMILIES else "",
-        "r": (f"{format_unit(row['r'], r_digits)} "  # an r of .0026 is not ".00" either
-              f"{format_ci(row['r_ci_low'], row['r_ci_high'], r_digits, unit=True)}"),
+        # r as APA writes a correlation, two decimals (".00" for .0026: the estimate beside it has the
+        # digits; four here widened the Spanish and Catalan tables past 1280 px)
+        "r": f"{format_unit(row['r'])} {format_ci(row['r_ci_low'], row['r_ci_high'], unit=True)}",
         **({column: pgettext("count", "suppressed") for column in ("n_obs", "n_patients", "n_therapists")}
            if counts_withheld else {"n_obs": format_count(row["n_obs"]),
                                     "n_patients": format_count(row["n_patients"]),
