@@ -825,3 +825,18 @@ def test_the_status_rows_of_h5_name_their_outcome():
     assert "the three alliance dimensions as latent variables: symptom improvement" in titles
     assert all(row["title"].count(":") == 1 for row in status_rows(status())["rows"]
                if row["hypothesis"] == "H5")
+
+
+def test_the_alliance_descriptives_withhold_a_share_of_few_sessions(inputs):
+    """The descriptives over scored sessions show each score's share at the maximum: 2 of 56 sessions
+    ("3.6%") would give a count below k = 5 away, so it reads "withheld", with the note; 0 stays."""
+    scores = inputs["session_scores"].copy()
+    columns = ["alliance_task", "alliance_bond", "alliance_goal", "alliance_total"]
+    scored = scores.index[scores["alliance_total"].notna()]
+    scores.loc[scored, columns] = 3.0
+    scores.loc[scored[:2], "alliance_total"] = 5.0
+    html = build_report(**inputs | {"session_scores": scores})
+    table = html[html.index("Descriptives over scored sessions"):]
+    table = table[:table.index("<figure")]
+    assert "withheld" in table and "3.6%" not in table and "0.0%" in table
+    assert "Withheld: a share at the minimum or maximum of fewer than 5 questionnaires" in table

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 from markupsafe import Markup
 
-from alliance.i18n import N_, _, pgettext
+from alliance.i18n import N_, _, pgettext, share_discloses
 from alliance.ingest.privacy import SECONDARY, suppress_counts
 from alliance.instruments import Instrument, load_instrument
 from alliance.models.satisfaction import CEILING_SHARE
@@ -20,7 +20,7 @@ from alliance.report.format import (
     format_percent,
 )
 from alliance.report.methods import cited_name, instrument_name
-from alliance.report.words import HYPOTHESES, discipline_name, reason_words, shown_count
+from alliance.report.words import HYPOTHESES, WITHHELD, discipline_name, reason_words, shown_count
 from alliance.scoring.scores import ALLIANCE_PREFIX, TOTAL, score_descriptives
 
 # The model families by name (their identifiers are also the sections' ids).
@@ -204,7 +204,9 @@ def alliance_section(session_scores: pd.DataFrame, scoring: dict, config: dict) 
     described = score_descriptives(session_scores, instrument)
     rows = [{"score": subscale_name(score.removeprefix(ALLIANCE_PREFIX)), "n": format_count(d["n"]),
              "mean": format_number(d["mean"]), "sd": format_number(d["sd"]),
-             "ceiling": format_percent(d["ceiling_share"]), "skew": format_number(d["skew"])}
+             # a share of 1 to k - 1 sessions at the maximum, or leaving that few, is withheld (section 8)
+             "ceiling": (_(WITHHELD) if share_discloses(round(d["ceiling_share"] * d["n"]), d["n"])
+                         else format_percent(d["ceiling_share"])), "skew": format_number(d["skew"])}
             for score, d in described.iterrows()]
     ceiling = described["ceiling_share"]
     return {
@@ -214,6 +216,7 @@ def alliance_section(session_scores: pd.DataFrame, scoring: dict, config: dict) 
                       for name, items in scoring["alliance"]["subscales"].items()],
         "minimum": format_number(instrument.minimum, 0), "maximum": format_number(instrument.maximum, 0),
         "descriptives": rows,
+        "shares_withheld": any(row["ceiling"] == _(WITHHELD) for row in rows),
         "ceiling_share": format_percent(CEILING_SHARE, 0),
         "ceiling_text": _("{low} to {high} of scored sessions on a subscale and {total} on the total").format(
             low=format_percent(ceiling.drop(TOTAL).min()), high=format_percent(ceiling.drop(TOTAL).max()),
