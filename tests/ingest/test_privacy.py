@@ -1,9 +1,10 @@
 """Small-cell suppression: hand-worked cases."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from alliance.ingest.privacy import SECONDARY, is_reportable, suppress_counts
+from alliance.ingest.privacy import SECONDARY, discloses, is_reportable, suppress_counts
 
 
 def test_primary_suppression_and_zero():
@@ -74,3 +75,16 @@ def test_hidden_cells_their_sum_would_tell_get_one_more_beside_them():
     assert suppress_counts(pd.Series([1, 2, 50]), 10).tolist() == ["<10", "<10", "50"]
     assert suppress_counts(pd.Series([1, 1, 50]), 10, total_shown=False).tolist() == ["<10", "<10", "50"]
     assert suppress_counts(pd.Series([1, 1]), 10).tolist() == ["<10", "<10"]  # nothing else to hide
+
+
+def test_a_share_discloses_a_count_of_one_to_k_minus_one_or_the_rest():
+    """The one rule for every rate or share of a shown total (the early warning's ROC corners and alert
+    tables, the report's shares at a scale's minimum or maximum, H3's ceiling check): a count of 1 to k - 1,
+    or leaving that few, is disclosed; none, all, and counts of k or more either way are not. Element-wise
+    on arrays; never without a minimum cell size or with a missing number."""
+    counts = np.array([0, 1, 9, 10, 22, 23, 31, 32])
+    assert discloses(counts, 32, 10).tolist() == [False, True, True, False, False, True, True, False]
+    assert discloses(6, 356, 10) is True and discloses(10, 356, 10) is False
+    assert discloses(350, 356, 10) is True  # leaves 6
+    assert discloses(float("nan"), 356, 10) is False and discloses(6, 356, None) is False
+    assert discloses(counts, 32, None).tolist() == [False] * 8

@@ -9,12 +9,12 @@ import pytest
 import statsmodels.api as sm
 from sklearn.metrics import roc_auc_score
 
+from alliance.ingest.privacy import discloses
 from alliance.prediction.measures import (
     bootstrap_measures,
     calibration,
     calibration_bins,
     classification,
-    discloses,
     fold_auc,
     logit,
     net_benefit_curve,

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import gettext
 import json
-import math
 import numbers
 import re
 import string
@@ -88,15 +87,6 @@ def suppressed_count(count: object) -> str | None:
 def active_min_cell_size() -> int | None:
     """The k of the active `suppressing_counts(k)`, None outside it."""
     return _min_cell_size.get()
-
-
-def share_discloses(count: float, total: float, min_cell_size: int | None = None) -> bool:
-    """Whether a share `count` / `total` (of a shown total) gives a count of 1 to k - 1 away, of those
-    counted or of the rest: k is `min_cell_size`, or that of `suppressing_counts` (False outside it)."""
-    k = _min_cell_size.get() if min_cell_size is None else min_cell_size
-    if k is None or not (math.isfinite(count) and math.isfinite(total)):
-        return False
-    return 0 < count < total and (count < k or total - count < k)
 
 
 @cache

@@ -22,6 +22,20 @@ def is_reportable(n: int, min_cell_size: int) -> bool:
     return n >= min_cell_size
 
 
+def discloses(count: float | np.ndarray, total: float | np.ndarray, min_cell_size: int | None
+              ) -> bool | np.ndarray:
+    """Whether `count` of a shown `total`, given by a rate or share of it, is a group of 1 to
+    `min_cell_size` - 1, or leaves one: the rate times the total gives that count away (section 8 of
+    ANALYSIS_PLAN.md). None or all of them tells only the total. Element-wise on arrays; False where
+    `min_cell_size` is None (no disclosure control) or a number is missing."""
+    if min_cell_size is None:
+        return np.zeros(np.shape(count), dtype=bool) if np.ndim(count) else False
+    count, total = np.asarray(count, dtype=float), np.asarray(total, dtype=float)
+    k = max(min_cell_size, 1)
+    shown = (count > 0) & (count < total) & ((count < k) | (total - count < k))
+    return shown if shown.ndim else bool(shown)
+
+
 def suppress_counts(counts: pd.Series, min_cell_size: int, total_shown: bool = True) -> pd.Series:
     """Counts as display strings with primary and, when `total_shown`, secondary suppression.
 

@@ -33,6 +33,7 @@ from scipy.special import expit
 
 from alliance.errors import FITTED, REFUSED, NotEstimable, status_record
 from alliance.i18n import Message
+from alliance.ingest.privacy import discloses
 from alliance.instruments import Instrument, name_in_words, shipped_instruments
 from alliance.prediction.decision_points import ALLIANCE_PREDICTORS, REMAINING
 from alliance.prediction.measures import (
@@ -40,7 +41,6 @@ from alliance.prediction.measures import (
     MEASURES,
     bootstrap_measures,
     calibration_bins,
-    discloses,
     net_benefit_curve,
     percentile_ci,
     point_measures,

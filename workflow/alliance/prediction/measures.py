@@ -42,6 +42,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit
 
+from alliance.ingest.privacy import discloses
 from alliance.stats.separation import separated
 
 EPS = 1e-6
@@ -282,16 +283,6 @@ def standard_error_ci(estimate: float, draws: pd.Series, level: float = 0.95) ->
         return float("nan"), float("nan")
     half = float(stats.norm.ppf(0.5 + level / 2)) * float(np.std(values, ddof=1))
     return float(max(0.0, estimate - half)), float(min(1.0, estimate + half))
-
-
-def discloses(count: np.ndarray, total: int, min_cell_size: int) -> np.ndarray:
-    """Whether `count` of `total` (the dropouts, or the patients who stayed, alerted at a threshold) or the
-    rest of them is 1 to `min_cell_size` - 1: a rate of the known total would give that count away
-    (ANALYSIS_PLAN.md, section 8). A count of none or of all of them tells only the total, which is shown
-    (the early warning is evaluated only where both totals are at least `min_cell_size`)."""
-    k = max(min_cell_size, 1)
-    count = np.asarray(count)
-    return (count > 0) & (count < total) & ((count < k) | (total - count < k))
 
 
 def small_cells(y: np.ndarray, alert: np.ndarray, min_cell_size: int) -> np.ndarray:

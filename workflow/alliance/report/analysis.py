@@ -8,8 +8,8 @@ from collections.abc import Collection, Mapping, Sequence
 import pandas as pd
 
 from alliance.errors import REPORTED
-from alliance.i18n import N_, _, active_min_cell_size, pgettext, share_discloses
-from alliance.ingest.privacy import SECONDARY, is_reportable, suppress_counts
+from alliance.i18n import N_, _, active_min_cell_size, pgettext
+from alliance.ingest.privacy import SECONDARY, discloses, is_reportable, suppress_counts
 from alliance.models.common import left_out_covariate
 from alliance.models.effects import ADJUSTED_FAMILIES
 from alliance.models.plan import BY_KEY, PLANNED, PRIMARY_KEYS, PRIMARY_REFERENCE, effect_status, status_table
@@ -234,7 +234,7 @@ def ceiling_sentence(ceiling: dict) -> str:
     values = {"share": format_percent(ceiling["share_at_maximum"]),
               "maximum": format_general(ceiling["maximum"]), "rule": format_percent(0.15, 0)}
     at_maximum, n = ceiling["n_at_maximum"], ceiling["n"]
-    if share_discloses(at_maximum, n):
+    if discloses(at_maximum, n, active_min_cell_size()):
         values["k"] = format_count(active_min_cell_size())
         if at_maximum < n - at_maximum and not ceiling["ceiling_effect"]:
             text = _("Ceiling check: fewer than {k} of the analysed patients are at the maximum total "

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from alliance.i18n import N_, _, pgettext, share_discloses
-from alliance.ingest.privacy import SECONDARY, suppress_counts
+from alliance.i18n import N_, _, active_min_cell_size, pgettext
+from alliance.ingest.privacy import SECONDARY, discloses, suppress_counts
 from alliance.instruments import Instrument, load_instrument
 from alliance.models.satisfaction import CEILING_SHARE
 from alliance.report.format import (
@@ -205,7 +206,8 @@ def alliance_section(session_scores: pd.DataFrame, scoring: dict, config: dict) 
     rows = [{"score": subscale_name(score.removeprefix(ALLIANCE_PREFIX)), "n": format_count(d["n"]),
              "mean": format_number(d["mean"]), "sd": format_number(d["sd"]),
              # a share of 1 to k - 1 sessions at the maximum, or leaving that few, is withheld (section 8)
-             "ceiling": (_(WITHHELD) if share_discloses(round(d["ceiling_share"] * d["n"]), d["n"])
+             "ceiling": (_(WITHHELD) if discloses(np.rint(d["ceiling_share"] * d["n"]), d["n"],
+                                                  active_min_cell_size())
                          else format_percent(d["ceiling_share"])), "skew": format_number(d["skew"])}
             for score, d in described.iterrows()]
     ceiling = described["ceiling_share"]

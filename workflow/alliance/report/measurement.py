@@ -15,8 +15,8 @@ import pandas as pd
 
 from alliance.errors import NOT_ESTIMABLE, REPORTED
 from alliance.features.ruptures import MIN_PRIOR_DIFFERENCES
-from alliance.i18n import N_, _, ngettext, pgettext, share_discloses
-from alliance.ingest.privacy import SECONDARY, is_reportable, suppress_counts
+from alliance.i18n import N_, _, ngettext, pgettext
+from alliance.ingest.privacy import SECONDARY, discloses, is_reportable, suppress_counts
 from alliance.instruments import load_instrument
 from alliance.measurement.tables import total_alpha
 from alliance.report.figures import RELIABILITY_GUIDES
@@ -74,7 +74,7 @@ def _share(share: float, n: float, min_cell_size: int) -> str:
     """A share of `n` questionnaires, "withheld" where it is 1 to k - 1 of them or leaves that few: times
     the count the table shows it would give that count away ("1.7%" of 356 is 6; ANALYSIS_PLAN.md,
     section 8)."""
-    if share_discloses(round(share * n), n, min_cell_size):
+    if discloses(np.rint(share * n), n, min_cell_size):
         return _(WITHHELD)
     return format_percent(share)
 
