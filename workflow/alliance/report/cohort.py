@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
 from alliance.i18n import N_, _, active_min_cell_size, pgettext
-from alliance.ingest.privacy import SECONDARY, discloses, suppress_counts
+from alliance.ingest.privacy import SECONDARY, suppress_counts
 from alliance.instruments import Instrument, load_instrument
 from alliance.models.satisfaction import CEILING_SHARE
 from alliance.report.format import (
@@ -21,7 +20,7 @@ from alliance.report.format import (
     format_percent,
 )
 from alliance.report.methods import cited_name, instrument_name
-from alliance.report.words import HYPOTHESES, WITHHELD, discipline_name, reason_words, shown_count
+from alliance.report.words import HYPOTHESES, WITHHELD, discipline_name, reason_words, share_cell, shown_count
 from alliance.scoring.scores import ALLIANCE_PREFIX, TOTAL, score_descriptives
 
 # The model families by name (their identifiers are also the sections' ids).
@@ -206,9 +205,8 @@ def alliance_section(session_scores: pd.DataFrame, scoring: dict, config: dict) 
     rows = [{"score": subscale_name(score.removeprefix(ALLIANCE_PREFIX)), "n": format_count(d["n"]),
              "mean": format_number(d["mean"]), "sd": format_number(d["sd"]),
              # a share of 1 to k - 1 sessions at the maximum, or leaving that few, is withheld (section 8)
-             "ceiling": (_(WITHHELD) if discloses(np.rint(d["ceiling_share"] * d["n"]), d["n"],
-                                                  active_min_cell_size())
-                         else format_percent(d["ceiling_share"])), "skew": format_number(d["skew"])}
+             "ceiling": share_cell(d["ceiling_share"], d["n"], active_min_cell_size()),
+             "skew": format_number(d["skew"])}
             for score, d in described.iterrows()]
     ceiling = described["ceiling_share"]
     return {

@@ -16,7 +16,7 @@ import pandas as pd
 from alliance.errors import NOT_ESTIMABLE, REPORTED
 from alliance.features.ruptures import MIN_PRIOR_DIFFERENCES
 from alliance.i18n import N_, _, ngettext, pgettext
-from alliance.ingest.privacy import SECONDARY, discloses, is_reportable, suppress_counts
+from alliance.ingest.privacy import SECONDARY, is_reportable, suppress_counts
 from alliance.instruments import load_instrument
 from alliance.measurement.tables import total_alpha
 from alliance.report.figures import RELIABILITY_GUIDES
@@ -37,6 +37,7 @@ from alliance.report.words import (
     join,
     reason_text,
     reason_words,
+    share_cell,
     status_word,
 )
 
@@ -70,15 +71,6 @@ def _with_ci(value: float, low: float, high: float) -> str:
     return format_unit(value) + ci if np.isfinite(value) else "NA"
 
 
-def _share(share: float, n: float, min_cell_size: int) -> str:
-    """A share of `n` questionnaires, "withheld" where it is 1 to k - 1 of them or leaves that few: times
-    the count the table shows it would give that count away ("1.7%" of 356 is 6; ANALYSIS_PLAN.md,
-    section 8)."""
-    if discloses(np.rint(share * n), n, min_cell_size):
-        return _(WITHHELD)
-    return format_percent(share)
-
-
 def _withheld(n: float, min_cell_size: int) -> bool:
     """Whether the statistics of a row resting on `n` patients are withheld with its count: a share or a
     mean of fewer than the minimum cell size gives the count (and the answers) away ("11.1%" of 9)."""
@@ -95,8 +87,8 @@ def reliability_rows(reliability: pd.DataFrame, min_cell_size: int) -> list[dict
         statistics = {
             "alpha": _with_ci(row["alpha"], row["alpha_ci_low"], row["alpha_ci_high"]),
             "omega": format_unit(row["omega"]),
-            "floor": _share(row["floor_share"], row["n"], min_cell_size),
-            "ceiling": _share(row["ceiling_share"], row["n"], min_cell_size),
+            "floor": share_cell(row["floor_share"], row["n"], min_cell_size),
+            "ceiling": share_cell(row["ceiling_share"], row["n"], min_cell_size),
             "skew": format_number(row["skew"])}
         if _withheld(row["n"], min_cell_size):
             statistics = dict.fromkeys(statistics, "")
@@ -113,7 +105,7 @@ def item_rows(items: pd.DataFrame, reverse: set[str], min_cell_size: int) -> lis
                  "item": f"{row['item']} (R)" if row["item"] in reverse else row["item"],
                  "subscale": subscale_label(row["subscale"]), "n": _count(row["n"], min_cell_size)}
         statistics = {"mean": format_number(row["mean"]), "sd": format_number(row["sd"]),
-                      "ceiling": _share(row["ceiling_share"], row["n"], min_cell_size),
+                      "ceiling": share_cell(row["ceiling_share"], row["n"], min_cell_size),
                       "r_subscale": format_unit(row["corrected_r_subscale"]),
                       "r_total": format_unit(row["corrected_r_total"])}
         if _withheld(row["n"], min_cell_size):

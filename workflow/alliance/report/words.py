@@ -28,6 +28,7 @@ from alliance.i18n import (
     read_message,
     suppressed_count,
 )
+from alliance.ingest.privacy import discloses
 from alliance.models import adherence, dropout, satisfaction, survival, symptoms
 from alliance.models.common import left_out_covariate
 from alliance.report.format import (
@@ -37,6 +38,7 @@ from alliance.report.format import (
     format_ci,
     format_count,
     format_number,
+    format_percent,
     format_unit,
     format_value,
     p_text,
@@ -47,6 +49,13 @@ HYPOTHESES = {"adherence": "H1", "dropout": "H2", "satisfaction": "H3", "symptom
 # A cell whose value would give a count of 1 to k - 1 away (ANALYSIS_PLAN.md, section 8), said under
 # its table.
 WITHHELD = N_("withheld")
+
+
+def share_cell(share: float, n: float, min_cell_size: int | None) -> str:
+    """A share of `n` questionnaires or patients as a percentage, "withheld" where it is 1 to k - 1 of them
+    or leaves that few (`alliance.ingest.privacy.discloses`): times the count shown it would give that
+    count away ("1.7%" of 356 is 6; ANALYSIS_PLAN.md, section 8)."""
+    return _(WITHHELD) if discloses(np.rint(share * n), n, min_cell_size) else format_percent(share)
 
 
 OUTCOME_WORDS = {
