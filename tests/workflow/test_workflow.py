@@ -24,6 +24,7 @@ import yaml
 from browser import check_page
 from citations import citations, reference_list
 from figure_checks import layout_problems
+from pypdf import PdfReader
 from scipy import stats
 from threadpoolctl import threadpool_limits
 from workflow_runs import (
@@ -359,6 +360,13 @@ def test_report_renders_in_chromium(default_run, tmp_path):
     assert screen.read_bytes().startswith(b"\x89PNG") and (default_run / "results/methods.md").exists()
     assert result.images == len(FIGURES)  # every figure, the synthetic-only example trajectories included
     assert (tmp_path / "report.png").stat().st_size > 50_000
+    # the printed pages are numbered "page / pages" in the footer (the first, a middle and the last page read;
+    # reading all 40 takes about 7 s)
+    pages = PdfReader(pdf).pages
+    count = len(pages)
+    for number in sorted({1, count // 2, count}):
+        footer = re.search(rf"(?<!\d){number} / {count}(?!\d)", pages[number - 1].extract_text())
+        assert footer, f"page {number} of {count} has no page number"
 
 
 @pytest.mark.parametrize("code", ["es", "ca"])
