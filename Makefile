@@ -8,7 +8,7 @@ CORES ?= 2
 SIZES ?= 1000 10000 100000
 CONFIG ?=
 SNAKEMAKE_ARGS ?=
-CONFIG_ARG := $(if $(CONFIG),--configfile $(CONFIG),)
+CONFIG_ARG := $(if $(CONFIG),--configfile=$(CONFIG),)
 # Python's bytecode cache (__pycache__/, ignored by git) is kept even where the environment turns it off
 # (PYTHONDONTWRITEBYTECODE, set in some container images): every job of a run is a new Python process that
 # would compile the package's modules again, and every test worker its test files (collecting the tests

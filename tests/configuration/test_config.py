@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from snakemake.cli import get_argument_parser
 from snakemake.utils import validate as snakemake_validate
 
 from alliance.configuration import check_config, primary_decision_point, uses_synthetic_cohort
@@ -230,3 +232,14 @@ def test_a_choice_of_schemas_is_said_in_words(root, default_config):
         check_config(config, root / "workflow/schemas/config.schema.yaml")
     assert "models.riclpm_waves: given 2; expected auto or an integer >= 3; e.g. riclpm_waves: auto" in str(
         error.value)
+
+
+def test_make_passes_the_config_file_without_swallowing_the_targets(root):
+    """`make run CONFIG=my.yaml SNAKEMAKE_ARGS=<target>`: Snakemake's --configfile takes any number of
+    files, so `--configfile my.yaml <target>` read the target as a second config file (FileNotFoundError);
+    the Makefile passes `--configfile=my.yaml`, after which the target is a target."""
+    done = subprocess.run(["make", "-n", "run", "CONFIG=my.yaml", "SNAKEMAKE_ARGS=results/effects.csv"],
+                          cwd=root, capture_output=True, text=True, check=True)
+    (command,) = [line for line in done.stdout.splitlines() if "snakemake --cores" in line]
+    arguments = get_argument_parser().parse_args(shlex.split(command)[1:])
+    assert arguments.configfile == [Path("my.yaml")] and arguments.targets == ["results/effects.csv"]
