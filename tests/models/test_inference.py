@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
-from scipy import stats
+from scipy import optimize, stats
 
-from alliance.models.benchmarks import clustered_correlation, dropout_comparison
+from alliance.models.benchmarks import clustered_correlation, dropout_comparison, outcome_comparison, withheld
 from alliance.models.common import (
     Design,
     build_design,
@@ -142,6 +142,44 @@ def test_dropout_comparison_by_hand():
     assert row["estimate"] == pytest.approx(2.5 / np.sqrt(2.5 / 3))
     assert row["ci_low"] < row["estimate"] < row["ci_high"] and row["n"] == 5
     assert row["benchmark_value"] == 0.55 and row["verdict"] in ("compatible with", "larger than")
+    assert row["n_dropouts"] == 2
+
+
+@pytest.mark.parametrize(("dropouts", "hidden"), [(6, True), (97, True), (43, False), (10, False)])
+def test_d_and_its_ci_give_the_number_of_dropouts_away_so_a_small_group_withholds_it(dropouts, hidden):
+    """A reviewer's check of a site's bundle: d = sqrt(a) r / sqrt(1 - r^2) sqrt((n - 2) / n) with
+    a = n^2 / (n1 n0), and r's CI symmetric on Fisher's z, so d, its CI and n give a, and with it the
+    number of dropouts n0 (here exactly). A group of 1 to k - 1 dropouts, or completers, withholds the
+    comparison (k = 10); 10 or more on both sides do not."""
+    rng = np.random.default_rng(7)
+    n = 103
+    data = pd.DataFrame({"patient_id": range(n), "therapist_id": np.arange(n) % 20,
+                         "alliance_early": rng.normal(size=n),
+                         "dropout_event": (np.arange(n) < dropouts).astype(int)})
+    data.loc[data["dropout_event"] == 1, "alliance_early"] -= 0.8
+    row = dropout_comparison(Design("dropout", "alliance_early", data, "", []))
+
+    def r_of(d: float, a: float) -> float:  # the point-biserial r of d, as the row's d was made of it
+        t = d / np.sqrt((n - 2) / n) / np.sqrt(a)
+        return t / np.sqrt(1 + t**2)
+
+    def asymmetry(a: float) -> float:
+        low, mid, high = (np.arctanh(r_of(row[c], a)) for c in ("ci_low", "estimate", "ci_high"))
+        return low + high - 2 * mid
+
+    a = optimize.brentq(asymmetry, 4.0 + 1e-9, n**2 / (n - 1))  # a >= 4 (equal groups), < n^2 / (n - 1)
+    recovered = sorted(np.roots([1, -n, n**2 / a]).real)[0]  # n0 (n - n0) = n^2 / a; the smaller root
+    assert recovered == pytest.approx(min(dropouts, n - dropouts), abs=1e-6)
+    assert row["n_dropouts"] == dropouts and withheld(row, 10) is hidden
+    assert withheld(row, None) is False  # no disclosure control
+
+
+def test_an_r_without_groups_is_withheld_only_below_k_patients():
+    data = pd.DataFrame({"therapist_id": np.arange(40) % 8, "alliance_early": np.arange(40.0),
+                         "symptom_improvement": np.sin(np.arange(40.0))})
+    row = outcome_comparison(Design("improvement", "alliance_early", data, "", []))
+    assert np.isnan(row["n_dropouts"]) and not withheld(row, 10) and withheld(row, 41)
+    assert not withheld(row | {"n_dropouts": None}, 10)  # as result.json gives a NaN back
 
 
 def test_a_patient_intercept_model_with_few_therapists_uses_cr3_and_t():

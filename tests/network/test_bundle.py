@@ -16,6 +16,7 @@ from alliance.i18n import Count, Message, Plural, Term, message_text
 from alliance.network.bundle import (
     EFFECT_COLUMNS,
     ENTRIES,
+    benchmarks_table,
     check_site,
     csv_bytes,
     effects_table,
@@ -91,12 +92,13 @@ def test_reasons_and_reliability_keep_no_small_number():
     # names, a formula's constants and the plan's thresholds are not counts (a 3-therapist site's reasons
     # once read "CR<10" and "fewer than <10"; "therapists - 1" read "therapists - <10"); degrees of
     # freedom are (t(2): 3 therapists); a threshold below k beside a hidden count would bound it ("<10
-    # therapists (fewer than 3)": 1 or 2), so it reads as the plan's minimum there
+    # therapists (fewer than 3)": 1 or 2), so it reads as the plan's minimum there; and a hidden count
+    # takes the plural ("<10 therapist" told it was 1)
     text = ("Few clusters: 3 therapists (fewer than 50); jackknife (CR3) standard errors with t(2) "
             "intervals; nutrition has 1 therapist (fewer than 3); H2 needs at least 5 dropouts; F(2, 40); "
             "t on its own therapists - 1 (4 to 12 degrees of freedom)")
     expected = ("Few clusters: <10 therapists (fewer than 50); jackknife (CR3) standard errors with t(<10) "
-                "intervals; nutrition has <10 therapist (fewer than the plan's minimum); H2 needs at least "
+                "intervals; nutrition has <10 therapists (fewer than the plan's minimum); H2 needs at least "
                 "the plan's minimum dropouts; F(<10, 40); t on its own therapists - 1 (<10 to 12 degrees "
                 "of freedom)")
     assert scrub_text(text, 10) == expected
@@ -180,13 +182,19 @@ def test_a_hidden_number_of_therapists_is_not_given_away_by_a_reasons_statistic(
     ceiling = Message("{count} patients answered every item at the maximum.", count=Count(3, of=58))
     one = Plural("{n} discipline in the analysis sample: nothing to compare",
                  "{n} disciplines in the analysis sample: nothing to compare", n=1)
+    # a reviewer's bundles read "nutrition has <10 therapist": the singular told the hidden number is 1
+    therapist = Plural("{discipline} has {n} therapist (fewer than {minimum}): too few clusters",
+                       "{discipline} has {n} therapists (fewer than {minimum}): too few clusters",
+                       n=1, discipline=Term("discipline", "nutrition"), minimum=3)
     records = [status_record("H1-split", NOT_ESTIMABLE, split),
                status_record("H2-split", NOT_ESTIMABLE, shown), status_record("H3", NOT_ESTIMABLE, ceiling),
-               status_record("H1-moderation", REFUSED, one)]
+               status_record("H1-moderation", REFUSED, one),
+               status_record("H2-moderation", REFUSED, therapist)]
     words = ("the therapist means of early alliance do not vary beyond chance: they are too unreliable to "
              "identify a therapist-level slope")
     expected = [words, str(shown), "<10 patients answered every item at the maximum.",
-                "1 discipline in the analysis sample: nothing to compare"]
+                "1 discipline in the analysis sample: nothing to compare",
+                "nutrition has <10 therapists (fewer than the plan's minimum): too few clusters"]
     table = status_rows(records)
     assert statuses_table(table, 10)["reason"].tolist() == expected
     # without the messages' data (an earlier status.csv), from the text
@@ -257,3 +265,20 @@ def test_share_names_a_missing_input_and_the_fix(tmp_path, capsys, monkeypatch):
         "unfinished/manifest.json is missing: run the workflow to the end first (make run)")
     written = sorted(p.name for p in tmp_path.rglob("*"))
     assert written == ["manifest.json", "plan.md", "results", "unfinished"]
+
+
+def test_a_d_resting_on_few_dropouts_or_completers_is_sent_without_numbers():
+    """A site with 6 dropouts among 103 patients: d and its CI gave the 6 away (a reviewer solved them for
+    it; tests/models/test_inference.py), so d goes without numbers, as with fewer than k patients; a site
+    with 43 dropouts, and an r (no groups), keep theirs. The number of dropouts itself never leaves."""
+    d = {"benchmark": "alliance_dropout", "metric": "d", "estimate": 1.02, "ci_low": -0.43, "ci_high": 2.60,
+         "n": 103, "n_dropouts": 6.0, "benchmark_value": 0.55, "benchmark_ci_low": np.nan,
+         "benchmark_ci_high": np.nan, "verdict": "compatible with", "source": "Sharf et al. (2010)"}
+    r = d | {"benchmark": "alliance_outcome", "metric": "r", "estimate": 0.2, "ci_low": 0.1, "ci_high": 0.3,
+             "n_dropouts": np.nan}
+    for dropouts, sent in ((6.0, False), (97.0, False), (43.0, True)):
+        table = benchmarks_table({"dropout": {"extra": {"benchmark": d | {"n_dropouts": dropouts}}},
+                                  "symptoms": {"extra": {"benchmark": r}}}, 10).set_index("benchmark")
+        assert "n_dropouts" not in table.columns and table["n"].tolist() == ["103", "103"]
+        assert bool(table.loc["alliance_dropout", ["estimate", "ci_low", "ci_high"]].notna().all()) is sent
+        assert table.loc["alliance_outcome", "estimate"] == 0.2

@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from alliance.i18n import suppressing_counts
 from alliance.models.plan import BY_KEY
+from alliance.report.analysis import benchmark_sentences
 from alliance.report.glance import glance_figure, glance_rows, glance_table
 
 # as the dropout family's result.json holds it: Sharf et al. publish no CI, an undefined number is null
@@ -62,6 +64,26 @@ def test_rows_are_on_the_display_scale_with_their_status(inputs):
     assert h3["status"] == "not_estimable" and np.isnan(h3["estimate"])
     assert (h4["metric"], h4["estimate"], h4["analysis"]) == ("points", 1.5, "secondary")
     assert h2["benchmark"] is SHARF and h1["benchmark"] is None
+
+
+def test_a_d_of_few_dropouts_is_withheld_in_the_glance_and_the_benchmark_sentences(inputs):
+    """d and its CI give the number of dropouts away (tests/models/test_inference.py): with 6 of 370 the
+    glance leaves the comparison out and the benchmark sentence says why, without d's numbers."""
+    effects, models = inputs
+    metric = "d, early alliance of completers minus dropouts (pooled SD)"  # as the dropout family names it
+    few = [{**model, "extra": {"benchmark": SHARF | {"n_dropouts": 6, "metric": metric}}}
+           if model["family"] == "dropout" else model for model in models]
+    h2 = glance_rows(effects, few, satisfaction_label="CSQ-8", min_cell_size=10)[1]
+    assert h2["benchmark"] is None and h2["estimate"] == pytest.approx(0.5)  # the odds ratio stays
+    with suppressing_counts(10):
+        sentence, *_ = benchmark_sentences(few, min_cell_size=10)
+    assert sentence == (f"{metric}: withheld, as it rests on fewer than 10 patients, dropouts or "
+                        "completers, whose number its value and CI would give away (benchmark 0.55, "
+                        "Sharf, Primavera & Diener, 2010; 11 studies).")
+    many = [{**model, "extra": {"benchmark": SHARF | {"n_dropouts": 60}}} if model["family"] == "dropout"
+            else model for model in models]
+    assert glance_rows(effects, many, satisfaction_label="CSQ-8", min_cell_size=10)[1]["benchmark"]
+    assert "0.75 [0.50, 1.00]" in benchmark_sentences(many, min_cell_size=10)[0]
 
 
 def test_sentences_say_the_direction_only_when_the_ci_excludes_no_effect(inputs):

@@ -13,6 +13,11 @@ computed in its own metric from the primary analysis sample of the matching mode
   alliance with treatment outcome. Here: early alliance with symptom improvement (first minus last
   score) in the H4 sample.
 
+Disclosure (ANALYSIS_PLAN.md section 8): d and its CI give the groups' sizes away (a = n^2 / (n1 n0)
+follows from the CI's symmetry on Fisher's z), so the row carries the number of dropouts and `withheld`
+says when a report or a site's bundle must leave the numbers out: fewer than k patients in all, or 1 to
+k - 1 dropouts or completers.
+
 r's CI is cluster-robust (therapists): the variance of the sample correlation from its influence
 function, z_x z_y - r (z_x^2 + z_y^2) / 2 (no normality assumed; Devlin, Gnanadesikan & Kettenring 1975;
 Hampel et al. 1986, section 5.3), summed by therapist with the G / (G - 1) factor, and the interval on
@@ -23,16 +28,19 @@ library gives a cluster-robust correlation; tests/models/test_inference.py check
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from alliance.i18n import N_
+from alliance.ingest.privacy import discloses
 from alliance.models.common import Design, few_clusters, n_therapists
 from alliance.models.effects import BENCHMARKS
 
-BENCHMARK_COLUMNS = ["benchmark", "metric", "estimate", "ci_low", "ci_high", "n", "benchmark_value",
-                     "benchmark_ci_low", "benchmark_ci_high", "verdict", "source"]
+BENCHMARK_COLUMNS = ["benchmark", "metric", "estimate", "ci_low", "ci_high", "n", "n_dropouts",
+                     "benchmark_value", "benchmark_ci_low", "benchmark_ci_high", "verdict", "source"]
 
 
 def clustered_correlation(x: pd.Series, y: pd.Series, clusters: pd.Series, *, df: int | None = None) -> dict:
@@ -74,7 +82,7 @@ def dropout_comparison(design: Design) -> dict:
     bench = BENCHMARKS["alliance_dropout"]
     low, high = to_d(correlation["ci_low"]), to_d(correlation["ci_high"])
     return _row("alliance_dropout", N_("d, early alliance of completers minus dropouts (pooled SD)"),
-                to_d(correlation["r"]), low, high, n, bench["d"], np.nan, np.nan,
+                to_d(correlation["r"]), low, high, n, n - n1, bench["d"], np.nan, np.nan,
                 "compatible with" if low <= bench["d"] <= high else
                 "smaller than" if high < bench["d"] else "larger than", bench["source"])
 
@@ -90,12 +98,24 @@ def outcome_comparison(design: Design) -> dict:
     verdict = ("smaller than" if high < bench["ci_low"] else "larger than" if low > bench["ci_high"]
                else "compatible with")
     return _row("alliance_outcome", N_("r, early alliance with symptom improvement (first minus last score)"),
-                correlation["r"], low, high, correlation["n"], bench["r"], bench["ci_low"], bench["ci_high"],
-                verdict, bench["source"])
+                correlation["r"], low, high, correlation["n"], np.nan, bench["r"], bench["ci_low"],
+                bench["ci_high"], verdict, bench["source"])
 
 
-def _row(benchmark: str, metric: str, estimate: float, low: float, high: float, n: int, value: float,
-         value_low: float, value_high: float, verdict: str, source: str) -> dict:
+def withheld(row: Mapping, min_cell_size: int | None) -> bool:
+    """Whether a comparison's numbers must be left out of a report or a bundle: it rests on fewer than
+    `min_cell_size` patients, or its groups (dropouts and completers) hold 1 to `min_cell_size` - 1 of them,
+    which d and its CI give away (module docstring). False without disclosure control (None)."""
+    if min_cell_size is None:
+        return False
+    dropouts = row.get("n_dropouts")  # None or NaN for r (as JSON gives it back): no groups
+    groups = dropouts is not None and not np.isnan(dropouts) and discloses(dropouts, row["n"], min_cell_size)
+    return bool(row["n"] < min_cell_size or groups)
+
+
+def _row(benchmark: str, metric: str, estimate: float, low: float, high: float, n: int, dropouts: float,
+         value: float, value_low: float, value_high: float, verdict: str, source: str) -> dict:
     return dict(zip(BENCHMARK_COLUMNS, [benchmark, metric, float(estimate), float(low), float(high), int(n),
-                                        float(value), float(value_low), float(value_high), verdict, source],
+                                        float(dropouts), float(value), float(value_low), float(value_high),
+                                        verdict, source],
                     strict=True))

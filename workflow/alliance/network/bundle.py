@@ -124,6 +124,8 @@ _THRESHOLD = re.compile(r"(?:(?<=\bthan )|(?<=\bleast ))\d+(?![\d.]*\d)")
 # and a count of disciplines ("1 discipline in the analysis sample").
 _LABELS = re.compile(r"\bsession \d+|\bsessions \d+(?:(?:-| to )\d+)?(?:, \d+(?=,| and ))*(?: and \d+)?"
                      r"|\b\d+ disciplines?\b")
+# What the counts of a reason count: a hidden count takes their plural ("<10 therapist" told it was 1).
+_NOUNS = r"(?:patient|therapist|session|questionnaire|dropout|site)"
 # A parenthesis (one level of parentheses within) and a test statistic: F, t, z or chi-square on its degrees
 # of freedom, or a p-value; in a reason's text or its message's template ("(F({df1}, {df2}) = {f:.2f}, ...)").
 _PARENTHESIS = re.compile(r" ?\((?:[^()]|\([^()]*\))*\)")
@@ -144,6 +146,7 @@ def _scrub(text: str, k: int, hidden: bool) -> str:
     labels = [*_LABELS.findall(text), ""]
     scrubbed = "".join(_COUNT.sub(lambda m: f"<{k}" if 0 < int(m.group()) < k else m.group(), part) + label
                        for part, label in zip(parts, labels, strict=True))
+    scrubbed = re.sub(rf"<{k} {_NOUNS}\b(?!s)", lambda m: m.group() + "s", scrubbed)  # "<10 therapist": 1
     if scrubbed == text and not hidden:
         return text
     scrubbed = re.sub(rf"<{k} \(\d+(?:\.\d+)?%\)", f"<{k}", without_statistics(scrubbed))  # and its share
@@ -179,15 +182,31 @@ def _statistics_dropped(data: object) -> object:
         | {"values": {name: _statistics_dropped(value) for name, value in data["values"].items()}}
 
 
+def _plurals_hidden(data: object, k: int) -> object:
+    """A message's data with the `n` of each singular-or-plural message (`Plural`) of 1 to k - 1 given as
+    "<k", which takes the plural form: "<10 therapist" had told that the hidden number is 1. Not where
+    `n` is a label (`_LABELS`: a count of disciplines, a session's number), which stays as written."""
+    if isinstance(data, list):
+        return [_plurals_hidden(item, k) for item in data]
+    if not isinstance(data, dict):
+        return data
+    values = {name: _plurals_hidden(value, k) for name, value in data.get("values", {}).items()}
+    n = values.get("n")
+    labelled = bool(_LABELS.search(data.get("template", "").replace("{n}", "1")))
+    if "plural" in data and isinstance(n, int) and not isinstance(n, bool) and 0 < n < k and not labelled:
+        values["n"] = f"<{k}"
+    return data | {"values": values} if "values" in data else data
+
+
 def scrub_message(data: str, k: int) -> str:
     """A reason or flag from its message (status.csv's `reason_message`, JSON text), with small numbers
     hidden by the data's types: its counts (`Count`) written "<k" as the report writes them, a share with
-    them; where any whole number of the message is 1 to k - 1, its test statistics are left out of the
-    templates; the rest as `scrub_text`."""
+    them, and a singular-or-plural message's number "<k" in the plural; where any whole number of the
+    message is 1 to k - 1, its test statistics are left out of the templates; the rest as `scrub_text`."""
     message = json.loads(data)
     hidden = any(0 < n < k for n in _whole_numbers(message))
     if hidden:
-        message = _statistics_dropped(message)
+        message = _plurals_hidden(_statistics_dropped(message), k)
     with use_language(SOURCE_LANGUAGE), suppressing_counts(k):
         text = Message.from_json(message).render()
     return _scrub(text, k, hidden)
@@ -306,11 +325,14 @@ def reliability_table(reliability: pd.DataFrame, k: int) -> pd.DataFrame:
 
 def benchmarks_table(results: dict[str, dict], k: int) -> pd.DataFrame:
     """The benchmark comparisons of the model families (dropout d, alliance-outcome r), each with its 95% CI
-    and sample size; one resting on fewer than `k` patients without numbers."""
+    and sample size; one resting on fewer than `k` patients, or on 1 to `k` - 1 dropouts or completers
+    (which d and its CI give away; `alliance.models.benchmarks.withheld`), without numbers."""
+    from alliance.models.benchmarks import withheld  # deferred as the models (`predictor_scales`)
+
     rows = [result["extra"]["benchmark"] for result in results.values()
             if isinstance(result.get("extra", {}).get("benchmark"), dict)]
+    small = np.array([withheld(row, k) for row in rows], dtype=bool)
     table = pd.DataFrame(rows).reindex(columns=BENCHMARK_COLUMNS)
-    small = table["n"] < k
     table.loc[small, ["estimate", "ci_low", "ci_high"]] = np.nan
     table["n"] = [shown(n, k) for n in table["n"]]
     return table.sort_values("benchmark", kind="stable").reset_index(drop=True)

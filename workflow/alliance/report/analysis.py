@@ -10,6 +10,7 @@ import pandas as pd
 from alliance.errors import REPORTED
 from alliance.i18n import N_, _, active_min_cell_size, pgettext
 from alliance.ingest.privacy import SECONDARY, discloses, is_reportable, suppress_counts
+from alliance.models.benchmarks import withheld
 from alliance.models.common import left_out_covariate
 from alliance.models.effects import ADJUSTED_FAMILIES
 from alliance.models.plan import BY_KEY, PLANNED, PRIMARY_KEYS, PRIMARY_REFERENCE, effect_status, status_table
@@ -119,9 +120,10 @@ BENCHMARK_SENTENCES = {
 }
 
 
-def benchmark_sentences(model_results: list[dict]) -> list[str]:
+def benchmark_sentences(model_results: list[dict], *, min_cell_size: int | None) -> list[str]:
     """The like-for-like benchmark comparisons of the model families (`alliance.models.benchmarks`), one
-    sentence each with its verdict, and why the effect rows get none."""
+    sentence each with its verdict (without numbers where they would give a group of 1 to
+    `min_cell_size` - 1 patients away), and why the effect rows get none."""
     sentences = []
     for result in model_results:
         row = result["extra"].get("benchmark")
@@ -136,6 +138,13 @@ def benchmark_sentences(model_results: list[dict]) -> list[str]:
         metric = _(row["metric"])  # the metrics are marked in alliance.models.benchmarks
         if metric[1:2] not in (",", " "):  # "d, early alliance ...": a statistic's symbol keeps its case
             metric = f"{metric[0].upper()}{metric[1:]}"
+        if withheld(row, min_cell_size):  # d and its CI would give a small group's size away (section 8)
+            sentences.append(_("{metric}: withheld, as it rests on fewer than {k} patients, dropouts or "
+                               "completers, whose number its value and CI would give away (benchmark "
+                               "{benchmark}, {source}).").format(
+                metric=metric, k=format_count(min_cell_size), benchmark=bench,
+                source=source_words(row["source"])))
+            continue
         values = {"metric": metric, "estimate": value(row["estimate"]),
                   "ci": format_ci(row["ci_low"], row["ci_high"], unit=unit),
                   "patients": counted(row["n"], "patient"), "benchmark": bench,

@@ -221,7 +221,7 @@ def _build_report(
         "early_warning": early_warning_section(*(None if early_warning is None else early_warning.get(key)
                                                  for key in ("result", "measures", "flow")),
                                                min_cell_size=min_cell_size, early_window=early_window),
-        "benchmarks": benchmark_sentences(model_results),
+        "benchmarks": benchmark_sentences(model_results, min_cell_size=min_cell_size),
         "truth": truth_rows(truth, effects) if truth else None,
         "n_therapists": therapists_text(features["therapist_id"].nunique()),
         "figures": {name: {"src": figures[name], "caption": captions[name]} for name in FIGURES},

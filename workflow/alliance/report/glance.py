@@ -24,6 +24,7 @@ from alliance.errors import REFUSED, REPORTED
 from alliance.i18n import N_, Message, _
 from alliance.ingest.privacy import is_reportable
 from alliance.instruments import Instrument
+from alliance.models.benchmarks import withheld
 from alliance.models.plan import BY_KEY
 from alliance.report.format import (
     estimate_digits,
@@ -142,6 +143,8 @@ def glance_rows(effects: pd.DataFrame, model_results: Sequence[Mapping], satisfa
                              & (effects["outcome"] == planned.outcome) & (effects["model"] == planned.model)
                              & (effects["predictor"] == planned.predictors[0])].iloc[0]
             scale = np.exp if effect["scale"] == "log_odds" else float
+            if row["benchmark"] and withheld(row["benchmark"], min_cell_size):
+                row["benchmark"] = None  # the benchmark sentences say why (`benchmark_sentences`)
             if is_reportable(int(effect["n_patients"]), min_cell_size):
                 row.update(estimate=scale(effect["estimate"]),
                            ci_low=scale(effect["ci_low"]), ci_high=scale(effect["ci_high"]),
