@@ -195,13 +195,16 @@ def bundle(site: str, estimate: float, *, status: str = ESTIMATED, plan: str = "
          "scale": "log_odds", "analysis": "primary", "status": status, "estimate": estimate * 0.5,
          "std_error": 0.1, "ci_low": estimate * 0.5 - crit * 0.1, "ci_high": estimate * 0.5 + crit * 0.1,
          "n_patients": "200", "n_therapists": "20", "predictor_mean": mean, "predictor_sd": 0.5,
-         "estimate_per_point": estimate, "std_error_per_point": 0.18},
+         "predictor_sd_relative_variance": 0.004, "estimate_per_point": estimate,
+         "std_error_per_point": 0.18},
         {"outcome": "dropout", "model": "cox", "predictor": "alliance_prev", "scale": "log_hazard",
          "analysis": "secondary", "status": status, "estimate": estimate, "std_error": 0.2, "ci_low": -1.0,
          "ci_high": 1.0, "n_patients": "200", "n_therapists": "20", "predictor_mean": np.nan,
-         "predictor_sd": np.nan, "estimate_per_point": np.nan, "std_error_per_point": np.nan}])
+         "predictor_sd": np.nan, "predictor_sd_relative_variance": np.nan, "estimate_per_point": np.nan,
+         "std_error_per_point": np.nan}])
     if status == SUPPRESSED:
-        rows.loc[:, ["estimate", "std_error", "estimate_per_point", "std_error_per_point"]] = np.nan
+        rows.loc[:, ["estimate", "std_error", "predictor_sd_relative_variance", "estimate_per_point",
+                     "std_error_per_point"]] = np.nan
         rows[["n_patients", "n_therapists"]] = "<10"
     statuses = pd.DataFrame([{"key": "H2", "hypothesis": "H2", "family": "dropout", "analysis": "primary",
                               "outcome": "dropout", "model": "logistic_glm_cluster_therapist", "title": "",
@@ -228,6 +231,13 @@ def test_sites_below_the_minimum_and_without_the_effect_are_shown_and_not_pooled
     spread = np.sqrt((2 * 199 * 0.25 + 2 * 200 * 0.01) / 399)
     assert primary["combined_sd"] == pytest.approx(spread)
     assert primary["estimate_per_combined_sd"] == pytest.approx(expected["estimate"] * spread)
+    # its SE holds the combined SD's sampling variance: Var(s) / s^2 = 2 x (199 / 399)^2 x .5^4 x .004 / s^4
+    relative = 2 * (199 / 399) ** 2 * 0.5**4 * 0.004 / spread**4
+    se = spread * np.sqrt(expected["std_error"] ** 2 + expected["estimate"] ** 2 * relative)
+    assert primary["std_error_per_combined_sd"] == pytest.approx(se, rel=1e-12)
+    multiplier = (expected["ci_high"] - expected["estimate"]) / expected["std_error"]
+    high = expected["estimate"] * spread + multiplier * se
+    assert primary["ci_high_per_combined_sd"] == pytest.approx(high)
     assert pooled[pooled["analysis"] == "secondary"].iloc[0]["metric"] == PER_SD
     rows = sites[sites["analysis"] == "primary"].set_index("site")
     assert rows.loc["c", "status"] == BELOW_MINIMUM and "fewer than 10" in rows.loc["c", "reason"]
@@ -419,19 +429,21 @@ def test_no_heterogeneity_found_among_few_sites_is_not_called_unimportant():
 
 def test_a_pooled_primary_effect_is_said_as_the_sites_say_it():
     """The pooled report gave only "0.53 log OR per point" where each site's report gives an odds ratio per
-    SD and the direction: per SD of all the sites' patients (the SD taken as known, the CI's own
-    multiplier), by hand: exp(0.3) = 1.35, exp(0.3 -/+ 4.303 x 0.06) = 1.04, 1.75."""
+    SD and the direction: per SD of all the sites' patients (its CI from the pooling,
+    `per_combined_sd`), by hand: exp(0.3) = 1.35, exp(0.3 -/+ 4.303 x 0.06) = 1.04, 1.75."""
     from alliance.network.report import combined_sd_words, direction_words, instrument_words
 
     t2 = stats.t.ppf(0.975, 2)
     row = {"outcome": "attendance", "metric": PER_POINT, "scale": "log_odds", "estimate": 0.5,
            "std_error": 0.1, "ci_low": 0.5 - t2 * 0.1, "ci_high": 0.5 + t2 * 0.1, "combined_sd": 0.6,
-           "estimate_per_combined_sd": 0.3, "std_error_per_combined_sd": 0.06}
+           "estimate_per_combined_sd": 0.3, "std_error_per_combined_sd": 0.06,
+           "ci_low_per_combined_sd": 0.3 - t2 * 0.06, "ci_high_per_combined_sd": 0.3 + t2 * 0.06}
     assert combined_sd_words(row) == ("Per SD of alliance across all the sites' patients (0.60 points of the "
                                       "instrument), an odds ratio of 1.35 (95% CI 1.04 to 1.75).")
     assert combined_sd_words(row | {"metric": PER_SD}) == ""
     assert "1.80 points (95% CI 0.77 to 2.83)" in combined_sd_words(
-        row | {"scale": "points", "estimate_per_combined_sd": 1.8, "std_error_per_combined_sd": 0.24})
+        row | {"scale": "points", "estimate_per_combined_sd": 1.8, "ci_low_per_combined_sd": 1.8 - t2 * 0.24,
+               "ci_high_per_combined_sd": 1.8 + t2 * 0.24})
     assert direction_words(row) == "A better alliance went with more attendance; the CI excludes zero."
     dropout = row | {"outcome": "dropout", "estimate": -0.5, "ci_low": -0.9, "ci_high": -0.1}
     assert direction_words(dropout) == "A better alliance went with less dropout; the CI excludes zero."
@@ -485,3 +497,9 @@ def test_one_site_pooled_alone_keeps_its_own_interval():
     assert (cox["estimate"], cox["ci_low"], cox["ci_high"]) == (-0.8, -1.0, 1.0)
     two = pool_benchmarks([single, replace(bundle("b", -1.0), benchmarks=d.assign(estimate=0.7))])[0].iloc[0]
     assert two["k_sites"] == 2 and two["ci_low"] < 0.299
+    # and per SD: the site's own estimate, SE and CI (a reviewer's single site read OR 1.55 [1.34, 1.80]
+    # per SD in the pooled report, its own report 1.55 [1.33, 1.81]: the pooling took its SD as known)
+    primary = pooled[pooled["analysis"] == "primary"].iloc[0]
+    own = single.effects.iloc[0]
+    names = ("estimate", "std_error", "ci_low", "ci_high")
+    assert [primary[f"{name}_per_combined_sd"] for name in names] == [own[name] for name in names]

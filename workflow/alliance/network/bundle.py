@@ -60,7 +60,7 @@ PRIMARY_OUTCOMES = ("attendance", "dropout", "satisfaction")
 FAMILY_RESULTS = ("adherence", "dropout", "satisfaction", "symptoms", "dimensions", "dynamics")
 EFFECT_COLUMNS = ["outcome", "model", "predictor", "scale", "analysis", "status", "estimate", "std_error",
                   "ci_low", "ci_high", "n_patients", "n_therapists", "predictor_mean", "predictor_sd",
-                  "estimate_per_point", "std_error_per_point"]
+                  "predictor_sd_relative_variance", "estimate_per_point", "std_error_per_point"]
 EFFECT_KEY = ["outcome", "model", "predictor", "analysis"]
 STATUS_COLUMNS = ["key", "hypothesis", "family", "analysis", "outcome", "model", "title", "status", "reason",
                   "flags"]
@@ -244,7 +244,7 @@ def per_point(effects: pd.DataFrame, scales: pd.DataFrame) -> pd.DataFrame:
                            0, None))
     table["estimate_per_point"] = table["estimate"] / table["predictor_sd"]
     table["std_error_per_point"] = se_z / table["predictor_sd"]
-    return table.drop(columns="relative_variance")
+    return table.rename(columns={"relative_variance": "predictor_sd_relative_variance"})
 
 
 def interval_ratio(estimate, std_error, ci_low, ci_high) -> np.ndarray:
@@ -284,7 +284,7 @@ def effects_table(effects: pd.DataFrame, scales: pd.DataFrame, k: int) -> pd.Dat
         ~widened, table["std_error"] / table["predictor_sd"])
     small = table["n_patients"] < k
     numbers = ["estimate", "std_error", "ci_low", "ci_high", "predictor_mean", "predictor_sd",
-               "estimate_per_point", "std_error_per_point"]
+               "predictor_sd_relative_variance", "estimate_per_point", "std_error_per_point"]
     table.loc[small, numbers] = np.nan
     table["status"] = np.where(small, SUPPRESSED, ESTIMATED)
     for column in ("n_patients", "n_therapists"):
@@ -413,6 +413,9 @@ COLUMN_WORDS = {
                                     "suppressed one, whose count the model's total would otherwise give)",
         "predictor_mean, predictor_sd": "primary effects: the mean and SD of the alliance score in the "
                                         "analysed patients",
+        "predictor_sd_relative_variance": "primary effects: the sampling variance of that SD over its "
+                                          "square (therapist-clustered), which the per-SD standard error "
+                                          "holds and the pooled effect per SD of all sites' patients needs",
         "estimate_per_point, std_error_per_point": "primary effects: the effect per point of the alliance "
                                                    "instrument and its standard error (the metric pooled; "
                                                    "where the therapists are \"<k\", the standard error "

@@ -23,7 +23,8 @@ per-SD effects of sites with different spreads are not the same quantity. Other 
 ones when the sites' instruments differ within a family, are pooled per SD as they are (the metric column
 says which). A per-point effect is also given per SD of all the pooled sites' patients together
 (`combined_sd`, from each site's n, mean and SD of the predictor): the scale of the one-stage analysis
-of the combined data.
+of the combined data. Its SE holds that SD's sampling variance, as each site's per-SD SE holds its own
+SD's (`per_combined_sd`); one site's is its own per-SD estimate, SE and CI.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ ONE_SITE = "one site: its own estimate and 95% CI"
 POOLED_COLUMNS = ["outcome", "model", "predictor", "analysis", "scale", "metric", "k_sites", "k_suppressed",
                   "k_not_estimated", "estimate", "std_error", "ci_low", "ci_high", "pi_low", "pi_high", "tau",
                   "tau_ci_low", "tau_ci_high", "tau2", "i2", "i2_ci_low", "i2_ci_high", "q", "q_p_value",
-                  "combined_sd", "estimate_per_combined_sd", "std_error_per_combined_sd", "method"]
+                  "combined_sd", "estimate_per_combined_sd", "std_error_per_combined_sd",
+                  "ci_low_per_combined_sd", "ci_high_per_combined_sd", "method"]
 SITE_COLUMNS = ["outcome", "model", "predictor", "analysis", "metric", "site", "status", "estimate",
                 "std_error", "ci_low", "ci_high", "n_patients", "weight", "reason"]
 PER_POINT, PER_SD = "per_point", "per_sd"
@@ -229,6 +231,8 @@ def site_rows(bundle: Bundle, metric: str) -> pd.DataFrame:
     SE widened as the site's own CI is (`interval_ratio`)."""
     table = bundle.effects.copy()
     per_point = (table["analysis"] == "primary") & (metric == PER_POINT)
+    sent = ["estimate", "std_error", "ci_low", "ci_high"]  # per SD of the site's own patients, as sent
+    table[[f"{column}_per_sd" for column in sent]] = table[sent]
     ratio = interval_ratio(table["estimate"], table["std_error"], table["ci_low"], table["ci_high"])
     table["metric"] = np.where(per_point, PER_POINT, PER_SD)
     table["estimate"] = np.where(per_point, table["estimate_per_point"], table["estimate"])
@@ -256,6 +260,32 @@ def combined_sd(effect: pd.DataFrame) -> float:
         return float("nan")
     grand = (n * mean).sum() / n.sum()
     return float(np.sqrt((((n - 1) * sd**2).sum() + (n * (mean - grand) ** 2).sum()) / (n.sum() - 1)))
+
+
+def per_combined_sd(result: dict, effect: pd.DataFrame) -> dict:
+    """A per-point pooled `result` per SD of the pooled sites' patients together (`combined_sd`), with its
+    SE and 95% CI on the pooled CI's own multiplier (t(k - 1) or z). The SE holds the SD's sampling
+    variance as each site's per-SD SE holds its own (delta method: Var(b s) = s^2 Var(b) + b^2 Var(s)),
+    Var(s) / s^2 = sum ((n_i - 1) / (N - 1))^2 s_i^4 v_i / s^4 from each site's v_i = Var(s_i) / s_i^2
+    (the within-site part of s^2; the spread of the sites' means is taken as fixed). One site: its own
+    per-SD estimate, SE and CI, of which the per-point result is the same effect."""
+    if len(effect) == 1:
+        row = effect.iloc[0]
+        return {"combined_sd": float(row["predictor_sd"]),
+                "estimate_per_combined_sd": float(row["estimate_per_sd"]),
+                "std_error_per_combined_sd": float(row["std_error_per_sd"]),
+                "ci_low_per_combined_sd": float(row["ci_low_per_sd"]),
+                "ci_high_per_combined_sd": float(row["ci_high_per_sd"])}
+    spread = combined_sd(effect)
+    n = pd.to_numeric(effect["n_patients"], errors="coerce").to_numpy(float)
+    sd, v = effect["predictor_sd"].to_numpy(float), effect["predictor_sd_relative_variance"].to_numpy(float)
+    relative = float((((n - 1) / (n.sum() - 1)) ** 2 * sd**4 * v).sum() / spread**4)
+    value = result["estimate"] * spread
+    se = spread * np.sqrt(result["std_error"] ** 2 + result["estimate"] ** 2 * relative)
+    multiplier = (result["ci_high"] - result["estimate"]) / result["std_error"]
+    return {"combined_sd": spread, "estimate_per_combined_sd": value, "std_error_per_combined_sd": se,
+            "ci_low_per_combined_sd": value - multiplier * se,
+            "ci_high_per_combined_sd": value + multiplier * se}
 
 
 def site_status(bundle: Bundle, key: dict) -> tuple[str, str]:
@@ -293,9 +323,8 @@ def pool_bundles(bundles: list[Bundle]) -> tuple[pd.DataFrame, pd.DataFrame]:
         used = effect["status"] == "pooled"
         result = own_interval(pool_estimates(effect.loc[used, "estimate"], effect.loc[used, "std_error"]),
                               effect.loc[used, "ci_low"], effect.loc[used, "ci_high"])
-        spread = combined_sd(effect[used]) if effect["metric"].iloc[0] == PER_POINT else float("nan")
-        result |= {"combined_sd": spread, "estimate_per_combined_sd": result["estimate"] * spread,
-                   "std_error_per_combined_sd": result["std_error"] * spread}
+        if effect["metric"].iloc[0] == PER_POINT and used.any():
+            result |= per_combined_sd(result, effect[used])
         weights = 1 / (effect["std_error"] ** 2 + (result["tau2"] if np.isfinite(result["tau2"]) else 0.0))
         effect["weight"] = np.where(used, weights / weights[used].sum(), np.nan)
         pooled.append(key | {"metric": effect["metric"].iloc[0],

@@ -220,15 +220,13 @@ COMBINED_SD_WORDS = {
 
 
 def combined_sd_words(row: dict) -> str:
-    """A per-point pooled effect per SD of all the pooled sites' patients together (`combined_sd`, taken
-    as known), as the sites' own reports give it: an odds or hazard ratio, or points; empty for an effect
-    pooled per SD already."""
+    """A per-point pooled effect per SD of all the pooled sites' patients together (`combined_sd`, its CI
+    holding that SD's sampling variance: `alliance.network.pooling.per_combined_sd`), as the sites' own
+    reports give it: an odds or hazard ratio, or points; empty for an effect pooled per SD already."""
     if row["metric"] != PER_POINT or not np.isfinite(row.get("combined_sd", np.nan)) \
             or row["scale"] not in COMBINED_SD_WORDS or not row["std_error"] > 0:
         return ""
-    multiplier = (row["ci_high"] - row["estimate"]) / row["std_error"]  # t(k - 1) or z: the CI's own
-    value, se = row["estimate_per_combined_sd"], row["std_error_per_combined_sd"]
-    low, high = value - multiplier * se, value + multiplier * se
+    value, low, high = (row[f"{name}_per_combined_sd"] for name in ("estimate", "ci_low", "ci_high"))
     if row["scale"] == "points":
         digits = estimate_digits(value)
         shown = [format_number(x, digits) for x in (value, low, high)]
