@@ -263,3 +263,83 @@ def test_session_attendance_leaves_out_a_category_that_attended_every_session(se
         "discipline = nutrition: every scheduled session was attended"]
     result = fit_family("adherence", features, COVARIATES, sessions=sessions)
     assert next(s for s in result.statuses if s["key"] == "H1a")["status"] in ("fitted", "boundary")
+
+
+def odd_shape_features(default_config, wai_sr, csq8, change) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A cohort of 120 patients of 12 therapists whose sessions table `change` edits, through validation,
+    scores and features: (patient features, session features)."""
+    cfg = default_config["synthetic"] | {"n_patients": 120, "n_therapists": 12, "truth_multiplier": 1,
+                                         "seed": 12}
+    patients, sessions, outcomes, _ = synthesize(cfg, 3, COVARIATES)
+    sessions = change(sessions.sort_values(["patient_id", "session"]).copy(), patients)
+    raw = {"patients": patients, "sessions": sessions, "outcomes": outcomes}
+    v = validate_tables(raw, {k: f"{k}.csv" for k in raw}, wai_sr, satisfaction=csq8)
+    scores = score_sessions(v.sessions, wai_sr)
+    features = patient_features(v.patients, scores, score_patients(v.outcomes, csq8), outcomes=v.outcomes,
+                                early_window=3)
+    return features, session_features(scores, v.patients, 3)
+
+
+def test_a_within_patient_alliance_of_rounding_noise_is_not_a_predictor(default_config, wai_sr, csq8):
+    """A real-data shape (a reviewer's probe): every patient gives the same answers at every session, which
+    differ between patients. Each deviation from the patient's own mean is 0 in exact arithmetic and about
+    1e-16 in floating point, which, standardised, had been a predictor of pure noise: H1a and H1b "fitted",
+    "within: 0.66 [0.07, 1.26], p = .033" with the SRS. Now not estimable, saying the value is 0."""
+    items = wai_sr.item_columns
+
+    def constant(sessions: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
+        answered = sessions[items].notna().any(axis=1)
+        first = sessions[answered].groupby("patient_id")[items].first()
+        for item in items:
+            sessions.loc[answered, item] = sessions.loc[answered, "patient_id"].map(first[item])
+        return sessions
+
+    features, sessions = odd_shape_features(default_config, wai_sr, csq8, constant)
+    assert (sessions["alliance_within"].abs().max() > 0)  # the noise this test is about is there
+    result = fit_family("adherence", features, COVARIATES, sessions=sessions)
+    reasons = {s["key"]: (s["status"], s["reason"]) for s in result.statuses}
+    for key, outcome in (("H1a", "session attendance"), ("H1b", "home practice")):
+        status, reason = reasons[key]
+        assert status == "not_estimable" and reason.startswith(
+            f"within-patient alliance takes a single value (0) in the {outcome} analysis sample ("), reason
+    assert reasons["H1"][0] == "fitted" and not any("_within" in row["predictor"] for row in result.effects)
+
+
+def test_patients_who_answer_as_their_therapists_others_do_have_no_patient_level_slope(
+        default_config, wai_sr, csq8):
+    """Every patient of a therapist answers alike (alliance varies between therapists only): the patient
+    part of the split was rounding noise and its slope read "log OR -100005402.60"; now its reason."""
+    items = wai_sr.item_columns
+    rng = np.random.default_rng(1)
+
+    def alike(sessions: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
+        therapist = sessions["patient_id"].map(patients.set_index("patient_id")["therapist_id"])
+        answers = {t: rng.integers(2, 6, size=len(items)) for t in sorted(patients["therapist_id"].unique())}
+        answered = sessions[items].notna().any(axis=1)
+        for i, item in enumerate(items):
+            sessions.loc[answered, item] = therapist[answered].map(lambda t, i=i: int(answers[t][i]))
+        return sessions
+
+    features, _ = odd_shape_features(default_config, wai_sr, csq8, alike)
+    for family, key in (("adherence", "H1-split"), ("dropout", "H2-split")):
+        result = fit_family(family, features, COVARIATES)
+        status = next(s for s in result.statuses if s["key"] == key)
+        assert (status["status"], status["reason"]) == ("not_estimable", (
+            "the patients of each therapist have the same early alliance: there is no patient-level "
+            "deviation from the therapist mean to relate to the outcome")), status
+        assert not any(row["predictor"].endswith("_patient") for row in result.effects)
+
+
+def test_a_clinic_that_sets_no_homework_gets_a_reason_not_a_crash(default_config, wai_sr, csq8):
+    """Every recorded home-practice share 0 (a reviewer's probe): the REML fit had stopped the whole models
+    job ("x fits y exactly"); H1b now says why, and the rest of the family is fitted."""
+    def no_homework(sessions: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
+        sessions.loc[sessions["home_practice"].notna(), "home_practice"] = 0.0
+        return sessions
+
+    features, sessions = odd_shape_features(default_config, wai_sr, csq8, no_homework)
+    result = fit_family("adherence", features, COVARIATES, sessions=sessions)
+    statuses = {s["key"]: (s["status"], s["reason"]) for s in result.statuses}
+    assert statuses["H1b"] == ("not_estimable",
+                               "home practice takes a single value: every analysed session records 0")
+    assert statuses["H1"][0] == statuses["H1a"][0] == "fitted"

@@ -33,6 +33,7 @@ from alliance.models.common import (
     formula_frame,
     labelled,
     level_designs,
+    outcome_term,
     predictor_effect,
     refuse,
     run_planned,
@@ -210,8 +211,15 @@ def home_practice_design(features: pd.DataFrame, sessions: pd.DataFrame,
 
 def fit_home_practice(design: Design) -> tuple[list[dict], dict]:
     """Linear mixed model (REML) with a random intercept per patient, the fixed effects by GLS with
-    therapist-clustered SEs; two rows (within, between) on the 0-1 share, and the variance components."""
+    therapist-clustered SEs; two rows (within, between) on the 0-1 share, and the variance components.
+    A share that every analysed session records alike (a clinic that sets no homework: all 0) is not
+    estimable, in words."""
     check_sample(design)
+    response = design.data["home_practice"]
+    if response.nunique() < 2:
+        raise NotEstimable(Message("{outcome} takes a single value: every analysed session records {value:g}",
+                                   outcome=outcome_term(design.outcome, spaced=True),
+                                   value=float(response.iloc[0]) + 0.0))
     with captured_warnings(design.notes):
         fit = fit_random_intercept(design.formula, design.data, "patient_id", cluster="therapist_id",
                                    design=design, inference=cluster_inference(design))

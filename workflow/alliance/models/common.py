@@ -646,9 +646,25 @@ def _excluded_reason(step: dict) -> Message | None:
     return reason if isinstance(reason, Message) else None
 
 
+# A column "takes a single value" when its range is within this of 0, relative to its size (at least 1): a
+# deviation from a patient's own mean (or a therapist's) that is 0 in exact arithmetic comes out as about
+# 1e-16 in floating point, which standardising would make a predictor of pure rounding noise.
+CONSTANT_TOLERANCE = 1e-9
+
+
+def single_valued(values: pd.Series) -> bool:
+    """Whether `values` (without missing ones) take one value, up to floating-point rounding
+    (`CONSTANT_TOLERANCE`)."""
+    if values.nunique() < 2:
+        return True
+    numbers = values.to_numpy(dtype=float)
+    return bool(np.ptp(numbers) <= CONSTANT_TOLERANCE * max(1.0, float(np.abs(numbers).max())))
+
+
 def check_sample(design: Design) -> None:
     """NotEstimable when the analysis sample is empty or an alliance term of the formula (a z-scored
-    column) takes a single value in it."""
+    column) takes a single value in it (`single_valued`: a person-mean deviation of rounding noise
+    too)."""
     if design.data.empty:
         raise NotEstimable(empty_reason(design))
     n = len(design.data)
@@ -660,7 +676,7 @@ def check_sample(design: Design) -> None:
         if column not in design.data:
             continue
         values = design.data[column].dropna()
-        if values.nunique() < 2:
+        if values.empty or single_valued(values):
             values_words = dict(predictor=predictor_name(raw), outcome=outcome,
                                 count=unit_count(design.unit, n))
             if values.empty:
@@ -672,8 +688,10 @@ def check_sample(design: Design) -> None:
             if column != raw:
                 raise NotEstimable(Message("{predictor} takes a single value in the {outcome} analysis "
                                            "sample ({count})", **values_words))
+            value = float(values.iloc[0])
+            value = 0.0 if abs(value) <= CONSTANT_TOLERANCE else value  # rounding noise about 0
             raise NotEstimable(Message("{predictor} takes a single value ({value:.4g}) in the {outcome} "
-                                       "analysis sample ({count})", value=values.iloc[0], **values_words))
+                                       "analysis sample ({count})", value=value, **values_words))
 
 
 def single_value_reason(design: Design, value: float) -> Message:

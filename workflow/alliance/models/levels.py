@@ -36,6 +36,7 @@ from alliance.models.common import (
     predictor_effect,
     predictor_name,
     run_planned,
+    single_valued,
 )
 from alliance.models.dropout import dropout_design
 from alliance.models.effects import effect_row
@@ -201,7 +202,8 @@ def level_effects(family: str, features: pd.DataFrame, covariates: list[str]
 
 def _fit_split(spec: Primary, design: Design):
     """The primary fit of the split design; NotEstimable with fewer than 3 therapists, one patient per
-    therapist, therapist means of the predictor that do not differ beyond chance (F test at
+    therapist, patients of a therapist who all share its value, therapist means of the predictor that do not
+    differ beyond chance (F test at
     `SPLIT_ALPHA`; ANALYSIS_PLAN.md section 5) or a therapist variance estimated as 0."""
     count = n_therapists(design.data)
     if count < MIN_THERAPISTS:
@@ -215,7 +217,13 @@ def _fit_split(spec: Primary, design: Design):
         raise NotEstimable(Message("one patient per therapist: the patient's deviation from the therapist "
                                    "mean is always 0"))
     attrs = design.data.attrs
-    name = predictor_name(design.predictor.removesuffix("_therapist"))
+    base = design.predictor.removesuffix("_therapist")
+    name = predictor_name(base)
+    within = design.data[base] - design.data.groupby("therapist_id")[base].transform("mean")
+    if single_valued(within):  # 0 up to rounding: the patient part would be a slope of noise (-1e8 per SD)
+        raise NotEstimable(Message("the patients of each therapist have the same {predictor}: there is no "
+                                   "patient-level deviation from the therapist mean to relate to the outcome",
+                                   predictor=name))
     if attrs["therapist_f_p"] >= SPLIT_ALPHA:
         df = attrs["therapist_f_df"]
         values = dict(predictor=name, df1=df[0], df2=df[1], f=attrs["therapist_f"], p=attrs["therapist_f_p"])
