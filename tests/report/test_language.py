@@ -174,22 +174,32 @@ def test_a_count_of_patients_is_hidden_below_the_minimum_cell_size_only_where_th
         return Plural("{variable} is recorded for {n} patient only",
                       "{variable} is recorded for {n} patients only", variable="age", n=Count(n))
 
-    share = Message("{count} of the {n} analysed patients are at the maximum satisfaction score "
+    share = Message("Of the {n} analysed patients, {count} are at the maximum satisfaction score "
                     "({maximum:g}).", count=Count(3, of=40), n=40, maximum=32)
     assert [str(message(n)) for n in (1, 3, 12)] == [
         "age is recorded for 1 patient only", "age is recorded for 3 patients only",
         "age is recorded for 12 patients only"]
-    assert str(share) == "3 (7.5%) of the 40 analysed patients are at the maximum satisfaction score (32)."
+    assert str(share) == "Of the 40 analysed patients, 3 (7.5%) are at the maximum satisfaction score (32)."
     read_back = [Message.from_json(message(n).to_json()) for n in (1, 3, 12, 0)]
     with suppressing_counts(10):
         assert [m.render() for m in read_back] == [
             "age is recorded for <10 patients only", "age is recorded for <10 patients only",
             "age is recorded for 12 patients only", "age is recorded for 0 patients only"]
         assert Message.from_json(share.to_json()).render() == (
-            "<10 of the 40 analysed patients are at the maximum satisfaction score (32).")
+            "Of the 40 analysed patients, <10 are at the maximum satisfaction score (32).")
         with use_language("es"):
             assert read_back[1].render(format_value) == "age solo consta en <10 pacientes"
             assert Count(12, of=40).render(format_value) == "12 (30,0\u00a0%)"
+        # a count that leaves 1 to k - 1 of its total: "95 (96.9%) of the 98" had told that 3 were not at the
+        # maximum (a reviewer's probe); through JSON as well
+        most = Message("Of the {n} analysed patients, {count} are at the maximum satisfaction score "
+                       "({maximum:g}).", count=Count(95, of=98), n=98, maximum=32)
+        assert Message.from_json(most.to_json()).render() == (
+            "Of the 98 analysed patients, more than 88 are at the maximum satisfaction score (32).")
+        assert Count(88, of=98).render() == "88 (89.8%)" and Count(98, of=98).render() == "98 (100.0%)"
+        with use_language("es"):
+            assert Count(95, of=98).render(format_value) == "más de 88"
+    assert Count(95, of=98).render() == "95 (96.9%)"  # the results and logs keep the number
     assert read_back[1].render() == "age is recorded for 3 patients only"  # only inside the block
 
 

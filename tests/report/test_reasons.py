@@ -226,7 +226,7 @@ DROPOUT_FLOW = ["patients in the cohort", "excluded: no outcome recorded",
                 "analysed"]
 FEW_CLUSTERS = ("Few clusters: 2 therapists (fewer than 50); bias-reduced (Mancl-DeRouen) cluster-robust "
                 "standard errors, with t(1) intervals and p-values.")
-NOTES = ["5 (25.0%) of the 20 analysed patients are at the maximum satisfaction score (32).",
+NOTES = ["Of the 20 analysed patients, 5 (25.0%) are at the maximum satisfaction score (32).",
          "That is a ceiling effect (more than 15%; Terwee et al., 2007): the proportional-odds model "
          "(sensitivity) does not assume equal spacing at the top.",
          "Proportional-odds model: The covariate not_a_column was left out: it is not a column of the data."]
@@ -241,7 +241,7 @@ WRITTEN_WORDS = {
            "excluidos: el tratamiento terminó dentro de la ventana inicial",
            "Pocos conglomerados: 2 terapeutas (menos de 50); errores estándar robustos por conglomerados con "
            "reducción del sesgo (Mancl-DeRouen), con intervalos y valores p basados en la t(1).",
-           "5 (25,0\u00a0%) de los 20 pacientes analizados tienen la puntuación máxima de satisfacción "
+           "De los 20 pacientes analizados, 5 (25,0\u00a0%) tienen la puntuación máxima de satisfacción "
            "(32).",
            "Es un efecto techo (más del 15\u00a0%; Terwee et al., 2007)",
            "Modelo de odds proporcionales: La covariable not_a_column se dejó fuera: no es una columna de "
@@ -254,7 +254,7 @@ WRITTEN_WORDS = {
            "exclosos: el tractament va acabar dins de la finestra inicial",
            "Pocs conglomerats: 2 terapeutes (menys de 50); errors estàndard robustos per conglomerats amb "
            "reducció del biaix (Mancl-DeRouen), amb intervals i valors p basats en la t(1).",
-           "5 (25,0\u00a0%) dels 20 pacients analitzats tenen la puntuació màxima de satisfacció (32).",
+           "Dels 20 pacients analitzats, 5 (25,0\u00a0%) tenen la puntuació màxima de satisfacció (32).",
            "És un efecte sostre (més del 15\u00a0%; Terwee et al., 2007)",
            "Model d'odds proporcionals: La covariable not_a_column s'ha deixat fora: no és una columna de "
            "les dades.",

@@ -630,6 +630,14 @@ def test_the_missing_data_table_counts_satisfaction_missing_among_dropouts(input
     html = build_report(**inputs | {"features": features.assign(satisfaction=20.0)})
     for group in ("dropouts", "patients who did not drop out"):
         assert re.search(rf"missing among {group}</t[dh]>\s*<td[^>]*>0<", html), group  # no "0 (0.0%)"
+    # 6 of 7 dropouts without satisfaction: "6 (85.7%)" told that 1 dropout answered (a reviewer's probe
+    # read "27 (96.4%)"); both groups' counts are withheld, as they sum to the missing satisfaction shown
+    dropout = pd.array([i < 7 for i in range(20)], dtype="boolean")
+    satisfaction = pd.Series([np.nan] * 6 + [20.0] * 14)
+    html = build_report(**inputs | {"features": inputs["features"].assign(dropout=dropout,
+                                                                          satisfaction=satisfaction)})
+    for group in ("dropouts", "patients who did not drop out"):
+        assert re.search(rf"missing among {group}</t[dh]>\s*<td[^>]*>suppressed<", html), group
     scoring = copy.deepcopy(inputs["scoring"])
     scoring["alliance"] |= {"sessions_scored": 53, "sessions_unscorable": 3}  # 56 answered
     html = build_report(**inputs | {"scoring": scoring})
@@ -661,7 +669,8 @@ def test_small_counts_of_the_sentences_and_an_effect_on_few_patients_are_hidden_
     text = visible_text(html)
     assert "245 patients, <5 dropouts" in text and "3 dropouts" not in text
     with suppressing_counts(5):
-        assert note.render(format_value).startswith("0 (0.0%) of the <5 analysed patients are at the maximum")
+        written = note.render(format_value)
+        assert written.startswith("Of the <5 analysed patients, 0 (0.0%) are at the maximum")
     summary = html.split('id="summary"')[1].split("</section>")[0] if 'id="summary"' in html else text
     assert "The estimate is withheld: it rests on fewer than 5 patients (the minimum cell size)." in text
     assert "4 observations" not in text and "of 4 patients" not in text
@@ -762,7 +771,9 @@ def test_a_small_count_in_a_models_note_or_reason_is_hidden_in_the_report(inputs
                              "ceiling_effect": False, "floor_effect": False, "maximum": 32})
     reason = Plural("{variable} is recorded for {n} patient only", "{variable} is recorded for {n} patients "
                     "only", variable=Message("alliance"), n=Count(2))
-    assert str(note) == "3 (15.0%) of the 20 analysed patients are at the maximum satisfaction score (32)."
+    assert str(note) == "Of the 20 analysed patients, 3 (15.0%) are at the maximum satisfaction score (32)."
+    (most,) = ceiling_notes({"outside_range": 0, "n": 20, "n_at_maximum": 18, "share_at_maximum": 0.9,
+                             "ceiling_effect": False, "floor_effect": False, "maximum": 32})
     results = copy.deepcopy(inputs["model_results"])
     satisfaction = next(r for r in results if r["family"] == "satisfaction")
     satisfaction |= {"notes": [str(note)], "notes_message": [note.to_json()]}
@@ -771,9 +782,14 @@ def test_a_small_count_in_a_models_note_or_reason_is_hidden_in_the_report(inputs
     status.loc[row, ["status", "reason", "reason_message"]] = ["not_estimable", str(reason),
                                                               message_text(reason)]
     text = visible_text(build_report(**inputs | {"model_results": results, "status": status}))
-    assert "<5 of the 20 analysed patients are at the maximum satisfaction score (32)." in text
+    assert "Of the 20 analysed patients, <5 are at the maximum satisfaction score (32)." in text
     assert "Alliance is recorded for <5 patients only." in text
     assert "3 (15.0%)" not in text and "recorded for 2 patient" not in text
+    # 18 of 20 at the maximum told that 2 were not (a reviewer's probe read "95 (96.9%) of the 98")
+    satisfaction |= {"notes": [str(most)], "notes_message": [most.to_json()]}
+    text = visible_text(build_report(**inputs | {"model_results": results, "status": status}))
+    assert "Of the 20 analysed patients, more than 15 are at the maximum satisfaction score (32)." in text
+    assert "18 (90.0%)" not in text
 
 
 def test_two_footnote_marks_of_an_effect_are_told_apart(inputs):

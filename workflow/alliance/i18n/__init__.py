@@ -84,6 +84,15 @@ def suppressed_count(count: object) -> str | None:
     return f"<{k}" if k is not None and isinstance(count, int | float) and 0 < count < k else None
 
 
+def complement_suppressed(count: object, of: object) -> Message | None:
+    """ "more than of - k" for a count of `of` that leaves 1 to k - 1 of them while `suppressing_counts(k)`
+    is active (95 of 98 at the maximum told that 3 were not); else None."""
+    k = _min_cell_size.get()
+    if k is None or not isinstance(count, int | float) or not isinstance(of, int | float):
+        return None
+    return Message("more than {n}", n=int(of) - k) if count > 0 and 0 < of - count < k else None
+
+
 def active_min_cell_size() -> int | None:
     """The k of the active `suppressing_counts(k)`, None outside it."""
     return _min_cell_size.get()
@@ -186,6 +195,9 @@ class Message:
         `number(value, spec)`, a word before a value elided where the language does so (`_elided`)."""
         if self.context == COUNT_CONTEXT and (hidden := suppressed_count(self.values["n"])) is not None:
             return hidden
+        if self.context == COUNT_CONTEXT and (
+                rest := complement_suppressed(self.values["n"], self.values.get("of"))) is not None:
+            return rest.render(number)
         catalogue = translations(language())
         if self.plural:
             template = catalogue.ngettext(self.template, self.plural, _count(self.values["n"]))
@@ -253,8 +265,8 @@ class Count(Message):
     __slots__ = ()
 
     def __init__(self, n: int, of: int | None = None) -> None:
-        if of:
-            super().__init__("{n} ({share:.1%})", n=n, share=n / of)
+        if of:  # `of` kept: a count that leaves 1 to k - 1 of them is "more than of - k" (its share too)
+            super().__init__("{n} ({share:.1%})", n=n, share=n / of, of=of)
         else:
             super().__init__("{n}", n=n)
         self.context = COUNT_CONTEXT
@@ -294,7 +306,9 @@ def _count(n: object) -> int:
     """The number that chooses a plural message's form: `n`, or for a count shown as text ("<10") one that
     every language writes in the plural form (2)."""
     if isinstance(n, Message) and n.context == COUNT_CONTEXT:  # a `Count`, or its JSON data read back
-        return 2 if suppressed_count(n.values["n"]) is not None else int(n.values["n"])
+        hidden = (suppressed_count(n.values["n"]) is not None
+                  or complement_suppressed(n.values["n"], n.values.get("of")) is not None)
+        return 2 if hidden else int(n.values["n"])
     return int(n) if isinstance(n, int | float) else 2
 
 

@@ -133,7 +133,8 @@ def ceiling_notes(check: dict) -> list[Message]:
                         maximum=check["maximum"])]
     if check["n"] == 0:
         return []
-    notes = [Message("{count} of the {n} analysed patients are at the maximum satisfaction score "
+    # the count mid-sentence: one that leaves fewer than k of the patients reads "more than ..." (`Count`)
+    notes = [Message("Of the {n} analysed patients, {count} are at the maximum satisfaction score "
                      "({maximum:g}).", count=Count(check["n_at_maximum"], of=check["n"]),
                      n=Count(check["n"]), maximum=check["maximum"])]
     if check["ceiling_effect"]:
@@ -142,7 +143,7 @@ def ceiling_notes(check: dict) -> list[Message]:
                              "top.",
                              share=CEILING_SHARE))
     if check["floor_effect"]:
-        notes.append(Message("{count} are at the minimum ({minimum:g}): a floor effect.",
+        notes.append(Message("Patients at the minimum ({minimum:g}): {count}, a floor effect.",
                              count=Count(check["n_at_minimum"], of=check["n"]), minimum=check["minimum"]))
     return notes
 

@@ -9,7 +9,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from alliance.i18n import N_, _, active_min_cell_size, pgettext
-from alliance.ingest.privacy import SECONDARY, suppress_counts
+from alliance.ingest.privacy import SECONDARY, discloses, suppress_counts
 from alliance.instruments import Instrument, load_instrument
 from alliance.models.satisfaction import CEILING_SHARE
 from alliance.report.format import (
@@ -120,6 +120,10 @@ def cohort_section(
              for result in model_results]
     sessions, patients = scoring["alliance"], scoring["satisfaction"]
     by_dropout = satisfaction_by_dropout(features)
+    # a count of one group (dropouts, the others) that leaves 1 to k - 1 of it with satisfaction: the group's
+    # size gives those away ("27 (96.4%)" of 28 dropouts: one answered); both groups' counts are withheld
+    # then, as the two sum to the missing satisfaction shown above
+    leaves_few = any(discloses(n, of, min_cell_size) and n >= min_cell_size for _label, n, of in by_dropout)
     if any(0 < of < min_cell_size for _label, _n, of in by_dropout):  # a share would give the group away
         by_dropout = [(label, n, None) for label, n, _of in by_dropout]
     counts = {
@@ -143,6 +147,8 @@ def cohort_section(
         **{f"by_dropout_{i}": entry for i, entry in enumerate(by_dropout)},
     }
     shown = {key: shown_count(n, min_cell_size, of) for key, (_label, n, of) in counts.items()}
+    if leaves_few:
+        shown |= {key: shown_value(SECONDARY) for key in counts if key.startswith("by_dropout_")}
     # Counts that sum to a shown total are tables of their own (secondary suppression): the sessions
     # scored and unscorable (the answered and pre-scored ones), the satisfaction scored from items,
     # pre-scored and missing (the patients, whose number the shares give), and the missing satisfaction
