@@ -16,7 +16,7 @@ from report_inputs import EFFECTS, model_results, report_inputs
 import alliance
 from alliance.errors import NotEstimable
 from alliance.features.build import patient_features
-from alliance.i18n import Message, Plural, Term, message_text, read_message, use_language
+from alliance.i18n import Message, Plural, Term, message_text, read_message, suppressing_counts, use_language
 from alliance.ingest.contract import validate_tables
 from alliance.ingest.validation import run_validation
 from alliance.measurement.psychometrics import therapist_icc
@@ -40,7 +40,7 @@ from alliance.models.sensitivity import _Run, _window_rows
 from alliance.report.analysis import sensitivity_notes
 from alliance.report.document import build_report
 from alliance.report.format import format_value
-from alliance.report.words import notes_words, reason_words
+from alliance.report.words import effect_summary, notes_words, reason_words
 from alliance.scoring.scores import score_patients, score_sessions
 from alliance.simulation.synthetic import synthesize
 
@@ -400,3 +400,19 @@ def test_an_empty_sample_names_its_last_exclusion_in_the_report_language():
     with use_language("es"):
         assert reason.render(format_value).endswith(
             "para el modelo de práctica en casa (última exclusión: sin registro de práctica en casa)")
+
+
+def test_a_standardised_slope_past_one_is_not_called_a_correlation():
+    """Satisfaction recorded for a tenth of the patients (a reviewer's probe): the summary read "as a
+    correlation, r = .74 [-.08, 1.56]". A points effect's r is its standardised slope, which can pass
+    +/-1; the sentence then says so instead, with the numbers as numbers; a slope within +/-1 is unchanged."""
+    row = pd.Series({"predictor": "alliance_mean", "outcome": "satisfaction", "scale": "points",
+                     "estimate": 1.8, "ci_low": -0.2, "ci_high": 3.8, "p_value": 0.07, "r": 0.74,
+                     "r_ci_low": -0.08, "r_ci_high": 1.56, "n_obs": 12, "n_patients": 12, "n_therapists": 3})
+    narrower = row.copy()
+    narrower["r_ci_high"] = 0.95
+    with suppressing_counts(10):
+        beyond, within = effect_summary(row, 3), effect_summary(narrower, 3)
+    assert "correlation, r =" not in beyond and "in SD of the outcome, 0.74 [-0.08, 1.56], a standardised " \
+        "slope that passes ±1 and so is no correlation" in beyond
+    assert "as a correlation, r = .74 [-.08, .95]" in within

@@ -330,6 +330,11 @@ EFFECT_SENTENCES = {
               "{high}, {p}); as a correlation, r = {r} {r_ci} ({observations} of {patients} and "
               "{therapists})."),
 }
+# A points effect whose standardised slope or its CI passes +/-1 (few patients): no correlation then.
+EFFECT_SENTENCE_NO_R = N_("Per SD of {predictor}, the estimate for {outcome} was {estimate} {scale} (95% CI "
+                          "{low} to {high}, {p}); in SD of the outcome, {r} {r_ci}, a standardised slope "
+                          "that passes ±1 and so is no correlation ({observations} of {patients} and "
+                          "{therapists}).")
 # The direction of a primary effect whose CI excludes zero, by outcome: (more, less).
 DIRECTION_SENTENCES = {
     "attendance": (N_("A better alliance went with more attendance; the CI excludes zero."),
@@ -344,13 +349,16 @@ DIRECTION_SENTENCES = {
 def effect_summary(row: pd.Series, early_window: int) -> str:
     """One primary effect row in words: estimate per SD, 95% CI, p, r, and the sample."""
     digits = estimate_digits(row["estimate"])
-    sentence = fill(_(EFFECT_SENTENCES[row["scale"] == "log_odds"]),
+    beyond = any(abs(value) > 1 for value in (row["r"], row["r_ci_low"], row["r_ci_high"]))  # NaN: no
+    template = EFFECT_SENTENCE_NO_R if beyond else EFFECT_SENTENCES[row["scale"] == "log_odds"]
+    sentence = fill(_(template),
         predictor=predictor_words(row["predictor"], early_window),
         outcome=phrase(OUTCOME_WORDS, row["outcome"]),
         estimate=format_number(row["estimate"], digits), scale=_(SCALE_PHRASES[row["scale"]]),
         low=format_number(row["ci_low"], digits), high=format_number(row["ci_high"], digits),
         p=p_text(row["p_value"]), odds_ratio=format_number(np.exp(row["estimate"])),
-        r=format_unit(row["r"]), r_ci=format_ci(row["r_ci_low"], row["r_ci_high"], unit=True),
+        r=format_number(row["r"]) if beyond else format_unit(row["r"]),
+        r_ci=format_ci(row["r_ci_low"], row["r_ci_high"], unit=not beyond),
         observations=counted(row["n_obs"], "observation"), patients=counted(row["n_patients"], "patient"),
         therapists=counted(row["n_therapists"], "therapist"),
     )
