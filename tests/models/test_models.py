@@ -82,6 +82,20 @@ def test_absent_empty_and_constant_covariates_are_left_out_with_the_reason(large
     assert result.extra["covariates"] == ["baseline_severity"]
 
 
+def test_an_empty_sample_says_nothing_false_of_its_covariates(large_cohort):
+    """Every questionnaire unscorable (a reviewer's probe): each model's sample was empty, and the report
+    said that baseline severity and discipline were "left out: no patient has a value", which every
+    patient had. The model says why it is not estimable; its covariates get no note."""
+    features, _ = large_cohort
+    result = fit_family("dropout", features.assign(alliance_early=np.nan), COVARIATES)
+    notes = {str(note) for note in result.notes}
+    assert not any("was left out" in note for note in notes), notes
+    assert next(s for s in result.statuses if s["key"] == "H2")["status"] == "not_estimable"
+    absent = fit_family("dropout", features.assign(alliance_early=np.nan), ["baseline_severity", "nothing"])
+    assert "The covariate nothing was left out: it is not a column of the data." in {
+        str(note) for note in absent.notes}
+
+
 def test_missing_covariate_values_are_excluded_and_counted(large_cohort):
     features, _ = large_cohort
     features = features.copy()

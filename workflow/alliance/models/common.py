@@ -137,11 +137,16 @@ LABELLED = N_("{label}: {note}")  # a note of one of a family's models (`labelle
 
 def resolve_covariates(features: pd.DataFrame, covariates: list[str]) -> tuple[list[str], list[Message]]:
     """Covariates usable in the data; one that is not a column, has no value or takes a single value is
-    left out with a note saying which (`COVARIATE_LEFT_OUT`)."""
+    left out with a note saying which (`COVARIATE_LEFT_OUT`). An empty sample says nothing of its
+    covariates (the model is not estimable for that reason): only those that are not columns are left
+    out then ("no patient has a value" had been said of covariates every patient had)."""
     used, notes = [], []
     for name in covariates:
         if name not in features.columns:
             reason = NOT_A_COLUMN
+        elif features.empty:
+            used.append(name)
+            continue
         elif features[name].isna().all():
             reason = NO_VALUE
         elif features[name].dropna().nunique() < 2:
