@@ -264,9 +264,9 @@ def interval_ratio(estimate, std_error, ci_low, ci_high) -> np.ndarray:
 
 def effects_table(effects: pd.DataFrame, scales: pd.DataFrame, k: int) -> pd.DataFrame:
     """The bundle's effects: every effect row, per SD and (primary) per point; rows resting on fewer than
-    `k` patients suppressed, and beside one of a model's per-discipline rows (which sum to the model's) the
-    next smallest discipline's counts withheld ("suppressed"), as the report withholds them
-    (`alliance.report.analysis.withheld_counts`). Where the therapists are hidden (1 to k - 1, or
+    `k` patients suppressed, and the counts of every per-discipline row withheld ("suppressed"; the report
+    withholds only the next smallest discipline's beside a suppressed one,
+    `alliance.report.analysis.withheld_counts`). Where the therapists are hidden (1 to k - 1, or
     withheld) and the CI is on t(G - 1), the SE is sent widened to that interval (`interval_ratio`): the
     CI over the SE would otherwise be t(G - 1) and give G away; the pooling weighs such a site by the same
     SE as before. Its per-point SE is then the widened SE over the SD, the SD's sampling term kept: SE_z /
@@ -275,7 +275,11 @@ def effects_table(effects: pd.DataFrame, scales: pd.DataFrame, k: int) -> pd.Dat
     from alliance.report.analysis import withheld_counts  # deferred as the models (`predictor_scales`)
 
     table = per_point(effects, scales)
-    withheld = table.index.isin(list(withheld_counts(table, k)))
+    # A per-discipline row's counts never leave (estimate and SE do): the report withholds them model by model
+    # (`withheld_counts`), but two models' rows and totals together told a reviewer a hidden discipline's
+    # 7 patients and 4 therapists (attendance's 334 patients minus dropout's disciplines); pooling needs none.
+    per_group = table["predictor"].str.contains(" [", regex=False).to_numpy()
+    withheld = table.index.isin(list(withheld_counts(table, k))) | (per_group & (table["n_patients"] >= k))
     hidden = table["n_therapists"].between(1, k - 1).to_numpy() | withheld
     ratio = interval_ratio(table["estimate"], table["std_error"], table["ci_low"], table["ci_high"])
     widened = hidden & (ratio > 1)
@@ -409,8 +413,8 @@ COLUMN_WORDS = {
                                                 "degrees of freedom), so that the two do not give their "
                                                 "number away",
         "n_patients, n_therapists": "how many patients and therapists the effect rests on (\"<k\" when "
-                                    "1 to k - 1; \"suppressed\" for the next smallest discipline beside a "
-                                    "suppressed one, whose count the model's total would otherwise give)",
+                                    "1 to k - 1; \"suppressed\" for every per-discipline effect, whose "
+                                    "counts two models' totals and rows together would otherwise give)",
         "predictor_mean, predictor_sd": "primary effects: the mean and SD of the alliance score in the "
                                         "analysed patients",
         "predictor_sd_relative_variance": "primary effects: the sampling variance of that SD over its "
