@@ -119,3 +119,21 @@ def test_an_empty_q_profile_interval_is_explained_in_the_table():
         assert "* " + _("The sites agree more closely than chance alone would make them, so the Q-profile "
                         "intervals are empty (shown as 0); this does not show that the effect is the same at "
                         "every site.") in effects_table_html(pd.DataFrame([close]))
+
+
+def test_a_prediction_interval_far_wider_than_the_sites_runs_on_past_the_axis():
+    """Three sites' prediction interval on t(1) ran from -6.97 to 7.98 log-odds and shrank every site's CI
+    (about 0.3 wide) to a dot (a reviewer's network check): the axis now spans the sites' and the pooled
+    CIs and the benchmark, and the interval runs on past it with its ends marked; one no more than three
+    times as wide is drawn whole."""
+    wide = POOLED | {"pi_low": -6.97, "pi_high": 7.98}
+    figure = forest("Attendance", "log-odds", SITES, wide, band=(0.55, 0.4, 0.7))
+    low, high = figure.axes[0].get_xlim()
+    assert -0.2 < low < 0 and 1.1 < high < 1.3  # 0 to 1.1, padded
+    ends = [line for line in figure.axes[0].get_lines() if line.get_marker() in ("<", ">")]
+    assert sorted(line.get_marker() for line in ends) == ["<", ">"]
+    whole = forest("Attendance", "log-odds", SITES, POOLED | {"pi_low": -0.5, "pi_high": 1.6})
+    low, high = whole.axes[0].get_xlim()
+    assert low < -0.5 and high > 1.6
+    assert not [line for line in whole.axes[0].get_lines() if line.get_marker() in ("<", ">")]
+    plt.close("all")

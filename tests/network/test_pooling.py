@@ -425,6 +425,12 @@ def test_no_heterogeneity_found_among_few_sites_is_not_called_unimportant():
                          "between them.")
     spread = pool_estimates([0.1, 0.9, 0.5, -0.3], [0.1, 0.1, 0.1, 0.1])
     assert "the heterogeneity is considerable" in heterogeneity_words(spread | {"k_sites": 4})
+    assert "says little" not in heterogeneity_words(spread | {"k_sites": 4})
+    # three sites that differ: the interval on t(1) (a reviewer's read -6.97 to 7.98) is said to say little
+    three = pool_estimates([0.1, 0.9, -0.3], [0.1, 0.1, 0.1])
+    assert heterogeneity_words(three).endswith(
+        "With three sites it rests on t with 1 degree of freedom (12.7 times its standard error), so it "
+        "says little about a new site.")
 
 
 def test_a_pooled_primary_effect_is_said_as_the_sites_say_it():

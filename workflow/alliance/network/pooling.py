@@ -381,6 +381,9 @@ def heterogeneity_words(row: dict) -> str:
         if row["tau"] == 0:
             text += " " + _("With tau at 0, the interval is wide for the few sites, not for differences "
                             "between them.")
+        elif k == 3:  # t(1)'s 97.5% point is 12.7: a reviewer's three sites read -6.97 to 7.98 log-odds
+            text += " " + _("With three sites it rests on t with 1 degree of freedom (12.7 times its "
+                            "standard error), so it says little about a new site.")
     else:
         text += " " + _("With two sites no prediction interval can be given (it needs at least three).")
     return text

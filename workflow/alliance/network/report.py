@@ -120,13 +120,20 @@ def forest(title: str, unit: str, sites: pd.DataFrame, pooled: dict, band: tuple
             else:
                 ax.text(0.02, y, status_word(row["status"]),
                         transform=ax.get_yaxis_transform(), va="center", color="0.4", fontsize="small")
+        limits = forest_limits(sites, pooled, band)
         if np.isfinite(pooled["estimate"]):
             y = positions[-1]
             if np.isfinite(pooled["pi_low"]):
-                ax.plot([pooled["pi_low"], pooled["pi_high"]], [y, y], color=colours[3], linewidth=2,
+                low, high = max(pooled["pi_low"], limits[0]), min(pooled["pi_high"], limits[1])
+                ax.plot([low, high], [y, y], color=colours[3], linewidth=2,
                         label=_("95% prediction interval"))
+                for end, reached, marker in ((limits[0], low > pooled["pi_low"], "<"),
+                                             (limits[1], high < pooled["pi_high"], ">")):
+                    if reached:  # runs on past the axis (its numbers are in the words)
+                        ax.plot(end, y, marker=marker, color=colours[3], markersize=7, clip_on=False)
             ax.fill([pooled["ci_low"], pooled["estimate"], pooled["ci_high"], pooled["estimate"]],
                     [y, y + 0.25, y, y - 0.25], color=colours[1], label=_("pooled (95% CI)"))
+        ax.set_xlim(*limits)
         ax.set_yticks(positions, labels)
         ax.set_ylim(-0.7, len(labels) - 0.3)
         ax.set(xlabel=unit, title=textwrap.fill(title, TITLE_WIDTH))
@@ -134,6 +141,23 @@ def forest(title: str, unit: str, sites: pd.DataFrame, pooled: dict, band: tuple
         if handles:
             fig.legend(handles, names, loc="outside lower center", ncols=3, fontsize="small")
     return fig
+
+
+def forest_limits(sites: pd.DataFrame, pooled: dict, band: tuple | None = None) -> tuple[float, float]:
+    """The x range of a forest plot: the sites' CIs, the pooled CI, 0 and the benchmark band, padded, and
+    the prediction interval where it is no more than three times as wide as those. A prediction interval
+    of a handful of sites on t(k - 2) can be wider by far (-7 to 8 log-odds with three sites) and shrank
+    every interval to a dot; it then runs on past the axis, its ends marked."""
+    shown = sites[sites["status"] == "pooled"]
+    values = [0.0, *shown["ci_low"], *shown["ci_high"], pooled["ci_low"], pooled["ci_high"],
+              pooled["estimate"], *(band or ())]
+    values = [float(v) for v in values if np.isfinite(v)]
+    low, high = min(values), max(values)
+    interval = [pooled["pi_low"], pooled["pi_high"]]
+    if all(np.isfinite(interval)) and interval[1] - interval[0] <= 3 * max(high - low, 1e-12):
+        low, high = min(low, interval[0]), max(high, interval[1])
+    pad = 0.06 * max(high - low, 1e-12)
+    return low - pad, high + pad
 
 
 def reason_text(reason: object) -> str:
