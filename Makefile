@@ -131,10 +131,11 @@ check-pooling: $(STAMP)
 	$(BIN)/python -m alliance.simulation.pooling_check --replications $(COHORTS) --seed $(POOLING_SEED) $(if $(CONFIG),--config $(CONFIG),)
 
 ## share: this site's bundle of aggregates, results/share/<site>.zip, and what leaves the site in words beside it
-## (runs the workflow first: nothing is re-run when the results are up to date). The label is network.site
+## (checks the label, then runs the workflow: nothing is re-run when the results are up to date). The label is network.site
 ## of the config, or SITE=clinic_a. Example: make share CONFIG=my.yaml SITE=clinic_a
 SITE ?=
 share: $(STAMP)
+	$(BIN)/python -m alliance.network.share --check-site $(if $(CONFIG),--config $(CONFIG),) $(if $(SITE),--site $(SITE),)
 	$(BIN)/snakemake --cores $(CORES) $(CONFIG_ARG) $(SNAKEMAKE_ARGS)
 	$(BIN)/python -m alliance.network.share $(if $(SITE),--site $(SITE),)
 

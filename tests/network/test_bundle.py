@@ -4,6 +4,7 @@ labels, deterministic zips read back (the bundle of a whole run: tests/workflow/
 from __future__ import annotations
 
 import json
+import subprocess
 import zipfile
 
 import numpy as np
@@ -285,3 +286,24 @@ def test_a_d_resting_on_few_dropouts_or_completers_is_sent_without_numbers():
         assert "n_dropouts" not in table.columns and table["n"].tolist() == ["103", "103"]
         assert bool(table.loc["alliance_dropout", ["estimate", "ci_low", "ci_high"]].notna().all()) is sent
         assert table.loc["alliance_outcome", "estimate"] == 0.2
+
+
+def test_make_share_checks_the_site_label_before_the_run(root, tmp_path, capsys):
+    """Without a label `make share` ran the whole workflow and then refused (a reviewer's network check):
+    the label is checked first, from SITE or the config merged over config.yaml, as Snakemake merges it."""
+    from alliance.network.share import configured_site, main
+
+    done = subprocess.run(["make", "-n", "share", "CONFIG=my.yaml"], cwd=root, capture_output=True, text=True,
+                          check=True)
+    commands = [line for line in done.stdout.splitlines() if "alliance.network.share" in line or
+                "snakemake --cores" in line]
+    assert "--check-site --config my.yaml" in commands[0] and "snakemake --cores" in commands[1]
+    mine = tmp_path / "my.yaml"
+    mine.write_text("models: {covariates: [baseline_severity]}\n")
+    assert configured_site(mine, root / "config.yaml") == ""
+    assert main(["--check-site", "--config", str(mine)]) == 1
+    assert "network.site is empty" in capsys.readouterr().err
+    assert main(["--check-site", "--config", str(mine), "--site", "clinic_a"]) == 0
+    mine.write_text("network: {site: clinic_b}\n")
+    assert configured_site(mine, root / "config.yaml") == "clinic_b"
+    assert main(["--check-site", "--config", str(mine), "--site", "no spaces"]) == 1

@@ -2,6 +2,10 @@
 it the plain-words list of what leaves the site (`alliance.network.bundle`).
 
     python -m alliance.network.share [--results results] [--site clinic_a]
+    python -m alliance.network.share --check-site [--config my.yaml] [--site clinic_a]
+
+`--check-site` checks the site's label before the run (`make share` runs it first): from `--site`, or
+`network.site` of config.yaml with `--config` merged over it as Snakemake merges `--configfile`.
 """
 
 from __future__ import annotations
@@ -10,8 +14,25 @@ import argparse
 import sys
 from pathlib import Path
 
+import yaml
+
 from alliance.errors import USER_ERRORS
-from alliance.network.bundle import SUMMARY, build_bundle, write_bundle
+from alliance.network.bundle import SUMMARY, build_bundle, check_site, write_bundle
+
+ROOT_CONFIG = Path("config.yaml")
+
+
+def configured_site(config: Path | None, root_config: Path = ROOT_CONFIG) -> str:
+    """`network.site` of `root_config` with `config` merged over it (a mapping replaces key by key, as
+    Snakemake merges --configfile; anything else replaces the whole value)."""
+    def merged(base: dict, over: dict) -> dict:
+        return base | {key: merged(base[key], value) if isinstance(value, dict) and isinstance(
+            base.get(key), dict) else value for key, value in over.items()}
+
+    settings = (yaml.safe_load(root_config.read_text()) or {}) if root_config.exists() else {}
+    if config is not None:
+        settings = merged(settings, yaml.safe_load(config.read_text()) or {})
+    return str((settings.get("network") or {}).get("site") or "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +43,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plan", type=Path, default=Path("ANALYSIS_PLAN.md"), help="the analysis plan")
     parser.add_argument("--site", default="", help="the site's label (default: the run's network.site)")
     parser.add_argument("--out", type=Path, default=None, help="where to write (default: <results>/share)")
+    parser.add_argument("--check-site", action="store_true",
+                        help="only check the site's label, before the run")
+    parser.add_argument("--config", type=Path, default=None, help="with --check-site: the run's config file")
     args = parser.parse_args(argv)
+    if args.check_site:  # before the run: a missing label costs a whole run to find otherwise
+        try:
+            check_site(args.site or configured_site(args.config))
+        except USER_ERRORS as error:
+            print(f"\n{error}\n", file=sys.stderr)
+            return 1
+        return 0
     try:
         site, files = build_bundle(args.results, args.plan, args.site or None)
         path = write_bundle(site, files, args.out or args.results / "share")
