@@ -87,6 +87,20 @@ def test_decision_rows_by_hand():
     assert shown["in_treatment"].isna().tolist() == [True, False]
 
 
+def test_sessions_numbered_with_gaps_keep_their_patients_in_treatment():
+    """Sessions numbered 1, 2, 4 (a reviewer's probe numbered them 1, 2, 5, 9): P1 is in treatment at
+    session 3, which has no row, as at 2 and 4; it read "At session 3: 0 patients in treatment". The rows
+    at 3 use the sessions up to 3, as any decision point's."""
+    patients, sessions = tables()
+    gapped = sessions[~((sessions["patient_id"] == "P1") & (sessions["session"] == 3))]
+    gapped = pd.concat([gapped, pd.DataFrame([("P1", 4, True, 2.5)], columns=gapped.columns)],
+                       ignore_index=True)
+    rows, flow = decision_rows(gapped, patients, [3], COVARIATES, 0.5)
+    assert rows["patient_id"].tolist() == ["P1", "P2"] and flow["in_treatment"].tolist() == [2]
+    p1 = rows.set_index("patient_id").loc["P1"]
+    assert (p1["alliance_last"], p1["alliance_n_scored"]) == (3.0, 2.0)  # sessions 1 and 2: nothing later
+
+
 def test_no_predictor_looks_ahead():
     """Changing every patient's sessions after k changes no row at k (nor a ruptures' threshold)."""
     patients, sessions = tables()

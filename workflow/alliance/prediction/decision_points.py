@@ -1,8 +1,9 @@
 """One row per patient in treatment at each decision point, with what is known at that session only.
 
-A patient is *in treatment at session k* when session k is one of their scheduled sessions (the sessions
-table lists a patient's sessions up to the last one) and k is before the planned end (k <
-sessions_planned): they could still leave early. The outcome is the patient's dropout (`outcomes.dropout`);
+A patient is *in treatment at session k* when their last scheduled session is k or later (the sessions
+table lists a patient's sessions up to the last one; numbered with gaps, 1, 2, 5, 9, a patient is in
+treatment at 3 as well) and k is before the planned end (k < sessions_planned): they could still leave
+early. The outcome is the patient's dropout (`outcomes.dropout`);
 for a patient in treatment at k it happens after session k. The predictors use the sessions 1..k only:
 the alliance total at the last scored session, the mean and the change (last minus first) of the scored
 totals, their number, and whether a rupture was detected at any of them (the `prior_diff` criterion of
@@ -65,11 +66,12 @@ def decision_rows(session_scores: pd.DataFrame, patients: pd.DataFrame, points: 
              and c not in ("patient_id", "therapist_id", "sessions_planned", "dropout")]
     patients = patients.loc[patients["dropout"].notna(),
                             ["patient_id", "therapist_id", *extra, "sessions_planned", "dropout"]]
-    scheduled = session_scores[keys].merge(patients[["patient_id", "sessions_planned"]], on="patient_id")
+    scheduled = (session_scores.groupby("patient_id", sort=True)["session"].max().rename("last_session")
+                 .reset_index().merge(patients[["patient_id", "sessions_planned"]], on="patient_id"))
     scored = session_scores.loc[is_scored(session_scores), [*keys, TOTAL]].sort_values(keys, kind="stable")
     rows, flow = [], []
     for k in points:
-        present = scheduled.loc[(scheduled["session"] == k) & (k < scheduled["sessions_planned"]),
+        present = scheduled.loc[(scheduled["last_session"] >= k) & (k < scheduled["sessions_planned"]),
                                 "patient_id"]
         upto = scored[(scored["session"] <= k) & scored["patient_id"].isin(present)]
         by = upto.groupby("patient_id", sort=True)[TOTAL]
