@@ -155,14 +155,19 @@ def test_an_odds_ratio_comes_with_the_predicted_rates_a_clinician_reads(inputs):
     """The dropout sentence gives the model's predicted dropout one SD either side of the average alliance
     (its marginal predictions, as the figure of predicted outcomes draws them): a clinical lead reads
     "27% ... 7%" more readily than an odds ratio of 0.45. Without predictions the sentence is as before;
-    points (satisfaction, symptoms) need none."""
+    points (satisfaction, symptoms) need none. An effect whose CI includes no effect gets none either (a
+    reviewer's probe: "did not clearly differ", OR 2.79 [0.00, 1309281509.37], then "14% ... 57%")."""
     effects, models = inputs
     grid = [{"alliance_z": round(z, 1), "prediction": 0.4 - 0.1 * z, "scale": "probability"}
             for z in np.arange(-2, 2.05, 0.1)]
     models[1] = models[1] | {"extra": models[1]["extra"] | {"marginal": grid}}
     h2 = glance_rows(effects, models, satisfaction_label="CSQ-8", min_cell_size=10)[1]
+    assert h2["predicted"] is None and h2["sentence"].endswith("(95% CI 0.25 to 1.10).")
+    distinct = effects.copy()
+    distinct.loc[1, "ci_high"] = math.log(0.9)
+    h2 = glance_rows(distinct, models, satisfaction_label="CSQ-8", min_cell_size=10)[1]
     assert h2["predicted"] == pytest.approx((0.5, 0.3))
-    assert h2["sentence"].endswith("(95% CI 0.25 to 1.10). Predicted dropout: 50% one SD below the average "
+    assert h2["sentence"].endswith("(95% CI 0.25 to 0.90). Predicted dropout: 50% one SD below the average "
                                    "alliance, 30% one SD above (the other covariates at their reference "
                                    "values).")
     h1 = glance_rows(*inputs, satisfaction_label="CSQ-8", min_cell_size=10)[0]

@@ -146,10 +146,13 @@ def glance_rows(effects: pd.DataFrame, model_results: Sequence[Mapping], satisfa
             if row["benchmark"] and withheld(row["benchmark"], min_cell_size):
                 row["benchmark"] = None  # the benchmark sentences say why (`benchmark_sentences`)
             if is_reportable(int(effect["n_patients"]), min_cell_size):
+                # the predicted rates describe an effect the CI tells from none: beside "did not clearly
+                # differ" (OR 2.79, 95% CI 0.00 to 1309281509.37, a reviewer's probe) 14% and 57% misled
+                distinct = effect["ci_low"] > 0 or effect["ci_high"] < 0
                 row.update(estimate=scale(effect["estimate"]),
                            ci_low=scale(effect["ci_low"]), ci_high=scale(effect["ci_high"]),
                            p_value=effect["p_value"], predicted=(predicted_rates(results.get(FAMILY_OF[key]))
-                                                                 if key in PREDICTED else None))
+                                                                 if key in PREDICTED and distinct else None))
             else:
                 row.update(benchmark=None,
                            hidden=suppressed_effect(min_cell_size))
