@@ -11,8 +11,10 @@ The bundle holds tables of aggregates only (ANALYSIS_PLAN.md, section 11):
   the metric pooled across sites, since "per SD" is per each site's own SD. The predictor's mean goes
   with its SD, so that the coordinator can put the pooled effect per SD of all sites' patients together
   (the SD of the combined data). An effect resting on fewer than `privacy.min_cell_size` patients is
-  `suppressed` (no numbers); beside a suppressed discipline, the next smallest discipline's counts are
-  withheld (the per-discipline rows sum to the model's), as in the report.
+  `suppressed` (no numbers); the per-discipline rows' counts are withheld, all of them (the report
+  withholds the next smallest discipline's beside a suppressed one; two models' rows and totals together
+  told a hidden discipline's to a reviewer). Each primary row's SD goes with its sampling variance
+  relative to its square, which the pooled effect per SD of all sites' patients needs.
 - `statuses.csv`: every planned model's status and reason (`results/models/status.csv`).
 - `flows.csv`: each model family's analysis flow, counts of 1 to k - 1 shown as "<k" (with secondary
   suppression of the exclusions, as in the report).
@@ -476,8 +478,8 @@ def what_leaves(site: str, tables: dict[str, pd.DataFrame], k: int) -> str:
         "",
         "Counts are hidden one at a time, so a hidden count can still be worked out from others: patients "
         "as the cohort minus a model's patients analysed (flows.csv, effects.csv n_patients), or from two "
-        "models' patients analysed where one sample lies within the other; a discipline's therapists as "
-        "the site's total minus the other disciplines' where only one discipline's is hidden. Read "
+        "models' patients analysed where one sample lies within the other (no discipline's patients or "
+        "therapists are sent: two models' totals and disciplines together told a hidden one's). Read "
         "effects.csv and flows.csv with this in mind before the bundle leaves the site. (A hidden number "
         "of therapists is not given away by an effect's 95% CI, which is on t with therapists - 1 degrees "
         "of freedom: its standard error is sent as wide as that CI; nor by a reason's test statistic: where "
