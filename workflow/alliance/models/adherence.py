@@ -24,6 +24,7 @@ from alliance.models.common import (
     ModelResult,
     build_design,
     captured_warnings,
+    check_response,
     check_sample,
     cluster_inference,
     few_clusters,
@@ -33,7 +34,6 @@ from alliance.models.common import (
     formula_frame,
     labelled,
     level_designs,
-    outcome_term,
     predictor_effect,
     refuse,
     run_planned,
@@ -215,11 +215,7 @@ def fit_home_practice(design: Design) -> tuple[list[dict], dict]:
     A share that every analysed session records alike (a clinic that sets no homework: all 0) is not
     estimable, in words."""
     check_sample(design)
-    response = design.data["home_practice"]
-    if response.nunique() < 2:
-        raise NotEstimable(Message("{outcome} takes a single value: every analysed session records {value:g}",
-                                   outcome=outcome_term(design.outcome, spaced=True),
-                                   value=float(response.iloc[0]) + 0.0))
+    check_response(design)
     with captured_warnings(design.notes):
         fit = fit_random_intercept(design.formula, design.data, "patient_id", cluster="therapist_id",
                                    design=design, inference=cluster_inference(design))

@@ -699,6 +699,23 @@ def check_sample(design: Design) -> None:
                                        "analysis sample ({count})", value=value, **values_words))
 
 
+# A linear model's response that every analysed row has alike, by what a row is (`Design.unit`).
+SINGLE_RESPONSE = {
+    "patient": N_("{outcome} takes a single value: every analysed patient has {value:g}"),
+    "session": N_("{outcome} takes a single value: every analysed session records {value:g}"),
+}
+
+
+def check_response(design: Design) -> None:
+    """NotEstimable when a linear model's response (the formula's left side) takes one value in the
+    analysis sample (a clinic that sets no homework: every share 0), which the REML fit cannot take."""
+    response = design.data[design.formula.split("~")[0].strip()].dropna()
+    if single_valued(response):
+        raise NotEstimable(Message(SINGLE_RESPONSE[design.unit],
+                                   outcome=outcome_term(design.outcome, spaced=True),
+                                   value=float(response.iloc[0]) + 0.0))
+
+
 def single_value_reason(design: Design, value: float) -> Message:
     """Why a binary outcome cannot be modelled: it takes one value in the sample (words per outcome)."""
     words = design.single_value_words.get(round(value))

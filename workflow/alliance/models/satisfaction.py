@@ -24,12 +24,12 @@ from alliance.models.common import (
     build_design,
     captured_warnings,
     check_estimates,
+    check_response,
     check_sample,
     cluster_inference,
     flag_few_clusters,
     formula_frame,
     labelled,
-    outcome_term,
     predictor_effect,
     predictors_separate,
     refuse,
@@ -78,10 +78,7 @@ def fit_therapist_intercept_lmm(design: Design) -> RandomInterceptResult:
     if design.outcome == "satisfaction" and design.data.empty and _no_measure(design):
         raise NotEstimable(NO_MEASURE)
     check_sample(design)
-    response = design.data[design.formula.split("~")[0].strip()]
-    if response.nunique() < 2:
-        raise NotEstimable(Message("{outcome} takes a single value: every analysed patient has {value:g}",
-                                   outcome=outcome_term(design.outcome, spaced=True), value=response.iloc[0]))
+    check_response(design)
     with captured_warnings(design.notes):
         return fit_random_intercept(design.formula, design.data, "therapist_id", cluster="therapist_id",
                                     design=design, inference=cluster_inference(design))

@@ -184,31 +184,15 @@ def _statistics_dropped(data: object) -> object:
         | {"values": {name: _statistics_dropped(value) for name, value in data["values"].items()}}
 
 
-def _plurals_hidden(data: object, k: int) -> object:
-    """A message's data with the `n` of each singular-or-plural message (`Plural`) of 1 to k - 1 given as
-    "<k", which takes the plural form: "<10 therapist" had told that the hidden number is 1. Not where
-    `n` is a label (`_LABELS`: a count of disciplines, a session's number), which stays as written."""
-    if isinstance(data, list):
-        return [_plurals_hidden(item, k) for item in data]
-    if not isinstance(data, dict):
-        return data
-    values = {name: _plurals_hidden(value, k) for name, value in data.get("values", {}).items()}
-    n = values.get("n")
-    labelled = bool(_LABELS.search(data.get("template", "").replace("{n}", "1")))
-    if "plural" in data and isinstance(n, int) and not isinstance(n, bool) and 0 < n < k and not labelled:
-        values["n"] = f"<{k}"
-    return data | {"values": values} if "values" in data else data
-
-
 def scrub_message(data: str, k: int) -> str:
     """A reason or flag from its message (status.csv's `reason_message`, JSON text), with small numbers
     hidden by the data's types: its counts (`Count`) written "<k" as the report writes them, a share with
-    them, and a singular-or-plural message's number "<k" in the plural; where any whole number of the
-    message is 1 to k - 1, its test statistics are left out of the templates; the rest as `scrub_text`."""
+    them; where any whole number of the message is 1 to k - 1, its test statistics are left out of the
+    templates; the rest as `scrub_text` (a hidden count's noun in the plural: "<10 therapist" told 1)."""
     message = json.loads(data)
     hidden = any(0 < n < k for n in _whole_numbers(message))
     if hidden:
-        message = _plurals_hidden(_statistics_dropped(message), k)
+        message = _statistics_dropped(message)
     with use_language(SOURCE_LANGUAGE), suppressing_counts(k):
         text = Message.from_json(message).render()
     return _scrub(text, k, hidden)
