@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from alliance.features.build import patient_features, session_features
-from alliance.scoring.scores import score_patients, score_sessions
+from alliance.instruments import load_instrument
+from alliance.scoring.scores import score_patients, score_sessions, scoring_summary
 
 
 def session_scores(rows: list[tuple[str, int, bool, float | None]]) -> pd.DataFrame:
@@ -16,6 +17,7 @@ def session_scores(rows: list[tuple[str, int, bool, float | None]]) -> pd.DataFr
         df[f"alliance_{name}"] = df["alliance_total"]
     df["alliance_n_answered"] = df["alliance_total"].notna() * 12
     df["alliance_prorated"] = False
+    df["alliance_source"] = df["alliance_total"].notna().map({True: "items", False: None})
     return df
 
 
@@ -30,7 +32,8 @@ def features() -> pd.DataFrame:
         ("C", 4, True, 4.5),  # no session in the window
     ])
     outcomes = pd.DataFrame({"patient_id": ["A", "B", "C"], "dropout": [False, True, False]})
-    satisfaction = pd.DataFrame({"patient_id": ["A", "B", "C"], "satisfaction": [30.0, None, 25.0]})
+    satisfaction = pd.DataFrame({"patient_id": ["A", "B", "C"], "satisfaction": [30.0, None, 25.0],
+                                 "satisfaction_source": ["items", None, "items"]})
     return patient_features(patients, scores, satisfaction, outcomes=outcomes, early_window=3)
 
 
@@ -70,7 +73,32 @@ def test_prescored_satisfaction_fills_patients_without_items(csq8):
     scored = score_patients(outcomes, csq8)
     assert scored["satisfaction"].tolist()[:2] == [32.0, 20.0]  # items win where present
     assert scored["satisfaction_source"].tolist()[:2] == ["items", "pre-scored"]
-    assert pd.isna(scored["satisfaction"].iloc[2])
+    assert pd.isna(scored["satisfaction"].iloc[2]) and pd.isna(scored["satisfaction_source"].iloc[2])
+
+
+def test_satisfaction_answered_but_unscorable_is_told_apart(csq8):
+    """Answers with two of the CSQ-8's items missing (one may be prorated) are unscorable, not absent; a
+    pre-scored total does not fill them, as their items were answered."""
+    outcomes = pd.DataFrame({"patient_id": ["A", "B", "C"], "dropout": [False] * 3,
+                             "satisfaction": [None, 25.0, None]})
+    for number, column in enumerate(csq8.item_columns, start=1):
+        outcomes[column] = [3.0 if number > 2 else None, 3.0 if number > 1 else None, None]
+    scored = score_patients(outcomes, csq8)
+    assert scored["satisfaction_source"].tolist()[:2] == ["unscorable", "items"]
+    assert pd.isna(scored["satisfaction_source"].iloc[2])
+    assert pd.isna(scored["satisfaction"].iloc[0]) and scored["satisfaction"].iloc[1] == 24.0  # 3 x 8
+    assert scoring_summary_satisfaction(scored) == {"missing": 2, "unscorable": 1, "prorated": 1}
+    patients = pd.DataFrame({"patient_id": ["A", "B", "C"], "therapist_id": ["T1", "T1", "T2"]})
+    sessions = session_scores([("A", 1, True, 4.0), ("B", 1, True, 3.0), ("C", 1, True, 4.0)])
+    features = patient_features(patients, sessions, scored, outcomes=outcomes, early_window=3)
+    assert features["satisfaction_unscorable"].tolist() == [True, False, False]
+
+
+def scoring_summary_satisfaction(scored: pd.DataFrame) -> dict:
+    """The satisfaction counts of `scoring_summary` that tell missing from unscorable."""
+    counts = scoring_summary(session_scores([("A", 1, True, 4.0)]), scored,
+                             {"alliance": load_instrument("wai_sr"), "satisfaction": load_instrument("csq8")})
+    return {key: counts["satisfaction"][key] for key in ("missing", "unscorable", "prorated")}
 
 
 def test_last_alliance_slope_and_therapist_split(features):
@@ -92,7 +120,8 @@ def test_unscored_patients_do_not_enter_the_therapist_mean():
     patients = pd.DataFrame({"patient_id": ["A", "B"], "therapist_id": ["T1", "T1"]})
     scores = session_scores([("A", 1, True, 4.0), ("A", 2, True, 3.0), ("B", 1, False, None)])
     outcomes = pd.DataFrame({"patient_id": ["A", "B"], "dropout": [False, True]})
-    satisfaction = pd.DataFrame({"patient_id": ["A", "B"], "satisfaction": [30.0, None]})
+    satisfaction = pd.DataFrame({"patient_id": ["A", "B"], "satisfaction": [30.0, None],
+                                 "satisfaction_source": ["items", None]})
     f = patient_features(patients, scores, satisfaction, outcomes=outcomes,
                          early_window=3).set_index("patient_id")
     assert f.loc["A", "alliance_slope"] == pytest.approx(-1.0)

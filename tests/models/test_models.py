@@ -357,3 +357,55 @@ def test_a_clinic_that_sets_no_homework_gets_a_reason_not_a_crash(default_config
     assert statuses["H1b"] == ("not_estimable",
                                "home practice takes a single value: every analysed session records 0")
     assert statuses["H1"][0] == statuses["H1a"][0] == "fitted"
+
+
+def test_satisfaction_answered_too_incompletely_to_score_is_not_called_absent(default_config, wai_sr, csq8):
+    """A real-data shape: every CSQ-8 misses two items (one may be prorated), so no total can be scored.
+    H3 had said "no satisfaction measure in the data"; it says the answers miss too many items, and where
+    only some patients' do, their exclusion is a step of the flow of its own."""
+    cfg = default_config["synthetic"] | {"n_patients": 120, "n_therapists": 12, "truth_multiplier": 1,
+                                         "seed": 12}
+    patients, sessions, outcomes, _ = synthesize(cfg, 3, COVARIATES)
+
+    def fitted(incomplete: pd.Series) -> dict:
+        changed = outcomes.copy()
+        changed.loc[incomplete, csq8.item_columns[:2]] = np.nan
+        raw = {"patients": patients, "sessions": sessions, "outcomes": changed}
+        v = validate_tables(raw, {k: f"{k}.csv" for k in raw}, wai_sr, satisfaction=csq8)
+        features = patient_features(v.patients, score_sessions(v.sessions, wai_sr),
+                                    score_patients(v.outcomes, csq8), outcomes=v.outcomes, early_window=3)
+        return fit_family("satisfaction", features, COVARIATES)
+
+    answered = outcomes[csq8.item_columns].notna().any(axis=1)
+    result = fitted(answered)
+    (h3,) = [s for s in result.statuses if s["key"] == "H3"]
+    assert (h3["status"], h3["reason"]) == (
+        "not_estimable", "no patient's satisfaction answers can be scored: every answered questionnaire "
+                         "misses too many items")
+    half = answered & (outcomes.index % 2 == 0)
+    result = fitted(half)
+    steps = {str(step["step"]): step["n"] for step in result.flow}
+    assert steps["excluded: satisfaction answered but unscorable (too many items missing)"] == half.sum() > 0
+    assert steps["excluded: no satisfaction score"] == (~answered).sum()
+    assert [s["status"] for s in result.statuses if s["key"] == "H3"] == ["fitted"]
+
+
+def test_a_numeric_covariate_that_separates_the_dropouts_is_named(default_config, wai_sr, csq8):
+    """A real-data shape: every patient's baseline severity is the same but one dropout's. The dropout
+    model's likelihood then has no maximum (that patient's dropout is certain); H2 had said "the
+    predictors together predict dropout with certainty for some patients"; it names the covariate."""
+    cfg = default_config["synthetic"] | {"n_patients": 120, "n_therapists": 12, "truth_multiplier": 1,
+                                         "seed": 12}
+    patients, sessions, outcomes, _ = synthesize(cfg, 3, COVARIATES)
+    dropouts = outcomes.loc[outcomes["dropout"].astype(bool), "patient_id"]
+    last = sessions.groupby("patient_id")["session"].max()
+    (one, *_rest) = [patient for patient in dropouts if last[patient] > 4]  # in H2's analysis sample
+    patients["baseline_severity"] = np.where(patients["patient_id"] == one, 30.0, 10.0)
+    raw = {"patients": patients, "sessions": sessions, "outcomes": outcomes}
+    v = validate_tables(raw, {k: f"{k}.csv" for k in raw}, wai_sr, satisfaction=csq8)
+    features = patient_features(v.patients, score_sessions(v.sessions, wai_sr),
+                                score_patients(v.outcomes, csq8), outcomes=v.outcomes, early_window=3)
+    (h2,) = [s for s in fit_family("dropout", features, COVARIATES).statuses if s["key"] == "H2"]
+    assert (h2["status"], h2["reason"]) == (
+        "separation", "quasi-complete separation: every dropout event has a baseline severity at or above "
+                      "every other patient's")

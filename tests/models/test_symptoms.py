@@ -45,7 +45,8 @@ def session_scores(rows: list[tuple]) -> pd.DataFrame:
 PATIENTS = pd.DataFrame({"patient_id": ["A", "B", "C"], "therapist_id": ["T1", "T1", "T2"],
                          "sessions_planned": [6, 6, 6]})
 OUTCOMES = pd.DataFrame({"patient_id": ["A", "B", "C"], "dropout": [False, True, False]})
-SATISFACTION = pd.DataFrame({"patient_id": ["A", "B", "C"], "satisfaction": [30.0, nan, 25.0]})
+SATISFACTION = pd.DataFrame({"patient_id": ["A", "B", "C"], "satisfaction": [30.0, nan, 25.0],
+                             "satisfaction_source": ["items", None, "items"]})
 ROWS = [
     ("A", 1, True, 3.0, 20.0), ("A", 2, True, 4.0, 18.0), ("A", 3, False, nan, 99.0),
     ("A", 4, True, 5.0, 15.0), ("A", 5, True, nan, nan), ("A", 6, True, 5.0, 12.0),
@@ -86,6 +87,19 @@ def test_session_symptom_features_by_hand():
     assert np.allclose(f["alliance_next"], [4, 5, 5, nan, 5, nan, nan, nan, 4, 3, nan], equal_nan=True)
     assert np.allclose(f["symptoms_first"], [20] * 6 + [10] * 2 + [9] * 3)
     assert np.allclose(f["alliance_first"], [3] * 6 + [2] * 2 + [4] * 3)
+
+
+def test_sessions_numbered_with_gaps_follow_one_another():
+    """A clinic that numbers its sessions 1, 2, 5, 9 (a real-data shape): the next scheduled session of 2
+    is 5, attended, so the row enters H4a and H4b. The gap had been counted in session numbers (3), which
+    excluded it as "next session (t + 1) not attended". A missed scheduled session still breaks the
+    series (C)."""
+    rows = [("A", 1, True, 3.0, 20.0), ("A", 2, True, 4.0, 18.0), ("A", 5, True, 5.0, 15.0),
+            ("A", 9, True, 5.0, 12.0), ("C", 1, True, 4.0, 11.0), ("C", 4, False, nan, nan),
+            ("C", 6, True, 3.0, 9.0)]
+    f = session_features(session_scores(rows), PATIENTS, early_window=3)
+    assert f["symptoms_next_gap"].tolist() == [1, 1, 1, pd.NA, 2, 1, pd.NA]
+    assert np.allclose(f["symptoms_next"], [18, 15, 12, nan, 9, 9, nan], equal_nan=True)
 
 
 def test_no_symptom_feature_looks_ahead():

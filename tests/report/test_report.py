@@ -609,6 +609,26 @@ def test_a_column_the_data_do_not_have_gets_no_table_of_patients(inputs):
     assert '<th scope="row">Sites</th><td class="num">2</td>' in with_sites
 
 
+def test_the_missing_data_table_tells_unscorable_satisfaction_from_none(inputs):
+    """Satisfaction answered with too many items missing is counted apart, where there is any; its count
+    and the missing with nothing answered sum to the missing shown, so when the latter is 1 to k - 1 the
+    former is withheld."""
+    row = r"Satisfaction answered but unscorable \(too many items missing\)</t[dh]>\s*<td[^>]*>([^<]*)<"
+
+    def shown(missing: int, unscorable: int) -> str | None:
+        satisfaction = inputs["scoring"]["satisfaction"] | {"scored_from_items": 20 - missing,
+                                                            "missing": missing, "unscorable": unscorable}
+        html = build_report(**inputs | {"scoring": inputs["scoring"] | {"satisfaction": satisfaction}})
+        found = re.search(row, html)
+        return found and found.group(1)
+
+    assert shown(5, 0) is None
+    assert shown(12, 6) == "6"
+    assert shown(12, 2) == "&lt;5"
+    assert shown(12, 9) == "suppressed"  # 3 with nothing answered
+    assert shown(12, 12) == "12"
+
+
 def test_the_missing_data_table_counts_satisfaction_missing_among_dropouts(inputs):
     """Satisfaction asked at the end of treatment is missing for the patients who left, so H3 rests on
     completers (the plan says the report counts them): 5 of 5 dropouts, 1 of 15 others (shown as <5). The

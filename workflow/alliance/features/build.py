@@ -77,8 +77,9 @@ def symptom_session_features(s: pd.DataFrame) -> pd.DataFrame:
       lagged value; missing up to the first score); `symptom_change_prev` = `symptoms` - `symptoms_prev`
       (negative = improvement since the previous score);
     - `symptoms_next`: the score at the *next attended* session (missed sessions skipped; missing when
-      that session has no score or there is none); `symptoms_next_gap`: sessions from this one to that
-      next attended session;
+      that session has no score or there is none); `symptoms_next_gap`: scheduled sessions from this one
+      to that next attended session (1: the next scheduled session was attended, whatever the sessions'
+      numbers: a clinic may number them with gaps);
     - `alliance_next`: the alliance total at that same next attended session (missing when unscored);
     - `symptoms_first`, `alliance_first`: the patient's first symptom score and first scored alliance
       total (initial conditions of the dynamic models). They are known only from that session on: the
@@ -92,6 +93,8 @@ def symptom_session_features(s: pd.DataFrame) -> pd.DataFrame:
     y = _symptom_scores(s)
     alliance = s[TOTAL].where(is_scored(s))
     next_session = s["session"].where(attended).groupby(by).shift(-1).groupby(by).bfill()
+    position = pd.Series(range(len(s)), index=s.index)  # the rows are sorted by patient and session
+    next_position = position.where(attended).groupby(by).shift(-1).groupby(by).bfill()
     at = pd.MultiIndex.from_arrays([by, s["session"]])
     to = pd.MultiIndex.from_arrays([by, next_session])
     prev = y.groupby(by).ffill().groupby(by).shift(1)
@@ -100,7 +103,7 @@ def symptom_session_features(s: pd.DataFrame) -> pd.DataFrame:
         "symptoms_prev": prev,
         "symptom_change_prev": y - prev,
         "symptoms_next": pd.Series(y.to_numpy(), index=at).reindex(to).to_numpy(),
-        "symptoms_next_gap": (next_session - s["session"]).astype("Int64"),
+        "symptoms_next_gap": (next_position - position).astype("Int64"),
         "alliance_next": pd.Series(alliance.to_numpy(), index=at).reindex(to).to_numpy(),
         "symptoms_first": y.groupby(by).transform("first"),
         "alliance_first": alliance.groupby(by).transform("first"),
@@ -129,7 +132,8 @@ def patient_features(
     - `sessions_scheduled`, `sessions_attended`, `last_session`;
     - `scheduled_after_window`, `attended_after_window`, `missed_after_window`;
     - `ended_in_window`: the last scheduled session lies within the early window;
-    - `dropout` and `satisfaction` from the outcomes;
+    - `dropout` and `satisfaction` from the outcomes, and `satisfaction_unscorable`: satisfaction items
+      were answered but too many are missing to score them;
     - with symptom scores in the data (`has_symptoms`), the columns of `symptom_patient_features`
       (absent otherwise).
     """
@@ -164,7 +168,10 @@ def patient_features(
     out["alliance_therapist_mean"] = out.groupby("therapist_id")["alliance_mean"].transform("mean")
     out["alliance_patient_dev"] = out["alliance_mean"] - out["alliance_therapist_mean"]
     out = out.merge(outcomes[["patient_id", "dropout"]], on="patient_id", how="left")
-    out = out.merge(patient_scores[["patient_id", "satisfaction"]], on="patient_id", how="left")
+    out = out.merge(patient_scores[["patient_id", "satisfaction", "satisfaction_source"]], on="patient_id",
+                    how="left")
+    source = out.pop("satisfaction_source")
+    out["satisfaction_unscorable"] = source.eq("unscorable").fillna(False).astype(bool)
     out["dropout"] = out["dropout"].astype("boolean")
     if has_symptoms(s):
         out = out.merge(symptom_patient_features(s, early_window), left_on="patient_id", right_index=True,

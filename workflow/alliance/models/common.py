@@ -228,7 +228,8 @@ PURE_CATEGORY = Message("a covariate category in which the outcome does not vary
 # The data contract's categorical covariates and disciplines in a reason's words: the catalogue's terms
 # that the report's tables use ("disciplina = fisioterapia" in Spanish, as the cohort table shows them).
 VARIABLE_TERMS = {"discipline": Term("variable", "discipline"), "site": Term("variable", "site"),
-                  "age_band": Term("variable", "age band"), "gender": Term("variable", "gender")}
+                  "age_band": Term("variable", "age band"), "gender": Term("variable", "gender"),
+                  "baseline_severity": Term("variable", "baseline severity")}
 
 
 def category_words(column: str, level: object) -> dict[str, object]:
@@ -559,6 +560,9 @@ NONE_LEFT = {
         N_("every patient's treatment ended within the early window ({sessions})"),
     "no outcome recorded": N_("no patient has a recorded dropout outcome"),
     "no satisfaction score": N_("no analysed patient has a satisfaction score"),
+    "satisfaction answered but unscorable (too many items missing)":
+        N_("no patient's satisfaction answers can be scored: every answered questionnaire misses too many "
+           "items"),
     "no scored alliance session": N_("no patient has a scored alliance session"),
     "no earlier scored session":
         N_("no session follows an earlier scored session (no patient has a scored session before another)"),
@@ -925,7 +929,38 @@ def separation_reason(design: Design, endog: np.ndarray) -> Message:
                             "{column} = {level}", **where) if session else
                     Message("quasi-complete separation: only {outcome} events among the patients with "
                             "{column} = {level}", **where))
+    for name in design.covariates:  # a numeric covariate that alone divides the events from the others
+        if not pd.api.types.is_numeric_dtype(data[name]):
+            continue
+        values = data[name].astype(float)
+        above = _events_beside(values[y > 0], values[y < 1])
+        if above is not None:
+            return Message(_NUMERIC_WORDS[(above, session)], outcome=outcome,
+                           column=VARIABLE_TERMS.get(name, name))
     return generic
+
+
+def _events_beside(events: pd.Series, others: pd.Series) -> bool | None:
+    """True when every event's value is at or above every other row's, False when at or below, None when
+    neither (or a group is empty)."""
+    if not len(events) or not len(others):
+        return None
+    if events.min() >= others.max():
+        return True
+    return False if events.max() <= others.min() else None
+
+
+# (events above?, sessions?) -> the reason for a numeric covariate (z-scored in the design, so no value)
+_NUMERIC_WORDS = {
+    (True, False): N_("quasi-complete separation: every {outcome} event has a {column} at or above every "
+                      "other patient's"),
+    (False, False): N_("quasi-complete separation: every {outcome} event has a {column} at or below every "
+                       "other patient's"),
+    (True, True): N_("quasi-complete separation: every {outcome} event has a {column} at or above every "
+                     "other session's"),
+    (False, True): N_("quasi-complete separation: every {outcome} event has a {column} at or below every "
+                      "other session's"),
+}
 
 
 def _indicator_separation(present: pd.Series, absent: pd.Series, session: bool,

@@ -47,10 +47,16 @@ CEILING_SHARE = 0.15  # floor/ceiling effect: more than 15% at the extreme score
 ORDINAL_MAXITER = 2000
 
 
+UNSCORABLE = Message("satisfaction answered but unscorable (too many items missing)")
+
+
 def satisfaction_design(features: pd.DataFrame, covariates: list[str]) -> Design:
-    """Patients with a satisfaction score and at least one scored alliance session."""
+    """Patients with a satisfaction score and at least one scored alliance session. Patients whose
+    answers miss too many items to be scored (`satisfaction_unscorable`) are a step of their own, where
+    there are any, so that a clinic whose questionnaires are all incomplete is not told it has none."""
     if "satisfaction" not in features or features["satisfaction"].isna().all():
         features = features.assign(satisfaction=np.nan)
+    unscorable = features.get("satisfaction_unscorable", pd.Series(False, index=features.index))
     return build_design(
         features,
         outcome="satisfaction",
@@ -58,7 +64,8 @@ def satisfaction_design(features: pd.DataFrame, covariates: list[str]) -> Design
         response="satisfaction",
         covariates=covariates,
         exclusions=[
-            (Message("no satisfaction score"), lambda d: d["satisfaction"].isna()),
+            (Message("no satisfaction score"), lambda d: d["satisfaction"].isna() & ~unscorable[d.index]),
+            *([(UNSCORABLE, lambda d: d["satisfaction"].isna())] if unscorable.any() else []),
             (Message("no scored alliance session"), lambda d: d["alliance_mean"].isna()),
         ],
     )
@@ -85,7 +92,8 @@ def fit_therapist_intercept_lmm(design: Design) -> RandomInterceptResult:
 
 
 def _no_measure(design: Design) -> bool:
-    """Whether the first exclusion of the flow removed every patient (the outcome is absent)."""
+    """Whether the first exclusion of the flow removed every patient (nothing was answered: answers too
+    incomplete to score are excluded at the next step)."""
     return len(design.flow) > 1 and design.flow[1]["n"] == design.flow[0]["n"] > 0
 
 

@@ -144,6 +144,9 @@ def cohort_section(
         "satisfaction_pre_scored": (_("Satisfaction pre-scored"), patients["pre_scored"], None),
         "satisfaction_prorated": (_("Satisfaction prorated"), patients["prorated"], None),
         "satisfaction_missing": (_("Satisfaction missing"), patients["missing"], patients["patients"]),
+        **({"satisfaction_unscorable": (_("Satisfaction answered but unscorable (too many items missing)"),
+                                        patients["unscorable"], None)}
+           if patients.get("unscorable") else {}),
         **{f"by_dropout_{i}": entry for i, entry in enumerate(by_dropout)},
     }
     shown = {key: shown_count(n, min_cell_size, of) for key, (_label, n, of) in counts.items()}
@@ -151,11 +154,17 @@ def cohort_section(
         shown |= {key: shown_value(SECONDARY) for key in counts if key.startswith("by_dropout_")}
     # Counts that sum to a shown total are tables of their own (secondary suppression): the sessions
     # scored and unscorable (the answered and pre-scored ones), the satisfaction scored from items,
-    # pre-scored and missing (the patients, whose number the shares give), and the missing satisfaction
-    # among dropouts and among the others (the missing).
-    for keys in (["scored", "unscorable"], ["from_items", "satisfaction_pre_scored", "satisfaction_missing"],
-                 [key for key in counts if key.startswith("by_dropout_")]):
-        values = pd.Series([int(counts[key][1]) for key in keys], dtype="int64")
+    # pre-scored and missing (the patients, whose number the shares give), the missing satisfaction
+    # among dropouts and among the others (the missing), and the unscorable satisfaction and the missing
+    # with nothing answered, which is not shown (the missing).
+    summing = [["scored", "unscorable"], ["from_items", "satisfaction_pre_scored", "satisfaction_missing"],
+               [key for key in counts if key.startswith("by_dropout_")]]
+    values_of = {key: n for key, (_label, n, _of) in counts.items()}
+    if "satisfaction_unscorable" in counts:
+        values_of["nothing_answered"] = patients["missing"] - patients["unscorable"]
+        summing.append(["satisfaction_unscorable", "nothing_answered"])
+    for keys in summing:
+        values = pd.Series([int(values_of[key]) for key in keys], dtype="int64")
         hidden = suppress_counts(values, min_cell_size)
         shown |= {key: shown_value(SECONDARY) for key, value in zip(keys, hidden, strict=True)
                   if value == SECONDARY}

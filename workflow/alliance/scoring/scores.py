@@ -47,8 +47,8 @@ def score_sessions(
 def score_patients(outcomes: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
     """Satisfaction per patient from the items; a pre-scored `satisfaction` fills patients with no item.
 
-    Columns: patient_id, satisfaction, satisfaction_source (`items`, `pre-scored` or missing),
-    satisfaction_prorated.
+    Columns: patient_id, satisfaction, satisfaction_source (`items`, `pre-scored`, `unscorable` for
+    answers with too many items missing, or missing where nothing was answered), satisfaction_prorated.
     """
     scored = score_items(outcomes, instrument)
     from_items = scored["total"]
@@ -58,6 +58,7 @@ def score_patients(outcomes: pd.DataFrame, instrument: Instrument) -> pd.DataFra
     source = pd.Series(pd.NA, index=outcomes.index, dtype="string")
     source[from_items.notna()] = "items"
     source[use_prescored] = "pre-scored"
+    source[from_items.isna() & (scored["n_answered"] > 0) & ~use_prescored] = "unscorable"
     return pd.DataFrame({
         "patient_id": outcomes["patient_id"],
         "satisfaction": from_items.where(~use_prescored, prescored),
@@ -82,6 +83,7 @@ def scoring_summary(
             "pre_scored": int((patient_scores["satisfaction_source"] == "pre-scored").sum()),
             "prorated": int(patient_scores["satisfaction_prorated"].sum()),
             "missing": int(patient_scores["satisfaction"].isna().sum()),
+            "unscorable": int((patient_scores["satisfaction_source"] == "unscorable").sum()),
         },
     }
     if instruments.get("therapist") is not None:
