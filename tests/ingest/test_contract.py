@@ -70,6 +70,25 @@ def test_out_of_range_item_names_file_column_rows_and_keys(wai_sr, csq8):
         "sessions.csv", "wai_sr_07", [3], ["P2"])
     text = str(error)
     assert "sessions.csv" in text and "wai_sr_07" in text and "row" in text and "fix:" in text
+    # the check in words and the value as the file holds it (a reviewer read "fails check in_range(1.0,
+    # 5.0) (e.g. '6.0')" of a file holding 6)
+    assert "1 row has a value outside 1 to 5 (e.g. '6')" in text and "in_range" not in text
+
+
+def test_sessions_numbered_from_0_are_told_to_start_at_1(wai_sr, csq8):
+    """A 0-based export (a reviewer's probe) had read "fails check greater_than_or_equal_to(1) (e.g.
+    '0.0')", fix "values must be at least 1"; it says how to renumber. Another value below 1 keeps the
+    general fix."""
+    raw = tables(wai_sr, csq8)
+    raw["sessions"]["session"] = ["0", "1", "0", "0"]
+    (problem,) = fail(raw, wai_sr, csq8).problems
+    assert str(problem.message) == "3 rows have values below 1 (e.g. '0')"
+    assert str(problem.fix) == ("number the sessions from 1 (the first session is 1): an export that numbers "
+                                "them from 0 needs 1 added to every session number")
+    raw["sessions"]["session"] = ["-1", "1", "1", "2"]
+    (problem,) = fail(raw, wai_sr, csq8).problems
+    assert (str(problem.message), str(problem.fix)) == ("1 row has a value below 1 (e.g. '-1')",
+                                                        "values must be at least 1")
 
 
 def test_a_summed_prescored_score_is_told_its_range_and_how_it_is_scored(wai_sr, csq8):
@@ -110,7 +129,8 @@ def test_non_numeric_and_decimal_items(wai_sr, csq8):
     raw["sessions"].loc[3, "wai_sr_03"] = "2.5"
     columns = {p.column: p for p in fail(raw, wai_sr, csq8).problems}
     assert "1 value that is not a number" in columns["wai_sr_02"].message and columns["wai_sr_02"].rows == [1]
-    assert "whole_number" in columns["wai_sr_03"].message and columns["wai_sr_03"].keys == ["P3"]
+    assert columns["wai_sr_03"].message == "1 row has a value that is not a whole number (e.g. '2.5')"
+    assert columns["wai_sr_03"].keys == ["P3"]
 
 
 def test_missing_required_column(wai_sr, csq8):

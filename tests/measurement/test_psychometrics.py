@@ -137,6 +137,28 @@ def test_scale_floor_and_ceiling_hand_computed(small):
            "its 10 free parameters." in map(str, table.attrs["notes"])
 
 
+def test_a_scale_no_questionnaire_completes_says_why_it_has_no_reliability(small):
+    """An item never answered (a clinic's CSQ-8 without item 8, a reviewer's probe) leaves its scales with
+    no complete questionnaire: the table read "0 8 NA NA NA NA NA" without a word. A note names the item;
+    where the questionnaires each miss another item, it says only that none is complete."""
+    items = pd.DataFrame(np.tile([4.0, 3, 4, 2, 3], (6, 1)), columns=small.item_columns)
+    items["demo_05"] = np.nan
+    table = scale_reliability(items, small).set_index("scale")
+    assert table["n"].tolist() == [6, 0, 0]
+    notes = [str(note) for note in table.attrs["notes"] if "fewer than two" in str(note)]
+    assert notes == [
+        f"'{scale}' of demo: fewer than two questionnaires answer all of its {n} items, so its reliability, "
+        "score distribution and item-rest correlations are not computed (NA); never answered: demo_05."
+        for scale, n in (("b", 3), ("total", 5))]
+    staggered = pd.DataFrame(np.tile([4.0, 3, 4, 2, 3], (5, 1)), columns=small.item_columns)
+    for row in range(5):
+        staggered.iloc[row, row] = np.nan
+    notes = [str(note) for note in scale_reliability(staggered, small).attrs["notes"]
+             if "'total' of demo: fewer" in str(note)]
+    assert notes == ["'total' of demo: fewer than two questionnaires answer all of its 5 items, so its "
+                     "reliability, score distribution and item-rest correlations are not computed (NA)."]
+
+
 def test_item_statistics_hand_computed(small):
     items = pd.DataFrame([[1, 2, 5, 4, 1], [2, 2, 4, 4, 2], [3, 4, 2, 3, 4], [5, 5, 1, None, 5],
                           [4, 5, 3, 2, 3]], columns=small.item_columns, dtype=float)

@@ -361,11 +361,11 @@ def test_models_that_cannot_be_fitted_have_a_status_and_a_reason(cohort):
     assert status == {
         "H2": ("not_estimable", "no patient dropped out after the early window"),
         "H2c": ("not_estimable", "no patient dropped out after the early window"),
-        "H2a": ("not_estimable", "no patient dropped out"),
-        "H2b": ("not_estimable", "no patient dropped out"),
-        "H2a-split": ("not_estimable", "no patient dropped out"),
-        "H2b-split": ("not_estimable", "no patient dropped out"),
-        "H2d": ("not_estimable", "no patient dropped out"),
+        "H2a": ("not_estimable", "no session at risk ended in dropout"),
+        "H2b": ("not_estimable", "no session at risk ended in dropout"),
+        "H2a-split": ("not_estimable", "no session at risk ended in dropout"),
+        "H2b-split": ("not_estimable", "no session at risk ended in dropout"),
+        "H2d": ("not_estimable", "no session at risk ended in dropout"),
         "H2-split": ("refused", "the primary model was not fitted"),
         "H2-moderation": ("refused", "the primary model was not fitted"),
     }

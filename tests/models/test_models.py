@@ -232,11 +232,11 @@ def test_the_sessions_at_risk_leave_out_a_category_without_dropout_alike(session
     assert (steps["sessions at risk analysed"], steps["patients analysed"]) == (
         len(design.data), design.data["patient_id"].nunique())
     assert [str(note).split(";")[0] for note in design.notes] == [
-        "discipline = nutrition: no patient dropped out"]
+        "discipline = nutrition: no session at risk ended in dropout"]
     # among the family's notes, the patient-level model's and these, labelled, read as two models' notes
     assert [str(note).split(";")[0] for note in result.notes] == [
         "discipline = nutrition: no patient dropped out after the early window",
-        "Sessions at risk: discipline = nutrition: no patient dropped out"]
+        "Sessions at risk: discipline = nutrition: no session at risk ended in dropout"]
 
 
 def test_varying_bands_pool_a_band_without_variation_by_hand():
@@ -409,3 +409,44 @@ def test_a_numeric_covariate_that_separates_the_dropouts_is_named(default_config
     assert (h2["status"], h2["reason"]) == (
         "separation", "quasi-complete separation: every dropout event has a baseline severity at or above "
                       "every other patient's")
+
+
+def test_dropouts_before_any_session_at_risk_are_not_called_absent(default_config, wai_sr, csq8):
+    """A real-data shape: every dropout left after the first session, so no session at risk (one after a
+    scored alliance) ended in dropout. H2a, H2b and H2d had said "no patient dropped out" beside a cohort
+    table of 15 dropouts; they say what is true of the sessions at risk (H2d too, with rupture data)."""
+    cfg = default_config["synthetic"] | {"n_patients": 120, "n_therapists": 12, "truth_multiplier": 1,
+                                         "seed": 12}
+    patients, sessions, outcomes, _ = synthesize(cfg, 3, COVARIATES)
+    short = patients["patient_id"].iloc[::8]
+    sessions = sessions[~sessions["patient_id"].isin(short) | (sessions["session"] == 1)]
+    outcomes = outcomes.assign(dropout=outcomes["patient_id"].isin(short).astype(int))
+    raw = {"patients": patients, "sessions": sessions, "outcomes": outcomes}
+    v = validate_tables(raw, {k: f"{k}.csv" for k in raw}, wai_sr, satisfaction=csq8)
+    scores = score_sessions(v.sessions, wai_sr)
+    features = patient_features(v.patients, scores, score_patients(v.outcomes, csq8), outcomes=v.outcomes,
+                                early_window=3)
+    assert features["dropout"].sum() == len(short) == 15
+    result = fit_family("dropout", features, COVARIATES, sessions=session_features(scores, v.patients, 3))
+    statuses = {s["key"]: (s["status"], s["reason"]) for s in result.statuses}
+    for key in ("H2a", "H2a-split", "H2b", "H2b-split"):
+        assert statuses[key] == ("not_estimable", "no session at risk ended in dropout"), key
+
+
+def test_a_library_warning_the_data_explain_is_a_note_in_words():
+    """statsmodels' "The design matrix is rank-deficient..." (and numpy's covariance warning after it) in
+    the imputation models of a small clinic had reached the report in English, in every language. They
+    read as one note in words; a warning without words keeps the library's text, labelled."""
+    import warnings
+
+    from alliance.models.common import COLLINEAR, captured_warnings
+
+    notes = []
+    with captured_warnings(notes):
+        warnings.warn("The design matrix is rank-deficient. The model parameters are not uniquely "
+                      "determined.", UserWarning, stacklevel=1)
+        warnings.warn("covariance is not symmetric positive-semidefinite.", RuntimeWarning, stacklevel=1)
+        warnings.warn("something new", UserWarning, stacklevel=1)
+    assert notes == [COLLINEAR, notes[1]] and str(notes[1]) == "Estimation warning: something new"
+    with use_language("es"):
+        assert COLLINEAR.render(format_value).startswith("algunos predictores eran colineales")

@@ -206,6 +206,16 @@ def test_a_bootstrap_without_spread_gives_no_standard_error(cohort):
     assert refused.value.status == errors.REFUSED
     assert refused.value.reason == ("1 therapist in the analysis sample: a therapist bootstrap would draw "
                                     "the same therapist every time")
+    # two therapists (a reviewer's probe): 3 distinct resamples whatever B, "[0.31, 0.40], p < .001" beside
+    # the complete-case row's [-0.69, 1.31]; refused below the 10 of H5's bootstrap, as H5c is
+    pair = features.assign(therapist_id=np.where(features.index % 2 == 0, "T001", "T002"))
+    nine = features.assign(therapist_id=[f"T{i % 9:03d}" for i in range(len(features))])
+    for few, count in ((pair, 2), (nine, 9)):
+        with pytest.raises(NotEstimable) as refused:
+            cluster_bootstrap("adherence", few, COVARIATES, draws=5, seed=1)
+        assert (refused.value.status, refused.value.reason) == (
+            errors.REFUSED, f"{count} therapists in the analysis sample (fewer than 10): a therapist "
+                            "bootstrap would resample too few clusters for a confidence interval")
     boot = cluster_bootstrap("satisfaction", features, COVARIATES, draws=3, seed=1)
     flat = boot | {"estimates": np.full(3, boot["row"]["estimate"])}
     with pytest.raises(NotEstimable, match="every one of the 3 therapist resamples refitted gave the same"):

@@ -141,8 +141,8 @@ def dynamics_result(stages: Stages) -> dict:
                                         {"waves": stages.config["models"]["riclpm_waves"]}))
 
 
-REPORT_LIBRARY_TEXT = re.compile(r"Error\b|Traceback|Exception|Warning:|\bnan\b|\bNaN\b|\binf\b|LinAlg|"
-                                 r"Singular matrix|Perfect separation|not fitted \(")
+REPORT_LIBRARY_TEXT = re.compile(r"Error\b|Traceback|Exception|Warning:|Estimation warning|\bnan\b|\bNaN\b|"
+                                 r"\binf\b|LinAlg|Singular matrix|Perfect separation|not fitted \(")
 
 
 def early_warning_result(stages: Stages) -> dict:
@@ -158,7 +158,7 @@ def early_warning_result(stages: Stages) -> dict:
                                covariates, config["ruptures"]["c"])
     analysis = early_warning_analysis(rows, settings, covariates=covariates,
                                       instrument=load_configured(config["instruments"])["alliance"],
-                                      min_cell_size=config["privacy"]["min_cell_size"])
+                                      min_cell_size=config["privacy"]["min_cell_size"], flow=flow)
     reread = {name: pd.read_csv(BytesIO(analysis[name].to_csv(index=False).encode()))
               for name in ("measures", "roc", "calibration", "decision_curve")}
     flow = suppressed_flow(flow, config["privacy"]["min_cell_size"])
@@ -247,7 +247,7 @@ EXPECTED = {  # cohort: (planned model, status, reason or flag it must state)
     "no_satisfaction": [("H3", "not_estimable", "no satisfaction measure in the data"),
                         ("H3-ordinal", "refused", "the primary model was not fitted")],
     "no_dropout": [("H2", "not_estimable", "no patient dropped out after the early window"),
-                   ("H2a", "not_estimable", "no patient dropped out"),
+                   ("H2a", "not_estimable", "no session at risk ended in dropout"),
                    ("H2-split", "refused", "the primary model was not fitted")],
     "all_attended": [("H1", "not_estimable", "attendance takes a single value: every scheduled session "
                                              "after the early window was attended"),

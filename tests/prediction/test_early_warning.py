@@ -101,6 +101,23 @@ def test_sessions_numbered_with_gaps_keep_their_patients_in_treatment():
     assert (p1["alliance_last"], p1["alliance_n_scored"]) == (3.0, 2.0)  # sessions 1 and 2: nothing later
 
 
+def test_a_decision_point_after_every_treatment_says_no_one_is_in_treatment():
+    """Decision point 12 in a clinic whose longest treatment ends at session 4 (a reviewer's config): it
+    had read "no patient in treatment at session 12 has an alliance score", as if some were in treatment;
+    at session 2, where one of three patients in treatment has no score, that reason stays apart."""
+    patients, sessions = tables()
+    scoreless = sessions.assign(alliance_total=np.where(sessions["session"] <= 2, np.nan,
+                                                        sessions["alliance_total"]))
+    rows, flow = decision_rows(scoreless, patients, [2, 12], COVARIATES, 0.5)
+    assert flow["in_treatment"].tolist() == [3, 0] and rows.empty
+    result = early_warning_analysis(rows, LIGHT | {"decision_points": [2, 12], "primary_session": 2},
+                                    covariates=COVARIATES, instrument=load_instrument("wai_sr"),
+                                    min_cell_size=10, flow=flow)["result"]
+    reasons = {status["key"].split("/")[2]: status["reason"] for status in result["statuses"]}
+    assert reasons == {"2": "no patient in treatment at session 2 has an alliance score",
+                       "12": "no patient is in treatment at session 12 with sessions still planned after it"}
+
+
 def test_no_predictor_looks_ahead():
     """Changing every patient's sessions after k changes no row at k (nor a ruptures' threshold)."""
     patients, sessions = tables()

@@ -7,11 +7,12 @@ import copy
 
 import pandas as pd
 from figure_checks import layout_problems
-from report_inputs import DIMENSIONS_RESULT, status
+from report_inputs import DIMENSIONS_RESULT, report_inputs, status
 from test_figures import smallest_printed_size
 
 from alliance.i18n import use_language
 from alliance.report.dimensions import dimension_figure, dimension_section, reportable_dimensions
+from alliance.report.document import build_report
 
 
 def test_the_section_says_which_dimension_carries_each_outcome():
@@ -144,6 +145,22 @@ def test_single_item_dimensions_say_why_they_have_no_reliability():
                 "sol ítem: sense consistència interna.") in dimension_section(single, status())["caveats"]
     caveats = dimension_section(DIMENSIONS_RESULT, status())["caveats"]
     assert not any("could not be estimated" in caveat for caveat in caveats)
+
+
+def test_without_shares_the_table_has_no_column_of_na(tmp_path):
+    """H5c refused for every outcome (fewer than 10 therapists, a reviewer's clinic) had left the share
+    column "NA" in every row; the column and its note are left out, its reason being among the models not
+    estimated."""
+    refused = copy.deepcopy(DIMENSIONS_RESULT)
+    for detail in refused["outcomes"].values():
+        detail.pop("importance", None)
+    section = dimension_section(refused, status())
+    assert section["share"] is False and {row["share"] for row in section["rows"]} == {"NA"}
+    assert dimension_section(DIMENSIONS_RESULT, status())["share"] is True
+    inputs = report_inputs(tmp_path)
+    assert "Share [95% CI]" in build_report(**inputs)
+    html = build_report(**inputs | {"dimensions": refused})
+    assert "Share [95% CI]" not in html and "Share: general dominance" not in html
 
 
 def test_an_item_in_no_dimension_is_said():

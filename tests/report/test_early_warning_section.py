@@ -181,3 +181,22 @@ def test_withheld_alerts_read_withheld_with_the_reason():
     assert "Clinic's own cut-off" not in labels and "Conventional cut-off" in labels
     drawn = {line.get_label(): line.get_ydata() for line in fig.axes[2].get_lines()}
     np.testing.assert_array_equal(drawn["Alliance and covariates"], [0.05, np.nan, 0.01])
+
+
+def test_dropouts_that_leave_few_who_stayed_are_withheld_as_more_than():
+    """194 analysed, of whom 191 dropped out (a reviewer's clinic where all but 3 of 200 left), told that 3
+    stayed. The flow as written withholds the dropouts with the stayed, and the sentence says "more than
+    184"; dropouts fewer than k still read "fewer than 10"."""
+    from alliance.prediction.decision_points import suppressed_flow
+
+    def sentence(dropped_out: int) -> str:
+        flow = pd.DataFrame({"session": [3], "in_treatment": [200], "no_alliance_score": [0],
+                             "at_risk": [194], "dropped_out": [dropped_out]})
+        written = suppressed_flow(flow, 10)
+        assert bool(written["suppressed"].iloc[0]) == (dropped_out != 100)
+        return early_warning_section(result(), measures(), written, min_cell_size=10)["flow"]
+
+    assert sentence(191) == ("At session 3: 200 patients in treatment, 0 of them without an alliance score "
+                             "yet (left out), 194 analysed, of whom more than 184 dropped out.")
+    assert sentence(4).endswith("194 analysed, of whom fewer than 10 dropped out.")
+    assert sentence(100).endswith("194 analysed, of whom 100 dropped out.")

@@ -203,6 +203,20 @@ def test_a_count_of_patients_is_hidden_below_the_minimum_cell_size_only_where_th
     assert read_back[1].render() == "age is recorded for 3 patients only"  # only inside the block
 
 
+def test_the_log_rank_sentence_withholds_dropouts_that_leave_few_patients():
+    """"(191 patients, 188 dropouts)" told that 3 of the 191 did not drop out (a reviewer's clinic where
+    all but 3 of 200 left): inside `suppressing_counts(10)` the dropouts read "more than 181"."""
+    from alliance.report.analysis import logrank_sentence
+
+    logrank = {"df": 2, "statistic": 0.76, "p_value": 0.685, "n_patients": 191, "events": 188}
+    with suppressing_counts(10):
+        assert "(191 patients, more than 181 dropouts)" in logrank_sentence(logrank)
+        assert "(191 patients, 150 dropouts)" in logrank_sentence(logrank | {"events": 150})
+        with use_language("es"):
+            assert "(191 pacientes, más de 181 abandonos)" in logrank_sentence(logrank)
+    assert "(191 patients, 188 dropouts)" in logrank_sentence(logrank)
+
+
 def test_catalan_elides_de_and_el_before_a_vowel_and_a_number_read_with_one():
     """Catalan writes "d'1 a 5", "d'1,38", "l'1,0 %" and "d'11", but "de 10" and "de 1.000" (a reviewer
     found "de 1 a 5" and "el 1,0 %" in the report); Spanish and English are left as they are."""

@@ -609,6 +609,19 @@ def test_a_column_the_data_do_not_have_gets_no_table_of_patients(inputs):
     assert '<th scope="row">Sites</th><td class="num">2</td>' in with_sites
 
 
+def test_a_count_that_leaves_few_of_its_total_reads_more_than(inputs):
+    """All but 3 of 20 patients dropped out (a reviewer's clinic: 197 of 200): "17 (85.0%)" of the 20 with
+    an outcome told that 3 stayed, below k = 5. It reads "more than 15", without a share."""
+    dropout = pd.array([i >= 3 for i in range(20)], dtype="boolean")
+    html = build_report(**inputs | {"features": inputs["features"].assign(dropout=dropout)})
+    shown = re.search(r"Dropouts \(of patients with a recorded outcome\)</t[dh]>\s*<td[^>]*>([^<]*)<", html)
+    assert shown.group(1) == "more than 15"
+    dropout = pd.array([i >= 8 for i in range(20)], dtype="boolean")
+    html = build_report(**inputs | {"features": inputs["features"].assign(dropout=dropout)})
+    shown = re.search(r"Dropouts \(of patients with a recorded outcome\)</t[dh]>\s*<td[^>]*>([^<]*)<", html)
+    assert shown.group(1) == "12 (60.0%)"
+
+
 def test_the_missing_data_table_tells_unscorable_satisfaction_from_none(inputs):
     """Satisfaction answered with too many items missing is counted apart, where there is any; its count
     and the missing with nothing answered sum to the missing shown, so when the latter is 1 to k - 1 the

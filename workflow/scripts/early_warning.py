@@ -28,7 +28,7 @@ with user_errors_to_console(log):
     covariates = list(params.covariates)
     rows, flow = decision_rows(session_scores, patients, points, covariates, params.rupture_c)
     analysis = early_warning_analysis(rows, settings, covariates=covariates, instrument=instrument,
-                                      min_cell_size=params.min_cell_size)
+                                      min_cell_size=params.min_cell_size, flow=flow)
     result = analysis["result"]
     if settings["patient_list"]:
         latest = latest_rows(session_scores, patients, points, covariates, params.rupture_c)

@@ -6,6 +6,7 @@ problem in one pass and raises a single `ValidationError` that names file, colum
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
@@ -298,18 +299,56 @@ def _check_schema(
             name = str(check).split("(")[0]
             mask = pd.Series(df.index.isin(group["index"].dropna().astype(int)), index=df.index)
             rows, keys, n = _rows(mask, df)
-            values = quoted_examples(group["failure_case"].astype(str).unique())
+            failing = group["failure_case"]
+            values = quoted_examples(failing.map(_as_written).unique())
             if name == "not_nullable":
                 message = Plural("{n} row fails check {check} (empty cells)",
                                  "{n} rows fail check {check} (empty cells)", n=n or len(group),
                                  check=str(check))
             else:
-                message = Plural("{n} row fails check {check} (e.g. {examples})",
-                                 "{n} rows fail check {check} (e.g. {examples})", n=n or len(group),
-                                 check=str(check), examples=values)
+                message = _failed_check(str(check), n or len(group), values)
             fix = fixes.get(str(column)) if name == "in_range" else None
+            if str(column) == "session" and name == "greater_than_or_equal_to" and (
+                    pd.to_numeric(failing, errors="coerce") == 0).any():
+                fix = ZERO_BASED_FIX
             problems.append(Problem.told(file, str(column), message, fix or FIXES.get(name, OTHER_FIX), rows,
                                          keys, n))
+
+
+ZERO_BASED_FIX = Message("number the sessions from 1 (the first session is 1): an export that numbers them "
+                         "from 0 needs 1 added to every session number")
+CHECK_ARGUMENTS = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def _as_written(value: object) -> str:
+    """A failing value as a file would hold it: a whole number without ".0" (pandas reads 0 as 0.0)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _failed_check(check: str, n: int, examples: str) -> Plural:
+    """`n` rows failing a pandera check (`in_range(1.0, 4.0)`, `greater_than_or_equal_to(1)`, ...), in
+    words; a check without words here by its name."""
+    name, _, arguments = check.partition("(")
+    numbers = [float(x) for x in CHECK_ARGUMENTS.findall(arguments)]
+    if name == "in_range" and len(numbers) == 2:
+        return Plural("{n} row has a value outside {low:g} to {high:g} (e.g. {examples})",
+                      "{n} rows have values outside {low:g} to {high:g} (e.g. {examples})", n=n,
+                      low=numbers[0], high=numbers[1], examples=examples)
+    if name == "greater_than_or_equal_to" and len(numbers) == 1:
+        return Plural("{n} row has a value below {minimum:g} (e.g. {examples})",
+                      "{n} rows have values below {minimum:g} (e.g. {examples})", n=n, minimum=numbers[0],
+                      examples=examples)
+    if name == "isin":
+        return Plural("{n} row has a value that is not allowed (e.g. {examples})",
+                      "{n} rows have values that are not allowed (e.g. {examples})", n=n, examples=examples)
+    if name == "whole_number":
+        return Plural("{n} row has a value that is not a whole number (e.g. {examples})",
+                      "{n} rows have values that are not whole numbers (e.g. {examples})", n=n,
+                      examples=examples)
+    return Plural("{n} row fails check {check} (e.g. {examples})", "{n} rows fail check {check} (e.g. "
+                  "{examples})", n=n, check=check, examples=examples)
 
 
 def code_form(codes: pd.Series) -> pd.Series:

@@ -134,6 +134,8 @@ def scale_reliability(items: pd.DataFrame, instrument: Instrument, ci: float = 0
         columns = list(complete.columns)
         alpha, (low, high) = scale_alpha(complete, ci=ci)
         omega = omega_total(complete, fits=fits)
+        if len(complete) < 2 and len(items):  # a reviewer read "total 0 8 NA NA NA NA NA", unexplained
+            notes.append(_incomplete_scale(scale, items[columns], instrument))
         notes += [Message("Omega of '{scale}': {note}.", scale=scale, note=note) for note in omega["notes"]]
         if omega["reason"] and len(columns) >= 3:
             notes.append(Message("Omega of '{scale}' was not estimated: {reason}.", scale=scale,
@@ -146,6 +148,20 @@ def scale_reliability(items: pd.DataFrame, instrument: Instrument, ci: float = 0
     table = pd.DataFrame(rows)
     table.attrs["notes"] = notes
     return table
+
+
+def _incomplete_scale(scale: str, answers: pd.DataFrame, instrument: Instrument) -> Message:
+    """Why a scale answered in full by fewer than two questionnaires has no reliability (NA in its row and
+    in its items' rest correlations), naming the items no questionnaire answered."""
+    never = [column for column in answers.columns if answers[column].isna().all()]
+    words = dict(scale=scale, instrument=instrument.key, n=answers.shape[1])
+    if never:
+        return Message("'{scale}' of {instrument}: fewer than two questionnaires answer all of its {n} "
+                       "items, so its reliability, score distribution and item-rest correlations are not "
+                       "computed (NA); never answered: {items}.", items=", ".join(never), **words)
+    return Message("'{scale}' of {instrument}: fewer than two questionnaires answer all of its {n} items, so "
+                   "its reliability, score distribution and item-rest correlations are not computed (NA).",
+                   **words)
 
 
 # Items -----------------------------------------------------------------------------------------------

@@ -501,13 +501,31 @@ def sd_relative_variance(values: pd.Series, rows: pd.DataFrame) -> float:
 def captured_warnings(notes: list[Message]) -> Iterator[None]:
     """Record the fitting warnings as notes instead of printing them. Separation and non-convergence are
     not notes but statuses (`fit_logit_glm`, `fit_binary_logit`), so their warnings are dropped here. A
-    warning's own text is the library's English, kept as it is."""
+    warning the data explain (`KNOWN_WARNINGS`) becomes its words; another keeps the library's English."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
-    for message in dict.fromkeys(str(w.message).splitlines()[0] for w in caught
+    for message in dict.fromkeys(warning_words(str(w.message).splitlines()[0]) for w in caught
                                  if not issubclass(w.category, STATUS_WARNINGS)):
-        notes.append(Message("Estimation warning: {message}", message=message))
+        notes.append(message)
+
+
+# Library warnings that the data explain, in words (statsmodels' OLS and numpy's multivariate normal draw, in
+# the imputation models of a small clinic whose therapists' means and disciplines coincide).
+COLLINEAR = Message("some predictors were collinear in these data (a rank-deficient design), so their "
+                    "coefficients are not uniquely determined; the fit used the minimum-norm solution")
+KNOWN_WARNINGS = (
+    (re.compile(r"design matrix is rank-deficient|covariance is not symmetric positive-semidefinite"),
+     COLLINEAR),
+)
+
+
+def warning_words(text: str) -> Message:
+    """A library warning's text as a note: its words where `KNOWN_WARNINGS` has them, else the text."""
+    for pattern, words in KNOWN_WARNINGS:
+        if pattern.search(text):
+            return words
+    return Message("Estimation warning: {message}", message=text)
 
 
 STATUS_WARNINGS = (PerfectSeparationWarning, ConvergenceWarning)

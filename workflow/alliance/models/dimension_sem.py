@@ -60,6 +60,14 @@ MAX_CORRELATION = 0.98  # latent dimensions correlating more are not distinct
 # with fewer, a pairs cluster bootstrap has few distinct draws and a sandwich few clusters, and both cover
 # poorly (Cameron, Gelbach & Miller 2008); the project's GEE check uses the same 10.
 MIN_THERAPISTS = 10
+
+
+def too_few_to_resample(count: int) -> Plural:
+    """Why a therapist bootstrap is not run on `count` (< `MIN_THERAPISTS`) therapists, in words."""
+    return Plural("{n} therapist in the analysis sample (fewer than {minimum}): a therapist bootstrap would "
+                  "resample too few clusters for a confidence interval",
+                  "{n} therapists in the analysis sample (fewer than {minimum}): a therapist bootstrap would "
+                  "resample too few clusters for a confidence interval", n=count, minimum=MIN_THERAPISTS)
 SINGULAR = 1e-10  # relative smallest eigenvalue of the information matrix taken as singular
 EQUAL_PATHS = np.array([[-1.0, 1.0, 0.0], [-1.0, 0.0, 1.0]])  # goal - bond, task - bond
 CONTRAST = np.array([-1.0, 0.5, 0.5])  # the plan's (goal + task) / 2 - bond

@@ -27,7 +27,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.outliers_influence import variance_inflation_factor
 
 from alliance.errors import BOUNDARY, FITTED, NOT_ESTIMABLE, REFUSED, NotEstimable, status_record
-from alliance.i18n import N_, Message, Plural
+from alliance.i18n import N_, Message
 from alliance.instruments import Instrument, name_in_words
 from alliance.measurement.psychometrics import keyed_items, scale_alpha
 from alliance.models.common import (
@@ -40,7 +40,7 @@ from alliance.models.common import (
     sd_relative_variance,
     standardise,
 )
-from alliance.models.dimension_sem import MIN_THERAPISTS, latent_dimensions, sem_frame
+from alliance.models.dimension_sem import MIN_THERAPISTS, latent_dimensions, sem_frame, too_few_to_resample
 from alliance.models.effects import EFFECT_COLUMNS
 from alliance.models.levels import PRIMARY, Primary
 from alliance.models.satisfaction import fit_therapist_intercept_lmm
@@ -225,11 +225,7 @@ def relative_importance(outcome: Outcome, design: Design, columns: dict[str, str
     data = design.data
     count = n_therapists(data)
     if count < MIN_THERAPISTS:
-        raise NotEstimable(Plural("{n} therapist in the analysis sample (fewer than {minimum}): a therapist "
-                                  "bootstrap would resample too few clusters for a confidence interval",
-                                  "{n} therapists in the analysis sample (fewer than {minimum}): a therapist "
-                                  "bootstrap would resample too few clusters for a confidence interval",
-                                  n=count, minimum=MIN_THERAPISTS))
+        raise NotEstimable(too_few_to_resample(count))
     response = outcome.response(data)
     base, dims = _matrices(design, columns)
     try:

@@ -45,6 +45,7 @@ from alliance.models.common import (
     predictor_effect,
     resolve_covariates,
 )
+from alliance.models.dimension_sem import MIN_THERAPISTS, too_few_to_resample
 from alliance.models.effects import EFFECT_COLUMNS, effect_row
 from alliance.models.levels import PRIMARY
 from alliance.models.satisfaction import (
@@ -449,6 +450,8 @@ def cluster_bootstrap(family: str, features: pd.DataFrame, covariates: list[str]
     n = len(boot.members)
     if n < 2:
         raise NotEstimable(ONE_THERAPIST_BOOTSTRAP, REFUSED)
+    if n < MIN_THERAPISTS:  # few distinct resamples (3 of 2 therapists, whatever B), a CI that covers poorly
+        raise NotEstimable(too_few_to_resample(n), REFUSED)
     rng = np.random.default_rng(seed)
     start, estimates, failures, notes = time.perf_counter(), [], Counter(), []
     gc.collect()

@@ -52,7 +52,10 @@ DISCRETE_SPLIT_MODEL = "discrete_time_hazard_split_cluster_therapist"
 COX_SPLIT_MODEL = "cox_time_varying_split_cluster_therapist"
 RUPTURE_MODEL = "rupture_hazard_cluster_therapist"
 MONOTONE_LIKELIHOOD = 15.0  # |log-hazard ratio| per SD or per category beyond which the likelihood is flat
-HAZARD_WORDS = {0: Message("no patient dropped out"), 1: Message("every session at risk ended in dropout")}
+# (not "no patient dropped out": a reviewer's cohort whose dropouts all left after their first session, before
+# any scored alliance could precede a session at risk, had 25 dropouts in the cohort table)
+HAZARD_WORDS = {0: Message("no session at risk ended in dropout"),
+                1: Message("every session at risk ended in dropout")}
 # Each session at risk ending in dropout or not, for the covariate categories without dropout
 SESSION_EVENTS = Binary(lambda d: (d["event"], 1 - d["event"]), HAZARD_WORDS)
 

@@ -95,14 +95,17 @@ def decision_rows(session_scores: pd.DataFrame, patients: pd.DataFrame, points: 
 
 
 def suppressed_flow(flow: pd.DataFrame, min_cell_size: int) -> pd.DataFrame:
-    """The flow table as written: a count of 1 to `min_cell_size` - 1 patients is left empty (0 is kept:
-    it identifies no one), and so is the count in treatment where one of its two parts (without an
-    alliance score, analysed) is, since it would give that one away; `suppressed` says whether any count
-    of the row was."""
+    """The flow table as written, with `stayed` (the analysed who did not drop out): a count of 1 to
+    `min_cell_size` - 1 patients is left empty (0 is kept: it identifies no one), and so is the count in
+    treatment where one of its two parts (without an alliance score, analysed) is, and the dropouts
+    where the stayed are (the analysed minus the dropouts would give either away); `suppressed` says
+    whether any count of the row was."""
     out = flow.copy()
+    out["stayed"] = out["at_risk"] - out["dropped_out"]
     counts = out.columns.drop("session")
     small = (out[counts] > 0) & (out[counts] < min_cell_size)
     small["in_treatment"] |= small["no_alliance_score"] ^ small["at_risk"]  # secondary suppression
+    small["dropped_out"] |= small["stayed"]  # 191 of 194 analysed told that 3 stayed
     out[counts] = out[counts].astype("Int64").mask(small)
     out["suppressed"] = small.any(axis=1)
     return out

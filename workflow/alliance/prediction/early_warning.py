@@ -194,11 +194,16 @@ def youden_cutoff(last: np.ndarray, y: np.ndarray) -> float:
     return float(candidates[int(np.argmax(j))])
 
 
-def check_estimable(rows: pd.DataFrame, session: int, folds: int, min_cell_size: int) -> None:
+def check_estimable(rows: pd.DataFrame, session: int, folds: int, min_cell_size: int,
+                    in_treatment: int | None = None) -> None:
     """Raise `NotEstimable` where the rows at `session` cannot support a validated model, or where fewer
     than `min_cell_size` of them dropped out or stayed (refused: too few to validate a prediction, and
     every measure, its n and the `auto` threshold would give that suppressed count away: sensitivity
-    6 / 8, a threshold of 8 / 158)."""
+    6 / 8, a threshold of 8 / 158). `in_treatment`: the patients in treatment at `session` (the flow's),
+    where known, so that an empty decision point says whether anyone was in treatment."""
+    if rows.empty and in_treatment == 0:
+        raise NotEstimable(Message("no patient is in treatment at session {session} with sessions still "
+                                   "planned after it", session=session))
     if rows.empty:
         raise NotEstimable(Message("no patient in treatment at session {session} has an alliance score",
                                    session=session))
@@ -332,23 +337,27 @@ def alert_threshold(setting: str | float, y: np.ndarray) -> float:
 
 def early_warning_analysis(rows: pd.DataFrame, settings: dict, *, covariates: list[str],
                            instrument: Instrument, min_cell_size: int,
-                           alliance: tuple[str, ...] = ALLIANCE_PREDICTORS) -> dict:
+                           alliance: tuple[str, ...] = ALLIANCE_PREDICTORS,
+                           flow: pd.DataFrame | None = None) -> dict:
     """The early-warning analysis of the decision rows (`alliance.prediction.decision_points`).
 
     `settings` is the config's `early_warning` block (decision_points, primary_session, folds,
     bootstrap, threshold, penalty, seed); `alliance` the alliance predictors (a notebook may try
-    others). Returns the result (JSON-ready: statuses, thresholds, cut-offs, the
+    others); `flow` the decision points' flow (`decision_rows`), whose patients in treatment tell an
+    empty decision point's reason. Returns the result (JSON-ready: statuses, thresholds, cut-offs, the
     verdict) and the tables: measures, decision curve, calibration bins, ROC points.
     """
     from sklearn import config_context
 
     with config_context(assume_finite=True, skip_parameter_validation=True):  # checked once, here
         return _analysis(rows, settings, covariates=covariates, instrument=instrument,
-                         min_cell_size=min_cell_size, alliance=alliance)
+                         min_cell_size=min_cell_size, alliance=alliance,
+                         in_treatment={} if flow is None else dict(zip(flow["session"], flow["in_treatment"],
+                                                                       strict=True)))
 
 
 def _analysis(rows: pd.DataFrame, settings: dict, *, covariates: list[str], instrument: Instrument,
-              min_cell_size: int, alliance: tuple[str, ...]) -> dict:
+              min_cell_size: int, alliance: tuple[str, ...], in_treatment: dict[int, int]) -> dict:
     points = sorted(int(k) for k in settings["decision_points"])
     primary, folds, seed = int(settings["primary_session"]), int(settings["folds"]), int(settings["seed"])
     penalty = settings.get("penalty", DEFAULT_PENALTY)
@@ -367,7 +376,7 @@ def _analysis(rows: pd.DataFrame, settings: dict, *, covariates: list[str], inst
         at_k = rows[rows["session"] == session].reset_index(drop=True)
         y = at_k["dropout"].to_numpy(dtype=int)
         try:
-            check_estimable(at_k, session, folds, min_cell_size)
+            check_estimable(at_k, session, folds, min_cell_size, in_treatment.get(session))
             designs = {name: design_matrix(at_k, predictors, levels) for name, predictors in sets.items()}
             validated = out_of_fold(at_k, designs, folds, penalty, seed, session)
         except NotEstimable as error:

@@ -171,7 +171,7 @@ def logrank_sentence(logrank: dict) -> str:
              "descriptive.").format(df=logrank["df"], statistic=format_number(logrank["statistic"]),
                                     p=p_text(logrank["p_value"]),
                                     patients=counted(logrank["n_patients"], "patient"),
-                                    dropouts=counted(logrank["events"], "dropout"))
+                                    dropouts=counted(logrank["events"], "dropout", of=logrank["n_patients"]))
 
 
 def invariance_caveat(level: str | None) -> str:

@@ -313,9 +313,12 @@ def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
     # none: `_no_reliability` says why once, instead of a column of NA)
     alpha = any(is_number(values["alpha"]) for detail in result["outcomes"].values()
                 for values in detail.get("reliability", {}).get("dimensions", {}).values())
+    # the share column only where some outcome has shares (H5c refused for every outcome, as with fewer than
+    # 10 therapists, had left a column of NA; its reason is among the models not estimated)
+    share = any(row["share"] != "NA" for row in rows)
     return {"sentences": sentences, "rows": rows, "latent": latent, "reliability": reliability,
             "differences": differences, "caveats": caveats, "not_estimated": not_estimated,
-            "limit": format_unit(MIN_RELIABILITY), "none": "", "alpha": alpha}
+            "limit": format_unit(MIN_RELIABILITY), "none": "", "alpha": alpha, "share": share}
 
 
 def _interval(ax, estimate: float, low: float, high: float, y: float, colour, marker: str) -> None:

@@ -228,6 +228,9 @@ def flow_sentence(flow: pd.DataFrame | None, primary: int, min_cell_size: int) -
     fewer = fill(_("fewer than {k}"), k=format_count(min_cell_size))
     shown = {name: (format_count(row[name]) if pd.notna(row[name]) else fewer)
              for name in ("in_treatment", "no_alliance_score", "at_risk", "dropped_out")}
+    if pd.isna(row["dropped_out"]) and pd.isna(row.get("stayed", 0)) and pd.notna(row["at_risk"]):
+        # withheld as fewer than k of the analysed stayed (`suppressed_flow`): more than all but k dropped out
+        shown["dropped_out"] = fill(_("more than {n}"), n=format_count(int(row["at_risk"]) - min_cell_size))
     if pd.isna(row["in_treatment"]) and (pd.notna(row["no_alliance_score"]) or pd.notna(row["at_risk"])):
         # withheld (`suppressed_flow`), not small: it would give away the suppressed one of its two parts
         return fill(_("At session {session}: {at_risk} patients analysed, of whom {dropped_out} dropped out; "

@@ -21,6 +21,8 @@ from alliance.i18n import (
     N_,
     Message,
     _,
+    active_min_cell_size,
+    complement_suppressed,
     elided_format,
     language,
     ngettext,
@@ -384,12 +386,15 @@ COUNTED = {
 }
 
 
-def counted(n: int, noun: str) -> str:
+def counted(n: int, noun: str, of: int | None = None) -> str:
     """A count with its noun in the right number: "1 therapist", "12 therapists" (`noun`: one of
     `COUNTED`; another noun is counted in English, with an "s" for the plural). A count of patients,
     observations or dropouts of 1 to k - 1 reads "<k patients" inside `suppressing_counts(k)` (the
-    report); therapists are counted as they are (`alliance.models.common.unit_count`)."""
+    report), and one that leaves 1 to k - 1 of `of` (shown beside it) "more than of - k dropouts";
+    therapists are counted as they are (`alliance.models.common.unit_count`)."""
     hidden = suppressed_count(n) if noun != "therapist" else None
+    if hidden is None and of is not None and complement_suppressed(n, of) is not None:
+        hidden = _("more than {n}").format(n=format_count(of - active_min_cell_size()))
     if noun not in COUNTED:
         return f"{hidden or format_count(n)} {noun if n == 1 and not hidden else noun + 's'}"
     singular, plural = COUNTED[noun]
@@ -404,9 +409,13 @@ def suppressed_effect(min_cell_size: int) -> str:
 
 
 def shown_count(n: int, min_cell_size: int, of: int | None = None) -> str:
-    """A count (with its share of `of`) for the report, or "<k" when it is 1 to k - 1."""
+    """A count (with its share of `of`) for the report; "<k" when it is 1 to k - 1, and "more than
+    of - k", without a share, when it leaves 1 to k - 1 of `of` (197 dropouts of 200 told that 3 stayed;
+    ANALYSIS_PLAN.md, section 8)."""
     if 0 < n < min_cell_size:
         return f"<{min_cell_size}"
+    if of is not None and discloses(n, of, min_cell_size):
+        return _("more than {n}").format(n=format_count(of - min_cell_size))
     return count_with_share(n, of) if of is not None else format_count(n)
 
 
