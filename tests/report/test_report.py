@@ -85,8 +85,14 @@ def test_share_outcomes_are_in_percentage_points():
     tiny = apa_row(pd.Series({**row.to_dict(), "outcome": "symptoms_next", "estimate": 0.0005,
                               "std_error": 0.0025, "ci_low": -0.0045, "ci_high": 0.0055}),
                    early_window=3, min_cell_size=10)
-    assert (tiny["scale"], tiny["estimate"], tiny["se"], tiny["ci"]) == ("points", "0.00050", "0.00250",
-                                                                          "[-0.00450, 0.00550]")
+    assert (tiny["scale"], tiny["estimate"], tiny["se"], tiny["ci"]) == ("points", "0.00050", "0.0025",
+                                                                          "[-0.0045, 0.0055]")
+    # a tiny estimate with a wide interval: the SE and CI with the decimals of their own size (a reviewer's
+    # "log HR 0.00053 0.21927 [-0.94292, 0.94399]")
+    wide = apa_row(pd.Series({**row.to_dict(), "outcome": "dropout", "scale": "log_hazard",
+                              "estimate": 0.00053, "std_error": 0.21927, "ci_low": -0.94292,
+                              "ci_high": 0.94399}), early_window=3, min_cell_size=10)
+    assert (wide["estimate"], wide["se"], wide["ci"]) == ("0.00053", "0.22", "[-0.94, 0.94]")
 
 
 TRUTH = {"effects": [

@@ -23,6 +23,7 @@ from alliance.report.format import (
     format_p,
     format_percent,
     format_unit,
+    interval_digits,
     is_number,
     p_text,
 )
@@ -74,8 +75,12 @@ def apa_row(row: pd.Series, early_window: int, min_cell_size: int, *, q_value: f
                 "n_therapists": "", "mark": mark}
     factor, scale = ((100.0, _("percentage points")) if row["outcome"] in SHARE_OUTCOMES
                      else (1.0, scale_word(row["scale"])))
-    digits = estimate_digits(factor * row["estimate"])  # the same decimals for estimate, SE and CI
-    value = {column: format_number(factor * row[column], digits) for column in ("estimate", "std_error")}
+    # the estimate never 0.00 when it is not 0; the SE and CI with the decimals their size needs (an
+    # estimate of 0.00053 had given "0.21927 [-0.94292, 0.94399]")
+    se = factor * row["std_error"]
+    digits = interval_digits(factor * row["ci_low"], factor * row["ci_high"])
+    value = {"estimate": format_number(factor * row["estimate"], estimate_digits(factor * row["estimate"])),
+             "std_error": format_number(se, estimate_digits(se))}
     return {"mark": mark,
         "analysis": analysis_word(row["analysis"]),
         "predictor": predictor_label(row["predictor"]),

@@ -23,6 +23,7 @@ from alliance.report.format import (
     bound_digits,
     estimate_digits,
     format_ci,
+    format_estimate,
     format_number,
     format_p,
     format_unit,
@@ -78,8 +79,7 @@ VIF_LIMIT = 5.0  # a joint coefficient with a larger VIF is not interpretable al
 
 
 def _estimate(row: Mapping) -> str:
-    digits = estimate_digits(row["estimate"])
-    return f"{format_number(row['estimate'], digits)} {format_ci(row['ci_low'], row['ci_high'], digits)}"
+    return format_estimate(row["estimate"], row["ci_low"], row["ci_high"])
 
 
 def _contrast_sentence(outcome: str, row: Mapping) -> str:

@@ -14,9 +14,9 @@ from alliance.i18n import N_, _
 from alliance.ingest.privacy import is_reportable
 from alliance.models.dynamics import KEY, dynamics_table, wave_sessions
 from alliance.report.format import (
-    estimate_digits,
     format_ci,
     format_count,
+    format_estimate,
     format_number,
     format_p,
     format_unit,
@@ -190,9 +190,7 @@ def dynamics_figure(result: Mapping | None) -> Figure:
             ax.annotate("", xy=(nodes[end][0] - 0.085, nodes[end][1]), xytext=(nodes[start][0] + 0.07,
                         nodes[start][1]), arrowprops={"arrowstyle": "-|>", "lw": 1.8 if sure else 1.0,
                                                       "linestyle": "-" if sure else "--", "color": "0.15"})
-            digits = estimate_digits(row["estimate"])  # never a non-zero effect as 0.00
-            label = (f"{format_number(row['estimate'], digits)}\n"
-                     f"{format_ci(row['ci_low'], row['ci_high'], digits)}")
+            label = format_estimate(row["estimate"], row["ci_low"], row["ci_high"], "\n")
             ax.text(lx, ly, label, ha="center", va="center", fontsize=9,
                     bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none"})
         ax.text(0.5, 0.02, _("Within-patient lagged effects per point of the earlier score (RI-CLPM, equal "

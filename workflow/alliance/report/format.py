@@ -81,6 +81,15 @@ def estimate_digits(value: float, digits: int = 2) -> int:
     return 1 - int(np.floor(np.log10(abs(value))))
 
 
+def interval_digits(low: float, high: float, digits: int = 2) -> int:
+    """The decimals of an interval's bounds (or of an SE, given as -se, se): `digits`, or as many as
+    `estimate_digits` gives its half-width, so that an interval of a tiny effect is not [0.00, 0.00] while
+    one of an estimate of 0.00053 is not [-0.94292, 0.94399]."""
+    if not (is_number(low) and is_number(high)):
+        return digits
+    return estimate_digits((high - low) / 2, digits)
+
+
 def format_unit(value: float, digits: int = 2) -> str:
     """A number bounded by 1 (r, p): without the leading zero in English (APA: .27, -.26), with it in
     Spanish and Catalan (0,27)."""
@@ -124,6 +133,13 @@ def format_ci(low: float, high: float, digits: int = 2, *, unit: bool = False, p
     separator = ", " if language() == SOURCE_LANGUAGE else "; "
     low_digits, high_digits = (digits, digits) if percent else bound_digits(low, high, digits)
     return f"[{fmt(low, low_digits)}{separator}{fmt(high, high_digits)}]"
+
+
+def format_estimate(estimate: float, low: float, high: float, separator: str = " ") -> str:
+    """An estimate and its CI ("0.47 [0.12, 0.83]"): the estimate never 0.00 when it is not 0
+    (`estimate_digits`), the bounds with the decimals the interval's width needs (`interval_digits`)."""
+    return (f"{format_number(estimate, estimate_digits(estimate))}{separator}"
+            f"{format_ci(low, high, interval_digits(low, high))}")
 
 
 def format_count(n: float) -> str:

@@ -30,10 +30,12 @@ from alliance.report.format import (
     estimate_digits,
     foreign,
     format_ci,
+    format_estimate,
     format_number,
     format_p,
     format_percent,
     format_unit,
+    interval_digits,
     is_number,
 )
 from alliance.report.style import figure_style, message_figure, new_figure
@@ -177,11 +179,11 @@ def glance_sentence(row: Mapping, satisfaction_label: str) -> str:
     if row["hidden"]:
         return fill(_("{label}: {hidden}."), label=row["label"], hidden=row["hidden"])
     null = 1.0 if row["metric"] == "odds ratio" else 0.0
-    digits = estimate_digits(row["estimate"])
+    digits = interval_digits(row["ci_low"], row["ci_high"])
     clear = row["ci_low"] > null or row["ci_high"] < null
     higher, lower, unclear = SENTENCES[row["key"]]
     message = (higher if row["estimate"] > null else lower) if clear else unclear
-    sentence = _(message).format(estimate=format_number(row["estimate"], digits),
+    sentence = _(message).format(estimate=format_number(row["estimate"], estimate_digits(row["estimate"])),
                                  low=format_number(row["ci_low"], digits),
                                  high=format_number(row["ci_high"], digits), instrument=satisfaction_label)
     if row.get("predicted") is None:
@@ -197,13 +199,11 @@ def glance_table(rows: Sequence[Mapping]) -> list[dict]:
     for row in rows:
         reported = row["status"] in REPORTED and not row["hidden"]
         bench = row["benchmark"]
-        digits = estimate_digits(row["estimate"])
         cells.append({
             "hypothesis": row["hypothesis"], "outcome": row["label"],
             "analysis": hypothesis_role(row["analysis"]),
             "metric": _(METRIC_WORDS[row["metric"]]) if reported else "",
-            "estimate": (f"{format_number(row['estimate'], digits)} "
-                         f"{format_ci(row['ci_low'], row['ci_high'], digits)}"
+            "estimate": (format_estimate(row["estimate"], row["ci_low"], row["ci_high"])
                          if reported else row["hidden"] or status_word(row["status"])),
             "p": format_p(row["p_value"]) if reported else "",
             "benchmark": _benchmark_cell(bench) if bench else "",

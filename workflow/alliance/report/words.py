@@ -43,6 +43,7 @@ from alliance.report.format import (
     format_percent,
     format_unit,
     format_value,
+    interval_digits,
     p_text,
 )
 
@@ -350,13 +351,14 @@ DIRECTION_SENTENCES = {
 
 def effect_summary(row: pd.Series, early_window: int) -> str:
     """One primary effect row in words: estimate per SD, 95% CI, p, r, and the sample."""
-    digits = estimate_digits(row["estimate"])
+    digits = interval_digits(row["ci_low"], row["ci_high"])
     beyond = any(abs(value) > 1 for value in (row["r"], row["r_ci_low"], row["r_ci_high"]))  # NaN: no
     template = EFFECT_SENTENCE_NO_R if beyond else EFFECT_SENTENCES[row["scale"] == "log_odds"]
     sentence = fill(_(template),
         predictor=predictor_words(row["predictor"], early_window),
         outcome=phrase(OUTCOME_WORDS, row["outcome"]),
-        estimate=format_number(row["estimate"], digits), scale=_(SCALE_PHRASES[row["scale"]]),
+        estimate=format_number(row["estimate"], estimate_digits(row["estimate"])),
+        scale=_(SCALE_PHRASES[row["scale"]]),
         low=format_number(row["ci_low"], digits), high=format_number(row["ci_high"], digits),
         p=p_text(row["p_value"]), odds_ratio=format_number(np.exp(row["estimate"])),
         r=format_number(row["r"]) if beyond else format_unit(row["r"]),
