@@ -7,6 +7,7 @@ from pathlib import Path
 from snakemake.utils import min_version
 
 from alliance.configuration import check_config_or_exit
+from alliance.instruments import check_configured_or_exit
 
 min_version("9.0")
 
@@ -18,6 +19,7 @@ configfile: Path(workflow.basedir) / "config.yaml"
 
 # One line per problem (key, value given, what is expected) and exit status 1; defaults filled in.
 check_config_or_exit(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+check_configured_or_exit(config["instruments"])  # the instruments, once the config's form is right
 
 
 # ---- Rules -----------------------------------------------------------------------------------

@@ -26,7 +26,7 @@
 import pandas as pd
 
 from alliance.instruments import load_configured
-from alliance.prediction.decision_points import ALLIANCE_PREDICTORS, decision_rows
+from alliance.prediction.decision_points import ALLIANCE_PREDICTORS, decision_rows, suppressed_flow
 from alliance.prediction.early_warning import early_warning_analysis
 from alliance.runtime.results import load_results
 
@@ -47,8 +47,10 @@ instrument = load_configured(config.get("instruments", {"alliance": "wai_sr", "s
 rupture_c = config.get("ruptures", {}).get("c", 2.0)
 rows, flow = decision_rows(run.session_scores, run.features, settings["decision_points"], covariates,
                            rupture_c)
-print(f"At each decision point, the patients in treatment ({len(rows)} rows):")
-print(flow.to_string(index=False))
+min_cell_size = config.get("privacy", {}).get("min_cell_size", 10)
+print(f"At each decision point, the patients in treatment ({len(rows)} rows; counts below {min_cell_size} "
+      "left empty, as the run writes them):")
+print(suppressed_flow(flow, min_cell_size).to_string(index=False))
 
 # %% [markdown]
 # The run's own measures at the primary decision point, if it wrote them.
@@ -70,9 +72,10 @@ if saved.exists():
 def auc_and_benefit(rows: pd.DataFrame, changes: dict, alliance: tuple[str, ...] = ALLIANCE_PREDICTORS
                     ) -> pd.DataFrame:
     result = early_warning_analysis(rows, settings | changes, covariates=covariates, instrument=instrument,
-                                    min_cell_size=config.get("privacy", {}).get("min_cell_size", 10),
-                                    alliance=alliance)
+                                    min_cell_size=min_cell_size, alliance=alliance, flow=flow)
     table = result["measures"]
+    if table.empty:  # why, in words (e.g. "no patient in treatment at session 3 dropped out")
+        return pd.DataFrame({"not estimable": sorted({s["reason"] for s in result["result"]["statuses"]})})
     keep = table["measure"].isin(["auc", "sensitivity", "ppv", "alerts_per_100", "net_benefit"])
     return (table[keep & (table["validation"] == "therapist_cv")]
             .pivot_table(index="strategy", columns="measure", values="estimate").round(3))

@@ -26,6 +26,7 @@
 # %%
 import pandas as pd
 
+from alliance.errors import NotEstimable
 from alliance.models.dynamics import wave_sessions
 from alliance.runtime.results import load_results
 from alliance.stats.riclpm import fit_riclpm, wide_from_long
@@ -61,10 +62,21 @@ def lagged(fit: dict) -> pd.DataFrame:
     return table[["effect", "wave", "estimate", "se_cluster", "ci_low", "ci_high"]].round(3)
 
 
+def refit(wide: pd.DataFrame, waves: int, **options) -> dict | None:
+    """`fit_riclpm` on the panel, or None after saying why where these data cannot support it (too few
+    therapists for cluster-robust SEs, too few patients, no convergence)."""
+    try:
+        return fit_riclpm(wide, waves, clusters=therapists.to_numpy(), **options)
+    except NotEstimable as why:
+        print(f"RI-CLPM ({waves} waves): not estimable: {why.reason}")
+        return None
+
+
 wide, therapists = panel(4)
-equal = fit_riclpm(wide, 4, constrained=True, clusters=therapists.to_numpy())
-print(f"n = {equal['n']}, chi2({equal['df']}) = {equal['chisq']:.2f}, CFI {equal['cfi']:.3f}")
-lagged(equal)
+equal = refit(wide, 4, constrained=True)
+if equal is not None:
+    print(f"n = {equal['n']}, chi2({equal['df']}) = {equal['chisq']:.2f}, CFI {equal['cfi']:.3f}")
+    print(lagged(equal).to_string(index=False))
 
 # %% [markdown]
 # The same sessions with the lagged effects free per session: does the effect of the alliance on the next
@@ -72,10 +84,11 @@ lagged(equal)
 # constraints) and the per-session estimates.
 
 # %%
-free = fit_riclpm(wide, 4, constrained=False, clusters=therapists.to_numpy())
-difference = equal["chisq"] - free["chisq"]
-print(f"equality constraints: chi2({equal['df'] - free['df']}) = {difference:.2f}")
-lagged(free)
+free = refit(wide, 4, constrained=False) if equal is not None else None
+if free is not None:
+    difference = equal["chisq"] - free["chisq"]
+    print(f"equality constraints: chi2({equal['df'] - free['df']}) = {difference:.2f}")
+    print(lagged(free).to_string(index=False))
 
 # %% [markdown]
 # To try another T, call `panel(T)` and refit; `fit_riclpm(..., random_intercepts=False)` gives the

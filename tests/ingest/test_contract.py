@@ -239,3 +239,26 @@ def test_read_table_formats(tmp_path, wai_sr, csq8):
         read_table(tmp_path / "p.json")
     with pytest.raises(InputError, match="file not found"):
         read_table(tmp_path / "missing.csv")
+
+
+def test_a_configured_therapist_form_without_its_columns_is_refused(wai_sr, csq8, tmp_path, root):
+    """instruments.alliance_therapist set, the sessions without a single of its item columns (a reviewer's
+    config): validation had passed and the report said "no questionnaire was answered by item"."""
+    import yaml
+
+    from alliance.instruments import load_instrument
+
+    own = yaml.safe_load((root / "workflow/alliance/instruments/wai_sr.yaml").read_text())
+    definition = tmp_path / "wai_sr_t.yaml"
+    definition.write_text(yaml.safe_dump(own | {"key": "wai_sr_t"}))
+    therapist = load_instrument(str(definition))
+    raw = tables(wai_sr, csq8)
+    with pytest.raises(ValidationError) as caught:
+        validate_tables(raw, FILES, wai_sr, satisfaction=csq8, therapist=therapist)
+    (problem,) = caught.value.problems
+    assert (problem.file, problem.column) == ("sessions.csv", "wai_sr_t_01")
+    assert str(problem.message) == ("instruments.alliance_therapist is set (wai_sr_t), but the table has "
+                                    "none of its item columns (wai_sr_t_01 to wai_sr_t_12)")
+    for column in therapist.item_columns:
+        raw["sessions"][column] = ["4", None, "5", "3"]
+    assert len(validate_tables(raw, FILES, wai_sr, satisfaction=csq8, therapist=therapist).sessions) == 4

@@ -241,3 +241,20 @@ def test_cut_off_settings_from_the_config():
         load_configured(settings | {"alliance": "wai_sr"})
     own = load_configured(settings | {"alliance": "wai_sr", "cutoff_value": 4.0})["alliance"]
     assert own.cutoff.value == 4
+    # a cut-off outside the total's range flags every total or none (a reviewer's SRS with 50)
+    for value, key in ((50.0, "srs"), (-3.0, "wai_sr")):
+        with pytest.raises(InstrumentError, match=f"cutoff_value {value:g} lies outside the total's range"):
+            load_configured(settings | {"alliance": key, "cutoff_value": value})
+
+
+def test_the_cut_off_settings_are_the_patient_rated_instruments_only(tmp_path, root):
+    """A therapist-rated 1-5 form beside the SRS with cutoff_value 36 had taken that cut-off (99.96% of its
+    sessions "a concern", and the Methods said so); with cutoff_inclusive alone the run stopped, blaming
+    the therapist form's file. It keeps its own definition's (none)."""
+    own = yaml.safe_load((root / "workflow/alliance/instruments/wai_sr.yaml").read_text())
+    path = tmp_path / "wai_sr_t.yaml"
+    path.write_text(yaml.safe_dump(own | {"key": "wai_sr_t"}))
+    settings = {"alliance": "srs", "satisfaction": "csq8", "alliance_therapist": str(path)}
+    for cutoff in ({"cutoff_value": 36.0}, {"cutoff_inclusive": True}):
+        loaded = load_configured(settings | cutoff)
+        assert loaded["alliance"].cutoff.value == 36 and loaded["therapist"].cutoff is None

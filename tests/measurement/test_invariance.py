@@ -530,6 +530,16 @@ def test_invariance_tables_per_level_per_group_and_not_estimable_rows(plain_coho
     assert haq["status"].tolist() == ["not_estimable"]
     assert haq["reason"].iloc[0].endswith("does not map its items to bond, goal and task")
     assert '"template"' in haq["reason_message"].iloc[0]
+    # a form whose goal is one item (a reviewer's custom form, its subscales fitted by the CFA above): the
+    # reason says the models take the dimension map, not the subscales
+    from dataclasses import replace
+
+    wai = _wai()
+    single = replace(wai, dimensions=wai.dimensions | {"goal": (4,)})
+    (row,) = inv.invariance_tables(first, patients, single, ["discipline"])[0].to_dict(orient="records")
+    assert row["status"] == "not_estimable" and row["reason"].endswith(
+        "measures a dimension by one item: the invariance models take the bond, goal and task map of its "
+        "items (not its subscales, which the factor analysis above uses), and a factor needs at least two")
     too_big, _ = inv.invariance_tables(first, patients, _wai(), ["discipline", "site"], min_group_size=1000)
     assert too_big["grouping"].tolist() == ["discipline", "site"]
     assert too_big["reason"].tolist() == [

@@ -163,6 +163,27 @@ def test_without_shares_the_table_has_no_column_of_na(tmp_path):
     assert "Share [95% CI]" not in html and "Share: general dominance" not in html
 
 
+def test_a_single_item_dimension_beside_others_says_why_it_has_no_alpha():
+    """A custom form whose goal and task have one item each beside a three-item bond (a reviewer's probe):
+    its rows read "NA [NA; NA]" and "NA" without a word; they give the reason."""
+    mixed = copy.deepcopy(DIMENSIONS_RESULT)
+    for detail in mixed["outcomes"].values():
+        if "reliability" in detail:
+            for dimension in ("goal", "task"):
+                detail["reliability"]["dimensions"][dimension] |= {
+                    "alpha": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n_items": 1,
+                    "low": False, "reason": "one item: no internal consistency"}
+    section = dimension_section(mixed, status())
+    (row, *_rest) = section["reliability"]
+    assert row["goal"] == row["task"] == "one item: no internal consistency" and "[" in row["bond"]
+    assert {r["alpha"] for r in section["rows"]
+            if r["dimension"] in ("goal", "task") and r["outcome"] == "satisfaction"} == {
+        "one item: no internal consistency"}
+    with use_language("es"):
+        (row, *_rest) = dimension_section(mixed, status())["reliability"]
+    assert row["goal"] == "un solo ítem: sin consistencia interna"
+
+
 def test_an_item_in_no_dimension_is_said():
     """The SRS's overall item (4) is none of Bordin's dimensions: the section says it is in the total but
     in no dimension score (it was left out without a word); a form whose items all map says nothing."""

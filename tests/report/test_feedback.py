@@ -49,18 +49,37 @@ def test_session_means_use_bands_and_the_minimum():
 def test_pages_only_for_therapists_at_or_above_the_minimum(tmp_path):
     patients, sessions = cohort()
     index = feedback_pages(patients, sessions, min_cell_size=5, out_dir=tmp_path)
+    # TB's hidden count is the clinic's 8 minus TA's 6 (a reviewer's 320 - 317 = 3): TA's is hidden too
     assert index.to_dict(orient="records") == [
-        {"therapist_id": "TA", "patients": "6", "page": "therapist_TA.html"},
+        {"therapist_id": "TA", "patients": "suppressed", "page": "therapist_TA.html"},
         {"therapist_id": "TB", "patients": "<5", "page": ""}]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index.csv", "therapist_TA.html"]
     page = (tmp_path / "therapist_TA.html").read_text()
-    assert "Your 6 patients beside the clinic's 8" in page
+    assert "Your 6 patients beside the clinic's more than 3" in page  # 8 would tell the others' 2
     # 2 of TA's 5 classifiable patients had a rupture: a count below the minimum, as the report hides it
-    assert re.search(r"at least one alliance rupture</td>\s*<td[^>]*>&lt;5</td>", page)
+    assert re.search(r"at least one alliance rupture \(of those classifiable\)</td>\s*<td[^>]*>&lt;5</td>",
+                     page)
     assert "40.0%" not in page and "data:image/png;base64," in page
     assert "counts of fewer than 5 patients are shown as &lt;5." in page
     text = re.sub(r'"data:[^"]*"', "", page)  # the figure's base64 bytes can hold "P05" by chance
     assert not any(f"P{i:02d}" in text for i in range(8))  # no patient is named
+
+
+def test_a_share_whose_denominator_would_tell_a_small_count_is_left_out(tmp_path):
+    """TA's 6 patients, 5 of them classifiable: "2 (40.0%)" told that 1 could not be classified (a reviewer
+    read "15 (55.6%)" of 28 as 15 of 27). With k = 2 the count is shown alone; the dropouts' share (2 of the
+    5 with an outcome) likewise; the clinic's shares, whose denominators fall short of its 8 by 1 and 1,
+    too."""
+    patients, sessions = cohort()
+    feedback_pages(patients, sessions, min_cell_size=2, out_dir=tmp_path)
+    page = (tmp_path / "therapist_TA.html").read_text()
+    cells = dict(re.findall(r"<tr><td>([^<]*)</td><td[^>]*>([^<]*)</td>", page))
+    assert cells["Patients with at least one alliance rupture (of those classifiable)"] == "2"
+    assert cells["Patients who dropped out (of those with a recorded outcome)"] == "2"
+    feedback_pages(patients, sessions, min_cell_size=1, out_dir=tmp_path)
+    page = (tmp_path / "therapist_TA.html").read_text()
+    cells = dict(re.findall(r"<tr><td>([^<]*)</td><td[^>]*>([^<]*)</td>", page))
+    assert cells["Patients with at least one alliance rupture (of those classifiable)"] == "2 (40.0%)"
 
 
 def test_pages_in_english_are_unchanged(tmp_path):
@@ -81,7 +100,7 @@ def test_pages_in_english_are_unchanged(tmp_path):
 def test_pages_in_spanish_and_catalan(tmp_path, code, heading, own, clinic):
     patients, sessions = cohort()
     with use_language(code):
-        index = feedback_pages(patients, sessions, min_cell_size=2, out_dir=tmp_path)
+        index = feedback_pages(patients, sessions, min_cell_size=1, out_dir=tmp_path)
         figure = trajectory_figure(session_means(sessions, min_cell_size=9),
                                    session_means(sessions, 5), "TA")
     # file names and the index stay as they are

@@ -328,3 +328,21 @@ def test_the_methods_describe_h5_h4c_and_the_early_warning_with_their_settings(d
         assert author in references, author
     config["instruments"]["alliance"] = "haq_ii"
     assert "Bond, goals and tasks" not in {p["heading"] for p in markdown(config)[0]}
+
+
+def test_one_reverse_keyed_item_reads_in_the_singular():
+    """A clinic's form with one reverse-keyed item read "Los ítems 5 son inversos" (a reviewer's probe)."""
+    from dataclasses import replace
+
+    from alliance.instruments import load_instrument
+    from alliance.report.methods import instrument_sentence
+
+    haq = load_instrument("haq_ii")
+    one = replace(haq, reverse_keyed=(4,))
+    plural = "Items 4, 8, 11, 16, 19 are reverse-keyed (1 + 6 - answer)."
+    assert plural in instrument_sentence("Alliance", haq)
+    assert "Item 4 is reverse-keyed (1 + 6 - answer)." in instrument_sentence("Alliance", one)
+    with use_language("es"):
+        assert "El ítem 4 es inverso (1 + 6 − respuesta)." in instrument_sentence("Alianza", one)
+    with use_language("ca"):
+        assert "L'ítem 4 és invers (1 + 6 − resposta)." in instrument_sentence("Aliança", one)

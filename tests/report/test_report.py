@@ -423,8 +423,9 @@ def test_flow_and_missing_data_counts_are_suppressed():
             {"step": "excluded sessions: a completer's last scheduled session", "n": 300},
             {"step": "excluded sessions: no earlier scored session", "n": 489},
             {"step": "sessions at risk analysed", "n": 2705}]
+    # the 350 and 343 still told that the patients' exclusions summed to 7: the analysed read "more than"
     assert [n for _, n in flow_steps(flow, 10)] == [
-        "350", "suppressed", "<10", "0", "343", "3,494", "0", "300", "489", "2,705"]
+        "350", "suppressed", "<10", "0", "more than 340", "3,494", "0", "300", "489", "2,705"]
     # An audit's flow (minimum 10): 260 in the cohort, 251, 0 and 0 excluded, "<10" analysed gave the 9
     # away; a suppressed analysed count joins its exclusions' table, so that one of them is withheld too
     small = [{"step": "patients in the cohort", "n": 260},
@@ -447,6 +448,13 @@ def test_flow_and_missing_data_counts_are_suppressed():
     assert counts([9, 9, 0]) == ["<10", "<10", "<10"]
     assert counts([1, 2, 0]) == ["<10", "<10", "0"]
     assert counts([1, 1]) == ["<10", "<10"]  # nothing else to withhold: as one exclusion (plan section 8)
+    # a reviewer's bundle: 68 in the cohort, 67 analysed, the exclusions "<10" and "suppressed": the two
+    # counts told that one patient was excluded. The analysed read "more than" the cohort - k
+    bundle = [{"step": "patients in the cohort", "n": 68}, {"step": "excluded: a", "n": 1},
+              {"step": "excluded: b", "n": 0}, {"step": "analysed", "n": 67}]
+    assert [n for _, n in flow_steps(bundle, 10)] == ["68", "<10", "suppressed", "more than 58"]
+    bundle[1]["n"], bundle[3]["n"] = 12, 56
+    assert [n for _, n in flow_steps(bundle, 10)] == ["68", "12", "0", "56"]
     # a count of an exclusion table with the language's thousands separator, as every other count (a
     # reviewer found "1169" beside "3.880" in Spanish)
     flow[8]["n"] = 1169
@@ -564,7 +572,12 @@ def test_report_carries_the_invariance_verdict_to_every_comparison_across_discip
     assert "Measurement invariance across disciplines" in section
     assert ("Highest level that holds: configural invariance (3 groups, 300 patients): neither the "
             "alliance's slopes nor its means can be compared across the disciplines") in section
-    assert "Left out (fewer patients than the minimum): osteopathy." in section
+    assert "Left out (fewer patients than the minimum), so not tested: osteopathy." in section
+    # the discipline in the report's language (a reviewer read "osteopathy" in a Spanish report)
+    spanish = visible_text(build_report(**inputs | {
+        "model_results": results, "psychometrics": inputs["psychometrics"] | {"invariance": INVARIANCE},
+        "config": inputs["config"] | {"report": {"language": "es"}}}))
+    assert "osteopatía." in spanish and "osteopathy" not in spanish
     assert "-.016" in section and "-.024" in section and "-0.016" not in section and "88.40" in section
     text = visible_text(html)
     assert ("Scalar invariance across disciplines does not hold (configural only): the disciplines' means "
@@ -572,6 +585,20 @@ def test_report_carries_the_invariance_verdict_to_every_comparison_across_discip
     assert ("Test that the alliance slopes are equal across disciplines (Wald): χ²(2) = 3.10, p = .210. "
             "Measurement invariance across disciplines holds only at the configural level") in text
     assert "so this comparison of slopes is not interpretable" in text
+
+
+def test_the_invariance_models_patients_do_not_tell_a_left_out_groups_size():
+    """173 patients complete on the alliance items, 168 in the models: the site left out held 5 (a
+    reviewer's probe). Beside a group left out, the models' patients read "more than" complete - k."""
+    from alliance.report.measurement import invariance_view
+
+    table = INVARIANCE.assign(n=168)
+    (view,) = invariance_view(table, 10, complete=173)
+    assert "(3 groups, more than 163 patients)" in view["verdict"]
+    (view,) = invariance_view(table, 10, complete=190)
+    assert "(3 groups, 168 patients)" in view["verdict"]
+    (view,) = invariance_view(table.assign(left_out=""), 10, complete=173)  # none left out: the 5 are
+    assert "(3 groups, 168 patients)" in view["verdict"]  # patients without a group, told nowhere else
 
 
 def test_report_shows_why_invariance_was_not_estimable_in_the_reports_language(inputs):

@@ -340,6 +340,32 @@ def test_notebooks_run_on_the_results(root, default_run):
         assert "patients" in output, notebook
 
 
+def test_notebooks_say_why_where_the_data_cannot_support_a_model(root, default_run, tmp_path):
+    """A site with no dropout and 7 therapists (a reviewer's network probe): the diagnostics, the RI-CLPM
+    refit and the early-warning notebooks had stopped on a NotEstimable traceback or printed empty
+    tables; they say why, in the run's words, and go on."""
+    shutil.copytree(default_run / "results", tmp_path / "results",
+                    ignore=shutil.ignore_patterns("figures", "report.*", "feedback"))
+    features = pd.read_parquet(tmp_path / "results/features/patients.parquet")
+    codes = {code: f"T{i % 7}" for i, code in enumerate(sorted(features["therapist_id"].unique()))}
+    features.assign(dropout=pd.array([False] * len(features), dtype="boolean"),
+                    therapist_id=features["therapist_id"].map(codes)).to_parquet(
+        tmp_path / "results/features/patients.parquet")
+    status = pd.read_csv(tmp_path / "results/models/status.csv", keep_default_na=False)
+    status.loc[status["key"] == "H2", ["status", "reason"]] = ["not_estimable", "no patient dropped out"]
+    status.to_csv(tmp_path / "results/models/status.csv", index=False)
+    notebooks = [str(root / "notebooks" / f"{name}.py")
+                 for name in ("model_diagnostics", "reciprocal_dynamics", "early_warning")]
+    done = subprocess.run([sys.executable, "-c", NOTEBOOKS, *notebooks], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    diagnostics, dynamics, warning = json.loads(done.stdout).values()
+    assert "H2 not_estimable: no patient dropped out; no influence diagnostics" in diagnostics
+    assert "alliance x log(session): not estimable: dropout takes a single value (0)" in diagnostics
+    assert "7 therapists (fewer than 10): too few clusters" in dynamics
+    assert "no patient in treatment at session 3 dropped out" in warning
+
+
 def test_snakemake_report_has_every_figure_and_table(root, default_run):
     target = default_run / "results/snakemake-report.zip"
     done = run_workflow(root, default_run, DEFAULT_RUN, "--report", str(target))

@@ -89,6 +89,11 @@ def test_bad_input_stops_with_a_clear_message_and_writes_nothing(root, default_c
         ({"privacy": {"min_cell_size": 0}}, "min_cell_size"),
         ({"models": {"covariate": ["discipline"]}}, "covariate"),
         ({"ruptures": {"criterion": "2sd"}}, "criterion"),
+        # an instrument that cannot be loaded stops the run at its start, not in the validation job with
+        # only "CalledProcessError" on the console (a reviewer's probe)
+        ({"instruments": {"alliance": "wai_s"}}, "Invalid instrument: shipped instrument 'wai_s'"),
+        ({"instruments": {"alliance": "srs", "cutoff_value": 50}},
+         "instruments.cutoff_value 50 lies outside the total's range"),
     ],
 )
 def test_bad_config_stops_with_a_clear_message(root, tmp_path, config, message):

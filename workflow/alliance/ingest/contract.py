@@ -405,6 +405,15 @@ def validate_tables(
                 ))
         if any(p.file == file and p.message.startswith("required") for p in problems):
             continue
+        rated = therapist.item_columns if therapist is not None and table == "sessions" else []
+        if rated and not set(rated) & set(df.columns):
+            # configured but absent: the report had said "no questionnaire was answered by item"
+            problems.append(Problem.told(
+                file, rated[0],
+                Message("instruments.alliance_therapist is set ({key}), but the table has none of its item "
+                        "columns ({first} to {last})", key=therapist.key, first=rated[0], last=rated[-1]),
+                Message("add the therapists' ratings as those columns, or remove "
+                        "instruments.alliance_therapist from the configuration")))
         reported: set[tuple[str, int]] = set()
         typed[table] = _coerce(df, columns, file, problems, reported)
         if checks:

@@ -138,6 +138,12 @@ def load_instrument(key_or_path: str | Path, cutoff: dict | None = None) -> Inst
             value=float(cutoff.get("value", base.value)),
             inclusive=bool(cutoff.get("inclusive", base.inclusive)),
         ))
+        low, high = instrument.score_range
+        if not low <= instrument.cutoff.value <= high:  # a reviewer's SRS with 50: every total a concern
+            raise InstrumentError(
+                f"instruments.cutoff_value {instrument.cutoff.value:g} lies outside the total's range of "
+                f"{origin} ({low:g} to {high:g}); give a cut-off within it, or null to keep the instrument's "
+                "own")
     return instrument
 
 
@@ -145,14 +151,16 @@ def load_configured(settings: dict) -> dict[str, Instrument | None]:
     """The instruments named in the config's `instruments` block: alliance, satisfaction, therapist.
 
     The therapist-rated alliance instrument (optional) needs a key of its own, because item columns are
-    named after the key.
+    named after the key. The cut-off settings (`cutoff_value`, `cutoff_inclusive`) are the patient-rated
+    instrument's: the therapist-rated one keeps its definition's (a reviewer's 1-5 therapist form had
+    taken the SRS's 36, and flagged 99.96% of its sessions).
     """
     cutoff = {name: settings[f"cutoff_{name}"] for name in ("value", "inclusive")
               if settings.get(f"cutoff_{name}") is not None} or None
     alliance = load_instrument(settings["alliance"], cutoff=cutoff)
     therapist = None
     if settings.get("alliance_therapist"):
-        therapist = load_instrument(settings["alliance_therapist"], cutoff=cutoff)
+        therapist = load_instrument(settings["alliance_therapist"])
         if therapist.key == alliance.key:
             raise InstrumentError(
                 f"instruments.alliance_therapist uses the key '{therapist.key}' of the patient-rated "
@@ -161,6 +169,20 @@ def load_configured(settings: dict) -> dict[str, Instrument | None]:
             )
     return {"alliance": alliance, "satisfaction": load_instrument(settings["satisfaction"]),
             "therapist": therapist}
+
+
+def check_configured_or_exit(settings: dict) -> None:
+    """`load_configured` for the Snakefile, when the workflow starts: an instrument that cannot be loaded
+    (an unkeyed WAI-S, a reverse key naming no item, a cut-off outside the range) stops the run at once,
+    its problem on stderr without a traceback, where it had passed a dry run and stopped the validation
+    job with only "CalledProcessError" on the console (a reviewer's probe)."""
+    import sys
+
+    try:
+        load_configured(settings)
+    except InstrumentError as err:
+        print(f"\nInvalid instrument: {err}\n", file=sys.stderr)
+        sys.exit(1)
 
 
 def _parse(spec: object, origin: str, check_form: bool = True) -> Instrument:

@@ -723,9 +723,10 @@ def invariance_tables(first: pd.DataFrame, patients: pd.DataFrame, instrument: I
                 raise NotEstimable(Message("{instrument} does not map its items to bond, goal and task",
                                            instrument=name_in_words(instrument)))
             if min(len(instrument.dimensions[d]) for d in DIMENSIONS) < 2:
-                raise NotEstimable(Message("{instrument} measures a dimension by one item: a factor of the "
-                                           "invariance models needs at least two",
-                                           instrument=name_in_words(instrument)))
+                raise NotEstimable(Message("{instrument} measures a dimension by one item: the invariance "
+                                           "models take the bond, goal and task map of its items (not its "
+                                           "subscales, which the factor analysis above uses), and a factor "
+                                           "needs at least two", instrument=name_in_words(instrument)))
             result = group_invariance(group_answers(first, patients, instrument, grouping), instrument,
                                       grouping, min_group_size=min_group_size)
         except NotEstimable as error:

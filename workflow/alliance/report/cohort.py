@@ -65,17 +65,21 @@ def flow_steps(flow: list[dict], min_cell_size: int) -> list[tuple[str, str]]:
     """A family's flow with small counts suppressed: the exclusion counts of each model as one table (with
     secondary suppression, since they sum to its cohort minus its analysed), the other steps one by one.
     An analysed count that is itself suppressed joins its exclusions' table: it is the cohort minus
-    them, so one of them is withheld too."""
+    them, so one of them is withheld too. An analysed count whose exclusions sum to 1 to k - 1 reads
+    "more than" its cohort - k: the two counts would tell that sum (a reviewer's bundle: 68 in the cohort,
+    67 analysed, the exclusions "<10" and "suppressed")."""
     groups: dict[str, list[int]] = {}  # one table per model and unit: "excluded" or "excluded sessions",
     for i, step in enumerate(flow):  # with what precedes it ("home practice: excluded sessions")
         if found := EXCLUSIONS.match(step["step"]):
             groups.setdefault(found.group(1), []).append(i)
+    shown = {}
     for rows in groups.values():
-        after = max(rows) + 1  # the analysed count that follows the exclusions
+        after, before = max(rows) + 1, min(rows) - 1  # the analysed count after the exclusions, the cohort's
         step = flow[after] if after < len(flow) else {"step": "", "n": 0}
         if "analysed" in step["step"] and 0 < step["n"] < min_cell_size:
             rows.append(after)
-    shown = {}
+        elif "analysed" in step["step"] and before >= 0 and 0 < flow[before]["n"] - step["n"] < min_cell_size:
+            shown[after] = _("more than {n}").format(n=format_count(flow[before]["n"] - min_cell_size))
     for rows in groups.values():
         hidden = suppress_counts(pd.Series([flow[i]["n"] for i in rows], dtype="int64"), min_cell_size)
         shown |= dict(zip(rows, map(shown_value, hidden), strict=True))  # "1,169" as the other counts

@@ -141,8 +141,16 @@ def _reliability_row(outcome: str, reliability: Mapping) -> dict | None:
     return {"outcome": outcome_name(outcome),
             **{d: (f"{_reliability(alphas[d]['alpha'])} "
                    f"{format_ci(alphas[d]['ci_low'], alphas[d]['ci_high'], unit=True)}")
-               for d in DIMENSIONS},
+               if is_number(alphas[d]["alpha"]) else _alpha_cell(alphas[d]) for d in DIMENSIONS},
             "differences": [_reliability(differences[pair]["reliability"]) for pair in DIFFERENCES]}
+
+
+def _alpha_cell(values: Mapping) -> str:
+    """A dimension's alpha in a table: the value, or why there is none ("one item: no internal
+    consistency", a custom form's single-item goal beside a three-item bond) instead of "NA [NA; NA]"."""
+    if is_number(values.get("alpha")):
+        return _reliability(values["alpha"])
+    return _(values["reason"]) if values.get("reason") else format_unit(float("nan"))
 
 
 def _reliability(value: float) -> str:
@@ -306,7 +314,7 @@ def dimension_section(result: Mapping | None, status: pd.DataFrame) -> dict:
                 "joint": _estimate(joint) if joint is not None else "NA",
                 "vif": format_number(joint["vif"], 1) if joint is not None else "NA",
                 "share": _share(shares[dimension]) if dimension in shares else "NA",
-                "alpha": format_unit(alphas[dimension]["alpha"]) if dimension in alphas else "NA",
+                "alpha": _alpha_cell(alphas[dimension]) if dimension in alphas else "NA",
             })
     caveats += _no_reliability(result["outcomes"])
     # the alpha column only where some dimension has one (one item per dimension, as the SRS has, gives

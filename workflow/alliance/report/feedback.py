@@ -21,6 +21,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from alliance.i18n import _, language, ngettext, pgettext
+from alliance.ingest.privacy import suppress_counts
 from alliance.io import write_csv, write_text
 from alliance.report.figures import PNG_DPI, mean_ci
 from alliance.report.format import format_count, format_number, format_percent
@@ -63,11 +64,25 @@ def rates(patients: pd.DataFrame) -> dict:
     }
 
 
-def shown_share(count_of: tuple[int, int], min_cell_size: int) -> str:
+def shown_share(count_of: tuple[int, int], min_cell_size: int, total: int) -> str:
     """A count with its share, "<k" for 1 to k - 1 patients (the report's rule: a share of a known
-    denominator gives its count away), "NA" without a denominator."""
+    denominator gives its count away), "NA" without a denominator. The share's denominator (the patients
+    classifiable, or with a recorded outcome) is left out, and the count shown alone, where it falls short
+    of the page's `total` patients by 1 to k - 1: a reviewer read "15 (55.6%)" of 28 as 15 of 27, so one
+    patient could not be classified."""
     count, of = count_of
-    return shown_count(count, min_cell_size, of) if of else format_percent(float("nan"))
+    if not of:
+        return format_percent(float("nan"))
+    return shown_count(count, min_cell_size) if 0 < total - of < min_cell_size else (
+        shown_count(count, min_cell_size, of))
+
+
+def clinic_count(clinic: int, own: int, min_cell_size: int) -> str:
+    """The clinic's patients beside a therapist's own: "more than" clinic - k where the others number 1 to
+    k - 1, which the two counts would tell (section 8 of ANALYSIS_PLAN.md)."""
+    if 0 < clinic - own < min_cell_size:
+        return _("more than {n}").format(n=format_count(clinic - min_cell_size))
+    return format_count(clinic)
 
 
 def trajectory_figure(therapist: pd.DataFrame, clinic: pd.DataFrame, label: str) -> Figure:
@@ -126,7 +141,7 @@ def feedback_pages(features: pd.DataFrame, session_scores: pd.DataFrame, min_cel
     index = []
     for therapist_id, patients in features.groupby("therapist_id", sort=True):
         if len(patients) < min_cell_size:
-            index.append({"therapist_id": therapist_id, "patients": f"<{min_cell_size}", "page": ""})
+            index.append({"therapist_id": therapist_id, "patients": len(patients), "page": ""})
             continue
         own = rates(patients)
         figure = trajectory_figure(session_means(scored[scored["therapist_id"] == therapist_id],
@@ -135,17 +150,26 @@ def feedback_pages(features: pd.DataFrame, session_scores: pd.DataFrame, min_cel
                                    _("therapist {therapist}").format(therapist=therapist_id))
         rows = [(_("Mean alliance of your patients (mean over their scored sessions)"),
                  format_number(own["alliance_mean"]), format_number(clinic["alliance_mean"]))]
-        rows += [(label, shown_share(own[key], min_cell_size), shown_share(clinic[key], min_cell_size))
-                 for label, key in ((_("Patients with at least one alliance rupture"), "ruptures"),
-                                    (_("Patients whose rupture was repaired"), "repairs"),
-                                    (_("Patients who dropped out"), "dropouts"))]
+        rows += [(label, shown_share(own[key], min_cell_size, len(patients)),
+                  shown_share(clinic[key], min_cell_size, len(features)))
+                 for label, key in ((_("Patients with at least one alliance rupture (of those classifiable)"),
+                                     "ruptures"),
+                                    (_("Patients whose rupture was repaired (of those classifiable)"),
+                                     "repairs"),
+                                    (_("Patients who dropped out (of those with a recorded outcome)"),
+                                     "dropouts"))]
         name = _file_name(therapist_id)
         write_text(template.render(therapist=therapist_id, patients=format_count(len(patients)), rows=rows,
                                    figure=_png(figure), min_cell_size=format_count(min_cell_size),
                                    suppressed=f"<{min_cell_size}",  # as `shown_count` writes it
-                                   band=format_count(BAND), clinic_patients=format_count(len(features)),
+                                   band=format_count(BAND),
+                                   clinic_patients=clinic_count(len(features), len(patients), min_cell_size),
                                    language=language()), out_dir / name)
-        index.append({"therapist_id": therapist_id, "patients": str(len(patients)), "page": name})
+        index.append({"therapist_id": therapist_id, "patients": len(patients), "page": name})
     table = pd.DataFrame(index, columns=INDEX_COLUMNS)
+    # the therapists' counts sum to the clinic's, which every page gives: one hidden count is told by the
+    # others (a reviewer's 320 - 317 = 3), so the next smallest is hidden too
+    counts = pd.Series([len(group) for _id, group in features.groupby("therapist_id", sort=True)])
+    table["patients"] = suppress_counts(counts, min_cell_size).to_numpy()
     write_csv(table, out_dir / "index.csv")
     return table

@@ -19,6 +19,7 @@ from alliance.i18n import N_, _, ngettext, pgettext
 from alliance.ingest.privacy import SECONDARY, is_reportable, suppress_counts
 from alliance.instruments import load_instrument
 from alliance.measurement.tables import total_alpha
+from alliance.report.cohort import group_label
 from alliance.report.figures import RELIABILITY_GUIDES
 from alliance.report.format import (
     bound_digits,
@@ -164,10 +165,14 @@ def means_caveat(level: str | None) -> str:
              "not comparable.").format(level=_(INVARIANCE_WORDS[level]))
 
 
-def invariance_view(table: pd.DataFrame | None, min_cell_size: int) -> list[dict]:
+def invariance_view(table: pd.DataFrame | None, min_cell_size: int,
+                    complete: int | None = None) -> list[dict]:
     """Per grouping of `invariance.csv`: its title, the verdict in words (the highest level that holds and
     what it allows), the rows per level (robust fit and its change) and the groups left out; or the
-    reason the models could not be fitted. Empty for a run without the table."""
+    reason the models could not be fitted. Empty for a run without the table. `complete`: the patients
+    whose questionnaire is complete on the alliance items (the reliability table's total), beside which
+    the models' patients would tell how many the groups left out hold: "more than" complete - k where
+    those are 1 to k - 1 (a reviewer's 173 - 168 = 5 of one site)."""
     if table is None or table.empty:
         return []
     views = []
@@ -181,13 +186,18 @@ def invariance_view(table: pd.DataFrame | None, min_cell_size: int) -> list[dict
             views.append(view)
             continue
         highest = first["highest_level"]
+        named = first["left_out"]
+        left_out = named.split(";") if isinstance(named, str) and named else []
+        n = _count(first["n"], min_cell_size)
+        if left_out and complete is not None and 0 < complete - first["n"] < min_cell_size:
+            n = _("more than {n}").format(n=format_count(complete - min_cell_size))
         view["verdict"] = fill(_("Highest level that holds: {level} invariance ({n_groups} groups, {n} "
                                  "patients): {meaning}."), level=_(INVARIANCE_WORDS[highest]),
-                               n_groups=format_count(first["n_groups"]), n=_count(first["n"], min_cell_size),
+                               n_groups=format_count(first["n_groups"]), n=n,
                                meaning=_(LEVEL_MEANING[highest]).format(groups=groups))
-        if isinstance(first["left_out"], str) and first["left_out"]:
-            view["left_out"] = fill(_("Left out (fewer patients than the minimum): {names}."),
-                                    names=first["left_out"].replace(";", ","))
+        if left_out:
+            view["left_out"] = fill(_("Left out (fewer patients than the minimum), so not tested: {names}."),
+                                    names=", ".join(group_label(grouping, name.strip()) for name in left_out))
         for _index, row in rows.iterrows():
             change = pd.notna(row["delta_cfi"])
             view["rows"].append({
@@ -201,6 +211,13 @@ def invariance_view(table: pd.DataFrame | None, min_cell_size: int) -> list[dict
             })
         views.append(view)
     return views
+
+
+def _complete_alliance(reliability: pd.DataFrame) -> int | None:
+    """The patients whose first questionnaire answers every alliance item (the reliability table's total
+    of the patient-rated alliance), None without that row."""
+    rows = reliability[(reliability["role"] == "alliance") & (reliability["scale"] == "total")]
+    return int(rows["n"].iloc[0]) if len(rows) and pd.notna(rows["n"].iloc[0]) else None
 
 
 def icc_text(icc: pd.DataFrame, min_cell_size: int) -> str:
@@ -396,7 +413,8 @@ def measurement_section(
         "icc": icc_text(psychometrics["therapist_icc"], min_cell_size),
         "sessions": sessions_text(psychometrics["reliability_by_sessions"]),
         "agreement": agreement_rows(psychometrics["agreement"], min_cell_size),
-        "invariance": invariance_view(psychometrics.get("invariance"), min_cell_size),
+        "invariance": invariance_view(psychometrics.get("invariance"), min_cell_size,
+                                      complete=_complete_alliance(reliability)),
         "criterion": criterion_text(config["ruptures"], reliability),
         "patterns": rows,
         "patients": format_count(rupture_shares["n"].sum()),

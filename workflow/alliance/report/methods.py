@@ -134,7 +134,9 @@ def instrument_sentence(role: str, instrument: Instrument) -> str:
                                    "A subscale with more than {n} missing items is not scored; otherwise "
                                    "missing items are prorated.", instrument.max_missing_per_subscale),
                           n=instrument.max_missing_per_subscale))
-    sentences.append(_("Items {items} are reverse-keyed ({minimum} + {maximum} - answer).").format(
+    sentences.append(ngettext("Item {items} is reverse-keyed ({minimum} + {maximum} - answer).",
+                              "Items {items} are reverse-keyed ({minimum} + {maximum} - answer).",
+                              len(instrument.reverse_keyed)).format(
         items=", ".join(map(str, instrument.reverse_keyed)), minimum=format_general(instrument.minimum),
         maximum=format_general(instrument.maximum))
         if instrument.reverse_keyed else _("No item is reverse-keyed."))
