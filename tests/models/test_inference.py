@@ -143,6 +143,12 @@ def test_dropout_comparison_by_hand():
     assert row["ci_low"] < row["estimate"] < row["ci_high"] and row["n"] == 5
     assert row["benchmark_value"] == 0.55 and row["verdict"] in ("compatible with", "larger than")
     assert row["n_dropouts"] == 2
+    # dropouts with the better alliance: d below 0 with its whole CI is in the opposite direction, not
+    # "smaller than" .55 (a reviewer's cohort); a CI reaching above 0 compares as before
+    many = pd.DataFrame({"patient_id": range(60), "therapist_id": np.arange(60) % 12,
+                         "alliance_early": np.r_[np.linspace(2, 4, 30), np.linspace(4, 6, 30)],
+                         "dropout_event": [0] * 30 + [1] * 30})
+    assert dropout_comparison(Design("dropout", "alliance_early", many, "", []))["verdict"] == "opposite to"
 
 
 @pytest.mark.parametrize(("dropouts", "hidden"), [(6, True), (97, True), (43, False), (10, False)])

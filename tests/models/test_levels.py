@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,7 @@ from alliance.models.levels import (
     _fit_split,
     moderation_design,
     split_design,
+    therapist_level_parameters,
 )
 from alliance.models.marginal import GRID_POINTS, marginal_predictions, reference_grid
 from alliance.scoring.scores import score_patients, score_sessions
@@ -140,7 +142,8 @@ def test_a_split_on_three_therapists_has_no_jackknife_se_and_says_why():
     discipline as covariate: without either of the first two therapists the therapist-level slope and the
     discipline both separate the two therapists left, so the slope's jackknife draw is not determined (its
     SE came out 5.26 or 4.63 by which discipline was the reference, status boundary). Not estimable now,
-    in words."""
+    in words: its three therapist-level parameters (intercept, discipline, therapist mean) leave no
+    therapist over even before a jackknife draw drops one (a reviewer's 4 therapists and 4 parameters)."""
     rng = np.random.default_rng(0)
     therapist = np.repeat(np.arange(3), 10)
     alliance = np.array([-1.0, 0.2, 0.9])[therapist] + 0.4 * rng.normal(size=30)
@@ -154,10 +157,13 @@ def test_a_split_on_three_therapists_has_no_jackknife_se_and_says_why():
                     'satisfaction ~ alliance_mean_z + C(Q("discipline"))', ["discipline"],
                     scale_variance={"alliance_mean": 0.0})
     with pytest.raises(NotEstimable, match=re.escape(
-            "without one of its 3 therapists the model cannot estimate the alliance effect (too few "
-            "therapists for its therapist-level terms), so the jackknife standard error used with few "
-            "therapists is not defined")):
+            "3 therapists for 3 therapist-level parameters (the intercept, the covariates that are constant "
+            "within therapists and the therapist mean): no therapist is left over to estimate the "
+            "therapist-level slope")):
         _fit_split(PRIMARY["satisfaction"], split_design(design))
+    assert therapist_level_parameters(split_design(design)) == 3
+    assert therapist_level_parameters(split_design(replace(
+        design, formula="satisfaction ~ alliance_mean_z"))) == 2  # the intercept and the therapist mean
 
 
 def test_moderation_recovers_slopes_that_differ_by_discipline():
@@ -230,6 +236,11 @@ def test_adherence_family_adds_the_session_level_models(cohort):
                           f"({min(dfs)} to {max(dfs)} degrees of freedom).")
     assert set(result.extra["level_tests"]) == {"therapist_vs_patient", "equal_slopes_by_discipline"}
     assert 0 < result.extra["level_tests"]["therapist_vs_patient"]["therapist_reliability"] < 1
+    # the tests take the few-cluster correction as the intervals do: F on 39 denominator df, not chi-square
+    # (a reviewer's 4 therapists had read "χ²(1) = 8.80, p = .003" where F(1, 3) gives .059)
+    for test in result.extra["level_tests"].values():
+        assert test["df_denom"] == 39
+        assert test["p_value"] == pytest.approx(stats.f.sf(test["statistic"], test["df"], 39), rel=1e-9)
 
 
 def test_a_gee_that_does_not_converge_says_so(cohort, monkeypatch):

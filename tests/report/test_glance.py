@@ -96,6 +96,17 @@ def test_sentences_say_the_direction_only_when_the_ci_excludes_no_effect(inputs)
     assert h3 == "Satisfaction: no estimate (not estimable). No patient has a satisfaction score."
     assert h4 == ("Patients with a better alliance improved more: 1.50 points of symptom improvement per SD "
                   "of alliance (95% CI 0.50 to 2.50).")
+    # Catalan elides "de" before a number read with a vowel, as the report's other sentences do (a
+    # reviewer read "odds ratio de 1,29" at a glance beside "d'1,29" in the summary)
+    from alliance.i18n import use_language
+
+    effects, models = inputs
+    effects = effects.copy()
+    effects.loc[0, ["estimate", "ci_low", "ci_high"]] = [math.log(1.29), math.log(1.1), math.log(1.5)]
+    with use_language("ca"):
+        odds = [r["sentence"] for r in glance_rows(effects, models, satisfaction_label="CSQ-8",
+                                                   min_cell_size=10)]
+    assert "odds ratio d'1,29 per DE" in odds[0] and "odds ratio de 0,50" in odds[1]
 
 
 def test_table_cells_and_like_for_like_benchmarks(inputs):
@@ -104,8 +115,15 @@ def test_table_cells_and_like_for_like_benchmarks(inputs):
     assert cells[1]["benchmark"] == ("d = 0.75 [0.50, 1.00], compatible with 0.55 "
                                      "(Sharf, Primavera & Diener, 2010)")
     assert cells[2]["estimate"] == "not estimable" and cells[2]["p"] == "" and cells[2]["metric"] == ""
-    assert cells[3]["benchmark"] == ("r = .05 [-.05, .15], below .28 [.256, .299] "
+    # the benchmark as published, .278 with its CI's three decimals (a reviewer read ".28 [.256, .299]")
+    assert cells[3]["benchmark"] == ("r = .05 [-.05, .15], below .278 [.256, .299] "
                                      "(Flückiger, Del Re, Wampold & Horvath, 2018)")
+    # an effect wholly on the other side of 0 (dropouts with the better alliance) is not "smaller than"
+    rows = glance_rows(*inputs, satisfaction_label="CSQ-8", min_cell_size=10)
+    rows[1]["benchmark"] = rows[1]["benchmark"] | {"estimate": -0.91, "ci_low": -1.17, "ci_high": -0.65,
+                                                   "verdict": "opposite to"}
+    assert glance_table(rows)[1]["benchmark"] == (
+        "d = -0.91 [-1.17, -0.65], in the direction opposite to 0.55 (Sharf, Primavera & Diener, 2010)")
 
 
 def test_figure_has_a_panel_per_scale_and_one_for_the_benchmarks(inputs):

@@ -346,3 +346,17 @@ def test_one_reverse_keyed_item_reads_in_the_singular():
         assert "El ítem 4 es inverso (1 + 6 − respuesta)." in instrument_sentence("Alianza", one)
     with use_language("ca"):
         assert "L'ítem 4 és invers (1 + 6 − resposta)." in instrument_sentence("Aliança", one)
+
+
+def test_a_random_intercept_at_its_boundary_is_said_in_the_methods(default_config):
+    """Every report of a reviewer's cohorts said H3's therapist variance was estimated as 0, so that the
+    model reduced to ordinary least squares, while the Methods named a linear mixed model only."""
+    boundary = {"key": "H3", "status": "boundary",
+                "reason": "the therapist variance is estimated as 0 (its boundary): the model reduces to "
+                          "ordinary least squares"}
+    results = [{"family": "satisfaction", "extra": {}, "effects": [], "notes": [], "statuses": [boundary]}]
+    text = " ".join(p["text"] for p in methods_section(default_config, results, {}))
+    assert ("Here the random-intercept variance of H3 was estimated as 0 (its boundary), so that model "
+            "reduces to ordinary least squares with the clustered standard errors above.") in text
+    plain = " ".join(p["text"] for p in methods_section(default_config, [], {}))
+    assert "Here the random-intercept variance" not in plain

@@ -74,6 +74,21 @@ def test_estimates_never_show_a_nonzero_value_as_zero():
     assert format_number(0.0031, estimate_digits(0.0031)) == "0.0031"
 
 
+def test_a_bound_of_an_interval_that_excludes_the_null_never_reads_as_the_null():
+    """A reviewer's ceiling cohort: "(95% CI -0.71 to 0.00, p = .047) ... the CI excludes zero", and at a
+    glance an odds ratio "(95% CI 0.49 to 1.00)". The bound takes the digits that tell it from the null."""
+    from alliance.report.format import null_digits
+    from alliance.report.words import effect_summary
+
+    assert null_digits(-0.71, -0.0048, 2) == (2, 4) and null_digits(-0.71, 0.2, 2) == (2, 2)
+    assert null_digits(0.49, 0.9952, 2, null=1.0) == (2, 4) and null_digits(0.49, 0.98, 2, null=1.0) == (2, 2)
+    row = pd.Series({"outcome": "dropout", "predictor": "alliance_early", "scale": "log_odds",
+                     "estimate": -0.36, "ci_low": -0.71, "ci_high": -0.0048, "p_value": 0.047, "r": -0.15,
+                     "r_ci_low": -0.29, "r_ci_high": -0.0026, "n_obs": 180, "n_patients": 180,
+                     "n_therapists": 16})
+    assert "(95% CI -0.71 to -0.0048, p = .047)" in effect_summary(row, 3)
+
+
 def test_share_outcomes_are_in_percentage_points():
     row = pd.Series({"analysis": "secondary", "outcome": "home practice", "predictor": "alliance_between",
                      "scale": "points", "estimate": 0.1148, "std_error": 0.0049, "ci_low": 0.1047,

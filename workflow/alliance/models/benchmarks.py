@@ -83,7 +83,7 @@ def dropout_comparison(design: Design) -> dict:
     low, high = to_d(correlation["ci_low"]), to_d(correlation["ci_high"])
     return _row("alliance_dropout", N_("d, early alliance of completers minus dropouts (pooled SD)"),
                 to_d(correlation["r"]), low, high, n, n - n1, bench["d"], np.nan, np.nan,
-                "compatible with" if low <= bench["d"] <= high else
+                "opposite to" if high < 0 else "compatible with" if low <= bench["d"] <= high else
                 "smaller than" if high < bench["d"] else "larger than", bench["source"])
 
 
@@ -95,8 +95,10 @@ def outcome_comparison(design: Design) -> dict:
                                         data["therapist_id"], df=_df(design))
     bench = BENCHMARKS["alliance_outcome"]
     low, high = correlation["ci_low"], correlation["ci_high"]
-    verdict = ("smaller than" if high < bench["ci_low"] else "larger than" if low > bench["ci_high"]
-               else "compatible with")
+    # "opposite to" where the CI lies wholly on the other side of 0 (a reviewer's cohort whose dropouts had
+    # the better alliance read "d = -0.91, smaller than 0.55")
+    verdict = ("opposite to" if high < 0 else "smaller than" if high < bench["ci_low"] else
+               "larger than" if low > bench["ci_high"] else "compatible with")
     return _row("alliance_outcome", N_("r, early alliance with symptom improvement (first minus last score)"),
                 correlation["r"], low, high, correlation["n"], np.nan, bench["r"], bench["ci_low"],
                 bench["ci_high"], verdict, bench["source"])

@@ -21,15 +21,18 @@ from itertools import pairwise
 
 import numpy as np
 import pandas as pd
+import patsy
 from scipy import stats
 
 from alliance.errors import REFUSED, NotEstimable
 from alliance.i18n import Message, Plural, Term
 from alliance.models.adherence import attendance_design
 from alliance.models.common import (
+    FORMULA_ENV,
     Design,
     captured_warnings,
     fit_logit_glm,
+    formula_frame,
     labelled,
     n_therapists,
     per_sd_wald,
@@ -141,13 +144,18 @@ def moderation_design(design: Design) -> Design:
 
 
 def _equal_slopes_test(fit, terms: list[str]) -> dict:
-    """Wald test that the coefficients of `terms` are equal (chi-square on len(terms) - 1 df)."""
+    """Wald test that the coefficients of `terms` are equal: chi-square on len(terms) - 1 df, or, where the
+    fit's inference takes the few-cluster correction (t on G - 1 df, `use_covariance`), F on len(terms) - 1
+    and G - 1 df (`df_denom`), as its intervals do (a reviewer's 4 therapists read "χ²(1) = 8.80, p =
+    .003", where F(1, 3) gives p = .059)."""
     names = list(fit.params.index)
     restrictions = np.zeros((len(terms) - 1, len(names)))
     for i, (a, b) in enumerate(pairwise(terms)):
         restrictions[i, names.index(a)], restrictions[i, names.index(b)] = 1.0, -1.0
-    test = fit.wald_test(restrictions, scalar=True, use_f=False)
-    return {"statistic": float(test.statistic), "df": len(terms) - 1, "p_value": float(test.pvalue)}
+    denominator = getattr(fit, "df_resid_inference", None) if getattr(fit, "use_t", False) else None
+    test = fit.wald_test(restrictions, scalar=True, use_f=denominator is not None)
+    return {"statistic": float(test.statistic), "df": len(terms) - 1, "p_value": float(test.pvalue),
+            **({"df_denom": int(denominator)} if denominator is not None else {})}
 
 
 HYPOTHESIS = {"adherence": "H1", "dropout": "H2", "satisfaction": "H3"}
@@ -216,6 +224,12 @@ def _fit_split(spec: Primary, design: Design):
     if (design.data.groupby("therapist_id").size() == 1).all():
         raise NotEstimable(Message("one patient per therapist: the patient's deviation from the therapist "
                                    "mean is always 0"))
+    between = therapist_level_parameters(design)
+    if count <= between:  # a reviewer's 4 therapists, 4 parameters: a slope of two therapists' contrast
+        raise NotEstimable(Message("{n} therapists for {k} therapist-level parameters (the intercept, the "
+                                   "covariates that are constant within therapists and the therapist mean): "
+                                   "no therapist is left over to estimate the therapist-level slope",
+                                   n=count, k=between))
     attrs = design.data.attrs
     base = design.predictor.removesuffix("_therapist")
     name = predictor_name(base)
@@ -237,6 +251,16 @@ def _fit_split(spec: Primary, design: Design):
                                    "therapist variance is estimated as 0): no therapist-level contrast",
                                    predictor=name))
     return spec.fit(design)
+
+
+def therapist_level_parameters(design: Design) -> int:
+    """The rank of the design's columns that are constant within therapists (the intercept, a therapist's
+    discipline, the therapist mean): what the therapist means alone must identify."""
+    matrix = patsy.dmatrix(design.formula.split("~", 1)[1], formula_frame(design.data, design.formula),
+                           FORMULA_ENV, return_type="dataframe")
+    spread = matrix.groupby(design.data["therapist_id"].to_numpy()).agg(np.ptp).max()
+    constant = matrix.loc[:, spread.to_numpy() <= 1e-12]
+    return int(np.linalg.matrix_rank(constant.to_numpy())) if constant.shape[1] else 0
 
 
 def _fit_moderation(spec: Primary, design: Design):

@@ -30,6 +30,7 @@ from alliance.report.format import (
 from alliance.report.words import (
     HYPOTHESES,
     INVARIANCE_WORDS,
+    LEVEL_F_TEST_WORDS,
     LEVEL_TEST_WORDS,
     MODEL_WORDS,
     OUTCOME_WORDS,
@@ -122,6 +123,8 @@ BENCHMARK_SENTENCES = {
                        "({source})."),
     "larger than": N_("{metric}: {estimate} {ci} ({patients}), larger than the benchmark {benchmark} "
                       "({source})."),
+    "opposite to": N_("{metric}: {estimate} {ci} ({patients}), in the direction opposite to the benchmark "
+                      "{benchmark} ({source})."),
 }
 
 
@@ -201,7 +204,9 @@ def level_sentences(extra: dict, invariance: str | None = None) -> list[str]:
     for name, test in extra.get("level_tests", {}).items():
         values = {"df": test["df"], "statistic": format_number(test["statistic"]),
                   "p": p_text(test["p_value"])}
-        if name in LEVEL_TEST_WORDS:
+        if name in LEVEL_F_TEST_WORDS and test.get("df_denom") is not None:
+            sentence = _(LEVEL_F_TEST_WORDS[name]).format(df_denom=test["df_denom"], **values)
+        elif name in LEVEL_TEST_WORDS:
             sentence = _(LEVEL_TEST_WORDS[name]).format(**values)
         else:
             sentence = _("Test that the {test}: χ²({df}) = {statistic}, {p}.").format(

@@ -90,6 +90,22 @@ def interval_digits(low: float, high: float, digits: int = 2) -> int:
     return estimate_digits((high - low) / 2, digits)
 
 
+def null_digits(low: float, high: float, digits: int, null: float = 0.0) -> tuple[int, int]:
+    """The decimals of an interval's two bounds in running text: `digits`, or more for a bound that
+    `digits` would round onto `null` in an interval that excludes it ("-0.71 to 0.00" beside "the CI
+    excludes zero", an odds ratio's "0.49 to 1.00")."""
+    if not (is_number(low) and is_number(high)) or low <= null <= high:
+        return digits, digits
+
+    def enough(value: float) -> int:
+        shown = digits
+        while shown < 8 and round(value, shown) == null:
+            shown += 1
+        return shown + (1 if shown > digits else 0)  # two significant digits of the distance, as elsewhere
+
+    return enough(low), enough(high)
+
+
 def format_unit(value: float, digits: int = 2) -> str:
     """A number bounded by 1 (r, p): without the leading zero in English (APA: .27, -.26), with it in
     Spanish and Catalan (0,27)."""

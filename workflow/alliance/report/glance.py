@@ -37,6 +37,7 @@ from alliance.report.format import (
     format_unit,
     interval_digits,
     is_number,
+    null_digits,
 )
 from alliance.report.style import figure_style, message_figure, new_figure
 from alliance.report.words import (
@@ -114,6 +115,7 @@ BENCHMARK_CELLS = {
     "compatible with": N_("{symbol} = {estimate} {ci}, compatible with {benchmark} ({source})"),
     "smaller than": N_("{symbol} = {estimate} {ci}, smaller than {benchmark} ({source})"),
     "larger than": N_("{symbol} = {estimate} {ci}, larger than {benchmark} ({source})"),
+    "opposite to": N_("{symbol} = {estimate} {ci}, in the direction opposite to {benchmark} ({source})"),
 }
 
 
@@ -179,13 +181,15 @@ def glance_sentence(row: Mapping, satisfaction_label: str) -> str:
     if row["hidden"]:
         return fill(_("{label}: {hidden}."), label=row["label"], hidden=row["hidden"])
     null = 1.0 if row["metric"] == "odds ratio" else 0.0
-    digits = interval_digits(row["ci_low"], row["ci_high"])
+    low_digits, high_digits = null_digits(row["ci_low"], row["ci_high"],
+                                          interval_digits(row["ci_low"], row["ci_high"]), null)
     clear = row["ci_low"] > null or row["ci_high"] < null
     higher, lower, unclear = SENTENCES[row["key"]]
     message = (higher if row["estimate"] > null else lower) if clear else unclear
-    sentence = _(message).format(estimate=format_number(row["estimate"], estimate_digits(row["estimate"])),
-                                 low=format_number(row["ci_low"], digits),
-                                 high=format_number(row["ci_high"], digits), instrument=satisfaction_label)
+    # elided as the report's other sentences are (Catalan "d'1,29", a reviewer read "de 1,29")
+    sentence = fill(_(message), estimate=format_number(row["estimate"], estimate_digits(row["estimate"])),
+                    low=format_number(row["ci_low"], low_digits),
+                    high=format_number(row["ci_high"], high_digits), instrument=satisfaction_label)
     if row.get("predicted") is None:
         return sentence
     below, above = row["predicted"]
@@ -218,8 +222,9 @@ def _benchmark_cell(bench: Mapping) -> str:
     value = format_unit if unit else format_number
     symbol = "r" if unit else "d"
     reference = value(bench["benchmark_value"])
-    if is_number(bench["benchmark_ci_low"]):
-        reference += " " + format_ci(bench["benchmark_ci_low"], bench["benchmark_ci_high"], 3, unit=unit)
+    if is_number(bench["benchmark_ci_low"]):  # as published, with its CI's digits (.278 [.256, .299])
+        reference = (value(bench["benchmark_value"], 3) + " "
+                     + format_ci(bench["benchmark_ci_low"], bench["benchmark_ci_high"], 3, unit=unit))
     values = {"symbol": symbol, "estimate": value(bench["estimate"]), "benchmark": reference,
               "source": source_words(bench["source"], studies=False),
               "ci": format_ci(bench["ci_low"], bench["ci_high"], unit=unit)}

@@ -186,6 +186,11 @@ def early_warning_settings(config: Mapping) -> dict[str, str]:
             "draws": format_count(settings["bootstrap"])}
 
 
+# The rupture criteria (config ruptures.criterion) in words, not as their code names ("criterio prior diff").
+CRITERION_NAMES = {"prior_diff": N_("prior-difference"), "sd": N_("patient-SD"),
+                   "reliable_change": N_("reliable-change")}
+
+
 def methods_section(config: Mapping, model_results: list[dict], versions: Mapping[str, str],
                     synthetic: bool = False) -> list[dict]:
     """Paragraphs of the Methods section: a heading and its text each (`synthetic`: the data are the
@@ -217,7 +222,8 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
                   or pgettext("covariates", "none"))
     benchmark = BENCHMARKS["alliance_outcome"]
     software = ", ".join(f"{name} {version}" for name, version in versions.items())
-    criterion = ruptures["criterion"].replace("_", " ")
+    criterion = (_(CRITERION_NAMES[ruptures["criterion"]]) if ruptures["criterion"] in CRITERION_NAMES
+                 else ruptures["criterion"])
     dropout = BENCHMARKS["alliance_dropout"]
     # Translators: early alliance ("Early alliance is {early}; ..."), over one session or several.
     early = ngettext("the total at session {k}", "the mean total over the scored sessions 1 to {k}",
@@ -241,6 +247,15 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
         "(Cameron & Miller, 2015); each such result is flagged. A model the data cannot support is not "
         "estimated and its reason is given (Models of the analysis plan).").format(
         covariates=covariates, clusters=config["models"].get("min_clusters", MIN_CLUSTERS))
+    # the random intercepts the data put at their boundary (a reviewer read "satisfaction (linear mixed
+    # model)" of a run whose every report said the model had reduced to ordinary least squares)
+    reduced = sorted({status["key"] for result in model_results for status in result.get("statuses", [])
+                      if status["status"] == "boundary" and "reduces to ordinary least squares"
+                      in str(status.get("reason", ""))})
+    if reduced:
+        modelling += " " + fill(_("Here the random-intercept variance of {models} was estimated as 0 (its "
+                                  "boundary), so that model reduces to ordinary least squares with the "
+                                  "clustered standard errors above."), models=", ".join(reduced))
     for name, reason in left_out.items():
         if reason is not None:
             modelling += " " + fill(_("The configured covariate {covariate} was left out of every model: "

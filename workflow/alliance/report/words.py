@@ -44,6 +44,7 @@ from alliance.report.format import (
     format_unit,
     format_value,
     interval_digits,
+    null_digits,
     p_text,
 )
 
@@ -253,6 +254,15 @@ LEVEL_TEST_WORDS = {
     "equal_slopes_by_discipline": N_("Test that the alliance slopes are equal across disciplines (Wald): "
                                      "χ²({df}) = {statistic}, {p}."),
 }
+# The same with the few-cluster correction: F on the therapists' G - 1 denominator df.
+LEVEL_F_TEST_WORDS = {
+    "therapist_vs_patient": N_("Test that the therapist-level and patient-level alliance slopes are equal "
+                               "(Wald, F with the few-cluster correction): F({df}, {df_denom}) = "
+                               "{statistic}, {p}."),
+    "equal_slopes_by_discipline": N_("Test that the alliance slopes are equal across disciplines (Wald, F "
+                                     "with the few-cluster correction): F({df}, {df_denom}) = {statistic}, "
+                                     "{p}."),
+}
 
 
 def phrase(table: dict[str, str], key: str, **values: object) -> str:
@@ -351,7 +361,8 @@ DIRECTION_SENTENCES = {
 
 def effect_summary(row: pd.Series, early_window: int) -> str:
     """One primary effect row in words: estimate per SD, 95% CI, p, r, and the sample."""
-    digits = interval_digits(row["ci_low"], row["ci_high"])
+    low_digits, high_digits = null_digits(row["ci_low"], row["ci_high"],
+                                          interval_digits(row["ci_low"], row["ci_high"]))
     beyond = any(abs(value) > 1 for value in (row["r"], row["r_ci_low"], row["r_ci_high"]))  # NaN: no
     template = EFFECT_SENTENCE_NO_R if beyond else EFFECT_SENTENCES[row["scale"] == "log_odds"]
     sentence = fill(_(template),
@@ -359,7 +370,7 @@ def effect_summary(row: pd.Series, early_window: int) -> str:
         outcome=phrase(OUTCOME_WORDS, row["outcome"]),
         estimate=format_number(row["estimate"], estimate_digits(row["estimate"])),
         scale=_(SCALE_PHRASES[row["scale"]]),
-        low=format_number(row["ci_low"], digits), high=format_number(row["ci_high"], digits),
+        low=format_number(row["ci_low"], low_digits), high=format_number(row["ci_high"], high_digits),
         p=p_text(row["p_value"]), odds_ratio=format_number(np.exp(row["estimate"])),
         r=format_number(row["r"]) if beyond else format_unit(row["r"]),
         r_ci=format_ci(row["r_ci_low"], row["r_ci_high"], unit=not beyond),
