@@ -360,3 +360,34 @@ def test_a_random_intercept_at_its_boundary_is_said_in_the_methods(default_confi
             "reduces to ordinary least squares with the clustered standard errors above.") in text
     plain = " ".join(p["text"] for p in methods_section(default_config, [], {}))
     assert "Here the random-intercept variance" not in plain
+
+
+def test_the_methods_say_which_exploratory_analyses_these_data_could_not_support(default_config):
+    """A reviewer's clinic of 4 therapists: the Methods described the RI-CLPM "fitted by full-information
+    maximum likelihood", H5's bootstraps and the early warning's cross-validation, beside a report that
+    said each was not estimable. Each paragraph now ends with the reason where its analyses were not
+    estimated; where they were, it says nothing more."""
+    from alliance.report.methods import not_estimated
+
+    status = pd.DataFrame([
+        {"key": "H4c", "status": "not_estimable", "reason": "4 therapists (fewer than 10): too few clusters "
+                                                           "for cluster-robust standard errors"},
+        {"key": "H5c", "status": "fitted", "reason": ""},
+        {"key": "H5d", "status": "not_estimable", "reason": "4 therapists in the analysis sample"}])
+    warning = {"result": {"primary_session": 3, "statuses": [
+        {"key": "early_warning/therapist_cv/3/alliance", "status": "refused",
+         "reason": "fewer than 10 of the patients in treatment at session 3 dropped out"},
+        {"key": "early_warning/therapist_cv/3/alliance_covariates", "status": "refused",
+         "reason": "fewer than 10 of the patients in treatment at session 3 dropped out"}]}}
+    reasons = not_estimated(status, warning)
+    assert reasons == {
+        "dimensions": ["H5d, 4 therapists in the analysis sample"],
+        "dynamics": ["H4c, 4 therapists (fewer than 10): too few clusters for cluster-robust standard "
+                     "errors"],
+        "early_warning": ["fewer than 10 of the patients in treatment at session 3 dropped out"]}
+    texts = {p["heading"]: p["text"] for p in methods_section(default_config, [], {}, unestimated=reasons)}
+    assert any(text.endswith("Not estimated in these data: H4c, 4 therapists (fewer than 10): too few "
+                             "clusters for cluster-robust standard errors.") for text in texts.values())
+    plain = " ".join(p["text"] for p in methods_section(default_config, [], {}))
+    assert "Not estimated in these data" not in plain
+    assert not_estimated(status.assign(status="fitted"), None) == {}

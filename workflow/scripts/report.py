@@ -13,7 +13,7 @@ from alliance.outputs import EARLY_WARNING_TABLES
 from alliance.report.analysis import covariates_left_out, sensitivity_notes
 from alliance.report.document import build_report
 from alliance.report.figures import model_figures, save_figures
-from alliance.report.methods import methods_markdown, methods_section
+from alliance.report.methods import methods_markdown, methods_section, not_estimated
 from alliance.report.provenance import provenance
 from alliance.runtime.manifest import build_manifest
 from alliance.runtime.runlog import start_log, user_errors_to_console
@@ -55,7 +55,7 @@ with user_errors_to_console(log):
         model_results=model_results,
         effects=pd.read_csv(snakemake.input.effects),
         multiplicity=pd.read_csv(snakemake.input.multiplicity),
-        status=pd.read_csv(snakemake.input.status, keep_default_na=False),
+        status=(status := pd.read_csv(snakemake.input.status, keep_default_na=False)),
         dimensions=dimensions,
         dynamics=dynamics,
         early_warning=early_warning,
@@ -71,7 +71,8 @@ with user_errors_to_console(log):
     )
     versions = provenance(config, validation)["versions"]
     with use_language(config["report"]["language"]), suppressing_counts(snakemake.params.min_cell_size):
-        paragraphs = methods_section(config, model_results, versions, synthetic=truth is not None)
+        paragraphs = methods_section(config, model_results, versions, synthetic=truth is not None,
+                                     unestimated=not_estimated(status, early_warning))
         methods = methods_markdown(paragraphs, instruments, config)
 write_text(html, output.html)
 write_text(methods, output.methods)

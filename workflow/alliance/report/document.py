@@ -55,7 +55,7 @@ from alliance.report.format import (
 )
 from alliance.report.glance import glance_rows, glance_table, short_name
 from alliance.report.measurement import highest_level, means_caveat, measurement_section
-from alliance.report.methods import methods_section, named_works
+from alliance.report.methods import methods_section, named_works, not_estimated
 from alliance.report.provenance import embed_png, provenance, shown_provenance
 from alliance.report.references import cited_references, cited_text, reference_item
 from alliance.report.words import reason_words, source_words
@@ -208,7 +208,8 @@ def _build_report(
                                            min_cell_size=min_cell_size,
                                            synthetic=truth is not None),
         "methods": methods_section(config, model_results, provenance_info["versions"],
-                                   synthetic=truth is not None),
+                                   synthetic=truth is not None,
+                                   unestimated=not_estimated(status, early_warning)),
         "analyses": analysis_sections(model_results, effects, early_window, min_cell_size=min_cell_size,
                                       multiplicity=multiplicity, status=status,
                                       invariance=invariance,

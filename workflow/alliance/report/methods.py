@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import pandas as pd
 from markupsafe import Markup
 
+from alliance.errors import REPORTED
 from alliance.i18n import N_, Message, _, ngettext, pgettext
 from alliance.instruments import PUBLISHED_NAMES, Instrument, load_configured
 from alliance.models.common import MIN_CLUSTERS
@@ -29,6 +31,7 @@ from alliance.report.words import (
     model_short,
     outcome_name,
     parenthetical,
+    reason_words,
     source_words,
     variable_name,
 )
@@ -191,10 +194,40 @@ CRITERION_NAMES = {"prior_diff": N_("prior-difference"), "sd": N_("patient-SD"),
                    "reliable_change": N_("reliable-change")}
 
 
+def not_estimated(status: pd.DataFrame | None, early_warning: Mapping | None) -> dict[str, list[str]]:
+    """Why the exploratory analyses the Methods describe were not estimated in these data, by paragraph
+    (dimensions: H5c and H5d; dynamics: H4c; early warning: its primary decision point's models), in the
+    active language, so that the Methods do not describe as done what the run could not do (a reviewer's
+    4-therapist clinic read "fitted by full-information maximum likelihood" beside "H4c: not
+    estimable")."""
+    reasons: dict[str, list[str]] = {}
+    if status is not None and not status.empty:
+        rows = status.set_index("key")
+        for part, keys in (("dimensions", ("H5c", "H5d")), ("dynamics", ("H4c",))):
+            reasons[part] = [f"{key}, {reason_words(rows.loc[key])}" for key in keys
+                             if key in rows.index and rows.loc[key, "status"] not in REPORTED]
+    if early_warning is not None:
+        result = early_warning.get("result", {})
+        primary = f"/{result.get('primary_session')}/"
+        found = [s for s in result.get("statuses", []) if primary in s["key"] and s["key"].count("/") == 3]
+        if found and all(s["status"] not in REPORTED for s in found):
+            reasons["early_warning"] = [str(reason_words(found[0]))]
+    return {part: found for part, found in reasons.items() if found}
+
+
 def methods_section(config: Mapping, model_results: list[dict], versions: Mapping[str, str],
-                    synthetic: bool = False) -> list[dict]:
+                    synthetic: bool = False, *, unestimated: Mapping[str, list[str]] | None = None
+                    ) -> list[dict]:
     """Paragraphs of the Methods section: a heading and its text each (`synthetic`: the data are the
-    synthetic cohort)."""
+    synthetic cohort; `unestimated`: `not_estimated`'s reasons, each said after its paragraph)."""
+    unestimated = unestimated or {}
+
+    def said(part: str, text: str) -> str:
+        if part not in unestimated:
+            return text
+        return text + " " + fill(_("Not estimated in these data: {reasons}."),
+                                 reasons="; ".join(unestimated[part]))
+
     instruments = load_configured(config["instruments"])
     k = config["features"]["early_window"]
     ruptures = config["ruptures"]
@@ -331,10 +364,10 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
         {"heading": _(HEADINGS["models"]), "text": " ".join([modelling, *models])},
         {"heading": _(HEADINGS["missing"]), "text": missing},
         {"heading": _(HEADINGS["effect_sizes"]), "text": effect_sizes},
-        *([{"heading": _(HEADINGS["dimensions"]), "text": dimensions}] if instruments["alliance"].dimensions
-          else []),
-        {"heading": _(HEADINGS["dynamics"]), "text": dynamics},
-        {"heading": _(HEADINGS["early_warning"]), "text": early_warning},
+        *([{"heading": _(HEADINGS["dimensions"]), "text": said("dimensions", dimensions)}]
+          if instruments["alliance"].dimensions else []),
+        {"heading": _(HEADINGS["dynamics"]), "text": said("dynamics", dynamics)},
+        {"heading": _(HEADINGS["early_warning"]), "text": said("early_warning", early_warning)},
         {"heading": _(HEADINGS["disclosure"]), "text": disclosure},
         {"heading": _(HEADINGS["software"]), "text": run},
     ]
