@@ -194,29 +194,29 @@ CRITERION_NAMES = {"prior_diff": N_("prior-difference"), "sd": N_("patient-SD"),
                    "reliable_change": N_("reliable-change")}
 
 
-def not_estimated(status: pd.DataFrame | None, early_warning: Mapping | None) -> dict[str, list[str]]:
+def not_estimated(status: pd.DataFrame | None, early_warning: Mapping | None) -> dict[str, list[Markup]]:
     """Why the exploratory analyses the Methods describe were not estimated in these data, by paragraph
     (dimensions: H5c and H5d; dynamics: H4c; early warning: its primary decision point's models), in the
     active language, so that the Methods do not describe as done what the run could not do (a reviewer's
     4-therapist clinic read "fitted by full-information maximum likelihood" beside "H4c: not
     estimable")."""
-    reasons: dict[str, list[str]] = {}
+    reasons: dict[str, list[Markup]] = {}
     if status is not None and not status.empty:
         rows = status.set_index("key")
         for part, keys in (("dimensions", ("H5c", "H5d")), ("dynamics", ("H4c",))):
-            reasons[part] = [f"{key}, {reason_words(rows.loc[key])}" for key in keys
+            reasons[part] = [Markup("{}, {}").format(key, reason_words(rows.loc[key])) for key in keys
                              if key in rows.index and rows.loc[key, "status"] not in REPORTED]
     if early_warning is not None:
         result = early_warning.get("result", {})
         primary = f"/{result.get('primary_session')}/"
         found = [s for s in result.get("statuses", []) if primary in s["key"] and s["key"].count("/") == 3]
         if found and all(s["status"] not in REPORTED for s in found):
-            reasons["early_warning"] = [str(reason_words(found[0]))]
+            reasons["early_warning"] = [Markup("{}").format(reason_words(found[0]))]
     return {part: found for part, found in reasons.items() if found}
 
 
 def methods_section(config: Mapping, model_results: list[dict], versions: Mapping[str, str],
-                    synthetic: bool = False, *, unestimated: Mapping[str, list[str]] | None = None
+                    synthetic: bool = False, *, unestimated: Mapping[str, list[Markup]] | None = None
                     ) -> list[dict]:
     """Paragraphs of the Methods section: a heading and its text each (`synthetic`: the data are the
     synthetic cohort; `unestimated`: `not_estimated`'s reasons, each said after its paragraph)."""
@@ -226,7 +226,7 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
         if part not in unestimated:
             return text
         return text + " " + fill(_("Not estimated in these data: {reasons}."),
-                                 reasons="; ".join(unestimated[part]))
+                                 reasons=Markup("; ").join(unestimated[part]))  # a reason marked English
 
     instruments = load_configured(config["instruments"])
     k = config["features"]["early_window"]
