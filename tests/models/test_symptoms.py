@@ -262,8 +262,8 @@ def test_fit_symptoms_rows_and_signs(small_cohort):
     assert (table["n_obs"].iloc[1:] > table["n_patients"].iloc[1:]).all()
     assert improvement["n_obs"] == improvement["n_patients"]
     steps = {s["step"]: s["n"] for s in result.flow}
-    assert steps["symptoms_next: sessions analysed"] == table["n_obs"].iloc[1]
-    assert steps["symptoms_next: excluded sessions: next session (t + 1) not attended"] > 0
+    assert steps["symptoms at the next session: sessions analysed"] == table["n_obs"].iloc[1]
+    assert steps["symptoms at the next session: excluded sessions: next session (t + 1) not attended"] > 0
 
 
 def test_clustered_fit_reproduces_statsmodels_mixed_model(small_cohort):
@@ -308,8 +308,9 @@ def test_one_session_per_patient_has_no_within_patient_change(small_cohort):
     result = fit_symptoms(features, COVARIATES, sessions.assign(
         alliance_next=sessions["alliance_next"].where(once)))
     reason = {s["key"]: s["reason"] for s in result.statuses}["H4b"]
-    analysed = next(s["n"] for s in result.flow if s["step"] == "alliance_next: sessions analysed")
-    patients = next(s["n"] for s in result.flow if s["step"] == "alliance_next: patients analysed")
+    steps = {s["step"]: s["n"] for s in result.flow}
+    analysed = steps["alliance at the next session: sessions analysed"]
+    patients = steps["alliance at the next session: patients analysed"]
     assert analysed == patients > 1
     assert reason == (f"each patient has one session in the alliance next analysis sample ({analysed} "
                       "sessions), so within-patient symptom improvement does not vary")
@@ -324,11 +325,12 @@ def only_at(column: str, kept: list[int]):
 
 
 @pytest.mark.parametrize(("change", "key", "outcome", "words"), [
-    (only_at("symptoms", [1, 2]), "H4a", "symptoms_next", "the symptom score equals the patient's first, so "
-     "the two terms coincide: the model needs symptom scores after the first at consecutive attended "
-     "sessions"),
-    (only_at("wai_sr", [2, 3]), "H4b", "alliance_next", "the alliance equals the patient's first, so the two "
-     "terms coincide: the model needs alliance scores after the first at consecutive attended sessions"),
+    (only_at("symptoms", [1, 2]), "H4a", "symptoms at the next session",
+     "the symptom score equals the patient's first, so the two terms coincide: the model needs symptom "
+     "scores after the first at consecutive attended sessions"),
+    (only_at("wai_sr", [2, 3]), "H4b", "alliance at the next session",
+     "the alliance equals the patient's first, so the two terms coincide: the model needs alliance scores "
+     "after the first at consecutive attended sessions"),
 ], ids=["symptoms at sessions 1-2", "alliance at sessions 2-3"])
 def test_a_first_score_on_every_analysed_session_is_said(default_config, wai_sr, csq8, change, key, outcome,
                                                           words):

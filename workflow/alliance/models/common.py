@@ -579,9 +579,11 @@ OUTCOME_TERMS = {
     "satisfaction": Term("outcome", "satisfaction"),
     "session attendance": Term("outcome", "session attendance"),
     "home practice": Term("outcome", "home practice"),
-    "symptom_improvement": Term("outcome", "symptom_improvement"),
-    "symptoms_next": Term("outcome", "symptoms_next"),
-    "alliance_next": Term("outcome", "alliance_next"),
+    # the session-level outcomes by the report's short names, not their columns' (an English flow had read
+    # "symptoms_next: sessions analysed")
+    "symptom_improvement": Term("outcome", "symptom improvement"),
+    "symptoms_next": Term("outcome", "symptoms at the next session"),
+    "alliance_next": Term("outcome", "alliance at the next session"),
 }
 SPACED_OUTCOME_TERMS = {
     "symptom_improvement": Term("outcome", "symptom improvement"),
