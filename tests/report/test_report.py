@@ -77,11 +77,12 @@ def test_estimates_never_show_a_nonzero_value_as_zero():
 def test_a_bound_of_an_interval_that_excludes_the_null_never_reads_as_the_null():
     """A reviewer's ceiling cohort: "(95% CI -0.71 to 0.00, p = .047) ... the CI excludes zero", and at a
     glance an odds ratio "(95% CI 0.49 to 1.00)". The bound takes the digits that tell it from the null."""
-    from alliance.report.format import null_digits
+    from alliance.report.format import bound_digits
     from alliance.report.words import effect_summary
 
-    assert null_digits(-0.71, -0.0048, 2) == (2, 4) and null_digits(-0.71, 0.2, 2) == (2, 2)
-    assert null_digits(0.49, 0.9952, 2, null=1.0) == (2, 4) and null_digits(0.49, 0.98, 2, null=1.0) == (2, 2)
+    assert bound_digits(-0.71, -0.0048, 2) == (2, 4) and bound_digits(-0.71, 0.2, 2) == (2, 2)
+    assert bound_digits(0.49, 0.9952, 2, null=1.0) == (2, 4)
+    assert bound_digits(0.49, 0.98, 2, null=1.0) == (2, 2)
     row = pd.Series({"outcome": "dropout", "predictor": "alliance_early", "scale": "log_odds",
                      "estimate": -0.36, "ci_low": -0.71, "ci_high": -0.0048, "p_value": 0.047, "r": -0.15,
                      "r_ci_low": -0.29, "r_ci_high": -0.0026, "n_obs": 180, "n_patients": 180,

@@ -20,7 +20,15 @@ from alliance.report.format import (
     format_percent,
 )
 from alliance.report.methods import cited_name, instrument_name
-from alliance.report.words import HYPOTHESES, WITHHELD, discipline_name, reason_words, share_cell, shown_count
+from alliance.report.words import (
+    HYPOTHESES,
+    WITHHELD,
+    discipline_name,
+    more_than,
+    reason_words,
+    share_cell,
+    shown_count,
+)
 from alliance.scoring.scores import ALLIANCE_PREFIX, TOTAL, score_descriptives
 
 # The model families by name (their identifiers are also the sections' ids).
@@ -79,7 +87,7 @@ def flow_steps(flow: list[dict], min_cell_size: int) -> list[tuple[str, str]]:
         if "analysed" in step["step"] and 0 < step["n"] < min_cell_size:
             rows.append(after)
         elif "analysed" in step["step"] and before >= 0 and 0 < flow[before]["n"] - step["n"] < min_cell_size:
-            shown[after] = _("more than {n}").format(n=format_count(flow[before]["n"] - min_cell_size))
+            shown[after] = more_than(flow[before]["n"], min_cell_size)
     for rows in groups.values():
         hidden = suppress_counts(pd.Series([flow[i]["n"] for i in rows], dtype="int64"), min_cell_size)
         shown |= dict(zip(rows, map(shown_value, hidden), strict=True))  # "1,169" as the other counts

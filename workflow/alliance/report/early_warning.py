@@ -25,7 +25,7 @@ from alliance.report.format import (
     is_number,
 )
 from alliance.report.style import figure_style, message_figure, new_figure
-from alliance.report.words import WITHHELD, early_sessions, fill, reason_text, status_word
+from alliance.report.words import WITHHELD, early_sessions, fill, more_than, reason_text, status_word
 
 STRATEGY_WORDS = {
     "alliance": N_("Alliance so far"),
@@ -230,7 +230,7 @@ def flow_sentence(flow: pd.DataFrame | None, primary: int, min_cell_size: int) -
              for name in ("in_treatment", "no_alliance_score", "at_risk", "dropped_out")}
     if pd.isna(row["dropped_out"]) and pd.isna(row.get("stayed", 0)) and pd.notna(row["at_risk"]):
         # withheld as fewer than k of the analysed stayed (`suppressed_flow`): more than all but k dropped out
-        shown["dropped_out"] = fill(_("more than {n}"), n=format_count(int(row["at_risk"]) - min_cell_size))
+        shown["dropped_out"] = more_than(int(row["at_risk"]), min_cell_size)
     if pd.isna(row["in_treatment"]) and (pd.notna(row["no_alliance_score"]) or pd.notna(row["at_risk"])):
         # withheld (`suppressed_flow`), not small: it would give away the suppressed one of its two parts
         return fill(_("At session {session}: {at_risk} patients analysed, of whom {dropped_out} dropped out; "

@@ -26,7 +26,7 @@ from alliance.io import write_csv, write_text
 from alliance.report.figures import PNG_DPI, mean_ci
 from alliance.report.format import format_count, format_number, format_percent
 from alliance.report.style import figure_style, new_figure, titled
-from alliance.report.words import shown_count
+from alliance.report.words import more_than, shown_count
 from alliance.scoring.scores import TOTAL, scored_sessions
 
 INDEX_COLUMNS = ["therapist_id", "patients", "page"]
@@ -81,7 +81,7 @@ def clinic_count(clinic: int, own: int, min_cell_size: int) -> str:
     """The clinic's patients beside a therapist's own: "more than" clinic - k where the others number 1 to
     k - 1, which the two counts would tell (section 8 of ANALYSIS_PLAN.md)."""
     if 0 < clinic - own < min_cell_size:
-        return _("more than {n}").format(n=format_count(clinic - min_cell_size))
+        return more_than(clinic, min_cell_size)
     return format_count(clinic)
 
 

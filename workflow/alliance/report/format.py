@@ -90,22 +90,6 @@ def interval_digits(low: float, high: float, digits: int = 2) -> int:
     return estimate_digits((high - low) / 2, digits)
 
 
-def null_digits(low: float, high: float, digits: int, null: float = 0.0) -> tuple[int, int]:
-    """The decimals of an interval's two bounds in running text: `digits`, or more for a bound that
-    `digits` would round onto `null` in an interval that excludes it ("-0.71 to 0.00" beside "the CI
-    excludes zero", an odds ratio's "0.49 to 1.00")."""
-    if not (is_number(low) and is_number(high)) or low <= null <= high:
-        return digits, digits
-
-    def enough(value: float) -> int:
-        shown = digits
-        while shown < 8 and round(value, shown) == null:
-            shown += 1
-        return shown + (1 if shown > digits else 0)  # two significant digits of the distance, as elsewhere
-
-    return enough(low), enough(high)
-
-
 def format_unit(value: float, digits: int = 2) -> str:
     """A number bounded by 1 (r, p): without the leading zero in English (APA: .27, -.26), with it in
     Spanish and Catalan (0,27)."""
@@ -132,13 +116,13 @@ def p_text(p: float, symbol: str = "p") -> str:
     return f"{symbol} {formatted}" if formatted.startswith(("<", ">")) else f"{symbol} = {formatted}"
 
 
-def bound_digits(low: float, high: float, digits: int = 2) -> tuple[int, int]:
-    """The decimals of a CI's two bounds: `digits`, or as many as `estimate_digits` gives a bound that
-    `digits` would show as 0 in an interval that excludes 0 ("-.47 to -.0044": "-.47 to .00" reads as
-    reaching 0)."""
-    if not (is_number(low) and is_number(high)) or low <= 0 <= high:
+def bound_digits(low: float, high: float, digits: int = 2, null: float = 0.0) -> tuple[int, int]:
+    """The decimals of a CI's two bounds: `digits`, or as many as `estimate_digits` gives a bound's distance
+    from `null` where `digits` would show it as the null in an interval that excludes it ("-.47 to -.0044":
+    "-.47 to .00" reads as reaching 0; an odds ratio's "0.49 to 1.00" beside "the CI excludes no effect")."""
+    if not (is_number(low) and is_number(high)) or low <= null <= high:
         return digits, digits
-    return estimate_digits(low, digits), estimate_digits(high, digits)
+    return estimate_digits(low - null, digits), estimate_digits(high - null, digits)
 
 
 def format_ci(low: float, high: float, digits: int = 2, *, unit: bool = False, percent: bool = False) -> str:

@@ -27,6 +27,7 @@ from alliance.instruments import Instrument
 from alliance.models.benchmarks import withheld
 from alliance.models.plan import BY_KEY
 from alliance.report.format import (
+    bound_digits,
     estimate_digits,
     foreign,
     format_ci,
@@ -37,7 +38,6 @@ from alliance.report.format import (
     format_unit,
     interval_digits,
     is_number,
-    null_digits,
 )
 from alliance.report.style import figure_style, message_figure, new_figure
 from alliance.report.words import (
@@ -181,7 +181,7 @@ def glance_sentence(row: Mapping, satisfaction_label: str) -> str:
     if row["hidden"]:
         return fill(_("{label}: {hidden}."), label=row["label"], hidden=row["hidden"])
     null = 1.0 if row["metric"] == "odds ratio" else 0.0
-    low_digits, high_digits = null_digits(row["ci_low"], row["ci_high"],
+    low_digits, high_digits = bound_digits(row["ci_low"], row["ci_high"],
                                           interval_digits(row["ci_low"], row["ci_high"]), null)
     clear = row["ci_low"] > null or row["ci_high"] < null
     higher, lower, unclear = SENTENCES[row["key"]]

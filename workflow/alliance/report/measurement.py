@@ -36,6 +36,7 @@ from alliance.report.words import (
     WITHHELD,
     fill,
     join,
+    more_than,
     reason_text,
     reason_words,
     share_cell,
@@ -190,7 +191,7 @@ def invariance_view(table: pd.DataFrame | None, min_cell_size: int,
         left_out = named.split(";") if isinstance(named, str) and named else []
         n = _count(first["n"], min_cell_size)
         if left_out and complete is not None and 0 < complete - first["n"] < min_cell_size:
-            n = _("more than {n}").format(n=format_count(complete - min_cell_size))
+            n = more_than(complete, min_cell_size)
         view["verdict"] = fill(_("Highest level that holds: {level} invariance ({n_groups} groups, {n} "
                                  "patients): {meaning}."), level=_(INVARIANCE_WORDS[highest]),
                                n_groups=format_count(first["n_groups"]), n=n,

@@ -34,6 +34,7 @@ from alliance.ingest.privacy import discloses
 from alliance.models import adherence, dropout, satisfaction, survival, symptoms
 from alliance.models.common import left_out_covariate
 from alliance.report.format import (
+    bound_digits,
     count_with_share,
     estimate_digits,
     foreign,
@@ -44,7 +45,6 @@ from alliance.report.format import (
     format_unit,
     format_value,
     interval_digits,
-    null_digits,
     p_text,
 )
 
@@ -361,7 +361,7 @@ DIRECTION_SENTENCES = {
 
 def effect_summary(row: pd.Series, early_window: int) -> str:
     """One primary effect row in words: estimate per SD, 95% CI, p, r, and the sample."""
-    low_digits, high_digits = null_digits(row["ci_low"], row["ci_high"],
+    low_digits, high_digits = bound_digits(row["ci_low"], row["ci_high"],
                                           interval_digits(row["ci_low"], row["ci_high"]))
     beyond = any(abs(value) > 1 for value in (row["r"], row["r_ci_low"], row["r_ci_high"]))  # NaN: no
     template = EFFECT_SENTENCE_NO_R if beyond else EFFECT_SENTENCES[row["scale"] == "log_odds"]
@@ -407,7 +407,7 @@ def counted(n: int, noun: str, of: int | None = None) -> str:
     therapists are counted as they are (`alliance.models.common.unit_count`)."""
     hidden = suppressed_count(n) if noun != "therapist" else None
     if hidden is None and of is not None and complement_suppressed(n, of) is not None:
-        hidden = _("more than {n}").format(n=format_count(of - active_min_cell_size()))
+        hidden = more_than(of, active_min_cell_size())
     if noun not in COUNTED:
         return f"{hidden or format_count(n)} {noun if n == 1 and not hidden else noun + 's'}"
     singular, plural = COUNTED[noun]
@@ -421,6 +421,12 @@ def suppressed_effect(min_cell_size: int) -> str:
     return _("suppressed (<{k} patients)").format(k=format_count(min_cell_size))
 
 
+def more_than(total: int, min_cell_size: int) -> str:
+    """A count withheld because it leaves 1 to k - 1 of `total` (ANALYSIS_PLAN.md, section 8): "more than"
+    total - k, which is true of it and tells nothing of the few it leaves."""
+    return _("more than {n}").format(n=format_count(total - min_cell_size))
+
+
 def shown_count(n: int, min_cell_size: int, of: int | None = None) -> str:
     """A count (with its share of `of`) for the report; "<k" when it is 1 to k - 1, and "more than
     of - k", without a share, when it leaves 1 to k - 1 of `of` (197 dropouts of 200 told that 3 stayed;
@@ -428,7 +434,7 @@ def shown_count(n: int, min_cell_size: int, of: int | None = None) -> str:
     if 0 < n < min_cell_size:
         return f"<{min_cell_size}"
     if of is not None and discloses(n, of, min_cell_size):
-        return _("more than {n}").format(n=format_count(of - min_cell_size))
+        return more_than(of, min_cell_size)
     return count_with_share(n, of) if of is not None else format_count(n)
 
 
