@@ -351,10 +351,15 @@ def test_one_reverse_keyed_item_reads_in_the_singular():
 def test_a_random_intercept_at_its_boundary_is_said_in_the_methods(default_config):
     """Every report of a reviewer's cohorts said H3's therapist variance was estimated as 0, so that the
     model reduced to ordinary least squares, while the Methods named a linear mixed model only."""
-    boundary = {"key": "H3", "status": "boundary",
-                "reason": "the therapist variance is estimated as 0 (its boundary): the model reduces to "
-                          "ordinary least squares"}
-    results = [{"family": "satisfaction", "extra": {}, "effects": [], "notes": [], "statuses": [boundary]}]
+    from alliance.i18n import message_text
+    from alliance.models.random_intercept import BOUNDARY_WORDS
+
+    words = BOUNDARY_WORDS["therapist_id"]  # the reason as the fit records it: its message, not its English
+    boundary = {"key": "H3", "status": "boundary", "reason": str(words),
+                "reason_message": message_text(words)}
+    other = {"key": "H1", "status": "boundary", "reason": str(words), "reason_message": ""}  # another cause
+    results = [{"family": "satisfaction", "extra": {}, "effects": [], "notes": [], "statuses": [boundary]},
+               {"family": "adherence", "extra": {}, "effects": [], "notes": [], "statuses": [other]}]
     text = " ".join(p["text"] for p in methods_section(default_config, results, {}))
     assert ("Here the random-intercept variance of H3 was estimated as 0 (its boundary), so that model "
             "reduces to ordinary least squares with the clustered standard errors above.") in text

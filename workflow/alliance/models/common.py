@@ -940,19 +940,18 @@ def separation_reason(design: Design, endog: np.ndarray) -> Message:
         reason = _indicator_separation(y[x == 1], y[x == 0], session, words)
         if reason is not None:
             return reason
-    elif len(events) and len(others):
-        if events.max() <= others.min():
+    elif (above := _events_beside(events, others)) is not None:
+        if not above:
             return (Message("quasi-complete separation: every {outcome} event has {predictor} at or below "
                             "{value:.3g}, every other session at or above it", value=events.max(), **words)
                     if session else
                     Message("quasi-complete separation: every {outcome} event has {predictor} at or below "
                             "{value:.3g}, every other patient at or above it", value=events.max(), **words))
-        if events.min() >= others.max():
-            return (Message("quasi-complete separation: every {outcome} event has {predictor} at or above "
-                            "{value:.3g}, every other session at or below it", value=events.min(), **words)
-                    if session else
-                    Message("quasi-complete separation: every {outcome} event has {predictor} at or above "
-                            "{value:.3g}, every other patient at or below it", value=events.min(), **words))
+        return (Message("quasi-complete separation: every {outcome} event has {predictor} at or above "
+                        "{value:.3g}, every other session at or below it", value=events.min(), **words)
+                if session else
+                Message("quasi-complete separation: every {outcome} event has {predictor} at or above "
+                        "{value:.3g}, every other patient at or below it", value=events.min(), **words))
     for name in design.covariates:
         if pd.api.types.is_numeric_dtype(data[name]):
             continue
@@ -981,13 +980,13 @@ def separation_reason(design: Design, endog: np.ndarray) -> Message:
 
 
 def _events_beside(events: pd.Series, others: pd.Series) -> bool | None:
-    """True when every event's value is at or above every other row's, False when at or below, None when
+    """False when every event's value is at or below every other row's, True when at or above, None when
     neither (or a group is empty)."""
     if not len(events) or not len(others):
         return None
-    if events.min() >= others.max():
-        return True
-    return False if events.max() <= others.min() else None
+    if events.max() <= others.min():
+        return False
+    return True if events.min() >= others.max() else None
 
 
 # (events above?, sessions?) -> the reason for a numeric covariate (z-scored in the design, so no value)

@@ -11,10 +11,11 @@ import pandas as pd
 from markupsafe import Markup
 
 from alliance.errors import REPORTED
-from alliance.i18n import N_, Message, _, ngettext, pgettext
+from alliance.i18n import N_, Message, _, ngettext, pgettext, read_message
 from alliance.instruments import PUBLISHED_NAMES, Instrument, load_configured
 from alliance.models.common import MIN_CLUSTERS
 from alliance.models.effects import BENCHMARKS
+from alliance.models.random_intercept import BOUNDARY_WORDS
 from alliance.report.analysis import covariates_left_out
 from alliance.report.format import (
     format_count,
@@ -283,8 +284,8 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
     # the random intercepts the data put at their boundary (a reviewer read "satisfaction (linear mixed
     # model)" of a run whose every report said the model had reduced to ordinary least squares)
     reduced = sorted({status["key"] for result in model_results for status in result.get("statuses", [])
-                      if status["status"] == "boundary" and "reduces to ordinary least squares"
-                      in str(status.get("reason", ""))})
+                      if status["status"] == "boundary"
+                      and read_message(status.get("reason_message")) in BOUNDARY_WORDS.values()})
     if reduced:
         modelling += " " + fill(_("Here the random-intercept variance of {models} was estimated as 0 (its "
                                   "boundary), so that model reduces to ordinary least squares with the "
