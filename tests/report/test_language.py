@@ -75,6 +75,8 @@ def test_every_message_of_the_code_is_translated(template, code):
             # a number and its percent sign are kept on one line (no-break space): "IC del 95 %" once
             # ended a line at "95"
             assert not re.search(r"\d %", string), f"{code}: a breaking space before % in {string!r}"
+            # an interval's bounds are "de {low} a {high}" in Catalan ("IC del 95 %: -0,2 a 0,4" lacked it)
+            assert code != "ca" or not re.search(r"%: \{low\} a", string), f"ca: 'de' missing in {string!r}"
 
 
 def test_every_message_the_package_makes_is_extracted(template):

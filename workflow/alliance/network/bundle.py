@@ -23,8 +23,9 @@ The bundle holds tables of aggregates only (ANALYSIS_PLAN.md, section 11):
   alliance-outcome r; `alliance.models.benchmarks`) with their 95% CIs.
 - `provenance.json`: the site label, the instrument (key, name, family, range), the minimum cell size,
   SHA-256 of the configuration (without the data paths and the site label) and of ANALYSIS_PLAN.md,
-  software versions and the SHA-256 of the run's outputs (`results/manifest.json`, without the
-  per-therapist feedback pages, whose names carry pseudonymous codes).
+  software versions and the SHA-256 of the run's outputs of aggregates (`results/manifest.json`; not of
+  the row-level tables, `row_level`, nor of the per-therapist feedback pages, whose names carry
+  pseudonymous codes).
 - `WHAT_LEAVES_THE_SITE.md`: every file and column in plain words, for the data-protection officer.
 
 No table has a row per patient, session or therapist; no patient or therapist code is written. Numbers of
@@ -72,6 +73,7 @@ BENCHMARK_COLUMNS = ["benchmark", "metric", "estimate", "ci_low", "ci_high", "n"
                      "benchmark_ci_low", "benchmark_ci_high", "source"]
 SOFTWARE = ("alliance", "numpy", "pandas", "scipy", "statsmodels", "lifelines", "scikit-learn", "snakemake")
 SITE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
+PATIENT_LIST = "early_warning/patient_list.csv"  # the clinic list (`early_warning.patient_list: true`)
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed entry timestamps: the same tables give the same bytes
 SUPPRESSED = "suppressed"
 ESTIMATED = "estimated"
@@ -374,8 +376,16 @@ def provenance(manifest: dict, *, site: str, plan_sha256: str, instrument: dict)
         "software": {"python": manifest["environment"]["python"]}
                     | {name: packages[name] for name in SOFTWARE if name in packages},
         "outputs_sha256": {path: entry["sha256"] for path, entry in sorted(manifest["outputs"].items())
-                           if not path.startswith("feedback/")},
+                           if not row_level(path)},
     }
+
+
+def row_level(path: str) -> bool:
+    """Whether the output at `path` (relative to results/) has a row per patient, session or therapist, or
+    a name with a pseudonymous code: its SHA-256 stays at the site. A fingerprint of a row-level table
+    confirms any guess about any of its cells (whoever knows all but one patient's rows can try the last
+    one's values until the fingerprint matches), cells that no aggregate uses included."""
+    return path.endswith(".parquet") or path.startswith("feedback/") or path == PATIENT_LIST
 
 
 def instrument_info(key_or_path: str) -> dict:
@@ -444,7 +454,10 @@ COLUMN_WORDS = {
                              "psychometrics, models, sensitivity, dimensions, early_warning), by key",
         "config_sha256, plan_sha256": "fingerprints of those settings and of the analysis plan",
         "software": "the versions of Python and the main packages",
-        "outputs_sha256": "a fingerprint of each output file of the run (not the files themselves)",
+        "outputs_sha256": "a fingerprint of each output file of aggregates of the run (not the files "
+                          "themselves); the tables with a row per patient or session and the therapists' "
+                          "feedback pages have none, since a fingerprint would confirm a guess about any of "
+                          "their cells",
     },
 }
 

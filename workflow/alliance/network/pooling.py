@@ -203,20 +203,40 @@ def check_compatible(bundles: list[Bundle]) -> None:
         problems.append(f"site '{site}' twice: " + ", ".join(b.name for b in bundles if b.site == site)
                         + ": give each site a label of its own (make share SITE=label), or leave the extra "
                         "bundle out.")
-    data: dict[tuple, list[Bundle]] = {}  # one site's patients under two labels: the same validated tables
+    data: dict[tuple, list[Bundle]] = {}  # one site's patients under two labels: the same aggregates
     for bundle in bundles:
-        hashes = tuple(bundle.provenance.get("outputs_sha256", {}).get(f"validated/{table}.parquet")
-                       for table in ("patients", "sessions", "outcomes"))
-        if all(hashes):
-            data.setdefault(hashes, []).append(bundle)
+        for signature in same_data_signatures(bundle):
+            data.setdefault(signature, []).append(bundle)
+    told = set()
     for same in data.values():
-        if len({b.site for b in same}) > 1:  # under one label, the site twice above says it
-            problems.append("the same data twice (identical validated tables, so the same patients): "
-                            + ", ".join(b.name for b in same) + ": one site's results under two labels; "
-                            "pool one of these bundles only.")
+        names = tuple(dict.fromkeys(b.name for b in same))
+        if len({b.site for b in same}) > 1 and names not in told:  # under one label, "site twice" says it
+            told.add(names)
+            problems.append("the same data twice (the same reliability of the same questionnaires, or the "
+                            "same estimates, to ten digits: the same patients): " + ", ".join(names)
+                            + ": one site's results under two labels; pool one of these bundles only.")
     if problems:
         raise IncompatibleBundles("These bundles cannot be pooled (nothing was written):\n- "
                                   + "\n- ".join(problems))
+
+
+def same_data_signatures(bundle: Bundle) -> list[tuple]:
+    """What two bundles of the same patients share to the last digit sent: the questionnaires'
+    reliability (alpha and omega of each scale, which depend on the data alone, whatever the models'
+    settings) and the estimated effects (estimate and SE of each). Either, when the bundle has it, marks
+    the data; the bundle carries no fingerprint of a row-level table (`bundle.row_level`) to compare."""
+    signatures = []
+    reliability = bundle.reliability
+    if not reliability.empty and {"alpha", "omega"} <= set(reliability.columns):
+        numbers = reliability.dropna(subset=["alpha"])
+        if not numbers.empty:
+            signatures.append(("reliability", *map(tuple, numbers[["role", "instrument", "scale", "alpha",
+                                                                   "omega"]].astype(str).to_numpy())))
+    effects = bundle.effects[bundle.effects["status"] == ESTIMATED]
+    if not effects.empty:
+        signatures.append(("effects", *map(tuple, effects[[*EFFECT_KEY, "estimate", "std_error"]]
+                                          .astype(str).to_numpy())))
+    return signatures
 
 
 def metric_for(bundles: list[Bundle]) -> str:

@@ -174,9 +174,8 @@ def run_riclpm(n_patients: int, waves: int = RICLPM_WAVES, seed: int = 20261202)
 
 def site_bundles(results: Path, out: Path, sites: int, seed: int = 20261203) -> list[Path]:
     """`sites` bundles of one run's `results`, labelled site01, site02, ..., each with its estimates (per SD
-    and per point) drawn about the run's with their own SEs, and its validated tables' hashes made its own
-    (one run stands in for every site; `make pool` refuses the same data under two labels); their paths."""
-    import hashlib
+    and per point) drawn about the run's with their own SEs and its reliability drawn about the run's (one
+    run stands in for every site; `make pool` refuses the same aggregates under two labels); their paths."""
     import io
     import json
 
@@ -190,11 +189,12 @@ def site_bundles(results: Path, out: Path, sites: int, seed: int = 20261203) -> 
         effects = pd.read_csv(io.BytesIO(files["effects.csv"]), keep_default_na=False, na_values=[""])
         for estimate, se in (("estimate", "std_error"), ("estimate_per_point", "std_error_per_point")):
             effects[estimate] = effects[estimate] + rng.normal(size=len(effects)) * effects[se]
+        reliability = pd.read_csv(io.BytesIO(files["reliability.csv"]), keep_default_na=False, na_values=[""])
+        for column in ("alpha", "omega"):
+            reliability[column] = reliability[column] + rng.normal(size=len(reliability)) * 0.01
         info = json.loads(files["provenance.json"]) | {"site": site}
-        info["outputs_sha256"] = {name: hashlib.sha256(f"{site}:{digest}".encode()).hexdigest()
-                                  if name.startswith("validated/") else digest
-                                  for name, digest in info["outputs_sha256"].items()}
         paths.append(write_bundle(site, files | {"effects.csv": csv_bytes(effects),
+                                                 "reliability.csv": csv_bytes(reliability),
                                                  "provenance.json": json.dumps(info).encode()}, out))
     return paths
 
