@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from alliance.features.build import build_features, patient_features, session_features
-from alliance.i18n import use_language
+from alliance.i18n import suppressing_counts, use_language
 from alliance.ingest.contract import validate_tables
 from alliance.models import fit_family
 from alliance.models.adherence import attendance_design, attendance_session_design
@@ -116,6 +116,32 @@ def test_missing_covariate_values_are_excluded_and_counted(large_cohort):
         f"Complete cases: {counted} ({100 * counted / before:.1f}%) of the {before} patients otherwise "
         "analysed miss a value of baseline severity, discipline and are left out; the multiple imputation "
         "among the sensitivity analyses keeps them.")
+
+
+def test_a_logistic_model_on_few_events_is_flagged(large_cohort):
+    """Fewer dropouts (or patients who stayed) than 10 per coefficient flag the dropout model (Peduzzi et al.
+    1996): 49 dropouts for the alliance, severity and three discipline contrasts are flagged, 50 are not,
+    and a count below the minimum cell size is written "<10" as every count is."""
+    features, _ = large_cohort
+    analysed = dropout_design(features, COVARIATES).data
+    assert not any("Few events" in str(flag) for flag in dropout_design(features, COVARIATES).flags)
+    stayed = analysed.loc[~analysed["dropout"].astype(bool), "patient_id"].iloc[:400]
+    dropped = analysed.loc[analysed["dropout"].astype(bool), "patient_id"]
+
+    def flags(dropouts: int) -> list[str]:
+        ids = set(stayed) | set(dropped.iloc[:dropouts])
+        design = dropout_design(features[features["patient_id"].isin(ids)], COVARIATES)
+        assert design.data["dropout"].astype(bool).sum() == dropouts
+        assert dropouts < 10 or design.data["discipline"].nunique() == 4
+        return [str(flag) for flag in design.flags if "Few events" in str(flag)]
+
+    assert flags(50) == []
+    assert flags(49) == [
+        "Few events: the rarer outcome occurs 49 times for 5 coefficients (fewer than 10 per coefficient; "
+        "Peduzzi et al., 1996): the estimates may lie further from no effect than the data warrant and their "
+        "intervals be too narrow."]
+    with suppressing_counts(10):
+        assert "the rarer outcome occurs <10 times for" in flags(7)[0]
 
 
 @pytest.fixture(scope="module")

@@ -339,6 +339,8 @@ def build_design(
     data = data.copy()
     used, more_notes = resolve_covariates(data, used)
     notes += more_notes
+    if binary is not None:
+        flags += few_events_flag(data, used, binary)
     flow.append(flow_step(Message("analysed"), len(data)))
     z = f"{predictor}_z"
     data[z] = standardise(data[predictor])
@@ -351,6 +353,26 @@ def build_design(
                   flags=flags)
 
 
+def few_events_flag(data: pd.DataFrame, covariates: list[str], binary: Binary) -> list[Message]:
+    """The flag of a logistic model of `data` whose rarer outcome (events or non-events, `binary.counts`)
+    numbers fewer than `EVENTS_PER_COEFFICIENT` per coefficient besides the intercept (the predictor, each
+    numeric covariate, each category but the first of a categorical one), or none: with fewer, maximum
+    likelihood estimates lie further from no effect than they should and their intervals are too narrow
+    (Peduzzi et al., 1996). No events at all is the model's reason, not a flag."""
+    events, others = binary.counts(data)
+    rarer = int(min(events.sum(), others.sum()))
+    coefficients = 1 + sum(1 if pd.api.types.is_numeric_dtype(data[name]) else data[name].nunique() - 1
+                           for name in covariates)
+    if rarer == 0 or rarer >= EVENTS_PER_COEFFICIENT * coefficients:
+        return []
+    return [Message("Few events: the rarer outcome occurs {events} times for {coefficients} coefficients "
+                    "(fewer than {minimum} per coefficient; Peduzzi et al., 1996): the estimates may lie "
+                    "further from no effect than the data warrant and their intervals be too narrow.",
+                    events=Count(rarer), coefficients=coefficients, minimum=EVENTS_PER_COEFFICIENT)]
+
+
+# Fewer events (or non-events) than this per coefficient flags a logistic model (Peduzzi et al., 1996).
+EVENTS_PER_COEFFICIENT = 10
 # More than this share of the patients left at the covariate step missing a covariate value flags the model:
 # complete cases then rest on a selected part of the cohort (a reviewer's clinic lost 62% to a baseline
 # severity recorded for a third of its patients, with only a flow row to say so).

@@ -130,6 +130,10 @@ REFERENCES = {
     "Paule & Mandel (1982)": (
         "Paule, R. C., & Mandel, J. (1982). Consensus values and weighting factors. *Journal of Research "
         "of the National Bureau of Standards, 87*(5), 377-385."),
+    "Peduzzi et al. (1996)": (
+        "Peduzzi, P., Concato, J., Kemper, E., Holford, T. R., & Feinstein, A. R. (1996). A simulation "
+        "study of the number of events per variable in logistic regression analysis. *Journal of Clinical "
+        "Epidemiology, 49*(12), 1373-1379."),
     "Rubin (1987)": (
         "Rubin, D. B. (1987). *Multiple imputation for nonresponse in surveys*. Wiley."),
     "Seabold & Perktold (2010)": (
