@@ -361,6 +361,64 @@ def test_no_home_practice_column_is_a_note(cohort):
     assert "lmm_patient_intercept_cluster_therapist" not in {row["model"] for row in result.effects}
 
 
+def test_the_few_cluster_threshold_of_the_config_reaches_every_model(cohort):
+    """`models.min_clusters` decides the few-cluster rule of the session-level models too: they were built
+    from a merge of the sessions with the features, which kept none of the settings, and took the default
+    50 whatever the config said (a reviewer's min_clusters of 20 left H1a, H2a, H2b, H2d, H4a and H4b
+    "Few clusters: 40 therapists (fewer than 50)")."""
+    for family in ("adherence", "dropout", "symptoms"):
+        for minimum, few in ((20, False), (50, True)):
+            result = fit_family(family, cohort["patients"], COVARIATES, sessions=cohort["sessions"],
+                                early_window=3, min_clusters=minimum)
+            clustered = [s for s in result.statuses if s["status"] in ("fitted", "boundary")
+                         and s["key"] not in ("H2c", "H3-ordinal")]
+            assert len(clustered) >= 3, family
+            for status in clustered:
+                flagged = "Few clusters: 40 therapists (fewer than 50)" in status["flags"]
+                assert flagged is few, (family, minimum, status["key"], status["flags"])
+
+
+def test_every_model_on_complete_cases_that_lose_many_patients_is_flagged(cohort):
+    """A covariate missing for 30% of the patients: every model whose complete cases lose them says so, the
+    checks, splits and moderation refitted on the primary sample and the session-level models too (only
+    H1 and H2 had the flag; the refits had it wiped and the session designs never computed it)."""
+    features = cohort["patients"].copy()
+    features.loc[features.index % 10 < 3, "baseline_severity"] = np.nan
+    for family, keys in (("adherence", {"H1", "H1-gee", "H1a", "H1b", "H1-moderation"}),
+                         ("dropout", {"H2", "H2a", "H2a-split", "H2b", "H2b-split", "H2d", "H2-moderation"})):
+        result = fit_family(family, features, COVARIATES, sessions=cohort["sessions"], early_window=3)
+        fitted = {s["key"]: s["flags"] for s in result.statuses if s["status"] in ("fitted", "boundary")}
+        assert keys <= set(fitted), (family, sorted(fitted))
+        for key in set(fitted) - {"H2c"}:  # the Kaplan-Meier curves have no covariates
+            assert re.search(r"Complete cases: \d+ \(\d+\.\d%\) of the \d+ patients otherwise analysed miss "
+                             r"a value of baseline severity", fitted[key]), (key, fitted[key])
+    clean = fit_family("adherence", cohort["patients"], COVARIATES, sessions=cohort["sessions"])
+    assert not any("Complete cases" in s["flags"] for s in clean.statuses)
+
+
+def test_home_practice_at_a_session_not_attended_is_not_analysed(cohort):
+    """H1b analyses attended sessions: an export that writes 0 for the home practice of a missed session
+    gives the same estimates, its missed sessions counted in a flow step of their own (they had entered
+    the model: 522 rows in a reviewer's run)."""
+    sessions = cohort["sessions"]
+    missed = ~sessions["attended"].astype(bool)
+    filled = sessions.assign(home_practice=sessions["home_practice"].mask(missed, 0.0))
+    assert sessions.loc[missed, "home_practice"].isna().all() and missed.sum() > 100
+
+    def home(table: pd.DataFrame) -> tuple[list, dict]:
+        result = fit_family("adherence", cohort["patients"], COVARIATES, sessions=table)
+        rows = [(r["predictor"], r["estimate"], r["std_error"], r["n_obs"]) for r in result.effects
+                if r["outcome"] == "home practice"]
+        return rows, {s["step"]: s["n"] for s in result.flow if s["step"].startswith("home practice:")}
+
+    (plain, plain_flow), (zeros, zeros_flow) = home(sessions), home(filled)
+    assert len(plain) == 2 and zeros == plain
+    step = "home practice: excluded sessions: session not attended"
+    assert zeros_flow[step] == plain_flow[step] == missed.sum()
+    assert zeros_flow["home practice: excluded sessions: no home practice recorded"] == plain_flow[
+        "home practice: excluded sessions: no home practice recorded"]
+
+
 def test_models_that_cannot_be_fitted_have_a_status_and_a_reason(cohort):
     """No dropout at all: no dropout model has an estimate; each says why in words (no library text),
     the checks of the primary model are refused, and the family still returns."""

@@ -119,29 +119,34 @@ def test_missing_covariate_values_are_excluded_and_counted(large_cohort):
 
 
 def test_a_logistic_model_on_few_events_is_flagged(large_cohort):
-    """Fewer dropouts (or patients who stayed) than 10 per coefficient flag the dropout model (Peduzzi et al.
-    1996): 49 dropouts for the alliance, severity and three discipline contrasts are flagged, 50 are not,
-    and a count below the minimum cell size is written "<10" as every count is."""
+    """Fewer dropouts (or patients who stayed) than 10 per coefficient flag a logistic model (Peduzzi et al.
+    1996), each model by its own coefficients: 49 dropouts for the alliance, severity and three discipline
+    contrasts flag H2, 50 do not, but the split (one more coefficient) and the moderation (a slope per
+    discipline: eight) are flagged with 50 too; a count below the minimum cell size is written "<10"."""
     features, _ = large_cohort
     analysed = dropout_design(features, COVARIATES).data
-    assert not any("Few events" in str(flag) for flag in dropout_design(features, COVARIATES).flags)
-    stayed = analysed.loc[~analysed["dropout"].astype(bool), "patient_id"].iloc[:400]
-    dropped = analysed.loc[analysed["dropout"].astype(bool), "patient_id"]
+    stayed = analysed.loc[~analysed["dropout"].astype(bool), "patient_id"].iloc[::5].iloc[:400]
+    dropped = analysed.loc[analysed["dropout"].astype(bool), "patient_id"].iloc[::3]  # every therapist
 
-    def flags(dropouts: int) -> list[str]:
+    def flags(dropouts: int) -> dict[str, str]:
         ids = set(stayed) | set(dropped.iloc[:dropouts])
-        design = dropout_design(features[features["patient_id"].isin(ids)], COVARIATES)
-        assert design.data["dropout"].astype(bool).sum() == dropouts
-        assert dropouts < 10 or design.data["discipline"].nunique() == 4
-        return [str(flag) for flag in design.flags if "Few events" in str(flag)]
+        result = fit_family("dropout", features[features["patient_id"].isin(ids)], COVARIATES)
+        (row,) = [r for r in result.effects if r["analysis"] == "primary"]
+        assert dropouts < 10 or row["n_patients"] == 400 + dropouts
+        return {s["key"]: next((f"Few events:{flag}" for flag in s["flags"].split("Few events:")[1:]), "")
+                for s in result.statuses if s["key"] in ("H2", "H2-split", "H2-moderation")}
 
-    assert flags(50) == []
-    assert flags(49) == [
+    assert not any("Few events" in s["flags"] for s in fit_family("dropout", features, COVARIATES).statuses)
+    assert flags(49)["H2"] == (
         "Few events: the rarer outcome occurs 49 times for 5 coefficients (fewer than 10 per coefficient; "
         "Peduzzi et al., 1996): the estimates may lie further from no effect than the data warrant and their "
-        "intervals be too narrow."]
+        "intervals be too narrow.")
+    fifty = flags(50)
+    assert fifty["H2"] == ""
+    assert "occurs 50 times for 6 coefficients" in fifty["H2-split"]
+    assert "occurs 50 times for 8 coefficients" in fifty["H2-moderation"]
     with suppressing_counts(10):
-        assert "the rarer outcome occurs <10 times for" in flags(7)[0]
+        assert "the rarer outcome occurs <10 times for" in str(flags(7)["H2"])
 
 
 @pytest.fixture(scope="module")

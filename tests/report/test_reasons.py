@@ -312,7 +312,10 @@ def test_the_english_of_flows_flags_notes_and_warnings_is_as_before(written):
     English is that text."""
     results = written["results"]
     assert [step["step"] for step in results["dropout"]["flow"]] == DROPOUT_FLOW
-    assert next(s for s in results["adherence"]["statuses"] if s["key"] == "H1")["flags"] == FEW_CLUSTERS
+    assert next(s for s in results["adherence"]["statuses"] if s["key"] == "H1")["flags"] == FEW_CLUSTERS + (
+        " Few events: the rarer outcome occurs 26 times for 3 coefficients (fewer than 10 per coefficient; "
+        "Peduzzi et al., 1996): the estimates may lie further from no effect than the data warrant and their "
+        "intervals be too narrow.")
     assert results["satisfaction"]["notes"] == NOTES and written["sensitivity"]["notes"] == SENSITIVITY_NOTES
     assert [(w["kind"], w["message"], w["report_message"]) for w in written["warnings"]] == [
         ("k_anonymity", K_ANONYMITY, K_ANONYMITY)]
@@ -345,7 +348,7 @@ def test_a_flow_and_notes_round_trip_through_json():
     """A session flow prefixed with its outcome and a family's notes, through JSON as result.json keeps
     them: the same English, written in Spanish and Catalan from their messages."""
     rows = pd.DataFrame({"patient_id": ["P1", "P1", "P2"], "alliance_prev": [None, 3.5, 4.0]})
-    _data, flow = session_flow(rows, [(NO_EARLIER_SCORED_SESSION, rows["alliance_prev"].isna())], [],
+    _data, flow, _flags = session_flow(rows, [(NO_EARLIER_SCORED_SESSION, rows["alliance_prev"].isna())], [],
                                first=SESSIONS_OF_THE_COHORT, outcome="home practice")
     note = Message("{n} prorated totals were rounded to the nearest point.", n=1234)
     result = json.loads(json.dumps(ModelResult("adherence", [], flow, labelled([note], ORDINAL_LABEL), "")

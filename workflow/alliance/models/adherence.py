@@ -28,6 +28,7 @@ from alliance.models.common import (
     check_sample,
     cluster_inference,
     few_clusters,
+    few_events_flag,
     fit_binary_logit,
     fit_logit_glm,
     flag_few_clusters,
@@ -37,6 +38,7 @@ from alliance.models.common import (
     predictor_effect,
     refuse,
     run_planned,
+    sample_flags,
     session_design,
     summary_text,
     use_covariance,
@@ -161,6 +163,7 @@ def fit_attendance_gee(design: Design) -> tuple[dict, float]:
                                    rho=float(fit.model.cov_struct.dep_params)), NOT_CONVERGED)
     if design.df is not None:
         use_covariance(fit, bias_reduced_gee(fit), design.df)
+    design.flags += few_events_flag(model)
     if not np.isfinite(fit.bse).all() or not np.isfinite(float(fit.model.cov_struct.dep_params)):
         raise NotEstimable(Message("the GEE's robust covariance is not finite (the therapists' sessions do "
                                    "not identify it)"))
@@ -204,9 +207,10 @@ def fit_session_attendance(design: Design) -> list[dict]:
 
 def home_practice_design(features: pd.DataFrame, sessions: pd.DataFrame,
                          covariates: list[str]) -> Design:
-    """Attended sessions with a home-practice score (share 0-1 done since the last session)."""
+    """Attended sessions with a home-practice score (share 0-1 done since the last session): a score at a
+    session not attended (an export that writes 0 there) is not analysed."""
     return session_design(features, sessions, outcome="home practice", response="home_practice",
-                          covariates=covariates)
+                          covariates=covariates, attended_only=True)
 
 
 def fit_home_practice(design: Design) -> tuple[list[dict], dict]:
@@ -244,7 +248,7 @@ def fit_attendance(
     if fit is None:
         refuse(statuses, ["H1-gee"], PRIMARY_NOT_FITTED)
     else:
-        check = replace(design, flags=[], status=FITTED, reason=None)
+        check = replace(design, flags=sample_flags(design), status=FITTED, reason=None)
         gee = run_planned(statuses, "H1-gee", check, fit_attendance_gee, check)
         if gee is not None:
             rows.append(gee[0])

@@ -339,8 +339,6 @@ def build_design(
     data = data.copy()
     used, more_notes = resolve_covariates(data, used)
     notes += more_notes
-    if binary is not None:
-        flags += few_events_flag(data, used, binary)
     flow.append(flow_step(Message("analysed"), len(data)))
     z = f"{predictor}_z"
     data[z] = standardise(data[predictor])
@@ -353,16 +351,18 @@ def build_design(
                   flags=flags)
 
 
-def few_events_flag(data: pd.DataFrame, covariates: list[str], binary: Binary) -> list[Message]:
-    """The flag of a logistic model of `data` whose rarer outcome (events or non-events, `binary.counts`)
-    numbers fewer than `EVENTS_PER_COEFFICIENT` per coefficient besides the intercept (the predictor, each
-    numeric covariate, each category but the first of a categorical one), or none: with fewer, maximum
-    likelihood estimates lie further from no effect than they should and their intervals are too narrow
-    (Peduzzi et al., 1996). No events at all is the model's reason, not a flag."""
-    events, others = binary.counts(data)
-    rarer = int(min(events.sum(), others.sum()))
-    coefficients = 1 + sum(1 if pd.api.types.is_numeric_dtype(data[name]) else data[name].nunique() - 1
-                           for name in covariates)
+def few_events_flag(model) -> list[Message]:
+    """The flag of a fitted logistic model (a statsmodels GLM, binomial counts or 0/1, or GEE) whose rarer
+    outcome (events or non-events) numbers fewer than `EVENTS_PER_COEFFICIENT` per coefficient besides the
+    intercept (the columns of its design but one: the predictor or its parts, each numeric covariate,
+    each category but the first of a categorical one, a slope per discipline), or none: with fewer,
+    maximum likelihood estimates lie further from no effect than they should and their intervals are too
+    narrow (Peduzzi et al., 1996). No events at all is the model's reason, not a flag."""
+    endog = np.asarray(model.endog, dtype=float)
+    trials = np.asarray(getattr(model, "n_trials", np.ones_like(endog)), dtype=float)
+    events = float(endog @ trials)
+    rarer = round(min(events, float(trials.sum()) - events))
+    coefficients = np.asarray(model.exog).shape[1] - 1
     if rarer == 0 or rarer >= EVENTS_PER_COEFFICIENT * coefficients:
         return []
     return [Message("Few events: the rarer outcome occurs {events} times for {coefficients} coefficients "
@@ -379,14 +379,24 @@ EVENTS_PER_COEFFICIENT = 10
 COMPLETE_CASE_FLAG = 0.10
 
 
+COMPLETE_CASES = N_("Complete cases: {count} of the {n} patients otherwise analysed miss a value of "
+                     "{covariates} and are left out; the multiple imputation among the sensitivity analyses "
+                     "keeps them.")
+
+
 def complete_case_flag(data: pd.DataFrame, covariates: list[str], excluded: int) -> Message:
     """The flag of a design whose complete cases leave out `excluded` of the `data`'s patients for a
     missing covariate value, naming the covariates that miss values."""
     missing = [VARIABLE_TERMS.get(name, name) for name in covariates if data[name].isna().any()]
-    return Message("Complete cases: {count} of the {n} patients otherwise analysed miss a value of "
-                   "{covariates} and are left out; the multiple imputation among the sensitivity analyses "
-                   "keeps them.", count=Count(excluded, of=len(data)), n=Count(len(data)),
+    return Message(COMPLETE_CASES, count=Count(excluded, of=len(data)), n=Count(len(data)),
                    covariates=Message.join(missing, ", "))
+
+
+def sample_flags(design: Design) -> list[Message]:
+    """The flags of `design` that describe its analysis sample (complete cases), which every model refitted
+    on that sample carries (the GEE check, the split, the moderation, the ordinal model); a fit's own flags
+    (few clusters, few events) each fit sets itself."""
+    return [flag for flag in design.flags if flag.template == COMPLETE_CASES]
 
 
 # Exclusions (reasons of a flow's steps) that several designs share; the last is every design's last.
@@ -400,11 +410,13 @@ SESSIONS_OF_THE_COHORT = Message("sessions of the cohort")
 def session_flow(
     rows: pd.DataFrame, steps: list[tuple[Message, pd.Series]], covariates: list[str], *, first: Message,
     outcome: str = "", analysed: Message | None = None,
-) -> tuple[pd.DataFrame, list[dict]]:
+) -> tuple[pd.DataFrame, list[dict], list[Message]]:
     """Session rows after the exclusions `steps` (reason, mask) in order, then complete cases on the
     `covariates`; the flow counts the rows first, each exclusion, and the sessions (`analysed`, by default
     "sessions analysed") and patients analysed, each step prefixed with `outcome` when given (a family
-    with several session models: "home practice: sessions analysed")."""
+    with several session models: "home practice: sessions analysed"). The flags: `complete_case_flag`
+    where the complete cases leave out more than `COMPLETE_CASE_FLAG` of the patients whose sessions reach
+    the covariate step (a patient's covariates are the same at every session)."""
     if covariates:
         steps = [*steps, (MISSING_COVARIATE, rows[covariates].isna().any(axis=1))]
     term = outcome_term(outcome) if outcome else None
@@ -413,14 +425,20 @@ def session_flow(
         return flow_step(words if term is None else Message("{outcome}: {step}", outcome=term, step=words), n)
 
     flow = [step(first, len(rows))]
+    flags = []
     keep = pd.Series(True, index=rows.index)
     for reason, mask in steps:
         flow.append(step(Message("excluded sessions: {reason}", reason=reason), (mask & keep).sum()))
+        if reason is MISSING_COVARIATE:
+            reaching = rows[keep].drop_duplicates("patient_id")
+            lost = int(reaching[covariates].isna().any(axis=1).sum())
+            if lost > COMPLETE_CASE_FLAG * len(reaching):
+                flags.append(complete_case_flag(reaching, covariates, lost))
         keep &= ~mask
     data = rows[keep].copy()
     flow.append(step(analysed or Message("sessions analysed"), len(data)))
     flow.append(step(Message("patients analysed"), data["patient_id"].nunique()))
-    return data, flow
+    return data, flow, flags
 
 
 def session_design(
@@ -432,6 +450,7 @@ def session_design(
     covariates: list[str],
     extra_terms: str = "",
     binary: Binary | None = None,
+    attended_only: bool = False,
 ) -> Design:
     """Session rows with a previous alliance score, alliance split into within- and between-patient parts.
 
@@ -440,18 +459,22 @@ def session_design(
     each patient's within deviations sum to 0 over the rows that enter the model. Each
     is per SD of its own level: the within part per SD of the within deviations over the analysed rows, the
     between part per SD of the patients' means (one value per patient). Rows missing the response, the
-    previous alliance or a covariate are excluded (counted in the flow), and for a `binary` response then
-    the patients of covariate categories in which it does not vary (`session_rows_without_pure_categories`);
-    its session bands in which it does not vary are pooled (`varying_bands`). The design's predictor is
+    previous alliance or a covariate are excluded (counted in the flow; with `attended_only`, first the
+    sessions not attended, whose response a clinic's export may fill all the same), and for a `binary`
+    response then the patients of covariate categories in which it does not vary
+    (`session_rows_without_pure_categories`); its session bands in which it does not vary are pooled
+    (`varying_bands`). The design's predictor is
     `alliance_prev_within`; the formula has both parts, `C(session_band)` and `extra_terms`.
     """
     used, notes = resolve_covariates(features, covariates)
     columns = [c for c in dict.fromkeys(["patient_id", "therapist_id", *used]) if c in features]
-    rows = sessions.drop(columns=["therapist_id"], errors="ignore").merge(
-        features[columns], on="patient_id", how="inner")
+    rows = with_settings(sessions.drop(columns=["therapist_id"], errors="ignore").merge(
+        features[columns], on="patient_id", how="inner"), features)
     steps = [(Message("no {outcome} recorded", outcome=outcome_term(outcome)), rows[response].isna()),
              (NO_EARLIER_SCORED_SESSION, rows["alliance_prev"].isna())]
-    data, flow = session_flow(rows, steps, used, first=SESSIONS_OF_THE_COHORT, outcome=outcome)
+    if attended_only:
+        steps.insert(0, (Message("session not attended"), ~rows["attended"].astype(bool)))
+    data, flow, flags = session_flow(rows, steps, used, first=SESSIONS_OF_THE_COHORT, outcome=outcome)
     if binary is not None:
         data, flow, pure = session_rows_without_pure_categories(data, flow, used, binary)
         notes += pure
@@ -478,7 +501,7 @@ def session_design(
     formula = (f"{response} ~ alliance_prev_within_z + alliance_between_z + C(session_band)"
                + covariate_terms(data, used) + extra_terms)
     return Design(outcome, "alliance_prev_within", data, formula, used, flow, notes, unit="session",
-                  scale_variance=scale)
+                  scale_variance=scale, flags=flags)
 
 
 def varying_bands(bands: pd.Series, events: pd.Series, others: pd.Series) -> pd.Series:
@@ -646,6 +669,14 @@ NO_COVARIATES_LEFT = {"patient": N_("every remaining patient misses a covariate 
 def window_sessions(early_window: int) -> Message:
     """The sessions of the early window in a reason: "sessions 1-3", "session 1"."""
     return Plural("session {n}", "sessions 1-{n}", n=early_window)
+
+
+def with_settings(rows: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
+    """`rows` built from the `features` (a merge, which keeps no `attrs`) with the features' analysis
+    settings (`analysis_setting`): without them a session-level model took the default `min_clusters`
+    whatever the config said."""
+    rows.attrs = dict(features.attrs)
+    return rows
 
 
 def analysis_setting(frame: pd.DataFrame, name: str):
@@ -1083,7 +1114,9 @@ def fit_logit_glm(design: Design, cluster: bool = True):
     model = GLM.from_formula(design.formula, formula_frame(design.data, design.formula),
                              family=families.Binomial(), eval_env=FORMULA_NAMES)
     options = cluster_inference(design) if cluster else {}
-    return _checked_logistic(design, model, Message("IRLS"), lambda: model.fit(**options))
+    result = _checked_logistic(design, model, Message("IRLS"), lambda: model.fit(**options))
+    design.flags += few_events_flag(model)
+    return result
 
 
 def fit_binary_logit(design: Design):

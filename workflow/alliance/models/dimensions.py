@@ -37,6 +37,7 @@ from alliance.models.common import (
     independent_columns,
     n_therapists,
     predictor_effect,
+    sample_flags,
     sd_relative_variance,
     standardise,
 )
@@ -137,11 +138,12 @@ def dimension_designs(outcome: Outcome, features: pd.DataFrame, covariates: list
         data[f"{column}_z"] = standardise(data[column])
         variance[column] = sd_relative_variance(data[column], data)
     base = f"{outcome.predictor}_z"
-    alone = {d: replace(design, predictor=column, data=data, notes=list(design.notes), flags=[],
-                        formula=design.formula.replace(base, f"{column}_z"),
+    alone = {d: replace(design, predictor=column, data=data, notes=list(design.notes),
+                        flags=sample_flags(design), formula=design.formula.replace(base, f"{column}_z"),
                         scale_variance={column: variance[column]})
              for d, column in columns.items()}
-    joint = replace(design, predictor=columns[DIMENSIONS[0]], data=data, notes=list(design.notes), flags=[],
+    joint = replace(design, predictor=columns[DIMENSIONS[0]], data=data, notes=list(design.notes),
+                    flags=sample_flags(design),
                     formula=design.formula.replace(base, " + ".join(f"{c}_z" for c in columns.values())),
                     scale_variance=variance)
     return alone, joint

@@ -23,6 +23,7 @@ from alliance.models.common import (
     predictor_effect,
     refuse,
     run_planned,
+    sample_flags,
     summary_text,
 )
 from alliance.models.survival import (
@@ -99,7 +100,8 @@ def fit_dropout(
     else:
         risk = session_risk_design(features, sessions, covariates)
         for key, (fitter, split) in SESSION_KEYS.items():
-            view = replace(split_risk_design(risk) if split else risk, flags=[], status=FITTED, reason=None)
+            view = replace(split_risk_design(risk) if split else risk, flags=sample_flags(risk),
+                           status=FITTED, reason=None)
             fitted = run_planned(statuses, key, view, fitter, view)
             if fitted is not None:
                 rows += fitted

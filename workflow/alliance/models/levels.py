@@ -39,6 +39,7 @@ from alliance.models.common import (
     predictor_effect,
     predictor_name,
     run_planned,
+    sample_flags,
     single_valued,
 )
 from alliance.models.dropout import dropout_design
@@ -140,7 +141,7 @@ def moderation_design(design: Design) -> Design:
     formula = design.formula.replace(f"{x}_z", f"{MODERATOR_TERM}:{x}_z")
     if f"+ {MODERATOR_TERM}" not in formula:
         formula += f" + {MODERATOR_TERM}"
-    return replace(design, formula=formula, notes=[], flags=[])
+    return replace(design, formula=formula, notes=[], flags=sample_flags(design))
 
 
 def _equal_slopes_test(fit, terms: list[str]) -> dict:
@@ -168,7 +169,8 @@ def level_effects(family: str, features: pd.DataFrame, covariates: list[str]
     spec = PRIMARY[family]
     key = HYPOTHESIS[family]
     rows, tests, statuses = [], {}, []
-    split = replace(split_design(spec.design(features, covariates)), notes=[], flags=[])
+    design = spec.design(features, covariates)
+    split = replace(split_design(design), notes=[], flags=sample_flags(design))
     split_notes: list[Message] = []
     with captured_warnings(split_notes):
         fit = run_planned(statuses, f"{key}-split", split, _fit_split, spec, split)
@@ -183,7 +185,7 @@ def level_effects(family: str, features: pd.DataFrame, covariates: list[str]
             "therapist_f": data.attrs["therapist_f"], "therapist_f_df": list(data.attrs["therapist_f_df"]),
             "therapist_f_p": data.attrs["therapist_f_p"]}
     notes = labelled(split.notes + split_notes, Term("model label", "Therapist/patient split"))
-    moderated = moderation_design(spec.design(features, covariates))
+    moderated = moderation_design(design)
     label = MODERATION_LABEL
     moderation_notes: list[Message] = []
     with captured_warnings(moderation_notes):

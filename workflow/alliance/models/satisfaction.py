@@ -34,6 +34,7 @@ from alliance.models.common import (
     predictors_separate,
     refuse,
     run_planned,
+    sample_flags,
 )
 from alliance.models.random_intercept import RandomInterceptResult, fit_random_intercept
 from alliance.stats.separation import SEPARATION_TOLERANCE
@@ -302,7 +303,7 @@ def fit_satisfaction(
     check = ceiling_check(design.data["satisfaction"], satisfaction_score_range(score_range))
     check["instrument"] = "given" if score_range is not None else DEFAULT_INSTRUMENT
     notes = [*design.notes, *ceiling_notes(check)]
-    ordinal_design = replace(design, status=FITTED, reason=None, flags=[])
+    ordinal_design = replace(design, status=FITTED, reason=None, flags=sample_flags(design))
     ordinal = run_planned(statuses, ORDINAL_KEY, ordinal_design, fit_satisfaction_ordinal, ordinal_design)
     if ordinal is not None:
         rows.append(ordinal[0])

@@ -42,6 +42,7 @@ from alliance.models.common import (
     standardise,
     therapist_groups,
     varying_bands,
+    with_settings,
 )
 from alliance.models.effects import effect_row, groups_a
 from alliance.stats.cox import cluster_robust_cox_cov
@@ -74,13 +75,13 @@ def session_risk_design(
     patients = features[["patient_id", "therapist_id", "dropout", "last_session", *used]]
     keep_columns = ["patient_id", "session", "alliance_prev", "alliance_running_mean",
                     *(["ruptures_before"] if "ruptures_before" in sessions else [])]
-    rows = sessions[keep_columns].merge(patients, on="patient_id", how="inner")
+    rows = with_settings(sessions[keep_columns].merge(patients, on="patient_id", how="inner"), features)
     completed = rows["dropout"].astype("boolean").eq(False).fillna(False) & (
         rows["session"] == rows["last_session"])
     steps = [(NO_OUTCOME_RECORDED, rows["dropout"].isna()),
              (Message("a completer's last scheduled session (no dropout can follow)"), completed),
              (NO_EARLIER_SCORED_SESSION, rows["alliance_prev"].isna())]
-    data, flow = session_flow(rows, steps, used, first=Message("sessions of patients with an outcome"),
+    data, flow, flags = session_flow(rows, steps, used, first=Message("sessions of patients with an outcome"),
                               analysed=Message("sessions at risk analysed"))
     data["event"] = (data["dropout"].astype(bool) & (data["session"] == data["last_session"])).astype(int)
     data, flow, pure = session_rows_without_pure_categories(data, flow, used, SESSION_EVENTS)
@@ -99,7 +100,7 @@ def session_risk_design(
             data[name] = standardise(data[name])
     formula = "event ~ alliance_prev_z" + covariate_terms(data, used)
     return Design("dropout", "alliance_prev", data, formula, used, flow, notes, unit="session",
-                  single_value_words=HAZARD_WORDS, scale_variance=scale)
+                  single_value_words=HAZARD_WORDS, scale_variance=scale, flags=flags)
 
 
 SPLIT_PARTS = ("alliance_prev_deviation", "alliance_running_mean")  # within, between (no look-ahead)

@@ -55,6 +55,7 @@ from alliance.models.common import (
     session_flow,
     summary_text,
     unit_count,
+    with_settings,
 )
 from alliance.models.random_intercept import RandomInterceptResult, fit_random_intercept
 from alliance.models.satisfaction import fit_therapist_intercept_lmm, variance_components
@@ -119,12 +120,12 @@ def dynamic_design(
     """
     used, notes = resolve_covariates(features, covariates)
     columns = [c for c in dict.fromkeys(["patient_id", "therapist_id", *used]) if c in features]
-    rows = sessions.drop(columns=["therapist_id"], errors="ignore").merge(
-        features[columns], on="patient_id", how="inner")
+    rows = with_settings(sessions.drop(columns=["therapist_id"], errors="ignore").merge(
+        features[columns], on="patient_id", how="inner"), features)
     checks = [(reason, rows[column].isna()) for reason, column in steps]
     not_attended = rows["symptoms_next_gap"].ne(1).fillna(True)
     checks.insert(1, (Message("next session (t + 1) not attended"), not_attended))
-    data, flow = session_flow(rows, checks, used, first=SESSIONS_OF_THE_COHORT, outcome=outcome)
+    data, flow, flags = session_flow(rows, checks, used, first=SESSIONS_OF_THE_COHORT, outcome=outcome)
     used, dropped = resolve_covariates(data, used)  # one value left in the analysed rows: dropped
     notes += dropped
     data[response] = data[response].astype(float)
@@ -139,12 +140,16 @@ def dynamic_design(
                + covariate_terms(data, used))
     scale = {within: sd_relative_variance(data[within], data),
              between: sd_relative_variance(person[between], person)}
-    return Design(outcome, within, data, formula, used, flow, notes, unit="session", scale_variance=scale)
+    return Design(outcome, within, data, formula, used, flow, notes, unit="session", scale_variance=scale,
+                  flags=flags)
 
 
 def forward_design(features: pd.DataFrame, sessions: pd.DataFrame, covariates: list[str]) -> Design:
     """H4a: the next attended session's score on the alliance at this session (within, between),
-    controlling the current score and the patient's first score."""
+    controlling the current score and the patient's first score. The alliance is split about the
+    patient's mean over every scored session (the features' `alliance_between`), Mundlak's mean of the
+    whole series: on the truth population it recovers the planted within effect (-1.0025 against -1.0),
+    where the mean over the rows analysed gives -0.962 (ANALYSIS_PLAN.md, H4a)."""
     return dynamic_design(
         features, sessions, covariates, outcome="symptoms_next", response="symptoms_next",
         within="alliance_within", between="alliance_between", controls=["symptoms", "symptoms_first"],
