@@ -230,10 +230,13 @@ def test_cfa_matches_lavaan_on_holzinger_swineford():
 def heywood_omega(items: pd.DataFrame, item: str) -> tuple[pd.Series, float]:
     """The maximum likelihood of a one-factor model with `item`'s residual variance at 0, by hand: the
     factor is that item, so each other item's standardized loading is its correlation with it (its
-    regression on the item; the other residuals independent given it), and omega follows."""
-    loadings = items.corr()[item]
-    common = loadings.sum() ** 2
-    return loadings, float(common / (common + (1 - loadings**2).sum()))
+    regression on the item; the other residuals independent given it), and omega of the items' sum follows
+    from the loadings and residual variances in the items' units (factor variance 1)."""
+    cov = items.cov()
+    raw = cov[item] / np.sqrt(cov.loc[item, item])
+    residual = np.diag(cov) - raw**2  # 0 for `item`
+    common = raw.sum() ** 2
+    return items.corr()[item], float(common / (common + residual.sum()))
 
 
 def test_a_heywood_case_is_fitted_at_its_boundary_and_says_so():
@@ -349,6 +352,28 @@ def test_cfa_compare_recovers_three_correlated_factors(wai_sr):
     correlations = mine[mine["kind"] == "factor_correlation"]
     assert len(correlations) == 3 and np.abs(correlations["std_loading"] - 0.6).max() < 0.05
     assert (params.loc[params["model"] == "one_factor", "factor"] == "general").all()
+
+
+def test_omega_is_the_reliability_of_the_items_sum():
+    """Omega is the reliability of the scale score, the items' unweighted sum: (sum l)^2 / ((sum l)^2 + sum
+    theta) in the items' units. Loadings 2, 1, .5, .3 and residual variances 1, 1, .05, .2 give .8652;
+    the standardized loadings' omega (of a sum of z-scored items, which the pipeline never scores) is
+    .8584, outside the tolerance a sample of 20,000 allows."""
+    rng = np.random.default_rng(7)
+    n = 20_000
+    factor = rng.normal(size=n)
+    loadings, residual = np.array([2.0, 1.0, 0.5, 0.3]), np.array([1.0, 1.0, 0.05, 0.2])
+    items = pd.DataFrame(factor[:, None] * loadings + rng.normal(size=(n, 4)) * np.sqrt(residual),
+                         columns=["a", "b", "c", "d"])
+    truth = loadings.sum() ** 2 / (loadings.sum() ** 2 + residual.sum())
+    standardized = loadings / np.sqrt(loadings**2 + residual)
+    wrong = standardized.sum() ** 2 / (standardized.sum() ** 2 + (1 - standardized**2).sum())
+    assert truth == pytest.approx(0.8652, abs=1e-4) and wrong == pytest.approx(0.8584, abs=1e-4)
+    omega = omega_total(items)["omega"]
+    assert omega == pytest.approx(truth, abs=0.003)
+    # the sample's own sum: omega against the observed variance of the sum, as a check on the units
+    total = items.sum(axis=1).var(ddof=0)
+    assert omega == pytest.approx(1 - residual.sum() / total, abs=0.005)
 
 
 def test_omega_recovers_known_reliability(wai_sr):

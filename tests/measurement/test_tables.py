@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import semopy
+import yaml
 
 from alliance.features.build import criterion_alpha
 from alliance.features.ruptures import detect_ruptures
@@ -169,3 +170,23 @@ def test_planted_ruptures_are_recovered(default_config):
     assert with_rupture.sum() > 50
     assert detected[with_rupture].mean() > 0.9  # recall
     assert with_rupture[detected].mean() > 0.9  # precision
+
+
+def test_agreement_says_why_with_few_sessions_rated_by_both(measured, tmp_path, root):
+    """A therapist form rated at two sessions: the agreement table has its row, each part not estimable
+    with its reason (it had been left empty, so the report said nothing at all)."""
+    v, _, _ = measured
+    spec = yaml.safe_load((root / "workflow/alliance/instruments/wai_sr.yaml").read_text())
+    (tmp_path / "wai_sr_t.yaml").write_text(yaml.safe_dump(spec | {"key": "wai_sr_t"}))
+    instruments = load_configured({"alliance": "wai_sr", "satisfaction": "csq8",
+                                   "alliance_therapist": str(tmp_path / "wai_sr_t.yaml")})
+    sessions = v.sessions.copy()
+    for column in instruments["therapist"].item_columns:
+        sessions[column] = np.nan
+        sessions.loc[sessions.index[:2], column] = 4.0
+    scores = score_sessions(sessions, instruments["alliance"], instruments["therapist"])
+    assert scores["therapist_alliance_total"].notna().sum() <= 2
+    (row,) = measurement_tables(v.patients, sessions, v.outcomes, session_scores=scores,
+                                instruments=instruments, settings=SETTINGS)["agreement"].to_dict("records")
+    assert row["rm_status"] == "not_estimable" and row["patient_level_status"] == "not_estimable"
+    assert row["rm_reason"].startswith("fewer than 3 patients have two or more sessions rated by both")

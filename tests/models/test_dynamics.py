@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from figure_checks import layout_problems
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from alliance.errors import FITTED, NOT_ESTIMABLE
 from alliance.i18n import read_message, use_language
@@ -18,6 +19,7 @@ from alliance.ingest.contract import validate_tables
 from alliance.models.dynamics import (
     COLUMNS,
     EFFECTS,
+    cross_lagged_tests,
     default_waves,
     dynamics_analysis,
     dynamics_table,
@@ -25,13 +27,14 @@ from alliance.models.dynamics import (
     improper_reason,
     improper_within,
 )
+from alliance.models.effects import multiplicity_table
 from alliance.report.dynamics import (
     agreement_sentences,
     dynamics_figure,
     dynamics_section,
     reportable_dynamics,
 )
-from alliance.report.format import estimate_digits, figure_numbers, format_number, format_value
+from alliance.report.format import estimate_digits, figure_numbers, format_number, format_p, format_value
 from alliance.scoring.scores import score_sessions
 from alliance.simulation.synthetic import generate_cohort
 from alliance.stats.riclpm import NotEstimable, fit_riclpm, wide_from_long
@@ -201,6 +204,28 @@ def test_agreement_by_direction_by_hand():
                               "H4a no within-patient effect of the alliance on the next symptoms was found.")
     assert "in H4b improvement in symptoms was followed by a lower alliance." in differ[1]
     assert agreement_sentences(rows, _effects((-1.2, -0.8), (0.1, 0.4)).iloc[:1]) == agree[:1]
+
+
+def test_the_cross_lags_are_tests_of_the_secondary_family(fitted):
+    """H4c's two cross-lagged effects join the secondary family's false-discovery-rate adjustment (their p
+    had been shown without a q and counted in no family); the autoregressions and the random-intercept
+    correlation are parameters of the model, not tests, and have no q."""
+    table = dynamics_table(fitted)
+    tests = cross_lagged_tests(table)
+    assert tests[["outcome", "predictor"]].values.tolist() == [["symptoms", "alliance_to_symptoms"],
+                                                               ["alliance", "symptoms_to_alliance"]]
+    effects = pd.DataFrame([{"outcome": "attendance", "model": "m", "predictor": "x", "analysis": "secondary",
+                             "p_value": 0.02}])
+    multiplicity = multiplicity_table(pd.concat([effects, tests], ignore_index=True))
+    secondary = multiplicity[multiplicity["analysis"] == "secondary"]
+    assert (secondary["family_size"] == 3).all()
+    expected = multipletests([0.02, *tests["p_value"]], method="fdr_bh")[1]
+    np.testing.assert_allclose(secondary["q_value"], expected)
+    status = pd.DataFrame([{"key": "H4c", **fitted["statuses"][0]}])
+    rows = dynamics_section(fitted, _effects((-1.2, -0.8), (-0.03, 0.01)), status, multiplicity)["rows"]
+    assert [row["q"] != "" for row in rows] == [True, True, False, False, False]
+    assert rows[1]["q"] == format_p(expected[2])
+    assert cross_lagged_tests(dynamics_table({**fitted, "riclpm": None})).empty
 
 
 def test_section_in_the_reports_language(fitted):

@@ -85,6 +85,12 @@ def test_decision_rows_by_hand():
     # 3 in treatment would give the hidden 1 away beside the 2 analysed (a reviewer's flow read "312 in
     # treatment, fewer than 10 without a score, 308 analysed"): it is withheld too
     assert shown["in_treatment"].isna().tolist() == [True, False]
+    # few dropouts beside the stayed: the stayed are withheld too (60 analysed - 56 stayed told 4 dropouts),
+    # and few stayed beside the dropouts alike
+    few = pd.DataFrame({"session": [9, 10], "in_treatment": [60, 60], "no_alliance_score": [0, 0],
+                        "at_risk": [60, 60], "dropped_out": [4, 56]})
+    shown = suppressed_flow(few, 10)
+    assert shown[["dropped_out", "stayed"]].isna().all().all() and shown["at_risk"].tolist() == [60, 60]
 
 
 def test_sessions_numbered_with_gaps_keep_their_patients_in_treatment():

@@ -9,7 +9,7 @@ import pytest
 from figure_checks import layout_problems
 
 from alliance.i18n import use_language
-from alliance.report.feedback import feedback_pages, rates, session_means, trajectory_figure
+from alliance.report.feedback import feedback_pages, rates, session_means, shown_rates, trajectory_figure
 
 
 def cohort():
@@ -36,6 +36,17 @@ def test_rates_by_hand():
     assert own["ruptures"] == (2, 5)  # the not-classifiable patient does not count
     assert own["repairs"] == (1, 5)
     assert own["dropouts"] == (2, 5)  # one outcome missing
+
+
+def test_the_repaired_do_not_tell_the_unrepaired():
+    """13 ruptures beside 10 repairs told 3 without repair, which the report's pattern table withholds: the
+    repairs read "more than" ruptures - k instead; 20 beside 10 (10 without repair) are shown."""
+    few = shown_rates({"ruptures": (13, 30), "repairs": (10, 30), "dropouts": (12, 30)}, 10, 30)
+    assert few == {"ruptures": "13 (43.3%)", "repairs": "more than 3", "dropouts": "12 (40.0%)"}
+    many = shown_rates({"ruptures": (20, 40), "repairs": (10, 40), "dropouts": (12, 40)}, 10, 40)
+    assert many["repairs"] == "10 (25.0%)"
+    assert shown_rates({"ruptures": (13, 30), "repairs": (5, 30), "dropouts": (12, 30)}, 10, 30)[
+        "repairs"] == "<10"
 
 
 def test_session_means_use_bands_and_the_minimum():

@@ -16,7 +16,7 @@ from alliance.i18n import use_language
 from alliance.models.effects import multiplicity_table
 from alliance.outputs import FIGURES
 from alliance.report.analysis import apa_row, sensitivity_notes, status_rows
-from alliance.report.cohort import flow_steps
+from alliance.report.cohort import ceiling_text, flow_steps
 from alliance.report.document import build_report
 from alliance.report.downloads import table_csv
 from alliance.report.format import (
@@ -938,3 +938,15 @@ def test_the_alliance_descriptives_withhold_a_share_of_few_sessions(inputs):
     table = table[:table.index("<figure")]
     assert "withheld" in table and "3.6%" not in table and "0.0%" in table
     assert "Withheld: a share at the minimum or maximum of fewer than 5 questionnaires" in table
+
+
+def test_the_limitations_cite_only_the_ceiling_shares_the_table_shows():
+    """The Limitations' ceiling shares had been formatted raw: "0.1% to 20.0% of scored sessions on a
+    subscale" beside a table that withholds the 0.1% (3 of 2,984 sessions). They cite the highest
+    subscale's share and the total's as the table shows them, and none where either is withheld."""
+    described = pd.DataFrame({"ceiling_share": [3 / 2984, 0.2, 0.12, 0.033], "n": [2984] * 4},
+                             index=["alliance_task", "alliance_bond", "alliance_goal", "alliance_total"])
+    assert ceiling_text(described, 10) == "up to 20.0% of scored sessions on a subscale and 3.3% on the total"
+    assert ceiling_text(described.assign(ceiling_share=[0.2, 0.3, 0.2, 5 / 2984]), 10) == ""
+    assert ceiling_text(described.assign(ceiling_share=[0.2, 0.3, 0.2, 5 / 2984]), None) == (
+        "up to 30.0% of scored sessions on a subscale and 0.2% on the total")

@@ -183,14 +183,20 @@ def test_make_share_bundle_holds_aggregates_only_and_pools_to_itself(root, defau
     run_plan = json.loads((results / "manifest.json").read_text())["inputs"]["plan"]["sha256"]
     info = json.loads(files["provenance.json"])
     assert info["plan_sha256"] == run_plan == hashlib.sha256(plan.read_bytes()).hexdigest()
-    # the fingerprints of the outputs of aggregates, none of a row-level table (it confirms a guess at a cell)
-    outputs = json.loads((results / "manifest.json").read_text())["outputs"]
-    assert {"effects.csv", "report.html", "models/status.csv"} <= set(info["outputs_sha256"])
+    # the fingerprints of the outputs of aggregates, none of a row-level table or of an output that writes
+    # the data files' own SHA-256 (either confirms a guess at any cell of the data)
+    manifest = json.loads((results / "manifest.json").read_text())
+    outputs = manifest["outputs"]
+    assert {"effects.csv", "methods.md", "models/status.csv"} <= set(info["outputs_sha256"])
     assert info["outputs_sha256"]["effects.csv"] == outputs["effects.csv"]["sha256"]
     withheld = {path for path in outputs if path not in info["outputs_sha256"]}
-    assert {"validated/patients.parquet", "scores/session_scores.parquet",
-            "features/patients.parquet"} <= withheld
-    assert all(path.endswith(".parquet") or path.startswith("feedback/") for path in withheld), withheld
+    assert {"validated/patients.parquet", "scores/session_scores.parquet", "features/patients.parquet",
+            "validated/validation_summary.json", "report.html"} <= withheld
+    data_hashes = [entry["sha256"] for name, entry in manifest["inputs"].items() if name != "plan"]
+    assert len(data_hashes) >= 3
+    for path in info["outputs_sha256"]:
+        text = (results / path).read_bytes()
+        assert not any(digest.encode() in text for digest in data_hashes), path
     patients = pd.read_csv(default_run / "data/synthetic/patients.csv")
     codes = set(patients["patient_id"]) | set(patients["therapist_id"])
     leaked = {code for code in codes for text in files.values() if code in text}

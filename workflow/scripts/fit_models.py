@@ -13,7 +13,7 @@ from alliance.instruments import load_configured
 from alliance.io import read_json, write_csv, write_json, write_text
 from alliance.models import fit_family
 from alliance.models.dimensions import dimension_analysis, dimension_item_means, dimension_tables
-from alliance.models.dynamics import dynamics_analysis, dynamics_table
+from alliance.models.dynamics import cross_lagged_tests, dynamics_analysis, dynamics_table
 from alliance.models.effects import effects_table, multiplicity_table
 from alliance.models.plan import status_table
 from alliance.models.sensitivity import sensitivity_analyses
@@ -43,9 +43,7 @@ with user_errors_to_console(log):
         gc.collect()  # fits are reference cycles: free one family's before the next (a registry's hold GBs)
     # Everything below reads the results as written, as the report and a separate job would.
     table = effects_table([read_json(path) for path in output.results])
-    multiplicity = multiplicity_table(table)
 write_csv(table, output.effects)
-write_csv(multiplicity, output.multiplicity)
 log.info("%d effect rows", len(table))
 
 with user_errors_to_console(log):
@@ -91,7 +89,11 @@ with user_errors_to_console(log):
                                  pd.read_parquet(snakemake.input.patients),
                                  {"waves": snakemake.params.riclpm_waves})
 write_json(dynamics, output.dynamics)
-write_csv(dynamics_table(read_json(output.dynamics)), output.dynamics_table)
+riclpm = dynamics_table(read_json(output.dynamics))
+write_csv(riclpm, output.dynamics_table)
+# every test of the plan's secondary and exploratory families, H4c's cross-lags among them (section 6)
+write_csv(multiplicity_table(pd.concat([table, cross_lagged_tests(riclpm)], ignore_index=True)),
+          output.multiplicity)
 log.info("dynamics (H4c): %s over %s sessions", dynamics["statuses"][0]["status"], dynamics["waves"])
 
 with user_errors_to_console(log):

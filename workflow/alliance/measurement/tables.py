@@ -180,7 +180,8 @@ def measurement_tables(
     by_sessions = reliability_by_sessions(values, max_sessions=settings["max_sessions"])
     therapist_total = f"{THERAPIST_PREFIX}total"
     agreement = _empty("agreement")
-    if instruments.get("therapist") is not None and scored[therapist_total].notna().sum() > 2:
+    if instruments.get("therapist") is not None and therapist_total in scored:  # each part says if not
+        # estimable (a clinic whose therapists rated 2 sessions had no table and no reason)
         ratings = scored[["patient_id", TOTAL, therapist_total]].rename(
             columns={TOTAL: "patient", therapist_total: "therapist"})
         agreement = pd.DataFrame([rater_agreement(ratings)], columns=COLUMNS["agreement"])

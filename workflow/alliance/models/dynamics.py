@@ -230,6 +230,20 @@ def _plain(fit: dict) -> dict:
     return {key: fit[key] for key in keep if key in fit}
 
 
+CROSS_LAGGED = {"alliance_to_symptoms": "symptoms", "symptoms_to_alliance": "alliance"}  # effect: outcome
+
+
+def cross_lagged_tests(table: pd.DataFrame) -> pd.DataFrame:
+    """H4c's two cross-lagged effects of `dynamics_table` as tests of the secondary family (ANALYSIS_PLAN.md,
+    section 6: outcome, model, predictor, analysis, p_value, as `alliance.models.effects.multiplicity_table`
+    reads them); none when the RI-CLPM was not fitted. The autoregressions and the random-intercept
+    correlation describe the model and are not tests of the plan."""
+    rows = table[table["effect"].isin(list(CROSS_LAGGED)) & table["p"].notna()]
+    return pd.DataFrame({"outcome": rows["effect"].map(CROSS_LAGGED), "model": MODEL,
+                         "predictor": rows["effect"], "analysis": "secondary", "p_value": rows["p"]},
+                        columns=["outcome", "model", "predictor", "analysis", "p_value"])
+
+
 def dynamics_table(result: dict) -> pd.DataFrame:
     """`results/models/dynamics/riclpm.csv`: one row per lagged effect (the cross-lags first) and the
     random-intercept correlation, with the cluster-robust SE and CI and the model-based SE; or one row

@@ -24,8 +24,8 @@ The bundle holds tables of aggregates only (ANALYSIS_PLAN.md, section 11):
 - `provenance.json`: the site label, the instrument (key, name, family, range), the minimum cell size,
   SHA-256 of the configuration (without the data paths and the site label) and of ANALYSIS_PLAN.md,
   software versions and the SHA-256 of the run's outputs of aggregates (`results/manifest.json`; not of
-  the row-level tables, `row_level`, nor of the per-therapist feedback pages, whose names carry
-  pseudonymous codes).
+  the row-level tables, of the outputs that write the input files' SHA-256, nor of the per-therapist
+  feedback pages, whose names carry pseudonymous codes: `stays_at_site`).
 - `WHAT_LEAVES_THE_SITE.md`: every file and column in plain words, for the data-protection officer.
 
 No table has a row per patient, session or therapist; no patient or therapist code is written. Numbers of
@@ -376,16 +376,19 @@ def provenance(manifest: dict, *, site: str, plan_sha256: str, instrument: dict)
         "software": {"python": manifest["environment"]["python"]}
                     | {name: packages[name] for name in SOFTWARE if name in packages},
         "outputs_sha256": {path: entry["sha256"] for path, entry in sorted(manifest["outputs"].items())
-                           if not row_level(path)},
+                           if not stays_at_site(path)},
     }
 
 
-def row_level(path: str) -> bool:
-    """Whether the output at `path` (relative to results/) has a row per patient, session or therapist, or
-    a name with a pseudonymous code: its SHA-256 stays at the site. A fingerprint of a row-level table
-    confirms any guess about any of its cells (whoever knows all but one patient's rows can try the last
-    one's values until the fingerprint matches), cells that no aggregate uses included."""
-    return path.endswith(".parquet") or path.startswith("feedback/") or path == PATIENT_LIST
+def stays_at_site(path: str) -> bool:
+    """Whether the fingerprint of the output at `path` (relative to results/) stays at the site: a table
+    with a row per patient or session, a name with a pseudonymous code (the feedback pages, the clinic
+    list), or an output that writes the input files' own SHA-256 (the validation's outputs, the report's
+    "Inputs"). A fingerprint of any of them confirms a guess about any cell of the data (whoever knows
+    all but one patient's rows can try the last one's values until it matches), cells that no aggregate
+    uses included."""
+    return (path.endswith(".parquet") or path.startswith(("feedback/", "validated/", "report."))
+            or path == PATIENT_LIST)
 
 
 def instrument_info(key_or_path: str) -> dict:
@@ -455,9 +458,10 @@ COLUMN_WORDS = {
         "config_sha256, plan_sha256": "fingerprints of those settings and of the analysis plan",
         "software": "the versions of Python and the main packages",
         "outputs_sha256": "a fingerprint of each output file of aggregates of the run (not the files "
-                          "themselves); the tables with a row per patient or session and the therapists' "
-                          "feedback pages have none, since a fingerprint would confirm a guess about any of "
-                          "their cells",
+                          "themselves); the tables with a row per patient or session, the outputs that "
+                          "write the data files' own fingerprints (the validation's, the report) and the "
+                          "therapists' feedback pages have none, since a fingerprint would confirm a guess "
+                          "about any cell of the data",
     },
 }
 

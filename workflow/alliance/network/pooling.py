@@ -224,7 +224,7 @@ def same_data_signatures(bundle: Bundle) -> list[tuple]:
     """What two bundles of the same patients share to the last digit sent: the questionnaires'
     reliability (alpha and omega of each scale, which depend on the data alone, whatever the models'
     settings) and the estimated effects (estimate and SE of each). Either, when the bundle has it, marks
-    the data; the bundle carries no fingerprint of a row-level table (`bundle.row_level`) to compare."""
+    the data; the bundle carries no fingerprint of the data to compare (`bundle.stays_at_site`)."""
     signatures = []
     reliability = bundle.reliability
     if not reliability.empty and {"alpha", "omega"} <= set(reliability.columns):

@@ -97,15 +97,18 @@ def decision_rows(session_scores: pd.DataFrame, patients: pd.DataFrame, points: 
 def suppressed_flow(flow: pd.DataFrame, min_cell_size: int) -> pd.DataFrame:
     """The flow table as written, with `stayed` (the analysed who did not drop out): a count of 1 to
     `min_cell_size` - 1 patients is left empty (0 is kept: it identifies no one), and so is the count in
-    treatment where one of its two parts (without an alliance score, analysed) is, and the dropouts
-    where the stayed are (the analysed minus the dropouts would give either away); `suppressed` says
-    whether any count of the row was."""
+    treatment where one of its two parts (without an alliance score, analysed) is, and the dropouts and
+    the stayed where either is (the analysed minus one would give the other away), `fewer_than_k` naming
+    the one that is small; `suppressed` says whether any count of the row was."""
     out = flow.copy()
     out["stayed"] = out["at_risk"] - out["dropped_out"]
     counts = out.columns.drop("session")
     small = (out[counts] > 0) & (out[counts] < min_cell_size)
     small["in_treatment"] |= small["no_alliance_score"] ^ small["at_risk"]  # secondary suppression
+    # which of the two is the small group, as a sentence says it ("fewer than 10" or "more than 184")
+    out["fewer_than_k"] = np.select([small["dropped_out"], small["stayed"]], ["dropped_out", "stayed"], "")
     small["dropped_out"] |= small["stayed"]  # 191 of 194 analysed told that 3 stayed
+    small["stayed"] |= small["dropped_out"]  # and 56 of 60 that 4 dropped out
     out[counts] = out[counts].astype("Int64").mask(small)
     out["suppressed"] = small.any(axis=1)
     return out

@@ -245,7 +245,19 @@ def alliance_section(session_scores: pd.DataFrame, scoring: dict, config: dict) 
         "descriptives": rows,
         "shares_withheld": any(row["ceiling"] == _(WITHHELD) for row in rows),
         "ceiling_share": format_percent(CEILING_SHARE, 0),
-        "ceiling_text": _("{low} to {high} of scored sessions on a subscale and {total} on the total").format(
-            low=format_percent(ceiling.drop(TOTAL).min()), high=format_percent(ceiling.drop(TOTAL).max()),
-            total=format_percent(ceiling[TOTAL])),
+        "ceiling_text": ceiling_text(described, active_min_cell_size()),
     }
+
+
+def ceiling_text(described: pd.DataFrame, min_cell_size: int | None) -> str:
+    """The shares at the maximum that the Limitations cite, as the descriptives table shows them
+    (`share_cell`): the highest subscale's and the total's; "" where either is withheld there (the
+    sentence then gives none: "0.1%" of 2,984 sessions beside a withheld cell had told 3)."""
+    subscales = described.drop(TOTAL)
+    high = subscales.loc[subscales["ceiling_share"].idxmax()]
+    cells = [share_cell(row["ceiling_share"], row["n"], min_cell_size)
+             for row in (high, described.loc[TOTAL])]
+    if _(WITHHELD) in cells:
+        return ""
+    return _("up to {high} of scored sessions on a subscale and {total} on the total").format(
+        high=cells[0], total=cells[1])

@@ -218,7 +218,8 @@ def _build_report(
         "sensitivity": (None if sensitivity is None else {
             "rows": sensitivity_rows(sensitivity, min_cell_size), "notes": list(sensitivity_notes)}),
         "dimensions": dimension_section(reportable_dimensions(dimensions, min_cell_size), status),
-        "dynamics": dynamics_section(reportable_dynamics(dynamics, min_cell_size), effects, status),
+        "dynamics": dynamics_section(reportable_dynamics(dynamics, min_cell_size), effects, status,
+                                     multiplicity),
         "early_warning": early_warning_section(*(None if early_warning is None else early_warning.get(key)
                                                  for key in ("result", "measures", "flow")),
                                                min_cell_size=min_cell_size, early_window=early_window),

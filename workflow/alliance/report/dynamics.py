@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from alliance.errors import REPORTED
 from alliance.i18n import N_, _
 from alliance.ingest.privacy import is_reportable
-from alliance.models.dynamics import KEY, dynamics_table, wave_sessions
+from alliance.models.dynamics import KEY, MODEL, dynamics_table, wave_sessions
 from alliance.report.format import (
     format_ci,
     format_count,
@@ -102,9 +102,11 @@ def reportable_dynamics(result: Mapping | None, min_cell_size: int) -> Mapping |
     return {**result, "riclpm": None, "withheld": True}
 
 
-def dynamics_section(result: Mapping | None, effects: pd.DataFrame, status: pd.DataFrame) -> dict:
+def dynamics_section(result: Mapping | None, effects: pd.DataFrame, status: pd.DataFrame,
+                     multiplicity: pd.DataFrame | None = None) -> dict:
     """The section's context from H4c's `result` (`alliance.models.dynamics.dynamics_analysis`): the
-    effects' `rows` (estimate, 95% CI, p), the `fit` in words, the `agreement` with H4a and H4b, or
+    effects' `rows` (estimate, 95% CI, p, and the cross-lags' q in the secondary family from
+    `multiplicity`), the `fit` in words, the `agreement` with H4a and H4b, or
     `not_estimated` with the status's reason, or saying that the fit is withheld (a result marked by
     `reportable_dynamics`); empty for a run without it."""
     row = status[status["key"] == KEY]
@@ -120,6 +122,8 @@ def dynamics_section(result: Mapping | None, effects: pd.DataFrame, status: pd.D
             _("{key}: {status}. The estimates are withheld: they rest on fewer patients than the minimum "
               "cell size."), key=KEY, status=status_word(record["status"]))}
     table = dynamics_table(dict(result))
+    tests = pd.DataFrame() if multiplicity is None else multiplicity[multiplicity["model"] == MODEL]
+    q_values = dict(zip(tests.get("predictor", []), tests.get("q_value", []), strict=True))
     first = table.iloc[0]
     step = int(first["session_step"])
     words = effect_words(step)
@@ -128,7 +132,8 @@ def dynamics_section(result: Mapping | None, effects: pd.DataFrame, status: pd.D
              else format_number(r["estimate"], 3),
              "ci": format_ci(r["ci_low"], r["ci_high"], unit=r["effect"] == "random_intercept_correlation",
                              digits=2 if r["effect"] == "random_intercept_correlation" else 3),
-             "p": format_p(r["p"]) if pd.notna(r["p"]) else ""}
+             "p": format_p(r["p"]) if pd.notna(r["p"]) else "",
+             "q": format_p(q_values[r["effect"]]) if r["effect"] in q_values else ""}
             for _index, r in table.iterrows()]
     sessions = wave_sessions(int(first["first_session"]), step, int(first["waves"]))
     statistics = dict(n=format_count(first["n"]), therapists=format_count(first["n_therapists"]),

@@ -228,7 +228,7 @@ def flow_sentence(flow: pd.DataFrame | None, primary: int, min_cell_size: int) -
     fewer = fill(_("fewer than {k}"), k=format_count(min_cell_size))
     shown = {name: (format_count(row[name]) if pd.notna(row[name]) else fewer)
              for name in ("in_treatment", "no_alliance_score", "at_risk", "dropped_out")}
-    if pd.isna(row["dropped_out"]) and pd.isna(row.get("stayed", 0)) and pd.notna(row["at_risk"]):
+    if pd.isna(row["dropped_out"]) and row.get("fewer_than_k") == "stayed" and pd.notna(row["at_risk"]):
         # withheld as fewer than k of the analysed stayed (`suppressed_flow`): more than all but k dropped out
         shown["dropped_out"] = more_than(int(row["at_risk"]), min_cell_size)
     if pd.isna(row["in_treatment"]) and (pd.notna(row["no_alliance_score"]) or pd.notna(row["at_risk"])):

@@ -77,6 +77,19 @@ def shown_share(count_of: tuple[int, int], min_cell_size: int, total: int) -> st
         shown_count(count, min_cell_size, of))
 
 
+def shown_rates(rates: dict, min_cell_size: int, total: int) -> dict[str, str]:
+    """The rupture, repair and dropout counts of `rates` as a page writes them (`shown_share`), of a group
+    of `total` patients. The repaired are part of the ruptured: where the unrepaired (their difference)
+    are 1 to k - 1, the repaired read "more than" ruptures - k, as the report's pattern table withholds
+    them (a reviewer's page showed 13 ruptures and 10 repairs: 3 without repair)."""
+    shown = {key: shown_share(rates[key], min_cell_size, total)
+             for key in ("ruptures", "repairs", "dropouts")}
+    ruptures, repaired = rates["ruptures"][0], rates["repairs"][0]
+    if repaired >= min_cell_size and 0 < ruptures - repaired < min_cell_size:
+        shown["repairs"] = more_than(ruptures, min_cell_size)
+    return shown
+
+
 def clinic_count(clinic: int, own: int, min_cell_size: int) -> str:
     """The clinic's patients beside a therapist's own: "more than" clinic - k where the others number 1 to
     k - 1, which the two counts would tell (section 8 of ANALYSIS_PLAN.md)."""
@@ -150,8 +163,9 @@ def feedback_pages(features: pd.DataFrame, session_scores: pd.DataFrame, min_cel
                                    _("therapist {therapist}").format(therapist=therapist_id))
         rows = [(_("Mean alliance of your patients (mean over their scored sessions)"),
                  format_number(own["alliance_mean"]), format_number(clinic["alliance_mean"]))]
-        rows += [(label, shown_share(own[key], min_cell_size, len(patients)),
-                  shown_share(clinic[key], min_cell_size, len(features)))
+        mine, theirs = shown_rates(own, min_cell_size, len(patients)), shown_rates(clinic, min_cell_size,
+                                                                                   len(features))
+        rows += [(label, mine[key], theirs[key])
                  for label, key in ((_("Patients with at least one alliance rupture (of those classifiable)"),
                                      "ruptures"),
                                     (_("Patients whose rupture was repaired (of those classifiable)"),
