@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import shlex
 import subprocess
 import sys
@@ -106,6 +107,22 @@ def test_the_primary_decision_point_follows_the_early_window_or_is_checked_with_
         "early_warning.primary_session is 8, not one of early_warning.decision_points (2, 3, 4, 5, 6): add "
         "it to them, choose one of them, or write auto (the early window, or the decision point nearest to "
         "it)"]
+
+def test_the_data_settings_the_schema_cannot_see_stop_the_run_before_any_job(root, default_config):
+    """An encoding Python does not know, a column map of both forms, a REDCap pattern that is not a regular
+    expression: told at the config check, all at once (they had stopped the validation job, leaving an
+    earlier run's validation report in place); the readers refuse them alike."""
+    data = default_config["data"] | {
+        "encoding": "utf-9", "columns": {"Paciente": "patient_id", "sessions": {"Sesión": "session"}},
+        "redcap": {"session_events": "visit_("}}
+    found = problems(root, default_config, data=data)
+    assert found[0] == "data.encoding: unknown encoding 'utf-9'. Use auto, utf-8, latin-1 or windows-1252."
+    assert found[1].startswith("data.columns: given both names ('Paciente') and per-table maps (sessions)")
+    assert found[2].startswith("data.redcap.session_events: not a regular expression (missing ), "
+                               "unterminated subpattern")
+    with pytest.raises(ConfigError, match="unknown encoding 'utf-9'"):
+        ReadOptions.from_config(data)
+
 
 def test_misspelt_key_gets_the_known_keys_and_a_suggestion(root, default_config):
     assert problems(root, default_config, models={"covariate": ["discipline"]}) == [
@@ -221,6 +238,40 @@ def test_every_configuration_key_is_documented(root):
     listed = keys(schema)
     assert len(listed) > 80 and "report.pdf" in listed and "simulation.batch_size" in listed
     assert [key for key in listed if not documented(key)] == []
+
+
+def test_config_yaml_and_the_docs_give_the_schema_defaults(root):
+    """config.yaml sets every key to its schema default, and docs/configuration.md's default column says it
+    (the schema and the page gave 0.0 for the planted goal and task satisfaction effects of H5, which
+    config.yaml, the base of every run, sets to 1.0)."""
+    schema = yaml.safe_load((root / "workflow/schemas/config.schema.yaml").read_text())
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    docs = (root / "docs/configuration.md").read_text()
+
+    def defaults(node: dict, prefix: str = "") -> dict:
+        found = {}
+        for name, child in node.get("properties", {}).items():
+            dotted = f"{prefix}{name}"
+            if isinstance(child, dict) and child.get("properties"):
+                found |= defaults(child, f"{dotted}.")
+            elif isinstance(child, dict) and "default" in child:
+                found[dotted] = child["default"]
+        return found
+
+    def value(key: str):
+        node = config
+        for part in key.split("."):
+            node = node.get(part, "(not in config.yaml)") if isinstance(node, dict) else node
+        return node
+
+    found = defaults(schema)
+    assert len(found) > 80
+    differ = {key: (default, value(key)) for key, default in found.items() if value(key) != default}
+    assert {key for key in differ if not key.startswith("data.sheets.")} == set()  # sheets: Excel only
+    assert all(value(key) == "(not in config.yaml)" for key in differ)
+    rows = dict(re.findall(r"^\| `([\w.]+)` \| [^|]* \| ([^|]*) \|", docs, flags=re.MULTILINE))
+    for key in ("synthetic.effects.satisfaction_goal_points_per_sd", "features.early_window"):
+        assert rows[key].strip() == f"`{found[key]}`", key
 
 
 def test_a_choice_of_schemas_is_said_in_words(root, default_config):

@@ -75,6 +75,44 @@ def test_out_of_range_item_names_file_column_rows_and_keys(wai_sr, csq8):
     assert "1 row has a value outside 1 to 5 (e.g. '6')" in text and "in_range" not in text
 
 
+def test_answers_of_a_session_not_attended_are_ignored(wai_sr, csq8):
+    """A form not filled in coded 9 (or 0) at a missed session: ignored, as the contract says, so neither
+    scored nor refused (a reviewer's export was refused with 12 problems for them); the same 9 at an
+    attended session is refused."""
+    raw = tables(wai_sr, csq8)
+    for column in wai_sr.item_columns:
+        raw["sessions"].loc[1, column] = "9"  # P1's session 2, attended "No"
+    raw["sessions"].loc[1, "alliance_total"] = "0"
+    validated = validate_tables(raw, FILES, wai_sr, satisfaction=csq8)
+    assert validated.sessions.loc[1, [*wai_sr.item_columns, "alliance_total"]].isna().all()
+    assert validated.sessions.loc[0, "wai_sr_01"] == 4.0
+    raw["sessions"].loc[0, "wai_sr_01"] = "9"  # attended
+    assert [p.column for p in fail(raw, wai_sr, csq8).problems] == ["wai_sr_01"]
+
+
+def test_a_home_practice_share_out_of_range_is_told_what_a_share_is(wai_sr, csq8):
+    """home_practice = 75 (a percentage) had been told to keep "the instrument's range"."""
+    raw = tables(wai_sr, csq8)
+    raw["sessions"]["home_practice"] = ["0.5", None, "75", "1"]
+    (problem,) = fail(raw, wai_sr, csq8).problems
+    assert problem.column == "home_practice" and str(problem.fix) == (
+        "home_practice is the share of the home practice done, from 0 to 1 (3 of 4 exercises = 0.75); divide "
+        "a percentage by 100")
+
+
+def test_an_exact_age_for_an_age_band_is_refused(wai_sr, csq8):
+    """The contract takes age bands only: 34 and 57 had passed as two "bands" (an exact age identifies
+    more); 18-29 and 65+ pass."""
+    raw = tables(wai_sr, csq8)
+    raw["patients"]["age_band"] = ["34", "18-29", " 57 "]
+    (problem,) = fail(raw, wai_sr, csq8).problems
+    assert (problem.file, problem.column, problem.rows) == ("patients.csv", "age_band", [1, 3])
+    assert problem.message == "2 rows give an age, not an age band"
+    raw["patients"]["age_band"] = ["30-39", "18-29", "65+"]
+    assert validate_tables(raw, FILES, wai_sr, satisfaction=csq8).patients["age_band"].tolist() == [
+        "30-39", "18-29", "65+"]
+
+
 def test_sessions_numbered_from_0_are_told_to_start_at_1(wai_sr, csq8):
     """A 0-based export (a reviewer's probe) had read "fails check greater_than_or_equal_to(1) (e.g.
     '0.0')", fix "values must be at least 1"; it says how to renumber. Another value below 1 keeps the

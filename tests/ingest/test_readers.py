@@ -333,8 +333,10 @@ def test_missing_sheet_lists_the_sheets(tmp_path):
     path = workbook(tmp_path / "x.xlsx", {"Uno": [["a"], [1]], "Dos": [["b"], [2]]})
     with pytest.raises(InputError, match="no sheet named 'Tres'; the workbook has: Uno, Dos"):
         read_export(path, "patients", ReadOptions(sheets={"patients": "Tres"}))
-    with pytest.raises(InputError, match="no sheet number 5"):
-        read_export(path, "patients", ReadOptions(sheets={"patients": 5}))
+    with pytest.raises(InputError, match="no sheet number 5") as error:
+        read_export(path, "sessions", ReadOptions(sheets={"sessions": 5}))
+    # the setting to change, of the table it reads (three tables may share one workbook)
+    assert error.value.fix == "set data.sheets.sessions to a sheet name or a position from 0"
     assert read_export(path, "patients", ReadOptions(sheets={"patients": 1})).frame["b"].tolist() == ["2"]
 
 
@@ -453,10 +455,23 @@ def test_warnings_do_not_stop_the_run(tmp_path, synthetic_cfg, instruments):
         assert kinds[kind]["message"].startswith("1 "), kind
     summary = outcome.summary()
     assert summary["warnings"] == outcome.warnings
-    assert set(summary["warnings"][0]) == {"kind", "table", "file", "column", "count", "rows", "message",
-                                           "message_message", "report_message", "report_message_message"}
+    assert set(summary["warnings"][0]) == {"kind", "table", "file", "column", "count", "rows", "rows_file",
+                                           "message", "message_message", "report_message",
+                                           "report_message_message"}
     html = render_validation_report(outcome)
     assert "Passed with" in html and "therapist_one_patient" in html
+
+
+def test_an_entry_of_the_map_of_every_table_that_no_file_has_is_warned_about(tmp_path, synthetic_cfg,
+                                                                             instruments):
+    """`data.columns.all` (or the flat form) names a column no table has: warned about, as a table's own map
+    is (a misspelt optional column had been dropped without a word); one that a single table has is not."""
+    data = synthetic_export(tmp_path, synthetic_cfg)
+    for form in ({"all": {"Sitio": "site", "session": "session"}}, {"Sitio": "site", "session": "session"}):
+        outcome = run_validation(data | {"columns": form}, {"min_cell_size": 10}, instruments)
+        unused = [w for w in outcome.warnings if w["kind"] == "column_map_unused"]
+        assert [w["message"] for w in unused] == [
+            "data.columns.all maps a column 'Sitio' that none of the files has"], form
 
 
 def test_a_session_number_without_a_row_is_warned_about(tmp_path, synthetic_cfg, instruments):
@@ -480,6 +495,8 @@ def test_a_session_number_without_a_row_is_warned_about(tmp_path, synthetic_cfg,
     rows = sorted(int(i) + 1 for i in patients.index[patients["patient_id"].isin([first, second])])
     assert (warning["table"], warning["column"], warning["count"], warning["rows"]) == (
         "sessions", "session", 2, rows)
+    # the rows are the patients file's, and the record says so (its `file` is the sessions file)
+    assert (warning["file"], warning["rows_file"]) == (data["sessions"], data["patients"])
     assert warning["message"] == (
         "2 patients' session numbers skip 3 numbers between 1 and their last: a session without a row counts "
         "neither as attended nor as missed; list a session the patient did not attend with attended = 0 (one "

@@ -47,10 +47,19 @@ def test_the_section_says_which_dimension_carries_each_outcome():
     no_latent["outcomes"]["satisfaction"]["latent"] |= {
         "declared": False,
         "equal_paths": {"wald": 1.62, "df": 2, "p": 0.45, "q": 0.45, "draws": 9999, "weights": "Rademacher"}}
+    # the planned contrast of the paths is reported whatever the test says (the plan; it had been left out
+    # where the test declared nothing), and where its CI excludes 0 the sentence says how to read it
+    assert dimension_section(no_latent, status())["sentences"][1] == (
+        "Satisfaction, latent dimensions: no dimension-specific effect was declared (test of equal paths: "
+        "Wald 1.62 on 2 df, p = .450 by wild bootstrap, q = .450 over the outcomes), although the planned "
+        "contrast, goals and tasks minus bond, 0.38, 95% CI 0.13 to 0.62, excludes 0 before that "
+        "adjustment: a lead for the hypothesis of the plan, not a finding.")
+    no_latent["outcomes"]["satisfaction"]["latent"]["contrast"] |= {"ci_low": -0.1}
     assert dimension_section(no_latent, status())["sentences"][1] == (
         "Satisfaction, latent dimensions: no dimension-specific effect could be told apart from the general "
         "alliance (test of equal paths: Wald 1.62 on 2 df, p = .450 by wild bootstrap, q = .450 over the "
-        "outcomes).")
+        "outcomes; goals and tasks minus bond 0.38, 95% CI -0.10 to 0.62).")
+    assert dimension_section(no_latent, status())["latent"][0]["contrast"] == "0.38 [-0.10, 0.62]"
     # the shares' contrast and the latent test disagree: said, both ways (the agreeing default says nothing)
     assert not any("the two analyses differ" in sentence for sentence in section["sentences"])
     assert dimension_section(no_latent, status())["sentences"][2].startswith(
@@ -61,7 +70,8 @@ def test_the_section_says_which_dimension_carries_each_outcome():
         "Satisfaction: the two analyses differ. The latent model, which separates the general alliance")
     latent = section["latent"]
     assert latent == [{"outcome": "satisfaction", "bond": "-0.10 [-0.30, 0.10]", "goal": "0.30 [0.10, 0.50]",
-                       "task": "0.25 [0.05, 0.45]", "test": "12.50 (.005; .010)", "fit": ".991, .041"}]
+                       "task": "0.25 [0.05, 0.45]", "contrast": "0.38 [0.13, 0.62]",
+                       "test": "12.50 (.005; .010)", "fit": ".991, .041"}]
     assert section["reliability"] == [{"outcome": "satisfaction", "bond": ".90 [.88, .92]",
                                        "goal": ".90 [.88, .92]", "task": ".90 [.88, .92]",
                                        "differences": [".62", ".64", ".71"]}]

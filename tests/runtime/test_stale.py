@@ -27,7 +27,15 @@ def test_outputs_older_than_the_run_are_moved_newer_kept(tmp_path):
     write(results, "feedback/T01.html", "old page", OLD)
     write(results, "models/multiplicity.csv", "this run's", NEW)
     write(results, "models/adherence/result.json", "an intermediate", OLD)
+    # a reviewer's failed run had left these of the previous run: the Methods' data-specific sentences and
+    # the early warning's measures and clinic list
+    write(results, "methods.md", "old methods", OLD)
+    write(results, "early_warning/patient_list.csv", "old risks", OLD)
+    write(results, "early_warning/measures.csv", "old measures", OLD)
     message = set_aside_stale_outputs(results, STARTED, [".snakemake/log/run.snakemake.log"])
+    assert (stale := results / "stale").joinpath("methods.md").read_text() == "old methods"
+    assert (stale / "early_warning/patient_list.csv").read_text() == "old risks"
+    assert not (results / "early_warning").exists() and not (results / "methods.md").exists()
 
     stale = results / "stale"
     assert (stale / "effects.csv").read_text() == "old effects"
@@ -43,7 +51,8 @@ def test_outputs_older_than_the_run_are_moved_newer_kept(tmp_path):
 
     assert message.startswith("This run stopped before it finished; the outputs of the previous run were "
                               f"moved to {stale}/ so that they cannot be mistaken for this run's: "
-                              "effects.csv, report.html, feedback/, 2 figure files (figures/).")
+                              "effects.csv, report.html, methods.md, early_warning/, feedback/, 2 figure "
+                              "files (figures/).")
     readme = (stale / "README.txt").read_text()
     assert "outputs of an earlier run" in readme and ".snakemake/log/run.snakemake.log" in readme
     assert "  effects.csv\n" in readme and "  models/multiplicity.csv" not in readme

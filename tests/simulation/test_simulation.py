@@ -122,6 +122,17 @@ def hand_made() -> tuple[pd.DataFrame, pd.DataFrame]:
     return reps, truth
 
 
+def test_a_non_finite_estimate_or_se_counts_as_failed():
+    """A fitted row with an SE of NaN or an estimate of inf is a failure, excluded (plan section 9): it had
+    been used, giving a mean estimate of inf and counting its NaN CI as not covering."""
+    reps, truth = hand_made()
+    reps = pd.concat([reps, pd.DataFrame([_rep("A", 7, 0.2, np.nan, np.nan, np.nan),
+                                          _rep("A", 8, np.inf, 0.1, -1.0, 1.0)])], ignore_index=True)
+    a = sim.summarise(reps, truth).set_index("condition").loc["A"]
+    assert (a["n_reps"], a["n_failed"], a["n_used"]) == (8, 4, 4)
+    assert a["mean_estimate"] == pytest.approx(0.25) and a["coverage"] == pytest.approx(0.75)
+
+
 def test_summarise_by_hand():
     reps, truth = hand_made()
     perf = sim.summarise(reps, truth)

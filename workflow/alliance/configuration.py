@@ -8,6 +8,7 @@ suggestion when a name is close, and an example, instead of the first problem an
 
 from __future__ import annotations
 
+import codecs
 import copy
 import difflib
 import json
@@ -92,7 +93,7 @@ def cross_key_problems(config: Mapping) -> dict[str, str]:
     """Problems of values that are valid alone but not together, by dotted key, one line each: checked
     with the config, so that a run stops at once rather than in the job that uses them. The synthetic
     block is checked only when the data are the synthetic cohort (another data set does not use it)."""
-    problems: dict[str, str] = {}
+    problems: dict[str, str] = data_problems(config.get("data") or {})
     warning = config["early_warning"]
     points = sorted(int(k) for k in warning["decision_points"])
     if warning["primary_session"] != "auto" and int(warning["primary_session"]) not in points:
@@ -108,6 +109,62 @@ def cross_key_problems(config: Mapping) -> dict[str, str]:
                        f"comes first, e.g. [{shortest}, {max(shortest, 16)}]")
         if problem:
             problems["synthetic.sessions_planned"] = problem
+    return problems
+
+
+DATA_TABLES = ("patients", "sessions", "outcomes")  # the contract's tables (`alliance.ingest.contract`)
+
+
+def data_problems(data: Mapping) -> dict[str, str]:
+    """Problems of the `data` block that its schema cannot see, by dotted key, one line each: an encoding
+    Python does not know, a column map mixing the flat and the per-table forms or mapping to no name, a
+    value map that is not a map, a REDCap event pattern that is not a regular expression. Checked with the
+    config (`cross_key_problems`), so that the run stops before any job (the validation job had stopped
+    on them, leaving the previous run's validation report in place), and by the readers
+    (`alliance.ingest.readers.ReadOptions.from_config`)."""
+    problems: dict[str, str] = {}
+    encoding = str(data.get("encoding", "auto") or "auto")
+    if encoding != "auto":
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            problems["data.encoding"] = (f"data.encoding: unknown encoding '{encoding}'. Use auto, utf-8, "
+                                         "latin-1 or windows-1252.")
+    columns = dict(data.get("columns") or {})
+    scopes = ("all", *DATA_TABLES)
+    flat = {k: v for k, v in columns.items() if k not in scopes and isinstance(v, str)}
+    scoped = [k for k in scopes if columns.get(k)]
+    if flat and scoped:
+        problems["data.columns"] = (
+            f"data.columns: given both names ({', '.join(map(repr, flat))}) and per-table maps "
+            f"({', '.join(scoped)}); expected one form: move the names under all: (every table) or under "
+            "patients:/sessions:/outcomes:.")
+    for scope, mapping in columns.items():
+        if scope in flat:
+            continue
+        if scope not in scopes or not isinstance(mapping, Mapping):
+            problems[f"data.columns.{scope}"] = (
+                f"data.columns.{scope}: use all, patients, sessions or outcomes, each a map from the name in "
+                "your export to the contract name, or a flat map of names for every table.")
+            continue
+        for source, target in mapping.items():
+            if not isinstance(target, str) or not target.strip():
+                problems[f"data.columns.{scope}"] = (f"data.columns.{scope}: '{source}' must map to a "
+                                                     "column name.")
+    for column, mapping in (data.get("values") or {}).items():
+        if not isinstance(mapping, Mapping):
+            problems[f"data.values.{column}"] = (f"data.values.{column}: a map from the value in your export "
+                                                 "to the contract value.")
+    for table in data.get("sheets") or {}:
+        if table not in DATA_TABLES:
+            problems[f"data.sheets.{table}"] = f"data.sheets.{table}: use patients, sessions or outcomes."
+    pattern = (data.get("redcap") or {}).get("session_events")
+    if pattern:
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            problems["data.redcap.session_events"] = (f"data.redcap.session_events: not a regular expression "
+                                                      f"({err}).")
     return problems
 
 

@@ -29,6 +29,7 @@ rule simulation_replication:
         early_window=config["features"]["early_window"],
         covariates=config["models"]["covariates"],
         ruptures=config["ruptures"],  # whole block: every key is a setting of the rupture criterion
+        min_clusters=config["models"]["min_clusters"],  # the few-cluster threshold, as the workflow's models
     group:
         "simulation"
     resources:
@@ -60,6 +61,7 @@ rule simulation_truth:
         early_window=config["features"]["early_window"],
         covariates=config["models"]["covariates"],
         ruptures=config["ruptures"],  # whole block: every key is a setting of the rupture criterion
+        min_clusters=config["models"]["min_clusters"],  # the few-cluster threshold, as the workflow's models
     resources:
         mem_mb=lambda wildcards, attempt: (
             1000 + SIMULATION_CONDITION(wildcards)["patients"] * SIMULATION["truth_multiplier"] // 10

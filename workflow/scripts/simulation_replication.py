@@ -15,6 +15,7 @@ with user_errors_to_console(log):
             snakemake.params.synthetic, snakemake.params.condition, replication,
             seed=snakemake.params.seed, early_window=snakemake.params.early_window,
             covariates=list(snakemake.params.covariates), ruptures=snakemake.params.ruptures,
+            min_clusters=snakemake.params.min_clusters,
         )
         log.info("%s replication %s: %d effect rows, status %s", snakemake.wildcards.condition, replication,
                  len(table), table["status"].value_counts().to_dict())

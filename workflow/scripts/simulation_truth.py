@@ -10,6 +10,7 @@ with user_errors_to_console(log):
         snakemake.params.synthetic, snakemake.params.condition, seed=snakemake.params.seed,
         truth_multiplier=snakemake.params.truth_multiplier, early_window=snakemake.params.early_window,
         covariates=list(snakemake.params.covariates), ruptures=snakemake.params.ruptures,
+        min_clusters=snakemake.params.min_clusters,
     )
 write_csv(table, snakemake.output[0])
 log.info("%s truth: %d effect rows, status %s", snakemake.wildcards.condition, len(table),

@@ -7,6 +7,7 @@ with status 1 after listing every problem on the console.
 """
 
 import sys
+from pathlib import Path
 
 from alliance.i18n import use_language
 from alliance.ingest.contract import TABLES
@@ -17,7 +18,8 @@ from alliance.report.validation import render_validation_report
 from alliance.runtime.runlog import start_log, user_errors_to_console
 
 log = start_log(snakemake.log[0])
-report = snakemake.params.report
+report = Path(snakemake.params.report)
+report.unlink(missing_ok=True)  # a job that stops before writing its own leaves no earlier run's report
 with user_errors_to_console(log):
     instruments = load_configured(snakemake.params.instruments)
     outcome = run_validation(snakemake.params.data, snakemake.params.privacy, instruments)

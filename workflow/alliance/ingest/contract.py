@@ -16,6 +16,7 @@ import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute as pc
 
+from alliance.configuration import DATA_TABLES
 from alliance.errors import ROW_KEY, Problem, ValidationError
 from alliance.i18n import Message, Plural
 from alliance.ingest import DISCIPLINES
@@ -24,7 +25,7 @@ from alliance.ingest.identifiers import find_identifiers
 from alliance.instruments import PUBLISHED_NAMES, Instrument
 from alliance.instruments.items import prescored_columns
 
-TABLES = ("patients", "sessions", "outcomes")
+TABLES = DATA_TABLES
 KEY = ROW_KEY  # "patient_id"
 MAX_LISTED_ROWS = 5
 
@@ -139,7 +140,8 @@ def _coerce(
             continue
         if kind == "bool":
             parsed, bad = _parse_bool(raw)
-            fix = Message("use 1/0, true/false or yes/no")
+            fix = Message("use 1/0, true/false or yes/no; for tick boxes (x, or an empty cell for no) set "
+                          "data.boolean_x: true")
         else:
             parsed = _to_float(text)
             bad = (text != "").fillna(False) & parsed.isna()
@@ -227,6 +229,22 @@ def _schema(
     return pa.DataFrameSchema(columns, unique=unique, strict=False)
 
 
+def _ignore_missed_answers(sessions: pd.DataFrame, alliance: Instrument,
+                           therapist: Instrument | None) -> None:
+    """Blank, in place, the questionnaire answers (the alliance's items and pre-scored scores, the therapist
+    form's items) of the sessions marked not attended: they are ignored (docs/data-contract.md), so they
+    are neither scored nor range-checked (an export that codes a form not filled in as 9 or 0 had been
+    refused for them)."""
+    if "attended" not in sessions:
+        return
+    missed = sessions["attended"].eq(False).fillna(False).to_numpy(dtype=bool)
+    columns = [*alliance.item_columns, *prescored_columns(alliance),
+               *(therapist.item_columns if therapist else [])]
+    answers = [c for c in dict.fromkeys(columns) if c in sessions]
+    if missed.any() and answers:
+        sessions.loc[missed, answers] = np.nan
+
+
 def _item_columns(instrument: Instrument, whole: pa.Check) -> dict[str, pa.Column]:
     checks = [pa.Check.in_range(instrument.minimum, instrument.maximum)]
     if instrument.integer:
@@ -278,6 +296,9 @@ def range_fixes(alliance: Instrument, satisfaction: Instrument) -> dict[str, Mes
                                          sum(len(items) for items in alliance.subscales.values()) if equal
                                          else None)
     fixes["satisfaction"] = _score_fix("satisfaction", satisfaction, *satisfaction.score_range, None)
+    # a share, not a questionnaire's answer (the instrument's fix had been given for it)
+    fixes["home_practice"] = Message("home_practice is the share of the home practice done, from 0 to 1 "
+                                     "(3 of 4 exercises = 0.75); divide a percentage by 100")
     return fixes
 
 
@@ -416,6 +437,8 @@ def validate_tables(
                         "instruments.alliance_therapist from the configuration")))
         reported: set[tuple[str, int]] = set()
         typed[table] = _coerce(df, columns, file, problems, reported)
+        if table == "sessions":
+            _ignore_missed_answers(typed[table], alliance, therapist)
         if checks:
             _check_schema(typed[table], _schema(table, alliance, satisfaction, therapist), file, problems,
                           reported, fixes)
@@ -425,6 +448,16 @@ def validate_tables(
             "ignored_columns": sorted(str(c) for c in df.columns if c not in columns),
             "absent_optional_columns": sorted(c for c in columns if c not in df.columns),
         }
+    if "patients" in typed and "age_band" in typed["patients"]:
+        ages = typed["patients"]["age_band"].astype("string").str.strip()
+        exact = ages.str.fullmatch(r"\d+(?:[.,]\d+)?").fillna(False).astype(bool)
+        if exact.any():  # an exact age is a finer quasi-identifier than the contract allows
+            rows, keys, n = _rows(exact, typed["patients"])
+            problems.append(Problem.told(
+                files["patients"], "age_band",
+                Plural("{n} row gives an age, not an age band", "{n} rows give an age, not an age band", n=n),
+                Message("write the band the age falls in (e.g. 30-39), as the clinic groups ages; an exact "
+                        "age identifies more than a band"), rows, keys, n))
     if "patients" in typed:
         known = set(typed["patients"]["patient_id"].dropna())
         alike = set(code_form(typed["patients"]["patient_id"].dropna()))

@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from alliance.configuration import data_problems
 from alliance.errors import WHOLE_FILE, ConfigError, InputError
 from alliance.i18n import N_, Message, Plural, Term
 from alliance.ingest.contract import OUTCOME_COLUMNS, PATIENT_COLUMNS, REQUIRED, SESSION_COLUMNS, TABLES
@@ -101,13 +102,10 @@ class ReadOptions:
     @classmethod
     def from_config(cls, data: Mapping) -> ReadOptions:
         """Options from the config's `data` block; impossible values raise `ConfigError`."""
+        problems = data_problems(data)
+        if problems:
+            raise ConfigError("\n".join(problems.values()))
         encoding = str(data.get("encoding", "auto") or "auto")
-        if encoding != "auto":
-            try:
-                codecs.lookup(encoding)
-            except LookupError as err:
-                raise ConfigError(f"data.encoding: unknown encoding '{encoding}'. Use auto, utf-8, "
-                                  "latin-1 or windows-1252.") from err
         delimiter = str(data.get("delimiter", "auto"))
         if delimiter != "auto" and delimiter not in DELIMITERS:
             raise ConfigError(f"data.delimiter: '{delimiter}' is not one of auto, ',', ';', tab, '|'.")
@@ -115,33 +113,11 @@ class ReadOptions:
         if decimal not in ("auto", ".", ","):
             raise ConfigError(f"data.decimal: '{decimal}' is not one of auto, '.', ','.")
         columns = dict(data.get("columns") or {})
-        scopes = ("all", *TABLES)
-        flat = {k: v for k, v in columns.items() if k not in scopes and isinstance(v, str)}
+        flat = {k: v for k, v in columns.items() if k not in ("all", *TABLES) and isinstance(v, str)}
         if flat:  # the flat form {name in the export: contract name} is the map of every table
-            scoped = [k for k in scopes if columns.get(k)]
-            if scoped:
-                raise ConfigError(
-                    f"data.columns: given both names ({', '.join(map(repr, flat))}) and per-table maps "
-                    f"({', '.join(scoped)}); expected one form: move the names under all: (every table) "
-                    "or under patients:/sessions:/outcomes:.")
             columns = {k: v for k, v in columns.items() if k not in flat} | {"all": flat}
-        for scope, mapping in columns.items():
-            if scope not in scopes or not isinstance(mapping, Mapping):
-                raise ConfigError(f"data.columns.{scope}: use all, patients, sessions or outcomes, each "
-                                  "a map from the name in your export to the contract name, or a flat map "
-                                  "of names for every table.")
-            for source, target in mapping.items():
-                if not isinstance(target, str) or not target.strip():
-                    raise ConfigError(f"data.columns.{scope}: '{source}' must map to a column name.")
         values = data.get("values") or {}
-        for column, mapping in values.items():
-            if not isinstance(mapping, Mapping):
-                raise ConfigError(f"data.values.{column}: a map from the value in your export to the "
-                                  "contract value.")
         sheets = data.get("sheets") or {}
-        for table in sheets:
-            if table not in TABLES:
-                raise ConfigError(f"data.sheets.{table}: use patients, sessions or outcomes.")
         redcap = dict(data.get("redcap") or {})
         for key in ("patients_events", "outcomes_events"):
             redcap[key] = tuple(str(e) for e in redcap.get(key) or ())
@@ -149,11 +125,6 @@ class ReadOptions:
         if unknown:
             raise ConfigError(f"data.redcap: unknown {'key' if len(unknown) == 1 else 'keys'} "
                               f"{', '.join(sorted(unknown))}.")
-        if redcap.get("session_events"):
-            try:
-                re.compile(redcap["session_events"])
-            except re.error as err:
-                raise ConfigError(f"data.redcap.session_events: not a regular expression ({err}).") from err
         return cls(encoding=encoding, delimiter=delimiter, decimal=decimal,
                    boolean_x=bool(data.get("boolean_x", False)), sheets=dict(sheets),
                    columns={k: dict(v) for k, v in columns.items()},
@@ -434,8 +405,13 @@ def _cell_text(value: object) -> str | None:
     return str(value)
 
 
-def _read_excel(path: Path, sheet: str | int | None, file: str) -> tuple[list, pd.DataFrame, dict]:
+def _read_excel(path: Path, sheet: str | int | None, file: str, table: str | None = None
+                ) -> tuple[list, pd.DataFrame, dict]:
+    """The sheet `sheet` of a workbook (the first by default); a problem names the setting to change,
+    `data.sheets.<table>` (three tables may share one workbook)."""
     import openpyxl
+
+    key = f"data.sheets.{table}" if table else "data.sheets"
 
     with _format_library(path, file):
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
@@ -449,7 +425,7 @@ def _read_excel(path: Path, sheet: str | int | None, file: str) -> tuple[list, p
                                          "{count}: {names}.", sheet=sheet, count=len(names),
                                          names=", ".join(names)),
                                  file=file,
-                                 fix=Message("set data.sheets to a sheet name or a position from 0"))
+                                 fix=Message("set {key} to a sheet name or a position from 0", key=key))
             name = names[sheet]
         else:
             matches = [n for n in names if n == str(sheet)] or [
@@ -458,7 +434,7 @@ def _read_excel(path: Path, sheet: str | int | None, file: str) -> tuple[list, p
                 raise InputError(Message("no sheet named '{sheet}'; the workbook has: {names}.",
                                          sheet=str(sheet), names=", ".join(names)),
                                  file=file, column=WHOLE_FILE,
-                                 fix=Message("set data.sheets to one of the workbook's sheet names"))
+                                 fix=Message("set {key} to one of the workbook's sheet names", key=key))
             name = matches[0]
         with _format_library(path, file):
             values = list(workbook[name].iter_rows(values_only=True))
@@ -467,7 +443,7 @@ def _read_excel(path: Path, sheet: str | int | None, file: str) -> tuple[list, p
         workbook.close()
     if not any(c is not None and str(c).strip() for row in rows for c in row):
         raise InputError(Message("sheet '{sheet}' is empty.", sheet=name), file=file, column=WHOLE_FILE,
-                         fix=Message("choose the sheet with the table in data.sheets"))
+                         fix=Message("choose the sheet with the table in {key}", key=key))
     header, body = _split_header(pd.DataFrame(rows, dtype=object), file)
     return header, body, {"format": "excel", "sheet": name}
 
@@ -513,6 +489,13 @@ def _key(name: str) -> str:
     return re.sub(r"\s+", " ", text).strip().casefold()
 
 
+def unmatched_names(present: list[str], mapping: Mapping[str, str]) -> list[str]:
+    """The map's names that name no column of `present`: not exactly, nor once ignoring case, accents and
+    repeated spaces (`apply_column_map`'s rule)."""
+    keys = [_key(name) for name in present]
+    return [str(s) for s in mapping if str(s) not in present and keys.count(_key(s)) != 1]
+
+
 def apply_column_map(
     frame: pd.DataFrame, table: str, columns: Mapping[str, Mapping[str, str]], *, file: str = "",
 ) -> tuple[pd.DataFrame, dict[str, str], list[str]]:
@@ -539,8 +522,7 @@ def apply_column_map(
             found = candidates[0]
         if found != target:
             renames[found] = str(target)
-    unmatched = [str(s) for s in (columns.get(table) or {})
-                 if str(s) not in present and len(by_key.get(_key(s), [])) != 1]
+    unmatched = unmatched_names(present, columns.get(table) or {})
     final = [renames.get(c, c) for c in present]
     clashes = sorted({n for n in final if final.count(n) > 1})
     if clashes:
@@ -618,17 +600,19 @@ def read_export(
     elif suffix == ".parquet":
         header, rows, info = _read_parquet(path, file)
     else:
-        header, rows, info = _read_excel(path, options.sheets.get(table) if table else None, file)
+        header, rows, info = _read_excel(path, options.sheets.get(table) if table else None, file, table)
     frame, source = _build(header, rows, file)
     frame, converted = convert_decimal_comma(frame, options.decimal)
     info |= {"path": file, "rows": len(frame), "columns": len(frame.columns),
              "decimal_comma_columns": converted}
     if table is not None:
+        unmatched_all = unmatched_names([str(c) for c in frame.columns], options.columns.get("all") or {})
         frame, renamed, unmatched = apply_column_map(frame, table, options.columns, file=file)
         frame, recoded = recode_values(frame, options.values)
         if options.boolean_x:
             frame = tick_box_booleans(frame, table)
-        info |= {"renamed": renamed, "unmatched_column_map": unmatched, "recoded_columns": recoded}
+        info |= {"renamed": renamed, "unmatched_column_map": unmatched, "unmatched_all_map": unmatched_all,
+                 "recoded_columns": recoded}
     return ReadResult.told(frame, info, source)
 
 
@@ -719,6 +703,7 @@ def read_redcap(path: str | Path, options: ReadOptions) -> dict[str, ReadResult]
             part, source = _collapse(part, source, rid, file, table)
         keep = {rid, "__session__", *REQUIRED[table]} | set((options.columns.get(table) or {}).values())
         part = part[[c for c in part.columns if c in keep or part[c].notna().any()]]
+        unmatched_all = unmatched_names([str(c) for c in part.columns], options.columns.get("all") or {})
         part, renamed, unmatched = apply_column_map(part, table, options.columns, file=file)
         if "patient_id" not in part.columns and rid in part.columns:
             part = part.rename(columns={rid: "patient_id"})
@@ -735,7 +720,7 @@ def read_redcap(path: str | Path, options: ReadOptions) -> dict[str, ReadResult]
         info = {**{k: v for k, v in read.items() if k not in ("rows", "columns")},
                 "format": Message("REDCap long export ({format})", format=read["format"]), "rows": len(part),
                 "columns": len(part.columns), "renamed": renamed, "unmatched_column_map": unmatched,
-                "recoded_columns": recoded,
+                "unmatched_all_map": unmatched_all, "recoded_columns": recoded,
                 "redcap_rows": int(mask.sum())}
         results[table] = ReadResult.told(part, info, source)
     return results

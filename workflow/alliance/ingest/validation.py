@@ -171,17 +171,21 @@ def run_validation(
 
 
 def _warning(kind: str, table: str, inputs: Inputs, column: str, count: int, rows: list[int],
-             message: Callable[..., Message], min_cell_size: int, **values: object) -> dict:
+             message: Callable[..., Message], min_cell_size: int, rows_table: str | None = None,
+             **values: object) -> dict:
     """One warning: `message(n=count, **values)`, the message made from the count `n` and the other
     `values` (a `Plural` chosen by `n`, its English marked where it is called); the report's copy with a
-    small count as "<k" (`SUPPRESSED`; a count so shown takes the plural form)."""
+    small count as "<k" (`SUPPRESSED`; a count so shown takes the plural form). `rows` are rows of
+    `rows_table`'s file (`rows_file`; by default the table's own): a warning about patients of the sessions
+    or outcomes lists the patients file's rows."""
     exact = {"n": count} | values
     shown = {name: (f"<{min_cell_size}" if name in SUPPRESSED and 0 < value < min_cell_size else value)
              for name, value in exact.items()}
     written, report = message(**exact), message(**shown)
     return {"kind": kind, "table": table, "file": inputs.files[table], "column": column, "count": int(count),
-            "rows": rows, "message": str(written), "message_message": written.to_json(),
-            "report_message": str(report), "report_message_message": report.to_json()}
+            "rows": rows, "rows_file": inputs.files[rows_table or table], "message": str(written),
+            "message_message": written.to_json(), "report_message": str(report),
+            "report_message_message": report.to_json()}
 
 
 def _patient_rows(mask: pd.Series, inputs: Inputs) -> list[int]:
@@ -231,7 +235,7 @@ def data_warnings(
     if gaps.any():
         warnings.append(_warning(
             "session_gaps", "sessions", column="session", count=int(gaps.sum()),
-            rows=_patient_rows(pd.Series(gaps), inputs),
+            rows_table="patients", rows=_patient_rows(pd.Series(gaps), inputs),
             message=lambda sessions, **values: Plural(
                 "{n} patient's session numbers skip {sessions} between 1 and their last: a session without a "
                 "row counts neither as attended nor as missed; list a session the patient did not attend "
@@ -252,7 +256,7 @@ def data_warnings(
         who = patients[KEY].isin(set(sessions.loc[after, KEY]))
         warnings.append(_warning(
             "sessions_after_dropout", "sessions", column="attended", count=int(who.sum()),
-            rows=_patient_rows(who, inputs),
+            rows_table="patients", rows=_patient_rows(who, inputs),
             message=lambda sessions, **values: Plural(
                 "{n} patient recorded as a dropout attended their last planned session or later "
                 "({sessions}); check dropout in the outcomes and sessions_planned (rows listed are rows of "
@@ -267,7 +271,7 @@ def data_warnings(
     if no_outcome.any():
         warnings.append(_warning(
             "patient_without_outcome", "outcomes", column=KEY, count=int(no_outcome.sum()),
-            rows=_patient_rows(no_outcome, inputs),
+            rows_table="patients", rows=_patient_rows(no_outcome, inputs),
             message=lambda **values: Plural(
                 "{n} patient has no row in the outcomes table; dropout and satisfaction models leave them "
                 "out (rows listed are rows of the patients file)",
@@ -299,6 +303,16 @@ def data_warnings(
                 message=lambda **values: Message(
                     "data.columns.{name} maps a column '{source}' that the file does not have", **values),
                 name=table, source=source, **args))
+    # an entry of the map of every table (`all:`, or the flat form) that no table has: a misspelt optional
+    # column would otherwise be dropped without a word
+    lists = [result.info.get("unmatched_all_map") for result in inputs.results.values()]
+    if lists and all(found is not None for found in lists):
+        for source in [s for s in lists[0] if all(s in other for other in lists[1:])]:
+            warnings.append(_warning(
+                "column_map_unused", "patients", column=source, count=0, rows=[],
+                message=lambda **values: Message(
+                    "data.columns.all maps a column '{source}' that none of the files has", **values),
+                source=source, **args))
     return warnings
 
 

@@ -15,9 +15,13 @@ from alliance.outputs import FIGURES
 STALE = "stale"
 README = "README.txt"
 FIGURE_FILES = tuple(f"figures/{name}.{ext}" for name in FIGURES for ext in ("png", "svg"))
-# The outputs a reader takes as the run's results, relative to results/ (feedback/ is a folder).
-FINAL_OUTPUTS = ("effects.csv", "report.html", "manifest.json", "models/status.csv",
-                 "models/multiplicity.csv", "models/sensitivity/sensitivity.csv", *FIGURE_FILES, "feedback")
+# The outputs a reader takes as the run's results, relative to results/; early_warning/, psychometrics/ and
+# feedback/ are folders, each written whole by one job (a stale clinic list of risks above all must go).
+FOLDERS = ("early_warning", "psychometrics", "feedback")
+FINAL_OUTPUTS = ("effects.csv", "report.html", "report.pdf", "methods.md", "manifest.json",
+                 "models/status.csv", "models/multiplicity.csv", "models/sensitivity/sensitivity.csv",
+                 "models/dimensions/effects.csv", "models/dimensions/importance.csv",
+                 "models/dimensions/latent.csv", "models/dynamics/riclpm.csv", *FIGURE_FILES, *FOLDERS)
 
 
 def set_aside_stale_outputs(results: Path, started: float, logs: Sequence[str] = ()) -> str:
@@ -50,7 +54,7 @@ def _last_modified(path: Path) -> float:
 
 def _describe(moved: list[str]) -> str:
     figures = [name for name in moved if name in FIGURE_FILES]
-    named = [name + ("/" if name == "feedback" else "") for name in moved if name not in FIGURE_FILES]
+    named = [name + ("/" if name in FOLDERS else "") for name in moved if name not in FIGURE_FILES]
     if figures:
         named.append(f"{len(figures)} figure files (figures/)")
     return ", ".join(named)

@@ -25,6 +25,7 @@ from alliance.features.build import build_features
 from alliance.ingest.contract import validate_tables
 from alliance.instruments import load_instrument
 from alliance.models import FAMILIES, fit_family
+from alliance.models.common import MIN_CLUSTERS
 from alliance.models.effects import EFFECT_COLUMNS
 from alliance.models.plan import BY_KEY
 from alliance.scoring.scores import score_patients, score_sessions
@@ -136,9 +137,10 @@ NONCONVERGED = ("not_converged", "separation")  # statuses counted as convergenc
 
 def analyse_cohort(
     patients: pd.DataFrame, sessions: pd.DataFrame, outcomes: pd.DataFrame, *, early_window: int,
-    covariates: list[str], ruptures: Mapping,
+    covariates: list[str], ruptures: Mapping, min_clusters: int = MIN_CLUSTERS,
 ) -> pd.DataFrame:
-    """Every model family fitted to one cohort: the effect rows of the fitted models with `family` and
+    """Every model family fitted to one cohort (`min_clusters`: the config's `models.min_clusters`, as the
+    workflow's models take it): the effect rows of the fitted models with `family` and
     status `ok`, and for each planned model without estimates one row per predictor it would have had,
     with its status (`not_converged`, `separation`, `not_estimable`, ...) and reason in `error`; the
     family's notes beside. The status is the fit's own (`ModelResult.statuses`), never read from text.
@@ -148,7 +150,7 @@ def analyse_cohort(
     rows = []
     for family in FAMILIES:
         result = fit_family(family, features["patients"], list(covariates), sessions=features["sessions"],
-                            early_window=early_window, describe=False)
+                            early_window=early_window, min_clusters=min_clusters, describe=False)
         meta = {"family": family, "n_notes": len(result.notes), "notes": " | ".join(map(str, result.notes)),
                 "error": ""}
         rows += [{**meta, **effect, "status": "ok"} for effect in result.effects]
@@ -164,7 +166,7 @@ def analyse_cohort(
 
 def run_replication(
     synthetic: Mapping, condition: Mapping, replication: int, *, seed: int, early_window: int,
-    covariates: list[str], ruptures: Mapping,
+    covariates: list[str], ruptures: Mapping, min_clusters: int = MIN_CLUSTERS,
 ) -> pd.DataFrame:
     """One replication: a cohort of the condition's size from its own seed, analysed as the workflow
     does; columns `REPLICATION_COLUMNS`."""
@@ -172,7 +174,7 @@ def run_replication(
     rng = np.random.default_rng(replication_seed(seed, condition["condition"], replication))
     patients, sessions, outcomes, _ = generate_cohort(cfg, early_window, rng)
     table = analyse_cohort(patients, sessions, outcomes, early_window=early_window,
-                           covariates=covariates, ruptures=ruptures)
+                           covariates=covariates, ruptures=ruptures, min_clusters=min_clusters)
     table.insert(0, "replication", int(replication))
     table.insert(0, "condition", condition["condition"])
     return table[REPLICATION_COLUMNS]
@@ -180,7 +182,7 @@ def run_replication(
 
 def condition_truth(
     synthetic: Mapping, condition: Mapping, *, seed: int, truth_multiplier: int, early_window: int,
-    covariates: list[str], ruptures: Mapping,
+    covariates: list[str], ruptures: Mapping, min_clusters: int = MIN_CLUSTERS,
 ) -> pd.DataFrame:
     """The estimands of a condition: the same analysis of one population `truth_multiplier` times the
     condition's cohort, with the generating coefficient where one exists; columns `TRUTH_COLUMNS`."""
@@ -188,7 +190,7 @@ def condition_truth(
     rng = np.random.default_rng(truth_seed(seed, condition["condition"]))
     patients, sessions, outcomes, _ = generate_cohort(cfg, early_window, rng, scale=int(truth_multiplier))
     table = analyse_cohort(patients, sessions, outcomes, early_window=early_window,
-                           covariates=covariates, ruptures=ruptures)
+                           covariates=covariates, ruptures=ruptures, min_clusters=min_clusters)
     table["generating"] = [
         generating_effect(row.outcome, row.predictor, row.scale, effects=cfg["effects"])
         if isinstance(row.outcome, str) else float("nan") for row in table.itertuples()]
@@ -271,7 +273,8 @@ def summarise(replications: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     for key in keys.itertuples(index=False, name=None):
         condition = conditions.loc[key[0]]
         group = groups.get(key, reps.iloc[:0])
-        usable = group[group["status"] == "ok"]
+        finite = np.isfinite(group["estimate"].astype(float)) & np.isfinite(group["std_error"].astype(float))
+        usable = group[(group["status"] == "ok") & finite]  # a non-finite estimate or SE is a failure
         true = truth_rows.loc[key] if key in truth_rows.index else None
         source = true if true is not None else group.iloc[0]
         estimand = float(true["estimate"]) if true is not None and true["status"] != "failed" else np.nan
