@@ -51,3 +51,5 @@ rule all:
         rules.report_pdf.output if config["report"]["pdf"] and BROWSER else [],
         # optional: per-therapist feedback pages (config feedback.therapists)
         rules.therapist_feedback.output if config["feedback"]["therapists"] else [],
+        # optional: the clinic list of risks (config early_warning.patient_list; never in the report)
+        rules.early_warning.output.patient_list,

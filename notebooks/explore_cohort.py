@@ -21,7 +21,6 @@
 
 # %%
 from alliance.ingest.privacy import suppress_counts
-from alliance.models.effects import BENCHMARKS
 from alliance.runtime.results import load_results
 
 run = load_results()
@@ -56,10 +55,30 @@ for column in ("alliance_task", "alliance_bond", "alliance_goal", "alliance_tota
     print(f"{column:15s} at 5: {(scored[column] == 5).mean():.1%}")
 
 # %% [markdown]
-# Every effect of the run as a correlation beside the meta-analytic benchmark.
+# Each meta-analytic benchmark beside the statistic computed in its own metric (ANALYSIS_PLAN.md, section
+# 6): the dropout d of early alliance (completers minus dropouts) and the bivariate r of early alliance with
+# symptom improvement. The effects' r below are adjusted, partial or latent: they are not compared with a
+# benchmark. A d resting on fewer than the minimum cell size of dropouts or completers is withheld, as in
+# the report.
 
 # %%
-benchmark = BENCHMARKS["alliance_outcome"]
-print(f"Benchmark r = {benchmark['r']:.3f} [{benchmark['ci_low']:.3f}, {benchmark['ci_high']:.3f}]")
+for family in ("dropout", "symptoms"):
+    compared = run.models.get(family, {}).get("extra", {}).get("benchmark")
+    if not compared or compared.get("estimate") is None:
+        print(f"{family}: no benchmark statistic in these data")
+        continue
+    dropouts = compared.get("n_dropouts")
+    if dropouts is not None and min(dropouts, compared["n"] - dropouts) < run.min_cell_size:
+        print(f"{family}: withheld (fewer than {run.min_cell_size} dropouts or completers)")
+        continue
+    print(f"{compared['metric']}: {compared['estimate']:.3f} [{compared['ci_low']:.3f}, "
+          f"{compared['ci_high']:.3f}], {compared['verdict']} {compared['benchmark_value']} "
+          f"({compared['source']})")
+
+# %% [markdown]
+# Every effect of the run as a correlation (adjusted, partial or latent: for orientation, not for a
+# benchmark).
+
+# %%
 print(effects[["analysis", "outcome", "predictor", "estimate", "r", "r_ci_low", "r_ci_high"]]
       .round(3).to_string())

@@ -272,7 +272,8 @@ def run_stages(cohort: Cohort, default_config: dict, workdir: Path) -> Stages:
 
     session_scores = score_sessions(sessions, instruments["alliance"], instruments["therapist"])
     patient_scores = score_patients(outcomes, instruments["satisfaction"])
-    scoring = scoring_summary(session_scores, patient_scores, instruments)
+    scoring = scoring_summary(session_scores, patient_scores, instruments,
+                              summary["tables"]["sessions"].get("answers_on_missed_sessions_ignored"))
     write_parquet(session_scores, results / "scores" / "session_scores.parquet")
     write_parquet(patient_scores, results / "scores" / "patient_scores.parquet")
     write_json(scoring, results / "scores" / "scoring_summary.json")

@@ -122,6 +122,10 @@ def test_the_data_settings_the_schema_cannot_see_stop_the_run_before_any_job(roo
                                "unterminated subpattern")
     with pytest.raises(ConfigError, match="unknown encoding 'utf-9'"):
         ReadOptions.from_config(data)
+    # beside a problem the schema finds, at once (they had come in a second round)
+    both = problems(root, default_config, data=data | {"delimiter": "#"})
+    assert any(line.startswith("data.delimiter:") for line in both)
+    assert any(line.startswith("data.encoding: unknown encoding 'utf-9'") for line in both)
 
 
 def test_misspelt_key_gets_the_known_keys_and_a_suggestion(root, default_config):

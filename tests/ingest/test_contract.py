@@ -11,6 +11,7 @@ from alliance.ingest.contract import find_identifiers, validate_tables
 from alliance.ingest.readers import read_table
 from alliance.instruments import load_instrument
 from alliance.report.format import format_value
+from alliance.scoring.scores import score_patients, score_sessions, scoring_summary
 
 FILES = {"patients": "patients.csv", "sessions": "sessions.csv", "outcomes": "outcomes.csv"}
 
@@ -86,6 +87,13 @@ def test_answers_of_a_session_not_attended_are_ignored(wai_sr, csq8):
     validated = validate_tables(raw, FILES, wai_sr, satisfaction=csq8)
     assert validated.sessions.loc[1, [*wai_sr.item_columns, "alliance_total"]].isna().all()
     assert validated.sessions.loc[0, "wai_sr_01"] == 4.0
+    # counted, for the report's missing-data table (the scores no longer see them: it had read 0)
+    ignored = validated.summary["tables"]["sessions"]["answers_on_missed_sessions_ignored"]
+    assert ignored == {"alliance": 1, "therapist": 0}
+    scores = score_sessions(validated.sessions, wai_sr)
+    summary = scoring_summary(scores, score_patients(validated.outcomes, csq8),
+                              {"alliance": wai_sr, "satisfaction": csq8}, ignored)
+    assert summary["alliance"]["answers_on_missed_sessions_ignored"] == 1
     raw["sessions"].loc[0, "wai_sr_01"] = "9"  # attended
     assert [p.column for p in fail(raw, wai_sr, csq8).problems] == ["wai_sr_01"]
 
@@ -108,6 +116,8 @@ def test_an_exact_age_for_an_age_band_is_refused(wai_sr, csq8):
     (problem,) = fail(raw, wai_sr, csq8).problems
     assert (problem.file, problem.column, problem.rows) == ("patients.csv", "age_band", [1, 3])
     assert problem.message == "2 rows give an age, not an age band"
+    raw["patients"]["age_band"] = ["34 años", "34 Years", "34a"]  # with a unit, as a reviewer wrote them
+    assert fail(raw, wai_sr, csq8).problems[0].rows == [1, 2, 3]
     raw["patients"]["age_band"] = ["30-39", "18-29", "65+"]
     assert validate_tables(raw, FILES, wai_sr, satisfaction=csq8).patients["age_band"].tolist() == [
         "30-39", "18-29", "65+"]

@@ -474,6 +474,21 @@ def test_an_entry_of_the_map_of_every_table_that_no_file_has_is_warned_about(tmp
             "data.columns.all maps a column 'Sitio' that none of the files has"], form
 
 
+def test_a_misspelt_column_map_is_named_in_the_fix_of_the_missing_column(tmp_path, synthetic_cfg,
+                                                                        instruments):
+    """The files call the patient code "Código paciente" and the map says "Codigo pacient": the missing
+    patient_id's fix names the map's entry (it had read "add the column")."""
+    data = synthetic_export(tmp_path, synthetic_cfg)
+    for table in ("patients", "sessions", "outcomes"):
+        frame = pd.read_csv(data[table], dtype=str).rename(columns={"patient_id": "Código paciente"})
+        frame.to_csv(data[table], index=False)
+    outcome = run_validation(data | {"columns": {"all": {"Codigo pacient": "patient_id"}}},
+                             {"min_cell_size": 10}, instruments)
+    fixes = {p.fix for p in outcome.problems if p.column == "patient_id"}
+    assert fixes == {"data.columns maps 'Codigo pacient' to patient_id, but the file has no column 'Codigo "
+                     "pacient': write it as the file's header does"}
+
+
 def test_a_session_number_without_a_row_is_warned_about(tmp_path, synthetic_cfg, instruments):
     """An export of attended sessions only leaves the missed ones' numbers without a row: they would count
     neither as attended nor as missed, so attendance would read better than it was."""

@@ -198,6 +198,38 @@ def test_an_instrument_without_the_three_dimensions_is_refused_in_one_sentence(p
         f"the alliance instrument ({haq.name}) does not score Bordin's bond, goal and task dimensions"}
 
 
+def test_the_few_cluster_threshold_of_the_config_reaches_h5(planted, cohort, wai_sr):
+    """H5a and H5b take `models.min_clusters` as the primary models do: below it the few-cluster correction
+    and its flag, from it the plain sandwich (they had taken the default 50 whatever the config said)."""
+    def flagged(result: dict) -> set[str]:
+        return {s["key"] for s in result["statuses"] if s["key"].startswith(("H5a", "H5b"))
+                and "Few clusters" in s["flags"]}
+
+    assert len(flagged(planted)) == 8  # 32 therapists, the default 50
+    features, items = cohort
+    plain = dimension_analysis(features, COVARIATES, LIGHT, instrument=wai_sr, item_means=items,
+                               min_clusters=20)
+    assert flagged(plain) == set()
+
+
+def test_bootstrap_draws_whose_shares_are_undefined_are_said_so(cohort, wai_sr, monkeypatch):
+    """Draws that fit but leave nothing explained have shares of 0 / 0: the reason says so (it had read "0
+    of 200 therapist bootstrap draws could not be fitted", contradicting itself)."""
+    from alliance.models import dimensions
+
+    def nothing_explained(kind, response, base, dims, counts, codes, solutions):
+        return np.full((len(counts), dims.shape[1]), np.nan), np.ones(len(counts), dtype=bool)
+
+    monkeypatch.setattr(dimensions, "draw_weights", nothing_explained)
+    features, items = cohort
+    statuses = {s["key"]: s for s in dimension_analysis(features, COVARIATES, LIGHT, instrument=wai_sr,
+                                                        item_means=items)["statuses"]}
+    draws = LIGHT["bootstrap"]
+    assert statuses["H5c-satisfaction"]["reason"] == (
+        f"in {draws} of {draws} therapist bootstrap draws the three dimensions explain nothing beyond the "
+        "covariates, so their shares are undefined: no CI")
+
+
 def test_a_constant_dimension_and_absent_symptoms_get_reasons_in_words(default_config, wai_sr, csq8):
     features, items = staged(default_config, wai_sr, csq8, seed=23, n_patients=160, n_therapists=16)
     features = features.drop(columns=[c for c in features.columns if c.startswith("symptom")])

@@ -485,6 +485,25 @@ def test_sensitivity_table_on_a_cohort(cohort):
     assert summary["ceiling"]["maximum"] == 32
     assert set(summary["winsorized"]) == {"attendance", "dropout", "satisfaction"}
     assert seconds["imputation"] > 0
+    # every variant's row carries its own model's flags, as the primary's do (they had none): 16 therapists
+    # give the few-cluster t(15), which the percentile bootstrap does not use
+    flags = summary["flags"]
+    for variant in ("early window k = 2", "winsorized alliance (5th/95th percentiles)",
+                    "multiple imputation (m = 5)"):
+        assert "Few clusters: 16 therapists (fewer than 50)" in flags[f"{variant} / dropout"], variant
+    assert "Few clusters" not in flags.get("cluster bootstrap (B = 30) / dropout", "")
+    assert set(summary["flags_message"]) == set(flags)
+
+
+def test_imputed_data_sets_left_out_of_the_pooling_are_said_beside_the_row(cohort):
+    """A copy whose model cannot be fitted is left out of Rubin's pooling; the row says how many and why
+    (a reviewer's 5 of 20 separated copies had been dropped without a word)."""
+    features, _ = cohort
+    none = features.assign(dropout=pd.array([False] * len(features), dtype="boolean"))
+    row, details = pooled_row("dropout", [features, features, features, none], COVARIATES)
+    assert details["failed_imputations"] == 1
+    assert str(row["flags"][0]) == ("1 of the 4 imputed data sets could not be fitted (no patient dropped "
+                                    "out after the early window); the estimate pools the other 3.")
 
 
 def failures_of(summary: dict, outcome: str) -> dict[str, dict]:

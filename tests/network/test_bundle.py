@@ -15,6 +15,7 @@ from scipy import stats
 from alliance.errors import NOT_ESTIMABLE, REFUSED, ConfigError, InputError, status_record
 from alliance.i18n import Count, Message, Plural, Term, message_text
 from alliance.network.bundle import (
+    BUNDLE_FORMAT,
     EFFECT_COLUMNS,
     ENTRIES,
     benchmarks_table,
@@ -130,7 +131,7 @@ def test_site_labels():
 def test_zip_is_deterministic_and_read_back(tmp_path):
     files = {name: b"a,b\n1,2\n" for name in ENTRIES if name.endswith(".csv")}
     effects = pd.DataFrame(columns=EFFECT_COLUMNS)
-    files |= {"provenance.json": json.dumps({"bundle_format": 1, "site": "x"}).encode(),
+    files |= {"provenance.json": json.dumps({"bundle_format": BUNDLE_FORMAT, "site": "x"}).encode(),
               "WHAT_LEAVES_THE_SITE.md": b"# what\n", "effects.csv": csv_bytes(effects)}
     data = zip_bytes(files)
     assert data == zip_bytes(dict(reversed(list(files.items()))))

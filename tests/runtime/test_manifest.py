@@ -50,3 +50,26 @@ def test_comparison_and_verdict(tmp_path):
     assert not ok
     assert line == ("NOT reproduced (3 outputs): 1 changed, 1 missing, configuration differs. "
                     "effects.csv, report.html")
+
+
+def test_a_reproduction_keeps_what_it_does_not_rebuild(tmp_path):
+    """`make reproduce` moves results/ aside and re-runs the workflow; what the workflow does not rebuild
+    (the simulation study, the checks, a bundle, a folder's extra files) goes back into results/ (it had
+    been deleted with results.previous/); what the re-run wrote is kept as it wrote it."""
+    from alliance.runtime.reproduce import restore_unbuilt
+
+    previous, results = tmp_path / "results.previous", tmp_path / "results"
+    for path, text in (("effects.csv", "old"), ("simulation/performance.csv", "sim"),
+                       ("share/clinic_a.zip", "zip"), ("logs/simulation/batch.log", "log"),
+                       ("logs/validate.log", "old log")):
+        (previous / path).parent.mkdir(parents=True, exist_ok=True)
+        (previous / path).write_text(text)
+    for path in ("effects.csv", "logs/validate.log"):
+        (results / path).parent.mkdir(parents=True, exist_ok=True)
+        (results / path).write_text("new")
+    moved = restore_unbuilt(previous, results)
+    assert sorted(map(str, moved)) == ["logs/simulation", "share", "simulation"]
+    assert (results / "simulation/performance.csv").read_text() == "sim"
+    assert (results / "logs/simulation/batch.log").read_text() == "log"
+    assert (results / "effects.csv").read_text() == "new"
+    assert (results / "logs/validate.log").read_text() == "new"

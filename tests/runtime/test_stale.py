@@ -79,3 +79,14 @@ def test_nothing_to_move_touches_nothing(tmp_path):
     assert (results / "effects.csv").read_text() == "this run's"
     assert set_aside_stale_outputs(tmp_path / "no_results", STARTED) == ""
     assert not (tmp_path / "no_results").exists()
+
+
+def test_the_models_of_an_earlier_run_are_set_aside_whole(tmp_path):
+    """A run that stopped at validation had left the previous run's model results and summaries (a
+    regression's "No. Observations: 88") in results/models/: the folder goes to stale/ with the rest."""
+    results = tmp_path / "results"
+    write(results, "models/dropout/summary.txt", "No. Observations: 88", OLD)
+    write(results, "models/status.csv", "old statuses", OLD)
+    assert "models/" in set_aside_stale_outputs(results, STARTED)
+    assert (results / "stale/models/dropout/summary.txt").read_text() == "No. Observations: 88"
+    assert not (results / "models").exists()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import hmac
 import io
 import json
 import re
@@ -187,16 +188,25 @@ def test_make_share_bundle_holds_aggregates_only_and_pools_to_itself(root, defau
     # the data files' own SHA-256 (either confirms a guess at any cell of the data)
     manifest = json.loads((results / "manifest.json").read_text())
     outputs = manifest["outputs"]
-    assert {"effects.csv", "methods.md", "models/status.csv"} <= set(info["outputs_sha256"])
-    assert info["outputs_sha256"]["effects.csv"] == outputs["effects.csv"]["sha256"]
-    withheld = {path for path in outputs if path not in info["outputs_sha256"]}
+    fingerprints = info["outputs_hmac_sha256"]
+    assert {"effects.csv", "methods.md", "models/status.csv", "features/rupture_shares.csv"} <= set(
+        fingerprints)
+    withheld = {path for path in outputs if path not in fingerprints}
     assert {"validated/patients.parquet", "scores/session_scores.parquet", "features/patients.parquet",
             "validated/validation_summary.json", "report.html"} <= withheld
     data_hashes = [entry["sha256"] for name, entry in manifest["inputs"].items() if name != "plan"]
     assert len(data_hashes) >= 3
-    for path in info["outputs_sha256"]:
+    for path in fingerprints:
         text = (results / path).read_bytes()
         assert not any(digest.encode() in text for digest in data_hashes), path
+    # keyed by the site's secret, which stays at the site: no plain SHA-256 of an output leaves (a reviewer
+    # recovered a small table's hidden counts from its SHA-256 by trying every split of the cohort)
+    key = bytes.fromhex((results / ".site_key").read_text().strip())
+    assert fingerprints["features/rupture_shares.csv"] == hmac.new(
+        key, (results / "features/rupture_shares.csv").read_bytes(), hashlib.sha256).hexdigest()
+    plain = {entry["sha256"] for entry in outputs.values()}
+    assert not any(digest in text for digest in plain for text in files.values())
+    assert key.hex() not in "".join(files.values()) and ".site_key" not in outputs
     patients = pd.read_csv(default_run / "data/synthetic/patients.csv")
     codes = set(patients["patient_id"]) | set(patients["therapist_id"])
     leaked = {code for code in codes for text in files.values() if code in text}
@@ -352,6 +362,11 @@ def test_notebooks_run_on_the_results(root, default_run):
     assert list(printed) == notebooks
     for notebook, output in printed.items():
         assert "patients" in output, notebook
+    # each benchmark beside its own metric only (it had printed r = .278 above every adjusted r)
+    explored = next(output for notebook, output in printed.items() if notebook.endswith("explore_cohort.py"))
+    assert "d, early alliance of completers minus dropouts (pooled SD): " in explored
+    assert "compatible with 0.278" in explored or "than 0.278" in explored or "opposite to 0.278" in explored
+    assert "Benchmark r = 0.278" not in explored
 
 
 def test_notebooks_say_why_where_the_data_cannot_support_a_model(root, default_run, tmp_path):

@@ -50,6 +50,9 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
     """
     schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
     problems = schema_problems(config, schema)
+    # the data settings the schema cannot see, with its own problems (a key it already names is left to it)
+    problems |= {key: line for key, line in data_problems(config.get("data") or {}).items()
+                 if not any(key == known or key.startswith(f"{known}.") for known in problems)}
     if not problems:  # the values that depend on each other, once each has the right form
         problems = cross_key_problems(config)
     if problems:
@@ -93,7 +96,7 @@ def cross_key_problems(config: Mapping) -> dict[str, str]:
     """Problems of values that are valid alone but not together, by dotted key, one line each: checked
     with the config, so that a run stops at once rather than in the job that uses them. The synthetic
     block is checked only when the data are the synthetic cohort (another data set does not use it)."""
-    problems: dict[str, str] = data_problems(config.get("data") or {})
+    problems: dict[str, str] = {}
     warning = config["early_warning"]
     points = sorted(int(k) for k in warning["decision_points"])
     if warning["primary_session"] != "auto" and int(warning["primary_session"]) not in points:
@@ -119,10 +122,12 @@ def data_problems(data: Mapping) -> dict[str, str]:
     """Problems of the `data` block that its schema cannot see, by dotted key, one line each: an encoding
     Python does not know, a column map mixing the flat and the per-table forms or mapping to no name, a
     value map that is not a map, a REDCap event pattern that is not a regular expression. Checked with the
-    config (`cross_key_problems`), so that the run stops before any job (the validation job had stopped
+    schema (`check_config`, all at once), so that the run stops before any job (the validation job had stopped
     on them, leaving the previous run's validation report in place), and by the readers
-    (`alliance.ingest.readers.ReadOptions.from_config`)."""
+    (`alliance.ingest.readers.ReadOptions.from_config`). A value of another type is the schema's to name."""
     problems: dict[str, str] = {}
+    if not isinstance(data, Mapping):
+        return problems
     encoding = str(data.get("encoding", "auto") or "auto")
     if encoding != "auto":
         try:
@@ -130,7 +135,8 @@ def data_problems(data: Mapping) -> dict[str, str]:
         except LookupError:
             problems["data.encoding"] = (f"data.encoding: unknown encoding '{encoding}'. Use auto, utf-8, "
                                          "latin-1 or windows-1252.")
-    columns = dict(data.get("columns") or {})
+    columns = data.get("columns") or {}
+    columns = dict(columns) if isinstance(columns, Mapping) else {}  # another type: the schema says so
     scopes = ("all", *DATA_TABLES)
     flat = {k: v for k, v in columns.items() if k not in scopes and isinstance(v, str)}
     scoped = [k for k in scopes if columns.get(k)]
@@ -151,15 +157,18 @@ def data_problems(data: Mapping) -> dict[str, str]:
             if not isinstance(target, str) or not target.strip():
                 problems[f"data.columns.{scope}"] = (f"data.columns.{scope}: '{source}' must map to a "
                                                      "column name.")
-    for column, mapping in (data.get("values") or {}).items():
+    values = data.get("values") or {}
+    for column, mapping in (values.items() if isinstance(values, Mapping) else ()):
         if not isinstance(mapping, Mapping):
             problems[f"data.values.{column}"] = (f"data.values.{column}: a map from the value in your export "
                                                  "to the contract value.")
-    for table in data.get("sheets") or {}:
+    sheets = data.get("sheets") or {}
+    for table in (sheets if isinstance(sheets, Mapping) else ()):
         if table not in DATA_TABLES:
             problems[f"data.sheets.{table}"] = f"data.sheets.{table}: use patients, sessions or outcomes."
-    pattern = (data.get("redcap") or {}).get("session_events")
-    if pattern:
+    redcap = data.get("redcap") or {}
+    pattern = redcap.get("session_events") if isinstance(redcap, Mapping) else None
+    if isinstance(pattern, str) and pattern:
         try:
             re.compile(pattern)
         except re.error as err:

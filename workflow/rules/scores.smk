@@ -9,6 +9,7 @@ rule features:
         patients=rules.validate.output.patients,
         sessions=rules.validate.output.sessions,
         outcomes=rules.validate.output.outcomes,
+        summary=rules.validate.output.summary,  # the answers validation ignored at missed sessions
     output:
         session_scores="results/scores/session_scores.parquet",
         patient_scores="results/scores/patient_scores.parquet",

@@ -5,7 +5,7 @@ import pandas as pd
 
 from alliance.features.build import build_features, criterion_alpha
 from alliance.instruments import load_configured
-from alliance.io import write_csv, write_json, write_parquet
+from alliance.io import read_json, write_csv, write_json, write_parquet
 from alliance.runtime.runlog import start_log, user_errors_to_console
 from alliance.scoring.scores import score_patients, score_sessions, scoring_summary
 
@@ -17,7 +17,9 @@ with user_errors_to_console(log):
         pd.read_parquet(snakemake.input.sessions), instruments["alliance"], instruments["therapist"]
     )
     patient_scores = score_patients(pd.read_parquet(snakemake.input.outcomes), instruments["satisfaction"])
-    summary = scoring_summary(session_scores, patient_scores, instruments)
+    validated = read_json(snakemake.input.summary)["tables"]["sessions"]
+    summary = scoring_summary(session_scores, patient_scores, instruments,
+                              validated.get("answers_on_missed_sessions_ignored"))
 write_parquet(session_scores, output.session_scores)
 write_parquet(patient_scores, output.patient_scores)
 write_json(summary, output.scoring_summary)

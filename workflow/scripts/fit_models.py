@@ -74,7 +74,9 @@ with user_errors_to_console(log):
                                       snakemake.params.early_window)
     dimensions = dimension_analysis(pd.read_parquet(snakemake.input.features),
                                     list(snakemake.params.covariates), dict(snakemake.params.dimensions),
-                                    instrument=instrument, item_means=item_means)
+                                    instrument=instrument, item_means=item_means,
+                                    min_clusters=snakemake.params.min_clusters,
+                                    early_window=snakemake.params.early_window)
 write_json(dimensions, output.dimensions)
 dimension_effects, importance, latent = dimension_tables(read_json(output.dimensions))
 write_csv(dimension_effects, output.dimension_effects)

@@ -229,20 +229,30 @@ def _schema(
     return pa.DataFrameSchema(columns, unique=unique, strict=False)
 
 
+# An age, not a band: a number, with or without a unit ("34", "34.5", "34 años", "34 years", "34a").
+AN_AGE = r"\d+(?:[.,]\d+)?\s*(?:years?|yrs?|y|años|anys|ans|a)?\.?"
+
+
 def _ignore_missed_answers(sessions: pd.DataFrame, alliance: Instrument,
-                           therapist: Instrument | None) -> None:
+                           therapist: Instrument | None) -> dict[str, int]:
     """Blank, in place, the questionnaire answers (the alliance's items and pre-scored scores, the therapist
     form's items) of the sessions marked not attended: they are ignored (docs/data-contract.md), so they
     are neither scored nor range-checked (an export that codes a form not filled in as 9 or 0 had been
-    refused for them)."""
+    refused for them). Returns, per form ("alliance", "therapist"), the sessions whose answers were so
+    ignored, which the report's missing-data table counts."""
+    forms = {"alliance": [*alliance.item_columns, *prescored_columns(alliance)],
+             "therapist": list(therapist.item_columns) if therapist else []}
     if "attended" not in sessions:
-        return
+        return dict.fromkeys(forms, 0)
     missed = sessions["attended"].eq(False).fillna(False).to_numpy(dtype=bool)
-    columns = [*alliance.item_columns, *prescored_columns(alliance),
-               *(therapist.item_columns if therapist else [])]
-    answers = [c for c in dict.fromkeys(columns) if c in sessions]
-    if missed.any() and answers:
-        sessions.loc[missed, answers] = np.nan
+    counts = {}
+    for form, columns in forms.items():
+        present = [c for c in columns if c in sessions]
+        answered = sessions[present].notna().any(axis=1).to_numpy(dtype=bool) if present else missed & False
+        counts[form] = int((missed & answered).sum())
+        if present and counts[form]:
+            sessions.loc[missed, present] = np.nan
+    return counts
 
 
 def _item_columns(instrument: Instrument, whole: pa.Check) -> dict[str, pa.Column]:
@@ -437,8 +447,7 @@ def validate_tables(
                         "instruments.alliance_therapist from the configuration")))
         reported: set[tuple[str, int]] = set()
         typed[table] = _coerce(df, columns, file, problems, reported)
-        if table == "sessions":
-            _ignore_missed_answers(typed[table], alliance, therapist)
+        ignored = _ignore_missed_answers(typed[table], alliance, therapist) if table == "sessions" else None
         if checks:
             _check_schema(typed[table], _schema(table, alliance, satisfaction, therapist), file, problems,
                           reported, fixes)
@@ -447,10 +456,10 @@ def validate_tables(
             "rows": len(df),
             "ignored_columns": sorted(str(c) for c in df.columns if c not in columns),
             "absent_optional_columns": sorted(c for c in columns if c not in df.columns),
-        }
+        } | ({"answers_on_missed_sessions_ignored": ignored} if ignored is not None else {})
     if "patients" in typed and "age_band" in typed["patients"]:
         ages = typed["patients"]["age_band"].astype("string").str.strip()
-        exact = ages.str.fullmatch(r"\d+(?:[.,]\d+)?").fillna(False).astype(bool)
+        exact = ages.str.lower().str.fullmatch(AN_AGE).fillna(False).astype(bool)
         if exact.any():  # an exact age is a finer quasi-identifier than the contract allows
             rows, keys, n = _rows(exact, typed["patients"])
             problems.append(Problem.told(

@@ -39,7 +39,7 @@ from alliance.ingest.contract import (
 )
 from alliance.ingest.identifiers import find_identifiers, name_kind
 from alliance.ingest.privacy import k_anonymity
-from alliance.ingest.readers import Inputs, load_inputs
+from alliance.ingest.readers import Inputs, ReadOptions, load_inputs
 from alliance.instruments import Instrument
 from alliance.instruments.items import ALLIANCE_PREFIX, score_rater
 from alliance.io import sha256_file
@@ -122,6 +122,25 @@ def _locate(problem: Problem, table: str, inputs: Inputs) -> Problem:
     return replace(problem, column=column, rows=rows)
 
 
+def _unmatched_map_fix(problem: Problem, table: str, inputs: Inputs,
+                       columns: Mapping[str, Mapping[str, str]]) -> Problem:
+    """A missing required column that the column map maps from a name the file lacks: the fix names that
+    entry (a reviewer's misspelt "Codigo pacient" had read "add the column", the map's own warning held
+    back until the problems are fixed)."""
+    if problem.message != "required column is missing":
+        return problem
+    info = inputs.results[table].info
+    unmatched = {*info.get("unmatched_column_map", []), *info.get("unmatched_all_map", [])}
+    mapping = dict(columns.get("all") or {}) | dict(columns.get(table) or {})
+    sources = [source for source, target in mapping.items()
+               if target == problem.column and source in unmatched]
+    if not sources:
+        return problem
+    fix = Message("data.columns maps '{source}' to {column}, but the file has no column '{source}': write it "
+                  "as the file's header does", source=sources[0], column=problem.column)
+    return replace(problem, fix=str(fix), fix_message=fix)
+
+
 def run_validation(
     data: Mapping, privacy: Mapping, instruments: Mapping[str, Instrument | None],
 ) -> ValidationOutcome:
@@ -158,8 +177,9 @@ def run_validation(
                                     allow_columns=allowed)
     except ValidationError as err:
         by_file = {file: table for table, file in inputs.files.items()}
-        problems.extend(_locate(p, by_file[p.file], inputs) if p.file in by_file else p
-                        for p in err.problems)
+        columns = ReadOptions.from_config(data).columns
+        problems.extend(_unmatched_map_fix(_locate(p, by_file[p.file], inputs), by_file[p.file], inputs,
+                                           columns) if p.file in by_file else p for p in err.problems)
         return outcome
     if problems:
         return outcome

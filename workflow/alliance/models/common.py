@@ -915,8 +915,11 @@ def few_clusters(design: Design) -> bool:
 def flag_few_clusters(design: Design, method: Message) -> None:
     """Flag the few-cluster path on the design: G therapists, `method` (the corrected covariance), t(G-1)."""
     g, minimum = n_therapists(design.data), int(analysis_setting(design.data, "min_clusters"))
-    design.flags.append(Message("Few clusters: {g} therapists (fewer than {minimum}); {method}, with t({df}) "
-                                "intervals and p-values.", g=g, minimum=minimum, method=method, df=g - 1))
+    design.flags.append(Message(FEW_CLUSTERS, g=g, minimum=minimum, method=method, df=g - 1))
+
+
+FEW_CLUSTERS = N_("Few clusters: {g} therapists (fewer than {minimum}); {method}, with t({df}) intervals and "
+                  "p-values.")
 
 
 def use_covariance(fit, cov: np.ndarray, df: int | None) -> None:

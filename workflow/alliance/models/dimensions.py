@@ -32,6 +32,7 @@ from alliance.instruments import Instrument, name_in_words
 from alliance.measurement.psychometrics import keyed_items, scale_alpha
 from alliance.models.common import (
     FORMULA_ENV,
+    MIN_CLUSTERS,
     Design,
     formula_frame,
     independent_columns,
@@ -255,10 +256,15 @@ def relative_importance(outcome: Outcome, design: Design, columns: dict[str, str
             continue
         boot.append([*boot_shares, *_contrasts(boot_shares).values()])
     usable = np.array(boot)
-    if len(usable) < MIN_DRAWS_SHARE * draws or (len(usable) and np.isnan(usable).any()):
+    if len(usable) < MIN_DRAWS_SHARE * draws:
         raise NotEstimable(Message("{failed} of {draws} therapist bootstrap draws could not be fitted (a "
                                    "dimension constant or collinear in the draw): no CI", failed=failed,
                                    draws=draws))
+    undefined = int(np.isnan(usable).any(axis=1).sum()) if len(usable) else 0
+    if undefined:  # fitted, but the shares of nothing explained are 0 / 0 (it had read "0 of 200 ... fitted")
+        raise NotEstimable(Message("in {undefined} of {draws} therapist bootstrap draws the three dimensions "
+                                   "explain nothing beyond the covariates, so their shares are undefined: no "
+                                   "CI", undefined=undefined, draws=draws))
     low, high = np.percentile(usable, [2.5, 97.5], axis=0)
     names = [*DIMENSIONS, *CONTRASTS]
     estimates = [*shares, *_contrasts(shares).values()]
@@ -362,17 +368,23 @@ def dimension_reliability(item_means: pd.DataFrame | None, patients: pd.Series, 
 
 
 def dimension_analysis(features: pd.DataFrame, covariates: list[str], settings: dict, *,
-                       instrument: Instrument, item_means: dict[str, pd.DataFrame] | None = None) -> dict:
+                       instrument: Instrument, item_means: dict[str, pd.DataFrame] | None = None,
+                       min_clusters: int = MIN_CLUSTERS, early_window: int | None = None) -> dict:
     """H5 for every outcome (`OUTCOMES`): effect rows (`effects`: part H5a or H5b), per outcome the
     correlations, VIFs and relative importance (`outcomes`), a status per planned key ("H5a-<outcome>",
     ...), and the instrument's items in none of the three dimensions (`unmapped_items`, e.g. the SRS's
     overall item). `settings` is the config's `dimensions` block (bootstrap draws for H5c and
     H5d, seed);
-    `item_means` (`dimension_item_means`) gives the dimensions' reliability in each analysis sample."""
+    `item_means` (`dimension_item_means`) gives the dimensions' reliability in each analysis sample;
+    `min_clusters` and `early_window` are the settings the primary models take (`fit_family`: H5's models
+    had taken the default few-cluster threshold whatever the config said)."""
     statuses: list[dict] = []
     effects: list[dict] = []
     details: dict[str, dict] = {}
     features = with_dimension_scores(features, item_means, instrument) if instrument.dimensions else features
+    features = features.copy(deep=False)
+    features.attrs = {"min_clusters": int(min_clusters)} | (
+        {} if early_window is None else {"early_window": int(early_window)})
     for index, (name, outcome) in enumerate(OUTCOMES.items()):
         keys = [f"{part}-{name}" for part in PARTS]
         columns = dimension_columns(features, outcome.predictor)

@@ -144,17 +144,22 @@ def status_table(results: list[dict], sensitivity: pd.DataFrame | None = None,
              "reason_message": message_text(recorded[planned.key].get("reason_message")),
              "flags_message": message_text(recorded[planned.key].get("flags_message"))}
             for planned in PLANNED]
+    flags = (sensitivity_summary or {}).get("flags", {})  # by "<variant> / <outcome>", as the fits set them
+    messages = (sensitivity_summary or {}).get("flags_message", {})
     done = [] if sensitivity is None else [
         {"outcome": row["outcome"], "model": row["model"], "variant": row["variant"], "status": "fitted",
-         "reason": ""} for _, row in sensitivity.iterrows() if row["variant"] != PRIMARY_REFERENCE]
+         "reason": "", "flags": flags.get(f"{row['variant']} / {row['outcome']}", ""),
+         "flags_message": messages.get(f"{row['variant']} / {row['outcome']}")}
+        for _, row in sensitivity.iterrows() if row["variant"] != PRIMARY_REFERENCE]
     failed = [] if sensitivity_summary is None else sensitivity_summary.get("failures", [])
     for item in [*done, *failed]:
         hypothesis, family = SENSITIVITY_OF[item["outcome"]]
         rows.append({"key": f"{hypothesis}: {item['variant']}", "hypothesis": hypothesis, "family": family,
                      "analysis": "sensitivity", "outcome": item["outcome"], "model": item["model"],
                      "title": f"sensitivity analysis: {item['variant']}", "status": item["status"],
-                     "reason": item["reason"], "flags": "",
-                     "reason_message": message_text(item.get("reason_message")), "flags_message": ""})
+                     "reason": item["reason"], "flags": item.get("flags", ""),
+                     "reason_message": message_text(item.get("reason_message")),
+                     "flags_message": message_text(item.get("flags_message"))})
     table = pd.DataFrame(rows, columns=STATUS_COLUMNS)
     order = {key: i for i, key in enumerate(BY_KEY)}
     rank = table["hypothesis"].map({p.hypothesis: order[p.key] for p in reversed(PLANNED)})

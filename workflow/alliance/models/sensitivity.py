@@ -33,6 +33,7 @@ from alliance.features.build import patient_features
 from alliance.i18n import Count, Message, Plural, Term
 from alliance.io import json_ready
 from alliance.models.common import (
+    FEW_CLUSTERS,
     MIN_CLUSTERS,
     Design,
     captured_warnings,
@@ -332,8 +333,8 @@ def pooled_row(family: str, copies: Sequence[pd.DataFrame], covariates: list[str
     estimable are left out (and counted); fewer than two fitted copies raise `NotEstimable` with the
     first failure's status and reason."""
     spec = PRIMARY[family]
-    rows, notes, sds, dfs, failed = [], set(), [], [], []
-    for completed in copies:  # only each fit's row, notes, outcome SD and df are kept (not its data)
+    rows, notes, sds, dfs, failed, flags = [], set(), [], [], [], []
+    for completed in copies:  # only each fit's row, notes, flags, outcome SD and df are kept (not its data)
         try:
             row, design, fit = fit_primary(family, completed, covariates)
         except NotEstimable as error:
@@ -341,6 +342,7 @@ def pooled_row(family: str, copies: Sequence[pd.DataFrame], covariates: list[str
             continue
         rows.append(row)
         notes.update(design.notes)
+        flags += design.flags
         sds.append(spec.outcome_sd(design.data))
         dfs.append(complete_data_df(design, fit))
     if len(rows) < 2:
@@ -356,6 +358,11 @@ def pooled_row(family: str, copies: Sequence[pd.DataFrame], covariates: list[str
         n_patients=rows[0]["n_patients"], n_therapists=rows[0]["n_therapists"], analysis="sensitivity",
         outcome_sd=outcome_sd)
     details = {k: pooled[k] for k in ("m", "df", "df_complete", "within", "between", "riv", "lambda")}
+    if failed:  # pooling the copies that fitted selects on the result: said beside the row
+        flags.insert(0, Message("{failed} of the {m} imputed data sets could not be fitted ({reason}); the "
+                                "estimate pools the other {fitted}.", failed=len(failed), m=len(copies),
+                                reason=failed[0].message, fitted=len(rows)))
+    row["flags"] = list(dict.fromkeys(flags))
     return row, details | {"failed_imputations": len(failed), "notes": sorted(notes, key=note_order)}
 
 
@@ -530,6 +537,7 @@ class _Run:
     details: dict = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     fit_notes: dict[str, list[Message]] = field(default_factory=dict)
+    flags: dict[str, list[Message]] = field(default_factory=dict)  # of each variant's row, as its model's
 
     def attempt(self, variant: str, family: str, compute: Callable[[], tuple[dict, list[Message]]],
                 model: str | None = None) -> None:
@@ -552,6 +560,9 @@ class _Run:
             self.seconds[f"{variant} / {outcome}"] = time.perf_counter() - begin
         if notes:
             self.fit_notes[f"{variant} / {outcome}"] = list(dict.fromkeys(notes))
+        flags = row.pop("flags", [])
+        if flags:
+            self.flags[f"{variant} / {outcome}"] = list(dict.fromkeys(flags))
         self.rows.append(row | {"variant": variant})
 
     def known(self, family: str) -> tuple[dict, list[Message]]:
@@ -559,7 +570,8 @@ class _Run:
         was not fitted."""
         if family in self.primary_errors:
             raise self.primary_errors[family]
-        return dict(self.primary[family]), self.primary_notes[family]
+        return dict(self.primary[family]) | {"flags": self.primary_designs[family].flags}, \
+            self.primary_notes[family]
 
 
 def sensitivity_analyses(
@@ -603,6 +615,9 @@ def sensitivity_analyses(
                **notes_record(run.notes), "failures": failures,
                "fit_notes": {label: notes["notes"] for label, notes in fit_notes.items()},
                "fit_notes_message": {label: notes["notes_message"] for label, notes in fit_notes.items()},
+               "flags": {label: " ".join(map(str, flags)) for label, flags in run.flags.items()},
+               "flags_message": {label: Message.join(flags, " ").to_json()
+                                 for label, flags in run.flags.items()},
                **run.details}
     return table, json_ready(summary), run.seconds
 
@@ -702,7 +717,7 @@ def _winsor_rows(run: _Run, lower: float, upper: float) -> None:
                                   "n_clipped": int(((design.data[x] < low) | (design.data[x] > high)).sum())}
         clipped = run.features.assign(**{x: run.features[x].clip(low, high)})
         row, design, _ = fit_primary(family, clipped, run.covariates)
-        return row, design.notes
+        return row | {"flags": design.flags}, design.notes
 
     for family in PRIMARY:
         run.attempt(variant, family, lambda f=family: fit(f))
@@ -719,7 +734,9 @@ def _bootstrap_rows(run: _Run, draws: int, seed: int) -> None:
         result = cluster_bootstrap(family, run.features, run.covariates, draws=draws, seed=[seed, index],
                                    primary=(run.primary[family], run.primary_designs[family]))
         info[result["row"]["outcome"]] = bootstrap_counts(result)
-        return bootstrap_row(result), result["warnings"]
+        # the sample's flags and few events, not few clusters: the percentile CI uses no t(G - 1)
+        flags = [flag for flag in run.primary_designs[family].flags if flag.template != FEW_CLUSTERS]
+        return bootstrap_row(result) | {"flags": flags}, result["warnings"]
 
     for index, family in enumerate(PRIMARY):
         run.attempt(variant, family, lambda f=family, i=index: fit(f, i))
@@ -753,4 +770,4 @@ def _same_sample(family: str, features: pd.DataFrame, completed: pd.DataFrame, c
 def _refit(family: str, features: pd.DataFrame, covariates: list[str]) -> tuple[dict, list[Message]]:
     """The effect row and notes of the primary model of `family` refitted to `features`."""
     row, design, _ = fit_primary(family, features, covariates)
-    return row, design.notes
+    return row | {"flags": design.flags}, design.notes

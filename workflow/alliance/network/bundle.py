@@ -23,9 +23,9 @@ The bundle holds tables of aggregates only (ANALYSIS_PLAN.md, section 11):
   alliance-outcome r; `alliance.models.benchmarks`) with their 95% CIs.
 - `provenance.json`: the site label, the instrument (key, name, family, range), the minimum cell size,
   SHA-256 of the configuration (without the data paths and the site label) and of ANALYSIS_PLAN.md,
-  software versions and the SHA-256 of the run's outputs of aggregates (`results/manifest.json`; not of
-  the row-level tables, of the outputs that write the input files' SHA-256, nor of the per-therapist
-  feedback pages, whose names carry pseudonymous codes: `stays_at_site`).
+  software versions and the run's outputs' fingerprints, HMAC-SHA256 keyed by a secret kept at the site
+  (`site_key`; not of the row-level tables, of the outputs that write the input files' SHA-256, nor of
+  the per-therapist feedback pages, whose names carry pseudonymous codes: `stays_at_site`).
 - `WHAT_LEAVES_THE_SITE.md`: every file and column in plain words, for the data-protection officer.
 
 No table has a row per patient, session or therapist; no patient or therapist code is written. Numbers of
@@ -36,9 +36,11 @@ of disciplines aside; a reason with such a number leaves without its test statis
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
 import json
 import re
+import secrets
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -51,7 +53,8 @@ from alliance.errors import ConfigError, InputError
 from alliance.i18n import SOURCE_LANGUAGE, Message, suppressing_counts, use_language
 from alliance.io import json_text, read_json, sha256_file, write_atomic, write_text
 
-BUNDLE_FORMAT = 1
+BUNDLE_FORMAT = 2  # 2: the outputs' fingerprints keyed by the site's secret (outputs_hmac_sha256)
+SITE_KEY = ".site_key"  # in results/: the secret of the outputs' fingerprints (hidden: not in the manifest)
 SUMMARY = "WHAT_LEAVES_THE_SITE.md"
 ENTRIES = ("effects.csv", "statuses.csv", "flows.csv", "reliability.csv", "benchmarks.csv", "provenance.json",
            SUMMARY)
@@ -358,8 +361,27 @@ def config_digest(config: dict) -> str:
     return hashlib.sha256(json.dumps(analysis_settings(config), sort_keys=True).encode()).hexdigest()
 
 
-def provenance(manifest: dict, *, site: str, plan_sha256: str, instrument: dict) -> dict:
-    """The bundle's provenance: site, instrument, settings, hashes and software versions."""
+def site_key(results: Path) -> bytes:
+    """The site's secret that keys the fingerprints a bundle sends (`results/.site_key`, 32 random bytes
+    written at the first `make share` and kept; it never leaves the site, and the manifest does not list
+    it). With it the site can show which files a bundle came from; without it a fingerprint confirms no
+    guess: a plain SHA-256 of a small table of counts had let a reviewer try every split of a cohort's
+    150 patients into four rupture patterns until one matched, the report's "<10" included."""
+    path = results / SITE_KEY
+    if not path.exists():
+        write_atomic(path, lambda target: target.write_text(secrets.token_hex(32) + "\n"))
+    return bytes.fromhex(path.read_text().strip())
+
+
+def keyed_fingerprint(key: bytes, path: Path) -> str:
+    """HMAC-SHA256 of the file at `path` under the site's `key` (`site_key`)."""
+    return hmac.new(key, path.read_bytes(), hashlib.sha256).hexdigest()
+
+
+def provenance(manifest: dict, *, site: str, plan_sha256: str, instrument: dict,
+               fingerprints: dict[str, str]) -> dict:
+    """The bundle's provenance: site, instrument, settings, hashes and software versions; `fingerprints`
+    the keyed fingerprints of the outputs (`keyed_fingerprint`) by path."""
     config = manifest["config"]
     packages = manifest["environment"]["packages"]
     return {
@@ -375,8 +397,7 @@ def provenance(manifest: dict, *, site: str, plan_sha256: str, instrument: dict)
         "plan_sha256": plan_sha256,
         "software": {"python": manifest["environment"]["python"]}
                     | {name: packages[name] for name in SOFTWARE if name in packages},
-        "outputs_sha256": {path: entry["sha256"] for path, entry in sorted(manifest["outputs"].items())
-                           if not stays_at_site(path)},
+        "outputs_hmac_sha256": dict(sorted(fingerprints.items())),
     }
 
 
@@ -457,11 +478,12 @@ COLUMN_WORDS = {
                              "psychometrics, models, sensitivity, dimensions, early_warning), by key",
         "config_sha256, plan_sha256": "fingerprints of those settings and of the analysis plan",
         "software": "the versions of Python and the main packages",
-        "outputs_sha256": "a fingerprint of each output file of aggregates of the run (not the files "
-                          "themselves); the tables with a row per patient or session, the outputs that "
-                          "write the data files' own fingerprints (the validation's, the report) and the "
-                          "therapists' feedback pages have none, since a fingerprint would confirm a guess "
-                          "about any cell of the data",
+        "outputs_hmac_sha256": "a fingerprint of each output file of aggregates of the run (not the files "
+                               "themselves), keyed by a secret that stays at the site (results/.site_key): "
+                               "with it the site can show which files the bundle came from; without it a "
+                               "fingerprint confirms no guess about the data. The tables with a row per "
+                               "patient or session, the outputs that write the data files' own fingerprints "
+                               "(the validation's, the report) and the therapists' feedback pages have none",
     },
 }
 
@@ -554,7 +576,10 @@ def build_bundle(results: Path, plan: Path, site: str | None = None) -> tuple[st
         "reliability.csv": reliability_table(pd.read_csv(results / "psychometrics/reliability.csv"), k),
         "benchmarks.csv": benchmarks_table(families, k),
     }
-    info = provenance(manifest, site=label, plan_sha256=run_plan,
+    key = site_key(results)
+    fingerprints = {name: keyed_fingerprint(key, results / name) for name in manifest["outputs"]
+                    if not stays_at_site(name)}
+    info = provenance(manifest, site=label, plan_sha256=run_plan, fingerprints=fingerprints,
                       instrument=instrument_info(config["instruments"]["alliance"]))
     files = {name: csv_bytes(table) for name, table in tables.items()}
     files["provenance.json"] = json_text(info).encode()

@@ -3,7 +3,10 @@
 The previous `results/` is moved to `results.previous/`, the workflow runs again (Snakemake, same
 configuration), and the new `results/manifest.json` is compared with the old one: every table, figure
 and the report must be byte-identical. One line says whether they are; exit status 0 if so, 1 if not (the
-previous results are then kept in `results.previous/` for inspection).
+previous results are then kept in `results.previous/` for inspection). When they are, what the re-run
+does not rebuild (the simulation study, the checks' and the benchmarks' outputs, a site's bundle, the
+pooled results) is moved back into `results/` before `results.previous/` goes: a reproduction had
+deleted them.
 """
 
 from __future__ import annotations
@@ -50,11 +53,26 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     ok, line = verdict(*_compare(previous / "manifest.json", manifest))
     if ok:
+        restore_unbuilt(previous, results)
         shutil.rmtree(previous)
     else:
         line += f" Previous results kept in {PREVIOUS}/."
     print(line)
     return 0 if ok else 1
+
+
+def restore_unbuilt(previous: Path, results: Path) -> list[Path]:
+    """Move every file or folder under `previous` that `results` lacks into its place in `results` (a
+    folder both have is merged the same way); return what was moved, relative to `previous`."""
+    moved = []
+    for entry in sorted(previous.iterdir()):
+        target = results / entry.name
+        if not target.exists():
+            entry.rename(target)
+            moved.append(entry.relative_to(previous))
+        elif entry.is_dir() and target.is_dir():
+            moved += [entry.name / path for path in restore_unbuilt(entry, target)]
+    return moved
 
 
 def _compare(previous: Path, current: Path) -> tuple[dict, dict]:

@@ -1,4 +1,4 @@
-"""A failed run leaves nothing stale: when a run stops early (invalid data, a crash), the final outputs it
+"""A failed run leaves no stale result: when a run stops early (invalid data, a crash), the final outputs it
 did not rewrite are an earlier run's, so they are moved to `results/stale/` where they cannot be mistaken
 for this run's. Called by the workflow's `onerror` handler; light imports (the Snakefile imports it).
 """
@@ -15,13 +15,13 @@ from alliance.outputs import FIGURES
 STALE = "stale"
 README = "README.txt"
 FIGURE_FILES = tuple(f"figures/{name}.{ext}" for name in FIGURES for ext in ("png", "svg"))
-# The outputs a reader takes as the run's results, relative to results/; early_warning/, psychometrics/ and
-# feedback/ are folders, each written whole by one job (a stale clinic list of risks above all must go).
-FOLDERS = ("early_warning", "psychometrics", "feedback")
-FINAL_OUTPUTS = ("effects.csv", "report.html", "report.pdf", "methods.md", "manifest.json",
-                 "models/status.csv", "models/multiplicity.csv", "models/sensitivity/sensitivity.csv",
-                 "models/dimensions/effects.csv", "models/dimensions/importance.csv",
-                 "models/dimensions/latent.csv", "models/dynamics/riclpm.csv", *FIGURE_FILES, *FOLDERS)
+# The outputs a reader takes as the run's results, relative to results/; models/, early_warning/,
+# psychometrics/ and feedback/ are folders, each written whole by one job (a stale clinic list of risks
+# above all must go; a reviewer's failed run had left the models' results and summaries of the last run).
+# The scores and features are the validated data's intermediates, rebuilt before any of these.
+FOLDERS = ("models", "early_warning", "psychometrics", "feedback")
+FINAL_OUTPUTS = ("effects.csv", "report.html", "report.pdf", "methods.md", "manifest.json", *FIGURE_FILES,
+                 *FOLDERS)
 
 
 def set_aside_stale_outputs(results: Path, started: float, logs: Sequence[str] = ()) -> str:

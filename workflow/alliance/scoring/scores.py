@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -68,12 +70,18 @@ def score_patients(outcomes: pd.DataFrame, instrument: Instrument) -> pd.DataFra
 
 
 def scoring_summary(
-    session_scores: pd.DataFrame, patient_scores: pd.DataFrame, instruments: dict[str, Instrument | None]
+    session_scores: pd.DataFrame, patient_scores: pd.DataFrame, instruments: dict[str, Instrument | None],
+    ignored: Mapping[str, int] | None = None,
 ) -> dict:
-    """Counts for the report: scored, pre-scored, prorated and unscorable questionnaires, per rater."""
+    """Counts for the report: scored, pre-scored, prorated and unscorable questionnaires, per rater.
+    `ignored` is validation's count of the sessions not attended whose answers it ignored, per form
+    ("alliance", "therapist": `validation_summary.json`, tables.sessions); validation blanks them, so the
+    scores cannot count them."""
     satisfaction = instruments["satisfaction"]
+    ignored = ignored or {}
     summary = {
-        "alliance": _rater_summary(session_scores, instruments["alliance"], ALLIANCE_PREFIX),
+        "alliance": _rater_summary(session_scores, instruments["alliance"], ALLIANCE_PREFIX,
+                                   ignored.get("alliance")),
         "satisfaction": {
             "instrument": satisfaction.key,
             "name": satisfaction.name,
@@ -88,11 +96,12 @@ def scoring_summary(
     }
     if instruments.get("therapist") is not None:
         summary["therapist_alliance"] = _rater_summary(
-            session_scores, instruments["therapist"], THERAPIST_PREFIX)
+            session_scores, instruments["therapist"], THERAPIST_PREFIX, ignored.get("therapist"))
     return summary
 
 
-def _rater_summary(session_scores: pd.DataFrame, instrument: Instrument, prefix: str) -> dict:
+def _rater_summary(session_scores: pd.DataFrame, instrument: Instrument, prefix: str,
+                   ignored: int | None = None) -> dict:
     attended = session_scores["attended"]
     answered = session_scores[f"{prefix}n_answered"] > 0
     scored = session_scores[f"{prefix}total"].notna()
@@ -109,7 +118,8 @@ def _rater_summary(session_scores: pd.DataFrame, instrument: Instrument, prefix:
         "sessions_pre_scored": int((source == "pre-scored").sum()),
         "sessions_prorated": int(session_scores[f"{prefix}prorated"].sum()),
         "sessions_unscorable": int((answered & attended & ~scored).sum()),
-        "answers_on_missed_sessions_ignored": int((answered & ~attended).sum()),
+        "answers_on_missed_sessions_ignored": (int((answered & ~attended).sum()) if ignored is None
+                                               else int(ignored)),
     }
     if instrument.cutoff is not None:
         summary["cutoff"] = {"value": instrument.cutoff.value, "inclusive": instrument.cutoff.inclusive,
