@@ -86,14 +86,14 @@ test-fast: $(STAMP)
 test-slurm: $(STAMP)
 	bash tests/slurm/run.sh
 
-## bench: the whole workflow on cohorts of 1k, 10k and 100k patients (about 5.5 minutes on 2 cores), then
+## bench: the whole workflow on cohorts of 1k, 10k and 100k patients (7-12 minutes on 2 cores), then
 ## the simulation study's acceptance run (REPLICATIONS=500 of 400 patients and 32 therapists; target 10
 ## minutes), then H4c's RI-CLPM alone at 4,000 patients x 8 sessions (target 2 minutes), then the
 ## early-warning analysis alone at 10,000 patients (target 30 s); per-rule time and memory in
 ## results/bench/bench.csv, the simulation run in results/bench/bench_simulation.csv, the RI-CLPM in
 ## bench_riclpm.csv, the early warning in bench_early_warning.csv, summary and targets in results/bench/bench.md.
 ## Other sizes: make bench SIZES="1000 50000" REPLICATIONS=100 (REPLICATIONS=0: no simulation run;
-## SIZES= : the simulation run only)
+## SIZES= : no cohort's run, so no pooling step; the simulation, the RI-CLPM and the early warning still run)
 REPLICATIONS ?= 500
 bench: $(STAMP)
 	$(BIN)/python -m alliance.runtime.bench --cores $(CORES) --sizes $(SIZES) --replications $(REPLICATIONS)
