@@ -202,6 +202,7 @@ def test_make_share_bundle_holds_aggregates_only_and_pools_to_itself(root, defau
     # keyed by the site's secret, which stays at the site: no plain SHA-256 of an output leaves (a reviewer
     # recovered a small table's hidden counts from its SHA-256 by trying every split of the cohort)
     key = bytes.fromhex((results / ".site_key").read_text().strip())
+    assert (results / ".site_key").stat().st_mode & 0o077 == 0  # readable by its owner only
     assert fingerprints["features/rupture_shares.csv"] == hmac.new(
         key, (results / "features/rupture_shares.csv").read_bytes(), hashlib.sha256).hexdigest()
     plain = {entry["sha256"] for entry in outputs.values()}

@@ -370,6 +370,7 @@ def site_key(results: Path) -> bytes:
     path = results / SITE_KEY
     if not path.exists():
         write_atomic(path, lambda target: target.write_text(secrets.token_hex(32) + "\n"))
+        path.chmod(0o600)  # a secret: readable by its owner only
     return bytes.fromhex(path.read_text().strip())
 
 
