@@ -327,8 +327,8 @@ def build_design(
     for reason, mask in steps:
         excluded = mask(data).fillna(True).astype(bool)
         flow.append(flow_step(Message("excluded: {reason}", reason=reason), excluded.sum()))
-        if reason is MISSING_COVARIATE and excluded.sum() > COMPLETE_CASE_FLAG * len(data):
-            flags.append(complete_case_flag(data, used, int(excluded.sum())))
+        if reason is MISSING_COVARIATE:
+            flags += complete_case_flags(data, used)
         data = data[~excluded]
     if binary is not None and used:
         kept, pure_notes = without_pure_categories(data, used, binary)
@@ -384,12 +384,16 @@ COMPLETE_CASES = N_("Complete cases: {count} of the {n} patients otherwise analy
                      "keeps them.")
 
 
-def complete_case_flag(data: pd.DataFrame, covariates: list[str], excluded: int) -> Message:
-    """The flag of a design whose complete cases leave out `excluded` of the `data`'s patients for a
-    missing covariate value, naming the covariates that miss values."""
-    missing = [VARIABLE_TERMS.get(name, name) for name in covariates if data[name].isna().any()]
-    return Message(COMPLETE_CASES, count=Count(excluded, of=len(data)), n=Count(len(data)),
-                   covariates=Message.join(missing, ", "))
+def complete_case_flags(patients: pd.DataFrame, covariates: list[str]) -> list[Message]:
+    """The flag of a design whose complete cases leave out more than `COMPLETE_CASE_FLAG` of the
+    `patients` (one row each) that reach its covariate step for a missing covariate value, naming the
+    covariates that miss values; none where they leave out fewer."""
+    excluded = int(patients[covariates].isna().any(axis=1).sum())
+    if excluded <= COMPLETE_CASE_FLAG * len(patients):
+        return []
+    missing = [VARIABLE_TERMS.get(name, name) for name in covariates if patients[name].isna().any()]
+    return [Message(COMPLETE_CASES, count=Count(excluded, of=len(patients)), n=Count(len(patients)),
+                    covariates=Message.join(missing, ", "))]
 
 
 def sample_flags(design: Design) -> list[Message]:
@@ -414,9 +418,8 @@ def session_flow(
     """Session rows after the exclusions `steps` (reason, mask) in order, then complete cases on the
     `covariates`; the flow counts the rows first, each exclusion, and the sessions (`analysed`, by default
     "sessions analysed") and patients analysed, each step prefixed with `outcome` when given (a family
-    with several session models: "home practice: sessions analysed"). The flags: `complete_case_flag`
-    where the complete cases leave out more than `COMPLETE_CASE_FLAG` of the patients whose sessions reach
-    the covariate step (a patient's covariates are the same at every session)."""
+    with several session models: "home practice: sessions analysed"). The flags: `complete_case_flags` of
+    the patients whose sessions reach the covariate step."""
     if covariates:
         steps = [*steps, (MISSING_COVARIATE, rows[covariates].isna().any(axis=1))]
     term = outcome_term(outcome) if outcome else None
@@ -429,11 +432,8 @@ def session_flow(
     keep = pd.Series(True, index=rows.index)
     for reason, mask in steps:
         flow.append(step(Message("excluded sessions: {reason}", reason=reason), (mask & keep).sum()))
-        if reason is MISSING_COVARIATE:
-            reaching = rows[keep].drop_duplicates("patient_id")
-            lost = int(reaching[covariates].isna().any(axis=1).sum())
-            if lost > COMPLETE_CASE_FLAG * len(reaching):
-                flags.append(complete_case_flag(reaching, covariates, lost))
+        if reason is MISSING_COVARIATE:  # a patient's covariates are the same at every session
+            flags += complete_case_flags(rows[keep].drop_duplicates("patient_id"), covariates)
         keep &= ~mask
     data = rows[keep].copy()
     flow.append(step(analysed or Message("sessions analysed"), len(data)))
