@@ -24,6 +24,7 @@ from alliance.network.bundle import (
     effects_table,
     read_bundle,
     reliability_table,
+    scrub_message,
     scrub_text,
     statuses_table,
     what_leaves,
@@ -101,8 +102,7 @@ def test_reasons_and_reliability_keep_no_small_number():
             "t on its own therapists - 1 (4 to 12 degrees of freedom)")
     expected = ("Few clusters: <10 therapists (fewer than 50); jackknife (CR3) standard errors with t(<10) "
                 "intervals; nutrition has <10 therapists (fewer than the plan's minimum); H2 needs at least "
-                "the plan's minimum dropouts; F(<10, 40); t on its own therapists - 1 (<10 to 12 degrees "
-                "of freedom)")
+                "the plan's minimum dropouts; F(<10, 40); t on its own therapists - 1")
     assert scrub_text(text, 10) == expected
     # session numbers are labels (the bundle once sent "the early window (sessions <10-<10)")
     text = ("no patient has a scored alliance in the early window (sessions 1-3); at session 4, 3 patients; "
@@ -118,6 +118,40 @@ def test_reasons_and_reliability_keep_no_small_number():
                                  "omega": 0.9}])
     row = reliability_table(reliability, 10).iloc[0]
     assert row["n"] == "<10" and np.isnan(row["alpha"]) and np.isnan(row["omega"])
+
+
+def test_a_disciplines_therapists_leave_neither_by_their_degrees_of_freedom():
+    """The moderation model's flag gives each discipline's slope t on its own therapists - 1 and says the
+    range; with its lowest hidden, the highest beside the therapists of the model told the other
+    discipline's count (20 therapists, "<10 to 14 degrees of freedom": 15 and 5, a reviewer's probe)."""
+    from alliance.models.common import FEW_CLUSTERS
+    from alliance.models.levels import discipline_t_flags
+
+    few = Message(FEW_CLUSTERS, g=20, minimum=50, method="jackknife (CR3) standard errors", df=19)
+    flags = discipline_t_flags([few], pd.Series({"psychotherapy": 15, "nutrition": 5}))
+    sent = scrub_message(json.dumps(flags[0].to_json()), 10)
+    assert "degrees of freedom" not in sent and "14" not in sent and "<10" not in sent
+    assert sent.startswith("Few clusters: 20 therapists") and sent.endswith("on its own therapists - 1.")
+    wide = discipline_t_flags([few], pd.Series({"psychotherapy": 15, "nutrition": 11}))  # nothing to hide
+    assert scrub_message(json.dumps(wide[0].to_json()), 10).endswith("(10 to 14 degrees of freedom).")
+
+
+def test_counts_in_words_are_hidden_too():
+    """A solo practice's flags said it had one therapist in words, past the scrub of digits, while
+    effects.csv sent "<10" (a reviewer's probe); a ratio ("one patient per therapist") is not a count."""
+    from alliance.models.random_intercept import NOT_IDENTIFIED_WORDS, ONE_GROUP_WORDS
+
+    one = Message("One therapist: model-based standard errors (no therapist level to cluster on; the results "
+                  "describe this therapist's patients).")
+    assert scrub_message(json.dumps(one.to_json()), 10) == (
+        "<10 therapists: model-based standard errors (no therapist level to cluster on; the results describe "
+        "these therapists' patients).")
+    only = Message("only one patient in the {outcome} analysis sample", outcome="satisfaction")
+    assert scrub_message(json.dumps(only.to_json()), 10) == "<10 patients in the satisfaction analysis sample"
+    assert scrub_text(ONE_GROUP_WORDS["patient_id"].render(), 10).startswith("<10 patients: there is no")
+    ratio = NOT_IDENTIFIED_WORDS["therapist_id"].render()
+    assert scrub_text(ratio, 10) == ratio
+    assert scrub_text("Three sessions scored", 2) == "Three sessions scored"  # not below k = 2
 
 
 def test_site_labels():

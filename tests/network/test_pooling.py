@@ -172,6 +172,28 @@ def test_paule_mandel_where_statsmodels_iteration_overshoots():
     assert paule_mandel_tau2(np.array([0.3, 0.3, 0.3]), np.array([0.01, 0.04, 0.01])) == 0.0  # Q = 0
 
 
+def test_paule_mandel_finds_a_tiny_root_at_once():
+    """Two sites 0.1414 apart with variances 0.01: Q(tau^2) = d^2 / (2 (0.01 + tau^2)) = 1 at tau^2 =
+    d^2 / 2 - 0.01, here 2e-10. The root-finder's absolute tolerance of 1e-15 had left it about 1e6 floats
+    wide and the walk to its last float ran for minutes (a reviewer's probe; 77 s on seven sites with SEs
+    of 1e-5); the test gives it 5 s."""
+    import signal
+
+    def too_slow(*_):
+        raise TimeoutError("Paule-Mandel's root took more than 5 s")
+
+    d = np.sqrt(0.02) * (1 + 1e-8)
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(5)
+    try:
+        tau2 = paule_mandel_tau2(np.array([0.3, 0.3 + d]), np.array([0.01, 0.01]))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert tau2 == pytest.approx(d**2 / 2 - 0.01, rel=1e-6)
+    assert generalised_q(np.array([0.3, 0.3 + d]), np.array([0.01, 0.01]), tau2) >= 1.0
+
+
 def test_one_site_is_its_own_result_and_two_sites_have_no_prediction_interval():
     one = pool_estimates([0.42], [0.1])
     assert (one["estimate"], one["std_error"], one["k_sites"]) == (0.42, 0.1, 1)
@@ -262,7 +284,7 @@ def test_the_sites_not_pooled_in_the_other_effects_are_named_with_their_reason()
     bundles = [bundle("a", -0.8), bundle("b", -1.0, mean=4.1), bundle("c", -0.9, status=SUPPRESSED),
                bundle("d", 0.0, effects=False)]
     pooled, sites = pool_bundles(bundles)
-    table = unpooled_sites_html(sites)
+    table = unpooled_sites_html(sites, {b.site: 10 for b in bundles})
     rows = re.findall(r"<tr>(.*?)</tr>", table)[1:]
     assert len(rows) == 2  # the secondary Cox effect: c below its minimum, d without it
     assert "<td>c</td><td>below the minimum cell size: " in rows[0] and "fewer than 10 patients" in rows[0]
@@ -270,20 +292,26 @@ def test_the_sites_not_pooled_in_the_other_effects_are_named_with_their_reason()
     page = pooled_report(bundles, pooled, sites, *pool_benchmarks(bundles))
     assert "The sites not pooled in the other effects, and why:" in page and table in page
     assert "not quite the same quantity at each site" in page  # the per-SD rows' caveat
-    assert unpooled_sites_html(pool_bundles(bundles[:2])[1]) == ""
+    assert unpooled_sites_html(pool_bundles(bundles[:2])[1], {}) == ""
     # one row per site, model and reason: a second predictor of d's model with the same reason joins its row
     missing = sites[sites["status"] == "missing"]
-    joined = unpooled_sites_html(pd.concat([sites, missing.assign(predictor="alliance_mean")]))
+    joined = unpooled_sites_html(pd.concat([sites, missing.assign(predictor="alliance_mean")]),
+                                 {b.site: 10 for b in bundles})
     rows = re.findall(r"<tr>(.*?)</tr>", joined)[1:]
     cells = re.findall(r"<td>(.*?)</td>", rows[1])
     assert len(rows) == 2 and cells[3] == "d" and cells[1].count("<br>") == 1
     assert cells[1] == "<br>".join(label_cell(predictor_label(p)) for p in (missing["predictor"].iloc[0],
                                                                                "alliance_mean"))
     # in another language the English reason is marked so and escaped once ("<10" read "&amp;lt;10")
-    sites.loc[sites["status"] == "missing", "reason"] = "refused: nutrition has <10 therapists"
+    # (a site's own reason; the coordinator's reasons are translated: "no figura en els resultats")
     with use_language("ca"):
-        table = unpooled_sites_html(sites)
-    assert '<span lang="en">refused: nutrition has &lt;10 therapists</span>' in table and "&amp;" not in table
+        table = unpooled_sites_html(sites, {b.site: 10 for b in bundles})
+    assert "no figura en els resultats d&#39;aquest centre" in table and "not in this site" not in table
+    missing = sites["status"] == "missing"
+    sites.loc[missing, ["status", "reason"]] = ["refused", "nutrition has <10 therapists"]
+    with use_language("ca"):
+        table = unpooled_sites_html(sites, {b.site: 10 for b in bundles})
+    assert '<span lang="en">nutrition has &lt;10 therapists</span>' in table and "&amp;" not in table
 
 
 def test_one_bundle_pools_to_its_own_estimate():
@@ -307,6 +335,27 @@ def test_a_site_with_few_therapists_weighs_as_wide_as_its_own_interval():
     # a bootstrap's interval (not symmetric about the estimate) leaves the SE as it is
     assert interval_ratio([0.5], [0.1], [0.1], [0.6]).tolist() == [1.0]
     assert interval_ratio([0.5], [0.1], [0.5 - t2 * 0.1], [0.5 + t2 * 0.1]) == pytest.approx([t2 / Z])
+
+
+def test_sites_of_other_outcome_measures_are_refused():
+    """The satisfaction and symptom effects are in points of each site's own measure: a CSQ-8 site and a
+    site with a 1-7 satisfaction form were pooled to "2.04 points per point" (a reviewer's probe). A site
+    that names no symptom measure is not compared."""
+    from dataclasses import replace
+
+    def measured(site: str, satisfaction: str, symptoms: str = "") -> Bundle:
+        made = bundle(site, -0.8 - 0.1 * "abc".index(site))  # other data: other estimates
+        settings = {"satisfaction_instrument": satisfaction, "symptom_measure": symptoms}
+        return replace(made, provenance=made.provenance | {"settings": settings})
+
+    with pytest.raises(IncompatibleBundles, match=r"different satisfaction instrument: csq8 in a\.zip; "
+                       r"custom_satisfaction in b\.zip: satisfaction effects are in points"):
+        pool_bundles([measured("a", "csq8"), measured("b", "custom_satisfaction")])
+    with pytest.raises(IncompatibleBundles, match=r"different symptom measure .*: OQ-45 in b\.zip; PHQ-9 in "
+                       r"a\.zip"):
+        pool_bundles([measured("a", "csq8", "PHQ-9"), measured("b", "csq8", "OQ-45")])
+    pooled, _ = pool_bundles([measured("a", "csq8", "PHQ-9"), measured("b", "csq8"), measured("c", "csq8")])
+    assert pooled.loc[pooled["analysis"] == "primary", "k_sites"].tolist() == [3]
 
 
 def test_other_instrument_in_the_family_pools_per_sd_and_another_plan_or_family_is_refused():
@@ -404,6 +453,38 @@ def test_the_benchmark_names_the_sites_that_sent_none():
         spanish = pooled_report(bundles, pooled, sites, *pool_benchmarks(bundles))
     assert "publicado: 0,55 (Sharf, Primavera y Diener, 2010)" in spanish and "&amp;amp;" not in spanish
     assert "Sharf, J., Primavera, L. H., &amp; Diener" in spanish
+
+
+def test_an_effect_no_site_could_pool_is_not_shown_as_a_result():
+    """Two sites both below their minimum cell size: the report once read "Pooled NA log OR ... over 0
+    sites" and, for their d, "The published value lies outside the pooled 95% CI" (a comparison with NaN);
+    the console's summary did not name the effect. Now the effect is named with each site's status and the
+    coordinator's reason in the report's language, the benchmark has no verdict and the sites that sent
+    it without numbers are named (a reviewer's probe)."""
+    from dataclasses import replace
+
+    from alliance.network.report import pooled_report, unpooled_primaries
+
+    def d(estimate: float) -> pd.DataFrame:
+        return pd.DataFrame([{"benchmark": "alliance_dropout", "metric": "d, completers minus dropouts",
+                              "estimate": estimate, "ci_low": estimate - 0.2, "ci_high": estimate + 0.2,
+                              "n": "<10", "benchmark_value": 0.55, "benchmark_ci_low": np.nan,
+                              "benchmark_ci_high": np.nan, "source": "Sharf, Primavera & Diener (2010)"}])
+
+    bundles = [replace(bundle(site, -0.8, status=SUPPRESSED), benchmarks=d(np.nan)) for site in ("a", "b")]
+    pooled, sites = pool_bundles(bundles)
+    assert pooled.loc[pooled["analysis"] == "primary", "k_sites"].tolist() == [0]
+    assert unpooled_primaries(bundles, pooled) == ["attendance", "dropout", "satisfaction"]
+    page = pooled_report(bundles, pooled, sites, *pool_benchmarks(bundles))
+    assert "Pooled NA" not in page and "NA to NA" not in page and "over 0 sites" not in page
+    assert "lies outside" not in page
+    assert page.count("No site sent an estimate that could be pooled, so nothing was pooled:") == 1
+    assert "<li>a: below the minimum cell size: fewer than 10 patients</li>" in page
+    assert ("no site sent this statistic with numbers, so there is nothing to compare it with. Sent without "
+            "numbers by a, b (the statistic rests on fewer patients") in page
+    with use_language("es"):
+        spanish = pooled_report(bundles, pooled, sites, *pool_benchmarks(bundles))
+    assert "fewer than 10 patients" not in spanish and "menos de 10 pacientes" in spanish
 
 
 def test_the_settings_note_names_what_differs_and_only_the_analysis_counts(default_config):

@@ -133,29 +133,52 @@ _LABELS = re.compile(r"\bsession \d+|\bsessions \d+(?:(?:-| to )\d+)?(?:, \d+(?=
                      r"|\b\d+ disciplines?\b")
 # What the counts of a reason count: a hidden count takes their plural ("<10 therapist" told it was 1).
 _NOUNS = r"(?:patient|therapist|session|questionnaire|dropout|site)"
+# A count written as a word before what it counts ("One therapist", "only one patient"), not a ratio.
+_NUMBER_WORDS = {word: n for n, word in enumerate(["one", "two", "three", "four", "five", "six", "seven",
+                                                   "eight", "nine"], start=1)}
+_WORD_COUNT = re.compile(rf"\b(?:only )?({'|'.join(_NUMBER_WORDS)}) ({_NOUNS})s?\b(?! per\b)", re.IGNORECASE)
 # A parenthesis (one level of parentheses within) and a test statistic: F, t, z or chi-square on its degrees
 # of freedom, or a p-value; in a reason's text or its message's template ("(F({df1}, {df2}) = {f:.2f}, ...)").
 _PARENTHESIS = re.compile(r" ?\((?:[^()]|\([^()]*\))*\)")
+_DEGREES = re.compile(r"\bdegrees of freedom\)$")
 _STATISTIC = re.compile(r"(?:\b(?:F|t|z|chi\^?2|chi\u00b2)|\u03c7\u00b2)\(|\bp [=<>]")
 
 
 def without_statistics(text: str) -> str:
-    """`text` without its test statistics in parentheses (" (F(4, 53) = 0.55, p = .703)"), the words kept:
-    beside a hidden count, a statistic's degrees of freedom and p-value would give it back (53 + 5 = 58
-    patients analysed; F = 0.55 with p = .703 on 53 df has 4 df above it)."""
-    return _PARENTHESIS.sub(lambda m: "" if "=" in m.group() and _STATISTIC.search(m.group()) else m.group(),
-                            text)
+    """`text` without its test statistics in parentheses (" (F(4, 53) = 0.55, p = .703)") and its ranges of
+    degrees of freedom (" (4 to 12 degrees of freedom)"), the words kept: beside a hidden count, a
+    statistic's degrees of freedom and p-value would give it back (53 + 5 = 58 patients analysed; F = 0.55
+    with p = .703 on 53 df has 4 df above it), and so would the largest discipline's therapists - 1 beside
+    all the therapists (20 therapists, "<10 to 14 degrees of freedom": two disciplines of 15 and 5)."""
+    return _PARENTHESIS.sub(lambda m: "" if ("=" in m.group() and _STATISTIC.search(m.group()))
+                            or _DEGREES.search(m.group()) else m.group(), text)
+
+
+def _words_hidden(text: str, k: int) -> str:
+    """`text` with a count written as a word below k ("One therapist: ...", "only one patient in ...") as
+    "<k" (a solo practice's flags had left saying it had one therapist), and "this therapist's" after it
+    in the plural; "one patient per therapist" is a ratio, kept."""
+    def hide(match: re.Match) -> str:
+        return f"<{k} {match.group(2)}s" if _NUMBER_WORDS[match.group(1).lower()] < k else match.group()
+
+    hidden = _WORD_COUNT.sub(hide, text)
+    if hidden == text:
+        return text
+    return re.sub(rf"\bthis ({_NOUNS})'s\b", r"these \1s'", hidden)
 
 
 def _scrub(text: str, k: int, hidden: bool) -> str:
     """`scrub_text`, with `hidden` when a count of the text was hidden already (a `Count` written "<k")."""
+    worded = _words_hidden(text, k)
+    hidden = hidden or worded != text
+    text, original = worded, text
     parts = _LABELS.split(text)  # the text between labels, which stay as written
     labels = [*_LABELS.findall(text), ""]
     scrubbed = "".join(_COUNT.sub(lambda m: f"<{k}" if 0 < int(m.group()) < k else m.group(), part) + label
                        for part, label in zip(parts, labels, strict=True))
     scrubbed = re.sub(rf"<{k} {_NOUNS}\b(?!s)", lambda m: m.group() + "s", scrubbed)  # "<10 therapist": 1
     if scrubbed == text and not hidden:
-        return text
+        return original
     scrubbed = re.sub(rf"<{k} \(\d+(?:\.\d+)?%\)", f"<{k}", without_statistics(scrubbed))  # and its share
     return _THRESHOLD.sub(lambda m: "the plan's minimum" if 0 < int(m.group()) < k else m.group(), scrubbed)
 
@@ -392,7 +415,8 @@ def provenance(manifest: dict, *, site: str, plan_sha256: str, instrument: dict,
         "min_cell_size": config["privacy"]["min_cell_size"],
         "settings": {"early_window": config["features"]["early_window"],
                      "covariates": config["models"]["covariates"],
-                     "satisfaction_instrument": config["instruments"]["satisfaction"]},
+                     "satisfaction_instrument": config["instruments"]["satisfaction"],
+                     "symptom_measure": (config["report"].get("symptom_measure") or {}).get("name", "")},
         "analysis_settings": analysis_settings(config),
         "config_sha256": config_digest(config),
         "plan_sha256": plan_sha256,
@@ -474,7 +498,7 @@ COLUMN_WORDS = {
         "site, bundle_format, min_cell_size": "the site's label, the bundle's format and the minimum cell "
                                               "size",
         "instrument, settings": "the alliance instrument and the analysis settings (early window, "
-                                "covariates)",
+                                "covariates, satisfaction instrument, the symptom measure's name)",
         "analysis_settings": "every setting that decides the estimates (instruments, features, ruptures, "
                              "psychometrics, models, sensitivity, dimensions, early_warning), by key",
         "config_sha256, plan_sha256": "fingerprints of those settings and of the analysis plan",
@@ -508,7 +532,7 @@ def what_leaves(site: str, tables: dict[str, pd.DataFrame], k: int) -> str:
         "of therapists is not given away by an effect's 95% CI, which is on t with therapists - 1 degrees "
         "of freedom: its standard error is sent as wide as that CI; nor by a reason's test statistic: where "
         "a reason holds a count of 1 to k - 1, its test statistics (F, t or chi-square with their degrees of "
-        "freedom and p-value) are left out and its words kept.)",
+        "freedom and p-value) and ranges of degrees of freedom are left out and its words kept.)",
         "",
         "| file | rows | what it is |",
         "|---|---|---|",

@@ -20,7 +20,7 @@ from alliance.i18n import LANGUAGES, SOURCE_LANGUAGE, use_language
 from alliance.io import write_csv, write_text
 from alliance.network.bundle import read_bundle
 from alliance.network.pooling import pool_benchmarks, pool_bundles
-from alliance.network.report import pooled_report, unestimated_primaries
+from alliance.network.report import pooled_report, unpooled_primaries
 
 
 def pool(paths: list[Path], out: Path, language: str = SOURCE_LANGUAGE) -> str:
@@ -49,7 +49,7 @@ def pool(paths: list[Path], out: Path, language: str = SOURCE_LANGUAGE) -> str:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     primary = pooled[pooled["analysis"] == "primary"]
-    nowhere = ", ".join(outcome for outcome, _reasons in unestimated_primaries(bundles, pooled))
+    nowhere = ", ".join(unpooled_primaries(bundles, pooled))
     return (f"Pooled {len(bundles)} bundle{'s' if len(bundles) != 1 else ''}: {len(pooled)} effects "
             f"({len(primary)} primary{'; estimated at no site: ' + nowhere if nowhere else ''}) in "
             f"{out}/effects.csv; report {out}/report.html")

@@ -55,6 +55,12 @@ NO_HETEROGENEITY = dict.fromkeys(("tau", "tau2", "tau_ci_low", "tau_ci_high", "i
 BELOW_MINIMUM = "below the minimum cell size"
 MISSING = "missing"  # a site whose bundle has neither the effect nor its model's status
 SITE_STATUS = {ESTIMATED: "pooled", SUPPRESSED: BELOW_MINIMUM}
+NOT_ESTIMATED = "not estimated"
+# The coordinator's own reasons, by the site row's status (English in sites.csv, translated in the report;
+# {k}: the site's minimum cell size).
+COORDINATOR_REASONS = {BELOW_MINIMUM: N_("fewer than {k} patients"),
+                       NOT_ESTIMATED: N_("no finite estimate and standard error in the bundle"),
+                       MISSING: N_("not in this site's results")}
 
 
 class IncompatibleBundles(InputError):
@@ -79,7 +85,9 @@ def _q_root(estimates: np.ndarray, variances: np.ndarray, target: float) -> floa
     upper = max(float(np.var(estimates)), float(np.max(variances)), 1e-12)
     while excess(upper) > 0:  # Q at tau^2 = upper is below the target once upper exceeds the spread
         upper *= 2
-    tau2 = optimize.brentq(excess, 0.0, upper, xtol=1e-15, rtol=1e-14)
+    # to the last few floats of the root whatever its size (an absolute xtol of 1e-15 had left a small root
+    # a billion floats wide, which the walk below then took one by one)
+    tau2 = optimize.brentq(excess, 0.0, upper, xtol=np.finfo(float).tiny, rtol=4 * np.finfo(float).eps)
     while excess(tau2) < 0:  # the last bits of the root, from below
         tau2 = float(np.nextafter(tau2, 0.0))
     return tau2
@@ -178,10 +186,17 @@ def own_interval(result: dict, low, high) -> dict:
     return result | {"ci_low": float(np.asarray(low)[0]), "ci_high": float(np.asarray(high)[0])}
 
 
+def symptom_measure(provenance: dict) -> str:
+    """The symptom measure a site named (`report.symptom_measure.name`, in its bundle's settings), "" where
+    it named none or its bundle predates the setting."""
+    return str(provenance.get("settings", {}).get("symptom_measure", "") or "").strip()
+
+
 def check_compatible(bundles: list[Bundle]) -> None:
     """Refuse (IncompatibleBundles, naming the bundles, what differs and what to do) bundles of another
-    analysis plan or alliance instrument family, two bundles of one site, or two of the same data under two
-    site labels."""
+    analysis plan, alliance instrument family, satisfaction instrument or named symptom measure (their
+    effects are in points of each: a 1-7 satisfaction form's points pooled with the CSQ-8's, a reviewer's
+    probe), two bundles of one site, or two of the same data under two site labels."""
     if not bundles:
         raise IncompatibleBundles("no bundles given: make pool BUNDLES=\"a.zip b.zip ...\"")
     problems = []
@@ -190,10 +205,20 @@ def check_compatible(bundles: list[Bundle]) -> None:
              "every site must run the same ANALYSIS_PLAN.md; agree on one version of the repository and "
              "re-run make share at the sites of the other plan."),
             ("alliance instrument family", lambda b: b.provenance["instrument"]["family"],
-             "pool the bundles of each family separately (make pool with only those BUNDLES).")):
+             "pool the bundles of each family separately (make pool with only those BUNDLES)."),
+            # the satisfaction effects are in points of the satisfaction instrument, the symptom effects in
+            # points of the symptom measure: points of one are not points of another
+            ("satisfaction instrument",
+             lambda b: b.provenance.get("settings", {}).get("satisfaction_instrument", ""),
+             "satisfaction effects are in points of each site's instrument; pool the bundles of each "
+             "satisfaction instrument separately."),
+            ("symptom measure (report.symptom_measure)", lambda b: symptom_measure(b.provenance),
+             "symptom effects are in points of each site's measure; pool the bundles of each measure "
+             "separately (a site that names no measure is not compared).")):
         groups: dict[str, list[str]] = {}
         for bundle in bundles:
-            groups.setdefault(value(bundle), []).append(bundle.name)
+            if value(bundle):
+                groups.setdefault(value(bundle), []).append(bundle.name)
         if len(groups) > 1:
             problems.append(f"different {what}: " + "; ".join(f"{key} in {', '.join(names)}"
                                                                for key, names in sorted(groups.items()))
@@ -261,11 +286,10 @@ def site_rows(bundle: Bundle, metric: str) -> pd.DataFrame:
     table["ci_low"] = np.where(per_point, table["estimate"] - z * table["std_error"], table["ci_low"])
     table["ci_high"] = np.where(per_point, table["estimate"] + z * table["std_error"], table["ci_high"])
     usable = (table["status"] == ESTIMATED) & np.isfinite(table["estimate"]) & (table["std_error"] > 0)
-    table["status"] = [SITE_STATUS.get(s, s) if ok or s == SUPPRESSED else "not estimated"
+    table["status"] = [SITE_STATUS.get(s, s) if ok or s == SUPPRESSED else NOT_ESTIMATED
                        for s, ok in zip(table["status"], usable, strict=True)]
-    table["reason"] = np.select([table["status"] == BELOW_MINIMUM, table["status"] == "not estimated"],
-                                [f"fewer than {bundle.provenance['min_cell_size']} patients",
-                                 "no finite estimate and standard error in the bundle"], "")
+    table["reason"] = [COORDINATOR_REASONS[s].format(k=bundle.provenance["min_cell_size"])
+                       if s in COORDINATOR_REASONS else "" for s in table["status"]]
     table["site"] = bundle.site
     return table
 
@@ -319,7 +343,7 @@ def site_status(bundle: Bundle, key: dict) -> tuple[str, str]:
     if len(match):
         row = match.iloc[0]
         return row["status"], row["reason"] if isinstance(row["reason"], str) else ""
-    return MISSING, "not in this site's results"
+    return MISSING, COORDINATOR_REASONS[MISSING]
 
 
 def pool_bundles(bundles: list[Bundle]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -23,6 +23,7 @@ from alliance.instruments import PUBLISHED_NAMES
 from alliance.network.bundle import EFFECT_KEY, PRIMARY_OUTCOMES, Bundle
 from alliance.network.pooling import (
     BELOW_MINIMUM,
+    COORDINATOR_REASONS,
     EMPTY_INTERVALS,
     MISSING,
     PER_POINT,
@@ -160,10 +161,19 @@ def forest_limits(sites: pd.DataFrame, pooled: dict, band: tuple | None = None) 
     return low - pad, high + pad
 
 
-def reason_text(reason: object) -> str:
-    """": reason" (escaped once, marked English in a report of another language), or nothing where there
-    is none."""
+def reason_text(status: str, reason: object, k: int) -> str:
+    """": reason" (escaped once), or nothing where there is none: the coordinator's own reason of a site
+    row's `status` in the active language (`k`: the site's minimum cell size), a site's reason as the site
+    sent it (English, marked so in a report of another language)."""
+    if status in COORDINATOR_REASONS:
+        return f": {escape(_(COORDINATOR_REASONS[status]).format(k=k))}"
     return f": {escape(foreign(reason))}" if isinstance(reason, str) and reason else ""
+
+
+def site_items(rows: list[tuple[str, str, object]], cell_sizes: dict[str, int]) -> str:
+    """A list item per (site, status, reason)."""
+    return "".join(f"<li>{html.escape(site)}: {html.escape(status_word(status))}"
+                   f"{reason_text(status, reason, cell_sizes[site])}</li>" for site, status, reason in rows)
 
 
 def settings_note(bundles: list[Bundle], shown: int = 8) -> str:
@@ -358,7 +368,7 @@ def effects_table_html(pooled: pd.DataFrame) -> str:
     return cells_table(head, rows) + note
 
 
-def unpooled_sites_html(sites: pd.DataFrame) -> str:
+def unpooled_sites_html(sites: pd.DataFrame, cell_sizes: dict[str, int]) -> str:
     """The sites not pooled in the effects other than the primary ones (those are under each primary
     effect), each with its status and reason, as a table in the active language; nothing when every site
     was pooled. They had been in results/pooled/sites.csv only."""
@@ -372,7 +382,8 @@ def unpooled_sites_html(sites: pd.DataFrame) -> str:
                                                   sort=False)["predictor"].agg(list)
     body = [[html.escape(outcome_name(outcome)),
              "<br>".join(label_cell(predictor_label(predictor)) for predictor in predictors),
-             model_cell(model), html.escape(site), html.escape(status_word(status)) + reason_text(reason)]
+             model_cell(model), html.escape(site),
+             html.escape(status_word(status)) + reason_text(status, reason, cell_sizes[site])]
             for (outcome, model, site, status, reason), predictors in grouped.items()]
     lead = html.escape(_("The sites not pooled in the other effects, and why:"))
     return f"<p>{lead}</p>{cells_table(head, body)}"
@@ -380,11 +391,35 @@ def unpooled_sites_html(sites: pd.DataFrame) -> str:
 
 def unestimated_primaries(bundles: list[Bundle], pooled: pd.DataFrame) -> list[tuple[str, list]]:
     """The primary outcomes that no site sent an effect for, each with every site's label, status and reason
-    from its statuses (e.g. "not_estimable", "no patient dropped out")."""
+    from its statuses (e.g. "not_estimable", "no patient dropped out"). An effect that sites sent but none
+    could pool (each below its minimum cell size or without a finite estimate) has a row in `pooled` with
+    `k_sites` 0 (`unpooled_primaries`)."""
     found = set(pooled.loc[pooled["analysis"] == "primary", "outcome"])
     return [(outcome, [(b.site, *site_status(b, {"outcome": outcome, "analysis": "primary"}))
                        for b in bundles])
             for outcome in PRIMARY_OUTCOMES if outcome not in found]
+
+
+def _withheld_words(withheld: list[str], absent: list[str]) -> str:
+    """" Sent without numbers by ..." and " Not sent by ..." for a benchmark's sites, or nothing."""
+    text = ""
+    if withheld:  # e.g. fewer dropouts than the minimum cell size: d without numbers
+        text += " " + _("Sent without numbers by {sites} (the statistic rests on fewer patients, dropouts or "
+                        "completers than the site's minimum cell size).").format(sites=", ".join(withheld))
+    if absent:  # e.g. a site whose dropout model could not be fitted sends no d
+        text += " " + _("Not sent by {sites} (the model that computes it was not estimated there; "
+                        "the sites' statuses say why).").format(sites=", ".join(absent))
+    return text
+
+
+def unpooled_primaries(bundles: list[Bundle], pooled: pd.DataFrame) -> list[str]:
+    """The primary outcomes without a pooled estimate: no site sent the effect, or none that could be
+    pooled (a two-site network whose sites were both below their minimum cell size once read "Pooled NA
+    (95% CI NA to NA) over 0 sites")."""
+    primary = pooled[pooled["analysis"] == "primary"]
+    empty = set(primary.loc[primary["k_sites"] == 0, "outcome"])
+    absent = {outcome for outcome, _reasons in unestimated_primaries(bundles, pooled)}
+    return [outcome for outcome in PRIMARY_OUTCOMES if outcome in empty | absent]
 
 
 def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFrame,
@@ -425,10 +460,18 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
     if len({b.provenance["config_sha256"] for b in bundles}) > 1:
         parts.append("<p class=\"note\">" + html.escape(settings_note(bundles)) + "</p>")
     parts.append(heading2(_("Primary effects")))
+    cell_sizes = {b.site: b.provenance["min_cell_size"] for b in bundles}
     for row in pooled[pooled["analysis"] == "primary"].to_dict(orient="records"):
         mask = np.logical_and.reduce([sites[c] == row[c] for c in EFFECT_KEY])
         effect_sites = sites[mask]
         title = title_of(row["outcome"])
+        if row["k_sites"] == 0:  # sent, but by no site that could be pooled: nothing to show as a result
+            listed = site_items(list(effect_sites[["site", "status", "reason"]].itertuples(index=False)),
+                                cell_sizes)
+            parts += [f"<h3>{html.escape(title)}</h3>",
+                      "<p>" + html.escape(_("No site sent an estimate that could be pooled, so nothing was "
+                                            "pooled:")) + "</p>", f"<ul>{listed}</ul>"]
+            continue
         fig = forest(title, effect_unit(row), effect_sites, row)
         digits = estimate_digits(row["estimate"])
         estimate = ngettext("Pooled {estimate} {unit} (95% CI {low} to {high}) over {k} site.",
@@ -438,16 +481,14 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
             low=format_number(row["ci_low"], digits), high=format_number(row["ci_high"], digits),
             k=row["k_sites"])
         excluded = effect_sites[effect_sites["status"] != "pooled"]
-        notes = "".join(f"<li>{html.escape(r['site'])}: {html.escape(status_word(r['status']))}"
-                        f"{reason_text(r['reason'])}</li>" for r in excluded.to_dict(orient="records"))
+        notes = site_items(list(excluded[["site", "status", "reason"]].itertuples(index=False)), cell_sizes)
         said = " ".join(filter(None, [estimate, combined_sd_words(row), direction_words(row),
                                       heterogeneity_words(row)]))
         parts += [f"<h3>{html.escape(title)}</h3><figure>{svg(fig)}</figure>",
                   f"<p>{html.escape(said)}</p>", table_html(site_table(effect_sites, row)),
                   f"<ul>{notes}</ul>" if notes else ""]
     for outcome, reasons in unestimated_primaries(bundles, pooled):
-        notes = "".join(f"<li>{html.escape(site)}: {html.escape(status_word(status))}"
-                        f"{reason_text(reason)}</li>" for site, status, reason in reasons)
+        notes = site_items(reasons, cell_sizes)
         parts += [f"<h3>{html.escape(title_of(outcome))}</h3>",
                   "<p>" + html.escape(_("No site could estimate this effect, so nothing was pooled:"))
                   + "</p>",
@@ -459,8 +500,18 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
                 status=lambda d: np.where(np.isfinite(d["estimate"]), "pooled", BELOW_MINIMUM))
             band = (row["benchmark_value"], row["benchmark_ci_low"], row["benchmark_ci_high"])
             title = title_of(row["benchmark"])
-            fig = forest(title, row["metric"].split(",")[0], rows, row, band)
             shown = format_unit if row["benchmark"] == "alliance_outcome" else format_number  # r: APA's .28
+            withheld = [site for site, status in zip(rows["site"], rows["status"], strict=True)
+                        if status == BELOW_MINIMUM]
+            absent = [b.site for b in bundles if b.site not in set(rows["site"])]
+            if row["k_sites"] == 0:  # no verdict from a CI of NaN ("lies outside" had been said)
+                text = _("Published {value} ({source}); no site sent this statistic with numbers, so there "
+                         "is nothing to compare it with.").format(value=shown(row["benchmark_value"], 2),
+                                                                  source=source_words(row["source"]))
+                text += _withheld_words(withheld, absent)
+                parts += [f"<h3>{html.escape(title)}</h3>", f"<p>{html.escape(text)}</p>"]
+                continue
+            fig = forest(title, row["metric"].split(",")[0], rows, row, band)
             text = ngettext("Pooled {estimate} (95% CI {low} to {high}) over {k} site; published {value} "
                             "({source}).",
                             "Pooled {estimate} (95% CI {low} to {high}) over {k} sites; published {value} "
@@ -472,10 +523,7 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
             inside = row["ci_low"] <= row["benchmark_value"] <= row["ci_high"]
             text += " " + (_("The published value lies within the pooled 95% CI.") if inside else
                            _("The published value lies outside the pooled 95% CI."))
-            absent = [b.site for b in bundles if b.site not in set(rows["site"])]
-            if absent:  # e.g. a site whose dropout model could not be fitted sends no d
-                text += " " + _("Not sent by {sites} (the model that computes it was not estimated there; "
-                                "the sites' statuses say why).").format(sites=", ".join(absent))
+            text += _withheld_words(withheld, absent)
             parts += [f"<h3>{html.escape(title)}</h3><figure>{svg(fig)}</figure>",
                       f"<p>{html.escape(text)}</p>"]
     parts += [heading2(_("Every pooled effect")),
@@ -492,7 +540,7 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
                   "same quantity at each site, so read its pooled value as approximate (the primary effects "
                   "are pooled per point when the sites share an instrument). Every column, unrounded, is in "
                   "results/pooled/effects.csv.")) + "</p>",
-              unpooled_sites_html(sites)]
+              unpooled_sites_html(sites, cell_sizes)]
     # the works the text above cites (the benchmarks' sources among them), as published
     cited = cited_references(cited_text("\n".join(parts)))
     parts += ['<section id="references">', heading2(_("References")), '<ul class="references">',
