@@ -136,7 +136,7 @@ DIMENSIONS_RESULT = {
                              "paths": {d: {"estimate": v, "se": 0.1, "ci_low": v - 0.2, "ci_high": v + 0.2}
                                        for d, v in (("bond", -0.1), ("goal", 0.3), ("task", 0.25))},
                              "contrast": {"estimate": 0.375, "se": 0.12, "ci_low": 0.13, "ci_high": 0.62},
-                             "equal_paths": {"wald": 12.5, "df": 2, "p": 0.0052, "q": 0.0104, "draws": 9999,
+                             "equal_paths": {"score": 12.5, "df": 2, "p": 0.0052, "q": 0.0104, "draws": 9999,
                                              "weights": "Rademacher"},
                              "declared": True,
                              "correlations": {"bond_goal": 0.81, "bond_task": 0.8, "goal_task": 0.79},

@@ -21,8 +21,8 @@ def test_the_section_says_which_dimension_carries_each_outcome():
         "Satisfaction: agreement on goals and tasks carried more of what the alliance explains than the bond "
         "(difference in shares .20, 95% CI .05 to .33).",
         "Satisfaction, latent dimensions: the outcome weighted the three dimensions unequally (test of equal "
-        "paths: Wald 12.50 on 2 df, p = .005 by wild bootstrap, q = .010 over the outcomes; goals and tasks "
-        "minus bond 0.38, 95% CI 0.13 to 0.62).",
+        "paths: score statistic 12.50 on 2 df, p = .005 by wild bootstrap, q = .010 over the outcomes; goals "
+        "and tasks minus bond 0.38, 95% CI 0.13 to 0.62).",
         # the planned contrast only: a reviewer's SRS cohort read "no dimension clearly carried more than the
         # others" where the table's task-minus-goal CI excluded 0
         "Dropout: agreement on goals and tasks carried neither clearly more nor clearly less of what the "
@@ -46,19 +46,20 @@ def test_the_section_says_which_dimension_carries_each_outcome():
     no_latent = copy.deepcopy(DIMENSIONS_RESULT)
     no_latent["outcomes"]["satisfaction"]["latent"] |= {
         "declared": False,
-        "equal_paths": {"wald": 1.62, "df": 2, "p": 0.45, "q": 0.45, "draws": 9999, "weights": "Rademacher"}}
+        "equal_paths": {"score": 1.62, "df": 2, "p": 0.45, "q": 0.45, "draws": 9999, "weights": "Rademacher"}}
     # the planned contrast of the paths is reported whatever the test says (the plan; it had been left out
     # where the test declared nothing), and where its CI excludes 0 the sentence says how to read it
     assert dimension_section(no_latent, status())["sentences"][1] == (
         "Satisfaction, latent dimensions: no dimension-specific effect was declared (test of equal paths: "
-        "Wald 1.62 on 2 df, p = .450 by wild bootstrap, q = .450 over the outcomes), although the planned "
+        "score statistic 1.62 on 2 df, p = .450 by wild bootstrap, q = .450 over the outcomes), although the "
+        "planned "
         "contrast, goals and tasks minus bond, 0.38, 95% CI 0.13 to 0.62, excludes 0 before that "
         "adjustment: a lead for the hypothesis of the plan, not a finding.")
     no_latent["outcomes"]["satisfaction"]["latent"]["contrast"] |= {"ci_low": -0.1}
     assert dimension_section(no_latent, status())["sentences"][1] == (
         "Satisfaction, latent dimensions: no dimension-specific effect could be told apart from the general "
-        "alliance (test of equal paths: Wald 1.62 on 2 df, p = .450 by wild bootstrap, q = .450 over the "
-        "outcomes; goals and tasks minus bond 0.38, 95% CI -0.10 to 0.62).")
+        "alliance (test of equal paths: score statistic 1.62 on 2 df, p = .450 by wild bootstrap, q = .450 "
+        "over the outcomes; goals and tasks minus bond 0.38, 95% CI -0.10 to 0.62).")
     assert dimension_section(no_latent, status())["latent"][0]["contrast"] == "0.38 [-0.10, 0.62]"
     # the shares' contrast and the latent test disagree: said, both ways (the agreeing default says nothing)
     assert not any("the two analyses differ" in sentence for sentence in section["sentences"])

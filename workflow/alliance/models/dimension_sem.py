@@ -9,10 +9,11 @@ in SD of the outcome per SD of the latent dimension, free of the dimensions' unr
 
 "Only a general alliance" means the outcome follows the three dimensions alike (equal paths): an outcome
 driven by the alliance as a whole, including the unweighted total, gives equal paths. A dimension-specific
-effect is tested by the Wald test of equal paths (2 df), with therapist-cluster-robust standard errors
-and its p-value from a restricted wild score bootstrap over therapists (`alliance.stats.sem`: the
-sandwich's F(2, G - 1) reference is liberal in its tail with some 30 therapists, which a family of four
-outcomes feels); it is declared over the outcomes together
+effect is tested by the therapist-cluster-robust score test of equal paths (2 df) at the equal-paths
+estimate, its p-value from a restricted wild score bootstrap over therapists (`alliance.stats.sem`: the
+bootstrap's draws are that statistic's, so the two are compared like with like; the Wald statistic at the
+unrestricted estimate, referred to the same draws or to F(2, G - 1), was liberal in its tail with some 30
+therapists, which a family of four outcomes feels); it is declared over the outcomes together
 (`alliance.models.dimensions.latent_verdicts`). A bifactor model (general factor plus
 orthogonal specific factors) is not used: with an outcome regressed on all four factors its paths are not
 identified when the specific loadings are proportional to the general ones within a dimension, which
@@ -45,6 +46,7 @@ from alliance.stats.sem import (
     cluster_scores,
     comparative_fit_index,
     fisher_scoring,
+    robust_score_statistic,
     wild_score_p_value,
 )
 
@@ -199,7 +201,7 @@ def latent_dimensions(data: pd.DataFrame, clusters: np.ndarray, instrument: Inst
     -------
     dict
         `paths` (per dimension: estimate, se, ci_low, ci_high; SD of the outcome per SD of the latent
-        dimension), `contrast` ((goal + task) / 2 - bond, same keys), `equal_paths` (the Wald statistic,
+        dimension), `contrast` ((goal + task) / 2 - bond, same keys), `equal_paths` (the score statistic,
         its degrees of freedom, the wild bootstrap p, the draws and the weights' name), the latent
         `correlations`, the fit indices, n and the number of therapists.
 
@@ -259,12 +261,12 @@ def latent_dimensions(data: pd.DataFrame, clusters: np.ndarray, instrument: Inst
     index = [names.index(k) for k in ("pB", "pO", "pT")]
     paths, cov = model.param_vals[index], covariance[np.ix_(index, index)]
     critical = stats.t.ppf(0.975, groups - 1)
-    differences = EQUAL_PATHS @ paths
-    wald = float(differences @ np.linalg.solve(EQUAL_PATHS @ cov @ EQUAL_PATHS.T, differences))
     restriction = np.zeros((len(EQUAL_PATHS), len(names)))
     restriction[:, index] = EQUAL_PATHS
-    p_value = wild_score_p_value(scores, information_inverse, restriction, wald, draws=draws, rng=rng,
-                                 sizes=pd.Series(clusters).value_counts().sort_index().to_numpy())
+    sizes = pd.Series(clusters).value_counts().sort_index().to_numpy()
+    score = robust_score_statistic(scores, information_inverse, restriction, sizes=sizes)
+    p_value = wild_score_p_value(scores, information_inverse, restriction, score, draws=draws, rng=rng,
+                                 sizes=sizes)
 
     def interval(estimate: float, variance: float) -> dict:
         se = float(np.sqrt(variance))
@@ -274,7 +276,7 @@ def latent_dimensions(data: pd.DataFrame, clusters: np.ndarray, instrument: Inst
     return {"model": MODEL, "n": len(data), "n_therapists": groups,
             "paths": {d: interval(paths[i], cov[i, i]) for i, d in enumerate(FACTORS)},
             "contrast": interval(CONTRAST @ paths, CONTRAST @ cov @ CONTRAST),
-            "equal_paths": {"wald": wald, "df": len(EQUAL_PATHS), "p": p_value, "draws": draws,
+            "equal_paths": {"score": score, "df": len(EQUAL_PATHS), "p": p_value, "draws": draws,
                             "weights": "Rademacher" if groups > WEBB_MAX_CLUSTERS else "Webb"},
             "correlations": {k: float(v) for k, v in correlations.items()},
             "fit": {"cfi": comparative_fit_index(fit["chi2"], fit["DoF"], fit["chi2 Baseline"],

@@ -466,7 +466,7 @@ IMPORTANCE_COLUMNS = ["outcome", "hypothesis", "fit_index", "explained", "term",
 
 
 # the test of equal paths: each key of its result as a column of latent.csv
-EQUAL_PATHS_COLUMNS = {"wald": "wald_equal_paths", "df": "df_equal_paths", "p": "p_equal_paths",
+EQUAL_PATHS_COLUMNS = {"score": "score_equal_paths", "df": "df_equal_paths", "p": "p_equal_paths",
                        "q": "q_equal_paths", "draws": "bootstrap_draws", "weights": "bootstrap_weights"}
 LATENT_COLUMNS = ["outcome", "hypothesis", "term", "estimate", "se", "ci_low", "ci_high",
                   *EQUAL_PATHS_COLUMNS.values(), "declared", "n", "n_therapists", "cfi", "rmsea"]

@@ -56,16 +56,16 @@ CONTRAST_SENTENCES = (
 # H5d's verdict: the outcome weighted the latent dimensions unequally, or not distinguishably.
 LATENT_SENTENCES = (
     N_("{outcome}, latent dimensions: the outcome weighted the three dimensions unequally (test of equal "
-       "paths: Wald {wald} on {df} df, {p} by wild bootstrap, {q} over the outcomes; goals and tasks minus "
-       "bond {estimate}, 95% CI {low} to {high})."),
+       "paths: score statistic {score} on {df} df, {p} by wild bootstrap, {q} over the outcomes; goals and "
+       "tasks minus bond {estimate}, 95% CI {low} to {high})."),
     N_("{outcome}, latent dimensions: no dimension-specific effect could be told apart from the general "
-       "alliance (test of equal paths: Wald {wald} on {df} df, {p} by wild bootstrap, {q} over the "
-       "outcomes; goals and tasks minus bond {estimate}, 95% CI {low} to {high})."),
+       "alliance (test of equal paths: score statistic {score} on {df} df, {p} by wild bootstrap, {q} over "
+       "the outcomes; goals and tasks minus bond {estimate}, 95% CI {low} to {high})."),
     # the planned contrast's CI excludes 0 where the test, adjusted over the outcomes, declares nothing
-    N_("{outcome}, latent dimensions: no dimension-specific effect was declared (test of equal paths: Wald "
-       "{wald} on {df} df, {p} by wild bootstrap, {q} over the outcomes), although the planned contrast, "
-       "goals and tasks minus bond, {estimate}, 95% CI {low} to {high}, excludes 0 before that adjustment: "
-       "a lead for the hypothesis of the plan, not a finding."),
+    N_("{outcome}, latent dimensions: no dimension-specific effect was declared (test of equal paths: score "
+       "statistic {score} on {df} df, {p} by wild bootstrap, {q} over the outcomes), although the planned "
+       "contrast, goals and tasks minus bond, {estimate}, 95% CI {low} to {high}, excludes 0 before that "
+       "adjustment: a lead for the hypothesis of the plan, not a finding."),
 )
 # Where the planned contrast of the shares and H5d's latent test disagree, which way (a reviewer's null
 # cohort read "goals and tasks carried more" beside "no dimension-specific effect", without a word between).
@@ -129,7 +129,7 @@ def _latent_sentence(outcome: str, latent: Mapping) -> str:
     excludes = contrast["ci_low"] > 0 or contrast["ci_high"] < 0
     return fill(_(LATENT_SENTENCES[0 if latent["declared"] else 2 if excludes else 1]),
                 outcome=outcome_name(outcome).capitalize(), df=str(test["df"]),
-                wald=format_number(test["wald"]), p=p_text(test["p"]),
+                score=format_number(test["score"]), p=p_text(test["p"]),
                 q=p_text(test["q"], "q"),
                 estimate=format_number(contrast["estimate"]), low=format_number(contrast["ci_low"]),
                 high=format_number(contrast["ci_high"]))
@@ -140,7 +140,7 @@ def _latent_row(outcome: str, latent: Mapping) -> dict:
     return {"outcome": outcome_name(outcome),
             **{d: _estimate(latent["paths"][d]) for d in DIMENSIONS},
             "contrast": _estimate(latent["contrast"]),
-            "test": f"{format_number(test['wald'])} ({format_p(test['p'])}; {format_p(test['q'])})",
+            "test": f"{format_number(test['score'])} ({format_p(test['p'])}; {format_p(test['q'])})",
             "fit": f"{format_unit(latent['fit']['cfi'], 3)}, {format_unit(latent['fit']['rmsea'], 3)}"}
 
 
