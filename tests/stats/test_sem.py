@@ -117,6 +117,17 @@ def wild_cluster_restricted(y: np.ndarray, x: np.ndarray, cluster: np.ndarray, r
     return wald(y), np.array([wald(null.fittedvalues + w[cluster] * null.resid) for w in weights])
 
 
+def equal_paths_regression(x: np.ndarray, y: np.ndarray) -> tuple[semopy.Model, np.ndarray]:
+    """semopy's regression of y on the three columns of x, and the restriction R of equal paths (b1 = b2 =
+    b3) over its parameters."""
+    model = semopy.Model("y ~ b1*x1 + b2*x2 + b3*x3")
+    model.fit(pd.DataFrame(x, columns=["x1", "x2", "x3"]).assign(y=y))
+    names = active_parameters(model)
+    restriction = np.zeros((2, len(names)))
+    restriction[:, [names.index(b) for b in ("b1", "b2", "b3")]] = [[-1, 1, 0], [-1, 0, 1]]
+    return model, restriction
+
+
 @pytest.mark.parametrize("groups", [11, 16])  # Webb's weights below 14 clusters, Rademacher's above
 def test_the_wild_score_bootstrap_is_the_wild_cluster_restricted_bootstrap_for_least_squares(groups):
     """With the same regressors in every cluster, each cluster's share of the information is n_g / n
@@ -127,11 +138,7 @@ def test_the_wild_score_bootstrap_is_the_wild_cluster_restricted_bootstrap_for_l
     rows = rng.multivariate_normal(np.zeros(3), [[1, 0.7, 0.7], [0.7, 1, 0.7], [0.7, 0.7, 1]], size=12)
     x, cluster = np.tile(rows, (groups, 1)), np.repeat(np.arange(groups), 12)
     y = x @ [0.0, 1.0, 1.0] + rng.normal(size=len(x)) + rng.normal(size=groups)[cluster]
-    model = semopy.Model("y ~ b1*x1 + b2*x2 + b3*x3")
-    model.fit(pd.DataFrame(x, columns=["x1", "x2", "x3"]).assign(y=y))
-    names = active_parameters(model)
-    restriction = np.zeros((2, len(names)))
-    restriction[:, [names.index(b) for b in ("b1", "b2", "b3")]] = [[-1, 1, 0], [-1, 0, 1]]
+    model, restriction = equal_paths_regression(x, y)
     weights = bootstrap_weights(groups, 300, np.random.default_rng(7))
     assert set(np.unique(weights)) == (set(WEBB) if groups < 14 else {-1.0, 1.0})
     observed, expected = wild_cluster_restricted(y, x, cluster, restriction[:, :3] @ np.eye(3, 4, 1), weights)
@@ -172,11 +179,7 @@ def test_the_robust_score_statistic_of_least_squares_written_out():
     x = rng.multivariate_normal(np.zeros(3), [[1, 0.6, 0.6], [0.6, 1, 0.6], [0.6, 0.6, 1]], size=len(cluster))
     x += rng.normal(size=(groups, 3))[cluster]  # regressors that differ between clusters
     y = x @ [0.3, 0.5, 0.5] + rng.normal(size=len(x)) + rng.normal(size=groups)[cluster]
-    model = semopy.Model("y ~ b1*x1 + b2*x2 + b3*x3")
-    model.fit(pd.DataFrame(x, columns=["x1", "x2", "x3"]).assign(y=y))
-    names = active_parameters(model)
-    restriction = np.zeros((2, len(names)))
-    restriction[:, [names.index(b) for b in ("b1", "b2", "b3")]] = [[-1, 1, 0], [-1, 0, 1]]
+    model, restriction = equal_paths_regression(x, y)
     null = sm.OLS(y, np.column_stack([np.ones(len(y)), x.sum(axis=1)])).fit()
     restricted = np.array([null.params[1]] * 3 + [np.mean(null.resid ** 2)])
     scores, information_inverse = cluster_scores(model, cluster, restricted)
