@@ -337,6 +337,30 @@ def test_a_site_with_few_therapists_weighs_as_wide_as_its_own_interval():
     assert interval_ratio([0.5], [0.1], [0.5 - t2 * 0.1], [0.5 + t2 * 0.1]) == pytest.approx([t2 / Z])
 
 
+def test_a_missing_slope_takes_its_own_models_status():
+    """Site c fitted H2's moderation without osteopathy patients, and its H5a model of dropout (the same
+    outcome, model and analysis) was not estimable: c's missing osteopathy slope once read "not_estimable:
+    the bond score is recorded for no patient" (a reviewer's probe). It is missing: its model was fitted."""
+    from dataclasses import replace
+
+    from alliance.network.pooling import site_status
+
+    made = bundle("c", -0.9)
+    shared = {"family": "dropout", "analysis": "exploratory", "outcome": "dropout",
+              "model": "logistic_glm_cluster_therapist", "title": "", "flags": ""}
+    statuses = pd.DataFrame([
+        shared | {"key": "H2-moderation", "hypothesis": "H2", "status": "fitted", "reason": ""},
+        shared | {"key": "H5a-dropout", "hypothesis": "H5", "family": "dimensions", "status": "not_estimable",
+                  "reason": "the bond score is recorded for no patient"}])
+    c = replace(made, statuses=statuses)
+    key = {"outcome": "dropout", "model": "logistic_glm_cluster_therapist", "analysis": "exploratory",
+           "predictor": "alliance_early [osteopathy]"}
+    assert site_status(c, key) == ("missing", "not in this site's results")
+    refused = replace(made, statuses=statuses.assign(status=["refused", "not_estimable"],
+                                                     reason=["nutrition has <10 therapists", "x"]))
+    assert site_status(refused, key) == ("refused", "nutrition has <10 therapists")
+
+
 def test_sites_of_other_outcome_measures_are_refused():
     """The satisfaction and symptom effects are in points of each site's own measure: a CSQ-8 site and a
     site with a 1-7 satisfaction form were pooled to "2.04 points per point" (a reviewer's probe). A site

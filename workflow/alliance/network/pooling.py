@@ -333,14 +333,17 @@ def per_combined_sd(result: dict, effect: pd.DataFrame) -> dict:
 
 
 def site_status(bundle: Bundle, key: dict) -> tuple[str, str]:
-    """Why a site has no row for an effect (`key`: outcome, analysis and, where known, model): its model's
-    status (refused, not_estimable, separation, ...) and reason, where the statuses say; else `MISSING`."""
+    """Why a site has no row for an effect (`key`: outcome, analysis and, where known, model): the status
+    (refused, not_estimable, separation, ...) and reason of the planned model the effect comes from, the
+    first of the statuses (in the plan's order) with its outcome, model and analysis, as the site's report
+    ties an effect to its model (`alliance.models.plan.effect_status`); `MISSING` where that model was
+    fitted (a discipline the site does not have) or the statuses do not name it. A later model with the
+    same three (H5a's beside H2's moderation) once gave its reason to the moderation's missing slope."""
     statuses = bundle.statuses
     match = statuses[(statuses["outcome"] == key["outcome"])
                      & (statuses["model"] == key["model"] if "model" in key else True)
-                     & (statuses["analysis"] == key["analysis"])
-                     & ~statuses["status"].isin(["fitted", "boundary"])]
-    if len(match):
+                     & (statuses["analysis"] == key["analysis"])]
+    if len(match) and match.iloc[0]["status"] not in ("fitted", "boundary"):
         row = match.iloc[0]
         return row["status"], row["reason"] if isinstance(row["reason"], str) else ""
     return MISSING, COORDINATOR_REASONS[MISSING]
