@@ -428,7 +428,7 @@ def test_models_that_cannot_be_fitted_have_a_status_and_a_reason(cohort):
     assert result.effects == []
     status = {s["key"]: (s["status"], s["reason"]) for s in result.statuses}
     assert status == {
-        "H2": ("not_estimable", "no patient dropped out after the early window"),
+        "H2": ("not_estimable", "no analysed patient dropped out after the early window"),
         "H2c": ("not_estimable", "no patient dropped out after the early window"),
         "H2a": ("not_estimable", "no session at risk ended in dropout"),
         "H2b": ("not_estimable", "no session at risk ended in dropout"),

@@ -232,9 +232,9 @@ def test_a_covariate_category_without_dropout_is_left_out_at_the_limit_of_the_fu
     assert left_out == (reached["discipline"] == "nutrition").sum() > 0
     assert "nutrition" not in set(design.data["discipline"])
     assert [str(note) for note in design.notes] == [
-        f"discipline = nutrition: no patient dropped out after the early window; its {left_out} patients "
-        "were left out, since with an intercept of their own they carry no information on the alliance "
-        "effect"]
+        f"discipline = nutrition: no analysed patient dropped out after the early window; its {left_out} "
+        "patients were left out, since with an intercept of their own they carry no information on the "
+        "alliance effect"]
     with use_language("es"):  # the covariate and its category in the report's words, as the cohort table
         assert design.notes[0].render(format_value).startswith("disciplina = nutrición: ")
     result = fit_family("dropout", features, COVARIATES)
@@ -278,7 +278,7 @@ def test_the_sessions_at_risk_leave_out_a_category_without_dropout_alike(session
         "discipline = nutrition: no session at risk ended in dropout"]
     # among the family's notes, the patient-level model's and these, labelled, read as two models' notes
     assert [str(note).split(";")[0] for note in result.notes] == [
-        "discipline = nutrition: no patient dropped out after the early window",
+        "discipline = nutrition: no analysed patient dropped out after the early window",
         "Sessions at risk: discipline = nutrition: no session at risk ended in dropout"]
 
 

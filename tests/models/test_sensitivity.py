@@ -543,7 +543,7 @@ def test_no_dropout_refuses_every_dropout_variant(cohort):
     failed = failures_of(summary, "dropout")
     assert list(failed) == [PRIMARY_VARIANT, "multiple imputation (m = 5)", "early window k = 2",
                             "winsorized alliance (5th/95th percentiles)", "cluster bootstrap (B = 20)"]
-    reason = "no patient dropped out after the early window"
+    reason = "no analysed patient dropped out after the early window"
     assert (failed[PRIMARY_VARIANT]["status"], failed[PRIMARY_VARIANT]["reason"]) == (errors.NOT_ESTIMABLE,
                                                                                       reason)
     for variant, failure in failed.items():

@@ -246,12 +246,12 @@ def assert_complete_honest_report(run: dict, name: str) -> None:
 EXPECTED = {  # cohort: (planned model, status, reason or flag it must state)
     "no_satisfaction": [("H3", "not_estimable", "no satisfaction measure in the data"),
                         ("H3-ordinal", "refused", "the primary model was not fitted")],
-    "no_dropout": [("H2", "not_estimable", "no patient dropped out after the early window"),
+    "no_dropout": [("H2", "not_estimable", "no analysed patient dropped out after the early window"),
                    ("H2a", "not_estimable", "no session at risk ended in dropout"),
                    ("H2-split", "refused", "the primary model was not fitted")],
-    "all_attended": [("H1", "not_estimable", "attendance takes a single value: every scheduled session "
-                                             "after the early window was attended"),
-                     ("H1a", "not_estimable", "attendance takes a single value: every scheduled session "
+    "all_attended": [("H1", "not_estimable", "attendance takes a single value: every analysed patient "
+                                             "attended every session scheduled after the early window"),
+                     ("H1a", "not_estimable", "attendance takes a single value: every analysed session "
                                               "was attended")],
     "no_early_alliance": [("H1", "not_estimable",
                            "no patient has a scored alliance in the early window (sessions 1-3)"),

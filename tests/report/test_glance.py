@@ -112,6 +112,14 @@ def test_sentences_say_the_direction_only_when_the_ci_excludes_no_effect(inputs)
 def test_table_cells_and_like_for_like_benchmarks(inputs):
     cells = glance_table(glance_rows(*inputs, satisfaction_label="CSQ-8", min_cell_size=10))
     assert cells[0]["estimate"] == "2.00 [1.50, 2.50]" and cells[0]["benchmark"] == ""
+    # an odds ratio whose CI just excludes 1: never "[0.49, 1.00]" beside "the CI excludes 1" (a reviewer's
+    # probe; the sentence had the bound's decimals, the table not)
+    effects, models = inputs
+    near = effects.copy()
+    near.loc[near["outcome"] == "dropout", ["estimate", "ci_low", "ci_high"]] = [
+        math.log(0.70), math.log(0.4912), math.log(0.9962)]
+    cell = glance_table(glance_rows(near, models, satisfaction_label="CSQ-8", min_cell_size=10))[1]
+    assert cell["estimate"] == "0.70 [0.49, 0.9962]"
     assert cells[1]["benchmark"] == ("d = 0.75 [0.50, 1.00], compatible with 0.55 "
                                      "(Sharf, Primavera & Diener, 2010)")
     assert cells[2]["estimate"] == "not estimable" and cells[2]["p"] == "" and cells[2]["metric"] == ""
@@ -186,7 +194,7 @@ def test_an_odds_ratio_comes_with_the_predicted_rates_a_clinician_reads(inputs):
     h2 = glance_rows(distinct, models, satisfaction_label="CSQ-8", min_cell_size=10)[1]
     assert h2["predicted"] == pytest.approx((0.5, 0.3))
     assert h2["sentence"].endswith("(95% CI 0.25 to 0.90). Predicted dropout: 50% one SD below the average "
-                                   "alliance, 30% one SD above (the other covariates at their reference "
-                                   "values).")
+                                   "alliance, 30% one SD above (numeric covariates at their mean, "
+                                   "categorical ones at their most frequent level).")
     h1 = glance_rows(*inputs, satisfaction_label="CSQ-8", min_cell_size=10)[0]
     assert h1["predicted"] is None and h1["sentence"].endswith("(95% CI 1.50 to 2.50).")

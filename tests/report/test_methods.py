@@ -110,7 +110,7 @@ def test_the_instrument_is_cited_once_without_nested_parentheses(default_config,
     body = " ".join(p["text"] for p in paragraphs)
     for key in REFERENCES:
         assert key not in body, key
-    for key in ("Mancl & DeRouen, 2001", "Bell & McCaffrey, 2002)", "(Cameron & Miller, 2015)",
+    for key in ("Mancl & DeRouen, 2001", "Bell & McCaffrey, 2002;", "(Cameron & Miller, 2015)",
                 "Benjamini & Hochberg, 1995)", "(Rubin, 1987)", "(Mölder et al., 2021)",
                 "(Seabold & Perktold, 2010)", "Chinn, 2000,", "McKelvey & Zavoina, 1975)"):
         assert key.replace("&", joined) in body, key
@@ -321,6 +321,11 @@ def test_the_methods_describe_h5_h4c_and_the_early_warning_with_their_settings(d
     warning = by_heading["Early warning of dropout"]
     assert warning.startswith("At sessions 2, 4, the risk") and "4-fold cross-validation" in warning
     assert "from 120 therapist bootstrap draws" in warning
+    assert "logistic regression whose penalty is chosen by an inner cross-validation" in warning
+    config["early_warning"]["penalty"] = 0.5  # a fixed C had been described as chosen by cross-validation
+    fixed = {p["heading"]: p["text"] for p in markdown(config)[0]}["Early warning of dropout"]
+    assert "logistic regression with the penalty fixed by the configuration (C = 0.5). " in fixed
+    assert "inner cross-validation" not in fixed
     references = text[text.index("## References"):]
     for author in ("Budescu, D. V. (1993)", "Azen, R., & Traxel, N. (2009)", "Kline, P., & Santos, A.",
                    "Hamaker, E. L.", "Vickers, A. J., & Elkin, E. B.", "Harrell, F. E. (2015)",
@@ -328,6 +333,24 @@ def test_the_methods_describe_h5_h4c_and_the_early_warning_with_their_settings(d
         assert author in references, author
     config["instruments"]["alliance"] = "haq_ii"
     assert "Bond, goals and tasks" not in {p["heading"] for p in markdown(config)[0]}
+
+
+def test_the_methods_say_which_models_look_ahead_and_which_standard_errors_are_corrected(default_config):
+    """The Methods had said that every session-level model uses only earlier sessions and that every
+    clustered SE is small-sample corrected with few therapists (a reviewer's reading against the plan):
+    H1a, H1b, H4a and H4b centre on the patient's mean over the whole treatment, H2d looks ahead under the
+    patient-SD criterion, the Cox and proportional-odds models keep CR1, and each discipline's slope is on
+    its own therapists - 1."""
+    _paragraphs, text = markdown(default_config)
+    assert "session-level models use only the alliance measured at an earlier session" not in text
+    assert "(H2a, H2b, H2d) use only what was measured before each session (no look-ahead)" in text
+    assert "(H1a, H1b, H4a, H4b) separate within- and between-patient alliance by centring on the " in text
+    assert "the Cox and proportional-odds models, for which no such correction is available" in text
+    assert "on t with its own therapists - 1 degrees of freedom, whatever the number of therapists" in text
+    assert "looks ahead" not in text
+    config = copy.deepcopy(default_config)
+    config["ruptures"]["criterion"] = "sd"
+    assert "so H2d's rupture indicator looks ahead." in markdown(config)[1]
 
 
 def test_one_reverse_keyed_item_reads_in_the_singular():

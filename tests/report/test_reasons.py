@@ -45,7 +45,8 @@ from alliance.scoring.scores import score_patients, score_sessions
 from alliance.simulation.synthetic import synthesize
 
 COVARIATES = ["baseline_severity", "discipline"]
-NO_DROPOUT = "no patient dropped out after the early window"
+NO_DROPOUT = "no patient dropped out after the early window"  # H2c's: every patient's curve
+NO_ANALYSED_DROPOUT = "no analysed patient dropped out after the early window"  # H2's complete cases
 FEW_FOR_GEE = "2 therapists (fewer than 10): the GEE's robust standard error would rest on too few clusters"
 SINGLE_THERAPIST = "a single therapist: there is no variance between therapists"
 # The same reasons as the Spanish and Catalan reports write them (as sentences).
@@ -120,7 +121,7 @@ def report_text(tmp_path: Path, degenerate: dict, code: str) -> str:
 def test_the_english_of_reasons_is_as_before(degenerate):
     """status.csv keeps the English text of each reason, byte for byte as before reasons were messages."""
     statuses = degenerate["statuses"]
-    assert statuses["H2"]["reason"] == NO_DROPOUT and statuses["H2c"]["reason"] == NO_DROPOUT
+    assert statuses["H2"]["reason"] == NO_ANALYSED_DROPOUT and statuses["H2c"]["reason"] == NO_DROPOUT
     assert statuses["H1-gee"]["reason"] == FEW_FOR_GEE
     assert statuses["H3"]["reason"] == "satisfaction takes a single value: every analysed patient has 24"
     assert degenerate["icc"]["reason"] == SINGLE_THERAPIST
@@ -145,7 +146,8 @@ def test_the_spanish_and_catalan_reports_write_the_reasons_of_real_fits_translat
     text = report_text(tmp_path, degenerate, code)
     for sentence in WRITTEN[code]:
         assert sentence in text
-    for english in (NO_DROPOUT, FEW_FOR_GEE[len("2 therapists"):], "takes a single value", SINGLE_THERAPIST):
+    for english in (NO_DROPOUT, NO_ANALYSED_DROPOUT, FEW_FOR_GEE[len("2 therapists"):],
+                    "takes a single value", SINGLE_THERAPIST):
         assert english not in text
         assert english[0].upper() + english[1:] not in text
 

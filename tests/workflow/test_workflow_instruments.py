@@ -87,9 +87,9 @@ def test_prescored_alliance_with_a_therapist_rater(root, default_config, tmp_pat
     notes = pd.read_csv(work / "results/psychometrics/notes.csv")
     assert notes["note"].str.contains("not possible").any()
     status = pd.read_csv(work / "results/models/status.csv", keep_default_na=False).set_index("key")
-    for key in ("H2", "H2c"):
+    for key, patients in (("H2", "no analysed patient"), ("H2c", "no patient")):
         assert (status.loc[key, "status"], status.loc[key, "reason"]) == (
-            "not_estimable", "no patient dropped out after the early window")
+            "not_estimable", f"{patients} dropped out after the early window")
     assert (status.loc["H2: cluster bootstrap (B = 30)", "status"] == "refused")
     effects = pd.read_csv(work / "results/effects.csv")
     assert "dropout" not in set(effects["outcome"]) and np.isfinite(effects["estimate"]).all()

@@ -55,13 +55,14 @@ SESSION_ATTENDANCE = Term("model label", "Session attendance")
 HOME_PRACTICE = Term("model label", "Home practice")
 
 
-ATTENDANCE_WORDS = {1: Message("attendance takes a single value: every scheduled session after the early "
-                                 "window was attended"),
-                    0: Message("attendance takes a single value: no session scheduled after the early window "
-                               "was attended")}
+# In the analysed patients and sessions (the complete cases), as DROPOUT_WORDS say
+ATTENDANCE_WORDS = {1: Message("attendance takes a single value: every analysed patient attended every "
+                                 "session scheduled after the early window"),
+                    0: Message("attendance takes a single value: no analysed patient attended a session "
+                               "scheduled after the early window")}
 SESSION_ATTENDANCE_WORDS = {
-    1: Message("attendance takes a single value: every scheduled session was attended"),
-    0: Message("attendance takes a single value: no scheduled session was attended")}
+    1: Message("attendance takes a single value: every analysed session was attended"),
+    0: Message("attendance takes a single value: no analysed session was attended")}
 
 
 # Each patient's sessions after the early window, attended (events) and missed

@@ -38,7 +38,9 @@ from alliance.models.survival import (
 MODEL = "logistic_glm_cluster_therapist"
 # The label of the notes of H2's models of the sessions at risk (H2a, H2b, H2d) among the family's notes.
 SESSIONS_AT_RISK = Term("model label", "Sessions at risk")
-DROPOUT_WORDS = {0: Message("no patient dropped out after the early window"),
+# In the analysed patients (the complete cases): "no patient" had been false beside 57 dropouts without a
+# covariate (a reviewer's probe)
+DROPOUT_WORDS = {0: Message("no analysed patient dropped out after the early window"),
                  1: Message("every analysed patient dropped out after the early window")}
 # The session-level models: key -> (fit, whether the alliance is split into within and between parts)
 SESSION_KEYS = {"H2a": (fit_discrete_hazard, False), "H2a-split": (fit_discrete_hazard, True),

@@ -504,7 +504,8 @@ def _wrap_lines(text: str, width: int = 32) -> str:
 
 def marginal_effects(models: Mapping[str, dict]) -> Figure:
     """Predicted outcome (95% CI) across alliance from -2 to +2 SD, one panel per primary model
-    (`ModelResult.extra["marginal"]`, covariates at their reference values)."""
+    (`ModelResult.extra["marginal"]`, numeric covariates at their mean, categorical ones at their most
+    frequent level)."""
     tables = [pd.DataFrame(result["extra"]["marginal"]) for result in models.values()
               if result.get("extra", {}).get("marginal")]
     if not tables:

@@ -125,21 +125,24 @@ def bound_digits(low: float, high: float, digits: int = 2, null: float = 0.0) ->
     return estimate_digits(low - null, digits), estimate_digits(high - null, digits)
 
 
-def format_ci(low: float, high: float, digits: int = 2, *, unit: bool = False, percent: bool = False) -> str:
+def format_ci(low: float, high: float, digits: int = 2, *, unit: bool = False, percent: bool = False,
+              null: float = 0.0) -> str:
     """A confidence interval, "[low, high]" ("[low; high]" where the decimal mark is a comma), of numbers,
     of numbers bounded by 1 (`unit`) or of shares as percentages (`percent`); a bound of an interval that
-    excludes 0 is never shown as 0 (`bound_digits`)."""
+    excludes the `null` (0; an odds ratio's 1) is never shown as the null (`bound_digits`)."""
     fmt = format_percent if percent else format_unit if unit else format_number
     separator = ", " if language() == SOURCE_LANGUAGE else "; "
-    low_digits, high_digits = (digits, digits) if percent else bound_digits(low, high, digits)
+    low_digits, high_digits = (digits, digits) if percent else bound_digits(low, high, digits, null)
     return f"[{fmt(low, low_digits)}{separator}{fmt(high, high_digits)}]"
 
 
-def format_estimate(estimate: float, low: float, high: float, separator: str = " ") -> str:
+def format_estimate(estimate: float, low: float, high: float, separator: str = " ", *,
+                    null: float = 0.0) -> str:
     """An estimate and its CI ("0.47 [0.12, 0.83]"): the estimate never 0.00 when it is not 0
-    (`estimate_digits`), the bounds with the decimals the interval's width needs (`interval_digits`)."""
+    (`estimate_digits`), the bounds with the decimals the interval's width needs (`interval_digits`),
+    a bound never shown as the `null` (an odds ratio's 1) of an interval that excludes it."""
     return (f"{format_number(estimate, estimate_digits(estimate))}{separator}"
-            f"{format_ci(low, high, interval_digits(low, high))}")
+            f"{format_ci(low, high, interval_digits(low, high), null=null)}")
 
 
 def format_count(n: float) -> str:

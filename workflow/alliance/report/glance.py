@@ -92,9 +92,10 @@ SENTENCES = {
 # average alliance (`ModelResult.extra["marginal"]`, the figure of predicted outcomes).
 PREDICTED = {
     "H1": N_("Predicted share of the later sessions attended: {below} one SD below the average alliance, "
-             "{above} one SD above (the other covariates at their reference values)."),
-    "H2": N_("Predicted dropout: {below} one SD below the average alliance, {above} one SD above (the other "
-             "covariates at their reference values)."),
+             "{above} one SD above (numeric covariates at their mean, categorical ones at their most "
+             "frequent level)."),
+    "H2": N_("Predicted dropout: {below} one SD below the average alliance, {above} one SD above (numeric "
+             "covariates at their mean, categorical ones at their most frequent level)."),
 }
 
 
@@ -207,7 +208,9 @@ def glance_table(rows: Sequence[Mapping]) -> list[dict]:
             "hypothesis": row["hypothesis"], "outcome": row["label"],
             "analysis": hypothesis_role(row["analysis"]),
             "metric": _(METRIC_WORDS[row["metric"]]) if reported else "",
-            "estimate": (format_estimate(row["estimate"], row["ci_low"], row["ci_high"])
+            # an odds ratio's bound never "1.00" in a CI that excludes 1 (0.70 [0.49, 1.00] at p = .047)
+            "estimate": (format_estimate(row["estimate"], row["ci_low"], row["ci_high"],
+                                         null=1.0 if row["metric"] == "odds ratio" else 0.0)
                          if reported else row["hidden"] or status_word(row["status"])),
             "p": format_p(row["p_value"]) if reported else "",
             "benchmark": _benchmark_cell(bench) if bench else "",

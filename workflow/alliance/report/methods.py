@@ -183,11 +183,16 @@ def symptom_sentence(config: Mapping, model_results: list[dict], synthetic: bool
 
 
 def early_warning_settings(config: Mapping) -> dict[str, str]:
-    """The early warning's decision points, folds and bootstrap draws as the Methods write them."""
+    """The early warning's decision points, folds, bootstrap draws and penalty as the Methods write them
+    (a fixed C had been described as chosen by cross-validation)."""
     settings = config["early_warning"]
     points = [format_count(k) for k in sorted(int(k) for k in settings["decision_points"])]
+    penalty = settings.get("penalty", "cv")
+    chosen = (_("whose penalty is chosen by an inner cross-validation grouped by therapist")
+              if penalty == "cv" else _("with the penalty fixed by the configuration (C = {c})").format(
+                  c=format_general(float(penalty))))
     return {"points": join(points, ", "), "folds": format_count(settings["folds"]),
-            "draws": format_count(settings["bootstrap"])}
+            "draws": format_count(settings["bootstrap"]), "penalty": chosen}
 
 
 # The rupture criteria (config ruptures.criterion) in words, not as their code names ("criterio prior diff").
@@ -263,22 +268,31 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
     early = ngettext("the total at session {k}", "the mean total over the scored sessions 1 to {k}",
                      k).format(k=k)
     features = _(
-        "Early alliance is {early}; outcomes of the early-alliance models are counted after that window, and "
-        "session-level models use only the alliance measured at an earlier session (no look-ahead). Within- "
-        "and between-patient alliance are separated by person-mean centring. Ruptures: a drop of at least "
+        "Early alliance is {early}; outcomes of the early-alliance models are counted after that window. The "
+        "dropout models of the sessions at risk (H2a, H2b, H2d) use only what was measured before each "
+        "session (no look-ahead); the session-level models of attendance, home practice and symptoms (H1a, "
+        "H1b, H4a, H4b) separate within- and between-patient alliance by centring on the patient's mean over "
+        "all scored sessions, which describes patients rather than predicting. Ruptures: a drop of at least "
         "{c} {threshold} between consecutive scored sessions ({criterion} criterion), repaired when the "
         "total returns to its earlier level within {window} scored sessions.").format(
         early=early, c=format_general(ruptures["c"]),
                                    threshold=_(THRESHOLDS[ruptures["criterion"]]), criterion=criterion,
                                    window=ruptures["repair_window"])
+    if ruptures["criterion"] == "sd":  # the patient's whole series sets the threshold (plan, H2d)
+        features += " " + _("With the patient-SD criterion a rupture is judged against the patient's whole "
+                            "series of totals, so H2d's rupture indicator looks ahead.")
     modelling = _(
         "Every model is described in ANALYSIS_PLAN.md with its estimand, formula, clustering and "
         "missing-data rule. Covariates: {covariates} (numeric ones z-scored). Standard errors are clustered "
         "by therapist (the linear mixed models also have a therapist or patient random intercept); with "
         "fewer than {clusters} therapists, clustered standard errors are small-sample corrected "
         "(bias-reduced for logistic models, Mancl & DeRouen, 2001; jackknife for linear ones, Bell & "
-        "McCaffrey, 2002) and intervals and p-values use Student's t on (therapists - 1) degrees of freedom "
-        "(Cameron & Miller, 2015); each such result is flagged. A model the data cannot support is not "
+        "McCaffrey, 2002; the Cox and proportional-odds models, for which no such correction is available, "
+        "keep the usual clustered standard errors) and intervals and p-values use Student's t on "
+        "(therapists - 1) degrees of freedom (Cameron & Miller, 2015); each such result is flagged. Each "
+        "discipline's slope in the moderation models has its intervals and p-values on t with its own "
+        "therapists - 1 degrees of freedom, whatever the number of therapists. A model the data cannot "
+        "support is not "
         "estimated and its reason is given (Models of the analysis plan).").format(
         covariates=covariates, clusters=config["models"].get("min_clusters", MIN_CLUSTERS))
     # the random intercepts the data put at their boundary (a reviewer read "satisfaction (linear mixed
@@ -342,7 +356,7 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
         "At sessions {points}, the risk of dropping out after session k was predicted from what is known at "
         "k: the alliance so far (the last total, the mean and change of the totals, their number and a "
         "rupture so far), alone and with the covariates and the sessions remaining, by L2-penalised "
-        "logistic regression whose penalty is chosen by an inner cross-validation grouped by therapist. "
+        "logistic regression {penalty}. "
         "Every measure is out of sample: {folds}-fold cross-validation grouped by therapist (and, with "
         "several sites, each site held out in turn). The area under the ROC curve, calibration intercept and "
         "slope, the Brier score and, at the alert threshold, sensitivity, specificity, positive predictive "
