@@ -502,8 +502,8 @@ def test_imputed_data_sets_left_out_of_the_pooling_are_said_beside_the_row(cohor
     none = features.assign(dropout=pd.array([False] * len(features), dtype="boolean"))
     row, details = pooled_row("dropout", [features, features, features, none], COVARIATES)
     assert details["failed_imputations"] == 1
-    assert str(row["flags"][0]) == ("1 of the 4 imputed data sets could not be fitted (no patient dropped "
-                                    "out after the early window); the estimate pools the other 3.")
+    assert str(row["flags"][0]) == ("1 of the 4 imputed data sets could not be fitted (no analysed patient "
+                                    "dropped out after the early window); the estimate pools the other 3.")
 
 
 def failures_of(summary: dict, outcome: str) -> dict[str, dict]:

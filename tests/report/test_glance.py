@@ -158,6 +158,32 @@ def test_figure_without_benchmarks_or_estimates(inputs):
     assert [t.get_text() for t in points.texts] == ["no estimate: not run"] * 2
 
 
+def test_a_models_flags_and_boundary_reach_the_glance(inputs):
+    """The glance stated H1 and H2 without their model's flags (few events per coefficient, complete
+    cases) or a boundary fit's reason, which the Summary gives (a reviewer's reading): each now has a
+    footnote mark in the table and its text once under it."""
+    from alliance.errors import status_record
+    from alliance.i18n import Message, use_language
+    from alliance.report.glance import caveat_marks
+
+    effects, models = inputs
+    few = Message("Few events: {events} dropouts for {k} coefficients.", events=40, k=6)
+    from alliance.models.random_intercept import BOUNDARY_WORDS
+
+    boundary = BOUNDARY_WORDS["therapist_id"]
+    models[1]["statuses"] = [status_record("H2", "fitted", flags=[few])]
+    models[0]["statuses"] = [status_record("H1", "boundary", boundary, flags=[few])]
+    rows = glance_rows(effects, models, satisfaction_label="CSQ-8", min_cell_size=10)
+    marks, notes = caveat_marks(rows)
+    assert marks == ["a,b", "b", "", ""]
+    assert notes == [("a", str(boundary)), ("b", "Few events: 40 dropouts for 6 coefficients.")]
+    cells = glance_table(rows)
+    assert [c["marks"] for c in cells] == ["a,b", "b", "", ""]
+    with use_language("es"):  # in the report's language, from the messages
+        assert caveat_marks(glance_rows(effects, models, satisfaction_label="CSQ-8",
+                                        min_cell_size=10))[1][0][1] != notes[0][1]
+
+
 def test_an_effect_on_fewer_patients_than_the_minimum_cell_size_shows_no_number(inputs):
     """H2 on 9 patients (the effect tables withhold it): no estimate, CI, p or benchmark comparison in the
     rows, the table, the sentence or the figure; they had all been shown beside the table's "suppressed"."""

@@ -242,8 +242,8 @@ def test_a_model_that_cannot_be_fitted_is_recorded_with_its_status(small_cohort,
     assert (levels["status"] == "refused").all() and len(levels) == 2  # the split of an unfitted primary
     dropout = family[family["analysis"] != "secondary"].set_index("model")
     assert dropout.loc["logistic_glm_cluster_therapist", "status"] == "not_estimable"
-    assert dropout.loc["logistic_glm_cluster_therapist", "error"] == ("no patient dropped out after the "
-                                                                       "early window")
+    assert dropout.loc["logistic_glm_cluster_therapist", "error"] == ("no analysed patient dropped out "
+                                                                       "after the early window")
     assert dropout.loc["logistic_glm_cluster_therapist", "predictor"] == "alliance_early"
     assert np.isnan(dropout["estimate"].astype(float)).all()
     others = table[table["family"] != "dropout"]

@@ -96,7 +96,7 @@ def test_prescored_alliance_with_a_therapist_rater(root, default_config, tmp_pat
     sensitivity = pd.read_csv(work / "results/models/sensitivity/sensitivity.csv")
     assert "dropout" not in set(sensitivity["outcome"])
     report = (work / "results/report.html").read_text()
-    assert "No estimate (not estimable): No patient dropped out after the early window." in report
+    assert "No estimate (not estimable): No analysed patient dropped out after the early window." in report
     agreement = pd.read_csv(work / "results/psychometrics/agreement.csv").iloc[0]
     assert agreement["mean_difference"] == pytest.approx(1.0, abs=0.1)
     assert agreement["patient_level_r"] > 0.8 and agreement["patient_level_status"] == "fitted"

@@ -53,7 +53,7 @@ from alliance.report.format import (
     label_cell,
     word_cell,
 )
-from alliance.report.glance import glance_rows, glance_table, short_name
+from alliance.report.glance import caveat_marks, glance_rows, glance_table, short_name
 from alliance.report.measurement import highest_level, means_caveat, measurement_section
 from alliance.report.methods import methods_section, named_works, not_estimated
 from alliance.report.provenance import embed_png, provenance, shown_provenance
@@ -194,9 +194,10 @@ def _build_report(
     satisfaction = instruments["satisfaction"]
     if instruments["alliance"].reverse_keyed:  # the WAI-SR has none: the caption says nothing of them
         captions["item_distributions"] += " " + _(REVERSE_KEYED_CAPTION)
+    glance = glance_rows(effects, model_results, short_name(satisfaction), min_cell_size=min_cell_size)
     context = {
-        "glance": glance_table(glance_rows(effects, model_results, short_name(satisfaction),
-                                           min_cell_size=min_cell_size)),
+        "glance": glance_table(glance),
+        "glance_notes": caveat_marks(glance)[1],
         "summary": primary_summary(status, effects, early_window, min_cell_size=min_cell_size),
         "status": status_rows(status),
         "cohort": cohort_section(session_scores, features, model_results, scoring=scoring,

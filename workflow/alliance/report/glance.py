@@ -44,6 +44,7 @@ from alliance.report.words import (
     fill,
     hypothesis_role,
     reason_text,
+    reason_words,
     source_words,
     status_word,
     suppressed_effect,
@@ -142,7 +143,7 @@ def glance_rows(effects: pd.DataFrame, model_results: Sequence[Mapping], satisfa
                "reason_message": state.get("reason_message"),
                "metric": METRICS[key], "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan,
                "p_value": np.nan, "benchmark": benchmarks.get(FAMILY_OF[key]), "hidden": None,
-               "predicted": None}
+               "predicted": None, "caveats": []}
         if state["status"] in REPORTED:
             effect = effects[(effects["analysis"] == planned.analysis)
                              & (effects["outcome"] == planned.outcome) & (effects["model"] == planned.model)
@@ -151,6 +152,11 @@ def glance_rows(effects: pd.DataFrame, model_results: Sequence[Mapping], satisfa
             if row["benchmark"] and withheld(row["benchmark"], min_cell_size):
                 row["benchmark"] = None  # the benchmark sentences say why (`benchmark_sentences`)
             if is_reportable(int(effect["n_patients"]), min_cell_size):
+                # the model's flags (few events, complete cases, few clusters) and a boundary fit's reason,
+                # as the Summary gives them: the first screen had stated a result without them
+                row["caveats"] = [text for text in (
+                    reason_words(state) if state["status"] == "boundary" else "",
+                    reason_words(state, "flags") if state.get("flags") else "") if text]
                 # the predicted rates describe an effect the CI tells from none: beside "did not clearly
                 # differ" (OR 2.79, 95% CI 0.00 to 1309281509.37, a reviewer's probe) 14% and 57% misled
                 distinct = effect["ci_low"] > 0 or effect["ci_high"] < 0
@@ -198,10 +204,21 @@ def glance_sentence(row: Mapping, satisfaction_label: str) -> str:
                                     above=format_percent(above, 0))])
 
 
+def caveat_marks(rows: Sequence[Mapping]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Each glance row's footnote marks ("a,b") for its caveats (`glance_rows`), and the notes under the
+    table, (mark, text), each text once."""
+    notes: dict[str, str] = {}
+    marks = [",".join(notes.setdefault(text, "abcdefghijklmnopqrstuvwxyz"[len(notes)])
+                      for text in row.get("caveats", [])) for row in rows]
+    return marks, [(mark, text) for text, mark in notes.items()]
+
+
 def glance_table(rows: Sequence[Mapping]) -> list[dict]:
-    """The glance rows as table cells: hypothesis, outcome, estimate [CI], p, benchmark comparison."""
+    """The glance rows as table cells: hypothesis, outcome, estimate [CI] with its caveats' footnote marks
+    (`caveat_marks`), p, benchmark comparison."""
     cells = []
-    for row in rows:
+    marks, _notes = caveat_marks(rows)
+    for row, mark in zip(rows, marks, strict=True):
         reported = row["status"] in REPORTED and not row["hidden"]
         bench = row["benchmark"]
         cells.append({
@@ -212,6 +229,7 @@ def glance_table(rows: Sequence[Mapping]) -> list[dict]:
             "estimate": (format_estimate(row["estimate"], row["ci_low"], row["ci_high"],
                                          null=1.0 if row["metric"] == "odds ratio" else 0.0)
                          if reported else row["hidden"] or status_word(row["status"])),
+            "marks": mark if reported else "",
             "p": format_p(row["p_value"]) if reported else "",
             "benchmark": _benchmark_cell(bench) if bench else "",
             "sentence": row["sentence"],
