@@ -40,6 +40,7 @@ from alliance.report.words import (
     effect_summary,
     family_name,
     fill,
+    footnote_mark,
     foreign,
     join,
     note_words,
@@ -405,7 +406,7 @@ def status_rows(status: pd.DataFrame) -> dict:
     rows = []
     for _index, row in status.iterrows():
         notes = [reason_text(row), reason_words(row, "flags")]
-        marks = ",".join(footnotes.setdefault(note, _mark(len(footnotes))) for note in notes if note)
+        marks = ",".join(footnotes.setdefault(note, footnote_mark(len(footnotes))) for note in notes if note)
         title = planned_title(row["title"])
         if row["hypothesis"] == "H5":  # its four parts per outcome: the outcome tells their rows apart
             title = fill(_("{title}: {outcome}"), title=title, outcome=outcome_name(row["outcome"]))
@@ -413,12 +414,6 @@ def status_rows(status: pd.DataFrame) -> dict:
                      "analysis": analysis_word(row["analysis"]), "status": status_word(row["status"]),
                      "mark": marks})
     return {"rows": rows, "footnotes": [(mark, text) for text, mark in footnotes.items()]}
-
-
-def _mark(index: int) -> str:
-    """Footnote marks a, b, ..., z, aa, ab, ..."""
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    return letters[index] if index < len(letters) else _mark(index // len(letters) - 1) + letters[index % 26]
 
 
 def primary_summary(status: pd.DataFrame, effects: pd.DataFrame, early_window: int, *,
@@ -493,7 +488,7 @@ def analysis_sections(
             if model_status is not None:
                 boundary = model_status["status"] == "boundary"
                 caveats = [reason_text(model_status) if boundary else "", reason_words(model_status, "flags")]
-                marks = [footnotes.setdefault(caveat, _mark(len(footnotes)))
+                marks = [footnotes.setdefault(caveat, footnote_mark(len(footnotes)))
                          for caveat in filter(None, caveats)]
             formatted.append(apa_row(row, early_window, min_cell_size,
                                      q_value=q_values.get(tuple(row[k] for k in keys), float("nan")),

@@ -42,6 +42,7 @@ from alliance.report.format import (
 from alliance.report.style import figure_style, message_figure, new_figure
 from alliance.report.words import (
     fill,
+    footnote_mark,
     hypothesis_role,
     reason_text,
     reason_words,
@@ -208,7 +209,7 @@ def caveat_marks(rows: Sequence[Mapping]) -> tuple[list[str], list[tuple[str, st
     """Each glance row's footnote marks ("a,b") for its caveats (`glance_rows`), and the notes under the
     table, (mark, text), each text once."""
     notes: dict[str, str] = {}
-    marks = [",".join(notes.setdefault(text, "abcdefghijklmnopqrstuvwxyz"[len(notes)])
+    marks = [",".join(notes.setdefault(text, footnote_mark(len(notes)))
                       for text in row.get("caveats", [])) for row in rows]
     return marks, [(mark, text) for text, mark in notes.items()]
 

@@ -518,6 +518,14 @@ def reason_plain(record: Mapping, column: str = "reason") -> str:
     return _reason(record, column)[0]
 
 
+def footnote_mark(index: int) -> str:
+    """Footnote marks a, b, ..., z, aa, ab, ..."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    if index < len(letters):
+        return letters[index]
+    return footnote_mark(index // len(letters) - 1) + letters[index % len(letters)]
+
+
 def reason_words(record: Mapping, column: str = "reason") -> str | Markup:
     """The reason of a status record (a row of `status.csv` or of a psychometric table, a family's status,
     a sensitivity failure), or another text of a record kept the same way (its `flags`, a flow's `step`, a
