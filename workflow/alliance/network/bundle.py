@@ -169,9 +169,8 @@ def _words_hidden(text: str, k: int) -> str:
 
 def _scrub(text: str, k: int, hidden: bool) -> str:
     """`scrub_text`, with `hidden` when a count of the text was hidden already (a `Count` written "<k")."""
-    worded = _words_hidden(text, k)
-    hidden = hidden or worded != text
-    text, original = worded, text
+    original, text = text, _words_hidden(text, k)
+    hidden = hidden or text != original
     parts = _LABELS.split(text)  # the text between labels, which stay as written
     labels = [*_LABELS.findall(text), ""]
     scrubbed = "".join(_COUNT.sub(lambda m: f"<{k}" if 0 < int(m.group()) < k else m.group(), part) + label

@@ -58,6 +58,7 @@ LABELS = {"H1": N_("Attendance"), "H2": N_("Dropout"), "H3": N_("Satisfaction"),
 METRICS = {"H1": "odds ratio", "H2": "odds ratio", "H3": "points", "H4": "points"}  # as planned
 METRIC_WORDS = {"odds ratio": N_("odds ratio"), "points": N_("points")}
 PANELS = {"odds ratio": N_("Odds ratio per SD of alliance"), "points": N_("Points per SD of alliance")}
+NULLS = {"odds ratio": 1.0, "points": 0.0}  # each metric's value of no effect
 BENCHMARK_PANEL = N_("Like-for-like benchmark comparisons")
 NOT_RUN = Message("its model family was not run")  # the reason of an effect whose family was not run
 
@@ -188,7 +189,7 @@ def glance_sentence(row: Mapping, satisfaction_label: str) -> str:
                     status=status_word(row["status"]), reason=reason_text(row))
     if row["hidden"]:
         return fill(_("{label}: {hidden}."), label=row["label"], hidden=row["hidden"])
-    null = 1.0 if row["metric"] == "odds ratio" else 0.0
+    null = NULLS[row["metric"]]
     low_digits, high_digits = bound_digits(row["ci_low"], row["ci_high"],
                                           interval_digits(row["ci_low"], row["ci_high"]), null)
     clear = row["ci_low"] > null or row["ci_high"] < null
@@ -228,7 +229,7 @@ def glance_table(rows: Sequence[Mapping]) -> list[dict]:
             "metric": _(METRIC_WORDS[row["metric"]]) if reported else "",
             # an odds ratio's bound never "1.00" in a CI that excludes 1 (0.70 [0.49, 1.00] at p = .047)
             "estimate": (format_estimate(row["estimate"], row["ci_low"], row["ci_high"],
-                                         null=1.0 if row["metric"] == "odds ratio" else 0.0)
+                                         null=NULLS[row["metric"]])
                          if reported else row["hidden"] or status_word(row["status"])),
             "marks": mark if reported else "",
             "p": format_p(row["p_value"]) if reported else "",
@@ -272,7 +273,7 @@ def glance_figure(rows: Sequence[Mapping]) -> Figure:
         fig = new_figure(8, 1.3 + 0.62 * sum(heights) + 0.5 * len(heights))
         axes = fig.subplots(len(heights), 1, squeeze=False, height_ratios=[h + 0.6 for h in heights]).ravel()
         for ax, (metric, members) in zip(axes, panels, strict=False):
-            null = 1.0 if metric == "odds ratio" else 0.0
+            null = NULLS[metric]
             _dots(ax, members, null, colours[0])
             if metric == "odds ratio":
                 _odds_ratio_axis(ax)
