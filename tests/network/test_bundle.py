@@ -166,7 +166,8 @@ def test_zip_is_deterministic_and_read_back(tmp_path):
     files = {name: b"a,b\n1,2\n" for name in ENTRIES if name.endswith(".csv")}
     effects = pd.DataFrame(columns=EFFECT_COLUMNS)
     files |= {"provenance.json": json.dumps({"bundle_format": BUNDLE_FORMAT, "site": "x"}).encode(),
-              "WHAT_LEAVES_THE_SITE.md": b"# what\n", "effects.csv": csv_bytes(effects)}
+              "WHAT_LEAVES_THE_SITE.md": b"# what\n", "effects.csv": csv_bytes(effects),
+              "aggregates.json": b"{}"}
     data = zip_bytes(files)
     assert data == zip_bytes(dict(reversed(list(files.items()))))
     with zipfile.ZipFile(tmp_path / "x.zip", "w") as archive:  # a zip that is not a bundle

@@ -137,3 +137,38 @@ def test_a_prediction_interval_far_wider_than_the_sites_runs_on_past_the_axis():
     assert low < -0.5 and high > 1.6
     assert not [line for line in whole.axes[0].get_lines() if line.get_marker() in ("<", ">")]
     plt.close("all")
+
+
+TOGETHER = {"outcome": "attendance", "status": "fitted", "estimate": 0.62, "ci_low": 0.45, "ci_high": 1.45,
+            "std_error": 0.2, "k_sites": 2, "n_patients": 812, "n_therapists": 41, "few_clusters": True,
+            "sites_withheld": "Hospital de Día Barcelona: fewer therapists than its minimum cell size"}
+
+
+@pytest.mark.parametrize("code", LANGUAGES)
+def test_the_one_stage_analysis_is_drawn_under_the_pooled_row_and_said_in_words(code):
+    """The analysis of all the sites' patients together from their sums (`one_stage.csv`) is a row of its
+    own under the pooled diamond, its CI within the axis, and a sentence: its estimate, the sites it
+    leaves out and why, and its t(G - 1) interval below the sites' `min_clusters` therapists; a table row
+    that was not computed says why, and is not drawn."""
+    from alliance.network.report import one_stage_words
+
+    with use_language(code):
+        figure = forest(title_of("attendance"), "log-odds", SITES, POOLED, together=TOGETHER)
+        labels = [label.get_text() for label in figure.axes[0].get_yticklabels()]
+        words = one_stage_words(TOGETHER, "log OR per point", 50)
+        refused = one_stage_words(TOGETHER | {"status": "not_computed", "sites_withheld": "",
+                                              "reason": "the sites used different early windows"}, "", 50)
+        plain = forest(title_of("attendance"), "log-odds", SITES, POOLED,
+                       together=TOGETHER | {"status": "not_computed"})
+        assert labels[-1] == _("one stage") and labels[-2] == _("pooled") and len(labels) == len(SITES) + 2
+        assert len(plain.axes[0].get_yticklabels()) == len(SITES) + 1
+    assert figure.axes[0].get_xlim()[1] > 1.45 and layout_problems(figure) == []
+    plt.close("all")
+    assert "0.62" in words.replace(",", ".") and "812" in words and "Hospital de Día Barcelona (" in words
+    assert "t(40)" in words and "50" in words and "early windows" in refused if code == "en" else True
+    if code == "en":
+        assert words.startswith("All the sites' patients analysed together") and "fewer therapists" in words
+        assert refused == "No analysis of all the sites' patients together: the sites used different early " \
+                          "windows."
+    else:
+        assert "patients" not in words and "fewer" not in words  # translated, the site's name kept

@@ -238,7 +238,7 @@ def bundle(site: str, estimate: float, *, status: str = ESTIMATED, plan: str = "
                                  "n_items": 12, "alpha": alpha, "alpha_ci_low": 0.9, "alpha_ci_high": 0.95,
                                  "omega": alpha}] if alpha is not None else [])
     return Bundle(f"{site}.zip", rows if effects else rows.iloc[0:0], statuses, pd.DataFrame(), reliability,
-                  pd.DataFrame(), info)
+                  pd.DataFrame(), info, {})
 
 
 def test_sites_below_the_minimum_and_without_the_effect_are_shown_and_not_pooled():

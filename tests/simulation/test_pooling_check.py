@@ -35,13 +35,20 @@ def test_one_replication_pools_each_primary_effect_over_the_sites(default_config
     table = replication(cfg, early_window=3, covariates=default_config["models"]["covariates"], seed=11)
     assert list(table["outcome"]) == ["attendance", "dropout", "satisfaction"]
     assert (table["k_sites"] == 3).all() and np.isfinite(table[["pooled", "one_stage", "ratio"]]).all().all()
-    # without site variance the two stages estimate the same effect: well within one one-stage SE
+    # without site variance the two stages estimate the same effect: well within one one-stage SE; the
+    # one-stage analysis from the sites' aggregates is the one-stage analysis (the logistic models to a
+    # few hundredths of its SE; satisfaction's mixed model uses each site's own therapist variance)
     assert (table["ratio"] < 1).all(), table
+    assert (table["k_aggregated"] == 3).all()
+    ratios = table.set_index("outcome")["ratio_aggregated"]
+    assert ratios["attendance"] < 0.03 and ratios["dropout"] < 0.05 and ratios["satisfaction"] < 0.35, ratios
     assert ((table["alliance_sd"] > 0.3) & (table["alliance_sd"] < 1)).all()
 
 
 def test_summary_states_agreement_and_the_recovered_tau():
-    none = pd.DataFrame({"outcome": ["dropout"] * 4, "ratio": [0.02, 0.05, 0.08, 0.2], "tau": 0.0})
+    none = pd.DataFrame({"outcome": ["dropout"] * 4, "ratio": [0.02, 0.05, 0.08, 0.2], "tau": 0.0,
+                         "ratio_aggregated": [0.01, 0.02, 0.03, 0.15], "aggregated_se": 0.1,
+                         "one_stage_se": [0.1, 0.1, 0.1, 0.125]})
     planted = pd.DataFrame({"outcome": ["dropout"] * 2, "site_effect_sd": 0.3, "alliance_sd": [0.6, 0.6],
                             "tau": [0.4, 0.6], "tau_per_sd": [0.25, 0.35]})
     row = summarise(none, planted).iloc[0]
@@ -50,3 +57,5 @@ def test_summary_states_agreement_and_the_recovered_tau():
     assert row["tau_rms"] == pytest.approx(np.sqrt(0.26)) and row["tau_per_sd_mean"] == pytest.approx(0.3)
     text = markdown(summarise(none, planted))
     assert "one-stage SE in 75% of 4 cohorts" in text and "mean tau 0.500 per point" in text
+    assert row["aggregated_agree_share"] == 0.75 and row["aggregated_ratio_max"] == 0.15
+    assert "aggregates in 75% (median 0.025, largest 0.150; its SE 0.950 of" in text

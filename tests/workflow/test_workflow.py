@@ -243,6 +243,14 @@ def test_make_share_bundle_holds_aggregates_only_and_pools_to_itself(root, defau
                                                           rel=1e-9)
     report = (tmp_path / "pooled/report.html").read_text()
     assert (pooled["k_sites"] == 1).all() and "<svg" in report
+    # the one-stage analysis from the site's sums (aggregates.json: sums over at least k patients and
+    # therapists, no row) is the site's own analysis: its primary effects per point
+    aggregates = json.loads(files["aggregates.json"])
+    assert {entry["status"] for entry in aggregates.values()} == {"sent"}
+    assert all(min(entry["n_patients"], entry["n_therapists"]) >= k for entry in aggregates.values())
+    together = pd.read_csv(tmp_path / "pooled/one_stage.csv").set_index("outcome")
+    assert together["estimate"].to_dict() == pytest.approx(own["estimate_per_point"].to_dict(), rel=1e-7)
+    assert together["few_clusters"].all() and report.count("analysed from the sums it sent") == 3
     # the pooled report lists the works it cites (the pooling methods, the benchmarks' sources), no other
     listed, rest = reference_list(report)
     text = cited_text(rest)

@@ -52,12 +52,14 @@ from scipy import stats
 from alliance.errors import ConfigError, InputError
 from alliance.i18n import SOURCE_LANGUAGE, Message, suppressing_counts, use_language
 from alliance.io import json_text, read_json, sha256_file, write_atomic, write_text
+from alliance.network.aggregates import AGGREGATES, SENT, WITHHELD_REASONS, site_aggregates
 
-BUNDLE_FORMAT = 2  # 2: the outputs' fingerprints keyed by the site's secret (outputs_hmac_sha256)
+# 2: the outputs' fingerprints keyed by the site's secret (outputs_hmac_sha256); 3: aggregates.json
+BUNDLE_FORMAT = 3
 SITE_KEY = ".site_key"  # in results/: the secret of the outputs' fingerprints (hidden: not in the manifest)
 SUMMARY = "WHAT_LEAVES_THE_SITE.md"
-ENTRIES = ("effects.csv", "statuses.csv", "flows.csv", "reliability.csv", "benchmarks.csv", "provenance.json",
-           SUMMARY)
+ENTRIES = ("effects.csv", "statuses.csv", "flows.csv", "reliability.csv", "benchmarks.csv", AGGREGATES,
+           "provenance.json", SUMMARY)
 # Instruments of one family measure the same construct on the same items' content; per-point pooling
 # needs more (the same key and range, `alliance.network.pooling.metric_for`).
 FAMILIES = {"wai_sr": "wai", "wai_s": "wai", "srs": "srs", "haq_ii": "haq"}
@@ -93,6 +95,7 @@ class Bundle:
     reliability: pd.DataFrame
     benchmarks: pd.DataFrame
     provenance: dict
+    aggregates: dict  # per primary outcome, the one-stage analysis' sums (`alliance.network.aggregates`)
 
     @property
     def site(self) -> str:
@@ -415,7 +418,8 @@ def provenance(manifest: dict, *, site: str, plan_sha256: str, instrument: dict,
         "settings": {"early_window": config["features"]["early_window"],
                      "covariates": config["models"]["covariates"],
                      "satisfaction_instrument": config["instruments"]["satisfaction"],
-                     "symptom_measure": (config["report"].get("symptom_measure") or {}).get("name", "")},
+                     "symptom_measure": (config["report"].get("symptom_measure") or {}).get("name", ""),
+                     "min_clusters": config["models"]["min_clusters"]},
         "analysis_settings": analysis_settings(config),
         "config_sha256": config_digest(config),
         "plan_sha256": plan_sha256,
@@ -512,7 +516,24 @@ COLUMN_WORDS = {
 }
 
 
-def what_leaves(site: str, tables: dict[str, pd.DataFrame], k: int) -> str:
+AGGREGATE_WORDS = (
+    "For each primary model (attendance, dropout, satisfaction), the sums from which the coordinator "
+    "computes the analysis of all sites' patients together without their rows (ANALYSIS_PLAN.md, "
+    "section 11): the model's parameters (alliance per point, each numeric covariate per unit, each "
+    "category against this site's first level) and their estimates; the information matrix (a weighted "
+    "sum over patients of the products of their predictors); for the logistic models the sums of the "
+    "triple products; the outer product of the scores summed by therapist, and the sums over therapists "
+    "of the products of their scores and information, which put that outer product at the pooled "
+    "estimate; the numbers of patients and therapists. These are sums over at least {k} patients and {k} "
+    "therapists: a model is withheld when its sample has fewer, or when a category of a covariate (a "
+    "discipline) has fewer than {k} patients, whose indicator's sums would describe those few. Sums of "
+    "products of the predictors describe the sample as a whole (roughly how many patients each discipline "
+    "has, each at least {k}, and their mean baseline severity can be worked out from them), never a "
+    "patient; where a discipline has one therapist, its sums are that therapist's patients' sums, as its "
+    "per-discipline effect in effects.csv already is.")
+
+
+def what_leaves(site: str, tables: dict[str, pd.DataFrame], k: int, aggregates: dict | None = None) -> str:
     """The plain-words summary of the bundle for the data-protection officer: every file and column."""
     effects = tables["effects.csv"]
     lines = [
@@ -542,6 +563,8 @@ def what_leaves(site: str, tables: dict[str, pd.DataFrame], k: int) -> str:
         f"| reliability.csv | {len(tables['reliability.csv'])} | the questionnaires' reliability |",
         f"| benchmarks.csv | {len(tables['benchmarks.csv'])} | the statistics compared with published "
         "meta-analyses |",
+        f"| {AGGREGATES} | - | per primary model, the sums the network's one-stage analysis needs "
+        "(below) |",
         "| provenance.json | - | label, instrument, settings, fingerprints, software versions |",
         f"| {SUMMARY} | - | this summary |",
         "",
@@ -549,6 +572,11 @@ def what_leaves(site: str, tables: dict[str, pd.DataFrame], k: int) -> str:
     ]
     for name, columns in COLUMN_WORDS.items():
         lines += ["", f"### {name}", ""] + [f"- `{column}`: {words}" for column, words in columns.items()]
+    lines += ["", f"### {AGGREGATES}", "", AGGREGATE_WORDS.format(k=k), ""]
+    for outcome, entry in (aggregates or {}).items():
+        sent = entry["status"] == SENT
+        lines.append(f"- {outcome}: " + (f"sent ({len(entry['parameters'])} parameters)" if sent
+                                         else f"withheld: {WITHHELD_REASONS[entry['reason']]}"))
     return "\n".join(lines) + "\n"
 
 
@@ -590,12 +618,13 @@ def build_bundle(results: Path, plan: Path, site: str | None = None) -> tuple[st
             raise InputError(f"results/{name} is missing or changed since the run's manifest: run the "
                              "workflow again (make run) before make share")
     effects = pd.read_csv(results / "effects.csv")
-    scales = predictor_scales(pd.read_parquet(results / "features/patients.parquet"),
-                              config["models"]["covariates"])
+    features = pd.read_parquet(results / "features/patients.parquet")
+    statuses = pd.read_csv(results / "models/status.csv")
+    scales = predictor_scales(features, config["models"]["covariates"])
     families = {family: read_json(results / f"models/{family}/result.json") for family in FAMILY_RESULTS}
     tables = {
         "effects.csv": effects_table(effects, scales, k),
-        "statuses.csv": statuses_table(pd.read_csv(results / "models/status.csv"), k),
+        "statuses.csv": statuses_table(statuses, k),
         "flows.csv": flows_table(families, k),
         "reliability.csv": reliability_table(pd.read_csv(results / "psychometrics/reliability.csv"), k),
         "benchmarks.csv": benchmarks_table(families, k),
@@ -606,8 +635,10 @@ def build_bundle(results: Path, plan: Path, site: str | None = None) -> tuple[st
     info = provenance(manifest, site=label, plan_sha256=run_plan, fingerprints=fingerprints,
                       instrument=instrument_info(config["instruments"]["alliance"]))
     files = {name: csv_bytes(table) for name, table in tables.items()}
+    aggregates = site_aggregates(features, config["models"]["covariates"], statuses, k)
+    files[AGGREGATES] = json_text(aggregates).encode()
     files["provenance.json"] = json_text(info).encode()
-    files[SUMMARY] = what_leaves(label, tables, k).encode()
+    files[SUMMARY] = what_leaves(label, tables, k, aggregates).encode()
     return label, files
 
 
@@ -660,4 +691,4 @@ def read_bundle(path: Path) -> Bundle:
         raise InputError(f"{path}: its effects.csv lacks {', '.join(lacking)}: share again with the same "
                          "version of the pipeline")
     return Bundle(str(path), table("effects.csv"), table("statuses.csv"), table("flows.csv"),
-                  table("reliability.csv"), table("benchmarks.csv"), info)
+                  table("reliability.csv"), table("benchmarks.csv"), info, json.loads(files[AGGREGATES]))

@@ -1,7 +1,8 @@
 """`make pool BUNDLES="a.zip b.zip ..."`: pool the sites' bundles (`alliance.network.pooling`) into
-results/pooled/: effects.csv (one row per effect), sites.csv (each site's row behind it), benchmarks.csv
-and report.html. Incompatible bundles are refused with the reason and nothing is written; the outputs are
-written to a temporary folder and moved into place whole.
+results/pooled/: effects.csv (one row per effect), sites.csv (each site's row behind it), benchmarks.csv,
+one_stage.csv (the primary effects' analysis of all sites' patients together, from the aggregates the
+sites sent: `alliance.network.aggregates`) and report.html. Incompatible bundles are refused with the
+reason and nothing is written; the outputs are written to a temporary folder and moved into place whole.
 
     python -m alliance.network.pool a.zip b.zip ... [--out results/pooled] [--language es]
 """
@@ -19,7 +20,7 @@ from alliance.errors import USER_ERRORS
 from alliance.i18n import LANGUAGES, SOURCE_LANGUAGE, use_language
 from alliance.io import write_csv, write_text
 from alliance.network.bundle import read_bundle
-from alliance.network.pooling import pool_benchmarks, pool_bundles
+from alliance.network.pooling import one_stage_table, pool_benchmarks, pool_bundles
 from alliance.network.report import pooled_report, unpooled_primaries
 
 
@@ -29,6 +30,7 @@ def pool(paths: list[Path], out: Path, language: str = SOURCE_LANGUAGE) -> str:
     bundles = [read_bundle(path) for path in paths]
     pooled, sites = pool_bundles(bundles)
     benchmarks, benchmark_sites = pool_benchmarks(bundles)
+    one_stage = one_stage_table(bundles)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     umask = os.umask(0)
@@ -38,8 +40,9 @@ def pool(paths: list[Path], out: Path, language: str = SOURCE_LANGUAGE) -> str:
         write_csv(pooled, staging / "effects.csv")
         write_csv(sites, staging / "sites.csv")
         write_csv(benchmarks, staging / "benchmarks.csv")
+        write_csv(one_stage, staging / "one_stage.csv")
         with use_language(language):
-            page = pooled_report(bundles, pooled, sites, benchmarks, benchmark_sites)
+            page = pooled_report(bundles, pooled, sites, benchmarks, benchmark_sites, one_stage)
         write_text(page, staging / "report.html")
         previous = out.with_name(f".{out.name}.previous")
         if out.exists():

@@ -36,7 +36,15 @@ from statsmodels.stats.meta_analysis import combine_effects
 
 from alliance.errors import InputError
 from alliance.i18n import N_, _
-from alliance.network.bundle import EFFECT_KEY, ESTIMATED, SUPPRESSED, Bundle, interval_ratio
+from alliance.network.aggregates import SENT, WITHHELD_REASONS, one_stage
+from alliance.network.bundle import (
+    EFFECT_KEY,
+    ESTIMATED,
+    PRIMARY_OUTCOMES,
+    SUPPRESSED,
+    Bundle,
+    interval_ratio,
+)
 from alliance.report.format import estimate_digits, format_ci, format_number, format_percent, p_text
 
 METHOD = "Paule-Mandel tau^2; HKSJ 95% CI on t(k-1); 95% PI on t(k-2)"
@@ -61,6 +69,21 @@ NOT_ESTIMATED = "not estimated"
 COORDINATOR_REASONS = {BELOW_MINIMUM: N_("fewer than {k} patients"),
                        NOT_ESTIMATED: N_("no finite estimate and standard error in the bundle"),
                        MISSING: N_("not in this site's results")}
+
+
+ONE_STAGE_COLUMNS = ["outcome", "predictor", "metric", "status", "reason", "k_sites", "n_patients",
+                     "n_therapists", "estimate", "std_error", "ci_low", "ci_high", "combined_sd",
+                     "estimate_per_combined_sd", "std_error_per_combined_sd", "ci_low_per_combined_sd",
+                     "ci_high_per_combined_sd", "few_clusters", "sites_withheld"]
+NOT_COMPUTED = "not_computed"
+# Why the coordinator computed no one-stage estimate (English in one_stage.csv, translated in the report).
+ONE_STAGE_REASONS = {
+    "instruments": N_("the sites used different alliance instruments, whose points are not one unit"),
+    "none_sent": N_("no site sent this model's aggregates"),
+    "covariates": N_("the sites' models adjusted for different covariates"),
+    "early_window": N_("the sites used different early windows"),
+    "not_converged": N_("the combined score equations did not settle on a solution"),
+}
 
 
 class IncompatibleBundles(InputError):
@@ -469,3 +492,43 @@ def pool_benchmarks(bundles: list[Bundle]) -> tuple[pd.DataFrame, pd.DataFrame]:
                        **{key: first[key] for key in ("benchmark_value", "benchmark_ci_low",
                                                       "benchmark_ci_high", "source")}})
     return pd.DataFrame(pooled, columns=BENCHMARK_COLUMNS), rows
+
+
+def network_min_clusters(bundles: list[Bundle]) -> int:
+    """The largest of the sites' `models.min_clusters` (the plan's default, 50, for a bundle without it):
+    the one-stage CI's few-cluster threshold."""
+    return max(int(b.provenance.get("settings", {}).get("min_clusters", 50)) for b in bundles)
+
+
+def one_stage_table(bundles: list[Bundle]) -> pd.DataFrame:
+    """Per primary outcome, the analysis of the sites' patients together computed from the aggregates they
+    sent (`alliance.network.aggregates.one_stage`; per point, with the per-SD version of `per_combined_sd`
+    over those sites' effect rows), or why there is none (`ONE_STAGE_REASONS`); `sites_withheld` names
+    the sites that sent no aggregates, with their reasons (`WITHHELD_REASONS`)."""
+    metric = metric_for(bundles)
+    sites = pd.concat([site_rows(b, metric) for b in bundles], ignore_index=True)
+    min_clusters = network_min_clusters(bundles)
+    windows = {b.provenance.get("settings", {}).get("early_window") for b in bundles}
+    rows = []
+    for outcome in PRIMARY_OUTCOMES:
+        entries = {b.site: b.aggregates.get(outcome, {"status": "withheld", "reason": "not_fitted"})
+                   for b in bundles}
+        sent = {site: entry for site, entry in entries.items() if entry["status"] == SENT}
+        withheld = "; ".join(f"{site}: {WITHHELD_REASONS[entry['reason']]}" for site, entry in entries.items()
+                             if entry["status"] != SENT)
+        covariates = {tuple(sorted({column for column, _ in entry["parameters"]} | set(entry["references"])))
+                      for entry in sent.values()}
+        reason = ("instruments" if metric != PER_POINT else "none_sent" if not sent
+                  else "covariates" if len(covariates) > 1 else "early_window" if len(windows) > 1 else "")
+        row = {"outcome": outcome, "metric": PER_POINT, "k_sites": len(sent), "sites_withheld": withheld}
+        if reason:
+            rows.append(row | {"status": NOT_COMPUTED, "reason": ONE_STAGE_REASONS[reason]})
+            continue
+        result = one_stage(list(sent.values()), min_clusters)
+        row |= result | {"reason": ONE_STAGE_REASONS["not_converged"] if result["status"] != "fitted" else ""}
+        used = sites[(sites["outcome"] == outcome) & (sites["analysis"] == "primary")
+                     & sites["site"].isin(list(sent)) & (sites["status"] == "pooled")]
+        if result["status"] == "fitted" and len(used) == len(sent):
+            row |= per_combined_sd(result, used)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=ONE_STAGE_COLUMNS)

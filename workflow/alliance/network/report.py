@@ -28,6 +28,7 @@ from alliance.network.pooling import (
     MISSING,
     PER_POINT,
     heterogeneity_words,
+    network_min_clusters,
     site_status,
     tau_digits,
 )
@@ -98,10 +99,14 @@ def title_of(key: str) -> str:
     return _(TITLES[key]) if key in TITLES else key
 
 
-def forest(title: str, unit: str, sites: pd.DataFrame, pooled: dict, band: tuple | None = None) -> Figure:
+def forest(title: str, unit: str, sites: pd.DataFrame, pooled: dict, band: tuple | None = None,
+           together: dict | None = None) -> Figure:
     """A forest plot: each site's estimate and 95% CI (or its status in words), the pooled estimate as a
-    diamond over its CI, the prediction interval as a line, and a benchmark `band` (value, low, high)."""
-    labels = [*sites["site"], _("pooled")]
+    diamond over its CI, the prediction interval as a line, a benchmark `band` (value, low, high), and
+    under the pooled row the one-stage analysis of all the sites' patients together (`together`, a row of
+    `one_stage.csv`) where it was computed."""
+    shown_together = together is not None and together["status"] == "fitted"
+    labels = [*sites["site"], _("pooled"), *([_("one stage")] if shown_together else [])]
     positions = np.arange(len(labels))[::-1]
     colours = sns.color_palette("colorblind")
     with figure_style():
@@ -113,7 +118,7 @@ def forest(title: str, unit: str, sites: pd.DataFrame, pooled: dict, band: tuple
                 ax.axvspan(low, high, color=colours[2], alpha=0.25, linewidth=0)
             ax.axvline(value, color=colours[2], linewidth=1.2, label=_("published benchmark"))
         ax.axvline(0, color="0.3", linewidth=0.8)
-        for y, row in zip(positions[:-1], sites.to_dict(orient="records"), strict=True):
+        for y, row in zip(positions[:len(sites)], sites.to_dict(orient="records"), strict=True):
             if row["status"] == "pooled":
                 ax.errorbar(row["estimate"], y, xerr=[[row["estimate"] - row["ci_low"]],
                                                       [row["ci_high"] - row["estimate"]]],
@@ -121,9 +126,14 @@ def forest(title: str, unit: str, sites: pd.DataFrame, pooled: dict, band: tuple
             else:
                 ax.text(0.02, y, status_word(row["status"]),
                         transform=ax.get_yaxis_transform(), va="center", color="0.4", fontsize="small")
-        limits = forest_limits(sites, pooled, band)
+        limits = forest_limits(sites, pooled, band, together if shown_together else None)
+        if shown_together:
+            ax.errorbar(together["estimate"], positions[-1], fmt="o", color=colours[4], capsize=3,
+                        markersize=5, xerr=[[together["estimate"] - together["ci_low"]],
+                                            [together["ci_high"] - together["estimate"]]],
+                        label=_("one stage (95% CI)"))
         if np.isfinite(pooled["estimate"]):
-            y = positions[-1]
+            y = positions[len(sites)]
             if np.isfinite(pooled["pi_low"]):
                 low, high = max(pooled["pi_low"], limits[0]), min(pooled["pi_high"], limits[1])
                 ax.plot([low, high], [y, y], color=colours[3], linewidth=2,
@@ -140,18 +150,22 @@ def forest(title: str, unit: str, sites: pd.DataFrame, pooled: dict, band: tuple
         ax.set(xlabel=unit, title=textwrap.fill(title, TITLE_WIDTH))
         handles, names = ax.get_legend_handles_labels()
         if handles:
-            fig.legend(handles, names, loc="outside lower center", ncols=3, fontsize="small")
+            fig.legend(handles, names, loc="outside lower center", ncols=3 if len(handles) <= 3 else 2,
+                       fontsize="small")  # four in a row ran past the edge in Spanish and Catalan
     return fig
 
 
-def forest_limits(sites: pd.DataFrame, pooled: dict, band: tuple | None = None) -> tuple[float, float]:
+def forest_limits(sites: pd.DataFrame, pooled: dict, band: tuple | None = None,
+                  together: dict | None = None) -> tuple[float, float]:
     """The x range of a forest plot: the sites' CIs, the pooled CI, 0 and the benchmark band, padded, and
-    the prediction interval where it is no more than three times as wide as those. A prediction interval
+    the prediction interval where it is no more than three times as wide as those, and the one-stage CI
+    (`together`). A prediction interval
     of a handful of sites on t(k - 2) can be wider by far (-7 to 8 log-odds with three sites) and shrank
     every interval to a dot; it then runs on past the axis, its ends marked."""
     shown = sites[sites["status"] == "pooled"]
     values = [0.0, *shown["ci_low"], *shown["ci_high"], pooled["ci_low"], pooled["ci_high"],
-              pooled["estimate"], *(band or ())]
+              pooled["estimate"], *(band or ()),
+              *((together["ci_low"], together["ci_high"]) if together else ())]
     values = [float(v) for v in values if np.isfinite(v)]
     low, high = min(values), max(values)
     interval = [pooled["pi_low"], pooled["pi_high"]]
@@ -268,6 +282,43 @@ def combined_sd_words(row: dict) -> str:
         shown = [format_number(x, 2) for x in np.exp([value, low, high])]
     return _(COMBINED_SD_WORDS[row["scale"]]).format(sd=format_number(row["combined_sd"], 2), value=shown[0],
                                                       low=shown[1], high=shown[2])
+
+
+ONE_STAGE_SENTENCE = N_(
+    "All the sites' patients analysed together, as if at one clinic (one stage, computed from the sums the "
+    "sites sent, no patient row moved; it assumes the same effect at every site, which tau puts to the "
+    "test): {estimate} {unit} (95% CI {low} to {high}), {n} patients of {k} sites.")
+ONE_STAGE_ONE_SITE = N_(
+    "The site's patients analysed from the sums it sent (one stage, no patient row moved): {estimate} "
+    "{unit} (95% CI {low} to {high}), {n} patients.")
+ONE_STAGE_FEW_CLUSTERS = N_(
+    "With {n} therapists in all, fewer than {minimum}, its CI is on t({df}), and its SE is the usual "
+    "clustered one: the plan's small-sample correction needs each therapist's patients' rows.")
+
+
+def one_stage_words(row: dict | None, unit: str, min_clusters: int) -> str:
+    """The primary effect of the analysis of all the sites' patients together from their aggregates
+    (`alliance.network.pooling.one_stage_table`), with the sites it leaves out and why; or why there is
+    none. Empty without the table's row."""
+    if row is None:
+        return ""
+    if row["status"] != "fitted":
+        said = _("No analysis of all the sites' patients together: {reason}.").format(reason=_(row["reason"]))
+    else:
+        digits = estimate_digits(row["estimate"])
+        said = _(ONE_STAGE_ONE_SITE if row["k_sites"] == 1 else ONE_STAGE_SENTENCE).format(
+            estimate=format_number(row["estimate"], digits), unit=unit,
+            low=format_number(row["ci_low"], digits), high=format_number(row["ci_high"], digits),
+            n=format_count(row["n_patients"]), k=row["k_sites"])
+        if bool(row["few_clusters"]):
+            said += " " + _(ONE_STAGE_FEW_CLUSTERS).format(n=row["n_therapists"], minimum=min_clusters,
+                                                           df=row["n_therapists"] - 1)
+    withheld = row.get("sites_withheld")
+    if isinstance(withheld, str) and withheld:
+        named = "; ".join(f"{site} ({_(reason)})" for site, reason in
+                          (item.split(": ", 1) for item in withheld.split("; ")))
+        said += " " + _("Sites whose sums were not sent: {sites}.").format(sites=named)
+    return said
 
 
 def direction_words(row: dict) -> str:
@@ -423,7 +474,8 @@ def unpooled_primaries(bundles: list[Bundle], pooled: pd.DataFrame) -> list[str]
 
 
 def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFrame,
-                  benchmarks: pd.DataFrame, benchmark_sites: pd.DataFrame) -> str:
+                  benchmarks: pd.DataFrame, benchmark_sites: pd.DataFrame,
+                  one_stage: pd.DataFrame | None = None) -> str:
     """The pooled report's HTML (see the module docstring)."""
     heading = ngettext("Pooled results across {k} site", "Pooled results across {k} sites",
                        len(bundles)).format(k=len(bundles))
@@ -461,6 +513,9 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
         parts.append("<p class=\"note\">" + html.escape(settings_note(bundles)) + "</p>")
     parts.append(heading2(_("Primary effects")))
     cell_sizes = {b.site: b.provenance["min_cell_size"] for b in bundles}
+    one_stage_rows = {} if one_stage is None else {row["outcome"]: row
+                                                   for row in one_stage.to_dict(orient="records")}
+    min_clusters = network_min_clusters(bundles)
     for row in pooled[pooled["analysis"] == "primary"].to_dict(orient="records"):
         mask = np.logical_and.reduce([sites[c] == row[c] for c in EFFECT_KEY])
         effect_sites = sites[mask]
@@ -472,7 +527,7 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
                       "<p>" + html.escape(_("No site sent an estimate that could be pooled, so nothing was "
                                             "pooled:")) + "</p>", f"<ul>{listed}</ul>"]
             continue
-        fig = forest(title, effect_unit(row), effect_sites, row)
+        fig = forest(title, effect_unit(row), effect_sites, row, together=one_stage_rows.get(row["outcome"]))
         digits = estimate_digits(row["estimate"])
         estimate = ngettext("Pooled {estimate} {unit} (95% CI {low} to {high}) over {k} site.",
                             "Pooled {estimate} {unit} (95% CI {low} to {high}) over {k} sites.",
@@ -484,8 +539,10 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
         notes = site_items(list(excluded[["site", "status", "reason"]].itertuples(index=False)), cell_sizes)
         said = " ".join(filter(None, [estimate, combined_sd_words(row), direction_words(row),
                                       heterogeneity_words(row)]))
+        together = one_stage_words(one_stage_rows.get(row["outcome"]), effect_unit(row), min_clusters)
         parts += [f"<h3>{html.escape(title)}</h3><figure>{svg(fig)}</figure>",
-                  f"<p>{html.escape(said)}</p>", table_html(site_table(effect_sites, row)),
+                  f"<p>{html.escape(said)}</p>", f"<p>{html.escape(together)}</p>" if together else "",
+                  table_html(site_table(effect_sites, row)),
                   f"<ul>{notes}</ul>" if notes else ""]
     for outcome, reasons in unestimated_primaries(bundles, pooled):
         notes = site_items(reasons, cell_sizes)

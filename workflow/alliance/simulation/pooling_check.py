@@ -3,11 +3,12 @@
 Each replication draws one multi-site cohort from the configured generator (its own seed), fits the three
 primary models on the combined data (one stage) and on each site's patients alone, and pools the sites'
 effects per instrument point as `make pool` does (`alliance.network.pooling.pool_estimates`, each site's
-SE widened as its own CI is, `interval_ratio`). Two
-conditions:
+SE widened as its own CI is, `interval_ratio`), and computes the one-stage analysis from the sites'
+aggregates as `make share` and `make pool` do (`alliance.network.aggregates`). Two conditions:
 
 - `none`: no between-site variance (`site_effect_sd` 0). Target: |pooled - one-stage| < 0.10 x the
-  one-stage SE; the share of replications meeting it and the typical ratio are reported per effect.
+  one-stage SE; the share of replications meeting it and the typical ratio are reported per effect, for
+  the two-stage pooled estimate and for the one-stage analysis from aggregates.
 - `planted`: a between-site SD of the attendance and dropout effects (`site_effect_sd`, log-odds per SD
   of early alliance in the whole cohort). Target: the mean tau over replications recovers it; on the
   per-point scale the planted tau is site_effect_sd / SD(early alliance).
@@ -22,6 +23,8 @@ import numpy as np
 import pandas as pd
 
 from alliance.models import fit_family
+from alliance.models.plan import BY_KEY, PRIMARY_KEYS
+from alliance.network.aggregates import SENT, one_stage, site_aggregates
 from alliance.network.bundle import per_point, predictor_scales
 from alliance.network.pooling import interval_ratio, pool_estimates
 from alliance.simulation.checks import check_parser, read_config, write_check
@@ -35,40 +38,53 @@ AGREEMENT = 0.10  # |pooled - one-stage| < 0.10 x one-stage SE
 PLANTED_EFFECTS = ("attendance", "dropout")
 
 
-def primary_per_point(features: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
+def primary_per_point(features: pd.DataFrame, covariates: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The primary effects of `features` per instrument point (`alliance.network.bundle.per_point`), one row
-    per fitted primary model."""
-    rows = []
+    per fitted primary model, and the primary models' statuses (as `results/models/status.csv`'s)."""
+    rows, statuses = [], []
     for family in PRIMARY_FAMILIES:
         result = fit_family(family, features, covariates, levels=False, describe=False)
         rows += [row for row in result.effects if row["analysis"] == "primary"]
-    effects = pd.DataFrame(rows)
+        statuses += [{"outcome": BY_KEY[status["key"]].outcome, "analysis": "primary",
+                      "status": status["status"]}
+                     for status in result.statuses if status["key"] in PRIMARY_KEYS]
+    effects, statuses = pd.DataFrame(rows), pd.DataFrame(statuses)
     if effects.empty:
-        return effects
-    return per_point(effects, predictor_scales(features, covariates))
+        return effects, statuses
+    return per_point(effects, predictor_scales(features, covariates)), statuses
 
 
-def replication(synthetic: dict, *, early_window: int, covariates: list[str], seed: int) -> pd.DataFrame:
+def replication(synthetic: dict, *, early_window: int, covariates: list[str], seed: int,
+                min_cell_size: int = 5, min_clusters: int = 50) -> pd.DataFrame:
     """One cohort: per primary effect, the one-stage and pooled estimates per point, their SEs, tau and the
     number of sites pooled."""
     rng = np.random.default_rng(seed)
     patients, sessions, outcomes, _ = generate_cohort(synthetic, early_window, rng)
     features = generated_features(patients, sessions, outcomes, early_window)
-    one = primary_per_point(features, covariates).set_index("outcome")
-    site_rows = pd.concat([primary_per_point(group, covariates).assign(site=site)
-                           for site, group in features.groupby("site", sort=True)], ignore_index=True)
+    one = primary_per_point(features, covariates)[0].set_index("outcome")
+    site_rows, aggregates = [], []
+    for site, group in features.groupby("site", sort=True):
+        effects, statuses = primary_per_point(group, covariates)
+        site_rows.append(effects.assign(site=site))
+        aggregates.append(site_aggregates(group, covariates, statuses, min_cell_size))
+    site_rows = pd.concat(site_rows, ignore_index=True)
     rows = []
     for outcome, sites in site_rows.groupby("outcome", sort=True):
         ratio = interval_ratio(sites["estimate"], sites["std_error"], sites["ci_low"], sites["ci_high"])
         pooled = pool_estimates(sites["estimate_per_point"], ratio * sites["std_error_per_point"])
         per_sd = pool_estimates(sites["estimate"], ratio * sites["std_error"])
+        sent = [site[outcome] for site in aggregates if site[outcome]["status"] == SENT]
+        combined = one_stage(sent, min_clusters) if sent else {"estimate": np.nan, "std_error": np.nan}
         rows.append({"seed": seed, "outcome": outcome, "k_sites": pooled["k_sites"],
                      "one_stage": one.loc[outcome, "estimate_per_point"],
                      "one_stage_se": one.loc[outcome, "std_error_per_point"],
                      "pooled": pooled["estimate"], "pooled_se": pooled["std_error"], "tau": pooled["tau"],
+                     "aggregated": combined["estimate"], "aggregated_se": combined["std_error"],
+                     "k_aggregated": len(sent),
                      "tau_per_sd": per_sd["tau"], "alliance_sd": one.loc[outcome, "predictor_sd"]})
     table = pd.DataFrame(rows)
     table["ratio"] = (table["pooled"] - table["one_stage"]).abs() / table["one_stage_se"]
+    table["ratio_aggregated"] = (table["aggregated"] - table["one_stage"]).abs() / table["one_stage_se"]
     return table
 
 
@@ -90,6 +106,10 @@ def summarise(none: pd.DataFrame, planted: pd.DataFrame) -> pd.DataFrame:
                "agree_share": float((group["ratio"] < AGREEMENT).mean()),
                "ratio_median": float(group["ratio"].median()),
                "ratio_p90": float(group["ratio"].quantile(0.9)),
+               "aggregated_agree_share": float((group["ratio_aggregated"] < AGREEMENT).mean()),
+               "aggregated_ratio_median": float(group["ratio_aggregated"].median()),
+               "aggregated_ratio_max": float(group["ratio_aggregated"].max()),
+               "aggregated_se_ratio": float((group["aggregated_se"] / group["one_stage_se"]).mean()),
                "tau_none_mean": float(group["tau"].mean())}
         other = planted[planted["outcome"] == outcome]
         if outcome in PLANTED_EFFECTS and len(other):
@@ -109,7 +129,11 @@ def markdown(summary: pd.DataFrame) -> str:
     for row in summary.to_dict(orient="records"):
         lines.append(f"- {row['outcome']}, no site variance: |pooled - one-stage| < {AGREEMENT:.2f} x "
                      f"one-stage SE in {row['agree_share']:.0%} of {row['replications']} cohorts (median "
-                     f"ratio {row['ratio_median']:.3f}, 90th percentile {row['ratio_p90']:.3f}).")
+                     f"ratio {row['ratio_median']:.3f}, 90th percentile {row['ratio_p90']:.3f}); the "
+                     f"one-stage analysis from the sites' aggregates in {row['aggregated_agree_share']:.0%} "
+                     f"(median {row['aggregated_ratio_median']:.3f}, largest "
+                     f"{row['aggregated_ratio_max']:.3f}; its SE {row['aggregated_se_ratio']:.3f} of the "
+                     "one-stage SE on average).")
         if np.isfinite(row.get("planted_sd", np.nan)):
             lines.append(f"- {row['outcome']}, planted between-site SD {row['planted_sd']:.2f} per SD "
                          f"({row['planted_tau_per_point']:.3f} per point): mean tau {row['tau_mean']:.3f} "

@@ -1,0 +1,290 @@
+"""The one-stage analysis of the network's combined data from aggregates (ANALYSIS_PLAN.md, section 11,
+"One stage from aggregates").
+
+Two-stage pooling weighs each site's estimate by its own SE, and each site adjusts its own intercept and
+covariates: its result differs from the analysis of all patients in one place by sampling noise of about
+0.3 of that analysis' SE at 400 patients a site (plan section 11, "Validation"). The analysis of the
+combined data needs no patient row either. Each site sends, per primary model, its estimates on the
+instruments' own scales (alliance per point, a numeric covariate per unit, each category against the
+site's first level), the information matrix I (minus the Hessian of the log-likelihood), for the logistic
+models the array T of its third derivatives (I's derivative), and the outer product of the scores summed by
+therapist (`site_aggregates`). The coordinator adds the sites' score equations, each site's
+log-likelihood expanded to third order about the site's own estimate b_s:
+U_s(beta) = -I_s d - T_s[d, d] / 2 with d = A_s beta - b_s, A_s mapping the common parameters to the
+site's (a category's reference level can differ between sites), and solves sum U_s(beta) = 0 by Newton's
+method (`one_stage`). For the linear mixed model (satisfaction) the expansion is exact given each site's
+variance components: the fixed effects are GLS, and T is 0. Expanded to second order only (the
+information-weighted mean of the sites' estimates, the fixed-effect multivariate meta-analysis) the
+logistic models' estimates fell 0.25 of the one-stage SE away from it (10 cohorts, plan section 11); to
+third order 0.03. The SE is the therapist-clustered sandwich H^-1 (sum M_s) H^-1 with H the summed
+information at the solution and M_s each site's therapist-summed score outer product moved to the common
+estimate (`site_meat`; at the site's own estimate the SEs were 3-7% too small), times
+G / (G - 1) (N - 1) / (N - p) as statsmodels' CR1 (G therapists, N patients, p parameters). statsmodels
+and scikit-learn fit models to rows, not to sums of sites' likelihoods, hence this module; it is checked
+against statsmodels' fit of the combined rows on the pipeline's own models (tests/network).
+
+The common model is the plan's primary model with one intercept and one set of covariate effects for all
+sites (the analysis of the combined data as if it were one clinic): no between-site variance, which the
+two-stage pooling's tau estimates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.special import expit
+
+from alliance.i18n import N_
+
+AGGREGATES = "aggregates.json"
+SENT, WITHHELD = "sent", "withheld"
+INTERCEPT = "(intercept)"
+# Why a site's aggregates were not sent, by key (the file carries keys, never text from the data).
+WITHHELD_REASONS = {
+    "not_fitted": N_("its own model was not fitted"),
+    "few_patients": N_("fewer patients than its minimum cell size"),
+    "few_therapists": N_("fewer therapists than its minimum cell size"),
+    "small_category": N_("a category of a covariate has fewer patients than its minimum cell size"),
+}
+NEWTON_STEPS = 50
+NEWTON_TOLERANCE = 1e-10
+
+
+def raw_design(design, features: pd.DataFrame, covariates: Sequence[str] = ()
+               ) -> tuple[np.ndarray, list[list], dict[str, str]]:
+    """The design matrix of a primary model's analysis sample on the instruments' own scales: an
+    intercept, the alliance predictor in points, each numeric covariate in its units (the values of
+    `features`, which `build_design` z-scored) and an indicator of each level of a categorical covariate
+    but its first (sorted, as patsy's treatment contrasts). With the parameters, as [column, level or
+    None], and each categorical covariate's reference level: also that of a configured categorical
+    covariate (`covariates`) that the model left out because its sample has one level of it (a site of
+    one discipline), whose effect its intercept holds."""
+    data = design.data
+    columns, parameters, references = [np.ones(len(data))], [[INTERCEPT, None]], {}
+    columns.append(data[design.predictor].to_numpy(float))
+    parameters.append([design.predictor, None])
+    for name in design.covariates:
+        if pd.api.types.is_numeric_dtype(features[name]):
+            columns.append(features.loc[data.index, name].to_numpy(float))
+            parameters.append([name, None])
+            continue
+        values = data[name].astype(str)
+        levels = sorted(values.unique())
+        references[name] = levels[0]
+        for level in levels[1:]:
+            columns.append((values == level).to_numpy(float))
+            parameters.append([name, level])
+    for name in covariates:
+        if name not in design.covariates and name in data and not pd.api.types.is_numeric_dtype(data[name]) \
+                and data[name].nunique() == 1 and data[name].notna().all():
+            references[name] = str(data[name].iloc[0])
+    return np.column_stack(columns), parameters, references
+
+
+def clustered_parts(scores: np.ndarray, weights: np.ndarray, x: np.ndarray, therapists: np.ndarray
+                    ) -> dict[str, np.ndarray]:
+    """The therapist sums that give the clustered score outer product at any nearby estimate: with U_g
+    the sum of therapist g's score contributions `scores` and I_g = sum w x x' its information (`weights`
+    w per row), `meat` = sum U_g U_g', `meat_cross` = sum U_g (x) I_g and `meat_square` = sum I_g (x) I_g.
+    At beta = b + d, U_g is U_g - I_g d to first order, so sum U_g U_g' moves by the terms of d that
+    `site_meat` adds; at the site's own estimate alone the sites' residuals, each fitted to its own
+    intercept and covariates, made the one-stage SE 3-7% too small (plan section 11)."""
+    codes = pd.factorize(therapists, sort=True)[0]
+    groups = codes.max() + 1
+    u = np.zeros((groups, scores.shape[1]))
+    np.add.at(u, codes, scores)
+    information = np.zeros((groups, x.shape[1], x.shape[1]))
+    np.add.at(information, codes, np.einsum("ij,ik->ijk", x * weights[:, None], x))
+    return {"meat": u.T @ u, "meat_cross": np.einsum("ga,gbc->abc", u, information),
+            "meat_square": np.einsum("gab,gcd->abcd", information, information)}
+
+
+def site_meat(part: dict, d: np.ndarray) -> np.ndarray:
+    """A site's clustered score outer product at its estimate plus `d` (its parameters), from its
+    `clustered_parts`: sum (U_g - I_g d)(U_g - I_g d)'."""
+    cross = np.einsum("abc,c->ab", np.asarray(part["meat_cross"], float), d)
+    square = np.einsum("acbd,c,d->ab", np.asarray(part["meat_square"], float), d, d)
+    return np.asarray(part["meat"], float) - cross - cross.T + square
+
+
+def binomial_parts(x: np.ndarray, successes: np.ndarray, trials: np.ndarray, therapists: np.ndarray,
+                   estimate: np.ndarray) -> dict:
+    """The logistic model's information X'WX, third derivatives sum x x x n p (1 - p) (1 - 2p) and
+    clustered score parts (`clustered_parts`) at `estimate` (its maximum-likelihood estimate)."""
+    p = expit(x @ estimate)
+    w = trials * p * (1 - p)
+    return {"information": x.T @ (x * w[:, None]),
+            "third": np.einsum("ij,ik,il,i->jkl", x, x, x, w * (1 - 2 * p)),
+            **clustered_parts(x * (successes - trials * p)[:, None], w, x, therapists)}
+
+
+def _binomial_fit(design, x: np.ndarray) -> dict:
+    """The primary logistic model (H1's binomial counts, H2's dropout) refitted on the raw scale."""
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
+
+    data = design.data
+    if design.outcome == "attendance":
+        successes = data["attended_after_window"].to_numpy(float)
+        trials = successes + data["missed_after_window"].to_numpy(float)
+    else:
+        successes, trials = data["dropout_event"].to_numpy(float), np.ones(len(data))
+    fit = GLM(np.column_stack([successes, trials - successes]), x, family=families.Binomial()).fit()
+    estimate = np.asarray(fit.params)
+    return {"estimate": estimate} | binomial_parts(x, successes, trials, data["therapist_id"].to_numpy(),
+                                                   estimate)
+
+
+def _mixed_fit(design, x: np.ndarray) -> dict:
+    """The primary linear mixed model (H3) on the raw scale: the REML variance components, the fixed
+    effects by GLS, X'V^-1 X and the clustered outer product of X_g'V_g^-1 r_g (by the quasi-demeaned
+    rows, on which GLS is least squares)."""
+    from alliance.stats.reml import random_intercept_reml
+
+    data = design.data
+    y = data[design.formula.split(" ~ ")[0]].to_numpy(float)
+    codes = pd.factorize(data["therapist_id"], sort=True)[0]
+    reml = random_intercept_reml(y, x, codes)
+    y_star, x_star = reml.quasi_demeaned(y, x, codes)
+    estimate = np.linalg.lstsq(x_star, y_star, rcond=None)[0]
+    scale = reml.residual_variance
+    residual = y_star - x_star @ estimate
+    return {"estimate": estimate, "information": x_star.T @ x_star / scale,
+            **clustered_parts(x_star * (residual / scale)[:, None], np.full(len(y), 1 / scale), x_star,
+                              codes)}
+
+
+def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.DataFrame, k: int) -> dict:
+    """Per primary outcome (attendance, dropout, satisfaction), what the site sends for the one-stage
+    analysis: the parameters, estimates, information, third derivatives (logistic models), the clustered
+    score outer product and the numbers of patients and therapists; or `withheld` with a reason's key
+    (`WITHHELD_REASONS`): its own primary model not fitted, fewer than `k` patients or therapists, or a
+    category of a covariate with fewer than `k` patients (the information of its indicator would be a sum
+    over fewer than k patients)."""
+    # Deferred: the coordinator reads bundles without loading the models.
+    from alliance.models.adherence import attendance_design
+    from alliance.models.dropout import dropout_design
+    from alliance.models.satisfaction import satisfaction_design
+
+    made = {"attendance": attendance_design, "dropout": dropout_design, "satisfaction": satisfaction_design}
+    result = {}
+    for outcome, make_design in made.items():
+        status = statuses[(statuses["outcome"] == outcome) & (statuses["analysis"] == "primary")]
+        design = make_design(features, covariates)
+        data = design.data
+        categories = [data[c].astype(str).value_counts().min() for c in design.covariates
+                      if not pd.api.types.is_numeric_dtype(features[c]) and len(data)]
+        if status.empty or status.iloc[0]["status"] not in ("fitted", "boundary"):
+            reason = "not_fitted"
+        elif len(data) < k:
+            reason = "few_patients"
+        elif data["therapist_id"].nunique() < k:
+            reason = "few_therapists"
+        elif categories and min(categories) < k:
+            reason = "small_category"
+        else:
+            reason = ""
+        if reason:
+            result[outcome] = {"status": WITHHELD, "reason": reason}
+            continue
+        x, parameters, references = raw_design(design, features, covariates)
+        parts = _mixed_fit(design, x) if outcome == "satisfaction" else _binomial_fit(design, x)
+        result[outcome] = {"status": SENT, "predictor": design.predictor, "parameters": parameters,
+                           "references": references, "n_patients": len(data),
+                           "n_therapists": int(data["therapist_id"].nunique()),
+                           **{name: np.asarray(value).tolist() for name, value in parts.items()}}
+    return result
+
+
+def _common_parameters(parts: Sequence[dict]) -> tuple[list[tuple], dict[str, str]]:
+    """The common model's parameters: the sites' numeric terms and, per categorical covariate, every
+    level of any site but the first of all (the common reference)."""
+    parameters: list[tuple] = []
+    levels: dict[str, set] = {}
+    for part in parts:
+        for column, level in part["parameters"]:
+            if column in part["references"]:
+                levels.setdefault(column, set()).update([level, part["references"][column]])
+            elif (column, None) not in parameters:
+                parameters.append((column, None))
+    references = {column: sorted(found)[0] for column, found in levels.items()}
+    for column in sorted(levels):
+        parameters += [(column, level) for level in sorted(levels[column])[1:]]
+    return parameters, references
+
+
+def site_map(part: dict, parameters: list[tuple], references: dict[str, str]) -> np.ndarray:
+    """A_s: the site's parameters as combinations of the common ones. The site's intercept is the common
+    intercept plus the common effect of each of its reference levels; its level l of a category is the
+    common effect of l minus that of its reference (a common reference's effect is 0)."""
+    index = {parameter: i for i, parameter in enumerate(parameters)}
+    a = np.zeros((len(part["parameters"]), len(parameters)))
+    for row, (column, level) in enumerate(part["parameters"]):
+        if column == INTERCEPT:
+            a[row, index[(INTERCEPT, None)]] = 1
+            for name, reference in part["references"].items():
+                if reference != references[name]:
+                    a[row, index[(name, reference)]] += 1
+        elif level is None:
+            a[row, index[(column, None)]] = 1
+        else:
+            a[row, index[(column, level)]] = 1
+            reference = part["references"][column]
+            if reference != references[column]:
+                a[row, index[(column, reference)]] -= 1
+    return a
+
+
+def _score(beta: np.ndarray, sites: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
+    """The summed expanded scores at `beta` and their derivative (minus the summed information)."""
+    score, derivative = np.zeros(len(beta)), np.zeros((len(beta), len(beta)))
+    for a, estimate, information, third in sites:
+        d = a @ beta - estimate
+        curvature = information + (np.einsum("jkl,l->jk", third, d) if third is not None else 0)
+        quadratic = 0.5 * np.einsum("jkl,k,l->j", third, d, d) if third is not None else 0
+        score += a.T @ (-information @ d - quadratic)
+        derivative -= a.T @ curvature @ a
+    return score, derivative
+
+
+def one_stage(parts: Sequence[dict], min_clusters: int) -> dict:
+    """The one-stage estimate of the alliance effect (per point) from the sites' aggregates (`parts`, the
+    sent entries of one outcome, one per site): estimate, SE (clustered by therapist, CR1), 95% CI (normal
+    from `min_clusters` therapists, else t(G - 1) as the plan's few-cluster rule, `few_clusters` True: the
+    plan's small-sample corrected covariance needs each therapist's rows, so the SE stays CR1) and the
+    numbers of sites, patients and therapists; `status` "not_converged" when Newton's method does not
+    settle."""
+    parameters, references = _common_parameters(parts)
+    predictor = parts[0]["predictor"]
+    sites = [(site_map(part, parameters, references), np.asarray(part["estimate"], float),
+              np.asarray(part["information"], float),
+              np.asarray(part["third"], float) if "third" in part else None) for part in parts]
+    information = sum(a.T @ i @ a for a, _, i, _ in sites)
+    beta = np.linalg.solve(information, sum(a.T @ i @ b for a, b, i, _ in sites))
+    n = sum(int(part["n_patients"]) for part in parts)
+    therapists = sum(int(part["n_therapists"]) for part in parts)
+    base = {"predictor": predictor, "k_sites": len(parts), "n_patients": n, "n_therapists": therapists}
+    for _step in range(NEWTON_STEPS):
+        score, derivative = _score(beta, sites)
+        step = np.linalg.solve(derivative, score)
+        beta = beta - step
+        if np.abs(step).max() < NEWTON_TOLERANCE * (1 + np.abs(beta).max()):
+            break
+    else:
+        return base | {"status": "not_converged", "estimate": np.nan, "std_error": np.nan, "ci_low": np.nan,
+                       "ci_high": np.nan, "few_clusters": False}
+    bread = np.linalg.inv(-_score(beta, sites)[1])
+    meat = sum(a.T @ site_meat(part, a @ beta - estimate) @ a
+               for (a, estimate, *_), part in zip(sites, parts, strict=True))
+    factor = therapists / (therapists - 1) * (n - 1) / (n - len(parameters)) if therapists > 1 else 1.0
+    covariance = factor * bread @ meat @ bread
+    at = parameters.index((predictor, None))
+    estimate, se = float(beta[at]), float(np.sqrt(covariance[at, at]))
+    few = therapists < min_clusters
+    quantile = stats.t.ppf(0.975, therapists - 1) if few else stats.norm.ppf(0.975)
+    return base | {"status": "fitted", "estimate": estimate, "std_error": se, "few_clusters": few,
+                   "ci_low": estimate - quantile * se, "ci_high": estimate + quantile * se}
+
