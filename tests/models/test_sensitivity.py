@@ -585,3 +585,8 @@ def test_the_satisfaction_ordinal_fit_is_reused_not_fitted_again(cohort, tmp_pat
         assert "only 2 distinct satisfaction totals" in failures[ORDINAL_VARIANT]["reason"]
     else:
         assert ORDINAL_VARIANT in variants and summary["fit_notes"]
+        # its few-cluster flag (CR1: no small-sample correction for the proportional-odds model) as
+        # H3-ordinal's own, in both paths: the sensitivity row had lost it
+        ordinal = next(s for s in fitted["satisfaction"]["statuses"] if s["key"] == "H3-ordinal")
+        assert "Few clusters" in ordinal["flags"]
+        assert summary["flags"][f"{ORDINAL_VARIANT} / satisfaction"] == ordinal["flags"]

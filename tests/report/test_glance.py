@@ -224,3 +224,20 @@ def test_an_odds_ratio_comes_with_the_predicted_rates_a_clinician_reads(inputs):
                                    "categorical ones at their most frequent level).")
     h1 = glance_rows(*inputs, satisfaction_label="CSQ-8", min_cell_size=10)[0]
     assert h1["predicted"] is None and h1["sentence"].endswith("(95% CI 1.50 to 2.50).")
+
+
+def test_a_secondary_effect_shows_its_false_discovery_rate_q_beside_its_p(inputs):
+    """Section 6 puts the BH q beside every secondary p: the glance's H4 row showed p alone (a reviewer);
+    the primary rows keep p alone, and without the multiplicity table nothing is invented."""
+    effects, models = inputs
+    h4 = effects[effects["analysis"] == "secondary"].iloc[0]
+    multiplicity = pd.DataFrame([{**{k: h4[k] for k in ("outcome", "model", "predictor", "analysis")},
+                                  "q_value": 0.0004},
+                                 {"outcome": "dropout", "model": "cox", "predictor": "alliance_prev",
+                                  "analysis": "secondary", "q_value": 0.2}])
+    cells = glance_table(glance_rows(effects, models, satisfaction_label="CSQ-8", min_cell_size=10,
+                                     multiplicity=multiplicity))
+    assert [c["q"] for c in cells] == ["", "", "", "q < .001"]
+    assert cells[3]["p"] == ".010"
+    plain = glance_table(glance_rows(effects, models, satisfaction_label="CSQ-8", min_cell_size=10))
+    assert [c["q"] for c in plain] == ["", "", "", ""]

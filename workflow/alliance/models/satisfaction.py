@@ -269,15 +269,19 @@ def fit_satisfaction_ordinal(design: Design) -> tuple[dict, list[Message]]:
 
 def fitted_ordinal(result: dict) -> tuple[dict, list[Message]]:
     """The proportional-odds fit of a `fit_satisfaction` result as `fit_satisfaction_ordinal` returned it
-    (its effect row and notes), from the result as written (`ModelResult.to_dict()`), so that the
-    sensitivity analyses need not fit it again. Raises NotEstimable, with the status and reason recorded
-    under `ORDINAL_KEY`, when it was not fitted."""
+    (its effect row, with the flags recorded under `ORDINAL_KEY` as `flags`, and notes), from the result
+    as written (`ModelResult.to_dict()`), so that the sensitivity analyses need not fit it again. Raises
+    NotEstimable, with the status and reason recorded under `ORDINAL_KEY`, when it was not fitted. (The
+    sensitivity table's copy had lost the few-cluster flag that H3-ordinal carries.)"""
     rows = [row for row in result["effects"] if row["model"] == ORDINAL_MODEL]
+    status = next(status for status in result["statuses"] if status["key"] == ORDINAL_KEY)
     if not rows:
-        status = next(status for status in result["statuses"] if status["key"] == ORDINAL_KEY)
         raise NotEstimable(Message.from_json(status["reason_message"]), status["status"])
     notes = [Message.from_json(data) for data in result["notes_message"]]
-    return dict(rows[0]), [note.values["note"] for note in notes if note.values.get("label") == ORDINAL_LABEL]
+    joined = Message.from_json(status["flags_message"]) if status.get("flags_message") else None
+    flags = [joined.values[f"part{i}"] for i in range(len(joined.values))] if joined else []  # `Message.join`
+    return dict(rows[0]) | {"flags": flags}, [note.values["note"] for note in notes
+                                              if note.values.get("label") == ORDINAL_LABEL]
 
 
 def fit_satisfaction(

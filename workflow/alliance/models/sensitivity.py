@@ -752,7 +752,8 @@ def _ordinal_rows(run: _Run, score_range: tuple[float, float] | None, fitted: Ma
                                                satisfaction_score_range(score_range))
         if fitted is not None:
             return fitted_ordinal(fitted[family])
-        return fit_satisfaction_ordinal(design)
+        row, notes = fit_satisfaction_ordinal(design)
+        return row | {"flags": design.flags}, notes
 
     for family in PRIMARY:
         if run.labels[family][0] == "satisfaction":

@@ -194,7 +194,8 @@ def _build_report(
     satisfaction = instruments["satisfaction"]
     if instruments["alliance"].reverse_keyed:  # the WAI-SR has none: the caption says nothing of them
         captions["item_distributions"] += " " + _(REVERSE_KEYED_CAPTION)
-    glance = glance_rows(effects, model_results, short_name(satisfaction), min_cell_size=min_cell_size)
+    glance = glance_rows(effects, model_results, short_name(satisfaction), min_cell_size=min_cell_size,
+                         multiplicity=multiplicity)
     context = {
         "glance": glance_table(glance),
         "glance_notes": caveat_marks(glance)[1],

@@ -25,6 +25,7 @@ from alliance.i18n import N_, Message, _
 from alliance.ingest.privacy import is_reportable
 from alliance.instruments import Instrument
 from alliance.models.benchmarks import withheld
+from alliance.models.effects import ADJUSTED_FAMILIES
 from alliance.models.plan import BY_KEY
 from alliance.report.format import (
     bound_digits,
@@ -38,6 +39,7 @@ from alliance.report.format import (
     format_unit,
     interval_digits,
     is_number,
+    p_text,
 )
 from alliance.report.style import figure_style, message_figure, new_figure
 from alliance.report.words import (
@@ -124,14 +126,16 @@ BENCHMARK_CELLS = {
 
 
 def glance_rows(effects: pd.DataFrame, model_results: Sequence[Mapping], satisfaction_label: str, *,
-                min_cell_size: int) -> list[dict]:
+                min_cell_size: int, multiplicity: pd.DataFrame | None = None) -> list[dict]:
     """One row per effect of `GLANCE_KEYS`: hypothesis, label, status, the estimate per SD of alliance on
     its display scale (`metric`: odds ratio or points; NaN when not estimated), its 95% CI and p, the
     like-for-like benchmark comparison of its family where one exists, and a plain-language `sentence`.
     The status is the one its family recorded (`ModelResult.statuses`); a family that was not run
     leaves its effect `refused`. `satisfaction_label` names the satisfaction measure (e.g. "CSQ-8"). An
     effect resting on fewer than `min_cell_size` patients shows no numbers, as in the effect tables:
-    `hidden` says so (None otherwise) and its estimate and benchmark comparison are left out."""
+    `hidden` says so (None otherwise) and its estimate and benchmark comparison are left out. A secondary
+    effect carries its false-discovery-rate q from `multiplicity` (`q_value`; NaN without it), which the
+    plan (section 6) puts beside every secondary p."""
     recorded = {status["key"]: status for result in model_results for status in result.get("statuses", [])}
     benchmarks = {result["family"]: result.get("extra", {}).get("benchmark") for result in model_results}
     results = {result["family"]: result for result in model_results}
@@ -144,7 +148,8 @@ def glance_rows(effects: pd.DataFrame, model_results: Sequence[Mapping], satisfa
                "label": _(LABELS[key]), "status": state["status"], "reason": state["reason"],
                "reason_message": state.get("reason_message"),
                "metric": METRICS[key], "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan,
-               "p_value": np.nan, "benchmark": benchmarks.get(FAMILY_OF[key]), "hidden": None,
+               "p_value": np.nan, "q_value": np.nan, "benchmark": benchmarks.get(FAMILY_OF[key]),
+               "hidden": None,
                "predicted": None, "caveats": []}
         if state["status"] in REPORTED:
             effect = effects[(effects["analysis"] == planned.analysis)
@@ -164,7 +169,8 @@ def glance_rows(effects: pd.DataFrame, model_results: Sequence[Mapping], satisfa
                 distinct = effect["ci_low"] > 0 or effect["ci_high"] < 0
                 row.update(estimate=scale(effect["estimate"]),
                            ci_low=scale(effect["ci_low"]), ci_high=scale(effect["ci_high"]),
-                           p_value=effect["p_value"], predicted=(predicted_rates(results.get(FAMILY_OF[key]))
+                           p_value=effect["p_value"], q_value=q_value(multiplicity, effect),
+                           predicted=(predicted_rates(results.get(FAMILY_OF[key]))
                                                                  if key in PREDICTED and distinct else None))
             else:
                 row.update(benchmark=None,
@@ -215,6 +221,16 @@ def caveat_marks(rows: Sequence[Mapping]) -> tuple[list[str], list[tuple[str, st
     return marks, [(mark, text) for text, mark in notes.items()]
 
 
+def q_value(multiplicity: pd.DataFrame | None, effect: Mapping) -> float:
+    """The false-discovery-rate q of a secondary or exploratory `effect` in `multiplicity` (its row with the
+    same outcome, model, predictor and analysis); NaN for a primary effect or without the table."""
+    if multiplicity is None or effect["analysis"] not in ADJUSTED_FAMILIES:
+        return float("nan")
+    match = multiplicity[np.logical_and.reduce([multiplicity[k] == effect[k] for k in
+                                                ("outcome", "model", "predictor", "analysis")])]
+    return float(match["q_value"].iloc[0]) if len(match) else float("nan")
+
+
 def glance_table(rows: Sequence[Mapping]) -> list[dict]:
     """The glance rows as table cells: hypothesis, outcome, estimate [CI] with its caveats' footnote marks
     (`caveat_marks`), p, benchmark comparison."""
@@ -233,6 +249,7 @@ def glance_table(rows: Sequence[Mapping]) -> list[dict]:
                          if reported else row["hidden"] or status_word(row["status"])),
             "marks": mark if reported else "",
             "p": format_p(row["p_value"]) if reported else "",
+            "q": p_text(row["q_value"], "q") if reported and is_number(row["q_value"]) else "",
             "benchmark": _benchmark_cell(bench) if bench else "",
             "sentence": row["sentence"],
         })
