@@ -122,9 +122,10 @@ DYNAMICS_SEED ?= 3000
 check-dynamics: $(STAMP)
 	$(BIN)/python -m alliance.simulation.dynamics_check --replications $(COHORTS) --seed $(DYNAMICS_SEED) $(if $(CONFIG),--config $(CONFIG),)
 
-## check-pooling: pooling across sites against the one-stage analysis of the combined data, on 10-site cohorts
-## without between-site variance, and recovery of a planted between-site SD (COHORTS cohorts each, about 8 s
-## a cohort per condition on one core: 28 minutes for COHORTS=100; issue 19's targets);
+## check-pooling: pooling across sites, and the one-stage analysis from the sites' aggregates, against the
+## one-stage analysis of the combined data, on 10-site cohorts without between-site variance, and recovery of
+## a planted between-site SD (COHORTS cohorts each, about 3 s a cohort per condition on one core: 10 minutes
+## for COHORTS=100; issue 19's targets);
 ## results/validation/pooling_check.csv and .md, each cohort in pooling_check_replications.csv
 POOLING_SEED ?= 3000
 check-pooling: $(STAMP)

@@ -167,7 +167,7 @@ def test_the_one_stage_analysis_is_drawn_under_the_pooled_row_and_said_in_words(
     assert "0.62" in words.replace(",", ".") and "812" in words and "Hospital de Día Barcelona (" in words
     assert "t(40)" in words and "50" in words and "early windows" in refused if code == "en" else True
     if code == "en":
-        assert words.startswith("All the sites' patients analysed together") and "fewer therapists" in words
+        assert words.startswith("All the sites' patients in one model") and "fewer therapists" in words
         assert refused == "No analysis of all the sites' patients together: the sites used different early " \
                           "windows."
     else:

@@ -250,7 +250,12 @@ def test_make_share_bundle_holds_aggregates_only_and_pools_to_itself(root, defau
     assert all(min(entry["n_patients"], entry["n_therapists"]) >= k for entry in aggregates.values())
     together = pd.read_csv(tmp_path / "pooled/one_stage.csv").set_index("outcome")
     assert together["estimate"].to_dict() == pytest.approx(own["estimate_per_point"].to_dict(), rel=1e-7)
-    assert together["few_clusters"].all() and report.count("analysed from the sums it sent") == 3
+    assert together["few_clusters"].all()
+    assert report.count("in one model, computed from the sums it sent") == 3
+    # its per-SD columns are its own (CR1, t(G - 1)), not the site's small-sample corrected ones
+    sd, v = own["predictor_sd"], own["predictor_sd_relative_variance"]
+    assert together["std_error_per_combined_sd"].to_dict() == pytest.approx(
+        (sd * (together["std_error"] ** 2 + together["estimate"] ** 2 * v) ** 0.5).to_dict(), rel=1e-9)
     # the pooled report lists the works it cites (the pooling methods, the benchmarks' sources), no other
     listed, rest = reference_list(report)
     text = cited_text(rest)

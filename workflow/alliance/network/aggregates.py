@@ -18,14 +18,16 @@ information-weighted mean of the sites' estimates, the fixed-effect multivariate
 logistic models' estimates fell 0.25 of the one-stage SE away from it (10 cohorts, plan section 11); to
 third order 0.03. The SE is the therapist-clustered sandwich H^-1 (sum M_s) H^-1 with H the summed
 information at the solution and M_s each site's therapist-summed score outer product moved to the common
-estimate (`site_meat`; at the site's own estimate the SEs were 3-7% too small), times
+estimate with the shift shared equally by its therapists (`site_meat`), times
 G / (G - 1) (N - 1) / (N - p) as statsmodels' CR1 (G therapists, N patients, p parameters). statsmodels
 and scikit-learn fit models to rows, not to sums of sites' likelihoods, hence this module; it is checked
 against statsmodels' fit of the combined rows on the pipeline's own models (tests/network).
 
 The common model is the plan's primary model with one intercept and one set of covariate effects for all
-sites (the analysis of the combined data as if it were one clinic): no between-site variance, which the
-two-stage pooling's tau estimates.
+sites: no between-site variance, which the two-stage pooling's tau estimates. A site withholds a model
+whose sums would describe fewer than k patients (`site_aggregates`); the result is "approximate" where a
+site analysed fewer than `MIN_SITE_PATIENTS`, and for the mixed model each site's own variance components
+weigh its patients (plan section 11, "H3's limit").
 """
 
 from __future__ import annotations
@@ -48,9 +50,16 @@ WITHHELD_REASONS = {
     "few_patients": N_("fewer patients than its minimum cell size"),
     "few_therapists": N_("fewer therapists than its minimum cell size"),
     "small_category": N_("a category of a covariate has fewer patients than its minimum cell size"),
+    "small_therapist_share": N_("a category of a covariate has two therapists, one of them with fewer of its "
+                                "patients than its minimum cell size"),
+    "small_crossed_category": N_("two categorical covariates cross in a cell of fewer patients than its "
+                                 "minimum cell size"),
 }
 NEWTON_STEPS = 50
 NEWTON_TOLERANCE = 1e-10
+# Sites below this many analysed patients make the result approximate: validated at 400 a site (within
+# 0.10 SE); at 100 a site 0.25 SE off once in 4 cohorts, at 30 up to 0.76 (plan section 11, "Validation")
+MIN_SITE_PATIENTS = 300
 
 
 def raw_design(design, features: pd.DataFrame, covariates: Sequence[str] = ()
@@ -84,41 +93,34 @@ def raw_design(design, features: pd.DataFrame, covariates: Sequence[str] = ()
     return np.column_stack(columns), parameters, references
 
 
-def clustered_parts(scores: np.ndarray, weights: np.ndarray, x: np.ndarray, therapists: np.ndarray
-                    ) -> dict[str, np.ndarray]:
-    """The therapist sums that give the clustered score outer product at any nearby estimate: with U_g
-    the sum of therapist g's score contributions `scores` and I_g = sum w x x' its information (`weights`
-    w per row), `meat` = sum U_g U_g', `meat_cross` = sum U_g (x) I_g and `meat_square` = sum I_g (x) I_g.
-    At beta = b + d, U_g is U_g - I_g d to first order, so sum U_g U_g' moves by the terms of d that
-    `site_meat` adds; at the site's own estimate alone the sites' residuals, each fitted to its own
-    intercept and covariates, made the one-stage SE 3-7% too small (plan section 11)."""
+def clustered_meat(scores: np.ndarray, therapists: np.ndarray) -> np.ndarray:
+    """sum U_g U_g', U_g the sum of therapist g's score contributions `scores` (rows)."""
     codes = pd.factorize(therapists, sort=True)[0]
-    groups = codes.max() + 1
-    u = np.zeros((groups, scores.shape[1]))
+    u = np.zeros((codes.max() + 1, scores.shape[1]))
     np.add.at(u, codes, scores)
-    information = np.zeros((groups, x.shape[1], x.shape[1]))
-    np.add.at(information, codes, np.einsum("ij,ik->ijk", x * weights[:, None], x))
-    return {"meat": u.T @ u, "meat_cross": np.einsum("ga,gbc->abc", u, information),
-            "meat_square": np.einsum("gab,gcd->abcd", information, information)}
+    return u.T @ u
 
 
-def site_meat(part: dict, d: np.ndarray) -> np.ndarray:
-    """A site's clustered score outer product at its estimate plus `d` (its parameters), from its
-    `clustered_parts`: sum (U_g - I_g d)(U_g - I_g d)'."""
-    cross = np.einsum("abc,c->ab", np.asarray(part["meat_cross"], float), d)
-    square = np.einsum("acbd,c,d->ab", np.asarray(part["meat_square"], float), d, d)
-    return np.asarray(part["meat"], float) - cross - cross.T + square
+def site_meat(part: dict, score: np.ndarray) -> np.ndarray:
+    """A site's clustered score outer product moved from its own estimate to the common one, at which
+    its scores sum to `score` (U_s, its parameters) instead of 0: sum (U_g + U_s / G)(U_g + U_s / G)' =
+    meat + U_s U_s' / G, the shift shared equally by its G therapists (sum U_g = 0 at the site's own
+    estimate, so no cross term). Each therapist's own shift, -I_g d, would need sums over therapists of
+    products of their informations, from which a reviewer recovered a therapist's patients' means and,
+    with a caseload of one, a patient's values; shared equally, the SE is 1-3% smaller than the
+    one-stage SE on average, at the site's own estimate 4-6% (plan section 11, "Validation")."""
+    return np.asarray(part["meat"], float) + np.outer(score, score) / int(part["n_therapists"])
 
 
 def binomial_parts(x: np.ndarray, successes: np.ndarray, trials: np.ndarray, therapists: np.ndarray,
                    estimate: np.ndarray) -> dict:
     """The logistic model's information X'WX, third derivatives sum x x x n p (1 - p) (1 - 2p) and
-    clustered score parts (`clustered_parts`) at `estimate` (its maximum-likelihood estimate)."""
+    clustered score outer product (`clustered_meat`) at `estimate` (its maximum-likelihood estimate)."""
     p = expit(x @ estimate)
     w = trials * p * (1 - p)
     return {"information": x.T @ (x * w[:, None]),
             "third": np.einsum("ij,ik,il,i->jkl", x, x, x, w * (1 - 2 * p)),
-            **clustered_parts(x * (successes - trials * p)[:, None], w, x, therapists)}
+            "meat": clustered_meat(x * (successes - trials * p)[:, None], therapists)}
 
 
 def _binomial_fit(design, x: np.ndarray) -> dict:
@@ -153,17 +155,25 @@ def _mixed_fit(design, x: np.ndarray) -> dict:
     scale = reml.residual_variance
     residual = y_star - x_star @ estimate
     return {"estimate": estimate, "information": x_star.T @ x_star / scale,
-            **clustered_parts(x_star * (residual / scale)[:, None], np.full(len(y), 1 / scale), x_star,
-                              codes)}
+            "meat": clustered_meat(x_star * (residual / scale)[:, None], codes)}
 
 
 def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.DataFrame, k: int) -> dict:
     """Per primary outcome (attendance, dropout, satisfaction), what the site sends for the one-stage
     analysis: the parameters, estimates, information, third derivatives (logistic models), the clustered
     score outer product and the numbers of patients and therapists; or `withheld` with a reason's key
-    (`WITHHELD_REASONS`): its own primary model not fitted, fewer than `k` patients or therapists, or a
+    (`WITHHELD_REASONS`): its own primary model not fitted, fewer than `k` patients or therapists, a
     category of a covariate with fewer than `k` patients (the information of its indicator would be a sum
-    over fewer than k patients)."""
+    over fewer than k patients), a category whose patients come from two therapists, one with fewer than
+    `k` of them (the clustered outer product's entries of that category are the two therapists' score
+    sums, equal and opposite, so one therapist's sum over fewer than k patients), two categorical
+    covariates crossing in a cell of 1 to k - 1 patients (the information's entry of the two indicators is
+    a sum over that cell, and with the alliance's entry a single patient's value). A satisfaction model
+    whose therapist variance is at 0 is sent: its information is then X'X / sigma^2, whose entries over
+    the intercept's give each category's exact number of patients, each at least k, which
+    WHAT_LEAVES_THE_SITE.md says (withheld, 1.45 of 10 sites' satisfaction sums on average were missing
+    from the one-stage analysis, which then agreed with the combined one within 0.10 SE in 25% of
+    cohorts instead of 63%)."""
     # Deferred: the coordinator reads bundles without loading the models.
     from alliance.models.adherence import attendance_design
     from alliance.models.dropout import dropout_design
@@ -177,6 +187,11 @@ def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.
         data = design.data
         categories = [data[c].astype(str).value_counts().min() for c in design.covariates
                       if not pd.api.types.is_numeric_dtype(features[c]) and len(data)]
+        categorical = [c for c in design.covariates if not pd.api.types.is_numeric_dtype(features[c])]
+        shares = [share for c in categorical for _, level in data.groupby(data[c].astype(str))
+                  if len(share := level["therapist_id"].value_counts()) == 2]
+        crossed = [count for i, first in enumerate(categorical) for second in categorical[i + 1:]
+                   for count in pd.crosstab(data[first], data[second]).to_numpy().ravel() if count]
         if status.empty or status.iloc[0]["status"] not in ("fitted", "boundary"):
             reason = "not_fitted"
         elif len(data) < k:
@@ -185,6 +200,10 @@ def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.
             reason = "few_therapists"
         elif categories and min(categories) < k:
             reason = "small_category"
+        elif any(share.min() < k for share in shares):
+            reason = "small_therapist_share"
+        elif crossed and min(crossed) < k:
+            reason = "small_crossed_category"
         else:
             reason = ""
         if reason:
@@ -205,6 +224,8 @@ def _common_parameters(parts: Sequence[dict]) -> tuple[list[tuple], dict[str, st
     parameters: list[tuple] = []
     levels: dict[str, set] = {}
     for part in parts:
+        for column, reference in part["references"].items():  # a site of one level has only its reference
+            levels.setdefault(column, set()).add(reference)
         for column, level in part["parameters"]:
             if column in part["references"]:
                 levels.setdefault(column, set()).update([level, part["references"][column]])
@@ -238,53 +259,65 @@ def site_map(part: dict, parameters: list[tuple], references: dict[str, str]) ->
     return a
 
 
-def _score(beta: np.ndarray, sites: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
-    """The summed expanded scores at `beta` and their derivative (minus the summed information)."""
-    score, derivative = np.zeros(len(beta)), np.zeros((len(beta), len(beta)))
-    for a, estimate, information, third in sites:
-        d = a @ beta - estimate
-        curvature = information + (np.einsum("jkl,l->jk", third, d) if third is not None else 0)
-        quadratic = 0.5 * np.einsum("jkl,k,l->j", third, d, d) if third is not None else 0
-        score += a.T @ (-information @ d - quadratic)
-        derivative -= a.T @ curvature @ a
-    return score, derivative
+def site_score(site: tuple, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A site's expanded score at the common `beta` (its parameters: -I d - T[d, d] / 2, d = A beta - b)
+    and its information there (I + T d)."""
+    a, estimate, information, third = site
+    d = a @ beta - estimate
+    if third is None:
+        return -information @ d, information
+    return -information @ d - 0.5 * np.einsum("jkl,k,l->j", third, d, d), \
+        information + np.einsum("jkl,l->jk", third, d)
+
+
+def _solve(sites: list[tuple], beta: np.ndarray) -> np.ndarray | None:
+    """The root of the summed expanded scores by Newton's method from `beta`; None when it does not
+    settle in `NEWTON_STEPS` steps."""
+    for _step in range(NEWTON_STEPS):
+        parts = [site_score(site, beta) for site in sites]
+        score = sum(site[0].T @ u for site, (u, _) in zip(sites, parts, strict=True))
+        information = sum(site[0].T @ i @ site[0] for site, (_, i) in zip(sites, parts, strict=True))
+        step = np.linalg.solve(information, score)
+        beta = beta + step
+        if np.abs(step).max() < NEWTON_TOLERANCE * (1 + np.abs(beta).max()):
+            return beta
+    return None
 
 
 def one_stage(parts: Sequence[dict], min_clusters: int) -> dict:
     """The one-stage estimate of the alliance effect (per point) from the sites' aggregates (`parts`, the
     sent entries of one outcome, one per site): estimate, SE (clustered by therapist, CR1), 95% CI (normal
     from `min_clusters` therapists, else t(G - 1) as the plan's few-cluster rule, `few_clusters` True: the
-    plan's small-sample corrected covariance needs each therapist's rows, so the SE stays CR1) and the
-    numbers of sites, patients and therapists; `status` "not_converged" when Newton's method does not
-    settle."""
+    plan's small-sample corrected covariance needs each therapist's rows, so the SE stays CR1), the numbers
+    of sites, patients and therapists and the smallest site's patients; `status` "approximate" where that
+    site has fewer than `MIN_SITE_PATIENTS` (the expansion about each site's estimate is then not close
+    enough to be read as the combined analysis), "not_converged" when Newton's method does not settle."""
     parameters, references = _common_parameters(parts)
     predictor = parts[0]["predictor"]
     sites = [(site_map(part, parameters, references), np.asarray(part["estimate"], float),
               np.asarray(part["information"], float),
               np.asarray(part["third"], float) if "third" in part else None) for part in parts]
-    information = sum(a.T @ i @ a for a, _, i, _ in sites)
-    beta = np.linalg.solve(information, sum(a.T @ i @ b for a, b, i, _ in sites))
+    start = np.linalg.solve(sum(a.T @ i @ a for a, _, i, _ in sites),
+                            sum(a.T @ i @ b for a, b, i, _ in sites))
     n = sum(int(part["n_patients"]) for part in parts)
     therapists = sum(int(part["n_therapists"]) for part in parts)
-    base = {"predictor": predictor, "k_sites": len(parts), "n_patients": n, "n_therapists": therapists}
-    for _step in range(NEWTON_STEPS):
-        score, derivative = _score(beta, sites)
-        step = np.linalg.solve(derivative, score)
-        beta = beta - step
-        if np.abs(step).max() < NEWTON_TOLERANCE * (1 + np.abs(beta).max()):
-            break
-    else:
+    smallest = min(int(part["n_patients"]) for part in parts)
+    base = {"predictor": predictor, "k_sites": len(parts), "n_patients": n, "n_therapists": therapists,
+            "smallest_site": smallest}
+    beta = _solve(sites, start)
+    if beta is None:
         return base | {"status": "not_converged", "estimate": np.nan, "std_error": np.nan, "ci_low": np.nan,
                        "ci_high": np.nan, "few_clusters": False}
-    bread = np.linalg.inv(-_score(beta, sites)[1])
-    meat = sum(a.T @ site_meat(part, a @ beta - estimate) @ a
-               for (a, estimate, *_), part in zip(sites, parts, strict=True))
+    scores = [site_score(site, beta) for site in sites]
+    bread = np.linalg.inv(sum(a.T @ i @ a for (a, *_), (_, i) in zip(sites, scores, strict=True)))
+    meat = sum(a.T @ site_meat(part, u) @ a
+               for (a, *_), (u, _), part in zip(sites, scores, parts, strict=True))
     factor = therapists / (therapists - 1) * (n - 1) / (n - len(parameters)) if therapists > 1 else 1.0
     covariance = factor * bread @ meat @ bread
     at = parameters.index((predictor, None))
     estimate, se = float(beta[at]), float(np.sqrt(covariance[at, at]))
     few = therapists < min_clusters
     quantile = stats.t.ppf(0.975, therapists - 1) if few else stats.norm.ppf(0.975)
-    return base | {"status": "fitted", "estimate": estimate, "std_error": se, "few_clusters": few,
+    return base | {"status": "approximate" if smallest < MIN_SITE_PATIENTS else "fitted",
+                   "estimate": estimate, "std_error": se, "few_clusters": few,
                    "ci_low": estimate - quantile * se, "ci_high": estimate + quantile * se}
-

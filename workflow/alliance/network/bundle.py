@@ -518,19 +518,23 @@ COLUMN_WORDS = {
 
 AGGREGATE_WORDS = (
     "For each primary model (attendance, dropout, satisfaction), the sums from which the coordinator "
-    "computes the analysis of all sites' patients together without their rows (ANALYSIS_PLAN.md, "
+    "computes the analysis of all sites' patients in one model without their rows (ANALYSIS_PLAN.md, "
     "section 11): the model's parameters (alliance per point, each numeric covariate per unit, each "
     "category against this site's first level) and their estimates; the information matrix (a weighted "
     "sum over patients of the products of their predictors); for the logistic models the sums of the "
-    "triple products; the outer product of the scores summed by therapist, and the sums over therapists "
-    "of the products of their scores and information, which put that outer product at the pooled "
-    "estimate; the numbers of patients and therapists. These are sums over at least {k} patients and {k} "
-    "therapists: a model is withheld when its sample has fewer, or when a category of a covariate (a "
-    "discipline) has fewer than {k} patients, whose indicator's sums would describe those few. Sums of "
-    "products of the predictors describe the sample as a whole (roughly how many patients each discipline "
-    "has, each at least {k}, and their mean baseline severity can be worked out from them), never a "
-    "patient; where a discipline has one therapist, its sums are that therapist's patients' sums, as its "
-    "per-discipline effect in effects.csv already is.")
+    "triple products; the outer product of the scores summed by therapist; the numbers of patients and "
+    "therapists. A model is withheld, with its reason, when its sample has fewer than {k} patients or "
+    "therapists, when a category of a covariate (a discipline) has fewer than {k} patients, when a "
+    "category's patients come from two therapists and one of them has fewer than {k} of them (that "
+    "category's entries of the outer product would be the two therapists' score sums), when two categorical "
+    "covariates cross in a cell of fewer than {k} patients. What the sums "
+    "tell: each category's approximate number of patients (exact, each at least {k}, where the "
+    "satisfaction model's therapist variance is estimated as 0: its sums are then those of ordinary "
+    "least squares) and their mean "
+    "alliance and baseline severity; where a discipline has one therapist, that therapist's patients' mean "
+    "alliance and baseline severity and their adjusted outcome level (the discipline's coefficient), each "
+    "over at least {k} patients; where it has two, the size of each therapist's observed-minus-expected "
+    "outcome in it. No value of a single patient.")
 
 
 def what_leaves(site: str, tables: dict[str, pd.DataFrame], k: int, aggregates: dict | None = None) -> str:

@@ -72,9 +72,9 @@ COORDINATOR_REASONS = {BELOW_MINIMUM: N_("fewer than {k} patients"),
 
 
 ONE_STAGE_COLUMNS = ["outcome", "predictor", "metric", "status", "reason", "k_sites", "n_patients",
-                     "n_therapists", "estimate", "std_error", "ci_low", "ci_high", "combined_sd",
-                     "estimate_per_combined_sd", "std_error_per_combined_sd", "ci_low_per_combined_sd",
-                     "ci_high_per_combined_sd", "few_clusters", "sites_withheld"]
+                     "smallest_site", "n_therapists", "estimate", "std_error", "ci_low", "ci_high",
+                     "combined_sd", "estimate_per_combined_sd", "std_error_per_combined_sd",
+                     "ci_low_per_combined_sd", "ci_high_per_combined_sd", "few_clusters", "sites_withheld"]
 NOT_COMPUTED = "not_computed"
 # Why the coordinator computed no one-stage estimate (English in one_stage.csv, translated in the report).
 ONE_STAGE_REASONS = {
@@ -83,6 +83,9 @@ ONE_STAGE_REASONS = {
     "covariates": N_("the sites' models adjusted for different covariates"),
     "early_window": N_("the sites used different early windows"),
     "not_converged": N_("the combined score equations did not settle on a solution"),
+    "approximate": N_("approximate: a site analysed fewer than 300 patients, and computed from sums this "
+                      "analysis matches the analysis of the combined patients closely only at about 400 a "
+                      "site (ANALYSIS_PLAN.md, section 11)"),
 }
 
 
@@ -329,14 +332,15 @@ def combined_sd(effect: pd.DataFrame) -> float:
     return float(np.sqrt((((n - 1) * sd**2).sum() + (n * (mean - grand) ** 2).sum()) / (n.sum() - 1)))
 
 
-def per_combined_sd(result: dict, effect: pd.DataFrame) -> dict:
+def per_combined_sd(result: dict, effect: pd.DataFrame, *, own: bool = True) -> dict:
     """A per-point pooled `result` per SD of the pooled sites' patients together (`combined_sd`), with its
     SE and 95% CI on the pooled CI's own multiplier (t(k - 1) or z). The SE holds the SD's sampling
     variance as each site's per-SD SE holds its own (delta method: Var(b s) = s^2 Var(b) + b^2 Var(s)),
     Var(s) / s^2 = sum ((n_i - 1) / (N - 1))^2 s_i^4 v_i / s^4 from each site's v_i = Var(s_i) / s_i^2
     (the within-site part of s^2; the spread of the sites' means is taken as fixed). One site: its own
-    per-SD estimate, SE and CI, of which the per-point result is the same effect."""
-    if len(effect) == 1:
+    per-SD estimate, SE and CI, of which the per-point result is the same effect (with `own` False, a result
+    of its own, the one-stage analysis', is converted as for several sites)."""
+    if len(effect) == 1 and own:
         row = effect.iloc[0]
         return {"combined_sd": float(row["predictor_sd"]),
                 "estimate_per_combined_sd": float(row["estimate_per_sd"]),
@@ -525,10 +529,10 @@ def one_stage_table(bundles: list[Bundle]) -> pd.DataFrame:
             rows.append(row | {"status": NOT_COMPUTED, "reason": ONE_STAGE_REASONS[reason]})
             continue
         result = one_stage(list(sent.values()), min_clusters)
-        row |= result | {"reason": ONE_STAGE_REASONS["not_converged"] if result["status"] != "fitted" else ""}
+        row |= result | {"reason": ONE_STAGE_REASONS.get(result["status"], "")}
         used = sites[(sites["outcome"] == outcome) & (sites["analysis"] == "primary")
                      & sites["site"].isin(list(sent)) & (sites["status"] == "pooled")]
-        if result["status"] == "fitted" and len(used) == len(sent):
-            row |= per_combined_sd(result, used)
+        if result["status"] != "not_converged" and len(used) == len(sent):
+            row |= per_combined_sd(result, used, own=False)
         rows.append(row)
     return pd.DataFrame(rows, columns=ONE_STAGE_COLUMNS)

@@ -105,7 +105,7 @@ def forest(title: str, unit: str, sites: pd.DataFrame, pooled: dict, band: tuple
     diamond over its CI, the prediction interval as a line, a benchmark `band` (value, low, high), and
     under the pooled row the one-stage analysis of all the sites' patients together (`together`, a row of
     `one_stage.csv`) where it was computed."""
-    shown_together = together is not None and together["status"] == "fitted"
+    shown_together = together is not None and together["status"] in ("fitted", "approximate")
     labels = [*sites["site"], _("pooled"), *([_("one stage")] if shown_together else [])]
     positions = np.arange(len(labels))[::-1]
     colours = sns.color_palette("colorblind")
@@ -285,12 +285,18 @@ def combined_sd_words(row: dict) -> str:
 
 
 ONE_STAGE_SENTENCE = N_(
-    "All the sites' patients analysed together, as if at one clinic (one stage, computed from the sums the "
-    "sites sent, no patient row moved; it assumes the same effect at every site, which tau puts to the "
-    "test): {estimate} {unit} (95% CI {low} to {high}), {n} patients of {k} sites.")
+    "All the sites' patients in one model (one stage, computed from the sums the sites sent, no patient row "
+    "moved; it assumes the same effect at every site, which tau puts to the test): {estimate} {unit} (95% "
+    "CI {low} to {high}), {n} patients analysed at {k} sites.")
 ONE_STAGE_ONE_SITE = N_(
-    "The site's patients analysed from the sums it sent (one stage, no patient row moved): {estimate} "
-    "{unit} (95% CI {low} to {high}), {n} patients.")
+    "The site's patients in one model, computed from the sums it sent (one stage, no patient row moved): "
+    "{estimate} {unit} (95% CI {low} to {high}), {n} patients analysed.")
+ONE_STAGE_APPROXIMATE = N_("This is {reason}.")
+# The mixed model's sums carry each site's own variance components (plan section 11, "H3's limit").
+ONE_STAGE_OWN_VARIANCES = N_(
+    "Each site's patients are weighted by that site's own therapist and residual variances, where an "
+    "analysis of the combined patients estimates one of each, so the two differ by more than for the other "
+    "effects (ANALYSIS_PLAN.md, section 11).")
 ONE_STAGE_FEW_CLUSTERS = N_(
     "With {n} therapists in all, fewer than {minimum}, its CI is on t({df}), and its SE is the usual "
     "clustered one: the plan's small-sample correction needs each therapist's patients' rows.")
@@ -302,7 +308,7 @@ def one_stage_words(row: dict | None, unit: str, min_clusters: int) -> str:
     none. Empty without the table's row."""
     if row is None:
         return ""
-    if row["status"] != "fitted":
+    if row["status"] not in ("fitted", "approximate"):
         said = _("No analysis of all the sites' patients together: {reason}.").format(reason=_(row["reason"]))
     else:
         digits = estimate_digits(row["estimate"])
@@ -313,6 +319,10 @@ def one_stage_words(row: dict | None, unit: str, min_clusters: int) -> str:
         if bool(row["few_clusters"]):
             said += " " + _(ONE_STAGE_FEW_CLUSTERS).format(n=row["n_therapists"], minimum=min_clusters,
                                                            df=row["n_therapists"] - 1)
+        if row["outcome"] == "satisfaction" and row["k_sites"] > 1:
+            said += " " + _(ONE_STAGE_OWN_VARIANCES)
+        if row["status"] == "approximate":
+            said += " " + _(ONE_STAGE_APPROXIMATE).format(reason=_(row["reason"]))
     withheld = row.get("sites_withheld")
     if isinstance(withheld, str) and withheld:
         named = "; ".join(f"{site} ({_(reason)})" for site, reason in
