@@ -138,7 +138,7 @@ SITE ?=
 share: $(STAMP)
 	$(BIN)/python -m alliance.network.share --check-site $(if $(CONFIG),--config $(CONFIG),) $(if $(SITE),--site $(SITE),)
 	$(BIN)/snakemake --cores $(CORES) $(CONFIG_ARG) $(SNAKEMAKE_ARGS)
-	$(BIN)/python -m alliance.network.share $(if $(SITE),--site $(SITE),)
+	$(BIN)/python -m alliance.network.share $(if $(SITE),--site $(SITE),) $(if $(ONE_STAGE),--one-stage,)
 
 ## pool: the coordinator pools the sites' bundles into results/pooled/ (effects.csv, sites.csv, benchmarks.csv,
 ## report.html, in POOL_LANGUAGE: en, es or ca); incompatible bundles are refused.

@@ -140,7 +140,8 @@ def test_a_prediction_interval_far_wider_than_the_sites_runs_on_past_the_axis():
 
 
 TOGETHER = {"outcome": "attendance", "status": "fitted", "estimate": 0.62, "ci_low": 0.45, "ci_high": 1.45,
-            "std_error": 0.2, "k_sites": 2, "n_patients": 812, "n_therapists": 41, "few_clusters": True,
+            "std_error": 0.2, "k_sites": 2, "n_patients": 812, "n_therapists": 42, "n_clusters": 41,
+            "few_clusters": True,
             "sites_withheld": "Hospital de Día Barcelona: fewer therapists than its minimum cell size"}
 
 

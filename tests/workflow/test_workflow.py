@@ -172,7 +172,7 @@ def test_make_share_bundle_holds_aggregates_only_and_pools_to_itself(root, defau
     assert not (tmp_path / "edited").exists()
     for out in ("a", "b"):
         assert share(["--results", str(results), "--plan", str(plan), "--site", "clinic_a",
-                      "--out", str(tmp_path / out)]) == 0
+                      "--out", str(tmp_path / out), "--one-stage"]) == 0
     bundle = tmp_path / "a/clinic_a.zip"
     assert bundle.read_bytes() == (tmp_path / "b/clinic_a.zip").read_bytes()
     summary = (tmp_path / "a/clinic_a_WHAT_LEAVES_THE_SITE.md").read_text()
@@ -247,6 +247,12 @@ def test_make_share_bundle_holds_aggregates_only_and_pools_to_itself(root, defau
     # therapists, no row) is the site's own analysis: its primary effects per point
     aggregates = json.loads(files["aggregates.json"])
     assert {entry["status"] for entry in aggregates.values()} == {"sent"}
+    # off by default (network.one_stage): the sums tell more about small groups than the effects
+    assert share(["--results", str(results), "--plan", str(plan), "--site", "clinic_a",
+                  "--out", str(tmp_path / "off")]) == 0
+    with zipfile.ZipFile(tmp_path / "off/clinic_a.zip") as archive:
+        off = json.loads(archive.read("aggregates.json"))
+    assert {entry["reason"] for entry in off.values()} == {"not_enabled"}
     assert all(min(entry["n_patients"], entry["n_therapists"]) >= k for entry in aggregates.values())
     together = pd.read_csv(tmp_path / "pooled/one_stage.csv").set_index("outcome")
     assert together["estimate"].to_dict() == pytest.approx(own["estimate_per_point"].to_dict(), rel=1e-7)

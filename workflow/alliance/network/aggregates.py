@@ -46,20 +46,22 @@ SENT, WITHHELD = "sent", "withheld"
 INTERCEPT = "(intercept)"
 # Why a site's aggregates were not sent, by key (the file carries keys, never text from the data).
 WITHHELD_REASONS = {
+    "not_enabled": N_("the site did not send them (network.one_stage is off)"),
     "not_fitted": N_("its own model was not fitted"),
     "few_patients": N_("fewer patients than its minimum cell size"),
     "few_therapists": N_("fewer therapists than its minimum cell size"),
-    "small_category": N_("a category of a covariate has fewer patients than its minimum cell size"),
-    "small_therapist_share": N_("a category of a covariate has two therapists, one of them with fewer of its "
-                                "patients than its minimum cell size"),
-    "small_crossed_category": N_("two categorical covariates cross in a cell of fewer patients than its "
-                                 "minimum cell size"),
+    "small_category": N_("a category of a covariate has fewer than 10 patients, or fewer than its minimum "
+                         "cell size"),  # 10: MIN_GROUP
+    "small_crossed_category": N_("two categorical covariates cross in a cell of fewer than 10 patients, or "
+                                 "fewer than its minimum cell size"),
 }
 NEWTON_STEPS = 50
 NEWTON_TOLERANCE = 1e-10
 # Sites below this many analysed patients make the result approximate: validated at 400 a site (within
 # 0.10 SE); at 100 a site 0.25 SE off once in 4 cohorts, at 30 up to 0.76 (plan section 11, "Validation")
 MIN_SITE_PATIENTS = 300
+MIN_GROUP = 10  # patients a group (category, crossed cell) needs at least, beside the minimum cell size
+FEW_VALUES = 10  # a numeric covariate with fewer distinct values in the sample groups patients as a category
 
 
 def raw_design(design, features: pd.DataFrame, covariates: Sequence[str] = ()
@@ -93,9 +95,34 @@ def raw_design(design, features: pd.DataFrame, covariates: Sequence[str] = ()
     return np.column_stack(columns), parameters, references
 
 
-def clustered_meat(scores: np.ndarray, therapists: np.ndarray) -> np.ndarray:
-    """sum U_g U_g', U_g the sum of therapist g's score contributions `scores` (rows)."""
+def meat_clusters(data: pd.DataFrame, covariates: Sequence[str]) -> np.ndarray:
+    """The clusters of the clustered outer product: the therapists, the two therapists of any group
+    (`grouping_columns`) whose patients come from exactly two merged into one (and so on, transitively).
+    Left apart, that group's entries of the outer product are the two therapists' score sums, equal and
+    opposite (the group's scores sum to 0 at the site's estimate), and with another group's entry they
+    single out one therapist's patients there: a reviewer read one patient's observed-minus-expected
+    outcome so, and withholding such sites instead left a site out of 12% of 10-site cohorts. Merged,
+    that cluster's entry is 0; a coarser clustering keeps the sandwich valid (CR1 over its G)."""
+    therapists = data["therapist_id"].to_numpy()
     codes = pd.factorize(therapists, sort=True)[0]
+    parent = np.arange(codes.max() + 1)
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for column in grouping_columns(data, covariates):
+        for values in data.groupby(column, observed=True)["therapist_id"].unique():
+            if len(values) == 2:
+                first, second = (root(codes[np.flatnonzero(therapists == v)[0]]) for v in values)
+                parent[max(first, second)] = min(first, second)
+    return np.array([root(c) for c in codes])
+
+
+def clustered_meat(scores: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+    """sum U_g U_g', U_g the sum of cluster g's score contributions `scores` (rows)."""
+    codes = pd.factorize(clusters, sort=True)[0]
     u = np.zeros((codes.max() + 1, scores.shape[1]))
     np.add.at(u, codes, scores)
     return u.T @ u
@@ -104,15 +131,15 @@ def clustered_meat(scores: np.ndarray, therapists: np.ndarray) -> np.ndarray:
 def site_meat(part: dict, score: np.ndarray) -> np.ndarray:
     """A site's clustered score outer product moved from its own estimate to the common one, at which
     its scores sum to `score` (U_s, its parameters) instead of 0: sum (U_g + U_s / G)(U_g + U_s / G)' =
-    meat + U_s U_s' / G, the shift shared equally by its G therapists (sum U_g = 0 at the site's own
+    meat + U_s U_s' / G, the shift shared equally by its G clusters (sum U_g = 0 at the site's own
     estimate, so no cross term). Each therapist's own shift, -I_g d, would need sums over therapists of
     products of their informations, from which a reviewer recovered a therapist's patients' means and,
     with a caseload of one, a patient's values; shared equally, the SE is 1-3% smaller than the
     one-stage SE on average, at the site's own estimate 4-6% (plan section 11, "Validation")."""
-    return np.asarray(part["meat"], float) + np.outer(score, score) / int(part["n_therapists"])
+    return np.asarray(part["meat"], float) + np.outer(score, score) / int(part["n_clusters"])
 
 
-def binomial_parts(x: np.ndarray, successes: np.ndarray, trials: np.ndarray, therapists: np.ndarray,
+def binomial_parts(x: np.ndarray, successes: np.ndarray, trials: np.ndarray, clusters: np.ndarray,
                    estimate: np.ndarray) -> dict:
     """The logistic model's information X'WX, third derivatives sum x x x n p (1 - p) (1 - 2p) and
     clustered score outer product (`clustered_meat`) at `estimate` (its maximum-likelihood estimate)."""
@@ -120,7 +147,7 @@ def binomial_parts(x: np.ndarray, successes: np.ndarray, trials: np.ndarray, the
     w = trials * p * (1 - p)
     return {"information": x.T @ (x * w[:, None]),
             "third": np.einsum("ij,ik,il,i->jkl", x, x, x, w * (1 - 2 * p)),
-            "meat": clustered_meat(x * (successes - trials * p)[:, None], therapists)}
+            "meat": clustered_meat(x * (successes - trials * p)[:, None], clusters)}
 
 
 def _binomial_fit(design, x: np.ndarray) -> dict:
@@ -136,8 +163,8 @@ def _binomial_fit(design, x: np.ndarray) -> dict:
         successes, trials = data["dropout_event"].to_numpy(float), np.ones(len(data))
     fit = GLM(np.column_stack([successes, trials - successes]), x, family=families.Binomial()).fit()
     estimate = np.asarray(fit.params)
-    return {"estimate": estimate} | binomial_parts(x, successes, trials, data["therapist_id"].to_numpy(),
-                                                   estimate)
+    return {"estimate": estimate} | binomial_parts(x, successes, trials,
+                                                   meat_clusters(data, design.covariates), estimate)
 
 
 def _mixed_fit(design, x: np.ndarray) -> dict:
@@ -155,25 +182,55 @@ def _mixed_fit(design, x: np.ndarray) -> dict:
     scale = reml.residual_variance
     residual = y_star - x_star @ estimate
     return {"estimate": estimate, "information": x_star.T @ x_star / scale,
-            "meat": clustered_meat(x_star * (residual / scale)[:, None], codes)}
+            "meat": clustered_meat(x_star * (residual / scale)[:, None],
+                                   meat_clusters(data, design.covariates))}
 
 
-def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.DataFrame, k: int) -> dict:
+def grouping_columns(data: pd.DataFrame, covariates: Sequence[str]) -> list[str]:
+    """The covariates whose values split the patients into groups that the sums can single out: the
+    categorical ones, and the numeric ones with fewer than `FEW_VALUES` distinct values in `data` (a
+    reviewer recovered the one patient of a two-valued numeric covariate from the information and the
+    third derivatives, which give its moments to order three)."""
+    return [c for c in covariates if not pd.api.types.is_numeric_dtype(data[c])
+            or data[c].nunique() < FEW_VALUES]
+
+
+def withheld_reason(data: pd.DataFrame, covariates: Sequence[str], k: int) -> str:
+    """Why a primary model's sums (over the analysis sample `data`) may not leave the site, as a key of
+    `WITHHELD_REASONS`, or "". Groups are the values of `grouping_columns`; each needs at least
+    max(k, `MIN_GROUP`) patients (the third derivatives give a group about ten sums in two unknowns a
+    patient, alliance and severity: a reviewer nearly solved a group of five), and so does each cell of
+    two of them crossed (the information's entry of two indicators is a sum over the cell); a group whose
+    patients come from two therapists needs each of those therapists to have 0 or at least k patients in
+    every group (the clustered outer product's entries of the group are the two therapists' score sums,
+    equal and opposite, so a product with another group's entry singles out that therapist's patients
+    there)."""
+    if len(data) < k:
+        return "few_patients"
+    if data["therapist_id"].nunique() < k:
+        return "few_therapists"
+    groups = grouping_columns(data, covariates)
+    least = max(k, MIN_GROUP)
+    if any(data[c].value_counts().min() < least for c in groups):
+        return "small_category"
+    crossed = [count for i, first in enumerate(groups) for second in groups[i + 1:]
+               for count in pd.crosstab(data[first], data[second]).to_numpy().ravel() if count]
+    if crossed and min(crossed) < least:
+        return "small_crossed_category"
+    return ""
+
+
+def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.DataFrame, k: int, *,
+                    enabled: bool = True) -> dict:
     """Per primary outcome (attendance, dropout, satisfaction), what the site sends for the one-stage
     analysis: the parameters, estimates, information, third derivatives (logistic models), the clustered
     score outer product and the numbers of patients and therapists; or `withheld` with a reason's key
-    (`WITHHELD_REASONS`): its own primary model not fitted, fewer than `k` patients or therapists, a
-    category of a covariate with fewer than `k` patients (the information of its indicator would be a sum
-    over fewer than k patients), a category whose patients come from two therapists, one with fewer than
-    `k` of them (the clustered outer product's entries of that category are the two therapists' score
-    sums, equal and opposite, so one therapist's sum over fewer than k patients), two categorical
-    covariates crossing in a cell of 1 to k - 1 patients (the information's entry of the two indicators is
-    a sum over that cell, and with the alliance's entry a single patient's value). A satisfaction model
-    whose therapist variance is at 0 is sent: its information is then X'X / sigma^2, whose entries over
-    the intercept's give each category's exact number of patients, each at least k, which
-    WHAT_LEAVES_THE_SITE.md says (withheld, 1.45 of 10 sites' satisfaction sums on average were missing
-    from the one-stage analysis, which then agreed with the combined one within 0.10 SE in 25% of
-    cohorts instead of 63%)."""
+    (`WITHHELD_REASONS`): not `enabled` (`network.one_stage`, off by default), its own primary model not
+    fitted, or sums that would describe too few (`withheld_reason`). A satisfaction model whose therapist
+    variance is at 0 is sent: its information is then X'X / sigma^2, whose entries over the intercept's
+    give each group's exact number of patients, each at least k, which WHAT_LEAVES_THE_SITE.md says
+    (withheld, 1.45 of 10 sites' satisfaction sums on average were missing from the one-stage analysis,
+    which then agreed with the combined one within 0.10 SE in 25% of cohorts instead of 63%)."""
     # Deferred: the coordinator reads bundles without loading the models.
     from alliance.models.adherence import attendance_design
     from alliance.models.dropout import dropout_design
@@ -182,30 +239,16 @@ def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.
     made = {"attendance": attendance_design, "dropout": dropout_design, "satisfaction": satisfaction_design}
     result = {}
     for outcome, make_design in made.items():
+        if not enabled:
+            result[outcome] = {"status": WITHHELD, "reason": "not_enabled"}
+            continue
         status = statuses[(statuses["outcome"] == outcome) & (statuses["analysis"] == "primary")]
         design = make_design(features, covariates)
         data = design.data
-        categories = [data[c].astype(str).value_counts().min() for c in design.covariates
-                      if not pd.api.types.is_numeric_dtype(features[c]) and len(data)]
-        categorical = [c for c in design.covariates if not pd.api.types.is_numeric_dtype(features[c])]
-        shares = [share for c in categorical for _, level in data.groupby(data[c].astype(str))
-                  if len(share := level["therapist_id"].value_counts()) == 2]
-        crossed = [count for i, first in enumerate(categorical) for second in categorical[i + 1:]
-                   for count in pd.crosstab(data[first], data[second]).to_numpy().ravel() if count]
         if status.empty or status.iloc[0]["status"] not in ("fitted", "boundary"):
             reason = "not_fitted"
-        elif len(data) < k:
-            reason = "few_patients"
-        elif data["therapist_id"].nunique() < k:
-            reason = "few_therapists"
-        elif categories and min(categories) < k:
-            reason = "small_category"
-        elif any(share.min() < k for share in shares):
-            reason = "small_therapist_share"
-        elif crossed and min(crossed) < k:
-            reason = "small_crossed_category"
         else:
-            reason = ""
+            reason = withheld_reason(data, design.covariates, k)
         if reason:
             result[outcome] = {"status": WITHHELD, "reason": reason}
             continue
@@ -214,6 +257,7 @@ def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.
         result[outcome] = {"status": SENT, "predictor": design.predictor, "parameters": parameters,
                            "references": references, "n_patients": len(data),
                            "n_therapists": int(data["therapist_id"].nunique()),
+                           "n_clusters": len(np.unique(meat_clusters(data, design.covariates))),
                            **{name: np.asarray(value).tolist() for name, value in parts.items()}}
     return result
 
@@ -290,8 +334,9 @@ def one_stage(parts: Sequence[dict], min_clusters: int) -> dict:
     from `min_clusters` therapists, else t(G - 1) as the plan's few-cluster rule, `few_clusters` True: the
     plan's small-sample corrected covariance needs each therapist's rows, so the SE stays CR1), the numbers
     of sites, patients and therapists and the smallest site's patients; `status` "approximate" where that
-    site has fewer than `MIN_SITE_PATIENTS` (the expansion about each site's estimate is then not close
-    enough to be read as the combined analysis), "not_converged" when Newton's method does not settle."""
+    site has fewer than `MIN_SITE_PATIENTS` and there are several sites (the expansion about each site's
+    estimate is then not close enough to be read as the combined analysis; one site's is its own
+    estimate, exactly), "not_converged" when Newton's method does not settle."""
     parameters, references = _common_parameters(parts)
     predictor = parts[0]["predictor"]
     sites = [(site_map(part, parameters, references), np.asarray(part["estimate"], float),
@@ -301,8 +346,10 @@ def one_stage(parts: Sequence[dict], min_clusters: int) -> dict:
                             sum(a.T @ i @ b for a, b, i, _ in sites))
     n = sum(int(part["n_patients"]) for part in parts)
     therapists = sum(int(part["n_therapists"]) for part in parts)
+    clusters = sum(int(part["n_clusters"]) for part in parts)
     smallest = min(int(part["n_patients"]) for part in parts)
     base = {"predictor": predictor, "k_sites": len(parts), "n_patients": n, "n_therapists": therapists,
+            "n_clusters": clusters,
             "smallest_site": smallest}
     beta = _solve(sites, start)
     if beta is None:
@@ -312,12 +359,13 @@ def one_stage(parts: Sequence[dict], min_clusters: int) -> dict:
     bread = np.linalg.inv(sum(a.T @ i @ a for (a, *_), (_, i) in zip(sites, scores, strict=True)))
     meat = sum(a.T @ site_meat(part, u) @ a
                for (a, *_), (u, _), part in zip(sites, scores, parts, strict=True))
-    factor = therapists / (therapists - 1) * (n - 1) / (n - len(parameters)) if therapists > 1 else 1.0
+    factor = clusters / (clusters - 1) * (n - 1) / (n - len(parameters)) if clusters > 1 else 1.0
     covariance = factor * bread @ meat @ bread
     at = parameters.index((predictor, None))
     estimate, se = float(beta[at]), float(np.sqrt(covariance[at, at]))
-    few = therapists < min_clusters
-    quantile = stats.t.ppf(0.975, therapists - 1) if few else stats.norm.ppf(0.975)
-    return base | {"status": "approximate" if smallest < MIN_SITE_PATIENTS else "fitted",
+    few = clusters < min_clusters
+    quantile = stats.t.ppf(0.975, clusters - 1) if few else stats.norm.ppf(0.975)
+    approximate = len(parts) > 1 and smallest < MIN_SITE_PATIENTS  # one site: its own estimate, exactly
+    return base | {"status": "approximate" if approximate else "fitted",
                    "estimate": estimate, "std_error": se, "few_clusters": few,
                    "ci_low": estimate - quantile * se, "ci_high": estimate + quantile * se}

@@ -52,7 +52,7 @@ from scipy import stats
 from alliance.errors import ConfigError, InputError
 from alliance.i18n import SOURCE_LANGUAGE, Message, suppressing_counts, use_language
 from alliance.io import json_text, read_json, sha256_file, write_atomic, write_text
-from alliance.network.aggregates import AGGREGATES, SENT, WITHHELD_REASONS, site_aggregates
+from alliance.network.aggregates import AGGREGATES, MIN_GROUP, SENT, WITHHELD_REASONS, site_aggregates
 
 # 2: the outputs' fingerprints keyed by the site's secret (outputs_hmac_sha256); 3: aggregates.json
 BUNDLE_FORMAT = 3
@@ -517,24 +517,25 @@ COLUMN_WORDS = {
 
 
 AGGREGATE_WORDS = (
+    "Sent only where the site enabled them (network.one_stage, off by default, or make share ONE_STAGE=1). "
     "For each primary model (attendance, dropout, satisfaction), the sums from which the coordinator "
     "computes the analysis of all sites' patients in one model without their rows (ANALYSIS_PLAN.md, "
     "section 11): the model's parameters (alliance per point, each numeric covariate per unit, each "
     "category against this site's first level) and their estimates; the information matrix (a weighted "
     "sum over patients of the products of their predictors); for the logistic models the sums of the "
-    "triple products; the outer product of the scores summed by therapist; the numbers of patients and "
-    "therapists. A model is withheld, with its reason, when its sample has fewer than {k} patients or "
-    "therapists, when a category of a covariate (a discipline) has fewer than {k} patients, when a "
-    "category's patients come from two therapists and one of them has fewer than {k} of them (that "
-    "category's entries of the outer product would be the two therapists' score sums), when two categorical "
-    "covariates cross in a cell of fewer than {k} patients. What the sums "
-    "tell: each category's approximate number of patients (exact, each at least {k}, where the "
-    "satisfaction model's therapist variance is estimated as 0: its sums are then those of ordinary "
-    "least squares) and their mean "
-    "alliance and baseline severity; where a discipline has one therapist, that therapist's patients' mean "
-    "alliance and baseline severity and their adjusted outcome level (the discipline's coefficient), each "
-    "over at least {k} patients; where it has two, the size of each therapist's observed-minus-expected "
-    "outcome in it. No value of a single patient.")
+    "triple products; the outer product of the scores summed by therapist (the two therapists of a group "
+    "that has exactly two counting as one, whose entries of the group are then 0); the numbers of patients "
+    "and therapists. A group is a category of a categorical covariate (a discipline) or a value of a numeric "
+    "covariate with fewer than 10 distinct values. A model is withheld, with its reason, when its sample "
+    "has fewer than {k} patients or therapists, or when a group or a cell of two groups crossed has fewer "
+    "than {least} patients. What the sums tell: each group's approximate number of patients "
+    "(exact, each at least {least}, where the satisfaction model's therapist variance is estimated as 0: "
+    "its sums are then those of ordinary least squares) and the means and spread of its alliance and "
+    "baseline severity; where a discipline has one therapist, the same of that therapist's patients and "
+    "their adjusted outcome level (the discipline's coefficient). The rules answer two reviewers' "
+    "attempts to single out a patient from these sums; they are not a proof that no combination of sums "
+    "can, which is why the sums are off by default: read them with the data-protection officer before "
+    "enabling them.")
 
 
 def what_leaves(site: str, tables: dict[str, pd.DataFrame], k: int, aggregates: dict | None = None) -> str:
@@ -576,7 +577,8 @@ def what_leaves(site: str, tables: dict[str, pd.DataFrame], k: int, aggregates: 
     ]
     for name, columns in COLUMN_WORDS.items():
         lines += ["", f"### {name}", ""] + [f"- `{column}`: {words}" for column, words in columns.items()]
-    lines += ["", f"### {AGGREGATES}", "", AGGREGATE_WORDS.format(k=k), ""]
+    lines += ["", f"### {AGGREGATES}", "",
+              AGGREGATE_WORDS.format(k=k, least=max(k, MIN_GROUP)), ""]
     for outcome, entry in (aggregates or {}).items():
         sent = entry["status"] == SENT
         lines.append(f"- {outcome}: " + (f"sent ({len(entry['parameters'])} parameters)" if sent
@@ -588,9 +590,11 @@ def csv_bytes(table: pd.DataFrame) -> bytes:
     return table.to_csv(index=False, float_format="%.10g", lineterminator="\n").encode()
 
 
-def build_bundle(results: Path, plan: Path, site: str | None = None) -> tuple[str, dict[str, bytes]]:
+def build_bundle(results: Path, plan: Path, site: str | None = None, one_stage: bool = False
+                 ) -> tuple[str, dict[str, bytes]]:
     """The site label and the bundle's files (name -> bytes) from a finished run's `results/`, with the
-    hash of the analysis plan the run recorded; `site` overrides the run's `network.site`. Refuses
+    hash of the analysis plan the run recorded; `site` overrides the run's `network.site`, `one_stage`
+    True sends the one-stage sums whatever the run's `network.one_stage` (off by default). Refuses
     (InputError) when the run is not finished, its tables changed since its manifest, or the run's plan
     is not `plan` (the checkout's: the bundle would claim a plan its results did not follow), and when the
     plan or `results` is missing."""
@@ -639,7 +643,8 @@ def build_bundle(results: Path, plan: Path, site: str | None = None) -> tuple[st
     info = provenance(manifest, site=label, plan_sha256=run_plan, fingerprints=fingerprints,
                       instrument=instrument_info(config["instruments"]["alliance"]))
     files = {name: csv_bytes(table) for name, table in tables.items()}
-    aggregates = site_aggregates(features, config["models"]["covariates"], statuses, k)
+    enabled = one_stage or bool(config.get("network", {}).get("one_stage", False))
+    aggregates = site_aggregates(features, config["models"]["covariates"], statuses, k, enabled=enabled)
     files[AGGREGATES] = json_text(aggregates).encode()
     files["provenance.json"] = json_text(info).encode()
     files[SUMMARY] = what_leaves(label, tables, k, aggregates).encode()

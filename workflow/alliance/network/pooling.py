@@ -72,8 +72,8 @@ COORDINATOR_REASONS = {BELOW_MINIMUM: N_("fewer than {k} patients"),
 
 
 ONE_STAGE_COLUMNS = ["outcome", "predictor", "metric", "status", "reason", "k_sites", "n_patients",
-                     "smallest_site", "n_therapists", "estimate", "std_error", "ci_low", "ci_high",
-                     "combined_sd", "estimate_per_combined_sd", "std_error_per_combined_sd",
+                     "smallest_site", "n_therapists", "n_clusters", "estimate", "std_error", "ci_low",
+                     "ci_high", "combined_sd", "estimate_per_combined_sd", "std_error_per_combined_sd",
                      "ci_low_per_combined_sd", "ci_high_per_combined_sd", "few_clusters", "sites_withheld"]
 NOT_COMPUTED = "not_computed"
 # Why the coordinator computed no one-stage estimate (English in one_stage.csv, translated in the report).

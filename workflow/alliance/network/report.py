@@ -298,8 +298,8 @@ ONE_STAGE_OWN_VARIANCES = N_(
     "analysis of the combined patients estimates one of each, so the two differ by more than for the other "
     "effects (ANALYSIS_PLAN.md, section 11).")
 ONE_STAGE_FEW_CLUSTERS = N_(
-    "With {n} therapists in all, fewer than {minimum}, its CI is on t({df}), and its SE is the usual "
-    "clustered one: the plan's small-sample correction needs each therapist's patients' rows.")
+    "With {n} clusters of therapists in all, fewer than {minimum}, its CI is on t({df}), and its SE is the "
+    "usual clustered one: the plan's small-sample correction needs each therapist's patients' rows.")
 
 
 def one_stage_words(row: dict | None, unit: str, min_clusters: int) -> str:
@@ -317,8 +317,8 @@ def one_stage_words(row: dict | None, unit: str, min_clusters: int) -> str:
             low=format_number(row["ci_low"], digits), high=format_number(row["ci_high"], digits),
             n=format_count(row["n_patients"]), k=row["k_sites"])
         if bool(row["few_clusters"]):
-            said += " " + _(ONE_STAGE_FEW_CLUSTERS).format(n=row["n_therapists"], minimum=min_clusters,
-                                                           df=row["n_therapists"] - 1)
+            said += " " + _(ONE_STAGE_FEW_CLUSTERS).format(n=row["n_clusters"], minimum=min_clusters,
+                                                           df=row["n_clusters"] - 1)
         if row["outcome"] == "satisfaction" and row["k_sites"] > 1:
             said += " " + _(ONE_STAGE_OWN_VARIANCES)
         if row["status"] == "approximate":

@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plan", type=Path, default=Path("ANALYSIS_PLAN.md"), help="the analysis plan")
     parser.add_argument("--site", default="", help="the site's label (default: the run's network.site)")
     parser.add_argument("--out", type=Path, default=None, help="where to write (default: <results>/share)")
+    parser.add_argument("--one-stage", action="store_true",
+                        help="send the one-stage sums (aggregates.json) whatever network.one_stage says")
     parser.add_argument("--check-site", action="store_true",
                         help="only check the site's label, before the run")
     parser.add_argument("--config", type=Path, default=None, help="with --check-site: the run's config file")
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     try:
-        site, files = build_bundle(args.results, args.plan, args.site or None)
+        site, files = build_bundle(args.results, args.plan, args.site or None, one_stage=args.one_stage)
         path = write_bundle(site, files, args.out or args.results / "share")
     except USER_ERRORS as error:
         print(f"\n{error}\n", file=sys.stderr)

@@ -181,7 +181,8 @@ def site_bundles(results: Path, out: Path, sites: int, seed: int = 20261203) -> 
 
     from alliance.network.bundle import build_bundle, csv_bytes, write_bundle
 
-    _, files = build_bundle(results, Path(__file__).resolve().parents[3] / "ANALYSIS_PLAN.md", "site01")
+    _, files = build_bundle(results, Path(__file__).resolve().parents[3] / "ANALYSIS_PLAN.md", "site01",
+                            one_stage=True)  # the one-stage sums too: the pooling's whole work
     rng = np.random.default_rng(seed)
     paths = []
     for i in range(1, sites + 1):

@@ -55,7 +55,7 @@ def primary_per_point(features: pd.DataFrame, covariates: list[str]) -> tuple[pd
 
 
 def replication(synthetic: dict, *, early_window: int, covariates: list[str], seed: int,
-                min_cell_size: int = 5, min_clusters: int = 50) -> pd.DataFrame:
+                min_cell_size: int = 10, min_clusters: int = 50) -> pd.DataFrame:
     """One cohort: per primary effect, the one-stage and pooled estimates per point, their SEs, tau and the
     number of sites pooled."""
     rng = np.random.default_rng(seed)
@@ -89,11 +89,13 @@ def replication(synthetic: dict, *, early_window: int, covariates: list[str], se
 
 
 def replications(synthetic: dict, *, site_sd: float, early_window: int, covariates: list[str], count: int,
-                 seed: int, cohort: dict | None = None) -> pd.DataFrame:
+                 seed: int, cohort: dict | None = None, min_cell_size: int = 10, min_clusters: int = 50
+                 ) -> pd.DataFrame:
     """`count` replications (seeds `seed`, `seed` + 1, ...) of multi-site cohorts (`cohort`, default
     `COHORT`) with between-site SD `site_sd`."""
     cfg = synthetic | (cohort or COHORT) | {"site_effect_sd": site_sd}
-    return pd.concat([replication(cfg, early_window=early_window, covariates=covariates, seed=seed + i)
+    return pd.concat([replication(cfg, early_window=early_window, covariates=covariates, seed=seed + i,
+                                  min_cell_size=min_cell_size, min_clusters=min_clusters)
                       for i in range(count)], ignore_index=True).assign(site_effect_sd=site_sd)
 
 
@@ -146,6 +148,8 @@ def main() -> None:
     args = check_parser(__doc__, seed=3000).parse_args()
     config = read_config(args.config)
     common = {"early_window": config["features"]["early_window"],
+              "min_cell_size": config["privacy"]["min_cell_size"],
+              "min_clusters": config["models"]["min_clusters"],
               "covariates": config["models"]["covariates"], "count": args.replications, "seed": args.seed}
     none = replications(config["synthetic"], site_sd=0.0, **common)
     planted = replications(config["synthetic"], site_sd=PLANTED_SD, **common)
