@@ -291,3 +291,4 @@ def test_the_two_therapists_of_a_group_of_two_are_one_cluster(cohort):
     assert entry["n_clusters"] == entry["n_therapists"] - 1
     column = entry["parameters"].index(["discipline", "osteopathy"])
     assert np.abs(np.asarray(entry["meat"])[column]).max() < 1e-9
+

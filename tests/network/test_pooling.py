@@ -635,3 +635,23 @@ def test_one_site_pooled_alone_keeps_its_own_interval():
     own = single.effects.iloc[0]
     names = ("estimate", "std_error", "ci_low", "ci_high")
     assert [primary[f"{name}_per_combined_sd"] for name in names] == [own[name] for name in names]
+
+
+def test_a_network_where_no_site_sent_the_one_stage_sums_says_so_once():
+    """The one-stage sums are off by default: where no site sent them the pooled report says so once,
+    not under every primary effect naming every site; where a site sent them but not for this model, the
+    effect's own sentence says why."""
+    from alliance.network.pooling import one_stage_table
+    from alliance.network.report import pooled_report
+
+    off = {outcome: {"status": "withheld", "reason": "not_enabled"}
+           for outcome in ("attendance", "dropout", "satisfaction")}
+    cases = ((("not_enabled", "not_enabled"), 1, 0), (("not_enabled", "few_patients"), 0, 1))
+    for reasons, once, each in cases:
+        bundles = [bundle("a", -0.8), bundle("b", -1.0, mean=4.1)]
+        for item, reason in zip(bundles, reasons, strict=True):
+            item.aggregates = {outcome: entry | {"reason": reason} for outcome, entry in off.items()}
+        pooled, sites = pool_bundles(bundles)
+        page = pooled_report(bundles, pooled, sites, *pool_benchmarks(bundles), one_stage_table(bundles))
+        assert page.count("No site sent the sums from which all the sites") == once
+        assert page.count("No analysis of all the sites") == each  # the dropout effect's sentence

@@ -292,6 +292,8 @@ ONE_STAGE_ONE_SITE = N_(
     "The site's patients in one model, computed from the sums it sent (one stage, no patient row moved): "
     "{estimate} {unit} (95% CI {low} to {high}), {n} patients analysed.")
 ONE_STAGE_APPROXIMATE = N_("This is {reason}.")
+ONE_STAGE_OFF = N_("No site sent the sums from which all the sites' patients are analysed in one model "
+                   "(network.one_stage, off by default), so that analysis is not given.")
 # The mixed model's sums carry each site's own variance components (plan section 11, "H3's limit").
 ONE_STAGE_OWN_VARIANCES = N_(
     "Each site's patients are weighted by that site's own therapist and residual variances, where an "
@@ -525,6 +527,10 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
     cell_sizes = {b.site: b.provenance["min_cell_size"] for b in bundles}
     one_stage_rows = {} if one_stage is None else {row["outcome"]: row
                                                    for row in one_stage.to_dict(orient="records")}
+    if not any(entry.get("reason") != "not_enabled" for b in bundles for entry in b.aggregates.values()):
+        # no site enabled the sums (off by default): said once, not under every effect
+        one_stage_rows = {}
+        parts.append("<p class=\"note\">" + html.escape(_(ONE_STAGE_OFF)) + "</p>")
     min_clusters = network_min_clusters(bundles)
     for row in pooled[pooled["analysis"] == "primary"].to_dict(orient="records"):
         mask = np.logical_and.reduce([sites[c] == row[c] for c in EFFECT_KEY])
