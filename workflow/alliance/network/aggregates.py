@@ -150,8 +150,9 @@ def binomial_parts(x: np.ndarray, successes: np.ndarray, trials: np.ndarray, clu
             "meat": clustered_meat(x * (successes - trials * p)[:, None], clusters)}
 
 
-def _binomial_fit(design, x: np.ndarray) -> dict:
-    """The primary logistic model (H1's binomial counts, H2's dropout) refitted on the raw scale."""
+def _binomial_fit(design, x: np.ndarray, clusters: np.ndarray) -> dict:
+    """The primary logistic model (H1's binomial counts, H2's dropout) refitted on the raw scale, its
+    outer product clustered by `clusters` (`meat_clusters`)."""
     from statsmodels.genmod import families
     from statsmodels.genmod.generalized_linear_model import GLM
 
@@ -163,14 +164,13 @@ def _binomial_fit(design, x: np.ndarray) -> dict:
         successes, trials = data["dropout_event"].to_numpy(float), np.ones(len(data))
     fit = GLM(np.column_stack([successes, trials - successes]), x, family=families.Binomial()).fit()
     estimate = np.asarray(fit.params)
-    return {"estimate": estimate} | binomial_parts(x, successes, trials,
-                                                   meat_clusters(data, design.covariates), estimate)
+    return {"estimate": estimate} | binomial_parts(x, successes, trials, clusters, estimate)
 
 
-def _mixed_fit(design, x: np.ndarray) -> dict:
+def _mixed_fit(design, x: np.ndarray, clusters: np.ndarray) -> dict:
     """The primary linear mixed model (H3) on the raw scale: the REML variance components, the fixed
-    effects by GLS, X'V^-1 X and the clustered outer product of X_g'V_g^-1 r_g (by the quasi-demeaned
-    rows, on which GLS is least squares)."""
+    effects by GLS, X'V^-1 X and the outer product of X_g'V_g^-1 r_g clustered by `clusters` (by the
+    quasi-demeaned rows, on which GLS is least squares)."""
     from alliance.stats.reml import random_intercept_reml
 
     data = design.data
@@ -182,8 +182,7 @@ def _mixed_fit(design, x: np.ndarray) -> dict:
     scale = reml.residual_variance
     residual = y_star - x_star @ estimate
     return {"estimate": estimate, "information": x_star.T @ x_star / scale,
-            "meat": clustered_meat(x_star * (residual / scale)[:, None],
-                                   meat_clusters(data, design.covariates))}
+            "meat": clustered_meat(x_star * (residual / scale)[:, None], clusters)}
 
 
 def grouping_columns(data: pd.DataFrame, covariates: Sequence[str]) -> list[str]:
@@ -253,11 +252,13 @@ def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.
             result[outcome] = {"status": WITHHELD, "reason": reason}
             continue
         x, parameters, references = raw_design(design, features, covariates)
-        parts = _mixed_fit(design, x) if outcome == "satisfaction" else _binomial_fit(design, x)
+        clusters = meat_clusters(data, design.covariates)
+        fit = _mixed_fit if outcome == "satisfaction" else _binomial_fit
+        parts = fit(design, x, clusters)
         result[outcome] = {"status": SENT, "predictor": design.predictor, "parameters": parameters,
                            "references": references, "n_patients": len(data),
                            "n_therapists": int(data["therapist_id"].nunique()),
-                           "n_clusters": len(np.unique(meat_clusters(data, design.covariates))),
+                           "n_clusters": len(np.unique(clusters)),
                            **{name: np.asarray(value).tolist() for name, value in parts.items()}}
     return result
 
