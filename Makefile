@@ -133,15 +133,17 @@ check-pooling: $(STAMP)
 
 ## share: this site's bundle of aggregates, results/share/<site>.zip, and what leaves the site in words beside it
 ## (checks the label, then runs the workflow: nothing is re-run when the results are up to date). The label is network.site
-## of the config, or SITE=clinic_a. Example: make share CONFIG=my.yaml SITE=clinic_a
+## of the config, or SITE=clinic_a. ONE_STAGE=1 (or network.one_stage: true) also sends the one-stage sums, off by
+## default (read what they tell first). Example: make share CONFIG=my.yaml SITE=clinic_a
 SITE ?=
+ONE_STAGE ?=
 share: $(STAMP)
 	$(BIN)/python -m alliance.network.share --check-site $(if $(CONFIG),--config $(CONFIG),) $(if $(SITE),--site $(SITE),)
 	$(BIN)/snakemake --cores $(CORES) $(CONFIG_ARG) $(SNAKEMAKE_ARGS)
-	$(BIN)/python -m alliance.network.share $(if $(SITE),--site $(SITE),) $(if $(ONE_STAGE),--one-stage,)
+	$(BIN)/python -m alliance.network.share $(if $(SITE),--site $(SITE),) $(if $(filter 1 true yes,$(ONE_STAGE)),--one-stage,)
 
 ## pool: the coordinator pools the sites' bundles into results/pooled/ (effects.csv, sites.csv, benchmarks.csv,
-## report.html, in POOL_LANGUAGE: en, es or ca); incompatible bundles are refused.
+## one_stage.csv, report.html, in POOL_LANGUAGE: en, es or ca); incompatible bundles are refused.
 ## Example: make pool BUNDLES="a.zip b.zip c.zip" POOL_LANGUAGE=es
 BUNDLES ?=
 POOL_LANGUAGE ?= en

@@ -292,3 +292,21 @@ def test_the_two_therapists_of_a_group_of_two_are_one_cluster(cohort):
     column = entry["parameters"].index(["discipline", "osteopathy"])
     assert np.abs(np.asarray(entry["meat"])[column]).max() < 1e-9
 
+
+
+def test_the_counts_read_as_whole_numbers_beside_a_row_not_computed(cohort):
+    """A model no site sent leaves NaN in its row, which turns the table's count columns into floats: the
+    report had said "With 44.0 clusters of therapists in all ... t(43.0)" (a reviewer)."""
+    from alliance.network.pooling import one_stage_table
+    from alliance.network.report import one_stage_words
+
+    bundles = network(cohort)
+    for bundle in bundles:
+        bundle.aggregates["satisfaction"] = {"status": "withheld", "reason": "few_patients"}
+    table = one_stage_table(bundles).set_index("outcome")
+    assert table["n_clusters"].dtype == float  # the NaN of satisfaction's row
+    row = table.loc["attendance"].to_dict() | {"outcome": "attendance", "few_clusters": True}
+    words = one_stage_words(row, "log OR per point", 1000)
+    clusters = int(row["n_clusters"])
+    assert f"With {clusters} clusters of therapists in all" in words and f"t({clusters - 1})" in words
+    assert ".0" not in words.replace(f"{row['estimate']:.2f}", "")

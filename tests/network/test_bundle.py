@@ -343,3 +343,21 @@ def test_make_share_checks_the_site_label_before_the_run(root, tmp_path, capsys)
     mine.write_text("network: {site: clinic_b}\n")
     assert configured_site(mine, root / "config.yaml") == "clinic_b"
     assert main(["--check-site", "--config", str(mine), "--site", "no spaces"]) == 1
+
+
+def test_a_bundle_whose_sums_are_not_of_this_version_is_refused(tmp_path):
+    """`make pool` read aggregates.json without looking: a sent entry without its clusters' count, a
+    withheld one without a reason or with an unknown one crashed with a KeyError (a reviewer); such a
+    bundle is refused with the fix."""
+    files = {name: b"a,b\n1,2\n" for name in ENTRIES if name.endswith(".csv")}
+    files |= {"provenance.json": json.dumps({"bundle_format": BUNDLE_FORMAT, "site": "x"}).encode(),
+              "WHAT_LEAVES_THE_SITE.md": b"# what\n",
+              "effects.csv": csv_bytes(pd.DataFrame(columns=EFFECT_COLUMNS))}
+    for broken in ({"dropout": {"status": "withheld"}}, {"dropout": {"status": "withheld", "reason": "new"}},
+                   {"dropout": {"status": "sent", "estimate": [0.0]}}, {"other": {"status": "sent"}}, []):
+        (tmp_path / "b.zip").write_bytes(zip_bytes(files | {"aggregates.json": json.dumps(broken).encode()}))
+        with pytest.raises(InputError, match=r"aggregates\.json is not of this version's form: share again"):
+            read_bundle(tmp_path / "b.zip")
+    fine = {"dropout": {"status": "withheld", "reason": "not_enabled"}}
+    (tmp_path / "b.zip").write_bytes(zip_bytes(files | {"aggregates.json": json.dumps(fine).encode()}))
+    assert read_bundle(tmp_path / "b.zip").aggregates == fine

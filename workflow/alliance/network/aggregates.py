@@ -24,8 +24,10 @@ and scikit-learn fit models to rows, not to sums of sites' likelihoods, hence th
 against statsmodels' fit of the combined rows on the pipeline's own models (tests/network).
 
 The common model is the plan's primary model with one intercept and one set of covariate effects for all
-sites: no between-site variance, which the two-stage pooling's tau estimates. A site withholds a model
-whose sums would describe fewer than k patients (`site_aggregates`); the result is "approximate" where a
+sites: no between-site variance, which the two-stage pooling's tau estimates. A site sends the sums only
+where `network.one_stage` is on, and withholds a model whose sums would describe too few: fewer than k
+patients or therapists, a group or crossed cell of fewer than max(k, 10) (`withheld_reason`); the two
+therapists of a group of two are one cluster (`meat_clusters`). The result is "approximate" where a
 site analysed fewer than `MIN_SITE_PATIENTS`, and for the mixed model each site's own variance components
 weigh its patients (plan section 11, "H3's limit").
 """
@@ -199,11 +201,8 @@ def withheld_reason(data: pd.DataFrame, covariates: Sequence[str], k: int) -> st
     `WITHHELD_REASONS`, or "". Groups are the values of `grouping_columns`; each needs at least
     max(k, `MIN_GROUP`) patients (the third derivatives give a group about ten sums in two unknowns a
     patient, alliance and severity: a reviewer nearly solved a group of five), and so does each cell of
-    two of them crossed (the information's entry of two indicators is a sum over the cell); a group whose
-    patients come from two therapists needs each of those therapists to have 0 or at least k patients in
-    every group (the clustered outer product's entries of the group are the two therapists' score sums,
-    equal and opposite, so a product with another group's entry singles out that therapist's patients
-    there)."""
+    two of them crossed (the information's entry of two indicators is a sum over the cell). The two
+    therapists of a group of two are one cluster of the outer product instead (`meat_clusters`)."""
     if len(data) < k:
         return "few_patients"
     if data["therapist_id"].nunique() < k:

@@ -517,25 +517,26 @@ COLUMN_WORDS = {
 
 
 AGGREGATE_WORDS = (
-    "Sent only where the site enabled them (network.one_stage, off by default, or make share ONE_STAGE=1). "
-    "For each primary model (attendance, dropout, satisfaction), the sums from which the coordinator "
-    "computes the analysis of all sites' patients in one model without their rows (ANALYSIS_PLAN.md, "
-    "section 11): the model's parameters (alliance per point, each numeric covariate per unit, each "
-    "category against this site's first level) and their estimates; the information matrix (a weighted "
-    "sum over patients of the products of their predictors); for the logistic models the sums of the "
-    "triple products; the outer product of the scores summed by therapist (the two therapists of a group "
-    "that has exactly two counting as one, whose entries of the group are then 0); the numbers of patients "
-    "and therapists. A group is a category of a categorical covariate (a discipline) or a value of a numeric "
-    "covariate with fewer than 10 distinct values. A model is withheld, with its reason, when its sample "
-    "has fewer than {k} patients or therapists, or when a group or a cell of two groups crossed has fewer "
-    "than {least} patients. What the sums tell: each group's approximate number of patients "
-    "(exact, each at least {least}, where the satisfaction model's therapist variance is estimated as 0: "
-    "its sums are then those of ordinary least squares) and the means and spread of its alliance and "
-    "baseline severity; where a discipline has one therapist, the same of that therapist's patients and "
-    "their adjusted outcome level (the discipline's coefficient). The rules answer two reviewers' "
-    "attempts to single out a patient from these sums; they are not a proof that no combination of sums "
-    "can, which is why the sums are off by default: read them with the data-protection officer before "
-    "enabling them.")
+    "Sent only where the site enabled them (network.one_stage, off by default, or make share "
+    "ONE_STAGE=1). For each primary model (attendance, dropout, satisfaction), the sums from which the "
+    "coordinator computes the analysis of all sites' patients in one model without their rows "
+    "(ANALYSIS_PLAN.md, section 11): the model's parameters (alliance per point, each numeric covariate "
+    "per unit, each category against this site's first level) and their estimates; the information matrix"
+    " (a weighted sum over patients of the products of their predictors); for the logistic models the "
+    "sums of the triple products; the outer product of the scores summed by therapist (the two therapists"
+    " of a group that has exactly two counting as one, whose entries of the group are then 0); the "
+    "numbers of patients, therapists and such clusters; each categorical covariate's reference level. A "
+    "group is a category of a categorical covariate (a discipline) or a value of a numeric covariate with"
+    " fewer than 10 distinct values. A model is withheld, with its reason, when its sample has fewer than"
+    " {k} patients or therapists, when a group or a cell of two groups crossed has fewer than {least} "
+    "patients, and when the site's own model was not fitted. What the sums tell: each group's approximate"
+    " number of patients (exact, each at least {least}, where the satisfaction model's therapist variance"
+    " is estimated as 0: its sums are then those of ordinary least squares) and the means and spread of "
+    "its alliance and baseline severity; where a discipline has one therapist, the same of that "
+    "therapist's patients and their adjusted outcome level (the discipline's coefficient). The rules "
+    "answer two reviewers' attempts to single out a patient from these sums; they are not a proof that no"
+    " combination of sums can, which is why the sums are off by default: read them with the data-"
+    "protection officer before enabling them.")
 
 
 def what_leaves(site: str, tables: dict[str, pd.DataFrame], k: int, aggregates: dict | None = None) -> str:
@@ -699,5 +700,28 @@ def read_bundle(path: Path) -> Bundle:
     if lacking:
         raise InputError(f"{path}: its effects.csv lacks {', '.join(lacking)}: share again with the same "
                          "version of the pipeline")
+    aggregates = json.loads(files[AGGREGATES])
+    if not aggregates_readable(aggregates):
+        raise InputError(f"{path}: its {AGGREGATES} is not of this version's form: share again with the same "
+                         "version of the pipeline")
     return Bundle(str(path), table("effects.csv"), table("statuses.csv"), table("flows.csv"),
-                  table("reliability.csv"), table("benchmarks.csv"), info, json.loads(files[AGGREGATES]))
+                  table("reliability.csv"), table("benchmarks.csv"), info, aggregates)
+
+
+SENT_KEYS = {"predictor", "parameters", "references", "n_patients", "n_therapists", "n_clusters", "estimate",
+             "information", "meat"}
+
+
+def aggregates_readable(aggregates: object) -> bool:
+    """Whether a bundle's aggregates.json has this version's form: per primary outcome, a sent entry with
+    every sum (`SENT_KEYS`) or a withheld one with a known reason."""
+    if not isinstance(aggregates, dict) or not set(aggregates) <= set(PRIMARY_OUTCOMES):
+        return False
+    def readable(entry: object) -> bool:
+        if not isinstance(entry, dict):
+            return False
+        if entry.get("status") == SENT:
+            return set(entry) >= SENT_KEYS
+        return entry.get("status") == "withheld" and entry.get("reason") in WITHHELD_REASONS
+
+    return all(readable(entry) for entry in aggregates.values())

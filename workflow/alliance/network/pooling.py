@@ -512,7 +512,6 @@ def one_stage_table(bundles: list[Bundle]) -> pd.DataFrame:
     metric = metric_for(bundles)
     sites = pd.concat([site_rows(b, metric) for b in bundles], ignore_index=True)
     min_clusters = network_min_clusters(bundles)
-    windows = {b.provenance.get("settings", {}).get("early_window") for b in bundles}
     rows = []
     for outcome in PRIMARY_OUTCOMES:
         entries = {b.site: b.aggregates.get(outcome, {"status": "withheld", "reason": "not_fitted"})
@@ -522,6 +521,7 @@ def one_stage_table(bundles: list[Bundle]) -> pd.DataFrame:
                              if entry["status"] != SENT)
         covariates = {tuple(sorted({column for column, _ in entry["parameters"]} | set(entry["references"])))
                       for entry in sent.values()}
+        windows = {b.provenance.get("settings", {}).get("early_window") for b in bundles if b.site in sent}
         reason = ("instruments" if metric != PER_POINT else "none_sent" if not sent
                   else "covariates" if len(covariates) > 1 else "early_window" if len(windows) > 1 else "")
         row = {"outcome": outcome, "metric": PER_POINT, "k_sites": len(sent), "sites_withheld": withheld}

@@ -317,10 +317,10 @@ def one_stage_words(row: dict | None, unit: str, min_clusters: int) -> str:
         said = _(ONE_STAGE_ONE_SITE if row["k_sites"] == 1 else ONE_STAGE_SENTENCE).format(
             estimate=format_number(row["estimate"], digits), unit=unit,
             low=format_number(row["ci_low"], digits), high=format_number(row["ci_high"], digits),
-            n=format_count(row["n_patients"]), k=row["k_sites"])
+            n=format_count(int(row["n_patients"])), k=int(row["k_sites"]))
         if bool(row["few_clusters"]):
-            said += " " + _(ONE_STAGE_FEW_CLUSTERS).format(n=row["n_clusters"], minimum=min_clusters,
-                                                           df=row["n_clusters"] - 1)
+            clusters = int(row["n_clusters"])  # a float where the table has rows not computed
+            said += " " + _(ONE_STAGE_FEW_CLUSTERS).format(n=clusters, minimum=min_clusters, df=clusters - 1)
         if row["outcome"] == "satisfaction" and row["k_sites"] > 1:
             said += " " + _(ONE_STAGE_OWN_VARIANCES)
         if row["status"] == "approximate":
