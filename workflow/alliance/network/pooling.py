@@ -85,7 +85,7 @@ ONE_STAGE_REASONS = {
     "not_converged": N_("the combined score equations did not settle on a solution"),
     "approximate": N_("approximate: a site analysed fewer than 300 patients, and computed from sums this "
                       "analysis matches the analysis of the combined patients closely only at about 400 a "
-                      "site (ANALYSIS_PLAN.md, section 11)"),
+                      "site (ANALYSIS_PLAN.md, section 11)"),  # 300: aggregates.MIN_SITE_PATIENTS
 }
 
 
@@ -504,6 +504,14 @@ def network_min_clusters(bundles: list[Bundle]) -> int:
     return max(int(b.provenance.get("settings", {}).get("min_clusters", 50)) for b in bundles)
 
 
+def withheld_sites(bundles: list[Bundle], outcome: str) -> list[tuple[str, str]]:
+    """The sites that sent no one-stage sums for `outcome`, each with its reason's key
+    (`WITHHELD_REASONS`)."""
+    entries = [(b.site, b.aggregates.get(outcome, {"status": "withheld", "reason": "not_fitted"}))
+               for b in bundles]
+    return [(site, entry["reason"]) for site, entry in entries if entry["status"] != SENT]
+
+
 def one_stage_table(bundles: list[Bundle]) -> pd.DataFrame:
     """Per primary outcome, the analysis of the sites' patients together computed from the aggregates they
     sent (`alliance.network.aggregates.one_stage`; per point, with the per-SD version of `per_combined_sd`
@@ -514,11 +522,10 @@ def one_stage_table(bundles: list[Bundle]) -> pd.DataFrame:
     min_clusters = network_min_clusters(bundles)
     rows = []
     for outcome in PRIMARY_OUTCOMES:
-        entries = {b.site: b.aggregates.get(outcome, {"status": "withheld", "reason": "not_fitted"})
-                   for b in bundles}
-        sent = {site: entry for site, entry in entries.items() if entry["status"] == SENT}
-        withheld = "; ".join(f"{site}: {WITHHELD_REASONS[entry['reason']]}" for site, entry in entries.items()
-                             if entry["status"] != SENT)
+        sent = {b.site: b.aggregates[outcome] for b in bundles
+                if b.aggregates.get(outcome, {}).get("status") == SENT}
+        withheld = "; ".join(f"{site}: {WITHHELD_REASONS[reason]}"
+                             for site, reason in withheld_sites(bundles, outcome))
         covariates = {tuple(sorted({column for column, _ in entry["parameters"]} | set(entry["references"])))
                       for entry in sent.values()}
         windows = {b.provenance.get("settings", {}).get("early_window") for b in bundles if b.site in sent}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import io
 import textwrap
+from collections.abc import Sequence
 
 import matplotlib as mpl
 import numpy as np
@@ -20,6 +21,7 @@ from matplotlib.figure import Figure
 
 from alliance.i18n import N_, _, language, ngettext
 from alliance.instruments import PUBLISHED_NAMES
+from alliance.network.aggregates import WITHHELD_REASONS
 from alliance.network.bundle import EFFECT_KEY, PRIMARY_OUTCOMES, Bundle
 from alliance.network.pooling import (
     BELOW_MINIMUM,
@@ -31,6 +33,7 @@ from alliance.network.pooling import (
     network_min_clusters,
     site_status,
     tau_digits,
+    withheld_sites,
 )
 from alliance.report.analysis import SHARE_OUTCOMES
 from alliance.report.format import (
@@ -304,10 +307,12 @@ ONE_STAGE_FEW_CLUSTERS = N_(
     "usual clustered one: the plan's small-sample correction needs each therapist's patients' rows.")
 
 
-def one_stage_words(row: dict | None, unit: str, min_clusters: int) -> str:
+def one_stage_words(row: dict | None, unit: str, min_clusters: int,
+                    withheld: Sequence[tuple[str, str]] = ()) -> str:
     """The primary effect of the analysis of all the sites' patients together from their aggregates
-    (`alliance.network.pooling.one_stage_table`), with the sites it leaves out and why; or why there is
-    none. Empty without the table's row."""
+    (`alliance.network.pooling.one_stage_table`), with the sites it leaves out and why (`withheld`: site
+    and reason key, `alliance.network.pooling.withheld_sites`); or why there is none. Empty without the
+    table's row."""
     if row is None:
         return ""
     if row["status"] not in ("fitted", "approximate"):
@@ -325,10 +330,8 @@ def one_stage_words(row: dict | None, unit: str, min_clusters: int) -> str:
             said += " " + _(ONE_STAGE_OWN_VARIANCES)
         if row["status"] == "approximate":
             said += " " + _(ONE_STAGE_APPROXIMATE).format(reason=_(row["reason"]))
-    withheld = row.get("sites_withheld")
-    if isinstance(withheld, str) and withheld:
-        named = "; ".join(f"{site} ({_(reason)})" for site, reason in
-                          (item.split(": ", 1) for item in withheld.split("; ")))
+    if withheld:
+        named = "; ".join(f"{site} ({_(WITHHELD_REASONS[reason])})" for site, reason in withheld)
         said += " " + _("Sites whose sums were not sent: {sites}.").format(sites=named)
     return said
 
@@ -555,7 +558,8 @@ def pooled_report(bundles: list[Bundle], pooled: pd.DataFrame, sites: pd.DataFra
         notes = site_items(list(excluded[["site", "status", "reason"]].itertuples(index=False)), cell_sizes)
         said = " ".join(filter(None, [estimate, combined_sd_words(row), direction_words(row),
                                       heterogeneity_words(row)]))
-        together = one_stage_words(one_stage_rows.get(row["outcome"]), effect_unit(row), min_clusters)
+        together = one_stage_words(one_stage_rows.get(row["outcome"]), effect_unit(row), min_clusters,
+                                   withheld_sites(bundles, row["outcome"]))
         parts += [f"<h3>{html.escape(title)}</h3><figure>{svg(fig)}</figure>",
                   f"<p>{html.escape(said)}</p>", f"<p>{html.escape(together)}</p>" if together else "",
                   table_html(site_table(effect_sites, row)),
