@@ -37,6 +37,7 @@ settings.setdefault("decision_points", [2, 3, 4, 5, 6])
 settings.setdefault("folds", 5)
 settings.setdefault("threshold", "auto")
 settings.setdefault("penalty", "cv")
+settings.setdefault("max_parameters", "auto")
 settings.setdefault("seed", 20261203)
 early_window = config.get("features", {}).get("early_window", 3)
 settings["primary_session"] = (early_window if settings.get("primary_session", "auto") == "auto"
@@ -86,8 +87,20 @@ at_primary = {"decision_points": [settings["primary_session"]]}
 print(auc_and_benefit(primary, at_primary | {"threshold": 0.30}).to_string())
 
 # %% [markdown]
+# How many predictors enter: the run lets in, in the plan's order, as many predictor parameters as the
+# patients and dropouts at each decision point support (`max_parameters: auto`, Riley et al. 2020). A
+# number lets in more or fewer; 20 lets in every candidate, to see what the extra parameters cost out of
+# sample.
+
+# %%
+for allowed in ("auto", 20):
+    print(f"max_parameters {allowed}:")
+    print(auc_and_benefit(primary, at_primary | {"max_parameters": allowed}).to_string())
+
+# %% [markdown]
 # Other predictors: the last alliance total alone (what a cut-off rule uses, as a model), or the
-# alliance predictors without the rupture flag; any column of the decision rows can be tried.
+# alliance predictors without the rupture flag; any column of the decision rows can be tried, and a
+# tuple's order is the order in which they enter.
 
 # %%
 for chosen in (("alliance_last",), tuple(p for p in ALLIANCE_PREDICTORS if p != "rupture_so_far")):

@@ -289,6 +289,20 @@ def test_a_choice_of_schemas_is_said_in_words(root, default_config):
         error.value)
 
 
+@pytest.mark.parametrize("given", [0, "all", 2.5])
+def test_the_early_warning_parameter_limit_is_auto_or_a_whole_number(root, default_config, given):
+    """`early_warning.max_parameters`: auto or an integer >= 1; anything else stops the run in words."""
+    config = copy.deepcopy(default_config)
+    config["early_warning"]["max_parameters"] = given
+    with pytest.raises(ConfigError) as error:
+        check_config(config, root / "workflow/schemas/config.schema.yaml")
+    expected = f"early_warning.max_parameters: given {given!r}; expected auto or an integer >= 1"
+    assert expected in str(error.value)
+    config["early_warning"]["max_parameters"] = 3
+    assert check_config(config, root / "workflow/schemas/config.schema.yaml")["early_warning"][
+        "max_parameters"] == 3
+
+
 def test_make_passes_the_config_file_without_swallowing_the_targets(root):
     """`make run CONFIG=my.yaml SNAKEMAKE_ARGS=<target>`: Snakemake's --configfile takes any number of
     files, so `--configfile my.yaml <target>` read the target as a second config file (FileNotFoundError);

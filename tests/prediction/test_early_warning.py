@@ -21,6 +21,7 @@ from alliance.prediction.early_warning import (
     category_levels,
     design_matrix,
     early_warning_analysis,
+    entered,
     no_cutoff,
     out_of_fold,
     patient_list,
@@ -37,7 +38,7 @@ from alliance.prediction.measures import (
     standard_error_ci,
     therapist_draws,
 )
-from alliance.simulation.early_warning_check import cohort_rows, null_config
+from alliance.simulation.early_warning_check import cohort_rows, default_synthetic, null_config
 
 COVARIATES = ["baseline_severity", "discipline"]
 LIGHT = {"decision_points": [3], "primary_session": 3, "folds": 5, "bootstrap": 50, "threshold": "auto",
@@ -204,12 +205,61 @@ def test_the_tables_of_the_analysis(planted):
     assert len(result["clinic_cutoffs"]["3"]) == 5
 
 
+def test_predictors_enter_in_order_while_the_budget_allows():
+    """Hand-made rows: a category of four levels (one missing) counts 3 parameters, a number 1. The list
+    stops at the first predictor that does not fit (sessions remaining, 1 parameter, does not jump the
+    category); the first predictor always enters."""
+    rows = pd.DataFrame({"alliance_mean": [3.0, 4.0, 5.0, 2.0], "baseline_severity": [1.0, 2.0, 3.0, 4.0],
+                         "discipline": ["nutrition", "osteopathy", "physiotherapy", None],
+                         "sessions_remaining": [3, 4, 5, 6], "alliance_last": [3.0, 4.0, 5.0, 1.0]})
+    candidates = predictor_sets(rows, COVARIATES)["alliance_covariates"]
+    assert candidates == ["alliance_mean", "baseline_severity", "discipline", "sessions_remaining",
+                          "alliance_last", "alliance_change", "rupture_so_far", "alliance_n_scored"]
+    present = [c for c in candidates if c in rows.columns]
+    assert entered(rows, present, 0) == entered(rows, present, 1) == ["alliance_mean"]
+    assert entered(rows, present, 4) == ["alliance_mean", "baseline_severity"]
+    assert entered(rows, present, 5) == ["alliance_mean", "baseline_severity", "discipline"]
+    assert entered(rows, present, 7) == present
+
+
+def test_the_default_cohort_comes_within_03_of_its_oracle():
+    """Issue 18's target on the default run's own cohort (seed 20261126, 400 patients: 380 at session 3,
+    67 dropouts) with the config's settings (penalty chosen by inner CV): Riley et al.'s criteria allow 4
+    parameters, so the alliance mean and baseline severity enter (discipline's 3 more do not). Every
+    candidate (max_parameters 20, the model before the budget) reached .643 against the oracle's .689."""
+    import yaml
+
+    from alliance.simulation.early_warning_check import DEFAULT
+
+    synthetic = default_synthetic()
+    rows, oracle = cohort_rows(synthetic["seed"], synthetic["n_patients"], synthetic["n_therapists"])
+    settings = yaml.safe_load(DEFAULT.read_text())["early_warning"] | {
+        "decision_points": [3], "primary_session": 3, "bootstrap": 20}
+    best = roc_auc_score(rows["dropout"], oracle)
+    analyses = {allowed: analyse(rows, settings | {"max_parameters": allowed}) for allowed in ("auto", 20)}
+    aucs = {allowed: analysis["measures"].set_index(["validation", "strategy", "measure"]).loc[
+        ("therapist_cv", "alliance_covariates", "auc"), "estimate"] for allowed, analysis in analyses.items()}
+    assert (len(rows), int(rows["dropout"].sum()), round(best, 3)) == (380, 67, 0.689)
+    assert abs(aucs["auto"] - best) < 0.03, aucs
+    assert aucs[20] == pytest.approx(0.643, abs=0.0005)
+    every = analyses[20]["result"]
+    assert every["parameters_allowed"] == {"3": 20}
+    candidates = predictor_sets(rows, COVARIATES)["alliance_covariates"]
+    assert every["entered"]["3"]["alliance_covariates"] == candidates
+    auto = analyses["auto"]["result"]
+    assert auto["parameters_allowed"] == {"3": 4}
+    assert auto["entered"]["3"] == {"alliance": ["alliance_mean", "alliance_last", "alliance_change",
+                                                 "rupture_so_far"],
+                                    "alliance_covariates": ["alliance_mean", "baseline_severity"]}
+
+
 def test_null_cohorts_give_an_auc_near_half():
-    """Two cohorts of `make check-early-warning`'s null condition (seeds 3006 and 3008) whose AUC CI from
-    the fixed out-of-fold predictions excluded .5 (below and above it): the CI from the refitted models
-    covers .5, is the estimate +/- 1.96 SD of `refit_aucs`' draws, and neither is declared actionable."""
+    """Two cohorts of `make check-early-warning`'s null condition (seeds 3006 and 3011) whose AUC CI from
+    the fixed out-of-fold predictions excludes .5 (below it, .30 to .44, and above it, from .5004): the CI
+    from the refitted models covers .5, is the estimate +/- 1.96 SD of `refit_aucs`' draws, and neither is
+    declared actionable."""
     settings = LIGHT | {"bootstrap": 200, "seed": 20261203}
-    for seed in (3006, 3008):
+    for seed in (3006, 3011):
         rows, _oracle = cohort_rows(seed=seed, n_patients=400, n_therapists=32, config=null_config())
         analysis = analyse(rows, settings)
         auc = analysis["measures"].set_index(["validation", "strategy", "measure"]).loc[
@@ -218,7 +268,7 @@ def test_null_cohorts_give_an_auc_near_half():
         assert not analysis["result"]["verdict"]["actionable"]
         at_k = rows[rows["session"] == 3].reset_index(drop=True)
         y = at_k["dropout"].to_numpy(dtype=int)
-        predictors = predictor_sets(at_k, COVARIATES)["alliance"]
+        predictors = analysis["result"]["entered"]["3"]["alliance"]
         designs = {"alliance": design_matrix(at_k, predictors, category_levels(at_k, predictors))}
         validated = out_of_fold(at_k, designs, 5, 1.0, 20261203, 3)
         weights = therapist_draws(at_k["therapist_id"].to_numpy(), 200, np.random.default_rng([20261203, 3]))
@@ -322,7 +372,7 @@ def test_the_patient_list_leaves_out_small_therapists(planted):
     latest = rows.head(30).assign(latest_session=4)
     counts = rows.drop_duplicates("patient_id")["therapist_id"].value_counts()
     small = counts.index[counts < 13]
-    listed, note = patient_list(rows, latest, analysis["result"], covariates=COVARIATES,
+    listed, note = patient_list(rows, latest, analysis["result"],
                                 instrument=load_instrument("wai_sr"), therapist_patients=counts,
                                 min_cell_size=13, penalty=1.0, seed=1)
     assert not listed["therapist_id"].isin(small).any()

@@ -200,3 +200,43 @@ def test_dropouts_that_leave_few_who_stayed_are_withheld_as_more_than():
                              "yet (left out), 194 analysed, of whom more than 184 dropped out.")
     assert sentence(4).endswith("194 analysed, of whom fewer than 10 dropped out.")
     assert sentence(100).endswith("194 analysed, of whom 100 dropped out.")
+
+
+def test_the_predictors_that_entered_and_why():
+    """The default run's case: 4 parameters allowed at session 3; each model names what entered and what
+    was left out. A fixed number says it is the configuration's; a run before the budget (no `entered`) and
+    a decision point not analysed say nothing."""
+    candidates = {"alliance": ["alliance_mean", "alliance_last", "alliance_change", "rupture_so_far",
+                               "alliance_n_scored"],
+                  "alliance_covariates": ["alliance_mean", "baseline_severity", "discipline",
+                                          "sessions_remaining", "alliance_last", "alliance_change",
+                                          "rupture_so_far", "alliance_n_scored"]}
+    entered = {"alliance": candidates["alliance"][:4],
+               "alliance_covariates": candidates["alliance_covariates"][:2]}
+    budgeted = result() | {"predictors": candidates, "max_parameters": "auto",
+                           "parameters_allowed": {"3": 4}, "entered": {"3": entered}}
+    text = early_warning_section(budgeted, measures(), FLOW)["predictors"]
+    assert text == (
+        "Predictors: the patients analysed at session 3 and their dropouts support 4 predictor parameters "
+        "(a category of L levels counts L - 1; Riley et al., 2020), so the predictors entered in the plan's "
+        "order until the next would have exceeded them. Alliance so far: the mean of the totals so far, the "
+        "last total, the change since the first total and a rupture so far (left out: the number of scored "
+        "sessions); Alliance and covariates: the mean of the totals so far and baseline severity (left out: "
+        "discipline, the sessions remaining, the last total, the change since the first total, a rupture so "
+        "far and the number of scored sessions).")
+    every = budgeted | {"max_parameters": 20, "parameters_allowed": {"3": 20}, "entered": {"3": candidates}}
+    fixed = early_warning_section(every, measures(), FLOW)["predictors"]
+    assert fixed.startswith("Predictors: the configuration allows 20 predictor parameters at a decision "
+                            "point (early_warning.max_parameters)")
+    assert fixed.endswith("Alliance so far: the mean of the totals so far, the last total, the change since "
+                          "the first total, a rupture so far and the number of scored sessions; Alliance and "
+                          "covariates: the mean of the totals so far, baseline severity, discipline, the "
+                          "sessions remaining, the last total, the change since the first total, a rupture "
+                          "so far and the number of scored sessions.")
+    assert early_warning_section(result(), measures(), FLOW)["predictors"] == ""
+    assert early_warning_section(budgeted | {"entered": {}}, measures(), FLOW)["predictors"] == ""
+    with use_language("es"):
+        spanish = early_warning_section(budgeted, measures(), FLOW)["predictors"]
+    assert spanish.startswith("Predictores: los pacientes analizados en la sesión 3 y sus abandonos "
+                              "admiten 4 ")
+    assert "(quedan fuera: discipline" not in spanish and "gravedad" in spanish

@@ -32,7 +32,7 @@ with user_errors_to_console(log):
     result = analysis["result"]
     if settings["patient_list"]:
         latest = latest_rows(session_scores, patients, points, covariates, params.rupture_c)
-        listed, note = patient_list(rows, latest, result, covariates=covariates, instrument=instrument,
+        listed, note = patient_list(rows, latest, result, instrument=instrument,
                                     therapist_patients=patients["therapist_id"].value_counts(),
                                     min_cell_size=params.min_cell_size, penalty=settings["penalty"],
                                     seed=settings["seed"])

@@ -25,8 +25,10 @@ import pandas as pd
 from alliance.features.ruptures import detect_ruptures
 from alliance.scoring.scores import TOTAL, is_scored
 
-ALLIANCE_PREDICTORS = ("alliance_last", "alliance_mean", "alliance_change", "alliance_n_scored",
-                       "rupture_so_far")
+# In their order of entry into the early-warning models (`alliance.prediction.early_warning.entered`):
+# the mean first, the most reliable summary and the predictor of the plan's H2.
+ALLIANCE_PREDICTORS = ("alliance_mean", "alliance_last", "alliance_change", "rupture_so_far",
+                       "alliance_n_scored")
 REMAINING = "sessions_remaining"
 FLOW_COLUMNS = ["session", "in_treatment", "no_alliance_score", "at_risk", "dropped_out"]
 

@@ -2,14 +2,18 @@
 validated out of sample (ANALYSIS_PLAN.md, section 10).
 
 At each decision point k (`decision_points`) two penalised logistic models predict dropout: "alliance"
-(the alliance so far: last total, mean, change, number scored, a rupture so far; what a feedback system
-uses) and "alliance_covariates" (these, the plan's covariates and the sessions remaining to the planned
-end). Each is a scikit-learn pipeline (median imputation and standardisation of numbers, one-hot coding
-of categories, L2-penalised logistic regression whose penalty C is chosen from `PENALTIES` by the log
-loss of an inner 3-fold cross-validation grouped by therapist within the training data). Beside them,
-two rules on the last alliance total: the instrument's conventional cut-off (`Instrument.cutoff`, e.g.
-SRS < 36; refused for an instrument without one) and the clinic's own cut-off, chosen by Youden's J in
-each training fold and applied to the held-out fold (so it carries no optimism).
+(the alliance so far: mean, last total, change, a rupture so far, number scored; what a feedback system
+uses) and "alliance_covariates" (the mean, the plan's covariates, the sessions remaining to the planned
+end, then the other alliance predictors). The predictors enter in that order for as long as the sample at
+k supports their parameters (`entered`, `alliance.prediction.sample_size.parameter_budget`: Riley et al.'s
+(2020) criteria, or `max_parameters` of the config): a model of more parameters than its events support
+overfits, and penalisation does not rescue it (Riley et al., 2021). Each is a scikit-learn pipeline
+(median imputation and standardisation of numbers, one-hot coding of categories, L2-penalised logistic
+regression whose penalty C is chosen from `PENALTIES` by the log loss of an inner 3-fold cross-validation
+grouped by therapist within the training data). Beside them, two rules on the last alliance total: the
+instrument's conventional cut-off (`Instrument.cutoff`, e.g. SRS < 36; refused for an instrument without
+one) and the clinic's own cut-off, chosen by Youden's J in each training fold and applied to the held-out
+fold (so it carries no optimism).
 
 Validation (TRIPOD type 2a): an outer `folds`-fold cross-validation grouped by therapist (stratified by
 dropout; a patient's therapist is never in both the training and the held-out fold) gives every row an
@@ -19,6 +23,11 @@ The data contract has no dates, so no temporal split is possible.
 
 References
 ----------
+Riley, R. D., Ensor, J., Snell, K. I. E., et al. (2020). Calculating the sample size required for developing
+a clinical prediction model. BMJ, 368, m441.
+Riley, R. D., Snell, K. I. E., Martin, G. P., et al. (2021). Penalization and shrinkage methods produced
+unreliable clinical prediction models especially when sample size was small. Journal of Clinical
+Epidemiology, 132, 88-96.
 Collins, G. S., Reitsma, J. B., Altman, D. G., & Moons, K. G. M. (2015). Transparent reporting of a
 multivariable prediction model for individual prognosis or diagnosis (TRIPOD). Annals of Internal
 Medicine, 162(1), 55-63.
@@ -52,6 +61,7 @@ from alliance.prediction.measures import (
     weighted_fold_auc,
 )
 from alliance.prediction.refit import penalised_logistic, refit_risks
+from alliance.prediction.sample_size import parameter_budget
 
 FAMILY = "early_warning"
 MODELS = ("alliance", "alliance_covariates")
@@ -87,10 +97,38 @@ def status_key(session: int, strategy: str, validation: str = THERAPIST_CV) -> s
 
 def predictor_sets(rows: pd.DataFrame, covariates: list[str],
                    alliance: tuple[str, ...] = ALLIANCE_PREDICTORS) -> dict[str, list[str]]:
-    """The predictors of each model: the `alliance` ones, then the sessions remaining and the covariates
-    present in `rows`."""
+    """The candidate predictors of each model in their order of entry (`entered`): the `alliance` ones;
+    and the first of them, the covariates present in `rows`, the sessions remaining, then the others."""
     present = [c for c in covariates if c in rows.columns]
-    return {"alliance": list(alliance), "alliance_covariates": [*alliance, REMAINING, *present]}
+    return {"alliance": list(alliance),
+            "alliance_covariates": [*alliance[:1], *present, REMAINING, *alliance[1:]]}
+
+
+def predictor_parameters(rows: pd.DataFrame, predictor: str) -> int:
+    """The parameters `predictor` adds to a model of `rows`: 1 for a number, the levels less one for a
+    category (a missing value is a level, as in `design_matrix`)."""
+    if pd.api.types.is_numeric_dtype(rows[predictor]):
+        return 1
+    return max(rows[predictor].astype(object).where(rows[predictor].notna(), MISSING).nunique() - 1, 0)
+
+
+def parameters_allowed(setting: str | int, y: np.ndarray) -> int:
+    """The predictor parameters a model of outcomes `y` may have: `setting` (config
+    early_warning.max_parameters) when a number, else (auto) `parameter_budget` at their number and
+    dropout rate."""
+    return int(setting) if setting != "auto" else parameter_budget(len(y), float(np.mean(y)))
+
+
+def entered(rows: pd.DataFrame, candidates: list[str], allowed: int) -> list[str]:
+    """The `candidates` that enter a model of `rows`, in order, until the next would take the
+    parameters beyond `allowed`; the first always enters (a model needs a predictor)."""
+    used, total = [], 0
+    for predictor in candidates:
+        total += predictor_parameters(rows, predictor)
+        if used and total > allowed:
+            break
+        used.append(predictor)
+    return used
 
 
 MISSING = "(missing)"
@@ -342,10 +380,12 @@ def early_warning_analysis(rows: pd.DataFrame, settings: dict, *, covariates: li
     """The early-warning analysis of the decision rows (`alliance.prediction.decision_points`).
 
     `settings` is the config's `early_warning` block (decision_points, primary_session, folds,
-    bootstrap, threshold, penalty, seed); `alliance` the alliance predictors (a notebook may try
-    others); `flow` the decision points' flow (`decision_rows`), whose patients in treatment tell an
-    empty decision point's reason. Returns the result (JSON-ready: statuses, thresholds, cut-offs, the
-    verdict) and the tables: measures, decision curve, calibration bins, ROC points.
+    bootstrap, threshold, penalty, max_parameters (auto when absent), seed); `alliance` the alliance
+    predictors in their order of entry (a notebook may try others); `flow` the decision points' flow
+    (`decision_rows`), whose patients in treatment tell an empty decision point's reason. Returns the
+    result (JSON-ready: statuses, the parameters allowed and the predictors entered at each decision
+    point, thresholds, cut-offs, the verdict) and the tables: measures, decision curve, calibration bins,
+    ROC points.
     """
     from sklearn import config_context
 
@@ -361,12 +401,13 @@ def _analysis(rows: pd.DataFrame, settings: dict, *, covariates: list[str], inst
     points = sorted(int(k) for k in settings["decision_points"])
     primary, folds, seed = int(settings["primary_session"]), int(settings["folds"]), int(settings["seed"])
     penalty = settings.get("penalty", DEFAULT_PENALTY)
+    allowed = settings.get("max_parameters", "auto")
     sets = predictor_sets(rows, covariates, alliance)
     levels = category_levels(rows, sets["alliance_covariates"])
     result = {"family": FAMILY, "statuses": [], "primary_session": primary, "decision_points": points,
               "folds": folds, "bootstrap": int(settings["bootstrap"]), "seed": seed,
-              "predictors": sets, "levels": levels, "penalty": penalty, "thresholds": {},
-              "clinic_cutoffs": {},
+              "predictors": sets, "levels": levels, "penalty": penalty, "max_parameters": allowed,
+              "parameters_allowed": {}, "entered": {}, "thresholds": {}, "clinic_cutoffs": {},
               "conventional_cutoff": (None if instrument.cutoff is None else
                                       {"value": instrument.cutoff.value,
                                        "inclusive": instrument.cutoff.inclusive}),
@@ -377,7 +418,9 @@ def _analysis(rows: pd.DataFrame, settings: dict, *, covariates: list[str], inst
         y = at_k["dropout"].to_numpy(dtype=int)
         try:
             check_estimable(at_k, session, folds, min_cell_size, in_treatment.get(session))
-            designs = {name: design_matrix(at_k, predictors, levels) for name, predictors in sets.items()}
+            budget = parameters_allowed(allowed, y)
+            used = {name: entered(at_k, candidates, budget) for name, candidates in sets.items()}
+            designs = {name: design_matrix(at_k, predictors, levels) for name, predictors in used.items()}
             validated = out_of_fold(at_k, designs, folds, penalty, seed, session)
         except NotEstimable as error:
             for strategy in (*MODELS, *RULES):
@@ -385,6 +428,8 @@ def _analysis(rows: pd.DataFrame, settings: dict, *, covariates: list[str], inst
                                                         error.message))
             continue
         threshold = alert_threshold(settings["threshold"], y)
+        result["parameters_allowed"][str(session)] = budget
+        result["entered"][str(session)] = used
         result["thresholds"][str(session)] = threshold
         result["clinic_cutoffs"][str(session)] = validated["cutoffs"]
         risks, clinic, fold = validated["risks"], validated["clinic"], validated["folds"]
@@ -501,15 +546,15 @@ def verdict(measures: pd.DataFrame, primary: int, result: dict) -> dict:
             "net_benefit_exceeds_defaults": benefits, "actionable": discriminates and benefits}
 
 
-def patient_list(rows: pd.DataFrame, latest: pd.DataFrame, result: dict, *, covariates: list[str],
-                 instrument: Instrument, therapist_patients: pd.Series, min_cell_size: int,
-                 penalty: float | str, seed: int) -> tuple[pd.DataFrame, dict]:
+def patient_list(rows: pd.DataFrame, latest: pd.DataFrame, result: dict, *, instrument: Instrument,
+                 therapist_patients: pd.Series, min_cell_size: int, penalty: float | str, seed: int
+                 ) -> tuple[pd.DataFrame, dict]:
     """The clinic's list (internal use only): for each patient still in treatment (`latest`, from
-    `decision_points.latest_rows`), the risk of each model fitted to all the rows of its decision point,
+    `decision_points.latest_rows`), the risk of each model (of the predictors that entered it at the
+    decision point, `result["entered"]`) fitted to all the rows of its decision point,
     whether it reaches the alert threshold and whether the last total is below the conventional cut-off.
     Patients of therapists with fewer than `min_cell_size` patients (`therapist_patients`) are left out;
     the note says how many therapists."""
-    sets = predictor_sets(rows, covariates)
     columns = ["patient_id", "therapist_id", "latest_session", "decision_point",
                *(f"risk_{name}" for name in MODELS), *(f"alert_{name}" for name in MODELS),
                "below_conventional_cutoff"]
@@ -526,7 +571,7 @@ def patient_list(rows: pd.DataFrame, latest: pd.DataFrame, result: dict, *, cova
         at_k = rows[rows["session"] == session]
         threshold = result["thresholds"][str(int(session))]
         table = group[["patient_id", "therapist_id", "latest_session"]].assign(decision_point=int(session))
-        for name, predictors in sets.items():
+        for name, predictors in result["entered"][str(int(session))].items():
             levels = result["levels"]
             model = fit_model(design_matrix(at_k, predictors, levels), at_k["dropout"].to_numpy(dtype=int),
                               at_k["therapist_id"].to_numpy(), penalty, seed)

@@ -25,7 +25,16 @@ from alliance.report.format import (
     is_number,
 )
 from alliance.report.style import figure_style, message_figure, new_figure
-from alliance.report.words import WITHHELD, early_sessions, fill, more_than, reason_text, status_word
+from alliance.report.words import (
+    WITHHELD,
+    early_sessions,
+    fill,
+    more_than,
+    reason_text,
+    series,
+    status_word,
+    variable_name,
+)
 
 STRATEGY_WORDS = {
     "alliance": N_("Alliance so far"),
@@ -39,7 +48,8 @@ MODELS = ("alliance", "alliance_covariates")
 RULES = ("conventional_cutoff", "clinic_cutoff")
 VALIDATION = "therapist_cv"
 EMPTY = {"available": False, "rows": [], "cutoffs": [], "verdict": "", "site": "", "not_estimated": [],
-         "primary": 0, "threshold": "", "flow": "", "no_ci": "", "withheld": "", "versus_h2": ""}
+         "primary": 0, "threshold": "", "flow": "", "predictors": "", "no_ci": "", "withheld": "",
+         "versus_h2": ""}
 
 
 def _estimate(rows: pd.DataFrame, measure: str, digits: int = 2, *, unit: bool = True,
@@ -163,6 +173,7 @@ def early_warning_section(result: Mapping | None, measures: pd.DataFrame | None,
                "cutoffs": cutoff_rows(result, measures, primary), "site": site_sentence(measures, primary),
                "conventional": bool(result.get("conventional_cutoff")),
                "flow": flow_sentence(flow, primary, min_cell_size),
+               "predictors": predictors_sentence(result, primary),
                "versus_h2": "" if early_window is None else fill(
                    _(VERSUS_H2), window=format_count(early_window), session=format_count(primary),
                    sessions=early_sessions(early_window))}
@@ -211,6 +222,50 @@ def site_sentence(measures: pd.DataFrame, primary: int) -> str:
              for name in MODELS if name in rows.index]
     return fill(_("Holding out one site at a time (each site predicted by models fitted to the others): "
                   "{parts}."), parts="; ".join(parts))
+
+
+# The early-warning models' own predictors (`alliance.prediction.decision_points`) in running text; a
+# covariate is named by `variable_name`.
+PREDICTOR_PHRASES = {
+    "alliance_mean": N_("the mean of the totals so far"),
+    "alliance_last": N_("the last total"),
+    "alliance_change": N_("the change since the first total"),
+    "rupture_so_far": N_("a rupture so far"),
+    "alliance_n_scored": N_("the number of scored sessions"),
+    "sessions_remaining": N_("the sessions remaining"),
+}
+
+
+def predictor_phrase(predictor: str) -> str:
+    """An early-warning predictor in running text."""
+    return _(PREDICTOR_PHRASES[predictor]) if predictor in PREDICTOR_PHRASES else variable_name(predictor)
+
+
+def predictors_sentence(result: Mapping, primary: int) -> str:
+    """Which predictors entered each model at the primary decision point, and why the others did not (the
+    parameters its patients and dropouts support, Riley et al. 2020, or the configuration's number); ""
+    where the decision point was not analysed."""
+    used = result.get("entered", {}).get(str(primary))
+    if not used:
+        return ""
+    parts = []
+    for name in MODELS:
+        left_out = [p for p in result["predictors"][name] if p not in used[name]]
+        entered_words = series([predictor_phrase(p) for p in used[name]])
+        parts.append(fill(_("{model}: {entered}") if not left_out else
+                          _("{model}: {entered} (left out: {left_out})"),
+                          model=_(STRATEGY_WORDS[name]), entered=entered_words,
+                          left_out=series([predictor_phrase(p) for p in left_out])))
+    allowed = format_count(result["parameters_allowed"][str(primary)])
+    why = (_("the patients analysed at session {session} and their dropouts support {allowed} predictor "
+             "parameters (a category of L levels counts L - 1; Riley et al., 2020), so the predictors "
+             "entered in the plan's order until the next would have exceeded them")
+           if result.get("max_parameters", "auto") == "auto" else
+           _("the configuration allows {allowed} predictor parameters at a decision point "
+             "(early_warning.max_parameters), so the predictors entered in the plan's order until the next "
+             "would have exceeded them"))
+    return fill(_("Predictors: {why}. {parts}."), parts="; ".join(parts),
+                why=fill(why, session=format_count(primary), allowed=allowed))
 
 
 # Why the patients and dropouts counted here are not H2's (a reader compared 67 dropouts with H2's 57).

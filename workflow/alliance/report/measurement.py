@@ -39,6 +39,7 @@ from alliance.report.words import (
     more_than,
     reason_text,
     reason_words,
+    series,
     share_cell,
     status_word,
 )
@@ -286,15 +287,8 @@ def sessions_text(by_sessions: pd.DataFrame) -> str:
         "A single session's alliance total has a reliability of {reliability} as a measure of the patient's "
         "alliance level (the patient ICC of scored session totals, every scored session). By the "
         "Spearman-Brown formula, the reliability of a patient's mean reaches {reached}.").format(
-        reliability=format_unit(single), reached=_and(reached))
+        reliability=format_unit(single), reached=series(reached))
     return join([text, reason_text(by_sessions.iloc[0])])
-
-
-def _and(parts: list[str]) -> str:
-    """"a and b", "a, b and c" in the active language."""
-    if len(parts) < 2:
-        return "".join(parts)
-    return _("{first} and {last}").format(first=", ".join(parts[:-1]), last=parts[-1])
 
 
 def agreement_rows(agreement: pd.DataFrame, min_cell_size: int) -> list[tuple[str, str]]:

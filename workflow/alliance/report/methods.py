@@ -183,16 +183,26 @@ def symptom_sentence(config: Mapping, model_results: list[dict], synthetic: bool
 
 
 def early_warning_settings(config: Mapping) -> dict[str, str]:
-    """The early warning's decision points, folds, bootstrap draws and penalty as the Methods write them
-    (a fixed C had been described as chosen by cross-validation)."""
+    """The early warning's decision points, folds, bootstrap draws, penalty and predictor entry as the
+    Methods write them (a fixed C had been described as chosen by cross-validation)."""
     settings = config["early_warning"]
     points = [format_count(k) for k in sorted(int(k) for k in settings["decision_points"])]
     penalty = settings.get("penalty", "cv")
     chosen = (_("whose penalty is chosen by an inner cross-validation grouped by therapist")
               if penalty == "cv" else _("with the penalty fixed by the configuration (C = {c})").format(
                   c=format_general(float(penalty))))
+    allowed = settings.get("max_parameters", "auto")
+    entry = (_("The predictors entered in that order (the covariates and the sessions remaining after the "
+               "mean) for as long as each decision point's patients and dropouts supported their parameters "
+               "by two criteria (Riley et al., 2020): an expected shrinkage of at least 0.9 and an optimism "
+               "of at most 0.05 in Nagelkerke's R\u00b2, the anticipated Cox-Snell R\u00b2 taken as 15% of "
+               "its maximum.")
+             if allowed == "auto" else
+             _("The predictors entered in that order (the covariates and the sessions remaining after the "
+               "mean) up to {allowed} predictor parameters (early_warning.max_parameters).").format(
+                 allowed=format_count(int(allowed))))
     return {"points": join(points, ", "), "folds": format_count(settings["folds"]),
-            "draws": format_count(settings["bootstrap"]), "penalty": chosen}
+            "draws": format_count(settings["bootstrap"]), "penalty": chosen, "entry": entry}
 
 
 # The rupture criteria (config ruptures.criterion) in words, not as their code names ("criterio prior diff").
@@ -354,9 +364,9 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
         "fitted by full-information maximum likelihood with standard errors robust to the therapist level.")
     early_warning = _(
         "At sessions {points}, the risk of dropping out after session k was predicted from what is known at "
-        "k: the alliance so far (the last total, the mean and change of the totals, their number and a "
-        "rupture so far), alone and with the covariates and the sessions remaining, by L2-penalised "
-        "logistic regression {penalty}. "
+        "k: the alliance so far (the mean of the totals, the last total, their change, a rupture so far and "
+        "their number), alone and with the covariates and the sessions remaining, by L2-penalised "
+        "logistic regression {penalty}. {entry} "
         "Every measure is out of sample: {folds}-fold cross-validation grouped by therapist (and, with "
         "several sites, each site held out in turn). The area under the ROC curve, calibration intercept and "
         "slope, the Brier score and, at the alert threshold, sensitivity, specificity, positive predictive "

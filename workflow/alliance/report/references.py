@@ -180,6 +180,10 @@ REFERENCES = {
         "Partlett, C., & Riley, R. D. (2017). Random effects meta-analysis: Coverage performance of 95% "
         "confidence and prediction intervals following REML estimation. *Statistics in Medicine, 36*(2), "
         "301-317."),
+    "Riley et al. (2020)": (
+        "Riley, R. D., Ensor, J., Snell, K. I. E., Harrell, F. E., Jr., Martin, G. P., Reitsma, J. B., "
+        "Moons, K. G. M., Collins, G., & van Smeden, M. (2020). Calculating the sample size required for "
+        "developing a clinical prediction model. *BMJ, 368*, m441."),
     "Röver, Knapp & Friede (2015)": (
         "Röver, C., Knapp, G., & Friede, T. (2015). Hartung-Knapp-Sidik-Jonkman approach and its "
         "modification for random-effects meta-analysis with few studies. *BMC Medical Research "

@@ -577,6 +577,13 @@ def fill(message: str, **values: object) -> str | Markup:
     return elided_format(message, **values)  # Catalan "de 1,38": "d'1,38"
 
 
+def series(parts: list[str]) -> str:
+    """"a and b", "a, b and c" in the active language."""
+    if len(parts) < 2:
+        return "".join(parts)
+    return _("{first} and {last}").format(first=", ".join(parts[:-1]), last=parts[-1])
+
+
 def join(parts, separator: str = " ") -> str | Markup:
     """`parts` joined, without the empty ones (Markup, the others escaped, when a part is Markup)."""
     parts = [part for part in parts if part]
