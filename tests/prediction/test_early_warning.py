@@ -22,9 +22,11 @@ from alliance.prediction.early_warning import (
     design_matrix,
     early_warning_analysis,
     entered,
+    fit_model,
     no_cutoff,
     out_of_fold,
     patient_list,
+    predict,
     predictor_sets,
     refit_aucs,
     roc_points,
@@ -170,8 +172,9 @@ def test_youden_cutoff_by_hand():
 
 @pytest.fixture(scope="module")
 def planted():
-    """A cohort of the default generator, 2,000 patients (the 400 of the default run leave 73 dropouts
-    at session 3: too few for the oracle target, see ANALYSIS_PLAN.md section 10), and its analysis."""
+    """A cohort of the default generator, 2,000 patients (every candidate predictor enters; the default
+    run's 400 leave 67 dropouts at session 3, where the mean and severity enter: see
+    `test_the_default_cohort_comes_within_03_of_its_oracle`), and its analysis."""
     rows, oracle = cohort_rows(seed=20261126, n_patients=2000, n_therapists=160)
     analysis = analyse(rows, LIGHT)
     return rows, oracle, analysis
@@ -251,6 +254,40 @@ def test_the_default_cohort_comes_within_03_of_its_oracle():
     assert auto["entered"]["3"] == {"alliance": ["alliance_mean", "alliance_last", "alliance_change",
                                                  "rupture_so_far"],
                                     "alliance_covariates": ["alliance_mean", "baseline_severity"]}
+
+
+def test_a_sample_with_room_for_no_covariate_fits_only_the_alliance_model():
+    """150 patients (about 140 at session 3, 25 dropouts): Riley et al.'s criteria allow 1 parameter, so
+    both models would be the mean alone. "alliance_covariates" is not fitted, with that reason (and none of
+    its rows, curves or points are written); "alliance" is, and the clinic list leaves the other's risk
+    empty. Its risks are those of the mean alone refitted to all rows (the budget binds: the list does
+    not use every candidate)."""
+    rows, _oracle = cohort_rows(seed=7, n_patients=150, n_therapists=12)
+    analysis = analyse(rows, LIGHT | {"max_parameters": "auto"})
+    result = analysis["result"]
+    assert result["parameters_allowed"] == {"3": 1}
+    assert result["entered"] == {"3": {"alliance": ["alliance_mean"]}}
+    statuses = {s["key"]: s for s in result["statuses"]}
+    assert statuses[status_key(3, "alliance")]["status"] == "fitted"
+    for validation in ("therapist_cv", "leave_one_site_out"):
+        skipped = statuses[status_key(3, "alliance_covariates", validation)]
+        assert skipped["status"] == "not_estimable"
+        assert skipped["reason"] == ("the patients analysed at session 3 and their dropouts support 1 "
+                                     "predictor parameter, too few for a covariate beside the mean of the "
+                                     "alliance totals")
+    for table in ("measures", "decision_curve", "calibration", "roc"):
+        assert "alliance_covariates" not in set(analysis[table]["strategy"]), table
+    counts = rows.drop_duplicates("patient_id")["therapist_id"].value_counts()
+    latest = rows[rows["session"] == 3].head(40).assign(latest_session=3)
+    listed, _note = patient_list(rows, latest, result, instrument=load_instrument("wai_sr"),
+                                 therapist_patients=counts, min_cell_size=1, penalty=1.0, seed=11)
+    assert len(listed) == 40 and listed["risk_alliance_covariates"].isna().all()
+    at_k = rows[rows["session"] == 3]
+    mean_only = fit_model(design_matrix(at_k, ["alliance_mean"], {}), at_k["dropout"].to_numpy(dtype=int),
+                          at_k["therapist_id"].to_numpy(), 1.0, 11)
+    expected = predict(mean_only, design_matrix(latest, ["alliance_mean"], {}))
+    by_patient = listed.set_index("patient_id")["risk_alliance"]
+    assert by_patient.loc[latest["patient_id"]].to_numpy() == pytest.approx(expected, rel=1e-12)
 
 
 def test_null_cohorts_give_an_auc_near_half():

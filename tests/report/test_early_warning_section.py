@@ -203,9 +203,11 @@ def test_dropouts_that_leave_few_who_stayed_are_withheld_as_more_than():
 
 
 def test_the_predictors_that_entered_and_why():
-    """The default run's case: 4 parameters allowed at session 3; each model names what entered and what
-    was left out. A fixed number says it is the configuration's; a run before the budget (no `entered`) and
-    a decision point not analysed say nothing."""
+    """The default run's case: 4 parameters allowed at session 3 (other counts at other decision points);
+    each fitted model names what entered and what was left out. A fixed number says it is the
+    configuration's, and where nothing was left out that every candidate entered; one parameter is
+    singular; a model not fitted (`no_covariate`) is not listed; a run before the budget (no `entered`)
+    and a decision point not analysed say nothing."""
     candidates = {"alliance": ["alliance_mean", "alliance_last", "alliance_change", "rupture_so_far",
                                "alliance_n_scored"],
                   "alliance_covariates": ["alliance_mean", "baseline_severity", "discipline",
@@ -214,29 +216,37 @@ def test_the_predictors_that_entered_and_why():
     entered = {"alliance": candidates["alliance"][:4],
                "alliance_covariates": candidates["alliance_covariates"][:2]}
     budgeted = result() | {"predictors": candidates, "max_parameters": "auto",
-                           "parameters_allowed": {"3": 4}, "entered": {"3": entered}}
+                           "parameters_allowed": {"2": 3, "3": 4, "4": 4, "6": 2}, "entered": {"3": entered}}
     text = early_warning_section(budgeted, measures(), FLOW)["predictors"]
     assert text == (
         "Predictors: the patients analysed at session 3 and their dropouts support 4 predictor parameters "
         "(a category of L levels counts L - 1; Riley et al., 2020), so the predictors entered in the plan's "
-        "order until the next would have exceeded them. Alliance so far: the mean of the totals so far, the "
-        "last total, the change since the first total and a rupture so far (left out: the number of scored "
-        "sessions); Alliance and covariates: the mean of the totals so far and baseline severity (left out: "
-        "discipline, the sessions remaining, the last total, the change since the first total, a rupture so "
-        "far and the number of scored sessions).")
+        "order until the next would have exceeded them (the first in any case). Alliance so far: the mean of "
+        "the totals so far, the last total, the change since the first total and a rupture so far (left out: "
+        "the number of scored sessions); Alliance and covariates: the mean of the totals so far and baseline "
+        "severity (left out: discipline, the sessions remaining, the last total, the change since the first "
+        "total, a rupture so far and the number of scored sessions). At the other decision points the "
+        "parameters allowed differ, and with them the predictors (result.json): 3 at session 2 and 2 at "
+        "session 6.")
     every = budgeted | {"max_parameters": 20, "parameters_allowed": {"3": 20}, "entered": {"3": candidates}}
     fixed = early_warning_section(every, measures(), FLOW)["predictors"]
-    assert fixed.startswith("Predictors: the configuration allows 20 predictor parameters at a decision "
-                            "point (early_warning.max_parameters)")
-    assert fixed.endswith("Alliance so far: the mean of the totals so far, the last total, the change since "
-                          "the first total, a rupture so far and the number of scored sessions; Alliance and "
-                          "covariates: the mean of the totals so far, baseline severity, discipline, the "
-                          "sessions remaining, the last total, the change since the first total, a rupture "
-                          "so far and the number of scored sessions.")
+    assert fixed.startswith(
+        "Predictors: the configuration allows 20 predictor parameters at a decision point "
+        "(early_warning.max_parameters), so every candidate entered. Alliance so far: the mean of the totals "
+        "so far, the last total, the change since the first total, a rupture so far and the number of scored "
+        "sessions; Alliance and covariates:")
+    one = budgeted | {"parameters_allowed": {"3": 1}, "entered": {"3": {"alliance": ["alliance_mean"]}}}
+    assert early_warning_section(one, measures(), FLOW)["predictors"] == (
+        "Predictors: the patients analysed at session 3 and their dropouts support 1 predictor parameter (a "
+        "category of L levels counts L - 1; Riley et al., 2020), so the predictors entered in the plan's "
+        "order until the next would have exceeded them (the first in any case). Alliance so far: the mean of "
+        "the totals so far (left out: the last total, the change since the first total, a rupture so far and "
+        "the number of scored sessions).")
     assert early_warning_section(result(), measures(), FLOW)["predictors"] == ""
     assert early_warning_section(budgeted | {"entered": {}}, measures(), FLOW)["predictors"] == ""
     with use_language("es"):
         spanish = early_warning_section(budgeted, measures(), FLOW)["predictors"]
     assert spanish.startswith("Predictores: los pacientes analizados en la sesión 3 y sus abandonos "
-                              "admiten 4 ")
+                              "admiten 4 parámetros de predictores")
     assert "(quedan fuera: discipline" not in spanish and "gravedad" in spanish
+    assert spanish.endswith("3 en la sesión 2 y 2 en la sesión 6.")

@@ -324,8 +324,15 @@ def test_the_methods_describe_h5_h4c_and_the_early_warning_with_their_settings(d
     assert "logistic regression whose penalty is chosen by an inner cross-validation" in warning
     config["early_warning"]["penalty"] = 0.5  # a fixed C had been described as chosen by cross-validation
     fixed = {p["heading"]: p["text"] for p in markdown(config)[0]}["Early warning of dropout"]
-    assert "logistic regression with the penalty fixed by the configuration (C = 0.5). " in fixed
+    assert "logistic regression with the penalty fixed by the configuration (C = 0.5), in two models" in fixed
     assert "inner cross-validation" not in fixed
+    # how many predictors enter: Riley et al.'s criteria by default, the configuration's number when set
+    assert "supported their parameters by two criteria (Riley et al., 2020)" in warning
+    assert "Riley, R. D., Ensor, J." in text[text.index("## References"):]
+    config["early_warning"]["max_parameters"] = 6
+    capped = {p["heading"]: p["text"] for p in markdown(config)[0]}["Early warning of dropout"]
+    assert ("entered each model in that order (the first in any case) up to 6 predictor parameters "
+            "(early_warning.max_parameters)") in capped and "Riley" not in capped
     references = text[text.index("## References"):]
     for author in ("Budescu, D. V. (1993)", "Azen, R., & Traxel, N. (2009)", "Kline, P., & Santos, A.",
                    "Hamaker, E. L.", "Vickers, A. J., & Elkin, E. B.", "Harrell, F. E. (2015)",

@@ -40,8 +40,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from alliance.errors import FITTED, REFUSED, NotEstimable, status_record
-from alliance.i18n import Message
+from alliance.errors import FITTED, NOT_ESTIMABLE, REFUSED, NotEstimable, status_record
+from alliance.i18n import Message, Plural
 from alliance.ingest.privacy import discloses
 from alliance.instruments import Instrument, name_in_words, shipped_instruments
 from alliance.prediction.decision_points import ALLIANCE_PREDICTORS, REMAINING
@@ -106,10 +106,9 @@ def predictor_sets(rows: pd.DataFrame, covariates: list[str],
 
 def predictor_parameters(rows: pd.DataFrame, predictor: str) -> int:
     """The parameters `predictor` adds to a model of `rows`: 1 for a number, the levels less one for a
-    category (a missing value is a level, as in `design_matrix`)."""
-    if pd.api.types.is_numeric_dtype(rows[predictor]):
-        return 1
-    return max(rows[predictor].astype(object).where(rows[predictor].notna(), MISSING).nunique() - 1, 0)
+    category (its levels as `design_matrix` codes them, `category_levels`: a missing value is one)."""
+    levels = category_levels(rows, [predictor])
+    return max(len(levels[predictor]) - 1, 0) if predictor in levels else 1
 
 
 def parameters_allowed(setting: str | int, y: np.ndarray) -> int:
@@ -117,6 +116,21 @@ def parameters_allowed(setting: str | int, y: np.ndarray) -> int:
     early_warning.max_parameters) when a number, else (auto) `parameter_budget` at their number and
     dropout rate."""
     return int(setting) if setting != "auto" else parameter_budget(len(y), float(np.mean(y)))
+
+
+def no_covariate(session: int, allowed: int, setting: str | int) -> Message:
+    """Why "alliance_covariates" is not fitted: the parameters allowed leave no room for a covariate (or the
+    sessions remaining) beside the alliance mean, so it would be no more than the "alliance" model."""
+    if setting == "auto":
+        return Plural("the patients analysed at session {session} and their dropouts support {n} predictor "
+                      "parameter, too few for a covariate beside the mean of the alliance totals",
+                      "the patients analysed at session {session} and their dropouts support {n} predictor "
+                      "parameters, too few for a covariate beside the mean of the alliance totals",
+                      n=allowed, session=session)
+    return Plural("the configuration allows {n} predictor parameter (early_warning.max_parameters), too few "
+                  "for a covariate beside the mean of the alliance totals",
+                  "the configuration allows {n} predictor parameters (early_warning.max_parameters), too few "
+                  "for a covariate beside the mean of the alliance totals", n=allowed)
 
 
 def entered(rows: pd.DataFrame, candidates: list[str], allowed: int) -> list[str]:
@@ -420,6 +434,8 @@ def _analysis(rows: pd.DataFrame, settings: dict, *, covariates: list[str], inst
             check_estimable(at_k, session, folds, min_cell_size, in_treatment.get(session))
             budget = parameters_allowed(allowed, y)
             used = {name: entered(at_k, candidates, budget) for name, candidates in sets.items()}
+            if not set(used["alliance_covariates"]) - set(alliance):  # the alliance model or less
+                del used["alliance_covariates"]
             designs = {name: design_matrix(at_k, predictors, levels) for name, predictors in used.items()}
             validated = out_of_fold(at_k, designs, folds, penalty, seed, session)
         except NotEstimable as error:
@@ -438,6 +454,12 @@ def _analysis(rows: pd.DataFrame, settings: dict, *, covariates: list[str], inst
         last = at_k["alliance_last"].to_numpy(dtype=float)
         aucs = refit_aucs(validated, designs, y, weights)
         for name in MODELS:
+            if name not in designs:
+                why = no_covariate(session, budget, allowed)
+                validations = (THERAPIST_CV, SITE_OUT) if session == primary else (THERAPIST_CV,)
+                result["statuses"] += [status_record(status_key(session, name, validation), NOT_ESTIMABLE,
+                                                     why) for validation in validations]
+                continue
             result["statuses"].append(status_record(status_key(session, name), FITTED))
             measures += _measure_rows(THERAPIST_CV, session, name, y, risks[name], risks[name] >= threshold,
                                       threshold, weights, fold, min_cell_size, aucs[name])
@@ -485,7 +507,7 @@ def _site_rows(at_k: pd.DataFrame, designs: dict, penalty: float | str, seed: in
     try:
         validated = leave_site_out(at_k, designs, penalty, seed, session)
     except NotEstimable as error:
-        for name in MODELS:
+        for name in designs:
             result["statuses"].append(status_record(status_key(session, name, SITE_OUT), error.status,
                                                     error.message))
         return []
@@ -493,7 +515,7 @@ def _site_rows(at_k: pd.DataFrame, designs: dict, penalty: float | str, seed: in
     risks = validated["risks"]
     aucs = refit_aucs(validated, designs, y, weights)
     rows = []
-    for name in MODELS:
+    for name in designs:
         result["statuses"].append(status_record(status_key(session, name, SITE_OUT), FITTED))
         rows += _measure_rows(SITE_OUT, session, name, y, risks[name], risks[name] >= threshold, threshold,
                               weights, pd.factorize(at_k["site"])[0], min_cell_size, aucs[name])
@@ -550,8 +572,8 @@ def patient_list(rows: pd.DataFrame, latest: pd.DataFrame, result: dict, *, inst
                  therapist_patients: pd.Series, min_cell_size: int, penalty: float | str, seed: int
                  ) -> tuple[pd.DataFrame, dict]:
     """The clinic's list (internal use only): for each patient still in treatment (`latest`, from
-    `decision_points.latest_rows`), the risk of each model (of the predictors that entered it at the
-    decision point, `result["entered"]`) fitted to all the rows of its decision point,
+    `decision_points.latest_rows`), the risk of each model fitted at the decision point (of the predictors
+    that entered it, `result["entered"]`; empty for one not fitted) fitted to all its rows,
     whether it reaches the alert threshold and whether the last total is below the conventional cut-off.
     Patients of therapists with fewer than `min_cell_size` patients (`therapist_patients`) are left out;
     the note says how many therapists."""
@@ -566,11 +588,13 @@ def patient_list(rows: pd.DataFrame, latest: pd.DataFrame, result: dict, *, inst
     for session, group in kept.groupby("session") if len(kept) else ():
         fitted = {name: status["status"] for name in MODELS
                   for status in result["statuses"] if status["key"] == status_key(int(session), name)}
-        if any(fitted.get(name) != FITTED for name in MODELS):
+        if fitted.get("alliance") != FITTED:  # the decision point was not analysed
             continue
         at_k = rows[rows["session"] == session]
         threshold = result["thresholds"][str(int(session))]
-        table = group[["patient_id", "therapist_id", "latest_session"]].assign(decision_point=int(session))
+        table = group[["patient_id", "therapist_id", "latest_session"]].assign(
+            decision_point=int(session), **{f"risk_{name}": np.nan for name in MODELS},
+            **{f"alert_{name}": pd.NA for name in MODELS})  # a model not fitted (`no_covariate`) stays empty
         for name, predictors in result["entered"][str(int(session))].items():
             levels = result["levels"]
             model = fit_model(design_matrix(at_k, predictors, levels), at_k["dropout"].to_numpy(dtype=int),

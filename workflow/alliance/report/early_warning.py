@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from alliance.errors import FITTED
-from alliance.i18n import N_, _
+from alliance.i18n import N_, _, ngettext
 from alliance.report.format import (
     format_ci,
     format_count,
@@ -29,6 +29,7 @@ from alliance.report.words import (
     WITHHELD,
     early_sessions,
     fill,
+    join,
     more_than,
     reason_text,
     series,
@@ -242,30 +243,44 @@ def predictor_phrase(predictor: str) -> str:
 
 
 def predictors_sentence(result: Mapping, primary: int) -> str:
-    """Which predictors entered each model at the primary decision point, and why the others did not (the
-    parameters its patients and dropouts support, Riley et al. 2020, or the configuration's number); ""
-    where the decision point was not analysed."""
+    """Which predictors entered each fitted model at the primary decision point and why the others did not
+    (the parameters its patients and dropouts support, Riley et al. 2020, or the configuration's number),
+    and the parameters allowed at the other decision points where they differ; "" where the decision
+    point was not analysed."""
     used = result.get("entered", {}).get(str(primary))
     if not used:
         return ""
-    parts = []
-    for name in MODELS:
+    parts, left = [], False
+    for name in (name for name in MODELS if name in used):
         left_out = [p for p in result["predictors"][name] if p not in used[name]]
-        entered_words = series([predictor_phrase(p) for p in used[name]])
+        left = left or bool(left_out)
         parts.append(fill(_("{model}: {entered}") if not left_out else
                           _("{model}: {entered} (left out: {left_out})"),
-                          model=_(STRATEGY_WORDS[name]), entered=entered_words,
+                          model=_(STRATEGY_WORDS[name]),
+                          entered=series([predictor_phrase(p) for p in used[name]]),
                           left_out=series([predictor_phrase(p) for p in left_out])))
-    allowed = format_count(result["parameters_allowed"][str(primary)])
-    why = (_("the patients analysed at session {session} and their dropouts support {allowed} predictor "
-             "parameters (a category of L levels counts L - 1; Riley et al., 2020), so the predictors "
-             "entered in the plan's order until the next would have exceeded them")
-           if result.get("max_parameters", "auto") == "auto" else
-           _("the configuration allows {allowed} predictor parameters at a decision point "
-             "(early_warning.max_parameters), so the predictors entered in the plan's order until the next "
-             "would have exceeded them"))
-    return fill(_("Predictors: {why}. {parts}."), parts="; ".join(parts),
-                why=fill(why, session=format_count(primary), allowed=allowed))
+    allowed = result["parameters_allowed"]
+    n = int(allowed[str(primary)])
+    if result.get("max_parameters", "auto") == "auto":
+        why = ngettext("the patients analysed at session {session} and their dropouts support {allowed} "
+                       "predictor parameter (a category of L levels counts L - 1; Riley et al., 2020)",
+                       "the patients analysed at session {session} and their dropouts support {allowed} "
+                       "predictor parameters (a category of L levels counts L - 1; Riley et al., 2020)", n)
+    else:
+        why = ngettext("the configuration allows {allowed} predictor parameter at a decision point "
+                       "(early_warning.max_parameters)",
+                       "the configuration allows {allowed} predictor parameters at a decision point "
+                       "(early_warning.max_parameters)", n)
+    how = (_("the predictors entered in the plan's order until the next would have exceeded them (the first "
+             "in any case)") if left else _("every candidate entered"))
+    others = [fill(_("{n} at session {session}"), n=format_count(int(value)), session=format_count(int(k)))
+              for k, value in sorted(allowed.items(), key=lambda item: int(item[0])) if int(value) != n]
+    text = fill(_("Predictors: {why}, so {how}. {parts}."), parts="; ".join(parts), how=how,
+                why=fill(why, session=format_count(primary), allowed=format_count(n)))
+    if others:
+        text = join([text, fill(_("At the other decision points the parameters allowed differ, and with them "
+                                  "the predictors (result.json): {others}."), others=series(others))])
+    return text
 
 
 # Why the patients and dropouts counted here are not H2's (a reader compared 67 dropouts with H2's 57).
@@ -326,6 +341,8 @@ def early_warning_figure(result: Mapping | None, roc: pd.DataFrame | None, calib
         ax.plot([0, 1], [0, 1], color="0.7", linestyle=":", linewidth=1)
         for name in MODELS:
             part = roc[(roc["session"] == primary) & (roc["strategy"] == name)]
+            if part.empty:  # not fitted (its status says why)
+                continue
             ax.plot(part["false_positive_rate"], part["true_positive_rate"], color=colours[name],
                     label=_(STRATEGY_WORDS[name]), linewidth=1.5)
         chosen = measures[(measures["validation"] == VALIDATION) & (measures["session"] == primary)]
@@ -343,6 +360,8 @@ def early_warning_figure(result: Mapping | None, roc: pd.DataFrame | None, calib
         ax.plot([0, top], [0, top], color="0.7", linestyle=":", linewidth=1)
         for name in MODELS:
             bins = part[part["strategy"] == name]
+            if bins.empty:
+                continue
             ax.plot(bins["predicted"], bins["observed"], marker="o", color=colours[name],
                     label=_(STRATEGY_WORDS[name]), linewidth=1)
         ax.set_xlim(0, top)

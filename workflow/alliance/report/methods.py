@@ -192,14 +192,15 @@ def early_warning_settings(config: Mapping) -> dict[str, str]:
               if penalty == "cv" else _("with the penalty fixed by the configuration (C = {c})").format(
                   c=format_general(float(penalty))))
     allowed = settings.get("max_parameters", "auto")
-    entry = (_("The predictors entered in that order (the covariates and the sessions remaining after the "
-               "mean) for as long as each decision point's patients and dropouts supported their parameters "
-               "by two criteria (Riley et al., 2020): an expected shrinkage of at least 0.9 and an optimism "
-               "of at most 0.05 in Nagelkerke's R\u00b2, the anticipated Cox-Snell R\u00b2 taken as 15% of "
-               "its maximum.")
+    entry = (_("The predictors entered each model in that order (the first in any case) for as long as "
+               "each decision point's patients and dropouts supported their parameters by two criteria "
+               "(Riley et al., 2020): an expected shrinkage of at least 0.9 and an optimism of at most 0.05 "
+               "in Nagelkerke's R\u00b2, the anticipated Cox-Snell R\u00b2 taken as 15% of its maximum; "
+               "\"alliance and covariates\" was not fitted where no covariate fitted beside the mean.")
              if allowed == "auto" else
-             _("The predictors entered in that order (the covariates and the sessions remaining after the "
-               "mean) up to {allowed} predictor parameters (early_warning.max_parameters).").format(
+             _("The predictors entered each model in that order (the first in any case) up to {allowed} "
+               "predictor parameters (early_warning.max_parameters); \"alliance and covariates\" was not "
+               "fitted where no covariate fitted beside the mean.").format(
                  allowed=format_count(int(allowed))))
     return {"points": join(points, ", "), "folds": format_count(settings["folds"]),
             "draws": format_count(settings["bootstrap"]), "penalty": chosen, "entry": entry}
@@ -364,9 +365,9 @@ def methods_section(config: Mapping, model_results: list[dict], versions: Mappin
         "fitted by full-information maximum likelihood with standard errors robust to the therapist level.")
     early_warning = _(
         "At sessions {points}, the risk of dropping out after session k was predicted from what is known at "
-        "k: the alliance so far (the mean of the totals, the last total, their change, a rupture so far and "
-        "their number), alone and with the covariates and the sessions remaining, by L2-penalised "
-        "logistic regression {penalty}. {entry} "
+        "k, by L2-penalised logistic regression {penalty}, in two models: \"alliance so far\" (the mean of "
+        "the totals, the last total, their change, a rupture so far and their number) and \"alliance and "
+        "covariates\" (the mean, the covariates, the sessions remaining, then the other four). {entry} "
         "Every measure is out of sample: {folds}-fold cross-validation grouped by therapist (and, with "
         "several sites, each site held out in turn). The area under the ROC curve, calibration intercept and "
         "slope, the Brier score and, at the alert threshold, sensitivity, specificity, positive predictive "
