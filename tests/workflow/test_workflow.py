@@ -244,7 +244,8 @@ def test_make_share_bundle_holds_aggregates_only_and_pools_to_itself(root, defau
     report = (tmp_path / "pooled/report.html").read_text()
     assert (pooled["k_sites"] == 1).all() and "<svg" in report
     # the one-stage analysis from the site's sums (aggregates.json: sums over at least k patients and
-    # therapists, no row) is the site's own analysis: its primary effects per point
+    # therapists, no row) is the site's own analysis: its primary logistic effects per point, and its
+    # satisfaction effect within 0.05 of its SE (the site's therapists taken at their mean caseload)
     aggregates = json.loads(files["aggregates.json"])
     assert {entry["status"] for entry in aggregates.values()} == {"sent"}
     # off by default (network.one_stage): the sums tell more about small groups than the effects
@@ -255,7 +256,12 @@ def test_make_share_bundle_holds_aggregates_only_and_pools_to_itself(root, defau
     assert {entry["reason"] for entry in off.values()} == {"not_enabled"}
     assert all(min(entry["n_patients"], entry["n_therapists"]) >= k for entry in aggregates.values())
     together = pd.read_csv(tmp_path / "pooled/one_stage.csv").set_index("outcome")
-    assert together["estimate"].to_dict() == pytest.approx(own["estimate_per_point"].to_dict(), rel=1e-7)
+    logistic = ["attendance", "dropout"]
+    assert together.loc[logistic, "estimate"].to_dict() == pytest.approx(
+        own.loc[logistic, "estimate_per_point"].to_dict(), rel=1e-7)
+    gap = together.loc["satisfaction", "estimate"] - own.loc["satisfaction", "estimate_per_point"]
+    assert 0 < abs(gap) < 0.05 * own.loc["satisfaction", "std_error_per_point"]
+    assert "therapists taken at their mean number of patients" in report
     assert together["few_clusters"].all()
     assert report.count("in one model, computed from the sums it sent") == 3
     # its per-SD columns are its own (CR1, t(G - 1)), not the site's small-sample corrected ones

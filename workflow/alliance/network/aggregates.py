@@ -4,32 +4,33 @@
 Two-stage pooling weighs each site's estimate by its own SE, and each site adjusts its own intercept and
 covariates: its result differs from the analysis of all patients in one place by sampling noise of about
 0.3 of that analysis' SE at 400 patients a site (plan section 11, "Validation"). The analysis of the
-combined data needs no patient row either. Each site sends, per primary model, its estimates on the
-instruments' own scales (alliance per point, a numeric covariate per unit, each category against the
-site's first level), the information matrix I (minus the Hessian of the log-likelihood), for the logistic
-models the array T of its third derivatives (I's derivative), and the outer product of the scores summed by
-therapist (`site_aggregates`). The coordinator adds the sites' score equations, each site's
-log-likelihood expanded to third order about the site's own estimate b_s:
-U_s(beta) = -I_s d - T_s[d, d] / 2 with d = A_s beta - b_s, A_s mapping the common parameters to the
-site's (a category's reference level can differ between sites), and solves sum U_s(beta) = 0 by Newton's
-method (`one_stage`). For the linear mixed model (satisfaction) the expansion is exact given each site's
-variance components: the fixed effects are GLS, and T is 0. Expanded to second order only (the
-information-weighted mean of the sites' estimates, the fixed-effect multivariate meta-analysis) the
-logistic models' estimates fell 0.25 of the one-stage SE away from it (10 cohorts, plan section 11); to
-third order 0.03. The SE is the therapist-clustered sandwich H^-1 (sum M_s) H^-1 with H the summed
-information at the solution and M_s each site's therapist-summed score outer product moved to the common
-estimate with the shift shared equally by its therapists (`site_meat`), times
-G / (G - 1) (N - 1) / (N - p) as statsmodels' CR1 (G therapists, N patients, p parameters). statsmodels
-and scikit-learn fit models to rows, not to sums of sites' likelihoods, hence this module; it is checked
-against statsmodels' fit of the combined rows on the pipeline's own models (tests/network).
+combined data needs no patient row either. Each site sends, per primary model, on the instruments' own
+scales (alliance per point, a numeric covariate per unit, each category against the site's first level):
+for the logistic models its estimates, the information matrix I (minus the Hessian of the log-likelihood)
+and the array T of its third derivatives (I's derivative); for the linear mixed model (satisfaction) the
+within- and between-therapist cross-products of its design and outcome (`therapist_cross_products`); and
+the outer product of the scores summed by therapist (`site_aggregates`). For the logistic models the
+coordinator adds the sites' score equations, each site's log-likelihood expanded to third order about the
+site's own estimate b_s: U_s(beta) = -I_s d - T_s[d, d] / 2 with d = A_s beta - b_s, A_s mapping the
+common parameters to the site's (a category's reference level can differ between sites), and solves sum
+U_s(beta) = 0 by Newton's method (`one_stage`). For the mixed model it fits the combined REML from the
+cross-products, each site's between part at its mean caseload (`_mixed_solution`; exact where a site's
+therapists have equal caseloads). Expanded to second order only (the information-weighted mean of the
+sites' estimates, the fixed-effect multivariate meta-analysis) the logistic models' estimates fell 0.25 of
+the one-stage SE away from it (10 cohorts, plan section 11); to third order 0.03. The SE is the
+therapist-clustered sandwich H^-1 (sum M_s) H^-1 with H the summed information at the solution and M_s
+each site's therapist-summed score outer product moved to the common estimate with the shift shared
+equally by its therapists (`site_meat`), times G / (G - 1) (N - 1) / (N - p) as statsmodels' CR1 (G
+therapists, N patients, p parameters). statsmodels and scikit-learn fit models to rows, not to sums of
+sites' likelihoods, hence this module; it is checked against statsmodels' fit of the combined rows on the
+pipeline's own models (tests/network).
 
 The common model is the plan's primary model with one intercept and one set of covariate effects for all
 sites: no between-site variance, which the two-stage pooling's tau estimates. A site sends the sums only
 where `network.one_stage` is on, and withholds a model whose sums would describe too few: fewer than k
 patients or therapists, a group or crossed cell of fewer than max(k, 10) (`withheld_reason`); the two
 therapists of a group of two are one cluster (`meat_clusters`). The result is "approximate" where a
-site analysed fewer than `MIN_SITE_PATIENTS`, and for the mixed model each site's own variance components
-weigh its patients (plan section 11, "H3's limit").
+site analysed fewer than `MIN_SITE_PATIENTS` (plan section 11, "H3 from aggregates").
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ WITHHELD_REASONS = {
     "small_crossed_category": N_("two categorical covariates cross in a cell of fewer than 10 patients, or "
                                  "fewer than its minimum cell size"),
 }
+MIXED_KEYS = {"within", "between"}  # the linear mixed model's sums (the logistic models': estimate, ...)
 NEWTON_STEPS = 50
 NEWTON_TOLERANCE = 1e-10
 # Sites below this many analysed patients make the result approximate: validated at 400 a site (within
@@ -169,10 +171,23 @@ def _binomial_fit(design, x: np.ndarray, clusters: np.ndarray) -> dict:
     return {"estimate": estimate} | binomial_parts(x, successes, trials, clusters, estimate)
 
 
+def therapist_cross_products(z: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The within-therapist cross-products sum_g sum_i (z_i - zbar_g)(z_i - zbar_g)' of the rows `z` and
+    the between-therapist ones sum_g n_g zbar_g zbar_g' (therapists `codes`); together Z'Z."""
+    counts = np.bincount(codes).astype(float)
+    sums = np.zeros((len(counts), z.shape[1]))
+    np.add.at(sums, codes, z)
+    means = sums / counts[:, None]
+    deviations = z - means[codes]
+    return deviations.T @ deviations, (means * counts[:, None]).T @ means
+
+
 def _mixed_fit(design, x: np.ndarray, clusters: np.ndarray) -> dict:
-    """The primary linear mixed model (H3) on the raw scale: the REML variance components, the fixed
-    effects by GLS, X'V^-1 X and the outer product of X_g'V_g^-1 r_g clustered by `clusters` (by the
-    quasi-demeaned rows, on which GLS is least squares)."""
+    """The primary linear mixed model (H3) on the raw scale: the within- and between-therapist
+    cross-products of the design and the outcome (`therapist_cross_products`), from which the coordinator
+    computes the combined REML fit (`mixed_one_stage`), and the outer product of X_g'V_g^-1 r_g clustered
+    by `clusters` at the site's own REML fit (the quasi-demeaned rows, on which GLS is least squares; not
+    divided by the residual variance, which the coordinator takes from the combined fit)."""
     from alliance.stats.reml import random_intercept_reml
 
     data = design.data
@@ -181,10 +196,9 @@ def _mixed_fit(design, x: np.ndarray, clusters: np.ndarray) -> dict:
     reml = random_intercept_reml(y, x, codes)
     y_star, x_star = reml.quasi_demeaned(y, x, codes)
     estimate = np.linalg.lstsq(x_star, y_star, rcond=None)[0]
-    scale = reml.residual_variance
-    residual = y_star - x_star @ estimate
-    return {"estimate": estimate, "information": x_star.T @ x_star / scale,
-            "meat": clustered_meat(x_star * (residual / scale)[:, None], clusters)}
+    within, between = therapist_cross_products(np.column_stack([x, y]), codes)
+    return {"within": within, "between": between,
+            "meat": clustered_meat(x_star * (y_star - x_star @ estimate)[:, None], clusters)}
 
 
 def grouping_columns(data: pd.DataFrame, covariates: Sequence[str]) -> list[str]:
@@ -328,22 +342,81 @@ def _solve(sites: list[tuple], beta: np.ndarray) -> np.ndarray | None:
     return None
 
 
+def _logistic_solution(parts: Sequence[dict], maps: list[np.ndarray]
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The logistic models' common estimate (the root of the sites' summed expanded scores, `_solve`, from
+    their information-weighted mean), the bread and the clustered outer product moved to it; None where
+    Newton's method does not settle."""
+    sites = [(a, np.asarray(part["estimate"], float), np.asarray(part["information"], float),
+              np.asarray(part["third"], float) if "third" in part else None)  # None: second order only
+             for part, a in zip(parts, maps, strict=True)]
+    start = np.linalg.solve(sum(a.T @ i @ a for a, _, i, _ in sites),
+                            sum(a.T @ i @ b for a, b, i, _ in sites))
+    beta = _solve(sites, start)
+    if beta is None:
+        return None
+    scores = [site_score(site, beta) for site in sites]
+    bread = np.linalg.inv(sum(a.T @ i @ a for (a, *_), (_, i) in zip(sites, scores, strict=True)))
+    meat = sum(a.T @ site_meat(part, u) @ a
+               for (a, *_), (u, _), part in zip(sites, scores, parts, strict=True))
+    return beta, bread, meat
+
+
+def _mixed_solution(parts: Sequence[dict], maps: list[np.ndarray], n: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The combined REML fit of the linear mixed model (H3) from the sites' cross-products: the common
+    fixed effects, the bread (the inverse information) and the clustered outer product; None where the
+    REML search does not settle. Each site's cross-products of the quasi-demeaned rows at lambda are
+    W_s + B_s / (1 + m_s lambda) and its share of sum_g log(1 + n_g lambda) is G_s log(1 + m_s lambda),
+    m_s = N_s / G_s its mean caseload: exact where a site's therapists have equal caseloads (each term is
+    n_g / (1 + n_g lambda) zbar_g zbar_g'), an approximation otherwise (plan section 11, "H3 from
+    aggregates"). The outer product is each site's, at its own REML fit, moved to the common estimate
+    (`site_meat`) and divided by the combined residual variance squared."""
+    from scipy.linalg import block_diag
+
+    from alliance.stats.reml import reml_search
+
+    p = maps[0].shape[1]
+    sites = []
+    for part, a in zip(parts, maps, strict=True):
+        t = block_diag(a, np.ones((1, 1)))
+        sites.append((np.asarray(part["within"], float), np.asarray(part["between"], float), t,
+                      int(part["n_patients"]) / int(part["n_therapists"]), int(part["n_therapists"])))
+
+    def site_products(site: tuple, ratio: float) -> np.ndarray:
+        within, between, _t, caseload, _g = site
+        return within + between / (1 + caseload * ratio)
+
+    ratio, _value, chol, converged = reml_search(
+        lambda r: sum(s[2].T @ site_products(s, r) @ s[2] for s in sites),
+        lambda r: sum(s[4] * np.log1p(s[3] * r) for s in sites), n, p)
+    if not converged:
+        return None
+    products = sum(s[2].T @ site_products(s, ratio) @ s[2] for s in sites)
+    beta = np.linalg.solve(products[:p, :p], products[:p, p])
+    scale = chol[p, p] ** 2 / (n - p)  # the residual variance
+    meat = np.zeros((p, p))
+    for part, a, site in zip(parts, maps, sites, strict=True):
+        own = site_products(site, ratio)
+        score = own[:-1, -1] - own[:-1, :-1] @ (a @ beta)  # X*'(y* - X* A beta), the site's parameters
+        meat += a.T @ site_meat(part, score) @ a / scale ** 2
+    return beta, scale * np.linalg.inv(products[:p, :p]), meat
+
+
 def one_stage(parts: Sequence[dict], min_clusters: int) -> dict:
     """The one-stage estimate of the alliance effect (per point) from the sites' aggregates (`parts`, the
     sent entries of one outcome, one per site): estimate, SE (clustered by therapist, CR1), 95% CI (normal
     from `min_clusters` therapists, else t(G - 1) as the plan's few-cluster rule, `few_clusters` True: the
     plan's small-sample corrected covariance needs each therapist's rows, so the SE stays CR1), the numbers
     of sites, patients and therapists and the smallest site's patients; `status` "approximate" where that
-    site has fewer than `MIN_SITE_PATIENTS` and there are several sites (the expansion about each site's
-    estimate is then not close enough to be read as the combined analysis; one site's is its own
-    estimate, exactly), "not_converged" when Newton's method does not settle."""
+    site has fewer than `MIN_SITE_PATIENTS` and there are several sites, or (H3, whose sites' sums are
+    taken at their mean caseloads, `_mixed_solution`) a site of any number (the expansion about each
+    site's estimate, or the mean caseload, is then not close enough to be read as the combined analysis;
+    one site's logistic model is its own estimate, exactly), "not_converged" when Newton's method or the
+    REML search does not settle."""
     parameters, references = _common_parameters(parts)
     predictor = parts[0]["predictor"]
-    sites = [(site_map(part, parameters, references), np.asarray(part["estimate"], float),
-              np.asarray(part["information"], float),
-              np.asarray(part["third"], float) if "third" in part else None) for part in parts]
-    start = np.linalg.solve(sum(a.T @ i @ a for a, _, i, _ in sites),
-                            sum(a.T @ i @ b for a, b, i, _ in sites))
+    maps = [site_map(part, parameters, references) for part in parts]
     n = sum(int(part["n_patients"]) for part in parts)
     therapists = sum(int(part["n_therapists"]) for part in parts)
     clusters = sum(int(part["n_clusters"]) for part in parts)
@@ -351,21 +424,21 @@ def one_stage(parts: Sequence[dict], min_clusters: int) -> dict:
     base = {"predictor": predictor, "k_sites": len(parts), "n_patients": n, "n_therapists": therapists,
             "n_clusters": clusters,
             "smallest_site": smallest}
-    beta = _solve(sites, start)
-    if beta is None:
+    solution = (_mixed_solution(parts, maps, n) if set(parts[0]) >= MIXED_KEYS
+                else _logistic_solution(parts, maps))
+    if solution is None:
         return base | {"status": "not_converged", "estimate": np.nan, "std_error": np.nan, "ci_low": np.nan,
                        "ci_high": np.nan, "few_clusters": False}
-    scores = [site_score(site, beta) for site in sites]
-    bread = np.linalg.inv(sum(a.T @ i @ a for (a, *_), (_, i) in zip(sites, scores, strict=True)))
-    meat = sum(a.T @ site_meat(part, u) @ a
-               for (a, *_), (u, _), part in zip(sites, scores, parts, strict=True))
+    beta, bread, meat = solution
     factor = clusters / (clusters - 1) * (n - 1) / (n - len(parameters)) if clusters > 1 else 1.0
     covariance = factor * bread @ meat @ bread
     at = parameters.index((predictor, None))
     estimate, se = float(beta[at]), float(np.sqrt(covariance[at, at]))
     few = clusters < min_clusters
     quantile = stats.t.ppf(0.975, clusters - 1) if few else stats.norm.ppf(0.975)
-    approximate = len(parts) > 1 and smallest < MIN_SITE_PATIENTS  # one site: its own estimate, exactly
+    mixed = set(parts[0]) >= MIXED_KEYS
+    # one site: its own logistic estimate, exactly; its mixed model's only at equal caseloads
+    approximate = (len(parts) > 1 or mixed) and smallest < MIN_SITE_PATIENTS
     return base | {"status": "approximate" if approximate else "fitted",
                    "estimate": estimate, "std_error": se, "few_clusters": few,
                    "ci_low": estimate - quantile * se, "ci_high": estimate + quantile * se}

@@ -52,10 +52,18 @@ from scipy import stats
 from alliance.errors import ConfigError, InputError
 from alliance.i18n import SOURCE_LANGUAGE, Message, suppressing_counts, use_language
 from alliance.io import json_text, read_json, sha256_file, write_atomic, write_text
-from alliance.network.aggregates import AGGREGATES, MIN_GROUP, SENT, WITHHELD_REASONS, site_aggregates
+from alliance.network.aggregates import (
+    AGGREGATES,
+    MIN_GROUP,
+    MIXED_KEYS,
+    SENT,
+    WITHHELD_REASONS,
+    site_aggregates,
+)
 
-# 2: the outputs' fingerprints keyed by the site's secret (outputs_hmac_sha256); 3: aggregates.json
-BUNDLE_FORMAT = 3
+# 2: the outputs' fingerprints keyed by the site's secret (outputs_hmac_sha256); 3: aggregates.json; 4: the
+# satisfaction model's sums are its within- and between-therapist cross-products (plan version 36)
+BUNDLE_FORMAT = 4
 SITE_KEY = ".site_key"  # in results/: the secret of the outputs' fingerprints (hidden: not in the manifest)
 SUMMARY = "WHAT_LEAVES_THE_SITE.md"
 ENTRIES = ("effects.csv", "statuses.csv", "flows.csv", "reliability.csv", "benchmarks.csv", AGGREGATES,
@@ -521,22 +529,26 @@ AGGREGATE_WORDS = (
     "ONE_STAGE=1). For each primary model (attendance, dropout, satisfaction), the sums from which the "
     "coordinator computes the analysis of all sites' patients in one model without their rows "
     "(ANALYSIS_PLAN.md, section 11): the model's parameters (alliance per point, each numeric covariate "
-    "per unit, each category against this site's first level) and their estimates; the information matrix"
-    " (a weighted sum over patients of the products of their predictors); for the logistic models the "
-    "sums of the triple products; the outer product of the scores summed by therapist (the two therapists"
-    " of a group that has exactly two counting as one, whose entries of the group are then 0); the "
-    "numbers of patients, therapists and such clusters; each categorical covariate's reference level. A "
-    "group is a category of a categorical covariate (a discipline) or a value of a numeric covariate with"
+    "per unit, each category against this site's first level); for the logistic models (attendance, "
+    "dropout) their estimates, the information matrix (a weighted sum over patients of the products of "
+    "their predictors) and the sums of the triple products; for the satisfaction model the sums of squares "
+    "and products of its predictors and the satisfaction total, split into their part within therapists "
+    "and their part between therapists (each therapist's patients' means, weighted by their number, "
+    "summed over the site's therapists); the outer product of the scores summed by therapist (the two "
+    "therapists of a group that has exactly two counting as one, whose entries of the group are then 0); "
+    "the numbers of patients, therapists and such clusters; each categorical covariate's reference level. "
+    "A group is a category of a categorical covariate (a discipline) or a value of a numeric covariate with"
     " fewer than 10 distinct values. A model is withheld, with its reason, when its sample has fewer than"
     " {k} patients or therapists, when a group or a cell of two groups crossed has fewer than {least} "
-    "patients, and when the site's own model was not fitted. What the sums tell: each group's approximate"
-    " number of patients (exact, each at least {least}, where the satisfaction model's therapist variance"
-    " is estimated as 0: its sums are then those of ordinary least squares) and the means and spread of "
-    "its alliance and baseline severity; where a discipline has one therapist, the same of that "
-    "therapist's patients and their adjusted outcome level (the discipline's coefficient). The rules "
-    "answer two reviewers' attempts to single out a patient from these sums; they are not a proof that no"
-    " combination of sums can, which is why the sums are off by default: read them with the data-"
-    "protection officer before enabling them.")
+    "patients, and when the site's own model was not fitted. What the sums tell: for the satisfaction "
+    "model, each group's exact number of patients (each at least {least}), their mean satisfaction, "
+    "alliance and baseline severity and the spread of these, and how the therapists' patients' means vary "
+    "together across the site's therapists; for the logistic models the same of each group approximately "
+    "and their adjusted outcome levels (the categories' coefficients); where a discipline has one "
+    "therapist, all of this describes that therapist's patients. The rules answer three reviewers' "
+    "attempts to single out a patient from these sums; they are not a proof that no combination of sums "
+    "can, which is why the sums are off by default: read them with the data-protection officer before "
+    "enabling them.")
 
 
 def what_leaves(site: str, tables: dict[str, pd.DataFrame], k: int, aggregates: dict | None = None) -> str:
@@ -708,20 +720,23 @@ def read_bundle(path: Path) -> Bundle:
                   table("reliability.csv"), table("benchmarks.csv"), info, aggregates)
 
 
-SENT_KEYS = {"predictor", "parameters", "references", "n_patients", "n_therapists", "n_clusters", "estimate",
-             "information", "meat"}
+SENT_KEYS = {"predictor", "parameters", "references", "n_patients", "n_therapists", "n_clusters", "meat"}
+LOGISTIC_KEYS = {"estimate", "information", "third"}
+# the sums of each model besides SENT_KEYS
+OUTCOME_KEYS = {"attendance": LOGISTIC_KEYS, "dropout": LOGISTIC_KEYS, "satisfaction": MIXED_KEYS}
 
 
 def aggregates_readable(aggregates: object) -> bool:
     """Whether a bundle's aggregates.json has this version's form: per primary outcome, a sent entry with
-    every sum (`SENT_KEYS`) or a withheld one with a known reason."""
+    every sum of its model (`SENT_KEYS`, `OUTCOME_KEYS`) or a withheld one with a known reason."""
     if not isinstance(aggregates, dict) or not set(aggregates) <= set(PRIMARY_OUTCOMES):
         return False
-    def readable(entry: object) -> bool:
+
+    def readable(outcome: str, entry: object) -> bool:
         if not isinstance(entry, dict):
             return False
         if entry.get("status") == SENT:
-            return set(entry) >= SENT_KEYS
+            return set(entry) >= SENT_KEYS | OUTCOME_KEYS[outcome]
         return entry.get("status") == "withheld" and entry.get("reason") in WITHHELD_REASONS
 
-    return all(readable(entry) for entry in aggregates.values())
+    return all(readable(outcome, entry) for outcome, entry in aggregates.items())

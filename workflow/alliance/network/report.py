@@ -297,11 +297,11 @@ ONE_STAGE_ONE_SITE = N_(
 ONE_STAGE_APPROXIMATE = N_("This is {reason}.")
 ONE_STAGE_OFF = N_("No site sent the sums from which all the sites' patients are analysed in one model "
                    "(network.one_stage, off by default), so that analysis is not given.")
-# The mixed model's sums carry each site's own variance components (plan section 11, "H3's limit").
-ONE_STAGE_OWN_VARIANCES = N_(
-    "Each site's patients are weighted by that site's own therapist and residual variances, where an "
-    "analysis of the combined patients estimates one of each, so the two differ by more than for the other "
-    "effects (ANALYSIS_PLAN.md, section 11).")
+# The mixed model from the sites' sums at their mean caseloads (plan section 11, "H3 from aggregates").
+ONE_STAGE_MEAN_CASELOAD = N_(
+    "Its therapist and residual variances are estimated from all the sites' sums, each site's therapists "
+    "taken at their mean number of patients: exactly the analysis of the combined patients where a site's "
+    "therapists see equally many, close to it otherwise (ANALYSIS_PLAN.md, section 11).")
 ONE_STAGE_FEW_CLUSTERS = N_(
     "With {n} clusters of therapists in all, fewer than {minimum}, its CI is on t({df}), and its SE is the "
     "usual clustered one: the plan's small-sample correction needs each therapist's patients' rows.")
@@ -326,8 +326,8 @@ def one_stage_words(row: dict | None, unit: str, min_clusters: int,
         if bool(row["few_clusters"]):
             clusters = int(row["n_clusters"])  # a float where the table has rows not computed
             said += " " + _(ONE_STAGE_FEW_CLUSTERS).format(n=clusters, minimum=min_clusters, df=clusters - 1)
-        if row["outcome"] == "satisfaction" and row["k_sites"] > 1:
-            said += " " + _(ONE_STAGE_OWN_VARIANCES)
+        if row["outcome"] == "satisfaction":
+            said += " " + _(ONE_STAGE_MEAN_CASELOAD)
         if row["status"] == "approximate":
             said += " " + _(ONE_STAGE_APPROXIMATE).format(reason=_(row["reason"]))
     if withheld:

@@ -31,6 +31,7 @@ REML estimates for the Dyestuff data (tests/stats/test_reml.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -177,6 +178,24 @@ def random_intercept_reml(y: np.ndarray, x: np.ndarray, groups: np.ndarray) -> R
 
     ols = cross_products(0.0)
     _check_rank(ols[:p, :p])
+    ratio, value, chol, converged = reml_search(cross_products, lambda r: np.log1p(counts * r).sum(), n, p)
+    rss = chol[p, p] ** 2
+    residual_variance = float(rss / (n - p))
+    inverse_chol = linalg.solve_triangular(chol[:p, :p], np.eye(p), lower=True)
+    params = inverse_chol.T @ chol[p, :p]
+    return RandomInterceptFit(
+        params=params, cov_params=residual_variance * (inverse_chol.T @ inverse_chol),
+        group_variance=ratio * residual_variance, residual_variance=residual_variance,
+        variance_ratio=ratio, llf=-value / 2, converged=converged, n_obs=n, n_groups=n_groups)
+
+
+def reml_search(cross_products: Callable[[float], np.ndarray], log_det: Callable[[float], float], n: int,
+                p: int) -> tuple[float, float, np.ndarray, bool]:
+    """The variance ratio lambda minimising -2 l_R (module docstring) given the cross-products of the
+    quasi-demeaned [X, y] at lambda (`cross_products`, (p + 1) x (p + 1)) and sum_i log(1 + n_i lambda)
+    (`log_det`), for n rows and p columns of X: lambda, -2 l_R there, the Cholesky factor of the
+    cross-products there and whether the search converged. A grid of log10(lambda), a bounded Brent
+    search around its best point and the boundary lambda = 0, kept where it is as good."""
 
     def criterion(ratio: float) -> tuple[float, np.ndarray | None]:
         """-2 l_R at lambda = ratio and the Cholesky factor of the cross-products (None if singular)."""
@@ -187,8 +206,7 @@ def random_intercept_reml(y: np.ndarray, x: np.ndarray, groups: np.ndarray) -> R
         rss, diag = chol[p, p] ** 2, np.diag(chol)[:p]
         if not rss > 0:
             return np.inf, None
-        value = ((n - p) * (np.log(2 * np.pi * rss / (n - p)) + 1) + np.log1p(counts * ratio).sum()
-                 + 2 * np.log(diag).sum())
+        value = (n - p) * (np.log(2 * np.pi * rss / (n - p)) + 1) + log_det(ratio) + 2 * np.log(diag).sum()
         return float(value), chol
 
     boundary, boundary_chol = criterion(0.0)
@@ -212,15 +230,7 @@ def random_intercept_reml(y: np.ndarray, x: np.ndarray, groups: np.ndarray) -> R
             value, chol = criterion(ratio)
     if not np.isfinite(values[best]) or boundary <= value + TIE_TOL * (abs(boundary) + n):
         ratio, value, chol, converged = 0.0, boundary, boundary_chol, True
-
-    rss = chol[p, p] ** 2
-    residual_variance = float(rss / (n - p))
-    inverse_chol = linalg.solve_triangular(chol[:p, :p], np.eye(p), lower=True)
-    params = inverse_chol.T @ chol[p, :p]
-    return RandomInterceptFit(
-        params=params, cov_params=residual_variance * (inverse_chol.T @ inverse_chol),
-        group_variance=ratio * residual_variance, residual_variance=residual_variance,
-        variance_ratio=ratio, llf=-value / 2, converged=converged, n_obs=n, n_groups=n_groups)
+    return ratio, value, chol, converged
 
 
 def _check_rank(xtx: np.ndarray) -> None:
