@@ -57,6 +57,11 @@ WITHHELD_REASONS = {
                          "cell size"),  # 10: MIN_GROUP
     "small_crossed_category": N_("two categorical covariates cross in a cell of fewer than 10 patients, or "
                                  "fewer than its minimum cell size"),
+    "few_varying_therapists": N_("a covariate varies among the patients of fewer therapists than its minimum "
+                                 "cell size (but some), whose within-therapist sums would describe them"),
+    "small_change": N_("its patients differ from those of the sums the site sent last time by fewer than "
+                       "10, or fewer than its minimum cell size (but some), whose difference would describe "
+                       "them"),
 }
 MIXED_KEYS = {"within", "between"}  # the linear mixed model's sums (the logistic models': estimate, ...)
 NEWTON_STEPS = 50
@@ -185,7 +190,7 @@ def therapist_cross_products(z: np.ndarray, codes: np.ndarray) -> tuple[np.ndarr
 def _mixed_fit(design, x: np.ndarray, clusters: np.ndarray) -> dict:
     """The primary linear mixed model (H3) on the raw scale: the within- and between-therapist
     cross-products of the design and the outcome (`therapist_cross_products`), from which the coordinator
-    computes the combined REML fit (`mixed_one_stage`), and the outer product of X_g'V_g^-1 r_g clustered
+    computes the combined REML fit (`_mixed_solution`), and the outer product of X_g'V_g^-1 r_g clustered
     by `clusters` at the site's own REML fit (the quasi-demeaned rows, on which GLS is least squares; not
     divided by the residual variance, which the coordinator takes from the combined fit)."""
     from alliance.stats.reml import random_intercept_reml
@@ -210,6 +215,14 @@ def grouping_columns(data: pd.DataFrame, covariates: Sequence[str]) -> list[str]
             or data[c].nunique() < FEW_VALUES]
 
 
+def varying_therapists(data: pd.DataFrame, covariates: Sequence[str]) -> dict[str, int]:
+    """Per covariate, the number of therapists among whose patients in `data` it takes more than one value
+    (a missing value one of them): the therapists whose within-therapist sums of squares and products the
+    satisfaction model's `within` adds up in that covariate's row."""
+    return {c: int(data[c].astype(object).where(data[c].notna(), "(missing)").astype(str)
+                   .groupby(data["therapist_id"]).nunique().gt(1).sum()) for c in covariates}
+
+
 def withheld_reason(data: pd.DataFrame, covariates: Sequence[str], k: int) -> str:
     """Why a primary model's sums (over the analysis sample `data`) may not leave the site, as a key of
     `WITHHELD_REASONS`, or "". Groups are the values of `grouping_columns`; each needs at least
@@ -232,25 +245,39 @@ def withheld_reason(data: pd.DataFrame, covariates: Sequence[str], k: int) -> st
     return ""
 
 
-def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.DataFrame, k: int, *,
-                    enabled: bool = True) -> dict:
-    """Per primary outcome (attendance, dropout, satisfaction), what the site sends for the one-stage
-    analysis: the parameters, estimates, information, third derivatives (logistic models), the clustered
-    score outer product and the numbers of patients and therapists; or `withheld` with a reason's key
-    (`WITHHELD_REASONS`): not `enabled` (`network.one_stage`, off by default), its own primary model not
-    fitted, or sums that would describe too few (`withheld_reason`). A satisfaction model whose therapist
-    variance is at 0 is sent: its information is then X'X / sigma^2, whose entries over the intercept's
-    give each group's exact number of patients, each at least k, which WHAT_LEAVES_THE_SITE.md says
-    (withheld, 1.45 of 10 sites' satisfaction sums on average were missing from the one-stage analysis,
-    which then agreed with the combined one within 0.10 SE in 25% of cohorts instead of 63%)."""
-    # Deferred: the coordinator reads bundles without loading the models.
+def analysis_samples(features: pd.DataFrame, covariates: list[str]) -> dict[str, list[str]]:
+    """Per primary outcome, the patients of its model's analysis sample (sorted codes): what the site keeps
+    of the sums it sent (`alliance.network.bundle.remember_sent`), to refuse sums over almost the same
+    patients next time (`site_aggregates`' `previous`)."""
+    return {outcome: sorted(make(features, covariates).data["patient_id"].astype(str))
+            for outcome, make in _designs().items()}
+
+
+def _designs() -> dict:
+    """The primary models' design builders (deferred: the coordinator reads bundles without them)."""
     from alliance.models.adherence import attendance_design
     from alliance.models.dropout import dropout_design
     from alliance.models.satisfaction import satisfaction_design
 
-    made = {"attendance": attendance_design, "dropout": dropout_design, "satisfaction": satisfaction_design}
+    return {"attendance": attendance_design, "dropout": dropout_design, "satisfaction": satisfaction_design}
+
+
+def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.DataFrame, k: int, *,
+                    enabled: bool = True, previous: dict[str, list[str]] | None = None) -> dict:
+    """Per primary outcome (attendance, dropout, satisfaction), what the site sends for the one-stage
+    analysis: the parameters, for the logistic models the estimates, information and third derivatives,
+    for the satisfaction model the within- and between-therapist cross-products (`_mixed_fit`), the
+    clustered score outer product and the numbers of patients and therapists; or `withheld` with a
+    reason's key (`WITHHELD_REASONS`): not `enabled` (`network.one_stage`, off by default), its own primary
+    model not fitted, sums that would describe too few (`withheld_reason`), for the satisfaction model a
+    covariate that varies among the patients of 1 to k - 1 therapists (the within-therapist sums' row of
+    a gender that varies at one therapist's alone gave a reviewer one patient's values less the mean of
+    that therapist's others), or an analysis sample that differs from the one of the sums the site sent
+    last (`previous`, `analysis_samples`) by 1 to max(k, 10) - 1 patients (the difference of two sets of
+    exact sums is theirs: a reviewer read one patient's row from two shares of the satisfaction sums)."""
     result = {}
-    for outcome, make_design in made.items():
+    least = max(k, MIN_GROUP)
+    for outcome, make_design in _designs().items():
         if not enabled:
             result[outcome] = {"status": WITHHELD, "reason": "not_enabled"}
             continue
@@ -261,6 +288,12 @@ def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.
             reason = "not_fitted"
         else:
             reason = withheld_reason(data, design.covariates, k)
+        if not reason and outcome == "satisfaction" and any(
+                0 < count < k for count in varying_therapists(data, design.covariates).values()):
+            reason = "few_varying_therapists"
+        if not reason and previous and outcome in previous:
+            changed = len(set(data["patient_id"].astype(str)) ^ set(previous[outcome]))
+            reason = "small_change" if 0 < changed < least else ""
         if reason:
             result[outcome] = {"status": WITHHELD, "reason": reason}
             continue
@@ -409,11 +442,10 @@ def one_stage(parts: Sequence[dict], min_clusters: int) -> dict:
     from `min_clusters` therapists, else t(G - 1) as the plan's few-cluster rule, `few_clusters` True: the
     plan's small-sample corrected covariance needs each therapist's rows, so the SE stays CR1), the numbers
     of sites, patients and therapists and the smallest site's patients; `status` "approximate" where that
-    site has fewer than `MIN_SITE_PATIENTS` and there are several sites, or (H3, whose sites' sums are
-    taken at their mean caseloads, `_mixed_solution`) a site of any number (the expansion about each
-    site's estimate, or the mean caseload, is then not close enough to be read as the combined analysis;
-    one site's logistic model is its own estimate, exactly), "not_converged" when Newton's method or the
-    REML search does not settle."""
+    site has fewer than `MIN_SITE_PATIENTS` (the expansion about each site's estimate, or for H3 each
+    site's mean caseload, `_mixed_solution`, is then not close enough to be read as the combined
+    analysis), unless there is one site and the model is logistic (its own estimate, exactly);
+    "not_converged" when Newton's method or the REML search does not settle."""
     parameters, references = _common_parameters(parts)
     predictor = parts[0]["predictor"]
     maps = [site_map(part, parameters, references) for part in parts]
@@ -424,8 +456,8 @@ def one_stage(parts: Sequence[dict], min_clusters: int) -> dict:
     base = {"predictor": predictor, "k_sites": len(parts), "n_patients": n, "n_therapists": therapists,
             "n_clusters": clusters,
             "smallest_site": smallest}
-    solution = (_mixed_solution(parts, maps, n) if set(parts[0]) >= MIXED_KEYS
-                else _logistic_solution(parts, maps))
+    mixed = set(parts[0]) >= MIXED_KEYS
+    solution = _mixed_solution(parts, maps, n) if mixed else _logistic_solution(parts, maps)
     if solution is None:
         return base | {"status": "not_converged", "estimate": np.nan, "std_error": np.nan, "ci_low": np.nan,
                        "ci_high": np.nan, "few_clusters": False}
@@ -436,7 +468,6 @@ def one_stage(parts: Sequence[dict], min_clusters: int) -> dict:
     estimate, se = float(beta[at]), float(np.sqrt(covariance[at, at]))
     few = clusters < min_clusters
     quantile = stats.t.ppf(0.975, clusters - 1) if few else stats.norm.ppf(0.975)
-    mixed = set(parts[0]) >= MIXED_KEYS
     # one site: its own logistic estimate, exactly; its mixed model's only at equal caseloads
     approximate = (len(parts) > 1 or mixed) and smallest < MIN_SITE_PATIENTS
     return base | {"status": "approximate" if approximate else "fitted",

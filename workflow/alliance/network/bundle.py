@@ -58,6 +58,7 @@ from alliance.network.aggregates import (
     MIXED_KEYS,
     SENT,
     WITHHELD_REASONS,
+    analysis_samples,
     site_aggregates,
 )
 
@@ -65,6 +66,7 @@ from alliance.network.aggregates import (
 # satisfaction model's sums are its within- and between-therapist cross-products (plan version 36)
 BUNDLE_FORMAT = 4
 SITE_KEY = ".site_key"  # in results/: the secret of the outputs' fingerprints (hidden: not in the manifest)
+SENT_SAMPLES = ".one_stage_sent.json"  # in results/: the patients of the one-stage sums last sent (kept here)
 SUMMARY = "WHAT_LEAVES_THE_SITE.md"
 ENTRIES = ("effects.csv", "statuses.csv", "flows.csv", "reliability.csv", "benchmarks.csv", AGGREGATES,
            "provenance.json", SUMMARY)
@@ -540,15 +542,20 @@ AGGREGATE_WORDS = (
     "A group is a category of a categorical covariate (a discipline) or a value of a numeric covariate with"
     " fewer than 10 distinct values. A model is withheld, with its reason, when its sample has fewer than"
     " {k} patients or therapists, when a group or a cell of two groups crossed has fewer than {least} "
-    "patients, and when the site's own model was not fitted. What the sums tell: for the satisfaction "
-    "model, each group's exact number of patients (each at least {least}), their mean satisfaction, "
-    "alliance and baseline severity and the spread of these, and how the therapists' patients' means vary "
-    "together across the site's therapists; for the logistic models the same of each group approximately "
-    "and their adjusted outcome levels (the categories' coefficients); where a discipline has one "
-    "therapist, all of this describes that therapist's patients. The rules answer three reviewers' "
-    "attempts to single out a patient from these sums; they are not a proof that no combination of sums "
-    "can, which is why the sums are off by default: read them with the data-protection officer before "
-    "enabling them.")
+    "patients, when the site's own model was not fitted, for the satisfaction model when a covariate "
+    "varies among the patients of 1 to {k_less} therapists (its within-therapist sums would describe "
+    "them), and when the model's patients differ from those of the sums this site sent last time by 1 to "
+    "{least_less} (the difference of two sets of sums describes the patients between them: the site keeps "
+    "the patients of what it sent in results/.one_stage_sent.json, and without that file, after results/ "
+    "was removed, it cannot check). What the sums tell: for the satisfaction model, each group's and each "
+    "cell of two groups' exact number of patients (each at least {least}), each group's mean "
+    "satisfaction, alliance and baseline severity, the site's sums of their squares and products within "
+    "and between therapists, and how the therapists' patients' means vary together across the site's "
+    "therapists; for the logistic models each group's number and means approximately and their adjusted "
+    "outcome levels (the categories' coefficients); where a discipline has one therapist, all of this "
+    "describes that therapist's patients. The rules answer three reviewers' attempts to single out a "
+    "patient from these sums; they are not a proof that no combination of sums can, which is why the "
+    "sums are off by default: read them with the data-protection officer before enabling them.")
 
 
 def what_leaves(site: str, tables: dict[str, pd.DataFrame], k: int, aggregates: dict | None = None) -> str:
@@ -591,7 +598,8 @@ def what_leaves(site: str, tables: dict[str, pd.DataFrame], k: int, aggregates: 
     for name, columns in COLUMN_WORDS.items():
         lines += ["", f"### {name}", ""] + [f"- `{column}`: {words}" for column, words in columns.items()]
     lines += ["", f"### {AGGREGATES}", "",
-              AGGREGATE_WORDS.format(k=k, least=max(k, MIN_GROUP)), ""]
+              AGGREGATE_WORDS.format(k=k, least=max(k, MIN_GROUP), k_less=k - 1,
+                                     least_less=max(k, MIN_GROUP) - 1), ""]
     for outcome, entry in (aggregates or {}).items():
         sent = entry["status"] == SENT
         lines.append(f"- {outcome}: " + (f"sent ({len(entry['parameters'])} parameters)" if sent
@@ -657,11 +665,34 @@ def build_bundle(results: Path, plan: Path, site: str | None = None, one_stage: 
                       instrument=instrument_info(config["instruments"]["alliance"]))
     files = {name: csv_bytes(table) for name, table in tables.items()}
     enabled = one_stage or bool(config.get("network", {}).get("one_stage", False))
-    aggregates = site_aggregates(features, config["models"]["covariates"], statuses, k, enabled=enabled)
+    aggregates = site_aggregates(features, config["models"]["covariates"], statuses, k, enabled=enabled,
+                                 previous=sent_samples(results))
     files[AGGREGATES] = json_text(aggregates).encode()
     files["provenance.json"] = json_text(info).encode()
     files[SUMMARY] = what_leaves(label, tables, k, aggregates).encode()
     return label, files
+
+
+def sent_samples(results: Path) -> dict[str, list[str]]:
+    """The patients of each primary model's one-stage sums that this site last sent (`remember_sent`;
+    results/.one_stage_sent.json, never in a bundle); {} before the first."""
+    path = results / SENT_SAMPLES
+    return read_json(path) if path.exists() else {}
+
+
+def remember_sent(results: Path, files: dict[str, bytes]) -> None:
+    """After a bundle is written: keep the patients of each model whose sums it sent, so that the next
+    `make share` can refuse sums over almost the same patients (`site_aggregates`' `previous`: the
+    difference of two sets of exact sums describes the patients between them). Kept in results/ with the
+    site's key: removing results/ forgets them."""
+    sent = [outcome for outcome, entry in json.loads(files[AGGREGATES]).items() if entry["status"] == SENT]
+    if not sent:
+        return
+    config = read_json(results / "manifest.json")["config"]
+    samples = analysis_samples(pd.read_parquet(results / "features/patients.parquet"),
+                               config["models"]["covariates"])
+    kept = sent_samples(results) | {outcome: samples[outcome] for outcome in sent}
+    write_atomic(results / SENT_SAMPLES, lambda target: target.write_text(json_text(kept)))
 
 
 def zip_bytes(files: dict[str, bytes]) -> bytes:

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from alliance.errors import USER_ERRORS
-from alliance.network.bundle import SUMMARY, build_bundle, check_site, write_bundle
+from alliance.network.bundle import SUMMARY, build_bundle, check_site, remember_sent, write_bundle
 
 ROOT_CONFIG = Path("config.yaml")
 
@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         site, files = build_bundle(args.results, args.plan, args.site or None, one_stage=args.one_stage)
         path = write_bundle(site, files, args.out or args.results / "share")
+        remember_sent(args.results, files)
     except USER_ERRORS as error:
         print(f"\n{error}\n", file=sys.stderr)
         return 1
