@@ -59,9 +59,8 @@ WITHHELD_REASONS = {
                                  "fewer than its minimum cell size"),
     "few_varying_therapists": N_("a covariate varies among the patients of fewer therapists than its minimum "
                                  "cell size (but some), whose within-therapist sums would describe them"),
-    "small_change": N_("its patients differ from those of the sums the site sent last time by fewer than "
-                       "10, or fewer than its minimum cell size (but some), whose difference would describe "
-                       "them"),
+    "small_change": N_("its patients differ from those of sums the site sent before by fewer than 10, or "
+                       "fewer than its minimum cell size (but some), whose difference would describe them"),
 }
 MIXED_KEYS = {"within", "between"}  # the linear mixed model's sums (the logistic models': estimate, ...)
 NEWTON_STEPS = 50
@@ -247,8 +246,8 @@ def withheld_reason(data: pd.DataFrame, covariates: Sequence[str], k: int) -> st
 
 def analysis_samples(features: pd.DataFrame, covariates: list[str]) -> dict[str, list[str]]:
     """Per primary outcome, the patients of its model's analysis sample (sorted codes): what the site keeps
-    of the sums it sent (`alliance.network.bundle.remember_sent`), to refuse sums over almost the same
-    patients next time (`site_aggregates`' `previous`)."""
+    of the sums it sends (`alliance.network.bundle.remember_sent`), to refuse sums over almost the same
+    patients later (`site_aggregates`' `previous`)."""
     return {outcome: sorted(make(features, covariates).data["patient_id"].astype(str))
             for outcome, make in _designs().items()}
 
@@ -263,7 +262,7 @@ def _designs() -> dict:
 
 
 def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.DataFrame, k: int, *,
-                    enabled: bool = True, previous: dict[str, list[str]] | None = None) -> dict:
+                    enabled: bool = True, previous: dict[str, list[list[str]]] | None = None) -> dict:
     """Per primary outcome (attendance, dropout, satisfaction), what the site sends for the one-stage
     analysis: the parameters, for the logistic models the estimates, information and third derivatives,
     for the satisfaction model the within- and between-therapist cross-products (`_mixed_fit`), the
@@ -272,9 +271,10 @@ def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.
     model not fitted, sums that would describe too few (`withheld_reason`), for the satisfaction model a
     covariate that varies among the patients of 1 to k - 1 therapists (the within-therapist sums' row of
     a gender that varies at one therapist's alone gave a reviewer one patient's values less the mean of
-    that therapist's others), or an analysis sample that differs from the one of the sums the site sent
-    last (`previous`, `analysis_samples`) by 1 to max(k, 10) - 1 patients (the difference of two sets of
-    exact sums is theirs: a reviewer read one patient's row from two shares of the satisfaction sums)."""
+    that therapist's others), or an analysis sample that differs from that of any sums the site sent
+    before (`previous`: per outcome, every sample sent, `analysis_samples`) by 1 to max(k, 10) - 1
+    patients (the difference of two sets of exact sums is theirs: a reviewer read one patient's row from
+    two shares of the satisfaction sums). Combinations of three or more shares are not checked."""
     result = {}
     least = max(k, MIN_GROUP)
     for outcome, make_design in _designs().items():
@@ -291,9 +291,10 @@ def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.
         if not reason and outcome == "satisfaction" and any(
                 0 < count < k for count in varying_therapists(data, design.covariates).values()):
             reason = "few_varying_therapists"
-        if not reason and previous and outcome in previous:
-            changed = len(set(data["patient_id"].astype(str)) ^ set(previous[outcome]))
-            reason = "small_change" if 0 < changed < least else ""
+        if not reason and previous:
+            patients = set(data["patient_id"].astype(str))
+            if any(0 < len(patients ^ set(sent)) < least for sent in previous.get(outcome, [])):
+                reason = "small_change"
         if reason:
             result[outcome] = {"status": WITHHELD, "reason": reason}
             continue

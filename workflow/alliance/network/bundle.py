@@ -544,10 +544,11 @@ AGGREGATE_WORDS = (
     " {k} patients or therapists, when a group or a cell of two groups crossed has fewer than {least} "
     "patients, when the site's own model was not fitted, for the satisfaction model when a covariate "
     "varies among the patients of 1 to {k_less} therapists (its within-therapist sums would describe "
-    "them), and when the model's patients differ from those of the sums this site sent last time by 1 to "
+    "them), and when the model's patients differ from those of any sums this site sent before by 1 to "
     "{least_less} (the difference of two sets of sums describes the patients between them: the site keeps "
     "the patients of what it sent in results/.one_stage_sent.json, and without that file, after results/ "
-    "was removed, it cannot check). What the sums tell: for the satisfaction model, each group's and each "
+    "was removed, it cannot check; combinations of three or more shares are not checked, so share the "
+    "sums sparingly). What the sums tell: for the satisfaction model, each group's and each "
     "cell of two groups' exact number of patients (each at least {least}), each group's mean "
     "satisfaction, alliance and baseline severity, the site's sums of their squares and products within "
     "and between therapists, and how the therapists' patients' means vary together across the site's "
@@ -673,25 +674,28 @@ def build_bundle(results: Path, plan: Path, site: str | None = None, one_stage: 
     return label, files
 
 
-def sent_samples(results: Path) -> dict[str, list[str]]:
-    """The patients of each primary model's one-stage sums that this site last sent (`remember_sent`;
+def sent_samples(results: Path) -> dict[str, list[list[str]]]:
+    """Per primary model, the patients of every set of one-stage sums this site sent (`remember_sent`;
     results/.one_stage_sent.json, never in a bundle); {} before the first."""
     path = results / SENT_SAMPLES
     return read_json(path) if path.exists() else {}
 
 
 def remember_sent(results: Path, files: dict[str, bytes]) -> None:
-    """After a bundle is written: keep the patients of each model whose sums it sent, so that the next
-    `make share` can refuse sums over almost the same patients (`site_aggregates`' `previous`: the
-    difference of two sets of exact sums describes the patients between them). Kept in results/ with the
-    site's key: removing results/ forgets them."""
+    """After a bundle is written: add the patients of each model whose sums it sent to those of the sums
+    sent before (a sample sent again is kept once), so that a later `make share` can refuse sums over
+    almost the same patients as any of them (`site_aggregates`' `previous`: the difference of two sets of
+    exact sums describes the patients between them). Kept in results/ with the site's key: removing
+    results/ forgets them."""
     sent = [outcome for outcome, entry in json.loads(files[AGGREGATES]).items() if entry["status"] == SENT]
     if not sent:
         return
     config = read_json(results / "manifest.json")["config"]
     samples = analysis_samples(pd.read_parquet(results / "features/patients.parquet"),
                                config["models"]["covariates"])
-    kept = sent_samples(results) | {outcome: samples[outcome] for outcome in sent}
+    kept = sent_samples(results)
+    for outcome in sent:
+        kept[outcome] = [*(s for s in kept.get(outcome, []) if s != samples[outcome]), samples[outcome]]
     write_atomic(results / SENT_SAMPLES, lambda target: target.write_text(json_text(kept)))
 
 
