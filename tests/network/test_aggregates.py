@@ -348,46 +348,74 @@ def test_the_counts_read_as_whole_numbers_beside_a_row_not_computed(cohort):
     assert ".0" not in words.replace(f"{row['estimate']:.2f}", "")
 
 
-def test_a_covariate_varying_at_too_few_therapists_withholds_the_satisfaction_sums(cohort):
-    """A reviewer's construction: gender the same for all of each therapist's patients but one therapist's,
-    who has one man among 16 patients. The within-therapist sums' gender row is then that one therapist's:
-    its entries over its diagonal gave the man's alliance and satisfaction less the mean of his therapist's
-    other patients. Withheld where a covariate varies at 1 to k - 1 therapists; sent where it varies at
-    none (a discipline) or at k or more; the logistic models send no within-therapist sums."""
+def test_within_therapist_sums_confined_to_few_therapists_withhold_the_satisfaction_sums(cohort):
+    """Reviewers' constructions, each on the first site (k = 5), where the within-therapist sums' rows
+    would describe one therapist's patients: (1) gender the same for all of each therapist's patients but
+    one therapist's, who has one man among 16 (that row gave his alliance and satisfaction less the mean
+    of his therapist's others); (2) a covariate whose levels A and B mix at every therapist and whose level
+    C is all the patients of three therapists and one patient of a fourth (C's column varies at that one
+    therapist's alone); (3) two numeric covariates equal but for one patient (their difference varies at
+    one therapist's alone: dropping those rows lowers the rank). Withheld; sent where the covariate varies
+    at k therapists or more, or at none (a discipline); the logistic models send no within-therapist
+    sums. By hand: a column varying at k - 1 therapists is confined, at k not."""
     site = cohort[cohort["site"] == sorted(cohort["site"].unique())[0]].copy()
     therapists = sorted(site["therapist_id"].unique())
-    site["gender"] = np.where(site["therapist_id"].isin(therapists[: len(therapists) // 2]), "female", "male")
-    first = site.index[site["therapist_id"] == therapists[0]]
-    site.loc[first[0], "gender"] = "male"
-    covariates = [*COVARIATES, "gender"]
-    assert aggregates.varying_therapists(site, covariates) == {"baseline_severity": len(therapists),
-                                                               "discipline": 0, "gender": 1}
-    sums = site_aggregates(site, covariates, FITTED, K)
-    assert sums["satisfaction"] == {"status": WITHHELD, "reason": "few_varying_therapists"}
-    assert sums["dropout"]["status"] == SENT
-    site.loc[site.index[: 4 * len(site) // 5: 2], "gender"] = "female"  # now varying at most therapists
-    assert aggregates.varying_therapists(site, covariates)["gender"] >= K
-    assert site_aggregates(site, covariates, FITTED, K)["satisfaction"]["status"] == SENT
+    rng = np.random.default_rng(5)
+    analysed = site["satisfaction"].notna().to_numpy()  # one patient of the satisfaction model's sample
+
+    def one_of(therapist: str) -> int:
+        return np.flatnonzero((site["therapist_id"] == therapist).to_numpy() & analysed)[0]
+
+    gender = np.where(site["therapist_id"].isin(therapists[: len(therapists) // 2]), "female", "male")
+    gender[one_of(therapists[0])] = "male"
+    level = np.where(rng.random(len(site)) < 0.5, "A", "B").astype(object)
+    by_discipline = site.groupby("therapist_id")["discipline"].first()
+    largest = by_discipline[by_discipline == by_discipline.value_counts().index[0]].index  # one discipline's
+    level[site["therapist_id"].isin(largest[1:4]).to_numpy()] = "C"  # so no crossed cell is small
+    level[one_of(largest[0])] = "C"
+    other = site["baseline_severity"].to_numpy().copy()
+    other[one_of(therapists[2])] += 5.0
+    site = site.assign(gender=gender, level=level, other=other)
+    for extra in (["gender"], ["level"], ["other"]):
+        sums = site_aggregates(site, [*COVARIATES, *extra], FITTED, K)
+        assert sums["satisfaction"] == {"status": WITHHELD, "reason": "few_varying_therapists"}, extra
+        assert sums["dropout"]["status"] == SENT, extra
+    mixed = site.assign(gender=np.where(rng.random(len(site)) < 0.5, "female", "male"),
+                        other=site["baseline_severity"] + rng.normal(0, 1, len(site)))
+    for extra in ([], ["gender"], ["other"]):
+        assert site_aggregates(mixed, [*COVARIATES, *extra], FITTED, K)["satisfaction"]["status"] == SENT
+    x = np.column_stack([np.ones(12), np.repeat([0.0, 1.0], 6)])
+    x[[0, 2], 1] = [1.0, 1.0]  # varies among the patients of therapists 0 and 1 of 6 (two patients each)
+    groups = np.repeat(np.arange(6), 2)
+    assert aggregates.confined_within(x, groups, 3) and not aggregates.confined_within(x, groups, 2)
 
 
-def test_sums_over_almost_the_patients_sent_last_time_are_withheld(cohort):
+def test_sums_over_almost_the_patients_sent_before_are_withheld(cohort):
     """Two shares of exact sums whose samples differ by one patient give that patient's row (a reviewer
-    read it from two shares of the satisfaction sums: alliance, severity, discipline and CSQ-8 total).
-    Against the patients of the sums sent last (`previous`, `analysis_samples`), a sample differing by 1
-    to max(k, 10) - 1 from any of them is withheld; the same sample, or one differing from each by 10 or
-    more, is sent."""
+    read it from two shares of the satisfaction sums: alliance, severity, discipline and CSQ-8 total), and
+    so do two over the same patients where one patient's row changed (a corrected questionnaire). Against
+    every sample sent before (`previous`, `analysis_samples`: patients and their rows' digests), a sample
+    differing from any of them by 1 to max(k, 10) - 1 patients added, removed or changed is withheld;
+    the same sample, or one differing from each by 10 or more, is sent."""
     site = cohort[cohort["site"] == sorted(cohort["site"].unique())[0]]
     samples = aggregates.analysis_samples(site, COVARIATES)
     assert set(samples) == {"attendance", "dropout", "satisfaction"}
-    same = site_aggregates(site, COVARIATES, FITTED, K, previous={o: [ids] for o, ids in samples.items()})
+    same = site_aggregates(site, COVARIATES, FITTED, K, previous={o: [d] for o, d in samples.items()})
     assert {entry["status"] for entry in same.values()} == {SENT}
     for dropped, status in ((1, WITHHELD), (9, WITHHELD), (10, SENT)):
         # sent twice before: once without the first `dropped` patients, once without 20 others
-        previous = {outcome: [ids[dropped:], ids[:-20]] for outcome, ids in samples.items()}
+        previous = {outcome: [dict(list(digests.items())[dropped:]), dict(list(digests.items())[:-20])]
+                    for outcome, digests in samples.items()}
         sums = site_aggregates(site, COVARIATES, FITTED, K, previous=previous)
         assert {entry["status"] for entry in sums.values()} == {status}, dropped
         if status == WITHHELD:
             assert {entry["reason"] for entry in sums.values()} == {"small_change"}
+    answered = site.index[site["satisfaction"].notna()][0]
+    corrected = site.assign(satisfaction=site["satisfaction"].where(site.index != answered,
+                                                                    site["satisfaction"] + 3))
+    sums = site_aggregates(corrected, COVARIATES, FITTED, K, previous={o: [d] for o, d in samples.items()})
+    assert sums["satisfaction"] == {"status": WITHHELD, "reason": "small_change"}
+    assert sums["dropout"]["status"] == SENT  # its rows do not hold the satisfaction total
 
 
 def test_one_site_at_equal_caseloads_gives_its_own_reml_fit_and_cr1_se(cohort):

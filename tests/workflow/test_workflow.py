@@ -182,8 +182,8 @@ def test_make_share_bundle_holds_aggregates_only_and_pools_to_itself(root, defau
     assert set(kept) == {"attendance", "dropout", "satisfaction"}  # the same sample twice: kept once
     assert all(len(samples) == 1 and len(samples[0]) >= 100 for samples in kept.values())
     try:  # sent before, as well: the satisfaction sample without its first patient
-        ledger.write_text(json.dumps(kept | {"satisfaction": [*kept["satisfaction"],
-                                                              kept["satisfaction"][0][1:]]}))
+        fewer = dict(list(kept["satisfaction"][0].items())[1:])
+        ledger.write_text(json.dumps(kept | {"satisfaction": [*kept["satisfaction"], fewer]}))
         assert share(["--results", str(results), "--plan", str(plan), "--site", "clinic_a",
                       "--out", str(tmp_path / "c"), "--one-stage"]) == 0
         with zipfile.ZipFile(tmp_path / "c/clinic_a.zip") as archive:

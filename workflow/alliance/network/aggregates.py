@@ -57,10 +57,12 @@ WITHHELD_REASONS = {
                          "cell size"),  # 10: MIN_GROUP
     "small_crossed_category": N_("two categorical covariates cross in a cell of fewer than 10 patients, or "
                                  "fewer than its minimum cell size"),
-    "few_varying_therapists": N_("a covariate varies among the patients of fewer therapists than its minimum "
-                                 "cell size (but some), whose within-therapist sums would describe them"),
-    "small_change": N_("its patients differ from those of sums the site sent before by fewer than 10, or "
-                       "fewer than its minimum cell size (but some), whose difference would describe them"),
+    "few_varying_therapists": N_("a covariate, a level of one or a combination of them varies among the "
+                                 "patients of fewer therapists than its minimum cell size (but some), whose "
+                                 "within-therapist sums would describe them"),
+    "small_change": N_("its patients, or their rows, differ from those of sums the site sent before by "
+                       "fewer than 10 patients, or fewer than its minimum cell size (but some), whose "
+                       "difference would describe them"),
 }
 MIXED_KEYS = {"within", "between"}  # the linear mixed model's sums (the logistic models': estimate, ...)
 NEWTON_STEPS = 50
@@ -214,12 +216,44 @@ def grouping_columns(data: pd.DataFrame, covariates: Sequence[str]) -> list[str]
             or data[c].nunique() < FEW_VALUES]
 
 
-def varying_therapists(data: pd.DataFrame, covariates: Sequence[str]) -> dict[str, int]:
-    """Per covariate, the number of therapists among whose patients in `data` it takes more than one value
-    (a missing value one of them): the therapists whose within-therapist sums of squares and products the
-    satisfaction model's `within` adds up in that covariate's row."""
-    return {c: int(data[c].astype(object).where(data[c].notna(), "(missing)").astype(str)
-                   .groupby(data["therapist_id"]).nunique().gt(1).sum()) for c in covariates}
+def confined_within(x: np.ndarray, therapists: np.ndarray, k: int) -> bool:
+    """Whether the within-therapist sums of the design `x` (its first column the intercept) would describe
+    the patients of 1 to k - 1 therapists: a column that varies among the patients of that few therapists
+    (a gender, or one level of a category, that varies at one therapist's alone gave a reviewer one
+    patient's values less the mean of that therapist's others), or a combination of columns that varies
+    at one therapist's alone (two numeric covariates equal but for one patient: dropping that therapist's
+    rows lowers the rank of the within-therapist deviations). Combinations confined to 2 to k - 1
+    therapists are not checked."""
+    codes = pd.factorize(therapists, sort=True)[0]
+    counts = np.bincount(codes).astype(float)
+    sums = np.zeros((len(counts), x.shape[1]))
+    np.add.at(sums, codes, x)
+    deviations = (x - (sums / counts[:, None])[codes])[:, 1:]
+    scale = np.abs(x[:, 1:]).max(axis=0, initial=0.0) + 1.0
+    varies = np.zeros((len(counts), deviations.shape[1]))
+    np.add.at(varies, codes, (np.abs(deviations) > 1e-9 * scale).astype(float))
+    spread = (varies > 0).sum(axis=0)
+    if ((spread > 0) & (spread < k)).any():
+        return True
+    rank = np.linalg.matrix_rank(deviations)
+    return any(np.linalg.matrix_rank(deviations[codes != g]) < rank for g in range(len(counts)))
+
+
+def patient_digests(design) -> dict[str, str]:
+    """Each patient of a model's analysis sample (`design.data`) with a digest of what the sums use of
+    their row (the outcome columns of `design.formula`, the predictor, the covariates and the therapist):
+    what the site keeps of the sums it sends (`alliance.network.bundle.remember_sent`), so that sums over
+    almost the same patients, or the same patients with a few changed values, are refused later
+    (`site_aggregates`' `previous`)."""
+    outcomes = [name.strip() for name in design.formula.split(" ~ ")[0].split("+")]
+    used = [*outcomes, design.predictor, *design.covariates, "therapist_id"]
+    digests = pd.util.hash_pandas_object(design.data[used], index=False).astype(str)
+    return dict(zip(design.data["patient_id"].astype(str), digests, strict=True))
+
+
+def changed_patients(now: dict[str, str], before: dict[str, str]) -> int:
+    """The patients in one of two samples' digests and not the other, or in both with another row."""
+    return len(now.keys() ^ before.keys()) + sum(now[p] != before[p] for p in now.keys() & before.keys())
 
 
 def withheld_reason(data: pd.DataFrame, covariates: Sequence[str], k: int) -> str:
@@ -244,12 +278,9 @@ def withheld_reason(data: pd.DataFrame, covariates: Sequence[str], k: int) -> st
     return ""
 
 
-def analysis_samples(features: pd.DataFrame, covariates: list[str]) -> dict[str, list[str]]:
-    """Per primary outcome, the patients of its model's analysis sample (sorted codes): what the site keeps
-    of the sums it sends (`alliance.network.bundle.remember_sent`), to refuse sums over almost the same
-    patients later (`site_aggregates`' `previous`)."""
-    return {outcome: sorted(make(features, covariates).data["patient_id"].astype(str))
-            for outcome, make in _designs().items()}
+def analysis_samples(features: pd.DataFrame, covariates: list[str]) -> dict[str, dict[str, str]]:
+    """Per primary outcome, its model's analysis sample as `patient_digests`."""
+    return {outcome: patient_digests(make(features, covariates)) for outcome, make in _designs().items()}
 
 
 def _designs() -> dict:
@@ -262,19 +293,19 @@ def _designs() -> dict:
 
 
 def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.DataFrame, k: int, *,
-                    enabled: bool = True, previous: dict[str, list[list[str]]] | None = None) -> dict:
+                    enabled: bool = True, previous: dict[str, list[dict[str, str]]] | None = None) -> dict:
     """Per primary outcome (attendance, dropout, satisfaction), what the site sends for the one-stage
     analysis: the parameters, for the logistic models the estimates, information and third derivatives,
     for the satisfaction model the within- and between-therapist cross-products (`_mixed_fit`), the
     clustered score outer product and the numbers of patients and therapists; or `withheld` with a
     reason's key (`WITHHELD_REASONS`): not `enabled` (`network.one_stage`, off by default), its own primary
-    model not fitted, sums that would describe too few (`withheld_reason`), for the satisfaction model a
-    covariate that varies among the patients of 1 to k - 1 therapists (the within-therapist sums' row of
-    a gender that varies at one therapist's alone gave a reviewer one patient's values less the mean of
-    that therapist's others), or an analysis sample that differs from that of any sums the site sent
-    before (`previous`: per outcome, every sample sent, `analysis_samples`) by 1 to max(k, 10) - 1
-    patients (the difference of two sets of exact sums is theirs: a reviewer read one patient's row from
-    two shares of the satisfaction sums). Combinations of three or more shares are not checked."""
+    model not fitted, sums that would describe too few (`withheld_reason`), for the satisfaction model
+    within-therapist sums confined to 1 to k - 1 therapists (`confined_within`), or an analysis sample
+    that differs from that of any sums the site sent before (`previous`: per outcome, every sample sent,
+    `analysis_samples`) by 1 to max(k, 10) - 1 patients added, removed or with another row (the
+    difference of two sets of exact sums is theirs: a reviewer read one patient's row from two shares of
+    the satisfaction sums, and from two over the same patients, one with a corrected questionnaire).
+    Combinations of three or more shares are not checked."""
     result = {}
     least = max(k, MIN_GROUP)
     for outcome, make_design in _designs().items():
@@ -288,17 +319,17 @@ def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.
             reason = "not_fitted"
         else:
             reason = withheld_reason(data, design.covariates, k)
-        if not reason and outcome == "satisfaction" and any(
-                0 < count < k for count in varying_therapists(data, design.covariates).values()):
-            reason = "few_varying_therapists"
+        if not reason:
+            x, parameters, references = raw_design(design, features, covariates)
+            if outcome == "satisfaction" and confined_within(x, data["therapist_id"].to_numpy(), k):
+                reason = "few_varying_therapists"
         if not reason and previous:
-            patients = set(data["patient_id"].astype(str))
-            if any(0 < len(patients ^ set(sent)) < least for sent in previous.get(outcome, [])):
+            now = patient_digests(design)
+            if any(0 < changed_patients(now, sent) < least for sent in previous.get(outcome, [])):
                 reason = "small_change"
         if reason:
             result[outcome] = {"status": WITHHELD, "reason": reason}
             continue
-        x, parameters, references = raw_design(design, features, covariates)
         clusters = meat_clusters(data, design.covariates)
         fit = _mixed_fit if outcome == "satisfaction" else _binomial_fit
         parts = fit(design, x, clusters)

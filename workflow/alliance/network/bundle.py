@@ -542,13 +542,13 @@ AGGREGATE_WORDS = (
     "A group is a category of a categorical covariate (a discipline) or a value of a numeric covariate with"
     " fewer than 10 distinct values. A model is withheld, with its reason, when its sample has fewer than"
     " {k} patients or therapists, when a group or a cell of two groups crossed has fewer than {least} "
-    "patients, when the site's own model was not fitted, for the satisfaction model when a covariate "
-    "varies among the patients of 1 to {k_less} therapists (its within-therapist sums would describe "
-    "them), and when the model's patients differ from those of any sums this site sent before by 1 to "
-    "{least_less} (the difference of two sets of sums describes the patients between them: the site keeps "
-    "the patients of what it sent in results/.one_stage_sent.json, and without that file, after results/ "
-    "was removed, it cannot check; combinations of three or more shares are not checked, so share the "
-    "sums sparingly). What the sums tell: for the satisfaction model, each group's and each "
+    "patients, when the site's own model was not fitted,{few_therapists} and when the model's patients "
+    "differ from those of any sums this site wrote before by 1 to {least_less} added, removed or with "
+    "another row (the difference of two sets of sums describes the patients between them: the site keeps "
+    "the patients of what it wrote, with a digest of each one's row, in results/.one_stage_sent.json, and "
+    "without that file, after results/ was removed, it cannot check; it assumes the patients keep their "
+    "codes from one export to the next; combinations of three or more shares are not checked, so share "
+    "the sums sparingly). What the sums tell: for the satisfaction model, each group's and each "
     "cell of two groups' exact number of patients (each at least {least}), each group's mean "
     "satisfaction, alliance and baseline severity, the site's sums of their squares and products within "
     "and between therapists, and how the therapists' patients' means vary together across the site's "
@@ -557,6 +557,12 @@ AGGREGATE_WORDS = (
     "describes that therapist's patients. The rules answer three reviewers' attempts to single out a "
     "patient from these sums; they are not a proof that no combination of sums can, which is why the "
     "sums are off by default: read them with the data-protection officer before enabling them.")
+
+
+FEW_THERAPISTS_WORDS = (
+    " for the satisfaction model when a covariate, one of its levels or a combination of covariates "
+    "varies among the patients of 1 to {k_less} therapists only (its within-therapist sums would describe "
+    "them; combinations confined to two or more such therapists are not checked),")
 
 
 def what_leaves(site: str, tables: dict[str, pd.DataFrame], k: int, aggregates: dict | None = None) -> str:
@@ -599,8 +605,9 @@ def what_leaves(site: str, tables: dict[str, pd.DataFrame], k: int, aggregates: 
     for name, columns in COLUMN_WORDS.items():
         lines += ["", f"### {name}", ""] + [f"- `{column}`: {words}" for column, words in columns.items()]
     lines += ["", f"### {AGGREGATES}", "",
-              AGGREGATE_WORDS.format(k=k, least=max(k, MIN_GROUP), k_less=k - 1,
-                                     least_less=max(k, MIN_GROUP) - 1), ""]
+              AGGREGATE_WORDS.format(
+                  k=k, least=max(k, MIN_GROUP), least_less=max(k, MIN_GROUP) - 1,
+                  few_therapists=FEW_THERAPISTS_WORDS.format(k_less=k - 1) if k > 1 else ""), ""]
     for outcome, entry in (aggregates or {}).items():
         sent = entry["status"] == SENT
         lines.append(f"- {outcome}: " + (f"sent ({len(entry['parameters'])} parameters)" if sent
@@ -674,19 +681,21 @@ def build_bundle(results: Path, plan: Path, site: str | None = None, one_stage: 
     return label, files
 
 
-def sent_samples(results: Path) -> dict[str, list[list[str]]]:
-    """Per primary model, the patients of every set of one-stage sums this site sent (`remember_sent`;
-    results/.one_stage_sent.json, never in a bundle); {} before the first."""
+def sent_samples(results: Path) -> dict[str, list[dict[str, str]]]:
+    """Per primary model, the patients (with their rows' digests) of every set of one-stage sums this site
+    sent (`remember_sent`; results/.one_stage_sent.json, never in a bundle); {} before the first."""
     path = results / SENT_SAMPLES
     return read_json(path) if path.exists() else {}
 
 
 def remember_sent(results: Path, files: dict[str, bytes]) -> None:
-    """After a bundle is written: add the patients of each model whose sums it sent to those of the sums
-    sent before (a sample sent again is kept once), so that a later `make share` can refuse sums over
-    almost the same patients as any of them (`site_aggregates`' `previous`: the difference of two sets of
-    exact sums describes the patients between them). Kept in results/ with the site's key: removing
-    results/ forgets them."""
+    """Before a bundle is written: add the patients of each model whose sums it holds, with their rows'
+    digests (`alliance.network.aggregates.analysis_samples`), to those of the sums written before (a
+    sample written again is kept once), so that a later `make share` can refuse sums over almost the same
+    patients, or the same with a few changed rows, as any of them (`site_aggregates`' `previous`: the
+    difference of two sets of exact sums describes the patients between them). Recorded first, so that a
+    bundle is never out without its record. Kept in results/ with the site's key: removing results/
+    forgets them; a trial `make share` counts as sent."""
     sent = [outcome for outcome, entry in json.loads(files[AGGREGATES]).items() if entry["status"] == SENT]
     if not sent:
         return

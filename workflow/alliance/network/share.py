@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         site, files = build_bundle(args.results, args.plan, args.site or None, one_stage=args.one_stage)
-        path = write_bundle(site, files, args.out or args.results / "share")
         remember_sent(args.results, files)
+        path = write_bundle(site, files, args.out or args.results / "share")
     except USER_ERRORS as error:
         print(f"\n{error}\n", file=sys.stderr)
         return 1
