@@ -177,13 +177,18 @@ def _binomial_fit(design, x: np.ndarray, clusters: np.ndarray) -> dict:
     return {"estimate": estimate} | binomial_parts(x, successes, trials, clusters, estimate)
 
 
-def therapist_cross_products(z: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The within-therapist cross-products sum_g sum_i (z_i - zbar_g)(z_i - zbar_g)' of the rows `z` and
-    the between-therapist ones sum_g n_g zbar_g zbar_g' (therapists `codes`); together Z'Z."""
+def _therapist_means(z: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each therapist's (`codes`, 0..G - 1) number of rows and mean of the rows `z`."""
     counts = np.bincount(codes).astype(float)
     sums = np.zeros((len(counts), z.shape[1]))
     np.add.at(sums, codes, z)
-    means = sums / counts[:, None]
+    return counts, sums / counts[:, None]
+
+
+def therapist_cross_products(z: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The within-therapist cross-products sum_g sum_i (z_i - zbar_g)(z_i - zbar_g)' of the rows `z` and
+    the between-therapist ones sum_g n_g zbar_g zbar_g' (therapists `codes`); together Z'Z."""
+    counts, means = _therapist_means(z, codes)
     deviations = z - means[codes]
     return deviations.T @ deviations, (means * counts[:, None]).T @ means
 
@@ -225,10 +230,8 @@ def confined_within(x: np.ndarray, therapists: np.ndarray, k: int) -> bool:
     rows lowers the rank of the within-therapist deviations). Combinations confined to 2 to k - 1
     therapists are not checked."""
     codes = pd.factorize(therapists, sort=True)[0]
-    counts = np.bincount(codes).astype(float)
-    sums = np.zeros((len(counts), x.shape[1]))
-    np.add.at(sums, codes, x)
-    deviations = (x - (sums / counts[:, None])[codes])[:, 1:]
+    counts, means = _therapist_means(x, codes)
+    deviations = (x - means[codes])[:, 1:]
     scale = np.abs(x[:, 1:]).max(axis=0, initial=0.0) + 1.0
     varies = np.zeros((len(counts), deviations.shape[1]))
     np.add.at(varies, codes, (np.abs(deviations) > 1e-9 * scale).astype(float))
