@@ -452,3 +452,37 @@ def test_one_site_at_equal_caseloads_gives_its_own_reml_fit_and_cr1_se(cohort):
     assert result["estimate"] == pytest.approx(beta[1], rel=1e-7)
     assert result["std_error"] == pytest.approx(np.sqrt(covariance[1, 1]), rel=1e-6)
     assert result["n_clusters"] == g
+
+
+def test_sites_whose_single_levels_go_together_are_not_estimable_with_the_terms_named(cohort):
+    """Each site of one discipline and one gender, and at every site with physiotherapy the gender is
+    "m": the common model cannot tell the two effects apart (statsmodels' combined fit would be
+    rank-deficient). The coordinator says so, naming both terms, where it crashed with a linear-algebra
+    error (logistic) or "x fits y exactly" (the REML search). With a gender that varies within a site
+    instead, every term is told apart."""
+    from alliance.network.pooling import one_stage_table
+    from alliance.network.report import one_stage_words
+
+    sites = sorted(cohort["site"].unique())
+    kept = {sites[0]: "psychotherapy", sites[1]: "physiotherapy", sites[2]: "osteopathy"}
+    data = cohort.assign(discipline=cohort["site"].map(kept)).assign(
+        gender=lambda f: np.where(f["discipline"] == "physiotherapy", "m", "f"))
+    covariates = [*COVARIATES, "gender"]
+    parts = [site_aggregates(group, covariates, FITTED, K)["dropout"] for _, group in data.groupby("site")]
+    assert all(part["status"] == SENT for part in parts)
+    assert one_stage(parts, 50)["confounded"] == "discipline physiotherapy; gender m"
+    table = one_stage_table(network(data, covariates=dict.fromkeys(sites, covariates))).set_index("outcome")
+    assert (table["status"] == "not_estimable").all()
+    assert table.loc["satisfaction", "reason"] == (
+        "each site has one level of some categories, and their levels go together at every site, so one "
+        "model of all the sites' patients cannot tell the effects of discipline physiotherapy and gender m "
+        "apart")
+    assert one_stage_words(table.loc["dropout"].to_dict() | {"outcome": "dropout"}, "log OR", 50) == (
+        "No analysis of all the sites' patients together: each site has one level of some categories, and "
+        "their levels go together at every site, so one model of all the sites' patients cannot tell the "
+        "effects of discipline physiotherapy and gender m apart.")
+    # a gender that varies within one site is told apart from the disciplines (the sites' intercepts)
+    varies = (data["site"] == sites[0]) & (np.arange(len(data)) % 2 == 1)
+    apart = data.assign(gender=np.where(varies, "m", "f"))
+    table = one_stage_table(network(apart, covariates=dict.fromkeys(sites, covariates)))
+    assert table["status"].isin(["fitted", "approximate"]).all()

@@ -471,6 +471,21 @@ def _mixed_solution(parts: Sequence[dict], maps: list[np.ndarray], n: int
     return beta, scale * np.linalg.inv(products[:p, :p]), meat
 
 
+def confounded_terms(maps: Sequence[np.ndarray], parameters: list[tuple]) -> list[str]:
+    """The common model's terms that the sites' designs do not tell apart, as "column level" (or
+    "column"), empty where they identify every one. Each site's design is of full rank (its own model
+    was fitted), so the combined design is rank-deficient exactly where the sites' maps A_s share a null
+    vector: categories of which each site has one level (its intercept holds their effects) whose levels
+    go together at every site, such as one discipline and one gender a site."""
+    from scipy.linalg import null_space
+
+    null = null_space(np.vstack(maps))
+    if not null.size:
+        return []
+    return [f"{column} {level}" if level is not None else column
+            for column, level in (parameters[i] for i in np.flatnonzero(np.abs(null).max(axis=1) > 1e-8))]
+
+
 def one_stage(parts: Sequence[dict], min_clusters: int) -> dict:
     """The one-stage estimate of the alliance effect (per point) from the sites' aggregates (`parts`, the
     sent entries of one outcome, one per site): estimate, SE (clustered by therapist, CR1), 95% CI (normal
@@ -480,7 +495,8 @@ def one_stage(parts: Sequence[dict], min_clusters: int) -> dict:
     site has fewer than `MIN_SITE_PATIENTS` (the expansion about each site's estimate, or for H3 each
     site's mean caseload, `_mixed_solution`, is then not close enough to be read as the combined
     analysis), unless there is one site and the model is logistic (its own estimate, exactly);
-    "not_converged" when Newton's method or the REML search does not settle."""
+    "not_converged" when Newton's method or the REML search does not settle; "not_estimable" where the
+    sites' designs do not identify the common model (`confounded_terms`, in `confounded`)."""
     parameters, references = _common_parameters(parts)
     predictor = parts[0]["predictor"]
     maps = [site_map(part, parameters, references) for part in parts]
@@ -490,12 +506,16 @@ def one_stage(parts: Sequence[dict], min_clusters: int) -> dict:
     smallest = min(int(part["n_patients"]) for part in parts)
     base = {"predictor": predictor, "k_sites": len(parts), "n_patients": n, "n_therapists": therapists,
             "n_clusters": clusters,
-            "smallest_site": smallest}
+            "smallest_site": smallest, "confounded": ""}
+    missing = {"estimate": np.nan, "std_error": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+               "few_clusters": False}
+    confounded = confounded_terms(maps, parameters)
+    if confounded:
+        return base | missing | {"status": "not_estimable", "confounded": "; ".join(confounded)}
     mixed = set(parts[0]) >= MIXED_KEYS
     solution = _mixed_solution(parts, maps, n) if mixed else _logistic_solution(parts, maps)
     if solution is None:
-        return base | {"status": "not_converged", "estimate": np.nan, "std_error": np.nan, "ci_low": np.nan,
-                       "ci_high": np.nan, "few_clusters": False}
+        return base | missing | {"status": "not_converged"}
     beta, bread, meat = solution
     factor = clusters / (clusters - 1) * (n - 1) / (n - len(parameters)) if clusters > 1 else 1.0
     covariance = factor * bread @ meat @ bread

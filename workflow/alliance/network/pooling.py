@@ -74,7 +74,8 @@ COORDINATOR_REASONS = {BELOW_MINIMUM: N_("fewer than {k} patients"),
 ONE_STAGE_COLUMNS = ["outcome", "predictor", "metric", "status", "reason", "k_sites", "n_patients",
                      "smallest_site", "n_therapists", "n_clusters", "estimate", "std_error", "ci_low",
                      "ci_high", "combined_sd", "estimate_per_combined_sd", "std_error_per_combined_sd",
-                     "ci_low_per_combined_sd", "ci_high_per_combined_sd", "few_clusters", "sites_withheld"]
+                     "ci_low_per_combined_sd", "ci_high_per_combined_sd", "few_clusters", "sites_withheld",
+                     "confounded"]
 NOT_COMPUTED = "not_computed"
 # Why the coordinator computed no one-stage estimate (English in one_stage.csv, translated in the report).
 ONE_STAGE_REASONS = {
@@ -83,6 +84,10 @@ ONE_STAGE_REASONS = {
     "covariates": N_("the sites' models adjusted for different covariates"),
     "early_window": N_("the sites used different early windows"),
     "not_converged": N_("the combined score equations did not settle on a solution"),
+    # {terms}: the common model's terms that go together at every site (aggregates.confounded_terms)
+    "not_estimable": N_("each site has one level of some categories, and their levels go together at every "
+                        "site, so one model of all the sites' patients cannot tell the effects of {terms} "
+                        "apart"),
     "approximate": N_("approximate: a site analysed fewer than 300 patients, and computed from sums this "
                       "analysis matches the analysis of the combined patients closely only at about 400 a "
                       "site (ANALYSIS_PLAN.md, section 11)"),  # 300: aggregates.MIN_SITE_PATIENTS
@@ -536,10 +541,11 @@ def one_stage_table(bundles: list[Bundle]) -> pd.DataFrame:
             rows.append(row | {"status": NOT_COMPUTED, "reason": ONE_STAGE_REASONS[reason]})
             continue
         result = one_stage(list(sent.values()), min_clusters)
-        row |= result | {"reason": ONE_STAGE_REASONS.get(result["status"], "")}
+        row |= result | {"reason": ONE_STAGE_REASONS.get(result["status"], "").format(
+            terms=" and ".join(result["confounded"].split("; ")))}
         used = sites[(sites["outcome"] == outcome) & (sites["analysis"] == "primary")
                      & sites["site"].isin(list(sent)) & (sites["status"] == "pooled")]
-        if result["status"] != "not_converged" and len(used) == len(sent):
+        if result["status"] in ("fitted", "approximate") and len(used) == len(sent):
             row |= per_combined_sd(result, used, own=False)
         rows.append(row)
     return pd.DataFrame(rows, columns=ONE_STAGE_COLUMNS)

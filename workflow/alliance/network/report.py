@@ -28,6 +28,7 @@ from alliance.network.pooling import (
     COORDINATOR_REASONS,
     EMPTY_INTERVALS,
     MISSING,
+    ONE_STAGE_REASONS,
     PER_POINT,
     heterogeneity_words,
     network_min_clusters,
@@ -54,6 +55,7 @@ from alliance.report.words import (
     outcome_name,
     predictor_label,
     scale_word,
+    series,
     source_words,
 )
 from alliance.report.words import STATUS_WORDS as MODEL_STATUS_WORDS
@@ -315,7 +317,10 @@ def one_stage_words(row: dict | None, unit: str, min_clusters: int,
     table's row."""
     if row is None:
         return ""
-    if row["status"] not in ("fitted", "approximate"):
+    if row["status"] == "not_estimable":  # the terms are the data's own words, in the sentence's series
+        reason = _(ONE_STAGE_REASONS["not_estimable"]).format(terms=series(row["confounded"].split("; ")))
+        said = _("No analysis of all the sites' patients together: {reason}.").format(reason=reason)
+    elif row["status"] not in ("fitted", "approximate"):
         said = _("No analysis of all the sites' patients together: {reason}.").format(reason=_(row["reason"]))
     else:
         digits = estimate_digits(row["estimate"])
