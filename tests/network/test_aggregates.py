@@ -402,10 +402,13 @@ def test_sums_over_almost_the_patients_sent_before_are_withheld(cohort):
     assert set(samples) == {"attendance", "dropout", "satisfaction"}
     same = site_aggregates(site, COVARIATES, FITTED, K, previous={o: [d] for o, d in samples.items()})
     assert {entry["status"] for entry in same.values()} == {SENT}
+    psychotherapy = site.index[site["discipline"].eq("psychotherapy") & site["satisfaction"].notna()]
     for dropped, status in ((1, WITHHELD), (9, WITHHELD), (10, SENT)):
-        # sent twice before: once without the first `dropped` patients, once without 20 others
-        previous = {outcome: [dict(list(digests.items())[dropped:]), dict(list(digests.items())[:-20])]
-                    for outcome, digests in samples.items()}
+        # sent twice before: once without `dropped` psychotherapy patients, once without 20 others (each
+        # sample's digests computed on it: a digest of z-scored values changed with the sample)
+        earlier = [aggregates.analysis_samples(site.drop(index=psychotherapy[:dropped]), COVARIATES),
+                   aggregates.analysis_samples(site.drop(index=psychotherapy[-20:]), COVARIATES)]
+        previous = {outcome: [sample[outcome] for sample in earlier] for outcome in samples}
         sums = site_aggregates(site, COVARIATES, FITTED, K, previous=previous)
         assert {entry["status"] for entry in sums.values()} == {status}, dropped
         if status == WITHHELD:
@@ -416,6 +419,34 @@ def test_sums_over_almost_the_patients_sent_before_are_withheld(cohort):
     sums = site_aggregates(corrected, COVARIATES, FITTED, K, previous={o: [d] for o, d in samples.items()})
     assert sums["satisfaction"] == {"status": WITHHELD, "reason": "small_change"}
     assert sums["dropout"]["status"] == SENT  # its rows do not hold the satisfaction total
+
+
+def test_sums_over_almost_the_same_patients_of_a_group_are_withheld(cohort):
+    """Two shares whose satisfaction samples differ by twelve patients, one of them the only one of her
+    discipline, give her row in that discipline's column of the difference of the sums (a rule on the
+    count in all sent both); a change of 1 to max(k, 10) - 1 patients within a group withholds the sums,
+    a change of none or 10 or more in every group sends them."""
+    site = cohort[cohort["site"] == sorted(cohort["site"].unique())[0]]
+    sample = site[site["satisfaction"].notna()]
+    lone = sample.index[sample["discipline"] == "osteopathy"][0]
+    others = sample.index[sample["discipline"] == "psychotherapy"][:11]
+    before = site.drop(index=[lone, *others])
+    first = site_aggregates(before, COVARIATES, FITTED, K)["satisfaction"]
+    second = site_aggregates(site, COVARIATES, FITTED, K)["satisfaction"]
+    assert first["status"] == second["status"] == SENT and first["parameters"] == second["parameters"]
+    difference = (np.asarray(second["within"]) + np.asarray(second["between"])
+                  - np.asarray(first["within"]) - np.asarray(first["between"]))
+    column = first["parameters"].index(["discipline", "osteopathy"])
+    row = site.loc[lone]
+    assert difference[column, [1, 2, -1]] == pytest.approx(
+        [row["alliance_mean"], row["baseline_severity"], row["satisfaction"]])
+    previous = {"satisfaction": [aggregates.analysis_samples(before, COVARIATES)["satisfaction"]]}
+    assert site_aggregates(site, COVARIATES, FITTED, K, previous=previous)["satisfaction"] == {
+        "status": WITHHELD, "reason": "small_change"}
+    ten = sample.index[sample["discipline"] == "psychotherapy"][:10]
+    earlier = aggregates.analysis_samples(site.drop(index=ten), COVARIATES)["satisfaction"]
+    previous = {"satisfaction": [earlier]}
+    assert site_aggregates(site, COVARIATES, FITTED, K, previous=previous)["satisfaction"]["status"] == SENT
 
 
 def test_one_site_at_equal_caseloads_gives_its_own_reml_fit_and_cr1_se(cohort):

@@ -35,6 +35,7 @@ site analysed fewer than `MIN_SITE_PATIENTS` (plan section 11, "H3 from aggregat
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -61,8 +62,8 @@ WITHHELD_REASONS = {
                                  "patients of fewer therapists than its minimum cell size (but some), whose "
                                  "within-therapist sums would describe them"),
     "small_change": N_("its patients, or their rows, differ from those of sums the site sent before by "
-                       "fewer than 10 patients, or fewer than its minimum cell size (but some), whose "
-                       "difference would describe them"),
+                       "fewer than 10 patients, or fewer than its minimum cell size (but some), in all or "
+                       "in a group such as a discipline, whose difference would describe them"),
 }
 MIXED_KEYS = {"within", "between"}  # the linear mixed model's sums (the logistic models': estimate, ...)
 NEWTON_STEPS = 50
@@ -242,21 +243,35 @@ def confined_within(x: np.ndarray, therapists: np.ndarray, k: int) -> bool:
     return any(np.linalg.matrix_rank(deviations[codes != g]) < rank for g in range(len(counts)))
 
 
-def patient_digests(design) -> dict[str, str]:
+def patient_digests(design, features: pd.DataFrame) -> dict[str, list[str]]:
     """Each patient of a model's analysis sample (`design.data`) with a digest of what the sums use of
-    their row (the outcome columns of `design.formula`, the predictor, the covariates and the therapist):
-    what the site keeps of the sums it sends (`alliance.network.bundle.remember_sent`), so that sums over
-    almost the same patients, or the same patients with a few changed values, are refused later
-    (`site_aggregates`' `previous`)."""
+    their row, on the scales they use it (the outcome columns of `design.formula`, the predictor, the
+    covariates' values in `features`, not z-scored over the sample, and the therapist), and their groups
+    ("column=value" of each of `grouping_columns`): what the site keeps of the sums it sends
+    (`alliance.network.bundle.remember_sent`), so that sums over almost the same patients, in all or in a
+    group, or the same patients with a few changed values, are refused later (`small_change`). (Digests
+    of the z-scored covariates changed for every patient when one was added, and so let two shares
+    differing by one patient through.)"""
+    data = design.data
     outcomes = [name.strip() for name in design.formula.split(" ~ ")[0].split("+")]
-    used = [*outcomes, design.predictor, *design.covariates, "therapist_id"]
-    digests = pd.util.hash_pandas_object(design.data[used], index=False).astype(str)
-    return dict(zip(design.data["patient_id"].astype(str), digests, strict=True))
+    raw = features.loc[data.index, list(design.covariates)]
+    used = pd.concat([data[[*outcomes, design.predictor, "therapist_id"]], raw], axis=1)
+    digests = pd.util.hash_pandas_object(used, index=False).astype(str)
+    groups = [f"{column}=" + data[column].astype(str) for column in grouping_columns(data, design.covariates)]
+    rows = zip(digests, *groups, strict=True)
+    return {patient: list(row) for patient, row in zip(data["patient_id"].astype(str), rows, strict=True)}
 
 
-def changed_patients(now: dict[str, str], before: dict[str, str]) -> int:
-    """The patients in one of two samples' digests and not the other, or in both with another row."""
-    return len(now.keys() ^ before.keys()) + sum(now[p] != before[p] for p in now.keys() & before.keys())
+def small_change(now: dict[str, list[str]], before: dict[str, list[str]], least: int) -> bool:
+    """Whether two samples' digests (`patient_digests`) differ by 1 to `least` - 1 patients (in one and
+    not the other, or in both with another row) in all, or within a group, a patient counted in the
+    groups of both rows: the difference of two sets of exact sums is the changed patients' sums, and a
+    group's column of it theirs in that group (ten patients added, one of them the only new one of a
+    discipline, gave that patient's row in the discipline's column)."""
+    changed = (now.keys() ^ before.keys()) | {p for p in now.keys() & before.keys() if now[p] != before[p]}
+    counts = Counter(label for p in changed
+                     for label in {"", *now.get(p, [""])[1:], *before.get(p, [""])[1:]})
+    return any(0 < count < least for count in counts.values())
 
 
 def withheld_reason(data: pd.DataFrame, covariates: Sequence[str], k: int) -> str:
@@ -281,9 +296,10 @@ def withheld_reason(data: pd.DataFrame, covariates: Sequence[str], k: int) -> st
     return ""
 
 
-def analysis_samples(features: pd.DataFrame, covariates: list[str]) -> dict[str, dict[str, str]]:
+def analysis_samples(features: pd.DataFrame, covariates: list[str]) -> dict[str, dict[str, list[str]]]:
     """Per primary outcome, its model's analysis sample as `patient_digests`."""
-    return {outcome: patient_digests(make(features, covariates)) for outcome, make in _designs().items()}
+    return {outcome: patient_digests(make(features, covariates), features)
+            for outcome, make in _designs().items()}
 
 
 def _designs() -> dict:
@@ -296,7 +312,8 @@ def _designs() -> dict:
 
 
 def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.DataFrame, k: int, *,
-                    enabled: bool = True, previous: dict[str, list[dict[str, str]]] | None = None) -> dict:
+                    enabled: bool = True, previous: dict[str, list[dict[str, list[str]]]] | None = None
+                    ) -> dict:
     """Per primary outcome (attendance, dropout, satisfaction), what the site sends for the one-stage
     analysis: the parameters, for the logistic models the estimates, information and third derivatives,
     for the satisfaction model the within- and between-therapist cross-products (`_mixed_fit`), the
@@ -305,7 +322,8 @@ def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.
     model not fitted, sums that would describe too few (`withheld_reason`), for the satisfaction model
     within-therapist sums confined to 1 to k - 1 therapists (`confined_within`), or an analysis sample
     that differs from that of any sums the site sent before (`previous`: per outcome, every sample sent,
-    `analysis_samples`) by 1 to max(k, 10) - 1 patients added, removed or with another row (the
+    `analysis_samples`) by 1 to max(k, 10) - 1 patients added, removed or with another row, in all or in
+    a group (`small_change`; the
     difference of two sets of exact sums is theirs: a reviewer read one patient's row from two shares of
     the satisfaction sums, and from two over the same patients, one with a corrected questionnaire).
     Combinations of three or more shares are not checked."""
@@ -327,8 +345,8 @@ def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.
             if outcome == "satisfaction" and confined_within(x, data["therapist_id"].to_numpy(), k):
                 reason = "few_varying_therapists"
         if not reason and previous:
-            now = patient_digests(design)
-            if any(0 < changed_patients(now, sent) < least for sent in previous.get(outcome, [])):
+            now = patient_digests(design, features)
+            if any(small_change(now, sent, least) for sent in previous.get(outcome, [])):
                 reason = "small_change"
         if reason:
             result[outcome] = {"status": WITHHELD, "reason": reason}

@@ -544,7 +544,8 @@ AGGREGATE_WORDS = (
     " {k} patients or therapists, when a group or a cell of two groups crossed has fewer than {least} "
     "patients, when the site's own model was not fitted,{few_therapists} and when the model's patients "
     "differ from those of any sums this site wrote before by 1 to {least_less} added, removed or with "
-    "another row (the difference of two sets of sums describes the patients between them: the site keeps "
+    "another row, in all or within a group (the difference of two sets of sums describes the patients "
+    "between them, and a group's column of it theirs in that group: the site keeps "
     "the patients of what it wrote, with a digest of each one's row, in results/.one_stage_sent.json, and "
     "without that file, after results/ was removed, it cannot check; it assumes the patients keep their "
     "codes from one export to the next; combinations of three or more shares are not checked, so share "
@@ -681,11 +682,14 @@ def build_bundle(results: Path, plan: Path, site: str | None = None, one_stage: 
     return label, files
 
 
-def sent_samples(results: Path) -> dict[str, list[dict[str, str]]]:
-    """Per primary model, the patients (with their rows' digests) of every set of one-stage sums this site
-    sent (`remember_sent`; results/.one_stage_sent.json, never in a bundle); {} before the first."""
+def sent_samples(results: Path) -> dict[str, list[dict[str, list[str]]]]:
+    """Per primary model, the patients (with their rows' digests and groups) of every set of one-stage sums
+    this site sent (`remember_sent`; results/.one_stage_sent.json, never in a bundle); {} before the
+    first. A record of plan version 36 has digests without groups: its patients count in all only."""
     path = results / SENT_SAMPLES
-    return read_json(path) if path.exists() else {}
+    kept = read_json(path) if path.exists() else {}
+    return {outcome: [{patient: [row] if isinstance(row, str) else row for patient, row in sample.items()}
+                      for sample in samples] for outcome, samples in kept.items()}
 
 
 def remember_sent(results: Path, files: dict[str, bytes]) -> None:
