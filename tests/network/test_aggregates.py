@@ -398,7 +398,7 @@ def test_sums_over_almost_the_patients_sent_before_are_withheld(cohort):
     differing from any of them by 1 to max(k, 10) - 1 patients added, removed or changed is withheld;
     the same sample, or one differing from each by 10 or more, is sent."""
     site = cohort[cohort["site"] == sorted(cohort["site"].unique())[0]]
-    samples = aggregates.analysis_samples(site, COVARIATES)
+    samples = aggregates.analysis_samples(site, COVARIATES, K)
     assert set(samples) == {"attendance", "dropout", "satisfaction"}
     same = site_aggregates(site, COVARIATES, FITTED, K, previous={o: [d] for o, d in samples.items()})
     assert {entry["status"] for entry in same.values()} == {SENT}
@@ -406,8 +406,8 @@ def test_sums_over_almost_the_patients_sent_before_are_withheld(cohort):
     for dropped, status in ((1, WITHHELD), (9, WITHHELD), (10, SENT)):
         # sent twice before: once without `dropped` psychotherapy patients, once without 20 others (each
         # sample's digests computed on it: a digest of z-scored values changed with the sample)
-        earlier = [aggregates.analysis_samples(site.drop(index=psychotherapy[:dropped]), COVARIATES),
-                   aggregates.analysis_samples(site.drop(index=psychotherapy[-20:]), COVARIATES)]
+        earlier = [aggregates.analysis_samples(site.drop(index=psychotherapy[:dropped]), COVARIATES, K),
+                   aggregates.analysis_samples(site.drop(index=psychotherapy[-20:]), COVARIATES, K)]
         previous = {outcome: [sample[outcome] for sample in earlier] for outcome in samples}
         sums = site_aggregates(site, COVARIATES, FITTED, K, previous=previous)
         assert {entry["status"] for entry in sums.values()} == {status}, dropped
@@ -440,11 +440,11 @@ def test_sums_over_almost_the_same_patients_of_a_group_are_withheld(cohort):
     row = site.loc[lone]
     assert difference[column, [1, 2, -1]] == pytest.approx(
         [row["alliance_mean"], row["baseline_severity"], row["satisfaction"]])
-    previous = {"satisfaction": [aggregates.analysis_samples(before, COVARIATES)["satisfaction"]]}
+    previous = {"satisfaction": [aggregates.analysis_samples(before, COVARIATES, K)["satisfaction"]]}
     assert site_aggregates(site, COVARIATES, FITTED, K, previous=previous)["satisfaction"] == {
         "status": WITHHELD, "reason": "small_change"}
     ten = sample.index[sample["discipline"] == "psychotherapy"][:10]
-    earlier = aggregates.analysis_samples(site.drop(index=ten), COVARIATES)["satisfaction"]
+    earlier = aggregates.analysis_samples(site.drop(index=ten), COVARIATES, K)["satisfaction"]
     previous = {"satisfaction": [earlier]}
     assert site_aggregates(site, COVARIATES, FITTED, K, previous=previous)["satisfaction"]["status"] == SENT
 
@@ -517,3 +517,46 @@ def test_sites_whose_single_levels_go_together_are_not_estimable_with_the_terms_
     apart = data.assign(gender=np.where(varies, "m", "f"))
     table = one_stage_table(network(apart, covariates=dict.fromkeys(sites, covariates)))
     assert table["status"].isin(["fitted", "approximate"]).all()
+
+
+def test_a_small_category_is_counted_with_the_largest_and_the_result_says_so(cohort):
+    """A site whose satisfaction sample has four nutrition patients (fewer than 10): its sums would
+    describe them, and were withheld ("small_category"). They are now those of the sample with the four
+    counted in the site's largest discipline (global recoding), the site says it collapsed "discipline",
+    the patients' record holds the collapsed group, and the one-stage result is "approximate", naming
+    the site, within 0.10 SE of statsmodels' fit of the combined rows with nutrition kept apart."""
+    from alliance.models.satisfaction import satisfaction_design
+    from alliance.network.pooling import one_stage_table
+    from alliance.network.report import one_stage_words
+
+    first = sorted(cohort["site"].unique())[0]
+    site = cohort[cohort["site"] == first]
+    nutrition = site.index[site["discipline"].eq("nutrition")]
+    answered = nutrition[site.loc[nutrition, "satisfaction"].notna()]
+    data = cohort.drop(index=nutrition.difference(answered[:4]))  # the site keeps 4 nutrition patients
+    small = data[data["site"] == first]
+    assert withheld_reason(satisfaction_design(small, COVARIATES).data, COVARIATES, K) == "small_category"
+    largest = small.loc[small["satisfaction"].notna(), "discipline"].value_counts().idxmax()
+    sums = site_aggregates(small, COVARIATES, FITTED, K)["satisfaction"]
+    relabelled = site_aggregates(small.assign(discipline=small["discipline"].replace("nutrition", largest)),
+                                 COVARIATES, FITTED, K)["satisfaction"]
+    assert sums["status"] == SENT and sums["merged"] == ["discipline"] and relabelled["merged"] == []
+    for key in ("parameters", "references", "within", "between", "meat"):
+        assert sums[key] == relabelled[key], key
+    record = aggregates.analysis_samples(small, COVARIATES, K)["satisfaction"]
+    assert record[small.loc[answered[0], "patient_id"]][1] == f"discipline={largest}"
+    table = one_stage_table(network(data)).set_index("outcome")
+    assert table.loc["attendance", "status"] == "approximate"
+    assert table.loc["attendance", "sites_merged"] == f"{first} (discipline)"
+    assert table.loc["attendance", "reason"] == (
+        f"approximate: {first} (discipline) counted a category of fewer than 10 patients, or fewer than the "
+        "site's minimum cell size, with the largest of its covariate (its sums would describe those "
+        "patients otherwise), so they are analysed without their own category's effect there")
+    assert table.loc["satisfaction", "reason"].count("approximate: ") == 2  # and its sites are small
+    words = one_stage_words(table.loc["attendance"].to_dict() | {"outcome": "attendance"}, "log OR", 50)
+    assert words.endswith(f"This is approximate: {first} (discipline) counted a category of fewer than 10 "
+                          "patients, or fewer than the site's minimum cell size, with the largest of its "
+                          "covariate (its sums would describe those patients otherwise), so they are "
+                          "analysed without their own category's effect there.")
+    estimate, se = combined_fit(data, "attendance")
+    assert abs(table.loc["attendance", "estimate"] - estimate) < 0.10 * se

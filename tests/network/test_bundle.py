@@ -362,13 +362,16 @@ def test_a_bundle_whose_sums_are_not_of_this_version_is_refused(tmp_path):
     (tmp_path / "b.zip").write_bytes(zip_bytes(files | {"aggregates.json": json.dumps(fine).encode()}))
     assert read_bundle(tmp_path / "b.zip").aggregates == fine
     # version 34's satisfaction sums (its estimate and information at the site's own variances) are not
-    # version 36's within- and between-therapist cross-products; a logistic model's are what they were
+    # version 36's within- and between-therapist cross-products; a logistic model's are what they were;
+    # version 37 says which covariates' small categories a site collapsed ("merged")
     common = {"status": "sent", "predictor": "alliance_mean", "parameters": [], "references": {},
-              "n_patients": 400, "n_therapists": 20, "n_clusters": 20, "meat": []}
+              "n_patients": 400, "n_therapists": 20, "n_clusters": 20, "merged": [], "meat": []}
     old = {"satisfaction": common | {"estimate": [], "information": []}}
     new = {"satisfaction": common | {"within": [], "between": []},
            "dropout": common | {"estimate": [], "information": [], "third": []}}
-    for aggregates, readable in ((old, False), (new, True), ({"dropout": new["satisfaction"]}, False)):
+    unmerged = {"dropout": {key: value for key, value in new["dropout"].items() if key != "merged"}}
+    for aggregates, readable in ((old, False), (new, True), ({"dropout": new["satisfaction"]}, False),
+                                 (unmerged, False)):
         sums = {"aggregates.json": json.dumps(aggregates).encode()}
         (tmp_path / "b.zip").write_bytes(zip_bytes(files | sums))
         if readable:

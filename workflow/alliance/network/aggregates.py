@@ -296,10 +296,53 @@ def withheld_reason(data: pd.DataFrame, covariates: Sequence[str], k: int) -> st
     return ""
 
 
-def analysis_samples(features: pd.DataFrame, covariates: list[str]) -> dict[str, dict[str, list[str]]]:
-    """Per primary outcome, its model's analysis sample as `patient_digests`."""
-    return {outcome: patient_digests(make(features, covariates), features)
-            for outcome, make in _designs().items()}
+def collapsed_design(features: pd.DataFrame, covariates: list[str], make_design, k: int
+                     ) -> tuple[object, pd.DataFrame, list[str]]:
+    """A primary model's design (`make_design`) whose sample has each category of fewer than max(k,
+    `MIN_GROUP`) patients counted with the sample's largest category of that covariate (the smallest
+    first, until none is small or one is left): the global recoding of statistical disclosure control
+    (Hundepool et al., 2012). The sums then describe no category of too few patients, and the site sends
+    them instead of withholding them ("small_category" withheld a site's satisfaction sums in 10% of
+    10-site cohorts); those patients are analysed without their own category's effect at that site, and
+    the one-stage result says so. With the features it was built from and the covariates collapsed."""
+    design = make_design(features, covariates)
+    least = max(k, MIN_GROUP)
+    recoded, merged = features, []
+    for name in design.covariates:
+        if pd.api.types.is_numeric_dtype(features[name]):
+            continue
+        counts = design.data[name].astype(str).value_counts().to_dict()
+        mapping: dict[str, str] = {}
+        while len(counts) > 1 and min(counts.values()) < least:
+            small = min(counts, key=lambda level: (counts[level], level))
+            large = max((level for level in counts if level != small),
+                        key=lambda level: (counts[level], level))
+            counts[large] += counts.pop(small)
+            mapping = {old: large if new == small else new for old, new in mapping.items()} | {small: large}
+        if mapping:
+            if not merged:
+                recoded = features.copy()
+            rows = design.data.index
+            recoded[name] = recoded[name].astype(object)
+            recoded.loc[rows, name] = recoded.loc[rows, name].astype(str).replace(mapping)
+            merged.append(name)
+    if not merged:
+        return design, features, []
+    collapsed = make_design(recoded, covariates)
+    if not collapsed.data.index.equals(design.data.index):  # recoding a label drops no row: a bug if so
+        raise AssertionError("collapsing small categories changed the analysis sample")
+    return collapsed, recoded, merged
+
+
+def analysis_samples(features: pd.DataFrame, covariates: list[str], k: int
+                     ) -> dict[str, dict[str, list[str]]]:
+    """Per primary outcome, its model's analysis sample as `patient_digests`, its small categories collapsed
+    as in the sums (`collapsed_design`)."""
+    samples = {}
+    for outcome, make in _designs().items():
+        design, used, _merged = collapsed_design(features, covariates, make, k)
+        samples[outcome] = patient_digests(design, used)
+    return samples
 
 
 def _designs() -> dict:
@@ -334,18 +377,18 @@ def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.
             result[outcome] = {"status": WITHHELD, "reason": "not_enabled"}
             continue
         status = statuses[(statuses["outcome"] == outcome) & (statuses["analysis"] == "primary")]
-        design = make_design(features, covariates)
+        design, used, merged = collapsed_design(features, covariates, make_design, k)
         data = design.data
         if status.empty or status.iloc[0]["status"] not in ("fitted", "boundary"):
             reason = "not_fitted"
         else:
             reason = withheld_reason(data, design.covariates, k)
         if not reason:
-            x, parameters, references = raw_design(design, features, covariates)
+            x, parameters, references = raw_design(design, used, covariates)
             if outcome == "satisfaction" and confined_within(x, data["therapist_id"].to_numpy(), k):
                 reason = "few_varying_therapists"
         if not reason and previous:
-            now = patient_digests(design, features)
+            now = patient_digests(design, used)
             if any(small_change(now, sent, least) for sent in previous.get(outcome, [])):
                 reason = "small_change"
         if reason:
@@ -357,7 +400,7 @@ def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.
         result[outcome] = {"status": SENT, "predictor": design.predictor, "parameters": parameters,
                            "references": references, "n_patients": len(data),
                            "n_therapists": int(data["therapist_id"].nunique()),
-                           "n_clusters": len(np.unique(clusters)),
+                           "n_clusters": len(np.unique(clusters)), "merged": merged,
                            **{name: np.asarray(value).tolist() for name, value in parts.items()}}
     return result
 
@@ -504,15 +547,22 @@ def confounded_terms(maps: Sequence[np.ndarray], parameters: list[tuple]) -> lis
             for column, level in (parameters[i] for i in np.flatnonzero(np.abs(null).max(axis=1) > 1e-8))]
 
 
+def few_patients_a_site(k_sites: int, mixed: bool, smallest: int) -> bool:
+    """Whether a one-stage result from sums is approximate because a site analysed fewer than
+    `MIN_SITE_PATIENTS` (the expansion about each site's estimate, or for H3 each site's mean caseload,
+    is then not close enough to be read as the combined analysis); one site's logistic sums give its own
+    estimate exactly."""
+    return (k_sites > 1 or mixed) and smallest < MIN_SITE_PATIENTS
+
+
 def one_stage(parts: Sequence[dict], min_clusters: int) -> dict:
     """The one-stage estimate of the alliance effect (per point) from the sites' aggregates (`parts`, the
     sent entries of one outcome, one per site): estimate, SE (clustered by therapist, CR1), 95% CI (normal
     from `min_clusters` therapists, else t(G - 1) as the plan's few-cluster rule, `few_clusters` True: the
     plan's small-sample corrected covariance needs each therapist's rows, so the SE stays CR1), the numbers
     of sites, patients and therapists and the smallest site's patients; `status` "approximate" where that
-    site has fewer than `MIN_SITE_PATIENTS` (the expansion about each site's estimate, or for H3 each
-    site's mean caseload, `_mixed_solution`, is then not close enough to be read as the combined
-    analysis), unless there is one site and the model is logistic (its own estimate, exactly);
+    site has fewer than `MIN_SITE_PATIENTS` (`few_patients_a_site`) or a site collapsed a small category
+    (`collapsed_design`: its "merged" covariates);
     "not_converged" when Newton's method or the REML search does not settle; "not_estimable" where the
     sites' designs do not identify the common model (`confounded_terms`, in `confounded`)."""
     parameters, references = _common_parameters(parts)
@@ -541,8 +591,7 @@ def one_stage(parts: Sequence[dict], min_clusters: int) -> dict:
     estimate, se = float(beta[at]), float(np.sqrt(covariance[at, at]))
     few = clusters < min_clusters
     quantile = stats.t.ppf(0.975, clusters - 1) if few else stats.norm.ppf(0.975)
-    # one site: its own logistic estimate, exactly; its mixed model's only at equal caseloads
-    approximate = (len(parts) > 1 or mixed) and smallest < MIN_SITE_PATIENTS
+    approximate = few_patients_a_site(len(parts), mixed, smallest) or any(part["merged"] for part in parts)
     return base | {"status": "approximate" if approximate else "fitted",
                    "estimate": estimate, "std_error": se, "few_clusters": few,
                    "ci_low": estimate - quantile * se, "ci_high": estimate + quantile * se}

@@ -64,7 +64,7 @@ from alliance.network.aggregates import (
 
 # 2: the outputs' fingerprints keyed by the site's secret (outputs_hmac_sha256); 3: aggregates.json; 4: the
 # satisfaction model's sums are its within- and between-therapist cross-products (plan version 36)
-BUNDLE_FORMAT = 4
+BUNDLE_FORMAT = 5
 SITE_KEY = ".site_key"  # in results/: the secret of the outputs' fingerprints (hidden: not in the manifest)
 SENT_SAMPLES = ".one_stage_sent.json"  # in results/: the patients of the one-stage sums last sent (kept here)
 SUMMARY = "WHAT_LEAVES_THE_SITE.md"
@@ -540,9 +540,12 @@ AGGREGATE_WORDS = (
     "therapists of a group that has exactly two counting as one, whose entries of the group are then 0); "
     "the numbers of patients, therapists and such clusters; each categorical covariate's reference level. "
     "A group is a category of a categorical covariate (a discipline) or a value of a numeric covariate with"
-    " fewer than 10 distinct values. A model is withheld, with its reason, when its sample has fewer than"
-    " {k} patients or therapists, when a group or a cell of two groups crossed has fewer than {least} "
-    "patients, when the site's own model was not fitted,{few_therapists} and when the model's patients "
+    " fewer than 10 distinct values. A category of fewer than {least} patients in a model's sample is "
+    "counted with the sample's largest category of its covariate before the sums are made, and the "
+    "bundle says which covariates were so collapsed (\"merged\"), not which category. A model is "
+    "withheld, with its reason, when its sample has fewer than {k} patients or therapists, when a group or "
+    "a cell of two groups crossed has fewer than {least} patients, when the site's own model was not "
+    "fitted,{few_therapists} and when the model's patients "
     "differ from those of any sums this site wrote before by 1 to {least_less} added, removed or with "
     "another row, in all or within a group (the difference of two sets of sums describes the patients "
     "between them, and a group's column of it theirs in that group: the site keeps "
@@ -705,7 +708,7 @@ def remember_sent(results: Path, files: dict[str, bytes]) -> None:
         return
     config = read_json(results / "manifest.json")["config"]
     samples = analysis_samples(pd.read_parquet(results / "features/patients.parquet"),
-                               config["models"]["covariates"])
+                               config["models"]["covariates"], int(config["privacy"]["min_cell_size"]))
     kept = sent_samples(results)
     for outcome in sent:
         kept[outcome] = [*(s for s in kept.get(outcome, []) if s != samples[outcome]), samples[outcome]]
@@ -768,7 +771,8 @@ def read_bundle(path: Path) -> Bundle:
                   table("reliability.csv"), table("benchmarks.csv"), info, aggregates)
 
 
-SENT_KEYS = {"predictor", "parameters", "references", "n_patients", "n_therapists", "n_clusters", "meat"}
+SENT_KEYS = {"predictor", "parameters", "references", "n_patients", "n_therapists", "n_clusters", "merged",
+             "meat"}
 LOGISTIC_KEYS = {"estimate", "information", "third"}
 # the sums of each model besides SENT_KEYS
 OUTCOME_KEYS = {"attendance": LOGISTIC_KEYS, "dropout": LOGISTIC_KEYS, "satisfaction": MIXED_KEYS}

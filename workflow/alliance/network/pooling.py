@@ -36,7 +36,7 @@ from statsmodels.stats.meta_analysis import combine_effects
 
 from alliance.errors import InputError
 from alliance.i18n import N_, _
-from alliance.network.aggregates import SENT, WITHHELD_REASONS, one_stage
+from alliance.network.aggregates import SENT, WITHHELD_REASONS, few_patients_a_site, one_stage
 from alliance.network.bundle import (
     EFFECT_KEY,
     ESTIMATED,
@@ -75,7 +75,7 @@ ONE_STAGE_COLUMNS = ["outcome", "predictor", "metric", "status", "reason", "k_si
                      "smallest_site", "n_therapists", "n_clusters", "estimate", "std_error", "ci_low",
                      "ci_high", "combined_sd", "estimate_per_combined_sd", "std_error_per_combined_sd",
                      "ci_low_per_combined_sd", "ci_high_per_combined_sd", "few_clusters", "sites_withheld",
-                     "confounded"]
+                     "sites_merged", "confounded"]
 NOT_COMPUTED = "not_computed"
 # Why the coordinator computed no one-stage estimate (English in one_stage.csv, translated in the report).
 ONE_STAGE_REASONS = {
@@ -91,6 +91,10 @@ ONE_STAGE_REASONS = {
     "approximate": N_("approximate: a site analysed fewer than 300 patients, and computed from sums this "
                       "analysis matches the analysis of the combined patients closely only at about 400 a "
                       "site (ANALYSIS_PLAN.md, section 11)"),  # 300: aggregates.MIN_SITE_PATIENTS
+    # {sites}: each site with its covariates (aggregates.collapsed_design); 10: aggregates.MIN_GROUP
+    "merged": N_("approximate: {sites} counted a category of fewer than 10 patients, or fewer than the "
+                 "site's minimum cell size, with the largest of its covariate (its sums would describe those "
+                 "patients otherwise), so they are analysed without their own category's effect there"),
 }
 
 
@@ -517,6 +521,25 @@ def withheld_sites(bundles: list[Bundle], outcome: str) -> list[tuple[str, str]]
     return [(site, entry["reason"]) for site, entry in entries if entry["status"] != SENT]
 
 
+def merged_sites(sent: dict[str, dict]) -> str:
+    """The sites that collapsed a small category in their sums, each with the covariates ("a (discipline);
+    b (discipline)"), from their sent entries (`aggregates.collapsed_design`)."""
+    return "; ".join(f"{site} ({', '.join(entry['merged'])})"
+                     for site, entry in sent.items() if entry["merged"])
+
+
+def approximate_reasons(row: dict, merged: str, translate=str) -> list[str]:
+    """Why a one-stage row is approximate, in English or through `translate` (the report's `_`): a site of
+    too few patients (`aggregates.few_patients_a_site`; the satisfaction model is the mixed one), and the
+    sites that collapsed a category (`merged_sites`)."""
+    reasons = []
+    if few_patients_a_site(int(row["k_sites"]), row["outcome"] == "satisfaction", int(row["smallest_site"])):
+        reasons.append(translate(ONE_STAGE_REASONS["approximate"]))
+    if merged:
+        reasons.append(translate(ONE_STAGE_REASONS["merged"]).format(sites=merged))
+    return reasons
+
+
 def one_stage_table(bundles: list[Bundle]) -> pd.DataFrame:
     """Per primary outcome, the analysis of the sites' patients together computed from the aggregates they
     sent (`alliance.network.aggregates.one_stage`; per point, with the per-SD version of `per_combined_sd`
@@ -541,8 +564,11 @@ def one_stage_table(bundles: list[Bundle]) -> pd.DataFrame:
             rows.append(row | {"status": NOT_COMPUTED, "reason": ONE_STAGE_REASONS[reason]})
             continue
         result = one_stage(list(sent.values()), min_clusters)
-        row |= result | {"reason": ONE_STAGE_REASONS.get(result["status"], "").format(
-            terms=" and ".join(result["confounded"].split("; ")))}
+        merged = merged_sites(sent)
+        reason = ("; ".join(approximate_reasons(row | result, merged)) if result["status"] == "approximate"
+                  else ONE_STAGE_REASONS.get(result["status"], "").format(
+                      terms=" and ".join(result["confounded"].split("; "))))
+        row |= result | {"sites_merged": merged, "reason": reason}
         used = sites[(sites["outcome"] == outcome) & (sites["analysis"] == "primary")
                      & sites["site"].isin(list(sent)) & (sites["status"] == "pooled")]
         if result["status"] in ("fitted", "approximate") and len(used) == len(sent):

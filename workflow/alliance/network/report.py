@@ -30,6 +30,7 @@ from alliance.network.pooling import (
     MISSING,
     ONE_STAGE_REASONS,
     PER_POINT,
+    approximate_reasons,
     heterogeneity_words,
     network_min_clusters,
     site_status,
@@ -334,7 +335,9 @@ def one_stage_words(row: dict | None, unit: str, min_clusters: int,
         if row["outcome"] == "satisfaction":
             said += " " + _(ONE_STAGE_MEAN_CASELOAD)
         if row["status"] == "approximate":
-            said += " " + _(ONE_STAGE_APPROXIMATE).format(reason=_(row["reason"]))
+            merged = row["sites_merged"] if isinstance(row["sites_merged"], str) else ""  # NaN read back
+            reasons = approximate_reasons(row, merged, _)
+            said += "".join(" " + _(ONE_STAGE_APPROXIMATE).format(reason=reason) for reason in reasons)
     if withheld:
         named = "; ".join(f"{site} ({_(WITHHELD_REASONS[reason])})" for site, reason in withheld)
         said += " " + _("Sites whose sums were not sent: {sites}.").format(sites=named)
