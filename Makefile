@@ -125,11 +125,13 @@ check-dynamics: $(STAMP)
 ## check-pooling: pooling across sites, and the one-stage analysis from the sites' aggregates, against the
 ## one-stage analysis of the combined data, on 10-site cohorts without between-site variance, and recovery of
 ## a planted between-site SD (COHORTS cohorts each, about 3 s a cohort per condition on one core: 10 minutes
-## for COHORTS=100; issue 19's targets);
+## for COHORTS=100; issue 19's targets); CASELOADS=unequal: each therapist keeps a random 10-100% of their patients;
 ## results/validation/pooling_check.csv and .md, each cohort in pooling_check_replications.csv
 POOLING_SEED ?= 3000
+CASELOADS ?= equal
 check-pooling: $(STAMP)
-	$(BIN)/python -m alliance.simulation.pooling_check --replications $(COHORTS) --seed $(POOLING_SEED) $(if $(CONFIG),--config $(CONFIG),)
+	$(BIN)/python -m alliance.simulation.pooling_check --replications $(COHORTS) --seed $(POOLING_SEED) \
+		--caseloads $(CASELOADS) $(if $(CONFIG),--config $(CONFIG),)
 
 ## share: this site's bundle of aggregates, results/share/<site>.zip, and what leaves the site in words beside it
 ## (checks the label, then runs the workflow: nothing is re-run when the results are up to date). The label is network.site

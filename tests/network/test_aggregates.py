@@ -260,22 +260,26 @@ def test_sites_of_one_discipline_that_no_other_site_has_are_pooled(cohort):
 
 def test_the_therapist_cross_products_by_hand():
     """z = (1, 2), (3, 4) of one therapist and (5, 6) of another: within, the first's deviations (-1, -1)
-    and (1, 1); between, 2 (2, 3)(2, 3)' + (5, 6)(5, 6)'; together Z'Z."""
+    and (1, 1); between, 2 (2, 3)(2, 3)' + (5, 6)(5, 6)'; together Z'Z. At a variance ratio of 0.5 the
+    between part weighs them by 2 / (1 + 2 x 0.5) = 1 and 1 / 1.5."""
     z = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
     within, between = aggregates.therapist_cross_products(z, np.array([0, 0, 1]))
     assert within == pytest.approx(np.array([[2.0, 2.0], [2.0, 2.0]]))
     assert between == pytest.approx(np.array([[33.0, 42.0], [42.0, 54.0]]))
     assert within + between == pytest.approx(z.T @ z)
+    _, weighted = aggregates.therapist_cross_products(z, np.array([0, 0, 1]), 0.5)
+    assert weighted == pytest.approx(np.array([[4 + 25 / 1.5, 6 + 30 / 1.5], [6 + 30 / 1.5, 9 + 36 / 1.5]]))
 
 
-def test_the_satisfaction_sums_give_the_combined_reml_fit_and_exact_counts_as_said(cohort):
+def test_the_satisfaction_sums_give_the_combined_reml_fit_and_counts_as_said(cohort):
     """H3 from the sites' within- and between-therapist cross-products (`_mixed_solution`): with every
     therapist's caseload equal within each site (10, 12 and 14 patients at the three sites, the rest's
     satisfaction set missing; one mean caseload for all sites would miss) the combined REML fit of all rows
     exactly (to the REML search's tolerance); with the cohort's unequal caseloads within
     0.05 of its SE (0.004 measured), its SE within 10% (a few % low: each site's outer product is moved to
-    the common estimate by an equal share of its score). The between-therapist sums give each category's
-    exact number of patients (each at least 10), as WHAT_LEAVES_THE_SITE.md says."""
+    the common estimate by an equal share of its score). The between-therapist sums, weighted at the
+    working ratio lambda*, give each category's number of patients (each at least 10) approximately, as
+    WHAT_LEAVES_THE_SITE.md says: sum over its therapists of n_g / (1 + n_g lambda*)."""
     from alliance.models.satisfaction import satisfaction_design
     from alliance.network.bundle import AGGREGATE_WORDS
 
@@ -301,10 +305,16 @@ def test_the_satisfaction_sums_give_the_combined_reml_fit_and_exact_counts_as_sa
     between = np.asarray(entry["between"])
     levels = [level for _, level in entry["parameters"][3:]]
     site = cohort[cohort["site"] == sorted(cohort["site"].unique())[0]]
-    expected = satisfaction_design(site, COVARIATES).data["discipline"].value_counts()[levels].to_numpy()
-    assert between.diagonal()[3:-1] == pytest.approx(expected) and (expected >= 10).all()
-    assert between[0, 0] == entry["n_patients"]
-    assert "model, each group's and each cell of two groups' exact number of patients" in AGGREGATE_WORDS
+    sample = satisfaction_design(site, COVARIATES).data
+    caseloads = sample.groupby(["discipline", "therapist_id"]).size()
+    weighted = (caseloads / (1 + caseloads * aggregates.WORKING_RATIO)).groupby(level="discipline").sum()
+    counts = sample["discipline"].value_counts()
+    assert between.diagonal()[3:-1] == pytest.approx(weighted[levels].to_numpy())
+    assert (counts[levels] >= 10).all() and (weighted[levels] < 0.8 * counts[levels]).all()
+    assert between[0, 0] == pytest.approx((sample.groupby("therapist_id").size().pipe(
+        lambda n: n / (1 + n * aggregates.WORKING_RATIO))).sum())
+    assert "model, each group's and each cell of two groups' number of patients" in AGGREGATE_WORDS
+    assert "approximately (exactly for a group that is one therapist's patients)" in AGGREGATE_WORDS
 
 
 def test_the_two_therapists_of_a_group_of_two_are_one_cluster(cohort):
@@ -422,13 +432,15 @@ def test_sums_over_almost_the_patients_sent_before_are_withheld(cohort):
 
 
 def test_sums_over_almost_the_same_patients_of_a_group_are_withheld(cohort):
-    """Two shares whose satisfaction samples differ by twelve patients, one of them the only one of her
-    discipline, give her row in that discipline's column of the difference of the sums (a rule on the
-    count in all sent both); a change of 1 to max(k, 10) - 1 patients within a group withholds the sums,
-    a change of none or 10 or more in every group sends them."""
-    site = cohort[cohort["site"] == sorted(cohort["site"].unique())[0]]
+    """Two shares whose satisfaction samples differ by twelve patients, one of them the only new one of her
+    discipline (and her therapist's only patient), give her row in that discipline's column of the
+    difference of the sums, over its intercept entry (a rule on the count in all sent both); a change of
+    1 to max(k, 10) - 1 patients within a group withholds the sums, a change of none or 10 or more in
+    every group sends them."""
+    site = cohort[cohort["site"] == sorted(cohort["site"].unique())[0]].copy()
     sample = site[site["satisfaction"].notna()]
     lone = sample.index[sample["discipline"] == "osteopathy"][0]
+    site.loc[lone, "therapist_id"] = "T999"  # her own osteopathist, new in the second share
     others = sample.index[sample["discipline"] == "psychotherapy"][:11]
     before = site.drop(index=[lone, *others])
     first = site_aggregates(before, COVARIATES, FITTED, K)["satisfaction"]
@@ -438,7 +450,7 @@ def test_sums_over_almost_the_same_patients_of_a_group_are_withheld(cohort):
                   - np.asarray(first["within"]) - np.asarray(first["between"]))
     column = first["parameters"].index(["discipline", "osteopathy"])
     row = site.loc[lone]
-    assert difference[column, [1, 2, -1]] == pytest.approx(
+    assert difference[column, [1, 2, -1]] / difference[column, 0] == pytest.approx(
         [row["alliance_mean"], row["baseline_severity"], row["satisfaction"]])
     previous = {"satisfaction": [aggregates.analysis_samples(before, COVARIATES, K)["satisfaction"]]}
     assert site_aggregates(site, COVARIATES, FITTED, K, previous=previous)["satisfaction"] == {

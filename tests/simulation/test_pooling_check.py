@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alliance.simulation.pooling_check import markdown, replication, summarise
+from alliance.simulation.pooling_check import markdown, replication, summarise, thin_caseloads
 from alliance.simulation.synthetic import generate_cohort
 
 SMALL = {"n_patients": 240, "n_therapists": 24, "n_sites": 4}
@@ -48,7 +48,7 @@ def test_one_replication_pools_each_primary_effect_over_the_sites(default_config
 def test_summary_states_agreement_and_the_recovered_tau():
     none = pd.DataFrame({"outcome": ["dropout"] * 4, "ratio": [0.02, 0.05, 0.08, 0.2], "tau": 0.0,
                          "ratio_aggregated": [0.01, 0.02, 0.03, 0.15], "aggregated_se": 0.1,
-                         "one_stage_se": [0.1, 0.1, 0.1, 0.125]})
+                         "one_stage_se": [0.1, 0.1, 0.1, 0.125], "k_aggregated": [10, 10, 9, 10]})
     planted = pd.DataFrame({"outcome": ["dropout"] * 2, "site_effect_sd": 0.3, "alliance_sd": [0.6, 0.6],
                             "tau": [0.4, 0.6], "tau_per_sd": [0.25, 0.35]})
     row = summarise(none, planted).iloc[0]
@@ -59,3 +59,17 @@ def test_summary_states_agreement_and_the_recovered_tau():
     assert "one-stage SE in 75% of 4 cohorts" in text and "mean tau 0.500 per point" in text
     assert row["aggregated_agree_share"] == 0.75 and row["aggregated_ratio_max"] == 0.15
     assert "aggregates in 75% (median 0.025, largest 0.150; its SE 0.950 of" in text
+    assert (row["all_sent"], row["aggregated_agree_all_sent"]) == (3, 2)
+    assert "and in 2 of the 3 cohorts where every site sent its sums" in text
+    assert "caseloads thinned" in markdown(summarise(none, planted), unequal=True)
+    assert "caseloads thinned" not in text
+
+
+def test_thinned_caseloads_keep_a_share_of_each_therapists_patients_of_their_own():
+    """Each therapist keeps a random 10-100% of their patients: with 200 patients each, between 5 and all,
+    and the shares spread out (the same with the same seed)."""
+    features = pd.DataFrame({"therapist_id": np.repeat([f"T{i:02d}" for i in range(30)], 200)})
+    kept = thin_caseloads(features, np.random.default_rng(5)).groupby("therapist_id").size()
+    assert len(kept) == 30 and kept.min() >= 5 and kept.max() <= 200 and kept.std() > 30
+    again = thin_caseloads(features, np.random.default_rng(5)).groupby("therapist_id").size()
+    assert kept.equals(again)

@@ -14,8 +14,9 @@ coordinator adds the sites' score equations, each site's log-likelihood expanded
 site's own estimate b_s: U_s(beta) = -I_s d - T_s[d, d] / 2 with d = A_s beta - b_s, A_s mapping the
 common parameters to the site's (a category's reference level can differ between sites), and solves sum
 U_s(beta) = 0 by Newton's method (`one_stage`). For the mixed model it fits the combined REML from the
-cross-products, each site's between part at its mean caseload (`_mixed_solution`; exact where a site's
-therapists have equal caseloads). Expanded to second order only (the information-weighted mean of the
+cross-products, each site's between part weighted at a working variance ratio and moved to the common one
+at its mean caseload (`_mixed_solution`; exact where a site's therapists have equal caseloads, or at the
+working ratio). Expanded to second order only (the information-weighted mean of the
 sites' estimates, the fixed-effect multivariate meta-analysis) the logistic models' estimates fell 0.25 of
 the one-stage SE away from it (10 cohorts, plan section 11); to third order 0.03. The SE is the
 therapist-clustered sandwich H^-1 (sum M_s) H^-1 with H the summed information at the solution and M_s
@@ -72,6 +73,11 @@ NEWTON_TOLERANCE = 1e-10
 # 0.10 SE); at 100 a site 0.25 SE off once in 4 cohorts, at 30 up to 0.76 (plan section 11, "Validation")
 MIN_SITE_PATIENTS = 300
 MIN_GROUP = 10  # patients a group (category, crossed cell) needs at least, beside the minimum cell size
+# H3's between-therapist sums are weighted at this therapist-to-residual variance ratio: a therapist ICC of
+# 5%, about the share of outcome variance between therapists (Baldwin & Imel, 2013). The coordinator's
+# combined REML is exact at it for any caseloads (plan section 11, "H3 from aggregates"); one weighting
+# of each therapist's means, as before (a second would single out the therapists of one caseload).
+WORKING_RATIO = 0.05 / 0.95
 FEW_VALUES = 10  # a numeric covariate with fewer distinct values in the sample groups patients as a category
 
 
@@ -186,17 +192,20 @@ def _therapist_means(z: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.n
     return counts, sums / counts[:, None]
 
 
-def therapist_cross_products(z: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def therapist_cross_products(z: np.ndarray, codes: np.ndarray, ratio: float = 0.0
+                             ) -> tuple[np.ndarray, np.ndarray]:
     """The within-therapist cross-products sum_g sum_i (z_i - zbar_g)(z_i - zbar_g)' of the rows `z` and
-    the between-therapist ones sum_g n_g zbar_g zbar_g' (therapists `codes`); together Z'Z."""
+    the between-therapist ones sum_g n_g / (1 + n_g `ratio`) zbar_g zbar_g' (therapists `codes`); at
+    ratio 0 together Z'Z."""
     counts, means = _therapist_means(z, codes)
     deviations = z - means[codes]
-    return deviations.T @ deviations, (means * counts[:, None]).T @ means
+    return deviations.T @ deviations, (means * (counts / (1 + counts * ratio))[:, None]).T @ means
 
 
 def _mixed_fit(design, x: np.ndarray, clusters: np.ndarray) -> dict:
     """The primary linear mixed model (H3) on the raw scale: the within- and between-therapist
-    cross-products of the design and the outcome (`therapist_cross_products`), from which the coordinator
+    cross-products of the design and the outcome (`therapist_cross_products`, the between part at
+    `WORKING_RATIO`), from which the coordinator
     computes the combined REML fit (`_mixed_solution`), and the outer product of X_g'V_g^-1 r_g clustered
     by `clusters` at the site's own REML fit (the quasi-demeaned rows, on which GLS is least squares; not
     divided by the residual variance, which the coordinator takes from the combined fit)."""
@@ -208,7 +217,7 @@ def _mixed_fit(design, x: np.ndarray, clusters: np.ndarray) -> dict:
     reml = random_intercept_reml(y, x, codes)
     y_star, x_star = reml.quasi_demeaned(y, x, codes)
     estimate = np.linalg.lstsq(x_star, y_star, rcond=None)[0]
-    within, between = therapist_cross_products(np.column_stack([x, y]), codes)
+    within, between = therapist_cross_products(np.column_stack([x, y]), codes, WORKING_RATIO)
     return {"within": within, "between": between,
             "meat": clustered_meat(x_star * (y_star - x_star @ estimate)[:, None], clusters)}
 
@@ -495,12 +504,14 @@ def _mixed_solution(parts: Sequence[dict], maps: list[np.ndarray], n: int
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """The combined REML fit of the linear mixed model (H3) from the sites' cross-products: the common
     fixed effects, the bread (the inverse information) and the clustered outer product; None where the
-    REML search does not settle. Each site's cross-products of the quasi-demeaned rows at lambda are
-    W_s + B_s / (1 + m_s lambda) and its share of sum_g log(1 + n_g lambda) is G_s log(1 + m_s lambda),
-    m_s = N_s / G_s its mean caseload: exact where a site's therapists have equal caseloads (each term is
-    n_g / (1 + n_g lambda) zbar_g zbar_g'), an approximation otherwise (plan section 11, "H3 from
-    aggregates"). The outer product is each site's, at its own REML fit, moved to the common estimate
-    (`site_meat`) and divided by the combined residual variance squared."""
+    REML search does not settle. Each site's cross-products of the quasi-demeaned rows at lambda,
+    W_s + sum_g n_g / (1 + n_g lambda) zbar_g zbar_g', are taken as W_s + B_s (1 + m_s lambda*) / (1 +
+    m_s lambda), B_s its between part at lambda* = `WORKING_RATIO`, and its share of sum_g log(1 + n_g
+    lambda) as G_s log(1 + m_s lambda), m_s = N_s / G_s its mean caseload: exact where a site's therapists
+    have equal caseloads, or at lambda = lambda*, and an approximation otherwise, whose error grows with
+    the caseloads' spread and |lambda - lambda*| (plan section 11, "H3 from aggregates"). The outer
+    product is each site's, at its own REML fit, moved to the common estimate (`site_meat`) and divided by
+    the combined residual variance squared."""
     from scipy.linalg import block_diag
 
     from alliance.stats.reml import reml_search
@@ -514,7 +525,7 @@ def _mixed_solution(parts: Sequence[dict], maps: list[np.ndarray], n: int
 
     def site_products(site: tuple, ratio: float) -> np.ndarray:
         within, between, _t, caseload, _g = site
-        return within + between / (1 + caseload * ratio)
+        return within + between * (1 + caseload * WORKING_RATIO) / (1 + caseload * ratio)
 
     ratio, _value, chol, converged = reml_search(
         lambda r: sum(s[2].T @ site_products(s, r) @ s[2] for s in sites),

@@ -304,7 +304,8 @@ ONE_STAGE_OFF = N_("No site sent the sums from which all the sites' patients are
 ONE_STAGE_MEAN_CASELOAD = N_(
     "Its therapist and residual variances are estimated from all the sites' sums, each site's therapists "
     "taken at their mean number of patients: exactly the analysis of the combined patients where a site's "
-    "therapists see equally many, close to it otherwise (ANALYSIS_PLAN.md, section 11).")
+    "therapists see equally many or where the therapists' share of the variance is 5%, closer to it the "
+    "nearer either holds (ANALYSIS_PLAN.md, section 11).")
 ONE_STAGE_FEW_CLUSTERS = N_(
     "With {n} clusters of therapists in all, fewer than {minimum}, its CI is on t({df}), and its SE is the "
     "usual clustered one: the plan's small-sample correction needs each therapist's patients' rows.")

@@ -13,6 +13,10 @@ aggregates as `make share` and `make pool` do (`alliance.network.aggregates`). T
   of early alliance in the whole cohort). Target: the mean tau over replications recovers it; on the
   per-point scale the planted tau is site_effect_sd / SD(early alliance).
 
+With `--caseloads unequal` (`make check-pooling CASELOADS=unequal`) each therapist keeps a random 10-100%
+of their patients (`thin_caseloads`), so that caseloads run from 1 or 2 to about 20: H3's one-stage
+analysis from aggregates is exact only at equal caseloads or at its working variance ratio.
+
 Run it as `make check-pooling` (COHORTS=100 by default); it writes each replication and effect to
 results/validation/pooling_check_replications.csv and the summary to pooling_check.csv and .md.
 """
@@ -54,13 +58,22 @@ def primary_per_point(features: pd.DataFrame, covariates: list[str]) -> tuple[pd
     return per_point(effects, predictor_scales(features, covariates)), statuses
 
 
+def thin_caseloads(features: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """The patients of each therapist kept with a probability of their own, uniform on 0.1-1.0."""
+    therapists = sorted(features["therapist_id"].unique())
+    keep = pd.Series(rng.uniform(0.1, 1.0, len(therapists)), index=therapists)
+    return features[rng.uniform(size=len(features)) < keep[features["therapist_id"]].to_numpy()]
+
+
 def replication(synthetic: dict, *, early_window: int, covariates: list[str], seed: int,
-                min_cell_size: int = 10, min_clusters: int = 50) -> pd.DataFrame:
+                min_cell_size: int = 10, min_clusters: int = 50, unequal: bool = False) -> pd.DataFrame:
     """One cohort: per primary effect, the one-stage and pooled estimates per point, their SEs, tau and the
-    number of sites pooled."""
+    number of sites pooled; with `unequal`, its caseloads thinned (`thin_caseloads`, seed + 99)."""
     rng = np.random.default_rng(seed)
     patients, sessions, outcomes, _ = generate_cohort(synthetic, early_window, rng)
     features = generated_features(patients, sessions, outcomes, early_window)
+    if unequal:
+        features = thin_caseloads(features, np.random.default_rng(seed + 99))
     one = primary_per_point(features, covariates)[0].set_index("outcome")
     site_rows, aggregates = [], []
     for site, group in features.groupby("site", sort=True):
@@ -89,13 +102,13 @@ def replication(synthetic: dict, *, early_window: int, covariates: list[str], se
 
 
 def replications(synthetic: dict, *, site_sd: float, early_window: int, covariates: list[str], count: int,
-                 seed: int, cohort: dict | None = None, min_cell_size: int = 10, min_clusters: int = 50
-                 ) -> pd.DataFrame:
+                 seed: int, cohort: dict | None = None, min_cell_size: int = 10, min_clusters: int = 50,
+                 unequal: bool = False) -> pd.DataFrame:
     """`count` replications (seeds `seed`, `seed` + 1, ...) of multi-site cohorts (`cohort`, default
-    `COHORT`) with between-site SD `site_sd`."""
+    `COHORT`) with between-site SD `site_sd`, their caseloads thinned where `unequal`."""
     cfg = synthetic | (cohort or COHORT) | {"site_effect_sd": site_sd}
     return pd.concat([replication(cfg, early_window=early_window, covariates=covariates, seed=seed + i,
-                                  min_cell_size=min_cell_size, min_clusters=min_clusters)
+                                  min_cell_size=min_cell_size, min_clusters=min_clusters, unequal=unequal)
                       for i in range(count)], ignore_index=True).assign(site_effect_sd=site_sd)
 
 
@@ -111,6 +124,9 @@ def summarise(none: pd.DataFrame, planted: pd.DataFrame) -> pd.DataFrame:
                "aggregated_agree_share": float((group["ratio_aggregated"] < AGREEMENT).mean()),
                "aggregated_ratio_median": float(group["ratio_aggregated"].median()),
                "aggregated_ratio_max": float(group["ratio_aggregated"].max()),
+               "all_sent": int((group["k_aggregated"] == SITES).sum()),
+               "aggregated_agree_all_sent": int(((group["k_aggregated"] == SITES)
+                                                 & (group["ratio_aggregated"] < AGREEMENT)).sum()),
                "aggregated_se_ratio": float((group["aggregated_se"] / group["one_stage_se"]).mean()),
                "tau_none_mean": float(group["tau"].mean())}
         other = planted[planted["outcome"] == outcome]
@@ -124,9 +140,12 @@ def summarise(none: pd.DataFrame, planted: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def markdown(summary: pd.DataFrame) -> str:
+def markdown(summary: pd.DataFrame, unequal: bool = False) -> str:
     """The targets in words."""
-    lines = ["# Pooling across sites: two-stage against one-stage, and recovery of between-site variance", "",
+    caseloads = (" (caseloads thinned: each therapist kept a random 10-100% of their patients)" if unequal
+                 else "")
+    lines = ["# Pooling across sites: two-stage against one-stage, and recovery of between-site variance"
+             + caseloads, "",
              summary.to_markdown(index=False, floatfmt=".3f"), ""]
     for row in summary.to_dict(orient="records"):
         lines.append(f"- {row['outcome']}, no site variance: |pooled - one-stage| < {AGREEMENT:.2f} x "
@@ -135,7 +154,8 @@ def markdown(summary: pd.DataFrame) -> str:
                      f"one-stage analysis from the sites' aggregates in {row['aggregated_agree_share']:.0%} "
                      f"(median {row['aggregated_ratio_median']:.3f}, largest "
                      f"{row['aggregated_ratio_max']:.3f}; its SE {row['aggregated_se_ratio']:.3f} of the "
-                     "one-stage SE on average).")
+                     f"one-stage SE on average), and in {row['aggregated_agree_all_sent']} of the "
+                     f"{row['all_sent']} cohorts where every site sent its sums.")
         if np.isfinite(row.get("planted_sd", np.nan)):
             lines.append(f"- {row['outcome']}, planted between-site SD {row['planted_sd']:.2f} per SD "
                          f"({row['planted_tau_per_point']:.3f} per point): mean tau {row['tau_mean']:.3f} "
@@ -145,17 +165,21 @@ def markdown(summary: pd.DataFrame) -> str:
 
 
 def main() -> None:
-    args = check_parser(__doc__, seed=3000).parse_args()
+    parser = check_parser(__doc__, seed=3000)
+    parser.add_argument("--caseloads", choices=["equal", "unequal"], default="equal",
+                        help="unequal: each therapist keeps a random 10-100%% of their patients")
+    args = parser.parse_args()
     config = read_config(args.config)
     common = {"early_window": config["features"]["early_window"],
               "min_cell_size": config["privacy"]["min_cell_size"],
               "min_clusters": config["models"]["min_clusters"],
-              "covariates": config["models"]["covariates"], "count": args.replications, "seed": args.seed}
+              "covariates": config["models"]["covariates"], "count": args.replications, "seed": args.seed,
+              "unequal": args.caseloads == "unequal"}
     none = replications(config["synthetic"], site_sd=0.0, **common)
     planted = replications(config["synthetic"], site_sd=PLANTED_SD, **common)
     summary = summarise(none, planted)
     write_check("pooling_check", args.out, pd.concat([none, planted], ignore_index=True), summary,
-                markdown(summary))
+                markdown(summary, common["unequal"]))
 
 
 if __name__ == "__main__":
