@@ -24,6 +24,7 @@ from alliance.network.aggregates import (
     withheld_reason,
 )
 from alliance.simulation.pooling_check import primary_per_point
+from alliance.stats.clusters import adjusted_meat
 from alliance.simulation.synthetic import generate_cohort, generated_features
 
 COVARIATES = ["baseline_severity", "discipline"]
@@ -109,8 +110,9 @@ def test_a_site_without_the_first_category_is_mapped_to_the_common_reference(coh
 
 
 def test_one_site_gives_its_own_primary_estimates(cohort):
-    """One site's sums give its own logistic primary effects per point, as the pipeline fits them, and
-    statsmodels' CR1 SE; below 300 patients too, where several sites' result is "approximate", one site's
+    """One site's sums give its own logistic primary effects per point, as the pipeline fits them, and the
+    CR1 sandwich with the site's CR2-adjusted outer product (a few % above statsmodels' CR1 SE, which the
+    combined model of many sites is near); below 300 patients too, where several sites' result is "approximate", one site's
     is its own (a reviewer's 233). Its satisfaction model comes from sums taken at the site's mean caseload
     (`_mixed_solution`): close to its own REML fit (within 0.05 of its SE) but not exact, so "approximate"
     below 300 patients."""
@@ -124,8 +126,24 @@ def test_one_site_gives_its_own_primary_estimates(cohort):
         assert result["status"] == "fitted", outcome  # not "approximate" below 300 patients: exact
     assert all(entry["n_patients"] < 300 for entry in aggregates.values())
     for outcome in DESIGNS:
-        assert one_stage([aggregates[outcome]], 10)["std_error"] == pytest.approx(
-            combined_fit(site, outcome, "merged")[1], rel=1e-6)
+        design = DESIGNS[outcome](site, COVARIATES)
+        x, _, _ = raw_design(design, site)
+        data = design.data
+        successes, trials = ((data["attended_after_window"], data["attended_after_window"]
+                              + data["missed_after_window"]) if outcome == "attendance"
+                             else (data["dropout_event"], np.ones(len(data))))
+        successes, trials = np.asarray(successes, float), np.asarray(trials, float)
+        mean = 1 / (1 + np.exp(-x @ np.asarray(aggregates[outcome]["estimate"])))
+        weight = trials * mean * (1 - mean)
+        clusters = meat_clusters(data, design.covariates)
+        meat = adjusted_meat(x * np.sqrt(weight)[:, None], (successes - trials * mean) / np.sqrt(weight),
+                             clusters, 0.5)
+        bread = np.linalg.inv(x.T @ (x * weight[:, None]))
+        g, (n, p) = len(np.unique(clusters)), x.shape
+        expected = np.sqrt(g / (g - 1) * (n - 1) / (n - p) * (bread @ meat @ bread)[1, 1])
+        se = one_stage([aggregates[outcome]], 10)["std_error"]
+        assert se == pytest.approx(expected, rel=1e-6)
+        assert 1.0 < se / combined_fit(site, outcome, "merged")[1] < 1.1  # CR2 above CR1, a few %
     satisfaction = one_stage([aggregates["satisfaction"]], min_clusters=10)
     assert satisfaction["status"] == "approximate"
     own_satisfaction = own.loc["satisfaction"]
@@ -464,8 +482,9 @@ def test_sums_over_almost_the_same_patients_of_a_group_are_withheld(cohort):
 def test_one_site_at_equal_caseloads_gives_its_own_reml_fit_and_cr1_se(cohort):
     """One site whose therapists all see 12 patients: the sums give its own REML fit, and the SE is the CR1
     sandwich of the quasi-demeaned rows by hand, sigma^2 (X*'X*)^-1 (sum_c u_c u_c' / sigma^4) sigma^2
-    (X*'X*)^-1 times G / (G - 1) (N - 1) / (N - p), over the clusters the sums use (`meat_clusters`): at
-    its own estimate the site's score is 0, so nothing is shifted."""
+    (X*'X*)^-1 times G / (G - 1) (N - 1) / (N - p), over the clusters the sums use (`meat_clusters`),
+    each u_c from CR2-adjusted residuals: at its own estimate the site's score is 0, so nothing is
+    shifted."""
     from alliance.models.satisfaction import satisfaction_design
     from alliance.stats.reml import random_intercept_reml
 
@@ -486,11 +505,10 @@ def test_one_site_at_equal_caseloads_gives_its_own_reml_fit_and_cr1_se(cohort):
     n, p = x.shape
     sigma2 = residual @ residual / (n - p)
     clusters = pd.factorize(meat_clusters(design.data, design.covariates))[0]
-    u = np.zeros((clusters.max() + 1, p))
-    np.add.at(u, clusters, x_star * residual[:, None])
+    meat = adjusted_meat(x_star, residual, clusters, 0.5)
     bread = sigma2 * np.linalg.inv(x_star.T @ x_star)
     g = clusters.max() + 1
-    covariance = g / (g - 1) * (n - 1) / (n - p) * bread @ (u.T @ u / sigma2 ** 2) @ bread
+    covariance = g / (g - 1) * (n - 1) / (n - p) * bread @ (meat / sigma2 ** 2) @ bread
     result = one_stage([site_aggregates(site, COVARIATES, FITTED, K)["satisfaction"]], min_clusters=10)
     assert result["estimate"] == pytest.approx(beta[1], rel=1e-7)
     assert result["std_error"] == pytest.approx(np.sqrt(covariance[1, 1]), rel=1e-6)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
-from alliance.stats.clusters import JackknifeUndefined, bias_reduced_covariance, cr3_covariance
+from alliance.stats.clusters import JackknifeUndefined, adjusted_meat, bias_reduced_covariance, cr3_covariance
 
 
 def test_cr3_is_the_leave_one_cluster_out_jackknife():
@@ -115,3 +115,41 @@ def test_bias_reduced_at_a_leverage_of_one_is_the_regular_sandwich_outside_that_
                                                                hermitian=True) @ ((y - mean)[rows] / root)
         meat += np.outer(score, score)
     np.testing.assert_allclose(covariance, bread @ meat @ bread, rtol=1e-8)
+
+
+def test_cr2_meat_of_a_mean_by_hand():
+    """The mean of y with clusters of 2, 3 and 5 rows (x = 1): S_g = 1 1' / 10 on cluster g, whose one
+    eigenvalue other than 0 is n_g / 10, so u_g = sum_g e / sqrt(1 - n_g / 10) (CR2, Bell & McCaffrey 2002)
+    and sum_g e / (1 - n_g / 10) (Mancl & DeRouen 2001)."""
+    y = np.array([1.0, 3.0, 2.0, 6.0, 1.0, 0.0, 4.0, 2.0, 5.0, 6.0])
+    clusters = np.repeat([0, 1, 2], [2, 3, 5])
+    e = y - y.mean()
+    sums, sizes = np.bincount(clusters, weights=e), np.array([2, 3, 5])
+    meat = adjusted_meat(np.ones((10, 1)), e, clusters, 0.5)
+    assert meat[0, 0] == pytest.approx((sums**2 / (1 - sizes / 10)).sum(), rel=1e-12)
+    assert adjusted_meat(np.ones((10, 1)), e, clusters, 1.0)[0, 0] == pytest.approx(
+        (sums**2 / (1 - sizes / 10) ** 2).sum(), rel=1e-12)
+
+
+def test_cr2_meat_is_the_dense_inverse_square_root_of_i_minus_the_hat_block():
+    """On a logistic model's whitened rows (40 clusters of 1-12 rows, 4 coefficients), the meat from the
+    thin SVD equals sum_g u_g u_g' with u_g = E_g' (I - S_g)^(-1/2) e_g by scipy's dense matrix square root."""
+    from scipy.linalg import sqrtm
+
+    rng = np.random.default_rng(3)
+    sizes = rng.integers(1, 13, 40)
+    clusters = np.repeat(np.arange(40), sizes)
+    x = np.column_stack([np.ones(len(clusters)), rng.normal(size=(len(clusters), 3))])
+    mean = 1 / (1 + np.exp(-(x @ np.array([0.2, 0.5, -0.4, 0.1]))))
+    y = (rng.uniform(size=len(mean)) < mean).astype(float)
+    fit = sm.GLM(y, x, family=sm.families.Binomial()).fit()
+    mu = fit.fittedvalues
+    exog, resid = np.sqrt(mu * (1 - mu))[:, None] * x, (y - mu) / np.sqrt(mu * (1 - mu))
+    inverse = np.linalg.inv(exog.T @ exog)
+    expected = np.zeros((4, 4))
+    for g in range(40):
+        eg, rg = exog[clusters == g], resid[clusters == g]
+        adjust = np.real(np.linalg.inv(sqrtm(np.eye(len(rg)) - eg @ inverse @ eg.T)))
+        u = eg.T @ adjust @ rg
+        expected += np.outer(u, u)
+    assert adjusted_meat(exog, resid, clusters, 0.5) == pytest.approx(expected, rel=1e-8)
