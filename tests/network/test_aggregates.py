@@ -24,8 +24,8 @@ from alliance.network.aggregates import (
     withheld_reason,
 )
 from alliance.simulation.pooling_check import primary_per_point
-from alliance.stats.clusters import adjusted_meat
 from alliance.simulation.synthetic import generate_cohort, generated_features
+from alliance.stats.clusters import adjusted_meat
 
 COVARIATES = ["baseline_severity", "discipline"]
 K = 5
@@ -112,8 +112,8 @@ def test_a_site_without_the_first_category_is_mapped_to_the_common_reference(coh
 def test_one_site_gives_its_own_primary_estimates(cohort):
     """One site's sums give its own logistic primary effects per point, as the pipeline fits them, and the
     CR1 sandwich with the site's CR2-adjusted outer product (a few % above statsmodels' CR1 SE, which the
-    combined model of many sites is near); below 300 patients too, where several sites' result is "approximate", one site's
-    is its own (a reviewer's 233). Its satisfaction model comes from sums taken at the site's mean caseload
+    combined model of many sites is near); below 300 patients too, where several sites' result is
+    "approximate", one site's is its own (a reviewer's 233). Its satisfaction model comes from sums taken at the site's mean caseload
     (`_mixed_solution`): close to its own REML fit (within 0.05 of its SE) but not exact, so "approximate"
     below 300 patients."""
     site = cohort[cohort["site"] == sorted(cohort["site"].unique())[0]]

@@ -133,7 +133,8 @@ def test_cr2_meat_of_a_mean_by_hand():
 
 def test_cr2_meat_is_the_dense_inverse_square_root_of_i_minus_the_hat_block():
     """On a logistic model's whitened rows (40 clusters of 1-12 rows, 4 coefficients), the meat from the
-    thin SVD equals sum_g u_g u_g' with u_g = E_g' (I - S_g)^(-1/2) e_g by scipy's dense matrix square root."""
+    thin SVD equals sum_g u_g u_g' with u_g = E_g' (I - S_g)^(-1/2) e_g by scipy's dense matrix square
+    root."""
     from scipy.linalg import sqrtm
 
     rng = np.random.default_rng(3)
