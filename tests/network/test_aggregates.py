@@ -113,9 +113,9 @@ def test_one_site_gives_its_own_primary_estimates(cohort):
     """One site's sums give its own logistic primary effects per point, as the pipeline fits them, and the
     CR1 sandwich with the site's CR2-adjusted outer product (a few % above statsmodels' CR1 SE, which the
     combined model of many sites is near); below 300 patients too, where several sites' result is
-    "approximate", one site's is its own (a reviewer's 233). Its satisfaction model comes from sums taken at the site's mean caseload
-    (`_mixed_solution`): close to its own REML fit (within 0.05 of its SE) but not exact, so "approximate"
-    below 300 patients."""
+    "approximate", one site's is its own (a reviewer's 233). Its satisfaction model comes from sums taken
+    at the site's mean caseload (`_mixed_solution`): close to its own REML fit (within 0.05 of its SE) but
+    not exact, so "approximate" below 300 patients."""
     site = cohort[cohort["site"] == sorted(cohort["site"].unique())[0]]
     site = site[site["therapist_id"].isin(site["therapist_id"].unique()[:14])]
     own = primary_per_point(site, COVARIATES)[0].set_index("outcome")

@@ -212,10 +212,10 @@ def therapist_cross_products(z: np.ndarray, codes: np.ndarray, ratio: float = 0.
 def _mixed_fit(design, x: np.ndarray, clusters: np.ndarray) -> dict:
     """The primary linear mixed model (H3) on the raw scale: the within- and between-therapist
     cross-products of the design and the outcome (`therapist_cross_products`, the between part at
-    `WORKING_RATIO`), from which the coordinator
-    computes the combined REML fit (`_mixed_solution`), and the outer product of X_g'V_g^-1 r_g clustered
-    by `clusters` at the site's own REML fit, CR2-adjusted (`site_cr2_meat`) (the quasi-demeaned rows, on which GLS is least squares; not
-    divided by the residual variance, which the coordinator takes from the combined fit)."""
+    `WORKING_RATIO`), from which the coordinator computes the combined REML fit (`_mixed_solution`), and
+    the outer product of X_g'V_g^-1 r_g clustered by `clusters` at the site's own REML fit, CR2-adjusted
+    (`site_cr2_meat`; on the quasi-demeaned rows, on which GLS is least squares; not divided by the
+    residual variance, which the coordinator takes from the combined fit)."""
     from alliance.stats.reml import random_intercept_reml
 
     data = design.data
