@@ -143,8 +143,8 @@ def site_meat(part: dict, score: np.ndarray) -> np.ndarray:
     meat + U_s U_s' / G, the shift shared equally by its G clusters (sum U_g = 0 at the site's own
     estimate, so no cross term). Each therapist's own shift, -I_g d, would need sums over therapists of
     products of their informations, from which a reviewer recovered a therapist's patients' means and,
-    with a caseload of one, a patient's values; shared equally, the SE is 1-3% smaller than the
-    one-stage SE on average, at the site's own estimate 4-6% (plan section 11, "Validation")."""
+    with a caseload of one, a patient's values; `meat` is CR2-adjusted for what the site's own fit
+    absorbs of each therapist's residuals instead (`site_cr2_meat`; plan section 11, "Validation")."""
     return np.asarray(part["meat"], float) + np.outer(score, score) / int(part["n_clusters"])
 
 
