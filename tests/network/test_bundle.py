@@ -379,3 +379,17 @@ def test_a_bundle_whose_sums_are_not_of_this_version_is_refused(tmp_path):
         else:
             with pytest.raises(InputError, match=r"aggregates\.json is not of this version's form"):
                 read_bundle(tmp_path / "b.zip")
+
+
+def test_make_share_says_what_became_of_each_models_one_stage_sums():
+    """A withheld model with its reason and a collapsed category are printed after the bundle's path (a
+    reviewer found a withheld model only in WHAT_LEAVES_THE_SITE.md); nothing where the sums are off."""
+    from alliance.network.share import one_stage_lines
+
+    sent = {"status": "sent", "merged": []}
+    assert one_stage_lines({"attendance": sent, "dropout": {"status": "withheld", "reason": "few_therapists"},
+                            "satisfaction": sent | {"merged": ["discipline"]}}) == [
+        "One-stage sums of the dropout model: not sent, fewer therapists than its minimum cell size.",
+        "One-stage sums of the satisfaction model: sent, a category of fewer than 10 patients (or the minimum "
+        "cell size) of discipline counted with the largest."]
+    assert one_stage_lines({"dropout": {"status": "withheld", "reason": "not_enabled"}}) == []

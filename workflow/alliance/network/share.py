@@ -11,12 +11,14 @@ it the plain-words list of what leaves the site (`alliance.network.bundle`).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import yaml
 
 from alliance.errors import USER_ERRORS
+from alliance.network.aggregates import AGGREGATES, SENT, WITHHELD_REASONS
 from alliance.network.bundle import SUMMARY, build_bundle, check_site, remember_sent, write_bundle
 
 ROOT_CONFIG = Path("config.yaml")
@@ -65,7 +67,24 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     summary = path.parent / f"{site}_{SUMMARY}"
     print(f"Bundle: {path} (aggregates only; what leaves the site, in words: {summary})")
+    for line in one_stage_lines(json.loads(files[AGGREGATES])):
+        print(line)
     return 0
+
+
+def one_stage_lines(aggregates: dict) -> list[str]:
+    """What became of each primary model's one-stage sums where the site sends them: withheld with the
+    reason, or sent with a small category counted with the largest (`WITHHELD_REASONS`,
+    `alliance.network.aggregates.collapsed_design`); nothing where they are off."""
+    lines = []
+    for outcome, entry in aggregates.items():
+        said = f"One-stage sums of the {outcome} model:"
+        if entry["status"] == SENT and entry["merged"]:
+            lines.append(f"{said} sent, a category of fewer than 10 patients (or the minimum cell size) of "
+                         f"{', '.join(entry['merged'])} counted with the largest.")
+        elif entry["status"] != SENT and entry["reason"] != "not_enabled":
+            lines.append(f"{said} not sent, {WITHHELD_REASONS[entry['reason']]}.")
+    return lines
 
 
 if __name__ == "__main__":
