@@ -390,6 +390,6 @@ def test_make_share_says_what_became_of_each_models_one_stage_sums():
     assert one_stage_lines({"attendance": sent, "dropout": {"status": "withheld", "reason": "few_therapists"},
                             "satisfaction": sent | {"merged": ["discipline"]}}) == [
         "One-stage sums of the dropout model: not sent, fewer therapists than its minimum cell size.",
-        "One-stage sums of the satisfaction model: sent, a category of fewer than 10 patients (or the minimum "
-        "cell size) of discipline counted with the largest."]
+        "One-stage sums of the satisfaction model: sent, a category of fewer than 10 patients (or the "
+        "minimum cell size) of discipline counted with the largest."]
     assert one_stage_lines({"dropout": {"status": "withheld", "reason": "not_enabled"}}) == []
