@@ -540,15 +540,16 @@ def test_the_settings_note_names_what_differs_and_only_the_analysis_counts(defau
 def test_no_heterogeneity_found_among_few_sites_is_not_called_unimportant():
     """tau^2 at 0 (Q below its df) with three sites: "no variation beyond chance was found", which three
     sites cannot rule out (it read "the heterogeneity might not be important"), and a prediction interval
-    that is wide for the few sites."""
+    that holds the pooled estimate's own uncertainty only (on t(1) with three sites; it said "wide" also
+    where, with ten sites, it was barely wider than the CI)."""
     row = pool_estimates([0.50, 0.52, 0.48], [0.1, 0.1, 0.1])
     assert row["tau"] == 0 and row["q"] <= 2
     text = heterogeneity_words(row | {"k_sites": 3})
     assert text.startswith("Across 3 sites no variation beyond chance was found (I\u00b2 = 0%, 95% CI "
                            "[0%, 37%]; tau = 0.00, 95% CI [0.00, 0.08]")
     assert "with 3 sites that does not rule it out" in text and "might not be important" not in text
-    assert text.endswith("With tau at 0, the interval is wide for the few sites, not for differences "
-                         "between them.")
+    assert text.endswith("With tau at 0, it holds only the pooled estimate's own uncertainty (on t with 1 "
+                         "df), not differences between sites.")
     spread = pool_estimates([0.1, 0.9, 0.5, -0.3], [0.1, 0.1, 0.1, 0.1])
     assert "the heterogeneity is considerable" in heterogeneity_words(spread | {"k_sites": 4})
     assert "says little" not in heterogeneity_words(spread | {"k_sites": 4})

@@ -462,8 +462,8 @@ def heterogeneity_words(row: dict) -> str:
                         "interval).").format(low=format_number(row["pi_low"], digits),
                                              high=format_number(row["pi_high"], digits))
         if row["tau"] == 0:
-            text += " " + _("With tau at 0, the interval is wide for the few sites, not for differences "
-                            "between them.")
+            text += " " + _("With tau at 0, it holds only the pooled estimate's own uncertainty (on t with "
+                            "{df} df), not differences between sites.").format(df=k - 2)
         elif k == 3:  # t(1)'s 97.5% point is 12.7: a reviewer's three sites read -6.97 to 7.98 log-odds
             text += " " + _("With three sites it rests on t with 1 degree of freedom (12.7 times its "
                             "standard error), so it says little about a new site.")
