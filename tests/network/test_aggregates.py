@@ -4,6 +4,8 @@ primary models (ANALYSIS_PLAN.md, section 11, "One stage from aggregates")."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -340,7 +342,7 @@ def test_the_two_therapists_of_a_group_of_two_are_one_cluster(cohort):
     are their score sums, u and -u, and with another group's entry they single out one therapist's
     patients there (a reviewer read the observed-minus-expected outcome of a therapist's one
     physiotherapy patient as M[c, d] / sqrt(M[c, c] / 2)). Merged into one cluster, the group's entries
-    are 0 and the CR1 factor counts one cluster fewer."""
+    are 0 (exactly, as sent) and the CR1 factor counts one cluster fewer."""
     site = cohort[cohort["site"] == sorted(cohort["site"].unique())[0]]
     osteopathy = site[site["discipline"].eq("osteopathy")]
     first, second = osteopathy["therapist_id"].value_counts().index[:2]
@@ -351,10 +353,12 @@ def test_the_two_therapists_of_a_group_of_two_are_one_cluster(cohort):
     therapists = pair["therapist_id"].to_numpy()
     assert len(np.unique(clusters)) == pair["therapist_id"].nunique() - 1
     assert len(set(clusters[therapists == first]) | set(clusters[therapists == second])) == 1
-    entry = site_aggregates(pair, COVARIATES, FITTED, K)["dropout"]
-    assert entry["n_clusters"] == entry["n_therapists"] - 1
-    column = entry["parameters"].index(["discipline", "osteopathy"])
-    assert np.abs(np.asarray(entry["meat"])[column]).max() < 1e-9
+    for outcome, entry in site_aggregates(pair, COVARIATES, FITTED, K).items():
+        assert entry["n_clusters"] == entry["n_therapists"] - 1
+        column = entry["parameters"].index(["discipline", "osteopathy"])
+        # exactly 0, as sent: a residue of 1e-16 made the row u_C[d] u_C, the merged cluster's whole
+        # score vector up to its sign (a reviewer), and with a patient of another category in it, hers
+        assert not np.asarray(json.loads(json.dumps(entry["meat"])))[column].any(), outcome
 
 
 
@@ -426,7 +430,7 @@ def test_sums_over_almost_the_patients_sent_before_are_withheld(cohort):
     differing from any of them by 1 to max(k, 10) - 1 patients added, removed or changed is withheld;
     the same sample, or one differing from each by 10 or more, is sent."""
     site = cohort[cohort["site"] == sorted(cohort["site"].unique())[0]]
-    samples = aggregates.analysis_samples(site, COVARIATES, K)
+    samples = aggregates.analysis_samples(site, COVARIATES)
     assert set(samples) == {"attendance", "dropout", "satisfaction"}
     same = site_aggregates(site, COVARIATES, FITTED, K, previous={o: [d] for o, d in samples.items()})
     assert {entry["status"] for entry in same.values()} == {SENT}
@@ -434,8 +438,8 @@ def test_sums_over_almost_the_patients_sent_before_are_withheld(cohort):
     for dropped, status in ((1, WITHHELD), (9, WITHHELD), (10, SENT)):
         # sent twice before: once without `dropped` psychotherapy patients, once without 20 others (each
         # sample's digests computed on it: a digest of z-scored values changed with the sample)
-        earlier = [aggregates.analysis_samples(site.drop(index=psychotherapy[:dropped]), COVARIATES, K),
-                   aggregates.analysis_samples(site.drop(index=psychotherapy[-20:]), COVARIATES, K)]
+        earlier = [aggregates.analysis_samples(site.drop(index=psychotherapy[:dropped]), COVARIATES),
+                   aggregates.analysis_samples(site.drop(index=psychotherapy[-20:]), COVARIATES)]
         previous = {outcome: [sample[outcome] for sample in earlier] for outcome in samples}
         sums = site_aggregates(site, COVARIATES, FITTED, K, previous=previous)
         assert {entry["status"] for entry in sums.values()} == {status}, dropped
@@ -470,11 +474,11 @@ def test_sums_over_almost_the_same_patients_of_a_group_are_withheld(cohort):
     row = site.loc[lone]
     assert difference[column, [1, 2, -1]] / difference[column, 0] == pytest.approx(
         [row["alliance_mean"], row["baseline_severity"], row["satisfaction"]])
-    previous = {"satisfaction": [aggregates.analysis_samples(before, COVARIATES, K)["satisfaction"]]}
+    previous = {"satisfaction": [aggregates.analysis_samples(before, COVARIATES)["satisfaction"]]}
     assert site_aggregates(site, COVARIATES, FITTED, K, previous=previous)["satisfaction"] == {
         "status": WITHHELD, "reason": "small_change"}
     ten = sample.index[sample["discipline"] == "psychotherapy"][:10]
-    earlier = aggregates.analysis_samples(site.drop(index=ten), COVARIATES, K)["satisfaction"]
+    earlier = aggregates.analysis_samples(site.drop(index=ten), COVARIATES)["satisfaction"]
     previous = {"satisfaction": [earlier]}
     assert site_aggregates(site, COVARIATES, FITTED, K, previous=previous)["satisfaction"]["status"] == SENT
 
@@ -553,7 +557,9 @@ def test_a_small_category_is_counted_with_the_largest_and_the_result_says_so(coh
     """A site whose satisfaction sample has four nutrition patients (fewer than 10): its sums would
     describe them, and were withheld ("small_category"). They are now those of the sample with the four
     counted in the site's largest discipline (global recoding), the site says it collapsed "discipline",
-    the patients' record holds the collapsed group, and the one-stage result is "approximate", naming
+    the patients' record holds their own group (the coordinator can undo a collapse: a reviewer did, and
+    read two new patients' sums where the nine relabelled ones had counted as changed), and the one-stage
+    result is "approximate", naming
     the site, within 0.10 SE of statsmodels' fit of the combined rows with nutrition kept apart."""
     from alliance.models.satisfaction import satisfaction_design
     from alliance.network.pooling import one_stage_table
@@ -573,8 +579,19 @@ def test_a_small_category_is_counted_with_the_largest_and_the_result_says_so(coh
     assert sums["status"] == SENT and sums["merged"] == ["discipline"] and relabelled["merged"] == []
     for key in ("parameters", "references", "within", "between", "meat"):
         assert sums[key] == relabelled[key], key
-    record = aggregates.analysis_samples(small, COVARIATES, K)["satisfaction"]
-    assert record[small.loc[answered[0], "patient_id"]][1] == f"discipline={largest}"
+    record = aggregates.analysis_samples(small, COVARIATES)["satisfaction"]
+    assert record[small.loc[answered[0], "patient_id"]][1] == "discipline=nutrition"
+    # sent with 9 nutrition patients collapsed; later a tenth, no longer collapsed, and one patient
+    # elsewhere: withheld (counted with their collapsed group, the nine relabelled were 11 changed)
+    assert len(answered) >= 10
+    later = cohort.drop(index=nutrition.difference(answered[:10]))
+    later = later[later["site"] == first]
+    others = later.index[later["satisfaction"].notna() & later["discipline"].ne("nutrition")]
+    before = later.drop(index=[answered[9], others[0]])
+    assert site_aggregates(before, COVARIATES, FITTED, K)["satisfaction"]["merged"] == ["discipline"]
+    earlier = aggregates.analysis_samples(before, COVARIATES)
+    again = site_aggregates(later, COVARIATES, FITTED, K, previous={o: [s] for o, s in earlier.items()})
+    assert again["satisfaction"] == {"status": WITHHELD, "reason": "small_change"}
     table = one_stage_table(network(data)).set_index("outcome")
     assert table.loc["attendance", "status"] == "approximate"
     assert table.loc["attendance", "sites_merged"] == f"{first} (discipline)"
@@ -590,3 +607,25 @@ def test_a_small_category_is_counted_with_the_largest_and_the_result_says_so(coh
                           "analysed without their own category's effect there.")
     estimate, se = combined_fit(data, "attendance")
     assert abs(table.loc["attendance", "estimate"] - estimate) < 0.10 * se
+
+
+def test_a_change_of_one_patient_in_a_crossed_cell_is_withheld(cohort):
+    """Twenty patients added, (physiotherapy, m) 1, (physiotherapy, f) 9, (psychotherapy, m) 9,
+    (psychotherapy, f) 1: every category has 10, but the third derivatives' difference in a crossed cell
+    gave a reviewer its one patient's alliance and severity. The record keeps crossed cells as groups."""
+    site = cohort[cohort["site"] == sorted(cohort["site"].unique())[0]]
+    site = site.assign(gender=np.where(np.arange(len(site)) % 2 == 0, "f", "m"))
+    answered = site[site["satisfaction"].notna()]
+    chosen = []
+    for (discipline, gender), count in {("physiotherapy", "m"): 1, ("physiotherapy", "f"): 9,
+                                        ("psychotherapy", "m"): 9, ("psychotherapy", "f"): 1}.items():
+        cell = answered.index[answered["discipline"].eq(discipline) & answered["gender"].eq(gender)]
+        chosen += list(cell[:count])
+    covariates = [*COVARIATES, "gender"]
+    now, before = (aggregates.analysis_samples(data, covariates)["attendance"]
+                   for data in (site, site.drop(index=chosen)))
+    assert aggregates.small_change(now, before, 10)
+    assert "discipline=physiotherapy&gender=m" in now[site.loc[chosen[0], "patient_id"]]
+    balanced = [i for i in chosen if i != chosen[0] and i != chosen[-1]]  # 9, 9, 0 and 0 of 18
+    fewer = aggregates.analysis_samples(site.drop(index=balanced), covariates)["attendance"]
+    assert not aggregates.small_change(now, fewer, 9)

@@ -168,10 +168,19 @@ def site_cr2_meat(exog: np.ndarray, resid: np.ndarray, clusters: np.ndarray) -> 
     short in SE of the combined analysis's, most where caseloads were unequal: the site's own intercept
     and covariates, fitted to its 20-50 therapists, absorb part of each therapist's residuals, which the
     combined model's, fitted to all sites' therapists, do not (on four unseen ten-site cohorts the SE
-    ratio went from 0.86-0.97 to 0.94-1.01; plan section 11, "Validation")."""
-    from alliance.stats.clusters import adjusted_meat
+    ratio went from 0.86-0.97 to 0.94-1.01; plan section 11, "Validation"). A column whose rows all lie in
+    one cluster (a category whose patients one therapist, or one merged pair, saw) has a score of exactly 0
+    at the estimate, and is set so: its rounding residue, about 1e-16, sent as it was, made that row of the
+    outer product u_C[d] u_C, from which a reviewer read the cluster's whole score vector and, with a
+    patient of another category in it, that patient's observed-minus-expected outcome."""
+    from alliance.stats.clusters import adjusted_scores
 
-    return adjusted_meat(exog, resid, clusters, 0.5)
+    scores = adjusted_scores(exog, resid, clusters, 0.5)
+    codes = pd.factorize(clusters, sort=True)[0]
+    holders = [np.unique(codes[exog[:, j] != 0]) for j in range(exog.shape[1])]
+    confined = [j for j, held in enumerate(holders) if len(held) == 1]
+    scores[:, confined] = 0.0
+    return scores.T @ scores
 
 
 def _binomial_fit(design, x: np.ndarray, clusters: np.ndarray) -> dict:
@@ -263,7 +272,8 @@ def patient_digests(design, features: pd.DataFrame) -> dict[str, list[str]]:
     """Each patient of a model's analysis sample (`design.data`) with a digest of what the sums use of
     their row, on the scales they use it (the outcome columns of `design.formula`, the predictor, the
     covariates' values in `features`, not z-scored over the sample, and the therapist), and their groups
-    ("column=value" of each of `grouping_columns`): what the site keeps of the sums it sends
+    ("column=value" of each of `grouping_columns`, and of each two of them crossed): what the site keeps
+    of the sums it sends
     (`alliance.network.bundle.remember_sent`), so that sums over almost the same patients, in all or in a
     group, or the same patients with a few changed values, are refused later (`small_change`). (Digests
     of the z-scored covariates changed for every patient when one was added, and so let two shares
@@ -273,7 +283,9 @@ def patient_digests(design, features: pd.DataFrame) -> dict[str, list[str]]:
     raw = features.loc[data.index, list(design.covariates)]
     used = pd.concat([data[[*outcomes, design.predictor, "therapist_id"]], raw], axis=1)
     digests = pd.util.hash_pandas_object(used, index=False).astype(str)
-    groups = [f"{column}=" + data[column].astype(str) for column in grouping_columns(data, design.covariates)]
+    columns = grouping_columns(data, design.covariates)
+    groups = [f"{column}=" + data[column].astype(str) for column in columns]
+    groups += [groups[i] + "&" + groups[j] for i in range(len(columns)) for j in range(i + 1, len(columns))]
     rows = zip(digests, *groups, strict=True)
     return {patient: list(row) for patient, row in zip(data["patient_id"].astype(str), rows, strict=True)}
 
@@ -350,15 +362,13 @@ def collapsed_design(features: pd.DataFrame, covariates: list[str], make_design,
     return collapsed, recoded, merged
 
 
-def analysis_samples(features: pd.DataFrame, covariates: list[str], k: int
-                     ) -> dict[str, dict[str, list[str]]]:
-    """Per primary outcome, its model's analysis sample as `patient_digests`, its small categories collapsed
-    as in the sums (`collapsed_design`)."""
-    samples = {}
-    for outcome, make in _designs().items():
-        design, used, _merged = collapsed_design(features, covariates, make, k)
-        samples[outcome] = patient_digests(design, used)
-    return samples
+def analysis_samples(features: pd.DataFrame, covariates: list[str]) -> dict[str, dict[str, list[str]]]:
+    """Per primary outcome, its model's analysis sample as `patient_digests`, its categories as they are:
+    a collapse (`collapsed_design`) is a linear map of the parameters that the coordinator can undo, so
+    patients whose category was counted with another in earlier sums have not changed (a reviewer undid
+    one between two shares, counted so, and read two new patients' sums)."""
+    return {outcome: patient_digests(make(features, covariates), features)
+            for outcome, make in _designs().items()}
 
 
 def _designs() -> dict:
@@ -404,7 +414,7 @@ def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.
             if outcome == "satisfaction" and confined_within(x, data["therapist_id"].to_numpy(), k):
                 reason = "few_varying_therapists"
         if not reason and previous:
-            now = patient_digests(design, used)
+            now = patient_digests(make_design(features, covariates), features)
             if any(small_change(now, sent, least) for sent in previous.get(outcome, [])):
                 reason = "small_change"
         if reason:

@@ -544,13 +544,15 @@ AGGREGATE_WORDS = (
     "A group is a category of a categorical covariate (a discipline) or a value of a numeric covariate with"
     " fewer than 10 distinct values. A category of fewer than {least} patients in a model's sample is "
     "counted with the sample's largest category of its covariate before the sums are made, and the "
-    "bundle says which covariates were so collapsed (\"merged\"), not which category. A model is "
+    "bundle says which covariates were so collapsed (\"merged\"; the levels its parameters list tell "
+    "which category is missing). A model is "
     "withheld, with its reason, when its sample has fewer than {k} patients or therapists, when a group or "
     "a cell of two groups crossed has fewer than {least} patients, when the site's own model was not "
     "fitted,{few_therapists} and when the model's patients "
     "differ from those of any sums this site wrote before by 1 to {least_less} added, removed or with "
-    "another row, in all or within a group (the difference of two sets of sums describes the patients "
-    "between them, and a group's column of it theirs in that group: the site keeps "
+    "another row, in all, within a group or within a cell of two groups crossed, a patient counted in "
+    "their own category even where it was collapsed (the difference of two sets of sums describes the "
+    "patients between them, and a group's column of it theirs in that group: the site keeps "
     "the patients of what it wrote, with a digest of each one's row, in results/.one_stage_sent.json, and "
     "without that file, after results/ was removed, it cannot check; it assumes the patients keep their "
     "codes from one export to the next; combinations of three or more shares are not checked, so share "
@@ -561,7 +563,11 @@ AGGREGATE_WORDS = (
     "therapists' patients' means vary together across the site's therapists; for the logistic models "
     "each group's number and means approximately and their adjusted "
     "outcome levels (the categories' coefficients); where a discipline has one therapist, all of this "
-    "describes that therapist's patients. The rules answer three reviewers' attempts to single out a "
+    "describes that therapist's patients, and so does the difference of two shares between which one "
+    "therapist's patients (10 or more) came or went. Where a category was collapsed, someone who knows "
+    "its patients' alliance and severity can work out, from the sums and the site's effect (which kept the "
+    "category apart), the outcome of a category of one patient, and for dropout that of a category of a "
+    "few. The rules answer four reviewers' attempts to single out a "
     "patient from these sums; they are not a proof that no combination of sums can, which is why the "
     "sums are off by default: read them with the data-protection officer before enabling them.")
 
@@ -711,7 +717,7 @@ def remember_sent(results: Path, files: dict[str, bytes]) -> None:
         return
     config = read_json(results / "manifest.json")["config"]
     samples = analysis_samples(pd.read_parquet(results / "features/patients.parquet"),
-                               config["models"]["covariates"], int(config["privacy"]["min_cell_size"]))
+                               config["models"]["covariates"])
     kept = sent_samples(results)
     for outcome in sent:
         kept[outcome] = [*(s for s in kept.get(outcome, []) if s != samples[outcome]), samples[outcome]]

@@ -126,20 +126,28 @@ def bias_reduced_covariance(exog: np.ndarray, resid: np.ndarray, clusters: np.nd
 
 
 def adjusted_meat(exog: np.ndarray, resid: np.ndarray, clusters: np.ndarray, power: float) -> np.ndarray:
-    """sum_g u_g u_g' with u_g = E_g' [(I - S_g)^+]^power e_g, the whitened rows, residuals and symmetric hat
-    blocks of `bias_reduced_covariance`: power 1 is Mancl and DeRouen's (2001) meat, power 1/2 the CR2
-    meat of Bell and McCaffrey (2002), which is unbiased for the scores' variance at the true parameters
-    where the working model is right (each cluster's residuals are shrunk by fitting the coefficients; the
-    adjustment undoes it). A singular direction (a leverage of 1) is left out, as there."""
+    """sum_g u_g u_g' with u_g = E_g' [(I - S_g)^+]^power e_g (`adjusted_scores`): power 1 is Mancl and
+    DeRouen's (2001) meat, power 1/2 the CR2 meat of Bell and McCaffrey (2002)."""
+    scores = adjusted_scores(exog, resid, clusters, power)
+    return scores.T @ scores
+
+
+def adjusted_scores(exog: np.ndarray, resid: np.ndarray, clusters: np.ndarray, power: float) -> np.ndarray:
+    """Each cluster's score u_g = E_g' [(I - S_g)^+]^power e_g (rows in the order of np.unique(clusters)),
+    from the whitened rows, residuals and symmetric hat blocks of `bias_reduced_covariance`: power 1 gives
+    Mancl and DeRouen's (2001) meat, power 1/2 the CR2 meat of Bell and McCaffrey (2002), which is
+    unbiased for the scores' variance at the true parameters where the working model is right (each
+    cluster's residuals are shrunk by fitting the coefficients; the adjustment undoes it). A singular
+    direction (a leverage of 1) is left out, as there."""
     factor = np.linalg.cholesky(exog.T @ exog)  # S_g = F_g F_g' with F_g = E_g C^-T, B = C C'
-    meat = np.zeros((exog.shape[1], exog.shape[1]))
-    for g in np.unique(clusters):
+    groups = np.unique(clusters)
+    scores = np.zeros((len(groups), exog.shape[1]))
+    for i, g in enumerate(groups):
         rows = clusters == g
         eg, rg = exog[rows], resid[rows]
         left, singular, _ = np.linalg.svd(solve_triangular(factor, eg.T, lower=True).T, full_matrices=False)
         gaps = 1 - singular**2  # the eigenvalues of (I - S_g) other than 1
         inverse = np.divide(1, np.clip(gaps, 0, None) ** power, out=np.zeros_like(gaps), where=gaps > 1e-12)
         projection = left.T @ rg
-        score = eg.T @ (rg + left @ ((inverse - 1) * projection))  # E_g' [(I - S_g)^+]^power e_g
-        meat += np.outer(score, score)
-    return meat
+        scores[i] = eg.T @ (rg + left @ ((inverse - 1) * projection))  # E_g' [(I - S_g)^+]^power e_g
+    return scores
