@@ -324,16 +324,16 @@ def withheld_reason(data: pd.DataFrame, covariates: Sequence[str], k: int) -> st
     return ""
 
 
-def collapsed_design(features: pd.DataFrame, covariates: list[str], make_design, k: int
+def collapsed_design(design, features: pd.DataFrame, covariates: list[str], make_design, k: int
                      ) -> tuple[object, pd.DataFrame, list[str]]:
-    """A primary model's design (`make_design`) whose sample has each category of fewer than max(k,
-    `MIN_GROUP`) patients counted with the sample's largest category of that covariate (the smallest
-    first, until none is small or one is left): the global recoding of statistical disclosure control
-    (Hundepool et al., 2012). The sums then describe no category of too few patients, and the site sends
-    them instead of withholding them ("small_category" withheld a site's satisfaction sums in 10% of
-    10-site cohorts); those patients are analysed without their own category's effect at that site, and
-    the one-stage result says so. With the features it was built from and the covariates collapsed."""
-    design = make_design(features, covariates)
+    """A primary model's `design` (built by `make_design` from `features`), rebuilt with each category of
+    fewer than max(k, `MIN_GROUP`) patients in its sample counted with the sample's largest category of
+    that covariate (the smallest first, until none is small or one is left): the global recoding of
+    statistical disclosure control (Hundepool et al., 2012). The sums then describe no category of too
+    few patients, and the site sends them instead of withholding them ("small_category" withheld a site's
+    satisfaction sums in 10% of 10-site cohorts); those patients are analysed without their own
+    category's effect at that site, and the one-stage result says so. With the features it was built
+    from and the covariates collapsed."""
     least = max(k, MIN_GROUP)
     recoded, merged = features, []
     for name in design.covariates:
@@ -403,7 +403,8 @@ def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.
             result[outcome] = {"status": WITHHELD, "reason": "not_enabled"}
             continue
         status = statuses[(statuses["outcome"] == outcome) & (statuses["analysis"] == "primary")]
-        design, used, merged = collapsed_design(features, covariates, make_design, k)
+        own = make_design(features, covariates)
+        design, used, merged = collapsed_design(own, features, covariates, make_design, k)
         data = design.data
         if status.empty or status.iloc[0]["status"] not in ("fitted", "boundary"):
             reason = "not_fitted"
@@ -414,7 +415,7 @@ def site_aggregates(features: pd.DataFrame, covariates: list[str], statuses: pd.
             if outcome == "satisfaction" and confined_within(x, data["therapist_id"].to_numpy(), k):
                 reason = "few_varying_therapists"
         if not reason and previous:
-            now = patient_digests(make_design(features, covariates), features)
+            now = patient_digests(own, features)
             if any(small_change(now, sent, least) for sent in previous.get(outcome, [])):
                 reason = "small_change"
         if reason:
